@@ -1,0 +1,620 @@
+"""SciPy analysis of filters and linear stages, returning small result objects.
+
+All frequencies are in cycles per step (0 to 0.5); ``z = exp(2j*pi*f)``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._errors import InvalidFilterError
+from ._filter import ArmaFilter, complex_pairs
+from ._stages import LinearStage, transient_correction
+
+__all__ = [
+    "FilterSummary",
+    "FrequencyResponse",
+    "ImpulseResponse",
+    "PoleZeroMap",
+    "QuasiHyperbolicForm",
+    "StepResponse",
+    "compensate",
+    "cutoff_frequency",
+    "frequency_response",
+    "impulse_response",
+    "mean_delay",
+    "noise_gain",
+    "pole_zero",
+    "quasi_hyperbolic_form",
+    "step_response",
+    "summarise",
+]
+
+FloatArray = NDArray[np.float64]
+FilterLike = ArmaFilter | LinearStage
+
+
+def _as_filter(system: Any) -> ArmaFilter:
+    if isinstance(system, ArmaFilter):
+        return system
+    if isinstance(system, LinearStage):
+        return system.limit()
+    raise TypeError(f"expected an ArmaFilter or LinearStage, got {type(system).__name__}")
+
+
+def _as_stage(system: Any) -> LinearStage:
+    if isinstance(system, LinearStage):
+        return system
+    if isinstance(system, ArmaFilter):
+        return LinearStage.of(system, system.name or "filter")
+    raise TypeError(f"expected an ArmaFilter or LinearStage, got {type(system).__name__}")
+
+
+def _list(values: FloatArray) -> list[float | None]:
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=float).ravel()]
+
+
+# ----------------------------------------------------------------------------- frequency response
+
+
+@dataclass(frozen=True)
+class FrequencyResponse:
+    """``H(exp(2j pi f))`` sampled at ``freqs`` (cycles/step).
+
+    Attributes
+    ----------
+    freqs : ndarray
+        Frequencies in cycles per step.
+    response : ndarray of complex
+        The complex response.
+    group_delay : ndarray
+        Group delay in steps at ``freqs``.
+    name : str
+        Label of the filter.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, frequency_response
+    >>> r = frequency_response(ArmaFilter.ema(0.9), n=3)
+    >>> r.magnitude.round(6).tolist()
+    [1.0, 0.074329, 0.052632]
+    """
+
+    freqs: FloatArray
+    response: NDArray[np.complex128]
+    group_delay: FloatArray
+    name: str = ""
+
+    @property
+    def magnitude(self) -> FloatArray:
+        """``|H|``."""
+        return np.abs(self.response)
+
+    @property
+    def magnitude_db(self) -> FloatArray:
+        """``20 log10 |H|`` (``-inf`` at exact zeros)."""
+        with np.errstate(divide="ignore"):
+            return 20.0 * np.log10(self.magnitude)
+
+    @property
+    def phase(self) -> FloatArray:
+        """Unwrapped phase in radians."""
+        return np.unwrap(np.angle(self.response))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data: freqs, magnitude, magnitude_db, phase, group_delay (non-finite values as None)."""
+        return {
+            "name": self.name,
+            "freqs": _list(self.freqs),
+            "magnitude": _list(self.magnitude),
+            "magnitude_db": _list(self.magnitude_db),
+            "phase": _list(self.phase),
+            "group_delay": _list(self.group_delay),
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Bode view through :func:`optfilters.plot.bode`."""
+        from .plot import bode
+
+        return bode(self, ax=ax, **kwargs)
+
+
+def frequency_response(system: FilterLike, n: int = 512, freqs: ArrayLike | None = None) -> FrequencyResponse:
+    """Frequency response of a filter (or a stage's LTI limit).
+
+    Parameters
+    ----------
+    system : ArmaFilter or LinearStage
+    n : int
+        Number of equally spaced frequencies from 0 to 0.5 inclusive.
+    freqs : array_like, optional
+        Explicit frequencies in cycles per step (overrides ``n``).
+
+    Returns
+    -------
+    FrequencyResponse
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, frequency_response
+    >>> r = frequency_response(ArmaFilter([1.0], [1.0, -0.9]), freqs=[0.0, 0.5])
+    >>> r.magnitude.round(6).tolist()
+    [10.0, 0.526316]
+    """
+    from scipy import signal
+
+    f = _as_filter(system)
+    if freqs is None:
+        if n < 2:
+            raise InvalidFilterError(f"n must be >= 2, got {n}")
+        grid = np.linspace(0.0, 0.5, n)
+    else:
+        grid = np.atleast_1d(np.asarray(freqs, dtype=np.float64))
+        if not np.all(np.isfinite(grid)):
+            raise InvalidFilterError("freqs must be finite")
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, h = signal.freqz(f.b, f.a, worN=grid, fs=1.0)
+        _, gd = signal.group_delay((f.b, f.a), w=grid, fs=1.0)
+    return FrequencyResponse(
+        np.asarray(grid, dtype=np.float64), np.asarray(h), np.asarray(gd, dtype=np.float64), f.name
+    )
+
+
+# ----------------------------------------------------------------------------- poles and zeros
+
+
+@dataclass(frozen=True)
+class PoleZeroMap:
+    """Poles, zeros, gain and stability of a filter.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, pole_zero
+    >>> pole_zero(ArmaFilter([1.0], [1.0, -1.0])).stability
+    'marginal'
+    """
+
+    zeros: NDArray[np.complex128]
+    poles: NDArray[np.complex128]
+    gain: float
+    stability: str
+    name: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data with ``[re, im]`` pairs."""
+        return {
+            "name": self.name,
+            "zeros": complex_pairs(self.zeros),
+            "poles": complex_pairs(self.poles),
+            "gain": self.gain,
+            "stability": self.stability,
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Pole-zero map through :func:`optfilters.plot.pole_zero`."""
+        from .plot import pole_zero as plot_pole_zero
+
+        return plot_pole_zero(self, ax=ax, **kwargs)
+
+
+def pole_zero(system: FilterLike) -> PoleZeroMap:
+    """Poles, zeros and gain of a filter (or a stage's LTI limit).
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, pole_zero
+    >>> pz = pole_zero(ArmaFilter([1.9, -0.9], [1.0, -0.9]))
+    >>> pz.poles.real.round(6).tolist(), pz.zeros.real.round(6).tolist()
+    ([0.9], [0.473684])
+    """
+    f = _as_filter(system)
+    return PoleZeroMap(f.zeros, f.poles, f.gain, f.stability, f.name)
+
+
+# ----------------------------------------------------------------------------- time responses
+
+
+@dataclass(frozen=True)
+class StepResponse:
+    """Unit-step response of a stage, raw and transient-compensated, from the first step on.
+
+    Attributes
+    ----------
+    steps : ndarray
+        ``1 .. n``.
+    raw : ndarray
+        The stage's recursion without transient compensation (bias correction).
+    compensated : ndarray
+        With every term transient-compensated.
+    applied : bool
+        Whether the optimizer itself applies the compensation.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, step_response
+    >>> s = step_response(ArmaFilter.ema(0.9), n=3)
+    >>> s.raw.round(6).tolist(), s.compensated.round(6).tolist()
+    ([0.1, 0.19, 0.271], [1.0, 1.0, 1.0])
+    """
+
+    steps: NDArray[np.int64]
+    raw: FloatArray
+    compensated: FloatArray
+    applied: bool = False
+    name: str = ""
+
+    @property
+    def actual(self) -> FloatArray:
+        """The response the optimizer produces (compensated if it applies compensation)."""
+        return self.compensated if self.applied else self.raw
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data; ``step`` is the raw response."""
+        return {
+            "name": self.name,
+            "step": _list(self.raw),
+            "compensated": _list(self.compensated),
+            "applied": self.applied,
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Step view through :func:`optfilters.plot.step`."""
+        from .plot import step
+
+        return step(self, ax=ax, **kwargs)
+
+
+@dataclass(frozen=True)
+class ImpulseResponse:
+    """Unit-impulse response of a stage from the first step on (exact, time-varying parts included).
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, impulse_response
+    >>> impulse_response(ArmaFilter([1.0], [1.0, -0.5]), n=3).values.tolist()
+    [1.0, 0.5, 0.25]
+    """
+
+    steps: NDArray[np.int64]
+    values: FloatArray
+    name: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data."""
+        return {"name": self.name, "impulse": _list(self.values)}
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Impulse view through :func:`optfilters.plot.impulse`."""
+        from .plot import impulse
+
+        return impulse(self, ax=ax, **kwargs)
+
+
+def step_response(system: FilterLike, n: int = 50) -> StepResponse:
+    """Exact unit-step response of a filter or linear stage, raw and transient-compensated.
+
+    Time-varying stages (bias correction, NAdam's schedule, first-step
+    initialisation) are simulated exactly.  Terms whose DC gain is zero or
+    infinite cannot be compensated and are left as they are.
+
+    Parameters
+    ----------
+    system : ArmaFilter or LinearStage
+    n : int
+        Number of steps.
+
+    Returns
+    -------
+    StepResponse
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> s = optfilters.step_response(optfilters.get("momentum", momentum=0.9).gradient, n=2)
+    >>> s.raw.round(6).tolist()
+    [1.0, 1.9]
+    """
+    if n < 1:
+        raise InvalidFilterError(f"n must be >= 1, got {n}")
+    stage = _as_stage(system)
+    ones = np.ones(n)
+    raw = stage.response(ones, compensate=False)
+    compensated = stage.response(ones, compensate=True)
+    return StepResponse(np.arange(1, n + 1), raw, compensated, stage.compensated, stage.name)
+
+
+def impulse_response(system: FilterLike, n: int = 50) -> ImpulseResponse:
+    """Exact unit-impulse response of a filter or linear stage (as the optimizer runs it).
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> r = optfilters.impulse_response(optfilters.get("adam", beta1=0.5).gradient, n=3)
+    >>> r.values.round(6).tolist()   # bias-corrected: 0.5/(1-0.5), 0.25/(1-0.25), ...
+    [1.0, 0.333333, 0.142857]
+    """
+    if n < 1:
+        raise InvalidFilterError(f"n must be >= 1, got {n}")
+    stage = _as_stage(system)
+    x = np.zeros(n)
+    x[0] = 1.0
+    return ImpulseResponse(np.arange(1, n + 1), stage.response(x), stage.name)
+
+
+def compensate(system: ArmaFilter, x: ArrayLike) -> FloatArray:
+    """Filter ``x`` from rest and apply transient compensation (``y_t * H(1) / s_t``).
+
+    This is Adam's bias correction generalised to any filter with a finite,
+    non-zero DC gain.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, compensate
+    >>> compensate(ArmaFilter.ema(0.9), [2.0, 2.0, 2.0]).round(12).tolist()
+    [2.0, 2.0, 2.0]
+    """
+    data = np.asarray(x, dtype=np.float64)
+    y = system.filter(data)
+    corrections = np.array([transient_correction(system, t) for t in range(1, data.shape[0] + 1)])
+    shape = (-1,) + (1,) * (data.ndim - 1)
+    return np.asarray(y / corrections.reshape(shape), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- scalar summaries
+
+
+def noise_gain(system: FilterLike) -> float:
+    """White-noise power gain ``sum_n h[n]^2``: how much gradient-noise variance passes.
+
+    Exact (a discrete Lyapunov solve), ``inf`` for marginal or unstable filters.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, noise_gain
+    >>> round(noise_gain(ArmaFilter.ema(0.9)), 12)   # (1 - beta) / (1 + beta)
+    0.052631578947
+    """
+    from scipy import linalg, signal
+
+    f = _as_filter(system)
+    if f.is_fir:
+        return float(np.sum(f.b**2))
+    if f.stability != "stable":
+        return math.inf
+    n = f.order + 1
+    num = np.zeros(n)
+    den = np.zeros(n)
+    num[: f.b.size] = f.b
+    den[: f.a.size] = f.a
+    a_mat, b_mat, c_mat, d_mat = signal.tf2ss(num, den)
+    gram = linalg.solve_discrete_lyapunov(a_mat, b_mat @ b_mat.T)
+    return float(d_mat[0, 0] ** 2 + (c_mat @ gram @ c_mat.T)[0, 0])
+
+
+def mean_delay(system: FilterLike) -> float:
+    """Mean delay (lag) in steps: ``sum n h[n] / sum h[n]``, the group delay at DC.
+
+    ``nan`` when the DC gain is zero or infinite.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, mean_delay
+    >>> round(mean_delay(ArmaFilter.ema(0.9)), 9)   # beta / (1 - beta)
+    9.0
+    """
+    f = _as_filter(system)
+    sb, sa = float(np.sum(f.b)), float(np.sum(f.a))
+    if abs(sb) < 1e-14 or abs(sa) < 1e-14:
+        return math.nan
+    kb = float(np.dot(np.arange(f.b.size), f.b))
+    ka = float(np.dot(np.arange(f.a.size), f.a))
+    return kb / sb - ka / sa
+
+
+def cutoff_frequency(system: FilterLike) -> float | None:
+    """The -3 dB frequency (cycles/step): where ``|H|`` first falls to ``|H(1)| / sqrt(2)``.
+
+    None when the DC gain is zero or infinite, or the response never falls that far.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, cutoff_frequency
+    >>> round(cutoff_frequency(ArmaFilter.ema(0.9)), 6)
+    0.016766
+    """
+    from scipy import optimize
+
+    f = _as_filter(system)
+    dc = abs(f.dc_gain)
+    if not math.isfinite(dc) or dc == 0.0:
+        return None
+    target = dc / math.sqrt(2.0)
+    grid = np.linspace(0.0, 0.5, 4097)
+    mags = np.abs(f.evaluate(np.exp(2j * np.pi * grid)))
+    below = np.flatnonzero(mags <= target)
+    if below.size == 0:
+        return None
+    i = int(below[0])
+    if i == 0:
+        return 0.0
+
+    def excess(x: float) -> float:
+        return float(abs(f.evaluate(np.exp(2j * np.pi * x)))) - target
+
+    return float(optimize.brentq(excess, grid[i - 1], grid[i], xtol=1e-12))
+
+
+def time_constant(system: FilterLike) -> float:
+    """E-folding time of the slowest mode, ``-1 / ln max|pole|``, in steps (0 for FIR, inf if marginal).
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter
+    >>> from optfilters.analysis import time_constant
+    >>> round(time_constant(ArmaFilter.ema(0.9)), 4)
+    9.4912
+    """
+    f = _as_filter(system)
+    poles = f.poles
+    radius = float(np.max(np.abs(poles))) if poles.size else 0.0
+    if radius == 0.0:
+        return 0.0
+    if radius >= 1.0 - 1e-12:
+        return math.inf
+    return -1.0 / math.log(radius)
+
+
+@dataclass(frozen=True)
+class QuasiHyperbolicForm:
+    """A first-order filter as quasi-hyperbolic momentum: ``alpha [(1 - nu) + nu (1 - beta)/(1 - beta z^-1)]``.
+
+    ``alpha = H(1)`` is the effective learning-rate multiplier (DC gain).
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, quasi_hyperbolic_form
+    >>> qh = quasi_hyperbolic_form(ArmaFilter([1.0], [1.0, -0.9]))
+    >>> round(qh.alpha, 9), round(qh.beta, 9), round(qh.nu, 9)
+    (10.0, 0.9, 1.0)
+    """
+
+    alpha: float
+    beta: float
+    nu: float
+
+    def to_filter(self) -> ArmaFilter:
+        """Back to b/a: ``alpha [1 - nu beta, -(1 - nu) beta] / [1, -beta]``."""
+        return ArmaFilter(
+            [self.alpha * (1.0 - self.nu * self.beta), -self.alpha * (1.0 - self.nu) * self.beta], [1.0, -self.beta]
+        )
+
+    def as_dict(self) -> dict[str, float]:
+        """Plain data."""
+        return {"alpha": self.alpha, "beta": self.beta, "nu": self.nu}
+
+
+def quasi_hyperbolic_form(system: FilterLike) -> QuasiHyperbolicForm:
+    """The QHM canonical form (``alpha = H(1)``, ``beta``, ``nu``) of a one-pole/one-zero filter.
+
+    ``(b0 + b1 z^-1) / (1 - beta z^-1)`` equals QHM with ``alpha = (b0 + b1)/(1 - beta)``,
+    the same ``beta`` and ``nu = (1 - b0/alpha) / beta``.  FIR gains
+    (``beta = 0``) give ``nu = 0``.
+
+    Raises
+    ------
+    InvalidFilterError
+        If the filter is not first order, or its DC gain is zero or infinite.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> lion = optfilters.get("lion", beta1=0.9, beta2=0.99).filters()["gradient"]
+    >>> qh = optfilters.quasi_hyperbolic_form(lion)
+    >>> round(qh.nu, 9) == round(0.9 / 0.99, 9), round(qh.alpha, 9)
+    (True, 1.0)
+    """
+    f = _as_filter(system)
+    if f.order > 1 or f.b.size > 2:
+        raise InvalidFilterError(f"the quasi-hyperbolic form needs a one-pole, one-zero filter, got order {f.order}")
+    b = np.zeros(2)
+    b[: f.b.size] = f.b
+    beta = float(-f.a[1]) if f.a.size > 1 else 0.0
+    alpha = float((b[0] + b[1]) / (1.0 - beta)) if beta != 1.0 else math.inf
+    if not math.isfinite(alpha) or alpha == 0.0:
+        raise InvalidFilterError(f"the quasi-hyperbolic form needs a finite, non-zero DC gain, got {alpha}")
+    nu = 0.0 if beta == 0.0 else (1.0 - b[0] / alpha) / beta
+    return QuasiHyperbolicForm(alpha, beta, float(nu))
+
+
+@dataclass(frozen=True)
+class FilterSummary:
+    """Scalar facts about a filter: gains, cutoff, noise gain, delay, poles, zeros, stability.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, summarise
+    >>> s = summarise(ArmaFilter.ema(0.9))
+    >>> round(s.dc_gain, 9), round(s.mean_delay, 9), s.stability
+    (1.0, 9.0, 'stable')
+    """
+
+    name: str
+    b: FloatArray
+    a: FloatArray
+    order: int
+    dc_gain: float
+    nyquist_gain: float
+    cutoff: float | None
+    noise_gain: float
+    mean_delay: float
+    time_constant: float
+    zeros: NDArray[np.complex128]
+    poles: NDArray[np.complex128]
+    stability: str
+    quasi_hyperbolic: QuasiHyperbolicForm | None = field(default=None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (non-finite numbers as None)."""
+
+        def num(x: float | None) -> float | None:
+            return x if x is not None and math.isfinite(x) else None
+
+        return {
+            "name": self.name,
+            "b": self.b.tolist(),
+            "a": self.a.tolist(),
+            "order": self.order,
+            "dc_gain": num(self.dc_gain),
+            "nyquist_gain": num(self.nyquist_gain),
+            "cutoff": num(self.cutoff),
+            "noise_gain": num(self.noise_gain),
+            "mean_delay": num(self.mean_delay),
+            "time_constant": num(self.time_constant),
+            "zeros": complex_pairs(self.zeros),
+            "poles": complex_pairs(self.poles),
+            "stability": self.stability,
+            "stable": self.stability == "stable",
+            "marginal": self.stability == "marginal",
+            "quasi_hyperbolic": self.quasi_hyperbolic.as_dict() if self.quasi_hyperbolic else None,
+        }
+
+
+def summarise(system: FilterLike) -> FilterSummary:
+    """All scalar facts about a filter (or a stage's LTI limit) in one object.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, summarise
+    >>> summarise(ArmaFilter([1.0], [1.0, -1.0])).stability   # Adagrad's summer
+    'marginal'
+    """
+    f = _as_filter(system)
+    qh = None
+    if f.order <= 1 and f.b.size <= 2:
+        try:
+            qh = quasi_hyperbolic_form(f)
+        except InvalidFilterError:
+            qh = None
+    return FilterSummary(
+        name=f.name,
+        b=f.b,
+        a=f.a,
+        order=f.order,
+        dc_gain=f.dc_gain,
+        nyquist_gain=f.nyquist_gain,
+        cutoff=cutoff_frequency(f),
+        noise_gain=noise_gain(f),
+        mean_delay=mean_delay(f),
+        time_constant=time_constant(f),
+        zeros=f.zeros,
+        poles=f.poles,
+        stability=f.stability,
+        quasi_hyperbolic=qh,
+    )

@@ -1,0 +1,267 @@
+"""Time-varying scalar gains ``c(t)`` (``t = 1, 2, ...`` is the optimizer's step count).
+
+Each gain is an immutable value with an exact ``value(t)`` and its
+``t -> infinity`` :attr:`limit`, so that the time-varying parts of an optimizer
+(bias correction, NAdam's momentum schedule, RAdam's rectification, Adagrad's
+``lr_decay``) are represented exactly and also have an LTI limit for analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = [
+    "Constant",
+    "Gain",
+    "InverseTimeDecay",
+    "NadamCurrentGain",
+    "NadamMomentumGain",
+    "RAdamRectification",
+]
+
+
+class Gain:
+    """Base class of time-varying gains.
+
+    Subclasses define :meth:`value` (exact, at step ``t >= 1``), :attr:`limit`
+    and :meth:`describe`.
+
+    Examples
+    --------
+    >>> from optfilters.gains import Constant
+    >>> Constant(2.0).value(5), Constant(2.0).limit
+    (2.0, 2.0)
+    """
+
+    is_constant: bool = False
+
+    def value(self, t: int) -> float:
+        """The gain at step ``t`` (1-based)."""
+        raise NotImplementedError
+
+    @property
+    def limit(self) -> float:
+        """The ``t -> infinity`` value."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A short formula for tables and ``describe`` output."""
+        raise NotImplementedError
+
+    def values(self, n: int) -> np.ndarray:
+        """``value(t)`` for ``t = 1 .. n``.
+
+        Examples
+        --------
+        >>> from optfilters.gains import InverseTimeDecay
+        >>> InverseTimeDecay(1.0).values(3).tolist()
+        [1.0, 0.5, 0.3333333333333333]
+        """
+        return np.array([self.value(t) for t in range(1, n + 1)], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Constant(Gain):
+    """A constant gain.
+
+    Examples
+    --------
+    >>> from optfilters.gains import Constant
+    >>> Constant(0.3).describe()
+    '0.3'
+    """
+
+    constant: float = 1.0
+    is_constant: bool = field(default=True, init=False, repr=False)
+
+    def value(self, t: int) -> float:
+        """The constant."""
+        return self.constant
+
+    @property
+    def limit(self) -> float:
+        """The constant."""
+        return self.constant
+
+    def describe(self) -> str:
+        """The constant, formatted."""
+        return f"{self.constant:g}"
+
+
+@dataclass(frozen=True)
+class InverseTimeDecay(Gain):
+    """``1 / (1 + (t - 1) * decay)``: Adagrad's ``lr_decay`` (limit 0 when ``decay > 0``).
+
+    Examples
+    --------
+    >>> from optfilters.gains import InverseTimeDecay
+    >>> InverseTimeDecay(0.5).value(3)
+    0.5
+    """
+
+    decay: float = 0.0
+
+    def value(self, t: int) -> float:
+        """``1 / (1 + (t - 1) * decay)``."""
+        return 1.0 / (1.0 + (t - 1) * self.decay)
+
+    @property
+    def limit(self) -> float:
+        """0 for a positive decay, else 1."""
+        return 0.0 if self.decay > 0 else 1.0
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"1/(1+(t-1)*{self.decay:g})"
+
+
+def nadam_momentum(beta1: float, momentum_decay: float, t: int) -> float:
+    """NAdam's momentum schedule ``mu_t = beta1 (1 - 0.5 * 0.96^(t * psi))``.
+
+    Examples
+    --------
+    >>> round(nadam_momentum(0.9, 4e-3, 1), 6)
+    0.450073
+    """
+    return beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+
+
+@lru_cache(maxsize=64)
+def _nadam_products(beta1: float, momentum_decay: float, n: int) -> tuple[float, ...]:
+    # torch keeps the running product in a float32 tensor: replicate that rounding.
+    product = np.float32(1.0)
+    out = []
+    for t in range(1, n + 1):
+        product = np.float32(product * np.float32(nadam_momentum(beta1, momentum_decay, t)))
+        out.append(float(product))
+    return tuple(out)
+
+
+def nadam_product(beta1: float, momentum_decay: float, t: int) -> float:
+    """``prod_{k<=t} mu_k`` rounded in float32 at every step, as torch.optim.NAdam keeps it.
+
+    Examples
+    --------
+    >>> round(nadam_product(0.9, 4e-3, 1), 6)
+    0.450073
+    """
+    size = 1 << max(t - 1, 0).bit_length()  # cache on powers of two
+    return _nadam_products(beta1, momentum_decay, max(size, 1))[t - 1]
+
+
+@dataclass(frozen=True)
+class NadamCurrentGain(Gain):
+    """NAdam's weight on the current gradient: ``(1 - mu_t) / (1 - prod_{k<=t} mu_k)``.
+
+    Limit ``1 - beta1``.
+
+    Examples
+    --------
+    >>> from optfilters.gains import NadamCurrentGain
+    >>> g = NadamCurrentGain(0.9, 4e-3)
+    >>> round(g.value(1), 12), round(g.limit, 12)
+    (1.0, 0.1)
+    """
+
+    beta1: float = 0.9
+    momentum_decay: float = 4e-3
+
+    def value(self, t: int) -> float:
+        """The weight at step ``t``."""
+        mu = nadam_momentum(self.beta1, self.momentum_decay, t)
+        return (1.0 - mu) / (1.0 - nadam_product(self.beta1, self.momentum_decay, t))
+
+    @property
+    def limit(self) -> float:
+        """``1 - beta1`` (``mu_t -> beta1``, the product -> 0); ``0.5 (1 - beta1)`` form when psi = 0."""
+        if self.momentum_decay == 0.0:
+            return 1.0 - 0.5 * self.beta1
+        return 1.0 - self.beta1
+
+    def describe(self) -> str:
+        """The formula."""
+        return "(1-mu_t)/(1-prod mu)"
+
+
+@dataclass(frozen=True)
+class NadamMomentumGain(Gain):
+    """NAdam's weight on the first moment ``m``: ``mu_{t+1} / (1 - prod_{k<=t+1} mu_k)``.
+
+    Limit ``beta1`` (with psi > 0).
+
+    Examples
+    --------
+    >>> from optfilters.gains import NadamMomentumGain
+    >>> round(NadamMomentumGain(0.9, 4e-3).limit, 12)
+    0.9
+    """
+
+    beta1: float = 0.9
+    momentum_decay: float = 4e-3
+
+    def value(self, t: int) -> float:
+        """The weight at step ``t``."""
+        mu_next = nadam_momentum(self.beta1, self.momentum_decay, t + 1)
+        product = nadam_product(self.beta1, self.momentum_decay, t)
+        return mu_next / (1.0 - product * mu_next)
+
+    @property
+    def limit(self) -> float:
+        """``beta1`` (or ``beta1/2`` when ``momentum_decay == 0``)."""
+        if self.momentum_decay == 0.0:
+            return 0.5 * self.beta1
+        return self.beta1
+
+    def describe(self) -> str:
+        """The formula."""
+        return "mu_{t+1}/(1-prod mu)"
+
+
+@dataclass(frozen=True)
+class RAdamRectification(Gain):
+    """RAdam's variance rectification ``r_t`` (active once ``rho_t > 5``).
+
+    While inactive, RAdam applies no normalisation at all; :meth:`active`
+    says which regime step ``t`` is in, and :meth:`value` is ``r_t`` (1 while
+    inactive).  The limit is 1.
+
+    Examples
+    --------
+    >>> from optfilters.gains import RAdamRectification
+    >>> r = RAdamRectification(0.999)
+    >>> [r.active(t) for t in (5, 6)]
+    [False, True]
+    """
+
+    beta2: float = 0.999
+
+    def rho(self, t: int) -> float:
+        """``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)``."""
+        rho_inf = 2.0 / (1.0 - self.beta2) - 1.0
+        bias_correction2 = 1.0 - self.beta2**t
+        return rho_inf - 2.0 * t * (self.beta2**t) / bias_correction2
+
+    def active(self, t: int) -> bool:
+        """True when the adaptive (normalised) update is used at step ``t``."""
+        return self.rho(t) > 5.0
+
+    def value(self, t: int) -> float:
+        """``r_t`` when active, else 1."""
+        if not self.active(t):
+            return 1.0
+        rho_inf = 2.0 / (1.0 - self.beta2) - 1.0
+        rho_t = self.rho(t)
+        return math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+
+    @property
+    def limit(self) -> float:
+        """1."""
+        return 1.0
+
+    def describe(self) -> str:
+        """The formula."""
+        return "r_t if rho_t > 5"

@@ -1,0 +1,41 @@
+"""SciPy analysis of filters and linear stages (frequency, poles/zeros, time responses, summaries)."""
+
+from ._analysis import (
+    FilterSummary,
+    FrequencyResponse,
+    ImpulseResponse,
+    PoleZeroMap,
+    QuasiHyperbolicForm,
+    StepResponse,
+    compensate,
+    cutoff_frequency,
+    frequency_response,
+    impulse_response,
+    mean_delay,
+    noise_gain,
+    pole_zero,
+    quasi_hyperbolic_form,
+    step_response,
+    summarise,
+    time_constant,
+)
+
+__all__ = [
+    "FilterSummary",
+    "FrequencyResponse",
+    "ImpulseResponse",
+    "PoleZeroMap",
+    "QuasiHyperbolicForm",
+    "StepResponse",
+    "compensate",
+    "cutoff_frequency",
+    "frequency_response",
+    "impulse_response",
+    "mean_delay",
+    "noise_gain",
+    "pole_zero",
+    "quasi_hyperbolic_form",
+    "step_response",
+    "summarise",
+    "time_constant",
+]

@@ -1,0 +1,1 @@
+"""PyTorch bridge (placeholder until the bridge lands)."""

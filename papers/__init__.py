@@ -1,0 +1,1 @@
+"""Reproduced lectures and papers: one module each, writing figures into figures/<source>/."""
