@@ -31,6 +31,7 @@ from ._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWa
 from ._filter import ArmaFilter, cascade, parallel
 from ._hyperparameters import Hyperparameter
 from ._model import NumpyOptimizer, OptimizerModel, Trajectory
+from ._table import SummaryTable, summary_table
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,7 @@ __all__ = [
     "QuasiHyperbolicForm",
     "StabilityWarning",
     "StepResponse",
+    "SummaryTable",
     "Trajectory",
     "UnknownNameError",
     "cascade",
@@ -67,4 +69,5 @@ __all__ = [
     "resolve_name",
     "step_response",
     "summarise",
+    "summary_table",
 ]

@@ -427,7 +427,7 @@ def cutoff_frequency(system: FilterLike) -> float | None:
     --------
     >>> from optfilters import ArmaFilter, cutoff_frequency
     >>> round(cutoff_frequency(ArmaFilter.ema(0.9)), 6)
-    0.016766
+    0.016784
     """
     from scipy import optimize
 

@@ -127,9 +127,44 @@ class CatalogueEntry:
         return kwargs
 
 
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent transpositions."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def close_matches(word: str, candidates: list[str], n: int = 3) -> list[str]:
+    """Candidates close to ``word``, best first (typo distance, then similarity ratio).
+
+    Examples
+    --------
+    >>> from optfilters._catalogue import close_matches
+    >>> close_matches("adma", ["adamax", "adam", "arma", "sgd"])
+    ['adam', 'arma', 'adamax']
+    """
+    limit = max(2, len(word) // 3)
+    scored = []
+    for candidate in candidates:
+        distance = _edit_distance(word, candidate)
+        ratio = difflib.SequenceMatcher(None, word, candidate).ratio()
+        if distance <= limit or ratio >= 0.75:
+            scored.append((distance, -ratio, candidate))
+    return [c for _, _, c in sorted(scored)[:n]]
+
+
 def _unknown_hyperparameter_message(entry: CatalogueEntry, key: str) -> str:
     names = [hp.name for hp in entry.hyperparameters]
-    close = difflib.get_close_matches(key, names, n=2, cutoff=0.6)
+    close = close_matches(key, names, n=2)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return f"{entry.name} has no hyperparameter {key!r} (it takes {', '.join(names)}){hint}"
 
@@ -800,7 +835,7 @@ _ENTRIES: list[CatalogueEntry] = [
             WEIGHT_DECAY,
         ),
         _build_custom,
-        aliases=("ba", "arma", "raw"),
+        aliases=("ba",),
         source="user supplied",
         examples=({"b": (0.1,), "a": (1.0, -0.9)}, {"b": (1.0, 0.5), "a": (1.0, -0.5, 0.06)}),
         bad_inputs=(({"b": (1.0,), "a": (0.0, 1.0)}, r"a\[0\] must be non-zero"), ({}, r"custom needs b")),
@@ -844,13 +879,13 @@ def resolve_name(name: str) -> str:
     >>> optfilters.resolve_name("adma")
     Traceback (most recent call last):
     ...
-    optfilters._errors.UnknownNameError: unknown optimizer 'adma'; did you mean 'adam'?
+    optfilters._errors.UnknownNameError: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adamw'?
     """
     key = _normalise(str(name))
     if key in _ALIASES:
         return _ALIASES[key]
-    close = difflib.get_close_matches(key, list(_ALIASES), n=3, cutoff=0.6)
-    suggestions = list(dict.fromkeys(_ALIASES[c] if c in CATALOGUE else c for c in close))
+    close = close_matches(key, list(_ALIASES), n=3)
+    suggestions = list(dict.fromkeys(_ALIASES[c] for c in close))
     if suggestions:
         hint = " or ".join(repr(s) for s in suggestions)
         raise UnknownNameError(f"unknown optimizer {name!r}; did you mean {hint}?")

@@ -183,9 +183,11 @@ class ArmaFilter:
         Examples
         --------
         >>> from optfilters import ArmaFilter
-        >>> f = ArmaFilter.from_zpk([], [0.9], 0.1)
+        >>> f = ArmaFilter.from_zpk([0.0], [0.9], 0.1)   # 0.1 z / (z - 0.9)
         >>> f.b.tolist(), f.a.round(12).tolist()
         ([0.1], [1.0, -0.9])
+        >>> ArmaFilter.from_zpk([], [0.9], 0.1).b.tolist()   # 0.1 / (z - 0.9): a delay
+        [0.0, 0.1]
         """
         z = np.atleast_1d(np.asarray(zeros, dtype=np.complex128))
         p = np.atleast_1d(np.asarray(poles, dtype=np.complex128))
@@ -215,16 +217,28 @@ class ArmaFilter:
         >>> f.b.tolist(), f.a.tolist()
         ([0.1], [1.0, -0.9])
         """
-        from scipy import signal
-
         sections = np.atleast_2d(np.asarray(sos, dtype=np.float64))
         if sections.ndim != 2 or sections.shape[1] != 6:
             raise InvalidFilterError(f"sos must have shape (n, 6), got {sections.shape}")
         if not np.all(np.isfinite(sections)):
             raise InvalidFilterError("sos must contain finite numbers only")
-        z, p, k = signal.sos2zpk(sections)
-        b, a = signal.sos2tf(sections)
-        return cls(b, a, name=name, _zpk=(z, p, float(k)))
+        if np.any(sections[:, 3] == 0.0):
+            raise InvalidFilterError("every section needs a non-zero a0 (column 3)")
+        # Multiply the sections out in powers of z^-1 (scipy's sos2tf drops leading zeros, i.e. delays),
+        # collecting each section's roots for an accurate zpk.
+        b = np.ones(1)
+        a = np.ones(1)
+        zeros: list[ComplexArray] = []
+        poles: list[ComplexArray] = []
+        gain = 1.0
+        for section in sections:
+            num, den = section[:3] / section[3], section[3:] / section[3]
+            b, a = np.convolve(b, num), np.convolve(a, den)
+            zeros.append(_roots_in_z(num, 3))
+            poles.append(_roots_in_z(den, 3))
+            nonzero = np.flatnonzero(num)
+            gain *= float(num[nonzero[0]]) if nonzero.size else 0.0
+        return cls(b, a, name=name, _zpk=(np.concatenate(zeros), np.concatenate(poles), gain))
 
     @classmethod
     def identity(cls) -> ArmaFilter:
@@ -469,7 +483,8 @@ class ArmaFilter:
         den = np.zeros(n)
         num[: self.b.size] = self.b
         den[: self.a.size] = self.a
-        return signal.dlti(num, den, dt=1.0)
+        # Positive powers of z: leading zeros of b (delays) just lower the numerator's degree.
+        return signal.dlti(np.trim_zeros(num, "f") if np.any(num) else num[-1:], den, dt=1.0)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-data view for JSON: b, a, poles, zeros, gains and stability.
@@ -729,8 +744,8 @@ def cascade(*filters: ArmaFilter) -> ArmaFilter:
     Examples
     --------
     >>> from optfilters import ArmaFilter, cascade
-    >>> cascade(ArmaFilter.ema(0.9), ArmaFilter([2.0])).dc_gain
-    2.0000000000000004
+    >>> round(cascade(ArmaFilter.ema(0.9), ArmaFilter([2.0])).dc_gain, 12)
+    2.0
     """
     if not filters:
         raise InvalidFilterError("cascade needs at least one filter")

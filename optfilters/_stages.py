@@ -304,7 +304,10 @@ class LinearStage:
 
 
 class LinearStageRunner:
-    """Step-by-step numpy execution of a :class:`LinearStage` (transposed direct form II).
+    """Step-by-step numpy execution of a :class:`LinearStage`.
+
+    Terms run in transposed direct form II; terms above order 2 run as a
+    cascade of second-order sections (from the filter's zeros and poles).
 
     Examples
     --------
@@ -320,13 +323,22 @@ class LinearStageRunner:
         self.stage = stage
         self.compensate = compensate
         self.states: list[FloatArray] = []
+        self.sections: list[FloatArray | None] = []
         self.raw: list[FloatArray] = [np.zeros(shape) for _ in stage.terms]
         for term in stage.terms:
             f = term.filter
+            plain = not term.first_output_is_input and term.initial_output == 0.0
+            if plain and f.order > 2 and not f.is_fir:
+                # High orders run as second-order sections, each in transposed direct form II.
+                sos = f.to_sos()
+                self.sections.append(sos)
+                self.states.append(np.zeros((sos.shape[0], 2, *shape)))
+                continue
             n = max(f.a.size, f.b.size) - 1
             state = np.zeros((n, *shape))
             if term.initial_output != 0.0 and n:
                 state[0] = -f.a[1] * term.initial_output
+            self.sections.append(None)
             self.states.append(state)
 
     def step(self, x: FloatArray, t: int) -> FloatArray:
@@ -342,6 +354,17 @@ class LinearStageRunner:
     def step_term(self, i: int, x: FloatArray, t: int) -> FloatArray:
         """Advance term ``i`` and return its raw filter output (no coefficient)."""
         term = self.stage.terms[i]
+        sos = self.sections[i]
+        if sos is not None:
+            y = np.asarray(x, dtype=np.float64)
+            for k, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+                z = self.states[i][k]
+                out = b0 * y + z[0]
+                z[0] = b1 * y - a1 * out + z[1]
+                z[1] = b2 * y - a2 * out
+                y = out
+            self.raw[i] = y
+            return y
         b, a = term.filter.b, term.filter.a
         z = self.states[i]
         n = z.shape[0]
