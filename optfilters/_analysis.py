@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidFilterError
+from ._errors import InvalidFilterError, StabilityWarning
 from ._filter import ArmaFilter, complex_pairs
 from ._stages import LinearStage, transient_correction
 
@@ -54,6 +54,33 @@ def _as_stage(system: Any) -> LinearStage:
     if isinstance(system, ArmaFilter):
         return LinearStage.of(system, system.name or "filter")
     raise TypeError(f"expected an ArmaFilter or LinearStage, got {type(system).__name__}")
+
+
+def warn_if_unstable(f: ArmaFilter, what: str = "filter") -> None:
+    """Issue a :class:`StabilityWarning` when ``f`` is marginal or unstable (it is still analysed).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from optfilters import ArmaFilter
+    >>> from optfilters.analysis import warn_if_unstable
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_unstable(ArmaFilter([1.0], [1.0, -1.0]), "summer")
+    >>> str(caught[0].message)
+    'summer is marginally stable: pole(s) on the unit circle (|p| = 1); its response does not decay'
+    """
+    stability = f.stability
+    if stability == "stable":
+        return
+    radius = float(np.max(np.abs(f.poles)))
+    if stability == "marginal":
+        message = (
+            f"{what} is marginally stable: pole(s) on the unit circle (|p| = {radius:.6g}); its response does not decay"
+        )
+    else:
+        message = f"{what} is UNSTABLE: pole(s) outside the unit circle (max |p| = {radius:.6g}); its response grows"
+    warnings.warn(message, StabilityWarning, stacklevel=3)
 
 
 def _list(values: FloatArray) -> list[float | None]:
@@ -150,6 +177,7 @@ def frequency_response(system: FilterLike, n: int = 512, freqs: ArrayLike | None
     from scipy import signal
 
     f = _as_filter(system)
+    warn_if_unstable(f, f"filter {f.name}".strip())
     if freqs is None:
         if n < 2:
             raise InvalidFilterError(f"n must be >= 2, got {n}")

@@ -18,6 +18,7 @@ from ._analysis import (
     step_response,
     summarise,
     time_constant,
+    warn_if_unstable,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "step_response",
     "summarise",
     "time_constant",
+    "warn_if_unstable",
 ]

@@ -185,3 +185,11 @@ def test_summary_of_a_designed_filter() -> None:
     assert time_constant(ArmaFilter.ema(0.5)) == pytest.approx(1 / math.log(2))
     d = s.as_dict()
     assert d["stable"] is True and d["order"] == 2
+
+
+def test_unstable_and_marginal_filters_are_analysed_with_a_warning() -> None:
+    with pytest.warns(optfilters.StabilityWarning, match="UNSTABLE"):
+        r = optfilters.frequency_response(ArmaFilter([1.0], [1.0, -1.1]), n=4)
+    assert r.magnitude[0] == pytest.approx(10.0)  # |1 / (1 - 1.1)|: formal H on the circle
+    with pytest.warns(optfilters.StabilityWarning, match="marginally stable"):
+        optfilters.frequency_response(optfilters.get("adagrad").filters()["second_moment"], n=4)
