@@ -131,33 +131,40 @@ def nadam_momentum(beta1: float, momentum_decay: float, t: int) -> float:
 
 
 @lru_cache(maxsize=64)
-def _nadam_products(beta1: float, momentum_decay: float, n: int) -> tuple[float, ...]:
-    # torch keeps the running product in a float32 tensor: replicate that rounding.
-    product = np.float32(1.0)
+def _nadam_products(beta1: float, momentum_decay: float, n: int, dtype: str) -> tuple[float, ...]:
+    # torch keeps the running product in a tensor of its scalar dtype: replicate that rounding.
+    cast = np.float32 if dtype == "float32" else np.float64
+    product = cast(1.0)
     out = []
     for t in range(1, n + 1):
-        product = np.float32(product * np.float32(nadam_momentum(beta1, momentum_decay, t)))
+        product = cast(product * cast(nadam_momentum(beta1, momentum_decay, t)))
         out.append(float(product))
     return tuple(out)
 
 
-def nadam_product(beta1: float, momentum_decay: float, t: int) -> float:
-    """``prod_{k<=t} mu_k`` rounded in float32 at every step, as torch.optim.NAdam keeps it.
+def nadam_product(beta1: float, momentum_decay: float, t: int, dtype: str = "float32") -> float:
+    """``prod_{k<=t} mu_k`` rounded at every step in ``dtype``, as torch.optim.NAdam keeps it.
+
+    torch stores the product in a tensor of ``torch.get_default_dtype()``
+    (float32 unless the default dtype was changed to float64).
 
     Examples
     --------
     >>> round(nadam_product(0.9, 4e-3, 1), 6)
     0.450073
     """
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     size = 1 << max(t - 1, 0).bit_length()  # cache on powers of two
-    return _nadam_products(beta1, momentum_decay, max(size, 1))[t - 1]
+    return _nadam_products(beta1, momentum_decay, max(size, 1), dtype)[t - 1]
 
 
 @dataclass(frozen=True)
 class NadamCurrentGain(Gain):
     """NAdam's weight on the current gradient: ``(1 - mu_t) / (1 - prod_{k<=t} mu_k)``.
 
-    Limit ``1 - beta1``.
+    Limit ``1 - beta1``.  ``product_dtype`` is the precision of torch's
+    running product (float32 unless torch's default dtype is float64).
 
     Examples
     --------
@@ -169,11 +176,12 @@ class NadamCurrentGain(Gain):
 
     beta1: float = 0.9
     momentum_decay: float = 4e-3
+    product_dtype: str = "float32"
 
     def value(self, t: int) -> float:
         """The weight at step ``t``."""
         mu = nadam_momentum(self.beta1, self.momentum_decay, t)
-        return (1.0 - mu) / (1.0 - nadam_product(self.beta1, self.momentum_decay, t))
+        return (1.0 - mu) / (1.0 - nadam_product(self.beta1, self.momentum_decay, t, self.product_dtype))
 
     @property
     def limit(self) -> float:
@@ -202,11 +210,12 @@ class NadamMomentumGain(Gain):
 
     beta1: float = 0.9
     momentum_decay: float = 4e-3
+    product_dtype: str = "float32"
 
     def value(self, t: int) -> float:
         """The weight at step ``t``."""
         mu_next = nadam_momentum(self.beta1, self.momentum_decay, t + 1)
-        product = nadam_product(self.beta1, self.momentum_decay, t)
+        product = nadam_product(self.beta1, self.momentum_decay, t, self.product_dtype)
         return mu_next / (1.0 - product * mu_next)
 
     @property
