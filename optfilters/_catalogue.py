@@ -219,8 +219,13 @@ def _ema_moment(beta: float, name: str) -> LinearStage:
     return LinearStage.of(ArmaFilter.ema(beta), name, compensated=True)
 
 
-def _adam_normaliser(params: Params, amsgrad: bool = False) -> RmsNormaliser:
-    return RmsNormaliser(_ema_moment(params["beta2"], "second_moment"), eps=params["eps"], amsgrad=amsgrad)
+def _adam_normaliser(params: Params, amsgrad: bool = False, correction_inside_root: bool = False) -> RmsNormaliser:
+    return RmsNormaliser(
+        _ema_moment(params["beta2"], "second_moment"),
+        eps=params["eps"],
+        amsgrad=amsgrad,
+        correction_inside_root=correction_inside_root,
+    )
 
 
 # ----------------------------------------------------------------------------- builders
@@ -283,7 +288,7 @@ def _build_nadam(p: Params) -> OptimizerModel:
         "nadam",
         p,
         gradient=gradient,
-        normaliser=_adam_normaliser(p),
+        normaliser=_adam_normaliser(p, correction_inside_root=True),  # torch: sqrt(v / bias_correction2)
         weight_decay=_weight_decay(p, p["decoupled_weight_decay"]),
     )
 

@@ -390,6 +390,15 @@ class ArmaFilter:
         >>> complex(ArmaFilter([1.0], [1.0, -0.5]).evaluate(-1.0)).real
         0.6666666666666666
         """
+        if self._zpk is not None:  # exact factored form: no error from expanded high-order polynomials
+            points = np.asarray(z, dtype=np.complex128)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = (
+                    self._zpk[2]
+                    * _product_of_differences(points, self.zeros)
+                    / _product_of_differences(points, self.poles)
+                )
+            return np.asarray(value, dtype=np.complex128)
         zinv = 1.0 / np.asarray(z, dtype=np.complex128)
         num = np.polyval(self.b[::-1], zinv)
         den = np.polyval(self.a[::-1], zinv)
@@ -406,7 +415,7 @@ class ArmaFilter:
         >>> ArmaFilter([1.0], [1.0, -1.0]).dc_gain
         inf
         """
-        return _ratio(float(np.sum(self.b)), float(np.sum(self.a)))
+        return self._real_gain_at(1.0, float(np.sum(self.b)), float(np.sum(self.a)))
 
     @property
     def nyquist_gain(self) -> float:
@@ -420,7 +429,16 @@ class ArmaFilter:
         """
         sign_b = (-1.0) ** np.arange(self.b.size)
         sign_a = (-1.0) ** np.arange(self.a.size)
-        return _ratio(float(np.dot(self.b, sign_b)), float(np.dot(self.a, sign_a)))
+        return self._real_gain_at(-1.0, float(np.dot(self.b, sign_b)), float(np.dot(self.a, sign_a)))
+
+    def _real_gain_at(self, point: float, numerator: float, denominator: float) -> float:
+        """``H(point)`` for ``point = +-1``: from the exact zpk when known, else ``numerator / denominator``."""
+        ratio = _ratio(numerator, denominator)
+        if self._zpk is not None and math.isfinite(ratio):
+            value = complex(self.evaluate(point)).real
+            if math.isfinite(value):
+                return value
+        return ratio
 
     # ----------------------------------------------------------------- conversions
     def to_zpk(self) -> tuple[ComplexArray, ComplexArray, float]:
@@ -769,6 +787,14 @@ def cascade(*filters: ArmaFilter) -> ArmaFilter:
     return ArmaFilter(b, a, _zpk=zpk)
 
 
+def _product_of_differences(points: NDArray[np.complex128], roots: ComplexArray) -> NDArray[np.complex128]:
+    """``prod_k (z - roots[k])`` at every point (1 for no roots)."""
+    result = np.ones(points.shape, dtype=np.complex128)
+    for root in roots:
+        result = result * (points - root)
+    return result
+
+
 def parallel(*filters: ArmaFilter) -> ArmaFilter:
     """Parallel connection of filters: ``H = H1 + H2 + ...``.
 
@@ -783,6 +809,8 @@ def parallel(*filters: ArmaFilter) -> ArmaFilter:
     """
     if not filters:
         raise InvalidFilterError("parallel needs at least one filter")
+    if len(filters) == 1:
+        return filters[0].renamed("")  # a sum of one term: keep its exact zeros and poles
     b = filters[0].b
     a = filters[0].a
     for f in filters[1:]:

@@ -468,7 +468,9 @@ class NumpyOptimizer:
                 v = v - mean * mean
             if norm.rectification is not None and not norm.rectification.active(t):
                 return d
-            if norm.eps_placement == "after_root":
+            if norm.eps_placement == "after_root" and norm.correction_inside_root:
+                den = np.sqrt(v / correction) + norm.eps
+            elif norm.eps_placement == "after_root":
                 den = np.sqrt(v) / math.sqrt(correction) + norm.eps
             elif norm.eps_placement == "inside_root":
                 den = np.sqrt(v / correction + norm.eps)

@@ -408,6 +408,11 @@ class RmsNormaliser:
     rectification : RAdamRectification or None
         RAdam: no normalisation while inactive, ``r_t`` times the normalised
         update afterwards.
+    correction_inside_root : bool
+        With ``eps_placement="after_root"``, apply a single bias correction
+        inside the root, ``sqrt(v / c) + eps`` (torch.optim.NAdam), rather than
+        ``sqrt(v) / sqrt(c) + eps`` (torch.optim.Adam): the same value, rounded
+        differently, which executors that mirror torch.optim need to know.
 
     Examples
     --------
@@ -425,6 +430,7 @@ class RmsNormaliser:
     amsgrad: bool = False
     center: LinearStage | None = None
     rectification: RAdamRectification | None = None
+    correction_inside_root: bool = False
     kind: str = field(default="rms", init=False)
 
     def __post_init__(self) -> None:

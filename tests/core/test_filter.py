@@ -181,3 +181,32 @@ def test_delays_survive_sos() -> None:
     f = ArmaFilter([0.0, 0.0, 0.0, 1.0], [1.0, -0.5])
     x = np.random.default_rng(1).normal(size=50)
     np.testing.assert_allclose(signal.sosfilt(f.to_sos(), x), signal.lfilter(f.b, f.a, x), atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(stable_filters())
+def test_factored_evaluation_equals_polynomial_evaluation(f: ArmaFilter) -> None:
+    """A filter that keeps its zpk (through SOS) evaluates, and has DC/Nyquist gains, as its b/a do."""
+    factored = ArmaFilter.from_sos(f.to_sos())
+    z = np.exp(2j * np.pi * np.linspace(0.0, 0.5, 17))
+    np.testing.assert_allclose(factored.evaluate(z), f.evaluate(z), rtol=1e-8, atol=1e-10)
+    assert factored.dc_gain == pytest.approx(f.dc_gain, rel=1e-8, abs=1e-10)
+    assert factored.nyquist_gain == pytest.approx(f.nyquist_gain, rel=1e-8, abs=1e-10)
+
+
+def test_high_order_design_gains_come_from_exact_zpk() -> None:
+    """sum(b)/sum(a) of an 8th-order low-pass at 0.01 cycles/step is off by ~1e-7; the zpk is exact."""
+    z, p, k = signal.butter(8, 0.02, output="zpk")
+    f = ArmaFilter.from_zpk(z, p, k)
+    assert f.dc_gain == pytest.approx(1.0, abs=1e-12)
+    assert abs(f.nyquist_gain) < 1e-12
+    assert abs(float(np.sum(f.b) / np.sum(f.a)) - 1.0) > 1e-9  # the expanded polynomial really is worse
+    alone = parallel(f)  # a sum of one filter keeps its factored form (and its 8 zeros at z = -1)
+    np.testing.assert_allclose(alone.zeros, np.full(8, -1.0 + 0j), atol=1e-9)
+    assert alone.dc_gain == pytest.approx(1.0, abs=1e-12)
+
+
+def test_marginal_factored_filter_keeps_infinite_dc_gain() -> None:
+    summer = ArmaFilter.from_zpk([0.0], [1.0], 1.0)  # z / (z - 1): Adagrad's accumulator
+    assert summer.dc_gain == np.inf
+    assert summer.nyquist_gain == pytest.approx(0.5)
