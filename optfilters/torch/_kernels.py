@@ -1,0 +1,314 @@
+"""Eager interpreters of a :class:`~optfilters.torch._program.Program`: one tensor at a time, or lists (foreach).
+
+Both run the very same torch operations with the same Python-float scalars, so
+on CPU the multi-tensor path (whose ``torch._foreach_*`` kernels loop over the
+tensors) gives bit-identical results to the single-tensor path; on CUDA they
+agree to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._program import Instruction, Program
+
+__all__ = ["LOW_PRECISION", "ForeachOps", "SingleOps", "run_foreach", "run_single"]
+
+#: Parameter dtypes whose filter state is kept (and whose update is computed) in float32.
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+class SingleOps:
+    """The operations of a program on single tensors (torch.optim's single-tensor forms)."""
+
+    @staticmethod
+    def neg(x: Tensor, s: Any = None) -> Tensor:
+        return -x
+
+    @staticmethod
+    def add(x: Tensor, y: Tensor, s: float) -> Tensor:
+        return torch.add(x, y, alpha=s)
+
+    @staticmethod
+    def add_(x: Tensor, y: Tensor, s: float) -> None:
+        x.add_(y, alpha=s)
+
+    @staticmethod
+    def mul(x: Tensor, y: Tensor, s: Any = None) -> Tensor:
+        return torch.mul(x, y)
+
+    @staticmethod
+    def mul_(x: Tensor, y: Tensor, s: Any = None) -> None:
+        x.mul_(y)
+
+    @staticmethod
+    def div_(x: Tensor, y: Tensor, s: Any = None) -> None:
+        x.div_(y)
+
+    @staticmethod
+    def mul_s(x: Tensor, s: float) -> Tensor:
+        return torch.mul(x, s)
+
+    @staticmethod
+    def mul_s_(x: Tensor, s: float) -> None:
+        x.mul_(s)
+
+    @staticmethod
+    def div_s(x: Tensor, s: float) -> Tensor:
+        return torch.div(x, s)
+
+    @staticmethod
+    def div_s_(x: Tensor, s: float) -> None:
+        x.div_(s)
+
+    @staticmethod
+    def add_s(x: Tensor, s: float) -> Tensor:
+        return torch.add(x, s)
+
+    @staticmethod
+    def add_s_(x: Tensor, s: float) -> None:
+        x.add_(s)
+
+    @staticmethod
+    def addcmul(x: Tensor, u: Tensor, v: Tensor, s: float) -> Tensor:
+        return torch.addcmul(x, u, v, value=s)
+
+    @staticmethod
+    def addcmul_(x: Tensor, u: Tensor, v: Tensor, s: float) -> None:
+        x.addcmul_(u, v, value=s)
+
+    @staticmethod
+    def addcdiv_(x: Tensor, u: Tensor, v: Tensor, s: float) -> None:
+        x.addcdiv_(u, v, value=s)
+
+    @staticmethod
+    def lerp_(x: Tensor, y: Tensor, s: float) -> None:
+        x.lerp_(y, s)
+
+    @staticmethod
+    def sqrt(x: Tensor, s: Any = None) -> Tensor:
+        return torch.sqrt(x)
+
+    @staticmethod
+    def sqrt_(x: Tensor, s: Any = None) -> None:
+        x.sqrt_()
+
+    @staticmethod
+    def maximum_(x: Tensor, y: Tensor, s: Any = None) -> None:
+        torch.maximum(x, y, out=x)
+
+    @staticmethod
+    def abs(x: Tensor, s: Any = None) -> Tensor:
+        return torch.abs(x)
+
+    @staticmethod
+    def sign(x: Tensor, s: Any = None) -> Tensor:
+        return torch.sign(x)
+
+    @staticmethod
+    def copy_(x: Tensor, y: Tensor, s: Any = None) -> None:
+        x.copy_(y)
+
+    @staticmethod
+    def clone(x: Tensor, s: Any = None) -> Tensor:
+        return x.clone()
+
+    @staticmethod
+    def zero_(x: Tensor, s: Any = None) -> None:
+        x.zero_()
+
+
+TensorList = list[Tensor]
+
+
+class ForeachOps:
+    """The same operations on lists of tensors with ``torch._foreach_*``."""
+
+    @staticmethod
+    def neg(x: TensorList, s: Any = None) -> TensorList:
+        return list(torch._foreach_neg(x))
+
+    @staticmethod
+    def add(x: TensorList, y: TensorList, s: float) -> TensorList:
+        return list(torch._foreach_add(x, y, alpha=s))
+
+    @staticmethod
+    def add_(x: TensorList, y: TensorList, s: float) -> None:
+        torch._foreach_add_(x, y, alpha=s)
+
+    @staticmethod
+    def mul(x: TensorList, y: TensorList, s: Any = None) -> TensorList:
+        return list(torch._foreach_mul(x, y))
+
+    @staticmethod
+    def mul_(x: TensorList, y: TensorList, s: Any = None) -> None:
+        torch._foreach_mul_(x, y)
+
+    @staticmethod
+    def div_(x: TensorList, y: TensorList, s: Any = None) -> None:
+        torch._foreach_div_(x, y)
+
+    @staticmethod
+    def mul_s(x: TensorList, s: float) -> TensorList:
+        return list(torch._foreach_mul(x, s))
+
+    @staticmethod
+    def mul_s_(x: TensorList, s: float) -> None:
+        torch._foreach_mul_(x, s)
+
+    @staticmethod
+    def div_s(x: TensorList, s: float) -> TensorList:
+        return list(torch._foreach_div(x, s))
+
+    @staticmethod
+    def div_s_(x: TensorList, s: float) -> None:
+        torch._foreach_div_(x, s)
+
+    @staticmethod
+    def add_s(x: TensorList, s: float) -> TensorList:
+        return list(torch._foreach_add(x, s))
+
+    @staticmethod
+    def add_s_(x: TensorList, s: float) -> None:
+        torch._foreach_add_(x, s)
+
+    @staticmethod
+    def addcmul(x: TensorList, u: TensorList, v: TensorList, s: float) -> TensorList:
+        return list(torch._foreach_addcmul(x, u, v, value=s))
+
+    @staticmethod
+    def addcmul_(x: TensorList, u: TensorList, v: TensorList, s: float) -> None:
+        torch._foreach_addcmul_(x, u, v, value=s)
+
+    @staticmethod
+    def addcdiv_(x: TensorList, u: TensorList, v: TensorList, s: float) -> None:
+        torch._foreach_addcdiv_(x, u, v, value=s)
+
+    @staticmethod
+    def lerp_(x: TensorList, y: TensorList, s: float) -> None:
+        torch._foreach_lerp_(x, y, s)
+
+    @staticmethod
+    def sqrt(x: TensorList, s: Any = None) -> TensorList:
+        return list(torch._foreach_sqrt(x))
+
+    @staticmethod
+    def sqrt_(x: TensorList, s: Any = None) -> None:
+        torch._foreach_sqrt_(x)
+
+    @staticmethod
+    def maximum_(x: TensorList, y: TensorList, s: Any = None) -> None:
+        torch._foreach_maximum_(x, y)
+
+    @staticmethod
+    def abs(x: TensorList, s: Any = None) -> TensorList:
+        return list(torch._foreach_abs(x))
+
+    @staticmethod
+    def sign(x: TensorList, s: Any = None) -> TensorList:
+        return list(torch._foreach_sign(x))
+
+    @staticmethod
+    def copy_(x: TensorList, y: TensorList, s: Any = None) -> None:
+        torch._foreach_copy_(x, y)
+
+    @staticmethod
+    def clone(x: TensorList, s: Any = None) -> TensorList:
+        return [v.clone() for v in x]
+
+    @staticmethod
+    def zero_(x: TensorList, s: Any = None) -> None:
+        torch._foreach_zero_(x)
+
+
+Step = tuple[Callable[..., Any], tuple[str, ...], int | None, str | None]
+
+
+def bind(program: Program, ops: type) -> tuple[Step, ...]:
+    """Resolve each instruction to its operation once (the interpreters' inner loop is then a tuple walk)."""
+    return tuple(_bind(ins, ops) for ins in program.instructions)
+
+
+def _bind(ins: Instruction, ops: type) -> Step:
+    return (getattr(ops, ins.op), ins.args, ins.slot, ins.out)
+
+
+def execute(steps: Sequence[Step], regs: dict[str, Any], scalars: Sequence[Any]) -> None:
+    """Run bound instructions over the registers ``regs`` (updated in place)."""
+    for fn, args, slot, out in steps:
+        value = fn(*[regs[a] for a in args], scalars[slot] if slot is not None else None)
+        if out is not None:
+            regs[out] = value
+
+
+def working_views(param: Tensor, grad: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """The tensors a program updates: real views of complex tensors, float32 copies of low-precision ones.
+
+    Returns ``(param_work, grad_work, copy_back)``; when ``copy_back`` is set the
+    caller writes ``param_work`` back into ``param`` after the program.
+    """
+    if param.is_complex():
+        return torch.view_as_real(param), torch.view_as_real(grad), False
+    if param.dtype in LOW_PRECISION:
+        return param.float(), grad.float(), True
+    return param, grad, False
+
+
+def state_views(state: dict[str, Any], keys: Sequence[str], complex_param: bool) -> dict[str, Tensor]:
+    """Registers ``state.<key>`` for one parameter's state tensors (real views for complex parameters)."""
+    if complex_param:
+        return {f"state.{k}": torch.view_as_real(state[k]) for k in keys}
+    return {f"state.{k}": state[k] for k in keys}
+
+
+def run_single(
+    steps: Sequence[Step],
+    keys: Sequence[str],
+    param: Tensor,
+    grad: Tensor,
+    state: dict[str, Any],
+    scalars: Sequence[float],
+) -> None:
+    """Run a bound program on one parameter."""
+    work, g, copy_back = working_views(param, grad)
+    regs: dict[str, Any] = state_views(state, keys, param.is_complex())
+    regs["param"] = work
+    regs["grad"] = g
+    execute(steps, regs, scalars)
+    if copy_back:
+        param.copy_(work)
+
+
+def run_foreach(
+    steps: Sequence[Step],
+    keys: Sequence[str],
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    states: Sequence[dict[str, Any]],
+    scalars: Sequence[float],
+) -> None:
+    """Run a bound program on lists of parameters of one device, dtype and step count."""
+    is_complex = params[0].is_complex()
+    low = params[0].dtype in LOW_PRECISION
+    regs: dict[str, Any] = {}
+    if is_complex:
+        regs["param"] = [torch.view_as_real(p) for p in params]
+        regs["grad"] = [torch.view_as_real(g) for g in grads]
+        for k in keys:
+            regs[f"state.{k}"] = [torch.view_as_real(s[k]) for s in states]
+    else:
+        if low:
+            regs["param"] = [p.float() for p in params]
+            regs["grad"] = [g.float() for g in grads]
+        else:
+            regs["param"] = list(params)
+            regs["grad"] = list(grads)
+        for k in keys:
+            regs[f"state.{k}"] = [s[k] for s in states]
+    execute(steps, regs, scalars)
+    if low:
+        torch._foreach_copy_(list(params), regs["param"])
