@@ -11,11 +11,13 @@ import importlib
 
 import click
 
+from ._common import OneLineErrorGroup
+
 #: Command modules of this package, each defining ``register(group: click.Group) -> None``.
 COMMAND_MODULES = ("analysis", "predict", "identify", "figures")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="optfilters")
 def main() -> None:
     """optfilters: deep-learning optimizers as filters on the gradient sequence."""

@@ -1,0 +1,763 @@
+"""Shared command-line pieces: one subcommand per catalogue optimizer, one-line errors, JSON and plots.
+
+Commands that take an optimizer ``NAME`` and its hyperparameters
+(``optfilters response adam --beta1 0.9``) are click groups made by
+:func:`optimizer_group` (one optimizer) or :func:`optimizer_chain` (several,
+``optfilters compare momentum nesterov``).  Their subcommands are generated
+from :data:`optfilters.CATALOGUE` on demand: the name is looked up
+case-insensitively with aliases, and each subcommand has exactly its entry's
+hyperparameters as options (``--beta1``, ``--weight-decay``,
+``--nesterov/--no-nesterov``, ``--a 1,-0.9``), defaults shown in ``--help``,
+plus the command's own options (``--json``, ``--plot FILE``, ...).
+
+Every bad input ends the same way: one line ``Error: ...`` on stderr, exit
+code 2, no traceback (:class:`CliError`, :func:`one_line_errors`).  Values are
+range-checked by the library (:meth:`optfilters.Hyperparameter.validate`), so
+the command line and the Python API give the same messages.
+
+Importing this module loads click, numpy and the optfilters core only: no
+SciPy, torch or matplotlib.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+import optfilters
+from optfilters import CATALOGUE, ArmaFilter, CatalogueEntry, Hyperparameter, OptimizerModel
+
+__all__ = [
+    "PLOT_SUFFIXES",
+    "CliError",
+    "OneLineErrorGroup",
+    "OptimizerChain",
+    "OptimizerCommand",
+    "OptimizerGroup",
+    "Selection",
+    "check_plot_suffix",
+    "echo_json",
+    "fmt",
+    "fmt_complex",
+    "fmt_list",
+    "json_option",
+    "jsonable",
+    "one_line_errors",
+    "optimizer_chain",
+    "optimizer_group",
+    "plot_option",
+    "save_plot",
+    "stability_message",
+    "warn",
+]
+
+#: Figure formats accepted by ``--plot FILE`` (from the file's suffix).
+PLOT_SUFFIXES = ("png", "svg", "pdf")
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+class CliError(click.ClickException):
+    """A one-line ``Error: ...`` on stderr with exit code 2 (bad input).
+
+    Examples
+    --------
+    >>> CliError("beta1 must be in [0, 1), got 1.5\\nmore").format_message()
+    'beta1 must be in [0, 1), got 1.5'
+    >>> CliError("x").exit_code
+    2
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        text = str(message).strip()
+        super().__init__(text.splitlines()[0] if text else "invalid input")
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn library errors (``ValueError`` and subclasses) into a :class:`CliError`.
+
+    Usable as a ``with`` block or a decorator.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> try:
+    ...     with one_line_errors():
+    ...         optfilters.get("adam", beta1=1.5)
+    ... except CliError as exc:
+    ...     print(exc.format_message(), exc.exit_code)
+    beta1 must be in [0, 1), got 1.5 2
+    """
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except ValueError as exc:
+        raise CliError(str(exc) or type(exc).__name__) from None
+
+
+def _usage_to_one_line(exc: click.UsageError) -> CliError:
+    return CliError(exc.format_message())
+
+
+def warn(message: str) -> None:
+    """Print ``WARNING: message`` on stderr (one line)."""
+    click.echo(f"WARNING: {message}", err=True)
+
+
+def stability_message(f: ArmaFilter, what: str) -> str | None:
+    """The library's warning text for a marginal or unstable filter (None when stable).
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter
+    >>> stability_message(ArmaFilter([1.0], [1.0, -1.1]), "custom gradient filter")[:38]
+    'custom gradient filter is UNSTABLE: po'
+    >>> stability_message(ArmaFilter.ema(0.9), "ema") is None
+    True
+    """
+    from optfilters.analysis import warn_if_unstable
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_if_unstable(f, what)
+    return str(caught[0].message) if caught else None
+
+
+# ----------------------------------------------------------------------------- numbers and JSON
+
+
+def fmt(value: Any, digits: int = 6, tiny: float = 0.0) -> str:
+    """A number for text output: ``digits`` significant digits, ``n/a`` for None, no ``-0``.
+
+    Magnitudes below ``tiny`` print as ``0`` (rounding noise such as a phase of 1e-15 degrees).
+
+    Examples
+    --------
+    >>> fmt(0.1 + 0.2), fmt(-0.0), fmt(None), fmt(float("inf")), fmt(True), fmt(-3e-15, tiny=1e-9)
+    ('0.3', '0', 'n/a', 'inf', 'True', '0')
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_, str)):
+        return str(value)
+    if isinstance(value, (complex, np.complexfloating)):
+        return fmt_complex(complex(value), digits)
+    number = float(value)
+    if math.isnan(number):
+        return "nan"
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    if abs(number) < tiny:
+        return "0"
+    text = f"{number:.{digits}g}"
+    return "0" if text in ("-0", "0") else text
+
+
+def fmt_complex(value: complex, digits: int = 6) -> str:
+    """A root for text output: real when the imaginary part is negligible.
+
+    Examples
+    --------
+    >>> fmt_complex(0.9 + 0j), fmt_complex(0.78 - 0.18j)
+    ('0.9', '0.78-0.18j')
+    """
+    re, im = float(value.real), float(value.imag)
+    scale = max(abs(re), abs(im), 1.0)
+    if abs(im) <= 1e-12 * scale:
+        return fmt(re, digits)
+    sign = "-" if im < 0 else "+"
+    return f"{fmt(re, digits)}{sign}{fmt(abs(im), digits)}j"
+
+
+def fmt_list(values: Any, digits: int = 6, empty: str = "none") -> str:
+    """Numbers (real or complex) joined with ``, ``; ``empty`` when there are none.
+
+    Examples
+    --------
+    >>> fmt_list([1.0, -0.9]), fmt_list([]), fmt_list([0.5 + 0.5j, 0.5 - 0.5j])
+    ('1, -0.9', 'none', '0.5+0.5j, 0.5-0.5j')
+    """
+    items = [fmt(v, digits) for v in np.asarray(values).ravel()]
+    return ", ".join(items) if items else empty
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: numpy values to Python, complex to ``[re, im]``, non-finite floats to None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> jsonable({"x": np.array([1.0, np.inf]), "p": (0.5 + 1j,), "n": np.int64(3), "k": float("nan")})
+    {'x': [1.0, None], 'p': [[0.5, 1.0]], 'n': 3, 'k': None}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, (complex, np.complexfloating)):
+        return [jsonable(float(value.real)), jsonable(float(value.imag))]
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def echo_json(data: Any) -> None:
+    """Print one JSON object on stdout (strict JSON: no NaN or Infinity tokens)."""
+    click.echo(json.dumps(jsonable(data), allow_nan=False))
+
+
+# ----------------------------------------------------------------------------- shared options
+
+
+def json_option() -> click.Option:
+    """``--json``: print one JSON object instead of text (parameter ``as_json``)."""
+    return click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object instead of text.")
+
+
+def check_plot_suffix(path: Path) -> Path:
+    """Refuse a figure file name whose suffix is not png, svg or pdf (one-line exit-2 error).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> check_plot_suffix(Path("bode.SVG")).name
+    'bode.SVG'
+    >>> try:
+    ...     check_plot_suffix(Path("bode.gif"))
+    ... except CliError as exc:
+    ...     print(exc.format_message())
+    --plot FILE needs a suffix among .png, .svg, .pdf, got 'bode.gif'
+    """
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in PLOT_SUFFIXES:
+        raise CliError(
+            f"--plot FILE needs a suffix among {', '.join('.' + s for s in PLOT_SUFFIXES)}, got {str(path)!r}"
+        )
+    return path
+
+
+def _check_plot_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    return None if value is None else check_plot_suffix(value)
+
+
+def plot_option(help: str = "Also write a figure to FILE (format from the suffix: png, svg, pdf).") -> click.Option:
+    """``--plot FILE``: checked suffix (png, svg, pdf); parameter ``plot``."""
+    return click.Option(
+        ["--plot", "plot"],
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="FILE",
+        callback=_check_plot_path,
+        expose_value=True,
+        help=help,
+    )
+
+
+def save_plot(draw: Callable[[Any], Any], path: Path) -> Path:
+    """Draw with ``draw(optfilters.plot)`` and save the figure to ``path`` (headless Agg backend).
+
+    matplotlib is imported here only, so commands without ``--plot`` never load it.
+    ``draw`` returns the plot function's result (an object with ``.figure``).
+    """
+    check_plot_suffix(path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optfilters import plot as plotting
+
+    result = draw(plotting)
+    try:
+        if hasattr(result, "savefig"):
+            result.savefig(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            result.figure.savefig(path)
+    except OSError as exc:
+        raise CliError(f"cannot write the figure to {str(path)!r}: {exc.strerror or exc}") from None
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(result.figure)
+    return path
+
+
+# ----------------------------------------------------------------------------- hyperparameter options
+
+
+class HyperparameterType(click.ParamType):
+    """Command-line text to a number (range checks are left to the library, for its messages).
+
+    Text that is not a number is passed on unchanged, so the library's error
+    names the parameter: ``beta1 must be a number, got 'abc'``.  Lists of
+    floats (``--a 1,-0.9``) are parsed by the library too.
+    """
+
+    def __init__(self, hp: Hyperparameter) -> None:
+        self.hp = hp
+        self.name = {"float": "float", "int": "integer", "floats": "numbers", "bool": "boolean"}[hp.kind]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str) or self.hp.kind in ("floats", "bool"):
+            return value
+        text = value.strip()
+        try:
+            # Integers stay integers so that messages echo them as typed ("got -1", not "got -1.0").
+            return int(text) if text.lstrip("+-").isdigit() else float(text)
+        except ValueError:
+            return value
+
+
+def option_name(name: str) -> str:
+    """``weight_decay`` -> ``--weight-decay``.
+
+    Examples
+    --------
+    >>> option_name("decoupled_weight_decay")
+    '--decoupled-weight-decay'
+    """
+    return "--" + name.replace("_", "-")
+
+
+def _default_text(hp: Hyperparameter) -> str:
+    if hp.kind == "floats":
+        return ",".join(fmt(v) for v in hp.default)
+    if hp.kind == "bool":
+        return str(bool(hp.default)).lower()
+    return fmt(hp.default, 12)
+
+
+def hyperparameter_option(hp: Hyperparameter) -> click.Option:
+    """The click option of one catalogue hyperparameter (its help shows the range and default)."""
+    flag = option_name(hp.name)
+    text = hp.help or hp.name
+    if hp.range_text():
+        text += f"; range {hp.range_text()}"
+    if hp.kind == "bool":
+        return click.Option(
+            [f"{flag}/--no-{flag[2:]}", hp.name],
+            default=bool(hp.default),
+            show_default=True,
+            help=text,
+        )
+    metavar = {"float": "FLOAT", "int": "INT", "floats": "X,Y,..."}[hp.kind]
+    if hp.required:  # not click-required: the library says "custom needs b (no default)"
+        return click.Option(
+            [flag, hp.name], type=HyperparameterType(hp), default=None, metavar=metavar, help=f"{text}  [required]"
+        )
+    return click.Option(
+        [flag, hp.name],
+        type=HyperparameterType(hp),
+        default=_default_text(hp) if hp.kind == "floats" else hp.default,
+        show_default=True,
+        metavar=metavar,
+        help=text,
+    )
+
+
+def explicit_hyperparameters(ctx: click.Context, entry: CatalogueEntry) -> dict[str, Any]:
+    """The hyperparameters given on the command line (defaults are the library's)."""
+    given = {}
+    for hp in entry.hyperparameters:
+        source = ctx.get_parameter_source(hp.name)
+        if source is not None and source not in (click.core.ParameterSource.DEFAULT,):
+            given[hp.name] = ctx.params[hp.name]
+    return given
+
+
+# ----------------------------------------------------------------------------- generated commands
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One optimizer chosen on the command line: its model and the hyperparameters given explicitly.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> Selection(optfilters.get("momentum", momentum=0.5), {"momentum": 0.5}).label
+    'momentum(momentum=0.5)'
+    """
+
+    model: OptimizerModel
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The name, with the explicitly given hyperparameters in parentheses."""
+        if not self.overrides:
+            return self.model.name
+        values = ", ".join(f"{k}={_value_text(self.model.hyperparameters[k])}" for k in self.overrides)
+        return f"{self.model.name}({values})"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(fmt(v) for v in value)
+    return fmt(value)
+
+
+class OneLineErrorGroup(click.Group):
+    """A plain click group whose own usage errors (unknown command, unknown option) are one line, exit code 2.
+
+    For the top-level ``optfilters`` group: ``@click.group(cls=OneLineErrorGroup, ...)``.
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> group = OneLineErrorGroup("top")
+    >>> group.add_command(click.Command("response", callback=lambda: None))
+    >>> result = CliRunner().invoke(group, ["respons"])
+    >>> result.exit_code, result.stderr
+    (2, "Error: No such command 'respons'. Did you mean 'response'?\\n")
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _usage_to_one_line(exc) from None
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            raise _usage_to_one_line(exc) from None
+
+
+class OptimizerCommand(click.Command):
+    """A generated per-optimizer subcommand; usage errors become one line with exit code 2."""
+
+    def __init__(self, entry: CatalogueEntry, extra_names: Sequence[str], **attrs: Any) -> None:
+        super().__init__(entry.name, **attrs)
+        self.entry = entry
+        self.extra_names = tuple(extra_names)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise CliError(self._no_such_option(exc)) from None
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _usage_to_one_line(exc) from None
+
+    def _no_such_option(self, exc: click.NoSuchOption) -> str:
+        hps = [option_name(hp.name) for hp in self.entry.hyperparameters]
+        candidates = [*hps, *self.extra_names]
+        import difflib
+
+        close = difflib.get_close_matches(exc.option_name, candidates, n=2)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        return (
+            f"{self.entry.name} takes no option {exc.option_name}{hint} "
+            f"(its hyperparameters: {', '.join(hps)}; other options: {', '.join(self.extra_names) or 'none'})"
+        )
+
+
+def _extra_flags(options: Sequence[click.Parameter]) -> list[str]:
+    flags = []
+    for opt in options:
+        for decl in getattr(opt, "opts", []):
+            if decl.startswith("--"):
+                flags.append(decl)
+        flags.extend(d for d in getattr(opt, "secondary_opts", []) if d.startswith("--"))
+    return flags
+
+
+def _build_command(
+    entry: CatalogueEntry,
+    options: Sequence[click.Parameter],
+    callback: Callable[..., Any],
+    command_name: str,
+) -> OptimizerCommand:
+    params: list[click.Parameter] = [hyperparameter_option(hp) for hp in entry.hyperparameters]
+    hp_names = {hp.name for hp in entry.hyperparameters}
+    for opt in options:
+        if opt.name in hp_names:
+            raise RuntimeError(f"{command_name}: option {opt.name!r} clashes with a hyperparameter of {entry.name}")
+        params.append(copy.copy(opt))
+    aliases = f" Aliases: {', '.join(entry.aliases)}." if entry.aliases else ""
+    torch = f" torch: {entry.torch_class}." if entry.torch_class else ""
+    help_text = f"{entry.summary}.\n\nSource: {entry.source}.{torch}{aliases}"
+    return OptimizerCommand(
+        entry,
+        _extra_flags(options),
+        params=params,
+        callback=callback,
+        help=help_text,
+        short_help=entry.summary,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
+
+
+class OptimizerGroup(click.Group):
+    """A group whose subcommands are the catalogue optimizers, generated on demand.
+
+    Names resolve case-insensitively with aliases (``NAG`` -> ``nesterov``); an
+    unknown name is a one-line error with suggestions and exit code 2.
+    """
+
+    def __init__(self, name: str, make_command: Callable[[CatalogueEntry], click.Command], **attrs: Any) -> None:
+        attrs.setdefault("subcommand_metavar", "NAME [HYPERPARAMETERS] [OPTIONS]")
+        attrs.setdefault("context_settings", {"help_option_names": ["-h", "--help"], "max_content_width": 100})
+        super().__init__(name, **attrs)
+        self._make_command = make_command
+        self._built: dict[str, click.Command] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return optfilters.names()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        try:
+            canonical = optfilters.resolve_name(cmd_name)
+        except ValueError:
+            return None
+        if canonical not in self._built:
+            self._built[canonical] = self._make_command(CATALOGUE[canonical])
+        return self._built[canonical]
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        if name.startswith("-"):
+            return super().resolve_command(ctx, args)
+        try:
+            canonical = optfilters.resolve_name(name)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        return canonical, self.get_command(ctx, canonical), args[1:]
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _usage_to_one_line(exc) from None
+
+
+def optimizer_group(
+    name: str,
+    action: Callable[..., Any],
+    options: Sequence[click.Parameter] = (),
+    help: str | None = None,
+    short_help: str | None = None,
+) -> OptimizerGroup:
+    """A command ``NAME OPTIMIZER [HYPERPARAMETERS] [OPTIONS]`` with one subcommand per catalogue entry.
+
+    Parameters
+    ----------
+    name : str
+        The command's name (``"response"``).
+    action : callable
+        ``action(selection, **options)``: called with a :class:`Selection` (the
+        validated model and the hyperparameters given explicitly) and the
+        values of ``options`` by parameter name.  Library ``ValueError``\\ s
+        raised inside become one-line exit-2 errors.
+    options : sequence of click.Option
+        The command's own options (``--json``, ``--points``, ...), added to
+        every subcommand after the hyperparameters.
+    help, short_help : str, optional
+        Help text of the group.
+
+    Returns
+    -------
+    OptimizerGroup
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> def show(selection, as_json):
+    ...     print(selection.label, round(selection.model.filters()["gradient"].dc_gain, 6))
+    >>> cmd = optimizer_group("dc", show, options=[json_option()])
+    >>> print(CliRunner().invoke(cmd, ["nag", "--momentum", "0.5"]).output.strip())
+    nesterov(momentum=0.5) 2.0
+    """
+
+    def make_command(entry: CatalogueEntry) -> click.Command:
+        def callback(**kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            overrides = explicit_hyperparameters(ctx, entry)
+            extras = {k: v for k, v in kwargs.items() if k not in {hp.name for hp in entry.hyperparameters}}
+            with one_line_errors():
+                model = optfilters.get(entry.name, **overrides)
+                return action(Selection(model, overrides), **extras)
+
+        return _build_command(entry, options, callback, name)
+
+    return OptimizerGroup(name, make_command, help=help, short_help=short_help)
+
+
+class OptimizerChain(OptimizerGroup):
+    """:class:`OptimizerGroup` in chain mode: ``NAME [HPS] NAME [HPS] ...`` (several optimizers)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError:  # "Missing command.": options but no optimizer name
+            raise CliError(
+                f"name at least one optimizer after {ctx.command_path} (see {ctx.command_path} --help)"
+            ) from None
+
+
+def _parse_setting(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise CliError(f"--set needs KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    key = key.strip().lstrip("-").replace("-", "_")
+    if not key.isidentifier():
+        raise CliError(f"--set needs KEY=VALUE with a hyperparameter name as KEY, got {text!r}")
+    return key, value.strip()
+
+
+def optimizer_chain(
+    name: str,
+    action: Callable[..., Any],
+    options: Sequence[click.Parameter] = (),
+    help: str | None = None,
+    short_help: str | None = None,
+) -> OptimizerChain:
+    """A command taking several optimizers, each with its own hyperparameters: ``NAME [HPS] NAME [HPS] ...``.
+
+    The command's ``options`` may be given before the first name or after any
+    optimizer (``compare momentum nesterov --json``); giving one twice with
+    different values is an error.  ``--set KEY=VALUE`` (repeatable, before the
+    first name) sets a hyperparameter on every optimizer that takes it; an
+    optimizer's own option wins.
+
+    Parameters
+    ----------
+    name : str
+        The command's name (``"compare"``).
+    action : callable
+        ``action(selections, **options)`` with the list of :class:`Selection`
+        in command-line order.
+    options : sequence of click.Option
+        The command's own options.
+    help, short_help : str, optional
+        Help text.
+
+    Returns
+    -------
+    OptimizerChain
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> def show(selections, as_json):
+    ...     print([s.label for s in selections], as_json)
+    >>> cmd = optimizer_chain("labels", show, options=[json_option()])
+    >>> print(CliRunner().invoke(cmd, ["--set", "momentum=0.5", "momentum", "nesterov", "--json"]).output.strip())
+    ['momentum(momentum=0.5)', 'nesterov(momentum=0.5)'] True
+    """
+    option_names = [opt.name for opt in options if opt.name]
+    flags = {opt.name: (_extra_flags([opt]) or [str(opt.name)])[0] for opt in options if opt.name}
+
+    def make_command(entry: CatalogueEntry) -> click.Command:
+        def callback(**kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            overrides = explicit_hyperparameters(ctx, entry)
+            settings = ctx.find_root().meta.setdefault(f"optfilters.{name}.settings", {})
+            takes = {hp.name for hp in entry.hyperparameters}
+            shared = {k: v for k, v in settings.items() if k in takes}
+            for key in shared:
+                settings[key]["used"] = True
+            conversions = {hp.name: HyperparameterType(hp) for hp in entry.hyperparameters}
+            merged = {k: conversions[k].convert(v["value"], None, None) for k, v in shared.items()}
+            merged.update(overrides)
+            explicit_extras = {
+                k: kwargs[k]
+                for k in option_names
+                if ctx.get_parameter_source(k) not in (None, click.core.ParameterSource.DEFAULT)
+            }
+            with one_line_errors():
+                model = optfilters.get(entry.name, **merged)
+            return Selection(model, merged), explicit_extras
+
+        return _build_command(entry, options, callback, name)
+
+    group_options = [copy.copy(opt) for opt in options]
+    group_options.append(
+        click.Option(
+            ["--set", "settings"],
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Set a hyperparameter on every optimizer that takes it (repeatable); an optimizer's own option wins.",
+        )
+    )
+
+    def group_callback(**kwargs: Any) -> None:
+        ctx = click.get_current_context()
+        settings: dict[str, dict[str, Any]] = {}
+        for text in kwargs.get("settings", ()):
+            key, value = _parse_setting(text)
+            settings[key] = {"value": value, "used": False, "text": text}
+        ctx.find_root().meta[f"optfilters.{name}.settings"] = settings
+
+    group = OptimizerChain(
+        name,
+        make_command,
+        subcommand_metavar="NAME [HYPERPARAMETERS] [NAME [HYPERPARAMETERS]]... [OPTIONS]",
+        chain=True,
+        params=group_options,
+        callback=group_callback,
+        help=help,
+        short_help=short_help,
+    )
+
+    @group.result_callback()
+    def finish(results: list[tuple[Selection, dict[str, Any]]], **group_values: Any) -> Any:
+        ctx = click.get_current_context()
+        settings = ctx.find_root().meta.get(f"optfilters.{name}.settings", {})
+        unused = [v["text"] for v in settings.values() if not v["used"]]
+        if unused:
+            raise CliError(f"no optimizer in the list takes --set {unused[0]}")
+        values = {k: group_values[k] for k in option_names}
+        given: dict[str, Any] = {
+            k: group_values[k]
+            for k in option_names
+            if ctx.get_parameter_source(k) not in (None, click.core.ParameterSource.DEFAULT)
+        }
+        for _, extras in results:
+            for key, value in extras.items():
+                if key in given and given[key] != value:
+                    flag = flags[key]
+                    raise CliError(f"{flag} given twice with different values ({given[key]!r} and {value!r})")
+                given[key] = value
+        values.update(given)
+        with one_line_errors():
+            return action([selection for selection, _ in results], **values)
+
+    return group
