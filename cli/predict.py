@@ -1,0 +1,547 @@
+"""Prediction commands: ``stability``, ``predict`` and ``observe``.
+
+* ``optfilters stability NAME [hp] [--condition-number K] --json``: the closed
+  loop on a quadratic (stability interval of ``lr * h``, crossing frequency,
+  the ``2 / H(-1)`` shortcut for comparison) and, with ``K``, the tuned
+  hyperparameters and learning rate minimising the worst-case rate over
+  ``h`` in ``[mu, K mu]`` (:mod:`optfilters.closed_loop`).
+* ``optfilters predict NAME [hp] --lr LR --curvatures 1,0.1 --noise-var S
+  --init X --steps N --json``: the exact expected loss on the noisy quadratic
+  (:mod:`optfilters.noisy_quadratic`).
+* ``optfilters observe NAME [hp] ... --seeds K [--json] [--plot FILE]``: the
+  same quadratic trained with the PyTorch bridge over many seeds, observed and
+  predicted side by side (:mod:`optfilters.observe`); ``--network`` trains the
+  real network of :mod:`optfilters.network` instead.
+
+``stability`` and ``predict`` never import torch or matplotlib; ``observe``
+imports torch inside the command, matplotlib only with ``--plot``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ._common import CliError, Selection, echo_json, fmt, json_option, optimizer_group, plot_option, save_plot
+
+__all__ = ["register"]
+
+#: Runs of at least this many steps show a progress bar on stderr.
+PROGRESS_STEPS = 200
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _floats(text: str, flag: str, low: float | None = None) -> list[float]:
+    """Comma-separated numbers; one-line error naming the option."""
+    items = [t for t in str(text).replace(";", ",").split(",") if t.strip()]
+    if not items:
+        raise CliError(f"{flag} needs at least one number, got {text!r}")
+    out = []
+    for item in items:
+        try:
+            value = float(item)
+        except ValueError:
+            raise CliError(f"{flag} must be numbers separated by commas, got {text!r}") from None
+        if not math.isfinite(value):
+            raise CliError(f"{flag} must be finite, got {text!r}")
+        if low is not None and value < low:
+            raise CliError(f"{flag} must be >= {low:g}, got {item.strip()}")
+        out.append(value)
+    return out
+
+
+def _second_moment(text: str) -> Any:
+    value = str(text).strip().lower()
+    if value in ("tracking", "steady"):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise CliError(f"--second-moment must be 'tracking', 'steady' or a number >= 0, got {text!r}") from None
+    if not (math.isfinite(number) and number >= 0.0):
+        raise CliError(f"--second-moment must be 'tracking', 'steady' or a number >= 0, got {text!r}")
+    return number
+
+
+def _schedule(text: str | None) -> Any:
+    if text is None:
+        return None
+    from optfilters.noisy_quadratic import parse_schedule
+
+    return parse_schedule(text)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    out = [indent + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    out += [indent + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return out
+
+
+def _sampled(n: int, rows: int = 12) -> list[int]:
+    """Steps shown in text tables: all for short runs, else 0, the first few and log-spaced ones to n."""
+    if n + 1 <= rows:
+        return list(range(n + 1))
+    tail = np.unique(np.round(np.geomspace(5, n, rows - 5)).astype(int))
+    return sorted({0, 1, 2, 3, 4, *(int(i) for i in tail), n})
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def _quadratic_options(default_steps: int) -> list[click.Option]:
+    return [
+        click.Option(
+            ["--curvatures", "curvatures"],
+            default="1",
+            show_default=True,
+            metavar="H1,H2,...",
+            help="Curvatures h_i of the quadratic 1/2 sum h_i theta_i^2 (one coordinate each).",
+        ),
+        click.Option(
+            ["--noise-var", "noise_var"],
+            default="0",
+            show_default=True,
+            metavar="S[,S2,...]",
+            help="Variance of the white noise added to each coordinate's gradient (one value or one per curvature).",
+        ),
+        click.Option(
+            ["--init", "init"],
+            default="1",
+            show_default=True,
+            metavar="X[,X2,...]",
+            help="Initial point theta_0 (one value or one per curvature).",
+        ),
+        click.Option(
+            ["--init-var", "init_var"],
+            default="0",
+            show_default=True,
+            metavar="V[,V2,...]",
+            help="Variance of a random initial point around --init.",
+        ),
+        click.Option(
+            ["--steps", "steps"],
+            type=click.IntRange(min=0, max=10_000_000),
+            default=default_steps,
+            show_default=True,
+            help="Number of steps N (N + 1 values from step 0).",
+        ),
+        click.Option(
+            ["--schedule", "schedule"],
+            default=None,
+            metavar="SPEC",
+            help="Learning-rate schedule: exponential:GAMMA, step:SIZE[:GAMMA], linear:TOTAL[:END], inverse:DECAY, "
+            "cosine:TOTAL[:MIN], warmup:STEPS[,SPEC] (default: constant).",
+        ),
+        click.Option(
+            ["--second-moment", "second_moment"],
+            default="tracking",
+            show_default=True,
+            metavar="tracking|steady|V",
+            help="Normalised optimizers (linearised): the normaliser follows the predicted E[g^2] (tracking), "
+            "is frozen at its self-consistent steady state (steady) or at V.",
+        ),
+    ]
+
+
+def _quadratic_values(
+    curvatures: str, noise_var: str, init: str, init_var: str, second_moment: str, schedule: str | None
+) -> dict[str, Any]:
+    return {
+        "curvatures": _floats(curvatures, "--curvatures", 0.0),
+        "noise_var": _floats(noise_var, "--noise-var", 0.0),
+        "init": _floats(init, "--init"),
+        "init_var": _floats(init_var, "--init-var", 0.0),
+        "second_moment": _second_moment(second_moment),
+        "schedule": _schedule(schedule),
+    }
+
+
+# ----------------------------------------------------------------------------- stability
+
+
+def _stability(
+    selection: Selection,
+    condition_number: float | None,
+    mu: float,
+    tune: str | None,
+    second_moment: float,
+    points: int,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    from optfilters.closed_loop import closed_loop
+    from optfilters.closed_loop import tune as tune_loop
+
+    model = selection.model
+    loop = closed_loop(model, second_moment=second_moment)
+    result = loop.stability()
+    data: dict[str, Any] = result.as_dict()
+    data["hyperparameters"] = dict(model.hyperparameters)
+    optimal = None
+    if condition_number is not None:
+        names = None
+        if tune is not None:
+            names = [] if tune.strip().lower() in ("", "none", "lr") else [t.strip() for t in tune.split(",")]
+        optimal = tune_loop(
+            model,
+            condition_number=condition_number,
+            mu=mu,
+            tune=names,
+            second_moment=second_moment,
+        )
+        data["optimal"] = optimal.as_dict()
+    if plot is not None:
+        curve = loop.rate_curve(points=points)
+        written = save_plot(lambda p: p.closed_loop_rate(curve), plot)
+        data["plot"] = str(written)
+    if as_json:
+        echo_json(data)
+        return
+    lines = [f"{model.name}: closed loop on a quadratic, x = lr * h" + (" (preconditioned)" if loop.linearised else "")]
+    if loop.label != "exact":
+        lines.append(f"  note: {loop.label}")
+    hi = result.max_stable_lr_curvature
+    if result.interval is None:
+        lines.append("  no stable interval reached from small lr * h")
+    else:
+        lines.append(
+            f"  stable for {fmt(result.interval[0])} < lr*h < {fmt(hi)}  (max_stable_lr_curvature = {fmt(hi)})"
+        )
+    if len(result.intervals) > 1:
+        lines.append("  all stable intervals: " + ", ".join(f"({fmt(a)}, {fmt(b)})" for a, b in result.intervals))
+    freq = result.edge_frequency
+    if freq is not None:
+        kind = "at z = -1 (period-2 oscillation)" if abs(freq - 0.5) < 1e-9 else f"at {fmt(freq)} cycles/step"
+        lines.append(f"  poles leave the unit circle {kind}")
+    lines.append(f"  z = -1 shortcut 2/H(-1) = {fmt(result.nyquist_estimate)} (not general)")
+    if optimal is not None:
+        tuned = ", ".join(f"{k} = {fmt(v)}" for k, v in optimal.hyperparameters.items())
+        lines.append(
+            f"  tuned for kappa = {fmt(optimal.condition_number)} (h in [{fmt(optimal.mu)}, {fmt(optimal.L)}]): "
+            f"rate = {fmt(optimal.rate)}, lr = {fmt(optimal.lr)}, lr*L = {fmt(optimal.lr_curvature_max)}"
+            + (f", {tuned}" if tuned else "")
+        )
+        lines.append(f"  tuned: {', '.join(['lr', *optimal.tuned])}")
+    if plot is not None:
+        lines.append(f"figure written to {data['plot']}")
+    click.echo("\n".join(lines))
+
+
+def _stability_options() -> list[click.Parameter]:
+    return [
+        click.Option(
+            ["--condition-number", "condition_number"],
+            type=click.FloatRange(min=1.0),
+            default=None,
+            metavar="K",
+            help="Also tune lr and the filter's hyperparameters for curvatures in [mu, K mu] (worst-case rate).",
+        ),
+        click.Option(
+            ["--mu", "mu"],
+            type=click.FloatRange(min=0.0, min_open=True),
+            default=1.0,
+            show_default=True,
+            help="Smallest curvature of the tuning range.",
+        ),
+        click.Option(
+            ["--tune", "tune"],
+            default=None,
+            metavar="NAME,...|none",
+            help="Hyperparameters to tune besides lr (default: those that shape the filter, e.g. momentum).",
+        ),
+        click.Option(
+            ["--second-moment", "second_moment"],
+            type=click.FloatRange(min=0.0),
+            default=1.0,
+            show_default=True,
+            help="Normalised optimizers: second moment v at which the normaliser is frozen "
+            "(lr*h uses the preconditioned curvature h/(sqrt(v)+eps)).",
+        ),
+        click.Option(
+            ["--points", "points"],
+            type=click.IntRange(min=2, max=100_000),
+            default=512,
+            show_default=True,
+            help="Points of the rate curve drawn with --plot.",
+        ),
+        json_option(),
+        plot_option("Also write the closed-loop rate against lr*h to FILE (png, svg, pdf)."),
+    ]
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+def _predict(
+    selection: Selection,
+    curvatures: str,
+    noise_var: str,
+    init: str,
+    init_var: str,
+    steps: int,
+    schedule: str | None,
+    second_moment: str,
+    as_json: bool,
+) -> None:
+    from optfilters.noisy_quadratic import predict
+
+    model = selection.model
+    values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule)
+    result = predict(model, steps=steps, **values)
+    if as_json:
+        data = result.as_dict()
+        data["hyperparameters"] = dict(model.hyperparameters)
+        echo_json(data)
+        return
+    lines = [
+        f"{model.name}: expected loss 1/2 sum h_i theta_i^2 on the noisy quadratic, lr = {fmt(model.lr)}",
+        f"  curvatures {', '.join(fmt(h) for h in result.curvatures)}; noise variance "
+        f"{', '.join(fmt(s) for s in result.noise_var)}",
+        f"  prediction: {result.label}",
+        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}",
+        f"  steady-state loss = {fmt(result.steady_state_loss)}",
+    ]
+    rows = [[str(t), fmt(result.expected_loss[t])] for t in _sampled(steps)]
+    lines += _table(["step", "expected loss"], rows)
+    click.echo("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------- observe
+
+
+def _progress(steps: int, label: str) -> Any:
+    """A click progress bar on stderr for long runs (a no-op context otherwise)."""
+    if steps < PROGRESS_STEPS:
+        return None
+    return click.progressbar(length=steps, label=label, file=sys.stderr)
+
+
+def _observe(
+    selection: Selection,
+    curvatures: str,
+    noise_var: str,
+    init: str,
+    init_var: str,
+    steps: int,
+    schedule: str | None,
+    second_moment: str,
+    seeds: int,
+    seed: int,
+    divergence: bool,
+    network: bool,
+    record_coordinates: int | None,
+    sharpness_every: int | None,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    if network:
+        _observe_network(selection, steps, seed, record_coordinates, sharpness_every, as_json, plot)
+        return
+    from optfilters.observe import divergence_threshold, observe_quadratic
+
+    model = selection.model
+    values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule)
+    bar = _progress(steps, f"{model.name}: {seeds} seeds")
+    if bar is None:
+        comparison = observe_quadratic(model, steps=steps, seeds=seeds, seed=seed, **values)
+    else:
+        with bar:
+            comparison = observe_quadratic(model, steps=steps, seeds=seeds, seed=seed, progress=bar.update, **values)
+    data = comparison.as_dict()
+    data["hyperparameters"] = dict(model.hyperparameters)
+    if divergence:
+        h_max = max(values["curvatures"])
+        if h_max <= 0.0:
+            raise CliError("--divergence needs a positive curvature")
+        data["divergence"] = divergence_threshold(model, curvature=h_max).as_dict()
+    if plot is not None:
+        written = save_plot(lambda p: p.loss_comparison(comparison), plot)
+        data["plot"] = str(written)
+    if as_json:
+        echo_json(data)
+        return
+    lines = [
+        f"{model.name}: noisy quadratic trained with the PyTorch bridge over {seeds} seeds, lr = {fmt(model.lr)}",
+        f"  prediction: {comparison.label}",
+        f"  prediction within 4 standard errors of the observed mean at {100 * comparison.fraction_within(4.0):.1f}% "
+        f"of steps 1..{steps}; max |z| = {fmt(data['max_abs_z'], 3)}",
+    ]
+    z = comparison.z_scores
+    rows = [
+        [
+            str(t),
+            fmt(comparison.predicted_loss[t]),
+            fmt(comparison.observed_mean_loss[t]),
+            fmt(comparison.observed_stderr[t], 3),
+            fmt(z[t], 3),
+        ]
+        for t in _sampled(steps)
+    ]
+    lines += _table(["step", "predicted", "observed mean", "std. error", "z"], rows)
+    if divergence:
+        d = data["divergence"]
+        lines.append(
+            f"  divergence at h = {fmt(d['curvature'])}: predicted lr = {fmt(d['predicted_lr'])}, observed lr = "
+            f"{fmt(d['observed_lr'])} (bracket {fmt(d['bracket'][0])}..{fmt(d['bracket'][1])}), "
+            f"relative error {fmt(d['relative_error'], 3)}"
+        )
+    if plot is not None:
+        lines.append(f"figure written to {data['plot']}")
+    click.echo("\n".join(lines))
+
+
+def _observe_network(
+    selection: Selection,
+    steps: int,
+    seed: int,
+    record_coordinates: int | None,
+    sharpness_every: int | None,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    try:
+        from optfilters.network import observe_network
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("optfilters.network",):
+            raise
+        raise CliError("--network needs optfilters.network, which this installation lacks") from None
+    if steps < 1:
+        raise CliError("--network needs --steps >= 1")
+    model = selection.model
+    options: dict[str, Any] = {}
+    if record_coordinates is not None:
+        options["record_coordinates"] = record_coordinates
+    if sharpness_every is not None:
+        options["sharpness_every"] = sharpness_every
+    bar = _progress(steps, f"{model.name}: digits MLP")
+    if bar is None:
+        observation = observe_network(model, lr=model.lr, steps=steps, seed=seed, **options)
+    else:
+        with bar:
+            observation = observe_network(
+                model, lr=model.lr, steps=steps, seed=seed, progress=lambda step, total: bar.update(1), **options
+            )
+    data = dict(observation.as_dict())
+    if plot is not None:
+        written = save_plot(lambda p: observation.plot(), plot)
+        data["plot"] = str(written)
+    if as_json:
+        echo_json(data)
+        return
+    lines = [
+        f"{model.name}: MLP on scikit-learn's digits through the PyTorch bridge, lr = {fmt(model.lr)}, "
+        f"{steps} steps, seed {seed}",
+        f"  loss {fmt(data['loss'][0])} -> {fmt(data['final_loss'])}"
+        + ("  (DIVERGED)" if data["diverged"] else "")
+        + f"; train accuracy {fmt(data['train_accuracy'], 4)}, test accuracy {fmt(data['test_accuracy'], 4)}",
+    ]
+    sharp = data.get("sharpness")
+    if sharp:
+        kind = "preconditioned sharpness" if sharp.get("preconditioned") else "sharpness"
+        lines.append(
+            f"  {kind}: late-phase median {fmt(sharp['late_phase_median'])} against the predicted edge of "
+            f"stability {fmt(sharp['threshold'])} (ratio {fmt(sharp['late_phase_ratio'], 4)})"
+        )
+    empirical = data.get("empirical")
+    if empirical:
+        lines.append(
+            f"  empirical |H| from {empirical.get('coordinates')} coordinates over {len(empirical['freqs'])} "
+            "frequencies (JSON for the values)"
+        )
+    lines.append(f"  {fmt(data['seconds_per_step'], 3)} s per step")
+    if plot is not None:
+        lines.append(f"figure written to {data['plot']}")
+    click.echo("\n".join(lines))
+
+
+def _observe_options() -> list[click.Parameter]:
+    return [
+        *_quadratic_options(100),
+        click.Option(
+            ["--seeds", "seeds"],
+            type=click.IntRange(min=2, max=10_000_000),
+            default=256,
+            show_default=True,
+            help="Independent runs (a batch dimension of one parameter tensor).",
+        ),
+        click.Option(["--seed", "seed"], type=int, default=0, show_default=True, help="Random seed."),
+        click.Option(
+            ["--divergence", "divergence"],
+            is_flag=True,
+            help="Also find the divergence learning rate on the largest curvature by multisection (noiseless) "
+            "and compare it with the predicted one.",
+        ),
+        click.Option(
+            ["--network", "network"],
+            is_flag=True,
+            help="Train the real network of optfilters.network (an MLP on scikit-learn's digits) instead of the "
+            "quadratic: loss, sharpness against the predicted edge of stability, empirical transfer function.",
+        ),
+        click.Option(
+            ["--record-coordinates", "record_coordinates"],
+            type=click.IntRange(min=0),
+            default=None,
+            help="--network: number of sampled coordinates whose gradient and update are recorded.",
+        ),
+        click.Option(
+            ["--sharpness-every", "sharpness_every"],
+            type=click.IntRange(min=0),
+            default=None,
+            help="--network: estimate the sharpness every this many steps.",
+        ),
+        json_option(),
+        plot_option(
+            "Also write the overlay (observed mean +- 2 s.e. and prediction) to FILE (png, svg, pdf); with "
+            "--network, the loss, sharpness and |H| panels."
+        ),
+    ]
+
+
+_EPILOG = (
+    "NAME is a catalogue optimizer or alias (optfilters list), followed by its hyperparameters "
+    "(optfilters {cmd} NAME --help lists them)."
+)
+
+
+def register(group: click.Group) -> None:
+    """Add ``stability``, ``predict`` and ``observe`` to ``group``."""
+    group.add_command(
+        optimizer_group(
+            "stability",
+            _stability,
+            _stability_options(),
+            help="Closed loop on a quadratic: the stable interval of lr*h (exact unit-circle scan), and with "
+            "--condition-number the tuned hyperparameters minimising the worst-case rate.\n\n"
+            + _EPILOG.format(cmd="stability"),
+            short_help="Stability interval of lr*h; tuning for a condition number.",
+        )
+    )
+    group.add_command(
+        optimizer_group(
+            "predict",
+            _predict,
+            [*_quadratic_options(100), json_option()],
+            help="Exact expected loss on the noisy quadratic (gradient h*theta + white noise), step by step, "
+            "and its steady state.\n\n" + _EPILOG.format(cmd="predict"),
+            short_help="Expected loss on the noisy quadratic.",
+        )
+    )
+    group.add_command(
+        optimizer_group(
+            "observe",
+            _observe,
+            _observe_options(),
+            help="Train the noisy quadratic with the PyTorch bridge over many seeds and print the observed mean "
+            "loss beside the prediction (or, with --network, a real network).\n\n" + _EPILOG.format(cmd="observe"),
+            short_help="Observed vs predicted loss (torch).",
+        )
+    )

@@ -1,0 +1,1201 @@
+"""Noisy quadratic model: the exact expected loss of an optimizer model, step by step.
+
+The loss is ``L(theta) = 1/2 sum_i h_i theta_i^2`` and the optimizer sees the
+gradient ``g_t = h * theta_{t-1} + xi_t`` with white noise ``xi_t`` of variance
+``sigma_i^2`` per coordinate (independent across steps and coordinates).  Every
+optimizer here acts elementwise, so each coordinate is its own closed loop:
+the parameter and the filter memories form a state ``X`` with
+
+    X_t = A_t X_{t-1} + B_t xi_t
+
+where ``A_t``, ``B_t`` are built at every step from the model's stages exactly
+as :meth:`optfilters.NumpyOptimizer.step` runs them (each term's coefficient
+``c(t)`` and bias correction, the first-step quirks ``first_output_is_input``
+and ``initial_output``, the learning-rate gain, coupled or decoupled weight
+decay, ``maximize``) and from the learning rate of that step.  The mean and the
+covariance then propagate exactly,
+
+    m_t = A_t m_{t-1},    P_t = A_t P_{t-1} A_t^T + sigma^2 B_t B_t^T,
+
+and ``E[L_t] = 1/2 sum_i h_i (m_{t,i}^2 + P_{t,i})``.  For linear models
+(SGD, momentum, Nesterov, QHM, designed filters, ...) the prediction is exact,
+time-varying parts and learning-rate schedules included; the steady state
+solves the discrete Lyapunov equation ``P = A P A^T + sigma^2 B B^T`` of the
+``t -> infinity`` LTI limit.
+
+Normalised models are **linearised**: the normaliser becomes a gain
+``1 / (sqrt(v) + eps)`` per coordinate, with ``v`` either given (frozen),
+``"steady"`` (frozen at the self-consistent steady-state second moment
+``v = E[g^2]``), or ``"tracking"`` (the default: the model's own second-moment
+stage, bias correction and AMSGrad maximum included, run on the predicted
+``E[g_t^2]``, a mean-field approximation that follows the transient).  Lion's
+``sign`` becomes, when tracking, the Gaussian (Bussgang) gain
+``sqrt(2/pi) / rms(d)``.  These are approximations: see
+:mod:`optfilters.observe` for how far they are from real runs.
+
+Learning-rate schedules enter as the time-varying gain ``lr_t``: the
+schedules of the lectures (:func:`exponential`, :func:`step_decay`,
+:func:`linear`, :func:`inverse_time`, :func:`cosine`, :func:`warmup`), any
+``torch.optim.lr_scheduler`` object or factory (sampled; torch is imported
+only then) or an explicit sequence of learning rates.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._errors import InvalidHyperparameterError
+from ._model import OptimizerModel
+from ._stages import (
+    AdadeltaNormaliser,
+    FilterTerm,
+    LinearStage,
+    LinearStageRunner,
+    PeakNormaliser,
+    RmsNormaliser,
+    transient_correction,
+)
+from .closed_loop import ModelLike, as_model, closed_loop, normaliser_scale
+
+__all__ = [
+    "Constant",
+    "Cosine",
+    "Exponential",
+    "InverseTime",
+    "Linear",
+    "NoisyQuadraticPrediction",
+    "Schedule",
+    "Step",
+    "Warmup",
+    "constant",
+    "cosine",
+    "exponential",
+    "inverse_time",
+    "linear",
+    "lr_sequence",
+    "parse_schedule",
+    "predict",
+    "steady_state_loss",
+    "step_decay",
+    "warmup",
+]
+
+FloatArray = NDArray[np.float64]
+
+
+def _list(values: ArrayLike) -> list[float | None]:
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+def _finite_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
+        raise InvalidHyperparameterError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _in_range(name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
+    v = float(value)
+    bad = not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi)
+    if bad:
+        text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise InvalidHyperparameterError(f"{name} must be in {text}, got {value!r}")
+    return v
+
+
+class Schedule:
+    """A learning-rate schedule: ``lr_t = lr * factor(t)`` at step ``t = 1, 2, ...``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import exponential
+    >>> exponential(0.5).factors(3).tolist()
+    [1.0, 0.5, 0.25]
+    """
+
+    def factor(self, t: int) -> float:
+        """The factor at step ``t`` (1-based)."""
+        raise NotImplementedError
+
+    def factors(self, n: int) -> FloatArray:
+        """``factor(t)`` for ``t = 1 .. n``."""
+        return np.array([self.factor(t) for t in range(1, n + 1)], dtype=np.float64)
+
+    def describe(self) -> str:
+        """A short formula."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Constant(Schedule):
+    """Factor 1 at every step.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import constant
+    >>> constant().factors(2).tolist()
+    [1.0, 1.0]
+    """
+
+    def factor(self, t: int) -> float:
+        """1."""
+        return 1.0
+
+    def describe(self) -> str:
+        """'constant'."""
+        return "constant"
+
+
+@dataclass(frozen=True)
+class Exponential(Schedule):
+    """``gamma^(t-1)``: torch's ``ExponentialLR(gamma)`` stepped after every optimizer step.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import Exponential
+    >>> Exponential(0.9).factor(3)
+    0.81
+    """
+
+    gamma: float
+
+    def __post_init__(self) -> None:
+        _in_range("gamma", self.gamma, 0.0, math.inf, lo_open=True)
+
+    def factor(self, t: int) -> float:
+        """``gamma^(t-1)``."""
+        return float(self.gamma ** (t - 1))
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"{self.gamma:g}^(t-1)"
+
+
+@dataclass(frozen=True)
+class Step(Schedule):
+    """``gamma^floor((t-1)/step_size)``: torch's ``StepLR(step_size, gamma)``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import Step
+    >>> Step(2, 0.1).factors(5).round(12).tolist()
+    [1.0, 1.0, 0.1, 0.1, 0.01]
+    """
+
+    step_size: int
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        _positive_int("step_size", self.step_size)
+        _in_range("gamma", self.gamma, 0.0, math.inf, lo_open=True)
+
+    def factor(self, t: int) -> float:
+        """``gamma^floor((t-1)/step_size)``."""
+        return float(self.gamma ** ((t - 1) // int(self.step_size)))
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"{self.gamma:g}^floor((t-1)/{self.step_size})"
+
+
+@dataclass(frozen=True)
+class Linear(Schedule):
+    """``start + (end - start) min(t-1, total) / total``: torch's ``LinearLR``.
+
+    ``Linear(total=N, start_factor=1, end_factor=0)`` is the lectures' linear
+    decay ``lr (1 - i/N)``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import Linear
+    >>> Linear(4).factors(6).tolist()
+    [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
+
+    total: int
+    start_factor: float = 1.0
+    end_factor: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive_int("total", self.total)
+        _in_range("start_factor", self.start_factor, 0.0, math.inf)
+        _in_range("end_factor", self.end_factor, 0.0, math.inf)
+
+    def factor(self, t: int) -> float:
+        """The interpolated factor."""
+        frac = min(t - 1, int(self.total)) / int(self.total)
+        return float(self.start_factor + (self.end_factor - self.start_factor) * frac)
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"linear {self.start_factor:g} -> {self.end_factor:g} over {self.total} steps"
+
+
+@dataclass(frozen=True)
+class InverseTime(Schedule):
+    """``1 / (1 + decay (t-1))``: the lectures' ``lr0 / (1 + gamma t)`` (and Adagrad's ``lr_decay``).
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import InverseTime
+    >>> InverseTime(1.0).factors(3).tolist()
+    [1.0, 0.5, 0.3333333333333333]
+    """
+
+    decay: float
+
+    def __post_init__(self) -> None:
+        _in_range("decay", self.decay, 0.0, math.inf)
+
+    def factor(self, t: int) -> float:
+        """``1 / (1 + decay (t-1))``."""
+        return 1.0 / (1.0 + self.decay * (t - 1))
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"1/(1+{self.decay:g}(t-1))"
+
+
+@dataclass(frozen=True)
+class Cosine(Schedule):
+    """``m + (1 - m)(1 + cos(pi min(t-1, total)/total)) / 2``: torch's ``CosineAnnealingLR`` up to ``total``.
+
+    After ``total`` steps the factor stays at ``min_factor`` (torch's own
+    recursion would rise again).
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import Cosine
+    >>> Cosine(2).factors(4).round(12).tolist()
+    [1.0, 0.5, 0.0, 0.0]
+    """
+
+    total: int
+    min_factor: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive_int("total", self.total)
+        _in_range("min_factor", self.min_factor, 0.0, 1.0)
+
+    def factor(self, t: int) -> float:
+        """The cosine factor."""
+        frac = min(t - 1, int(self.total)) / int(self.total)
+        return float(self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"cosine to {self.min_factor:g} over {self.total} steps"
+
+
+@dataclass(frozen=True)
+class Warmup(Schedule):
+    """Linear warm-up ``min(1, t / steps)`` (from ``start_factor`` if given), then ``then`` restarted.
+
+    With ``start_factor = s`` the factor is ``s + (1 - s) (t - 1) / steps``
+    (torch's ``LinearLR(s, 1, steps)``) until it reaches 1.  After the warm-up,
+    step ``t`` uses ``then.factor(t - steps)``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import Warmup, Exponential
+    >>> Warmup(4, then=Exponential(0.5)).factors(6).tolist()
+    [0.25, 0.5, 0.75, 1.0, 1.0, 0.5]
+    """
+
+    steps: int
+    then: Schedule | None = None
+    start_factor: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive_int("steps", self.steps)
+        if self.start_factor is not None:
+            _in_range("start_factor", self.start_factor, 0.0, 1.0)
+
+    def factor(self, t: int) -> float:
+        """The warm-up factor, then the following schedule's."""
+        w = int(self.steps)
+        if t <= w:
+            if self.start_factor is None:
+                return t / w
+            return float(self.start_factor + (1.0 - self.start_factor) * (t - 1) / w)
+        return 1.0 if self.then is None else self.then.factor(t - w)
+
+    def describe(self) -> str:
+        """The formula."""
+        after = "" if self.then is None else f", then {self.then.describe()}"
+        return f"linear warm-up over {self.steps} steps{after}"
+
+
+def constant() -> Constant:
+    """A constant learning rate.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import constant
+    >>> constant().describe()
+    'constant'
+    """
+    return Constant()
+
+
+def exponential(gamma: float) -> Exponential:
+    """Exponential decay ``lr gamma^(t-1)``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import exponential
+    >>> exponential(0.5).factor(2)
+    0.5
+    """
+    return Exponential(gamma)
+
+
+def step_decay(step_size: int, gamma: float = 0.1) -> Step:
+    """Step decay ``lr gamma^floor((t-1)/step_size)``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import step_decay
+    >>> round(step_decay(10, 0.5).factor(11), 12)
+    0.5
+    """
+    return Step(step_size, gamma)
+
+
+def linear(total: int, start_factor: float = 1.0, end_factor: float = 0.0) -> Linear:
+    """Linear decay (or increase) over ``total`` steps.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import linear
+    >>> linear(10).factor(6)
+    0.5
+    """
+    return Linear(total, start_factor, end_factor)
+
+
+def inverse_time(decay: float) -> InverseTime:
+    """Inverse-time decay ``lr / (1 + decay (t-1))``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import inverse_time
+    >>> inverse_time(0.5).factor(3)
+    0.5
+    """
+    return InverseTime(decay)
+
+
+def cosine(total: int, min_factor: float = 0.0) -> Cosine:
+    """Cosine annealing over ``total`` steps down to ``min_factor``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import cosine
+    >>> round(cosine(10).factor(6), 12)
+    0.5
+    """
+    return Cosine(total, min_factor)
+
+
+def warmup(steps: int, then: Schedule | None = None, start_factor: float | None = None) -> Warmup:
+    """Linear warm-up over ``steps`` steps, then ``then``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import warmup, cosine
+    >>> warmup(2, cosine(2)).factors(5).round(12).tolist()
+    [0.5, 1.0, 1.0, 0.5, 0.0]
+    """
+    return Warmup(steps, then, start_factor)
+
+
+def parse_schedule(text: str) -> Schedule:
+    """A schedule from text (the CLI's ``--schedule``).
+
+    Forms: ``constant``, ``exponential:GAMMA``, ``step:STEP_SIZE[:GAMMA]``,
+    ``linear:TOTAL[:END_FACTOR]``, ``inverse:DECAY``, ``cosine:TOTAL[:MIN_FACTOR]``,
+    ``warmup:STEPS[,THEN]`` where THEN is another form.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import parse_schedule
+    >>> parse_schedule("warmup:10,cosine:100").describe()
+    'linear warm-up over 10 steps, then cosine to 0 over 100 steps'
+    >>> parse_schedule("decay:2")
+    Traceback (most recent call last):
+    ...
+    optfilters._errors.InvalidHyperparameterError: schedule must be one of constant, exponential:GAMMA, \
+step:STEP_SIZE[:GAMMA], linear:TOTAL[:END_FACTOR], inverse:DECAY, cosine:TOTAL[:MIN_FACTOR], \
+warmup:STEPS[,THEN]; got 'decay:2'
+    """
+    forms = (
+        "constant, exponential:GAMMA, step:STEP_SIZE[:GAMMA], linear:TOTAL[:END_FACTOR], inverse:DECAY, "
+        "cosine:TOTAL[:MIN_FACTOR], warmup:STEPS[,THEN]"
+    )
+    raw = text.strip()
+    head, _, rest = raw.partition(",")
+    kind, *args = head.strip().lower().split(":")
+    try:
+        if kind == "warmup" and len(args) == 1:
+            return Warmup(int(float(args[0])), parse_schedule(rest) if rest.strip() else None)
+        if rest.strip():
+            raise ValueError
+        if kind == "constant" and not args:
+            return Constant()
+        if kind == "exponential" and len(args) == 1:
+            return Exponential(float(args[0]))
+        if kind == "step" and len(args) in (1, 2):
+            return Step(int(float(args[0])), *(float(a) for a in args[1:]))
+        if kind == "linear" and len(args) in (1, 2):
+            return Linear(int(float(args[0])), 1.0, *(float(a) for a in args[1:]))
+        if kind in ("inverse", "inverse_time", "inverse-time") and len(args) == 1:
+            return InverseTime(float(args[0]))
+        if kind == "cosine" and len(args) in (1, 2):
+            return Cosine(int(float(args[0])), *(float(a) for a in args[1:]))
+    except InvalidHyperparameterError:
+        raise
+    except ValueError:
+        pass
+    raise InvalidHyperparameterError(f"schedule must be one of {forms}; got {text!r}")
+
+
+def _is_torch_scheduler(obj: Any) -> bool:
+    module = type(obj).__module__ or ""
+    return module.startswith("torch.") and hasattr(obj, "step") and hasattr(obj, "optimizer")
+
+
+def _sample_torch(scheduler: Any, steps: int) -> FloatArray:
+    """The learning rates a torch scheduler gives for ``steps`` optimizer steps (a copy is stepped)."""
+    import torch  # noqa: F401  (a torch scheduler was given: torch is present)
+
+    if type(scheduler).__name__ == "ReduceLROnPlateau":
+        raise InvalidHyperparameterError("ReduceLROnPlateau depends on the loss: it is not a fixed schedule")
+    try:
+        copied = copy.deepcopy(scheduler)
+    except Exception as exc:  # a scheduler holding something that cannot be copied
+        raise InvalidHyperparameterError(
+            f"cannot copy the scheduler to sample it ({exc}); pass a factory lambda opt: Scheduler(opt, ...)"
+        ) from None
+    out = np.empty(steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()"
+        for i in range(steps):
+            out[i] = float(copied.optimizer.param_groups[0]["lr"])
+            copied.step()
+    return out
+
+
+def lr_sequence(schedule: Any, lr: float, steps: int) -> FloatArray:
+    """The learning rate of each step ``t = 1 .. steps``.
+
+    Parameters
+    ----------
+    schedule : Schedule, torch scheduler, callable, sequence or None
+        A :class:`Schedule` (factors of ``lr``); a ``torch.optim.lr_scheduler``
+        object (its absolute learning rates, sampled on a copy from its
+        current state); a callable ``factory(optimizer) -> scheduler``, sampled
+        on a throw-away ``torch.optim.SGD`` with learning rate ``lr``; a
+        sequence of absolute learning rates (at least ``steps`` long); None
+        for a constant ``lr``.
+    lr : float
+        Base learning rate.
+    steps : int
+        Number of steps.
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import lr_sequence, step_decay
+    >>> lr_sequence(step_decay(2, 0.5), 0.1, 4).round(12).tolist()
+    [0.1, 0.1, 0.05, 0.05]
+    """
+    steps = int(steps)
+    if schedule is None:
+        return np.full(steps, float(lr))
+    if isinstance(schedule, Schedule):
+        return float(lr) * schedule.factors(steps)
+    if _is_torch_scheduler(schedule):
+        return _sample_torch(schedule, steps)
+    if callable(schedule):
+        import torch
+
+        dummy = torch.nn.Parameter(torch.zeros(1))
+        optimizer = torch.optim.SGD([dummy], lr=float(lr))
+        return _sample_torch(schedule(optimizer), steps)
+    values = np.asarray(schedule, dtype=np.float64).ravel()
+    if values.size < steps:
+        raise InvalidHyperparameterError(f"schedule must give at least {steps} learning rates, got {values.size}")
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise InvalidHyperparameterError("schedule learning rates must be finite and >= 0")
+    return values[:steps].copy()
+
+
+# ----------------------------------------------------------------------------- per-step state space
+
+
+class _Term:
+    """One filter term's realisation, stepped on rows of an affine map (see :class:`_Loop`)."""
+
+    def __init__(self, term: FilterTerm) -> None:
+        self.term = term
+        f = term.filter
+        plain = not term.first_output_is_input and term.initial_output == 0.0
+        self.sections: list[tuple[FloatArray, FloatArray]] = []
+        if plain and f.order > 2 and not f.is_fir:
+            for s in f.to_sos():
+                self.sections.append((np.array(s[:3]), np.array(s[3:])))
+            self.size = 2 * len(self.sections)
+        else:
+            n = max(f.a.size, f.b.size) - 1
+            b = np.zeros(n + 1)
+            a = np.zeros(n + 1)
+            b[: f.b.size] = f.b
+            a[: f.a.size] = f.a
+            self.b, self.a = b, a
+            self.size = n
+
+    def initial_state(self) -> FloatArray:
+        out = np.zeros(self.size)
+        if self.term.initial_output != 0.0 and self.size:
+            out[0] = -self.a[1] * self.term.initial_output
+        return out
+
+    def step(self, state: list[FloatArray], x: FloatArray, t: int | None) -> tuple[FloatArray, list[FloatArray]]:
+        """Output row and new state rows; ``t`` None is the LTI limit (no first-step quirk)."""
+        if self.sections:
+            y = x
+            new: list[FloatArray] = []
+            for k, (b, a) in enumerate(self.sections):
+                s0, s1 = state[2 * k], state[2 * k + 1]
+                out = b[0] * y + s0
+                new.append(b[1] * y - a[1] * out + s1)
+                new.append(b[2] * y - a[2] * out)
+                y = out
+            return y, new
+        n, b, a = self.size, self.b, self.a
+        if self.term.first_output_is_input and t == 1:
+            y = x
+        else:
+            y = b[0] * x + state[0] if n else b[0] * x
+        new = [b[k + 1] * x - a[k + 1] * y + (state[k + 1] if k + 1 < n else 0.0) for k in range(n)]
+        return y, new
+
+    def coefficient(self, t: int | None) -> float:
+        if t is None:
+            return float(self.term.gain.limit)
+        return float(self.term.coefficient(t))
+
+
+class _Stage:
+    def __init__(self, stage: LinearStage | None) -> None:
+        self.terms = [] if stage is None else [_Term(term) for term in stage.terms]
+        self.size = sum(t.size for t in self.terms)
+
+    def initial_state(self) -> FloatArray:
+        if not self.terms:
+            return np.zeros(0)
+        return np.concatenate([t.initial_state() for t in self.terms])
+
+    def step(self, state: list[FloatArray], x: FloatArray, t: int | None) -> tuple[FloatArray, list[FloatArray]]:
+        if not self.terms:
+            return x, []
+        total: FloatArray | None = None
+        new: list[FloatArray] = []
+        offset = 0
+        for term in self.terms:
+            y, s = term.step(state[offset : offset + term.size], x, t)
+            offset += term.size
+            new.extend(s)
+            c = term.coefficient(t)
+            total = c * y if total is None else total + c * y
+        assert total is not None
+        return total, new
+
+
+def _second_moment(rows: FloatArray, mean: FloatArray, cov: FloatArray, noise_var: FloatArray) -> FloatArray:
+    """``E[(r . [X; xi])^2]`` per coordinate for rows ``r`` (d, n+1)."""
+    rx, rn = rows[:, :-1], rows[:, -1]
+    second = cov + mean[:, :, None] * mean[:, None, :]
+    return np.asarray(np.einsum("di,dij,dj->d", rx, second, rx) + rn * rn * noise_var, dtype=np.float64)
+
+
+class _Loop:
+    """The closed loop of one model on a diagonal quadratic, one scalar system per coordinate."""
+
+    def __init__(self, model: OptimizerModel, curvatures: FloatArray, noise_var: FloatArray) -> None:
+        self.model = model
+        self.h = curvatures
+        self.noise_var = noise_var
+        self.d = curvatures.size
+        self.grad = _Stage(model.gradient)
+        self.post = _Stage(model.post)
+        self.n = 1 + self.grad.size + self.post.size
+        wd = model.weight_decay
+        self.coupled = wd.weight_decay if wd is not None and not wd.decoupled else 0.0
+        self.decoupled = wd.weight_decay if wd is not None and wd.decoupled else 0.0
+        self.sign = -1.0 if model.maximize else 1.0
+        self.kappa = self.sign * curvatures + self.coupled
+
+    def initial(self, init: FloatArray, init_var: FloatArray) -> tuple[FloatArray, FloatArray]:
+        mean = np.zeros((self.d, self.n))
+        mean[:, 0] = init
+        mean[:, 1 : 1 + self.grad.size] = self.grad.initial_state()
+        mean[:, 1 + self.grad.size :] = self.post.initial_state()
+        cov = np.zeros((self.d, self.n, self.n))
+        cov[:, 0, 0] = init_var
+        return mean, cov
+
+    def _unit(self, i: int) -> FloatArray:
+        row = np.zeros((self.d, self.n + 1))
+        row[:, i] = 1.0
+        return row
+
+    def gradient_row(self) -> FloatArray:
+        """The effective gradient ``g = kappa theta + sign xi`` as rows over ``[X; xi]``."""
+        row = np.zeros((self.d, self.n + 1))
+        row[:, 0] = self.kappa
+        row[:, -1] = self.sign
+        return row
+
+    def direction_rows(self, t: int | None) -> FloatArray:
+        """The gradient stage's output (before the normaliser) as rows."""
+        g = self.gradient_row()
+        state = [self._unit(1 + k) for k in range(self.grad.size)]
+        out, _ = self.grad.step(state, g, t)
+        return out
+
+    def matrix(self, t: int | None, lr: float, scale: FloatArray, sign_gain: FloatArray) -> FloatArray:
+        """``[A_t | B_t]`` of shape (d, n, n+1) for step ``t`` (None: the LTI limit)."""
+        g = self.gradient_row()
+        gs = [self._unit(1 + k) for k in range(self.grad.size)]
+        ps = [self._unit(1 + self.grad.size + k) for k in range(self.post.size)]
+        d_grad, new_g = self.grad.step(gs, g, t)
+        u = scale[:, None] * d_grad
+        d_post, new_p = self.post.step(ps, u, t)
+        d_final = sign_gain[:, None] * d_post
+        gain = self.model.lr_gain.limit if t is None else self.model.lr_gain.value(t)
+        theta = (1.0 - lr * self.decoupled) * self._unit(0) - (lr * gain) * d_final
+        return np.stack([theta, *new_g, *new_p], axis=1)
+
+    def post_rows(self, t: int | None, scale: FloatArray) -> FloatArray:
+        """The direction after the post-filter (before a sign), as rows."""
+        d_grad = self.direction_rows(t)
+        ps = [self._unit(1 + self.grad.size + k) for k in range(self.post.size)]
+        out, _ = self.post.step(ps, scale[:, None] * d_grad, t)
+        return out
+
+
+class _Normaliser:
+    """Mean-field (tracking) or frozen gain of a normaliser and of Lion's sign."""
+
+    def __init__(self, model: OptimizerModel, d: int, mode: Any, frozen: FloatArray | None) -> None:
+        self.model = model
+        self.norm = model.normaliser
+        self.mode = mode
+        self.frozen = frozen
+        self.d = d
+        norm = self.norm
+        self.single_corrected = False
+        if isinstance(norm, RmsNormaliser):
+            self.single_corrected = len(norm.second_moment.terms) == 1 and norm.second_moment.compensated
+            self.v_runner = LinearStageRunner(
+                norm.second_moment, (d,), compensate=False if self.single_corrected else None
+            )
+            self.vmax = np.zeros(d)
+            self.center = LinearStageRunner(norm.center, (d,)) if norm.center is not None else None
+        elif isinstance(norm, PeakNormaliser):
+            self.u = np.zeros(d)
+        elif isinstance(norm, AdadeltaNormaliser):
+            self.v = np.zeros(d)
+            self.u = np.zeros(d)
+
+    def scale(self, t: int, eg2: FloatArray, eg: FloatArray) -> FloatArray:
+        """The normaliser's gain at step ``t`` given ``E[g_t^2]`` and ``E[g_t]``."""
+        norm = self.norm
+        if norm is None:
+            return np.ones(self.d)
+        if self.mode != "tracking":
+            assert self.frozen is not None
+            base = self.frozen
+            if isinstance(norm, RmsNormaliser) and norm.rectification is not None:
+                rect = norm.rectification
+                return np.ones(self.d) if not rect.active(t) else base * rect.value(t)
+            return base
+        if isinstance(norm, RmsNormaliser):
+            v = self.v_runner.step(eg2, t)
+            if norm.amsgrad:
+                self.vmax = np.maximum(self.vmax, v)
+                v = self.vmax
+            correction = 1.0
+            if self.single_corrected:
+                correction = transient_correction(norm.second_moment.terms[0].filter, t)
+            if self.center is not None:
+                mean = self.center.step(eg, t)
+                v = np.maximum(v - mean * mean, 0.0)
+            if norm.rectification is not None and not norm.rectification.active(t):
+                return np.ones(self.d)
+            if norm.eps_placement == "after_root":
+                den = np.sqrt(v) / math.sqrt(correction) + norm.eps
+            elif norm.eps_placement == "inside_root":
+                den = np.sqrt(v / correction + norm.eps)
+            else:
+                den = (np.sqrt(v) + norm.eps) / math.sqrt(correction)
+            out = 1.0 / den
+            if norm.rectification is not None:
+                out = out * norm.rectification.value(t)
+            return np.asarray(out, dtype=np.float64)
+        if isinstance(norm, PeakNormaliser):
+            self.u = np.maximum(norm.beta2 * self.u, np.sqrt(eg2) + norm.eps)
+            return np.asarray(1.0 / self.u, dtype=np.float64)
+        if isinstance(norm, AdadeltaNormaliser):
+            self.v = norm.rho * self.v + (1.0 - norm.rho) * eg2
+            return np.asarray(np.sqrt(self.u + norm.eps) / np.sqrt(self.v + norm.eps), dtype=np.float64)
+        raise TypeError(f"unknown normaliser {norm!r}")
+
+    def after(self, scale: FloatArray, ed2: FloatArray) -> None:
+        """Adadelta's update accumulator: ``u = rho u + (1 - rho) E[delta^2]``."""
+        norm = self.norm
+        if self.mode == "tracking" and isinstance(norm, AdadeltaNormaliser):
+            self.u = norm.rho * self.u + (1.0 - norm.rho) * scale * scale * ed2
+
+
+@dataclass(frozen=True)
+class NoisyQuadraticPrediction:
+    """The expected loss of an optimizer on the noisy quadratic, step by step.
+
+    Attributes
+    ----------
+    name : str
+    steps : ndarray
+        ``0 .. N``.
+    expected_loss : ndarray
+        ``E[1/2 sum h_i theta_i^2]`` at each step (``N + 1`` values).
+    mean, variance : ndarray
+        ``E[theta_i]`` and ``Var[theta_i]`` per step and coordinate, shape ``(N + 1, d)``.
+    lrs : ndarray
+        The learning rate of steps ``1 .. N``.
+    steady_state_loss : float
+        Lyapunov steady state of the LTI limit at the last learning rate (inf when unstable).
+    rate : float
+        Largest closed-loop pole modulus over the coordinates (LTI limit, last learning rate).
+    rates : ndarray
+        Per coordinate.
+    curvatures, noise_var : ndarray
+    label : str
+        ``"exact"`` or what is approximated.
+    linearised : bool
+    preconditioner : ndarray
+        The normaliser's gain per coordinate used for the steady state (1 for linear models).
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import predict
+    >>> p = predict("sgd", lr=0.1, curvatures=1.0, noise_var=1.0, init=0.0, steps=2)
+    >>> p.expected_loss.round(6).tolist(), round(p.steady_state_loss, 7)
+    ([0.0, 0.005, 0.00905], 0.0263158)
+    """
+
+    name: str
+    steps: FloatArray
+    expected_loss: FloatArray
+    mean: FloatArray
+    variance: FloatArray
+    lrs: FloatArray
+    steady_state_loss: float
+    rate: float
+    rates: FloatArray
+    curvatures: FloatArray
+    noise_var: FloatArray
+    label: str = "exact"
+    linearised: bool = False
+    preconditioner: FloatArray = field(default_factory=lambda: np.ones(1))
+
+    @property
+    def bias_loss(self) -> FloatArray:
+        """``1/2 sum h E[theta]^2``: the part of the expected loss from the mean."""
+        return np.asarray(0.5 * (self.mean**2) @ self.curvatures, dtype=np.float64)
+
+    @property
+    def variance_loss(self) -> FloatArray:
+        """``1/2 sum h Var[theta]``: the part from the noise (and a random start)."""
+        return np.asarray(0.5 * self.variance @ self.curvatures, dtype=np.float64)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``expected_loss``, ``steady_state_loss``, ``rate`` and the context (JSON-able, non-finite as None)."""
+        return {
+            "name": self.name,
+            "expected_loss": _list(self.expected_loss),
+            "steady_state_loss": _finite_or_none(self.steady_state_loss),
+            "rate": _finite_or_none(self.rate),
+            "rates": _list(self.rates),
+            "steps": int(self.steps[-1]),
+            "lr": _list(self.lrs[:1])[0] if self.lrs.size else None,
+            "final_lr": _list(self.lrs[-1:])[0] if self.lrs.size else None,
+            "curvatures": _list(self.curvatures),
+            "noise_var": _list(self.noise_var),
+            "label": self.label,
+            "linearised": self.linearised,
+            "preconditioner": _list(self.preconditioner),
+        }
+
+
+def _per_coordinate(name: str, value: ArrayLike, d: int, low: float = -math.inf) -> FloatArray:
+    array = np.asarray(value, dtype=np.float64).ravel()
+    if array.size == 1:
+        array = np.full(d, float(array[0]))
+    if array.size != d:
+        allowed = "1 value" if d == 1 else f"1 or {d} values (one per curvature)"
+        raise InvalidHyperparameterError(f"{name} must have {allowed}, got {array.size}")
+    if not np.all(np.isfinite(array)):
+        raise InvalidHyperparameterError(f"{name} must be finite, got {array.tolist()}")
+    if np.any(array < low):
+        raise InvalidHyperparameterError(f"{name} must be >= {low:g}, got {array.tolist()}")
+    return array
+
+
+def _stein(a: FloatArray, q: FloatArray) -> FloatArray:
+    """``P = sum_k A^k Q (A^T)^k``, the solution of ``P = A P A^T + Q`` for a stable ``A``, by Smith's doubling.
+
+    Every term is positive semidefinite, so nothing cancels: unlike the
+    Bartels-Stewart or Kronecker solvers this stays accurate for the strongly
+    non-normal loops of high-order designs with poles clustered near 1 (an
+    8th-order Butterworth at 0.005 cycles/step, where ``solve_discrete_lyapunov``
+    returns a negative variance).  Iterates until the added term is below
+    rounding; ``nan`` if it has not after 64 doublings (``2^64`` steps).
+    """
+    p = np.array(q, dtype=np.float64, copy=True)
+    power = np.array(a, dtype=np.float64, copy=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(64):
+            term = power @ p @ power.T
+            p = p + term
+            if not np.all(np.isfinite(p)):
+                break
+            if np.max(np.abs(term)) <= 1e-17 * np.max(np.abs(p)):
+                return 0.5 * (p + p.T)
+            power = power @ power
+    return np.full_like(p, math.nan)
+
+
+#: Rates within this of 1 count as marginal (no steady state).
+_MARGIN = 1e-12
+
+
+def _lyapunov(
+    matrix: FloatArray, noise_var: FloatArray, radius: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Per coordinate: steady-state ``Var[theta]`` (inf when unstable) and the spectral radius.
+
+    ``radius`` (the closed-loop rate) is computed from the matrices when not given.
+    """
+    n = matrix.shape[1]
+    variance = np.empty(matrix.shape[0])
+    if radius is None:
+        radius = np.array([float(np.max(np.abs(np.linalg.eigvals(m[:, :n])))) for m in matrix])
+    for i, m in enumerate(matrix):
+        a, b = m[:, :n], m[:, n]
+        if radius[i] > 1.0 + _MARGIN:
+            variance[i] = math.inf  # diverges
+        elif radius[i] >= 1.0 - _MARGIN:
+            variance[i] = math.nan  # marginal (e.g. lr = 0 at the end of a schedule): no steady state
+        elif noise_var[i] == 0.0 or not np.any(b):
+            variance[i] = 0.0
+        else:
+            variance[i] = float(_stein(a, noise_var[i] * np.outer(b, b))[0, 0])
+    return variance, radius
+
+
+def _steady_scale(loop: _Loop, model: OptimizerModel, lr: float) -> tuple[FloatArray, FloatArray]:
+    """Self-consistent frozen normaliser gain ``s(v)`` with ``v = F(1) E[g^2]`` at steady state, per coordinate.
+
+    Returns the gains and the second moments ``v``.
+    """
+    from scipy.optimize import brentq
+
+    norm = model.normaliser
+    ones = np.ones(loop.d)
+    if norm is None:
+        return ones, np.full(loop.d, math.nan)
+    if isinstance(norm, AdadeltaNormaliser):
+        raise InvalidHyperparameterError("second_moment='steady' is not available for adadelta; use 'tracking'")
+    if isinstance(norm, RmsNormaliser):
+        dc = float(norm.second_moment.limit().dc_gain)
+        # A centered normaliser subtracts the squared mean gradient, which vanishes at steady state.
+        if not math.isfinite(dc):
+            raise InvalidHyperparameterError(
+                f"{model.name}'s second moment has no steady state (DC gain {dc}); use second_moment='tracking'"
+            )
+    else:
+        dc = 1.0
+    if np.any(loop.noise_var == 0.0):
+        raise InvalidHyperparameterError(
+            "second_moment='steady' needs noise_var > 0 (without noise v tends to 0); use a number or 'tracking'"
+        )
+    scale = np.ones(loop.d)
+    vs = np.full(loop.d, math.nan)
+    for i in range(loop.d):
+        sub = _Loop(model, loop.h[i : i + 1], loop.noise_var[i : i + 1])
+
+        def expected(log_v: float, sub: _Loop = sub, i: int = i) -> float:
+            v = math.exp(log_v)
+            s = np.atleast_1d(normaliser_scale(model, v)) if norm is not None else np.ones(1)
+            var, _ = _lyapunov(sub.matrix(None, lr, s, np.ones(1)), sub.noise_var)
+            if not math.isfinite(var[0]):
+                return -1e3
+            eg2 = sub.kappa[0] ** 2 * var[0] + sub.noise_var[0]
+            return math.log(dc * eg2) - log_v
+
+        lo = math.log(dc * loop.noise_var[i])
+        hi = lo + 1.0
+        while expected(hi) > 0.0 and hi < lo + 200.0:
+            hi += 2.0
+        if expected(lo) < 0.0:
+            lo_try = lo
+            while expected(lo_try) < 0.0 and lo_try < hi:
+                lo_try += 0.5
+            lo = lo_try - 0.5 if lo_try < hi else lo
+        f_lo, f_hi = expected(lo), expected(hi)
+        if not (f_lo >= 0.0 >= f_hi):
+            raise InvalidHyperparameterError(
+                f"no self-consistent steady second moment for curvature {loop.h[i]:g} (the linearised loop diverges)"
+            )
+        log_v = brentq(expected, lo, hi, xtol=1e-13) if f_lo > 0.0 > f_hi else (lo if f_lo == 0.0 else hi)
+        vs[i] = math.exp(log_v)
+        scale[i] = float(normaliser_scale(model, vs[i])) if norm is not None else 1.0
+    return scale, vs
+
+
+def predict(
+    model: ModelLike,
+    *,
+    lr: float | None = None,
+    curvatures: ArrayLike = 1.0,
+    noise_var: ArrayLike = 0.0,
+    init: ArrayLike = 1.0,
+    steps: int = 100,
+    schedule: Any = None,
+    init_var: ArrayLike = 0.0,
+    second_moment: Any = "tracking",
+    **hyperparameters: Any,
+) -> NoisyQuadraticPrediction:
+    """The exact expected loss trajectory on the noisy quadratic (linearised for normalised models).
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name (with ``hyperparameters``), model, or gradient filter.
+    lr : float, optional
+        Learning rate (default: the model's).
+    curvatures : array_like
+        ``h_i`` (``>= 0``), one per coordinate.
+    noise_var : array_like
+        Variance of the additive gradient noise, scalar or per coordinate.
+    init : array_like
+        Initial point ``E[theta_0]`` (scalar or per coordinate).
+    steps : int
+        Number of steps ``N``; the result has ``N + 1`` values from step 0.
+    schedule : optional
+        Learning-rate schedule (see :func:`lr_sequence`).
+    init_var : array_like
+        Variance of a random initial point.
+    second_moment : float, array_like, "tracking" or "steady"
+        How a normaliser is linearised (ignored by linear models).
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    NoisyQuadraticPrediction
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import predict
+    >>> p = predict("momentum", lr=0.1, momentum=0.9, curvatures=1.0, noise_var=1.0, steps=1000)
+    >>> round(p.steady_state_loss, 6)     # (1+b) lr s^2 / (2 (1-b) (2 (1+b) - lr h))
+    0.256757
+    """
+    m = as_model(model, **hyperparameters)
+    steps = int(steps)
+    if steps < 0:
+        raise InvalidHyperparameterError(f"steps must be >= 0, got {steps}")
+    h = np.atleast_1d(np.asarray(curvatures, dtype=np.float64)).ravel()
+    if h.size == 0 or not np.all(np.isfinite(h)) or np.any(h < 0):
+        raise InvalidHyperparameterError(f"curvatures must be finite and >= 0, got {h.tolist()}")
+    d = h.size
+    sigma2 = _per_coordinate("noise_var", noise_var, d, 0.0)
+    theta0 = _per_coordinate("init", init, d)
+    var0 = _per_coordinate("init_var", init_var, d, 0.0)
+    base_lr = m.lr if lr is None else float(lr)
+    if not (math.isfinite(base_lr) and base_lr >= 0.0):
+        raise InvalidHyperparameterError(f"lr must be finite and >= 0, got {lr}")
+    lrs = lr_sequence(schedule, base_lr, steps)
+    final_lr = float(lrs[-1]) if steps else base_lr
+    loop = _Loop(m, h, sigma2)
+    sign_tracking = m.nonlinearity is not None
+    normalised = m.normaliser is not None
+
+    mode: Any = second_moment
+    frozen: FloatArray | None = None
+    notes: list[str] = []
+    if normalised or sign_tracking:
+        if isinstance(mode, str):
+            if mode not in ("tracking", "steady"):
+                raise InvalidHyperparameterError(
+                    f"second_moment must be a number, 'tracking' or 'steady', got {second_moment!r}"
+                )
+        else:
+            v = _per_coordinate("second_moment", mode, d, 0.0)
+            frozen = np.asarray(normaliser_scale(m, v), dtype=np.float64) * np.ones(d)
+            mode = "frozen"
+        if mode == "steady":
+            frozen, _ = _steady_scale(loop, m, final_lr)
+        if normalised:
+            notes.append(
+                {
+                    "tracking": "linearised: normaliser driven by the predicted E[g^2] (mean-field)",
+                    "steady": "linearised: normaliser frozen at the self-consistent steady-state E[g^2]",
+                    "frozen": "linearised: normaliser frozen at the given second moment",
+                }[mode]
+            )
+        if sign_tracking:
+            notes.append(
+                "linearised: sign() as the Gaussian gain sqrt(2/pi)/rms(d)"
+                if mode == "tracking"
+                else "linearised: sign() left out (direction only)"
+            )
+    normaliser = _Normaliser(m, d, mode, frozen)
+
+    mean, cov = loop.initial(theta0, var0)
+    n = loop.n
+    mean_theta = np.empty((steps + 1, d))
+    var_theta = np.empty((steps + 1, d))
+    mean_theta[0], var_theta[0] = mean[:, 0], cov[:, 0, 0]
+    ones = np.ones(d)
+    cached: tuple[Any, FloatArray] | None = None
+    scale = ones
+    sign_gain = ones
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, steps + 1):
+            g_rows = loop.gradient_row()
+            if normalised:
+                eg2 = _second_moment(g_rows, mean, cov, sigma2)
+                eg = loop.kappa * mean[:, 0]
+                scale = normaliser.scale(t, eg2, eg)
+                if isinstance(m.normaliser, AdadeltaNormaliser):
+                    normaliser.after(scale, _second_moment(loop.direction_rows(t), mean, cov, sigma2))
+            if sign_tracking and mode == "tracking":
+                ed2 = _second_moment(loop.post_rows(t, scale), mean, cov, sigma2)
+                sign_gain = math.sqrt(2.0 / math.pi) / np.sqrt(np.maximum(ed2, 1e-300))
+            key = (
+                tuple(term.coefficient(t) for term in loop.grad.terms),
+                tuple(term.coefficient(t) for term in loop.post.terms),
+                t == 1,
+                float(lrs[t - 1]),
+                float(m.lr_gain.value(t)),
+                scale.tobytes(),
+                sign_gain.tobytes(),
+            )
+            if cached is None or cached[0] != key:
+                cached = (key, loop.matrix(t, float(lrs[t - 1]), scale, sign_gain))
+            matrix = cached[1]
+            a, b = matrix[:, :, :n], matrix[:, :, n]
+            mean = np.einsum("dij,dj->di", a, mean)
+            cov = np.einsum("dij,djk,dlk->dil", a, cov, a) + sigma2[:, None, None] * b[:, :, None] * b[:, None, :]
+            cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+            mean_theta[t], var_theta[t] = mean[:, 0], cov[:, 0, 0]
+    expected = 0.5 * (mean_theta**2 + var_theta) @ h
+
+    # Steady state and rate: the LTI limit at the last learning rate.
+    if normalised or sign_tracking:
+        if mode == "frozen":
+            assert frozen is not None
+            steady_scale = frozen
+        else:
+            try:
+                steady_scale, _ = _steady_scale(loop, m, final_lr)
+            except InvalidHyperparameterError:
+                steady_scale = scale
+    else:
+        steady_scale = ones
+    limit = loop.matrix(None, final_lr, steady_scale, ones)
+    # The rate from the closed loop itself (accurate for high-order designs), per coordinate.
+    base = closed_loop(m, lr=final_lr)
+    radius = np.array(
+        [
+            float(replace(base, preconditioner=float(s_i)).rate(final_lr * h_i * float(s_i)))
+            for h_i, s_i in zip(h, steady_scale, strict=True)
+        ]
+    )
+    variance, radius = _lyapunov(limit, sigma2, radius)
+    positive = h > 0.0
+    with np.errstate(invalid="ignore"):
+        steady = float(0.5 * np.sum(np.where(positive, h * variance, 0.0)))
+    if np.any(positive & (radius > 1.0 + _MARGIN)):
+        steady = math.inf
+    rate = float(np.max(radius[positive])) if np.any(positive) else 1.0
+    time_varying = not m.is_time_invariant or schedule is not None
+    if time_varying and not notes:
+        notes.append("exact (time-varying recursion); steady state of the LTI limit at the last learning rate")
+    return NoisyQuadraticPrediction(
+        name=m.name,
+        steps=np.arange(steps + 1, dtype=np.float64),
+        expected_loss=np.asarray(expected, dtype=np.float64),
+        mean=mean_theta,
+        variance=var_theta,
+        lrs=lrs,
+        steady_state_loss=steady,
+        rate=rate,
+        rates=radius,
+        curvatures=h,
+        noise_var=sigma2,
+        label="; ".join(notes) if notes else "exact",
+        linearised=normalised or sign_tracking,
+        preconditioner=np.asarray(steady_scale, dtype=np.float64),
+    )
+
+
+def steady_state_loss(
+    model: ModelLike,
+    *,
+    lr: float | None = None,
+    curvatures: ArrayLike = 1.0,
+    noise_var: ArrayLike = 1.0,
+    second_moment: Any = "steady",
+    **hyperparameters: Any,
+) -> float:
+    """The Lyapunov steady-state expected loss (inf when the loop diverges).
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import steady_state_loss
+    >>> round(steady_state_loss("sgd", lr=0.1, curvatures=1.0, noise_var=1.0), 7)   # lr s^2 / (2 (2 - lr h))
+    0.0263158
+    """
+    mode = "steady" if second_moment == "tracking" else second_moment
+    return predict(
+        model,
+        lr=lr,
+        curvatures=curvatures,
+        noise_var=noise_var,
+        steps=0,
+        second_moment=mode,
+        **hyperparameters,
+    ).steady_state_loss

@@ -1,0 +1,228 @@
+"""``optfilters stability``, ``predict`` and ``observe``: JSON keys, closed forms, one-line errors, imports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from optfilters.cli.main import main
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def ok_json(*args: str) -> dict:
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def assert_one_line_error(result, pattern: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ") and pattern in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+# ----------------------------------------------------------------------------- stability
+
+
+def test_stability_adam_is_38():
+    data = ok_json("stability", "adam", "--beta1", "0.9")
+    assert data["max_stable_lr_curvature"] == pytest.approx(38.0, rel=1e-12)  # (2 + 2 beta1) / (1 - beta1)
+    assert data["linearised"] is True and "preconditioned" in data["label"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("sgd",), 2.0),
+        (("momentum", "--momentum", "0.9"), 3.8),
+        (("heavy-ball", "--momentum", "0.5"), 3.0),
+        (("nag", "--momentum", "0.9"), 3.8 / 2.8),
+        (("custom", "--b", "0.401,0.377", "--a", "1,0.513"), 4.01326),
+    ],
+)
+def test_stability_edges(args, expected):
+    data = ok_json("stability", *args)
+    assert data["max_stable_lr_curvature"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_stability_tuning_is_polyak():
+    data = ok_json("stability", "momentum", "--condition-number", "100")
+    opt = data["optimal"]
+    assert opt["rate"] == pytest.approx(9 / 11, abs=1e-8)
+    assert opt["momentum"] == pytest.approx((9 / 11) ** 2, rel=1e-6)
+    assert opt["lr_curvature_max"] == pytest.approx(opt["lr"] * 100.0, rel=1e-12)
+    assert opt["lr"] == pytest.approx(4 / 121, rel=1e-6)
+    assert opt["tuned"] == ["lr", "momentum"]
+
+
+def test_stability_tune_option_and_text():
+    data = ok_json("stability", "momentum", "--condition-number", "100", "--tune", "none")
+    assert data["optimal"]["tuned"] == ["lr"] and "momentum" not in data["optimal"]
+    result = run("stability", "nesterov", "--condition-number", "10", "--mu", "2")
+    assert result.exit_code == 0, result.output
+    assert "tuned: lr, momentum" in result.stdout and "h in [2, 20]" in result.stdout
+    assert "stable for 0 < lr*h < " in result.stdout
+
+
+def test_stability_plot(tmp_path: Path):
+    target = tmp_path / "rate.png"
+    data = ok_json("stability", "nesterov", "--plot", str(target))
+    assert target.stat().st_size > 0 and data["plot"] == str(target)
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+def test_predict_json_keys_and_closed_form():
+    lr, s2 = 0.1, 2.0
+    data = ok_json(
+        "predict",
+        "sgd",
+        "--lr",
+        str(lr),
+        "--curvatures",
+        "1,0.1",
+        "--noise-var",
+        str(s2),
+        "--init",
+        "1",
+        "--steps",
+        "50",
+    )
+    assert len(data["expected_loss"]) == 51
+    assert data["expected_loss"][0] == pytest.approx(0.5 * (1.0 + 0.1))
+    per_dim = [lr * s2 / (2 * (2 - lr * h)) for h in (1.0, 0.1)]
+    assert data["steady_state_loss"] == pytest.approx(sum(per_dim), rel=1e-10)
+    assert data["rate"] == pytest.approx(1 - lr * 0.1)
+
+
+def test_predict_schedule_and_linearised_text():
+    data = ok_json("predict", "sgd", "--lr", "0.1", "--noise-var", "1", "--steps", "10", "--schedule", "step:5:0.5")
+    assert data["final_lr"] == pytest.approx(0.05) and "time-varying" in data["label"]
+    result = run("predict", "adam", "--lr", "0.01", "--noise-var", "1", "--steps", "20")
+    assert result.exit_code == 0, result.output
+    assert "linearised" in result.stdout and "expected loss" in result.stdout
+
+
+# ----------------------------------------------------------------------------- observe
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_observe_json_and_plot(tmp_path: Path):
+    target = tmp_path / "overlay.svg"
+    data = ok_json(
+        "observe", "momentum", "--lr", "0.1", "--curvatures", "1,0.1", "--noise-var", "1", "--steps", "20",
+        "--seeds", "64", "--plot", str(target),
+    )  # fmt: skip
+    for key in ("observed_mean_loss", "observed_stderr", "predicted_loss"):
+        assert len(data[key]) == 21
+    assert data["observed_mean_loss"][0] == pytest.approx(data["predicted_loss"][0])
+    assert target.stat().st_size > 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_observe_text_progress_and_divergence():
+    result = run("observe", "sgd", "--lr", "0.5", "--noise-var", "1", "--steps", "250", "--seeds", "16", "--divergence")
+    assert result.exit_code == 0, result.output
+    assert "sgd: 16 seeds" in result.stderr  # the progress bar's label
+    assert "predicted lr = 2" in result.stdout and "observed mean" in result.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_observe_network_mode():
+    if importlib.util.find_spec("optfilters.network") is None:
+        result = run("observe", "momentum", "--network", "--lr", "0.05", "--steps", "5")
+        assert_one_line_error(result, "--network needs optfilters.network")
+        pytest.skip("optfilters.network is not written yet")
+    data = ok_json("observe", "momentum", "--network", "--lr", "0.05", "--steps", "3")
+    assert data["name"] == "momentum" and data["lr"] == 0.05
+    assert len(data["loss"]) == 4 and data["final_loss"] == data["loss"][-1]
+
+
+def test_observe_network_wiring(monkeypatch: pytest.MonkeyPatch):
+    network = pytest.importorskip("optfilters.network")
+    calls = []
+
+    class Fake:
+        def as_dict(self):
+            return {
+                "loss": [1.0, 0.5],
+                "final_loss": 0.5,
+                "diverged": False,
+                "train_accuracy": 0.9,
+                "test_accuracy": 0.8,
+                "sharpness": {"preconditioned": True, "late_phase_median": 37.0, "threshold": 38.0,
+                              "late_phase_ratio": 37 / 38},
+                "empirical": {"coordinates": 8, "freqs": [0.0, 0.25, 0.5]},
+                "seconds_per_step": 0.01,
+            }  # fmt: skip
+
+    def fake(model, **kwargs):
+        calls.append((model, kwargs))
+        if "progress" in kwargs:
+            for step in range(1, kwargs["steps"] + 1):
+                kwargs["progress"](step, kwargs["steps"])
+        return Fake()
+
+    monkeypatch.setattr(network, "observe_network", fake)
+    result = run(
+        "observe", "adam", "--beta1", "0.9", "--lr", "0.01", "--network", "--steps", "300", "--seed", "4",
+        "--record-coordinates", "8", "--sharpness-every", "10",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model, kwargs = calls[0]
+    assert model.name == "adam" and model.hyperparameters["beta1"] == 0.9
+    assert kwargs["lr"] == 0.01 and kwargs["steps"] == 300 and kwargs["seed"] == 4
+    assert kwargs["record_coordinates"] == 8 and kwargs["sharpness_every"] == 10
+    assert "preconditioned sharpness: late-phase median 37 against the predicted edge of stability 38" in result.stdout
+    assert "adam: digits MLP" in result.stderr  # progress bar on a long run
+    run("observe", "sgd", "--network", "--steps", "5")
+    assert set(calls[-1][1]) == {"lr", "steps", "seed"}  # recording and sharpness stay off by default
+
+
+# ----------------------------------------------------------------------------- errors and imports
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (("stability", "adma"), "unknown optimizer 'adma'"),
+        (("stability", "adam", "--beta1", "1.5"), "beta1 must be in [0, 1), got 1.5"),
+        (("stability", "momentum", "--condition-number", "0.5"), "--condition-number"),
+        (("stability", "momentum", "--condition-number", "10", "--tune", "moment"), "no hyperparameter 'moment'"),
+        (("predict", "sgd", "--curvatures", "1,x"), "--curvatures must be numbers"),
+        (("predict", "sgd", "--curvatures", "-1"), "--curvatures must be >= 0"),
+        (("predict", "sgd", "--noise-var", "1,2"), "noise_var must have 1 value, got 2"),
+        (("predict", "sgd", "--schedule", "cosine"), "schedule must be one of"),
+        (("predict", "adam", "--second-moment", "frozen"), "--second-moment must be"),
+        (("predict", "sgd", "--steps", "-1"), "--steps"),
+        (("predict", "sgd", "--momentun", "0.9"), "did you mean --momentum"),
+        (("observe", "sgd", "--seeds", "1"), "--seeds"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, pattern):
+    assert_one_line_error(run(*args), pattern)
+
+
+def test_stability_and_predict_import_neither_torch_nor_matplotlib():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from optfilters.cli.main import main\n"
+        "r1 = CliRunner().invoke(main, ['stability', 'adam', '--condition-number', '10', '--json'])\n"
+        "r2 = CliRunner().invoke(main, ['predict', 'nesterov', '--lr', '0.1', '--noise-var', '1', '--json'])\n"
+        "assert r1.exit_code == 0 and r2.exit_code == 0, (r1.output, r2.output)\n"
+        "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

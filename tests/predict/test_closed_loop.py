@@ -1,0 +1,425 @@
+"""Closed-loop analysis against closed forms and an independent root scan (np.roots on the textbook polynomial)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import brentq
+
+import optfilters
+from optfilters import ArmaFilter
+from optfilters.closed_loop import (
+    closed_loop,
+    closed_loop_poles,
+    convergence_rate,
+    max_stable_lr_curvature,
+    normaliser_scale,
+    rate_curve,
+    spectral_radius,
+    stability_interval,
+    stability_map,
+    tune,
+)
+
+# ----------------------------------------------------------------------------- independent reference
+
+
+def textbook_polynomial(b, a, x, c=1.0, offset=0.0, sign=1.0):
+    """(1 - c z^-1) a(z^-1) + (sign x + offset) z^-1 b(z^-1): the master formula of the theory note, section 0."""
+    b, a = np.asarray(b, float), np.asarray(a, float)
+    left = np.convolve([1.0, -c], a)
+    right = np.concatenate([[0.0], (sign * x + offset) * b])
+    n = max(left.size, right.size)
+    p = np.zeros(n)
+    p[: left.size] += left
+    p[: right.size] += right
+    return p
+
+
+def textbook_rate(b, a, x, **kw):
+    """Largest |root| of the master polynomial by np.roots."""
+    return float(np.max(np.abs(np.roots(textbook_polynomial(b, a, x, **kw)))))
+
+
+def textbook_rates(b, a, xs):
+    """Vectorised: eigenvalues of the companion matrices of the master polynomial (numpy only)."""
+    polys = np.array([textbook_polynomial(b, a, x) for x in xs])
+    n = polys.shape[1] - 1
+    companion = np.zeros((len(xs), n, n))
+    companion[:, 0, :] = -polys[:, 1:] / polys[:, :1]
+    companion[:, np.arange(1, n), np.arange(n - 1)] = 1.0
+    return np.max(np.abs(np.linalg.eigvals(companion)), axis=1)
+
+
+def textbook_edge(b, a, start=1e-6, stop=100.0, n=20001):
+    """First x > 0 where the textbook loop stops converging, by a dense scan refined with Brent's method."""
+    xs = np.linspace(start, stop, n)
+    rates = textbook_rates(b, a, xs)
+    bad = np.flatnonzero(rates >= 1.0)
+    assert rates[0] < 1.0 and bad.size
+    i = bad[0]
+    return brentq(lambda x: textbook_rate(b, a, x) - 1.0, xs[i - 1], xs[i], xtol=1e-13)
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+
+def test_gradient_descent_edge_and_rate():
+    s = stability_interval("sgd")
+    assert s.interval == (0.0, pytest.approx(2.0, abs=1e-12))
+    assert s.edge_frequency == 0.5
+    x = np.linspace(0.0, 3.0, 13)
+    np.testing.assert_allclose(convergence_rate("sgd", x), np.abs(1.0 - x), atol=1e-14)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.0, 0.99))
+def test_heavy_ball_edge_is_two_plus_two_mu(mu):
+    assert max_stable_lr_curvature("momentum", momentum=mu) == pytest.approx(2.0 * (1.0 + mu), rel=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.01, 0.99))
+def test_nesterov_edge(mu):
+    expected = (2.0 + 2.0 * mu) / (1.0 + 2.0 * mu)
+    assert max_stable_lr_curvature("nesterov", momentum=mu) == pytest.approx(expected, rel=1e-10)
+
+
+def test_reference_numbers_of_the_theory_note():
+    assert max_stable_lr_curvature("momentum", momentum=0.5) == pytest.approx(3.0)
+    assert max_stable_lr_curvature("momentum", momentum=0.99) == pytest.approx(3.98)
+    assert max_stable_lr_curvature("nesterov", momentum=0.99) == pytest.approx(2 * 1.99 / 2.98)
+    # complex roots for (1 - sqrt b)^2 < x < (1 + sqrt b)^2: rate sqrt(beta) whatever x
+    x = np.linspace((1 - math.sqrt(0.9)) ** 2 + 1e-6, (1 + math.sqrt(0.9)) ** 2 - 1e-6, 50)
+    np.testing.assert_allclose(convergence_rate("momentum", x, momentum=0.9), math.sqrt(0.9), rtol=1e-7)
+    # critical damping beta = (1 - sqrt x)^2 gives rate 1 - sqrt x (double root)
+    x0 = 0.04
+    assert float(convergence_rate("momentum", x0, momentum=(1 - math.sqrt(x0)) ** 2)) == pytest.approx(
+        1 - math.sqrt(x0), abs=1e-6
+    )
+
+
+def test_the_shortcut_counterexample():
+    b, a = [0.401, 0.377], [1.0, 0.513]
+    s = closed_loop(ArmaFilter(b, a)).stability()
+    assert s.max_stable_lr_curvature == pytest.approx(textbook_edge(b, a, stop=10.0), rel=1e-9)
+    assert s.max_stable_lr_curvature == pytest.approx(4.0133, abs=1e-4)
+    h_minus_one = (0.401 - 0.377) / (1.0 - 0.513)
+    assert s.nyquist_estimate == pytest.approx(2.0 / h_minus_one, rel=1e-12)
+    assert s.edge_frequency is not None and 0.0 < s.edge_frequency < 0.5  # a complex pair leaves the circle
+
+
+@st.composite
+def two_pole_filters(draw):
+    radius = draw(st.floats(0.0, 0.95))
+    angle = draw(st.floats(0.0, math.pi))
+    pole = radius * complex(math.cos(angle), math.sin(angle))
+    a = np.real(np.poly([pole, pole.conjugate()]))
+    b = np.array(draw(st.lists(st.floats(-1.0, 1.0), min_size=1, max_size=3)))
+    if np.sum(b) <= 0.05 * np.sum(np.abs(b)) or np.max(np.abs(b)) < 0.05:
+        b = np.abs(b) + 0.1  # positive DC gain: small lr*h converges
+    return b, a
+
+
+@settings(max_examples=40, deadline=None)
+@given(two_pole_filters())
+def test_interval_matches_a_dense_textbook_scan(ba):
+    b, a = ba
+    s = closed_loop(ArmaFilter(b, a)).stability()
+    hi = s.max_stable_lr_curvature
+    top = 1.5 * hi if math.isfinite(hi) else 50.0
+    xs = np.linspace(1e-4, top, 400)
+    crossings = np.array([x for x, _ in s.crossings])
+    rates = textbook_rates(b, a, xs)
+    for x, rate in zip(xs, rates, strict=True):
+        if crossings.size and np.min(np.abs(crossings - x)) < 1e-6 * (1 + x):
+            continue
+        inside = any(lo < x < hi_ for lo, hi_ in s.intervals)
+        assert inside == (rate < 1.0), (b, a, x, s.intervals)
+
+
+def test_random_two_pole_filters_break_the_shortcut_but_not_the_scan():
+    rng = np.random.default_rng(5)
+    broken = 0
+    for _ in range(60):
+        p = 0.9 * rng.random() * np.exp(1j * math.pi * rng.random())
+        a = np.real(np.poly([p, np.conj(p)]))
+        b = rng.uniform(-1, 1, 2)
+        if np.sum(b) <= 0.05:
+            continue
+        f = ArmaFilter(b, a)
+        s = closed_loop(f).stability()
+        if s.interval is None:
+            continue
+        edge = textbook_edge(b, a, stop=1.2 * s.max_stable_lr_curvature + 1.0)
+        assert s.max_stable_lr_curvature == pytest.approx(edge, rel=1e-8)
+        broken += abs(s.nyquist_estimate - edge) > 1e-6 * edge
+    assert broken > 0  # the z = -1 shortcut is not general
+
+
+def test_characteristic_polynomial_is_the_master_formula():
+    m = optfilters.get("qhm", nu=0.7, beta=0.9)
+    f = m.direction_filter()
+    p = closed_loop(m).polynomial(0.3)
+    expected = np.polyadd(np.convolve([1.0, -1.0], f.a), np.concatenate([[0.0], 0.3 * f.b]))
+    np.testing.assert_allclose(p, expected, atol=1e-14)
+    poles = closed_loop_poles(m, 0.3)
+    np.testing.assert_allclose(np.sort_complex(poles), np.sort_complex(np.roots(expected)), atol=1e-12)
+    assert np.all(np.diff(np.abs(poles)) <= 1e-15)  # largest modulus first
+
+
+@pytest.mark.parametrize(
+    ("name", "hp", "expected"),
+    [
+        # theory note 1(b) "derived extensions" and 1(f): edges per unit lr (preconditioned when normalised)
+        ("nadam", {"beta1": 0.9}, 13.571),
+        ("qhm", {"nu": 0.7, "beta": 0.999}, 6.659),
+        ("ademamix", {"alpha": 2.0}, 37.93),
+        ("ademamix", {"alpha": 8.0}, 37.71),
+        ("lion", {"beta1": 0.9, "beta2": 0.99}, 20.95),
+        ("aggmo", {"betas": (0.0, 0.9, 0.99)}, 2.957),
+        ("pid", {"kp": 1.0, "ki": 5.0, "kd": 10.0, "momentum": 0.9}, 0.427),
+        ("adam", {"beta1": 0.95}, 78.0),
+        ("adam", {"beta1": 0.99}, 398.0),
+    ],
+)
+def test_edges_of_the_theory_note(name, hp, expected):
+    assert max_stable_lr_curvature(name, **hp) == pytest.approx(expected, abs=6e-3 * max(1.0, expected / 10))
+
+
+def test_qhm_edge_closed_form():
+    nu, beta = 0.7, 0.999
+    expected = 2 * (1 + beta) / (1 + beta - 2 * nu * beta)  # theory note 1(e), per unit alpha
+    assert max_stable_lr_curvature("qhm", nu=nu, beta=beta) == pytest.approx(expected, rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- weight decay, maximize
+
+
+def test_coupled_weight_decay_shifts_the_interval_by_lr_wd():
+    lr, wd = 0.5, 0.2
+    s = stability_interval("momentum", momentum=0.9, weight_decay=wd, lr=lr)
+    assert s.interval[1] == pytest.approx(3.8 - lr * wd, rel=1e-12)
+    assert s.interval[0] == pytest.approx(-lr * wd, rel=1e-12)
+
+
+def test_decoupled_weight_decay_moves_the_plant_pole():
+    lr, wd = 0.5, 0.2
+    c = 1 - lr * wd
+    model = optfilters.get("adamw", beta1=0.9, weight_decay=wd, lr=lr, eps=0.0)
+    loop = closed_loop(model)
+    assert loop.plant_pole == pytest.approx(c)
+    # P = z^2 - (c + b - x(1 - b)) z + c b: z = -1 at x = (1 + c)(1 + b) / (1 - b)
+    assert loop.stability().max_stable_lr_curvature == pytest.approx((1 + c) * 1.9 / 0.1, rel=1e-10)
+    assert float(loop.rate(0.0)) == pytest.approx(c)  # x = 0: the decay alone, rate c
+
+
+def test_maximize_flips_the_loop():
+    s = stability_interval("sgd", maximize=True)
+    assert s.interval is None
+    assert s.intervals == ((pytest.approx(-2.0), 0.0),)
+
+
+# ----------------------------------------------------------------------------- linearised and time-varying models
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(0.0, 0.99), st.floats(1e-4, 100.0))
+def test_adam_preconditioned_edge(beta1, v):
+    expected = (2 + 2 * beta1) / (1 - beta1)  # = 2 / H(-1) of the unit-DC-gain EMA
+    loop = closed_loop("adam", beta1=beta1, second_moment=v)
+    assert loop.linearised and "linearised" in loop.label
+    assert loop.stability().max_stable_lr_curvature == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "adagrad", "adamax", "adadelta", "nadam", "qhadam"])
+@pytest.mark.parametrize("v", [1e-6, 0.25, 9.0])
+def test_loop_filter_times_preconditioner_is_the_core_linearisation(name, v):
+    model = optfilters.get(name)
+    loop = closed_loop(model, second_moment=v)
+    assert loop.preconditioner == pytest.approx(float(normaliser_scale(model, v)))
+    assert loop.filter.scaled(loop.preconditioner).isclose(model.linearised_filter(second_moment=v))
+
+
+def test_rmsprop_momentum_is_heavy_ball_after_preconditioning():
+    assert max_stable_lr_curvature("rmsprop", momentum=0.9) == pytest.approx(3.8)
+
+
+def test_time_varying_models_use_their_limit_and_say_so():
+    loop = closed_loop("momentum", momentum=0.9, dampening=0.5)
+    assert "limit" in loop.label
+    assert loop.stability().max_stable_lr_curvature == pytest.approx(3.8 / 0.5)
+
+
+def test_high_order_design_keeps_exact_poles():
+    model = optfilters.get("butterworth", order=8, cutoff=0.005)
+    exact = model.gradient.terms[0].filter.poles  # from scipy's zpk design
+    poles = closed_loop(model).poles(0.0)
+    expected = np.concatenate([exact, [1.0]])
+    distance = np.abs(poles[:, None] - expected[None, :])
+    assert poles.size == expected.size
+    assert np.max(np.min(distance, axis=0)) < 1e-12 and np.max(np.min(distance, axis=1)) < 1e-12
+
+
+@pytest.mark.parametrize(("order", "cutoff"), [(8, 0.005), (12, 0.02)])
+def test_high_order_closed_loop_poles_against_extended_precision(order, cutoff):
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    loop = closed_loop("butterworth", order=order, cutoff=cutoff)
+    edge = loop.stability().max_stable_lr_curvature
+    sos = loop.filter.to_sos()
+
+    def product(factors):
+        out = [mpmath.mpf(1)]
+        for f in factors:
+            new = [mpmath.mpf(0)] * (len(out) + len(f) - 1)
+            for i, u in enumerate(out):
+                for j, v in enumerate(f):
+                    new[i + j] += u * v
+            out = new
+        return out
+
+    for x in (0.5 * edge, 0.99 * edge, 1.01 * edge):
+        left = product([[1, -1], *([1, mpmath.mpf(float(s[4])), mpmath.mpf(float(s[5]))] for s in sos)])
+        right = product([[mpmath.mpf(float(v)) for v in s[:3]] for s in sos])
+        right = [mpmath.mpf(0)] * (len(left) - len(right)) + [mpmath.mpf(x) * v for v in right]
+        exact = np.array([complex(r) for r in mpmath.polyroots([u + v for u, v in zip(left, right, strict=True)],
+                                                                maxsteps=2000, extraprec=2000)])  # fmt: skip
+        got = loop.poles(x)
+        assert np.max(np.min(np.abs(got[:, None] - exact[None, :]), axis=0)) < 1e-11
+        assert float(loop.rate(x)) == pytest.approx(np.max(np.abs(exact)), abs=1e-12)
+    assert float(loop.rate(0.99 * edge)) < 1.0 < float(loop.rate(1.01 * edge))
+
+
+def test_butterworth_edge_against_the_scipy_transfer_function():
+    model = optfilters.get("butterworth", order=2, cutoff=0.05)
+    f = model.direction_filter()
+    edge = textbook_edge(f.b, f.a, stop=0.2, n=4001)
+    assert max_stable_lr_curvature(model) == pytest.approx(edge, rel=1e-8)
+
+
+# ----------------------------------------------------------------------------- tuning
+
+
+@pytest.mark.parametrize("kappa", [10.0, 100.0, 1e4])
+def test_tuned_heavy_ball_is_polyaks_optimum(kappa):
+    r = tune("momentum", condition_number=kappa)
+    s = math.sqrt(kappa)
+    assert r.tuned == ("momentum",)
+    assert r.rate == pytest.approx((s - 1) / (s + 1), abs=5e-8)
+    assert r.hyperparameters["momentum"] == pytest.approx(((s - 1) / (s + 1)) ** 2, rel=1e-6)
+    assert r.lr == pytest.approx(4 / (s + 1) ** 2, rel=1e-6)  # mu = 1, L = kappa
+    assert r.lr_curvature_max == pytest.approx(r.lr * kappa)
+
+
+def test_tuned_nesterov_is_the_quadratic_optimum_of_lessard_recht_packard():
+    kappa = 100.0
+    r = tune("nesterov", condition_number=kappa)
+    q = math.sqrt(3 * kappa + 1)
+    assert r.rate == pytest.approx(1 - 2 / q, abs=5e-8)
+    assert r.hyperparameters["momentum"] == pytest.approx((q - 2) / (q + 2), rel=1e-6)
+    assert r.lr == pytest.approx(4 / (3 * kappa + 1), rel=1e-6)
+
+
+def test_tuned_gradient_descent():
+    r = tune("sgd", mu=2.0, L=50.0)
+    assert r.tuned == ()
+    assert r.lr == pytest.approx(2 / 52, rel=1e-7)
+    assert r.rate == pytest.approx(48 / 52, abs=1e-9)
+
+
+def test_tuned_qhm_cannot_beat_polyak():
+    # QHM's closed loop is second order like heavy ball's; heavy ball is QHM with nu = 1.
+    r = tune("qhm", condition_number=100.0)
+    assert set(r.hyperparameters) == {"nu", "beta"}
+    assert r.rate == pytest.approx(9 / 11, abs=2e-6)
+    assert r.rate >= 9 / 11 - 1e-9
+
+
+def test_tune_brute_force_grid_agrees():
+    r = tune("momentum", condition_number=30.0)
+    h = np.linspace(1.0, 30.0, 200)
+    best = min(
+        float(np.max(convergence_rate("momentum", lr * h, momentum=beta)))
+        for beta in np.linspace(0.3, 0.8, 51)
+        for lr in np.linspace(0.05, 0.15, 51)
+    )
+    assert r.rate <= best + 1e-9  # no grid point does better than the tuner
+
+
+def test_tune_errors():
+    with pytest.raises(ValueError, match="condition_number"):
+        tune("momentum")
+    with pytest.raises(ValueError, match="unbounded"):
+        tune("ademamix", condition_number=10.0, tune=["weight_decay"])
+    with pytest.raises(ValueError, match="no hyperparameter 'moment'"):
+        tune("momentum", condition_number=10.0, tune=["moment"])
+    with pytest.raises(ValueError, match="mu <= L"):
+        tune("sgd", mu=2.0, L=1.0)
+
+
+# ----------------------------------------------------------------------------- maps and curves
+
+
+def test_stability_map_matches_pointwise_rates():
+    betas = np.array([0.0, 0.3, 0.9])
+    x = np.linspace(0.0, 4.0, 9)
+    m = stability_map("momentum", "momentum", betas, x)
+    assert m.rate.shape == (3, 9)
+    for i, beta in enumerate(betas):
+        expected = [textbook_rate([1.0], [1.0, -beta], xi) for xi in x]
+        np.testing.assert_allclose(m.rate[i], expected, atol=1e-7)
+    np.testing.assert_array_equal(m.stable, m.rate < 1)
+
+
+def test_stability_map_high_order_path():
+    cutoffs = np.array([0.02, 0.1])
+    x = np.linspace(0.01, 0.3, 5)
+    m = stability_map("butterworth", "cutoff", cutoffs, x, order=3)
+    for i, c in enumerate(cutoffs):
+        np.testing.assert_allclose(m.rate[i], closed_loop("butterworth", order=3, cutoff=c).rate(x), atol=1e-12)
+
+
+def test_stability_map_defaults_and_dict():
+    m = stability_map("nesterov", "momentum", points=16)
+    assert m.parameter_values.size == 16 and m.lr_curvature.size == 16
+    assert 0.0 < m.parameter_values.min() and m.parameter_values.max() < 1.0
+    d = m.as_dict()
+    assert len(d["rate"]) == 16 and d["parameter"] == "momentum"
+
+
+def test_spectral_radius_closed_forms_agree_with_roots():
+    rng = np.random.default_rng(0)
+    for degree in (1, 2, 3, 4):
+        coeffs = np.concatenate([np.ones((50, 1)), rng.normal(size=(50, degree))], axis=1)
+        expected = [np.max(np.abs(np.roots(c))) for c in coeffs]
+        np.testing.assert_allclose(spectral_radius(coeffs), expected, rtol=1e-9)
+
+
+def test_rate_curve_and_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    curve = rate_curve("momentum", momentum=0.5, points=64)
+    assert curve.stable_interval == (0.0, pytest.approx(3.0))
+    assert curve.lr_curvature[-1] == pytest.approx(1.25 * 3.0)
+    r = curve.plot()
+    r.close()
+    m = stability_map("momentum", "momentum", np.linspace(0, 0.95, 8), np.linspace(0, 4, 8))
+    r = m.plot()
+    r.close()
+
+
+def test_bad_inputs_are_one_line_value_errors():
+    with pytest.raises(ValueError, match="unknown optimizer 'adma'"):
+        closed_loop("adma")
+    with pytest.raises(ValueError, match="beta1 must be in"):
+        closed_loop("adam", beta1=1.5)
+    with pytest.raises(ValueError, match="second_moment must be finite and >= 0"):
+        closed_loop("adam", second_moment=-1.0)
+    with pytest.raises(ValueError, match="a filter takes only lr"):
+        closed_loop(ArmaFilter([1.0]), momentum=0.9)

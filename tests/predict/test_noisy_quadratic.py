@@ -1,0 +1,248 @@
+"""The noisy-quadratic prediction against closed forms and an independent exact method.
+
+The independent method runs the reference executor (``NumpyOptimizer``) itself:
+for a linear model, ``theta_t = mean_t + sum_s K[t, s] xi_s`` with ``mean_t``
+the noiseless run and ``K[t, s]`` the response to a unit noise impulse at step
+``s`` (one batch element per ``s``), so ``E[L_t] = 1/2 sum_i h_i (mean^2 +
+sigma_i^2 sum_s K^2)`` exactly, in O(T^2) work and without any state-space.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import optfilters
+from optfilters.closed_loop import closed_loop
+from optfilters.noisy_quadratic import (
+    Cosine,
+    Exponential,
+    InverseTime,
+    Linear,
+    Step,
+    Warmup,
+    lr_sequence,
+    parse_schedule,
+    predict,
+    steady_state_loss,
+)
+
+
+def reference_loss(model, lrs, h, sigma2, theta0):
+    """Exact E[L_t] by the impulse-response method on the reference executor (linear models only)."""
+    h = np.asarray(h, float)
+    d, steps = h.size, len(lrs)
+    opt = model.optimizer(np.broadcast_to(theta0, (d,)).astype(float))
+    mean = [opt.theta.copy()]
+    for t in range(steps):
+        opt.lr = lrs[t]
+        mean.append(opt.step(h * opt.theta).copy())
+    mean = np.array(mean)
+    opt = model.optimizer(np.zeros((steps, d)))  # batch row s: unit noise at step s + 1
+    var = [np.zeros(d)]
+    for t in range(steps):
+        opt.lr = lrs[t]
+        noise = np.zeros((steps, d))
+        noise[t] = 1.0
+        theta = opt.step(h * opt.theta + noise)
+        var.append(np.asarray(sigma2) * np.sum(theta**2, axis=0))
+    return 0.5 * (mean**2 + np.array(var)) @ h
+
+
+LINEAR_CASES = [
+    ("sgd", {}),
+    ("sgd", {"maximize": True}),
+    ("momentum", {"momentum": 0.9, "dampening": 0.5}),
+    ("momentum", {"momentum": 0.8, "weight_decay": 0.3}),
+    ("nesterov", {"momentum": 0.9, "weight_decay": 0.1}),
+    ("qhm", {"nu": 0.7, "beta": 0.9}),
+    ("grokfast", {"alpha": 0.9, "lamb": 2.0}),
+    ("pid", {"kp": 1.0, "ki": 0.5, "kd": 2.0, "momentum": 0.5}),
+    ("aggmo", {"betas": (0.0, 0.5, 0.9)}),
+    ("butterworth", {"order": 4, "cutoff": 0.1}),
+    ("chebyshev1", {"order": 3, "cutoff": 0.2}),
+    ("butterworth", {"order": 8, "cutoff": 0.01, "dc_gain": 1.0}),
+    ("custom", {"b": (0.401, 0.377), "a": (1.0, 0.513), "weight_decay": 0.05}),
+]
+
+
+@pytest.mark.parametrize(("name", "hp"), LINEAR_CASES)
+def test_exact_against_the_reference_executor(name, hp):
+    model = optfilters.get(name, **hp)
+    h, sigma2, steps = np.array([1.0, 0.3]), np.array([0.5, 2.0]), 40
+    lr = 0.02 if name in ("butterworth", "chebyshev1", "pid") else 0.1
+    p = predict(model, lr=lr, curvatures=h, noise_var=sigma2, init=[1.0, -2.0], steps=steps)
+    expected = reference_loss(model, np.full(steps, lr), h, sigma2, np.array([1.0, -2.0]))
+    np.testing.assert_allclose(p.expected_loss, expected, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [Exponential(0.95), Step(7, 0.5), Linear(30, 1.0, 0.1), InverseTime(0.2), Cosine(25, 0.05), Warmup(5, Cosine(30))],
+)
+def test_schedules_stay_exact(schedule):
+    model = optfilters.get("momentum", momentum=0.9, dampening=0.2)
+    h, sigma2, steps = np.array([1.0, 0.05]), np.array([1.0, 1.0]), 40
+    p = predict(model, lr=0.2, curvatures=h, noise_var=sigma2, steps=steps, schedule=schedule)
+    lrs = lr_sequence(schedule, 0.2, steps)
+    np.testing.assert_allclose(p.lrs, lrs)
+    np.testing.assert_allclose(p.expected_loss, reference_loss(model, lrs, h, sigma2, 1.0), rtol=1e-10)
+    assert "time-varying" in p.label
+
+
+@pytest.mark.parametrize(
+    ("name", "hp"),
+    [
+        ("adam", {}),
+        ("adam", {"amsgrad": True, "eps": 1e-3}),
+        ("adamw", {"weight_decay": 0.5}),
+        ("nadam", {}),
+        ("radam", {}),
+        ("rmsprop", {"momentum": 0.9, "centered": True}),
+        ("adagrad", {"lr_decay": 0.1, "initial_accumulator_value": 0.5}),
+        ("adadelta", {}),
+        ("adamax", {}),
+        ("qhadam", {}),
+        ("ademamix", {}),
+    ],
+)
+def test_tracking_linearisation_is_exact_without_noise(name, hp):
+    # Without noise the run is deterministic: E[g^2] = g^2, so the tracked normaliser is the real one.
+    model = optfilters.get(name, **hp)
+    h, steps, lr = np.array([1.0, 0.1]), 60, 0.05
+    p = predict(model, lr=lr, curvatures=h, noise_var=0.0, init=[1.0, 3.0], steps=steps)
+    traj = model.simulate(lambda theta, t: h * theta, theta0=[1.0, 3.0], steps=steps, lr=lr)
+    np.testing.assert_allclose(p.expected_loss, 0.5 * traj.params**2 @ h, rtol=1e-9, atol=1e-15)
+    assert p.linearised and "linearised" in p.label
+
+
+def test_radam_is_exact_while_its_rectification_is_off():
+    model = optfilters.get("radam")
+    h, sigma2 = np.array([1.0, 0.2]), np.array([1.0, 0.5])
+    p = predict(model, lr=0.1, curvatures=h, noise_var=sigma2, steps=5)
+    np.testing.assert_allclose(p.expected_loss, reference_loss(model, np.full(5, 0.1), h, sigma2, 1.0), rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.01, 1.99), st.floats(0.05, 5.0), st.floats(0.0, 4.0), st.floats(-2.0, 2.0))
+def test_sgd_closed_form(x, h, sigma2, theta0):
+    lr = x / h
+    p = predict("sgd", lr=lr, curvatures=h, noise_var=sigma2, init=theta0, steps=30)
+    t = np.arange(31)
+    v_star = lr * sigma2 / (h * (2 - lr * h))
+    np.testing.assert_allclose(p.mean[:, 0], (1 - x) ** t * theta0, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(p.variance[:, 0], v_star + (1 - x) ** (2 * t) * (0 - v_star), rtol=1e-8, atol=1e-14)
+    assert p.steady_state_loss == pytest.approx(lr * sigma2 / (2 * (2 - lr * h)), rel=1e-9, abs=1e-15)
+    assert p.rate == pytest.approx(abs(1 - x), abs=1e-12)
+
+
+def test_nqm_reference_numbers():
+    # theory note 1(c): alpha = 0.1, h = c = 1: V* = 0.0526316, l = 0.0263158; heavy ball beta = 0.9: 0.256757
+    assert steady_state_loss("sgd", lr=0.1, curvatures=1.0, noise_var=1.0) == pytest.approx(0.0263158, abs=1e-7)
+    p = predict("momentum", momentum=0.9, lr=0.1, curvatures=1.0, noise_var=1.0, steps=0)
+    assert p.steady_state_loss == pytest.approx(0.256757, abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.0, 0.98), st.floats(0.01, 0.99), st.floats(0.1, 3.0))
+def test_heavy_ball_steady_state_closed_form(beta, frac, h):
+    lr = frac * 2 * (1 + beta) / h  # inside the stable interval
+    sigma2 = 0.7
+    expected = (1 + beta) * lr * sigma2 / (2 * (1 - beta) * (2 * (1 + beta) - lr * h))
+    got = steady_state_loss("momentum", momentum=beta, lr=lr, curvatures=h, noise_var=sigma2)
+    assert got == pytest.approx(expected, rel=1e-7)
+
+
+def test_steady_state_is_the_trajectory_limit_and_a_sum_over_coordinates():
+    h = 1.0 / np.arange(1, 6)  # the NQM spectrum h_i = 1/i
+    p = predict("nesterov", momentum=0.5, lr=0.5, curvatures=h, noise_var=h, init=0.0, steps=3000)
+    assert p.expected_loss[-1] == pytest.approx(p.steady_state_loss, rel=1e-9)
+    parts = [steady_state_loss("nesterov", momentum=0.5, lr=0.5, curvatures=hi, noise_var=hi) for hi in h]
+    assert p.steady_state_loss == pytest.approx(sum(parts), rel=1e-12)
+
+
+def test_steady_state_of_a_strongly_non_normal_design():
+    # 8th-order Butterworth at 0.005 cycles/step: poles clustered near 1 (a Kronecker Lyapunov solve fails here).
+    from optfilters.closed_loop import max_stable_lr_curvature
+
+    edge = max_stable_lr_curvature("butterworth", order=8, cutoff=0.005)
+    p = predict("butterworth", order=8, cutoff=0.005, lr=0.5 * edge, noise_var=1.0, init=0.0, steps=6000)
+    assert p.rate == pytest.approx(0.99704, abs=1e-5)
+    assert p.steady_state_loss == pytest.approx(p.expected_loss[-1], rel=1e-8)
+
+
+def test_rates_agree_with_the_closed_loop():
+    h = np.array([0.1, 1.0, 3.0])
+    p = predict("qhm", nu=0.7, beta=0.9, lr=0.5, curvatures=h, noise_var=1.0, steps=1)
+    np.testing.assert_allclose(p.rates, closed_loop("qhm", nu=0.7, beta=0.9).rate(0.5 * h), rtol=1e-12)
+    assert p.rate == pytest.approx(p.rates.max())
+
+
+def test_unstable_loop_has_infinite_steady_state():
+    p = predict("sgd", lr=2.5, curvatures=1.0, noise_var=1.0, steps=3)
+    assert p.steady_state_loss == math.inf and p.rate == pytest.approx(1.5)
+    assert p.as_dict()["steady_state_loss"] is None
+
+
+def test_steady_linearisation_is_self_consistent():
+    model = optfilters.get("adam", eps=0.0)
+    p = predict(model, lr=0.05, curvatures=[1.0, 0.1], noise_var=[1.0, 2.0], steps=0, second_moment="steady")
+    v = (1.0 / p.preconditioner) ** 2  # eps = 0: preconditioner = 1 / sqrt(v)
+    for i, (h, s2) in enumerate([(1.0, 1.0), (0.1, 2.0)]):
+        frozen = predict(model, lr=0.05, curvatures=h, noise_var=s2, steps=0, second_moment=v[i])
+        variance = 2 * frozen.steady_state_loss / h
+        assert v[i] == pytest.approx(h * h * variance + s2, rel=1e-9)  # v = E[g^2] at the steady state
+
+
+def test_frozen_linearisation_matches_the_closed_loop():
+    model = optfilters.get("adam", beta1=0.9)
+    p = predict(model, lr=0.01, curvatures=2.0, noise_var=1.0, steps=1, second_moment=4.0)
+    scale = 1 / (2.0 + 1e-8)
+    assert p.rate == pytest.approx(float(closed_loop(model, second_moment=4.0).rate(0.01 * 2.0 * scale)), rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- schedules and inputs
+
+
+def test_schedule_text():
+    assert parse_schedule("step:10:0.5") == Step(10, 0.5)
+    assert parse_schedule("linear:100") == Linear(100, 1.0, 0.0)
+    assert parse_schedule("cosine:50:0.1") == Cosine(50, 0.1)
+    assert parse_schedule("warmup:5,exponential:0.9") == Warmup(5, Exponential(0.9))
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        parse_schedule("cosine")
+    with pytest.raises(ValueError, match="gamma must be in"):
+        parse_schedule("exponential:-1")
+
+
+def test_schedule_inputs():
+    assert lr_sequence(None, 0.1, 3).tolist() == [0.1, 0.1, 0.1]
+    assert lr_sequence([0.3, 0.2, 0.1, 0.0], 1.0, 3).tolist() == [0.3, 0.2, 0.1]
+    with pytest.raises(ValueError, match="at least 5"):
+        lr_sequence([0.1], 1.0, 5)
+    with pytest.raises(ValueError, match="step_size must be an integer >= 1"):
+        Step(0)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="curvatures must be finite and >= 0"):
+        predict("sgd", curvatures=[-1.0])
+    with pytest.raises(ValueError, match="noise_var must have 1 or 2 values"):
+        predict("sgd", curvatures=[1.0, 2.0], noise_var=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        predict("sgd", steps=-1)
+    with pytest.raises(ValueError, match="second_moment must be a number, 'tracking' or 'steady'"):
+        predict("adam", second_moment="frozen")
+    with pytest.raises(ValueError, match="needs noise_var > 0"):
+        predict("adam", second_moment="steady")
+    with pytest.raises(ValueError, match="no steady state"):
+        predict("adagrad", noise_var=1.0, second_moment="steady")
+    with pytest.raises(ValueError, match="momentum must be >= 0"):
+        predict("momentum", momentum=-1.0)
