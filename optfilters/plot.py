@@ -1,0 +1,1755 @@
+"""Plotting: Bode, pole-zero, step and impulse views of optimizers, prediction overlays and 2-D trajectories.
+
+Every plot function
+
+* takes ``ax=None`` (a new figure is made through pyplot) or the axes to draw
+  into (multi-panel views also take ``fig=``),
+* returns a :class:`PlotResult` (figure, axes, the artists it drew by role,
+  legend, and the numbers it drew in ``data``),
+* never calls ``show``, works headless (Agg), and draws in one style
+  (:data:`STYLE`, applied inside each call with ``matplotlib.rc_context``;
+  global ``rcParams`` are left alone).
+
+matplotlib is imported inside the functions only: importing this module costs
+nothing, and importing :mod:`optfilters` never imports matplotlib.
+
+Inputs accepted by the filter views (:func:`bode`, :func:`pole_zero`,
+:func:`step`, :func:`impulse`): an :class:`~optfilters.OptimizerModel` (by
+default its gradient filter; ``stages=`` picks others), a catalogue name
+(``"adam"``), an :class:`~optfilters.ArmaFilter`, a
+:class:`~optfilters.stages.LinearStage`, the matching analysis result
+(:class:`~optfilters.FrequencyResponse`, :class:`~optfilters.PoleZeroMap`,
+:class:`~optfilters.StepResponse`, :class:`~optfilters.ImpulseResponse`), or
+a list of these (several optimizers on one view) or a dict ``{label: obj}``.
+
+Conventions: frequency in cycles per step (0 to 0.5), magnitude in dB
+(``20 log10 |H|``), phase in degrees (unwrapped), steps counted from 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._analysis import (
+    FrequencyResponse,
+    ImpulseResponse,
+    PoleZeroMap,
+    StepResponse,
+    frequency_response,
+    impulse_response,
+    step_response,
+)
+from ._analysis import pole_zero as _pole_zero_map
+from ._catalogue import CATALOGUE, get
+from ._filter import ArmaFilter
+from ._model import OptimizerModel
+from ._stages import LinearStage
+from ._testfunctions import (
+    ENGINES,
+    Function2D,
+    OptimizerSpec,
+    TrajectoryRun,
+    bridge_available,
+    get_function,
+    optimizer_specs,
+    quadratic_bowl,
+    rosenbrock,
+    run_trajectories,
+    run_trajectory,
+)
+
+__all__ = [
+    "ENGINES",
+    "PALETTE",
+    "STYLE",
+    "Function2D",
+    "OptimizerSpec",
+    "PlotResult",
+    "TrajectoryRun",
+    "bode",
+    "bridge_available",
+    "closed_loop_rate",
+    "compare",
+    "empirical_response",
+    "get_function",
+    "impulse",
+    "loss_comparison",
+    "optimizer_specs",
+    "overview",
+    "pole_zero",
+    "quadratic_bowl",
+    "rosenbrock",
+    "run_trajectories",
+    "run_trajectory",
+    "sharpness",
+    "stability_map",
+    "step",
+    "style",
+    "trajectories",
+]
+
+FloatArray = NDArray[np.float64]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: Okabe-Ito colours (colour-blind safe), in the order series are drawn.
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#999999",  # grey
+)
+
+#: The rcParams every plot function applies (inside ``matplotlib.rc_context``; nothing leaks).
+STYLE: dict[str, Any] = {
+    "figure.figsize": (6.4, 4.0),
+    "figure.dpi": 100,
+    "figure.constrained_layout.use": True,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 10.0,
+    "axes.titlesize": 11.0,
+    "axes.labelsize": 10.0,
+    "legend.fontsize": 9.0,
+    "legend.frameon": False,
+    "xtick.labelsize": 9.0,
+    "ytick.labelsize": 9.0,
+    "axes.grid": True,
+    "axes.grid.which": "major",
+    "grid.color": "#b0b0b0",
+    "grid.alpha": 0.35,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.8,
+    "lines.markersize": 4.0,
+    "image.cmap": "viridis",
+    "svg.hashsalt": "optfilters",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 42,
+}
+
+_GUIDE = {"color": "0.45", "linewidth": 0.9, "linestyle": "--", "zorder": 1}
+_DIRECTION = "direction"
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Context manager applying :data:`STYLE` (for figures composed by hand in the same look).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> from optfilters.plot import style
+    >>> with style():
+    ...     matplotlib.rcParams["legend.frameon"]
+    False
+    """
+    import matplotlib
+
+    with matplotlib.rc_context(cast(Any, STYLE)):
+        yield
+
+
+def _styled(func: _F) -> _F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        with matplotlib.rc_context(cast(Any, STYLE)):
+            return func(*args, **kwargs)
+
+    return cast(_F, wrapper)
+
+
+# ----------------------------------------------------------------------------- result object
+
+
+@dataclass(frozen=True)
+class PlotResult:
+    """What a plot function drew.
+
+    Attributes
+    ----------
+    figure : matplotlib.figure.Figure
+        The figure drawn into.
+    axes : tuple of matplotlib.axes.Axes
+        The panels, in the order the function documents (e.g. magnitude then phase).
+    artists : dict of str to tuple
+        The artists drawn, by role (``"magnitude"``, ``"phase"``, ``"poles"``,
+        ``"zeros"``, ``"unit_circle"``, ``"raw"``, ``"compensated"``, ...),
+        each a tuple with one entry per series in drawing order.
+    legend : matplotlib.legend.Legend or None
+        The legend, when one was drawn.
+    data : dict
+        The numbers drawn (``data["series"]`` lists one dict of arrays per
+        series; :func:`trajectories` adds ``data["runs"]``).
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> from optfilters.plot import bode
+    >>> r = bode(optfilters.get("momentum", momentum=0.9))
+    >>> sorted(r.artists), round(float(r.artists["magnitude"][0].get_ydata()[0]), 6)
+    (['magnitude', 'phase'], 20.0)
+    >>> r.close()
+    """
+
+    figure: Any
+    axes: tuple[Any, ...]
+    artists: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    legend: Any = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ax(self) -> Any:
+        """The first (main) axes."""
+        return self.axes[0]
+
+    @property
+    def lines(self) -> list[Any]:
+        """Every ``Line2D`` among the artists, in role then series order."""
+        from matplotlib.lines import Line2D
+
+        return [a for group in self.artists.values() for a in group if isinstance(a, Line2D)]
+
+    def savefig(self, path: str | Path, **kwargs: Any) -> Path:
+        """Save the figure (format from the suffix: png, svg, pdf, ...) in the library's style.
+
+        Metadata that changes from run to run (dates, software version) is
+        left out, so regenerated figures are byte-stable where the backend
+        allows.  Missing parent folders are created.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from optfilters import ArmaFilter
+        >>> from optfilters.plot import pole_zero
+        >>> r = pole_zero(ArmaFilter.ema(0.9))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     r.savefig(pathlib.Path(d) / "pz.svg").stat().st_size > 0
+        True
+        >>> r.close()
+        """
+        import matplotlib
+
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        suffix = target.suffix.lower().lstrip(".")
+        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}, "png": {"Software": None}}
+        if suffix in metadata and "metadata" not in kwargs:
+            kwargs["metadata"] = metadata[suffix]
+        with matplotlib.rc_context(cast(Any, STYLE)):
+            self.figure.savefig(target, **kwargs)
+        return target
+
+    def close(self) -> None:
+        """Close the figure (release it from pyplot).
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from optfilters import ArmaFilter
+        >>> from optfilters.plot import impulse
+        >>> r = impulse(ArmaFilter.ema(0.5), n=3)
+        >>> r.close(); r.figure.number in plt.get_fignums()
+        False
+        """
+        import matplotlib.pyplot as plt
+
+        plt.close(self.figure)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _as_axes_list(ax: Any) -> list[Any]:
+    if hasattr(ax, "plot") and hasattr(ax, "figure"):
+        return [ax]
+    if isinstance(ax, np.ndarray):
+        return list(ax.ravel())
+    if isinstance(ax, Sequence):
+        return list(ax)
+    raise ValueError(f"ax must be a matplotlib Axes or a sequence of Axes, got {type(ax).__name__}")
+
+
+def _axes(
+    ax: Any, fig: Any, count: int, what: str, figsize: tuple[float, float] | None = None, sharex: bool = True
+) -> tuple[Any, tuple[Any, ...]]:
+    """The figure and ``count`` stacked axes: new ones (in ``fig`` or a new figure) or the ones given."""
+    if ax is None:
+        if fig is None:
+            import matplotlib.pyplot as plt
+
+            fig = plt.figure(figsize=figsize)
+        grid = fig.subplots(count, 1, sharex=sharex, squeeze=False)
+        return fig, tuple(grid[:, 0])
+    axes = _as_axes_list(ax)
+    if len(axes) != count:
+        want = "one Axes" if count == 1 else f"a sequence of {count} Axes"
+        raise ValueError(f"{what} draws {count} panel(s) here, so ax must be {want}; got {len(axes)}")
+    if fig is not None and any(a.figure is not fig for a in axes):
+        raise ValueError(f"{what}: ax is not in fig; give one or the other")
+    return axes[0].figure, tuple(axes)
+
+
+def _legend(ax: Any, legend: bool | None, count: int, explicit: bool, **kwargs: Any) -> Any:
+    show = legend if legend is not None else (count > 1 or explicit)
+    if not show:
+        return None
+    handles, _labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    return ax.legend(**kwargs)
+
+
+def _title(ax: Any, title: str | None, default: str | None) -> None:
+    text = default if title is None else title
+    if text:
+        ax.set_title(text)
+
+
+def _finite(values: Any) -> FloatArray:
+    """Float array with non-finite values (and None, as producers' plain data writes them) as NaN.
+
+    matplotlib leaves NaN points out of lines.
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(arr), arr, np.nan)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _model_label(model: OptimizerModel) -> str:
+    """The model's name, with the hyperparameters that differ from the catalogue defaults (lr left out)."""
+    entry = CATALOGUE.get(model.name)
+    if entry is None:
+        return model.name
+    defaults = entry.defaults()
+    changed = [
+        f"{k}={_fmt(v)}" for k, v in model.hyperparameters.items() if k != "lr" and k in defaults and defaults[k] != v
+    ]
+    return f"{model.name} ({', '.join(changed)})" if changed else model.name
+
+
+@dataclass(frozen=True)
+class _Direction:
+    """The whole linear map gradient -> update direction of a linear model."""
+
+    model: OptimizerModel
+
+
+@dataclass(frozen=True)
+class _Series:
+    label: str
+    source: Any
+    explicit: bool
+
+
+_ACCEPTED = "an OptimizerModel, a catalogue name, an ArmaFilter, a LinearStage"
+
+
+def _stage_names(model: OptimizerModel, stages: str | Sequence[str]) -> list[str]:
+    available = list(model.linear_stages())
+    if isinstance(stages, str):
+        if stages == "all":
+            return available
+        chosen = [stages]
+    else:
+        chosen = list(stages)
+    if not chosen:
+        raise ValueError("stages must not be empty")
+    for name in chosen:
+        if name not in available and name != _DIRECTION:
+            raise ValueError(
+                f"stages must be 'all', 'direction' or among {', '.join(available)} for {model.name}; got {name!r}"
+            )
+    return chosen
+
+
+def _expand_one(
+    value: Any, stages: str | Sequence[str], label: str | None, explicit: bool, results: tuple[type, ...], what: str
+) -> list[_Series]:
+    if isinstance(value, str):
+        value = get(value)
+    if isinstance(value, OptimizerModel):
+        names = _stage_names(value, stages)
+        base = label if label is not None else _model_label(value)
+        stage_map = value.linear_stages()
+        out = []
+        for name in names:
+            source: Any = _Direction(value) if name == _DIRECTION else stage_map[name]
+            text = base if (len(names) == 1 and name == "gradient") else f"{base}: {name}"
+            out.append(_Series(text, source, explicit))
+        return out
+    if isinstance(value, (ArmaFilter, LinearStage, *results)):
+        name = label if label is not None else (getattr(value, "name", "") or "filter")
+        return [_Series(name, value, explicit)]
+    kinds = "".join(f", a {t.__name__}" for t in results)
+    raise ValueError(f"{what}() accepts {_ACCEPTED}{kinds}, or a list/dict of them; got {type(value).__name__}")
+
+
+def _expand(
+    obj: Any, stages: str | Sequence[str], label: str | None, results: tuple[type, ...], what: str
+) -> list[_Series]:
+    if isinstance(obj, Mapping):
+        series = [s for k, v in obj.items() for s in _expand_one(v, stages, str(k), True, results, what)]
+    elif isinstance(obj, (list, tuple)):
+        if label is not None:
+            raise ValueError(f"{what}(): label names a single object; pass a dict {{label: obj}} to label several")
+        series = [s for v in obj for s in _expand_one(v, stages, None, False, results, what)]
+    else:
+        series = _expand_one(obj, stages, label, label is not None, results, what)
+    if not series:
+        raise ValueError(f"{what}(): nothing to plot (empty list or dict)")
+    # Unnamed filters in a list get numbered labels.
+    if len(series) > 1:
+        seen: dict[str, int] = {}
+        for s in series:
+            seen[s.label] = seen.get(s.label, 0) + 1
+        counts: dict[str, int] = {}
+        renamed = []
+        for s in series:
+            if seen[s.label] > 1 and not s.explicit:
+                counts[s.label] = counts.get(s.label, 0) + 1
+                renamed.append(_Series(f"{s.label} {counts[s.label]}", s.source, s.explicit))
+            else:
+                renamed.append(s)
+        series = renamed
+    return series
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_fmin(fmin: float) -> float:
+    if not (isinstance(fmin, (int, float)) and 0.0 < fmin < 0.5):
+        raise ValueError(f"fmin must be in (0, 0.5), got {fmin!r}")
+    return float(fmin)
+
+
+def _frequency_response(source: Any, freqs: FloatArray) -> FrequencyResponse:
+    if isinstance(source, FrequencyResponse):
+        return source
+    if isinstance(source, _Direction):
+        return frequency_response(source.model.direction_filter(), freqs=freqs)
+    return frequency_response(source, freqs=freqs)
+
+
+def _direction_response(model: OptimizerModel, x: FloatArray, compensate: bool | None) -> FloatArray:
+    model.direction_filter()  # raises a clear error for normalised / sign models
+    y = model.gradient_stage.response(x, compensate=compensate)
+    if model.post is not None:
+        y = model.post.response(y, compensate=compensate)
+    gains = np.array([model.lr_gain.value(t) for t in range(1, x.shape[0] + 1)])
+    return np.asarray(y * gains, dtype=np.float64)
+
+
+def _step_response(source: Any, n: int) -> StepResponse:
+    if isinstance(source, StepResponse):
+        return source
+    if isinstance(source, _Direction):
+        m = source.model
+        ones = np.ones(n)
+        applied = m.gradient_stage.compensated or (m.post is not None and m.post.compensated)
+        return StepResponse(
+            np.arange(1, n + 1),
+            _direction_response(m, ones, False),
+            _direction_response(m, ones, True),
+            applied,
+            _DIRECTION,
+        )
+    return step_response(source, n=n)
+
+
+def _impulse_response(source: Any, n: int) -> ImpulseResponse:
+    if isinstance(source, ImpulseResponse):
+        return source
+    if isinstance(source, _Direction):
+        x = np.zeros(n)
+        x[0] = 1.0
+        return ImpulseResponse(np.arange(1, n + 1), _direction_response(source.model, x, None), _DIRECTION)
+    return impulse_response(source, n=n)
+
+
+def _pz(source: Any) -> PoleZeroMap:
+    if isinstance(source, PoleZeroMap):
+        return source
+    if isinstance(source, _Direction):
+        return _pole_zero_map(source.model.direction_filter())
+    return _pole_zero_map(source)
+
+
+# ----------------------------------------------------------------------------- filter views
+
+
+@_styled
+def bode(
+    obj: Any,
+    ax: Any = None,
+    *,
+    fig: Any = None,
+    log: bool = False,
+    n: int = 512,
+    fmin: float = 1e-3,
+    db: bool = True,
+    phase: bool | None = None,
+    stages: str | Sequence[str] = "gradient",
+    label: str | None = None,
+    legend: bool | None = None,
+    title: str | None = None,
+    **line_kw: Any,
+) -> PlotResult:
+    """Bode view: magnitude (dB) and phase (degrees) against frequency in cycles/step.
+
+    Parameters
+    ----------
+    obj : OptimizerModel, str, ArmaFilter, LinearStage, FrequencyResponse, list or dict
+        What to draw.  A model (or catalogue name) contributes the LTI limit
+        of its gradient filter by default (what the lecture's "gradient filter
+        frequency response" shows); see ``stages``.  A list draws several
+        series on one view, a dict ``{label: obj}`` labels them.
+    ax : Axes or sequence of 2 Axes, optional
+        One Axes draws the magnitude only (unless ``phase=True``, which needs
+        two); default: a new figure.
+    fig : Figure, optional
+        Figure to add the panels to when ``ax`` is None.
+    log : bool
+        Logarithmic frequency axis from ``fmin`` to 0.5 (linear 0 to 0.5 otherwise).
+    n : int
+        Number of frequencies (>= 2).
+    fmin : float
+        Lowest frequency of the log axis, in (0, 0.5).
+    db : bool
+        Magnitude in dB (``20 log10 |H|``); False draws ``|H|``.
+    phase : bool, optional
+        Draw the phase panel; default: True for a new figure, False when a single ``ax`` is given.
+    stages : str or sequence of str
+        For models: ``"gradient"`` (default), ``"all"`` (every linear stage of
+        :meth:`~optfilters.OptimizerModel.linear_stages`: gradient,
+        second_moment, center, update_moment, post), ``"direction"`` (the whole
+        gradient-to-update map of a linear model), or a list of stage names.
+    label : str, optional
+        Legend label for a single object.
+    legend : bool, optional
+        Force the legend on or off (default: on for several series or an explicit label).
+    title : str, optional
+        Title of the magnitude panel (default: the label of a single series; "" for none).
+    **line_kw
+        Passed to ``Axes.plot`` for the data lines (``color``, ``linestyle``, ...).
+
+    Returns
+    -------
+    PlotResult
+        ``artists["magnitude"]`` (and ``artists["phase"]``): one line per
+        series; ``data["series"]``: label, freqs, magnitude (dB or linear),
+        phase_deg per series.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> from optfilters.plot import bode
+    >>> r = bode(optfilters.get("momentum", momentum=0.9), n=3)
+    >>> r.artists["magnitude"][0].get_ydata().round(3).tolist()   # 20 log10 10 at DC
+    [20.0, -2.577, -5.575]
+    >>> r.close()
+    """
+    n = _check_int("n", n, 2)
+    series = _expand(obj, stages, label, (FrequencyResponse,), "bode")
+    if phase is None:
+        phase = ax is None or len(_as_axes_list(ax)) == 2
+    figure, axes = _axes(ax, fig, 2 if phase else 1, "bode", figsize=(6.4, 5.6) if phase else None)
+    if log:
+        grid = np.geomspace(_check_fmin(fmin), 0.5, n)
+    else:
+        grid = np.linspace(0.0, 0.5, n)
+    mag_lines, phase_lines, records = [], [], []
+    for i, s in enumerate(series):
+        fr = _frequency_response(s.source, grid)
+        freqs = np.asarray(fr.freqs, dtype=np.float64)
+        keep = freqs > 0.0 if log else np.ones(freqs.shape, dtype=bool)
+        freqs = freqs[keep]
+        magnitude = fr.magnitude_db[keep] if db else fr.magnitude[keep]
+        phase_deg = np.degrees(fr.phase)[keep]
+        kw = {"color": _colour(i), "label": s.label, **line_kw}
+        mag_lines.append(axes[0].plot(freqs, _finite(magnitude), **kw)[0])
+        if phase:
+            phase_lines.append(axes[1].plot(freqs, _finite(phase_deg), **kw)[0])
+        records.append({"label": s.label, "freqs": freqs, "magnitude": magnitude, "phase_deg": phase_deg})
+    for a in axes:
+        if log:
+            a.set_xscale("log")
+            a.set_xlim(_check_fmin(fmin), 0.5)
+        else:
+            a.set_xlim(0.0, 0.5)
+    axes[0].set_ylabel("magnitude (dB)" if db else "magnitude |H|")
+    if phase:
+        axes[1].set_ylabel("phase (degrees)")
+    axes[-1].set_xlabel("frequency (cycles/step)")
+    _title(axes[0], title, series[0].label if len(series) == 1 else None)
+    leg = _legend(axes[0], legend, len(series), any(s.explicit for s in series))
+    artists = {"magnitude": tuple(mag_lines)}
+    if phase:
+        artists["phase"] = tuple(phase_lines)
+    return PlotResult(figure, axes, artists, leg, {"series": records, "db": db, "log": log})
+
+
+def _multiplicities(roots: NDArray[np.complex128], tol: float = 1e-6) -> list[tuple[complex, int]]:
+    groups: list[tuple[complex, int]] = []
+    for r in roots:
+        for j, (c, k) in enumerate(groups):
+            if abs(r - c) <= tol * max(1.0, abs(c)):
+                groups[j] = (c, k + 1)
+                break
+        else:
+            groups.append((complex(r), 1))
+    return groups
+
+
+@_styled
+def pole_zero(
+    obj: Any,
+    ax: Any = None,
+    *,
+    stages: str | Sequence[str] = "gradient",
+    unit_circle: bool = True,
+    label: str | None = None,
+    legend: bool | None = None,
+    title: str | None = None,
+) -> PlotResult:
+    """Pole-zero map in the z-plane: poles ``x``, zeros ``o``, the unit circle, equal aspect.
+
+    A root of multiplicity above one is annotated with its count.  The view
+    spans the unit circle and every pole and zero.
+
+    Parameters
+    ----------
+    obj : OptimizerModel, str, ArmaFilter, LinearStage, PoleZeroMap, list or dict
+        What to draw (models: their gradient filter by default; see ``stages``).
+    ax : Axes, optional
+        Default: a new figure.
+    stages : str or sequence of str
+        For models, as in :func:`bode`.
+    unit_circle : bool
+        Draw the unit circle (stability boundary).
+    label : str, optional
+        Legend label for a single object.
+    legend : bool, optional
+        Force the legend on or off (default: on for several series or an explicit label).
+    title : str, optional
+        Title (default: the label of a single series).
+
+    Returns
+    -------
+    PlotResult
+        ``artists["poles"]``, ``artists["zeros"]`` (one marker line per
+        series), ``artists["unit_circle"]``, ``artists["multiplicity"]`` (text).
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> from optfilters.plot import pole_zero
+    >>> r = pole_zero(optfilters.get("nesterov", momentum=0.9))
+    >>> r.artists["poles"][0].get_xdata().tolist(), r.artists["zeros"][0].get_xdata().round(6).tolist()
+    ([0.9], [0.473684])
+    >>> r.close()
+    """
+    series = _expand(obj, stages, label, (PoleZeroMap,), "pole_zero")
+    figure, (axis,) = _axes(ax, None, 1, "pole_zero", figsize=(5.0, 5.0))
+    artists: dict[str, list[Any]] = {"poles": [], "zeros": [], "unit_circle": [], "multiplicity": []}
+    records = []
+    extent = 1.0
+    if unit_circle:
+        theta = np.linspace(0.0, 2.0 * np.pi, 721)
+        artists["unit_circle"].append(
+            axis.plot(np.cos(theta), np.sin(theta), label="_unit circle", **{**_GUIDE, "linestyle": ":"})[0]
+        )
+    axis.axhline(0.0, color="0.75", linewidth=0.6, zorder=0)
+    axis.axvline(0.0, color="0.75", linewidth=0.6, zorder=0)
+    for i, s in enumerate(series):
+        pz = _pz(s.source)
+        poles = np.asarray(pz.poles, dtype=np.complex128)
+        zeros = np.asarray(pz.zeros, dtype=np.complex128)
+        c = _colour(i)
+        # Earlier series get larger markers, so coinciding roots of several series stay visible.
+        size = 8.0 + 3.0 * min(len(series) - 1 - i, 5)
+        artists["poles"].append(
+            axis.plot(
+                poles.real,
+                poles.imag,
+                linestyle="none",
+                marker="x",
+                markersize=size,
+                markeredgewidth=2,
+                color=c,
+                label=s.label,
+                zorder=3,
+            )[0]
+        )
+        artists["zeros"].append(
+            axis.plot(
+                zeros.real,
+                zeros.imag,
+                linestyle="none",
+                marker="o",
+                markersize=size,
+                markeredgewidth=1.8,
+                markerfacecolor="none",
+                color=c,
+                label="_nolegend_",
+                zorder=3,
+            )[0]
+        )
+        for roots in (poles, zeros):
+            for root, count in _multiplicities(roots):
+                if count > 1:
+                    artists["multiplicity"].append(
+                        axis.annotate(
+                            str(count), (root.real, root.imag), textcoords="offset points", xytext=(6, 6), color=c
+                        )
+                    )
+        finite = np.concatenate([poles, zeros])
+        finite = finite[np.isfinite(finite)]
+        if finite.size:
+            extent = max(extent, float(np.max(np.abs(finite.real))), float(np.max(np.abs(finite.imag))))
+        records.append({"label": s.label, "poles": poles, "zeros": zeros, "stability": pz.stability})
+    lim = 1.15 * extent
+    axis.set_xlim(-lim, lim)
+    axis.set_ylim(-lim, lim)
+    axis.set_aspect("equal", adjustable="box")
+    axis.set_xlabel("Re z")
+    axis.set_ylabel("Im z")
+    _title(axis, title, f"{series[0].label}: poles (x), zeros (o)" if len(series) == 1 else None)
+    leg = None
+    if legend if legend is not None else (len(series) > 1 or any(s.explicit for s in series)):
+        from matplotlib.lines import Line2D
+
+        key = [
+            Line2D([], [], linestyle="none", marker="x", color="0.3", markeredgewidth=2, label="pole"),
+            Line2D([], [], linestyle="none", marker="o", markerfacecolor="none", color="0.3", label="zero"),
+        ]
+        leg = axis.legend(handles=[*artists["poles"], *key], loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return PlotResult(figure, (axis,), {k: tuple(v) for k, v in artists.items()}, leg, {"series": records})
+
+
+_COMPENSATED_CHOICES = (None, True, False, "actual")
+
+
+@_styled
+def step(
+    obj: Any,
+    ax: Any = None,
+    *,
+    n: int = 50,
+    compensated: bool | str | None = None,
+    stages: str | Sequence[str] = "gradient",
+    markers: bool = True,
+    label: str | None = None,
+    legend: bool | None = None,
+    title: str | None = None,
+    **line_kw: Any,
+) -> PlotResult:
+    """Unit-step response, raw and transient-compensated, from step 1 on.
+
+    Models are simulated exactly (bias correction, first-step quirks and
+    schedules included) through :func:`optfilters.step_response` on their
+    gradient stage (see ``stages``).  The raw response is the recursion
+    without compensation; the compensated one multiplies by ``H(1)/s_t``
+    (Adam's ``1/(1 - beta^t)`` for the EMA), which makes a unit-DC-gain
+    filter's step response exactly 1.
+
+    Parameters
+    ----------
+    obj : OptimizerModel, str, ArmaFilter, LinearStage, StepResponse, list or dict
+        What to draw.
+    ax : Axes, optional
+        Default: a new figure.
+    n : int
+        Number of steps (>= 1); ignored for StepResponse inputs.
+    compensated : {None, True, False, "actual"}
+        None: raw (solid) and compensated (dashed); True: compensated only;
+        False: raw only; ``"actual"``: what the optimizer itself produces
+        (compensated where it applies compensation).
+    stages : str or sequence of str
+        For models, as in :func:`bode` (``"direction"`` chains the gradient and post stages exactly).
+    markers : bool
+        Mark each step with a dot.
+    label : str, optional
+        Legend label for a single object.
+    legend : bool, optional
+        Force the legend on or off (default: on for several series, both variants, or an explicit label).
+    title : str, optional
+        Title (default: the label of a single series).
+    **line_kw
+        Passed to ``Axes.plot``.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["raw"]`` / ``artists["compensated"]`` / ``artists["actual"]``
+        (those drawn), one line per series.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> from optfilters.plot import step
+    >>> r = step(optfilters.get("adam", beta1=0.9), n=3)
+    >>> r.artists["raw"][0].get_ydata().round(6).tolist(), r.artists["compensated"][0].get_ydata().tolist()
+    ([0.1, 0.19, 0.271], [1.0, 1.0, 1.0])
+    >>> r.close()
+    """
+    n = _check_int("n", n, 1)
+    if compensated not in _COMPENSATED_CHOICES:
+        raise ValueError(f"compensated must be None, True, False or 'actual'; got {compensated!r}")
+    series = _expand(obj, stages, label, (StepResponse,), "step")
+    figure, (axis,) = _axes(ax, None, 1, "step")
+    kinds = {None: ("raw", "compensated"), True: ("compensated",), False: ("raw",), "actual": ("actual",)}[compensated]
+    artists: dict[str, list[Any]] = {k: [] for k in kinds}
+    records = []
+    for i, s in enumerate(series):
+        sr = _step_response(s.source, n)
+        values = {"raw": sr.raw, "compensated": sr.compensated, "actual": sr.actual}
+        record: dict[str, Any] = {"label": s.label, "steps": np.asarray(sr.steps)}
+        for kind in kinds:
+            text = s.label if len(kinds) == 1 else f"{s.label}, {kind}"
+            kw: dict[str, Any] = {
+                "color": _colour(i),
+                "label": text,
+                "linestyle": "--" if (kind == "compensated" and len(kinds) > 1) else "-",
+                "marker": "o" if markers and not (kind == "compensated" and len(kinds) > 1) else None,
+                "markersize": 2.5,
+            }
+            kw.update(line_kw)
+            artists[kind].append(axis.plot(sr.steps, _finite(values[kind]), **kw)[0])
+            record[kind] = np.asarray(values[kind], dtype=np.float64)
+        records.append(record)
+    axis.set_xlabel("step t")
+    axis.set_ylabel("step response")
+    axis.set_xlim(0.0, float(max(np.max(r["steps"]) for r in records)) + 1.0)
+    _title(axis, title, series[0].label if len(series) == 1 else None)
+    leg = _legend(axis, legend, len(series) * len(kinds), any(s.explicit for s in series))
+    return PlotResult(figure, (axis,), {k: tuple(v) for k, v in artists.items()}, leg, {"series": records})
+
+
+@_styled
+def impulse(
+    obj: Any,
+    ax: Any = None,
+    *,
+    n: int = 50,
+    stages: str | Sequence[str] = "gradient",
+    markers: bool = True,
+    label: str | None = None,
+    legend: bool | None = None,
+    title: str | None = None,
+    **line_kw: Any,
+) -> PlotResult:
+    """Unit-impulse response from step 1 on, as the optimizer runs it (exact, time-varying parts included).
+
+    Parameters
+    ----------
+    obj : OptimizerModel, str, ArmaFilter, LinearStage, ImpulseResponse, list or dict
+        What to draw.
+    ax : Axes, optional
+        Default: a new figure.
+    n : int
+        Number of steps (>= 1); ignored for ImpulseResponse inputs.
+    stages : str or sequence of str
+        For models, as in :func:`bode`.
+    markers : bool
+        Mark each step with a dot.
+    label : str, optional
+        Legend label for a single object.
+    legend : bool, optional
+        Force the legend on or off (default: on for several series or an explicit label).
+    title : str, optional
+        Title (default: the label of a single series).
+    **line_kw
+        Passed to ``Axes.plot``.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["impulse"]``: one line per series.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> from optfilters.plot import impulse
+    >>> r = impulse(optfilters.get("momentum", momentum=0.5), n=3)
+    >>> r.artists["impulse"][0].get_ydata().tolist()
+    [1.0, 0.5, 0.25]
+    >>> r.close()
+    """
+    n = _check_int("n", n, 1)
+    series = _expand(obj, stages, label, (ImpulseResponse,), "impulse")
+    figure, (axis,) = _axes(ax, None, 1, "impulse")
+    lines, records = [], []
+    for i, s in enumerate(series):
+        ir = _impulse_response(s.source, n)
+        kw: dict[str, Any] = {"color": _colour(i), "label": s.label, "marker": "o" if markers else None}
+        kw["markersize"] = 2.5
+        kw.update(line_kw)
+        lines.append(axis.plot(ir.steps, _finite(ir.values), **kw)[0])
+        records.append({"label": s.label, "steps": np.asarray(ir.steps), "impulse": np.asarray(ir.values)})
+    axis.axhline(0.0, color="0.6", linewidth=0.6, zorder=0)
+    axis.set_xlabel("step t")
+    axis.set_ylabel("impulse response")
+    _title(axis, title, series[0].label if len(series) == 1 else None)
+    leg = _legend(axis, legend, len(series), any(s.explicit for s in series))
+    return PlotResult(figure, (axis,), {"impulse": tuple(lines)}, leg, {"series": records})
+
+
+def compare(objs: Any, kind: str = "bode", ax: Any = None, **kwargs: Any) -> PlotResult:
+    """Several optimizers on one view: ``kind`` is ``"bode"``, ``"pole_zero"``, ``"step"`` or ``"impulse"``.
+
+    The filter views accept lists and dicts themselves; ``compare`` only
+    dispatches by name (for loops over view kinds).
+
+    Parameters
+    ----------
+    objs : list or dict
+        The optimizers (or filters) to compare; a dict gives the labels.
+    kind : str
+        The view.
+    ax : Axes, optional
+        Passed to the view.
+    **kwargs
+        Passed to the view (``log``, ``n``, ``stages``, ...).
+
+    Returns
+    -------
+    PlotResult
+
+    Examples
+    --------
+    >>> from optfilters.plot import compare
+    >>> r = compare(["momentum", "nesterov"], kind="step", n=4, compensated=False)
+    >>> [line.get_label() for line in r.artists["raw"]]
+    ['momentum', 'nesterov']
+    >>> r.close()
+    """
+    views = {"bode": bode, "pole_zero": pole_zero, "step": step, "impulse": impulse}
+    if kind not in views:
+        raise ValueError(f"kind must be one of {', '.join(views)}; got {kind!r}")
+    return views[kind](objs, ax=ax, **kwargs)
+
+
+@_styled
+def overview(
+    obj: Any,
+    fig: Any = None,
+    *,
+    n: int = 50,
+    log: bool = False,
+    stages: str | Sequence[str] = "gradient",
+    label: str | None = None,
+    title: str | None = None,
+) -> PlotResult:
+    """Four panels: magnitude, phase, pole-zero map, and step response (raw and compensated).
+
+    Parameters
+    ----------
+    obj : OptimizerModel, str, ArmaFilter, LinearStage, list or dict
+        What to draw (several series share colours across the panels).
+    fig : Figure, optional
+        Figure to draw into (default: a new one).
+    n : int
+        Steps of the step response.
+    log : bool
+        Logarithmic frequency axis.
+    stages : str or sequence of str
+        For models, as in :func:`bode`.
+    label : str, optional
+        Label for a single object.
+    title : str, optional
+        Figure title (default: the label of a single series).
+
+    Returns
+    -------
+    PlotResult
+        Axes ``(magnitude, phase, pole_zero, step)``; the artists of the four views merged by role.
+
+    Examples
+    --------
+    >>> from optfilters.plot import overview
+    >>> r = overview("nesterov", n=5)
+    >>> len(r.axes), sorted(r.artists)
+    (4, ['compensated', 'magnitude', 'multiplicity', 'phase', 'poles', 'raw', 'unit_circle', 'zeros'])
+    >>> r.close()
+    """
+    import matplotlib.pyplot as plt
+
+    series = _expand(obj, stages, label, (), "overview")
+    if fig is None:
+        fig = plt.figure(figsize=(10.0, 7.0))
+    grid = fig.subplots(2, 2, squeeze=False)
+    mag_ax, pz_ax, phase_ax, step_ax = grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1]
+    mag_ax.sharex(phase_ax)
+    several = len(series) > 1
+    r_bode = bode(obj, ax=(mag_ax, phase_ax), log=log, stages=stages, label=label, title="", legend=several)
+    r_pz = pole_zero(obj, ax=pz_ax, stages=stages, label=label, title="", legend=False)
+    r_step = step(obj, ax=step_ax, n=n, stages=stages, label=label, title="", legend=True)
+    default = series[0].label if len(series) == 1 else None
+    text = default if title is None else title
+    if text:
+        fig.suptitle(text)
+    artists = {**r_bode.artists, **r_pz.artists, **r_step.artists}
+    data = {"bode": r_bode.data, "pole_zero": r_pz.data, "step": r_step.data}
+    return PlotResult(fig, (mag_ax, phase_ax, pz_ax, step_ax), artists, r_bode.legend, data)
+
+
+# ----------------------------------------------------------------------------- prediction overlays
+
+
+def _items(obj: Any, what: str, required: Sequence[str]) -> list[tuple[str, Any]]:
+    """(label, object) pairs from one object, a list, or a dict; checks the contract's attributes."""
+    if isinstance(obj, Mapping):
+        pairs = [(str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, (list, tuple)):
+        pairs = [(str(getattr(v, "name", "") or f"{i + 1}"), v) for i, v in enumerate(obj)]
+    else:
+        pairs = [(str(getattr(obj, "name", "") or ""), obj)]
+    if not pairs:
+        raise ValueError(f"{what}(): nothing to plot (empty list or dict)")
+    for _, item in pairs:
+        missing = [a for a in required if not hasattr(item, a)]
+        if missing:
+            raise ValueError(
+                f"{what}() needs an object with {', '.join(required)}; {type(item).__name__} lacks {', '.join(missing)}"
+            )
+    return pairs
+
+
+def _fastest(x: FloatArray, row: FloatArray, rtol: float = 1e-6) -> float:
+    """The middle of the ``x`` range where ``row`` is within ``rtol`` of its minimum below 1 (nan if none)."""
+    ok = np.isfinite(row) & (row < 1.0)
+    if not ok.any():
+        return math.nan
+    best = float(np.min(row[ok]))
+    near = x[ok & (row <= best + rtol * max(best, 1e-12))]
+    return float(0.5 * (near.min() + near.max()))
+
+
+def _same_length(what: str, **arrays: FloatArray) -> None:
+    lengths = {k: v.shape[0] for k, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        text = ", ".join(f"{k} has {v}" for k, v in lengths.items())
+        raise ValueError(f"{what}(): arrays must have the same length; {text}")
+
+
+@_styled
+def stability_map(
+    obj: Any,
+    ax: Any = None,
+    *,
+    log: bool = False,
+    boundary: bool = True,
+    optimum: bool = False,
+    colorbar: bool = True,
+    cmap: str = "viridis",
+    title: str | None = None,
+) -> PlotResult:
+    """Closed-loop convergence rate over ``lr * h`` (x) and one hyperparameter (y).
+
+    Colours show the rate (largest closed-loop pole modulus) from 0 to 1;
+    rates of 1 or more (no convergence) are drawn in light grey, non-finite
+    ones in white.  The rate-1 contour (stability boundary) and, per
+    hyperparameter value, the ``lr * h`` with the smallest rate are overlaid.
+
+    Parameters
+    ----------
+    obj : StabilityMap-like
+        Needs ``parameter`` (str), ``parameter_values`` (1-D), ``lr_curvature``
+        (1-D) and ``rate`` (shape ``(len(parameter_values), len(lr_curvature))``);
+        ``name`` is used in the title when present.
+    ax : Axes, optional
+        Default: a new figure.
+    log : bool
+        Logarithmic ``lr * h`` axis.
+    boundary : bool
+        Draw the rate = 1 contour.
+    optimum : bool
+        Draw the fastest ``lr * h`` for each hyperparameter value (the middle
+        of the flat minimum where the rate is constant, as for heavy-ball
+        momentum's ``sqrt(mu)`` band); ``data["fastest_lr_curvature"]`` has
+        these values in any case.
+    colorbar : bool
+        Add a colour bar.
+    cmap : str
+        Colormap name.
+    title : str, optional
+        Default: ``"<name>: closed-loop rate"``.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["mesh"]``, ``artists["boundary"]`` (a ContourSet, if drawn),
+        ``artists["optimum"]``, ``artists["colorbar"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import stability_map
+    >>> x = np.linspace(0.05, 2.5, 50)
+    >>> m = SimpleNamespace(parameter="momentum", parameter_values=np.array([0.0]), lr_curvature=x,
+    ...                     rate=np.abs(1 - x)[None, :], name="sgd")
+    >>> r = stability_map(m)
+    >>> r.artists["mesh"][0].get_array().shape
+    (1, 50)
+    >>> r.close()
+    """
+    import matplotlib
+
+    (_, m), *rest = _items(obj, "stability_map", ("parameter", "parameter_values", "lr_curvature", "rate"))
+    if rest:
+        raise ValueError("stability_map() draws one map; give one StabilityMap")
+    x = _finite(m.lr_curvature)
+    y = _finite(m.parameter_values)
+    rate = _finite(m.rate)
+    if rate.shape != (y.size, x.size):
+        raise ValueError(
+            f"stability_map(): rate must have shape (len(parameter_values), len(lr_curvature)) = "
+            f"({y.size}, {x.size}), got {rate.shape}"
+        )
+    figure, (axis,) = _axes(ax, None, 1, "stability_map")
+    colormap = matplotlib.colormaps[cmap].with_extremes(over="#d9d9d9", bad="white")
+    norm = matplotlib.colors.Normalize(vmin=0.0, vmax=1.0, clip=False)
+    # Values >= 1 must use the "over" colour: nudge exact 1 just above the top of the norm.
+    shown = np.where(rate >= 1.0, np.maximum(rate, 1.0 + 1e-12), rate)
+    mesh = axis.pcolormesh(x, y, np.ma.masked_invalid(shown), cmap=colormap, norm=norm, shading="nearest")
+    artists: dict[str, tuple[Any, ...]] = {"mesh": (mesh,)}
+    finite = rate[np.isfinite(rate)]
+    if boundary and x.size > 1 and y.size > 1 and finite.size and finite.min() < 1.0 < finite.max():
+        artists["boundary"] = (axis.contour(x, y, rate, levels=[1.0], colors="white", linewidths=1.5),)
+    best_x = [_fastest(x, row) for row in rate]
+    if optimum:
+        artists["optimum"] = (
+            axis.plot(best_x, y, color="#D55E00", linestyle="--", linewidth=1.2, label="fastest lr·h", marker=None)[0],
+        )
+    if colorbar:
+        cb = figure.colorbar(mesh, ax=axis, extend="max")
+        cb.set_label("rate (largest |closed-loop pole|)")
+        artists["colorbar"] = (cb,)
+    if log:
+        axis.set_xscale("log")
+    axis.set_xlabel("lr · h (learning rate × curvature)")
+    axis.set_ylabel(str(m.parameter))
+    axis.grid(False)
+    name = getattr(m, "name", "")
+    _title(axis, title, f"{name}: closed-loop rate" if name else "closed-loop rate")
+    data = {"lr_curvature": x, "parameter_values": y, "rate": rate, "fastest_lr_curvature": np.array(best_x)}
+    return PlotResult(figure, (axis,), artists, None, data)
+
+
+@_styled
+def closed_loop_rate(
+    obj: Any,
+    ax: Any = None,
+    *,
+    log: bool = False,
+    shade: bool = True,
+    ymax: float | None = None,
+    label: str | None = None,
+    legend: bool | None = None,
+    title: str | None = None,
+    **line_kw: Any,
+) -> PlotResult:
+    """Closed-loop convergence rate against ``lr * h``, with rate = 1 and the stable interval shaded.
+
+    Parameters
+    ----------
+    obj : RateCurve-like, list or dict
+        Needs ``lr_curvature``, ``rate`` and ``stable_interval`` (``(lo, hi)``
+        of ``lr * h``, None or non-finite ends allowed); ``name`` labels it.
+    ax : Axes, optional
+        Default: a new figure.
+    log : bool
+        Logarithmic ``lr * h`` axis.
+    shade : bool
+        Shade each curve's stable interval in its colour.
+    ymax : float, optional
+        Top of the rate axis (default: the largest finite rate, at most 2, and at least 1.1).
+    label : str, optional
+        Label of a single curve (default: its ``name``).
+    legend : bool, optional
+        Force the legend on or off (default: on for several curves or an explicit label).
+    title : str, optional
+        Title.
+    **line_kw
+        Passed to ``Axes.plot``.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["rate"]``, ``artists["stable_interval"]``, ``artists["unit_rate"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import closed_loop_rate
+    >>> x = np.linspace(0.0, 3.0, 7)
+    >>> c = SimpleNamespace(lr_curvature=x, rate=np.abs(1 - x), stable_interval=(0.0, 2.0), name="gd")
+    >>> r = closed_loop_rate(c)
+    >>> r.artists["rate"][0].get_ydata().tolist()
+    [1.0, 0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
+    >>> r.close()
+    """
+    pairs = _items(obj, "closed_loop_rate", ("lr_curvature", "rate", "stable_interval"))
+    if label is not None:
+        if len(pairs) != 1:
+            raise ValueError("closed_loop_rate(): label names a single curve; pass a dict to label several")
+        pairs = [(label, pairs[0][1])]
+    figure, (axis,) = _axes(ax, None, 1, "closed_loop_rate")
+    lines, spans, records = [], [], []
+    top = 0.0
+    for i, (name, c) in enumerate(pairs):
+        x, rate = _finite(c.lr_curvature), _finite(c.rate)
+        _same_length("closed_loop_rate", lr_curvature=x, rate=rate)
+        kw = {"color": _colour(i), "label": name or None, **line_kw}
+        lines.append(axis.plot(x, rate, **kw)[0])
+        if np.isfinite(rate).any():
+            top = max(top, float(np.nanmax(rate)))
+        interval = c.stable_interval
+        if shade and interval is not None:
+            lo, hi = (math.nan if v is None else float(v) for v in interval)
+            lo = float(np.nanmin(x)) if not math.isfinite(lo) else lo
+            hi = float(np.nanmax(x)) if not math.isfinite(hi) else hi
+            if hi > lo:
+                spans.append(axis.axvspan(lo, hi, color=_colour(i), alpha=0.12, linewidth=0, zorder=0))
+        records.append({"label": name, "lr_curvature": x, "rate": rate, "stable_interval": interval})
+    unit = axis.axhline(1.0, label="_rate = 1", **_GUIDE)
+    axis.set_ylim(0.0, ymax if ymax is not None else max(1.1, min(top, 2.0) * 1.05))
+    if log:
+        axis.set_xscale("log")
+    axis.set_xlabel("lr · h (learning rate × curvature)")
+    axis.set_ylabel("rate (largest |closed-loop pole|)")
+    _title(axis, title, None)
+    leg = _legend(axis, legend, len(pairs), label is not None or isinstance(obj, Mapping))
+    return PlotResult(
+        figure,
+        (axis,),
+        {"rate": tuple(lines), "stable_interval": tuple(spans), "unit_rate": (unit,)},
+        leg,
+        {"series": records},
+    )
+
+
+@_styled
+def loss_comparison(
+    obj: Any,
+    ax: Any = None,
+    *,
+    band: float = 2.0,
+    log: bool = False,
+    label: str | None = None,
+    legend: bool | None = True,
+    title: str | None = None,
+) -> PlotResult:
+    """Observed mean loss with a ``+- band * stderr`` band, and the predicted loss as a dashed line.
+
+    Parameters
+    ----------
+    obj : LossComparison-like, list or dict
+        Needs ``steps``, ``predicted_loss``, ``observed_mean_loss`` and
+        ``observed_stderr`` (same length); ``name`` labels it.
+    ax : Axes, optional
+        Default: a new figure.
+    band : float
+        Half-width of the band in standard errors (>= 0).
+    log : bool
+        Logarithmic loss axis (the band's lower edge is clipped at positive values).
+    label : str, optional
+        Label of a single comparison.
+    legend : bool, optional
+        Draw the legend (default True).
+    title : str, optional
+        Title.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["observed"]``, ``artists["band"]``, ``artists["predicted"]``;
+        ``data["series"]`` holds the band edges drawn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import loss_comparison
+    >>> s = np.arange(4)
+    >>> c = SimpleNamespace(steps=s, predicted_loss=0.5**s, observed_mean_loss=0.5**s + 0.01,
+    ...                     observed_stderr=np.full(4, 0.005), name="sgd")
+    >>> r = loss_comparison(c)
+    >>> r.artists["predicted"][0].get_ydata().tolist()
+    [1.0, 0.5, 0.25, 0.125]
+    >>> r.close()
+    """
+    if not (isinstance(band, (int, float)) and band >= 0.0):
+        raise ValueError(f"band must be >= 0, got {band!r}")
+    pairs = _items(obj, "loss_comparison", ("steps", "predicted_loss", "observed_mean_loss", "observed_stderr"))
+    if label is not None:
+        if len(pairs) != 1:
+            raise ValueError("loss_comparison(): label names a single comparison; pass a dict to label several")
+        pairs = [(label, pairs[0][1])]
+    figure, (axis,) = _axes(ax, None, 1, "loss_comparison")
+    artists: dict[str, list[Any]] = {"observed": [], "band": [], "predicted": []}
+    records = []
+    for i, (name, c) in enumerate(pairs):
+        steps = _finite(c.steps)
+        predicted, mean, stderr = _finite(c.predicted_loss), _finite(c.observed_mean_loss), _finite(c.observed_stderr)
+        _same_length(
+            "loss_comparison", steps=steps, predicted_loss=predicted, observed_mean_loss=mean, observed_stderr=stderr
+        )
+        lo, hi = mean - band * stderr, mean + band * stderr
+        if log:
+            lo = np.where(lo > 0.0, lo, np.nan)
+        prefix = f"{name}: " if name else ""
+        colour = _colour(i)
+        artists["band"].append(
+            axis.fill_between(steps, lo, hi, color=colour, alpha=0.22, linewidth=0, label=f"_{prefix}band")
+        )
+        artists["observed"].append(
+            axis.plot(steps, mean, color=colour, label=f"{prefix}observed (mean ± {band:g} s.e.)")[0]
+        )
+        artists["predicted"].append(
+            axis.plot(
+                steps,
+                predicted,
+                color="black" if len(pairs) == 1 else colour,
+                linestyle="--",
+                linewidth=1.5,
+                label=f"{prefix}predicted",
+            )[0]
+        )
+        records.append({"label": name, "steps": steps, "predicted": predicted, "observed": mean, "lo": lo, "hi": hi})
+    if log:
+        axis.set_yscale("log")
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss")
+    _title(axis, title, pairs[0][0] if len(pairs) == 1 and pairs[0][0] else None)
+    leg = _legend(axis, legend, 2, False)
+    return PlotResult(figure, (axis,), {k: tuple(v) for k, v in artists.items()}, leg, {"series": records})
+
+
+@_styled
+def empirical_response(
+    obj: Any,
+    ax: Any = None,
+    *,
+    fig: Any = None,
+    db: bool = True,
+    log: bool = False,
+    coherence: bool | None = None,
+    label: str | None = None,
+    legend: bool | None = True,
+    title: str | None = None,
+) -> PlotResult:
+    """Empirical ``|H|`` (from a real run's gradient and update sequences) against the model's prediction.
+
+    Parameters
+    ----------
+    obj : EmpiricalResponse-like, list or dict
+        Needs ``freqs`` (cycles/step), ``magnitude`` (empirical ``|H|``),
+        ``predicted_magnitude``; ``coherence`` is drawn in a second panel when
+        present; ``name`` labels it.
+    ax : Axes or sequence of 2 Axes, optional
+        One Axes draws the magnitudes only; default: a new figure.
+    fig : Figure, optional
+        Figure to add the panels to when ``ax`` is None.
+    db : bool
+        Magnitudes in dB.
+    log : bool
+        Logarithmic frequency axis (non-positive frequencies left out).
+    coherence : bool, optional
+        Draw the coherence panel (default: for a new figure when the objects have coherence).
+    label : str, optional
+        Label of a single response.
+    legend : bool, optional
+        Draw the legend (default True).
+    title : str, optional
+        Title of the magnitude panel.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["empirical"]``, ``artists["predicted"]`` and ``artists["coherence"]`` (if drawn).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import empirical_response
+    >>> f = np.linspace(0.0, 0.5, 5)
+    >>> e = SimpleNamespace(freqs=f, magnitude=np.full(5, 10.0), predicted_magnitude=np.full(5, 10.0),
+    ...                     coherence=np.ones(5), name="momentum")
+    >>> r = empirical_response(e)
+    >>> r.artists["empirical"][0].get_ydata().tolist()
+    [20.0, 20.0, 20.0, 20.0, 20.0]
+    >>> r.close()
+    """
+    pairs = _items(obj, "empirical_response", ("freqs", "magnitude", "predicted_magnitude"))
+    if label is not None:
+        if len(pairs) != 1:
+            raise ValueError("empirical_response(): label names a single response; pass a dict to label several")
+        pairs = [(label, pairs[0][1])]
+    has_coherence = all(getattr(e, "coherence", None) is not None for _, e in pairs)
+    if coherence is None:
+        coherence = (ax is None and has_coherence) or (ax is not None and len(_as_axes_list(ax)) == 2)
+    if coherence and not has_coherence:
+        raise ValueError("empirical_response(): coherence=True needs objects with a coherence attribute")
+    figure, axes = _axes(
+        ax, fig, 2 if coherence else 1, "empirical_response", figsize=(6.4, 5.6) if coherence else None
+    )
+    artists: dict[str, list[Any]] = {"empirical": [], "predicted": []}
+    if coherence:
+        artists["coherence"] = []
+    records = []
+
+    def level(values: FloatArray) -> FloatArray:
+        if not db:
+            return values
+        with np.errstate(divide="ignore"):
+            return np.asarray(20.0 * np.log10(np.abs(values)), dtype=np.float64)
+
+    for i, (name, e) in enumerate(pairs):
+        freqs, emp, pred = _finite(e.freqs), _finite(e.magnitude), _finite(e.predicted_magnitude)
+        _same_length("empirical_response", freqs=freqs, magnitude=emp, predicted_magnitude=pred)
+        keep = freqs > 0.0 if log else np.ones(freqs.shape, dtype=bool)
+        prefix = f"{name}: " if name else ""
+        colour = _colour(i)
+        emp_y, pred_y = _finite(level(emp[keep])), _finite(level(pred[keep]))
+        artists["empirical"].append(
+            axes[0].plot(freqs[keep], emp_y, color=colour, linewidth=0.9, alpha=0.8, label=f"{prefix}empirical |H|")[0]
+        )
+        artists["predicted"].append(
+            axes[0].plot(
+                freqs[keep],
+                pred_y,
+                color="black" if len(pairs) == 1 else colour,
+                linestyle="--",
+                linewidth=1.8,
+                label=f"{prefix}predicted |H|",
+            )[0]
+        )
+        record = {"label": name, "freqs": freqs[keep], "empirical": emp_y, "predicted": pred_y}
+        if coherence:
+            coh = _finite(e.coherence)
+            _same_length("empirical_response", freqs=freqs, coherence=coh)
+            artists["coherence"].append(axes[1].plot(freqs[keep], coh[keep], color=colour, linewidth=1.0)[0])
+            record["coherence"] = coh[keep]
+        records.append(record)
+    for a in axes:
+        if log:
+            a.set_xscale("log")
+    axes[0].set_ylabel("magnitude (dB)" if db else "magnitude |H|")
+    if coherence:
+        axes[1].set_ylabel("coherence")
+        axes[1].set_ylim(0.0, 1.05)
+    axes[-1].set_xlabel("frequency (cycles/step)")
+    _title(axes[0], title, pairs[0][0] if len(pairs) == 1 and pairs[0][0] else None)
+    leg = _legend(axes[0], legend, 2, False)
+    return PlotResult(figure, axes, {k: tuple(v) for k, v in artists.items()}, leg, {"series": records})
+
+
+@_styled
+def sharpness(
+    obj: Any,
+    ax: Any = None,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    log: bool = False,
+    label: str | None = None,
+    legend: bool | None = True,
+    title: str | None = None,
+) -> PlotResult:
+    """Sharpness (top Hessian eigenvalue) during training against the predicted edge-of-stability threshold.
+
+    Parameters
+    ----------
+    obj : SharpnessTrace-like, list or dict
+        Needs ``steps``, ``sharpness`` and ``threshold`` (a number, or one
+        value per step); ``lr`` and ``name`` label it.  Each trace's
+        threshold is a dashed line in its colour.
+    ax : Axes, optional
+        Default: a new figure.
+    thresholds : mapping of str to float, optional
+        Extra reference levels (e.g. ``{"2/lr": 2 / lr}``), drawn dotted in grey and labelled.
+    log : bool
+        Logarithmic sharpness axis.
+    label : str, optional
+        Label of a single trace.
+    legend : bool, optional
+        Draw the legend (default True).
+    title : str, optional
+        Title.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["sharpness"]``, ``artists["threshold"]``, ``artists["extra"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import sharpness
+    >>> t = SimpleNamespace(steps=np.arange(3), sharpness=np.array([5.0, 15.0, 19.0]), threshold=20.0,
+    ...                     lr=0.1, name="gd")
+    >>> r = sharpness(t)
+    >>> r.artists["threshold"][0].get_ydata().tolist()
+    [20.0, 20.0, 20.0]
+    >>> r.close()
+    """
+    pairs = _items(obj, "sharpness", ("steps", "sharpness", "threshold"))
+    if label is not None:
+        if len(pairs) != 1:
+            raise ValueError("sharpness(): label names a single trace; pass a dict to label several")
+        pairs = [(label, pairs[0][1])]
+    figure, (axis,) = _axes(ax, None, 1, "sharpness")
+    artists: dict[str, list[Any]] = {"sharpness": [], "threshold": [], "extra": []}
+    records = []
+    for i, (name, tr) in enumerate(pairs):
+        steps, values = _finite(tr.steps), _finite(tr.sharpness)
+        _same_length("sharpness", steps=steps, sharpness=values)
+        threshold = _finite(np.broadcast_to(np.asarray(tr.threshold, dtype=np.float64), steps.shape))
+        lr = getattr(tr, "lr", None)
+        text = name or "sharpness"
+        if lr is not None:
+            text = f"{text} (lr={_fmt(float(lr))})"
+        colour = _colour(i)
+        artists["sharpness"].append(axis.plot(steps, values, color=colour, label=text)[0])
+        level = np.unique(threshold[np.isfinite(threshold)])
+        tlabel = f"threshold {level[0]:.4g}" if level.size == 1 else "threshold"
+        artists["threshold"].append(
+            axis.plot(steps, threshold, color=colour, linestyle="--", linewidth=1.3, label=tlabel)[0]
+        )
+        records.append({"label": text, "steps": steps, "sharpness": values, "threshold": threshold})
+    for j, (name, value) in enumerate((thresholds or {}).items()):
+        artists["extra"].append(
+            axis.axhline(
+                float(value),
+                color="0.35",
+                linestyle=(0, (1, 1 + j)),
+                linewidth=1.2,
+                label=f"{name} = {float(value):.4g}",
+            )
+        )
+    if log:
+        axis.set_yscale("log")
+    axis.set_xlabel("step")
+    axis.set_ylabel("sharpness (largest Hessian eigenvalue)")
+    _title(axis, title, None)
+    leg = _legend(axis, legend, 2, False)
+    return PlotResult(figure, (axis,), {k: tuple(v) for k, v in artists.items()}, leg, {"series": records})
+
+
+# ----------------------------------------------------------------------------- trajectories
+
+
+def _contour_levels(z: FloatArray, count: int) -> FloatArray:
+    positive = z[np.isfinite(z) & (z > 0.0)]
+    top = float(positive.max())
+    bottom = max(float(positive.min()), top * 1e-4)
+    return np.geomspace(bottom, top, count)
+
+
+@_styled
+def trajectories(
+    function: str | Function2D,
+    optimizers: Any,
+    lrs: float | Sequence[float] | None = None,
+    ax: Any = None,
+    fig: Any = None,
+    *,
+    steps: int = 100,
+    start: Sequence[float] | None = None,
+    engine: str = "bridge",
+    bound: float = 1e6,
+    levels: int = 14,
+    max_cols: int | None = None,
+    markers: bool = True,
+    title: str | None = None,
+) -> PlotResult:
+    """Optimizer paths over the contours of a 2-D test function, one panel per (optimizer, lr).
+
+    The runs go through the PyTorch bridge (:class:`optfilters.torch.FilterOptimizer`,
+    the default), torch.optim, or the numpy reference executor (``engine``,
+    see :func:`run_trajectory`).  With ``ax`` every path is overlaid on that one
+    axes; otherwise rows are optimizers and columns learning rates, as on
+    the lecture's slides.  The view is the function's ``xlim x ylim``:
+    diverging paths leave it (their data are kept whole in ``data["runs"]``).
+
+    Parameters
+    ----------
+    function : str or Function2D
+        ``"quadratic"`` (``f = 10 x^2 + 100 y^2``), ``"rosenbrock"`` (``b = 10``) or a :class:`Function2D`.
+    optimizers : str, (str, dict), OptimizerModel, list or dict
+        See :func:`optimizer_specs`.
+    lrs : float or sequence of float, optional
+        Learning rates; default: the lecture's grid for each optimizer on this function.
+    ax : Axes, optional
+        Overlay every run on this axes.
+    fig : Figure, optional
+        Figure for the grid of panels (default: a new one).
+    steps : int
+        Steps per run.
+    start : sequence of 2 floats, optional
+        Starting point (default: the function's).
+    engine : {"bridge", "torch", "numpy", "auto"}
+        What executes the optimizer steps.
+    bound : float
+        A run stops once a coordinate exceeds this magnitude.
+    levels : int
+        Number of (log-spaced) contour levels.
+    max_cols : int, optional
+        Wrap each optimizer's row of panels after this many columns (default: no wrapping).
+    markers : bool
+        Mark every iterate.
+    title : str, optional
+        Figure title (default: the function's formula).
+
+    Returns
+    -------
+    PlotResult
+        ``artists["paths"]`` (one line per run, row by row), ``artists["contours"]``,
+        ``artists["start"]``, ``artists["minimum"]``; ``axes``: one panel per
+        run (grid) or the one axes (overlay); ``data["runs"]``: the
+        :class:`TrajectoryRun` objects as ``runs[i][j]`` (optimizer ``i``,
+        lr ``j``), ``data["function"]``: the :class:`Function2D`.
+
+    Examples
+    --------
+    >>> from optfilters.plot import trajectories
+    >>> r = trajectories("quadratic", "gd", lrs=[0.005, 0.011], steps=60, engine="numpy")
+    >>> [run.diverged for run in r.data["runs"][0]]
+    [False, True]
+    >>> r.close()
+    """
+    import matplotlib.pyplot as plt
+
+    f = get_function(function)
+    levels = _check_int("levels", levels, 2)
+    if max_cols is not None:
+        max_cols = _check_int("max_cols", max_cols, 1)
+    runs = run_trajectories(f, optimizers, lrs, steps=steps, start=start, engine=engine, bound=bound)
+    X, Y, Z = f.grid(161)
+    contour_levels = _contour_levels(Z, levels)
+    longest = max(len(row) for row in runs)
+    cols = longest if max_cols is None else min(longest, max_cols)
+    # Panel (r, c) of each run: every optimizer starts a new row and wraps after `cols` panels.
+    positions: list[list[tuple[int, int]]] = []
+    rows = 0
+    for row in runs:
+        positions.append([(rows + j // cols, j % cols) for j in range(len(row))])
+        rows += -(-len(row) // cols)
+    overlay = ax is not None
+    if overlay:
+        if len(_as_axes_list(ax)) != 1:
+            raise ValueError("trajectories(): ax overlays every run on one Axes; use fig= for a grid of panels")
+        panel = _as_axes_list(ax)[0]
+        figure = panel.figure
+        grid = np.array([[panel]], dtype=object)
+    else:
+        if fig is None:
+            fig = plt.figure(figsize=(min(2.6 * cols + 0.6, 26.0), min(2.4 * rows + 0.6, 20.0)))
+        grid = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+        figure = fig
+    artists: dict[str, list[Any]] = {"paths": [], "contours": [], "start": [], "minimum": []}
+    drawn: list[Any] = []
+
+    def background(axis: Any) -> None:
+        artists["contours"].append(axis.contour(X, Y, Z, levels=contour_levels, colors="0.6", linewidths=0.6, zorder=1))
+        artists["minimum"].append(
+            axis.plot(
+                *f.minimum, marker="*", markersize=11, color="black", linestyle="none", zorder=4, label="_minimum"
+            )[0]
+        )
+        axis.set_xlim(*f.xlim)
+        axis.set_ylim(*f.ylim)
+        axis.grid(False)
+        drawn.append(axis)
+
+    if overlay:
+        background(grid[0, 0])
+    used: set[tuple[int, int]] = set()
+    k = 0
+    for i, row in enumerate(runs):
+        for j, run in enumerate(row):
+            r, c = (0, 0) if overlay else positions[i][j]
+            axis = grid[r, c]
+            if not overlay:
+                background(axis)
+                used.add((r, c))
+            colour = _colour(k if overlay else i)
+            text = f"{run.optimizer}, lr={run.lr:g}" + (" (diverged)" if run.diverged else "")
+            artists["paths"].append(
+                axis.plot(
+                    run.params[:, 0],
+                    run.params[:, 1],
+                    color=colour,
+                    linewidth=1.2,
+                    marker="o" if markers else None,
+                    markersize=2.0,
+                    label=text,
+                    zorder=3,
+                )[0]
+            )
+            artists["start"].append(
+                axis.plot(
+                    run.params[0, 0],
+                    run.params[0, 1],
+                    marker="o",
+                    markersize=6,
+                    markerfacecolor="white",
+                    color=colour,
+                    linestyle="none",
+                    zorder=5,
+                    label="_start",
+                )[0]
+            )
+            if not overlay:
+                axis.set_title(text, fontsize=9)
+            k += 1
+    if not overlay:
+        for r in range(rows):
+            for c in range(cols):
+                if (r, c) not in used:
+                    grid[r, c].set_axis_off()
+    for axis in drawn:
+        axis.set_xlabel("x")
+        axis.set_ylabel("y")
+        axis.set_xlim(*f.xlim)
+        axis.set_ylim(*f.ylim)
+    leg = grid[0, 0].legend(loc="best") if overlay else None
+    text = f.formula if title is None else title
+    if text:
+        if overlay:
+            grid[0, 0].set_title(text)
+        else:
+            figure.suptitle(text)
+    data = {"runs": runs, "function": f, "engine": runs[0][0].engine}
+    return PlotResult(figure, tuple(drawn), {k: tuple(v) for k, v in artists.items()}, leg, data)
