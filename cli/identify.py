@@ -1,0 +1,199 @@
+"""``optfilters identify``: measure the gradient filter inside any optimizer class.
+
+``optfilters identify torch.optim.SGD --momentum 0.9 --nesterov --json``: the
+first argument is an importable dotted path; every other ``--key value`` or
+``--flag`` goes to the optimizer's constructor.  Importing this module does not
+import torch: only running the command does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from ._common import CliError, echo_json, one_line_errors
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$", re.IGNORECASE)
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as Python: bool, None, int, float, tuple (``0.9,0.999``) or str.
+
+    Examples
+    --------
+    >>> parse_value("0.9,0.999"), parse_value("true"), parse_value("3"), parse_value("1e-3")
+    ((0.9, 0.999), True, 3, 0.001)
+    >>> parse_value("(0.9, 0.99)"), parse_value("none"), parse_value("adam")
+    ((0.9, 0.99), None, 'adam')
+    """
+    s = text.strip()
+    low = s.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    if len(s) >= 2 and s[0] + s[-1] in ("()", "[]"):
+        inner = s[1:-1].strip()
+        return tuple(parse_value(p) for p in inner.split(",") if p.strip()) if inner else ()
+    if "," in s:
+        return tuple(parse_value(p) for p in s.split(",") if p.strip())
+    if _INT.match(s):
+        return int(s)
+    if _NUMBER.match(s):
+        return float(s)
+    return s
+
+
+def _is_option(token: str) -> bool:
+    return token.startswith("-") and not _NUMBER.match(token)
+
+
+def parse_constructor_options(tokens: Sequence[str]) -> dict[str, Any]:
+    """``--key value``, ``--key=value``, ``--flag`` (True) and ``--no-flag`` (False) as keywords.
+
+    Dashes in names become underscores.
+
+    Examples
+    --------
+    >>> parse_constructor_options(["--momentum", "0.9", "--nesterov", "--weight-decay=-0.0"])
+    {'momentum': 0.9, 'nesterov': True, 'weight_decay': -0.0}
+    >>> parse_constructor_options(["--betas", "0.9,0.999", "--no-amsgrad"])
+    {'betas': (0.9, 0.999), 'amsgrad': False}
+    """
+    options: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--") or token == "--":
+            raise CliError(f"unexpected argument {token!r}: constructor options are --name VALUE or --flag")
+        body = token[2:]
+        if "=" in body:
+            key, raw = body.split("=", 1)
+            value = parse_value(raw)
+            i += 1
+        elif i + 1 < len(tokens) and not _is_option(tokens[i + 1]):
+            key, value = body, parse_value(tokens[i + 1])
+            i += 2
+        elif body.startswith("no-"):
+            key, value = body[3:], False
+            i += 1
+        else:
+            key, value = body, True
+            i += 1
+        name = key.replace("-", "_")
+        if not name.isidentifier():
+            raise CliError(f"option {token!r} is not a valid keyword name")
+        if name in options:
+            raise CliError(f"option --{key} given twice")
+        options[name] = value
+    return options
+
+
+class _IdentifyCommand(click.Command):
+    """A command whose usage errors are one line with exit code 2 (like cli._common's commands)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise CliError(exc.format_message()) from None
+
+
+def register(group: click.Group) -> None:
+    """Add the ``identify`` command to ``group``."""
+
+    @group.command(
+        "identify",
+        cls=_IdentifyCommand,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+    @click.argument("path")
+    @click.option("--json", "as_json", is_flag=True, help="Print the identification as one JSON object.")
+    @click.option("--compare", metavar="NAME", default=None, help="Compare with this catalogue model (same keywords).")
+    @click.option("--steps", default="128", metavar="N", show_default=True, help="Length of each probe.")
+    @click.option("--seed", default="0", metavar="N", show_default=True, help="Seed of the white-noise probes.")
+    @click.option("--max-order", default="6", metavar="N", show_default=True, help="Largest ARMA order tried.")
+    @click.option(
+        "--max-background",
+        default="16384",
+        metavar="N",
+        show_default=True,
+        help="Longest constant-gradient background of the small-signal measurement.",
+    )
+    @click.option(
+        "--option",
+        "-o",
+        "raw_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A constructor keyword whose name clashes with the options above (repeatable).",
+    )
+    @click.pass_context
+    def identify_command(
+        ctx: click.Context,
+        path: str,
+        as_json: bool,
+        compare: str | None,
+        steps: str,
+        seed: str,
+        max_order: str,
+        max_background: str,
+        raw_options: tuple[str, ...],
+    ) -> None:
+        """Probe the optimizer class at PATH and measure its gradient filter.
+
+        PATH is an importable dotted path (torch.optim.SGD, mypackage.MyOptimizer).
+        Every other --key VALUE / --flag / --no-flag is passed to its constructor:
+        numbers, true/false, none and tuples (--betas 0.9,0.999) are parsed.
+
+        \b
+        Examples:
+          optfilters identify torch.optim.SGD --momentum 0.9 --nesterov
+          optfilters identify torch.optim.Adam --betas 0.8,0.99 --json
+          optfilters identify mypkg.PID --kp 1 --ki 5 --kd 10 --momentum 0.9 --compare pid
+        """
+        with one_line_errors():
+            if path.startswith("-"):
+                raise CliError(f"give the optimizer's dotted path first, got {path!r}")
+            options = parse_constructor_options(ctx.args)
+            for item in raw_options:
+                if "=" not in item:
+                    raise CliError(f"--option needs KEY=VALUE, got {item!r}")
+                key, raw = item.split("=", 1)
+                options.update(parse_constructor_options([f"--{key.strip()}={raw}"]))
+            lr = options.pop("lr", None)
+            from optfilters.identify import identify
+
+            ident = identify(
+                path,
+                options=options,
+                lr=lr,
+                steps=_integer("--steps", steps),
+                seed=_integer("--seed", seed),
+                max_order=_integer("--max-order", max_order),
+                max_background=_integer("--max-background", max_background),
+            )
+            comparison = ident.compare(compare) if compare else None
+        if as_json:
+            data = ident.as_dict()
+            if comparison is not None:
+                data["comparison"] = comparison.as_dict()
+            echo_json(data)
+            return
+        click.echo(ident.summary())
+        if comparison is not None:
+            click.echo("")
+            click.echo(comparison.summary())
+
+
+def _integer(name: str, text: str) -> int:
+    value = parse_value(text)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CliError(f"{name} must be an integer, got {text!r}")
+    return value
