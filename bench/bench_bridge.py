@@ -4,7 +4,7 @@ For momentum SGD and Adam on N parameters spread over ~50 tensors (25 weight
 matrices and 25 bias vectors, float32, CPU), times one ``opt.step()`` of:
 
 * torch.optim: default (single-tensor on CPU), ``foreach=True`` and ``fused=True``;
-* the bridge: default (multi-tensor) and ``fused=True`` (torch.compile).
+* the bridge: default (multi-tensor) and ``fused=True`` (native C kernels generated from the model).
 
 Configurations are timed in interleaved rounds (so that a change in the load of
 the shared machine hits them alike); the table reports the median step time

@@ -96,8 +96,20 @@ class CatalogueEntry:
         raise InvalidHyperparameterError(_unknown_hyperparameter_message(self, name))
 
     def validate(self, overrides: Mapping[str, Any]) -> Params:
-        """Defaults updated with ``overrides``, each checked; unknown names are refused."""
+        """Defaults updated with ``overrides``, each checked; unknown names are refused.
+
+        torch.optim's ``betas=(beta1, beta2[, beta3])`` is accepted where the
+        entry has those betas (not together with ``beta1=`` etc.).
+
+        Examples
+        --------
+        >>> from optfilters import CATALOGUE
+        >>> CATALOGUE["adam"].validate({"betas": (0.8, 0.99)})["beta2"]
+        0.99
+        """
         known = {hp.name for hp in self.hyperparameters}
+        if "betas" in overrides and "betas" not in known:
+            overrides = self._split_betas(overrides, known)
         for key in overrides:
             if key not in known:
                 raise InvalidHyperparameterError(_unknown_hyperparameter_message(self, key))
@@ -110,6 +122,22 @@ class CatalogueEntry:
         if self.check is not None:
             self.check(params)
         return params
+
+    def _split_betas(self, overrides: Mapping[str, Any], known: set[str]) -> dict[str, Any]:
+        names = [f"beta{k}" for k in range(1, 4) if f"beta{k}" in known]
+        if len(names) < 2:
+            raise InvalidHyperparameterError(_unknown_hyperparameter_message(self, "betas"))
+        betas = overrides["betas"]
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != len(names):
+            raise InvalidHyperparameterError(
+                f"betas must be a tuple ({', '.join(names)}) of {len(names)} numbers, got {betas!r}"
+            )
+        given = [name for name in names if name in overrides]
+        if given:
+            raise InvalidHyperparameterError(f"give betas or {', '.join(given)}, not both")
+        split = {key: value for key, value in overrides.items() if key != "betas"}
+        split.update(zip(names, betas, strict=True))
+        return split
 
     def torch_kwargs(self, params: Mapping[str, Any]) -> Params:
         """Keyword arguments for :attr:`torch_class` (``beta1``/``beta2`` become ``betas``).

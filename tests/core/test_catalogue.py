@@ -180,3 +180,20 @@ def test_linearised_filter() -> None:
         adam.direction_filter()
     rms = optfilters.get("rmsprop", momentum=0.9, eps=0.0)
     assert rms.linearised_filter(4.0).dc_gain == pytest.approx(0.5 * 10)
+
+
+def test_torch_betas_tuple_is_split_into_the_catalogue_betas() -> None:
+    assert (
+        optfilters.get("adam", betas=(0.8, 0.99)).hyperparameters
+        == optfilters.get("adam", beta1=0.8, beta2=0.99).hyperparameters
+    )
+    three = optfilters.get("ademamix", betas=(0.8, 0.99, 0.999)).hyperparameters
+    assert (three["beta1"], three["beta2"], three["beta3"]) == (0.8, 0.99, 0.999)
+    with pytest.raises(InvalidHyperparameterError, match=r"betas must be a tuple \(beta1, beta2\) of 2 numbers"):
+        optfilters.get("adam", betas=(0.9,))
+    with pytest.raises(InvalidHyperparameterError, match="give betas or beta1, not both"):
+        optfilters.get("adam", betas=(0.9, 0.99), beta1=0.9)
+    with pytest.raises(InvalidHyperparameterError, match="sgd has no hyperparameter 'betas'"):
+        optfilters.get("sgd", betas=(0.9, 0.99))
+    with pytest.raises(InvalidHyperparameterError, match=r"beta2 must be in \[0, 1\)"):
+        optfilters.get("adam", betas=(0.9, 1.5))
