@@ -476,7 +476,7 @@ def cutoff_frequency(system: FilterLike) -> float | None:
     def excess(x: float) -> float:
         return float(abs(f.evaluate(np.exp(2j * np.pi * x)))) - target
 
-    return float(optimize.brentq(excess, grid[i - 1], grid[i], xtol=1e-12))
+    return float(optimize.brentq(excess, grid[i - 1], grid[i], xtol=1e-15, rtol=1e-14))
 
 
 def time_constant(system: FilterLike) -> float:

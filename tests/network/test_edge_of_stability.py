@@ -6,16 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from optfilters.papers import edge_of_stability
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    out = tmp_path_factory.mktemp("eos")
-    return edge_of_stability.reproduce(out, quick=True), out
+def quick(quick_figures: tuple[dict, Path]) -> tuple[dict, Path]:
+    """This source's numbers and folder from the one ``optfilters figures --all --quick`` run of the session."""
+    numbers, out = quick_figures
+    return numbers["edge_of_stability"], out / "edge_of_stability"
 
 
 def test_gradient_descent_sharpness_settles_at_two_over_lr(quick: tuple[dict, Path]) -> None:
