@@ -10,18 +10,6 @@ from typing import Any
 import click
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    if hasattr(value, "item"):
-        return _jsonable(value.item())
-    return value
-
-
 def register(group: click.Group) -> None:
     """Add the ``figures`` command to ``group``."""
 
@@ -42,7 +30,7 @@ def register(group: click.Group) -> None:
 
         Sources: ee541_unit7b, copernicus_l5, goh_momentum, edge_of_stability, noisy_quadratic.
         """
-        from optfilters.papers import SOURCES, reproduce
+        from optfilters.papers import SOURCES, plain_numbers, reproduce
 
         if all_sources and sources:
             raise click.UsageError("give SOURCES or --all, not both")
@@ -60,7 +48,7 @@ def register(group: click.Group) -> None:
         for source in chosen:
             start = time.perf_counter()
             numbers = reproduce(source, out, quick=quick)
-            results[source] = _jsonable(numbers)
+            results[source] = plain_numbers(numbers)
             if not as_json:
                 files = sorted(p.name for p in (out / source).iterdir())
                 click.echo(f"{source}: {len(files)} files in {out / source} ({time.perf_counter() - start:.1f} s)")

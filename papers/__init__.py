@@ -10,10 +10,11 @@ size for CI.  Modules use only optfilters' public API.
 from __future__ import annotations
 
 import importlib
+import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SOURCES", "reproduce", "source_module"]
+__all__ = ["SOURCES", "plain_numbers", "reproduce", "source_module"]
 
 #: Source name -> module (inside this package); the figures go to ``figures/<source>/``.
 SOURCES: dict[str, str] = {
@@ -23,6 +24,26 @@ SOURCES: dict[str, str] = {
     "edge_of_stability": "edge_of_stability",
     "noisy_quadratic": "noisy_quadratic",
 }
+
+
+def plain_numbers(value: Any) -> Any:
+    """``value`` made JSON-safe: keys as strings, tuples as lists, numpy scalars as numbers, inf/NaN as None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plain_numbers({1: (np.float64(0.5), float("inf")), "ok": np.bool_(True)})
+    {'1': [0.5, None], 'ok': True}
+    """
+    if isinstance(value, dict):
+        return {str(k): plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_numbers(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return plain_numbers(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def source_module(source: str) -> Any:

@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from optfilters.papers import plain_numbers
 
 TITLE = "Copernicus Master Intro to DL, lecture 5: GD, momentum, RMSprop and Adam on a bowl and on Rosenbrock"
 
@@ -1040,20 +1041,8 @@ def reproduce(out_dir: str | Path = "figures/copernicus_l5", quick: bool = False
     }
     numbers["seconds"] = time.perf_counter() - began
     (out / "captions.md").write_text(_captions(numbers))
-    (out / "numbers.json").write_text(json.dumps(_plain(numbers), indent=2, sort_keys=True) + "\n")
+    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
     return numbers
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return _plain(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def main(argv: list[str] | None = None) -> None:

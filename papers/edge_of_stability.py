@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from optfilters.papers import plain_numbers
 
 TITLE = "Edge of stability on a real network: sharpness hovers at the closed-loop threshold (Cohen et al. 2021, 2022)"
 
@@ -394,18 +395,8 @@ def reproduce(out_dir: str | Path = "figures/edge_of_stability", quick: bool = F
     }
     numbers["seconds"] = time.perf_counter() - began
     (out / "captions.md").write_text(_captions(numbers, settings, files))
-    (out / "numbers.json").write_text(json.dumps(_plain(numbers), indent=2, sort_keys=True) + "\n")
+    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
     return numbers
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def main(argv: list[str] | None = None) -> None:

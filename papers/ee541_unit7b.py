@@ -87,6 +87,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from optfilters.papers import plain_numbers
 
 TITLE = "EE 541 Unit 7B, gradient filtering: momentum, Nesterov and Adam as filters on the gradient"
 
@@ -1103,7 +1104,7 @@ def reproduce(out_dir: str | Path = "figures/ee541_unit7b", quick: bool = False)
     extra_failures = _extra_failures(numbers)
     numbers["seconds"] = time.perf_counter() - began
     (out / "captions.md").write_text(_captions(numbers))
-    (out / "numbers.json").write_text(json.dumps(_plain(numbers), indent=2, sort_keys=True) + "\n")
+    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
     if failed or extra_failures:
         raise RuntimeError("ee541_unit7b checks failed: " + "; ".join(failed + extra_failures))
     return numbers
@@ -1135,18 +1136,6 @@ def _extra_failures(numbers: dict[str, Any]) -> list[str]:
     if worst > TOLERANCE:
         out.append(f"catalogue filters differ from torch's recursions by {worst:.3g}")
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return _plain(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def main(argv: list[str] | None = None) -> None:

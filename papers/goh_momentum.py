@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from optfilters.papers import plain_numbers
 
 TITLE = "Why Momentum Really Works (Goh, Distill 2017): heavy-ball rate over step size and momentum, Polyak tuning"
 
@@ -643,20 +644,8 @@ def reproduce(out_dir: str | Path = "figures/goh_momentum", quick: bool = False)
     }
     numbers["seconds"] = time.perf_counter() - began
     (out / "captions.md").write_text(_captions(numbers))
-    (out / "numbers.json").write_text(json.dumps(_plain(numbers), indent=2, sort_keys=True) + "\n")
+    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
     return numbers
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return _plain(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def main(argv: list[str] | None = None) -> None:

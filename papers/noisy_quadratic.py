@@ -99,6 +99,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from optfilters.papers import plain_numbers
 
 TITLE = "Noisy quadratic model: steady-state loss and trajectories, predicted against torch runs (Zhang et al. 2019)"
 
@@ -859,20 +860,8 @@ def reproduce(out_dir: str | Path = "figures/noisy_quadratic", quick: bool = Fal
     }
     numbers["seconds"] = time.perf_counter() - began
     (out / "captions.md").write_text(_captions(numbers, settings, files))
-    (out / "numbers.json").write_text(json.dumps(_plain(numbers), indent=2, sort_keys=True) + "\n")
+    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
     return numbers
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return _plain(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def main(argv: list[str] | None = None) -> None:
