@@ -164,6 +164,7 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._plans: dict[tuple[int, torch.dtype], tuple[OptimizerModel, Plan]] = {}
         self._bound: dict[tuple[int, str], tuple[Program, tuple[Step, ...]]] = {}
         self._fused: dict[tuple[Any, ...], NativeKernel | CompiledStep] = {}
+        self._compile_failed: set[tuple[Any, ...]] = set()
         self._native_by_program: dict[tuple[int, str], NativeKernel] = {}
         self._complete: dict[int, Program | None] = {}
         self._native_kind: dict[int, str] = {}
@@ -471,12 +472,25 @@ class FilterOptimizer(torch.optim.Optimizer):
         elif not p0.is_complex() and (p0.device.type != "cpu" or self._fused_backend == "compile"):
             low = p0.dtype in LOW_PRECISION
             key = ("compile", program.signature, low, p0.device.type)
-            step = self._fused.get(key)
-            if step is None:
-                step = self._fused[key] = CompiledStep(program, low)
-            assert isinstance(step, CompiledStep)
-            step(params, grads, states, scalars)
-            return
+            if key not in self._compile_failed:
+                step = self._fused.get(key)
+                if step is None:
+                    step = self._fused[key] = CompiledStep(program, low)
+                assert isinstance(step, CompiledStep)
+                try:
+                    step(params, grads, states, scalars)
+                    return
+                except Exception as exc:
+                    if step.compile_seconds is not None:  # it compiled and ran before: a real error
+                        raise
+                    # Compilation failed before anything ran (e.g. dynamo's recompile limit in older torch):
+                    # this program runs on the multi-tensor path from now on.
+                    self._compile_failed.add(key)
+                    warnings.warn(
+                        f"fused=True could not compile its step with torch.compile ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); using the multi-tensor path",
+                        stacklevel=4,
+                    )
         elif kind is not None and compiler() is None and not self._warned_no_compiler:
             self._warned_no_compiler = True
             warnings.warn("fused=True found no C compiler; running the multi-tensor path instead", stacklevel=4)

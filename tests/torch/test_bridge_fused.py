@@ -120,6 +120,23 @@ def test_torch_compile_path() -> None:
         torch.testing.assert_close(g, e, rtol=1e-12, atol=1e-13)
 
 
+def test_torch_compile_failure_falls_back_to_the_multi_tensor_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A program torch.compile cannot compile (seen on CUDA: dynamo's recompile limit) runs exactly, with a warning."""
+    from optfilters.torch import _compiled
+
+    def refuse(self: Any, *args: Any) -> None:
+        raise RuntimeError("recompile limit hit\nmore detail")
+
+    monkeypatch.setattr(_compiled.CompiledStep, "__call__", refuse)
+    with pytest.warns(
+        UserWarning, match="could not compile its step with torch.compile .RuntimeError: recompile limit"
+    ):
+        (expected, _), (got, opt) = run_pair("adam", {}, torch.float64, steps=5, _fused_backend="compile")
+    assert opt._compile_failed  # remembered: later steps do not try again
+    for e, g in zip(expected, got, strict=True):
+        torch.testing.assert_close(g, e, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("options", [{"foreach": True}, {"foreach": False}, {"fused": True}], ids=str)
 def test_state_edits_between_steps_are_honoured(options: dict[str, Any]) -> None:
     """Resetting or replacing state by hand (as people do) acts like it does with torch.optim."""

@@ -38,7 +38,8 @@ def make_params(dtype: torch.dtype = torch.float64, seed: int = 0) -> list[torch
 def quadratic_grads(params: list[torch.Tensor], step: int) -> None:
     """Gradients of a fixed quadratic plus a deterministic wobble (closed loop: they depend on the parameters)."""
     for i, p in enumerate(params):
-        wobble = torch.sin(torch.arange(p.numel(), dtype=torch.float64) + 0.37 * step + i).reshape(p.shape)
+        wobble = torch.sin(torch.arange(p.numel(), dtype=torch.float64, device=p.device) + 0.37 * step + i)
+        wobble = wobble.reshape(p.shape)
         p.grad = (0.5 * p.detach().double() + 0.1 * wobble).to(p.dtype)
 
 
@@ -408,3 +409,21 @@ def test_cuda_matches_cpu() -> None:  # pragma: no cover - runs where a GPU is a
         run(oc, cpu, 10)
         run(og, gpu, 10)
         torch.testing.assert_close(flat(cpu), flat([p.cpu() for p in gpu]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("fused", [False, True])
+def test_cuda_parity_with_torch_optim_for_every_catalogue_entry(fused: bool) -> None:  # pragma: no cover - GPU only
+    """On the GPU, in float64, the bridge follows torch.optim's own CUDA implementation step by step."""
+    from optfilters import CATALOGUE
+
+    for name, entry in CATALOGUE.items():
+        if entry.torch_class is None:
+            continue
+        torch_class = getattr(torch.optim, entry.torch_class.rsplit(".", 1)[-1])
+        params = entry.validate({})
+        ours = [torch.nn.Parameter(p.detach().cuda()) for p in make_params()]
+        theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+        run(FilterOptimizer(ours, name, fused=fused), ours, 50)
+        run(torch_class(theirs, **entry.torch_kwargs(params)), theirs, 50)
+        torch.testing.assert_close(flat(ours), flat(theirs), rtol=1e-10, atol=1e-12, msg=name)
