@@ -19,110 +19,47 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._kernels import LOW_PRECISION, Step, bind, execute
+from ._kernels import LOW_PRECISION, SingleOps, Step, bind, execute
 from ._program import Program
 
 __all__ = ["CompiledOps", "CompiledStep"]
 
 
-class CompiledOps:
-    """Program operations with 0-dim tensor scalars, written for ``torch.compile``."""
+class CompiledOps(SingleOps):
+    """Program operations with 0-dim tensor scalars, written for ``torch.compile``.
+
+    Operations whose scalar enters as ``alpha=``/``value=`` (a Python number
+    in :class:`SingleOps`) are written with tensor arithmetic here; the rest are
+    inherited.
+    """
 
     @staticmethod
-    def neg(x: Tensor, s: Any = None) -> Tensor:
-        return -x
-
-    @staticmethod
-    def add(x: Tensor, y: Tensor, s: Tensor) -> Tensor:
+    def add(x: Tensor, y: Tensor, s: Any) -> Tensor:
         return x + y * s
 
     @staticmethod
-    def add_(x: Tensor, y: Tensor, s: Tensor) -> None:
+    def add_(x: Tensor, y: Tensor, s: Any) -> None:
         x.add_(y * s)
 
     @staticmethod
-    def mul(x: Tensor, y: Tensor, s: Any = None) -> Tensor:
-        return x * y
-
-    @staticmethod
-    def mul_(x: Tensor, y: Tensor, s: Any = None) -> None:
-        x.mul_(y)
-
-    @staticmethod
-    def div_(x: Tensor, y: Tensor, s: Any = None) -> None:
-        x.div_(y)
-
-    @staticmethod
-    def mul_s(x: Tensor, s: Tensor) -> Tensor:
-        return x * s
-
-    @staticmethod
-    def mul_s_(x: Tensor, s: Tensor) -> None:
-        x.mul_(s)
-
-    @staticmethod
-    def div_s(x: Tensor, s: Tensor) -> Tensor:
-        return x / s
-
-    @staticmethod
-    def div_s_(x: Tensor, s: Tensor) -> None:
-        x.div_(s)
-
-    @staticmethod
-    def add_s(x: Tensor, s: Tensor) -> Tensor:
-        return x + s
-
-    @staticmethod
-    def add_s_(x: Tensor, s: Tensor) -> None:
-        x.add_(s)
-
-    @staticmethod
-    def addcmul(x: Tensor, u: Tensor, v: Tensor, s: Tensor) -> Tensor:
+    def addcmul(x: Tensor, u: Tensor, v: Tensor, s: Any) -> Tensor:
         return x + u * v * s
 
     @staticmethod
-    def addcmul_(x: Tensor, u: Tensor, v: Tensor, s: Tensor) -> None:
+    def addcmul_(x: Tensor, u: Tensor, v: Tensor, s: Any) -> None:
         x.add_(u * v * s)
 
     @staticmethod
-    def addcdiv_(x: Tensor, u: Tensor, v: Tensor, s: Tensor) -> None:
+    def addcdiv_(x: Tensor, u: Tensor, v: Tensor, s: Any) -> None:
         x.add_(u / v * s)
 
     @staticmethod
-    def lerp_(x: Tensor, y: Tensor, s: Tensor) -> None:
+    def lerp_(x: Tensor, y: Tensor, s: Any) -> None:
         x.add_((y - x) * s)
-
-    @staticmethod
-    def sqrt(x: Tensor, s: Any = None) -> Tensor:
-        return torch.sqrt(x)
-
-    @staticmethod
-    def sqrt_(x: Tensor, s: Any = None) -> None:
-        x.sqrt_()
 
     @staticmethod
     def maximum_(x: Tensor, y: Tensor, s: Any = None) -> None:
         x.copy_(torch.maximum(x, y))
-
-    @staticmethod
-    def abs(x: Tensor, s: Any = None) -> Tensor:
-        return torch.abs(x)
-
-    @staticmethod
-    def sign(x: Tensor, s: Any = None) -> Tensor:
-        return torch.sign(x)
-
-    @staticmethod
-    def copy_(x: Tensor, y: Tensor, s: Any = None) -> None:
-        x.copy_(y)
-
-    @staticmethod
-    def clone(x: Tensor, s: Any = None) -> Tensor:
-        return x.clone()
-
-    @staticmethod
-    def zero_(x: Tensor, s: Any = None) -> None:
-        x.zero_()
 
 
 _TEMPLATE = """
