@@ -1450,27 +1450,9 @@ def observe_network(
     """
     import torch
 
-    if threads is None:
-        return _observe(
-            name_or_model,
-            lr,
-            steps,
-            seed,
-            record_coordinates,
-            sharpness_every,
-            network,
-            batch_size,
-            loss,
-            record_start,
-            nperseg,
-            sharpness_method,
-            sharpness_tol,
-            sharpness_iterations,
-            progress,
-            hyperparameters,
-        )
     previous = torch.get_num_threads()
-    torch.set_num_threads(_int_option("threads", threads, 1))
+    if threads is not None:
+        torch.set_num_threads(_int_option("threads", threads, 1))
     try:
         return _observe(
             name_or_model,
