@@ -10,11 +10,14 @@ size for CI.  Modules use only optfilters' public API.
 from __future__ import annotations
 
 import importlib
+import json
 import math
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SOURCES", "plain_numbers", "reproduce", "source_module"]
+__all__ = ["SOURCES", "command_line", "plain_numbers", "reproduce", "source_module", "write_outputs"]
 
 #: Source name -> module (inside this package); the figures go to ``figures/<source>/``.
 SOURCES: dict[str, str] = {
@@ -44,6 +47,36 @@ def plain_numbers(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def write_outputs(out_dir: str | Path, numbers: dict[str, Any], captions: str) -> None:
+    """Write a source's ``captions.md`` and its ``numbers.json`` (JSON-safe, sorted) into ``out_dir``.
+
+    Examples
+    --------
+    >>> import tempfile, json
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     write_outputs(folder, {"rate": float("nan")}, "# title")
+    ...     json.loads((Path(folder) / "numbers.json").read_text())
+    {'rate': None}
+    """
+    out = Path(out_dir)
+    (out / "captions.md").write_text(captions)
+    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
+
+
+def command_line(source: str, argv: Sequence[str] | None = None) -> tuple[str, bool]:
+    """A source module's command line ``[OUT_DIR] [--quick]``: the output folder and the quick flag.
+
+    Examples
+    --------
+    >>> command_line("goh_momentum", ["--quick"])
+    ('figures/goh_momentum', True)
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    rest = [a for a in args if a != "--quick"]
+    return (rest[0] if rest else f"figures/{source}"), "--quick" in args
 
 
 def source_module(source: str) -> Any:

@@ -66,15 +66,13 @@ Rosenbrock final distances to ``(1, 1)`` after 1000 steps at ``lr = 0.001,
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import plain_numbers
+from optfilters.papers import command_line, write_outputs
 
 TITLE = "Copernicus Master Intro to DL, lecture 5: GD, momentum, RMSprop and Adam on a bowl and on Rosenbrock"
 
@@ -1040,17 +1038,14 @@ def reproduce(out_dir: str | Path = "figures/copernicus_l5", quick: bool = False
         "files": [*files, "captions.md", "numbers.json"],
     }
     numbers["seconds"] = time.perf_counter() - began
-    (out / "captions.md").write_text(_captions(numbers))
-    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
+    write_outputs(out, numbers, _captions(numbers))
     return numbers
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``[OUT_DIR] [--quick]``; prints the key checks."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    quick = "--quick" in args
-    rest = [a for a in args if a != "--quick"]
-    n = reproduce(rest[0] if rest else "figures/copernicus_l5", quick=quick)
+    out_dir, quick = command_line("copernicus_l5", argv)
+    n = reproduce(out_dir, quick=quick)
     print(f"lecture grids match the library's: {n['grids_match']}")
     for r in n["quadratic_gd"]:
         print(

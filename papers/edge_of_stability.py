@@ -51,15 +51,13 @@ at least 0.9.
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import plain_numbers
+from optfilters.papers import command_line, write_outputs
 
 TITLE = "Edge of stability on a real network: sharpness hovers at the closed-loop threshold (Cohen et al. 2021, 2022)"
 
@@ -394,17 +392,14 @@ def reproduce(out_dir: str | Path = "figures/edge_of_stability", quick: bool = F
         "files": [name for group in files.values() for name in group] + ["captions.md", "numbers.json"],
     }
     numbers["seconds"] = time.perf_counter() - began
-    (out / "captions.md").write_text(_captions(numbers, settings, files))
-    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
+    write_outputs(out, numbers, _captions(numbers, settings, files))
     return numbers
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``[OUT_DIR] [--quick]``; prints the late-phase ratios."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    quick = "--quick" in args
-    rest = [a for a in args if a != "--quick"]
-    numbers = reproduce(rest[0] if rest else "figures/edge_of_stability", quick=quick)
+    out_dir, quick = command_line("edge_of_stability", argv)
+    numbers = reproduce(out_dir, quick=quick)
     for label, row in numbers["runs"].items():
         print(
             f"{label:28s} threshold {row['threshold']:10.4g}  late-phase {row['late_phase_sharpness']:10.4g}  "

@@ -78,16 +78,14 @@ after ``5/(1 - b) = 50`` steps ``|raw - compensated| <= 0.0023``
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import plain_numbers
+from optfilters.papers import command_line, write_outputs
 
 TITLE = "EE 541 Unit 7B, gradient filtering: momentum, Nesterov and Adam as filters on the gradient"
 
@@ -1103,8 +1101,7 @@ def reproduce(out_dir: str | Path = "figures/ee541_unit7b", quick: bool = False)
     ]
     extra_failures = _extra_failures(numbers)
     numbers["seconds"] = time.perf_counter() - began
-    (out / "captions.md").write_text(_captions(numbers))
-    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
+    write_outputs(out, numbers, _captions(numbers))
     if failed or extra_failures:
         raise RuntimeError("ee541_unit7b checks failed: " + "; ".join(failed + extra_failures))
     return numbers
@@ -1140,10 +1137,8 @@ def _extra_failures(numbers: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``[OUT_DIR] [--quick]``; prints the checked gains and the worst relative error."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    quick = "--quick" in args
-    rest = [a for a in args if a != "--quick"]
-    numbers = reproduce(rest[0] if rest else "figures/ee541_unit7b", quick=quick)
+    out_dir, quick = command_line("ee541_unit7b", argv)
+    numbers = reproduce(out_dir, quick=quick)
     for family in ("momentum", "nesterov", "adam"):
         for label, row in numbers[family].items():
             cutoff = row.get("cutoff", {}).get("library")

@@ -50,16 +50,14 @@ tuned GD vs ``(kappa - 1)/(kappa + 1)``          closed form                    
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from optfilters.papers import plain_numbers
+from optfilters.papers import command_line, write_outputs
 
 TITLE = "Why Momentum Really Works (Goh, Distill 2017): heavy-ball rate over step size and momentum, Polyak tuning"
 
@@ -643,17 +641,14 @@ def reproduce(out_dir: str | Path = "figures/goh_momentum", quick: bool = False)
         "files": [map_name, curve_name, tuning_name, "captions.md", "numbers.json"],
     }
     numbers["seconds"] = time.perf_counter() - began
-    (out / "captions.md").write_text(_captions(numbers))
-    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
+    write_outputs(out, numbers, _captions(numbers))
     return numbers
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``[OUT_DIR] [--quick]``; prints the checks."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    quick = "--quick" in args
-    rest = [a for a in args if a != "--quick"]
-    n = reproduce(rest[0] if rest else "figures/goh_momentum", quick=quick)
+    out_dir, quick = command_line("goh_momentum", argv)
+    n = reproduce(out_dir, quick=quick)
     mc = n["map"]
     print(
         f"map {mc['grid']}: closed form {mc['closed_form_max_error']:.2g}, eigvals {mc['eigvals_max_error']:.2g}, "

@@ -90,16 +90,14 @@ the random ``v_t``, the prediction by that of ``E[v_t]``) and agrees once
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from optfilters.papers import plain_numbers
+from optfilters.papers import command_line, write_outputs
 
 TITLE = "Noisy quadratic model: steady-state loss and trajectories, predicted against torch runs (Zhang et al. 2019)"
 
@@ -859,17 +857,14 @@ def reproduce(out_dir: str | Path = "figures/noisy_quadratic", quick: bool = Fal
         "files": [name for group in files.values() for name in group] + ["captions.md", "numbers.json"],
     }
     numbers["seconds"] = time.perf_counter() - began
-    (out / "captions.md").write_text(_captions(numbers, settings, files))
-    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
+    write_outputs(out, numbers, _captions(numbers, settings, files))
     return numbers
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``[OUT_DIR] [--quick]``; prints the checked numbers."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    quick = "--quick" in args
-    rest = [a for a in args if a != "--quick"]
-    numbers = reproduce(rest[0] if rest else "figures/noisy_quadratic", quick=quick)
+    out_dir, quick = command_line("noisy_quadratic", argv)
+    numbers = reproduce(out_dir, quick=quick)
     for row in numbers["steady_state"].values():
         div = row["divergence"]
         edge = "" if div is None else f"  edge predicted {div['predicted_lr']:.6g} observed {div['observed_lr']:.6g}"
