@@ -16,7 +16,7 @@ is given.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -375,17 +375,23 @@ def _poles(selection: Selection, as_json: bool, plot: Path | None) -> None:
 # ----------------------------------------------------------------------------- step and impulse
 
 
-def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None) -> None:
+def _time_responses(selection: Selection, steps: int, response: Callable[..., Any]) -> tuple[Any, ...]:
+    """Each linear stage's ``response`` over ``steps`` steps (stability flagged), with the JSON skeleton."""
     model = selection.model
     stages = model.linear_stages()
     tv = _time_varying(model)
     with _quiet():
         filters = model.filters()
-        results = {name: optfilters.step_response(stage, n=steps) for name, stage in stages.items()}
+        results = {name: response(stage, n=steps) for name, stage in stages.items()}
     _flag_stability(model, filters)
     data = _base_json(selection)
     data["steps"] = np.arange(1, steps + 1)
     data["filters"] = {}
+    return model, stages, filters, tv, results, data
+
+
+def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None) -> None:
+    model, stages, filters, tv, results, data = _time_responses(selection, steps, optfilters.step_response)
     for name, sr in results.items():
         item = sr.as_dict()
         item.pop("name", None)
@@ -424,16 +430,7 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None) ->
 
 
 def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None) -> None:
-    model = selection.model
-    stages = model.linear_stages()
-    tv = _time_varying(model)
-    with _quiet():
-        filters = model.filters()
-        results = {name: optfilters.impulse_response(stage, n=steps) for name, stage in stages.items()}
-    _flag_stability(model, filters)
-    data = _base_json(selection)
-    data["steps"] = np.arange(1, steps + 1)
-    data["filters"] = {}
+    model, stages, _filters, tv, results, data = _time_responses(selection, steps, optfilters.impulse_response)
     for name, ir in results.items():
         data["filters"][name] = {
             "impulse": ir.values,
