@@ -30,7 +30,7 @@ from ._catalogue import CATALOGUE, CatalogueEntry, get, names, resolve_name
 from ._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, UnknownNameError
 from ._filter import ArmaFilter, cascade, parallel
 from ._hyperparameters import Hyperparameter
-from ._model import NumpyOptimizer, OptimizerModel, Trajectory
+from ._model import NumpyOptimizer, OptimizerModel, Trajectory, chain
 from ._table import SummaryTable, summary_table
 
 __version__ = "0.1.0"
@@ -55,6 +55,7 @@ __all__ = [
     "Trajectory",
     "UnknownNameError",
     "cascade",
+    "chain",
     "compensate",
     "cutoff_frequency",
     "frequency_response",

@@ -14,6 +14,7 @@ PUBLIC_MODULES = [
     "optfilters",
     "optfilters.gains",
     "optfilters.stages",
+    "optfilters.program",
     "optfilters.analysis",
     "optfilters.table",
     "optfilters.closed_loop",

@@ -225,11 +225,14 @@ class FixedSource(Source):
         wd = values["weight_decay"]
         hps = dict(self.base.hyperparameters)
         hps.update(weight_decay=wd, maximize=values["maximize"])
-        return dataclasses.replace(
-            self.base,
-            hyperparameters=hps,
+        base = self.base
+        return OptimizerModel(
+            base.name,
+            hps,
             weight_decay=WeightDecay(wd, decoupled=decoupled) if wd else None,
             maximize=values["maximize"],
+            description=base.description,
+            pipeline=base.pipeline,
         )
 
 
