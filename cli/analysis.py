@@ -62,11 +62,7 @@ def _quiet() -> Iterator[None]:
 
 
 def _nonlinear_text(model: OptimizerModel) -> str | None:
-    parts = []
-    if model.normaliser is not None:
-        parts.append(model.normaliser.describe())
-    if model.nonlinearity is not None:
-        parts.append(f"takes the {model.nonlinearity.describe()} of the direction")
+    parts = [stage.nonlinear_description() for stage in model.nonlinear_stages]
     return "; ".join(parts) if parts else None
 
 

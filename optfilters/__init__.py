@@ -26,7 +26,7 @@ from ._analysis import (
     step_response,
     summarise,
 )
-from ._catalogue import CATALOGUE, CatalogueEntry, get, names, resolve_name
+from ._catalogue import CATALOGUE, CatalogueEntry, as_model, get, names, resolve_name
 from ._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, UnknownNameError
 from ._filter import ArmaFilter, cascade, parallel
 from ._hyperparameters import Hyperparameter
@@ -54,6 +54,7 @@ __all__ = [
     "SummaryTable",
     "Trajectory",
     "UnknownNameError",
+    "as_model",
     "cascade",
     "chain",
     "compensate",

@@ -399,10 +399,10 @@ class Stage:
             return None
         return _FrozenTracker(self)
 
-    def steady_dc(self) -> float | None:
+    def steady_dc(self, owner: str = "the model") -> float | None:
         """``v / E[g^2]`` at steady state (the self-consistent operating point), None if ``v`` plays no part.
 
-        Raises ValueError where no steady state is defined.
+        Raises ValueError (naming ``owner``) where no steady state is defined.
         """
         return None if self.is_linear else 1.0
 
@@ -419,7 +419,10 @@ class Stage:
         ``ops`` is :class:`~optfilters.program.NumpyOps` or the bridge's tensor
         operations.  Raises ValueError when the stage has none.
         """
-        raise ValueError(f"{owner}'s {self.key} stage has no denominator to read back")
+        raise ValueError(
+            f"preconditioned sharpness and frozen gains need an RMS or peak normaliser; {owner} has "
+            f"{type(self).__name__}, whose denominator cannot be read back"
+        )
 
     # ------------------------------------------------------------------ description
     def describe(self) -> str:
@@ -1175,11 +1178,13 @@ class RmsNormaliser(Stage):
         """The second moment run on the predicted ``E[g^2]`` (bias correction and AMSGrad included)."""
         return _RmsTracker(self, size)
 
-    def steady_dc(self) -> float:
+    def steady_dc(self, owner: str = "the model") -> float:
         """The second-moment filter's DC gain (``v = F(1) E[g^2]``; a centered mean vanishes at steady state)."""
         dc = float(self.second_moment.limit().dc_gain)
         if not math.isfinite(dc):
-            raise ValueError(f"its second moment has no steady state (DC gain {dc})")
+            raise ValueError(
+                f"{owner}'s second moment has no steady state (DC gain {dc}); use second_moment='tracking'"
+            )
         return dc
 
     # ------------------------------------------------------------------ recording
@@ -1367,7 +1372,7 @@ class PeakNormaliser(Stage):
         """The envelope run on ``sqrt(E[g^2])``."""
         return _PeakTracker(self, size)
 
-    def steady_dc(self) -> float:
+    def steady_dc(self, owner: str = "the model") -> float:
         """1: the peak level is read as ``sqrt(E[g^2])``."""
         return 1.0
 
@@ -1462,7 +1467,7 @@ class AdadeltaNormaliser(Stage):
         """Both EMAs run on the predicted moments (``E[g^2]`` and ``E[delta^2]``)."""
         return _AdadeltaTracker(self, size)
 
-    def steady_dc(self) -> float:
+    def steady_dc(self, owner: str = "the model") -> float:
         """Not defined: Adadelta's gain depends on its own update accumulator."""
         raise ValueError("second_moment='steady' is not available for adadelta; use 'tracking'")
 
@@ -1534,7 +1539,7 @@ class SignNonlinearity(Stage):
         """The Gaussian (Bussgang) gain ``sqrt(2/pi) / rms(d)`` of the predicted direction."""
         return _SignTracker()
 
-    def steady_dc(self) -> None:
+    def steady_dc(self, owner: str = "the model") -> None:
         """None: frozen at gain 1 at steady state."""
         return None
 

@@ -53,16 +53,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._errors import InvalidHyperparameterError
 from ._model import OptimizerModel
-from ._stages import (
-    AdadeltaNormaliser,
-    FilterTerm,
-    LinearStage,
-    LinearStageRunner,
-    PeakNormaliser,
-    RmsNormaliser,
-    transient_correction,
-)
-from .closed_loop import ModelLike, as_model, closed_loop, normaliser_scale
+from ._stages import Moments
+from .closed_loop import ModelLike, as_model, closed_loop
+from .program import Program, run_numpy
 
 __all__ = [
     "Constant",
@@ -551,85 +544,6 @@ def lr_sequence(schedule: Any, lr: float, steps: int) -> FloatArray:
 # ----------------------------------------------------------------------------- per-step state space
 
 
-class _Term:
-    """One filter term's realisation, stepped on rows of an affine map (see :class:`_Loop`)."""
-
-    def __init__(self, term: FilterTerm) -> None:
-        self.term = term
-        f = term.filter
-        plain = not term.first_output_is_input and term.initial_output == 0.0
-        self.sections: list[tuple[FloatArray, FloatArray]] = []
-        if plain and f.order > 2 and not f.is_fir:
-            for s in f.to_sos():
-                self.sections.append((np.array(s[:3]), np.array(s[3:])))
-            self.size = 2 * len(self.sections)
-        else:
-            n = max(f.a.size, f.b.size) - 1
-            b = np.zeros(n + 1)
-            a = np.zeros(n + 1)
-            b[: f.b.size] = f.b
-            a[: f.a.size] = f.a
-            self.b, self.a = b, a
-            self.size = n
-
-    def initial_state(self) -> FloatArray:
-        out = np.zeros(self.size)
-        if self.term.initial_output != 0.0 and self.size:
-            out[0] = -self.a[1] * self.term.initial_output
-        return out
-
-    def step(self, state: list[FloatArray], x: FloatArray, t: int | None) -> tuple[FloatArray, list[FloatArray]]:
-        """Output row and new state rows; ``t`` None is the LTI limit (no first-step quirk)."""
-        if self.sections:
-            y = x
-            new: list[FloatArray] = []
-            for k, (b, a) in enumerate(self.sections):
-                s0, s1 = state[2 * k], state[2 * k + 1]
-                out = b[0] * y + s0
-                new.append(b[1] * y - a[1] * out + s1)
-                new.append(b[2] * y - a[2] * out)
-                y = out
-            return y, new
-        n, b, a = self.size, self.b, self.a
-        if self.term.first_output_is_input and t == 1:
-            y = x
-        else:
-            y = b[0] * x + state[0] if n else b[0] * x
-        new = [b[k + 1] * x - a[k + 1] * y + (state[k + 1] if k + 1 < n else 0.0) for k in range(n)]
-        return y, new
-
-    def coefficient(self, t: int | None) -> float:
-        if t is None:
-            return float(self.term.gain.limit)
-        return float(self.term.coefficient(t))
-
-
-class _Stage:
-    def __init__(self, stage: LinearStage | None) -> None:
-        self.terms = [] if stage is None else [_Term(term) for term in stage.terms]
-        self.size = sum(t.size for t in self.terms)
-
-    def initial_state(self) -> FloatArray:
-        if not self.terms:
-            return np.zeros(0)
-        return np.concatenate([t.initial_state() for t in self.terms])
-
-    def step(self, state: list[FloatArray], x: FloatArray, t: int | None) -> tuple[FloatArray, list[FloatArray]]:
-        if not self.terms:
-            return x, []
-        total: FloatArray | None = None
-        new: list[FloatArray] = []
-        offset = 0
-        for term in self.terms:
-            y, s = term.step(state[offset : offset + term.size], x, t)
-            offset += term.size
-            new.extend(s)
-            c = term.coefficient(t)
-            total = c * y if total is None else total + c * y
-        assert total is not None
-        return total, new
-
-
 def _second_moment(rows: FloatArray, mean: FloatArray, cov: FloatArray, noise_var: FloatArray) -> FloatArray:
     """``E[(r . [X; xi])^2]`` per coordinate for rows ``r`` (d, n+1)."""
     rx, rn = rows[:, :-1], rows[:, -1]
@@ -637,28 +551,36 @@ def _second_moment(rows: FloatArray, mean: FloatArray, cov: FloatArray, noise_va
     return np.asarray(np.einsum("di,dij,dj->d", rx, second, rx) + rn * rn * noise_var, dtype=np.float64)
 
 
+def _mean(rows: FloatArray, mean: FloatArray) -> FloatArray:
+    """``E[r . [X; xi]]`` per coordinate (the noise has mean zero)."""
+    return np.asarray(np.einsum("di,di->d", rows[:, :-1], mean), dtype=np.float64)
+
+
 class _Loop:
-    """The closed loop of one model on a diagonal quadratic, one scalar system per coordinate."""
+    """The closed loop of one model on a diagonal quadratic, one scalar system per coordinate.
+
+    The model's linearised step program (:meth:`optfilters.OptimizerModel.plan`
+    with ``linearised=True``) runs on rows of affine maps over ``[X; xi]``, the
+    parameter and the linear stages' state: its result is ``[A_t | B_t]``.  Each
+    nonlinear stage ``i`` multiplies the direction by a gain register.
+    """
 
     def __init__(self, model: OptimizerModel, curvatures: FloatArray, noise_var: FloatArray) -> None:
         self.model = model
         self.h = curvatures
         self.noise_var = noise_var
         self.d = curvatures.size
-        self.grad = _Stage(model.gradient)
-        self.post = _Stage(model.post)
-        self.n = 1 + self.grad.size + self.post.size
-        wd = model.weight_decay
-        self.coupled = wd.weight_decay if wd is not None and not wd.decoupled else 0.0
-        self.decoupled = wd.weight_decay if wd is not None and wd.decoupled else 0.0
-        self.sign = -1.0 if model.maximize else 1.0
-        self.kappa = self.sign * curvatures + self.coupled
+        self.plan = model.plan("float64", linearised=True)
+        limit = self.plan.program(None)
+        self.keys = limit.keys
+        self.init = np.array([spec.init for spec in limit.state], dtype=np.float64)
+        self.n = 1 + len(self.keys)
+        self.nonlinear = [i for i, stage in enumerate(model.pipeline) if not stage.is_linear]
 
     def initial(self, init: FloatArray, init_var: FloatArray) -> tuple[FloatArray, FloatArray]:
         mean = np.zeros((self.d, self.n))
         mean[:, 0] = init
-        mean[:, 1 : 1 + self.grad.size] = self.grad.initial_state()
-        mean[:, 1 + self.grad.size :] = self.post.initial_state()
+        mean[:, 1:] = self.init
         cov = np.zeros((self.d, self.n, self.n))
         cov[:, 0, 0] = init_var
         return mean, cov
@@ -668,113 +590,37 @@ class _Loop:
         row[:, i] = 1.0
         return row
 
-    def gradient_row(self) -> FloatArray:
-        """The effective gradient ``g = kappa theta + sign xi`` as rows over ``[X; xi]``."""
-        row = np.zeros((self.d, self.n + 1))
-        row[:, 0] = self.kappa
-        row[:, -1] = self.sign
-        return row
-
-    def direction_rows(self, t: int | None) -> FloatArray:
-        """The gradient stage's output (before the normaliser) as rows."""
-        g = self.gradient_row()
-        state = [self._unit(1 + k) for k in range(self.grad.size)]
-        out, _ = self.grad.step(state, g, t)
-        return out
-
-    def matrix(self, t: int | None, lr: float, scale: FloatArray, sign_gain: FloatArray) -> FloatArray:
-        """``[A_t | B_t]`` of shape (d, n, n+1) for step ``t`` (None: the LTI limit)."""
-        g = self.gradient_row()
-        gs = [self._unit(1 + k) for k in range(self.grad.size)]
-        ps = [self._unit(1 + self.grad.size + k) for k in range(self.post.size)]
-        d_grad, new_g = self.grad.step(gs, g, t)
-        u = scale[:, None] * d_grad
-        d_post, new_p = self.post.step(ps, u, t)
-        d_final = sign_gain[:, None] * d_post
-        gain = self.model.lr_gain.limit if t is None else self.model.lr_gain.value(t)
-        theta = (1.0 - lr * self.decoupled) * self._unit(0) - (lr * gain) * d_final
-        return np.stack([theta, *new_g, *new_p], axis=1)
-
-    def post_rows(self, t: int | None, scale: FloatArray) -> FloatArray:
-        """The direction after the post-filter (before a sign), as rows."""
-        d_grad = self.direction_rows(t)
-        ps = [self._unit(1 + self.grad.size + k) for k in range(self.post.size)]
-        out, _ = self.post.step(ps, scale[:, None] * d_grad, t)
-        return out
-
-
-class _Normaliser:
-    """Mean-field (tracking) or frozen gain of a normaliser and of Lion's sign."""
-
-    def __init__(self, model: OptimizerModel, d: int, mode: Any, frozen: FloatArray | None) -> None:
-        self.model = model
-        self.norm = model.normaliser
-        self.mode = mode
-        self.frozen = frozen
-        self.d = d
-        norm = self.norm
-        self.single_corrected = False
-        if isinstance(norm, RmsNormaliser):
-            self.single_corrected = len(norm.second_moment.terms) == 1 and norm.second_moment.compensated
-            self.v_runner = LinearStageRunner(
-                norm.second_moment, (d,), compensate=False if self.single_corrected else None
+    def run(self, program: Program, scalars: list[float], gains: list[FloatArray]) -> dict[str, Any]:
+        """Run the linearised program on rows; returns the registers."""
+        if program.keys != self.keys:
+            raise InvalidHyperparameterError(
+                f"{self.model.name}: the linear state changes between steps ({program.keys} vs {self.keys}); "
+                "the noisy-quadratic model needs the same state at every step"
             )
-            self.vmax = np.zeros(d)
-            self.center = LinearStageRunner(norm.center, (d,)) if norm.center is not None else None
-        elif isinstance(norm, PeakNormaliser):
-            self.u = np.zeros(d)
-        elif isinstance(norm, AdadeltaNormaliser):
-            self.v = np.zeros(d)
-            self.u = np.zeros(d)
+        grad = np.zeros((self.d, self.n + 1))
+        grad[:, 0] = self.h
+        grad[:, -1] = 1.0
+        regs: dict[str, Any] = {"param": self._unit(0), "grad": grad}
+        for k, key in enumerate(self.keys):
+            regs[f"state.{key}"] = self._unit(1 + k)
+        for i, gain in zip(self.nonlinear, gains, strict=True):
+            regs[f"gain.{i}"] = np.asarray(gain, dtype=np.float64).reshape(self.d, 1)
+        run_numpy(program, regs, scalars)
+        return regs
 
-    def scale(self, t: int, eg2: FloatArray, eg: FloatArray) -> FloatArray:
-        """The normaliser's gain at step ``t`` given ``E[g_t^2]`` and ``E[g_t]``."""
-        norm = self.norm
-        if norm is None:
-            return np.ones(self.d)
-        if self.mode != "tracking":
-            assert self.frozen is not None
-            base = self.frozen
-            if isinstance(norm, RmsNormaliser) and norm.rectification is not None:
-                rect = norm.rectification
-                return np.ones(self.d) if not rect.active(t) else base * rect.value(t)
-            return base
-        if isinstance(norm, RmsNormaliser):
-            v = self.v_runner.step(eg2, t)
-            if norm.amsgrad:
-                self.vmax = np.maximum(self.vmax, v)
-                v = self.vmax
-            correction = 1.0
-            if self.single_corrected:
-                correction = transient_correction(norm.second_moment.terms[0].filter, t)
-            if self.center is not None:
-                mean = self.center.step(eg, t)
-                v = np.maximum(v - mean * mean, 0.0)
-            if norm.rectification is not None and not norm.rectification.active(t):
-                return np.ones(self.d)
-            if norm.eps_placement == "after_root":
-                den = np.sqrt(v) / math.sqrt(correction) + norm.eps
-            elif norm.eps_placement == "inside_root":
-                den = np.sqrt(v / correction + norm.eps)
-            else:
-                den = (np.sqrt(v) + norm.eps) / math.sqrt(correction)
-            out = 1.0 / den
-            if norm.rectification is not None:
-                out = out * norm.rectification.value(t)
-            return np.asarray(out, dtype=np.float64)
-        if isinstance(norm, PeakNormaliser):
-            self.u = np.maximum(norm.beta2 * self.u, np.sqrt(eg2) + norm.eps)
-            return np.asarray(1.0 / self.u, dtype=np.float64)
-        if isinstance(norm, AdadeltaNormaliser):
-            self.v = norm.rho * self.v + (1.0 - norm.rho) * eg2
-            return np.asarray(np.sqrt(self.u + norm.eps) / np.sqrt(self.v + norm.eps), dtype=np.float64)
-        raise TypeError(f"unknown normaliser {norm!r}")
+    def matrix_of(self, regs: dict[str, Any]) -> FloatArray:
+        """``[A | B]`` of shape (d, n, n+1) from a run's registers."""
+        return np.stack([regs["param"], *[regs[f"state.{key}"] for key in self.keys]], axis=1)
 
-    def after(self, scale: FloatArray, ed2: FloatArray) -> None:
-        """Adadelta's update accumulator: ``u = rho u + (1 - rho) E[delta^2]``."""
-        norm = self.norm
-        if self.mode == "tracking" and isinstance(norm, AdadeltaNormaliser):
-            self.u = norm.rho * self.u + (1.0 - norm.rho) * scale * scale * ed2
+    def matrix(self, t: int | None, lr: float, gains: list[FloatArray]) -> FloatArray:
+        """``[A_t | B_t]`` of shape (d, n, n+1) for step ``t`` (None: the LTI limit)."""
+        program = self.plan.program(t)
+        return self.matrix_of(self.run(program, program.values(t, lr), gains))
+
+    def taps(self, regs: dict[str, Any], program: Program, i: int) -> tuple[FloatArray, FloatArray]:
+        """The rows of the effective gradient and of the direction entering nonlinear stage ``i``."""
+        taps = dict(program.taps)
+        return regs[taps[f"{i}.grad"]], regs[taps[f"{i}.direction"]]
 
 
 @dataclass(frozen=True)
@@ -923,44 +769,62 @@ def _lyapunov(
     return variance, radius
 
 
-def _steady_scale(loop: _Loop, model: OptimizerModel, lr: float) -> tuple[FloatArray, FloatArray]:
-    """Self-consistent frozen normaliser gain ``s(v)`` with ``v = F(1) E[g^2]`` at steady state, per coordinate.
+def _steady_cov(matrix: FloatArray, noise_var: float) -> FloatArray | None:
+    """The steady-state covariance of one coordinate's loop (None when it does not converge)."""
+    n = matrix.shape[0]
+    a, b = matrix[:, :n], matrix[:, n]
+    radius = float(np.max(np.abs(np.linalg.eigvals(a))))
+    if radius >= 1.0 - _MARGIN:
+        return None
+    p = _stein(a, noise_var * np.outer(b, b))
+    return p if np.all(np.isfinite(p)) else None
 
-    Returns the gains and the second moments ``v``.
+
+def _steady_points(loop: _Loop, model: OptimizerModel, lr: float) -> list[FloatArray | None]:
+    """Self-consistent operating points ``v = F(1) E[g^2]`` at steady state, per nonlinear stage and coordinate.
+
+    None for a stage with no second moment (frozen at its gain at ``v = 1``,
+    e.g. the sign).  The stages' points are proportional to one another; the
+    first stage's is solved for (in ``log v``, by Brent's method).
     """
     from scipy.optimize import brentq
 
-    norm = model.normaliser
-    ones = np.ones(loop.d)
-    if norm is None:
-        return ones, np.full(loop.d, math.nan)
-    if isinstance(norm, AdadeltaNormaliser):
-        raise InvalidHyperparameterError("second_moment='steady' is not available for adadelta; use 'tracking'")
-    if isinstance(norm, RmsNormaliser):
-        dc = float(norm.second_moment.limit().dc_gain)
-        # A centered normaliser subtracts the squared mean gradient, which vanishes at steady state.
-        if not math.isfinite(dc):
-            raise InvalidHyperparameterError(
-                f"{model.name}'s second moment has no steady state (DC gain {dc}); use second_moment='tracking'"
-            )
-    else:
-        dc = 1.0
+    stages = [model.pipeline[i] for i in loop.nonlinear]
+    dcs: list[float | None] = []
+    for stage in stages:
+        try:
+            dcs.append(stage.steady_dc(model.name))
+        except ValueError as exc:
+            raise InvalidHyperparameterError(str(exc)) from None
+    ref = next((j for j, dc in enumerate(dcs) if dc is not None), None)
+    if ref is None:
+        return [None] * len(stages)
     if np.any(loop.noise_var == 0.0):
         raise InvalidHyperparameterError(
             "second_moment='steady' needs noise_var > 0 (without noise v tends to 0); use a number or 'tracking'"
         )
-    scale = np.ones(loop.d)
+    dc = dcs[ref]
+    assert dc is not None
+    ratios = [None if d is None else d / dc for d in dcs]
     vs = np.full(loop.d, math.nan)
+    program = loop.plan.program(None)
     for i in range(loop.d):
         sub = _Loop(model, loop.h[i : i + 1], loop.noise_var[i : i + 1])
 
-        def expected(log_v: float, sub: _Loop = sub, i: int = i) -> float:
+        def gains_at(v: float) -> list[FloatArray]:
+            return [
+                np.atleast_1d(np.asarray(stage.frozen_gain(v * ratio if ratio is not None else 1.0), dtype=np.float64))
+                for stage, ratio in zip(stages, ratios, strict=True)
+            ]
+
+        def expected(log_v: float, sub: _Loop = sub) -> float:
             v = math.exp(log_v)
-            s = np.atleast_1d(normaliser_scale(model, v)) if norm is not None else np.ones(1)
-            var, _ = _lyapunov(sub.matrix(None, lr, s, np.ones(1)), sub.noise_var)
-            if not math.isfinite(var[0]):
+            regs = sub.run(program, program.limit_values(lr), gains_at(v))
+            cov = _steady_cov(sub.matrix_of(regs)[0], float(sub.noise_var[0]))
+            if cov is None:
                 return -1e3
-            eg2 = sub.kappa[0] ** 2 * var[0] + sub.noise_var[0]
+            g_row, _ = sub.taps(regs, program, loop.nonlinear[ref])
+            eg2 = _second_moment(g_row, np.zeros((1, sub.n)), cov[None], sub.noise_var)[0]
             return math.log(dc * eg2) - log_v
 
         lo = math.log(dc * loop.noise_var[i])
@@ -979,8 +843,24 @@ def _steady_scale(loop: _Loop, model: OptimizerModel, lr: float) -> tuple[FloatA
             )
         log_v = brentq(expected, lo, hi, xtol=1e-13) if f_lo > 0.0 > f_hi else (lo if f_lo == 0.0 else hi)
         vs[i] = math.exp(log_v)
-        scale[i] = float(normaliser_scale(model, vs[i])) if norm is not None else 1.0
-    return scale, vs
+    return [None if ratio is None else vs * ratio for ratio in ratios]
+
+
+def _has_point(stage: Any) -> bool:
+    """True when the stage is linearised at a second moment (not frozen at a fixed gain, like the sign)."""
+    try:
+        return stage.steady_dc() is not None
+    except ValueError:
+        return True
+
+
+def _frozen_gains(stages: list[Any], points: list[FloatArray | None], t: int | None, d: int) -> list[FloatArray]:
+    """Each stage's frozen gain at its operating point (1 where it has none)."""
+    out = []
+    for stage, v in zip(stages, points, strict=True):
+        gain = stage.frozen_gain(v if v is not None else np.ones(d), t)
+        out.append(np.asarray(gain, dtype=np.float64) * np.ones(d))
+    return out
 
 
 def predict(
@@ -1049,13 +929,14 @@ def predict(
     lrs = lr_sequence(schedule, base_lr, steps)
     final_lr = float(lrs[-1]) if steps else base_lr
     loop = _Loop(m, h, sigma2)
-    sign_tracking = m.nonlinearity is not None
-    normalised = m.normaliser is not None
+    stages = [m.pipeline[i] for i in loop.nonlinear]
+    ones = np.ones(d)
 
     mode: Any = second_moment
-    frozen: FloatArray | None = None
+    points: list[FloatArray | None] = [None] * len(stages)
     notes: list[str] = []
-    if normalised or sign_tracking:
+    trackers: list[Any] = []
+    if stages:
         if isinstance(mode, str):
             if mode not in ("tracking", "steady"):
                 raise InvalidHyperparameterError(
@@ -1063,58 +944,44 @@ def predict(
                 )
         else:
             v = _per_coordinate("second_moment", mode, d, 0.0)
-            frozen = np.asarray(normaliser_scale(m, v), dtype=np.float64) * np.ones(d)
+            points = [v] * len(stages)
             mode = "frozen"
         if mode == "steady":
-            frozen, _ = _steady_scale(loop, m, final_lr)
-        if normalised:
-            notes.append(
-                {
-                    "tracking": "linearised: normaliser driven by the predicted E[g^2] (mean-field)",
-                    "steady": "linearised: normaliser frozen at the self-consistent steady-state E[g^2]",
-                    "frozen": "linearised: normaliser frozen at the given second moment",
-                }[mode]
-            )
-        if sign_tracking:
-            notes.append(
-                "linearised: sign() as the Gaussian gain sqrt(2/pi)/rms(d)"
-                if mode == "tracking"
-                else "linearised: sign() left out (direction only)"
-            )
-    normaliser = _Normaliser(m, d, mode, frozen)
+            points = _steady_points(loop, m, final_lr)
+        if mode == "tracking":
+            trackers = [stage.tracker(d) for stage in stages]
+        how = {"tracking": "tracking", "steady": "steady", "frozen": "frozen_given"}[mode]
+        for stage in stages:
+            note = stage.linearisation_note(how)
+            if note:
+                notes.append(note)
 
     mean, cov = loop.initial(theta0, var0)
     n = loop.n
     mean_theta = np.empty((steps + 1, d))
     var_theta = np.empty((steps + 1, d))
     mean_theta[0], var_theta[0] = mean[:, 0], cov[:, 0, 0]
-    ones = np.ones(d)
     cached: tuple[Any, FloatArray] | None = None
-    scale = ones
-    sign_gain = ones
+    gains: list[FloatArray] = [ones] * len(stages)
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
-            g_rows = loop.gradient_row()
-            if normalised:
-                eg2 = _second_moment(g_rows, mean, cov, sigma2)
-                eg = loop.kappa * mean[:, 0]
-                scale = normaliser.scale(t, eg2, eg)
-                if isinstance(m.normaliser, AdadeltaNormaliser):
-                    normaliser.after(scale, _second_moment(loop.direction_rows(t), mean, cov, sigma2))
-            if sign_tracking and mode == "tracking":
-                ed2 = _second_moment(loop.post_rows(t, scale), mean, cov, sigma2)
-                sign_gain = math.sqrt(2.0 / math.pi) / np.sqrt(np.maximum(ed2, 1e-300))
-            key = (
-                tuple(term.coefficient(t) for term in loop.grad.terms),
-                tuple(term.coefficient(t) for term in loop.post.terms),
-                t == 1,
-                float(lrs[t - 1]),
-                float(m.lr_gain.value(t)),
-                scale.tobytes(),
-                sign_gain.tobytes(),
-            )
+            program = loop.plan.program(t)
+            scalars = program.scalar_values(t, float(lrs[t - 1]))
+            if trackers:
+                for j, i in enumerate(loop.nonlinear):
+                    regs = loop.run(program, scalars, gains)
+                    g_row, d_row = loop.taps(regs, program, i)
+                    moments = Moments(
+                        _second_moment(g_row, mean, cov, sigma2),
+                        _mean(g_row, mean),
+                        _second_moment(d_row, mean, cov, sigma2),
+                    )
+                    gains[j] = np.asarray(trackers[j].gain(t, moments), dtype=np.float64) * ones
+            elif stages:
+                gains = _frozen_gains(stages, points, t, d)
+            key = (id(program), tuple(scalars), tuple(g.tobytes() for g in gains))
             if cached is None or cached[0] != key:
-                cached = (key, loop.matrix(t, float(lrs[t - 1]), scale, sign_gain))
+                cached = (key, loop.matrix_of(loop.run(program, scalars, gains)))
             matrix = cached[1]
             a, b = matrix[:, :, :n], matrix[:, :, n]
             mean = np.einsum("dij,dj->di", a, mean)
@@ -1124,18 +991,24 @@ def predict(
     expected = 0.5 * (mean_theta**2 + var_theta) @ h
 
     # Steady state and rate: the LTI limit at the last learning rate.
-    if normalised or sign_tracking:
-        if mode == "frozen":
-            assert frozen is not None
-            steady_scale = frozen
-        else:
+    limit_gains: list[FloatArray] = []
+    if stages:
+        if mode == "tracking":
             try:
-                steady_scale, _ = _steady_scale(loop, m, final_lr)
-            except InvalidHyperparameterError:
-                steady_scale = scale
-    else:
-        steady_scale = ones
-    limit = loop.matrix(None, final_lr, steady_scale, ones)
+                points = _steady_points(loop, m, final_lr)
+            except InvalidHyperparameterError:  # no steady state: the last tracked gains
+                points = []
+        if points:
+            limit_gains = _frozen_gains(stages, points, None, d)
+        else:
+            limit_gains = [
+                gain if _has_point(stage) else _frozen_gains([stage], [None], None, d)[0]
+                for stage, gain in zip(stages, gains, strict=True)
+            ]
+    steady_scale = ones
+    for gain in limit_gains:
+        steady_scale = steady_scale * gain
+    limit = loop.matrix(None, final_lr, limit_gains)
     # The rate from the closed loop itself (accurate for high-order designs), per coordinate.
     base = closed_loop(m, lr=final_lr)
     radius = np.array(
@@ -1167,7 +1040,7 @@ def predict(
         curvatures=h,
         noise_var=sigma2,
         label="; ".join(notes) if notes else "exact",
-        linearised=normalised or sign_tracking,
+        linearised=bool(stages),
         preconditioner=np.asarray(steady_scale, dtype=np.float64),
     )
 

@@ -52,7 +52,7 @@ from ._analysis import pole_zero as _pole_zero_map
 from ._catalogue import CATALOGUE, get
 from ._filter import ArmaFilter
 from ._model import OptimizerModel
-from ._stages import LinearStage
+from ._stages import Stage
 from ._testfunctions import (
     ENGINES,
     Function2D,
@@ -400,7 +400,16 @@ def _expand_one(
             text = base if (len(names) == 1 and name == "gradient") else f"{base}: {name}"
             out.append(_Series(text, source, explicit))
         return out
-    if isinstance(value, (ArmaFilter, LinearStage, *results)):
+    if isinstance(value, Stage):
+        inner = value.linear_stages()
+        if len(inner) != 1:
+            raise ValueError(
+                f"{what}() draws one linear stage at a time; a {type(value).__name__} holds "
+                f"{', '.join(inner) or 'none'}"
+            )
+        stage = next(iter(inner.values()))
+        return [_Series(label if label is not None else (stage.name or "filter"), stage, explicit)]
+    if isinstance(value, (ArmaFilter, *results)):
         name = label if label is not None else (getattr(value, "name", "") or "filter")
         return [_Series(name, value, explicit)]
     kinds = "".join(f", a {t.__name__}" for t in results)
@@ -1181,9 +1190,12 @@ def closed_loop_rate(
 
     Parameters
     ----------
-    obj : RateCurve-like, list or dict
-        Needs ``lr_curvature``, ``rate`` and ``stable_interval`` (``(lo, hi)``
-        of ``lr * h``, None or non-finite ends allowed); ``name`` labels it.
+    obj : RateCurve-like, OptimizerModel, str, ArmaFilter, Stage, list or dict
+        A rate curve (``lr_curvature``, ``rate`` and ``stable_interval``, the
+        ``(lo, hi)`` of ``lr * h`` with None or non-finite ends allowed;
+        ``name`` labels it), or an optimizer as every analysis function takes
+        it (a model, a catalogue name, a filter or a stage), whose
+        :func:`optfilters.closed_loop.rate_curve` is drawn.
     ax : Axes, optional
         Default: a new figure.
     log : bool
@@ -1218,7 +1230,7 @@ def closed_loop_rate(
     [1.0, 0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
     >>> r.close()
     """
-    pairs = _items(obj, "closed_loop_rate", ("lr_curvature", "rate", "stable_interval"))
+    pairs = _items(_rate_curves(obj), "closed_loop_rate", ("lr_curvature", "rate", "stable_interval"))
     if label is not None:
         if len(pairs) != 1:
             raise ValueError("closed_loop_rate(): label names a single curve; pass a dict to label several")
@@ -1256,6 +1268,22 @@ def closed_loop_rate(
         leg,
         {"series": records},
     )
+
+
+def _rate_curves(obj: Any) -> Any:
+    """Optimizers (models, names, filters, stages) replaced by their closed-loop rate curves."""
+    from .closed_loop import rate_curve
+
+    def one(item: Any) -> Any:
+        if isinstance(item, (str, OptimizerModel, ArmaFilter, Stage)):
+            return rate_curve(item)
+        return item
+
+    if isinstance(obj, Mapping):
+        return {k: one(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [one(v) for v in obj]
+    return one(obj)
 
 
 @_styled
