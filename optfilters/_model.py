@@ -519,7 +519,9 @@ def chain(
         A stage of any kind (``optfilters.get("adam").normaliser``, a stage kind
         of your own); a filter ``H(z)``, which becomes a gradient filter (a
         :class:`~optfilters.stages.LinearStage` named ``gradient``); or a model,
-        which contributes its stages except its learning rate.
+        which contributes its stages except its learning rate.  The update
+        (:class:`~optfilters.stages.LearningRate`) comes last unless given
+        among the parts: stages after it act on the updated parameter.
     name : str, optional
         Label (default: the parts' names joined with ``+``).
     lr : float, optional
@@ -577,8 +579,12 @@ def chain(
     hps = dict(hyperparameters or {})
     if lr is not None:
         hps["lr"] = lr
-    label = name if name is not None else "+".join(_part_name(part) for part in parts) or "chain"
-    stages.append(LearningRate(gain if gain is not None else Constant(1.0)))
+    named = [part for part in parts if not (isinstance(part, Stage) and part.role == "learning_rate")]
+    label = name if name is not None else "+".join(_part_name(part) for part in named) or "chain"
+    if not any(stage.role == "learning_rate" for stage in stages):
+        stages.append(LearningRate(gain if gain is not None else Constant(1.0)))
+    elif lr_gain is not None:
+        raise TypeError("chain(): give the learning-rate factor in the LearningRate stage or as lr_gain, not both")
     return OptimizerModel(label, hps, maximize=maximize, description=description, pipeline=stages)
 
 
