@@ -302,9 +302,14 @@ class RAdamRectification(Gain):
         """``r_t`` when active, else 1 (torch.optim.RAdam's expression, ``** 0.5`` included)."""
         if not self.active(t):
             return 1.0
-        rho_inf = 2 / (1 - self.beta2) - 1
-        rho_t = self.rho(t)
-        return float(((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5)
+        return self.fraction(t)[0]
+
+    def fraction(self, t: int) -> tuple[float, float]:
+        """``(r_t, 1)``, computed whether or not step ``t`` is rectified (the step program uses it only then)."""
+        beta2 = self.beta2
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * (beta2**t) / (1 - beta2**t)
+        return (float(((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5), 1.0)
 
     @property
     def limit(self) -> float:

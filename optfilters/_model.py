@@ -645,6 +645,7 @@ class StepPlan:
         self.linearised = linearised
         self._size = len(model.pipeline)
         self._varying = tuple((i, stage.variant) for i, stage in enumerate(model.pipeline) if stage.varies)
+        self._variant_fns = tuple(variant for _, variant in self._varying)
         self._programs: dict[tuple[Any, ...], Program] = {}
         self._single: Program | None = None
 
@@ -663,7 +664,8 @@ class StepPlan:
                 variants = (None,) * self._size
                 single = self._single = build_program(self.model, self.state_dtype, variants, self.linearised)
             return single
-        key = tuple(variant(t) for _, variant in self._varying)
+        fns = self._variant_fns
+        key = (fns[0](t),) if len(fns) == 1 else tuple([fn(t) for fn in fns])
         program = self._programs.get(key)
         if program is None:
             program = self._programs[key] = build_program(

@@ -831,7 +831,7 @@ class LinearStage(Stage):
 
     def variant(self, t: int | None) -> bool:
         """True at the first step (where a term starts at its input)."""
-        return self.varies and t == 1
+        return t == 1 and self.varies
 
     def emit_on(
         self,
@@ -1078,9 +1078,12 @@ class RmsNormaliser(Stage):
 
     def variant(self, t: int | None) -> tuple[bool, bool, bool]:
         """``(first step of the second moment, of the center, rectification active)``."""
-        active = self.rectification is None or t is None or self.rectification.active(t)
-        center = self.center.variant(t) if self.center is not None else False
-        return (self.second_moment.variant(t), center, active)
+        rect = self.rectification
+        active = rect is None or t is None or rect.active(t)
+        if t != 1:
+            return (False, False, active)
+        center = self.center is not None and self.center.varies
+        return (self.second_moment.varies, center, active)
 
     def emit_statistics(self, bld: ProgramBuilder, g: str, variant: Any = None) -> str:
         """Update the second moment (and its maximum, and the center) from ``g``; returns the register of ``v``."""

@@ -450,7 +450,7 @@ def predicted_divergence_lr(model: ModelLike, curvature: float = 1.0, **hyperpar
     h = float(curvature)
     if not (math.isfinite(h) and h > 0.0):
         raise InvalidHyperparameterError(f"curvature must be > 0, got {curvature}")
-    if m.weight_decay is None:
+    if m.loop_decay() == (0.0, 0.0):  # the loop does not depend on lr itself
         return closed_loop(m).stability().max_stable_lr_curvature / h
 
     def excess(log_lr: float) -> float:

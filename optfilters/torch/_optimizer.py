@@ -101,7 +101,8 @@ class FilterOptimizer(torch.optim.Optimizer):
       stage and term: ``gradient.<i>`` (Adam's ``exp_avg``, SGD's
       ``momentum_buffer``), ``second_moment.<i>`` (``exp_avg_sq``, Adagrad's
       ``sum``), ``second_moment.max`` (AMSGrad), ``center.<i>`` (centred
-      RMSprop), ``peak`` (Adamax), ``adadelta.v``/``adadelta.u``, ``post.<i>``.
+      RMSprop), ``peak`` (Adamax), ``adadelta.v``/``adadelta.u``, ``post.<i>``;
+      stage kinds of your own name theirs (``optfilters.stages.Stage``).
       A one-pole term stores its previous output (uncorrected); higher orders
       store section memories (``<term>.s<k>.<j>``, ``<term>.z<k>``).
       Low-precision (bfloat16, float16) parameters keep their state in float32
@@ -113,9 +114,11 @@ class FilterOptimizer(torch.optim.Optimizer):
       only when a hyperparameter other than ``lr`` changes.
     * Parameters whose ``grad`` is None are skipped (their state is untouched);
       sparse gradients are refused.
-    * Linear stages run in realisations that stay accurate in float32 for poles
-      near 1 (delta-operator second-order sections above order 2); see
-      :mod:`optfilters.torch._program`.
+    * Each step runs the model's step program (:mod:`optfilters.program`),
+      the same one the numpy reference executor runs.  Linear stages run in
+      realisations that stay accurate in float32 for poles near 1
+      (delta-operator second-order sections above order 2); see
+      :class:`optfilters.stages.FilterTerm`.
 
     Examples
     --------
