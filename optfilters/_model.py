@@ -203,8 +203,8 @@ class OptimizerModel:
 
     @property
     def lr_gain(self) -> Gain:
-        """The time-varying factor on the learning rate (of the update stage)."""
-        gain: Gain = self._role("learning_rate").gain
+        """The time-varying factor on the learning rate: the update stage's ``gain`` (1 for kinds without one)."""
+        gain: Gain = getattr(self._role("learning_rate"), "gain", Constant(1.0))
         return gain
 
     @property
@@ -741,12 +741,13 @@ class NumpyOptimizer:
         if g.shape != shape:
             g = np.broadcast_to(g, shape).copy()
         program = self._plan.program(t)
-        regs: dict[str, Any] = {"param": self.theta.reshape(-1).copy(), "grad": g.reshape(-1)}
+        work = shape if shape else (1,)  # registers are at least one-dimensional (in-place operations)
+        regs: dict[str, Any] = {"param": self.theta.reshape(work).copy(), "grad": g.reshape(work)}
         for spec in program.state:
             value = self.state.get(spec.key)
             if value is None:
-                value = self.state[spec.key] = np.full(shape, spec.init)
-            regs[f"state.{spec.key}"] = value.reshape(-1)
+                value = self.state[spec.key] = np.full(spec.shape_for(shape), spec.init)
+            regs[f"state.{spec.key}"] = value.reshape(spec.shape_for(work))
         run_numpy(program, regs, program.scalar_values(t, self.lr))
         self.theta = regs["param"].reshape(shape)
         return self.theta

@@ -147,17 +147,29 @@ class Instruction:
 
 @dataclass(frozen=True)
 class StateSpec:
-    """A per-parameter state array: its key (``optimizer.state[p][key]`` in the bridge) and initial value.
+    """A per-parameter state array: its key (``optimizer.state[p][key]`` in the bridge), initial value and shape.
+
+    ``shape`` maps the parameter's shape to the state's (None: the same
+    shape, the usual elementwise state); a factored statistic (row and column
+    means of a matrix) has its own.  The fused C kernels run elementwise state
+    only: parameters with other state run on the multi-tensor path.
 
     Examples
     --------
     >>> from optfilters.program import StateSpec
     >>> StateSpec("second_moment.0", 0.1).init
     0.1
+    >>> StateSpec("row", shape=lambda s: s[:1]).shape((3, 4))
+    (3,)
     """
 
     key: str
     init: float = 0.0
+    shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+
+    def shape_for(self, param_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The state's shape for a parameter of shape ``param_shape``."""
+        return tuple(param_shape) if self.shape is None else tuple(self.shape(tuple(param_shape)))
 
 
 @dataclass(frozen=True)
@@ -413,7 +425,7 @@ class ProgramBuilder:
     instructions: list[Instruction] = field(default_factory=list)
     scalars: list[ScalarFn] = field(default_factory=list)
     limits: list[LimitFn] = field(default_factory=list)
-    specs: dict[str, float] = field(default_factory=dict)
+    specs: dict[str, StateSpec] = field(default_factory=dict)
     taps: dict[str, str] = field(default_factory=dict)
     _constants: dict[tuple[str, float], int] = field(default_factory=dict)
     _temporaries: int = 0
@@ -478,13 +490,18 @@ class ProgramBuilder:
         self.emit(op, out, *args, slot=slot)
         return out
 
-    def state(self, key: str, init: float = 0.0) -> str:
-        """The register of the state array ``key`` (created at ``init``); keys must be unique in a program."""
+    def state(
+        self, key: str, init: float = 0.0, shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+    ) -> str:
+        """The register of the state array ``key`` (created at ``init``; see :class:`StateSpec` for ``shape``).
+
+        Keys must be unique in a program.
+        """
         if key in self.specs:
             raise ValueError(
                 f"two stages of the model use the state key {key!r}: give the stages distinct names (keys)"
             )
-        self.specs[key] = float(init)
+        self.specs[key] = StateSpec(key, float(init), shape)
         return f"state.{key}"
 
     def square(self, x: str) -> str:
@@ -519,7 +536,7 @@ class ProgramBuilder:
 
     def program(self) -> Program:
         """The finished program."""
-        state = tuple(StateSpec(key, init) for key, init in self.specs.items())
+        state = tuple(self.specs.values())
         return Program(
             tuple(self.instructions), tuple(self.scalars), state, tuple(self.limits), tuple(self.taps.items())
         )

@@ -8,7 +8,9 @@ Three kinds, each a small frozen dataclass implementing :class:`optfilters.stage
 * ``Cautious``: a mask that needs the direction and the gradient both
   (``d <- d * [d g > 0]``);
 * ``WeightAverage``: a parameter-side EMA after the update (the first step copies
-  the parameter: a stage whose operations differ at the first step).
+  the parameter: a stage whose operations differ at the first step);
+* ``RowNormaliser``: a factored statistic (one EMA per row of a matrix, Adafactor's
+  kind of state) with state of its own shape and operations that are not elementwise.
 
 Each runs in the numpy reference executor and through the bridge (single-tensor,
 foreach and fused paths), and is compared with recursions written here
@@ -143,6 +145,62 @@ class WeightAverage(Stage):
         return f"EMA({self.beta:g}) of the parameters"
 
 
+ROW_MEAN_SQUARE = Op(
+    "row_mean_square",
+    numpy=lambda x, s: np.mean(x * x, axis=-1),
+    torch=lambda x, s: (x * x).mean(dim=-1),
+)
+DIVIDE_ROWS = Op(
+    "divide_rows",
+    numpy=lambda x, v, s: x / (np.sqrt(v)[..., None] + s),
+    torch=lambda x, v, s: x / (v.sqrt().unsqueeze(-1) + s),
+)
+
+
+@dataclass(frozen=True)
+class RowNormaliser(Stage):
+    """Divide each row of a matrix direction by ``sqrt(r) + eps``, ``r`` an EMA of the row's mean ``g^2``."""
+
+    beta: float = 0.9
+    eps: float = 1e-3
+
+    role: ClassVar[str] = "normaliser"
+    is_linear: ClassVar[bool] = False
+
+    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
+        r = bld.state("rows.r", shape=lambda shape: shape[:-1])
+        bld.emit("mul_s_", None, r, slot=bld.const(self.beta))
+        bld.emit("add_", None, r, bld.new(ROW_MEAN_SQUARE, sig.grad), slot=bld.const(1.0 - self.beta))
+        d = bld.materialise(sig.direction)
+        sig.direction = LinComb.of(bld.new(DIVIDE_ROWS, d, r, slot=bld.const(self.eps)))
+
+    def describe(self) -> str:
+        return f"divide each row by sqrt(EMA({self.beta:g}) of its mean g^2) + eps"
+
+
+def test_a_factored_statistic_with_state_of_its_own_shape() -> None:
+    grads = _gradients(60, 12).reshape(60, 3, 4)
+    theta0 = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+    model = optfilters.chain(RowNormaliser(), lr=LR)
+    theta, r, expected = theta0.copy(), np.zeros(3), []
+    for g in grads:
+        r = 0.9 * r + 0.1 * (g * g).mean(axis=1)
+        theta = theta - LR * g / (np.sqrt(r)[:, None] + 1e-3)
+        expected.append(theta.copy())
+    opt = model.optimizer(theta0)
+    got = np.array([opt.step(g).copy() for g in grads])
+    np.testing.assert_allclose(got, np.array(expected), rtol=1e-12)
+    assert opt.state["rows.r"].shape == (3,)
+    for foreach in (False, True):
+        w = torch.nn.Parameter(torch.tensor(theta0))
+        bridge = FilterOptimizer([w, torch.nn.Parameter(torch.zeros(2, 2, dtype=torch.float64))], model, foreach=foreach)
+        for g in grads:
+            w.grad = torch.tensor(g)
+            bridge.step()
+        np.testing.assert_allclose(w.detach().numpy(), expected[-1], rtol=1e-12)
+        assert tuple(bridge.state[w]["rows.r"].shape) == (3,)
+
+
 # ----------------------------------------------------------------------------- independent recursions
 
 BUTTER = optfilters.get("butterworth", order=4, cutoff=0.05, dc_gain=1.0)
@@ -151,7 +209,7 @@ LR = 0.05
 
 def _gradients(steps: int = 200, size: int = 5) -> np.ndarray:
     rng = np.random.default_rng(7)
-    g = rng.normal(size=(steps, size)) * np.array([1.0, 0.05, 3.0, 0.5, 0.2])
+    g = rng.normal(size=(steps, size)) * np.resize([1.0, 0.05, 3.0, 0.5, 0.2], size)
     g[::17] = 0.0  # zeros
     g[5::23, 2] *= 40.0  # outliers
     return g

@@ -637,6 +637,11 @@ def _init_state(program: Program, param: Tensor, state: dict[str, Any]) -> None:
     for spec in program.state:
         if spec.key in state:
             continue
+        if spec.shape is not None:  # a statistic of its own shape (factored)
+            dtype = param.dtype if param.is_complex() else _state_dtype(param)
+            size = spec.shape_for(tuple(param.shape))
+            state[spec.key] = torch.full(size, spec.init, dtype=dtype, device=param.device)
+            continue
         if param.is_complex():
             value: Any = complex(spec.init, spec.init)
             state[spec.key] = torch.full_like(param, value, memory_format=torch.preserve_format)
