@@ -193,7 +193,8 @@ def test_a_factored_statistic_with_state_of_its_own_shape() -> None:
     assert opt.state["rows.r"].shape == (3,)
     for foreach in (False, True):
         w = torch.nn.Parameter(torch.tensor(theta0))
-        bridge = FilterOptimizer([w, torch.nn.Parameter(torch.zeros(2, 2, dtype=torch.float64))], model, foreach=foreach)
+        other = torch.nn.Parameter(torch.zeros(2, 2, dtype=torch.float64))
+        bridge = FilterOptimizer([w, other], model, foreach=foreach)
         for g in grads:
             w.grad = torch.tensor(g)
             bridge.step()

@@ -59,12 +59,14 @@ class FilterOptimizer(torch.optim.Optimizer):
     params : iterable
         Tensors, or dicts defining parameter groups (as for any torch optimizer).
         A group may override any hyperparameter.
-    model : str, OptimizerModel or ArmaFilter
+    model : str, OptimizerModel, Stage or ArmaFilter
         A catalogue name or alias (``"adam"``, ``"nesterov"``, ``"butterworth"``,
         see :func:`optfilters.names`); a model object (from
         :func:`optfilters.get`, whose hyperparameters may still be overridden
-        here, or built by hand); or a filter ``H(z)`` on the gradient, which gives
-        filtered gradient descent ``theta -= lr * H(z) grad``.
+        here, composed with :func:`optfilters.chain` or built by hand); a
+        stage; or a filter ``H(z)`` on the gradient, which gives filtered
+        gradient descent ``theta -= lr * H(z) grad`` (the same resolution as
+        every analysis function, :func:`optfilters.as_model`).
     foreach : bool or None, optional
         Multi-tensor path (``torch._foreach_*``).  None (the default) selects it
         when the parameters are off the CPU, as torch.optim does.  On CPU it
