@@ -604,7 +604,7 @@ class FilterTerm:
         """
         f = self.filter
         b, a = f.b, f.a
-        if a.size == 1 and b.size == 1:
+        if a.size == 1 and b.size == 1 and not (self.first_output_is_input and first):
             # A constant: no state, the constant joins the coefficient.
             return (bld.square(x) if square else x), Coef.constant(float(b[0]))
         if a.size == 2 and b.size == 1:
@@ -665,7 +665,7 @@ def _direct_form(bld: ProgramBuilder, b_in: np.ndarray, a_in: np.ndarray, x: str
     b[: b_in.size] = b_in
     a[: a_in.size] = a_in
     if n == 0:
-        return bld.new("mul_s", x, slot=bld.const(b[0]))
+        return bld.new("clone", x) if force_first else bld.new("mul_s", x, slot=bld.const(b[0]))
     z = [bld.state(f"{key}.z{k}") for k in range(n)]
     if force_first:
         y = bld.new("clone", x)
