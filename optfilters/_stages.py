@@ -921,10 +921,14 @@ class LinearStageRunner:
         self.shape = tuple(shape)
         self._size = int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
         self.states: dict[str, FloatArray] = {}
+        self._programs: dict[bool, Program] = {}
 
     def step(self, x: ArrayLike, t: int) -> FloatArray:
         """Feed ``x`` at step ``t`` and return the stage output."""
-        program = _stage_program(self.stage, self.compensate, self.stage.variant(t), self.square)
+        first = self.stage.variant(t)
+        program = self._programs.get(first)
+        if program is None:
+            program = self._programs[first] = _stage_program(self.stage, self.compensate, first, self.square)
         value = np.broadcast_to(np.asarray(x, dtype=np.float64), self.shape)
         regs: dict[str, Any] = {"x": np.array(value, dtype=np.float64).reshape(self._size)}
         for spec in program.state:

@@ -585,27 +585,26 @@ class _Loop:
         cov[:, 0, 0] = init_var
         return mean, cov
 
-    def _unit(self, i: int) -> FloatArray:
-        row = np.zeros((self.d, self.n + 1))
-        row[:, i] = 1.0
-        return row
-
-    def run(self, program: Program, scalars: list[float], gains: list[FloatArray]) -> dict[str, Any]:
-        """Run the linearised program on rows; returns the registers."""
+    def run(
+        self, program: Program, scalars: list[float], gains: list[FloatArray], stop: int | None = None
+    ) -> dict[str, Any]:
+        """Run the linearised program on rows (its first ``stop`` instructions); returns the registers."""
         if program.keys != self.keys:
             raise InvalidHyperparameterError(
                 f"{self.model.name}: the linear state changes between steps ({program.keys} vs {self.keys}); "
                 "the noisy-quadratic model needs the same state at every step"
             )
-        grad = np.zeros((self.d, self.n + 1))
-        grad[:, 0] = self.h
-        grad[:, -1] = 1.0
-        regs: dict[str, Any] = {"param": self._unit(0), "grad": grad}
+        n = self.n
+        rows = np.zeros((n + 1, self.d, n + 1))  # param, the state, grad: separate rows to update in place
+        rows[np.arange(n), :, np.arange(n)] = 1.0
+        rows[n, :, 0] = self.h
+        rows[n, :, n] = 1.0
+        regs: dict[str, Any] = {"param": rows[0], "grad": rows[n]}
         for k, key in enumerate(self.keys):
-            regs[f"state.{key}"] = self._unit(1 + k)
+            regs[f"state.{key}"] = rows[1 + k]
         for i, gain in zip(self.nonlinear, gains, strict=True):
             regs[f"gain.{i}"] = np.asarray(gain, dtype=np.float64).reshape(self.d, 1)
-        run_numpy(program, regs, scalars)
+        run_numpy(program, regs, scalars, stop)
         return regs
 
     def matrix_of(self, regs: dict[str, Any]) -> FloatArray:
@@ -968,8 +967,9 @@ def predict(
             program = loop.plan.program(t)
             scalars = program.scalar_values(t, float(lrs[t - 1]))
             if trackers:
+                marks = dict(program.marks)
                 for j, i in enumerate(loop.nonlinear):
-                    regs = loop.run(program, scalars, gains)
+                    regs = loop.run(program, scalars, gains, marks[f"{i}.direction"])
                     g_row, d_row = loop.taps(regs, program, i)
                     moments = Moments(
                         _second_moment(g_row, mean, cov, sigma2),

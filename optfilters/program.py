@@ -187,6 +187,8 @@ class Program:
     taps : tuple of (str, str)
         Named registers to read after a run (the noisy-quadratic model reads the
         signals at the input of each linearised stage).
+    marks : tuple of (str, int)
+        How many instructions precede each tap (a run may stop there).
 
     Examples
     --------
@@ -204,6 +206,7 @@ class Program:
     state: tuple[StateSpec, ...]
     limits: tuple[LimitFn, ...] = ()
     taps: tuple[tuple[str, str], ...] = ()
+    marks: tuple[tuple[str, int], ...] = ()
 
     @functools.cached_property
     def keys(self) -> tuple[str, ...]:
@@ -427,6 +430,7 @@ class ProgramBuilder:
     limits: list[LimitFn] = field(default_factory=list)
     specs: dict[str, StateSpec] = field(default_factory=dict)
     taps: dict[str, str] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
     _constants: dict[tuple[str, float], int] = field(default_factory=dict)
     _temporaries: int = 0
     _squares: dict[str, str] = field(default_factory=dict)
@@ -513,6 +517,7 @@ class ProgramBuilder:
     def tap(self, name: str, register: str) -> None:
         """Name a register for readers of the finished run (see :attr:`Program.taps`)."""
         self.taps[name] = register
+        self.marks[name] = len(self.instructions)
 
     def materialise(self, lc: LinComb) -> str:
         """One register holding ``sum_i c_i reg_i`` (``/ den``)."""
@@ -538,7 +543,12 @@ class ProgramBuilder:
         """The finished program."""
         state = tuple(self.specs.values())
         return Program(
-            tuple(self.instructions), tuple(self.scalars), state, tuple(self.limits), tuple(self.taps.items())
+            tuple(self.instructions),
+            tuple(self.scalars),
+            state,
+            tuple(self.limits),
+            tuple(self.taps.items()),
+            tuple(self.marks.items()),
         )
 
 
@@ -713,10 +723,12 @@ def execute(steps: Sequence[Step], regs: dict[str, Any], scalars: Sequence[Any])
             regs[out] = value
 
 
-def run_numpy(program: Program, regs: dict[str, Any], scalars: Sequence[float]) -> None:
+def run_numpy(program: Program, regs: dict[str, Any], scalars: Sequence[float], stop: int | None = None) -> None:
     """Run ``program`` on numpy arrays: ``regs`` maps ``param``, ``grad`` and ``state.<key>`` to arrays.
 
-    State arrays and ``param`` are updated in place; temporaries are added to ``regs``.
+    State arrays and ``param`` are updated in place; temporaries are added to
+    ``regs``.  ``stop`` runs the first ``stop`` instructions only (up to a
+    tap, see :attr:`Program.marks`).
 
     Examples
     --------
@@ -728,4 +740,5 @@ def run_numpy(program: Program, regs: dict[str, Any], scalars: Sequence[float]) 
     >>> regs["param"].tolist()
     [0.5]
     """
-    execute(program.numpy_steps, regs, scalars)
+    steps = program.numpy_steps
+    execute(steps if stop is None else steps[:stop], regs, scalars)
