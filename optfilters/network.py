@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._catalogue import ModelLike, as_model
 from ._errors import InvalidFilterError, InvalidHyperparameterError
 from ._filter import ArmaFilter, cascade
 from ._model import OptimizerModel
@@ -626,7 +627,7 @@ def adaptive_preconditioner(optimizer: Any, group: int = 0) -> list[Any]:
     return out
 
 
-def sharpness_threshold(model: OptimizerModel | str, lr: float | None = None, **hyperparameters: Any) -> float:
+def sharpness_threshold(model: ModelLike, lr: float | None = None, **hyperparameters: Any) -> float:
     """The predicted edge-of-stability sharpness: the closed loop's largest stable ``lr * h`` over ``lr``.
 
     For linear models it bounds the Hessian's top eigenvalue, for normalised
@@ -640,10 +641,9 @@ def sharpness_threshold(model: OptimizerModel | str, lr: float | None = None, **
     ...  [("sgd", {}), ("momentum", {"momentum": 0.9}), ("adam", {"beta1": 0.9})]]
     [20.0, 38.0, 380.0]
     """
-    from . import _catalogue
     from .closed_loop import max_stable_lr_curvature
 
-    m = _catalogue.get(model, **hyperparameters) if isinstance(model, str) else model
+    m = as_model(model, **hyperparameters)
     rate = m.lr if lr is None else _positive_float("lr", lr)
     return float(max_stable_lr_curvature(m, lr=rate)) / rate
 
