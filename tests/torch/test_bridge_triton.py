@@ -12,6 +12,7 @@ CUDA compare against torch.optim's CUDA classes and skip without a GPU.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -508,3 +509,64 @@ def test_import_has_no_triton_side_effects() -> None:
     code = "import sys, optfilters.torch; print('triton' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- the GPU benchmark script
+
+
+BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "bench_bridge_gpu.py")
+
+
+@needs_triton
+def test_the_gpu_benchmark_runs_its_cpu_dry_run(tmp_path: Any) -> None:
+    """``bench/bench_bridge_gpu.py`` end to end on CPU (Triton interpreted): every variant runs and is checked."""
+    out = tmp_path / "bench.json"
+    command = [sys.executable, BENCH, "--cpu-dry-run", "--models", "sgd-momentum", "--sizes", "1000"]
+    command += ["--rounds", "1", "--steps", "1", "--triton-configs", "1024x4", "--json", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "copy (same bytes)" in result.stdout and "x torch fused" in result.stdout
+    (r,) = json.loads(out.read_text())["results"]
+    assert r["bytes_per_parameter"] == 20 and r["tensors"] == 50
+    names = ["torch default", "torch foreach", "torch fused", "bridge default", "bridge triton 1024x4"]
+    assert set(r["variants"]) == {*names, "bridge triton 1024x4 tensor lr"}
+    for name in ("bridge triton 1024x4", "bridge triton 1024x4 tensor lr"):
+        v = r["variants"][name]
+        assert v["ran_triton"] and v["max_rel_diff_vs_bridge_default"] < 1e-6
+    assert all(v["ms"] > 0 and v["GB_per_s"] > 0 for v in r["variants"].values())
+
+
+def test_the_gpu_benchmark_checks_the_goals(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_bridge_gpu", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_bridge_gpu", bench)
+    spec.loader.exec_module(bench)
+    name = "bridge triton 1024x4"
+
+    def result(model: str, n: int, ms: float, fused: float | None, share: float, per: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {"ms": ms, "of_copy_bandwidth": share}
+        if fused is not None:
+            entry["ratio_to_torch_fused"] = ms / fused
+        return {"model": model, "parameters": n, "bytes_per_step": per * n, "variants": {name: entry}}
+
+    n = 100_000_000
+    lines = bench.goals(
+        [
+            result("sgd-momentum", n, 0.9, 1.0, 0.8, 20),
+            result("adam", n, 1.1, 1.0, 0.75, 28),
+            result("butterworth-8", n, 1.1 * 76 / 28 * 1.2, None, 0.6, 76),
+        ],
+        name,
+    )
+    assert lines == [
+        "PASS  sgd-momentum at 100,000,000: Triton / torch fused step time = 0.90 (goal <= 1.0)",
+        "FAIL  adam at 100,000,000: Triton / torch fused step time = 1.10 (goal <= 1.0)",
+        "PASS  sgd-momentum at 100,000,000: 0.80 of the copy bandwidth (goal >= 0.7)",
+        "PASS  adam at 100,000,000: 0.75 of the copy bandwidth (goal >= 0.7)",
+        "FAIL  butterworth-8 at 100,000,000: 0.60 of the copy bandwidth (goal >= 0.7)",
+        "PASS  butterworth-8 at 100,000,000: time per byte moved = 1.20 x Adam's (goal <= 1.3)",
+    ]
+    assert bench.bytes_per_parameter(bench.MODELS["butterworth-8"][1]) == 76
+    assert bench.parse_configs("1024x4, 2048") == [(1024, 4), (2048, bench.tk.NUM_WARPS)]
