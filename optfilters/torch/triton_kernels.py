@@ -15,10 +15,10 @@ parameters are computed in float32 and rounded once (to nearest even) into the
 parameter.
 
 A learning rate given as a tensor on the parameters' device is read by the
-kernel itself: each scalar slot is traced as ``a + b * lr`` on the host (in
-float64, exactly as :meth:`Program.scalar_values` would compute it) and the
-kernel forms ``a + b * lr`` from the tensor, so a step makes no host-device
-synchronisation.  The step count and the step-dependent scalars (bias
+kernel itself: each scalar slot that depends on lr is traced as ``a + b * lr``
+on the host (in float64, with the operations of :meth:`Program.scalar_values`)
+and the kernel forms ``a + b * lr`` in float64 from the tensor, so a step makes
+no host-device synchronisation.  The step count and the step-dependent scalars (bias
 corrections, NAdam's schedule) are computed on the host from the optimizer's
 CPU step counter, so a step is not CUDA-graph capturable.
 
@@ -54,9 +54,11 @@ from ._program import Instruction, Program
 __all__ = [
     "DeviceLr",
     "TritonKernel",
+    "as_floats",
     "available",
     "generate_source",
     "gpu_report",
+    "lr_dependent_slots",
     "slot_values",
     "triton_kind",
 ]
@@ -74,6 +76,7 @@ _lock = threading.Lock()
 _modules: dict[str, Any] = {}
 _workdir: str | None = None
 _available: bool | None = None
+_lr_slots: dict[int, tuple[Program, tuple[int, ...] | None]] = {}
 
 
 def available() -> bool:
@@ -190,9 +193,11 @@ class DeviceLr:
     >>> import torch, optfilters
     >>> from optfilters.torch._program import Plan
     >>> from optfilters.torch.triton_kernels import DeviceLr
-    >>> program = Plan(optfilters.get("sgd", weight_decay=0.1, decoupled_weight_decay=True), torch.float32).program(1)
+    >>> program = Plan(optfilters.get("adamw", weight_decay=0.1), torch.float32).program(1)
     >>> slots = DeviceLr(program, 1, torch.tensor(0.5))
-    >>> [round(a + b * 0.5, 12) for a, b in zip(slots.a, slots.b)] == program.scalar_values(1, 0.5)
+    >>> [k for k, b in enumerate(slots.b) if b != 0.0]  # the decay 1 - lr wd and the update -lr / c
+    [0, 5]
+    >>> slots.a[0] + slots.b[0] * 0.5 == program.scalar_values(1, 0.5)[0] == 0.95
     True
     >>> slots.values() == program.scalar_values(1, 0.5)
     True
@@ -202,12 +207,19 @@ class DeviceLr:
 
     def __init__(self, program: Program, t: int, lr: Tensor) -> None:
         self.program, self.t, self.lr = program, t, lr
-        parts = [_trace(fn, t) for fn in program.scalars]
         self.a: list[float] | None = None
         self.b: list[float] | None = None
-        if all(p is not None for p in parts):
-            self.a = [p[0] for p in parts if p is not None]
-            self.b = [p[1] for p in parts if p is not None]
+        slots = lr_dependent_slots(program)
+        if slots is None:
+            return
+        a = program.scalar_values(t, 0.0)  # the slots that do not depend on lr, at their value
+        b = [0.0] * len(a)
+        for k in slots:
+            part = _trace(program.scalars[k], t)
+            if part is None:
+                return
+            a[k], b[k] = part
+        self.a, self.b = a, b
 
     def values(self) -> list[float]:
         """The slots as Python floats (reads ``lr``: a host-device synchronisation when it lives on a GPU)."""
@@ -229,7 +241,22 @@ def as_floats(scalars: Sequence[float] | DeviceLr) -> list[float]:
 
 
 def lr_dependent_slots(program: Program) -> tuple[int, ...] | None:
-    """The slots that depend on lr (traced at steps 1 and 2), or None when one is not affine in lr."""
+    """The slots that depend on lr (traced at steps 1 and 2), or None when one is not affine in lr.
+
+    Which slots depend on lr is a property of the program (the builder's slot
+    functions), not of the step; it is computed once per program.
+    """
+    cached = _lr_slots.get(id(program))
+    if cached is not None and cached[0] is program:
+        return cached[1]
+    slots = _trace_slots(program)
+    if len(_lr_slots) > 256:
+        _lr_slots.clear()
+    _lr_slots[id(program)] = (program, slots)
+    return slots
+
+
+def _trace_slots(program: Program) -> tuple[int, ...] | None:
     found: set[int] = set()
     for t in (1, 2):
         for k, fn in enumerate(program.scalars):
@@ -561,7 +588,7 @@ class TritonKernel:
         self.compile_seconds: float | None = None
         self._compiled: set[tuple[bool, bool]] = set()
         self._blocks: dict[tuple[tuple[int, ...], torch.device], tuple[Tensor, int]] = {}
-        self._records: dict[tuple[int, ...], Tensor] = {}
+        self._records: dict[tuple[tuple[int, ...], ...], tuple[Tensor, bool]] = {}
         self._validated: tuple[Any, ...] = ((), ())
 
     # -------------------------------------------------------------- checks
@@ -644,13 +671,23 @@ class TritonKernel:
             cached = self._blocks[key] = (table, int(sum(counts)))
         return cached
 
-    def _record_table(self, addresses: tuple[int, ...], device: torch.device) -> Tensor:
-        records = self._records.get(addresses)
-        if records is None:
+    def _record_table(
+        self, sizes: tuple[int, ...], pointers: tuple[tuple[int, ...], ...], device: torch.device
+    ) -> tuple[Tensor, bool]:
+        """The tensor records ``[numel, param, grad, state...]`` on the device, and whether all are 16-byte aligned."""
+        key = (sizes, *pointers)
+        cached = self._records.get(key)
+        if cached is None:
+            params, grads, states = pointers
+            n = len(self.keys)
+            rows: list[int] = []
+            for i, size in enumerate(sizes):
+                rows += [size, params[i], grads[i], *states[i * n : (i + 1) * n]]
+            aligned = not any(a & 15 for ptrs in pointers for a in ptrs)
             if len(self._records) > 8:  # e.g. gradients that alternate between a few buffers
                 self._records.clear()
-            records = self._records[addresses] = self._to_device(list(addresses), device)
-        return records
+            cached = self._records[key] = (self._to_device(rows, device), aligned)
+        return cached
 
     # -------------------------------------------------------------- the step
     def run(
@@ -676,15 +713,12 @@ class TritonKernel:
         blocks, n_blocks = self._block_table(sizes, device)
         if n_blocks == 0:
             return True
-        n = len(keys)
-        addresses: list[int] = []
-        param_ptrs = list(map(_DATA_PTR, params))
-        grad_ptrs = list(map(_DATA_PTR, grads))
-        state_ptrs = list(map(_DATA_PTR, state_tensors))
-        for i, size in enumerate(sizes):
-            addresses += [size, param_ptrs[i], grad_ptrs[i], *state_ptrs[i * n : (i + 1) * n]]
-        records = self._record_table(tuple(addresses), device)
-        aligned = not any(a & 15 for a in param_ptrs + grad_ptrs + state_ptrs)
+        pointers = (
+            tuple(map(_DATA_PTR, params)),
+            tuple(map(_DATA_PTR, grads)),
+            tuple(map(_DATA_PTR, state_tensors)),
+        )
+        records, aligned = self._record_table(sizes, pointers, device)
         tensor_lr = False
         lr_arg: Tensor = blocks
         if isinstance(scalars, DeviceLr):
@@ -696,7 +730,6 @@ class TritonKernel:
                 and lr.device == device
                 and lr.numel() == 1
                 and lr.is_floating_point()
-                and all(scalars.b[k] == 0.0 for k in range(len(scalars.b)) if k not in self.lr_slots)
             ):
                 tensor_lr, lr_arg = True, lr
                 c = scalars.a
