@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from test_bridge_fused import settings  # every catalogue entry and its examples
 
 import optfilters
 from optfilters import CATALOGUE
@@ -33,14 +34,6 @@ needs_triton = pytest.mark.skipif(not tk.available(), reason="triton is not inst
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 SHAPES = [(7, 5), (33,), (1,)]  # with 16-element blocks: whole blocks and partial ones
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -74,16 +67,6 @@ def exact_fma(monkeypatch: pytest.MonkeyPatch) -> None:
         return interpreter.TensorHandle(exact.astype(z.data.dtype), z.dtype.scalar)
 
     monkeypatch.setattr(builder, "create_fma", create_fma)
-
-
-def settings() -> list[tuple[str, dict[str, Any]]]:
-    cases = []
-    for name, entry in CATALOGUE.items():
-        for example in ({}, *entry.examples):
-            if name == "custom" and "b" not in example:
-                continue
-            cases.append((name, {k: v for k, v in example.items() if k != "lr"}))
-    return cases
 
 
 def train(
