@@ -108,6 +108,12 @@ class Op:
         ``args`` and the scalar ``s`` (both C names) for the fused CPU kernels;
         without it ``fused=True`` falls back to the multi-tensor path with a
         warning.
+    triton : callable, optional
+        ``triton(args, s) -> str``: a Triton expression (over float32 blocks
+        ``args`` and the scalar ``s``) for the fused CUDA kernels
+        (:mod:`optfilters.torch.triton_kernels`); without it ``fused=True`` on
+        CUDA falls back to ``torch.compile`` or the multi-tensor path with a
+        warning.
 
     Examples
     --------
@@ -123,6 +129,7 @@ class Op:
     torch: Callable[..., Any] | None = None
     foreach: Callable[..., Any] | None = None
     c: Callable[[Sequence[str], str], str] | None = None
+    triton: Callable[[Sequence[str], str], str] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
