@@ -177,15 +177,20 @@ def _stability(
     points: int,
     as_json: bool,
     plot: Path | None,
+    curvature: float | None = None,
 ) -> None:
     from optfilters.closed_loop import closed_loop
     from optfilters.closed_loop import tune as tune_loop
+
+    from .control import stability_at_point
 
     model = selection.model
     loop = closed_loop(model, second_moment=second_moment)
     result = loop.stability()
     data: dict[str, Any] = result.as_dict()
     data["hyperparameters"] = dict(model.hyperparameters)
+    point_data, head, tail = stability_at_point(selection, curvature, second_moment)
+    data.update(point_data)
     optimal = None
     if condition_number is not None:
         names = None
@@ -206,7 +211,8 @@ def _stability(
     if as_json:
         echo_json(data)
         return
-    lines = [f"{model.name}: closed loop on a quadratic, x = lr * h" + (" (preconditioned)" if loop.linearised else "")]
+    lines = list(head)  # a normalised optimizer's note comes first
+    lines.append(f"{model.name}: closed loop on a quadratic, x = lr * h" + (" (preconditioned)" if loop.linearised else ""))
     if loop.label != "exact":
         lines.append(f"  note: {loop.label}")
     hi = result.max_stable_lr_curvature
@@ -231,13 +237,17 @@ def _stability(
             + (f", {tuned}" if tuned else "")
         )
         lines.append(f"  tuned: {', '.join(['lr', *optimal.tuned])}")
+    lines += tail
     if plot is not None:
         lines.append(f"figure written to {data['plot']}")
     click.echo("\n".join(lines))
 
 
 def _stability_options() -> list[click.Parameter]:
+    from .control import curvature_option
+
     return [
+        curvature_option(),
         click.Option(
             ["--condition-number", "condition_number"],
             type=click.FloatRange(min=1.0),

@@ -67,8 +67,10 @@ __all__ = [
     "Sensitivity",
     "StalenessRates",
     "StepInfo",
+    "crossing_mode",
     "feedback_loop",
     "margins",
+    "nonlinear_edge_note",
     "root_locus",
     "sensitivity",
     "staleness_rates",
@@ -114,8 +116,15 @@ def _pad(a: FloatArray, n: int) -> FloatArray:
     return out
 
 
-def _mode_text(frequency: float | None) -> str:
-    """What a closed-loop pole on the unit circle at ``frequency`` (cycles/step) does."""
+def crossing_mode(frequency: float | None) -> str:
+    """What a closed-loop pole crossing the unit circle at ``frequency`` (cycles/step) does.
+
+    Examples
+    --------
+    >>> from optfilters.margins import crossing_mode
+    >>> crossing_mode(0.5), crossing_mode(0.25)
+    ('z = -1: period-2 oscillation', 'complex pair at 0.25 cycles/step: oscillation of period 4 steps')
+    """
     if frequency is None:
         return "none"
     if abs(frequency - 0.5) < 1e-9:
@@ -193,6 +202,7 @@ class FeedbackLoop:
     linearised: bool = False
     preconditioner: float = 1.0
     closed: ClosedLoop | None = field(default=None, repr=False, compare=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def order(self) -> int:
@@ -260,6 +270,11 @@ class FeedbackLoop:
         >>> [(round(g, 9), f) for g, f in feedback_loop("sgd", 0.5).crossings()]
         [(0.0, 0.0), (4.0, 0.5)]
         """
+        if "crossings" not in self._cache:
+            self._cache["crossings"] = self._crossings()
+        return list(self._cache["crossings"])
+
+    def _crossings(self) -> list[tuple[float, float]]:
         c, s = self.constant, self.slope
         found: list[tuple[float, float]] = []
 
@@ -412,6 +427,7 @@ class FeedbackLoop:
             reference=reference,
             staleness=self.staleness + d,
             label=label,
+            _cache={},
         )
 
 
@@ -671,10 +687,12 @@ class Margins:
         Steps of (continuous) delay the loop tolerates: ``PM / w_c``, the
         smallest over the gain crossovers.
     max_staleness : int
-        Largest ``d`` such that every staleness ``0 .. d`` converges (checked
-        on the stale loops' poles; ``-1`` when the point itself diverges).
+        Largest ``d`` such that every staleness ``0 .. d`` converges:
+        ``ceil(delay_margin) - 1`` (no delay below the delay margin can move the
+        Nyquist plot through -1), checked on the stale loops' poles up to 64
+        steps; ``-1`` when the point itself diverges.
     stale_rates : tuple of float
-        Rates with ``0 .. max_staleness + 1`` extra steps of staleness.
+        Rates with ``0 .. max_staleness + 1`` extra steps of staleness (at most 65 values).
     step : StepInfo
     label : str
     stable_intervals : tuple of (float, float)
@@ -809,19 +827,15 @@ def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margi
     stale: list[float] = [rate]
     tolerated = -1
     if stable:
-        tolerated = 0
-        top = max_staleness if not math.isfinite(dm) else min(max_staleness, int(math.floor(dm)) + 1)
-        for d in range(1, min(top, _STALE_SCAN) + 1):
-            r = float(loop.delayed(d).rate(1.0))
-            stale.append(r)
-            if r >= 1.0:
-                break
-            tolerated = d
-        if top > _STALE_SCAN and tolerated == _STALE_SCAN:
-            # Beyond the full scan: the stale loops at floor(DM) and floor(DM) + 1 only.
-            k = int(math.floor(dm)) if math.isfinite(dm) else max_staleness
-            rates = [float(loop.delayed(d).rate(1.0)) for d in (k, k + 1)]
-            tolerated = k if rates[0] < 1.0 else tolerated
+        # Every delay below the delay margin keeps the loop stable (the Nyquist plot of z^-tau L cannot pass
+        # through -1 while tau < PM / w_c at every crossover), so ceil(DM) - 1 steps are tolerated; the stale
+        # loops' poles check it directly up to _STALE_SCAN steps.
+        tolerated = max_staleness if not math.isfinite(dm) else min(max_staleness, math.ceil(dm) - 1)
+        for d in range(1, min(tolerated + 1, _STALE_SCAN) + 1):
+            stale.append(float(loop.delayed(d).rate(1.0)))
+        checked = [i for i, r in enumerate(stale) if r >= 1.0]
+        if checked:
+            tolerated = checked[0] - 1
     step = _step_of(loop, None)
     return Margins(
         name=loop.name,
@@ -833,7 +847,7 @@ def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margi
         gain_margin=float(gm),
         lower_gain_margin=float(lower),
         failure_frequency=failure,
-        failure_mode=_mode_text(failure),
+        failure_mode=crossing_mode(failure),
         phase_margin=float(pm),
         crossover_frequency=wc,
         delay_margin=float(dm),
@@ -1188,6 +1202,7 @@ class Sensitivity:
     noise_gain: float
     staleness: int = 0
     label: str = "exact"
+    linearised: bool = False
 
     @property
     def modulus_margin(self) -> float:
@@ -1319,4 +1334,45 @@ def sensitivity(
         noise_gain=noise_gain,
         staleness=loop.staleness,
         label=loop.label,
+        linearised=loop.linearised,
     )
+
+
+# ----------------------------------------------------------------------------- normalised models
+
+
+def nonlinear_edge_note(model: ModelLike, **hyperparameters: Any) -> str | None:
+    """Why the stability edge of a normalised (or sign) optimizer is not a divergence learning rate.
+
+    The closed-loop analysis linearises a normaliser (frozen at a second
+    moment ``v``) and leaves out a sign: its edge is where the *linearised*
+    loop stops converging, in preconditioned curvature.  The real update is
+    bounded (the normaliser divides by a running estimate of the gradient's
+    scale, which grows with the oscillation; a sign step has size ``lr``), so
+    a real run past the edge oscillates around the minimum at the edge (the
+    preconditioned sharpness hovers near it: the edge of stability of adaptive
+    methods, Cohen et al. 2022) instead of diverging.  None for linear models.
+
+    Examples
+    --------
+    >>> from optfilters.margins import nonlinear_edge_note
+    >>> nonlinear_edge_note("sgd") is None
+    True
+    >>> nonlinear_edge_note("adam").split(":")[0]
+    'adam normalises its step'
+    """
+    m = as_model(model, **hyperparameters)
+    if m.normaliser is not None:
+        return (
+            f"{m.name} normalises its step: the edge is that of the linearised loop (normaliser frozen, lr*h in "
+            "preconditioned curvature h/(sqrt(v)+eps)); a real run does not diverge past it, because v grows with "
+            "the oscillation and shrinks the step: the run oscillates around the minimum at the edge (its "
+            "preconditioned sharpness hovers near it) instead of diverging"
+        )
+    if m.nonlinearity is not None:
+        return (
+            f"{m.name} takes the sign of its direction: every step has size lr, so a real run cannot diverge on a "
+            "quadratic (it oscillates around the minimum with an amplitude of order lr); the edge is that of the "
+            "linear part only"
+        )
+    return None
