@@ -640,14 +640,18 @@ def _second_moment(rows: FloatArray, mean: FloatArray, cov: FloatArray, noise_va
 class _Loop:
     """The closed loop of one model on a diagonal quadratic, one scalar system per coordinate."""
 
-    def __init__(self, model: OptimizerModel, curvatures: FloatArray, noise_var: FloatArray) -> None:
+    def __init__(
+        self, model: OptimizerModel, curvatures: FloatArray, noise_var: FloatArray, staleness: int = 0
+    ) -> None:
         self.model = model
         self.h = curvatures
         self.noise_var = noise_var
         self.d = curvatures.size
         self.grad = _Stage(model.gradient)
         self.post = _Stage(model.post)
-        self.n = 1 + self.grad.size + self.post.size
+        # Stale gradients: the state carries theta_{t-2} .. theta_{t-1-lag} after the filter memories.
+        self.lag = int(staleness)
+        self.n = 1 + self.grad.size + self.post.size + self.lag
         wd = model.weight_decay
         self.coupled = wd.weight_decay if wd is not None and not wd.decoupled else 0.0
         self.decoupled = wd.weight_decay if wd is not None and wd.decoupled else 0.0
@@ -658,9 +662,14 @@ class _Loop:
         mean = np.zeros((self.d, self.n))
         mean[:, 0] = init
         mean[:, 1 : 1 + self.grad.size] = self.grad.initial_state()
-        mean[:, 1 + self.grad.size :] = self.post.initial_state()
+        lags = self.n - self.lag
+        mean[:, 1 + self.grad.size : lags] = self.post.initial_state()
         cov = np.zeros((self.d, self.n, self.n))
         cov[:, 0, 0] = init_var
+        if self.lag:  # the history before the run is the starting point itself
+            mean[:, lags:] = init[:, None]
+            idx = np.r_[0, lags : self.n]
+            cov[:, idx[:, None], idx[None, :]] = init_var[:, None, None]
         return mean, cov
 
     def _unit(self, i: int) -> FloatArray:
@@ -669,9 +678,17 @@ class _Loop:
         return row
 
     def gradient_row(self) -> FloatArray:
-        """The effective gradient ``g = kappa theta + sign xi`` as rows over ``[X; xi]``."""
+        """The effective gradient ``g = kappa theta + sign xi`` as rows over ``[X; xi]``.
+
+        With stale gradients the loss part is ``sign h theta_{t-1-lag}`` (the
+        last lag state); coupled weight decay stays on the current ``theta``.
+        """
         row = np.zeros((self.d, self.n + 1))
-        row[:, 0] = self.kappa
+        if self.lag:
+            row[:, 0] = self.coupled
+            row[:, self.n - 1] = self.sign * self.h
+        else:
+            row[:, 0] = self.kappa
         row[:, -1] = self.sign
         return row
 
@@ -693,7 +710,9 @@ class _Loop:
         d_final = sign_gain[:, None] * d_post
         gain = self.model.lr_gain.limit if t is None else self.model.lr_gain.value(t)
         theta = (1.0 - lr * self.decoupled) * self._unit(0) - (lr * gain) * d_final
-        return np.stack([theta, *new_g, *new_p], axis=1)
+        first = self.n - self.lag
+        lags = [self._unit(0), *(self._unit(first + k) for k in range(self.lag - 1))] if self.lag else []
+        return np.stack([theta, *new_g, *new_p, *lags], axis=1)
 
     def post_rows(self, t: int | None, scale: FloatArray) -> FloatArray:
         """The direction after the post-filter (before a sign), as rows."""
@@ -952,7 +971,7 @@ def _steady_scale(loop: _Loop, model: OptimizerModel, lr: float) -> tuple[FloatA
     scale = np.ones(loop.d)
     vs = np.full(loop.d, math.nan)
     for i in range(loop.d):
-        sub = _Loop(model, loop.h[i : i + 1], loop.noise_var[i : i + 1])
+        sub = _Loop(model, loop.h[i : i + 1], loop.noise_var[i : i + 1], loop.lag)
 
         def expected(log_v: float, sub: _Loop = sub, i: int = i) -> float:
             v = math.exp(log_v)
@@ -994,6 +1013,7 @@ def predict(
     schedule: Any = None,
     init_var: ArrayLike = 0.0,
     second_moment: Any = "tracking",
+    staleness: int = 0,
     **hyperparameters: Any,
 ) -> NoisyQuadraticPrediction:
     """The exact expected loss trajectory on the noisy quadratic (linearised for normalised models).
@@ -1018,6 +1038,11 @@ def predict(
         Variance of a random initial point.
     second_moment : float, array_like, "tracking" or "steady"
         How a normaliser is linearised (ignored by linear models).
+    staleness : int
+        Steps ``d`` by which the loss gradient is stale: ``g_t = h theta_{t-1-d}
+        + xi_t`` (asynchronous or pipelined training; ``z^-d`` in the loop).
+        The steps before the run see the starting point; coupled weight decay
+        stays on the current parameter, as the optimizer adds it.
     **hyperparameters
         Catalogue hyperparameters.
 
@@ -1031,6 +1056,8 @@ def predict(
     >>> p = predict("momentum", lr=0.1, momentum=0.9, curvatures=1.0, noise_var=1.0, steps=1000)
     >>> round(p.steady_state_loss, 6)     # (1+b) lr s^2 / (2 (1-b) (2 (1+b) - lr h))
     0.256757
+    >>> round(predict("momentum", lr=0.05, momentum=0.9, staleness=3).rate, 4)   # 3 stale steps diverge
+    1.0181
     """
     m = as_model(model, **hyperparameters)
     steps = int(steps)
@@ -1048,7 +1075,9 @@ def predict(
         raise InvalidHyperparameterError(f"lr must be finite and >= 0, got {lr}")
     lrs = lr_sequence(schedule, base_lr, steps)
     final_lr = float(lrs[-1]) if steps else base_lr
-    loop = _Loop(m, h, sigma2)
+    if isinstance(staleness, bool) or not float(staleness).is_integer() or int(staleness) < 0:
+        raise InvalidHyperparameterError(f"staleness must be an integer >= 0, got {staleness!r}")
+    loop = _Loop(m, h, sigma2, int(staleness))
     sign_tracking = m.nonlinearity is not None
     normalised = m.normaliser is not None
 
@@ -1097,7 +1126,7 @@ def predict(
             g_rows = loop.gradient_row()
             if normalised:
                 eg2 = _second_moment(g_rows, mean, cov, sigma2)
-                eg = loop.kappa * mean[:, 0]
+                eg = np.einsum("di,di->d", g_rows[:, :-1], mean)
                 scale = normaliser.scale(t, eg2, eg)
                 if isinstance(m.normaliser, AdadeltaNormaliser):
                     normaliser.after(scale, _second_moment(loop.direction_rows(t), mean, cov, sigma2))
@@ -1136,14 +1165,18 @@ def predict(
     else:
         steady_scale = ones
     limit = loop.matrix(None, final_lr, steady_scale, ones)
-    # The rate from the closed loop itself (accurate for high-order designs), per coordinate.
-    base = closed_loop(m, lr=final_lr)
-    radius = np.array(
-        [
-            float(replace(base, preconditioner=float(s_i)).rate(final_lr * h_i * float(s_i)))
-            for h_i, s_i in zip(h, steady_scale, strict=True)
-        ]
-    )
+    if loop.lag:  # stale gradients: the poles of the state-space loop with its delay line
+        radius = np.max(np.abs(np.linalg.eigvals(limit[:, :, : loop.n])), axis=-1)
+        notes.append(f"gradients {loop.lag} step{'s' if loop.lag != 1 else ''} stale")
+    else:
+        # The rate from the closed loop itself (accurate for high-order designs), per coordinate.
+        base = closed_loop(m, lr=final_lr)
+        radius = np.array(
+            [
+                float(replace(base, preconditioner=float(s_i)).rate(final_lr * h_i * float(s_i)))
+                for h_i, s_i in zip(h, steady_scale, strict=True)
+            ]
+        )
     variance, radius = _lyapunov(limit, sigma2, radius)
     positive = h > 0.0
     with np.errstate(invalid="ignore"):
