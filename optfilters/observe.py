@@ -529,7 +529,7 @@ def horizon(poles: ArrayLike) -> tuple[int, int] | None:
     >>> horizon([0.5])                 # one pole: no burn-in
     (0, 8)
     >>> horizon([-1.01, -0.98])        # the heavy-ball edge: two real poles near -1
-    (460, 16)
+    (459, 16)
     """
     p = np.asarray(poles, dtype=np.complex128).ravel()
     if p.size == 0:
