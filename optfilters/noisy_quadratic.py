@@ -84,6 +84,7 @@ __all__ = [
     "predict",
     "steady_state_loss",
     "step_decay",
+    "transition_matrices",
     "warmup",
 ]
 
@@ -1232,3 +1233,86 @@ def steady_state_loss(
         second_moment=mode,
         **hyperparameters,
     ).steady_state_loss
+
+
+def transition_matrices(
+    model: ModelLike,
+    times: ArrayLike,
+    *,
+    lr: float | None = None,
+    curvatures: ArrayLike = 1.0,
+    schedule: Any = None,
+    second_moment: Any = 1.0,
+    staleness: int = 0,
+    init: ArrayLike | None = None,
+    **hyperparameters: Any,
+) -> Any:
+    """The closed loop's per-step state-space matrices ``[A_t | B_t]`` at steps ``t`` (exact, as :func:`predict`).
+
+    ``X_t = A_t X_{t-1} + B_t xi_t`` with the state ``X = [theta, filter
+    memories, stale parameters]`` of each coordinate; ``A_t`` holds every
+    time-varying coefficient of step ``t`` (bias corrections, NAdam's schedule,
+    RAdam's rectification, first-step quirks, the learning rate of a
+    schedule).  Normalised models are linearised with the normaliser frozen
+    at ``second_moment`` (a number or one per coordinate); a sign is left out.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    times : array_like of int
+        Steps ``t >= 1``.
+    lr, curvatures, schedule, staleness
+        As for :func:`predict`.
+    second_moment : float or array_like
+        Where a normaliser is frozen.
+    init : array_like, optional
+        Also return the state ``X_0`` of a run starting at ``theta_0 = init``
+        (filter memories at their initial values, the stale history at ``init``).
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    ndarray or (ndarray, ndarray)
+        Shape ``(len(times), d, n, n + 1)``; with ``init``, also ``X_0`` of shape ``(d, n)``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import transition_matrices
+    >>> m = transition_matrices("momentum", [5], lr=0.1, momentum=0.9)
+    >>> m[0, 0].round(12).tolist()    # theta' = (1 - lr h) theta - lr s - lr xi;  s' = b (h theta + s + xi)
+    [[0.9, -0.1, -0.1], [0.9, 0.9, 0.9]]
+    >>> a = transition_matrices("adam", [1, 1000], lr=0.1, eps=0.0)   # bias correction: 1/(1 - 0.9^t)
+    >>> a[:, 0, 0, 0].round(6).tolist()
+    [0.9, 0.99]
+    """
+    m = as_model(model, **hyperparameters)
+    ts = np.atleast_1d(np.asarray(times))
+    if ts.size == 0 or not np.all(np.isfinite(ts.astype(np.float64))) or np.any(ts < 1):
+        raise InvalidHyperparameterError(f"times must be integers >= 1, got {ts.tolist()}")
+    ts = ts.astype(np.int64)
+    h = np.atleast_1d(np.asarray(curvatures, dtype=np.float64)).ravel()
+    if h.size == 0 or not np.all(np.isfinite(h)) or np.any(h < 0):
+        raise InvalidHyperparameterError(f"curvatures must be finite and >= 0, got {h.tolist()}")
+    d = h.size
+    if isinstance(staleness, bool) or not float(staleness).is_integer() or int(staleness) < 0:
+        raise InvalidHyperparameterError(f"staleness must be an integer >= 0, got {staleness!r}")
+    if isinstance(second_moment, str):
+        raise InvalidHyperparameterError("transition_matrices freezes the normaliser: second_moment must be a number")
+    base_lr = m.lr if lr is None else float(lr)
+    lrs = lr_sequence(schedule, base_lr, int(ts.max()))
+    loop = _Loop(m, h, np.zeros(d), int(staleness))
+    frozen = None
+    if m.normaliser is not None:
+        v = _per_coordinate("second_moment", second_moment, d, 0.0)
+        frozen = np.asarray(normaliser_scale(m, v), dtype=np.float64) * np.ones(d)
+    normaliser = _Normaliser(m, d, "frozen", frozen)
+    ones = np.ones(d)
+    out = np.empty((ts.size, d, loop.n, loop.n + 1))
+    for i, t in enumerate(ts):
+        scale = normaliser.scale(int(t), ones, ones) if m.normaliser is not None else ones
+        out[i] = loop.matrix(int(t), float(lrs[t - 1]), scale, ones)
+    if init is None:
+        return out
+    start, _ = loop.initial(_per_coordinate("init", init, d), np.zeros(d))
+    return out, start

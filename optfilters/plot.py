@@ -81,6 +81,7 @@ __all__ = [
     "closed_loop_step",
     "compare",
     "empirical_response",
+    "frozen_edges",
     "get_function",
     "impulse",
     "loss_comparison",
@@ -99,6 +100,7 @@ __all__ = [
     "staleness_rates",
     "step",
     "style",
+    "time_varying_verdict",
     "trajectories",
 ]
 
@@ -2077,3 +2079,99 @@ def staleness_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
     axis.legend(loc="best", fontsize="small")
     _title(axis, title, f"{getattr(obj, 'name', '')}: rate with d-step-stale gradients")
     return PlotResult(figure, (axis,), {"rate": tuple(lines)}, None, {"staleness": d, "rate": rate})
+
+
+@_styled
+def frozen_edges(obj: Any, ax: Any = None, *, base: bool = False, title: str | None = None) -> PlotResult:
+    """The frozen-time stability edge of ``lr * h`` against the step ``t`` (log axis), with its ``t -> inf`` limit.
+
+    Parameters
+    ----------
+    obj : FrozenEdges, list or dict
+        Needs ``steps`` and ``edge`` (and ``limit``, ``base_edge``); ``name`` labels it.
+    ax : Axes, optional
+    base : bool
+        Draw the edge in the base learning rate (``base_edge``: with a schedule).
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["edge"]`` and ``artists["limit"]`` (one per series).
+
+    Examples
+    --------
+    >>> from optfilters.thresholds import frozen_edges as edges
+    >>> from optfilters.plot import frozen_edges
+    >>> r = frozen_edges(edges("nadam", [10, 100, 1000]))
+    >>> r.artists["edge"][0].get_ydata().round(2).tolist()
+    [3.49, 3.53, 3.93]
+    >>> r.close()
+    """
+    pairs = _items(obj, "frozen_edges", ("steps", "edge"))
+    figure, (axis,) = _axes(ax, None, 1, "frozen_edges")
+    lines, limits = [], []
+    for i, (name, e) in enumerate(pairs):
+        y = _finite(e.base_edge if base else e.edge)
+        lines.append(axis.plot(_finite(e.steps), y, color=_colour(i), label=name or None)[0])
+        limit = getattr(e, "limit", None)
+        if limit is not None and math.isfinite(limit):
+            limits.append(axis.axhline(limit, color=_colour(i), linestyle=":", linewidth=1.2, label="_limit"))
+    if limits:
+        axis.plot([], [], color="0.4", linestyle=":", linewidth=1.2, label="t -> inf limit")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("step t (coefficients frozen at t)")
+    axis.set_ylabel("max stable lr·h" + (" (base lr)" if base else " (lr of step t)"))
+    axis.legend(loc="best", fontsize="small")
+    _title(axis, title, "frozen-time stability edge")
+    return PlotResult(figure, (axis,), {"edge": tuple(lines), "limit": tuple(limits)}, None, {})
+
+
+@_styled
+def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """The exact run (``log10 |theta_t / theta_0|``) with the steps whose frozen-time loop is unstable shaded.
+
+    Parameters
+    ----------
+    obj : TimeVaryingVerdict
+        Needs ``log10_amplitude`` and ``frozen_rate``.
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["amplitude"]``, ``artists["frozen_unstable"]``.
+
+    Examples
+    --------
+    >>> from optfilters.thresholds import time_varying_verdict as verdict
+    >>> from optfilters.plot import time_varying_verdict
+    >>> r = time_varying_verdict(verdict("adam", 30.0, steps=100, beta1=0.9, eps=0.0))
+    >>> len(r.artists["amplitude"][0].get_xdata()), len(r.artists["frozen_unstable"])
+    (101, 1)
+    >>> r.close()
+    """
+    for attr in ("log10_amplitude", "frozen_rate"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"time_varying_verdict() needs a TimeVaryingVerdict; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "time_varying_verdict")
+    y = _finite(obj.log10_amplitude)
+    steps = np.arange(y.size)
+    line = axis.plot(steps, y, color=_colour(0), label="exact run from rest")[0]
+    bad = np.asarray(obj.frozen_rate) >= 1.0
+    spans = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], bad.astype(int), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        spans.append(axis.axvspan(start + 0.5, stop + 0.5, color="#D55E00", alpha=0.15, linewidth=0))
+    if spans:
+        axis.plot([], [], color="#D55E00", alpha=0.3, linewidth=6, label="frozen-time unstable steps")
+    axis.axhline(0.0, **_GUIDE)
+    axis.set_xlabel("step")
+    axis.set_ylabel("log10 |theta_t / theta_0|")
+    axis.legend(loc="best", fontsize="small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: exact time-varying run at lr·h = {obj.lr_curvature:g}")
+    return PlotResult(
+        figure, (axis,), {"amplitude": (line,), "frozen_unstable": tuple(spans)}, None, {"log10_amplitude": y}
+    )
