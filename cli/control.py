@@ -1,4 +1,4 @@
-"""Control readings of the optimizer loop: ``margins``, ``locus`` and ``sensitivity``.
+"""Control readings of the optimizer loop: ``margins``, ``locus``, ``sensitivity`` and ``thresholds``.
 
 * ``optfilters margins NAME [hp] --lr LR --curvature H [--staleness D]``: gain
   margin (how far lr can grow, and through which mode the loop fails), phase
@@ -10,6 +10,9 @@
 * ``optfilters sensitivity NAME [hp] --lr LR --curvature H``: ``|S|`` and
   ``|T|`` over frequency, their peaks and the noise gain
   (:func:`optfilters.margins.sensitivity`).
+* ``optfilters thresholds NAME [hp] [--at T1,T2] [--lr LR --run-steps N]``:
+  the stability edge of the loop frozen at each step ``t`` and the exact
+  verdict of a run (:mod:`optfilters.thresholds`).
 
 Every command takes ``--json`` and ``--plot FILE``; none imports torch, and
 matplotlib only with ``--plot``.
@@ -353,6 +356,98 @@ def _sensitivity(
     click.echo("\n".join(lines))
 
 
+# ----------------------------------------------------------------------------- thresholds
+
+
+def _steps_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    out = []
+    for item in str(text).replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise CliError(f"--at must be steps separated by commas, got {text!r}") from None
+        if not (math.isfinite(value) and value.is_integer() and value >= 1):
+            raise CliError(f"--at needs integer steps >= 1, got {item.strip()}")
+        out.append(int(value))
+    if not out:
+        raise CliError(f"--at needs at least one step, got {text!r}")
+    return out
+
+
+def _thresholds(
+    selection: Selection,
+    at: str | None,
+    run_steps: int | None,
+    curvature: float | None,
+    schedule: str | None,
+    staleness: int,
+    second_moment: float,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    from optfilters.margins import crossing_mode, nonlinear_edge_note
+    from optfilters.noisy_quadratic import parse_schedule
+    from optfilters.thresholds import frozen_edges, time_varying_verdict
+
+    model = selection.model
+    steps = _steps_list(at)
+    plan = None if schedule is None else parse_schedule(schedule)
+    note = nonlinear_edge_note(model)
+    edges = frozen_edges(model, steps, staleness=staleness, second_moment=second_moment, schedule=plan)
+    data: dict[str, Any] = {"frozen_edges": edges.as_dict(), "hyperparameters": dict(model.hyperparameters)}
+    data["nonlinear_note"] = note
+    verdict = None
+    if run_steps is not None or "lr" in selection.overrides:
+        n = run_steps if run_steps is not None else int(edges.steps.max())
+        verdict = time_varying_verdict(
+            model,
+            steps=n,
+            curvature=curvature,
+            schedule=plan,
+            staleness=staleness,
+            second_moment=second_moment,
+        )
+        data["run"] = verdict.as_dict()
+    if plot is not None:
+        data["plot"] = str(_save_plot(lambda p: p.frozen_edges(edges, base=plan is not None), plot))
+    if as_json:
+        echo_json(data)
+        return
+    lines = [f"note: {note}"] if note else []
+    lines.append(f"{model.name}: stability edge of the loop frozen at step t (coefficients held at their step-t values)")
+    lines.append(f"  note: {edges.label}")
+    if math.isfinite(edges.limit):
+        lines.append(f"  t -> infinity limit: lr*h < {fmt(edges.limit)}")
+    headers = ["t", "max stable lr_t*h"] + (["in base lr*h"] if plan is not None else []) + ["fails through"]
+    rows = []
+    for i, t in enumerate(edges.steps):
+        f = edges.frequency[i]
+        row = [str(int(t)), fmt(edges.edge[i])]
+        if plan is not None:
+            row.append(fmt(edges.base_edge[i]))
+        row.append(crossing_mode(None if not math.isfinite(f) else float(f)).split(":")[0])
+        rows.append(row)
+    lines += _table(headers, rows)
+    if verdict is not None:
+        lines.append(
+            f"  run of {verdict.steps} steps at lr*h = {fmt(verdict.lr_curvature)} (exact, product of the transition "
+            f"matrices): it {verdict.verdict} (|theta_N/theta_0| = 10^{fmt(verdict.log10_final_amplification, 4)}, "
+            f"peak 10^{fmt(verdict.log10_peak_amplification, 4)} at step {verdict.peak_step}; "
+            f"worst start ||Phi_N|| = 10^{fmt(verdict.log10_norm, 4)})"
+        )
+        lines.append(
+            f"  frozen-time view: unstable at {verdict.frozen_unstable_steps} of {verdict.steps} steps"
+            + (f" (the last at step {verdict.last_frozen_unstable_step})" if verdict.frozen_unstable_steps else "")
+        )
+    if plot is not None:
+        lines.append(f"figure written to {data['plot']}")
+    click.echo("\n".join(lines))
+
+
 # ----------------------------------------------------------------------------- register
 
 _EPILOG = (
@@ -362,7 +457,7 @@ _EPILOG = (
 
 
 def register(group: click.Group) -> None:
-    """Add ``margins``, ``locus`` and ``sensitivity`` to ``group``."""
+    """Add ``margins``, ``locus``, ``sensitivity`` and ``thresholds`` to ``group``."""
     group.add_command(
         optimizer_group(
             "margins",
@@ -418,5 +513,60 @@ def register(group: click.Group) -> None:
             help="Sensitivity S = 1/(1+L) (a moving optimum -> error) and complementary sensitivity T = L/(1+L) "
             "(h x gradient noise -> parameter): peaks, modulus margin, noise gain.\n\n" + _EPILOG.format(cmd="sensitivity"),
             short_help="Sensitivity and complementary sensitivity at lr, h.",
+        )
+    )
+    group.add_command(
+        optimizer_group(
+            "thresholds",
+            _thresholds,
+            [
+                click.Option(
+                    ["--at", "at"],
+                    default=None,
+                    metavar="T1,T2,...",
+                    help="Steps t at which to freeze the loop (default: 61 geometric steps from 1 to 1e5).",
+                ),
+                click.Option(
+                    ["--run-steps", "run_steps"],
+                    type=click.IntRange(min=1, max=10_000_000),
+                    default=None,
+                    metavar="N",
+                    help="Also give the exact verdict of a run of N steps at lr*h (with --lr, default N: the last t).",
+                ),
+                click.Option(
+                    ["--curvature", "curvature"],
+                    type=click.FloatRange(min=0.0, min_open=True),
+                    default=None,
+                    metavar="H",
+                    help="Curvature of the run (default 1).",
+                ),
+                click.Option(
+                    ["--schedule", "schedule"],
+                    default=None,
+                    metavar="SPEC",
+                    help="Learning-rate schedule (as for predict): the edges are then also given in the base lr.",
+                ),
+                click.Option(
+                    ["--staleness", "staleness"],
+                    type=click.IntRange(min=0, max=10_000),
+                    default=0,
+                    show_default=True,
+                    metavar="D",
+                    help="Steps of gradient staleness.",
+                ),
+                click.Option(
+                    ["--second-moment", "second_moment"],
+                    type=click.FloatRange(min=0.0),
+                    default=1.0,
+                    show_default=True,
+                    help="Normalised optimizers: second moment at which the normaliser is frozen.",
+                ),
+                json_option(),
+                plot_option("Also write the edge against t to FILE (png, svg, pdf)."),
+            ],
+            help="Thresholds at the step you run: the stability edge of lr*h with the time-varying coefficients "
+            "(bias correction, NAdam's schedule, RAdam's rectification, an lr schedule) frozen at each step t, "
+            "and with --lr / --run-steps the exact verdict of a run of N steps.\n\n" + _EPILOG.format(cmd="thresholds"),
+            short_help="Frozen-time stability edges against the step; exact run verdict.",
         )
     )

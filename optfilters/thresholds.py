@@ -341,7 +341,9 @@ class TimeVaryingVerdict:
     frozen_rate : ndarray
         ``rho(A_t)`` for ``t = 1 .. N``: the frozen-time rate of each step.
     log10_norm : float
-        ``log10 ||Phi_N||_2``: the worst-case growth over any starting state.
+        ``log10 ||Phi_N||_2``: the worst-case growth over any starting state
+        (state: the parameter and the filter memories at curvature 1, in units
+        of the parameter).
     average_rate : float
         ``rho(Phi_N)^(1/N)``.
     label : str
@@ -492,6 +494,10 @@ def time_varying_verdict(
         if not (math.isfinite(h) and h > 0.0):
             raise InvalidHyperparameterError(f"curvature must be finite and > 0, got {curvature!r}")
         x = lr * h * scale
+    if m.weight_decay is None or m.weight_decay.weight_decay == 0.0:
+        # The loop depends on lr * h only: take h = 1, so that the state (parameter and filter memories in
+        # gradient units) and ||Phi_N|| do not depend on how x was split into lr and h.
+        lr, h = x / scale, 1.0
     matrices, start = transition_matrices(
         m,
         np.arange(1, n_steps + 1),
