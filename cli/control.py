@@ -103,7 +103,8 @@ def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
         else:
             lines.append(
                 f"{indent}gain margin x{fmt(gm)} ({fmt(result.gain_margin_db, 4)} dB): diverges at lr*h = "
-                f"{fmt(result.edge_lr_curvature)}" + ("" if lr is None else f" (lr = {fmt(gm * lr)})")
+                f"{fmt(result.edge_lr_curvature)}"
+                + ("" if lr is None else f" (lr = {fmt(gm * lr)})")
                 + f", through {result.failure_mode}"
             )
         if result.lower_gain_margin > 0:
@@ -196,7 +197,9 @@ def _margins(
 
     model = selection.model
     note = nonlinear_edge_note(model)
-    result = margins(model, staleness=staleness, second_moment=second_moment, **_point(selection, curvature, lr_curvature))
+    result = margins(
+        model, staleness=staleness, second_moment=second_moment, **_point(selection, curvature, lr_curvature)
+    )
     data = result.as_dict()
     data["hyperparameters"] = dict(model.hyperparameters)
     data["nonlinear_note"] = note
@@ -418,7 +421,9 @@ def _thresholds(
         echo_json(data)
         return
     lines = [f"note: {note}"] if note else []
-    lines.append(f"{model.name}: stability edge of the loop frozen at step t (coefficients held at their step-t values)")
+    lines.append(
+        f"{model.name}: stability edge of the loop frozen at step t (coefficients held at their step-t values)"
+    )
     lines.append(f"  note: {edges.label}")
     if math.isfinite(edges.limit):
         lines.append(f"  t -> infinity limit: lr*h < {fmt(edges.limit)}")
@@ -511,7 +516,8 @@ def register(group: click.Group) -> None:
                 plot_option("Also write |S| and |T| to FILE (png, svg, pdf)."),
             ],
             help="Sensitivity S = 1/(1+L) (a moving optimum -> error) and complementary sensitivity T = L/(1+L) "
-            "(h x gradient noise -> parameter): peaks, modulus margin, noise gain.\n\n" + _EPILOG.format(cmd="sensitivity"),
+            "(h x gradient noise -> parameter): peaks, modulus margin, noise gain.\n\n"
+            + _EPILOG.format(cmd="sensitivity"),
             short_help="Sensitivity and complementary sensitivity at lr, h.",
         )
     )

@@ -227,7 +227,9 @@ def _stability(
         echo_json(data)
         return
     lines = list(head)  # a normalised optimizer's note comes first
-    lines.append(f"{model.name}: closed loop on a quadratic, x = lr * h" + (" (preconditioned)" if loop.linearised else ""))
+    lines.append(
+        f"{model.name}: closed loop on a quadratic, x = lr * h" + (" (preconditioned)" if loop.linearised else "")
+    )
     if loop.label != "exact":
         lines.append(f"  note: {loop.label}")
     hi = result.max_stable_lr_curvature

@@ -1237,7 +1237,7 @@ def steady_state_loss(
 
 def transition_matrices(
     model: ModelLike,
-    times: ArrayLike,
+    times: ArrayLike | None,
     *,
     lr: float | None = None,
     curvatures: ArrayLike = 1.0,
@@ -1245,6 +1245,7 @@ def transition_matrices(
     second_moment: Any = 1.0,
     staleness: int = 0,
     init: ArrayLike | None = None,
+    preconditioner: ArrayLike | None = None,
     **hyperparameters: Any,
 ) -> Any:
     """The closed loop's per-step state-space matrices ``[A_t | B_t]`` at steps ``t`` (exact, as :func:`predict`).
@@ -1259,8 +1260,8 @@ def transition_matrices(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
-    times : array_like of int
-        Steps ``t >= 1``.
+    times : array_like of int or None
+        Steps ``t >= 1``; None for the ``t -> infinity`` LTI limit (one matrix per coordinate).
     lr, curvatures, schedule, staleness
         As for :func:`predict`.
     second_moment : float or array_like
@@ -1268,13 +1269,17 @@ def transition_matrices(
     init : array_like, optional
         Also return the state ``X_0`` of a run starting at ``theta_0 = init``
         (filter memories at their initial values, the stale history at ``init``).
+    preconditioner : array_like, optional
+        A fixed gain per coordinate on the direction (a diagonal preconditioner
+        ``P``: ``theta -= lr P H(g)``), times the frozen normaliser's gain.
     **hyperparameters
         Catalogue hyperparameters.
 
     Returns
     -------
     ndarray or (ndarray, ndarray)
-        Shape ``(len(times), d, n, n + 1)``; with ``init``, also ``X_0`` of shape ``(d, n)``.
+        Shape ``(len(times), d, n, n + 1)`` (``(d, n, n + 1)`` for the limit);
+        with ``init``, also ``X_0`` of shape ``(d, n)``.
 
     Examples
     --------
@@ -1287,7 +1292,8 @@ def transition_matrices(
     [0.9, 0.99]
     """
     m = as_model(model, **hyperparameters)
-    ts = np.atleast_1d(np.asarray(times))
+    limit = times is None
+    ts = np.ones(1, dtype=np.int64) if limit else np.atleast_1d(np.asarray(times))
     if ts.size == 0 or not np.all(np.isfinite(ts.astype(np.float64))) or np.any(ts < 1):
         raise InvalidHyperparameterError(f"times must be integers >= 1, got {ts.tolist()}")
     ts = ts.astype(np.int64)
@@ -1308,10 +1314,15 @@ def transition_matrices(
         frozen = np.asarray(normaliser_scale(m, v), dtype=np.float64) * np.ones(d)
     normaliser = _Normaliser(m, d, "frozen", frozen)
     ones = np.ones(d)
+    gain = ones if preconditioner is None else _per_coordinate("preconditioner", preconditioner, d, 0.0)
+    if limit:
+        scale = frozen if frozen is not None else ones
+        out = loop.matrix(None, float(lrs[-1]) if schedule is not None else base_lr, scale * gain, ones)
+        return out if init is None else (out, loop.initial(_per_coordinate("init", init, d), np.zeros(d))[0])
     out = np.empty((ts.size, d, loop.n, loop.n + 1))
     for i, t in enumerate(ts):
         scale = normaliser.scale(int(t), ones, ones) if m.normaliser is not None else ones
-        out[i] = loop.matrix(int(t), float(lrs[t - 1]), scale, ones)
+        out[i] = loop.matrix(int(t), float(lrs[t - 1]), scale * gain, ones)
     if init is None:
         return out
     start, _ = loop.initial(_per_coordinate("init", init, d), np.zeros(d))

@@ -75,6 +75,7 @@ __all__ = [
     "OptimizerSpec",
     "PlotResult",
     "TrajectoryRun",
+    "batch_scaling",
     "bode",
     "bridge_available",
     "closed_loop_rate",
@@ -2174,4 +2175,91 @@ def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) 
     _title(axis, title, f"{getattr(obj, 'name', '')}: exact time-varying run at lr·h = {obj.lr_curvature:g}")
     return PlotResult(
         figure, (axis,), {"amplitude": (line,), "frozen_unstable": tuple(spans)}, None, {"log10_amplitude": y}
+    )
+
+
+@_styled
+def batch_scaling(
+    obj: Any, ax: Any = None, *, quantity: str = "steps", perfect: bool = True, title: str | None = None
+) -> PlotResult:
+    """Steps to the target (or the tuned learning rate) against the batch size, log-log, one line per optimizer.
+
+    Parameters
+    ----------
+    obj : BatchScaling, list or dict
+        Needs ``batch_sizes``, ``steps``, ``lr``, ``critical_batch_size``; ``label`` names it.
+    ax : Axes, optional
+    quantity : {"steps", "lr", "effective_lr"}
+        What to draw against the batch size.
+    perfect : bool
+        Draw perfect scaling (steps ~ 1/B, or lr ~ B) through each curve's smallest batch size,
+        and mark each critical batch size.
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["curve"]``, ``artists["perfect"]``, ``artists["critical"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import batch_scaling
+    >>> b = np.array([1.0, 4.0, 16.0, 64.0])
+    >>> r = batch_scaling(SimpleNamespace(label="sgd", batch_sizes=b, steps=1000 / b + 50, lr=b / 100,
+    ...                                   effective_lr=b / 100, critical_batch_size=19.0))
+    >>> r.artists["curve"][0].get_ydata().tolist()
+    [1050.0, 300.0, 112.5, 65.625]
+    >>> r.close()
+    """
+    if quantity not in ("steps", "lr", "effective_lr"):
+        raise ValueError(f"batch_scaling(): quantity must be 'steps', 'lr' or 'effective_lr', got {quantity!r}")
+    if isinstance(obj, Mapping):
+        pairs = [(str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, (list, tuple)):
+        pairs = [(str(getattr(v, "label", "") or getattr(v, "name", "")), v) for v in obj]
+    else:
+        pairs = [(str(getattr(obj, "label", "") or getattr(obj, "name", "")), obj)]
+    for _, item in pairs:
+        for attr in ("batch_sizes", "steps", "lr", "critical_batch_size"):
+            if not hasattr(item, attr):
+                raise ValueError(f"batch_scaling() needs a BatchScaling; {type(item).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "batch_scaling")
+    curves, refs, marks = [], [], []
+    for i, (name, r) in enumerate(pairs):
+        b = _finite(r.batch_sizes)
+        y = _finite(getattr(r, quantity))
+        colour = _colour(i)
+        curves.append(axis.plot(b, y, "o-", color=colour, markersize=3.5, label=name or None)[0])
+        ok = np.isfinite(y) & (y > 0)
+        if perfect and ok.any():
+            j = int(np.flatnonzero(ok)[0])
+            slope = -1.0 if quantity == "steps" else 1.0
+            refs.append(axis.plot(b, y[j] * (b / b[j]) ** slope, color=colour, linestyle=":", linewidth=1.0)[0])
+            bc = float(r.critical_batch_size)
+            if quantity == "steps" and math.isfinite(bc) and b.min() <= bc <= b.max():
+                yc = float(np.exp(np.interp(math.log(bc), np.log(b[ok]), np.log(y[ok]))))
+                marks.append(axis.plot([bc], [yc], "v", color=colour, markersize=8, markeredgecolor="black")[0])
+    if refs:
+        axis.plot(
+            [],
+            [],
+            color="0.4",
+            linestyle=":",
+            linewidth=1.0,
+            label="perfect scaling" if quantity == "steps" else "lr ~ B",
+        )
+    if marks:
+        axis.plot([], [], "v", color="0.6", markeredgecolor="black", label="critical batch size")
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log")
+    axis.set_xlabel("batch size B")
+    axis.set_ylabel(
+        {"steps": "steps to the target loss", "lr": "tuned learning rate", "effective_lr": "tuned lr x H(1)"}[quantity]
+    )
+    axis.legend(loc="best", fontsize="x-small")
+    _title(axis, title, None)
+    return PlotResult(
+        figure, (axis,), {"curve": tuple(curves), "perfect": tuple(refs), "critical": tuple(marks)}, None, {}
     )

@@ -299,8 +299,9 @@ def frozen_edges(
             bases.append(math.inf)
             freqs.append(math.nan)
             continue
-        loop = frozen_loop(m, int(t), lr_curvature=1.0, staleness=staleness, second_moment=second_moment,
-                           schedule=schedule)
+        loop = frozen_loop(
+            m, int(t), lr_curvature=1.0, staleness=staleness, second_moment=second_moment, schedule=schedule
+        )
         g, f = _edge(loop)
         edges.append(g)  # x = 1 at the operating point: the gain factor is the edge in lr_t * h
         bases.append(g / factor)
