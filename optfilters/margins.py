@@ -252,7 +252,7 @@ class FeedbackLoop:
     def open_loop(self, freqs: ArrayLike, gain: float = 1.0) -> ComplexArray:
         """``L(e^{2 pi i f}) = g S / C`` at frequencies ``f`` (cycles/step)."""
         z = np.exp(2j * math.pi * np.asarray(freqs, dtype=np.float64))
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return np.asarray(gain * np.polyval(self.slope, z) / np.polyval(self.constant, z), dtype=np.complex128)
 
     # ------------------------------------------------------------------ unit-circle crossings
@@ -291,9 +291,7 @@ class FeedbackLoop:
                 found.append((g.real, 0.0 if z0.real > 0 else 0.5))
         cross = np.convolve(c, s[::-1]) - np.convolve(s, c[::-1])
         if np.any(np.abs(cross) > 1e-14 * (np.sum(np.abs(c)) + np.sum(np.abs(s)))):
-            trimmed = np.trim_zeros(cross, "f")
-            roots = np.roots(trimmed) if trimmed.size > 1 else np.zeros(0, dtype=np.complex128)
-            for r in roots:
+            for r in _roots(cross):
                 if abs(abs(r) - 1.0) > _CIRCLE_TOL:
                     continue
                 w = abs(math.atan2(r.imag, r.real))
@@ -372,11 +370,8 @@ class FeedbackLoop:
         """
         c, s = self.constant, self.slope
         poly = gain * gain * np.convolve(s, s[::-1]) - np.convolve(c, c[::-1])
-        trimmed = np.trim_zeros(poly, "f")
-        if trimmed.size <= 1:
-            return []
         found: list[float] = []
-        for r in np.roots(trimmed):
+        for r in _roots(poly):
             if abs(abs(r) - 1.0) > _CIRCLE_TOL:
                 continue
             found.append(self._polish_gain(abs(math.atan2(r.imag, r.real)), gain))
@@ -429,6 +424,25 @@ class FeedbackLoop:
             label=label,
             _cache={},
         )
+
+
+def _roots(coefficients: FloatArray) -> ComplexArray:
+    """Roots of a (palindromic or anti-palindromic) polynomial, negligible end coefficients dropped first.
+
+    Coefficients below 1e-14 of the largest at either end are roots at
+    infinity or at the origin (they come in pairs ``r``, ``1/r``); keeping them
+    would overflow the companion matrix.  Unit-circle roots move by about that
+    relative size.
+    """
+    c = np.asarray(coefficients, dtype=np.float64)
+    scale = float(np.max(np.abs(c))) if c.size else 0.0
+    if scale == 0.0:
+        return np.zeros(0, dtype=np.complex128)
+    keep = np.flatnonzero(np.abs(c) > 1e-14 * scale)
+    c = c[keep[0] : keep[-1] + 1]
+    if c.size <= 1:
+        return np.zeros(0, dtype=np.complex128)
+    return np.asarray(np.roots(c), dtype=np.complex128)
 
 
 def _stale_label(label: str, d: int) -> str:

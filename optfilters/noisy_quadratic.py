@@ -927,20 +927,45 @@ def _lyapunov(
     ``radius`` (the closed-loop rate) is computed from the matrices when not given.
     """
     n = matrix.shape[1]
-    variance = np.empty(matrix.shape[0])
+    variance = np.zeros(matrix.shape[0])
     if radius is None:
-        radius = np.array([float(np.max(np.abs(np.linalg.eigvals(m[:, :n])))) for m in matrix])
-    for i, m in enumerate(matrix):
-        a, b = m[:, :n], m[:, n]
-        if radius[i] > 1.0 + _MARGIN:
-            variance[i] = math.inf  # diverges
-        elif radius[i] >= 1.0 - _MARGIN:
-            variance[i] = math.nan  # marginal (e.g. lr = 0 at the end of a schedule): no steady state
-        elif noise_var[i] == 0.0 or not np.any(b):
-            variance[i] = 0.0
-        else:
-            variance[i] = float(_stein(a, noise_var[i] * np.outer(b, b))[0, 0])
+        radius = np.max(np.abs(np.linalg.eigvals(matrix[:, :, :n])), axis=-1)
+    radius = np.asarray(radius, dtype=np.float64)
+    b = matrix[:, :, n]
+    variance[radius > 1.0 + _MARGIN] = math.inf  # diverges
+    # marginal (e.g. lr = 0 at the end of a schedule): no steady state
+    variance[(radius >= 1.0 - _MARGIN) & (radius <= 1.0 + _MARGIN)] = math.nan
+    solve = np.flatnonzero((radius < 1.0 - _MARGIN) & (noise_var != 0.0) & np.any(b != 0.0, axis=1))
+    if 0 < solve.size <= 4:  # a few loops: one at a time (less overhead than the stacked iteration)
+        for i in solve:
+            variance[i] = float(_stein(matrix[i, :, :n], noise_var[i] * np.outer(b[i], b[i]))[0, 0])
+    elif solve.size:
+        q = noise_var[solve, None, None] * b[solve, :, None] * b[solve, None, :]
+        variance[solve] = _stein_batch(matrix[solve, :, :n], q)[:, 0, 0]
     return variance, radius
+
+
+def _stein_batch(a: FloatArray, q: FloatArray) -> FloatArray:
+    """:func:`_stein` for a stack of loops (leading axis), all doubled together until each has converged."""
+    p = np.array(q, dtype=np.float64, copy=True)
+    power = np.array(a, dtype=np.float64, copy=True)
+    done = np.zeros(p.shape[0], dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(64):
+            active = np.flatnonzero(~done)
+            if active.size == 0:
+                break
+            pw = power[active]
+            term = pw @ p[active] @ np.swapaxes(pw, 1, 2)
+            p[active] = p[active] + term
+            scale = np.max(np.abs(p[active]), axis=(1, 2))
+            finished = np.max(np.abs(term), axis=(1, 2)) <= 1e-17 * scale
+            bad = ~np.all(np.isfinite(p[active]), axis=(1, 2))
+            p[active[bad]] = math.nan
+            done[active[finished | bad]] = True
+            power[active] = pw @ pw
+    p[~done] = math.nan
+    return 0.5 * (p + np.swapaxes(p, 1, 2))
 
 
 def _steady_scale(loop: _Loop, model: OptimizerModel, lr: float) -> tuple[FloatArray, FloatArray]:
