@@ -68,7 +68,7 @@ def _settings(quick: bool) -> dict[str, Any]:
             "bins": 48,
             "predict_batches": (16.0,),
             "predict_steps": (1, 10, 100),
-            "mc_batches": (256.0, 1024.0, 4096.0),
+            "mc_batches": (1024.0, 4096.0, 16384.0),
             "mc_seeds": 4,
             "rules_kappa": (4,),
             "rule_steps": 200,

@@ -21,8 +21,12 @@ from optfilters.noisy_quadratic import predict
 
 @pytest.mark.parametrize(
     ("name", "hp"),
-    [("sgd", {"lr": 0.7}), ("momentum", {"lr": 0.3, "momentum": 0.9}), ("nesterov", {"lr": 0.2}),
-     ("butterworth", {"lr": 0.005})],
+    [
+        ("sgd", {"lr": 0.7}),
+        ("momentum", {"lr": 0.3, "momentum": 0.9}),
+        ("nesterov", {"lr": 0.2}),
+        ("butterworth", {"lr": 0.005}),
+    ],
 )
 def test_doubling_sums_are_the_step_recursion(name, hp):
     nqm = NoisyQuadraticSpectrum.zhang2019(500)
@@ -36,8 +40,16 @@ def test_preconditioning_is_a_reparametrised_quadratic():
     nqm = NoisyQuadraticSpectrum.zhang2019(200)
     p = nqm.curvatures**-0.5
     mine = expected_loss("momentum", [10, 100], lr=0.05, batch_size=8.0, nqm=nqm, preconditioning=0.5, momentum=0.9)
-    ref = predict("momentum", lr=0.05, momentum=0.9, curvatures=nqm.curvatures * p, noise_var=nqm.noise * p / 8.0,
-                  init=0.0, init_var=1.0 / p, steps=100)
+    ref = predict(
+        "momentum",
+        lr=0.05,
+        momentum=0.9,
+        curvatures=nqm.curvatures * p,
+        noise_var=nqm.noise * p / 8.0,
+        init=0.0,
+        init_var=1.0 / p,
+        steps=100,
+    )
     np.testing.assert_allclose(mine, 0.5 * ref.variance[[10, 100]] @ (nqm.curvatures * p), rtol=1e-11)
 
 
@@ -80,8 +92,9 @@ def test_the_papers_qualitative_results_on_a_small_spectrum():
         j = 4
         hp = {k: v[j] for k, v in r.hyperparameters.items()}
         name = "momentum" if hp else "sgd"
-        exact = steps_to_target(name, [batches[j]], lr=r.lr[j], target=0.01, nqm=nqm,
-                                preconditioning=r.preconditioning, **hp)
+        exact = steps_to_target(
+            name, [batches[j]], lr=r.lr[j], target=0.01, nqm=nqm, preconditioning=r.preconditioning, **hp
+        )
         assert exact[0] == r.steps[j]
 
 

@@ -76,14 +76,26 @@ def test_locus_sensitivity_and_thresholds():
 def test_predict_and_observe_take_staleness():
     data = ok_json("predict", "momentum", "--momentum", "0.9", "--lr", "0.05", "--staleness", "3", "--steps", "10")
     assert data["rate"] == pytest.approx(1.0181136, rel=1e-6) and "3 steps stale" in data["label"]
-    obs = ok_json("observe", "momentum", "--momentum", "0.9", "--lr", "0.05", "--staleness", "2", "--steps", "50",
-                  "--seeds", "4")
+    obs = ok_json(
+        "observe", "momentum", "--momentum", "0.9", "--lr", "0.05", "--staleness", "2", "--steps", "50", "--seeds", "4"
+    )
     assert obs["max_relative_error"] < 1e-9
 
 
 def test_observe_divergence_reports_undecided_rather_than_a_wrong_number():
-    text = run("observe", "butterworth", "--curvatures", "2", "--steps", "5", "--seeds", "2", "--divergence",
-               "--divergence-steps", "100")
+    text = run(
+        "observe",
+        "butterworth",
+        "--curvatures",
+        "2",
+        "--steps",
+        "5",
+        "--seeds",
+        "2",
+        "--divergence",
+        "--divergence-steps",
+        "100",
+    )
     assert text.exit_code == 0, text.output
     assert "observed: UNDECIDED within" in text.stdout and "raise --divergence-steps" in text.stdout
 

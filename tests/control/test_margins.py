@@ -104,7 +104,9 @@ def test_python_control_agrees_where_it_finds_a_margin_and_misses_the_heavy_ball
         warnings.simplefilter("ignore")
         # Heavy ball: L(z) = 0.05 z / ((z - 1)(z - 0.9)).  python-control returns no gain margin (inf): its
         # phase crossover sits exactly at w = pi.
-        gm, pm, _, _, wp, _ = control.stability_margins(control.tf([0.05, 0.0], np.polymul([1, -1], [1, -0.9]), dt=True))
+        gm, pm, _, _, wp, _ = control.stability_margins(
+            control.tf([0.05, 0.0], np.polymul([1, -1], [1, -0.9]), dt=True)
+        )
         counter = control.stability_margins(control.tf([0.401, 0.377], np.polymul([1, -1], [1, 0.513]), dt=True))
     m = margins("momentum", 0.05, momentum=0.9)
     assert math.isinf(gm) and math.isfinite(m.gain_margin)
@@ -164,8 +166,11 @@ def test_unstable_point_and_normalised_models():
     assert adam.linearised and "linearised" in adam.label
     assert adam.edge_lr_curvature == pytest.approx(38.0, rel=1e-9)
     # Linearised Adam is heavy ball with x (1 - beta1): the same stale rates as heavy ball at 0.05.
-    np.testing.assert_allclose(margins("adam", 0.5, beta1=0.9, eps=0.0).stale_rates, margins("momentum", 0.05,
-                               momentum=0.9).stale_rates, rtol=1e-9)
+    np.testing.assert_allclose(
+        margins("adam", 0.5, beta1=0.9, eps=0.0).stale_rates,
+        margins("momentum", 0.05, momentum=0.9).stale_rates,
+        rtol=1e-9,
+    )
     assert nonlinear_edge_note("adam").startswith("adam normalises its step")
     assert "sign" in nonlinear_edge_note("lion") and nonlinear_edge_note("nesterov") is None
 
@@ -187,7 +192,9 @@ def test_bad_inputs():
 def test_root_locus_matches_the_closed_loop_poles():
     x = np.array([0.01, 0.5, 2.0, 3.79, 5.0])
     r = root_locus("momentum", x, momentum=0.9)
-    np.testing.assert_allclose(np.sort_complex(r.poles), np.sort_complex(closed_loop_poles("momentum", x, momentum=0.9)))
+    np.testing.assert_allclose(
+        np.sort_complex(r.poles), np.sort_complex(closed_loop_poles("momentum", x, momentum=0.9))
+    )
     assert r.stable_interval == (0.0, pytest.approx(3.8))
     assert [(round(xc, 9), f) for xc, f in r.crossings if xc > 0] == [(3.8, 0.5)]
     np.testing.assert_allclose(np.sort(r.open_loop_poles.real), [0.9, 1.0])
@@ -217,7 +224,9 @@ def test_step_info_against_a_direct_recursion():
 def test_noise_gain_is_the_nqm_steady_state(name, hp, x):
     """sigma^2 ||T||^2 / (2 h) is the noisy quadratic's Lyapunov steady state (h = 1, sigma^2 = 1)."""
     s = sensitivity(name, x, **hp)
-    assert 0.5 * s.noise_gain == pytest.approx(steady_state_loss(name, lr=x, curvatures=1.0, noise_var=1.0, **hp), rel=1e-8)
+    assert 0.5 * s.noise_gain == pytest.approx(
+        steady_state_loss(name, lr=x, curvatures=1.0, noise_var=1.0, **hp), rel=1e-8
+    )
     f = np.linspace(0.0, 0.5, 200_001)
     loop = feedback_loop(name, x, **hp)
     z = np.exp(2j * np.pi * f)
@@ -240,8 +249,13 @@ def test_results_plot_and_json():
     m = margins("momentum", 0.05, momentum=0.9)
     d = m.as_dict()
     assert d["gain_margin"] == pytest.approx(76.0) and d["delay_margin_steps"] == pytest.approx(2.052, abs=1e-3)
-    for result in (m, m.step, root_locus("momentum", momentum=0.9, points=40), sensitivity("momentum", 0.05),
-                   staleness_rates("momentum", 0.05, range(4), momentum=0.9)):
+    for result in (
+        m,
+        m.step,
+        root_locus("momentum", momentum=0.9, points=40),
+        sensitivity("momentum", 0.05),
+        staleness_rates("momentum", 0.05, range(4), momentum=0.9),
+    ):
         drawn = result.plot()
         assert drawn.figure is not None and drawn.axes
         drawn.close()

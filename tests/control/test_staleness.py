@@ -94,8 +94,15 @@ def test_bridge_runs_with_stale_gradients_have_the_predicted_poles(name, hp, x):
 
 def test_heavy_ball_reference_staleness_in_real_runs():
     rates = [
-        float(np.max(np.abs(observed_poles(bridge_trajectory("momentum", {"momentum": 0.9}, 0.05, 1.0, d, 150), 2 + d,
-                                           start=d + 5))))
+        float(
+            np.max(
+                np.abs(
+                    observed_poles(
+                        bridge_trajectory("momentum", {"momentum": 0.9}, 0.05, 1.0, d, 150), 2 + d, start=d + 5
+                    )
+                )
+            )
+        )
         for d in range(4)
     ]
     np.testing.assert_allclose(rates, [0.9487, 0.9747, 0.9989, 1.0181], atol=5e-5)
