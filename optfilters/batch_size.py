@@ -129,7 +129,7 @@ class NoisyQuadraticSpectrum:
 
     @classmethod
     def zhang2019(cls, dim: int = 10_000, init_var: float = 1.0) -> NoisyQuadraticSpectrum:
-        """``h_i = 1/i`` for ``i = 1 .. dim`` and ``c_i = h_i`` (Zhang et al. 2019; their notebook's ``N(0, I)`` start)."""
+        """``h_i = 1/i`` for ``i = 1 .. dim`` and ``c_i = h_i`` (Zhang et al. 2019; their notebook's ``N(0, I)``)."""
         if int(dim) < 1:
             raise InvalidHyperparameterError(f"dim must be >= 1, got {dim}")
         h = 1.0 / np.arange(1, int(dim) + 1, dtype=np.float64)
@@ -138,7 +138,7 @@ class NoisyQuadraticSpectrum:
     @property
     def dim(self) -> int:
         """Number of coordinates represented (the sum of the weights)."""
-        return int(round(float(np.sum(self.weights))))
+        return round(float(np.sum(self.weights)))
 
     @property
     def initial_loss(self) -> float:
@@ -164,7 +164,7 @@ class NoisyQuadraticSpectrum:
         keep = counts > 0
         mean_h = np.bincount(index, weights=w * h, minlength=bins)[keep] / counts[keep]
         mean_c = np.bincount(index, weights=w * h * c, minlength=bins)[keep] / (mean_h * counts[keep])
-        return NoisyQuadraticSpectrum(mean_h, mean_c, self.init_var, counts[keep])
+        return NoisyQuadraticSpectrum(mean_h, mean_c, self.init_var, np.asarray(counts[keep], dtype=np.float64))
 
 
 # ----------------------------------------------------------------------------- exact sums by doubling
@@ -418,7 +418,7 @@ def _grid_losses(
 
 
 def _interpolated_steps(t_values: FloatArray, n_values: FloatArray, batch: float, target: float) -> FloatArray:
-    """First grid crossing of ``T + N / B <= target`` per row, log-linearly interpolated in the bracket (inf if none)."""
+    """First grid crossing of ``T + N / B <= target`` per row, log-linearly interpolated (inf if none)."""
     grid = _grid().astype(np.float64)
     loss = t_values + n_values / batch
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -440,7 +440,7 @@ def _interpolated_steps(t_values: FloatArray, n_values: FloatArray, batch: float
 
 @dataclass(frozen=True)
 class BatchScaling:
-    """Steps to a target loss against the batch size, with the learning rate (and other hyperparameters) tuned per ``B``.
+    """Steps to a target loss against the batch size, the learning rate (and more) tuned per batch size.
 
     Attributes
     ----------
@@ -490,7 +490,7 @@ class BatchScaling:
         return np.asarray(self.steps * self.batch_sizes, dtype=np.float64)
 
     def lr_slope(self, upto: float | None = None) -> float:
-        """Least-squares slope of ``log lr`` against ``log B`` for ``B <= upto`` (default: half the critical batch size).
+        """Least-squares slope of ``log lr`` against ``log B`` for ``B <= upto`` (default: half the critical batch).
 
         1 means the tuned learning rate grows linearly with the batch size.
         """
@@ -896,7 +896,7 @@ def check_scaling_rule(
     m = as_model(model, **hyperparameters)
     scaled = scaling_rule(m, k, rule)
     h, c = nqm.curvatures, nqm.noise
-    common = {"curvatures": h, "init": 0.0, "init_var": nqm.init_var}
+    common: dict[str, Any] = {"curvatures": h, "init": 0.0, "init_var": nqm.init_var}
     base_run = predict(m, noise_var=c / float(batch_size), steps=n - n % k, **common)
     scaled_run = predict(scaled, noise_var=c / (k * float(batch_size)), steps=(n - n % k) // k, **common)
     w = nqm.weights
@@ -908,7 +908,7 @@ def check_scaling_rule(
         rule=rule,
         kappa=float(k),
         batch_size=float(batch_size),
-        examples=idx * k * float(batch_size),
+        examples=np.asarray(idx * k * float(batch_size), dtype=np.float64),
         base_loss=np.asarray(base_loss[idx * k], dtype=np.float64),
         scaled_loss=np.asarray(scaled_loss[idx], dtype=np.float64),
         base=dict(m.hyperparameters),

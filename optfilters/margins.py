@@ -49,6 +49,7 @@ thresholds at a given step).  Weight decay enters exactly: the gain factor
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -339,7 +340,7 @@ class FeedbackLoop:
         points = [g for g, _ in self.crossings()]
         edges = [-math.inf, *points, math.inf]
         tests = []
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        for lo, hi in itertools.pairwise(edges):
             if math.isinf(lo) and math.isinf(hi):
                 tests.append(1.0)
             elif math.isinf(lo):
@@ -1149,7 +1150,7 @@ def root_locus(
         name=loop.name,
         lr_curvature=x,
         poles=poles,
-        open_loop_poles=np.roots(loop.constant) if loop.constant.size > 1 else np.zeros(0, dtype=np.complex128),
+        open_loop_poles=np.asarray(np.roots(loop.constant), dtype=np.complex128),
         zeros=_zeros(loop.reference),
         crossings=crossings,
         stable_interval=None if here is None else (max(here[0], 0.0), here[1]),

@@ -1172,8 +1172,8 @@ def predict(
                 cached = (key, loop.matrix(t, float(lrs[t - 1]), scale, sign_gain))
             matrix = cached[1]
             a, b = matrix[:, :, :n], matrix[:, :, n]
-            mean = np.einsum("dij,dj->di", a, mean)
-            cov = np.einsum("dij,djk,dlk->dil", a, cov, a) + sigma2[:, None, None] * b[:, :, None] * b[:, None, :]
+            mean = (a @ mean[:, :, None])[:, :, 0]
+            cov = a @ cov @ np.swapaxes(a, 1, 2) + sigma2[:, None, None] * b[:, :, None] * b[:, None, :]
             cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
             mean_theta[t], var_theta[t] = mean[:, 0], cov[:, 0, 0]
     expected = 0.5 * (mean_theta**2 + var_theta) @ h
@@ -1195,14 +1195,15 @@ def predict(
         radius = np.max(np.abs(np.linalg.eigvals(limit[:, :, : loop.n])), axis=-1)
         notes.append(f"gradients {loop.lag} step{'s' if loop.lag != 1 else ''} stale")
     else:
-        # The rate from the closed loop itself (accurate for high-order designs), per coordinate.
+        # The rate from the closed loop itself (accurate for high-order designs), per coordinate; one
+        # vectorised call per distinct normaliser gain (a single one for linear models).
         base = closed_loop(m, lr=final_lr)
-        radius = np.array(
-            [
-                float(replace(base, preconditioner=float(s_i)).rate(final_lr * h_i * float(s_i)))
-                for h_i, s_i in zip(h, steady_scale, strict=True)
-            ]
-        )
+        radius = np.empty(h.size)
+        gains = np.asarray(steady_scale, dtype=np.float64) * np.ones(h.size)
+        for s_value in np.unique(gains):
+            same = gains == s_value
+            loop_s = replace(base, preconditioner=float(s_value))
+            radius[same] = np.asarray(loop_s.rate(final_lr * h[same] * float(s_value)), dtype=np.float64)
     variance, radius = _lyapunov(limit, sigma2, radius)
     positive = h > 0.0
     with np.errstate(invalid="ignore"):

@@ -13,8 +13,14 @@ its own run of the elementwise optimizer, so the runs are independent.
 
 :func:`divergence_threshold` finds the learning rate where training starts to
 diverge on the noiseless quadratic, by multisection: each round runs a batch
-of learning rates as parameter groups of one optimizer and keeps the bracket
-between the largest convergent and the smallest divergent one.
+of learning rates (elements of one parameter tensor whose gradient is scaled
+per learning rate, since the loop depends on ``lr * h`` only; parameter groups
+when weight decay makes it depend on ``lr`` itself), judges every run by its
+envelope over a horizon set by its predicted closed-loop poles
+(:func:`horizon`, :func:`envelope_verdict`), reports a run whose horizon does
+not fit in the step budget as undecided, and keeps the bracket between the
+largest convergent and the smallest divergent one.  Gradients may be stale
+(``staleness``) and the step counter pinned (``frozen_step``).
 
 torch is imported inside the functions only.
 
@@ -616,9 +622,9 @@ def _run_envelopes(
     (the bridge's state ``step``), so every step applies the coefficients of
     step ``frozen_step``.
     """
-    import torch
-
     from collections import deque
+
+    import torch
 
     k = lrs.size
     dtype = torch.float64

@@ -307,7 +307,7 @@ def frozen_edges(
         bases.append(g / factor)
         freqs.append(math.nan if f is None else f)
     limit = closed_loop(m, second_moment=second_moment).stability().max_stable_lr_curvature
-    linearised, label = _notes(m, second_moment)
+    _, label = _notes(m, second_moment)
     label = "frozen-time edges" + (f"; {label}" if label else "")
     if staleness:
         label = _stale_label(label, int(staleness))

@@ -68,7 +68,7 @@ def _settings(quick: bool) -> dict[str, Any]:
             "bins": 48,
             "predict_batches": (16.0,),
             "predict_steps": (1, 10, 100),
-            "mc_batches": (1024.0, 4096.0, 16384.0),
+            "mc_batches": (4096.0, 16384.0, 65536.0),
             "mc_seeds": 4,
             "rules_kappa": (4,),
             "rule_steps": 200,
@@ -84,8 +84,8 @@ def _settings(quick: bool) -> dict[str, Any]:
         "bins": 192,
         "predict_batches": (4096.0,),
         "predict_steps": (1, 10, 100, 300),
-        "mc_batches": (1024.0, 4096.0, 16384.0),
-        "mc_seeds": 8,
+        "mc_batches": (4096.0, 16384.0, 65536.0),
+        "mc_seeds": 4,
         "rules_kappa": (4, 16),
         "rule_steps": 800,
         "adam_rule_steps": 400,
@@ -183,7 +183,7 @@ def _monte_carlo(settings: dict[str, Any], scaling: dict[str, Any]) -> dict[str,
             noise_var=nqm.noise / batch,
             init=0.0,
             init_var=nqm.init_var,
-            steps=k + max(k // 5, 5),
+            steps=k + max(k // 20, 5),
             seeds=settings["mc_seeds"],
             seed=0,
         )
@@ -386,7 +386,7 @@ def _captions(numbers: dict[str, Any], files: dict[str, list[str]]) -> str:
         "curve's smallest batch; triangles: critical batch sizes (examples needed, steps x B, twice the "
         "smallest batch's). Right: the tuned learning rate (dotted: lr ~ B).",
         "",
-        "| optimizer | " + " | ".join(f"B={b:g}" for b in numbers["batch_sizes"]) + " | critical B | lr slope |",
+        "| optimizer | " + " | ".join(f"B={b:.0f}" for b in numbers["batch_sizes"]) + " | critical B | lr slope |",
         "|---|" + "---|" * len(numbers["batch_sizes"]) + "---|---|",
     ]
     for row in numbers["scaling"].values():
@@ -405,7 +405,8 @@ def _captions(numbers: dict[str, Any], files: dict[str, list[str]]) -> str:
         f"({_g(claims['heavy_ball_over_sgd_steps_largest_batch'], 4)} at the largest) and extends perfect scaling "
         f"(critical batch x{_g(claims['heavy_ball_over_sgd_critical_batch'], 3)}); preconditioning helps at "
         f"every batch size ({_g(claims['preconditioned_over_sgd_steps_smallest_batch'], 4)} x SGD's steps at the "
-        f"smallest) and extends perfect scaling (critical batch x{_g(claims['preconditioned_over_sgd_critical_batch'], 3)}). "
+        "smallest) and extends perfect scaling (critical batch "
+        f"x{_g(claims['preconditioned_over_sgd_critical_batch'], 3)}). "
         "The search's estimate on the quantised spectrum is within "
         f"{_g(100 * claims['search_vs_exact_max_relative_difference'], 3)}% of the exact steps.",
         "",
@@ -500,9 +501,8 @@ def main(argv: list[str] | None = None) -> None:
     out_dir, quick = command_line("batch_size", argv)
     numbers = reproduce(out_dir, quick=quick)
     for key, row in numbers["scaling"].items():
-        print(
-            f"{key:28s} critical B {_g(row['critical_batch_size'], 4):>8s}  lr slope {_g(row['lr_slope_small_batch'], 3)}"
-        )
+        critical, slope = _g(row["critical_batch_size"], 4), _g(row["lr_slope_small_batch"], 3)
+        print(f"{key:28s} critical B {critical:>8s}  lr slope {slope}")
     print(numbers["claims"])
 
 

@@ -1,4 +1,4 @@
-"""``margins``, ``locus``, ``sensitivity``, ``thresholds``, and the new options of ``stability``, ``predict``, ``observe``."""
+"""``margins``, ``locus``, ``sensitivity``, ``thresholds``; new options of ``stability``, ``predict``, ``observe``."""
 
 from __future__ import annotations
 
