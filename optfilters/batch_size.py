@@ -103,8 +103,8 @@ class NoisyQuadraticSpectrum:
     --------
     >>> from optfilters.batch_size import NoisyQuadraticSpectrum
     >>> nqm = NoisyQuadraticSpectrum.zhang2019(10_000)
-    >>> nqm.dim, round(nqm.initial_loss, 6)      # 1/2 sum h_i: (H_10000) / 2
-    (10000, 4.89393)
+    >>> nqm.dim, round(nqm.initial_loss, 6)      # 1/2 sum h_i: the harmonic number H_10000 / 2
+    (10000, 4.893803)
     """
 
     curvatures: FloatArray
@@ -153,7 +153,7 @@ class NoisyQuadraticSpectrum:
         >>> from optfilters.batch_size import NoisyQuadraticSpectrum
         >>> q = NoisyQuadraticSpectrum.zhang2019(10_000).quantised(100)
         >>> q.curvatures.size <= 100, q.dim, round(q.initial_loss, 6)
-        (True, 10000, 4.89393)
+        (True, 10000, 4.893803)
         """
         h, c, w = self.curvatures, self.noise, self.weights
         if h.size <= bins:
@@ -359,7 +359,7 @@ def steps_to_target(
     >>> from optfilters.batch_size import NoisyQuadraticSpectrum, steps_to_target
     >>> nqm = NoisyQuadraticSpectrum([1.0], [1.0])
     >>> steps_to_target("sgd", [1.0, 100.0], lr=0.1, target=0.01, nqm=nqm).tolist()   # floor 0.026 at B = 1
-    [inf, 20.0]
+    [inf, 19.0]
     """
     m = as_model(model, **hyperparameters)
     nqm = NoisyQuadraticSpectrum.zhang2019() if nqm is None else nqm
@@ -467,7 +467,7 @@ class BatchScaling:
     >>> from optfilters.batch_size import NoisyQuadraticSpectrum, batch_scaling
     >>> nqm = NoisyQuadraticSpectrum.zhang2019(1000)
     >>> r = batch_scaling("sgd", [1, 16, 256, 4096], target=0.05, nqm=nqm, lr_points=24)
-    >>> (r.steps[:-1] > r.steps[1:]).all(), r.steps[0] * 1 > r.steps[-1] * 4096 / 100
+    >>> bool((r.steps[:-1] > r.steps[1:]).all()), bool(r.steps[0] * 1 > r.steps[-1] * 4096 / 100)
     (True, True)
     """
 
@@ -531,14 +531,16 @@ def critical_batch_size(batch_sizes: ArrayLike, steps: ArrayLike, factor: float 
 
     The reference is the smallest batch size (perfect scaling keeps ``steps *
     B`` constant); log-linear interpolation between the batch sizes around
-    the crossing; inf when it is not reached.
+    the crossing; inf when it is not reached.  For McCandlish et al.'s
+    ``S = S_min (1 + B_noise / B)`` the examples ``S B`` double those at
+    ``B = 1`` at ``B = 2 + B_noise`` (10 below; the interpolation reads 9.78).
 
     Examples
     --------
     >>> from optfilters.batch_size import critical_batch_size
     >>> b = [1, 2, 4, 8, 16, 32]
-    >>> critical_batch_size(b, [100 * (1 + bb / 8) / bb for bb in b])   # S_min (1 + B_noise / B): B_crit ~ B_noise
-    7.75
+    >>> round(critical_batch_size(b, [12.5 * (1 + 8 / bb) for bb in b]), 3)   # S_min (1 + B_noise / B)
+    9.784
     """
     bs = np.asarray(batch_sizes, dtype=np.float64)
     st = np.asarray(steps, dtype=np.float64)
