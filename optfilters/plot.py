@@ -75,25 +75,33 @@ __all__ = [
     "OptimizerSpec",
     "PlotResult",
     "TrajectoryRun",
+    "batch_scaling",
     "bode",
     "bridge_available",
     "closed_loop_rate",
+    "closed_loop_step",
     "compare",
     "empirical_response",
+    "frozen_edges",
     "get_function",
     "impulse",
     "loss_comparison",
+    "margins",
     "optimizer_specs",
     "overview",
     "pole_zero",
     "quadratic_bowl",
+    "root_locus",
     "rosenbrock",
     "run_trajectories",
     "run_trajectory",
+    "sensitivity",
     "sharpness",
     "stability_map",
+    "staleness_rates",
     "step",
     "style",
+    "time_varying_verdict",
     "trajectories",
 ]
 
@@ -1781,3 +1789,505 @@ def trajectories(
             figure.suptitle(text)
     data = {"runs": runs, "function": f, "engine": runs[0][0].engine}
     return PlotResult(figure, tuple(drawn), {k: tuple(v) for k, v in artists.items()}, leg, data)
+
+
+# ----------------------------------------------------------------------------- control readings of the loop
+
+
+def _phase_degrees(values: Any) -> FloatArray:
+    return np.asarray(np.degrees(np.unwrap(np.angle(values))), dtype=np.float64)
+
+
+@_styled
+def margins(obj: Any, ax: Any = None, *, points: int = 2048, fig: Any = None, title: str | None = None) -> PlotResult:
+    """The loop gain ``L = x z^-1 H / (1 - z^-1)`` as a Bode diagram, with the gain and phase margins marked.
+
+    Parameters
+    ----------
+    obj : Margins
+        From :func:`optfilters.margins.margins` (needs ``loop``, ``gain_margin``,
+        ``failure_frequency``, ``phase_margin``, ``crossover_frequency``).
+    ax : sequence of two Axes, optional
+        Magnitude and phase panels (default: a new figure).
+    points : int
+        Frequencies on a logarithmic grid from 1e-4 to 0.5 cycles/step.
+    fig : Figure, optional
+        Figure to draw the new panels into.
+    title : str, optional
+        Default: the optimizer's name and the operating point.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["magnitude"]``, ``artists["phase"]``, ``artists["gain_margin"]``, ``artists["phase_margin"]``;
+        ``data`` has ``freqs``, ``magnitude_db`` and ``phase_deg``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import margins as readings
+    >>> from optfilters.plot import margins
+    >>> r = margins(readings("momentum", 0.05, momentum=0.9))
+    >>> round(float(r.data["magnitude_db"][-1]), 3)     # |L(-1)| = 0.05/3.8 = 1/GM
+    -37.616
+    >>> r.close()
+    """
+    loop = getattr(obj, "loop", None)
+    if loop is None:
+        raise ValueError("margins() needs a Margins result with its loop (optfilters.margins.margins)")
+    figure, (mag_ax, phase_ax) = _axes(ax, fig, 2, "margins", figsize=(6.4, 5.6))
+    freqs = np.geomspace(1e-4, 0.5, _check_int("points", points, 8))
+    value = loop.open_loop(freqs)
+    with np.errstate(divide="ignore"):
+        mag = 20.0 * np.log10(np.abs(value))
+    phase = _phase_degrees(value)
+    colour = _colour(0)
+    mag_line = mag_ax.plot(freqs, mag, color=colour, label="|L|")[0]
+    phase_line = phase_ax.plot(freqs, phase, color=colour, label="angle L")[0]
+    mag_ax.axhline(0.0, **_GUIDE)
+    for k in range(-3, 2):
+        if phase.min() - 10 < -180.0 + 360.0 * k < phase.max() + 10:
+            phase_ax.axhline(-180.0 + 360.0 * k, **_GUIDE)
+    artists: dict[str, tuple[Any, ...]] = {"magnitude": (mag_line,), "phase": (phase_line,)}
+    gm = float(obj.gain_margin)
+    f_gm = obj.failure_frequency
+    if math.isfinite(gm) and gm > 0 and f_gm is not None:
+        at = max(float(f_gm), 1e-4)
+        level = -20.0 * math.log10(gm)
+        arrow = mag_ax.annotate(
+            "",
+            xy=(at, 0.0),
+            xytext=(at, level),
+            arrowprops={"arrowstyle": "<->", "color": "#D55E00", "linewidth": 1.4},
+        )
+        label = mag_ax.plot([at], [level], "o", color="#D55E00", label=f"gain margin x{gm:.4g} ({-level:.1f} dB)")[0]
+        artists["gain_margin"] = (arrow, label)
+    pm, f_pm = float(obj.phase_margin), obj.crossover_frequency
+    if math.isfinite(pm) and f_pm is not None and f_pm > 0:
+        here = float(np.interp(math.log(f_pm), np.log(freqs), phase))
+        base = here - pm
+        arrow = phase_ax.annotate(
+            "",
+            xy=(f_pm, here),
+            xytext=(f_pm, base),
+            arrowprops={"arrowstyle": "<->", "color": "#009E73", "linewidth": 1.4},
+        )
+        dm = float(obj.delay_margin)
+        text = f"phase margin {pm:.2f}° at {2 * math.pi * f_pm:.3g} rad/step (delay margin {dm:.3g} steps)"
+        label = phase_ax.plot([f_pm], [here], "o", color="#009E73", label=text)[0]
+        artists["phase_margin"] = (arrow, label)
+    for a in (mag_ax, phase_ax):
+        a.set_xscale("log")
+    mag_ax.set_ylabel("|L| (dB)")
+    phase_ax.set_ylabel("angle L (degrees)")
+    phase_ax.set_xlabel("frequency (cycles/step)")
+    mag_ax.legend(loc="upper right", fontsize="small")
+    phase_ax.legend(loc="lower left", fontsize="small")
+    _title(mag_ax, title, f"{obj.name}: loop gain at lr·h = {obj.lr_curvature:g}")
+    data = {"freqs": freqs, "magnitude_db": mag, "phase_deg": phase}
+    return PlotResult(figure, (mag_ax, phase_ax), artists, None, data)
+
+
+@_styled
+def root_locus(obj: Any, ax: Any = None, *, title: str | None = None, colorbar: bool = True) -> PlotResult:
+    """Closed-loop poles in the z-plane as ``lr * h`` sweeps, coloured by ``log10(lr * h)``, with the unit circle.
+
+    Parameters
+    ----------
+    obj : RootLocus
+        Needs ``lr_curvature``, ``poles``, ``open_loop_poles``, ``zeros`` and ``crossings``.
+    ax : Axes, optional
+    title : str, optional
+    colorbar : bool
+
+    Returns
+    -------
+    PlotResult
+        ``artists["locus"]``, ``artists["open_loop_poles"]``, ``artists["zeros"]``,
+        ``artists["crossings"]``, ``artists["unit_circle"]``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import root_locus as locus
+    >>> from optfilters.plot import root_locus
+    >>> r = root_locus(locus("momentum", [0.1, 1.0, 3.0], momentum=0.9))
+    >>> r.artists["locus"][0].get_offsets().shape
+    (6, 2)
+    >>> r.close()
+    """
+    for attr in ("lr_curvature", "poles", "open_loop_poles", "zeros", "crossings"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"root_locus() needs a RootLocus; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "root_locus", figsize=(5.6, 5.0))
+    x = _finite(obj.lr_curvature)
+    poles = np.asarray(obj.poles, dtype=np.complex128)
+    colour_values = np.repeat(np.log10(np.where(x > 0, x, np.nan)), poles.shape[1])
+    flat = poles.ravel()
+    locus = axis.scatter(flat.real, flat.imag, c=colour_values, s=6, cmap="viridis", zorder=3)
+    t = np.linspace(0.0, 2.0 * math.pi, 400)
+    circle = axis.plot(np.cos(t), np.sin(t), label="_unit circle", **_GUIDE)[0]
+    ol = np.asarray(obj.open_loop_poles, dtype=np.complex128)
+    zs = np.asarray(obj.zeros, dtype=np.complex128)
+    open_art = axis.plot(ol.real, ol.imag, "x", color="black", markersize=8, label="poles at lr = 0")[0]
+    zero_art = axis.plot(zs.real, zs.imag, "o", mfc="none", color="black", markersize=7, label="zeros (lr -> inf)")[0]
+    cross = [(xc, f) for xc, f in obj.crossings if xc > 0]
+    cz = np.array([np.exp(2j * math.pi * f) for _, f in cross], dtype=np.complex128)
+    cross_art = axis.plot(
+        np.concatenate([cz.real, cz.real]),
+        np.concatenate([cz.imag, -cz.imag]),
+        "D",
+        color="#D55E00",
+        markersize=6,
+        label="unit-circle crossings",
+    )[0]
+    artists: dict[str, tuple[Any, ...]] = {
+        "locus": (locus,),
+        "open_loop_poles": (open_art,),
+        "zeros": (zero_art,),
+        "crossings": (cross_art,),
+        "unit_circle": (circle,),
+    }
+    point = getattr(obj, "operating_point", None)
+    if point is not None:
+        i = int(np.argmin(np.abs(x - point)))
+        marked = poles[i]
+        artists["operating_point"] = (
+            axis.plot(marked.real, marked.imag, "*", color="#CC79A7", markersize=12, label=f"lr·h = {x[i]:.4g}")[0],
+        )
+    if colorbar:
+        cb = figure.colorbar(locus, ax=axis)
+        cb.set_label("log10(lr · h)")
+        artists["colorbar"] = (cb,)
+    axis.set_aspect("equal", adjustable="datalim")
+    axis.set_xlabel("Re z")
+    axis.set_ylabel("Im z")
+    axis.legend(loc="upper left", fontsize="x-small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: root locus over lr·h")
+    return PlotResult(figure, (axis,), artists, None, {"lr_curvature": x, "poles": poles})
+
+
+@_styled
+def sensitivity(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """``|S|`` and ``|T|`` in dB over frequency, with their peaks marked.
+
+    Parameters
+    ----------
+    obj : Sensitivity
+        Needs ``freqs``, ``S``, ``T``, ``peak_s``, ``peak_s_frequency``, ``peak_t``, ``peak_t_frequency``.
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["S"]``, ``artists["T"]``, ``artists["peaks"]``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import sensitivity as readings
+    >>> from optfilters.plot import sensitivity
+    >>> r = sensitivity(readings("momentum", 0.05, momentum=0.9, points=65))
+    >>> len(r.artists["S"][0].get_xdata())
+    65
+    >>> r.close()
+    """
+    for attr in ("freqs", "S", "T", "peak_s", "peak_t"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"sensitivity() needs a Sensitivity; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "sensitivity")
+    f = _finite(obj.freqs)
+    with np.errstate(divide="ignore"):
+        s_db = 20.0 * np.log10(np.abs(obj.S))
+        t_db = 20.0 * np.log10(np.abs(obj.T))
+    s_line = axis.plot(f, s_db, color=_colour(0), label="|S| = |1/(1+L)| (moving optimum -> error)")[0]
+    t_line = axis.plot(f, t_db, color=_colour(1), label="|T| = |L/(1+L)| (h x gradient noise -> parameter)")[0]
+    peaks = axis.plot(
+        [obj.peak_s_frequency, obj.peak_t_frequency],
+        [20.0 * math.log10(obj.peak_s), 20.0 * math.log10(obj.peak_t)],
+        "o",
+        color="black",
+        label=f"peaks |S| {obj.peak_s:.3g}, |T| {obj.peak_t:.3g}",
+    )[0]
+    axis.axhline(0.0, **_GUIDE)
+    finite = np.concatenate([s_db[np.isfinite(s_db)], t_db[np.isfinite(t_db)]])
+    if finite.size:
+        axis.set_ylim(max(float(finite.min()), -60.0) - 3.0, float(finite.max()) + 6.0)
+    axis.set_xlabel("frequency (cycles/step)")
+    axis.set_ylabel("magnitude (dB)")
+    axis.legend(loc="lower right", fontsize="x-small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: sensitivity at lr·h = {getattr(obj, 'lr_curvature', math.nan):g}")
+    return PlotResult(
+        figure, (axis,), {"S": (s_line,), "T": (t_line,), "peaks": (peaks,)}, None, {"freqs": f, "S_db": s_db}
+    )
+
+
+@_styled
+def closed_loop_step(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """The parameter's response to a unit step of the optimum, with overshoot and the 2% settling band.
+
+    Parameters
+    ----------
+    obj : StepInfo
+        Needs ``response``, ``final_value``, ``overshoot``, ``settling_steps``.
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["response"]``, ``artists["band"]``, ``artists["settling"]``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import step_info
+    >>> from optfilters.plot import closed_loop_step
+    >>> r = closed_loop_step(step_info("sgd", 0.5))
+    >>> r.artists["response"][0].get_ydata()[:3].tolist()
+    [0.0, 0.5, 0.75]
+    >>> r.close()
+    """
+    for attr in ("response", "final_value", "overshoot", "settling_steps"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"closed_loop_step() needs a StepInfo; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "closed_loop_step")
+    y = _finite(obj.response)
+    steps = np.arange(y.size)
+    line = axis.plot(steps, y, color=_colour(0), drawstyle="steps-post", label="theta_t (optimum moved to 1)")[0]
+    artists: dict[str, tuple[Any, ...]] = {"response": (line,)}
+    final = float(obj.final_value)
+    if math.isfinite(final):
+        artists["band"] = (axis.axhspan(final - 0.02 * abs(final), final + 0.02 * abs(final), color="0.85", zorder=0),)
+        settle = int(obj.settling_steps)
+        artists["settling"] = (
+            axis.axvline(settle, color="#D55E00", linestyle=":", linewidth=1.2, label=f"settles (2%) at step {settle}"),
+        )
+        axis.plot([], [], " ", label=f"overshoot {100 * float(obj.overshoot):.1f}%")
+    axis.set_xlabel("step")
+    axis.set_ylabel("parameter")
+    axis.legend(loc="lower right", fontsize="small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: closed-loop step response")
+    return PlotResult(figure, (axis,), artists, None, {"steps": steps, "response": y})
+
+
+@_styled
+def staleness_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """Closed-loop rate against gradient staleness ``d``, one line per operating point, with rate = 1.
+
+    Parameters
+    ----------
+    obj : StalenessRates
+        Needs ``staleness``, ``lr_curvature``, ``rate`` (shape ``(points, staleness)``).
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["rate"]`` (one line per operating point).
+
+    Examples
+    --------
+    >>> from optfilters.margins import staleness_rates as rates
+    >>> from optfilters.plot import staleness_rates
+    >>> r = staleness_rates(rates("momentum", [0.05, 0.2], range(4), momentum=0.9))
+    >>> len(r.artists["rate"])
+    2
+    >>> r.close()
+    """
+    for attr in ("staleness", "lr_curvature", "rate"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"staleness_rates() needs a StalenessRates; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "staleness_rates")
+    d = _finite(obj.staleness)
+    rate = _finite(obj.rate)
+    lines = []
+    for i, (x, row) in enumerate(zip(_finite(obj.lr_curvature), rate, strict=True)):
+        lines.append(axis.plot(d, row, "o-", color=_colour(i), label=f"lr·h = {x:g}")[0])
+    axis.axhline(1.0, **_GUIDE)
+    axis.set_xlabel("gradient staleness d (steps)")
+    axis.set_ylabel("rate (largest |closed-loop pole|)")
+    axis.legend(loc="best", fontsize="small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: rate with d-step-stale gradients")
+    return PlotResult(figure, (axis,), {"rate": tuple(lines)}, None, {"staleness": d, "rate": rate})
+
+
+@_styled
+def frozen_edges(obj: Any, ax: Any = None, *, base: bool = False, title: str | None = None) -> PlotResult:
+    """The frozen-time stability edge of ``lr * h`` against the step ``t`` (log axis), with its ``t -> inf`` limit.
+
+    Parameters
+    ----------
+    obj : FrozenEdges, list or dict
+        Needs ``steps`` and ``edge`` (and ``limit``, ``base_edge``); ``name`` labels it.
+    ax : Axes, optional
+    base : bool
+        Draw the edge in the base learning rate (``base_edge``: with a schedule).
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["edge"]`` and ``artists["limit"]`` (one per series).
+
+    Examples
+    --------
+    >>> from optfilters.thresholds import frozen_edges as edges
+    >>> from optfilters.plot import frozen_edges
+    >>> r = frozen_edges(edges("nadam", [10, 100, 1000]))
+    >>> r.artists["edge"][0].get_ydata().round(2).tolist()
+    [3.49, 3.53, 3.93]
+    >>> r.close()
+    """
+    pairs = _items(obj, "frozen_edges", ("steps", "edge"))
+    figure, (axis,) = _axes(ax, None, 1, "frozen_edges")
+    lines, limits = [], []
+    for i, (name, e) in enumerate(pairs):
+        y = _finite(e.base_edge if base else e.edge)
+        lines.append(axis.plot(_finite(e.steps), y, color=_colour(i), label=name or None)[0])
+        limit = getattr(e, "limit", None)
+        if limit is not None and math.isfinite(limit):
+            limits.append(axis.axhline(limit, color=_colour(i), linestyle=":", linewidth=1.2, label="_limit"))
+    if limits:
+        axis.plot([], [], color="0.4", linestyle=":", linewidth=1.2, label="t -> inf limit")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("step t (coefficients frozen at t)")
+    axis.set_ylabel("max stable lr·h" + (" (base lr)" if base else " (lr of step t)"))
+    axis.legend(loc="best", fontsize="small")
+    _title(axis, title, "frozen-time stability edge")
+    return PlotResult(figure, (axis,), {"edge": tuple(lines), "limit": tuple(limits)}, None, {})
+
+
+@_styled
+def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """The exact run (``log10 |theta_t / theta_0|``) with the steps whose frozen-time loop is unstable shaded.
+
+    Parameters
+    ----------
+    obj : TimeVaryingVerdict
+        Needs ``log10_amplitude`` and ``frozen_rate``.
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["amplitude"]``, ``artists["frozen_unstable"]``.
+
+    Examples
+    --------
+    >>> from optfilters.thresholds import time_varying_verdict as verdict
+    >>> from optfilters.plot import time_varying_verdict
+    >>> r = time_varying_verdict(verdict("adam", 30.0, steps=100, beta1=0.9, eps=0.0))
+    >>> len(r.artists["amplitude"][0].get_xdata()), len(r.artists["frozen_unstable"])
+    (101, 1)
+    >>> r.close()
+    """
+    for attr in ("log10_amplitude", "frozen_rate"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"time_varying_verdict() needs a TimeVaryingVerdict; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "time_varying_verdict")
+    y = _finite(obj.log10_amplitude)
+    steps = np.arange(y.size)
+    line = axis.plot(steps, y, color=_colour(0), label="exact run from rest")[0]
+    bad = np.asarray(obj.frozen_rate) >= 1.0
+    spans = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], bad.astype(int), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        spans.append(axis.axvspan(start + 0.5, stop + 0.5, color="#D55E00", alpha=0.15, linewidth=0))
+    if spans:
+        axis.plot([], [], color="#D55E00", alpha=0.3, linewidth=6, label="frozen-time unstable steps")
+    axis.axhline(0.0, **_GUIDE)
+    axis.set_xlabel("step")
+    axis.set_ylabel("log10 |theta_t / theta_0|")
+    axis.legend(loc="best", fontsize="small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: exact time-varying run at lr·h = {obj.lr_curvature:g}")
+    return PlotResult(
+        figure, (axis,), {"amplitude": (line,), "frozen_unstable": tuple(spans)}, None, {"log10_amplitude": y}
+    )
+
+
+@_styled
+def batch_scaling(
+    obj: Any, ax: Any = None, *, quantity: str = "steps", perfect: bool = True, title: str | None = None
+) -> PlotResult:
+    """Steps to the target (or the tuned learning rate) against the batch size, log-log, one line per optimizer.
+
+    Parameters
+    ----------
+    obj : BatchScaling, list or dict
+        Needs ``batch_sizes``, ``steps``, ``lr``, ``critical_batch_size``; ``label`` names it.
+    ax : Axes, optional
+    quantity : {"steps", "lr", "effective_lr"}
+        What to draw against the batch size.
+    perfect : bool
+        Draw perfect scaling (steps ~ 1/B, or lr ~ B) through each curve's smallest batch size,
+        and mark each critical batch size.
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["curve"]``, ``artists["perfect"]``, ``artists["critical"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import batch_scaling
+    >>> b = np.array([1.0, 4.0, 16.0, 64.0])
+    >>> r = batch_scaling(SimpleNamespace(label="sgd", batch_sizes=b, steps=1000 / b + 50, lr=b / 100,
+    ...                                   effective_lr=b / 100, critical_batch_size=19.0))
+    >>> r.artists["curve"][0].get_ydata().tolist()
+    [1050.0, 300.0, 112.5, 65.625]
+    >>> r.close()
+    """
+    if quantity not in ("steps", "lr", "effective_lr"):
+        raise ValueError(f"batch_scaling(): quantity must be 'steps', 'lr' or 'effective_lr', got {quantity!r}")
+    if isinstance(obj, Mapping):
+        pairs = [(str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, (list, tuple)):
+        pairs = [(str(getattr(v, "label", "") or getattr(v, "name", "")), v) for v in obj]
+    else:
+        pairs = [(str(getattr(obj, "label", "") or getattr(obj, "name", "")), obj)]
+    for _, item in pairs:
+        for attr in ("batch_sizes", "steps", "lr", "critical_batch_size"):
+            if not hasattr(item, attr):
+                raise ValueError(f"batch_scaling() needs a BatchScaling; {type(item).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "batch_scaling")
+    curves, refs, marks = [], [], []
+    for i, (name, r) in enumerate(pairs):
+        b = _finite(r.batch_sizes)
+        y = _finite(getattr(r, quantity))
+        colour = _colour(i)
+        curves.append(axis.plot(b, y, "o-", color=colour, markersize=3.5, label=name or None)[0])
+        ok = np.isfinite(y) & (y > 0)
+        if perfect and ok.any():
+            j = int(np.flatnonzero(ok)[0])
+            slope = -1.0 if quantity == "steps" else 1.0
+            refs.append(axis.plot(b, y[j] * (b / b[j]) ** slope, color=colour, linestyle=":", linewidth=1.0)[0])
+            bc = float(r.critical_batch_size)
+            if quantity == "steps" and math.isfinite(bc) and b.min() <= bc <= b.max():
+                yc = float(np.exp(np.interp(math.log(bc), np.log(b[ok]), np.log(y[ok]))))
+                marks.append(axis.plot([bc], [yc], "v", color=colour, markersize=8, markeredgecolor="black")[0])
+    if refs:
+        axis.plot(
+            [],
+            [],
+            color="0.4",
+            linestyle=":",
+            linewidth=1.0,
+            label="perfect scaling" if quantity == "steps" else "lr ~ B",
+        )
+    if marks:
+        axis.plot([], [], "v", color="0.6", markeredgecolor="black", label="critical batch size")
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log")
+    axis.set_xlabel("batch size B")
+    axis.set_ylabel(
+        {"steps": "steps to the target loss", "lr": "tuned learning rate", "effective_lr": "tuned lr x H(1)"}[quantity]
+    )
+    axis.legend(loc="best", fontsize="x-small")
+    _title(axis, title, None)
+    return PlotResult(
+        figure, (axis,), {"curve": tuple(curves), "perfect": tuple(refs), "critical": tuple(marks)}, None, {}
+    )
