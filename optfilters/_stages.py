@@ -544,6 +544,61 @@ class SignNonlinearity:
         """'sign'."""
         return "sign"
 
+    def __call__(self, x: Any) -> FloatArray:
+        """``sign(x)`` elementwise (0 at 0, as ``np.sign`` and ``torch.sign``)."""
+        return np.asarray(np.sign(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+    def sinusoidal_gain(self, amplitude: Any) -> FloatArray:
+        """The classical describing function of the unit relay: ``N(A) = 4 / (pi A)`` for ``A > 0``.
+
+        The fundamental of ``sign(A sin wt)`` is ``(4 / pi) sin wt``
+        (Gelb and Vander Velde, *Multiple-Input Describing Functions*, 1968).
+
+        Examples
+        --------
+        >>> from optfilters.stages import SignNonlinearity
+        >>> float(SignNonlinearity().sinusoidal_gain(4.0 / 3.141592653589793))
+        1.0
+        """
+        a = np.asarray(amplitude, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            return np.asarray(4.0 / (math.pi * a), dtype=np.float64)
+
+    def gaussian(self, mean: Any, std: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``E[sign x]``, the random-input gain ``E[sign'(x)]`` and ``Var[sign x]`` for ``x ~ N(mean, std^2)``.
+
+        ``E[sign x] = erf(mean / (std sqrt 2))`` (the bias part of the
+        dual-input describing function), the gain ``sqrt(2/pi) / std *
+        exp(-mean^2 / (2 std^2))`` is the Bussgang / random-input describing
+        function (``Cov(sign x, y) = gain * Cov(x, y)`` for any ``y`` jointly
+        Gaussian with ``x``, by Price's theorem), and ``Var[sign x] = 1 -
+        E[sign x]^2``.  With ``std = 0`` the input is deterministic: ``sign(mean)``,
+        gain 0, variance 0.
+
+        Examples
+        --------
+        >>> from optfilters.stages import SignNonlinearity
+        >>> m, gain, var = SignNonlinearity().gaussian([0.0, 1.0], [1.0, 0.0])
+        >>> m.tolist(), gain.round(6).tolist(), var.tolist()
+        ([0.0, 1.0], [0.797885, 0.0], [1.0, 0.0])
+        """
+        from scipy.special import erf
+
+        mu = np.asarray(mean, dtype=np.float64)
+        sd = np.asarray(std, dtype=np.float64)
+        mu, sd = np.broadcast_arrays(mu, sd)
+        random = sd > 0.0
+        safe = np.where(random, sd, 1.0)
+        with np.errstate(over="ignore", under="ignore"):
+            expected = np.where(random, erf(mu / (safe * math.sqrt(2.0))), np.sign(mu))
+            gain = np.where(random, math.sqrt(2.0 / math.pi) / safe * np.exp(-0.5 * (mu / safe) ** 2), 0.0)
+        variance = np.where(random, np.maximum(1.0 - expected * expected, 0.0), 0.0)
+        return (
+            np.asarray(expected, dtype=np.float64),
+            np.asarray(gain, dtype=np.float64),
+            np.asarray(variance, dtype=np.float64),
+        )
+
 
 @dataclass(frozen=True)
 class WeightDecay:

@@ -254,11 +254,7 @@ class _Problem:
         self.r2 = cp.Parameter(nonneg=True)
         embed = np.zeros((big, big + 1))
         embed[:, :big] = np.eye(big)
-        q = (
-            self.r2 * (embed.T @ self.P @ embed)
-            - self.l_sector * self.sector
-            - self.l_offbyone * self.offbyone
-        )
+        q = self.r2 * (embed.T @ self.P @ embed) - self.l_sector * self.sector - self.l_offbyone * self.offbyone
         schur = cp.bmat([[q, self.AB.T @ self.P], [self.P @ self.AB, self.P]])
         constraints = [
             self.P >> np.eye(big),
@@ -268,7 +264,9 @@ class _Problem:
         ]
         self.problem = cp.Problem(cp.Minimize(0), constraints)
 
-    def feasible(self, ab: FloatArray, sector: FloatArray, offbyone: FloatArray, rho: float, use: tuple[bool, bool]) -> bool:
+    def feasible(
+        self, ab: FloatArray, sector: FloatArray, offbyone: FloatArray, rho: float, use: tuple[bool, bool]
+    ) -> bool:
         self.AB.value = ab
         self.sector.value = sector
         self.offbyone.value = offbyone
@@ -743,7 +741,9 @@ def tune_certified(
 
     def build(u: Sequence[float]) -> tuple[LoopRealisation, dict[str, float], float]:
         x_max = 4.0 * math.exp(u[0])  # lr * L in (0, 4]
-        values = {n_: lo + (hi - lo) * min(max(v, 0.0), 1.0) for n_, (lo, hi), v in zip(names, boxes, u[1:], strict=True)}
+        values = {
+            n_: lo + (hi - lo) * min(max(v, 0.0), 1.0) for n_, (lo, hi), v in zip(names, boxes, u[1:], strict=True)
+        }
         m = as_model(base, **values) if values else base
         return loop_realisation(m, lr=x_max / L, second_moment=second_moment), values, x_max / L
 
@@ -881,5 +881,7 @@ def lessard_counterexample(
     [-1.8024, 2.1159, 0.6465]
     """
     m = as_model(model, **hyperparameters)
-    trajectory = m.simulate(lambda theta, t: lessard_gradient(theta), theta0=np.array([float(x0)]), steps=int(steps), lr=lr)
+    trajectory = m.simulate(
+        lambda theta, t: lessard_gradient(theta), theta0=np.array([float(x0)]), steps=int(steps), lr=lr
+    )
     return np.asarray(trajectory.params[:, 0], dtype=np.float64)
