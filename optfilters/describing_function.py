@@ -90,6 +90,7 @@ __all__ = [
     "Saturation",
     "SignLoop",
     "StaticNonlinearity",
+    "final_cycle",
     "harmonic_balance",
     "noise_transition",
     "relay",
@@ -562,9 +563,38 @@ class RelayRun:
             "curvature": self.curvature,
         }
 
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """``theta / lr`` against steps, with ``approach=`` the constant-speed ramp (:func:`optfilters.plot.relay_run`)."""
+        from . import plot
 
-def final_cycle(theta: FloatArray, step: float, curvature: float, window: int) -> RelayRun:
-    """Detect the periodic regime at the end of a noiseless sign-loop trajectory ``theta`` (``steps + 1`` values)."""
+        return plot.relay_run(self, ax=ax, **kwargs)
+
+
+def final_cycle(theta: ArrayLike, step: float, curvature: float = 1.0, window: int = 64) -> RelayRun:
+    """Detect the periodic regime at the end of a noiseless sign-loop trajectory (e.g. a bridge run).
+
+    Parameters
+    ----------
+    theta : array_like, shape (steps + 1,)
+        ``theta_0 .. theta_T`` of one coordinate.
+    step : float
+        ``lr`` times the learning-rate gain.
+    curvature : float
+        ``h`` (for the mean loss).
+    window : int
+        Final steps that must repeat.
+
+    Returns
+    -------
+    RelayRun
+
+    Examples
+    --------
+    >>> from optfilters.describing_function import final_cycle
+    >>> r = final_cycle([0.03, 0.02, 0.01, 0.0, 0.01, 0.0, 0.01, 0.0, 0.01], step=0.01, window=4)
+    >>> r.period, r.pattern.tolist(), round(r.offset, 9)
+    (2, [1, -1], 1.0)
+    """
     theta = np.asarray(theta, dtype=np.float64)
     signs = np.rint(-np.diff(theta) / step)
     tail = signs[-window:]

@@ -1169,13 +1169,13 @@ def predict(
     var_theta = np.empty((steps + 1, d))
     mean_theta[0], var_theta[0] = mean[:, 0], cov[:, 0, 0]
     ones = np.ones(d)
-    cached: tuple[Any, FloatArray] | None = None
+    zeros = np.zeros(d)
+    cached: tuple[Any, FloatArray, Any, Any] | None = None
     scale = ones
-    sign_gain = ones
 
     def advance(t: int, lr_t: float) -> None:
         """One step of the mean and covariance recursion (the model's stages at step ``t``)."""
-        nonlocal mean, cov, cached, scale, sign_gain
+        nonlocal mean, cov, cached, scale
         g_rows = loop.gradient_row()
         if normalised:
             eg2 = _second_moment(g_rows, mean, cov, sigma2)
@@ -1183,8 +1183,6 @@ def predict(
             scale = normaliser.scale(t, eg2, eg)
             if isinstance(m.normaliser, AdadeltaNormaliser):
                 normaliser.after(scale, _second_moment(loop.direction_rows(t), mean, cov, sigma2))
-        if sign_tracking:
-            sign_gain, sign_mean, sign_var = _sign_statistics(m, loop.post_rows(t, scale), mean, cov, sigma2)
         key = (
             tuple(term.coefficient(t) for term in loop.grad.terms),
             tuple(term.coefficient(t) for term in loop.post.terms),
@@ -1192,16 +1190,20 @@ def predict(
             lr_t,
             float(m.lr_gain.value(t)),
             scale.tobytes(),
-            sign_gain.tobytes(),
         )
         if cached is None or cached[0] != key:
-            cached = (key, loop.matrix(t, lr_t, scale, sign_gain))
-        matrix = cached[1]
+            # the loop without the sign path, and the sign's input rows (the matrix is linear in the sign's gain)
+            rows = loop.post_rows(t, scale) if sign_tracking else None
+            base = loop.matrix(t, lr_t, scale, zeros if sign_tracking else ones)
+            cached = (key, base, rows, loop.sign_column(t, lr_t) if sign_tracking else None)
+        _, matrix, rows, column = cached
+        if sign_tracking:
+            sign_gain, sign_mean, sign_var = _sign_statistics(m, rows, mean, cov, sigma2)
+            matrix = matrix + column[:, :, None] * (sign_gain[:, None] * rows)[:, None, :]
         a, b = matrix[:, :, :n], matrix[:, :, n]
         mean = np.einsum("dij,dj->di", a, mean)
         cov = np.einsum("dij,djk,dlk->dil", a, cov, a) + sigma2[:, None, None] * b[:, :, None] * b[:, None, :]
         if sign_tracking:  # the relay's mean, and the part of its output uncorrelated with its input
-            column = loop.sign_column(t, lr_t)
             mean = mean + sign_mean[:, None] * column
             cov = cov + sign_var[:, None, None] * column[:, :, None] * column[:, None, :]
         cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))

@@ -26,6 +26,9 @@ SOURCES: dict[str, str] = {
     "goh_momentum": "goh_momentum",
     "edge_of_stability": "edge_of_stability",
     "noisy_quadratic": "noisy_quadratic",
+    "sign_stages": "sign_stages",
+    "large_signal": "large_signal",
+    "iqc_worst_case": "iqc_worst_case",
 }
 
 
