@@ -131,8 +131,9 @@ def _responses(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
             "step_down_peak_ratio": down.peak_ratio,
             "burst_peak_ratio": burst.peak_ratio,
             "burst_min_ratio": burst.minimum_ratio,
-            "eps_default_peak_ratio": step_response("adam", 10.0, before=settings["torch_before"], after=400,
-                                                    beta1=0.9, beta2=beta2).peak_ratio,
+            "eps_default_peak_ratio": step_response(
+                "adam", 10.0, before=settings["torch_before"], after=400, beta1=0.9, beta2=beta2
+            ).peak_ratio,
         }
         shown[f"beta2 = {beta2:g}"] = (up, down, burst)
     return rows, shown
@@ -165,7 +166,12 @@ def _map(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
     regions = {}
     for bound in (1.2, 2.0):
         region = bounded_region(
-            "adam", bound, ratio=10.0, rows=settings["region_rows"], span=settings["region_span"], eps=0.0,
+            "adam",
+            bound,
+            ratio=10.0,
+            rows=settings["region_rows"],
+            span=settings["region_span"],
+            eps=0.0,
             tolerance=1e-3,
         )
         regions[f"{bound:g}"] = region
@@ -175,8 +181,14 @@ def _map(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
         fig, ax = plt.subplots(figsize=(7.0, 4.8))
         r = grid.plot(ax=ax, bounds=(1.2, 2.0))
         for i, region in enumerate(regions.values()):
-            ax.plot(1.0 - region.limits, region.rows, marker="o", linestyle="none", color=("#56B4E9", "#009E73")[i],
-                    label=f"bisection: peak = {region.bound:g}x")
+            ax.plot(
+                1.0 - region.limits,
+                region.rows,
+                marker="o",
+                linestyle="none",
+                color=("#56B4E9", "#009E73")[i],
+                label=f"bisection: peak = {region.bound:g}x",
+            )
         ax.legend(loc="lower left", fontsize=8)
         del r
         name = "peak_map.png"
@@ -201,11 +213,17 @@ def _history(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
 
     rows = {}
     for beta2 in settings["history_betas"]:
-        peaks = [step_response("adam", 10.0, before=n, beta1=0.9, beta2=beta2, eps=0.0).peak_ratio
-                 for n in settings["histories"]]
+        peaks = [
+            step_response("adam", 10.0, before=n, beta1=0.9, beta2=beta2, eps=0.0).peak_ratio
+            for n in settings["histories"]
+        ]
         limit = step_response("adam", 10.0, beta1=0.9, beta2=beta2, eps=0.0).peak_ratio
-        rows[f"{beta2:g}"] = {"histories": list(settings["histories"]), "peak_ratio": peaks, "long_history": limit,
-                              "nondecreasing": bool(np.all(np.diff(peaks) >= -1e-12))}
+        rows[f"{beta2:g}"] = {
+            "histories": list(settings["histories"]),
+            "peak_ratio": peaks,
+            "long_history": limit,
+            "nondecreasing": bool(np.all(np.diff(peaks) >= -1e-12)),
+        }
     import matplotlib.pyplot as plt
 
     with style():
@@ -268,7 +286,13 @@ def _captions(n: dict[str, Any]) -> str:
             for r, lim in zip(region["rows"], region["limits"], strict=True)
         )
         lines.append(f"- peak <= {bound}x: {pairs}")
-    lines += ["", "## history.png", "", "Peak ratio against the steps spent at the old scale (dotted: long history):", ""]
+    lines += [
+        "",
+        "## history.png",
+        "",
+        "Peak ratio against the steps spent at the old scale (dotted: long history):",
+        "",
+    ]
     for label, row in n["history"].items():
         pairs = ", ".join(f"{h}: {p:.4g}" for h, p in zip(row["histories"], row["peak_ratio"], strict=True))
         lines.append(f"- beta2 {label}: {pairs}; long history {row['long_history']:.6g}")
@@ -321,7 +345,9 @@ def main(argv: list[str] | None = None) -> None:
     out_dir, quick = command_line("large_signal", argv)
     n = reproduce(out_dir, quick=quick)
     for r in n["responses"].values():
-        print(f"beta2 {r['beta2']:g}: peak {r['peak_ratio']:.6g} (quoted {r['quoted']:g}), torch {r['torch_peak_ratio']:.6g}")
+        print(
+            f"beta2 {r['beta2']:g}: peak {r['peak_ratio']:.6g} (quoted {r['quoted']:g}), torch {r['torch_peak_ratio']:.6g}"
+        )
 
 
 if __name__ == "__main__":

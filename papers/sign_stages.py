@@ -231,7 +231,9 @@ def _approach(dpi: int, out: Path) -> tuple[dict[str, Any], str]:
         ax1.legend(loc="upper right")
         t = np.arange(steps + 1)
         ax2.semilogy(t, np.maximum(observed, 1e-12), color="#000000", linewidth=2.0, label="bridge run")
-        ax2.semilogy(t, np.maximum(predicted, 1e-12), color="#0072B2", linestyle="--", label="predict (Gaussian closure)")
+        ax2.semilogy(
+            t, np.maximum(predicted, 1e-12), color="#0072B2", linestyle="--", label="predict (Gaussian closure)"
+        )
         ax2.semilogy(t, old, color="#D55E00", linestyle="-.", label="Gaussian gain sqrt(2/pi)/rms(d)")
         ax2.plot([45], [numbers["loss45_exact"]], marker="o", color="#009E73", linestyle="none", label="(1-0.45)^2/2")
         ax2.set_xlabel("step")
@@ -346,8 +348,14 @@ def _noise(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], list[st
     comparisons = {}
     for sigma in (0.03, 0.3):
         c = observe_quadratic(
-            "lion", lr=lr, curvatures=1.0, noise_var=sigma**2, init=1.0, steps=settings["curve_steps"],
-            seeds=settings["curve_seeds"], seed=0,
+            "lion",
+            lr=lr,
+            curvatures=1.0,
+            noise_var=sigma**2,
+            init=1.0,
+            steps=settings["curve_steps"],
+            seeds=settings["curve_seeds"],
+            seed=0,
         )
         comparisons[sigma] = c
         rel = np.abs(c.predicted_loss[1:] - c.observed_mean_loss[1:]) / c.observed_mean_loss[1:]
@@ -406,7 +414,8 @@ def _sophia() -> dict[str, Any]:
                 "rho": rho,
                 "beta": beta,
                 "df_cycle": bool(np.isfinite(hb.input_amplitudes).any()),
-                "df_theta_amplitude": float(np.nanmax(hb.theta_amplitudes)) if np.isfinite(hb.theta_amplitudes).any()
+                "df_theta_amplitude": float(np.nanmax(hb.theta_amplitudes))
+                if np.isfinite(hb.theta_amplitudes).any()
                 else 0.0,
                 "df_period": float(hb.periods[np.isfinite(hb.theta_amplitudes)][0])
                 if np.isfinite(hb.theta_amplitudes).any()
@@ -469,8 +478,13 @@ def _captions(n: dict[str, Any], files: list[str]) -> str:
         "|---|---|---|---|",
     ]
     for s, o, p, ep, li, el in zip(
-        z["noise_std"], z["observed"], z["predicted"], z["relative_error_predicted"], z["linearised"],
-        z["relative_error_linearised"], strict=True,
+        z["noise_std"],
+        z["observed"],
+        z["predicted"],
+        z["relative_error_predicted"],
+        z["linearised"],
+        z["relative_error_linearised"],
+        strict=True,
     ):
         lines.append(f"| {s:g} | {o:.4g} | {p:.4g} ({100 * ep:.1f}%) | {li:.4g} ({100 * el:.1f}%) |")
     lines += ["", "## noise_curves.png", "", "Predicted against observed mean loss (+- 2 s.e.) over the transient:", ""]
@@ -536,11 +550,15 @@ def main(argv: list[str] | None = None) -> None:
     out_dir, quick = command_line("sign_stages", argv)
     n = reproduce(out_dir, quick=quick)
     a = n["approach"]
-    print(f"loss at step 45: bridge {a['loss45_bridge']:.6g}, predict {a['loss45_predict']:.6g}, "
-          f"Gaussian gain {a['loss45_gaussian_gain']:.4g}")
+    print(
+        f"loss at step 45: bridge {a['loss45_bridge']:.6g}, predict {a['loss45_predict']:.6g}, "
+        f"Gaussian gain {a['loss45_gaussian_gain']:.4g}"
+    )
     for r in n["cycles"]["runs"]:
-        print(f"{r['case']:20s} lr {r['lr']:<6g} period {r['period']} amplitude/lr {r['amplitude_over_lr']} "
-              f"exact {r.get('exact_solution')}")
+        print(
+            f"{r['case']:20s} lr {r['lr']:<6g} period {r['period']} amplitude/lr {r['amplitude_over_lr']} "
+            f"exact {r.get('exact_solution')}"
+        )
     for s, e in zip(n["noise"]["noise_std"], n["noise"]["relative_error_predicted"], strict=True):
         print(f"noise {s:g}: predicted steady state off by {100 * e:.1f}%")
 
