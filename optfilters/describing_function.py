@@ -34,8 +34,8 @@ This is linear in ``q``: each pattern has an exact open interval of offsets
 up: period ``2k``, a triangle of half-height ``k lr / 2``) are tabulated by
 :meth:`SignLoop.symmetric_cycles`; Lion's default filter admits them only for
 ``k = 1, 2`` (so from ``theta_0 = 1``, lr 0.01 it ends in the period-4 cycle
-``lr, 0, -lr, 0``), Signum with ``beta = 0.9`` for every ``k`` with a centre
-within about ``0.08 lr`` of the minimum.  Offsets that no symmetric pattern
+``lr, 0, -lr, 0``), Signum with ``beta = 0.9`` for ``k = 1 .. 7``, each with
+its centre within about ``0.08 lr`` of the minimum.  Offsets that no symmetric pattern
 admits give longer, multi-switch patterns, checked by the same condition.
 
 **Classical describing function (approximate).**  Harmonic balance ``1 + lr h

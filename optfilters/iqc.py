@@ -551,7 +551,7 @@ def certify(
     m = as_model(model, **hyperparameters)
     loop = loop_realisation(m, lr=lr, second_moment=second_moment)
     mu_eff, l_eff = mu + loop.mu_shift, L + loop.mu_shift
-    quad = _quadratic_worst(loop, mu, L)
+    quad = _quadratic_worst(loop, mu_eff, l_eff)
     lo = min(quad, 1.0) * (1.0 - 1e-9)
     rate, problem = _bisect(loop, mu_eff, l_eff, lo, 1.0, tol, use, solver)
     lyapunov, lambdas, residual = None, {}, math.nan
