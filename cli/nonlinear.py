@@ -52,7 +52,7 @@ def _sign_loop(
     selection: Selection,
     curvature: float,
     init: float,
-    steps: int,
+    steps: int | None,
     max_half: int,
     noise_std: str | None,
     as_json: bool,
@@ -61,8 +61,11 @@ def _sign_loop(
     from optfilters.describing_function import noise_transition, sign_loop
 
     model = selection.model
+    sigmas = _floats(noise_std, "--noise-std", positive=True) if noise_std is not None else []
     loop = sign_loop(model, curvature=curvature)
     approach = loop.approach(init)
+    if steps is None:  # past the approach, then long enough for the cycle to repeat
+        steps = min(max(5000, 3 * approach.switch + 2000), 10_000_000)
     run = loop.run(init, steps=steps)
     exact = loop.cycle(run.pattern) if run.pattern is not None else None
     cycles = loop.symmetric_cycles(max_half)
@@ -83,7 +86,6 @@ def _sign_loop(
         else bool(exact.offsets[0] < run.offset < exact.offsets[1]),
     }
     transition = None
-    sigmas = _floats(noise_std, "--noise-std", positive=True)
     if sigmas:
         transition = noise_transition(model, sigmas, curvature=curvature, init=init)
         data["noise_transition"] = transition.as_dict()
@@ -102,14 +104,15 @@ def _sign_loop(
         f"step lr = {fmt(loop.step)}",
         f"  approach: constant speed {fmt(loop.step)} per step from {fmt(init)}; theta reaches 0 at step "
         f"{fmt(approach.crossing)}, the sign first flips at step {approach.switch} "
-        f"(overshoot {fmt(approach.overshoot)}); loss at step t < {approach.switch}: h (theta0 - lr t)^2 / 2",
+        f"(overshoot {fmt(approach.overshoot)}; a long ramp: {fmt(approach.ramp_estimate)} = crossing + the "
+        f"filter's mean delay {fmt(approach.lag)}); loss at step t < {approach.switch}: h (theta0 - lr t)^2 / 2",
         "  exact symmetric cycles (period 2k, theta_{-1} = q lr with q in the interval; independent of lr and h):",
     ]
     for c in cycles:
         lines.append(f"    period {c.period}: q in ({fmt(c.offsets[0])}, {fmt(c.offsets[1])})")
     if not cycles:
         lines.append(f"    none up to period {2 * max_half}")
-    if run.period is None:
+    if run.period is None or run.amplitude is None:
         lines.append(f"  noiseless run of {steps} steps: no periodic regime in its last steps")
     else:
         lines.append(
@@ -144,9 +147,9 @@ def _sign_loop_options() -> list[click.Parameter]:
         click.Option(
             ["--steps", "steps"],
             type=click.IntRange(min=8, max=10_000_000),
-            default=5000,
-            show_default=True,
-            help="Steps of the noiseless run whose final cycle is reported.",
+            default=None,
+            help="Steps of the noiseless run whose final cycle is reported (default: 3 times the approach plus "
+            "2000, at least 5000).",
         ),
         click.Option(
             ["--max-period", "max_half"],

@@ -102,7 +102,14 @@ FloatArray = NDArray[np.float64]
 
 
 class StaticNonlinearity(Protocol):
-    """What the describing-function tools need from a memoryless odd nonlinearity."""
+    """What the describing-function tools need from a memoryless odd nonlinearity.
+
+    Examples
+    --------
+    >>> from optfilters.describing_function import Saturation, StaticNonlinearity, relay
+    >>> all(callable(getattr(n, "gaussian")) for n in (relay(), Saturation()))
+    True
+    """
 
     def __call__(self, x: Any) -> FloatArray:
         """The nonlinearity elementwise."""
@@ -150,7 +157,10 @@ class Saturation:
         return np.asarray(np.clip(self.slope * np.asarray(x, dtype=np.float64), -self.limit, self.limit))
 
     def sinusoidal_gain(self, amplitude: Any) -> FloatArray:
-        """``N(A) = slope`` for ``A <= a0 = limit / slope``, else ``(2 slope / pi) (asin(a0/A) + (a0/A) sqrt(1 - (a0/A)^2))``.
+        """The sinusoidal describing function ``N(A)`` of the saturation.
+
+        ``N(A) = slope`` for ``A <= a0 = limit / slope``, else ``(2 slope / pi)
+        (asin r + r sqrt(1 - r^2))`` with ``r = a0 / A``.
 
         Examples
         --------
@@ -266,6 +276,11 @@ class Approach:
     overshoot : float
         ``|theta|`` past the minimum when the phase ends (0 if it ends before).
     curvature : float
+    lag : float
+        The pre-filter's mean delay ``tau`` (steps): a long ramp comes out of
+        the filter ``tau`` steps late, so the phase ends near ``crossing + tau``
+        once the approach is much longer than the filter's memory
+        (:attr:`ramp_estimate`; Lion's 0.9/0.99 filter: ``tau = 90``).
 
     Examples
     --------
@@ -281,6 +296,12 @@ class Approach:
     crossing: float
     overshoot: float
     curvature: float
+    lag: float = math.nan
+
+    @property
+    def ramp_estimate(self) -> float:
+        """``crossing + lag``: the switch step of a long ramp through the pre-filter (an estimate)."""
+        return self.crossing + self.lag
 
     def theta(self, t: ArrayLike) -> FloatArray:
         """``theta_0 - sign(theta_0) speed t`` (valid for ``t < switch``)."""
@@ -301,6 +322,8 @@ class Approach:
             "crossing": self.crossing,
             "overshoot": self.overshoot,
             "curvature": self.curvature,
+            "lag": self.lag if math.isfinite(self.lag) else None,
+            "ramp_estimate": self.ramp_estimate if math.isfinite(self.lag) else None,
         }
 
 
@@ -505,7 +528,7 @@ def harmonic_balance(
             hi *= 2.0
             if hi > 1e300:
                 break
-        amp = brentq(lambda a: float(nonlinearity.sinusoidal_gain(a)) - target, lo, hi, xtol=1e-300, rtol=1e-14)
+        amp = brentq(lambda a, t=target: float(nonlinearity.sinusoidal_gain(a)) - t, lo, hi, xtol=1e-300, rtol=1e-14)
         amps[i] = amp
         thetas[i] = amp / (float(curvature) * abs(complex(prefilter.evaluate(np.exp(1j * w))[()])))
     return HarmonicBalance(freqs, 2.0 * math.pi / freqs, amps, thetas, k)
@@ -564,7 +587,7 @@ class RelayRun:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """``theta / lr`` against steps, with ``approach=`` the constant-speed ramp (:func:`optfilters.plot.relay_run`)."""
+        """``theta / lr`` against steps; ``approach=`` adds the ramp (:func:`optfilters.plot.relay_run`)."""
         from . import plot
 
         return plot.relay_run(self, ax=ax, **kwargs)
@@ -603,8 +626,8 @@ def final_cycle(theta: ArrayLike, step: float, curvature: float = 1.0, window: i
         if np.array_equal(tail[p:], tail[:-p]):
             period = p
             break
-    if period is None or not np.all(np.abs(tail) == 1.0):
-        return RelayRun(theta, signs, None, None, None, None, None, step, curvature)
+    if period is None or not np.all(np.abs(tail) == 1.0) or int(np.sum(tail[-period:])) != 0:
+        return RelayRun(theta, signs, None, None, None, None, None, step, curvature)  # no cycle (or still moving)
     last = theta[-period - 1 :]  # theta_{T-p} .. theta_T
     start = int(np.argmax(last[:-1]))  # the pattern starts after the largest theta
     pattern = np.roll(signs[-period:], -start).astype(np.int64)
@@ -669,7 +692,7 @@ class SignLoop:
             raise InvalidHyperparameterError(f"theta0 must be finite and non-zero, got {theta0}")
         direction = math.copysign(1.0, theta0)
         crossing = abs(theta0) / self.step
-        horizon = int(math.ceil(crossing)) + 2
+        horizon = math.ceil(crossing) + 2
         while True:
             t = np.arange(horizon, dtype=np.float64)
             grads = self.curvature * (theta0 - direction * self.step * t)
@@ -684,9 +707,11 @@ class SignLoop:
                 raise InvalidHyperparameterError("the approach never ends (the pre-filter does not change sign)")
         end = theta0 - direction * self.step * (switch - 1)
         overshoot = max(0.0, -direction * end)
-        return Approach(self.step, theta0, switch, crossing, overshoot, self.curvature)
+        from ._analysis import mean_delay
 
-    def cycle(self, pattern: Sequence[int]) -> LimitCycle:
+        return Approach(self.step, theta0, switch, crossing, overshoot, self.curvature, mean_delay(self.prefilter))
+
+    def cycle(self, pattern: Sequence[int] | NDArray[np.int64]) -> LimitCycle:
         """The exact offsets for which a periodic sign ``pattern`` (equal numbers of +1 and -1) is a solution.
 
         Examples
@@ -878,7 +903,8 @@ def _gaussian_gain_steady(loop: SignLoop, noise_var: float) -> float:
     h, step = loop.curvature, loop.step
 
     def moments(gain: float) -> tuple[float, float]:
-        # state [theta_{t-1}; s_t], g_t = h theta_{t-1} + xi_t, d_t = C_F s_t + D_F g_t, theta_t = theta_{t-1} - step gain d_t
+        # state [theta_{t-1}; s_t], g_t = h theta_{t-1} + xi_t, d_t = C_F s_t + D_F g_t,
+        # theta_t = theta_{t-1} - step gain d_t
         a = np.zeros((n + 1, n + 1))
         b = np.zeros(n + 1)
         a[0, 0] = 1.0 - step * gain * d_f * h
@@ -961,7 +987,7 @@ def noise_transition(
     if sigma.size == 0 or not np.all(np.isfinite(sigma)) or np.any(sigma <= 0.0):
         raise InvalidHyperparameterError("noise_std must be finite and > 0")
     lr_value = loop.lr
-    common = {"lr": lr_value, "curvatures": curvature, "init": init, "steps": int(steps)}
+    common: dict[str, Any] = {"lr": lr_value, "curvatures": curvature, "init": init, "steps": int(steps)}
     cycle = predict(loop.model, noise_var=0.0, **common).steady_state_loss
     predicted = np.array([predict(loop.model, noise_var=float(s) ** 2, **common).steady_state_loss for s in sigma])
     linearised = np.array([_gaussian_gain_steady(loop, float(s) ** 2) for s in sigma])

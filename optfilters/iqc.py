@@ -317,6 +317,12 @@ def _blocks(loop: LoopRealisation, mu: float, L: float, rho: float) -> tuple[Flo
     return ab, s.T @ m_s @ s, cd.T @ m_o @ cd
 
 
+def _value(variable: Any) -> float:
+    """A scalar cvxpy variable's value (0 when the solver left none)."""
+    value = variable.value
+    return 0.0 if value is None else float(np.asarray(value))
+
+
 def _residual(loop: LoopRealisation, mu: float, L: float, rho: float, problem: _Problem) -> float:
     """Largest eigenvalue of the LMI at the solver's ``P``, multipliers, relative to ``||P||``."""
     ab, sector, offbyone = _blocks(loop, mu, L, rho)
@@ -325,7 +331,8 @@ def _residual(loop: LoopRealisation, mu: float, L: float, rho: float, problem: _
     embed = np.zeros((n1, n1 + 1))
     embed[:, :n1] = np.eye(n1)
     lmi = ab.T @ p @ ab - rho * rho * (embed.T @ p @ embed)
-    lmi = lmi + float(problem.l_sector.value) * sector + float(problem.l_offbyone.value) * offbyone
+    l_sector, l_offbyone = _value(problem.l_sector), _value(problem.l_offbyone)
+    lmi = lmi + l_sector * sector + l_offbyone * offbyone
     lmi = 0.5 * (lmi + lmi.T)
     return float(np.max(np.linalg.eigvalsh(lmi)) / max(np.linalg.norm(p, 2), 1e-300))
 
@@ -431,7 +438,7 @@ class Certificate:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Bars of the quadratic worst-case rate and the certified rate (see :func:`optfilters.plot.certified_rates`)."""
+        """Bars of the quadratic worst-case and the certified rate (:func:`optfilters.plot.certified_rates`)."""
         from . import plot
 
         return plot.certified_rates({self.name: self}, ax=ax, **kwargs)
@@ -557,7 +564,7 @@ def certify(
     lyapunov, lambdas, residual = None, {}, math.nan
     if problem is not None and problem.P.value is not None:
         lyapunov = np.asarray(problem.P.value, dtype=np.float64)
-        lambdas = {"sector": float(problem.l_sector.value), "off_by_one": float(problem.l_offbyone.value)}
+        lambdas = {"sector": _value(problem.l_sector), "off_by_one": _value(problem.l_offbyone)}
         lambdas = {k: v for k, v in lambdas.items() if k in multipliers}
         residual = _residual(loop, mu_eff, l_eff, rate, problem)
     return Certificate(

@@ -135,7 +135,7 @@ def settle_steps(model: ModelLike, tolerance: float = SETTLE_TOLERANCE, **hyperp
             radius = max(radius, float(np.max(poles)))
     if radius == 0.0:
         return 1
-    steps = int(math.ceil(math.log(tolerance) / math.log(radius)))
+    steps = math.ceil(math.log(tolerance) / math.log(radius))
     if steps > MAX_STEPS:
         raise InvalidHyperparameterError(
             f"{m.name} needs {steps} steps to settle (slowest pole {radius:.9g}); at most {MAX_STEPS}"
@@ -453,8 +453,8 @@ def peak_ratio(model: ModelLike, ratio: float = 10.0, *, before: int | None = No
     Examples
     --------
     >>> from optfilters.large_signal import peak_ratio
-    >>> round(peak_ratio("adam", 10.0, beta2=0.999, eps=0.0), 4), round(peak_ratio("adam", 10.0, beta2=0.95, eps=0.0), 4)
-    (5.2017, 1.1104)
+    >>> [round(peak_ratio("adam", 10.0, beta2=b2, eps=0.0), 4) for b2 in (0.999, 0.95)]
+    [5.2017, 1.1104]
     """
     return step_response(model, ratio, before=before, **hyperparameters).peak_ratio
 

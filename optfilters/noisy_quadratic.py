@@ -1044,10 +1044,10 @@ def _sign_horizon(model: OptimizerModel, init: FloatArray, init_var: FloatArray,
     for f in model.filters().values():
         if f.poles.size:
             radius = max(radius, float(np.max(np.abs(f.poles))))
-    memory = 1 if radius == 0.0 else int(math.ceil(math.log(_SIGN_SETTLE) / math.log(min(radius, 1.0 - 1e-12))))
+    memory = 1 if radius == 0.0 else math.ceil(math.log(_SIGN_SETTLE) / math.log(min(radius, 1.0 - 1e-12)))
     speed = lr * abs(model.lr_gain.limit)
     distance = float(np.max(np.abs(init) + 3.0 * np.sqrt(init_var)))
-    approach = 0 if speed == 0.0 else int(math.ceil(3.0 * distance / speed))
+    approach = 0 if speed == 0.0 else math.ceil(3.0 * distance / speed)
     settle = memory + approach
     if settle > 5_000_000:
         raise InvalidHyperparameterError(
@@ -1198,12 +1198,14 @@ def predict(
             cached = (key, base, rows, loop.sign_column(t, lr_t) if sign_tracking else None)
         _, matrix, rows, column = cached
         if sign_tracking:
+            assert rows is not None and column is not None
             sign_gain, sign_mean, sign_var = _sign_statistics(m, rows, mean, cov, sigma2)
             matrix = matrix + column[:, :, None] * (sign_gain[:, None] * rows)[:, None, :]
         a, b = matrix[:, :, :n], matrix[:, :, n]
         mean = np.einsum("dij,dj->di", a, mean)
         cov = np.einsum("dij,djk,dlk->dil", a, cov, a) + sigma2[:, None, None] * b[:, :, None] * b[:, None, :]
         if sign_tracking:  # the relay's mean, and the part of its output uncorrelated with its input
+            assert column is not None
             mean = mean + sign_mean[:, None] * column
             cov = cov + sign_var[:, None, None] * column[:, :, None] * column[:, None, :]
         cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))

@@ -1843,8 +1843,9 @@ def large_signal(obj: Any, ax: Any = None, *, window: int | None = None, title: 
     >>> import numpy as np
     >>> from types import SimpleNamespace
     >>> from optfilters.plot import large_signal
-    >>> r = large_signal(SimpleNamespace(ratios=np.array([1.0, 1.0, 3.0, 2.0, 1.0]), scales=np.array([1, 1, 10, 10, 10.0]),
-    ...                                  change=2, name="x"))
+    >>> resp = SimpleNamespace(ratios=np.array([1.0, 1.0, 3.0, 2.0, 1.0]), scales=np.array([1, 1, 10, 10, 10.0]),
+    ...                        change=2, name="x")
+    >>> r = large_signal(resp)
     >>> r.artists["ratio"][0].get_ydata().tolist()
     [1.0, 3.0, 2.0, 1.0]
     >>> r.close()

@@ -94,6 +94,7 @@ def torch_sgd_iterates(lr: float, momentum: float, x0: float, steps: int) -> Flo
     [3.3, -3.2]
     """
     import torch
+
     from optfilters.iqc import lessard_gradient
 
     p = torch.nn.Parameter(torch.tensor([x0], dtype=torch.float64))
@@ -115,8 +116,9 @@ def bridge_iterates(name: str, lr: float, x0: float, steps: int, **hyperparamete
     >>> bridge_iterates("momentum", 1 / 9, 3.3, 1, momentum=4 / 9).round(6).tolist()
     [3.3, -3.2]
     """
-    import optfilters
     import torch
+
+    import optfilters
     from optfilters.iqc import lessard_gradient
     from optfilters.torch import FilterOptimizer
 
@@ -261,6 +263,7 @@ def _figures(
     numbers: dict[str, Any], runs: dict[str, FloatArray], tuning: dict[str, Any], out: Path, dpi: int
 ) -> list[str]:
     import matplotlib.pyplot as plt
+
     from optfilters.iqc import certify
     from optfilters.plot import certified_rates, style
 

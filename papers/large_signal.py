@@ -141,6 +141,7 @@ def _responses(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 def _figure_responses(shown: dict[str, Any], out: Path, dpi: int) -> str:
     import matplotlib.pyplot as plt
+
     from optfilters.plot import large_signal, style
 
     with style():
@@ -346,7 +347,8 @@ def main(argv: list[str] | None = None) -> None:
     n = reproduce(out_dir, quick=quick)
     for r in n["responses"].values():
         print(
-            f"beta2 {r['beta2']:g}: peak {r['peak_ratio']:.6g} (quoted {r['quoted']:g}), torch {r['torch_peak_ratio']:.6g}"
+            f"beta2 {r['beta2']:g}: peak {r['peak_ratio']:.6g} (quoted {r['quoted']:g}), "
+            f"torch {r['torch_peak_ratio']:.6g}"
         )
 
 

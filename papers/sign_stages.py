@@ -112,8 +112,9 @@ def bridge_runs(
     >>> bridge_runs(0.9, 0.99, 0.01, [1.0], 3)[:, 0].round(12).tolist()
     [1.0, 0.99, 0.98, 0.97]
     """
-    import optfilters
     import torch
+
+    import optfilters
     from optfilters.torch import FilterOptimizer
 
     model = optfilters.get("lion", lr=lr, beta1=beta1, beta2=beta2)
@@ -295,6 +296,7 @@ def _cycles(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
             }
         )
     import matplotlib.pyplot as plt
+
     from optfilters.plot import style
 
     with style():
@@ -305,7 +307,7 @@ def _cycles(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
         ax1.set_ylabel("theta / lr (offset 3 per case)")
         ax1.set_title(f"final cycles, lr {settings['lrs'][0]:g}, theta0 = 1 (bridge)")
         ax1.legend(loc="upper left", fontsize=7)
-        for i, (label, b1_, b2_) in enumerate(settings["cases"]):
+        for label, _, _ in settings["cases"]:
             pts = [r for r in rows if r["case"] == label and r["period"] is not None]
             ax2.scatter([r["period"] for r in pts], [r["amplitude_over_lr"] for r in pts], label=label, s=30)
         df = rows[0]
@@ -333,7 +335,8 @@ def _noise(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], list[st
 
     from optfilters.describing_function import noise_transition
     from optfilters.observe import observe_quadratic
-    from optfilters.plot import loss_comparison, noise_transition as plot_transition, style
+    from optfilters.plot import loss_comparison, style
+    from optfilters.plot import noise_transition as plot_transition
 
     lr = 0.01
     sigmas = np.asarray(settings["sigmas"])
@@ -403,7 +406,7 @@ def _sophia() -> dict[str, Any]:
     from optfilters.describing_function import Saturation, final_cycle, harmonic_balance
 
     rows = []
-    for lr, rho, beta in ((0.05, 1.0, 0.9), (0.05, 0.02, 0.9)):
+    for lr, rho, beta in ((0.05, 1.0, 0.9), (0.05, 0.001, 0.9)):
         hb = harmonic_balance(ArmaFilter.ema(beta), Saturation(1.0, 1.0 / rho), lr)
         theta = sophia_run(lr, rho, beta, 1.0, 6000)
         run = final_cycle(theta, lr, 1.0, window=1500)
@@ -497,8 +500,10 @@ def _captions(n: dict[str, Any], files: list[str]) -> str:
     for r in n["sophia"]["runs"]:
         lines.append(
             f"- lr {r['lr']:g}, rho {r['rho']:g}, beta {r['beta']:g}: describing function predicts "
-            f"{'a cycle of theta amplitude ' + format(r['df_theta_amplitude'], '.3g') if r['df_cycle'] else 'no cycle'};"
-            f" the run's tail max |theta| = {r['run_max_abs_theta_tail']:.3g}"
+            f"{'a cycle of theta amplitude ' + format(r['df_theta_amplitude'], '.3g') if r['df_cycle'] else 'no cycle'}"
+            f" (linear region {'unstable' if r['df_cycle'] else 'stable'}); the run's tail max |theta| = "
+            f"{r['run_max_abs_theta_tail']:.3g}, final period {r['run_period']} (the describing function says whether, "
+            "not how: period 2 against the run's)"
         )
     lines.append("")
     return "\n".join(lines)

@@ -8,6 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import integrate, signal
+from scipy.special import erf
+
+import optfilters
+from optfilters import ArmaFilter, InvalidFilterError, InvalidHyperparameterError
 from optfilters.describing_function import (
     Saturation,
     final_cycle,
@@ -18,11 +23,6 @@ from optfilters.describing_function import (
     sign_loop,
 )
 from optfilters.noisy_quadratic import predict
-from scipy import integrate, signal
-from scipy.special import erf
-
-import optfilters
-from optfilters import ArmaFilter, InvalidFilterError, InvalidHyperparameterError
 
 
 def lion_numpy(beta1: float, beta2: float, lr: float, theta0: float, steps: int, h: float = 1.0) -> np.ndarray:
@@ -239,3 +239,8 @@ def test_errors_are_value_errors():
         noise_transition("lion", [0.0])
     with pytest.raises(InvalidHyperparameterError, match="std > 0"):
         relay_dual_input(1.0, 0.0)
+
+
+def test_a_long_approach_switches_one_mean_delay_after_the_crossing():
+    a = sign_loop("lion", lr=1e-4).approach(1.0)  # a ramp of 10^4 steps through a filter of memory ~100
+    assert a.lag == pytest.approx(90.0) and abs(a.switch - a.ramp_estimate) <= 1.0

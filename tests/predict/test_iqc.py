@@ -8,6 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+
+import optfilters
+from optfilters import InvalidFilterError, InvalidHyperparameterError
 from optfilters.closed_loop import closed_loop
 from optfilters.iqc import (
     certify,
@@ -16,9 +19,6 @@ from optfilters.iqc import (
     loop_realisation,
     tune_certified,
 )
-
-import optfilters
-from optfilters import InvalidFilterError, InvalidHyperparameterError
 
 # Solver tolerance: Clarabel with gap/feasibility 1e-9; bisection on rho to 1e-5 (the default) unless said.
 RATE_TOL = 2e-5

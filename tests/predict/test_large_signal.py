@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+
+from optfilters import CATALOGUE, InvalidHyperparameterError
 from optfilters.large_signal import (
     adam_step_closed_form,
     bounded_region,
@@ -19,8 +21,6 @@ from optfilters.large_signal import (
     steady_update,
     step_response,
 )
-
-from optfilters import CATALOGUE, InvalidHyperparameterError
 
 
 def torch_updates(name: str, scales: np.ndarray, lr: float = 1e-3, **hyperparameters) -> np.ndarray:
@@ -54,8 +54,10 @@ def test_reference_values_of_the_issue():
     assert with_eps.peak_ratio == pytest.approx(high.peak_ratio, rel=1e-7)
 
 
-@pytest.mark.parametrize(("ratio", "beta1", "beta2"), [(10.0, 0.9, 0.999), (10.0, 0.9, 0.95), (0.1, 0.9, 0.99),
-                                                       (3.0, 0.5, 0.9), (100.0, 0.99, 0.999)])
+@pytest.mark.parametrize(
+    ("ratio", "beta1", "beta2"),
+    [(10.0, 0.9, 0.999), (10.0, 0.9, 0.95), (0.1, 0.9, 0.99), (3.0, 0.5, 0.9), (100.0, 0.99, 0.999)],
+)
 def test_long_history_is_the_closed_form(ratio, beta1, beta2):
     r = step_response("adam", ratio, beta1=beta1, beta2=beta2, eps=0.0)
     closed = adam_step_closed_form(ratio, beta1, beta2, r.updates.size - r.change)
