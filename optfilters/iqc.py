@@ -43,8 +43,10 @@ bound: quadratics are in the class) and 1.
 
 Solver: Clarabel (bundled with cvxpy; an interior-point method) with absolute
 and relative gap and feasibility tolerances ``1e-9``; SCS (``solver="SCS"``,
-``eps_abs = eps_rel = 1e-9``) is the alternative.  An answer other than
-"optimal" or "infeasible" counts as infeasible (conservative).  The reported
+``eps_abs = eps_rel = 1e-9``) is the alternative.  When a solver fails or
+answers something other than "optimal" or "infeasible" (an inaccurate
+solution), the other one is asked once; an answer other than "optimal" then
+counts as infeasible (conservative).  The reported
 rate is the smallest feasible ``rho`` of the bisection (bracket width ``tol``,
 default ``1e-5``), and the certificate found there is re-checked in numpy: its
 largest LMI eigenvalue relative to ``||P||`` is :attr:`Certificate.residual`.
@@ -274,13 +276,19 @@ class _Problem:
         self.r2.value = rho * rho
         self.use_sector.value = 1.0 if use[0] else 0.0
         self.use_offbyone.value = 1.0 if use[1] else 0.0
+        status = self._solve(self.solver)
+        if status not in ("optimal", "infeasible"):  # numerical trouble: ask the other bundled solver once
+            status = self._solve("SCS" if self.solver == "CLARABEL" else "CLARABEL")
+        return status == "optimal"
+
+    def _solve(self, solver: str) -> str | None:
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "solution may be inaccurate": counted as infeasible below
-                self.problem.solve(solver=self.solver, **SOLVER_OPTIONS[self.solver])
+                warnings.simplefilter("ignore")  # "solution may be inaccurate": not "optimal", so not trusted
+                self.problem.solve(solver=solver, **SOLVER_OPTIONS[solver])
         except self.cp.error.SolverError:
-            return False
-        return self.problem.status == "optimal"
+            return None
+        return str(self.problem.status)
 
 
 _PROBLEMS: dict[tuple[int, str], _Problem] = {}

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._catalogue import CATALOGUE
+from ._catalogue import CATALOGUE, get
 from ._errors import InvalidHyperparameterError
 from ._model import OptimizerModel
 from .closed_loop import ModelLike, as_model
@@ -141,6 +141,17 @@ def settle_steps(model: ModelLike, tolerance: float = SETTLE_TOLERANCE, **hyperp
             f"{m.name} needs {steps} steps to settle (slowest pole {radius:.9g}); at most {MAX_STEPS}"
         )
     return max(steps, 1)
+
+
+#: Steady states of catalogue models already computed, by (name, hyperparameters, scale before, scale after).
+_STEADY: dict[tuple[Any, ...], tuple[float, float]] = {}
+
+
+def _steady_key(m: OptimizerModel, first: float, second: float) -> tuple[Any, ...] | None:
+    """A cache key for catalogue models (rebuilt from their hyperparameters alone); None for other models."""
+    if m.name not in CATALOGUE or get(m.name, **dict(m.hyperparameters)) != m:
+        return None
+    return (m.name, tuple(sorted((k, repr(v)) for k, v in m.hyperparameters.items())), first, second)
 
 
 def _updates(m: OptimizerModel, scales: FloatArray) -> FloatArray:
@@ -310,19 +321,29 @@ def scale_response(
     if not (0 < change < s.size):
         raise InvalidHyperparameterError(f"change must be in 1..{s.size - 1}, got {change}")
     first, second = float(s[change - 1]), float(s[change])
-    n = max(settle_steps(m), s.size)
-    columns = np.empty((n, 3))
-    columns[:, 1], columns[:, 2] = first, second
-    columns[: s.size, 0] = s
-    columns[s.size :, 0] = s[-1]
-    updates = _updates(m, columns)  # the sequence and both steady states in one run of the recursion
+    key = _steady_key(m, first, second)
+    if key in _STEADY:
+        updates = _updates(m, s[:, None])
+        steady, steady_after = _STEADY[key]
+    else:
+        n = max(settle_steps(m), s.size)
+        columns = np.empty((n, 3))
+        columns[:, 1], columns[:, 2] = first, second
+        columns[: s.size, 0] = s
+        columns[s.size :, 0] = s[-1]
+        updates = _updates(m, columns)  # the sequence and both steady states in one run of the recursion
+        steady, steady_after = float(abs(updates[-1, 1])), float(abs(updates[-1, 2]))
+        if key is not None:
+            if len(_STEADY) > 256:
+                _STEADY.clear()
+            _STEADY[key] = (steady, steady_after)
     return LargeSignalResponse(
         name=m.name,
         scales=s,
         updates=updates[: s.size, 0],
         change=change,
-        steady=float(abs(updates[-1, 1])),
-        steady_after=float(abs(updates[-1, 2])),
+        steady=steady,
+        steady_after=steady_after,
         kind=kind,
         before=change,
         hyperparameters=dict(m.hyperparameters),

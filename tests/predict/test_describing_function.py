@@ -244,3 +244,11 @@ def test_errors_are_value_errors():
 def test_a_long_approach_switches_one_mean_delay_after_the_crossing():
     a = sign_loop("lion", lr=1e-4).approach(1.0)  # a ramp of 10^4 steps through a filter of memory ~100
     assert a.lag == pytest.approx(90.0) and abs(a.switch - a.ramp_estimate) <= 1.0
+
+
+def test_a_vanishing_learning_rate_has_no_sign_steady_state_and_says_so():
+    from optfilters.noisy_quadratic import parse_schedule
+
+    p = predict("lion", lr=0.01, schedule=parse_schedule("cosine:300"), noise_var=0.01, steps=300)
+    assert math.isnan(p.steady_state_loss) and "steady state not computed" in p.label
+    assert np.all(np.isfinite(p.expected_loss))
