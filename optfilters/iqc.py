@@ -43,10 +43,12 @@ bound: quadratics are in the class) and 1.
 
 Solver: Clarabel (bundled with cvxpy; an interior-point method) with absolute
 and relative gap and feasibility tolerances ``1e-9``; SCS (``solver="SCS"``,
-``eps_abs = eps_rel = 1e-9``) is the alternative.  When a solver fails or
-answers something other than "optimal" or "infeasible" (an inaccurate
-solution), the other one is asked once; an answer other than "optimal" then
-counts as infeasible (conservative).  The reported
+``eps_abs = eps_rel = 1e-9``) is the alternative.  Near the feasibility
+boundary a solver may fail or call its solution inaccurate: an inaccurate
+solution counts when its certificate satisfies the LMI in float64 (largest
+eigenvalue at most ``1e-9 ||P||``), otherwise the other solver is asked once
+(at most 1000 SCS or 200 Clarabel iterations), and anything else counts as
+infeasible (conservative).  The reported
 rate is the smallest feasible ``rho`` of the bisection (bracket width ``tol``,
 default ``1e-5``), and the certificate found there is re-checked in numpy: its
 largest LMI eigenvalue relative to ``||P||`` is :attr:`Certificate.residual`.
@@ -92,6 +94,9 @@ SOLVER_OPTIONS: dict[str, dict[str, float]] = {
     "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
     "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9},
 }
+
+#: Iteration caps when a solver is asked as the fallback of the other.
+FALLBACK_LIMITS: dict[str, dict[str, int]] = {"SCS": {"max_iters": 1000}, "CLARABEL": {"max_iter": 200}}
 
 #: Multiplier names: the sector IQC (Lemma 6) and the weighted off-by-one Zames-Falb IQC (Lemma 10).
 MULTIPLIERS = ("sector", "off_by_one")
@@ -277,15 +282,43 @@ class _Problem:
         self.use_sector.value = 1.0 if use[0] else 0.0
         self.use_offbyone.value = 1.0 if use[1] else 0.0
         status = self._solve(self.solver)
-        if status not in ("optimal", "infeasible"):  # numerical trouble: ask the other bundled solver once
-            status = self._solve("SCS" if self.solver == "CLARABEL" else "CLARABEL")
-        return status == "optimal"
+        if status == "optimal":
+            return True
+        if status == "infeasible":
+            return False
+        # numerical trouble (near the boundary): an inaccurate answer counts if its certificate checks out in
+        # float64; otherwise the other bundled solver is asked once, with an iteration cap
+        if status == "optimal_inaccurate" and self._verified(ab, sector, offbyone, rho):
+            return True
+        status = self._solve("SCS" if self.solver == "CLARABEL" else "CLARABEL", fallback=True)
+        return status == "optimal" or (status == "optimal_inaccurate" and self._verified(ab, sector, offbyone, rho))
 
-    def _solve(self, solver: str) -> str | None:
+    def _verified(self, ab: FloatArray, sector: FloatArray, offbyone: FloatArray, rho: float) -> bool:
+        """True when the solver's ``P`` and multipliers satisfy the LMI in float64 (relative tolerance 1e-9)."""
+        if self.P.value is None:
+            return False
+        p = np.asarray(self.P.value, dtype=np.float64)
+        n1 = p.shape[0]
+        embed = np.zeros((n1, n1 + 1))
+        embed[:, :n1] = np.eye(n1)
+        l_sector, l_offbyone = _value(self.l_sector), _value(self.l_offbyone)
+        if l_sector < 0.0 or l_offbyone < 0.0:
+            return False
+        lmi = ab.T @ p @ ab - rho * rho * (embed.T @ p @ embed) + l_sector * sector + l_offbyone * offbyone
+        scale = max(float(np.linalg.norm(p, 2)), 1e-300)
+        return bool(
+            np.max(np.linalg.eigvalsh(0.5 * (lmi + lmi.T))) <= 1e-9 * scale
+            and np.min(np.linalg.eigvalsh(0.5 * (p + p.T))) > 0.0
+        )
+
+    def _solve(self, solver: str, fallback: bool = False) -> str | None:
+        options = dict(SOLVER_OPTIONS[solver])
+        if fallback:
+            options.update(FALLBACK_LIMITS.get(solver, {}))
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "solution may be inaccurate": not "optimal", so not trusted
-                self.problem.solve(solver=solver, **SOLVER_OPTIONS[solver])
+                warnings.simplefilter("ignore")  # "solution may be inaccurate": checked by the caller
+                self.problem.solve(solver=solver, **options)
         except self.cp.error.SolverError:
             return None
         return str(self.problem.status)
@@ -409,7 +442,7 @@ class Certificate:
     @property
     def certified(self) -> bool:
         """True when a rate below 1 was certified."""
-        return math.isfinite(self.rate) and self.rate < 1.0
+        return bool(math.isfinite(self.rate) and self.rate < 1.0)
 
     @property
     def condition_number(self) -> float:

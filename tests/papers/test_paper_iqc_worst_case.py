@@ -55,3 +55,5 @@ def test_certified_tuning(quick: tuple[dict[str, Any], Path]) -> None:
     assert 2 / 3 < t["certified_rate"] < t["gd_rate"] == pytest.approx(24 / 26)
     assert t["certified_rate"] >= t["its_quadratic_rate"] - 1e-9
     assert t["certified_rate"] < 0.8573  # below the best point of a 23 x 15 grid of (lr L, momentum)
+    assert t["certified_rate"] == pytest.approx(0.854, abs=1e-3)
+    assert t["lr_L"] == pytest.approx(1.91, abs=0.05) and t["momentum"] == pytest.approx(0.41, abs=0.02)

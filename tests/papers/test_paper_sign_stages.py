@@ -49,6 +49,8 @@ def test_every_bridge_cycle_is_an_exact_solution(quick: tuple[dict[str, Any], Pa
     lion = next(r for r in rows if r["case"] == "Lion (0.9, 0.99)" and r["lr"] == 0.01)
     assert lion["period"] == 4 and lion["amplitude_over_lr"] == pytest.approx(1.0)
     assert lion["df_period"] == 2.0  # the describing function's (wrong) period
+    long = next(r for r in rows if r["case"] == "Lion (0.9, 0.99)" and r["lr"] == 0.03)
+    assert long["period"] == 72 and long["lattice_offset"] == pytest.approx(1 / 3)
     signum = next(r for r in rows if r["case"].startswith("Signum") and r["lr"] == 0.01)
     assert signum["period"] == 8 and signum["amplitude_over_lr"] == pytest.approx(2.0)
 

@@ -106,6 +106,11 @@ def test_step_down_never_overshoots_and_burst_of_one_step():
     assert one.peak_ratio == pytest.approx((0.1 * r + 0.9) / math.sqrt(0.001 * r * r + 0.999), rel=2e-6)
 
 
+def test_history_at_beta2_0999():
+    peaks = [peak_ratio("adam", 10.0, before=n, beta1=0.9, beta2=0.999, eps=0.0) for n in (100, 1000)]
+    assert [round(p, 2) for p in peaks] == [2.14, 4.48]
+
+
 def test_a_longer_history_spikes_more():
     peaks = [peak_ratio("adam", 10.0, before=n, beta2=0.99, eps=0.0) for n in (1, 10, 100, 1000)]
     assert np.all(np.diff(peaks) > 0.0)
