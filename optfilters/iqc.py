@@ -43,15 +43,14 @@ bound: quadratics are in the class) and 1.
 
 Solver: Clarabel (bundled with cvxpy; an interior-point method) with absolute
 and relative gap and feasibility tolerances ``1e-9``; SCS (``solver="SCS"``,
-``eps_abs = eps_rel = 1e-9``) is the alternative.  Near the feasibility
-boundary a solver may fail or call its solution inaccurate: an inaccurate
-solution counts when its certificate satisfies the LMI in float64 (largest
-eigenvalue at most ``1e-9 ||P||``), otherwise the other solver is asked once
-(at most 1000 SCS or 200 Clarabel iterations), and anything else counts as
-infeasible (conservative).  The reported
-rate is the smallest feasible ``rho`` of the bisection (bracket width ``tol``,
-default ``1e-5``), and the certificate found there is re-checked in numpy: its
-largest LMI eigenvalue relative to ``||P||`` is :attr:`Certificate.residual`.
+``eps_abs = eps_rel = 1e-9``) is the alternative.  A solver's answer counts
+as feasible only when its ``P`` and multipliers satisfy the LMI in float64
+(largest eigenvalue at most ``1e-9 ||P||``, :data:`VERIFY_TOLERANCE`); when
+it fails, or its solution does not pass, the other solver is asked once (at
+most 1000 SCS or 200 Clarabel iterations), and anything else counts as
+infeasible (conservative).  The reported rate is the smallest verified
+``rho`` of the bisection (bracket width ``tol``, default ``1e-5``), with that
+certificate and its residual (:attr:`Certificate.residual`).
 cvxpy is imported only when a certificate is asked for.
 
 Normalised models are linearised (the normaliser frozen at a second moment,
@@ -77,6 +76,7 @@ from .closed_loop import DEFAULT_BOUNDS, DEFAULT_TUNED, ModelLike, _realise, as_
 
 __all__ = [
     "SOLVER_OPTIONS",
+    "VERIFY_TOLERANCE",
     "Certificate",
     "CertifiedTuning",
     "LoopRealisation",
@@ -94,6 +94,9 @@ SOLVER_OPTIONS: dict[str, dict[str, float]] = {
     "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
     "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9},
 }
+
+#: A solver's solution counts only if the LMI's largest eigenvalue is at most this times ``||P||`` (float64).
+VERIFY_TOLERANCE = 1e-9
 
 #: Iteration caps when a solver is asked as the fallback of the other.
 FALLBACK_LIMITS: dict[str, dict[str, int]] = {"SCS": {"max_iters": 1000}, "CLARABEL": {"max_iter": 200}}
@@ -241,6 +244,16 @@ def loop_realisation(
 # ----------------------------------------------------------------------------- the SDP
 
 
+@dataclass(frozen=True)
+class _Found:
+    """A certificate that passed the float64 check: ``P``, the multipliers and the relative LMI residual."""
+
+    P: FloatArray
+    l_sector: float
+    l_offbyone: float
+    residual: float
+
+
 class _Problem:
     """One compiled cvxpy feasibility problem for a state dimension (parameters: the loop, the IQCs and rho)."""
 
@@ -271,6 +284,7 @@ class _Problem:
             self.l_offbyone <= 1e12 * self.use_offbyone,
         ]
         self.problem = cp.Problem(cp.Minimize(0), constraints)
+        self.last: _Found | None = None
 
     def feasible(
         self, ab: FloatArray, sector: FloatArray, offbyone: FloatArray, rho: float, use: tuple[bool, bool]
@@ -281,23 +295,22 @@ class _Problem:
         self.r2.value = rho * rho
         self.use_sector.value = 1.0 if use[0] else 0.0
         self.use_offbyone.value = 1.0 if use[1] else 0.0
+        self.last = None
         status = self._solve(self.solver)
-        if status == "optimal":
-            return True
         if status == "infeasible":
             return False
-        # numerical trouble (near the boundary): an inaccurate answer counts if its certificate checks out in
-        # float64; otherwise the other bundled solver is asked once, with an iteration cap
-        if status == "optimal_inaccurate" and self._verified(ab, sector, offbyone, rho):
+        if status in ("optimal", "optimal_inaccurate") and self._verified(ab, sector, offbyone, rho):
             return True
+        # numerical trouble (near the boundary, or an ill-conditioned P): the other bundled solver, once
         status = self._solve("SCS" if self.solver == "CLARABEL" else "CLARABEL", fallback=True)
-        return status == "optimal" or (status == "optimal_inaccurate" and self._verified(ab, sector, offbyone, rho))
+        return status in ("optimal", "optimal_inaccurate") and self._verified(ab, sector, offbyone, rho)
 
     def _verified(self, ab: FloatArray, sector: FloatArray, offbyone: FloatArray, rho: float) -> bool:
-        """True when the solver's ``P`` and multipliers satisfy the LMI in float64 (relative tolerance 1e-9)."""
+        """True when the solver's ``P`` and multipliers satisfy the LMI in float64 (then kept in :attr:`last`)."""
         if self.P.value is None:
             return False
-        p = np.asarray(self.P.value, dtype=np.float64)
+        p = np.array(self.P.value, dtype=np.float64)
+        p = 0.5 * (p + p.T)
         n1 = p.shape[0]
         embed = np.zeros((n1, n1 + 1))
         embed[:, :n1] = np.eye(n1)
@@ -306,10 +319,11 @@ class _Problem:
             return False
         lmi = ab.T @ p @ ab - rho * rho * (embed.T @ p @ embed) + l_sector * sector + l_offbyone * offbyone
         scale = max(float(np.linalg.norm(p, 2)), 1e-300)
-        return bool(
-            np.max(np.linalg.eigvalsh(0.5 * (lmi + lmi.T))) <= 1e-9 * scale
-            and np.min(np.linalg.eigvalsh(0.5 * (p + p.T))) > 0.0
-        )
+        residual = float(np.max(np.linalg.eigvalsh(0.5 * (lmi + lmi.T)))) / scale
+        if residual <= VERIFY_TOLERANCE and float(np.min(np.linalg.eigvalsh(p))) > 0.0:
+            self.last = _Found(p, l_sector, l_offbyone, residual)
+            return True
+        return False
 
     def _solve(self, solver: str, fallback: bool = False) -> str | None:
         options = dict(SOLVER_OPTIONS[solver])
@@ -362,20 +376,6 @@ def _value(variable: Any) -> float:
     """A scalar cvxpy variable's value (0 when the solver left none)."""
     value = variable.value
     return 0.0 if value is None else float(np.asarray(value))
-
-
-def _residual(loop: LoopRealisation, mu: float, L: float, rho: float, problem: _Problem) -> float:
-    """Largest eigenvalue of the LMI at the solver's ``P``, multipliers, relative to ``||P||``."""
-    ab, sector, offbyone = _blocks(loop, mu, L, rho)
-    p = np.asarray(problem.P.value, dtype=np.float64)
-    n1 = p.shape[0]
-    embed = np.zeros((n1, n1 + 1))
-    embed[:, :n1] = np.eye(n1)
-    lmi = ab.T @ p @ ab - rho * rho * (embed.T @ p @ embed)
-    l_sector, l_offbyone = _value(problem.l_sector), _value(problem.l_offbyone)
-    lmi = lmi + l_sector * sector + l_offbyone * offbyone
-    lmi = 0.5 * (lmi + lmi.T)
-    return float(np.max(np.linalg.eigvalsh(lmi)) / max(np.linalg.norm(p, 2), 1e-300))
 
 
 def _quadratic_worst(loop: LoopRealisation, mu: float, L: float, points: int = 257) -> float:
@@ -487,13 +487,18 @@ class Certificate:
 
 def _bisect(
     loop: LoopRealisation, mu: float, L: float, lo: float, hi: float, tol: float, use: tuple[bool, bool], solver: str
-) -> tuple[float, _Problem | None]:
-    """Smallest feasible ``rho`` in ``(lo, hi]`` to within ``tol`` (``inf`` when ``hi`` is infeasible)."""
+) -> tuple[float, _Found | None]:
+    """Smallest verified ``rho`` in ``(lo, hi]`` to within ``tol``, and its certificate (``inf``, None if none)."""
     problem = _problem(loop.order, solver)
+    found: _Found | None = None
 
     def ok(rho: float) -> bool:
+        nonlocal found
         ab, sector, offbyone = _blocks(loop, mu, L, rho)
-        return problem.feasible(ab, sector, offbyone, rho, use)
+        if problem.feasible(ab, sector, offbyone, rho, use):
+            found = problem.last
+            return True
+        return False
 
     if not ok(hi):
         return math.inf, None
@@ -504,8 +509,7 @@ def _bisect(
             hi = mid
         else:
             lo = mid
-    ok(hi)  # leave the certificate at hi in the problem's variables
-    return hi, problem
+    return hi, found
 
 
 def _check_range(mu: float, L: float | None, condition_number: float | None) -> tuple[float, float]:
@@ -601,13 +605,13 @@ def certify(
     mu_eff, l_eff = mu + loop.mu_shift, L + loop.mu_shift
     quad = _quadratic_worst(loop, mu_eff, l_eff)
     lo = min(quad, 1.0) * (1.0 - 1e-9)
-    rate, problem = _bisect(loop, mu_eff, l_eff, lo, 1.0, tol, use, solver)
+    rate, found = _bisect(loop, mu_eff, l_eff, lo, 1.0, tol, use, solver)
     lyapunov, lambdas, residual = None, {}, math.nan
-    if problem is not None and problem.P.value is not None:
-        lyapunov = np.asarray(problem.P.value, dtype=np.float64)
-        lambdas = {"sector": _value(problem.l_sector), "off_by_one": _value(problem.l_offbyone)}
+    if found is not None:
+        lyapunov = found.P
+        lambdas = {"sector": found.l_sector, "off_by_one": found.l_offbyone}
         lambdas = {k: v for k, v in lambdas.items() if k in multipliers}
-        residual = _residual(loop, mu_eff, l_eff, rate, problem)
+        residual = found.residual
     return Certificate(
         name=m.name,
         mu=mu_eff,

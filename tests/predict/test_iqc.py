@@ -187,3 +187,12 @@ def test_cvxpy_is_imported_only_when_certifying():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "False", "True"]
+
+
+def test_large_kappa_certificates_are_valid_but_conservative():
+    """At kappa = 1000 the SDP is ill-conditioned: the certificate holds (re-checked) but exceeds the textbook rate."""
+    kappa = 1000.0
+    beta = (math.sqrt(kappa) - 1.0) / (math.sqrt(kappa) + 1.0)
+    c = certify("nesterov", mu=1.0, L=kappa, lr=1.0 / kappa, momentum=beta, tol=1e-4)
+    assert c.certified and c.residual <= 1e-8
+    assert 1.0 - 1.0 / math.sqrt(kappa) < c.rate < math.sqrt(1.0 - 1.0 / math.sqrt(kappa)) + 5e-4
