@@ -193,11 +193,15 @@ def _stability(
     as_json: bool,
     plot: Path | None,
     curvature: float | None = None,
+    certify: bool = False,
 ) -> None:
     from optfilters.closed_loop import closed_loop
     from optfilters.closed_loop import tune as tune_loop
 
     from .control import stability_at_point
+
+    if certify and condition_number is None:
+        raise CliError("--certify needs --condition-number (the curvature range [mu, K mu] of the function class)")
 
     model = selection.model
     loop = closed_loop(model, second_moment=second_moment)
@@ -219,6 +223,13 @@ def _stability(
             second_moment=second_moment,
         )
         data["optimal"] = optimal.as_dict()
+    certified = None
+    if certify:  # beyond quadratics: the IQC certificate (cvxpy imported only here)
+        from .nonlinear import certify_summary
+
+        assert condition_number is not None
+        certified = certify_summary(selection.model, condition_number, mu, second_moment, tune=True)
+        data["certified"] = certified
     if plot is not None:
         curve = loop.rate_curve(points=points)
         written = save_plot(lambda p: p.closed_loop_rate(curve), plot)
@@ -255,6 +266,11 @@ def _stability(
         )
         lines.append(f"  tuned: {', '.join(['lr', *optimal.tuned])}")
     lines += tail
+    if certified is not None:
+        from .nonlinear import _certify_lines
+
+        assert condition_number is not None
+        lines += _certify_lines(certified, mu, condition_number * mu)
     if plot is not None:
         lines.append(f"figure written to {data['plot']}")
     click.echo("\n".join(lines))
@@ -299,6 +315,13 @@ def _stability_options() -> list[click.Parameter]:
             default=512,
             show_default=True,
             help="Points of the rate curve drawn with --plot.",
+        ),
+        click.Option(
+            ["--certify", "certify"],
+            is_flag=True,
+            help="With --condition-number: also the rate certified over ALL smooth strongly convex functions with "
+            "curvature in [mu, K mu] (IQC SDP, cvxpy) for this setting and the quadratic tuning, and the tuning "
+            "minimising the certified rate.",
         ),
         json_option(),
         plot_option("Also write the closed-loop rate against lr*h to FILE (png, svg, pdf)."),

@@ -77,7 +77,9 @@ __all__ = [
     "TrajectoryRun",
     "batch_scaling",
     "bode",
+    "bounded_region",
     "bridge_available",
+    "certified_rates",
     "closed_loop_rate",
     "closed_loop_step",
     "compare",
@@ -85,12 +87,16 @@ __all__ = [
     "frozen_edges",
     "get_function",
     "impulse",
+    "large_signal",
     "loss_comparison",
     "margins",
+    "noise_transition",
     "optimizer_specs",
     "overview",
+    "peak_ratio_map",
     "pole_zero",
     "quadratic_bowl",
+    "relay_run",
     "root_locus",
     "rosenbrock",
     "run_trajectories",
@@ -2291,3 +2297,352 @@ def batch_scaling(
     return PlotResult(
         figure, (axis,), {"curve": tuple(curves), "perfect": tuple(refs), "critical": tuple(marks)}, None, {}
     )
+
+
+# ----------------------------------------------------------------------------- beyond the linear quadratic
+
+
+@_styled
+def certified_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """Bars of the quadratic worst-case rate and the IQC-certified rate of one or several settings.
+
+    A setting without a certificate gets a hatched bar to 1 labelled "no certificate".
+
+    Parameters
+    ----------
+    obj : Certificate-like, list or dict
+        Needs ``rate`` and ``quadratic_rate`` (:class:`optfilters.iqc.Certificate`).
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["quadratic"]``, ``artists["certified"]``; ``data["series"]``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import certified_rates
+    >>> r = certified_rates({"gd": SimpleNamespace(rate=0.9, quadratic_rate=0.9),
+    ...                      "hb": SimpleNamespace(rate=float("inf"), quadratic_rate=0.67)})
+    >>> [round(float(b.get_height()), 2) for b in r.artists["certified"]]
+    [0.9, 1.0]
+    >>> r.close()
+    """
+    pairs = _items(obj, "certified_rates", ("rate", "quadratic_rate"))
+    figure, (axis,) = _axes(ax, None, 1, "certified_rates")
+    x = np.arange(len(pairs), dtype=np.float64)
+    quad = [float(c.quadratic_rate) for _, c in pairs]
+    cert = [float(c.rate) for _, c in pairs]
+    shown = [v if math.isfinite(v) else 1.0 for v in cert]
+    bars_q = axis.bar(x - 0.2, quad, width=0.38, color=_colour(0), label="worst quadratic")
+    bars_c = axis.bar(x + 0.2, shown, width=0.38, color=_colour(1), label="certified (IQC)")
+    for bar, value in zip(bars_c, cert, strict=True):
+        if not math.isfinite(value):
+            bar.set_hatch("//")
+            bar.set_facecolor("white")
+            bar.set_edgecolor(_colour(1))
+            axis.annotate(
+                "no certificate", (bar.get_x() + bar.get_width() / 2, 1.0), ha="center", va="bottom", fontsize=8
+            )
+    axis.axhline(1.0, label="_rate = 1", **_GUIDE)
+    axis.set_xticks(x, [name for name, _ in pairs])
+    axis.set_ylim(0.0, 1.15)
+    axis.set_ylabel("convergence rate")
+    _title(axis, title, None)
+    leg = axis.legend(loc="lower right")
+    data = {
+        "series": [{"label": n, "quadratic_rate": q, "rate": c} for (n, _), q, c in zip(pairs, quad, cert, strict=True)]
+    }
+    return PlotResult(figure, (axis,), {"quadratic": tuple(bars_q), "certified": tuple(bars_c)}, leg, data)
+
+
+@_styled
+def large_signal(obj: Any, ax: Any = None, *, window: int | None = None, title: str | None = None) -> PlotResult:
+    """The update over its steady state (top) and the gradient scale (bottom) around a change of scale.
+
+    Parameters
+    ----------
+    obj : LargeSignalResponse-like, list or dict
+        Needs ``ratios``, ``scales`` and ``change`` (:class:`optfilters.large_signal.LargeSignalResponse`).
+    ax : sequence of two Axes, optional
+    window : int, optional
+        Steps shown after the change (default: until the ratio is within 1% of its final value, at least 50).
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["ratio"]``, ``artists["scale"]``, ``artists["peak"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import large_signal
+    >>> resp = SimpleNamespace(ratios=np.array([1.0, 1.0, 3.0, 2.0, 1.0]), scales=np.array([1, 1, 10, 10, 10.0]),
+    ...                        change=2, name="x")
+    >>> r = large_signal(resp)
+    >>> r.artists["ratio"][0].get_ydata().tolist()
+    [1.0, 3.0, 2.0, 1.0]
+    >>> r.close()
+    """
+    pairs = _items(obj, "large_signal", ("ratios", "scales", "change"))
+    figure, (top, bottom) = _axes(ax, None, 2, "large_signal", figsize=(6.4, 5.2))
+    lines, scales, peaks, records = [], [], [], []
+    for i, (name, r) in enumerate(pairs):
+        ratios = _finite(r.ratios)
+        change = int(r.change)
+        after = ratios[change:]
+        n = after.size if window is None else min(int(window), after.size)
+        if window is None:
+            final = after[-1]
+            settled = np.flatnonzero(np.abs(after - final) > 0.01 * abs(final))
+            n = min(after.size, max(50, int(settled[-1]) + 10 if settled.size else 50))
+        t = np.arange(-1, n)
+        y = ratios[change - 1 : change + n]
+        lines.append(top.plot(t, y, color=_colour(i), label=name or None)[0])
+        k = int(np.nanargmax(np.abs(after[:n])))
+        peaks.append(top.plot([k], [after[k]], marker="o", color=_colour(i), linestyle="none", label="_peak")[0])
+        scales.append(bottom.plot(t, _finite(r.scales)[change - 1 : change + n], color=_colour(i))[0])
+        records.append({"label": name, "steps": t, "ratio": y, "peak_delay": k, "peak_ratio": float(after[k])})
+    top.axhline(1.0, label="_steady state", **_GUIDE)
+    top.set_ylabel("|update| / steady state")
+    bottom.set_ylabel("gradient scale")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("steps after the change")
+    _title(top, title, None)
+    leg = _legend(top, None, len(pairs), False)
+    return PlotResult(
+        figure,
+        (top, bottom),
+        {"ratio": tuple(lines), "scale": tuple(scales), "peak": tuple(peaks)},
+        leg,
+        {"series": records},
+    )
+
+
+@_styled
+def peak_ratio_map(
+    obj: Any, ax: Any = None, *, bounds: Sequence[float] = (1.2, 2.0), colorbar: bool = True, title: str | None = None
+) -> PlotResult:
+    """Filled contours of the peak update ratio over two hyperparameters, with the ``bounds`` contours.
+
+    The second parameter (columns) is drawn on a ``1 - value`` log axis (the
+    memory ``1 / (1 - beta2)`` in steps), the first (rows) on a linear one.
+
+    Parameters
+    ----------
+    obj : PeakRatioMap-like
+        Needs ``parameters``, ``rows``, ``columns``, ``peak_ratio``.
+    ax : Axes, optional
+    bounds : sequence of float
+        Contour levels drawn as lines (the bounded regions' edges).
+    colorbar : bool
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["map"]``, ``artists["bounds"]``, ``artists["colorbar"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import peak_ratio_map
+    >>> m = SimpleNamespace(parameters=("beta1", "beta2"), rows=np.array([0.5, 0.9]), columns=np.array([0.9, 0.99]),
+    ...                     peak_ratio=np.array([[1.0, 3.0], [1.0, 2.0]]), name="adam", ratio=10.0)
+    >>> r = peak_ratio_map(m)
+    >>> r.data["peak_ratio"].shape
+    (2, 2)
+    >>> r.close()
+    """
+    (_, m), *rest = _items(obj, "peak_ratio_map", ("parameters", "rows", "columns", "peak_ratio"))
+    if rest:
+        raise ValueError("peak_ratio_map() draws one map")
+    figure, (axis,) = _axes(ax, None, 1, "peak_ratio_map")
+    rows, cols, z = _finite(m.rows), _finite(m.columns), _finite(m.peak_ratio)
+    gap = 1.0 - cols
+    mesh = axis.pcolormesh(gap, rows, z, shading="nearest", cmap="magma_r")
+    artists: dict[str, tuple[Any, ...]] = {"map": (mesh,)}
+    if rows.size > 1 and cols.size > 1:
+        levels = [b for b in bounds if np.nanmin(z) < b < np.nanmax(z)]
+        if levels:
+            cs = axis.contour(gap, rows, z, levels=levels, colors="white", linewidths=1.2)
+            axis.clabel(cs, fmt=lambda v: f"{v:g}x", fontsize=8)
+            artists["bounds"] = (cs,)
+    if colorbar:
+        cb = figure.colorbar(mesh, ax=axis)
+        cb.set_label("peak |update| / steady state")
+        artists["colorbar"] = (cb,)
+    axis.set_xscale("log")
+    axis.invert_xaxis()
+    p_row, p_col = m.parameters
+    axis.set_xlabel(f"1 - {p_col}")
+    axis.set_ylabel(str(p_row))
+    axis.grid(False)
+    ratio = getattr(m, "ratio", None)
+    _title(axis, title, f"{getattr(m, 'name', '')}: peak update after a {ratio:g}x scale step" if ratio else None)
+    return PlotResult(figure, (axis,), artists, None, {"rows": rows, "columns": cols, "peak_ratio": z})
+
+
+@_styled
+def bounded_region(obj: Any, ax: Any = None, *, title: str | None = None, **line_kw: Any) -> PlotResult:
+    """The boundary of the bounded region: the largest second parameter for each first one (``1 - value``, log axis).
+
+    Parameters
+    ----------
+    obj : BoundedRegion-like, list or dict
+        Needs ``rows``, ``limits``, ``bound``, ``parameters``.
+    ax : Axes, optional
+    title : str, optional
+    **line_kw
+        Passed to ``Axes.plot``.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["boundary"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import bounded_region
+    >>> b = SimpleNamespace(rows=np.array([0.8, 0.9]), limits=np.array([0.95, 0.97]), bound=1.2,
+    ...                     parameters=("beta1", "beta2"), name="adam")
+    >>> r = bounded_region(b)
+    >>> r.artists["boundary"][0].get_xdata().round(3).tolist()
+    [0.05, 0.03]
+    >>> r.close()
+    """
+    pairs = _items(obj, "bounded_region", ("rows", "limits", "bound", "parameters"))
+    figure, (axis,) = _axes(ax, None, 1, "bounded_region")
+    lines = []
+    for i, (name, b) in enumerate(pairs):
+        label = f"peak <= {float(b.bound):g}x" + (f" ({name})" if name and len(pairs) > 1 else "")
+        kw = {"color": _colour(i), "marker": "o", "label": label, **line_kw}
+        lines.append(axis.plot(1.0 - _finite(b.limits), _finite(b.rows), **kw)[0])
+    p_row, p_col = pairs[0][1].parameters
+    axis.set_xscale("log")
+    axis.set_xlabel(f"1 - {p_col} (allowed to the left)")
+    axis.set_ylabel(str(p_row))
+    _title(axis, title, None)
+    leg = _legend(axis, True, len(pairs), True)
+    return PlotResult(figure, (axis,), {"boundary": tuple(lines)}, leg, {"series": [{"label": n} for n, _ in pairs]})
+
+
+@_styled
+def noise_transition(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """Steady-state loss of a sign loop against the gradient noise: predicted, linearised, cycle, observed.
+
+    Parameters
+    ----------
+    obj : NoiseTransition-like
+        Needs ``noise_std``, ``predicted``, ``linearised``, ``cycle``; ``observed`` and
+        ``observed_stderr`` are drawn when not None.
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["predicted"]``, ``artists["linearised"]``, ``artists["cycle"]``, ``artists["observed"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import noise_transition
+    >>> t = SimpleNamespace(noise_std=np.array([0.01, 0.1]), predicted=np.array([1e-4, 1e-3]),
+    ...                     linearised=np.array([5e-5, 9e-4]), cycle=2.5e-5, observed=None, observed_stderr=None)
+    >>> r = noise_transition(t)
+    >>> r.artists["predicted"][0].get_ydata().tolist()
+    [0.0001, 0.001]
+    >>> r.close()
+    """
+    (_, t), *rest = _items(obj, "noise_transition", ("noise_std", "predicted", "linearised", "cycle"))
+    if rest:
+        raise ValueError("noise_transition() draws one sweep")
+    figure, (axis,) = _axes(ax, None, 1, "noise_transition")
+    x = _finite(t.noise_std)
+    artists: dict[str, tuple[Any, ...]] = {
+        "predicted": (axis.plot(x, _finite(t.predicted), color=_colour(0), label="predicted (Gaussian closure)")[0],),
+        "linearised": (
+            axis.plot(x, _finite(t.linearised), color=_colour(2), linestyle="--", label="Gaussian gain only")[0],
+        ),
+        "cycle": (axis.axhline(float(t.cycle), color=_colour(3), linestyle=":", label="noiseless limit cycle"),),
+    }
+    observed = getattr(t, "observed", None)
+    if observed is not None:
+        err = getattr(t, "observed_stderr", None)
+        y = _finite(observed)
+        e = None if err is None else 2.0 * _finite(err)
+        artists["observed"] = (
+            axis.errorbar(x, y, yerr=e, color=_colour(1), marker="o", linestyle="none", label="observed (bridge)"),
+        )
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("gradient noise standard deviation")
+    axis.set_ylabel("steady-state loss")
+    _title(axis, title, None)
+    leg = axis.legend(loc="upper left")
+    return PlotResult(figure, (axis,), artists, leg, {"noise_std": x, "predicted": _finite(t.predicted)})
+
+
+@_styled
+def relay_run(
+    obj: Any, ax: Any = None, *, approach: Any = None, steps: int | None = None, title: str | None = None
+) -> PlotResult:
+    """A sign loop's trajectory ``theta_t / step`` with the constant-speed ramp of its approach.
+
+    Parameters
+    ----------
+    obj : RelayRun-like
+        Needs ``theta`` and ``step``.
+    ax : Axes, optional
+    approach : Approach-like, optional
+        Draws ``theta_0 - step t`` up to its ``switch``.
+    steps : int, optional
+        Steps shown (default: all).
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["theta"]``, ``artists["approach"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import relay_run
+    >>> r = relay_run(SimpleNamespace(theta=np.array([0.03, 0.02, 0.01, 0.0, 0.01]), step=0.01))
+    >>> r.artists["theta"][0].get_ydata().round(6).tolist()
+    [3.0, 2.0, 1.0, 0.0, 1.0]
+    >>> r.close()
+    """
+    (_, run), *rest = _items(obj, "relay_run", ("theta", "step"))
+    if rest:
+        raise ValueError("relay_run() draws one run")
+    figure, (axis,) = _axes(ax, None, 1, "relay_run")
+    theta = _finite(run.theta) / float(run.step)
+    n = theta.size if steps is None else min(int(steps) + 1, theta.size)
+    t = np.arange(n)
+    artists: dict[str, tuple[Any, ...]] = {
+        "theta": (axis.plot(t, theta[:n], color=_colour(0), label="run", linewidth=1.0)[0],)
+    }
+    if approach is not None:
+        ts = np.arange(min(int(approach.switch), n))
+        ramp = _finite(approach.theta(ts)) / float(run.step)
+        artists["approach"] = (
+            axis.plot(ts, ramp, color=_colour(1), linestyle="--", label="constant speed: theta0 - lr t")[0],
+        )
+    axis.axhline(0.0, label="_minimum", **_GUIDE)
+    axis.set_xlabel("step")
+    axis.set_ylabel("theta / lr")
+    _title(axis, title, None)
+    leg = axis.legend(loc="upper right")
+    return PlotResult(figure, (axis,), artists, leg, {"theta": theta[:n]})

@@ -27,6 +27,9 @@ SOURCES: dict[str, str] = {
     "edge_of_stability": "edge_of_stability",
     "noisy_quadratic": "noisy_quadratic",
     "batch_size": "batch_size",
+    "sign_stages": "sign_stages",
+    "large_signal": "large_signal",
+    "iqc_worst_case": "iqc_worst_case",
 }
 
 
