@@ -28,7 +28,7 @@ def register(group: click.Group) -> None:
     def figures(sources: tuple[str, ...], all_sources: bool, out: Path, quick: bool, as_json: bool) -> None:
         """Regenerate the figures of SOURCES (or --all) with their captions and checked numbers.
 
-        Sources: ee541_unit7b, copernicus_l5, goh_momentum, edge_of_stability, noisy_quadratic.
+        Sources: ee541_unit7b, copernicus_l5, goh_momentum, edge_of_stability, noisy_quadratic, optimizer_atlas.
         """
         from optfilters.papers import SOURCES, plain_numbers, reproduce
 

@@ -485,7 +485,7 @@ def estimate_best_linear_approximation(
     to steady it).  ARMA models with up to ``MAX_ORDER`` poles and zeros are
     fitted to the first ``window`` lags by weighted output-error least squares
     (started from the equation-error fit); the simplest (fewest coefficients,
-    then fewest poles) whose reduced chi-square is below ``1 + 4 sqrt(2/dof)``
+    then most poles) whose reduced chi-square is below ``1 + 4 sqrt(2/dof)``
     is chosen, else the smallest BIC.  The poles, zeros and DC gain get
     jackknife standard errors: the chosen order is refitted with each record
     left out in turn.
@@ -577,7 +577,9 @@ def estimate_best_linear_approximation(
     fits: dict[tuple[int, int], tuple[FloatArray, FloatArray, float]] = {}
     chosen: tuple[int, int] | None = None
     for total in range(0, 2 * MAX_ORDER + 1):
-        for p in range(0, min(total, MAX_ORDER) + 1):
+        # Within a total order, poles first: optimizers are made of EMAs, and a fast pole and a short FIR
+        # can be equally close within the noise.
+        for p in range(min(total, MAX_ORDER), -1, -1):
             q = total - p
             if q > MAX_ORDER or p + q + 1 >= window:
                 continue

@@ -454,6 +454,8 @@ class _Target:
         self.deadline = None if time_limit is None else time.monotonic() + time_limit
         self.direction = probe_direction("scalar")
         self.steps_taken = 0
+        self.closure_calls = 0
+        self.calls_per_step = 1.0
         if layout != "auto" and layout not in LAYOUTS:
             raise IdentificationError(f"layout must be 'auto' or one of {', '.join(LAYOUTS)}, got {layout!r}")
         if isinstance(optimizer, OptimizerModel):
@@ -517,9 +519,10 @@ class _Target:
             break
         else:
             assert first is not None
-            if len(self.layout_failures) > 1:
-                others = "; ".join(f"{k}: {v}" for k, v in list(self.layout_failures.items())[1:])
-                raise IdentificationError(f"{first} (other layouts failed too: {others})")
+            others = {k: v for k, v in list(self.layout_failures.items())[1:] if v != str(first)}
+            if others:
+                text = "; ".join(f"{k}: {v}" for k, v in others.items())
+                raise IdentificationError(f"{first} (other layouts failed too: {text})")
             raise first
         if self.layout != "scalar":
             why = self.layout_failures.get("scalar", "")
@@ -570,16 +573,23 @@ class _Target:
         for closure in (False, True):
             self.closure = closure
             driver = self.driver(0.0)
+            self.closure_calls = 0
             try:
-                driver.raw_step(1.0)
-                driver.raw_step(0.0)
+                for g in (1.0, 0.5, -0.25, 0.0):
+                    driver.raw_step(g)
+                if closure and self.closure_calls == 0:
+                    raise RuntimeError("step(closure) never called the closure")
             except ProbeTimeout:
                 raise
             except Exception as exc:  # foreign code
                 first = first or exc
                 continue
             if closure:
-                self.notes.append("step() needs a closure: probed with a closure that sets .grad and returns the loss")
+                self.calls_per_step = max(1.0, self.closure_calls / 4.0)
+                self.notes.append(
+                    f"step() needs a closure: probed with a closure that sets .grad and returns the loss (it was "
+                    f"evaluated {self.closure_calls} times in 4 steps)"
+                )
             return
         assert first is not None
         raise IdentificationError(f"{self.name}.step() failed: {_first_line(first)}")
@@ -709,8 +719,10 @@ class _TorchDriver(_Driver):
         before = param.detach().numpy().astype(np.float64, copy=True)
         self.history.append((grad, present))
         if self.target.closure:
+            target = self.target
 
             def closure() -> Any:
+                target.closure_calls += 1
                 param.grad = g.clone()
                 return (g.to_dense() * param.detach()).sum()
 
@@ -746,8 +758,8 @@ class _TorchDriver(_Driver):
                 if tensor.is_sparse:
                     tensor = tensor.to_dense()
                 out[str(key)] = tensor.to(torch.float64).numpy().copy()
-            elif isinstance(value, float) and not isinstance(value, bool):
-                out[str(key)] = np.array([value])
+            elif isinstance(value, float):
+                out[str(key)] = np.array(value)
         return out
 
 
@@ -2438,6 +2450,9 @@ def _identify(
     tol = default_tol if tol is None else _check_float("tol", tol, 0.0, 1.0)
     notes = list(target.notes)
 
+    if target.calls_per_step > 1.0 and steps > 48:
+        notes.append(f"probes shortened to 48 steps (from {steps}): step() evaluates the closure several times")
+        steps = 48
     plan, x1, _ = _probe_plan(steps, seed)
     y = {name: _run(target, x) for name, x in plan.items()}
 
@@ -2450,6 +2465,8 @@ def _identify(
     time_invariant = ti_discrepancy <= tol
     time_invariance = PropertyCheck("time invariance", time_invariant, ti_discrepancy, tol, ti_details)
     firsts = [float(y[f"impulse@{s}"][s - 1]) for s in IMPULSE_STARTS]
+    ti_details["first_updates"] = firsts
+    ti_details["step_first_update"] = float(y["step*1"][0])
     if time_invariant:
         notes.append(
             f"time-invariant: impulses at steps 2, 3, 5, 9, 17 and noise from steps 9, 17 give the step-1 "
@@ -2521,6 +2538,12 @@ def _identify(
     matrix = None
     events = None
     stopped = False
+    if target.calls_per_step > 1.0 and (small_signal or dither):
+        notes.append(
+            f"step() evaluates the closure {target.calls_per_step:g} times per step (a line search or inner "
+            "iterations): the small-signal and dither probes, whose cost grows with that, were left out"
+        )
+        small_signal, dither = False, None
     if b is None and moved and small_signal:
         try:
             visible = _small_signal(

@@ -482,6 +482,9 @@ class StateTrace:
     frozen : list of str
         Keys whose value never changed after they appeared (over at least two
         steps).
+    frozen_buffers : list of str
+        The frozen keys whose value has the parameter's shape (one value per
+        element, like a momentum buffer; scalar bookkeeping left out).
     values : dict
         State key -> its last value's largest magnitude.
     notes : list of str
@@ -500,6 +503,7 @@ class StateTrace:
     frozen: list[str]
     values: Mapping[str, float]
     notes: list[str] = field(default_factory=list)
+    frozen_buffers: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON.
@@ -517,6 +521,7 @@ class StateTrace:
                 "steps": self.steps,
                 "changes": dict(self.changes),
                 "frozen": list(self.frozen),
+                "frozen_buffers": list(self.frozen_buffers),
                 "values": dict(self.values),
                 "notes": list(self.notes),
             }
@@ -588,11 +593,12 @@ def _state_trace(target: Any, steps: int = 32, seed: int = 0) -> StateTrace:
         previous = current
     frozen = [k for k, n in changes.items() if n == 0 and seen.get(k, 0) >= 2]
     values = {k: _max_abs(v) for k, v in previous.items()}
+    buffers = [k for k in frozen if k in previous and previous[k].shape == tuple(driver.shape)]
     notes = [
         f"state {k!r} never changed over {seen[k]} steps of non-zero gradients (value {values.get(k, 0.0):.6g})"
         for k in frozen
     ]
-    return StateTrace(steps, changes, frozen, values, notes)
+    return StateTrace(steps, changes, frozen, values, notes, buffers)
 
 
 # ----------------------------------------------------------------------------- zero gradient

@@ -26,6 +26,7 @@ SOURCES: dict[str, str] = {
     "goh_momentum": "goh_momentum",
     "edge_of_stability": "edge_of_stability",
     "noisy_quadratic": "noisy_quadratic",
+    "optimizer_atlas": "optimizer_atlas",
 }
 
 
