@@ -45,16 +45,19 @@ from .identify import (
     Comparison,
     Identification,
     IdentificationError,
+    NonFiniteUpdate,
     ProbeTimeout,
     _fmt,
     _fmt_roots,
     _identify,
     _jsonable,
     _make_target,
+    _probe_plan,
     constructor_defaults,
     one_torch_thread,
     resolve_optimizer,
 )
+from .probes import MatrixCheck
 
 __all__ = [
     "FINDING_KINDS",
@@ -79,14 +82,18 @@ FINDING_KINDS: dict[str, str] = {
         "long-run update by more than 10%"
     ),
     "pole mismatch": (
-        "no pole or zero of the identified filter (LTI, or the dither BLA) at a first-moment hyperparameter's value "
-        "(momentum, beta, beta1, betas[0])"
+        "no pole or zero of the identified filter (LTI, or the dither BLA) within 4 standard errors (at least "
+        "0.05 (1 - v) + 0.002) of a first-moment hyperparameter's value v (the first of momentum, beta1, betas[0], "
+        "beta; beta only for linear and sign-type optimizers)"
     ),
     "catalogue mismatch": "the identification differs from the catalogue entry's at the same settings",
     "frozen state": (
         "a per-element state tensor (the parameter's shape) that never changes over steps of non-zero gradients"
     ),
-    "non-finite on zero gradient": "a zero gradient from rest gives a non-finite parameter (or step() raises)",
+    "non-finite on zero gradient": (
+        "a zero gradient gives a non-finite update: from rest (or step() raises), or after a probe's non-zero start"
+    ),
+    "non-finite update": "a probe with non-zero gradients (constant or Gaussian) gives a non-finite update",
 }
 
 #: Relative tolerance of the catalogue comparisons (frequency response, of its peak).
@@ -94,8 +101,11 @@ CATALOGUE_TOL = 1e-3
 #: The small-signal part counts as a long-run value when it changed less than this as the background doubled.
 CONVERGED_DRIFT = 1e-3
 
-#: Constructor keywords read as a first-moment (gradient filter) pole.
-FIRST_MOMENT_KEYWORDS = ("momentum", "beta", "beta1", "betas[0]")
+#: Constructor keywords read as a first-moment (gradient filter) pole, the first present one only; ``beta`` alone
+#: only for linear and sign-type optimizers (in normalised ones it is often the second moment's).
+FIRST_MOMENT_KEYWORDS = ("momentum", "beta1", "betas[0]", "beta")
+#: Shape of the dither parameter for optimizers with a separate 2-D path.
+MATRIX_BLA_SHAPE = (4, 8)
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,7 @@ class AuditSettings:
     --------
     >>> from optfilters.audit import AuditSettings
     >>> AuditSettings.quick().dither_records
-    4
+    3
     """
 
     steps: int = 96
@@ -234,6 +244,16 @@ class ClassAudit:
     findings: tuple[Finding, ...]
     probes: Mapping[str, Any]
     seconds: float
+
+    @property
+    def layout(self) -> str:
+        """How the class was probed: ``"scalar"``, ``"4x8 matrix"``, ``"sparse"`` (empty when it could not be)."""
+        ident = self.identification
+        if ident is None:
+            return ""
+        if ident.layout == "matrix":
+            return "x".join(str(v) for v in ident.shape) + " matrix"
+        return ident.layout
 
     def atlas_filter(self) -> dict[str, Any] | None:
         """What the atlas shows: the LTI filter, else the dither BLA, else the small-signal part.
@@ -440,8 +460,8 @@ class Audit:
             "",
             f"{len(self.classes)} classes: {counts}.",
             "",
-            "| class | verdict | filter | catalogue | findings |",
-            "|---|---|---|---|---|",
+            "| class | probe | verdict | filter | catalogue | findings |",
+            "|---|---|---|---|---|---|",
         ]
         for c in self.classes:
             if c.catalogue is None:
@@ -451,7 +471,13 @@ class Audit:
             else:
                 cat = f"{c.catalogue}: not compared"
             verdict = c.verdict if c.verdict != "could not probe" else f"could not probe: {c.reason}"
-            row = [f"`{c.name}`", verdict, c.filter_text(), cat, str(len(c.findings)) if c.findings else ""]
+            filt = c.filter_text()
+            extra = c.probes.get("matrix_bla")
+            if isinstance(extra, Mapping) and extra.get("poles") is not None:
+                filt += f"; on a 4x8 matrix: dither BLA poles {_plain_roots(extra['poles'])}, zeros " + _plain_roots(
+                    extra["zeros"]
+                )
+            row = [f"`{c.name}`", c.layout, verdict, filt, cat, str(len(c.findings)) if c.findings else ""]
             if timings:
                 row[-1] += f" ({c.seconds:.1f} s)"
             lines.append("| " + " | ".join(_cell(x) for x in row) + " |")
@@ -542,6 +568,10 @@ class Audit:
         result.savefig(png, dpi=110)
         result.close()
         return [md, js, png]
+
+
+def _plain_roots(pairs: Sequence[Sequence[float]]) -> str:
+    return "[" + ", ".join(f"{re:.4g}" + (f"{im:+.4g}j" if abs(im) > 1e-9 else "") for re, im in pairs) + "]"
 
 
 def _cell(text: str) -> str:
@@ -761,10 +791,19 @@ def _audit_class(path: str, cls: Any, settings: AuditSettings) -> ClassAudit:
     probes: dict[str, Any] = {}
     ident: Identification | None = None
     catalogue = comparison = comparison_error = None
+    import torch  # noqa: F401  (one_torch_thread acts on an imported torch)
+
     with one_torch_thread():
         try:
             target = _make_target(cls, None, {}, None, "float64", "auto", settings.time_limit)
-        except IdentificationError as exc:
+        except IdentificationError as exc64:
+            try:  # some optimizers only take float32 parameters
+                target = _make_target(cls, None, {}, None, "float32", "auto", settings.time_limit)
+                target.notes.append(f"probed in float32: the float64 probe failed ({exc64})")
+            except IdentificationError:
+                target = None
+            exc = exc64
+        if target is None:
             return ClassAudit(
                 path,
                 origin,
@@ -780,6 +819,7 @@ def _audit_class(path: str, cls: Any, settings: AuditSettings) -> ClassAudit:
             )
         target.name = path
         reason = ""
+        failure: IdentificationError | None = None
         try:
             ident = _identify(
                 target,
@@ -799,6 +839,7 @@ def _audit_class(path: str, cls: Any, settings: AuditSettings) -> ClassAudit:
             )
         except IdentificationError as exc:
             reason = _reason(exc, settings)
+            failure = exc
         if ident is not None:
             catalogue = _catalogue_entry(path, cls) if ident.layout == "scalar" else None
             if catalogue is not None:
@@ -821,7 +862,32 @@ def _audit_class(path: str, cls: Any, settings: AuditSettings) -> ClassAudit:
                 probes[key] = run()
             except IdentificationError as exc:
                 probes[key] = {"error": str(exc).splitlines()[0]}
-    findings = _findings(path, ident, comparison, catalogue, probes)
+        matrix = probes.get("matrix")
+        if (
+            ident is not None
+            and not ident.linear
+            and isinstance(matrix, MatrixCheck)
+            and matrix.vector_discrepancy > 1e-6
+        ):
+            # A separate 2-D path: its best linear approximation on a matrix parameter as well.
+            from .dither import _probe_bla
+
+            target.deadline = time.monotonic() + max(5.0, settings.time_limit / 4)
+            try:
+                probes["matrix_bla"] = _probe_bla(
+                    target,
+                    lr=target.lr * (1e-3 if ident.parameter_dependent else 1.0),
+                    dither=1.0,
+                    records=settings.dither_records,
+                    steps=settings.dither_steps,
+                    elements=32,
+                    burn_in=None,
+                    seed=1000,
+                    shape=MATRIX_BLA_SHAPE,
+                )
+            except IdentificationError as exc:
+                probes["matrix_bla"] = {"error": str(exc).splitlines()[0]}
+    findings = _findings(path, ident, comparison, catalogue, probes, failure)
     plain = {k: (v.as_dict() if hasattr(v, "as_dict") else v) for k, v in probes.items()}
     if ident is not None and ident.matrix is not None:
         plain["matrix"] = ident.matrix.as_dict()
@@ -859,19 +925,21 @@ def _options(ident: Identification) -> dict[str, Any]:
     return merged
 
 
-def _first_moment_values(options: Mapping[str, Any]) -> list[tuple[str, float]]:
-    out = []
+def _first_moment_values(options: Mapping[str, Any], verdict: str) -> list[tuple[str, float]]:
     for key in FIRST_MOMENT_KEYWORDS:
         if key == "betas[0]":
             betas = options.get("betas")
             value = betas[0] if isinstance(betas, (tuple, list)) and betas else None
         else:
             value = options.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if value is None:
             continue
-        if 0.05 <= float(value) <= 0.9999:
-            out.append((key, float(value)))
-    return out
+        if key == "beta" and verdict not in ("linear", "sign-type"):
+            return []
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return []
+        return [(key, float(value))] if 0.05 <= float(value) <= 0.9999 else []
+    return []
 
 
 def _findings(
@@ -880,16 +948,66 @@ def _findings(
     comparison: Comparison | None,
     catalogue: str | None,
     probes: Mapping[str, Any],
+    failure: IdentificationError | None = None,
 ) -> list[Finding]:
     found: list[Finding] = []
     if ident is not None:
-        found += _identification_findings(path, ident, comparison, catalogue)
+        found += _identification_findings(path, ident, comparison, catalogue, probes)
     found += _probe_findings(path, probes)
+    if ident is not None:
+        for stage, error in ident.stage_errors.items():
+            if isinstance(error, NonFiniteUpdate):
+                what = "a constant gradient 1" if stage == "small-signal" else "Gaussian gradients (sigma 1)"
+                found.append(
+                    Finding(
+                        "non-finite update",
+                        f"on {what} ({stage} probe) the update at step {error.step} is not finite",
+                        f"python -c \"from optfilters.identify import probe; print(probe('{path}', [1.0] * "
+                        f'{error.step}))"'
+                        if stage == "small-signal"
+                        else f"optfilters identify {path}",
+                    )
+                )
+    zero = probes.get("zero_gradient")
+    from_rest = zero is not None and hasattr(zero, "finite") and not zero.finite
+    if isinstance(failure, NonFiniteUpdate) and failure.gradient != 0.0:
+        found.append(
+            Finding(
+                "non-finite update",
+                f"on the probe {failure.probe!r} the update at step {failure.step} (gradient of size "
+                f"{failure.gradient:.3g}) is not finite",
+                f"optfilters identify {path}",
+            )
+        )
+    if isinstance(failure, NonFiniteUpdate) and failure.gradient == 0.0 and not from_rest:
+        plan = _probe_plan(max(failure.step, 48), 0)[0].get(failure.probe)
+        found.append(
+            Finding(
+                "non-finite on zero gradient",
+                f"on the probe {failure.probe!r} the update at step {failure.step}, where the gradient is 0, is not "
+                "finite",
+                _probe_command(path, plan, failure.step),
+            )
+        )
     return found
 
 
+def _probe_command(path: str, plan: Any, step: int) -> str:
+    """A one-line command that replays a probe up to ``step`` (raising the same error)."""
+    if plan is None:
+        return f"optfilters identify {path}"
+    values = [float(v) for v in np.asarray(plan)[:step]]
+    nonzero = [(i, v) for i, v in enumerate(values) if v != 0.0]
+    if len(nonzero) <= 3:
+        parts = [f"g[{i}] = {v:g}" for i, v in nonzero]
+        setup = "; ".join(["g = [0.0] * " + str(step), *parts])
+    else:
+        return f"optfilters identify {path}"
+    return f"python -c \"from optfilters.identify import probe; {setup}; print(probe('{path}', g))\""
+
+
 def _identification_findings(
-    path: str, ident: Identification, comparison: Comparison | None, catalogue: str | None
+    path: str, ident: Identification, comparison: Comparison | None, catalogue: str | None, probes: Mapping[str, Any]
 ) -> list[Finding]:
     identify_cmd = f"optfilters identify {path}"
     found: list[Finding] = []
@@ -900,8 +1018,8 @@ def _identification_findings(
         identity = ident.orders == (0, 0) and abs(float(ident.b[0]) - 1.0) <= 1e-9
         expected = catalogue == "sgd" and comparison is not None and comparison.match
         if identity and not expected:
-            zeros = [f"{k}={_fmt(v)}" for k, v in options.items() if _is_filter_keyword(k) and _is_neutral(v)]
-            detail = f" (defaults {', '.join(zeros)})" if zeros else ""
+            neutral = [f"{k}={_fmt(v)}" for k, v in options.items() if _is_filter_keyword(k) and _is_neutral(v)]
+            detail = f" (defaults {', '.join(neutral)})" if neutral else ""
             found.append(
                 Finding(
                     "identity by default",
@@ -943,13 +1061,14 @@ def _identification_findings(
     roots = _identified_roots(ident)
     if roots is not None:
         poles, zeros, perr, zerr, source = roots
-        for key, value in _first_moment_values(options):
-            tol_p = [max(4.0 * e, 2e-3) if math.isfinite(e) else 2e-3 for e in perr]
-            tol_z = [max(4.0 * e, 2e-3) if math.isfinite(e) else 2e-3 for e in zerr]
+        for key, value in _first_moment_values(options, ident.verdict):
+            floor = 0.05 * (1.0 - value) + 2e-3
+            tol_p = [max(4.0 * e, floor) if math.isfinite(e) else floor for e in perr]
+            tol_z = [max(4.0 * e, floor) if math.isfinite(e) else floor for e in zerr]
             near = any(abs(p - value) <= t for p, t in zip(poles, tol_p, strict=True)) or any(
                 abs(z - value) <= t for z, t in zip(zeros, tol_z, strict=True)
             )
-            if near:
+            if near or _near_in_matrix_bla(probes, value, floor):
                 continue
             complement = [p for p, t in zip(poles, tol_p, strict=True) if abs(p - (1.0 - value)) <= t]
             hint = (
@@ -972,15 +1091,25 @@ def _identification_findings(
     # Catalogue mismatch.
     if comparison is not None and not comparison.match:
         differing = [d for d in comparison.differences if "differ" in d or "NOT" in d]
+        unmapped = [d for d in comparison.differences if d.startswith("not mapped")]
         found.append(
             Finding(
                 "catalogue mismatch",
-                f"differs from catalogue {catalogue!r} at the same settings: " + "; ".join(differing[:4]),
+                f"differs from catalogue {catalogue!r} at the mapped settings: " + "; ".join(differing[:4] + unmapped),
                 f"{identify_cmd} --compare {catalogue}",
             )
         )
 
     return found
+
+
+def _near_in_matrix_bla(probes: Mapping[str, Any], value: float, floor: float) -> bool:
+    """A pole or zero at ``value`` in the best linear approximation on a matrix parameter (a separate 2-D path)."""
+    bla = probes.get("matrix_bla")
+    if bla is None or not hasattr(bla, "filter") or bla.filter is None:
+        return False
+    roots = [*zip(bla.poles, bla.pole_errors, strict=True), *zip(bla.zeros, bla.zero_errors, strict=True)]
+    return any(abs(r - value) <= max(4.0 * e if math.isfinite(e) else 0.0, floor) for r, e in roots)
 
 
 def _probe_findings(path: str, probes: Mapping[str, Any]) -> list[Finding]:

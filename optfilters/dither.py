@@ -102,8 +102,9 @@ class BestLinearApproximation:
         Weighted residual sum of squares per degree of freedom (about 1 when
         the fit is within the noise).
     consistent : bool
-        The chosen order's reduced chi-square is within the noise (below
-        ``1 + 4 sqrt(2 / dof)``).
+        An order was found whose reduced chi-square is within the noise
+        (below ``1 + 4 sqrt(2 / dof) + sqrt(2 / (records - 1))``: four standard
+        deviations of the chi-square plus one of the variance estimate).
     pole_errors, zero_errors : numpy.ndarray
         Jackknife standard errors of :attr:`poles` and :attr:`zeros` (distance
         in the z-plane), in the same order.
@@ -132,7 +133,7 @@ class BestLinearApproximation:
     >>> g = rng.standard_normal((4, 1024, 16))
     >>> u = np.sign(signal.lfilter([0.1], [1.0, -0.8], g, axis=1))
     >>> bla = estimate_best_linear_approximation(g, u, burn_in=128)
-    >>> bla.orders, abs(bla.poles[0] - 0.8) < 4 * bla.pole_errors[0] + 0.01
+    >>> bla.orders, bool(abs(bla.poles[0] - 0.8) < 4 * bla.pole_errors[0] + 0.01)
     ((1, 0), True)
     """
 
@@ -192,7 +193,7 @@ class BestLinearApproximation:
         >>> import numpy as np
         >>> from optfilters.dither import estimate_best_linear_approximation
         >>> g = np.random.default_rng(1).standard_normal((4, 512, 8))
-        >>> print(estimate_best_linear_approximation(g, np.sign(g), burn_in=64).summary().splitlines()[0])
+        >>> print(estimate_best_linear_approximation(g, np.sign(g), burn_in=64, dither=1.0).summary().splitlines()[0])
         best linear approximation under a Gaussian dither (sigma = 1, 4 records x 512 steps x 8 elements, lr = 1):
         """
         shape = "x".join(str(s) for s in self.shape)
@@ -333,7 +334,7 @@ def _cross_correlation(u: FloatArray, g: FloatArray, burn_in: int, lags: int) ->
     steps = u.shape[0]
     masked = u.copy()
     masked[:burn_in] = 0.0
-    nfft = 1 << int(math.ceil(math.log2(2 * steps)))
+    nfft = 1 << math.ceil(math.log2(2 * steps))
     spectrum = np.conj(np.fft.rfft(g, nfft, axis=0)) * np.fft.rfft(masked, nfft, axis=0)
     corr = np.fft.irfft(spectrum, nfft, axis=0)[:lags]
     return np.asarray(corr.sum(axis=1) / ((steps - burn_in) * u.shape[1]), dtype=np.float64)
@@ -485,8 +486,10 @@ def estimate_best_linear_approximation(
     to steady it).  ARMA models with up to ``MAX_ORDER`` poles and zeros are
     fitted to the first ``window`` lags by weighted output-error least squares
     (started from the equation-error fit); the simplest (fewest coefficients,
-    then most poles) whose reduced chi-square is below ``1 + 4 sqrt(2/dof)``
-    is chosen, else the smallest BIC.  The poles, zeros and DC gain get
+    then most poles) whose reduced chi-square is below ``1 + 4 sqrt(2/dof) +
+    sqrt(2/(records - 1))`` is chosen, else the smallest BIC; a pole-zero pair
+    closer than 0.05 is then left out when the BIC prefers the smaller model
+    (always when closer than 0.01).  The poles, zeros and DC gain get
     jackknife standard errors: the chosen order is refitted with each record
     left out in turn.
 
@@ -588,13 +591,20 @@ def estimate_best_linear_approximation(
                 continue
             fits[(p, q)] = fit
             dof = window - (p + q + 1)
-            if chosen is None and fit[2] <= dof + SIGNIFICANCE * math.sqrt(2.0 * dof):
+            if chosen is None and fit[2] <= dof * _threshold(dof, records):
                 chosen = (p, q)
         if chosen is not None:
             break
     consistent = chosen is not None
     if chosen is None:
         chosen = min(fits, key=lambda k: window * math.log(fits[k][2] / window) + (sum(k) + 1) * math.log(window))
+    before = chosen
+    chosen = _prune_cancelling(fits, chosen, window)
+    if chosen != before:
+        notes.append(
+            f"a nearly cancelling pole-zero pair of the ARMA{before} fit was left out (ARMA{chosen} shown; the BIC "
+            "prefers it or the pair is closer than 0.01)"
+        )
     b, a, chi2 = fits[chosen]
     fitted = ArmaFilter(b, a, name="best linear approximation")
     dof = max(window - (sum(chosen) + 1), 1)
@@ -650,6 +660,36 @@ def estimate_best_linear_approximation(
     )
 
 
+def _threshold(dof: int, records: int) -> float:
+    """Largest reduced chi-square within the noise: 4 of its own standard deviations, plus one standard deviation
+    of the variance estimate itself (the standard errors come from ``records`` records)."""
+    return 1.0 + SIGNIFICANCE * math.sqrt(2.0 / dof) + math.sqrt(2.0 / max(records - 1, 1))
+
+
+def _bic(fit: tuple[FloatArray, FloatArray, float], order: tuple[int, int], window: int) -> float:
+    return window * math.log(max(fit[2], 1e-300) / window) + (sum(order) + 1) * math.log(window)
+
+
+def _prune_cancelling(
+    fits: Mapping[tuple[int, int], tuple[FloatArray, FloatArray, float]], chosen: tuple[int, int], window: int
+) -> tuple[int, int]:
+    """Drop a nearly cancelling pole-zero pair when the model without it has the smaller BIC."""
+    while chosen[0] >= 1 and chosen[1] >= 1:
+        b, a, _ = fits[chosen]
+        poles, zeros = np.roots(a), np.roots(b)
+        zeros = zeros[np.abs(zeros) > 1e-9]
+        if not poles.size or not zeros.size:
+            return chosen
+        gap = float(np.min(np.abs(poles[:, None] - zeros[None, :])))
+        smaller = (chosen[0] - 1, chosen[1] - 1)
+        if gap > 0.05 or smaller not in fits:
+            return chosen
+        if gap >= 0.01 and _bic(fits[smaller], smaller, window) > _bic(fits[chosen], chosen, window):
+            return chosen
+        chosen = smaller
+    return chosen
+
+
 def _magnitude_share(magnitudes: FloatArray) -> tuple[float, float]:
     """Share of values within 1e-6 (relative) of the most common magnitude, and that magnitude."""
     if magnitudes.size == 0:
@@ -678,8 +718,8 @@ def default_shape(layout: str, elements: int) -> tuple[int, ...]:
     """
     if layout != "matrix":
         return (int(elements),)
-    rows = max(2, int(round(math.sqrt(elements / 2.0))))
-    return (rows, max(2, int(round(elements / rows))))
+    rows = max(2, round(math.sqrt(elements / 2.0)))
+    return (rows, max(2, round(elements / rows)))
 
 
 def best_linear_approximation(
@@ -749,12 +789,13 @@ def best_linear_approximation(
     >>> bla.orders, [round(float(v), 6) for v in bla.filter.a]
     ((1, 0), [1.0, -0.5])
     """
-    from .identify import _make_target
+    from .identify import _make_target, one_torch_thread
 
     target = _make_target(optimizer, options, constructor_options, None, dtype, layout)
-    return _probe_bla(
-        target, lr=lr, dither=dither, records=records, steps=steps, elements=elements, burn_in=burn_in, seed=seed
-    )
+    with one_torch_thread():
+        return _probe_bla(
+            target, lr=lr, dither=dither, records=records, steps=steps, elements=elements, burn_in=burn_in, seed=seed
+        )
 
 
 def _probe_bla(
@@ -767,6 +808,7 @@ def _probe_bla(
     elements: int,
     burn_in: int | None,
     seed: int,
+    shape: tuple[int, ...] | None = None,
 ) -> BestLinearApproximation:
     """Record Gaussian-dither runs of a probe target (see :mod:`optfilters.identify`) and estimate the BLA."""
     from .identify import IdentificationError, _check_float, _check_int
@@ -778,7 +820,7 @@ def _probe_bla(
     burn_in = steps // 4 if burn_in is None else check("burn_in", burn_in, 2, steps // 2)
     dither = _check_float("dither", dither, 0.0)
     seed = check("seed", seed, 0)
-    shape = default_shape(target.layout, elements)
+    shape = default_shape(target.layout, elements) if shape is None else tuple(shape)
     gradients = np.empty((records, steps, *shape))
     updates = np.empty_like(gradients)
     for i in range(records):

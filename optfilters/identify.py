@@ -68,6 +68,7 @@ __all__ = [
     "Identification",
     "IdentificationError",
     "KeywordMapping",
+    "NonFiniteUpdate",
     "ProbeTimeout",
     "PropertyCheck",
     "VisibleLinearPart",
@@ -431,6 +432,16 @@ class ProbeTimeout(IdentificationError):
     """A probe ran past its time limit."""
 
 
+class NonFiniteUpdate(IdentificationError):
+    """An optimizer produced a non-finite update; ``step`` (1-based), ``gradient`` (its largest magnitude there)."""
+
+    def __init__(self, message: str, step: int, gradient: float, probe: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+        self.gradient = gradient
+        self.probe = probe
+
+
 class _Target:
     """What is probed: a torch optimizer factory with options, or a catalogue model."""
 
@@ -456,6 +467,8 @@ class _Target:
         self.steps_taken = 0
         self.closure_calls = 0
         self.calls_per_step = 1.0
+        self.group_form = ""
+        self.mode = "plain"
         if layout != "auto" and layout not in LAYOUTS:
             raise IdentificationError(f"layout must be 'auto' or one of {', '.join(LAYOUTS)}, got {layout!r}")
         if isinstance(optimizer, OptimizerModel):
@@ -563,32 +576,68 @@ class _Target:
 
     def construct(self, param: Any, lr: float | None = None) -> Any:
         options = self.options if lr is None else {**self.options, "lr": lr}
-        try:
-            return self.factory([param], **options)
-        except Exception as exc:  # any failure of foreign code becomes one clear line
-            raise IdentificationError(f"{_call_text(self.name, options)} failed: {_first_line(exc)}") from None
+        forms = [self.group_form] if self.group_form else ["list", "group"]
+        first: BaseException | None = None
+        second: BaseException | None = None
+        for form in forms:
+            params: list[Any] = [param] if form == "list" else [{"params": [param]}]
+            try:
+                opt = self.factory(params, **options)
+            except Exception as exc:  # any failure of foreign code becomes one clear line
+                if first is None:
+                    first = exc
+                else:
+                    second = exc
+                continue
+            if not self.group_form:
+                self.group_form = form
+                if form == "group":
+                    self.notes.append(
+                        "the constructor refused a list of tensors; probed with one parameter group {'params': [p]}"
+                    )
+            return opt
+        assert first is not None
+        text = f"{_call_text(self.name, options)} failed: {_first_line(first)}"
+        if second is not None and _first_line(second) != _first_line(first):
+            text += f" (with a parameter group {{'params': [p]}}: {_first_line(second)})"
+        raise IdentificationError(text) from None
+
+    @property
+    def closure(self) -> bool:
+        """step() is called with a closure."""
+        return self.mode == "closure"
+
+    @closure.setter
+    def closure(self, value: bool) -> None:
+        self.mode = "closure" if value else "plain"
 
     def _choose_step_mode(self) -> None:
+        """``plain`` (.grad then step()), else ``closure``, else ``graph`` (.grad with its autograd graph)."""
         first: BaseException | None = None
-        for closure in (False, True):
-            self.closure = closure
+        for mode in ("plain", "closure", "graph"):
+            self.mode = mode
             driver = self.driver(0.0)
             self.closure_calls = 0
             try:
                 for g in (1.0, 0.5, -0.25, 0.0):
                     driver.raw_step(g)
-                if closure and self.closure_calls == 0:
+                if mode == "closure" and self.closure_calls == 0:
                     raise RuntimeError("step(closure) never called the closure")
             except ProbeTimeout:
                 raise
             except Exception as exc:  # foreign code
                 first = first or exc
                 continue
-            if closure:
+            if mode == "closure":
                 self.calls_per_step = max(1.0, self.closure_calls / 4.0)
                 self.notes.append(
                     f"step() needs a closure: probed with a closure that sets .grad and returns the loss (it was "
                     f"evaluated {self.closure_calls} times in 4 steps)"
+                )
+            elif mode == "graph":
+                self.notes.append(
+                    "step() needs .grad with its autograd graph (second derivatives): probed with the gradient of "
+                    "g * theta + 0 * theta^2, so the gradient is g and every Hessian-vector product is 0"
                 )
             return
         assert first is not None
@@ -664,9 +713,13 @@ class _Driver:
                 f"{self.target.name}.step() failed at step {len(self.history)}: {_first_line(exc)}"
             ) from None
         if not np.all(np.isfinite(u)):
-            raise IdentificationError(
-                f"{self.target.name} produced a non-finite update at step {len(self.history)} "
-                "(e.g. 0/0 on zero gradients; a positive eps avoids it)"
+            size = float(np.max(np.abs(g))) if g.size else 0.0
+            hint = "; e.g. 0/0 on a zero gradient, which a positive eps avoids" if size == 0.0 else ""
+            raise NonFiniteUpdate(
+                f"{self.target.name} produced a non-finite update at step {len(self.history)} (gradient of size "
+                f"{size:.3g} there{hint})",
+                len(self.history),
+                size,
             )
         return u
 
@@ -718,7 +771,7 @@ class _TorchDriver(_Driver):
         g = self._gradient(grad, present)
         before = param.detach().numpy().astype(np.float64, copy=True)
         self.history.append((grad, present))
-        if self.target.closure:
+        if self.target.mode == "closure":
             target = self.target
 
             def closure() -> Any:
@@ -727,6 +780,14 @@ class _TorchDriver(_Driver):
                 return (g.to_dense() * param.detach()).sum()
 
             self.opt.step(closure)
+        elif self.target.mode == "graph":
+            import torch
+
+            with torch.enable_grad():
+                loss = (g.to_dense() * param).sum() + 0.0 * (param * param).sum()
+                (graph_grad,) = torch.autograd.grad(loss, param, create_graph=True)
+            param.grad = graph_grad
+            self.opt.step()
         else:
             param.grad = g
             self.opt.step()
@@ -1411,6 +1472,7 @@ class Identification:
     matrix: MatrixCheck | None = None
     events: EventClock | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    stage_errors: Mapping[str, IdentificationError] = field(default_factory=dict, repr=False)
 
     @property
     def verdict(self) -> str:
@@ -1440,8 +1502,8 @@ class Identification:
         Examples
         --------
         >>> from optfilters.identify import identify
-        >>> identify("torch.optim.SGD").verdict_reason()
-        'linearity discrepancy 0, time-invariance discrepancy 0'
+        >>> identify("torch.optim.SGD", momentum=0.5).verdict_reason()  # doctest: +ELLIPSIS
+        'linearity discrepancy ..., time-invariance discrepancy 0'
         """
         return self._verdict()[1]
 
@@ -1918,8 +1980,10 @@ class KeywordMapping:
         Examples
         --------
         >>> from optfilters.identify import map_keywords
-        >>> map_keywords("sgd", {"momentum": 0.9, "buggy": True}).describe()
-        ["keywords mapped onto catalogue 'sgd': momentum -> momentum = 0.9", "not mapped (left out): buggy=True (catalogue 'sgd' has no such setting)"]
+        >>> for line in map_keywords("sgd", {"momentum": 0.9, "buggy": True}).describe():
+        ...     print(line)
+        keywords mapped onto catalogue 'sgd': momentum -> momentum = 0.9
+        not mapped (left out): buggy=True (catalogue 'sgd' has no such setting)
         """
         pairs = ", ".join(
             f"{key} -> {hp} = {_fmt(value)}{'' if source == 'given' else f' ({source})'}"
@@ -1967,8 +2031,9 @@ def map_keywords(
 
     Rules, in order: an explicit ``mapping`` (one keyword to one or more
     hyperparameters; a tuple value is spread over several); torch's
-    implementation switches are left out; ``betas`` becomes ``beta1``,
-    ``beta2``, ...; a keyword with a hyperparameter's name maps to it; a
+    implementation switches are left out; a tuple under a plural name spreads
+    over numbered names (``betas`` -> ``beta1``, ``beta2``; ``nus`` ->
+    ``nu1``, ``nu2``); a keyword with a hyperparameter's name maps to it; a
     keyword that the entry fixes to the same value (``nesterov=True``) is
     dropped; anything else is *unmapped*.  Given keywords override defaults.
     A default that the entry refuses (out of range) is unmapped too; a given
@@ -2061,14 +2126,15 @@ def _map(
         if key in TORCH_ONLY_OPTIONS:
             switches.append(key)
             continue
-        if key == "betas" and key not in known and isinstance(value, (tuple, list)):
-            for i, beta in enumerate(value, start=1):
-                if f"beta{i}" in known:
-                    kwargs[f"beta{i}"] = beta
-                    mapped.append((f"betas[{i - 1}]", f"beta{i}", beta, source))
+        stem = key[:-1]
+        if key.endswith("s") and key not in known and f"{stem}1" in known and isinstance(value, (tuple, list)):
+            for i, item in enumerate(value, start=1):  # betas -> beta1, beta2; nus -> nu1, nu2
+                if f"{stem}{i}" in known:
+                    kwargs[f"{stem}{i}"] = item
+                    mapped.append((f"{key}[{i - 1}]", f"{stem}{i}", item, source))
                 else:
-                    unmapped.append(f"betas[{i - 1}]")
-                    sources_extra[f"betas[{i - 1}]"] = beta
+                    unmapped.append(f"{key}[{i - 1}]")
+                    sources_extra[f"{key}[{i - 1}]"] = item
             continue
         if key in known:
             kwargs[key] = value
@@ -2384,8 +2450,8 @@ def identify(
         dither = _check_float("dither", dither, 0.0, low_open=False)
     dither_records = _check_int("dither_records", dither_records, 2, 256)
     dither_steps = _check_int("dither_steps", dither_steps, 64)
+    target = _make_target(optimizer, options, constructor_options, lr, dtype, layout, time_limit)
     with one_torch_thread():
-        target = _make_target(optimizer, options, constructor_options, lr, dtype, layout, time_limit)
         return _identify(
             target,
             steps=steps,
@@ -2406,7 +2472,7 @@ def identify(
 
 @contextlib.contextmanager
 def one_torch_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block (probes are small; more threads only contend).
+    """Run torch on one thread inside the block when torch is imported (probes are small; threads only contend).
 
     Examples
     --------
@@ -2414,13 +2480,10 @@ def one_torch_thread() -> Iterator[None]:
     >>> with one_torch_thread():
     ...     pass
     """
-    torch = sys.modules.get("torch")
+    torch: Any = sys.modules.get("torch")  # set only when torch is in use: a catalogue model needs no torch
     if torch is None:
-        try:
-            import torch
-        except ImportError:
-            yield
-            return
+        yield
+        return
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -2454,7 +2517,12 @@ def _identify(
         notes.append(f"probes shortened to 48 steps (from {steps}): step() evaluates the closure several times")
         steps = 48
     plan, x1, _ = _probe_plan(steps, seed)
-    y = {name: _run(target, x) for name, x in plan.items()}
+    y = {}
+    for name, x in plan.items():
+        try:
+            y[name] = _run(target, x)
+        except NonFiniteUpdate as exc:
+            raise NonFiniteUpdate(f"{exc} on probe {name!r}", exc.step, exc.gradient, name) from None
 
     linearity, lin_notes, moved = _linearity(y, tol)
     notes.extend(lin_notes)
@@ -2538,6 +2606,7 @@ def _identify(
     matrix = None
     events = None
     stopped = False
+    stage_errors: dict[str, IdentificationError] = {}
     if target.calls_per_step > 1.0 and (small_signal or dither):
         notes.append(
             f"step() evaluates the closure {target.calls_per_step:g} times per step (a line search or inner "
@@ -2559,6 +2628,9 @@ def _identify(
         except ProbeTimeout as exc:
             notes.append(f"small-signal part left out: {exc}")
             stopped = True
+        except IdentificationError as exc:
+            notes.append(f"small-signal part failed: {exc}")
+            stage_errors["small-signal"] = exc
     if not linear and moved and dither and not stopped:
         from .dither import _probe_bla
 
@@ -2579,6 +2651,7 @@ def _identify(
             stopped = True
         except IdentificationError as exc:
             notes.append(f"dither probe failed: {exc}")
+            stage_errors["dither"] = exc
         if bla is not None and parameter_dependent:
             bla.notes.append(
                 f"recorded at lr = {dither_lr:g} (1e-3 x the probe lr) so that the parameter-dependent part of the "
@@ -2650,6 +2723,7 @@ def _identify(
         matrix=matrix,
         events=events,
         defaults=constructor_defaults(target.factory) if target.factory is not None else {},
+        stage_errors=stage_errors,
     )
 
 

@@ -1901,7 +1901,8 @@ def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResul
                 bars_x.append(gain)
                 bars_c.append(VERDICT_COLOURS.get(c.verdict, "0.3"))
         rows.append(row)
-    pole_art, zero_art = [], []
+    pole_art: list[Any] = []
+    zero_art: list[Any] = []
     for verdict, store in by_verdict.items():
         colour = VERDICT_COLOURS.get(verdict, "0.3")
         for key, marker, filled, bucket in (
@@ -1914,10 +1915,11 @@ def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResul
             if not pts:
                 continue
             xs, ys = zip(*pts, strict=True)
-            face = colour if filled else "none"
-            bucket.append(
-                left.scatter(xs, ys, marker=marker, s=28, edgecolors=colour, facecolors=face, linewidths=1.2, zorder=3)
-            )
+            if marker in ("x", "X") and key == "poles":
+                style_kw: dict[str, Any] = {"color": colour}
+            else:
+                style_kw = {"edgecolors": colour, "facecolors": colour if filled else "none"}
+            bucket.append(left.scatter(xs, ys, marker=marker, s=28, linewidths=1.2, zorder=3, **style_kw))
     from matplotlib.lines import Line2D
 
     for i, row in enumerate(rows):

@@ -112,6 +112,11 @@ class MatrixCheck:
         map, 1 for a linear one.
     notes : list of str
         What the numbers show.
+    vector_discrepancy : float
+        How far the updates of the matrix are from those of a 32-element
+        vector given the same gradients (relative; NaN when not measured, inf
+        when the vector fails): above 0 for an optimizer with a separate 2-D
+        path (Muon's fallback, MARS's ``betas_1d``, Adafactor's factoring).
 
     Examples
     --------
@@ -129,6 +134,7 @@ class MatrixCheck:
     singular_values: FloatArray
     scale_degree: float
     notes: list[str] = field(default_factory=list)
+    vector_discrepancy: float = math.nan
 
     @property
     def elementwise(self) -> bool:
@@ -179,6 +185,7 @@ class MatrixCheck:
                 "gradient_cosine": self.gradient_cosine,
                 "singular_values": self.singular_values,
                 "scale_degree": self.scale_degree,
+                "vector_discrepancy": self.vector_discrepancy,
                 "orthogonalising": self.orthogonalising,
                 "notes": list(self.notes),
             }
@@ -251,10 +258,18 @@ def _matrix_check(target: Any, seed: int = 0) -> MatrixCheck:
         np.linalg.norm(np.concatenate([b.ravel() for b in base]))
     )
     degree = math.log10(ratio) if ratio > 0.0 else -math.inf
+    vector = math.nan
+    if target.layout == "scalar":
+        try:
+            flat = target.driver(0.0, (g1.size,))
+            as_vector = [flat.step_array(g.ravel()).reshape(shape) for g in (g1, g2)]
+            vector = _relative(max(_max_abs(v - b) for v, b in zip(as_vector, base, strict=True)), scale)
+        except IdentificationError:
+            vector = math.inf
     u_s, _, vt_s = np.linalg.svd(g1, full_matrices=False)
     polar = u_s @ vt_s
     first = base[0]
-    singular = np.linalg.svd(first, compute_uv=False)
+    singular = np.asarray(np.linalg.svd(first, compute_uv=False), dtype=np.float64)
     polar_cos, grad_cos = _cosine(first, polar), _cosine(first, g1)
     notes = []
     if coupling <= 1e-12:
@@ -275,7 +290,11 @@ def _matrix_check(target: Any, seed: int = 0) -> MatrixCheck:
         f"first update: cosine {polar_cos:.3f} with the gradient's polar factor U V^T, {grad_cos:.3f} with the "
         f"gradient; singular values {singular.min():.3g} to {singular.max():.3g}; scale degree {degree:.3g}"
     )
-    check = MatrixCheck(shape, coupling, rotation, polar_cos, grad_cos, singular, degree, notes)
+    if vector > 1e-9:
+        notes.append(
+            f"treats the 4 x 8 matrix differently from the same 32 gradients on a vector (discrepancy {vector:.3g})"
+        )
+    check = MatrixCheck(shape, coupling, rotation, polar_cos, grad_cos, singular, degree, notes, vector)
     if check.orthogonalising:
         notes.append(
             "scale-invariant, rotation-equivariant and closest to U V^T: hypothesis: an orthogonalisation "
@@ -484,7 +503,12 @@ class StateTrace:
         steps).
     frozen_buffers : list of str
         The frozen keys whose value has the parameter's shape (one value per
-        element, like a momentum buffer; scalar bookkeeping left out).
+        element, like a momentum buffer; scalar bookkeeping left out) and is
+        not the initial parameter.
+    anchors : list of str
+        Frozen per-element keys equal to the initial parameter (the trace
+        starts from ``theta = 0.5``): a stored starting point such as
+        D-Adaptation's ``x0``.
     values : dict
         State key -> its last value's largest magnitude.
     notes : list of str
@@ -504,6 +528,7 @@ class StateTrace:
     values: Mapping[str, float]
     notes: list[str] = field(default_factory=list)
     frozen_buffers: list[str] = field(default_factory=list)
+    anchors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON.
@@ -522,6 +547,7 @@ class StateTrace:
                 "changes": dict(self.changes),
                 "frozen": list(self.frozen),
                 "frozen_buffers": list(self.frozen_buffers),
+                "anchors": list(self.anchors),
                 "values": dict(self.values),
                 "notes": list(self.notes),
             }
@@ -575,7 +601,9 @@ def _state_trace(target: Any, steps: int = 32, seed: int = 0) -> StateTrace:
 
     steps = _check_int("steps", steps, 3, 100000)
     rng = np.random.default_rng(seed + 13)
-    driver = target.driver(0.0)
+    theta0 = 0.5
+    driver = target.driver(theta0)
+    start = theta0 * np.asarray(driver.direction)
     previous: dict[str, FloatArray] = {}
     changes: dict[str, int] = {}
     seen: dict[str, int] = {}
@@ -593,12 +621,15 @@ def _state_trace(target: Any, steps: int = 32, seed: int = 0) -> StateTrace:
         previous = current
     frozen = [k for k, n in changes.items() if n == 0 and seen.get(k, 0) >= 2]
     values = {k: _max_abs(v) for k, v in previous.items()}
-    buffers = [k for k in frozen if k in previous and previous[k].shape == tuple(driver.shape)]
+    shaped = [k for k in frozen if k in previous and previous[k].shape == tuple(driver.shape)]
+    anchors = [k for k in shaped if np.allclose(previous[k], start, rtol=1e-12, atol=0.0)]
+    buffers = [k for k in shaped if k not in anchors]
     notes = [
         f"state {k!r} never changed over {seen[k]} steps of non-zero gradients (value {values.get(k, 0.0):.6g})"
+        + (" = the initial parameter (an anchor)" if k in anchors else "")
         for k in frozen
     ]
-    return StateTrace(steps, changes, frozen, values, notes, buffers)
+    return StateTrace(steps, changes, frozen, values, notes, buffers, anchors)
 
 
 # ----------------------------------------------------------------------------- zero gradient

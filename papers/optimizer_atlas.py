@@ -63,7 +63,7 @@ def _bla_check(entry: Any, pole: float, zero: float | None) -> dict[str, Any]:
         zeros = [z for z in bla.zeros if abs(z) > 1e-9]
         if len(zeros) != 1:
             return {**out, "ok": False, "why": "no single non-trivial zero"}
-        k = [i for i, z in enumerate(bla.zeros) if abs(z) > 1e-9][0]
+        k = next(i for i, z in enumerate(bla.zeros) if abs(z) > 1e-9)
         out["zero"] = float(zeros[0].real)
         out["zero_error"] = float(bla.zero_errors[k])
         out["zero_sigmas"] = abs(out["zero"] - zero) / max(out["zero_error"], 1e-12)
