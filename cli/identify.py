@@ -198,9 +198,9 @@ def register(group: click.Group) -> None:
                 raise CliError("--map needs --compare NAME")
             lr = options.pop("lr", None)
             if compare:
-                from optfilters import resolve_name
+                from optfilters.identify import map_keywords
 
-                resolve_name(compare)  # an unknown name is a usage error before any probing
+                map_keywords(compare, {}, mapping=mapping)  # an unknown name or mapping: an error before probing
             from optfilters.identify import identify
 
             ident = identify(

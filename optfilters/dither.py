@@ -785,9 +785,11 @@ def best_linear_approximation(
     Examples
     --------
     >>> from optfilters.dither import best_linear_approximation
-    >>> bla = best_linear_approximation("torch.optim.SGD", momentum=0.5, records=2, steps=256, elements=4)
-    >>> bla.orders, [round(float(v), 6) for v in bla.filter.a]
-    ((1, 0), [1.0, -0.5])
+    >>> bla = best_linear_approximation("pytorch_optimizer.Lion", records=4, steps=1024, elements=16)
+    >>> bla.orders, bla.sign_magnitude  # Lion: sign of ((1 - b1) + (b1 - b2) z^-1) / (1 - b2 z^-1)
+    ((1, 1), 1.0)
+    >>> bool(abs(bla.poles[0] - 0.99) < 4 * bla.pole_errors[0] + 2e-3)
+    True
     """
     from .identify import _make_target, one_torch_thread
 

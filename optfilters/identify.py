@@ -614,7 +614,8 @@ class _Target:
     def _choose_step_mode(self) -> None:
         """``plain`` (.grad then step()), else ``closure``, else ``graph`` (.grad with its autograd graph)."""
         first: BaseException | None = None
-        for mode in ("plain", "closure", "graph"):
+        modes = ("plain", "closure") if self.layout == "sparse" else ("plain", "closure", "graph")
+        for mode in modes:  # (autograd gives dense gradients: no graph mode with sparse ones)
             self.mode = mode
             driver = self.driver(0.0)
             self.closure_calls = 0
@@ -1983,7 +1984,7 @@ class KeywordMapping:
         >>> for line in map_keywords("sgd", {"momentum": 0.9, "buggy": True}).describe():
         ...     print(line)
         keywords mapped onto catalogue 'sgd': momentum -> momentum = 0.9
-        not mapped (left out): buggy=True (catalogue 'sgd' has no such setting)
+        not mapped, left out: buggy=True (catalogue 'sgd' has no such setting)
         """
         pairs = ", ".join(
             f"{key} -> {hp} = {_fmt(value)}{'' if source == 'given' else f' ({source})'}"
@@ -1994,7 +1995,7 @@ class KeywordMapping:
             values = ", ".join(
                 f"{k}={_fmt(self.unmapped_values[k])}" if k in self.unmapped_values else k for k in self.unmapped
             )
-            lines.append(f"not mapped (left out): {values} (catalogue {self.reference!r} has no such setting)")
+            lines.append(f"not mapped, left out: {values} (catalogue {self.reference!r} has no such setting)")
         return lines
 
     def as_dict(self) -> dict[str, Any]:
@@ -2091,7 +2092,10 @@ def map_keywords(
         try:
             entry.validate(dict(result.kwargs))
         except InvalidHyperparameterError as exc:
-            culprit = next((k for k, hp, _, src in result.mapped if src == "default" and f"{hp} " in f"{exc} "), None)
+            culprit = next(
+                (k.split("[")[0] for k, hp, _, src in result.mapped if src == "default" and f"{hp} " in f"{exc} "),
+                None,
+            )
             if culprit is None:
                 raise
             sources[culprit] = (sources[culprit][0], "refused")
@@ -2303,7 +2307,10 @@ def _linearity(y: dict[str, FloatArray], tol: float) -> tuple[PropertyCheck, lis
     elif math.isfinite(degree) and abs(degree - 1.0) > 0.01:
         notes.append(f"partly scale-dependent: doubling every gradient scales the updates by 2^{degree:.3g}")
     elif math.isfinite(degree) and superposition > tol:
-        notes.append("homogeneous of degree 1 but not additive: the response to x1 + x2 is not the sum")
+        notes.append(
+            f"homogeneous of degree 1 (2^{degree:.3g} on doubling) but not additive: the response to x1 + x2 is not "
+            f"the sum (superposition discrepancy {superposition:.3g})"
+        )
     magnitudes = np.concatenate([np.abs(y[k]) for k in ("noise1", "noise2", "noise1+noise2", "noise1*2")])
     magnitudes = magnitudes[magnitudes > 0.0]
     details["magnitude_independent"] = bool(
@@ -2513,9 +2520,9 @@ def _identify(
     tol = default_tol if tol is None else _check_float("tol", tol, 0.0, 1.0)
     notes = list(target.notes)
 
-    if target.calls_per_step > 1.0 and steps > 48:
-        notes.append(f"probes shortened to 48 steps (from {steps}): step() evaluates the closure several times")
-        steps = 48
+    if target.calls_per_step > 1.0 and steps > 32:
+        notes.append(f"probes shortened to 32 steps (from {steps}): step() evaluates the closure several times")
+        steps = 32
     plan, x1, _ = _probe_plan(steps, seed)
     y = {}
     for name, x in plan.items():
@@ -2599,7 +2606,10 @@ def _identify(
             )
             residual = None
     elif linear and moved:
-        notes.append("no LTI model: no start step from which the delayed records agree (see time invariance)")
+        notes.append(
+            f"no LTI model: no start step from which the delayed records agree (time-invariance discrepancy "
+            f"{ti_discrepancy:.3g})"
+        )
 
     visible = None
     bla = None
