@@ -142,7 +142,7 @@ def test_local_module_not_on_the_path_says_what_to_type(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     with pytest.raises(IdentificationError, match=re.escape("give local_opt_i15.py:Mine or set PYTHONPATH=.")):
         resolve_optimizer("local_opt_i15.Mine")
-    with pytest.raises(IdentificationError, match="pip install pytorch-optimizer|has no attribute"):
+    with pytest.raises(IdentificationError, match=r"pip install pytorch-optimizer|has no attribute"):
         resolve_optimizer("pytorch_optimizer.NoSuchThing")
 
 
