@@ -1864,7 +1864,7 @@ def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResul
     if ax is None:
         import matplotlib.pyplot as plt
 
-        figure = plt.figure(figsize=(10.0, 1.2 + 0.26 * count))
+        figure = plt.figure(figsize=(10.0, 1.8 + 0.26 * count))
         axes = tuple(figure.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": (3.0, 1.2)}))
     else:
         axes = tuple(_as_axes_list(ax))
@@ -1946,7 +1946,7 @@ def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResul
         Line2D([], [], marker="x", linestyle="none", color="0.3", label="pole"),
         Line2D([], [], marker="o", linestyle="none", color="0.3", markerfacecolor="none", label="zero"),
     ]
-    leg = left.legend(handles=handles, loc="upper left", fontsize=7, ncol=2)
+    leg = left.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=5)
     figure.suptitle(title if title is not None else f"optimizer atlas: {result.module}")
     artists = {"poles": tuple(pole_art), "zeros": tuple(zero_art), "dc_gain": (right_bars,) if right_bars else ()}
     return PlotResult(figure, (left, right), artists, leg, {"rows": rows})
