@@ -532,7 +532,7 @@ class Audit:
         return atlas(self, ax=ax, **kwargs)
 
     def write(self, out_dir: str | Path, timings: bool = False, stem: str = "atlas") -> list[Path]:
-        """Write ``atlas.md``, ``atlas.json`` and ``atlas.png`` into ``out_dir``.
+        """Write ``atlas.md``, ``atlas.json`` (numbers to 8 significant digits) and ``atlas.png`` into ``out_dir``.
 
         Parameters
         ----------
@@ -563,7 +563,7 @@ class Audit:
         out.mkdir(parents=True, exist_ok=True)
         md, js, png = out / f"{stem}.md", out / f"{stem}.json", out / f"{stem}.png"
         md.write_text(self.to_markdown(timings))
-        js.write_text(json.dumps(self.as_dict(timings), indent=1, sort_keys=True) + "\n")
+        js.write_text(json.dumps(_rounded(self.as_dict(timings)), indent=1, sort_keys=True) + "\n")
         result = self.plot()
         result.savefig(png, dpi=110)
         result.close()
@@ -572,6 +572,23 @@ class Audit:
 
 def _plain_roots(pairs: Sequence[Sequence[float]]) -> str:
     return "[" + ", ".join(f"{re:.4g}" + (f"{im:+.4g}j" if abs(im) > 1e-9 else "") for re, im in pairs) + "]"
+
+
+def _rounded(value: Any, digits: int = 8) -> Any:
+    """Floats to ``digits`` significant digits (the atlas files stay stable across last-bit differences).
+
+    Examples
+    --------
+    >>> _rounded({"x": [0.123456789123, 2.0, None]})
+    {'x': [0.12345679, 2.0, None]}
+    """
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    return value
 
 
 def _cell(text: str) -> str:
