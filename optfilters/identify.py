@@ -28,7 +28,17 @@ transient of a few steps) ``b`` and ``a`` come from a least-squares ARMA fit
 gradients, orders chosen by residual with a parsimony rule), run on the rows
 after the transient.  For the others the *visible linear part* is the
 small-signal response to an impulse perturbation on a long constant gradient
-background (:class:`VisibleLinearPart`), fitted the same way.
+background (:class:`VisibleLinearPart`), fitted the same way, and the *best
+linear approximation* under a large Gaussian dither
+(:mod:`optfilters.dither`, Bussgang) shows the filter in front of a sign, a
+clip or an orthogonalisation, with standard errors.
+
+An optimizer that refuses a 1-element dense parameter is probed on a 4 x 8
+matrix (a scalar probe ``g`` enters as ``g E`` for a fixed matrix ``E``:
+:func:`probe_direction`) or with sparse gradients; it may be given a
+parameter group instead of a list, a closure, or a ``.grad`` that carries its
+autograd graph (optimizers that take Hessian-vector products).  The measured
+facts are in the notes; mechanisms they suggest are worded as hypotheses.
 
 torch is imported only inside the functions that drive torch optimizers.
 """
@@ -1436,6 +1446,22 @@ class Identification:
         ``step()`` needed a closure.
     settings : dict
         Probe settings (steps, seed, dtype, max_order, background, ...).
+    layout : str
+        ``"scalar"``, ``"matrix"`` or ``"sparse"`` (see :func:`probe`).
+    shape : tuple of int
+        Shape of the probed parameter.
+    bla : BestLinearApproximation or None
+        The best linear approximation under a Gaussian dither
+        (:mod:`optfilters.dither`), for nonlinear optimizers.
+    matrix : MatrixCheck or None
+        :func:`optfilters.probes.matrix_check` (matrix layout).
+    events : EventClock or None
+        :func:`optfilters.probes.event_clock` (sparse layout).
+    defaults : dict
+        The constructor's keyword defaults (for keyword mapping).
+    stage_errors : dict
+        Optional stages (``"small-signal"``, ``"dither"``) that failed, with
+        their errors.
 
     Examples
     --------
@@ -2446,7 +2472,11 @@ def identify(
     the white-noise records (x1, x2, x1 + x2, x1 from steps 9 and 17), where
     the recursion is time-invariant whatever the start-up state was.  The fit
     must reproduce every record that starts at ``s0`` or later from rest
-    (output error ``residual``, at most 1e-6 for float64).
+    (output error ``residual``, at most 1e-6 for float64).  Nonlinear
+    optimizers also get :attr:`Identification.bla` from ``dither_records``
+    fresh instances driven by Gaussian gradients (at 1e-3 times the lr when
+    the updates depend on the parameter), and a verdict
+    (:attr:`Identification.verdict`).
 
     Examples
     --------
