@@ -720,7 +720,24 @@ def audit(
         path = f"{label}:{name}" if file_module else f"{label}.{name}"
         if progress is not None:
             progress(f"[{i}/{len(classes)}] {path} ...")
-        result = _audit_class(path, cls, chosen)
+        try:
+            result = _audit_class(path, cls, chosen)
+        except Exception as exc:  # one class must not end the audit of a library; say what happened
+            from .identify import _first_line
+
+            result = ClassAudit(
+                path,
+                _origin(cls),
+                "could not probe",
+                f"error while probing: {_first_line(exc)}",
+                None,
+                None,
+                None,
+                None,
+                (),
+                {},
+                0.0,
+            )
         if progress is not None:
             progress(f"[{i}/{len(classes)}] {path}: {result.verdict} ({result.seconds:.1f} s)")
         results.append(result)
