@@ -79,7 +79,7 @@ FINDING_KINDS: dict[str, str] = {
     "identity by default": "with its constructor defaults the optimizer is plain SGD (identified filter b=[1], a=[1])",
     "first update": (
         "a time-varying (bias-corrected) optimizer whose first update on a constant gradient differs from its "
-        "long-run update by more than 10%"
+        "long-run update by more than 10% (a first update of exactly 0, a deliberate delayed start, is left out)"
     ),
     "pole mismatch": (
         "no pole or zero of the identified filter (LTI, or the dither BLA) within 4 standard errors (at least "
@@ -987,7 +987,7 @@ def _findings(
     found: list[Finding] = []
     if ident is not None:
         found += _identification_findings(path, ident, comparison, catalogue, probes)
-    found += _probe_findings(path, probes)
+    found += _probe_findings(path, probes, zero_hessian=ident is not None and ident.settings.get("mode") == "graph")
     if ident is not None:
         for stage, error in ident.stage_errors.items():
             if isinstance(error, NonFiniteUpdate):
@@ -1078,15 +1078,15 @@ def _identification_findings(
         and part.drift <= CONVERGED_DRIFT
     ):
         ratio = first / part.background_update
-        if math.isfinite(ratio) and abs(ratio - 1.0) > 0.1:
+        if first != 0.0 and math.isfinite(ratio) and abs(ratio - 1.0) > 0.1:  # 0: a deliberate delayed start
             found.append(
                 Finding(
                     "first update",
                     f"a constant gradient 1 gives a first update of {first:.4g} per unit lr but "
                     f"{part.background_update:.4g} after {part.background_steps} steps ({ratio:.3g}x; the small-signal "
                     f"response changed by {part.drift:.2g} when the background doubled); bias correction exists to "
-                    "make them equal (hypothesis: the correction does not match the filter, e.g. applied twice or "
-                    "for another pole)",
+                    "make them equal (hypothesis: a correction that does not match the filter, e.g. applied twice or "
+                    "for another pole, or a built-in warm-up)",
                     identify_cmd,
                 )
             )
@@ -1113,11 +1113,17 @@ def _identification_findings(
             )
             shown_p = [p for p in poles if abs(p) > 1e-9]
             shown_z = [z for z in zeros if abs(z) > 1e-9]
+            nearest = min((abs(r - value) for r in [*shown_p, *shown_z]), default=None)
+            how_far = (
+                f"; the nearest is {nearest:.3g} away, the tolerance {max(floor, *tol_p, *tol_z):.3g}"
+                if nearest is not None
+                else ""
+            )
             found.append(
                 Finding(
                     "pole mismatch",
                     f"no pole or zero at {key} = {value:g}: the {source} has poles {_fmt_roots(shown_p)} and zeros "
-                    f"{_fmt_roots(shown_z)} (leaving out roots at 0){hint}",
+                    f"{_fmt_roots(shown_z)} (leaving out roots at 0){how_far}{hint}",
                     identify_cmd,
                 )
             )
@@ -1146,12 +1152,14 @@ def _near_in_matrix_bla(probes: Mapping[str, Any], value: float, floor: float) -
     return any(abs(r - value) <= max(4.0 * e if math.isfinite(e) else 0.0, floor) for r, e in roots)
 
 
-def _probe_findings(path: str, probes: Mapping[str, Any]) -> list[Finding]:
+def _probe_findings(path: str, probes: Mapping[str, Any], zero_hessian: bool = False) -> list[Finding]:
     found: list[Finding] = []
-    # Frozen state.
+    # Frozen state (a state that stays 0 under a probe whose Hessian is 0 is the probe's doing, not a finding).
     state = probes.get("state")
     if state is not None and hasattr(state, "frozen_buffers"):
         for key in state.frozen_buffers:
+            if zero_hessian and state.values.get(key, 1.0) == 0.0:
+                continue
             found.append(
                 Finding(
                     "frozen state",

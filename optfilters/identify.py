@@ -479,6 +479,7 @@ class _Target:
         self.calls_per_step = 1.0
         self.group_form = ""
         self.mode = "plain"
+        self.train_mode = False
         if layout != "auto" and layout not in LAYOUTS:
             raise IdentificationError(f"layout must be 'auto' or one of {', '.join(LAYOUTS)}, got {layout!r}")
         if isinstance(optimizer, OptimizerModel):
@@ -605,6 +606,16 @@ class _Target:
                     self.notes.append(
                         "the constructor refused a list of tensors; probed with one parameter group {'params': [p]}"
                     )
+            train = getattr(opt, "train", None)
+            if callable(train) and not isinstance(opt, _torch_module()):
+                try:
+                    train()  # Schedule-Free's protocol: step() only in train mode
+                except Exception:  # a train() that is something else: leave the optimizer as built
+                    pass
+                else:
+                    if not self.train_mode:
+                        self.train_mode = True
+                        self.notes.append("called the optimizer's train() after construction (Schedule-Free protocol)")
             return opt
         assert first is not None
         text = f"{_call_text(self.name, options)} failed: {_first_line(first)}"
@@ -667,6 +678,13 @@ class _Target:
             raise ProbeTimeout(
                 f"{self.name}: time limit of {self.time_limit:g} s reached after {self.steps_taken} probe steps"
             )
+
+
+def _torch_module() -> type:
+    """``torch.nn.Module`` (an optimizer that is also a module has a train() of another meaning)."""
+    import torch
+
+    return torch.nn.Module
 
 
 def _check_lr(lr: Any) -> float:
@@ -1991,8 +2009,8 @@ class KeywordMapping:
         Catalogue hyperparameter -> value, ready for :func:`optfilters.get`.
     mapped : tuple of tuple
         ``(keyword, hyperparameter, value, source)`` per mapped keyword;
-        ``source`` is ``"given"``, ``"default"`` (the constructor's default)
-        or ``"mapping"`` (an explicit mapping).
+        ``source`` is ``"given"``, ``"default"`` (the constructor's default),
+        ``"mapping"`` (an explicit mapping) or says ``synonym``.
     unmapped : tuple of str
         Keywords the entry has no hyperparameter for (left out).
     unmapped_values : dict
@@ -2077,8 +2095,9 @@ def map_keywords(
     hyperparameters; a tuple value is spread over several); torch's
     implementation switches are left out; a tuple under a plural name spreads
     over numbered names (``betas`` -> ``beta1``, ``beta2``; ``nus`` ->
-    ``nu1``, ``nu2``); a keyword with a hyperparameter's name maps to it; a
-    keyword that the entry fixes to the same value (``nesterov=True``) is
+    ``nu1``, ``nu2``); a keyword with a hyperparameter's name maps to it, else
+    one of its :data:`SYNONYMS` (``momentum`` -> ``beta``, ``derivative`` ->
+    ``kd``); a keyword that the entry fixes to the same value (``nesterov=True``) is
     dropped; anything else is *unmapped*.  Given keywords override defaults.
     A default that the entry refuses (out of range) is unmapped too; a given
     one raises.
@@ -2187,6 +2206,11 @@ def _map(
             kwargs[key] = value
             mapped.append((key, key, value, source))
             continue
+        synonym = next((n for n in SYNONYMS.get(key, ()) if n in known and n not in sources), None)
+        if synonym is not None:
+            kwargs[synonym] = value
+            mapped.append((key, synonym, value, "synonym" if source == "given" else f"{source}, synonym"))
+            continue
         if key in entry.torch_fixed and entry.torch_fixed[key] == value:
             fixed.append(key)
             continue
@@ -2200,9 +2224,20 @@ def _map(
 def _identify_like(ident: Identification, model: OptimizerModel) -> Identification:
     settings = dict(ident.settings)
     settings.pop("dtype", None)
+    settings.pop("mode", None)
     settings["layout"] = "scalar"
     return identify(model, lr=ident.lr, **settings)
 
+
+#: Constructor keywords -> catalogue names with the same meaning, tried when the entry lacks the keyword itself
+#: (pytorch-optimizer's QHM calls its EMA coefficient ``momentum``, its PID the gains ``derivative`` and ``integral``).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "momentum": ("beta",),
+    "beta": ("momentum",),
+    "derivative": ("kd",),
+    "integral": ("ki",),
+    "proportional": ("kp",),
+}
 
 #: What a comparison calls a best linear approximation.
 BLA_WHAT = "best linear approximation"
@@ -2749,6 +2784,7 @@ def _identify(
         "small_signal": small_signal,
         "dtype": target.dtype,
         "layout": target.layout,
+        "mode": target.mode,
         "dither": dither,
         "dither_records": dither_records,
         "dither_steps": dither_steps,

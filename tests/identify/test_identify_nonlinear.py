@@ -157,6 +157,9 @@ def test_keyword_mapping_rules() -> None:
     assert map_keywords("nesterov", {"nesterov": True, "momentum": 0.5}).fixed == ("nesterov",)
     # A default the entry refuses is left out; a given one is an error.
     assert "momentum" in map_keywords("lion", None, {"momentum": 0.9}).unmapped
+    # Synonyms when the entry lacks the keyword: pytorch-optimizer's QHM calls beta "momentum".
+    assert map_keywords("qhm", {"momentum": 0.5}).kwargs == {"beta": 0.5}
+    assert map_keywords("pid", {"derivative": 3.0, "integral": 2.0}).kwargs == {"kd": 3.0, "ki": 2.0}
     assert map_keywords("adam", None, {"betas": (1.5, 0.9)}).unmapped == ("betas",)
     with pytest.raises(optfilters.InvalidHyperparameterError, match="beta1 must be"):
         map_keywords("adam", {"betas": (1.5, 0.9)})
