@@ -29,7 +29,7 @@ def register(group: click.Group) -> None:
         """Regenerate the figures of SOURCES (or --all) with their captions and checked numbers.
 
         Sources: ee541_unit7b, copernicus_l5, goh_momentum, edge_of_stability, noisy_quadratic, batch_size,
-        sign_stages, large_signal, iqc_worst_case.
+        sign_stages, large_signal, iqc_worst_case, optimizer_atlas.
         """
         from optfilters.papers import SOURCES, plain_numbers, reproduce
 

@@ -1,8 +1,8 @@
 """``optfilters identify``: measure the gradient filter inside any optimizer class.
 
 ``optfilters identify torch.optim.SGD --momentum 0.9 --nesterov --json``: the
-first argument is an importable dotted path; every other ``--key value`` or
-``--flag`` goes to the optimizer's constructor.  Importing this module does not
+first argument is an importable dotted path or ``path/to/file.py:Class``; every
+other ``--key value`` or ``--flag`` goes to the optimizer's constructor.  Importing this module does not
 import torch: only running the command does.
 """
 
@@ -127,6 +127,26 @@ def register(group: click.Group) -> None:
         help="Longest constant-gradient background of the small-signal measurement.",
     )
     @click.option(
+        "--map",
+        "raw_map",
+        multiple=True,
+        metavar="KEY=NAME[,NAME]",
+        help="With --compare: map a constructor keyword onto catalogue hyperparameter(s) (repeatable).",
+    )
+    @click.option(
+        "--layout",
+        type=click.Choice(["auto", "scalar", "matrix", "sparse"]),
+        default="auto",
+        show_default=True,
+        help="1-element parameter, 4x8 matrix or sparse gradients (auto: the first the optimizer accepts).",
+    )
+    @click.option(
+        "--dither/--no-dither",
+        default=True,
+        show_default=True,
+        help="Measure nonlinear optimizers' best linear approximation under a Gaussian dither.",
+    )
+    @click.option(
         "--option",
         "-o",
         "raw_options",
@@ -144,19 +164,25 @@ def register(group: click.Group) -> None:
         seed: str,
         max_order: str,
         max_background: str,
+        raw_map: tuple[str, ...],
+        layout: str,
+        dither: bool,
         raw_options: tuple[str, ...],
     ) -> None:
         """Probe the optimizer class at PATH and measure its gradient filter.
 
-        PATH is an importable dotted path (torch.optim.SGD, mypackage.MyOptimizer).
-        Every other --key VALUE / --flag / --no-flag is passed to its constructor:
-        numbers, true/false, none and tuples (--betas 0.9,0.999) are parsed.
+        PATH is an importable dotted path (torch.optim.SGD, mypackage.MyOptimizer)
+        or a file and a class (path/to/file.py:MyOptimizer).  Every other
+        --key VALUE / --flag / --no-flag is passed to its constructor: numbers,
+        true/false, none and tuples (--betas 0.9,0.999) are parsed.  The
+        identification is printed whatever the comparison says.
 
         \b
         Examples:
           optfilters identify torch.optim.SGD --momentum 0.9 --nesterov
           optfilters identify torch.optim.Adam --betas 0.8,0.99 --json
-          optfilters identify mypkg.PID --kp 1 --ki 5 --kd 10 --momentum 0.9 --compare pid
+          optfilters identify torch.optim.Muon
+          optfilters identify my_optim.py:Signum --compare lion --map momentum=beta1,beta2
         """
         with one_line_errors():
             if path.startswith("-"):
@@ -167,7 +193,14 @@ def register(group: click.Group) -> None:
                     raise CliError(f"--option needs KEY=VALUE, got {item!r}")
                 key, raw = item.split("=", 1)
                 options.update(parse_constructor_options([f"--{key.strip()}={raw}"]))
+            mapping = _parse_map(raw_map)
+            if mapping and not compare:
+                raise CliError("--map needs --compare NAME")
             lr = options.pop("lr", None)
+            if compare:
+                from optfilters.identify import map_keywords
+
+                map_keywords(compare, {}, mapping=mapping)  # an unknown name or mapping: an error before probing
             from optfilters.identify import identify
 
             ident = identify(
@@ -178,18 +211,49 @@ def register(group: click.Group) -> None:
                 seed=_integer("--seed", seed),
                 max_order=_integer("--max-order", max_order),
                 max_background=_integer("--max-background", max_background),
+                layout=layout,
+                dither=1.0 if dither else None,
             )
-            comparison = ident.compare(compare) if compare else None
+        comparison = None
+        failure = None
+        if compare:
+            try:
+                comparison = ident.compare(compare, mapping=mapping or None)
+            except ValueError as exc:  # the identification stands; say why there is no comparison
+                failure = f"comparison with catalogue {compare!r} not possible: {str(exc).splitlines()[0]}"
         if as_json:
             data = ident.as_dict()
             if comparison is not None:
                 data["comparison"] = comparison.as_dict()
+            elif failure is not None:
+                data["comparison"] = {"error": failure}
             echo_json(data)
             return
         click.echo(ident.summary())
         if comparison is not None:
             click.echo("")
             click.echo(comparison.summary())
+        elif failure is not None:
+            click.echo("")
+            click.echo(failure)
+
+
+def _parse_map(items: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """``KEY=NAME[,NAME]`` items as a keyword mapping.
+
+    Examples
+    --------
+    >>> _parse_map(["momentum=beta1,beta2", "wd=weight_decay"])
+    {'momentum': ('beta1', 'beta2'), 'wd': ('weight_decay',)}
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        key, sep, names = item.partition("=")
+        targets = tuple(n.strip() for n in names.split(",") if n.strip())
+        if not sep or not key.strip().isidentifier() or not targets or not all(t.isidentifier() for t in targets):
+            raise CliError(f"--map needs KEY=NAME[,NAME], got {item!r}")
+        out[key.strip().replace("-", "_")] = targets
+    return out
 
 
 def _integer(name: str, text: str) -> int:

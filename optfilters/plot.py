@@ -2646,3 +2646,200 @@ def relay_run(
     _title(axis, title, None)
     leg = axis.legend(loc="upper right")
     return PlotResult(figure, (axis,), artists, leg, {"theta": theta[:n]})
+
+
+# ----------------------------------------------------------------------------- identification views
+
+#: Colour of each audit verdict in :func:`atlas`.
+VERDICT_COLOURS: dict[str, str] = {
+    "linear": PALETTE[0],
+    "linear time-varying": PALETTE[5],
+    "normalised": PALETTE[1],
+    "sign-type": PALETTE[2],
+    "matrix": PALETTE[3],
+    "nonlinear": PALETTE[6],
+    "could not probe": "#bbbbbb",
+}
+
+
+@_styled
+def best_linear_approximation(
+    bla: Any, ax: Any = None, *, lags: int | None = None, title: str | None = None
+) -> PlotResult:
+    """The dither estimate of a best linear approximation: response, ±2 standard errors, fitted filter.
+
+    Parameters
+    ----------
+    bla : optfilters.dither.BestLinearApproximation
+        The estimate.
+    ax : Axes, optional
+        Default: a new figure.
+    lags : int, optional
+        Lags shown (default: the fit window).
+    title : str, optional
+        Title.
+
+    Returns
+    -------
+    PlotResult
+        ``artists``: ``response`` (the estimate), ``band`` (±2 standard
+        errors), ``fit`` (the fitted ARMA impulse response; empty when none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optfilters.dither import estimate_best_linear_approximation
+    >>> from optfilters.plot import best_linear_approximation
+    >>> g = np.random.default_rng(0).standard_normal((4, 512, 8))
+    >>> r = best_linear_approximation(estimate_best_linear_approximation(g, np.sign(g), burn_in=64))
+    >>> len(r.artists["response"][0].get_xdata())
+    16
+    >>> r.close()
+    """
+    n = int(bla.window if lags is None else _check_int("lags", lags, 1))
+    n = min(n, bla.response.size)
+    k = np.arange(n)
+    figure, (axis,) = _axes(ax, None, 1, "best_linear_approximation")
+    r, se = bla.response[:n], bla.standard_error[:n]
+    band = axis.fill_between(k, r - 2 * se, r + 2 * se, color=_colour(0), alpha=0.25, linewidth=0, label="±2 s.e.")
+    line = axis.plot(k, r, color=_colour(0), marker="o", markersize=2.5, linewidth=1.0, label="estimate")[0]
+    fits: tuple[Any, ...] = ()
+    if bla.filter is not None:
+        h = bla.filter.impulse_response(n)
+        fits = (axis.plot(k, h, color=_colour(1), linewidth=1.4, label=f"ARMA{bla.orders} fit")[0],)
+    axis.axhline(0.0, color="0.6", linewidth=0.6, zorder=0)
+    axis.set_xlabel("lag k (steps)")
+    axis.set_ylabel("E[u_t g_{t-k}] / sigma^2")
+    _title(axis, title, "best linear approximation under a Gaussian dither")
+    leg = axis.legend()
+    data = {"lags": k, "response": r, "standard_error": se}
+    return PlotResult(figure, (axis,), {"response": (line,), "band": (band,), "fit": fits}, leg, data)
+
+
+@_styled
+def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """Every audited optimizer at a glance: poles and zeros (left) and DC gain (right), one row each.
+
+    Parameters
+    ----------
+    result : optfilters.audit.Audit
+        The audit.
+    ax : sequence of two Axes, optional
+        Default: a new figure, its height growing with the number of classes.
+    title : str, optional
+        Title (default: the module).
+
+    Returns
+    -------
+    PlotResult
+        ``artists``: ``poles``, ``zeros`` (scatter collections, one per
+        verdict present), ``dc_gain`` (one bar container); ``data["rows"]``:
+        per class its name, verdict, filter source, poles, zeros and DC gain.
+
+    Notes
+    -----
+    Poles (x) and zeros (o) are drawn at their real part; complex ones are
+    filled and their imaginary part is in ``data``.  The DC gain axis is
+    logarithmic (``|H(1)|``); zeros at ``z = 0`` of pure-pole filters are left
+    out (they only state the numerator's delay).
+
+    Examples
+    --------
+    >>> from optfilters.audit import audit, AuditSettings
+    >>> from optfilters.plot import atlas
+    >>> r = atlas(audit("torch.optim", only=["SGD"], settings=AuditSettings.quick()))
+    >>> r.data["rows"][0]["verdict"]
+    'linear'
+    >>> r.close()
+    """
+    classes = list(result.classes)
+    count = max(len(classes), 1)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure(figsize=(10.0, 1.8 + 0.26 * count))
+        axes = tuple(figure.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": (3.0, 1.2)}))
+    else:
+        axes = tuple(_as_axes_list(ax))
+        if len(axes) != 2:
+            raise ValueError(f"atlas draws 2 panels, so ax must be a sequence of 2 Axes; got {len(axes)}")
+        figure = axes[0].figure
+    left, right = axes
+    rows = []
+    by_verdict: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    bars_y, bars_x, bars_c = [], [], []
+    for i, c in enumerate(classes):
+        y = count - 1 - i
+        f = c.atlas_filter()
+        row: dict[str, Any] = {
+            "name": c.name,
+            "verdict": c.verdict,
+            "source": None,
+            "poles": [],
+            "zeros": [],
+            "dc_gain": None,
+        }
+        if f is not None:
+            zeros = [z for z in np.atleast_1d(f["zeros"]) if abs(z) > 1e-9]
+            poles = list(np.atleast_1d(f["poles"]))
+            row.update(source=f["source"], poles=poles, zeros=zeros, dc_gain=f["dc_gain"])
+            store = by_verdict.setdefault(c.verdict, {"poles": [], "zeros": [], "cpoles": [], "czeros": []})
+            for p in poles:
+                store["cpoles" if abs(p.imag) > 1e-9 else "poles"].append((float(p.real), y))
+            for z in zeros:
+                store["czeros" if abs(z.imag) > 1e-9 else "zeros"].append((float(z.real), y))
+            gain = abs(float(f["dc_gain"])) if math.isfinite(float(f["dc_gain"])) else math.nan
+            if gain > 0:
+                bars_y.append(y)
+                bars_x.append(gain)
+                bars_c.append(VERDICT_COLOURS.get(c.verdict, "0.3"))
+        rows.append(row)
+    pole_art: list[Any] = []
+    zero_art: list[Any] = []
+    for verdict, store in by_verdict.items():
+        colour = VERDICT_COLOURS.get(verdict, "0.3")
+        for key, marker, filled, bucket in (
+            ("poles", "x", True, pole_art),
+            ("cpoles", "X", True, pole_art),
+            ("zeros", "o", False, zero_art),
+            ("czeros", "o", True, zero_art),
+        ):
+            pts = store[key]
+            if not pts:
+                continue
+            xs, ys = zip(*pts, strict=True)
+            if marker in ("x", "X") and key == "poles":
+                style_kw: dict[str, Any] = {"color": colour}
+            else:
+                style_kw = {"edgecolors": colour, "facecolors": colour if filled else "none"}
+            bucket.append(left.scatter(xs, ys, marker=marker, s=28, linewidths=1.2, zorder=3, **style_kw))
+    from matplotlib.lines import Line2D
+
+    for i, row in enumerate(rows):
+        if row["source"] is None:
+            note = "no filter identified"
+        elif not row["poles"] and not row["zeros"]:
+            note = f"{row['source']}: a gain, no poles or zeros"
+        else:
+            continue
+        left.text(-1.0, count - 1 - i, note, fontsize=7, color="0.35", va="center")
+    left.axvline(1.0, color="0.5", linewidth=0.8, linestyle="--", zorder=1)
+    left.axvline(0.0, color="0.7", linewidth=0.6, zorder=1)
+    left.set_xlim(-1.05, 1.1)
+    left.set_yticks(range(count))
+    left.set_yticklabels([c.name.split(".")[-1].split(":")[-1] for c in reversed(classes)] or [""])
+    left.set_ylim(-0.7, count - 0.3)
+    left.set_xlabel("real part of poles (x) and zeros (o); filled: complex")
+    right_bars = right.barh(bars_y, bars_x, color=bars_c, height=0.6) if bars_x else None
+    right.set_xscale("log")
+    right.set_xlabel("|DC gain|")
+    present = [v for v in VERDICT_COLOURS if any(c.verdict == v for c in classes)]
+    handles = [Line2D([], [], marker="s", linestyle="none", color=VERDICT_COLOURS[v], label=v) for v in present]
+    handles += [
+        Line2D([], [], marker="x", linestyle="none", color="0.3", label="pole"),
+        Line2D([], [], marker="o", linestyle="none", color="0.3", markerfacecolor="none", label="zero"),
+    ]
+    leg = left.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=5)
+    figure.suptitle(title if title is not None else f"optimizer atlas: {result.module}")
+    artists = {"poles": tuple(pole_art), "zeros": tuple(zero_art), "dc_gain": (right_bars,) if right_bars else ()}
+    return PlotResult(figure, (left, right), artists, leg, {"rows": rows})

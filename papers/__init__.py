@@ -30,6 +30,7 @@ SOURCES: dict[str, str] = {
     "sign_stages": "sign_stages",
     "large_signal": "large_signal",
     "iqc_worst_case": "iqc_worst_case",
+    "optimizer_atlas": "optimizer_atlas",
 }
 
 

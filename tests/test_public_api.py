@@ -25,6 +25,9 @@ PUBLIC_MODULES = [
     "optfilters.observe",
     "optfilters.network",
     "optfilters.identify",
+    "optfilters.dither",
+    "optfilters.probes",
+    "optfilters.audit",
     "optfilters.plot",
     "optfilters.torch",
 ]
