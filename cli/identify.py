@@ -9,6 +9,7 @@ import torch: only running the command does.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,6 +128,12 @@ def register(group: click.Group) -> None:
         help="Longest constant-gradient background of the small-signal measurement.",
     )
     @click.option(
+        "--progress/--no-progress",
+        "show_progress",
+        default=None,
+        help="Report the probes' progress on stderr (default: when stderr is a terminal).",
+    )
+    @click.option(
         "--option",
         "-o",
         "raw_options",
@@ -144,6 +151,7 @@ def register(group: click.Group) -> None:
         seed: str,
         max_order: str,
         max_background: str,
+        show_progress: bool | None,
         raw_options: tuple[str, ...],
     ) -> None:
         """Probe the optimizer class at PATH and measure its gradient filter.
@@ -170,6 +178,9 @@ def register(group: click.Group) -> None:
             lr = options.pop("lr", None)
             from optfilters.identify import identify
 
+            if show_progress is None:
+                show_progress = sys.stderr.isatty()
+            bar = _Progress() if show_progress else None
             ident = identify(
                 path,
                 options=options,
@@ -178,7 +189,10 @@ def register(group: click.Group) -> None:
                 seed=_integer("--seed", seed),
                 max_order=_integer("--max-order", max_order),
                 max_background=_integer("--max-background", max_background),
+                progress=bar,
             )
+            if bar is not None:
+                bar.close()
             comparison = ident.compare(compare) if compare else None
         if as_json:
             data = ident.as_dict()
@@ -190,6 +204,28 @@ def register(group: click.Group) -> None:
         if comparison is not None:
             click.echo("")
             click.echo(comparison.summary())
+
+
+class _Progress:
+    """The probes' progress on stderr: rewritten in place on a terminal, else a line when a phase starts and ends."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        line = f"identify: {phase} {done}/{total}"
+        if self.tty:
+            prefix = "\n" if self.phase not in (None, phase) else "\r"
+            click.echo(prefix + line, nl=False, err=True)
+        elif phase != self.phase or done >= total:
+            click.echo(line, err=True)
+        self.phase = phase
+
+    def close(self) -> None:
+        if self.tty and self.phase is not None:
+            click.echo("", err=True)
+        self.phase = None
 
 
 def _integer(name: str, text: str) -> int:

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._errors import InvalidFilterError, StabilityWarning
 from ._filter import ArmaFilter, complex_pairs
 from ._stages import LinearStage, transient_correction
+from .display import RichDisplay
 
 __all__ = [
     "FilterSummary",
@@ -91,7 +92,7 @@ def _list(values: FloatArray) -> list[float | None]:
 
 
 @dataclass(frozen=True)
-class FrequencyResponse:
+class FrequencyResponse(RichDisplay):
     """``H(exp(2j pi f))`` sampled at ``freqs`` (cycles/step).
 
     Attributes
@@ -199,7 +200,7 @@ def frequency_response(system: FilterLike, n: int = 512, freqs: ArrayLike | None
 
 
 @dataclass(frozen=True)
-class PoleZeroMap:
+class PoleZeroMap(RichDisplay):
     """Poles, zeros, gain and stability of a filter.
 
     Examples
@@ -250,7 +251,7 @@ def pole_zero(system: FilterLike) -> PoleZeroMap:
 
 
 @dataclass(frozen=True)
-class StepResponse:
+class StepResponse(RichDisplay):
     """Unit-step response of a stage, raw and transient-compensated, from the first step on.
 
     Attributes
@@ -300,7 +301,7 @@ class StepResponse:
 
 
 @dataclass(frozen=True)
-class ImpulseResponse:
+class ImpulseResponse(RichDisplay):
     """Unit-impulse response of a stage from the first step on (exact, time-varying parts included).
 
     Examples
@@ -500,7 +501,7 @@ def time_constant(system: FilterLike) -> float:
 
 
 @dataclass(frozen=True)
-class QuasiHyperbolicForm:
+class QuasiHyperbolicForm(RichDisplay):
     """A first-order filter as quasi-hyperbolic momentum: ``alpha [(1 - nu) + nu (1 - beta)/(1 - beta z^-1)]``.
 
     ``alpha = H(1)`` is the effective learning-rate multiplier (DC gain).
@@ -562,7 +563,7 @@ def quasi_hyperbolic_form(system: FilterLike) -> QuasiHyperbolicForm:
 
 
 @dataclass(frozen=True)
-class FilterSummary:
+class FilterSummary(RichDisplay):
     """Scalar facts about a filter: gains, cutoff, noise gain, delay, poles, zeros, stability.
 
     Examples

@@ -40,7 +40,7 @@ import copy
 import importlib
 import inspect
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -474,6 +474,10 @@ class _ModelDriver(_Driver):
         return twin
 
 
+def _silent(phase: str, done: int, total: int) -> None:
+    """The default progress hook: nothing."""
+
+
 def _run(target: _Target, gradients: ArrayLike, theta0: float = 0.0) -> FloatArray:
     driver = target.driver(theta0)
     return np.array([driver.step(float(g)) for g in np.asarray(gradients, dtype=np.float64).ravel()])
@@ -522,6 +526,10 @@ def probe(
         Initial value of the one-element parameter.
     dtype : {"float64", "float32"}
         Parameter dtype.
+    progress : callable, optional
+        Called as ``progress(phase, done, total)`` as the probes run
+        (``"probes"``: probes done of all; ``"small-signal background"``: steps
+        of constant gradient so far, of at most ``max_background``).
     **constructor_options
         More constructor keywords (``momentum=0.9``).
 
@@ -1594,6 +1602,7 @@ def identify(
     drift_tol: float = 1e-6,
     small_signal: bool = True,
     dtype: str = "float64",
+    progress: Callable[[str, int, int], None] | None = None,
     **constructor_options: Any,
 ) -> Identification:
     """Measure the gradient filter inside an optimizer by probing it.
@@ -1632,6 +1641,10 @@ def identify(
         Measure the small-signal part of optimizers without an LTI model.
     dtype : {"float64", "float32"}
         Parameter dtype.
+    progress : callable, optional
+        Called as ``progress(phase, done, total)`` as the probes run
+        (``"probes"``: probes done of all; ``"small-signal background"``: steps
+        of constant gradient so far, of at most ``max_background``).
     **constructor_options
         Constructor keywords (``momentum=0.9``, ``betas=(0.9, 0.999)``).
 
@@ -1690,7 +1703,11 @@ def identify(
     notes = list(target.notes)
 
     plan, x1, _ = _probe_plan(steps, seed)
-    y = {name: _run(target, x) for name, x in plan.items()}
+    report = progress if progress is not None else _silent
+    y: dict[str, FloatArray] = {}
+    for done, (name, x) in enumerate(plan.items(), start=1):
+        y[name] = _run(target, x)
+        report("probes", done, len(plan))
 
     linearity, lin_notes, moved = _linearity(y, tol)
     notes.extend(lin_notes)
@@ -1777,6 +1794,7 @@ def identify(
             max_background=max_background,
             drift_tol=drift_tol,
             max_order=max_order,
+            progress=report,
         )
         notes.extend(visible.notes)
 
@@ -1836,7 +1854,9 @@ def _small_signal(
     max_background: int,
     drift_tol: float,
     max_order: int,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> VisibleLinearPart:
+    report = progress if progress is not None else _silent
     notes: list[str] = []
     base = target.driver(0.0)
     last = 0.0
@@ -1881,6 +1901,7 @@ def _small_signal(
     for checkpoint in checkpoints:
         advance(checkpoint)
         w = len(base.history)
+        report("small-signal background", w, checkpoints[-1])
         plus, minus = base.fork(fork), base.fork(fork)
         up = np.array([plus.step(float(g)) for g in pulse_plus])
         down = np.array([minus.step(float(g)) for g in pulse_minus])
