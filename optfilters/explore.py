@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import urllib.parse
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
