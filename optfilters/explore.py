@@ -591,7 +591,10 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
     contour = source("contour", xs=[], ys=[])
     traj_fig.multi_line("xs", "ys", source=contour, line_color="#bbbbbb")
 
-    messages = {side: Div(text="", name=f"message_{side}", styles={"color": "#b00020"}) for side in ("a", "b")}
+    messages = {
+        side: Div(text="", name=f"message_{side}", styles={"color": "#b00020"}, css_classes=[f"of-message-{side}"])
+        for side in ("a", "b")
+    }
     page_message = Div(text="<br/>".join(problems), name="message_page", styles={"color": "#b00020"})
     notes = {
         side: Div(text="", name=f"notes_{side}", styles={"color": "#555555", "font-size": "90%"}) for side in ("a", "b")
@@ -601,7 +604,9 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
 
     inputs: dict[str, Any] = {"a": column(), "b": column()}
     selects: dict[str, Any] = {}
-    fn_select = Select(title="test function", value=settings.fn, options=list(FUNCTIONS), name="fn")
+    fn_select = Select(
+        title="test function", value=settings.fn, options=list(FUNCTIONS), name="fn", css_classes=["of-fn"]
+    )
     steps_input = TextInput(title="steps", value=str(settings.steps), name="steps")
     noise_input = TextInput(title="gradient-noise variance (prediction)", value=f"{settings.noise:g}", name="noise")
     busy = {"syncing": False}
@@ -661,6 +666,9 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
 
     def build_inputs(side: str) -> None:
         entry = settings.entries[side]
+        for old in inputs[side].children:  # names stay unique: the replaced inputs give theirs up
+            old.name = None
+            old.css_classes = []
         widgets: list[Any] = []
         for hp in entry.hyperparameters:
             spec = widget_spec(hp)
@@ -668,12 +676,20 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
             value_text = given if given is not None else _fmt(hp.default) if hp.default is not None else ""
             if spec.kind == "bool":
                 box = Checkbox(
-                    label=hp.name, active=str(value_text).lower() in ("true", "1", "yes"), name=f"{side}.{hp.name}"
+                    label=hp.name,
+                    active=str(value_text).lower() in ("true", "1", "yes"),
+                    name=f"{side}.{hp.name}",
+                    css_classes=[_css(side, hp.name)],
                 )
                 box.on_change("active", _on_bool(side, hp.name))
                 widgets.append(box)
                 continue
-            text = TextInput(title=f"{hp.name}: {spec.help}", value=value_text, name=f"{side}.{hp.name}")
+            text = TextInput(
+                title=f"{hp.name}: {spec.help}",
+                value=value_text,
+                name=f"{side}.{hp.name}",
+                css_classes=[_css(side, hp.name)],
+            )
             widgets.append(text)
             slider = None
             if spec.slider is not None:
@@ -691,6 +707,7 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
                     value=position,
                     name=f"{side}.{hp.name}.slider",
                     show_value=False,
+                    css_classes=[_css(side, hp.name, "slider")],
                 )
                 widgets.append(slider)
             text.on_change("value", _on_text(side, hp.name, slider, spec))
@@ -765,6 +782,7 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
             value=settings.entries[side].name,
             options=names,
             name=f"{side}.optimizer",
+            css_classes=[f"of-{side}-optimizer"],
         )
         selects[side].on_change("value", on_select(side))
         build_inputs(side)
@@ -848,6 +866,11 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
     )
     doc.add_root(page)
     doc.title = "optfilters explorer"
+
+
+def _css(side: str, name: str, part: str = "input") -> str:
+    """The CSS class of an input's element (what a browser test finds): ``of-a-beta1-input``."""
+    return f"of-{side}-{name.replace('_', '-')}-{part}"
 
 
 def _number(text: Any) -> float | None:
