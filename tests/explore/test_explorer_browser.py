@@ -77,7 +77,8 @@ const m = Bokeh.documents[0].get_model_by_name(arguments[0]);
 if (!m) return null;
 if (arguments[1] === null) return m.value !== undefined ? m.value : (m.text !== undefined ? m.text : m.location);
 const column = m.data[arguments[1]];
-return column === undefined ? null : Array.from(column, v => (Array.isArray(v) || ArrayBuffer.isView(v)) ? Array.from(v) : v);
+const plain = v => (Array.isArray(v) || ArrayBuffer.isView(v)) ? Array.from(v) : v;
+return column === undefined ? null : Array.from(column, plain);
 """
 
 
