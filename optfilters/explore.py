@@ -206,6 +206,7 @@ def parse_query(
                 problems.append(f"{side}: unknown optimizer {name!r}; known: {', '.join(list(CATALOGUE)[:7])}, ...")
                 entries[side] = CATALOGUE[default]
         known = {hp.name for hp in entries[side].hyperparameters}
+        values[side] = _required_examples(entries[side])
         for key in arguments:
             if key.startswith(f"{side}.") and key[2:] in known:
                 text = first(key)
@@ -359,7 +360,7 @@ def panel_data(
     >>> import optfilters
     >>> d = panel_data(optfilters.get("momentum", momentum=0.9, lr=0.001), steps=20, points=5, map_points=4)
     >>> [round(v, 6) for v in d.bode["db"]]
-    [20.0, -2.576785, -5.575072, -6.925839, -7.358025]
+    [20.0, 2.698577, -2.576786, -4.889443, -5.575072]
     >>> round(d.edge, 9), round(d.point["x"][0], 9)
     (3.8, 0.2)
     """
@@ -769,7 +770,7 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
     def on_select(side: str) -> Callable[..., None]:
         def callback(attr: str, old: Any, new: Any) -> None:
             settings.entries[side] = extra[new] if new in extra else CATALOGUE[resolve_name(new)]
-            settings.values[side] = {}
+            settings.values[side] = _required_examples(settings.entries[side])
             build_inputs(side)
             refresh_query()
             update_side(side)
@@ -866,6 +867,26 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
     )
     doc.add_root(page)
     doc.title = "optfilters explorer"
+
+
+def _required_examples(entry: CatalogueEntry) -> dict[str, str]:
+    """Texts for the hyperparameters without a default, from the entry's first example (custom's b and a).
+
+    Examples
+    --------
+    >>> from optfilters import CATALOGUE
+    >>> _required_examples(CATALOGUE["custom"])
+    {'b': '0.1', 'a': '1,-0.9'}
+    """
+    required = [hp.name for hp in entry.hyperparameters if hp.required]
+    if not required or not entry.examples:
+        return {}
+    example = entry.examples[0]
+    texts = {k: _fmt(v) for k, v in example.items() if k in required}
+    texts.update(
+        {k: _fmt(v) for k, v in example.items() if k not in required and k in {h.name for h in entry.hyperparameters}}
+    )
+    return texts
 
 
 def _css(side: str, name: str, part: str = "input") -> str:
