@@ -42,6 +42,7 @@ from optfilters.user_models import is_file_reference, load_entry
 __all__ = [
     "PLOT_SUFFIXES",
     "CliError",
+    "OneLineCommand",
     "OneLineErrorGroup",
     "OptimizerChain",
     "OptimizerCommand",
@@ -553,6 +554,33 @@ class OneLineErrorGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         try:
             return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            raise _usage_to_one_line(exc) from None
+
+
+class OneLineCommand(click.Command):
+    """A plain command whose usage errors (bad option values, unknown options) are one line, exit code 2.
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> cmd = OneLineCommand("serve", params=[click.Option(["--port"], type=click.IntRange(0, 10))])
+    >>> result = CliRunner().invoke(cmd, ["--port", "99"])
+    >>> result.exit_code, result.stderr
+    (2, "Error: Invalid value for '--port': 99 is not in the range 0<=x<=10.\\n")
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _usage_to_one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
         except click.UsageError as exc:
             raise _usage_to_one_line(exc) from None
 

@@ -29,6 +29,7 @@ from optfilters import CATALOGUE, ArmaFilter, OptimizerModel
 
 from ._common import (
     CliError,
+    OneLineCommand,
     Selection,
     echo_json,
     fmt,
@@ -592,7 +593,7 @@ def _left_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
 # ----------------------------------------------------------------------------- list and table
 
 
-@click.command("list")
+@click.command("list", cls=OneLineCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def list_command(as_json: bool) -> None:
     """List the catalogue: names, aliases and one-line descriptions."""
@@ -626,7 +627,7 @@ def list_command(as_json: bool) -> None:
     click.echo("\n".join(_left_table(["NAME", "ALIASES", "DESCRIPTION"], rows)))
 
 
-@click.command("table")
+@click.command("table", cls=OneLineCommand)
 @click.argument("rows", nargs=-1, metavar="[ROW]...")
 @click.option(
     "--format",

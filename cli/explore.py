@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import click
 
-from ._common import CliError, one_line_errors
+from ._common import CliError, OneLineCommand, one_line_errors
 
 
 def register(group: click.Group) -> None:
     """Add the ``explore`` command to ``group``."""
 
-    @group.command("explore")
+    @group.command("explore", cls=OneLineCommand)
     @click.option(
         "--port",
         type=click.IntRange(min=0, max=65535),

@@ -15,11 +15,13 @@ from typing import Any
 
 import click
 
+from ._common import OneLineCommand
+
 
 def register(group: click.Group) -> None:
     """Add the ``figures`` command to ``group``."""
 
-    @group.command("figures")
+    @group.command("figures", cls=OneLineCommand)
     @click.argument("sources", nargs=-1)
     @click.option("--all", "all_sources", is_flag=True, help="Regenerate every source.")
     @click.option(
