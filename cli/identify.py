@@ -156,7 +156,9 @@ def register(group: click.Group) -> None:
     ) -> None:
         """Probe the optimizer class at PATH and measure its gradient filter.
 
-        PATH is an importable dotted path (torch.optim.SGD, mypackage.MyOptimizer).
+        PATH is an importable dotted path (torch.optim.SGD, mypackage.MyOptimizer), or a model of
+        your own file, path/to/file.py:NAME (probed through its reference executor); --compare takes
+        a catalogue name or path/to/file.py:NAME.
         Every other --key VALUE / --flag / --no-flag is passed to its constructor:
         numbers, true/false, none and tuples (--betas 0.9,0.999) are parsed.
 
@@ -177,12 +179,24 @@ def register(group: click.Group) -> None:
                 options.update(parse_constructor_options([f"--{key.strip()}={raw}"]))
             lr = options.pop("lr", None)
             from optfilters.identify import identify
+            from optfilters.user_models import is_file_reference, load_entry
+
+            target: Any = path
+            if is_file_reference(path):  # a model of the user's file, probed through its reference executor
+                entry = load_entry(path)
+                target = entry.build(entry.validate({}))
+                if options:
+                    raise CliError(f"{path} is probed with its own hyperparameters; constructor options do not apply")
+            reference: Any = compare
+            if compare is not None and is_file_reference(compare):
+                entry = load_entry(compare)
+                reference = entry.build(entry.validate({}))
 
             if show_progress is None:
                 show_progress = sys.stderr.isatty()
             bar = _Progress() if show_progress else None
             ident = identify(
-                path,
+                target,
                 options=options,
                 lr=lr,
                 steps=_integer("--steps", steps),
@@ -193,7 +207,7 @@ def register(group: click.Group) -> None:
             )
             if bar is not None:
                 bar.close()
-            comparison = ident.compare(compare) if compare else None
+            comparison = ident.compare(reference) if compare else None
         if as_json:
             data = ident.as_dict()
             if comparison is not None:

@@ -329,3 +329,14 @@ def test_identify_reports_progress() -> None:
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("identify: probes 1/") and lines[-1] == f"identify: probes {len(probes)}/{len(probes)}"
     assert run("identify", "torch.optim.SGD", "--momentum", "0.9").stderr == ""  # not a terminal: quiet
+
+
+def test_user_model_in_identify(models: Path) -> None:
+    pytest.importorskip("torch")
+    compared = json.loads(
+        run("identify", "torch.optim.SGD", "--momentum", "0.5", "--compare", f"{models}:half", "--json").stdout
+    )
+    assert compared["comparison"]["match"] is True
+    probed = json.loads(run("identify", f"{models}:slow", "--json").stdout)
+    assert probed["b"] == pytest.approx([0.05], rel=1e-9) and probed["a"] == pytest.approx([1.0, -0.95], rel=1e-9)
+    assert "constructor options do not apply" in one_line_error("identify", f"{models}:slow", "--momentum", "0.9")
