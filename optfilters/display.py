@@ -122,7 +122,14 @@ def _polynomial_html(coefficients: Sequence[float]) -> str:
 
 
 def transfer_function_html(f: Any, name: str = "H") -> str:
-    """``H(z)`` as an HTML fraction (an inline table): numerator over denominator in powers of z^-1."""
+    """``H(z)`` as an HTML fraction (an inline table): numerator over denominator in powers of z^-1.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter
+    >>> transfer_function_html(ArmaFilter([1.0, 0.5]))
+    '<span>H(z) = 1 + 0.5&#8201;z<sup>&#8722;1</sup></span>'
+    """
     numerator = _polynomial_html(f.b)
     if f.a.size == 1:
         return f"<span>{html.escape(name)}(z) = {numerator}</span>"
@@ -151,7 +158,15 @@ def _roots_text(roots: Any) -> str:
 
 
 def filter_html(f: Any) -> str:
-    """An :class:`~optfilters.ArmaFilter`: H(z), poles, zeros, gains and stability as HTML."""
+    """An :class:`~optfilters.ArmaFilter`: H(z), poles, zeros, gains and stability as HTML.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter
+    >>> html = filter_html(ArmaFilter.ema(0.9))
+    >>> html.startswith("<div><strong>ema(0.9)</strong><table"), "stable" in html
+    (True, True)
+    """
     title = html.escape(f.name or "ArmaFilter")
     rows = [
         ["H(z)", transfer_function_html(f)],
@@ -188,6 +203,13 @@ def model_html(model: Any) -> str:
     Each stage row has the role, the stage's own description and, for a linear
     stage, its transfer function (the t -> inf limit when time-varying; the
     normaliser row shows the filter of its second moment).
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> html = model_html(optfilters.get("adam"))
+    >>> html.count("<tr>") - 1, "normaliser" in html   # two stages: gradient filter and normaliser
+    (2, True)
     """
     hps = ", ".join(f"{html.escape(str(k))}={html.escape(_value(v))}" for k, v in model.hyperparameters.items())
     facts = (
@@ -215,7 +237,14 @@ def model_html(model: Any) -> str:
 
 
 def model_latex(model: Any) -> str:
-    """An :class:`~optfilters.OptimizerModel`'s linear stages as display math, one line per stage."""
+    """An :class:`~optfilters.OptimizerModel`'s linear stages as display math, one line per stage.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> print(model_latex(optfilters.get("momentum", momentum=0.5)))
+    $$\\begin{aligned}H_{\\mathrm{gradient}}(z) &= \\frac{1}{1 - 0.5 z^{-1}}\\end{aligned}$$
+    """
     lines = []
     for name, f in model.filters().items():
         label = name.replace("_", r"\_")
@@ -252,7 +281,14 @@ def _cell(value: Any) -> str:
 
 
 def result_html(obj: Any) -> str:
-    """A result object (anything with ``as_dict()``) as an HTML table of its fields; long arrays are shortened."""
+    """A result object (anything with ``as_dict()``) as an HTML table of its fields; long arrays are shortened.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, pole_zero
+    >>> result_html(pole_zero(ArmaFilter.ema(0.5))).startswith("<div><strong>PoleZeroMap</strong>")
+    True
+    """
     data = obj.as_dict()
     title = type(obj).__name__
     name = data.get("name") if isinstance(data, Mapping) else None

@@ -141,6 +141,14 @@ def load_entry(reference: str) -> CatalogueEntry:
     UnknownNameError
         If the file is missing or fails to load, does not define ``NAME``, or
         ``NAME`` is not a model.
+
+    Examples
+    --------
+    >>> from optfilters.user_models import load_entry
+    >>> load_entry("no/such/file.py:mine")
+    Traceback (most recent call last):
+    ...
+    optfilters._errors.UnknownNameError: no model file 'no/such/file.py'
     """
     match = _REFERENCE.match(str(reference).strip())
     if match is None:
@@ -221,6 +229,13 @@ def model_from_spec(spec: str) -> tuple[str, OptimizerModel]:
     ------
     UnknownNameError, InvalidHyperparameterError
         For an unknown name or file, or a bad hyperparameter.
+
+    Examples
+    --------
+    >>> from optfilters.user_models import model_from_spec
+    >>> label, model = model_from_spec("adam:betas=0.8,0.99")
+    >>> label, model.hyperparameters["beta2"]
+    ('adam(betas=0.8,0.99)', 0.99)
     """
     entry, settings = parse_spec(spec)
     values = {k: _convert(entry, k, v) for k, v in settings.items()}
