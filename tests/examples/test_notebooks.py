@@ -36,7 +36,8 @@ def test_two_course_notebooks() -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_shows_rich_output(path: Path) -> None:
+def test_notebook_runs_and_shows_rich_output(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel draws inline, as in Jupyter (the suite uses Agg)
     notebook = execute(path)
     produced = outputs(notebook)
     assert not [o for o in produced if o.get("output_type") == "error"]
