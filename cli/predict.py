@@ -28,7 +28,17 @@ from typing import Any
 import click
 import numpy as np
 
-from ._common import CliError, Selection, echo_json, fmt, json_option, optimizer_group, plot_option, save_plot
+from ._common import (
+    CliError,
+    Selection,
+    echo_json,
+    fmt,
+    json_option,
+    optimizer_group,
+    plot_option,
+    plot_style_options,
+    save_plot,
+)
 
 __all__ = ["register"]
 
@@ -342,15 +352,21 @@ def _predict(
     second_moment: str,
     staleness: int,
     as_json: bool,
+    plot: Path | None = None,
+    title: str | None = None,
+    size: tuple[float, float] | None = None,
 ) -> None:
     from optfilters.noisy_quadratic import predict
 
     model = selection.model
     values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule, staleness)
     result = predict(model, steps=steps, **values)
+    written = None if plot is None else save_plot(lambda p: p.expected_loss(result), plot, title=title, size=size)
     if as_json:
         data = result.as_dict()
         data["hyperparameters"] = dict(model.hyperparameters)
+        if written is not None:
+            data["plot"] = str(written)
         echo_json(data)
         return
     lines = [
@@ -363,6 +379,8 @@ def _predict(
     ]
     rows = [[str(t), fmt(result.expected_loss[t])] for t in _sampled(steps)]
     lines += _table(["step", "expected loss"], rows)
+    if written is not None:
+        lines.append(f"figure written to {written}")
     click.echo("\n".join(lines))
 
 
@@ -582,7 +600,7 @@ def _observe_options() -> list[click.Parameter]:
 
 
 _EPILOG = (
-    "NAME is a catalogue optimizer or alias (optfilters list), followed by its hyperparameters "
+    "NAME is a catalogue optimizer or alias (optfilters list) or path/to/file.py:NAME, followed by its hyperparameters "
     "(optfilters {cmd} NAME --help lists them)."
 )
 
@@ -604,7 +622,12 @@ def register(group: click.Group) -> None:
         optimizer_group(
             "predict",
             _predict,
-            [*_quadratic_options(100), json_option()],
+            [
+                *_quadratic_options(100),
+                json_option(),
+                plot_option("Also write the expected loss against the step (with its steady state) to FILE."),
+                *plot_style_options(),
+            ],
             help="Exact expected loss on the noisy quadratic (gradient h*theta + white noise), step by step, "
             "and its steady state.\n\n" + _EPILOG.format(cmd="predict"),
             short_help="Expected loss on the noisy quadratic.",

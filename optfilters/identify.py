@@ -54,7 +54,7 @@ import inspect
 import math
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -874,6 +874,10 @@ class _ModelDriver(_Driver):
         twin.history = list(self.history)
         twin.opt = copy.deepcopy(self.opt, {id(model): model})
         return twin
+
+
+def _silent(phase: str, done: int, total: int) -> None:
+    """The default progress hook: nothing."""
 
 
 def _run(target: _Target, gradients: ArrayLike, theta0: float = 0.0) -> FloatArray:
@@ -2426,6 +2430,7 @@ def identify(
     dither_records: int = 8,
     dither_steps: int = 2048,
     time_limit: float | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
     **constructor_options: Any,
 ) -> Identification:
     """Measure the gradient filter inside an optimizer by probing it.
@@ -2479,6 +2484,10 @@ def identify(
         Seconds after which probing stops: the core probes raise
         :class:`ProbeTimeout`; the optional ones (small-signal, dither, matrix,
         sparse) are left out with a note.
+    progress : callable, optional
+        Called as ``progress(phase, done, total)`` as the probes run
+        (``"probes"``: probes done of all; ``"small-signal background"``: steps
+        of constant gradient so far, of at most ``max_background``).
     **constructor_options
         Constructor keywords (``momentum=0.9``, ``betas=(0.9, 0.999)``).
 
@@ -2556,6 +2565,7 @@ def identify(
             dither=dither,
             dither_records=dither_records,
             dither_steps=dither_steps,
+            progress=progress,
         )
 
 
@@ -2597,6 +2607,7 @@ def _identify(
     dither: float | None,
     dither_records: int,
     dither_steps: int,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Identification:
     default_tol, fit_tol = _DTYPE_TOLERANCES[target.dtype]
     tol = default_tol if tol is None else _check_float("tol", tol, 0.0, 1.0)
@@ -2606,12 +2617,14 @@ def _identify(
         notes.append(f"probes shortened to 32 steps (from {steps}): step() evaluates the closure several times")
         steps = 32
     plan, x1, _ = _probe_plan(steps, seed)
+    report = progress if progress is not None else _silent
     y = {}
-    for name, x in plan.items():
+    for done, (name, x) in enumerate(plan.items(), start=1):
         try:
             y[name] = _run(target, x)
         except NonFiniteUpdate as exc:
             raise NonFiniteUpdate(f"{exc} on probe {name!r}", exc.step, exc.gradient, name) from None
+        report("probes", done, len(plan))
 
     linearity, lin_notes, moved = _linearity(y, tol)
     notes.extend(lin_notes)
@@ -2715,6 +2728,7 @@ def _identify(
                 max_background=max_background,
                 drift_tol=drift_tol,
                 max_order=max_order,
+                progress=report,
             )
             notes.extend(visible.notes)
         except ProbeTimeout as exc:
@@ -2839,7 +2853,9 @@ def _small_signal(
     max_background: int,
     drift_tol: float,
     max_order: int,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> VisibleLinearPart:
+    report = progress if progress is not None else _silent
     notes: list[str] = []
     base = target.driver(0.0)
     last = 0.0
@@ -2884,6 +2900,7 @@ def _small_signal(
     for checkpoint in checkpoints:
         advance(checkpoint)
         w = len(base.history)
+        report("small-signal background", w, checkpoints[-1])
         plus, minus = base.fork(fork), base.fork(fork)
         up = np.array([plus.step(float(g)) for g in pulse_plus])
         down = np.array([minus.step(float(g)) for g in pulse_minus])

@@ -68,6 +68,7 @@ from ._errors import InvalidHyperparameterError
 from ._model import OptimizerModel
 from ._stages import Moments, Stage
 from .closed_loop import ModelLike, as_model, closed_loop
+from .display import RichDisplay
 from .program import Program, run_numpy
 
 __all__ = [
@@ -653,7 +654,7 @@ class _Loop:
 
 
 @dataclass(frozen=True)
-class NoisyQuadraticPrediction:
+class NoisyQuadraticPrediction(RichDisplay):
     """The expected loss of an optimizer on the noisy quadratic, step by step.
 
     Attributes
@@ -712,6 +713,12 @@ class NoisyQuadraticPrediction:
     def variance_loss(self) -> FloatArray:
         """``1/2 sum h Var[theta]``: the part from the noise (and a random start)."""
         return np.asarray(0.5 * self.variance @ self.curvatures, dtype=np.float64)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """The expected loss against the step, with its steady state (:func:`optfilters.plot.expected_loss`)."""
+        from .plot import expected_loss
+
+        return expected_loss(self, ax=ax, **kwargs)
 
     def as_dict(self) -> dict[str, Any]:
         """``expected_loss``, ``steady_state_loss``, ``rate`` and the context (JSON-able, non-finite as None)."""

@@ -84,6 +84,7 @@ __all__ = [
     "closed_loop_step",
     "compare",
     "empirical_response",
+    "expected_loss",
     "frozen_edges",
     "get_function",
     "impulse",
@@ -1395,6 +1396,89 @@ def loss_comparison(
     _title(axis, title, pairs[0][0] if len(pairs) == 1 and pairs[0][0] else None)
     leg = _legend(axis, legend, 2, False)
     return PlotResult(figure, (axis,), {k: tuple(v) for k, v in artists.items()}, leg, {"series": records})
+
+
+@_styled
+def expected_loss(
+    obj: Any,
+    ax: Any = None,
+    *,
+    log: bool = True,
+    parts: bool = True,
+    label: str | None = None,
+    legend: bool | None = None,
+    title: str | None = None,
+) -> PlotResult:
+    """The predicted expected loss on the noisy quadratic, step by step, with its steady state.
+
+    Parameters
+    ----------
+    obj : NoisyQuadraticPrediction, list or dict
+        Needs ``steps``, ``expected_loss`` and ``steady_state_loss`` (and
+        ``bias_loss``, ``variance_loss`` for ``parts``); ``name`` labels it.
+    ax : Axes, optional
+        Default: a new figure.
+    log : bool
+        Logarithmic loss axis (default).
+    parts : bool
+        For a single prediction, also draw the parts from the mean (bias) and
+        from the noise (variance).
+    label, legend, title
+        As in :func:`bode`.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["loss"]``, ``artists["steady_state"]`` (and ``"bias"``,
+        ``"variance"``); ``data["series"]``: label, steps, loss, steady_state.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import predict
+    >>> from optfilters.plot import expected_loss
+    >>> p = predict("sgd", lr=0.1, curvatures=1.0, noise_var=1.0, init=1.0, steps=3)
+    >>> r = expected_loss(p)
+    >>> r.artists["loss"][0].get_ydata().round(4).tolist()
+    [0.5, 0.41, 0.3371, 0.2781]
+    >>> r.close()
+    """
+    pairs = _items(obj, "expected_loss", ("steps", "expected_loss", "steady_state_loss"))
+    if label is not None:
+        if len(pairs) != 1:
+            raise ValueError("expected_loss(): label names a single prediction; pass a dict to label several")
+        pairs = [(label, pairs[0][1])]
+    figure, (axis,) = _axes(ax, None, 1, "expected_loss")
+    artists: dict[str, list[Any]] = {"loss": [], "steady_state": [], "bias": [], "variance": []}
+    records = []
+    for i, (name, p) in enumerate(pairs):
+        steps, loss = _finite(p.steps), _finite(p.expected_loss)
+        _same_length("expected_loss", steps=steps, expected_loss=loss)
+        colour = _colour(i)
+        artists["loss"].append(axis.plot(steps, loss, color=colour, label=name or "expected loss")[0])
+        steady = float(p.steady_state_loss) if p.steady_state_loss is not None else math.nan
+        if math.isfinite(steady) and steady > 0.0:
+            artists["steady_state"].append(
+                axis.axhline(steady, color=colour, linestyle=":", linewidth=1.0, label=f"_{name} steady state")
+            )
+        if parts and len(pairs) == 1 and hasattr(p, "bias_loss"):
+            artists["bias"].append(
+                axis.plot(
+                    steps, _finite(p.bias_loss), color="0.35", linestyle="--", linewidth=1.1, label="from the mean"
+                )[0]
+            )
+            artists["variance"].append(
+                axis.plot(
+                    steps, _finite(p.variance_loss), color="0.35", linestyle="-.", linewidth=1.1, label="from the noise"
+                )[0]
+            )
+        records.append({"label": name, "steps": steps, "loss": loss, "steady_state": steady})
+    if log:
+        axis.set_yscale("log")
+    axis.set_xlabel("step")
+    axis.set_ylabel("expected loss (dotted: steady state)")
+    _title(axis, title, pairs[0][0] if len(pairs) == 1 and pairs[0][0] else None)
+    leg = _legend(axis, legend, len(pairs) + (2 if parts and len(pairs) == 1 else 0), label is not None)
+    return PlotResult(figure, (axis,), {k: tuple(v) for k, v in artists.items() if v}, leg, {"series": records})
 
 
 @_styled
