@@ -257,7 +257,9 @@ def check_table(checks: Iterable[Check], digits: int = 4) -> list[str]:
     Examples
     --------
     >>> from optfilters.papers import Check, check_table
-    >>> print("\n".join(check_table([Check.close("DC gain", 10.0, 10.0, 1e-9), Check.within("ratio", 1.1, 1.0, 1.2)])))
+    >>> checks = [Check.close("DC gain", 10.0, 10.0, 1e-9), Check.within("ratio", 1.1, 1.0, 1.2)]
+    >>> for line in check_table(checks):
+    ...     print(line)
     | check | value | reference | error (tolerance) | passed |
     |---|---|---|---|---|
     | DC gain | 10 | 10 | 0 (1e-09) | yes |
