@@ -577,12 +577,14 @@ def _checks(n: dict[str, Any]) -> list[Check]:
             Check.within(f"{k}: fraction of steps within 4 s.e.", row["fraction_within_4_stderr"], low=0.95),
         ]
     rules = n["scaling_rules"]
-    for key in dict.fromkeys(r["optimizer"] for r in rules.values()):
-        derived = max(r["max_relative_difference"] for r in rules.values() if r["optimizer"] == key and r["derived"])
-        other = min(r["max_relative_difference"] for r in rules.values() if r["optimizer"] == key and not r["derived"])
+    for key, kappa in dict.fromkeys((r["optimizer"], r["kappa"]) for r in rules.values()):
+        rows = [r for r in rules.values() if r["optimizer"] == key and r["kappa"] == kappa]
+        derived = max(r["max_relative_difference"] for r in rows if r["derived"])
+        other = min(r["max_relative_difference"] for r in rows if not r["derived"])
+        k = f"scaling rule {key} kappa={kappa}"
         out += [
-            Check.within(f"scaling rule {key}: derived rule, loss per example (relative)", derived, high=0.03),
-            Check.within(f"scaling rule {key}: the rule ignoring the filter is 3x worse", other, low=3.0 * derived),
+            Check.within(f"{k}: derived rule, loss per example (relative)", derived, high=0.03),
+            Check.within(f"{k}: the rule ignoring the filter is 3x worse", other, low=3.0 * derived),
         ]
     return out
 

@@ -78,7 +78,7 @@ def _settings(quick: bool) -> dict[str, Any]:
         "cases": CASES,
         "lrs": CYCLE_LRS,
         "cycle_steps": 5000,
-        "scale_lrs": (0.04, 0.02, 0.01, 0.005),
+        "scale_lrs": (0.03, 0.02, 0.01, 0.005),  # theta0 / lr an integer: lattice offset 0
         "sigmas": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
         "noise_seeds": 1024,
         "noise_steps": 3000,
@@ -290,6 +290,7 @@ def _cycles(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
         scale.append(
             {
                 "lr": lr,
+                "lattice_offset": round(abs(0.3 / lr - round(0.3 / lr)), 9),
                 "period": run.period,
                 "amplitude_over_lr": None if run.amplitude is None else run.amplitude / lr,
                 "mean_loss_over_lr2": None if run.mean_loss is None else run.mean_loss / lr**2,
@@ -621,6 +622,11 @@ def _checks(n: dict[str, Any]) -> list[Check]:
     scale = n["cycles"]["scale_law"]
     amplitudes = [r["amplitude_over_lr"] for r in scale]
     out += [
+        Check.holds(
+            "scale law: one lattice offset theta0/lr mod 1 for every lr",
+            len({r["lattice_offset"] for r in scale}) == 1,
+            scale[0]["lattice_offset"],
+        ),
         Check.holds("scale law: one period for every lr", len({r["period"] for r in scale}) == 1, scale[0]["period"]),
         Check.within(
             "scale law: spread of amplitude / lr over lr",
