@@ -1092,12 +1092,21 @@ _ENTRIES += [
     CatalogueEntry(
         "adamw-schedule-free",
         "Schedule-Free AdamW: Adam's normaliser, then the Schedule-Free update (gradient at y, output x)",
-        (_lr(0.0025), BETA1, BETA2, EPS_8, WEIGHT_DECAY, *_SF_HPS),
+        (
+            _lr(0.0025),
+            Hyperparameter(
+                "beta1", 0.9, low=0.0, high=1.0, low_open=True, high_open=True, help="beta: y = (1-beta) z + beta x"
+            ),
+            BETA2,
+            EPS_8,
+            WEIGHT_DECAY,
+            *_SF_HPS,
+        ),
         _build_adamw_schedule_free,
         aliases=("schedule-free-adamw", "adamwschedulefree"),
         source="Defazio et al. 2024 (schedulefree 1.4.1 AdamWScheduleFree; decay added to the normalised g at y)",
         examples=({"lr": 0.01, "beta1": 0.8}, {"lr": 0.01, "warmup_steps": 30, "weight_decay": 0.05, "r": 0.5}),
-        bad_inputs=(({"beta1": 0.0}, r"Schedule-Free needs 0 < momentum < 1"), ({"r": "x"}, r"r must be a number")),
+        bad_inputs=(({"beta1": 0.0}, r"beta1 must be in \(0, 1\)"), ({"r": "x"}, r"r must be a number")),
         reference="schedulefree.AdamWScheduleFree",
     ),
     CatalogueEntry(
@@ -1295,7 +1304,7 @@ def resolve_name(name: str) -> str:
     >>> optfilters.resolve_name("adma")
     Traceback (most recent call last):
     ...
-    optfilters._errors.UnknownNameError: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adamw'?
+    optfilters._errors.UnknownNameError: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adan'?
     """
     key = _normalise(str(name))
     if key in _ALIASES:
