@@ -553,9 +553,12 @@ def _check_nesterov_entry(p: Params) -> None:
 # ----------------------------------------------------------------------------- builders: third-party packages (14b)
 
 
-def _package_decay(p: Params) -> WeightDecay | None:
-    """pytorch-optimizer's ``apply_weight_decay`` before the step: decoupled ``p *= 1 - wd lr`` or coupled L2."""
-    return _weight_decay(p, bool(p.get("weight_decouple", False)))
+def _package_decay(p: Params) -> WeightDecay:
+    """pytorch-optimizer's ``apply_weight_decay`` before the step: decoupled ``p *= 1 - wd lr`` or coupled L2.
+
+    Present at ``weight_decay = 0`` too (it then does nothing), so that the table names the kind of decay.
+    """
+    return WeightDecay(float(p["weight_decay"]), decoupled=bool(p.get("weight_decouple", False)))
 
 
 def _package_model(name: str, p: Params, *stages: Stage | None) -> OptimizerModel:
@@ -564,13 +567,13 @@ def _package_model(name: str, p: Params, *stages: Stage | None) -> OptimizerMode
 
 def _build_sgd_schedule_free(p: Params) -> OptimizerModel:
     update = ScheduleFree(p["momentum"], p["warmup_steps"], p["r"], p["weight_lr_power"])
-    return _package_model("sgd-schedule-free", p, _weight_decay(p), update)
+    return _package_model("sgd-schedule-free", p, WeightDecay(p["weight_decay"]), update)
 
 
 def _build_adamw_schedule_free(p: Params) -> OptimizerModel:
     # schedulefree 1.4.1: denom = exp_avg_sq.div(bias_correction2).sqrt_().add_(eps); grad/denom + decay * y
     normaliser = _adam_normaliser(p, correction_inside_root=True)
-    decay = DirectionDecay(p["weight_decay"]) if p["weight_decay"] else None
+    decay = DirectionDecay(p["weight_decay"])
     update = ScheduleFree(p["beta1"], p["warmup_steps"], p["r"], p["weight_lr_power"])
     return _package_model("adamw-schedule-free", p, normaliser, decay, update)
 
@@ -582,12 +585,12 @@ def _build_adan(p: Params) -> OptimizerModel:
     return _package_model(
         "adan",
         p,
-        _weight_decay(p, decoupled=True) if decouple else None,
+        WeightDecay(p["weight_decay"], decoupled=True) if decouple else None,
         AdanNumerator.of_betas(p["beta1"], p["beta2"], start=start),
         MeasurementFilter(LeadFilter.of_gain(p["beta2"], start=start)),
         RmsNormaliser(_ema_moment(p["beta3"], "second_moment"), eps=p["eps"]),
         LearningRate(),
-        PostUpdateDecay(p["weight_decay"]) if p["weight_decay"] and not decouple else None,
+        None if decouple else PostUpdateDecay(p["weight_decay"]),
     )
 
 
@@ -620,13 +623,13 @@ def _build_adopt(p: Params) -> OptimizerModel:
 def _build_laprop(p: Params) -> OptimizerModel:
     # pytorch-optimizer 4.1.0 applies the decay after the update; coupled decay is then added to a gradient
     # that was already used (no effect on the parameters), which the model follows.
-    decoupled = p["weight_decay"] and p["weight_decouple"]
+    decay = p["weight_decay"] if p["weight_decouple"] else 0.0
     return _package_model(
         "laprop",
         p,
         OffsetRmsNormaliser(p["beta2"], 1e-15, p["eps"]),
         LrWeightedMomentum(p["beta1"]),
-        PostUpdateDecay(p["weight_decay"], proximal=False) if decoupled else None,
+        PostUpdateDecay(decay, proximal=False),
     )
 
 

@@ -1022,7 +1022,7 @@ def ademamix_beta3(t: int, beta1: float, beta3: float, t_warmup: float | None) -
     --------
     >>> from optfilters.package_stages import ademamix_beta3
     >>> round(ademamix_beta3(1, 0.9, 0.9999, 1000.0), 6), ademamix_beta3(2000, 0.9, 0.9999, 1000.0)
-    (0.900095, 0.9999)
+    (0.949964, 0.9999)
     """
     if t_warmup is None:
         return beta3
@@ -1046,7 +1046,7 @@ class ScheduledMixture(LinearStage):
     >>> from optfilters.package_stages import ScheduledMixture
     >>> stage = ScheduledMixture.of_mixture(0.9, 0.999, 5.0, 100.0)
     >>> round(stage.limit().dc_gain, 9), stage.response(np.ones(2)).round(6).tolist()
-    (6.0, [1.005, 1.010049])
+    (6.0, [1.002513, 1.008214])
     """
 
     beta1: float = 0.9
@@ -1177,6 +1177,10 @@ class PostUpdateDecay(Stage):
         """Where the decay acts."""
         return {"weight decay": "proximal (theta /= 1 + lr wd)" if self.proximal else "decoupled, after the update"}
 
+    def describe_line(self) -> str | None:
+        """Nothing at ``weight_decay = 0``."""
+        return f"{self.role}: {self.describe()}" if self.weight_decay else None
+
 
 @dataclass(frozen=True)
 class DirectionDecay(Stage):
@@ -1215,6 +1219,10 @@ class DirectionDecay(Stage):
     def table_cells(self) -> dict[str, str]:
         """Where it acts."""
         return {"weight decay": "added to the normalised direction (at the gradient point)"}
+
+    def describe_line(self) -> str | None:
+        """Nothing at ``weight_decay = 0``."""
+        return f"{self.role}: {self.describe()}" if self.weight_decay else None
 
 
 # ----------------------------------------------------------------------------- Lion's interpolation, LaProp

@@ -300,12 +300,12 @@ class FilterOptimizer(torch.optim.Optimizer):
         >>> opt = FilterOptimizer([w], "sgd-schedule-free", lr=0.5)
         >>> w.grad = torch.tensor([1.0], dtype=torch.float64)
         >>> opt.step(); opt.step()
-        >>> round(w.item(), 6)          # the gradient point y
-        0.025
+        >>> round(w.item(), 6)          # the gradient point y = 0.1 z + 0.9 x
+        0.225
         >>> opt.eval(); round(w.item(), 6)   # the average x = (0.5 + 0) / 2
         0.25
         >>> opt.train(); round(w.item(), 6)
-        0.025
+        0.225
         """
         self._swap("eval")
 

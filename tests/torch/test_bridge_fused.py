@@ -9,9 +9,9 @@ import torch
 
 import optfilters
 from optfilters import CATALOGUE
+from optfilters.program import Op
 from optfilters.torch import FilterOptimizer
 from optfilters.torch._native import compiler, generate_source
-from optfilters.program import Op
 from optfilters.torch._program import Plan
 
 needs_compiler = pytest.mark.skipif(compiler() is None, reason="no C compiler")
