@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from optfilters.cli import main
 
 import optfilters
 from optfilters import CATALOGUE
-from optfilters.cli import main
 from optfilters.closed_loop import closed_loop
 from optfilters.noisy_quadratic import _Loop, predict
 from optfilters.table import table_row
