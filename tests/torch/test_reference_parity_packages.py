@@ -124,3 +124,14 @@ def test_parity_with_the_reference_package(name: str, overrides: dict[str, Any])
         ref.train()
         ours.train()
         assert relative_error(pb[0].detach().numpy(), pa[0].detach().numpy()) <= TOLERANCE
+
+
+def test_tiger_is_signum_with_its_own_defaults() -> None:
+    """pytorch-optimizer's Tiger is sign(EMA_beta(g)) with decoupled decay: the signum entry's stages."""
+    cls = reference_class("pytorch_optimizer.Tiger")
+    expected, got, _ = train_pair(
+        lambda ps: cls(ps, lr=1e-3, beta=0.965, weight_decay=0.01),
+        lambda ps: FilterOptimizer(ps, "signum", lr=1e-3, momentum=0.965, weight_decay=0.01),
+        maximize=False,
+    )
+    assert relative_error(got, expected) <= TOLERANCE
