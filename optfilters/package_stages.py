@@ -262,6 +262,11 @@ class ScheduleFree(Stage):
         return Constant(1.0)
 
     @property
+    def is_constant(self) -> bool:
+        """False: the update is an interpolation and averaging, not the learning rate times the direction."""
+        return False
+
+    @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
         """True only with a constant averaging weight and no warm-up."""
         return self.averaging is not None and self.warmup_steps == 0
@@ -1436,6 +1441,11 @@ class LrWeightedMomentum(Stage):
     def gain(self) -> Constant:
         """1."""
         return Constant(1.0)
+
+    @property
+    def is_constant(self) -> bool:
+        """False: the update is a momentum with the learning rate inside, not the learning rate times the direction."""
+        return False
 
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
