@@ -24,12 +24,30 @@ from ._model import OptimizerModel, chain
 from ._stages import (
     AdadeltaNormaliser,
     FilterTerm,
+    LearningRate,
     LinearStage,
     PeakNormaliser,
     RmsNormaliser,
     SignNonlinearity,
     Stage,
     WeightDecay,
+)
+from .package_stages import (
+    AccumulatingEma,
+    AdanNumerator,
+    CautiousMask,
+    Clip,
+    DelayedNormaliser,
+    DirectionDecay,
+    LeadFilter,
+    LionInterpolation,
+    LrWeightedMomentum,
+    MeasurementFilter,
+    OffsetRmsNormaliser,
+    PostUpdateDecay,
+    ScheduledMixture,
+    ScheduleFree,
+    YogiNormaliser,
 )
 
 __all__ = ["CATALOGUE", "CatalogueEntry", "ModelLike", "as_model", "get", "names", "resolve_name"]
@@ -68,6 +86,15 @@ class CatalogueEntry:
         Settings that must fail, with a regular expression for the message.
     check : callable or None
         Cross-parameter validation, raising InvalidHyperparameterError.
+    reference : str or None
+        Dotted import path of a third-party reference implementation (a
+        ``torch.optim.Optimizer`` from a package in the test extras) whose
+        parity the tests check; ``torch_class`` stays for torch.optim's own.
+    reference_fixed : mapping
+        Extra keyword arguments for :attr:`reference`.
+    reference_adapt : callable or None
+        ``adapt(kwargs) -> kwargs``: a last rewrite for the reference's
+        signature (see :meth:`reference_kwargs`).
 
     Examples
     --------
@@ -87,6 +114,9 @@ class CatalogueEntry:
     examples: tuple[Params, ...] = ()
     bad_inputs: tuple[tuple[Params, str], ...] = ()
     check: Callable[[Params], None] | None = None
+    reference: str | None = None
+    reference_fixed: Mapping[str, Any] = field(default_factory=dict)
+    reference_adapt: Callable[[Params], Params] | None = None
 
     def defaults(self) -> Params:
         """Default value of every hyperparameter (None for required ones)."""
@@ -156,6 +186,24 @@ class CatalogueEntry:
         if "beta1" in kwargs and "beta2" in kwargs:
             kwargs["betas"] = (kwargs.pop("beta1"), kwargs.pop("beta2"))
         kwargs.update(self.torch_fixed)
+        return kwargs
+
+    def reference_kwargs(self, params: Mapping[str, Any]) -> Params:
+        """Keyword arguments for :attr:`reference` (``beta1``.. ``beta3`` become ``betas``, then the fixed ones).
+
+        Examples
+        --------
+        >>> from optfilters import CATALOGUE
+        >>> CATALOGUE["adan"].reference_kwargs({"lr": 0.1, "beta1": 0.9, "beta2": 0.8, "beta3": 0.7})
+        {'lr': 0.1, 'betas': (0.9, 0.8, 0.7)}
+        """
+        kwargs = dict(params)
+        names = [f"beta{k}" for k in range(1, 4) if f"beta{k}" in kwargs]
+        if len(names) >= 2:
+            kwargs["betas"] = tuple(kwargs.pop(name) for name in names)
+        kwargs.update(self.reference_fixed)
+        if self.reference_adapt is not None:
+            kwargs = self.reference_adapt(kwargs)
         return kwargs
 
 
@@ -500,6 +548,143 @@ def _check_custom(p: Params) -> None:
 def _check_nesterov_entry(p: Params) -> None:
     if p["momentum"] <= 0.0:
         raise InvalidHyperparameterError(f"nesterov needs momentum > 0, got {p['momentum']}")
+
+
+# ----------------------------------------------------------------------------- builders: third-party packages (14b)
+
+
+def _package_decay(p: Params) -> WeightDecay:
+    """pytorch-optimizer's ``apply_weight_decay`` before the step: decoupled ``p *= 1 - wd lr`` or coupled L2.
+
+    Present at ``weight_decay = 0`` too (it then does nothing), so that the table names the kind of decay.
+    """
+    return WeightDecay(float(p["weight_decay"]), decoupled=bool(p.get("weight_decouple", False)))
+
+
+def _package_model(name: str, p: Params, *stages: Stage | None) -> OptimizerModel:
+    return _model(name, p, pipeline=[stage for stage in stages if stage is not None])
+
+
+def _build_sgd_schedule_free(p: Params) -> OptimizerModel:
+    update = ScheduleFree(p["momentum"], p["warmup_steps"], p["r"], p["weight_lr_power"])
+    return _package_model("sgd-schedule-free", p, WeightDecay(p["weight_decay"]), update)
+
+
+def _build_adamw_schedule_free(p: Params) -> OptimizerModel:
+    # schedulefree 1.4.1: denom = exp_avg_sq.div(bias_correction2).sqrt_().add_(eps); grad/denom + decay * y
+    normaliser = _adam_normaliser(p, correction_inside_root=True)
+    decay = DirectionDecay(p["weight_decay"])
+    update = ScheduleFree(p["beta1"], p["warmup_steps"], p["r"], p["weight_lr_power"])
+    return _package_model("adamw-schedule-free", p, normaliser, decay, update)
+
+
+def _build_adan(p: Params) -> OptimizerModel:
+    decouple = p["weight_decouple"]
+    # pytorch-optimizer 4.1.0 starts its previous gradient at the raw first gradient, before maximize negates it
+    start = -1.0 if p["maximize"] else 1.0
+    return _package_model(
+        "adan",
+        p,
+        WeightDecay(p["weight_decay"], decoupled=True) if decouple else None,
+        AdanNumerator.of_betas(p["beta1"], p["beta2"], start=start),
+        MeasurementFilter(LeadFilter.of_gain(p["beta2"], start=start)),
+        RmsNormaliser(_ema_moment(p["beta3"], "second_moment"), eps=p["eps"]),
+        LearningRate(),
+        None if decouple else PostUpdateDecay(p["weight_decay"]),
+    )
+
+
+def _build_adabelief(p: Params) -> OptimizerModel:
+    beta1 = p["beta1"]
+    residual = LinearStage(
+        (FilterTerm(ArmaFilter.identity()), FilterTerm(ArmaFilter.ema(beta1), gain=Constant(-1.0))), "measurement"
+    )
+    return _package_model(
+        "adabelief",
+        p,
+        _package_decay(p),
+        _ema_moment(beta1, "gradient"),
+        MeasurementFilter(residual),
+        RmsNormaliser(AccumulatingEma.of_beta(p["beta2"], p["eps"]), eps=p["eps"]),
+    )
+
+
+def _build_adopt(p: Params) -> OptimizerModel:
+    return _package_model(
+        "adopt",
+        p,
+        _package_decay(p),
+        DelayedNormaliser(p["beta2"], p["eps"]),
+        Clip(0.25),
+        LinearStage.of(ArmaFilter.ema(p["beta1"]), "post"),
+    )
+
+
+def _build_laprop(p: Params) -> OptimizerModel:
+    # pytorch-optimizer 4.1.0 applies the decay after the update; coupled decay is then added to a gradient
+    # that was already used (no effect on the parameters), which the model follows.
+    decay = p["weight_decay"] if p["weight_decouple"] else 0.0
+    return _package_model(
+        "laprop",
+        p,
+        OffsetRmsNormaliser(p["beta2"], 1e-15, p["eps"]),
+        LrWeightedMomentum(p["beta1"]),
+        PostUpdateDecay(decay, proximal=False),
+    )
+
+
+def _build_yogi(p: Params) -> OptimizerModel:
+    initial = p["initial_accumulator"]
+    gradient = LinearStage.of(ArmaFilter.ema(p["beta1"]), "gradient", compensated=True, initial_output=initial)
+    return _package_model("yogi", p, _package_decay(p), gradient, YogiNormaliser(p["beta2"], p["eps"], initial))
+
+
+def _build_signum(p: Params) -> OptimizerModel:
+    gradient = LinearStage.of(ArmaFilter.ema(p["momentum"]), "gradient") if p["momentum"] > 0.0 else None
+    return _package_model("signum", p, _package_decay(p), gradient, SignNonlinearity())
+
+
+def _build_lion_cautious(p: Params) -> OptimizerModel:
+    return _package_model(
+        "lion-cautious",
+        p,
+        _package_decay(p),
+        LionInterpolation.of_betas(p["beta1"], p["beta2"]),
+        SignNonlinearity(),
+        CautiousMask(),
+    )
+
+
+def _build_adam_cautious(p: Params) -> OptimizerModel:
+    return _package_model(
+        "adam-cautious",
+        p,
+        _package_decay(p),
+        _ema_moment(p["beta1"], "gradient"),
+        CautiousMask(),
+        _adam_normaliser(p),
+    )
+
+
+def _build_ademamix_scheduled(p: Params) -> OptimizerModel:
+    warm = p["t_alpha_beta3"] or None
+    return _package_model(
+        "ademamix-scheduled",
+        p,
+        _package_decay(p),
+        ScheduledMixture.of_mixture(p["beta1"], p["beta3"], p["alpha"], warm),
+        _adam_normaliser(p),
+    )
+
+
+def _ademamix_reference(kwargs: Params) -> Params:
+    kwargs["t_alpha_beta3"] = kwargs["t_alpha_beta3"] or None  # 0: no warm-up (the package's None)
+    return kwargs
+
+
+def _cautious_adam_reference(kwargs: Params) -> Params:
+    kwargs["betas"] = (*kwargs["betas"], 0.9999)  # the slow EMA is unused with alpha = 0
+    return kwargs
 
 
 # ----------------------------------------------------------------------------- the registry
@@ -880,6 +1065,212 @@ _ENTRIES: list[CatalogueEntry] = [
     ),
 ]
 
+# --- 2025-26: third-party packages (issue 14b)
+_WEIGHT_DECOUPLE = _flag("weight_decouple", "decoupled weight decay (p *= 1 - wd lr) instead of L2 into g", True)
+_COUPLED_BY_DEFAULT = _flag("weight_decouple", "decoupled weight decay (p *= 1 - wd lr) instead of L2 into g")
+_SF_HPS = (
+    Hyperparameter("warmup_steps", 0, "int", low=0, help="linear learning-rate warm-up steps"),
+    Hyperparameter("r", 0.0, help="polynomial weighting t^r of the average"),
+    _nonneg("weight_lr_power", 2.0, "the average weights lr_max^weight_lr_power"),
+)
+_ENTRIES += [
+    CatalogueEntry(
+        "sgd-schedule-free",
+        "Schedule-Free SGD: gradient at y = (1-beta) z + beta x, output the running average x (eval())",
+        (
+            _lr(1.0),
+            Hyperparameter(
+                "momentum", 0.9, low=0.0, high=1.0, low_open=True, high_open=True, help="beta: y = (1-beta) z + beta x"
+            ),
+            WEIGHT_DECAY,
+            *_SF_HPS,
+        ),
+        _build_sgd_schedule_free,
+        aliases=("schedule-free-sgd", "sgdschedulefree"),
+        source="Defazio et al. 2024 (schedulefree 1.4.1 SGDScheduleFree: its in-place y/z form and eval()/train())",
+        examples=({"lr": 0.1, "momentum": 0.5}, {"lr": 0.2, "warmup_steps": 20, "r": 1.0, "weight_decay": 0.01}),
+        bad_inputs=(({"momentum": 1.0}, r"momentum must be in \(0, 1\)"), ({"warmup_steps": 1.5}, r"integer")),
+        reference="schedulefree.SGDScheduleFree",
+    ),
+    CatalogueEntry(
+        "adamw-schedule-free",
+        "Schedule-Free AdamW: Adam's normaliser, then the Schedule-Free update (gradient at y, output x)",
+        (
+            _lr(0.0025),
+            Hyperparameter(
+                "beta1", 0.9, low=0.0, high=1.0, low_open=True, high_open=True, help="beta: y = (1-beta) z + beta x"
+            ),
+            BETA2,
+            EPS_8,
+            WEIGHT_DECAY,
+            *_SF_HPS,
+        ),
+        _build_adamw_schedule_free,
+        aliases=("schedule-free-adamw", "adamwschedulefree"),
+        source="Defazio et al. 2024 (schedulefree 1.4.1 AdamWScheduleFree; decay added to the normalised g at y)",
+        examples=({"lr": 0.01, "beta1": 0.8}, {"lr": 0.01, "warmup_steps": 30, "weight_decay": 0.05, "r": 0.5}),
+        bad_inputs=(({"beta1": 0.0}, r"beta1 must be in \(0, 1\)"), ({"r": "x"}, r"r must be a number")),
+        reference="schedulefree.AdamWScheduleFree",
+    ),
+    CatalogueEntry(
+        "adan",
+        "Adan: EMA of g plus beta2 x EMA of g - g_prev (ARMA(2,2) lead), normaliser fed g + beta2 (g - g_prev)",
+        (
+            _lr(1e-3),
+            _beta("beta1", 0.98, "EMA coefficient of the gradient"),
+            _beta("beta2", 0.92, "EMA coefficient of the gradient difference"),
+            _beta("beta3", 0.99, "EMA coefficient of the squared corrected gradient"),
+            _nonneg("weight_decay", 0.0, "weight decay (proximal theta /= 1 + lr wd unless weight_decouple)"),
+            _COUPLED_BY_DEFAULT,
+            EPS_8,
+            MAXIMIZE,
+        ),
+        _build_adan,
+        source="Xie et al. 2022 (pytorch-optimizer 4.1.0 Adan; g_prev starts at the first g; no max_grad_norm)",
+        examples=({"beta1": 0.9, "beta2": 0.8, "beta3": 0.999}, {"weight_decay": 0.02, "weight_decouple": True}),
+        bad_inputs=(({"beta3": 1.0}, r"beta3 must be in \[0, 1\)"),),
+        reference="pytorch_optimizer.Adan",
+    ),
+    CatalogueEntry(
+        "adabelief",
+        "AdaBelief: Adam's numerator, normaliser on the EMA of the squared residual (g - m)^2 (+ eps per step)",
+        (
+            _lr(1e-3),
+            BETA1,
+            BETA2,
+            WEIGHT_DECAY,
+            _WEIGHT_DECOUPLE,
+            _nonneg("eps", 1e-16, "added inside and outside the root"),
+            MAXIMIZE,
+        ),
+        _build_adabelief,
+        source="Zhuang et al. 2020 (pytorch-optimizer 4.1.0 AdaBelief; no rectify/ams_bound/fixed_decay)",
+        examples=({"beta1": 0.8, "beta2": 0.99, "eps": 1e-12}, {"weight_decay": 0.01, "weight_decouple": False}),
+        bad_inputs=(({"eps": -1.0}, r"eps must be >= 0"),),
+        reference="pytorch_optimizer.AdaBelief",
+    ),
+    CatalogueEntry(
+        "adopt",
+        "ADOPT: g / max(sqrt(v_{t-1}), eps) (delayed normaliser), clip at t^(1/4), then EMA; no update at step 1",
+        (
+            _lr(1e-3),
+            BETA1,
+            _beta("beta2", 0.9999, "second-moment EMA coefficient"),
+            WEIGHT_DECAY,
+            _COUPLED_BY_DEFAULT,
+            _nonneg("eps", 1e-6, "floor of the root"),
+            MAXIMIZE,
+        ),
+        _build_adopt,
+        source="Taniguchi et al. 2024 (pytorch-optimizer 4.1.0 ADOPT; clip_lambda t^0.25 fixed)",
+        examples=({"beta1": 0.8, "beta2": 0.999}, {"weight_decay": 0.01, "weight_decouple": True, "eps": 1e-4}),
+        bad_inputs=(({"beta2": -0.5}, r"beta2 must be in \[0, 1\)"),),
+        reference="pytorch_optimizer.ADOPT",
+    ),
+    CatalogueEntry(
+        "laprop",
+        "LaProp: normalise first, then a bias-corrected EMA with the learning rate inside (post-filter)",
+        (_lr(4e-4), BETA1, BETA2, WEIGHT_DECAY, _WEIGHT_DECOUPLE, _nonneg("eps", 1e-15, "added to the root"), MAXIMIZE),
+        _build_laprop,
+        source="Ziyin et al. 2020 (pytorch-optimizer 4.1.0 LaProp, per-parameter path; decay after the update)",
+        examples=({"beta1": 0.8, "beta2": 0.99}, {"weight_decay": 0.05, "lr": 1e-3}),
+        bad_inputs=(({"beta1": 1.5}, r"beta1 must be in \[0, 1\)"),),
+        reference="pytorch_optimizer.LaProp",
+        reference_fixed={"foreach": False},
+    ),
+    CatalogueEntry(
+        "yogi",
+        "Yogi: Adam's numerator (started at initial_accumulator), additive sign-driven second moment",
+        (
+            _lr(1e-2),
+            BETA1,
+            BETA2,
+            _nonneg("initial_accumulator", 1e-6, "initial value of both moments"),
+            WEIGHT_DECAY,
+            _WEIGHT_DECOUPLE,
+            _nonneg("eps", 1e-3, "added to the root"),
+            MAXIMIZE,
+        ),
+        _build_yogi,
+        source="Zaheer et al. 2018 (pytorch-optimizer 4.1.0 Yogi)",
+        examples=({"beta2": 0.99, "initial_accumulator": 0.01}, {"weight_decay": 0.01, "eps": 1e-6, "lr": 1e-3}),
+        bad_inputs=(({"initial_accumulator": -1.0}, r"initial_accumulator must be >= 0"),),
+        reference="pytorch_optimizer.Yogi",
+    ),
+    CatalogueEntry(
+        "signum",
+        "Signum: sign of the unit-DC EMA of g (signSGD with momentum = 0); Tiger is the same stages",
+        (
+            _lr(1e-3),
+            _beta("momentum", 0.9, "EMA coefficient (0: signSGD)"),
+            WEIGHT_DECAY,
+            _WEIGHT_DECOUPLE,
+            MAXIMIZE,
+        ),
+        _build_signum,
+        aliases=("signsgd",),
+        source="Bernstein et al. 2018 (pytorch-optimizer 4.1.0 SignSGD; its Tiger is sign(EMA_beta) too)",
+        examples=({"momentum": 0.965, "weight_decay": 0.01}, {"momentum": 0.0}),
+        bad_inputs=(({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),),
+        reference="pytorch_optimizer.SignSGD",
+    ),
+    CatalogueEntry(
+        "lion-cautious",
+        "Cautious Lion: Lion's sign, masked where it disagrees with g (rescaled per tensor)",
+        (
+            _lr(1e-4),
+            _beta("beta1", 0.9, "interpolation coefficient"),
+            _beta("beta2", 0.99, "momentum EMA coefficient"),
+            WEIGHT_DECAY,
+            _WEIGHT_DECOUPLE,
+            MAXIMIZE,
+        ),
+        _build_lion_cautious,
+        aliases=("c-lion", "cautious-lion"),
+        source="Liang et al. 2024 (pytorch-optimizer 4.1.0 Lion(cautious=True))",
+        examples=({"beta1": 0.95, "beta2": 0.98, "lr": 1e-3}, {"weight_decay": 0.1}),
+        bad_inputs=(({"beta2": 1.0}, r"beta2 must be in \[0, 1\)"),),
+        reference="pytorch_optimizer.Lion",
+        reference_fixed={"cautious": True},
+    ),
+    CatalogueEntry(
+        "adam-cautious",
+        "Cautious Adam: Adam with its numerator masked where it disagrees with g (rescaled per tensor)",
+        (_lr(1e-3), BETA1, BETA2, WEIGHT_DECAY, _COUPLED_BY_DEFAULT, EPS_8, MAXIMIZE),
+        _build_adam_cautious,
+        aliases=("c-adam", "cautious-adam", "c-adamw"),
+        source="Liang et al. 2024 (pytorch-optimizer 4.1.0 AdEMAMix(alpha=0, cautious=True): C-Optim's mask on Adam)",
+        examples=({"beta1": 0.8, "beta2": 0.99}, {"weight_decay": 0.01, "weight_decouple": True}),
+        bad_inputs=(({"eps": "x"}, r"eps must be a number"),),
+        reference="pytorch_optimizer.AdEMAMix",
+        reference_fixed={"alpha": 0.0, "cautious": True},
+        reference_adapt=_cautious_adam_reference,
+    ),
+    CatalogueEntry(
+        "ademamix-scheduled",
+        "AdEMAMix with the authors' alpha and beta3 warm-up (time-varying gain and pole of the slow EMA)",
+        (
+            _lr(1e-3),
+            BETA1,
+            BETA2,
+            _beta("beta3", 0.9999, "slow EMA coefficient (after the warm-up)"),
+            WEIGHT_DECAY,
+            _COUPLED_BY_DEFAULT,
+            _nonneg("alpha", 5.0, "weight of the slow EMA (after the warm-up)"),
+            _nonneg("t_alpha_beta3", 0.0, "warm-up steps of alpha and beta3 (0: none, the package's None)"),
+            EPS_8,
+            MAXIMIZE,
+        ),
+        _build_ademamix_scheduled,
+        aliases=("ademamix-warmup",),
+        source="Pagliardini, Ablin & Grangier 2024 (pytorch-optimizer 4.1.0 AdEMAMix with t_alpha_beta3)",
+        examples=({"t_alpha_beta3": 100.0}, {"t_alpha_beta3": 250.0, "alpha": 8.0, "beta3": 0.999}),
+        bad_inputs=(({"t_alpha_beta3": -1.0}, r"t_alpha_beta3 must be >= 0"),),
+        reference="pytorch_optimizer.AdEMAMix",
+        reference_adapt=_ademamix_reference,
+    ),
+]
+
 CATALOGUE: dict[str, CatalogueEntry] = {entry.name: entry for entry in _ENTRIES}
 
 _ALIASES: dict[str, str] = {}
@@ -916,7 +1307,7 @@ def resolve_name(name: str) -> str:
     >>> optfilters.resolve_name("adma")
     Traceback (most recent call last):
     ...
-    optfilters._errors.UnknownNameError: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adamw'?
+    optfilters._errors.UnknownNameError: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adan'?
     """
     key = _normalise(str(name))
     if key in _ALIASES:

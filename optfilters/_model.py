@@ -398,6 +398,38 @@ class OptimizerModel:
             decoupled += d
         return coupled, decoupled
 
+    # ----------------------------------------------------------------- evaluation point
+    @property
+    def has_eval_rule(self) -> bool:
+        """True when a stage evaluates the model elsewhere than at the stored parameter (Schedule-Free).
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> optfilters.get("adam").has_eval_rule, optfilters.get("sgd-schedule-free").has_eval_rule
+        (False, True)
+        """
+        return any(stage.has_eval_rule for stage in self.pipeline)
+
+    def swap_program(self, mode: str) -> Program:
+        """The program that moves the parameter to the evaluation point (``"eval"``) or back (``"train"``).
+
+        Each stage contributes :meth:`optfilters.stages.Stage.emit_eval`; the
+        program reads the parameter and the stages' state (``program.keys``).
+
+        Raises
+        ------
+        ValueError
+            For a mode other than ``"eval"`` and ``"train"``.
+        """
+        if mode not in ("eval", "train"):
+            raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+        bld = ProgramBuilder()
+        sig = Signals.start("grad")
+        for stage in self.pipeline:
+            stage.emit_eval(bld, sig, mode)
+        return bld.program()
+
     # ----------------------------------------------------------------- execution
     def plan(self, state_dtype: str = "float64", linearised: bool = False) -> StepPlan:
         """The step programs of this model (see :class:`StepPlan`)."""
@@ -742,10 +774,13 @@ class NumpyOptimizer:
         self.lr = model.lr if lr is None else float(lr)
         self.t = 0
         self.state: dict[str, FloatArray] = {}
+        self.training = True
         self._plan = StepPlan(model, "float64")
 
     def step(self, grad: ArrayLike) -> FloatArray:
         """Take one step with the raw loss gradient ``grad``; returns the new parameters."""
+        if not self.training and self.model.has_eval_rule:
+            raise RuntimeError(f"{self.model.name}: the executor is in eval mode; call train() before step()")
         self.t += 1
         t = self.t
         shape = self.theta.shape
@@ -763,3 +798,33 @@ class NumpyOptimizer:
         run_numpy(program, regs, program.scalar_values(t, self.lr))
         self.theta = regs["param"].reshape(shape)
         return self.theta
+
+    def eval(self) -> None:
+        """Move :attr:`theta` to the model's evaluation point (Schedule-Free's average ``x``); see :meth:`train`.
+
+        Nothing happens for models without an evaluation rule, before the
+        first step, or when already in eval mode.
+        """
+        if self.training:
+            self._swap("eval")
+            self.training = False
+
+    def train(self) -> None:
+        """Move :attr:`theta` back to the training point (the inverse of :meth:`eval`)."""
+        if not self.training:
+            self._swap("train")
+            self.training = True
+
+    def _swap(self, mode: str) -> None:
+        if not self.model.has_eval_rule:
+            return
+        program = self.model.swap_program(mode)
+        if not all(key in self.state for key in program.keys):
+            return  # no step yet: the evaluation point is the parameter
+        shape = self.theta.shape
+        work = shape if shape else (1,)
+        regs: dict[str, Any] = {"param": self.theta.reshape(work).copy(), "grad": np.zeros(work)}
+        for spec in program.state:
+            regs[f"state.{spec.key}"] = self.state[spec.key].reshape(spec.shape_for(work))
+        run_numpy(program, regs, program.scalar_values(max(self.t, 1), self.lr))
+        self.theta = regs["param"].reshape(shape)

@@ -374,6 +374,20 @@ class Stage:
         x = bld.materialise(sig.direction)
         sig.direction = LinComb.of(bld.new("mul", x, gain))
 
+    # ------------------------------------------------------------------ evaluation point
+    @property
+    def has_eval_rule(self) -> bool:
+        """True when the parameters to evaluate differ from the stored ones (Schedule-Free's average)."""
+        return False
+
+    def emit_eval(self, bld: ProgramBuilder, sig: Signals, mode: str) -> None:
+        """Move the parameter to the evaluation point (``mode="eval"``) or back (``"train"``); default: nothing.
+
+        Stages with :attr:`has_eval_rule` append the operations that map the
+        stored parameter (and their state) to the point at which the model is
+        evaluated, and back (``FilterOptimizer.eval()`` / ``train()``).
+        """
+
     # ------------------------------------------------------------------ linearisation
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
         """The gain that replaces the stage frozen at second moment ``v`` (elementwise; 1 for linear stages).
@@ -421,6 +435,14 @@ class Stage:
     def loop_decay(self) -> tuple[float, float]:
         """``(coupled, decoupled)`` weight decay the stage adds to the loop (``(0, 0)`` for most)."""
         return (0.0, 0.0)
+
+    def loop_factor(self, lr: float) -> float:
+        """The factor ``f`` by which a stage after the update multiplies the parameter (1 for most).
+
+        The closed loop is then ``theta_t = f (theta_{t-1} - lr d_t)``: the
+        plant's pole and the loop gain are both multiplied by ``f``.
+        """
+        return 1.0
 
     def preconditioner(self, owner: str) -> tuple[tuple[str, ...], Callable[[Sequence[Any], int, Any], Any]]:
         """``(state keys, P)``: the state entries holding the stage's statistics and ``P(values, t, ops)``.

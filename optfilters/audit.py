@@ -13,8 +13,10 @@ its constructor defaults and within a time limit:
   ``normalised``, ``sign-type``, ``matrix``, ``nonlinear`` or ``could not
   probe`` (with the reason);
 * compares it with its catalogue entry where one exists (same class in
-  ``CatalogueEntry.torch_class``, or a catalogue name equal to the class
-  name), keywords mapped explicitly (:func:`optfilters.identify.map_keywords`);
+  ``CatalogueEntry.torch_class``, a catalogue name equal to the class name,
+  or same class in ``CatalogueEntry.reference``, the third-party reference
+  implementation), keywords mapped explicitly
+  (:func:`optfilters.identify.map_keywords`);
 * runs the structural probes of :mod:`optfilters.probes` (matrix coupling,
   state trace, zero gradient);
 * lists FINDINGS (:data:`FINDING_KINDS`), each a measured statement with a
@@ -800,23 +802,37 @@ def _origin(cls: Any) -> str:
 
 
 def _catalogue_entry(path: str, cls: Any) -> str | None:
-    """The catalogue entry for a class: same torch class (and its fixed keywords at their defaults), or same name."""
+    """The catalogue entry for a class.
+
+    In this order: same torch class (and its fixed keywords at their
+    defaults), same name, same third-party reference implementation
+    (``CatalogueEntry.reference``, and its fixed keywords at their defaults).
+    """
     defaults = constructor_defaults(cls)
-    for entry in CATALOGUE.values():
-        if not entry.torch_class:
-            continue
+
+    def same(dotted: str | None, fixed: Mapping[str, Any]) -> bool:
+        if not dotted:
+            return False
         try:
-            obj = resolve_optimizer(entry.torch_class)
-        except IdentificationError:
-            continue
-        if obj is cls and all(defaults.get(k, object()) == v for k, v in entry.torch_fixed.items()):
+            obj = resolve_optimizer(dotted)
+        except IdentificationError:  # its package is not installed
+            return False
+        return obj is cls and all(defaults.get(k, object()) == v for k, v in fixed.items())
+
+    for entry in CATALOGUE.values():
+        if same(entry.torch_class, entry.torch_fixed):
             return entry.name
     name = getattr(cls, "__name__", "")
     try:
         canonical = resolve_name(name)
     except UnknownNameError:
-        return None
-    return canonical if canonical.replace("-", "") == name.lower().replace("_", "").replace("-", "") else None
+        canonical = ""
+    if canonical and canonical.replace("-", "") == name.lower().replace("_", "").replace("-", ""):
+        return canonical
+    for entry in CATALOGUE.values():
+        if same(entry.reference, entry.reference_fixed):
+            return entry.name
+    return None
 
 
 def _audit_class(path: str, cls: Any, settings: AuditSettings) -> ClassAudit:

@@ -687,7 +687,7 @@ class ClosedLoop:
 
 def _label(model: OptimizerModel, second_moment: float) -> tuple[bool, bool, str]:
     time_varying = not model.is_time_invariant
-    notes = [note for stage in model.nonlinear_stages if (note := stage.linearisation_note("frozen", second_moment))]
+    notes = [note for stage in model.pipeline if (note := stage.linearisation_note("frozen", second_moment))]
     if time_varying:
         notes.append("t->infinity LTI limit of a time-varying model")
     return not model.is_linear, time_varying, "; ".join(notes) if notes else "exact"
@@ -728,13 +728,17 @@ def closed_loop(
         raise InvalidFilterError(f"the frozen normaliser's gain must be finite and > 0, got {scale}")
     parts = m.direction_parts()
     loop_filter = (cascade(*parts) if len(parts) > 1 else parts[0]).scaled(m.lr_gain.limit)
-    coupled, decoupled = m.loop_decay()
+    loop_lr = m.lr if lr is None else float(lr)
+    coupled, decoupled, factor = _loop_decay(m, second_moment, loop_lr)
+    if factor != 1.0:  # theta_t = f (theta_{t-1} - lr d_t): the pole and the loop gain both scale by f
+        loop_filter = loop_filter.scaled(factor)
+        decoupled = (1.0 - (1.0 - loop_lr * decoupled) * factor) / loop_lr
     linearised, time_varying, label = _label(m, second_moment)
     return ClosedLoop(
         name=m.name,
         filter=loop_filter.renamed(m.name),
         preconditioner=scale,
-        lr=m.lr if lr is None else float(lr),
+        lr=loop_lr,
         coupled_decay=coupled,
         decoupled_decay=decoupled,
         sign=-1.0 if m.maximize else 1.0,
@@ -742,6 +746,28 @@ def closed_loop(
         time_varying=time_varying,
         label=label,
     )
+
+
+def _loop_decay(model: OptimizerModel, second_moment: float, lr: float) -> tuple[float, float, float]:
+    """``(coupled, decoupled, factor)`` of the loop at the frozen second moment.
+
+    A coupled decay entering after nonlinear stages (Schedule-Free AdamW adds
+    it to the normalised direction) is not preconditioned by them: it counts
+    divided by their frozen gains (the loop's offset is ``lr * P * coupled``
+    with ``P`` the whole preconditioner).  ``factor`` is the product of the
+    stages' :meth:`~optfilters.stages.Stage.loop_factor` (decay after the update).
+    """
+    coupled = decoupled = 0.0
+    factor = 1.0
+    before = 1.0
+    for stage in model.pipeline:
+        c, d = stage.loop_decay()
+        coupled += c / before
+        decoupled += d
+        factor *= stage.loop_factor(lr)
+        if not stage.is_linear:
+            before *= float(np.asarray(stage.frozen_gain(second_moment), dtype=np.float64))
+    return coupled, decoupled, factor
 
 
 def closed_loop_poles(model: ModelLike, lr_curvature: ArrayLike, **options: Any) -> ComplexArray:

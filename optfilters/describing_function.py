@@ -794,7 +794,9 @@ def sign_loop(model: ModelLike, *, lr: float | None = None, curvature: float = 1
     Raises
     ------
     InvalidFilterError
-        When the model takes no sign, has weight decay or ``maximize``, or its pre-filter is unstable.
+        When the model takes no sign, has another nonlinear stage (a cautious
+        mask, a normaliser), weight decay or ``maximize``, or its pre-filter is
+        unstable.
 
     Examples
     --------
@@ -805,6 +807,12 @@ def sign_loop(model: ModelLike, *, lr: float | None = None, curvature: float = 1
     m = as_model(model, **hyperparameters)
     if m.nonlinearity is None:
         raise InvalidFilterError(f"{m.name} takes no sign; use optfilters.closed_loop for linear loops")
+    others = [stage for stage in m.pipeline if not stage.is_linear and stage is not m.nonlinearity]
+    if others:  # e.g. a cautious mask: the step is no longer lr sign(d), the relay analysis does not hold
+        raise InvalidFilterError(
+            f"{m.name} has a nonlinear stage besides its sign ({others[0].describe()}): the sign-loop analysis "
+            "needs a pure relay; run it with model.simulate or optfilters.noisy_quadratic.predict"
+        )
     if m.weight_decay is not None and m.weight_decay.weight_decay != 0.0:
         raise InvalidFilterError("the sign-loop analysis needs weight_decay = 0 (decay breaks the lattice)")
     if m.maximize:

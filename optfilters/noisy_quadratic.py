@@ -647,6 +647,20 @@ class _Loop:
         program = self.plan.program(t)
         return self.matrix_of(self.run(program, program.values(t, lr), gains))
 
+    def eval_rows(self, lr: float) -> FloatArray | None:
+        """The evaluation point as rows over ``[X; xi]`` (d, n), or None when the model has no evaluation rule."""
+        if not self.model.has_eval_rule:
+            return None
+        program = self.model.swap_program("eval")
+        n = self.n
+        rows = np.zeros((n + 1, self.d, n + 1))
+        rows[np.arange(n), :, np.arange(n)] = 1.0
+        regs: dict[str, Any] = {"param": rows[0], "grad": rows[n]}
+        for k, key in enumerate(self.keys):
+            regs[f"state.{key}"] = rows[1 + k]
+        run_numpy(program, regs, program.scalar_values(1, lr))
+        return np.asarray(regs["param"][:, :n], dtype=np.float64)
+
     def taps(self, regs: dict[str, Any], program: Program, i: int) -> tuple[FloatArray, FloatArray]:
         """The rows of the effective gradient and of the direction entering nonlinear stage ``i``."""
         taps = dict(program.taps)
@@ -703,6 +717,20 @@ class NoisyQuadraticPrediction(RichDisplay):
     label: str = "exact"
     linearised: bool = False
     preconditioner: FloatArray = field(default_factory=lambda: np.ones(1))
+    eval_mean: FloatArray | None = None
+    eval_variance: FloatArray | None = None
+
+    @property
+    def eval_expected_loss(self) -> FloatArray | None:
+        """``E[L]`` at the model's evaluation point (Schedule-Free's average ``x``); None for other models.
+
+        The evaluation point is a linear function of the parameter and the
+        stages' state (:meth:`optfilters.OptimizerModel.swap_program`), so its
+        mean and variance follow exactly from the propagated state covariance.
+        """
+        if self.eval_mean is None or self.eval_variance is None:
+            return None
+        return np.asarray(0.5 * (self.eval_mean**2 + self.eval_variance) @ self.curvatures, dtype=np.float64)
 
     @property
     def bias_loss(self) -> FloatArray:
@@ -1078,6 +1106,10 @@ def predict(
     mean_theta = np.empty((steps + 1, d))
     var_theta = np.empty((steps + 1, d))
     mean_theta[0], var_theta[0] = mean[:, 0], cov[:, 0, 0]
+    eval_rows = loop.eval_rows(final_lr)
+    eval_mean = eval_var = None
+    if eval_rows is not None:  # before the first step the evaluation point is the parameter
+        eval_mean, eval_var = mean_theta.copy(), var_theta.copy()
     cached: tuple[Any, FloatArray] | None = None
     gains: list[FloatArray] = [ones] * len(stages)
     closures = [_has_closure(stage) for stage in stages]
@@ -1142,6 +1174,9 @@ def predict(
         for t in range(1, steps + 1):
             advance(t, float(lrs[t - 1]))
             mean_theta[t], var_theta[t] = mean[:, 0], cov[:, 0, 0]
+            if eval_rows is not None and eval_mean is not None and eval_var is not None:
+                eval_mean[t] = np.einsum("di,di->d", eval_rows, mean)
+                eval_var[t] = np.einsum("di,dij,dj->d", eval_rows, cov, eval_rows)
         horizon = _closure_horizon(m, mean[:, 0], cov[:, 0, 0], final_lr) if any(closures) else None
         if horizon is not None:  # a relay loop's steady state: the long-run average of the same recursion
             settle, window = horizon
@@ -1217,6 +1252,8 @@ def predict(
         label="; ".join(notes) if notes else "exact",
         linearised=bool(stages),
         preconditioner=np.asarray(steady_scale, dtype=np.float64),
+        eval_mean=eval_mean,
+        eval_variance=eval_var,
     )
 
 

@@ -173,9 +173,15 @@ def frozen_loop(
     )
 
 
+#: Gain factors below this count as "small gains" (the rounding level of a crossing at g = 0).
+_SMALL_GAIN = 1e-9
+
+
 def _edge(loop: FeedbackLoop) -> tuple[float, float | None]:
     """The upper end of the stable interval of the gain factor reached from small gains, and its frequency."""
-    here = next((iv for iv in loop.stable_intervals() if iv[0] <= 1e-300 < iv[1]), None)
+    # A loop with an integrator and a near-unit pole (AdEMAMix's slow EMA) has its g = 0 crossing computed at
+    # ~1e-12: the interval reached from small gains starts at the rounding level of the polynomial's roots.
+    here = next((iv for iv in loop.stable_intervals() if iv[0] <= _SMALL_GAIN < iv[1]), None)
     if here is None:
         return math.nan, None
     if not math.isfinite(here[1]):

@@ -278,6 +278,59 @@ class FilterOptimizer(torch.optim.Optimizer):
         """Total time spent compiling the ``fused=True`` kernels so far (0 when none were compiled)."""
         return float(sum(kernel.compile_seconds or 0.0 for kernel in self._fused.values()))
 
+    # ------------------------------------------------------------------ evaluation point
+    @torch.no_grad()
+    def eval(self) -> None:
+        """Move the parameters to the model's evaluation point (Schedule-Free's average ``x``), as its package does.
+
+        For models whose stages evaluate elsewhere than at the stored
+        parameter (:attr:`optfilters.OptimizerModel.has_eval_rule`; the
+        ``schedulefree`` package's ``eval()``); nothing happens for other
+        models, for parameters without state yet, or when already in eval
+        mode.  :meth:`step` refuses to run in eval mode; :meth:`train` moves
+        back.  Unlike the package, a new optimizer starts in train mode.  The
+        mode is kept in each parameter group (``train_mode``), so it travels
+        with ``state_dict()``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from optfilters.torch import FilterOptimizer
+        >>> w = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+        >>> opt = FilterOptimizer([w], "sgd-schedule-free", lr=0.5)
+        >>> w.grad = torch.tensor([1.0], dtype=torch.float64)
+        >>> opt.step(); opt.step()
+        >>> round(w.item(), 6)          # the gradient point y = 0.1 z + 0.9 x
+        0.225
+        >>> opt.eval(); round(w.item(), 6)   # the average x = (0.5 + 0) / 2
+        0.25
+        >>> opt.train(); round(w.item(), 6)
+        0.225
+        """
+        self._swap("eval")
+
+    @torch.no_grad()
+    def train(self) -> None:
+        """Move the parameters back to the training point (the inverse of :meth:`eval`)."""
+        self._swap("train")
+
+    def _swap(self, mode: str) -> None:
+        for group in self.param_groups:
+            training = group.get("train_mode", True) is not False
+            if training == (mode == "train"):
+                continue
+            model = self._source.model(group)
+            if model.has_eval_rule:
+                program = model.swap_program(mode)
+                steps = bind(program, SingleOps)
+                scalars = program.scalar_values(1, float(group["lr"]))
+                for p in group["params"]:
+                    state = self.state[p] if p in self.state else None
+                    if not state or not all(key in state for key in program.keys):
+                        continue  # no step yet: the evaluation point is the parameter
+                    run_single(steps, program.keys, p, p, state, scalars)
+            group["train_mode"] = mode == "train"
+
     # ------------------------------------------------------------------ the step
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
@@ -366,6 +419,11 @@ class FilterOptimizer(torch.optim.Optimizer):
                 f"(parameter {position} of group {index} has one); use dense gradients"
             )
         model = self._source.model(group)
+        if group.get("train_mode") is False and model.has_eval_rule:
+            raise RuntimeError(
+                f"FilterOptimizer({self._source.name}) is in eval mode (the parameters hold the evaluation point): "
+                "call train() before step()"
+            )
         lr = group["lr"]
         if not isinstance(lr, Tensor):
             lr = float(lr)

@@ -34,7 +34,7 @@ def test_installed_console_script() -> None:
     bad = subprocess.run([script, "response", "adma"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().splitlines() == [
-        "Error: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adamw'?"
+        "Error: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adan'?"
     ]
 
 

@@ -66,6 +66,18 @@ DC_GAINS = {
     "adagrad": 1.0,
     "adadelta": 1.0,
     "rmsprop": 1.0,
+    # third-party packages (the gradient filter; Schedule-Free's and LaProp's filters sit in their update stage)
+    "sgd-schedule-free": 1.0,
+    "adamw-schedule-free": 1.0,
+    "adan": 1.0,  # (1-b1)/(1-b1) + b2 * 0 (the difference filter has a zero at z = 1)
+    "adabelief": 1.0,
+    "adopt": 1.0,  # identity: its EMA is a post-filter after the normaliser
+    "laprop": 1.0,
+    "yogi": 1.0,
+    "signum": 1.0,
+    "lion-cautious": 1.0,
+    "adam-cautious": 1.0,
+    "ademamix-scheduled": 1.0 + 5.0,  # limit after the warm-up: bias-corrected EMA + alpha EMA
 }
 
 

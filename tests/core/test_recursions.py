@@ -360,6 +360,209 @@ def ref_designed(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.
     return np.array(out)
 
 
+# ----------------------------------------------------------------------------- third-party packages (issue 14b)
+# Written from the packages' update rules (schedulefree 1.4.1, pytorch-optimizer 4.1.0) and the papers.
+
+
+def _package_decay(theta: np.ndarray, g: np.ndarray, p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    return _decay(theta, g, p, decoupled=bool(p.get("weight_decouple", False)))
+
+
+def _sf_weights(p: dict[str, Any], steps: int) -> list[tuple[float, float]]:
+    """(c_t, lr_t) of Schedule-Free: linear warm-up, weights t^r lr_max^p, c_t = w_t / sum w."""
+    out, lr_max, total = [], -1.0, 0.0
+    for t in range(1, steps + 1):
+        lr_t = p["lr"] * min(1.0, t / p["warmup_steps"]) if p["warmup_steps"] else p["lr"]
+        lr_max = max(lr_max, lr_t)
+        w = t ** p["r"] * lr_max ** p["weight_lr_power"]
+        total += w
+        out.append((w / total if total else 0.0, lr_t))
+    return out
+
+
+@reference("sgd-schedule-free", "adamw-schedule-free")
+def ref_schedule_free(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Defazio et al. 2024 in its three sequences: z -= lr d; x = (1-c) x + c z; y = (1-beta) z + beta x (theta = y)
+    adam = p["_name"] == "adamw-schedule-free"
+    beta = p["beta1"] if adam else p["momentum"]
+    z, x = theta.copy(), theta.copy()
+    v = np.zeros_like(theta)
+    out = [theta]
+    for t, (g, (c, lr)) in enumerate(zip(grads, _sf_weights(p, len(grads)), strict=True), start=1):
+        y = (1 - beta) * z + beta * x
+        if adam:
+            v = p["beta2"] * v + (1 - p["beta2"]) * g * g
+            d = g / (np.sqrt(v / (1 - p["beta2"] ** t)) + p["eps"]) + p["weight_decay"] * y
+        else:
+            d = g + p["weight_decay"] * y
+        z = z - lr * d
+        x = (1 - c) * x + c * z
+        out.append((1 - beta) * z + beta * x)
+    return np.array(out)
+
+
+@reference("adan")
+def ref_adan(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Xie et al. 2022: m, n = EMAs of g and of g - g_prev (g_prev = g_1 at the first step); v = EMA of
+    # (g + b2 (g - g_prev))^2; proximal decay theta / (1 + lr wd) unless decoupled.
+    b1, b2, b3 = p["beta1"], p["beta2"], p["beta3"]
+    m, n, v = (np.zeros_like(theta) for _ in range(3))
+    prev = None
+    out = [theta]
+    for t, g in enumerate(grads, start=1):
+        g = -g if p["maximize"] else g
+        if prev is None:
+            prev = -g if p["maximize"] else g  # the package stores the raw first gradient
+        diff = g - prev
+        m = b1 * m + (1 - b1) * g
+        n = b2 * n + (1 - b2) * diff
+        u = g + b2 * diff
+        v = b3 * v + (1 - b3) * u * u
+        den = np.sqrt(v / (1 - b3**t)) + p["eps"]
+        if p["weight_decouple"]:
+            theta = theta * (1 - p["lr"] * p["weight_decay"])
+        theta = theta - p["lr"] * (m / (1 - b1**t) + b2 * n / (1 - b2**t)) / den
+        if not p["weight_decouple"]:
+            theta = theta / (1 + p["lr"] * p["weight_decay"])
+        prev = g
+        out.append(theta)
+    return np.array(out)
+
+
+@reference("adabelief")
+def ref_adabelief(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Zhuang et al. 2020: s = b2 s + (1 - b2)(g - m)^2 + eps; theta -= lr m_hat / (sqrt(s_hat) + eps)
+    b1, b2, eps = p["beta1"], p["beta2"], p["eps"]
+    m, s = np.zeros_like(theta), np.zeros_like(theta)
+    out = [theta]
+    for t, g in enumerate(grads, start=1):
+        g = -g if p["maximize"] else g
+        theta, g = _package_decay(theta, g, p)
+        m = b1 * m + (1 - b1) * g
+        s = b2 * s + (1 - b2) * (g - m) ** 2 + eps
+        theta = theta - p["lr"] / (1 - b1**t) * m / (np.sqrt(s / (1 - b2**t)) + eps)
+        out.append(theta)
+    return np.array(out)
+
+
+@reference("adopt")
+def ref_adopt(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Taniguchi et al. 2024: v_0 = g_0^2 and no update at the first step; then
+    # m = b1 m + (1 - b1) clip(g / max(sqrt(v), eps), t^(1/4)); theta -= lr m; v = b2 v + (1 - b2) g^2
+    b1, b2 = p["beta1"], p["beta2"]
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    out = [theta]
+    for t, g in enumerate(grads, start=1):
+        g = -g if p["maximize"] else g
+        theta, g = _package_decay(theta, g, p)
+        if t == 1:
+            v = g * g
+        else:
+            c = t**0.25
+            m = b1 * m + (1 - b1) * np.clip(g / np.maximum(np.sqrt(v), p["eps"]), -c, c)
+            theta = theta - p["lr"] * m
+            v = b2 * v + (1 - b2) * g * g
+        out.append(theta)
+    return np.array(out)
+
+
+@reference("laprop")
+def ref_laprop(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Ziyin et al. 2020: m = b1 m + (1 - b1) lr g / ((sqrt(v + 1e-15) + eps) / sqrt(1 - b2^t));
+    # theta -= m / (1 - b1^t); the package's decoupled decay after the update (its coupled one has no effect)
+    b1, b2 = p["beta1"], p["beta2"]
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    out = [theta]
+    for t, g in enumerate(grads, start=1):
+        g = -g if p["maximize"] else g
+        v = b2 * v + (1 - b2) * g * g
+        den = (np.sqrt(v + 1e-15) + p["eps"]) / math.sqrt(1 - b2**t)
+        m = b1 * m + (1 - b1) * p["lr"] * g / den
+        theta = theta - m / (1 - b1**t)
+        if p["weight_decouple"]:
+            theta = theta * (1 - p["lr"] * p["weight_decay"])
+        out.append(theta)
+    return np.array(out)
+
+
+@reference("yogi")
+def ref_yogi(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Zaheer et al. 2018: v -= (1 - b2) sign(v - g^2) g^2; m, v start at initial_accumulator
+    b1, b2 = p["beta1"], p["beta2"]
+    m = np.full_like(theta, p["initial_accumulator"])
+    v = np.full_like(theta, p["initial_accumulator"])
+    out = [theta]
+    for t, g in enumerate(grads, start=1):
+        g = -g if p["maximize"] else g
+        theta, g = _package_decay(theta, g, p)
+        m = b1 * m + (1 - b1) * g
+        v = v - (1 - b2) * np.sign(v - g * g) * g * g
+        theta = theta - p["lr"] / (1 - b1**t) * m / (np.sqrt(v / (1 - b2**t)) + p["eps"])
+        out.append(theta)
+    return np.array(out)
+
+
+@reference("signum")
+def ref_signum(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Bernstein et al. 2018: theta -= lr sign(m), m = mu m + (1 - mu) g (signSGD: m = g)
+    m = np.zeros_like(theta)
+    out = [theta]
+    for g in grads:
+        g = -g if p["maximize"] else g
+        theta, g = _package_decay(theta, g, p)
+        m = p["momentum"] * m + (1 - p["momentum"]) * g
+        theta = theta - p["lr"] * np.sign(m)
+        out.append(theta)
+    return np.array(out)
+
+
+def _cautious(u: np.ndarray, g: np.ndarray) -> np.ndarray:
+    # Liang et al. 2024: keep u where u g > 0, rescaled by n / (kept + 1)
+    keep = (u * g > 0).astype(float)
+    return u * keep * (keep.size / (keep.sum() + 1))
+
+
+@reference("lion-cautious")
+def ref_lion_cautious(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    m = np.zeros_like(theta)
+    out = [theta]
+    for g in grads:
+        g = -g if p["maximize"] else g
+        theta, g = _package_decay(theta, g, p)
+        u = np.sign(p["beta1"] * m + (1 - p["beta1"]) * g)
+        m = p["beta2"] * m + (1 - p["beta2"]) * g
+        theta = theta - p["lr"] * _cautious(u, g)
+        out.append(theta)
+    return np.array(out)
+
+
+@reference("adam-cautious", "ademamix-scheduled")
+def ref_ademamix_family(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Pagliardini et al. 2024 with the warm-up alpha_t = min(t alpha/T, alpha),
+    # beta3_t = min(exp(ln b1 ln b3 / ((1 - t/T) ln b3 + (t/T) ln b1)), b3); Cautious Adam: alpha = 0, masked m.
+    b1, b2 = p["beta1"], p["beta2"]
+    cautious = p["_name"] == "adam-cautious"
+    b3, alpha, big_t = (0.0, 0.0, 0.0) if cautious else (p["beta3"], p["alpha"], p["t_alpha_beta3"])
+    m1, m2, v = (np.zeros_like(theta) for _ in range(3))
+    out = [theta]
+    for t, g in enumerate(grads, start=1):
+        g = -g if p["maximize"] else g
+        theta, g = _package_decay(theta, g, p)
+        if big_t:
+            alpha_t = min(t * alpha / big_t, alpha)
+            frac = t / big_t
+            b3_t = min(math.exp(math.log(b1) * math.log(b3) / ((1 - frac) * math.log(b3) + frac * math.log(b1))), b3)
+        else:
+            alpha_t, b3_t = alpha, b3
+        m1 = b1 * m1 + (1 - b1) * g
+        m2 = b3_t * m2 + (1 - b3_t) * g
+        v = b2 * v + (1 - b2) * g * g
+        u = _cautious(m1, g) if cautious else m1
+        theta = theta - p["lr"] * (u / (1 - b1**t) + alpha_t * m2) / (np.sqrt(v / (1 - b2**t)) + p["eps"])
+        out.append(theta)
+    return np.array(out)
+
+
 def test_every_catalogue_entry_has_an_independent_reference() -> None:
     assert set(REFERENCES) == set(CATALOGUE)
 
