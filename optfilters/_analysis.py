@@ -106,6 +106,11 @@ class FrequencyResponse:
         Group delay in steps at ``freqs``.
     name : str
         Label of the filter.
+    continuous_phase : ndarray or None
+        Phase from the factors (see :attr:`phase`).
+    unit_circle_zeros : ndarray
+        Frequencies in ``[0, 0.5]`` (cycles/step) of zeros on the unit circle,
+        where ``|H| = 0`` exactly (``-inf`` dB) and the phase jumps by ``pi``.
 
     Examples
     --------
@@ -120,6 +125,7 @@ class FrequencyResponse:
     group_delay: FloatArray
     name: str = ""
     continuous_phase: FloatArray | None = field(default=None, repr=False)
+    unit_circle_zeros: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def magnitude(self) -> FloatArray:
@@ -153,6 +159,7 @@ class FrequencyResponse:
             "magnitude_db": _list(self.magnitude_db),
             "phase": _list(self.phase),
             "group_delay": _list(self.group_delay),
+            "unit_circle_zeros": _list(self.unit_circle_zeros),
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
@@ -201,12 +208,15 @@ def frequency_response(system: FilterLike, n: int = 512, freqs: ArrayLike | None
         if not np.all(np.isfinite(grid)):
             raise InvalidFilterError("freqs must be finite")
     fact = f.minreal().factorisation
+    on_circle = [r for r in fact.zeros.values if abs(abs(r) - 1.0) <= 4.0 * np.finfo(np.float64).eps]
+    notches = np.unique([abs(math.atan2(r.imag, r.real)) / (2.0 * math.pi) for r in on_circle])
     return FrequencyResponse(
         np.asarray(grid, dtype=np.float64),
         fact.response(grid),
         fact.group_delay(grid),
         f.name,
         continuous_phase=fact.phase(grid),
+        unit_circle_zeros=np.asarray(notches, dtype=np.float64),
     )
 
 
