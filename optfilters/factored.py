@@ -60,9 +60,6 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 ComplexArray = NDArray[np.complex128]
 
-#: Distinct roots closer than this (relative) are reported as a cluster.
-CLUSTER_TOLERANCE = 1e-6
-
 #: Roots within this of the unit circle (relative to double precision) are on it for the limits of phase/delay.
 _ON_CIRCLE = 4.0 * np.finfo(np.float64).eps
 
@@ -93,9 +90,12 @@ class RootSet:
     precision : int
         Working precision in bits of the high-precision solve (53 otherwise).
     clusters : tuple of (complex, int, float)
-        ``(centre, count, spread)`` of groups of distinct roots closer than
-        ``1e-6`` relative: a multiple root split by coefficient rounding,
-        each member known accurately but the group ill-conditioned.
+        ``(centre, count, spread)`` of groups of ``k`` distinct roots within
+        ``2 eps^(1/k)`` (relative) of their centre: the signature of a
+        ``k``-fold root split by the rounding of the coefficients.  Each
+        member is the exact root of the coefficients as given, to double
+        precision, but moves by about the spread if they change in the last
+        place.
 
     Examples
     --------
@@ -132,7 +132,10 @@ class RootSet:
         elif not self.exact:
             text += f" (relative error <= {self.error_bound:.1g})"
         for centre, count, spread in self.clusters:
-            text += f"; {count} distinct roots within {spread:.2g} of {_fmt_root(centre)} (a split multiple root?)"
+            text += (
+                f"; {count} distinct roots within {spread:.2g} of {_fmt_root(centre)}"
+                " (a multiple root split by rounding? they move with the coefficients' last digits)"
+            )
         return text
 
 
@@ -352,24 +355,35 @@ def _rounded(ctx: Any, z: list[Any], tolerance: Any) -> list[complex]:
 
 
 def _clusters(values: ComplexArray) -> tuple[tuple[complex, int, float], ...]:
-    distinct: list[complex] = []
+    """Groups of ``k`` distinct roots within ``2 eps^(1/k)`` of their centre (relative).
+
+    Rounding a polynomial's coefficients splits a ``k``-fold root into ``k``
+    roots about ``eps^(1/k)`` apart; such a group is reported so that a user
+    knows those roots are the exact roots of the coefficients as entered, but
+    move a lot with them.  Larger groups are looked for first.
+    """
+    eps = float(np.finfo(np.float64).eps)
+    remaining = []
     for v in values:
-        if not any(v == d for d in distinct):
-            distinct.append(complex(v))
-    groups: list[list[complex]] = []
-    for v in distinct:
-        for g in groups:
-            if any(abs(v - u) <= CLUSTER_TOLERANCE * max(1.0, abs(u)) for u in g):
-                g.append(v)
-                break
-        else:
-            groups.append([v])
+        if not any(v == d for d in remaining):
+            remaining.append(complex(v))
     out = []
-    for g in groups:
-        if len(g) > 1:
-            centre = complex(np.mean(g))
-            spread = max(abs(u - centre) for u in g)
-            out.append((centre, len(g), spread))
+    for k in range(len(remaining), 1, -1):
+        threshold = 4.0 * eps ** (1.0 / k)
+        found = True
+        while found and len(remaining) >= k:
+            found = False
+            for seed in remaining:
+                near = [u for u in remaining if abs(u - seed) <= threshold * max(1.0, abs(seed))]
+                if len(near) != k:
+                    continue
+                centre = complex(np.mean(near))
+                spread = max(abs(u - centre) for u in near)
+                if spread <= 2.0 * eps ** (1.0 / k) * max(1.0, abs(centre)):
+                    out.append((centre, k, spread))
+                    remaining = [u for u in remaining if u not in near]
+                    found = True
+                    break
     return tuple(out)
 
 
