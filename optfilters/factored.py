@@ -600,7 +600,7 @@ def unit_circle(freqs: ArrayLike) -> NDArray[np.complex128]:
 
     Examples
     --------
-    >>> unit_circle([0.0, 0.25, 0.5, -0.25]).tolist()
+    >>> unit_circle([0.0, 0.25, 0.5, 0.75]).tolist()
     [(1+0j), 1j, (-1+0j), -1j]
     """
     f = np.atleast_1d(np.asarray(freqs, dtype=np.float64))
@@ -609,7 +609,7 @@ def unit_circle(freqs: ArrayLike) -> NDArray[np.complex128]:
     exact = np.isfinite(quarters) & (quarters == np.round(quarters))
     if np.any(exact):
         k = np.mod(np.round(quarters[exact]).astype(np.int64), 4)
-        z[exact] = np.array([1.0 + 0j, 1j, -1.0 + 0j, -1j])[k]
+        z[exact] = np.array([complex(1, 0), complex(0, 1), complex(-1, 0), complex(0, -1)])[k]
     return np.asarray(z, dtype=np.complex128)
 
 
@@ -683,16 +683,24 @@ def phase(zeros: ComplexArray, poles: ComplexArray, gain: float, delay: int, fre
         total = total + _factor_angle(complex(r), w)
     for r in poles:
         total = total - _factor_angle(complex(r), w)
-    # Anchor: the DC value in (-pi, pi].
+    # Anchor: at DC the phase is that of the real H(1): 0 or pi (from the right at a root at z = 1).
     at_dc = math.pi if gain < 0 else 0.0
     for r in zeros:
         at_dc += float(_factor_angle(complex(r), np.zeros(1))[0])
     for r in poles:
         at_dc -= float(_factor_angle(complex(r), np.zeros(1))[0])
-    shift = -2.0 * math.pi * math.floor((at_dc + math.pi) / (2.0 * math.pi))
-    if at_dc + shift <= -math.pi:
-        shift += 2.0 * math.pi
-    out = total + shift
+    at_one = [complex(r) for r in (*zeros, *poles) if r == 1]
+    if at_one:
+        anchor = math.remainder(at_dc, 2.0 * math.pi)
+    else:
+        sign = math.copysign(1.0, gain)
+        for r in zeros:
+            sign *= math.copysign(1.0, (1.0 - complex(r)).real) if complex(r).imag == 0 else 1.0
+        for r in poles:
+            sign *= math.copysign(1.0, (1.0 - complex(r)).real) if complex(r).imag == 0 else 1.0
+        anchor = math.pi if sign < 0 else 0.0
+    out = total + 2.0 * math.pi * round((anchor - at_dc) / (2.0 * math.pi))
+    out = np.where(w == 0.0, anchor, out)
     return np.asarray(np.where(f < 0, -out, out), dtype=np.float64)
 
 

@@ -704,19 +704,25 @@ def _without_solver_rounding(
     norm: float,
     threshold: float,
 ) -> tuple[FloatArray, float]:
-    """Coefficients within 4 ulps of a 12-significant-digit decimal, taken as that decimal.
+    """Coefficients within 4 ulps of a 12-significant-digit decimal, taken as that decimal, where that matters.
 
     The least-squares solve leaves an ulp or so of rounding (a summer's pole
-    comes out at ``1.0000000000000002``), which exact analysis would read as
-    a pole outside the unit circle.  The cleaned coefficients are kept only
-    when the equation error stays within the fit's threshold.
+    comes out at ``1.0000000000000002``), which exact analysis reads as a
+    pole outside the unit circle.  When that rounding changes the stability
+    verdict of the denominator, the cleaned coefficients are used, provided
+    the equation error stays within the fit's threshold.
     """
+    from .exact import fractions_of, stability
+
     cleaned = coef.copy()
     for i, c in enumerate(coef):
         short = float(f"{c:.12g}")
         if short != c and abs(short - c) <= 4.0 * np.spacing(abs(c)):
             cleaned[i] = short
     if np.array_equal(cleaned, coef):
+        return coef, residual
+    verdicts = {stability(fractions_of([1.0, *c[:p]])) for c in (coef, cleaned)}
+    if len(verdicts) == 1:
         return coef, residual
     matrix, y = _regression(xs, ys, p, q, start)
     error = float(np.linalg.norm(y - matrix @ cleaned)) / norm
