@@ -110,6 +110,16 @@ def _stability_text(f: ArmaFilter) -> str:
     return "stable"
 
 
+def _factorisation_notes(f: ArmaFilter) -> list[str]:
+    """How the roots of entered coefficients were found, when that is more than a closed form."""
+    fact = f.factorisation
+    lines = []
+    for kind, roots in (("poles", fact.poles), ("zeros", fact.zeros)):
+        if roots.method == "high precision" or roots.clusters:
+            lines.append(f"  {kind} found: {roots.describe()}")
+    return lines
+
+
 def _cancellation_notes(f: ArmaFilter) -> list[str]:
     """``note:`` lines for pole-zero pairs that cancel (the numbers shown are the reduced filter's)."""
     cancelled = f.cancellations()
@@ -242,6 +252,7 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None) -> None:
                 "compensated": stages[name].compensated,
                 "time_varying": tv[name],
                 "quasi_hyperbolic": _qh_json(f),
+                "factorisation": f.factorisation.describe(),
             }
         )
         data["filters"][name] = item
@@ -263,6 +274,7 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None) -> None:
         lines.append(f"  a = [{fmt_list(f.a)}]")
         lines.append(f"  poles: {fmt_list(f.poles)}")
         lines.append(f"  zeros: {fmt_list(f.zeros)}")
+        lines += _factorisation_notes(f)
         lines.append(f"  DC gain: {fmt(f.dc_gain)}")
         lines.append(f"  stability: {_stability_text(f)}")
         lines += _cancellation_notes(f)

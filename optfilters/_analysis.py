@@ -75,7 +75,7 @@ def warn_if_unstable(f: ArmaFilter, what: str = "filter") -> None:
     stability = f.stability
     if stability == "stable":
         return
-    radius = float(np.max(np.abs(f.poles)))
+    radius = float(np.max(np.abs(f.minreal().poles)))
     if stability == "marginal":
         message = (
             f"{what} is marginally stable: pole(s) on the unit circle (|p| = {radius:.6g}); its response does not decay"
@@ -439,10 +439,11 @@ def compensate(system: ArmaFilter, x: ArrayLike) -> FloatArray:
 def noise_gain(system: FilterLike) -> float:
     """White-noise power gain ``sum_n h[n]^2``: how much gradient-noise variance passes.
 
-    Exact, then rounded: Astrom's recursion in rational arithmetic on the
-    exact coefficients of the transfer function (coinciding pole-zero pairs
-    cancelled; :func:`optfilters.exact.noise_gain`).  ``inf`` for marginal or
-    unstable filters.
+    Astrom's recursion on the exact coefficients of the transfer function
+    (coinciding pole-zero pairs cancelled), in rational arithmetic or, above
+    degree 4, in interval arithmetic to within a unit in the last place
+    (:func:`optfilters.exact.noise_gain`): no expanded-polynomial rounding.
+    ``inf`` for marginal or unstable filters.
 
     Examples
     --------

@@ -195,9 +195,8 @@ class ArmaFilter:
             zeros = np.atleast_1d(np.asarray(_zpk[0], dtype=np.complex128))
             poles = np.atleast_1d(np.asarray(_zpk[1], dtype=np.complex128))
             delay = poles.size - zeros.size
-            _fact = Factorisation(
-                _off_origin(given_roots(zeros, "zeros")), _off_origin(given_roots(poles, "poles")), float(_zpk[2]), delay
-            )
+            given_zeros = _off_origin(given_roots(zeros, "zeros"))
+            _fact = Factorisation(given_zeros, _off_origin(given_roots(poles, "poles")), float(_zpk[2]), delay)
         set_(self, "_exact", _exact)
         set_(self, "_fact", _fact)
         set_(self, "_cache", {})
@@ -506,9 +505,9 @@ class ArmaFilter:
         if not cancelled:
             result = self
         else:
-            reduced = Factorisation(subset_roots(fact.zeros, zeros), subset_roots(fact.poles, poles), fact.gain, fact.delay)
+            kept_zeros, kept_poles = subset_roots(fact.zeros, zeros), subset_roots(fact.poles, poles)
+            reduced = Factorisation(kept_zeros, kept_poles, fact.gain, fact.delay)
             result = ArmaFilter._from_factorisation(reduced, self.name)
-            result._cache["cancelled"] = cancelled
         self._cache[key] = result
         self._cache[f"cancellations:{tol!r}"] = cancelled
         return result
@@ -616,9 +615,7 @@ class ArmaFilter:
         reduced = self.minreal()
         if reduced is self and self._exact_sourced():
             num, den = self.exact
-            ratio = (
-                _exact.value_at_one(num, den) if point > 0 else _exact.value_at_minus_one(num, den)
-            )
+            ratio = _exact.value_at_one(num, den) if point > 0 else _exact.value_at_minus_one(num, den)
             if ratio is None:
                 numerator = sum(num) if point > 0 else sum(c if k % 2 == 0 else -c for k, c in enumerate(num))
                 return math.copysign(math.inf, numerator) if numerator != 0 else math.nan
@@ -1089,7 +1086,7 @@ def parallel(*filters: ArmaFilter) -> ArmaFilter:
         return num, den
 
     def fact() -> Factorisation:
-        num, den = out.exact
+        num = out.exact[0]
         pole_sets = [parts[0].factorisation.poles] + [
             f.factorisation.poles for f, same in zip(parts[1:], shared[1:], strict=True) if not same
         ]

@@ -11,7 +11,8 @@ rational answer gets it exactly, independent of how well the roots are known:
 * :func:`is_schur_stable` is the plain yes/no Schur-Cohn test (all roots
   strictly inside);
 * :func:`noise_gain` is the white-noise power gain ``sum h[n]^2`` of a stable
-  ``B/A`` by Astrom's recursion (the same step-down table);
+  ``B/A`` by Astrom's recursion (the same step-down table), exact or, above
+  degree 4, rigorously enclosed to within a unit in the last place;
 * :func:`value_at_one`, :func:`value_at_minus_one` and :func:`mean_delay` are
   ``H(1)``, ``H(-1)`` and ``sum n h[n] / sum h[n]``.
 
@@ -28,11 +29,12 @@ to Stochastic Control Theory* (1970), ch. 5.6 (the variance integral).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "Poly",
@@ -315,7 +317,7 @@ def _sturm_count(t: Poly, lo: Fraction, hi: Fraction) -> int:
 
     def changes(x: Fraction) -> int:
         values = [v for v in (_evaluate(s, x) for s in seq) if v != 0]
-        return sum(1 for u, v in zip(values, values[1:], strict=False) if (u > 0) != (v > 0))
+        return sum(1 for u, v in itertools.pairwise(values) if (u > 0) != (v > 0))
 
     return changes(lo) - changes(hi)
 
@@ -447,12 +449,53 @@ def unit_circle_counts(p: Sequence[Fraction]) -> UnitCircleCounts:
     return UnitCircleCounts(inside, on, outside, repeated)
 
 
+def _interval_context(prec: int) -> Any:
+    """A fresh mpmath interval-arithmetic context at ``prec`` bits (outward rounding: rigorous enclosures)."""
+    import mpmath
+
+    ctx = type(mpmath.iv)()
+    ctx.prec = prec
+    return ctx
+
+
+def _enclose(ctx: Any, values: Sequence[Fraction]) -> list[Any]:
+    return [ctx.mpf(v.numerator) / v.denominator for v in values]
+
+
+#: Working precisions (bits) of the interval passes before exact rational arithmetic takes over.
+_INTERVAL_PRECISIONS = (113, 400, 1600)
+
+
+def _schur_by_intervals(c: Poly) -> bool | None:
+    """The step-down test in interval arithmetic: True/False when every step is decided, else None."""
+    for prec in _INTERVAL_PRECISIONS:
+        ctx = _interval_context(prec)
+        a = _enclose(ctx, c)
+        undecided = False
+        while len(a) > 1:
+            n = len(a) - 1
+            k = a[-1] / a[0]
+            inside = abs(k) < 1
+            if inside is None:
+                undecided = True
+                break
+            if not inside:
+                return False
+            a = [a[i] - k * a[n - i] for i in range(n)]
+        if not undecided:
+            return True
+    return None
+
+
 def is_schur_stable(p: Sequence[Fraction]) -> bool:
     """True when every root of ``p`` lies strictly inside the unit circle (Schur-Cohn/Jury, exact).
 
     The step-down recursion ``p -> (p - k p*) / z`` with reflection
     coefficient ``k = p(0) / lead`` keeps a Schur-stable polynomial stable
-    exactly when ``|k| < 1`` at every step (Jury 1964, ch. 3).
+    exactly when ``|k| < 1`` at every step (Jury 1964, ch. 3).  The recursion
+    runs first in interval arithmetic (mpmath's ``iv``, rigorous enclosures);
+    only when an enclosure of some ``|k|`` contains 1 (a root on or within
+    rounding of the circle) is it redone in exact rational arithmetic.
 
     Examples
     --------
@@ -461,15 +504,21 @@ def is_schur_stable(p: Sequence[Fraction]) -> bool:
     >>> is_schur_stable(fractions_of([1, -1.5, 0.5]))   # pole exactly at 1
     False
     """
-    c = list(_strip(p))
+    c = _strip(p)
     if not c:
         raise ValueError("the zero polynomial has no roots to test")
-    while len(c) > 1:
-        n = len(c) - 1
-        k = c[-1] / c[0]
+    if len(c) <= 2:
+        return len(c) == 1 or abs(c[1]) < abs(c[0])
+    decided = _schur_by_intervals(c)
+    if decided is not None:
+        return decided
+    work = list(c)
+    while len(work) > 1:
+        n = len(work) - 1
+        k = work[-1] / work[0]
         if abs(k) >= 1:
             return False
-        c = [c[i] - k * c[n - i] for i in range(n)]
+        work = [work[i] - k * work[n - i] for i in range(n)]
     return True
 
 
@@ -538,37 +587,19 @@ def mean_delay(num: Sequence[Fraction], den: Sequence[Fraction]) -> Fraction | N
     return kb / sb - ka / sa
 
 
-def noise_gain(num: Sequence[Fraction], den: Sequence[Fraction]) -> Fraction | None:
-    """White-noise power gain ``sum h[n]^2`` of ``H = B(z^-1) / A(z^-1)`` exactly (Astrom's recursion).
-
-    ``I = (1 / 2 pi i) oint B(z) B(1/z) / (A(z) A(1/z)) dz / z`` by the
-    step-down table of ``A`` (Astrom 1970, ch. 5.6): with ``A^n = A``,
-    ``B^n = B`` padded to degree ``n``, each step ``alpha_k = a^k_k / a^k_0``,
-    ``beta_k = b^k_k / a^k_0``, ``a^{k-1}_i = a^k_i - alpha_k a^k_{k-i}``,
-    ``b^{k-1}_i = b^k_i - beta_k a^k_{k-i}``, and
-    ``I = sum_k a^k_0 beta_k^2 / a_0``.
-
-    Returns
-    -------
-    Fraction or None
-        None unless every root of ``A`` is strictly inside the unit circle.
-
-    Examples
-    --------
-    >>> noise_gain(fractions_of([0.5]), fractions_of([1, -0.5]))   # (1 - beta) / (1 + beta)
-    Fraction(1, 3)
-    """
+def _astrom(num: Sequence[Any], den: Sequence[Any], below_one: Any) -> Any:
+    """Astrom's recursion on any number type; None when a reflection coefficient is not below 1 in magnitude."""
     n = max(len(num), len(den)) - 1
-    a = list(den) + [_ZERO] * (n + 1 - len(den))
-    b = list(num) + [_ZERO] * (n + 1 - len(num))
-    if a[0] == 0:
-        raise ValueError("the denominator's leading coefficient must be non-zero")
+    zero = den[0] * 0
+    a = list(den) + [zero] * (n + 1 - len(den))
+    b = list(num) + [zero] * (n + 1 - len(num))
     a0 = a[0]
-    total = _ZERO
+    total = zero
     for k in range(n, 0, -1):
         alpha = a[k] / a[0]
-        if abs(alpha) >= 1:
-            return None
+        check = below_one(alpha)
+        if check is not True:
+            return check
         beta = b[k] / a[0]
         total += a[0] * beta * beta
         a, b = (
@@ -578,3 +609,47 @@ def noise_gain(num: Sequence[Fraction], den: Sequence[Fraction]) -> Fraction | N
     beta0 = b[0] / a[0]
     total += a[0] * beta0 * beta0
     return total / a0
+
+
+def noise_gain(num: Sequence[Fraction], den: Sequence[Fraction]) -> Fraction | float | None:
+    """White-noise power gain ``sum h[n]^2`` of ``H = B(z^-1) / A(z^-1)`` (Astrom's recursion).
+
+    ``I = (1 / 2 pi i) oint B(z) B(1/z) / (A(z) A(1/z)) dz / z`` by the
+    step-down table of ``A`` (Astrom 1970, ch. 5.6): with ``A^n = A``,
+    ``B^n = B`` padded to degree ``n``, each step ``alpha_k = a^k_k / a^k_0``,
+    ``beta_k = b^k_k / a^k_0``, ``a^{k-1}_i = a^k_i - alpha_k a^k_{k-i}``,
+    ``b^{k-1}_i = b^k_i - beta_k a^k_{k-i}``, and
+    ``I = sum_k a^k_0 beta_k^2 / a_0``.
+
+    Degrees up to 4 run in exact rational arithmetic (a Fraction); higher
+    degrees in interval arithmetic from the exact coefficients (rigorous
+    enclosures), returning the enclosure's midpoint as a double once it is
+    narrower than ``2^-60`` relative, i.e. the value to within one unit in the
+    last place (exact arithmetic again if no precision tried gets there).
+
+    Returns
+    -------
+    Fraction, float or None
+        None unless every root of ``A`` is strictly inside the unit circle.
+
+    Examples
+    --------
+    >>> noise_gain(fractions_of([0.5]), fractions_of([1, -0.5]))   # (1 - beta) / (1 + beta)
+    Fraction(1, 3)
+    """
+    if not den or den[0] == 0:
+        raise ValueError("the denominator's leading coefficient must be non-zero")
+    degree = max(len(num), len(den)) - 1
+    if degree > 4:
+        for prec in _INTERVAL_PRECISIONS:
+            ctx = _interval_context(prec)
+            value = _astrom(_enclose(ctx, num), _enclose(ctx, den), lambda x: abs(x) < 1)
+            if value is False:
+                return None
+            if value is None:
+                continue  # a reflection coefficient within rounding of 1 at this precision
+            lo, hi = float(value.a), float(value.b)
+            if math.isfinite(lo) and math.isfinite(hi) and (hi - lo) <= 2.0**-60 * max(abs(lo), abs(hi)):
+                return float(value.mid)
+    exact_value = _astrom(list(num), list(den), lambda x: abs(x) < 1 or None)
+    return exact_value if isinstance(exact_value, Fraction) else None

@@ -45,12 +45,12 @@ __all__ = [
     "Cancellation",
     "Factorisation",
     "RootSet",
-    "canonical_roots",
     "cancel",
+    "canonical_roots",
     "exact_polynomial",
     "given_roots",
-    "join_roots",
     "group_delay",
+    "join_roots",
     "phase",
     "response",
     "roots",
@@ -349,8 +349,7 @@ def _aberth(p: Poly) -> tuple[list[complex], int]:
 def _rounded(ctx: Any, z: list[Any], tolerance: Any) -> list[complex]:
     """Nearest doubles; imaginary parts below the working tolerance are zero (real roots)."""
     return [
-        complex(float(v.real), 0.0 if abs(v.imag) <= tolerance * max(ctx.mpf(1), abs(v)) else float(v.imag))
-        for v in z
+        complex(float(v.real), 0.0 if abs(v.imag) <= tolerance * max(ctx.mpf(1), abs(v)) else float(v.imag)) for v in z
     ]
 
 
@@ -363,7 +362,7 @@ def _clusters(values: ComplexArray) -> tuple[tuple[complex, int, float], ...]:
     move a lot with them.  Larger groups are looked for first.
     """
     eps = float(np.finfo(np.float64).eps)
-    remaining = []
+    remaining: list[complex] = []
     for v in values:
         if not any(v == d for d in remaining):
             remaining.append(complex(v))
@@ -429,10 +428,11 @@ def roots(poly: Poly) -> RootSet:
     multiplicity += [origin] * origin
     for factor, m in square_free_decomposition(p) if len(p) > 1 else []:
         d = len(factor) - 1
+        part: list[complex]
         if d == 1:
-            r = -factor[1] / factor[0]
-            part = [complex(float(r))]
-            exact = exact and float(r) == r
+            rational = -factor[1] / factor[0]
+            part = [complex(float(rational))]
+            exact = exact and float(rational) == rational
         elif d == 2:
             part, part_exact = _quadratic_roots(factor)
             exact = exact and part_exact
@@ -494,9 +494,9 @@ def join_roots(*sets: RootSet) -> RootSet:
     >>> join_roots(given_roots([0.999]), given_roots([0.999])).multiplicities.tolist()
     [2, 2]
     """
-    values = (
-        np.concatenate([s.values for s in sets]) if sets else np.zeros(0, dtype=np.complex128)
-    ).astype(np.complex128)
+    values = (np.concatenate([s.values for s in sets]) if sets else np.zeros(0, dtype=np.complex128)).astype(
+        np.complex128
+    )
     counts = np.array([int(np.sum(values == v)) for v in values], dtype=np.int64)
     order = {"given": 0, "exact": 1, "closed form": 2, "high precision": 3}
     worst = max(sets, key=lambda s: (order.get(s.method, 4), s.error_bound), default=None)
@@ -769,7 +769,7 @@ class Cancellation:
         if _on_circle(self.pole):
             text += "; the cancelled pole lies on the unit circle: the realisation as entered keeps a marginal mode"
         elif abs(self.pole) > 1.0:
-            text += "; the cancelled pole lies outside the unit circle: the realisation as entered is internally unstable"
+            text += "; the cancelled pole lies outside the unit circle: the realisation as entered is unstable inside"
         return text
 
 

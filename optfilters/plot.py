@@ -609,9 +609,7 @@ def bode(
         peaks = [np.max(v) for _, fr, keep in responses if np.any(np.isfinite(v := fr.magnitude_db[keep]))]
         finite_peaks = [p for p in peaks if np.isfinite(p)]
         top = max(finite_peaks) if finite_peaks else 0.0
-        lowest = min(
-            (float(np.min(fr.magnitude_db[keep])) for _, fr, keep in responses if np.any(keep)), default=top
-        )
+        lowest = min((float(np.min(fr.magnitude_db[keep])) for _, fr, keep in responses if np.any(keep)), default=top)
         floor = top - float(db_range) if lowest < top - float(db_range) else None
     for i, (s, fr, keep) in enumerate(responses):
         freqs = np.asarray(fr.freqs, dtype=np.float64)[keep]
