@@ -41,7 +41,8 @@ Stability = Literal["stable", "marginal", "unstable"]
 #: Default relative tolerance of :meth:`ArmaFilter.minreal` (MATLAB's and python-control's ``sqrt(eps)``).
 MINREAL_TOLERANCE = math.sqrt(float(np.finfo(np.float64).eps))
 
-ExactPair = tuple[_exact.Poly, _exact.Poly]
+ExactPoly = _exact.Poly
+ExactPair = tuple[ExactPoly, ExactPoly]
 
 FloatArray = NDArray[np.float64]
 ComplexArray = NDArray[np.complex128]
@@ -549,7 +550,11 @@ class ArmaFilter:
         exact denominator (:func:`optfilters.exact.stability`), or ``|p|^2``
         against 1 in rational arithmetic for poles given as such.  A pole that
         cancels against a zero (:meth:`minreal`) does not count: the verdict
-        is that of the transfer function.
+        is that of the transfer function, from the exact root counts of the
+        denominator (:func:`optfilters.exact.unit_circle_counts`) less the
+        cancelled poles, each placed against the circle exactly (or by a
+        256-bit Newton refinement on the exact polynomial when it lies within
+        rounding of it).
 
         Examples
         --------
@@ -557,11 +562,72 @@ class ArmaFilter:
         >>> ArmaFilter([1.0], [1.0, -1.0]).stability   # Adagrad's summer
         'marginal'
         """
+        cached = self._cache.get("stability")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
         own = self._own_stability()
-        if own == "stable":
-            return own
-        reduced = self.minreal()
-        return own if reduced is self else reduced._own_stability()
+        cancelled = () if own == "stable" else self.cancellations()
+        if not cancelled:
+            verdict = own
+        elif self.factorisation.poles.exact:
+            verdict = self.minreal()._own_stability()  # the remaining poles are exactly known
+        else:
+            verdict = self._reduced_stability(cancelled)
+        self._cache["stability"] = verdict
+        return verdict
+
+    def _reduced_stability(self, cancelled: tuple[Cancellation, ...]) -> Stability:
+        """The verdict after cancellations, from exact counts of the denominator's roots."""
+        den = self.exact[1]
+        counts = _exact.unit_circle_counts(den)
+        outside, on, touched_circle = counts.outside, counts.on, False
+        for c in cancelled:
+            for pole in (c.pole,) if c.count == 1 else (c.pole, c.pole.conjugate()):
+                side = self._side_of_circle(pole, den)
+                if side > 0:
+                    outside -= 1
+                elif side == 0:
+                    on -= 1
+                    touched_circle = True
+        if outside > 0:
+            return "unstable"
+        if on <= 0:
+            return "stable"
+        if counts.repeated_on_circle and not touched_circle:
+            return "unstable"
+        remaining = [complex(p) for p in self.minreal().factorisation.poles.values if abs(abs(p) - 1.0) < 1e-6]
+        return "unstable" if len(set(remaining)) < len(remaining) else "marginal"
+
+    def _side_of_circle(self, pole: complex, den: ExactPoly) -> int:
+        """-1, 0 or 1: a root of the exact ``den`` inside, on or outside the unit circle."""
+        re, im = Fraction(pole.real), Fraction(pole.imag)
+        gap = re * re + im * im - 1
+        if abs(gap) > 64 * Fraction(2.0**-52):  # rounding moves |p|^2 by a few ulps at most
+            return 1 if gap > 0 else -1
+        import mpmath
+
+        ctx = mpmath.mp.clone()
+        ctx.prec = 256
+        values = self.factorisation.poles.values
+        multiplicity = int(self.factorisation.poles.multiplicities[int(np.argmin(np.abs(values - pole)))])
+        coefficients = [ctx.mpf(c.numerator) / c.denominator for c in den]
+        for _ in range(multiplicity - 1):  # an m-fold root is a simple root of the (m-1)-th derivative
+            n = len(coefficients) - 1
+            coefficients = [c * (n - i) for i, c in enumerate(coefficients[:-1])]
+        derivative = [c * (len(coefficients) - 1 - i) for i, c in enumerate(coefficients[:-1])]
+        z = ctx.mpc(pole.real, pole.imag)
+        for _ in range(60):
+            value, slope = ctx.polyval(coefficients, z), ctx.polyval(derivative, z)
+            if slope == 0:
+                break
+            step = value / slope
+            z -= step
+            if abs(step) < ctx.mpf(2) ** -240:
+                break
+        distance = abs(z) - 1
+        if abs(distance) < ctx.mpf(2) ** -200:
+            return 0
+        return 1 if distance > 0 else -1
 
     @property
     def is_stable(self) -> bool:
