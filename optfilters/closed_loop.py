@@ -28,9 +28,10 @@ every such crossing is found (sign changes of ``Im x(w)`` on a dense grid,
 refined by Brent's method, plus ``w = 0`` and ``w = pi``; the grid is refined
 around every open-loop root near the circle, down to its distance from it),
 and each segment between crossings is classified by the Schur-Cohn test on
-the characteristic polynomial in exact rational arithmetic
-(:func:`optfilters.exact.is_schur_stable`), so that the verdict does not
-depend on how accurately the closed-loop poles are computed.  ``H`` is
+the exact characteristic polynomial (:func:`optfilters.exact.is_schur_stable`:
+rigorous interval arithmetic, exact rational arithmetic where that cannot
+decide), so that the verdict does not depend on how accurately the
+closed-loop poles are computed.  ``H`` is
 evaluated from its factors (coinciding pole-zero pairs cancelled).  The familiar
 shortcut ``2 / H(-1)`` is only the ``w = pi`` crossing and is not general
 (:attr:`StabilityInterval.nyquist_estimate` keeps it for comparison).
@@ -656,9 +657,9 @@ class ClosedLoop:
     def is_stable(self, lr_curvature: float) -> bool:
         """Whether every closed-loop pole at ``x = lr * h`` lies strictly inside the unit circle.
 
-        Decided by the Schur-Cohn test on the characteristic polynomial in
-        exact rational arithmetic (``x`` as the float it is), not from
-        computed poles.
+        Decided by the Schur-Cohn test on the exact characteristic polynomial
+        (``x`` as the float it is; :func:`optfilters.exact.is_schur_stable`),
+        not from computed poles.
 
         Examples
         --------
