@@ -92,7 +92,26 @@ def _factor_exact(num: _exact.Poly, den: _exact.Poly) -> Factorisation:
         delay += 1
     if delay == len(num):
         return Factorisation(given_roots([]), roots(den), 0.0, 0)
-    return Factorisation(_off_origin(roots(num[delay:])), _off_origin(roots(den)), float(num[delay]), delay)
+    zeros, gain, delay = _numerator_factors(num, delay)
+    return Factorisation(zeros, _off_origin(roots(den)), gain, delay)
+
+
+def _numerator_factors(num: _exact.Poly, delay: int) -> tuple[RootSet, float, int]:
+    """Zeros, gain and delay of ``sum b_k z^-k`` from its first non-zero coefficient ``b_delay``.
+
+    A leading coefficient so small that a zero lies beyond ``1e100`` in
+    modulus (``b = [1e-311, 1]``: a zero at ``-4.5e310``, past the double
+    range) is taken as a zero at infinity: the coefficient is dropped, which
+    changes ``H`` on the unit circle by about its relative size.
+    """
+    while True:
+        zeros = _off_origin(roots(num[delay:]))
+        rest = delay + 1
+        while rest < len(num) and num[rest] == 0:
+            rest += 1
+        if rest == len(num) or np.all(np.abs(zeros.values) < 1e100):
+            return zeros, float(num[delay]), delay
+        delay = rest
 
 
 def _off_origin(rootset: RootSet) -> RootSet:
@@ -436,11 +455,7 @@ class ArmaFilter:
         [0.473684]
         """
         fact = self.factorisation
-        return self._with_origin(fact.zeros.values, self.order - self._leading_zero_count())
-
-    def _leading_zero_count(self) -> int:
-        nonzero = np.flatnonzero(self.b)
-        return int(nonzero[0]) if nonzero.size else 0
+        return self._with_origin(fact.zeros.values, self.order - fact.delay)
 
     @staticmethod
     def _with_origin(roots: ComplexArray, count: int) -> ComplexArray:
@@ -451,7 +466,7 @@ class ArmaFilter:
 
     @property
     def gain(self) -> float:
-        """The zpk gain: the first non-zero numerator coefficient (``a[0] == 1``).
+        """The zpk gain: the first non-zero numerator coefficient (``a[0] == 1``) of the exact filter.
 
         Examples
         --------
@@ -459,8 +474,7 @@ class ArmaFilter:
         >>> ArmaFilter([0.0, 0.5], [1.0, -0.5]).gain
         0.5
         """
-        nonzero = np.flatnonzero(self.b)
-        return float(self.b[nonzero[0]]) if nonzero.size else 0.0
+        return self.factorisation.gain
 
     # ----------------------------------------------------------------- minimal realisation
     def minreal(self, tol: float | None = None) -> ArmaFilter:
@@ -752,7 +766,7 @@ class ArmaFilter:
         p = np.concatenate([p, np.zeros(n - p.size)])
         if n == 0:
             return np.array([[k, 0.0, 0.0, 1.0, 0.0, 0.0]])
-        delay = self._leading_zero_count()
+        delay = self.factorisation.delay
         sos = np.asarray(signal.zpk2sos(z, p, k), dtype=np.float64)
         sections = [sos]
         while delay > 0:
@@ -1162,7 +1176,8 @@ def parallel(*filters: ArmaFilter) -> ArmaFilter:
         poles = join_roots(*pole_sets)
         if delay == len(num):
             return Factorisation(given_roots([]), poles, 0.0, 0)
-        return Factorisation(_off_origin(roots(num[delay:])), poles, float(num[delay]), delay)
+        zeros, gain, delay = _numerator_factors(num, delay)
+        return Factorisation(zeros, poles, gain, delay)
 
     out = ArmaFilter(b, a, _exact=exact, _fact=fact)
     return out

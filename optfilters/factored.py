@@ -188,9 +188,17 @@ def canonical_roots(values: ArrayLike, what: str = "roots") -> ComplexArray:
     return z
 
 
+def _float(x: Fraction) -> float:
+    """``float(x)``, infinite beyond the double range instead of raising."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
 def _sqrt(x: Fraction) -> float:
     """``sqrt(x)`` of a positive Fraction, correctly rounded input when it fits a double."""
-    f = float(x)
+    f = _float(x)
     if 0.0 < f < math.inf:
         return math.sqrt(f)
     return math.exp(0.5 * (math.log(x.numerator) - math.log(x.denominator)))
@@ -202,13 +210,13 @@ def _quadratic_roots(p: Poly) -> tuple[list[complex], bool]:
     disc = c1 * c1 - 4 * c0 * c2
     if disc == 0:
         r = -c1 / (2 * c0)
-        return [complex(float(r)), complex(float(r))], float(r) == r
+        return [complex(_float(r)), complex(_float(r))], _float(r) == r
     if disc < 0:
-        re = float(-c1 / (2 * c0))
-        im = _sqrt(-disc) / abs(2.0 * float(c0))
+        re = _float(-c1 / (2 * c0))
+        im = _sqrt(-disc) / abs(2.0 * _float(c0))
         return [complex(re, im), complex(re, -im)], False
     s = _sqrt(disc)
-    f0, f1, f2 = float(c0), float(c1), float(c2)
+    f0, f1, f2 = _float(c0), _float(c1), _float(c2)
     if f1 == 0.0:
         r1 = s / (2.0 * f0)
         return [complex(r1), complex(-r1)], False
@@ -219,8 +227,8 @@ def _quadratic_roots(p: Poly) -> tuple[list[complex], bool]:
     root = _exact_sqrt(disc)
     if root is not None:
         e1, e2 = (-c1 + root) / (2 * c0), (-c1 - root) / (2 * c0)
-        r1, r2 = float(e1), float(e2)
-        exact = float(e1) == e1 and float(e2) == e2
+        r1, r2 = _float(e1), _float(e2)
+        exact = r1 == e1 and r2 == e2
     return [complex(r1), complex(r2)], exact
 
 
@@ -294,10 +302,14 @@ def _aberth(p: Poly) -> tuple[list[complex], int]:
 
     degree = len(p) - 1
     target = 2.0**-62
-    scale = max(abs(float(c)) for c in p) or 1.0
-    start = np.roots([float(c) / scale for c in p]) if math.isfinite(scale) else np.array([])
+    scale = max(abs(_float(c)) for c in p) or 1.0
+    with np.errstate(all="ignore"):
+        try:
+            start = np.roots([_float(c) / scale for c in p]) if math.isfinite(scale) else np.array([])
+        except np.linalg.LinAlgError:
+            start = np.array([])
     if start.size != degree or not np.all(np.isfinite(start)):
-        radius = max(1.0, max(abs(float(c / p[0])) for c in p[1:]) ** (1.0 / degree))
+        radius = min(1e300, max(1.0, max(abs(_float(c / p[0])) for c in p[1:]) ** (1.0 / degree)))
         start = radius * np.exp(2j * np.pi * (np.arange(degree) + 0.25) / degree)
     # Separate exactly coinciding starting points (clusters round to equal doubles).
     start = start + 1e-10 * np.maximum(1.0, np.abs(start)) * np.exp(1j * (np.arange(degree) + 0.5))
@@ -431,8 +443,8 @@ def roots(poly: Poly) -> RootSet:
         part: list[complex]
         if d == 1:
             rational = -factor[1] / factor[0]
-            part = [complex(float(rational))]
-            exact = exact and float(rational) == rational
+            part = [complex(_float(rational))]
+            exact = exact and _float(rational) == rational
         elif d == 2:
             part, part_exact = _quadratic_roots(factor)
             exact = exact and part_exact

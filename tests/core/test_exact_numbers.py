@@ -390,3 +390,12 @@ def test_pickle_keeps_the_factored_form() -> None:
     back = pickle.loads(pickle.dumps(f))
     np.testing.assert_array_equal(back.zeros, f.zeros)
     assert back.factorisation.poles.method == "given" and back.dc_gain == f.dc_gain
+
+
+def test_a_zero_beyond_the_double_range_is_a_zero_at_infinity() -> None:
+    """b = [1e-311, 1]: its zero at -4.5e310 overflows a double; it is at infinity (H changes by 1e-311)."""
+    f = ArmaFilter([2.22507e-311, 1.0], [1.0, -1.0403, 0.520151, -0.125])
+    assert f.factorisation.zeros.values.size == 0 and f.factorisation.delay == 1 and f.gain == 1.0
+    x = np.random.default_rng(0).normal(size=200)
+    np.testing.assert_allclose(f.filter(x), signal.lfilter(f.b, f.a, x), rtol=1e-12, atol=1e-12)
+    assert f.stability == "stable" and np.isfinite(f.dc_gain)
