@@ -201,7 +201,10 @@ def _sqrt(x: Fraction) -> float:
     f = _float(x)
     if 0.0 < f < math.inf:
         return math.sqrt(f)
-    return math.exp(0.5 * (math.log(x.numerator) - math.log(x.denominator)))
+    try:
+        return math.exp(0.5 * (math.log(x.numerator) - math.log(x.denominator)))
+    except OverflowError:
+        return math.inf
 
 
 def _quadratic_roots(p: Poly) -> tuple[list[complex], bool]:

@@ -399,3 +399,19 @@ def test_a_zero_beyond_the_double_range_is_a_zero_at_infinity() -> None:
     x = np.random.default_rng(0).normal(size=200)
     np.testing.assert_allclose(f.filter(x), signal.lfilter(f.b, f.a, x), rtol=1e-12, atol=1e-12)
     assert f.stability == "stable" and np.isfinite(f.dc_gain)
+
+
+@pytest.mark.parametrize(
+    "b",
+    [
+        [0.0, 2.22507e-311, 1.0, 1.0],  # a quadratic whose monic form overflows
+        [0.0, 2.22507e-311, 0.0, 1.0],  # zeros at +-2e155j
+        [2.2e-311, 1e-200, 1.0],
+        [3e-320, 1.0, 2.0, 1.0, 0.5],  # an Aberth solve with a huge root
+    ],
+)
+def test_negligible_leading_coefficients_run_as_lfilter(b: list[float]) -> None:
+    f = ArmaFilter(b, [1.0, -0.540302, 0.25])
+    x = np.random.default_rng(1).normal(size=100)
+    np.testing.assert_allclose(f.filter(x), signal.lfilter(f.b, f.a, x), rtol=1e-12, atol=1e-12)
+    assert np.all(np.abs(f.factorisation.zeros.values) < 1e100) and f.stability == "stable"
