@@ -284,6 +284,7 @@ def test_summary_numbers_of_factored_filters(spec: dict) -> None:
     check_summary(f, zeros, poles, spec["gain"], delay)
 
 
+@pytest.mark.filterwarnings("ignore::optfilters.StabilityWarning")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(factored_filters())
 def test_continuous_phase_matches_a_dense_unwrapped_reference(spec: dict) -> None:
