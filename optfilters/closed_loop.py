@@ -668,14 +668,14 @@ class ClosedLoop:
         >>> loop.is_stable(3.7999), loop.is_stable(3.8001)   # the edge 2 + 2 mu = 3.8
         (True, False)
         """
-        from fractions import Fraction
-
         x = float(lr_curvature)
         if not math.isfinite(x):
             return False
-        constant, slope = self._exact_polynomial
-        y = Fraction(x)
-        return _exact.is_schur_stable(tuple(c + y * s for c, s in zip(constant, slope, strict=True)))
+        return self._pencil.is_stable(x)
+
+    @cached_property
+    def _pencil(self) -> _exact.SchurPencil:
+        return _exact.SchurPencil(*self._exact_polynomial)
 
     def _response(self, omega: FloatArray) -> ComplexArray:
         """``H(exp(i omega))`` from the factors of the transfer function."""
@@ -694,9 +694,9 @@ class ClosedLoop:
         offsets = np.geomspace(1e-4, 1e4, 161)
         for r in roots:
             distance = abs(1.0 - abs(r))
-            if r == 0 or distance > 0.05:
-                continue
-            scale = max(distance, 1e-12)
+            if r == 0 or distance > 0.05 or distance <= 4.0 * np.finfo(np.float64).eps:
+                continue  # far from the circle, or on it (x(w) -> 0 or infinity there: no crossing of its own)
+            scale = distance
             theta = abs(math.atan2(r.imag, r.real))
             points = np.concatenate([theta - scale * offsets, theta + scale * offsets])
             omega.append(points[(points > 0.0) & (points < math.pi)])

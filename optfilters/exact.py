@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 __all__ = [
     "Poly",
+    "SchurPencil",
     "UnitCircleCounts",
     "fractions_of",
     "is_schur_stable",
@@ -449,12 +450,18 @@ def unit_circle_counts(p: Sequence[Fraction]) -> UnitCircleCounts:
     return UnitCircleCounts(inside, on, outside, repeated)
 
 
-def _interval_context(prec: int) -> Any:
-    """A fresh mpmath interval-arithmetic context at ``prec`` bits (outward rounding: rigorous enclosures)."""
-    import mpmath
+_CONTEXTS: dict[int, Any] = {}
 
-    ctx = type(mpmath.iv)()
-    ctx.prec = prec
+
+def _interval_context(prec: int) -> Any:
+    """An mpmath interval-arithmetic context at ``prec`` bits (outward rounding: rigorous enclosures)."""
+    ctx = _CONTEXTS.get(prec)
+    if ctx is None:
+        import mpmath
+
+        ctx = type(mpmath.iv)()  # building one costs milliseconds: one per precision, never modified
+        ctx.prec = prec
+        _CONTEXTS[prec] = ctx
     return ctx
 
 
@@ -466,25 +473,63 @@ def _enclose(ctx: Any, values: Sequence[Fraction]) -> list[Any]:
 _INTERVAL_PRECISIONS = (113, 400, 1600)
 
 
+def _schur_pass(a: list[Any]) -> bool | None:
+    """One step-down pass over interval coefficients: True/False when every step is decided, else None."""
+    while len(a) > 1:
+        n = len(a) - 1
+        k = a[-1] / a[0]
+        inside = abs(k) < 1
+        if inside is None:
+            return None
+        if not inside:
+            return False
+        a = [a[i] - k * a[n - i] for i in range(n)]
+    return True
+
+
 def _schur_by_intervals(c: Poly) -> bool | None:
-    """The step-down test in interval arithmetic: True/False when every step is decided, else None."""
+    """The step-down test in interval arithmetic at rising precision; None when no precision decides."""
     for prec in _INTERVAL_PRECISIONS:
-        ctx = _interval_context(prec)
-        a = _enclose(ctx, c)
-        undecided = False
-        while len(a) > 1:
-            n = len(a) - 1
-            k = a[-1] / a[0]
-            inside = abs(k) < 1
-            if inside is None:
-                undecided = True
-                break
-            if not inside:
-                return False
-            a = [a[i] - k * a[n - i] for i in range(n)]
-        if not undecided:
-            return True
+        decided = _schur_pass(_enclose(_interval_context(prec), c))
+        if decided is not None:
+            return decided
     return None
+
+
+class SchurPencil:
+    """The Schur-Cohn test along a pencil ``P(x) = constant + x * slope`` (a closed loop's ``x = lr * h``).
+
+    The coefficients' interval enclosures are made once per precision, so
+    that testing many ``x`` costs only the step-down recursion; the decision
+    is that of :func:`is_schur_stable` on ``constant + Fraction(x) * slope``.
+
+    Examples
+    --------
+    >>> pencil = SchurPencil(fractions_of([1, -1.9, 0.9]), fractions_of([0, 1, 0]))   # momentum 0.9
+    >>> pencil.is_stable(3.7999), pencil.is_stable(3.8001)
+    (True, False)
+    """
+
+    def __init__(self, constant: Sequence[Fraction], slope: Sequence[Fraction]) -> None:
+        if len(constant) != len(slope):
+            raise ValueError("constant and slope need the same length")
+        self.constant, self.slope = tuple(constant), tuple(slope)
+        self._enclosures: dict[int, tuple[list[Any], list[Any]]] = {}
+
+    def is_stable(self, x: float) -> bool:
+        """Whether every root of ``P(x)`` lies strictly inside the unit circle (exact decision)."""
+        y = Fraction(float(x))
+        if len(self.constant) > 5 and self.constant[0] + y * self.slope[0] != 0:
+            for prec in _INTERVAL_PRECISIONS:
+                ctx = _interval_context(prec)
+                if prec not in self._enclosures:
+                    self._enclosures[prec] = (_enclose(ctx, self.constant), _enclose(ctx, self.slope))
+                constant, slope = self._enclosures[prec]
+                yi = ctx.mpf(float(x))
+                decided = _schur_pass([c + yi * s for c, s in zip(constant, slope, strict=True)])
+                if decided is not None:
+                    return decided
+        return is_schur_stable(tuple(c + y * s for c, s in zip(self.constant, self.slope, strict=True)))
 
 
 def is_schur_stable(p: Sequence[Fraction]) -> bool:
@@ -492,10 +537,11 @@ def is_schur_stable(p: Sequence[Fraction]) -> bool:
 
     The step-down recursion ``p -> (p - k p*) / z`` with reflection
     coefficient ``k = p(0) / lead`` keeps a Schur-stable polynomial stable
-    exactly when ``|k| < 1`` at every step (Jury 1964, ch. 3).  The recursion
-    runs first in interval arithmetic (mpmath's ``iv``, rigorous enclosures);
-    only when an enclosure of some ``|k|`` contains 1 (a root on or within
-    rounding of the circle) is it redone in exact rational arithmetic.
+    exactly when ``|k| < 1`` at every step (Jury 1964, ch. 3).  Above degree
+    4 the recursion runs first in interval arithmetic (mpmath's ``iv``,
+    rigorous enclosures); it is done in exact rational arithmetic up to degree
+    4, and whenever an enclosure of some ``|k|`` contains 1 (a root on or
+    within rounding of the circle).
 
     Examples
     --------
@@ -509,9 +555,10 @@ def is_schur_stable(p: Sequence[Fraction]) -> bool:
         raise ValueError("the zero polynomial has no roots to test")
     if len(c) <= 2:
         return len(c) == 1 or abs(c[1]) < abs(c[0])
-    decided = _schur_by_intervals(c)
-    if decided is not None:
-        return decided
+    if len(c) > 5:  # above degree 4 rational sizes grow: intervals first
+        decided = _schur_by_intervals(c)
+        if decided is not None:
+            return decided
     work = list(c)
     while len(work) > 1:
         n = len(work) - 1
