@@ -26,11 +26,11 @@ from ._analysis import (
     step_response,
     summarise,
 )
-from ._catalogue import CATALOGUE, CatalogueEntry, get, names, resolve_name
+from ._catalogue import CATALOGUE, CatalogueEntry, as_model, get, names, resolve_name
 from ._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, UnknownNameError
 from ._filter import ArmaFilter, cascade, parallel
 from ._hyperparameters import Hyperparameter
-from ._model import NumpyOptimizer, OptimizerModel, Trajectory
+from ._model import NumpyOptimizer, OptimizerModel, Trajectory, chain
 from ._table import SummaryTable, summary_table
 
 __version__ = "0.1.0"
@@ -54,7 +54,9 @@ __all__ = [
     "SummaryTable",
     "Trajectory",
     "UnknownNameError",
+    "as_model",
     "cascade",
+    "chain",
     "compensate",
     "cutoff_frequency",
     "frequency_response",

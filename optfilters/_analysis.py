@@ -14,9 +14,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import exact as _exact
-from ._errors import InvalidFilterError, StabilityWarning
+from ._catalogue import as_model
+from ._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning
 from ._filter import ArmaFilter, complex_pairs
-from ._stages import LinearStage, transient_correction
+from ._model import OptimizerModel
+from ._stages import LinearStage, Stage, transient_correction
+from .display import RichDisplay
 from .factored import Cancellation
 
 __all__ = [
@@ -39,23 +42,40 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-FilterLike = ArmaFilter | LinearStage
+#: What the analysis functions accept: a filter, a linear stage, a model or a catalogue name (with hyperparameters).
+FilterLike = ArmaFilter | Stage | OptimizerModel | str
 
 
-def _as_filter(system: Any) -> ArmaFilter:
+def _as_stage(system: Any, hyperparameters: dict[str, Any] | None = None) -> LinearStage:
+    """The linear stage to analyse: a filter's, the stage itself, or a model's gradient filter.
+
+    Models and catalogue names resolve through :func:`optfilters.as_model`
+    (the one input resolution); a model contributes its gradient filter (the
+    lecture's "gradient filter"), named after the model.
+    """
+    hps = hyperparameters or {}
     if isinstance(system, ArmaFilter):
-        return system
-    if isinstance(system, LinearStage):
-        return system.limit()
-    raise TypeError(f"expected an ArmaFilter or LinearStage, got {type(system).__name__}")
-
-
-def _as_stage(system: Any) -> LinearStage:
-    if isinstance(system, LinearStage):
-        return system
-    if isinstance(system, ArmaFilter):
+        if hps:
+            raise InvalidHyperparameterError(f"a filter takes no hyperparameters here, got {', '.join(sorted(hps))}")
         return LinearStage.of(system, system.name or "filter")
-    raise TypeError(f"expected an ArmaFilter or LinearStage, got {type(system).__name__}")
+    if isinstance(system, Stage):
+        if hps:
+            raise InvalidHyperparameterError(f"a stage takes no hyperparameters here, got {', '.join(sorted(hps))}")
+        inner = system.linear_stages()
+        if len(inner) != 1:
+            raise TypeError(
+                f"a {type(system).__name__} holds {len(inner)} linear stages ({', '.join(inner) or 'none'}); "
+                "analyse one of them (stage.linear_stages()[name])"
+            )
+        return next(iter(inner.values()))
+    model = as_model(system, **hps)
+    return LinearStage(model.gradient_stage.terms, model.name)
+
+
+def _as_filter(system: Any, hyperparameters: dict[str, Any] | None = None) -> ArmaFilter:
+    if isinstance(system, ArmaFilter) and not hyperparameters:
+        return system
+    return _as_stage(system, hyperparameters).limit()
 
 
 def warn_if_unstable(f: ArmaFilter, what: str = "filter") -> None:
@@ -93,7 +113,7 @@ def _list(values: FloatArray) -> list[float | None]:
 
 
 @dataclass(frozen=True)
-class FrequencyResponse:
+class FrequencyResponse(RichDisplay):
     """``H(exp(2j pi f))`` sampled at ``freqs`` (cycles/step).
 
     Attributes
@@ -169,7 +189,9 @@ class FrequencyResponse:
         return bode(self, ax=ax, **kwargs)
 
 
-def frequency_response(system: FilterLike, n: int = 512, freqs: ArrayLike | None = None) -> FrequencyResponse:
+def frequency_response(
+    system: FilterLike, n: int = 512, freqs: ArrayLike | None = None, **hyperparameters: Any
+) -> FrequencyResponse:
     """Frequency response of a filter (or a stage's LTI limit), factor by factor.
 
     Response, phase and group delay come from the zeros and poles of the
@@ -180,11 +202,15 @@ def frequency_response(system: FilterLike, n: int = 512, freqs: ArrayLike | None
 
     Parameters
     ----------
-    system : ArmaFilter or LinearStage
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (its LTI limit), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
     n : int
         Number of equally spaced frequencies from 0 to 0.5 inclusive.
     freqs : array_like, optional
         Explicit frequencies in cycles per step (overrides ``n``).
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
 
     Returns
     -------
@@ -197,7 +223,7 @@ def frequency_response(system: FilterLike, n: int = 512, freqs: ArrayLike | None
     >>> r.magnitude.round(6).tolist()
     [10.0, 0.526316]
     """
-    f = _as_filter(system)
+    f = _as_filter(system, hyperparameters)
     warn_if_unstable(f, f"filter {f.name}".strip())
     if freqs is None:
         if n < 2:
@@ -224,7 +250,7 @@ def frequency_response(system: FilterLike, n: int = 512, freqs: ArrayLike | None
 
 
 @dataclass(frozen=True)
-class PoleZeroMap:
+class PoleZeroMap(RichDisplay):
     """Poles, zeros, gain and stability of a filter.
 
     Examples
@@ -257,7 +283,7 @@ class PoleZeroMap:
         return plot_pole_zero(self, ax=ax, **kwargs)
 
 
-def pole_zero(system: FilterLike) -> PoleZeroMap:
+def pole_zero(system: FilterLike, **hyperparameters: Any) -> PoleZeroMap:
     """Poles, zeros and gain of a filter (or a stage's LTI limit).
 
     Examples
@@ -267,7 +293,7 @@ def pole_zero(system: FilterLike) -> PoleZeroMap:
     >>> pz.poles.real.round(6).tolist(), pz.zeros.real.round(6).tolist()
     ([0.9], [0.473684])
     """
-    f = _as_filter(system)
+    f = _as_filter(system, hyperparameters)
     return PoleZeroMap(f.zeros, f.poles, f.gain, f.stability, f.name)
 
 
@@ -275,7 +301,7 @@ def pole_zero(system: FilterLike) -> PoleZeroMap:
 
 
 @dataclass(frozen=True)
-class StepResponse:
+class StepResponse(RichDisplay):
     """Unit-step response of a stage, raw and bias-corrected, from the first step on.
 
     Attributes
@@ -326,7 +352,7 @@ class StepResponse:
 
 
 @dataclass(frozen=True)
-class ImpulseResponse:
+class ImpulseResponse(RichDisplay):
     """Unit-impulse response of a stage from the first step on (exact, time-varying parts included).
 
     Examples
@@ -351,7 +377,7 @@ class ImpulseResponse:
         return impulse(self, ax=ax, **kwargs)
 
 
-def step_response(system: FilterLike, n: int = 50) -> StepResponse:
+def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> StepResponse:
     """Exact unit-step response of a filter or linear stage, raw and bias-corrected.
 
     Time-varying stages (bias correction, NAdam's schedule, first-step
@@ -372,9 +398,12 @@ def step_response(system: FilterLike, n: int = 50) -> StepResponse:
 
     Parameters
     ----------
-    system : ArmaFilter or LinearStage
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage, or a model or catalogue name (its gradient filter).
     n : int
         Number of steps.
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
 
     Returns
     -------
@@ -386,17 +415,19 @@ def step_response(system: FilterLike, n: int = 50) -> StepResponse:
     >>> s = optfilters.step_response(optfilters.get("momentum", momentum=0.9).gradient, n=2)
     >>> s.raw.round(6).tolist()
     [1.0, 1.9]
+    >>> optfilters.step_response("adam", n=2, beta1=0.5).compensated.round(12).tolist()   # a model: its gradient filter
+    [1.0, 1.0]
     """
     if n < 1:
         raise InvalidFilterError(f"n must be >= 1, got {n}")
-    stage = _as_stage(system)
+    stage = _as_stage(system, hyperparameters)
     ones = np.ones(n)
     raw = stage.response(ones, compensate=False)
     compensated = stage.response(ones, compensate=True)
     return StepResponse(np.arange(1, n + 1), raw, compensated, stage.compensated, stage.name)
 
 
-def impulse_response(system: FilterLike, n: int = 50) -> ImpulseResponse:
+def impulse_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> ImpulseResponse:
     """Exact unit-impulse response of a filter or linear stage (as the optimizer runs it).
 
     Examples
@@ -408,7 +439,7 @@ def impulse_response(system: FilterLike, n: int = 50) -> ImpulseResponse:
     """
     if n < 1:
         raise InvalidFilterError(f"n must be >= 1, got {n}")
-    stage = _as_stage(system)
+    stage = _as_stage(system, hyperparameters)
     x = np.zeros(n)
     x[0] = 1.0
     return ImpulseResponse(np.arange(1, n + 1), stage.response(x), stage.name)
@@ -436,7 +467,7 @@ def compensate(system: ArmaFilter, x: ArrayLike) -> FloatArray:
 # ----------------------------------------------------------------------------- scalar summaries
 
 
-def noise_gain(system: FilterLike) -> float:
+def noise_gain(system: FilterLike, **hyperparameters: Any) -> float:
     """White-noise power gain ``sum_n h[n]^2``: how much gradient-noise variance passes.
 
     Astrom's recursion on the exact coefficients of the transfer function
@@ -451,7 +482,7 @@ def noise_gain(system: FilterLike) -> float:
     >>> round(noise_gain(ArmaFilter.ema(0.9)), 12)   # (1 - beta) / (1 + beta)
     0.052631578947
     """
-    f = _as_filter(system).minreal()
+    f = _as_filter(system, hyperparameters).minreal()
     if f.stability != "stable":
         return math.inf
     num, den = f.exact
@@ -459,7 +490,7 @@ def noise_gain(system: FilterLike) -> float:
     return math.inf if value is None else float(value)
 
 
-def mean_delay(system: FilterLike) -> float:
+def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     """Mean delay (lag) in steps: ``sum n h[n] / sum h[n]``, the group delay at DC.
 
     Exact, then rounded: ``sum k b_k / sum b_k - sum k a_k / sum a_k`` in
@@ -473,13 +504,13 @@ def mean_delay(system: FilterLike) -> float:
     >>> round(mean_delay(ArmaFilter.ema(0.9)), 9)   # beta / (1 - beta)
     9.0
     """
-    f = _as_filter(system).minreal()
+    f = _as_filter(system, hyperparameters).minreal()
     num, den = f.exact
     value = _exact.mean_delay(num, den)
     return math.nan if value is None else float(value)
 
 
-def cutoff_frequency(system: FilterLike) -> float | None:
+def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None:
     """The -3 dB frequency (cycles/step): where ``|H|`` first falls to ``|H(1)| / sqrt(2)``.
 
     None when the DC gain is zero or infinite, or the response never falls that far.
@@ -492,7 +523,7 @@ def cutoff_frequency(system: FilterLike) -> float | None:
     """
     from scipy import optimize
 
-    f = _as_filter(system).minreal()
+    f = _as_filter(system, hyperparameters).minreal()
     dc = abs(f.dc_gain)
     if not math.isfinite(dc) or dc == 0.0:
         return None
@@ -514,7 +545,7 @@ def cutoff_frequency(system: FilterLike) -> float | None:
     return float(optimize.brentq(excess, grid[i - 1], grid[i], xtol=1e-15, rtol=1e-14))
 
 
-def time_constant(system: FilterLike) -> float:
+def time_constant(system: FilterLike, **hyperparameters: Any) -> float:
     """E-folding time of the slowest mode, ``-1 / ln max|pole|``, in steps (0 for FIR, inf if marginal).
 
     Examples
@@ -524,7 +555,7 @@ def time_constant(system: FilterLike) -> float:
     >>> round(time_constant(ArmaFilter.ema(0.9)), 4)
     9.4912
     """
-    f = _as_filter(system).minreal()
+    f = _as_filter(system, hyperparameters).minreal()
     poles = f.factorisation.poles.values
     radius = float(np.max(np.abs(poles))) if poles.size else 0.0
     if radius == 0.0:
@@ -535,7 +566,7 @@ def time_constant(system: FilterLike) -> float:
 
 
 @dataclass(frozen=True)
-class QuasiHyperbolicForm:
+class QuasiHyperbolicForm(RichDisplay):
     """A first-order filter as quasi-hyperbolic momentum: ``alpha [(1 - nu) + nu (1 - beta)/(1 - beta z^-1)]``.
 
     ``alpha = H(1)`` is the effective learning-rate multiplier (DC gain).
@@ -563,7 +594,7 @@ class QuasiHyperbolicForm:
         return {"alpha": self.alpha, "beta": self.beta, "nu": self.nu}
 
 
-def quasi_hyperbolic_form(system: FilterLike) -> QuasiHyperbolicForm:
+def quasi_hyperbolic_form(system: FilterLike, **hyperparameters: Any) -> QuasiHyperbolicForm:
     """The QHM canonical form (``alpha = H(1)``, ``beta``, ``nu``) of a one-pole/one-zero filter.
 
     ``(b0 + b1 z^-1) / (1 - beta z^-1)`` equals QHM with ``alpha = (b0 + b1)/(1 - beta)``,
@@ -583,7 +614,7 @@ def quasi_hyperbolic_form(system: FilterLike) -> QuasiHyperbolicForm:
     >>> round(qh.nu, 9) == round(0.9 / 0.99, 9), round(qh.alpha, 9)
     (True, 1.0)
     """
-    f = _as_filter(system)
+    f = _as_filter(system, hyperparameters)
     if f.order > 1 or f.b.size > 2:
         raise InvalidFilterError(f"the quasi-hyperbolic form needs a one-pole, one-zero filter, got order {f.order}")
     b = np.zeros(2)
@@ -597,7 +628,7 @@ def quasi_hyperbolic_form(system: FilterLike) -> QuasiHyperbolicForm:
 
 
 @dataclass(frozen=True)
-class FilterSummary:
+class FilterSummary(RichDisplay):
     """Scalar facts about a filter: gains, cutoff, noise gain, delay, poles, zeros, stability.
 
     Examples
@@ -661,7 +692,7 @@ class FilterSummary:
         }
 
 
-def summarise(system: FilterLike) -> FilterSummary:
+def summarise(system: FilterLike, **hyperparameters: Any) -> FilterSummary:
     """All scalar facts about a filter (or a stage's LTI limit) in one object.
 
     Gains, noise gain, delays, cutoff and stability are those of the transfer
@@ -678,7 +709,7 @@ def summarise(system: FilterLike) -> FilterSummary:
     >>> s.stability, round(s.dc_gain, 9), round(s.noise_gain, 5), round(s.mean_delay, 9), len(s.cancelled)
     ('stable', 10.0, 5.26316, 9.0, 1)
     """
-    f = _as_filter(system)
+    f = _as_filter(system, hyperparameters)
     qh = None
     if f.order <= 1 and f.b.size <= 2:
         try:

@@ -20,7 +20,7 @@ from ._errors import InvalidFilterError, InvalidHyperparameterError, UnknownName
 from ._filter import ArmaFilter
 from ._gains import Constant, InverseTimeDecay, NadamCurrentGain, NadamMomentumGain, RAdamRectification
 from ._hyperparameters import Hyperparameter
-from ._model import OptimizerModel
+from ._model import OptimizerModel, chain
 from ._stages import (
     AdadeltaNormaliser,
     FilterTerm,
@@ -28,10 +28,14 @@ from ._stages import (
     PeakNormaliser,
     RmsNormaliser,
     SignNonlinearity,
+    Stage,
     WeightDecay,
 )
 
-__all__ = ["CATALOGUE", "CatalogueEntry", "get", "names", "resolve_name"]
+__all__ = ["CATALOGUE", "CatalogueEntry", "ModelLike", "as_model", "get", "names", "resolve_name"]
+
+#: What every analysis function accepts as an optimizer: a catalogue name, a model, a stage or a filter.
+ModelLike = OptimizerModel | ArmaFilter | Stage | str
 
 Params = dict[str, Any]
 
@@ -957,3 +961,75 @@ def get(name: str, **hyperparameters: Any) -> OptimizerModel:
     entry = CATALOGUE[resolve_name(name)]
     params = entry.validate(hyperparameters)
     return entry.build(params)
+
+
+def as_model(model: ModelLike, **hyperparameters: Any) -> OptimizerModel:
+    """An :class:`OptimizerModel` from a catalogue name, a model, a stage or a filter: the one input resolution.
+
+    Every analysis function, plot and command that takes an optimizer resolves
+    it here, so they all accept the same things.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel, Stage or ArmaFilter
+        A catalogue name or alias (built with ``hyperparameters``); a model
+        (catalogue models may take hyperparameter overrides; compositions from
+        :func:`optfilters.chain` too); a stage (a
+        :class:`~optfilters.stages.LinearStage` is a gradient filter, any other
+        stage runs alone before the update); or a gradient filter ``H(z)``,
+        meaning filtered gradient descent ``theta -= lr * H(z) g``.
+    **hyperparameters
+        Catalogue hyperparameters (``lr`` only for a filter or a stage).
+
+    Returns
+    -------
+    OptimizerModel
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown catalogue name.
+    InvalidHyperparameterError
+        For hyperparameters the input cannot take.
+    TypeError
+        For anything else.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, as_model
+    >>> as_model("heavy-ball", momentum=0.5).hyperparameters["momentum"]
+    0.5
+    >>> as_model(ArmaFilter([0.1], [1.0, -0.9], name="ema")).name
+    'ema'
+    """
+    if isinstance(model, str):
+        return get(model, **hyperparameters)
+    if isinstance(model, OptimizerModel):
+        if not hyperparameters:
+            return model
+        if model.name in CATALOGUE:
+            return get(model.name, **{**dict(model.hyperparameters), **hyperparameters})
+        if set(hyperparameters) == {"lr"}:
+            return OptimizerModel(
+                model.name,
+                {**dict(model.hyperparameters), "lr": hyperparameters["lr"]},
+                maximize=model.maximize,
+                description=model.description,
+                pipeline=model.pipeline,
+            )
+        raise InvalidHyperparameterError(
+            f"hyperparameters can only be overridden for catalogue models; {model.name!r} is not one (it takes lr only)"
+        )
+    if isinstance(model, (ArmaFilter, Stage)):
+        extra = sorted(set(hyperparameters) - {"lr"})
+        if extra:
+            raise InvalidHyperparameterError(f"a filter takes only lr, got {', '.join(extra)}")
+        lr = float(hyperparameters.get("lr", 1.0))
+        if isinstance(model, ArmaFilter):
+            return OptimizerModel(
+                name=model.name or "filter", hyperparameters={"lr": lr}, gradient=LinearStage.of(model, "gradient")
+            )
+        return chain(model, lr=lr, name=model.key)
+    raise TypeError(
+        f"expected a catalogue name, an OptimizerModel, a stage or an ArmaFilter, got {type(model).__name__}"
+    )

@@ -8,11 +8,12 @@ Each gain is an immutable value with an exact ``value(t)`` and its
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+
+from .program import Coef
 
 __all__ = [
     "Constant",
@@ -28,7 +29,9 @@ class Gain:
     """Base class of time-varying gains.
 
     Subclasses define :meth:`value` (exact, at step ``t >= 1``), :attr:`limit`
-    and :meth:`describe`.
+    and :meth:`describe`; :meth:`coef` is the form in which the step program
+    (numpy reference and PyTorch bridge) computes it, ``num(t) / den(t)`` in the
+    reference implementation's order of operations (default: ``value(t) / 1``).
 
     Examples
     --------
@@ -51,6 +54,23 @@ class Gain:
     def describe(self) -> str:
         """A short formula for tables and ``describe`` output."""
         raise NotImplementedError
+
+    def coef(self) -> Coef:
+        """The gain as the step program computes it: a :class:`~optfilters.program.Coef` ``num(t) / den(t)``.
+
+        Examples
+        --------
+        >>> from optfilters.gains import InverseTimeDecay
+        >>> InverseTimeDecay(0.5).coef().at(3)
+        (1.0, 2.0)
+        """
+        if self.is_constant:
+            return Coef.constant(float(self.limit))
+        return Coef(self.fraction, float(self.limit))
+
+    def fraction(self, t: int) -> tuple[float, float]:
+        """``(num, den)`` at step ``t`` (default ``(value(t), 1)``)."""
+        return (self.value(t), 1.0)
 
     def values(self, n: int) -> np.ndarray:
         """``value(t)`` for ``t = 1 .. n``.
@@ -108,6 +128,16 @@ class InverseTimeDecay(Gain):
     def value(self, t: int) -> float:
         """``1 / (1 + (t - 1) * decay)``."""
         return 1.0 / (1.0 + (t - 1) * self.decay)
+
+    def coef(self) -> Coef:
+        """torch.optim.Adagrad's ``clr = lr / (1 + (t - 1) * lr_decay)``: one division (exactly 1 without decay)."""
+        if self.decay == 0.0:
+            return Coef.constant(1.0)
+        return Coef(self.fraction, self.limit)
+
+    def fraction(self, t: int) -> tuple[float, float]:
+        """``(1, 1 + (t - 1) * decay)``."""
+        return (1.0, 1 + (t - 1) * float(self.decay))
 
     @property
     def limit(self) -> float:
@@ -180,8 +210,13 @@ class NadamCurrentGain(Gain):
 
     def value(self, t: int) -> float:
         """The weight at step ``t``."""
-        mu = nadam_momentum(self.beta1, self.momentum_decay, t)
-        return (1.0 - mu) / (1.0 - nadam_product(self.beta1, self.momentum_decay, t, self.product_dtype))
+        num, den = self.fraction(t)
+        return num / den
+
+    def fraction(self, t: int) -> tuple[float, float]:
+        """``(1 - mu_t, 1 - prod_{k<=t} mu_k)`` (torch.optim.NAdam's order)."""
+        b1, psi = self.beta1, self.momentum_decay
+        return (1.0 - nadam_momentum(b1, psi, t), 1.0 - nadam_product(b1, psi, t, self.product_dtype))
 
     @property
     def limit(self) -> float:
@@ -214,9 +249,14 @@ class NadamMomentumGain(Gain):
 
     def value(self, t: int) -> float:
         """The weight at step ``t``."""
+        num, den = self.fraction(t)
+        return num / den
+
+    def fraction(self, t: int) -> tuple[float, float]:
+        """``(mu_{t+1}, 1 - prod_{k<=t} mu_k * mu_{t+1})`` (torch.optim.NAdam's order)."""
         mu_next = nadam_momentum(self.beta1, self.momentum_decay, t + 1)
         product = nadam_product(self.beta1, self.momentum_decay, t, self.product_dtype)
-        return mu_next / (1.0 - product * mu_next)
+        return (mu_next, 1.0 - product * mu_next)
 
     @property
     def limit(self) -> float:
@@ -249,22 +289,27 @@ class RAdamRectification(Gain):
     beta2: float = 0.999
 
     def rho(self, t: int) -> float:
-        """``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)``."""
-        rho_inf = 2.0 / (1.0 - self.beta2) - 1.0
-        bias_correction2 = 1.0 - self.beta2**t
-        return rho_inf - 2.0 * t * (self.beta2**t) / bias_correction2
+        """``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)`` (torch.optim.RAdam's expression)."""
+        rho_inf = 2 / (1 - self.beta2) - 1
+        bias_correction2 = 1 - self.beta2**t
+        return rho_inf - 2 * t * (self.beta2**t) / bias_correction2
 
     def active(self, t: int) -> bool:
         """True when the adaptive (normalised) update is used at step ``t``."""
         return self.rho(t) > 5.0
 
     def value(self, t: int) -> float:
-        """``r_t`` when active, else 1."""
+        """``r_t`` when active, else 1 (torch.optim.RAdam's expression, ``** 0.5`` included)."""
         if not self.active(t):
             return 1.0
-        rho_inf = 2.0 / (1.0 - self.beta2) - 1.0
-        rho_t = self.rho(t)
-        return math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        return self.fraction(t)[0]
+
+    def fraction(self, t: int) -> tuple[float, float]:
+        """``(r_t, 1)``, computed whether or not step ``t`` is rectified (the step program uses it only then)."""
+        beta2 = self.beta2
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * (beta2**t) / (1 - beta2**t)
+        return (float(((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5), 1.0)
 
     @property
     def limit(self) -> float:

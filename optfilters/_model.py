@@ -1,6 +1,7 @@
-"""The optimizer model: an ordered list of stages, and its reference numpy executor.
+"""The optimizer model: an ordered sequence of stages, its step program and the reference numpy executor.
 
-Update convention (per parameter element, step ``t = 1, 2, ...``)::
+Update convention (per parameter element, step ``t = 1, 2, ...``) of the
+models the catalogue builds::
 
     g      = -grad if maximize else grad
     g      = g + wd * theta                     (coupled weight decay)    | theta *= 1 - lr*wd (decoupled)
@@ -10,15 +11,16 @@ Update convention (per parameter element, step ``t = 1, 2, ...``)::
     d      = sign(d)                            (Lion)
     theta  = theta - lr * lr_gain(t) * d
 
-``H`` maps the (effective) gradient to the update direction per unit
-learning rate; frequencies are in cycles per step.
+Any other order, and stage kinds defined outside the package, compose with
+:func:`chain`.  ``H`` maps the (effective) gradient to the update direction
+per unit learning rate; frequencies are in cycles per step.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -28,31 +30,62 @@ from numpy.typing import ArrayLike, NDArray
 from ._errors import InvalidFilterError
 from ._filter import ArmaFilter, cascade
 from ._gains import Constant, Gain
-from ._stages import (
-    AdadeltaNormaliser,
-    LinearStage,
-    LinearStageRunner,
-    Normaliser,
-    PeakNormaliser,
-    RmsNormaliser,
-    SignNonlinearity,
-    WeightDecay,
-    transient_correction,
-)
+from ._stages import LearningRate, LinearStage, Stage
+from .program import LinComb, Program, ProgramBuilder, Signals, run_numpy
 
-__all__ = ["NumpyOptimizer", "OptimizerModel", "Trajectory"]
+__all__ = ["NumpyOptimizer", "OptimizerModel", "StepPlan", "Trajectory", "chain"]
 
 FloatArray = NDArray[np.float64]
 
+#: The slots of the classic stage order, first to last (the order slot keywords insert stages in).
+SLOTS = ("weight_decay", "gradient", "normaliser", "post", "nonlinearity", "learning_rate")
+_RANK = {role: i for i, role in enumerate(SLOTS)}
 
-@dataclass(frozen=True)
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+
+
+def _set_role(stages: list[Stage], role: str, value: Stage | None) -> list[Stage]:
+    """``stages`` with the stage of ``role`` replaced by ``value`` (inserted in slot order; removed for None)."""
+    index = next((i for i, s in enumerate(stages) if s.role == role), None)
+    if value is not None:
+        value = value.with_role(role)
+    if index is not None:
+        if value is None:
+            return stages[:index] + stages[index + 1 :]
+        return [*stages[:index], value, *stages[index + 1 :]]
+    if value is None:
+        return stages
+    rank = _RANK[role]
+    position = next(
+        (i for i, s in enumerate(stages) if s.role in _RANK and _RANK[s.role] > rank),
+        len(stages),
+    )
+    return [*stages[:position], value, *stages[position:]]
+
+
+@dataclass(frozen=True, init=False)
 class OptimizerModel:
-    """An optimizer described as signal-processing stages.
+    """An optimizer described as an ordered sequence of stages.
 
-    Stages run in this fixed order: weight decay, gradient filter,
-    normaliser, post-filter, nonlinearity, learning-rate gain.  Absent stages
-    are None.  Build models with :func:`optfilters.get`; the value is
-    immutable.
+    The stages (:attr:`pipeline`) run in order on each step's signals (the
+    effective gradient, the direction, the parameter); exactly one is the
+    update :class:`~optfilters.stages.LearningRate` (appended at the end when
+    not given).  Build catalogue models with :func:`optfilters.get` and
+    compositions with :func:`optfilters.chain`; the value is immutable.
+
+    The classic slots are keywords (and properties): ``gradient``,
+    ``normaliser``, ``post``, ``nonlinearity``, ``weight_decay`` and
+    ``lr_gain`` set (or, with None, remove) the stage of that role, in the
+    order weight decay, gradient filter, normaliser, post-filter,
+    nonlinearity, learning rate.  With ``pipeline`` given too, they replace
+    its stages of those roles (which is what ``dataclasses.replace(model,
+    weight_decay=...)`` does).
 
     Parameters
     ----------
@@ -62,11 +95,12 @@ class OptimizerModel:
         Every hyperparameter by its torch.optim name, defaults filled in.
     gradient : LinearStage or None
         Filter on the effective gradient (None: identity).
-    normaliser : RmsNormaliser, PeakNormaliser, AdadeltaNormaliser or None
-        Elementwise normalisation by a running estimate of the gradient scale.
+    normaliser : Stage or None
+        Elementwise normalisation by a running estimate of the gradient scale
+        (:class:`~optfilters.stages.RmsNormaliser`, ...).
     post : LinearStage or None
         Filter after normalisation (RMSprop's momentum buffer).
-    nonlinearity : SignNonlinearity or None
+    nonlinearity : Stage or None
         Elementwise nonlinearity (Lion's sign).
     weight_decay : WeightDecay or None
         Coupled (L2) or decoupled weight decay.
@@ -76,6 +110,9 @@ class OptimizerModel:
         Ascend instead of descend (torch's ``maximize``).
     description : str
         One line for listings.
+    pipeline : sequence of Stage, optional
+        The stages in execution order (any stage kinds, see
+        :class:`optfilters.stages.Stage`).
 
     Examples
     --------
@@ -85,23 +122,91 @@ class OptimizerModel:
     (True, True)
     >>> round(m.filters()["gradient"].dc_gain, 9)
     10.0
+    >>> [stage.role for stage in m.pipeline]
+    ['gradient', 'learning_rate']
     """
 
     name: str
-    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
-    gradient: LinearStage | None = None
-    normaliser: Normaliser | None = None
-    post: LinearStage | None = None
-    nonlinearity: SignNonlinearity | None = None
-    weight_decay: WeightDecay | None = None
-    lr_gain: Gain = field(default_factory=lambda: Constant(1.0))
-    maximize: bool = False
-    description: str = ""
+    hyperparameters: Mapping[str, Any]
+    pipeline: tuple[Stage, ...]
+    maximize: bool
+    description: str
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hyperparameters", MappingProxyType(dict(self.hyperparameters)))
+    def __init__(
+        self,
+        name: str,
+        hyperparameters: Mapping[str, Any] | None = None,
+        gradient: LinearStage | None = _UNSET,
+        normaliser: Stage | None = _UNSET,
+        post: LinearStage | None = _UNSET,
+        nonlinearity: Stage | None = _UNSET,
+        weight_decay: Stage | None = _UNSET,
+        lr_gain: Gain = _UNSET,
+        maximize: bool = False,
+        description: str = "",
+        pipeline: Iterable[Stage] | None = None,
+    ) -> None:
+        stages = list(pipeline) if pipeline is not None else []
+        for stage in stages:
+            if not isinstance(stage, Stage):
+                raise TypeError(
+                    f"pipeline entries must be stages (optfilters.stages.Stage), got {type(stage).__name__}"
+                )
+        slots = {"weight_decay": weight_decay, "gradient": gradient, "normaliser": normaliser, "post": post}
+        slots["nonlinearity"] = nonlinearity
+        for role, value in slots.items():
+            if value is not _UNSET:
+                stages = _set_role(stages, role, value)
+        updates = [s for s in stages if s.role == "learning_rate"]
+        if len(updates) > 1:
+            raise InvalidFilterError(f"a model has one learning-rate (update) stage, got {len(updates)}")
+        if lr_gain is not _UNSET:
+            stages = _set_role(stages, "learning_rate", LearningRate(lr_gain))
+        elif not updates:
+            stages.append(LearningRate(Constant(1.0)))
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "hyperparameters", MappingProxyType(dict(hyperparameters or {})))
+        object.__setattr__(self, "pipeline", tuple(stages))
+        object.__setattr__(self, "maximize", bool(maximize))
+        object.__setattr__(self, "description", description)
 
     # ----------------------------------------------------------------- structure
+    def _role(self, role: str) -> Any:
+        return next((s for s in self.pipeline if s.role == role), None)
+
+    @property
+    def gradient(self) -> LinearStage | None:
+        """The gradient filter stage (None: identity)."""
+        stage: LinearStage | None = self._role("gradient")
+        return stage
+
+    @property
+    def normaliser(self) -> Any:
+        """The normaliser stage, or None."""
+        return self._role("normaliser")
+
+    @property
+    def post(self) -> LinearStage | None:
+        """The post-filter stage, or None."""
+        stage: LinearStage | None = self._role("post")
+        return stage
+
+    @property
+    def nonlinearity(self) -> Any:
+        """The nonlinearity stage (Lion's sign), or None."""
+        return self._role("nonlinearity")
+
+    @property
+    def weight_decay(self) -> Any:
+        """The weight-decay stage, or None."""
+        return self._role("weight_decay")
+
+    @property
+    def lr_gain(self) -> Gain:
+        """The time-varying factor on the learning rate: the update stage's ``gain`` (1 for kinds without one)."""
+        gain: Gain = getattr(self._role("learning_rate"), "gain", Constant(1.0))
+        return gain
+
     @property
     def lr(self) -> float:
         """The learning rate hyperparameter (1.0 when the model has none)."""
@@ -109,7 +214,7 @@ class OptimizerModel:
 
     @property
     def stages(self) -> tuple[tuple[str, Any], ...]:
-        """``(role, stage)`` pairs in execution order, absent stages left out.
+        """``(role, stage)`` pairs in execution order.
 
         Examples
         --------
@@ -117,19 +222,19 @@ class OptimizerModel:
         >>> [role for role, _ in optfilters.get("adamw").stages]
         ['weight_decay', 'gradient', 'normaliser', 'learning_rate']
         """
-        out: list[tuple[str, Any]] = []
-        if self.weight_decay is not None:
-            out.append(("weight_decay", self.weight_decay))
-        if self.gradient is not None:
-            out.append(("gradient", self.gradient))
-        if self.normaliser is not None:
-            out.append(("normaliser", self.normaliser))
-        if self.post is not None:
-            out.append(("post", self.post))
-        if self.nonlinearity is not None:
-            out.append(("nonlinearity", self.nonlinearity))
-        out.append(("learning_rate", self.lr_gain))
-        return tuple(out)
+        return tuple((stage.role, stage) for stage in self.pipeline)
+
+    @property
+    def nonlinear_stages(self) -> tuple[Stage, ...]:
+        """The stages whose output is not a linear function of their inputs (normalisers, the sign).
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> [s.role for s in optfilters.get("lion").nonlinear_stages]
+        ['nonlinearity']
+        """
+        return tuple(stage for stage in self.pipeline if not stage.is_linear)
 
     def linear_stages(self) -> dict[str, LinearStage]:
         """The linear stages by name: ``gradient``, the normaliser's ``second_moment`` / ``center``, ``post``.
@@ -143,23 +248,16 @@ class OptimizerModel:
         ['center', 'gradient', 'second_moment']
         """
         out: dict[str, LinearStage] = {"gradient": self.gradient_stage}
-        if isinstance(self.normaliser, RmsNormaliser):
-            out["second_moment"] = self.normaliser.second_moment
-            if self.normaliser.center is not None:
-                out["center"] = self.normaliser.center
-        elif isinstance(self.normaliser, AdadeltaNormaliser):
-            ema = LinearStage.of(ArmaFilter.ema(self.normaliser.rho), "second_moment")
-            out["second_moment"] = ema
-            out["update_moment"] = LinearStage.of(ArmaFilter.ema(self.normaliser.rho), "update_moment")
-        if self.post is not None:
-            out["post"] = self.post
+        for stage in self.pipeline:
+            out.update(stage.linear_stages())
         return out
 
     @property
     def gradient_stage(self) -> LinearStage:
         """The gradient filter stage (the identity when the model has none)."""
-        if self.gradient is not None:
-            return self.gradient
+        gradient = self.gradient
+        if gradient is not None:
+            return gradient
         return LinearStage.of(ArmaFilter.identity(), "gradient")
 
     def filters(self) -> dict[str, ArmaFilter]:
@@ -184,7 +282,7 @@ class OptimizerModel:
         >>> optfilters.get("nesterov").is_linear, optfilters.get("adam").is_linear
         (True, False)
         """
-        return self.normaliser is None and self.nonlinearity is None
+        return all(stage.is_linear for stage in self.pipeline)
 
     @property
     def is_time_invariant(self) -> bool:
@@ -196,9 +294,27 @@ class OptimizerModel:
         >>> optfilters.get("adam").is_time_invariant
         False
         """
-        stages_ti = all(stage.is_time_invariant for stage in self.linear_stages().values())
-        norm_ti = self.normaliser is None or self.normaliser.is_time_invariant
-        return stages_ti and norm_ti and self.lr_gain.is_constant
+        return all(stage.is_time_invariant for stage in self.pipeline)
+
+    def direction_parts(self) -> list[ArmaFilter]:
+        """The LTI filters the direction passes through, in order (the gradient filter first, the identity if none).
+
+        Nonlinear stages are left out; see :meth:`linearised_filter`.
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> [f.a.tolist() for f in optfilters.get("rmsprop", momentum=0.5).direction_parts()]
+        [[1.0], [1.0, -0.5]]
+        """
+        parts: list[ArmaFilter] = []
+        for stage in self.pipeline:
+            f = stage.direction_filter()
+            if f is not None:
+                if not parts and stage.role != "gradient":
+                    parts.append(self.gradient_stage.limit())
+                parts.append(f)
+        return parts or [self.gradient_stage.limit()]
 
     def direction_filter(self) -> ArmaFilter:
         """The whole linear map from effective gradient to update direction (per unit lr), LTI limit.
@@ -221,10 +337,25 @@ class OptimizerModel:
             raise InvalidFilterError(
                 f"{self.name} is not linear (it normalises or takes a sign); use linearised_filter(second_moment=...)"
             )
-        parts = [self.gradient_stage.limit()]
-        if self.post is not None:
-            parts.append(self.post.limit())
-        return cascade(*parts).renamed(self.name) * self.lr_gain.limit
+        return cascade(*self.direction_parts()).renamed(self.name) * self.lr_gain.limit
+
+    def frozen_gain(self, second_moment: ArrayLike = 1.0, t: int | None = None) -> Any:
+        """The product of the nonlinear stages' frozen gains at second moment ``v`` (1 for linear models).
+
+        This is the preconditioner ``1 / (sqrt(v) + eps)`` of Adam (see
+        :meth:`optfilters.stages.Stage.frozen_gain`); ``v`` may be an array.
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> float(optfilters.get("adam", eps=0.0).frozen_gain(4.0))
+        0.5
+        """
+        v = np.asarray(second_moment, dtype=np.float64)
+        gain: Any = np.ones_like(v)
+        for stage in self.nonlinear_stages:
+            gain = gain * stage.frozen_gain(v, t)
+        return gain
 
     def linearised_filter(self, second_moment: float = 1.0) -> ArmaFilter:
         """The direction filter with the normaliser frozen at a second moment ``v`` (linearisation).
@@ -233,7 +364,9 @@ class OptimizerModel:
         (``sqrt(v + eps)`` when eps sits inside the root); for Adamax by ``sqrt(v)
         + eps`` read as the peak level; for Adadelta multiplied by
         ``sqrt(eps) / sqrt(v + eps)`` (its ``u`` at rest); Lion's sign is left
-        out (direction only).  Linear models return :meth:`direction_filter`.
+        out (direction only).  Each stage kind defines its own
+        (:meth:`~optfilters.stages.Stage.frozen_gain`).  Linear models return
+        :meth:`direction_filter`.
 
         Examples
         --------
@@ -244,23 +377,32 @@ class OptimizerModel:
         """
         if not (second_moment >= 0.0 and math.isfinite(second_moment)):
             raise InvalidFilterError(f"second_moment must be finite and >= 0, got {second_moment}")
-        parts = [self.gradient_stage.limit()]
         scale = 1.0
-        norm = self.normaliser
-        if isinstance(norm, RmsNormaliser):
-            if norm.eps_placement == "inside_root":
-                scale = 1.0 / math.sqrt(second_moment + norm.eps)
-            else:
-                scale = 1.0 / (math.sqrt(second_moment) + norm.eps)
-        elif isinstance(norm, PeakNormaliser):
-            scale = 1.0 / (math.sqrt(second_moment) + norm.eps)
-        elif isinstance(norm, AdadeltaNormaliser):
-            scale = math.sqrt(norm.eps) / math.sqrt(second_moment + norm.eps)
-        if self.post is not None:
-            parts.append(self.post.limit())
-        return (cascade(*parts) * (scale * self.lr_gain.limit)).renamed(self.name)
+        for stage in self.nonlinear_stages:
+            scale = float(scale * stage.frozen_gain(second_moment))
+        return (cascade(*self.direction_parts()) * (scale * self.lr_gain.limit)).renamed(self.name)
+
+    def loop_decay(self) -> tuple[float, float]:
+        """``(coupled, decoupled)`` weight decay of the model (what the closed loop on a quadratic sees).
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> optfilters.get("adamw", weight_decay=0.1).loop_decay()
+        (0.0, 0.1)
+        """
+        coupled = decoupled = 0.0
+        for stage in self.pipeline:
+            c, d = stage.loop_decay()
+            coupled += c
+            decoupled += d
+        return coupled, decoupled
 
     # ----------------------------------------------------------------- execution
+    def plan(self, state_dtype: str = "float64", linearised: bool = False) -> StepPlan:
+        """The step programs of this model (see :class:`StepPlan`)."""
+        return StepPlan(self, state_dtype, linearised)
+
     def optimizer(self, theta0: ArrayLike, lr: float | None = None) -> NumpyOptimizer:
         """A step-by-step numpy executor of this model starting at ``theta0``.
 
@@ -324,6 +466,18 @@ class OptimizerModel:
         stacked = np.stack(params)
         return Trajectory(params=stacked, updates=np.diff(stacked, axis=0))
 
+    def _repr_html_(self) -> str:
+        """Jupyter: hyperparameters and the stages as a small table (:func:`optfilters.display.model_html`)."""
+        from .display import model_html
+
+        return model_html(self)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: each linear stage's H(z) as display math."""
+        from .display import model_latex
+
+        return model_latex(self)
+
     def describe(self) -> str:
         """Several lines: one per stage.
 
@@ -335,12 +489,10 @@ class OptimizerModel:
         """
         hps = ", ".join(f"{k}={_fmt_value(v)}" for k, v in self.hyperparameters.items())
         lines = [f"{self.name}: {hps}"]
-        for role, stage in self.stages:
-            if role == "learning_rate":
-                if not stage.is_constant:
-                    lines.append(f"  learning rate: lr * {stage.describe()}")
-                continue
-            lines.append(f"  {role}: {stage.describe()}")
+        for stage in self.pipeline:
+            line = stage.describe_line()
+            if line is not None:
+                lines.append(f"  {line}")
         if self.maximize:
             lines.append("  maximize: the gradient is negated first")
         return "\n".join(lines)
@@ -352,6 +504,186 @@ def _fmt_value(value: Any) -> str:
     if isinstance(value, tuple):
         return "(" + ", ".join(_fmt_value(v) for v in value) + ")"
     return str(value)
+
+
+def _part_name(part: Any) -> str:
+    if isinstance(part, OptimizerModel):
+        return part.name
+    if isinstance(part, ArmaFilter):
+        return part.name or "filter"
+    return str(part.key)
+
+
+def chain(
+    *parts: Stage | ArmaFilter | OptimizerModel,
+    name: str | None = None,
+    lr: float | None = None,
+    lr_gain: Gain | None = None,
+    maximize: bool = False,
+    hyperparameters: Mapping[str, Any] | None = None,
+    description: str = "",
+) -> OptimizerModel:
+    """Compose a model from stages, filters and models, run in the order given (optax's ``chain``).
+
+    Parameters
+    ----------
+    *parts : Stage, ArmaFilter or OptimizerModel
+        A stage of any kind (``optfilters.get("adam").normaliser``, a stage kind
+        of your own); a filter ``H(z)``, which becomes a gradient filter (a
+        :class:`~optfilters.stages.LinearStage` named ``gradient``); or a model,
+        which contributes its stages except its learning rate.  The update
+        (:class:`~optfilters.stages.LearningRate`) comes last unless given
+        among the parts: stages after it act on the updated parameter.
+    name : str, optional
+        Label (default: the parts' names joined with ``+``).
+    lr : float, optional
+        The learning rate hyperparameter.
+    lr_gain : Gain, optional
+        A time-varying factor on the learning rate (default: that of the first
+        model part, else 1).
+    maximize : bool
+        Ascend instead of descend.
+    hyperparameters : mapping, optional
+        Further values to record (``lr`` is added).
+    description : str
+        One line for listings.
+
+    Returns
+    -------
+    OptimizerModel
+        Accepted by :class:`optfilters.torch.FilterOptimizer` and every
+        analysis function.
+
+    Raises
+    ------
+    TypeError
+        For a part that is not a stage, a filter or a model.
+
+    Examples
+    --------
+    A 4th-order Butterworth gradient filter followed by Adam's normaliser:
+
+    >>> import optfilters
+    >>> model = optfilters.chain(optfilters.get("butterworth", order=4, cutoff=0.02), optfilters.get("adam").normaliser)
+    >>> [role for role, _ in model.stages]
+    ['gradient', 'normaliser', 'learning_rate']
+    >>> model.name
+    'butterworth+normaliser'
+    """
+    stages: list[Stage] = []
+    gain = lr_gain
+    for part in parts:
+        if isinstance(part, OptimizerModel):
+            for stage in part.pipeline:
+                if stage.role == "learning_rate":
+                    if gain is None and not stage.is_time_invariant:
+                        gain = part.lr_gain
+                    continue
+                stages.append(stage)
+        elif isinstance(part, ArmaFilter):
+            stages.append(LinearStage.of(part, "gradient"))
+        elif isinstance(part, Stage):
+            stages.append(part)
+        else:
+            raise TypeError(
+                f"chain() takes stages, filters (ArmaFilter) and models (OptimizerModel), got {type(part).__name__}"
+            )
+    hps = dict(hyperparameters or {})
+    if lr is not None:
+        hps["lr"] = lr
+    named = [part for part in parts if not (isinstance(part, Stage) and part.role == "learning_rate")]
+    label = name if name is not None else "+".join(_part_name(part) for part in named) or "chain"
+    if not any(stage.role == "learning_rate" for stage in stages):
+        stages.append(LearningRate(gain if gain is not None else Constant(1.0)))
+    elif lr_gain is not None:
+        raise TypeError("chain(): give the learning-rate factor in the LearningRate stage or as lr_gain, not both")
+    return OptimizerModel(label, hps, maximize=maximize, description=description, pipeline=stages)
+
+
+# ----------------------------------------------------------------------------- the step program
+
+
+def build_program(
+    model: OptimizerModel, state_dtype: str, variants: tuple[Any, ...], linearised: bool = False
+) -> Program:
+    """The step program of ``model`` for one combination of the stages' variants.
+
+    ``linearised`` builds the noisy-quadratic model's linearised step: each
+    nonlinear stage ``i`` multiplies the direction by the register ``gain.<i>``,
+    and the signals entering it are tapped as ``<i>.grad`` and ``<i>.direction``.
+    """
+    bld = ProgramBuilder(state_dtype, linearised)
+    g = "grad"
+    if model.maximize:
+        g = bld.new("neg", g)
+    sig = Signals.start(g)
+    for i, (stage, variant) in enumerate(zip(model.pipeline, variants, strict=True)):
+        if not linearised:
+            stage.emit(bld, sig, variant)
+            continue
+        if not stage.is_linear:
+            x = bld.materialise(sig.direction)
+            sig.direction = LinComb.of(x)
+            bld.tap(f"{i}.grad", sig.grad)
+            bld.tap(f"{i}.direction", x)
+        stage.emit_linearised(bld, sig, variant, f"gain.{i}")
+    return bld.program()
+
+
+class StepPlan:
+    """The step programs of one model for one state dtype: one per combination of the stages' variants.
+
+    Parameters
+    ----------
+    model : OptimizerModel
+    state_dtype : {"float64", "float32", "float16"}
+        The dtype of the filter state.
+    linearised : bool
+        The noisy-quadratic model's linearised step (see :func:`build_program`).
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> plan = optfilters.get("adam").plan()
+    >>> [spec.key for spec in plan.program(1).state]
+    ['gradient.0', 'second_moment.0']
+    >>> plan.program(1) is plan.program(2)
+    True
+    """
+
+    def __init__(self, model: OptimizerModel, state_dtype: str = "float64", linearised: bool = False) -> None:
+        self.model = model
+        self.state_dtype = state_dtype
+        self.linearised = linearised
+        self._size = len(model.pipeline)
+        self._varying = tuple((i, stage.variant) for i, stage in enumerate(model.pipeline) if stage.varies)
+        self._variant_fns = tuple(variant for _, variant in self._varying)
+        self._programs: dict[tuple[Any, ...], Program] = {}
+        self._single: Program | None = None
+
+    def variants(self, t: int | None) -> tuple[Any, ...]:
+        """Each stage's variant at step ``t`` (None: the ``t -> infinity`` limit)."""
+        out: list[Any] = [None] * self._size
+        for i, variant in self._varying:
+            out[i] = variant(t)
+        return tuple(out)
+
+    def program(self, t: int | None) -> Program:
+        """The program for step ``t`` (None: the ``t -> infinity`` limit, whose scalars are the limits)."""
+        if not self._varying:
+            single = self._single
+            if single is None:
+                variants = (None,) * self._size
+                single = self._single = build_program(self.model, self.state_dtype, variants, self.linearised)
+            return single
+        fns = self._variant_fns
+        key = (fns[0](t),) if len(fns) == 1 else tuple([fn(t) for fn in fns])
+        program = self._programs.get(key)
+        if program is None:
+            program = self._programs[key] = build_program(
+                self.model, self.state_dtype, self.variants(t), self.linearised
+            )
+        return program
 
 
 @dataclass(frozen=True)
@@ -376,11 +708,15 @@ class Trajectory:
 
 
 class NumpyOptimizer:
-    """Reference executor: runs an :class:`OptimizerModel` step by step on numpy arrays.
+    """Reference executor: runs an :class:`OptimizerModel` step by step on numpy float64 arrays.
 
-    It is the literal recursion that the model describes, used to check the
-    model against independently written optimizers and by the analysis.  The
-    ``lr`` attribute may be changed between steps (a schedule).
+    It runs the model's step program (each stage kind's one definition of its
+    step, :meth:`optfilters.stages.Stage.emit`) with numpy, so it is the
+    literal recursion that the model describes and that the PyTorch bridge
+    runs; it is checked against independently written optimizers and used by
+    the analysis.  The ``lr`` attribute may be changed between steps (a
+    schedule); :attr:`state` holds the stages' state arrays by key, as the
+    bridge's ``optimizer.state[p]`` does.
 
     Parameters
     ----------
@@ -396,6 +732,8 @@ class NumpyOptimizer:
     >>> opt = optfilters.get("adam", lr=0.1).optimizer([0.0])
     >>> opt.step([3.0]).round(9).tolist()   # Adam's first step is lr * sign(g)
     [-0.1]
+    >>> sorted(opt.state)
+    ['gradient.0', 'second_moment.0']
     """
 
     def __init__(self, model: OptimizerModel, theta0: ArrayLike, lr: float | None = None) -> None:
@@ -403,90 +741,25 @@ class NumpyOptimizer:
         self.theta = np.array(theta0, dtype=np.float64, copy=True)
         self.lr = model.lr if lr is None else float(lr)
         self.t = 0
-        shape = self.theta.shape
-        self._gradient = LinearStageRunner(model.gradient, shape) if model.gradient is not None else None
-        self._post = LinearStageRunner(model.post, shape) if model.post is not None else None
-        norm = model.normaliser
-        self._norm_state: dict[str, Any] = {}
-        if isinstance(norm, RmsNormaliser):
-            self._single_corrected = len(norm.second_moment.terms) == 1 and norm.second_moment.compensated
-            # A single bias-corrected term is corrected after the AMSGrad max (torch's order).
-            self._norm_state["v"] = LinearStageRunner(
-                norm.second_moment, shape, compensate=False if self._single_corrected else None
-            )
-            if norm.amsgrad:
-                self._norm_state["vmax"] = np.zeros(shape)
-            if norm.center is not None:
-                self._norm_state["center"] = LinearStageRunner(norm.center, shape)
-        elif isinstance(norm, PeakNormaliser):
-            self._norm_state["u"] = np.zeros(shape)
-        elif isinstance(norm, AdadeltaNormaliser):
-            self._norm_state["v"] = np.zeros(shape)
-            self._norm_state["u"] = np.zeros(shape)
+        self.state: dict[str, FloatArray] = {}
+        self._plan = StepPlan(model, "float64")
 
     def step(self, grad: ArrayLike) -> FloatArray:
         """Take one step with the raw loss gradient ``grad``; returns the new parameters."""
-        model = self.model
         self.t += 1
         t = self.t
-        lr = self.lr
+        shape = self.theta.shape
         g = np.array(grad, dtype=np.float64, copy=True)
-        if g.shape != self.theta.shape:
-            g = np.broadcast_to(g, self.theta.shape).copy()
-        if model.maximize:
-            g = -g
-        wd = model.weight_decay
-        if wd is not None and wd.weight_decay != 0.0:
-            if wd.decoupled:
-                self.theta = self.theta * (1.0 - lr * wd.weight_decay)
-            else:
-                g = g + wd.weight_decay * self.theta
-        d = self._gradient.step(g, t) if self._gradient is not None else g
-        if model.normaliser is not None:
-            d = self._normalise(d, g, t)
-        if self._post is not None:
-            d = self._post.step(d, t)
-        if model.nonlinearity is not None:
-            d = np.sign(d)
-        self.theta = self.theta - (lr * model.lr_gain.value(t)) * d
+        if g.shape != shape:
+            g = np.broadcast_to(g, shape).copy()
+        program = self._plan.program(t)
+        work = shape if shape else (1,)  # registers are at least one-dimensional (in-place operations)
+        regs: dict[str, Any] = {"param": self.theta.reshape(work).copy(), "grad": g.reshape(work)}
+        for spec in program.state:
+            value = self.state.get(spec.key)
+            if value is None:
+                value = self.state[spec.key] = np.full(spec.shape_for(shape), spec.init)
+            regs[f"state.{spec.key}"] = value.reshape(spec.shape_for(work))
+        run_numpy(program, regs, program.scalar_values(t, self.lr))
+        self.theta = regs["param"].reshape(shape)
         return self.theta
-
-    def _normalise(self, d: FloatArray, g: FloatArray, t: int) -> FloatArray:
-        norm = self.model.normaliser
-        state = self._norm_state
-        if isinstance(norm, RmsNormaliser):
-            runner: LinearStageRunner = state["v"]
-            v = runner.step(g * g, t)
-            if norm.amsgrad:
-                state["vmax"] = np.maximum(state["vmax"], v)
-                v = state["vmax"]
-            correction = 1.0
-            if self._single_corrected:
-                correction = transient_correction(norm.second_moment.terms[0].filter, t)
-            if norm.center is not None:
-                mean = state["center"].step(g, t)
-                v = v - mean * mean
-            if norm.rectification is not None and not norm.rectification.active(t):
-                return d
-            if norm.eps_placement == "after_root" and norm.correction_inside_root:
-                den = np.sqrt(v / correction) + norm.eps
-            elif norm.eps_placement == "after_root":
-                den = np.sqrt(v) / math.sqrt(correction) + norm.eps
-            elif norm.eps_placement == "inside_root":
-                den = np.sqrt(v / correction + norm.eps)
-            else:
-                den = (np.sqrt(v) + norm.eps) / math.sqrt(correction)
-            out = d / den
-            if norm.rectification is not None:
-                out = out * norm.rectification.value(t)
-            return np.asarray(out, dtype=np.float64)
-        if isinstance(norm, PeakNormaliser):
-            state["u"] = np.maximum(norm.beta2 * state["u"], np.abs(g) + norm.eps)
-            return np.asarray(d / state["u"], dtype=np.float64)
-        if isinstance(norm, AdadeltaNormaliser):
-            rho, eps = norm.rho, norm.eps
-            state["v"] = rho * state["v"] + (1.0 - rho) * g * g
-            delta = np.sqrt(state["u"] + eps) / np.sqrt(state["v"] + eps) * d
-            state["u"] = rho * state["u"] + (1.0 - rho) * delta * delta
-            return np.asarray(delta, dtype=np.float64)
-        raise TypeError(f"unknown normaliser {norm!r}")

@@ -50,11 +50,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import exact as _exact
-from ._catalogue import CATALOGUE, get, resolve_name
+from ._catalogue import CATALOGUE, ModelLike, as_model, resolve_name
 from ._errors import InvalidFilterError, InvalidHyperparameterError
 from ._filter import ArmaFilter, cascade
 from ._model import OptimizerModel
-from ._stages import AdadeltaNormaliser, LinearStage, PeakNormaliser, RmsNormaliser
 from .factored import unit_circle
 
 __all__ = [
@@ -80,7 +79,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 ComplexArray = NDArray[np.complex128]
-ModelLike = OptimizerModel | ArmaFilter | str
 
 #: Hyperparameters tuned by default (besides ``lr``) for each catalogue entry: those that shape the filter.
 DEFAULT_TUNED: dict[str, tuple[str, ...]] = {
@@ -135,68 +133,17 @@ def _list(values: ArrayLike) -> list[float | None]:
 # ----------------------------------------------------------------------------- models and loop filters
 
 
-def as_model(model: ModelLike, **hyperparameters: Any) -> OptimizerModel:
-    """An :class:`OptimizerModel` from a catalogue name, a model or a filter.
-
-    Parameters
-    ----------
-    model : str, OptimizerModel or ArmaFilter
-        A catalogue name or alias (built with ``hyperparameters``); a model
-        (catalogue models may take hyperparameter overrides); or a gradient
-        filter ``H(z)``, meaning filtered gradient descent ``theta -= lr * H(z) g``.
-    **hyperparameters
-        Catalogue hyperparameters (``lr`` only for a filter).
-
-    Returns
-    -------
-    OptimizerModel
-
-    Examples
-    --------
-    >>> from optfilters import ArmaFilter
-    >>> from optfilters.closed_loop import as_model
-    >>> as_model("heavy-ball", momentum=0.5).hyperparameters["momentum"]
-    0.5
-    >>> as_model(ArmaFilter([0.1], [1.0, -0.9], name="ema")).name
-    'ema'
-    """
-    if isinstance(model, str):
-        return get(model, **hyperparameters)
-    if isinstance(model, OptimizerModel):
-        if not hyperparameters:
-            return model
-        if model.name in CATALOGUE:
-            return get(model.name, **{**dict(model.hyperparameters), **hyperparameters})
-        raise InvalidHyperparameterError(
-            f"hyperparameters can only be overridden for catalogue models; {model.name!r} is not one"
-        )
-    if isinstance(model, ArmaFilter):
-        extra = sorted(set(hyperparameters) - {"lr"})
-        if extra:
-            raise InvalidHyperparameterError(f"a filter takes only lr, got {', '.join(extra)}")
-        lr = float(hyperparameters.get("lr", 1.0))
-        return OptimizerModel(
-            name=model.name or "filter", hyperparameters={"lr": lr}, gradient=LinearStage.of(model, "gradient")
-        )
-    raise TypeError(f"expected a catalogue name, an OptimizerModel or an ArmaFilter, got {type(model).__name__}")
-
-
-def _stage_limit(stage: LinearStage) -> ArmaFilter:
-    """The LTI limit of a stage, keeping a single term's exact zeros and poles (designs of high order)."""
-    if len(stage.terms) == 1:
-        return stage.terms[0].limit()
-    return stage.limit()
-
-
 def normaliser_scale(model: OptimizerModel, second_moment: float | ArrayLike = 1.0) -> Any:
     """The frozen normaliser's gain at second moment ``v``: the preconditioner ``1 / (sqrt(v) + eps)``.
 
     RMS normalisers give ``1 / (sqrt(v) + eps)`` (``1 / sqrt(v + eps)`` with
     eps inside the root), Adamax ``1 / (sqrt(v) + eps)`` reading ``sqrt(v)`` as
     the peak level, Adadelta ``sqrt(eps) / sqrt(v + eps)`` (its update
-    accumulator at rest); 1 for models without a normaliser.  This is the
-    factor by which :meth:`OptimizerModel.linearised_filter` scales the
-    direction filter; ``v`` may be an array (one value per coordinate).
+    accumulator at rest); 1 for models without a normaliser.  Each stage kind
+    defines its own (:meth:`optfilters.stages.Stage.frozen_gain`); this is
+    :meth:`OptimizerModel.frozen_gain`, the factor by which
+    :meth:`OptimizerModel.linearised_filter` scales the direction filter;
+    ``v`` may be an array (one value per coordinate).
 
     Examples
     --------
@@ -210,19 +157,8 @@ def normaliser_scale(model: OptimizerModel, second_moment: float | ArrayLike = 1
     v = np.asarray(second_moment, dtype=np.float64)
     if np.any(~np.isfinite(v)) or np.any(v < 0.0):
         raise InvalidFilterError(f"second_moment must be finite and >= 0, got {second_moment!r}")
-    norm = model.normaliser
     with np.errstate(divide="ignore"):
-        if isinstance(norm, RmsNormaliser):
-            if norm.eps_placement == "inside_root":
-                scale = 1.0 / np.sqrt(v + norm.eps)
-            else:
-                scale = 1.0 / (np.sqrt(v) + norm.eps)
-        elif isinstance(norm, PeakNormaliser):
-            scale = 1.0 / (np.sqrt(v) + norm.eps)
-        elif isinstance(norm, AdadeltaNormaliser):
-            scale = math.sqrt(norm.eps) / np.sqrt(v + norm.eps)
-        else:
-            scale = np.ones_like(v)
+        scale = np.asarray(model.frozen_gain(v), dtype=np.float64)
     return scale[()] if scale.ndim == 0 else scale
 
 
@@ -821,18 +757,10 @@ class ClosedLoop:
 
 def _label(model: OptimizerModel, second_moment: float) -> tuple[bool, bool, str]:
     time_varying = not model.is_time_invariant
-    notes = []
-    linearised = not model.is_linear
-    if model.normaliser is not None:
-        notes.append(
-            f"linearised: normaliser frozen at second moment v={second_moment:g}; "
-            "lr*h uses the preconditioned curvature h/(sqrt(v)+eps)"
-        )
-    if model.nonlinearity is not None:
-        notes.append("linearised: sign() left out (direction only)")
+    notes = [note for stage in model.nonlinear_stages if (note := stage.linearisation_note("frozen", second_moment))]
     if time_varying:
         notes.append("t->infinity LTI limit of a time-varying model")
-    return linearised, time_varying, "; ".join(notes) if notes else "exact"
+    return not model.is_linear, time_varying, "; ".join(notes) if notes else "exact"
 
 
 def closed_loop(
@@ -868,19 +796,17 @@ def closed_loop(
     scale = float(normaliser_scale(m, second_moment))
     if not (math.isfinite(scale) and scale > 0.0):
         raise InvalidFilterError(f"the frozen normaliser's gain must be finite and > 0, got {scale}")
-    parts = [_stage_limit(m.gradient_stage)]
-    if m.post is not None:
-        parts.append(_stage_limit(m.post))
+    parts = m.direction_parts()
     loop_filter = (cascade(*parts) if len(parts) > 1 else parts[0]).scaled(m.lr_gain.limit)
-    wd = m.weight_decay
+    coupled, decoupled = m.loop_decay()
     linearised, time_varying, label = _label(m, second_moment)
     return ClosedLoop(
         name=m.name,
         filter=loop_filter.renamed(m.name),
         preconditioner=scale,
         lr=m.lr if lr is None else float(lr),
-        coupled_decay=wd.weight_decay if wd is not None and not wd.decoupled else 0.0,
-        decoupled_decay=wd.weight_decay if wd is not None and wd.decoupled else 0.0,
+        coupled_decay=coupled,
+        decoupled_decay=decoupled,
         sign=-1.0 if m.maximize else 1.0,
         linearised=linearised,
         time_varying=time_varying,

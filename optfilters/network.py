@@ -60,10 +60,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._catalogue import ModelLike, as_model
 from ._errors import InvalidFilterError, InvalidHyperparameterError
 from ._filter import ArmaFilter, cascade
 from ._model import OptimizerModel
-from ._stages import PeakNormaliser, RmsNormaliser, transient_correction
+from .program import NumpyOps
 
 __all__ = [
     "NETWORKS",
@@ -563,62 +564,20 @@ def _lanczos(matvec: Callable[[FloatArray], FloatArray], v: FloatArray, tol: flo
 
 
 class _NormaliserReader:
-    """Reads a normalised optimizer's denominator ``P`` from the bridge's state (mirrors NumpyOptimizer._normalise)."""
+    """Reads a normalised optimizer's denominator ``P`` from the bridge's state (each stage kind says how)."""
 
     def __init__(self, model: OptimizerModel) -> None:
-        norm = model.normaliser
         self.model = model
-        self.keys: tuple[str, ...]
-        if isinstance(norm, RmsNormaliser):
-            if len(norm.second_moment.terms) != 1:
-                raise ValueError(
-                    f"the denominator of {model.name} has a {len(norm.second_moment.terms)}-term second moment; "
-                    "reading it from the optimizer's state is supported for single-term ones only"
-                )
-            term = norm.second_moment.terms[0]
-            f = term.filter
-            if f.order != 1 or len(f.b) != 1:
-                raise ValueError(f"the second-moment filter of {model.name} is not a one-pole EMA/sum; unsupported")
-            if norm.center is not None and (
-                len(norm.center.terms) != 1 or norm.center.compensated or norm.center.terms[0].filter.order != 1
-            ):
-                raise ValueError(f"the centring filter of {model.name} is unsupported")
-            self.keys = ("second_moment.max" if norm.amsgrad else "second_moment.0",)
-            if norm.center is not None:
-                self.keys += ("center.0",)
-            self._filter = f
-            self._corrected = norm.second_moment.compensated
-        elif isinstance(norm, PeakNormaliser):
-            self.keys = ("peak",)
-        else:
+        norm = model.normaliser
+        if norm is None:
             raise ValueError(
-                f"preconditioned sharpness and frozen gains need an RMS or peak normaliser; "
-                f"{model.name} has {type(norm).__name__ if norm is not None else 'none'}"
+                f"preconditioned sharpness and frozen gains need an RMS or peak normaliser; {model.name} has none"
             )
+        self.keys, self._denominator = norm.preconditioner(model.name)
 
-    def denominator(self, values: Sequence[Any], t: int) -> Any:
-        """``P`` at step ``t`` (1-based) from the state values (numpy arrays or tensors), elementwise."""
-        norm = self.model.normaliser
-        if isinstance(norm, PeakNormaliser):
-            return values[0]
-        assert isinstance(norm, RmsNormaliser)
-        v = values[0]
-        if norm.center is not None:
-            v = v - values[1] * values[1]
-        if norm.rectification is not None and not norm.rectification.active(t):
-            return v * 0.0 + 1.0
-        c = transient_correction(self._filter, t) if self._corrected else 1.0
-        if norm.eps_placement == "after_root" and norm.correction_inside_root:
-            den = (v / c) ** 0.5 + norm.eps
-        elif norm.eps_placement == "after_root":
-            den = v**0.5 / math.sqrt(c) + norm.eps
-        elif norm.eps_placement == "inside_root":
-            den = (v / c + norm.eps) ** 0.5
-        else:
-            den = (v**0.5 + norm.eps) / math.sqrt(c)
-        if norm.rectification is not None:
-            den = den / norm.rectification.value(t)
-        return den
+    def denominator(self, values: Sequence[Any], t: int, ops: Any = NumpyOps) -> Any:
+        """``P`` at step ``t`` (1-based) from the state values (numpy arrays, or tensors with the bridge's ``ops``)."""
+        return self._denominator(values, t, ops)
 
 
 def adaptive_preconditioner(optimizer: Any, group: int = 0) -> list[Any]:
@@ -654,6 +613,8 @@ def adaptive_preconditioner(optimizer: Any, group: int = 0) -> list[Any]:
     >>> adaptive_preconditioner(opt)[0].tolist()   # sqrt(v_hat) = |g| after one step
     [3.0, 4.0]
     """
+    from .torch._kernels import SingleOps
+
     model = optimizer.group_model(group)
     reader = _NormaliserReader(model)
     out = []
@@ -662,11 +623,11 @@ def adaptive_preconditioner(optimizer: Any, group: int = 0) -> list[Any]:
         if "step" not in state or any(k not in state for k in reader.keys):
             raise ValueError("adaptive_preconditioner() needs the optimizer's state: take a step first")
         t = int(state["step"])
-        out.append(reader.denominator([state[k] for k in reader.keys], t).to(p.dtype))
+        out.append(reader.denominator([state[k] for k in reader.keys], t, SingleOps).to(p.dtype))
     return out
 
 
-def sharpness_threshold(model: OptimizerModel | str, lr: float | None = None, **hyperparameters: Any) -> float:
+def sharpness_threshold(model: ModelLike, lr: float | None = None, **hyperparameters: Any) -> float:
     """The predicted edge-of-stability sharpness: the closed loop's largest stable ``lr * h`` over ``lr``.
 
     For linear models it bounds the Hessian's top eigenvalue, for normalised
@@ -680,10 +641,9 @@ def sharpness_threshold(model: OptimizerModel | str, lr: float | None = None, **
     ...  [("sgd", {}), ("momentum", {"momentum": 0.9}), ("adam", {"beta1": 0.9})]]
     [20.0, 38.0, 380.0]
     """
-    from . import _catalogue
     from .closed_loop import max_stable_lr_curvature
 
-    m = _catalogue.get(model, **hyperparameters) if isinstance(model, str) else model
+    m = as_model(model, **hyperparameters)
     rate = m.lr if lr is None else _positive_float("lr", lr)
     return float(max_stable_lr_curvature(m, lr=rate)) / rate
 
@@ -931,10 +891,7 @@ def _shape_filter(model: OptimizerModel) -> ArmaFilter:
     """The direction filter per unit lr, without the normaliser's gain (the normaliser enters as a frozen gain)."""
     if model.is_linear:
         return model.direction_filter()
-    parts = [model.gradient_stage.limit()]
-    if model.post is not None:
-        parts.append(model.post.limit())
-    return (cascade(*parts) * model.lr_gain.limit).renamed(model.name)
+    return (cascade(*model.direction_parts()) * model.lr_gain.limit).renamed(model.name)
 
 
 def _gain_weights(
@@ -1660,12 +1617,11 @@ def _empirical_from(
     delta = np.diff(theta, axis=0)
     g = -grads if model.maximize else grads.copy()
     u = -delta / lr
-    wd = model.weight_decay
-    if wd is not None and wd.weight_decay != 0.0:
-        if wd.decoupled:
-            u = u - wd.weight_decay * before
-        else:
-            g = g + wd.weight_decay * before
+    coupled, decoupled = model.loop_decay()
+    if decoupled != 0.0:
+        u = u - decoupled * before
+    if coupled != 0.0:
+        g = g + coupled * before
     gains = None
     if reader is not None:
         ts = np.arange(recorder.start + 1, recorder.start + rows + 1)

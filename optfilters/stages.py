@@ -1,14 +1,18 @@
-"""Optimizer stages: linear (possibly time-varying) filters, normalisers, nonlinearity, weight decay."""
+"""Optimizer stages: the stage-kind protocol and the kinds (linear filters, normalisers, sign, weight decay, update)."""
 
 from ._stages import (
     AdadeltaNormaliser,
     FilterTerm,
+    LearningRate,
     LinearStage,
     LinearStageRunner,
+    Moments,
     Normaliser,
     PeakNormaliser,
     RmsNormaliser,
     SignNonlinearity,
+    Stage,
+    Tracker,
     WeightDecay,
     transient_compensation,
     transient_correction,
@@ -17,12 +21,16 @@ from ._stages import (
 __all__ = [
     "AdadeltaNormaliser",
     "FilterTerm",
+    "LearningRate",
     "LinearStage",
     "LinearStageRunner",
+    "Moments",
     "Normaliser",
     "PeakNormaliser",
     "RmsNormaliser",
     "SignNonlinearity",
+    "Stage",
+    "Tracker",
     "WeightDecay",
     "transient_compensation",
     "transient_correction",

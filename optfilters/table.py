@@ -1,5 +1,5 @@
 """The generated summary-of-optimizers table and the filter classifier behind it."""
 
-from ._table import CORRECTIONS, SummaryTable, classify_filter, classify_stage, summary_table
+from ._table import COLUMNS, CORRECTIONS, SummaryTable, classify_filter, classify_stage, summary_table, table_row
 
-__all__ = ["CORRECTIONS", "SummaryTable", "classify_filter", "classify_stage", "summary_table"]
+__all__ = ["COLUMNS", "CORRECTIONS", "SummaryTable", "classify_filter", "classify_stage", "summary_table", "table_row"]

@@ -1,4 +1,8 @@
-"""The ``fused=True`` path off the CPU: a program compiled with ``torch.compile`` into one kernel per parameter.
+"""The ``fused=True`` path off the CPU where no Triton kernel applies: ``torch.compile``, one kernel per parameter.
+
+On CUDA, float32 and bfloat16 parameters run the generated Triton kernels of
+:mod:`.triton_kernels`; this path takes the others (float64, float16, other
+devices) and those whose Triton kernel could not be built.
 
 The compiled function walks the same :class:`~optfilters.torch._program.Program`
 as the eager paths, with every scalar passed in one small tensor (so that new

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._program import Instruction, Program
+from ..program import Op, Step, bind, execute
 
-__all__ = ["LOW_PRECISION", "ForeachOps", "SingleOps", "run_foreach", "run_single"]
+__all__ = ["LOW_PRECISION", "ForeachOps", "SingleOps", "Step", "bind", "execute", "run_foreach", "run_single"]
 
 #: Parameter dtypes whose filter state is kept (and whose update is computed) in float32.
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -24,6 +24,14 @@ LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 class SingleOps:
     """The operations of a program on single tensors (torch.optim's single-tensor forms)."""
+
+    @classmethod
+    def resolve(cls, op: str | Op) -> Callable[..., Any]:
+        """The function of an operation (a stage kind's own :class:`~optfilters.program.Op`: its torch form)."""
+        if isinstance(op, str):
+            fn: Callable[..., Any] = getattr(cls, op)
+            return fn
+        return op.torch if op.torch is not None else op.numpy
 
     @staticmethod
     def neg(x: Tensor, s: Any = None) -> Tensor:
@@ -128,6 +136,22 @@ TensorList = list[Tensor]
 class ForeachOps:
     """The same operations on lists of tensors with ``torch._foreach_*``."""
 
+    @classmethod
+    def resolve(cls, op: str | Op) -> Callable[..., Any]:
+        """The function of an operation (a stage kind's own :class:`~optfilters.program.Op`: its list form)."""
+        if isinstance(op, str):
+            fn: Callable[..., Any] = getattr(cls, op)
+            return fn
+        if op.foreach is not None:
+            return op.foreach
+        single = op.torch if op.torch is not None else op.numpy
+
+        def each(*args: Any) -> list[Any]:
+            *lists, s = args
+            return [single(*items, s) for items in zip(*lists, strict=True)]
+
+        return each
+
     @staticmethod
     def neg(x: TensorList, s: Any = None) -> TensorList:
         return list(torch._foreach_neg(x))
@@ -223,26 +247,6 @@ class ForeachOps:
     @staticmethod
     def zero_(x: TensorList, s: Any = None) -> None:
         torch._foreach_zero_(x)
-
-
-Step = tuple[Callable[..., Any], tuple[str, ...], int | None, str | None]
-
-
-def bind(program: Program, ops: type) -> tuple[Step, ...]:
-    """Resolve each instruction to its operation once (the interpreters' inner loop is then a tuple walk)."""
-    return tuple(_bind(ins, ops) for ins in program.instructions)
-
-
-def _bind(ins: Instruction, ops: type) -> Step:
-    return (getattr(ops, ins.op), ins.args, ins.slot, ins.out)
-
-
-def execute(steps: Sequence[Step], regs: dict[str, Any], scalars: Sequence[Any]) -> None:
-    """Run bound instructions over the registers ``regs`` (updated in place)."""
-    for fn, args, slot, out in steps:
-        value = fn(*[regs[a] for a in args], scalars[slot] if slot is not None else None)
-        if out is not None:
-            regs[out] = value
 
 
 def working_views(param: Tensor, grad: Tensor) -> tuple[Tensor, Tensor, bool]:

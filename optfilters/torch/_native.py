@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._program import Instruction, Program
+from ..program import Instruction, Op, Program
 
 __all__ = ["NativeKernel", "compiler", "generate_source", "native_kind"]
 
@@ -92,6 +92,10 @@ def _statement(ins: Instruction, reg: dict[str, str], real: str) -> str:
     f = "f" if real == "float" else ""
     a = [reg[x] for x in ins.args]
     s = f"c{ins.slot}" if ins.slot is not None else ""
+    if isinstance(ins.op, Op):
+        if ins.op.c is None or ins.out is None:
+            raise RuntimeError(f"the operation {ins.op.name!r} has no C form")
+        return f"{real} {reg[ins.out]} = ({real})({ins.op.c(a, s or '0')});"
     one = "1.0f" if real == "float" else "1.0"
     half = "0.5f" if real == "float" else "0.5"
     expr = {

@@ -20,6 +20,7 @@ from ._kernels import LOW_PRECISION, ForeachOps, SingleOps, Step, bind, run_fore
 from ._native import NativeKernel, compiler, native_kind
 from ._program import Plan, Program
 from ._resolve import OPTION_KEYS, Source, make_source
+from .triton_kernels import DeviceLr, TritonKernel, as_floats, lr_dependent_slots, slot_values, triton_kind
 
 __all__ = ["FilterOptimizer"]
 
@@ -59,12 +60,14 @@ class FilterOptimizer(torch.optim.Optimizer):
     params : iterable
         Tensors, or dicts defining parameter groups (as for any torch optimizer).
         A group may override any hyperparameter.
-    model : str, OptimizerModel or ArmaFilter
+    model : str, OptimizerModel, Stage or ArmaFilter
         A catalogue name or alias (``"adam"``, ``"nesterov"``, ``"butterworth"``,
         see :func:`optfilters.names`); a model object (from
         :func:`optfilters.get`, whose hyperparameters may still be overridden
-        here, or built by hand); or a filter ``H(z)`` on the gradient, which gives
-        filtered gradient descent ``theta -= lr * H(z) grad``.
+        here, composed with :func:`optfilters.chain` or built by hand); a
+        stage; or a filter ``H(z)`` on the gradient, which gives filtered
+        gradient descent ``theta -= lr * H(z) grad`` (the same resolution as
+        every analysis function, :func:`optfilters.as_model`).
     foreach : bool or None, optional
         Multi-tensor path (``torch._foreach_*``).  None (the default) selects it
         when the parameters are off the CPU, as torch.optim does.  On CPU it
@@ -74,11 +77,16 @@ class FilterOptimizer(torch.optim.Optimizer):
     fused : bool or None, optional
         Run each step as one fused pass over each parameter's memory, with
         kernels generated from the model's stages: C compiled by the system C
-        compiler on CPU (about 0.1 s per model, once per process), and
-        ``torch.compile`` on other devices (seconds to a minute).  See
-        :attr:`compile_seconds`.  Results equal the default path to rounding
-        (often exactly).  Parameters the kernels cannot take (complex, float16,
-        non-contiguous) run on the multi-tensor path.
+        compiler on CPU (about 0.1 s per model, once per process); on CUDA,
+        for float32 and bfloat16 parameters, one Triton kernel launch for all
+        the tensors of a group (compiled by Triton once per model and kept in
+        its on-disk cache; a learning rate given as a tensor on the device is
+        read by the kernel, without a host-device synchronisation), and
+        ``torch.compile`` for other dtypes and devices (seconds to a minute).
+        See :attr:`compile_seconds` and :mod:`optfilters.torch.triton_kernels`.
+        Results equal the default path to rounding (often exactly).
+        Parameters the kernels cannot take (complex, float16, non-contiguous)
+        run on the multi-tensor path.
     **hyperparameters
         The model's hyperparameters by the catalogue's names, which are
         torch.optim's keywords (``lr``, ``momentum``, ``weight_decay``,
@@ -101,7 +109,8 @@ class FilterOptimizer(torch.optim.Optimizer):
       stage and term: ``gradient.<i>`` (Adam's ``exp_avg``, SGD's
       ``momentum_buffer``), ``second_moment.<i>`` (``exp_avg_sq``, Adagrad's
       ``sum``), ``second_moment.max`` (AMSGrad), ``center.<i>`` (centred
-      RMSprop), ``peak`` (Adamax), ``adadelta.v``/``adadelta.u``, ``post.<i>``.
+      RMSprop), ``peak`` (Adamax), ``adadelta.v``/``adadelta.u``, ``post.<i>``;
+      stage kinds of your own name theirs (``optfilters.stages.Stage``).
       A one-pole term stores its previous output (uncorrected); higher orders
       store section memories (``<term>.s<k>.<j>``, ``<term>.z<k>``).
       Low-precision (bfloat16, float16) parameters keep their state in float32
@@ -113,9 +122,11 @@ class FilterOptimizer(torch.optim.Optimizer):
       only when a hyperparameter other than ``lr`` changes.
     * Parameters whose ``grad`` is None are skipped (their state is untouched);
       sparse gradients are refused.
-    * Linear stages run in realisations that stay accurate in float32 for poles
-      near 1 (delta-operator second-order sections above order 2); see
-      :mod:`optfilters.torch._program`.
+    * Each step runs the model's step program (:mod:`optfilters.program`),
+      the same one the numpy reference executor runs.  Linear stages run in
+      realisations that stay accurate in float32 for poles near 1
+      (delta-operator second-order sections above order 2); see
+      :class:`optfilters.stages.FilterTerm`.
 
     Examples
     --------
@@ -155,6 +166,8 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._source: Source = make_source(model, hyperparameters)
         self._init_caches()
         defaults = self._source.defaults()
+        if isinstance(hyperparameters.get("lr"), Tensor):  # kept as given: the fused CUDA kernel reads it there
+            defaults["lr"] = hyperparameters["lr"]
         defaults.update(foreach=foreach, fused=fused)
         super().__init__(params, defaults)
         self.state = _State(dict, self.state)
@@ -163,16 +176,18 @@ class FilterOptimizer(torch.optim.Optimizer):
     def _init_caches(self) -> None:
         self._plans: dict[tuple[int, torch.dtype], tuple[OptimizerModel, Plan]] = {}
         self._bound: dict[tuple[int, str], tuple[Program, tuple[Step, ...]]] = {}
-        self._fused: dict[tuple[Any, ...], NativeKernel | CompiledStep] = {}
+        self._fused: dict[tuple[Any, ...], NativeKernel | TritonKernel | CompiledStep] = {}
         self._compile_failed: set[tuple[Any, ...]] = set()
-        self._native_by_program: dict[tuple[int, str], NativeKernel] = {}
+        self._native_by_program: dict[tuple[int, str], NativeKernel | TritonKernel] = {}
         self._complete: dict[int, Program | None] = {}
         self._native_kind: dict[int, str] = {}
         self._group_states: dict[int, tuple[Any, int, list[Tensor], list[dict[str, Any]]]] = {}
         self._counters: dict[int, _StepCounter] = {}
         self._warned_no_compiler = False
         if not hasattr(self, "_fused_backend"):
-            self._fused_backend = "native"  # "compile": torch.compile on CPU too (tests)
+            # "native": C on CPU, Triton on CUDA; "compile": torch.compile everywhere; "triton": Triton, CPU
+            # tensors under Triton's interpreter (tests)
+            self._fused_backend = "native"
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -352,7 +367,10 @@ class FilterOptimizer(torch.optim.Optimizer):
             )
         model = self._source.model(group)
         lr = group["lr"]
-        lr = float(lr.item()) if isinstance(lr, Tensor) else float(lr)
+        if not isinstance(lr, Tensor):
+            lr = float(lr)
+        elif not (group.get("fused") and (lr.device.type != "cpu" or self._fused_backend == "triton")):
+            lr = float(lr.item())  # else the Triton kernel reads the tensor (no host-device synchronisation)
         states = self._states(index, params)
         counter = self._counters.get(index)
         if counter is None:
@@ -371,7 +389,8 @@ class FilterOptimizer(torch.optim.Optimizer):
             kernel = self._native_by_program.get((id(program), self._native_kind.get(index, "")))
             if kernel is not None and kernel.program is program and self._complete.get(index) is program:
                 try:
-                    if kernel.run(params, grads, states, program.scalar_values(ts[0], lr), _state_dtype(params[0])):
+                    scalars = slot_values(program, ts[0], lr)
+                    if _run_kernel(kernel, params, grads, states, scalars, _state_dtype(params[0])):
                         return
                 except KeyError:  # a state tensor was removed by hand: the general path recreates it
                     pass
@@ -406,11 +425,12 @@ class FilterOptimizer(torch.optim.Optimizer):
                 if not keyset <= state.keys():
                     _init_state(program, p, state)
             self._complete[index] = program if len(buckets) == 1 else None
-            scalars = program.scalar_values(t, lr)
+            scalars = slot_values(program, t, lr)
             if mode == "fused":
-                self._native_kind[index] = native_kind(bucket_params[0]) or ""
+                self._native_kind[index] = self._kernel_kind(bucket_params[0])
                 self._run_fused(program, bucket_params, bucket_grads, bucket_states, scalars)
             else:
+                scalars = as_floats(scalars)
                 if len(bucket_params) == 1:  # the same kernels, without the list overhead
                     run_single(
                         self._bind(program, "single"),
@@ -430,19 +450,35 @@ class FilterOptimizer(torch.optim.Optimizer):
                         scalars,
                     )
 
+    def _kernel_kind(self, param: Tensor) -> str:
+        """The generated kernel a fused bucket of ``param``'s kind runs: a C kind, ``triton:<kind>`` or ''."""
+        backend = self._fused_backend
+        kind = native_kind(param)
+        if kind is not None and backend == "native":
+            return kind
+        if backend in ("native", "triton"):
+            tkind = triton_kind(param, interpret=backend == "triton")
+            if tkind is not None:
+                return f"triton:{tkind}"
+        return ""
+
     def _run_fused(
         self,
         program: Program,
         params: list[Tensor],
         grads: list[Tensor],
         states: list[dict[str, Any]],
-        scalars: list[float],
+        scalars: list[float] | DeviceLr,
     ) -> None:
-        """One bucket on the fused path: native C kernels on CPU, torch.compile elsewhere, foreach otherwise."""
+        """One bucket on the fused path: C on CPU, Triton on CUDA, else torch.compile, else foreach."""
         keys = program.keys
         p0 = params[0]
-        kind = native_kind(p0)
-        if kind is not None and self._fused_backend == "native" and compiler() is not None:
+        kind = self._kernel_kind(p0)
+        state_dtype = _state_dtype(p0)
+        kernel: NativeKernel | TritonKernel | None = None
+        if kind.startswith("triton:"):
+            kernel = self._triton(program, kind)
+        elif kind and compiler() is not None:
             try:
                 kernel = self._native(program, kind)
             except RuntimeError as exc:  # the compiler failed: run the multi-tensor path from now on
@@ -450,16 +486,22 @@ class FilterOptimizer(torch.optim.Optimizer):
                     f"fused=True could not compile its kernel ({exc}); using the multi-tensor path", stacklevel=4
                 )
                 self._fused_backend = "foreach"
-                run_foreach(self._bind(program, "foreach"), keys, params, grads, states, scalars)
-                return
-            state_dtype = _state_dtype(p0)
-            if kernel.run(params, grads, states, scalars, state_dtype):
-                return
+        if kernel is not None:
+            try:
+                if _run_kernel(kernel, params, grads, states, scalars, state_dtype):
+                    return
+            except Exception as exc:
+                if not isinstance(kernel, TritonKernel) or kernel.compile_seconds is not None:
+                    raise  # it compiled and ran before: a real error
+                self._triton_failed(program, kind, exc)
+                kernel = None
+        if kernel is not None:
             # some tensors are not contiguous (or have mixed dtypes): those run on the multi-tensor path
             fit = [kernel.fits(p, g, st, state_dtype) for p, g, st in zip(params, grads, states, strict=True)]
             if any(fit):
                 chosen = [i for i, ok in enumerate(fit) if ok]
-                done = kernel.run(
+                done = _run_kernel(
+                    kernel,
                     [params[i] for i in chosen],
                     [grads[i] for i in chosen],
                     [states[i] for i in chosen],
@@ -478,7 +520,7 @@ class FilterOptimizer(torch.optim.Optimizer):
                     step = self._fused[key] = CompiledStep(program, low)
                 assert isinstance(step, CompiledStep)
                 try:
-                    step(params, grads, states, scalars)
+                    step(params, grads, states, as_floats(scalars))
                     return
                 except Exception as exc:
                     if step.compile_seconds is not None:  # it compiled and ran before: a real error
@@ -491,14 +533,16 @@ class FilterOptimizer(torch.optim.Optimizer):
                         f"{str(exc).splitlines()[0] if str(exc) else ''}); using the multi-tensor path",
                         stacklevel=4,
                     )
-        elif kind is not None and compiler() is None and not self._warned_no_compiler:
+        elif native_kind(p0) is not None and compiler() is None and not self._warned_no_compiler:
             self._warned_no_compiler = True
             warnings.warn("fused=True found no C compiler; running the multi-tensor path instead", stacklevel=4)
-        run_foreach(self._bind(program, "foreach"), keys, params, grads, states, scalars)
+        if params:
+            run_foreach(self._bind(program, "foreach"), keys, params, grads, states, as_floats(scalars))
 
     def _native(self, program: Program, kind: str) -> NativeKernel:
         fast = self._native_by_program.get((id(program), kind))
         if fast is not None and fast.program is program:
+            assert isinstance(fast, NativeKernel)
             return fast
         key = ("native", program.signature, kind)
         kernel = self._fused.get(key)
@@ -509,6 +553,41 @@ class FilterOptimizer(torch.optim.Optimizer):
             self._native_by_program.clear()
         self._native_by_program[(id(program), kind)] = kernel
         return kernel
+
+    def _triton(self, program: Program, kind: str) -> TritonKernel | None:
+        """The Triton kernel of ``program`` (``kind`` is ``triton:<dtype>``), or None when Triton cannot run it."""
+        fast = self._native_by_program.get((id(program), kind))
+        if fast is not None and fast.program is program:
+            assert isinstance(fast, TritonKernel)
+            return fast
+        key = ("triton", program.signature, kind, lr_dependent_slots(program))
+        if key in self._compile_failed:
+            return None
+        kernel = self._fused.get(key)
+        if kernel is None:
+            try:
+                kernel = TritonKernel(program, kind.removeprefix("triton:"), interpret=self._fused_backend == "triton")
+            except (ImportError, RuntimeError) as exc:  # no triton, or an operation without a Triton form
+                self._triton_failed(program, kind, exc)
+                return None
+            self._fused[key] = kernel
+        assert isinstance(kernel, TritonKernel)
+        if len(self._native_by_program) > 64:
+            self._native_by_program.clear()
+        self._native_by_program[(id(program), kind)] = kernel
+        return kernel
+
+    def _triton_failed(self, program: Program, kind: str, exc: Exception) -> None:
+        """Remember that Triton could not compile ``program``: it takes the next path (torch.compile, foreach)."""
+        self._compile_failed.add(("triton", program.signature, kind, lr_dependent_slots(program)))
+        self._fused.pop(("triton", program.signature, kind, lr_dependent_slots(program)), None)
+        self._native_by_program.pop((id(program), kind), None)
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        warnings.warn(
+            f"fused=True could not use its Triton kernel ({type(exc).__name__}: {message}); "
+            "using torch.compile or the multi-tensor path",
+            stacklevel=5,
+        )
 
 
 class _State(defaultdict):  # type: ignore[type-arg]
@@ -629,10 +708,29 @@ class _StepCounter:
         return [self.position[p] for p in params]
 
 
+def _run_kernel(
+    kernel: NativeKernel | TritonKernel,
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict[str, Any]],
+    scalars: list[float] | DeviceLr,
+    state_dtype: torch.dtype,
+) -> bool:
+    """Run a generated kernel (a C kernel takes the slots as floats, a Triton kernel may read a tensor lr)."""
+    if isinstance(kernel, NativeKernel):
+        return kernel.run(params, grads, states, as_floats(scalars), state_dtype)
+    return kernel.run(params, grads, states, scalars, state_dtype)
+
+
 def _init_state(program: Program, param: Tensor, state: dict[str, Any]) -> None:
     """Create the state tensors that ``program`` needs and ``state`` lacks."""
     for spec in program.state:
         if spec.key in state:
+            continue
+        if spec.shape is not None:  # a statistic of its own shape (factored)
+            dtype = param.dtype if param.is_complex() else _state_dtype(param)
+            size = spec.shape_for(tuple(param.shape))
+            state[spec.key] = torch.full(size, spec.init, dtype=dtype, device=param.device)
             continue
         if param.is_complex():
             value: Any = complex(spec.init, spec.init)

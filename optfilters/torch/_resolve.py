@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 
-from .._catalogue import CATALOGUE, CatalogueEntry, resolve_name
+from .._catalogue import CATALOGUE, CatalogueEntry, as_model, resolve_name
 from .._errors import InvalidHyperparameterError, UnknownNameError
 from .._filter import ArmaFilter
 from .._hyperparameters import Hyperparameter
 from .._model import OptimizerModel
-from .._stages import LinearStage, WeightDecay
+from .._stages import Stage, WeightDecay
 
 __all__ = ["CatalogueSource", "FixedSource", "Source", "make_source"]
 
@@ -225,11 +225,14 @@ class FixedSource(Source):
         wd = values["weight_decay"]
         hps = dict(self.base.hyperparameters)
         hps.update(weight_decay=wd, maximize=values["maximize"])
-        return dataclasses.replace(
-            self.base,
-            hyperparameters=hps,
+        base = self.base
+        return OptimizerModel(
+            base.name,
+            hps,
             weight_decay=WeightDecay(wd, decoupled=decoupled) if wd else None,
             maximize=values["maximize"],
+            description=base.description,
+            pipeline=base.pipeline,
         )
 
 
@@ -261,10 +264,11 @@ def make_source(model: Any, hyperparameters: Mapping[str, Any]) -> Source:
 
     Parameters
     ----------
-    model : str, OptimizerModel or ArmaFilter
+    model : str, OptimizerModel, Stage or ArmaFilter
         A catalogue name or alias; a model (from the catalogue, whose
-        hyperparameters may then be overridden, or built by hand); or a filter
-        on the gradient (plain filtered gradient descent).
+        hyperparameters may then be overridden, built by hand or composed with
+        :func:`optfilters.chain`); a stage or a filter on the gradient (plain
+        filtered gradient descent), resolved by :func:`optfilters.as_model`.
     hyperparameters : mapping
         Keyword arguments of the constructor.
 
@@ -292,16 +296,12 @@ def make_source(model: Any, hyperparameters: Mapping[str, Any]) -> Source:
                 merged.setdefault("maximize", model.maximize)
             return CatalogueSource(entry, merged)
         return FixedSource(model, hyperparameters)
-    if isinstance(model, ArmaFilter):
-        name = model.name or "filter"
-        fixed = OptimizerModel(
-            name=name,
-            hyperparameters={"lr": _LR.default},
-            gradient=LinearStage.of(model, "gradient"),
-            description=f"gradient filter {model!r}",
-        )
+    if isinstance(model, (ArmaFilter, Stage)):
+        fixed = as_model(model, lr=_LR.default)  # the analysis functions' resolution: the same model
+        if isinstance(model, ArmaFilter):
+            fixed = dataclasses.replace(fixed, description=f"gradient filter {model!r}")
         return FixedSource(fixed, hyperparameters)
     raise TypeError(
-        f"model must be a catalogue name, an optfilters.OptimizerModel or an optfilters.ArmaFilter, "
+        f"model must be a catalogue name, an optfilters.OptimizerModel or an optfilters.ArmaFilter (or a stage), "
         f"got {type(model).__name__}"
     )

@@ -1,0 +1,751 @@
+"""The straight-line program of an optimizer step: the one executable form of every stage kind.
+
+Every stage kind (:class:`optfilters.stages.Stage`) describes its step ONCE,
+by appending operations to a :class:`ProgramBuilder`.  The resulting
+:class:`Program` is a tuple of :class:`Instruction` values over named registers
+(``param``, ``grad``, ``state.<key>`` and temporaries ``t<n>``) with one scalar
+slot per coefficient (a function ``f(t, lr) -> float`` of the step ``t`` and the
+learning rate, plus its ``t -> infinity`` limit).  Interpreters run it:
+
+* :func:`run_numpy` with :class:`NumpyOps`: the reference numpy executor
+  (:class:`optfilters.NumpyOptimizer`), and, on rows of affine maps, the
+  noisy-quadratic model's per-step state-space matrices;
+* the PyTorch bridge (:mod:`optfilters.torch`): single tensors, lists of tensors
+  (``torch._foreach_*``), generated C kernels and ``torch.compile``.
+
+So the numpy reference and the bridge agree by construction: they run the
+very same operations, realisations and scalars.  This module imports numpy
+only.
+
+The operations (``op`` of an :class:`Instruction`; a name ending in ``_``
+works in place on its first argument, the others return a new register):
+
+=================  ===========================================================
+``neg``            ``-x``
+``add``/``add_``   ``x + s * y``
+``mul``/``mul_``   ``x * y``;  ``div_``: ``x / y``
+``mul_s``/``_``    ``x * s``;  ``div_s``/``div_s_``: ``x / s``;  ``add_s``/``add_s_``: ``x + s``
+``addcmul``/``_``  ``x + s * u * v``;  ``addcdiv_``: ``x + s * u / v``
+``lerp_``          ``x + s * (y - x)`` (torch.lerp's two-sided form)
+``sqrt``/``_``     ``sqrt(x)``;  ``abs``: ``|x|``;  ``sign``: ``sign(x)``
+``maximum_``       elementwise maximum (NaN propagates)
+``copy_``          ``x = y``;  ``clone``: a copy;  ``zero_``: ``x = 0``
+=================  ===========================================================
+
+A stage kind that needs an operation outside this set passes an :class:`Op`
+(its numpy and torch implementations, and optionally a C expression for the
+fused kernels) instead of a name.
+
+Examples
+--------
+>>> import numpy as np
+>>> from optfilters.program import ProgramBuilder, run_numpy
+>>> bld = ProgramBuilder()
+>>> y = bld.state("buf")
+>>> bld.emit("mul_s_", None, y, slot=bld.const(0.5))
+>>> bld.emit("add_", None, y, "grad", slot=bld.const(1.0))
+>>> bld.emit("add_", None, "param", y, slot=bld.slot(lambda t, lr: -lr, lambda lr: -lr))
+>>> program = bld.program()
+>>> regs = {"param": np.array([1.0]), "grad": np.array([2.0]), "state.buf": np.zeros(1)}
+>>> run_numpy(program, regs, program.scalar_values(1, 0.1))
+>>> regs["param"].tolist(), regs["state.buf"].tolist()
+([0.8], [2.0])
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ONE",
+    "POLE_TOLERANCE",
+    "Coef",
+    "Instruction",
+    "LinComb",
+    "NumpyOps",
+    "Op",
+    "Program",
+    "ProgramBuilder",
+    "Signals",
+    "StateSpec",
+    "bind",
+    "execute",
+    "run_numpy",
+]
+
+Fraction = tuple[float, float]
+FractionFn = Callable[[int], Fraction]
+ScalarFn = Callable[[int, float], float]
+LimitFn = Callable[[float], float]
+
+#: A pole is "coarse" in a dtype when rounding moves it by more than this fraction of its distance to 1.
+POLE_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Op:
+    """An operation outside the built-in set, defined by a stage kind (always out of place).
+
+    Parameters
+    ----------
+    name : str
+        For messages and the program's signature.
+    numpy : callable
+        ``numpy(*arrays, s) -> array``: the reference (and noisy-quadratic) form.
+    torch : callable, optional
+        ``torch(*tensors, s) -> tensor``: the bridge's single-tensor form
+        (default: the numpy form, which works when it only uses operators).
+    foreach : callable, optional
+        ``foreach(*lists, s) -> list``: the multi-tensor form (default: ``torch``
+        on each tensor in turn).
+    c : callable, optional
+        ``c(args, s) -> str``: a C expression over the argument registers
+        ``args`` and the scalar ``s`` (both C names) for the fused CPU kernels;
+        without it ``fused=True`` falls back to the multi-tensor path with a
+        warning.
+    triton : callable, optional
+        ``triton(args, s) -> str``: a Triton expression (over float32 blocks
+        ``args`` and the scalar ``s``) for the fused CUDA kernels
+        (:mod:`optfilters.torch.triton_kernels`); without it ``fused=True`` on
+        CUDA falls back to ``torch.compile`` or the multi-tensor path with a
+        warning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optfilters.program import Op
+    >>> clip = Op("clip", numpy=lambda x, s: np.clip(x, -s, s))
+    >>> clip.numpy(np.array([-3.0, 0.5, 2.0]), 1.0).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+
+    name: str
+    numpy: Callable[..., Any]
+    torch: Callable[..., Any] | None = None
+    foreach: Callable[..., Any] | None = None
+    c: Callable[[Sequence[str], str], str] | None = None
+    triton: Callable[[Sequence[str], str], str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r})"
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One operation: ``out = op(*args, scalar)`` or an in-place ``op`` on ``args[0]`` (``out`` None).
+
+    Examples
+    --------
+    >>> from optfilters.program import Instruction
+    >>> Instruction("lerp_", None, ("state.gradient.0", "grad"), 0)
+    Instruction(op='lerp_', out=None, args=('state.gradient.0', 'grad'), slot=0)
+    """
+
+    op: str | Op
+    out: str | None
+    args: tuple[str, ...]
+    slot: int | None = None
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """A per-parameter state array: its key (``optimizer.state[p][key]`` in the bridge), initial value and shape.
+
+    ``shape`` maps the parameter's shape to the state's (None: the same
+    shape, the usual elementwise state); a factored statistic (row and column
+    means of a matrix) has its own.  The fused C kernels run elementwise state
+    only: parameters with other state run on the multi-tensor path.
+
+    Examples
+    --------
+    >>> from optfilters.program import StateSpec
+    >>> StateSpec("second_moment.0", 0.1).init
+    0.1
+    >>> StateSpec("row", shape=lambda s: s[:1]).shape((3, 4))
+    (3,)
+    """
+
+    key: str
+    init: float = 0.0
+    shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+
+    def shape_for(self, param_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The state's shape for a parameter of shape ``param_shape``."""
+        return tuple(param_shape) if self.shape is None else tuple(self.shape(tuple(param_shape)))
+
+
+@dataclass(frozen=True)
+class Program:
+    """A straight-line step: instructions, scalar slot functions (with their limits) and the state it needs.
+
+    Attributes
+    ----------
+    instructions : tuple of Instruction
+    scalars : tuple of callable
+        ``f(t, lr) -> float``, one per slot.
+    state : tuple of StateSpec
+    limits : tuple of callable
+        ``f(lr) -> float``: each slot's ``t -> infinity`` limit.
+    taps : tuple of (str, str)
+        Named registers to read after a run (the noisy-quadratic model reads the
+        signals at the input of each linearised stage).
+    marks : tuple of (str, int)
+        How many instructions precede each tap (a run may stop there).
+
+    Examples
+    --------
+    >>> import torch, optfilters
+    >>> from optfilters.torch._program import Plan
+    >>> program = Plan(optfilters.get("momentum", momentum=0.9), torch.float64).program(3)
+    >>> [ins.op for ins in program.instructions]
+    ['mul_s_', 'add_', 'add_']
+    >>> program.scalar_values(3, 0.1)
+    [0.9, 1.0, -0.1]
+    """
+
+    instructions: tuple[Instruction, ...]
+    scalars: tuple[ScalarFn, ...]
+    state: tuple[StateSpec, ...]
+    limits: tuple[LimitFn, ...] = ()
+    taps: tuple[tuple[str, str], ...] = ()
+    marks: tuple[tuple[str, int], ...] = ()
+
+    @functools.cached_property
+    def keys(self) -> tuple[str, ...]:
+        """The state keys, in order."""
+        return tuple(spec.key for spec in self.state)
+
+    @functools.cached_property
+    def keyset(self) -> frozenset[str]:
+        """The state keys, as a set."""
+        return frozenset(self.keys)
+
+    def scalar_values(self, t: int, lr: float) -> list[float]:
+        """The value of every scalar slot at step ``t`` with learning rate ``lr``."""
+        return [fn(t, lr) for fn in self.scalars]
+
+    def limit_values(self, lr: float) -> list[float]:
+        """Every scalar slot in the ``t -> infinity`` limit (the LTI limit of a time-varying step)."""
+        return [fn(lr) for fn in self.limits]
+
+    def values(self, t: int | None, lr: float) -> list[float]:
+        """:meth:`scalar_values` at step ``t``, or :meth:`limit_values` for ``t`` None."""
+        return self.limit_values(lr) if t is None else self.scalar_values(t, lr)
+
+    @functools.cached_property
+    def numpy_steps(self) -> tuple[Step, ...]:
+        """The instructions bound to :class:`NumpyOps` (see :func:`run_numpy`)."""
+        return bind(self, NumpyOps)
+
+    @functools.cached_property
+    def signature(self) -> tuple[object, ...]:
+        """What a compiled version depends on: the instructions and the state keys (not the scalar values)."""
+        return (self.instructions, self.keys, len(self.scalars))
+
+
+# ----------------------------------------------------------------------------- coefficients
+
+
+@dataclass(frozen=True)
+class Coef:
+    """A scalar coefficient ``num(t) / den(t)``, kept as a fraction so that it is computed in torch.optim's order.
+
+    ``fn`` None means exactly 1.  ``limit`` is the ``t -> infinity`` value.
+    Products of coefficients multiply numerators and denominators separately
+    (torch's ``lr / bias_correction`` is one division at the end).
+
+    Examples
+    --------
+    >>> from optfilters.program import Coef
+    >>> c = Coef(lambda t: (1.0, 1.0 - 0.9**t), limit=1.0).times(Coef.constant(0.5))
+    >>> c.value(1), c.limit
+    (5.000000000000001, 0.5)
+    """
+
+    fn: FractionFn | None = None
+    limit: float = 1.0
+
+    @classmethod
+    def constant(cls, value: float) -> Coef:
+        """The constant ``value`` (exactly :data:`ONE` for 1)."""
+        value = float(value)
+        if value == 1.0:
+            return ONE
+        return cls(lambda t: (value, 1.0), value)
+
+    @property
+    def one(self) -> bool:
+        """True for the exact constant 1."""
+        return self.fn is None
+
+    def at(self, t: int | None) -> Fraction:
+        """``(num, den)`` at step ``t`` (``(limit, 1)`` for ``t`` None)."""
+        if self.fn is None:
+            return (1.0, 1.0)
+        return (self.limit, 1.0) if t is None else self.fn(t)
+
+    def times(self, other: Coef) -> Coef:
+        """The product, numerators and denominators multiplied separately."""
+        if other.fn is None:
+            return self
+        if self.fn is None:
+            return other
+        f, g = self.fn, other.fn
+
+        def product(t: int) -> Fraction:
+            (n1, d1), (n2, d2) = f(t), g(t)
+            return (n1 * n2, d1 * d2)
+
+        return Coef(product, self.limit * other.limit)
+
+    def value(self, t: int | None) -> float:
+        """``num / den`` at step ``t`` (the limit for None)."""
+        num, den = self.at(t)
+        return num / den
+
+
+#: The exact coefficient 1.
+ONE = Coef()
+
+
+def _scaled(fraction: Fraction, factor: float) -> float:
+    num, den = fraction
+    return (factor * num) / den if factor != 1.0 else num / den
+
+
+def _constant_scalar(value: float) -> ScalarFn:
+    def constant(t: int, lr: float) -> float:
+        return value
+
+    return constant
+
+
+def _constant_limit(value: float) -> LimitFn:
+    def constant(lr: float) -> float:
+        return value
+
+    return constant
+
+
+# ----------------------------------------------------------------------------- the builder
+
+
+@dataclass
+class LinComb:
+    """A lazily combined direction ``sum_i c_i * reg_i`` (divided by the register ``den`` when set).
+
+    Stages pass the direction on in this form so that coefficients (bias
+    corrections, the learning rate) and a normaliser's division are folded
+    into the operation that finally consumes them, as torch.optim does.
+
+    Examples
+    --------
+    >>> from optfilters.program import ONE, LinComb
+    >>> LinComb.of("grad").terms == [("grad", ONE)]
+    True
+    """
+
+    terms: list[tuple[str, Coef]]
+    den: str | None = None
+
+    @classmethod
+    def of(cls, register: str) -> LinComb:
+        """A single register with coefficient 1."""
+        return cls([(register, ONE)])
+
+    @property
+    def register(self) -> str | None:
+        """The register itself when the combination is one register with coefficient 1, else None."""
+        if len(self.terms) == 1 and self.terms[0][1].one and self.den is None:
+            return self.terms[0][0]
+        return None
+
+    def scaled(self, coef: Coef) -> LinComb:
+        """Every coefficient multiplied by ``coef``."""
+        return LinComb([(reg, c.times(coef)) for reg, c in self.terms], self.den)
+
+
+@dataclass
+class Signals:
+    """What flows between the stages of a program: register names and the lazy direction.
+
+    Attributes
+    ----------
+    grad : str
+        The effective gradient ``g`` (after ``maximize`` and coupled weight decay):
+        normalisers compute their statistics from it.
+    direction : LinComb
+        The update direction so far (initially ``g``).
+    param : str
+        The parameter register (decoupled weight decay and the update write it).
+    outputs : dict
+        Each stage's output direction by the stage's key (a later stage may read
+        an earlier one's, e.g. a normaliser of the residual ``g - m``).
+
+    Examples
+    --------
+    >>> from optfilters.program import Signals
+    >>> Signals.start("grad").direction.register
+    'grad'
+    """
+
+    grad: str
+    direction: LinComb
+    param: str = "param"
+    outputs: dict[str, LinComb] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, grad: str) -> Signals:
+        """The signals at the start of a step: the direction is the gradient."""
+        return cls(grad, LinComb.of(grad))
+
+
+@dataclass
+class ProgramBuilder:
+    """Collects the instructions, scalar slots and state of one program.
+
+    Stage kinds append their operations through these methods (see
+    :meth:`optfilters.stages.Stage.emit`).
+
+    Parameters
+    ----------
+    state_dtype : {"float64", "float32", "float16"}
+        The dtype of the filter state: realisations that lose accuracy in low
+        precision (poles near 1) pick another form there (:meth:`is_coarse`).
+    linearised : bool
+        Build the linearised step of the noisy-quadratic model: nonlinear
+        stages multiply the direction by a gain register instead
+        (:meth:`optfilters.stages.Stage.emit_linearised`).
+
+    Examples
+    --------
+    >>> from optfilters.program import ProgramBuilder
+    >>> bld = ProgramBuilder()
+    >>> bld.const(0.5), bld.const(0.5), bld.const(2.0)
+    (0, 0, 1)
+    """
+
+    state_dtype: str = "float64"
+    linearised: bool = False
+    instructions: list[Instruction] = field(default_factory=list)
+    scalars: list[ScalarFn] = field(default_factory=list)
+    limits: list[LimitFn] = field(default_factory=list)
+    specs: dict[str, StateSpec] = field(default_factory=dict)
+    taps: dict[str, str] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
+    _constants: dict[tuple[str, float], int] = field(default_factory=dict)
+    _temporaries: int = 0
+    _squares: dict[str, str] = field(default_factory=dict)
+
+    # registers and slots
+    def tmp(self) -> str:
+        """A fresh temporary register name."""
+        self._temporaries += 1
+        return f"t{self._temporaries}"
+
+    def slot(self, fn: ScalarFn, limit: LimitFn | None = None) -> int:
+        """A new scalar slot ``fn(t, lr)`` with its ``t -> infinity`` limit ``limit(lr)``.
+
+        Without ``limit`` the slot must not depend on ``t`` (its limit is ``fn(1, lr)``).
+        """
+        self.scalars.append(fn)
+        self.limits.append(limit if limit is not None else functools.partial(fn, 1))
+        return len(self.scalars) - 1
+
+    def const(self, value: float) -> int:
+        """The slot of a constant (shared between uses)."""
+        value = float(value)
+        key = (repr(value), value)  # repr tells -0.0 from 0.0
+        if key not in self._constants:
+            self._constants[key] = self.slot(_constant_scalar(value), _constant_limit(value))
+        return self._constants[key]
+
+    def coef_slot(self, coef: Coef, factor: float = 1.0) -> int:
+        """A slot holding ``factor * num / den`` (``(factor * num) / den``, torch's order)."""
+        if coef.one:
+            return self.const(factor)
+        fn = coef.fn
+        assert fn is not None
+
+        def scaled(t: int, lr: float) -> float:
+            return _scaled(fn(t), factor)
+
+        return self.slot(scaled, _constant_limit(factor * coef.limit))
+
+    def update_slot(self, coef: Coef) -> int:
+        """A slot ``-(lr * num) / den`` (torch's ``-lr / bias_correction``; NAdam's ``-lr (1 - mu) / (1 - prod)``)."""
+        if coef.one:
+            return self.slot(_minus_lr, _minus_lr)
+        fn, limit = coef.fn, coef.limit
+        assert fn is not None
+
+        def scalar(t: int, lr: float) -> float:
+            num, den = fn(t)
+            return -(lr * num) / den
+
+        return self.slot(scalar, lambda lr: -(lr * limit))
+
+    def emit(self, op: str | Op, out: str | None, *args: str, slot: int | None = None) -> str | None:
+        """Append an instruction; returns ``out``."""
+        self.instructions.append(Instruction(op, out, tuple(args), slot))
+        return out
+
+    def new(self, op: str | Op, *args: str, slot: int | None = None) -> str:
+        """Append an out-of-place instruction into a fresh register and return it."""
+        out = self.tmp()
+        self.emit(op, out, *args, slot=slot)
+        return out
+
+    def state(
+        self, key: str, init: float = 0.0, shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+    ) -> str:
+        """The register of the state array ``key`` (created at ``init``; see :class:`StateSpec` for ``shape``).
+
+        Keys must be unique in a program.
+        """
+        if key in self.specs:
+            raise ValueError(
+                f"two stages of the model use the state key {key!r}: give the stages distinct names (keys)"
+            )
+        self.specs[key] = StateSpec(key, float(init), shape)
+        return f"state.{key}"
+
+    def square(self, x: str) -> str:
+        """A register holding ``x * x`` (computed once per register)."""
+        if x not in self._squares:
+            self._squares[x] = self.new("mul", x, x)
+        return self._squares[x]
+
+    def tap(self, name: str, register: str) -> None:
+        """Name a register for readers of the finished run (see :attr:`Program.taps`)."""
+        self.taps[name] = register
+        self.marks[name] = len(self.instructions)
+
+    def materialise(self, lc: LinComb) -> str:
+        """One register holding ``sum_i c_i reg_i`` (``/ den``)."""
+        register = lc.register
+        if register is not None:
+            return register
+        (first, coef), *rest = lc.terms
+        out = self.new("mul_s", first, slot=self.coef_slot(coef))
+        for reg, c in rest:
+            self.emit("add_", None, out, reg, slot=self.coef_slot(c))
+        if lc.den is not None:
+            self.emit("div_", None, out, lc.den)
+        return out
+
+    def is_coarse(self, pole: float) -> bool:
+        """True when rounding ``pole`` to the state dtype moves it by more than POLE_TOLERANCE of ``|1 - pole|``."""
+        if self.state_dtype == "float64" or pole == 1.0:
+            return False
+        rounded = float(np.float16(pole)) if self.state_dtype == "float16" else float(np.float32(pole))
+        return abs(rounded - pole) > POLE_TOLERANCE * abs(1.0 - pole)
+
+    def program(self) -> Program:
+        """The finished program."""
+        state = tuple(self.specs.values())
+        return Program(
+            tuple(self.instructions),
+            tuple(self.scalars),
+            state,
+            tuple(self.limits),
+            tuple(self.taps.items()),
+            tuple(self.marks.items()),
+        )
+
+
+def _minus_lr(*args: float) -> float:
+    return -args[-1]
+
+
+# ----------------------------------------------------------------------------- interpreters
+
+
+class NumpyOps:
+    """The operations on numpy float64 arrays (the reference executor; also rows of affine maps).
+
+    In-place operations write into their first argument, which must be an
+    array (registers are at least one-dimensional).  ``lerp_`` uses torch's
+    two-sided formula.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optfilters.program import NumpyOps
+    >>> y = np.array([0.0, 1.0])
+    >>> NumpyOps.resolve("lerp_")(y, np.array([1.0, 1.0]), 0.25)
+    >>> y.tolist()
+    [0.25, 1.0]
+    """
+
+    @classmethod
+    def resolve(cls, op: str | Op) -> Callable[..., Any]:
+        """The function of an operation."""
+        if isinstance(op, str):
+            fn: Callable[..., Any] = getattr(cls, op)
+            return fn
+        return op.numpy
+
+    @staticmethod
+    def neg(x: Any, s: Any = None) -> Any:
+        return -x
+
+    @staticmethod
+    def add(x: Any, y: Any, s: float) -> Any:
+        return x + s * y
+
+    @staticmethod
+    def add_(x: Any, y: Any, s: float) -> None:
+        x += s * y
+
+    @staticmethod
+    def mul(x: Any, y: Any, s: Any = None) -> Any:
+        return x * y
+
+    @staticmethod
+    def mul_(x: Any, y: Any, s: Any = None) -> None:
+        x *= y
+
+    @staticmethod
+    def div_(x: Any, y: Any, s: Any = None) -> None:
+        x /= y
+
+    @staticmethod
+    def mul_s(x: Any, s: float) -> Any:
+        return x * s
+
+    @staticmethod
+    def mul_s_(x: Any, s: float) -> None:
+        x *= s
+
+    @staticmethod
+    def div_s(x: Any, s: float) -> Any:
+        return x / s
+
+    @staticmethod
+    def div_s_(x: Any, s: float) -> None:
+        x /= s
+
+    @staticmethod
+    def add_s(x: Any, s: float) -> Any:
+        return x + s
+
+    @staticmethod
+    def add_s_(x: Any, s: float) -> None:
+        x += s
+
+    @staticmethod
+    def addcmul(x: Any, u: Any, v: Any, s: float) -> Any:
+        return x + s * (u * v)
+
+    @staticmethod
+    def addcmul_(x: Any, u: Any, v: Any, s: float) -> None:
+        x += s * (u * v)
+
+    @staticmethod
+    def addcdiv_(x: Any, u: Any, v: Any, s: float) -> None:
+        x += s * (u / v)
+
+    @staticmethod
+    def lerp_(x: Any, y: Any, s: float) -> None:
+        if abs(s) < 0.5:
+            x += s * (y - x)
+        else:
+            x[...] = y - (y - x) * (1.0 - s)
+
+    @staticmethod
+    def sqrt(x: Any, s: Any = None) -> Any:
+        return np.sqrt(x)
+
+    @staticmethod
+    def sqrt_(x: Any, s: Any = None) -> None:
+        np.sqrt(x, out=x)
+
+    @staticmethod
+    def maximum_(x: Any, y: Any, s: Any = None) -> None:
+        np.maximum(x, y, out=x)
+
+    @staticmethod
+    def abs(x: Any, s: Any = None) -> Any:
+        return np.abs(x)
+
+    @staticmethod
+    def sign(x: Any, s: Any = None) -> Any:
+        return np.sign(x)
+
+    @staticmethod
+    def copy_(x: Any, y: Any, s: Any = None) -> None:
+        x[...] = y
+
+    @staticmethod
+    def clone(x: Any, s: Any = None) -> Any:
+        return np.array(x, copy=True)
+
+    @staticmethod
+    def zero_(x: Any, s: Any = None) -> None:
+        x[...] = 0.0
+
+
+Step = tuple[Callable[..., Any], tuple[str, ...], int | None, str | None]
+
+
+def bind(program: Program, ops: Any) -> tuple[Step, ...]:
+    """Resolve each instruction to its function in ``ops`` once (an interpreter's loop is then a tuple walk).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optfilters.program import NumpyOps, ProgramBuilder, bind, execute
+    >>> bld = ProgramBuilder()
+    >>> out = bld.new("mul_s", "grad", slot=bld.const(3.0))
+    >>> program = bld.program()
+    >>> regs = {"grad": np.array([2.0])}
+    >>> execute(bind(program, NumpyOps), regs, program.scalar_values(1, 0.0))
+    >>> regs[out].tolist()
+    [6.0]
+    """
+    return tuple((ops.resolve(ins.op), ins.args, ins.slot, ins.out) for ins in program.instructions)
+
+
+def execute(steps: Sequence[Step], regs: dict[str, Any], scalars: Sequence[Any]) -> None:
+    """Run bound instructions over the registers ``regs`` (updated in place); see :func:`bind`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optfilters.program import NumpyOps, execute
+    >>> regs = {"x": np.array([1.0, -4.0])}
+    >>> execute([(NumpyOps.abs, ("x",), None, "y")], regs, [])
+    >>> regs["y"].tolist()
+    [1.0, 4.0]
+    """
+    for fn, args, slot, out in steps:
+        value = fn(*[regs[a] for a in args], scalars[slot] if slot is not None else None)
+        if out is not None:
+            regs[out] = value
+
+
+def run_numpy(program: Program, regs: dict[str, Any], scalars: Sequence[float], stop: int | None = None) -> None:
+    """Run ``program`` on numpy arrays: ``regs`` maps ``param``, ``grad`` and ``state.<key>`` to arrays.
+
+    State arrays and ``param`` are updated in place; temporaries are added to
+    ``regs``.  ``stop`` runs the first ``stop`` instructions only (up to a
+    tap, see :attr:`Program.marks`).
+
+    Examples
+    --------
+    >>> import numpy as np, optfilters
+    >>> from optfilters.program import run_numpy
+    >>> program = optfilters.get("sgd", lr=0.5).plan().program(1)
+    >>> regs = {"param": np.array([1.0]), "grad": np.array([1.0])}
+    >>> run_numpy(program, regs, program.scalar_values(1, 0.5))
+    >>> regs["param"].tolist()
+    [0.5]
+    """
+    steps = program.numpy_steps
+    execute(steps if stop is None else steps[:stop], regs, scalars)
