@@ -409,6 +409,17 @@ class ClosedLoop:
     label : str
         How exact the analysis is: ``"exact"``, the time-varying note, the linearisation note.
 
+    Notes
+    -----
+    The loop is that of the transfer function: pole-zero pairs of ``filter``
+    that :meth:`ArmaFilter.minreal` cancels are no closed-loop poles, so
+    :meth:`poles`, :meth:`rate`, :attr:`polynomial`, :attr:`order` and
+    :meth:`stability` agree with one another (a cancelled pair is neither
+    controllable from the gradient nor observable in the update).  The
+    optimizer itself (:class:`optfilters.torch.FilterOptimizer`, the numpy
+    executor) runs the filter as entered, cancelled pair included; started
+    from rest, that pair's mode is not excited.
+
     Examples
     --------
     >>> import optfilters
@@ -434,7 +445,7 @@ class ClosedLoop:
     _sections: FloatArray | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        a_mat, b_vec, c_vec, d = _realise(self.filter)
+        a_mat, b_vec, c_vec, d = _realise(self._transfer)
         n = a_mat.shape[0]
         m0 = np.zeros((n + 1, n + 1))
         m1 = np.zeros((n + 1, n + 1))
@@ -445,8 +456,9 @@ class ClosedLoop:
         m1[0, 0] = -d
         m1[1:, 0] = b_vec
         object.__setattr__(self, "_realisation", (m0, m1))
-        high = self.filter.order > 2 and not self.filter.is_fir
-        object.__setattr__(self, "_sections", self.filter.to_sos() if high else None)
+        transfer = self._transfer
+        high = transfer.order > 2 and not transfer.is_fir
+        object.__setattr__(self, "_sections", transfer.to_sos() if high else None)
 
     # ------------------------------------------------------------------ loop gain
     @property
@@ -465,13 +477,13 @@ class ClosedLoop:
 
     @property
     def order(self) -> int:
-        """Number of closed-loop poles (the filter's order plus one)."""
+        """Number of closed-loop poles (the order of the filter's transfer function plus one)."""
         return int(self._realisation[0].shape[0])
 
     @cached_property
     def polynomial(self) -> CharacteristicPolynomial:
         """``(1 - c z^-1) A + (sign x + offset) z^-1 B`` as a :class:`CharacteristicPolynomial`."""
-        b, a = self.filter.b, self.filter.a
+        b, a = self._transfer.b, self._transfer.a
         n = max(a.size + 1, b.size + 1)
         constant = np.zeros(n)
         slope = np.zeros(n)

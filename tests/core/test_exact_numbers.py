@@ -415,3 +415,56 @@ def test_negligible_leading_coefficients_run_as_lfilter(b: list[float]) -> None:
     x = np.random.default_rng(1).normal(size=100)
     np.testing.assert_allclose(f.filter(x), signal.lfilter(f.b, f.a, x), rtol=1e-12, atol=1e-12)
     assert np.all(np.abs(f.factorisation.zeros.values) < 1e100) and f.stability == "stable"
+
+
+# ----------------------------------------------------------------------------- closed loop of the reduced filter
+
+
+def heavy_ball_poles(mu: float, x: float) -> np.ndarray:
+    """Roots of z^2 - (1 + mu - x) z + mu: gradient descent with momentum mu on a quadratic, x = lr * h."""
+    return np.sort_complex(np.roots([1.0, -(1.0 + mu - x), mu]))
+
+
+def test_closed_loop_of_a_cancelled_pair_is_that_of_the_transfer_function() -> None:
+    """Momentum 0.9 entered with a pair at z = 1: the loop has momentum's two poles, not a third at 1."""
+    from optfilters.closed_loop import closed_loop
+
+    mu = 0.9
+    loop = closed_loop(optfilters.get("custom", b=[1.0, -1.0], a=[1.0, -1.9, 0.9]))
+    assert loop.order == 2
+    xs = np.array([1e-3, 0.01, 0.1, 1.0, 3.0, 3.7999, 3.8001, 5.0])
+    poles = loop.poles(xs)
+    assert poles.shape == (xs.size, 2)
+    for x, row in zip(xs, poles, strict=True):
+        np.testing.assert_allclose(np.sort_complex(row), heavy_ball_poles(mu, x), rtol=1e-12, atol=1e-12)
+        assert loop.rate(x) == pytest.approx(np.abs(heavy_ball_poles(mu, x)).max(), rel=1e-12)
+        assert loop.is_stable(x) == bool(loop.rate(x) < 1.0)
+    edge = loop.stability().max_stable_lr_curvature
+    assert edge == pytest.approx(2.0 + 2.0 * mu, rel=1e-12)  # the heavy-ball edge, as for momentum itself
+    assert loop.polynomial(0.5).tolist() == pytest.approx([1.0, -(1.0 + mu - 0.5), mu], rel=1e-15)
+
+
+def test_closed_loop_of_differencer_then_summer_is_gradient_descent() -> None:
+    """The identity filter with a cancelled pair at 1: one closed-loop pole 1 - x, rate |1 - x|."""
+    from optfilters.closed_loop import closed_loop
+
+    f = cascade(ArmaFilter([1.0, -1.0], [1.0]), ArmaFilter([1.0], [1.0, -1.0]))
+    loop = closed_loop(f)
+    xs = np.array([0.1, 0.5, 1.5, 1.99, 2.01])
+    assert loop.order == 1
+    np.testing.assert_allclose(loop.poles(xs)[:, 0], 1.0 - xs, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(loop.rate(xs), np.abs(1.0 - xs), rtol=0, atol=1e-15)
+    assert loop.stability().max_stable_lr_curvature == pytest.approx(2.0, rel=1e-12)
+
+
+def test_closed_loop_drops_a_stable_cancelled_pair_and_keeps_the_rest() -> None:
+    """Momentum 0.5 times (1 - 0.3 z^-1) / (1 - 0.3 z^-1), multiplied out: no closed-loop pole at 0.3."""
+    from optfilters.closed_loop import closed_loop
+
+    mu, c = 0.5, 0.3
+    b = np.array([1.0, -c])
+    a = np.convolve([1.0, -mu], [1.0, -c])
+    loop = closed_loop(ArmaFilter(b, a))
+    assert loop.order == 2
+    for x in (0.05, 0.2, 1.0, 2.9):
+        np.testing.assert_allclose(np.sort_complex(loop.poles(x)), heavy_ball_poles(mu, x), rtol=1e-9, atol=1e-12)
