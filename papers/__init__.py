@@ -41,6 +41,7 @@ __all__ = [
     "DIGITS",
     "SOURCES",
     "Check",
+    "check_table",
     "checks_of",
     "command_line",
     "deterministic",
@@ -246,6 +247,44 @@ def checks_of(numbers: Mapping[str, Any]) -> list[Check]:
             raise ValueError(f"two checks are named {c.name!r}")
         seen.add(c.name)
     return out
+
+
+def check_table(checks: Iterable[Check], digits: int = 4) -> list[str]:
+    """A Markdown table of checks for a source's ``captions.md``: name, value, reference or range, error, verdict.
+
+    Numbers are written with ``digits`` significant digits.
+
+    Examples
+    --------
+    >>> from optfilters.papers import Check, check_table
+    >>> checks = [Check.close("DC gain", 10.0, 10.0, 1e-9), Check.within("ratio", 1.1, 1.0, 1.2)]
+    >>> for line in check_table(checks):
+    ...     print(line)
+    | check | value | reference | error (tolerance) | passed |
+    |---|---|---|---|---|
+    | DC gain | 10 | 10 | 0 (1e-09) | yes |
+    | ratio | 1.1 | [1, 1.2] | 0 | yes |
+    """
+
+    def text(value: Any) -> str:
+        if value is None:
+            return "n/a"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, float):
+            return f"{value:.{digits}g}"
+        return str(value)
+
+    lines = ["| check | value | reference | error (tolerance) | passed |", "|---|---|---|---|---|"]
+    for c in checks:
+        if c.reference is True and c.tolerance == 0.0:
+            reference, error = "holds", ""
+        elif c.low is not None:
+            reference, error = str(c.reference), text(c.error)
+        else:
+            reference, error = text(c.reference), f"{text(c.error)} ({text(c.tolerance)})"
+        lines.append(f"| {c.name} | {text(c.value)} | {reference} | {error} | {text(c.passed)} |")
+    return lines
 
 
 # ----------------------------------------------------------------------------- progress

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from optfilters.papers import command_line, write_outputs
+from optfilters.papers import Check, check_table, run_source, write_outputs
 
 TITLE = "Adam's large-signal response: update spike after a gradient-scale change, vs torch.optim.Adam"
 
@@ -39,6 +39,13 @@ TITLE = "Adam's large-signal response: update spike after a gradient-scale chang
 REFERENCE: tuple[tuple[float, float], ...] = ((0.999, 5.2), (0.95, 1.11))
 
 FloatArray = NDArray[np.float64]
+
+#: Steps of the closed form scanned for the peak (it comes within a few hundred steps for beta2 <= 0.999).
+CLOSED_FORM_STEPS = 20_000
+
+#: Relative accuracy of the library's long-history responses: the slowest pole settles to 1e-6 (settle_steps),
+#: so its steady state and peak ratio are within a few 1e-6 of the closed form's (peak <= 5.2 here).
+LONG_HISTORY_ERROR = 5e-6
 
 
 def _settings(quick: bool) -> dict[str, Any]:
@@ -195,7 +202,6 @@ def _map(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
         name = "peak_map.png"
         fig.savefig(out / name, dpi=settings["dpi"], metadata={"Software": None})
         plt.close(fig)
-    # the contour of the map and the bisected boundary agree: interpolate the map along each region row
     numbers = {
         "rows": list(settings["rows"]),
         "columns": list(settings["columns"]),
@@ -204,8 +210,34 @@ def _map(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
         "increases_with_beta2": monotone_beta2,
         "decreases_with_beta1": monotone_beta1,
         "regions": {k: v.as_dict() for k, v in regions.items()},
+        "region_closed_form": {k: _boundary_closed_form(v, settings["region_span"]) for k, v in regions.items()},
     }
     return numbers, name
+
+
+def _boundary_closed_form(region: Any, span: tuple[float, float]) -> list[dict[str, Any]]:
+    """The closed-form peak on both sides of each bisected boundary (one bisection step, in log(1 - beta2), apart).
+
+    A boundary inside ``span`` must have the peak at most ``bound`` at the limit
+    and above it one tolerance step slower; the ends of ``span`` are checked on
+    their one side.
+    """
+    from optfilters.large_signal import adam_step_closed_form
+
+    def peak(beta1: float, beta2: float) -> float:
+        return float(np.max(adam_step_closed_form(region.ratio, beta1, beta2, CLOSED_FORM_STEPS)))
+
+    rows = []
+    for beta1, limit in zip(region.rows.tolist(), region.limits.tolist(), strict=True):
+        row: dict[str, Any] = {"beta1": beta1, "limit": None if np.isnan(limit) else limit}
+        if np.isnan(limit):
+            row["peak_at_span_low"] = peak(beta1, span[0])
+        else:
+            row["peak_at_limit"] = peak(beta1, limit)
+            if limit < span[1]:
+                row["peak_one_step_slower"] = peak(beta1, 1.0 - (1.0 - limit) * np.exp(-region.tolerance))
+        rows.append(row)
+    return rows
 
 
 def _history(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
@@ -297,7 +329,20 @@ def _captions(n: dict[str, Any]) -> str:
     for label, row in n["history"].items():
         pairs = ", ".join(f"{h}: {p:.4g}" for h, p in zip(row["histories"], row["peak_ratio"], strict=True))
         lines.append(f"- beta2 {label}: {pairs}; long history {row['long_history']:.6g}")
-    lines.append("")
+    checks = n["checks"]
+    failed = sum(not c.passed for c in checks)
+    lines += [
+        "",
+        f"## Checks ({len(checks)}, {'all passed' if not failed else f'{failed} FAILED'})",
+        "",
+        "Each peak against the value quoted (within half a unit of its last digit), the closed form u_j "
+        f"(within {LONG_HISTORY_ERROR:g}: the long history settles to 1e-6) and torch.optim.Adam (float64); each "
+        "bisected boundary against the closed-form peak on both sides of it (one bisection step apart); the "
+        "grid's monotonicity and the history's approach to the long-history peak.",
+        "",
+        *check_table(checks),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -337,14 +382,94 @@ def reproduce(out_dir: str | Path = "figures/large_signal", quick: bool = False)
         "history": history,
         "files": [f1, f2, f3, "captions.md", "numbers.json"],
     }
+    numbers["checks"] = _checks(numbers)
     write_outputs(out, numbers, _captions(numbers))
     return numbers
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: ``[OUT_DIR] [--quick]``; prints the checked numbers."""
-    out_dir, quick = command_line("large_signal", argv)
-    n = reproduce(out_dir, quick=quick)
+def _quoted_tolerance(quoted: float) -> float:
+    """Half a unit of the last digit quoted (5.2 -> 0.05, 1.11 -> 0.005)."""
+    text = repr(float(quoted))
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return 0.5 * 10.0**-decimals
+
+
+def _checks(n: dict[str, Any]) -> list[Check]:
+    """The responses against the quoted values, the closed form and torch.optim.Adam; the map, regions and history."""
+    out = []
+    for r in n["responses"].values():
+        k = f"beta2={r['beta2']:g}"
+        out += [
+            Check.close(
+                f"{k}: peak ratio vs the quoted {r['quoted']:g}",
+                r["peak_ratio"],
+                r["quoted"],
+                _quoted_tolerance(r["quoted"]),
+                relative=False,
+            ),
+            Check.within(
+                f"{k}: updates vs the closed form (max error)", r["closed_form_max_error"], high=LONG_HISTORY_ERROR
+            ),
+            Check.within(f"{k}: updates vs torch.optim.Adam (max error)", r["torch_max_error"], high=1e-10),
+            Check.close(
+                f"{k}: torch.optim.Adam peak vs library peak ({r['torch_history']}-step history)",
+                r["torch_peak_ratio"],
+                r["library_peak_at_torch_history"],
+                1e-10,
+            ),
+            Check.within(
+                f"{k}: 10x step down never overshoots (peak ratio - 1, 0 below)",
+                max(r["step_down_peak_ratio"] - 1.0, 0.0),
+                high=1e-12,
+            ),
+        ]
+    m = n["map"]
+    out += [
+        Check.holds("map: peak ratio grows with beta2", m["increases_with_beta2"]),
+        Check.holds("map: peak ratio falls with beta1", m["decreases_with_beta1"]),
+    ]
+    for bound, rows in m["region_closed_form"].items():
+        b = float(bound)
+        for row in rows:
+            k = f"region peak <= {bound}x, beta1={row['beta1']:g}"
+            if row["limit"] is None:
+                out.append(
+                    Check.within(f"{k}: no beta2 in the span (closed-form peak there)", row["peak_at_span_low"], low=b)
+                )
+                continue
+            out.append(
+                Check.within(
+                    f"{k}: closed-form peak at the bisected limit above the bound (relative, 0 below)",
+                    max(row["peak_at_limit"] / b - 1.0, 0.0),
+                    high=LONG_HISTORY_ERROR,
+                )
+            )
+            if "peak_one_step_slower" in row:
+                out.append(
+                    Check.within(
+                        f"{k}: closed-form peak one bisection step slower below the bound (relative, 0 above)",
+                        max(1.0 - row["peak_one_step_slower"] / b, 0.0),
+                        high=LONG_HISTORY_ERROR,
+                    )
+                )
+    for label, row in n["history"].items():
+        out += [
+            Check.holds(f"history beta2={label}: peak nondecreasing with the history", row["nondecreasing"]),
+            Check.within(
+                f"history beta2={label}: longest history's peak above the long-history peak (relative, 0 below)",
+                max(row["peak_ratio"][-1] / row["long_history"] - 1.0, 0.0),
+                high=1e-5,
+            ),
+        ]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``[OUT_DIR] [--quick]``; prints the key numbers and the check summary; 1 when a check fails."""
+    return run_source("large_signal", argv, _report)
+
+
+def _report(n: dict[str, Any]) -> None:
     for r in n["responses"].values():
         print(
             f"beta2 {r['beta2']:g}: peak {r['peak_ratio']:.6g} (quoted {r['quoted']:g}), "
@@ -353,4 +478,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -37,7 +37,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from optfilters.papers import command_line, write_outputs
+from optfilters.papers import Check, check_table, run_source, write_outputs
 
 TITLE = "The optimizer atlas of torch.optim: verdicts, identified filters and findings, measured"
 
@@ -45,6 +45,18 @@ TITLE = "The optimizer atlas of torch.optim: verdicts, identified filters and fi
 BLA_CHECKS: dict[str, tuple[float, float | None]] = {
     "torch.optim.Adam": (0.9, None),
     "torch.optim.Muon": (0.95, 0.95 / 1.95),
+}
+
+#: Verdicts fixed by torch.optim's own update rules (torch/optim/*.py): class -> verdict.
+EXPECTED_VERDICTS: dict[str, str] = {
+    "torch.optim.SGD": "linear",
+    "torch.optim.ASGD": "linear time-varying",
+    "torch.optim.Muon": "matrix",
+    "torch.optim.Rprop": "sign-type",
+    **{
+        f"torch.optim.{name}": "normalised"
+        for name in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta", "SparseAdam")
+    },
 }
 
 
@@ -131,8 +143,35 @@ def reproduce(out_dir: str | Path = "figures/optimizer_atlas", quick: bool = Fal
         "sparse_event_clocked": bool(sparse is not None and sparse.events is not None and sparse.events.event_clocked),
         "files": [*files, "captions.md", "numbers.json"],
     }
+    numbers["checks"] = _checks(numbers)
     write_outputs(out, numbers, _captions(numbers, result))
     return numbers
+
+
+def _checks(n: dict[str, Any]) -> list[Check]:
+    """The structural facts and the dither BLA against torch's own rules (the same bounds as this module's tests)."""
+    out = [
+        Check.holds("SGD is the identity (b = [1], a = [1])", n["sgd_identity"]),
+        Check.holds("every torch.optim class was probed", n["verdict_counts"].get("could not probe", 0) == 0),
+    ]
+    for name, verdict in EXPECTED_VERDICTS.items():
+        seen = n["classes"].get(name, {}).get("verdict")
+        out.append(Check.holds(f"{name.split('.')[-1]} verdict is {verdict}", seen == verdict, seen))
+    for name, match in n["catalogue_matches"].items():
+        out.append(Check.holds(f"{name}: catalogue entry matches (1e-3 of the peak)", bool(match)))
+    for name, c in n["bla_checks"].items():
+        short = name.split(".")[-1]
+        out.append(
+            Check.within(f"{short} dither BLA pole: s.e. from {BLA_CHECKS[name][0]:g}", c.get("pole_sigmas"), high=4.0)
+        )
+        if BLA_CHECKS[name][1] is not None:
+            out.append(
+                Check.within(
+                    f"{short} dither BLA zero: s.e. from {BLA_CHECKS[name][1]:.6g}", c.get("zero_sigmas"), high=4.0
+                )
+            )
+    out.append(Check.holds("SparseAdam's state is event-clocked", n["sparse_event_clocked"]))
+    return out
 
 
 def _captions(numbers: dict[str, Any], result: Any) -> str:
@@ -148,9 +187,15 @@ def _captions(numbers: dict[str, Any], result: Any) -> str:
         "by verdict. The filter drawn is the LTI filter for linear optimizers, else the best linear approximation "
         "under a unit Gaussian dither (Bussgang), else the small-signal part around a constant gradient.",
         "",
-        "Checks:",
+        f"Checks ({len(numbers['checks'])}, {sum(c.passed for c in numbers['checks'])} passed):",
         "",
         f"- SGD is the identity: {numbers['sgd_identity']}.",
+        "- verdicts fixed by torch.optim's update rules: "
+        + ", ".join(
+            f"{name.split('.')[-1]} {verdict} ({numbers['classes'].get(name, {}).get('verdict') == verdict})"
+            for name, verdict in EXPECTED_VERDICTS.items()
+        )
+        + ".",
         f"- catalogue comparisons (same settings, tolerance 1e-3 of the peak): {numbers['catalogue_matches']}.",
     ]
     for name, c in checks.items():
@@ -165,18 +210,22 @@ def _captions(numbers: dict[str, Any], result: Any) -> str:
         f"- Muon's verdict is matrix (rotation-equivariant orthogonalisation): {numbers['muon_matrix']}.",
         f"- SparseAdam's state is event-clocked: {numbers['sparse_event_clocked']}.",
         "",
+        *check_table(numbers["checks"]),
+        "",
     ]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: ``[OUT_DIR] [--quick]``; prints the verdict counts and findings."""
-    out_dir, quick = command_line("optimizer_atlas", argv)
-    numbers = reproduce(out_dir, quick=quick)
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``[OUT_DIR] [--quick]``; prints the verdicts, findings and check summary; 1 when a check fails."""
+    return run_source("optimizer_atlas", argv, _report)
+
+
+def _report(numbers: dict[str, Any]) -> None:
     print(numbers["verdict_counts"])
     for f in numbers["findings"]:
         print(f"{f['class']}: {f['kind']}: {f['message']}")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -20,6 +20,7 @@ from optfilters.cli import main
 from optfilters.papers import (
     SOURCES,
     Check,
+    check_table,
     checks_of,
     deterministic,
     plain_numbers,
@@ -78,6 +79,25 @@ def test_summary_names_the_worst_and_the_failed() -> None:
     assert [c.name for c in failed] == ["ratio"]
     lines, failed = summary_lines("demo", {"checks": numbers["checks"][:2]})
     assert lines == ["demo: 2 checks, all passed; worst: tight (error 5e-10, tolerance 1e-09)"] and not failed
+
+
+def test_check_table_lists_every_check_with_its_verdict() -> None:
+    checks = [
+        Check.close("gain", 1.5, 1.0, 1e-3),
+        Check.within("error", 2e-13, high=1e-12),
+        Check.within("ratio", 0.4, 0.5, 1.5),
+        Check.holds("converges", True),
+        Check.within("missing", None, high=1.0),
+    ]
+    header, rule, *rows = check_table(checks)
+    assert header.startswith("| check | value |") and rule == "|---|---|---|---|---|"
+    assert rows == [
+        "| gain | 1.5 | 1 | 0.5 (0.001) | no |",
+        "| error | 2e-13 | <= 1e-12 | 2e-13 (1e-12) | yes |",
+        "| ratio | 0.4 | [0.5, 1.5] | 0.1 | no |",
+        "| converges | yes | holds |  | yes |",
+        "| missing | n/a | <= 1 | n/a (1) | no |",
+    ]
 
 
 def test_write_outputs_rounds_and_keeps_machine_dependent_numbers_coarse(tmp_path: Path) -> None:
