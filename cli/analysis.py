@@ -108,6 +108,26 @@ def _stability_text(f: ArmaFilter) -> str:
     return "stable"
 
 
+def _factorisation_notes(f: ArmaFilter) -> list[str]:
+    """How the roots of entered coefficients were found, when that is more than a closed form."""
+    fact = f.factorisation
+    lines = []
+    for kind, roots in (("poles", fact.poles), ("zeros", fact.zeros)):
+        if roots.method == "high precision" or roots.clusters:
+            lines.append(f"  {kind} found: {roots.describe()}")
+    return lines
+
+
+def _cancellation_notes(f: ArmaFilter) -> list[str]:
+    """``note:`` lines for pole-zero pairs that cancel (the numbers shown are the reduced filter's)."""
+    cancelled = f.cancellations()
+    if not cancelled:
+        return []
+    lines = [f"  note: {c.describe()}" for c in cancelled]
+    lines.append("  note: gains, delays and stability are those of the filter with these pairs cancelled")
+    return lines
+
+
 def _base_json(selection: Selection) -> dict[str, Any]:
     model = selection.model
     return {
@@ -236,6 +256,7 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: A
                 "compensated": stages[name].compensated,
                 "time_varying": tv[name],
                 "quasi_hyperbolic": _qh_json(f),
+                "factorisation": f.factorisation.describe(),
             }
         )
         data["filters"][name] = item
@@ -257,8 +278,10 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: A
         lines.append(f"  a = [{fmt_list(f.a)}]")
         lines.append(f"  poles: {fmt_list(f.poles)}")
         lines.append(f"  zeros: {fmt_list(f.zeros)}")
+        lines += _factorisation_notes(f)
         lines.append(f"  DC gain: {fmt(f.dc_gain)}")
         lines.append(f"  stability: {_stability_text(f)}")
+        lines += _cancellation_notes(f)
         lines.append(f"  transient-compensated: {'yes' if stages[name].compensated else 'no'}")
         if f.order == 1 and f.b.size <= 2:
             qh = _qh_text(f)
@@ -315,6 +338,7 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
         )
         lines.append(f"  poles: {fmt_list(summary.poles)}; zeros: {fmt_list(summary.zeros)}")
         lines.append(f"  stability: {_stability_text(filters[name])}")
+        lines += [f"  note: {note}" for note in summary.notes]
         rows = [
             [fmt(fq, 4), fmt(m), fmt(db, 4, tiny=1e-9), fmt(np.degrees(ph), 4, tiny=1e-9)]
             for fq, m, db, ph in zip(
@@ -422,7 +446,8 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None, **
         used = "compensated" if sr.applied else "raw"
         lines.append(
             f"  DC gain (t->inf) {fmt(filters[name].dc_gain)}; the optimizer produces the {used} column (*); "
-            "'compensated' multiplies by DC gain / partial sum (Adam's bias correction)"
+            "'compensated' multiplies each term started from rest by its DC gain / step response "
+            "(Adam's bias correction; terms that start from the first gradient are left as they are)"
         )
         headers = ["step", "raw*" if not sr.applied else "raw", "compensated*" if sr.applied else "compensated"]
         rows = [[str(i + 1), fmt(sr.raw[i]), fmt(sr.compensated[i])] for i in index]
@@ -561,6 +586,8 @@ def _compare(
         rows.append([title, *(get(results[label][0]) for label in labels)])
     rows.append(["Nyquist/DC (dB)", *(_db(hf[label]) for label in labels)])
     lines += ["", *_left_table(["", *labels], rows)]
+    for label in labels:
+        lines += [f"  note ({label}): {note}" for note in results[label][0].notes]
     lines += ["", "|H| at sampled frequencies:"]
     mag_rows = [[fmt(fq, 4), *(fmt(results[label][1].magnitude[i]) for label in labels)] for i, fq in enumerate(grid)]
     lines += _table(["freq", *labels], mag_rows)

@@ -266,7 +266,10 @@ def _stability(
     if freq is not None:
         kind = "at z = -1 (period-2 oscillation)" if abs(freq - 0.5) < 1e-9 else f"at {fmt(freq)} cycles/step"
         lines.append(f"  poles leave the unit circle {kind}")
-    lines.append(f"  z = -1 shortcut 2/H(-1) = {fmt(result.nyquist_estimate)} (not general)")
+    if math.isfinite(result.nyquist_estimate):
+        lines.append(f"  z = -1 shortcut 2/H(-1) = {fmt(result.nyquist_estimate)} (not general)")
+    else:
+        lines.append("  z = -1 shortcut 2/H(-1): none (H(-1) = 0: the filter has a zero at z = -1)")
     if optimal is not None:
         tuned = ", ".join(f"{k} = {fmt(v)}" for k, v in optimal.hyperparameters.items())
         lines.append(

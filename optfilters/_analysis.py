@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import exact as _exact
 from ._catalogue import as_model
 from ._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning
 from ._filter import ArmaFilter, complex_pairs
 from ._model import OptimizerModel
 from ._stages import LinearStage, Stage, transient_correction
 from .display import RichDisplay
+from .factored import Cancellation
 
 __all__ = [
     "FilterSummary",
@@ -93,7 +95,7 @@ def warn_if_unstable(f: ArmaFilter, what: str = "filter") -> None:
     stability = f.stability
     if stability == "stable":
         return
-    radius = float(np.max(np.abs(f.poles)))
+    radius = float(np.max(np.abs(f.minreal().poles)))
     if stability == "marginal":
         message = (
             f"{what} is marginally stable: pole(s) on the unit circle (|p| = {radius:.6g}); its response does not decay"
@@ -124,6 +126,11 @@ class FrequencyResponse(RichDisplay):
         Group delay in steps at ``freqs``.
     name : str
         Label of the filter.
+    continuous_phase : ndarray or None
+        Phase from the factors (see :attr:`phase`).
+    unit_circle_zeros : ndarray
+        Frequencies in ``[0, 0.5]`` (cycles/step) of zeros on the unit circle,
+        where ``|H| = 0`` exactly (``-inf`` dB) and the phase jumps by ``pi``.
 
     Examples
     --------
@@ -137,6 +144,8 @@ class FrequencyResponse(RichDisplay):
     response: NDArray[np.complex128]
     group_delay: FloatArray
     name: str = ""
+    continuous_phase: FloatArray | None = field(default=None, repr=False)
+    unit_circle_zeros: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def magnitude(self) -> FloatArray:
@@ -151,7 +160,14 @@ class FrequencyResponse(RichDisplay):
 
     @property
     def phase(self) -> FloatArray:
-        """Unwrapped phase in radians."""
+        """Phase in radians: the sum of per-factor angles, continuous and anchored at DC.
+
+        Independent of the sampling: a coarse grid does not make it jump by
+        ``2 pi`` (:func:`optfilters.factored.phase`).  Responses built from
+        samples alone fall back to ``numpy.unwrap``.
+        """
+        if self.continuous_phase is not None:
+            return self.continuous_phase
         return np.unwrap(np.angle(self.response))
 
     def as_dict(self) -> dict[str, Any]:
@@ -163,6 +179,7 @@ class FrequencyResponse(RichDisplay):
             "magnitude_db": _list(self.magnitude_db),
             "phase": _list(self.phase),
             "group_delay": _list(self.group_delay),
+            "unit_circle_zeros": _list(self.unit_circle_zeros),
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
@@ -175,7 +192,13 @@ class FrequencyResponse(RichDisplay):
 def frequency_response(
     system: FilterLike, n: int = 512, freqs: ArrayLike | None = None, **hyperparameters: Any
 ) -> FrequencyResponse:
-    """Frequency response of a filter (or a stage's LTI limit).
+    """Frequency response of a filter (or a stage's LTI limit), factor by factor.
+
+    Response, phase and group delay come from the zeros and poles of the
+    transfer function (coinciding pole-zero pairs cancelled,
+    :meth:`ArmaFilter.minreal`), never from multiplied-out coefficients: the
+    phase is continuous and anchored at DC, and at a zero on the unit circle
+    the group delay is its limit (:mod:`optfilters.factored`).
 
     Parameters
     ----------
@@ -200,8 +223,6 @@ def frequency_response(
     >>> r.magnitude.round(6).tolist()
     [10.0, 0.526316]
     """
-    from scipy import signal
-
     f = _as_filter(system, hyperparameters)
     warn_if_unstable(f, f"filter {f.name}".strip())
     if freqs is None:
@@ -212,12 +233,16 @@ def frequency_response(
         grid = np.atleast_1d(np.asarray(freqs, dtype=np.float64))
         if not np.all(np.isfinite(grid)):
             raise InvalidFilterError("freqs must be finite")
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _, h = signal.freqz(f.b, f.a, worN=grid, fs=1.0)
-        _, gd = signal.group_delay((f.b, f.a), w=grid, fs=1.0)
+    fact = f.minreal().factorisation
+    on_circle = [r for r in fact.zeros.values if abs(abs(r) - 1.0) <= 4.0 * np.finfo(np.float64).eps]
+    notches = np.unique([abs(math.atan2(r.imag, r.real)) / (2.0 * math.pi) for r in on_circle])
     return FrequencyResponse(
-        np.asarray(grid, dtype=np.float64), np.asarray(h), np.asarray(gd, dtype=np.float64), f.name
+        np.asarray(grid, dtype=np.float64),
+        fact.response(grid),
+        fact.group_delay(grid),
+        f.name,
+        continuous_phase=fact.phase(grid),
+        unit_circle_zeros=np.asarray(notches, dtype=np.float64),
     )
 
 
@@ -277,18 +302,19 @@ def pole_zero(system: FilterLike, **hyperparameters: Any) -> PoleZeroMap:
 
 @dataclass(frozen=True)
 class StepResponse(RichDisplay):
-    """Unit-step response of a stage, raw and transient-compensated, from the first step on.
+    """Unit-step response of a stage, raw and bias-corrected, from the first step on.
 
     Attributes
     ----------
     steps : ndarray
         ``1 .. n``.
     raw : ndarray
-        The stage's recursion without transient compensation (bias correction).
+        The stage's recursion without bias correction (transient compensation).
     compensated : ndarray
-        With every term transient-compensated.
+        With bias correction applied to every term that starts from rest
+        (see :func:`step_response` for the formula).
     applied : bool
-        Whether the optimizer itself applies the compensation.
+        Whether the optimizer itself applies the correction.
 
     Examples
     --------
@@ -352,11 +378,23 @@ class ImpulseResponse(RichDisplay):
 
 
 def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> StepResponse:
-    """Exact unit-step response of a filter or linear stage, raw and transient-compensated.
+    """Exact unit-step response of a filter or linear stage, raw and bias-corrected.
 
     Time-varying stages (bias correction, NAdam's schedule, first-step
-    initialisation) are simulated exactly.  Terms whose DC gain is zero or
-    infinite cannot be compensated and are left as they are.
+    initialisation) are simulated exactly.  For a stage
+    ``y_t = sum_i c_i(t) y_i,t`` with terms ``y_i = F_i(x)``, the compensated
+    response is::
+
+        y_t = sum_i c_i(t) kappa_i(t) y_i,t,   kappa_i(t) = F_i(1) / s_i[t]
+
+    where ``s_i[t]`` is the step response of ``F_i`` from rest at step ``t``
+    (for the EMA, ``kappa = 1 / (1 - beta^t)``: Adam's bias correction), so a
+    term started from rest reaches its DC gain from the first step.  A term
+    that does not start from rest, because its first output is its first input
+    (torch's SGD buffer with dampening, Grokfast's EMA) or it starts from a
+    given previous output (Adagrad's initial accumulator), has ``kappa = 1``:
+    it carries no start-up bias towards zero to undo.  Terms whose DC gain is
+    zero or infinite cannot be corrected and also have ``kappa = 1``.
 
     Parameters
     ----------
@@ -432,7 +470,11 @@ def compensate(system: ArmaFilter, x: ArrayLike) -> FloatArray:
 def noise_gain(system: FilterLike, **hyperparameters: Any) -> float:
     """White-noise power gain ``sum_n h[n]^2``: how much gradient-noise variance passes.
 
-    Exact (a discrete Lyapunov solve), ``inf`` for marginal or unstable filters.
+    Astrom's recursion on the exact coefficients of the transfer function
+    (coinciding pole-zero pairs cancelled), in rational arithmetic or, above
+    degree 4, in interval arithmetic to within a unit in the last place
+    (:func:`optfilters.exact.noise_gain`): no expanded-polynomial rounding.
+    ``inf`` for marginal or unstable filters.
 
     Examples
     --------
@@ -440,27 +482,21 @@ def noise_gain(system: FilterLike, **hyperparameters: Any) -> float:
     >>> round(noise_gain(ArmaFilter.ema(0.9)), 12)   # (1 - beta) / (1 + beta)
     0.052631578947
     """
-    from scipy import linalg, signal
-
-    f = _as_filter(system, hyperparameters)
-    if f.is_fir:
-        return float(np.sum(f.b**2))
+    f = _as_filter(system, hyperparameters).minreal()
     if f.stability != "stable":
         return math.inf
-    n = f.order + 1
-    num = np.zeros(n)
-    den = np.zeros(n)
-    num[: f.b.size] = f.b
-    den[: f.a.size] = f.a
-    a_mat, b_mat, c_mat, d_mat = signal.tf2ss(num, den)
-    gram = linalg.solve_discrete_lyapunov(a_mat, b_mat @ b_mat.T)
-    return float(d_mat[0, 0] ** 2 + (c_mat @ gram @ c_mat.T)[0, 0])
+    num, den = f.exact
+    value = _exact.noise_gain(num, den)
+    return math.inf if value is None else float(value)
 
 
 def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     """Mean delay (lag) in steps: ``sum n h[n] / sum h[n]``, the group delay at DC.
 
-    ``nan`` when the DC gain is zero or infinite.
+    Exact, then rounded: ``sum k b_k / sum b_k - sum k a_k / sum a_k`` in
+    rational arithmetic on the transfer function's exact coefficients
+    (coinciding pole-zero pairs cancelled).  ``nan`` when the DC gain is zero
+    or infinite.
 
     Examples
     --------
@@ -468,13 +504,10 @@ def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     >>> round(mean_delay(ArmaFilter.ema(0.9)), 9)   # beta / (1 - beta)
     9.0
     """
-    f = _as_filter(system, hyperparameters)
-    sb, sa = float(np.sum(f.b)), float(np.sum(f.a))
-    if abs(sb) < 1e-14 or abs(sa) < 1e-14:
-        return math.nan
-    kb = float(np.dot(np.arange(f.b.size), f.b))
-    ka = float(np.dot(np.arange(f.a.size), f.a))
-    return kb / sb - ka / sa
+    f = _as_filter(system, hyperparameters).minreal()
+    num, den = f.exact
+    value = _exact.mean_delay(num, den)
+    return math.nan if value is None else float(value)
 
 
 def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None:
@@ -490,13 +523,15 @@ def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None
     """
     from scipy import optimize
 
-    f = _as_filter(system, hyperparameters)
+    f = _as_filter(system, hyperparameters).minreal()
     dc = abs(f.dc_gain)
     if not math.isfinite(dc) or dc == 0.0:
         return None
     target = dc / math.sqrt(2.0)
-    grid = np.linspace(0.0, 0.5, 4097)
-    mags = np.abs(f.evaluate(np.exp(2j * np.pi * grid)))
+    fact = f.factorisation
+    # A uniform grid, and a logarithmic one for low cutoffs.
+    grid = np.unique(np.concatenate([np.linspace(0.0, 0.5, 4097), np.geomspace(1e-9, 0.5, 2049)]))
+    mags = np.abs(fact.response(grid))
     below = np.flatnonzero(mags <= target)
     if below.size == 0:
         return None
@@ -505,7 +540,7 @@ def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None
         return 0.0
 
     def excess(x: float) -> float:
-        return float(abs(f.evaluate(np.exp(2j * np.pi * x)))) - target
+        return float(np.abs(fact.response([x]))[0]) - target
 
     return float(optimize.brentq(excess, grid[i - 1], grid[i], xtol=1e-15, rtol=1e-14))
 
@@ -520,14 +555,14 @@ def time_constant(system: FilterLike, **hyperparameters: Any) -> float:
     >>> round(time_constant(ArmaFilter.ema(0.9)), 4)
     9.4912
     """
-    f = _as_filter(system, hyperparameters)
-    poles = f.poles
+    f = _as_filter(system, hyperparameters).minreal()
+    poles = f.factorisation.poles.values
     radius = float(np.max(np.abs(poles))) if poles.size else 0.0
     if radius == 0.0:
         return 0.0
-    if radius >= 1.0 - 1e-12:
+    if f.stability != "stable" or radius >= 1.0:
         return math.inf
-    return -1.0 / math.log(radius)
+    return -1.0 / math.log1p(radius - 1.0)
 
 
 @dataclass(frozen=True)
@@ -618,6 +653,16 @@ class FilterSummary(RichDisplay):
     poles: NDArray[np.complex128]
     stability: str
     quasi_hyperbolic: QuasiHyperbolicForm | None = field(default=None)
+    cancelled: tuple[Cancellation, ...] = field(default=())
+
+    @property
+    def notes(self) -> list[str]:
+        """What the numbers rest on: each cancelled pole-zero pair (the summary is of the reduced filter)."""
+        if not self.cancelled:
+            return []
+        lines = [c.describe() for c in self.cancelled]
+        lines.append("gains, noise gain, delays and stability are those of the filter with these pairs cancelled")
+        return lines
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (non-finite numbers as None)."""
@@ -642,17 +687,27 @@ class FilterSummary(RichDisplay):
             "stable": self.stability == "stable",
             "marginal": self.stability == "marginal",
             "quasi_hyperbolic": self.quasi_hyperbolic.as_dict() if self.quasi_hyperbolic else None,
+            "cancelled": [c.describe() for c in self.cancelled],
+            "notes": self.notes,
         }
 
 
 def summarise(system: FilterLike, **hyperparameters: Any) -> FilterSummary:
     """All scalar facts about a filter (or a stage's LTI limit) in one object.
 
+    Gains, noise gain, delays, cutoff and stability are those of the transfer
+    function: coinciding pole-zero pairs cancel first
+    (:meth:`ArmaFilter.minreal`), and :attr:`FilterSummary.cancelled` and
+    :attr:`FilterSummary.notes` say so.
+
     Examples
     --------
     >>> from optfilters import ArmaFilter, summarise
     >>> summarise(ArmaFilter([1.0], [1.0, -1.0])).stability   # Adagrad's summer
     'marginal'
+    >>> s = summarise(ArmaFilter([1.0, -1.0], [1.0, -1.9, 0.9]))   # momentum 0.9 with a cancelled pair
+    >>> s.stability, round(s.dc_gain, 9), round(s.noise_gain, 5), round(s.mean_delay, 9), len(s.cancelled)
+    ('stable', 10.0, 5.26316, 9.0, 1)
     """
     f = _as_filter(system, hyperparameters)
     qh = None
@@ -676,4 +731,5 @@ def summarise(system: FilterLike, **hyperparameters: Any) -> FilterSummary:
         poles=f.poles,
         stability=f.stability,
         quasi_hyperbolic=qh,
+        cancelled=f.cancellations(),
     )

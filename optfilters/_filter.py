@@ -8,13 +8,26 @@ Every coefficient array in optfilters is in powers of ``z^-1`` (the order that
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import exact as _exact
 from ._errors import InvalidFilterError
+from .factored import (
+    Cancellation,
+    Factorisation,
+    RootSet,
+    cancel,
+    exact_polynomial,
+    given_roots,
+    join_roots,
+    roots,
+    subset_roots,
+)
 
 __all__ = [
     "ArmaFilter",
@@ -25,8 +38,11 @@ __all__ = [
 
 Stability = Literal["stable", "marginal", "unstable"]
 
-#: Poles closer than this to the unit circle count as on it.
-UNIT_CIRCLE_TOLERANCE = 1e-9
+#: Default relative tolerance of :meth:`ArmaFilter.minreal` (MATLAB's and python-control's ``sqrt(eps)``).
+MINREAL_TOLERANCE = math.sqrt(float(np.finfo(np.float64).eps))
+
+ExactPoly = _exact.Poly
+ExactPair = tuple[ExactPoly, ExactPoly]
 
 FloatArray = NDArray[np.float64]
 ComplexArray = NDArray[np.complex128]
@@ -69,20 +85,58 @@ def _roots_in_z(coefficients: FloatArray, length: int) -> ComplexArray:
     return np.asarray(np.roots(padded[first[0] :]), dtype=np.complex128)
 
 
-def _classify(poles: ComplexArray) -> Stability:
-    if poles.size == 0:
+def _factor_exact(num: _exact.Poly, den: _exact.Poly) -> Factorisation:
+    """The factored form of exact ``B(z^-1) / A(z^-1)`` (``den[0] == 1``)."""
+    delay = 0
+    while delay < len(num) and num[delay] == 0:
+        delay += 1
+    if delay == len(num):
+        return Factorisation(given_roots([]), roots(den), 0.0, 0)
+    zeros, gain, delay = _numerator_factors(num, delay)
+    return Factorisation(zeros, _off_origin(roots(den)), gain, delay)
+
+
+def _numerator_factors(num: _exact.Poly, delay: int) -> tuple[RootSet, float, int]:
+    """Zeros, gain and delay of ``sum b_k z^-k`` from its first non-zero coefficient ``b_delay``.
+
+    A leading coefficient so small that a zero lies beyond ``1e100`` in
+    modulus (``b = [1e-311, 1]``: a zero at ``-4.5e310``, past the double
+    range) is taken as a zero at infinity: the coefficient is dropped, which
+    changes ``H`` on the unit circle by about its relative size.
+    """
+    while True:
+        zeros = _off_origin(roots(num[delay:]))
+        rest = delay + 1
+        while rest < len(num) and num[rest] == 0:
+            rest += 1
+        if rest == len(num) or np.all(np.abs(zeros.values) < 1e100):
+            return zeros, float(num[delay]), delay
+        delay = rest
+
+
+def _off_origin(rootset: RootSet) -> RootSet:
+    values = rootset.values
+    if values.size == 0 or np.all(values != 0):
+        return rootset
+    return subset_roots(rootset, values[values != 0])
+
+
+def _pole_verdict(poles: ComplexArray) -> Stability:
+    """Stability from exactly known poles: ``|p|^2`` against 1 in rational arithmetic, repeats by equality."""
+    on_circle: list[complex] = []
+    for p in poles:
+        if p == 0:
+            continue
+        re, im = Fraction(float(p.real)), Fraction(float(p.imag))
+        radius2 = re * re + im * im
+        if radius2 > 1:
+            return "unstable"
+        if radius2 == 1:
+            on_circle.append(complex(p))
+    if not on_circle:
         return "stable"
-    radii = np.abs(poles)
-    if np.any(radii > 1.0 + UNIT_CIRCLE_TOLERANCE):
-        return "unstable"
-    on_circle = poles[radii >= 1.0 - UNIT_CIRCLE_TOLERANCE]
-    if on_circle.size == 0:
-        return "stable"
-    # A repeated pole on the unit circle (a double integrator) grows without bound.
-    for i in range(on_circle.size):
-        for j in range(i + 1, on_circle.size):
-            if abs(on_circle[i] - on_circle[j]) < 1e-6:
-                return "unstable"
+    if len(set(on_circle)) < len(on_circle):
+        return "unstable"  # a repeated pole on the circle (a double integrator) grows without bound
     return "marginal"
 
 
@@ -93,6 +147,16 @@ class ArmaFilter:
     order).  ``a`` is normalised so that ``a[0] == 1``; trailing zero
     coefficients are dropped.  The value is immutable: operations return new
     filters.
+
+    What a filter stands for is exact: the rational coefficients it was given
+    (floats are dyadic rationals), or the zeros, poles and gain it was built
+    from (:meth:`from_zpk`, designs), carried through :func:`cascade`,
+    :func:`parallel`, :meth:`scaled` and :meth:`delayed` (:attr:`exact`,
+    :attr:`factorisation`).  ``b`` and ``a`` are that filter multiplied out in
+    floating point, for running it; the analysis never uses them.  Gains,
+    delays and the stability verdict refer to the transfer function: pole-zero
+    pairs that coincide (:meth:`minreal`) cancel first, and
+    :meth:`cancellations` lists them.
 
     Parameters
     ----------
@@ -120,12 +184,14 @@ class ArmaFilter:
     'stable'
     """
 
-    __slots__ = ("_zpk", "a", "b", "name")
+    __slots__ = ("_cache", "_exact", "_fact", "a", "b", "name")
 
     b: FloatArray
     a: FloatArray
     name: str
-    _zpk: tuple[ComplexArray, ComplexArray, float] | None
+    _exact: ExactPair | Callable[[], ExactPair] | None
+    _fact: Factorisation | Callable[[], Factorisation] | None
+    _cache: dict[str, Any]
 
     def __init__(
         self,
@@ -134,6 +200,8 @@ class ArmaFilter:
         name: str = "",
         *,
         _zpk: tuple[ArrayLike, ArrayLike, float] | None = None,
+        _exact: ExactPair | Callable[[], ExactPair] | None = None,
+        _fact: Factorisation | Callable[[], Factorisation] | None = None,
     ) -> None:
         b_arr = _as_coefficients(b, "b (numerator)")
         a_arr = _as_coefficients(a, "a (denominator)")
@@ -143,29 +211,89 @@ class ArmaFilter:
         set_(self, "b", _frozen(_trim_trailing_zeros(b_arr / a_arr[0])))
         set_(self, "a", _frozen(_trim_trailing_zeros(a_arr / a_arr[0])))
         set_(self, "name", str(name))
-        zpk = None
-        if _zpk is not None:
+        if _zpk is not None:  # zeros, poles (in z, origin included) and gain: the filter stands for these
             zeros = np.atleast_1d(np.asarray(_zpk[0], dtype=np.complex128))
             poles = np.atleast_1d(np.asarray(_zpk[1], dtype=np.complex128))
-            zeros = zeros[np.abs(zeros) > 0.0]  # the origin is implied by the order
-            poles = poles[np.abs(poles) > 0.0]
-            zpk = (_frozen(zeros), _frozen(poles), float(_zpk[2]))
-        set_(self, "_zpk", zpk)
+            delay = poles.size - zeros.size
+            given_zeros = _off_origin(given_roots(zeros, "zeros"))
+            _fact = Factorisation(given_zeros, _off_origin(given_roots(poles, "poles")), float(_zpk[2]), delay)
+        set_(self, "_exact", _exact)
+        set_(self, "_fact", _fact)
+        set_(self, "_cache", {})
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"ArmaFilter is immutable; cannot set {key!r}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.b.tolist(), self.a.tolist(), self.name, self._zpk))
+        given = self._fact if isinstance(self._fact, Factorisation) else None
+        exact = self._exact if isinstance(self._exact, tuple) else None
+        if given is None and self._fact is not None:
+            given = self.factorisation
+        if exact is None and self._exact is not None:
+            exact = self.exact
+        return (_rebuild, (self.b.tolist(), self.a.tolist(), self.name, given, exact))
+
+    # ----------------------------------------------------------------- what the filter stands for
+    @property
+    def exact(self) -> tuple[tuple[Fraction, ...], tuple[Fraction, ...]]:
+        """The exact rational ``(b, a)`` this filter stands for (``a[0] == 1``), in powers of ``z^-1``.
+
+        Entered coefficients as they are (floats are exact dyadic rationals);
+        zeros and poles multiplied out exactly; products and sums of filters
+        formed exactly.
+
+        Examples
+        --------
+        >>> from optfilters import ArmaFilter
+        >>> b, a = ArmaFilter.from_zpk([], [0.5 + 0.5j, 0.5 - 0.5j], 1.0).exact
+        >>> [str(c) for c in a]
+        ['1', '-1', '1/2']
+        """
+        value = self._exact
+        if value is None:
+            value = (_exact.fractions_of(self.b), _exact.fractions_of(self.a))
+        elif callable(value):
+            value = value()
+        object.__setattr__(self, "_exact", value)
+        return value
+
+    @property
+    def factorisation(self) -> Factorisation:
+        """Zeros, poles, gain and delay, each root to double precision with its multiplicity.
+
+        Entered coefficients are factored once, exactly where possible and
+        otherwise in high precision (:func:`optfilters.factored.roots`); zeros
+        and poles given as such are kept.
+
+        Examples
+        --------
+        >>> from optfilters import ArmaFilter
+        >>> f = ArmaFilter([1.0], [1.0, -2.0, 1.0]).factorisation   # a double pole at 1, found exactly
+        >>> f.poles.values.real.tolist(), f.poles.multiplicities.tolist(), f.poles.method
+        ([1.0, 1.0], [2, 2], 'exact')
+        """
+        value = self._fact
+        if value is None:
+            num, den = self.exact
+            value = _factor_exact(num, den)
+        elif callable(value):
+            value = value()
+        object.__setattr__(self, "_fact", value)
+        return value
+
+    def _exact_sourced(self) -> bool:
+        """True when the exact coefficients (not roots) are what the filter stands for."""
+        return not isinstance(self._fact, Factorisation) and not callable(self._fact)
 
     # ----------------------------------------------------------------- constructors
     @classmethod
     def from_zpk(cls, zeros: ArrayLike, poles: ArrayLike, gain: float, name: str = "") -> ArmaFilter:
         """Build a filter from zeros, poles (in z) and gain.
 
-        The zeros and poles are kept and used for :attr:`poles`,
-        :attr:`zeros` and :meth:`to_sos`, so that high-order designs keep their
-        accuracy.  Complex values must come in conjugate pairs.
+        The zeros and poles are what the filter stands for: they are used for
+        :attr:`poles`, :attr:`zeros`, :meth:`to_sos` and every analysis, so
+        that high-order designs keep their accuracy.  Complex values must come
+        in conjugate pairs.
 
         Parameters
         ----------
@@ -197,18 +325,32 @@ class ArmaFilter:
             raise InvalidFilterError(
                 f"a causal filter needs at least as many poles as zeros, got {z.size} zeros and {p.size} poles"
             )
-        num = np.poly(z) if z.size else np.ones(1)
-        den = np.poly(p) if p.size else np.ones(1)
-        if np.max(np.abs(np.imag(num)), initial=0.0) > 1e-9 or np.max(np.abs(np.imag(den)), initial=0.0) > 1e-9:
-            raise InvalidFilterError("complex zeros and poles must come in conjugate pairs")
-        # k prod(z - zi) / prod(z - pi) = k z^-(np-nz) prod(1 - zi z^-1) / prod(1 - pi z^-1)
-        b = np.concatenate([np.zeros(p.size - z.size), gain * np.real(num)])
-        a = np.real(den)
-        return cls(b, a, name=name, _zpk=(z, p, float(gain)))
+        try:
+            fact = Factorisation(
+                _off_origin(given_roots(z, "zeros and poles")),
+                _off_origin(given_roots(p, "zeros and poles")),
+                float(gain),
+                p.size - z.size,
+            )
+        except ValueError as exc:
+            raise InvalidFilterError(str(exc)) from None
+        return cls._from_factorisation(fact, name)
+
+    @classmethod
+    def _from_factorisation(cls, fact: Factorisation, name: str = "") -> ArmaFilter:
+        """The filter a factorisation stands for; ``b``/``a`` multiplied out in floating point."""
+        num = np.real(np.poly(fact.zeros.values)) if fact.zeros.values.size else np.ones(1)
+        den = np.real(np.poly(fact.poles.values)) if fact.poles.values.size else np.ones(1)
+        # gain z^-d prod(1 - z_i z^-1) / prod(1 - p_j z^-1)
+        b = np.concatenate([np.zeros(fact.delay), fact.gain * num])
+        return cls(b, den, name=name, _exact=lambda: _exact_of(fact), _fact=fact)
 
     @classmethod
     def from_sos(cls, sos: ArrayLike, name: str = "") -> ArmaFilter:
         """Build a filter from second-order sections ``[b0 b1 b2 1 a1 a2]``.
+
+        The sections' coefficients are what the filter stands for; each is
+        factored on its own (closed form), so the roots keep their accuracy.
 
         Examples
         --------
@@ -224,21 +366,19 @@ class ArmaFilter:
             raise InvalidFilterError("sos must contain finite numbers only")
         if np.any(sections[:, 3] == 0.0):
             raise InvalidFilterError("every section needs a non-zero a0 (column 3)")
-        # Multiply the sections out in powers of z^-1 (scipy's sos2tf drops leading zeros, i.e. delays),
-        # collecting each section's roots for an accurate zpk.
+        # Multiply the sections out in powers of z^-1 (scipy's sos2tf drops leading zeros, i.e. delays).
         b = np.ones(1)
         a = np.ones(1)
-        zeros: list[ComplexArray] = []
-        poles: list[ComplexArray] = []
-        gain = 1.0
+        parts = []
         for section in sections:
             num, den = section[:3] / section[3], section[3:] / section[3]
             b, a = np.convolve(b, num), np.convolve(a, den)
-            zeros.append(_roots_in_z(num, 3))
-            poles.append(_roots_in_z(den, 3))
-            nonzero = np.flatnonzero(num)
-            gain *= float(num[nonzero[0]]) if nonzero.size else 0.0
-        return cls(b, a, name=name, _zpk=(np.concatenate(zeros), np.concatenate(poles), gain))
+            parts.append(ArmaFilter(num, den))
+
+        def exact() -> ExactPair:
+            return _exact_product(parts)
+
+        return cls(b, a, name=name, _exact=exact, _fact=lambda: _fact_product(parts))
 
     @classmethod
     def identity(cls) -> ArmaFilter:
@@ -302,9 +442,7 @@ class ArmaFilter:
         >>> ArmaFilter([1.0], [1.0, -0.5]).poles.real.tolist()
         [0.5]
         """
-        if self._zpk is not None:
-            return self._with_origin(self._zpk[1], self.order)
-        return _roots_in_z(self.a, self.order + 1)
+        return self._with_origin(self.factorisation.poles.values, self.order)
 
     @property
     def zeros(self) -> ComplexArray:
@@ -316,13 +454,8 @@ class ArmaFilter:
         >>> ArmaFilter([1.9, -0.9], [1.0, -0.9]).zeros.real.round(6).tolist()
         [0.473684]
         """
-        if self._zpk is not None:
-            return self._with_origin(self._zpk[0], self.order - self._leading_zero_count())
-        return _roots_in_z(self.b, self.order + 1)
-
-    def _leading_zero_count(self) -> int:
-        nonzero = np.flatnonzero(self.b)
-        return int(nonzero[0]) if nonzero.size else 0
+        fact = self.factorisation
+        return self._with_origin(fact.zeros.values, self.order - fact.delay)
 
     @staticmethod
     def _with_origin(roots: ComplexArray, count: int) -> ComplexArray:
@@ -333,7 +466,7 @@ class ArmaFilter:
 
     @property
     def gain(self) -> float:
-        """The zpk gain: the first non-zero numerator coefficient (``a[0] == 1``).
+        """The zpk gain: the first non-zero numerator coefficient (``a[0] == 1``) of the exact filter.
 
         Examples
         --------
@@ -341,12 +474,101 @@ class ArmaFilter:
         >>> ArmaFilter([0.0, 0.5], [1.0, -0.5]).gain
         0.5
         """
-        nonzero = np.flatnonzero(self.b)
-        return float(self.b[nonzero[0]]) if nonzero.size else 0.0
+        return self.factorisation.gain
+
+    # ----------------------------------------------------------------- minimal realisation
+    def minreal(self, tol: float | None = None) -> ArmaFilter:
+        """The minimal realisation: pole-zero pairs with ``|p - z| <= tol * max(1, |p|)`` cancelled.
+
+        Real roots cancel real roots and complex pairs complex pairs (closest
+        first), so the result is a real filter; the gain and delay are kept
+        (``H = gain z^-d prod(1 - z_i/z) / prod(1 - p_j/z)`` loses the factor
+        pairs).  Returns the filter itself when nothing cancels.
+
+        Parameters
+        ----------
+        tol : float, optional
+            Relative tolerance; default ``sqrt(eps)`` (1.5e-8), as MATLAB's and
+            python-control's ``minreal``.  ``0`` cancels exactly equal roots only.
+
+        Returns
+        -------
+        ArmaFilter
+
+        Raises
+        ------
+        InvalidFilterError
+            If ``tol`` is negative or not finite.
+
+        Examples
+        --------
+        >>> from optfilters import ArmaFilter, cascade
+        >>> f = cascade(ArmaFilter([1.0, -1.0]), ArmaFilter([1.0], [1.0, -1.0]))   # differencer, summer
+        >>> g = f.minreal()
+        >>> g.b.tolist(), g.a.tolist(), f.stability, f.dc_gain
+        ([1.0], [1.0], 'stable', 1.0)
+        """
+        tol = MINREAL_TOLERANCE if tol is None else float(tol)
+        if not (tol >= 0.0 and math.isfinite(tol)):
+            raise InvalidFilterError(f"tol must be finite and >= 0, got {tol}")
+        key = f"minreal:{tol!r}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        fact = self.factorisation
+        zeros, poles, cancelled = cancel(fact.zeros.values, fact.poles.values, tol)
+        if not cancelled:
+            result = self
+        else:
+            kept_zeros, kept_poles = subset_roots(fact.zeros, zeros), subset_roots(fact.poles, poles)
+            reduced = Factorisation(kept_zeros, kept_poles, fact.gain, fact.delay)
+            result = ArmaFilter._from_factorisation(reduced, self.name)
+        self._cache[key] = result
+        self._cache[f"cancellations:{tol!r}"] = cancelled
+        return result
+
+    def cancellations(self, tol: float | None = None) -> tuple[Cancellation, ...]:
+        """The pole-zero pairs :meth:`minreal` cancels (empty when the realisation is minimal).
+
+        Examples
+        --------
+        >>> from optfilters import ArmaFilter
+        >>> [c.describe() for c in ArmaFilter([1.0, -1.0], [1.0, -1.9, 0.9]).cancellations()]
+        ['pole-zero pair at z = 1 cancelled (|p - z| = 1.1e-15)']
+        """
+        tol = MINREAL_TOLERANCE if tol is None else float(tol)
+        self.minreal(tol)
+        return self._cache[f"cancellations:{tol!r}"]  # type: ignore[no-any-return]
+
+    # ----------------------------------------------------------------- stability
+    def _own_stability(self) -> Stability:
+        """The exact verdict of this realisation's denominator (no cancellation)."""
+        cached = self._cache.get("own_stability")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        fact = self._fact if isinstance(self._fact, Factorisation) else None
+        if fact is not None and fact.poles.exact:
+            verdict: Stability = _pole_verdict(fact.poles.values)
+        elif self.a.size == 1 and self._exact_sourced():
+            verdict = "stable"
+        else:
+            verdict = _exact.stability(self.exact[1])
+        self._cache["own_stability"] = verdict
+        return verdict
 
     @property
     def stability(self) -> Stability:
         """``'stable'``, ``'marginal'`` (simple poles on the unit circle) or ``'unstable'``.
+
+        Decided exactly, not from rounded roots: the Schur-Cohn test on the
+        exact denominator (:func:`optfilters.exact.stability`), or ``|p|^2``
+        against 1 in rational arithmetic for poles given as such.  A pole that
+        cancels against a zero (:meth:`minreal`) does not count: the verdict
+        is that of the transfer function, from the exact root counts of the
+        denominator (:func:`optfilters.exact.unit_circle_counts`) less the
+        cancelled poles, each placed against the circle exactly (or by a
+        256-bit Newton refinement on the exact polynomial when it lies within
+        rounding of it).
 
         Examples
         --------
@@ -354,7 +576,72 @@ class ArmaFilter:
         >>> ArmaFilter([1.0], [1.0, -1.0]).stability   # Adagrad's summer
         'marginal'
         """
-        return _classify(self.poles)
+        cached = self._cache.get("stability")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        own = self._own_stability()
+        cancelled = () if own == "stable" else self.cancellations()
+        if not cancelled:
+            verdict = own
+        elif self.factorisation.poles.exact:
+            verdict = self.minreal()._own_stability()  # the remaining poles are exactly known
+        else:
+            verdict = self._reduced_stability(cancelled)
+        self._cache["stability"] = verdict
+        return verdict
+
+    def _reduced_stability(self, cancelled: tuple[Cancellation, ...]) -> Stability:
+        """The verdict after cancellations, from exact counts of the denominator's roots."""
+        den = self.exact[1]
+        counts = _exact.unit_circle_counts(den)
+        outside, on, touched_circle = counts.outside, counts.on, False
+        for c in cancelled:
+            for pole in (c.pole,) if c.count == 1 else (c.pole, c.pole.conjugate()):
+                side = self._side_of_circle(pole, den)
+                if side > 0:
+                    outside -= 1
+                elif side == 0:
+                    on -= 1
+                    touched_circle = True
+        if outside > 0:
+            return "unstable"
+        if on <= 0:
+            return "stable"
+        if counts.repeated_on_circle and not touched_circle:
+            return "unstable"
+        remaining = [complex(p) for p in self.minreal().factorisation.poles.values if abs(abs(p) - 1.0) < 1e-6]
+        return "unstable" if len(set(remaining)) < len(remaining) else "marginal"
+
+    def _side_of_circle(self, pole: complex, den: ExactPoly) -> int:
+        """-1, 0 or 1: a root of the exact ``den`` inside, on or outside the unit circle."""
+        re, im = Fraction(pole.real), Fraction(pole.imag)
+        gap = re * re + im * im - 1
+        if abs(gap) > 64 * Fraction(2.0**-52):  # rounding moves |p|^2 by a few ulps at most
+            return 1 if gap > 0 else -1
+        import mpmath
+
+        ctx = mpmath.mp.clone()
+        ctx.prec = 256
+        values = self.factorisation.poles.values
+        multiplicity = int(self.factorisation.poles.multiplicities[int(np.argmin(np.abs(values - pole)))])
+        coefficients = [ctx.mpf(c.numerator) / c.denominator for c in den]
+        for _ in range(multiplicity - 1):  # an m-fold root is a simple root of the (m-1)-th derivative
+            n = len(coefficients) - 1
+            coefficients = [c * (n - i) for i, c in enumerate(coefficients[:-1])]
+        derivative = [c * (len(coefficients) - 1 - i) for i, c in enumerate(coefficients[:-1])]
+        z = ctx.mpc(pole.real, pole.imag)
+        for _ in range(60):
+            value, slope = ctx.polyval(coefficients, z), ctx.polyval(derivative, z)
+            if slope == 0:
+                break
+            step = value / slope
+            z -= step
+            if abs(step) < ctx.mpf(2) ** -240:
+                break
+        distance = abs(z) - 1
+        if abs(distance) < ctx.mpf(2) ** -200:
+            return 0
+        return 1 if distance > 0 else -1
 
     @property
     def is_stable(self) -> bool:
@@ -382,7 +669,7 @@ class ArmaFilter:
 
     # ----------------------------------------------------------------- gains
     def evaluate(self, z: ArrayLike) -> NDArray[np.complex128]:
-        """``H(z)`` at the given complex points.
+        """``H(z)`` at the given complex points, from the factored form.
 
         Examples
         --------
@@ -390,36 +677,54 @@ class ArmaFilter:
         >>> complex(ArmaFilter([1.0], [1.0, -0.5]).evaluate(-1.0)).real
         0.6666666666666666
         """
-        if self._zpk is not None:  # exact factored form: no error from expanded high-order polynomials
-            points = np.asarray(z, dtype=np.complex128)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = (
-                    self._zpk[2]
-                    * _product_of_differences(points, self.zeros)
-                    / _product_of_differences(points, self.poles)
-                )
-            return np.asarray(value, dtype=np.complex128)
-        zinv = 1.0 / np.asarray(z, dtype=np.complex128)
-        num = np.polyval(self.b[::-1], zinv)
-        den = np.polyval(self.a[::-1], zinv)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(num / den, dtype=np.complex128)
+        fact = self.factorisation
+        points = np.asarray(z, dtype=np.complex128)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            zinv = 1.0 / points
+            value = fact.gain * zinv**fact.delay * np.ones(points.shape, dtype=np.complex128)
+            zeros, poles = fact.zeros.values, fact.poles.values
+            for k in range(max(zeros.size, poles.size)):
+                if k < zeros.size:
+                    value = value * (1.0 - zeros[k] * zinv)
+                if k < poles.size:
+                    value = value / (1.0 - poles[k] * zinv)
+        return np.asarray(value, dtype=np.complex128)
+
+    def _gain_at(self, point: float) -> float:
+        """``H(point)`` for ``point = +-1`` of the transfer function (cancelled pairs removed)."""
+        reduced = self.minreal()
+        if reduced is self and self._exact_sourced():
+            num, den = self.exact
+            ratio = _exact.value_at_one(num, den) if point > 0 else _exact.value_at_minus_one(num, den)
+            if ratio is None:
+                numerator = sum(num) if point > 0 else sum(c if k % 2 == 0 else -c for k, c in enumerate(num))
+                return math.copysign(math.inf, numerator) if numerator != 0 else math.nan
+            return float(ratio)
+        value = reduced.factorisation.value_at(point)
+        if math.isinf(value.real) or math.isinf(abs(value)):
+            return math.inf if value.real >= 0 else -math.inf
+        return float(value.real)
 
     @property
     def dc_gain(self) -> float:
-        """``H(1) = sum(b) / sum(a)``; ``inf`` when a pole sits at ``z = 1``.
+        """``H(1) = sum(b) / sum(a)`` of the transfer function, exactly rounded; ``inf`` at a pole at ``z = 1``.
+
+        Coinciding pole-zero pairs cancel first (:meth:`minreal`): the
+        differencer followed by the summer has DC gain 1.
 
         Examples
         --------
         >>> from optfilters import ArmaFilter
         >>> ArmaFilter([1.0], [1.0, -1.0]).dc_gain
         inf
+        >>> round(ArmaFilter([1.0, -1.0], [1.0, -1.9, 0.9]).dc_gain, 9)   # momentum 0.9, a pair cancelled at z = 1
+        10.0
         """
-        return self._real_gain_at(1.0, float(np.sum(self.b)), float(np.sum(self.a)))
+        return self._gain_at(1.0)
 
     @property
     def nyquist_gain(self) -> float:
-        """``H(-1)``: the gain at 0.5 cycles/step (signed, real).
+        """``H(-1)``: the gain at 0.5 cycles/step (signed, real), as :attr:`dc_gain`.
 
         Examples
         --------
@@ -427,18 +732,7 @@ class ArmaFilter:
         >>> round(ArmaFilter([0.1], [1.0, -0.9]).nyquist_gain, 12)
         0.052631578947
         """
-        sign_b = (-1.0) ** np.arange(self.b.size)
-        sign_a = (-1.0) ** np.arange(self.a.size)
-        return self._real_gain_at(-1.0, float(np.dot(self.b, sign_b)), float(np.dot(self.a, sign_a)))
-
-    def _real_gain_at(self, point: float, numerator: float, denominator: float) -> float:
-        """``H(point)`` for ``point = +-1``: from the exact zpk when known, else ``numerator / denominator``."""
-        ratio = _ratio(numerator, denominator)
-        if self._zpk is not None and math.isfinite(ratio):
-            value = complex(self.evaluate(point)).real
-            if math.isfinite(value):
-                return value
-        return ratio
+        return self._gain_at(-1.0)
 
     # ----------------------------------------------------------------- conversions
     def to_zpk(self) -> tuple[ComplexArray, ComplexArray, float]:
@@ -472,7 +766,7 @@ class ArmaFilter:
         p = np.concatenate([p, np.zeros(n - p.size)])
         if n == 0:
             return np.array([[k, 0.0, 0.0, 1.0, 0.0, 0.0]])
-        delay = self._leading_zero_count()
+        delay = self.factorisation.delay
         sos = np.asarray(signal.zpk2sos(z, p, k), dtype=np.float64)
         sections = [sos]
         while delay > 0:
@@ -505,7 +799,7 @@ class ArmaFilter:
         return signal.dlti(np.trim_zeros(num, "f") if np.any(num) else num[-1:], den, dt=1.0)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain-data view for JSON: b, a, poles, zeros, gains and stability.
+        """Plain-data view for JSON: b, a, poles, zeros, gains, stability and cancelled pairs.
 
         Examples
         --------
@@ -525,6 +819,7 @@ class ArmaFilter:
             "stability": self.stability,
             "stable": self.stability == "stable",
             "marginal": self.stability == "marginal",
+            "cancelled": [c.describe() for c in self.cancellations()],
         }
 
     # ----------------------------------------------------------------- composition
@@ -563,10 +858,22 @@ class ArmaFilter:
         """
         if not math.isfinite(factor):
             raise InvalidFilterError(f"gain factor must be finite, got {factor}")
-        zpk = None
-        if self._zpk is not None:
-            zpk = (self._zpk[0], self._zpk[1], self._zpk[2] * factor)
-        return ArmaFilter(self.b * factor, self.a, name=self.name, _zpk=zpk)
+        k = Fraction(float(factor))
+        parent = self
+
+        def exact() -> ExactPair:
+            num, den = parent.exact
+            return tuple(c * k for c in num), den
+
+        def fact() -> Factorisation:
+            f = parent.factorisation
+            return Factorisation(f.zeros, f.poles, f.gain * float(factor), f.delay)
+
+        return ArmaFilter(self.b * factor, self.a, name=self.name, _exact=exact, _fact=self._derived(fact))
+
+    def _derived(self, make: Callable[[], Factorisation]) -> Factorisation | Callable[[], Factorisation] | None:
+        """A derived filter's factorisation: None (from its exact coefficients) when this one is exact-sourced."""
+        return None if self._exact_sourced() else make
 
     def delayed(self, steps: int = 1) -> ArmaFilter:
         """The filter followed by ``steps`` unit delays (``z^-steps``).
@@ -579,7 +886,18 @@ class ArmaFilter:
         """
         if steps < 0:
             raise InvalidFilterError(f"steps must be >= 0, got {steps}")
-        return ArmaFilter(np.concatenate([np.zeros(steps), self.b]), self.a, name=self.name)
+        parent = self
+
+        def exact() -> ExactPair:
+            num, den = parent.exact
+            return (Fraction(0),) * steps + tuple(num), den
+
+        def fact() -> Factorisation:
+            f = parent.factorisation
+            return Factorisation(f.zeros, f.poles, f.gain, f.delay + steps)
+
+        b = np.concatenate([np.zeros(steps), self.b])
+        return ArmaFilter(b, self.a, name=self.name, _exact=exact, _fact=self._derived(fact))
 
     def renamed(self, name: str) -> ArmaFilter:
         """The same filter with another label.
@@ -590,7 +908,8 @@ class ArmaFilter:
         >>> ArmaFilter([1.0]).renamed("sgd").name
         'sgd'
         """
-        return ArmaFilter(self.b, self.a, name=name, _zpk=self._zpk)
+        out = ArmaFilter(self.b, self.a, name=name, _exact=self._exact, _fact=self._fact)
+        return out
 
     def __mul__(self, other: object) -> ArmaFilter:
         if isinstance(other, ArmaFilter):
@@ -676,7 +995,7 @@ class ArmaFilter:
         return frequency_response(self, n=n, freqs=freqs)
 
     def impulse_response(self, n: int = 50) -> FloatArray:
-        """The first ``n`` samples of the impulse response (``h[0]`` first).
+        """The first ``n`` samples of the impulse response (``h[0]`` first), run as :meth:`filter`.
 
         Examples
         --------
@@ -684,15 +1003,13 @@ class ArmaFilter:
         >>> ArmaFilter([1.0], [1.0, -0.5]).impulse_response(4).tolist()
         [1.0, 0.5, 0.25, 0.125]
         """
-        from scipy import signal
-
         x = np.zeros(n)
         if n:
             x[0] = 1.0
-        return np.asarray(signal.lfilter(self.b, self.a, x), dtype=np.float64)
+        return self.filter(x)
 
     def step_response(self, n: int = 50) -> FloatArray:
-        """The first ``n`` samples of the unit-step response (``s[0] = h[0]`` first).
+        """The first ``n`` samples of the unit-step response (``s[0] = h[0]`` first), run as :meth:`filter`.
 
         Examples
         --------
@@ -700,9 +1017,7 @@ class ArmaFilter:
         >>> ArmaFilter.ema(0.5).step_response(3).tolist()
         [0.5, 0.75, 0.875]
         """
-        from scipy import signal
-
-        return np.asarray(signal.lfilter(self.b, self.a, np.ones(n)), dtype=np.float64)
+        return self.filter(np.ones(n))
 
     def filter(self, x: ArrayLike, axis: int = 0) -> FloatArray:
         """Run the filter from rest over ``x`` (``scipy.signal.lfilter``; SOS above order 2).
@@ -721,8 +1036,38 @@ class ArmaFilter:
         return np.asarray(signal.lfilter(self.b, self.a, data, axis=axis), dtype=np.float64)
 
 
-def _rebuild(b: list[float], a: list[float], name: str, zpk: Any) -> ArmaFilter:
-    return ArmaFilter(b, a, name, _zpk=zpk)
+def _rebuild(b: list[float], a: list[float], name: str, fact: Any, exact: Any = None) -> ArmaFilter:
+    if isinstance(fact, tuple):  # older pickles: (zeros, poles, gain)
+        return ArmaFilter(b, a, name, _zpk=fact)
+    return ArmaFilter(b, a, name, _fact=fact, _exact=exact)
+
+
+def _exact_of(fact: Factorisation) -> ExactPair:
+    """The exact ``(b, a)`` of a factorisation: roots multiplied out in rational arithmetic."""
+    num = (Fraction(0),) * fact.delay + tuple(Fraction(fact.gain) * c for c in exact_polynomial(fact.zeros.values))
+    return num, exact_polynomial(fact.poles.values)
+
+
+def _exact_product(filters: Sequence[ArmaFilter]) -> ExactPair:
+    num: _exact.Poly = (Fraction(1),)
+    den: _exact.Poly = (Fraction(1),)
+    for f in filters:
+        fb, fa = f.exact
+        num, den = _exact.poly_mul(num, fb), _exact.poly_mul(den, fa)
+    return num, den
+
+
+def _fact_product(filters: Sequence[ArmaFilter]) -> Factorisation:
+    parts = [f.factorisation for f in filters]
+    gain = 1.0
+    for p in parts:
+        gain *= p.gain
+    return Factorisation(
+        join_roots(*(p.zeros for p in parts)),
+        join_roots(*(p.poles for p in parts)),
+        gain,
+        sum(p.delay for p in parts),
+    )
 
 
 def _pad(array: FloatArray, n: int) -> FloatArray:
@@ -733,15 +1078,6 @@ def _pad(array: FloatArray, n: int) -> FloatArray:
 
 def _fmt(array: FloatArray) -> str:
     return "[" + ", ".join(f"{v:.6g}" for v in array) + "]"
-
-
-def _ratio(num: float, den: float) -> float:
-    scale = max(abs(num), 1.0)
-    if abs(den) <= 1e-14 * scale:
-        if abs(num) <= 1e-14:
-            return math.nan
-        return math.copysign(math.inf, num)
-    return num / den
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -762,6 +1098,10 @@ def complex_pairs(values: Iterable[complex]) -> list[list[float]]:
 def cascade(*filters: ArmaFilter) -> ArmaFilter:
     """Series connection of filters: ``H = H1 * H2 * ...``.
 
+    The result stands for the exact product: its zeros and poles are the
+    parts' own (so six one-pole filters in series keep a six-fold pole), and
+    its exact coefficients the product of the parts'.
+
     Parameters
     ----------
     *filters : ArmaFilter
@@ -776,41 +1116,27 @@ def cascade(*filters: ArmaFilter) -> ArmaFilter:
     >>> from optfilters import ArmaFilter, cascade
     >>> round(cascade(ArmaFilter.ema(0.9), ArmaFilter([2.0])).dc_gain, 12)
     2.0
+    >>> six = cascade(*[ArmaFilter([0.001], [1.0, -0.999])] * 6)
+    >>> six.poles.real.tolist() == [0.999] * 6, six.stability, round(six.dc_gain, 12)
+    (True, 'stable', 1.0)
     """
     if not filters:
         raise InvalidFilterError("cascade needs at least one filter")
     b = np.ones(1)
     a = np.ones(1)
-    zpk_parts: list[tuple[ComplexArray, ComplexArray, float]] | None = []
     for f in filters:
         b = np.convolve(b, f.b)
         a = np.convolve(a, f.a)
-        if zpk_parts is not None and f._zpk is not None:
-            zpk_parts.append(f._zpk)
-        else:
-            zpk_parts = None
-    zpk = None
-    if zpk_parts:
-        zpk = (
-            np.concatenate([p[0] for p in zpk_parts]),
-            np.concatenate([p[1] for p in zpk_parts]),
-            float(np.prod([p[2] for p in zpk_parts])),
-        )
-    return ArmaFilter(b, a, _zpk=zpk)
-
-
-def _product_of_differences(points: NDArray[np.complex128], roots: ComplexArray) -> NDArray[np.complex128]:
-    """``prod_k (z - roots[k])`` at every point (1 for no roots)."""
-    result = np.ones(points.shape, dtype=np.complex128)
-    for root in roots:
-        result = result * (points - root)
-    return result
+    parts = tuple(filters)
+    return ArmaFilter(b, a, _exact=lambda: _exact_product(parts), _fact=lambda: _fact_product(parts))
 
 
 def parallel(*filters: ArmaFilter) -> ArmaFilter:
     """Parallel connection of filters: ``H = H1 + H2 + ...``.
 
-    Filters with equal denominators are added without raising the order.
+    Filters with equal denominators are added without raising the order.  The
+    result stands for the exact sum; its poles are the parts' own and its
+    zeros are those of the exact numerator (factored in high precision).
 
     Examples
     --------
@@ -825,17 +1151,48 @@ def parallel(*filters: ArmaFilter) -> ArmaFilter:
         return filters[0].renamed("")  # a sum of one term: keep its exact zeros and poles
     b = filters[0].b
     a = filters[0].a
+    shared = [False]
     for f in filters[1:]:
         if f.a.size == a.size and np.array_equal(f.a, a):
             n = max(b.size, f.b.size)
             b = _pad(b, n) + _pad(f.b, n)
+            shared.append(True)
         else:
             left = np.convolve(b, f.a)
             right = np.convolve(f.b, a)
             n = max(left.size, right.size)
             b = _pad(left, n) + _pad(right, n)
             a = np.convolve(a, f.a)
-    return ArmaFilter(b, a)
+            shared.append(False)
+    parts = tuple(filters)
+
+    def exact() -> ExactPair:
+        num, den = parts[0].exact
+        for f, same in zip(parts[1:], shared[1:], strict=True):
+            fb, fa = f.exact
+            if same:
+                num = _exact.poly_add(num, fb)
+            else:
+                num = _exact.poly_add(_exact.poly_mul(num, fa), _exact.poly_mul(fb, den))
+                den = _exact.poly_mul(den, fa)
+        return num, den
+
+    def fact() -> Factorisation:
+        num = out.exact[0]
+        pole_sets = [parts[0].factorisation.poles] + [
+            f.factorisation.poles for f, same in zip(parts[1:], shared[1:], strict=True) if not same
+        ]
+        delay = 0
+        while delay < len(num) and num[delay] == 0:
+            delay += 1
+        poles = join_roots(*pole_sets)
+        if delay == len(num):
+            return Factorisation(given_roots([]), poles, 0.0, 0)
+        zeros, gain, delay = _numerator_factors(num, delay)
+        return Factorisation(zeros, poles, gain, delay)
+
+    out = ArmaFilter(b, a, _exact=exact, _fact=fact)
+    return out
 
 
 def coefficients_from_text(text: str, what: str) -> Sequence[float]:

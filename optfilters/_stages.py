@@ -557,7 +557,16 @@ class FilterTerm:
 
     @property
     def can_compensate(self) -> bool:
-        """True when the filter has a finite, non-zero DC gain (so compensation is defined)."""
+        """True when bias correction ``H(1) / s[t]`` is defined for this term and changes it.
+
+        The correction undoes the start from rest (zero state), so it needs a
+        finite, non-zero DC gain; a term that starts from its first input
+        (``first_output_is_input``: torch's SGD buffer with dampening,
+        Grokfast's EMA) or from a given previous output (``initial_output``)
+        does not start from rest and is used as it is.
+        """
+        if self.first_output_is_input or self.initial_output != 0.0:
+            return False
         dc = self.filter.dc_gain
         return math.isfinite(dc) and dc != 0.0
 

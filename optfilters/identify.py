@@ -1108,9 +1108,46 @@ def fit_arma(
     threshold = max(tol, 10.0 * smallest)
     p, q = min((k for k, (_, r) in fits.items() if r <= threshold), key=lambda k: (k[0] + k[1], k[0], k[1]))
     coef, residual = fits[(p, q)]
+    coef, residual = _without_solver_rounding(xs, ys, p, q, start, coef, residual, norm, threshold)
     a = np.concatenate([[1.0], coef[:p]])
     b = np.array(coef[p:], dtype=np.float64)
     return ArmaFit(b, a, (p, q), residual, {k: r for k, (_, r) in fits.items()})
+
+
+def _without_solver_rounding(
+    xs: Sequence[FloatArray],
+    ys: Sequence[FloatArray],
+    p: int,
+    q: int,
+    start: int,
+    coef: FloatArray,
+    residual: float,
+    norm: float,
+    threshold: float,
+) -> tuple[FloatArray, float]:
+    """Coefficients within 4 ulps of a 12-significant-digit decimal, taken as that decimal, where that matters.
+
+    The least-squares solve leaves an ulp or so of rounding (a summer's pole
+    comes out at ``1.0000000000000002``), which exact analysis reads as a
+    pole outside the unit circle.  When that rounding changes the stability
+    verdict of the denominator, the cleaned coefficients are used, provided
+    the equation error stays within the fit's threshold.
+    """
+    from .exact import fractions_of, stability
+
+    cleaned = coef.copy()
+    for i, c in enumerate(coef):
+        short = float(f"{c:.12g}")
+        if short != c and abs(short - c) <= 4.0 * np.spacing(abs(c)):
+            cleaned[i] = short
+    if np.array_equal(cleaned, coef):
+        return coef, residual
+    verdicts = {stability(fractions_of([1.0, *c[:p]])) for c in (coef, cleaned)}
+    if len(verdicts) == 1:
+        return coef, residual
+    matrix, y = _regression(xs, ys, p, q, start)
+    error = float(np.linalg.norm(y - matrix @ cleaned)) / norm
+    return (cleaned, error) if error <= threshold else (coef, residual)
 
 
 @contextlib.contextmanager

@@ -538,6 +538,7 @@ def bode(
     n: int = 512,
     fmin: float = 1e-3,
     db: bool = True,
+    db_range: float = 120.0,
     phase: bool | None = None,
     stages: str | Sequence[str] = "gradient",
     label: str | None = None,
@@ -546,6 +547,12 @@ def bode(
     **line_kw: Any,
 ) -> PlotResult:
     """Bode view: magnitude (dB) and phase (degrees) against frequency in cycles/step.
+
+    The dB axis has a floor ``db_range`` below the highest level drawn:
+    lower levels (``-inf`` at a zero on the unit circle) are drawn on the
+    floor, and each zero on the unit circle is marked there with a ``^``.  The
+    phase is the per-factor sum (continuous, anchored at DC), with its ``pi``
+    jump at such a zero.
 
     Parameters
     ----------
@@ -567,6 +574,8 @@ def bode(
         Lowest frequency of the log axis, in (0, 0.5).
     db : bool
         Magnitude in dB (``20 log10 |H|``); False draws ``|H|``.
+    db_range : float
+        Levels more than this many dB below the highest are drawn at that floor (dB view only).
     phase : bool, optional
         Draw the phase panel; default: True for a new figure, False when a single ``ax`` is given.
     stages : str or sequence of str
@@ -587,8 +596,10 @@ def bode(
     -------
     PlotResult
         ``artists["magnitude"]`` (and ``artists["phase"]``): one line per
-        series; ``data["series"]``: label, freqs, magnitude (dB or linear),
-        phase_deg per series.
+        series; ``artists["unit_circle_zeros"]`` (when there are any): the
+        markers of zeros on the unit circle; ``data["series"]``: label, freqs, magnitude (dB or
+        linear, unclipped), phase_deg and unit_circle_zeros per series;
+        ``data["db_floor"]``: the floor (None without a dB axis).
 
     Examples
     --------
@@ -608,19 +619,61 @@ def bode(
         grid = np.geomspace(_check_fmin(fmin), 0.5, n)
     else:
         grid = np.linspace(0.0, 0.5, n)
-    mag_lines, phase_lines, records = [], [], []
-    for i, s in enumerate(series):
+    if not (isinstance(db_range, (int, float)) and db_range > 0 and math.isfinite(db_range)):
+        raise ValueError(f"db_range must be a positive number of dB, got {db_range!r}")
+    mag_lines, phase_lines, marks, records = [], [], [], []
+    responses = []
+    for s in series:
         fr = _frequency_response(s.source, grid)
         freqs = np.asarray(fr.freqs, dtype=np.float64)
         keep = freqs > 0.0 if log else np.ones(freqs.shape, dtype=bool)
-        freqs = freqs[keep]
+        responses.append((s, fr, keep))
+    floor = None
+    if db:
+        peaks = [np.max(v) for _, fr, keep in responses if np.any(np.isfinite(v := fr.magnitude_db[keep]))]
+        finite_peaks = [p for p in peaks if np.isfinite(p)]
+        top = max(finite_peaks) if finite_peaks else 0.0
+        lowest = min((float(np.min(fr.magnitude_db[keep])) for _, fr, keep in responses if np.any(keep)), default=top)
+        floor = top - float(db_range) if lowest < top - float(db_range) else None
+    for i, (s, fr, keep) in enumerate(responses):
+        freqs = np.asarray(fr.freqs, dtype=np.float64)[keep]
         magnitude = fr.magnitude_db[keep] if db else fr.magnitude[keep]
+        shown = np.maximum(magnitude, floor) if floor is not None else magnitude
         phase_deg = np.degrees(fr.phase)[keep]
         kw = {"color": _colour(i), "label": s.label, **line_kw}
-        mag_lines.append(axes[0].plot(freqs, _finite(magnitude), **kw)[0])
+        mag_lines.append(axes[0].plot(freqs, _finite(shown), **kw)[0])
         if phase:
             phase_lines.append(axes[1].plot(freqs, _finite(phase_deg), **kw)[0])
-        records.append({"label": s.label, "freqs": freqs, "magnitude": magnitude, "phase_deg": phase_deg})
+        notches = np.asarray(fr.unit_circle_zeros, dtype=np.float64)
+        lo, hi = (float(freqs[0]), float(freqs[-1])) if freqs.size else (0.0, 0.5)
+        notches = notches[(notches >= lo) & (notches <= hi)]
+        if notches.size:
+            level = floor if floor is not None else (float(np.nanmin(_finite(shown))) if db else 0.0)
+            marks.append(
+                axes[0].plot(
+                    notches,
+                    np.full(notches.shape, level),
+                    linestyle="none",
+                    marker="^",
+                    markersize=9,
+                    color=_colour(i),
+                    label="_zero on the unit circle",
+                    zorder=4,
+                    clip_on=False,
+                )[0]
+            )
+        records.append(
+            {
+                "label": s.label,
+                "freqs": freqs,
+                "magnitude": magnitude,
+                "phase_deg": phase_deg,
+                "unit_circle_zeros": notches,
+            }
+        )
+    if floor is not None:
+        top = floor + float(db_range)
+        axes[0].set_ylim(floor - 0.05 * float(db_range), top + 0.05 * float(db_range))
     for a in axes:
         if log:
             a.set_xscale("log")
@@ -634,9 +687,11 @@ def bode(
     _title(axes[0], title, series[0].label if len(series) == 1 else None)
     leg = _legend(axes[0], legend, len(series), any(s.explicit for s in series))
     artists = {"magnitude": tuple(mag_lines)}
+    if marks:
+        artists["unit_circle_zeros"] = tuple(marks)
     if phase:
         artists["phase"] = tuple(phase_lines)
-    return PlotResult(figure, axes, artists, leg, {"series": records, "db": db, "log": log})
+    return PlotResult(figure, axes, artists, leg, {"series": records, "db": db, "log": log, "db_floor": floor})
 
 
 def _multiplicities(roots: NDArray[np.complex128], tol: float = 1e-6) -> list[tuple[complex, int]]:

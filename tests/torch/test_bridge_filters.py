@@ -230,3 +230,26 @@ def test_naive_float32_recursion_would_fail_the_same_bound() -> None:
         out[t] = y
     expected = signal.lfilter([1.0], [1.0, -0.9999], x.astype(np.float64), axis=0)
     assert np.abs(out - expected).max() > 5e-5 * np.abs(expected).max()
+
+
+def test_a_cancelled_pair_runs_as_entered_and_is_not_excited() -> None:
+    """README: the bridge runs ``custom --b 1,-1 --a 1,-1.9,0.9`` as entered (a second-order state),
+    and from rest its updates are torch.optim.SGD's with momentum 0.9 (the pair at z = 1 stays unexcited,
+    up to rounding)."""
+    model = optfilters.get("custom", b=[1.0, -1.0], a=[1.0, -1.9, 0.9], lr=0.01)
+    torch.manual_seed(0)
+    start = torch.randn(5, dtype=torch.float64)
+    curvature = torch.linspace(0.5, 3.0, 5, dtype=torch.float64)
+    ours = start.clone().requires_grad_(True)
+    theirs = start.clone().requires_grad_(True)
+    opt_ours = FilterOptimizer([ours], model)
+    opt_theirs = torch.optim.SGD([theirs], lr=0.01, momentum=0.9)
+    for _ in range(200):
+        for p, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            (0.5 * curvature * p**2).sum().backward()
+            opt.step()
+    # equal to rounding: the pair's mode at z = 1 only sums rounding errors (1e-14 after 200 steps)
+    torch.testing.assert_close(ours.detach(), theirs.detach(), rtol=0, atol=1e-12)
+    state = opt_ours.state[ours]
+    assert sum(v.numel() for v in state.values() if torch.is_tensor(v) and v.shape == ours.shape) >= 2 * ours.numel()
