@@ -976,13 +976,13 @@ def _check_rprop(p: Params) -> None:
 
 
 def _check_wrapped(p: Params) -> None:
-    name = resolve_name(p["optimizer"])
+    name = resolve_name(p["base"])
     if name in _WRAPPERS:
-        raise InvalidHyperparameterError(f"optimizer must be an optimizer of the catalogue other than a wrapper, got {name!r}")
+        raise InvalidHyperparameterError(f"base must be an optimizer of the catalogue other than a wrapper, got {name!r}")
 
 
 def _wrapped(p: Params) -> OptimizerModel:
-    return get(p["optimizer"], lr=p["lr"])
+    return get(p["base"], lr=p["lr"])
 
 
 def _build_lookahead(p: Params) -> OptimizerModel:
@@ -998,8 +998,8 @@ def _build_swa(p: Params) -> OptimizerModel:
 
 
 def _wrapper_hps(*own: Hyperparameter) -> tuple[Hyperparameter, ...]:
-    optimizer = Hyperparameter("optimizer", "sgd", "str", help="the wrapped catalogue optimizer (its defaults)")
-    return (optimizer, _lr(1e-3), *own)
+    base = Hyperparameter("base", "sgd", "str", help="the wrapped catalogue optimizer (its other defaults)")
+    return (base, _lr(1e-3), *own)
 
 
 _START = Hyperparameter("start", 1, "int", low=1, help="the first averaged step (the average follows the parameter before)")
@@ -1113,11 +1113,11 @@ _ENTRIES += [
         _build_ema,
         aliases=("ema-weights", "averaged-ema"),
         source="torch.optim.swa_utils.AveragedModel(multi_avg_fn=get_ema_multi_avg_fn(decay)), updated every step",
-        examples=({"optimizer": "momentum", "decay": 0.9}, {"optimizer": "adam", "start": 20}),
+        examples=({"base": "momentum", "decay": 0.9}, {"base": "adam", "start": 20}),
         bad_inputs=(
             ({"decay": 1.5}, r"decay must be in \[0, 1\)"),
-            ({"optimizer": "adma"}, r"unknown optimizer 'adma'"),
-            ({"optimizer": "lookahead"}, r"optimizer must be an optimizer of the catalogue other than a wrapper"),
+            ({"base": "adma"}, r"unknown optimizer 'adma'"),
+            ({"base": "lookahead"}, r"base must be an optimizer of the catalogue other than a wrapper"),
         ),
         check=_check_wrapped,
     ),
@@ -1128,8 +1128,8 @@ _ENTRIES += [
         _build_swa,
         aliases=("averaged-swa",),
         source="torch.optim.swa_utils.AveragedModel() (get_swa_avg_fn), updated at steps start, start + every, ...",
-        examples=({"optimizer": "momentum", "start": 10}, {"optimizer": "adam", "every": 3}),
-        bad_inputs=(({"every": 0}, r"every must be >= 1"), ({"optimizer": "ema"}, r"other than a wrapper")),
+        examples=({"base": "momentum", "start": 10}, {"base": "adam", "every": 3}),
+        bad_inputs=(({"every": 0}, r"every must be >= 1"), ({"base": "ema"}, r"other than a wrapper")),
         check=_check_wrapped,
     ),
     CatalogueEntry(
@@ -1141,7 +1141,7 @@ _ENTRIES += [
         ),
         _build_lookahead,
         source="pytorch_optimizer.Lookahead (Zhang, Lucas, Hinton & Ba 2019), pullback_momentum='none'",
-        examples=({"optimizer": "momentum", "k": 3, "alpha": 0.8}, {"optimizer": "adam", "k": 6}),
+        examples=({"base": "momentum", "k": 3, "alpha": 0.8}, {"base": "adam", "k": 6}),
         bad_inputs=(({"k": 0}, r"k must be >= 1"), ({"alpha": 1.5}, r"alpha must be in \[0, 1\]")),
         check=_check_wrapped,
     ),

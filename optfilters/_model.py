@@ -810,7 +810,7 @@ class NumpyOptimizer:
         Examples
         --------
         >>> import optfilters
-        >>> opt = optfilters.get("ema", optimizer="sgd", lr=1.0, decay=0.5).optimizer([0.0])
+        >>> opt = optfilters.get("ema", base="sgd", lr=1.0, decay=0.5).optimizer([0.0])
         >>> for g in (-1.0, -1.0):
         ...     _ = opt.step([g])
         >>> opt.theta.tolist(), opt.averaged.tolist()   # the first average copies, then 0.5 a + 0.5 theta

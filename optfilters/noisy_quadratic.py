@@ -77,6 +77,7 @@ __all__ = [
     "predict",
     "steady_state_loss",
     "step_decay",
+    "transition_matrices",
     "warmup",
 ]
 
@@ -576,6 +577,8 @@ class _Loop:
         self.init = np.array([spec.init for spec in limit.state], dtype=np.float64)
         self.n = 1 + len(self.keys)
         self.nonlinear = [i for i, stage in enumerate(model.pipeline) if not stage.is_linear]
+        key = model.parameter_output
+        self.output_index = 1 + self.keys.index(key) if key is not None and key in self.keys else None
 
     def initial(self, init: FloatArray, init_var: FloatArray) -> tuple[FloatArray, FloatArray]:
         mean = np.zeros((self.d, self.n))
@@ -622,6 +625,62 @@ class _Loop:
         return regs[taps[f"{i}.grad"]], regs[taps[f"{i}.direction"]]
 
 
+def transition_matrices(
+    model: ModelLike,
+    t: int | None,
+    lr: float,
+    curvatures: ArrayLike,
+    gains: Any = None,
+    *,
+    limit: bool = False,
+) -> FloatArray:
+    """``[A_t | B_t]`` per coordinate: one step of the model on the noisy quadratic, ``X_t = A_t X_{t-1} + B_t xi_t``.
+
+    ``X`` is the parameter followed by every stage's state (in the order of the
+    step program's state keys) and ``xi`` the gradient noise; the step is the
+    model's own (linearised) step program run on affine rows, the matrices
+    :func:`predict` propagates.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel, Stage or ArmaFilter
+        The optimizer (:func:`optfilters.as_model`).
+    t : int or None
+        The step (None: the ``t -> infinity`` limit program).
+    lr : float
+        The learning rate.
+    curvatures : array_like
+        ``h_i``, one per coordinate.
+    gains : sequence, optional
+        The gain of each nonlinear stage (scalars or one per coordinate; default 1).
+    limit : bool
+        Use the ``t -> infinity`` limits of the step's scalars with step ``t``'s
+        operations (a periodic stage's phase, the other stages' limit).
+
+    Returns
+    -------
+    ndarray
+        Shape ``(d, n, n + 1)``: ``A_t`` in ``[..., :n]``, ``B_t`` in ``[..., n]``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import transition_matrices
+    >>> transition_matrices("sgd", 1, 0.1, [1.0, 2.0])[:, 0].tolist()   # theta' = (1 - lr h) theta - lr xi
+    [[0.9, -0.1], [0.8, -0.2]]
+    """
+    m = as_model(model)
+    h = np.atleast_1d(np.asarray(curvatures, dtype=np.float64)).ravel()
+    loop = _Loop(m, h, np.zeros(h.size))
+    count = len(loop.nonlinear)
+    given = [1.0] * count if gains is None else list(gains)
+    if len(given) != count:
+        raise InvalidHyperparameterError(f"{m.name} has {count} nonlinear stage(s), got {len(given)} gain(s)")
+    program = loop.plan.program(t)
+    scalars = program.limit_values(lr) if (limit or t is None) else program.scalar_values(t, lr)
+    arrays = [np.asarray(g, dtype=np.float64) * np.ones(h.size) for g in given]
+    return loop.matrix_of(loop.run(program, scalars, arrays))
+
+
 @dataclass(frozen=True)
 class NoisyQuadraticPrediction:
     """The expected loss of an optimizer on the noisy quadratic, step by step.
@@ -638,9 +697,11 @@ class NoisyQuadraticPrediction:
     lrs : ndarray
         The learning rate of steps ``1 .. N``.
     steady_state_loss : float
-        Lyapunov steady state of the LTI limit at the last learning rate (inf when unstable).
+        Lyapunov steady state of the LTI limit at the last learning rate (inf when unstable); for a
+        periodic model (Lookahead) the periodic steady state, averaged over one period.
     rate : float
-        Largest closed-loop pole modulus over the coordinates (LTI limit, last learning rate).
+        Largest closed-loop pole modulus over the coordinates (LTI limit, last learning rate); for a
+        periodic model ``rho(M)^(1/k)`` of the monodromy matrix ``M`` of one period.
     rates : ndarray
         Per coordinate.
     curvatures, noise_var : ndarray
@@ -649,6 +710,14 @@ class NoisyQuadraticPrediction:
     linearised : bool
     preconditioner : ndarray
         The normaliser's gain per coordinate used for the steady state (1 for linear models).
+    averaged_mean, averaged_variance : ndarray or None
+        Per step and coordinate, the averaged parameters' (models with an
+        average, :attr:`optfilters.OptimizerModel.parameter_output`; the
+        parameter itself at step 0); see :attr:`averaged_loss`.
+    averaged_steady_state_loss : float or None
+        Their steady-state loss (nan where the average keeps all history, as SWA does).
+    period : int or None
+        The model's period (Lookahead's ``k``).
 
     Examples
     --------
@@ -672,6 +741,28 @@ class NoisyQuadraticPrediction:
     label: str = "exact"
     linearised: bool = False
     preconditioner: FloatArray = field(default_factory=lambda: np.ones(1))
+    averaged_mean: FloatArray | None = None
+    averaged_variance: FloatArray | None = None
+    averaged_steady_state_loss: float | None = None
+    period: int | None = None
+
+    @property
+    def averaged_loss(self) -> FloatArray | None:
+        """``E[1/2 sum h_i a_i^2]`` of the averaged parameters ``a`` per step (None when the model keeps none).
+
+        Exact for linear models: the average (EMA, SWA, Polyak) is part of the
+        loop's state.
+
+        Examples
+        --------
+        >>> from optfilters.noisy_quadratic import predict
+        >>> p = predict("ema", base="sgd", lr=0.5, decay=0.5, curvatures=1.0, noise_var=0.0, init=1.0, steps=3)
+        >>> p.expected_loss.tolist(), p.averaged_loss.tolist()   # theta halves; a = theta, then a/2 + theta/2
+        ([0.5, 0.125, 0.03125, 0.0078125], [0.5, 0.125, 0.0703125, 0.03125])
+        """
+        if self.averaged_mean is None or self.averaged_variance is None:
+            return None
+        return np.asarray(0.5 * (self.averaged_mean**2 + self.averaged_variance) @ self.curvatures, dtype=np.float64)
 
     @property
     def bias_loss(self) -> FloatArray:
@@ -699,6 +790,17 @@ class NoisyQuadraticPrediction:
             "label": self.label,
             "linearised": self.linearised,
             "preconditioner": _list(self.preconditioner),
+            **self._averaged_dict(),
+        }
+
+    def _averaged_dict(self) -> dict[str, Any]:
+        averaged = self.averaged_loss
+        if averaged is None:
+            return {}
+        steady = self.averaged_steady_state_loss
+        return {
+            "averaged_loss": _list(averaged),
+            "averaged_steady_state_loss": None if steady is None else _finite_or_none(steady),
         }
 
 
@@ -777,6 +879,68 @@ def _steady_cov(matrix: FloatArray, noise_var: float) -> FloatArray | None:
         return None
     p = _stein(a, noise_var * np.outer(b, b))
     return p if np.all(np.isfinite(p)) else None
+
+
+def _lyapunov_output(matrix: FloatArray, noise_var: FloatArray, index: int) -> FloatArray:
+    """Per coordinate: the steady-state variance of state ``index`` (the averaged parameters); nan without one."""
+    out = np.empty(matrix.shape[0])
+    for i, m in enumerate(matrix):
+        cov = _steady_cov(m, float(noise_var[i]))
+        out[i] = math.nan if cov is None else float(cov[index, index])
+    return out
+
+
+def _phase_step(period: int, phase: int) -> int:
+    """A step in phase ``phase`` (1..period) of a periodic model, far enough that first-step quirks are over."""
+    return period * 1_000_000 + phase
+
+
+def _periodic_steady(
+    phases: list[FloatArray], noise_var: FloatArray, output: int | None
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """The periodic steady state of a loop with period ``len(phases)``, per coordinate.
+
+    ``phases[j]`` is ``[A_j | B_j]`` of phase ``j + 1``.  The state after a whole
+    period is ``X_k = M X_0 + sum_j Phi_j B_j xi_j`` with the monodromy matrix
+    ``M = A_k ... A_1`` and ``Phi_j = A_k ... A_{j+1}``; its steady covariance
+    solves ``P_0 = M P_0 M^T + Q`` and is propagated through the period.
+    Returns the parameter's (and the averaged output's) variance averaged over
+    the ``k`` phases, and the per-step rate ``rho(M)^(1/k)``.
+    """
+    d, n = phases[0].shape[0], phases[0].shape[1]
+    k = len(phases)
+    variance = np.empty(d)
+    avg = np.empty(d) if output is not None else None
+    radius = np.empty(d)
+    for i in range(d):
+        a = [p[i, :, :n] for p in phases]
+        b = [p[i, :, n] for p in phases]
+        mono = np.eye(n)
+        q = np.zeros((n, n))
+        for a_j, b_j in zip(a, b, strict=True):
+            mono = a_j @ mono
+            q = a_j @ q @ a_j.T + noise_var[i] * np.outer(b_j, b_j)
+        rho = float(np.max(np.abs(np.linalg.eigvals(mono))))
+        radius[i] = rho ** (1.0 / k)
+        if rho > 1.0 + _MARGIN:
+            variance[i] = math.inf
+        elif rho >= 1.0 - _MARGIN:
+            variance[i] = math.nan
+        elif noise_var[i] == 0.0:
+            variance[i] = 0.0
+        if not (rho < 1.0 - _MARGIN and noise_var[i] > 0.0):
+            if avg is not None:
+                avg[i] = variance[i]
+            continue
+        p = _stein(mono, q)
+        total = np.zeros((n, n))
+        for a_j, b_j in zip(a, b, strict=True):
+            p = a_j @ p @ a_j.T + noise_var[i] * np.outer(b_j, b_j)
+            total += p
+        variance[i] = total[0, 0] / k
+        if avg is not None and output is not None:
+            avg[i] = total[output, output] / k
+    return variance, radius, avg
 
 
 def _steady_points(loop: _Loop, model: OptimizerModel, lr: float) -> list[FloatArray | None]:
@@ -960,6 +1124,11 @@ def predict(
     mean_theta = np.empty((steps + 1, d))
     var_theta = np.empty((steps + 1, d))
     mean_theta[0], var_theta[0] = mean[:, 0], cov[:, 0, 0]
+    output = loop.output_index  # the averaged parameters' row, if the model keeps them
+    mean_avg = np.empty((steps + 1, d)) if output is not None else None
+    var_avg = np.empty((steps + 1, d)) if output is not None else None
+    if mean_avg is not None and var_avg is not None:
+        mean_avg[0], var_avg[0] = mean[:, 0], cov[:, 0, 0]  # before the first step: the parameter itself
     cached: tuple[Any, FloatArray] | None = None
     gains: list[FloatArray] = [ones] * len(stages)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -975,6 +1144,7 @@ def predict(
                         _second_moment(g_row, mean, cov, sigma2),
                         _mean(g_row, mean),
                         _second_moment(d_row, mean, cov, sigma2),
+                        param2=mean[:, 0] ** 2 + cov[:, 0, 0],
                     )
                     gains[j] = np.asarray(trackers[j].gain(t, moments), dtype=np.float64) * ones
             elif stages:
@@ -988,6 +1158,8 @@ def predict(
             cov = np.einsum("dij,djk,dlk->dil", a, cov, a) + sigma2[:, None, None] * b[:, :, None] * b[:, None, :]
             cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
             mean_theta[t], var_theta[t] = mean[:, 0], cov[:, 0, 0]
+            if mean_avg is not None and var_avg is not None:
+                mean_avg[t], var_avg[t] = mean[:, output], cov[:, output, output]
     expected = 0.5 * (mean_theta**2 + var_theta) @ h
 
     # Steady state and rate: the LTI limit at the last learning rate.
@@ -1008,24 +1180,39 @@ def predict(
     steady_scale = ones
     for gain in limit_gains:
         steady_scale = steady_scale * gain
-    limit = loop.matrix(None, final_lr, limit_gains)
-    # The rate from the closed loop itself (accurate for high-order designs), per coordinate.
-    base = closed_loop(m, lr=final_lr)
-    radius = np.array(
-        [
-            float(replace(base, preconditioner=float(s_i)).rate(final_lr * h_i * float(s_i)))
-            for h_i, s_i in zip(h, steady_scale, strict=True)
-        ]
-    )
-    variance, radius = _lyapunov(limit, sigma2, radius)
+    avg_variance: FloatArray | None = None
+    if m.period is not None:
+        # Periodically time-varying (Lookahead): the monodromy matrix of one period and the periodic steady state.
+        phases = [loop.matrix(_phase_step(m.period, j), final_lr, limit_gains) for j in range(1, m.period + 1)]
+        variance, radius, avg_variance = _periodic_steady(phases, sigma2, output)
+    else:
+        limit = loop.matrix(None, final_lr, limit_gains)
+        # The rate from the closed loop itself (accurate for high-order designs), per coordinate.
+        base = closed_loop(m, lr=final_lr)
+        radius = np.array(
+            [
+                float(replace(base, preconditioner=float(s_i)).rate(final_lr * h_i * float(s_i)))
+                for h_i, s_i in zip(h, steady_scale, strict=True)
+            ]
+        )
+        variance, radius = _lyapunov(limit, sigma2, radius)
+        if output is not None:
+            avg_variance = _lyapunov_output(limit, sigma2, output)
     positive = h > 0.0
     with np.errstate(invalid="ignore"):
         steady = float(0.5 * np.sum(np.where(positive, h * variance, 0.0)))
+        avg_steady = (
+            float(0.5 * np.sum(np.where(positive, h * avg_variance, 0.0))) if avg_variance is not None else None
+        )
     if np.any(positive & (radius > 1.0 + _MARGIN)):
         steady = math.inf
+        avg_steady = math.inf if avg_steady is not None else None
     rate = float(np.max(radius[positive])) if np.any(positive) else 1.0
     time_varying = not m.is_time_invariant or schedule is not None
-    if time_varying and not notes:
+    if m.period is not None:
+        exact = "" if stages else f"exact (periodically time-varying recursion, period {m.period}); "
+        notes.append(exact + "rate and steady state from the monodromy matrix of one period at the last learning rate")
+    elif time_varying and not notes:
         notes.append("exact (time-varying recursion); steady state of the LTI limit at the last learning rate")
     return NoisyQuadraticPrediction(
         name=m.name,
@@ -1042,6 +1229,10 @@ def predict(
         label="; ".join(notes) if notes else "exact",
         linearised=bool(stages),
         preconditioner=np.asarray(steady_scale, dtype=np.float64),
+        averaged_mean=mean_avg,
+        averaged_variance=var_avg,
+        averaged_steady_state_loss=avg_steady,
+        period=m.period,
     )
 
 

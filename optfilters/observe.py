@@ -302,8 +302,12 @@ def _train(
     gen: Any,
     progress: Callable[[int], None] | None,
     chunk: int,
+    read: Callable[[], Any] | None = None,
 ) -> FloatArray:
-    """The training loop of :func:`observe_quadratic`; fills ``losses`` (steps + 1, seeds) and returns it."""
+    """The training loop of :func:`observe_quadratic`; fills ``losses`` (steps + 1, seeds) and returns it.
+
+    ``read`` returns the tensor whose loss is recorded (default: the parameter).
+    """
     import torch
 
     steps = lrs.size
@@ -319,7 +323,8 @@ def _train(
         loss.backward()
         opt.step()
         with torch.no_grad():
-            losses[t + 1] = 0.5 * (h_t * theta * theta).sum(dim=1)
+            point = theta if read is None else read()
+            losses[t + 1] = 0.5 * (h_t * point * point).sum(dim=1)
         if progress is not None and ((t + 1) % chunk == 0 or t + 1 == steps):
             progress(t + 1 - done)
             done = t + 1
@@ -341,6 +346,7 @@ def observe_quadratic(
     second_moment: Any = "tracking",
     optimizer: Any = None,
     progress: Callable[[int], None] | None = None,
+    averaged: bool = False,
     **hyperparameters: Any,
 ) -> LossComparison:
     """Train the noisy quadratic with torch over many seeds and compare with the prediction.
@@ -360,6 +366,12 @@ def observe_quadratic(
         catalogue's ``torch.optim`` class, or ``make(params, lr)``.
     progress : callable, optional
         Called with the number of steps done since the last call.
+    averaged : bool
+        Compare the loss of the model's averaged parameters (EMA, SWA,
+        Polyak: :attr:`optfilters.OptimizerModel.parameter_output`, read from
+        the bridge's state) with its prediction
+        (:attr:`~optfilters.noisy_quadratic.NoisyQuadraticPrediction.averaged_loss`)
+        instead of the parameter's.  Needs the bridge.
     **hyperparameters
         Catalogue hyperparameters.
 
@@ -392,6 +404,13 @@ def observe_quadratic(
     seeds = int(seeds)
     if seeds < 2:
         raise InvalidHyperparameterError(f"seeds must be >= 2 (for a standard error), got {seeds}")
+    predicted = prediction.expected_loss
+    if averaged:
+        if prediction.averaged_loss is None:
+            raise InvalidHyperparameterError(f"{m.name} keeps no averaged parameters (averaged=True needs an average)")
+        if optimizer not in (None, "bridge"):
+            raise InvalidHyperparameterError("averaged=True reads the bridge's state: use optimizer=None or 'bridge'")
+        predicted = prediction.averaged_loss
     steps = int(steps)
     h = prediction.curvatures
     d = h.size
@@ -412,14 +431,24 @@ def observe_quadratic(
     with torch.no_grad():
         losses[0] = 0.5 * (h_t * theta * theta).sum(dim=1)
     chunk = max(1, steps // 100)
+    read: Callable[[], Any] | None = None
+    if averaged:
+        key = m.parameter_output
+
+        def average() -> Any:
+            state = opt.state.get(theta, {})
+            return state[key] if key in state else theta
+
+        read = average
+
     with _single_thread():
-        observed = _train(opt, theta, h_t, sd, losses, lrs, noisy, gen, progress, chunk)
+        observed = _train(opt, theta, h_t, sd, losses, lrs, noisy, gen, progress, chunk, read)
     mean = observed.mean(axis=1)
     stderr = observed.std(axis=1, ddof=1) / math.sqrt(seeds)
     return LossComparison(
         name=m.name,
         steps=prediction.steps,
-        predicted_loss=prediction.expected_loss,
+        predicted_loss=predicted,
         observed_mean_loss=np.asarray(mean, dtype=np.float64),
         observed_stderr=np.asarray(stderr, dtype=np.float64),
         seeds=seeds,

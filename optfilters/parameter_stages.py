@@ -1024,12 +1024,12 @@ def _wrap(base: OptimizerModel, stage: Stage, name: str, hyperparameters: Mappin
     )
 
 
-def lookahead(optimizer: ModelLike = "sgd", k: int = 5, alpha: float = 0.5, **hyperparameters: Any) -> OptimizerModel:
+def lookahead(base: ModelLike = "sgd", k: int = 5, alpha: float = 0.5, **hyperparameters: Any) -> OptimizerModel:
     """Any optimizer wrapped in Lookahead (pytorch_optimizer's ``Lookahead(optimizer, k, alpha)``).
 
     Parameters
     ----------
-    optimizer : str, OptimizerModel, Stage or ArmaFilter
+    base : str, OptimizerModel, Stage or ArmaFilter
         The inner optimizer (resolved by :func:`optfilters.as_model`).
     k : int
         Inner steps per synchronisation.
@@ -1042,7 +1042,7 @@ def lookahead(optimizer: ModelLike = "sgd", k: int = 5, alpha: float = 0.5, **hy
     -------
     OptimizerModel
         Named ``lookahead``; its hyperparameters are the inner one's plus
-        ``optimizer``, ``k`` and ``alpha``.
+        ``base`` (its name), ``k`` and ``alpha``.
 
     Examples
     --------
@@ -1053,13 +1053,13 @@ def lookahead(optimizer: ModelLike = "sgd", k: int = 5, alpha: float = 0.5, **hy
     """
     from ._catalogue import as_model
 
-    base = as_model(optimizer, **hyperparameters)
+    inner = as_model(base, **hyperparameters)
     stage = Lookahead(k, alpha)
-    return _wrap(base, stage, "lookahead", {"optimizer": base.name, **base.hyperparameters, "k": k, "alpha": alpha})
+    return _wrap(inner, stage, "lookahead", {"base": inner.name, **inner.hyperparameters, "k": k, "alpha": alpha})
 
 
 def averaged(
-    optimizer: ModelLike = "sgd",
+    base: ModelLike = "sgd",
     average: str = "ema",
     *,
     decay: float = 0.999,
@@ -1071,7 +1071,7 @@ def averaged(
 
     Parameters
     ----------
-    optimizer : str, OptimizerModel, Stage or ArmaFilter
+    base : str, OptimizerModel, Stage or ArmaFilter
         The optimizer (resolved by :func:`optfilters.as_model`).
     average : {"ema", "swa"}
         :class:`EmaAverage` (``decay``, ``start``) or :class:`SwaAverage`
@@ -1100,12 +1100,12 @@ def averaged(
     """
     from ._catalogue import as_model
 
-    base = as_model(optimizer, **hyperparameters)
+    inner = as_model(base, **hyperparameters)
     if average == "ema":
         ema = EmaAverage(decay, start)
-        return _wrap(base, ema, "ema", {"optimizer": base.name, **base.hyperparameters, "decay": decay, "start": start})
+        return _wrap(inner, ema, "ema", {"base": inner.name, **inner.hyperparameters, "decay": decay, "start": start})
     if average == "swa":
         swa = SwaAverage(start, every)
-        return _wrap(base, swa, "swa", {"optimizer": base.name, **base.hyperparameters, "start": start, "every": every})
+        return _wrap(inner, swa, "swa", {"base": inner.name, **inner.hyperparameters, "start": start, "every": every})
     raise InvalidHyperparameterError(f"average must be 'ema' or 'swa', got {average!r}")
 
