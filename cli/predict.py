@@ -222,7 +222,8 @@ def _stability(
     if freq is not None:
         kind = "at z = -1 (period-2 oscillation)" if abs(freq - 0.5) < 1e-9 else f"at {fmt(freq)} cycles/step"
         lines.append(f"  poles leave the unit circle {kind}")
-    lines.append(f"  z = -1 shortcut 2/H(-1) = {fmt(result.nyquist_estimate)} (not general)")
+    if not math.isnan(result.nyquist_estimate):  # nan: a periodic loop has no H(z)
+        lines.append(f"  z = -1 shortcut 2/H(-1) = {fmt(result.nyquist_estimate)} (not general)")
     if optimal is not None:
         tuned = ", ".join(f"{k} = {fmt(v)}" for k, v in optimal.hyperparameters.items())
         lines.append(

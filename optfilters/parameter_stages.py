@@ -113,7 +113,7 @@ class EmaAverage(Stage):
     parameter.  The average is an output of the model (state ``averaged``,
     :attr:`parameter_output`), outside the loop: it does not change the
     parameter's trajectory.  On the iterates it is the LTI filter
-    ``(1 - decay) / (1 - decay z^-1)`` (:meth:`filters`, key ``average``).
+    ``(1 - decay) / (1 - decay z^-1)`` (:meth:`filters`, key ``parameter_average``).
 
     Parameters
     ----------
@@ -172,8 +172,9 @@ class EmaAverage(Stage):
             bld.emit("lerp_", None, a, sig.param, slot=bld.const(1.0 - self.decay))
 
     def linear_stages(self) -> dict[str, LinearStage]:
-        """``average``: the EMA on the parameter sequence (started at the parameter)."""
-        return {"average": LinearStage.of(ArmaFilter.ema(self.decay), "average", first_output_is_input=True)}
+        """``parameter_average``: the EMA on the parameter sequence (started at the parameter)."""
+        ema = ArmaFilter.ema(self.decay)
+        return {"parameter_average": LinearStage.of(ema, "parameter_average", first_output_is_input=True)}
 
     def describe(self) -> str:
         """Short formula."""
@@ -1095,7 +1096,7 @@ def averaged(
     --------
     >>> import optfilters
     >>> model = optfilters.averaged("momentum", "ema", decay=0.9, momentum=0.5)
-    >>> model.parameter_output, model.filters()["average"].poles.real.round(12).tolist()
+    >>> model.parameter_output, model.filters()["parameter_average"].poles.real.round(12).tolist()
     ('averaged', [0.9])
     """
     from ._catalogue import as_model

@@ -36,10 +36,13 @@ def test_registry_invariants(name: str, overrides: dict[str, Any]) -> None:
         assert f.stability == expected, (stage, f)
         # frequency response agrees with simulation: steady-state gain of a slow cosine ~ |H(f)|
         assert math.isfinite(f.nyquist_gain)
-    # the literal model executes without producing non-finite numbers
+    # the literal model executes without producing non-finite numbers (a matrix for matrix-only entries)
     rng = np.random.default_rng(0)
-    traj = model.simulate(rng.normal(size=(50, 2)), theta0=np.ones(2))
+    shape = (2, 3) if CATALOGUE[name].parameter_ndim == 2 else (2,)
+    traj = model.simulate(rng.normal(size=(50, *shape)), theta0=np.ones(shape))
     assert np.all(np.isfinite(traj.params))
+    if model.parameter_output is not None:
+        assert traj.averaged is not None and np.all(np.isfinite(traj.averaged))
 
 
 DC_GAINS = {
@@ -66,6 +69,14 @@ DC_GAINS = {
     "adagrad": 1.0,
     "adadelta": 1.0,
     "rmsprop": 1.0,
+    # 2025-26: Muon's Nesterov form (1 - mu) g + mu EMA_mu(g) has unit DC gain; the others filter nothing
+    "muon": 1.0,
+    "adafactor": 1.0,
+    "asgd": 1.0,
+    "rprop": 1.0,
+    "ema": 1.0,
+    "swa": 1.0,
+    "lookahead": 1.0,
 }
 
 
