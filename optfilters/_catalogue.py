@@ -976,7 +976,10 @@ def _check_rprop(p: Params) -> None:
 
 
 def _check_wrapped(p: Params) -> None:
-    name = resolve_name(p["base"])
+    try:
+        name = resolve_name(p["base"])
+    except UnknownNameError as exc:
+        raise InvalidHyperparameterError(f"base: {exc}") from None
     if name in _WRAPPERS:
         raise InvalidHyperparameterError(f"base must be an optimizer of the catalogue other than a wrapper, got {name!r}")
 

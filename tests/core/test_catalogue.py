@@ -163,7 +163,15 @@ def test_torch_kwargs_map_betas_at_the_boundary() -> None:
     assert CATALOGUE["amsgrad"].torch_kwargs({"lr": 1.0})["amsgrad"] is True
     torch_names = {entry.torch_class for entry in CATALOGUE.values() if entry.torch_class}
     classes = ("SGD", "Adam", "AdamW", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop", "Adamax")
+    classes += ("Muon", "Adafactor", "ASGD", "Rprop")
     assert torch_names == {f"torch.optim.{n}" for n in classes}
+    # torch's eps=(eps1, eps2) of Adafactor: split into the catalogue's names, packed again at the boundary
+    adafactor = CATALOGUE["adafactor"]
+    params = adafactor.validate({"eps": (None, 1e-2)})
+    assert params["eps1"] is None and params["eps2"] == 1e-2
+    assert adafactor.torch_kwargs(params)["eps"] == (None, 1e-2) and "eps1" not in adafactor.torch_kwargs(params)
+    with pytest.raises(InvalidHyperparameterError, match="give eps or eps2, not both"):
+        adafactor.validate({"eps": (None, 1e-2), "eps2": 1e-3})
 
 
 def test_time_varying_parts_are_labelled() -> None:
