@@ -411,7 +411,7 @@ class FactoredNormaliser(Stage):
     def linearisation_note(self, how: str, second_moment: float | None = None) -> str:
         """The label of the linearisation."""
         notes = {
-            "frozen": f"linearised: Adafactor's normaliser frozen at second moment v={second_moment:g}",
+            "frozen": f"linearised: Adafactor's normaliser frozen at second moment v={second_moment}",
             "frozen_given": "linearised: Adafactor's normaliser frozen at the given second moment",
             "tracking": "linearised: Adafactor's normaliser driven by the predicted E[g^2] (mean-field, unfactored)",
             "steady": "linearised: Adafactor's normaliser frozen at the self-consistent steady-state E[g^2]",
