@@ -311,8 +311,15 @@ def _predict(
         f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}",
         f"  steady-state loss = {fmt(result.steady_state_loss)}",
     ]
-    rows = [[str(t), fmt(result.expected_loss[t])] for t in _sampled(steps)]
-    lines += _table(["step", "expected loss"], rows)
+    averaged = result.averaged_loss
+    if averaged is None:
+        rows = [[str(t), fmt(result.expected_loss[t])] for t in _sampled(steps)]
+        lines += _table(["step", "expected loss"], rows)
+    else:  # the model keeps averaged parameters (EMA, SWA, Polyak): their loss too
+        steady = result.averaged_steady_state_loss if result.averaged_steady_state_loss is not None else math.nan
+        lines.append(f"  steady-state loss of the averaged parameters = {fmt(steady)}")
+        rows = [[str(t), fmt(result.expected_loss[t]), fmt(averaged[t])] for t in _sampled(steps)]
+        lines += _table(["step", "expected loss", "averaged"], rows)
     click.echo("\n".join(lines))
 
 

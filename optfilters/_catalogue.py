@@ -21,6 +21,16 @@ from ._filter import ArmaFilter
 from ._gains import Constant, InverseTimeDecay, NadamCurrentGain, NadamMomentumGain, RAdamRectification
 from ._hyperparameters import Hyperparameter
 from ._model import OptimizerModel, chain
+from ._stages import (
+    AdadeltaNormaliser,
+    FilterTerm,
+    LinearStage,
+    PeakNormaliser,
+    RmsNormaliser,
+    SignNonlinearity,
+    Stage,
+    WeightDecay,
+)
 from .matrix_stages import MUON_COEFFICIENTS, FactoredNormaliser, Orthogonalise
 from .parameter_stages import (
     AsgdUpdate,
@@ -31,16 +41,6 @@ from .parameter_stages import (
     RpropUpdate,
     SwaAverage,
     _wrap,
-)
-from ._stages import (
-    AdadeltaNormaliser,
-    FilterTerm,
-    LinearStage,
-    PeakNormaliser,
-    RmsNormaliser,
-    SignNonlinearity,
-    Stage,
-    WeightDecay,
 )
 
 __all__ = ["CATALOGUE", "CatalogueEntry", "ModelLike", "as_model", "get", "names", "resolve_name"]
@@ -981,7 +981,9 @@ def _check_wrapped(p: Params) -> None:
     except UnknownNameError as exc:
         raise InvalidHyperparameterError(f"base: {exc}") from None
     if name in _WRAPPERS:
-        raise InvalidHyperparameterError(f"base must be an optimizer of the catalogue other than a wrapper, got {name!r}")
+        raise InvalidHyperparameterError(
+            f"base must be an optimizer of the catalogue other than a wrapper, got {name!r}"
+        )
 
 
 def _wrapped(p: Params) -> OptimizerModel:
@@ -1005,19 +1007,26 @@ def _wrapper_hps(*own: Hyperparameter) -> tuple[Hyperparameter, ...]:
     return (base, _lr(1e-3), *own)
 
 
-_START = Hyperparameter("start", 1, "int", low=1, help="the first averaged step (the average follows the parameter before)")
+_START = Hyperparameter(
+    "start", 1, "int", low=1, help="the first averaged step (the average follows the parameter before)"
+)
 
 _ENTRIES += [
     CatalogueEntry(
         "muon",
-        "Muon: unit-DC Nesterov momentum, Newton-Schulz orthogonalisation of the 2-D update, shape gain, decoupled decay",
+        "Muon: unit-DC Nesterov momentum, Newton-Schulz orthogonalisation of the 2-D update, shape gain, decoupled wd",
         (
             _lr(1e-3),
             _nonneg("weight_decay", 0.1, "decoupled weight decay"),
             _beta("momentum", 0.95, "momentum EMA coefficient (buf.lerp_(g, 1 - momentum))"),
             _flag("nesterov", "Nesterov form (1 - mu) g + mu buf", default=True),
             Hyperparameter(
-                "ns_coefficients", MUON_COEFFICIENTS, "floats", min_length=3, max_length=3, help="(a, b, c) of the quintic"
+                "ns_coefficients",
+                MUON_COEFFICIENTS,
+                "floats",
+                min_length=3,
+                max_length=3,
+                help="(a, b, c) of the quintic",
             ),
             _nonneg("eps", 1e-7, "floor of the norm before the iteration"),
             Hyperparameter("ns_steps", 5, "int", low=0, high=99, help="Newton-Schulz iterations"),

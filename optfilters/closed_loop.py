@@ -805,7 +805,9 @@ class PeriodicClosedLoop:
 
     def _edge_guess(self) -> float:
         inner = [stage for stage in self.model.pipeline if stage.period is None]
-        model = OptimizerModel(self.model.name, self.model.hyperparameters, maximize=self.model.maximize, pipeline=inner)
+        model = OptimizerModel(
+            self.model.name, self.model.hyperparameters, maximize=self.model.maximize, pipeline=inner
+        )
         edge = closed_loop(model, lr=self.lr).stability().max_stable_lr_curvature
         return float(edge) if math.isfinite(edge) and edge > 0 else 4.0
 
@@ -1368,7 +1370,7 @@ def tune(
         box = [_open_box(name, n_, *_bounds(name, n_, bounds)) for n_ in names]
         base = CATALOGUE[name].validate(base)
 
-        def build(values: Sequence[float], lr: float) -> ClosedLoop:
+        def build(values: Sequence[float], lr: float) -> ClosedLoop | PeriodicClosedLoop:
             params = {**base, **dict(zip(names, values, strict=True)), "lr": lr}
             return closed_loop(name, second_moment=second_moment, **params)
 
@@ -1379,7 +1381,7 @@ def tune(
         fixed_model = as_model(model, **hyperparameters)
         name, names, box, fixed = fixed_model.name, (), [], {}
 
-        def build(values: Sequence[float], lr: float) -> ClosedLoop:
+        def build(values: Sequence[float], lr: float) -> ClosedLoop | PeriodicClosedLoop:
             return closed_loop(fixed_model, second_moment=second_moment, lr=lr)
 
     grid = _curvature_grid(kappa, max(int(points), 3))
@@ -1388,7 +1390,7 @@ def tune(
     count = 0
     scan = np.geomspace(1e-6, 1e4, 61)
 
-    cache: dict[tuple[float, ...], ClosedLoop] = {}
+    cache: dict[tuple[float, ...], ClosedLoop | PeriodicClosedLoop] = {}
 
     def worst(values: Sequence[float], x_max: FloatArray, curvatures: FloatArray) -> FloatArray:
         nonlocal count

@@ -1,4 +1,4 @@
-"""Stage kinds that act on whole tensors rather than elementwise: Muon's orthogonalisation, Adafactor's factored normaliser.
+"""Stage kinds on whole tensors, not elementwise: Muon's orthogonalisation, Adafactor's factored normaliser.
 
 * :class:`Orthogonalise`: torch.optim.Muon's Newton-Schulz iteration, a
   matrix nonlinearity ``D -> ~U V^T`` (``D = U S V^T``) on 2-D parameters,
@@ -65,7 +65,9 @@ def muon_shape_gain(shape: tuple[int, ...], adjust_lr_fn: str | None = None) -> 
         return math.sqrt(max(1, a / b))
     if adjust_lr_fn == "match_rms_adamw":
         return 0.2 * math.sqrt(max(a, b))
-    raise InvalidHyperparameterError(f"adjust_lr_fn must be None, 'original' or 'match_rms_adamw', got {adjust_lr_fn!r}")
+    raise InvalidHyperparameterError(
+        f"adjust_lr_fn must be None, 'original' or 'match_rms_adamw', got {adjust_lr_fn!r}"
+    )
 
 
 def _check_matrix(shape: tuple[int, ...]) -> None:
@@ -237,7 +239,8 @@ class Orthogonalise(Stage):
         a, b, c = self.coefficients
         gain = {None: "sqrt(max(1, A/B))", "original": "sqrt(max(1, A/B))", "match_rms_adamw": "0.2 sqrt(max(A, B))"}
         return (
-            f"orthogonalise the 2-D direction: {self.steps} Newton-Schulz steps X <- {a:g} X + ({b:g} A + {c:g} A^2) X, "
+            f"orthogonalise the 2-D direction: {self.steps} Newton-Schulz steps "
+            f"X <- {a:g} X + ({b:g} A + {c:g} A^2) X, "
             f"A = X X^T (~U V^T; bfloat16 on the bridge, as torch.optim.Muon), times {gain[self.adjust_lr_fn]}"
         )
 

@@ -90,7 +90,10 @@ def _update(
             num, den = fn(t)
             return -(step(t, lr) * num) / den
 
-        slot = bld.slot(scalar, lambda lr, c=coef_limit: -(limit(lr) * c))
+        def scalar_limit(lr: float, c: float = coef_limit) -> float:
+            return -(limit(lr) * c)
+
+        slot = bld.slot(scalar, scalar_limit)
         if lc.den is not None:
             bld.emit("addcdiv_", None, sig.param, reg, lc.den, slot=slot)
         else:
@@ -247,7 +250,7 @@ class SwaAverage(Stage):
         return True
 
     def variant(self, t: int | None) -> str:
-        """``copy`` up to ``start``, ``mean`` at averaged steps, else ``hold`` (also the limit: the weight tends to 0)."""
+        """``copy`` up to ``start``, ``mean`` at averaged steps, else ``hold`` (the limit: the weight tends to 0)."""
         if t is None:
             return "hold"
         if t <= self.start:
@@ -635,7 +638,9 @@ def _rprop_factor(etaminus: float, etaplus: float) -> Op:
         numpy=numpy,
         torch=torch_form,
         c=lambda a, s: f"({a[0]} > 0 ? {ep} : ({a[0]} < 0 ? {em} : ({a[0]} == 0 ? 1.0 : {a[0]})))",
-        triton=lambda a, s: f"tl.where({a[0]} > 0, {ep}, tl.where({a[0]} < 0, {em}, tl.where({a[0]} == 0, 1.0, {a[0]})))",
+        triton=lambda a, s: (
+            f"tl.where({a[0]} > 0, {ep}, tl.where({a[0]} < 0, {em}, tl.where({a[0]} == 0, 1.0, {a[0]})))"
+        ),
     )
 
 
@@ -1109,4 +1114,3 @@ def averaged(
         swa = SwaAverage(start, every)
         return _wrap(inner, swa, "swa", {"base": inner.name, **inner.hyperparameters, "start": start, "every": every})
     raise InvalidHyperparameterError(f"average must be 'ema' or 'swa', got {average!r}")
-

@@ -14,6 +14,8 @@ PUBLIC_MODULES = [
     "optfilters",
     "optfilters.gains",
     "optfilters.stages",
+    "optfilters.parameter_stages",
+    "optfilters.matrix_stages",
     "optfilters.program",
     "optfilters.analysis",
     "optfilters.table",
@@ -24,6 +26,7 @@ PUBLIC_MODULES = [
     "optfilters.identify",
     "optfilters.plot",
     "optfilters.torch",
+    "optfilters.torch.averaged",
 ]
 
 

@@ -216,3 +216,37 @@ def test_torch_betas_tuple_is_split_into_the_catalogue_betas() -> None:
         optfilters.get("sgd", betas=(0.9, 0.99))
     with pytest.raises(InvalidHyperparameterError, match=r"beta2 must be in \[0, 1\)"):
         optfilters.get("adam", betas=(0.9, 1.5))
+
+
+def test_name_and_nullable_hyperparameters() -> None:
+    """torch's string options (Muon's adjust_lr_fn) and None values (Adafactor's eps1) are hyperparameters too."""
+    choice = CATALOGUE["muon"].hyperparameter("adjust_lr_fn")
+    assert choice.validate("original") == "original" and choice.validate(None) is None
+    assert choice.validate("none") is None and not choice.required
+    with pytest.raises(InvalidHyperparameterError, match="adjust_lr_fn must be one of none, original, match_rms_adamw"):
+        choice.validate("Original")
+    with pytest.raises(InvalidHyperparameterError, match="adjust_lr_fn must be a name, got 3"):
+        choice.validate(3)
+    eps1 = CATALOGUE["adafactor"].hyperparameter("eps1")
+    assert eps1.validate(None) is None and eps1.validate("None") is None and eps1.validate(1e-30) == 1e-30
+    with pytest.raises(InvalidHyperparameterError, match="eps1 must be >= 0"):
+        eps1.validate(-1.0)
+    coefficients = CATALOGUE["muon"].hyperparameter("ns_coefficients")
+    with pytest.raises(InvalidHyperparameterError, match="ns_coefficients must have at most 3 value"):
+        coefficients.validate((1.0, 2.0, 3.0, 4.0))
+    base = CATALOGUE["lookahead"].hyperparameter("base")
+    assert base.validate("adam") == "adam" and base.required is False
+
+
+def test_wrappers_take_any_entry_and_record_its_hyperparameters() -> None:
+    model = optfilters.lookahead("adam", k=3, alpha=0.7, beta1=0.8, lr=0.01)
+    assert model.hyperparameters["base"] == "adam" and model.hyperparameters["beta1"] == 0.8
+    assert [role for role, _ in model.stages][-2:] == ["learning_rate", "lookahead"]
+    ema = optfilters.averaged(optfilters.get("momentum", momentum=0.5), "ema", decay=0.5)
+    assert ema.hyperparameters["momentum"] == 0.5 and ema.parameter_output == "averaged"
+    with pytest.raises(InvalidHyperparameterError, match="average must be 'ema' or 'swa'"):
+        optfilters.averaged("sgd", "polyak")
+    with pytest.raises(optfilters.InvalidFilterError, match="2 stages that keep averaged parameters"):
+        _ = optfilters.averaged(optfilters.get("asgd"), "ema").parameter_output
+    with pytest.raises(ValueError, match=r"two stages of the model use the state key 'lookahead\.slow'"):
+        optfilters.lookahead(optfilters.lookahead("sgd")).simulate(np.ones((2, 1)), theta0=np.zeros(1))

@@ -374,7 +374,9 @@ def ref_muon(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndar
     mu, lr, wd = p["momentum"], p["lr"], p["weight_decay"]
     a, b, c = p["ns_coefficients"]
     rows, cols = theta.shape
-    gain = math.sqrt(max(1, rows / cols)) if p["adjust_lr_fn"] in (None, "original") else 0.2 * math.sqrt(max(rows, cols))
+    gain = (
+        math.sqrt(max(1, rows / cols)) if p["adjust_lr_fn"] in (None, "original") else 0.2 * math.sqrt(max(rows, cols))
+    )
     buf = np.zeros_like(theta)
     out = [theta]
     for g in grads:

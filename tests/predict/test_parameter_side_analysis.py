@@ -40,7 +40,7 @@ from optfilters.stages import WeightDecay
 @pytest.mark.parametrize("decay", [0.0, 0.5, 0.9, 0.99])
 @pytest.mark.parametrize("pole", [-0.7, 0.0, 0.5, 0.95])
 def test_the_closed_form_is_the_summed_squared_impulse_response(decay: float, pole: float) -> None:
-    """Var[a] / Var[theta] = (1 - g) sum k_n^2 / sum r^2n with k the impulse response of 1/((1 - g z^-1)(1 - r z^-1))."""
+    """Var[a] / Var[theta] = (1 - g)^2 (1 - r^2) sum k_n^2, k the impulse response of 1/((1 - g z^-1)(1 - r z^-1))."""
     impulse = np.zeros(20000)
     impulse[0] = 1.0
     both = signal.lfilter([1.0], np.convolve([1.0, -decay], [1.0, -pole]), impulse)

@@ -1,4 +1,4 @@
-"""Parity of the parameter-side entries with their references: AveragedModel (EMA, SWA) and pytorch_optimizer's Lookahead.
+"""Parity of the parameter-side entries with their references: AveragedModel (EMA, SWA), pytorch_optimizer's Lookahead.
 
 The harness of :mod:`test_bridge_parity` (a 4-8-1 MLP, one tensor per weight,
 300 float64 steps with zeros and outliers): the bridge runs the catalogue's
@@ -46,7 +46,9 @@ def one_thread() -> Any:
 class _Averaging:
     """A torch optimizer followed by ``AveragedModel.update_parameters`` from step ``start`` (every ``every`` steps)."""
 
-    def __init__(self, optimizer: Any, params: list[torch.nn.Parameter], averaged: AveragedModel, start: int, every: int):
+    def __init__(
+        self, optimizer: Any, params: list[torch.nn.Parameter], averaged: AveragedModel, start: int, every: int
+    ):
         self.optimizer, self.params, self.averaged = optimizer, params, averaged
         self.module = averaged.module_source
         self.start, self.every, self.t = start, every, 0
@@ -121,7 +123,12 @@ def test_swap_averaged_puts_the_average_in_and_the_parameters_back() -> None:
 
 def lookahead_settings() -> list[tuple[str, dict[str, Any]]]:
     cases = [(name, {"k": 5, "alpha": 0.5}) for name, e in CATALOGUE.items() if e.torch_class]
-    return [*cases, ("momentum", {"k": 1, "alpha": 0.3}), ("adam", {"k": 7, "alpha": 0.9}), ("sgd", {"k": 3, "alpha": 0.0})]
+    return [
+        *cases,
+        ("momentum", {"k": 1, "alpha": 0.3}),
+        ("adam", {"k": 7, "alpha": 0.9}),
+        ("sgd", {"k": 3, "alpha": 0.0}),
+    ]
 
 
 @pytest.mark.parametrize(("base", "options"), lookahead_settings(), ids=str)
@@ -135,7 +142,7 @@ def test_lookahead_is_pytorch_optimizers_lookahead(base: str, options: dict[str,
         inner = torch_class(entry.torch_class)(ps, **entry.torch_kwargs(params))
         return pytorch_optimizer.Lookahead(inner, **options)
 
-    ref, got, _, bridge = train_hard(reference, lambda ps: FilterOptimizer(ps, model), layout(entry))
+    ref, got, _, _ = train_hard(reference, lambda ps: FilterOptimizer(ps, model), layout(entry))
     assert relative_error(flatten(got), flatten(ref)) <= HARD_TOLERANCE, base
     if base not in ("sgd", "momentum", "adam"):
         return
