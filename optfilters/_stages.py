@@ -324,6 +324,9 @@ class Stage:
     role: ClassVar[str] = "stage"
     #: True when the stage's output is a linear function of its inputs.
     is_linear: ClassVar[bool] = True
+    #: True when each coordinate is processed on its own (False: Muon's orthogonalisation, Adafactor's factored
+    #: statistics and RMS, which act on whole tensors).
+    elementwise: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ structure
     @property

@@ -200,6 +200,7 @@ class Orthogonalise(Stage):
 
     role: ClassVar[str] = "nonlinearity"
     is_linear: ClassVar[bool] = False
+    elementwise: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if len(self.coefficients) != 3:
@@ -375,6 +376,7 @@ class FactoredNormaliser(Stage):
 
     role: ClassVar[str] = "normaliser"
     is_linear: ClassVar[bool] = False
+    elementwise: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if not self.beta2_decay <= 0.0:

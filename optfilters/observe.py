@@ -390,6 +390,12 @@ def observe_quadratic(
     import torch
 
     m = as_model(model, **hyperparameters)
+    whole = [stage.key for stage in m.pipeline if not stage.elementwise]
+    if whole:
+        raise InvalidHyperparameterError(
+            f"{m.name}'s stages {', '.join(whole)} act on whole tensors: the seeds of one parameter tensor would not "
+            "be independent runs"
+        )
     prediction = predict(
         m,
         lr=lr,

@@ -904,6 +904,7 @@ class RelativeStep(Stage):
 
     role: ClassVar[str] = "learning_rate"
     is_linear: ClassVar[bool] = False
+    elementwise: ClassVar[bool] = False
 
     @property
     def key(self) -> str:

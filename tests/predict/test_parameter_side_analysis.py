@@ -304,3 +304,11 @@ def test_muons_momentum_filter_is_analysed_as_it_is() -> None:
     x = np.linspace(0.0, 30.0, 31)
     np.testing.assert_allclose(loop.rate(x), bare.rate(x), rtol=1e-12)
     assert loop.stability().interval == pytest.approx(bare.stability().interval, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["muon", "adafactor"])
+def test_whole_tensor_stages_are_not_observed_as_a_batch_of_seeds(name: str) -> None:
+    pytest.importorskip("torch")
+    assert not all(stage.elementwise for stage in optfilters.get(name).pipeline)
+    with pytest.raises(optfilters.InvalidHyperparameterError, match="act on whole tensors"):
+        observe_quadratic(name, steps=2, seeds=2)
