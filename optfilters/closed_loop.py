@@ -754,6 +754,14 @@ class PeriodicClosedLoop:
             "in lr*h; use rate(), poles() (the Floquet multipliers) or state_matrix() (the monodromy matrix)"
         )
 
+    @property
+    def filter(self) -> ArmaFilter:
+        """Not defined: a periodically time-varying loop has no transfer function (no DC gain, no margins)."""
+        raise InvalidFilterError(
+            f"{self.name} is periodically time-varying (period {self.period}): it has no transfer function; "
+            "use rate(), poles() (the Floquet multipliers) or state_matrix() (the monodromy matrix)"
+        )
+
     def state_matrix(self, lr_curvature: ArrayLike) -> FloatArray:
         """The monodromy matrices ``M(x) = A_k(x) ... A_1(x)``, shape ``x.shape + (n, n)``.
 
@@ -763,7 +771,7 @@ class PeriodicClosedLoop:
         >>> closed_loop("lookahead", base="sgd", k=2, alpha=0.5).state_matrix(0.5).round(12).tolist()
         [[0.125, 0.5], [0.125, 0.5]]
         """
-        from .noisy_quadratic import transition_matrices
+        from .noisy_quadratic import _step_matrix
 
         x = np.asarray(lr_curvature, dtype=np.float64)
         lr = self.lr if self.lr > 0.0 else 1.0
@@ -771,7 +779,7 @@ class PeriodicClosedLoop:
         h = x.ravel() / scale
         mono: FloatArray | None = None
         for phase in range(1, self.period + 1):
-            step = transition_matrices(self.model, self.period * 1_000_000 + phase, lr, h, list(self.gains), limit=True)
+            step = _step_matrix(self.model, self.period * 1_000_000 + phase, lr, h, list(self.gains), limit=True)
             a = step[:, :, :-1]
             mono = a if mono is None else np.einsum("dij,djk->dik", a, mono)
         assert mono is not None

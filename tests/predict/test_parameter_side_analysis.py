@@ -262,12 +262,21 @@ def test_lookahead_against_monte_carlo_runs_through_the_bridge() -> None:
     assert c.fraction_within(4.0) >= 0.99
 
 
-def test_transition_matrices_are_the_models_step() -> None:
-    step = transition_matrices(optfilters.get("momentum", momentum=0.9), 3, 0.1, [2.0])[0]
-    np.testing.assert_allclose(step[:, :2], [[1 - 0.2, -0.1 * 0.9], [2.0, 0.9]], rtol=1e-15)
-    np.testing.assert_allclose(step[:, 2], [-0.1, 1.0], rtol=1e-15)  # the noise enters through the gradient
-    with pytest.raises(optfilters.InvalidHyperparameterError, match="1 nonlinear stage"):
-        transition_matrices("adam", 1, 0.1, [1.0], gains=[1.0, 2.0])
+def test_transition_matrices_of_one_period_multiply_to_the_monodromy_matrix() -> None:
+    """noisy_quadratic.transition_matrices at the k steps of a period: their product is PeriodicClosedLoop's M."""
+    k, lr, h = 4, 0.1, 2.0
+    model = optfilters.lookahead("momentum", k=k, alpha=0.6, momentum=0.9, lr=lr)
+    steps = transition_matrices(model, [k * 10 + j for j in range(1, k + 1)], lr=lr, curvatures=[h])
+    mono = np.eye(steps.shape[2])
+    for step in steps:
+        mono = step[0, :, :-1] @ mono
+    np.testing.assert_allclose(closed_loop(model).state_matrix(lr * h), mono, rtol=1e-13, atol=1e-15)
+    # state (theta, slow, buf): the inner steps are heavy ball's and keep the slow weights ...
+    np.testing.assert_allclose(steps[0, 0, :, :3], [[1 - lr * h, 0, -lr * 0.9], [0, 1, 0], [h, 0, 0.9]], rtol=1e-15)
+    # ... the k-th also pulls back: theta = slow + alpha (theta_k - slow), and slow = theta
+    inner = steps[0, 0, 0, :3]
+    pulled = 0.6 * inner + 0.4 * np.array([0.0, 1.0, 0.0])
+    np.testing.assert_allclose(steps[-1, 0, :2, :3], [pulled, pulled], rtol=1e-14)
 
 
 # ----------------------------------------------------------------------------- nonlinear stages are labelled
