@@ -501,8 +501,9 @@ def feedback_loop(
     base = closed_loop(m, second_moment=second_moment)
     if not isinstance(base, ClosedLoop):  # Lookahead: no loop transfer function, hence no margins
         raise InvalidHyperparameterError(
-            f"{m.name} is periodically time-varying (period {base.period}): it has no loop transfer function (no margins, "
-            "root locus or sensitivity functions); its rate is rho(M)^(1/k) of the monodromy matrix (closed_loop(...).rate)"
+            f"{m.name} is periodically time-varying (period {base.period}): it has no loop transfer function (no "
+            "margins, root locus or sensitivity functions); its rate is rho(M)^(1/k) of the monodromy matrix "
+            "(closed_loop(...).rate)"
         )
     if lr_curvature is None:
         h = 1.0 if curvature is None else _positive("curvature", curvature)
