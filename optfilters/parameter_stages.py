@@ -571,6 +571,8 @@ class AsgdUpdate(Stage):
     lr: float = 1e-2
 
     role: ClassVar[str] = "learning_rate"
+    #: The step size varies (with the step or the gradient history): not a constant learning rate.
+    is_constant: ClassVar[bool] = False
 
     @property
     def gain(self) -> AsgdStepSize:
@@ -708,6 +710,8 @@ class RpropUpdate(Stage):
     step_size_max: float = 50.0
 
     role: ClassVar[str] = "learning_rate"
+    #: The step size varies (with the step or the gradient history): not a constant learning rate.
+    is_constant: ClassVar[bool] = False
     is_linear: ClassVar[bool] = False
 
     @property
@@ -903,6 +907,8 @@ class RelativeStep(Stage):
     d: float | None = 1.0
 
     role: ClassVar[str] = "learning_rate"
+    #: The step size varies (with the step or the gradient history): not a constant learning rate.
+    is_constant: ClassVar[bool] = False
     is_linear: ClassVar[bool] = False
     elementwise: ClassVar[bool] = False
 
