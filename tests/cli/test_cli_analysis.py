@@ -440,3 +440,29 @@ def test_new_kinds_of_hyperparameters_on_the_command_line() -> None:
     assert "monodromy matrix" in text and "lr*h < 2.24573" in text  # 1 + (2/alpha - 1)^(1/k)
     help_text = " ".join(run("response", "muon", "--help").stdout.split())
     assert "one of none, original, match_rms_adamw" in help_text
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (("margins", "lookahead"), "periodically time-varying (period 5): it has no loop transfer function"),
+        (("locus", "lookahead"), "no loop transfer function"),
+        (("sensitivity", "lookahead"), "no loop transfer function"),
+        (("thresholds", "lookahead"), "a loop frozen at one step is not its loop"),
+        (("certify", "lookahead", "--condition-number", "10"), "certify needs a time-invariant loop"),
+        (("certify", "muon", "--condition-number", "10"), "orthogonalises the 2-D direction"),
+        (("sign-loop", "muon"), "orthogonalises the 2-D direction"),
+        (("sign-loop", "rprop"), "adapted on sign agreement"),
+        (("sign-loop", "ema"), "takes no sign"),
+        (("large-signal", "rprop"), "step size changes"),
+        (("large-signal", "asgd"), "step size changes"),
+        (("large-signal", "adafactor"), "step size changes"),
+        (("large-signal", "lookahead"), "periodically time-varying"),
+        (("large-signal", "muon"), "needs 2-D parameters"),
+    ],
+)
+def test_new_entries_are_refused_by_analyses_that_do_not_apply(args: tuple[str, ...], pattern: str) -> None:
+    result = run(*args, code=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and pattern in lines[0], result.stderr
+    assert "Traceback" not in result.output

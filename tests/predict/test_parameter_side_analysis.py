@@ -321,3 +321,58 @@ def test_whole_tensor_stages_are_not_observed_as_a_batch_of_seeds(name: str) -> 
     assert not all(stage.elementwise for stage in optfilters.get(name).pipeline)
     with pytest.raises(optfilters.InvalidHyperparameterError, match="act on whole tensors"):
         observe_quadratic(name, steps=2, seeds=2)
+
+
+# ----------------------------------------------------------------------------- the other analyses take them or refuse
+
+
+@pytest.mark.parametrize("x", [0.5, 2.1, 2.3])
+def test_the_exact_run_verdict_of_lookahead_is_the_monodromy_rate(x: float) -> None:
+    """thresholds.time_varying_verdict multiplies the step matrices: over whole periods, rho(M)^(1/k) exactly."""
+    from optfilters.thresholds import time_varying_verdict
+
+    model = optfilters.lookahead("sgd", k=5, alpha=0.5)
+    verdict = time_varying_verdict(model, x, steps=50)
+    assert verdict.average_rate == pytest.approx(float(closed_loop(model).rate(x)), rel=1e-10)
+    assert (verdict.average_rate < 1.0) == (x < 1 + 3 ** (1 / 5))  # the edge 1 + (2/alpha - 1)^(1/k)
+
+
+def test_averaging_outside_the_loop_leaves_the_margins_of_the_loop() -> None:
+    from optfilters.margins import margins
+
+    inner = margins(optfilters.get("momentum", momentum=0.9, lr=0.1), 0.2)
+    for name in ("ema", "swa"):
+        outer = margins(optfilters.averaged("momentum", name, momentum=0.9, lr=0.1), 0.2)
+        assert outer.gain_margin == pytest.approx(inner.gain_margin, rel=1e-12)
+        assert outer.phase_margin == pytest.approx(inner.phase_margin, rel=1e-12)
+        assert outer.delay_margin == pytest.approx(inner.delay_margin, rel=1e-12)
+
+
+def test_analyses_without_a_meaning_for_the_new_kinds_refuse_them_with_the_reason() -> None:
+    from optfilters.describing_function import sign_loop
+    from optfilters.iqc import loop_realisation
+    from optfilters.large_signal import settle_steps
+    from optfilters.margins import feedback_loop, nonlinear_edge_note
+    from optfilters.thresholds import frozen_edges
+
+    lookahead = optfilters.lookahead("momentum", k=4)
+    with pytest.raises(optfilters.InvalidHyperparameterError, match=r"period 4.*no loop transfer function"):
+        feedback_loop(lookahead)
+    with pytest.raises(optfilters.InvalidFilterError, match="no transfer function"):
+        closed_loop(lookahead).filter  # noqa: B018  (batch_size's effective lr reads it)
+    with pytest.raises(optfilters.InvalidHyperparameterError, match="frozen at one step is not its loop"):
+        frozen_edges(lookahead, [1, 2])
+    with pytest.raises(optfilters.InvalidFilterError, match="certify needs a time-invariant loop"):
+        loop_realisation(lookahead)
+    with pytest.raises(optfilters.InvalidFilterError, match="orthogonalises the 2-D direction"):
+        loop_realisation("muon")
+    for name in ("muon", "rprop"):  # not the fixed-size sign of Lion/Signum: named, not called "no sign"
+        with pytest.raises(optfilters.InvalidFilterError, match=r"fixed step size.*its nonlinear stages: (orth|takes)"):
+            sign_loop(name, weight_decay=0.0) if name == "muon" else sign_loop(name)
+    assert "orthogonalises" in str(nonlinear_edge_note("muon")) and "sign" not in str(nonlinear_edge_note("muon"))
+    for name in ("rprop", "asgd", "adafactor"):
+        with pytest.raises(optfilters.InvalidHyperparameterError, match="step size changes"):
+            settle_steps(name)
+    with pytest.raises(optfilters.InvalidHyperparameterError, match="periodically time-varying"):
+        settle_steps(lookahead)
+    assert settle_steps(optfilters.averaged("adam", "ema")) == settle_steps("adam")  # the average is an output
