@@ -384,8 +384,8 @@ def ema_average_variance_ratio(decay: float, pole: float) -> float:
 
     which is below 1 for ``0 < g < 1`` and ``|r| < 1``: the EMA of the iterates
     lowers the steady-state loss (Zhang et al. 2019, "Which algorithmic choices
-    matter at which batch sizes?", the noisy quadratic model with an EMA of the
-    iterates: plain SGD on curvature ``h`` has ``r = 1 - lr h``).
+    matter at which batch sizes?", eq. 38, the noisy quadratic model with an EMA
+    of the iterates: plain SGD on curvature ``h`` has ``r = 1 - lr h``).
 
     Parameters
     ----------

@@ -376,3 +376,30 @@ def test_analyses_without_a_meaning_for_the_new_kinds_refuse_them_with_the_reaso
     with pytest.raises(optfilters.InvalidHyperparameterError, match="periodically time-varying"):
         settle_steps(lookahead)
     assert settle_steps(optfilters.averaged("adam", "ema")) == settle_steps("adam")  # the average is an output
+
+
+@pytest.mark.parametrize("w", [0.05, 0.3, 1.2, math.pi])
+def test_the_averages_frequency_responses_on_a_parameter_sinusoid(w: float) -> None:
+    """Drive SGD (lr 1) so that theta_t = cos(w t): EMA's output is the EMA filter's, SWA's the N-tap boxcar's."""
+    n = 400
+    x = np.cos(w * np.arange(n + 1))
+    grads = (x[:-1] - x[1:])[:, None]  # theta_t = theta_{t-1} - g_t = x_t
+    decay = 0.9
+    ema = optfilters.averaged("sgd", "ema", decay=decay, lr=1.0).simulate(grads, theta0=x[:1])
+    np.testing.assert_allclose(ema.params[1:, 0], x[1:], rtol=0, atol=1e-12)
+    # AveragedModel's EMA: the first update copies theta_1, then a = decay a + (1 - decay) theta
+    zi = signal.lfiltic([1 - decay], [1.0, -decay], [x[1]])
+    expected = np.concatenate([[x[1]], signal.lfilter([1 - decay], [1.0, -decay], x[2:], zi=zi)[0]])
+    np.testing.assert_allclose(ema.averaged[1:, 0], expected, rtol=0, atol=1e-12)
+    gain = abs((1 - decay) / (1 - decay * np.exp(-1j * w)))  # |H(e^{jw})| of the parameter_average filter
+    f = optfilters.get("ema", decay=decay).filters()["parameter_average"]
+    assert abs(complex(np.polyval(f.b[::-1], np.exp(-1j * w)) / np.polyval(f.a[::-1], np.exp(-1j * w)))) == (
+        pytest.approx(gain, rel=1e-12)
+    )
+    steady = ema.averaged[200:, 0]
+    assert np.max(np.abs(steady)) == pytest.approx(gain * np.max(np.abs(x[200:])), rel=2e-2, abs=1e-9)
+    swa = optfilters.averaged("sgd", "swa", lr=1.0).simulate(grads, theta0=x[:1])
+    boxcar = np.cumsum(x[1:]) / np.arange(1, n + 1)  # the mean of theta_1 .. theta_N
+    np.testing.assert_allclose(swa.averaged[1:, 0], boxcar, rtol=0, atol=1e-12)
+    dirichlet = abs(np.sum(np.exp(-1j * w * np.arange(n)))) / n  # the N-tap boxcar's gain at w
+    assert abs(np.mean(np.exp(1j * w * np.arange(1, n + 1)))) == pytest.approx(dirichlet, rel=1e-9, abs=1e-12)
