@@ -375,10 +375,10 @@ class HyperparameterType(click.ParamType):
 
     def __init__(self, hp: Hyperparameter) -> None:
         self.hp = hp
-        self.name = {"float": "float", "int": "integer", "floats": "numbers", "bool": "boolean"}[hp.kind]
+        self.name = {"float": "float", "int": "integer", "floats": "numbers", "bool": "boolean", "str": "name"}[hp.kind]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if not isinstance(value, str) or self.hp.kind in ("floats", "bool"):
+        if not isinstance(value, str) or self.hp.kind in ("floats", "bool", "str"):
             return value
         text = value.strip()
         try:
@@ -400,10 +400,14 @@ def option_name(name: str) -> str:
 
 
 def _default_text(hp: Hyperparameter) -> str:
+    if hp.default is None:
+        return "none"
     if hp.kind == "floats":
         return ",".join(fmt(v) for v in hp.default)
     if hp.kind == "bool":
         return str(bool(hp.default)).lower()
+    if hp.kind == "str":
+        return str(hp.default)
     return fmt(hp.default, 12)
 
 
@@ -420,7 +424,7 @@ def hyperparameter_option(hp: Hyperparameter) -> click.Option:
             show_default=True,
             help=text,
         )
-    metavar = {"float": "FLOAT", "int": "INT", "floats": "X,Y,..."}[hp.kind]
+    metavar = {"float": "FLOAT", "int": "INT", "floats": "X,Y,...", "str": "NAME"}[hp.kind]
     if hp.required:  # not click-required: the library says "custom needs b (no default)"
         return click.Option(
             [flag, hp.name], type=HyperparameterType(hp), default=None, metavar=metavar, help=f"{text}  [required]"
@@ -428,7 +432,7 @@ def hyperparameter_option(hp: Hyperparameter) -> click.Option:
     return click.Option(
         [flag, hp.name],
         type=HyperparameterType(hp),
-        default=_default_text(hp) if hp.kind == "floats" else hp.default,
+        default=_default_text(hp) if hp.kind == "floats" or hp.default is None else hp.default,
         show_default=True,
         metavar=metavar,
         help=text,

@@ -74,6 +74,18 @@ def _header(model: OptimizerModel) -> list[str]:
     if nonlinear:
         lines.append(f"nonlinear: {nonlinear}")
         lines.append("  (the filters below are its linear parts; the update is not an LTI function of the gradient)")
+    for stage in model.pipeline:
+        if stage.period is not None:
+            lines.append(f"periodic (period {stage.period}): {stage.describe()}")
+            lines.append(
+                "  (no transfer function: the loop's rate comes from the monodromy matrix of one period, "
+                "see `optfilters stability`)"
+            )
+    if model.parameter_output is not None:
+        lines.append(
+            f"output: averaged parameters (state {model.parameter_output!r}), a filter of the parameter sequence "
+            "outside the loop"
+        )
     return lines
 
 

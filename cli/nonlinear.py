@@ -105,7 +105,7 @@ def _sign_loop(
         f"  approach: constant speed {fmt(loop.step)} per step from {fmt(init)}; theta reaches 0 at step "
         f"{fmt(approach.crossing)}, the sign first flips at step {approach.switch} "
         f"(overshoot {fmt(approach.overshoot)}; a long ramp: {fmt(approach.ramp_estimate)} = crossing + the "
-        f"filter's mean delay {fmt(approach.lag)}); loss at step t < {approach.switch}: h (theta0 - lr t)^2 / 2",
+        f"filter's mean delay {fmt(approach.lag)} + 1); loss at step t < {approach.switch}: h (theta0 - lr t)^2 / 2",
         "  exact symmetric cycles (period 2k, theta_{-1} = q lr with q in the interval; independent of lr and h):",
     ]
     for c in cycles:

@@ -266,7 +266,9 @@ def _stability(
     if freq is not None:
         kind = "at z = -1 (period-2 oscillation)" if abs(freq - 0.5) < 1e-9 else f"at {fmt(freq)} cycles/step"
         lines.append(f"  poles leave the unit circle {kind}")
-    if math.isfinite(result.nyquist_estimate):
+    if math.isnan(result.nyquist_estimate):
+        pass  # a periodic loop has no H(z)
+    elif math.isfinite(result.nyquist_estimate):
         lines.append(f"  z = -1 shortcut 2/H(-1) = {fmt(result.nyquist_estimate)} (not general)")
     else:
         lines.append("  z = -1 shortcut 2/H(-1): none (H(-1) = 0: the filter has a zero at z = -1)")
@@ -380,8 +382,15 @@ def _predict(
         f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}",
         f"  steady-state loss = {fmt(result.steady_state_loss)}",
     ]
-    rows = [[str(t), fmt(result.expected_loss[t])] for t in _sampled(steps)]
-    lines += _table(["step", "expected loss"], rows)
+    averaged = result.averaged_loss
+    if averaged is None:
+        rows = [[str(t), fmt(result.expected_loss[t])] for t in _sampled(steps)]
+        lines += _table(["step", "expected loss"], rows)
+    else:  # the model keeps averaged parameters (EMA, SWA, Polyak): their loss too
+        steady = result.averaged_steady_state_loss if result.averaged_steady_state_loss is not None else math.nan
+        lines.append(f"  steady-state loss of the averaged parameters = {fmt(steady)}")
+        rows = [[str(t), fmt(result.expected_loss[t]), fmt(averaged[t])] for t in _sampled(steps)]
+        lines += _table(["step", "expected loss", "averaged"], rows)
     if written is not None:
         lines.append(f"figure written to {written}")
     click.echo("\n".join(lines))

@@ -32,6 +32,7 @@ from ._filter import ArmaFilter, cascade, parallel
 from ._hyperparameters import Hyperparameter
 from ._model import NumpyOptimizer, OptimizerModel, Trajectory, chain
 from ._table import SummaryTable, summary_table
+from .parameter_stages import averaged, lookahead
 
 __version__ = "0.1.0"
 
@@ -55,6 +56,7 @@ __all__ = [
     "Trajectory",
     "UnknownNameError",
     "as_model",
+    "averaged",
     "cascade",
     "chain",
     "compensate",
@@ -62,6 +64,7 @@ __all__ = [
     "frequency_response",
     "get",
     "impulse_response",
+    "lookahead",
     "mean_delay",
     "names",
     "noise_gain",

@@ -32,6 +32,7 @@ from ._stages import (
     Stage,
     WeightDecay,
 )
+from .matrix_stages import MUON_COEFFICIENTS, FactoredNormaliser, Orthogonalise
 from .package_stages import (
     AccumulatingEma,
     AdanNumerator,
@@ -48,6 +49,16 @@ from .package_stages import (
     ScheduledMixture,
     ScheduleFree,
     YogiNormaliser,
+)
+from .parameter_stages import (
+    AsgdUpdate,
+    EmaAverage,
+    Lookahead,
+    PolyakAverage,
+    RelativeStep,
+    RpropUpdate,
+    SwaAverage,
+    _wrap,
 )
 
 __all__ = ["CATALOGUE", "CatalogueEntry", "ModelLike", "as_model", "get", "names", "resolve_name"]
@@ -95,6 +106,13 @@ class CatalogueEntry:
     reference_adapt : callable or None
         ``adapt(kwargs) -> kwargs``: a last rewrite for the reference's
         signature (see :meth:`reference_kwargs`).
+    packed : mapping
+        torch.optim tuples spelled as separate hyperparameters, like ``betas``
+        for ``beta1``/``beta2`` (e.g. Adafactor's ``eps`` for ``eps1``/``eps2``):
+        :meth:`validate` accepts the tuple, :meth:`torch_kwargs` packs it.
+    parameter_ndim : int or None
+        The number of dimensions the optimizer's parameters must have
+        (``2``: matrices only, like torch.optim.Muon); None for any.
 
     Examples
     --------
@@ -117,6 +135,8 @@ class CatalogueEntry:
     reference: str | None = None
     reference_fixed: Mapping[str, Any] = field(default_factory=dict)
     reference_adapt: Callable[[Params], Params] | None = None
+    packed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    parameter_ndim: int | None = None
 
     def defaults(self) -> Params:
         """Default value of every hyperparameter (None for required ones)."""
@@ -144,6 +164,9 @@ class CatalogueEntry:
         known = {hp.name for hp in self.hyperparameters}
         if "betas" in overrides and "betas" not in known:
             overrides = self._split_betas(overrides, known)
+        for packed, names in self.packed.items():
+            if packed in overrides and packed not in known:
+                overrides = _split_packed(overrides, packed, names)
         for key in overrides:
             if key not in known:
                 raise InvalidHyperparameterError(_unknown_hyperparameter_message(self, key))
@@ -185,6 +208,9 @@ class CatalogueEntry:
         kwargs = dict(params)
         if "beta1" in kwargs and "beta2" in kwargs:
             kwargs["betas"] = (kwargs.pop("beta1"), kwargs.pop("beta2"))
+        for packed, names in self.packed.items():
+            if all(name in kwargs for name in names):
+                kwargs[packed] = tuple(kwargs.pop(name) for name in names)
         kwargs.update(self.torch_fixed)
         return kwargs
 
@@ -205,6 +231,21 @@ class CatalogueEntry:
         if self.reference_adapt is not None:
             kwargs = self.reference_adapt(kwargs)
         return kwargs
+
+
+def _split_packed(overrides: Mapping[str, Any], packed: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """``overrides`` with the tuple ``packed`` (torch's ``eps=(eps1, eps2)``) split into ``names``."""
+    value = overrides[packed]
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != len(names):
+        raise InvalidHyperparameterError(
+            f"{packed} must be a tuple ({', '.join(names)}) of {len(names)} values, got {value!r}"
+        )
+    given = [name for name in names if name in overrides]
+    if given:
+        raise InvalidHyperparameterError(f"give {packed} or {', '.join(given)}, not both")
+    split = {key: v for key, v in overrides.items() if key != packed}
+    split.update(zip(names, value, strict=True))
+    return split
 
 
 def _edit_distance(a: str, b: str) -> int:
@@ -1270,6 +1311,245 @@ _ENTRIES += [
         reference_adapt=_ademamix_reference,
     ),
 ]
+
+# --- 2025-26: torch.optim and weight averaging (issue 14a)
+# torch.optim.Muon, Adafactor, ASGD and Rprop (torch 2.13's names and defaults), AveragedModel's EMA and SWA
+# averages and pytorch_optimizer's Lookahead, wrapping any entry; stage kinds in optfilters.parameter_stages and
+# optfilters.matrix_stages.
+
+_WRAPPERS = ("lookahead", "ema", "swa")
+
+
+def _build_muon(p: Params) -> OptimizerModel:
+    mu = p["momentum"]
+    if p["nesterov"]:  # torch: buf.lerp_(g, 1 - mu); update = g.lerp(buf, mu) = (1 - mu) g + mu buf
+        gradient = LinearStage(
+            (
+                FilterTerm(ArmaFilter.identity(), gain=Constant(1.0 - mu)),
+                FilterTerm(ArmaFilter.ema(mu), gain=Constant(mu)),
+            ),
+            "gradient",
+        )
+    else:
+        gradient = LinearStage.of(ArmaFilter.ema(mu), "gradient")
+    orthogonalise = Orthogonalise(p["ns_coefficients"], p["ns_steps"], p["eps"], p["adjust_lr_fn"])
+    return _model(
+        "muon", p, gradient=gradient, nonlinearity=orthogonalise, weight_decay=_weight_decay(p, decoupled=True)
+    )
+
+
+def _build_adafactor(p: Params) -> OptimizerModel:
+    stages = [
+        FactoredNormaliser(p["beta2_decay"], p["eps1"]),
+        RelativeStep(p["eps2"], p["weight_decay"], p["lr"], p["d"]),
+    ]
+    return _model("adafactor", p, pipeline=stages)
+
+
+def _build_asgd(p: Params) -> OptimizerModel:
+    stages: list[Stage] = [AsgdUpdate(p["lambd"], p["alpha"], p["lr"]), PolyakAverage(p["t0"])]
+    decay = _weight_decay(p)
+    return _model("asgd", p, pipeline=[decay, *stages] if decay is not None else stages)
+
+
+def _build_rprop(p: Params) -> OptimizerModel:
+    (etaminus, etaplus), (low, high) = p["etas"], p["step_sizes"]
+    return _model("rprop", p, pipeline=[RpropUpdate(etaminus, etaplus, low, high)])
+
+
+def _check_rprop(p: Params) -> None:
+    etaminus, etaplus = p["etas"]
+    if not 0.0 < etaminus < 1.0 < etaplus:
+        raise InvalidHyperparameterError(f"etas must satisfy 0 < etaminus < 1 < etaplus, got {p['etas']}")
+    low, high = p["step_sizes"]
+    if not 0.0 <= low <= high:
+        raise InvalidHyperparameterError(f"step_sizes must satisfy 0 <= min <= max, got {p['step_sizes']}")
+
+
+def _check_wrapped(p: Params) -> None:
+    try:
+        name = resolve_name(p["base"])
+    except UnknownNameError as exc:
+        raise InvalidHyperparameterError(f"base: {exc}") from None
+    if name in _WRAPPERS:
+        raise InvalidHyperparameterError(
+            f"base must be an optimizer of the catalogue other than a wrapper, got {name!r}"
+        )
+
+
+def _wrapped(p: Params) -> OptimizerModel:
+    return get(p["base"], lr=p["lr"])
+
+
+def _build_lookahead(p: Params) -> OptimizerModel:
+    return _wrap(_wrapped(p), Lookahead(p["k"], p["alpha"]), "lookahead", p)
+
+
+def _build_ema(p: Params) -> OptimizerModel:
+    return _wrap(_wrapped(p), EmaAverage(p["decay"], p["start"]), "ema", p)
+
+
+def _build_swa(p: Params) -> OptimizerModel:
+    return _wrap(_wrapped(p), SwaAverage(p["start"], p["every"]), "swa", p)
+
+
+def _wrapper_hps(*own: Hyperparameter) -> tuple[Hyperparameter, ...]:
+    base = Hyperparameter("base", "sgd", "str", help="the wrapped catalogue optimizer (its other defaults)")
+    return (base, _lr(1e-3), *own)
+
+
+_START = Hyperparameter(
+    "start", 1, "int", low=1, help="the first averaged step (the average follows the parameter before)"
+)
+
+_ENTRIES += [
+    CatalogueEntry(
+        "muon",
+        "Muon: unit-DC Nesterov momentum, Newton-Schulz orthogonalisation of the 2-D update, shape gain, decoupled wd",
+        (
+            _lr(1e-3),
+            _nonneg("weight_decay", 0.1, "decoupled weight decay"),
+            _beta("momentum", 0.95, "momentum EMA coefficient (buf.lerp_(g, 1 - momentum))"),
+            _flag("nesterov", "Nesterov form (1 - mu) g + mu buf", default=True),
+            Hyperparameter(
+                "ns_coefficients",
+                MUON_COEFFICIENTS,
+                "floats",
+                min_length=3,
+                max_length=3,
+                help="(a, b, c) of the quintic",
+            ),
+            _nonneg("eps", 1e-7, "floor of the norm before the iteration"),
+            Hyperparameter("ns_steps", 5, "int", low=0, high=99, help="Newton-Schulz iterations"),
+            Hyperparameter(
+                "adjust_lr_fn",
+                None,
+                "str",
+                choices=(None, "original", "match_rms_adamw"),
+                help="shape gain: none/original sqrt(max(1, A/B)), match_rms_adamw 0.2 sqrt(max(A, B))",
+            ),
+        ),
+        _build_muon,
+        torch_class="torch.optim.Muon",
+        source="torch.optim.Muon (torch 2.13; Keller Jordan's Muon); the code's momentum lerp, not its docstring's sum",
+        examples=(
+            {"nesterov": False, "momentum": 0.9},
+            {"adjust_lr_fn": "match_rms_adamw", "weight_decay": 0.0},
+            {"ns_steps": 3, "lr": 0.02},
+        ),
+        bad_inputs=(
+            ({"ns_coefficients": (1.0, 2.0)}, r"ns_coefficients must have at least 3 value"),
+            ({"adjust_lr_fn": "adamw"}, r"adjust_lr_fn must be one of none, original, match_rms_adamw"),
+            ({"ns_steps": 100}, r"ns_steps must be in \[0, 99\]"),
+        ),
+        parameter_ndim=2,
+    ),
+    CatalogueEntry(
+        "adafactor",
+        "Adafactor: EMA of g^2 with weight t^-0.8 (factored rows x columns), RMS clip, relative step",
+        (
+            _lr(1e-2),
+            Hyperparameter("beta2_decay", -0.8, high=0.0, help="1 - beta2_t = t^beta2_decay"),
+            Hyperparameter(
+                "eps1", None, low=0.0, nullable=True, help="floor of sqrt(v); none: the dtype's machine epsilon"
+            ),
+            _nonneg("eps2", 1e-3, "floor of the parameter scale RMS(theta)"),
+            Hyperparameter("d", 1.0, low=1.0, help="clipping threshold of the update's RMS"),
+            _nonneg("weight_decay", 0.0, "decoupled weight decay"),
+            MAXIMIZE,
+        ),
+        _build_adafactor,
+        torch_class="torch.optim.Adafactor",
+        source="torch.optim.Adafactor (torch 2.13; Shazeer & Stern 2018 without momentum); eps=(eps1, eps2)",
+        examples=({"d": 1.5, "eps2": 1e-2}, {"beta2_decay": -0.5, "weight_decay": 0.01}, {"lr": 0.05, "eps1": 1e-20}),
+        bad_inputs=(
+            ({"beta2_decay": 0.5}, r"beta2_decay must be <= 0"),
+            ({"d": 0.5}, r"d must be >= 1"),
+            ({"eps": (1e-30,)}, r"eps must be a tuple \(eps1, eps2\)"),
+        ),
+        packed={"eps": ("eps1", "eps2")},
+    ),
+    CatalogueEntry(
+        "asgd",
+        "ASGD: SGD with a decaying step eta_t and leak 1 - lambd eta_t, Polyak average of the parameters (an output)",
+        (
+            _lr(1e-2),
+            _nonneg("lambd", 1e-4, "decay term of eta_t and the leak"),
+            _nonneg("alpha", 0.75, "power of eta_t's decay"),
+            _nonneg("t0", 1e6, "averaging starts after step t0"),
+            WEIGHT_DECAY,
+            MAXIMIZE,
+        ),
+        _build_asgd,
+        torch_class="torch.optim.ASGD",
+        source="torch.optim.ASGD (torch 2.13; Polyak & Juditsky 1992), eta_t and mu_t in float32 as torch keeps them",
+        examples=({"t0": 100.0}, {"lambd": 0.01, "alpha": 1.0, "t0": 20.0}, {"lr": 0.05, "lambd": 0.0}),
+        bad_inputs=(({"lambd": -1.0}, r"lambd must be >= 0"), ({"t0": float("nan")}, r"t0 must be a finite number")),
+    ),
+    CatalogueEntry(
+        "rprop",
+        "Rprop: sign of g with per-element step sizes multiplied on sign agreement (from lr), clamped",
+        (
+            _lr(1e-2),
+            Hyperparameter(
+                "etas", (0.5, 1.2), "floats", low=0.0, min_length=2, max_length=2, help="(etaminus, etaplus)"
+            ),
+            Hyperparameter(
+                "step_sizes", (1e-6, 50.0), "floats", low=0.0, min_length=2, max_length=2, help="(min, max) step size"
+            ),
+            MAXIMIZE,
+        ),
+        _build_rprop,
+        torch_class="torch.optim.Rprop",
+        source="torch.optim.Rprop (torch 2.13; Riedmiller & Braun 1993, without backtracking)",
+        examples=({"etas": (0.3, 1.5)}, {"step_sizes": (1e-4, 0.05), "lr": 0.05}),
+        bad_inputs=(
+            ({"etas": (1.2, 0.5)}, r"etas must satisfy 0 < etaminus < 1 < etaplus"),
+            ({"step_sizes": (1.0, 0.1)}, r"step_sizes must satisfy 0 <= min <= max"),
+        ),
+        check=_check_rprop,
+    ),
+    CatalogueEntry(
+        "ema",
+        "any optimizer with an EMA of its weights kept as an output (torch.optim.swa_utils.AveragedModel, EMA)",
+        _wrapper_hps(_beta("decay", 0.999, "EMA decay (get_ema_multi_avg_fn)"), _START),
+        _build_ema,
+        aliases=("ema-weights", "averaged-ema"),
+        source="torch.optim.swa_utils.AveragedModel(multi_avg_fn=get_ema_multi_avg_fn(decay)), updated every step",
+        examples=({"base": "momentum", "decay": 0.9}, {"base": "adam", "start": 20}),
+        bad_inputs=(
+            ({"decay": 1.5}, r"decay must be in \[0, 1\)"),
+            ({"base": "adma"}, r"unknown optimizer 'adma'"),
+            ({"base": "lookahead"}, r"base must be an optimizer of the catalogue other than a wrapper"),
+        ),
+        check=_check_wrapped,
+    ),
+    CatalogueEntry(
+        "swa",
+        "any optimizer with the equal-weight average of its weights kept as an output (AveragedModel, SWA)",
+        _wrapper_hps(_START, Hyperparameter("every", 1, "int", low=1, help="average every this many steps")),
+        _build_swa,
+        aliases=("averaged-swa",),
+        source="torch.optim.swa_utils.AveragedModel() (get_swa_avg_fn), updated at steps start, start + every, ...",
+        examples=({"base": "momentum", "start": 10}, {"base": "adam", "every": 3}),
+        bad_inputs=(({"every": 0}, r"every must be >= 1"), ({"base": "ema"}, r"other than a wrapper")),
+        check=_check_wrapped,
+    ),
+    CatalogueEntry(
+        "lookahead",
+        "Lookahead wrapping any optimizer: every k steps pull the weights back to slow + alpha (fast - slow)",
+        _wrapper_hps(
+            Hyperparameter("k", 5, "int", low=1, help="inner steps per synchronisation (the period)"),
+            Hyperparameter("alpha", 0.5, low=0.0, high=1.0, help="interpolation towards the fast weights"),
+        ),
+        _build_lookahead,
+        source="pytorch_optimizer.Lookahead (Zhang, Lucas, Hinton & Ba 2019), pullback_momentum='none'",
+        examples=({"base": "momentum", "k": 3, "alpha": 0.8}, {"base": "adam", "k": 6}),
+        bad_inputs=(({"k": 0}, r"k must be >= 1"), ({"alpha": 1.5}, r"alpha must be in \[0, 1\]")),
+        check=_check_wrapped,
+    ),
+]
+
 
 CATALOGUE: dict[str, CatalogueEntry] = {entry.name: entry for entry in _ENTRIES}
 

@@ -11,7 +11,7 @@ from ._errors import InvalidHyperparameterError
 
 __all__ = ["Hyperparameter"]
 
-Kind = Literal["float", "int", "bool", "floats"]
+Kind = Literal["float", "int", "bool", "floats", "str"]
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,21 @@ class Hyperparameter:
         stand for ``betas``), else the paper's name.
     default : object
         Default value (None: required).
-    kind : {"float", "int", "bool", "floats"}
-        Value type; ``floats`` is a tuple of floats.
+    kind : {"float", "int", "bool", "floats", "str"}
+        Value type; ``floats`` is a tuple of floats, ``str`` a name (one of
+        ``choices`` when given).
     low, high : float or None
         Range bounds; ``low_open`` / ``high_open`` exclude them.
     help : str
         One line for ``--help``.
+    min_length, max_length : int
+        Bounds on the number of values of a ``floats`` hyperparameter.
+    choices : tuple or None
+        The allowed values of a ``str`` hyperparameter (None among them allows
+        None, also spelled ``"none"``).
+    nullable : bool
+        None is a value (its meaning is in ``help``: Adafactor's ``eps1`` None is
+        the dtype's machine epsilon); the text ``"none"`` stands for it.
 
     Examples
     --------
@@ -53,11 +62,19 @@ class Hyperparameter:
     high_open: bool = False
     help: str = ""
     min_length: int = 1
+    max_length: int | None = None
+    choices: tuple[Any, ...] | None = None
+    nullable: bool = False
+
+    @property
+    def allows_none(self) -> bool:
+        """True when None is a value (``nullable``, or None among the ``choices``)."""
+        return self.nullable or (self.choices is not None and None in self.choices)
 
     @property
     def required(self) -> bool:
-        """True when there is no default."""
-        return self.default is None
+        """True when there is no default (a default of None that is a value does not count)."""
+        return self.default is None and not self.allows_none
 
     def range_text(self) -> str:
         """The allowed range as text, e.g. ``[0, 1)``; empty when unbounded.
@@ -68,6 +85,8 @@ class Hyperparameter:
         >>> Hyperparameter("eps", 1e-8, low=0.0).range_text()
         '>= 0'
         """
+        if self.choices is not None:
+            return "one of " + ", ".join("none" if c is None else str(c) for c in self.choices)
         if self.low is None and self.high is None:
             return ""
         if self.high is None:
@@ -93,8 +112,16 @@ class Hyperparameter:
 
     def validate(self, value: Any) -> Any:
         """Convert and check a value; raises :class:`InvalidHyperparameterError` naming the parameter."""
+        if self.allows_none and (value is None or (isinstance(value, str) and value.strip().lower() == "none")):
+            return None
         if value is None:
             raise InvalidHyperparameterError(f"{self.name} is required")
+        if self.kind == "str":
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidHyperparameterError(f"{self.name} must be a name, got {value!r}")
+            if self.choices is not None and value not in self.choices:
+                raise InvalidHyperparameterError(f"{self.name} must be {self.range_text()}, got {value!r}")
+            return value
         if self.kind == "bool":
             if isinstance(value, bool):
                 return value
@@ -116,6 +143,10 @@ class Hyperparameter:
             if len(value) < self.min_length:
                 raise InvalidHyperparameterError(
                     f"{self.name} must have at least {self.min_length} value(s), got {list(value)!r}"
+                )
+            if self.max_length is not None and len(value) > self.max_length:
+                raise InvalidHyperparameterError(
+                    f"{self.name} must have at most {self.max_length} value(s), got {list(value)!r}"
                 )
             return tuple(self._check_number(v, f"{self.name}[{i}]") for i, v in enumerate(value))
         return self._check_number(value, self.name)

@@ -296,6 +296,39 @@ class OptimizerModel:
         """
         return all(stage.is_time_invariant for stage in self.pipeline)
 
+    @property
+    def period(self) -> int | None:
+        """The period of the model's periodically time-varying stages (the lcm of theirs), None if it has none.
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> optfilters.lookahead("sgd", k=5).period, optfilters.get("adam").period
+        (5, None)
+        """
+        periods = [stage.period for stage in self.pipeline if stage.period is not None]
+        return math.lcm(*periods) if periods else None
+
+    @property
+    def parameter_output(self) -> str | None:
+        """The state key of the averaged parameters the model keeps (EMA/SWA/Polyak averages), None if none.
+
+        Raises
+        ------
+        InvalidFilterError
+            If two stages keep one.
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> optfilters.get("asgd").parameter_output, optfilters.get("sgd").parameter_output
+        ('averaged', None)
+        """
+        keys = [stage.parameter_output for stage in self.pipeline if stage.parameter_output is not None]
+        if len(keys) > 1:
+            raise InvalidFilterError(f"{self.name} has {len(keys)} stages that keep averaged parameters; keep one")
+        return keys[0] if keys else None
+
     def direction_parts(self) -> list[ArmaFilter]:
         """The LTI filters the direction passes through, in order (the gradient filter first, the identity if none).
 
@@ -473,6 +506,8 @@ class OptimizerModel:
         Returns
         -------
         Trajectory
+            With the averaged parameters (:attr:`Trajectory.averaged`) when the
+            model keeps them (:attr:`parameter_output`).
 
         Examples
         --------
@@ -483,6 +518,8 @@ class OptimizerModel:
         """
         opt = self.optimizer(theta0, lr=lr)
         params = [opt.theta.copy()]
+        keeps_average = self.parameter_output is not None
+        averaged = [opt.averaged.copy()] if keeps_average else []
         if callable(gradients):
             if steps is None:
                 raise ValueError("steps is required with a gradient function")
@@ -495,8 +532,12 @@ class OptimizerModel:
             seq = iter(array)
         for grad in seq:
             params.append(opt.step(grad).copy())
+            if keeps_average:
+                averaged.append(opt.averaged.copy())
         stacked = np.stack(params)
-        return Trajectory(params=stacked, updates=np.diff(stacked, axis=0))
+        return Trajectory(
+            params=stacked, updates=np.diff(stacked, axis=0), averaged=np.stack(averaged) if keeps_average else None
+        )
 
     def _repr_html_(self) -> str:
         """Jupyter: hyperparameters and the stages as a small table (:func:`optfilters.display.model_html`)."""
@@ -649,6 +690,9 @@ def build_program(
     if model.maximize:
         g = bld.new("neg", g)
     sig = Signals.start(g)
+    for stage, variant in zip(model.pipeline, variants, strict=True):
+        if not linearised or stage.is_linear:
+            stage.emit_before(bld, sig, variant)
     for i, (stage, variant) in enumerate(zip(model.pipeline, variants, strict=True)):
         if not linearised:
             stage.emit(bld, sig, variant)
@@ -720,7 +764,11 @@ class StepPlan:
 
 @dataclass(frozen=True)
 class Trajectory:
-    """Parameters ``params[t]`` (``params[0]`` initial) and updates ``params[t] - params[t-1]``.
+    """Parameters ``params[t]`` (``params[0]`` initial), updates ``params[t] - params[t-1]`` and averaged parameters.
+
+    ``averaged[t]`` is the model's averaged parameters after step ``t``
+    (``averaged[0]`` the initial point) for models that keep them
+    (:attr:`OptimizerModel.parameter_output`), else None.
 
     Examples
     --------
@@ -732,6 +780,7 @@ class Trajectory:
 
     params: FloatArray
     updates: FloatArray
+    averaged: FloatArray | None = None
 
     @property
     def steps(self) -> int:
@@ -828,3 +877,24 @@ class NumpyOptimizer:
             regs[f"state.{spec.key}"] = self.state[spec.key].reshape(spec.shape_for(work))
         run_numpy(program, regs, program.scalar_values(max(self.t, 1), self.lr))
         self.theta = regs["param"].reshape(shape)
+
+    @property
+    def averaged(self) -> FloatArray:
+        """The model's averaged parameters (its :attr:`~OptimizerModel.parameter_output` state), parameter-shaped.
+
+        Before the first step (and for models that keep none) this is the parameter itself.
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> opt = optfilters.get("ema", base="sgd", lr=1.0, decay=0.5).optimizer([0.0])
+        >>> for g in (-1.0, -1.0):
+        ...     _ = opt.step([g])
+        >>> opt.theta.tolist(), opt.averaged.tolist()   # the first average copies, then 0.5 a + 0.5 theta
+        ([2.0], [1.5])
+        """
+        key = self.model.parameter_output
+        value = self.state.get(key) if key is not None else None
+        if value is None:
+            return self.theta.copy()
+        return value.reshape(self.theta.shape).copy()

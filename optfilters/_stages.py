@@ -218,6 +218,9 @@ class Moments:
         ``E[g_t]``.
     direction2 : ndarray
         ``E[d_t^2]`` of the direction entering the stage.
+    param2 : ndarray or None
+        ``E[theta_{t-1}^2]`` of the parameter as the step found it (for stages
+        whose gain depends on the parameter, like Adafactor's relative step).
 
     Examples
     --------
@@ -231,6 +234,7 @@ class Moments:
     grad2: FloatArray
     grad_mean: FloatArray
     direction2: FloatArray
+    param2: FloatArray | None = None
 
 
 class Tracker:
@@ -320,6 +324,9 @@ class Stage:
     role: ClassVar[str] = "stage"
     #: True when the stage's output is a linear function of its inputs.
     is_linear: ClassVar[bool] = True
+    #: True when each coordinate is processed on its own (False: Muon's orthogonalisation, Adafactor's factored
+    #: statistics and RMS, which act on whole tensors).
+    elementwise: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ structure
     @property
@@ -361,6 +368,36 @@ class Stage:
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """Append the stage's operations to ``bld``, reading and updating the signals ``sig``."""
         raise NotImplementedError(f"{type(self).__name__} does not define emit()")
+
+    def emit_before(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
+        """Operations at the very start of the step, before any stage's :meth:`emit` (default: none).
+
+        For what must see the parameter as the step found it: Lookahead's slow
+        weights start at the initial parameter, Adafactor's relative step
+        measures the parameter before the weight decay.  In the linearised step
+        of the noisy-quadratic model only linear stages run it.
+        """
+
+    @property
+    def period(self) -> int | None:
+        """The period ``k`` of a periodically time-varying stage (its operations depend on ``t mod k``), else None.
+
+        The closed loop and the noisy-quadratic model analyse models with a
+        period through the product of one period's transition matrices (the
+        monodromy matrix), not through an LTI limit.
+        """
+        return None
+
+    @property
+    def parameter_output(self) -> str | None:
+        """The state key of a parameter estimate the stage keeps besides the parameter (averaged weights), or None.
+
+        Trajectories (:meth:`optfilters.OptimizerModel.simulate`), the
+        noisy-quadratic prediction and the bridge's helpers
+        (:mod:`optfilters.torch.averaged`) report it as the model's averaged
+        parameters.
+        """
+        return None
 
     def emit_linearised(self, bld: ProgramBuilder, sig: Signals, variant: Any, gain: str) -> None:
         """The stage in the linearised step: linear stages run as they are, nonlinear ones multiply by ``gain``.

@@ -26,6 +26,7 @@ COLUMNS = (
     "post-filter",
     "learning-rate schedule",
     "weight decay",
+    "parameter side",
 )
 
 #: Where the lecture's table (and slides) are wrong, and what the models say instead.
@@ -105,6 +106,7 @@ def table_row(model: OptimizerModel) -> tuple[str, ...]:
         "; ".join(cells["post-filter"]) or "none",
         _schedule(model, cells),
         _weight_decay(model, cells),
+        "; ".join(cells["parameter side"]) or "none",
     )
 
 

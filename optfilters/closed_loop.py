@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_TUNED",
     "CharacteristicPolynomial",
     "ClosedLoop",
+    "PeriodicClosedLoop",
     "RateCurve",
     "StabilityInterval",
     "StabilityMap",
@@ -767,6 +768,230 @@ class ClosedLoop:
         return RateCurve(x, np.asarray(self.rate(x), dtype=np.float64), interval, self.name, self.label)
 
 
+@dataclass(frozen=True)
+class PeriodicClosedLoop:
+    """The closed loop of a periodically time-varying model (Lookahead) on a quadratic, lifted over one period.
+
+    A model whose stages repeat with period ``k`` (:attr:`OptimizerModel.period`)
+    has no transfer function: its state after one period is ``X_{t+k} = M(x) X_t``
+    with the *monodromy matrix* ``M(x) = A_k(x) ... A_1(x)``, the product of one
+    period's transition matrices (each built from the model's own step program
+    run on affine rows, the noisy-quadratic model's state space, in the
+    ``t -> infinity`` limit of any other time-varying stage).  The loop
+    converges iff the Floquet multipliers (the eigenvalues of ``M``) lie inside
+    the unit circle; the per-step rate is ``rho(M(x))^(1/k)``.  ``x = lr * h``
+    (times the frozen gains of nonlinear stages, as in :class:`ClosedLoop`).
+
+    Build with :func:`closed_loop`.
+
+    Attributes
+    ----------
+    name : str
+    model : OptimizerModel
+    period : int
+    preconditioner : float
+        The product of the nonlinear stages' frozen gains.
+    gains : tuple of float
+        Each nonlinear stage's frozen gain.
+    lr : float
+        Learning rate (it matters through weight decay).
+    coupled_decay, decoupled_decay : float
+        The model's weight decay (as :class:`ClosedLoop`'s).
+    linearised, time_varying : bool
+    label : str
+
+    Examples
+    --------
+    >>> from optfilters.closed_loop import closed_loop
+    >>> loop = closed_loop("lookahead", base="sgd", k=5, alpha=0.5)
+    >>> x = 0.5     # SGD's one-step factor 1 - x; after k steps theta = slow + alpha (theta - slow)
+    >>> round(float(loop.rate(x)), 12), round(abs(1 - 0.5 + 0.5 * (1 - x) ** 5) ** (1 / 5), 12)
+    (0.875924740525, 0.875924740525)
+    >>> round(loop.stability().max_stable_lr_curvature, 9)   # 1 + (2/alpha - 1)^(1/k): beyond SGD's 2
+    2.245730940
+    """
+
+    name: str
+    model: OptimizerModel
+    period: int
+    preconditioner: float = 1.0
+    gains: tuple[float, ...] = ()
+    lr: float = 1.0
+    coupled_decay: float = 0.0
+    decoupled_decay: float = 0.0
+    linearised: bool = False
+    time_varying: bool = True
+    label: str = "exact"
+
+    @property
+    def order(self) -> int:
+        """The dimension of the loop's state (the parameter and every stage's state)."""
+        return int(self.state_matrix(np.zeros(1)).shape[-1])
+
+    @property
+    def polynomial(self) -> CharacteristicPolynomial:
+        """Not defined: a periodically time-varying loop has no characteristic polynomial in ``x``."""
+        raise InvalidFilterError(
+            f"{self.name} is periodically time-varying (period {self.period}): it has no characteristic polynomial "
+            "in lr*h; use rate(), poles() (the Floquet multipliers) or state_matrix() (the monodromy matrix)"
+        )
+
+    @property
+    def filter(self) -> ArmaFilter:
+        """Not defined: a periodically time-varying loop has no transfer function (no DC gain, no margins)."""
+        raise InvalidFilterError(
+            f"{self.name} is periodically time-varying (period {self.period}): it has no transfer function; "
+            "use rate(), poles() (the Floquet multipliers) or state_matrix() (the monodromy matrix)"
+        )
+
+    def state_matrix(self, lr_curvature: ArrayLike) -> FloatArray:
+        """The monodromy matrices ``M(x) = A_k(x) ... A_1(x)``, shape ``x.shape + (n, n)``.
+
+        Examples
+        --------
+        >>> from optfilters.closed_loop import closed_loop
+        >>> closed_loop("lookahead", base="sgd", k=2, alpha=0.5).state_matrix(0.5).round(12).tolist()
+        [[0.125, 0.5], [0.125, 0.5]]
+        """
+        from .noisy_quadratic import _step_matrix
+
+        x = np.asarray(lr_curvature, dtype=np.float64)
+        lr = self.lr if self.lr > 0.0 else 1.0
+        scale = lr * self.preconditioner
+        h = x.ravel() / scale
+        mono: FloatArray | None = None
+        for phase in range(1, self.period + 1):
+            step = _step_matrix(self.model, self.period * 1_000_000 + phase, lr, h, list(self.gains), limit=True)
+            a = step[:, :, :-1]
+            mono = a if mono is None else np.einsum("dij,djk->dik", a, mono)
+        assert mono is not None
+        return np.asarray(mono.reshape((*x.shape, *mono.shape[1:])), dtype=np.float64)
+
+    def poles(self, lr_curvature: ArrayLike) -> ComplexArray:
+        """The Floquet multipliers (eigenvalues of the monodromy matrix), largest modulus first.
+
+        Examples
+        --------
+        >>> from optfilters.closed_loop import closed_loop
+        >>> closed_loop("lookahead", base="sgd", k=2, alpha=0.5).poles(0.5).real.round(12).tolist()
+        [0.625, 0.0]
+        """
+        eig = np.asarray(np.linalg.eigvals(self.state_matrix(lr_curvature)), dtype=np.complex128)
+        order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
+        return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
+
+    def rate(self, lr_curvature: ArrayLike) -> Any:
+        """The per-step rate ``rho(M(x))^(1/k)``; vectorised.
+
+        Examples
+        --------
+        >>> from optfilters.closed_loop import closed_loop
+        >>> round(float(closed_loop("lookahead", base="sgd", k=2, alpha=0.5).rate(0.5)), 12)   # sqrt(0.625)
+        0.790569415042
+        """
+        x = np.asarray(lr_curvature, dtype=np.float64)
+        out = np.max(np.abs(self.poles(x)), axis=-1) ** (1.0 / self.period)
+        return out[()] if np.ndim(out) == 0 else out
+
+    def _edge_guess(self) -> float:
+        inner = [stage for stage in self.model.pipeline if stage.period is None]
+        model = OptimizerModel(
+            self.model.name, self.model.hyperparameters, maximize=self.model.maximize, pipeline=inner
+        )
+        edge = closed_loop(model, lr=self.lr).stability().max_stable_lr_curvature
+        return float(edge) if math.isfinite(edge) and edge > 0 else 4.0
+
+    def crossings(self) -> list[tuple[float, float]]:
+        """Every ``x >= 0`` where a Floquet multiplier is on the unit circle, with its frequency (cycles/step).
+
+        Found on a grid up to where the loop stays unstable (doubling it while
+        the end of the grid is stable), refined by Brent's method; the frequency
+        is the multiplier's angle per period divided by ``2 pi k`` (defined up to
+        multiples of ``1/k``: the lifted loop aliases).
+
+        Examples
+        --------
+        >>> from optfilters.closed_loop import closed_loop
+        >>> [round(x, 9) for x, _ in closed_loop("lookahead", base="sgd", k=2, alpha=0.5).crossings()]
+        [0.0, 2.0]
+        """
+        from scipy.optimize import brentq
+
+        top = 2.0 * self._edge_guess()
+        for _ in range(24):
+            grid = np.linspace(0.0, top, 2049)
+            margin = np.asarray(self.rate(grid), dtype=np.float64) - 1.0
+            if margin[-1] > 0.0 and np.all(margin[-64:] > 0.0):
+                break
+            top *= 2.0
+        found: list[tuple[float, float]] = []
+
+        def edge(value: float) -> float:
+            return float(self.rate(value)) - 1.0
+
+        on_circle = np.abs(margin) <= 1e-12
+        for i in range(grid.size - 1):
+            if on_circle[i]:
+                multiplier = self.poles(grid[i])[0]
+                found.append((float(grid[i]), float(abs(np.angle(multiplier))) / (2.0 * math.pi * self.period)))
+                continue
+            if not on_circle[i + 1] and np.sign(margin[i]) * np.sign(margin[i + 1]) < 0:
+                x_c = brentq(edge, grid[i], grid[i + 1], xtol=1e-14, rtol=1e-15, maxiter=200)
+                multiplier = self.poles(x_c)[0]
+                found.append((float(x_c), float(abs(np.angle(multiplier))) / (2.0 * math.pi * self.period)))
+        return found
+
+    def stability(self) -> StabilityInterval:
+        """The stable intervals of ``x >= 0`` (see :meth:`crossings`); ``nyquist_estimate`` is nan.
+
+        Examples
+        --------
+        >>> from optfilters.closed_loop import closed_loop
+        >>> closed_loop("lookahead", base="sgd", k=2, alpha=0.5).stability().interval
+        (0.0, 2.0)
+        """
+        found = self.crossings()
+        points = sorted({x for x, _ in found} | {0.0})
+        edges = [*points, math.inf]
+        intervals: list[tuple[float, float]] = []
+        for lo, hi in itertools.pairwise(edges):
+            test = 0.5 * (lo + hi) if math.isfinite(hi) else lo + max(1.0, abs(lo))
+            if float(self.rate(test)) < 1.0:
+                if intervals and intervals[-1][1] == lo:
+                    intervals[-1] = (intervals[-1][0], hi)
+                else:
+                    intervals.append((lo, hi))
+        interval = next((iv for iv in intervals if iv[0] <= 0.0 < iv[1]), None)
+        return StabilityInterval(
+            name=self.name,
+            interval=interval,
+            intervals=tuple(intervals),
+            crossings=tuple(found),
+            nyquist_estimate=math.nan,
+            label=self.label,
+            linearised=self.linearised,
+            preconditioner=self.preconditioner,
+        )
+
+    def rate_curve(self, lr_curvature: ArrayLike | None = None, points: int = 512) -> RateCurve:
+        """The rate over ``x`` (default: ``points`` values from 0 to 1.25 times the stability edge).
+
+        Examples
+        --------
+        >>> from optfilters.closed_loop import closed_loop
+        >>> c = closed_loop("lookahead", base="sgd", k=2, alpha=0.5).rate_curve([0.0, 1.0])
+        >>> c.rate.round(12).tolist()
+        [1.0, 0.707106781187]
+        """
+        interval = self.stability().interval
+        if lr_curvature is None:
+            top = 1.25 * interval[1] if interval is not None and math.isfinite(interval[1]) else 4.0
+            x = np.linspace(0.0, top, int(points))
+        else:
+            x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
+        return RateCurve(x, np.asarray(self.rate(x), dtype=np.float64), interval, self.name, self.label)
+
+
 def _label(model: OptimizerModel, second_moment: float) -> tuple[bool, bool, str]:
     time_varying = not model.is_time_invariant
     notes = [note for stage in model.pipeline if (note := stage.linearisation_note("frozen", second_moment))]
@@ -777,7 +1002,7 @@ def _label(model: OptimizerModel, second_moment: float) -> tuple[bool, bool, str
 
 def closed_loop(
     model: ModelLike, *, second_moment: float = 1.0, lr: float | None = None, **hyperparameters: Any
-) -> ClosedLoop:
+) -> ClosedLoop | PeriodicClosedLoop:
     """The closed loop of an optimizer on a quadratic.
 
     Parameters
@@ -808,6 +1033,8 @@ def closed_loop(
     scale = float(normaliser_scale(m, second_moment))
     if not (math.isfinite(scale) and scale > 0.0):
         raise InvalidFilterError(f"the frozen normaliser's gain must be finite and > 0, got {scale}")
+    if m.period is not None:
+        return _periodic_loop(m, second_moment, scale, lr)
     parts = m.direction_parts()
     loop_filter = (cascade(*parts) if len(parts) > 1 else parts[0]).scaled(m.lr_gain.limit)
     loop_lr = m.lr if lr is None else float(lr)
@@ -850,6 +1077,26 @@ def _loop_decay(model: OptimizerModel, second_moment: float, lr: float) -> tuple
         if not stage.is_linear:
             before *= float(np.asarray(stage.frozen_gain(second_moment), dtype=np.float64))
     return coupled, decoupled, factor
+
+
+def _periodic_loop(m: OptimizerModel, second_moment: float, scale: float, lr: float | None) -> PeriodicClosedLoop:
+    linearised, _, label = _label(m, second_moment)
+    gains = tuple(float(np.asarray(stage.frozen_gain(second_moment))) for stage in m.nonlinear_stages)
+    coupled, decoupled = m.loop_decay()
+    note = f"periodic (period {m.period}): rate rho(M)^(1/{m.period}) of the monodromy matrix M of one period"
+    label = note if label in ("exact", "t->infinity LTI limit of a time-varying model") else f"{label}; {note}"
+    return PeriodicClosedLoop(
+        name=m.name,
+        model=m,
+        period=int(m.period or 1),
+        preconditioner=scale,
+        gains=gains,
+        lr=m.lr if lr is None else float(lr),
+        coupled_decay=coupled,
+        decoupled_decay=decoupled,
+        linearised=linearised,
+        label=label,
+    )
 
 
 def closed_loop_poles(model: ModelLike, lr_curvature: ArrayLike, **options: Any) -> ComplexArray:
@@ -1049,7 +1296,7 @@ def stability_map(
         x = np.linspace(0.0, 1.2 * max(finite) if finite else 4.0, int(points))
     else:
         x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
-    if max(loop.order for loop in loops) <= 2:
+    if all(isinstance(loop, ClosedLoop) for loop in loops) and max(loop.order for loop in loops) <= 2:
         polys = [loop.polynomial for loop in loops]
         n = max(p.constant.size for p in polys)
         constant = np.zeros((rows.size, n))
@@ -1239,7 +1486,7 @@ def tune(
         box = [_open_box(name, n_, *_bounds(name, n_, bounds)) for n_ in names]
         base = CATALOGUE[name].validate(base)
 
-        def build(values: Sequence[float], lr: float) -> ClosedLoop:
+        def build(values: Sequence[float], lr: float) -> ClosedLoop | PeriodicClosedLoop:
             params = {**base, **dict(zip(names, values, strict=True)), "lr": lr}
             return closed_loop(name, second_moment=second_moment, **params)
 
@@ -1250,7 +1497,7 @@ def tune(
         fixed_model = as_model(model, **hyperparameters)
         name, names, box, fixed = fixed_model.name, (), [], {}
 
-        def build(values: Sequence[float], lr: float) -> ClosedLoop:
+        def build(values: Sequence[float], lr: float) -> ClosedLoop | PeriodicClosedLoop:
             return closed_loop(fixed_model, second_moment=second_moment, lr=lr)
 
     grid = _curvature_grid(kappa, max(int(points), 3))
@@ -1259,7 +1506,7 @@ def tune(
     count = 0
     scan = np.geomspace(1e-6, 1e4, 61)
 
-    cache: dict[tuple[float, ...], ClosedLoop] = {}
+    cache: dict[tuple[float, ...], ClosedLoop | PeriodicClosedLoop] = {}
 
     def worst(values: Sequence[float], x_max: FloatArray, curvatures: FloatArray) -> FloatArray:
         nonlocal count

@@ -278,8 +278,8 @@ class Approach:
     curvature : float
     lag : float
         The pre-filter's mean delay ``tau`` (steps): a long ramp comes out of
-        the filter ``tau`` steps late, so the phase ends near ``crossing + tau``
-        once the approach is much longer than the filter's memory
+        the filter ``tau`` steps late, so the first step of the other sign is
+        near ``crossing + tau + 1`` once the approach is much longer than the filter's memory
         (:attr:`ramp_estimate`; Lion's 0.9/0.99 filter: ``tau = 90``).
 
     Examples
@@ -300,8 +300,13 @@ class Approach:
 
     @property
     def ramp_estimate(self) -> float:
-        """``crossing + lag``: the switch step of a long ramp through the pre-filter (an estimate)."""
-        return self.crossing + self.lag
+        """``crossing + lag + 1``: the switch step of a long ramp through the pre-filter (an estimate).
+
+        The delayed ramp crosses zero ``crossing + lag`` steps after the start;
+        the first step taken after that crossing is the switch (within one
+        step: where the crossing falls between two steps).
+        """
+        return self.crossing + self.lag + 1.0
 
     def theta(self, t: ArrayLike) -> FloatArray:
         """``theta_0 - sign(theta_0) speed t`` (valid for ``t < switch``)."""
@@ -694,8 +699,11 @@ class SignLoop:
         crossing = abs(theta0) / self.step
         horizon = math.ceil(crossing) + 2
         while True:
-            t = np.arange(horizon, dtype=np.float64)
-            grads = self.curvature * (theta0 - direction * self.step * t)
+            # theta_t by repeated subtraction, rounded as a run rounds it (theta0 - step t differs in the last
+            # bits, which decides the sign where theta0 / step is a whole number)
+            steps = np.full(horizon, direction * self.step)
+            steps[0] = theta0
+            grads = self.curvature * np.subtract.accumulate(steps)
             trajectory = self.model.simulate(grads[:, None], theta0=np.zeros(1), lr=1.0)
             signs = np.sign(-trajectory.updates[:, 0])
             flips = np.flatnonzero(signs != signs[0])
@@ -805,12 +813,18 @@ def sign_loop(model: ModelLike, *, lr: float | None = None, curvature: float = 1
     [0.9]
     """
     m = as_model(model, **hyperparameters)
-    if m.nonlinearity is None:
-        raise InvalidFilterError(f"{m.name} takes no sign; use optfilters.closed_loop for linear loops")
-    others = [stage for stage in m.pipeline if not stage.is_linear and stage is not m.nonlinearity]
-    if others:  # e.g. a cautious mask: the step is no longer lr sign(d), the relay analysis does not hold
+    if m.nonlinearity is None or not m.nonlinearity.elementwise:
+        others = [s.nonlinear_description() for s in m.nonlinear_stages if s.role != "normaliser"]
+        if not any(others):
+            raise InvalidFilterError(f"{m.name} takes no sign; use optfilters.closed_loop for linear loops")
         raise InvalidFilterError(
-            f"{m.name} has a nonlinear stage besides its sign ({others[0].describe()}): the sign-loop analysis "
+            f"{m.name} takes no sign of its direction at a fixed step size (the relay loop of Lion, Signum and "
+            f"signSGD); its nonlinear stages: {'; '.join(d for d in others if d)}"
+        )
+    besides = [stage for stage in m.pipeline if not stage.is_linear and stage is not m.nonlinearity]
+    if besides:  # e.g. a cautious mask: the step is no longer lr sign(d), the relay analysis does not hold
+        raise InvalidFilterError(
+            f"{m.name} has a nonlinear stage besides its sign ({besides[0].describe()}): the sign-loop analysis "
             "needs a pure relay; run it with model.simulate or optfilters.noisy_quadratic.predict"
         )
     if m.weight_decay is not None and m.weight_decay.weight_decay != 0.0:

@@ -211,6 +211,16 @@ def loop_realisation(
     'linearised: normaliser frozen at second moment v=1'
     """
     m = as_model(model, **hyperparameters)
+    if m.period is not None:  # Lookahead: the loop is not LTI, its direction filter is not the loop
+        raise InvalidFilterError(
+            f"{m.name} is periodically time-varying (period {m.period}): certify needs a time-invariant loop "
+            "(its quadratic rate is rho(M)^(1/k) of the monodromy matrix, optfilters.closed_loop)"
+        )
+    if m.nonlinearity is not None and not m.nonlinearity.elementwise:  # Muon's orthogonalisation
+        raise InvalidFilterError(
+            f"{m.name} {m.nonlinearity.nonlinear_description()}; certify needs a linear (or linearised normalised) "
+            "model"
+        )
     if m.nonlinearity is not None:
         raise InvalidFilterError(
             f"{m.name} takes the sign of its direction; certify needs a linear (or linearised normalised) model "

@@ -112,7 +112,9 @@ def settle_steps(model: ModelLike, tolerance: float = SETTLE_TOLERANCE, **hyperp
     ------
     InvalidHyperparameterError
         When a stage has a pole on or outside the unit circle (Adagrad's
-        summer: there is no steady state; give ``before`` explicitly).
+        summer: there is no steady state; give ``before`` explicitly), the
+        step size itself varies (ASGD's decay, Adafactor's relative step,
+        Rprop's adaptation) or the model is periodic (Lookahead).
 
     Examples
     --------
@@ -123,6 +125,17 @@ def settle_steps(model: ModelLike, tolerance: float = SETTLE_TOLERANCE, **hyperp
     if not (0.0 < tolerance < 1.0):
         raise InvalidHyperparameterError(f"tolerance must be in (0, 1), got {tolerance}")
     m = as_model(model, **hyperparameters)
+    if m.period is not None:
+        raise InvalidHyperparameterError(
+            f"{m.name} is periodically time-varying (period {m.period}): its update has no steady state "
+            "(give the history length explicitly)"
+        )
+    for stage in m.pipeline:
+        if stage.role == "learning_rate" and not (stage.is_linear and stage.is_time_invariant):
+            raise InvalidHyperparameterError(
+                f"{m.name}'s step size changes with the step or the gradient history ({stage.describe()}): no "
+                "steady state (give the history length explicitly)"
+            )
     radius = 0.0
     for name, f in m.filters().items():
         poles = np.abs(f.poles)

@@ -499,6 +499,12 @@ def feedback_loop(
     m = as_model(model, **hyperparameters)
     d = _nonnegative_int("staleness", staleness)
     base = closed_loop(m, second_moment=second_moment)
+    if not isinstance(base, ClosedLoop):  # Lookahead: no loop transfer function, hence no margins
+        raise InvalidHyperparameterError(
+            f"{m.name} is periodically time-varying (period {base.period}): it has no loop transfer function (no "
+            "margins, root locus or sensitivity functions); its rate is rho(M)^(1/k) of the monodromy matrix "
+            "(closed_loop(...).rate)"
+        )
     if lr_curvature is None:
         h = 1.0 if curvature is None else _positive("curvature", curvature)
         x = m.lr * h * base.preconditioner
@@ -1384,6 +1390,8 @@ def nonlinear_edge_note(model: ModelLike, **hyperparameters: Any) -> str | None:
             "the oscillation and shrinks the step: the run oscillates around the minimum at the edge (its "
             "preconditioned sharpness hovers near it) instead of diverging"
         )
+    if m.nonlinearity is not None and not m.nonlinearity.elementwise:  # Muon's orthogonalisation
+        return f"{m.name} {m.nonlinearity.nonlinear_description()}: the edge is that of the linear part only"
     if m.nonlinearity is not None:
         return (
             f"{m.name} takes the sign of its direction: every step has size lr, so a real run cannot diverge on a "

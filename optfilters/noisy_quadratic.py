@@ -596,6 +596,8 @@ class _Loop:
         self.first_lag = 1 + len(self.keys)
         self.n = self.first_lag + self.lag
         self.nonlinear = [i for i, stage in enumerate(model.pipeline) if not stage.is_linear]
+        key = model.parameter_output
+        self.output_index = 1 + self.keys.index(key) if key is not None and key in self.keys else None
 
     def initial(self, init: FloatArray, init_var: FloatArray) -> tuple[FloatArray, FloatArray]:
         mean = np.zeros((self.d, self.n))
@@ -667,6 +669,25 @@ class _Loop:
         return regs[taps[f"{i}.grad"]], regs[taps[f"{i}.direction"]]
 
 
+def _step_matrix(
+    model: OptimizerModel, t: int | None, lr: float, curvatures: FloatArray, gains: list[float], *, limit: bool = False
+) -> FloatArray:
+    """``[A_t | B_t]`` (d, n, n + 1) at given nonlinear-stage gains (for the periodic closed loop).
+
+    With ``limit`` the ``t -> infinity`` limits of the step's scalars are used
+    with step ``t``'s operations (a periodic stage's phase, the other stages' limit).
+    """
+    loop = _Loop(model, curvatures, np.zeros(curvatures.size))
+    if len(gains) != len(loop.nonlinear):
+        raise InvalidHyperparameterError(
+            f"{model.name} has {len(loop.nonlinear)} nonlinear stage(s), got {len(gains)} gain(s)"
+        )
+    program = loop.plan.program(t)
+    scalars = program.limit_values(lr) if (limit or t is None) else program.scalar_values(t, lr)
+    arrays = [np.asarray(g, dtype=np.float64) * np.ones(curvatures.size) for g in gains]
+    return loop.matrix_of(loop.run(program, scalars, arrays))
+
+
 @dataclass(frozen=True)
 class NoisyQuadraticPrediction(RichDisplay):
     """The expected loss of an optimizer on the noisy quadratic, step by step.
@@ -683,9 +704,11 @@ class NoisyQuadraticPrediction(RichDisplay):
     lrs : ndarray
         The learning rate of steps ``1 .. N``.
     steady_state_loss : float
-        Lyapunov steady state of the LTI limit at the last learning rate (inf when unstable).
+        Lyapunov steady state of the LTI limit at the last learning rate (inf when unstable); for a
+        periodic model (Lookahead) the periodic steady state, averaged over one period.
     rate : float
-        Largest closed-loop pole modulus over the coordinates (LTI limit, last learning rate).
+        Largest closed-loop pole modulus over the coordinates (LTI limit, last learning rate); for a
+        periodic model ``rho(M)^(1/k)`` of the monodromy matrix ``M`` of one period.
     rates : ndarray
         Per coordinate.
     curvatures, noise_var : ndarray
@@ -694,6 +717,14 @@ class NoisyQuadraticPrediction(RichDisplay):
     linearised : bool
     preconditioner : ndarray
         The normaliser's gain per coordinate used for the steady state (1 for linear models).
+    averaged_mean, averaged_variance : ndarray or None
+        Per step and coordinate, the averaged parameters' (models with an
+        average, :attr:`optfilters.OptimizerModel.parameter_output`; the
+        parameter itself at step 0); see :attr:`averaged_loss`.
+    averaged_steady_state_loss : float or None
+        Their steady-state loss (nan where the average keeps all history, as SWA does).
+    period : int or None
+        The model's period (Lookahead's ``k``).
 
     Examples
     --------
@@ -732,6 +763,29 @@ class NoisyQuadraticPrediction(RichDisplay):
             return None
         return np.asarray(0.5 * (self.eval_mean**2 + self.eval_variance) @ self.curvatures, dtype=np.float64)
 
+    averaged_mean: FloatArray | None = None
+    averaged_variance: FloatArray | None = None
+    averaged_steady_state_loss: float | None = None
+    period: int | None = None
+
+    @property
+    def averaged_loss(self) -> FloatArray | None:
+        """``E[1/2 sum h_i a_i^2]`` of the averaged parameters ``a`` per step (None when the model keeps none).
+
+        Exact for linear models: the average (EMA, SWA, Polyak) is part of the
+        loop's state.
+
+        Examples
+        --------
+        >>> from optfilters.noisy_quadratic import predict
+        >>> p = predict("ema", base="sgd", lr=0.5, decay=0.5, curvatures=1.0, noise_var=0.0, init=1.0, steps=3)
+        >>> p.expected_loss.tolist(), p.averaged_loss.tolist()   # theta halves; a = theta, then a/2 + theta/2
+        ([0.5, 0.125, 0.03125, 0.0078125], [0.5, 0.125, 0.0703125, 0.03125])
+        """
+        if self.averaged_mean is None or self.averaged_variance is None:
+            return None
+        return np.asarray(0.5 * (self.averaged_mean**2 + self.averaged_variance) @ self.curvatures, dtype=np.float64)
+
     @property
     def bias_loss(self) -> FloatArray:
         """``1/2 sum h E[theta]^2``: the part of the expected loss from the mean."""
@@ -764,6 +818,17 @@ class NoisyQuadraticPrediction(RichDisplay):
             "label": self.label,
             "linearised": self.linearised,
             "preconditioner": _list(self.preconditioner),
+            **self._averaged_dict(),
+        }
+
+    def _averaged_dict(self) -> dict[str, Any]:
+        averaged = self.averaged_loss
+        if averaged is None:
+            return {}
+        steady = self.averaged_steady_state_loss
+        return {
+            "averaged_loss": _list(averaged),
+            "averaged_steady_state_loss": None if steady is None else _finite_or_none(steady),
         }
 
 
@@ -867,6 +932,68 @@ def _steady_cov(matrix: FloatArray, noise_var: float) -> FloatArray | None:
         return None
     p = _stein(a, noise_var * np.outer(b, b))
     return p if np.all(np.isfinite(p)) else None
+
+
+def _lyapunov_output(matrix: FloatArray, noise_var: FloatArray, index: int) -> FloatArray:
+    """Per coordinate: the steady-state variance of state ``index`` (the averaged parameters); nan without one."""
+    out = np.empty(matrix.shape[0])
+    for i, m in enumerate(matrix):
+        cov = _steady_cov(m, float(noise_var[i]))
+        out[i] = math.nan if cov is None else float(cov[index, index])
+    return out
+
+
+def _phase_step(period: int, phase: int) -> int:
+    """A step in phase ``phase`` (1..period) of a periodic model, far enough that first-step quirks are over."""
+    return period * 1_000_000 + phase
+
+
+def _periodic_steady(
+    phases: list[FloatArray], noise_var: FloatArray, output: int | None
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """The periodic steady state of a loop with period ``len(phases)``, per coordinate.
+
+    ``phases[j]`` is ``[A_j | B_j]`` of phase ``j + 1``.  The state after a whole
+    period is ``X_k = M X_0 + sum_j Phi_j B_j xi_j`` with the monodromy matrix
+    ``M = A_k ... A_1`` and ``Phi_j = A_k ... A_{j+1}``; its steady covariance
+    solves ``P_0 = M P_0 M^T + Q`` and is propagated through the period.
+    Returns the parameter's (and the averaged output's) variance averaged over
+    the ``k`` phases, and the per-step rate ``rho(M)^(1/k)``.
+    """
+    d, n = phases[0].shape[0], phases[0].shape[1]
+    k = len(phases)
+    variance = np.empty(d)
+    avg = np.empty(d) if output is not None else None
+    radius = np.empty(d)
+    for i in range(d):
+        a = [p[i, :, :n] for p in phases]
+        b = [p[i, :, n] for p in phases]
+        mono = np.eye(n)
+        q = np.zeros((n, n))
+        for a_j, b_j in zip(a, b, strict=True):
+            mono = a_j @ mono
+            q = a_j @ q @ a_j.T + noise_var[i] * np.outer(b_j, b_j)
+        rho = float(np.max(np.abs(np.linalg.eigvals(mono))))
+        radius[i] = rho ** (1.0 / k)
+        if rho > 1.0 + _MARGIN:
+            variance[i] = math.inf
+        elif rho >= 1.0 - _MARGIN:
+            variance[i] = math.nan
+        elif noise_var[i] == 0.0:
+            variance[i] = 0.0
+        if not (rho < 1.0 - _MARGIN and noise_var[i] > 0.0):
+            if avg is not None:
+                avg[i] = variance[i]
+            continue
+        p = _stein(mono, q)
+        total = np.zeros((n, n))
+        for a_j, b_j in zip(a, b, strict=True):
+            p = a_j @ p @ a_j.T + noise_var[i] * np.outer(b_j, b_j)
+            total += p
+        variance[i] = total[0, 0] / k
+        if avg is not None and output is not None:
+            avg[i] = total[output, output] / k
+    return variance, radius, avg
 
 
 def _steady_points(loop: _Loop, model: OptimizerModel, lr: float) -> list[FloatArray | None]:
@@ -1110,6 +1237,11 @@ def predict(
     eval_mean = eval_var = None
     if eval_rows is not None:  # before the first step the evaluation point is the parameter
         eval_mean, eval_var = mean_theta.copy(), var_theta.copy()
+    output = loop.output_index  # the averaged parameters' row, if the model keeps them
+    mean_avg = np.empty((steps + 1, d)) if output is not None else None
+    var_avg = np.empty((steps + 1, d)) if output is not None else None
+    if mean_avg is not None and var_avg is not None:
+        mean_avg[0], var_avg[0] = mean[:, 0], cov[:, 0, 0]  # before the first step: the parameter itself
     cached: tuple[Any, FloatArray] | None = None
     gains: list[FloatArray] = [ones] * len(stages)
     closures = [_has_closure(stage) for stage in stages]
@@ -1145,6 +1277,7 @@ def predict(
                         _second_moment(g_row, mean, cov, sigma2),
                         _mean(g_row, mean),
                         _second_moment(d_row, mean, cov, sigma2),
+                        param2=mean[:, 0] ** 2 + cov[:, 0, 0],
                     )
                     gains[j] = np.asarray(trackers[j].gain(t, moments), dtype=np.float64) * ones
         elif stages:
@@ -1169,7 +1302,7 @@ def predict(
         mean = new_mean
         cov = 0.5 * (new_cov + np.swapaxes(new_cov, 1, 2))
 
-    relay_steady = math.nan
+    relay_steady = relay_avg_steady = math.nan
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
             advance(t, float(lrs[t - 1]))
@@ -1177,15 +1310,21 @@ def predict(
             if eval_rows is not None and eval_mean is not None and eval_var is not None:
                 eval_mean[t] = np.einsum("di,di->d", eval_rows, mean)
                 eval_var[t] = np.einsum("di,dij,dj->d", eval_rows, cov, eval_rows)
+            if mean_avg is not None and var_avg is not None:
+                mean_avg[t], var_avg[t] = mean[:, output], cov[:, output, output]
         horizon = _closure_horizon(m, mean[:, 0], cov[:, 0, 0], final_lr) if any(closures) else None
         if horizon is not None:  # a relay loop's steady state: the long-run average of the same recursion
             settle, window = horizon
             tail = np.empty(window)
+            tail_avg = np.empty(window)
             for k in range(settle + window):
                 advance(steps + 1 + k, final_lr)
                 if k >= settle:
                     tail[k - settle] = 0.5 * float((mean[:, 0] ** 2 + cov[:, 0, 0]) @ h)
+                    if output is not None:
+                        tail_avg[k - settle] = 0.5 * float((mean[:, output] ** 2 + cov[:, output, output]) @ h)
             relay_steady = _periodic_mean(tail)
+            relay_avg_steady = _periodic_mean(tail_avg) if output is not None else math.nan
         elif any(closures):
             notes.append(
                 f"steady state not computed: the sign loop would need more than {_SIGN_MAX_STEPS} steps at the "
@@ -1211,31 +1350,49 @@ def predict(
     steady_scale = ones
     for gain in limit_gains:
         steady_scale = steady_scale * gain
-    limit = loop.matrix(None, final_lr, limit_gains)
-    if loop.lag:  # stale gradients: the poles of the state-space loop with its delay line
-        radius = np.max(np.abs(np.linalg.eigvals(limit[:, :, : loop.n])), axis=-1)
-        notes.append(f"gradients {loop.lag} step{'s' if loop.lag != 1 else ''} stale")
+    avg_variance: FloatArray | None = None
+    if m.period is not None:
+        # Periodically time-varying (Lookahead): the monodromy matrix of one period and the periodic steady state.
+        phases = [loop.matrix(_phase_step(m.period, j), final_lr, limit_gains) for j in range(1, m.period + 1)]
+        variance, radius, avg_variance = _periodic_steady(phases, sigma2, output)
+        if loop.lag:
+            notes.append(f"gradients {loop.lag} step{'s' if loop.lag != 1 else ''} stale")
     else:
-        # The rate from the closed loop itself (accurate for high-order designs), per coordinate; one
-        # vectorised call per distinct normaliser gain (a single one for linear models).
-        base = closed_loop(m, lr=final_lr)
-        radius = np.empty(h.size)
-        scales = np.asarray(steady_scale, dtype=np.float64) * np.ones(h.size)
-        for s_value in np.unique(scales):
-            same = scales == s_value
-            loop_s = replace(base, preconditioner=float(s_value))
-            radius[same] = np.asarray(loop_s.rate(final_lr * h[same] * float(s_value)), dtype=np.float64)
-    variance, radius = _lyapunov(limit, sigma2, radius)
+        limit = loop.matrix(None, final_lr, limit_gains)
+        if loop.lag:  # stale gradients: the poles of the state-space loop with its delay line
+            radius = np.max(np.abs(np.linalg.eigvals(limit[:, :, : loop.n])), axis=-1)
+            notes.append(f"gradients {loop.lag} step{'s' if loop.lag != 1 else ''} stale")
+        else:
+            # The rate from the closed loop itself (accurate for high-order designs), per coordinate; one
+            # vectorised call per distinct normaliser gain (a single one for linear models).
+            base = closed_loop(m, lr=final_lr)
+            radius = np.empty(h.size)
+            scales = np.asarray(steady_scale, dtype=np.float64) * np.ones(h.size)
+            for s_value in np.unique(scales):
+                same = scales == s_value
+                loop_s = replace(base, preconditioner=float(s_value))
+                radius[same] = np.asarray(loop_s.rate(final_lr * h[same] * float(s_value)), dtype=np.float64)
+        variance, radius = _lyapunov(limit, sigma2, radius)
+        if output is not None:
+            avg_variance = _lyapunov_output(limit, sigma2, output)
     positive = h > 0.0
     with np.errstate(invalid="ignore"):
         steady = float(0.5 * np.sum(np.where(positive, h * variance, 0.0)))
+        avg_steady = (
+            float(0.5 * np.sum(np.where(positive, h * avg_variance, 0.0))) if avg_variance is not None else None
+        )
     if np.any(positive & (radius > 1.0 + _MARGIN)):
         steady = math.inf
+        avg_steady = math.inf if avg_steady is not None else None
     if any(closures):
         steady = relay_steady
+        avg_steady = relay_avg_steady if avg_steady is not None else None
     rate = float(np.max(radius[positive])) if np.any(positive) else 1.0
     time_varying = not m.is_time_invariant or schedule is not None
-    if time_varying and not notes:
+    if m.period is not None:
+        exact = "" if stages else f"exact (periodically time-varying recursion, period {m.period}); "
+        notes.append(exact + "rate and steady state from the monodromy matrix of one period at the last learning rate")
+    elif time_varying and not notes:
         notes.append("exact (time-varying recursion); steady state of the LTI limit at the last learning rate")
     return NoisyQuadraticPrediction(
         name=m.name,
@@ -1254,6 +1411,10 @@ def predict(
         preconditioner=np.asarray(steady_scale, dtype=np.float64),
         eval_mean=eval_mean,
         eval_variance=eval_var,
+        averaged_mean=mean_avg,
+        averaged_variance=var_avg,
+        averaged_steady_state_loss=avg_steady,
+        period=m.period,
     )
 
 

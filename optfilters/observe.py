@@ -320,10 +320,12 @@ def _train(
     gen: Any,
     progress: Callable[[int], None] | None,
     chunk: int,
+    read: Callable[[], Any] | None = None,
     staleness: int = 0,
 ) -> FloatArray:
     """The training loop of :func:`observe_quadratic`; fills ``losses`` (steps + 1, seeds) and returns it.
 
+    ``read`` returns the tensor whose loss is recorded (default: the parameter).
     With ``staleness = d`` the loss gradient is taken at ``theta_{t-1-d}`` (the
     starting point before the run): the loss is ``h stale theta`` with
     ``stale`` detached, so autograd gives ``h theta_{t-1-d} + xi``.
@@ -349,7 +351,8 @@ def _train(
         loss.backward()
         opt.step()
         with torch.no_grad():
-            losses[t + 1] = 0.5 * (h_t * theta * theta).sum(dim=1)
+            point = theta if read is None else read()
+            losses[t + 1] = 0.5 * (h_t * point * point).sum(dim=1)
             if staleness:
                 history.append(theta.detach().clone())
         if progress is not None and ((t + 1) % chunk == 0 or t + 1 == steps):
@@ -373,6 +376,7 @@ def observe_quadratic(
     second_moment: Any = "tracking",
     optimizer: Any = None,
     progress: Callable[[int], None] | None = None,
+    averaged: bool = False,
     staleness: int = 0,
     **hyperparameters: Any,
 ) -> LossComparison:
@@ -393,6 +397,12 @@ def observe_quadratic(
         catalogue's ``torch.optim`` class, or ``make(params, lr)``.
     progress : callable, optional
         Called with the number of steps done since the last call.
+    averaged : bool
+        Compare the loss of the model's averaged parameters (EMA, SWA,
+        Polyak: :attr:`optfilters.OptimizerModel.parameter_output`, read from
+        the bridge's state) with its prediction
+        (:attr:`~optfilters.noisy_quadratic.NoisyQuadraticPrediction.averaged_loss`)
+        instead of the parameter's.  Needs the bridge.
     staleness : int
         Steps ``d`` by which the loss gradient fed to the optimizer is stale
         (``h theta_{t-1-d} + xi``), predicted with the same ``staleness``.
@@ -414,6 +424,12 @@ def observe_quadratic(
     import torch
 
     m = as_model(model, **hyperparameters)
+    whole = [stage.key for stage in m.pipeline if not stage.elementwise]
+    if whole:
+        raise InvalidHyperparameterError(
+            f"{m.name}'s stages {', '.join(whole)} act on whole tensors: the seeds of one parameter tensor would not "
+            "be independent runs"
+        )
     prediction = predict(
         m,
         lr=lr,
@@ -429,6 +445,13 @@ def observe_quadratic(
     seeds = int(seeds)
     if seeds < 2:
         raise InvalidHyperparameterError(f"seeds must be >= 2 (for a standard error), got {seeds}")
+    predicted = prediction.expected_loss
+    if averaged:
+        if prediction.averaged_loss is None:
+            raise InvalidHyperparameterError(f"{m.name} keeps no averaged parameters (averaged=True needs an average)")
+        if optimizer not in (None, "bridge"):
+            raise InvalidHyperparameterError("averaged=True reads the bridge's state: use optimizer=None or 'bridge'")
+        predicted = prediction.averaged_loss
     steps = int(steps)
     h = prediction.curvatures
     d = h.size
@@ -449,14 +472,24 @@ def observe_quadratic(
     with torch.no_grad():
         losses[0] = 0.5 * (h_t * theta * theta).sum(dim=1)
     chunk = max(1, steps // 100)
+    read: Callable[[], Any] | None = None
+    if averaged:
+        key = m.parameter_output
+
+        def average() -> Any:
+            state = opt.state.get(theta, {})
+            return state[key] if key in state else theta
+
+        read = average
+
     with _single_thread():
-        observed = _train(opt, theta, h_t, sd, losses, lrs, noisy, gen, progress, chunk, int(staleness))
+        observed = _train(opt, theta, h_t, sd, losses, lrs, noisy, gen, progress, chunk, read, int(staleness))
     mean = observed.mean(axis=1)
     stderr = observed.std(axis=1, ddof=1) / math.sqrt(seeds)
     return LossComparison(
         name=m.name,
         steps=prediction.steps,
-        predicted_loss=prediction.expected_loss,
+        predicted_loss=predicted,
         observed_mean_loss=np.asarray(mean, dtype=np.float64),
         observed_stderr=np.asarray(stderr, dtype=np.float64),
         seeds=seeds,

@@ -114,6 +114,11 @@ class Op:
         (:mod:`optfilters.torch.triton_kernels`); without it ``fused=True`` on
         CUDA falls back to ``torch.compile`` or the multi-tensor path with a
         warning.
+    precision : str, optional
+        The dtype the torch form computes in when it is coarser than the
+        parameter's (``"bfloat16"``: torch.optim.Muon's Newton-Schulz
+        iteration).  The bridge then agrees with the numpy form (float64) to
+        that precision only, not to rounding; see :attr:`Program.precision`.
 
     Examples
     --------
@@ -130,6 +135,7 @@ class Op:
     foreach: Callable[..., Any] | None = None
     c: Callable[[Sequence[str], str], str] | None = None
     triton: Callable[[Sequence[str], str], str] | None = None
+    precision: str | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -236,6 +242,21 @@ class Program:
     def values(self, t: int | None, lr: float) -> list[float]:
         """:meth:`scalar_values` at step ``t``, or :meth:`limit_values` for ``t`` None."""
         return self.limit_values(lr) if t is None else self.scalar_values(t, lr)
+
+    @functools.cached_property
+    def precision(self) -> str | None:
+        """The coarsest precision an operation's torch form computes in (None: the parameter's own).
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> optfilters.get("adam").plan().program(1).precision is None
+        True
+        >>> optfilters.get("muon").plan().program(1).precision
+        'bfloat16'
+        """
+        found = [ins.op.precision for ins in self.instructions if isinstance(ins.op, Op) and ins.op.precision]
+        return found[0] if found else None
 
     @functools.cached_property
     def numpy_steps(self) -> tuple[Step, ...]:

@@ -127,6 +127,11 @@ def frozen_loop(
     from .noisy_quadratic import lr_sequence, transition_matrices
 
     m = as_model(model, **hyperparameters)
+    if m.period is not None:  # Lookahead: a step held forever is not the loop
+        raise InvalidHyperparameterError(
+            f"{m.name} is periodically time-varying (period {m.period}): a loop frozen at one step is not its loop; "
+            "its edge is that of the monodromy matrix of one period (optfilters.closed_loop(...).stability())"
+        )
     t = _step("t", t)
     v = float(second_moment)
     if not (math.isfinite(v) and v >= 0.0):

@@ -13,8 +13,8 @@ check                                                 reference
 ====================================================  ================================================
 ``SGD`` is the identity (b = [1], a = [1])             torch.optim.SGD's rule with momentum 0
 every catalogue entry with a torch class matches it   the catalogue models run by their numpy executor
-                                                      with the same probes (frequency response within
-                                                      1e-3 of its peak)
+(ASGD, Adafactor and Rprop included; Muon, probed on  with the same probes (frequency response within
+a matrix, by its BLA check)                           1e-3 of its peak)
 Adam's dither BLA pole within 4 s.e. of 0.9           Bussgang: the normaliser is nearly constant under
                                                       the dither, so the BLA is EMA(beta1) / sigma
 Muon's dither BLA pole, zero within 4 s.e. of         torch's Nesterov form (1 - mu)((1 + mu) - mu z^-1)

@@ -14,6 +14,8 @@ PUBLIC_MODULES = [
     "optfilters",
     "optfilters.gains",
     "optfilters.stages",
+    "optfilters.parameter_stages",
+    "optfilters.matrix_stages",
     "optfilters.program",
     "optfilters.analysis",
     "optfilters.table",
@@ -30,6 +32,7 @@ PUBLIC_MODULES = [
     "optfilters.audit",
     "optfilters.plot",
     "optfilters.torch",
+    "optfilters.torch.averaged",
 ]
 
 

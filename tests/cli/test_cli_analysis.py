@@ -399,3 +399,70 @@ def test_every_entry_help_lists_its_hyperparameters(name: str) -> None:
         assert "--" + hp.name.replace("_", "-") in text
     if "beta1" in entry.defaults():
         assert f"[default: {entry.defaults()['beta1']:g}]" in text
+
+
+# ----------------------------------------------------------------------------- the 2025-26 entries (issue 14a)
+
+NEW_ENTRIES = ("muon", "adafactor", "asgd", "rprop", "ema", "swa", "lookahead")
+
+
+@pytest.mark.parametrize("name", NEW_ENTRIES)
+def test_new_entries_in_list_describe_response_and_table(name: str) -> None:
+    assert any(item["name"] == name for item in run_json("list")["optimizers"])
+    model = optfilters.get(name)
+    described = run("describe", name).stdout
+    response = run("response", name, "--points", "3").stdout
+    for text in (described, response):
+        assert text.splitlines()[0].startswith(f"{name}: ")
+        if not model.is_linear:
+            assert "nonlinear: " in text
+        if model.period is not None:
+            assert f"periodic (period {model.period})" in text and "monodromy" in text
+        if model.parameter_output is not None:
+            assert "output: averaged parameters (state 'averaged')" in text
+    data = run_json("response", name, "--points", "3")
+    assert set(data["filters"]) == set(model.filters())
+    row = run_json("table", name)["rows"][0]
+    assert row[0] == name and len(row) == len(run_json("table", name)["columns"])
+
+
+def test_new_kinds_of_hyperparameters_on_the_command_line() -> None:
+    data = run_json("describe", "muon", "--adjust-lr-fn", "match_rms_adamw", "--ns-coefficients", "3,-4,2")
+    assert data["hyperparameters"]["adjust_lr_fn"] == "match_rms_adamw"
+    assert data["hyperparameters"]["ns_coefficients"] == [3.0, -4.0, 2.0]
+    assert run_json("describe", "adafactor", "--eps1", "none")["hyperparameters"]["eps1"] is None
+    assert run_json("describe", "adafactor", "--eps1", "1e-30")["hyperparameters"]["eps1"] == 1e-30
+    data = run_json("describe", "ema", "--base", "adam", "--decay", "0.9")
+    assert data["hyperparameters"]["base"] == "adam"
+    assert data["filters"]["parameter_average"]["a"] == pytest.approx([1.0, -0.9])
+    assert "normaliser" in data["filters"] or "second_moment" in data["filters"]  # Adam's stages inside
+    text = run("stability", "lookahead", "--base", "sgd", "--k", "5").stdout
+    assert "monodromy matrix" in text and "lr*h < 2.24573" in text  # 1 + (2/alpha - 1)^(1/k)
+    help_text = " ".join(run("response", "muon", "--help").stdout.split())
+    assert "one of none, original, match_rms_adamw" in help_text
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (("margins", "lookahead"), "periodically time-varying (period 5): it has no loop transfer function"),
+        (("locus", "lookahead"), "no loop transfer function"),
+        (("sensitivity", "lookahead"), "no loop transfer function"),
+        (("thresholds", "lookahead"), "a loop frozen at one step is not its loop"),
+        (("certify", "lookahead", "--condition-number", "10"), "certify needs a time-invariant loop"),
+        (("certify", "muon", "--condition-number", "10"), "orthogonalises the 2-D direction"),
+        (("sign-loop", "muon"), "orthogonalises the 2-D direction"),
+        (("sign-loop", "rprop"), "adapted on sign agreement"),
+        (("sign-loop", "ema"), "takes no sign"),
+        (("large-signal", "rprop"), "step size changes"),
+        (("large-signal", "asgd"), "step size changes"),
+        (("large-signal", "adafactor"), "step size changes"),
+        (("large-signal", "lookahead"), "periodically time-varying"),
+        (("large-signal", "muon"), "needs 2-D parameters"),
+    ],
+)
+def test_new_entries_are_refused_by_analyses_that_do_not_apply(args: tuple[str, ...], pattern: str) -> None:
+    result = run(*args, code=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and pattern in lines[0], result.stderr
+    assert "Traceback" not in result.output

@@ -36,10 +36,13 @@ def test_registry_invariants(name: str, overrides: dict[str, Any]) -> None:
         assert f.stability == expected, (stage, f)
         # frequency response agrees with simulation: steady-state gain of a slow cosine ~ |H(f)|
         assert math.isfinite(f.nyquist_gain)
-    # the literal model executes without producing non-finite numbers
+    # the literal model executes without producing non-finite numbers (a matrix for matrix-only entries)
     rng = np.random.default_rng(0)
-    traj = model.simulate(rng.normal(size=(50, 2)), theta0=np.ones(2))
+    shape = (2, 3) if CATALOGUE[name].parameter_ndim == 2 else (2,)
+    traj = model.simulate(rng.normal(size=(50, *shape)), theta0=np.ones(shape))
     assert np.all(np.isfinite(traj.params))
+    if model.parameter_output is not None:
+        assert traj.averaged is not None and np.all(np.isfinite(traj.averaged))
 
 
 DC_GAINS = {
@@ -78,6 +81,14 @@ DC_GAINS = {
     "lion-cautious": 1.0,
     "adam-cautious": 1.0,
     "ademamix-scheduled": 1.0 + 5.0,  # limit after the warm-up: bias-corrected EMA + alpha EMA
+    # 2025-26: Muon's Nesterov form (1 - mu) g + mu EMA_mu(g) has unit DC gain; the others filter nothing
+    "muon": 1.0,
+    "adafactor": 1.0,
+    "asgd": 1.0,
+    "rprop": 1.0,
+    "ema": 1.0,
+    "swa": 1.0,
+    "lookahead": 1.0,
 }
 
 
@@ -164,7 +175,15 @@ def test_torch_kwargs_map_betas_at_the_boundary() -> None:
     assert CATALOGUE["amsgrad"].torch_kwargs({"lr": 1.0})["amsgrad"] is True
     torch_names = {entry.torch_class for entry in CATALOGUE.values() if entry.torch_class}
     classes = ("SGD", "Adam", "AdamW", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop", "Adamax")
+    classes += ("Muon", "Adafactor", "ASGD", "Rprop")
     assert torch_names == {f"torch.optim.{n}" for n in classes}
+    # torch's eps=(eps1, eps2) of Adafactor: split into the catalogue's names, packed again at the boundary
+    adafactor = CATALOGUE["adafactor"]
+    params = adafactor.validate({"eps": (None, 1e-2)})
+    assert params["eps1"] is None and params["eps2"] == 1e-2
+    assert adafactor.torch_kwargs(params)["eps"] == (None, 1e-2) and "eps1" not in adafactor.torch_kwargs(params)
+    with pytest.raises(InvalidHyperparameterError, match="give eps or eps2, not both"):
+        adafactor.validate({"eps": (None, 1e-2), "eps2": 1e-3})
 
 
 def test_time_varying_parts_are_labelled() -> None:
@@ -209,3 +228,37 @@ def test_torch_betas_tuple_is_split_into_the_catalogue_betas() -> None:
         optfilters.get("sgd", betas=(0.9, 0.99))
     with pytest.raises(InvalidHyperparameterError, match=r"beta2 must be in \[0, 1\)"):
         optfilters.get("adam", betas=(0.9, 1.5))
+
+
+def test_name_and_nullable_hyperparameters() -> None:
+    """torch's string options (Muon's adjust_lr_fn) and None values (Adafactor's eps1) are hyperparameters too."""
+    choice = CATALOGUE["muon"].hyperparameter("adjust_lr_fn")
+    assert choice.validate("original") == "original" and choice.validate(None) is None
+    assert choice.validate("none") is None and not choice.required
+    with pytest.raises(InvalidHyperparameterError, match="adjust_lr_fn must be one of none, original, match_rms_adamw"):
+        choice.validate("Original")
+    with pytest.raises(InvalidHyperparameterError, match="adjust_lr_fn must be a name, got 3"):
+        choice.validate(3)
+    eps1 = CATALOGUE["adafactor"].hyperparameter("eps1")
+    assert eps1.validate(None) is None and eps1.validate("None") is None and eps1.validate(1e-30) == 1e-30
+    with pytest.raises(InvalidHyperparameterError, match="eps1 must be >= 0"):
+        eps1.validate(-1.0)
+    coefficients = CATALOGUE["muon"].hyperparameter("ns_coefficients")
+    with pytest.raises(InvalidHyperparameterError, match="ns_coefficients must have at most 3 value"):
+        coefficients.validate((1.0, 2.0, 3.0, 4.0))
+    base = CATALOGUE["lookahead"].hyperparameter("base")
+    assert base.validate("adam") == "adam" and base.required is False
+
+
+def test_wrappers_take_any_entry_and_record_its_hyperparameters() -> None:
+    model = optfilters.lookahead("adam", k=3, alpha=0.7, beta1=0.8, lr=0.01)
+    assert model.hyperparameters["base"] == "adam" and model.hyperparameters["beta1"] == 0.8
+    assert [role for role, _ in model.stages][-2:] == ["learning_rate", "lookahead"]
+    ema = optfilters.averaged(optfilters.get("momentum", momentum=0.5), "ema", decay=0.5)
+    assert ema.hyperparameters["momentum"] == 0.5 and ema.parameter_output == "averaged"
+    with pytest.raises(InvalidHyperparameterError, match="average must be 'ema' or 'swa'"):
+        optfilters.averaged("sgd", "polyak")
+    with pytest.raises(optfilters.InvalidFilterError, match="2 stages that keep averaged parameters"):
+        _ = optfilters.averaged(optfilters.get("asgd"), "ema").parameter_output
+    with pytest.raises(ValueError, match=r"two stages of the model use the state key 'lookahead\.slow'"):
+        optfilters.lookahead(optfilters.lookahead("sgd")).simulate(np.ones((2, 1)), theta0=np.zeros(1))

@@ -20,7 +20,7 @@ import optfilters
 from optfilters import CATALOGUE
 from optfilters.stages import LinearStage
 
-Reference = Callable[[np.ndarray, np.ndarray, dict[str, Any]], np.ndarray]
+Reference = Callable[[np.ndarray, np.ndarray, dict[str, Any]], Any]  # params, or (params, averaged params)
 REFERENCES: dict[str, Reference] = {}
 
 
@@ -429,6 +429,105 @@ def ref_adan(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndar
     return np.array(out)
 
 
+# ----------------------------------------------------------------------------- 2025-26 (issue 14a)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x * x)))
+
+
+@reference("muon")
+def ref_muon(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # torch.optim.Muon's code (its docstring's B = mu B + g is not what the code runs: buf.lerp_(g, 1 - mu)),
+    # the quintic written as X <- a X + b (X X^T) X + c (X X^T)^2 X, in float64.
+    mu, lr, wd = p["momentum"], p["lr"], p["weight_decay"]
+    a, b, c = p["ns_coefficients"]
+    rows, cols = theta.shape
+    gain = (
+        math.sqrt(max(1, rows / cols)) if p["adjust_lr_fn"] in (None, "original") else 0.2 * math.sqrt(max(rows, cols))
+    )
+    buf = np.zeros_like(theta)
+    out = [theta]
+    for g in grads:
+        buf = mu * buf + (1 - mu) * g
+        u = (1 - mu) * g + mu * buf if p["nesterov"] else buf
+        x = u.T if rows > cols else u
+        x = x / max(np.sqrt(np.sum(x * x)), p["eps"])
+        for _ in range(p["ns_steps"]):
+            gram = x @ x.T
+            x = a * x + b * (gram @ x) + c * (gram @ (gram @ x))
+        x = x.T if rows > cols else x
+        theta = theta * (1 - lr * wd) - lr * gain * x
+        out.append(theta)
+    return np.array(out)
+
+
+@reference("adafactor")
+def ref_adafactor(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # torch.optim.Adafactor's documented algorithm: beta2_t = 1 - t^decay, factored second moment for matrices,
+    # relative step max(eps2, RMS(theta)) min(lr, 1/sqrt(t)), RMS clip at d, decoupled decay.
+    eps1 = np.finfo(np.float64).eps if p["eps1"] is None else p["eps1"]
+    factored = theta.ndim >= 2
+    row = np.zeros(theta.shape[:-1]) if factored else None
+    col = np.zeros(theta.shape[-1:]) if factored else None
+    var = np.zeros_like(theta)
+    out = [theta]
+    for t, g in enumerate(grads, start=1):
+        g = -g if p["maximize"] else g
+        w = t ** p["beta2_decay"]
+        scale = max(p["eps2"], _rms(theta)) * min(p["lr"], 1 / math.sqrt(t))
+        theta = theta * (1 - p["lr"] * p["weight_decay"])
+        if factored:
+            row = (1 - w) * row + w * np.mean(g * g, axis=-1)
+            col = (1 - w) * col + w * np.mean(g * g, axis=-2)
+            v = np.outer(row, col) / max(np.mean(row), eps1)
+        else:
+            var = (1 - w) * var + w * g * g
+            v = var
+        u = g / np.sqrt(np.maximum(v, eps1 * eps1))
+        u = u / max(1.0, _rms(u) / p["d"])
+        theta = theta - scale * u
+        out.append(theta)
+    return np.array(out)
+
+
+@reference("asgd")
+def ref_asgd(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    # torch.optim.ASGD: eta and mu computed at the end of each step and kept in float32 tensors.
+    lr, lambd = p["lr"], p["lambd"]
+    eta, mu = np.float32(lr), np.float32(1.0)
+    ax = np.zeros_like(theta)
+    out, averages = [theta], [theta]
+    for t, g in enumerate(grads, start=1):
+        g = -g if p["maximize"] else g
+        theta, g = _decay(theta, g, p, decoupled=False)
+        theta = theta * (1 - lambd * float(eta)) - float(eta) * g
+        ax = theta.copy() if mu == 1 else ax + (theta - ax) * float(mu)
+        eta = np.float32(lr / (1 + lambd * lr * t) ** p["alpha"])
+        mu = np.float32(1 / max(1, t - p["t0"]))
+        out.append(theta)
+        averages.append(ax)
+    return np.array(out), np.array(averages)
+
+
+@reference("rprop")
+def ref_rprop(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Riedmiller & Braun (torch.optim.Rprop): adapt per-element steps on sign agreement, skip after a flip.
+    (eta_minus, eta_plus), (low, high) = p["etas"], p["step_sizes"]
+    step = np.full_like(theta, p["lr"])
+    prev = np.zeros_like(theta)
+    out = [theta]
+    for g in grads:
+        g = -g if p["maximize"] else g
+        agree = g * prev
+        step = np.clip(step * np.where(agree > 0, eta_plus, np.where(agree < 0, eta_minus, 1.0)), low, high)
+        g = np.where(agree < 0, 0.0, g)
+        theta = theta - np.sign(g) * step
+        prev = g
+        out.append(theta)
+    return np.array(out)
+
+
 @reference("adabelief")
 def ref_adabelief(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
     # Zhuang et al. 2020: s = b2 s + (1 - b2)(g - m)^2 + eps; theta -= lr m_hat / (sqrt(s_hat) + eps)
@@ -563,6 +662,54 @@ def ref_ademamix_family(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any])
     return np.array(out)
 
 
+def _base_trajectory(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    base = optfilters.get(p["base"], lr=p["lr"])
+    return REFERENCES[p["base"]](grads, theta, {**base.hyperparameters, "_name": p["base"]})
+
+
+@reference("ema")
+def ref_ema(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    # AveragedModel with get_ema_multi_avg_fn: the first update copies, then a = decay a + (1 - decay) theta.
+    params = _base_trajectory(grads, theta, p)
+    averages = [params[0]]
+    for t in range(1, len(params)):
+        a = params[t] if t <= p["start"] else p["decay"] * averages[-1] + (1 - p["decay"]) * params[t]
+        averages.append(a)
+    return params, np.array(averages)
+
+
+@reference("swa")
+def ref_swa(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    # The equal-weight mean of the parameters after steps start, start + every, ...
+    params = _base_trajectory(grads, theta, p)
+    averages = []
+    for t in range(len(params)):
+        if t <= p["start"]:
+            averages.append(params[t])
+        else:
+            taken = [params[s] for s in range(p["start"], t + 1, p["every"])]
+            averages.append(np.mean(taken, axis=0))
+    return params, np.array(averages)
+
+
+@reference("lookahead")
+def ref_lookahead(grads: np.ndarray, theta: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    # Zhang et al. 2019: k inner steps, then slow += alpha (fast - slow), fast = slow.  Open loop, the inner
+    # increments do not depend on the parameter (the wrapped defaults have no weight decay).
+    base = optfilters.get(p["base"], lr=p["lr"])
+    assert not base.hyperparameters.get("weight_decay"), "the reference needs parameter-free inner increments"
+    increments = np.diff(_base_trajectory(grads, theta, p), axis=0)
+    slow = theta.copy()
+    out = [theta]
+    for t, step in enumerate(increments, start=1):
+        theta = theta + step
+        if t % p["k"] == 0:
+            slow = slow + p["alpha"] * (theta - slow)
+            theta = slow.copy()
+        out.append(theta)
+    return np.array(out)
+
+
 def test_every_catalogue_entry_has_an_independent_reference() -> None:
     assert set(REFERENCES) == set(CATALOGUE)
 
@@ -589,13 +736,19 @@ def _settings() -> list[tuple[str, dict[str, Any]]]:
 def test_model_reproduces_literal_recursion(name: str, overrides: dict[str, Any]) -> None:
     rng = np.random.default_rng(abs(hash((name, tuple(sorted(overrides))))) % 2**32)
     steps, dims = 120, 3
-    grads = rng.normal(size=(steps, dims)) * np.array([1.0, 0.1, 10.0]) + 0.3
-    theta0 = rng.normal(size=dims)
+    shape = (dims, 2) if CATALOGUE[name].parameter_ndim == 2 else (dims,)  # matrices for matrix-only entries
+    scales = np.array([1.0, 0.1, 10.0]).reshape((dims,) + (1,) * (len(shape) - 1))
+    grads = rng.normal(size=(steps, *shape)) * scales + 0.3
+    theta0 = rng.normal(size=shape)
     model = optfilters.get(name, **overrides)
     params = dict(model.hyperparameters, _name=name)
     expected = REFERENCES[name](grads, theta0, params)
-    got = model.simulate(grads, theta0=theta0).params
-    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    traj = model.simulate(grads, theta0=theta0)
+    if isinstance(expected, tuple):  # the reference keeps averaged parameters too: the model's output
+        expected, averages = expected
+        assert traj.averaged is not None
+        np.testing.assert_allclose(traj.averaged, averages, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(traj.params, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_reference_is_sensitive() -> None:

@@ -88,7 +88,8 @@ def test_numbers_drawn_for_every_entry_are_the_library_s(name: str) -> None:
     if d.rate:
         from optfilters.closed_loop import closed_loop
 
-        assert d.edge == pytest.approx(closed_loop(model).stability().max_stable_lr_curvature, rel=1e-12)
+        # nan both ways where the t -> infinity loop is marginal (Adafactor's and ASGD's steps vanish)
+        assert d.edge == pytest.approx(closed_loop(model).stability().max_stable_lr_curvature, rel=1e-12, nan_ok=True)
 
 
 def test_heavy_ball_closed_forms() -> None:

@@ -1,12 +1,21 @@
-"""Parity: the bridge trains a small network exactly like torch.optim (float64, 1000 steps).
+"""Parity: the bridge trains a small network exactly like torch.optim (float64).
 
 Every catalogue entry with a torch.optim counterpart is checked with its
 defaults, each of its ``examples`` and a weight-decay/maximize setting, so a new
-entry with a ``torch_class`` is covered automatically.  The gradients come from
-the closed-form backpropagation of a 4-8-1 tanh MLP whose 49 weights live in
-one flat parameter (checked against autograd below): both optimizers see the
-same gradient function of their own parameters, so the trajectories agree only
-if every step does.  Multi-tensor parameters are covered by the other tests.
+entry with a ``torch_class`` is covered automatically, twice:
+
+* 1000 steps on the closed-form backpropagation of a 4-8-1 tanh MLP whose 49
+  weights live in one flat parameter (checked against autograd below; a 7 x 7
+  matrix for entries that take matrices only, ``parameter_ndim = 2``), to a
+  relative ``1e-10``;
+* 300 steps with one tensor per weight (``W1`` 8 x 4, ``b1``, ``W2`` 1 x 8,
+  ``b2``; the biases as 1 x n matrices for matrix-only entries) and gradients
+  with zeros (every 17th step all of them, 15% of the elements at every step)
+  and outliers (three elements scaled by 100 every 23 steps), to a relative
+  ``1e-12``.
+
+Both optimizers see the same gradient function of their own parameters, so the
+trajectories agree only if every step does.
 """
 
 from __future__ import annotations
@@ -38,10 +47,11 @@ SHAPES = [(8, 4), (8,), (1, 8), (1,)]
 SIZES = [int(np.prod(s)) for s in SHAPES]
 
 
-def init_params() -> list[torch.nn.Parameter]:
-    """The network's weights in one flat tensor (W1, b1, W2, b2), which keeps each step cheap."""
+def init_params(shape: tuple[int, ...] | None = None) -> list[torch.nn.Parameter]:
+    """The network's weights in one flat tensor (W1, b1, W2, b2), which keeps each step cheap (or a 7 x 7 matrix)."""
     rng = np.random.default_rng(1)
-    return [torch.nn.Parameter(torch.from_numpy(0.5 * rng.normal(size=sum(SIZES))))]
+    flat = 0.5 * rng.normal(size=sum(SIZES))
+    return [torch.nn.Parameter(torch.from_numpy(flat.reshape(shape) if shape else flat))]
 
 
 def unflatten(flat: Any) -> list[Any]:
@@ -62,26 +72,31 @@ def gradients(flat: np.ndarray) -> np.ndarray:
 
 
 def train_pair(
-    make_a: Any, make_b: Any, steps: int = STEPS, maximize: bool = False
+    make_a: Any, make_b: Any, steps: int = STEPS, maximize: bool = False, shape: tuple[int, ...] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Train two copies in lockstep; the gradient is computed once while the parameters are bitwise equal.
 
     With ``maximize`` the optimizers get the gradient of the negated loss, so
     that they still train the network (maximizing ``-loss``).
     """
-    pa, pb = init_params(), init_params()
+    pa, pb = init_params(shape), init_params(shape)
     opt_a, opt_b = make_a(pa), make_b(pb)
-    a, b = pa[0].detach().numpy(), pb[0].detach().numpy()
+    a, b = pa[0].detach().numpy().ravel(), pb[0].detach().numpy().ravel()
     for _ in range(steps):
         ga = gradients(a)
         gb = ga if np.array_equal(a, b) else gradients(b)
         if maximize:
             ga, gb = -ga, -gb
-        pa[0].grad = torch.from_numpy(ga)
-        pb[0].grad = torch.from_numpy(gb.copy())
+        pa[0].grad = torch.from_numpy(ga.reshape(pa[0].shape))
+        pb[0].grad = torch.from_numpy(gb.copy().reshape(pb[0].shape))
         opt_a.step()
         opt_b.step()
     return pa[0].detach().clone(), pb[0].detach().clone()
+
+
+def flat_shape(entry: Any) -> tuple[int, ...] | None:
+    """The one-tensor layout: flat, or a 7 x 7 matrix for entries that take matrices only."""
+    return (7, 7) if entry.parameter_ndim == 2 else None
 
 
 def torch_class(dotted: str) -> Any:
@@ -125,21 +140,24 @@ def test_every_torch_counterpart_is_covered() -> None:
     assert covered == {name for name, e in CATALOGUE.items() if e.torch_class}
     assert {"sgd", "momentum", "nesterov", "adam", "adamw", "amsgrad", "nadam", "radam"} <= covered
     assert {"adagrad", "adadelta", "rmsprop", "adamax"} <= covered
+    assert {"muon", "adafactor", "asgd", "rprop"} <= covered
 
 
 @pytest.mark.parametrize(("name", "overrides"), settings(), ids=lambda v: str(v))
 def test_parity_with_torch_optim(name: str, overrides: dict[str, Any]) -> None:
     entry = CATALOGUE[name]
     params = entry.validate(overrides)
+    shape = flat_shape(entry)
     reference, bridge = train_pair(
         lambda ps: torch_class(entry.torch_class)(ps, **entry.torch_kwargs(params)),
         lambda ps: FilterOptimizer(ps, name, **overrides),
         maximize=bool(params.get("maximize", False)),
+        shape=shape,
     )
     error = ((bridge - reference).abs().max() / reference.abs().max()).item()
     assert error <= TOLERANCE, f"{name} {overrides}: max relative error {error:.3g}"
     # the run moved: the comparison is not between two copies of the initial point
-    assert (reference - init_params()[0].detach()).abs().max() > 1e-3
+    assert (reference - init_params(shape)[0].detach()).abs().max() > 1e-3
 
 
 def test_parity_with_model_object_and_betas_spelling() -> None:
@@ -151,3 +169,151 @@ def test_parity_with_model_object_and_betas_spelling() -> None:
     ):
         reference, bridge = train_pair(lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99)), make, steps=200)
         assert torch.equal(bridge, reference)
+
+
+# ----------------------------------------------------------------------------- 300 steps, zeros and outliers
+
+HARD_STEPS = 300
+HARD_TOLERANCE = 1e-12
+LAYOUTS = {"mixed": [(8, 4), (8,), (1, 8), (1,)], "matrices": [(8, 4), (1, 8), (1, 8), (1, 1)]}
+
+
+def layout(entry: Any) -> list[tuple[int, ...]]:
+    """One tensor per weight; every tensor a matrix for entries that take matrices only."""
+    return LAYOUTS["matrices" if entry.parameter_ndim == 2 else "mixed"]
+
+
+def hard_gradients(flat: np.ndarray, t: int) -> np.ndarray:
+    """The network's gradient at step ``t`` with zeros and outliers (the same pattern for both optimizers)."""
+    g = gradients(flat)
+    if t % 17 == 0:
+        return np.zeros_like(g)
+    rng = np.random.default_rng(1000 + t)
+    g = g * (rng.random(g.size) > 0.15)
+    if t % 23 == 5:
+        g[rng.choice(g.size, 3, replace=False)] *= 100.0
+    return g
+
+
+def init_tensors(shapes: list[tuple[int, ...]]) -> list[torch.nn.Parameter]:
+    flat = init_params()[0].detach().numpy()
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(torch.nn.Parameter(torch.from_numpy(flat[start : start + size].reshape(shape).copy())))
+        start += size
+    return out
+
+
+def flatten(params: list[torch.Tensor]) -> np.ndarray:
+    return np.concatenate([p.detach().numpy().ravel() for p in params])
+
+
+def train_hard(
+    make_a: Any, make_b: Any, shapes: list[tuple[int, ...]], steps: int = HARD_STEPS, maximize: bool = False
+) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter], Any, Any]:
+    """Train two copies in lockstep on the gradients with zeros and outliers; returns both and their optimizers."""
+    pa, pb = init_tensors(shapes), init_tensors(shapes)
+    opt_a, opt_b = make_a(pa), make_b(pb)
+    for t in range(1, steps + 1):
+        a, b = flatten(pa), flatten(pb)
+        ga = hard_gradients(a, t)
+        gb = ga if np.array_equal(a, b) else hard_gradients(b, t)
+        if maximize:
+            ga, gb = -ga, -gb
+        for params, g in ((pa, ga), (pb, gb)):
+            start = 0
+            for p in params:
+                p.grad = torch.from_numpy(g[start : start + p.numel()].reshape(p.shape).copy())
+                start += p.numel()
+        opt_a.step()
+        opt_b.step()
+    return pa, pb, opt_a, opt_b
+
+
+def relative_error(got: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.max(np.abs(got - reference)) / np.max(np.abs(reference)))
+
+
+@pytest.mark.parametrize(("name", "overrides"), settings(), ids=lambda v: str(v))
+def test_parity_with_zeros_and_outliers_over_300_steps(name: str, overrides: dict[str, Any]) -> None:
+    entry = CATALOGUE[name]
+    params = entry.validate(overrides)
+    shapes = layout(entry)
+    reference, bridge, _, _ = train_hard(
+        lambda ps: torch_class(entry.torch_class)(ps, **entry.torch_kwargs(params)),
+        lambda ps: FilterOptimizer(ps, name, **overrides),
+        shapes,
+        maximize=bool(params.get("maximize", False)),
+    )
+    error = relative_error(flatten(bridge), flatten(reference))
+    assert error <= HARD_TOLERANCE, f"{name} {overrides}: max relative error {error:.3g}"
+    assert np.max(np.abs(flatten(reference) - flatten(init_tensors(shapes)))) > 1e-2
+
+
+def test_the_outliers_and_zeros_matter() -> None:
+    """The gradient pattern really has zeros and outliers (and differs from the plain gradient)."""
+    flat = init_params()[0].detach().numpy()
+    plain, hard = gradients(flat), hard_gradients(flat, 5)
+    assert np.mean(hard == 0.0) > 0.05
+    assert np.sum((plain != 0.0) & (np.abs(hard) >= 99.0 * np.abs(plain))) >= 2  # outliers (one may fall on a zero)
+    assert not np.any(hard_gradients(flat, 17))
+
+
+def test_matrix_only_entries_refuse_vectors_like_torch() -> None:
+    """torch.optim.Muon refuses 1-D parameters in its constructor; the bridge and the numpy model at the first step."""
+    for name, entry in CATALOGUE.items():
+        if entry.parameter_ndim != 2:
+            continue
+        vectors = init_tensors(LAYOUTS["mixed"])
+        with pytest.raises(ValueError, match="2D parameters"):
+            torch_class(entry.torch_class)(vectors)
+        opt = FilterOptimizer(vectors, name)
+        for p in vectors:
+            p.grad = torch.ones_like(p)
+        with pytest.raises(ValueError, match=r"needs 2-D parameters \(matrices\), got one of shape \(8,\)"):
+            opt.step()
+        with pytest.raises(ValueError, match="needs 2-D parameters"):
+            optfilters.get(name).simulate(np.ones((2, 3)), theta0=np.zeros(3))
+
+
+@pytest.mark.parametrize("overrides", [{"t0": 100.0}, {"lambd": 0.01, "alpha": 1.0, "t0": 20.0}], ids=str)
+def test_asgd_average_is_torchs_ax(overrides: dict[str, Any]) -> None:
+    """The Polyak average the model keeps (state ``averaged``) is torch.optim.ASGD's ``ax``, bit for bit."""
+    entry = CATALOGUE["asgd"]
+    params = entry.validate(overrides)
+    ref, got, torch_opt, bridge = train_hard(
+        lambda ps: torch.optim.ASGD(ps, **entry.torch_kwargs(params)),
+        lambda ps: FilterOptimizer(ps, "asgd", **overrides),
+        layout(entry),
+    )
+    expected = np.concatenate([torch_opt.state[p]["ax"].numpy().ravel() for p in ref])
+    averaged = np.concatenate([bridge.state[p]["averaged"].numpy().ravel() for p in got])
+    assert relative_error(averaged, expected) <= HARD_TOLERANCE
+    assert relative_error(averaged, flatten(got)) > 1e-3  # the average is not the parameter
+
+
+def test_asgd_eta_follows_the_current_lr_where_torch_lags_one_step() -> None:
+    """torch.optim.ASGD computes eta_t at the end of step t - 1 with that step's lr; the model uses step t's lr.
+
+    With a constant lr the two are the same (the parity tests above); when lr changes between steps 2 and 3,
+    step 3 moves by the two etas, and every other step agrees.
+    """
+    ours = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    theirs = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    kwargs = {"lr": 0.1, "lambd": 0.5, "alpha": 1.0, "t0": 1e6}
+    bridge, reference = FilterOptimizer([ours], "asgd", **kwargs), torch.optim.ASGD([theirs], **kwargs)
+    moves = []
+    for step in range(1, 5):
+        if step == 3:
+            for opt in (bridge, reference):
+                opt.param_groups[0]["lr"] = 0.2
+        for p, opt in ((ours, bridge), (theirs, reference)):
+            p.data.zero_()  # each step from 0: the leak does nothing, the move is -eta_t
+            p.grad = torch.ones(1, dtype=torch.float64)
+            opt.step()
+        moves.append((ours.item(), theirs.item()))
+    eta = {(lr, t): float(np.float32(lr / (1 + 0.5 * lr * (t - 1)))) for lr in (0.1, 0.2) for t in (3, 4)}
+    assert moves[0][0] == moves[0][1] and moves[1][0] == moves[1][1]
+    assert moves[2][0] == pytest.approx(-eta[(0.2, 3)], rel=1e-6) and moves[2][1] == pytest.approx(-eta[(0.1, 3)])
+    assert moves[3][0] == moves[3][1]  # from step 4 on both use the new lr
