@@ -13,13 +13,26 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._errors import StateResetWarning
 from .._filter import ArmaFilter
 from .._model import OptimizerModel
+from ..program import changed_forms
 from ._compiled import CompiledStep
-from ._kernels import LOW_PRECISION, ForeachOps, SingleOps, Step, bind, run_foreach, run_single
+from ._kernels import (
+    LOW_PRECISION,
+    ForeachOps,
+    FunctionalOps,
+    SingleOps,
+    Step,
+    bind,
+    run_foreach,
+    run_functional,
+    run_single,
+)
 from ._native import NativeKernel, compiler, native_kind
 from ._program import Plan, Program
 from ._resolve import OPTION_KEYS, Source, make_source
+from .checkpoint import CheckpointError, _convert_from, _convert_to_torch
 from .triton_kernels import DeviceLr, TritonKernel, as_floats, lr_dependent_slots, slot_values, triton_kind
 
 __all__ = ["FilterOptimizer"]
@@ -156,19 +169,23 @@ class FilterOptimizer(torch.optim.Optimizer):
         *,
         foreach: bool | None = None,
         fused: bool | None = None,
+        differentiable: bool = False,
         **hyperparameters: Any,
     ) -> None:
         for flag, value in (("foreach", foreach), ("fused", fused)):
             if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{flag} must be True, False or None, got {value!r}")
+        if not isinstance(differentiable, bool):
+            raise ValueError(f"differentiable must be True or False, got {differentiable!r}")
         if foreach and fused:
             raise ValueError("foreach and fused cannot both be True")
+        if differentiable and (foreach or fused):
+            raise ValueError("differentiable=True runs one tensor at a time: it takes neither foreach nor fused")
         self._source: Source = make_source(model, hyperparameters)
         self._init_caches()
         defaults = self._source.defaults()
-        if isinstance(hyperparameters.get("lr"), Tensor):  # kept as given: the fused CUDA kernel reads it there
-            defaults["lr"] = hyperparameters["lr"]
-        defaults.update(foreach=foreach, fused=fused)
+        _keep_tensors(defaults, hyperparameters)
+        defaults.update(foreach=foreach, fused=fused, differentiable=differentiable)
         super().__init__(params, defaults)
         self.state = _State(dict, self.state)
 
@@ -183,6 +200,8 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._native_kind: dict[int, str] = {}
         self._group_states: dict[int, tuple[Any, int, list[Tensor], list[dict[str, Any]]]] = {}
         self._counters: dict[int, _StepCounter] = {}
+        self._forms: dict[int, dict[str, Any]] = {}  # per group: the form of each state key (see changed_forms)
+        self._group_models: dict[int, OptimizerModel] = {}
         self._warned_no_compiler = False
         if not hasattr(self, "_fused_backend"):
             # "native": C on CPU, Triton on CUDA; "compile": torch.compile everywhere; "triton": Triton, CPU
@@ -202,7 +221,7 @@ class FilterOptimizer(torch.optim.Optimizer):
             self._init_caches()
         for group in self.param_groups:
             for key in OPTION_KEYS:
-                group.setdefault(key, None)
+                group.setdefault(key, False if key in ("capturable", "differentiable") else None)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a parameter group; its hyperparameters are checked now (with the catalogue's messages).
@@ -217,14 +236,69 @@ class FilterOptimizer(torch.optim.Optimizer):
             self._source.build(merged)
         super().add_param_group(param_group)
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state dict; float32 filter state of low-precision parameters stays float32.
+    def state_dict(self, format: str = "optfilters") -> dict[str, Any]:  # type: ignore[override]
+        """The optimizer's state dict: this class's own, or that of the torch.optim counterpart.
 
-        torch.optim casts floating state tensors to each parameter's dtype; for
-        bfloat16/float16 parameters that would round the filter memories, so
-        they are restored from ``state_dict`` in float32 afterwards.  As in
-        torch.optim, the loaded tensors alias those of ``state_dict``
-        (deep-copy it to keep it).
+        Parameters
+        ----------
+        format : {"optfilters", "torch"}
+            ``"optfilters"`` (the default): state under the bridge's keys
+            (``gradient.0``, ...), what :meth:`load_state_dict` and
+            ``torch.distributed.checkpoint`` use.  ``"torch"``: a state dict of
+            the catalogue entry's torch.optim class (``CATALOGUE[name].torch_class``),
+            with torch's keys (``exp_avg``, ``momentum_buffer``, ...), which
+            that class's ``load_state_dict`` takes (:mod:`optfilters.torch.checkpoint`).
+
+        Returns
+        -------
+        dict
+            ``{"state": ..., "param_groups": ...}``; tensors are shared with the
+            optimizer, as torch.optim's are (deep-copy to keep a snapshot).
+
+        Raises
+        ------
+        optfilters.torch.checkpoint.CheckpointError
+            For ``format="torch"`` when the model has no torch.optim counterpart.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from optfilters.torch import FilterOptimizer
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = FilterOptimizer([w], "adam", lr=0.1)
+        >>> w.grad = torch.ones(2)
+        >>> opt.step()
+        >>> adam = torch.optim.Adam([torch.nn.Parameter(torch.ones(2))])
+        >>> adam.load_state_dict(opt.state_dict(format="torch"))
+        >>> sorted(adam.state_dict()["state"][0]), adam.param_groups[0]["lr"]
+        (['exp_avg', 'exp_avg_sq', 'step'], 0.1)
+        """
+        if format not in ("optfilters", "torch"):
+            raise ValueError(f"format must be 'optfilters' or 'torch', got {format!r}")
+        saved = super().state_dict()
+        if format == "optfilters":
+            return saved
+        return _convert_to_torch(self._source, saved)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict of this optimizer, or of its torch.optim counterpart; a misfit is refused.
+
+        A dict from ``torch_class(...).state_dict()`` (``CATALOGUE[name].torch_class``,
+        e.g. ``torch.optim.Adam``) is converted (``exp_avg`` to ``gradient.0``,
+        ...): the run continues exactly as the torch run would after loading
+        it.  A dict that does not fit (another optimizer's hyperparameters or
+        state, other group sizes or shapes, state missing) raises a
+        :class:`~optfilters.torch.checkpoint.CheckpointError` naming what does
+        not fit, and the optimizer is left unchanged.
+
+        As in torch.optim, the saved groups replace the hyperparameters (load
+        after building a scheduler), floating state is cast to each
+        parameter's dtype (``step`` excepted) and the loaded tensors alias
+        those of ``state_dict`` (deep-copy it to keep it).  Two exceptions
+        keep the bridge's precision for its own dicts: the filter state of
+        low-precision (bfloat16, float16) parameters stays float32, and
+        running products (NAdam's ``mu_product``) keep their dtype; a
+        torch.optim dict gets torch's casts.
 
         Examples
         --------
@@ -239,16 +313,74 @@ class FilterOptimizer(torch.optim.Optimizer):
         >>> opt2.load_state_dict(saved)
         >>> float(opt2.state[w]["step"]), opt2.state[w]["gradient.0"].tolist()
         (1.0, [1.0, 1.0])
+
+        A torch.optim checkpoint:
+
+        >>> sgd = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> sgd.step()
+        >>> opt3 = FilterOptimizer([w], "momentum")
+        >>> opt3.load_state_dict(sgd.state_dict())
+        >>> opt3.state[w]["gradient.0"].tolist(), opt3.param_groups[0]["momentum"]
+        ([1.0, 1.0], 0.9)
         """
-        super().load_state_dict(state_dict)
-        saved = chain.from_iterable(g["params"] for g in state_dict["param_groups"])
+        converted, torch_format = _convert_from(self._source, state_dict)
+        entry = getattr(self._source, "entry", None)
+        names = {v: k for k, v in entry.torch_state.items()} if torch_format and entry is not None else {}
+        self._check_fit(converted, names)
+        super().load_state_dict(converted)
+        saved = chain.from_iterable(g["params"] for g in converted["param_groups"])
         current = chain.from_iterable(g["params"] for g in self.param_groups)
         for saved_id, param in zip(saved, current, strict=True):
-            if param.dtype not in LOW_PRECISION or saved_id not in state_dict["state"]:
+            if saved_id not in converted["state"]:
                 continue
-            for key, value in state_dict["state"][saved_id].items():
-                if key != "step" and isinstance(value, Tensor) and value.is_floating_point():
+            low = param.dtype in LOW_PRECISION
+            for key, value in converted["state"][saved_id].items():
+                if key == "step" or not isinstance(value, Tensor) or not value.is_floating_point():
+                    continue
+                if low and value.dim() > 0:
                     self.state[param][key] = value.to(device=param.device, dtype=torch.float32)
+                elif value.dim() == 0 and not torch_format:  # a running product keeps its precision
+                    self.state[param][key] = value.to(device=self.state[param][key].device)
+        self._forms.clear()
+        self._group_models.clear()
+
+    def _check_fit(self, converted: dict[str, Any], names: dict[str, str]) -> None:
+        """Refuse a state dict whose group sizes or state shapes do not fit this optimizer's parameters.
+
+        ``names`` gives the checkpoint's own names of the state keys (torch.optim's) for messages.
+        """
+        saved_groups = converted["param_groups"]
+        sizes = [len(g["params"]) for g in self.param_groups]
+        saved_sizes = [len(g["params"]) for g in saved_groups]
+        if sizes != saved_sizes:
+            raise CheckpointError(
+                f"the checkpoint has {len(saved_sizes)} parameter group(s) of {saved_sizes} parameters; "
+                f"this optimizer has {len(sizes)} of {sizes}"
+            )
+        where: dict[Any, tuple[Tensor, int]] = {}
+        for index, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            for pid, param in zip(saved["params"], group["params"], strict=True):
+                where[pid] = (param, index)
+        specs_of: dict[tuple[int, torch.dtype], dict[str, Any]] = {}
+        for pid, st in converted["state"].items():
+            if pid not in where:
+                continue
+            param, index = where[pid]
+            key = (index, _state_dtype(param))
+            if key not in specs_of:
+                program = Plan(self._source.build(saved_groups[index]), key[1]).program(None)
+                specs_of[key] = {spec.key: spec for spec in program.state}
+            specs = specs_of[key]
+            shape = tuple(param.shape)
+            for name, value in st.items():
+                if not isinstance(value, Tensor) or (value.dim() == 0 and name not in specs):
+                    continue
+                expected = specs[name].shape_for(shape) if name in specs else shape
+                if tuple(value.shape) != expected:
+                    raise CheckpointError(
+                        f"the state {names.get(name, name)!r} of parameter {pid} has shape {tuple(value.shape)}, "
+                        f"the parameter {shape}: the checkpoint is of other parameters"
+                    )
 
     # ------------------------------------------------------------------ public helpers
     @property
@@ -279,7 +411,6 @@ class FilterOptimizer(torch.optim.Optimizer):
         return float(sum(kernel.compile_seconds or 0.0 for kernel in self._fused.values()))
 
     # ------------------------------------------------------------------ the step
-    @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """Perform one optimization step.
 
@@ -310,8 +441,10 @@ class FilterOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for index, group in enumerate(self.param_groups):
-            self._step_group(index, group)
+        # torch.optim's rule: autograd records the step only with differentiable=True
+        with torch.set_grad_enabled(bool(self.defaults.get("differentiable", False))):
+            for index, group in enumerate(self.param_groups):
+                self._step_group(index, group)
         return loss
 
     def _plan(self, model: OptimizerModel, dtype: torch.dtype) -> Plan:
@@ -327,7 +460,7 @@ class FilterOptimizer(torch.optim.Optimizer):
         key = (id(program), backend)
         cached = self._bound.get(key)
         if cached is None or cached[0] is not program:
-            ops = SingleOps if backend == "single" else ForeachOps
+            ops = {"single": SingleOps, "foreach": ForeachOps, "functional": FunctionalOps}[backend]
             cached = self._bound[key] = (program, bind(program, ops))
         return cached[1]
 
@@ -349,6 +482,25 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._group_states[index] = (state, state.version, list(params), states)
         return states
 
+    def _check_structure(self, index: int, model: OptimizerModel, program: Program, group: dict[str, Any]) -> None:
+        """A new model for group ``index`` (changed hyperparameters): drop the state its structure makes stale."""
+        forms = self._forms.setdefault(index, {})
+        stale = changed_forms(forms, program)
+        if stale:
+            for p in group["params"]:
+                st = self.state.get(p)
+                if st:
+                    for key in stale:
+                        st.pop(key, None)
+            warnings.warn(
+                f"FilterOptimizer({self._source.name}): the new hyperparameters of group {index} change the "
+                f"structure of the filter state {', '.join(stale)}; it restarts from its initial value",
+                StateResetWarning,
+                stacklevel=4,
+            )
+        forms.update(program.forms)
+        self._group_models[index] = model
+
     def _step_group(self, index: int, group: dict[str, Any]) -> None:
         group_params: list[Tensor] = group["params"]
         all_grads = list(map(_GRAD, group_params))
@@ -366,9 +518,12 @@ class FilterOptimizer(torch.optim.Optimizer):
                 f"(parameter {position} of group {index} has one); use dense gradients"
             )
         model = self._source.model(group)
+        differentiable = group.get("differentiable")
         lr = group["lr"]
         if not isinstance(lr, Tensor):
             lr = float(lr)
+        elif differentiable and lr.requires_grad:
+            pass  # autograd follows the step into the learning rate
         elif not (group.get("fused") and (lr.device.type != "cpu" or self._fused_backend == "triton")):
             lr = float(lr.item())  # else the Triton kernel reads the tensor (no host-device synchronisation)
         states = self._states(index, params)
@@ -376,8 +531,12 @@ class FilterOptimizer(torch.optim.Optimizer):
         if counter is None:
             counter = self._counters[index] = _StepCounter()
         ts = counter.advance(group["params"], params, states, self.state)
+        if model is not self._group_models.get(index):
+            self._check_structure(index, model, self._plan(model, _state_dtype(params[0])).program(ts[0]), group)
         foreach = group.get("foreach")
-        if group.get("fused"):
+        if differentiable:
+            mode = "functional"
+        elif group.get("fused"):
             mode = "fused"
         elif foreach or (foreach is None and not any(map(_IS_CPU, params))):
             mode = "foreach"  # torch.optim's default too: multi-tensor off the CPU
@@ -394,12 +553,13 @@ class FilterOptimizer(torch.optim.Optimizer):
                         return
                 except KeyError:  # a state tensor was removed by hand: the general path recreates it
                     pass
-        if mode == "single":
+        if mode in ("single", "functional"):
             for p, grad, state, t in zip(params, grads, states, ts, strict=True):
                 program = self._plan(model, _state_dtype(p)).program(t)
                 _init_state(program, p, state)
-                keys = program.keys
-                run_single(self._bind(program, "single"), keys, p, grad, state, program.scalar_values(t, lr))
+                env = _advance_products(program, p, state, t) if program.products else None
+                run = run_single if mode == "single" else run_functional
+                run(self._bind(program, mode), program.keys, p, grad, state, program.scalar_values(t, lr, env))
             return
         dtype0, device0 = params[0].dtype, params[0].get_device()
         if (
@@ -424,31 +584,50 @@ class FilterOptimizer(torch.optim.Optimizer):
             for p, state in zip(bucket_params, bucket_states, strict=True):
                 if not keyset <= state.keys():
                     _init_state(program, p, state)
-            self._complete[index] = program if len(buckets) == 1 else None
-            scalars = slot_values(program, t, lr)
-            if mode == "fused":
-                self._native_kind[index] = self._kernel_kind(bucket_params[0])
-                self._run_fused(program, bucket_params, bucket_grads, bucket_states, scalars)
-            else:
-                scalars = as_floats(scalars)
-                if len(bucket_params) == 1:  # the same kernels, without the list overhead
-                    run_single(
-                        self._bind(program, "single"),
-                        program.keys,
-                        bucket_params[0],
-                        bucket_grads[0],
-                        bucket_states[0],
-                        scalars,
-                    )
-                else:
-                    run_foreach(
-                        self._bind(program, "foreach"),
-                        program.keys,
-                        bucket_params,
-                        bucket_grads,
-                        bucket_states,
-                        scalars,
-                    )
+            self._complete[index] = program if len(buckets) == 1 and not program.products else None
+            if not program.products:
+                self._run_bucket(index, mode, program, t, lr, None, bucket_params, bucket_grads, bucket_states)
+                continue
+            # running products (NAdam's mu_product) are per parameter: parameters with equal values run together
+            by_env: dict[tuple[float, ...], list[int]] = defaultdict(list)
+            for i, (p, state) in enumerate(zip(bucket_params, bucket_states, strict=True)):
+                by_env[_advance_products(program, p, state, t)].append(i)
+            for env, chosen in by_env.items():
+                self._run_bucket(
+                    index,
+                    mode,
+                    program,
+                    t,
+                    lr,
+                    env,
+                    [bucket_params[i] for i in chosen],
+                    [bucket_grads[i] for i in chosen],
+                    [bucket_states[i] for i in chosen],
+                )
+
+    def _run_bucket(
+        self,
+        index: int,
+        mode: str,
+        program: Program,
+        t: int,
+        lr: float | Tensor,
+        env: tuple[float, ...] | None,
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[dict[str, Any]],
+    ) -> None:
+        """Parameters of one device, dtype, step count (and running products) on the fused or multi-tensor path."""
+        scalars = slot_values(program, t, lr, env)
+        if mode == "fused":
+            self._native_kind[index] = self._kernel_kind(params[0])
+            self._run_fused(program, params, grads, states, scalars)
+            return
+        floats = as_floats(scalars)
+        if len(params) == 1:  # the same kernels, without the list overhead
+            run_single(self._bind(program, "single"), program.keys, params[0], grads[0], states[0], floats)
+        else:
+            run_foreach(self._bind(program, "foreach"), program.keys, params, grads, states, floats)
 
     def _kernel_kind(self, param: Tensor) -> str:
         """The generated kernel a fused bucket of ``param``'s kind runs: a C kind, ``triton:<kind>`` or ''."""
@@ -720,6 +899,38 @@ def _run_kernel(
     if isinstance(kernel, NativeKernel):
         return kernel.run(params, grads, states, as_floats(scalars), state_dtype)
     return kernel.run(params, grads, states, scalars, state_dtype)
+
+
+def _keep_tensors(defaults: dict[str, Any], given: dict[str, Any]) -> None:
+    """Tensor hyperparameters stay tensors, as in torch.optim (``lr``; ``betas``), read again at every step.
+
+    So a change in place (``lr.fill_(0.5)``) takes effect at the next step.
+    """
+    lr = given.get("lr")
+    if isinstance(lr, Tensor):
+        defaults["lr"] = lr
+    betas = given.get("betas")
+    if "betas" in defaults and isinstance(betas, (tuple, list)) and any(isinstance(b, Tensor) for b in betas):
+        defaults["betas"] = tuple(betas)
+
+
+def _advance_products(program: Program, param: Tensor, state: dict[str, Any], t: int) -> tuple[float, ...]:
+    """Advance the running products of ``program`` in ``state`` for step ``t``; returns their new values.
+
+    Each is a 0-dim tensor (created at its initial value in torch.optim's
+    scalar dtype, :func:`_scalar_dtype`) multiplied in place by the step's
+    factor, as torch.optim.NAdam advances ``mu_product``: the rounding is that
+    of the tensor's dtype (float32, float64 under a float64 default dtype, the
+    parameter's dtype after ``load_state_dict``).
+    """
+    env = []
+    for product in program.products:
+        value = state.get(product.key)
+        if value is None:
+            value = state[product.key] = torch.full((), product.init, dtype=_scalar_dtype())
+        value.mul_(product.factor(t))
+        env.append(value.tolist())  # kept on the CPU, as torch.optim keeps it: no device synchronisation
+    return tuple(env)
 
 
 def _init_state(program: Program, param: Tensor, state: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from .._stages import Stage, WeightDecay
 __all__ = ["CatalogueSource", "FixedSource", "Source", "make_source"]
 
 #: Keys of a param group that are options of the bridge, not hyperparameters of the model.
-OPTION_KEYS = ("foreach", "fused")
+OPTION_KEYS = ("foreach", "fused", "capturable", "differentiable")
 
 _MAXIMIZE = Hyperparameter("maximize", False, "bool", help="maximize the objective (negate the gradient)")
 _LR = Hyperparameter("lr", 1e-3, low=0.0, help="learning rate")
