@@ -599,7 +599,8 @@ class ProgramBuilder:
         if coef.one:
             return self.const(factor)
         if coef.reads:
-            return self._env_slot(coef, lambda lr, num, den: _scaled((num, den), factor), lambda lr: factor * coef.limit)
+            limit = factor * coef.limit
+            return self._env_slot(coef, lambda lr, num, den: _scaled((num, den), factor), lambda lr: limit)
         fn = coef.fn
         assert fn is not None
 
@@ -670,7 +671,7 @@ class ProgramBuilder:
         shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None,
         form: Hashable = None,
     ) -> str:
-        """The register of the state array ``key`` (created at ``init``; see :class:`StateSpec` for ``shape`` and ``form``).
+        """The register of the state array ``key``, created at ``init`` (:class:`StateSpec`: ``shape``, ``form``).
 
         Keys must be unique in a program.
         """

@@ -57,8 +57,8 @@ class CheckpointError(ValueError):
     >>> try:
     ...     FilterOptimizer([w], "adam").load_state_dict(saved)
     ... except CheckpointError as exc:
-    ...     print(exc)
-    parameter group 0 of the checkpoint has no 'betas', 'eps', 'amsgrad', 'decoupled_weight_decay': it was saved by another optimizer, not adam
+    ...     print(str(exc).split(": ")[-1])
+    it was saved by another optimizer, not adam
     """
 
 
@@ -204,7 +204,7 @@ def _group(source: Source, saved: Mapping[str, Any], index: int) -> tuple[dict[s
 
 
 def _is_torch_format(source: Source, state: Mapping[Any, Any]) -> bool:
-    """True when the per-parameter state uses torch.optim's keys; refuses a mixture and a torch dict without counterpart."""
+    """True when the state uses torch.optim's keys; refuses a mixture, and torch's state without a counterpart."""
     torch_keys = _torch_state_keys()
     found_torch = sorted({k for st in state.values() if isinstance(st, Mapping) for k in st if k in torch_keys})
     if not found_torch:
@@ -278,7 +278,7 @@ def _scalar_dtype() -> torch.dtype:
 
 
 def _convert_from(source: Source, state_dict: Any) -> tuple[dict[str, Any], bool]:
-    """``state_dict`` (either format) in the bridge's format, checked except against parameters; and whether it was torch's."""
+    """``state_dict`` (either format) in the bridge's format, checked but for shapes; and whether it was torch's."""
     state, groups = _structure(state_dict)
     torch_format = _is_torch_format(source, state)
     entry = _counterpart(source)
@@ -337,7 +337,8 @@ def _convert_to_torch(source: Source, state_dict: Any) -> dict[str, Any]:
 
 def _shape_error(pid: Any, key: str, shape: tuple[int, ...], expected: tuple[int, ...], what: str) -> CheckpointError:
     return CheckpointError(
-        f"the state {key!r} of parameter {pid} has shape {shape}, {what} {expected}: the checkpoint is of other parameters"
+        f"the state {key!r} of parameter {pid} has shape {shape}, {what} {expected}: "
+        "the checkpoint is of other parameters"
     )
 
 
