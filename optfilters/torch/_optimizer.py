@@ -923,13 +923,13 @@ def _advance_products(program: Program, param: Tensor, state: dict[str, Any], t:
     of the tensor's dtype (float32, float64 under a float64 default dtype, the
     parameter's dtype after ``load_state_dict``).
     """
-    env = []
+    env: list[float] = []
     for product in program.products:
         value = state.get(product.key)
         if value is None:
             value = state[product.key] = torch.full((), product.init, dtype=_scalar_dtype())
         value.mul_(product.factor(t))
-        env.append(value.tolist())  # type: ignore[arg-type]  # kept on the CPU, as torch.optim keeps it: no device synchronisation
+        env.append(value.tolist())  # kept on the CPU, as torch.optim keeps it: no device synchronisation
     return tuple(env)
 
 
