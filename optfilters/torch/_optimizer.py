@@ -929,7 +929,7 @@ def _advance_products(program: Program, param: Tensor, state: dict[str, Any], t:
         if value is None:
             value = state[product.key] = torch.full((), product.init, dtype=_scalar_dtype())
         value.mul_(product.factor(t))
-        env.append(value.tolist())  # kept on the CPU, as torch.optim keeps it: no device synchronisation
+        env.append(value.tolist())  # type: ignore[arg-type]  # on the CPU, as in torch.optim: no device sync
     return tuple(env)
 
 
