@@ -1032,7 +1032,11 @@ def as_model(model: ModelLike, **hyperparameters: Any) -> OptimizerModel:
         if not hyperparameters:
             return model
         if model.name in CATALOGUE:
-            return get(model.name, **{**dict(model.hyperparameters), **hyperparameters})
+            base = dict(model.hyperparameters)
+            if "betas" in hyperparameters and "betas" not in base:  # torch's spelling replaces beta1, beta2
+                for key in ("beta1", "beta2", "beta3"):
+                    base.pop(key, None)
+            return get(model.name, **{**base, **hyperparameters})
         if set(hyperparameters) == {"lr"}:
             return OptimizerModel(
                 model.name,

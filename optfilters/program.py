@@ -252,11 +252,17 @@ class Program:
         ``env`` holds the current values of :attr:`products` (after this step's
         :meth:`advance_products`); None uses a run with constant hyperparameters.
         """
-        values = [fn(t, lr) for fn in self.scalars]
-        if env is not None:
-            for k, fn in self.env_scalars:
-                values[k] = fn(t, lr, env)
-        return values
+        if env is None or not self.env_scalars:
+            return [fn(t, lr) for fn in self.scalars]
+        reads = self._env_map
+        return [
+            reads[k](t, lr, env) if k in reads else fn(t, lr)  # type: ignore[call-arg]
+            for k, fn in enumerate(self.scalars)
+        ]
+
+    @functools.cached_property
+    def _env_map(self) -> dict[int, EnvScalarFn]:
+        return dict(self.env_scalars)
 
     def advance_products(self, t: int, env: Sequence[float] | None, dtype: str = "float32") -> tuple[float, ...]:
         """The products after step ``t`` from their values ``env`` before it (None: all at their start, 1).

@@ -461,6 +461,8 @@ class FilterOptimizer(torch.optim.Optimizer):
         cached = self._bound.get(key)
         if cached is None or cached[0] is not program:
             ops = {"single": SingleOps, "foreach": ForeachOps, "functional": FunctionalOps}[backend]
+            if len(self._bound) > 256:  # a schedule of momentum or betas makes a program per step
+                self._bound.clear()
             cached = self._bound[key] = (program, bind(program, ops))
         return cached[1]
 
