@@ -225,7 +225,8 @@ def test_schedulers_that_cycle_momentum_or_betas(name: str, kind: str, path: str
     if cycles(name):  # the scheduler did rewrite the coefficients, and the bridge read them
         group = opt.param_groups[0]
         value = group["betas"][0] if "betas" in group else group["momentum"]
-        assert value != pytest.approx(CATALOGUE[name].defaults().get("beta1", CATALOGUE[name].defaults().get("momentum")))
+        defaults = CATALOGUE[name].defaults()
+        assert value != pytest.approx(defaults.get("beta1", defaults.get("momentum")))
 
 
 # ----------------------------------------------------------------------------- every hyperparameter by hand
