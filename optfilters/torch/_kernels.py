@@ -450,15 +450,16 @@ def run_functional(
 ) -> None:
     """Run a program bound to :class:`FunctionalOps` on one parameter (``differentiable=True``).
 
-    Every operation is out of place, so autograd can go back through the
-    step; the results are copied into the parameter and the state tensors at
-    the end (``copy_``, which autograd records too), so that they keep their
-    identity as torch.optim's do.
+    Every operation is out of place, on copies of the parameter and state, so
+    autograd can go back through the step; the results are copied into the
+    parameter and the state tensors at the end (``copy_``, which autograd
+    records too), so that they keep their identity as torch.optim's do.
     """
     work, g, copy_back = working_views(param, grad)
     targets: dict[str, Any] = state_views(state, keys, param.is_complex())
     targets["param"] = work
-    regs = dict(targets)
+    # The program reads copies: autograd may save what it reads, and the targets are overwritten below.
+    regs = {name: target.clone() for name, target in targets.items()}
     regs["grad"] = g
     for fn, args, slot, out in steps:
         value = fn(*[regs[a] for a in args], scalars[slot] if slot is not None else None)
