@@ -586,7 +586,8 @@ class FilterOptimizer(torch.optim.Optimizer):
             for p, state in zip(bucket_params, bucket_states, strict=True):
                 if not keyset <= state.keys():
                     _init_state(program, p, state)
-            self._complete[index] = program if len(buckets) == 1 and not program.products else None
+            complete = len(buckets) == 1 and not program.products and all(map(_is_plain, bucket_params))
+            self._complete[index] = program if complete else None
             if not program.products:
                 self._run_bucket(index, mode, program, t, lr, None, bucket_params, bucket_grads, bucket_states)
                 continue
@@ -652,6 +653,10 @@ class FilterOptimizer(torch.optim.Optimizer):
         scalars: list[float] | DeviceLr,
     ) -> None:
         """One bucket on the fused path: C on CPU, Triton on CUDA, else torch.compile, else foreach."""
+        if not all(map(_is_plain, params)):
+            # Sharded (DTensor) parameters, FSDP2's: an elementwise step runs on the local shards as they are.
+            params, grads = [_local(p) for p in params], [_local(g) for g in grads]
+            states = [{k: _local(v) for k, v in st.items()} for st in states]
         keys = program.keys
         p0 = params[0]
         kind = self._kernel_kind(p0)
@@ -901,6 +906,17 @@ def _run_kernel(
     if isinstance(kernel, NativeKernel):
         return kernel.run(params, grads, states, as_floats(scalars), state_dtype)
     return kernel.run(params, grads, states, scalars, state_dtype)
+
+
+def _is_plain(tensor: Tensor) -> bool:
+    """True for a tensor or parameter (not a subclass such as a DTensor, whose data lives in its local shard)."""
+    return type(tensor) is Tensor or type(tensor) is torch.nn.Parameter
+
+
+def _local(tensor: Any) -> Any:
+    """The local shard of a DTensor (a view of its data), else the tensor itself."""
+    to_local = getattr(tensor, "to_local", None)
+    return to_local() if to_local is not None and not _is_plain(tensor) else tensor
 
 
 def _keep_tensors(defaults: dict[str, Any], given: dict[str, Any]) -> None:
