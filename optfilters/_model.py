@@ -650,6 +650,11 @@ class StepPlan:
         self._programs: dict[tuple[Any, ...], Program] = {}
         self._single: Program | None = None
 
+    @property
+    def varying_stages(self) -> tuple[Stage, ...]:
+        """The stages whose operations differ between steps (the plan then has several programs)."""
+        return tuple(self.model.pipeline[i] for i, _ in self._varying)
+
     def variants(self, t: int | None) -> tuple[Any, ...]:
         """Each stage's variant at step ``t`` (None: the ``t -> infinity`` limit)."""
         out: list[Any] = [None] * self._size

@@ -978,7 +978,7 @@ EpsPlacement = Literal["after_root", "inside_root", "before_correction"]
 def _correction_scalar(f: ArmaFilter, root: bool = False) -> Callable[[int, float], float]:
     def correction(t: int, lr: float) -> float:
         c = transient_correction(f, t)
-        return float(c**0.5) if root else c  # torch.optim: bias_correction2**0.5
+        return c**0.5 if root else c  # torch.optim: bias_correction2**0.5 (a tensor for a tensor t: capturable)
 
     return correction
 
@@ -1169,7 +1169,7 @@ class RmsNormaliser(Stage):
             bld.emit("add_s_", None, den, slot=eps)
             if correction is not None:
                 f = correction
-                extras.append(Coef(lambda t: (float(transient_correction(f, t) ** 0.5), 1.0), 1.0))
+                extras.append(Coef(lambda t: (transient_correction(f, t) ** 0.5, 1.0), 1.0))
         if self.rectification is not None:
             extras.append(self.rectification.coef())
         return den, extras

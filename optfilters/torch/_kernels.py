@@ -18,6 +18,7 @@ from ..program import Op, Step, bind, execute
 
 __all__ = [
     "LOW_PRECISION",
+    "DeviceScalarOps",
     "ForeachOps",
     "FunctionalOps",
     "SingleOps",
@@ -139,6 +140,46 @@ class SingleOps:
     @staticmethod
     def zero_(x: Tensor, s: Any = None) -> None:
         x.zero_()
+
+
+class DeviceScalarOps(SingleOps):
+    """:class:`SingleOps` whose scalars may be 0-dim tensors on the parameter's device (``capturable=True``).
+
+    Numbers take SingleOps's very operations; a tensor scalar is multiplied in
+    (torch's ``alpha=``/``value=`` take numbers only), so that no value is read
+    back to the host and the step can be captured in a CUDA graph.
+    """
+
+    @staticmethod
+    def add(x: Tensor, y: Tensor, s: Any) -> Tensor:
+        return _axpy(x, y, s)
+
+    @staticmethod
+    def add_(x: Tensor, y: Tensor, s: Any) -> None:
+        if isinstance(s, Tensor):
+            x.add_(y * s)
+        else:
+            x.add_(y, alpha=s)
+
+    @staticmethod
+    def addcmul(x: Tensor, u: Tensor, v: Tensor, s: Any) -> Tensor:
+        if isinstance(s, Tensor):
+            return torch.addcmul(x, u * s, v)
+        return torch.addcmul(x, u, v, value=s)
+
+    @staticmethod
+    def addcmul_(x: Tensor, u: Tensor, v: Tensor, s: Any) -> None:
+        if isinstance(s, Tensor):
+            x.addcmul_(u * s, v)
+        else:
+            x.addcmul_(u, v, value=s)
+
+    @staticmethod
+    def addcdiv_(x: Tensor, u: Tensor, v: Tensor, s: Any) -> None:
+        if isinstance(s, Tensor):
+            x.addcdiv_(u * s, v)
+        else:
+            x.addcdiv_(u, v, value=s)
 
 
 TensorList = list[Tensor]

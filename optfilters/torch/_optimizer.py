@@ -20,6 +20,7 @@ from ..program import changed_forms
 from ._compiled import CompiledStep
 from ._kernels import (
     LOW_PRECISION,
+    DeviceScalarOps,
     ForeachOps,
     FunctionalOps,
     SingleOps,
@@ -169,23 +170,27 @@ class FilterOptimizer(torch.optim.Optimizer):
         *,
         foreach: bool | None = None,
         fused: bool | None = None,
+        capturable: bool = False,
         differentiable: bool = False,
         **hyperparameters: Any,
     ) -> None:
         for flag, value in (("foreach", foreach), ("fused", fused)):
             if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{flag} must be True, False or None, got {value!r}")
-        if not isinstance(differentiable, bool):
-            raise ValueError(f"differentiable must be True or False, got {differentiable!r}")
+        for flag, value in (("capturable", capturable), ("differentiable", differentiable)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{flag} must be True or False, got {value!r}")
         if foreach and fused:
             raise ValueError("foreach and fused cannot both be True")
         if differentiable and (foreach or fused):
             raise ValueError("differentiable=True runs one tensor at a time: it takes neither foreach nor fused")
+        if capturable and fused:
+            raise ValueError("capturable=True computes its scalars on the device, one tensor at a time: not with fused")
         self._source: Source = make_source(model, hyperparameters)
         self._init_caches()
         defaults = self._source.defaults()
         _keep_tensors(defaults, hyperparameters)
-        defaults.update(foreach=foreach, fused=fused, differentiable=differentiable)
+        defaults.update(foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable)
         super().__init__(params, defaults)
         self.state = _State(dict, self.state)
 
@@ -202,6 +207,9 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._counters: dict[int, _StepCounter] = {}
         self._forms: dict[int, dict[str, Any]] = {}  # per group: the form of each state key (see changed_forms)
         self._group_models: dict[int, OptimizerModel] = {}
+        self._capturable_checked: dict[int, Program] = {}
+        accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+        self._accelerator = bool(accelerator is not None and accelerator.current_accelerator(check_available=True))
         self._warned_no_compiler = False
         if not hasattr(self, "_fused_backend"):
             # "native": C on CPU, Triton on CUDA; "compile": torch.compile everywhere; "triton": Triton, CPU
@@ -441,6 +449,8 @@ class FilterOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self._accelerator:  # refuses a CUDA graph capture without capturable=True, as torch.optim does
+            self._accelerator_graph_capture_health_check()
         # torch.optim's rule: autograd records the step only with differentiable=True
         with torch.set_grad_enabled(bool(self.defaults.get("differentiable", False))):
             for index, group in enumerate(self.param_groups):
@@ -460,7 +470,9 @@ class FilterOptimizer(torch.optim.Optimizer):
         key = (id(program), backend)
         cached = self._bound.get(key)
         if cached is None or cached[0] is not program:
-            ops = {"single": SingleOps, "foreach": ForeachOps, "functional": FunctionalOps}[backend]
+            ops = {"single": SingleOps, "foreach": ForeachOps, "functional": FunctionalOps, "device": DeviceScalarOps}[
+                backend
+            ]
             if len(self._bound) > 256:  # a schedule of momentum or betas makes a program per step
                 self._bound.clear()
             cached = self._bound[key] = (program, bind(program, ops))
@@ -521,6 +533,9 @@ class FilterOptimizer(torch.optim.Optimizer):
             )
         model = self._source.model(group)
         differentiable = group.get("differentiable")
+        if group.get("capturable"):
+            self._step_capturable(index, group, model, params, grads)
+            return
         lr = group["lr"]
         if not isinstance(lr, Tensor):
             lr = float(lr)
@@ -607,6 +622,56 @@ class FilterOptimizer(torch.optim.Optimizer):
                     [bucket_grads[i] for i in chosen],
                     [bucket_states[i] for i in chosen],
                 )
+
+    def _step_capturable(
+        self,
+        index: int,
+        group: dict[str, Any],
+        model: OptimizerModel,
+        params: list[Tensor],
+        grads: list[Tensor],
+    ) -> None:
+        """``capturable=True``: step counts, running products and every scalar on the parameter's device.
+
+        The scalar slots are the program's own functions evaluated on the step
+        tensor (float64, float32 on MPS), so nothing is read back to the host and
+        the step can be captured in a CUDA graph; one tensor at a time, in
+        place (out of place with ``differentiable=True``).
+        """
+        states = self._states(index, params)
+        lr = group["lr"]
+        mode = "functional" if group.get("differentiable") else "device"
+        if model is not self._group_models.get(index):
+            self._check_structure(index, model, self._plan(model, _state_dtype(params[0])).program(1), group)
+        for p, grad, state in zip(params, grads, states, strict=True):
+            plan = self._plan(model, _state_dtype(p))
+            program = plan.program(1)
+            if self._capturable_checked.get(id(program)) is not program:
+                _check_capturable(plan, program, model.name)
+                if len(self._capturable_checked) > 64:
+                    self._capturable_checked.clear()
+                self._capturable_checked[id(program)] = program
+            _init_state(program, p, state)
+            step = state.get("step")
+            if not isinstance(step, Tensor) or step.device != p.device or step.dtype != torch.float32:
+                # torch.optim's capturable rule: a float32 step on the parameter's device
+                value = step if step is not None else 0.0
+                state["step"] = step = torch.as_tensor(value, dtype=torch.float32).to(p.device).clone()
+            step.add_(1.0)
+            t = step.to(_device_scalar_dtype(p.device))
+            env = None
+            if program.products:
+                env = []
+                for product in program.products:
+                    value = state.get(product.key)
+                    if not isinstance(value, Tensor) or value.device != p.device:
+                        start = value if value is not None else product.init
+                        state[product.key] = value = torch.as_tensor(start, dtype=_scalar_dtype()).to(p.device)
+                    value.mul_(product.factor(t))  # type: ignore[arg-type]
+                    env.append(value.to(t.dtype))
+            scalars = program.scalar_values(t, lr, env)  # type: ignore[arg-type]
+            run = run_functional if mode == "functional" else run_single
+            run(self._bind(program, mode), program.keys, p, grad, state, scalars)
 
     def _run_bucket(
         self,
@@ -906,6 +971,36 @@ def _run_kernel(
     if isinstance(kernel, NativeKernel):
         return kernel.run(params, grads, states, as_floats(scalars), state_dtype)
     return kernel.run(params, grads, states, scalars, state_dtype)
+
+
+def _device_scalar_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of scalars computed on ``device`` (float64 where the device has it)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _check_capturable(plan: Plan, program: Program, name: str) -> None:
+    """Refuse a model whose step cannot run without the host: operations that change with the step count,
+    or scalar functions that need numbers (tried once on tensors of the ``meta`` device, which has no values)."""
+    varying = plan.varying_stages
+    if varying:
+        keys = ", ".join(stage.key for stage in varying)
+        raise ValueError(
+            f"capturable=True needs a step whose operations are the same at every step; {name}'s {keys} stage "
+            "changes them with the step count (its first step, or a regime such as RAdam's rectification)"
+        )
+    t = torch.ones((), dtype=torch.float64, device="meta")
+    env = [t for _ in program.products]
+    reads = dict(program.env_scalars)
+    for k, fn in enumerate(program.scalars):
+        try:
+            value = reads[k](t, 0.5, env) if k in reads else fn(t, 0.5)  # type: ignore[arg-type]
+        except (RuntimeError, TypeError, ValueError, AttributeError, NotImplementedError) as exc:
+            raise ValueError(
+                f"capturable=True computes the step's scalars on the device; scalar {k} of {name}'s step "
+                f"needs a number ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+        if not isinstance(value, (Tensor, float, int)):
+            raise ValueError(f"capturable=True: scalar {k} of {name}'s step is a {type(value).__name__}")
 
 
 def _is_plain(tensor: Tensor) -> bool:
