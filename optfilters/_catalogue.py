@@ -422,12 +422,18 @@ def _build_aggmo(p: Params) -> OptimizerModel:
 
 def _build_lion(p: Params) -> OptimizerModel:
     beta1, beta2 = p["beta1"], p["beta2"]
-    # c = beta1 m + (1 - beta1) g, m = beta2 m + (1 - beta2) g  =>  ((1-b1) + (b1-b2) z^-1) / (1 - b2 z^-1)
-    interpolation = ArmaFilter([1.0 - beta1, beta1 - beta2], [1.0, -beta2], name="lion")
+    # c = beta1 m + (1 - beta1) g, then m = beta2 m + (1 - beta2) g  =>  ((1-b1) + (b1-b2) z^-1) / (1 - b2 z^-1);
+    # in the reference's state form (m, read before its update), which stays exact when the betas change
+    late_ema = ArmaFilter([0.0, 1.0 - beta2], [1.0, -beta2], name="ema, one step late")
+    interpolation = LinearStage(
+        (FilterTerm(late_ema, gain=Constant(beta1)), FilterTerm(ArmaFilter.identity(), gain=Constant(1.0 - beta1))),
+        "gradient",
+        summed=True,
+    )
     return _model(
         "lion",
         p,
-        gradient=LinearStage.of(interpolation, "gradient"),
+        gradient=interpolation,
         nonlinearity=SignNonlinearity(),
         weight_decay=_weight_decay(p, decoupled=True),
     )

@@ -477,7 +477,9 @@ class FilterTerm:
 
     * a constant ``b = [k]``: no state, ``k`` joins the term's coefficient;
     * a one-pole all-pole filter ``b0 / (1 - p z^-1)`` keeps its previous output
-      as state (torch.optim's buffers) and runs in torch.optim's own form:
+      as state (torch.optim's buffers; one step late, ``b1 z^-1 / (1 - p z^-1)``,
+      it outputs that state before updating it, as Lion reads its ``m``) and runs
+      in torch.optim's own form:
       ``lerp`` for the unit-DC-gain EMA (``b0 = 1 - p``), ``mul_``/``add_`` for
       heavy-ball momentum, ``mul_``/``addcmul_`` for second moments and
       ``add_``/``addcmul_`` for a summer (``p = 1``).  Where rounding ``p`` to
@@ -612,6 +614,13 @@ class FilterTerm:
             return (bld.square(x) if square else x), Coef.constant(float(b[0]))
         if a.size == 2 and b.size == 1:
             return self._one_pole(bld, x, key, square, first), ONE
+        if a.size == 2 and b.size == 2 and b[0] == 0.0 and not self.first_output_is_input:
+            # A one-pole filter one step late, b1 z^-1 / (1 - p z^-1): the reference's buffer of the one-pole
+            # filter, read before its update (Lion's m in sign(beta1 m + (1 - beta1) g), then m's update).
+            y = bld.state(key, form=ONE_POLE)
+            previous = bld.new("clone", y)
+            self._one_pole_update(bld, y, x, float(b[1]), float(-a[1]), square)
+            return previous, ONE
         source = bld.square(x) if square else x
         if f.is_fir or self.first_output_is_input:
             return _direct_form(bld, b, a, source, key, self.first_output_is_input and first, ("direct",)), ONE
@@ -633,16 +642,22 @@ class FilterTerm:
         if self.first_output_is_input and first:
             bld.emit("copy_", None, y, bld.square(x) if square else x)
             return y
+        self._one_pole_update(bld, y, x, b0, pole, square)
+        return y
+
+    @staticmethod
+    def _one_pole_update(bld: ProgramBuilder, y: str, x: str, b0: float, pole: float, square: bool) -> None:
+        """``y = p y + b0 x`` (or ``x**2``) in place, in torch.optim's forms (see the class notes)."""
         if pole == 1.0:
             if square:
                 bld.emit("addcmul_", None, y, x, x, slot=bld.const(b0))
             else:
                 bld.emit("add_", None, y, x, slot=bld.const(b0))
-            return y
+            return
         ema = b0 == 1.0 - pole
         if ema and not square:
             bld.emit("lerp_", None, y, x, slot=bld.const(b0))
-            return y
+            return
         if bld.is_coarse(pole):
             source = bld.square(x) if square else x
             if ema:
@@ -651,13 +666,12 @@ class FilterTerm:
                 step = bld.new("mul_s", source, slot=bld.const(b0))
                 bld.emit("add_", None, step, y, slot=bld.const(-(1.0 - pole)))
                 bld.emit("add_", None, y, step, slot=bld.const(1.0))
-            return y
+            return
         bld.emit("mul_s_", None, y, slot=bld.const(pole))
         if square:
             bld.emit("addcmul_", None, y, x, x, slot=bld.const(b0))
         else:
             bld.emit("add_", None, y, x, slot=bld.const(b0))
-        return y
 
 
 def _direct_form(

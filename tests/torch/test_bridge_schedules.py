@@ -486,3 +486,30 @@ def test_the_numpy_executor_follows_the_same_semantics() -> None:
     numpy_opt.set(order=2)
     with pytest.warns(optfilters.StateResetWarning):
         numpy_opt.step([1.0, 1.0])
+
+
+def test_lion_with_changing_betas_runs_the_references_recursion() -> None:
+    """Lion (no torch.optim class) in lucidrains/lion-pytorch's state form: c = b1 m + (1 - b1) g, then m's update."""
+    rng = np.random.default_rng(1)
+    grads = rng.normal(size=(60, 4))
+    betas = [(0.8 + 0.15 * _frac(t, 3, 7), 0.9 + 0.09 * _frac(t, 5, 9)) for t in range(60)]
+    theta, m, expected = np.linspace(-1.0, 1.0, 4), np.zeros(4), []
+    for g, (b1, b2) in zip(grads, betas, strict=True):
+        theta = theta - 0.01 * np.sign(b1 * m + (1 - b1) * g)
+        m = b2 * m + (1 - b2) * g
+        expected.append(theta)
+    p = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 4, dtype=torch.float64))
+    bridge = FilterOptimizer([p], "lion", lr=0.01)
+    numpy_opt = optfilters.get("lion", lr=0.01).optimizer(np.linspace(-1.0, 1.0, 4))
+    for t, (g, (b1, b2)) in enumerate(zip(grads, betas, strict=True)):
+        bridge.param_groups[0]["betas"] = (b1, b2)
+        p.grad = torch.tensor(g)
+        bridge.step()
+        numpy_opt.set(betas=(b1, b2))
+        numpy_opt.step(g)
+        np.testing.assert_allclose(p.detach().numpy(), expected[t], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(numpy_opt.theta, expected[t], rtol=0, atol=1e-15)
+    # the ARMA(1,1) transfer function of constant betas is unchanged
+    f = optfilters.get("lion", betas=(0.9, 0.99)).filters()["gradient"]
+    np.testing.assert_allclose(f.b, [0.1, -0.09], rtol=1e-14)
+    np.testing.assert_allclose(f.a, [1.0, -0.99], rtol=0)
