@@ -100,7 +100,23 @@ class FilterOptimizer(torch.optim.Optimizer):
         See :attr:`compile_seconds` and :mod:`optfilters.torch.triton_kernels`.
         Results equal the default path to rounding (often exactly).
         Parameters the kernels cannot take (complex, float16, non-contiguous)
-        run on the multi-tensor path.
+        run on the multi-tensor path; sharded (DTensor) parameters run the
+        kernels on their local shards.
+    capturable : bool, optional
+        torch.optim's ``capturable``: step counts, NAdam's running product and
+        every scalar of the step (bias corrections, coefficients, lr) are
+        0-dim tensors on the parameters' device, computed from the step tensor
+        by the step program's own scalar functions, so that a step reads
+        nothing back to the host and can be captured in a CUDA graph.  One
+        tensor at a time; not with ``fused``.  Models whose operations change
+        with the step count (RAdam's rectification, SGD with dampening's first
+        step) are refused with a ``ValueError``.
+    differentiable : bool, optional
+        torch.optim's ``differentiable``: autograd records the step (run out
+        of place, one tensor at a time), so gradients flow through it to the
+        parameter, its gradient, the state and a learning-rate tensor that
+        requires grad (non-leaf parameters, as in torch.optim).  Not with
+        ``foreach`` or ``fused``.
     **hyperparameters
         The model's hyperparameters by the catalogue's names, which are
         torch.optim's keywords (``lr``, ``momentum``, ``weight_decay``,
@@ -132,8 +148,32 @@ class FilterOptimizer(torch.optim.Optimizer):
       parameter.
     * Hyperparameters are read from the parameter groups at every step, so
       every ``torch.optim.lr_scheduler`` works (``CyclicLR``/``OneCycleLR`` with
-      ``cycle_momentum`` rewrite ``momentum`` or ``betas``); the model is rebuilt
-      only when a hyperparameter other than ``lr`` changes.
+      ``cycle_momentum`` rewrite ``momentum`` or ``betas``), and so does a change
+      by hand of any hyperparameter between steps; the model is rebuilt (cached
+      by value) only when a hyperparameter other than ``lr`` changes.  With
+      changing coefficients a filter's state form is its semantics: the
+      catalogue's filters keep the reference implementation's own buffers
+      (torch.optim.SGD's Nesterov ``buf = mu buf + g`` with update ``g + mu buf``,
+      NAdam's ``mu_product`` as state, Lion's ``m``), so runs with torch.optim's
+      counterparts agree under any schedule.  A change of structure (the
+      ``order`` of a designed filter) recreates the state arrays it makes stale
+      at their initial value, with a :class:`optfilters.StateResetWarning`.
+    * A tensor ``lr`` (and tensor ``betas``) stays a tensor in the param groups
+      and is read at every step: a change in place (``lr.fill_(0.5)``) counts.
+    * Scalar state follows torch.optim's rule: ``step`` and NAdam's
+      ``mu_product`` are float32 tensors, float64 when
+      ``torch.get_default_dtype()`` is float64.
+    * :meth:`state_dict` and :meth:`load_state_dict` also speak the format of
+      the torch.optim counterpart (``format="torch"``, and torch's dicts are
+      recognised on loading); a dict that does not fit is refused with a
+      :class:`~optfilters.torch.checkpoint.CheckpointError`
+      (:mod:`optfilters.torch.checkpoint`).
+    * ``torch.amp.GradScaler`` unscales the gradients and skips steps with
+      inf/NaN gradients itself (the optimizer does not set
+      ``_step_supports_amp_scaling``, as torch.optim's non-fused classes do not).
+    * FSDP2 (``torch.distributed.fsdp.fully_shard``): DTensor parameters get
+      DTensor state, sharded like them, and checkpoints go through
+      ``torch.distributed.checkpoint``.
     * Parameters whose ``grad`` is None are skipped (their state is untouched);
       sparse gradients are refused.
     * Each step runs the model's step program (:mod:`optfilters.program`),
