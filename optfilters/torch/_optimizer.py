@@ -648,8 +648,8 @@ class FilterOptimizer(torch.optim.Optimizer):
                 continue
             # running products (NAdam's mu_product) are per parameter: parameters with equal values run together
             by_env: dict[tuple[float, ...], list[int]] = defaultdict(list)
-            for i, (p, state) in enumerate(zip(bucket_params, bucket_states, strict=True)):
-                by_env[_advance_products(program, p, state, t)].append(i)
+            for i, env in enumerate(_advance_products_of(program, bucket_states, t)):
+                by_env[env].append(i)
             for env, chosen in by_env.items():
                 self._run_bucket(
                     index,
@@ -1084,6 +1084,28 @@ def _advance_products(program: Program, param: Tensor, state: dict[str, Any], t:
         value.mul_(product.factor(t))
         env.append(value.tolist())  # type: ignore[arg-type]  # on the CPU, as in torch.optim: no device sync
     return tuple(env)
+
+
+def _advance_products_of(program: Program, states: list[dict[str, Any]], t: int) -> list[tuple[float, ...]]:
+    """:func:`_advance_products` for the parameters of a bucket: one multiplication per product when it can."""
+    columns = []
+    for product in program.products:
+        values = []
+        for state in states:
+            value = state.get(product.key)
+            if value is None:
+                value = state[product.key] = torch.full((), product.init, dtype=_scalar_dtype())
+            values.append(value)
+        dtype = values[0].dtype
+        if len(values) > 1 and all(v.dtype == dtype and v.is_cpu and v.dim() == 0 for v in values):
+            torch._foreach_mul_(values, product.factor(t))
+            columns.append(torch.stack(values).tolist())
+        else:
+            factor = product.factor(t)
+            for v in values:
+                v.mul_(factor)
+            columns.append([v.tolist() for v in values])
+    return [tuple(row) for row in zip(*columns, strict=True)] if columns else [() for _ in states]
 
 
 def _init_state(program: Program, param: Tensor, state: dict[str, Any]) -> None:
