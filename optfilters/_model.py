@@ -831,9 +831,12 @@ class NumpyOptimizer:
 
 def _reset_stale(state: dict[str, Any], forms: dict[str, Any], program: Program, name: str) -> None:
     """Drop the state arrays whose form ``program`` changes (they restart at their initial value), with a warning."""
-    stale = [key for key in changed_forms(forms, program) if key in state]
+    dropped = changed_forms(forms, program)
+    stale = [key for key in dropped if key in state]
     for key in stale:
         del state[key]
+    for key in dropped:
+        forms.pop(key, None)
     forms.update(program.forms)
     if stale:
         warnings.warn(

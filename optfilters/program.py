@@ -754,8 +754,10 @@ def changed_forms(forms: Mapping[str, Hashable], program: Program) -> list[str]:
 
     Executors call this when the hyperparameters change the program: an array
     written by another realisation (a Butterworth design of another order,
-    say) is stale, and is recreated at its initial value.  Keys the program
-    does not use, or that ``forms`` does not know, are not reported.
+    say) is stale, and is recreated at its initial value.  Keys of ``forms``
+    that the program no longer uses are reported too (after the key order
+    they are dead: a return to the old structure must not revive them); keys
+    that ``forms`` does not know are not.
 
     Examples
     --------
@@ -766,8 +768,12 @@ def changed_forms(forms: Mapping[str, Hashable], program: Program) -> list[str]:
     []
     >>> changed_forms(old.forms, optfilters.get("butterworth", order=4).plan().program(1))
     ['gradient.0.s0.0', 'gradient.0.s0.1']
+    >>> changed_forms(old.forms, optfilters.get("custom", b=[0.1], a=[1.0, -0.9]).plan().program(1))
+    ['gradient.0.s0.0', 'gradient.0.s0.1']
     """
-    return [spec.key for spec in program.state if spec.key in forms and forms[spec.key] != spec.form]
+    used = program.forms
+    changed = [spec.key for spec in program.state if spec.key in forms and forms[spec.key] != spec.form]
+    return changed + [key for key in forms if key not in used]
 
 
 # ----------------------------------------------------------------------------- interpreters

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._errors import StateResetWarning
+from .._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, StateResetWarning
 from .._filter import ArmaFilter
 from .._model import OptimizerModel
 from ..program import changed_forms
@@ -32,7 +32,7 @@ from ._kernels import (
 )
 from ._native import NativeKernel, compiler, native_kind
 from ._program import Plan, Program
-from ._resolve import OPTION_KEYS, Source, make_source
+from ._resolve import OPTION_KEYS, Source, check_lr, make_source
 from .checkpoint import CheckpointError, _convert_from, _convert_to_torch
 from .triton_kernels import DeviceLr, TritonKernel, as_floats, lr_dependent_slots, slot_values, triton_kind
 
@@ -44,6 +44,7 @@ _DTYPE = operator.attrgetter("dtype")
 _IS_SPARSE = operator.attrgetter("is_sparse")
 _IS_CPU = operator.attrgetter("is_cpu")
 _GET_STEP = operator.methodcaller("get", "step")
+_INF = float("inf")
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -248,6 +249,7 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._forms: dict[int, dict[str, Any]] = {}  # per group: the form of each state key (see changed_forms)
         self._group_models: dict[int, OptimizerModel] = {}
         self._capturable_checked: dict[int, Program] = {}
+        self._unstable_warned: set[tuple[int, str]] = set()  # (group, filter) pairs already warned about
         accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
         self._accelerator = bool(accelerator is not None and accelerator.current_accelerator(check_available=True))
         self._warned_no_compiler = False
@@ -281,6 +283,7 @@ class FilterOptimizer(torch.optim.Optimizer):
             self._source.normalise(param_group)
             merged = dict(self.defaults)
             merged.update({k: v for k, v in param_group.items() if k != "params"})
+            check_lr(merged["lr"])
             self._source.build(merged)
         super().add_param_group(param_group)
 
@@ -493,9 +496,55 @@ class FilterOptimizer(torch.optim.Optimizer):
             self._accelerator_graph_capture_health_check()
         # torch.optim's rule: autograd records the step only with differentiable=True
         with torch.set_grad_enabled(bool(self.defaults.get("differentiable", False))):
+            # every hyperparameter is checked before any parameter moves
+            checked = [self._checked(index, group) for index, group in enumerate(self.param_groups)]
             for index, group in enumerate(self.param_groups):
-                self._step_group(index, group)
+                model, lr = checked[index]
+                self._step_group(index, group, model, lr)
         return loss
+
+    def _checked(self, index: int, group: dict[str, Any]) -> tuple[OptimizerModel, Any]:
+        """The model and learning rate of group ``index`` at this step, validated (one-line ValueError).
+
+        The model is cached by its hyperparameters' values, so a value is
+        validated when it first appears; ``lr`` is checked at every step.  A
+        tensor ``lr`` is read on the host and checked, except where the step
+        reads it on the device (``capturable=True``, the fused Triton kernels):
+        there only its shape and dtype are checked, its value at construction.
+        """
+        try:
+            model = self._source.model(group)
+        except (InvalidHyperparameterError, InvalidFilterError) as exc:
+            raise type(exc)(f"FilterOptimizer({self._source.name}), param group {index}: {exc}") from None
+        lr = group["lr"]
+        kind = type(lr)
+        if kind is float or kind is int:
+            if not 0.0 <= lr < _INF:
+                self._refuse_lr(index, lr)
+            return model, float(lr)
+        if not isinstance(lr, Tensor):
+            return model, self._refuse_lr(index, lr)
+        on_device = group.get("capturable") or (
+            group.get("fused") and (lr.device.type != "cpu" or self._fused_backend == "triton")
+        )
+        if on_device:  # the step reads it on the device (no host-device synchronisation)
+            self._refuse_lr(index, lr, read=False)
+            return model, lr
+        if lr.numel() != 1 or not lr.is_floating_point():
+            self._refuse_lr(index, lr, read=False)
+        value = lr.detach().item()
+        if not 0.0 <= value < _INF:
+            self._refuse_lr(index, value)
+        if group.get("differentiable") and lr.requires_grad:
+            return model, lr  # autograd follows the step into the learning rate
+        return model, value
+
+    def _refuse_lr(self, index: int, lr: Any, read: bool = True) -> Any:
+        """Raise the one-line error for a bad ``lr`` of group ``index`` (or return a number given as another type)."""
+        try:
+            return check_lr(lr, f"param_groups[{index}]['lr']", read=read)
+        except InvalidHyperparameterError as exc:
+            raise InvalidHyperparameterError(f"FilterOptimizer({self._source.name}): {exc}") from None
 
     def _plan(self, model: OptimizerModel, dtype: torch.dtype) -> Plan:
         key = (id(model), dtype)
@@ -536,8 +585,14 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._group_states[index] = (state, state.version, list(params), states)
         return states
 
-    def _check_structure(self, index: int, model: OptimizerModel, program: Program, group: dict[str, Any]) -> None:
-        """A new model for group ``index`` (changed hyperparameters): drop the state its structure makes stale."""
+    def _check_structure(
+        self, index: int, model: OptimizerModel, program: Program, group: dict[str, Any], depth: int = 0
+    ) -> None:
+        """A new model for group ``index`` (changed hyperparameters): drop the state its structure makes stale.
+
+        ``depth``: the calls between :meth:`step` and this one beyond :meth:`_step_group` (for the warnings'
+        ``stacklevel``, which points at the caller of ``step``: torch.optim wraps ``step`` in one more frame).
+        """
         forms = self._forms.setdefault(index, {})
         stale = changed_forms(forms, program)
         if stale:
@@ -546,16 +601,34 @@ class FilterOptimizer(torch.optim.Optimizer):
                 if st:
                     for key in stale:
                         st.pop(key, None)
+            for key in stale:
+                forms.pop(key, None)
             warnings.warn(
                 f"FilterOptimizer({self._source.name}): the new hyperparameters of group {index} change the "
                 f"structure of the filter state {', '.join(stale)}; it restarts from its initial value",
                 StateResetWarning,
-                stacklevel=4,
+                stacklevel=5 + depth,
             )
         forms.update(program.forms)
         self._group_models[index] = model
+        self._warn_if_unstable(index, model, 6 + depth)
 
-    def _step_group(self, index: int, group: dict[str, Any]) -> None:
+    def _warn_if_unstable(self, index: int, model: OptimizerModel, stacklevel: int) -> None:
+        """One :class:`optfilters.StabilityWarning` per group and filter whose poles leave the unit circle."""
+        warned = self._unstable_warned
+        for key, f in model.filters().items():
+            if (index, key) in warned or f.stability != "unstable":
+                continue
+            warned.add((index, key))
+            radius = float(abs(f.poles).max())
+            warnings.warn(
+                f"FilterOptimizer({self._source.name}): the {key} filter of param group {index} is UNSTABLE "
+                f"(a pole at |z| = {radius:.6g} > 1): its output, and the parameters, grow without bound",
+                StabilityWarning,
+                stacklevel=stacklevel,
+            )
+
+    def _step_group(self, index: int, group: dict[str, Any], model: OptimizerModel, lr: Any) -> None:
         group_params: list[Tensor] = group["params"]
         all_grads = list(map(_GRAD, group_params))
         if all(map(operator.is_not, all_grads, repeat(None))):
@@ -571,18 +644,10 @@ class FilterOptimizer(torch.optim.Optimizer):
                 f"FilterOptimizer({self._source.name}) does not support sparse gradients "
                 f"(parameter {position} of group {index} has one); use dense gradients"
             )
-        model = self._source.model(group)
         differentiable = group.get("differentiable")
         if group.get("capturable"):
-            self._step_capturable(index, group, model, params, grads)
+            self._step_capturable(index, group, model, lr, params, grads)
             return
-        lr = group["lr"]
-        if not isinstance(lr, Tensor):
-            lr = float(lr)
-        elif differentiable and lr.requires_grad:
-            pass  # autograd follows the step into the learning rate
-        elif not (group.get("fused") and (lr.device.type != "cpu" or self._fused_backend == "triton")):
-            lr = float(lr.item())  # else the Triton kernel reads the tensor (no host-device synchronisation)
         states = self._states(index, params)
         counter = self._counters.get(index)
         if counter is None:
@@ -668,6 +733,7 @@ class FilterOptimizer(torch.optim.Optimizer):
         index: int,
         group: dict[str, Any],
         model: OptimizerModel,
+        lr: Any,
         params: list[Tensor],
         grads: list[Tensor],
     ) -> None:
@@ -679,10 +745,9 @@ class FilterOptimizer(torch.optim.Optimizer):
         place (out of place with ``differentiable=True``).
         """
         states = self._states(index, params)
-        lr = group["lr"]
         mode = "functional" if group.get("differentiable") else "device"
         if model is not self._group_models.get(index):
-            self._check_structure(index, model, self._plan(model, _state_dtype(params[0])).program(1), group)
+            self._check_structure(index, model, self._plan(model, _state_dtype(params[0])).program(1), group, depth=1)
         for p, grad, state in zip(params, grads, states, strict=True):
             plan = self._plan(model, _state_dtype(p))
             program = plan.program(1)
