@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, StateResetWarning
-from .._filter import ArmaFilter
+from .._filter import UNIT_CIRCLE_TOLERANCE, ArmaFilter
 from .._model import OptimizerModel
 from ..program import changed_forms
 from ._compiled import CompiledStep
@@ -45,6 +45,7 @@ _IS_SPARSE = operator.attrgetter("is_sparse")
 _IS_CPU = operator.attrgetter("is_cpu")
 _GET_STEP = operator.methodcaller("get", "step")
 _INF = float("inf")
+_term_filter = operator.attrgetter("filter")  # a term is gain * filter: the poles are the filter's
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -158,7 +159,18 @@ class FilterOptimizer(torch.optim.Optimizer):
       NAdam's ``mu_product`` as state, Lion's ``m``), so runs with torch.optim's
       counterparts agree under any schedule.  A change of structure (the
       ``order`` of a designed filter) recreates the state arrays it makes stale
-      at their initial value, with a :class:`optfilters.StateResetWarning`.
+      at their initial value, and drops those the new structure no longer uses,
+      with a :class:`optfilters.StateResetWarning`.
+    * Every hyperparameter a step reads is validated at that step, before any
+      parameter of any group moves: a bad value (``param_groups[0]["lr"] =
+      float("nan")``, a negative lr, ``betas`` outside [0, 1)) raises an
+      :class:`optfilters.InvalidHyperparameterError` (a ``ValueError``) naming it.
+      A tensor ``lr`` is checked at construction and at every step that reads
+      it on the host; where the step reads it on the device (``capturable``,
+      the fused Triton kernels) only its shape and dtype are checked there.
+    * A filter with a pole outside the unit circle (``momentum=1.5``) warns once
+      per parameter group and stage with an :class:`optfilters.StabilityWarning`;
+      marginal filters (Adagrad's accumulator) do not warn.
     * A tensor ``lr`` (and tensor ``betas``) stays a tensor in the param groups
       and is read at every step: a change in place (``lr.fill_(0.5)``) counts.
     * Scalar state follows torch.optim's rule: ``step`` and NAdam's
@@ -614,16 +626,25 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._warn_if_unstable(index, model, 6 + depth)
 
     def _warn_if_unstable(self, index: int, model: OptimizerModel, stacklevel: int) -> None:
-        """One :class:`optfilters.StabilityWarning` per group and filter whose poles leave the unit circle."""
+        """One :class:`optfilters.StabilityWarning` per group and filter whose poles leave the unit circle.
+
+        Each term of a linear stage is realised with its own memories, so each
+        term's poles count (a sum of terms has no other poles); the check runs
+        whenever the hyperparameters change.
+        """
         warned = self._unstable_warned
-        for key, f in model.filters().items():
-            if (index, key) in warned or f.stability != "unstable":
+        for key, stage in model.linear_stages().items():
+            if (index, key) in warned:
                 continue
+            unstable = [f for f in map(_term_filter, stage.terms) if _is_unstable(f)]
+            if not unstable:
+                continue
+            radius = max(float(abs(f.poles).max()) for f in unstable)
             warned.add((index, key))
-            radius = float(abs(f.poles).max())
+            where = f"|z| = {radius:.6g} > 1" if radius > 1 else f"|z| = {radius:.6g}, repeated"
             warnings.warn(
                 f"FilterOptimizer({self._source.name}): the {key} filter of param group {index} is UNSTABLE "
-                f"(a pole at |z| = {radius:.6g} > 1): its output, and the parameters, grow without bound",
+                f"(a pole at {where}): its output, and the parameters, grow without bound",
                 StabilityWarning,
                 stacklevel=stacklevel,
             )
@@ -1106,6 +1127,16 @@ def _check_capturable(plan: Plan, program: Program, name: str) -> None:
             ) from None
         if not isinstance(value, (Tensor, float, int)):
             raise ValueError(f"capturable=True: scalar {k} of {name}'s step is a {type(value).__name__}")
+
+
+def _is_unstable(f: ArmaFilter) -> bool:
+    """``f.stability == "unstable"``, without a root finder for one pole (the per-step check of momentum schedules)."""
+    a = f.a
+    if a.size == 1:
+        return False
+    if a.size == 2:
+        return bool(abs(a[1] / a[0]) > 1.0 + UNIT_CIRCLE_TOLERANCE)
+    return f.stability == "unstable"
 
 
 def _is_plain(tensor: Tensor) -> bool:

@@ -236,9 +236,32 @@ def test_grad_scaler_leaves_a_designed_filter_as_unscaled_training_would() -> No
 
 
 def test_grad_scaler_state_dict_round_trip() -> None:
-    """A checkpoint taken between scaled steps resumes exactly (optimizer and scaler state)."""
-    _, _, opt = _scaled_run(lambda ps: FilterOptimizer(ps, "adam", lr=0.01), steps=6)
-    saved = copy.deepcopy(opt.state_dict())
-    again = FilterOptimizer([torch.nn.Parameter(p.detach().clone()) for p in opt.param_groups[0]["params"]], "adam")
-    again.load_state_dict(saved)
-    assert again.param_groups[0]["lr"] == 0.01
+    """A checkpoint taken between scaled steps (optimizer and scaler) resumes exactly, overflow skipping included."""
+
+    def run(resume_from: dict[str, Any] | None, steps: int, start: int) -> tuple[Any, ...]:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        opt = FilterOptimizer(list(net.parameters()), "adam", lr=0.01)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12, growth_interval=3)
+        if resume_from is not None:
+            net.load_state_dict(resume_from["net"])
+            opt.load_state_dict(resume_from["opt"])
+            scaler.load_state_dict(resume_from["scaler"])
+        gen = torch.Generator().manual_seed(1)
+        for step in range(start + steps):
+            x = torch.randn(16, 4, generator=gen)
+            if step < start:
+                continue  # the same batches as the uninterrupted run
+            opt.zero_grad()
+            loss = (net(x) - x.sum(1, keepdim=True).sin()).pow(2).mean()
+            scaler.scale(loss * (float("inf") if step == 8 else 1.0)).backward()
+            scaler.step(opt)
+            scaler.update()
+        saved = {"net": net.state_dict(), "opt": opt.state_dict(), "scaler": scaler.state_dict()}
+        return torch.cat([p.detach().flatten() for p in net.parameters()]), copy.deepcopy(saved), scaler.get_scale()
+
+    whole, _, whole_scale = run(None, 12, 0)
+    _, checkpoint, _ = run(None, 6, 0)
+    resumed, _, resumed_scale = run(checkpoint, 6, 6)
+    assert torch.equal(resumed, whole) and resumed_scale == whole_scale
+    assert float(checkpoint["opt"]["state"][0]["step"]) == 6

@@ -37,6 +37,11 @@ from optfilters.torch import FilterOptimizer
 
 STEPS = 300
 TOLERANCE = 1e-12
+#: The fused C kernels compute in IEEE arithmetic; torch's CPU kernels do not everywhere (its vectorised sqrt
+#: on AVX-512 differs from the correctly rounded one in the last bit for about 0.7% of doubles), and this
+#: problem's trajectories grow a one-ulp difference (RMSprop under CyclicLR measured 2.6e-10; every other entry
+#: and schedule <= 6e-16).
+FUSED_TOLERANCE = 1e-9
 TORCH_ENTRIES = [name for name, entry in CATALOGUE.items() if entry.torch_class is not None]
 
 _A = np.linspace(0.5, 3.0, 12)
@@ -219,8 +224,7 @@ def test_schedulers_that_cycle_momentum_or_betas(name: str, kind: str, path: str
             scheduler=_scheduler(kind, name, lr),
         )
     error = relative_error(ours, theirs)
-    # The C kernels round differently (fused multiply-adds) and a trajectory amplifies that.
-    bound = TOLERANCE if path != "fused" else 1e-9
+    bound = TOLERANCE if path != "fused" else FUSED_TOLERANCE
     assert error <= bound, f"{name} under {kind} ({path}): relative error {error:.3g}"
     if cycles(name):  # the scheduler did rewrite the coefficients, and the bridge read them
         group = opt.param_groups[0]
@@ -303,6 +307,34 @@ def test_every_hyperparameter_changed_at_every_step(name: str, example: dict[str
     )
     error = relative_error(ours, theirs)
     assert error <= TOLERANCE, f"{name} {example}: relative error {error:.3g} with {varied} changing"
+
+
+@pytest.mark.parametrize("name", TORCH_ENTRIES)
+@pytest.mark.parametrize("path", ["foreach", "fused"])
+def test_every_hyperparameter_and_a_tensor_lr_changed_on_the_other_paths(name: str, path: str) -> None:
+    """The multi-tensor and fused paths under the same per-step changes, with lr a tensor changed in place."""
+    lr0 = LRS.get(name, 0.05)
+    varied = sorted(_torch_names(name) & set(SCHEDULES) - {"lr"})
+    options = {"foreach": {"foreach": True}, "fused": {"fused": True}}[path]
+
+    def before_step(t: int, opt: torch.optim.Optimizer) -> None:
+        group = opt.param_groups[0]
+        group["lr"].fill_(SCHEDULES["lr"](t, lr0))
+        for key in varied:
+            group[key] = SCHEDULES[key](t, lr0)
+        if "nesterov" in varied and group["nesterov"]:
+            group["dampening"] = 0.0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fused without a C compiler falls back with a warning
+        ours, theirs, _ = run_pair(
+            lambda ps: FilterOptimizer(ps, name, lr=torch.tensor(lr0, dtype=torch.float64), **options),
+            lambda ps: torch_optimizer(name, ps, lr=torch.tensor(lr0, dtype=torch.float64)),
+            before_step=before_step,
+        )
+    error = relative_error(ours, theirs)
+    bound = TOLERANCE if path != "fused" else FUSED_TOLERANCE
+    assert error <= bound, f"{name} ({path}): relative error {error:.3g} with {varied} changing"
 
 
 # ----------------------------------------------------------------------------- tensor hyperparameters
@@ -397,16 +429,25 @@ def float64_default() -> Iterator[None]:
     torch.set_default_dtype(previous)
 
 
-@pytest.mark.parametrize("name", TORCH_ENTRIES)
-def test_float64_default_dtype(name: str, float64_default: None) -> None:
+def _float64_cases() -> list[tuple[str, str]]:
+    return [(name, "single") for name in TORCH_ENTRIES] + [
+        (name, path) for name in ("nadam", "radam", "adam") for path in ("foreach", "fused")
+    ]
+
+
+@pytest.mark.parametrize(("name", "path"), _float64_cases())
+def test_float64_default_dtype(name: str, path: str, float64_default: None) -> None:
     """Scalar state (``step``, NAdam's ``mu_product``) in torch's scalar dtype: float64 here."""
     lr = LRS.get(name, 0.05)
-    ours, theirs, opt = run_pair(
-        lambda ps: FilterOptimizer(ps, name, lr=lr),
-        lambda ps: torch_optimizer(name, ps, lr=lr),
-        scheduler=_scheduler("onecycle", name, lr),
-    )
-    assert relative_error(ours, theirs) <= TOLERANCE
+    options = {"single": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[path]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fused without a C compiler falls back with a warning
+        ours, theirs, opt = run_pair(
+            lambda ps: FilterOptimizer(ps, name, lr=lr, **options),
+            lambda ps: torch_optimizer(name, ps, lr=lr),
+            scheduler=_scheduler("onecycle", name, lr),
+        )
+    assert relative_error(ours, theirs) <= (TOLERANCE if path != "fused" else FUSED_TOLERANCE)
     state = opt.state[opt.param_groups[0]["params"][0]]
     for key in ("step", "mu_product"):
         if key in state:
