@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,10 +37,12 @@ import numpy as np
 
 import optfilters
 from optfilters import CATALOGUE, ArmaFilter, CatalogueEntry, Hyperparameter, OptimizerModel
+from optfilters.user_models import is_file_reference, load_entry
 
 __all__ = [
     "PLOT_SUFFIXES",
     "CliError",
+    "OneLineCommand",
     "OneLineErrorGroup",
     "OptimizerChain",
     "OptimizerCommand",
@@ -56,6 +59,7 @@ __all__ = [
     "optimizer_chain",
     "optimizer_group",
     "plot_option",
+    "plot_style_options",
     "save_plot",
     "stability_message",
     "warn",
@@ -279,11 +283,57 @@ def plot_option(help: str = "Also write a figure to FILE (format from the suffix
     )
 
 
-def save_plot(draw: Callable[[Any], Any], path: Path) -> Path:
+def _parse_size(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> Any:
+    if value is None:
+        return None
+    parts = [p for p in re.split(r"[x,X]", str(value).strip()) if p.strip()]
+    try:
+        width, height = (float(p) for p in parts)
+    except ValueError:
+        raise CliError(f"--size needs WIDTHxHEIGHT in inches (e.g. 8x4.5), got {value!r}") from None
+    if not (0.5 <= width <= 50.0 and 0.5 <= height <= 50.0):
+        raise CliError(f"--size needs each side between 0.5 and 50 inches, got {value!r}")
+    return (width, height)
+
+
+def plot_style_options(bode: bool = False) -> list[click.Option]:
+    """Figure options for slides: ``--title``, ``--size``; with ``bode``, ``--magnitude-only`` and ``--scale``."""
+    options = [
+        click.Option(
+            ["--title", "title"], default=None, metavar="TEXT", help="--plot: the figure's title ('' for none)."
+        ),
+        click.Option(
+            ["--size", "size"],
+            default=None,
+            metavar="WxH",
+            callback=_parse_size,
+            help="--plot: figure size in inches, e.g. 8x4.5 for a 16:9 slide.",
+        ),
+    ]
+    if bode:
+        options += [
+            click.Option(
+                ["--magnitude-only", "magnitude_only"], is_flag=True, help="--plot: the magnitude panel only."
+            ),
+            click.Option(
+                ["--scale", "scale"],
+                type=click.Choice(["db", "linear"]),
+                default="db",
+                show_default=True,
+                help="--plot: magnitude in dB or as |H|.",
+            ),
+        ]
+    return options
+
+
+def save_plot(
+    draw: Callable[[Any], Any], path: Path, title: str | None = None, size: tuple[float, float] | None = None
+) -> Path:
     """Draw with ``draw(optfilters.plot)`` and save the figure to ``path`` (headless Agg backend).
 
     matplotlib is imported here only, so commands without ``--plot`` never load it.
-    ``draw`` returns the plot function's result (an object with ``.figure``).
+    ``draw`` returns the plot function's result (an object with ``.figure``);
+    ``title`` replaces the title of its first panel, ``size`` (inches) the figure's size.
     """
     check_plot_suffix(path)
     import matplotlib
@@ -292,6 +342,11 @@ def save_plot(draw: Callable[[Any], Any], path: Path) -> Path:
     from optfilters import plot as plotting
 
     result = draw(plotting)
+    axes = getattr(result, "axes", None) or (result.figure.axes if hasattr(result, "figure") else [])
+    if title is not None and axes:
+        axes[0].set_title(title)
+    if size is not None:
+        result.figure.set_size_inches(*size)
     try:
         if hasattr(result, "savefig"):
             result.savefig(path)
@@ -380,13 +435,59 @@ def hyperparameter_option(hp: Hyperparameter) -> click.Option:
     )
 
 
+def takes_betas(entry: CatalogueEntry) -> bool:
+    """True when ``entry`` has ``beta1`` and ``beta2`` but no ``betas``: it accepts torch's ``betas`` tuple too.
+
+    Examples
+    --------
+    >>> from optfilters import CATALOGUE
+    >>> takes_betas(CATALOGUE["adam"]), takes_betas(CATALOGUE["aggmo"]), takes_betas(CATALOGUE["sgd"])
+    (True, False, False)
+    """
+    names = {hp.name for hp in entry.hyperparameters}
+    return {"beta1", "beta2"} <= names and "betas" not in names
+
+
+def parse_betas(text: Any) -> Any:
+    """``"0.9,0.999"`` -> ``(0.9, 0.999)`` (items that are not numbers are left for the library's message).
+
+    Examples
+    --------
+    >>> parse_betas("0.9, 0.99"), parse_betas("(0.8,0.9,0.99)")
+    ((0.9, 0.99), (0.8, 0.9, 0.99))
+    """
+    if not isinstance(text, str):
+        return text
+    items = [t.strip() for t in text.strip().strip("()[]").split(",") if t.strip()]
+    out: list[Any] = []
+    for item in items:
+        try:
+            out.append(float(item))
+        except ValueError:
+            out.append(item)
+    return tuple(out)
+
+
+def betas_option(entry: CatalogueEntry) -> click.Option:
+    """``--betas B1,B2[,B3]``: torch.optim's tuple, the same as ``--beta1 B1 --beta2 B2``."""
+    names = [f"beta{k}" for k in range(1, 4) if any(hp.name == f"beta{k}" for hp in entry.hyperparameters)]
+    return click.Option(
+        ["--betas", "betas"],
+        default=None,
+        metavar=",".join(n.upper() for n in names),
+        help=f"torch.optim's betas tuple ({', '.join(names)}); instead of {', '.join('--' + n for n in names)}.",
+    )
+
+
 def explicit_hyperparameters(ctx: click.Context, entry: CatalogueEntry) -> dict[str, Any]:
-    """The hyperparameters given on the command line (defaults are the library's)."""
+    """The hyperparameters given on the command line (defaults are the library's); ``--betas`` as a tuple."""
     given = {}
     for hp in entry.hyperparameters:
         source = ctx.get_parameter_source(hp.name)
         if source is not None and source not in (click.core.ParameterSource.DEFAULT,):
             given[hp.name] = ctx.params[hp.name]
+    if takes_betas(entry) and ctx.params.get("betas") is not None:
+        given["betas"] = parse_betas(ctx.params["betas"])
     return given
 
 
@@ -406,14 +507,17 @@ class Selection:
 
     model: OptimizerModel
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    entry: CatalogueEntry | None = None
 
     @property
     def label(self) -> str:
         """The name, with the explicitly given hyperparameters in parentheses."""
+        name = self.entry.name if self.entry is not None else self.model.name
         if not self.overrides:
-            return self.model.name
-        values = ", ".join(f"{k}={_value_text(self.model.hyperparameters[k])}" for k in self.overrides)
-        return f"{self.model.name}({values})"
+            return name
+        hps = self.model.hyperparameters
+        values = ", ".join(f"{k}={_value_text(hps[k] if k in hps else v)}" for k, v in self.overrides.items())
+        return f"{name}({values})"
 
 
 def _value_text(value: Any) -> str:
@@ -450,6 +554,33 @@ class OneLineErrorGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         try:
             return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            raise _usage_to_one_line(exc) from None
+
+
+class OneLineCommand(click.Command):
+    """A plain command whose usage errors (bad option values, unknown options) are one line, exit code 2.
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> cmd = OneLineCommand("serve", params=[click.Option(["--port"], type=click.IntRange(0, 10))])
+    >>> result = CliRunner().invoke(cmd, ["--port", "99"])
+    >>> result.exit_code, result.stderr
+    (2, "Error: Invalid value for '--port': 99 is not in the range 0<=x<=10.\\n")
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _usage_to_one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
         except click.UsageError as exc:
             raise _usage_to_one_line(exc) from None
 
@@ -503,13 +634,17 @@ def _build_command(
 ) -> OptimizerCommand:
     params: list[click.Parameter] = [hyperparameter_option(hp) for hp in entry.hyperparameters]
     hp_names = {hp.name for hp in entry.hyperparameters}
+    if takes_betas(entry):
+        params.append(betas_option(entry))
+        hp_names.add("betas")
     for opt in options:
         if opt.name in hp_names:
             raise RuntimeError(f"{command_name}: option {opt.name!r} clashes with a hyperparameter of {entry.name}")
         params.append(copy.copy(opt))
     aliases = f" Aliases: {', '.join(entry.aliases)}." if entry.aliases else ""
     torch = f" torch: {entry.torch_class}." if entry.torch_class else ""
-    help_text = f"{entry.summary}.\n\nSource: {entry.source}.{torch}{aliases}"
+    source = f"Source: {entry.source}." if entry.source else ""
+    help_text = f"{entry.summary}.\n\n{source}{torch}{aliases}".rstrip()
     return OptimizerCommand(
         entry,
         _extra_flags(options),
@@ -534,11 +669,29 @@ class OptimizerGroup(click.Group):
         super().__init__(name, **attrs)
         self._make_command = make_command
         self._built: dict[str, click.Command] = {}
+        #: The command's own options, shown in ``--help`` (they follow NAME and its hyperparameters).
+        self.shared_options: Sequence[click.Parameter] = ()
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """``--help``: the group's options, the command's own options (after NAME), then the optimizers."""
+        click.Command.format_options(self, ctx, formatter)
+        records = [r for r in (opt.get_help_record(ctx) for opt in self.shared_options) if r is not None]
+        if records:
+            with formatter.section(
+                "Options after NAME [HYPERPARAMETERS] (each NAME's --help adds its hyperparameters)"
+            ):
+                formatter.write_dl(records)
+        self.format_commands(ctx, formatter)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return optfilters.names()
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if is_file_reference(cmd_name):
+            if cmd_name not in self._built:
+                with one_line_errors():
+                    self._built[cmd_name] = self._make_command(load_entry(cmd_name))
+            return self._built[cmd_name]
         try:
             canonical = optfilters.resolve_name(cmd_name)
         except ValueError:
@@ -553,6 +706,8 @@ class OptimizerGroup(click.Group):
         name = args[0]
         if name.startswith("-"):
             return super().resolve_command(ctx, args)
+        if is_file_reference(name):
+            return name, self.get_command(ctx, name), args[1:]
         try:
             canonical = optfilters.resolve_name(name)
         except ValueError as exc:
@@ -610,14 +765,16 @@ def optimizer_group(
         def callback(**kwargs: Any) -> Any:
             ctx = click.get_current_context()
             overrides = explicit_hyperparameters(ctx, entry)
-            extras = {k: v for k, v in kwargs.items() if k not in {hp.name for hp in entry.hyperparameters}}
+            extras = {k: v for k, v in kwargs.items() if k not in {"betas", *(hp.name for hp in entry.hyperparameters)}}
             with one_line_errors():
-                model = optfilters.get(entry.name, **overrides)
-                return action(Selection(model, overrides), **extras)
+                model = entry.build(entry.validate(overrides))
+                return action(Selection(model, overrides, entry), **extras)
 
         return _build_command(entry, options, callback, name)
 
-    return OptimizerGroup(name, make_command, help=help, short_help=short_help)
+    group = OptimizerGroup(name, make_command, help=help, short_help=short_help)
+    group.shared_options = tuple(options)
+    return group
 
 
 class OptimizerChain(OptimizerGroup):
@@ -690,12 +847,24 @@ def optimizer_chain(
             ctx = click.get_current_context()
             overrides = explicit_hyperparameters(ctx, entry)
             settings = ctx.find_root().meta.setdefault(f"optfilters.{name}.settings", {})
-            takes = {hp.name for hp in entry.hyperparameters}
+            takes = {hp.name for hp in entry.hyperparameters} | ({"betas"} if takes_betas(entry) else set())
             shared = {k: v for k, v in settings.items() if k in takes}
             for key in shared:
                 settings[key]["used"] = True
-            conversions = {hp.name: HyperparameterType(hp) for hp in entry.hyperparameters}
-            merged = {k: conversions[k].convert(v["value"], None, None) for k, v in shared.items()}
+            conversions = {hp.name: HyperparameterType(hp).convert for hp in entry.hyperparameters}
+            merged = {
+                k: parse_betas(v["value"]) if k == "betas" else conversions[k](v["value"], None, None)
+                for k, v in shared.items()
+            }
+            if "betas" in merged:  # --set betas=B1,B2: as --set beta1=B1 --set beta2=B2 (each may be overridden)
+                names = [hp.name for hp in entry.hyperparameters if re.fullmatch(r"beta[123]", hp.name)]
+                betas = merged.pop("betas")
+                if len(betas) == len(names):
+                    merged.update(zip(names, betas, strict=True))
+                else:
+                    merged["betas"] = betas  # the library's message on the wrong length
+            if "betas" in overrides:  # an optimizer's own --betas wins over --set
+                merged = {k: v for k, v in merged.items() if not re.fullmatch(r"beta[123]", k)}
             merged.update(overrides)
             explicit_extras = {
                 k: kwargs[k]
@@ -703,8 +872,8 @@ def optimizer_chain(
                 if ctx.get_parameter_source(k) not in (None, click.core.ParameterSource.DEFAULT)
             }
             with one_line_errors():
-                model = optfilters.get(entry.name, **merged)
-            return Selection(model, merged), explicit_extras
+                model = entry.build(entry.validate(merged))
+            return Selection(model, merged, entry), explicit_extras, overrides
 
         return _build_command(entry, options, callback, name)
 
@@ -738,8 +907,9 @@ def optimizer_chain(
     )
 
     @group.result_callback()
-    def finish(results: list[tuple[Selection, dict[str, Any]]], **group_values: Any) -> Any:
+    def finish(results: list[tuple[Selection, dict[str, Any], dict[str, Any]]], **group_values: Any) -> Any:
         ctx = click.get_current_context()
+        _note_option_scope(results)
         settings = ctx.find_root().meta.get(f"optfilters.{name}.settings", {})
         unused = [v["text"] for v in settings.values() if not v["used"]]
         if unused:
@@ -750,7 +920,7 @@ def optimizer_chain(
             for k in option_names
             if ctx.get_parameter_source(k) not in (None, click.core.ParameterSource.DEFAULT)
         }
-        for _, extras in results:
+        for _, extras, _ in results:
             for key, value in extras.items():
                 if key in given and given[key] != value:
                     flag = flags[key]
@@ -758,6 +928,37 @@ def optimizer_chain(
                 given[key] = value
         values.update(given)
         with one_line_errors():
-            return action([selection for selection, _ in results], **values)
+            return action([selection for selection, _, _ in results], **values)
 
     return group
+
+
+def _note_option_scope(results: Sequence[tuple[Selection, Any, Mapping[str, Any]]]) -> None:
+    """A note on stderr when options after the last NAME could be read as meant for every optimizer.
+
+    ``compare momentum nesterov --momentum 0.5`` sets nesterov's momentum only
+    (hyperparameter options belong to the NAME they follow); momentum keeps
+    its default.  Said once, with the way to set it on all of them.
+    """
+    if len(results) < 2:
+        return
+    last, _, explicit = results[-1]
+    for key, value in explicit.items():
+        others = [
+            s.label
+            for s, _, given in results[:-1]
+            if key not in given and key in {hp.name for hp in (s.entry.hyperparameters if s.entry else ())}
+        ]
+        if others:
+            kept = "; ".join(
+                f"{s.label} keeps {key}={_value_text(s.model.hyperparameters.get(key))}"
+                for s, _, _ in results[:-1]
+                if s.label in others
+            )
+            name = last.entry.name if last.entry is not None else last.model.name
+            click.echo(
+                f"note: {option_name(key)} {_value_text(value)} sets {name}'s {key} only (an option belongs to the "
+                f"NAME before it); {kept}. For every optimizer: --set {key}={_value_text(value)} "
+                "before the first NAME.",
+                err=True,
+            )

@@ -29,6 +29,7 @@ from optfilters import CATALOGUE, ArmaFilter, OptimizerModel
 
 from ._common import (
     CliError,
+    OneLineCommand,
     Selection,
     echo_json,
     fmt,
@@ -38,6 +39,7 @@ from ._common import (
     optimizer_chain,
     optimizer_group,
     plot_option,
+    plot_style_options,
     save_plot,
     stability_message,
     warn,
@@ -158,14 +160,20 @@ def _frequency_grid(points: int, log: bool) -> np.ndarray:
     return np.linspace(0.0, 0.5, points)
 
 
-def _plot(path: Path | None, draw: Any, as_json: bool, data: dict[str, Any] | None = None) -> None:
+def _plot(path: Path | None, draw: Any, as_json: bool, data: dict[str, Any] | None = None, style: Any = None) -> None:
     if path is None:
         return
-    written = save_plot(draw, path)
+    style = style or {}
+    written = save_plot(draw, path, title=style.get("title"), size=style.get("size"))
     if data is not None:
         data["plot"] = str(written)
     if not as_json:
         click.echo(f"figure written to {written}")
+
+
+def _bode_style(style: dict[str, Any]) -> dict[str, Any]:
+    """bode() keywords from the slide options: dB or linear magnitude, the phase panel or not."""
+    return {"db": style.get("scale", "db") == "db", "phase": not style.get("magnitude_only", False)}
 
 
 # ----------------------------------------------------------------------------- options
@@ -200,9 +208,9 @@ def _steps_option(default: int = 20) -> click.Option:
 # ----------------------------------------------------------------------------- describe
 
 
-def _describe(selection: Selection, as_json: bool, plot: Path | None) -> None:
+def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: Any) -> None:
     model = selection.model
-    entry = CATALOGUE[model.name]
+    entry = selection.entry if selection.entry is not None else CATALOGUE[model.name]
     stages = model.linear_stages()
     tv = _time_varying(model)
     with _quiet():
@@ -232,7 +240,7 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None) -> None:
         )
         data["filters"][name] = item
     if as_json:
-        _plot(plot, lambda p: p.pole_zero(model, stages="all"), as_json, data)
+        _plot(plot, lambda p: p.pole_zero(model, stages="all"), as_json, data, style)
         echo_json(data)
         return
     lines = _header(model)
@@ -257,13 +265,13 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None) -> None:
             if qh:
                 lines.append(f"  quasi-hyperbolic form: {qh}")
     click.echo("\n".join(lines))
-    _plot(plot, lambda p: p.pole_zero(model, stages="all"), as_json)
+    _plot(plot, lambda p: p.pole_zero(model, stages="all"), as_json, style=style)
 
 
 # ----------------------------------------------------------------------------- response
 
 
-def _response(selection: Selection, points: int, log: bool, as_json: bool, plot: Path | None) -> None:
+def _response(selection: Selection, points: int, log: bool, as_json: bool, plot: Path | None, **style: Any) -> None:
     model = selection.model
     stages = model.linear_stages()
     tv = _time_varying(model)
@@ -287,10 +295,10 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
         data["filters"][name] = item
 
     def draw(p: Any) -> Any:
-        return p.bode(model, stages="all", log=log)
+        return p.bode(model, stages="all", log=log, **_bode_style(style))
 
     if as_json:
-        _plot(plot, draw, as_json, data)
+        _plot(plot, draw, as_json, data, style)
         echo_json(data)
         return
     lines = _header(model)
@@ -315,13 +323,13 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
         ]
         lines += _table(["freq", "|H|", "dB", "phase(deg)"], rows)
     click.echo("\n".join(lines))
-    _plot(plot, draw, as_json)
+    _plot(plot, draw, as_json, style=style)
 
 
 # ----------------------------------------------------------------------------- poles
 
 
-def _poles(selection: Selection, as_json: bool, plot: Path | None) -> None:
+def _poles(selection: Selection, as_json: bool, plot: Path | None, **style: Any) -> None:
     model = selection.model
     stages = model.linear_stages()
     tv = _time_varying(model)
@@ -350,7 +358,7 @@ def _poles(selection: Selection, as_json: bool, plot: Path | None) -> None:
         return p.pole_zero(model, stages="all")
 
     if as_json:
-        _plot(plot, draw, as_json, data)
+        _plot(plot, draw, as_json, data, style)
         echo_json(data)
         return
     lines = _header(model)
@@ -365,7 +373,7 @@ def _poles(selection: Selection, as_json: bool, plot: Path | None) -> None:
             lines += _table(["root", "|z|", "angle(cycles/step)"], rows, indent="    ")
         lines.append(f"  gain: {fmt(pz.gain)}; stability: {_stability_text(filters[name])}")
     click.echo("\n".join(lines))
-    _plot(plot, draw, as_json)
+    _plot(plot, draw, as_json, style=style)
 
 
 # ----------------------------------------------------------------------------- step and impulse
@@ -386,7 +394,7 @@ def _time_responses(selection: Selection, steps: int, response: Callable[..., An
     return model, stages, filters, tv, results, data
 
 
-def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None) -> None:
+def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None, **style: Any) -> None:
     model, stages, filters, tv, results, data = _time_responses(selection, steps, optfilters.step_response)
     for name, sr in results.items():
         item = sr.as_dict()
@@ -404,7 +412,7 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None) ->
         return p.step(model, n=steps, stages="all")
 
     if as_json:
-        _plot(plot, draw, as_json, data)
+        _plot(plot, draw, as_json, data, style)
         echo_json(data)
         return
     lines = _header(model)
@@ -422,10 +430,10 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None) ->
         if sampled:
             lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
     click.echo("\n".join(lines))
-    _plot(plot, draw, as_json)
+    _plot(plot, draw, as_json, style=style)
 
 
-def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None) -> None:
+def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None, **style: Any) -> None:
     model, stages, _filters, tv, results, data = _time_responses(selection, steps, optfilters.impulse_response)
     for name, ir in results.items():
         data["filters"][name] = {
@@ -438,7 +446,7 @@ def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None)
         return p.impulse(model, n=steps, stages="all")
 
     if as_json:
-        _plot(plot, draw, as_json, data)
+        _plot(plot, draw, as_json, data, style)
         echo_json(data)
         return
     lines = _header(model)
@@ -449,7 +457,7 @@ def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None)
         if sampled:
             lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
     click.echo("\n".join(lines))
-    _plot(plot, draw, as_json)
+    _plot(plot, draw, as_json, style=style)
 
 
 # ----------------------------------------------------------------------------- compare
@@ -465,7 +473,15 @@ def _unique_labels(selections: Sequence[Selection]) -> list[str]:
     return labels
 
 
-def _compare(selections: list[Selection], stage: str, points: int, log: bool, as_json: bool, plot: Path | None) -> None:
+def _compare(
+    selections: list[Selection],
+    stage: str,
+    points: int,
+    log: bool,
+    as_json: bool,
+    plot: Path | None,
+    **style: Any,
+) -> None:
     labels = _unique_labels(selections)
     grid = _frequency_grid(points, log)
     filters: dict[str, ArmaFilter] = {}
@@ -516,10 +532,11 @@ def _compare(selections: list[Selection], stage: str, points: int, log: bool, as
         data["filters"][label] = item
 
     def draw(p: Any) -> Any:
-        return p.bode({label: s.model for label, s in zip(labels, selections, strict=True)}, stages=stage, log=log)
+        models = {label: s.model for label, s in zip(labels, selections, strict=True)}
+        return p.bode(models, stages=stage, log=log, **_bode_style(style))
 
     if as_json:
-        _plot(plot, draw, as_json, data)
+        _plot(plot, draw, as_json, data, style)
         echo_json(data)
         return
     any_tv = any(not s.model.linear_stages()[stage].is_time_invariant for s in selections)
@@ -555,7 +572,7 @@ def _compare(selections: list[Selection], stage: str, points: int, log: bool, as
             f"({_db(best_value)} dB); " + ", ".join(f"{k} {_db(v)} dB" for v, k in ranked[1:])
         )
     click.echo("\n".join(lines))
-    _plot(plot, draw, as_json)
+    _plot(plot, draw, as_json, style=style)
 
 
 def _db(ratio: float | None) -> str:
@@ -572,7 +589,7 @@ def _left_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
 # ----------------------------------------------------------------------------- list and table
 
 
-@click.command("list")
+@click.command("list", cls=OneLineCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def list_command(as_json: bool) -> None:
     """List the catalogue: names, aliases and one-line descriptions."""
@@ -606,28 +623,54 @@ def list_command(as_json: bool) -> None:
     click.echo("\n".join(_left_table(["NAME", "ALIASES", "DESCRIPTION"], rows)))
 
 
-@click.command("table")
-@click.argument("names", nargs=-1)
+@click.command("table", cls=OneLineCommand)
+@click.argument("rows", nargs=-1, metavar="[ROW]...")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["markdown", "latex", "csv"]),
+    default="markdown",
+    show_default=True,
+    help="Markdown (GitHub), a LaTeX tabular (booktabs) or CSV (no corrections).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (columns, rows, corrections).")
 @click.option(
     "--notes/--no-notes", default=True, show_default=True, help="Append the corrections to the lecture table."
 )
-def table_command(names: tuple[str, ...], as_json: bool, notes: bool) -> None:
-    """Print the generated summary-of-optimizers table in Markdown (NAMES: a subset, default all)."""
+def table_command(rows: tuple[str, ...], output_format: str, as_json: bool, notes: bool) -> None:
+    """Print the generated summary-of-optimizers table (ROWs: a subset, default every catalogue entry).
+
+    A ROW is a catalogue name with optional hyperparameters after a colon,
+    NAME[:KEY=VALUE[,KEY=VALUE...]], or a model of your own,
+    path/to/file.py:NAME[:KEY=VALUE...].  A value may hold commas (betas=0.9,0.99).
+
+    \b
+    Examples:
+      optfilters table momentum nesterov adam
+      optfilters table adam adam:beta1=0.95 adam:betas=0.8,0.99 --format latex
+      optfilters table sgd my_models.py:slow --format csv
+    """
+    from optfilters.user_models import model_from_spec
+
     with one_line_errors():
-        chosen = [optfilters.resolve_name(n) for n in names] if names else None
+        chosen = [model_from_spec(r) for r in rows] if rows else None
         table = optfilters.summary_table(chosen)
     if as_json:
         echo_json(table.as_dict())
         return
-    click.echo(table.to_markdown(notes=notes))
+    if output_format == "latex":
+        click.echo(table.to_latex(notes=notes))
+    elif output_format == "csv":
+        click.echo(table.to_csv(), nl=False)
+    else:
+        click.echo(table.to_markdown(notes=notes))
 
 
 # ----------------------------------------------------------------------------- registration
 
 _SINGLE_EPILOG = (
-    "NAME is a catalogue name or alias, case-insensitive (optfilters list); "
-    "'optfilters {cmd} NAME --help' lists its hyperparameters with their defaults."
+    "NAME is a catalogue name or alias, case-insensitive (optfilters list), or a model of your own, "
+    "path/to/file.py:NAME; 'optfilters {cmd} NAME --help' lists its hyperparameters with their defaults."
 )
 
 
@@ -638,7 +681,11 @@ def register(group: click.Group) -> None:
         optimizer_group(
             "describe",
             _describe,
-            [json_option(), plot_option("Also write the pole-zero map to FILE (png, svg, pdf).")],
+            [
+                json_option(),
+                plot_option("Also write the pole-zero map to FILE (png, svg, pdf)."),
+                *plot_style_options(),
+            ],
             help="Describe an optimizer's stages and each linear stage's b, a, poles, zeros, DC gain and stability.\n\n"
             + _SINGLE_EPILOG.format(cmd="describe"),
             short_help="Stages, filters, poles, zeros, DC gain, stability.",
@@ -648,7 +695,13 @@ def register(group: click.Group) -> None:
         optimizer_group(
             "response",
             _response,
-            [_points_option(), _log_option(), json_option(), plot_option("Also write a Bode plot to FILE.")],
+            [
+                _points_option(),
+                _log_option(),
+                json_option(),
+                plot_option("Also write a Bode plot to FILE."),
+                *plot_style_options(bode=True),
+            ],
             help="Frequency response of each linear stage: DC/Nyquist gains, -3 dB cutoff, noise gain, "
             "delay, poles/zeros and a sampled table.\n\n" + _SINGLE_EPILOG.format(cmd="response"),
             short_help="Frequency response of each linear stage.",
@@ -658,7 +711,7 @@ def register(group: click.Group) -> None:
         optimizer_group(
             "poles",
             _poles,
-            [json_option(), plot_option("Also write the pole-zero map to FILE.")],
+            [json_option(), plot_option("Also write the pole-zero map to FILE."), *plot_style_options()],
             help="Poles and zeros of each linear stage (|z|, angle in cycles/step), gain and stability.\n\n"
             + _SINGLE_EPILOG.format(cmd="poles"),
             short_help="Poles and zeros of each linear stage.",
@@ -668,7 +721,12 @@ def register(group: click.Group) -> None:
         optimizer_group(
             "step",
             _step,
-            [_steps_option(), json_option(), plot_option("Also write the step responses to FILE.")],
+            [
+                _steps_option(),
+                json_option(),
+                plot_option("Also write the step responses to FILE."),
+                *plot_style_options(),
+            ],
             help="Exact unit-step response of each linear stage, raw and transient-compensated.\n\n"
             + _SINGLE_EPILOG.format(cmd="step"),
             short_help="Unit-step response (raw and compensated).",
@@ -678,7 +736,12 @@ def register(group: click.Group) -> None:
         optimizer_group(
             "impulse",
             _impulse,
-            [_steps_option(), json_option(), plot_option("Also write the impulse responses to FILE.")],
+            [
+                _steps_option(),
+                json_option(),
+                plot_option("Also write the impulse responses to FILE."),
+                *plot_style_options(),
+            ],
             help="Exact unit-impulse response of each linear stage, as the optimizer runs it.\n\n"
             + _SINGLE_EPILOG.format(cmd="impulse"),
             short_help="Unit-impulse response of each linear stage.",
@@ -699,6 +762,7 @@ def register(group: click.Group) -> None:
                 _log_option(),
                 json_option(),
                 plot_option("Also write a Bode plot of all of them to FILE."),
+                *plot_style_options(bode=True),
             ],
             help="Compare optimizers side by side: NAME [HYPERPARAMETERS] NAME [HYPERPARAMETERS] ...\n\n"
             "Each NAME takes its own hyperparameters (compare momentum --momentum 0.5 nesterov --momentum 0.5); "

@@ -1,19 +1,27 @@
-"""``optfilters figures``: regenerate the reproduced lectures' and papers' figures."""
+"""``optfilters figures``: regenerate the reproduced lectures' and papers' figures.
+
+Each source runs under :func:`optfilters.papers.deterministic` with a progress
+bar per long run on stderr; then one summary line per source says how many
+checks passed and which was closest to its tolerance.  A failed check makes
+the command fail (exit code 1) and is named, on stdout and stderr.
+"""
 
 from __future__ import annotations
 
 import json
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ._common import OneLineCommand
+
 
 def register(group: click.Group) -> None:
     """Add the ``figures`` command to ``group``."""
 
-    @group.command("figures")
+    @group.command("figures", cls=OneLineCommand)
     @click.argument("sources", nargs=-1)
     @click.option("--all", "all_sources", is_flag=True, help="Regenerate every source.")
     @click.option(
@@ -24,13 +32,26 @@ def register(group: click.Group) -> None:
         help="Output folder; each source writes into OUT/<source>/.",
     )
     @click.option("--quick", is_flag=True, help="Reduced sizes (seconds per source), as CI runs it.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the checked numbers as one JSON object.")
-    def figures(sources: tuple[str, ...], all_sources: bool, out: Path, quick: bool, as_json: bool) -> None:
+    @click.option(
+        "--json", "as_json", is_flag=True, help="Print the checked numbers as one JSON object (no progress bars)."
+    )
+    @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+    def figures(
+        sources: tuple[str, ...], all_sources: bool, out: Path, quick: bool, as_json: bool, progress: bool
+    ) -> None:
         """Regenerate the figures of SOURCES (or --all) with their captions and checked numbers.
 
-        Sources: ee541_unit7b, copernicus_l5, goh_momentum, edge_of_stability, noisy_quadratic.
+        Sources: ee541_unit7b, copernicus_l5, goh_momentum, edge_of_stability, noisy_quadratic, batch_size,
+        sign_stages, large_signal, iqc_worst_case, optimizer_atlas.
+
+        Prints a summary of every source's checks (how many passed, the worst
+        one against its tolerance); exits with code 1, naming the checks, when
+        one fails.  The outputs are deterministic: running twice leaves the
+        files unchanged.
         """
-        from optfilters.papers import SOURCES, plain_numbers, reproduce
+        import contextlib
+
+        from optfilters.papers import SOURCES, plain_numbers, reproduce, stderr_bars, summary_lines
 
         if all_sources and sources:
             raise click.UsageError("give SOURCES or --all, not both")
@@ -45,17 +66,20 @@ def register(group: click.Group) -> None:
 
         matplotlib.use("Agg")
         results: dict[str, Any] = {}
+        failures: list[str] = []
         for source in chosen:
-            start = time.perf_counter()
-            numbers = reproduce(source, out, quick=quick)
+            if not as_json:
+                click.echo(f"{source}: running ({'quick' if quick else 'full'} size) ...", err=True)
+            bars = stderr_bars() if progress and not as_json else contextlib.nullcontext()
+            with bars:
+                numbers = reproduce(source, out, quick=quick)
             results[source] = plain_numbers(numbers)
+            lines, failed = summary_lines(source, numbers)
+            failures += [f"{source}: {c.name}" for c in failed]
             if not as_json:
                 files = sorted(p.name for p in (out / source).iterdir())
-                click.echo(f"{source}: {len(files)} files in {out / source} ({time.perf_counter() - start:.1f} s)")
-                for key, value in results[source].items():
-                    text = str(value)
-                    click.echo(f"  {key}: {text if len(text) <= 100 else text[:97] + '...'}")
-                click.echo(f"  (all numbers: {out / source / 'numbers.json'}; what they check: captions.md)")
+                click.echo("\n".join(lines))
+                click.echo(f"  {len(files)} files in {out / source} (numbers.json: every number; captions.md)")
         summary = out / "numbers.json"  # every source's checked numbers; a partial run updates its own sources
         merged: dict[str, Any] = {}
         if summary.is_file():
@@ -63,7 +87,11 @@ def register(group: click.Group) -> None:
                 merged = dict(json.loads(summary.read_text()))
             except (ValueError, TypeError):
                 merged = {}
-        merged.update(results)
+        for source in chosen:
+            merged[source] = json.loads((out / source / "numbers.json").read_text())
         summary.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
         if as_json:
             click.echo(json.dumps(results, sort_keys=True))
+        if failures:
+            click.echo(f"Error: {len(failures)} check(s) failed: {'; '.join(failures)}", err=True)
+            sys.exit(1)

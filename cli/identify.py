@@ -1,14 +1,15 @@
 """``optfilters identify``: measure the gradient filter inside any optimizer class.
 
 ``optfilters identify torch.optim.SGD --momentum 0.9 --nesterov --json``: the
-first argument is an importable dotted path; every other ``--key value`` or
-``--flag`` goes to the optimizer's constructor.  Importing this module does not
+first argument is an importable dotted path or ``path/to/file.py:Class``; every
+other ``--key value`` or ``--flag`` goes to the optimizer's constructor.  Importing this module does not
 import torch: only running the command does.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,6 +128,32 @@ def register(group: click.Group) -> None:
         help="Longest constant-gradient background of the small-signal measurement.",
     )
     @click.option(
+        "--map",
+        "raw_map",
+        multiple=True,
+        metavar="KEY=NAME[,NAME]",
+        help="With --compare: map a constructor keyword onto catalogue hyperparameter(s) (repeatable).",
+    )
+    @click.option(
+        "--layout",
+        type=click.Choice(["auto", "scalar", "matrix", "sparse"]),
+        default="auto",
+        show_default=True,
+        help="1-element parameter, 4x8 matrix or sparse gradients (auto: the first the optimizer accepts).",
+    )
+    @click.option(
+        "--dither/--no-dither",
+        default=True,
+        show_default=True,
+        help="Measure nonlinear optimizers' best linear approximation under a Gaussian dither.",
+    )
+    @click.option(
+        "--progress/--no-progress",
+        "show_progress",
+        default=None,
+        help="Report the probes' progress on stderr (default: when stderr is a terminal).",
+    )
+    @click.option(
         "--option",
         "-o",
         "raw_options",
@@ -144,19 +171,27 @@ def register(group: click.Group) -> None:
         seed: str,
         max_order: str,
         max_background: str,
+        raw_map: tuple[str, ...],
+        layout: str,
+        dither: bool,
+        show_progress: bool | None,
         raw_options: tuple[str, ...],
     ) -> None:
         """Probe the optimizer class at PATH and measure its gradient filter.
 
-        PATH is an importable dotted path (torch.optim.SGD, mypackage.MyOptimizer).
-        Every other --key VALUE / --flag / --no-flag is passed to its constructor:
-        numbers, true/false, none and tuples (--betas 0.9,0.999) are parsed.
+        PATH is an importable dotted path (torch.optim.SGD, mypackage.MyOptimizer), a file and a
+        class (path/to/file.py:MyOptimizer), or a model of your own file, path/to/file.py:NAME
+        (probed through its reference executor); --compare takes a catalogue name or
+        path/to/file.py:NAME.  Every other --key VALUE / --flag / --no-flag is passed to its
+        constructor: numbers, true/false, none and tuples (--betas 0.9,0.999) are parsed.  The
+        identification is printed whatever the comparison says.
 
         \b
         Examples:
           optfilters identify torch.optim.SGD --momentum 0.9 --nesterov
           optfilters identify torch.optim.Adam --betas 0.8,0.99 --json
-          optfilters identify mypkg.PID --kp 1 --ki 5 --kd 10 --momentum 0.9 --compare pid
+          optfilters identify torch.optim.Muon
+          optfilters identify my_optim.py:Signum --compare lion --map momentum=beta1,beta2
         """
         with one_line_errors():
             if path.startswith("-"):
@@ -167,29 +202,121 @@ def register(group: click.Group) -> None:
                     raise CliError(f"--option needs KEY=VALUE, got {item!r}")
                 key, raw = item.split("=", 1)
                 options.update(parse_constructor_options([f"--{key.strip()}={raw}"]))
+            mapping = _parse_map(raw_map)
+            if mapping and not compare:
+                raise CliError("--map needs --compare NAME")
             lr = options.pop("lr", None)
             from optfilters.identify import identify
+            from optfilters.user_models import is_file_reference, load_entry
 
+            if compare and not is_file_reference(compare):
+                from optfilters.identify import map_keywords
+
+                map_keywords(compare, {}, mapping=mapping)  # an unknown name or mapping: an error before probing
+
+            target: Any = path
+            if _names_a_model(path):  # a model of the user's file, probed through its reference executor
+                entry = load_entry(path)
+                target = entry.build(entry.validate({}))
+                if options:
+                    raise CliError(f"{path} is probed with its own hyperparameters; constructor options do not apply")
+            reference: Any = compare
+            if compare is not None and is_file_reference(compare):
+                entry = load_entry(compare)
+                reference = entry.build(entry.validate({}))
+
+            if show_progress is None:
+                show_progress = sys.stderr.isatty()
+            bar = _Progress() if show_progress else None
             ident = identify(
-                path,
+                target,
                 options=options,
                 lr=lr,
                 steps=_integer("--steps", steps),
                 seed=_integer("--seed", seed),
                 max_order=_integer("--max-order", max_order),
                 max_background=_integer("--max-background", max_background),
+                layout=layout,
+                dither=1.0 if dither else None,
+                progress=bar,
             )
-            comparison = ident.compare(compare) if compare else None
+            if bar is not None:
+                bar.close()
+        comparison = None
+        failure = None
+        if compare:
+            try:
+                comparison = ident.compare(reference, mapping=mapping or None)
+            except ValueError as exc:  # the identification stands; say why there is no comparison
+                failure = f"comparison with catalogue {compare!r} not possible: {str(exc).splitlines()[0]}"
         if as_json:
             data = ident.as_dict()
             if comparison is not None:
                 data["comparison"] = comparison.as_dict()
+            elif failure is not None:
+                data["comparison"] = {"error": failure}
             echo_json(data)
             return
         click.echo(ident.summary())
         if comparison is not None:
             click.echo("")
             click.echo(comparison.summary())
+        elif failure is not None:
+            click.echo("")
+            click.echo(failure)
+
+
+def _names_a_model(path: str) -> bool:
+    """True for ``file.py:NAME`` naming a model, entry, filter or model factory (not an optimizer class)."""
+    from optfilters.user_models import is_file_reference, load_entry
+
+    if not is_file_reference(path):
+        return False
+    try:
+        load_entry(path)
+    except ValueError:  # an optimizer class (probed as a class) or a bad reference (identify says why)
+        return False
+    return True
+
+
+def _parse_map(items: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """``KEY=NAME[,NAME]`` items as a keyword mapping.
+
+    Examples
+    --------
+    >>> _parse_map(["momentum=beta1,beta2", "wd=weight_decay"])
+    {'momentum': ('beta1', 'beta2'), 'wd': ('weight_decay',)}
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        key, sep, names = item.partition("=")
+        targets = tuple(n.strip() for n in names.split(",") if n.strip())
+        if not sep or not key.strip().isidentifier() or not targets or not all(t.isidentifier() for t in targets):
+            raise CliError(f"--map needs KEY=NAME[,NAME], got {item!r}")
+        out[key.strip().replace("-", "_")] = targets
+    return out
+
+
+class _Progress:
+    """The probes' progress on stderr: rewritten in place on a terminal, else a line when a phase starts and ends."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        line = f"identify: {phase} {done}/{total}"
+        if self.tty:
+            prefix = "\n" if self.phase not in (None, phase) else "\r"
+            click.echo(prefix + line, nl=False, err=True)
+        elif phase != self.phase or done >= total:
+            click.echo(line, err=True)
+        self.phase = phase
+
+    def close(self) -> None:
+        if self.tty and self.phase is not None:
+            click.echo("", err=True)
+        self.phase = None
 
 
 def _integer(name: str, text: str) -> int:

@@ -28,7 +28,17 @@ from typing import Any
 import click
 import numpy as np
 
-from ._common import CliError, Selection, echo_json, fmt, json_option, optimizer_group, plot_option, save_plot
+from ._common import (
+    CliError,
+    Selection,
+    echo_json,
+    fmt,
+    json_option,
+    optimizer_group,
+    plot_option,
+    plot_style_options,
+    save_plot,
+)
 
 __all__ = ["register"]
 
@@ -149,11 +159,25 @@ def _quadratic_options(default_steps: int) -> list[click.Option]:
             help="Normalised optimizers (linearised): the normaliser follows the predicted E[g^2] (tracking), "
             "is frozen at its self-consistent steady state (steady) or at V.",
         ),
+        click.Option(
+            ["--staleness", "staleness"],
+            type=click.IntRange(min=0, max=10_000),
+            default=0,
+            show_default=True,
+            metavar="D",
+            help="Gradients D steps stale: the optimizer gets h theta_{t-1-D} + noise (asynchronous training).",
+        ),
     ]
 
 
 def _quadratic_values(
-    curvatures: str, noise_var: str, init: str, init_var: str, second_moment: str, schedule: str | None
+    curvatures: str,
+    noise_var: str,
+    init: str,
+    init_var: str,
+    second_moment: str,
+    schedule: str | None,
+    staleness: int = 0,
 ) -> dict[str, Any]:
     return {
         "curvatures": _floats(curvatures, "--curvatures", 0.0),
@@ -162,6 +186,7 @@ def _quadratic_values(
         "init_var": _floats(init_var, "--init-var", 0.0),
         "second_moment": _second_moment(second_moment),
         "schedule": _schedule(schedule),
+        "staleness": int(staleness),
     }
 
 
@@ -177,15 +202,24 @@ def _stability(
     points: int,
     as_json: bool,
     plot: Path | None,
+    curvature: float | None = None,
+    certify: bool = False,
 ) -> None:
     from optfilters.closed_loop import closed_loop
     from optfilters.closed_loop import tune as tune_loop
+
+    from .control import stability_at_point
+
+    if certify and condition_number is None:
+        raise CliError("--certify needs --condition-number (the curvature range [mu, K mu] of the function class)")
 
     model = selection.model
     loop = closed_loop(model, second_moment=second_moment)
     result = loop.stability()
     data: dict[str, Any] = result.as_dict()
     data["hyperparameters"] = dict(model.hyperparameters)
+    point_data, head, tail = stability_at_point(selection, curvature, second_moment)
+    data.update(point_data)
     optimal = None
     if condition_number is not None:
         names = None
@@ -199,6 +233,13 @@ def _stability(
             second_moment=second_moment,
         )
         data["optimal"] = optimal.as_dict()
+    certified = None
+    if certify:  # beyond quadratics: the IQC certificate (cvxpy imported only here)
+        from .nonlinear import certify_summary
+
+        assert condition_number is not None
+        certified = certify_summary(selection.model, condition_number, mu, second_moment, tune=True)
+        data["certified"] = certified
     if plot is not None:
         curve = loop.rate_curve(points=points)
         written = save_plot(lambda p: p.closed_loop_rate(curve), plot)
@@ -206,7 +247,10 @@ def _stability(
     if as_json:
         echo_json(data)
         return
-    lines = [f"{model.name}: closed loop on a quadratic, x = lr * h" + (" (preconditioned)" if loop.linearised else "")]
+    lines = list(head)  # a normalised optimizer's note comes first
+    lines.append(
+        f"{model.name}: closed loop on a quadratic, x = lr * h" + (" (preconditioned)" if loop.linearised else "")
+    )
     if loop.label != "exact":
         lines.append(f"  note: {loop.label}")
     hi = result.max_stable_lr_curvature
@@ -231,13 +275,22 @@ def _stability(
             + (f", {tuned}" if tuned else "")
         )
         lines.append(f"  tuned: {', '.join(['lr', *optimal.tuned])}")
+    lines += tail
+    if certified is not None:
+        from .nonlinear import _certify_lines
+
+        assert condition_number is not None
+        lines += _certify_lines(certified, mu, condition_number * mu)
     if plot is not None:
         lines.append(f"figure written to {data['plot']}")
     click.echo("\n".join(lines))
 
 
 def _stability_options() -> list[click.Parameter]:
+    from .control import curvature_option
+
     return [
+        curvature_option(),
         click.Option(
             ["--condition-number", "condition_number"],
             type=click.FloatRange(min=1.0),
@@ -273,6 +326,13 @@ def _stability_options() -> list[click.Parameter]:
             show_default=True,
             help="Points of the rate curve drawn with --plot.",
         ),
+        click.Option(
+            ["--certify", "certify"],
+            is_flag=True,
+            help="With --condition-number: also the rate certified over ALL smooth strongly convex functions with "
+            "curvature in [mu, K mu] (IQC SDP, cvxpy) for this setting and the quadratic tuning, and the tuning "
+            "minimising the certified rate.",
+        ),
         json_option(),
         plot_option("Also write the closed-loop rate against lr*h to FILE (png, svg, pdf)."),
     ]
@@ -290,16 +350,23 @@ def _predict(
     steps: int,
     schedule: str | None,
     second_moment: str,
+    staleness: int,
     as_json: bool,
+    plot: Path | None = None,
+    title: str | None = None,
+    size: tuple[float, float] | None = None,
 ) -> None:
     from optfilters.noisy_quadratic import predict
 
     model = selection.model
-    values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule)
+    values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule, staleness)
     result = predict(model, steps=steps, **values)
+    written = None if plot is None else save_plot(lambda p: p.expected_loss(result), plot, title=title, size=size)
     if as_json:
         data = result.as_dict()
         data["hyperparameters"] = dict(model.hyperparameters)
+        if written is not None:
+            data["plot"] = str(written)
         echo_json(data)
         return
     lines = [
@@ -312,6 +379,8 @@ def _predict(
     ]
     rows = [[str(t), fmt(result.expected_loss[t])] for t in _sampled(steps)]
     lines += _table(["step", "expected loss"], rows)
+    if written is not None:
+        lines.append(f"figure written to {written}")
     click.echo("\n".join(lines))
 
 
@@ -334,9 +403,11 @@ def _observe(
     steps: int,
     schedule: str | None,
     second_moment: str,
+    staleness: int,
     seeds: int,
     seed: int,
     divergence: bool,
+    divergence_steps: int,
     network: bool,
     record_coordinates: int | None,
     sharpness_every: int | None,
@@ -346,10 +417,17 @@ def _observe(
     if network:
         _observe_network(selection, steps, seed, record_coordinates, sharpness_every, as_json, plot)
         return
+    from optfilters.margins import nonlinear_edge_note
     from optfilters.observe import divergence_threshold, observe_quadratic
 
     model = selection.model
-    values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule)
+    values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule, staleness)
+    if divergence:  # decided before any run: a normalised optimizer has no divergence lr to observe
+        note = nonlinear_edge_note(model)
+        if note is not None:
+            raise CliError(f"--divergence needs a linear optimizer: {note}; see optfilters stability {model.name}")
+        if max(values["curvatures"]) <= 0.0:
+            raise CliError("--divergence needs a positive curvature")
     bar = _progress(steps, f"{model.name}: {seeds} seeds")
     if bar is None:
         comparison = observe_quadratic(model, steps=steps, seeds=seeds, seed=seed, **values)
@@ -359,10 +437,9 @@ def _observe(
     data = comparison.as_dict()
     data["hyperparameters"] = dict(model.hyperparameters)
     if divergence:
-        h_max = max(values["curvatures"])
-        if h_max <= 0.0:
-            raise CliError("--divergence needs a positive curvature")
-        data["divergence"] = divergence_threshold(model, curvature=h_max).as_dict()
+        data["divergence"] = divergence_threshold(
+            model, curvature=max(values["curvatures"]), steps=divergence_steps, staleness=staleness
+        ).as_dict()
     if plot is not None:
         written = save_plot(lambda p: p.loss_comparison(comparison), plot)
         data["plot"] = str(written)
@@ -389,11 +466,18 @@ def _observe(
     lines += _table(["step", "predicted", "observed mean", "std. error", "z"], rows)
     if divergence:
         d = data["divergence"]
-        lines.append(
-            f"  divergence at h = {fmt(d['curvature'])}: predicted lr = {fmt(d['predicted_lr'])}, observed lr = "
-            f"{fmt(d['observed_lr'])} (bracket {fmt(d['bracket'][0])}..{fmt(d['bracket'][1])}), "
-            f"relative error {fmt(d['relative_error'], 3)}"
-        )
+        if d["status"] == "decided":
+            lines.append(
+                f"  divergence at h = {fmt(d['curvature'])}: predicted lr = {fmt(d['predicted_lr'])}, observed lr = "
+                f"{fmt(d['observed_lr'])} (bracket {fmt(d['bracket'][0])}..{fmt(d['bracket'][1])}), "
+                f"relative error {fmt(d['relative_error'], 3)}"
+            )
+        else:
+            lines.append(
+                f"  divergence at h = {fmt(d['curvature'])}: predicted lr = {fmt(d['predicted_lr'])}, observed: "
+                f"UNDECIDED within {d['steps']} steps per run (bracket {fmt(d['bracket'][0])}.."
+                f"{fmt(d['bracket'][1])}; runs too slow to classify: raise --divergence-steps)"
+            )
     if plot is not None:
         lines.append(f"figure written to {data['plot']}")
     click.echo("\n".join(lines))
@@ -478,7 +562,16 @@ def _observe_options() -> list[click.Parameter]:
             ["--divergence", "divergence"],
             is_flag=True,
             help="Also find the divergence learning rate on the largest curvature by multisection (noiseless) "
-            "and compare it with the predicted one.",
+            "and compare it with the predicted one; each run is judged by its envelope over a horizon set by "
+            "its closed-loop poles, and reported undecided rather than guessed (linear optimizers only: a "
+            "normaliser bounds the real step).",
+        ),
+        click.Option(
+            ["--divergence-steps", "divergence_steps"],
+            type=click.IntRange(min=16, max=10_000_000),
+            default=20_000,
+            show_default=True,
+            help="--divergence: largest number of steps per run.",
         ),
         click.Option(
             ["--network", "network"],
@@ -507,7 +600,7 @@ def _observe_options() -> list[click.Parameter]:
 
 
 _EPILOG = (
-    "NAME is a catalogue optimizer or alias (optfilters list), followed by its hyperparameters "
+    "NAME is a catalogue optimizer or alias (optfilters list) or path/to/file.py:NAME, followed by its hyperparameters "
     "(optfilters {cmd} NAME --help lists them)."
 )
 
@@ -529,7 +622,12 @@ def register(group: click.Group) -> None:
         optimizer_group(
             "predict",
             _predict,
-            [*_quadratic_options(100), json_option()],
+            [
+                *_quadratic_options(100),
+                json_option(),
+                plot_option("Also write the expected loss against the step (with its steady state) to FILE."),
+                *plot_style_options(),
+            ],
             help="Exact expected loss on the noisy quadratic (gradient h*theta + white noise), step by step, "
             "and its steady state.\n\n" + _EPILOG.format(cmd="predict"),
             short_help="Expected loss on the noisy quadratic.",

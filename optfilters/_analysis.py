@@ -18,6 +18,7 @@ from ._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWa
 from ._filter import ArmaFilter, complex_pairs
 from ._model import OptimizerModel
 from ._stages import LinearStage, Stage, transient_correction
+from .display import RichDisplay
 
 __all__ = [
     "FilterSummary",
@@ -110,7 +111,7 @@ def _list(values: FloatArray) -> list[float | None]:
 
 
 @dataclass(frozen=True)
-class FrequencyResponse:
+class FrequencyResponse(RichDisplay):
     """``H(exp(2j pi f))`` sampled at ``freqs`` (cycles/step).
 
     Attributes
@@ -224,7 +225,7 @@ def frequency_response(
 
 
 @dataclass(frozen=True)
-class PoleZeroMap:
+class PoleZeroMap(RichDisplay):
     """Poles, zeros, gain and stability of a filter.
 
     Examples
@@ -275,7 +276,7 @@ def pole_zero(system: FilterLike, **hyperparameters: Any) -> PoleZeroMap:
 
 
 @dataclass(frozen=True)
-class StepResponse:
+class StepResponse(RichDisplay):
     """Unit-step response of a stage, raw and transient-compensated, from the first step on.
 
     Attributes
@@ -325,7 +326,7 @@ class StepResponse:
 
 
 @dataclass(frozen=True)
-class ImpulseResponse:
+class ImpulseResponse(RichDisplay):
     """Unit-impulse response of a stage from the first step on (exact, time-varying parts included).
 
     Examples
@@ -530,7 +531,7 @@ def time_constant(system: FilterLike, **hyperparameters: Any) -> float:
 
 
 @dataclass(frozen=True)
-class QuasiHyperbolicForm:
+class QuasiHyperbolicForm(RichDisplay):
     """A first-order filter as quasi-hyperbolic momentum: ``alpha [(1 - nu) + nu (1 - beta)/(1 - beta z^-1)]``.
 
     ``alpha = H(1)`` is the effective learning-rate multiplier (DC gain).
@@ -592,7 +593,7 @@ def quasi_hyperbolic_form(system: FilterLike, **hyperparameters: Any) -> QuasiHy
 
 
 @dataclass(frozen=True)
-class FilterSummary:
+class FilterSummary(RichDisplay):
     """Scalar facts about a filter: gains, cutoff, noise gain, delay, poles, zeros, stability.
 
     Examples

@@ -648,6 +648,18 @@ class ArmaFilter:
         label = f", name={self.name!r}" if self.name else ""
         return f"ArmaFilter(b={_fmt(self.b)}, a={_fmt(self.a)}{label})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: H(z) typeset, poles, zeros, gains, stability (:func:`optfilters.display.filter_html`)."""
+        from .display import filter_html
+
+        return filter_html(self)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: ``$$H(z) = B(z^{-1}) / A(z^{-1})$$``."""
+        from .display import filter_latex
+
+        return filter_latex(self)
+
     # ----------------------------------------------------------------- analysis shortcuts
     def frequency_response(self, n: int = 512, freqs: ArrayLike | None = None) -> Any:
         """Shortcut for :func:`optfilters.frequency_response`.

@@ -467,6 +467,18 @@ class OptimizerModel:
         stacked = np.stack(params)
         return Trajectory(params=stacked, updates=np.diff(stacked, axis=0))
 
+    def _repr_html_(self) -> str:
+        """Jupyter: hyperparameters and the stages as a small table (:func:`optfilters.display.model_html`)."""
+        from .display import model_html
+
+        return model_html(self)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: each linear stage's H(z) as display math."""
+        from .display import model_latex
+
+        return model_latex(self)
+
     def describe(self) -> str:
         """Several lines: one per stage.
 

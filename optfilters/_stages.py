@@ -402,6 +402,17 @@ class Stage:
             return None
         return _FrozenTracker(self)
 
+    def gaussian_closure(self, mean: Any, std: Any) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+        """The statistical linearisation of a memoryless stage for a Gaussian input ``N(mean, std^2)``.
+
+        Returns ``E[f(x)]``, the random-input gain ``E[f'(x)]`` (Bussgang) and
+        ``Var[f(x)]``, elementwise, or None when the stage has none (the
+        noisy-quadratic model then uses its :meth:`tracker`'s gain).  With it the
+        stage's output is ``E[f] + gain (x - mean) + e``, ``e`` uncorrelated with
+        the state (Gelb and Vander Velde 1968, random-input describing function).
+        """
+        return None
+
     def steady_dc(self, owner: str = "the model") -> float | None:
         """``v / E[g^2]`` at steady state (the self-consistent operating point), None if ``v`` plays no part.
 
@@ -1580,10 +1591,18 @@ class SignNonlinearity(Stage):
         return np.ones_like(np.asarray(second_moment, dtype=np.float64))
 
     def linearisation_note(self, how: str, second_moment: float | None = None) -> str:
-        """Left out, or the Gaussian (Bussgang) gain when tracking."""
-        if how == "tracking":
-            return "linearised: sign() as the Gaussian gain sqrt(2/pi)/rms(d)"
-        return "linearised: sign() left out (direction only)"
+        """Left out in the closed loop; its Gaussian closure (:meth:`gaussian_closure`) in the noisy-quadratic model."""
+        if how == "frozen":
+            return "linearised: sign() left out (direction only)"
+        return (
+            "sign() by its statistical linearisation (Gaussian closure: the relay's mean erf(mu/(sigma sqrt 2)), "
+            "random-input gain sqrt(2/pi)/sigma exp(-mu^2/(2 sigma^2)) and variance 1 - mean^2; exact without "
+            "noise from a fixed start); steady state = long-run average"
+        )
+
+    def gaussian_closure(self, mean: Any, std: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The sign's Gaussian closure: :meth:`gaussian` (mean, random-input gain, variance of ``sign x``)."""
+        return self.gaussian(mean, std)
 
     def tracker(self, size: int) -> Tracker:
         """The Gaussian (Bussgang) gain ``sqrt(2/pi) / rms(d)`` of the predicted direction."""
@@ -1604,6 +1623,61 @@ class SignNonlinearity(Stage):
     def table_cells(self) -> dict[str, str]:
         """``sign()`` in the normalisation column."""
         return {"gradient normalisation": "sign()"}
+
+    def __call__(self, x: Any) -> FloatArray:
+        """``sign(x)`` elementwise (0 at 0, as ``np.sign`` and ``torch.sign``)."""
+        return np.asarray(np.sign(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+    def sinusoidal_gain(self, amplitude: Any) -> FloatArray:
+        """The classical describing function of the unit relay: ``N(A) = 4 / (pi A)`` for ``A > 0``.
+
+        The fundamental of ``sign(A sin wt)`` is ``(4 / pi) sin wt``
+        (Gelb and Vander Velde, *Multiple-Input Describing Functions*, 1968).
+
+        Examples
+        --------
+        >>> from optfilters.stages import SignNonlinearity
+        >>> float(SignNonlinearity().sinusoidal_gain(4.0 / 3.141592653589793))
+        1.0
+        """
+        a = np.asarray(amplitude, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            return np.asarray(4.0 / (math.pi * a), dtype=np.float64)
+
+    def gaussian(self, mean: Any, std: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``E[sign x]``, the random-input gain ``E[sign'(x)]`` and ``Var[sign x]`` for ``x ~ N(mean, std^2)``.
+
+        ``E[sign x] = erf(mean / (std sqrt 2))`` (the bias part of the
+        dual-input describing function), the gain ``sqrt(2/pi) / std *
+        exp(-mean^2 / (2 std^2))`` is the Bussgang / random-input describing
+        function (``Cov(sign x, y) = gain * Cov(x, y)`` for any ``y`` jointly
+        Gaussian with ``x``, by Price's theorem), and ``Var[sign x] = 1 -
+        E[sign x]^2``.  With ``std = 0`` the input is deterministic: ``sign(mean)``,
+        gain 0, variance 0.
+
+        Examples
+        --------
+        >>> from optfilters.stages import SignNonlinearity
+        >>> m, gain, var = SignNonlinearity().gaussian([0.0, 1.0], [1.0, 0.0])
+        >>> m.tolist(), gain.round(6).tolist(), var.tolist()
+        ([0.0, 1.0], [0.797885, 0.0], [1.0, 0.0])
+        """
+        from scipy.special import erf
+
+        mu = np.asarray(mean, dtype=np.float64)
+        sd = np.asarray(std, dtype=np.float64)
+        mu, sd = np.broadcast_arrays(mu, sd)
+        random = sd > 0.0
+        safe = np.where(random, sd, 1.0)
+        with np.errstate(over="ignore", under="ignore"):
+            expected = np.where(random, erf(mu / (safe * math.sqrt(2.0))), np.sign(mu))
+            gain = np.where(random, math.sqrt(2.0 / math.pi) / safe * np.exp(-0.5 * (mu / safe) ** 2), 0.0)
+        variance = np.where(random, np.maximum(1.0 - expected * expected, 0.0), 0.0)
+        return (
+            np.asarray(expected, dtype=np.float64),
+            np.asarray(gain, dtype=np.float64),
+            np.asarray(variance, dtype=np.float64),
+        )
 
 
 class _SignTracker(Tracker):

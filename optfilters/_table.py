@@ -133,6 +133,53 @@ class SummaryTable:
             lines += [f"{i}. {text}" for i, text in enumerate(self.corrections, start=1)]
         return "\n".join(lines)
 
+    def to_latex(self, notes: bool = True) -> str:
+        """A LaTeX ``tabular`` (booktabs rules; special characters escaped), then the corrections as a list.
+
+        Examples
+        --------
+        >>> from optfilters import summary_table
+        >>> print(summary_table(["sgd"]).to_latex(notes=False).splitlines()[0])
+        \\begin{tabular}{lllllll}
+        """
+        escape = str.maketrans({c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\^{}"})
+        lines = [r"\begin{tabular}{" + "l" * len(self.columns) + "}", r"\toprule"]
+        lines.append(" & ".join(c.translate(escape) for c in self.columns) + r" \\")
+        lines.append(r"\midrule")
+        lines += [" & ".join(cell.translate(escape) for cell in row) + r" \\" for row in self.rows]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        if notes:
+            lines += ["", r"\begin{enumerate}"]
+            lines += [r"  \item " + text.translate(escape) for text in self.corrections]
+            lines.append(r"\end{enumerate}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the table as HTML (cells escaped), without the corrections."""
+        import html
+
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    def to_csv(self) -> str:
+        """Comma-separated values (RFC 4180 quoting), one header row; no corrections.
+
+        Examples
+        --------
+        >>> from optfilters import summary_table
+        >>> print(summary_table(["sgd"]).to_csv().splitlines()[1])
+        sgd,none,none,n/a,none,separate,coupled (L2 into g)
+        """
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(self.columns)
+        writer.writerows(self.rows)
+        return buffer.getvalue()
+
     def as_dict(self) -> dict[str, Any]:
         """Plain data: columns, rows (lists of cells) and corrections."""
         return {
@@ -142,13 +189,15 @@ class SummaryTable:
         }
 
 
-def summary_table(names: Iterable[str] | None = None) -> SummaryTable:
+def summary_table(names: Iterable[str | tuple[str, OptimizerModel]] | None = None) -> SummaryTable:
     """Generate the summary-of-optimizers table from the catalogue models (default settings).
 
     Parameters
     ----------
-    names : iterable of str, optional
-        Catalogue names; default: every entry that builds with its defaults.
+    names : iterable of str or (label, OptimizerModel), optional
+        Catalogue names (default settings), or rows given as a label and a
+        model (``("adam(beta1=0.95)", optfilters.get("adam", beta1=0.95))``);
+        default: every entry that builds with its defaults.
 
     Returns
     -------
@@ -162,10 +211,14 @@ def summary_table(names: Iterable[str] | None = None) -> SummaryTable:
     'summer (integrator, marginal pole at 1)'
     """
     rows = []
-    for name in names if names is not None else CATALOGUE:
-        try:
-            model = get(name)
-        except InvalidHyperparameterError:
-            continue  # entries with required hyperparameters (custom)
-        rows.append(table_row(model))
+    for item in names if names is not None else CATALOGUE:
+        if isinstance(item, tuple):
+            label, model = item
+        else:
+            try:
+                model = get(item)
+            except InvalidHyperparameterError:
+                continue  # entries with required hyperparameters (custom)
+            label = model.name
+        rows.append((label, *table_row(model)[1:]))
     return SummaryTable(COLUMNS, tuple(rows))

@@ -28,7 +28,17 @@ transient of a few steps) ``b`` and ``a`` come from a least-squares ARMA fit
 gradients, orders chosen by residual with a parsimony rule), run on the rows
 after the transient.  For the others the *visible linear part* is the
 small-signal response to an impulse perturbation on a long constant gradient
-background (:class:`VisibleLinearPart`), fitted the same way.
+background (:class:`VisibleLinearPart`), fitted the same way, and the *best
+linear approximation* under a large Gaussian dither
+(:mod:`optfilters.dither`, Bussgang) shows the filter in front of a sign, a
+clip or an orthogonalisation, with standard errors.
+
+An optimizer that refuses a 1-element dense parameter is probed on a 4 x 8
+matrix (a scalar probe ``g`` enters as ``g E`` for a fixed matrix ``E``:
+:func:`probe_direction`) or with sparse gradients; it may be given a
+parameter group instead of a list, a closure, or a ``.grad`` that carries its
+autograd graph (optimizers that take Hessian-vector products).  The measured
+facts are in the notes; mechanisms they suggest are worded as hypotheses.
 
 torch is imported only inside the functions that drive torch optimizers.
 """
@@ -37,12 +47,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import importlib
+import importlib.util
 import inspect
 import math
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -53,17 +68,28 @@ from ._filter import ArmaFilter, complex_pairs
 from ._hyperparameters import Hyperparameter
 from ._model import OptimizerModel
 
+if TYPE_CHECKING:
+    from .dither import BestLinearApproximation
+    from .probes import EventClock, MatrixCheck
+
 __all__ = [
     "ArmaFit",
     "Comparison",
     "Identification",
     "IdentificationError",
+    "KeywordMapping",
+    "NonFiniteUpdate",
+    "ProbeTimeout",
     "PropertyCheck",
     "VisibleLinearPart",
     "catalogue_model",
+    "constructor_defaults",
     "fit_arma",
     "identify",
+    "map_keywords",
+    "one_torch_thread",
     "probe",
+    "probe_direction",
     "resolve_optimizer",
 ]
 
@@ -78,6 +104,8 @@ NOISE_STARTS = (1, 9, 17)
 STEP_SIZES = (1.0, 3.0, -0.5)
 #: Scales applied to the first noise probe (homogeneity).
 NOISE_SCALES = (2.0, -1.0, 1e3, 1e-3)
+#: The verdicts of :attr:`Identification.verdict`.
+VERDICTS = ("linear", "linear time-varying", "normalised", "sign-type", "matrix", "nonlinear")
 #: torch keyword arguments that select an implementation, not a filter.
 TORCH_ONLY_OPTIONS = frozenset({"foreach", "fused", "capturable", "differentiable"})
 
@@ -180,26 +208,102 @@ def _validated(spec: Hyperparameter, value: Any) -> Any:
 
 # ----------------------------------------------------------------------------- resolving optimizers
 
+#: Import names -> the pip package that provides them (for "install it" hints).
+_PIP_NAMES = {"pytorch_optimizer": "pytorch-optimizer", "schedulefree": "schedulefree", "torch": "torch==2.13.0"}
+
+
+def _install_hint(missing: str) -> str:
+    top = missing.split(".")[0]
+    return f"install it (pip install {_PIP_NAMES.get(top, top)}) or put its folder on PYTHONPATH"
+
+
+def _local_hint(top: str, rest: Sequence[str]) -> str:
+    """What to type instead when ``top`` is not importable but a file or folder of that name is here."""
+    here = Path.cwd()
+    attrs = ".".join(rest)
+    if (here / f"{top}.py").is_file():
+        return f"; ./{top}.py is not on the import path: give {top}.py:{attrs or 'ClassName'} or set PYTHONPATH=."
+    if (here / top / "__init__.py").is_file():
+        return f"; ./{top}/ is not on the import path: set PYTHONPATH=. (or pip install -e ./{top})"
+    return f"; {_install_hint(top)}, or give a file as path/to/file.py:ClassName"
+
+
+def _is_file_path(text: str) -> bool:
+    return text.endswith(".py") or "/" in text or "\\" in text
+
+
+def _load_file(file_text: str) -> Any:
+    """Import a Python file as a module (its folder first on sys.path while it runs, for sibling imports)."""
+    path = Path(file_text).expanduser()
+    if not path.is_file():
+        raise IdentificationError(f"no such file {file_text!r} (give an existing path/to/file.py:ClassName)")
+    path = path.resolve()
+    stem = path.stem if path.stem.isidentifier() else "user_module"
+    name = stem
+    existing = sys.modules.get(name)
+    if existing is not None and getattr(existing, "__file__", None) != str(path):
+        name = f"{stem}_{abs(hash(str(path))) % 10**8}"
+    elif existing is not None:
+        return existing
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise IdentificationError(f"cannot import {file_text!r}: not a Python source file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    folder = str(path.parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except ModuleNotFoundError as exc:
+        del sys.modules[name]
+        missing = exc.name or "?"
+        raise IdentificationError(
+            f"importing {file_text!r} failed: {_first_line(exc)}; {_install_hint(missing)}"
+        ) from None
+    except Exception as exc:  # a file that raises on import
+        del sys.modules[name]
+        raise IdentificationError(f"importing {file_text!r} failed: {_first_line(exc)}") from None
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+    return module
+
+
+def _attribute_chain(obj: Any, owner: str, attrs: Sequence[str]) -> Any:
+    for attr in attrs:
+        if not hasattr(obj, attr):
+            kind = "module" if inspect.ismodule(obj) else "object"
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            close = close_matches(attr, names, n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise IdentificationError(f"{kind} {owner!r} has no attribute {attr!r}{hint}")
+        obj = getattr(obj, attr)
+        owner = f"{owner}.{attr}"
+    return obj
+
 
 def resolve_optimizer(path: str) -> Any:
-    """Import the object that a dotted path names (``"torch.optim.SGD"``, ``"pkg.mod:Class"``).
+    """Import the object that a path names: ``"torch.optim.SGD"``, ``"pkg.mod:Class"`` or ``"path/to/file.py:Class"``.
 
     Parameters
     ----------
     path : str
-        Module path followed by attribute names, separated by dots (or the
-        last part after a colon).
+        A dotted module path followed by attribute names (the last part may
+        follow a colon), or a Python file followed by ``:`` and the attribute
+        (the file's folder is on ``sys.path`` while it is imported, so it may
+        import its siblings).
 
     Returns
     -------
     object
-        The imported object (normally an optimizer class).
+        The imported object (normally an optimizer class, or a module).
 
     Raises
     ------
     IdentificationError
-        When the path is malformed, a module cannot be imported or an
-        attribute does not exist (with close matches suggested).
+        When the path is malformed, a module or file cannot be imported or an
+        attribute does not exist; the message says what to do (close matches,
+        the package to install, ``file.py:Class`` for a local file).
 
     Examples
     --------
@@ -213,10 +317,23 @@ def resolve_optimizer(path: str) -> Any:
     """
     if not isinstance(path, str):
         raise IdentificationError(f"optimizer path must be a string like 'torch.optim.SGD', got {path!r}")
-    text = path.strip().replace(":", ".")
+    stripped = path.strip()
+    file_part, colon, attr_part = stripped.rpartition(":")
+    if colon and _is_file_path(file_part):
+        attrs = attr_part.split(".") if attr_part else []
+        if not attrs or not all(a.isidentifier() for a in attrs):
+            raise IdentificationError(f"give the class after the file as path/to/file.py:ClassName, got {path!r}")
+        return _attribute_chain(_load_file(file_part), Path(file_part).name, attrs)
+    if _is_file_path(stripped):
+        if stripped.endswith(".py"):
+            return _load_file(stripped)
+        raise IdentificationError(f"give a file as path/to/file.py:ClassName, got {path!r}")
+    text = stripped.replace(":", ".")
     parts = text.split(".")
     if not text or not all(part.isidentifier() for part in parts):
-        raise IdentificationError(f"optimizer path must be a dotted path like 'torch.optim.SGD', got {path!r}")
+        raise IdentificationError(
+            f"optimizer path must be a dotted path like 'torch.optim.SGD' or path/to/file.py:ClassName, got {path!r}"
+        )
     for i in range(len(parts), 0, -1):
         module_name = ".".join(parts[:i])
         try:
@@ -225,21 +342,12 @@ def resolve_optimizer(path: str) -> Any:
             missing = exc.name or ""
             if missing and (module_name == missing or module_name.startswith(missing + ".")):
                 continue  # this prefix is not a module: try a shorter one
-            raise IdentificationError(f"importing {module_name!r} failed: {_first_line(exc)}") from None
+            hint = f"; {_install_hint(missing)}" if missing else ""
+            raise IdentificationError(f"importing {module_name!r} failed: {_first_line(exc)}{hint}") from None
         except Exception as exc:  # a module that raises on import
             raise IdentificationError(f"importing {module_name!r} failed: {_first_line(exc)}") from None
-        owner = module_name
-        for attr in parts[i:]:
-            if not hasattr(obj, attr):
-                kind = "module" if inspect.ismodule(obj) else "object"
-                names = [n for n in dir(obj) if not n.startswith("_")]
-                close = close_matches(attr, names, n=3)
-                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-                raise IdentificationError(f"{kind} {owner!r} has no attribute {attr!r}{hint}")
-            obj = getattr(obj, attr)
-            owner = f"{owner}.{attr}"
-        return obj
-    raise IdentificationError(f"cannot import {path!r}: no module named {parts[0]!r}")
+        return _attribute_chain(obj, module_name, parts[i:])
+    raise IdentificationError(f"cannot import {path!r}: no module named {parts[0]!r}{_local_hint(parts[0], parts[1:])}")
 
 
 def _accepts_keyword(factory: Any, name: str) -> bool:
@@ -255,6 +363,95 @@ def _accepts_keyword(factory: Any, name: str) -> bool:
     return False
 
 
+def constructor_defaults(factory: Any) -> dict[str, Any]:
+    """The keyword defaults of an optimizer's constructor (``params`` and ``**kwargs`` left out).
+
+    Parameters
+    ----------
+    factory : class or callable
+        An optimizer class or factory ``f(params, **options)``.
+
+    Returns
+    -------
+    dict
+        Keyword -> default value, in signature order (empty when the
+        signature cannot be read).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from optfilters.identify import constructor_defaults
+    >>> constructor_defaults(torch.optim.SGD)["momentum"]
+    0
+    """
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return {}
+    out: dict[str, Any] = {}
+    for parameter in list(signature.parameters.values())[1:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.default is not parameter.empty:
+            out[parameter.name] = parameter.default
+    return out
+
+
+#: How the probes present the gradient to the optimizer.
+LAYOUTS = ("scalar", "matrix", "sparse")
+#: Shape of the matrix parameter of the ``"matrix"`` layout.
+MATRIX_SHAPE = (4, 8)
+
+
+def probe_direction(layout: str, shape: tuple[int, ...] | None = None) -> FloatArray:
+    """The fixed array ``E`` along which a scalar probe ``g`` enters as the gradient ``g E``.
+
+    ``"scalar"`` and ``"sparse"``: ``[1.0]``; ``"matrix"``: a fixed Gaussian
+    matrix (seed 15) of shape ``MATRIX_SHAPE`` scaled to unit Frobenius norm.
+    The measured update is the projection ``<-delta theta, E> / (lr <E, E>)``.
+
+    Parameters
+    ----------
+    layout : {"scalar", "matrix", "sparse"}
+        Probe layout.
+    shape : tuple of int, optional
+        Shape of the matrix (default ``MATRIX_SHAPE``).
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> from optfilters.identify import probe_direction
+    >>> probe_direction("scalar").tolist()
+    [1.0]
+    >>> E = probe_direction("matrix")
+    >>> E.shape, round(float((E**2).sum()), 12)
+    ((4, 8), 1.0)
+    """
+    if layout not in LAYOUTS:
+        raise IdentificationError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout != "matrix":
+        return np.ones(1)
+    e = np.random.default_rng(15).standard_normal(shape or MATRIX_SHAPE)
+    return np.asarray(e / np.linalg.norm(e), dtype=np.float64)
+
+
+class ProbeTimeout(IdentificationError):
+    """A probe ran past its time limit."""
+
+
+class NonFiniteUpdate(IdentificationError):
+    """An optimizer produced a non-finite update; ``step`` (1-based), ``gradient`` (its largest magnitude there)."""
+
+    def __init__(self, message: str, step: int, gradient: float, probe: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+        self.gradient = gradient
+        self.probe = probe
+
+
 class _Target:
     """What is probed: a torch optimizer factory with options, or a catalogue model."""
 
@@ -264,20 +461,39 @@ class _Target:
         options: Mapping[str, Any],
         lr: float | None,
         dtype: str,
+        layout: str = "auto",
+        time_limit: float | None = None,
     ) -> None:
         self.options = dict(options)
         self.dtype = dtype
         self.closure = False
         self.notes: list[str] = []
         self.model: OptimizerModel | None = None
+        self.layout = "scalar"
+        self.layout_failures: dict[str, str] = {}
+        self.time_limit = time_limit
+        self.deadline = None if time_limit is None else time.monotonic() + time_limit
+        self.direction = probe_direction("scalar")
+        self.steps_taken = 0
+        self.closure_calls = 0
+        self.calls_per_step = 1.0
+        self.group_form = ""
+        self.mode = "plain"
+        self.train_mode = False
+        if layout != "auto" and layout not in LAYOUTS:
+            raise IdentificationError(f"layout must be 'auto' or one of {', '.join(LAYOUTS)}, got {layout!r}")
         if isinstance(optimizer, OptimizerModel):
             if self.options:
                 raise IdentificationError(
                     f"a catalogue model carries its hyperparameters; got extra options {sorted(self.options)}"
                 )
+            if layout not in ("auto", "scalar"):
+                raise IdentificationError(f"a catalogue model is probed with the scalar layout, got {layout!r}")
             self.model = optimizer
             self.name = f"optfilters model {optimizer.name!r}"
             self.lr = 1.0 if lr is None else _check_lr(lr)
+            self.user_options: dict[str, Any] = {}
+            self.factory: Any = None
             return
         if isinstance(optimizer, str):
             factory = resolve_optimizer(optimizer)
@@ -313,9 +529,40 @@ class _Target:
         elif "lr" not in self.options and _accepts_keyword(factory, "lr"):
             self.options["lr"] = 1.0
         self.user_options = dict(options)
+        self.lr = 1.0
+        first: IdentificationError | None = None
+        for candidate in LAYOUTS if layout == "auto" else (layout,):
+            try:
+                self._set_layout(candidate)
+            except ProbeTimeout:
+                raise
+            except IdentificationError as exc:
+                first = first or exc
+                self.layout_failures[candidate] = str(exc)
+                continue
+            break
+        else:
+            assert first is not None
+            others = {k: v for k, v in list(self.layout_failures.items())[1:] if v != str(first)}
+            if others:
+                text = "; ".join(f"{k}: {v}" for k, v in others.items())
+                raise IdentificationError(f"{first} (other layouts failed too: {text})")
+            raise first
+        if self.layout != "scalar":
+            why = self.layout_failures.get("scalar", "")
+            shape = "x".join(str(s) for s in self.shape)
+            what = {"matrix": f"a {shape} matrix parameter", "sparse": "sparse gradients"}[self.layout]
+            self.notes.append(f"probed with {what}: the 1-element dense probe failed ({why})")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.direction.shape)
+
+    def _set_layout(self, layout: str) -> None:
+        self.layout = layout
+        self.direction = probe_direction(layout)
         # Build once to check the constructor and read the learning rate it uses.
-        param = torch.nn.Parameter(torch.zeros(1, dtype=self.torch_dtype))
-        opt = self.construct(param)
+        opt = self.construct(self.make_param(0.0))
         if not callable(getattr(opt, "step", None)):
             raise IdentificationError(f"{_call_text(self.name, self.options)} returned an object without step()")
         used = None
@@ -330,33 +577,114 @@ class _Target:
             raise IdentificationError(f"{self.name}: cannot read a learning rate ({_first_line(exc)})") from None
         self._choose_step_mode()
 
-    def construct(self, param: Any) -> Any:
-        try:
-            return self.factory([param], **self.options)
-        except Exception as exc:  # any failure of foreign code becomes one clear line
-            raise IdentificationError(f"{_call_text(self.name, self.options)} failed: {_first_line(exc)}") from None
+    def make_param(self, theta0: ArrayLike, shape: tuple[int, ...] | None = None) -> Any:
+        import torch
+
+        value = np.asarray(theta0, dtype=np.float64)
+        if value.ndim == 0:
+            value = float(value) * (self.direction if shape is None else np.ones(shape))
+        return torch.nn.Parameter(torch.tensor(value, dtype=self.torch_dtype))
+
+    def construct(self, param: Any, lr: float | None = None) -> Any:
+        options = self.options if lr is None else {**self.options, "lr": lr}
+        forms = [self.group_form] if self.group_form else ["list", "group"]
+        first: BaseException | None = None
+        second: BaseException | None = None
+        for form in forms:
+            params: list[Any] = [param] if form == "list" else [{"params": [param]}]
+            try:
+                opt = self.factory(params, **options)
+            except Exception as exc:  # any failure of foreign code becomes one clear line
+                if first is None:
+                    first = exc
+                else:
+                    second = exc
+                continue
+            if not self.group_form:
+                self.group_form = form
+                if form == "group":
+                    self.notes.append(
+                        "the constructor refused a list of tensors; probed with one parameter group {'params': [p]}"
+                    )
+            train = getattr(opt, "train", None)
+            if callable(train) and not isinstance(opt, _torch_module()):
+                try:
+                    train()  # Schedule-Free's protocol: step() only in train mode
+                except Exception:  # a train() that is something else: leave the optimizer as built
+                    pass
+                else:
+                    if not self.train_mode:
+                        self.train_mode = True
+                        self.notes.append("called the optimizer's train() after construction (Schedule-Free protocol)")
+            return opt
+        assert first is not None
+        text = f"{_call_text(self.name, options)} failed: {_first_line(first)}"
+        if second is not None and _first_line(second) != _first_line(first):
+            text += f" (with a parameter group {{'params': [p]}}: {_first_line(second)})"
+        raise IdentificationError(text) from None
+
+    @property
+    def closure(self) -> bool:
+        """step() is called with a closure."""
+        return self.mode == "closure"
+
+    @closure.setter
+    def closure(self, value: bool) -> None:
+        self.mode = "closure" if value else "plain"
 
     def _choose_step_mode(self) -> None:
+        """``plain`` (.grad then step()), else ``closure``, else ``graph`` (.grad with its autograd graph)."""
         first: BaseException | None = None
-        for closure in (False, True):
-            self.closure = closure
+        modes = ("plain", "closure") if self.layout == "sparse" else ("plain", "closure", "graph")
+        for mode in modes:  # (autograd gives dense gradients: no graph mode with sparse ones)
+            self.mode = mode
             driver = self.driver(0.0)
+            self.closure_calls = 0
             try:
-                driver.raw_step(1.0)
-                driver.raw_step(0.0)
+                for g in (1.0, 0.5, -0.25, 0.0):
+                    driver.raw_step(g)
+                if mode == "closure" and self.closure_calls == 0:
+                    raise RuntimeError("step(closure) never called the closure")
+            except ProbeTimeout:
+                raise
             except Exception as exc:  # foreign code
                 first = first or exc
                 continue
-            if closure:
-                self.notes.append("step() needs a closure: probed with a closure that sets .grad and returns the loss")
+            if mode == "closure":
+                self.calls_per_step = max(1.0, self.closure_calls / 4.0)
+                self.notes.append(
+                    f"step() needs a closure: probed with a closure that sets .grad and returns the loss (it was "
+                    f"evaluated {self.closure_calls} times in 4 steps)"
+                )
+            elif mode == "graph":
+                self.notes.append(
+                    "step() needs .grad with its autograd graph (second derivatives): probed with the gradient of "
+                    "g * theta + 0 * theta^2, so the gradient is g and every Hessian-vector product is 0"
+                )
             return
         assert first is not None
         raise IdentificationError(f"{self.name}.step() failed: {_first_line(first)}")
 
-    def driver(self, theta0: float) -> _Driver:
+    def driver(self, theta0: ArrayLike, shape: tuple[int, ...] | None = None, lr: float | None = None) -> _Driver:
         if self.model is not None:
-            return _ModelDriver(self, theta0)
-        return _TorchDriver(self, theta0)
+            return _ModelDriver(self, theta0, shape, lr)
+        return _TorchDriver(self, theta0, shape, lr)
+
+    def tick(self) -> None:
+        """Count a step; raise :class:`ProbeTimeout` past the deadline."""
+        self.steps_taken += 1
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.deadline = None  # report once; the caller decides what to keep
+            raise ProbeTimeout(
+                f"{self.name}: time limit of {self.time_limit:g} s reached after {self.steps_taken} probe steps"
+            )
+
+
+def _torch_module() -> type:
+    """``torch.nn.Module`` (an optimizer that is also a module has a train() of another meaning)."""
+    import torch
+
+    return torch.nn.Module
 
 
 def _check_lr(lr: Any) -> float:
@@ -370,108 +698,186 @@ def _check_lr(lr: Any) -> float:
 
 
 class _Driver:
-    """One optimizer instance on a one-element parameter, stepped with scalar gradients."""
+    """One optimizer instance on one parameter, stepped with scalar gradients (along the probe direction) or arrays."""
 
     target: _Target
-    history: list[float]
-    theta0: float
+    history: list[tuple[FloatArray, FloatArray | None]]
+    theta0: ArrayLike
+    shape: tuple[int, ...]
+    lr: float
+
+    def _setup(self, target: _Target, theta0: ArrayLike, shape: tuple[int, ...] | None, lr: float | None) -> None:
+        self.target = target
+        self.theta0 = theta0
+        self.shape = target.shape if shape is None else tuple(shape)
+        self.lr = target.lr if lr is None else _check_lr(lr)
+        self.history = []
+        self.direction = target.direction if self.shape == target.shape else np.ones(self.shape)
+        self.norm2 = float(np.sum(self.direction**2))
 
     def step(self, g: float) -> float:
-        """Update per unit lr for gradient ``g``."""
+        """Update per unit lr for the scalar gradient ``g`` (projected on the probe direction)."""
+        u = self.step_array(g * self.direction)
+        return float(np.vdot(u, self.direction)) / self.norm2
+
+    def raw_step(self, g: float) -> float:
+        u = self.raw_step_array(g * self.direction, None)
+        return float(np.vdot(u, self.direction)) / self.norm2
+
+    def step_array(self, grad: ArrayLike, present: ArrayLike | None = None) -> FloatArray:
+        """Update per unit lr (an array of the parameter's shape) for the gradient array ``grad``.
+
+        ``present`` (sparse layout only) marks the elements that the sparse
+        gradient contains; the others are absent (not zero).
+        """
+        self.target.tick()
+        g = np.asarray(grad, dtype=np.float64).reshape(self.shape)
+        mask = None if present is None else np.asarray(present, dtype=bool).reshape(self.shape)
         try:
-            u = self.raw_step(g)
+            u = self.raw_step_array(g, mask)
         except IdentificationError:
             raise
         except Exception as exc:  # foreign code
             raise IdentificationError(
                 f"{self.target.name}.step() failed at step {len(self.history)}: {_first_line(exc)}"
             ) from None
-        if not math.isfinite(u):
-            raise IdentificationError(
-                f"{self.target.name} produced a non-finite update at step {len(self.history)} "
-                "(e.g. 0/0 on zero gradients; a positive eps avoids it)"
+        if not np.all(np.isfinite(u)):
+            size = float(np.max(np.abs(g))) if g.size else 0.0
+            hint = "; e.g. 0/0 on a zero gradient, which a positive eps avoids" if size == 0.0 else ""
+            raise NonFiniteUpdate(
+                f"{self.target.name} produced a non-finite update at step {len(self.history)} (gradient of size "
+                f"{size:.3g} there{hint})",
+                len(self.history),
+                size,
             )
         return u
 
-    def raw_step(self, g: float) -> float:
+    def raw_step_array(self, grad: FloatArray, present: FloatArray | None) -> FloatArray:
         raise NotImplementedError
 
     def fork(self, how: str) -> _Driver:
         """A copy in the same state: ``native`` (state_dict or deepcopy) or ``replay`` (rerun the history)."""
         if how == "replay":
-            twin = self.target.driver(self.theta0)
-            for g in self.history:
-                twin.step(g)
+            twin = self.target.driver(self.theta0, self.shape, self.lr)
+            for g, mask in self.history:
+                twin.step_array(g, mask)
             return twin
         return self.native_fork()
 
     def native_fork(self) -> _Driver:
         raise NotImplementedError
 
+    def state_arrays(self) -> dict[str, FloatArray]:
+        """The optimizer's floating-point state tensors as arrays, by ``key`` (empty for models)."""
+        return {}
+
 
 class _TorchDriver(_Driver):
-    def __init__(self, target: _Target, theta0: float) -> None:
+    def __init__(self, target: _Target, theta0: ArrayLike, shape: tuple[int, ...] | None, lr: float | None) -> None:
+        self._setup(target, theta0, shape, lr)
+        self.param = target.make_param(theta0, None if self.shape == target.shape else self.shape)
+        self.opt = target.construct(self.param, None if lr is None else self.lr)
+
+    def _gradient(self, grad: FloatArray, present: FloatArray | None) -> Any:
         import torch
 
-        self.target = target
-        self.theta0 = theta0
-        self.history = []
-        self.param = torch.nn.Parameter(torch.full((1,), float(theta0), dtype=target.torch_dtype))
-        self.opt = target.construct(self.param)
+        dense = torch.tensor(grad, dtype=self.param.dtype)
+        if self.target.layout != "sparse":
+            return dense
+        flat = dense.reshape(-1)
+        keep = np.arange(flat.numel()) if present is None else np.flatnonzero(present.reshape(-1))
+        index = torch.tensor(keep, dtype=torch.long)
+        if self.param.dim() == 1:
+            return torch.sparse_coo_tensor(
+                index.unsqueeze(0), flat[index], self.param.shape, check_invariants=True
+            ).coalesce()
+        coords = np.stack(np.unravel_index(keep, self.shape))
+        values = dense[tuple(torch.tensor(c) for c in coords)]
+        return torch.sparse_coo_tensor(torch.tensor(coords), values, self.param.shape, check_invariants=True).coalesce()
 
-    def raw_step(self, g: float) -> float:
-        import torch
-
+    def raw_step_array(self, grad: FloatArray, present: FloatArray | None) -> FloatArray:
         param = self.param
-        grad = torch.full((1,), float(g), dtype=param.dtype)
-        before = float(param.detach()[0])
-        self.history.append(g)
-        if self.target.closure:
+        g = self._gradient(grad, present)
+        before = param.detach().numpy().astype(np.float64, copy=True)
+        self.history.append((grad, present))
+        if self.target.mode == "closure":
+            target = self.target
 
             def closure() -> Any:
-                param.grad = grad.clone()
-                return (grad * param.detach()).sum()
+                target.closure_calls += 1
+                param.grad = g.clone()
+                return (g.to_dense() * param.detach()).sum()
 
             self.opt.step(closure)
-        else:
-            param.grad = grad
+        elif self.target.mode == "graph":
+            import torch
+
+            with torch.enable_grad():
+                loss = (g.to_dense() * param).sum() + 0.0 * (param * param).sum()
+                (graph_grad,) = torch.autograd.grad(loss, param, create_graph=True)
+            param.grad = graph_grad
             self.opt.step()
-        after = float(param.detach()[0])
-        return -(after - before) / self.target.lr
+        else:
+            param.grad = g
+            self.opt.step()
+        after = param.detach().numpy().astype(np.float64)
+        return np.asarray(-(after - before) / self.lr, dtype=np.float64)
 
     def native_fork(self) -> _Driver:
         twin = _TorchDriver.__new__(_TorchDriver)
-        twin.target = self.target
-        twin.theta0 = self.theta0
+        twin._setup(self.target, self.theta0, self.shape, self.lr)
         twin.history = list(self.history)
         twin.param = type(self.param)(self.param.detach().clone())
-        twin.opt = self.target.construct(twin.param)
+        twin.opt = self.target.construct(twin.param, self.lr)
         twin.opt.load_state_dict(copy.deepcopy(self.opt.state_dict()))
         return twin
 
+    def state_arrays(self) -> dict[str, FloatArray]:
+        import torch
+
+        out: dict[str, FloatArray] = {}
+        state = getattr(self.opt, "state", None)
+        if not isinstance(state, Mapping):
+            return out
+        entry = state.get(self.param, {})
+        if not isinstance(entry, Mapping):
+            return out
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                tensor = value.detach()
+                if tensor.is_sparse:
+                    tensor = tensor.to_dense()
+                out[str(key)] = tensor.to(torch.float64).numpy().copy()
+            elif isinstance(value, float):
+                out[str(key)] = np.array(value)
+        return out
+
 
 class _ModelDriver(_Driver):
-    def __init__(self, target: _Target, theta0: float) -> None:
+    def __init__(self, target: _Target, theta0: ArrayLike, shape: tuple[int, ...] | None, lr: float | None) -> None:
         assert target.model is not None
-        self.target = target
-        self.theta0 = theta0
-        self.history = []
-        self.opt = target.model.optimizer([theta0], lr=target.lr)
+        self._setup(target, theta0, shape, lr)
+        value = np.asarray(theta0, dtype=np.float64)
+        start = value * np.ones(self.shape) if value.ndim == 0 else value.reshape(self.shape)
+        self.opt = target.model.optimizer(start.ravel(), lr=self.lr)
 
-    def raw_step(self, g: float) -> float:
-        before = float(self.opt.theta[0])
-        self.history.append(g)
-        after = float(self.opt.step([g])[0])
-        return -(after - before) / self.target.lr
+    def raw_step_array(self, grad: FloatArray, present: FloatArray | None) -> FloatArray:
+        before = np.array(self.opt.theta, dtype=np.float64)
+        self.history.append((grad, present))
+        after = np.array(self.opt.step(grad.ravel()), dtype=np.float64)
+        return np.asarray(-(after - before) / self.lr, dtype=np.float64).reshape(self.shape)
 
     def native_fork(self) -> _Driver:
         model = self.target.model
         twin = _ModelDriver.__new__(_ModelDriver)
-        twin.target = self.target
-        twin.theta0 = self.theta0
+        twin._setup(self.target, self.theta0, self.shape, self.lr)
         twin.history = list(self.history)
         twin.opt = copy.deepcopy(self.opt, {id(model): model})
         return twin
+
+
+def _silent(phase: str, done: int, total: int) -> None:
+    """The default progress hook: nothing."""
 
 
 def _run(target: _Target, gradients: ArrayLike, theta0: float = 0.0) -> FloatArray:
@@ -480,7 +886,13 @@ def _run(target: _Target, gradients: ArrayLike, theta0: float = 0.0) -> FloatArr
 
 
 def _make_target(
-    optimizer: Any, options: Mapping[str, Any] | None, extra: Mapping[str, Any], lr: float | None, dtype: Any
+    optimizer: Any,
+    options: Mapping[str, Any] | None,
+    extra: Mapping[str, Any],
+    lr: float | None,
+    dtype: Any,
+    layout: str = "auto",
+    time_limit: float | None = None,
 ) -> _Target:
     merged = dict(options or {})
     for key, value in extra.items():
@@ -490,7 +902,9 @@ def _make_target(
     dtype_name = str(dtype).replace("torch.", "")
     if dtype_name not in _DTYPE_TOLERANCES:
         raise IdentificationError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
-    return _Target(optimizer, merged, lr, dtype_name)
+    if time_limit is not None:
+        time_limit = _check_float("time_limit", time_limit, 0.0)
+    return _Target(optimizer, merged, lr, dtype_name, layout, time_limit)
 
 
 def probe(
@@ -502,6 +916,7 @@ def probe(
     lr: float | None = None,
     theta0: float = 0.0,
     dtype: str = "float64",
+    layout: str = "auto",
     **constructor_options: Any,
 ) -> FloatArray:
     """Drive a fresh optimizer instance with a gradient sequence; return its updates per unit lr.
@@ -509,26 +924,32 @@ def probe(
     Parameters
     ----------
     optimizer : str, class, callable or OptimizerModel
-        Dotted path (``"torch.optim.Adam"``), optimizer class or factory
-        ``f(params, **options)``, or a catalogue model (run by its numpy
-        reference executor).
+        Dotted path (``"torch.optim.Adam"``) or ``path/to/file.py:Class``,
+        optimizer class or factory ``f(params, **options)``, or a catalogue
+        model (run by its numpy reference executor).
     gradients : array_like
-        Scalar gradient per step (``gradients[t-1]`` at step ``t``).
+        Scalar gradient per step (``gradients[t-1]`` at step ``t``), applied
+        along the layout's probe direction (:func:`probe_direction`).
     options : mapping, optional
         Constructor keywords (for names that clash with this function's own).
     lr : float, optional
         Learning rate; default 1.0 when the constructor takes ``lr``.
     theta0 : float
-        Initial value of the one-element parameter.
+        Initial value of the parameter (times the probe direction).
     dtype : {"float64", "float32"}
         Parameter dtype.
+    layout : {"auto", "scalar", "matrix", "sparse"}
+        A 1-element parameter, a ``MATRIX_SHAPE`` matrix, or a 1-element
+        parameter with sparse gradients; ``"auto"`` takes the first that the
+        optimizer accepts.
     **constructor_options
         More constructor keywords (``momentum=0.9``).
 
     Returns
     -------
     numpy.ndarray
-        ``u_t = -(theta_t - theta_{t-1}) / lr`` for each step.
+        ``u_t = -(theta_t - theta_{t-1}) / lr`` for each step (projected on
+        the probe direction).
 
     Raises
     ------
@@ -541,7 +962,7 @@ def probe(
     >>> probe("torch.optim.SGD", [1.0, 0.0, 0.0], momentum=0.5).tolist()
     [1.0, 0.5, 0.25]
     """
-    target = _make_target(optimizer, options, constructor_options, lr, dtype)
+    target = _make_target(optimizer, options, constructor_options, lr, dtype, layout)
     return _run(target, gradients, float(theta0))
 
 
@@ -927,7 +1348,9 @@ class Comparison:
         Where the largest deviation occurs (cycles/step).
     differences : list of str
         One line per aspect (DC gain, Nyquist gain, poles, zeros, response,
-        linearity and time invariance when known).
+        linearity and time invariance when known, keyword mapping).
+    keywords : KeywordMapping or None
+        How the constructor keywords were mapped (catalogue references).
 
     Examples
     --------
@@ -953,6 +1376,7 @@ class Comparison:
     relative_deviation: float
     deviation_frequency: float
     differences: list[str] = field(default_factory=list)
+    keywords: KeywordMapping | None = None
 
     def summary(self) -> str:
         """A readable report: a verdict line, then one line per aspect.
@@ -998,6 +1422,7 @@ class Comparison:
                 "relative_deviation": self.relative_deviation,
                 "deviation_frequency": self.deviation_frequency,
                 "differences": list(self.differences),
+                "keywords": None if self.keywords is None else self.keywords.as_dict(),
                 "summary": self.summary(),
             }
         )
@@ -1043,6 +1468,22 @@ class Identification:
         ``step()`` needed a closure.
     settings : dict
         Probe settings (steps, seed, dtype, max_order, background, ...).
+    layout : str
+        ``"scalar"``, ``"matrix"`` or ``"sparse"`` (see :func:`probe`).
+    shape : tuple of int
+        Shape of the probed parameter.
+    bla : BestLinearApproximation or None
+        The best linear approximation under a Gaussian dither
+        (:mod:`optfilters.dither`), for nonlinear optimizers.
+    matrix : MatrixCheck or None
+        :func:`optfilters.probes.matrix_check` (matrix layout).
+    events : EventClock or None
+        :func:`optfilters.probes.event_clock` (sparse layout).
+    defaults : dict
+        The constructor's keyword defaults (for keyword mapping).
+    stage_errors : dict
+        Optional stages (``"small-signal"``, ``"dither"``) that failed, with
+        their errors.
 
     Examples
     --------
@@ -1074,6 +1515,76 @@ class Identification:
     closure: bool
     settings: Mapping[str, Any] = field(default_factory=dict)
     user_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    layout: str = "scalar"
+    shape: tuple[int, ...] = (1,)
+    bla: BestLinearApproximation | None = None
+    matrix: MatrixCheck | None = None
+    events: EventClock | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    stage_errors: Mapping[str, IdentificationError] = field(default_factory=dict, repr=False)
+
+    @property
+    def verdict(self) -> str:
+        """One of :data:`VERDICTS`, from the measurements (see :meth:`verdict_reason`).
+
+        ``"linear"``: linear and time-invariant, possibly after a start-up
+        transient; ``"linear time-varying"``; ``"matrix"``: a matrix
+        parameter whose update couples elements and rotates with the gradient;
+        ``"sign-type"``: every update has the same magnitude, or a small
+        perturbation of a constant gradient does not change the updates;
+        ``"normalised"``: scale-invariant (degree 0) on the second half of
+        the noise records; ``"nonlinear"``: none of these.
+
+        Examples
+        --------
+        >>> from optfilters.identify import identify
+        >>> identify("torch.optim.SGD", momentum=0.9).verdict
+        'linear'
+        >>> identify("torch.optim.RMSprop", max_background=1024, dither=None).verdict
+        'normalised'
+        """
+        return self._verdict()[0]
+
+    def verdict_reason(self) -> str:
+        """The measurement behind :attr:`verdict`, in one line.
+
+        Examples
+        --------
+        >>> from optfilters.identify import identify
+        >>> identify("torch.optim.SGD", momentum=0.5).verdict_reason()  # doctest: +ELLIPSIS
+        'linearity discrepancy ..., time-invariance discrepancy 0'
+        """
+        return self._verdict()[1]
+
+    def _verdict(self) -> tuple[str, str]:
+        lin, ti = self.linearity, self.time_invariance
+        if self.linear:
+            head = f"linearity discrepancy {lin.discrepancy:.3g}"
+            if self.time_invariant:
+                return "linear", f"{head}, time-invariance discrepancy {ti.discrepancy:.3g}"
+            if self.transient_steps is not None:
+                return "linear", f"{head}, time-invariant after a {self.transient_steps}-step start-up transient"
+            return "linear time-varying", f"{head}, time-invariance discrepancy {ti.discrepancy:.3g}"
+        m = self.matrix
+        if m is not None and m.rotation_equivariant and not m.elementwise:
+            return "matrix", (
+                f"a matrix map: couples elements ({m.coupling:.3g}), rotation-equivariant (discrepancy "
+                f"{m.rotation_discrepancy:.3g}), cosine {m.polar_cosine:.3f} with the gradient's polar factor"
+            )
+        if lin.details.get("magnitude_independent"):
+            return "sign-type", "every update on the noise probes has the same magnitude"
+        if self.bla is not None and self.bla.sign_magnitude is not None:
+            return "sign-type", f"{100 * self.bla.magnitude_share:.1f}% of the dither updates have one magnitude"
+        degree = lin.details.get("scale_degree_late", lin.details.get("scale_degree", math.nan))
+        part = self.visible
+        if part is not None and _max_abs(part.response) == 0.0 and abs(degree) < 0.01:
+            return "sign-type", "scale degree 0 and a small perturbation of a constant gradient changes no update"
+        if isinstance(degree, float) and math.isfinite(degree) and abs(degree) < 0.01:
+            return (
+                "normalised",
+                f"scale degree {degree:.2g} (doubling the gradients leaves the later updates unchanged)",
+            )
+        return "nonlinear", f"linearity discrepancy {lin.discrepancy:.3g}, scale degree {degree:.3g}"
 
     @property
     def is_lti(self) -> bool:
@@ -1113,19 +1624,33 @@ class Identification:
             return self.to_filter(), "filter"
         if self.visible is not None and self.visible.filter is not None:
             return self.visible.filter, "small-signal part"
-        raise IdentificationError(f"{self.optimizer}: neither an LTI filter nor a small-signal part to compare")
+        if self.bla is not None and self.bla.filter is not None:
+            return self.bla.filter, BLA_WHAT
+        raise IdentificationError(
+            f"{self.optimizer}: neither an LTI filter, a small-signal part nor a best linear approximation to compare"
+        )
 
     def compare(
-        self, reference: str | OptimizerModel | ArmaFilter | Identification, tol: float = 1e-6, n: int = 512
+        self,
+        reference: str | OptimizerModel | ArmaFilter | Identification,
+        tol: float = 1e-6,
+        n: int = 512,
+        mapping: Mapping[str, str | Sequence[str]] | None = None,
     ) -> Comparison:
         """Compare with a catalogue model, an explicit filter or another identification.
 
-        A catalogue name uses this identification's constructor options
-        (:func:`catalogue_model`; keywords the entry does not take are left
-        out and listed in the differences).  A model is identified through its reference
-        executor with the same probes and lr, so that the comparison is like for
-        like (first-step quirks, weight-decay feedback, small-signal parts); an
-        :class:`~optfilters.ArmaFilter` is compared as it is.
+        A catalogue name gets this optimizer's constructor keywords, given or
+        default, through :func:`map_keywords` (``betas`` -> ``beta1``,
+        ``beta2``; same names; ``mapping`` for the rest); the comparison lists
+        what was mapped and what was not.  A model is identified through its
+        reference executor with the same probes, seeds and lr, so that the
+        comparison is like for like (first-step quirks, weight-decay feedback,
+        small-signal parts, best linear approximations); an
+        :class:`~optfilters.ArmaFilter` is compared as it is.  What is compared
+        is the LTI filter, else the small-signal part, else the best linear
+        approximation (whose tolerances widen by 4 combined standard errors);
+        two small-signal parts match when their measured responses agree within
+        ``tol`` (the ARMA fit of a nearly marginal response is ill-conditioned).
 
         Parameters
         ----------
@@ -1135,10 +1660,21 @@ class Identification:
             Relative tolerance on the frequency response.
         n : int
             Frequencies from 0 to 0.5 cycles/step.
+        mapping : mapping, optional
+            Constructor keyword -> catalogue hyperparameter name(s), for a
+            catalogue reference (``{"momentum": ("beta1", "beta2")}``).
 
         Returns
         -------
         Comparison
+
+        Raises
+        ------
+        IdentificationError
+            When there is nothing comparable on either side or the reference is
+            of the wrong type.
+        UnknownNameError, InvalidHyperparameterError
+            For an unknown catalogue name or a bad mapping.
 
         Examples
         --------
@@ -1146,42 +1682,76 @@ class Identification:
         >>> c = identify("torch.optim.SGD", momentum=0.9, nesterov=True).compare("nesterov")
         >>> c.match, round(c.dc_gain[1], 9)
         (True, 10.0)
+        >>> c.keywords.mapped[0][:2]
+        ('momentum', 'momentum')
         """
         tol = _check_float("tol", tol, 0.0, 1.0)
         n = _check_int("n", n, 2)
         flags: tuple[Identification, Identification] | None = None
-        ignored: list[str] = []
+        keywords: KeywordMapping | None = None
+        reference_ident: Identification | None = None
+        if mapping is not None and not isinstance(reference, str):
+            raise IdentificationError("a keyword mapping applies to a catalogue name only")
         if isinstance(reference, str):
-            kwargs, ignored = _catalogue_kwargs(reference, self.user_options, strict=False)
-            model = get(reference, **kwargs)
+            # The probe's lr drives both sides: the constructor's lr is not a filter setting.
+            given = {k: v for k, v in self.user_options.items() if k != "lr"}
+            keywords = map_keywords(reference, given, {k: v for k, v in self.defaults.items() if k != "lr"}, mapping)
+            model = get(keywords.reference, **keywords.kwargs)
             reference_ident = _identify_like(self, model)
             name = f"catalogue {model.name!r}"
-            flags = (self, reference_ident)
-            ref_filter, ref_what = reference_ident._comparable()
         elif isinstance(reference, OptimizerModel):
             reference_ident = _identify_like(self, reference)
             name = f"model {reference.name!r}"
-            flags = (self, reference_ident)
-            ref_filter, ref_what = reference_ident._comparable()
         elif isinstance(reference, Identification):
+            reference_ident = reference
             name = reference.optimizer
-            flags = (self, reference)
-            ref_filter, ref_what = reference._comparable()
         elif isinstance(reference, ArmaFilter):
             name = reference.name or f"b={_fmt(reference.b.tolist())}, a={_fmt(reference.a.tolist())}"
-            ref_filter, ref_what = reference, "filter"
         else:
             raise IdentificationError(
                 f"reference must be a catalogue name, an OptimizerModel, an ArmaFilter or an Identification, "
                 f"got {reference!r}"
             )
+        if reference_ident is not None:
+            flags = (self, reference_ident)
+            ref_filter, ref_what = reference_ident._comparable()
+        else:
+            assert isinstance(reference, ArmaFilter)
+            ref_filter, ref_what = reference, "filter"
         mine, what = self._comparable()
-        comparison = _compare_filters(mine, what, ref_filter, ref_what, name, tol, n, flags)
-        if ignored:
-            comparison.differences.append(
-                f"constructor keywords that {name} does not take were left out: {', '.join(ignored)}"
+        root_tol = None
+        lag_match = None
+        if what == BLA_WHAT and self.bla is not None:
+            others = reference_ident.bla if reference_ident is not None and ref_what == BLA_WHAT else None
+            tol, root_tol = _bla_tolerances(self.bla, others, ref_filter, tol)
+            if others is not None:
+                lag_match = self.bla.matches(others)
+        comparison = _compare_filters(mine, what, ref_filter, ref_what, name, tol, n, flags, root_tol)
+        match = comparison.match
+        theirs = None if reference_ident is None else reference_ident.visible
+        if what == ref_what == "small-signal part" and self.visible is not None and theirs is not None:
+            # The measured responses decide: the ARMA fit of a nearly marginal response is ill-conditioned.
+            k = min(self.visible.response.size, theirs.response.size)
+            deviation = _relative(
+                _max_abs(self.visible.response[:k] - theirs.response[:k]), _max_abs(theirs.response[:k])
             )
-        return comparison
+            agree = deviation <= tol and self.visible.background_steps == theirs.background_steps
+            comparison.differences.append(
+                f"measured small-signal responses {'agree' if agree else 'differ'}: max deviation {deviation:.3g} "
+                f"of the peak over {k} steps (backgrounds {self.visible.background_steps} and "
+                f"{theirs.background_steps} steps); they decide the match, not their ARMA fits"
+            )
+            structural = ("kind differs", "linear differs", "time-invariant differs", "start-up transient")
+            match = agree and not any(d.startswith(structural) for d in comparison.differences)
+        if lag_match is not None:
+            comparison.differences.append(
+                f"best linear approximations lag by lag: {'within' if lag_match else 'NOT within'} 4 combined "
+                "standard errors"
+            )
+            match = match and lag_match
+        if keywords is not None:
+            comparison.differences.extend(keywords.describe())
+        return dataclasses.replace(comparison, match=match, keywords=keywords)
 
     def summary(self) -> str:
         """A readable multi-line report.
@@ -1193,6 +1763,10 @@ class Identification:
         torch.optim.SGD(momentum=0.9, lr=1) probed at lr=1
         """
         lines = [f"{_call_text(self.optimizer, self.options)} probed at lr={self.lr:g}"]
+        if self.layout != "scalar":
+            shape = "x".join(str(v) for v in self.shape)
+            kind = f"a {shape} matrix parameter" if self.layout == "matrix" else "sparse gradients"
+            lines[0] += f" (with {kind})"
         for check in (self.linearity, self.time_invariance):
             verdict = "yes" if check.passed else "no"
             lines.append(
@@ -1217,6 +1791,9 @@ class Identification:
                     f"b = {_fmt([float(v) for v in f.b])}, a = {_fmt([float(v) for v in f.a])}"
                 )
                 lines.append(f"  poles: {_fmt_roots(f.poles)}; zeros: {_fmt_roots(f.zeros)}")
+        if self.bla is not None:
+            lines.extend(self.bla.summary().splitlines())
+        lines.append(f"verdict: {self.verdict} ({self.verdict_reason()})")
         if self.notes:
             lines.append("notes:")
             lines.extend(f"  - {note}" for note in self.notes)
@@ -1261,6 +1838,13 @@ class Identification:
                 "linearity": self.linearity.as_dict(),
                 "time_invariance": self.time_invariance.as_dict(),
                 "visible": None if self.visible is None else self.visible.as_dict(),
+                "bla": None if self.bla is None else self.bla.as_dict(),
+                "matrix": None if self.matrix is None else self.matrix.as_dict(),
+                "events": None if self.events is None else self.events.as_dict(),
+                "layout": self.layout,
+                "shape": list(self.shape),
+                "verdict": self.verdict,
+                "verdict_reason": self.verdict_reason(),
                 "notes": list(self.notes),
                 "settings": dict(self.settings),
             }
@@ -1299,6 +1883,7 @@ def _compare_filters(
     tol: float,
     n: int,
     flags: tuple[Identification, Identification] | None,
+    root_tol: float | None = None,
 ) -> Comparison:
     freqs = np.linspace(0.0, 0.5, n)
     z = np.exp(2j * np.pi * freqs)
@@ -1312,7 +1897,7 @@ def _compare_filters(
     max_dev = float(deviation[k])
     rel_dev = _relative(max_dev, peak)
     one_sided_inf = bool(np.any(np.isfinite(h_mine) != np.isfinite(h_ref)))
-    root_tol = max(1e-6, math.sqrt(tol))
+    root_tol = max(1e-6, math.sqrt(tol)) if root_tol is None else root_tol
     pole_d = _match_roots(mine.poles, ref.poles)
     zero_d = _match_roots(mine.zeros, ref.zeros)
     differences: list[str] = []
@@ -1377,7 +1962,8 @@ def catalogue_model(name: str, options: Mapping[str, Any] | None = None, strict:
     switches (``foreach``, ``fused``, ``capturable``, ``differentiable``) and
     keywords that the entry fixes (``nesterov=True`` for ``nesterov``) are
     dropped; anything else must be a hyperparameter of the entry, unless
-    ``strict`` is False, when other keywords are left out.
+    ``strict`` is False, when other keywords are left out
+    (:func:`map_keywords` says which).
 
     Parameters
     ----------
@@ -1408,42 +1994,277 @@ def catalogue_model(name: str, options: Mapping[str, Any] | None = None, strict:
     >>> catalogue_model("sgd", {"momentum": 0.5, "buggy": True}, strict=False).hyperparameters["momentum"]
     0.5
     """
-    kwargs, _ = _catalogue_kwargs(name, options, strict)
-    return get(name, **kwargs)
+    keywords = map_keywords(name, options)
+    if strict and keywords.unmapped:
+        entry = CATALOGUE[keywords.reference]
+        raise InvalidHyperparameterError(f"{entry.name} has no hyperparameter {keywords.unmapped[0]!r}")
+    return get(keywords.reference, **keywords.kwargs)
 
 
-def _catalogue_kwargs(name: str, options: Mapping[str, Any] | None, strict: bool) -> tuple[dict[str, Any], list[str]]:
+@dataclass(frozen=True)
+class KeywordMapping:
+    """How an optimizer's constructor keywords map onto a catalogue entry's hyperparameters.
+
+    Attributes
+    ----------
+    reference : str
+        The catalogue entry's canonical name.
+    kwargs : dict
+        Catalogue hyperparameter -> value, ready for :func:`optfilters.get`.
+    mapped : tuple of tuple
+        ``(keyword, hyperparameter, value, source)`` per mapped keyword;
+        ``source`` is ``"given"``, ``"default"`` (the constructor's default),
+        ``"mapping"`` (an explicit mapping) or says ``synonym``.
+    unmapped : tuple of str
+        Keywords the entry has no hyperparameter for (left out).
+    unmapped_values : dict
+        Their values.
+    switches : tuple of str
+        torch implementation switches (``foreach``, ``fused``, ...), left out.
+    fixed : tuple of str
+        Keywords whose value the entry fixes (``nesterov=True`` for ``nesterov``).
+
+    Examples
+    --------
+    >>> from optfilters.identify import map_keywords
+    >>> m = map_keywords("lion", {"betas": (0.9, 0.99), "weight_decouple": True})
+    >>> m.kwargs, m.unmapped
+    ({'beta1': 0.9, 'beta2': 0.99}, ('weight_decouple',))
+    """
+
+    reference: str
+    kwargs: Mapping[str, Any]
+    mapped: tuple[tuple[str, str, Any, str], ...]
+    unmapped: tuple[str, ...]
+    switches: tuple[str, ...]
+    fixed: tuple[str, ...]
+    unmapped_values: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> list[str]:
+        """One line on what was mapped, one on what was not (when anything was not).
+
+        Examples
+        --------
+        >>> from optfilters.identify import map_keywords
+        >>> for line in map_keywords("sgd", {"momentum": 0.9, "buggy": True}).describe():
+        ...     print(line)
+        keywords mapped onto catalogue 'sgd': momentum -> momentum = 0.9
+        not mapped, left out: buggy=True (catalogue 'sgd' has no such setting)
+        """
+        pairs = ", ".join(
+            f"{key} -> {hp} = {_fmt(value)}{'' if source == 'given' else f' ({source})'}"
+            for key, hp, value, source in self.mapped
+        )
+        lines = [f"keywords mapped onto catalogue {self.reference!r}: {pairs or 'none'}"]
+        if self.unmapped:
+            values = ", ".join(
+                f"{k}={_fmt(self.unmapped_values[k])}" if k in self.unmapped_values else k for k in self.unmapped
+            )
+            lines.append(f"not mapped, left out: {values} (catalogue {self.reference!r} has no such setting)")
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON.
+
+        Examples
+        --------
+        >>> from optfilters.identify import map_keywords
+        >>> map_keywords("adam", {"betas": (0.8, 0.9)}).as_dict()["kwargs"]
+        {'beta1': 0.8, 'beta2': 0.9}
+        """
+        return _jsonable(
+            {
+                "reference": self.reference,
+                "kwargs": dict(self.kwargs),
+                "mapped": [
+                    {"keyword": k, "hyperparameter": h, "value": v, "source": src} for k, h, v, src in self.mapped
+                ],
+                "unmapped": list(self.unmapped),
+                "unmapped_values": dict(self.unmapped_values),
+                "switches": list(self.switches),
+                "fixed": list(self.fixed),
+            }
+        )
+
+
+def map_keywords(
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    mapping: Mapping[str, str | Sequence[str]] | None = None,
+) -> KeywordMapping:
+    """Map constructor keywords (given and default) onto a catalogue entry's hyperparameters.
+
+    Rules, in order: an explicit ``mapping`` (one keyword to one or more
+    hyperparameters; a tuple value is spread over several); torch's
+    implementation switches are left out; a tuple under a plural name spreads
+    over numbered names (``betas`` -> ``beta1``, ``beta2``; ``nus`` ->
+    ``nu1``, ``nu2``); a keyword with a hyperparameter's name maps to it, else
+    one of its :data:`SYNONYMS` (``momentum`` -> ``beta``, ``derivative`` ->
+    ``kd``); a keyword that the entry fixes to the same value (``nesterov=True``) is
+    dropped; anything else is *unmapped*.  Given keywords override defaults.
+    A default that the entry refuses (out of range) is unmapped too; a given
+    one raises.
+
+    Parameters
+    ----------
+    name : str
+        Catalogue name or alias.
+    options : mapping, optional
+        Keywords given to the constructor.
+    defaults : mapping, optional
+        The constructor's defaults (:func:`constructor_defaults`).
+    mapping : mapping, optional
+        Keyword -> hyperparameter name or names.
+
+    Returns
+    -------
+    KeywordMapping
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown catalogue name.
+    InvalidHyperparameterError
+        For a mapping onto a name the entry does not have, or a given value
+        the entry refuses.
+
+    Examples
+    --------
+    >>> from optfilters.identify import map_keywords
+    >>> m = map_keywords("lion", {"momentum": 0.9}, mapping={"momentum": ("beta1", "beta2")})
+    >>> m.kwargs
+    {'beta1': 0.9, 'beta2': 0.9}
+    """
     entry = CATALOGUE[resolve_name(name)]
-    known = {hp.name for hp in entry.hyperparameters}
-    kwargs: dict[str, Any] = {}
-    ignored: list[str] = []
+    known = [hp.name for hp in entry.hyperparameters]
+    explicit: dict[str, tuple[str, ...]] = {}
+    for key, targets in (mapping or {}).items():
+        names = (targets,) if isinstance(targets, str) else tuple(targets)
+        for t in names:
+            if t not in known:
+                raise InvalidHyperparameterError(
+                    f"catalogue {entry.name!r} has no hyperparameter {t!r} (mapped from {key!r}); it has: "
+                    f"{', '.join(known)}"
+                )
+        explicit[str(key)] = names
+    sources: dict[str, tuple[Any, str]] = {}
+    for key, value in (defaults or {}).items():
+        sources[key] = (value, "default")
     for key, value in (options or {}).items():
+        sources[key] = (value, "given")
+    while True:
+        result = _map(entry, known, sources, explicit)
+        try:
+            entry.validate(dict(result.kwargs))
+        except InvalidHyperparameterError as exc:
+            culprit = next(
+                (k.split("[")[0] for k, hp, _, src in result.mapped if src == "default" and f"{hp} " in f"{exc} "),
+                None,
+            )
+            if culprit is None:
+                raise
+            sources[culprit] = (sources[culprit][0], "refused")
+            continue
+        return result
+
+
+def _map(
+    entry: Any, known: Sequence[str], sources: Mapping[str, tuple[Any, str]], explicit: Mapping[str, tuple[str, ...]]
+) -> KeywordMapping:
+    kwargs: dict[str, Any] = {}
+    mapped: list[tuple[str, str, Any, str]] = []
+    unmapped: list[str] = []
+    switches: list[str] = []
+    fixed: list[str] = []
+    sources_extra: dict[str, Any] = {}
+    # Defaults first, so that given keywords override them.
+    order = sorted(sources, key=lambda k: sources[k][1] == "given")
+    for key in order:
+        value, source = sources[key]
+        if source == "refused":
+            unmapped.append(key)
+            continue
+        if key in explicit:
+            targets = explicit[key]
+            spread = isinstance(value, (tuple, list)) and len(value) == len(targets) and len(targets) > 1
+            for i, t in enumerate(targets):
+                v = value[i] if spread else value
+                kwargs[t] = v
+                mapped.append((key if not spread else f"{key}[{i}]", t, v, "mapping"))
+            continue
         if key in TORCH_ONLY_OPTIONS:
+            switches.append(key)
             continue
-        if key == "betas" and key not in known:
-            if not isinstance(value, (tuple, list)):
-                raise InvalidHyperparameterError(f"betas must be a tuple of numbers, got {value!r}")
-            for i, beta in enumerate(value, start=1):
-                if f"beta{i}" in known:
-                    kwargs[f"beta{i}"] = beta
-                elif strict:
-                    raise InvalidHyperparameterError(f"{entry.name} has no hyperparameter 'beta{i}' (from betas)")
+        stem = key[:-1]
+        if key.endswith("s") and key not in known and f"{stem}1" in known and isinstance(value, (tuple, list)):
+            for i, item in enumerate(value, start=1):  # betas -> beta1, beta2; nus -> nu1, nu2
+                if f"{stem}{i}" in known:
+                    kwargs[f"{stem}{i}"] = item
+                    mapped.append((f"{key}[{i - 1}]", f"{stem}{i}", item, source))
                 else:
-                    ignored.append(f"betas[{i - 1}]")
+                    unmapped.append(f"{key}[{i - 1}]")
+                    sources_extra[f"{key}[{i - 1}]"] = item
             continue
-        if key not in known and key in entry.torch_fixed and entry.torch_fixed[key] == value:
+        if key in known:
+            kwargs[key] = value
+            mapped.append((key, key, value, source))
             continue
-        if key not in known and not strict:
-            ignored.append(key)
+        synonym = next((n for n in SYNONYMS.get(key, ()) if n in known and n not in sources), None)
+        if synonym is not None:
+            kwargs[synonym] = value
+            mapped.append((key, synonym, value, "synonym" if source == "given" else f"{source}, synonym"))
             continue
-        kwargs[key] = value
-    return kwargs, ignored
+        if key in entry.torch_fixed and entry.torch_fixed[key] == value:
+            fixed.append(key)
+            continue
+        unmapped.append(key)
+    # Given keywords listed first, in the order given.
+    mapped.sort(key=lambda m: m[3] == "default")
+    values = {k: sources[k][0] if k in sources else sources_extra[k] for k in unmapped}
+    return KeywordMapping(entry.name, kwargs, tuple(mapped), tuple(unmapped), tuple(switches), tuple(fixed), values)
 
 
 def _identify_like(ident: Identification, model: OptimizerModel) -> Identification:
     settings = dict(ident.settings)
     settings.pop("dtype", None)
+    settings.pop("mode", None)
+    settings["layout"] = "scalar"
     return identify(model, lr=ident.lr, **settings)
+
+
+#: Constructor keywords -> catalogue names with the same meaning, tried when the entry lacks the keyword itself
+#: (pytorch-optimizer's QHM calls its EMA coefficient ``momentum``, its PID the gains ``derivative`` and ``integral``).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "momentum": ("beta",),
+    "beta": ("momentum",),
+    "derivative": ("kd",),
+    "integral": ("ki",),
+    "proportional": ("kp",),
+}
+
+#: What a comparison calls a best linear approximation.
+BLA_WHAT = "best linear approximation"
+
+
+def _bla_tolerances(
+    bla: BestLinearApproximation, other: BestLinearApproximation | None, ref: ArmaFilter, tol: float
+) -> tuple[float, float]:
+    """Tolerances widened by 4 combined standard errors: (relative frequency response, root distance)."""
+    window = bla.window
+    se2 = bla.standard_error[:window] ** 2
+    roots = [*bla.pole_errors.tolist(), *bla.zero_errors.tolist()]
+    if other is not None:
+        m = min(window, other.standard_error.size)
+        se2 = se2[:m] + other.standard_error[:m] ** 2
+        roots += [*other.pole_errors.tolist(), *other.zero_errors.tolist()]
+    with np.errstate(all="ignore"):
+        grid = np.abs(ref.evaluate(np.exp(2j * np.pi * np.linspace(0.0, 0.5, 64))))
+    peak = float(np.max(grid[np.isfinite(grid)], initial=0.0))
+    spread = 4.0 * math.sqrt(float(np.sum(se2)))
+    finite = [r for r in roots if math.isfinite(r)]
+    root_spread = 4.0 * math.sqrt(2.0) * max(finite, default=0.0)
+    return max(tol, _relative(spread, peak) if peak > 0 else tol), max(1e-6, math.sqrt(tol), root_spread)
 
 
 # ----------------------------------------------------------------------------- identification
@@ -1539,6 +2360,10 @@ def _linearity(y: dict[str, FloatArray], tol: float) -> tuple[PropertyCheck, lis
     rms2 = float(np.sqrt(np.mean(y["noise1*2"] ** 2)))
     degree = math.log2(rms2 / rms1) if rms1 > 0.0 and rms2 > 0.0 else math.nan
     details["scale_degree"] = degree
+    half = base.size // 2
+    late1 = float(np.sqrt(np.mean(base[half:] ** 2)))
+    late2 = float(np.sqrt(np.mean(y["noise1*2"][half:] ** 2)))
+    details["scale_degree_late"] = math.log2(late2 / late1) if late1 > 0.0 and late2 > 0.0 else math.nan
     odd = _relative(_max_abs(y["noise1*-1"] + base), scale1)
     details["odd_symmetry"] = odd
     moved = any(_max_abs(v) > 0.0 for v in y.values())
@@ -1558,19 +2383,25 @@ def _linearity(y: dict[str, FloatArray], tol: float) -> tuple[PropertyCheck, lis
     )
     if math.isfinite(degree) and abs(degree) < 0.01:
         notes.append(
-            f"scale-invariant: doubling every gradient changes the updates by a factor 2^{degree:.2g} "
-            "(degree 0): a normaliser divides by a running estimate of the gradient scale"
+            f"scale-invariant: doubling every gradient scales the updates by 2^{degree:.2g} (degree 0); "
+            "hypothesis: a normaliser, a sign or another map of degree 0"
         )
     elif math.isfinite(degree) and abs(degree - 1.0) > 0.01:
         notes.append(f"partly scale-dependent: doubling every gradient scales the updates by 2^{degree:.3g}")
     elif math.isfinite(degree) and superposition > tol:
-        notes.append("homogeneous of degree 1 but not additive: the response to x1 + x2 is not the sum")
+        notes.append(
+            f"homogeneous of degree 1 (2^{degree:.3g} on doubling) but not additive: the response to x1 + x2 is not "
+            f"the sum (superposition discrepancy {superposition:.3g})"
+        )
     magnitudes = np.concatenate([np.abs(y[k]) for k in ("noise1", "noise2", "noise1+noise2", "noise1*2")])
     magnitudes = magnitudes[magnitudes > 0.0]
-    if magnitudes.size >= 8 and (magnitudes.max() - magnitudes.min()) <= 1e-9 * magnitudes.max():
+    details["magnitude_independent"] = bool(
+        magnitudes.size >= 8 and (magnitudes.max() - magnitudes.min()) <= 1e-9 * magnitudes.max()
+    )
+    if details["magnitude_independent"]:
         notes.append(
-            f"magnitude-independent updates: every update has size {magnitudes.max():.6g} whatever the gradient "
-            "(a sign nonlinearity, as in signSGD or Lion)"
+            f"magnitude-independent updates: every update has size {magnitudes.max():.6g} whatever the gradient; "
+            "hypothesis: a sign nonlinearity (as in signSGD or Lion)"
         )
     if odd > tol:
         notes.append(f"not odd: negating the gradients does not negate the updates (discrepancy {odd:.3g})")
@@ -1594,6 +2425,12 @@ def identify(
     drift_tol: float = 1e-6,
     small_signal: bool = True,
     dtype: str = "float64",
+    layout: str = "auto",
+    dither: float | None = 1.0,
+    dither_records: int = 8,
+    dither_steps: int = 2048,
+    time_limit: float | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
     **constructor_options: Any,
 ) -> Identification:
     """Measure the gradient filter inside an optimizer by probing it.
@@ -1632,6 +2469,25 @@ def identify(
         Measure the small-signal part of optimizers without an LTI model.
     dtype : {"float64", "float32"}
         Parameter dtype.
+    layout : {"auto", "scalar", "matrix", "sparse"}
+        How the gradient is presented (:func:`probe`): ``"auto"`` takes a
+        1-element parameter, else a matrix (Muon), else sparse gradients
+        (SparseAdam); a matrix layout adds :func:`optfilters.probes.matrix_check`,
+        a sparse one :func:`optfilters.probes.event_clock`.
+    dither : float or None
+        Standard deviation of the Gaussian dither of the best linear
+        approximation (:mod:`optfilters.dither`) measured for nonlinear
+        optimizers; None or 0 skips it.
+    dither_records, dither_steps : int
+        Records and steps per record of the dither probe (32 elements each).
+    time_limit : float, optional
+        Seconds after which probing stops: the core probes raise
+        :class:`ProbeTimeout`; the optional ones (small-signal, dither, matrix,
+        sparse) are left out with a note.
+    progress : callable, optional
+        Called as ``progress(phase, done, total)`` as the probes run
+        (``"probes"``: probes done of all; ``"small-signal background"``: steps
+        of constant gradient so far, of at most ``max_background``).
     **constructor_options
         Constructor keywords (``momentum=0.9``, ``betas=(0.9, 0.999)``).
 
@@ -1660,7 +2516,11 @@ def identify(
     the white-noise records (x1, x2, x1 + x2, x1 from steps 9 and 17), where
     the recursion is time-invariant whatever the start-up state was.  The fit
     must reproduce every record that starts at ``s0`` or later from rest
-    (output error ``residual``, at most 1e-6 for float64).
+    (output error ``residual``, at most 1e-6 for float64).  Nonlinear
+    optimizers also get :attr:`Identification.bla` from ``dither_records``
+    fresh instances driven by Gaussian gradients (at 1e-3 times the lr when
+    the updates depend on the parameter), and a verdict
+    (:attr:`Identification.verdict`).
 
     Examples
     --------
@@ -1684,13 +2544,87 @@ def identify(
         raise IdentificationError("background must be a non-zero number, got 0")
     perturbation = _check_float("perturbation", perturbation, 0.0, 0.1)
     drift_tol = _check_float("drift_tol", drift_tol, 0.0, 1.0)
-    target = _make_target(optimizer, options, constructor_options, lr, dtype)
+    if dither is not None:
+        dither = _check_float("dither", dither, 0.0, low_open=False)
+    dither_records = _check_int("dither_records", dither_records, 2, 256)
+    dither_steps = _check_int("dither_steps", dither_steps, 64)
+    target = _make_target(optimizer, options, constructor_options, lr, dtype, layout, time_limit)
+    with one_torch_thread():
+        return _identify(
+            target,
+            steps=steps,
+            seed=seed,
+            max_order=max_order,
+            tol=tol,
+            background=background,
+            perturbation=perturbation,
+            window=window,
+            max_background=max_background,
+            drift_tol=drift_tol,
+            small_signal=small_signal,
+            dither=dither,
+            dither_records=dither_records,
+            dither_steps=dither_steps,
+            progress=progress,
+        )
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block when torch is imported (probes are small; threads only contend).
+
+    Examples
+    --------
+    >>> from optfilters.identify import one_torch_thread
+    >>> with one_torch_thread():
+    ...     pass
+    """
+    torch: Any = sys.modules.get("torch")  # set only when torch is in use: a catalogue model needs no torch
+    if torch is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _identify(
+    target: _Target,
+    *,
+    steps: int,
+    seed: int,
+    max_order: int,
+    tol: float | None,
+    background: float,
+    perturbation: float,
+    window: int,
+    max_background: int,
+    drift_tol: float,
+    small_signal: bool,
+    dither: float | None,
+    dither_records: int,
+    dither_steps: int,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Identification:
     default_tol, fit_tol = _DTYPE_TOLERANCES[target.dtype]
     tol = default_tol if tol is None else _check_float("tol", tol, 0.0, 1.0)
     notes = list(target.notes)
 
+    if target.calls_per_step > 1.0 and steps > 32:
+        notes.append(f"probes shortened to 32 steps (from {steps}): step() evaluates the closure several times")
+        steps = 32
     plan, x1, _ = _probe_plan(steps, seed)
-    y = {name: _run(target, x) for name, x in plan.items()}
+    report = progress if progress is not None else _silent
+    y = {}
+    for done, (name, x) in enumerate(plan.items(), start=1):
+        try:
+            y[name] = _run(target, x)
+        except NonFiniteUpdate as exc:
+            raise NonFiniteUpdate(f"{exc} on probe {name!r}", exc.step, exc.gradient, name) from None
+        report("probes", done, len(plan))
 
     linearity, lin_notes, moved = _linearity(y, tol)
     notes.extend(lin_notes)
@@ -1701,6 +2635,8 @@ def identify(
     time_invariant = ti_discrepancy <= tol
     time_invariance = PropertyCheck("time invariance", time_invariant, ti_discrepancy, tol, ti_details)
     firsts = [float(y[f"impulse@{s}"][s - 1]) for s in IMPULSE_STARTS]
+    ti_details["first_updates"] = firsts
+    ti_details["step_first_update"] = float(y["step*1"][0])
     if time_invariant:
         notes.append(
             f"time-invariant: impulses at steps 2, 3, 5, 9, 17 and noise from steps 9, 17 give the step-1 "
@@ -1709,16 +2645,16 @@ def identify(
     elif transient is not None:
         notes.append(
             f"time-varying during the first {transient} step(s) only: inputs from step {transient + 1} on give "
-            f"delayed copies of each other, but an input at step 1 does not (discrepancy {ti_discrepancy:.3g}): "
-            "a start-up rule such as a state initialised from the first gradient (torch SGD's momentum buffer "
-            "= g_1, which skips the 1 - dampening factor)"
+            f"delayed copies of each other, but an input at step 1 does not (discrepancy {ti_discrepancy:.3g}); "
+            "hypothesis: a start-up rule such as a state initialised from the first gradient (torch SGD's momentum "
+            "buffer = g_1, which skips the 1 - dampening factor)"
         )
     else:
         notes.append(
             f"time-varying: an impulse gives a different response depending on when it arrives (discrepancy "
             f"{ti_discrepancy:.3g}, tolerance {tol:g}; first update per unit impulse at steps "
-            f"{', '.join(str(s) for s in IMPULSE_STARTS)}: {', '.join(f'{v:.6g}' for v in firsts)}): a step-count "
-            "dependent rule such as bias correction, a built-in schedule or a warm-up"
+            f"{', '.join(str(s) for s in IMPULSE_STARTS)}: {', '.join(f'{v:.6g}' for v in firsts)}); hypothesis: a "
+            "step-count dependent rule such as bias correction, a built-in schedule or a warm-up"
         )
 
     theta_one = _run(target, x1, theta0=1.0)
@@ -1727,8 +2663,8 @@ def identify(
     if parameter_dependent:
         notes.append(
             f"the updates depend on the parameter value (noise from theta = 1 vs theta = 0: discrepancy "
-            f"{dependence:.3g}): weight decay or another parameter-dependent term; the measured map is the "
-            f"closed loop from gradient to update at lr = {target.lr:g}, starting from theta = 0"
+            f"{dependence:.3g}); the measured map is the closed loop from gradient to update at lr = "
+            f"{target.lr:g}, starting from theta = 0; hypothesis: weight decay or another term in theta"
         )
 
     b = a = poles = zeros = None
@@ -1765,20 +2701,89 @@ def identify(
             )
             residual = None
     elif linear and moved:
-        notes.append("no LTI model: the rule keeps changing with the step count")
+        notes.append(
+            f"no LTI model: no start step from which the delayed records agree (time-invariance discrepancy "
+            f"{ti_discrepancy:.3g})"
+        )
 
     visible = None
-    if b is None and moved and small_signal:
-        visible = _small_signal(
-            target,
-            background=background,
-            perturbation=perturbation * abs(background),
-            window=window,
-            max_background=max_background,
-            drift_tol=drift_tol,
-            max_order=max_order,
+    bla = None
+    matrix = None
+    events = None
+    stopped = False
+    stage_errors: dict[str, IdentificationError] = {}
+    if target.calls_per_step > 1.0 and (small_signal or dither):
+        notes.append(
+            f"step() evaluates the closure {target.calls_per_step:g} times per step (a line search or inner "
+            "iterations): the small-signal and dither probes, whose cost grows with that, were left out"
         )
-        notes.extend(visible.notes)
+        small_signal, dither = False, None
+    if b is None and moved and small_signal:
+        try:
+            visible = _small_signal(
+                target,
+                background=background,
+                perturbation=perturbation * abs(background),
+                window=window,
+                max_background=max_background,
+                drift_tol=drift_tol,
+                max_order=max_order,
+                progress=report,
+            )
+            notes.extend(visible.notes)
+        except ProbeTimeout as exc:
+            notes.append(f"small-signal part left out: {exc}")
+            stopped = True
+        except IdentificationError as exc:
+            notes.append(f"small-signal part failed: {exc}")
+            stage_errors["small-signal"] = exc
+    if not linear and moved and dither and not stopped:
+        from .dither import _probe_bla
+
+        dither_lr = target.lr * (1e-3 if parameter_dependent else 1.0)
+        try:
+            bla = _probe_bla(
+                target,
+                lr=dither_lr,
+                dither=dither,
+                records=dither_records,
+                steps=dither_steps,
+                elements=32,
+                burn_in=None,
+                seed=seed + 1000,
+            )
+        except ProbeTimeout as exc:
+            notes.append(f"dither probe left out: {exc}")
+            stopped = True
+        except IdentificationError as exc:
+            notes.append(f"dither probe failed: {exc}")
+            stage_errors["dither"] = exc
+        if bla is not None and parameter_dependent:
+            bla.notes.append(
+                f"recorded at lr = {dither_lr:g} (1e-3 x the probe lr) so that the parameter-dependent part of the "
+                "update stays small"
+            )
+    if target.layout == "matrix" and not stopped:
+        from .probes import _matrix_check
+
+        try:
+            matrix = _matrix_check(target, seed)
+            notes.extend(f"matrix: {note}" for note in matrix.notes)
+        except ProbeTimeout as exc:
+            notes.append(f"matrix check left out: {exc}")
+            stopped = True
+        except IdentificationError as exc:
+            notes.append(f"matrix check failed: {exc}")
+    if target.layout == "sparse" and not stopped:
+        from .probes import _event_clock
+
+        try:
+            events = _event_clock(target, seed=seed)
+            notes.extend(f"sparse: {note}" for note in events.notes)
+        except ProbeTimeout as exc:
+            notes.append(f"sparse-gradient check left out: {exc}")
+        except IdentificationError as exc:
+            notes.append(f"sparse-gradient check failed: {exc}")
 
     settings = {
         "steps": steps,
@@ -1792,6 +2797,11 @@ def identify(
         "drift_tol": drift_tol,
         "small_signal": small_signal,
         "dtype": target.dtype,
+        "layout": target.layout,
+        "mode": target.mode,
+        "dither": dither,
+        "dither_records": dither_records,
+        "dither_steps": dither_steps,
     }
     return Identification(
         optimizer=target.name,
@@ -1813,7 +2823,14 @@ def identify(
         parameter_dependent=parameter_dependent,
         closure=target.closure,
         settings=settings,
-        user_options=dict(getattr(target, "user_options", {})),
+        user_options=dict(target.user_options),
+        layout=target.layout,
+        shape=target.shape,
+        bla=bla,
+        matrix=matrix,
+        events=events,
+        defaults=constructor_defaults(target.factory) if target.factory is not None else {},
+        stage_errors=stage_errors,
     )
 
 
@@ -1836,7 +2853,9 @@ def _small_signal(
     max_background: int,
     drift_tol: float,
     max_order: int,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> VisibleLinearPart:
+    report = progress if progress is not None else _silent
     notes: list[str] = []
     base = target.driver(0.0)
     last = 0.0
@@ -1881,6 +2900,7 @@ def _small_signal(
     for checkpoint in checkpoints:
         advance(checkpoint)
         w = len(base.history)
+        report("small-signal background", w, checkpoints[-1])
         plus, minus = base.fork(fork), base.fork(fork)
         up = np.array([plus.step(float(g)) for g in pulse_plus])
         down = np.array([minus.step(float(g)) for g in pulse_minus])
@@ -1915,7 +2935,7 @@ def _small_signal(
     if _max_abs(response) <= 1e-12 * scale:
         notes.append(
             f"small-signal response zero: perturbing the gradient by {perturbation:.3g} around {background:g} "
-            "does not change the updates (e.g. a sign())"
+            "does not change the updates; hypothesis: a sign or another piecewise-constant map"
         )
     else:
         impulse = np.zeros(window)
@@ -2026,15 +3046,18 @@ def _describe_small_signal(
     peak = float(np.max(grid[np.isfinite(grid)], initial=0.0))
     if math.isfinite(fitted.dc_gain) and abs(fitted.dc_gain) <= 1e-3 * max(peak, 1e-300):
         parts.append(
-            "DC gain ~0 (a zero at z = 1): a lasting change of the gradient level does not change the update "
-            "(normalisation)"
+            "DC gain ~0 (a zero at z = 1): a lasting change of the gradient level does not change the update; "
+            "hypothesis: normalisation by a running estimate of the gradient scale"
         )
     if drift is not None and drift > drift_tol:
         head = f"no t -> infinity limit reached: the response still changed by {drift:.3g} when the background doubled"
         if exponent is not None and abs(exponent) > 0.05:
             parts.append(
-                f"{head}, its peak scaling like steps^{exponent:.2f} (an ever-growing accumulator, as Adagrad's sum)"
+                f"{head}, its peak scaling like steps^{exponent:.2f} as the background lengthens; hypothesis: a "
+                "gain that keeps changing with the step count (a growing accumulator or a decaying step size)"
             )
         else:
-            parts.append(f"{head} (a slow transient such as bias correction with beta near 1; raise max_background)")
+            parts.append(
+                f"{head}; hypothesis: a slow transient such as bias correction with beta near 1 (raise max_background)"
+            )
     return "; ".join(parts)

@@ -28,10 +28,23 @@ Normalised models are **linearised**: the normaliser becomes a gain
 ``"steady"`` (frozen at the self-consistent steady-state second moment
 ``v = E[g^2]``), or ``"tracking"`` (the default: the model's own second-moment
 stage, bias correction and AMSGrad maximum included, run on the predicted
-``E[g_t^2]``, a mean-field approximation that follows the transient).  Lion's
-``sign`` becomes, when tracking, the Gaussian (Bussgang) gain
-``sqrt(2/pi) / rms(d)``.  These are approximations: see
-:mod:`optfilters.observe` for how far they are from real runs.
+``E[g_t^2]``, a mean-field approximation that follows the transient).  These
+are approximations: see :mod:`optfilters.observe` for how far they are from
+real runs.
+
+A memoryless stage with a Gaussian closure (:meth:`optfilters.stages.Stage.gaussian_closure`;
+Lion's ``sign``) is statistically linearised around the predicted mean and
+variance of its input ``d``: the relay contributes its exact mean ``E[sign d] =
+erf(mu / (sigma sqrt 2))`` to the mean, its random-input describing function
+``sqrt(2/pi) / sigma exp(-mu^2 / (2 sigma^2))`` (the Bussgang gain) to the
+correlation with the state, and the rest of its variance ``1 - E[sign d]^2`` as
+uncorrelated noise.  Without noise and from a fixed start (``sigma = 0``) this
+is the exact recursion: the constant-speed approach of
+:mod:`optfilters.describing_function` (Lion with lr 0.01 from 1 has loss ``(1 -
+0.45)^2 / 2 = 0.15125`` at step 45; the Gaussian gain alone gave 0.2054); with
+noise it moves smoothly to the linearised (dithered) regime.  The steady state
+of such a loop is the long-run average of the same recursion (its limit cycle
+without noise).
 
 Learning-rate schedules enter as the time-varying gain ``lr_t``: the
 schedules of the lectures (:func:`exponential`, :func:`step_decay`,
@@ -53,8 +66,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._errors import InvalidHyperparameterError
 from ._model import OptimizerModel
-from ._stages import Moments
+from ._stages import Moments, Stage
 from .closed_loop import ModelLike, as_model, closed_loop
+from .display import RichDisplay
 from .program import Program, run_numpy
 
 __all__ = [
@@ -77,6 +91,7 @@ __all__ = [
     "predict",
     "steady_state_loss",
     "step_decay",
+    "transition_matrices",
     "warmup",
 ]
 
@@ -565,7 +580,9 @@ class _Loop:
     nonlinear stage ``i`` multiplies the direction by a gain register.
     """
 
-    def __init__(self, model: OptimizerModel, curvatures: FloatArray, noise_var: FloatArray) -> None:
+    def __init__(
+        self, model: OptimizerModel, curvatures: FloatArray, noise_var: FloatArray, staleness: int = 0
+    ) -> None:
         self.model = model
         self.h = curvatures
         self.noise_var = noise_var
@@ -574,15 +591,22 @@ class _Loop:
         limit = self.plan.program(None)
         self.keys = limit.keys
         self.init = np.array([spec.init for spec in limit.state], dtype=np.float64)
-        self.n = 1 + len(self.keys)
+        # Stale gradients: the state carries theta_{t-2} .. theta_{t-1-lag} after the stages' state.
+        self.lag = int(staleness)
+        self.first_lag = 1 + len(self.keys)
+        self.n = self.first_lag + self.lag
         self.nonlinear = [i for i, stage in enumerate(model.pipeline) if not stage.is_linear]
 
     def initial(self, init: FloatArray, init_var: FloatArray) -> tuple[FloatArray, FloatArray]:
         mean = np.zeros((self.d, self.n))
         mean[:, 0] = init
-        mean[:, 1:] = self.init
+        mean[:, 1 : self.first_lag] = self.init
         cov = np.zeros((self.d, self.n, self.n))
         cov[:, 0, 0] = init_var
+        if self.lag:  # the history before the run is the starting point itself
+            mean[:, self.first_lag :] = init[:, None]
+            idx = np.r_[0, self.first_lag : self.n]
+            cov[:, idx[:, None], idx[None, :]] = init_var[:, None, None]
         return mean, cov
 
     def run(
@@ -597,7 +621,8 @@ class _Loop:
         n = self.n
         rows = np.zeros((n + 1, self.d, n + 1))  # param, the state, grad: separate rows to update in place
         rows[np.arange(n), :, np.arange(n)] = 1.0
-        rows[n, :, 0] = self.h
+        # The loss gradient h theta + xi; with stale gradients h theta_{t-1-lag} (the last lag state).
+        rows[n, :, n - 1 if self.lag else 0] = self.h
         rows[n, :, n] = 1.0
         regs: dict[str, Any] = {"param": rows[0], "grad": rows[n]}
         for k, key in enumerate(self.keys):
@@ -607,9 +632,15 @@ class _Loop:
         run_numpy(program, regs, scalars, stop)
         return regs
 
+    def _unit(self, i: int) -> FloatArray:
+        row = np.zeros((self.d, self.n + 1))
+        row[:, i] = 1.0
+        return row
+
     def matrix_of(self, regs: dict[str, Any]) -> FloatArray:
-        """``[A | B]`` of shape (d, n, n+1) from a run's registers."""
-        return np.stack([regs["param"], *[regs[f"state.{key}"] for key in self.keys]], axis=1)
+        """``[A | B]`` of shape (d, n, n+1) from a run's registers (the stale history shifts by one step)."""
+        lags = [self._unit(0), *(self._unit(self.first_lag + k) for k in range(self.lag - 1))] if self.lag else []
+        return np.stack([regs["param"], *[regs[f"state.{key}"] for key in self.keys], *lags], axis=1)
 
     def matrix(self, t: int | None, lr: float, gains: list[FloatArray]) -> FloatArray:
         """``[A_t | B_t]`` of shape (d, n, n+1) for step ``t`` (None: the LTI limit)."""
@@ -623,7 +654,7 @@ class _Loop:
 
 
 @dataclass(frozen=True)
-class NoisyQuadraticPrediction:
+class NoisyQuadraticPrediction(RichDisplay):
     """The expected loss of an optimizer on the noisy quadratic, step by step.
 
     Attributes
@@ -682,6 +713,12 @@ class NoisyQuadraticPrediction:
     def variance_loss(self) -> FloatArray:
         """``1/2 sum h Var[theta]``: the part from the noise (and a random start)."""
         return np.asarray(0.5 * self.variance @ self.curvatures, dtype=np.float64)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """The expected loss against the step, with its steady state (:func:`optfilters.plot.expected_loss`)."""
+        from .plot import expected_loss
+
+        return expected_loss(self, ax=ax, **kwargs)
 
     def as_dict(self) -> dict[str, Any]:
         """``expected_loss``, ``steady_state_loss``, ``rate`` and the context (JSON-able, non-finite as None)."""
@@ -752,20 +789,45 @@ def _lyapunov(
     ``radius`` (the closed-loop rate) is computed from the matrices when not given.
     """
     n = matrix.shape[1]
-    variance = np.empty(matrix.shape[0])
+    variance = np.zeros(matrix.shape[0])
     if radius is None:
-        radius = np.array([float(np.max(np.abs(np.linalg.eigvals(m[:, :n])))) for m in matrix])
-    for i, m in enumerate(matrix):
-        a, b = m[:, :n], m[:, n]
-        if radius[i] > 1.0 + _MARGIN:
-            variance[i] = math.inf  # diverges
-        elif radius[i] >= 1.0 - _MARGIN:
-            variance[i] = math.nan  # marginal (e.g. lr = 0 at the end of a schedule): no steady state
-        elif noise_var[i] == 0.0 or not np.any(b):
-            variance[i] = 0.0
-        else:
-            variance[i] = float(_stein(a, noise_var[i] * np.outer(b, b))[0, 0])
+        radius = np.max(np.abs(np.linalg.eigvals(matrix[:, :, :n])), axis=-1)
+    radius = np.asarray(radius, dtype=np.float64)
+    b = matrix[:, :, n]
+    variance[radius > 1.0 + _MARGIN] = math.inf  # diverges
+    # marginal (e.g. lr = 0 at the end of a schedule): no steady state
+    variance[(radius >= 1.0 - _MARGIN) & (radius <= 1.0 + _MARGIN)] = math.nan
+    solve = np.flatnonzero((radius < 1.0 - _MARGIN) & (noise_var != 0.0) & np.any(b != 0.0, axis=1))
+    if 0 < solve.size <= 4:  # a few loops: one at a time (less overhead than the stacked iteration)
+        for i in solve:
+            variance[i] = float(_stein(matrix[i, :, :n], noise_var[i] * np.outer(b[i], b[i]))[0, 0])
+    elif solve.size:
+        q = noise_var[solve, None, None] * b[solve, :, None] * b[solve, None, :]
+        variance[solve] = _stein_batch(matrix[solve, :, :n], q)[:, 0, 0]
     return variance, radius
+
+
+def _stein_batch(a: FloatArray, q: FloatArray) -> FloatArray:
+    """:func:`_stein` for a stack of loops (leading axis), all doubled together until each has converged."""
+    p = np.array(q, dtype=np.float64, copy=True)
+    power = np.array(a, dtype=np.float64, copy=True)
+    done = np.zeros(p.shape[0], dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(64):
+            active = np.flatnonzero(~done)
+            if active.size == 0:
+                break
+            pw = power[active]
+            term = pw @ p[active] @ np.swapaxes(pw, 1, 2)
+            p[active] = p[active] + term
+            scale = np.max(np.abs(p[active]), axis=(1, 2))
+            finished = np.max(np.abs(term), axis=(1, 2)) <= 1e-17 * scale
+            bad = ~np.all(np.isfinite(p[active]), axis=(1, 2))
+            p[active[bad]] = math.nan
+            done[active[finished | bad]] = True
+            power[active] = pw @ pw
+    p[~done] = math.nan
+    return 0.5 * (p + np.swapaxes(p, 1, 2))
 
 
 def _steady_cov(matrix: FloatArray, noise_var: float) -> FloatArray | None:
@@ -808,7 +870,7 @@ def _steady_points(loop: _Loop, model: OptimizerModel, lr: float) -> list[FloatA
     vs = np.full(loop.d, math.nan)
     program = loop.plan.program(None)
     for i in range(loop.d):
-        sub = _Loop(model, loop.h[i : i + 1], loop.noise_var[i : i + 1])
+        sub = _Loop(model, loop.h[i : i + 1], loop.noise_var[i : i + 1], loop.lag)
 
         def gains_at(v: float) -> list[FloatArray]:
             return [
@@ -845,6 +907,53 @@ def _steady_points(loop: _Loop, model: OptimizerModel, lr: float) -> list[FloatA
     return [None if ratio is None else vs * ratio for ratio in ratios]
 
 
+#: Settling tolerance of the slowest pole for a relay loop's steady state.
+_SIGN_SETTLE = 1e-6
+
+#: Longest continuation run for a relay loop's steady state (beyond it the steady state is not computed).
+_SIGN_MAX_STEPS = 1_000_000
+
+
+def _closure_horizon(
+    model: OptimizerModel, mean: FloatArray, variance: FloatArray, lr: float
+) -> tuple[int, int] | None:
+    """Steps to settle and to average over for a relay loop's steady state (None: more than ``_SIGN_MAX_STEPS``).
+
+    Settling: the slowest pole of the linear stages decays to 1e-6, after
+    covering the distance left (``|E theta| + 3 sd``) at constant speed three
+    times over; the average is taken over as many steps as the slowest pole
+    needs (at least 64).
+    """
+    radius = 0.0
+    for f in model.filters().values():
+        if f.poles.size:
+            radius = max(radius, float(np.max(np.abs(f.poles))))
+    memory = 1 if radius == 0.0 else math.ceil(math.log(_SIGN_SETTLE) / math.log(min(radius, 1.0 - 1e-12)))
+    speed = lr * abs(model.lr_gain.limit)
+    distance = float(np.max(np.abs(mean) + 3.0 * np.sqrt(np.maximum(variance, 0.0))))
+    if speed == 0.0:
+        return None
+    settle = memory + math.ceil(3.0 * distance / speed)
+    window = max(memory, 64)
+    return None if settle + window > _SIGN_MAX_STEPS else (settle, window)
+
+
+def _periodic_mean(tail: FloatArray) -> float:
+    """Mean of ``tail`` over a whole number of periods when it repeats exactly (a limit cycle), else the plain mean."""
+    n = tail.size
+    scale = max(float(np.max(np.abs(tail))), 1e-300)
+    for period in range(1, n // 2 + 1):
+        if np.max(np.abs(tail[period:] - tail[:-period])) <= 1e-12 * scale:
+            whole = (n // period) * period
+            return float(np.mean(tail[n - whole :]))
+    return float(np.mean(tail))
+
+
+def _has_closure(stage: Any) -> bool:
+    """True when the stage has a Gaussian closure (its statistical linearisation, e.g. the sign)."""
+    return stage.gaussian_closure(np.zeros(1), np.ones(1)) is not None
+
+
 def _has_point(stage: Any) -> bool:
     """True when the stage is linearised at a second moment (not frozen at a fixed gain, like the sign)."""
     try:
@@ -873,6 +982,7 @@ def predict(
     schedule: Any = None,
     init_var: ArrayLike = 0.0,
     second_moment: Any = "tracking",
+    staleness: int = 0,
     **hyperparameters: Any,
 ) -> NoisyQuadraticPrediction:
     """The exact expected loss trajectory on the noisy quadratic (linearised for normalised models).
@@ -897,6 +1007,11 @@ def predict(
         Variance of a random initial point.
     second_moment : float, array_like, "tracking" or "steady"
         How a normaliser is linearised (ignored by linear models).
+    staleness : int
+        Steps ``d`` by which the loss gradient is stale: ``g_t = h theta_{t-1-d}
+        + xi_t`` (asynchronous or pipelined training; ``z^-d`` in the loop).
+        The steps before the run see the starting point; coupled weight decay
+        stays on the current parameter, as the optimizer adds it.
     **hyperparameters
         Catalogue hyperparameters.
 
@@ -910,6 +1025,8 @@ def predict(
     >>> p = predict("momentum", lr=0.1, momentum=0.9, curvatures=1.0, noise_var=1.0, steps=1000)
     >>> round(p.steady_state_loss, 6)     # (1+b) lr s^2 / (2 (1-b) (2 (1+b) - lr h))
     0.256757
+    >>> round(predict("momentum", lr=0.05, momentum=0.9, staleness=3).rate, 4)   # 3 stale steps diverge
+    1.0181
     """
     m = as_model(model, **hyperparameters)
     steps = int(steps)
@@ -927,7 +1044,8 @@ def predict(
         raise InvalidHyperparameterError(f"lr must be finite and >= 0, got {lr}")
     lrs = lr_sequence(schedule, base_lr, steps)
     final_lr = float(lrs[-1]) if steps else base_lr
-    loop = _Loop(m, h, sigma2)
+    _check_staleness(staleness)
+    loop = _Loop(m, h, sigma2, int(staleness))
     stages = [m.pipeline[i] for i in loop.nonlinear]
     ones = np.ones(d)
 
@@ -962,32 +1080,82 @@ def predict(
     mean_theta[0], var_theta[0] = mean[:, 0], cov[:, 0, 0]
     cached: tuple[Any, FloatArray] | None = None
     gains: list[FloatArray] = [ones] * len(stages)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, steps + 1):
-            program = loop.plan.program(t)
-            scalars = program.scalar_values(t, float(lrs[t - 1]))
-            if trackers:
-                marks = dict(program.marks)
-                for j, i in enumerate(loop.nonlinear):
-                    regs = loop.run(program, scalars, gains, marks[f"{i}.direction"])
-                    g_row, d_row = loop.taps(regs, program, i)
+    closures = [_has_closure(stage) for stage in stages]
+
+    def advance(t: int, lr_t: float) -> None:
+        """One step of the mean and covariance recursion (the model's stages at step ``t``)."""
+        nonlocal mean, cov, cached, gains
+        program = loop.plan.program(t)
+        scalars = program.scalar_values(t, lr_t)
+        relays: list[tuple[int, FloatArray, FloatArray, FloatArray]] = []  # (stage, input rows, shift, variance)
+        if trackers or any(closures):
+            if not trackers:
+                gains = _frozen_gains(stages, points, t, d)
+            marks = dict(program.marks)
+            for j, i in enumerate(loop.nonlinear):
+                if not (trackers or closures[j]):
+                    continue
+                regs = loop.run(program, scalars, gains, marks[f"{i}.direction"])
+                g_row, d_row = loop.taps(regs, program, i)
+                if closures[j]:  # E[f(d)] + gain (d - mu) + e, e uncorrelated with the state (Bussgang)
+                    mu = _mean(d_row, mean)
+                    variance = np.maximum(_second_moment(d_row, mean, cov, sigma2) - mu * mu, 0.0)
+                    std = np.sqrt(variance)
+                    std = np.where(std <= 1e-15 * np.abs(mu), 0.0, std)  # rounding of an exactly known direction
+                    closure = stages[j].gaussian_closure(mu, std)
+                    assert closure is not None
+                    expected_out, gain, var_out = (np.asarray(x, dtype=np.float64) * ones for x in closure)
+                    gains[j] = gain
+                    leftover = np.maximum(var_out - gain * gain * std * std, 0.0)
+                    relays.append((j, d_row, expected_out - gain * mu, leftover))
+                else:
                     moments = Moments(
                         _second_moment(g_row, mean, cov, sigma2),
                         _mean(g_row, mean),
                         _second_moment(d_row, mean, cov, sigma2),
                     )
                     gains[j] = np.asarray(trackers[j].gain(t, moments), dtype=np.float64) * ones
-            elif stages:
-                gains = _frozen_gains(stages, points, t, d)
-            key = (id(program), tuple(scalars), tuple(g.tobytes() for g in gains))
-            if cached is None or cached[0] != key:
-                cached = (key, loop.matrix_of(loop.run(program, scalars, gains)))
-            matrix = cached[1]
-            a, b = matrix[:, :, :n], matrix[:, :, n]
-            mean = np.einsum("dij,dj->di", a, mean)
-            cov = np.einsum("dij,djk,dlk->dil", a, cov, a) + sigma2[:, None, None] * b[:, :, None] * b[:, None, :]
-            cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        elif stages:
+            gains = _frozen_gains(stages, points, t, d)
+        key = (id(program), tuple(scalars), tuple(g.tobytes() for g in gains))
+        if cached is None or cached[0] != key:
+            cached = (key, loop.matrix_of(loop.run(program, scalars, gains)))
+        matrix = cached[1]
+        a, b = matrix[:, :, :n], matrix[:, :, n]
+        new_mean = (a @ mean[:, :, None])[:, :, 0]
+        new_cov = a @ cov @ np.swapaxes(a, 1, 2) + sigma2[:, None, None] * b[:, :, None] * b[:, None, :]
+        for j, rows, shift, leftover in relays:
+            # How a unit of the stage's output enters the next state: the matrix is linear in the stage's gain,
+            # M(gain + 1) - M(gain) = column (x) rows.
+            bumped = list(gains)
+            bumped[j] = gains[j] + 1.0
+            outer = loop.matrix_of(loop.run(program, scalars, bumped)) - matrix
+            norm = np.einsum("di,di->d", rows, rows)
+            column = np.einsum("dij,dj->di", outer, rows) / np.where(norm > 0.0, norm, 1.0)[:, None]
+            new_mean = new_mean + shift[:, None] * column
+            new_cov = new_cov + leftover[:, None, None] * column[:, :, None] * column[:, None, :]
+        mean = new_mean
+        cov = 0.5 * (new_cov + np.swapaxes(new_cov, 1, 2))
+
+    relay_steady = math.nan
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, steps + 1):
+            advance(t, float(lrs[t - 1]))
             mean_theta[t], var_theta[t] = mean[:, 0], cov[:, 0, 0]
+        horizon = _closure_horizon(m, mean[:, 0], cov[:, 0, 0], final_lr) if any(closures) else None
+        if horizon is not None:  # a relay loop's steady state: the long-run average of the same recursion
+            settle, window = horizon
+            tail = np.empty(window)
+            for k in range(settle + window):
+                advance(steps + 1 + k, final_lr)
+                if k >= settle:
+                    tail[k - settle] = 0.5 * float((mean[:, 0] ** 2 + cov[:, 0, 0]) @ h)
+            relay_steady = _periodic_mean(tail)
+        elif any(closures):
+            notes.append(
+                f"steady state not computed: the sign loop would need more than {_SIGN_MAX_STEPS} steps at the "
+                "last learning rate to reach it"
+            )
     expected = 0.5 * (mean_theta**2 + var_theta) @ h
 
     # Steady state and rate: the LTI limit at the last learning rate.
@@ -1009,20 +1177,27 @@ def predict(
     for gain in limit_gains:
         steady_scale = steady_scale * gain
     limit = loop.matrix(None, final_lr, limit_gains)
-    # The rate from the closed loop itself (accurate for high-order designs), per coordinate.
-    base = closed_loop(m, lr=final_lr)
-    radius = np.array(
-        [
-            float(replace(base, preconditioner=float(s_i)).rate(final_lr * h_i * float(s_i)))
-            for h_i, s_i in zip(h, steady_scale, strict=True)
-        ]
-    )
+    if loop.lag:  # stale gradients: the poles of the state-space loop with its delay line
+        radius = np.max(np.abs(np.linalg.eigvals(limit[:, :, : loop.n])), axis=-1)
+        notes.append(f"gradients {loop.lag} step{'s' if loop.lag != 1 else ''} stale")
+    else:
+        # The rate from the closed loop itself (accurate for high-order designs), per coordinate; one
+        # vectorised call per distinct normaliser gain (a single one for linear models).
+        base = closed_loop(m, lr=final_lr)
+        radius = np.empty(h.size)
+        scales = np.asarray(steady_scale, dtype=np.float64) * np.ones(h.size)
+        for s_value in np.unique(scales):
+            same = scales == s_value
+            loop_s = replace(base, preconditioner=float(s_value))
+            radius[same] = np.asarray(loop_s.rate(final_lr * h[same] * float(s_value)), dtype=np.float64)
     variance, radius = _lyapunov(limit, sigma2, radius)
     positive = h > 0.0
     with np.errstate(invalid="ignore"):
         steady = float(0.5 * np.sum(np.where(positive, h * variance, 0.0)))
     if np.any(positive & (radius > 1.0 + _MARGIN)):
         steady = math.inf
+    if any(closures):
+        steady = relay_steady
     rate = float(np.max(radius[positive])) if np.any(positive) else 1.0
     time_varying = not m.is_time_invariant or schedule is not None
     if time_varying and not notes:
@@ -1072,3 +1247,136 @@ def steady_state_loss(
         second_moment=mode,
         **hyperparameters,
     ).steady_state_loss
+
+
+def _check_staleness(staleness: Any) -> None:
+    if isinstance(staleness, bool) or not float(staleness).is_integer() or int(staleness) < 0:
+        raise InvalidHyperparameterError(f"staleness must be an integer >= 0, got {staleness!r}")
+
+
+@dataclass(frozen=True)
+class _DiagonalGain(Stage):
+    """A fixed gain per coordinate on the direction (a diagonal preconditioner), for :func:`transition_matrices`.
+
+    Only its linearisation exists: it is a gain register of the linearised step.
+    """
+
+    values: tuple[float, ...] = ()
+
+    role = "preconditioner"
+    key = "preconditioner"
+    is_linear = False
+
+    def emit(self, bld: Any, sig: Any, variant: Any = None) -> None:  # pragma: no cover - never executed
+        raise InvalidHyperparameterError("a diagonal preconditioner is an analysis device, not an executable stage")
+
+    def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
+        return np.asarray(self.values, dtype=np.float64)
+
+    def linearisation_note(self, how: str, second_moment: float | None = None) -> str | None:
+        return None
+
+    def describe(self) -> str:
+        return "times a fixed diagonal preconditioner"
+
+
+def _with_preconditioner(model: OptimizerModel, gain: FloatArray) -> OptimizerModel:
+    """``model`` with a fixed per-coordinate gain on the direction just before its update."""
+    at = next(i for i, stage in enumerate(model.pipeline) if stage.role == "learning_rate")
+    stage = _DiagonalGain(tuple(float(v) for v in gain))
+    return replace(model, pipeline=(*model.pipeline[:at], stage, *model.pipeline[at:]))
+
+
+def transition_matrices(
+    model: ModelLike,
+    times: ArrayLike | None,
+    *,
+    lr: float | None = None,
+    curvatures: ArrayLike = 1.0,
+    schedule: Any = None,
+    second_moment: Any = 1.0,
+    staleness: int = 0,
+    init: ArrayLike | None = None,
+    preconditioner: ArrayLike | None = None,
+    **hyperparameters: Any,
+) -> Any:
+    """The closed loop's per-step state-space matrices ``[A_t | B_t]`` at steps ``t`` (exact, as :func:`predict`).
+
+    ``X_t = A_t X_{t-1} + B_t xi_t`` with the state ``X = [theta, stage
+    state, stale parameters]`` of each coordinate; ``A_t`` holds every
+    time-varying coefficient of step ``t`` (bias corrections, NAdam's schedule,
+    RAdam's rectification, first-step quirks, the learning rate of a
+    schedule).  Nonlinear stages are linearised at their frozen gain: a
+    normaliser at ``second_moment`` (a number or one per coordinate), a sign at
+    its gain at ``v = 1``.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    times : array_like of int or None
+        Steps ``t >= 1``; None for the ``t -> infinity`` LTI limit (one matrix per coordinate).
+    lr, curvatures, schedule, staleness
+        As for :func:`predict`.
+    second_moment : float or array_like
+        Where a normaliser is frozen.
+    init : array_like, optional
+        Also return the state ``X_0`` of a run starting at ``theta_0 = init``
+        (stage state at its initial values, the stale history at ``init``).
+    preconditioner : array_like, optional
+        A fixed gain per coordinate on the direction (a diagonal preconditioner
+        ``P``: ``theta -= lr P H(g)``), times the frozen normaliser's gain.
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    ndarray or (ndarray, ndarray)
+        Shape ``(len(times), d, n, n + 1)`` (``(d, n, n + 1)`` for the limit);
+        with ``init``, also ``X_0`` of shape ``(d, n)``.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        For steps below 1, negative or non-finite curvatures, a negative
+        staleness, or a non-numeric ``second_moment``.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import transition_matrices
+    >>> m = transition_matrices("momentum", [5], lr=0.1, momentum=0.9)
+    >>> m[0, 0].round(12).tolist()    # theta' = (1 - lr h) theta - lr s - lr xi;  s' = b (h theta + s + xi)
+    [[0.9, -0.1, -0.1], [0.9, 0.9, 0.9]]
+    >>> a = transition_matrices("adam", [1, 1000], lr=0.1, eps=0.0)   # bias correction: 1/(1 - 0.9^t)
+    >>> a[:, 0, 0, 0].round(6).tolist()
+    [0.9, 0.99]
+    """
+    m = as_model(model, **hyperparameters)
+    limit = times is None
+    ts = np.ones(1, dtype=np.int64) if limit else np.atleast_1d(np.asarray(times))
+    if ts.size == 0 or not np.all(np.isfinite(ts.astype(np.float64))) or np.any(ts < 1):
+        raise InvalidHyperparameterError(f"times must be integers >= 1, got {ts.tolist()}")
+    ts = ts.astype(np.int64)
+    h = np.atleast_1d(np.asarray(curvatures, dtype=np.float64)).ravel()
+    if h.size == 0 or not np.all(np.isfinite(h)) or np.any(h < 0):
+        raise InvalidHyperparameterError(f"curvatures must be finite and >= 0, got {h.tolist()}")
+    d = h.size
+    _check_staleness(staleness)
+    if isinstance(second_moment, str):
+        raise InvalidHyperparameterError("transition_matrices freezes the normaliser: second_moment must be a number")
+    if preconditioner is not None:
+        m = _with_preconditioner(m, _per_coordinate("preconditioner", preconditioner, d, 0.0))
+    base_lr = m.lr if lr is None else float(lr)
+    lrs = lr_sequence(schedule, base_lr, int(ts.max()))
+    loop = _Loop(m, h, np.zeros(d), int(staleness))
+    stages = [m.pipeline[i] for i in loop.nonlinear]
+    points: list[FloatArray | None] = [_per_coordinate("second_moment", second_moment, d, 0.0)] * len(stages)
+    start = None if init is None else loop.initial(_per_coordinate("init", init, d), np.zeros(d))[0]
+    if limit:
+        out = loop.matrix(
+            None, float(lrs[-1]) if schedule is not None else base_lr, _frozen_gains(stages, points, None, d)
+        )
+        return out if start is None else (out, start)
+    result = np.empty((ts.size, d, loop.n, loop.n + 1))
+    for i, t in enumerate(ts):
+        result[i] = loop.matrix(int(t), float(lrs[t - 1]), _frozen_gains(stages, points, int(t), d))
+    return result if start is None else (result, start)

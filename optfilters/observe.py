@@ -13,8 +13,14 @@ its own run of the elementwise optimizer, so the runs are independent.
 
 :func:`divergence_threshold` finds the learning rate where training starts to
 diverge on the noiseless quadratic, by multisection: each round runs a batch
-of learning rates as parameter groups of one optimizer and keeps the bracket
-between the largest convergent and the smallest divergent one.
+of learning rates (elements of one parameter tensor whose gradient is scaled
+per learning rate, since the loop depends on ``lr * h`` only; parameter groups
+when weight decay makes it depend on ``lr`` itself), judges every run by its
+envelope over a horizon set by its predicted closed-loop poles
+(:func:`horizon`, :func:`envelope_verdict`), reports a run whose horizon does
+not fit in the step budget as undecided, and keeps the bracket between the
+largest convergent and the smallest divergent one.  Gradients may be stale
+(``staleness``) and the step counter pinned (``frozen_step``).
 
 torch is imported inside the functions only.
 
@@ -84,6 +90,8 @@ __all__ = [
     "DivergenceComparison",
     "LossComparison",
     "divergence_threshold",
+    "envelope_verdict",
+    "horizon",
     "linearisation_report",
     "observe_quadratic",
     "predicted_divergence_lr",
@@ -221,10 +229,16 @@ class DivergenceComparison:
     steps: int = 0
     rounds: int = 0
     label: str = "exact"
+    status: str = "decided"
+    undecided: tuple[float, ...] = ()
+    staleness: int = 0
+    frozen_step: int | None = None
 
     @property
     def relative_error(self) -> float:
-        """``|observed - predicted| / predicted``."""
+        """``|observed - predicted| / predicted`` (nan when undecided)."""
+        if not (math.isfinite(self.observed_lr) and math.isfinite(self.predicted_lr)):
+            return math.nan
         return abs(self.observed_lr - self.predicted_lr) / self.predicted_lr
 
     def as_dict(self) -> dict[str, Any]:
@@ -241,6 +255,10 @@ class DivergenceComparison:
             "steps": self.steps,
             "rounds": self.rounds,
             "label": self.label,
+            "status": self.status,
+            "undecided_lrs": _list(self.undecided),
+            "staleness": self.staleness,
+            "frozen_step": self.frozen_step,
         }
 
 
@@ -302,24 +320,38 @@ def _train(
     gen: Any,
     progress: Callable[[int], None] | None,
     chunk: int,
+    staleness: int = 0,
 ) -> FloatArray:
-    """The training loop of :func:`observe_quadratic`; fills ``losses`` (steps + 1, seeds) and returns it."""
+    """The training loop of :func:`observe_quadratic`; fills ``losses`` (steps + 1, seeds) and returns it.
+
+    With ``staleness = d`` the loss gradient is taken at ``theta_{t-1-d}`` (the
+    starting point before the run): the loss is ``h stale theta`` with
+    ``stale`` detached, so autograd gives ``h theta_{t-1-d} + xi``.
+    """
+    from collections import deque
+
     import torch
 
     steps = lrs.size
     seeds, d = theta.shape
     done = 0
+    history: deque[Any] = deque([theta.detach().clone() for _ in range(staleness + 1)], maxlen=staleness + 1)
     for t in range(steps):
         for group in opt.param_groups:
             group["lr"] = float(lrs[t])
         opt.zero_grad(set_to_none=True)
-        loss = 0.5 * (h_t * theta * theta).sum()
+        if staleness:
+            loss = (h_t * history[0] * theta).sum()
+        else:
+            loss = 0.5 * (h_t * theta * theta).sum()
         if noisy:
             loss = loss + (torch.randn(seeds, d, generator=gen, dtype=theta.dtype) * sd * theta).sum()
         loss.backward()
         opt.step()
         with torch.no_grad():
             losses[t + 1] = 0.5 * (h_t * theta * theta).sum(dim=1)
+            if staleness:
+                history.append(theta.detach().clone())
         if progress is not None and ((t + 1) % chunk == 0 or t + 1 == steps):
             progress(t + 1 - done)
             done = t + 1
@@ -341,6 +373,7 @@ def observe_quadratic(
     second_moment: Any = "tracking",
     optimizer: Any = None,
     progress: Callable[[int], None] | None = None,
+    staleness: int = 0,
     **hyperparameters: Any,
 ) -> LossComparison:
     """Train the noisy quadratic with torch over many seeds and compare with the prediction.
@@ -360,6 +393,9 @@ def observe_quadratic(
         catalogue's ``torch.optim`` class, or ``make(params, lr)``.
     progress : callable, optional
         Called with the number of steps done since the last call.
+    staleness : int
+        Steps ``d`` by which the loss gradient fed to the optimizer is stale
+        (``h theta_{t-1-d} + xi``), predicted with the same ``staleness``.
     **hyperparameters
         Catalogue hyperparameters.
 
@@ -388,6 +424,7 @@ def observe_quadratic(
         schedule=schedule,
         init_var=init_var,
         second_moment=second_moment,
+        staleness=staleness,
     )
     seeds = int(seeds)
     if seeds < 2:
@@ -413,7 +450,7 @@ def observe_quadratic(
         losses[0] = 0.5 * (h_t * theta * theta).sum(dim=1)
     chunk = max(1, steps // 100)
     with _single_thread():
-        observed = _train(opt, theta, h_t, sd, losses, lrs, noisy, gen, progress, chunk)
+        observed = _train(opt, theta, h_t, sd, losses, lrs, noisy, gen, progress, chunk, int(staleness))
     mean = observed.mean(axis=1)
     stderr = observed.std(axis=1, ddof=1) / math.sqrt(seeds)
     return LossComparison(
@@ -470,39 +507,203 @@ def predicted_divergence_lr(model: ModelLike, curvature: float = 1.0, **hyperpar
     return math.exp(brentq(excess, grid[i - 1], grid[i], xtol=1e-14))
 
 
-def _diverges(amplitude: NDArray[np.float64]) -> NDArray[np.bool_]:
-    """Per run (columns): non-finite, or the envelope of the last quarter above that of the quarter before."""
-    n = amplitude.shape[0]
-    q = max(n // 4, 1)
-    late = np.max(amplitude[n - q :], axis=0)
-    before = np.max(amplitude[n - 2 * q : n - q], axis=0)
-    bad = ~np.all(np.isfinite(amplitude), axis=0)
-    return np.asarray(bad | (late > before), dtype=np.bool_)
+#: Decision threshold on the envelope ratio of the last two windows: ``|log ratio| > ENVELOPE_TOL`` decides.
+ENVELOPE_TOL = 0.05
+#: Sub-dominant closed-loop modes must have decayed by this factor relative to the dominant one (burn-in).
+_SUPPRESSION = 1e6
+#: A run is divergent once its amplitude exceeds this multiple of the start (no stable loop grows so far).
+_BLOWUP = 1e50
+
+
+def horizon(poles: ArrayLike) -> tuple[int, int] | None:
+    """Burn-in and window (steps) over which a run's envelope reveals its closed-loop rate.
+
+    From the closed-loop poles (largest modulus ``rho1`` first): the window
+    covers at least four periods of the dominant mode and enough steps for
+    the envelope to change by ``e^0.15`` (three times the decision threshold
+    :data:`ENVELOPE_TOL`) at rate ``rho1``.  The period that matters is that
+    of ``|theta_t|``: ``pi / dist(angle, {0, pi})`` steps, so that a complex
+    pair near ``z = -1`` (a period-2 sign flip under a slow beat) counts as
+    slow, as one near ``z = 1`` does.  The burn-in lets
+    the other modes decay by 1e6 relative to the dominant one
+    (``log 1e6 / log(rho1 / rho2)``).  None when ``rho1 == 1`` exactly (no
+    finite horizon decides).
+
+    Examples
+    --------
+    >>> from optfilters.observe import horizon
+    >>> horizon([0.5])                 # one pole: no burn-in
+    (0, 8)
+    >>> horizon([-1.01, -0.98])        # the heavy-ball edge: two real poles near -1
+    (459, 16)
+    """
+    p = np.asarray(poles, dtype=np.complex128).ravel()
+    if p.size == 0:
+        return 8, 8
+    p = p[np.argsort(-np.abs(p), kind="stable")]
+    rho1 = float(abs(p[0]))
+    if rho1 == 1.0:
+        return None
+    dominant = np.abs(p) >= rho1 * (1.0 - 1e-9)
+    angles = np.abs(np.angle(p[dominant]))
+    # |cos(a t + phi)| sampled at integer t has the period pi / dist(a, {0, pi}): a pole near z = -1
+    # (a near pi) beats slowly, like one near z = 1; real poles do not oscillate in |theta|.
+    distance = np.minimum(angles, math.pi - angles)
+    periods = [1.0 if a < 1e-12 else math.pi / a for a in distance]
+    period = max(periods)
+    window = max(8, math.ceil(4.0 * period))
+    if rho1 > 0.0:
+        window = max(window, math.ceil(3.0 * ENVELOPE_TOL / abs(math.log(rho1))))
+    rest = np.abs(p[~dominant])
+    rho2 = float(rest.max()) if rest.size else 0.0
+    burn = 0 if rho2 == 0.0 or rho1 == 0.0 else math.ceil(math.log(_SUPPRESSION) / math.log(rho1 / rho2))
+    return burn, window
+
+
+def envelope_verdict(amplitude: ArrayLike, window: int, tol: float = ENVELOPE_TOL) -> tuple[int, float]:
+    """Classify a run from its amplitude trace ``|theta_t|``: +1 diverges, -1 converges, 0 undecided.
+
+    Compares ``max |theta|`` over the last ``window`` steps with that over the
+    ``window`` steps before; returns the verdict and the per-step envelope
+    rate ``(last / previous)^(1 / window)`` (the observed closed-loop rate).
+    Non-finite or blown-up runs (1e50 times the start) diverge; runs that
+    decay to zero converge.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optfilters.observe import envelope_verdict
+    >>> t = np.arange(200)
+    >>> envelope_verdict(np.abs(0.97**t * np.cos(0.3 * t)), 40)[0], envelope_verdict(1.02**t, 40)[0]
+    (-1, 1)
+    >>> round(envelope_verdict(0.97**t, 40)[1], 6)
+    0.97
+    """
+    a = np.abs(np.asarray(amplitude, dtype=np.float64))
+    w = int(window)
+    start = float(a[0]) if a.size and a[0] > 0 else 1.0
+    if not np.all(np.isfinite(a)) or float(np.max(a)) > _BLOWUP * start:
+        return 1, math.inf
+    if a.size < 2 * w + 1 or w < 1:
+        return 0, math.nan
+    last = float(np.max(a[-w:]))
+    previous = float(np.max(a[-2 * w : -w]))
+    if last == 0.0 or last < 1e-280 * start:
+        return -1, 0.0
+    if previous == 0.0:
+        return 1, math.inf
+    ratio = last / previous
+    rate = ratio ** (1.0 / w)
+    if math.log(ratio) > tol:
+        return 1, rate
+    if math.log(ratio) < -tol:
+        return -1, rate
+    return 0, rate
+
+
+def _run_envelopes(
+    model: OptimizerModel,
+    lrs: FloatArray,
+    curvature: float,
+    steps: int,
+    init: float,
+    optimizer: Any,
+    staleness: int,
+    frozen_step: int | None,
+) -> FloatArray:
+    """``|theta_t|`` (``steps + 1``, ``len(lrs)``) of noiseless runs with gradients ``staleness`` steps old.
+
+    Without weight decay the loop depends on ``lr * h`` only, so every
+    learning rate runs as one element of a single parameter tensor whose
+    gradient is scaled by ``lr_i / lr_run`` (one optimizer step advances all
+    of them); with weight decay, which makes the loop depend on ``lr``
+    itself, each learning rate is its own parameter group.  With
+    ``frozen_step`` the optimizer's step counter is pinned at that step
+    (the bridge's state ``step``), so every step applies the coefficients of
+    step ``frozen_step``.
+    """
+    from collections import deque
+
+    import torch
+
+    k = lrs.size
+    dtype = torch.float64
+    make = _factory(model, optimizer)
+    decay = model.weight_decay is not None and model.weight_decay.weight_decay != 0.0
+    out = np.empty((steps + 1, k))
+    out[0] = abs(init)
+    with torch.no_grad(), _single_thread():
+        if decay:
+            params = [torch.nn.Parameter(torch.full((1,), float(init), dtype=dtype)) for _ in range(k)]
+            opt = make([{"params": [p], "lr": float(lr)} for p, lr in zip(params, lrs, strict=True)], float(lrs[0]))
+            theta = None
+            scale = None
+        else:
+            theta = torch.nn.Parameter(torch.full((k,), float(init), dtype=dtype))
+            params = [theta]
+            lr_run = float(lrs.max())
+            opt = make([theta], lr_run)
+            scale = torch.as_tensor(curvature * lrs / lr_run, dtype=dtype)
+        if frozen_step is not None:
+            for p in params:
+                p.grad = torch.zeros_like(p)
+            opt.step()  # creates the state from rest (a zero gradient moves nothing)
+            states = [opt.state[p] for p in params]
+            if any("step" not in st for st in states):
+                raise InvalidHyperparameterError("frozen_step needs an optimizer that keeps a 'step' in its state")
+        history: deque[Any] = deque(maxlen=staleness + 1)
+        current = theta.detach().clone() if theta is not None else torch.cat([p.detach() for p in params])
+        for _ in range(staleness + 1):
+            history.append(current.clone())
+        for t in range(steps):
+            stale = history[0]
+            if frozen_step is not None:
+                for st in states:
+                    st["step"].fill_(float(frozen_step - 1))
+            if theta is not None:
+                theta.grad = scale * stale
+            else:
+                for i, p in enumerate(params):
+                    p.grad = curvature * stale[i : i + 1].clone()
+            opt.step()
+            current = theta.detach().clone() if theta is not None else torch.cat([p.detach() for p in params])
+            history.append(current)
+            out[t + 1] = current.abs().numpy()
+    return out
 
 
 def divergence_threshold(
     model: ModelLike,
     *,
     curvature: float = 1.0,
-    steps: int = 400,
+    steps: int = 20_000,
     candidates: int = 16,
     rtol: float = 1e-3,
     lr_range: tuple[float, float] | None = None,
     init: float = 1.0,
     optimizer: Any = None,
-    max_rounds: int = 12,
+    max_rounds: int = 30,
+    staleness: int = 0,
+    frozen_step: int | None = None,
     **hyperparameters: Any,
 ) -> DivergenceComparison:
     """Observed (torch, by multisection on lr) and predicted divergence learning rate on ``h theta^2 / 2``.
 
-    Each round trains ``candidates`` learning rates for ``steps`` steps on the
-    noiseless quadratic (one parameter group each, from ``theta = init``) and
-    calls a run divergent when it is non-finite or its envelope ``max |theta|``
-    over the last quarter exceeds that over the quarter before.  The bracket
-    starts geometric over ``lr_range`` (default ``1e-4 / h`` to ``1e4 / h``),
-    then narrows to the interval between the largest convergent and the
-    smallest divergent rate until its width is below ``rtol`` relative.  The
-    observed threshold is the bracket's middle.
+    Each round trains ``candidates`` learning rates on the noiseless
+    quadratic (from ``theta = init``; the gradient ``h theta_{t-1-d}`` is
+    ``d = staleness`` steps old) and classifies each run from its envelope
+    (:func:`envelope_verdict`) over a horizon set by that learning rate's
+    predicted closed-loop poles (:func:`horizon`: several periods of the
+    dominant mode, enough steps for the envelope to move by ``e^0.15``, and a
+    burn-in for the other modes), up to ``steps`` steps.  A run whose horizon
+    does not fit in ``steps`` is decided only if it blows up; otherwise it is
+    **undecided**, never guessed: a slow oscillation is not mistaken for
+    growth.  The bracket starts geometric over ``lr_range`` (default
+    ``1e-4 / h`` to ``1e4 / h``), then narrows to the interval between the
+    largest convergent and the smallest divergent rate until its relative
+    width is below ``rtol``; when undecided runs stop it narrowing first, the
+    result's ``status`` is ``"undecided"`` and ``observed_lr`` is nan (the
+    bracket is reported as found).
 
     Parameters
     ----------
@@ -511,7 +712,7 @@ def divergence_threshold(
     curvature : float
         ``h``.
     steps : int
-        Steps per run (more resolve rates closer to 1).
+        Largest number of steps per run.
     candidates : int
         Learning rates per round.
     rtol : float
@@ -524,6 +725,12 @@ def divergence_threshold(
         As for :func:`observe_quadratic`.
     max_rounds : int
         Upper bound on rounds.
+    staleness : int
+        Steps by which the gradient is stale (asynchronous training).
+    frozen_step : int, optional
+        Pin the optimizer's step counter (bridge state ``step``) at this step:
+        a run frozen at ``t``, compared with the frozen-time edge of
+        :func:`optfilters.thresholds.frozen_loop`.
     **hyperparameters
         Catalogue hyperparameters.
 
@@ -535,10 +742,10 @@ def divergence_threshold(
     --------
     >>> from optfilters.observe import divergence_threshold
     >>> d = divergence_threshold("nesterov", momentum=0.9, curvature=1.0)
-    >>> round(d.predicted_lr, 6), d.relative_error < 0.01
-    (1.357143, True)
+    >>> round(d.predicted_lr, 6), d.status, d.relative_error < 0.01
+    (1.357143, 'decided', True)
     """
-    import torch
+    from .margins import feedback_loop
 
     m = as_model(model, **hyperparameters)
     if not m.is_linear:
@@ -547,49 +754,89 @@ def divergence_threshold(
             "divergence_threshold needs a linear model"
         )
     h = float(curvature)
-    predicted = predicted_divergence_lr(m, h)
+    if not (math.isfinite(h) and h > 0.0):
+        raise InvalidHyperparameterError(f"curvature must be > 0, got {curvature}")
+    d = int(staleness)
+    if d < 0:
+        raise InvalidHyperparameterError(f"staleness must be >= 0, got {staleness}")
+    steps = int(steps)
+    if steps < 16:
+        raise InvalidHyperparameterError(f"steps must be >= 16, got {steps}")
+    if frozen_step is not None:
+        from .thresholds import frozen_loop
+
+        if int(frozen_step) < 1:
+            raise InvalidHyperparameterError(f"frozen_step must be >= 1, got {frozen_step}")
+        loop = frozen_loop(m, int(frozen_step), curvature=h, staleness=d)
+    else:
+        loop = feedback_loop(m, curvature=h, staleness=d)
+    lr_ref = loop.lr_curvature / h  # the gain factor g scales this learning rate
+    small = next((iv for iv in loop.stable_intervals() if iv[0] <= 1e-300 < iv[1]), None)
+    if frozen_step is None and d == 0:
+        predicted = predicted_divergence_lr(m, h)
+    else:
+        predicted = math.nan if small is None else small[1] * lr_ref
     lo, hi = lr_range if lr_range is not None else (1e-4 / h, 1e4 / h)
     if not (0.0 < lo < hi and math.isfinite(hi)):
         raise InvalidHyperparameterError(f"lr_range must satisfy 0 < low < high, got {lr_range}")
     k = max(int(candidates), 2)
-    make = _factory(m, optimizer)
-    dtype = torch.float64
     lrs = np.geomspace(lo, hi, k)
     rounds = 0
     low, high = 0.0, math.inf
+    verdicts: dict[float, int] = {}
+    used = 0
     while rounds < max_rounds:
         rounds += 1
-        params = [torch.nn.Parameter(torch.full((1,), float(init), dtype=dtype)) for _ in lrs]
-        opt = make([{"params": [p], "lr": float(lr)} for p, lr in zip(params, lrs, strict=True)], float(lrs[0]))
-        amplitude = np.empty((steps + 1, k))
-        amplitude[0] = abs(init)
-        with torch.no_grad(), _single_thread():
-            for t in range(steps):
-                for p in params:
-                    p.grad = h * p.detach().clone()
-                opt.step()
-                amplitude[t + 1] = [abs(float(p)) for p in params]
-        bad = np.flatnonzero(_diverges(amplitude))
-        if bad.size == 0:
-            low = float(lrs[-1])
+        plans = [horizon(loop.poles(lr / lr_ref)) for lr in lrs]
+        needed = [steps + 1 if plan is None else plan[0] + 2 * plan[1] for plan in plans]
+        n = min(steps, max(needed))
+        used = max(used, n)
+        trace = _run_envelopes(m, lrs, h, n, init, optimizer, d, frozen_step)
+        fresh = 0
+        for i, lr in enumerate(lrs):
+            plan = plans[i]
+            window = 1 if plan is None else plan[1]
+            column = trace[:, i]
+            verdict, _ = envelope_verdict(column, min(window, n // 2))
+            blown = not np.all(np.isfinite(column)) or float(np.max(column)) > _BLOWUP * abs(init)
+            if needed[i] > n and not blown:
+                verdict = 0  # the horizon did not fit in the steps: only a blow-up decides
+            if float(lr) not in verdicts:
+                fresh += verdict != 0
+            verdicts[float(lr)] = verdict
+        diverging = sorted(lr for lr, v in verdicts.items() if v == 1)
+        if diverging:
+            high = diverging[0]
+            below = [lr for lr, v in verdicts.items() if v == -1 and lr < high]
+            low = max(below) if below else 0.0
         else:
-            high = float(lrs[bad[0]])
-            if bad[0] > 0:
-                low = float(lrs[bad[0] - 1])
-        if not math.isfinite(high) or low == 0.0 or high - low <= rtol * high:
-            break  # outside the initial range, or narrow enough
+            converging = [lr for lr, v in verdicts.items() if v == -1]
+            low = max(converging) if converging else 0.0
+        if not math.isfinite(high) or low == 0.0 or high - low <= rtol * high or fresh == 0:
+            break  # outside the initial range, narrow enough, or nothing new decided
         lrs = np.linspace(low, high, k + 2)[1:-1]
     bracket = (low, high)
-    observed = 0.5 * (bracket[0] + bracket[1]) if all(map(math.isfinite, bracket)) else math.nan
+    decided = low > 0.0 and math.isfinite(high) and high - low <= rtol * high
+    observed = 0.5 * (low + high) if decided else math.nan
+    undecided = tuple(sorted(lr for lr, v in verdicts.items() if v == 0 and low <= lr <= high))
+    label = "exact" if m.is_time_invariant else "t->infinity LTI limit of a time-varying model"
+    if frozen_step is not None:
+        label = f"frozen at step {int(frozen_step)}"
+    if d:
+        label = f"{label}; gradients {d} step{'s' if d != 1 else ''} stale"
     return DivergenceComparison(
         name=m.name,
         curvature=h,
         predicted_lr=predicted,
         observed_lr=observed,
         bracket=bracket,
-        steps=int(steps),
+        steps=used,
         rounds=rounds,
-        label="exact" if m.is_time_invariant else "t->infinity LTI limit of a time-varying model",
+        label=label,
+        status="decided" if decided else "undecided",
+        undecided=undecided,
+        staleness=d,
+        frozen_step=None if frozen_step is None else int(frozen_step),
     )
 
 

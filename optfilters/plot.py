@@ -75,25 +75,40 @@ __all__ = [
     "OptimizerSpec",
     "PlotResult",
     "TrajectoryRun",
+    "batch_scaling",
     "bode",
+    "bounded_region",
     "bridge_available",
+    "certified_rates",
     "closed_loop_rate",
+    "closed_loop_step",
     "compare",
     "empirical_response",
+    "expected_loss",
+    "frozen_edges",
     "get_function",
     "impulse",
+    "large_signal",
     "loss_comparison",
+    "margins",
+    "noise_transition",
     "optimizer_specs",
     "overview",
+    "peak_ratio_map",
     "pole_zero",
     "quadratic_bowl",
+    "relay_run",
+    "root_locus",
     "rosenbrock",
     "run_trajectories",
     "run_trajectory",
+    "sensitivity",
     "sharpness",
     "stability_map",
+    "staleness_rates",
     "step",
     "style",
+    "time_varying_verdict",
     "trajectories",
 ]
 
@@ -1384,6 +1399,89 @@ def loss_comparison(
 
 
 @_styled
+def expected_loss(
+    obj: Any,
+    ax: Any = None,
+    *,
+    log: bool = True,
+    parts: bool = True,
+    label: str | None = None,
+    legend: bool | None = None,
+    title: str | None = None,
+) -> PlotResult:
+    """The predicted expected loss on the noisy quadratic, step by step, with its steady state.
+
+    Parameters
+    ----------
+    obj : NoisyQuadraticPrediction, list or dict
+        Needs ``steps``, ``expected_loss`` and ``steady_state_loss`` (and
+        ``bias_loss``, ``variance_loss`` for ``parts``); ``name`` labels it.
+    ax : Axes, optional
+        Default: a new figure.
+    log : bool
+        Logarithmic loss axis (default).
+    parts : bool
+        For a single prediction, also draw the parts from the mean (bias) and
+        from the noise (variance).
+    label, legend, title
+        As in :func:`bode`.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["loss"]``, ``artists["steady_state"]`` (and ``"bias"``,
+        ``"variance"``); ``data["series"]``: label, steps, loss, steady_state.
+
+    Examples
+    --------
+    >>> from optfilters.noisy_quadratic import predict
+    >>> from optfilters.plot import expected_loss
+    >>> p = predict("sgd", lr=0.1, curvatures=1.0, noise_var=1.0, init=1.0, steps=3)
+    >>> r = expected_loss(p)
+    >>> r.artists["loss"][0].get_ydata().round(4).tolist()
+    [0.5, 0.41, 0.3371, 0.2781]
+    >>> r.close()
+    """
+    pairs = _items(obj, "expected_loss", ("steps", "expected_loss", "steady_state_loss"))
+    if label is not None:
+        if len(pairs) != 1:
+            raise ValueError("expected_loss(): label names a single prediction; pass a dict to label several")
+        pairs = [(label, pairs[0][1])]
+    figure, (axis,) = _axes(ax, None, 1, "expected_loss")
+    artists: dict[str, list[Any]] = {"loss": [], "steady_state": [], "bias": [], "variance": []}
+    records = []
+    for i, (name, p) in enumerate(pairs):
+        steps, loss = _finite(p.steps), _finite(p.expected_loss)
+        _same_length("expected_loss", steps=steps, expected_loss=loss)
+        colour = _colour(i)
+        artists["loss"].append(axis.plot(steps, loss, color=colour, label=name or "expected loss")[0])
+        steady = float(p.steady_state_loss) if p.steady_state_loss is not None else math.nan
+        if math.isfinite(steady) and steady > 0.0:
+            artists["steady_state"].append(
+                axis.axhline(steady, color=colour, linestyle=":", linewidth=1.0, label=f"_{name} steady state")
+            )
+        if parts and len(pairs) == 1 and hasattr(p, "bias_loss"):
+            artists["bias"].append(
+                axis.plot(
+                    steps, _finite(p.bias_loss), color="0.35", linestyle="--", linewidth=1.1, label="from the mean"
+                )[0]
+            )
+            artists["variance"].append(
+                axis.plot(
+                    steps, _finite(p.variance_loss), color="0.35", linestyle="-.", linewidth=1.1, label="from the noise"
+                )[0]
+            )
+        records.append({"label": name, "steps": steps, "loss": loss, "steady_state": steady})
+    if log:
+        axis.set_yscale("log")
+    axis.set_xlabel("step")
+    axis.set_ylabel("expected loss (dotted: steady state)")
+    _title(axis, title, pairs[0][0] if len(pairs) == 1 and pairs[0][0] else None)
+    leg = _legend(axis, legend, len(pairs) + (2 if parts and len(pairs) == 1 else 0), label is not None)
+    return PlotResult(figure, (axis,), {k: tuple(v) for k, v in artists.items() if v}, leg, {"series": records})
+
+
+@_styled
 def empirical_response(
     obj: Any,
     ax: Any = None,
@@ -1781,3 +1879,1051 @@ def trajectories(
             figure.suptitle(text)
     data = {"runs": runs, "function": f, "engine": runs[0][0].engine}
     return PlotResult(figure, tuple(drawn), {k: tuple(v) for k, v in artists.items()}, leg, data)
+
+
+# ----------------------------------------------------------------------------- control readings of the loop
+
+
+def _phase_degrees(values: Any) -> FloatArray:
+    return np.asarray(np.degrees(np.unwrap(np.angle(values))), dtype=np.float64)
+
+
+@_styled
+def margins(obj: Any, ax: Any = None, *, points: int = 2048, fig: Any = None, title: str | None = None) -> PlotResult:
+    """The loop gain ``L = x z^-1 H / (1 - z^-1)`` as a Bode diagram, with the gain and phase margins marked.
+
+    Parameters
+    ----------
+    obj : Margins
+        From :func:`optfilters.margins.margins` (needs ``loop``, ``gain_margin``,
+        ``failure_frequency``, ``phase_margin``, ``crossover_frequency``).
+    ax : sequence of two Axes, optional
+        Magnitude and phase panels (default: a new figure).
+    points : int
+        Frequencies on a logarithmic grid from 1e-4 to 0.5 cycles/step.
+    fig : Figure, optional
+        Figure to draw the new panels into.
+    title : str, optional
+        Default: the optimizer's name and the operating point.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["magnitude"]``, ``artists["phase"]``, ``artists["gain_margin"]``, ``artists["phase_margin"]``;
+        ``data`` has ``freqs``, ``magnitude_db`` and ``phase_deg``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import margins as readings
+    >>> from optfilters.plot import margins
+    >>> r = margins(readings("momentum", 0.05, momentum=0.9))
+    >>> round(float(r.data["magnitude_db"][-1]), 3)     # |L(-1)| = 0.05/3.8 = 1/GM
+    -37.616
+    >>> r.close()
+    """
+    loop = getattr(obj, "loop", None)
+    if loop is None:
+        raise ValueError("margins() needs a Margins result with its loop (optfilters.margins.margins)")
+    figure, (mag_ax, phase_ax) = _axes(ax, fig, 2, "margins", figsize=(6.4, 5.6))
+    freqs = np.geomspace(1e-4, 0.5, _check_int("points", points, 8))
+    value = loop.open_loop(freqs)
+    with np.errstate(divide="ignore"):
+        mag = 20.0 * np.log10(np.abs(value))
+    phase = _phase_degrees(value)
+    colour = _colour(0)
+    mag_line = mag_ax.plot(freqs, mag, color=colour, label="|L|")[0]
+    phase_line = phase_ax.plot(freqs, phase, color=colour, label="angle L")[0]
+    mag_ax.axhline(0.0, **_GUIDE)
+    for k in range(-3, 2):
+        if phase.min() - 10 < -180.0 + 360.0 * k < phase.max() + 10:
+            phase_ax.axhline(-180.0 + 360.0 * k, **_GUIDE)
+    artists: dict[str, tuple[Any, ...]] = {"magnitude": (mag_line,), "phase": (phase_line,)}
+    gm = float(obj.gain_margin)
+    f_gm = obj.failure_frequency
+    if math.isfinite(gm) and gm > 0 and f_gm is not None:
+        at = max(float(f_gm), 1e-4)
+        level = -20.0 * math.log10(gm)
+        arrow = mag_ax.annotate(
+            "",
+            xy=(at, 0.0),
+            xytext=(at, level),
+            arrowprops={"arrowstyle": "<->", "color": "#D55E00", "linewidth": 1.4},
+        )
+        label = mag_ax.plot([at], [level], "o", color="#D55E00", label=f"gain margin x{gm:.4g} ({-level:.1f} dB)")[0]
+        artists["gain_margin"] = (arrow, label)
+    pm, f_pm = float(obj.phase_margin), obj.crossover_frequency
+    if math.isfinite(pm) and f_pm is not None and f_pm > 0:
+        here = float(np.interp(math.log(f_pm), np.log(freqs), phase))
+        base = here - pm
+        arrow = phase_ax.annotate(
+            "",
+            xy=(f_pm, here),
+            xytext=(f_pm, base),
+            arrowprops={"arrowstyle": "<->", "color": "#009E73", "linewidth": 1.4},
+        )
+        dm = float(obj.delay_margin)
+        text = f"phase margin {pm:.2f}° at {2 * math.pi * f_pm:.3g} rad/step (delay margin {dm:.3g} steps)"
+        label = phase_ax.plot([f_pm], [here], "o", color="#009E73", label=text)[0]
+        artists["phase_margin"] = (arrow, label)
+    for a in (mag_ax, phase_ax):
+        a.set_xscale("log")
+    mag_ax.set_ylabel("|L| (dB)")
+    phase_ax.set_ylabel("angle L (degrees)")
+    phase_ax.set_xlabel("frequency (cycles/step)")
+    mag_ax.legend(loc="upper right", fontsize="small")
+    phase_ax.legend(loc="lower left", fontsize="small")
+    _title(mag_ax, title, f"{obj.name}: loop gain at lr·h = {obj.lr_curvature:g}")
+    data = {"freqs": freqs, "magnitude_db": mag, "phase_deg": phase}
+    return PlotResult(figure, (mag_ax, phase_ax), artists, None, data)
+
+
+@_styled
+def root_locus(obj: Any, ax: Any = None, *, title: str | None = None, colorbar: bool = True) -> PlotResult:
+    """Closed-loop poles in the z-plane as ``lr * h`` sweeps, coloured by ``log10(lr * h)``, with the unit circle.
+
+    Parameters
+    ----------
+    obj : RootLocus
+        Needs ``lr_curvature``, ``poles``, ``open_loop_poles``, ``zeros`` and ``crossings``.
+    ax : Axes, optional
+    title : str, optional
+    colorbar : bool
+
+    Returns
+    -------
+    PlotResult
+        ``artists["locus"]``, ``artists["open_loop_poles"]``, ``artists["zeros"]``,
+        ``artists["crossings"]``, ``artists["unit_circle"]``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import root_locus as locus
+    >>> from optfilters.plot import root_locus
+    >>> r = root_locus(locus("momentum", [0.1, 1.0, 3.0], momentum=0.9))
+    >>> r.artists["locus"][0].get_offsets().shape
+    (6, 2)
+    >>> r.close()
+    """
+    for attr in ("lr_curvature", "poles", "open_loop_poles", "zeros", "crossings"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"root_locus() needs a RootLocus; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "root_locus", figsize=(5.6, 5.0))
+    x = _finite(obj.lr_curvature)
+    poles = np.asarray(obj.poles, dtype=np.complex128)
+    colour_values = np.repeat(np.log10(np.where(x > 0, x, np.nan)), poles.shape[1])
+    flat = poles.ravel()
+    locus = axis.scatter(flat.real, flat.imag, c=colour_values, s=6, cmap="viridis", zorder=3)
+    t = np.linspace(0.0, 2.0 * math.pi, 400)
+    circle = axis.plot(np.cos(t), np.sin(t), label="_unit circle", **_GUIDE)[0]
+    ol = np.asarray(obj.open_loop_poles, dtype=np.complex128)
+    zs = np.asarray(obj.zeros, dtype=np.complex128)
+    open_art = axis.plot(ol.real, ol.imag, "x", color="black", markersize=8, label="poles at lr = 0")[0]
+    zero_art = axis.plot(zs.real, zs.imag, "o", mfc="none", color="black", markersize=7, label="zeros (lr -> inf)")[0]
+    cross = [(xc, f) for xc, f in obj.crossings if xc > 0]
+    cz = np.array([np.exp(2j * math.pi * f) for _, f in cross], dtype=np.complex128)
+    cross_art = axis.plot(
+        np.concatenate([cz.real, cz.real]),
+        np.concatenate([cz.imag, -cz.imag]),
+        "D",
+        color="#D55E00",
+        markersize=6,
+        label="unit-circle crossings",
+    )[0]
+    artists: dict[str, tuple[Any, ...]] = {
+        "locus": (locus,),
+        "open_loop_poles": (open_art,),
+        "zeros": (zero_art,),
+        "crossings": (cross_art,),
+        "unit_circle": (circle,),
+    }
+    point = getattr(obj, "operating_point", None)
+    if point is not None:
+        i = int(np.argmin(np.abs(x - point)))
+        marked = poles[i]
+        artists["operating_point"] = (
+            axis.plot(marked.real, marked.imag, "*", color="#CC79A7", markersize=12, label=f"lr·h = {x[i]:.4g}")[0],
+        )
+    if colorbar:
+        cb = figure.colorbar(locus, ax=axis)
+        cb.set_label("log10(lr · h)")
+        artists["colorbar"] = (cb,)
+    axis.set_aspect("equal", adjustable="datalim")
+    axis.set_xlabel("Re z")
+    axis.set_ylabel("Im z")
+    axis.legend(loc="upper left", fontsize="x-small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: root locus over lr·h")
+    return PlotResult(figure, (axis,), artists, None, {"lr_curvature": x, "poles": poles})
+
+
+@_styled
+def sensitivity(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """``|S|`` and ``|T|`` in dB over frequency, with their peaks marked.
+
+    Parameters
+    ----------
+    obj : Sensitivity
+        Needs ``freqs``, ``S``, ``T``, ``peak_s``, ``peak_s_frequency``, ``peak_t``, ``peak_t_frequency``.
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["S"]``, ``artists["T"]``, ``artists["peaks"]``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import sensitivity as readings
+    >>> from optfilters.plot import sensitivity
+    >>> r = sensitivity(readings("momentum", 0.05, momentum=0.9, points=65))
+    >>> len(r.artists["S"][0].get_xdata())
+    65
+    >>> r.close()
+    """
+    for attr in ("freqs", "S", "T", "peak_s", "peak_t"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"sensitivity() needs a Sensitivity; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "sensitivity")
+    f = _finite(obj.freqs)
+    with np.errstate(divide="ignore"):
+        s_db = 20.0 * np.log10(np.abs(obj.S))
+        t_db = 20.0 * np.log10(np.abs(obj.T))
+    s_line = axis.plot(f, s_db, color=_colour(0), label="|S| = |1/(1+L)| (moving optimum -> error)")[0]
+    t_line = axis.plot(f, t_db, color=_colour(1), label="|T| = |L/(1+L)| (h x gradient noise -> parameter)")[0]
+    peaks = axis.plot(
+        [obj.peak_s_frequency, obj.peak_t_frequency],
+        [20.0 * math.log10(obj.peak_s), 20.0 * math.log10(obj.peak_t)],
+        "o",
+        color="black",
+        label=f"peaks |S| {obj.peak_s:.3g}, |T| {obj.peak_t:.3g}",
+    )[0]
+    axis.axhline(0.0, **_GUIDE)
+    finite = np.concatenate([s_db[np.isfinite(s_db)], t_db[np.isfinite(t_db)]])
+    if finite.size:
+        axis.set_ylim(max(float(finite.min()), -60.0) - 3.0, float(finite.max()) + 6.0)
+    axis.set_xlabel("frequency (cycles/step)")
+    axis.set_ylabel("magnitude (dB)")
+    axis.legend(loc="lower right", fontsize="x-small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: sensitivity at lr·h = {getattr(obj, 'lr_curvature', math.nan):g}")
+    return PlotResult(
+        figure, (axis,), {"S": (s_line,), "T": (t_line,), "peaks": (peaks,)}, None, {"freqs": f, "S_db": s_db}
+    )
+
+
+@_styled
+def closed_loop_step(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """The parameter's response to a unit step of the optimum, with overshoot and the 2% settling band.
+
+    Parameters
+    ----------
+    obj : StepInfo
+        Needs ``response``, ``final_value``, ``overshoot``, ``settling_steps``.
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["response"]``, ``artists["band"]``, ``artists["settling"]``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import step_info
+    >>> from optfilters.plot import closed_loop_step
+    >>> r = closed_loop_step(step_info("sgd", 0.5))
+    >>> r.artists["response"][0].get_ydata()[:3].tolist()
+    [0.0, 0.5, 0.75]
+    >>> r.close()
+    """
+    for attr in ("response", "final_value", "overshoot", "settling_steps"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"closed_loop_step() needs a StepInfo; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "closed_loop_step")
+    y = _finite(obj.response)
+    steps = np.arange(y.size)
+    line = axis.plot(steps, y, color=_colour(0), drawstyle="steps-post", label="theta_t (optimum moved to 1)")[0]
+    artists: dict[str, tuple[Any, ...]] = {"response": (line,)}
+    final = float(obj.final_value)
+    if math.isfinite(final):
+        artists["band"] = (axis.axhspan(final - 0.02 * abs(final), final + 0.02 * abs(final), color="0.85", zorder=0),)
+        settle = int(obj.settling_steps)
+        artists["settling"] = (
+            axis.axvline(settle, color="#D55E00", linestyle=":", linewidth=1.2, label=f"settles (2%) at step {settle}"),
+        )
+        axis.plot([], [], " ", label=f"overshoot {100 * float(obj.overshoot):.1f}%")
+    axis.set_xlabel("step")
+    axis.set_ylabel("parameter")
+    axis.legend(loc="lower right", fontsize="small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: closed-loop step response")
+    return PlotResult(figure, (axis,), artists, None, {"steps": steps, "response": y})
+
+
+@_styled
+def staleness_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """Closed-loop rate against gradient staleness ``d``, one line per operating point, with rate = 1.
+
+    Parameters
+    ----------
+    obj : StalenessRates
+        Needs ``staleness``, ``lr_curvature``, ``rate`` (shape ``(points, staleness)``).
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["rate"]`` (one line per operating point).
+
+    Examples
+    --------
+    >>> from optfilters.margins import staleness_rates as rates
+    >>> from optfilters.plot import staleness_rates
+    >>> r = staleness_rates(rates("momentum", [0.05, 0.2], range(4), momentum=0.9))
+    >>> len(r.artists["rate"])
+    2
+    >>> r.close()
+    """
+    for attr in ("staleness", "lr_curvature", "rate"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"staleness_rates() needs a StalenessRates; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "staleness_rates")
+    d = _finite(obj.staleness)
+    rate = _finite(obj.rate)
+    lines = []
+    for i, (x, row) in enumerate(zip(_finite(obj.lr_curvature), rate, strict=True)):
+        lines.append(axis.plot(d, row, "o-", color=_colour(i), label=f"lr·h = {x:g}")[0])
+    axis.axhline(1.0, **_GUIDE)
+    axis.set_xlabel("gradient staleness d (steps)")
+    axis.set_ylabel("rate (largest |closed-loop pole|)")
+    axis.legend(loc="best", fontsize="small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: rate with d-step-stale gradients")
+    return PlotResult(figure, (axis,), {"rate": tuple(lines)}, None, {"staleness": d, "rate": rate})
+
+
+@_styled
+def frozen_edges(obj: Any, ax: Any = None, *, base: bool = False, title: str | None = None) -> PlotResult:
+    """The frozen-time stability edge of ``lr * h`` against the step ``t`` (log axis), with its ``t -> inf`` limit.
+
+    Parameters
+    ----------
+    obj : FrozenEdges, list or dict
+        Needs ``steps`` and ``edge`` (and ``limit``, ``base_edge``); ``name`` labels it.
+    ax : Axes, optional
+    base : bool
+        Draw the edge in the base learning rate (``base_edge``: with a schedule).
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["edge"]`` and ``artists["limit"]`` (one per series).
+
+    Examples
+    --------
+    >>> from optfilters.thresholds import frozen_edges as edges
+    >>> from optfilters.plot import frozen_edges
+    >>> r = frozen_edges(edges("nadam", [10, 100, 1000]))
+    >>> r.artists["edge"][0].get_ydata().round(2).tolist()
+    [3.49, 3.53, 3.93]
+    >>> r.close()
+    """
+    pairs = _items(obj, "frozen_edges", ("steps", "edge"))
+    figure, (axis,) = _axes(ax, None, 1, "frozen_edges")
+    lines, limits = [], []
+    for i, (name, e) in enumerate(pairs):
+        y = _finite(e.base_edge if base else e.edge)
+        lines.append(axis.plot(_finite(e.steps), y, color=_colour(i), label=name or None)[0])
+        limit = getattr(e, "limit", None)
+        if limit is not None and math.isfinite(limit):
+            limits.append(axis.axhline(limit, color=_colour(i), linestyle=":", linewidth=1.2, label="_limit"))
+    if limits:
+        axis.plot([], [], color="0.4", linestyle=":", linewidth=1.2, label="t -> inf limit")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("step t (coefficients frozen at t)")
+    axis.set_ylabel("max stable lr·h" + (" (base lr)" if base else " (lr of step t)"))
+    axis.legend(loc="best", fontsize="small")
+    _title(axis, title, "frozen-time stability edge")
+    return PlotResult(figure, (axis,), {"edge": tuple(lines), "limit": tuple(limits)}, None, {})
+
+
+@_styled
+def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """The exact run (``log10 |theta_t / theta_0|``) with the steps whose frozen-time loop is unstable shaded.
+
+    Parameters
+    ----------
+    obj : TimeVaryingVerdict
+        Needs ``log10_amplitude`` and ``frozen_rate``.
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["amplitude"]``, ``artists["frozen_unstable"]``.
+
+    Examples
+    --------
+    >>> from optfilters.thresholds import time_varying_verdict as verdict
+    >>> from optfilters.plot import time_varying_verdict
+    >>> r = time_varying_verdict(verdict("adam", 30.0, steps=100, beta1=0.9, eps=0.0))
+    >>> len(r.artists["amplitude"][0].get_xdata()), len(r.artists["frozen_unstable"])
+    (101, 1)
+    >>> r.close()
+    """
+    for attr in ("log10_amplitude", "frozen_rate"):
+        if not hasattr(obj, attr):
+            raise ValueError(f"time_varying_verdict() needs a TimeVaryingVerdict; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "time_varying_verdict")
+    y = _finite(obj.log10_amplitude)
+    steps = np.arange(y.size)
+    line = axis.plot(steps, y, color=_colour(0), label="exact run from rest")[0]
+    bad = np.asarray(obj.frozen_rate) >= 1.0
+    spans = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], bad.astype(int), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        spans.append(axis.axvspan(start + 0.5, stop + 0.5, color="#D55E00", alpha=0.15, linewidth=0))
+    if spans:
+        axis.plot([], [], color="#D55E00", alpha=0.3, linewidth=6, label="frozen-time unstable steps")
+    axis.axhline(0.0, **_GUIDE)
+    axis.set_xlabel("step")
+    axis.set_ylabel("log10 |theta_t / theta_0|")
+    axis.legend(loc="best", fontsize="small")
+    _title(axis, title, f"{getattr(obj, 'name', '')}: exact time-varying run at lr·h = {obj.lr_curvature:g}")
+    return PlotResult(
+        figure, (axis,), {"amplitude": (line,), "frozen_unstable": tuple(spans)}, None, {"log10_amplitude": y}
+    )
+
+
+@_styled
+def batch_scaling(
+    obj: Any, ax: Any = None, *, quantity: str = "steps", perfect: bool = True, title: str | None = None
+) -> PlotResult:
+    """Steps to the target (or the tuned learning rate) against the batch size, log-log, one line per optimizer.
+
+    Parameters
+    ----------
+    obj : BatchScaling, list or dict
+        Needs ``batch_sizes``, ``steps``, ``lr``, ``critical_batch_size``; ``label`` names it.
+    ax : Axes, optional
+    quantity : {"steps", "lr", "effective_lr"}
+        What to draw against the batch size.
+    perfect : bool
+        Draw perfect scaling (steps ~ 1/B, or lr ~ B) through each curve's smallest batch size,
+        and mark each critical batch size.
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["curve"]``, ``artists["perfect"]``, ``artists["critical"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import batch_scaling
+    >>> b = np.array([1.0, 4.0, 16.0, 64.0])
+    >>> r = batch_scaling(SimpleNamespace(label="sgd", batch_sizes=b, steps=1000 / b + 50, lr=b / 100,
+    ...                                   effective_lr=b / 100, critical_batch_size=19.0))
+    >>> r.artists["curve"][0].get_ydata().tolist()
+    [1050.0, 300.0, 112.5, 65.625]
+    >>> r.close()
+    """
+    if quantity not in ("steps", "lr", "effective_lr"):
+        raise ValueError(f"batch_scaling(): quantity must be 'steps', 'lr' or 'effective_lr', got {quantity!r}")
+    if isinstance(obj, Mapping):
+        pairs = [(str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, (list, tuple)):
+        pairs = [(str(getattr(v, "label", "") or getattr(v, "name", "")), v) for v in obj]
+    else:
+        pairs = [(str(getattr(obj, "label", "") or getattr(obj, "name", "")), obj)]
+    for _, item in pairs:
+        for attr in ("batch_sizes", "steps", "lr", "critical_batch_size"):
+            if not hasattr(item, attr):
+                raise ValueError(f"batch_scaling() needs a BatchScaling; {type(item).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "batch_scaling")
+    curves, refs, marks = [], [], []
+    for i, (name, r) in enumerate(pairs):
+        b = _finite(r.batch_sizes)
+        y = _finite(getattr(r, quantity))
+        colour = _colour(i)
+        curves.append(axis.plot(b, y, "o-", color=colour, markersize=3.5, label=name or None)[0])
+        ok = np.isfinite(y) & (y > 0)
+        if perfect and ok.any():
+            j = int(np.flatnonzero(ok)[0])
+            slope = -1.0 if quantity == "steps" else 1.0
+            refs.append(axis.plot(b, y[j] * (b / b[j]) ** slope, color=colour, linestyle=":", linewidth=1.0)[0])
+            bc = float(r.critical_batch_size)
+            if quantity == "steps" and math.isfinite(bc) and b.min() <= bc <= b.max():
+                yc = float(np.exp(np.interp(math.log(bc), np.log(b[ok]), np.log(y[ok]))))
+                marks.append(axis.plot([bc], [yc], "v", color=colour, markersize=8, markeredgecolor="black")[0])
+    if refs:
+        axis.plot(
+            [],
+            [],
+            color="0.4",
+            linestyle=":",
+            linewidth=1.0,
+            label="perfect scaling" if quantity == "steps" else "lr ~ B",
+        )
+    if marks:
+        axis.plot([], [], "v", color="0.6", markeredgecolor="black", label="critical batch size")
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log")
+    axis.set_xlabel("batch size B")
+    axis.set_ylabel(
+        {"steps": "steps to the target loss", "lr": "tuned learning rate", "effective_lr": "tuned lr x H(1)"}[quantity]
+    )
+    axis.legend(loc="best", fontsize="x-small")
+    _title(axis, title, None)
+    return PlotResult(
+        figure, (axis,), {"curve": tuple(curves), "perfect": tuple(refs), "critical": tuple(marks)}, None, {}
+    )
+
+
+# ----------------------------------------------------------------------------- beyond the linear quadratic
+
+
+@_styled
+def certified_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """Bars of the quadratic worst-case rate and the IQC-certified rate of one or several settings.
+
+    A setting without a certificate gets a hatched bar to 1 labelled "no certificate".
+
+    Parameters
+    ----------
+    obj : Certificate-like, list or dict
+        Needs ``rate`` and ``quadratic_rate`` (:class:`optfilters.iqc.Certificate`).
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["quadratic"]``, ``artists["certified"]``; ``data["series"]``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import certified_rates
+    >>> r = certified_rates({"gd": SimpleNamespace(rate=0.9, quadratic_rate=0.9),
+    ...                      "hb": SimpleNamespace(rate=float("inf"), quadratic_rate=0.67)})
+    >>> [round(float(b.get_height()), 2) for b in r.artists["certified"]]
+    [0.9, 1.0]
+    >>> r.close()
+    """
+    pairs = _items(obj, "certified_rates", ("rate", "quadratic_rate"))
+    figure, (axis,) = _axes(ax, None, 1, "certified_rates")
+    x = np.arange(len(pairs), dtype=np.float64)
+    quad = [float(c.quadratic_rate) for _, c in pairs]
+    cert = [float(c.rate) for _, c in pairs]
+    shown = [v if math.isfinite(v) else 1.0 for v in cert]
+    bars_q = axis.bar(x - 0.2, quad, width=0.38, color=_colour(0), label="worst quadratic")
+    bars_c = axis.bar(x + 0.2, shown, width=0.38, color=_colour(1), label="certified (IQC)")
+    for bar, value in zip(bars_c, cert, strict=True):
+        if not math.isfinite(value):
+            bar.set_hatch("//")
+            bar.set_facecolor("white")
+            bar.set_edgecolor(_colour(1))
+            axis.annotate(
+                "no certificate", (bar.get_x() + bar.get_width() / 2, 1.0), ha="center", va="bottom", fontsize=8
+            )
+    axis.axhline(1.0, label="_rate = 1", **_GUIDE)
+    axis.set_xticks(x, [name for name, _ in pairs])
+    axis.set_ylim(0.0, 1.15)
+    axis.set_ylabel("convergence rate")
+    _title(axis, title, None)
+    leg = axis.legend(loc="lower right")
+    data = {
+        "series": [{"label": n, "quadratic_rate": q, "rate": c} for (n, _), q, c in zip(pairs, quad, cert, strict=True)]
+    }
+    return PlotResult(figure, (axis,), {"quadratic": tuple(bars_q), "certified": tuple(bars_c)}, leg, data)
+
+
+@_styled
+def large_signal(obj: Any, ax: Any = None, *, window: int | None = None, title: str | None = None) -> PlotResult:
+    """The update over its steady state (top) and the gradient scale (bottom) around a change of scale.
+
+    Parameters
+    ----------
+    obj : LargeSignalResponse-like, list or dict
+        Needs ``ratios``, ``scales`` and ``change`` (:class:`optfilters.large_signal.LargeSignalResponse`).
+    ax : sequence of two Axes, optional
+    window : int, optional
+        Steps shown after the change (default: until the ratio is within 1% of its final value, at least 50).
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["ratio"]``, ``artists["scale"]``, ``artists["peak"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import large_signal
+    >>> resp = SimpleNamespace(ratios=np.array([1.0, 1.0, 3.0, 2.0, 1.0]), scales=np.array([1, 1, 10, 10, 10.0]),
+    ...                        change=2, name="x")
+    >>> r = large_signal(resp)
+    >>> r.artists["ratio"][0].get_ydata().tolist()
+    [1.0, 3.0, 2.0, 1.0]
+    >>> r.close()
+    """
+    pairs = _items(obj, "large_signal", ("ratios", "scales", "change"))
+    figure, (top, bottom) = _axes(ax, None, 2, "large_signal", figsize=(6.4, 5.2))
+    lines, scales, peaks, records = [], [], [], []
+    for i, (name, r) in enumerate(pairs):
+        ratios = _finite(r.ratios)
+        change = int(r.change)
+        after = ratios[change:]
+        n = after.size if window is None else min(int(window), after.size)
+        if window is None:
+            final = after[-1]
+            settled = np.flatnonzero(np.abs(after - final) > 0.01 * abs(final))
+            n = min(after.size, max(50, int(settled[-1]) + 10 if settled.size else 50))
+        t = np.arange(-1, n)
+        y = ratios[change - 1 : change + n]
+        lines.append(top.plot(t, y, color=_colour(i), label=name or None)[0])
+        k = int(np.nanargmax(np.abs(after[:n])))
+        peaks.append(top.plot([k], [after[k]], marker="o", color=_colour(i), linestyle="none", label="_peak")[0])
+        scales.append(bottom.plot(t, _finite(r.scales)[change - 1 : change + n], color=_colour(i))[0])
+        records.append({"label": name, "steps": t, "ratio": y, "peak_delay": k, "peak_ratio": float(after[k])})
+    top.axhline(1.0, label="_steady state", **_GUIDE)
+    top.set_ylabel("|update| / steady state")
+    bottom.set_ylabel("gradient scale")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("steps after the change")
+    _title(top, title, None)
+    leg = _legend(top, None, len(pairs), False)
+    return PlotResult(
+        figure,
+        (top, bottom),
+        {"ratio": tuple(lines), "scale": tuple(scales), "peak": tuple(peaks)},
+        leg,
+        {"series": records},
+    )
+
+
+@_styled
+def peak_ratio_map(
+    obj: Any, ax: Any = None, *, bounds: Sequence[float] = (1.2, 2.0), colorbar: bool = True, title: str | None = None
+) -> PlotResult:
+    """Filled contours of the peak update ratio over two hyperparameters, with the ``bounds`` contours.
+
+    The second parameter (columns) is drawn on a ``1 - value`` log axis (the
+    memory ``1 / (1 - beta2)`` in steps), the first (rows) on a linear one.
+
+    Parameters
+    ----------
+    obj : PeakRatioMap-like
+        Needs ``parameters``, ``rows``, ``columns``, ``peak_ratio``.
+    ax : Axes, optional
+    bounds : sequence of float
+        Contour levels drawn as lines (the bounded regions' edges).
+    colorbar : bool
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["map"]``, ``artists["bounds"]``, ``artists["colorbar"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import peak_ratio_map
+    >>> m = SimpleNamespace(parameters=("beta1", "beta2"), rows=np.array([0.5, 0.9]), columns=np.array([0.9, 0.99]),
+    ...                     peak_ratio=np.array([[1.0, 3.0], [1.0, 2.0]]), name="adam", ratio=10.0)
+    >>> r = peak_ratio_map(m)
+    >>> r.data["peak_ratio"].shape
+    (2, 2)
+    >>> r.close()
+    """
+    (_, m), *rest = _items(obj, "peak_ratio_map", ("parameters", "rows", "columns", "peak_ratio"))
+    if rest:
+        raise ValueError("peak_ratio_map() draws one map")
+    figure, (axis,) = _axes(ax, None, 1, "peak_ratio_map")
+    rows, cols, z = _finite(m.rows), _finite(m.columns), _finite(m.peak_ratio)
+    gap = 1.0 - cols
+    mesh = axis.pcolormesh(gap, rows, z, shading="nearest", cmap="magma_r")
+    artists: dict[str, tuple[Any, ...]] = {"map": (mesh,)}
+    if rows.size > 1 and cols.size > 1:
+        levels = [b for b in bounds if np.nanmin(z) < b < np.nanmax(z)]
+        if levels:
+            cs = axis.contour(gap, rows, z, levels=levels, colors="white", linewidths=1.2)
+            axis.clabel(cs, fmt=lambda v: f"{v:g}x", fontsize=8)
+            artists["bounds"] = (cs,)
+    if colorbar:
+        cb = figure.colorbar(mesh, ax=axis)
+        cb.set_label("peak |update| / steady state")
+        artists["colorbar"] = (cb,)
+    axis.set_xscale("log")
+    axis.invert_xaxis()
+    p_row, p_col = m.parameters
+    axis.set_xlabel(f"1 - {p_col}")
+    axis.set_ylabel(str(p_row))
+    axis.grid(False)
+    ratio = getattr(m, "ratio", None)
+    _title(axis, title, f"{getattr(m, 'name', '')}: peak update after a {ratio:g}x scale step" if ratio else None)
+    return PlotResult(figure, (axis,), artists, None, {"rows": rows, "columns": cols, "peak_ratio": z})
+
+
+@_styled
+def bounded_region(obj: Any, ax: Any = None, *, title: str | None = None, **line_kw: Any) -> PlotResult:
+    """The boundary of the bounded region: the largest second parameter for each first one (``1 - value``, log axis).
+
+    Parameters
+    ----------
+    obj : BoundedRegion-like, list or dict
+        Needs ``rows``, ``limits``, ``bound``, ``parameters``.
+    ax : Axes, optional
+    title : str, optional
+    **line_kw
+        Passed to ``Axes.plot``.
+
+    Returns
+    -------
+    PlotResult
+        ``artists["boundary"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import bounded_region
+    >>> b = SimpleNamespace(rows=np.array([0.8, 0.9]), limits=np.array([0.95, 0.97]), bound=1.2,
+    ...                     parameters=("beta1", "beta2"), name="adam")
+    >>> r = bounded_region(b)
+    >>> r.artists["boundary"][0].get_xdata().round(3).tolist()
+    [0.05, 0.03]
+    >>> r.close()
+    """
+    pairs = _items(obj, "bounded_region", ("rows", "limits", "bound", "parameters"))
+    figure, (axis,) = _axes(ax, None, 1, "bounded_region")
+    lines = []
+    for i, (name, b) in enumerate(pairs):
+        label = f"peak <= {float(b.bound):g}x" + (f" ({name})" if name and len(pairs) > 1 else "")
+        kw = {"color": _colour(i), "marker": "o", "label": label, **line_kw}
+        lines.append(axis.plot(1.0 - _finite(b.limits), _finite(b.rows), **kw)[0])
+    p_row, p_col = pairs[0][1].parameters
+    axis.set_xscale("log")
+    axis.set_xlabel(f"1 - {p_col} (allowed to the left)")
+    axis.set_ylabel(str(p_row))
+    _title(axis, title, None)
+    leg = _legend(axis, True, len(pairs), True)
+    return PlotResult(figure, (axis,), {"boundary": tuple(lines)}, leg, {"series": [{"label": n} for n, _ in pairs]})
+
+
+@_styled
+def noise_transition(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """Steady-state loss of a sign loop against the gradient noise: predicted, linearised, cycle, observed.
+
+    Parameters
+    ----------
+    obj : NoiseTransition-like
+        Needs ``noise_std``, ``predicted``, ``linearised``, ``cycle``; ``observed`` and
+        ``observed_stderr`` are drawn when not None.
+    ax : Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["predicted"]``, ``artists["linearised"]``, ``artists["cycle"]``, ``artists["observed"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import noise_transition
+    >>> t = SimpleNamespace(noise_std=np.array([0.01, 0.1]), predicted=np.array([1e-4, 1e-3]),
+    ...                     linearised=np.array([5e-5, 9e-4]), cycle=2.5e-5, observed=None, observed_stderr=None)
+    >>> r = noise_transition(t)
+    >>> r.artists["predicted"][0].get_ydata().tolist()
+    [0.0001, 0.001]
+    >>> r.close()
+    """
+    (_, t), *rest = _items(obj, "noise_transition", ("noise_std", "predicted", "linearised", "cycle"))
+    if rest:
+        raise ValueError("noise_transition() draws one sweep")
+    figure, (axis,) = _axes(ax, None, 1, "noise_transition")
+    x = _finite(t.noise_std)
+    artists: dict[str, tuple[Any, ...]] = {
+        "predicted": (axis.plot(x, _finite(t.predicted), color=_colour(0), label="predicted (Gaussian closure)")[0],),
+        "linearised": (
+            axis.plot(x, _finite(t.linearised), color=_colour(2), linestyle="--", label="Gaussian gain only")[0],
+        ),
+        "cycle": (axis.axhline(float(t.cycle), color=_colour(3), linestyle=":", label="noiseless limit cycle"),),
+    }
+    observed = getattr(t, "observed", None)
+    if observed is not None:
+        err = getattr(t, "observed_stderr", None)
+        y = _finite(observed)
+        e = None if err is None else 2.0 * _finite(err)
+        artists["observed"] = (
+            axis.errorbar(x, y, yerr=e, color=_colour(1), marker="o", linestyle="none", label="observed (bridge)"),
+        )
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("gradient noise standard deviation")
+    axis.set_ylabel("steady-state loss")
+    _title(axis, title, None)
+    leg = axis.legend(loc="upper left")
+    return PlotResult(figure, (axis,), artists, leg, {"noise_std": x, "predicted": _finite(t.predicted)})
+
+
+@_styled
+def relay_run(
+    obj: Any, ax: Any = None, *, approach: Any = None, steps: int | None = None, title: str | None = None
+) -> PlotResult:
+    """A sign loop's trajectory ``theta_t / step`` with the constant-speed ramp of its approach.
+
+    Parameters
+    ----------
+    obj : RelayRun-like
+        Needs ``theta`` and ``step``.
+    ax : Axes, optional
+    approach : Approach-like, optional
+        Draws ``theta_0 - step t`` up to its ``switch``.
+    steps : int, optional
+        Steps shown (default: all).
+    title : str, optional
+
+    Returns
+    -------
+    PlotResult
+        ``artists["theta"]``, ``artists["approach"]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> from optfilters.plot import relay_run
+    >>> r = relay_run(SimpleNamespace(theta=np.array([0.03, 0.02, 0.01, 0.0, 0.01]), step=0.01))
+    >>> r.artists["theta"][0].get_ydata().round(6).tolist()
+    [3.0, 2.0, 1.0, 0.0, 1.0]
+    >>> r.close()
+    """
+    (_, run), *rest = _items(obj, "relay_run", ("theta", "step"))
+    if rest:
+        raise ValueError("relay_run() draws one run")
+    figure, (axis,) = _axes(ax, None, 1, "relay_run")
+    theta = _finite(run.theta) / float(run.step)
+    n = theta.size if steps is None else min(int(steps) + 1, theta.size)
+    t = np.arange(n)
+    artists: dict[str, tuple[Any, ...]] = {
+        "theta": (axis.plot(t, theta[:n], color=_colour(0), label="run", linewidth=1.0)[0],)
+    }
+    if approach is not None:
+        ts = np.arange(min(int(approach.switch), n))
+        ramp = _finite(approach.theta(ts)) / float(run.step)
+        artists["approach"] = (
+            axis.plot(ts, ramp, color=_colour(1), linestyle="--", label="constant speed: theta0 - lr t")[0],
+        )
+    axis.axhline(0.0, label="_minimum", **_GUIDE)
+    axis.set_xlabel("step")
+    axis.set_ylabel("theta / lr")
+    _title(axis, title, None)
+    leg = axis.legend(loc="upper right")
+    return PlotResult(figure, (axis,), artists, leg, {"theta": theta[:n]})
+
+
+# ----------------------------------------------------------------------------- identification views
+
+#: Colour of each audit verdict in :func:`atlas`.
+VERDICT_COLOURS: dict[str, str] = {
+    "linear": PALETTE[0],
+    "linear time-varying": PALETTE[5],
+    "normalised": PALETTE[1],
+    "sign-type": PALETTE[2],
+    "matrix": PALETTE[3],
+    "nonlinear": PALETTE[6],
+    "could not probe": "#bbbbbb",
+}
+
+
+@_styled
+def best_linear_approximation(
+    bla: Any, ax: Any = None, *, lags: int | None = None, title: str | None = None
+) -> PlotResult:
+    """The dither estimate of a best linear approximation: response, ±2 standard errors, fitted filter.
+
+    Parameters
+    ----------
+    bla : optfilters.dither.BestLinearApproximation
+        The estimate.
+    ax : Axes, optional
+        Default: a new figure.
+    lags : int, optional
+        Lags shown (default: the fit window).
+    title : str, optional
+        Title.
+
+    Returns
+    -------
+    PlotResult
+        ``artists``: ``response`` (the estimate), ``band`` (±2 standard
+        errors), ``fit`` (the fitted ARMA impulse response; empty when none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optfilters.dither import estimate_best_linear_approximation
+    >>> from optfilters.plot import best_linear_approximation
+    >>> g = np.random.default_rng(0).standard_normal((4, 512, 8))
+    >>> r = best_linear_approximation(estimate_best_linear_approximation(g, np.sign(g), burn_in=64))
+    >>> len(r.artists["response"][0].get_xdata())
+    16
+    >>> r.close()
+    """
+    n = int(bla.window if lags is None else _check_int("lags", lags, 1))
+    n = min(n, bla.response.size)
+    k = np.arange(n)
+    figure, (axis,) = _axes(ax, None, 1, "best_linear_approximation")
+    r, se = bla.response[:n], bla.standard_error[:n]
+    band = axis.fill_between(k, r - 2 * se, r + 2 * se, color=_colour(0), alpha=0.25, linewidth=0, label="±2 s.e.")
+    line = axis.plot(k, r, color=_colour(0), marker="o", markersize=2.5, linewidth=1.0, label="estimate")[0]
+    fits: tuple[Any, ...] = ()
+    if bla.filter is not None:
+        h = bla.filter.impulse_response(n)
+        fits = (axis.plot(k, h, color=_colour(1), linewidth=1.4, label=f"ARMA{bla.orders} fit")[0],)
+    axis.axhline(0.0, color="0.6", linewidth=0.6, zorder=0)
+    axis.set_xlabel("lag k (steps)")
+    axis.set_ylabel("E[u_t g_{t-k}] / sigma^2")
+    _title(axis, title, "best linear approximation under a Gaussian dither")
+    leg = axis.legend()
+    data = {"lags": k, "response": r, "standard_error": se}
+    return PlotResult(figure, (axis,), {"response": (line,), "band": (band,), "fit": fits}, leg, data)
+
+
+@_styled
+def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+    """Every audited optimizer at a glance: poles and zeros (left) and DC gain (right), one row each.
+
+    Parameters
+    ----------
+    result : optfilters.audit.Audit
+        The audit.
+    ax : sequence of two Axes, optional
+        Default: a new figure, its height growing with the number of classes.
+    title : str, optional
+        Title (default: the module).
+
+    Returns
+    -------
+    PlotResult
+        ``artists``: ``poles``, ``zeros`` (scatter collections, one per
+        verdict present), ``dc_gain`` (one bar container); ``data["rows"]``:
+        per class its name, verdict, filter source, poles, zeros and DC gain.
+
+    Notes
+    -----
+    Poles (x) and zeros (o) are drawn at their real part; complex ones are
+    filled and their imaginary part is in ``data``.  The DC gain axis is
+    logarithmic (``|H(1)|``); zeros at ``z = 0`` of pure-pole filters are left
+    out (they only state the numerator's delay).
+
+    Examples
+    --------
+    >>> from optfilters.audit import audit, AuditSettings
+    >>> from optfilters.plot import atlas
+    >>> r = atlas(audit("torch.optim", only=["SGD"], settings=AuditSettings.quick()))
+    >>> r.data["rows"][0]["verdict"]
+    'linear'
+    >>> r.close()
+    """
+    classes = list(result.classes)
+    count = max(len(classes), 1)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure(figsize=(10.0, 1.8 + 0.26 * count))
+        axes = tuple(figure.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": (3.0, 1.2)}))
+    else:
+        axes = tuple(_as_axes_list(ax))
+        if len(axes) != 2:
+            raise ValueError(f"atlas draws 2 panels, so ax must be a sequence of 2 Axes; got {len(axes)}")
+        figure = axes[0].figure
+    left, right = axes
+    rows = []
+    by_verdict: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    bars_y, bars_x, bars_c = [], [], []
+    for i, c in enumerate(classes):
+        y = count - 1 - i
+        f = c.atlas_filter()
+        row: dict[str, Any] = {
+            "name": c.name,
+            "verdict": c.verdict,
+            "source": None,
+            "poles": [],
+            "zeros": [],
+            "dc_gain": None,
+        }
+        if f is not None:
+            zeros = [z for z in np.atleast_1d(f["zeros"]) if abs(z) > 1e-9]
+            poles = list(np.atleast_1d(f["poles"]))
+            row.update(source=f["source"], poles=poles, zeros=zeros, dc_gain=f["dc_gain"])
+            store = by_verdict.setdefault(c.verdict, {"poles": [], "zeros": [], "cpoles": [], "czeros": []})
+            for p in poles:
+                store["cpoles" if abs(p.imag) > 1e-9 else "poles"].append((float(p.real), y))
+            for z in zeros:
+                store["czeros" if abs(z.imag) > 1e-9 else "zeros"].append((float(z.real), y))
+            gain = abs(float(f["dc_gain"])) if math.isfinite(float(f["dc_gain"])) else math.nan
+            if gain > 0:
+                bars_y.append(y)
+                bars_x.append(gain)
+                bars_c.append(VERDICT_COLOURS.get(c.verdict, "0.3"))
+        rows.append(row)
+    pole_art: list[Any] = []
+    zero_art: list[Any] = []
+    for verdict, store in by_verdict.items():
+        colour = VERDICT_COLOURS.get(verdict, "0.3")
+        for key, marker, filled, bucket in (
+            ("poles", "x", True, pole_art),
+            ("cpoles", "X", True, pole_art),
+            ("zeros", "o", False, zero_art),
+            ("czeros", "o", True, zero_art),
+        ):
+            pts = store[key]
+            if not pts:
+                continue
+            xs, ys = zip(*pts, strict=True)
+            if marker in ("x", "X") and key == "poles":
+                style_kw: dict[str, Any] = {"color": colour}
+            else:
+                style_kw = {"edgecolors": colour, "facecolors": colour if filled else "none"}
+            bucket.append(left.scatter(xs, ys, marker=marker, s=28, linewidths=1.2, zorder=3, **style_kw))
+    from matplotlib.lines import Line2D
+
+    for i, row in enumerate(rows):
+        if row["source"] is None:
+            note = "no filter identified"
+        elif not row["poles"] and not row["zeros"]:
+            note = f"{row['source']}: a gain, no poles or zeros"
+        else:
+            continue
+        left.text(-1.0, count - 1 - i, note, fontsize=7, color="0.35", va="center")
+    left.axvline(1.0, color="0.5", linewidth=0.8, linestyle="--", zorder=1)
+    left.axvline(0.0, color="0.7", linewidth=0.6, zorder=1)
+    left.set_xlim(-1.05, 1.1)
+    left.set_yticks(range(count))
+    left.set_yticklabels([c.name.split(".")[-1].split(":")[-1] for c in reversed(classes)] or [""])
+    left.set_ylim(-0.7, count - 0.3)
+    left.set_xlabel("real part of poles (x) and zeros (o); filled: complex")
+    right_bars = right.barh(bars_y, bars_x, color=bars_c, height=0.6) if bars_x else None
+    right.set_xscale("log")
+    right.set_xlabel("|DC gain|")
+    present = [v for v in VERDICT_COLOURS if any(c.verdict == v for c in classes)]
+    handles = [Line2D([], [], marker="s", linestyle="none", color=VERDICT_COLOURS[v], label=v) for v in present]
+    handles += [
+        Line2D([], [], marker="x", linestyle="none", color="0.3", label="pole"),
+        Line2D([], [], marker="o", linestyle="none", color="0.3", markerfacecolor="none", label="zero"),
+    ]
+    leg = left.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=5)
+    figure.suptitle(title if title is not None else f"optimizer atlas: {result.module}")
+    artists = {"poles": tuple(pole_art), "zeros": tuple(zero_art), "dc_gain": (right_bars,) if right_bars else ()}
+    return PlotResult(figure, (left, right), artists, leg, {"rows": rows})

@@ -5,19 +5,57 @@ Every module defines ``TITLE`` (one line) and
 ``captions.md`` (what each figure shows and which numbers it checks) into
 ``out_dir`` and returns the key numbers it checked.  ``quick`` is a reduced
 size for CI.  Modules use only optfilters' public API.
+
+What every source shares, defined here:
+
+* :class:`Check`: one checked number (name, value, reference, error,
+  tolerance, passed).  A source puts its checks in ``numbers["checks"]``;
+  ``optfilters figures`` prints their summary and fails (exit code 1, the
+  check named) when one fails.
+* :func:`progress`: a progress report around a long run (a bar on stderr
+  under ``optfilters figures`` and ``python -m optfilters.papers.<source>``,
+  silent otherwise).
+* :func:`deterministic`: the run conditions of every source (one thread,
+  seeded generators, deterministic torch algorithms), applied by
+  :func:`reproduce`.
+* :func:`write_outputs` (``captions.md`` and ``numbers.json``, rounded so that
+  the committed files do not change from run to run) and :func:`command_line`
+  (``[OUT_DIR] [--quick]``, ``--help``, one-line errors for anything else).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import importlib
 import json
 import math
+import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SOURCES", "command_line", "plain_numbers", "reproduce", "source_module", "write_outputs"]
+__all__ = [
+    "DIGITS",
+    "SOURCES",
+    "Check",
+    "checks_of",
+    "command_line",
+    "deterministic",
+    "finish",
+    "plain_numbers",
+    "progress",
+    "reporting",
+    "reproduce",
+    "rounded",
+    "run_source",
+    "source_module",
+    "stderr_bars",
+    "summary_lines",
+    "write_outputs",
+]
 
 #: Source name -> module (inside this package); the figures go to ``figures/<source>/``.
 SOURCES: dict[str, str] = {
@@ -26,57 +64,505 @@ SOURCES: dict[str, str] = {
     "goh_momentum": "goh_momentum",
     "edge_of_stability": "edge_of_stability",
     "noisy_quadratic": "noisy_quadratic",
+    "batch_size": "batch_size",
+    "sign_stages": "sign_stages",
+    "large_signal": "large_signal",
+    "iqc_worst_case": "iqc_worst_case",
+    "optimizer_atlas": "optimizer_atlas",
 }
 
+#: Significant digits of the floats in the committed ``numbers.json`` files.
+DIGITS = 10
 
-def plain_numbers(value: Any) -> Any:
+
+# ----------------------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True)
+class Check:
+    """One checked number of a figure source: a value against a reference (or a range), and the verdict.
+
+    Build checks with :meth:`close` (a value against a closed form or an
+    independent computation, relative or absolute error), :meth:`within` (a
+    value inside a range) or :meth:`holds` (a yes/no fact).
+
+    Attributes
+    ----------
+    name : str
+        What is checked, unique within its source (``"momentum mu=0.9: DC gain"``).
+    value : float, bool or None
+        The number the source produced (read off a figure, measured from a run).
+    reference : float, str or None
+        What it should be: the closed form, or the allowed range as text.
+    error : float or None
+        The discrepancy: relative or absolute difference (:meth:`close`), the
+        distance outside the range (:meth:`within`, 0 inside).
+    tolerance : float or None
+        The largest error that passes.
+    passed : bool
+        The verdict.
+    low, high : float or None
+        The allowed range of a :meth:`within` check.
+
+    Examples
+    --------
+    >>> from optfilters.papers import Check
+    >>> c = Check.close("DC gain", 10.000000001, 10.0, tolerance=1e-9)
+    >>> c.passed, f"{c.error:.1e}"
+    (True, '1.0e-10')
+    >>> Check.within("ratio", 1.3, 0.85, 1.25).passed
+    False
+    >>> Check.holds("period-2 orbit is stable", True).as_dict()["passed"]
+    True
+    """
+
+    name: str
+    value: Any
+    reference: Any = None
+    error: float | None = None
+    tolerance: float | None = None
+    passed: bool = True
+    low: float | None = None
+    high: float | None = None
+
+    @classmethod
+    def close(cls, name: str, value: float, reference: float, tolerance: float, *, relative: bool = True) -> Check:
+        """``value`` equals ``reference`` within ``tolerance`` (relative to ``|reference|`` unless ``relative=False``).
+
+        A relative check against a zero reference falls back to the absolute difference.
+        A non-finite value fails.
+        """
+        v, r = float(value), float(reference)
+        difference = abs(v - r)
+        error = difference / abs(r) if relative and r != 0.0 else difference
+        passed = math.isfinite(v) and math.isfinite(error) and error <= tolerance
+        return cls(name, v, r, error if math.isfinite(error) else None, float(tolerance), bool(passed))
+
+    @classmethod
+    def within(cls, name: str, value: float | None, low: float | None = None, high: float | None = None) -> Check:
+        """``low <= value <= high`` (either bound may be None).
+
+        With only ``high`` (an error bound) the error is ``value`` and the
+        tolerance ``high``; with a lower bound the error is the distance outside
+        the range (0 inside) and the range is kept in ``low`` and ``high``.
+        """
+        reference = _range_text(low, high)
+        if value is None or not math.isfinite(float(value)):
+            return cls(name, None, reference, None, high if low is None else 0.0, False, low, high)
+        v = float(value)
+        if low is None and high is not None:
+            return cls(name, v, reference, v, float(high), v <= high, None, float(high))
+        below = 0.0 if low is None else max(low - v, 0.0)
+        above = 0.0 if high is None else max(v - high, 0.0)
+        error = max(below, above)
+        return cls(name, v, reference, error, 0.0, error == 0.0, low, high)
+
+    @classmethod
+    def holds(cls, name: str, condition: bool, value: Any = None) -> Check:
+        """A fact that is true or false (``value`` optionally records what was observed)."""
+        passed = bool(condition)
+        return cls(name, passed if value is None else value, True, 0.0 if passed else 1.0, 0.0, passed)
+
+    @property
+    def margin(self) -> float:
+        """``error / tolerance`` (how much of the tolerance is used; inf for a failed zero-tolerance check)."""
+        if self.error is None:
+            return math.inf
+        if not self.passed:
+            return math.inf if not self.tolerance else self.error / self.tolerance
+        if self.low is not None and self.high is not None and self.high > self.low and isinstance(self.value, float):
+            middle, half = 0.5 * (self.low + self.high), 0.5 * (self.high - self.low)
+            return abs(self.value - middle) / half  # 1 at either end of the range
+        if not self.tolerance:
+            return 0.0
+        return self.error / self.tolerance
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``numbers.json``."""
+        return {
+            "name": self.name,
+            "value": self.value,
+            "reference": self.reference,
+            "error": self.error,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+            "low": self.low,
+            "high": self.high,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Check:
+        """The inverse of :meth:`as_dict`.
+
+        Examples
+        --------
+        >>> from optfilters.papers import Check
+        >>> c = Check.close("x", 1.0, 1.0, 1e-9)
+        >>> Check.from_dict(c.as_dict()) == c
+        True
+        """
+        return cls(
+            str(data["name"]),
+            data.get("value"),
+            data.get("reference"),
+            data.get("error"),
+            data.get("tolerance"),
+            bool(data.get("passed", False)),
+            data.get("low"),
+            data.get("high"),
+        )
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    if low is None and high is None:
+        return "any"
+    if low is None:
+        return f"<= {high:g}"
+    if high is None:
+        return f">= {low:g}"
+    return f"[{low:g}, {high:g}]"
+
+
+def checks_of(numbers: Mapping[str, Any]) -> list[Check]:
+    """The :class:`Check` records of a source's numbers (``numbers["checks"]``: checks or their dicts).
+
+    Raises
+    ------
+    ValueError
+        If two checks share a name.
+
+    Examples
+    --------
+    >>> from optfilters.papers import Check, checks_of
+    >>> [c.name for c in checks_of({"checks": [Check.holds("a", True), {"name": "b", "passed": False}]})]
+    ['a', 'b']
+    """
+    raw = numbers.get("checks", [])
+    items = raw if isinstance(raw, list) else []
+    out = [Check.from_dict(c.as_dict() if hasattr(c, "as_dict") else c) for c in items]
+    seen: set[str] = set()
+    for c in out:
+        if c.name in seen:
+            raise ValueError(f"two checks are named {c.name!r}")
+        seen.add(c.name)
+    return out
+
+
+# ----------------------------------------------------------------------------- progress
+
+#: Makes a progress reporter: ``factory(label, total)`` -> context manager yielding ``advance(n)``.
+_REPORTER: list[Callable[[str, int], contextlib.AbstractContextManager[Callable[[int], None]]]] = []
+
+
+@contextlib.contextmanager
+def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """Report the progress of one run: ``with progress("adam lr=0.03", steps) as advance: ... advance(1)``.
+
+    Silent unless a reporter is installed with :func:`reporting` (``optfilters
+    figures`` installs a progress bar on stderr).
+
+    Examples
+    --------
+    >>> from optfilters.papers import progress
+    >>> with progress("run", 3) as advance:
+    ...     for _ in range(3):
+    ...         advance(1)
+    """
+    if not _REPORTER or total <= 0:
+        yield lambda n=1: None
+        return
+    with _REPORTER[-1](label, int(total)) as advance:
+        yield advance
+
+
+@contextlib.contextmanager
+def reporting(
+    factory: Callable[[str, int], contextlib.AbstractContextManager[Callable[[int], None]]],
+) -> Iterator[None]:
+    """Install ``factory(label, total)`` as the progress reporter of :func:`progress` inside the block.
+
+    Examples
+    --------
+    >>> import contextlib
+    >>> from optfilters.papers import progress, reporting
+    >>> seen = []
+    >>> @contextlib.contextmanager
+    ... def record(label, total):
+    ...     yield lambda n=1: seen.append((label, n))
+    >>> with reporting(record), progress("run", 2) as advance:
+    ...     advance(2)
+    >>> seen
+    [('run', 2)]
+    """
+    _REPORTER.append(factory)
+    try:
+        yield
+    finally:
+        _REPORTER.pop()
+
+
+@contextlib.contextmanager
+def stderr_bars() -> Iterator[None]:
+    """A click progress bar on stderr for every :func:`progress` inside the block."""
+    import click
+
+    @contextlib.contextmanager
+    def bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
+        with click.progressbar(length=total, label=f"  {label}", file=sys.stderr, show_pos=True) as b:
+            yield lambda n=1: b.update(n)
+
+    with reporting(bar):
+        yield
+
+
+# ----------------------------------------------------------------------------- determinism
+
+
+@contextlib.contextmanager
+def deterministic(seed: int = 0) -> Iterator[None]:
+    """Run conditions of every source: one thread, seeded generators, torch's deterministic algorithms.
+
+    Inside the block: torch (when installed) runs on one intra-op thread with
+    ``torch.use_deterministic_algorithms(True)`` and ``torch.manual_seed(seed)``;
+    BLAS pools have one thread; Python's and numpy's global generators are
+    seeded.  Everything is restored afterwards.  Sources seed their own
+    generators explicitly as well: this block is the safety net.
+
+    Examples
+    --------
+    >>> import random
+    >>> from optfilters.papers import deterministic
+    >>> with deterministic(3):
+    ...     a = random.random()
+    >>> with deterministic(3):
+    ...     b = random.random()
+    >>> a == b
+    True
+    """
+    import numpy as np
+
+    with contextlib.ExitStack() as stack:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            pass
+        else:
+            stack.enter_context(threadpool_limits(1))
+        python_state = random.getstate()
+        numpy_state = np.random.get_state()  # noqa: NPY002 - the legacy global generator is what gets seeded
+        random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002
+        stack.callback(random.setstate, python_state)
+        stack.callback(np.random.set_state, numpy_state)
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a dependency
+            torch = None
+        if torch is not None:
+            threads = torch.get_num_threads()
+            was_deterministic = torch.are_deterministic_algorithms_enabled()
+            rng = torch.random.get_rng_state()
+            torch.set_num_threads(1)
+            torch.use_deterministic_algorithms(True)
+            torch.manual_seed(seed)
+            stack.callback(torch.random.set_rng_state, rng)
+            stack.callback(torch.use_deterministic_algorithms, was_deterministic)
+            stack.callback(torch.set_num_threads, threads)
+        yield
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def rounded(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits`` significant digits (non-finite values unchanged).
+
+    Examples
+    --------
+    >>> rounded(0.99812, 2), rounded(1.0412, 2), rounded(-123456.0, 3)
+    (1.0, 1.0, -123000.0)
+    """
+    if not math.isfinite(value) or value == 0.0:
+        return value
+    return float(f"{value:.{digits}g}")
+
+
+def plain_numbers(value: Any, digits: int | None = None) -> Any:
     """``value`` made JSON-safe: keys as strings, tuples as lists, numpy scalars as numbers, inf/NaN as None.
+
+    Objects with ``as_dict()`` (a :class:`Check`) become their dicts; with
+    ``digits``, floats are rounded to that many significant digits.
 
     Examples
     --------
     >>> import numpy as np
     >>> plain_numbers({1: (np.float64(0.5), float("inf")), "ok": np.bool_(True)})
     {'1': [0.5, None], 'ok': True}
+    >>> plain_numbers([1 / 3], digits=4)
+    [0.3333]
     """
     if isinstance(value, dict):
-        return {str(k): plain_numbers(v) for k, v in value.items()}
+        return {str(k): plain_numbers(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain_numbers(v) for v in value]
+        return [plain_numbers(v, digits) for v in value]
+    if hasattr(value, "as_dict") and callable(value.as_dict):
+        return plain_numbers(value.as_dict(), digits)
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
-        return plain_numbers(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return plain_numbers(value.item(), digits)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return value if digits is None else rounded(value, digits)
     return value
 
 
-def write_outputs(out_dir: str | Path, numbers: dict[str, Any], captions: str) -> None:
-    """Write a source's ``captions.md`` and its ``numbers.json`` (JSON-safe, sorted) into ``out_dir``.
+def write_outputs(
+    out_dir: str | Path, numbers: dict[str, Any], captions: str, machine_dependent: Iterable[str] = ()
+) -> None:
+    """Write a source's ``captions.md`` and its ``numbers.json`` (JSON-safe, sorted, rounded) into ``out_dir``.
+
+    Floats are written with :data:`DIGITS` significant digits; the entries of
+    ``numbers`` named in ``machine_dependent`` (numbers that legitimately
+    differ between machines, such as a real network's training) with 2, so
+    that the committed file does not change from machine to machine.  The
+    captions must be written at the same precision.  Nothing that measures
+    time belongs in either file.
 
     Examples
     --------
     >>> import tempfile, json
     >>> from pathlib import Path
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     write_outputs(folder, {"rate": float("nan")}, "# title")
+    ...     write_outputs(folder, {"rate": float("nan"), "ratio": 0.9981}, "# title", machine_dependent=["ratio"])
     ...     json.loads((Path(folder) / "numbers.json").read_text())
-    {'rate': None}
+    {'rate': None, 'ratio': 1.0}
     """
     out = Path(out_dir)
+    coarse = set(machine_dependent)
+    data = {k: _coarse(plain_numbers(v, 2)) if k in coarse else plain_numbers(v, DIGITS) for k, v in numbers.items()}
     (out / "captions.md").write_text(captions)
-    (out / "numbers.json").write_text(json.dumps(plain_numbers(numbers), indent=2, sort_keys=True) + "\n")
+    (out / "numbers.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _coarse(value: Any) -> Any:
+    """Integers of plain data rounded to two significant digits too (a step count read off a training run)."""
+    if isinstance(value, dict):
+        return {k: _coarse(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_coarse(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(rounded(float(value), 2))
+    return value
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (``error: ...``, exit code 2)."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def command_line(source: str, argv: Sequence[str] | None = None) -> tuple[str, bool]:
     """A source module's command line ``[OUT_DIR] [--quick]``: the output folder and the quick flag.
 
+    ``--help`` prints the usage and exits; an unknown option or a second
+    folder is a one-line error with exit code 2.
+
     Examples
     --------
     >>> command_line("goh_momentum", ["--quick"])
     ('figures/goh_momentum', True)
+    >>> command_line("goh_momentum", ["out"])
+    ('out', False)
     """
-    args = list(sys.argv[1:] if argv is None else argv)
-    rest = [a for a in args if a != "--quick"]
-    return (rest[0] if rest else f"figures/{source}"), "--quick" in args
+    try:
+        title = getattr(source_module(source), "TITLE", source)
+    except ValueError:
+        title = source
+    parser = _OneLineParser(
+        prog=f"python -m {__name__}.{source}",
+        description=f"{title}. Regenerates the figures, captions.md and numbers.json of this source "
+        "(the same as 'optfilters figures " + source + "'); exit code 1 when a check fails.",
+    )
+    parser.add_argument(
+        "out_dir",
+        nargs="?",
+        default=f"figures/{source}",
+        metavar="OUT_DIR",
+        help="output folder (default: %(default)s)",
+    )
+    parser.add_argument("--quick", action="store_true", help="reduced sizes (seconds), as CI runs it")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    return str(args.out_dir), bool(args.quick)
+
+
+def summary_lines(source: str, numbers: Mapping[str, Any]) -> tuple[list[str], list[Check]]:
+    """The check summary of one source (lines of text) and its failed checks.
+
+    Examples
+    --------
+    >>> from optfilters.papers import Check
+    >>> lines, failed = summary_lines("demo", {"checks": [Check.close("gain", 1.0, 1.0, 1e-9)]})
+    >>> lines[0], failed
+    ('demo: 1 check, all passed; worst: gain (error 0, tolerance 1e-09)', [])
+    """
+    checks = checks_of(numbers)
+    failed = [c for c in checks if not c.passed]
+    if not checks:
+        return [f"{source}: no checks reported"], failed
+    worst = max(checks, key=lambda c: (not c.passed, c.margin))
+    plural = "check" if len(checks) == 1 else "checks"
+    verdict = "all passed" if not failed else f"{len(failed)} FAILED"
+    lines = [f"{source}: {len(checks)} {plural}, {verdict}; worst: {_check_text(worst)}"]
+    lines += [f"  FAILED {_check_text(c)}" for c in failed]
+    return lines, failed
+
+
+def _check_text(c: Check) -> str:
+    if c.error is None:
+        return f"{c.name} (value {_g(c.value)}, reference {_g(c.reference)})"
+    if c.low is not None:
+        return f"{c.name} (value {_g(c.value)}, allowed {c.reference})"
+    if c.reference is True and c.tolerance == 0.0:
+        return f"{c.name} ({'holds' if c.passed else 'does not hold'})"
+    return f"{c.name} (error {_g(c.error)}, tolerance {_g(c.tolerance)})"
+
+
+def _g(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def finish(source: str, numbers: Mapping[str, Any]) -> int:
+    """Print a source's check summary (stdout; failures also on stderr) and return the exit code (1 on failure)."""
+    lines, failed = summary_lines(source, numbers)
+    print("\n".join(lines))
+    if failed:
+        print(f"{source}: {len(failed)} check(s) failed: {', '.join(c.name for c in failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_source(
+    source: str, argv: Sequence[str] | None = None, report: Callable[[dict[str, Any]], None] | None = None
+) -> int:
+    """The ``python -m optfilters.papers.<source>`` entry point: parse, run with progress bars, summarise.
+
+    ``report(numbers)`` prints the source's own lines before the check
+    summary.  Returns the exit code: 0, or 1 when a check failed.
+    """
+    out_dir, quick = command_line(source, argv)
+    module = source_module(source)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    with stderr_bars(), deterministic():
+        numbers: dict[str, Any] = module.reproduce(out_dir, quick=quick)
+    if report is not None:
+        report(numbers)
+    return finish(source, numbers)
 
 
 def source_module(source: str) -> Any:
@@ -96,6 +582,9 @@ def source_module(source: str) -> Any:
 def reproduce(source: str, out_dir: str | Path, quick: bool = False) -> dict[str, Any]:
     """Regenerate one source's figures into ``out_dir/<source>/`` and return its checked numbers.
 
+    The run is :func:`deterministic`.  Failed checks do not raise: they are in
+    ``numbers["checks"]`` (see :func:`checks_of`, :func:`summary_lines`).
+
     Examples
     --------
     >>> from optfilters.papers import reproduce
@@ -107,5 +596,6 @@ def reproduce(source: str, out_dir: str | Path, quick: bool = False) -> dict[str
     module = source_module(source)
     target = Path(out_dir) / source
     target.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = module.reproduce(target, quick=quick)
+    with deterministic():
+        result: dict[str, Any] = module.reproduce(target, quick=quick)
     return result

@@ -51,13 +51,12 @@ tuned GD vs ``(kappa - 1)/(kappa + 1)``          closed form                    
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from optfilters.papers import command_line, write_outputs
+from optfilters.papers import Check, run_source, write_outputs
 
 TITLE = "Why Momentum Really Works (Goh, Distill 2017): heavy-ball rate over step size and momentum, Polyak tuning"
 
@@ -527,8 +526,6 @@ def _captions(n: dict[str, Any]) -> str:
         f"alpha L {_g(worst['momentum_alpha_L'], 2)} (relative), GD rate {_g(worst['gd_rate'], 2)}, GD alpha L "
         f"{_g(worst['gd_alpha_L'], 2)}.",
         "",
-        f"Wall time: {n['seconds']:.1f} s.",
-        "",
     ]
     return "\n".join(lines)
 
@@ -553,7 +550,7 @@ def reproduce(out_dir: str | Path = "figures/goh_momentum", quick: bool = False)
         boundaries), ``edges`` (exact edges and bands from closed_loop),
         ``curves`` (per beta), ``tuning`` (per kappa: tuned and closed-form
         rate, beta, alpha L), ``tuning_max_errors``, ``torch``, ``files``,
-        ``quick``, ``seconds``.
+        ``quick``, ``checks``.
 
     Examples
     --------
@@ -563,7 +560,6 @@ def reproduce(out_dir: str | Path = "figures/goh_momentum", quick: bool = False)
     """
     from optfilters.closed_loop import rate_curve, stability_map, tune
 
-    began = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     s = _settings(quick)
@@ -640,15 +636,58 @@ def reproduce(out_dir: str | Path = "figures/goh_momentum", quick: bool = False)
         "torch": _torch_equivalence(),
         "files": [map_name, curve_name, tuning_name, "captions.md", "numbers.json"],
     }
-    numbers["seconds"] = time.perf_counter() - began
+    numbers["checks"] = _checks(numbers)
     write_outputs(out, numbers, _captions(numbers))
     return numbers
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: ``[OUT_DIR] [--quick]``; prints the checks."""
-    out_dir, quick = command_line("goh_momentum", argv)
-    n = reproduce(out_dir, quick=quick)
+def _checks(n: dict[str, Any]) -> list[Check]:
+    """The drawn map, curves and tuning against the closed forms (the same bounds as this module's tests)."""
+    mc = n["map"]
+    dx = mc["dx"]
+    out = [
+        Check.within("map: drawn rate against the quadratic formula", mc["closed_form_max_error"], high=1e-9),
+        Check.within("map: drawn rate against numpy eigvals", mc["eigvals_max_error"], high=1e-9),
+        Check.within("map: drawn rate against Goh's matrix R", mc["goh_matrix_max_error"], high=1e-9),
+        Check.within(
+            "map: stability edge 2 + 2 beta (within half a column)", mc["edge_max_error"], high=0.5 * dx + 1e-12
+        ),
+        Check.within("map: complex band lower edge (within a column)", mc["band_low_max_error"], high=dx + 1e-12),
+        Check.within("map: complex band upper edge (within a column)", mc["band_high_max_error"], high=dx + 1e-12),
+        Check.holds("map: complex band contiguous", mc["band_contiguous"]),
+    ]
+    for r in n["edges"]:
+        out.append(Check.close(f"edge beta={r['beta']:g}: 2 + 2 beta", r["edge"], r["edge_closed_form"], 1e-9))
+    for c in n["curves"]:
+        out.append(Check.within(f"rate curve beta={c['beta']:g}: against the closed form", c["max_error"], high=1e-9))
+    for r in n["tuning"]:
+        k = f"tuning kappa={r['kappa']:g}"
+        out += [
+            Check.close(f"{k}: heavy-ball rate vs Polyak", r["momentum_rate"], r["polyak_rate"], 1e-6, relative=False),
+            Check.close(f"{k}: heavy-ball beta vs Polyak", r["momentum_beta"], r["polyak_beta"], 1e-6, relative=False),
+            Check.close(f"{k}: heavy-ball alpha L vs Polyak", r["momentum_alpha_L"], r["polyak_alpha_L"], 1e-6),
+            Check.close(
+                f"{k}: GD rate vs (kappa-1)/(kappa+1)", r["gd_rate"], r["gd_closed_rate"], 1e-6, relative=False
+            ),
+            Check.close(f"{k}: GD alpha L vs 2 kappa/(kappa+1)", r["gd_alpha_L"], r["gd_closed_alpha_L"], 1e-6),
+        ]
+    for r in n["torch"]:
+        out.append(
+            Check.within(
+                f"torch SGD vs Goh's iteration (x={r['lr_curvature']:g}, beta={r['beta']:g})",
+                r["max_relative_difference"],
+                high=1e-12,
+            )
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``[OUT_DIR] [--quick]``; prints the key numbers and the check summary; 1 when a check fails."""
+    return run_source("goh_momentum", argv, _report)
+
+
+def _report(n: dict[str, Any]) -> None:
     mc = n["map"]
     print(
         f"map {mc['grid']}: closed form {mc['closed_form_max_error']:.2g}, eigvals {mc['eigvals_max_error']:.2g}, "
@@ -661,8 +700,7 @@ def main(argv: list[str] | None = None) -> None:
             f"GD {r['gd_rate']:.9f} ((k-1)/(k+1) {r['gd_closed_rate']:.9f})"
         )
     print(f"max errors: {n['tuning_max_errors']}")
-    print(f"{n['seconds']:.1f} s")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

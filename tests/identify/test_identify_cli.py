@@ -134,3 +134,48 @@ def test_importing_the_command_module_does_not_import_torch() -> None:
     code = "import sys, optfilters.cli.main; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+AUDIT_FILE = str(HERE / "optimizers_for_audit.py")
+
+
+def test_compare_on_a_lion_like_class_keeps_the_identification() -> None:
+    pytest.importorskip("pytorch_optimizer")
+    result = run("pytorch_optimizer.Lion", "--compare", "lion")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "best linear approximation under a Gaussian dither" in out and "verdict: sign-type" in out
+    assert "MATCH: the identified best linear approximation equals catalogue 'lion'" in out
+    assert "betas[0] -> beta1 = 0.9 (default)" in out and "not mapped, left out: weight_decouple=True" in out
+
+
+def test_comparison_that_cannot_be_made_still_prints_the_identification() -> None:
+    result = run(f"{AUDIT_FILE}:Signum", "--no-dither", "--compare", "lion", "--max-background", "1024")
+    assert result.exit_code == 0, result.output
+    assert "verdict: sign-type" in result.stdout
+    assert result.stdout.strip().splitlines()[-1].startswith("comparison with catalogue 'lion' not possible: ")
+    data = json.loads(run(f"{AUDIT_FILE}:Signum", "--no-dither", "--compare", "lion", "--json").stdout)
+    assert data["verdict"] == "sign-type" and "not possible" in data["comparison"]["error"]
+
+
+def test_explicit_keyword_mapping_and_file_paths() -> None:
+    args = [f"{AUDIT_FILE}:Signum", "--compare", "lion", "--map", "momentum=beta1,beta2", "--json"]
+    data = json.loads(run(*args).stdout)
+    assert data["comparison"]["match"] is True
+    assert data["comparison"]["keywords"]["kwargs"] == {"beta1": 0.9, "beta2": 0.9}
+    muon = json.loads(run("torch.optim.Muon", "--json", "--max-background", "1024").stdout)
+    assert muon["layout"] == "matrix" and muon["verdict"] == "matrix" and muon["matrix"]["orthogonalising"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["torch.optim.SGD", "--map", "momentum=beta1"], "--map needs --compare NAME"),
+        (["torch.optim.SGD", "--compare", "lion", "--map", "momentum"], "--map needs KEY=NAME[,NAME]"),
+        (["torch.optim.SGD", "--compare", "lion", "--map", "momentum=beta9"], "has no hyperparameter 'beta9'"),
+        (["torch.optim.SGD", "--layout", "cube"], "'cube' is not one of"),
+        (["nofile_i15.py:Opt"], "no such file 'nofile_i15.py'"),
+    ],
+)
+def test_more_one_line_errors(args, pattern) -> None:
+    assert_one_line_error(run(*args), pattern)

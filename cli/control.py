@@ -1,0 +1,578 @@
+"""Control readings of the optimizer loop: ``margins``, ``locus``, ``sensitivity`` and ``thresholds``.
+
+* ``optfilters margins NAME [hp] --lr LR --curvature H [--staleness D]``: gain
+  margin (how far lr can grow, and through which mode the loop fails), phase
+  and delay margins (steps of gradient staleness tolerated), the rates with
+  stale gradients and the closed-loop step information
+  (:func:`optfilters.margins.margins`).
+* ``optfilters locus NAME [hp]``: the closed-loop poles as ``lr * h`` sweeps
+  (:func:`optfilters.margins.root_locus`).
+* ``optfilters sensitivity NAME [hp] --lr LR --curvature H``: ``|S|`` and
+  ``|T|`` over frequency, their peaks and the noise gain
+  (:func:`optfilters.margins.sensitivity`).
+* ``optfilters thresholds NAME [hp] [--at T1,T2] [--lr LR --run-steps N]``:
+  the stability edge of the loop frozen at each step ``t`` and the exact
+  verdict of a run (:mod:`optfilters.thresholds`).
+
+Every command takes ``--json`` and ``--plot FILE``; none imports torch, and
+matplotlib only with ``--plot``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ._common import CliError, Selection, echo_json, fmt, fmt_complex, json_option, optimizer_group, plot_option
+from ._common import save_plot as _save_plot
+
+__all__ = ["curvature_option", "point_lines", "point_options", "register", "stability_at_point"]
+
+
+# ----------------------------------------------------------------------------- shared options
+
+
+def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
+    """``--curvature``, ``--lr-curvature``, ``--staleness`` and ``--second-moment``: the operating point."""
+    return [
+        click.Option(
+            ["--curvature", "curvature"],
+            type=click.FloatRange(min=0.0, min_open=True),
+            default=curvature_default,
+            show_default=curvature_default is not None,
+            help="Curvature h of the quadratic; the operating point is x = lr * h (with --lr).",
+        ),
+        click.Option(
+            ["--lr-curvature", "lr_curvature"],
+            type=click.FloatRange(min=0.0, min_open=True),
+            default=None,
+            metavar="X",
+            help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised).",
+        ),
+        click.Option(
+            ["--staleness", "staleness"],
+            type=click.IntRange(min=0, max=100_000),
+            default=0,
+            show_default=True,
+            metavar="D",
+            help="Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.",
+        ),
+        click.Option(
+            ["--second-moment", "second_moment"],
+            type=click.FloatRange(min=0.0),
+            default=1.0,
+            show_default=True,
+            help="Normalised optimizers: second moment v at which the normaliser is frozen (linearised loop).",
+        ),
+    ]
+
+
+def _point(selection: Selection, curvature: float | None, lr_curvature: float | None) -> dict[str, Any]:
+    if lr_curvature is not None:
+        if "lr" in selection.overrides:
+            raise CliError("give --lr-curvature or --lr (with --curvature), not both")
+        return {"lr_curvature": lr_curvature}
+    return {"curvature": 1.0 if curvature is None else curvature}
+
+
+def _where(result: Any, model: Any, curvature: float | None, lr_curvature: float | None) -> str:
+    if lr_curvature is not None:
+        return f"x = lr*h = {fmt(result.lr_curvature)}"
+    h = 1.0 if curvature is None else curvature
+    pre = " (preconditioned)" if result.linearised else ""
+    return f"lr = {fmt(model.lr)}, h = {fmt(h)}: x = lr*h{pre} = {fmt(result.lr_curvature)}"
+
+
+def _plot(path: Path | None, draw: Any, data: dict[str, Any]) -> None:
+    if path is not None:
+        data["plot"] = str(_save_plot(draw, path))
+
+
+def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
+    """Text lines for a :class:`optfilters.margins.Margins` at learning rate ``lr`` (None: ``x`` was given)."""
+    lines = [f"{indent}rate {fmt(result.rate)} ({result.mode})"]
+    gm = result.gain_margin
+    if result.stable:
+        if math.isinf(gm):
+            lines.append(f"{indent}gain margin: infinite (no lr diverges at this curvature)")
+        else:
+            lines.append(
+                f"{indent}gain margin x{fmt(gm)} ({fmt(result.gain_margin_db, 4)} dB): diverges at lr*h = "
+                f"{fmt(result.edge_lr_curvature)}"
+                + ("" if lr is None else f" (lr = {fmt(gm * lr)})")
+                + f", through {result.failure_mode}"
+            )
+        if result.lower_gain_margin > 0:
+            lines.append(f"{indent}lower gain margin x{fmt(result.lower_gain_margin)} (lr cannot shrink below it)")
+        if math.isfinite(result.phase_margin) and result.crossover_frequency is not None:
+            f = result.crossover_frequency
+            lines.append(
+                f"{indent}phase margin {fmt(result.phase_margin, 4)} deg at the gain crossover {fmt(f, 4)} "
+                f"cycles/step ({fmt(2 * math.pi * f, 4)} rad/step)"
+            )
+        dm = result.delay_margin
+        lines.append(
+            f"{indent}delay margin {fmt(dm, 4)} steps: tolerates {result.max_staleness} more step"
+            f"{'s' if result.max_staleness != 1 else ''} of gradient staleness"
+        )
+        rates = ", ".join(
+            f"d={result.staleness + i} {fmt(r)}" + (" (diverges)" if r >= 1.0 else "")
+            for i, r in enumerate(result.stale_rates[:12])
+        )
+        lines.append(f"{indent}rate with d-step-stale gradients: {rates}")
+        step = result.step
+        lines.append(
+            f"{indent}step (optimum moved by 1): overshoot {fmt(100 * step.overshoot, 4)}% past the minimum, "
+            f"settles to 2% in {step.settling_steps} steps, 10-90% rise in {step.rise_steps} steps"
+        )
+    else:
+        lines.append(
+            f"{indent}DIVERGES here: lr must shrink by a factor {fmt(1 / gm) if gm > 0 else 'n/a'} to reach the edge "
+            f"lr*h = {fmt(result.edge_lr_curvature)}"
+            if math.isfinite(gm)
+            else f"{indent}DIVERGES here, and no smaller lr converges"
+        )
+    return lines
+
+
+# ----------------------------------------------------------------------------- stability at a point
+
+
+def curvature_option() -> click.Option:
+    """``--curvature H`` of ``stability``: with it (or an explicit ``--lr``) the readings at ``x = lr * h``."""
+    return click.Option(
+        ["--curvature", "curvature"],
+        type=click.FloatRange(min=0.0, min_open=True),
+        default=None,
+        metavar="H",
+        help="Also report the rate, gain/phase/delay margins and the limiting mode at x = lr * H "
+        "(H defaults to 1 when --lr is given).",
+    )
+
+
+def stability_at_point(
+    selection: Selection, curvature: float | None, second_moment: float
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """``stability``'s additions: the nonlinear note (first) and, given ``--lr`` or ``--curvature``, the readings there.
+
+    Returns the JSON additions, the lines printed before the interval and those printed after it.
+    """
+    from optfilters.margins import margins, nonlinear_edge_note
+
+    model = selection.model
+    note = nonlinear_edge_note(model)
+    data: dict[str, Any] = {"nonlinear_note": note}
+    head = [f"note: {note}"] if note else []
+    if curvature is None and "lr" not in selection.overrides:
+        return data, head, []
+    h = 1.0 if curvature is None else curvature
+    result = margins(model, curvature=h, second_moment=second_moment)
+    point = result.as_dict()
+    point.update({"lr": model.lr, "curvature": h})
+    data["at_point"] = point
+    pre = " (preconditioned)" if result.linearised else ""
+    tail = [f"  at lr = {fmt(model.lr)}, h = {fmt(h)}: x = lr*h{pre} = {fmt(result.lr_curvature)}"]
+    tail += point_lines(result, model.lr, indent="    ")
+    return data, head, tail
+
+
+# ----------------------------------------------------------------------------- margins
+
+
+def _margins(
+    selection: Selection,
+    curvature: float | None,
+    lr_curvature: float | None,
+    staleness: int,
+    second_moment: float,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    from optfilters.margins import margins, nonlinear_edge_note
+
+    model = selection.model
+    note = nonlinear_edge_note(model)
+    result = margins(
+        model, staleness=staleness, second_moment=second_moment, **_point(selection, curvature, lr_curvature)
+    )
+    data = result.as_dict()
+    data["hyperparameters"] = dict(model.hyperparameters)
+    data["nonlinear_note"] = note
+    lr_scale = model.lr if lr_curvature is None else None
+    _plot(plot, lambda p: p.margins(result), data)
+    if as_json:
+        echo_json(data)
+        return
+    lines = []
+    if note:
+        lines.append(f"note: {note}")
+    lines.append(
+        f"{model.name}: loop L(z) = x z^-1 H(z) / (1 - z^-1) at {_where(result, model, curvature, lr_curvature)}"
+        + (f", gradients {staleness} steps stale" if staleness else "")
+    )
+    if result.label != "exact":
+        lines.append(f"  note: {result.label}")
+    lines += point_lines(result, lr_scale)
+    if plot is not None:
+        lines.append(f"figure written to {data['plot']}")
+    click.echo("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------- locus
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    out = [indent + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    out += [indent + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return out
+
+
+def _locus(
+    selection: Selection,
+    curvature: float | None,
+    lr_curvature: float | None,
+    staleness: int,
+    second_moment: float,
+    points: int,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    from optfilters.margins import nonlinear_edge_note, root_locus
+
+    model = selection.model
+    note = nonlinear_edge_note(model)
+    h = 1.0 if curvature is None else curvature
+    result = root_locus(
+        model,
+        points=points,
+        staleness=staleness,
+        second_moment=second_moment,
+        curvature=h,
+        operating_point=lr_curvature,
+    )
+    data = result.as_dict()
+    data["hyperparameters"] = dict(model.hyperparameters)
+    data["nonlinear_note"] = note
+    _plot(plot, lambda p: p.root_locus(result), data)
+    if as_json:
+        echo_json(data)
+        return
+    lines = [f"note: {note}"] if note else []
+    lines.append(
+        f"{model.name}: closed-loop poles as x = lr*h sweeps ({len(result.lr_curvature)} values)"
+        + (f", gradients {staleness} steps stale" if staleness else "")
+    )
+    if result.label != "exact":
+        lines.append(f"  note: {result.label}")
+    lines.append(f"  poles at lr = 0: {', '.join(fmt_complex(z) for z in result.open_loop_poles)}")
+    zeros = ", ".join(fmt_complex(z) for z in result.zeros) or "none"
+    lines.append(f"  zeros (where poles go as lr -> inf): {zeros}")
+    if result.stable_interval is not None:
+        lo, hi = result.stable_interval
+        lines.append(f"  stable for {fmt(lo)} < lr*h < {fmt(hi)}")
+    else:
+        lines.append("  no stable interval reached from small lr*h")
+    for x, f in result.crossings:
+        if x > 0:
+            lines.append(f"  a pole crosses the unit circle at lr*h = {fmt(x)}: {_mode(f)}")
+    picks = np.unique(np.linspace(0, result.lr_curvature.size - 1, min(12, result.lr_curvature.size)).astype(int))
+    rows = [
+        [fmt(result.lr_curvature[i]), fmt(result.rate[i]), ", ".join(fmt_complex(z, 4) for z in result.poles[i])]
+        for i in picks
+    ]
+    lines += _table(["lr*h", "rate", "poles"], rows)
+    if plot is not None:
+        lines.append(f"figure written to {data['plot']}")
+    click.echo("\n".join(lines))
+
+
+def _mode(frequency: float) -> str:
+    from optfilters.margins import crossing_mode
+
+    return crossing_mode(frequency)
+
+
+# ----------------------------------------------------------------------------- sensitivity
+
+
+def _sensitivity(
+    selection: Selection,
+    curvature: float | None,
+    lr_curvature: float | None,
+    staleness: int,
+    second_moment: float,
+    points: int,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    from optfilters.margins import nonlinear_edge_note, sensitivity
+
+    model = selection.model
+    note = nonlinear_edge_note(model)
+    result = sensitivity(
+        model,
+        points=points,
+        staleness=staleness,
+        second_moment=second_moment,
+        **_point(selection, curvature, lr_curvature),
+    )
+    data = result.as_dict()
+    data["hyperparameters"] = dict(model.hyperparameters)
+    data["nonlinear_note"] = note
+    _plot(plot, lambda p: p.sensitivity(result), data)
+    if as_json:
+        echo_json(data)
+        return
+    lines = [f"note: {note}"] if note else []
+    lines.append(
+        f"{model.name}: sensitivity S = 1/(1+L) and T = L/(1+L) at {_where(result, model, curvature, lr_curvature)}"
+        + (f", gradients {staleness} steps stale" if staleness else "")
+    )
+    if result.label != "exact":
+        lines.append(f"  note: {result.label}")
+    lines.append(
+        f"  peak |S| = {fmt(result.peak_s)} at {fmt(result.peak_s_frequency, 4)} cycles/step "
+        f"(modulus margin {fmt(result.modulus_margin, 4)}: the distance of L from -1)"
+    )
+    lines.append(
+        f"  peak |T| = {fmt(result.peak_t)} at {fmt(result.peak_t_frequency, 4)} cycles/step"
+        + (" (gradient noise near it is amplified)" if result.peak_t > 1.0 + 1e-9 else "")
+    )
+    lines.append(
+        f"  noise gain sum t_k^2 = {fmt(result.noise_gain)}: steady-state loss = noise variance x "
+        f"{fmt(result.noise_gain)} / (2 h)"
+    )
+    with np.errstate(divide="ignore"):
+        rows = [
+            [fmt(f, 4), fmt(abs(s)), fmt(20 * np.log10(abs(s)), 4), fmt(abs(t)), fmt(20 * np.log10(abs(t)), 4)]
+            for f, s, t in zip(result.freqs, result.S, result.T, strict=True)
+        ]
+    lines += _table(["freq", "|S|", "S dB", "|T|", "T dB"], rows)
+    if plot is not None:
+        lines.append(f"figure written to {data['plot']}")
+    click.echo("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------- thresholds
+
+
+def _steps_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    out = []
+    for item in str(text).replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise CliError(f"--at must be steps separated by commas, got {text!r}") from None
+        if not (math.isfinite(value) and value.is_integer() and value >= 1):
+            raise CliError(f"--at needs integer steps >= 1, got {item.strip()}")
+        out.append(int(value))
+    if not out:
+        raise CliError(f"--at needs at least one step, got {text!r}")
+    return out
+
+
+def _thresholds(
+    selection: Selection,
+    at: str | None,
+    run_steps: int | None,
+    curvature: float | None,
+    schedule: str | None,
+    staleness: int,
+    second_moment: float,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    from optfilters.margins import crossing_mode, nonlinear_edge_note
+    from optfilters.noisy_quadratic import parse_schedule
+    from optfilters.thresholds import frozen_edges, time_varying_verdict
+
+    model = selection.model
+    steps = _steps_list(at)
+    plan = None if schedule is None else parse_schedule(schedule)
+    note = nonlinear_edge_note(model)
+    edges = frozen_edges(model, steps, staleness=staleness, second_moment=second_moment, schedule=plan)
+    data: dict[str, Any] = {"frozen_edges": edges.as_dict(), "hyperparameters": dict(model.hyperparameters)}
+    data["nonlinear_note"] = note
+    verdict = None
+    if run_steps is not None or "lr" in selection.overrides:
+        n = run_steps if run_steps is not None else int(edges.steps.max())
+        verdict = time_varying_verdict(
+            model,
+            steps=n,
+            curvature=curvature,
+            schedule=plan,
+            staleness=staleness,
+            second_moment=second_moment,
+        )
+        data["run"] = verdict.as_dict()
+    if plot is not None:
+        data["plot"] = str(_save_plot(lambda p: p.frozen_edges(edges, base=plan is not None), plot))
+    if as_json:
+        echo_json(data)
+        return
+    lines = [f"note: {note}"] if note else []
+    lines.append(
+        f"{model.name}: stability edge of the loop frozen at step t (coefficients held at their step-t values)"
+    )
+    lines.append(f"  note: {edges.label}")
+    if math.isfinite(edges.limit):
+        lines.append(f"  t -> infinity limit: lr*h < {fmt(edges.limit)}")
+    headers = ["t", "max stable lr_t*h"] + (["in base lr*h"] if plan is not None else []) + ["fails through"]
+    rows = []
+    for i, t in enumerate(edges.steps):
+        f = edges.frequency[i]
+        row = [str(int(t)), fmt(edges.edge[i])]
+        if plan is not None:
+            row.append(fmt(edges.base_edge[i]))
+        row.append(crossing_mode(None if not math.isfinite(f) else float(f)).split(":")[0])
+        rows.append(row)
+    lines += _table(headers, rows)
+    if verdict is not None:
+        lines.append(
+            f"  run of {verdict.steps} steps at lr*h = {fmt(verdict.lr_curvature)} (exact, product of the transition "
+            f"matrices): it {verdict.verdict} (|theta_N/theta_0| = 10^{fmt(verdict.log10_final_amplification, 4)}, "
+            f"peak 10^{fmt(verdict.log10_peak_amplification, 4)} at step {verdict.peak_step}; "
+            f"worst start ||Phi_N|| = 10^{fmt(verdict.log10_norm, 4)})"
+        )
+        lines.append(
+            f"  frozen-time view: unstable at {verdict.frozen_unstable_steps} of {verdict.steps} steps"
+            + (f" (the last at step {verdict.last_frozen_unstable_step})" if verdict.frozen_unstable_steps else "")
+        )
+    if plot is not None:
+        lines.append(f"figure written to {data['plot']}")
+    click.echo("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------- register
+
+_EPILOG = (
+    "NAME is a catalogue optimizer or alias (optfilters list), followed by its hyperparameters "
+    "(optfilters {cmd} NAME --help lists them); --lr is the learning rate of the operating point."
+)
+
+
+def register(group: click.Group) -> None:
+    """Add ``margins``, ``locus``, ``sensitivity`` and ``thresholds`` to ``group``."""
+    group.add_command(
+        optimizer_group(
+            "margins",
+            _margins,
+            [
+                *point_options(),
+                json_option(),
+                plot_option("Also write the loop's Bode diagram with the margins to FILE (png, svg, pdf)."),
+            ],
+            help="Gain margin (how far lr can grow, and how the loop fails), phase and delay margins (steps of "
+            "gradient staleness tolerated), rates with stale gradients and closed-loop step information at "
+            "the operating point x = lr * h.\n\n" + _EPILOG.format(cmd="margins"),
+            short_help="Gain, phase and delay margins at lr, h.",
+        )
+    )
+    group.add_command(
+        optimizer_group(
+            "locus",
+            _locus,
+            [
+                *point_options(),
+                click.Option(
+                    ["--points", "points"],
+                    type=click.IntRange(min=2, max=100_000),
+                    default=400,
+                    show_default=True,
+                    help="Number of lr*h values swept.",
+                ),
+                json_option(),
+                plot_option("Also write the root locus to FILE (png, svg, pdf)."),
+            ],
+            help="Root locus: the closed-loop poles as lr*h sweeps, where they cross the unit circle, and the "
+            "stable interval.\n\n" + _EPILOG.format(cmd="locus"),
+            short_help="Closed-loop poles as lr*h sweeps.",
+        )
+    )
+    group.add_command(
+        optimizer_group(
+            "sensitivity",
+            _sensitivity,
+            [
+                *point_options(),
+                click.Option(
+                    ["--points", "points"],
+                    type=click.IntRange(min=2, max=100_000),
+                    default=11,
+                    show_default=True,
+                    help="Frequencies from 0 to 0.5 cycles/step in the table and JSON.",
+                ),
+                json_option(),
+                plot_option("Also write |S| and |T| to FILE (png, svg, pdf)."),
+            ],
+            help="Sensitivity S = 1/(1+L) (a moving optimum -> error) and complementary sensitivity T = L/(1+L) "
+            "(h x gradient noise -> parameter): peaks, modulus margin, noise gain.\n\n"
+            + _EPILOG.format(cmd="sensitivity"),
+            short_help="Sensitivity and complementary sensitivity at lr, h.",
+        )
+    )
+    group.add_command(
+        optimizer_group(
+            "thresholds",
+            _thresholds,
+            [
+                click.Option(
+                    ["--at", "at"],
+                    default=None,
+                    metavar="T1,T2,...",
+                    help="Steps t at which to freeze the loop (default: 61 geometric steps from 1 to 1e5).",
+                ),
+                click.Option(
+                    ["--run-steps", "run_steps"],
+                    type=click.IntRange(min=1, max=10_000_000),
+                    default=None,
+                    metavar="N",
+                    help="Also give the exact verdict of a run of N steps at lr*h (with --lr, default N: the last t).",
+                ),
+                click.Option(
+                    ["--curvature", "curvature"],
+                    type=click.FloatRange(min=0.0, min_open=True),
+                    default=None,
+                    metavar="H",
+                    help="Curvature of the run (default 1).",
+                ),
+                click.Option(
+                    ["--schedule", "schedule"],
+                    default=None,
+                    metavar="SPEC",
+                    help="Learning-rate schedule (as for predict): the edges are then also given in the base lr.",
+                ),
+                click.Option(
+                    ["--staleness", "staleness"],
+                    type=click.IntRange(min=0, max=10_000),
+                    default=0,
+                    show_default=True,
+                    metavar="D",
+                    help="Steps of gradient staleness.",
+                ),
+                click.Option(
+                    ["--second-moment", "second_moment"],
+                    type=click.FloatRange(min=0.0),
+                    default=1.0,
+                    show_default=True,
+                    help="Normalised optimizers: second moment at which the normaliser is frozen.",
+                ),
+                json_option(),
+                plot_option("Also write the edge against t to FILE (png, svg, pdf)."),
+            ],
+            help="Thresholds at the step you run: the stability edge of lr*h with the time-varying coefficients "
+            "(bias correction, NAdam's schedule, RAdam's rectification, an lr schedule) frozen at each step t, "
+            "and with --lr / --run-steps the exact verdict of a run of N steps.\n\n" + _EPILOG.format(cmd="thresholds"),
+            short_help="Frozen-time stability edges against the step; exact run verdict.",
+        )
+    )

@@ -1,0 +1,779 @@
+"""Large-signal response of normalised optimizers to a change of gradient scale (Adam's update spike).
+
+A normaliser makes the update bounded but not smooth: after the gradient's
+scale jumps, the numerator (a filter of ``g``) and the denominator (the root
+of a filter of ``g^2``) follow at their own speeds, and the update overshoots
+its steady state when the denominator is the slower one.  For Adam with a
+long history at scale 1 and then scale ``r`` (``eps`` negligible), the update
+``j`` steps after the jump is exactly
+
+    u_j = (r - (r - 1) beta1^(j+1)) / sqrt(r^2 - (r^2 - 1) beta2^(j+1)),
+
+so with ``beta1 = 0.9`` a 10x jump peaks at 5.2017 times the steady state with
+``beta2 = 0.999`` (17 steps after the jump) and at 1.1104 with ``beta2 = 0.95``
+(18 steps after), which is why large-model recipes take ``beta2 = 0.95``.
+
+Everything here is the model's own exact recursion
+(:meth:`optfilters.OptimizerModel.simulate`, open loop: the gradient sequence
+is given), so it holds for every normalised model of the catalogue (Adam,
+AdamW, AMSGrad, NAdam, RAdam, Adamax, RMSprop, Adagrad, Adadelta, QHAdam,
+AdEMAMix, ...) with its bias correction, eps and first-step rules; the closed
+form above is only the check.  Weight decay is left out (the update direction
+per unit learning rate is what is measured; catalogue models are rebuilt with
+``weight_decay=0``).
+
+Definitions
+-----------
+* The **update** ``u_t`` is the step per unit learning rate, ``-(theta_t -
+  theta_{t-1}) / lr``, under the gradient ``g_t = s_t`` (the scale sequence).
+* The **steady state** ``u_ss(s)`` is ``lim |u_t|`` under the gradient held
+  constant at ``s``: the model run from rest for as many steps as its slowest
+  linear stage needs to decay to ``1e-6`` (``settle_steps``), its last update.
+  For Adam with ``eps << s`` it is ``s / (s + eps)``, i.e. 1.
+* The **peak ratio** is ``max |u_t|`` over the steps from the change on,
+  divided by ``u_ss`` of the scale *before* the change.
+* "How long the small scale lasted" is ``before``: ``None`` means
+  ``settle_steps`` (the long-history limit); a shorter history gives a smaller
+  spike when the normaliser is bias-corrected (its correction still weighs new
+  squared gradients more).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._catalogue import CATALOGUE, get
+from ._errors import InvalidHyperparameterError
+from ._model import OptimizerModel
+from .closed_loop import ModelLike, as_model
+
+__all__ = [
+    "BoundedRegion",
+    "LargeSignalResponse",
+    "PeakRatioMap",
+    "adam_step_closed_form",
+    "bounded_region",
+    "burst_response",
+    "peak_ratio",
+    "peak_ratio_map",
+    "scale_response",
+    "settle_steps",
+    "steady_update",
+    "step_response",
+]
+
+FloatArray = NDArray[np.float64]
+
+#: The slowest linear stage decays to this fraction in :func:`settle_steps` steps.
+SETTLE_TOLERANCE = 1e-6
+
+#: Longest run accepted (a pole too close to 1 asks for more steps than this).
+MAX_STEPS = 2_000_000
+
+
+def _finite_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _model(model: ModelLike, hyperparameters: dict[str, Any]) -> OptimizerModel:
+    """The model with its weight decay removed (catalogue models), checked to have no sign stage."""
+    m = as_model(model, **hyperparameters)
+    if m.weight_decay is not None and m.weight_decay.weight_decay != 0.0:
+        if m.name in CATALOGUE and "weight_decay" in CATALOGUE[m.name].defaults():
+            m = as_model(m, weight_decay=0.0)
+        else:
+            raise InvalidHyperparameterError(f"{m.name} has weight decay; give a model without it")
+    return m
+
+
+def settle_steps(model: ModelLike, tolerance: float = SETTLE_TOLERANCE, **hyperparameters: Any) -> int:
+    """Steps for the slowest pole of the model's linear stages to decay to ``tolerance`` (at least 1).
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    tolerance : float
+        In ``(0, 1)``.
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When a stage has a pole on or outside the unit circle (Adagrad's
+        summer: there is no steady state; give ``before`` explicitly).
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import settle_steps
+    >>> settle_steps("adam", beta1=0.9, beta2=0.999)        # log(1e-6) / log(0.999)
+    13809
+    """
+    if not (0.0 < tolerance < 1.0):
+        raise InvalidHyperparameterError(f"tolerance must be in (0, 1), got {tolerance}")
+    m = as_model(model, **hyperparameters)
+    radius = 0.0
+    for name, f in m.filters().items():
+        poles = np.abs(f.poles)
+        if poles.size and float(np.max(poles)) >= 1.0:
+            raise InvalidHyperparameterError(
+                f"{m.name}'s {name} filter has a pole on or outside the unit circle: no steady state "
+                "(give the history length explicitly)"
+            )
+        if poles.size:
+            radius = max(radius, float(np.max(poles)))
+    if radius == 0.0:
+        return 1
+    steps = math.ceil(math.log(tolerance) / math.log(radius))
+    if steps > MAX_STEPS:
+        raise InvalidHyperparameterError(
+            f"{m.name} needs {steps} steps to settle (slowest pole {radius:.9g}); at most {MAX_STEPS}"
+        )
+    return max(steps, 1)
+
+
+#: Steady states of catalogue models already computed, by (name, hyperparameters, scale before, scale after).
+_STEADY: dict[tuple[Any, ...], tuple[float, float]] = {}
+
+
+def _steady_key(m: OptimizerModel, first: float, second: float) -> tuple[Any, ...] | None:
+    """A cache key for catalogue models (rebuilt from their hyperparameters alone); None for other models."""
+    if m.name not in CATALOGUE or get(m.name, **dict(m.hyperparameters)) != m:
+        return None
+    return (m.name, tuple(sorted((k, repr(v)) for k, v in m.hyperparameters.items())), first, second)
+
+
+def _updates(m: OptimizerModel, scales: FloatArray) -> FloatArray:
+    """Update per unit learning rate for each column of ``scales`` (time on axis 0)."""
+    trajectory = m.simulate(scales, theta0=np.zeros(scales.shape[1:]), lr=1.0)
+    return np.asarray(-trajectory.updates, dtype=np.float64)
+
+
+def steady_update(model: ModelLike, scale: float = 1.0, **hyperparameters: Any) -> float:
+    """``u_ss(s)``: the update per unit lr after a long constant gradient ``s`` (:func:`settle_steps` steps).
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    scale : float
+        The constant gradient.
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import steady_update
+    >>> round(steady_update("adam", 1.0, eps=1e-3), 9)       # s / (s + eps)
+    0.999000999
+    """
+    m = _model(model, hyperparameters)
+    n = settle_steps(m)
+    return float(abs(_updates(m, np.full((n, 1), float(scale)))[-1, 0]))
+
+
+@dataclass(frozen=True)
+class LargeSignalResponse:
+    """The exact update of a model under a gradient whose scale changes.
+
+    Attributes
+    ----------
+    name : str
+    scales : ndarray, shape (T,)
+        The gradient at each step (``g_t = scales[t-1]``).
+    updates : ndarray, shape (T,)
+        The update per unit learning rate at each step.
+    change : int
+        Index (0-based) of the first step at the new scale.
+    steady : float
+        ``u_ss`` of the scale before the change (the reference of the ratios).
+    steady_after : float
+        ``u_ss`` of the scale after the change.
+    kind : str
+        ``"step"``, ``"burst"`` or ``"custom"``.
+    before : int
+        Steps at the first scale.
+    label : str
+    hyperparameters : dict
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import step_response
+    >>> r = step_response("adam", ratio=10.0, beta1=0.9, beta2=0.99, eps=0.0)
+    >>> round(r.peak_ratio, 4), r.peak_delay
+    (2.1311, 11)
+    """
+
+    name: str
+    scales: FloatArray
+    updates: FloatArray
+    change: int
+    steady: float
+    steady_after: float
+    kind: str = "custom"
+    before: int = 0
+    label: str = "exact recursion of the model (open loop), weight decay left out"
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratios(self) -> FloatArray:
+        """``|u_t| / u_ss`` at every step."""
+        return np.asarray(np.abs(self.updates) / self.steady, dtype=np.float64)
+
+    @property
+    def peak(self) -> float:
+        """``max |u_t|`` from the change on."""
+        return float(np.max(np.abs(self.updates[self.change :])))
+
+    @property
+    def peak_ratio(self) -> float:
+        """``peak / steady``."""
+        return self.peak / self.steady
+
+    @property
+    def peak_delay(self) -> int:
+        """Steps from the change to the peak (0: the first step at the new scale)."""
+        return int(np.argmax(np.abs(self.updates[self.change :])))
+
+    @property
+    def minimum_ratio(self) -> float:
+        """``min |u_t| / steady`` from the change on (the dip after a step down)."""
+        return float(np.min(np.abs(self.updates[self.change :]))) / self.steady
+
+    def as_dict(self) -> dict[str, Any]:
+        """The peak, its delay, the steady states and the context (JSON-able; the series are left out)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "before": self.before,
+            "change": self.change,
+            "steps": int(self.scales.size),
+            "steady": self.steady,
+            "steady_after": self.steady_after,
+            "peak": self.peak,
+            "peak_ratio": self.peak_ratio,
+            "peak_delay": self.peak_delay,
+            "minimum_ratio": self.minimum_ratio,
+            "label": self.label,
+            "hyperparameters": dict(self.hyperparameters),
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal`)."""
+        from . import plot
+
+        return plot.large_signal(self, ax=ax, **kwargs)
+
+
+def scale_response(
+    model: ModelLike, scales: ArrayLike, *, change: int | None = None, kind: str = "custom", **hyperparameters: Any
+) -> LargeSignalResponse:
+    """The exact update under an arbitrary positive gradient sequence ``scales`` (open loop).
+
+    The steady states are the last updates of constant-gradient columns run
+    alongside for ``max(T, settle_steps)`` steps.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    scales : array_like, shape (T,)
+        Gradient at each step (finite, > 0).
+    change : int, optional
+        Index of the first step after the change (default: the first step whose
+        scale differs from ``scales[0]``).
+    kind : str
+        A label.
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    LargeSignalResponse
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import scale_response
+    >>> r = scale_response("rmsprop", [1.0, 1.0, 4.0], alpha=0.5, eps=0.0)
+    >>> r.updates.round(6).tolist()       # g / sqrt(v): v = 0.5, 0.75, 8.375
+    [1.414214, 1.154701, 1.38219]
+    """
+    s = np.asarray(scales, dtype=np.float64).ravel()
+    if s.size < 2 or not np.all(np.isfinite(s)) or np.any(s <= 0.0):
+        raise InvalidHyperparameterError("scales must be at least 2 finite positive numbers")
+    m = _model(model, hyperparameters)
+    if change is None:
+        moved = np.flatnonzero(s != s[0])
+        change = int(moved[0]) if moved.size else s.size - 1
+    if not (0 < change < s.size):
+        raise InvalidHyperparameterError(f"change must be in 1..{s.size - 1}, got {change}")
+    first, second = float(s[change - 1]), float(s[change])
+    key = _steady_key(m, first, second)
+    if key in _STEADY:
+        updates = _updates(m, s[:, None])
+        steady, steady_after = _STEADY[key]
+    else:
+        n = max(settle_steps(m), s.size)
+        columns = np.empty((n, 3))
+        columns[:, 1], columns[:, 2] = first, second
+        columns[: s.size, 0] = s
+        columns[s.size :, 0] = s[-1]
+        updates = _updates(m, columns)  # the sequence and both steady states in one run of the recursion
+        steady, steady_after = float(abs(updates[-1, 1])), float(abs(updates[-1, 2]))
+        if key is not None:
+            if len(_STEADY) > 256:
+                _STEADY.clear()
+            _STEADY[key] = (steady, steady_after)
+    return LargeSignalResponse(
+        name=m.name,
+        scales=s,
+        updates=updates[: s.size, 0],
+        change=change,
+        steady=steady,
+        steady_after=steady_after,
+        kind=kind,
+        before=change,
+        hyperparameters=dict(m.hyperparameters),
+    )
+
+
+def _history(m: OptimizerModel, before: int | None) -> int:
+    if before is None:
+        return settle_steps(m)
+    before = int(before)
+    if before < 1:
+        raise InvalidHyperparameterError(f"before must be >= 1, got {before}")
+    return before
+
+
+def _check_ratio(ratio: float) -> float:
+    ratio = float(ratio)
+    if not (math.isfinite(ratio) and ratio > 0.0):
+        raise InvalidHyperparameterError(f"ratio must be finite and > 0, got {ratio}")
+    return ratio
+
+
+def step_response(
+    model: ModelLike,
+    ratio: float = 10.0,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    scale: float = 1.0,
+    **hyperparameters: Any,
+) -> LargeSignalResponse:
+    """The update after the gradient's scale jumps from ``scale`` to ``ratio * scale`` (a step up or down).
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    ratio : float
+        New scale over old (> 1: step up, < 1: step down).
+    before : int, optional
+        Steps at the old scale (default: :func:`settle_steps`, the long-history limit).
+    after : int, optional
+        Steps at the new scale (default: :func:`settle_steps`).
+    scale : float
+        The old scale.
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    LargeSignalResponse
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import step_response
+    >>> round(step_response("adam", 10.0, beta1=0.9, beta2=0.95, eps=0.0).peak_ratio, 4)
+    1.1104
+    """
+    ratio = _check_ratio(ratio)
+    m = _model(model, hyperparameters)
+    n_before = _history(m, before)
+    n_after = settle_steps(m) if after is None else max(int(after), 1)
+    scales = np.concatenate([np.full(n_before, scale), np.full(n_after, scale * ratio)])
+    return scale_response(m, scales, change=n_before, kind="step")
+
+
+def burst_response(
+    model: ModelLike,
+    ratio: float = 10.0,
+    length: int = 10,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    scale: float = 1.0,
+    **hyperparameters: Any,
+) -> LargeSignalResponse:
+    """The update under a burst: ``length`` steps at ``ratio * scale``, then back to ``scale``.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    ratio : float
+        Burst scale over the base scale.
+    length : int
+        Steps of the burst.
+    before, after : int, optional
+        Steps at the base scale before and after (default: :func:`settle_steps`).
+    scale : float
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    LargeSignalResponse
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import burst_response
+    >>> r = burst_response("adam", 10.0, length=1, beta1=0.9, beta2=0.99, eps=0.0)
+    >>> round(r.peak_ratio, 6)          # one step of 10: (0.1 * 10 + 0.9) / sqrt(0.01 * 100 + 0.99)
+    1.346874
+    """
+    ratio = _check_ratio(ratio)
+    if int(length) < 1:
+        raise InvalidHyperparameterError(f"length must be >= 1, got {length}")
+    m = _model(model, hyperparameters)
+    n_before = _history(m, before)
+    n_after = settle_steps(m) if after is None else max(int(after), 1)
+    scales = np.concatenate([np.full(n_before, scale), np.full(int(length), scale * ratio), np.full(n_after, scale)])
+    return scale_response(m, scales, change=n_before, kind="burst")
+
+
+def peak_ratio(model: ModelLike, ratio: float = 10.0, *, before: int | None = None, **hyperparameters: Any) -> float:
+    """Peak update over the steady state after a step of the gradient scale by ``ratio``.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    ratio : float
+    before : int, optional
+        History at the old scale (default: the long-history limit).
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import peak_ratio
+    >>> [round(peak_ratio("adam", 10.0, beta2=b2, eps=0.0), 4) for b2 in (0.999, 0.95)]
+    [5.2017, 1.1104]
+    """
+    return step_response(model, ratio, before=before, **hyperparameters).peak_ratio
+
+
+def adam_step_closed_form(ratio: float, beta1: float, beta2: float, steps: int) -> FloatArray:
+    """Adam's update ratio ``u_j`` for ``j = 0 .. steps-1`` after a jump by ``ratio`` (long history, eps = 0).
+
+    ``u_j = (r - (r - 1) beta1^(j+1)) / sqrt(r^2 - (r^2 - 1) beta2^(j+1))``:
+    the bias corrections are 1 in the long-history limit and both moments
+    start from the old steady state (1 and 1).
+
+    Parameters
+    ----------
+    ratio : float
+    beta1, beta2 : float
+    steps : int
+
+    Returns
+    -------
+    ndarray, shape (steps,)
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import adam_step_closed_form
+    >>> adam_step_closed_form(10.0, 0.9, 0.999, 20).max().round(4)
+    np.float64(5.2017)
+    """
+    j = np.arange(1, int(steps) + 1, dtype=np.float64)
+    r = float(ratio)
+    return np.asarray((r - (r - 1.0) * beta1**j) / np.sqrt(r * r - (r * r - 1.0) * beta2**j), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- maps and regions
+
+
+def _catalogue_model(model: ModelLike, hyperparameters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    m = _model(model, hyperparameters)
+    if m.name not in CATALOGUE:
+        raise InvalidHyperparameterError(f"maps need a catalogue optimizer, got {m.name!r}")
+    return m.name, dict(m.hyperparameters)
+
+
+@dataclass(frozen=True)
+class PeakRatioMap:
+    """Peak update ratio after a scale step, over a grid of two hyperparameters (default ``beta1``, ``beta2``).
+
+    Attributes
+    ----------
+    name : str
+    parameters : tuple of str
+        ``(row parameter, column parameter)``.
+    rows, columns : ndarray
+        Their values.
+    ratio : float
+        The scale step.
+    peak_ratio : ndarray, shape (rows, columns)
+    peak_delay : ndarray, shape (rows, columns)
+    before : int or None
+        History length (None: the long-history limit of each cell).
+    hyperparameters : dict
+        The other hyperparameters.
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import peak_ratio_map
+    >>> m = peak_ratio_map("adam", [0.9], [0.9, 0.95], ratio=10.0, eps=0.0)
+    >>> m.peak_ratio.round(4).tolist()
+    [[1.0, 1.1104]]
+    """
+
+    name: str
+    parameters: tuple[str, str]
+    rows: FloatArray
+    columns: FloatArray
+    ratio: float
+    peak_ratio: FloatArray
+    peak_delay: NDArray[np.int64]
+    before: int | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+    def bounded(self, bound: float) -> NDArray[np.bool_]:
+        """Cells whose peak ratio is at most ``bound``."""
+        return np.asarray(self.peak_ratio <= bound)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The grid and the map (JSON-able)."""
+        return {
+            "name": self.name,
+            "parameters": list(self.parameters),
+            "rows": self.rows.tolist(),
+            "columns": self.columns.tolist(),
+            "ratio": self.ratio,
+            "peak_ratio": [[_finite_or_none(v) for v in row] for row in self.peak_ratio],
+            "peak_delay": self.peak_delay.tolist(),
+            "before": self.before,
+            "hyperparameters": dict(self.hyperparameters),
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map`)."""
+        from . import plot
+
+        return plot.peak_ratio_map(self, ax=ax, **kwargs)
+
+
+def peak_ratio_map(
+    model: ModelLike,
+    rows: ArrayLike,
+    columns: ArrayLike,
+    *,
+    ratio: float = 10.0,
+    parameters: Sequence[str] = ("beta1", "beta2"),
+    before: int | None = None,
+    **hyperparameters: Any,
+) -> PeakRatioMap:
+    """The peak ratio of :func:`step_response` on a grid of two hyperparameters.
+
+    Each cell is the exact recursion of its own model (a long history at the
+    old scale, then :func:`settle_steps` steps at the new one), so the cost is
+    about ``2 / (1 - beta2)`` steps per cell.
+
+    Parameters
+    ----------
+    model : str or OptimizerModel
+        A catalogue optimizer.
+    rows, columns : array_like
+        Values of ``parameters[0]`` and ``parameters[1]``.
+    ratio : float
+        Scale step.
+    parameters : pair of str
+        Hyperparameter names (default ``("beta1", "beta2")``).
+    before : int, optional
+        History at the old scale (default: each cell's long-history limit).
+    **hyperparameters
+        The other hyperparameters.
+
+    Returns
+    -------
+    PeakRatioMap
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import peak_ratio_map
+    >>> peak_ratio_map("adam", [0.9], [0.99], eps=0.0).peak_delay.tolist()
+    [[11]]
+    """
+    if len(tuple(parameters)) != 2:
+        raise InvalidHyperparameterError(f"parameters must name two hyperparameters, got {parameters!r}")
+    p_row, p_col = tuple(parameters)
+    name, base = _catalogue_model(model, hyperparameters)
+    for p in (p_row, p_col):
+        if p not in base:
+            raise InvalidHyperparameterError(f"{name} has no hyperparameter {p!r}")
+    r = np.atleast_1d(np.asarray(rows, dtype=np.float64))
+    c = np.atleast_1d(np.asarray(columns, dtype=np.float64))
+    ratio = _check_ratio(ratio)
+    peaks = np.empty((r.size, c.size))
+    delays = np.empty((r.size, c.size), dtype=np.int64)
+    for i, rv in enumerate(r):
+        for j, cv in enumerate(c):
+            response = step_response(name, ratio, before=before, **{**base, p_row: float(rv), p_col: float(cv)})
+            peaks[i, j], delays[i, j] = response.peak_ratio, response.peak_delay
+    others = {k: v for k, v in base.items() if k not in (p_row, p_col)}
+    return PeakRatioMap(name, (p_row, p_col), r, c, ratio, peaks, delays, before, others)
+
+
+@dataclass(frozen=True)
+class BoundedRegion:
+    """For each value of the first parameter, the largest second one whose peak ratio stays within ``bound``.
+
+    Attributes
+    ----------
+    name : str
+    parameters : tuple of str
+    bound : float
+    ratio : float
+    rows : ndarray
+        Values of the first parameter.
+    limits : ndarray
+        The boundary value of the second parameter for each row (nan when even
+        the lowest value exceeds the bound, the upper end when none does).
+    tolerance : float
+        Bisection tolerance on ``log(1 - second)``.
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import bounded_region
+    >>> r = bounded_region("adam", bound=1.05, ratio=10.0, rows=[0.9], span=(0.5, 0.99), eps=0.0, tolerance=1e-3)
+    >>> 0.9 < float(r.limits[0]) < 0.95           # beta2 = 0.9 stays at 1, beta2 = 0.95 peaks at 1.11
+    True
+    """
+
+    name: str
+    parameters: tuple[str, str]
+    bound: float
+    ratio: float
+    rows: FloatArray
+    limits: FloatArray
+    tolerance: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The boundary (JSON-able)."""
+        return {
+            "name": self.name,
+            "parameters": list(self.parameters),
+            "bound": self.bound,
+            "ratio": self.ratio,
+            "rows": self.rows.tolist(),
+            "limits": [_finite_or_none(v) for v in self.limits],
+            "tolerance": self.tolerance,
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """The boundary curve (:func:`optfilters.plot.bounded_region`)."""
+        from . import plot
+
+        return plot.bounded_region(self, ax=ax, **kwargs)
+
+
+def bounded_region(
+    model: ModelLike,
+    bound: float,
+    *,
+    ratio: float = 10.0,
+    rows: ArrayLike = (0.9,),
+    span: tuple[float, float] = (0.5, 0.999),
+    parameters: Sequence[str] = ("beta1", "beta2"),
+    before: int | None = None,
+    tolerance: float = 1e-4,
+    **hyperparameters: Any,
+) -> BoundedRegion:
+    """The region where the peak update stays within ``bound`` times the steady state, by bisection.
+
+    For each value of ``parameters[0]`` the boundary value of ``parameters[1]``
+    in ``span`` is bisected on ``log(1 - value)``, assuming the peak ratio grows
+    with it (a slower normaliser overshoots more; the tests check this on grids).
+
+    Parameters
+    ----------
+    model : str or OptimizerModel
+        A catalogue optimizer.
+    bound : float
+        Allowed peak ratio (>= 1).
+    ratio : float
+        Scale step.
+    rows : array_like
+        Values of the first parameter.
+    span : (float, float)
+        Search interval of the second parameter, inside ``(0, 1)``.
+    parameters : pair of str
+    before : int, optional
+        History (default: long-history limit).
+    tolerance : float
+        On ``log(1 - value)``.
+    **hyperparameters
+        The other hyperparameters.
+
+    Returns
+    -------
+    BoundedRegion
+
+    Examples
+    --------
+    >>> from optfilters.large_signal import bounded_region
+    >>> r = bounded_region("adam", 1.2, rows=[0.9, 0.99], span=(0.5, 0.99), eps=0.0, tolerance=1e-2)
+    >>> r.parameters, bool(r.limits[1] > r.limits[0])     # a slower numerator allows a slower normaliser
+    (('beta1', 'beta2'), True)
+    """
+    bound = float(bound)
+    if not (math.isfinite(bound) and bound >= 1.0):
+        raise InvalidHyperparameterError(f"bound must be finite and >= 1, got {bound}")
+    lo_v, hi_v = (float(v) for v in span)
+    if not (0.0 < lo_v < hi_v < 1.0):
+        raise InvalidHyperparameterError(f"span must satisfy 0 < low < high < 1, got {span}")
+    if len(tuple(parameters)) != 2:
+        raise InvalidHyperparameterError(f"parameters must name two hyperparameters, got {parameters!r}")
+    p_row, p_col = tuple(parameters)
+    name, base = _catalogue_model(model, hyperparameters)
+    r = np.atleast_1d(np.asarray(rows, dtype=np.float64))
+
+    def peak(row: float, log_gap: float) -> float:
+        value = 1.0 - math.exp(log_gap)
+        return step_response(name, ratio, before=before, **{**base, p_row: row, p_col: value}).peak_ratio
+
+    limits = np.empty(r.size)
+    for i, rv in enumerate(r):
+        small, large = math.log(1.0 - hi_v), math.log(1.0 - lo_v)  # small log gap: slow (large value)
+        if peak(float(rv), large) > bound:
+            limits[i] = math.nan
+            continue
+        if peak(float(rv), small) <= bound:
+            limits[i] = hi_v
+            continue
+        while large - small > tolerance:
+            mid = 0.5 * (small + large)
+            if peak(float(rv), mid) <= bound:
+                large = mid
+            else:
+                small = mid
+        limits[i] = 1.0 - math.exp(large)
+    return BoundedRegion(name, (p_row, p_col), bound, float(ratio), r, limits, float(tolerance))

@@ -1,0 +1,1393 @@
+"""Control readings of the optimizer loop: gain, phase and delay margins, staleness, root locus, step and sensitivity.
+
+On the quadratic ``f = h theta^2 / 2`` the optimizer is a feedback loop: the
+gradient ``h theta`` goes through the direction filter ``H(z)`` (per unit
+learning rate) and the parameter integrates ``-lr`` times the result.  Its
+open-loop transfer function is (Bode's loop gain, ``x = lr * h``)::
+
+    L(z) = x z^-1 H(z) / (1 - z^-1)
+
+and the closed loop converges when every root of the characteristic
+polynomial ``P(z^-1) = (1 - z^-1) A(z^-1) + x z^-1 B(z^-1)`` lies inside the
+unit circle (:mod:`optfilters.closed_loop`).  The classical readings of a loop
+then answer the questions a user brings:
+
+* **gain margin**: the factor by which the learning rate can grow (at a given
+  ``lr`` and ``h``) before the loop diverges, and the mode through which it
+  fails (a pole through ``z = -1``: a period-2 oscillation; a complex pair at
+  a frequency: a ringing that grows; ``z = 1``: monotone growth);
+* **phase margin** and **delay margin**: how many steps of gradient
+  staleness (asynchronous or pipelined training, local-SGD outer loops) the
+  loop tolerates: with gradients ``d`` steps old the loop becomes
+  ``z^-d L(z)``, and it stays stable for every delay below ``PM / w_c``
+  (``w_c`` the gain-crossover frequency, ``|L| = 1``);
+* the **root locus** (closed-loop poles as the loop gain sweeps), the
+  closed-loop **step information** (overshoot of the parameter past the
+  minimum, settling steps to 2%) and the **sensitivity** ``S = 1 / (1 + L)`` and
+  **complementary sensitivity** ``T = L / (1 + L)`` (``T / h`` maps gradient
+  noise to the parameter: heavy ball's resonance peak).
+
+Every reading comes from the closed-loop characteristic polynomial, not from a
+crossing search on a frequency grid: with ``P = C + g S`` (``g`` the factor on
+the learning rate, ``g = 1`` the operating point), a closed-loop pole sits on
+the unit circle at ``z = e^{iw}`` exactly when ``g = -C(z) / S(z)`` is real,
+i.e. at the unit-circle roots of the polynomial ``C(z) S~(z) - S(z) C~(z)``
+(``~`` reverses the coefficients), and ``|L| = 1`` at the unit-circle roots of
+``S(z) S~(z) - C(z) C~(z)``.  Both always include ``z = +-1`` exactly when
+they are roots, so the heavy-ball crossing at ``z = -1`` (which python-control
+0.10.2's ``stability_margins`` misses: its phase-crossover search does not
+return ``w = pi``) is found; the stable segments between the crossings are
+then classified by the closed-loop poles.
+
+Normalised models (Adam, RMSprop, ...) are **linearised** (normaliser frozen
+at a second moment ``v``; ``x`` uses the preconditioned curvature
+``h / (sqrt(v) + eps)``) and time-varying ones read in their ``t -> infinity``
+limit; results say so in ``label`` (see :mod:`optfilters.thresholds` for the
+thresholds at a given step).  Weight decay enters exactly: the gain factor
+``g`` scales the learning rate, so it scales the decay terms too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._errors import InvalidHyperparameterError
+from .closed_loop import ClosedLoop, ModelLike, as_model, closed_loop, spectral_radius
+
+__all__ = [
+    "FeedbackLoop",
+    "Margins",
+    "RootLocus",
+    "Sensitivity",
+    "StalenessRates",
+    "StepInfo",
+    "crossing_mode",
+    "feedback_loop",
+    "margins",
+    "nonlinear_edge_note",
+    "root_locus",
+    "sensitivity",
+    "staleness_rates",
+    "step_info",
+]
+
+FloatArray = NDArray[np.float64]
+ComplexArray = NDArray[np.complex128]
+
+#: A crossing is on the unit circle when its root modulus is within this of 1 (then polished).
+_CIRCLE_TOL = 1e-5
+#: Largest staleness considered for the integer staleness tolerance.
+MAX_STALENESS = 100_000
+#: Every staleness up to this is checked on the poles; beyond it only floor(DM) and floor(DM) + 1.
+_STALE_SCAN = 64
+
+
+def _finite_or_none(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _list(values: ArrayLike) -> list[float | None]:
+    return [_finite_or_none(v) for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+def _nonnegative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 0:
+        raise InvalidHyperparameterError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _positive(name: str, value: Any) -> float:
+    number = float(value)
+    if not (math.isfinite(number) and number > 0.0):
+        raise InvalidHyperparameterError(f"{name} must be finite and > 0, got {value!r}")
+    return number
+
+
+def _pad(a: FloatArray, n: int) -> FloatArray:
+    out = np.zeros(n)
+    out[: a.size] = a
+    return out
+
+
+def crossing_mode(frequency: float | None) -> str:
+    """What a closed-loop pole crossing the unit circle at ``frequency`` (cycles/step) does.
+
+    Examples
+    --------
+    >>> from optfilters.margins import crossing_mode
+    >>> crossing_mode(0.5), crossing_mode(0.25)
+    ('z = -1: period-2 oscillation', 'complex pair at 0.25 cycles/step: oscillation of period 4 steps')
+    """
+    if frequency is None:
+        return "none"
+    if abs(frequency - 0.5) < 1e-9:
+        return "z = -1: period-2 oscillation"
+    if abs(frequency) < 1e-9:
+        return "z = +1: monotone growth"
+    return f"complex pair at {frequency:.6g} cycles/step: oscillation of period {1.0 / frequency:.4g} steps"
+
+
+def _pole_mode(poles: ComplexArray) -> str:
+    """The dominant closed-loop mode: the largest-modulus pole(s)."""
+    if poles.size == 0:
+        return "no pole (deadbeat)"
+    p = poles[0]
+    r = abs(p)
+    if r == 0.0:
+        return "all poles at the origin (deadbeat)"
+    angle = abs(math.atan2(p.imag, p.real))
+    if angle < 1e-9:
+        return f"real pole {p.real:.6g}: monotone, |z| = {r:.6g}"
+    if abs(angle - math.pi) < 1e-9:
+        return f"real pole {p.real:.6g}: period-2 oscillation, |z| = {r:.6g}"
+    f = angle / (2.0 * math.pi)
+    return f"complex pair |z| = {r:.6g} at {f:.6g} cycles/step: ringing of period {1.0 / f:.4g} steps"
+
+
+# ----------------------------------------------------------------------------- the loop polynomial
+
+
+@dataclass(frozen=True)
+class FeedbackLoop:
+    """The optimizer loop at an operating point, as ``P(z^-1; g) = C + g S`` (``g`` the factor on ``lr``).
+
+    Build with :func:`feedback_loop`.  ``C`` is the loop at ``lr = 0``
+    (``(1 - z^-1) A``), ``S`` what the learning rate adds at the operating
+    point (``x z^-(1+d) B`` plus the weight-decay terms, which scale with
+    ``lr`` too), so ``g = 1`` is the operating point and ``g`` scales the
+    learning rate at fixed curvature.  The open loop is ``L = g S / C``.
+
+    Attributes
+    ----------
+    name : str
+    constant, slope : ndarray
+        ``C`` and ``S`` in powers of ``z^-1`` (same length).
+    lr_curvature : float
+        ``x`` at the operating point (preconditioned when linearised).
+    reference : ndarray
+        The loss-gradient part of ``S`` (``x z^-(1+d) B``): the path from a
+        moving optimum (or gradient noise times ``h``) to the parameter.
+    staleness : int
+        Steps of gradient staleness ``d`` in the loop.
+    label : str
+        ``"exact"`` or the linearisation / time-varying note.
+    linearised : bool
+    preconditioner : float
+        The frozen normaliser's gain (1 for linear models).
+
+    Examples
+    --------
+    >>> from optfilters.margins import feedback_loop
+    >>> loop = feedback_loop("momentum", 0.05, momentum=0.9)
+    >>> loop.constant.round(12).tolist(), loop.slope.round(12).tolist()
+    ([1.0, -1.9, 0.9], [0.0, 0.05, 0.0])
+    >>> round(float(loop.rate(1.0)), 6)
+    0.948683
+    """
+
+    name: str
+    constant: FloatArray
+    slope: FloatArray
+    lr_curvature: float
+    reference: FloatArray
+    staleness: int = 0
+    label: str = "exact"
+    linearised: bool = False
+    preconditioner: float = 1.0
+    closed: ClosedLoop | None = field(default=None, repr=False, compare=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def order(self) -> int:
+        """Number of closed-loop poles."""
+        return int(self.constant.size - 1)
+
+    def polynomial(self, gain: ArrayLike = 1.0) -> FloatArray:
+        """``C + g S`` (coefficient axis last)."""
+        g = np.asarray(gain, dtype=np.float64)[..., None]
+        return np.asarray(self.constant + g * self.slope, dtype=np.float64)
+
+    def _exact(self) -> ClosedLoop | None:
+        """The closed loop of :mod:`optfilters.closed_loop` when it is the same loop (no staleness, no decay)."""
+        c = self.closed
+        if c is None or self.staleness or c.coupled_decay or c.decoupled_decay:
+            return None
+        return c
+
+    def poles(self, gain: ArrayLike = 1.0) -> ComplexArray:
+        """Closed-loop poles at gain factor ``g``, largest modulus first; shape ``g.shape + (order,)``."""
+        g = np.asarray(gain, dtype=np.float64)
+        exact = self._exact()
+        if exact is not None:
+            return exact.poles(g * self.lr_curvature)
+        p = self.polynomial(g)
+        p = p / p[..., :1]
+        n = p.shape[-1] - 1
+        if n == 0:
+            return np.zeros((*g.shape, 0), dtype=np.complex128)
+        companion = np.zeros((*g.shape, n, n))
+        companion[..., 0, :] = -p[..., 1:]
+        idx = np.arange(n - 1)
+        companion[..., idx + 1, idx] = 1.0
+        eig = np.linalg.eigvals(companion)
+        order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
+        return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
+
+    def rate(self, gain: ArrayLike = 1.0) -> Any:
+        """Largest closed-loop pole modulus at gain factor ``g`` (vectorised)."""
+        g = np.asarray(gain, dtype=np.float64)
+        exact = self._exact()
+        if exact is not None:
+            return exact.rate(g * self.lr_curvature)
+        out = spectral_radius(self.polynomial(g))
+        return out[()] if np.ndim(out) == 0 else out
+
+    def open_loop(self, freqs: ArrayLike, gain: float = 1.0) -> ComplexArray:
+        """``L(e^{2 pi i f}) = g S / C`` at frequencies ``f`` (cycles/step)."""
+        z = np.exp(2j * math.pi * np.asarray(freqs, dtype=np.float64))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.asarray(gain * np.polyval(self.slope, z) / np.polyval(self.constant, z), dtype=np.complex128)
+
+    # ------------------------------------------------------------------ unit-circle crossings
+    def crossings(self) -> list[tuple[float, float]]:
+        """Every gain factor ``g`` where a closed-loop pole is on the unit circle, with its frequency (cycles/step).
+
+        From the unit-circle roots of ``C(z) S~(z) - S(z) C~(z)`` (``z = +-1``
+        always tried exactly), merged with the exact unit-circle scan of
+        :meth:`optfilters.closed_loop.ClosedLoop.crossings` when the loop is
+        the same.  Sorted by ``g``.
+
+        Examples
+        --------
+        >>> from optfilters.margins import feedback_loop
+        >>> [(round(g, 9), f) for g, f in feedback_loop("sgd", 0.5).crossings()]
+        [(0.0, 0.0), (4.0, 0.5)]
+        """
+        if "crossings" not in self._cache:
+            self._cache["crossings"] = self._crossings()
+        return list(self._cache["crossings"])
+
+    def _crossings(self) -> list[tuple[float, float]]:
+        c, s = self.constant, self.slope
+        found: list[tuple[float, float]] = []
+
+        def gain_at(z: complex) -> complex | None:
+            sz = np.polyval(s, z)
+            scale = float(np.sum(np.abs(s))) or 1.0
+            if abs(sz) <= 1e-13 * scale:
+                return None
+            return complex(-np.polyval(c, z) / sz)
+
+        for z0 in (1.0 + 0j, -1.0 + 0j):
+            g = gain_at(z0)
+            if g is not None and math.isfinite(g.real):
+                found.append((g.real, 0.0 if z0.real > 0 else 0.5))
+        cross = np.convolve(c, s[::-1]) - np.convolve(s, c[::-1])
+        if np.any(np.abs(cross) > 1e-14 * (np.sum(np.abs(c)) + np.sum(np.abs(s)))):
+            for r in _roots(cross):
+                if abs(abs(r) - 1.0) > _CIRCLE_TOL:
+                    continue
+                w = abs(math.atan2(r.imag, r.real))
+                if w < 1e-9 or w > math.pi - 1e-9:
+                    continue  # z = +-1: done exactly above
+                w = self._polish(w)
+                g = gain_at(complex(math.cos(w), math.sin(w)))
+                if g is None or not math.isfinite(g.real):
+                    continue
+                if abs(g.imag) <= 1e-7 * (1.0 + abs(g)):
+                    found.append((g.real, w / (2.0 * math.pi)))
+        exact = self._exact()
+        if exact is not None and self.lr_curvature != 0.0:
+            found.extend((xc / self.lr_curvature, f) for xc, f in exact.crossings())
+        out: list[tuple[float, float]] = []
+        for g, f in sorted(found):
+            g = 0.0 if abs(g) < 1e-12 else g
+            if not out or abs(g - out[-1][0]) > 1e-9 * (1.0 + abs(g)):
+                out.append((g, f))
+        return out
+
+    def _polish(self, w: float) -> float:
+        """Refine a crossing frequency: the root of ``Im[C(e^{iw}) conj(S(e^{iw}))]`` near ``w``."""
+        from scipy.optimize import brentq
+
+        def imag(v: float) -> float:
+            z = complex(math.cos(v), math.sin(v))
+            return float((np.polyval(self.constant, z) * np.conj(np.polyval(self.slope, z))).imag)
+
+        for width in (1e-6, 1e-4, 1e-3):
+            lo, hi = max(w - width, 0.0), min(w + width, math.pi)
+            if imag(lo) * imag(hi) < 0.0:
+                return float(brentq(imag, lo, hi, xtol=1e-15, rtol=1e-15, maxiter=200))
+        return w
+
+    def stable_intervals(self) -> list[tuple[float, float]]:
+        """Every interval of gain factors ``g`` (real) where the closed loop converges.
+
+        Examples
+        --------
+        >>> from optfilters.margins import feedback_loop
+        >>> [(round(a, 9), b) for a, b in feedback_loop("momentum", 0.05, momentum=0.9).stable_intervals()]
+        [(0.0, 76.0)]
+        """
+        points = [g for g, _ in self.crossings()]
+        edges = [-math.inf, *points, math.inf]
+        tests = []
+        for lo, hi in itertools.pairwise(edges):
+            if math.isinf(lo) and math.isinf(hi):
+                tests.append(1.0)
+            elif math.isinf(lo):
+                tests.append(hi - max(1.0, abs(hi)))
+            elif math.isinf(hi):
+                tests.append(lo + max(1.0, abs(lo)))
+            else:
+                tests.append(0.5 * (lo + hi))
+        stable = np.asarray(self.rate(np.array(tests)), dtype=np.float64) < 1.0
+        out: list[tuple[float, float]] = []
+        for lo, hi, ok in zip(edges[:-1], edges[1:], stable, strict=True):
+            if not ok:
+                continue
+            if out and out[-1][1] == lo:
+                out[-1] = (out[-1][0], hi)
+            else:
+                out.append((lo, hi))
+        return out
+
+    def gain_crossovers(self, gain: float = 1.0) -> list[float]:
+        """Frequencies (cycles/step, in ``[0, 0.5]``) where ``|L| = 1``: unit-circle roots of ``g^2 S S~ - C C~``.
+
+        Examples
+        --------
+        >>> from optfilters.margins import feedback_loop
+        >>> [round(2 * 3.141592653589793 * f, 6) for f in feedback_loop("sgd", 0.5).gain_crossovers()]
+        [0.505361]
+        """
+        c, s = self.constant, self.slope
+        poly = gain * gain * np.convolve(s, s[::-1]) - np.convolve(c, c[::-1])
+        found: list[float] = []
+        for r in _roots(poly):
+            if abs(abs(r) - 1.0) > _CIRCLE_TOL:
+                continue
+            found.append(self._polish_gain(abs(math.atan2(r.imag, r.real)), gain))
+        for w in (0.0, math.pi):
+            value = abs(self.open_loop([w / (2.0 * math.pi)], gain)[0])
+            if math.isfinite(value) and abs(value - 1.0) <= 1e-12:
+                found.append(w)
+        out: list[float] = []
+        for w in sorted(found):
+            if not out or abs(w - out[-1]) > 1e-9:
+                out.append(w)
+        return [w / (2.0 * math.pi) for w in out]
+
+    def _polish_gain(self, w: float, gain: float) -> float:
+        from scipy.optimize import brentq
+
+        def excess(v: float) -> float:
+            value = abs(self.open_loop([v / (2.0 * math.pi)], gain)[0])
+            return math.log(value) if math.isfinite(value) and value > 0 else math.inf
+
+        for width in (1e-6, 1e-4, 1e-3):
+            lo, hi = max(w - width, 1e-300), min(w + width, math.pi)
+            a, b = excess(lo), excess(hi)
+            if math.isfinite(a) and math.isfinite(b) and a * b < 0.0:
+                return float(brentq(excess, lo, hi, xtol=1e-15, rtol=1e-15, maxiter=200))
+        return w
+
+    def delayed(self, steps: int) -> FeedbackLoop:
+        """The same loop with ``steps`` more steps of gradient staleness (``z^-steps`` on the loss gradient).
+
+        Examples
+        --------
+        >>> from optfilters.margins import feedback_loop
+        >>> round(float(feedback_loop("momentum", 0.05, momentum=0.9).delayed(3).rate()), 4)
+        1.0181
+        """
+        d = _nonnegative_int("staleness", steps)
+        if d == 0:
+            return self
+        n = self.constant.size + d
+        reference = np.concatenate([np.zeros(d), self.reference])
+        slope = _pad(self.slope - _pad(self.reference, self.slope.size), n) + reference
+        label = self.label if self.staleness + d == 0 else _stale_label(self.label, self.staleness + d)
+        return replace(
+            self,
+            constant=_pad(self.constant, n),
+            slope=slope,
+            reference=reference,
+            staleness=self.staleness + d,
+            label=label,
+            _cache={},
+        )
+
+
+def _roots(coefficients: FloatArray) -> ComplexArray:
+    """Roots of a (palindromic or anti-palindromic) polynomial, negligible end coefficients dropped first.
+
+    Coefficients below 1e-14 of the largest at either end are roots at
+    infinity or at the origin (they come in pairs ``r``, ``1/r``); keeping them
+    would overflow the companion matrix.  Unit-circle roots move by about that
+    relative size.
+    """
+    c = np.asarray(coefficients, dtype=np.float64)
+    scale = float(np.max(np.abs(c))) if c.size else 0.0
+    if scale == 0.0:
+        return np.zeros(0, dtype=np.complex128)
+    keep = np.flatnonzero(np.abs(c) > 1e-14 * scale)
+    c = c[keep[0] : keep[-1] + 1]
+    if c.size <= 1:
+        return np.zeros(0, dtype=np.complex128)
+    return np.asarray(np.roots(c), dtype=np.complex128)
+
+
+def _stale_label(label: str, d: int) -> str:
+    base = label.split("; gradients ")[0]
+    note = f"gradients {d} step{'s' if d != 1 else ''} stale"
+    return note if base == "exact" else f"{base}; {note}"
+
+
+def feedback_loop(
+    model: ModelLike,
+    lr_curvature: float | None = None,
+    *,
+    curvature: float | None = None,
+    staleness: int = 0,
+    second_moment: float = 1.0,
+    **hyperparameters: Any,
+) -> FeedbackLoop:
+    """The optimizer's loop on a quadratic at an operating point, as its characteristic polynomial.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name (with ``hyperparameters``), model, or gradient filter.
+    lr_curvature : float, optional
+        ``x = lr * h`` at the operating point (preconditioned curvature for
+        linearised models).  Default: the model's ``lr`` times ``curvature``
+        times the frozen normaliser's gain.
+    curvature : float, optional
+        ``h`` (default 1) when ``lr_curvature`` is not given.
+    staleness : int
+        Steps ``d`` by which the loss gradient is stale: ``g_t = h theta_{t-1-d}``
+        (weight decay stays current, as an optimizer adds it at its step).
+    second_moment : float
+        Where a normaliser is frozen (linearised models).
+    **hyperparameters
+        Catalogue hyperparameters (``lr`` included).
+
+    Returns
+    -------
+    FeedbackLoop
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        For ``x <= 0``, a negative staleness or a non-positive curvature.
+
+    Examples
+    --------
+    >>> from optfilters.margins import feedback_loop
+    >>> round(feedback_loop("adam", lr=0.01, curvature=2.0, beta1=0.9).lr_curvature, 9)   # lr h / (1 + eps)
+    0.02
+    """
+    m = as_model(model, **hyperparameters)
+    d = _nonnegative_int("staleness", staleness)
+    base = closed_loop(m, second_moment=second_moment)
+    if lr_curvature is None:
+        h = 1.0 if curvature is None else _positive("curvature", curvature)
+        x = m.lr * h * base.preconditioner
+    else:
+        if curvature is not None:
+            raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
+        x = float(lr_curvature)
+    x = _positive("lr_curvature (lr * h)", x)
+    at_rest = replace(base, lr=0.0)
+    constant = at_rest.polynomial.constant
+    poly = base.polynomial
+    operating = poly(x)
+    n = max(constant.size, operating.size)
+    constant = _pad(constant, n)
+    slope = _pad(np.asarray(operating, dtype=np.float64), n) - constant
+    reference = _pad(x * poly.slope, n)
+    loop = FeedbackLoop(
+        name=m.name,
+        constant=constant,
+        slope=slope,
+        lr_curvature=x,
+        reference=reference,
+        staleness=0,
+        label=base.label,
+        linearised=base.linearised,
+        preconditioner=base.preconditioner,
+        closed=base,
+    )
+    return loop.delayed(d)
+
+
+# ----------------------------------------------------------------------------- step information
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """The closed loop's response to a unit step of the optimum (``theta_0 = 0``, the minimum moves to 1).
+
+    Equivalently the error of a run started at distance 1 from the minimum,
+    mirrored.  python-control's ``step_info`` readings, in steps.
+
+    Attributes
+    ----------
+    response : ndarray
+        ``theta_t`` for ``t = 0 .. N``.
+    final_value : float
+        The limit (1 without weight decay).
+    overshoot : float
+        How far the parameter goes past the minimum, as a fraction of the final value (0 when it does not).
+    peak, peak_step : float, int
+    rise_steps : int
+        Steps from 10% to 90% of the final value.
+    settling_steps : int
+        First step after which ``|theta_t - final| <= 2% |final|`` for good.
+    stable : bool
+        False when the loop diverges (the readings are then nan / -1).
+
+    Examples
+    --------
+    >>> from optfilters.margins import step_info
+    >>> s = step_info("momentum", 0.05, momentum=0.9)
+    >>> round(s.overshoot, 4), s.settling_steps
+    (0.4779, 73)
+    """
+
+    name: str
+    lr_curvature: float
+    response: FloatArray
+    final_value: float
+    overshoot: float
+    peak: float
+    peak_step: int
+    rise_steps: int
+    settling_steps: int
+    stable: bool
+    staleness: int = 0
+    label: str = "exact"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (the readings; the response as a list)."""
+        return {
+            "name": self.name,
+            "lr_curvature": self.lr_curvature,
+            "staleness": self.staleness,
+            "stable": self.stable,
+            "final_value": _finite_or_none(self.final_value),
+            "overshoot": _finite_or_none(self.overshoot),
+            "overshoot_percent": _finite_or_none(100.0 * self.overshoot),
+            "peak": _finite_or_none(self.peak),
+            "peak_step": self.peak_step,
+            "rise_steps": self.rise_steps,
+            "settling_steps": self.settling_steps,
+            "response": _list(self.response),
+            "label": self.label,
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw with :func:`optfilters.plot.closed_loop_step`."""
+        from . import plot
+
+        return plot.closed_loop_step(self, ax=ax, **kwargs)
+
+
+def _step_of(loop: FeedbackLoop, steps: int | None) -> StepInfo:
+    from scipy.signal import lfilter
+
+    rate = float(loop.rate(1.0))
+    stable = rate < 1.0
+    if steps is None:
+        n = 200 if not stable or rate == 0.0 else int(min(max(200, 30.0 / -math.log(rate)), 1_000_000))
+    else:
+        n = int(steps)
+    p = loop.polynomial(1.0)
+    num = loop.reference
+    y = np.asarray(lfilter(num, p, np.ones(n + 1)), dtype=np.float64)  # num starts with the loop's delay
+    name, x, d, label = loop.name, loop.lr_curvature, loop.staleness, loop.label
+    if not stable:
+        nan = math.nan
+        return StepInfo(name, x, y, nan, nan, nan, -1, -1, -1, False, d, label)
+    final = float(np.sum(num) / np.sum(p))
+    ref = abs(final) if final != 0.0 else 1.0
+    peak_step = int(np.argmax(y * np.sign(final or 1.0)))
+    peak = float(y[peak_step])
+    overshoot = max(0.0, (peak - final) / ref) if final >= 0 else max(0.0, (final - peak) / ref)
+    frac = y / final if final != 0.0 else y
+    lo = np.flatnonzero(frac >= 0.1)
+    hi = np.flatnonzero(frac >= 0.9)
+    rise = int(hi[0] - lo[0]) if lo.size and hi.size else -1
+    outside = np.flatnonzero(np.abs(y - final) > 0.02 * ref)
+    settling = int(outside[-1] + 1) if outside.size else 0
+    return StepInfo(name, x, y, final, float(overshoot), peak, peak_step, rise, settling, True, d, label)
+
+
+def step_info(
+    model: ModelLike,
+    lr_curvature: float | None = None,
+    *,
+    steps: int | None = None,
+    staleness: int = 0,
+    **options: Any,
+) -> StepInfo:
+    """Closed-loop step information: overshoot of the parameter past the minimum, settling steps to 2%.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    lr_curvature : float, optional
+        ``x = lr * h`` (see :func:`feedback_loop`).
+    steps : int, optional
+        Length of the simulated response (default: 30 time constants of the rate, at least 200).
+    staleness : int
+        Steps of gradient staleness.
+    **options
+        ``curvature``, ``second_moment`` and catalogue hyperparameters.
+
+    Returns
+    -------
+    StepInfo
+
+    Examples
+    --------
+    >>> from optfilters.margins import step_info
+    >>> step_info("sgd", 0.5).settling_steps      # 0.5^t <= 0.02 from t = 6
+    6
+    """
+    return _step_of(feedback_loop(model, lr_curvature, staleness=staleness, **options), steps)
+
+
+# ----------------------------------------------------------------------------- margins
+
+
+@dataclass(frozen=True)
+class Margins:
+    """Gain, phase and delay margins of the optimizer loop at an operating point.
+
+    Attributes
+    ----------
+    name : str
+    lr_curvature : float
+        ``x`` at the operating point.
+    staleness : int
+        Steps of gradient staleness already in the loop.
+    rate : float
+        Largest closed-loop pole modulus at the point.
+    stable : bool
+    mode : str
+        The dominant closed-loop mode at the point.
+    gain_margin : float
+        Factor by which ``lr`` can grow before the loop diverges (inf: never;
+        below 1: the point is unstable and ``lr`` must shrink by it).
+    lower_gain_margin : float
+        Factor down to which ``lr`` can shrink (0 for the usual loops).
+    failure_frequency : float or None
+        Frequency (cycles/step) of the pole that crosses the unit circle at the upper edge.
+    failure_mode : str
+    phase_margin : float
+        Degrees (nan when the point is unstable; inf without a gain crossover).
+    crossover_frequency : float or None
+        Gain-crossover frequency (cycles/step) of the phase margin.
+    delay_margin : float
+        Steps of (continuous) delay the loop tolerates: ``PM / w_c``, the
+        smallest over the gain crossovers.
+    max_staleness : int
+        Largest ``d`` such that every staleness ``0 .. d`` converges:
+        ``ceil(delay_margin) - 1`` (no delay below the delay margin can move the
+        Nyquist plot through -1), checked on the stale loops' poles up to 64
+        steps; ``-1`` when the point itself diverges.
+    stale_rates : tuple of float
+        Rates with ``0 .. max_staleness + 1`` extra steps of staleness (at most 65 values).
+    step : StepInfo
+    label : str
+    stable_intervals : tuple of (float, float)
+        Every stable interval of the gain factor.
+    crossings : tuple of (float, float)
+        ``(g, frequency)`` pairs where a pole is on the unit circle.
+
+    Examples
+    --------
+    >>> from optfilters.margins import margins
+    >>> m = margins("momentum", 0.05, momentum=0.9)
+    >>> round(m.gain_margin, 6), m.failure_frequency, round(m.phase_margin, 2), round(m.delay_margin, 2)
+    (76.0, 0.5, 25.66, 2.05)
+    >>> m.max_staleness, [round(r, 4) for r in m.stale_rates]
+    (2, [0.9487, 0.9747, 0.9989, 1.0181])
+    """
+
+    name: str
+    lr_curvature: float
+    staleness: int
+    rate: float
+    stable: bool
+    mode: str
+    gain_margin: float
+    lower_gain_margin: float
+    failure_frequency: float | None
+    failure_mode: str
+    phase_margin: float
+    crossover_frequency: float | None
+    delay_margin: float
+    max_staleness: int
+    stale_rates: tuple[float, ...]
+    step: StepInfo
+    label: str = "exact"
+    linearised: bool = False
+    preconditioner: float = 1.0
+    stable_intervals: tuple[tuple[float, float], ...] = ()
+    crossings: tuple[tuple[float, float], ...] = ()
+    crossovers: tuple[tuple[float, float, float], ...] = ()
+    loop: FeedbackLoop | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def gain_margin_db(self) -> float:
+        """``20 log10(gain_margin)``."""
+        g = self.gain_margin
+        return 20.0 * math.log10(g) if g > 0 and math.isfinite(g) else (math.inf if g == math.inf else math.nan)
+
+    @property
+    def edge_lr_curvature(self) -> float:
+        """``x`` at which the loop diverges: ``gain_margin * lr_curvature``."""
+        return self.gain_margin * self.lr_curvature
+
+    @property
+    def crossover_rad(self) -> float | None:
+        """The crossover frequency in rad/step."""
+        f = self.crossover_frequency
+        return None if f is None else 2.0 * math.pi * f
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (non-finite as None)."""
+        return {
+            "name": self.name,
+            "lr_curvature": self.lr_curvature,
+            "staleness": self.staleness,
+            "rate": _finite_or_none(self.rate),
+            "stable": self.stable,
+            "mode": self.mode,
+            "gain_margin": _finite_or_none(self.gain_margin),
+            "gain_margin_db": _finite_or_none(self.gain_margin_db),
+            "lower_gain_margin": _finite_or_none(self.lower_gain_margin),
+            "edge_lr_curvature": _finite_or_none(self.edge_lr_curvature),
+            "failure_frequency": self.failure_frequency,
+            "failure_mode": self.failure_mode,
+            "phase_margin_deg": _finite_or_none(self.phase_margin),
+            "crossover_frequency": self.crossover_frequency,
+            "crossover_rad_per_step": self.crossover_rad,
+            "delay_margin_steps": _finite_or_none(self.delay_margin),
+            "max_staleness": self.max_staleness,
+            "stale_rates": _list(self.stale_rates),
+            "step": {k: v for k, v in self.step.as_dict().items() if k != "response"},
+            "stable_intervals": [_list(i) for i in self.stable_intervals],
+            "crossings": [{"gain": _finite_or_none(g), "frequency": f} for g, f in self.crossings],
+            "gain_crossovers": [
+                {"frequency": f, "phase_margin_deg": _finite_or_none(pm), "delay_steps": _finite_or_none(tau)}
+                for f, pm, tau in self.crossovers
+            ],
+            "label": self.label,
+            "linearised": self.linearised,
+            "preconditioner": self.preconditioner,
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the loop's Bode diagram with the margins (:func:`optfilters.plot.margins`)."""
+        from . import plot
+
+        return plot.margins(self, ax=ax, **kwargs)
+
+
+def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margins:
+    rate = float(loop.rate(1.0))
+    stable = rate < 1.0
+    poles = loop.poles(1.0)
+    crossings = loop.crossings()
+    intervals = loop.stable_intervals()
+    here = next((iv for iv in intervals if iv[0] < 1.0 < iv[1]), None)
+    if here is not None:
+        gm, lower = here[1], max(here[0], 0.0)
+    else:  # unstable here: the factor down to the edge of the interval reached from small lr (below 1)
+        small = next((iv for iv in intervals if iv[0] <= 0.0 < iv[1] <= 1.0), None)
+        gm = small[1] if small is not None else math.nan
+        lower = math.nan
+    failure = None
+    if math.isfinite(gm):
+        nearest = min(crossings, key=lambda c: abs(c[0] - gm), default=None)
+        failure = None if nearest is None else round(nearest[1], 12)
+    crossovers: list[tuple[float, float, float]] = []
+    pm, wc, dm = math.nan, None, math.nan
+    if stable:
+        best = math.inf
+        for f in loop.gain_crossovers(1.0):
+            value = loop.open_loop([f])[0]
+            w = 2.0 * math.pi * f
+            margin = (math.pi + math.atan2(value.imag, value.real)) % (2.0 * math.pi)
+            wrapped = margin if margin <= math.pi else margin - 2.0 * math.pi
+            tau = margin / w if w > 0 else math.inf
+            crossovers.append((f, math.degrees(wrapped), tau))
+            if tau < best or (tau == best and wc is None):
+                best, pm, wc = tau, math.degrees(wrapped), f
+        dm = best if crossovers else math.inf
+        if not crossovers:
+            pm = math.inf
+    stale: list[float] = [rate]
+    tolerated = -1
+    if stable:
+        # Every delay below the delay margin keeps the loop stable (the Nyquist plot of z^-tau L cannot pass
+        # through -1 while tau < PM / w_c at every crossover), so ceil(DM) - 1 steps are tolerated; the stale
+        # loops' poles check it directly up to _STALE_SCAN steps.
+        tolerated = max_staleness if not math.isfinite(dm) else min(max_staleness, math.ceil(dm) - 1)
+        for d in range(1, min(tolerated + 1, _STALE_SCAN) + 1):
+            stale.append(float(loop.delayed(d).rate(1.0)))
+        checked = [i for i, r in enumerate(stale) if r >= 1.0]
+        if checked:
+            tolerated = checked[0] - 1
+    step = _step_of(loop, None)
+    return Margins(
+        name=loop.name,
+        lr_curvature=loop.lr_curvature,
+        staleness=loop.staleness,
+        rate=rate,
+        stable=stable,
+        mode=_pole_mode(poles),
+        gain_margin=float(gm),
+        lower_gain_margin=float(lower),
+        failure_frequency=failure,
+        failure_mode=crossing_mode(failure),
+        phase_margin=float(pm),
+        crossover_frequency=wc,
+        delay_margin=float(dm),
+        max_staleness=tolerated,
+        stale_rates=tuple(stale),
+        step=step,
+        label=loop.label,
+        linearised=loop.linearised,
+        preconditioner=loop.preconditioner,
+        stable_intervals=tuple(intervals),
+        crossings=tuple(crossings),
+        crossovers=tuple(crossovers),
+        loop=loop,
+    )
+
+
+def margins(
+    model: ModelLike,
+    lr_curvature: float | None = None,
+    *,
+    staleness: int = 0,
+    **options: Any,
+) -> Margins:
+    """Gain, phase and delay margins, staleness tolerance and step information at an operating point.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name (with hyperparameters), model, or gradient filter.
+    lr_curvature : float, optional
+        ``x = lr * h`` (default: the model's ``lr`` times ``curvature``, times
+        the normaliser's gain when linearised).
+    staleness : int
+        Steps of gradient staleness already in the loop.
+    **options
+        ``curvature``, ``second_moment`` and catalogue hyperparameters.
+
+    Returns
+    -------
+    Margins
+
+    Notes
+    -----
+    The gain margin is the upper end of the stable interval of the gain
+    factor that contains 1, from the exact crossings of the characteristic
+    polynomial (see the module notes); the phase margin is ``180 + angle L``
+    at the gain crossover, the delay margin ``PM / w_c`` in steps (the
+    smallest over the crossovers).  ``max_staleness`` is checked directly on
+    the poles of the loops with ``d`` extra steps of staleness.
+
+    Examples
+    --------
+    >>> from optfilters.margins import margins
+    >>> m = margins("momentum", 0.2, momentum=0.9)
+    >>> m.max_staleness, round(m.stale_rates[1], 4)    # one step of staleness diverges
+    (0, 1.0488)
+    >>> [round(r, 3) for r in margins("sgd", 0.05).stale_rates[:5]]   # GD speeds up with staleness
+    [0.95, 0.947, 0.944, 0.94, 0.934]
+    """
+    return _margins_of(feedback_loop(model, lr_curvature, staleness=staleness, **options))
+
+
+# ----------------------------------------------------------------------------- staleness
+
+
+@dataclass(frozen=True)
+class StalenessRates:
+    """Closed-loop rate against the staleness ``d`` of the gradient, at one or more operating points.
+
+    Attributes
+    ----------
+    name : str
+    staleness : ndarray
+        ``d`` values.
+    lr_curvature : ndarray
+        Operating points ``x``.
+    rate : ndarray
+        Shape ``(len(lr_curvature), len(staleness))``.
+    delay_margin : ndarray
+        Per operating point, the delay margin of the undelayed loop (steps).
+
+    Examples
+    --------
+    >>> from optfilters.margins import staleness_rates
+    >>> r = staleness_rates("momentum", [0.05, 0.2], range(4), momentum=0.9)
+    >>> r.rate.round(4).tolist()
+    [[0.9487, 0.9747, 0.9989, 1.0181], [0.9487, 1.0488, 1.1109, 1.1392]]
+    """
+
+    name: str
+    staleness: FloatArray
+    lr_curvature: FloatArray
+    rate: FloatArray
+    delay_margin: FloatArray
+    label: str = "exact"
+
+    @property
+    def stable(self) -> NDArray[np.bool_]:
+        """``rate < 1``."""
+        return np.asarray(self.rate < 1.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data."""
+        return {
+            "name": self.name,
+            "staleness": [int(d) for d in self.staleness],
+            "lr_curvature": _list(self.lr_curvature),
+            "rate": [_list(row) for row in self.rate],
+            "delay_margin_steps": _list(self.delay_margin),
+            "label": self.label,
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw with :func:`optfilters.plot.staleness_rates`."""
+        from . import plot
+
+        return plot.staleness_rates(self, ax=ax, **kwargs)
+
+
+def staleness_rates(
+    model: ModelLike,
+    lr_curvature: float | ArrayLike,
+    staleness: Iterable[int] = range(5),
+    **options: Any,
+) -> StalenessRates:
+    """The closed-loop rate with ``d``-step-stale gradients for each ``d`` and operating point ``x``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import staleness_rates
+    >>> staleness_rates("sgd", 0.05, [0, 4]).rate.round(4).tolist()
+    [[0.95, 0.9344]]
+    """
+    xs = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
+    ds = np.array([_nonnegative_int("staleness", d) for d in staleness], dtype=np.float64)
+    rows, margins_ = [], []
+    label = "exact"
+    for x in xs:
+        loop = feedback_loop(model, float(x), **options)
+        label = loop.label
+        rows.append([float(loop.delayed(int(d)).rate(1.0)) for d in ds])
+        margins_.append(_margins_of(loop, max_staleness=0).delay_margin)
+    return StalenessRates(
+        name=loop.name,
+        staleness=ds,
+        lr_curvature=xs,
+        rate=np.asarray(rows, dtype=np.float64),
+        delay_margin=np.asarray(margins_, dtype=np.float64),
+        label=label,
+    )
+
+
+# ----------------------------------------------------------------------------- root locus
+
+
+@dataclass(frozen=True)
+class RootLocus:
+    """Closed-loop poles as the loop gain ``x = lr * h`` sweeps (see :func:`optfilters.plot.root_locus`).
+
+    Attributes
+    ----------
+    name : str
+    lr_curvature : ndarray
+        The ``x`` values, shape ``(K,)``.
+    poles : ndarray
+        Complex, shape ``(K, order)``, largest modulus first per row.
+    open_loop_poles : ndarray
+        The poles at ``x = 0`` (``z = 1`` and the filter's poles).
+    zeros : ndarray
+        Where poles go as ``x -> infinity`` (the filter's zeros, delays at the origin).
+    crossings : tuple of (float, float)
+        ``(x, frequency)`` where a pole crosses the unit circle.
+    stable_interval : (float, float) or None
+        The stable interval of ``x`` reached from small ``x``.
+    operating_point : float or None
+        The ``x`` marked on the plot.
+
+    Examples
+    --------
+    >>> from optfilters.margins import root_locus
+    >>> r = root_locus("momentum", [1.0, 3.8], momentum=0.81)
+    >>> abs(r.poles[0]).round(6).tolist(), [round(v, 9) for v in r.stable_interval]
+    ([0.9, 0.9], [0.0, 3.62])
+    """
+
+    name: str
+    lr_curvature: FloatArray
+    poles: ComplexArray
+    open_loop_poles: ComplexArray
+    zeros: ComplexArray
+    crossings: tuple[tuple[float, float], ...]
+    stable_interval: tuple[float, float] | None
+    operating_point: float | None = None
+    staleness: int = 0
+    label: str = "exact"
+
+    @property
+    def rate(self) -> FloatArray:
+        """Largest pole modulus per ``x``."""
+        return np.asarray(np.max(np.abs(self.poles), axis=-1), dtype=np.float64)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (complex as ``[re, im]``)."""
+
+        def pairs(z: ArrayLike) -> list[list[float]]:
+            return [[float(v.real), float(v.imag)] for v in np.asarray(z, dtype=np.complex128).ravel()]
+
+        return {
+            "name": self.name,
+            "lr_curvature": _list(self.lr_curvature),
+            "poles": [pairs(row) for row in self.poles],
+            "rate": _list(self.rate),
+            "open_loop_poles": pairs(self.open_loop_poles),
+            "zeros": pairs(self.zeros),
+            "crossings": [{"lr_curvature": _finite_or_none(x), "frequency": f} for x, f in self.crossings],
+            "stable_interval": None if self.stable_interval is None else _list(self.stable_interval),
+            "operating_point": self.operating_point,
+            "staleness": self.staleness,
+            "label": self.label,
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw with :func:`optfilters.plot.root_locus`."""
+        from . import plot
+
+        return plot.root_locus(self, ax=ax, **kwargs)
+
+
+def root_locus(
+    model: ModelLike,
+    lr_curvature: ArrayLike | None = None,
+    *,
+    points: int = 400,
+    staleness: int = 0,
+    operating_point: float | None = None,
+    **options: Any,
+) -> RootLocus:
+    """The closed-loop poles over a sweep of ``x = lr * h``.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    lr_curvature : array_like, optional
+        The ``x`` values (default: ``points`` values, geometric from 1e-3 of
+        the stability edge to 1.5 times it, plus linear ones).
+    points : int
+        Number of default ``x`` values.
+    staleness : int
+        Steps of gradient staleness.
+    operating_point : float, optional
+        An ``x`` to mark.
+    **options
+        ``curvature`` (default 1), ``second_moment`` and catalogue hyperparameters.  The sweep scales
+        the learning rate at that curvature (weight-decay terms scale with it).
+
+    Returns
+    -------
+    RootLocus
+
+    Examples
+    --------
+    >>> from optfilters.margins import root_locus
+    >>> r = root_locus("sgd", [0.5, 1.0, 3.0])
+    >>> r.poles.real.round(12).ravel().tolist(), r.crossings
+    ([0.5, 0.0, -2.0], ((0.0, 0.0), (2.0, 0.5)))
+    """
+    if int(points) < 2:
+        raise InvalidHyperparameterError(f"points must be >= 2, got {points}")
+    loop = feedback_loop(model, None, staleness=staleness, **options)
+    x0 = loop.lr_curvature  # the gain factor g sweeps lr: x = g x0
+    crossings = tuple((g * x0, f) for g, f in loop.crossings())
+    intervals = [(lo * x0, hi * x0) for lo, hi in loop.stable_intervals()]
+    here = next((iv for iv in intervals if iv[0] <= 0.0 < iv[1]), None)
+    if lr_curvature is None:
+        top = here[1] if here is not None and math.isfinite(here[1]) else 4.0
+        geometric = np.geomspace(1e-3 * top, 1.5 * top, int(points) // 2)
+        linear = np.linspace(0.0, 1.5 * top, int(points) - int(points) // 2)
+        x = np.unique(np.concatenate([geometric, linear]))
+    else:
+        x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
+        if not np.all(np.isfinite(x)):
+            raise InvalidHyperparameterError("lr_curvature values must be finite")
+    poles = loop.poles(x / x0)
+    return RootLocus(
+        name=loop.name,
+        lr_curvature=x,
+        poles=poles,
+        open_loop_poles=np.asarray(np.roots(loop.constant), dtype=np.complex128),
+        zeros=_zeros(loop.reference),
+        crossings=crossings,
+        stable_interval=None if here is None else (max(here[0], 0.0), here[1]),
+        operating_point=None if operating_point is None else float(operating_point),
+        staleness=loop.staleness,
+        label=loop.label,
+    )
+
+
+def _zeros(reference: FloatArray) -> ComplexArray:
+    """Finite zeros of the loop in ``z``: the roots of ``z^n S(z^-1)`` (where poles go as ``x -> infinity``)."""
+    coefficients = np.asarray(reference, dtype=np.float64)
+    if not np.any(coefficients):
+        return np.zeros(0, dtype=np.complex128)
+    return np.asarray(np.roots(coefficients), dtype=np.complex128)
+
+
+# ----------------------------------------------------------------------------- sensitivity
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """Sensitivity ``S = 1 / (1 + L)`` and complementary sensitivity ``T = L / (1 + L)`` over frequency.
+
+    ``S`` is the error's response to a moving optimum (tracking a drifting
+    minimum: continual learning, non-stationary objectives); ``T`` the
+    parameter's response to the optimum, and ``T / h`` the response to
+    gradient noise (without weight decay): a peak of ``|T|`` above 1 is a band
+    of gradient-noise frequencies that the closed loop amplifies (heavy
+    ball's resonance near the crossover).
+
+    Attributes
+    ----------
+    freqs : ndarray
+        Cycles/step, 0 to 0.5.
+    S, T : ndarray
+        Complex responses.
+    peak_s, peak_t : float
+        ``max |S|`` (its inverse is the modulus margin, the distance of ``L``
+        from -1) and ``max |T|``.
+    peak_s_frequency, peak_t_frequency : float
+    noise_gain : float
+        ``sum_k t_k^2`` (the squared H2 norm of ``T``): with gradient noise of
+        variance ``sigma^2`` the parameter's steady-state variance is
+        ``sigma^2 noise_gain / h^2`` and the loss ``sigma^2 noise_gain / (2 h)``.
+
+    Examples
+    --------
+    >>> from optfilters.margins import sensitivity
+    >>> s = sensitivity("momentum", 0.05, momentum=0.9)
+    >>> round(s.peak_t, 3), round(s.peak_t_frequency, 4), round(s.noise_gain, 6)   # 2 x the NQM loss 0.126667
+    (2.252, 0.0347, 0.253333)
+    """
+
+    name: str
+    lr_curvature: float
+    freqs: FloatArray
+    S: ComplexArray
+    T: ComplexArray
+    peak_s: float
+    peak_s_frequency: float
+    peak_t: float
+    peak_t_frequency: float
+    noise_gain: float
+    staleness: int = 0
+    label: str = "exact"
+    linearised: bool = False
+
+    @property
+    def modulus_margin(self) -> float:
+        """``1 / max |S|``: the smallest distance of ``L(e^{iw})`` from -1."""
+        return 1.0 / self.peak_s
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (magnitudes in linear units and dB)."""
+        with np.errstate(divide="ignore"):
+            s_db, t_db = 20.0 * np.log10(np.abs(self.S)), 20.0 * np.log10(np.abs(self.T))
+        return {
+            "name": self.name,
+            "lr_curvature": self.lr_curvature,
+            "staleness": self.staleness,
+            "freqs": _list(self.freqs),
+            "S_magnitude": _list(np.abs(self.S)),
+            "T_magnitude": _list(np.abs(self.T)),
+            "S_db": _list(s_db),
+            "T_db": _list(t_db),
+            "peak_s": _finite_or_none(self.peak_s),
+            "peak_s_frequency": self.peak_s_frequency,
+            "peak_t": _finite_or_none(self.peak_t),
+            "peak_t_frequency": self.peak_t_frequency,
+            "modulus_margin": _finite_or_none(self.modulus_margin),
+            "noise_gain": _finite_or_none(self.noise_gain),
+            "label": self.label,
+            "units": {"freqs": "cycles/step"},
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw with :func:`optfilters.plot.sensitivity`."""
+        from . import plot
+
+        return plot.sensitivity(self, ax=ax, **kwargs)
+
+
+def _peak(loop: FeedbackLoop, numerator: FloatArray, grid: FloatArray) -> tuple[float, float]:
+    """``max |num / P|`` over ``[0, 0.5]``: a dense grid refined by a bounded scalar search."""
+    from scipy.optimize import minimize_scalar
+
+    p = loop.polynomial(1.0)
+
+    def magnitude(f: float) -> float:
+        z = np.exp(2j * math.pi * f)
+        return float(abs(np.polyval(numerator, z) / np.polyval(p, z)))
+
+    values = np.array([magnitude(f) for f in grid])
+    i = int(np.nanargmax(values))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    res = minimize_scalar(lambda f: -magnitude(f), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
+    if -res.fun >= values[i]:
+        return float(-res.fun), float(res.x)
+    return float(values[i]), float(grid[i])
+
+
+def sensitivity(
+    model: ModelLike,
+    lr_curvature: float | None = None,
+    *,
+    points: int = 1025,
+    staleness: int = 0,
+    **options: Any,
+) -> Sensitivity:
+    """The sensitivity and complementary sensitivity of the optimizer loop at an operating point.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+    lr_curvature : float, optional
+        ``x = lr * h`` (see :func:`feedback_loop`).
+    points : int
+        Frequencies from 0 to 0.5 cycles/step.
+    staleness : int
+        Steps of gradient staleness.
+    **options
+        ``curvature``, ``second_moment`` and catalogue hyperparameters.
+
+    Returns
+    -------
+    Sensitivity
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If the closed loop diverges at the point (``S`` and ``T`` are then not the responses of anything).
+
+    Examples
+    --------
+    >>> from optfilters.margins import sensitivity
+    >>> s = sensitivity("sgd", 0.5)
+    >>> round(s.peak_t, 6), round(s.noise_gain, 6)    # T = 0.5 z^-1 / (1 - 0.5 z^-1): sum 0.25^k / 4
+    (1.0, 0.333333)
+    """
+    from scipy.signal import lfilter
+
+    if int(points) < 2:
+        raise InvalidHyperparameterError(f"points must be >= 2, got {points}")
+    loop = feedback_loop(model, lr_curvature, staleness=staleness, **options)
+    rate = float(loop.rate(1.0))
+    if not rate < 1.0:
+        raise InvalidHyperparameterError(
+            f"{loop.name}: the closed loop diverges at lr*h = {loop.lr_curvature:g} (rate {rate:.6g}); "
+            "sensitivity functions need a convergent loop"
+        )
+    freqs = np.linspace(0.0, 0.5, int(points))
+    z = np.exp(2j * math.pi * freqs)
+    p = loop.polynomial(1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_resp = np.polyval(loop.constant, z) / np.polyval(p, z)
+        t_resp = np.polyval(loop.slope, z) / np.polyval(p, z)
+    dense = np.linspace(0.0, 0.5, 8193)
+    peak_s, f_s = _peak(loop, loop.constant, dense)
+    peak_t, f_t = _peak(loop, loop.slope, dense)
+    n = 64 if rate == 0.0 else int(min(max(64, 60.0 / -math.log(rate)), 10_000_000))
+    impulse = np.zeros(n)
+    impulse[0] = 1.0
+    response = lfilter(loop.reference, p, impulse)
+    noise_gain = float(np.sum(response * response))
+    return Sensitivity(
+        name=loop.name,
+        lr_curvature=loop.lr_curvature,
+        freqs=freqs,
+        S=np.asarray(s_resp, dtype=np.complex128),
+        T=np.asarray(t_resp, dtype=np.complex128),
+        peak_s=peak_s,
+        peak_s_frequency=f_s,
+        peak_t=peak_t,
+        peak_t_frequency=f_t,
+        noise_gain=noise_gain,
+        staleness=loop.staleness,
+        label=loop.label,
+        linearised=loop.linearised,
+    )
+
+
+# ----------------------------------------------------------------------------- normalised models
+
+
+def nonlinear_edge_note(model: ModelLike, **hyperparameters: Any) -> str | None:
+    """Why the stability edge of a normalised (or sign) optimizer is not a divergence learning rate.
+
+    The closed-loop analysis linearises a normaliser (frozen at a second
+    moment ``v``) and leaves out a sign: its edge is where the *linearised*
+    loop stops converging, in preconditioned curvature.  The real update is
+    bounded (the normaliser divides by a running estimate of the gradient's
+    scale, which grows with the oscillation; a sign step has size ``lr``), so
+    a real run past the edge oscillates around the minimum at the edge (the
+    preconditioned sharpness hovers near it: the edge of stability of adaptive
+    methods, Cohen et al. 2022) instead of diverging.  None for linear models.
+
+    Examples
+    --------
+    >>> from optfilters.margins import nonlinear_edge_note
+    >>> nonlinear_edge_note("sgd") is None
+    True
+    >>> nonlinear_edge_note("adam").split(":")[0]
+    'adam normalises its step'
+    """
+    m = as_model(model, **hyperparameters)
+    if m.normaliser is not None:
+        return (
+            f"{m.name} normalises its step: the edge is that of the linearised loop (normaliser frozen, lr*h in "
+            "preconditioned curvature h/(sqrt(v)+eps)); a real run does not diverge past it, because v grows with "
+            "the oscillation and shrinks the step: the run oscillates around the minimum at the edge (its "
+            "preconditioned sharpness hovers near it) instead of diverging"
+        )
+    if m.nonlinearity is not None:
+        return (
+            f"{m.name} takes the sign of its direction: every step has size lr, so a real run cannot diverge on a "
+            "quadratic (it oscillates around the minimum with an amplitude of order lr); the edge is that of the "
+            "linear part only"
+        )
+    return None
