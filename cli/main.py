@@ -14,7 +14,17 @@ import click
 from ._common import OneLineErrorGroup
 
 #: Command modules of this package, each defining ``register(group: click.Group) -> None``.
-COMMAND_MODULES = ("analysis", "predict", "control", "identify", "audit", "nonlinear", "figures", "explore")
+COMMAND_MODULES = (
+    "analysis",
+    "predict",
+    "control",
+    "identify",
+    "audit",
+    "nonlinear",
+    "figures",
+    "explore",
+    "checkpoint",
+)
 
 
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -27,7 +27,13 @@ from ._analysis import (
     summarise,
 )
 from ._catalogue import CATALOGUE, CatalogueEntry, as_model, get, names, resolve_name
-from ._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, UnknownNameError
+from ._errors import (
+    InvalidFilterError,
+    InvalidHyperparameterError,
+    StabilityWarning,
+    StateResetWarning,
+    UnknownNameError,
+)
 from ._filter import ArmaFilter, cascade, parallel
 from ._hyperparameters import Hyperparameter
 from ._model import NumpyOptimizer, OptimizerModel, Trajectory, chain
@@ -51,6 +57,7 @@ __all__ = [
     "PoleZeroMap",
     "QuasiHyperbolicForm",
     "StabilityWarning",
+    "StateResetWarning",
     "StepResponse",
     "SummaryTable",
     "Trajectory",

@@ -89,6 +89,11 @@ class CatalogueEntry:
         Dotted path of the torch.optim counterpart with identical semantics.
     torch_fixed : mapping
         Extra keyword arguments for the torch counterpart (e.g. ``nesterov=True``).
+    torch_state : mapping
+        The counterpart's per-parameter state keys and the bridge's keys that
+        hold the same tensors (``{"exp_avg": "gradient.0", ...}``;
+        ``step`` is ``step`` in both): what checkpoint conversion maps
+        (:mod:`optfilters.torch.checkpoint`).
     source : str
         Where the update rule comes from.
     examples : tuple of dict
@@ -128,6 +133,7 @@ class CatalogueEntry:
     aliases: tuple[str, ...] = ()
     torch_class: str | None = None
     torch_fixed: Mapping[str, Any] = field(default_factory=dict)
+    torch_state: Mapping[str, str] = field(default_factory=dict)
     source: str = ""
     examples: tuple[Params, ...] = ()
     bad_inputs: tuple[tuple[Params, str], ...] = ()
@@ -355,13 +361,17 @@ def _adam_normaliser(params: Params, amsgrad: bool = False, correction_inside_ro
 def _sgd_gradient(momentum: float, dampening: float, nesterov: bool) -> LinearStage | None:
     if momentum == 0.0:
         return None
-    if nesterov:
-        # buf = mu buf + g; d = g + mu buf  =>  H = ((1 + mu) - mu z^-1) / (1 - mu z^-1)
-        return LinearStage.of(ArmaFilter([1.0 + momentum, -momentum], [1.0, -momentum]), "gradient")
     # torch: buf_1 = g_1 (no (1 - dampening) factor), then buf = mu buf + (1 - dampening) g
-    return LinearStage.of(
-        ArmaFilter([1.0 - dampening], [1.0, -momentum]), "gradient", first_output_is_input=dampening != 0.0
-    )
+    buffer = ArmaFilter([1.0 - dampening], [1.0, -momentum])
+    if nesterov:
+        # torch's own state form, d = g + mu buf (the buffer is gradient.0 either way): exact when mu changes
+        # between steps, where the transfer function ((1 + mu) - mu z^-1) / (1 - mu z^-1) of constant mu is not
+        terms = (
+            FilterTerm(buffer, gain=Constant(momentum), first_output_is_input=dampening != 0.0),
+            FilterTerm(ArmaFilter.identity()),
+        )
+        return LinearStage(terms, "gradient", summed=True)
+    return LinearStage.of(buffer, "gradient", first_output_is_input=dampening != 0.0)
 
 
 def _build_sgd(name: str, nesterov: bool = False) -> Callable[[Params], OptimizerModel]:
@@ -501,12 +511,18 @@ def _build_aggmo(p: Params) -> OptimizerModel:
 
 def _build_lion(p: Params) -> OptimizerModel:
     beta1, beta2 = p["beta1"], p["beta2"]
-    # c = beta1 m + (1 - beta1) g, m = beta2 m + (1 - beta2) g  =>  ((1-b1) + (b1-b2) z^-1) / (1 - b2 z^-1)
-    interpolation = ArmaFilter([1.0 - beta1, beta1 - beta2], [1.0, -beta2], name="lion")
+    # c = beta1 m + (1 - beta1) g, then m = beta2 m + (1 - beta2) g  =>  ((1-b1) + (b1-b2) z^-1) / (1 - b2 z^-1);
+    # in the reference's state form (m, read before its update), which stays exact when the betas change
+    late_ema = ArmaFilter([0.0, 1.0 - beta2], [1.0, -beta2], name="ema, one step late")
+    interpolation = LinearStage(
+        (FilterTerm(late_ema, gain=Constant(beta1)), FilterTerm(ArmaFilter.identity(), gain=Constant(1.0 - beta1))),
+        "gradient",
+        summed=True,
+    )
     return _model(
         "lion",
         p,
-        gradient=LinearStage.of(interpolation, "gradient"),
+        gradient=interpolation,
         nonlinearity=SignNonlinearity(),
         weight_decay=_weight_decay(p, decoupled=True),
     )
@@ -739,6 +755,8 @@ _SGD_HPS = (
     MAXIMIZE,
 )
 
+_ADAM_STATE = {"exp_avg": "gradient.0", "exp_avg_sq": "second_moment.0", "max_exp_avg_sq": "second_moment.max"}
+
 _ENTRIES: list[CatalogueEntry] = [
     CatalogueEntry(
         "sgd",
@@ -747,6 +765,7 @@ _ENTRIES: list[CatalogueEntry] = [
         _build_sgd("sgd"),
         aliases=("gd",),
         torch_class="torch.optim.SGD",
+        torch_state={"momentum_buffer": "gradient.0"},
         source="torch.optim.SGD",
         examples=({"lr": 0.1}, {"momentum": 0.9, "dampening": 0.5}, {"momentum": 0.8, "nesterov": True}),
         bad_inputs=(
@@ -769,6 +788,7 @@ _ENTRIES: list[CatalogueEntry] = [
         _build_sgd("momentum"),
         aliases=("heavy-ball", "heavyball", "polyak", "sgdm", "sgd-momentum"),
         torch_class="torch.optim.SGD",
+        torch_state={"momentum_buffer": "gradient.0"},
         source="torch.optim.SGD(momentum=...)",
         examples=({"momentum": 0.5}, {"momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01}),
         bad_inputs=(({"momentum": -0.1}, r"momentum must be >= 0"), ({"dampening": 2.0}, r"dampening must be in")),
@@ -780,6 +800,7 @@ _ENTRIES: list[CatalogueEntry] = [
         _build_sgd("nesterov", nesterov=True),
         aliases=("nag", "sgd-nesterov"),
         torch_class="torch.optim.SGD",
+        torch_state={"momentum_buffer": "gradient.0"},
         torch_fixed={"nesterov": True},
         source="torch.optim.SGD(nesterov=True)",
         examples=({"momentum": 0.5}, {"momentum": 0.99, "weight_decay": 0.001}),
@@ -799,6 +820,7 @@ _ENTRIES: list[CatalogueEntry] = [
         ),
         _build_adagrad,
         torch_class="torch.optim.Adagrad",
+        torch_state={"sum": "second_moment.0"},
         source="torch.optim.Adagrad",
         examples=({"lr_decay": 0.01, "initial_accumulator_value": 0.1}, {"weight_decay": 0.01}),
         bad_inputs=(({"eps": -1.0}, r"eps must be >= 0"), ({"lr_decay": -0.1}, r"lr_decay must be >= 0")),
@@ -815,6 +837,7 @@ _ENTRIES: list[CatalogueEntry] = [
         ),
         _build_adadelta,
         torch_class="torch.optim.Adadelta",
+        torch_state={"square_avg": "adadelta.v", "acc_delta": "adadelta.u"},
         source="torch.optim.Adadelta",
         examples=({"rho": 0.95, "eps": 1e-5}, {"weight_decay": 0.01}),
         bad_inputs=(({"rho": 1.5}, r"rho must be in \[0, 1\]"),),
@@ -833,6 +856,7 @@ _ENTRIES: list[CatalogueEntry] = [
         ),
         _build_rmsprop,
         torch_class="torch.optim.RMSprop",
+        torch_state={"square_avg": "second_moment.0", "momentum_buffer": "post.0", "grad_avg": "center.0"},
         source="torch.optim.RMSprop",
         examples=({"centered": True}, {"momentum": 0.9}, {"centered": True, "momentum": 0.5, "alpha": 0.9}),
         bad_inputs=(({"alpha": 1.0}, r"alpha must be in \[0, 1\)"),),
@@ -852,6 +876,7 @@ _ENTRIES: list[CatalogueEntry] = [
         ),
         _build_adam("adam"),
         torch_class="torch.optim.Adam",
+        torch_state=_ADAM_STATE,
         source="torch.optim.Adam",
         examples=({"beta1": 0.8, "beta2": 0.99}, {"weight_decay": 0.01}, {"amsgrad": True}),
         bad_inputs=(
@@ -877,6 +902,7 @@ _ENTRIES: list[CatalogueEntry] = [
         _build_adam("adamw", decoupled=True),
         aliases=("adam-w",),
         torch_class="torch.optim.AdamW",
+        torch_state=_ADAM_STATE,
         source="torch.optim.AdamW",
         examples=({"weight_decay": 0.1}, {"amsgrad": True}),
         bad_inputs=(({"weight_decay": -0.1}, r"weight_decay must be >= 0"),),
@@ -887,6 +913,7 @@ _ENTRIES: list[CatalogueEntry] = [
         (_lr(1e-3), BETA1, BETA2, EPS_8, WEIGHT_DECAY, MAXIMIZE, DECOUPLED),
         _build_adam("amsgrad", amsgrad=True),
         torch_class="torch.optim.Adam",
+        torch_state=_ADAM_STATE,
         torch_fixed={"amsgrad": True},
         source="torch.optim.Adam(amsgrad=True)",
         examples=({"beta2": 0.99},),
@@ -907,6 +934,7 @@ _ENTRIES: list[CatalogueEntry] = [
         ),
         _build_nadam,
         torch_class="torch.optim.NAdam",
+        torch_state={"exp_avg": "gradient.1", "exp_avg_sq": "second_moment.0", "mu_product": "mu_product"},
         source="torch.optim.NAdam",
         examples=({"momentum_decay": 0.01}, {"weight_decay": 0.01, "decoupled_weight_decay": True}),
         bad_inputs=(({"momentum_decay": -1.0}, r"momentum_decay must be >= 0"),),
@@ -917,6 +945,7 @@ _ENTRIES: list[CatalogueEntry] = [
         (_lr(1e-3), BETA1, BETA2, EPS_8, WEIGHT_DECAY, DECOUPLED, MAXIMIZE),
         _build_radam,
         torch_class="torch.optim.RAdam",
+        torch_state={"exp_avg": "gradient.0", "exp_avg_sq": "second_moment.0"},
         source="torch.optim.RAdam",
         examples=({"beta2": 0.99}, {"weight_decay": 0.01, "decoupled_weight_decay": True}),
         bad_inputs=(({"beta2": 1.2}, r"beta2 must be in \[0, 1\)"),),
@@ -927,6 +956,7 @@ _ENTRIES: list[CatalogueEntry] = [
         (_lr(2e-3), BETA1, BETA2, EPS_8, WEIGHT_DECAY, MAXIMIZE),
         _build_adamax,
         torch_class="torch.optim.Adamax",
+        torch_state={"exp_avg": "gradient.0", "exp_inf": "peak"},
         source="torch.optim.Adamax",
         examples=({"beta2": 0.99},),
         bad_inputs=(({"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),),
@@ -1679,7 +1709,11 @@ def as_model(model: ModelLike, **hyperparameters: Any) -> OptimizerModel:
         if not hyperparameters:
             return model
         if model.name in CATALOGUE:
-            return get(model.name, **{**dict(model.hyperparameters), **hyperparameters})
+            base = dict(model.hyperparameters)
+            if "betas" in hyperparameters and "betas" not in base:  # torch's spelling replaces beta1, beta2
+                for key in ("beta1", "beta2", "beta3"):
+                    base.pop(key, None)
+            return get(model.name, **{**base, **hyperparameters})
         if set(hyperparameters) == {"lr"}:
             return OptimizerModel(
                 model.name,

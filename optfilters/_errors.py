@@ -6,6 +6,7 @@ __all__ = [
     "InvalidFilterError",
     "InvalidHyperparameterError",
     "StabilityWarning",
+    "StateResetWarning",
     "UnknownNameError",
 ]
 
@@ -24,3 +25,12 @@ class UnknownNameError(ValueError):
 
 class StabilityWarning(UserWarning):
     """An analysed filter is marginally stable or unstable."""
+
+
+class StateResetWarning(UserWarning):
+    """A change of hyperparameters changed the structure of an optimizer's filter state.
+
+    The state arrays written by the old structure (a Butterworth design of
+    another order, say) would be stale memories under the new one: they are
+    recreated at their initial values, so that filter restarts from rest.
+    """

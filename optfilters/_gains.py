@@ -9,11 +9,11 @@ Each gain is an immutable value with an exact ``value(t)`` and its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 
-from .program import Coef
+from .program import Coef, RunningProduct
 
 __all__ = [
     "Constant",
@@ -21,6 +21,7 @@ __all__ = [
     "InverseTimeDecay",
     "NadamCurrentGain",
     "NadamMomentumGain",
+    "NadamProduct",
     "RAdamRectification",
 ]
 
@@ -160,20 +161,32 @@ def nadam_momentum(beta1: float, momentum_decay: float, t: int) -> float:
     return beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
 
 
-@lru_cache(maxsize=64)
-def _nadam_products(beta1: float, momentum_decay: float, n: int, dtype: str) -> tuple[float, ...]:
-    # torch keeps the running product in a tensor of its scalar dtype: replicate that rounding.
-    cast = np.float32 if dtype == "float32" else np.float64
-    product = cast(1.0)
-    out = []
-    for t in range(1, n + 1):
-        product = cast(product * cast(nadam_momentum(beta1, momentum_decay, t)))
-        out.append(float(product))
-    return tuple(out)
+@dataclass(frozen=True)
+class NadamProduct(RunningProduct):
+    """torch.optim.NAdam's ``mu_product``: ``prod_k mu_k``, each ``mu_k`` with the ``beta1`` of its step.
+
+    A state of the optimizer (``optimizer.state[p]["mu_product"]``), advanced
+    once per step; with ``beta1`` or ``momentum_decay`` changed between steps
+    (a schedule) it is not a function of ``t``.
+
+    Examples
+    --------
+    >>> from optfilters.gains import NadamProduct
+    >>> round(NadamProduct(0.9, 4e-3).factor(1), 6)
+    0.450073
+    """
+
+    beta1: float = 0.9
+    momentum_decay: float = 4e-3
+    key: ClassVar[str] = "mu_product"
+
+    def factor(self, t: int) -> float:
+        """``mu_t`` with this step's ``beta1`` and ``momentum_decay``."""
+        return nadam_momentum(self.beta1, self.momentum_decay, t)
 
 
 def nadam_product(beta1: float, momentum_decay: float, t: int, dtype: str = "float32") -> float:
-    """``prod_{k<=t} mu_k`` rounded at every step in ``dtype``, as torch.optim.NAdam keeps it.
+    """``prod_{k<=t} mu_k`` rounded at every step in ``dtype``, as torch.optim.NAdam keeps it (constant ``beta1``).
 
     torch stores the product in a tensor of ``torch.get_default_dtype()``
     (float32 unless the default dtype was changed to float64).
@@ -183,10 +196,7 @@ def nadam_product(beta1: float, momentum_decay: float, t: int, dtype: str = "flo
     >>> round(nadam_product(0.9, 4e-3, 1), 6)
     0.450073
     """
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    size = 1 << max(t - 1, 0).bit_length()  # cache on powers of two
-    return _nadam_products(beta1, momentum_decay, max(size, 1), dtype)[t - 1]
+    return NadamProduct(beta1, momentum_decay).history(t, dtype)
 
 
 @dataclass(frozen=True)
@@ -217,6 +227,15 @@ class NadamCurrentGain(Gain):
         """``(1 - mu_t, 1 - prod_{k<=t} mu_k)`` (torch.optim.NAdam's order)."""
         b1, psi = self.beta1, self.momentum_decay
         return (1.0 - nadam_momentum(b1, psi, t), 1.0 - nadam_product(b1, psi, t, self.product_dtype))
+
+    def coef(self) -> Coef:
+        """``(1 - mu_t) / (1 - mu_product)``, reading the running product (:class:`NadamProduct`) of the run."""
+        b1, psi = self.beta1, self.momentum_decay
+
+        def fraction(t: int, product: float) -> tuple[float, float]:
+            return (1.0 - nadam_momentum(b1, psi, t), 1.0 - product)
+
+        return Coef(fraction, float(self.limit), (NadamProduct(b1, psi),))
 
     @property
     def limit(self) -> float:
@@ -257,6 +276,16 @@ class NadamMomentumGain(Gain):
         mu_next = nadam_momentum(self.beta1, self.momentum_decay, t + 1)
         product = nadam_product(self.beta1, self.momentum_decay, t, self.product_dtype)
         return (mu_next, 1.0 - product * mu_next)
+
+    def coef(self) -> Coef:
+        """``mu_{t+1} / (1 - mu_product * mu_{t+1})``, reading the running product of the run."""
+        b1, psi = self.beta1, self.momentum_decay
+
+        def fraction(t: int, product: float) -> tuple[float, float]:
+            mu_next = nadam_momentum(b1, psi, t + 1)
+            return (mu_next, 1.0 - product * mu_next)
+
+        return Coef(fraction, float(self.limit), (NadamProduct(b1, psi),))
 
     @property
     def limit(self) -> float:

@@ -98,6 +98,8 @@ class Hyperparameter:
     def _check_number(self, value: Any, label: str) -> float:
         if isinstance(value, bool):
             raise InvalidHyperparameterError(f"{label} must be a number, got {value!r}")
+        if hasattr(value, "detach"):  # a tensor (torch.optim takes tensor lr and betas): its value
+            value = value.detach()
         try:
             number = float(value)
         except (TypeError, ValueError):

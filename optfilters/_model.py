@@ -19,6 +19,7 @@ per unit learning rate; frequencies are in cycles per step.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -27,11 +28,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidFilterError
+from ._errors import InvalidFilterError, StateResetWarning
 from ._filter import ArmaFilter, cascade
 from ._gains import Constant, Gain
 from ._stages import LearningRate, LinearStage, Stage
-from .program import LinComb, Program, ProgramBuilder, Signals, run_numpy
+from .program import LinComb, Program, ProgramBuilder, Signals, changed_forms, run_numpy
 
 __all__ = ["NumpyOptimizer", "OptimizerModel", "StepPlan", "Trajectory", "chain"]
 
@@ -737,6 +738,11 @@ class StepPlan:
         self._programs: dict[tuple[Any, ...], Program] = {}
         self._single: Program | None = None
 
+    @property
+    def varying_stages(self) -> tuple[Stage, ...]:
+        """The stages whose operations differ between steps (the plan then has several programs)."""
+        return tuple(self.model.pipeline[i] for i, _ in self._varying)
+
     def variants(self, t: int | None) -> tuple[Any, ...]:
         """Each stage's variant at step ``t`` (None: the ``t -> infinity`` limit)."""
         out: list[Any] = [None] * self._size
@@ -795,9 +801,17 @@ class NumpyOptimizer:
     step, :meth:`optfilters.stages.Stage.emit`) with numpy, so it is the
     literal recursion that the model describes and that the PyTorch bridge
     runs; it is checked against independently written optimizers and used by
-    the analysis.  The ``lr`` attribute may be changed between steps (a
-    schedule); :attr:`state` holds the stages' state arrays by key, as the
-    bridge's ``optimizer.state[p]`` does.
+    the analysis.  :attr:`state` holds the stages' state arrays by key, as the
+    bridge's ``optimizer.state[p]`` does (and running products such as NAdam's
+    ``mu_product``, as 0-dim arrays).
+
+    Hyperparameters may change between steps, as a scheduler changes a torch
+    optimizer's: assign :attr:`lr`, call :meth:`set` (catalogue models) or
+    assign another :attr:`model`.  The state carries over in each stage's own
+    state form (torch.optim's buffers), which is what makes a run with
+    changing coefficients well defined; state arrays whose structure the change
+    alters (another order of a designed filter) restart from their initial
+    value with a :class:`~optfilters.StateResetWarning`.
 
     Parameters
     ----------
@@ -806,6 +820,10 @@ class NumpyOptimizer:
         Initial parameters (copied).
     lr : float, optional
         Learning rate (default: the model's).
+    scalar_dtype : {"float32", "float64"}
+        Precision of running products (torch.optim keeps NAdam's
+        ``mu_product`` in ``torch.get_default_dtype()``: float32 unless it was
+        changed to float64).
 
     Examples
     --------
@@ -815,16 +833,61 @@ class NumpyOptimizer:
     [-0.1]
     >>> sorted(opt.state)
     ['gradient.0', 'second_moment.0']
+
+    Nesterov momentum whose ``momentum`` changes every step, as
+    ``torch.optim.SGD(nesterov=True)`` runs it (``buf = mu buf + g``, update
+    ``g + mu buf``):
+
+    >>> opt = optfilters.get("nesterov", lr=1.0).optimizer([0.0])
+    >>> steps = []
+    >>> for mu, g in zip((0.9, 0.9, 0.8), (-0.5, 0.5, 1.5)):
+    ...     opt.set(momentum=mu)
+    ...     before = float(opt.theta[0])
+    ...     steps.append(round(before - float(opt.step([g])[0]), 6))
+    >>> steps
+    [-0.95, 0.545, 2.732]
     """
 
-    def __init__(self, model: OptimizerModel, theta0: ArrayLike, lr: float | None = None) -> None:
-        self.model = model
+    def __init__(
+        self, model: OptimizerModel, theta0: ArrayLike, lr: float | None = None, scalar_dtype: str = "float32"
+    ) -> None:
+        if scalar_dtype not in ("float32", "float64"):
+            raise ValueError(f"scalar_dtype must be 'float32' or 'float64', got {scalar_dtype!r}")
         self.theta = np.array(theta0, dtype=np.float64, copy=True)
         self.lr = model.lr if lr is None else float(lr)
         self.t = 0
-        self.state: dict[str, FloatArray] = {}
+        self.scalar_dtype = scalar_dtype
+        self.state: dict[str, Any] = {}
         self.training = True
+        self._forms: dict[str, Any] = {}
+        self._last: Program | None = None
+        self.model = model
+
+    @property
+    def model(self) -> OptimizerModel:
+        """The model the next step runs (assign another one to change hyperparameters between steps)."""
+        return self._model
+
+    @model.setter
+    def model(self, model: OptimizerModel) -> None:
+        if not isinstance(model, OptimizerModel):
+            raise TypeError(f"model must be an OptimizerModel, got {type(model).__name__}")
+        self._model = model
         self._plan = StepPlan(model, "float64")
+
+    def set(self, **hyperparameters: Any) -> None:
+        """Change hyperparameters before the next step (``lr`` included), keeping the state.
+
+        The model is rebuilt by :func:`optfilters.as_model` (catalogue models
+        take any of their hyperparameters; other models ``lr`` only).
+        """
+        from ._catalogue import as_model  # the catalogue builds on this module
+
+        lr = hyperparameters.pop("lr", None)
+        if hyperparameters:
+            self.model = as_model(self.model, **hyperparameters)
+        if lr is not None:
+            self.lr = float(lr)
 
     def step(self, grad: ArrayLike) -> FloatArray:
         """Take one step with the raw loss gradient ``grad``; returns the new parameters."""
@@ -837,6 +900,9 @@ class NumpyOptimizer:
         if g.shape != shape:
             g = np.broadcast_to(g, shape).copy()
         program = self._plan.program(t)
+        if program is not self._last:
+            _reset_stale(self.state, self._forms, program, self._model.name)
+            self._last = program
         work = shape if shape else (1,)  # registers are at least one-dimensional (in-place operations)
         regs: dict[str, Any] = {"param": self.theta.reshape(work).copy(), "grad": g.reshape(work)}
         for spec in program.state:
@@ -844,7 +910,17 @@ class NumpyOptimizer:
             if value is None:
                 value = self.state[spec.key] = np.full(spec.shape_for(shape), spec.init)
             regs[f"state.{spec.key}"] = value.reshape(spec.shape_for(work))
-        run_numpy(program, regs, program.scalar_values(t, self.lr))
+        env = None
+        if program.products:
+            before = [self.state.get(p.key) for p in program.products]
+            start = [None if v is None else float(v) for v in before]
+            env = tuple(
+                p.advance(p.init if v is None else v, t, self.scalar_dtype)
+                for p, v in zip(program.products, start, strict=True)
+            )
+            for p, v in zip(program.products, env, strict=True):
+                self.state[p.key] = np.array(v, dtype=self.scalar_dtype)
+        run_numpy(program, regs, program.scalar_values(t, self.lr, env))
         self.theta = regs["param"].reshape(shape)
         return self.theta
 
@@ -898,3 +974,21 @@ class NumpyOptimizer:
         if value is None:
             return self.theta.copy()
         return value.reshape(self.theta.shape).copy()
+
+
+def _reset_stale(state: dict[str, Any], forms: dict[str, Any], program: Program, name: str) -> None:
+    """Drop the state arrays whose form ``program`` changes (they restart at their initial value), with a warning."""
+    dropped = changed_forms(forms, program)
+    stale = [key for key in dropped if key in state]
+    for key in stale:
+        del state[key]
+    for key in dropped:
+        forms.pop(key, None)
+    forms.update(program.forms)
+    if stale:
+        warnings.warn(
+            f"{name}: the new hyperparameters change the structure of the filter state {', '.join(stale)}; "
+            "it restarts from its initial value",
+            StateResetWarning,
+            stacklevel=3,
+        )

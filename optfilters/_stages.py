@@ -46,6 +46,9 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
+#: The form of a one-pole filter's state: its previous output (torch.optim's buffers).
+ONE_POLE = ("one-pole output",)
+
 
 # ----------------------------------------------------------------------------- transient compensation
 
@@ -544,7 +547,9 @@ class FilterTerm:
 
     * a constant ``b = [k]``: no state, ``k`` joins the term's coefficient;
     * a one-pole all-pole filter ``b0 / (1 - p z^-1)`` keeps its previous output
-      as state (torch.optim's buffers) and runs in torch.optim's own form:
+      as state (torch.optim's buffers; one step late, ``b1 z^-1 / (1 - p z^-1)``,
+      it outputs that state before updating it, as Lion reads its ``m``) and runs
+      in torch.optim's own form:
       ``lerp`` for the unit-DC-gain EMA (``b0 = 1 - p``), ``mul_``/``add_`` for
       heavy-ball momentum, ``mul_``/``addcmul_`` for second moments and
       ``add_``/``addcmul_`` for a summer (``p = 1``).  Where rounding ``p`` to
@@ -664,7 +669,7 @@ class FilterTerm:
         """``y = p y + b0 * c * x (/ den)`` for a one-term input ``lc`` (see :meth:`absorbs`); returns ``c(t) y``."""
         f = self.filter
         reg, coef = lc.terms[0]
-        y = bld.state(key, self.initial_output)
+        y = bld.state(key, self.initial_output, form=ONE_POLE)
         bld.emit("mul_s_", None, y, slot=bld.const(float(-f.a[1])))
         slot = bld.coef_slot(coef, float(f.b[0]))
         if lc.den is not None:
@@ -688,36 +693,50 @@ class FilterTerm:
             return (bld.square(x) if square else x), Coef.constant(float(b[0]))
         if a.size == 2 and b.size == 1:
             return self._one_pole(bld, x, key, square, first), ONE
+        if a.size == 2 and b.size == 2 and b[0] == 0.0 and not self.first_output_is_input:
+            # A one-pole filter one step late, b1 z^-1 / (1 - p z^-1): the reference's buffer of the one-pole
+            # filter, read before its update (Lion's m in sign(beta1 m + (1 - beta1) g), then m's update).
+            y = bld.state(key, form=ONE_POLE)
+            previous = bld.new("clone", y)
+            self._one_pole_update(bld, y, x, float(b[1]), float(-a[1]), square)
+            return previous, ONE
         source = bld.square(x) if square else x
         if f.is_fir or self.first_output_is_input:
-            return _direct_form(bld, b, a, source, key, self.first_output_is_input and first), ONE
+            return _direct_form(bld, b, a, source, key, self.first_output_is_input and first, ("direct",)), ONE
         sections = [(b, a)] if f.order <= 2 else [(s[:3], s[3:]) for s in f.to_sos()]
         y = source
         for k, (bs, as_) in enumerate(sections):
+            form = ("sections", f.order, len(sections), k)
             if np.all(as_[1:] == 0.0):  # a pure FIR section (a delay)
-                y = _direct_form(bld, bs / as_[0], np.ones(1), y, f"{key}.s{k}", False)
+                y = _direct_form(bld, bs / as_[0], np.ones(1), y, f"{key}.s{k}", False, form)
             else:
-                y = _delta_section(bld, _section(bs, as_), y, f"{key}.s{k}")
+                y = _delta_section(bld, _section(bs, as_), y, f"{key}.s{k}", form)
         return y, ONE
 
     def _one_pole(self, bld: ProgramBuilder, x: str, key: str, square: bool, first: bool) -> str:
         """``y = p y + b0 x`` with the previous output ``y`` as state (see the class notes)."""
         f = self.filter
         b0, pole = float(f.b[0]), float(-f.a[1])
-        y = bld.state(key, self.initial_output)
+        y = bld.state(key, self.initial_output, form=ONE_POLE)
         if self.first_output_is_input and first:
             bld.emit("copy_", None, y, bld.square(x) if square else x)
             return y
+        self._one_pole_update(bld, y, x, b0, pole, square)
+        return y
+
+    @staticmethod
+    def _one_pole_update(bld: ProgramBuilder, y: str, x: str, b0: float, pole: float, square: bool) -> None:
+        """``y = p y + b0 x`` (or ``x**2``) in place, in torch.optim's forms (see the class notes)."""
         if pole == 1.0:
             if square:
                 bld.emit("addcmul_", None, y, x, x, slot=bld.const(b0))
             else:
                 bld.emit("add_", None, y, x, slot=bld.const(b0))
-            return y
+            return
         ema = b0 == 1.0 - pole
         if ema and not square:
             bld.emit("lerp_", None, y, x, slot=bld.const(b0))
-            return y
+            return
         if bld.is_coarse(pole):
             source = bld.square(x) if square else x
             if ema:
@@ -726,17 +745,27 @@ class FilterTerm:
                 step = bld.new("mul_s", source, slot=bld.const(b0))
                 bld.emit("add_", None, step, y, slot=bld.const(-(1.0 - pole)))
                 bld.emit("add_", None, y, step, slot=bld.const(1.0))
-            return y
+            return
         bld.emit("mul_s_", None, y, slot=bld.const(pole))
         if square:
             bld.emit("addcmul_", None, y, x, x, slot=bld.const(b0))
         else:
             bld.emit("add_", None, y, x, slot=bld.const(b0))
-        return y
 
 
-def _direct_form(bld: ProgramBuilder, b_in: np.ndarray, a_in: np.ndarray, x: str, key: str, force_first: bool) -> str:
-    """Transposed direct form II of any order (FIR, or all-pole with the first output forced)."""
+def _direct_form(
+    bld: ProgramBuilder,
+    b_in: np.ndarray,
+    a_in: np.ndarray,
+    x: str,
+    key: str,
+    force_first: bool,
+    form: tuple[Any, ...],
+) -> str:
+    """Transposed direct form II of any order (FIR, or all-pole with the first output forced).
+
+    ``form`` prefixes the state's forms (:attr:`optfilters.program.StateSpec.form`).
+    """
     b_in, a_in = np.trim_zeros(np.asarray(b_in, float), "b"), np.trim_zeros(np.asarray(a_in, float), "b")
     n = max(b_in.size, a_in.size, 1) - 1
     b = np.zeros(n + 1)
@@ -745,7 +774,7 @@ def _direct_form(bld: ProgramBuilder, b_in: np.ndarray, a_in: np.ndarray, x: str
     a[: a_in.size] = a_in
     if n == 0:
         return bld.new("clone", x) if force_first else bld.new("mul_s", x, slot=bld.const(b[0]))
-    z = [bld.state(f"{key}.z{k}") for k in range(n)]
+    z = [bld.state(f"{key}.z{k}", form=(*form, "tdf2", n, k)) for k in range(n)]
     if force_first:
         y = bld.new("clone", x)
     else:
@@ -763,17 +792,22 @@ def _direct_form(bld: ProgramBuilder, b_in: np.ndarray, a_in: np.ndarray, x: str
 
 
 def _delta_section(
-    bld: ProgramBuilder, section: tuple[float, float, float, float, float, bool], x: str, key: str
+    bld: ProgramBuilder,
+    section: tuple[float, float, float, float, float, bool],
+    x: str,
+    key: str,
+    form: tuple[Any, ...],
 ) -> str:
     """One section in delta-operator transposed direct form II.
 
     ``y = beta0 x + s1``; ``s1 += beta1 x - alpha1 y + s2``; ``s2 += beta2 x - alpha2 y``.
     """
     beta0, beta1, beta2, alpha1, alpha2, second_order = section
-    s1 = bld.state(f"{key}.0")
+    form = (*form, "delta", 2 if second_order else 1)
+    s1 = bld.state(f"{key}.0", form=(*form, 0))
     y = bld.new("add", s1, x, slot=bld.const(beta0))
     if second_order:
-        s2 = bld.state(f"{key}.1")
+        s2 = bld.state(f"{key}.1", form=(*form, 1))
         inc = bld.new("add", s2, x, slot=bld.const(beta1))
     else:
         inc = bld.new("mul_s", x, slot=bld.const(beta1))
@@ -818,6 +852,12 @@ class LinearStage(Stage):
         The terms; their LTI limits add up (in parallel) to :meth:`limit`.
     name : str
         The stage's role: ``"gradient"``, ``"second_moment"``, ``"post"``, ...
+    summed : bool
+        Add the terms into one register at this stage, as the reference
+        implementation does (torch.optim.SGD's Nesterov direction
+        ``grad.add(buf, alpha=momentum)``), instead of passing them on lazily
+        to be folded into the update (NAdam's two ``addcdiv_`` calls).  The
+        same sum either way, rounded differently.
 
     Examples
     --------
@@ -832,6 +872,7 @@ class LinearStage(Stage):
 
     terms: tuple[FilterTerm, ...]
     name: str = "gradient"
+    summed: bool = field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
         if not self.terms:
@@ -857,7 +898,7 @@ class LinearStage(Stage):
 
     def with_role(self, role: str) -> LinearStage:
         """The same stage named ``role``."""
-        return self if self.name == role else LinearStage(self.terms, role)
+        return self if self.name == role else LinearStage(self.terms, role, summed=self.summed)
 
     def limit(self) -> ArmaFilter:
         """The LTI filter as ``t -> infinity`` (the exact filter when time-invariant)."""
@@ -940,6 +981,8 @@ class LinearStage(Stage):
             out = self.terms[0].emit_absorbing(bld, lc, f"{self.key}.0")
         else:
             out = self.emit_on(bld, bld.materialise(lc), self.key, first=bool(variant))
+            if self.summed and len(out.terms) > 1:
+                out = LinComb.of(bld.materialise(out))
         sig.direction = out
         sig.outputs[self.key] = out
 
@@ -1028,7 +1071,7 @@ EpsPlacement = Literal["after_root", "inside_root", "before_correction"]
 def _correction_scalar(f: ArmaFilter, root: bool = False) -> Callable[[int, float], float]:
     def correction(t: int, lr: float) -> float:
         c = transient_correction(f, t)
-        return float(c**0.5) if root else c  # torch.optim: bias_correction2**0.5
+        return c**0.5 if root else c  # torch.optim: bias_correction2**0.5 (a tensor for a tensor t: capturable)
 
     return correction
 
@@ -1176,7 +1219,7 @@ class RmsNormaliser(Stage):
             self.second_moment.emit_on(bld, g, "second_moment", square=True, compensate=compensate, first=first)
         )
         if self.amsgrad:
-            vmax = bld.state("second_moment.max")
+            vmax = bld.state("second_moment.max", form=("running max",))
             bld.emit("maximum_", None, vmax, v)
             v = vmax
         if self.center is not None:
@@ -1219,7 +1262,7 @@ class RmsNormaliser(Stage):
             bld.emit("add_s_", None, den, slot=eps)
             if correction is not None:
                 f = correction
-                extras.append(Coef(lambda t: (float(transient_correction(f, t) ** 0.5), 1.0), 1.0))
+                extras.append(Coef(lambda t: (transient_correction(f, t) ** 0.5, 1.0), 1.0))
         if self.rectification is not None:
             extras.append(self.rectification.coef())
         return den, extras
@@ -1433,7 +1476,7 @@ class PeakNormaliser(Stage):
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """``u = max(beta2 u, |g| + eps)`` (state ``peak``); the direction is divided by ``u``."""
-        u = bld.state("peak")
+        u = bld.state("peak", form=("peak envelope",))
         bld.emit("mul_s_", None, u, slot=bld.const(self.beta2))
         level = bld.new("abs", sig.grad)
         bld.emit("add_s_", None, level, slot=bld.const(self.eps))
@@ -1533,7 +1576,7 @@ class AdadeltaNormaliser(Stage):
         bld.emit("div_", None, delta, std)
         bld.emit("mul_", None, delta, d)
         if self.rho == 0.0:
-            bld.emit("copy_", None, bld.state("adadelta.u"), bld.square(delta))
+            bld.emit("copy_", None, bld.state("adadelta.u", form=ONE_POLE), bld.square(delta))
         else:
             ema.emit(bld, delta, "adadelta.u", square=True)
         assert v_coef.one

@@ -55,9 +55,9 @@ Examples
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -71,9 +71,11 @@ __all__ = [
     "Op",
     "Program",
     "ProgramBuilder",
+    "RunningProduct",
     "Signals",
     "StateSpec",
     "bind",
+    "changed_forms",
     "execute",
     "run_numpy",
 ]
@@ -81,6 +83,7 @@ __all__ = [
 Fraction = tuple[float, float]
 FractionFn = Callable[[int], Fraction]
 ScalarFn = Callable[[int, float], float]
+EnvScalarFn = Callable[[int, float, Sequence[float]], float]
 LimitFn = Callable[[float], float]
 
 #: A pole is "coarse" in a dtype when rounding moves it by more than this fraction of its distance to 1.
@@ -167,6 +170,13 @@ class StateSpec:
     means of a matrix) has its own.  The fused C kernels run elementwise state
     only: parameters with other state run on the multi-tensor path.
 
+    ``form`` says what the array holds in the realisation that writes it (a
+    one-pole filter's previous output, section ``k`` of a cascade of a given
+    order, ...; None: not stated).  Executors keep a state array across a change
+    of hyperparameters only while its form stays the same (see
+    :func:`changed_forms`): with time-varying coefficients the state form IS
+    the semantics, and a memory of another structure is stale.
+
     Examples
     --------
     >>> from optfilters.program import StateSpec
@@ -179,6 +189,7 @@ class StateSpec:
     key: str
     init: float = 0.0
     shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+    form: Hashable = None
 
     def shape_for(self, param_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The state's shape for a parameter of shape ``param_shape``."""
@@ -202,6 +213,14 @@ class Program:
         signals at the input of each linearised stage).
     marks : tuple of (str, int)
         How many instructions precede each tap (a run may stop there).
+    products : tuple of RunningProduct
+        Scalars carried per parameter between steps (NAdam's ``mu_product``);
+        executors advance them before each step (:meth:`advance_products`) and
+        pass their values to :meth:`scalar_values` as ``env``.
+    env_scalars : tuple of (int, callable)
+        The slots that read the products: ``(slot, f(t, lr, env))``.  Their
+        entries in :attr:`scalars` use the products of a run with constant
+        hyperparameters (:meth:`RunningProduct.history`).
 
     Examples
     --------
@@ -220,6 +239,8 @@ class Program:
     limits: tuple[LimitFn, ...] = ()
     taps: tuple[tuple[str, str], ...] = ()
     marks: tuple[tuple[str, int], ...] = ()
+    products: tuple[RunningProduct, ...] = ()
+    env_scalars: tuple[tuple[int, EnvScalarFn], ...] = ()
 
     @functools.cached_property
     def keys(self) -> tuple[str, ...]:
@@ -231,9 +252,49 @@ class Program:
         """The state keys, as a set."""
         return frozenset(self.keys)
 
-    def scalar_values(self, t: int, lr: float) -> list[float]:
-        """The value of every scalar slot at step ``t`` with learning rate ``lr``."""
-        return [fn(t, lr) for fn in self.scalars]
+    def scalar_values(self, t: int, lr: float, env: Sequence[float] | None = None) -> list[float]:
+        """The value of every scalar slot at step ``t`` with learning rate ``lr``.
+
+        ``env`` holds the current values of :attr:`products` (after this step's
+        :meth:`advance_products`); None uses a run with constant hyperparameters.
+        """
+        if env is None or not self.env_scalars:
+            return [fn(t, lr) for fn in self.scalars]
+        reads = self._env_map
+        return [
+            reads[k](t, lr, env) if k in reads else fn(t, lr)  # type: ignore[call-arg]
+            for k, fn in enumerate(self.scalars)
+        ]
+
+    @functools.cached_property
+    def _env_map(self) -> dict[int, EnvScalarFn]:
+        return dict(self.env_scalars)
+
+    def advance_products(self, t: int, env: Sequence[float] | None, dtype: str = "float32") -> tuple[float, ...]:
+        """The products after step ``t`` from their values ``env`` before it (None: all at their start, 1).
+
+        Each value is rounded to ``dtype`` (``"float32"`` or ``"float64"``), as a
+        tensor of that dtype holds it; the PyTorch bridge advances its state
+        tensors in place instead (the same rounding).
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> program = optfilters.get("nadam").plan().program(1)
+        >>> [p.key for p in program.products]
+        ['mu_product']
+        >>> env = program.advance_products(1, None)
+        >>> env == (program.products[0].history(1),)
+        True
+        """
+        if env is None:
+            env = [p.init for p in self.products]
+        return tuple(p.advance(v, t, dtype) for p, v in zip(self.products, env, strict=True))
+
+    @functools.cached_property
+    def forms(self) -> dict[str, Hashable]:
+        """Each state key's form (:attr:`StateSpec.form`)."""
+        return {spec.key: spec.form for spec in self.state}
 
     def limit_values(self, lr: float) -> list[float]:
         """Every scalar slot in the ``t -> infinity`` limit (the LTI limit of a time-varying step)."""
@@ -273,12 +334,64 @@ class Program:
 
 
 @dataclass(frozen=True)
+class RunningProduct:
+    """A scalar carried per parameter between steps: ``p_0 = init``, ``p_t = p_{t-1} * factor(t)``.
+
+    torch.optim.NAdam's ``mu_product`` is one: it multiplies in the momentum
+    ``mu_t`` of each step with the ``beta1`` of that step, so with a changing
+    ``beta1`` it is a state, not a function of ``t``.  Subclasses (frozen
+    dataclasses) set :attr:`key` (the name of the state entry, e.g.
+    ``optimizer.state[p]["mu_product"]``) and define :meth:`factor`; a
+    :class:`Coef` that reads products lists them in ``reads``.
+
+    Examples
+    --------
+    >>> from optfilters.gains import NadamProduct
+    >>> p = NadamProduct(0.9, 4e-3)
+    >>> p.key, round(p.history(2, "float64"), 6)
+    ('mu_product', 0.202599)
+    """
+
+    key: ClassVar[str] = "product"
+    init: ClassVar[float] = 1.0
+
+    def factor(self, t: int) -> float:
+        """The factor of step ``t`` (computed in Python double precision)."""
+        raise NotImplementedError
+
+    def advance(self, value: float, t: int, dtype: str = "float32") -> float:
+        """``value * factor(t)`` rounded to ``dtype`` (a float32 tensor times a Python float, as torch rounds it)."""
+        if dtype == "float32":
+            return float(np.float32(np.float32(value) * np.float32(self.factor(t))))
+        return float(value) * self.factor(t)
+
+    def history(self, t: int, dtype: str = "float32") -> float:
+        """The value after step ``t`` of a run with these (constant) hyperparameters."""
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        size = 1 << max(t - 1, 0).bit_length()  # cache on powers of two
+        return _history(self, max(size, 1), dtype)[t - 1]
+
+
+@functools.lru_cache(maxsize=64)
+def _history(product: RunningProduct, n: int, dtype: str) -> tuple[float, ...]:
+    value = product.init
+    out = []
+    for t in range(1, n + 1):
+        value = product.advance(value, t, dtype)
+        out.append(value)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class Coef:
     """A scalar coefficient ``num(t) / den(t)``, kept as a fraction so that it is computed in torch.optim's order.
 
     ``fn`` None means exactly 1.  ``limit`` is the ``t -> infinity`` value.
     Products of coefficients multiply numerators and denominators separately
-    (torch's ``lr / bias_correction`` is one division at the end).
+    (torch's ``lr / bias_correction`` is one division at the end).  A
+    coefficient that depends on running products (:class:`RunningProduct`)
+    lists them in ``reads``; its ``fn`` is then ``fn(t, *values)``.
 
     Examples
     --------
@@ -288,8 +401,9 @@ class Coef:
     (5.000000000000001, 0.5)
     """
 
-    fn: FractionFn | None = None
+    fn: Callable[..., Fraction] | None = None
     limit: float = 1.0
+    reads: tuple[RunningProduct, ...] = ()
 
     @classmethod
     def constant(cls, value: float) -> Coef:
@@ -304,11 +418,20 @@ class Coef:
         """True for the exact constant 1."""
         return self.fn is None
 
-    def at(self, t: int | None) -> Fraction:
-        """``(num, den)`` at step ``t`` (``(limit, 1)`` for ``t`` None)."""
+    def at(self, t: int | None, env: Sequence[float] | None = None) -> Fraction:
+        """``(num, den)`` at step ``t`` (``(limit, 1)`` for ``t`` None).
+
+        ``env`` holds the values of :attr:`reads` (None: a run with constant
+        hyperparameters, in float32 as torch.optim keeps them by default).
+        """
         if self.fn is None:
             return (1.0, 1.0)
-        return (self.limit, 1.0) if t is None else self.fn(t)
+        if t is None:
+            return (self.limit, 1.0)
+        if not self.reads:
+            return self.fn(t)
+        values = env if env is not None else [p.history(t) for p in self.reads]
+        return self.fn(t, *values)
 
     def times(self, other: Coef) -> Coef:
         """The product, numerators and denominators multiplied separately."""
@@ -317,16 +440,26 @@ class Coef:
         if self.fn is None:
             return other
         f, g = self.fn, other.fn
+        if not self.reads and not other.reads:
 
-        def product(t: int) -> Fraction:
-            (n1, d1), (n2, d2) = f(t), g(t)
+            def product(t: int) -> Fraction:
+                (n1, d1), (n2, d2) = f(t), g(t)
+                return (n1 * n2, d1 * d2)
+
+            return Coef(product, self.limit * other.limit)
+        reads = tuple(dict.fromkeys(self.reads + other.reads))
+        fi = [reads.index(p) for p in self.reads]
+        gi = [reads.index(p) for p in other.reads]
+
+        def product_env(t: int, *values: float) -> Fraction:
+            (n1, d1), (n2, d2) = f(t, *[values[i] for i in fi]), g(t, *[values[i] for i in gi])
             return (n1 * n2, d1 * d2)
 
-        return Coef(product, self.limit * other.limit)
+        return Coef(product_env, self.limit * other.limit, reads)
 
-    def value(self, t: int | None) -> float:
+    def value(self, t: int | None, env: Sequence[float] | None = None) -> float:
         """``num / den`` at step ``t`` (the limit for None)."""
-        num, den = self.at(t)
+        num, den = self.at(t, env)
         return num / den
 
 
@@ -459,6 +592,8 @@ class ProgramBuilder:
     specs: dict[str, StateSpec] = field(default_factory=dict)
     taps: dict[str, str] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)
+    products: dict[str, RunningProduct] = field(default_factory=dict)
+    env_scalars: dict[int, EnvScalarFn] = field(default_factory=dict)
     _constants: dict[tuple[str, float], int] = field(default_factory=dict)
     _temporaries: int = 0
     _squares: dict[str, str] = field(default_factory=dict)
@@ -490,6 +625,9 @@ class ProgramBuilder:
         """A slot holding ``factor * num / den`` (``(factor * num) / den``, torch's order)."""
         if coef.one:
             return self.const(factor)
+        if coef.reads:
+            limit = factor * coef.limit
+            return self._env_slot(coef, lambda lr, num, den: _scaled((num, den), factor), lambda lr: limit)
         fn = coef.fn
         assert fn is not None
 
@@ -504,12 +642,43 @@ class ProgramBuilder:
             return self.slot(_minus_lr, _minus_lr)
         fn, limit = coef.fn, coef.limit
         assert fn is not None
+        if coef.reads:
+            return self._env_slot(coef, lambda lr, num, den: -(lr * num) / den, lambda lr: -(lr * limit))
 
         def scalar(t: int, lr: float) -> float:
             num, den = fn(t)
             return -(lr * num) / den
 
         return self.slot(scalar, lambda lr: -(lr * limit))
+
+    def product(self, product: RunningProduct) -> int:
+        """Register a running product (shared by key); returns its index in :attr:`Program.products`."""
+        known = self.products.get(product.key)
+        if known is None:
+            self.products[product.key] = product
+        elif known != product:
+            raise ValueError(
+                f"two stages of the model keep the running product {product.key!r} with different factors "
+                f"({known!r} and {product!r})"
+            )
+        return list(self.products).index(product.key)
+
+    def _env_slot(self, coef: Coef, combine: Callable[[float, float, float], float], limit: LimitFn) -> int:
+        """A slot ``combine(lr, num, den)`` of a coefficient that reads running products."""
+        fn = coef.fn
+        assert fn is not None
+        reads = coef.reads
+        index = [self.product(p) for p in reads]
+
+        def with_env(t: int, lr: float, env: Sequence[float]) -> float:
+            return combine(lr, *fn(t, *[env[i] for i in index]))
+
+        def with_history(t: int, lr: float) -> float:
+            return combine(lr, *fn(t, *[p.history(t) for p in reads]))
+
+        k = self.slot(with_history, limit)
+        self.env_scalars[k] = with_env
+        return k
 
     def emit(self, op: str | Op, out: str | None, *args: str, slot: int | None = None) -> str | None:
         """Append an instruction; returns ``out``."""
@@ -523,9 +692,13 @@ class ProgramBuilder:
         return out
 
     def state(
-        self, key: str, init: float = 0.0, shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+        self,
+        key: str,
+        init: float = 0.0,
+        shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None,
+        form: Hashable = None,
     ) -> str:
-        """The register of the state array ``key`` (created at ``init``; see :class:`StateSpec` for ``shape``).
+        """The register of the state array ``key``, created at ``init`` (:class:`StateSpec`: ``shape``, ``form``).
 
         Keys must be unique in a program.
         """
@@ -533,7 +706,7 @@ class ProgramBuilder:
             raise ValueError(
                 f"two stages of the model use the state key {key!r}: give the stages distinct names (keys)"
             )
-        self.specs[key] = StateSpec(key, float(init), shape)
+        self.specs[key] = StateSpec(key, float(init), shape, form)
         return f"state.{key}"
 
     def square(self, x: str) -> str:
@@ -548,12 +721,23 @@ class ProgramBuilder:
         self.marks[name] = len(self.instructions)
 
     def materialise(self, lc: LinComb) -> str:
-        """One register holding ``sum_i c_i reg_i`` (``/ den``)."""
+        """One register holding ``sum_i c_i reg_i`` (``/ den``).
+
+        A term with coefficient exactly 1 starts the sum, ``add(x, y, alpha=c)``
+        as torch.optim writes ``grad.add(buf, alpha=momentum)`` (SGD Nesterov).
+        """
         register = lc.register
         if register is not None:
             return register
-        (first, coef), *rest = lc.terms
-        out = self.new("mul_s", first, slot=self.coef_slot(coef))
+        terms = list(lc.terms)
+        unit = next((i for i, (_, c) in enumerate(terms) if c.one), None)
+        if unit is not None and len(terms) > 1:
+            first, _ = terms.pop(unit)
+            (second, c2), *rest = terms
+            out = self.new("add", first, second, slot=self.coef_slot(c2))
+        else:
+            (first, coef), *rest = terms
+            out = self.new("mul_s", first, slot=self.coef_slot(coef))
         for reg, c in rest:
             self.emit("add_", None, out, reg, slot=self.coef_slot(c))
         if lc.den is not None:
@@ -577,11 +761,40 @@ class ProgramBuilder:
             tuple(self.limits),
             tuple(self.taps.items()),
             tuple(self.marks.items()),
+            tuple(self.products.values()),
+            tuple(sorted(self.env_scalars.items())),
         )
 
 
 def _minus_lr(*args: float) -> float:
     return -args[-1]
+
+
+def changed_forms(forms: Mapping[str, Hashable], program: Program) -> list[str]:
+    """The state keys of ``program`` whose form differs from ``forms`` (the forms their arrays were written in).
+
+    Executors call this when the hyperparameters change the program: an array
+    written by another realisation (a Butterworth design of another order,
+    say) is stale, and is recreated at its initial value.  Keys of ``forms``
+    that the program no longer uses are reported too (after the key order
+    they are dead: a return to the old structure must not revive them); keys
+    that ``forms`` does not know are not.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> from optfilters.program import changed_forms
+    >>> old = optfilters.get("butterworth", order=2).plan().program(1)
+    >>> changed_forms(old.forms, optfilters.get("butterworth", order=2, cutoff=0.1).plan().program(1))
+    []
+    >>> changed_forms(old.forms, optfilters.get("butterworth", order=4).plan().program(1))
+    ['gradient.0.s0.0', 'gradient.0.s0.1']
+    >>> changed_forms(old.forms, optfilters.get("custom", b=[0.1], a=[1.0, -0.9]).plan().program(1))
+    ['gradient.0.s0.0', 'gradient.0.s0.1']
+    """
+    used = program.forms
+    changed = [spec.key for spec in program.state if spec.key in forms and forms[spec.key] != spec.form]
+    return changed + [key for key in forms if key not in used]
 
 
 # ----------------------------------------------------------------------------- interpreters

@@ -58,7 +58,8 @@ def test_readme_has_console_examples_of_the_main_commands() -> None:
     assert {"response", "compare", "stability", "predict", "identify"} <= commands
 
 
-def test_python_example_runs() -> None:
-    code = re.search(r"```python\n(.*?)```", README, re.S)
-    assert code is not None
-    exec(compile(code.group(1), "README.md", "exec"), {})
+def test_python_examples_run() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})

@@ -13,5 +13,6 @@ Importing this module imports torch; ``import optfilters`` alone never does.
 """
 
 from ._optimizer import FilterOptimizer
+from .checkpoint import CheckpointError
 
-__all__ = ["FilterOptimizer"]
+__all__ = ["CheckpointError", "FilterOptimizer"]

@@ -16,7 +16,19 @@ from torch import Tensor
 
 from ..program import Op, Step, bind, execute
 
-__all__ = ["LOW_PRECISION", "ForeachOps", "SingleOps", "Step", "bind", "execute", "run_foreach", "run_single"]
+__all__ = [
+    "LOW_PRECISION",
+    "DeviceScalarOps",
+    "ForeachOps",
+    "FunctionalOps",
+    "SingleOps",
+    "Step",
+    "bind",
+    "execute",
+    "run_foreach",
+    "run_functional",
+    "run_single",
+]
 
 #: Parameter dtypes whose filter state is kept (and whose update is computed) in float32.
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -128,6 +140,46 @@ class SingleOps:
     @staticmethod
     def zero_(x: Tensor, s: Any = None) -> None:
         x.zero_()
+
+
+class DeviceScalarOps(SingleOps):
+    """:class:`SingleOps` whose scalars may be 0-dim tensors on the parameter's device (``capturable=True``).
+
+    Numbers take SingleOps's very operations; a tensor scalar is multiplied in
+    (torch's ``alpha=``/``value=`` take numbers only), so that no value is read
+    back to the host and the step can be captured in a CUDA graph.
+    """
+
+    @staticmethod
+    def add(x: Tensor, y: Tensor, s: Any) -> Tensor:
+        return _axpy(x, y, s)
+
+    @staticmethod
+    def add_(x: Tensor, y: Tensor, s: Any) -> None:
+        if isinstance(s, Tensor):
+            x.add_(y * s)
+        else:
+            x.add_(y, alpha=s)
+
+    @staticmethod
+    def addcmul(x: Tensor, u: Tensor, v: Tensor, s: Any) -> Tensor:
+        if isinstance(s, Tensor):
+            return torch.addcmul(x, u * s, v)
+        return torch.addcmul(x, u, v, value=s)
+
+    @staticmethod
+    def addcmul_(x: Tensor, u: Tensor, v: Tensor, s: Any) -> None:
+        if isinstance(s, Tensor):
+            x.addcmul_(u * s, v)
+        else:
+            x.addcmul_(u, v, value=s)
+
+    @staticmethod
+    def addcdiv_(x: Tensor, u: Tensor, v: Tensor, s: Any) -> None:
+        if isinstance(s, Tensor):
+            x.addcdiv_(u * s, v)
+        else:
+            x.addcdiv_(u, v, value=s)
 
 
 TensorList = list[Tensor]
@@ -249,6 +301,117 @@ class ForeachOps:
         torch._foreach_zero_(x)
 
 
+def _axpy(x: Tensor, y: Tensor, s: Any) -> Tensor:
+    """``x + s * y``: torch's ``add(x, y, alpha=s)`` for a number, operators for a tensor ``s`` (autograd into it)."""
+    if isinstance(s, Tensor):
+        return x + s * y
+    return torch.add(x, y, alpha=s)
+
+
+class FunctionalOps:
+    """The operations out of place, for ``differentiable=True``: autograd follows every step of the program.
+
+    An in-place instruction returns its result, which replaces its first
+    register (:func:`run_functional`); the values equal :class:`SingleOps`'s
+    (the same torch functions, out of place).  A scalar may be a tensor (a
+    learning rate that requires grad).
+    """
+
+    @classmethod
+    def resolve(cls, op: str | Op) -> Callable[..., Any]:
+        """The function of an operation (a stage kind's own :class:`~optfilters.program.Op` is out of place already)."""
+        if isinstance(op, str):
+            fn: Callable[..., Any] = getattr(cls, op)
+            return fn
+        return op.torch if op.torch is not None else op.numpy
+
+    @staticmethod
+    def neg(x: Tensor, s: Any = None) -> Tensor:
+        return -x
+
+    @staticmethod
+    def add(x: Tensor, y: Tensor, s: Any) -> Tensor:
+        return _axpy(x, y, s)
+
+    add_ = add
+
+    @staticmethod
+    def mul(x: Tensor, y: Tensor, s: Any = None) -> Tensor:
+        return torch.mul(x, y)
+
+    mul_ = mul
+
+    @staticmethod
+    def div_(x: Tensor, y: Tensor, s: Any = None) -> Tensor:
+        return torch.div(x, y)
+
+    @staticmethod
+    def mul_s(x: Tensor, s: Any) -> Tensor:
+        return torch.mul(x, s)
+
+    mul_s_ = mul_s
+
+    @staticmethod
+    def div_s(x: Tensor, s: Any) -> Tensor:
+        return torch.div(x, s)
+
+    div_s_ = div_s
+
+    @staticmethod
+    def add_s(x: Tensor, s: Any) -> Tensor:
+        return torch.add(x, s)
+
+    add_s_ = add_s
+
+    @staticmethod
+    def addcmul(x: Tensor, u: Tensor, v: Tensor, s: Any) -> Tensor:
+        if isinstance(s, Tensor):
+            return x + s * (u * v)
+        return torch.addcmul(x, u, v, value=s)
+
+    addcmul_ = addcmul
+
+    @staticmethod
+    def addcdiv_(x: Tensor, u: Tensor, v: Tensor, s: Any) -> Tensor:
+        if isinstance(s, Tensor):
+            return x + s * (u / v)
+        return torch.addcdiv(x, u, v, value=s)
+
+    @staticmethod
+    def lerp_(x: Tensor, y: Tensor, s: Any) -> Tensor:
+        return torch.lerp(x, y, s)
+
+    @staticmethod
+    def sqrt(x: Tensor, s: Any = None) -> Tensor:
+        return torch.sqrt(x)
+
+    sqrt_ = sqrt
+
+    @staticmethod
+    def maximum_(x: Tensor, y: Tensor, s: Any = None) -> Tensor:
+        return torch.maximum(x, y)
+
+    @staticmethod
+    def abs(x: Tensor, s: Any = None) -> Tensor:
+        return torch.abs(x)
+
+    @staticmethod
+    def sign(x: Tensor, s: Any = None) -> Tensor:
+        return torch.sign(x)
+
+    @staticmethod
+    def copy_(x: Tensor, y: Tensor, s: Any = None) -> Tensor:
+        return y.to(dtype=x.dtype)
+
+    @staticmethod
+    def clone(x: Tensor, s: Any = None) -> Tensor:
+        return x.clone()
+
+    @staticmethod
+    def zero_(x: Tensor, s: Any = None) -> Tensor:
+        return torch.zeros_like(x)
+
+
 def working_views(param: Tensor, grad: Tensor) -> tuple[Tensor, Tensor, bool]:
     """The tensors a program updates: real views of complex tensors, float32 copies of low-precision ones.
 
@@ -316,3 +479,34 @@ def run_foreach(
     execute(steps, regs, scalars)
     if low:
         torch._foreach_copy_(list(params), regs["param"])
+
+
+def run_functional(
+    steps: Sequence[Step],
+    keys: Sequence[str],
+    param: Tensor,
+    grad: Tensor,
+    state: dict[str, Any],
+    scalars: Sequence[Any],
+) -> None:
+    """Run a program bound to :class:`FunctionalOps` on one parameter (``differentiable=True``).
+
+    Every operation is out of place, on copies of the parameter and state, so
+    autograd can go back through the step; the results are copied into the
+    parameter and the state tensors at the end (``copy_``, which autograd
+    records too), so that they keep their identity as torch.optim's do.
+    """
+    work, g, copy_back = working_views(param, grad)
+    targets: dict[str, Any] = state_views(state, keys, param.is_complex())
+    targets["param"] = work
+    # The program reads copies: autograd may save what it reads, and the targets are overwritten below.
+    regs = {name: target.clone() for name, target in targets.items()}
+    regs["grad"] = g
+    for fn, args, slot, out in steps:
+        value = fn(*[regs[a] for a in args], scalars[slot] if slot is not None else None)
+        regs[out if out is not None else args[0]] = value
+    for name, target in targets.items():
+        if regs[name] is not target:
+            target.copy_(regs[name])
+    if copy_back:
+        param.copy_(work)

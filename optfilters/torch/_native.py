@@ -68,6 +68,8 @@ def native_kind(param: Tensor) -> str | None:
     """``'float32'``, ``'float64'`` or ``'bfloat16'`` when a CPU parameter can run natively, else None."""
     if param.device.type != "cpu" or param.is_complex():
         return None
+    if type(param) is not Tensor and type(param) is not torch.nn.Parameter:  # a subclass (DTensor): its local shard
+        return None
     return _KINDS.get(param.dtype)
 
 

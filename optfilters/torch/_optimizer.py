@@ -13,13 +13,27 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, StateResetWarning
 from .._filter import ArmaFilter
 from .._model import OptimizerModel
+from ..program import changed_forms
 from ._compiled import CompiledStep
-from ._kernels import LOW_PRECISION, ForeachOps, SingleOps, Step, bind, run_foreach, run_single
+from ._kernels import (
+    LOW_PRECISION,
+    DeviceScalarOps,
+    ForeachOps,
+    FunctionalOps,
+    SingleOps,
+    Step,
+    bind,
+    run_foreach,
+    run_functional,
+    run_single,
+)
 from ._native import NativeKernel, compiler, native_kind
 from ._program import Plan, Program
-from ._resolve import OPTION_KEYS, Source, make_source
+from ._resolve import OPTION_KEYS, Source, check_lr, make_source
+from .checkpoint import CheckpointError, _convert_from, _convert_to_torch
 from .triton_kernels import DeviceLr, TritonKernel, as_floats, lr_dependent_slots, slot_values, triton_kind
 
 __all__ = ["FilterOptimizer"]
@@ -30,6 +44,8 @@ _DTYPE = operator.attrgetter("dtype")
 _IS_SPARSE = operator.attrgetter("is_sparse")
 _IS_CPU = operator.attrgetter("is_cpu")
 _GET_STEP = operator.methodcaller("get", "step")
+_INF = float("inf")
+_term_filter = operator.attrgetter("filter")  # a term is gain * filter: the poles are the filter's
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -86,7 +102,23 @@ class FilterOptimizer(torch.optim.Optimizer):
         See :attr:`compile_seconds` and :mod:`optfilters.torch.triton_kernels`.
         Results equal the default path to rounding (often exactly).
         Parameters the kernels cannot take (complex, float16, non-contiguous)
-        run on the multi-tensor path.
+        run on the multi-tensor path; sharded (DTensor) parameters run the
+        kernels on their local shards.
+    capturable : bool, optional
+        torch.optim's ``capturable``: step counts, NAdam's running product and
+        every scalar of the step (bias corrections, coefficients, lr) are
+        0-dim tensors on the parameters' device, computed from the step tensor
+        by the step program's own scalar functions, so that a step reads
+        nothing back to the host and can be captured in a CUDA graph.  One
+        tensor at a time; not with ``fused``.  Models whose operations change
+        with the step count (RAdam's rectification, SGD with dampening's first
+        step) are refused with a ``ValueError``.
+    differentiable : bool, optional
+        torch.optim's ``differentiable``: autograd records the step (run out
+        of place, one tensor at a time), so gradients flow through it to the
+        parameter, its gradient, the state and a learning-rate tensor that
+        requires grad (non-leaf parameters, as in torch.optim).  Not with
+        ``foreach`` or ``fused``.
     **hyperparameters
         The model's hyperparameters by the catalogue's names, which are
         torch.optim's keywords (``lr``, ``momentum``, ``weight_decay``,
@@ -118,8 +150,43 @@ class FilterOptimizer(torch.optim.Optimizer):
       parameter.
     * Hyperparameters are read from the parameter groups at every step, so
       every ``torch.optim.lr_scheduler`` works (``CyclicLR``/``OneCycleLR`` with
-      ``cycle_momentum`` rewrite ``momentum`` or ``betas``); the model is rebuilt
-      only when a hyperparameter other than ``lr`` changes.
+      ``cycle_momentum`` rewrite ``momentum`` or ``betas``), and so does a change
+      by hand of any hyperparameter between steps; the model is rebuilt (cached
+      by value) only when a hyperparameter other than ``lr`` changes.  With
+      changing coefficients a filter's state form is its semantics: the
+      catalogue's filters keep the reference implementation's own buffers
+      (torch.optim.SGD's Nesterov ``buf = mu buf + g`` with update ``g + mu buf``,
+      NAdam's ``mu_product`` as state, Lion's ``m``), so runs with torch.optim's
+      counterparts agree under any schedule.  A change of structure (the
+      ``order`` of a designed filter) recreates the state arrays it makes stale
+      at their initial value, and drops those the new structure no longer uses,
+      with a :class:`optfilters.StateResetWarning`.
+    * Every hyperparameter a step reads is validated at that step, before any
+      parameter of any group moves: a bad value (``param_groups[0]["lr"] =
+      float("nan")``, a negative lr, ``betas`` outside [0, 1)) raises an
+      :class:`optfilters.InvalidHyperparameterError` (a ``ValueError``) naming it.
+      A tensor ``lr`` is checked at construction and at every step that reads
+      it on the host; where the step reads it on the device (``capturable``,
+      the fused Triton kernels) only its shape and dtype are checked there.
+    * A filter with a pole outside the unit circle (``momentum=1.5``) warns once
+      per parameter group and stage with an :class:`optfilters.StabilityWarning`;
+      marginal filters (Adagrad's accumulator) do not warn.
+    * A tensor ``lr`` (and tensor ``betas``) stays a tensor in the param groups
+      and is read at every step: a change in place (``lr.fill_(0.5)``) counts.
+    * Scalar state follows torch.optim's rule: ``step`` and NAdam's
+      ``mu_product`` are float32 tensors, float64 when
+      ``torch.get_default_dtype()`` is float64.
+    * :meth:`state_dict` and :meth:`load_state_dict` also speak the format of
+      the torch.optim counterpart (``format="torch"``, and torch's dicts are
+      recognised on loading); a dict that does not fit is refused with a
+      :class:`~optfilters.torch.checkpoint.CheckpointError`
+      (:mod:`optfilters.torch.checkpoint`).
+    * ``torch.amp.GradScaler`` unscales the gradients and skips steps with
+      inf/NaN gradients itself (the optimizer does not set
+      ``_step_supports_amp_scaling``, as torch.optim's non-fused classes do not).
+    * FSDP2 (``torch.distributed.fsdp.fully_shard``): DTensor parameters get
+      DTensor state, sharded like them, and checkpoints go through
+      ``torch.distributed.checkpoint``.
     * Parameters whose ``grad`` is None are skipped (their state is untouched);
       sparse gradients are refused.
     * Each step runs the model's step program (:mod:`optfilters.program`),
@@ -156,19 +223,27 @@ class FilterOptimizer(torch.optim.Optimizer):
         *,
         foreach: bool | None = None,
         fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
         **hyperparameters: Any,
     ) -> None:
         for flag, value in (("foreach", foreach), ("fused", fused)):
             if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{flag} must be True, False or None, got {value!r}")
+        for flag, value in (("capturable", capturable), ("differentiable", differentiable)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{flag} must be True or False, got {value!r}")
         if foreach and fused:
             raise ValueError("foreach and fused cannot both be True")
+        if differentiable and (foreach or fused):
+            raise ValueError("differentiable=True runs one tensor at a time: it takes neither foreach nor fused")
+        if capturable and fused:
+            raise ValueError("capturable=True computes its scalars on the device, one tensor at a time: not with fused")
         self._source: Source = make_source(model, hyperparameters)
         self._init_caches()
         defaults = self._source.defaults()
-        if isinstance(hyperparameters.get("lr"), Tensor):  # kept as given: the fused CUDA kernel reads it there
-            defaults["lr"] = hyperparameters["lr"]
-        defaults.update(foreach=foreach, fused=fused)
+        _keep_tensors(defaults, hyperparameters)
+        defaults.update(foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable)
         super().__init__(params, defaults)
         self.state = _State(dict, self.state)
 
@@ -183,6 +258,12 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._native_kind: dict[int, str] = {}
         self._group_states: dict[int, tuple[Any, int, list[Tensor], list[dict[str, Any]]]] = {}
         self._counters: dict[int, _StepCounter] = {}
+        self._forms: dict[int, dict[str, Any]] = {}  # per group: the form of each state key (see changed_forms)
+        self._group_models: dict[int, OptimizerModel] = {}
+        self._capturable_checked: dict[int, Program] = {}
+        self._unstable_warned: set[tuple[int, str]] = set()  # (group, filter) pairs already warned about
+        accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+        self._accelerator = bool(accelerator is not None and accelerator.current_accelerator(check_available=True))
         self._warned_no_compiler = False
         if not hasattr(self, "_fused_backend"):
             # "native": C on CPU, Triton on CUDA; "compile": torch.compile everywhere; "triton": Triton, CPU
@@ -202,7 +283,7 @@ class FilterOptimizer(torch.optim.Optimizer):
             self._init_caches()
         for group in self.param_groups:
             for key in OPTION_KEYS:
-                group.setdefault(key, None)
+                group.setdefault(key, False if key in ("capturable", "differentiable") else None)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a parameter group; its hyperparameters are checked now (with the catalogue's messages).
@@ -214,17 +295,73 @@ class FilterOptimizer(torch.optim.Optimizer):
             self._source.normalise(param_group)
             merged = dict(self.defaults)
             merged.update({k: v for k, v in param_group.items() if k != "params"})
+            check_lr(merged["lr"])
             self._source.build(merged)
         super().add_param_group(param_group)
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state dict; float32 filter state of low-precision parameters stays float32.
+    def state_dict(self, format: str = "optfilters") -> dict[str, Any]:  # type: ignore[override]
+        """The optimizer's state dict: this class's own, or that of the torch.optim counterpart.
 
-        torch.optim casts floating state tensors to each parameter's dtype; for
-        bfloat16/float16 parameters that would round the filter memories, so
-        they are restored from ``state_dict`` in float32 afterwards.  As in
-        torch.optim, the loaded tensors alias those of ``state_dict``
-        (deep-copy it to keep it).
+        Parameters
+        ----------
+        format : {"optfilters", "torch"}
+            ``"optfilters"`` (the default): state under the bridge's keys
+            (``gradient.0``, ...), what :meth:`load_state_dict` and
+            ``torch.distributed.checkpoint`` use.  ``"torch"``: a state dict of
+            the catalogue entry's torch.optim class (``CATALOGUE[name].torch_class``),
+            with torch's keys (``exp_avg``, ``momentum_buffer``, ...), which
+            that class's ``load_state_dict`` takes (:mod:`optfilters.torch.checkpoint`).
+
+        Returns
+        -------
+        dict
+            ``{"state": ..., "param_groups": ...}``; tensors are shared with the
+            optimizer, as torch.optim's are (deep-copy to keep a snapshot).
+
+        Raises
+        ------
+        optfilters.torch.checkpoint.CheckpointError
+            For ``format="torch"`` when the model has no torch.optim counterpart.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from optfilters.torch import FilterOptimizer
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = FilterOptimizer([w], "adam", lr=0.1)
+        >>> w.grad = torch.ones(2)
+        >>> opt.step()
+        >>> adam = torch.optim.Adam([torch.nn.Parameter(torch.ones(2))])
+        >>> adam.load_state_dict(opt.state_dict(format="torch"))
+        >>> sorted(adam.state_dict()["state"][0]), adam.param_groups[0]["lr"]
+        (['exp_avg', 'exp_avg_sq', 'step'], 0.1)
+        """
+        if format not in ("optfilters", "torch"):
+            raise ValueError(f"format must be 'optfilters' or 'torch', got {format!r}")
+        saved = super().state_dict()
+        if format == "optfilters":
+            return saved
+        return _convert_to_torch(self._source, saved)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict of this optimizer, or of its torch.optim counterpart; a misfit is refused.
+
+        A dict from ``torch_class(...).state_dict()`` (``CATALOGUE[name].torch_class``,
+        e.g. ``torch.optim.Adam``) is converted (``exp_avg`` to ``gradient.0``,
+        ...): the run continues exactly as the torch run would after loading
+        it.  A dict that does not fit (another optimizer's hyperparameters or
+        state, other group sizes or shapes, state missing) raises a
+        :class:`~optfilters.torch.checkpoint.CheckpointError` naming what does
+        not fit, and the optimizer is left unchanged.
+
+        As in torch.optim, the saved groups replace the hyperparameters (load
+        after building a scheduler), floating state is cast to each
+        parameter's dtype (``step`` excepted) and the loaded tensors alias
+        those of ``state_dict`` (deep-copy it to keep it).  Two exceptions
+        keep the bridge's precision for its own dicts: the filter state of
+        low-precision (bfloat16, float16) parameters stays float32, and
+        running products (NAdam's ``mu_product``) keep their dtype; a
+        torch.optim dict gets torch's casts.
 
         Examples
         --------
@@ -239,16 +376,74 @@ class FilterOptimizer(torch.optim.Optimizer):
         >>> opt2.load_state_dict(saved)
         >>> float(opt2.state[w]["step"]), opt2.state[w]["gradient.0"].tolist()
         (1.0, [1.0, 1.0])
+
+        A torch.optim checkpoint:
+
+        >>> sgd = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> sgd.step()
+        >>> opt3 = FilterOptimizer([w], "momentum")
+        >>> opt3.load_state_dict(sgd.state_dict())
+        >>> opt3.state[w]["gradient.0"].tolist(), opt3.param_groups[0]["momentum"]
+        ([1.0, 1.0], 0.9)
         """
-        super().load_state_dict(state_dict)
-        saved = chain.from_iterable(g["params"] for g in state_dict["param_groups"])
+        converted, torch_format = _convert_from(self._source, state_dict)
+        entry = getattr(self._source, "entry", None)
+        names = {v: k for k, v in entry.torch_state.items()} if torch_format and entry is not None else {}
+        self._check_fit(converted, names)
+        super().load_state_dict(converted)
+        saved = chain.from_iterable(g["params"] for g in converted["param_groups"])
         current = chain.from_iterable(g["params"] for g in self.param_groups)
         for saved_id, param in zip(saved, current, strict=True):
-            if param.dtype not in LOW_PRECISION or saved_id not in state_dict["state"]:
+            if saved_id not in converted["state"]:
                 continue
-            for key, value in state_dict["state"][saved_id].items():
-                if key != "step" and isinstance(value, Tensor) and value.is_floating_point():
+            low = param.dtype in LOW_PRECISION
+            for key, value in converted["state"][saved_id].items():
+                if key == "step" or not isinstance(value, Tensor) or not value.is_floating_point():
+                    continue
+                if low and value.dim() > 0:
                     self.state[param][key] = value.to(device=param.device, dtype=torch.float32)
+                elif value.dim() == 0 and not torch_format:  # a running product keeps its precision
+                    self.state[param][key] = value.to(device=self.state[param][key].device)
+        self._forms.clear()
+        self._group_models.clear()
+
+    def _check_fit(self, converted: dict[str, Any], names: dict[str, str]) -> None:
+        """Refuse a state dict whose group sizes or state shapes do not fit this optimizer's parameters.
+
+        ``names`` gives the checkpoint's own names of the state keys (torch.optim's) for messages.
+        """
+        saved_groups = converted["param_groups"]
+        sizes = [len(g["params"]) for g in self.param_groups]
+        saved_sizes = [len(g["params"]) for g in saved_groups]
+        if sizes != saved_sizes:
+            raise CheckpointError(
+                f"the checkpoint has {len(saved_sizes)} parameter group(s) of {saved_sizes} parameters; "
+                f"this optimizer has {len(sizes)} of {sizes}"
+            )
+        where: dict[Any, tuple[Tensor, int]] = {}
+        for index, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            for pid, param in zip(saved["params"], group["params"], strict=True):
+                where[pid] = (param, index)
+        specs_of: dict[tuple[int, torch.dtype], dict[str, Any]] = {}
+        for pid, st in converted["state"].items():
+            if pid not in where:
+                continue
+            param, index = where[pid]
+            key = (index, _state_dtype(param))
+            if key not in specs_of:
+                program = Plan(self._source.build(saved_groups[index]), key[1]).program(None)
+                specs_of[key] = {spec.key: spec for spec in program.state}
+            specs = specs_of[key]
+            shape = tuple(param.shape)
+            for name, value in st.items():
+                if not isinstance(value, Tensor) or (value.dim() == 0 and name not in specs):
+                    continue
+                expected = specs[name].shape_for(shape) if name in specs else shape
+                if tuple(value.shape) != expected:
+                    raise CheckpointError(
+                        f"the state {names.get(name, name)!r} of parameter {pid} has shape {tuple(value.shape)}, "
+                        f"the parameter {shape}: the checkpoint is of other parameters"
+                    )
 
     # ------------------------------------------------------------------ public helpers
     @property
@@ -332,7 +527,6 @@ class FilterOptimizer(torch.optim.Optimizer):
             group["train_mode"] = mode == "train"
 
     # ------------------------------------------------------------------ the step
-    @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """Perform one optimization step.
 
@@ -363,9 +557,64 @@ class FilterOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for index, group in enumerate(self.param_groups):
-            self._step_group(index, group)
+        if self._accelerator:  # refuses a CUDA graph capture without capturable=True, as torch.optim does
+            self._accelerator_graph_capture_health_check()
+        # torch.optim's rule: autograd records the step only with differentiable=True
+        with torch.set_grad_enabled(bool(self.defaults.get("differentiable", False))):
+            # every hyperparameter is checked before any parameter moves
+            checked = [self._checked(index, group) for index, group in enumerate(self.param_groups)]
+            for index, group in enumerate(self.param_groups):
+                model, lr = checked[index]
+                self._step_group(index, group, model, lr)
         return loss
+
+    def _checked(self, index: int, group: dict[str, Any]) -> tuple[OptimizerModel, Any]:
+        """The model and learning rate of group ``index`` at this step, validated (one-line ValueError).
+
+        The model is cached by its hyperparameters' values, so a value is
+        validated when it first appears; ``lr`` is checked at every step.  A
+        tensor ``lr`` is read on the host and checked, except where the step
+        reads it on the device (``capturable=True``, the fused Triton kernels):
+        there only its shape and dtype are checked, its value at construction.
+        """
+        try:
+            model = self._source.model(group)
+        except (InvalidHyperparameterError, InvalidFilterError) as exc:
+            raise type(exc)(f"FilterOptimizer({self._source.name}), param group {index}: {exc}") from None
+        if group.get("train_mode") is False and model.has_eval_rule:
+            raise RuntimeError(
+                f"FilterOptimizer({self._source.name}) is in eval mode (the parameters hold the evaluation point): "
+                "call train() before step()"
+            )
+        lr = group["lr"]
+        kind = type(lr)
+        if kind is float or kind is int:
+            if not 0.0 <= lr < _INF:
+                self._refuse_lr(index, lr)
+            return model, float(lr)
+        if not isinstance(lr, Tensor):
+            return model, self._refuse_lr(index, lr)
+        on_device = group.get("capturable") or (
+            group.get("fused") and (lr.device.type != "cpu" or self._fused_backend == "triton")
+        )
+        if on_device:  # the step reads it on the device (no host-device synchronisation)
+            self._refuse_lr(index, lr, read=False)
+            return model, lr
+        if lr.numel() != 1 or not lr.is_floating_point():
+            self._refuse_lr(index, lr, read=False)
+        value = lr.detach().item()
+        if not 0.0 <= value < _INF:
+            self._refuse_lr(index, value)
+        if group.get("differentiable") and lr.requires_grad:
+            return model, lr  # autograd follows the step into the learning rate
+        return model, value
+
+    def _refuse_lr(self, index: int, lr: Any, read: bool = True) -> Any:
+        """Raise the one-line error for a bad ``lr`` of group ``index`` (or return a number given as another type)."""
+        try:
+            return check_lr(lr, f"param_groups[{index}]['lr']", read=read)
+        except InvalidHyperparameterError as exc:
+            raise InvalidHyperparameterError(f"FilterOptimizer({self._source.name}): {exc}") from None
 
     def _plan(self, model: OptimizerModel, dtype: torch.dtype) -> Plan:
         key = (id(model), dtype)
@@ -380,7 +629,11 @@ class FilterOptimizer(torch.optim.Optimizer):
         key = (id(program), backend)
         cached = self._bound.get(key)
         if cached is None or cached[0] is not program:
-            ops = SingleOps if backend == "single" else ForeachOps
+            ops = {"single": SingleOps, "foreach": ForeachOps, "functional": FunctionalOps, "device": DeviceScalarOps}[
+                backend
+            ]
+            if len(self._bound) > 256:  # a schedule of momentum or betas makes a program per step
+                self._bound.clear()
             cached = self._bound[key] = (program, bind(program, ops))
         return cached[1]
 
@@ -402,7 +655,59 @@ class FilterOptimizer(torch.optim.Optimizer):
         self._group_states[index] = (state, state.version, list(params), states)
         return states
 
-    def _step_group(self, index: int, group: dict[str, Any]) -> None:
+    def _check_structure(
+        self, index: int, model: OptimizerModel, program: Program, group: dict[str, Any], depth: int = 0
+    ) -> None:
+        """A new model for group ``index`` (changed hyperparameters): drop the state its structure makes stale.
+
+        ``depth``: the calls between :meth:`step` and this one beyond :meth:`_step_group` (for the warnings'
+        ``stacklevel``, which points at the caller of ``step``: torch.optim wraps ``step`` in one more frame).
+        """
+        forms = self._forms.setdefault(index, {})
+        stale = changed_forms(forms, program)
+        if stale:
+            for p in group["params"]:
+                st = self.state.get(p)
+                if st:
+                    for key in stale:
+                        st.pop(key, None)
+            for key in stale:
+                forms.pop(key, None)
+            warnings.warn(
+                f"FilterOptimizer({self._source.name}): the new hyperparameters of group {index} change the "
+                f"structure of the filter state {', '.join(stale)}; it restarts from its initial value",
+                StateResetWarning,
+                stacklevel=5 + depth,
+            )
+        forms.update(program.forms)
+        self._group_models[index] = model
+        self._warn_if_unstable(index, model, 6 + depth)
+
+    def _warn_if_unstable(self, index: int, model: OptimizerModel, stacklevel: int) -> None:
+        """One :class:`optfilters.StabilityWarning` per group and filter whose poles leave the unit circle.
+
+        Each term of a linear stage is realised with its own memories, so each
+        term's poles count (a sum of terms has no other poles); the check runs
+        whenever the hyperparameters change.
+        """
+        warned = self._unstable_warned
+        for key, stage in model.linear_stages().items():
+            if (index, key) in warned:
+                continue
+            unstable = [f for f in map(_term_filter, stage.terms) if _is_unstable(f)]
+            if not unstable:
+                continue
+            radius = max(float(abs(f.poles).max()) for f in unstable)
+            warned.add((index, key))
+            where = f"|z| = {radius:.6g} > 1" if radius > 1 else f"|z| = {radius:.6g}, repeated"
+            warnings.warn(
+                f"FilterOptimizer({self._source.name}): the {key} filter of param group {index} is UNSTABLE "
+                f"(a pole at {where}): its output, and the parameters, grow without bound",
+                StabilityWarning,
+                stacklevel=stacklevel,
+            )
+
+    def _step_group(self, index: int, group: dict[str, Any], model: OptimizerModel, lr: Any) -> None:
         group_params: list[Tensor] = group["params"]
         all_grads = list(map(_GRAD, group_params))
         if all(map(operator.is_not, all_grads, repeat(None))):
@@ -418,24 +723,21 @@ class FilterOptimizer(torch.optim.Optimizer):
                 f"FilterOptimizer({self._source.name}) does not support sparse gradients "
                 f"(parameter {position} of group {index} has one); use dense gradients"
             )
-        model = self._source.model(group)
-        if group.get("train_mode") is False and model.has_eval_rule:
-            raise RuntimeError(
-                f"FilterOptimizer({self._source.name}) is in eval mode (the parameters hold the evaluation point): "
-                "call train() before step()"
-            )
-        lr = group["lr"]
-        if not isinstance(lr, Tensor):
-            lr = float(lr)
-        elif not (group.get("fused") and (lr.device.type != "cpu" or self._fused_backend == "triton")):
-            lr = float(lr.item())  # else the Triton kernel reads the tensor (no host-device synchronisation)
+        differentiable = group.get("differentiable")
+        if group.get("capturable"):
+            self._step_capturable(index, group, model, lr, params, grads)
+            return
         states = self._states(index, params)
         counter = self._counters.get(index)
         if counter is None:
             counter = self._counters[index] = _StepCounter()
         ts = counter.advance(group["params"], params, states, self.state)
+        if model is not self._group_models.get(index):
+            self._check_structure(index, model, self._plan(model, _state_dtype(params[0])).program(ts[0]), group)
         foreach = group.get("foreach")
-        if group.get("fused"):
+        if differentiable:
+            mode = "functional"
+        elif group.get("fused"):
             mode = "fused"
         elif foreach or (foreach is None and not any(map(_IS_CPU, params))):
             mode = "foreach"  # torch.optim's default too: multi-tensor off the CPU
@@ -452,12 +754,13 @@ class FilterOptimizer(torch.optim.Optimizer):
                         return
                 except KeyError:  # a state tensor was removed by hand: the general path recreates it
                     pass
-        if mode == "single":
+        if mode in ("single", "functional"):
             for p, grad, state, t in zip(params, grads, states, ts, strict=True):
                 program = self._plan(model, _state_dtype(p)).program(t)
                 _init_state(program, p, state)
-                keys = program.keys
-                run_single(self._bind(program, "single"), keys, p, grad, state, program.scalar_values(t, lr))
+                env = _advance_products(program, p, state, t) if program.products else None
+                run = run_single if mode == "single" else run_functional
+                run(self._bind(program, mode), program.keys, p, grad, state, program.scalar_values(t, lr, env))
             return
         dtype0, device0 = params[0].dtype, params[0].get_device()
         if (
@@ -482,31 +785,101 @@ class FilterOptimizer(torch.optim.Optimizer):
             for p, state in zip(bucket_params, bucket_states, strict=True):
                 if not keyset <= state.keys():
                     _init_state(program, p, state)
-            self._complete[index] = program if len(buckets) == 1 else None
-            scalars = slot_values(program, t, lr)
-            if mode == "fused":
-                self._native_kind[index] = self._kernel_kind(bucket_params[0])
-                self._run_fused(program, bucket_params, bucket_grads, bucket_states, scalars)
-            else:
-                scalars = as_floats(scalars)
-                if len(bucket_params) == 1:  # the same kernels, without the list overhead
-                    run_single(
-                        self._bind(program, "single"),
-                        program.keys,
-                        bucket_params[0],
-                        bucket_grads[0],
-                        bucket_states[0],
-                        scalars,
-                    )
-                else:
-                    run_foreach(
-                        self._bind(program, "foreach"),
-                        program.keys,
-                        bucket_params,
-                        bucket_grads,
-                        bucket_states,
-                        scalars,
-                    )
+            complete = len(buckets) == 1 and not program.products and all(map(_is_plain, bucket_params))
+            self._complete[index] = program if complete else None
+            if not program.products:
+                self._run_bucket(index, mode, program, t, lr, None, bucket_params, bucket_grads, bucket_states)
+                continue
+            # running products (NAdam's mu_product) are per parameter: parameters with equal values run together
+            by_env: dict[tuple[float, ...], list[int]] = defaultdict(list)
+            for i, env in enumerate(_advance_products_of(program, bucket_states, t)):
+                by_env[env].append(i)
+            for env, chosen in by_env.items():
+                self._run_bucket(
+                    index,
+                    mode,
+                    program,
+                    t,
+                    lr,
+                    env,
+                    [bucket_params[i] for i in chosen],
+                    [bucket_grads[i] for i in chosen],
+                    [bucket_states[i] for i in chosen],
+                )
+
+    def _step_capturable(
+        self,
+        index: int,
+        group: dict[str, Any],
+        model: OptimizerModel,
+        lr: Any,
+        params: list[Tensor],
+        grads: list[Tensor],
+    ) -> None:
+        """``capturable=True``: step counts, running products and every scalar on the parameter's device.
+
+        The scalar slots are the program's own functions evaluated on the step
+        tensor (float64, float32 on MPS), so nothing is read back to the host and
+        the step can be captured in a CUDA graph; one tensor at a time, in
+        place (out of place with ``differentiable=True``).
+        """
+        states = self._states(index, params)
+        mode = "functional" if group.get("differentiable") else "device"
+        if model is not self._group_models.get(index):
+            self._check_structure(index, model, self._plan(model, _state_dtype(params[0])).program(1), group, depth=1)
+        for p, grad, state in zip(params, grads, states, strict=True):
+            plan = self._plan(model, _state_dtype(p))
+            program = plan.program(1)
+            if self._capturable_checked.get(id(program)) is not program:
+                _check_capturable(plan, program, model.name)
+                if len(self._capturable_checked) > 64:
+                    self._capturable_checked.clear()
+                self._capturable_checked[id(program)] = program
+            _init_state(program, p, state)
+            step = state.get("step")
+            if not isinstance(step, Tensor) or step.device != p.device or step.dtype != torch.float32:
+                # torch.optim's capturable rule: a float32 step on the parameter's device
+                value = step if step is not None else 0.0
+                state["step"] = step = torch.as_tensor(value, dtype=torch.float32).to(p.device).clone()
+            step.add_(1.0)
+            t = step.to(_device_scalar_dtype(p.device))
+            env = None
+            if program.products:
+                env = []
+                for product in program.products:
+                    value = state.get(product.key)
+                    if not isinstance(value, Tensor) or value.device != p.device:
+                        start = value if value is not None else product.init
+                        state[product.key] = value = torch.as_tensor(start, dtype=_scalar_dtype()).to(p.device)
+                    value.mul_(product.factor(t))  # type: ignore[arg-type]
+                    env.append(value.to(t.dtype))
+            scalars = program.scalar_values(t, lr, env)  # type: ignore[arg-type]
+            run = run_functional if mode == "functional" else run_single
+            run(self._bind(program, mode), program.keys, p, grad, state, scalars)
+
+    def _run_bucket(
+        self,
+        index: int,
+        mode: str,
+        program: Program,
+        t: int,
+        lr: float | Tensor,
+        env: tuple[float, ...] | None,
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[dict[str, Any]],
+    ) -> None:
+        """Parameters of one device, dtype, step count (and running products) on the fused or multi-tensor path."""
+        scalars = slot_values(program, t, lr, env)
+        if mode == "fused":
+            self._native_kind[index] = self._kernel_kind(params[0])
+            self._run_fused(program, params, grads, states, scalars)
+            return
+        floats = as_floats(scalars)
+        if len(params) == 1:  # the same kernels, without the list overhead
+            run_single(self._bind(program, "single"), program.keys, params[0], grads[0], states[0], floats)
+        else:
+            run_foreach(self._bind(program, "foreach"), program.keys, params, grads, states, floats)
 
     def _kernel_kind(self, param: Tensor) -> str:
         """The generated kernel a fused bucket of ``param``'s kind runs: a C kind, ``triton:<kind>`` or ''."""
@@ -529,6 +902,10 @@ class FilterOptimizer(torch.optim.Optimizer):
         scalars: list[float] | DeviceLr,
     ) -> None:
         """One bucket on the fused path: C on CPU, Triton on CUDA, else torch.compile, else foreach."""
+        if not all(map(_is_plain, params)):
+            # Sharded (DTensor) parameters, FSDP2's: an elementwise step runs on the local shards as they are.
+            params, grads = [_local(p) for p in params], [_local(g) for g in grads]
+            states = [{k: _local(v) for k, v in st.items()} for st in states]
         keys = program.keys
         p0 = params[0]
         kind = self._kernel_kind(p0)
@@ -778,6 +1155,111 @@ def _run_kernel(
     if isinstance(kernel, NativeKernel):
         return kernel.run(params, grads, states, as_floats(scalars), state_dtype)
     return kernel.run(params, grads, states, scalars, state_dtype)
+
+
+def _device_scalar_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of scalars computed on ``device`` (float64 where the device has it)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _check_capturable(plan: Plan, program: Program, name: str) -> None:
+    """Refuse a model whose step cannot run without the host: operations that change with the step count,
+    or scalar functions that need numbers (tried once on tensors of the ``meta`` device, which has no values)."""
+    varying = plan.varying_stages
+    if varying:
+        keys = ", ".join(stage.key for stage in varying)
+        raise ValueError(
+            f"capturable=True needs a step whose operations are the same at every step; {name}'s {keys} stage "
+            "changes them with the step count (its first step, or a regime such as RAdam's rectification)"
+        )
+    t = torch.ones((), dtype=torch.float64, device="meta")
+    env = [t for _ in program.products]
+    reads = dict(program.env_scalars)
+    for k, fn in enumerate(program.scalars):
+        try:
+            value = reads[k](t, 0.5, env) if k in reads else fn(t, 0.5)  # type: ignore[arg-type]
+        except (RuntimeError, TypeError, ValueError, AttributeError, NotImplementedError) as exc:
+            raise ValueError(
+                f"capturable=True computes the step's scalars on the device; scalar {k} of {name}'s step "
+                f"needs a number ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+        if not isinstance(value, (Tensor, float, int)):
+            raise ValueError(f"capturable=True: scalar {k} of {name}'s step is a {type(value).__name__}")
+
+
+def _is_unstable(f: ArmaFilter) -> bool:
+    """``f.stability == "unstable"``, without a root finder for one pole (the per-step check of momentum schedules)."""
+    a = f.a
+    if a.size == 1:
+        return False
+    if a.size == 2:
+        return bool(abs(a[1]) > abs(a[0]))  # exact, as the filter's own verdict: |pole| > 1
+    return f.stability == "unstable"
+
+
+def _is_plain(tensor: Tensor) -> bool:
+    """True for a tensor or parameter (not a subclass such as a DTensor, whose data lives in its local shard)."""
+    return type(tensor) is Tensor or type(tensor) is torch.nn.Parameter
+
+
+def _local(tensor: Any) -> Any:
+    """The local shard of a DTensor (a view of its data), else the tensor itself."""
+    to_local = getattr(tensor, "to_local", None)
+    return to_local() if to_local is not None and not _is_plain(tensor) else tensor
+
+
+def _keep_tensors(defaults: dict[str, Any], given: dict[str, Any]) -> None:
+    """Tensor hyperparameters stay tensors, as in torch.optim (``lr``; ``betas``), read again at every step.
+
+    So a change in place (``lr.fill_(0.5)``) takes effect at the next step.
+    """
+    lr = given.get("lr")
+    if isinstance(lr, Tensor):
+        defaults["lr"] = lr
+    betas = given.get("betas")
+    if "betas" in defaults and isinstance(betas, (tuple, list)) and any(isinstance(b, Tensor) for b in betas):
+        defaults["betas"] = tuple(betas)
+
+
+def _advance_products(program: Program, param: Tensor, state: dict[str, Any], t: int) -> tuple[float, ...]:
+    """Advance the running products of ``program`` in ``state`` for step ``t``; returns their new values.
+
+    Each is a 0-dim tensor (created at its initial value in torch.optim's
+    scalar dtype, :func:`_scalar_dtype`) multiplied in place by the step's
+    factor, as torch.optim.NAdam advances ``mu_product``: the rounding is that
+    of the tensor's dtype (float32, float64 under a float64 default dtype, the
+    parameter's dtype after ``load_state_dict``).
+    """
+    env: list[float] = []
+    for product in program.products:
+        value = state.get(product.key)
+        if value is None:
+            value = state[product.key] = torch.full((), product.init, dtype=_scalar_dtype())
+        value.mul_(product.factor(t))
+        env.append(value.tolist())  # type: ignore[arg-type]  # on the CPU, as in torch.optim: no device sync
+    return tuple(env)
+
+
+def _advance_products_of(program: Program, states: list[dict[str, Any]], t: int) -> list[tuple[float, ...]]:
+    """:func:`_advance_products` for the parameters of a bucket: one multiplication per product when it can."""
+    columns = []
+    for product in program.products:
+        values = []
+        for state in states:
+            value = state.get(product.key)
+            if value is None:
+                value = state[product.key] = torch.full((), product.init, dtype=_scalar_dtype())
+            values.append(value)
+        dtype = values[0].dtype
+        if len(values) > 1 and all(v.dtype == dtype and v.is_cpu and v.dim() == 0 for v in values):
+            torch._foreach_mul_(values, product.factor(t))
+            columns.append(torch.stack(values).tolist())
+        else:
+            factor = product.factor(t)
+            for v in values:
+                v.mul_(factor)
+            columns.append([v.tolist() for v in values])
+    return [tuple(row) for row in zip(*columns, strict=True)] if columns else [() for _ in states]
 
 
 def _init_state(program: Program, param: Tensor, state: dict[str, Any]) -> None:

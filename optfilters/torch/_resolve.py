@@ -22,10 +22,10 @@ from .._hyperparameters import Hyperparameter
 from .._model import OptimizerModel
 from .._stages import Stage, WeightDecay
 
-__all__ = ["CatalogueSource", "FixedSource", "Source", "make_source"]
+__all__ = ["CatalogueSource", "FixedSource", "Source", "check_lr", "make_source"]
 
 #: Keys of a param group that are options of the bridge, not hyperparameters of the model.
-OPTION_KEYS = ("foreach", "fused")
+OPTION_KEYS = ("foreach", "fused", "capturable", "differentiable")
 
 _MAXIMIZE = Hyperparameter("maximize", False, "bool", help="maximize the objective (negate the gradient)")
 _LR = Hyperparameter("lr", 1e-3, low=0.0, help="learning rate")
@@ -46,6 +46,48 @@ def _plain(values: tuple[Any, ...]) -> bool:
             continue
         return False
     return True
+
+
+def check_lr(value: Any, where: str = "lr", read: bool = True) -> Any:
+    """A valid learning rate: a finite number >= 0, or a 1-element real floating tensor holding one.
+
+    ``where`` names it in the message (``"param_groups[1]['lr']"``); with
+    ``read=False`` a tensor's value is not read (no host-device synchronisation,
+    as in a captured step): only its shape and dtype are checked.  Returns a
+    number as a float and a tensor unchanged.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        One line naming ``where`` and the value.
+
+    Examples
+    --------
+    >>> from optfilters.torch._resolve import check_lr
+    >>> check_lr(0.1)
+    0.1
+    >>> check_lr(float("nan"), "param_groups[0]['lr']")
+    Traceback (most recent call last):
+    ...
+    optfilters._errors.InvalidHyperparameterError: param_groups[0]['lr'] must be a finite number, got nan
+    """
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise InvalidHyperparameterError(
+                f"{where} must be a number or a 1-element tensor, got a tensor of shape {tuple(value.shape)}"
+            )
+        if not value.is_floating_point():
+            raise InvalidHyperparameterError(f"{where} must be a real floating-point tensor, got {value.dtype}")
+        if read:  # once, at construction (as the catalogue's own validation of a tensor does)
+            check_lr(float(value.detach()), where)
+        return value
+    try:
+        return _LR.validate(value)
+    except InvalidHyperparameterError as exc:
+        message = str(exc)
+        if where != "lr" and message.startswith("lr "):
+            message = where + message[2:]
+        raise InvalidHyperparameterError(message) from None
 
 
 def _freeze(value: Any) -> Any:
@@ -121,6 +163,8 @@ class CatalogueSource(Source):
             torch_names.append("maximize")
         self.keys = tuple(torch_names)
         given = dict(overrides)
+        if isinstance(given.get("lr"), torch.Tensor):
+            check_lr(given["lr"])
         self.normalise(given, what="hyperparameters")
         params = self._catalogue_params(given, strict=True)
         validated = entry.validate(params)
@@ -203,15 +247,12 @@ class FixedSource(Source):
             "maximize": model.maximize,
         }
         base.update(overrides)
-        self._defaults = self._validated(base)
+        self._defaults = self._validated(base, read=True)
 
     @staticmethod
-    def _validated(group: Mapping[str, Any]) -> dict[str, Any]:
-        lr = group["lr"]
-        if not isinstance(lr, torch.Tensor):
-            lr = _LR.validate(lr)
+    def _validated(group: Mapping[str, Any], read: bool = False) -> dict[str, Any]:
         return {
-            "lr": lr,
+            "lr": check_lr(group["lr"], read=read),
             "weight_decay": _WEIGHT_DECAY.validate(group["weight_decay"]),
             "maximize": _MAXIMIZE.validate(group["maximize"]),
         }

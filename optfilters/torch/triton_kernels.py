@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import operator
@@ -203,19 +204,23 @@ class DeviceLr:
     True
     """
 
-    __slots__ = ("a", "b", "lr", "program", "t")
+    __slots__ = ("a", "b", "env", "lr", "program", "t")
 
-    def __init__(self, program: Program, t: int, lr: Tensor) -> None:
-        self.program, self.t, self.lr = program, t, lr
+    def __init__(self, program: Program, t: int, lr: Tensor, env: Sequence[float] | None = None) -> None:
+        self.program, self.t, self.lr, self.env = program, t, lr, env
         self.a: list[float] | None = None
         self.b: list[float] | None = None
         slots = lr_dependent_slots(program)
         if slots is None:
             return
-        a = program.scalar_values(t, 0.0)  # the slots that do not depend on lr, at their value
+        a = program.scalar_values(t, 0.0, env)  # the slots that do not depend on lr, at their value
         b = [0.0] * len(a)
+        reads = dict(program.env_scalars) if env is not None else {}
         for k in slots:
-            part = _trace(program.scalars[k], t)
+            fn = program.scalars[k]
+            if k in reads:
+                fn = functools.partial(_with_env, reads[k], env=env)
+            part = _trace(fn, t)
             if part is None:
                 return
             a[k], b[k] = part
@@ -223,14 +228,24 @@ class DeviceLr:
 
     def values(self) -> list[float]:
         """The slots as Python floats (reads ``lr``: a host-device synchronisation when it lives on a GPU)."""
-        return self.program.scalar_values(self.t, float(self.lr.item()))
+        return self.program.scalar_values(self.t, float(self.lr.item()), self.env)
 
 
-def slot_values(program: Program, t: int, lr: float | Tensor) -> list[float] | DeviceLr:
-    """The scalar slots of step ``t``: floats for a number ``lr``, a :class:`DeviceLr` for a tensor."""
+def _with_env(fn: Callable[..., Any], t: int, lr: Any, env: Any) -> Any:
+    return fn(t, lr, env)
+
+
+def slot_values(
+    program: Program, t: int, lr: float | Tensor, env: Sequence[float] | None = None
+) -> list[float] | DeviceLr:
+    """The scalar slots of step ``t``: floats for a number ``lr``, a :class:`DeviceLr` for a tensor.
+
+    ``env`` holds the values of the program's running products (see
+    :meth:`optfilters.program.Program.scalar_values`).
+    """
     if isinstance(lr, Tensor):
-        return DeviceLr(program, t, lr)
-    return program.scalar_values(t, lr)
+        return DeviceLr(program, t, lr, env)
+    return program.scalar_values(t, lr, env)
 
 
 def as_floats(scalars: Sequence[float] | DeviceLr) -> list[float]:

@@ -1,0 +1,82 @@
+"""``optfilters convert-checkpoint``: optimizer checkpoints between torch.optim and optfilters.
+
+``optfilters convert-checkpoint ckpt.pt out.pt --optimizer adam --key optimizer``
+reads a ``torch.save`` file, converts the optimizer state dict (the whole file,
+or its entry ``--key``, as training scripts save ``{"model": ...,
+"optimizer": ...}``) from the torch.optim counterpart of a catalogue entry to
+:class:`optfilters.torch.FilterOptimizer`'s format (``--to optfilters``, the
+default) or back (``--to torch``), and writes the same structure to the
+output file (:mod:`optfilters.torch.checkpoint`).  Files are read with
+``weights_only=True``.  Importing this module does not import torch: only
+running the command does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._common import CliError, one_line_errors
+
+__all__ = ["register"]
+
+
+@click.command("convert-checkpoint")
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--optimizer",
+    "name",
+    required=True,
+    help="Catalogue name with a torch.optim counterpart (adam, nesterov, rmsprop, ...).",
+)
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["optfilters", "torch"]),
+    default="optfilters",
+    show_default=True,
+    help="The format to write.",
+)
+@click.option(
+    "--key",
+    default=None,
+    help="The entry of the saved dict that holds the optimizer state dict (e.g. optimizer); default: the whole file.",
+)
+def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str | None) -> None:
+    """Convert an optimizer checkpoint (torch.save file) between torch.optim and optfilters.
+
+    Example: optfilters convert-checkpoint ckpt.pt out.pt --optimizer adam --key optimizer
+    """
+    with one_line_errors():
+        import torch
+
+        from optfilters import resolve_name
+        from optfilters.torch.checkpoint import from_torch, to_torch
+
+        canonical = resolve_name(name)
+        if not source.is_file():
+            raise CliError(f"{source}: no such file")
+        try:
+            saved: Any = torch.load(source, map_location="cpu", weights_only=True)
+        except Exception as exc:  # an unreadable or unsafe file: say which, in one line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CliError(f"{source}: cannot be read as a torch.save file with weights_only=True ({first})") from None
+        if key is not None:
+            if not isinstance(saved, dict) or key not in saved:
+                keys = ", ".join(repr(k) for k in saved) if isinstance(saved, dict) else "none: it is not a dict"
+                raise CliError(f"{source} has no key {key!r} (its keys: {keys})")
+            state_dict = saved[key]
+        else:
+            state_dict = saved
+        converted = from_torch(state_dict, canonical) if to == "optfilters" else to_torch(state_dict, canonical)
+        out = {**saved, key: converted} if key is not None else converted
+        torch.save(out, target)
+    click.echo(f"wrote {target}: {canonical} optimizer state in {to} format ({len(converted['state'])} parameters)")
+
+
+def register(group: click.Group) -> None:
+    """Add ``convert-checkpoint`` to the ``optfilters`` group."""
+    group.add_command(convert_checkpoint)
