@@ -29,6 +29,7 @@ PUBLIC_MODULES = [
     "optfilters.probes",
     "optfilters.audit",
     "optfilters.plot",
+    "optfilters.trajectory",
     "optfilters.torch",
 ]
 
