@@ -8,7 +8,7 @@ Every coefficient array in optfilters is in powers of ``z^-1`` (the order that
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -836,23 +836,3 @@ def parallel(*filters: ArmaFilter) -> ArmaFilter:
             b = _pad(left, n) + _pad(right, n)
             a = np.convolve(a, f.a)
     return ArmaFilter(b, a)
-
-
-def coefficients_from_text(text: str, what: str) -> Sequence[float]:
-    """Parse ``"1,-0.9"`` into floats with a clear error.
-
-    Examples
-    --------
-    >>> coefficients_from_text("1, -0.9", "a")
-    [1.0, -0.9]
-    """
-    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
-    if not parts:
-        raise InvalidFilterError(f"{what} must list at least one number, got {text!r}")
-    values = []
-    for part in parts:
-        try:
-            values.append(float(part))
-        except ValueError as exc:
-            raise InvalidFilterError(f"{what} must be comma-separated numbers, got {text!r}") from exc
-    return values

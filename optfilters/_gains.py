@@ -196,12 +196,26 @@ def _in_range(name: str, value: Any, lo: float, hi: float, lo_open: bool = False
     return v
 
 
-def _geometric_limit(gamma: float) -> float:
-    return 0.0 if gamma < 1.0 else (1.0 if gamma == 1.0 else math.inf)
+class _GeometricDecay(Gain):
+    """``gamma^k(t)``: the exponential and step decays, differing only in the exponent ``k(t)``."""
+
+    gamma: float
+
+    def _exponent(self, t: int) -> int:
+        raise NotImplementedError
+
+    def value(self, t: int) -> float:
+        """``gamma^k(t)``."""
+        return float(self.gamma ** self._exponent(t))
+
+    @property
+    def limit(self) -> float:
+        """0 for ``gamma < 1``, 1 for ``gamma = 1``, inf above."""
+        return 0.0 if self.gamma < 1.0 else (1.0 if self.gamma == 1.0 else math.inf)
 
 
 @dataclass(frozen=True)
-class ExponentialDecay(Gain):
+class ExponentialDecay(_GeometricDecay):
     """``gamma^(t-1)``: torch's ``ExponentialLR(gamma)`` stepped after every optimizer step.
 
     Parameters
@@ -226,14 +240,8 @@ class ExponentialDecay(Gain):
     def __post_init__(self) -> None:
         _in_range("gamma", self.gamma, 0.0, math.inf, lo_open=True)
 
-    def value(self, t: int) -> float:
-        """``gamma^(t-1)``."""
-        return float(self.gamma ** (t - 1))
-
-    @property
-    def limit(self) -> float:
-        """0 for ``gamma < 1``, 1 for ``gamma = 1``, inf above."""
-        return _geometric_limit(self.gamma)
+    def _exponent(self, t: int) -> int:
+        return t - 1
 
     def describe(self) -> str:
         """The formula."""
@@ -241,7 +249,7 @@ class ExponentialDecay(Gain):
 
 
 @dataclass(frozen=True)
-class StepDecay(Gain):
+class StepDecay(_GeometricDecay):
     """``gamma^floor((t-1)/step_size)``: torch's ``StepLR(step_size, gamma)``.
 
     Parameters
@@ -270,14 +278,8 @@ class StepDecay(Gain):
         _positive_int("step_size", self.step_size)
         _in_range("gamma", self.gamma, 0.0, math.inf, lo_open=True)
 
-    def value(self, t: int) -> float:
-        """``gamma^floor((t-1)/step_size)``."""
-        return float(self.gamma ** ((t - 1) // int(self.step_size)))
-
-    @property
-    def limit(self) -> float:
-        """0 for ``gamma < 1``, 1 for ``gamma = 1``, inf above."""
-        return _geometric_limit(self.gamma)
+    def _exponent(self, t: int) -> int:
+        return (t - 1) // int(self.step_size)
 
     def describe(self) -> str:
         """The formula."""

@@ -282,7 +282,6 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-OptimizerFactory = Callable[[Any, float], Any]
 
 
 def _factory(model: OptimizerModel, optimizer: Any) -> Callable[[Sequence[Any], float], Any]:
