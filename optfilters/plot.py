@@ -88,27 +88,13 @@ __all__ = [
     "trajectories",
 ]
 
-#: Names that moved to :mod:`optfilters.trajectory` (computing runs is not drawing); kept as deprecated aliases.
-_MOVED_TO_TRAJECTORY = frozenset(
-    (
-        "ENGINES",
-        "Function2D",
-        "OptimizerSpec",
-        "TrajectoryRun",
-        "bridge_available",
-        "get_function",
-        "optimizer_specs",
-        "quadratic_bowl",
-        "rosenbrock",
-        "run_trajectories",
-        "run_trajectory",
-    )
-)
-
-
 def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_TRAJECTORY:
-        import importlib
+    # The trajectory code moved to optfilters.trajectory (computing runs is not drawing); its names, which
+    # this module exported, stay here as deprecated aliases.
+    import importlib
+
+    trajectory = importlib.import_module("optfilters.trajectory")
+    if name in trajectory.__all__ and name != "TrajectoryGrid":
         import warnings
 
         warnings.warn(
@@ -116,7 +102,7 @@ def __getattr__(name: str) -> Any:
             DeprecationWarning,
             stacklevel=2,
         )
-        return getattr(importlib.import_module("optfilters.trajectory"), name)
+        return getattr(trajectory, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
