@@ -244,6 +244,66 @@ def json_option() -> click.Option:
     return click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object instead of text.")
 
 
+def second_moment_option(help: str) -> click.Option:
+    """``--second-moment V`` (>= 0, default 1): where a normalised optimizer's normaliser is frozen.
+
+    Parameters
+    ----------
+    help : str
+        The command's help text for the option.
+
+    Returns
+    -------
+    click.Option
+    """
+    return click.Option(
+        ["--second-moment", "second_moment"], type=click.FloatRange(min=0.0), default=1.0, show_default=True, help=help
+    )
+
+
+def staleness_option(help: str, most: int = 10_000) -> click.Option:
+    """``--staleness D`` (integer steps, 0 to ``most``, default 0): gradient staleness in the loop.
+
+    Parameters
+    ----------
+    help : str
+        The command's help text for the option.
+    most : int
+        Largest accepted staleness.
+
+    Returns
+    -------
+    click.Option
+    """
+    return click.Option(
+        ["--staleness", "staleness"],
+        type=click.IntRange(min=0, max=most),
+        default=0,
+        show_default=True,
+        metavar="D",
+        help=help,
+    )
+
+
+def points_option(default: int, help: str) -> click.Option:
+    """``--points N`` (2 to 100000): how many points a sweep or table samples.
+
+    Parameters
+    ----------
+    default : int
+        The command's default.
+    help : str
+        The command's help text for the option.
+
+    Returns
+    -------
+    click.Option
+    """
+    return click.Option(
+        ["--points", "points"], type=click.IntRange(min=2, max=100_000), default=default, show_default=True, help=help
+    )
+
+
 def check_plot_suffix(path: Path) -> Path:
     """Refuse a figure file name whose suffix is not png, svg or pdf (one-line exit-2 error).
 
@@ -530,7 +590,20 @@ def _value_text(value: Any) -> str:
     return fmt(value)
 
 
-class OneLineErrorGroup(click.Group):
+class _OneLineUsage(click.Command):
+    """Usage errors (bad option values, unknown options or commands) as one line with exit code 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse as click does; a usage error becomes a one-line :class:`CliError` (help on no args is kept)."""
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _usage_to_one_line(exc) from None
+
+
+class OneLineErrorGroup(_OneLineUsage, click.Group):
     """A plain click group whose own usage errors (unknown command, unknown option) are one line, exit code 2.
 
     For the top-level ``optfilters`` group: ``@click.group(cls=OneLineErrorGroup, ...)``.
@@ -545,14 +618,6 @@ class OneLineErrorGroup(click.Group):
     (2, "Error: No such command 'respons'. Did you mean 'response'?\\n")
     """
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as exc:
-            raise _usage_to_one_line(exc) from None
-
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
@@ -562,7 +627,7 @@ class OneLineErrorGroup(click.Group):
             raise _usage_to_one_line(exc) from None
 
 
-class OneLineCommand(click.Command):
+class OneLineCommand(_OneLineUsage):
     """A plain command whose usage errors (bad option values, unknown options) are one line, exit code 2.
 
     Examples
@@ -573,14 +638,6 @@ class OneLineCommand(click.Command):
     >>> result.exit_code, result.stderr
     (2, "Error: Invalid value for '--port': 99 is not in the range 0<=x<=10.\\n")
     """
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as exc:
-            raise _usage_to_one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -660,7 +717,7 @@ def _build_command(
     )
 
 
-class OptimizerGroup(click.Group):
+class OptimizerGroup(_OneLineUsage, click.Group):
     """A group whose subcommands are the catalogue optimizers, generated on demand.
 
     Names resolve case-insensitively with aliases (``NAG`` -> ``nesterov``); an
@@ -717,14 +774,6 @@ class OptimizerGroup(click.Group):
         except ValueError as exc:
             raise CliError(str(exc)) from None
         return canonical, self.get_command(ctx, canonical), args[1:]
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.UsageError as exc:
-            raise _usage_to_one_line(exc) from None
 
 
 def optimizer_group(

@@ -13,23 +13,13 @@ from pathlib import Path
 
 import click
 
-from ._common import CliError, one_line_errors
-
-
-class _AuditCommand(click.Command):
-    """Usage errors as one line with exit code 2."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise CliError(exc.format_message()) from None
+from ._common import CliError, OneLineCommand, one_line_errors
 
 
 def register(group: click.Group) -> None:
     """Add the ``audit`` command to ``group``."""
 
-    @group.command("audit", cls=_AuditCommand)
+    @group.command("audit", cls=OneLineCommand)
     @click.argument("module")
     @click.option("--json", "as_json", is_flag=True, help="Print the audit as one JSON object on stdout.")
     @click.option(

@@ -28,7 +28,19 @@ from typing import Any
 import click
 import numpy as np
 
-from ._common import CliError, Selection, echo_json, fmt, fmt_complex, json_option, optimizer_group, plot_option
+from ._common import (
+    CliError,
+    Selection,
+    echo_json,
+    fmt,
+    fmt_complex,
+    json_option,
+    optimizer_group,
+    plot_option,
+    points_option,
+    second_moment_option,
+    staleness_option,
+)
 from ._common import save_plot as _save_plot
 
 __all__ = ["curvature_option", "point_lines", "point_options", "register", "stability_at_point"]
@@ -54,20 +66,11 @@ def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
             metavar="X",
             help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised).",
         ),
-        click.Option(
-            ["--staleness", "staleness"],
-            type=click.IntRange(min=0, max=100_000),
-            default=0,
-            show_default=True,
-            metavar="D",
-            help="Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.",
+        staleness_option(
+            "Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.", most=100_000
         ),
-        click.Option(
-            ["--second-moment", "second_moment"],
-            type=click.FloatRange(min=0.0),
-            default=1.0,
-            show_default=True,
-            help="Normalised optimizers: second moment v at which the normaliser is frozen (linearised loop).",
+        second_moment_option(
+            "Normalised optimizers: second moment v at which the normaliser is frozen (linearised loop)."
         ),
     ]
 
@@ -484,13 +487,7 @@ def register(group: click.Group) -> None:
             _locus,
             [
                 *point_options(),
-                click.Option(
-                    ["--points", "points"],
-                    type=click.IntRange(min=2, max=100_000),
-                    default=400,
-                    show_default=True,
-                    help="Number of lr*h values swept.",
-                ),
+                points_option(400, "Number of lr*h values swept."),
                 json_option(),
                 plot_option("Also write the root locus to FILE (png, svg, pdf)."),
             ],
@@ -505,13 +502,7 @@ def register(group: click.Group) -> None:
             _sensitivity,
             [
                 *point_options(),
-                click.Option(
-                    ["--points", "points"],
-                    type=click.IntRange(min=2, max=100_000),
-                    default=11,
-                    show_default=True,
-                    help="Frequencies from 0 to 0.5 cycles/step in the table and JSON.",
-                ),
+                points_option(11, "Frequencies from 0 to 0.5 cycles/step in the table and JSON."),
                 json_option(),
                 plot_option("Also write |S| and |T| to FILE (png, svg, pdf)."),
             ],
@@ -552,21 +543,8 @@ def register(group: click.Group) -> None:
                     metavar="SPEC",
                     help="Learning-rate schedule (as for predict): the edges are then also given in the base lr.",
                 ),
-                click.Option(
-                    ["--staleness", "staleness"],
-                    type=click.IntRange(min=0, max=10_000),
-                    default=0,
-                    show_default=True,
-                    metavar="D",
-                    help="Steps of gradient staleness.",
-                ),
-                click.Option(
-                    ["--second-moment", "second_moment"],
-                    type=click.FloatRange(min=0.0),
-                    default=1.0,
-                    show_default=True,
-                    help="Normalised optimizers: second moment at which the normaliser is frozen.",
-                ),
+                staleness_option("Steps of gradient staleness."),
+                second_moment_option("Normalised optimizers: second moment at which the normaliser is frozen."),
                 json_option(),
                 plot_option("Also write the edge against t to FILE (png, svg, pdf)."),
             ],

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ._common import CliError, echo_json, one_line_errors
+from ._common import CliError, OneLineCommand, echo_json, one_line_errors
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$", re.IGNORECASE)
 _INT = re.compile(r"^[+-]?\d+$")
@@ -96,22 +96,12 @@ def parse_constructor_options(tokens: Sequence[str]) -> dict[str, Any]:
     return options
 
 
-class _IdentifyCommand(click.Command):
-    """A command whose usage errors are one line with exit code 2 (like cli._common's commands)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise CliError(exc.format_message()) from None
-
-
 def register(group: click.Group) -> None:
     """Add the ``identify`` command to ``group``."""
 
     @group.command(
         "identify",
-        cls=_IdentifyCommand,
+        cls=OneLineCommand,
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     )
     @click.argument("path")

@@ -23,7 +23,17 @@ from typing import Any
 
 import click
 
-from ._common import CliError, Selection, echo_json, fmt, json_option, optimizer_group, plot_option, save_plot
+from ._common import (
+    CliError,
+    Selection,
+    echo_json,
+    fmt,
+    json_option,
+    optimizer_group,
+    plot_option,
+    save_plot,
+    second_moment_option,
+)
 
 __all__ = ["certify_summary", "register"]
 
@@ -428,13 +438,7 @@ def _certify_options() -> list[click.Parameter]:
             is_flag=True,
             help="Also search lr and the filter's hyperparameters for the smallest certified rate.",
         ),
-        click.Option(
-            ["--second-moment", "second_moment"],
-            type=click.FloatRange(min=0.0),
-            default=1.0,
-            show_default=True,
-            help="Normalised optimizers: where the normaliser is frozen (linearised).",
-        ),
+        second_moment_option("Normalised optimizers: where the normaliser is frozen (linearised)."),
         json_option(),
         plot_option("Also write the quadratic and certified rates to FILE (png, svg, pdf)."),
     ]

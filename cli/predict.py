@@ -37,7 +37,10 @@ from ._common import (
     optimizer_group,
     plot_option,
     plot_style_options,
+    points_option,
     save_plot,
+    second_moment_option,
+    staleness_option,
 )
 
 __all__ = ["register"]
@@ -159,13 +162,8 @@ def _quadratic_options(default_steps: int) -> list[click.Option]:
             help="Normalised optimizers (linearised): the normaliser follows the predicted E[g^2] (tracking), "
             "is frozen at its self-consistent steady state (steady) or at V.",
         ),
-        click.Option(
-            ["--staleness", "staleness"],
-            type=click.IntRange(min=0, max=10_000),
-            default=0,
-            show_default=True,
-            metavar="D",
-            help="Gradients D steps stale: the optimizer gets h theta_{t-1-D} + noise (asynchronous training).",
+        staleness_option(
+            "Gradients D steps stale: the optimizer gets h theta_{t-1-D} + noise (asynchronous training)."
         ),
     ]
 
@@ -316,21 +314,11 @@ def _stability_options() -> list[click.Parameter]:
             metavar="NAME,...|none",
             help="Hyperparameters to tune besides lr (default: those that shape the filter, e.g. momentum).",
         ),
-        click.Option(
-            ["--second-moment", "second_moment"],
-            type=click.FloatRange(min=0.0),
-            default=1.0,
-            show_default=True,
-            help="Normalised optimizers: second moment v at which the normaliser is frozen "
-            "(lr*h uses the preconditioned curvature h/(sqrt(v)+eps)).",
+        second_moment_option(
+            "Normalised optimizers: second moment v at which the normaliser is frozen "
+            "(lr*h uses the preconditioned curvature h/(sqrt(v)+eps))."
         ),
-        click.Option(
-            ["--points", "points"],
-            type=click.IntRange(min=2, max=100_000),
-            default=512,
-            show_default=True,
-            help="Points of the rate curve drawn with --plot.",
-        ),
+        points_option(512, "Points of the rate curve drawn with --plot."),
         click.Option(
             ["--certify", "certify"],
             is_flag=True,

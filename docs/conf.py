@@ -26,7 +26,7 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "gallery/README.rst"]
+exclude_patterns = ["_build", "_generated", "gallery/README.rst"]
 templates_path: list[str] = []
 html_static_path = ["_static"]
 html_theme = "alabaster"
@@ -72,3 +72,11 @@ def _escape_rst(app: object, ctx: object, lines: list[str]) -> None:
 def setup(app: object) -> None:
     for event in ("description", "options", "arguments", "epilog"):  # not usage: a literal block
         app.connect(f"sphinx-click-process-{event}", _escape_rst)  # type: ignore[attr-defined]
+
+
+# The catalogue page's list is generated from the catalogue (one place to add an optimizer: its entry).
+from optfilters._catalogue import catalogue_docs  # noqa: E402
+
+_GENERATED = Path(__file__).resolve().parent / "_generated"
+_GENERATED.mkdir(exist_ok=True)
+(_GENERATED / "catalogue_list.rst").write_text(catalogue_docs(), encoding="utf-8")

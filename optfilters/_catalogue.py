@@ -10,7 +10,7 @@ scripts all read it.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,19 @@ from .parameter_stages import (
     _wrap,
 )
 
-__all__ = ["CATALOGUE", "CatalogueEntry", "ModelLike", "as_model", "get", "names", "resolve_name"]
+__all__ = [
+    "CATALOGUE",
+    "CatalogueEntry",
+    "CatalogueFacts",
+    "ModelLike",
+    "as_model",
+    "catalogue_docs",
+    "get",
+    "names",
+    "register",
+    "resolve_name",
+    "unregister",
+]
 
 #: What every analysis function accepts as an optimizer: a catalogue name, a model, a stage or a filter.
 ModelLike = OptimizerModel | ArmaFilter | Stage | str
@@ -118,6 +130,15 @@ class CatalogueEntry:
     parameter_ndim : int or None
         The number of dimensions the optimizer's parameters must have
         (``2``: matrices only, like torch.optim.Muon); None for any.
+    tuned : tuple of str
+        Hyperparameters tuned by default besides ``lr`` (those that shape the
+        filter): :func:`optfilters.closed_loop.tune` and the IQC tuner.
+    poles : tuple of str
+        Hyperparameters that are poles (EMA coefficients) of the optimizer's
+        filters: the batch-size scaling rules rescale them.
+    decoupled_weight_decay : bool
+        True when the optimizer's ``weight_decay`` acts on the parameter
+        directly (AdamW's decoupled form), for the summary table.
 
     Examples
     --------
@@ -143,6 +164,23 @@ class CatalogueEntry:
     reference_adapt: Callable[[Params], Params] | None = None
     packed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     parameter_ndim: int | None = None
+    tuned: tuple[str, ...] = ()
+    poles: tuple[str, ...] = ()
+    decoupled_weight_decay: bool = False
+
+    def docs_line(self) -> str:
+        """The entry's line in the documentation's catalogue list (reStructuredText).
+
+        Examples
+        --------
+        >>> from optfilters import CATALOGUE
+        >>> CATALOGUE["nesterov"].docs_line().split(":")[0]
+        '``nesterov`` (nag)'
+        """
+        aliases = f" ({', '.join(self.aliases)})" if self.aliases else ""
+        hps = ", ".join(hp.name for hp in self.hyperparameters) or "none"
+        source = f" Source: {self.source}." if self.source else ""
+        return f"``{self.name}``{aliases}: {self.summary}. Hyperparameters: {hps}.{source}"
 
     def defaults(self) -> Params:
         """Default value of every hyperparameter (None for required ones)."""
@@ -774,6 +812,8 @@ _ENTRIES: list[CatalogueEntry] = [
             ({"momentum": float("nan")}, r"momentum must be a finite number"),
         ),
         check=_check_sgd,
+        tuned=(),
+        poles=("momentum",),
     ),
     CatalogueEntry(
         "momentum",
@@ -792,6 +832,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="torch.optim.SGD(momentum=...)",
         examples=({"momentum": 0.5}, {"momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01}),
         bad_inputs=(({"momentum": -0.1}, r"momentum must be >= 0"), ({"dampening": 2.0}, r"dampening must be in")),
+        tuned=("momentum",),
+        poles=("momentum",),
     ),
     CatalogueEntry(
         "nesterov",
@@ -806,6 +848,8 @@ _ENTRIES: list[CatalogueEntry] = [
         examples=({"momentum": 0.5}, {"momentum": 0.99, "weight_decay": 0.001}),
         bad_inputs=(({"momentum": 0.0}, r"nesterov needs momentum > 0"),),
         check=_check_nesterov_entry,
+        tuned=("momentum",),
+        poles=("momentum",),
     ),
     CatalogueEntry(
         "adagrad",
@@ -824,6 +868,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="torch.optim.Adagrad",
         examples=({"lr_decay": 0.01, "initial_accumulator_value": 0.1}, {"weight_decay": 0.01}),
         bad_inputs=(({"eps": -1.0}, r"eps must be >= 0"), ({"lr_decay": -0.1}, r"lr_decay must be >= 0")),
+        tuned=(),
+        poles=(),
     ),
     CatalogueEntry(
         "adadelta",
@@ -841,6 +887,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="torch.optim.Adadelta",
         examples=({"rho": 0.95, "eps": 1e-5}, {"weight_decay": 0.01}),
         bad_inputs=(({"rho": 1.5}, r"rho must be in \[0, 1\]"),),
+        tuned=(),
+        poles=("rho",),
     ),
     CatalogueEntry(
         "rmsprop",
@@ -860,6 +908,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="torch.optim.RMSprop",
         examples=({"centered": True}, {"momentum": 0.9}, {"centered": True, "momentum": 0.5, "alpha": 0.9}),
         bad_inputs=(({"alpha": 1.0}, r"alpha must be in \[0, 1\)"),),
+        tuned=("momentum",),
+        poles=("alpha", "momentum"),
     ),
     CatalogueEntry(
         "adam",
@@ -886,6 +936,8 @@ _ENTRIES: list[CatalogueEntry] = [
             ({"lr": float("nan")}, r"lr must be a finite number"),
             ({"momentum": 0.9}, r"adam has no hyperparameter 'momentum'"),
         ),
+        tuned=("beta1",),
+        poles=("beta1", "beta2"),
     ),
     CatalogueEntry(
         "adamw",
@@ -906,6 +958,9 @@ _ENTRIES: list[CatalogueEntry] = [
         source="torch.optim.AdamW",
         examples=({"weight_decay": 0.1}, {"amsgrad": True}),
         bad_inputs=(({"weight_decay": -0.1}, r"weight_decay must be >= 0"),),
+        tuned=("beta1",),
+        poles=("beta1", "beta2"),
+        decoupled_weight_decay=True,
     ),
     CatalogueEntry(
         "amsgrad",
@@ -918,6 +973,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="torch.optim.Adam(amsgrad=True)",
         examples=({"beta2": 0.99},),
         bad_inputs=(({"beta1": -0.1}, r"beta1 must be in \[0, 1\)"),),
+        tuned=("beta1",),
+        poles=("beta1", "beta2"),
     ),
     CatalogueEntry(
         "nadam",
@@ -938,6 +995,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="torch.optim.NAdam",
         examples=({"momentum_decay": 0.01}, {"weight_decay": 0.01, "decoupled_weight_decay": True}),
         bad_inputs=(({"momentum_decay": -1.0}, r"momentum_decay must be >= 0"),),
+        tuned=("beta1",),
+        poles=("beta1", "beta2"),
     ),
     CatalogueEntry(
         "radam",
@@ -949,6 +1008,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="torch.optim.RAdam",
         examples=({"beta2": 0.99}, {"weight_decay": 0.01, "decoupled_weight_decay": True}),
         bad_inputs=(({"beta2": 1.2}, r"beta2 must be in \[0, 1\)"),),
+        tuned=("beta1",),
+        poles=("beta1", "beta2"),
     ),
     CatalogueEntry(
         "adamax",
@@ -960,6 +1021,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="torch.optim.Adamax",
         examples=({"beta2": 0.99},),
         bad_inputs=(({"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),),
+        tuned=("beta1",),
+        poles=("beta1", "beta2"),
     ),
     CatalogueEntry(
         "qhm",
@@ -975,6 +1038,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="Ma & Yarats, ICLR 2019 (facebookresearch/qhoptim QHM)",
         examples=({"nu": 0.9, "beta": 0.9},),
         bad_inputs=(({"nu": 1.5}, r"nu must be in \[0, 1\]"),),
+        tuned=("nu", "beta"),
+        poles=("beta",),
     ),
     CatalogueEntry(
         "qhadam",
@@ -992,6 +1057,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="Ma & Yarats, ICLR 2019 (facebookresearch/qhoptim QHAdam)",
         examples=({"nu1": 0.9, "nu2": 0.5, "beta1": 0.9},),
         bad_inputs=(({"nu2": -0.5}, r"nu2 must be in \[0, 1\]"),),
+        tuned=("nu1", "beta1"),
+        poles=("beta1", "beta2"),
     ),
     CatalogueEntry(
         "aggmo",
@@ -1005,6 +1072,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="Lucas, Sun, Zemel & Grosse, ICLR 2019 (AtheMathmo/AggMo)",
         examples=({"betas": (0.0, 0.5)},),
         bad_inputs=(({"betas": (0.5, 1.2)}, r"betas\[1\] must be in \[0, 1\)"), ({"betas": ()}, r"at least 1")),
+        tuned=(),
+        poles=("betas",),
     ),
     CatalogueEntry(
         "lion",
@@ -1019,6 +1088,9 @@ _ENTRIES: list[CatalogueEntry] = [
         source="Chen et al. 2023 (lucidrains/lion-pytorch)",
         examples=({"beta1": 0.95, "beta2": 0.98},),
         bad_inputs=(({"beta2": 1.0}, r"beta2 must be in \[0, 1\)"),),
+        tuned=("beta1", "beta2"),
+        poles=("beta1", "beta2"),
+        decoupled_weight_decay=True,
     ),
     CatalogueEntry(
         "ademamix",
@@ -1036,6 +1108,9 @@ _ENTRIES: list[CatalogueEntry] = [
         source="Pagliardini, Ablin & Grangier 2024 (apple/ml-ademamix, no warm-up schedulers)",
         examples=({"alpha": 8.0, "beta3": 0.999},),
         bad_inputs=(({"beta3": 1.0}, r"beta3 must be in \[0, 1\)"),),
+        tuned=("beta1", "beta3", "alpha"),
+        poles=("beta1", "beta2", "beta3"),
+        decoupled_weight_decay=True,
     ),
     CatalogueEntry(
         "grokfast",
@@ -1046,6 +1121,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="Lee et al. 2024 (ironjr/grokfast gradfilter_ema) over plain SGD",
         examples=({"alpha": 0.9, "lamb": 5.0},),
         bad_inputs=(({"alpha": 1.0}, r"alpha must be in \[0, 1\)"),),
+        tuned=("alpha", "lamb"),
+        poles=("alpha",),
     ),
     CatalogueEntry(
         "pid",
@@ -1063,6 +1140,8 @@ _ENTRIES: list[CatalogueEntry] = [
         source="An et al., CVPR 2018; I = beta I + (1-d) g, D = beta D + (1-beta)(g - g_prev), from rest",
         examples=({"kp": 1.0, "ki": 2.0, "kd": 1.0, "momentum": 0.5},),
         bad_inputs=(({"kd": "x"}, r"kd must be a number"),),
+        tuned=("ki", "kd", "momentum"),
+        poles=("momentum",),
     ),
     CatalogueEntry(
         "butterworth",
@@ -1081,6 +1160,7 @@ _ENTRIES: list[CatalogueEntry] = [
         source="scipy.signal.butter",
         examples=({"order": 4, "cutoff": 0.02}, {"order": 8, "cutoff": 0.005, "dc_gain": 1.0}),
         bad_inputs=(({"cutoff": 0.6}, r"cutoff must be in \(0, 0.5\)"), ({"order": 2.5}, r"order must be an integer")),
+        tuned=("cutoff",),
     ),
     CatalogueEntry(
         "chebyshev1",
@@ -1100,6 +1180,7 @@ _ENTRIES: list[CatalogueEntry] = [
         source="scipy.signal.cheby1",
         examples=({"order": 3, "ripple": 0.5},),
         bad_inputs=(({"ripple": 0.0}, r"ripple must be > 0"),),
+        tuned=("cutoff",),
     ),
     CatalogueEntry(
         "bessel",
@@ -1117,6 +1198,7 @@ _ENTRIES: list[CatalogueEntry] = [
         source="scipy.signal.bessel(norm='mag')",
         examples=({"order": 4, "cutoff": 0.1},),
         bad_inputs=(({"dc_gain": -1.0}, r"dc_gain must be > 0"),),
+        tuned=("cutoff",),
     ),
     CatalogueEntry(
         "custom",
@@ -1133,6 +1215,7 @@ _ENTRIES: list[CatalogueEntry] = [
         examples=({"b": (0.1,), "a": (1.0, -0.9)}, {"b": (1.0, 0.5), "a": (1.0, -0.5, 0.06)}),
         bad_inputs=(({"b": (1.0,), "a": (0.0, 1.0)}, r"a\[0\] must be non-zero"), ({}, r"custom needs b")),
         check=_check_custom,
+        tuned=(),
     ),
 ]
 
@@ -1588,6 +1671,113 @@ for _entry in _ENTRIES:
     _ALIASES[_entry.name] = _entry.name
     for _alias in _entry.aliases:
         _ALIASES[_alias] = _entry.name
+
+
+def register(entry: CatalogueEntry) -> CatalogueEntry:
+    """Add an entry to the catalogue: every table, CLI command, docs list and tuner that reads it sees it.
+
+    Parameters
+    ----------
+    entry : CatalogueEntry
+        The entry; its name and aliases must be new.
+
+    Returns
+    -------
+    CatalogueEntry
+        ``entry`` (so that ``register`` reads as a decorator-like call).
+
+    Raises
+    ------
+    ValueError
+        When the name or an alias is already taken.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> from optfilters._catalogue import CatalogueEntry, register, unregister
+    >>> slow = CatalogueEntry("slow", "momentum 0.99", (), lambda p: optfilters.get("momentum", momentum=0.99))
+    >>> _ = register(slow)
+    >>> "slow" in optfilters.names()
+    True
+    >>> unregister("slow")
+    """
+    if not isinstance(entry, CatalogueEntry):
+        raise TypeError(f"register() takes a CatalogueEntry, got {type(entry).__name__}")
+    taken = [key for key in (entry.name, *entry.aliases) if _normalise(key) in _ALIASES]
+    if taken:
+        raise ValueError(f"catalogue name or alias already taken: {', '.join(taken)}")
+    CATALOGUE[entry.name] = entry
+    for key in (entry.name, *entry.aliases):
+        _ALIASES[_normalise(key)] = entry.name
+    return entry
+
+
+def unregister(name: str) -> None:
+    """Remove an entry added with :func:`register` (by canonical name).
+
+    Parameters
+    ----------
+    name : str
+        The entry's canonical name.
+
+    Raises
+    ------
+    UnknownNameError
+        When there is no such entry.
+    """
+    entry = CATALOGUE.pop(resolve_name(name))
+    for key in (entry.name, *entry.aliases):
+        _ALIASES.pop(_normalise(key), None)
+
+
+def catalogue_docs(entries: Any = None) -> str:
+    """The catalogue as a reStructuredText bullet list, one :meth:`CatalogueEntry.docs_line` each.
+
+    Parameters
+    ----------
+    entries : iterable of str, optional
+        Catalogue names (default: every entry, in catalogue order).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from optfilters._catalogue import catalogue_docs
+    >>> catalogue_docs(["sgd"]).startswith("* ``sgd``")
+    True
+    """
+    chosen = list(CATALOGUE) if entries is None else [resolve_name(e) for e in entries]
+    return "\n".join(f"* {CATALOGUE[name].docs_line()}" for name in chosen) + "\n"
+
+
+class CatalogueFacts(Mapping[str, tuple[str, ...]]):
+    """A read-only view of one per-optimizer fact of every catalogue entry (registered ones included).
+
+    Parameters
+    ----------
+    fact : str
+        The :class:`CatalogueEntry` field (``"tuned"``, ``"poles"``).
+
+    Examples
+    --------
+    >>> from optfilters._catalogue import CatalogueFacts
+    >>> CatalogueFacts("tuned")["adam"]
+    ('beta1',)
+    """
+
+    def __init__(self, fact: str) -> None:
+        self._field = fact
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        return tuple(getattr(CATALOGUE[name], self._field))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(CATALOGUE))
+
+    def __len__(self) -> int:
+        return len(CATALOGUE)
 
 
 def _normalise(name: str) -> str:

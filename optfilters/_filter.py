@@ -1193,23 +1193,3 @@ def parallel(*filters: ArmaFilter) -> ArmaFilter:
 
     out = ArmaFilter(b, a, _exact=exact, _fact=fact)
     return out
-
-
-def coefficients_from_text(text: str, what: str) -> Sequence[float]:
-    """Parse ``"1,-0.9"`` into floats with a clear error.
-
-    Examples
-    --------
-    >>> coefficients_from_text("1, -0.9", "a")
-    [1.0, -0.9]
-    """
-    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
-    if not parts:
-        raise InvalidFilterError(f"{what} must list at least one number, got {text!r}")
-    values = []
-    for part in parts:
-        try:
-            values.append(float(part))
-        except ValueError as exc:
-            raise InvalidFilterError(f"{what} must be comma-separated numbers, got {text!r}") from exc
-    return values

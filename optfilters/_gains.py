@@ -4,25 +4,38 @@ Each gain is an immutable value with an exact ``value(t)`` and its
 ``t -> infinity`` :attr:`limit`, so that the time-varying parts of an optimizer
 (bias correction, NAdam's momentum schedule, RAdam's rectification, Adagrad's
 ``lr_decay``) are represented exactly and also have an LTI limit for analysis.
+
+Learning-rate schedules are gains too (the factor ``lr_t / lr``): one
+implementation of each decay (:class:`ExponentialDecay`, :class:`StepDecay`,
+:class:`LinearDecay`, :class:`InverseTimeDecay`, :class:`CosineDecay`,
+:class:`LinearWarmup`) serves a model's learning-rate stage, the noisy
+quadratic model's ``schedule=`` and the CLI's ``--schedule``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ._errors import InvalidHyperparameterError
 from .program import Coef, RunningProduct
 
 __all__ = [
     "Constant",
+    "CosineDecay",
+    "ExponentialDecay",
     "Gain",
     "InverseTimeDecay",
+    "LinearDecay",
+    "LinearWarmup",
     "NadamCurrentGain",
     "NadamMomentumGain",
     "NadamProduct",
     "RAdamRectification",
+    "StepDecay",
 ]
 
 
@@ -84,6 +97,21 @@ class Gain:
         """
         return np.array([self.value(t) for t in range(1, n + 1)], dtype=np.float64)
 
+    def factor(self, t: int) -> float:
+        """:meth:`value` under its schedule name: the learning-rate factor ``lr_t / lr`` at step ``t``."""
+        return self.value(t)
+
+    def factors(self, n: int) -> np.ndarray:
+        """:meth:`values` under its schedule name: ``factor(t)`` for ``t = 1 .. n``.
+
+        Examples
+        --------
+        >>> from optfilters.gains import ExponentialDecay
+        >>> ExponentialDecay(0.5).factors(3).tolist()
+        [1.0, 0.5, 0.25]
+        """
+        return self.values(n)
+
 
 @dataclass(frozen=True)
 class Constant(Gain):
@@ -126,6 +154,9 @@ class InverseTimeDecay(Gain):
 
     decay: float = 0.0
 
+    def __post_init__(self) -> None:
+        _in_range("decay", self.decay, 0.0, math.inf)
+
     def value(self, t: int) -> float:
         """``1 / (1 + (t - 1) * decay)``."""
         return 1.0 / (1.0 + (t - 1) * self.decay)
@@ -148,6 +179,267 @@ class InverseTimeDecay(Gain):
     def describe(self) -> str:
         """The formula."""
         return f"1/(1+(t-1)*{self.decay:g})"
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
+        raise InvalidHyperparameterError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _in_range(name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
+    v = float(value)
+    bad = not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi)
+    if bad:
+        text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise InvalidHyperparameterError(f"{name} must be in {text}, got {value!r}")
+    return v
+
+
+class _GeometricDecay(Gain):
+    """``gamma^k(t)``: the exponential and step decays, differing only in the exponent ``k(t)``."""
+
+    gamma: float
+
+    def _exponent(self, t: int) -> int:
+        raise NotImplementedError
+
+    def value(self, t: int) -> float:
+        """``gamma^k(t)``."""
+        return float(self.gamma ** self._exponent(t))
+
+    @property
+    def limit(self) -> float:
+        """0 for ``gamma < 1``, 1 for ``gamma = 1``, inf above."""
+        return 0.0 if self.gamma < 1.0 else (1.0 if self.gamma == 1.0 else math.inf)
+
+
+@dataclass(frozen=True)
+class ExponentialDecay(_GeometricDecay):
+    """``gamma^(t-1)``: torch's ``ExponentialLR(gamma)`` stepped after every optimizer step.
+
+    Parameters
+    ----------
+    gamma : float
+        Decay per step, > 0.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``gamma`` is not a finite positive number.
+
+    Examples
+    --------
+    >>> from optfilters.gains import ExponentialDecay
+    >>> ExponentialDecay(0.9).value(3), ExponentialDecay(0.9).limit
+    (0.81, 0.0)
+    """
+
+    gamma: float
+
+    def __post_init__(self) -> None:
+        _in_range("gamma", self.gamma, 0.0, math.inf, lo_open=True)
+
+    def _exponent(self, t: int) -> int:
+        return t - 1
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"{self.gamma:g}^(t-1)"
+
+
+@dataclass(frozen=True)
+class StepDecay(_GeometricDecay):
+    """``gamma^floor((t-1)/step_size)``: torch's ``StepLR(step_size, gamma)``.
+
+    Parameters
+    ----------
+    step_size : int
+        Steps between decays, >= 1.
+    gamma : float
+        Factor per decay, > 0.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``step_size`` is not an integer >= 1 or ``gamma`` is not positive.
+
+    Examples
+    --------
+    >>> from optfilters.gains import StepDecay
+    >>> StepDecay(2, 0.1).values(5).round(12).tolist()
+    [1.0, 1.0, 0.1, 0.1, 0.01]
+    """
+
+    step_size: int
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        _positive_int("step_size", self.step_size)
+        _in_range("gamma", self.gamma, 0.0, math.inf, lo_open=True)
+
+    def _exponent(self, t: int) -> int:
+        return (t - 1) // int(self.step_size)
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"{self.gamma:g}^floor((t-1)/{self.step_size})"
+
+
+@dataclass(frozen=True)
+class LinearDecay(Gain):
+    """``start + (end - start) min(t-1, total) / total``: torch's ``LinearLR``.
+
+    ``LinearDecay(total=N, start_factor=1, end_factor=0)`` is the lectures'
+    linear decay ``lr (1 - i/N)``.
+
+    Parameters
+    ----------
+    total : int
+        Steps of the interpolation, >= 1.
+    start_factor, end_factor : float
+        Factors at step 1 and from step ``total + 1`` on, >= 0.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``total`` is not an integer >= 1 or a factor is negative.
+
+    Examples
+    --------
+    >>> from optfilters.gains import LinearDecay
+    >>> LinearDecay(4).values(6).tolist()
+    [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
+
+    total: int
+    start_factor: float = 1.0
+    end_factor: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive_int("total", self.total)
+        _in_range("start_factor", self.start_factor, 0.0, math.inf)
+        _in_range("end_factor", self.end_factor, 0.0, math.inf)
+
+    def value(self, t: int) -> float:
+        """The interpolated factor."""
+        frac = min(t - 1, int(self.total)) / int(self.total)
+        return float(self.start_factor + (self.end_factor - self.start_factor) * frac)
+
+    @property
+    def limit(self) -> float:
+        """``end_factor``."""
+        return float(self.end_factor)
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"linear {self.start_factor:g} -> {self.end_factor:g} over {self.total} steps"
+
+
+@dataclass(frozen=True)
+class CosineDecay(Gain):
+    """``m + (1 - m)(1 + cos(pi min(t-1, total)/total)) / 2``: torch's ``CosineAnnealingLR`` up to ``total``.
+
+    After ``total`` steps the factor stays at ``min_factor`` (torch's own
+    recursion would rise again).
+
+    Parameters
+    ----------
+    total : int
+        Steps of the half cosine, >= 1.
+    min_factor : float
+        Final factor, in [0, 1].
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``total`` is not an integer >= 1 or ``min_factor`` is outside [0, 1].
+
+    Examples
+    --------
+    >>> from optfilters.gains import CosineDecay
+    >>> CosineDecay(2).values(4).round(12).tolist()
+    [1.0, 0.5, 0.0, 0.0]
+    """
+
+    total: int
+    min_factor: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive_int("total", self.total)
+        _in_range("min_factor", self.min_factor, 0.0, 1.0)
+
+    def value(self, t: int) -> float:
+        """The cosine factor."""
+        frac = min(t - 1, int(self.total)) / int(self.total)
+        return float(self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+    @property
+    def limit(self) -> float:
+        """``min_factor``."""
+        return float(self.min_factor)
+
+    def describe(self) -> str:
+        """The formula."""
+        return f"cosine to {self.min_factor:g} over {self.total} steps"
+
+
+@dataclass(frozen=True)
+class LinearWarmup(Gain):
+    """Linear warm-up ``min(1, t / steps)`` (from ``start_factor`` if given), then ``then`` restarted.
+
+    With ``start_factor = s`` the factor is ``s + (1 - s) (t - 1) / steps``
+    (torch's ``LinearLR(s, 1, steps)``) until it reaches 1.  After the warm-up,
+    step ``t`` uses ``then.value(t - steps)``.
+
+    Parameters
+    ----------
+    steps : int
+        Warm-up steps, >= 1.
+    then : Gain, optional
+        The gain after the warm-up (default: 1).
+    start_factor : float, optional
+        Factor at step 1, in [0, 1] (default: ``1 / steps``).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``steps`` is not an integer >= 1 or ``start_factor`` is outside [0, 1].
+
+    Examples
+    --------
+    >>> from optfilters.gains import ExponentialDecay, LinearWarmup
+    >>> LinearWarmup(4, then=ExponentialDecay(0.5)).values(6).tolist()
+    [0.25, 0.5, 0.75, 1.0, 1.0, 0.5]
+    """
+
+    steps: int
+    then: Gain | None = None
+    start_factor: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive_int("steps", self.steps)
+        if self.start_factor is not None:
+            _in_range("start_factor", self.start_factor, 0.0, 1.0)
+
+    def value(self, t: int) -> float:
+        """The warm-up factor, then the following gain's."""
+        w = int(self.steps)
+        if t <= w:
+            if self.start_factor is None:
+                return t / w
+            return float(self.start_factor + (1.0 - self.start_factor) * (t - 1) / w)
+        return 1.0 if self.then is None else self.then.value(t - w)
+
+    @property
+    def limit(self) -> float:
+        """The following gain's limit (1 without one)."""
+        return 1.0 if self.then is None else float(self.then.limit)
+
+    def describe(self) -> str:
+        """The formula."""
+        after = "" if self.then is None else f", then {self.then.describe()}"
+        return f"linear warm-up over {self.steps} steps{after}"
 
 
 def nadam_momentum(beta1: float, momentum_decay: float, t: int) -> float:

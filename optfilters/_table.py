@@ -71,7 +71,7 @@ def _weight_decay(model: OptimizerModel, cells: dict[str, list[str]]) -> str:
         return "; ".join(cells["weight decay"])
     if "weight_decay" not in names:
         return "n/a"
-    if model.name in ("lion", "ademamix", "adamw") or model.hyperparameters.get("decoupled_weight_decay"):
+    if (entry is not None and entry.decoupled_weight_decay) or model.hyperparameters.get("decoupled_weight_decay"):
         return "decoupled"
     return "coupled (L2 into g)"
 

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._catalogue import CATALOGUE, get
+from ._catalogue import CATALOGUE, CatalogueFacts, get
 from ._errors import InvalidHyperparameterError
 from .closed_loop import ModelLike, as_model, closed_loop
 
@@ -700,28 +700,9 @@ def _product(grids: Sequence[FloatArray]) -> list[tuple[float, ...]]:
 
 # ----------------------------------------------------------------------------- scaling rules
 
-#: Catalogue hyperparameters that are poles (EMA coefficients) of an optimizer's filters.
-POLE_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
-    "sgd": ("momentum",),
-    "momentum": ("momentum",),
-    "nesterov": ("momentum",),
-    "adagrad": (),
-    "adadelta": ("rho",),
-    "rmsprop": ("alpha", "momentum"),
-    "adam": ("beta1", "beta2"),
-    "adamw": ("beta1", "beta2"),
-    "amsgrad": ("beta1", "beta2"),
-    "nadam": ("beta1", "beta2"),
-    "radam": ("beta1", "beta2"),
-    "adamax": ("beta1", "beta2"),
-    "qhm": ("beta",),
-    "qhadam": ("beta1", "beta2"),
-    "aggmo": ("betas",),
-    "lion": ("beta1", "beta2"),
-    "ademamix": ("beta1", "beta2", "beta3"),
-    "grokfast": ("alpha",),
-    "pid": ("momentum",),
-}
+#: Catalogue hyperparameters that are poles (EMA coefficients) of an optimizer's filters (a live view of
+#: ``CatalogueEntry.poles``; the catalogue owns the fact).
+POLE_HYPERPARAMETERS: Mapping[str, tuple[str, ...]] = CatalogueFacts("poles")
 
 
 def scaling_rule(model: ModelLike, kappa: float, rule: str = "filter", **hyperparameters: Any) -> Any:

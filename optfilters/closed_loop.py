@@ -50,7 +50,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import exact as _exact
-from ._catalogue import CATALOGUE, ModelLike, as_model, resolve_name
+from ._catalogue import CATALOGUE, CatalogueFacts, ModelLike, as_model, resolve_name
 from ._errors import InvalidFilterError, InvalidHyperparameterError
 from ._filter import ArmaFilter, cascade
 from ._model import OptimizerModel
@@ -81,32 +81,9 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 ComplexArray = NDArray[np.complex128]
 
-#: Hyperparameters tuned by default (besides ``lr``) for each catalogue entry: those that shape the filter.
-DEFAULT_TUNED: dict[str, tuple[str, ...]] = {
-    "sgd": (),
-    "momentum": ("momentum",),
-    "nesterov": ("momentum",),
-    "adagrad": (),
-    "adadelta": (),
-    "rmsprop": ("momentum",),
-    "adam": ("beta1",),
-    "adamw": ("beta1",),
-    "amsgrad": ("beta1",),
-    "nadam": ("beta1",),
-    "radam": ("beta1",),
-    "adamax": ("beta1",),
-    "qhm": ("nu", "beta"),
-    "qhadam": ("nu1", "beta1"),
-    "aggmo": (),
-    "lion": ("beta1", "beta2"),
-    "ademamix": ("beta1", "beta3", "alpha"),
-    "grokfast": ("alpha", "lamb"),
-    "pid": ("ki", "kd", "momentum"),
-    "butterworth": ("cutoff",),
-    "chebyshev1": ("cutoff",),
-    "bessel": ("cutoff",),
-    "custom": (),
-}
+#: Hyperparameters tuned by default (besides ``lr``) for each catalogue entry: those that shape the filter
+#: (a live view of :attr:`CatalogueEntry.tuned <optfilters.CatalogueEntry>`; the catalogue owns the fact).
+DEFAULT_TUNED: Mapping[str, tuple[str, ...]] = CatalogueFacts("tuned")
 
 #: Tuning bounds for hyperparameters whose catalogue range is unbounded (by name, or ``entry.name`` first).
 DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {

@@ -59,7 +59,7 @@ __all__ = [
     "widget_spec",
 ]
 
-#: The lectures' test functions offered for trajectories (names of :func:`optfilters.plot.get_function`).
+#: The lectures' test functions offered for trajectories (names of :func:`optfilters.trajectory.get_function`).
 FUNCTIONS: tuple[str, ...] = ("quadratic", "rosenbrock")
 
 #: Defaults of the page-wide settings.
@@ -366,7 +366,7 @@ def panel_data(
     """
     from . import closed_loop, noisy_quadratic
     from ._analysis import frequency_response, impulse_response, pole_zero, step_response
-    from ._testfunctions import get_function
+    from .trajectory import get_function
 
     out = PanelData(label or model.name)
     gradient = model.filters()["gradient"]
@@ -427,7 +427,7 @@ def panel_data(
         except Exception as exc:
             out.notes.append(f"stability map: {exc}")
     try:
-        from ._testfunctions import run_trajectory
+        from .trajectory import run_trajectory
 
         run = run_trajectory(fn, model, lr=model.lr, steps=int(steps), engine="bridge")
         out.trajectory = {"x": _finite_list(run.params[:, 0]), "y": _finite_list(run.params[:, 1])}
@@ -652,7 +652,7 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
         notes[side].text = "<br/>".join(data.notes)
 
     def update_contour() -> None:
-        from ._testfunctions import get_function
+        from .trajectory import get_function
 
         f = get_function(settings.fn)
         X, Y, Z = f.grid(121)

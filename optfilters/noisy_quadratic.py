@@ -64,7 +64,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _gains
 from ._errors import InvalidHyperparameterError
+from ._gains import Gain
 from ._model import OptimizerModel
 from ._stages import Moments, Stage
 from .closed_loop import ModelLike, as_model, closed_loop
@@ -110,47 +112,20 @@ def _finite_or_none(value: float) -> float | None:
 # ----------------------------------------------------------------------------- schedules
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
-        raise InvalidHyperparameterError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _in_range(name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
-    v = float(value)
-    bad = not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi)
-    if bad:
-        text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise InvalidHyperparameterError(f"{name} must be in {text}, got {value!r}")
-    return v
-
-
-class Schedule:
-    """A learning-rate schedule: ``lr_t = lr * factor(t)`` at step ``t = 1, 2, ...``.
-
-    Examples
-    --------
-    >>> from optfilters.noisy_quadratic import exponential
-    >>> exponential(0.5).factors(3).tolist()
-    [1.0, 0.5, 0.25]
-    """
-
-    def factor(self, t: int) -> float:
-        """The factor at step ``t`` (1-based)."""
-        raise NotImplementedError
-
-    def factors(self, n: int) -> FloatArray:
-        """``factor(t)`` for ``t = 1 .. n``."""
-        return np.array([self.factor(t) for t in range(1, n + 1)], dtype=np.float64)
-
-    def describe(self) -> str:
-        """A short formula."""
-        raise NotImplementedError
+# The schedules are gains (:mod:`optfilters.gains`): one implementation of each decay; these are their
+# names in the noisy quadratic model's vocabulary.
+Schedule = Gain
+Exponential = _gains.ExponentialDecay
+Step = _gains.StepDecay
+Linear = _gains.LinearDecay
+InverseTime = _gains.InverseTimeDecay
+Cosine = _gains.CosineDecay
+Warmup = _gains.LinearWarmup
 
 
 @dataclass(frozen=True)
-class Constant(Schedule):
-    """Factor 1 at every step.
+class Constant(_gains.Constant):
+    """Factor 1 at every step: the gain :class:`optfilters.gains.Constant` described as a schedule.
 
     Examples
     --------
@@ -159,193 +134,9 @@ class Constant(Schedule):
     [1.0, 1.0]
     """
 
-    def factor(self, t: int) -> float:
-        """1."""
-        return 1.0
-
     def describe(self) -> str:
         """'constant'."""
         return "constant"
-
-
-@dataclass(frozen=True)
-class Exponential(Schedule):
-    """``gamma^(t-1)``: torch's ``ExponentialLR(gamma)`` stepped after every optimizer step.
-
-    Examples
-    --------
-    >>> from optfilters.noisy_quadratic import Exponential
-    >>> Exponential(0.9).factor(3)
-    0.81
-    """
-
-    gamma: float
-
-    def __post_init__(self) -> None:
-        _in_range("gamma", self.gamma, 0.0, math.inf, lo_open=True)
-
-    def factor(self, t: int) -> float:
-        """``gamma^(t-1)``."""
-        return float(self.gamma ** (t - 1))
-
-    def describe(self) -> str:
-        """The formula."""
-        return f"{self.gamma:g}^(t-1)"
-
-
-@dataclass(frozen=True)
-class Step(Schedule):
-    """``gamma^floor((t-1)/step_size)``: torch's ``StepLR(step_size, gamma)``.
-
-    Examples
-    --------
-    >>> from optfilters.noisy_quadratic import Step
-    >>> Step(2, 0.1).factors(5).round(12).tolist()
-    [1.0, 1.0, 0.1, 0.1, 0.01]
-    """
-
-    step_size: int
-    gamma: float = 0.1
-
-    def __post_init__(self) -> None:
-        _positive_int("step_size", self.step_size)
-        _in_range("gamma", self.gamma, 0.0, math.inf, lo_open=True)
-
-    def factor(self, t: int) -> float:
-        """``gamma^floor((t-1)/step_size)``."""
-        return float(self.gamma ** ((t - 1) // int(self.step_size)))
-
-    def describe(self) -> str:
-        """The formula."""
-        return f"{self.gamma:g}^floor((t-1)/{self.step_size})"
-
-
-@dataclass(frozen=True)
-class Linear(Schedule):
-    """``start + (end - start) min(t-1, total) / total``: torch's ``LinearLR``.
-
-    ``Linear(total=N, start_factor=1, end_factor=0)`` is the lectures' linear
-    decay ``lr (1 - i/N)``.
-
-    Examples
-    --------
-    >>> from optfilters.noisy_quadratic import Linear
-    >>> Linear(4).factors(6).tolist()
-    [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
-    """
-
-    total: int
-    start_factor: float = 1.0
-    end_factor: float = 0.0
-
-    def __post_init__(self) -> None:
-        _positive_int("total", self.total)
-        _in_range("start_factor", self.start_factor, 0.0, math.inf)
-        _in_range("end_factor", self.end_factor, 0.0, math.inf)
-
-    def factor(self, t: int) -> float:
-        """The interpolated factor."""
-        frac = min(t - 1, int(self.total)) / int(self.total)
-        return float(self.start_factor + (self.end_factor - self.start_factor) * frac)
-
-    def describe(self) -> str:
-        """The formula."""
-        return f"linear {self.start_factor:g} -> {self.end_factor:g} over {self.total} steps"
-
-
-@dataclass(frozen=True)
-class InverseTime(Schedule):
-    """``1 / (1 + decay (t-1))``: the lectures' ``lr0 / (1 + gamma t)`` (and Adagrad's ``lr_decay``).
-
-    Examples
-    --------
-    >>> from optfilters.noisy_quadratic import InverseTime
-    >>> InverseTime(1.0).factors(3).tolist()
-    [1.0, 0.5, 0.3333333333333333]
-    """
-
-    decay: float
-
-    def __post_init__(self) -> None:
-        _in_range("decay", self.decay, 0.0, math.inf)
-
-    def factor(self, t: int) -> float:
-        """``1 / (1 + decay (t-1))``."""
-        return 1.0 / (1.0 + self.decay * (t - 1))
-
-    def describe(self) -> str:
-        """The formula."""
-        return f"1/(1+{self.decay:g}(t-1))"
-
-
-@dataclass(frozen=True)
-class Cosine(Schedule):
-    """``m + (1 - m)(1 + cos(pi min(t-1, total)/total)) / 2``: torch's ``CosineAnnealingLR`` up to ``total``.
-
-    After ``total`` steps the factor stays at ``min_factor`` (torch's own
-    recursion would rise again).
-
-    Examples
-    --------
-    >>> from optfilters.noisy_quadratic import Cosine
-    >>> Cosine(2).factors(4).round(12).tolist()
-    [1.0, 0.5, 0.0, 0.0]
-    """
-
-    total: int
-    min_factor: float = 0.0
-
-    def __post_init__(self) -> None:
-        _positive_int("total", self.total)
-        _in_range("min_factor", self.min_factor, 0.0, 1.0)
-
-    def factor(self, t: int) -> float:
-        """The cosine factor."""
-        frac = min(t - 1, int(self.total)) / int(self.total)
-        return float(self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * frac)))
-
-    def describe(self) -> str:
-        """The formula."""
-        return f"cosine to {self.min_factor:g} over {self.total} steps"
-
-
-@dataclass(frozen=True)
-class Warmup(Schedule):
-    """Linear warm-up ``min(1, t / steps)`` (from ``start_factor`` if given), then ``then`` restarted.
-
-    With ``start_factor = s`` the factor is ``s + (1 - s) (t - 1) / steps``
-    (torch's ``LinearLR(s, 1, steps)``) until it reaches 1.  After the warm-up,
-    step ``t`` uses ``then.factor(t - steps)``.
-
-    Examples
-    --------
-    >>> from optfilters.noisy_quadratic import Warmup, Exponential
-    >>> Warmup(4, then=Exponential(0.5)).factors(6).tolist()
-    [0.25, 0.5, 0.75, 1.0, 1.0, 0.5]
-    """
-
-    steps: int
-    then: Schedule | None = None
-    start_factor: float | None = None
-
-    def __post_init__(self) -> None:
-        _positive_int("steps", self.steps)
-        if self.start_factor is not None:
-            _in_range("start_factor", self.start_factor, 0.0, 1.0)
-
-    def factor(self, t: int) -> float:
-        """The warm-up factor, then the following schedule's."""
-        w = int(self.steps)
-        if t <= w:
-            if self.start_factor is None:
-                return t / w
-            return float(self.start_factor + (1.0 - self.start_factor) * (t - 1) / w)
-        return 1.0 if self.then is None else self.then.factor(t - w)
-
-    def describe(self) -> str:
-        """The formula."""
-        after = "" if self.then is None else f", then {self.then.describe()}"
-        return f"linear warm-up over {self.steps} steps{after}"
 
 
 def constant() -> Constant:

@@ -282,9 +282,6 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-OptimizerFactory = Callable[[Any, float], Any]
-
-
 def _factory(model: OptimizerModel, optimizer: Any) -> Callable[[Sequence[Any], float], Any]:
     """``make(params_or_groups, lr) -> torch optimizer`` for the bridge, torch.optim, or a callable."""
     if optimizer is None or optimizer == "bridge":

@@ -53,32 +53,14 @@ from ._catalogue import CATALOGUE, get
 from ._filter import ArmaFilter
 from ._model import OptimizerModel
 from ._stages import Stage
-from ._testfunctions import (
-    ENGINES,
-    Function2D,
-    OptimizerSpec,
-    TrajectoryRun,
-    bridge_available,
-    get_function,
-    optimizer_specs,
-    quadratic_bowl,
-    rosenbrock,
-    run_trajectories,
-    run_trajectory,
-)
 
 __all__ = [
-    "ENGINES",
     "PALETTE",
     "STYLE",
-    "Function2D",
-    "OptimizerSpec",
     "PlotResult",
-    "TrajectoryRun",
     "batch_scaling",
     "bode",
     "bounded_region",
-    "bridge_available",
     "certified_rates",
     "closed_loop_rate",
     "closed_loop_step",
@@ -86,22 +68,16 @@ __all__ = [
     "empirical_response",
     "expected_loss",
     "frozen_edges",
-    "get_function",
     "impulse",
     "large_signal",
     "loss_comparison",
     "margins",
     "noise_transition",
-    "optimizer_specs",
     "overview",
     "peak_ratio_map",
     "pole_zero",
-    "quadratic_bowl",
     "relay_run",
     "root_locus",
-    "rosenbrock",
-    "run_trajectories",
-    "run_trajectory",
     "sensitivity",
     "sharpness",
     "stability_map",
@@ -111,6 +87,25 @@ __all__ = [
     "time_varying_verdict",
     "trajectories",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The trajectory code moved to optfilters.trajectory (computing runs is not drawing); its names, which
+    # this module exported, stay here as deprecated aliases.
+    import importlib
+
+    trajectory = importlib.import_module("optfilters.trajectory")
+    if name in trajectory.__all__ and name != "TrajectoryGrid":
+        import warnings
+
+        warnings.warn(
+            f"optfilters.plot.{name} moved to optfilters.trajectory.{name}; the old name will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(trajectory, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 FloatArray = NDArray[np.float64]
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -1760,8 +1755,8 @@ def _contour_levels(z: FloatArray, count: int) -> FloatArray:
 
 @_styled
 def trajectories(
-    function: str | Function2D,
-    optimizers: Any,
+    function: Any,
+    optimizers: Any = None,
     lrs: float | Sequence[float] | None = None,
     ax: Any = None,
     fig: Any = None,
@@ -1777,19 +1772,23 @@ def trajectories(
 ) -> PlotResult:
     """Optimizer paths over the contours of a 2-D test function, one panel per (optimizer, lr).
 
-    The runs go through the PyTorch bridge (:class:`optfilters.torch.FilterOptimizer`,
-    the default), torch.optim, or the numpy reference executor (``engine``,
-    see :func:`run_trajectory`).  With ``ax`` every path is overlaid on that one
+    Draws a :class:`~optfilters.trajectory.TrajectoryGrid` (the result of
+    :func:`optfilters.trajectory.run_trajectories`, which runs the optimizers
+    through the PyTorch bridge, torch.optim or the numpy reference executor).
+    Given a test function and optimizers instead, the runs are computed first
+    (deprecated: computing is :mod:`optfilters.trajectory`'s job; ``lrs``,
+    ``steps``, ``start``, ``engine`` and ``bound`` only apply then).  With ``ax`` every path is overlaid on that one
     axes; otherwise rows are optimizers and columns learning rates, as on
     the lecture's slides.  The view is the function's ``xlim x ylim``:
     diverging paths leave it (their data are kept whole in ``data["runs"]``).
 
     Parameters
     ----------
-    function : str or Function2D
-        ``"quadratic"`` (``f = 10 x^2 + 100 y^2``), ``"rosenbrock"`` (``b = 10``) or a :class:`Function2D`.
-    optimizers : str, (str, dict), OptimizerModel, list or dict
-        See :func:`optimizer_specs`.
+    function : TrajectoryGrid, str or Function2D
+        The runs to draw; or (deprecated) ``"quadratic"`` (``f = 10 x^2 + 100 y^2``),
+        ``"rosenbrock"`` (``b = 10``) or a :class:`~optfilters.trajectory.Function2D` to run first.
+    optimizers : str, (str, dict), OptimizerModel, list or dict, optional
+        With a test function: see :func:`optfilters.trajectory.optimizer_specs`.
     lrs : float or sequence of float, optional
         Learning rates; default: the lecture's grid for each optimizer on this function.
     ax : Axes, optional
@@ -1825,18 +1824,38 @@ def trajectories(
     Examples
     --------
     >>> from optfilters.plot import trajectories
-    >>> r = trajectories("quadratic", "gd", lrs=[0.005, 0.011], steps=60, engine="numpy")
+    >>> from optfilters.trajectory import run_trajectories
+    >>> runs = run_trajectories("quadratic", "gd", lrs=[0.005, 0.011], steps=60, engine="numpy")
+    >>> r = trajectories(runs)
     >>> [run.diverged for run in r.data["runs"][0]]
     [False, True]
     >>> r.close()
     """
     import matplotlib.pyplot as plt
 
-    f = get_function(function)
     levels = _check_int("levels", levels, 2)
     if max_cols is not None:
         max_cols = _check_int("max_cols", max_cols, 1)
-    runs = run_trajectories(f, optimizers, lrs, steps=steps, start=start, engine=engine, bound=bound)
+    if hasattr(function, "runs") and hasattr(function, "function"):
+        if optimizers is not None:
+            raise ValueError("trajectories(): optimizers= goes with a test function, not with computed runs")
+        grid_runs = function
+    else:
+        import importlib
+        import warnings
+
+        warnings.warn(
+            "trajectories(function, optimizers, ...) is deprecated: compute the runs with "
+            "optfilters.trajectory.run_trajectories(...) and pass them (or call their .plot())",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if optimizers is None:
+            raise ValueError("trajectories(): a test function needs optimizers")
+        compute = importlib.import_module("optfilters.trajectory").run_trajectories
+        grid_runs = compute(function, optimizers, lrs, steps=steps, start=start, engine=engine, bound=bound)
+    f = grid_runs.function
+    runs = grid_runs.runs
     X, Y, Z = f.grid(161)
     contour_levels = _contour_levels(Z, levels)
     longest = max(len(row) for row in runs)

@@ -2,7 +2,7 @@
 
 Reproduces the lecture's trajectory slides (C. Pelletier, "How to train a
 network?", Copernicus Master on Digital Earth) through the PyTorch bridge
-(:func:`optfilters.plot.trajectories`, which runs
+(:func:`optfilters.trajectory.run_trajectories`, which runs
 :class:`optfilters.torch.FilterOptimizer`), and checks what they show against
 closed forms:
 
@@ -38,7 +38,7 @@ closed forms:
 The lecture text gives no starting points or step counts (only the figures):
 the runs start from the library's ``(-1, 0.5)`` (bowl) and ``(-1.5, 2)``
 (Rosenbrock).  The library's learning-rate grids
-(:meth:`optfilters.plot.Function2D.lecture_grid`) equal the lecture's, checked
+(:meth:`optfilters.trajectory.Function2D.lecture_grid`) equal the lecture's, checked
 against the transcription :data:`LECTURE_GRIDS` (the RMSprop slide prints
 ``0.005, 0.0005, 0.05, 0.01, 0.05``: 0.05 twice, kept once).
 
@@ -355,9 +355,10 @@ def _trajectory_figure(
     function: str, optimizers: Any, lrs: Any, steps: int, path: Path, dpi: int, **kwargs: Any
 ) -> tuple[str, Any]:
     from optfilters import plot
+    from optfilters.trajectory import run_trajectories
 
     with progress(f"{path.name}: {len(optimizers) * len(lrs)} runs of {steps} steps", 1) as advance:
-        result = plot.trajectories(function, optimizers, lrs, steps=steps, **kwargs)
+        result = plot.trajectories(run_trajectories(function, optimizers, lrs, steps=steps), **kwargs)
         advance(1)
     runs = result.data["runs"]
     return _save(result, path, dpi), runs
@@ -520,7 +521,7 @@ def _rosenbrock_distance_figure(
 
 
 def _grid_check() -> dict[str, Any]:
-    from optfilters.plot import get_function
+    from optfilters.trajectory import get_function
 
     out: dict[str, Any] = {}
     for (fname, opt), lrs in LECTURE_GRIDS.items():
@@ -600,7 +601,7 @@ def _momentum_rows(runs: list[list[Any]], labels: list[str]) -> list[dict[str, A
 
 
 def _first_step_rows(runs: list[list[Any]], labels: list[str]) -> list[dict[str, Any]]:
-    from optfilters.plot import quadratic_bowl
+    from optfilters.trajectory import quadratic_bowl
 
     f = quadratic_bowl()
     eps = 1e-8
@@ -900,7 +901,7 @@ def reproduce(out_dir: str | Path = "figures/copernicus_l5", quick: bool = False
     >>> copernicus_l5.LECTURE_GRIDS[("quadratic", "momentum")][-1]
     0.004
     """
-    from optfilters.plot import get_function, run_trajectory
+    from optfilters.trajectory import get_function, run_trajectory
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

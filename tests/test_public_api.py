@@ -31,6 +31,7 @@ PUBLIC_MODULES = [
     "optfilters.probes",
     "optfilters.audit",
     "optfilters.plot",
+    "optfilters.trajectory",
     "optfilters.torch",
     "optfilters.torch.averaged",
 ]

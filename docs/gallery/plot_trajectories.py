@@ -7,8 +7,9 @@ stable for ``lr < 2/200``; heavy ball with ``mu = 0.9`` for ``lr < (2 + 2 mu)/20
 executor here; ``engine="bridge"`` runs the same through the PyTorch bridge.)
 """
 
-from optfilters import plot
+from optfilters.trajectory import run_trajectories
 
-view = plot.trajectories(
+runs = run_trajectories(
     "quadratic", {"GD": "sgd", "heavy ball": ("momentum", {"momentum": 0.9})}, [0.002, 0.009], steps=150, engine="numpy"
 )
+view = runs.plot()

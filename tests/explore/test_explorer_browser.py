@@ -215,7 +215,7 @@ def test_page_loads_and_draws_the_library_numbers(server: str, driver: Any) -> N
     # The stability map's current point is (lr*h, momentum).
     assert data(driver, "map_point_a", "y") == pytest.approx([0.8])
     # The trajectory ran through the bridge: torch.optim.SGD itself draws the same path.
-    from optfilters.plot import run_trajectory
+    from optfilters.trajectory import run_trajectory
 
     reference = run_trajectory("quadratic", ("momentum", {"momentum": 0.8}), lr=0.001, steps=200, engine="torch")
     np.testing.assert_allclose(data(driver, "trajectory_a", "x"), reference.params[:, 0], rtol=1e-12, atol=1e-15)

@@ -51,7 +51,7 @@ def test_files_captions_and_numbers(quick: tuple[dict[str, Any], Path]) -> None:
 
 def test_lecture_grids_match_the_library() -> None:
     # Transcribed from the slides, independently of the library's Function2D.lecture_lrs.
-    from optfilters.plot import quadratic_bowl, rosenbrock
+    from optfilters.trajectory import quadratic_bowl, rosenbrock
 
     assert quadratic_bowl().lecture_grid("gd") == tuple(round(0.001 * k, 3) for k in range(1, 11))
     assert quadratic_bowl().lecture_grid("momentum") == (0.0001, 0.0005, 0.001, 0.002, 0.003, 0.004)

@@ -16,6 +16,7 @@ import pytest
 import optfilters
 from optfilters import ArmaFilter
 from optfilters import plot as oplot
+from optfilters.trajectory import run_trajectories
 
 
 def test_importing_optfilters_or_optfilters_plot_loads_no_matplotlib_or_torch() -> None:
@@ -59,7 +60,7 @@ def _every_view(ax: Any = None) -> list[oplot.PlotResult]:
             SimpleNamespace(freqs=x / 6, magnitude=x, predicted_magnitude=x, coherence=None), ax=ax
         ),
         oplot.sharpness(SimpleNamespace(steps=steps, sharpness=steps * 1.0, threshold=4.0), ax=ax),
-        oplot.trajectories("quadratic", "sgd", lrs=0.001, ax=ax, steps=5, engine="numpy"),
+        oplot.trajectories(run_trajectories("quadratic", "sgd", lrs=0.001, steps=5, engine="numpy"), ax=ax),
     ]
 
 
@@ -67,7 +68,9 @@ def test_each_view_without_ax_makes_exactly_one_figure_and_close_releases_it() -
     before = set(plt.get_fignums())
     results = _every_view()
     results.append(oplot.overview("adam", n=5))
-    results.append(oplot.trajectories("rosenbrock", ["sgd", "momentum"], lrs=[0.001, 0.002], steps=5, engine="numpy"))
+    results.append(
+        run_trajectories("rosenbrock", ["sgd", "momentum"], lrs=[0.001, 0.002], steps=5, engine="numpy").plot()
+    )
     made = set(plt.get_fignums()) - before
     assert made == {r.figure.number for r in results} and len(made) == len(results)
     for r in results:

@@ -14,14 +14,16 @@ serves numpy arrays, Python floats and torch tensors (autograd included).
 Runs go through the PyTorch bridge (:class:`optfilters.torch.FilterOptimizer`),
 through ``torch.optim`` (the catalogue's ``torch_class``), or through the
 numpy reference executor (:meth:`optfilters.OptimizerModel.optimizer`).
-Nothing here imports torch or matplotlib at module import.
+Nothing here imports torch or matplotlib at module import; the runs are
+computed here and drawn by :func:`optfilters.plot.trajectories` (or
+:meth:`TrajectoryGrid.plot`), so the plotting layer never reaches the bridge.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -37,6 +39,7 @@ __all__ = [
     "ENGINES",
     "Function2D",
     "OptimizerSpec",
+    "TrajectoryGrid",
     "TrajectoryRun",
     "bridge_available",
     "get_function",
@@ -83,7 +86,7 @@ class Function2D:
 
     Examples
     --------
-    >>> from optfilters.plot import quadratic_bowl
+    >>> from optfilters.trajectory import quadratic_bowl
     >>> f = quadratic_bowl()
     >>> float(f.value(1.0, 1.0)), [float(g) for g in f.gradient(1.0, 1.0)]
     (110.0, [20.0, 200.0])
@@ -110,7 +113,7 @@ class Function2D:
 
         Examples
         --------
-        >>> from optfilters.plot import rosenbrock
+        >>> from optfilters.trajectory import rosenbrock
         >>> rosenbrock().loss([[1.0, 1.0], [0.0, 0.0]]).tolist()
         [0.0, 1.0]
         """
@@ -123,7 +126,7 @@ class Function2D:
 
         Examples
         --------
-        >>> from optfilters.plot import rosenbrock
+        >>> from optfilters.trajectory import rosenbrock
         >>> [round(h, 4) for h in rosenbrock().curvatures()]
         [0.3937, 101.6063]
         """
@@ -136,7 +139,7 @@ class Function2D:
 
         Examples
         --------
-        >>> from optfilters.plot import quadratic_bowl
+        >>> from optfilters.trajectory import quadratic_bowl
         >>> X, Y, Z = quadratic_bowl().grid(3)
         >>> Z.shape, float(Z[1, 1])
         ((3, 3), 0.0)
@@ -158,7 +161,7 @@ class Function2D:
 
         Examples
         --------
-        >>> from optfilters.plot import quadratic_bowl
+        >>> from optfilters.trajectory import quadratic_bowl
         >>> quadratic_bowl().lecture_grid("gd")[-1]
         0.01
         """
@@ -188,7 +191,7 @@ def quadratic_bowl(a: float = 10.0, b: float = 100.0) -> Function2D:
 
     Examples
     --------
-    >>> from optfilters.plot import quadratic_bowl
+    >>> from optfilters.trajectory import quadratic_bowl
     >>> f = quadratic_bowl()
     >>> f.formula, f.lecture_lrs["momentum"]
     ('f = 10 x^2 + 100 y^2', (0.0001, 0.0005, 0.001, 0.002, 0.003, 0.004))
@@ -244,7 +247,7 @@ def rosenbrock(b: float = 10.0) -> Function2D:
 
     Examples
     --------
-    >>> from optfilters.plot import rosenbrock
+    >>> from optfilters.trajectory import rosenbrock
     >>> f = rosenbrock()
     >>> [float(g) for g in f.gradient(0.0, 0.0)], f.minimum
     ([-2.0, 0.0], (1.0, 1.0))
@@ -297,7 +300,7 @@ def get_function(function: str | Function2D) -> Function2D:
 
     Examples
     --------
-    >>> from optfilters.plot import get_function
+    >>> from optfilters.trajectory import get_function
     >>> get_function("Rosenbrock").formula
     'f = (x - 1)^2 + 10 (y - x^2)^2'
     """
@@ -319,7 +322,7 @@ class OptimizerSpec:
 
     Examples
     --------
-    >>> from optfilters.plot import optimizer_specs
+    >>> from optfilters.trajectory import optimizer_specs
     >>> [s.label for s in optimizer_specs(["gd", ("momentum", {"momentum": 0.5})])]
     ['sgd', 'momentum (momentum=0.5)']
     """
@@ -334,7 +337,7 @@ class OptimizerSpec:
 
         Examples
         --------
-        >>> from optfilters.plot import optimizer_specs
+        >>> from optfilters.trajectory import optimizer_specs
         >>> optimizer_specs("momentum")[0].build(0.1).lr
         0.1
         """
@@ -392,7 +395,7 @@ def optimizer_specs(optimizers: Any) -> list[OptimizerSpec]:
 
     Examples
     --------
-    >>> from optfilters.plot import optimizer_specs
+    >>> from optfilters.trajectory import optimizer_specs
     >>> [s.name for s in optimizer_specs({"GD": "sgd", "heavy ball": "momentum"})]
     ['sgd', 'momentum']
     """
@@ -436,7 +439,7 @@ class TrajectoryRun:
 
     Examples
     --------
-    >>> from optfilters.plot import run_trajectory
+    >>> from optfilters.trajectory import run_trajectory
     >>> run = run_trajectory("quadratic", "sgd", lr=0.001, steps=3, engine="numpy")
     >>> run.steps, run.diverged, run.params[1].round(6).tolist()
     (3, False, [-0.98, 0.4])
@@ -491,7 +494,7 @@ def bridge_available() -> bool:
 
     Examples
     --------
-    >>> from optfilters.plot import bridge_available
+    >>> from optfilters.trajectory import bridge_available
     >>> isinstance(bridge_available(), bool)
     True
     """
@@ -560,7 +563,7 @@ def run_trajectory(
 
     Examples
     --------
-    >>> from optfilters.plot import run_trajectory
+    >>> from optfilters.trajectory import run_trajectory
     >>> run = run_trajectory("quadratic", "sgd", lr=0.011, steps=200, engine="numpy")
     >>> run.diverged, run.stopped
     (True, True)
@@ -620,6 +623,66 @@ def _run(
     return TrajectoryRun(f.name, spec.label, lr, params, f.loss(params), engine, stopped)
 
 
+@dataclass(frozen=True)
+class TrajectoryGrid(Sequence[list[TrajectoryRun]]):
+    """Runs of several optimizers at several learning rates on one test function.
+
+    A sequence of rows: ``grid[i][j]`` is optimizer ``i`` at its ``j``-th
+    learning rate (rows may differ in length).
+
+    Attributes
+    ----------
+    function : Function2D
+        The test function the runs descend.
+    runs : list of list of TrajectoryRun
+        ``runs[i][j]``, as indexed on the grid itself.
+
+    Examples
+    --------
+    >>> from optfilters.trajectory import run_trajectories
+    >>> grid = run_trajectories("quadratic", ["sgd", "momentum"], lrs=[0.001, 0.002], steps=3, engine="numpy")
+    >>> len(grid), len(grid[1]), grid.engine, grid.function.name
+    (2, 2, 'numpy', 'quadratic')
+    """
+
+    function: Function2D
+    runs: list[list[TrajectoryRun]]
+
+    @property
+    def engine(self) -> str:
+        """What executed the steps (``"bridge"``, ``"torch"`` or ``"numpy"``)."""
+        return self.runs[0][0].engine
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.runs[index]
+
+    def __iter__(self) -> Iterator[list[TrajectoryRun]]:
+        return iter(self.runs)
+
+    def plot(self, ax: Any = None, fig: Any = None, **kwargs: Any) -> Any:
+        """Draw the runs over the function's contours (:func:`optfilters.plot.trajectories`).
+
+        Parameters
+        ----------
+        ax : Axes, optional
+            Overlay every run on this axes.
+        fig : Figure, optional
+            Figure for the grid of panels.
+        **kwargs
+            Passed on to :func:`optfilters.plot.trajectories` (``levels``, ``max_cols``, ``markers``, ``title``).
+
+        Returns
+        -------
+        PlotResult
+        """
+        from .plot import trajectories
+
+        return trajectories(self, ax=ax, fig=fig, **kwargs)
+
+
 def run_trajectories(
     function: str | Function2D,
     optimizers: Any,
@@ -628,7 +691,7 @@ def run_trajectories(
     start: Sequence[float] | None = None,
     engine: str = "bridge",
     bound: float = 1e6,
-) -> list[list[TrajectoryRun]]:
+) -> TrajectoryGrid:
     """Run every optimizer at every learning rate: ``runs[i][j]`` is optimizer ``i`` at its ``j``-th lr.
 
     Parameters
@@ -645,11 +708,12 @@ def run_trajectories(
 
     Returns
     -------
-    list of list of TrajectoryRun
+    TrajectoryGrid
+        A sequence of rows, ``runs[i][j]``; ``.plot()`` draws it.
 
     Examples
     --------
-    >>> from optfilters.plot import run_trajectories
+    >>> from optfilters.trajectory import run_trajectories
     >>> runs = run_trajectories("quadratic", "gd", steps=5, engine="numpy")
     >>> [r.lr for r in runs[0]][:3], len(runs[0])
     ([0.001, 0.002, 0.003], 10)
@@ -667,4 +731,4 @@ def run_trajectories(
             if not grid:
                 raise ValueError("lrs must not be empty")
         out.append([run_trajectory(f, spec, lr, steps, start, engine, bound) for lr in grid])
-    return out
+    return TrajectoryGrid(f, out)
