@@ -88,6 +88,15 @@ class CatalogueEntry:
     bad_inputs: tuple[tuple[Params, str], ...] = ()
     check: Callable[[Params], None] | None = None
 
+    def __reduce__(self) -> Any:
+        """Pickle a catalogue entry by name (its ``build`` is a local function); others field by field."""
+        if CATALOGUE.get(self.name) is self:
+            return (_catalogue_entry, (self.name,))
+        return object.__reduce__(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CatalogueEntry:
+        return self  # immutable: a copy is the same entry
+
     def defaults(self) -> Params:
         """Default value of every hyperparameter (None for required ones)."""
         return {hp.name: hp.default for hp in self.hyperparameters}
@@ -1033,3 +1042,8 @@ def as_model(model: ModelLike, **hyperparameters: Any) -> OptimizerModel:
     raise TypeError(
         f"expected a catalogue name, an OptimizerModel, a stage or an ArmaFilter, got {type(model).__name__}"
     )
+
+
+def _catalogue_entry(name: str) -> CatalogueEntry:
+    """The registered catalogue entry ``name`` (unpickling)."""
+    return CATALOGUE[name]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from ._filter import ArmaFilter, cascade
 from ._gains import Constant, Gain
 from ._stages import LearningRate, LinearStage, Stage
 from .program import LinComb, Program, ProgramBuilder, Signals, run_numpy
+from .validation import FrozenMapping
 
 __all__ = ["NumpyOptimizer", "OptimizerModel", "StepPlan", "Trajectory", "chain"]
 
@@ -165,7 +165,7 @@ class OptimizerModel:
         elif not updates:
             stages.append(LearningRate(Constant(1.0)))
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "hyperparameters", MappingProxyType(dict(hyperparameters or {})))
+        object.__setattr__(self, "hyperparameters", FrozenMapping(dict(hyperparameters or {})))
         object.__setattr__(self, "pipeline", tuple(stages))
         object.__setattr__(self, "maximize", bool(maximize))
         object.__setattr__(self, "description", description)
