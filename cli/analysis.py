@@ -425,7 +425,7 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None, **
             "'compensated' multiplies by DC gain / partial sum (Adam's bias correction)"
         )
         headers = ["step", "raw*" if not sr.applied else "raw", "compensated*" if sr.applied else "compensated"]
-        rows = [[str(i + 1), fmt(sr.raw[i]), fmt(sr.compensated[i])] for i in index]
+        rows = [[str(i + 1), fmt(sr.raw[i], nan="diverged"), fmt(sr.compensated[i], nan="diverged")] for i in index]
         lines += _table(headers, rows)
         if sampled:
             lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
@@ -453,7 +453,7 @@ def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None,
     index, sampled = _sampled_indices(steps)
     for name, ir in results.items():
         lines += ["", f"{name} filter: unit-impulse response as the optimizer runs it{_stage_notes(model, name, True)}"]
-        lines += _table(["step", "impulse"], [[str(i + 1), fmt(ir.values[i])] for i in index])
+        lines += _table(["step", "impulse"], [[str(i + 1), fmt(ir.values[i], nan="diverged")] for i in index])
         if sampled:
             lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
     click.echo("\n".join(lines))

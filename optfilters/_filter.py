@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._errors import InvalidFilterError
+from .validation import check_number
 
 __all__ = [
     "ArmaFilter",
@@ -120,7 +121,7 @@ class ArmaFilter:
     'stable'
     """
 
-    __slots__ = ("_zpk", "a", "b", "name")
+    __slots__ = ("_roots", "_zpk", "a", "b", "name")
 
     b: FloatArray
     a: FloatArray
@@ -151,6 +152,7 @@ class ArmaFilter:
             poles = poles[np.abs(poles) > 0.0]
             zpk = (_frozen(zeros), _frozen(poles), float(_zpk[2]))
         set_(self, "_zpk", zpk)
+        set_(self, "_roots", {})  # poles and zeros, computed once (an eigenvalue problem of the filter's order)
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"ArmaFilter is immutable; cannot set {key!r}")
@@ -265,6 +267,7 @@ class ArmaFilter:
         >>> round(f.dc_gain, 12), f.poles.real.round(12).tolist()
         (1.0, [0.9])
         """
+        beta = check_number(beta, "beta")
         return cls([1.0 - beta], [1.0, -beta], name=name or f"ema({beta:g})")
 
     @classmethod
@@ -277,6 +280,7 @@ class ArmaFilter:
         >>> round(ArmaFilter.leaky_integrator(0.9).dc_gain, 9)
         10.0
         """
+        pole = check_number(pole, "pole")
         return cls([1.0], [1.0, -pole], name=name or f"1/(1-{pole:g}z^-1)")
 
     # ----------------------------------------------------------------- structure
@@ -304,7 +308,9 @@ class ArmaFilter:
         """
         if self._zpk is not None:
             return self._with_origin(self._zpk[1], self.order)
-        return _roots_in_z(self.a, self.order + 1)
+        if "poles" not in self._roots:
+            self._roots["poles"] = _frozen(_roots_in_z(self.a, self.order + 1))
+        return np.array(self._roots["poles"])
 
     @property
     def zeros(self) -> ComplexArray:
@@ -318,7 +324,9 @@ class ArmaFilter:
         """
         if self._zpk is not None:
             return self._with_origin(self._zpk[0], self.order - self._leading_zero_count())
-        return _roots_in_z(self.b, self.order + 1)
+        if "zeros" not in self._roots:
+            self._roots["zeros"] = _frozen(_roots_in_z(self.b, self.order + 1))
+        return np.array(self._roots["zeros"])
 
     def _leading_zero_count(self) -> int:
         nonzero = np.flatnonzero(self.b)

@@ -24,6 +24,7 @@ from ._errors import InvalidFilterError
 from ._filter import ArmaFilter, parallel
 from ._gains import Constant, Gain, RAdamRectification
 from .program import ONE, Coef, LinComb, NumpyOps, Program, ProgramBuilder, Signals, bind, execute, run_numpy
+from .validation import saturating_power
 
 __all__ = [
     "AdadeltaNormaliser",
@@ -90,7 +91,7 @@ def transient_correction(f: ArmaFilter, t: int) -> float:
     """
     pole = _one_pole(f)
     if pole is not None and pole != 1.0:
-        return 1.0 - pole**t
+        return 1.0 - saturating_power(pole, t)  # an unstable pole saturates to inf, not OverflowError
     dc = f.dc_gain
     if not math.isfinite(dc) or dc == 0.0:
         raise InvalidFilterError(f"transient compensation needs a finite, non-zero DC gain, got {dc}")

@@ -190,6 +190,12 @@ def _relative(difference: float, scale: float) -> float:
     return difference / scale
 
 
+#: Upper bound of ``steps``, ``window``, ``max_background`` and ``dither_steps`` (each probe is a torch run).
+MAX_PROBE_STEPS = 1_000_000
+#: Upper bound of ``seed`` (numpy's and torch's seeds).
+MAX_SEED = 2**32 - 1
+
+
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     return int(_validated(Hyperparameter(name, value, "int", low=low, high=high), value))
 
@@ -2447,9 +2453,9 @@ def identify(
         Learning rate (default 1.0 when the constructor takes ``lr``); the
         updates are divided by the learning rate the optimizer reports.
     steps : int
-        Length of each probe (>= 48).
+        Length of each probe, in [48, ``MAX_PROBE_STEPS`` = 1 000 000].
     seed : int
-        Seed of the white-noise probes.
+        Seed of the white-noise probes, in [0, 2**32 - 1].
     max_order : int
         Largest ARMA order ``p`` and ``q`` tried.
     tol : float, optional
@@ -2460,9 +2466,9 @@ def identify(
     perturbation : float
         Size of its impulse perturbation, relative to ``|background|``.
     window : int
-        Length of the small-signal response.
+        Length of the small-signal response (at most 1 000 000).
     max_background : int
-        Longest background before the perturbation (doubling from 512).
+        Longest background before the perturbation (doubling from 512), at most 1 000 000.
     drift_tol : float
         The background length stops doubling when the response changes less.
     small_signal : bool
@@ -2479,7 +2485,8 @@ def identify(
         approximation (:mod:`optfilters.dither`) measured for nonlinear
         optimizers; None or 0 skips it.
     dither_records, dither_steps : int
-        Records and steps per record of the dither probe (32 elements each).
+        Records and steps per record of the dither probe (32 elements each);
+        records in [2, 256], steps in [64, 1 000 000].
     time_limit : float, optional
         Seconds after which probing stops: the core probes raise
         :class:`ProbeTimeout`; the optional ones (small-signal, dither, matrix,
@@ -2534,11 +2541,11 @@ def identify(
     >>> adam.linear, adam.time_invariant, adam.b is None
     (False, False, True)
     """
-    steps = _check_int("steps", steps, 48)
-    seed = _check_int("seed", seed, 0)
+    steps = _check_int("steps", steps, 48, MAX_PROBE_STEPS)  # bounds checked before any probe is allocated
+    seed = _check_int("seed", seed, 0, MAX_SEED)
     max_order = _check_int("max_order", max_order, 0, 16)
-    window = _check_int("window", window, 16)
-    max_background = _check_int("max_background", max_background, 16)
+    window = _check_int("window", window, 16, MAX_PROBE_STEPS)
+    max_background = _check_int("max_background", max_background, 16, MAX_PROBE_STEPS)
     background = _check_float("background", background, -math.inf, math.inf, low_open=True)
     if background == 0.0:
         raise IdentificationError("background must be a non-zero number, got 0")
@@ -2547,7 +2554,7 @@ def identify(
     if dither is not None:
         dither = _check_float("dither", dither, 0.0, low_open=False)
     dither_records = _check_int("dither_records", dither_records, 2, 256)
-    dither_steps = _check_int("dither_steps", dither_steps, 64)
+    dither_steps = _check_int("dither_steps", dither_steps, 64, MAX_PROBE_STEPS)
     target = _make_target(optimizer, options, constructor_options, lr, dtype, layout, time_limit)
     with one_torch_thread():
         return _identify(

@@ -70,6 +70,7 @@ from ._stages import Moments, Stage
 from .closed_loop import ModelLike, as_model, closed_loop
 from .display import RichDisplay
 from .program import Program, run_numpy
+from .validation import saturating_power
 
 __all__ = [
     "Constant",
@@ -186,7 +187,7 @@ class Exponential(Schedule):
 
     def factor(self, t: int) -> float:
         """``gamma^(t-1)``."""
-        return float(self.gamma ** (t - 1))
+        return float(saturating_power(self.gamma, t - 1))  # overflow saturates to inf
 
     def describe(self) -> str:
         """The formula."""

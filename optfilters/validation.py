@@ -65,6 +65,7 @@ __all__ = [
     "jsonable",
     "nonfinite_label",
     "quiet_numerics",
+    "range_text",
     "saturating_power",
 ]
 
@@ -76,8 +77,10 @@ MAX_POINTS = 100_000
 MAX_SAMPLES = 10_000_000
 #: Largest order of a designed filter or of an identified ARMA model.
 MAX_ORDER = 64
-#: Largest number of coefficients of a custom filter (``b`` or ``a``).
-MAX_COEFFICIENTS = 10_000
+#: Largest number of coefficients of a hyperparameter list (a custom filter's ``b`` or ``a``).  The
+#: analysis solves eigenvalue and Lyapunov problems of the filter's order (cubic cost): at 256
+#: coefficients a command takes seconds, at 10 000 it would take hours, so longer lists are refused.
+MAX_COEFFICIENTS = 256
 
 
 # ----------------------------------------------------------------------------- checks
@@ -142,16 +145,29 @@ def check_number(
     low_bad = low is not None and (number <= low if low_open else number < low)
     high_bad = high is not None and (number >= high if high_open else number > high)
     if low_bad or high_bad:
-        raise InvalidHyperparameterError(f"{name} must be {_range_text(low, high, low_open, high_open)}, got {value!r}")
+        raise InvalidHyperparameterError(f"{name} must be {range_text(low, high, low_open, high_open)}, got {value!r}")
     return number
 
 
-def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
+def range_text(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
+    """A range as text for messages: ``in [0, 1)``, ``>= 1``, ``in [1, 10000000]``.
+
+    Examples
+    --------
+    >>> range_text(0.0, 1.0, high_open=True), range_text(1, None), range_text(None, 2**32 - 1)
+    ('in [0, 1)', '>= 1', '<= 4294967295')
+    """
+    if low is None and high is None:
+        return "a number"
     if high is None:
-        return f"{'>' if low_open else '>='} {low:g}"
+        return f"{'>' if low_open else '>='} {_bound(low)}"  # type: ignore[arg-type]
     if low is None:
-        return f"{'<' if high_open else '<='} {high:g}"
-    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return f"{'<' if high_open else '<='} {_bound(high)}"
+    return f"in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
 
 
 def check_integer(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
@@ -191,7 +207,7 @@ def check_integer(value: Any, name: str, low: int | None = None, high: int | Non
             raise InvalidHyperparameterError(f"{name} must be an integer, got {value!r}")
         number = int(real)
     if (low is not None and number < low) or (high is not None and number > high):
-        text = _range_text(low, high, False, False) if low is not None or high is not None else ""
+        text = range_text(low, high, False, False) if low is not None or high is not None else ""
         raise InvalidHyperparameterError(f"{name} must be {text}, got {value!r}")
     return number
 
