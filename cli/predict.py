@@ -68,6 +68,17 @@ def _floats(text: str, flag: str, low: float | None = None) -> list[float]:
     return out
 
 
+def _rate_verdict(rate: float) -> str:
+    """`` (UNSTABLE: the expected loss diverges)`` for a rate above 1, ``(marginal)`` at 1, else empty."""
+    if not math.isfinite(rate):
+        return ""
+    if rate > 1.0 + 1e-12:
+        return " (UNSTABLE: the expected loss diverges)"
+    if rate > 1.0 - 1e-12:
+        return " (marginal: the expected loss does not decay)"
+    return ""
+
+
 def _second_moment(text: str) -> Any:
     value = str(text).strip().lower()
     if value in ("tracking", "steady"):
@@ -374,10 +385,10 @@ def _predict(
         f"  curvatures {', '.join(fmt(h) for h in result.curvatures)}; noise variance "
         f"{', '.join(fmt(s) for s in result.noise_var)}",
         f"  prediction: {result.label}",
-        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}",
-        f"  steady-state loss = {fmt(result.steady_state_loss)}",
+        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}{_rate_verdict(result.rate)}",
+        f"  steady-state loss = {fmt(result.steady_state_loss, nan='undefined (no steady state)')}",
     ]
-    rows = [[str(t), fmt(result.expected_loss[t])] for t in _sampled(steps)]
+    rows = [[str(t), fmt(result.expected_loss[t], nan="undefined")] for t in _sampled(steps)]
     lines += _table(["step", "expected loss"], rows)
     if written is not None:
         lines.append(f"figure written to {written}")

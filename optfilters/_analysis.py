@@ -151,8 +151,16 @@ class FrequencyResponse(RichDisplay):
 
     @property
     def phase(self) -> FloatArray:
-        """Unwrapped phase in radians."""
-        return np.unwrap(np.angle(self.response))
+        """Unwrapped phase in radians; NaN only where the response is not finite (a pole on the circle).
+
+        The unwrapping runs over the finite points, so one pole at ``z = 1``
+        leaves the phase at DC undefined and the rest of the column defined.
+        """
+        response = np.asarray(self.response)
+        finite = np.isfinite(response)
+        phase = np.full(response.shape, np.nan)
+        phase[finite] = np.unwrap(np.angle(response[finite]))
+        return phase
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data: freqs, magnitude, magnitude_db, phase, group_delay (non-finite values as None)."""

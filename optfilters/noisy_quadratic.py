@@ -70,7 +70,7 @@ from ._stages import Moments, Stage
 from .closed_loop import ModelLike, as_model, closed_loop
 from .display import RichDisplay
 from .program import Program, run_numpy
-from .validation import saturating_power
+from .validation import fmt_list, quiet_numerics, saturating_power
 
 __all__ = [
     "Constant",
@@ -963,12 +963,35 @@ def _has_point(stage: Any) -> bool:
         return True
 
 
+def _diverged_stays_infinite(loss: FloatArray) -> FloatArray:
+    """A loss trajectory that overflowed stays ``inf`` (not the ``nan`` of ``inf - inf`` on later steps).
+
+    Examples
+    --------
+    >>> _diverged_stays_infinite(np.array([1.0, 1e300, np.inf, np.nan])).tolist()
+    [1.0, 1e+300, inf, inf]
+    """
+    bad = ~np.isfinite(loss)
+    if not bad.any() or not np.isinf(loss[bad]).any():  # an undefined (nan) loss stays nan: it is not a divergence
+        return loss
+    first = int(np.argmax(np.isinf(loss)))
+    out = np.array(loss, dtype=np.float64, copy=True)
+    out[first:] = np.inf
+    return out
+
+
 def _frozen_gains(stages: list[Any], points: list[FloatArray | None], t: int | None, d: int) -> list[FloatArray]:
     """Each stage's frozen gain at its operating point (1 where it has none)."""
     out = []
     for stage, v in zip(stages, points, strict=True):
-        gain = stage.frozen_gain(v if v is not None else np.ones(d), t)
-        out.append(np.asarray(gain, dtype=np.float64) * np.ones(d))
+        with quiet_numerics():
+            gain = np.asarray(stage.frozen_gain(v if v is not None else np.ones(d), t), dtype=np.float64)
+        if not np.all(np.isfinite(gain)) or np.any(gain <= 0.0):
+            raise InvalidHyperparameterError(
+                f"second_moment: the frozen normaliser's gain must be finite and > 0, got {fmt_list(gain)} "
+                f"(at second moment {fmt_list(v if v is not None else 1.0)}; eps = 0 needs a second moment > 0)"
+            )
+        out.append(gain * np.ones(d))
     return out
 
 
@@ -1157,7 +1180,9 @@ def predict(
                 f"steady state not computed: the sign loop would need more than {_SIGN_MAX_STEPS} steps at the "
                 "last learning rate to reach it"
             )
-    expected = 0.5 * (mean_theta**2 + var_theta) @ h
+    with quiet_numerics():
+        expected = 0.5 * (mean_theta**2 + var_theta) @ h
+    expected = _diverged_stays_infinite(expected)
 
     # Steady state and rate: the LTI limit at the last learning rate.
     limit_gains: list[FloatArray] = []
