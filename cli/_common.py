@@ -60,6 +60,7 @@ __all__ = [
     "optimizer_group",
     "plot_option",
     "plot_style_options",
+    "require_option",
     "save_plot",
     "stability_message",
     "warn",
@@ -162,6 +163,18 @@ def command_line_numerics() -> Iterator[None]:
             raise CliError(
                 f"not enough memory for this size ({str(exc).splitlines()[0] if str(exc) else 'MemoryError'})"
             ) from None
+
+
+def require_option(option: str, needs: str) -> None:
+    """Refuse an option given without the option it only works with (instead of silently ignoring it).
+
+    ``option`` and ``needs`` are parameter names (``"mu"``, ``"condition_number"``) of the current command.
+    """
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source(option)
+    given = source is not None and source != click.core.ParameterSource.DEFAULT
+    if given and ctx.params.get(needs) is None:
+        raise CliError(f"{option_name(option)} needs {option_name(needs)} (without it, it would be ignored)")
 
 
 def warn(message: str) -> None:

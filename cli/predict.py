@@ -37,6 +37,7 @@ from ._common import (
     optimizer_group,
     plot_option,
     plot_style_options,
+    require_option,
     save_plot,
 )
 
@@ -223,6 +224,8 @@ def _stability(
 
     if certify and condition_number is None:
         raise CliError("--certify needs --condition-number (the curvature range [mu, K mu] of the function class)")
+    for option in ("mu", "tune"):
+        require_option(option, "condition_number")
 
     model = selection.model
     loop = closed_loop(model, second_moment=second_moment)

@@ -70,7 +70,7 @@ from ._stages import Moments, Stage
 from .closed_loop import ModelLike, as_model, closed_loop
 from .display import RichDisplay
 from .program import Program, run_numpy
-from .validation import fmt_list, quiet_numerics, saturating_power
+from .validation import check_integer, fmt_list, quiet_numerics, saturating_power
 
 __all__ = [
     "Constant",
@@ -461,7 +461,9 @@ warmup:STEPS[,THEN]; got 'decay:2'
     kind, *args = head.strip().lower().split(":")
     try:
         if kind == "warmup" and len(args) == 1:
-            return Warmup(int(float(args[0])), parse_schedule(rest) if rest.strip() else None)
+            return Warmup(
+                check_integer(args[0], "schedule warmup:STEPS"), parse_schedule(rest) if rest.strip() else None
+            )
         if rest.strip():
             raise ValueError
         if kind == "constant" and not args:
@@ -469,13 +471,13 @@ warmup:STEPS[,THEN]; got 'decay:2'
         if kind == "exponential" and len(args) == 1:
             return Exponential(float(args[0]))
         if kind == "step" and len(args) in (1, 2):
-            return Step(int(float(args[0])), *(float(a) for a in args[1:]))
+            return Step(check_integer(args[0], "schedule step:STEP_SIZE"), *(float(a) for a in args[1:]))
         if kind == "linear" and len(args) in (1, 2):
-            return Linear(int(float(args[0])), 1.0, *(float(a) for a in args[1:]))
+            return Linear(check_integer(args[0], "schedule linear:TOTAL"), 1.0, *(float(a) for a in args[1:]))
         if kind in ("inverse", "inverse_time", "inverse-time") and len(args) == 1:
             return InverseTime(float(args[0]))
         if kind == "cosine" and len(args) in (1, 2):
-            return Cosine(int(float(args[0])), *(float(a) for a in args[1:]))
+            return Cosine(check_integer(args[0], "schedule cosine:TOTAL"), *(float(a) for a in args[1:]))
     except InvalidHyperparameterError:
         raise
     except ValueError:
