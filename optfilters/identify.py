@@ -46,6 +46,7 @@ torch is imported only inside the functions that drive torch optimizers.
 from __future__ import annotations
 
 import contextlib
+import io
 import copy
 import dataclasses
 import importlib
@@ -85,6 +86,7 @@ __all__ = [
     "catalogue_model",
     "constructor_defaults",
     "fit_arma",
+    "foreign_code",
     "identify",
     "map_keywords",
     "one_torch_thread",
@@ -747,15 +749,24 @@ class _Driver:
             raise IdentificationError(
                 f"{self.target.name}.step() failed at step {len(self.history)}: {_first_line(exc)}"
             ) from None
+        peak = getattr(self, "_peak", 0.0)
         if not np.all(np.isfinite(u)):
             size = float(np.max(np.abs(g))) if g.size else 0.0
-            hint = "; e.g. 0/0 on a zero gradient, which a positive eps avoids" if size == 0.0 else ""
+            if peak > 1e30:  # the updates were growing before they overflowed
+                hint = (
+                    f"; the updates grew to {peak:.3g} before: the optimizer's filter is unstable "
+                    "(a pole outside the unit circle), try smaller steps or a stable setting"
+                )
+            else:
+                hint = "; e.g. 0/0 on a zero gradient, which a positive eps avoids" if size == 0.0 else ""
             raise NonFiniteUpdate(
                 f"{self.target.name} produced a non-finite update at step {len(self.history)} (gradient of size "
                 f"{size:.3g} there{hint})",
                 len(self.history),
                 size,
             )
+        if u.size:
+            self._peak = max(peak, float(np.max(np.abs(u))))
         return u
 
     def raw_step_array(self, grad: FloatArray, present: FloatArray | None) -> FloatArray:
@@ -1101,11 +1112,21 @@ def fit_arma(
     norm = float(np.linalg.norm(target))
     if norm == 0.0:
         return ArmaFit(np.zeros(1), np.ones(1), (0, 0), 0.0, {(0, 0): 0.0})
+    # Growing records (an unstable filter: y ~ 2^t) would let the last rows swamp the input's columns;
+    # each equation is then weighted by its largest magnitude, so that every step counts alike.
+    magnitude = np.abs(target)
+    growing = float(np.max(magnitude)) > 1e6 * max(1.0, float(np.median(magnitude)))
+    weights = 1.0 / np.maximum(1.0, magnitude) if growing else None
+    if weights is not None:
+        norm = float(np.linalg.norm(target * weights))
     fits: dict[tuple[int, int], tuple[FloatArray, float]] = {}
     with _single_threaded_blas():
         for p in range(max_order + 1):
             for q in range(max_order + 1):
                 matrix, y = _regression(xs, ys, p, q, start)
+                if weights is not None:
+                    rows = np.maximum(weights, 1.0 / np.maximum(1.0, np.max(np.abs(matrix), axis=1, initial=0.0)))
+                    matrix, y = matrix * np.minimum(weights, rows)[:, None], y * np.minimum(weights, rows)
                 solution, *_ = np.linalg.lstsq(matrix, y, rcond=None)
                 coef = np.asarray(solution, dtype=np.float64)
                 residual = float(np.linalg.norm(y - matrix @ coef)) / norm
@@ -2555,25 +2576,61 @@ def identify(
         dither = _check_float("dither", dither, 0.0, low_open=False)
     dither_records = _check_int("dither_records", dither_records, 2, 256)
     dither_steps = _check_int("dither_steps", dither_steps, 64, MAX_PROBE_STEPS)
-    target = _make_target(optimizer, options, constructor_options, lr, dtype, layout, time_limit)
-    with one_torch_thread():
-        return _identify(
-            target,
-            steps=steps,
-            seed=seed,
-            max_order=max_order,
-            tol=tol,
-            background=background,
-            perturbation=perturbation,
-            window=window,
-            max_background=max_background,
-            drift_tol=drift_tol,
-            small_signal=small_signal,
-            dither=dither,
-            dither_records=dither_records,
-            dither_steps=dither_steps,
-            progress=progress,
-        )
+    with foreign_code():
+        target = _make_target(optimizer, options, constructor_options, lr, dtype, layout, time_limit)
+        with one_torch_thread():
+            return _identify(
+                target,
+                steps=steps,
+                seed=seed,
+                max_order=max_order,
+                tol=tol,
+                background=background,
+                perturbation=perturbation,
+                window=window,
+                max_background=max_background,
+                drift_tol=drift_tol,
+                small_signal=small_signal,
+                dither=dither,
+                dither_records=dither_records,
+                dither_steps=dither_steps,
+                progress=progress,
+            )
+
+
+@contextlib.contextmanager
+def foreign_code() -> Iterator[None]:
+    """Run someone else's optimizer code in isolation: its ``print`` goes to stderr, its ``sys.exit`` is an error.
+
+    The optimizer's module, constructor and ``step()`` run inside; output
+    they print is captured and written to stderr after a success (dropped
+    after an error), so it cannot corrupt a caller's stdout (``optfilters
+    identify --json``), and a ``SystemExit`` they raise becomes an
+    :class:`IdentificationError` instead of ending the caller.
+
+    Examples
+    --------
+    >>> from optfilters.identify import foreign_code
+    >>> with foreign_code():
+    ...     print("chatter")   # written to stderr
+    >>> try:
+    ...     with foreign_code():
+    ...         raise SystemExit(3)
+    ... except IdentificationError as exc:
+    ...     print(exc)
+    the optimizer's code called sys.exit(3) while being imported, built or probed
+    """
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            yield
+    except SystemExit as exc:
+        raise IdentificationError(
+            f"the optimizer's code called sys.exit({exc.code!r}) while being imported, built or probed"
+        ) from None
+    text = captured.getvalue()
+    if text:  # after a success only: an error stays one line
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
 @contextlib.contextmanager
