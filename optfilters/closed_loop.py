@@ -50,6 +50,7 @@ from ._model import OptimizerModel
 
 __all__ = [
     "DEFAULT_TUNED",
+    "MAX_TUNING_CONDITION_NUMBER",
     "CharacteristicPolynomial",
     "ClosedLoop",
     "RateCurve",
@@ -1064,6 +1065,11 @@ def _open_box(name: str, parameter: str, lo: float, hi: float) -> tuple[float, f
     return lo, hi
 
 
+#: Largest condition number :func:`tune` accepts: at 1e12 heavy ball's tuned ``1 - rate`` is within 0.2 % of
+#: Polyak's ``2/(sqrt(kappa)+1)``; at 1e16 the search returns momentum 0.86 instead of 1 - 4e-8.
+MAX_TUNING_CONDITION_NUMBER = 1e12
+
+
 def tune(
     model: ModelLike,
     condition_number: float | None = None,
@@ -1091,7 +1097,8 @@ def tune(
     model : str or OptimizerModel
         A catalogue optimizer (a filter or custom model tunes ``lr`` only).
     condition_number : float, optional
-        ``kappa = L / mu`` (or give ``L``).
+        ``kappa = L / mu`` (or give ``L``), at most :data:`MAX_TUNING_CONDITION_NUMBER` (1e12): beyond,
+        the best rate is within ``2/sqrt(kappa)`` of 1 and the search cannot resolve it (refused).
     mu, L : float
         Curvature range; ``L`` defaults to ``kappa * mu``.
     tune : sequence of str, optional
@@ -1125,6 +1132,12 @@ def tune(
     if not (math.isfinite(mu) and mu > 0.0 and math.isfinite(L) and L >= mu):
         raise InvalidHyperparameterError(f"curvatures need 0 < mu <= L (finite), got mu={mu}, L={L}")
     kappa = L / mu
+    if kappa > MAX_TUNING_CONDITION_NUMBER:
+        raise InvalidHyperparameterError(
+            f"condition_number must be <= {MAX_TUNING_CONDITION_NUMBER:g} for tuning, got {kappa:g}: the best rate "
+            f"is within about 2/sqrt(kappa) = {2.0 / math.sqrt(kappa):.2g} of 1, closer than the double-precision "
+            "search can resolve (Polyak's heavy ball: momentum = ((sqrt(kappa)-1)/(sqrt(kappa)+1))^2)"
+        )
     if isinstance(model, str) or (isinstance(model, OptimizerModel) and model.name in CATALOGUE):
         name, base = _catalogue_base(model, hyperparameters)
         names = tuple(DEFAULT_TUNED.get(name, ()) if tune is None else tune)

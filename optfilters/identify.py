@@ -46,12 +46,12 @@ torch is imported only inside the functions that drive torch optimizers.
 from __future__ import annotations
 
 import contextlib
-import io
 import copy
 import dataclasses
 import importlib
 import importlib.util
 import inspect
+import io
 import math
 import sys
 import time
