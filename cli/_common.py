@@ -432,7 +432,9 @@ def parse_betas(text: Any) -> Any:
     """
     if not isinstance(text, str):
         return text
-    items = [t.strip() for t in text.strip().strip("()[]").split(",") if t.strip()]
+    items = [t.strip() for t in text.strip().strip("()[]").split(",")]
+    if len(items) > 1 and not all(items):
+        raise CliError(f"--betas has an empty item in {text!r} (give B1,B2 with no empty entries)")
     out: list[Any] = []
     for item in items:
         try:
