@@ -140,9 +140,15 @@ class ArmaFilter:
         a_arr = _as_coefficients(a, "a (denominator)")
         if a_arr[0] == 0.0:
             raise InvalidFilterError(f"a[0] must be non-zero, got a = {a_arr.tolist()}")
+        with np.errstate(over="ignore"):
+            b_norm, a_norm = b_arr / a_arr[0], a_arr / a_arr[0]
+        if not (np.all(np.isfinite(b_norm)) and np.all(np.isfinite(a_norm))):
+            raise InvalidFilterError(
+                f"a[0] = {a_arr[0]:.3g} is too small: the coefficients divided by it overflow (a = {a_arr.tolist()})"
+            )
         set_ = object.__setattr__
-        set_(self, "b", _frozen(_trim_trailing_zeros(b_arr / a_arr[0])))
-        set_(self, "a", _frozen(_trim_trailing_zeros(a_arr / a_arr[0])))
+        set_(self, "b", _frozen(_trim_trailing_zeros(b_norm)))
+        set_(self, "a", _frozen(_trim_trailing_zeros(a_norm)))
         set_(self, "name", str(name))
         zpk = None
         if _zpk is not None:
