@@ -127,6 +127,7 @@ class ArmaFilter:
     a: FloatArray
     name: str
     _zpk: tuple[ComplexArray, ComplexArray, float] | None
+    _roots: dict[str, ComplexArray]
 
     def __init__(
         self,

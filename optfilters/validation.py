@@ -260,7 +260,7 @@ def as_float_array(value: Any, name: str, max_size: int | None = None, ndim: int
     bad = np.flatnonzero(~np.isfinite(array.ravel()))
     if bad.size:
         i = int(bad[0])
-        raise InvalidHyperparameterError(f"{name}[{i}] must be a finite number, got {array.ravel()[i]!r}")
+        raise InvalidHyperparameterError(f"{name}[{i}] must be a finite number, got {float(array.ravel()[i])!r}")
     return array
 
 
@@ -481,6 +481,7 @@ class FrozenMapping(Mapping[str, Any]):
     """
 
     __slots__ = ("_data",)
+    _data: dict[str, Any]
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         object.__setattr__(self, "_data", dict(data or {}))

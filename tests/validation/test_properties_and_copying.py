@@ -54,7 +54,7 @@ def test_catalogue_values_are_accepted_or_refused_by_name(name: str, data: Any) 
     try:
         model = optfilters.get(name, **settings_)
     except InvalidHyperparameterError as exc:
-        assert hp.name in str(exc) or "b" in settings_ and "b" in str(exc) or name in str(exc), str(exc)
+        assert hp.name in str(exc) or ("b" in settings_ and "b" in str(exc)) or name in str(exc), str(exc)
         assert "\n" not in str(exc)
         return
     except InvalidFilterError as exc:  # a custom filter's coefficients: named b/a
@@ -199,20 +199,21 @@ def _values() -> list[Any]:
 
 @pytest.mark.parametrize("value", _values(), ids=lambda v: type(v).__name__)
 def test_public_values_pickle_and_deepcopy(value: Any) -> None:
+    def plain(obj: Any) -> str:
+        return dumps_json(obj.as_dict() if hasattr(obj, "as_dict") else repr(obj))
+
     for twin in (pickle.loads(pickle.dumps(value)), copy.deepcopy(value)):
         assert type(twin) is type(value)
-        assert dumps_json(getattr(twin, "as_dict", lambda: repr(twin))()) == dumps_json(
-            getattr(value, "as_dict", lambda: repr(value))()
-        )
+        assert plain(twin) == plain(value)
 
 
 def _ways() -> dict[str, Any]:
     return {
-        "name+hps": lambda p, O: O(p, "adam", lr=0.01, betas=(0.8, 0.9)),
-        "model": lambda p, O: O(p, optfilters.get("momentum", momentum=0.5, lr=0.1)),
-        "filter": lambda p, O: O(p, ArmaFilter.ema(0.9), lr=0.1),
-        "b/a": lambda p, O: O(p, "custom", b=[0.1], a=[1.0, -0.9], lr=0.1),
-        "stages": lambda p, O: O(p, optfilters.chain(optfilters.get("nesterov", momentum=0.9, lr=0.1))),
+        "name+hps": lambda p, cls: cls(p, "adam", lr=0.01, betas=(0.8, 0.9)),
+        "model": lambda p, cls: cls(p, optfilters.get("momentum", momentum=0.5, lr=0.1)),
+        "filter": lambda p, cls: cls(p, ArmaFilter.ema(0.9), lr=0.1),
+        "b/a": lambda p, cls: cls(p, "custom", b=[0.1], a=[1.0, -0.9], lr=0.1),
+        "stages": lambda p, cls: cls(p, optfilters.chain(optfilters.get("nesterov", momentum=0.9, lr=0.1))),
     }
 
 
