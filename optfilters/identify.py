@@ -68,6 +68,7 @@ from ._errors import InvalidHyperparameterError
 from ._filter import ArmaFilter, complex_pairs
 from ._hyperparameters import Hyperparameter
 from ._model import OptimizerModel
+from .validation import jsonable
 
 if TYPE_CHECKING:
     from .dither import BestLinearApproximation
@@ -152,31 +153,6 @@ def _fmt_roots(roots: ArrayLike) -> str:
 
 def _call_text(name: str, options: Mapping[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={_fmt(v)}' for k, v in options.items())})"
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON data: non-finite floats become None, complex numbers ``[re, im]``."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, (complex, np.complexfloating)):
-        return [_jsonable(value.real), _jsonable(value.imag)]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return _jsonable(value.item())
-        except (TypeError, ValueError, RuntimeError):
-            pass
-    return repr(value)
 
 
 def _max_abs(values: ArrayLike) -> float:
@@ -1204,7 +1180,7 @@ class PropertyCheck:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON (non-finite numbers as None)."""
-        return _jsonable(
+        return jsonable(
             {
                 "name": self.name,
                 "passed": self.passed,
@@ -1321,7 +1297,7 @@ class VisibleLinearPart:
                 "dc_gain": f.dc_gain,
             }
 
-        return _jsonable(
+        return jsonable(
             {
                 "background": self.background,
                 "perturbation": self.perturbation,
@@ -1431,7 +1407,7 @@ class Comparison:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON (non-finite numbers as None, roots as ``[re, im]``)."""
-        return _jsonable(
+        return jsonable(
             {
                 "reference_name": self.reference_name,
                 "what": self.what,
@@ -1843,7 +1819,7 @@ class Identification:
         True
         """
         f = self.to_filter() if self.is_lti else None
-        return _jsonable(
+        return jsonable(
             {
                 "optimizer": self.optimizer,
                 "options": dict(self.options),
@@ -2099,7 +2075,7 @@ class KeywordMapping:
         >>> map_keywords("adam", {"betas": (0.8, 0.9)}).as_dict()["kwargs"]
         {'beta1': 0.8, 'beta2': 0.9}
         """
-        return _jsonable(
+        return jsonable(
             {
                 "reference": self.reference,
                 "kwargs": dict(self.kwargs),

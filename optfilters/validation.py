@@ -412,6 +412,11 @@ def jsonable(value: Any) -> Any:
         return str(value)
     if hasattr(value, "as_dict") and callable(value.as_dict):
         return jsonable(value.as_dict())
+    if hasattr(value, "tolist") and callable(value.tolist):  # torch tensors and other array types
+        try:
+            return jsonable(value.tolist())
+        except (TypeError, ValueError, RuntimeError):
+            pass
     return str(value)
 
 
