@@ -15,6 +15,7 @@ is given.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -309,8 +310,10 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
             f"  DC gain {fmt(summary.dc_gain)}, Nyquist gain {fmt(summary.nyquist_gain)}, "
             f"-3 dB cutoff {fmt(summary.cutoff)} cycles/step"
         )
+        delay = summary.mean_delay
+        delay_text = f"{fmt(delay)} steps" if math.isfinite(delay) else "undefined (DC gain 0 or infinite)"
         lines.append(
-            f"  noise gain {fmt(summary.noise_gain)}, mean delay {fmt(summary.mean_delay)} steps, "
+            f"  noise gain {fmt(summary.noise_gain)}, mean delay {delay_text}, "
             f"time constant {fmt(summary.time_constant)} steps"
         )
         lines.append(f"  poles: {fmt_list(summary.poles)}; zeros: {fmt_list(summary.zeros)}")

@@ -28,6 +28,8 @@ from typing import Any
 import click
 import numpy as np
 
+from optfilters.validation import MAX_SEED
+
 from ._common import (
     CliError,
     Selection,
@@ -52,7 +54,10 @@ PROGRESS_STEPS = 200
 
 def _floats(text: str, flag: str, low: float | None = None) -> list[float]:
     """Comma-separated numbers; one-line error naming the option."""
-    items = [t for t in str(text).replace(";", ",").split(",") if t.strip()]
+    items = [t for t in str(text).replace(";", ",").split(",")]
+    if len(items) > 1 and not all(t.strip() for t in items):
+        raise CliError(f"{flag} has an empty item in {text!r}")
+    items = [t for t in items if t.strip()]
     if not items:
         raise CliError(f"{flag} needs at least one number, got {text!r}")
     out = []
@@ -571,7 +576,13 @@ def _observe_options() -> list[click.Parameter]:
             show_default=True,
             help="Independent runs (a batch dimension of one parameter tensor).",
         ),
-        click.Option(["--seed", "seed"], type=int, default=0, show_default=True, help="Random seed."),
+        click.Option(
+            ["--seed", "seed"],
+            type=click.IntRange(0, MAX_SEED),
+            default=0,
+            show_default=True,
+            help="Random seed (0 to 2**32 - 1).",
+        ),
         click.Option(
             ["--divergence", "divergence"],
             is_flag=True,

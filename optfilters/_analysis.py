@@ -468,7 +468,8 @@ def noise_gain(system: FilterLike, **hyperparameters: Any) -> float:
 def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     """Mean delay (lag) in steps: ``sum n h[n] / sum h[n]``, the group delay at DC.
 
-    ``nan`` when the DC gain is zero or infinite.
+    ``nan`` (undefined) when the DC gain is zero or infinite: ``sum b`` or ``sum a`` vanishes relative
+    to the size of its coefficients (a pure gain of 1e-15 still has mean delay 0).
 
     Examples
     --------
@@ -478,7 +479,7 @@ def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     """
     f = _as_filter(system, hyperparameters)
     sb, sa = float(np.sum(f.b)), float(np.sum(f.a))
-    if abs(sb) < 1e-14 or abs(sa) < 1e-14:
+    if abs(sb) <= 1e-14 * float(np.sum(np.abs(f.b))) or abs(sa) <= 1e-14 * float(np.sum(np.abs(f.a))):
         return math.nan
     kb = float(np.dot(np.arange(f.b.size), f.b))
     ka = float(np.dot(np.arange(f.a.size), f.a))

@@ -68,7 +68,7 @@ from ._errors import InvalidHyperparameterError
 from ._filter import ArmaFilter, complex_pairs
 from ._hyperparameters import Hyperparameter
 from ._model import OptimizerModel
-from .validation import jsonable
+from .validation import MAX_SEED, jsonable
 
 if TYPE_CHECKING:
     from .dither import BestLinearApproximation
@@ -170,8 +170,6 @@ def _relative(difference: float, scale: float) -> float:
 
 #: Upper bound of ``steps``, ``window``, ``max_background`` and ``dither_steps`` (each probe is a torch run).
 MAX_PROBE_STEPS = 1_000_000
-#: Upper bound of ``seed`` (numpy's and torch's seeds).
-MAX_SEED = 2**32 - 1
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidHyperparameterError
+from ._errors import InvalidFilterError, InvalidHyperparameterError
 from .closed_loop import ClosedLoop, ModelLike, as_model, closed_loop, spectral_radius
 
 __all__ = [
@@ -436,6 +436,10 @@ def _roots(coefficients: FloatArray) -> ComplexArray:
     relative size.
     """
     c = np.asarray(coefficients, dtype=np.float64)
+    if not np.all(np.isfinite(c)):
+        raise InvalidFilterError(
+            "the loop polynomial's coefficients overflow the floating-point range: lr * curvature is too large"
+        )
     scale = float(np.max(np.abs(c))) if c.size else 0.0
     if scale == 0.0:
         return np.zeros(0, dtype=np.complex128)

@@ -52,6 +52,7 @@ __all__ = [
     "MAX_ORDER",
     "MAX_POINTS",
     "MAX_SAMPLES",
+    "MAX_SEED",
     "MAX_STEPS",
     "FrozenMapping",
     "as_float_array",
@@ -77,6 +78,8 @@ MAX_POINTS = 100_000
 MAX_SAMPLES = 10_000_000
 #: Largest order of a designed filter or of an identified ARMA model.
 MAX_ORDER = 64
+#: Largest random seed (numpy's and torch's generators both accept 0 .. 2**32 - 1).
+MAX_SEED = 2**32 - 1
 #: Largest number of coefficients of a hyperparameter list (a custom filter's ``b`` or ``a``).  The
 #: analysis solves eigenvalue and Lyapunov problems of the filter's order (cubic cost): at 256
 #: coefficients a command takes seconds, at 10 000 it would take hours, so longer lists are refused.

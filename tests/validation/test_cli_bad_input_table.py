@@ -136,6 +136,11 @@ SPECIFIC: list[tuple[list[str], str]] = [
     (["compare"], "missing"),
     (["compare", "--json"], "name at least one optimizer"),
     (["compare", "--set", "momentum=abc", "momentum"], "momentum must be a number"),
+    (["observe", "momentum", "--seed", "100000000000000000000000"], "--seed"),
+    (["predict", "momentum", "--curvatures", "1,,2"], "--curvatures has an empty item"),
+    (["predict", "momentum", "--init", "1,"], "--init has an empty item"),
+    (["locus", "momentum", "--lr", "1e308"], "overflow the floating-point range"),
+    (["identify", "/nonexistent/file.py:Opt", "--json"], "."),
     ([], "missing a COMMAND"),
     (["no-such-command"], "No such command"),
 ]
