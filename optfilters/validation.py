@@ -115,6 +115,8 @@ def check_number(
         The parameter's name, used in the message.
     low, high : float, optional
         Bounds (closed unless ``low_open`` / ``high_open``).
+    low_open, high_open : bool
+        Exclude the bound itself.
     finite : bool
         Refuse ``nan`` and ``inf`` (default).
 
