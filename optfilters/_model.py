@@ -31,7 +31,7 @@ from ._filter import ArmaFilter, cascade
 from ._gains import Constant, Gain
 from ._stages import LearningRate, LinearStage, Stage
 from .program import LinComb, Program, ProgramBuilder, Signals, run_numpy
-from .validation import FrozenMapping
+from .validation import FrozenMapping, as_float_array, check_number
 
 __all__ = ["NumpyOptimizer", "OptimizerModel", "StepPlan", "Trajectory", "chain"]
 
@@ -738,14 +738,15 @@ class NumpyOptimizer:
 
     def __init__(self, model: OptimizerModel, theta0: ArrayLike, lr: float | None = None) -> None:
         self.model = model
-        self.theta = np.array(theta0, dtype=np.float64, copy=True)
-        self.lr = model.lr if lr is None else float(lr)
+        self.theta = as_float_array(theta0, "theta0", ndim=None)
+        self.lr = check_number(model.lr if lr is None else lr, "lr", low=0.0)
         self.t = 0
         self.state: dict[str, FloatArray] = {}
         self._plan = StepPlan(model, "float64")
 
     def step(self, grad: ArrayLike) -> FloatArray:
         """Take one step with the raw loss gradient ``grad``; returns the new parameters."""
+        lr = check_number(self.lr, "lr", low=0.0)  # may have been changed between steps (a schedule)
         self.t += 1
         t = self.t
         shape = self.theta.shape
@@ -760,6 +761,6 @@ class NumpyOptimizer:
             if value is None:
                 value = self.state[spec.key] = np.full(spec.shape_for(shape), spec.init)
             regs[f"state.{spec.key}"] = value.reshape(spec.shape_for(work))
-        run_numpy(program, regs, program.scalar_values(t, self.lr))
+        run_numpy(program, regs, program.scalar_values(t, lr))
         self.theta = regs["param"].reshape(shape)
         return self.theta

@@ -245,3 +245,24 @@ def test_filter_optimizer_copies_continue_identically(way: str, how: str) -> Non
     run(w, opt, 4)
     run(w2, opt2, 4)
     assert torch.equal(w.detach(), w2.detach())
+
+
+@settings(max_examples=100, deadline=None)
+@given(lr=ANY_VALUE)
+def test_numpy_optimizer_lr_is_checked_at_construction_and_every_step(lr: Any) -> None:
+    model = optfilters.get("momentum", momentum=0.9)
+    try:
+        opt = model.optimizer([1.0], lr=lr)
+    except InvalidHyperparameterError as exc:
+        assert str(exc).startswith("lr ")
+    else:
+        assert opt.lr >= 0.0 and math.isfinite(opt.lr)
+    opt = model.optimizer([1.0], lr=0.1)
+    opt.step([1.0])
+    opt.lr = lr
+    try:
+        theta = opt.step([1.0])
+    except InvalidHyperparameterError as exc:
+        assert str(exc).startswith("lr ")
+    else:
+        assert np.all(np.isfinite(theta))
