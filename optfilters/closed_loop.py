@@ -47,6 +47,7 @@ from ._catalogue import CATALOGUE, ModelLike, as_model, resolve_name
 from ._errors import InvalidFilterError, InvalidHyperparameterError
 from ._filter import ArmaFilter, cascade
 from ._model import OptimizerModel
+from .validation import as_float_array, quiet_numerics
 
 __all__ = [
     "DEFAULT_TUNED",
@@ -512,11 +513,13 @@ class ClosedLoop:
         >>> float(closed_loop("momentum", momentum=0.9).rate(0.5).round(9))   # sqrt(0.9)
         0.948683298
         """
-        x = np.asarray(lr_curvature, dtype=np.float64)
-        if self.order <= 2:
-            out = spectral_radius(self.polynomial(x))
-        else:
-            out = np.max(np.abs(self.poles(x)), axis=-1)
+        x = as_float_array(lr_curvature, "lr_curvature", ndim=None)  # finite numbers: an error names it
+        with quiet_numerics():  # a huge lr * h overflows to an infinite rate (unstable), without warnings
+            if self.order <= 2:
+                out = spectral_radius(self.polynomial(x))
+            else:
+                out = np.max(np.abs(self.poles(x)), axis=-1)
+        out = np.where(np.isnan(out), np.inf, out) if np.any(np.isnan(out)) else out
         return out[()] if np.ndim(out) == 0 else out
 
     def _polish(self, roots: ComplexArray, gain: ArrayLike) -> ComplexArray:

@@ -266,3 +266,19 @@ def test_numpy_optimizer_lr_is_checked_at_construction_and_every_step(lr: Any) -
         assert str(exc).startswith("lr ")
     else:
         assert np.all(np.isfinite(theta))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(["sgd", "momentum", "nesterov", "qhm", "aggmo", "pid", "adam"]),
+    x=st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_convergence_rate_is_a_number_or_inf_never_nan(name: str, x: float) -> None:
+    from optfilters.closed_loop import convergence_rate
+
+    try:
+        rate = float(convergence_rate(name, x))
+    except InvalidHyperparameterError as exc:
+        assert str(exc).startswith("lr_curvature") and not math.isfinite(x)
+        return
+    assert not math.isnan(rate) and rate >= 0.0
