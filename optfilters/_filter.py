@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._errors import InvalidFilterError
 from .validation import check_number
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "ArmaFilter",
@@ -757,10 +758,6 @@ def _ratio(num: float, den: float) -> float:
             return math.nan
         return math.copysign(math.inf, num)
     return num / den
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def complex_pairs(values: Iterable[complex]) -> list[list[float]]:

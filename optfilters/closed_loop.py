@@ -48,6 +48,7 @@ from ._errors import InvalidFilterError, InvalidHyperparameterError
 from ._filter import ArmaFilter, cascade
 from ._model import OptimizerModel
 from .validation import as_float_array, quiet_numerics
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "DEFAULT_TUNED",
@@ -113,11 +114,6 @@ DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
 
 # Frequency grid of the unit-circle scan (points on [0, pi]).
 _SCAN_POINTS = 16385
-
-
-def _finite_or_none(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _list(values: ArrayLike) -> list[float | None]:

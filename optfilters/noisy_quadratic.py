@@ -70,7 +70,8 @@ from ._stages import Moments, Stage
 from .closed_loop import ModelLike, as_model, closed_loop
 from .display import RichDisplay
 from .program import Program, run_numpy
-from .validation import check_integer, fmt_list, quiet_numerics, saturating_power
+from .validation import check_integer, check_number, fmt_list, quiet_numerics, range_text, saturating_power
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "Constant",
@@ -103,27 +104,22 @@ def _list(values: ArrayLike) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 # ----------------------------------------------------------------------------- schedules
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
-        raise InvalidHyperparameterError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    try:
+        return check_integer(value, name, low=1)
+    except InvalidHyperparameterError:
+        raise InvalidHyperparameterError(f"{name} must be an integer >= 1, got {value!r}") from None
 
 
 def _in_range(name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
-    v = float(value)
-    bad = not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi)
-    if bad:
-        text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise InvalidHyperparameterError(f"{name} must be in {text}, got {value!r}")
-    return v
+    try:
+        return check_number(value, name, lo, None if math.isinf(hi) else hi, lo_open, hi_open)
+    except InvalidHyperparameterError:
+        text = range_text(lo, None if math.isinf(hi) else hi, lo_open, hi_open)
+        raise InvalidHyperparameterError(f"{name} must be {text}, got {value!r}") from None
 
 
 class Schedule:

@@ -60,6 +60,7 @@ __all__ = [
     "check_integer",
     "check_number",
     "dumps_json",
+    "finite_or_none",
     "fmt",
     "fmt_complex",
     "fmt_list",
@@ -306,6 +307,20 @@ def saturating_power(base: Any, exponent: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- formatting
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float, or None when it is None, ``nan`` or infinite (plain data for JSON).
+
+    Examples
+    --------
+    >>> finite_or_none(np.float64(0.5)), finite_or_none(float("inf")), finite_or_none(None)
+    (0.5, None, None)
+    """
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def nonfinite_label(value: float, nan: str = "undefined") -> str | None:
