@@ -190,10 +190,19 @@ def _values() -> list[Any]:
         optfilters.pole_zero(momentum.filters()["gradient"]),
         optfilters.chain(adam),
     ]
-    from optfilters.closed_loop import closed_loop
+    from optfilters.closed_loop import closed_loop, rate_curve, tune
     from optfilters.noisy_quadratic import predict
 
-    out += [closed_loop(momentum).stability(), predict(momentum, steps=5)]
+    out += [
+        closed_loop(momentum),
+        closed_loop(momentum).stability(),
+        rate_curve(momentum),
+        tune("momentum", condition_number=10.0),
+        predict(momentum, steps=5),
+        optfilters.summarise(momentum.filters()["gradient"]),
+        optfilters.summary_table(),
+        optfilters.quasi_hyperbolic_form(momentum),
+    ]
     return out
 
 
