@@ -24,7 +24,6 @@ from ._errors import InvalidFilterError
 from ._filter import ArmaFilter, parallel
 from ._gains import Constant, Gain, RAdamRectification
 from .program import ONE, Coef, LinComb, NumpyOps, Program, ProgramBuilder, Signals, bind, execute, run_numpy
-from .validation import saturating_power
 
 __all__ = [
     "AdadeltaNormaliser",
@@ -91,7 +90,11 @@ def transient_correction(f: ArmaFilter, t: int) -> float:
     """
     pole = _one_pole(f)
     if pole is not None and pole != 1.0:
-        return 1.0 - saturating_power(pole, t)  # an unstable pole saturates to inf, not OverflowError
+        try:  # t may be an array or a tensor (the bridge evaluates coefficients on device): keep the operator
+            return 1.0 - pole**t
+        except OverflowError:  # an unstable pole at a large scalar t saturates to inf
+            grows_positive = pole > 0 or int(t) % 2 == 0
+            return -math.inf if grows_positive else math.inf
     dc = f.dc_gain
     if not math.isfinite(dc) or dc == 0.0:
         raise InvalidFilterError(f"transient compensation needs a finite, non-zero DC gain, got {dc}")

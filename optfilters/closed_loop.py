@@ -47,8 +47,8 @@ from ._catalogue import CATALOGUE, ModelLike, as_model, resolve_name
 from ._errors import InvalidFilterError, InvalidHyperparameterError
 from ._filter import ArmaFilter, cascade
 from ._model import OptimizerModel
-from .validation import as_float_array, quiet_numerics
 from .validation import finite_or_none as _finite_or_none
+from .validation import quiet_numerics
 
 __all__ = [
     "DEFAULT_TUNED",
@@ -509,13 +509,20 @@ class ClosedLoop:
         >>> float(closed_loop("momentum", momentum=0.9).rate(0.5).round(9))   # sqrt(0.9)
         0.948683298
         """
-        x = as_float_array(lr_curvature, "lr_curvature", ndim=None)  # finite numbers: an error names it
+        try:
+            x = np.asarray(lr_curvature, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidHyperparameterError(f"lr_curvature must be numbers, got {lr_curvature!r}") from None
+        if np.any(np.isnan(x)):
+            raise InvalidHyperparameterError("lr_curvature (lr * h) must be numbers, got nan")
+        infinite = np.isinf(x)
         with quiet_numerics():  # a huge lr * h overflows to an infinite rate (unstable), without warnings
+            safe = np.where(infinite, 0.0, x)
             if self.order <= 2:
-                out = spectral_radius(self.polynomial(x))
+                out = spectral_radius(self.polynomial(safe))
             else:
-                out = np.max(np.abs(self.poles(x)), axis=-1)
-        out = np.where(np.isnan(out), np.inf, out) if np.any(np.isnan(out)) else out
+                out = np.max(np.abs(self.poles(safe)), axis=-1)
+        out = np.where(np.isnan(out) | infinite, np.inf, out)  # an infinite lr * h: the loop diverges
         return out[()] if np.ndim(out) == 0 else out
 
     def _polish(self, roots: ComplexArray, gain: ArrayLike) -> ComplexArray:

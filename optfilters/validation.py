@@ -91,8 +91,8 @@ MAX_COEFFICIENTS = 256
 
 
 def _scalar(value: Any) -> Any:
-    """A 0-d numpy array or 1-element tensor as a Python scalar (other values unchanged)."""
-    if hasattr(value, "ndim") and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+    """A 0-d numpy array as a Python scalar (other values, tensors included, unchanged: ``float()`` reads them)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
         return value.item()
     return value
 
