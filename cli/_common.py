@@ -22,8 +22,6 @@ SciPy, torch or matplotlib.
 from __future__ import annotations
 
 import copy
-import json
-import math
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +36,7 @@ import numpy as np
 import optfilters
 from optfilters import CATALOGUE, ArmaFilter, CatalogueEntry, Hyperparameter, OptimizerModel
 from optfilters.user_models import is_file_reference, load_entry
+from optfilters.validation import dumps_json, fmt, fmt_complex, fmt_list, jsonable
 
 __all__ = [
     "PLOT_SUFFIXES",
@@ -49,6 +48,7 @@ __all__ = [
     "OptimizerGroup",
     "Selection",
     "check_plot_suffix",
+    "command_line_numerics",
     "echo_json",
     "fmt",
     "fmt_complex",
@@ -60,6 +60,7 @@ __all__ = [
     "optimizer_group",
     "plot_option",
     "plot_style_options",
+    "require_option",
     "save_plot",
     "stability_message",
     "warn",
@@ -118,6 +119,64 @@ def _usage_to_one_line(exc: click.UsageError) -> CliError:
     return CliError(exc.format_message())
 
 
+def _missing_argument(ctx: click.Context) -> CliError:
+    """The one-line error of a command given no arguments at all (instead of printing its help)."""
+    command = ctx.command
+    if isinstance(command, click.Group):
+        what = "an optimizer NAME" if isinstance(command, OptimizerGroup) else "a COMMAND"
+        example = f" (e.g. {ctx.command_path} adam)" if isinstance(command, OptimizerGroup) else ""
+    else:
+        names = [p.human_readable_name for p in command.params if isinstance(p, click.Argument) and p.required]
+        what = " ".join(names) or "an argument"
+        example = ""
+    return CliError(f"missing {what}{example}; see {ctx.command_path} --help")
+
+
+#: numpy's floating-point RuntimeWarnings: results are checked and labelled where they arise, never printed.
+_NUMPY_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
+
+
+def _one_line_warning(
+    message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """A Python warning on the command line: ``WARNING: message`` (one line, no source path)."""
+    text = str(message).strip().splitlines()
+    click.echo(f"WARNING: {text[0] if text else category.__name__}", err=True)
+
+
+@contextmanager
+def command_line_numerics() -> Iterator[None]:
+    """How every command runs: numpy overflow saturates silently (results are labelled where they are
+    checked), other Python warnings print as one ``WARNING:`` line, and an overflow or memory error that
+    escapes a command is one ``Error:`` line (exit 2) instead of a traceback."""
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        warnings.filterwarnings("ignore", message=_NUMPY_WARNINGS, category=RuntimeWarning)
+        warnings.showwarning = _one_line_warning
+        try:
+            yield
+        except OverflowError as exc:
+            raise CliError(
+                f"numbers overflow the floating-point range ({exc}): the run diverges; reduce --steps or use a "
+                "stable setting"
+            ) from None
+        except MemoryError as exc:
+            raise CliError(
+                f"not enough memory for this size ({str(exc).splitlines()[0] if str(exc) else 'MemoryError'})"
+            ) from None
+
+
+def require_option(option: str, needs: str) -> None:
+    """Refuse an option given without the option it only works with (instead of silently ignoring it).
+
+    ``option`` and ``needs`` are parameter names (``"mu"``, ``"condition_number"``) of the current command.
+    """
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source(option)
+    given = source is not None and source != click.core.ParameterSource.DEFAULT
+    if given and ctx.params.get(needs) is None:
+        raise CliError(f"{option_name(option)} needs {option_name(needs)} (without it, it would be ignored)")
+
+
 def warn(message: str) -> None:
     """Print ``WARNING: message`` on stderr (one line)."""
     click.echo(f"WARNING: {message}", err=True)
@@ -143,97 +202,12 @@ def stability_message(f: ArmaFilter, what: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- numbers and JSON
-
-
-def fmt(value: Any, digits: int = 6, tiny: float = 0.0) -> str:
-    """A number for text output: ``digits`` significant digits, ``n/a`` for None, no ``-0``.
-
-    Magnitudes below ``tiny`` print as ``0`` (rounding noise such as a phase of 1e-15 degrees).
-
-    Examples
-    --------
-    >>> fmt(0.1 + 0.2), fmt(-0.0), fmt(None), fmt(float("inf")), fmt(True), fmt(-3e-15, tiny=1e-9)
-    ('0.3', '0', 'n/a', 'inf', 'True', '0')
-    """
-    if value is None:
-        return "n/a"
-    if isinstance(value, (bool, np.bool_, str)):
-        return str(value)
-    if isinstance(value, (complex, np.complexfloating)):
-        return fmt_complex(complex(value), digits)
-    number = float(value)
-    if math.isnan(number):
-        return "nan"
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    if abs(number) < tiny:
-        return "0"
-    text = f"{number:.{digits}g}"
-    return "0" if text in ("-0", "0") else text
-
-
-def fmt_complex(value: complex, digits: int = 6) -> str:
-    """A root for text output: real when the imaginary part is negligible.
-
-    Examples
-    --------
-    >>> fmt_complex(0.9 + 0j), fmt_complex(0.78 - 0.18j)
-    ('0.9', '0.78-0.18j')
-    """
-    re, im = float(value.real), float(value.imag)
-    scale = max(abs(re), abs(im), 1.0)
-    if abs(im) <= 1e-12 * scale:
-        return fmt(re, digits)
-    sign = "-" if im < 0 else "+"
-    return f"{fmt(re, digits)}{sign}{fmt(abs(im), digits)}j"
-
-
-def fmt_list(values: Any, digits: int = 6, empty: str = "none") -> str:
-    """Numbers (real or complex) joined with ``, ``; ``empty`` when there are none.
-
-    Examples
-    --------
-    >>> fmt_list([1.0, -0.9]), fmt_list([]), fmt_list([0.5 + 0.5j, 0.5 - 0.5j])
-    ('1, -0.9', 'none', '0.5+0.5j, 0.5-0.5j')
-    """
-    items = [fmt(v, digits) for v in np.asarray(values).ravel()]
-    return ", ".join(items) if items else empty
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON data: numpy values to Python, complex to ``[re, im]``, non-finite floats to None.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> jsonable({"x": np.array([1.0, np.inf]), "p": (0.5 + 1j,), "n": np.int64(3), "k": float("nan")})
-    {'x': [1.0, None], 'p': [[0.5, 1.0]], 'n': 3, 'k': None}
-    """
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, (complex, np.complexfloating)):
-        return [jsonable(float(value.real)), jsonable(float(value.imag))]
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
+# One implementation for the library and the command line: optfilters.validation.
 
 
 def echo_json(data: Any) -> None:
     """Print one JSON object on stdout (strict JSON: no NaN or Infinity tokens)."""
-    click.echo(json.dumps(jsonable(data), allow_nan=False))
+    click.echo(dumps_json(data))
 
 
 # ----------------------------------------------------------------------------- shared options
@@ -522,7 +496,9 @@ def parse_betas(text: Any) -> Any:
     """
     if not isinstance(text, str):
         return text
-    items = [t.strip() for t in text.strip().strip("()[]").split(",") if t.strip()]
+    items = [t.strip() for t in text.strip().strip("()[]").split(",")]
+    if len(items) > 1 and not all(items):
+        raise CliError(f"--betas has an empty item in {text!r} (give B1,B2 with no empty entries)")
     out: list[Any] = []
     for item in items:
         try:
@@ -594,11 +570,11 @@ class _OneLineUsage(click.Command):
     """Usage errors (bad option values, unknown options or commands) as one line with exit code 2."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Parse as click does; a usage error becomes a one-line :class:`CliError` (help on no args is kept)."""
+        """Parse as click does; a usage error (a missing argument too) becomes a one-line :class:`CliError`."""
         try:
             return super().parse_args(ctx, args)
         except click.exceptions.NoArgsIsHelpError:
-            raise
+            raise _missing_argument(ctx) from None
         except click.UsageError as exc:
             raise _usage_to_one_line(exc) from None
 
@@ -625,6 +601,11 @@ class OneLineErrorGroup(_OneLineUsage, click.Group):
             return super().resolve_command(ctx, args)
         except click.UsageError as exc:
             raise _usage_to_one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand under :func:`command_line_numerics` (no warning text, no overflow traceback)."""
+        with command_line_numerics():
+            return super().invoke(ctx)
 
 
 class OneLineCommand(_OneLineUsage):
@@ -660,7 +641,7 @@ class OptimizerCommand(click.Command):
         except click.NoSuchOption as exc:
             raise CliError(self._no_such_option(exc)) from None
         except click.exceptions.NoArgsIsHelpError:
-            raise
+            raise _missing_argument(ctx) from None
         except click.UsageError as exc:
             raise _usage_to_one_line(exc) from None
 

@@ -15,6 +15,7 @@ is given.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -344,8 +345,10 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
             f"  DC gain {fmt(summary.dc_gain)}, Nyquist gain {fmt(summary.nyquist_gain)}, "
             f"-3 dB cutoff {fmt(summary.cutoff)} cycles/step"
         )
+        delay = summary.mean_delay
+        delay_text = f"{fmt(delay)} steps" if math.isfinite(delay) else "undefined (DC gain 0 or infinite)"
         lines.append(
-            f"  noise gain {fmt(summary.noise_gain)}, mean delay {fmt(summary.mean_delay)} steps, "
+            f"  noise gain {fmt(summary.noise_gain)}, mean delay {delay_text}, "
             f"time constant {fmt(summary.time_constant)} steps"
         )
         lines.append(f"  poles: {fmt_list(summary.poles)}; zeros: {fmt_list(summary.zeros)}")
@@ -462,7 +465,7 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None, **
             "(Adam's bias correction; terms that start from the first gradient are left as they are)"
         )
         headers = ["step", "raw*" if not sr.applied else "raw", "compensated*" if sr.applied else "compensated"]
-        rows = [[str(i + 1), fmt(sr.raw[i]), fmt(sr.compensated[i])] for i in index]
+        rows = [[str(i + 1), fmt(sr.raw[i], nan="diverged"), fmt(sr.compensated[i], nan="diverged")] for i in index]
         lines += _table(headers, rows)
         if sampled:
             lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
@@ -490,7 +493,7 @@ def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None,
     index, sampled = _sampled_indices(steps)
     for name, ir in results.items():
         lines += ["", f"{name} filter: unit-impulse response as the optimizer runs it{_stage_notes(model, name, True)}"]
-        lines += _table(["step", "impulse"], [[str(i + 1), fmt(ir.values[i])] for i in index])
+        lines += _table(["step", "impulse"], [[str(i + 1), fmt(ir.values[i], nan="diverged")] for i in index])
         if sampled:
             lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
     click.echo("\n".join(lines))

@@ -18,12 +18,12 @@ from typing import Any
 
 import click
 
-from ._common import CliError, one_line_errors
+from ._common import CliError, OneLineCommand, one_line_errors
 
 __all__ = ["register"]
 
 
-@click.command("convert-checkpoint")
+@click.command("convert-checkpoint", cls=OneLineCommand)
 @click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(

@@ -8,14 +8,20 @@ the command fail (exit code 1) and is named, on stdout and stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._common import OneLineCommand
+from optfilters.validation import atomic_write_text
+
+from ._common import CliError, OneLineCommand, warn
 
 
 def register(group: click.Group) -> None:
@@ -62,6 +68,10 @@ def register(group: click.Group) -> None:
         if unknown:
             raise click.UsageError(f"unknown figure source {unknown[0]!r}; known: {', '.join(SOURCES)}")
 
+        _check_writable(out)
+        summary = out / "numbers.json"  # every source's checked numbers; a partial run updates its own sources
+        _read_summary(summary, SOURCES)  # a corrupt summary is repaired (with a message) before the long runs
+
         import matplotlib
 
         matplotlib.use("Agg")
@@ -71,8 +81,13 @@ def register(group: click.Group) -> None:
             if not as_json:
                 click.echo(f"{source}: running ({'quick' if quick else 'full'} size) ...", err=True)
             bars = stderr_bars() if progress and not as_json else contextlib.nullcontext()
-            with bars:
-                numbers = reproduce(source, out, quick=quick)
+            try:
+                with bars:
+                    numbers = reproduce(source, out, quick=quick)
+            except OSError as exc:
+                raise CliError(
+                    f"cannot write the figures of {source} under {str(out)!r}: {exc.strerror or exc}"
+                ) from None
             results[source] = plain_numbers(numbers)
             lines, failed = summary_lines(source, numbers)
             failures += [f"{source}: {c.name}" for c in failed]
@@ -80,18 +95,72 @@ def register(group: click.Group) -> None:
                 files = sorted(p.name for p in (out / source).iterdir())
                 click.echo("\n".join(lines))
                 click.echo(f"  {len(files)} files in {out / source} (numbers.json: every number; captions.md)")
-        summary = out / "numbers.json"  # every source's checked numbers; a partial run updates its own sources
-        merged: dict[str, Any] = {}
-        if summary.is_file():
-            try:
-                merged = dict(json.loads(summary.read_text()))
-            except (ValueError, TypeError):
-                merged = {}
-        for source in chosen:
-            merged[source] = json.loads((out / source / "numbers.json").read_text())
-        summary.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        with _locked(out):  # concurrent runs: read, update and replace the summary one at a time
+            merged = _read_summary(summary, SOURCES, quiet=True)
+            for source in chosen:
+                merged[source] = json.loads((out / source / "numbers.json").read_text())
+            atomic_write_text(summary, json.dumps(merged, indent=2, sort_keys=True) + "\n")
         if as_json:
             click.echo(json.dumps(results, sort_keys=True))
         if failures:
             click.echo(f"Error: {len(failures)} check(s) failed: {'; '.join(failures)}", err=True)
             sys.exit(1)
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder that cannot be created or written, before anything runs (one line)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot write to --out {str(out)!r}: {exc.strerror or exc}") from None
+
+
+def _read_summary(summary: Path, sources: Sequence[str], quiet: bool = False) -> dict[str, Any]:
+    """The merged ``numbers.json``; a corrupt one is rebuilt from the per-source files, with a message.
+
+    The per-source ``OUT/<source>/numbers.json`` files hold the same numbers,
+    so no source's numbers are lost when the summary is damaged.
+    """
+    if not summary.exists():
+        return {}
+    try:
+        data = json.loads(summary.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        return data
+    except (ValueError, UnicodeDecodeError) as exc:
+        reason = str(exc).splitlines()[0]
+    except OSError as exc:
+        raise CliError(f"cannot read {str(summary)!r}: {exc.strerror or exc}") from None
+    rebuilt: dict[str, Any] = {}
+    for source in sources:
+        part = summary.parent / source / "numbers.json"
+        try:
+            rebuilt[source] = json.loads(part.read_text())
+        except (OSError, ValueError):
+            continue
+    if not quiet:
+        warn(
+            f"{summary} was not valid JSON ({reason}); it is rebuilt from the per-source files "
+            f"({', '.join(rebuilt) or 'none found'}) and this run's sources"
+        )
+    return rebuilt
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """An exclusive lock on the folder ``out`` itself (POSIX ``flock``; no file left behind; none where unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: atomic replacement only
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -183,7 +183,9 @@ def register(group: click.Group) -> None:
           optfilters identify torch.optim.Muon
           optfilters identify my_optim.py:Signum --compare lion --map momentum=beta1,beta2
         """
-        with one_line_errors():
+        from optfilters.identify import foreign_code
+
+        with one_line_errors(), foreign_code():  # the optimizer's module is imported and run in here only
             if path.startswith("-"):
                 raise CliError(f"give the optimizer's dotted path first, got {path!r}")
             options = parse_constructor_options(ctx.args)

@@ -28,6 +28,8 @@ from typing import Any
 import click
 import numpy as np
 
+from optfilters.validation import MAX_SEED
+
 from ._common import (
     CliError,
     Selection,
@@ -38,6 +40,7 @@ from ._common import (
     plot_option,
     plot_style_options,
     points_option,
+    require_option,
     save_plot,
     second_moment_option,
     staleness_option,
@@ -54,7 +57,10 @@ PROGRESS_STEPS = 200
 
 def _floats(text: str, flag: str, low: float | None = None) -> list[float]:
     """Comma-separated numbers; one-line error naming the option."""
-    items = [t for t in str(text).replace(";", ",").split(",") if t.strip()]
+    items = [t for t in str(text).replace(";", ",").split(",")]
+    if len(items) > 1 and not all(t.strip() for t in items):
+        raise CliError(f"{flag} has an empty item in {text!r}")
+    items = [t for t in items if t.strip()]
     if not items:
         raise CliError(f"{flag} needs at least one number, got {text!r}")
     out = []
@@ -69,6 +75,17 @@ def _floats(text: str, flag: str, low: float | None = None) -> list[float]:
             raise CliError(f"{flag} must be >= {low:g}, got {item.strip()}")
         out.append(value)
     return out
+
+
+def _rate_verdict(rate: float) -> str:
+    """`` (UNSTABLE: the expected loss diverges)`` for a rate above 1, ``(marginal)`` at 1, else empty."""
+    if not math.isfinite(rate):
+        return ""
+    if rate > 1.0 + 1e-12:
+        return " (UNSTABLE: the expected loss diverges)"
+    if rate > 1.0 - 1e-12:
+        return " (marginal: the expected loss does not decay)"
+    return ""
 
 
 def _second_moment(text: str) -> Any:
@@ -210,6 +227,8 @@ def _stability(
 
     if certify and condition_number is None:
         raise CliError("--certify needs --condition-number (the curvature range [mu, K mu] of the function class)")
+    for option in ("mu", "tune"):
+        require_option(option, "condition_number")
 
     model = selection.model
     loop = closed_loop(model, second_moment=second_moment)
@@ -367,17 +386,20 @@ def _predict(
         f"  curvatures {', '.join(fmt(h) for h in result.curvatures)}; noise variance "
         f"{', '.join(fmt(s) for s in result.noise_var)}",
         f"  prediction: {result.label}",
-        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}",
-        f"  steady-state loss = {fmt(result.steady_state_loss)}",
+        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}{_rate_verdict(result.rate)}",
+        f"  steady-state loss = {fmt(result.steady_state_loss, nan='undefined (no steady state)')}",
     ]
     averaged = result.averaged_loss
     if averaged is None:
-        rows = [[str(t), fmt(result.expected_loss[t])] for t in _sampled(steps)]
+        rows = [[str(t), fmt(result.expected_loss[t], nan="undefined")] for t in _sampled(steps)]
         lines += _table(["step", "expected loss"], rows)
     else:  # the model keeps averaged parameters (EMA, SWA, Polyak): their loss too
         steady = result.averaged_steady_state_loss if result.averaged_steady_state_loss is not None else math.nan
         lines.append(f"  steady-state loss of the averaged parameters = {fmt(steady)}")
-        rows = [[str(t), fmt(result.expected_loss[t]), fmt(averaged[t])] for t in _sampled(steps)]
+        rows = [
+            [str(t), fmt(result.expected_loss[t], nan="undefined"), fmt(averaged[t], nan="undefined")]
+            for t in _sampled(steps)
+        ]
         lines += _table(["step", "expected loss", "averaged"], rows)
     if written is not None:
         lines.append(f"figure written to {written}")
@@ -557,7 +579,13 @@ def _observe_options() -> list[click.Parameter]:
             show_default=True,
             help="Independent runs (a batch dimension of one parameter tensor).",
         ),
-        click.Option(["--seed", "seed"], type=int, default=0, show_default=True, help="Random seed."),
+        click.Option(
+            ["--seed", "seed"],
+            type=click.IntRange(0, MAX_SEED),
+            default=0,
+            show_default=True,
+            help="Random seed (0 to 2**32 - 1).",
+        ),
         click.Option(
             ["--divergence", "divergence"],
             is_flag=True,

@@ -164,11 +164,16 @@ class FrequencyResponse(RichDisplay):
 
         Independent of the sampling: a coarse grid does not make it jump by
         ``2 pi`` (:func:`optfilters.factored.phase`).  Responses built from
-        samples alone fall back to ``numpy.unwrap``.
+        samples alone fall back to ``numpy.unwrap`` over the finite points (NaN
+        only where the response is not finite: a pole on the circle).
         """
         if self.continuous_phase is not None:
             return self.continuous_phase
-        return np.unwrap(np.angle(self.response))
+        response = np.asarray(self.response)
+        finite = np.isfinite(response)
+        phase = np.full(response.shape, np.nan)
+        phase[finite] = np.unwrap(np.angle(response[finite]))
+        return phase
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data: freqs, magnitude, magnitude_db, phase, group_delay (non-finite values as None)."""

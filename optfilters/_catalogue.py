@@ -182,6 +182,15 @@ class CatalogueEntry:
         source = f" Source: {self.source}." if self.source else ""
         return f"``{self.name}``{aliases}: {self.summary}. Hyperparameters: {hps}.{source}"
 
+    def __reduce__(self) -> Any:
+        """Pickle a catalogue entry by name (its ``build`` is a local function); others field by field."""
+        if CATALOGUE.get(self.name) is self:
+            return (_catalogue_entry, (self.name,))
+        return object.__reduce__(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CatalogueEntry:
+        return self  # immutable: a copy is the same entry
+
     def defaults(self) -> Params:
         """Default value of every hyperparameter (None for required ones)."""
         return {hp.name: hp.default for hp in self.hyperparameters}
@@ -1928,3 +1937,8 @@ def as_model(model: ModelLike, **hyperparameters: Any) -> OptimizerModel:
     raise TypeError(
         f"expected a catalogue name, an OptimizerModel, a stage or an ArmaFilter, got {type(model).__name__}"
     )
+
+
+def _catalogue_entry(name: str) -> CatalogueEntry:
+    """The registered catalogue entry ``name`` (unpickling)."""
+    return CATALOGUE[name]

@@ -28,6 +28,8 @@ from .factored import (
     roots,
     subset_roots,
 )
+from .validation import check_number
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "ArmaFilter",
@@ -207,9 +209,15 @@ class ArmaFilter:
         a_arr = _as_coefficients(a, "a (denominator)")
         if a_arr[0] == 0.0:
             raise InvalidFilterError(f"a[0] must be non-zero, got a = {a_arr.tolist()}")
+        with np.errstate(over="ignore"):
+            b_norm, a_norm = b_arr / a_arr[0], a_arr / a_arr[0]
+        if not (np.all(np.isfinite(b_norm)) and np.all(np.isfinite(a_norm))):
+            raise InvalidFilterError(
+                f"a[0] = {a_arr[0]:.3g} is too small: the coefficients divided by it overflow (a = {a_arr.tolist()})"
+            )
         set_ = object.__setattr__
-        set_(self, "b", _frozen(_trim_trailing_zeros(b_arr / a_arr[0])))
-        set_(self, "a", _frozen(_trim_trailing_zeros(a_arr / a_arr[0])))
+        set_(self, "b", _frozen(_trim_trailing_zeros(b_norm)))
+        set_(self, "a", _frozen(_trim_trailing_zeros(a_norm)))
         set_(self, "name", str(name))
         if _zpk is not None:  # zeros, poles (in z, origin included) and gain: the filter stands for these
             zeros = np.atleast_1d(np.asarray(_zpk[0], dtype=np.complex128))
@@ -405,6 +413,7 @@ class ArmaFilter:
         >>> round(f.dc_gain, 12), f.poles.real.round(12).tolist()
         (1.0, [0.9])
         """
+        beta = check_number(beta, "beta")
         return cls([1.0 - beta], [1.0, -beta], name=name or f"ema({beta:g})")
 
     @classmethod
@@ -417,6 +426,7 @@ class ArmaFilter:
         >>> round(ArmaFilter.leaky_integrator(0.9).dc_gain, 9)
         10.0
         """
+        pole = check_number(pole, "pole")
         return cls([1.0], [1.0, -pole], name=name or f"1/(1-{pole:g}z^-1)")
 
     # ----------------------------------------------------------------- structure
@@ -1078,10 +1088,6 @@ def _pad(array: FloatArray, n: int) -> FloatArray:
 
 def _fmt(array: FloatArray) -> str:
     return "[" + ", ".join(f"{v:.6g}" for v in array) + "]"
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def complex_pairs(values: Iterable[complex]) -> list[list[float]]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._errors import InvalidHyperparameterError
 from .program import Coef, RunningProduct
+from .validation import check_integer, check_number, range_text, saturating_power
 
 __all__ = [
     "Constant",
@@ -182,18 +183,18 @@ class InverseTimeDecay(Gain):
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
-        raise InvalidHyperparameterError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    try:
+        return check_integer(value, name, low=1)
+    except InvalidHyperparameterError:
+        raise InvalidHyperparameterError(f"{name} must be an integer >= 1, got {value!r}") from None
 
 
 def _in_range(name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> float:
-    v = float(value)
-    bad = not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi)
-    if bad:
-        text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise InvalidHyperparameterError(f"{name} must be in {text}, got {value!r}")
-    return v
+    try:
+        return check_number(value, name, lo, None if math.isinf(hi) else hi, lo_open, hi_open)
+    except InvalidHyperparameterError:
+        text = range_text(lo, None if math.isinf(hi) else hi, lo_open, hi_open)
+        raise InvalidHyperparameterError(f"{name} must be {text}, got {value!r}") from None
 
 
 class _GeometricDecay(Gain):
@@ -206,7 +207,7 @@ class _GeometricDecay(Gain):
 
     def value(self, t: int) -> float:
         """``gamma^k(t)``."""
-        return float(self.gamma ** self._exponent(t))
+        return float(saturating_power(self.gamma, self._exponent(t)))  # overflow saturates to inf
 
     @property
     def limit(self) -> float:

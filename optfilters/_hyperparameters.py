@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._errors import InvalidHyperparameterError
+from .validation import MAX_COEFFICIENTS, check_number, range_text
 
 __all__ = ["Hyperparameter"]
 
@@ -33,7 +33,8 @@ class Hyperparameter:
     help : str
         One line for ``--help``.
     min_length, max_length : int
-        Bounds on the number of values of a ``floats`` hyperparameter.
+        Bounds on the number of values of a ``floats`` hyperparameter (at most
+        :data:`optfilters.validation.MAX_COEFFICIENTS` whatever ``max_length`` says).
     choices : tuple or None
         The allowed values of a ``str`` hyperparameter (None among them allows
         None, also spelled ``"none"``).
@@ -89,28 +90,10 @@ class Hyperparameter:
             return "one of " + ", ".join("none" if c is None else str(c) for c in self.choices)
         if self.low is None and self.high is None:
             return ""
-        if self.high is None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
-        if self.low is None:
-            return f"{'<' if self.high_open else '<='} {self.high:g}"
-        return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        return range_text(self.low, self.high, self.low_open, self.high_open).removeprefix("in ")
 
     def _check_number(self, value: Any, label: str) -> float:
-        if isinstance(value, bool):
-            raise InvalidHyperparameterError(f"{label} must be a number, got {value!r}")
-        if hasattr(value, "detach"):  # a tensor (torch.optim takes tensor lr and betas): its value
-            value = value.detach()
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise InvalidHyperparameterError(f"{label} must be a number, got {value!r}") from None
-        if not math.isfinite(number):
-            raise InvalidHyperparameterError(f"{label} must be a finite number, got {value!r}")
-        low_bad = self.low is not None and (number <= self.low if self.low_open else number < self.low)
-        high_bad = self.high is not None and (number >= self.high if self.high_open else number > self.high)
-        if low_bad or high_bad:
-            raise InvalidHyperparameterError(f"{label} must be {_in(self.range_text())}, got {value!r}")
-        return number
+        return check_number(value, label, self.low, self.high, self.low_open, self.high_open)
 
     def validate(self, value: Any) -> Any:
         """Convert and check a value; raises :class:`InvalidHyperparameterError` naming the parameter."""
@@ -139,22 +122,35 @@ class Hyperparameter:
             return int(number)
         if self.kind == "floats":
             if isinstance(value, str):
-                value = [v for v in value.replace(";", ",").split(",") if v.strip()]
+                items = value.replace(";", ",").split(",")
+                if len(items) > 1 and any(not v.strip() for v in items):
+                    raise InvalidHyperparameterError(f"{self.name} has an empty item in {value!r}")
+                value = [v for v in items if v.strip()]
+            elif not isinstance(value, Sequence) and (hasattr(value, "__array__") or hasattr(value, "tolist")):
+                value = _to_list(value, self.name)  # numpy arrays and torch tensors, as lists
             if not isinstance(value, Sequence):
                 raise InvalidHyperparameterError(f"{self.name} must be a list of numbers, got {value!r}")
             if len(value) < self.min_length:
                 raise InvalidHyperparameterError(
                     f"{self.name} must have at least {self.min_length} value(s), got {list(value)!r}"
                 )
-            if self.max_length is not None and len(value) > self.max_length:
+            limit = MAX_COEFFICIENTS if self.max_length is None else min(self.max_length, MAX_COEFFICIENTS)
+            if len(value) > limit:
                 raise InvalidHyperparameterError(
-                    f"{self.name} must have at most {self.max_length} value(s), got {list(value)!r}"
+                    f"{self.name} may have at most {limit} values"
+                    + (" (optfilters.validation.MAX_COEFFICIENTS)" if limit == MAX_COEFFICIENTS else "")
+                    + f", got {len(value)}"
                 )
             return tuple(self._check_number(v, f"{self.name}[{i}]") for i, v in enumerate(value))
         return self._check_number(value, self.name)
 
 
-def _in(range_text: str) -> str:
-    if range_text.startswith(("[", "(")):
-        return f"in {range_text}"
-    return range_text
+def _to_list(value: Any, name: str) -> list[Any]:
+    items = value.tolist() if hasattr(value, "tolist") else list(value)
+    if not isinstance(items, list):  # a 0-d array: one value
+        items = [items]
+    if any(isinstance(v, list) for v in items):
+        raise InvalidHyperparameterError(
+            f"{name} must be a 1-d list of numbers, got shape {getattr(value, 'shape', '?')}"
+        )
+    return items

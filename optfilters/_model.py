@@ -22,7 +22,6 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -33,6 +32,7 @@ from ._filter import ArmaFilter, cascade
 from ._gains import Constant, Gain
 from ._stages import LearningRate, LinearStage, Stage
 from .program import LinComb, Program, ProgramBuilder, Signals, changed_forms, run_numpy
+from .validation import FrozenMapping, as_float_array, check_number
 
 __all__ = ["NumpyOptimizer", "OptimizerModel", "StepPlan", "Trajectory", "chain"]
 
@@ -166,7 +166,7 @@ class OptimizerModel:
         elif not updates:
             stages.append(LearningRate(Constant(1.0)))
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "hyperparameters", MappingProxyType(dict(hyperparameters or {})))
+        object.__setattr__(self, "hyperparameters", FrozenMapping(dict(hyperparameters or {})))
         object.__setattr__(self, "pipeline", tuple(stages))
         object.__setattr__(self, "maximize", bool(maximize))
         object.__setattr__(self, "description", description)
@@ -853,8 +853,8 @@ class NumpyOptimizer:
     ) -> None:
         if scalar_dtype not in ("float32", "float64"):
             raise ValueError(f"scalar_dtype must be 'float32' or 'float64', got {scalar_dtype!r}")
-        self.theta = np.array(theta0, dtype=np.float64, copy=True)
-        self.lr = model.lr if lr is None else float(lr)
+        self.theta = as_float_array(theta0, "theta0", ndim=None)
+        self.lr = check_number(model.lr if lr is None else lr, "lr", low=0.0)
         self.t = 0
         self.scalar_dtype = scalar_dtype
         self.state: dict[str, Any] = {}
@@ -893,6 +893,7 @@ class NumpyOptimizer:
         """Take one step with the raw loss gradient ``grad``; returns the new parameters."""
         if not self.training and self.model.has_eval_rule:
             raise RuntimeError(f"{self.model.name}: the executor is in eval mode; call train() before step()")
+        lr = check_number(self.lr, "lr", low=0.0)  # may have been changed between steps (a schedule)
         self.t += 1
         t = self.t
         shape = self.theta.shape
@@ -920,7 +921,7 @@ class NumpyOptimizer:
             )
             for p, v in zip(program.products, env, strict=True):
                 self.state[p.key] = np.array(v, dtype=self.scalar_dtype)
-        run_numpy(program, regs, program.scalar_values(t, self.lr, env))
+        run_numpy(program, regs, program.scalar_values(t, lr, env))
         self.theta = regs["param"].reshape(shape)
         return self.theta
 

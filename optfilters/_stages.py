@@ -93,7 +93,11 @@ def transient_correction(f: ArmaFilter, t: int) -> float:
     """
     pole = _one_pole(f)
     if pole is not None and pole != 1.0:
-        return 1.0 - pole**t
+        try:  # t may be an array or a tensor (the bridge evaluates coefficients on device): keep the operator
+            return 1.0 - pole**t
+        except OverflowError:  # an unstable pole at a large scalar t saturates to inf
+            grows_positive = pole > 0 or int(t) % 2 == 0
+            return -math.inf if grows_positive else math.inf
     dc = f.dc_gain
     if not math.isfinite(dc) or dc == 0.0:
         raise InvalidFilterError(f"transient compensation needs a finite, non-zero DC gain, got {dc}")

@@ -52,14 +52,15 @@ from .identify import (
     _fmt,
     _fmt_roots,
     _identify,
-    _jsonable,
     _make_target,
     _probe_plan,
     constructor_defaults,
+    foreign_code,
     one_torch_thread,
     resolve_optimizer,
 )
 from .probes import MatrixCheck
+from .validation import jsonable as _jsonable
 
 __all__ = [
     "FINDING_KINDS",
@@ -708,8 +709,9 @@ def audit(
 
     began = time.perf_counter()
     chosen = settings if settings is not None else (AuditSettings.quick() if quick else AuditSettings())
-    mod, label = _module_of(module)
-    classes = optimizer_classes(mod)
+    with foreign_code():  # the module's own prints go to stderr; its sys.exit is an error
+        mod, label = _module_of(module)
+        classes = optimizer_classes(mod)
     if only is not None:
         available = {name for name, _ in classes}
         missing = [n for n in only if n not in available]
@@ -723,7 +725,8 @@ def audit(
         if progress is not None:
             progress(f"[{i}/{len(classes)}] {path} ...")
         try:
-            result = _audit_class(path, cls, chosen)
+            with foreign_code():
+                result = _audit_class(path, cls, chosen)
         except Exception as exc:  # one class must not end the audit of a library; say what happened
             from .identify import _first_line
 

@@ -52,6 +52,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._catalogue import CATALOGUE, CatalogueFacts, get
 from ._errors import InvalidHyperparameterError
 from .closed_loop import ModelLike, as_model, closed_loop
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "POLE_HYPERPARAMETERS",
@@ -70,11 +71,6 @@ FloatArray = NDArray[np.float64]
 
 #: Doubling levels: step counts up to 2^LEVELS are reachable.
 LEVELS = 24
-
-
-def _finite_or_none(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _list(values: ArrayLike) -> list[float | None]:

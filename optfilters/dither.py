@@ -287,7 +287,7 @@ class BestLinearApproximation:
         >>> d["orders"], json.loads(json.dumps(d))["poles"]
         ([0, 0], [])
         """
-        from .identify import _jsonable
+        from .validation import jsonable as _jsonable
 
         f = self.filter
         return _jsonable(

@@ -51,6 +51,7 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
+import io
 import math
 import sys
 import time
@@ -67,6 +68,7 @@ from ._errors import InvalidHyperparameterError
 from ._filter import ArmaFilter, complex_pairs
 from ._hyperparameters import Hyperparameter
 from ._model import OptimizerModel
+from .validation import MAX_SEED, jsonable
 
 if TYPE_CHECKING:
     from .dither import BestLinearApproximation
@@ -85,6 +87,7 @@ __all__ = [
     "catalogue_model",
     "constructor_defaults",
     "fit_arma",
+    "foreign_code",
     "identify",
     "map_keywords",
     "one_torch_thread",
@@ -152,31 +155,6 @@ def _call_text(name: str, options: Mapping[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={_fmt(v)}' for k, v in options.items())})"
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON data: non-finite floats become None, complex numbers ``[re, im]``."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, (complex, np.complexfloating)):
-        return [_jsonable(value.real), _jsonable(value.imag)]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return _jsonable(value.item())
-        except (TypeError, ValueError, RuntimeError):
-            pass
-    return repr(value)
-
-
 def _max_abs(values: ArrayLike) -> float:
     array = np.asarray(values, dtype=np.float64)
     return float(np.max(np.abs(array))) if array.size else 0.0
@@ -188,6 +166,10 @@ def _relative(difference: float, scale: float) -> float:
     if scale <= 0.0 or not math.isfinite(scale):
         return math.inf
     return difference / scale
+
+
+#: Upper bound of ``steps``, ``window``, ``max_background`` and ``dither_steps`` (each probe is a torch run).
+MAX_PROBE_STEPS = 1_000_000
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -741,15 +723,24 @@ class _Driver:
             raise IdentificationError(
                 f"{self.target.name}.step() failed at step {len(self.history)}: {_first_line(exc)}"
             ) from None
+        peak = getattr(self, "_peak", 0.0)
         if not np.all(np.isfinite(u)):
             size = float(np.max(np.abs(g))) if g.size else 0.0
-            hint = "; e.g. 0/0 on a zero gradient, which a positive eps avoids" if size == 0.0 else ""
+            if peak > 1e30:  # the updates were growing before they overflowed
+                hint = (
+                    f"; the updates grew to {peak:.3g} before: the optimizer's filter is unstable "
+                    "(a pole outside the unit circle), try smaller steps or a stable setting"
+                )
+            else:
+                hint = "; e.g. 0/0 on a zero gradient, which a positive eps avoids" if size == 0.0 else ""
             raise NonFiniteUpdate(
                 f"{self.target.name} produced a non-finite update at step {len(self.history)} (gradient of size "
                 f"{size:.3g} there{hint})",
                 len(self.history),
                 size,
             )
+        if u.size:
+            self._peak = max(peak, float(np.max(np.abs(u))))
         return u
 
     def raw_step_array(self, grad: FloatArray, present: FloatArray | None) -> FloatArray:
@@ -1095,11 +1086,21 @@ def fit_arma(
     norm = float(np.linalg.norm(target))
     if norm == 0.0:
         return ArmaFit(np.zeros(1), np.ones(1), (0, 0), 0.0, {(0, 0): 0.0})
+    # Growing records (an unstable filter: y ~ 2^t) would let the last rows swamp the input's columns;
+    # each equation is then weighted by its largest magnitude, so that every step counts alike.
+    magnitude = np.abs(target)
+    growing = float(np.max(magnitude)) > 1e6 * max(1.0, float(np.median(magnitude)))
+    weights = 1.0 / np.maximum(1.0, magnitude) if growing else None
+    if weights is not None:
+        norm = float(np.linalg.norm(target * weights))
     fits: dict[tuple[int, int], tuple[FloatArray, float]] = {}
     with _single_threaded_blas():
         for p in range(max_order + 1):
             for q in range(max_order + 1):
                 matrix, y = _regression(xs, ys, p, q, start)
+                if weights is not None:
+                    rows = np.maximum(weights, 1.0 / np.maximum(1.0, np.max(np.abs(matrix), axis=1, initial=0.0)))
+                    matrix, y = matrix * np.minimum(weights, rows)[:, None], y * np.minimum(weights, rows)
                 solution, *_ = np.linalg.lstsq(matrix, y, rcond=None)
                 coef = np.asarray(solution, dtype=np.float64)
                 residual = float(np.linalg.norm(y - matrix @ coef)) / norm
@@ -1214,7 +1215,7 @@ class PropertyCheck:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON (non-finite numbers as None)."""
-        return _jsonable(
+        return jsonable(
             {
                 "name": self.name,
                 "passed": self.passed,
@@ -1331,7 +1332,7 @@ class VisibleLinearPart:
                 "dc_gain": f.dc_gain,
             }
 
-        return _jsonable(
+        return jsonable(
             {
                 "background": self.background,
                 "perturbation": self.perturbation,
@@ -1441,7 +1442,7 @@ class Comparison:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON (non-finite numbers as None, roots as ``[re, im]``)."""
-        return _jsonable(
+        return jsonable(
             {
                 "reference_name": self.reference_name,
                 "what": self.what,
@@ -1853,7 +1854,7 @@ class Identification:
         True
         """
         f = self.to_filter() if self.is_lti else None
-        return _jsonable(
+        return jsonable(
             {
                 "optimizer": self.optimizer,
                 "options": dict(self.options),
@@ -2109,7 +2110,7 @@ class KeywordMapping:
         >>> map_keywords("adam", {"betas": (0.8, 0.9)}).as_dict()["kwargs"]
         {'beta1': 0.8, 'beta2': 0.9}
         """
-        return _jsonable(
+        return jsonable(
             {
                 "reference": self.reference,
                 "kwargs": dict(self.kwargs),
@@ -2484,9 +2485,9 @@ def identify(
         Learning rate (default 1.0 when the constructor takes ``lr``); the
         updates are divided by the learning rate the optimizer reports.
     steps : int
-        Length of each probe (>= 48).
+        Length of each probe, in [48, ``MAX_PROBE_STEPS`` = 1 000 000].
     seed : int
-        Seed of the white-noise probes.
+        Seed of the white-noise probes, in [0, 2**32 - 1].
     max_order : int
         Largest ARMA order ``p`` and ``q`` tried.
     tol : float, optional
@@ -2497,9 +2498,9 @@ def identify(
     perturbation : float
         Size of its impulse perturbation, relative to ``|background|``.
     window : int
-        Length of the small-signal response.
+        Length of the small-signal response (at most 1 000 000).
     max_background : int
-        Longest background before the perturbation (doubling from 512).
+        Longest background before the perturbation (doubling from 512), at most 1 000 000.
     drift_tol : float
         The background length stops doubling when the response changes less.
     small_signal : bool
@@ -2516,7 +2517,8 @@ def identify(
         approximation (:mod:`optfilters.dither`) measured for nonlinear
         optimizers; None or 0 skips it.
     dither_records, dither_steps : int
-        Records and steps per record of the dither probe (32 elements each).
+        Records and steps per record of the dither probe (32 elements each);
+        records in [2, 256], steps in [64, 1 000 000].
     time_limit : float, optional
         Seconds after which probing stops: the core probes raise
         :class:`ProbeTimeout`; the optional ones (small-signal, dither, matrix,
@@ -2571,11 +2573,11 @@ def identify(
     >>> adam.linear, adam.time_invariant, adam.b is None
     (False, False, True)
     """
-    steps = _check_int("steps", steps, 48)
-    seed = _check_int("seed", seed, 0)
+    steps = _check_int("steps", steps, 48, MAX_PROBE_STEPS)  # bounds checked before any probe is allocated
+    seed = _check_int("seed", seed, 0, MAX_SEED)
     max_order = _check_int("max_order", max_order, 0, 16)
-    window = _check_int("window", window, 16)
-    max_background = _check_int("max_background", max_background, 16)
+    window = _check_int("window", window, 16, MAX_PROBE_STEPS)
+    max_background = _check_int("max_background", max_background, 16, MAX_PROBE_STEPS)
     background = _check_float("background", background, -math.inf, math.inf, low_open=True)
     if background == 0.0:
         raise IdentificationError("background must be a non-zero number, got 0")
@@ -2584,26 +2586,62 @@ def identify(
     if dither is not None:
         dither = _check_float("dither", dither, 0.0, low_open=False)
     dither_records = _check_int("dither_records", dither_records, 2, 256)
-    dither_steps = _check_int("dither_steps", dither_steps, 64)
-    target = _make_target(optimizer, options, constructor_options, lr, dtype, layout, time_limit)
-    with one_torch_thread():
-        return _identify(
-            target,
-            steps=steps,
-            seed=seed,
-            max_order=max_order,
-            tol=tol,
-            background=background,
-            perturbation=perturbation,
-            window=window,
-            max_background=max_background,
-            drift_tol=drift_tol,
-            small_signal=small_signal,
-            dither=dither,
-            dither_records=dither_records,
-            dither_steps=dither_steps,
-            progress=progress,
-        )
+    dither_steps = _check_int("dither_steps", dither_steps, 64, MAX_PROBE_STEPS)
+    with foreign_code():
+        target = _make_target(optimizer, options, constructor_options, lr, dtype, layout, time_limit)
+        with one_torch_thread():
+            return _identify(
+                target,
+                steps=steps,
+                seed=seed,
+                max_order=max_order,
+                tol=tol,
+                background=background,
+                perturbation=perturbation,
+                window=window,
+                max_background=max_background,
+                drift_tol=drift_tol,
+                small_signal=small_signal,
+                dither=dither,
+                dither_records=dither_records,
+                dither_steps=dither_steps,
+                progress=progress,
+            )
+
+
+@contextlib.contextmanager
+def foreign_code() -> Iterator[None]:
+    """Run someone else's optimizer code in isolation: its ``print`` goes to stderr, its ``sys.exit`` is an error.
+
+    The optimizer's module, constructor and ``step()`` run inside; output
+    they print is captured and written to stderr after a success (dropped
+    after an error), so it cannot corrupt a caller's stdout (``optfilters
+    identify --json``), and a ``SystemExit`` they raise becomes an
+    :class:`IdentificationError` instead of ending the caller.
+
+    Examples
+    --------
+    >>> from optfilters.identify import foreign_code
+    >>> with foreign_code():
+    ...     print("chatter")   # written to stderr
+    >>> try:
+    ...     with foreign_code():
+    ...         raise SystemExit(3)
+    ... except IdentificationError as exc:
+    ...     print(exc)
+    the optimizer's code called sys.exit(3) while being imported, built or probed
+    """
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            yield
+    except SystemExit as exc:
+        raise IdentificationError(
+            f"the optimizer's code called sys.exit({exc.code!r}) while being imported, built or probed"
+        ) from None
+    text = captured.getvalue()
+    if text:  # after a success only: an error stays one line
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
 @contextlib.contextmanager

@@ -73,6 +73,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._catalogue import CATALOGUE
 from ._errors import InvalidFilterError, InvalidHyperparameterError
 from .closed_loop import DEFAULT_BOUNDS, DEFAULT_TUNED, ModelLike, _realise, as_model, closed_loop
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "SOLVER_OPTIONS",
@@ -103,10 +104,6 @@ FALLBACK_LIMITS: dict[str, dict[str, int]] = {"SCS": {"max_iters": 1000}, "CLARA
 
 #: Multiplier names: the sector IQC (Lemma 6) and the weighted off-by-one Zames-Falb IQC (Lemma 10).
 MULTIPLIERS = ("sector", "off_by_one")
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 # ----------------------------------------------------------------------------- the loop

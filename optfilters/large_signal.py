@@ -52,6 +52,7 @@ from ._catalogue import CATALOGUE, get
 from ._errors import InvalidHyperparameterError
 from ._model import OptimizerModel
 from .closed_loop import ModelLike, as_model
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "BoundedRegion",
@@ -75,11 +76,6 @@ SETTLE_TOLERANCE = 1e-6
 
 #: Longest run accepted (a pole too close to 1 asks for more steps than this).
 MAX_STEPS = 2_000_000
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _model(model: ModelLike, hyperparameters: dict[str, Any]) -> OptimizerModel:

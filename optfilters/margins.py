@@ -58,8 +58,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidHyperparameterError
+from ._errors import InvalidFilterError, InvalidHyperparameterError
 from .closed_loop import ClosedLoop, ModelLike, as_model, closed_loop, spectral_radius
+from .validation import check_number
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "FeedbackLoop",
@@ -89,11 +91,6 @@ MAX_STALENESS = 100_000
 _STALE_SCAN = 64
 
 
-def _finite_or_none(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _list(values: ArrayLike) -> list[float | None]:
     return [_finite_or_none(v) for v in np.asarray(values, dtype=np.float64).ravel()]
 
@@ -105,7 +102,7 @@ def _nonnegative_int(name: str, value: Any) -> int:
 
 
 def _positive(name: str, value: Any) -> float:
-    number = float(value)
+    number = check_number(value, name, finite=False)  # not a number: an error that names it
     if not (math.isfinite(number) and number > 0.0):
         raise InvalidHyperparameterError(f"{name} must be finite and > 0, got {value!r}")
     return number
@@ -436,6 +433,10 @@ def _roots(coefficients: FloatArray) -> ComplexArray:
     relative size.
     """
     c = np.asarray(coefficients, dtype=np.float64)
+    if not np.all(np.isfinite(c)):
+        raise InvalidFilterError(
+            "the loop polynomial's coefficients overflow the floating-point range: lr * curvature is too large"
+        )
     scale = float(np.max(np.abs(c))) if c.size else 0.0
     if scale == 0.0:
         return np.zeros(0, dtype=np.complex128)

@@ -65,6 +65,7 @@ from ._errors import InvalidFilterError, InvalidHyperparameterError
 from ._filter import ArmaFilter, cascade
 from ._model import OptimizerModel
 from .program import NumpyOps
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "NETWORKS",
@@ -94,13 +95,6 @@ _DIGITS_TOTAL = 1797
 
 def _list(values: ArrayLike) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
-
-
-def _finite_or_none(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _int_option(name: str, value: Any, low: int, high: int | None = None) -> int:

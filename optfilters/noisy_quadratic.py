@@ -72,6 +72,8 @@ from ._stages import Moments, Stage
 from .closed_loop import ModelLike, as_model, closed_loop
 from .display import RichDisplay
 from .program import Program, run_numpy
+from .validation import check_integer, fmt_list, quiet_numerics
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "Constant",
@@ -102,11 +104,6 @@ FloatArray = NDArray[np.float64]
 
 def _list(values: ArrayLike) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 # ----------------------------------------------------------------------------- schedules
@@ -251,7 +248,9 @@ warmup:STEPS[,THEN]; got 'decay:2'
     kind, *args = head.strip().lower().split(":")
     try:
         if kind == "warmup" and len(args) == 1:
-            return Warmup(int(float(args[0])), parse_schedule(rest) if rest.strip() else None)
+            return Warmup(
+                check_integer(args[0], "schedule warmup:STEPS"), parse_schedule(rest) if rest.strip() else None
+            )
         if rest.strip():
             raise ValueError
         if kind == "constant" and not args:
@@ -259,13 +258,13 @@ warmup:STEPS[,THEN]; got 'decay:2'
         if kind == "exponential" and len(args) == 1:
             return Exponential(float(args[0]))
         if kind == "step" and len(args) in (1, 2):
-            return Step(int(float(args[0])), *(float(a) for a in args[1:]))
+            return Step(check_integer(args[0], "schedule step:STEP_SIZE"), *(float(a) for a in args[1:]))
         if kind == "linear" and len(args) in (1, 2):
-            return Linear(int(float(args[0])), 1.0, *(float(a) for a in args[1:]))
+            return Linear(check_integer(args[0], "schedule linear:TOTAL"), 1.0, *(float(a) for a in args[1:]))
         if kind in ("inverse", "inverse_time", "inverse-time") and len(args) == 1:
             return InverseTime(float(args[0]))
         if kind == "cosine" and len(args) in (1, 2):
-            return Cosine(int(float(args[0])), *(float(a) for a in args[1:]))
+            return Cosine(check_integer(args[0], "schedule cosine:TOTAL"), *(float(a) for a in args[1:]))
     except InvalidHyperparameterError:
         raise
     except ValueError:
@@ -908,12 +907,35 @@ def _has_point(stage: Any) -> bool:
         return True
 
 
+def _diverged_stays_infinite(loss: FloatArray) -> FloatArray:
+    """A loss trajectory that overflowed stays ``inf`` (not the ``nan`` of ``inf - inf`` on later steps).
+
+    Examples
+    --------
+    >>> _diverged_stays_infinite(np.array([1.0, 1e300, np.inf, np.nan])).tolist()
+    [1.0, 1e+300, inf, inf]
+    """
+    bad = ~np.isfinite(loss)
+    if not bad.any() or not np.isinf(loss[bad]).any():  # an undefined (nan) loss stays nan: it is not a divergence
+        return loss
+    first = int(np.argmax(np.isinf(loss)))
+    out = np.array(loss, dtype=np.float64, copy=True)
+    out[first:] = np.inf
+    return out
+
+
 def _frozen_gains(stages: list[Any], points: list[FloatArray | None], t: int | None, d: int) -> list[FloatArray]:
     """Each stage's frozen gain at its operating point (1 where it has none)."""
     out = []
     for stage, v in zip(stages, points, strict=True):
-        gain = stage.frozen_gain(v if v is not None else np.ones(d), t)
-        out.append(np.asarray(gain, dtype=np.float64) * np.ones(d))
+        with quiet_numerics():
+            gain = np.asarray(stage.frozen_gain(v if v is not None else np.ones(d), t), dtype=np.float64)
+        if not np.all(np.isfinite(gain)) or np.any(gain <= 0.0):
+            raise InvalidHyperparameterError(
+                f"second_moment: the frozen normaliser's gain must be finite and > 0, got {fmt_list(gain)} "
+                f"(at second moment {fmt_list(v if v is not None else 1.0)}; eps = 0 needs a second moment > 0)"
+            )
+        out.append(gain * np.ones(d))
     return out
 
 
@@ -1121,7 +1143,9 @@ def predict(
                 f"steady state not computed: the sign loop would need more than {_SIGN_MAX_STEPS} steps at the "
                 "last learning rate to reach it"
             )
-    expected = 0.5 * (mean_theta**2 + var_theta) @ h
+    with quiet_numerics():
+        expected = 0.5 * (mean_theta**2 + var_theta) @ h
+    expected = _diverged_stays_infinite(expected)
 
     # Steady state and rate: the LTI limit at the last learning rate.
     limit_gains: list[FloatArray] = []

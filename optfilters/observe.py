@@ -85,6 +85,7 @@ from ._errors import InvalidHyperparameterError
 from ._model import OptimizerModel
 from .closed_loop import ModelLike, as_model, closed_loop
 from .noisy_quadratic import NoisyQuadraticPrediction, predict
+from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
     "DivergenceComparison",
@@ -102,11 +103,6 @@ FloatArray = NDArray[np.float64]
 
 def _list(values: ArrayLike) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 # ----------------------------------------------------------------------------- results

@@ -338,10 +338,12 @@ def _title(ax: Any, title: str | None, default: str | None) -> None:
 def _finite(values: Any) -> FloatArray:
     """Float array with non-finite values (and None, as producers' plain data writes them) as NaN.
 
-    matplotlib leaves NaN points out of lines.
+    matplotlib leaves NaN points out of lines.  Magnitudes above 1e300 (a
+    diverging run about to overflow) are left out too: the axes' margins and
+    tick arithmetic would overflow on them.
     """
     arr = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(arr), arr, np.nan)
+    return np.where(np.isfinite(arr) & (np.abs(arr) < 1e300), arr, np.nan)
 
 
 def _fmt(value: Any) -> str:

@@ -172,7 +172,7 @@ class MatrixCheck:
         >>> matrix_check("torch.optim.SGD").as_dict()["coupling"]
         0.0
         """
-        from .identify import _jsonable
+        from .validation import jsonable as _jsonable
 
         return _jsonable(
             {
@@ -368,7 +368,7 @@ class EventClock:
         >>> event_clock("torch.optim.SparseAdam").as_dict()["event_clocked"]
         True
         """
-        from .identify import _jsonable
+        from .validation import jsonable as _jsonable
 
         return _jsonable(
             {
@@ -539,7 +539,7 @@ class StateTrace:
         >>> state_trace("torch.optim.SGD", momentum=0.9).as_dict()["frozen"]
         []
         """
-        from .identify import _jsonable
+        from .validation import jsonable as _jsonable
 
         return _jsonable(
             {
@@ -676,7 +676,7 @@ class ZeroGradientCheck:
         >>> zero_gradient_check("torch.optim.SGD").as_dict()["finite"]
         True
         """
-        from .identify import _jsonable
+        from .validation import jsonable as _jsonable
 
         return _jsonable(
             {

@@ -25,7 +25,6 @@ import importlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._catalogue import CATALOGUE, get, resolve_name
 from ._filter import ArmaFilter
 from ._model import OptimizerModel
+from .validation import FrozenMapping
 
 __all__ = [
     "ENGINES",
@@ -106,7 +106,7 @@ class Function2D:
     lecture_lrs: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lecture_lrs", MappingProxyType(dict(self.lecture_lrs)))
+        object.__setattr__(self, "lecture_lrs", FrozenMapping(dict(self.lecture_lrs)))
 
     def loss(self, theta: ArrayLike) -> FloatArray:
         """``f`` at points ``theta`` of shape ``(..., 2)`` (numpy).

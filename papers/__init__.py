@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optfilters.validation import atomic_write_text
+
 __all__ = [
     "DIGITS",
     "SOURCES",
@@ -479,8 +481,8 @@ def write_outputs(
     out = Path(out_dir)
     coarse = set(machine_dependent)
     data = {k: _coarse(plain_numbers(v, 2)) if k in coarse else plain_numbers(v, DIGITS) for k, v in numbers.items()}
-    (out / "captions.md").write_text(captions)
-    (out / "numbers.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "captions.md", captions)
+    atomic_write_text(out / "numbers.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _coarse(value: Any) -> Any:

@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "optfilters.program",
     "optfilters.analysis",
     "optfilters.table",
+    "optfilters.validation",
     "optfilters.closed_loop",
     "optfilters.noisy_quadratic",
     "optfilters.describing_function",

@@ -84,9 +84,10 @@ def _freeze(value: Any) -> Any:
 def _reference(name: str, kwargs: tuple[tuple[str, Any], ...]) -> tuple[dict[str, Any], frozenset[str]]:
     """The torch class's param group (without params) and the state keys it keeps after one step."""
     entry = CATALOGUE[name]
-    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    shape = (2, 2) if entry.parameter_ndim == 2 else (1,)  # torch.optim.Muon takes matrices only
+    p = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
     opt = _torch_class(entry)([p], **dict(kwargs))
-    p.grad = torch.ones(1, dtype=torch.float64)
+    p.grad = torch.ones(shape, dtype=torch.float64)
     opt.step()
     group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
     return group, frozenset(opt.state[p])

@@ -109,7 +109,7 @@ def test_jsonable_output_is_strict_json() -> None:
 
 def test_fmt() -> None:
     assert common.fmt(1 / 3) == "0.333333"
-    assert common.fmt(math.nan) == "nan" and common.fmt(-math.inf) == "-inf"
+    assert common.fmt(math.nan) == "undefined" and common.fmt(-math.inf) == "-inf"  # never a printed nan
     assert common.fmt_list(np.array([0.5 + 0.25j, 0.5 - 0.25j])) == "0.5+0.25j, 0.5-0.25j"
 
 

@@ -244,7 +244,7 @@ def test_name_and_nullable_hyperparameters() -> None:
     with pytest.raises(InvalidHyperparameterError, match="eps1 must be >= 0"):
         eps1.validate(-1.0)
     coefficients = CATALOGUE["muon"].hyperparameter("ns_coefficients")
-    with pytest.raises(InvalidHyperparameterError, match="ns_coefficients must have at most 3 value"):
+    with pytest.raises(InvalidHyperparameterError, match="ns_coefficients may have at most 3 values"):
         coefficients.validate((1.0, 2.0, 3.0, 4.0))
     base = CATALOGUE["lookahead"].hyperparameter("base")
     assert base.validate("adam") == "adam" and base.required is False

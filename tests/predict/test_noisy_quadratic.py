@@ -218,7 +218,7 @@ def test_schedule_text():
     assert parse_schedule("warmup:5,exponential:0.9") == Warmup(5, Exponential(0.9))
     with pytest.raises(ValueError, match="schedule must be one of"):
         parse_schedule("cosine")
-    with pytest.raises(ValueError, match="gamma must be in"):
+    with pytest.raises(ValueError, match="gamma must be > 0"):
         parse_schedule("exponential:-1")
 
 

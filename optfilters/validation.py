@@ -1,0 +1,545 @@
+"""Input validation, number formatting and strict JSON, shared by the library and the command line.
+
+One place for the rules every entry point follows:
+
+- a bad value raises :class:`~optfilters.InvalidHyperparameterError` (a
+  ``ValueError``) whose message names the parameter (:func:`check_number`,
+  :func:`check_integer`, :func:`as_float_array`);
+- arrays are accepted alike whether they come as lists, tuples, numpy arrays
+  or torch tensors (anything with ``__array__`` or ``tolist``);
+- sizes have documented upper bounds (:data:`MAX_STEPS`, :data:`MAX_POINTS`,
+  :data:`MAX_SAMPLES`, :data:`MAX_ORDER`, :data:`MAX_COEFFICIENTS`), checked
+  before anything is allocated;
+- numbers that overflow saturate to ``inf`` (:func:`saturating_power`,
+  :func:`quiet_numerics`) and are reported as what they are: a result is never
+  printed as ``nan`` but labelled (:func:`fmt`: ``diverged``, ``undefined``,
+  ``inf``), and JSON is strict (:func:`dumps_json`: no ``NaN``/``Infinity``
+  tokens; non-finite numbers become ``null`` or a label);
+- files are written atomically (:func:`atomic_write_text`: a temporary file in
+  the same folder, then :func:`os.replace`).
+
+It imports numpy only.
+
+Examples
+--------
+>>> from optfilters.validation import check_integer, fmt, dumps_json
+>>> check_integer(3.0, "steps", low=1, high=MAX_STEPS)
+3
+>>> fmt(float("nan")), fmt(float("inf")), fmt(0.1 + 0.2)
+('undefined', 'inf', '0.3')
+>>> dumps_json({"rate": float("nan"), "gain": float("inf"), "x": 1.5})
+'{"rate": null, "gain": null, "x": 1.5}'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._errors import InvalidHyperparameterError
+
+__all__ = [
+    "MAX_COEFFICIENTS",
+    "MAX_ORDER",
+    "MAX_POINTS",
+    "MAX_SAMPLES",
+    "MAX_SEED",
+    "MAX_STEPS",
+    "FrozenMapping",
+    "as_float_array",
+    "atomic_write_text",
+    "check_integer",
+    "check_number",
+    "dumps_json",
+    "finite_or_none",
+    "fmt",
+    "fmt_complex",
+    "fmt_list",
+    "jsonable",
+    "nonfinite_label",
+    "quiet_numerics",
+    "range_text",
+    "saturating_power",
+]
+
+#: Largest number of steps of a simulated or probed run (time series, probes, predictions).
+MAX_STEPS = 10_000_000
+#: Largest number of frequency points of a response.
+MAX_POINTS = 100_000
+#: Largest number of samples (Monte-Carlo runs, dither samples).
+MAX_SAMPLES = 10_000_000
+#: Largest order of a designed filter or of an identified ARMA model.
+MAX_ORDER = 64
+#: Largest random seed (numpy's and torch's generators both accept 0 .. 2**32 - 1).
+MAX_SEED = 2**32 - 1
+#: Largest number of coefficients of a hyperparameter list (a custom filter's ``b`` or ``a``).  The
+#: analysis solves eigenvalue and Lyapunov problems of the filter's order (cubic cost): at 256
+#: coefficients a command takes seconds, at 10 000 it would take hours, so longer lists are refused.
+MAX_COEFFICIENTS = 256
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-d numpy array as a Python scalar (other values, tensors included, unchanged: ``float()`` reads them)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    return value
+
+
+def check_number(
+    value: Any,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    finite: bool = True,
+) -> float:
+    """``value`` as a float, or an error naming ``name``.
+
+    Parameters
+    ----------
+    value : object
+        A Python or numpy number, a 0-d array or tensor, or numeric text.
+    name : str
+        The parameter's name, used in the message.
+    low, high : float, optional
+        Bounds (closed unless ``low_open`` / ``high_open``).
+    low_open, high_open : bool
+        Exclude the bound itself.
+    finite : bool
+        Refuse ``nan`` and ``inf`` (default).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        ``"{name} must be ..., got ..."``.
+
+    Examples
+    --------
+    >>> check_number("0.5", "beta", 0.0, 1.0, high_open=True)
+    0.5
+    >>> check_number(1.5, "beta", 0.0, 1.0, high_open=True)
+    Traceback (most recent call last):
+    ...
+    optfilters._errors.InvalidHyperparameterError: beta must be in [0, 1), got 1.5
+    """
+    value = _scalar(value)
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        raise InvalidHyperparameterError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidHyperparameterError(f"{name} must be a number, got {value!r}") from None
+    if finite and not math.isfinite(number):
+        raise InvalidHyperparameterError(f"{name} must be a finite number, got {value!r}")
+    low_bad = low is not None and (number <= low if low_open else number < low)
+    high_bad = high is not None and (number >= high if high_open else number > high)
+    if low_bad or high_bad:
+        raise InvalidHyperparameterError(f"{name} must be {range_text(low, high, low_open, high_open)}, got {value!r}")
+    return number
+
+
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
+def range_text(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
+    """A range as text for messages: ``in [0, 1)``, ``>= 1``, ``in [1, 10000000]``.
+
+    Examples
+    --------
+    >>> range_text(0.0, 1.0, high_open=True), range_text(1, None), range_text(None, 2**32 - 1)
+    ('in [0, 1)', '>= 1', '<= 4294967295')
+    """
+    if low is None and high is None:
+        return "a number"
+    if high is None:
+        return f"{'>' if low_open else '>='} {_bound(low)}"  # type: ignore[arg-type]
+    if low is None:
+        return f"{'<' if high_open else '<='} {_bound(high)}"
+    return f"in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
+
+
+def check_integer(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int (integral floats and numeric text accepted), or an error naming ``name``.
+
+    Sizes pass their documented bound as ``high`` so that a huge request is
+    refused before anything is allocated.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        Not a number, not an integer (``2.5``), or out of ``[low, high]``.
+
+    Examples
+    --------
+    >>> check_integer("12", "steps", 1, 100), check_integer(4.0, "order")
+    (12, 4)
+    >>> check_integer(2.5, "step")
+    Traceback (most recent call last):
+    ...
+    optfilters._errors.InvalidHyperparameterError: step must be an integer, got 2.5
+    >>> check_integer(10**12, "steps", 1, MAX_STEPS)
+    Traceback (most recent call last):
+    ...
+    optfilters._errors.InvalidHyperparameterError: steps must be in [1, 10000000], got 1000000000000
+    """
+    value = _scalar(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        number = int(value)
+    else:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lstrip("+-").isdecimal():  # isdigit() also takes superscripts, which int() refuses
+                value = int(text)
+        real = check_number(value, name, finite=True)
+        if real != math.floor(real):
+            raise InvalidHyperparameterError(f"{name} must be an integer, got {value!r}")
+        number = int(real)
+    if (low is not None and number < low) or (high is not None and number > high):
+        text = range_text(low, high, False, False) if low is not None or high is not None else ""
+        raise InvalidHyperparameterError(f"{name} must be {text}, got {value!r}")
+    return number
+
+
+def as_float_array(value: Any, name: str, max_size: int | None = None, ndim: int | None = 1) -> NDArray[np.float64]:
+    """Numbers given as a list, tuple, numpy array or torch tensor, as a float64 array (finite values).
+
+    Parameters
+    ----------
+    value : array_like
+        The numbers; text items must parse as numbers.
+    name : str
+        The parameter's name, used in messages (items as ``name[i]``).
+    max_size : int, optional
+        Largest number of values.
+    ndim : int or None
+        Required number of dimensions (a scalar is promoted to 1-d when 1).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        Not numbers, non-finite items, too many values or the wrong shape.
+
+    Examples
+    --------
+    >>> as_float_array([1, "-0.5"], "a").tolist(), as_float_array(np.array([2.0]), "b").tolist()
+    ([1.0, -0.5], [2.0])
+    >>> as_float_array([1.0, float("nan")], "a")
+    Traceback (most recent call last):
+    ...
+    optfilters._errors.InvalidHyperparameterError: a[1] must be a finite number, got nan
+    """
+    if hasattr(value, "detach"):  # a torch tensor (no torch import)
+        value = value.detach().cpu().numpy()
+    if isinstance(value, (str, bytes, Mapping)) or value is None:
+        raise InvalidHyperparameterError(f"{name} must be a list of numbers, got {value!r}")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        items = list(value) if np.iterable(value) else [value]
+        for i, item in enumerate(items):
+            check_number(item, f"{name}[{i}]")
+        raise InvalidHyperparameterError(f"{name} must be a list of numbers, got {value!r}") from None
+    if ndim == 1 and array.ndim == 0:
+        array = array.reshape(1)
+    if ndim is not None and array.ndim != ndim:
+        raise InvalidHyperparameterError(f"{name} must be a {ndim}-d list of numbers, got shape {array.shape}")
+    if max_size is not None and array.size > max_size:
+        raise InvalidHyperparameterError(f"{name} may have at most {max_size} values, got {array.size}")
+    bad = np.flatnonzero(~np.isfinite(array.ravel()))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidHyperparameterError(f"{name}[{i}] must be a finite number, got {float(array.ravel()[i])!r}")
+    return array
+
+
+# ----------------------------------------------------------------------------- overflow
+
+
+@contextmanager
+def quiet_numerics() -> Iterator[None]:
+    """Overflow saturates to ``inf`` and ``0/0`` gives ``nan`` without RuntimeWarnings.
+
+    For code that checks its results afterwards (and labels non-finite ones)
+    instead of letting numpy print warnings with source paths.
+
+    Examples
+    --------
+    >>> with quiet_numerics():
+    ...     float(np.float64(1e300) * 1e300)
+    inf
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def saturating_power(base: Any, exponent: Any) -> Any:
+    """``base ** exponent`` with overflow saturating to ``±inf`` (never an OverflowError).
+
+    Examples
+    --------
+    >>> saturating_power(1.5, 2000), saturating_power(-1.5, 2001), saturating_power(0.5, 2)
+    (inf, -inf, 0.25)
+    >>> saturating_power(np.array([2.0, 0.9]), 5000).tolist()
+    [inf, 0.0]
+    """
+    with quiet_numerics():
+        result = np.power(np.asarray(base, dtype=np.float64), exponent)
+    return float(result) if np.ndim(result) == 0 else result
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float, or None when it is None, ``nan`` or infinite (plain data for JSON).
+
+    Examples
+    --------
+    >>> finite_or_none(np.float64(0.5)), finite_or_none(float("inf")), finite_or_none(None)
+    (0.5, None, None)
+    """
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def nonfinite_label(value: float, nan: str = "undefined") -> str | None:
+    """The text of a non-finite number: ``inf``, ``-inf`` or the ``nan`` label; None when finite.
+
+    ``nan`` is the label of a quantity that has no value (``undefined``, or
+    ``diverged`` for a run that blew up); callers pass the reason.
+
+    Examples
+    --------
+    >>> nonfinite_label(float("inf")), nonfinite_label(float("nan"), "diverged"), nonfinite_label(1.0)
+    ('inf', 'diverged', None)
+    """
+    if math.isnan(value):
+        return nan
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return None
+
+
+def fmt(value: Any, digits: int = 6, tiny: float = 0.0, nan: str = "undefined") -> str:
+    """A number for text output: ``digits`` significant digits, ``n/a`` for None, no ``-0``, never ``nan``.
+
+    Magnitudes below ``tiny`` print as ``0`` (rounding noise such as a phase of
+    1e-15 degrees); a NaN prints as ``nan`` (default ``undefined``; pass
+    ``"diverged"`` for a run that blew up).
+
+    Examples
+    --------
+    >>> fmt(0.1 + 0.2), fmt(-0.0), fmt(None), fmt(float("inf")), fmt(True), fmt(-3e-15, tiny=1e-9)
+    ('0.3', '0', 'n/a', 'inf', 'True', '0')
+    >>> fmt(float("nan"), nan="diverged")
+    'diverged'
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_, str)):
+        return str(value)
+    if isinstance(value, (complex, np.complexfloating)):
+        return fmt_complex(complex(value), digits)
+    number = float(value)
+    label = nonfinite_label(number, nan)
+    if label is not None:
+        return label
+    if abs(number) < tiny:
+        return "0"
+    text = f"{number:.{digits}g}"
+    return "0" if text in ("-0", "0") else text
+
+
+def fmt_complex(value: complex, digits: int = 6) -> str:
+    """A root for text output: real when the imaginary part is negligible.
+
+    Examples
+    --------
+    >>> fmt_complex(0.9 + 0j), fmt_complex(0.78 - 0.18j)
+    ('0.9', '0.78-0.18j')
+    """
+    re, im = float(value.real), float(value.imag)
+    if not (math.isfinite(re) and math.isfinite(im)):
+        return "undefined" if math.isnan(re) or math.isnan(im) else "inf"
+    scale = max(abs(re), abs(im), 1.0)
+    if abs(im) <= 1e-12 * scale:
+        return fmt(re, digits)
+    sign = "-" if im < 0 else "+"
+    return f"{fmt(re, digits)}{sign}{fmt(abs(im), digits)}j"
+
+
+def fmt_list(values: Any, digits: int = 6, empty: str = "none") -> str:
+    """Numbers (real or complex) joined with ``, ``; ``empty`` when there are none.
+
+    Examples
+    --------
+    >>> fmt_list([1.0, -0.9]), fmt_list([]), fmt_list([0.5 + 0.5j, 0.5 - 0.5j])
+    ('1, -0.9', 'none', '0.5+0.5j, 0.5-0.5j')
+    """
+    items = [fmt(v, digits) for v in np.asarray(values).ravel()]
+    return ", ".join(items) if items else empty
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: numpy values to Python, complex to ``[re, im]``, non-finite floats to None.
+
+    Dataclass-like objects with ``as_dict()`` are converted through it.
+
+    Examples
+    --------
+    >>> jsonable({"x": np.array([1.0, np.inf]), "p": (0.5 + 1j,), "n": np.int64(3), "k": float("nan")})
+    {'x': [1.0, None], 'p': [[0.5, 1.0]], 'n': 3, 'k': None}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, (complex, np.complexfloating)):
+        return [jsonable(float(value.real)), jsonable(float(value.imag))]
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "as_dict") and callable(value.as_dict):
+        return jsonable(value.as_dict())
+    if hasattr(value, "tolist") and callable(value.tolist):  # torch tensors and other array types
+        try:
+            return jsonable(value.tolist())
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    return str(value)
+
+
+def dumps_json(data: Any, **kwargs: Any) -> str:
+    """Strict JSON text of ``data`` (through :func:`jsonable`: never a ``NaN`` or ``Infinity`` token).
+
+    Examples
+    --------
+    >>> dumps_json([1.0, float("-inf")])
+    '[1.0, null]'
+    """
+    return __import__("json").dumps(jsonable(data), allow_nan=False, **kwargs)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then :func:`os.replace`.
+
+    A reader sees the old file or the new one, never a half-written one, and
+    two concurrent writers leave one complete file.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be created or written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> atomic_write_text(Path(folder) / "n.json", "{}").read_text()
+    '{}'
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+# ----------------------------------------------------------------------------- values
+
+
+class FrozenMapping(Mapping[str, Any]):
+    """A read-only mapping that pickles and deep-copies (unlike :class:`types.MappingProxyType`).
+
+    The hyperparameters of an :class:`~optfilters.OptimizerModel` are one.
+
+    Examples
+    --------
+    >>> import copy, pickle
+    >>> m = FrozenMapping({"lr": 0.1})
+    >>> pickle.loads(pickle.dumps(m)) == m == copy.deepcopy(m), m["lr"], dict(m)
+    (True, 0.1, {'lr': 0.1})
+    >>> m["lr"] = 1.0
+    Traceback (most recent call last):
+    ...
+    TypeError: 'FrozenMapping' object does not support item assignment
+    """
+
+    __slots__ = ("_data",)
+    _data: dict[str, Any]
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_data", dict(data or {}))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self._data) == dict(other) if isinstance(other, Mapping) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self._data.items())))
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("FrozenMapping is read-only")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMapping, (dict(self._data),))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenMapping:
+        import copy
+
+        return FrozenMapping(copy.deepcopy(self._data, memo))
+
+    def copy(self) -> dict[str, Any]:
+        """A plain (mutable) dict copy."""
+        return dict(self._data)

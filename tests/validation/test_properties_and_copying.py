@@ -1,0 +1,295 @@
+"""Library side of issue 13: bad values raise errors naming the parameter, results are finite or labelled,
+and every public value object pickles and deep-copies (FilterOptimizer built every way, through torch.save too)."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import pickle
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import optfilters
+from optfilters import ArmaFilter, InvalidFilterError, InvalidHyperparameterError
+from optfilters.validation import (
+    MAX_COEFFICIENTS,
+    FrozenMapping,
+    as_float_array,
+    check_integer,
+    check_number,
+    dumps_json,
+    fmt,
+    saturating_power,
+)
+
+ANY_VALUE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    st.lists(st.floats(allow_nan=True), max_size=3),
+)
+NAMES = optfilters.names()
+#: Designed filters' numerics (extreme ripple, orders) are issue 13's sibling issue; their ranges are checked there.
+DESIGNS = {"butterworth", "chebyshev1", "bessel"}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from([n for n in NAMES if n not in DESIGNS]), data=st.data())
+def test_catalogue_values_are_accepted_or_refused_by_name(name: str, data: Any) -> None:
+    """Any value for any hyperparameter: a model, or an InvalidHyperparameterError naming that hyperparameter."""
+    entry = optfilters.CATALOGUE[name]
+    hp = data.draw(st.sampled_from(entry.hyperparameters))
+    value = data.draw(ANY_VALUE)
+    settings_ = {hp.name: value}
+    if name == "custom" and hp.name != "b":
+        settings_["b"] = (0.1,)
+    try:
+        model = optfilters.get(name, **settings_)
+    except InvalidHyperparameterError as exc:
+        assert hp.name in str(exc) or ("b" in settings_ and "b" in str(exc)) or name in str(exc), str(exc)
+        assert "\n" not in str(exc)
+        return
+    except InvalidFilterError as exc:  # a custom filter's coefficients: named b/a
+        assert hp.name in str(exc) or "a[0]" in str(exc), str(exc)
+        return
+    assert isinstance(model, optfilters.OptimizerModel)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=ANY_VALUE)
+def test_check_number_names_the_parameter(value: Any) -> None:
+    try:
+        number = check_number(value, "my_parameter", 0.0, 1.0)
+    except InvalidHyperparameterError as exc:
+        assert str(exc).startswith("my_parameter")
+    else:
+        assert 0.0 <= number <= 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=ANY_VALUE)
+def test_check_integer_names_the_parameter(value: Any) -> None:
+    try:
+        number = check_integer(value, "steps", 1, 10**6)
+    except InvalidHyperparameterError as exc:
+        assert str(exc).startswith("steps")
+    else:
+        assert isinstance(number, int) and 1 <= number <= 10**6
+
+
+def test_arrays_are_accepted_like_lists() -> None:
+    torch = pytest.importorskip("torch")
+    for b in ([0.1], (0.1,), np.array([0.1]), torch.tensor([0.1], dtype=torch.float64), np.float64(0.1)):
+        model = optfilters.get("custom", b=b, a=np.array([1.0, -0.9]))
+        assert model.hyperparameters["b"] == (0.1,)
+    assert as_float_array(torch.tensor([1.0, 2.0]), "x").tolist() == [1.0, 2.0]
+    with pytest.raises(InvalidHyperparameterError, match=r"b may have at most 256"):
+        optfilters.get("custom", b=np.full(MAX_COEFFICIENTS + 1, 0.1))
+    with pytest.raises(InvalidHyperparameterError, match="beta"):
+        ArmaFilter.ema("0.9x")  # type: ignore[arg-type]
+
+
+FINITE = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(b=st.lists(FINITE, min_size=1, max_size=4), a=st.lists(FINITE, min_size=1, max_size=4))
+def test_filter_analysis_is_finite_or_labelled(b: list[float], a: list[float]) -> None:
+    """Any real coefficients: a clear InvalidFilterError, or analysis numbers that format without 'nan'."""
+    try:
+        f = ArmaFilter(b, a)
+    except InvalidFilterError as exc:
+        assert "a[0]" in str(exc)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optfilters.StabilityWarning)  # unstable filters are analysed too
+        response = optfilters.frequency_response(f, n=16)
+    for value in (*response.magnitude, *response.phase, f.dc_gain, f.nyquist_gain, optfilters.mean_delay(f)):
+        assert fmt(value) != "nan"
+        assert isinstance(value, float) or np.isscalar(value)
+    assert f.stability in ("stable", "marginal", "unstable")
+    text = dumps_json(response.as_dict())
+    assert "NaN" not in text and "Infinity" not in text
+
+
+@settings(max_examples=100, deadline=None)
+@given(base=st.floats(-10, 10, allow_nan=False), exponent=st.integers(0, 100_000))
+def test_saturating_power_never_raises(base: float, exponent: int) -> None:
+    value = saturating_power(base, exponent)
+    exact_log = exponent * math.log(abs(base)) if base != 0 else -math.inf
+    if exact_log > 710:
+        assert math.isinf(value)
+    elif exact_log < 700 and base != 0:
+        assert math.isclose(value, base**exponent, rel_tol=1e-9)
+
+
+def test_step_of_an_unstable_filter_saturates() -> None:
+    """The bias-correction fraction 1 - p^t of an unstable pole is -inf, not an OverflowError."""
+    from optfilters.stages import transient_correction
+
+    assert transient_correction(ArmaFilter([1.0], [1.0, -1.5]), 2000) == -math.inf
+
+
+def test_tuning_refuses_condition_numbers_beyond_resolution() -> None:
+    from optfilters.closed_loop import MAX_TUNING_CONDITION_NUMBER, tune
+
+    with pytest.raises(InvalidHyperparameterError, match=r"condition_number must be <= 1e\+12"):
+        tune("momentum", condition_number=1e16)
+    kappa = MAX_TUNING_CONDITION_NUMBER
+    result = tune("momentum", condition_number=kappa)
+    polyak = (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)  # Polyak's optimal heavy-ball rate
+    assert math.isclose(1.0 - result.rate, 1.0 - polyak, rel_tol=0.01)
+
+
+def test_identify_reports_the_unstable_filter() -> None:
+    """SGD with momentum 2 is the filter 1 / (1 - 2 z^-1): identified, and reported unstable."""
+    pytest.importorskip("torch")
+    from optfilters.identify import identify
+
+    ident = identify("torch.optim.SGD", options={"momentum": 2.0}, max_background=64, dither=None)
+    assert np.allclose(ident.b, [1.0]) and np.allclose(ident.a, [1.0, -2.0])
+    assert "unstable" in ident.summary()
+
+
+def test_identify_isolates_foreign_exit_and_print(tmp_path: Any, capsys: Any) -> None:
+    pytest.importorskip("torch")
+    from optfilters.identify import IdentificationError, foreign_code
+
+    with pytest.raises(IdentificationError, match=r"sys.exit\(7\)"), foreign_code():
+        print("noise")
+        raise SystemExit(7)
+    with foreign_code():
+        print("chatter")
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "chatter\n"
+
+
+# ----------------------------------------------------------------------------- copying
+
+
+def _values() -> list[Any]:
+    out: list[Any] = [FrozenMapping({"a": 1})]
+    for name in NAMES:
+        entry = optfilters.CATALOGUE[name]
+        model = entry.build(entry.validate(entry.examples[0] if entry.examples else {}))
+        out += [entry, model, *model.pipeline, *model.filters().values()]
+    adam = optfilters.get("adam")
+    momentum = optfilters.get("momentum", momentum=0.9)
+    out += [
+        optfilters.frequency_response(momentum, n=8),
+        optfilters.step_response(momentum, n=8),
+        optfilters.impulse_response(momentum, n=8),
+        optfilters.pole_zero(momentum.filters()["gradient"]),
+        optfilters.chain(adam),
+    ]
+    from optfilters.closed_loop import closed_loop, rate_curve, tune
+    from optfilters.noisy_quadratic import predict
+
+    out += [
+        closed_loop(momentum),
+        closed_loop(momentum).stability(),
+        rate_curve(momentum),
+        tune("momentum", condition_number=10.0),
+        predict(momentum, steps=5),
+        optfilters.summarise(momentum.filters()["gradient"]),
+        optfilters.summary_table(),
+        optfilters.quasi_hyperbolic_form(momentum),
+    ]
+    return out
+
+
+@pytest.mark.parametrize("value", _values(), ids=lambda v: type(v).__name__)
+def test_public_values_pickle_and_deepcopy(value: Any) -> None:
+    def plain(obj: Any) -> str:
+        return dumps_json(obj.as_dict() if hasattr(obj, "as_dict") else repr(obj))
+
+    for twin in (pickle.loads(pickle.dumps(value)), copy.deepcopy(value)):
+        assert type(twin) is type(value)
+        assert plain(twin) == plain(value)
+
+
+def _ways() -> dict[str, Any]:
+    return {
+        "name+hps": lambda p, cls: cls(p, "adam", lr=0.01, betas=(0.8, 0.9)),
+        "model": lambda p, cls: cls(p, optfilters.get("momentum", momentum=0.5, lr=0.1)),
+        "filter": lambda p, cls: cls(p, ArmaFilter.ema(0.9), lr=0.1),
+        "b/a": lambda p, cls: cls(p, "custom", b=[0.1], a=[1.0, -0.9], lr=0.1),
+        "stages": lambda p, cls: cls(p, optfilters.chain(optfilters.get("nesterov", momentum=0.9, lr=0.1))),
+    }
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle", "torch.save"])
+@pytest.mark.parametrize("way", list(_ways()))
+def test_filter_optimizer_copies_continue_identically(way: str, how: str) -> None:
+    torch = pytest.importorskip("torch")
+    from optfilters.torch import FilterOptimizer
+
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
+    opt = _ways()[way]([w], FilterOptimizer)
+
+    def run(param: Any, optimizer: Any, steps: int) -> None:
+        for _ in range(steps):
+            optimizer.zero_grad()
+            (param**2 * torch.arange(1.0, 4.0, dtype=torch.float64)).sum().backward()
+            optimizer.step()
+
+    run(w, opt, 3)
+    if how == "deepcopy":
+        w2, opt2 = copy.deepcopy((w, opt))
+    elif how == "pickle":
+        w2, opt2 = pickle.loads(pickle.dumps((w, opt)))
+    else:
+        buffer = io.BytesIO()
+        torch.save((w, opt), buffer)
+        buffer.seek(0)
+        w2, opt2 = torch.load(buffer, weights_only=False)
+    run(w, opt, 4)
+    run(w2, opt2, 4)
+    assert torch.equal(w.detach(), w2.detach())
+
+
+@settings(max_examples=100, deadline=None)
+@given(lr=ANY_VALUE)
+def test_numpy_optimizer_lr_is_checked_at_construction_and_every_step(lr: Any) -> None:
+    model = optfilters.get("momentum", momentum=0.9)
+    try:
+        opt = model.optimizer([1.0], lr=lr)
+    except InvalidHyperparameterError as exc:
+        assert str(exc).startswith("lr ")
+    else:
+        assert opt.lr >= 0.0 and math.isfinite(opt.lr)
+    opt = model.optimizer([1.0], lr=0.1)
+    opt.step([1.0])
+    opt.lr = lr
+    try:
+        theta = opt.step([1.0])
+    except InvalidHyperparameterError as exc:
+        assert str(exc).startswith("lr ")
+    else:
+        assert isinstance(theta, np.ndarray) and math.isfinite(opt.lr)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(["sgd", "momentum", "nesterov", "qhm", "aggmo", "pid", "adam"]),
+    x=st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_convergence_rate_is_a_number_or_inf_never_nan(name: str, x: float) -> None:
+    from optfilters.closed_loop import convergence_rate
+
+    try:
+        rate = float(convergence_rate(name, x))
+    except InvalidHyperparameterError as exc:
+        assert str(exc).startswith("lr_curvature") and math.isnan(x)
+        return
+    assert not math.isnan(rate) and rate >= 0.0
+    if math.isinf(x):
+        assert rate == math.inf  # saturated: an infinite step diverges
