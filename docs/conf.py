@@ -75,7 +75,7 @@ def setup(app: object) -> None:
 
 
 # The catalogue page's list is generated from the catalogue (one place to add an optimizer: its entry).
-from optfilters._catalogue import catalogue_docs  # noqa: E402
+from optfilters.catalogue import catalogue_docs  # noqa: E402
 
 _GENERATED = Path(__file__).resolve().parent / "_generated"
 _GENERATED.mkdir(exist_ok=True)

@@ -8,7 +8,7 @@ Importing this package loads numpy only; SciPy loads on first analysis, and
 torch and matplotlib only in :mod:`optfilters.torch` and :mod:`optfilters.plot`.
 """
 
-from ._analysis import (
+from .analysis import (
     FilterSummary,
     FrequencyResponse,
     ImpulseResponse,
@@ -26,19 +26,19 @@ from ._analysis import (
     step_response,
     summarise,
 )
-from ._catalogue import CATALOGUE, CatalogueEntry, as_model, get, names, resolve_name
-from ._errors import (
+from .catalogue import CATALOGUE, CatalogueEntry, as_model, get, names, resolve_name
+from .errors import (
     InvalidFilterError,
     InvalidHyperparameterError,
     StabilityWarning,
     StateResetWarning,
     UnknownNameError,
 )
-from ._filter import ArmaFilter, cascade, parallel
-from ._hyperparameters import Hyperparameter
-from ._model import NumpyOptimizer, OptimizerModel, Trajectory, chain
-from ._table import SummaryTable, summary_table
+from .filters import ArmaFilter, cascade, parallel
+from .hyperparameters import Hyperparameter
+from .model import NumpyOptimizer, OptimizerModel, Trajectory, chain
 from .parameter_stages import averaged, lookahead
+from .table import SummaryTable, summary_table
 
 __version__ = "0.1.0"
 

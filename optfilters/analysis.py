@@ -1,25 +1,26 @@
-"""SciPy analysis of filters and linear stages (frequency, poles/zeros, time responses, summaries)."""
+"""SciPy analysis of filters and linear stages, returning small result objects.
 
-from ._analysis import (
-    FilterSummary,
-    FrequencyResponse,
-    ImpulseResponse,
-    PoleZeroMap,
-    QuasiHyperbolicForm,
-    StepResponse,
-    compensate,
-    cutoff_frequency,
-    frequency_response,
-    impulse_response,
-    mean_delay,
-    noise_gain,
-    pole_zero,
-    quasi_hyperbolic_form,
-    step_response,
-    summarise,
-    time_constant,
-    warn_if_unstable,
-)
+All frequencies are in cycles per step (0 to 0.5); ``z = exp(2j*pi*f)``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import exact as _exact
+from .catalogue import as_model
+from .display import RichDisplay
+from .errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning
+from .factored import Cancellation
+from .filters import ArmaFilter, complex_pairs
+from .model import OptimizerModel
+from .stages import LinearStage, Stage, transient_correction
 
 __all__ = [
     "FilterSummary",
@@ -41,3 +42,701 @@ __all__ = [
     "time_constant",
     "warn_if_unstable",
 ]
+
+FloatArray = NDArray[np.float64]
+#: What the analysis functions accept: a filter, a linear stage, a model or a catalogue name (with hyperparameters).
+FilterLike = ArmaFilter | Stage | OptimizerModel | str
+
+
+def _as_stage(system: Any, hyperparameters: dict[str, Any] | None = None) -> LinearStage:
+    """The linear stage to analyse: a filter's, the stage itself, or a model's gradient filter.
+
+    Models and catalogue names resolve through :func:`optfilters.as_model`
+    (the one input resolution); a model contributes its gradient filter (the
+    lecture's "gradient filter"), named after the model.
+    """
+    hps = hyperparameters or {}
+    if isinstance(system, ArmaFilter):
+        if hps:
+            raise InvalidHyperparameterError(f"a filter takes no hyperparameters here, got {', '.join(sorted(hps))}")
+        return LinearStage.of(system, system.name or "filter")
+    if isinstance(system, Stage):
+        if hps:
+            raise InvalidHyperparameterError(f"a stage takes no hyperparameters here, got {', '.join(sorted(hps))}")
+        inner = system.linear_stages()
+        if len(inner) != 1:
+            raise TypeError(
+                f"a {type(system).__name__} holds {len(inner)} linear stages ({', '.join(inner) or 'none'}); "
+                "analyse one of them (stage.linear_stages()[name])"
+            )
+        return next(iter(inner.values()))
+    model = as_model(system, **hps)
+    return LinearStage(model.gradient_stage.terms, model.name)
+
+
+def _as_filter(system: Any, hyperparameters: dict[str, Any] | None = None) -> ArmaFilter:
+    if isinstance(system, ArmaFilter) and not hyperparameters:
+        return system
+    return _as_stage(system, hyperparameters).limit()
+
+
+def warn_if_unstable(f: ArmaFilter, what: str = "filter") -> None:
+    """Issue a :class:`StabilityWarning` when ``f`` is marginal or unstable (it is still analysed).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from optfilters import ArmaFilter
+    >>> from optfilters.analysis import warn_if_unstable
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_unstable(ArmaFilter([1.0], [1.0, -1.0]), "summer")
+    >>> str(caught[0].message)
+    'summer is marginally stable: pole(s) on the unit circle (|p| = 1); its response does not decay'
+    """
+    stability = f.stability
+    if stability == "stable":
+        return
+    radius = float(np.max(np.abs(f.minreal().poles)))
+    if stability == "marginal":
+        message = (
+            f"{what} is marginally stable: pole(s) on the unit circle (|p| = {radius:.6g}); its response does not decay"
+        )
+    else:
+        message = f"{what} is UNSTABLE: pole(s) outside the unit circle (max |p| = {radius:.6g}); its response grows"
+    warnings.warn(message, StabilityWarning, stacklevel=3)
+
+
+def _list(values: FloatArray) -> list[float | None]:
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=float).ravel()]
+
+
+# ----------------------------------------------------------------------------- frequency response
+
+
+@dataclass(frozen=True)
+class FrequencyResponse(RichDisplay):
+    """``H(exp(2j pi f))`` sampled at ``freqs`` (cycles/step).
+
+    Attributes
+    ----------
+    freqs : ndarray
+        Frequencies in cycles per step.
+    response : ndarray of complex
+        The complex response.
+    group_delay : ndarray
+        Group delay in steps at ``freqs``.
+    name : str
+        Label of the filter.
+    continuous_phase : ndarray or None
+        Phase from the factors (see :attr:`phase`).
+    unit_circle_zeros : ndarray
+        Frequencies in ``[0, 0.5]`` (cycles/step) of zeros on the unit circle,
+        where ``|H| = 0`` exactly (``-inf`` dB) and the phase jumps by ``pi``.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, frequency_response
+    >>> r = frequency_response(ArmaFilter.ema(0.9), n=3)
+    >>> r.magnitude.round(6).tolist()
+    [1.0, 0.074329, 0.052632]
+    """
+
+    freqs: FloatArray
+    response: NDArray[np.complex128]
+    group_delay: FloatArray
+    name: str = ""
+    continuous_phase: FloatArray | None = field(default=None, repr=False)
+    unit_circle_zeros: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+    @property
+    def magnitude(self) -> FloatArray:
+        """``|H|``."""
+        return np.abs(self.response)
+
+    @property
+    def magnitude_db(self) -> FloatArray:
+        """``20 log10 |H|`` (``-inf`` at exact zeros)."""
+        with np.errstate(divide="ignore"):
+            return 20.0 * np.log10(self.magnitude)
+
+    @property
+    def phase(self) -> FloatArray:
+        """Phase in radians: the sum of per-factor angles, continuous and anchored at DC.
+
+        Independent of the sampling: a coarse grid does not make it jump by
+        ``2 pi`` (:func:`optfilters.factored.phase`).  Responses built from
+        samples alone fall back to ``numpy.unwrap`` over the finite points (NaN
+        only where the response is not finite: a pole on the circle).
+        """
+        if self.continuous_phase is not None:
+            return self.continuous_phase
+        response = np.asarray(self.response)
+        finite = np.isfinite(response)
+        phase = np.full(response.shape, np.nan)
+        phase[finite] = np.unwrap(np.angle(response[finite]))
+        return phase
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data: freqs, magnitude, magnitude_db, phase, group_delay (non-finite values as None)."""
+        return {
+            "name": self.name,
+            "freqs": _list(self.freqs),
+            "magnitude": _list(self.magnitude),
+            "magnitude_db": _list(self.magnitude_db),
+            "phase": _list(self.phase),
+            "group_delay": _list(self.group_delay),
+            "unit_circle_zeros": _list(self.unit_circle_zeros),
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Bode view through :func:`optfilters.plot.bode`."""
+        from .plot import bode
+
+        return bode(self, ax=ax, **kwargs)
+
+
+def frequency_response(
+    system: FilterLike, n: int = 512, freqs: ArrayLike | None = None, **hyperparameters: Any
+) -> FrequencyResponse:
+    """Frequency response of a filter (or a stage's LTI limit), factor by factor.
+
+    Response, phase and group delay come from the zeros and poles of the
+    transfer function (coinciding pole-zero pairs cancelled,
+    :meth:`ArmaFilter.minreal`), never from multiplied-out coefficients: the
+    phase is continuous and anchored at DC, and at a zero on the unit circle
+    the group delay is its limit (:mod:`optfilters.factored`).
+
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (its LTI limit), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
+    n : int
+        Number of equally spaced frequencies from 0 to 0.5 inclusive.
+    freqs : array_like, optional
+        Explicit frequencies in cycles per step (overrides ``n``).
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    FrequencyResponse
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, frequency_response
+    >>> r = frequency_response(ArmaFilter([1.0], [1.0, -0.9]), freqs=[0.0, 0.5])
+    >>> r.magnitude.round(6).tolist()
+    [10.0, 0.526316]
+    """
+    f = _as_filter(system, hyperparameters)
+    warn_if_unstable(f, f"filter {f.name}".strip())
+    if freqs is None:
+        if n < 2:
+            raise InvalidFilterError(f"n must be >= 2, got {n}")
+        grid = np.linspace(0.0, 0.5, n)
+    else:
+        grid = np.atleast_1d(np.asarray(freqs, dtype=np.float64))
+        if not np.all(np.isfinite(grid)):
+            raise InvalidFilterError("freqs must be finite")
+    fact = f.minreal().factorisation
+    on_circle = [r for r in fact.zeros.values if abs(abs(r) - 1.0) <= 4.0 * np.finfo(np.float64).eps]
+    notches = np.unique([abs(math.atan2(r.imag, r.real)) / (2.0 * math.pi) for r in on_circle])
+    return FrequencyResponse(
+        np.asarray(grid, dtype=np.float64),
+        fact.response(grid),
+        fact.group_delay(grid),
+        f.name,
+        continuous_phase=fact.phase(grid),
+        unit_circle_zeros=np.asarray(notches, dtype=np.float64),
+    )
+
+
+# ----------------------------------------------------------------------------- poles and zeros
+
+
+@dataclass(frozen=True)
+class PoleZeroMap(RichDisplay):
+    """Poles, zeros, gain and stability of a filter.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, pole_zero
+    >>> pole_zero(ArmaFilter([1.0], [1.0, -1.0])).stability
+    'marginal'
+    """
+
+    zeros: NDArray[np.complex128]
+    poles: NDArray[np.complex128]
+    gain: float
+    stability: str
+    name: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data with ``[re, im]`` pairs."""
+        return {
+            "name": self.name,
+            "zeros": complex_pairs(self.zeros),
+            "poles": complex_pairs(self.poles),
+            "gain": self.gain,
+            "stability": self.stability,
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Pole-zero map through :func:`optfilters.plot.pole_zero`."""
+        from .plot import pole_zero as plot_pole_zero
+
+        return plot_pole_zero(self, ax=ax, **kwargs)
+
+
+def pole_zero(system: FilterLike, **hyperparameters: Any) -> PoleZeroMap:
+    """Poles, zeros and gain of a filter (or a stage's LTI limit).
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, pole_zero
+    >>> pz = pole_zero(ArmaFilter([1.9, -0.9], [1.0, -0.9]))
+    >>> pz.poles.real.round(6).tolist(), pz.zeros.real.round(6).tolist()
+    ([0.9], [0.473684])
+    """
+    f = _as_filter(system, hyperparameters)
+    return PoleZeroMap(f.zeros, f.poles, f.gain, f.stability, f.name)
+
+
+# ----------------------------------------------------------------------------- time responses
+
+
+@dataclass(frozen=True)
+class StepResponse(RichDisplay):
+    """Unit-step response of a stage, raw and bias-corrected, from the first step on.
+
+    Attributes
+    ----------
+    steps : ndarray
+        ``1 .. n``.
+    raw : ndarray
+        The stage's recursion without bias correction (transient compensation).
+    compensated : ndarray
+        With bias correction applied to every term that starts from rest
+        (see :func:`step_response` for the formula).
+    applied : bool
+        Whether the optimizer itself applies the correction.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, step_response
+    >>> s = step_response(ArmaFilter.ema(0.9), n=3)
+    >>> s.raw.round(6).tolist(), s.compensated.round(6).tolist()
+    ([0.1, 0.19, 0.271], [1.0, 1.0, 1.0])
+    """
+
+    steps: NDArray[np.int64]
+    raw: FloatArray
+    compensated: FloatArray
+    applied: bool = False
+    name: str = ""
+
+    @property
+    def actual(self) -> FloatArray:
+        """The response the optimizer produces (compensated if it applies compensation)."""
+        return self.compensated if self.applied else self.raw
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data; ``step`` is the raw response."""
+        return {
+            "name": self.name,
+            "step": _list(self.raw),
+            "compensated": _list(self.compensated),
+            "applied": self.applied,
+        }
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Step view through :func:`optfilters.plot.step`."""
+        from .plot import step
+
+        return step(self, ax=ax, **kwargs)
+
+
+@dataclass(frozen=True)
+class ImpulseResponse(RichDisplay):
+    """Unit-impulse response of a stage from the first step on (exact, time-varying parts included).
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, impulse_response
+    >>> impulse_response(ArmaFilter([1.0], [1.0, -0.5]), n=3).values.tolist()
+    [1.0, 0.5, 0.25]
+    """
+
+    steps: NDArray[np.int64]
+    values: FloatArray
+    name: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data."""
+        return {"name": self.name, "impulse": _list(self.values)}
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Impulse view through :func:`optfilters.plot.impulse`."""
+        from .plot import impulse
+
+        return impulse(self, ax=ax, **kwargs)
+
+
+def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> StepResponse:
+    """Exact unit-step response of a filter or linear stage, raw and bias-corrected.
+
+    Time-varying stages (bias correction, NAdam's schedule, first-step
+    initialisation) are simulated exactly.  For a stage
+    ``y_t = sum_i c_i(t) y_i,t`` with terms ``y_i = F_i(x)``, the compensated
+    response is::
+
+        y_t = sum_i c_i(t) kappa_i(t) y_i,t,   kappa_i(t) = F_i(1) / s_i[t]
+
+    where ``s_i[t]`` is the step response of ``F_i`` from rest at step ``t``
+    (for the EMA, ``kappa = 1 / (1 - beta^t)``: Adam's bias correction), so a
+    term started from rest reaches its DC gain from the first step.  A term
+    that does not start from rest, because its first output is its first input
+    (torch's SGD buffer with dampening, Grokfast's EMA) or it starts from a
+    given previous output (Adagrad's initial accumulator), has ``kappa = 1``:
+    it carries no start-up bias towards zero to undo.  Terms whose DC gain is
+    zero or infinite cannot be corrected and also have ``kappa = 1``.
+
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage, or a model or catalogue name (its gradient filter).
+    n : int
+        Number of steps.
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    StepResponse
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> s = optfilters.step_response(optfilters.get("momentum", momentum=0.9).gradient, n=2)
+    >>> s.raw.round(6).tolist()
+    [1.0, 1.9]
+    >>> optfilters.step_response("adam", n=2, beta1=0.5).compensated.round(12).tolist()   # a model: its gradient filter
+    [1.0, 1.0]
+    """
+    if n < 1:
+        raise InvalidFilterError(f"n must be >= 1, got {n}")
+    stage = _as_stage(system, hyperparameters)
+    ones = np.ones(n)
+    raw = stage.response(ones, compensate=False)
+    compensated = stage.response(ones, compensate=True)
+    return StepResponse(np.arange(1, n + 1), raw, compensated, stage.compensated, stage.name)
+
+
+def impulse_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> ImpulseResponse:
+    """Exact unit-impulse response of a filter or linear stage (as the optimizer runs it).
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> r = optfilters.impulse_response(optfilters.get("adam", beta1=0.5).gradient, n=3)
+    >>> r.values.round(6).tolist()   # bias-corrected: 0.5/(1-0.5), 0.25/(1-0.25), ...
+    [1.0, 0.333333, 0.142857]
+    """
+    if n < 1:
+        raise InvalidFilterError(f"n must be >= 1, got {n}")
+    stage = _as_stage(system, hyperparameters)
+    x = np.zeros(n)
+    x[0] = 1.0
+    return ImpulseResponse(np.arange(1, n + 1), stage.response(x), stage.name)
+
+
+def compensate(system: ArmaFilter, x: ArrayLike) -> FloatArray:
+    """Filter ``x`` from rest and apply transient compensation (``y_t * H(1) / s_t``).
+
+    This is Adam's bias correction generalised to any filter with a finite,
+    non-zero DC gain.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, compensate
+    >>> compensate(ArmaFilter.ema(0.9), [2.0, 2.0, 2.0]).round(12).tolist()
+    [2.0, 2.0, 2.0]
+    """
+    data = np.asarray(x, dtype=np.float64)
+    y = system.filter(data)
+    corrections = np.array([transient_correction(system, t) for t in range(1, data.shape[0] + 1)])
+    shape = (-1,) + (1,) * (data.ndim - 1)
+    return np.asarray(y / corrections.reshape(shape), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- scalar summaries
+
+
+def noise_gain(system: FilterLike, **hyperparameters: Any) -> float:
+    """White-noise power gain ``sum_n h[n]^2``: how much gradient-noise variance passes.
+
+    Astrom's recursion on the exact coefficients of the transfer function
+    (coinciding pole-zero pairs cancelled), in rational arithmetic or, above
+    degree 4, in interval arithmetic to within a unit in the last place
+    (:func:`optfilters.exact.noise_gain`): no expanded-polynomial rounding.
+    ``inf`` for marginal or unstable filters.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, noise_gain
+    >>> round(noise_gain(ArmaFilter.ema(0.9)), 12)   # (1 - beta) / (1 + beta)
+    0.052631578947
+    """
+    f = _as_filter(system, hyperparameters).minreal()
+    if f.stability != "stable":
+        return math.inf
+    num, den = f.exact
+    value = _exact.noise_gain(num, den)
+    return math.inf if value is None else float(value)
+
+
+def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
+    """Mean delay (lag) in steps: ``sum n h[n] / sum h[n]``, the group delay at DC.
+
+    Exact, then rounded: ``sum k b_k / sum b_k - sum k a_k / sum a_k`` in
+    rational arithmetic on the transfer function's exact coefficients
+    (coinciding pole-zero pairs cancelled).  ``nan`` when the DC gain is zero
+    or infinite.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, mean_delay
+    >>> round(mean_delay(ArmaFilter.ema(0.9)), 9)   # beta / (1 - beta)
+    9.0
+    """
+    f = _as_filter(system, hyperparameters).minreal()
+    num, den = f.exact
+    value = _exact.mean_delay(num, den)
+    return math.nan if value is None else float(value)
+
+
+def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None:
+    """The -3 dB frequency (cycles/step): where ``|H|`` first falls to ``|H(1)| / sqrt(2)``.
+
+    None when the DC gain is zero or infinite, or the response never falls that far.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, cutoff_frequency
+    >>> round(cutoff_frequency(ArmaFilter.ema(0.9)), 6)
+    0.016784
+    """
+    from scipy import optimize
+
+    f = _as_filter(system, hyperparameters).minreal()
+    dc = abs(f.dc_gain)
+    if not math.isfinite(dc) or dc == 0.0:
+        return None
+    target = dc / math.sqrt(2.0)
+    fact = f.factorisation
+    # A uniform grid, and a logarithmic one for low cutoffs.
+    grid = np.unique(np.concatenate([np.linspace(0.0, 0.5, 4097), np.geomspace(1e-9, 0.5, 2049)]))
+    mags = np.abs(fact.response(grid))
+    below = np.flatnonzero(mags <= target)
+    if below.size == 0:
+        return None
+    i = int(below[0])
+    if i == 0:
+        return 0.0
+
+    def excess(x: float) -> float:
+        return float(np.abs(fact.response([x]))[0]) - target
+
+    return float(optimize.brentq(excess, grid[i - 1], grid[i], xtol=1e-15, rtol=1e-14))
+
+
+def time_constant(system: FilterLike, **hyperparameters: Any) -> float:
+    """E-folding time of the slowest mode, ``-1 / ln max|pole|``, in steps (0 for FIR, inf if marginal).
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter
+    >>> from optfilters.analysis import time_constant
+    >>> round(time_constant(ArmaFilter.ema(0.9)), 4)
+    9.4912
+    """
+    f = _as_filter(system, hyperparameters).minreal()
+    poles = f.factorisation.poles.values
+    radius = float(np.max(np.abs(poles))) if poles.size else 0.0
+    if radius == 0.0:
+        return 0.0
+    if f.stability != "stable" or radius >= 1.0:
+        return math.inf
+    return -1.0 / math.log1p(radius - 1.0)
+
+
+@dataclass(frozen=True)
+class QuasiHyperbolicForm(RichDisplay):
+    """A first-order filter as quasi-hyperbolic momentum: ``alpha [(1 - nu) + nu (1 - beta)/(1 - beta z^-1)]``.
+
+    ``alpha = H(1)`` is the effective learning-rate multiplier (DC gain).
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, quasi_hyperbolic_form
+    >>> qh = quasi_hyperbolic_form(ArmaFilter([1.0], [1.0, -0.9]))
+    >>> round(qh.alpha, 9), round(qh.beta, 9), round(qh.nu, 9)
+    (10.0, 0.9, 1.0)
+    """
+
+    alpha: float
+    beta: float
+    nu: float
+
+    def to_filter(self) -> ArmaFilter:
+        """Back to b/a: ``alpha [1 - nu beta, -(1 - nu) beta] / [1, -beta]``."""
+        return ArmaFilter(
+            [self.alpha * (1.0 - self.nu * self.beta), -self.alpha * (1.0 - self.nu) * self.beta], [1.0, -self.beta]
+        )
+
+    def as_dict(self) -> dict[str, float]:
+        """Plain data."""
+        return {"alpha": self.alpha, "beta": self.beta, "nu": self.nu}
+
+
+def quasi_hyperbolic_form(system: FilterLike, **hyperparameters: Any) -> QuasiHyperbolicForm:
+    """The QHM canonical form (``alpha = H(1)``, ``beta``, ``nu``) of a one-pole/one-zero filter.
+
+    ``(b0 + b1 z^-1) / (1 - beta z^-1)`` equals QHM with ``alpha = (b0 + b1)/(1 - beta)``,
+    the same ``beta`` and ``nu = (1 - b0/alpha) / beta``.  FIR gains
+    (``beta = 0``) give ``nu = 0``.
+
+    Raises
+    ------
+    InvalidFilterError
+        If the filter is not first order, or its DC gain is zero or infinite.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> lion = optfilters.get("lion", beta1=0.9, beta2=0.99).filters()["gradient"]
+    >>> qh = optfilters.quasi_hyperbolic_form(lion)
+    >>> round(qh.nu, 9) == round(0.9 / 0.99, 9), round(qh.alpha, 9)
+    (True, 1.0)
+    """
+    f = _as_filter(system, hyperparameters)
+    if f.order > 1 or f.b.size > 2:
+        raise InvalidFilterError(f"the quasi-hyperbolic form needs a one-pole, one-zero filter, got order {f.order}")
+    b = np.zeros(2)
+    b[: f.b.size] = f.b
+    beta = float(-f.a[1]) if f.a.size > 1 else 0.0
+    alpha = float((b[0] + b[1]) / (1.0 - beta)) if beta != 1.0 else math.inf
+    if not math.isfinite(alpha) or alpha == 0.0:
+        raise InvalidFilterError(f"the quasi-hyperbolic form needs a finite, non-zero DC gain, got {alpha}")
+    nu = 0.0 if beta == 0.0 else (1.0 - b[0] / alpha) / beta
+    return QuasiHyperbolicForm(alpha, beta, float(nu))
+
+
+@dataclass(frozen=True)
+class FilterSummary(RichDisplay):
+    """Scalar facts about a filter: gains, cutoff, noise gain, delay, poles, zeros, stability.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, summarise
+    >>> s = summarise(ArmaFilter.ema(0.9))
+    >>> round(s.dc_gain, 9), round(s.mean_delay, 9), s.stability
+    (1.0, 9.0, 'stable')
+    """
+
+    name: str
+    b: FloatArray
+    a: FloatArray
+    order: int
+    dc_gain: float
+    nyquist_gain: float
+    cutoff: float | None
+    noise_gain: float
+    mean_delay: float
+    time_constant: float
+    zeros: NDArray[np.complex128]
+    poles: NDArray[np.complex128]
+    stability: str
+    quasi_hyperbolic: QuasiHyperbolicForm | None = field(default=None)
+    cancelled: tuple[Cancellation, ...] = field(default=())
+
+    @property
+    def notes(self) -> list[str]:
+        """What the numbers rest on: each cancelled pole-zero pair (the summary is of the reduced filter)."""
+        if not self.cancelled:
+            return []
+        lines = [c.describe() for c in self.cancelled]
+        lines.append("gains, noise gain, delays and stability are those of the filter with these pairs cancelled")
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (non-finite numbers as None)."""
+
+        def num(x: float | None) -> float | None:
+            return x if x is not None and math.isfinite(x) else None
+
+        return {
+            "name": self.name,
+            "b": self.b.tolist(),
+            "a": self.a.tolist(),
+            "order": self.order,
+            "dc_gain": num(self.dc_gain),
+            "nyquist_gain": num(self.nyquist_gain),
+            "cutoff": num(self.cutoff),
+            "noise_gain": num(self.noise_gain),
+            "mean_delay": num(self.mean_delay),
+            "time_constant": num(self.time_constant),
+            "zeros": complex_pairs(self.zeros),
+            "poles": complex_pairs(self.poles),
+            "stability": self.stability,
+            "stable": self.stability == "stable",
+            "marginal": self.stability == "marginal",
+            "quasi_hyperbolic": self.quasi_hyperbolic.as_dict() if self.quasi_hyperbolic else None,
+            "cancelled": [c.describe() for c in self.cancelled],
+            "notes": self.notes,
+        }
+
+
+def summarise(system: FilterLike, **hyperparameters: Any) -> FilterSummary:
+    """All scalar facts about a filter (or a stage's LTI limit) in one object.
+
+    Gains, noise gain, delays, cutoff and stability are those of the transfer
+    function: coinciding pole-zero pairs cancel first
+    (:meth:`ArmaFilter.minreal`), and :attr:`FilterSummary.cancelled` and
+    :attr:`FilterSummary.notes` say so.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, summarise
+    >>> summarise(ArmaFilter([1.0], [1.0, -1.0])).stability   # Adagrad's summer
+    'marginal'
+    >>> s = summarise(ArmaFilter([1.0, -1.0], [1.0, -1.9, 0.9]))   # momentum 0.9 with a cancelled pair
+    >>> s.stability, round(s.dc_gain, 9), round(s.noise_gain, 5), round(s.mean_delay, 9), len(s.cancelled)
+    ('stable', 10.0, 5.26316, 9.0, 1)
+    """
+    f = _as_filter(system, hyperparameters)
+    qh = None
+    if f.order <= 1 and f.b.size <= 2:
+        try:
+            qh = quasi_hyperbolic_form(f)
+        except InvalidFilterError:
+            qh = None
+    return FilterSummary(
+        name=f.name,
+        b=f.b,
+        a=f.a,
+        order=f.order,
+        dc_gain=f.dc_gain,
+        nyquist_gain=f.nyquist_gain,
+        cutoff=cutoff_frequency(f),
+        noise_gain=noise_gain(f),
+        mean_delay=mean_delay(f),
+        time_constant=time_constant(f),
+        zeros=f.zeros,
+        poles=f.poles,
+        stability=f.stability,
+        quasi_hyperbolic=qh,
+        cancelled=f.cancellations(),
+    )

@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from ._catalogue import CATALOGUE, resolve_name
-from ._errors import UnknownNameError
+from .catalogue import CATALOGUE, resolve_name
+from .errors import UnknownNameError
 from .identify import (
     Comparison,
     Identification,

@@ -49,9 +49,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._catalogue import CATALOGUE, CatalogueFacts, get
-from ._errors import InvalidHyperparameterError
+from .catalogue import CATALOGUE, CatalogueFacts, get
 from .closed_loop import ModelLike, as_model, closed_loop
+from .errors import InvalidHyperparameterError
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [

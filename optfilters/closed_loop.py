@@ -50,11 +50,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import exact as _exact
-from ._catalogue import CATALOGUE, CatalogueFacts, ModelLike, as_model, resolve_name
-from ._errors import InvalidFilterError, InvalidHyperparameterError
-from ._filter import ArmaFilter, cascade
-from ._model import OptimizerModel
+from .catalogue import CATALOGUE, CatalogueFacts, ModelLike, as_model, resolve_name
+from .errors import InvalidFilterError, InvalidHyperparameterError
 from .factored import unit_circle
+from .filters import ArmaFilter, cascade
+from .model import OptimizerModel
 from .validation import finite_or_none as _finite_or_none
 from .validation import quiet_numerics
 

@@ -75,11 +75,11 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidFilterError, InvalidHyperparameterError
-from ._filter import ArmaFilter
-from ._model import OptimizerModel
-from ._stages import SignNonlinearity
 from .closed_loop import ModelLike, as_model
+from .errors import InvalidFilterError, InvalidHyperparameterError
+from .filters import ArmaFilter
+from .model import OptimizerModel
+from .stages import SignNonlinearity
 
 __all__ = [
     "Approach",
@@ -715,7 +715,7 @@ class SignLoop:
                 raise InvalidHyperparameterError("the approach never ends (the pre-filter does not change sign)")
         end = theta0 - direction * self.step * (switch - 1)
         overshoot = max(0.0, -direction * end)
-        from ._analysis import mean_delay
+        from .analysis import mean_delay
 
         return Approach(self.step, theta0, switch, crossing, overshoot, self.curvature, mean_delay(self.prefilter))
 

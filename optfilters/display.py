@@ -295,7 +295,7 @@ def result_html(obj: Any) -> str:
     rows = [[html.escape(str(k)), _cell(v)] for k, v in data.items() if k != "name"]
     extra = ""
     if hasattr(obj, "b") and hasattr(obj, "a"):
-        from ._filter import ArmaFilter
+        from .filters import ArmaFilter
 
         extra = transfer_function_html(ArmaFilter(obj.b, obj.a))
     label = f" {html.escape(str(name))}" if name else ""

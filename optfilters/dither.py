@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._filter import ArmaFilter, complex_pairs
+from .filters import ArmaFilter, complex_pairs
 
 __all__ = [
     "BestLinearApproximation",

@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from ._catalogue import CATALOGUE, CatalogueEntry, resolve_name
-from ._errors import StabilityWarning
-from ._hyperparameters import Hyperparameter
-from ._model import OptimizerModel
+from .catalogue import CATALOGUE, CatalogueEntry, resolve_name
+from .errors import StabilityWarning
+from .hyperparameters import Hyperparameter
+from .model import OptimizerModel
 
 __all__ = [
     "FUNCTIONS",
@@ -365,7 +365,7 @@ def panel_data(
     (3.8, 0.2)
     """
     from . import closed_loop, noisy_quadratic
-    from ._analysis import frequency_response, impulse_response, pole_zero, step_response
+    from .analysis import frequency_response, impulse_response, pole_zero, step_response
     from .trajectory import get_function
 
     out = PanelData(label or model.name)
@@ -962,7 +962,7 @@ def serve(
     )
     server.start()
     try:  # import torch and warm the bridge up before the first page asks for a trajectory
-        from ._catalogue import get
+        from .catalogue import get
 
         panel_data(get("momentum"), CATALOGUE["momentum"], steps=2, points=4, map_points=4)
     except Exception:  # pragma: no cover - the page reports what fails

@@ -63,11 +63,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._catalogue import CATALOGUE, close_matches, get, resolve_name
-from ._errors import InvalidHyperparameterError
-from ._filter import ArmaFilter, complex_pairs
-from ._hyperparameters import Hyperparameter
-from ._model import OptimizerModel
+from .catalogue import CATALOGUE, close_matches, get, resolve_name
+from .errors import InvalidHyperparameterError
+from .filters import ArmaFilter, complex_pairs
+from .hyperparameters import Hyperparameter
+from .model import OptimizerModel
 from .validation import MAX_SEED, jsonable
 
 if TYPE_CHECKING:

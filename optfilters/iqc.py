@@ -70,9 +70,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._catalogue import CATALOGUE
-from ._errors import InvalidFilterError, InvalidHyperparameterError
+from .catalogue import CATALOGUE
 from .closed_loop import DEFAULT_BOUNDS, DEFAULT_TUNED, ModelLike, _realise, as_model, closed_loop
+from .errors import InvalidFilterError, InvalidHyperparameterError
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [

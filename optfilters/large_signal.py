@@ -48,10 +48,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._catalogue import CATALOGUE, get
-from ._errors import InvalidHyperparameterError
-from ._model import OptimizerModel
+from .catalogue import CATALOGUE, get
 from .closed_loop import ModelLike, as_model
+from .errors import InvalidHyperparameterError
+from .model import OptimizerModel
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [

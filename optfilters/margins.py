@@ -58,8 +58,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidFilterError, InvalidHyperparameterError
 from .closed_loop import ClosedLoop, ModelLike, as_model, closed_loop, spectral_radius
+from .errors import InvalidFilterError, InvalidHyperparameterError
 from .validation import check_number
 from .validation import finite_or_none as _finite_or_none
 

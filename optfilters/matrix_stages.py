@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidHyperparameterError
-from ._stages import Moments, Stage, Tracker
+from .errors import InvalidHyperparameterError
 from .program import LinComb, Op, ProgramBuilder, Signals
+from .stages import Moments, Stage, Tracker
 
 __all__ = ["FactoredNormaliser", "Orthogonalise", "muon_shape_gain", "newton_schulz"]
 

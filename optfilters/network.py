@@ -30,7 +30,7 @@ Conventions
 ``theta_t = theta_{t-1} - lr * u_t``: the recorded *direction* is ``u_t =
 -(theta_t - theta_{t-1}) / lr`` (with decoupled weight decay's
 ``-lr * wd * theta_{t-1}`` removed), and the recorded gradient is the
-*effective* gradient of :mod:`optfilters._model` (negated for ``maximize``,
+*effective* gradient of :mod:`optfilters.model` (negated for ``maximize``,
 plus ``wd * theta_{t-1}`` for coupled weight decay).  So the empirical ``|H|``
 is per unit learning rate, in the units of :meth:`OptimizerModel.direction_filter`
 (momentum 0.9 has DC gain 10); the parameter change itself is ``-lr`` times it.
@@ -60,10 +60,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._catalogue import ModelLike, as_model
-from ._errors import InvalidFilterError, InvalidHyperparameterError
-from ._filter import ArmaFilter, cascade
-from ._model import OptimizerModel
+from .catalogue import ModelLike, as_model
+from .errors import InvalidFilterError, InvalidHyperparameterError
+from .filters import ArmaFilter, cascade
+from .model import OptimizerModel
 from .program import NumpyOps
 from .validation import finite_or_none as _finite_or_none
 

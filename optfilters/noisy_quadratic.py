@@ -64,14 +64,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _gains
-from ._errors import InvalidHyperparameterError
-from ._gains import Gain
-from ._model import OptimizerModel
-from ._stages import Moments, Stage
+from . import gains as _gains
 from .closed_loop import ModelLike, as_model, closed_loop
 from .display import RichDisplay
+from .errors import InvalidHyperparameterError
+from .gains import Gain
+from .model import OptimizerModel
 from .program import Program, run_numpy
+from .stages import Moments, Stage
 from .validation import check_integer, fmt_list, quiet_numerics
 from .validation import finite_or_none as _finite_or_none
 
@@ -235,7 +235,7 @@ def parse_schedule(text: str) -> Schedule:
     >>> parse_schedule("decay:2")
     Traceback (most recent call last):
     ...
-    optfilters._errors.InvalidHyperparameterError: schedule must be one of constant, exponential:GAMMA, \
+    optfilters.errors.InvalidHyperparameterError: schedule must be one of constant, exponential:GAMMA, \
 step:STEP_SIZE[:GAMMA], linear:TOTAL[:END_FACTOR], inverse:DECAY, cosine:TOTAL[:MIN_FACTOR], \
 warmup:STEPS[,THEN]; got 'decay:2'
     """

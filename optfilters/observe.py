@@ -81,9 +81,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidHyperparameterError
-from ._model import OptimizerModel
 from .closed_loop import ModelLike, as_model, closed_loop
+from .errors import InvalidHyperparameterError
+from .model import OptimizerModel
 from .noisy_quadratic import NoisyQuadraticPrediction, predict
 from .validation import finite_or_none as _finite_or_none
 
@@ -287,7 +287,7 @@ def _factory(model: OptimizerModel, optimizer: Any) -> Callable[[Sequence[Any], 
     if optimizer == "torch":
         import importlib
 
-        from ._catalogue import CATALOGUE
+        from .catalogue import CATALOGUE
 
         entry = CATALOGUE.get(model.name)
         if entry is None or entry.torch_class is None:

@@ -43,11 +43,11 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidFilterError
-from ._filter import ArmaFilter
-from ._gains import Constant
-from ._stages import FilterTerm, LinearStage, Moments, Stage, Tracker, classify_filter
+from .errors import InvalidFilterError
+from .filters import ArmaFilter
+from .gains import Constant
 from .program import ONE, Coef, LinComb, Op, ProgramBuilder, Signals
+from .stages import FilterTerm, LinearStage, Moments, Stage, Tracker, classify_filter
 
 __all__ = [
     "CAUTIOUS",
@@ -1127,7 +1127,7 @@ class ScheduledMixture(LinearStage):
 
 def classify_stage_text(stage: LinearStage) -> str:
     """:func:`optfilters.table.classify_stage` of the stage's terms (a plain linear stage)."""
-    from ._stages import classify_stage
+    from .stages import classify_stage
 
     return classify_stage(LinearStage(stage.terms, stage.name))
 

@@ -40,15 +40,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidHyperparameterError
-from ._filter import ArmaFilter
-from ._gains import Gain
-from ._stages import LinearStage, Moments, Stage, Tracker
+from .errors import InvalidHyperparameterError
+from .filters import ArmaFilter
+from .gains import Gain
 from .program import LinComb, Op, ProgramBuilder, Signals
+from .stages import LinearStage, Moments, Stage, Tracker
 
 if TYPE_CHECKING:
-    from ._catalogue import ModelLike
-    from ._model import OptimizerModel
+    from .catalogue import ModelLike
+    from .model import OptimizerModel
 
 __all__ = [
     "AsgdStepSize",
@@ -1024,8 +1024,8 @@ class _RelativeStepTracker(Tracker):
 
 def _wrap(base: OptimizerModel, stage: Stage, name: str, hyperparameters: Mapping[str, Any]) -> OptimizerModel:
     """``base`` with ``stage`` appended after its update, named ``name``, with ``hyperparameters``."""
-    from ._catalogue import CATALOGUE
-    from ._model import OptimizerModel
+    from .catalogue import CATALOGUE
+    from .model import OptimizerModel
 
     summary = CATALOGUE[name].summary if name in CATALOGUE else ""
     return OptimizerModel(
@@ -1064,7 +1064,7 @@ def lookahead(base: ModelLike = "sgd", k: int = 5, alpha: float = 0.5, **hyperpa
     >>> [role for role, _ in model.stages], model.period, model.hyperparameters["beta1"]
     (['gradient', 'normaliser', 'learning_rate', 'lookahead'], 6, 0.5)
     """
-    from ._catalogue import as_model
+    from .catalogue import as_model
 
     inner = as_model(base, **hyperparameters)
     stage = Lookahead(k, alpha)
@@ -1111,7 +1111,7 @@ def averaged(
     >>> model.parameter_output, model.filters()["parameter_average"].poles.real.round(12).tolist()
     ('averaged', [0.9])
     """
-    from ._catalogue import as_model
+    from .catalogue import as_model
 
     inner = as_model(base, **hyperparameters)
     if average == "ema":

@@ -39,7 +39,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from ._analysis import (
+from .analysis import (
     FrequencyResponse,
     ImpulseResponse,
     PoleZeroMap,
@@ -48,11 +48,11 @@ from ._analysis import (
     impulse_response,
     step_response,
 )
-from ._analysis import pole_zero as _pole_zero_map
-from ._catalogue import CATALOGUE, get
-from ._filter import ArmaFilter
-from ._model import OptimizerModel
-from ._stages import Stage
+from .analysis import pole_zero as _pole_zero_map
+from .catalogue import CATALOGUE, get
+from .filters import ArmaFilter
+from .model import OptimizerModel
+from .stages import Stage
 
 __all__ = [
     "PALETTE",

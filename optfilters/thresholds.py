@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidHyperparameterError
 from .closed_loop import ModelLike, as_model, closed_loop, normaliser_scale
+from .errors import InvalidHyperparameterError
 from .margins import FeedbackLoop, _stale_label
 
 __all__ = ["FrozenEdges", "TimeVaryingVerdict", "frozen_edges", "frozen_loop", "time_varying_verdict"]

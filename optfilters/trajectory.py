@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._catalogue import CATALOGUE, get, resolve_name
-from ._filter import ArmaFilter
-from ._model import OptimizerModel
+from .catalogue import CATALOGUE, get, resolve_name
+from .filters import ArmaFilter
+from .model import OptimizerModel
 from .validation import FrozenMapping
 
 __all__ = [

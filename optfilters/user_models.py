@@ -41,11 +41,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._catalogue import CATALOGUE, CatalogueEntry, resolve_name
-from ._errors import InvalidHyperparameterError, UnknownNameError
-from ._filter import ArmaFilter
-from ._hyperparameters import Hyperparameter
-from ._model import OptimizerModel
+from .catalogue import CATALOGUE, CatalogueEntry, resolve_name
+from .errors import InvalidHyperparameterError, UnknownNameError
+from .filters import ArmaFilter
+from .hyperparameters import Hyperparameter
+from .model import OptimizerModel
 
 __all__ = ["entry_for", "is_file_reference", "load_entry", "model_from_spec", "parse_spec"]
 
@@ -148,7 +148,7 @@ def load_entry(reference: str) -> CatalogueEntry:
     >>> load_entry("no/such/file.py:mine")
     Traceback (most recent call last):
     ...
-    optfilters._errors.UnknownNameError: no model file 'no/such/file.py'
+    optfilters.errors.UnknownNameError: no model file 'no/such/file.py'
     """
     match = _REFERENCE.match(str(reference).strip())
     if match is None:

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._errors import InvalidHyperparameterError
+from .errors import InvalidHyperparameterError
 
 __all__ = [
     "MAX_COEFFICIENTS",
@@ -137,7 +137,7 @@ def check_number(
     >>> check_number(1.5, "beta", 0.0, 1.0, high_open=True)
     Traceback (most recent call last):
     ...
-    optfilters._errors.InvalidHyperparameterError: beta must be in [0, 1), got 1.5
+    optfilters.errors.InvalidHyperparameterError: beta must be in [0, 1), got 1.5
     """
     value = _scalar(value)
     if isinstance(value, (bool, np.bool_)) or value is None:
@@ -194,11 +194,11 @@ def check_integer(value: Any, name: str, low: int | None = None, high: int | Non
     >>> check_integer(2.5, "step")
     Traceback (most recent call last):
     ...
-    optfilters._errors.InvalidHyperparameterError: step must be an integer, got 2.5
+    optfilters.errors.InvalidHyperparameterError: step must be an integer, got 2.5
     >>> check_integer(10**12, "steps", 1, MAX_STEPS)
     Traceback (most recent call last):
     ...
-    optfilters._errors.InvalidHyperparameterError: steps must be in [1, 10000000], got 1000000000000
+    optfilters.errors.InvalidHyperparameterError: steps must be in [1, 10000000], got 1000000000000
     """
     value = _scalar(value)
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
@@ -244,7 +244,7 @@ def as_float_array(value: Any, name: str, max_size: int | None = None, ndim: int
     >>> as_float_array([1.0, float("nan")], "a")
     Traceback (most recent call last):
     ...
-    optfilters._errors.InvalidHyperparameterError: a[1] must be a finite number, got nan
+    optfilters.errors.InvalidHyperparameterError: a[1] must be a finite number, got nan
     """
     if hasattr(value, "detach"):  # a torch tensor (no torch import)
         value = value.detach().cpu().numpy()

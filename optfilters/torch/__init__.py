@@ -12,7 +12,7 @@
 Importing this module imports torch; ``import optfilters`` alone never does.
 """
 
-from ._optimizer import FilterOptimizer
 from .checkpoint import CheckpointError
+from .optimizer import FilterOptimizer
 
 __all__ = ["CheckpointError", "FilterOptimizer"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .._model import OptimizerModel, StepPlan
+from ..model import OptimizerModel, StepPlan
 from ..program import POLE_TOLERANCE, Instruction, Program, StateSpec
 
 __all__ = ["POLE_TOLERANCE", "Instruction", "Plan", "Program", "StateSpec", "dtype_name"]

@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 
-from .._catalogue import CATALOGUE, CatalogueEntry, as_model, resolve_name
-from .._errors import InvalidHyperparameterError, UnknownNameError
-from .._filter import ArmaFilter
-from .._hyperparameters import Hyperparameter
-from .._model import OptimizerModel
-from .._stages import Stage, WeightDecay
+from ..catalogue import CATALOGUE, CatalogueEntry, as_model, resolve_name
+from ..errors import InvalidHyperparameterError, UnknownNameError
+from ..filters import ArmaFilter
+from ..hyperparameters import Hyperparameter
+from ..model import OptimizerModel
+from ..stages import Stage, WeightDecay
 
 __all__ = ["CatalogueSource", "FixedSource", "Source", "check_lr", "make_source"]
 
@@ -69,7 +69,7 @@ def check_lr(value: Any, where: str = "lr", read: bool = True) -> Any:
     >>> check_lr(float("nan"), "param_groups[0]['lr']")
     Traceback (most recent call last):
     ...
-    optfilters._errors.InvalidHyperparameterError: param_groups[0]['lr'] must be a finite number, got nan
+    optfilters.errors.InvalidHyperparameterError: param_groups[0]['lr'] must be a finite number, got nan
     """
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from ._optimizer import FilterOptimizer
+from .optimizer import FilterOptimizer
 
 __all__ = ["averaged_parameters", "swap_averaged"]
 

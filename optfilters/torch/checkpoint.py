@@ -35,8 +35,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._catalogue import CATALOGUE, CatalogueEntry, resolve_name
-from .._errors import InvalidHyperparameterError
+from ..catalogue import CATALOGUE, CatalogueEntry, resolve_name
+from ..errors import InvalidHyperparameterError
 from ._resolve import OPTION_KEYS, CatalogueSource, Source, make_source
 
 __all__ = ["CheckpointError", "from_torch", "to_torch"]

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 import optfilters
 from optfilters import CATALOGUE, CatalogueEntry, Hyperparameter
-from optfilters._catalogue import catalogue_docs, register, unregister
 from optfilters.batch_size import POLE_HYPERPARAMETERS
+from optfilters.catalogue import catalogue_docs, register, unregister
 from optfilters.closed_loop import DEFAULT_TUNED
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -192,7 +192,7 @@ def test_state_edits_between_steps_are_honoured(options: dict[str, Any]) -> None
 
 def test_without_a_working_compiler_fused_falls_back_to_the_multi_tensor_path(monkeypatch: pytest.MonkeyPatch) -> None:
     import optfilters.torch._native as native
-    import optfilters.torch._optimizer as optimizer_module
+    import optfilters.torch.optimizer as optimizer_module
 
     monkeypatch.setattr(native, "_FLAGS", [*native._FLAGS, "--no-such-flag"])  # every compilation fails
     with pytest.warns(UserWarning, match="could not compile its kernel"):

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidFilterError, StateResetWarning
-from ._filter import ArmaFilter, cascade
-from ._gains import Constant, Gain
-from ._stages import LearningRate, LinearStage, Stage
+from .errors import InvalidFilterError, StateResetWarning
+from .filters import ArmaFilter, cascade
+from .gains import Constant, Gain
 from .program import LinComb, Program, ProgramBuilder, Signals, changed_forms, run_numpy
+from .stages import LearningRate, LinearStage, Stage
 from .validation import FrozenMapping, as_float_array, check_number
 
 __all__ = ["NumpyOptimizer", "OptimizerModel", "StepPlan", "Trajectory", "chain"]
@@ -881,7 +881,7 @@ class NumpyOptimizer:
         The model is rebuilt by :func:`optfilters.as_model` (catalogue models
         take any of their hyperparameters; other models ``lr`` only).
         """
-        from ._catalogue import as_model  # the catalogue builds on this module
+        from .catalogue import as_model  # the catalogue builds on this module
 
         lr = hyperparameters.pop("lr", None)
         if hyperparameters:

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, StateResetWarning
-from .._filter import ArmaFilter
-from .._model import OptimizerModel
+from ..errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, StateResetWarning
+from ..filters import ArmaFilter
+from ..model import OptimizerModel
 from ..program import changed_forms
 from ._compiled import CompiledStep
 from ._kernels import (

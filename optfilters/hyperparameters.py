@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._errors import InvalidHyperparameterError
+from .errors import InvalidHyperparameterError
 from .validation import MAX_COEFFICIENTS, check_number, range_text
 
 __all__ = ["Hyperparameter"]
@@ -51,7 +51,7 @@ class Hyperparameter:
     >>> beta.validate(1.5)
     Traceback (most recent call last):
     ...
-    optfilters._errors.InvalidHyperparameterError: beta1 must be in [0, 1), got 1.5
+    optfilters.errors.InvalidHyperparameterError: beta1 must be in [0, 1), got 1.5
     """
 
     name: str

@@ -16,23 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import InvalidFilterError, InvalidHyperparameterError, UnknownNameError
-from ._filter import ArmaFilter
-from ._gains import Constant, InverseTimeDecay, NadamCurrentGain, NadamMomentumGain, RAdamRectification
-from ._hyperparameters import Hyperparameter
-from ._model import OptimizerModel, chain
-from ._stages import (
-    AdadeltaNormaliser,
-    FilterTerm,
-    LearningRate,
-    LinearStage,
-    PeakNormaliser,
-    RmsNormaliser,
-    SignNonlinearity,
-    Stage,
-    WeightDecay,
-)
+from .errors import InvalidFilterError, InvalidHyperparameterError, UnknownNameError
+from .filters import ArmaFilter
+from .gains import Constant, InverseTimeDecay, NadamCurrentGain, NadamMomentumGain, RAdamRectification
+from .hyperparameters import Hyperparameter
 from .matrix_stages import MUON_COEFFICIENTS, FactoredNormaliser, Orthogonalise
+from .model import OptimizerModel, chain
 from .package_stages import (
     AccumulatingEma,
     AdanNumerator,
@@ -59,6 +48,17 @@ from .parameter_stages import (
     RpropUpdate,
     SwaAverage,
     _wrap,
+)
+from .stages import (
+    AdadeltaNormaliser,
+    FilterTerm,
+    LearningRate,
+    LinearStage,
+    PeakNormaliser,
+    RmsNormaliser,
+    SignNonlinearity,
+    Stage,
+    WeightDecay,
 )
 
 __all__ = [
@@ -322,7 +322,7 @@ def close_matches(word: str, candidates: list[str], n: int = 3) -> list[str]:
 
     Examples
     --------
-    >>> from optfilters._catalogue import close_matches
+    >>> from optfilters.catalogue import close_matches
     >>> close_matches("adma", ["adamax", "adam", "arma", "sgd"])
     ['adam', 'arma', 'adamax']
     """
@@ -1703,7 +1703,7 @@ def register(entry: CatalogueEntry) -> CatalogueEntry:
     Examples
     --------
     >>> import optfilters
-    >>> from optfilters._catalogue import CatalogueEntry, register, unregister
+    >>> from optfilters.catalogue import CatalogueEntry, register, unregister
     >>> slow = CatalogueEntry("slow", "momentum 0.99", (), lambda p: optfilters.get("momentum", momentum=0.99))
     >>> _ = register(slow)
     >>> "slow" in optfilters.names()
@@ -1753,7 +1753,7 @@ def catalogue_docs(entries: Any = None) -> str:
 
     Examples
     --------
-    >>> from optfilters._catalogue import catalogue_docs
+    >>> from optfilters.catalogue import catalogue_docs
     >>> catalogue_docs(["sgd"]).startswith("* ``sgd``")
     True
     """
@@ -1771,7 +1771,7 @@ class CatalogueFacts(Mapping[str, tuple[str, ...]]):
 
     Examples
     --------
-    >>> from optfilters._catalogue import CatalogueFacts
+    >>> from optfilters.catalogue import CatalogueFacts
     >>> CatalogueFacts("tuned")["adam"]
     ('beta1',)
     """
@@ -1816,7 +1816,7 @@ def resolve_name(name: str) -> str:
     >>> optfilters.resolve_name("adma")
     Traceback (most recent call last):
     ...
-    optfilters._errors.UnknownNameError: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adan'?
+    optfilters.errors.UnknownNameError: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adan'?
     """
     key = _normalise(str(name))
     if key in _ALIASES:

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import exact as _exact
-from ._errors import InvalidFilterError
+from .errors import InvalidFilterError
 from .factored import (
     Cancellation,
     Factorisation,
@@ -1000,7 +1000,7 @@ class ArmaFilter:
         >>> r.freqs.tolist()
         [0.0, 0.25, 0.5]
         """
-        from ._analysis import frequency_response
+        from .analysis import frequency_response
 
         return frequency_response(self, n=n, freqs=freqs)
 
