@@ -16,11 +16,11 @@ from numpy.typing import ArrayLike, NDArray
 from . import exact as _exact
 from .catalogue import as_model
 from .display import RichDisplay
-from .errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning
+from .errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, deprecated_alias
 from .factored import Cancellation
 from .filters import ArmaFilter, complex_pairs
 from .model import OptimizerModel
-from .stages import LinearStage, Stage, transient_correction
+from .stages import LinearStage, Stage, bias_correction
 
 __all__ = [
     "FilterSummary",
@@ -29,6 +29,7 @@ __all__ = [
     "PoleZeroMap",
     "QuasiHyperbolicForm",
     "StepResponse",
+    "bias_correct",
     "compensate",
     "cutoff_frequency",
     "frequency_response",
@@ -82,6 +83,13 @@ def _as_filter(system: Any, hyperparameters: dict[str, Any] | None = None) -> Ar
 
 def warn_if_unstable(f: ArmaFilter, what: str = "filter") -> None:
     """Issue a :class:`StabilityWarning` when ``f`` is marginal or unstable (it is still analysed).
+
+    Parameters
+    ----------
+    f : ArmaFilter
+        The filter.
+    what : str
+        How the warning names it.
 
     Examples
     --------
@@ -223,6 +231,11 @@ def frequency_response(
     -------
     FrequencyResponse
 
+    Raises
+    ------
+    InvalidFilterError
+        If ``n < 2`` or ``freqs`` are not finite.
+
     Examples
     --------
     >>> from optfilters import ArmaFilter, frequency_response
@@ -260,6 +273,17 @@ def frequency_response(
 class PoleZeroMap(RichDisplay):
     """Poles, zeros, gain and stability of a filter.
 
+    Attributes
+    ----------
+    zeros, poles : ndarray of complex
+        Roots in ``z`` of the numerator and denominator.
+    gain : float
+        Leading numerator coefficient over the leading denominator coefficient.
+    stability : {"stable", "marginal", "unstable"}
+        From the largest pole radius.
+    name : str
+        Label of the filter.
+
     Examples
     --------
     >>> from optfilters import ArmaFilter, pole_zero
@@ -293,6 +317,19 @@ class PoleZeroMap(RichDisplay):
 def pole_zero(system: FilterLike, **hyperparameters: Any) -> PoleZeroMap:
     """Poles, zeros and gain of a filter (or a stage's LTI limit).
 
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (its LTI limit), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    PoleZeroMap
+        Zeros, poles (complex, in ``z``), gain and stability.
+
     Examples
     --------
     >>> from optfilters import ArmaFilter, pole_zero
@@ -322,6 +359,8 @@ class StepResponse(RichDisplay):
         (see :func:`step_response` for the formula).
     applied : bool
         Whether the optimizer itself applies the correction.
+    name : str
+        Label of the stage.
 
     Examples
     --------
@@ -361,6 +400,15 @@ class StepResponse(RichDisplay):
 @dataclass(frozen=True)
 class ImpulseResponse(RichDisplay):
     """Unit-impulse response of a stage from the first step on (exact, time-varying parts included).
+
+    Attributes
+    ----------
+    steps : ndarray of int, shape (n,)
+        ``1 .. n``.
+    values : ndarray, shape (n,)
+        The response (per unit impulse at step 1).
+    name : str
+        Label of the stage.
 
     Examples
     --------
@@ -416,6 +464,11 @@ def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> St
     -------
     StepResponse
 
+    Raises
+    ------
+    InvalidFilterError
+        If ``n < 1``.
+
     Examples
     --------
     >>> import optfilters
@@ -437,6 +490,26 @@ def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> St
 def impulse_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> ImpulseResponse:
     """Exact unit-impulse response of a filter or linear stage (as the optimizer runs it).
 
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (as the optimizer runs it), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
+    n : int
+        Number of steps, >= 1.
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    ImpulseResponse
+        The response at steps ``1 .. n``.
+
+    Raises
+    ------
+    InvalidFilterError
+        If ``n < 1``.
+
     Examples
     --------
     >>> import optfilters
@@ -452,23 +525,46 @@ def impulse_response(system: FilterLike, n: int = 50, **hyperparameters: Any) ->
     return ImpulseResponse(np.arange(1, n + 1), stage.response(x), stage.name)
 
 
-def compensate(system: ArmaFilter, x: ArrayLike) -> FloatArray:
-    """Filter ``x`` from rest and apply transient compensation (``y_t * H(1) / s_t``).
+def bias_correct(system: ArmaFilter, x: ArrayLike) -> FloatArray:
+    """Filter ``x`` from rest and apply bias correction (``y_t * H(1) / s_t``).
 
-    This is Adam's bias correction generalised to any filter with a finite,
-    non-zero DC gain.
+    This is Adam's bias correction (Kingma & Ba 2015, Algorithm 1;
+    torch.optim.Adam's ``exp_avg / bias_correction1``) generalised to any
+    filter with a finite, non-zero DC gain: the output of a constant input is
+    that constant times ``H(1)`` from the first step on.
+
+    Parameters
+    ----------
+    system : ArmaFilter
+        A filter with a finite, non-zero DC gain.
+    x : array_like, shape (T,) or (T, ...)
+        The input sequence, time along the first axis.
+
+    Returns
+    -------
+    ndarray, shape of ``x``
+        The bias-corrected output.
+
+    Raises
+    ------
+    InvalidFilterError
+        If the DC gain is zero or infinite, or a step response sample is zero.
 
     Examples
     --------
-    >>> from optfilters import ArmaFilter, compensate
-    >>> compensate(ArmaFilter.ema(0.9), [2.0, 2.0, 2.0]).round(12).tolist()
+    >>> from optfilters import ArmaFilter, bias_correct
+    >>> bias_correct(ArmaFilter.ema(0.9), [2.0, 2.0, 2.0]).round(12).tolist()
     [2.0, 2.0, 2.0]
     """
     data = np.asarray(x, dtype=np.float64)
     y = system.filter(data)
-    corrections = np.array([transient_correction(system, t) for t in range(1, data.shape[0] + 1)])
+    corrections = np.array([bias_correction(system, t) for t in range(1, data.shape[0] + 1)])
     shape = (-1,) + (1,) * (data.ndim - 1)
     return np.asarray(y / corrections.reshape(shape), dtype=np.float64)
+
+
+#: Former name (the field's term is bias correction), kept as a deprecated alias.
+compensate = deprecated_alias(bias_correct, "compensate", "optfilters")
 
 
 # ----------------------------------------------------------------------------- scalar summaries
@@ -482,6 +578,19 @@ def noise_gain(system: FilterLike, **hyperparameters: Any) -> float:
     degree 4, in interval arithmetic to within a unit in the last place
     (:func:`optfilters.exact.noise_gain`): no expanded-polynomial rounding.
     ``inf`` for marginal or unstable filters.
+
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (its LTI limit), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    float
+        ``sum_n h[n]^2`` (dimensionless; ``inf`` when not stable).
 
     Examples
     --------
@@ -505,6 +614,19 @@ def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     (coinciding pole-zero pairs cancelled).  ``nan`` when the DC gain is zero
     or infinite.
 
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (its LTI limit), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    float
+        The delay in steps (``nan`` without a finite, non-zero DC gain).
+
     Examples
     --------
     >>> from optfilters import ArmaFilter, mean_delay
@@ -521,6 +643,19 @@ def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None
     """The -3 dB frequency (cycles/step): where ``|H|`` first falls to ``|H(1)| / sqrt(2)``.
 
     None when the DC gain is zero or infinite, or the response never falls that far.
+
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (its LTI limit), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    float or None
+        Frequency in cycles per step (0 to 0.5), or None.
 
     Examples
     --------
@@ -555,6 +690,19 @@ def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None
 def time_constant(system: FilterLike, **hyperparameters: Any) -> float:
     """E-folding time of the slowest mode, ``-1 / ln max|pole|``, in steps (0 for FIR, inf if marginal).
 
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (its LTI limit), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    float
+        Steps (0 for FIR filters, ``inf`` with a pole on the unit circle).
+
     Examples
     --------
     >>> from optfilters import ArmaFilter
@@ -577,6 +725,15 @@ class QuasiHyperbolicForm(RichDisplay):
     """A first-order filter as quasi-hyperbolic momentum: ``alpha [(1 - nu) + nu (1 - beta)/(1 - beta z^-1)]``.
 
     ``alpha = H(1)`` is the effective learning-rate multiplier (DC gain).
+
+    Attributes
+    ----------
+    alpha : float
+        The DC gain ``H(1)``.
+    beta : float
+        The pole.
+    nu : float
+        The weight of the momentum term (0: plain SGD, 1: normalised EMA).
 
     Examples
     --------
@@ -608,6 +765,19 @@ def quasi_hyperbolic_form(system: FilterLike, **hyperparameters: Any) -> QuasiHy
     the same ``beta`` and ``nu = (1 - b0/alpha) / beta``.  FIR gains
     (``beta = 0``) give ``nu = 0``.
 
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (its LTI limit), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    QuasiHyperbolicForm
+        ``alpha``, ``beta`` and ``nu``.
+
     Raises
     ------
     InvalidFilterError
@@ -637,6 +807,31 @@ def quasi_hyperbolic_form(system: FilterLike, **hyperparameters: Any) -> QuasiHy
 @dataclass(frozen=True)
 class FilterSummary(RichDisplay):
     """Scalar facts about a filter: gains, cutoff, noise gain, delay, poles, zeros, stability.
+
+    Attributes
+    ----------
+    name : str
+        Label of the filter.
+    b, a : ndarray
+        Coefficients in powers of ``z^-1``.
+    order : int
+        Number of poles.
+    dc_gain, nyquist_gain : float
+        ``|H|`` at frequency 0 and 0.5 cycles/step.
+    cutoff : float or None
+        The -3 dB frequency (:func:`cutoff_frequency`).
+    noise_gain : float
+        :func:`noise_gain`.
+    mean_delay : float
+        :func:`mean_delay`, in steps.
+    time_constant : float
+        :func:`time_constant`, in steps.
+    zeros, poles : ndarray of complex
+        Roots in ``z``.
+    stability : {"stable", "marginal", "unstable"}
+        From the largest pole radius.
+    quasi_hyperbolic : QuasiHyperbolicForm or None
+        For first-order filters with a finite, non-zero DC gain.
 
     Examples
     --------
@@ -706,6 +901,19 @@ def summarise(system: FilterLike, **hyperparameters: Any) -> FilterSummary:
     function: coinciding pole-zero pairs cancel first
     (:meth:`ArmaFilter.minreal`), and :attr:`FilterSummary.cancelled` and
     :attr:`FilterSummary.notes` say so.
+
+    Parameters
+    ----------
+    system : ArmaFilter, LinearStage, OptimizerModel or str
+        A filter, a linear stage (its LTI limit), or a model or catalogue name
+        (its gradient filter; see :func:`optfilters.as_model`).
+    **hyperparameters
+        Catalogue hyperparameters, with a catalogue name.
+
+    Returns
+    -------
+    FilterSummary
+        Order, DC and Nyquist gains, poles, stability, noise gain, delays, cutoff, QHM form.
 
     Examples
     --------

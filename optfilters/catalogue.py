@@ -175,7 +175,7 @@ class CatalogueEntry:
         --------
         >>> from optfilters import CATALOGUE
         >>> CATALOGUE["nesterov"].docs_line().split(":")[0]
-        '``nesterov`` (nag)'
+        '``nesterov`` (nag, sgd-nesterov)'
         """
         aliases = f" ({', '.join(self.aliases)})" if self.aliases else ""
         hps = ", ".join(hp.name for hp in self.hyperparameters) or "none"
@@ -1796,6 +1796,11 @@ def _normalise(name: str) -> str:
 def names() -> list[str]:
     """Canonical catalogue names in catalogue order.
 
+    Returns
+    -------
+    list of str
+        Entries registered with :func:`register` included, last.
+
     Examples
     --------
     >>> import optfilters
@@ -1807,6 +1812,21 @@ def names() -> list[str]:
 
 def resolve_name(name: str) -> str:
     """The canonical name for a name or alias (case-insensitive); suggests close matches.
+
+    Parameters
+    ----------
+    name : str
+        A catalogue name or alias, any case, ``_`` or spaces for ``-``.
+
+    Returns
+    -------
+    str
+        The canonical name (a key of :data:`CATALOGUE`).
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown name, with up to three close matches.
 
     Examples
     --------

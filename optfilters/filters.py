@@ -1117,6 +1117,11 @@ def cascade(*filters: ArmaFilter) -> ArmaFilter:
     -------
     ArmaFilter
 
+    Raises
+    ------
+    InvalidFilterError
+        Without any filter.
+
     Examples
     --------
     >>> from optfilters import ArmaFilter, cascade
@@ -1143,6 +1148,21 @@ def parallel(*filters: ArmaFilter) -> ArmaFilter:
     Filters with equal denominators are added without raising the order.  The
     result stands for the exact sum; its poles are the parts' own and its
     zeros are those of the exact numerator (factored in high precision).
+
+    Parameters
+    ----------
+    *filters : ArmaFilter
+        At least one filter.
+
+    Returns
+    -------
+    ArmaFilter
+        The sum, over the least common denominator.
+
+    Raises
+    ------
+    InvalidFilterError
+        Without any filter.
 
     Examples
     --------

@@ -120,6 +120,11 @@ class Gain:
 class Constant(Gain):
     """A constant gain.
 
+    Parameters
+    ----------
+    constant : float
+        The value at every step.
+
     Examples
     --------
     >>> from optfilters.gains import Constant
@@ -147,6 +152,16 @@ class Constant(Gain):
 @dataclass(frozen=True)
 class InverseTimeDecay(Gain):
     """``1 / (1 + (t - 1) * decay)``: Adagrad's ``lr_decay`` (limit 0 when ``decay > 0``).
+
+    Parameters
+    ----------
+    decay : float
+        torch.optim.Adagrad's ``lr_decay``, >= 0.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``decay`` is negative or not finite.
 
     Examples
     --------
@@ -448,6 +463,20 @@ class LinearWarmup(Gain):
 def nadam_momentum(beta1: float, momentum_decay: float, t: int) -> float:
     """NAdam's momentum schedule ``mu_t = beta1 (1 - 0.5 * 0.96^(t * psi))``.
 
+    Parameters
+    ----------
+    beta1 : float
+        torch.optim.NAdam's ``betas[0]``.
+    momentum_decay : float
+        torch.optim.NAdam's ``momentum_decay`` (``psi``).
+    t : int
+        Step count, >= 1.
+
+    Returns
+    -------
+    float
+        ``mu_t`` (torch.optim.NAdam, ``_single_tensor_nadam``).
+
     Examples
     --------
     >>> round(nadam_momentum(0.9, 4e-3, 1), 6)
@@ -486,6 +515,27 @@ def nadam_product(beta1: float, momentum_decay: float, t: int, dtype: str = "flo
     torch stores the product in a tensor of ``torch.get_default_dtype()``
     (float32 unless the default dtype was changed to float64).
 
+    Parameters
+    ----------
+    beta1 : float
+        torch.optim.NAdam's ``betas[0]``.
+    momentum_decay : float
+        torch.optim.NAdam's ``momentum_decay`` (``psi``).
+    t : int
+        Step count, >= 1.
+    dtype : {"float32", "float64"}
+        The dtype torch keeps the product in.
+
+    Returns
+    -------
+    float
+        ``mu_1 mu_2 ... mu_t``.
+
+    Raises
+    ------
+    ValueError
+        For another dtype.
+
     Examples
     --------
     >>> round(nadam_product(0.9, 4e-3, 1), 6)
@@ -500,6 +550,15 @@ class NadamCurrentGain(Gain):
 
     Limit ``1 - beta1``.  ``product_dtype`` is the precision of torch's
     running product (float32 unless torch's default dtype is float64).
+
+    Parameters
+    ----------
+    beta1 : float
+        torch.optim.NAdam's ``betas[0]``.
+    momentum_decay : float
+        torch.optim.NAdam's ``momentum_decay`` (``psi``).
+    product_dtype : {"float32", "float64"}
+        The dtype torch keeps the running product ``prod mu_k`` in.
 
     Examples
     --------
@@ -549,6 +608,15 @@ class NadamMomentumGain(Gain):
     """NAdam's weight on the first moment ``m``: ``mu_{t+1} / (1 - prod_{k<=t+1} mu_k)``.
 
     Limit ``beta1`` (with psi > 0).
+
+    Parameters
+    ----------
+    beta1 : float
+        torch.optim.NAdam's ``betas[0]``.
+    momentum_decay : float
+        torch.optim.NAdam's ``momentum_decay`` (``psi``).
+    product_dtype : {"float32", "float64"}
+        The dtype torch keeps the running product ``prod mu_k`` in.
 
     Examples
     --------
@@ -601,6 +669,11 @@ class RAdamRectification(Gain):
     While inactive, RAdam applies no normalisation at all; :meth:`active`
     says which regime step ``t`` is in, and :meth:`value` is ``r_t`` (1 while
     inactive).  The limit is 1.
+
+    Parameters
+    ----------
+    beta2 : float
+        torch.optim.RAdam's ``betas[1]``.
 
     Examples
     --------

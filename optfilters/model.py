@@ -776,6 +776,13 @@ class Trajectory:
     (``averaged[0]`` the initial point) for models that keep them
     (:attr:`OptimizerModel.parameter_output`), else None.
 
+    Attributes
+    ----------
+    params : ndarray, shape (T + 1, ...)
+        ``params[0]`` the start, ``params[t]`` the parameter after step ``t``.
+    updates : ndarray, shape (T, ...)
+        ``params[t] - params[t - 1]``.
+
     Examples
     --------
     >>> import numpy as np

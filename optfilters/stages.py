@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import InvalidFilterError
+from .errors import InvalidFilterError, deprecated_alias
 from .filters import ArmaFilter, parallel
 from .gains import Constant, Gain, RAdamRectification
 from .program import ONE, Coef, LinComb, NumpyOps, Program, ProgramBuilder, Signals, bind, execute, run_numpy
@@ -39,6 +39,8 @@ __all__ = [
     "Stage",
     "Tracker",
     "WeightDecay",
+    "bias_correction",
+    "bias_correction_gain",
     "classify_filter",
     "classify_stage",
     "transient_compensation",
@@ -79,17 +81,35 @@ class _StepResponseCache:
 _STEP_CACHE = _StepResponseCache()
 
 
-def transient_correction(f: ArmaFilter, t: int) -> float:
+def bias_correction(f: ArmaFilter, t: int) -> float:
     """The fraction ``s[t] / H(1)`` of its DC gain that the step response of ``f`` has reached at step ``t``.
 
-    For a one-pole filter this is ``1 - p^t`` (Adam's ``bias_correction``),
-    computed with that very expression; otherwise from the step response.
+    For a one-pole filter this is ``1 - p^t`` (torch.optim.Adam's
+    ``bias_correction1 = 1 - beta1 ** step``), computed with that very
+    expression; otherwise from the step response (the same correction for any
+    filter with a finite, non-zero DC gain).
+
+    Parameters
+    ----------
+    f : ArmaFilter
+        A filter with a finite, non-zero DC gain.
+    t : int
+        Step count, ``t >= 1``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InvalidFilterError
+        If the DC gain is zero or infinite, or the step response is zero at ``t``.
 
     Examples
     --------
     >>> from optfilters import ArmaFilter
-    >>> from optfilters.stages import transient_correction
-    >>> transient_correction(ArmaFilter.ema(0.9), 2)
+    >>> from optfilters.stages import bias_correction
+    >>> bias_correction(ArmaFilter.ema(0.9), 2)
     0.18999999999999995
     """
     pole = _one_pole(f)
@@ -108,7 +128,7 @@ def transient_correction(f: ArmaFilter, t: int) -> float:
     return s / dc
 
 
-def transient_compensation(f: ArmaFilter, t: int) -> float:
+def bias_correction_gain(f: ArmaFilter, t: int) -> float:
     """The gain ``H(1) / s[t]`` that makes the step response of ``f`` equal its DC gain at step ``t``.
 
     ``s[t]`` is the step response at step ``t`` (``t = 1`` is the first
@@ -134,16 +154,21 @@ def transient_compensation(f: ArmaFilter, t: int) -> float:
     Examples
     --------
     >>> from optfilters import ArmaFilter
-    >>> from optfilters.stages import transient_compensation
-    >>> transient_compensation(ArmaFilter.ema(0.9), 1)
+    >>> from optfilters.stages import bias_correction_gain
+    >>> bias_correction_gain(ArmaFilter.ema(0.9), 1)
     10.000000000000002
     """
-    return 1.0 / transient_correction(f, t)
+    return 1.0 / bias_correction(f, t)
+
+
+#: Former names (the field's term is bias correction), kept as deprecated aliases.
+transient_correction = deprecated_alias(bias_correction, "transient_correction", "optfilters.stages")
+transient_compensation = deprecated_alias(bias_correction_gain, "transient_compensation", "optfilters.stages")
 
 
 def _correction_coef(f: ArmaFilter) -> Coef:
     """Transient compensation ``1 / correction(t)`` (Adam's ``1 / (1 - beta^t)``); limit 1."""
-    return Coef(lambda t: (1.0, transient_correction(f, t)), 1.0)
+    return Coef(lambda t: (1.0, bias_correction(f, t)), 1.0)
 
 
 # ----------------------------------------------------------------------------- table text
@@ -155,6 +180,16 @@ def _fmt(x: float) -> str:
 
 def classify_filter(f: ArmaFilter) -> str:
     """A short name for a filter's structure: identity, AR1 unit input/DC gain, summer, ARMA(p,q).
+
+    Parameters
+    ----------
+    f : ArmaFilter
+        The filter.
+
+    Returns
+    -------
+    str
+        The table's wording ("identity", "AR1, unit DC gain (pole 0.9)", ...).
 
     Examples
     --------
@@ -188,6 +223,16 @@ def classify_filter(f: ArmaFilter) -> str:
 
 def classify_stage(stage: LinearStage) -> str:
     """Describe a (possibly time-varying) linear stage: its limit's structure plus compensation notes.
+
+    Parameters
+    ----------
+    stage : LinearStage
+        The stage.
+
+    Returns
+    -------
+    str
+        :func:`classify_filter` of its limit, with its bias-correction and time-variation notes.
 
     Examples
     --------
@@ -626,7 +671,7 @@ class FilterTerm:
         c = self.gain.value(t)
         apply = self.compensated if compensate is None else (compensate and self.can_compensate)
         if apply:
-            c *= transient_compensation(self.filter, t)
+            c *= bias_correction_gain(self.filter, t)
         return c
 
     def limit(self) -> ArmaFilter:
@@ -1075,7 +1120,7 @@ EpsPlacement = Literal["after_root", "inside_root", "before_correction"]
 
 def _correction_scalar(f: ArmaFilter, root: bool = False) -> Callable[[int, float], float]:
     def correction(t: int, lr: float) -> float:
-        c = transient_correction(f, t)
+        c = bias_correction(f, t)
         return c**0.5 if root else c  # torch.optim: bias_correction2**0.5 (a tensor for a tensor t: capturable)
 
     return correction
@@ -1267,7 +1312,7 @@ class RmsNormaliser(Stage):
             bld.emit("add_s_", None, den, slot=eps)
             if correction is not None:
                 f = correction
-                extras.append(Coef(lambda t: (transient_correction(f, t) ** 0.5, 1.0), 1.0))
+                extras.append(Coef(lambda t: (bias_correction(f, t) ** 0.5, 1.0), 1.0))
         if self.rectification is not None:
             extras.append(self.rectification.coef())
         return den, extras
@@ -1460,6 +1505,13 @@ class _RmsTracker(Tracker):
 class PeakNormaliser(Stage):
     """Adamax's peak envelope: ``u_t = max(beta2 * u_{t-1}, |g_t| + eps)``; divide by ``u``.
 
+    Parameters
+    ----------
+    beta2 : float
+        torch.optim.Adamax's ``betas[1]``: the decay of the running peak.
+    eps : float
+        torch.optim.Adamax's ``eps``.
+
     Examples
     --------
     >>> from optfilters.stages import PeakNormaliser
@@ -1539,6 +1591,13 @@ class _PeakTracker(Tracker):
 @dataclass(frozen=True)
 class AdadeltaNormaliser(Stage):
     """Adadelta: ``delta = sqrt(u + eps) / sqrt(v + eps) * g`` with EMAs ``v`` of ``g^2`` and ``u`` of ``delta^2``.
+
+    Parameters
+    ----------
+    rho : float
+        torch.optim.Adadelta's ``rho``: the pole of both moment filters.
+    eps : float
+        torch.optim.Adadelta's ``eps``, inside both square roots.
 
     Examples
     --------
@@ -1769,6 +1828,13 @@ def _decay_factor(lam: float) -> Callable[[int, float], float]:
 class WeightDecay(Stage):
     """Weight decay: coupled L2 (``g += wd * theta``) or decoupled (``theta *= 1 - lr * wd``).
 
+    Parameters
+    ----------
+    weight_decay : float
+        The coefficient ``lambda`` (torch.optim's ``weight_decay``).
+    decoupled : bool
+        Applied to the parameter after the update (AdamW) rather than added to the gradient (L2).
+
     Examples
     --------
     >>> from optfilters.stages import WeightDecay
@@ -1819,6 +1885,11 @@ class LearningRate(Stage):
 
     Every model has one (added at the end when not given); stages after it
     act on the updated parameter.
+
+    Parameters
+    ----------
+    gain : Gain
+        The learning-rate factor ``lr_t / lr`` (a schedule, Adagrad's ``lr_decay``; default 1).
 
     Examples
     --------

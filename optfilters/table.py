@@ -122,6 +122,15 @@ def table_row(model: OptimizerModel) -> tuple[str, ...]:
 class SummaryTable:
     """Rows of the generated summary table, with the corrections to the lecture's table.
 
+    Attributes
+    ----------
+    columns : tuple of str
+        :data:`COLUMNS`.
+    rows : tuple of tuple of str
+        One row per optimizer, one cell per column.
+    corrections : tuple of str
+        Where the lecture's table is wrong (:data:`CORRECTIONS`).
+
     Examples
     --------
     >>> from optfilters import summary_table

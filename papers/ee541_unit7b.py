@@ -683,11 +683,11 @@ def _compensation_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str
     x = noisy_cosine(cos["steps"], cos["frequency"], cos["noise"], cos["seed"])
     t = np.arange(1, x.size + 1, dtype=np.float64)
     raw = ema.filter(x)
-    compensated = optfilters.compensate(ema, x)
+    compensated = optfilters.bias_correct(ema, x)
     settle = round(5.0 / (1.0 - beta))
     ones = np.ones(steps)
     scaled = StepResponse(
-        np.arange(1, steps + 1), ema.filter(SCALED_STEP * ones), optfilters.compensate(ema, SCALED_STEP * ones)
+        np.arange(1, steps + 1), ema.filter(SCALED_STEP * ones), optfilters.bias_correct(ema, SCALED_STEP * ones)
     )
     with plot.style():
         fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4), width_ratios=(1.0, 1.5))

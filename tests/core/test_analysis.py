@@ -172,7 +172,7 @@ def test_compensate_generalises_bias_correction() -> None:
     rng = np.random.default_rng(3)
     x = np.cos(0.05 * np.arange(200)) + 0.5 * rng.normal(size=200)
     m = signal.lfilter([0.1], [1, -0.9], x)
-    np.testing.assert_allclose(optfilters.compensate(ArmaFilter.ema(0.9), x), m / (1 - 0.9 ** np.arange(1, 201)))
+    np.testing.assert_allclose(optfilters.bias_correct(ArmaFilter.ema(0.9), x), m / (1 - 0.9 ** np.arange(1, 201)))
 
 
 def test_summary_of_a_designed_filter() -> None:
