@@ -96,6 +96,27 @@ def _plot(path: Path | None, draw: Any, data: dict[str, Any]) -> None:
         data["plot"] = str(_save_plot(draw, path))
 
 
+def _report(
+    result: Any, model: Any, note: str | None, plot: Path | None, draw: Any, as_json: bool, head: str, staleness: int
+) -> tuple[list[str], dict[str, Any]] | None:
+    """The loop readings' common output: JSON (and the optional figure), or the text's first lines and the data.
+
+    None when the JSON was printed (the command is done).
+    """
+    data = result.as_dict()
+    data["hyperparameters"] = dict(model.hyperparameters)
+    data["nonlinear_note"] = note
+    _plot(plot, draw, data)
+    if as_json:
+        echo_json(data)
+        return None
+    lines = [f"note: {note}"] if note else []
+    lines.append(head + (f", gradients {staleness} steps stale" if staleness else ""))
+    if result.label != "exact":
+        lines.append(f"  note: {result.label}")
+    return lines, data
+
+
 def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
     """Text lines for a :class:`optfilters.margins.Margins` at learning rate ``lr`` (None: ``x`` was given)."""
     lines = [f"{indent}rate {fmt(result.rate)} ({result.mode})"]
@@ -203,23 +224,20 @@ def _margins(
     result = margins(
         model, staleness=staleness, second_moment=second_moment, **_point(selection, curvature, lr_curvature)
     )
-    data = result.as_dict()
-    data["hyperparameters"] = dict(model.hyperparameters)
-    data["nonlinear_note"] = note
     lr_scale = model.lr if lr_curvature is None else None
-    _plot(plot, lambda p: p.margins(result), data)
-    if as_json:
-        echo_json(data)
-        return
-    lines = []
-    if note:
-        lines.append(f"note: {note}")
-    lines.append(
-        f"{model.name}: loop L(z) = x z^-1 H(z) / (1 - z^-1) at {_where(result, model, curvature, lr_curvature)}"
-        + (f", gradients {staleness} steps stale" if staleness else "")
+    report = _report(
+        result,
+        model,
+        note,
+        plot,
+        lambda p: p.margins(result),
+        as_json,
+        f"{model.name}: loop L(z) = x z^-1 H(z) / (1 - z^-1) at {_where(result, model, curvature, lr_curvature)}",
+        staleness,
     )
-    if result.label != "exact":
-        lines.append(f"  note: {result.label}")
+    if report is None:
+        return
+    lines, data = report
     lines += point_lines(result, lr_scale)
     if plot is not None:
         lines.append(f"figure written to {data['plot']}")
@@ -259,20 +277,19 @@ def _locus(
         curvature=h,
         operating_point=lr_curvature,
     )
-    data = result.as_dict()
-    data["hyperparameters"] = dict(model.hyperparameters)
-    data["nonlinear_note"] = note
-    _plot(plot, lambda p: p.root_locus(result), data)
-    if as_json:
-        echo_json(data)
-        return
-    lines = [f"note: {note}"] if note else []
-    lines.append(
-        f"{model.name}: closed-loop poles as x = lr*h sweeps ({len(result.lr_curvature)} values)"
-        + (f", gradients {staleness} steps stale" if staleness else "")
+    report = _report(
+        result,
+        model,
+        note,
+        plot,
+        lambda p: p.root_locus(result),
+        as_json,
+        f"{model.name}: closed-loop poles as x = lr*h sweeps ({len(result.lr_curvature)} values)",
+        staleness,
     )
-    if result.label != "exact":
-        lines.append(f"  note: {result.label}")
+    if report is None:
+        return
+    lines, data = report
     lines.append(f"  poles at lr = 0: {', '.join(fmt_complex(z) for z in result.open_loop_poles)}")
     zeros = ", ".join(fmt_complex(z) for z in result.zeros) or "none"
     lines.append(f"  zeros (where poles go as lr -> inf): {zeros}")
@@ -325,20 +342,19 @@ def _sensitivity(
         second_moment=second_moment,
         **_point(selection, curvature, lr_curvature),
     )
-    data = result.as_dict()
-    data["hyperparameters"] = dict(model.hyperparameters)
-    data["nonlinear_note"] = note
-    _plot(plot, lambda p: p.sensitivity(result), data)
-    if as_json:
-        echo_json(data)
-        return
-    lines = [f"note: {note}"] if note else []
-    lines.append(
-        f"{model.name}: sensitivity S = 1/(1+L) and T = L/(1+L) at {_where(result, model, curvature, lr_curvature)}"
-        + (f", gradients {staleness} steps stale" if staleness else "")
+    report = _report(
+        result,
+        model,
+        note,
+        plot,
+        lambda p: p.sensitivity(result),
+        as_json,
+        f"{model.name}: sensitivity S = 1/(1+L) and T = L/(1+L) at {_where(result, model, curvature, lr_curvature)}",
+        staleness,
     )
-    if result.label != "exact":
-        lines.append(f"  note: {result.label}")
+    if report is None:
+        return
+    lines, data = report
     lines.append(
         f"  peak |S| = {fmt(result.peak_s)} at {fmt(result.peak_s_frequency, 4)} cycles/step "
         f"(modulus margin {fmt(result.modulus_margin, 4)}: the distance of L from -1)"

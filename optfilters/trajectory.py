@@ -189,6 +189,11 @@ def quadratic_bowl(a: float = 10.0, b: float = 100.0) -> Function2D:
     -------
     Function2D
 
+    Raises
+    ------
+    ValueError
+        When ``a`` or ``b`` is not finite and positive.
+
     Examples
     --------
     >>> from optfilters.trajectory import quadratic_bowl
@@ -245,6 +250,11 @@ def rosenbrock(b: float = 10.0) -> Function2D:
     -------
     Function2D
 
+    Raises
+    ------
+    ValueError
+        When ``b`` is not finite and positive.
+
     Examples
     --------
     >>> from optfilters.trajectory import rosenbrock
@@ -298,6 +308,20 @@ _FUNCTIONS: dict[str, Callable[[], Function2D]] = {
 def get_function(function: str | Function2D) -> Function2D:
     """A test function by name (``"quadratic"``, ``"rosenbrock"``), or the object itself.
 
+    Parameters
+    ----------
+    function : str or Function2D
+        A name (any case) or a :class:`Function2D`, returned as it is.
+
+    Returns
+    -------
+    Function2D
+
+    Raises
+    ------
+    ValueError
+        For another name.
+
     Examples
     --------
     >>> from optfilters.trajectory import get_function
@@ -319,6 +343,17 @@ def get_function(function: str | Function2D) -> Function2D:
 @dataclass(frozen=True)
 class OptimizerSpec:
     """An optimizer to run: a catalogue name with hyperparameters, or a model; and its label.
+
+    Attributes
+    ----------
+    label : str
+        How plots and tables name the run.
+    name : str
+        Catalogue name (``"custom"`` for a filter).
+    hyperparameters : mapping
+        Catalogue hyperparameters (the learning rate is given per run).
+    model : OptimizerModel or None
+        A model given as such (built as it is, with the run's learning rate).
 
     Examples
     --------
@@ -392,6 +427,21 @@ def optimizer_specs(optimizers: Any) -> list[OptimizerSpec]:
     :class:`~optfilters.OptimizerModel`, an :class:`~optfilters.ArmaFilter`
     (filtered gradient descent ``theta -= lr * H(z) grad``, the catalogue's
     ``custom`` model), a list of those, or a dict mapping labels to those.
+
+    Parameters
+    ----------
+    optimizers : str, (str, dict), OptimizerModel, ArmaFilter, OptimizerSpec, list or dict
+        What to run; a dict's keys are the labels.
+
+    Returns
+    -------
+    list of OptimizerSpec
+        One per optimizer, in order.
+
+    Raises
+    ------
+    ValueError
+        For an empty list, or anything else (with unknown hyperparameters named).
 
     Examples
     --------
@@ -492,6 +542,10 @@ class TrajectoryRun:
 def bridge_available() -> bool:
     """True when the PyTorch bridge :class:`optfilters.torch.FilterOptimizer` can be imported.
 
+    Returns
+    -------
+    bool
+
     Examples
     --------
     >>> from optfilters.trajectory import bridge_available
@@ -560,6 +614,12 @@ def run_trajectory(
     Returns
     -------
     TrajectoryRun
+
+    Raises
+    ------
+    ValueError
+        For a bad ``lr``, ``steps``, ``engine``, ``bound`` or ``start``, several optimizers, or
+        ``engine="torch"`` for an optimizer torch.optim does not have.
 
     Examples
     --------
@@ -710,6 +770,11 @@ def run_trajectories(
     -------
     TrajectoryGrid
         A sequence of rows, ``runs[i][j]``; ``.plot()`` draws it.
+
+    Raises
+    ------
+    ValueError
+        As :func:`run_trajectory`, and for an empty ``lrs``.
 
     Examples
     --------
