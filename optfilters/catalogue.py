@@ -81,6 +81,11 @@ ModelLike = OptimizerModel | ArmaFilter | Stage | str
 Params = dict[str, Any]
 
 
+def _rst(text: str) -> str:
+    """Plain text as reStructuredText: the markup characters escaped (``|g|`` is no substitution)."""
+    return "".join("\\" + c if c in "\\|*`_[]<>" else c for c in text)
+
+
 @dataclass(frozen=True)
 class CatalogueEntry:
     """A catalogue optimizer: factory, hyperparameters and metadata.
@@ -177,10 +182,10 @@ class CatalogueEntry:
         >>> CATALOGUE["nesterov"].docs_line().split(":")[0]
         '``nesterov`` (nag, sgd-nesterov)'
         """
-        aliases = f" ({', '.join(self.aliases)})" if self.aliases else ""
-        hps = ", ".join(hp.name for hp in self.hyperparameters) or "none"
-        source = f" Source: {self.source}." if self.source else ""
-        return f"``{self.name}``{aliases}: {self.summary}. Hyperparameters: {hps}.{source}"
+        aliases = f" ({_rst(', '.join(self.aliases))})" if self.aliases else ""
+        hps = _rst(", ".join(hp.name for hp in self.hyperparameters) or "none")
+        source = f" Source: {_rst(self.source)}." if self.source else ""
+        return f"``{self.name}``{aliases}: {_rst(self.summary)}. Hyperparameters: {hps}.{source}"
 
     def __reduce__(self) -> Any:
         """Pickle a catalogue entry by name (its ``build`` is a local function); others field by field."""

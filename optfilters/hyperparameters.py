@@ -29,12 +29,16 @@ class Hyperparameter:
         Value type; ``floats`` is a tuple of floats, ``str`` a name (one of
         ``choices`` when given).
     low, high : float or None
-        Range bounds; ``low_open`` / ``high_open`` exclude them.
+        Range bounds.
+    low_open, high_open : bool
+        Exclude the bound (an open interval end).
     help : str
         One line for ``--help``.
-    min_length, max_length : int
-        Bounds on the number of values of a ``floats`` hyperparameter (at most
-        :data:`optfilters.validation.MAX_COEFFICIENTS` whatever ``max_length`` says).
+    min_length : int
+        ``kind="floats"``: the fewest values accepted.
+    max_length : int or None
+        ``kind="floats"``: the most values accepted (never more than
+        :data:`optfilters.validation.MAX_COEFFICIENTS`; None: that bound).
     choices : tuple or None
         The allowed values of a ``str`` hyperparameter (None among them allows
         None, also spelled ``"none"``).

@@ -124,6 +124,11 @@ Warmup = _gains.LinearWarmup
 class Constant(_gains.Constant):
     """Factor 1 at every step: the gain :class:`optfilters.gains.Constant` described as a schedule.
 
+    Parameters
+    ----------
+    constant : float
+        The factor (1 for a constant learning rate).
+
     Examples
     --------
     >>> from optfilters.noisy_quadratic import constant
@@ -139,6 +144,11 @@ class Constant(_gains.Constant):
 def constant() -> Constant:
     """A constant learning rate.
 
+    Returns
+    -------
+    Constant
+        Factor 1.
+
     Examples
     --------
     >>> from optfilters.noisy_quadratic import constant
@@ -150,6 +160,21 @@ def constant() -> Constant:
 
 def exponential(gamma: float) -> Exponential:
     """Exponential decay ``lr gamma^(t-1)``.
+
+    Parameters
+    ----------
+    gamma : float
+        Decay per step, > 0.
+
+    Returns
+    -------
+    ExponentialDecay
+        The gain ``gamma^(t-1)`` (:class:`optfilters.gains.ExponentialDecay`).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``gamma`` is not positive.
 
     Examples
     --------
@@ -163,6 +188,23 @@ def exponential(gamma: float) -> Exponential:
 def step_decay(step_size: int, gamma: float = 0.1) -> Step:
     """Step decay ``lr gamma^floor((t-1)/step_size)``.
 
+    Parameters
+    ----------
+    step_size : int
+        Steps between decays, >= 1.
+    gamma : float
+        Factor per decay, > 0.
+
+    Returns
+    -------
+    StepDecay
+        The gain (:class:`optfilters.gains.StepDecay`).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        For a bad ``step_size`` or ``gamma``.
+
     Examples
     --------
     >>> from optfilters.noisy_quadratic import step_decay
@@ -174,6 +216,23 @@ def step_decay(step_size: int, gamma: float = 0.1) -> Step:
 
 def linear(total: int, start_factor: float = 1.0, end_factor: float = 0.0) -> Linear:
     """Linear decay (or increase) over ``total`` steps.
+
+    Parameters
+    ----------
+    total : int
+        Steps of the interpolation, >= 1.
+    start_factor, end_factor : float
+        Factors at step 1 and from step ``total + 1`` on, >= 0.
+
+    Returns
+    -------
+    LinearDecay
+        The gain (:class:`optfilters.gains.LinearDecay`).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        For a bad ``total`` or factor.
 
     Examples
     --------
@@ -187,6 +246,21 @@ def linear(total: int, start_factor: float = 1.0, end_factor: float = 0.0) -> Li
 def inverse_time(decay: float) -> InverseTime:
     """Inverse-time decay ``lr / (1 + decay (t-1))``.
 
+    Parameters
+    ----------
+    decay : float
+        >= 0.
+
+    Returns
+    -------
+    InverseTimeDecay
+        The gain (:class:`optfilters.gains.InverseTimeDecay`).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        For a negative ``decay``.
+
     Examples
     --------
     >>> from optfilters.noisy_quadratic import inverse_time
@@ -199,6 +273,23 @@ def inverse_time(decay: float) -> InverseTime:
 def cosine(total: int, min_factor: float = 0.0) -> Cosine:
     """Cosine annealing over ``total`` steps down to ``min_factor``.
 
+    Parameters
+    ----------
+    total : int
+        Steps of the half cosine, >= 1.
+    min_factor : float
+        Final factor, in [0, 1].
+
+    Returns
+    -------
+    CosineDecay
+        The gain (:class:`optfilters.gains.CosineDecay`).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        For a bad ``total`` or ``min_factor``.
+
     Examples
     --------
     >>> from optfilters.noisy_quadratic import cosine
@@ -210,6 +301,25 @@ def cosine(total: int, min_factor: float = 0.0) -> Cosine:
 
 def warmup(steps: int, then: Schedule | None = None, start_factor: float | None = None) -> Warmup:
     """Linear warm-up over ``steps`` steps, then ``then``.
+
+    Parameters
+    ----------
+    steps : int
+        Warm-up steps, >= 1.
+    then : Gain, optional
+        The schedule after the warm-up (default: constant).
+    start_factor : float, optional
+        Factor at step 1, in [0, 1] (default ``1 / steps``).
+
+    Returns
+    -------
+    LinearWarmup
+        The gain (:class:`optfilters.gains.LinearWarmup`).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        For a bad ``steps`` or ``start_factor``.
 
     Examples
     --------
@@ -226,6 +336,21 @@ def parse_schedule(text: str) -> Schedule:
     Forms: ``constant``, ``exponential:GAMMA``, ``step:STEP_SIZE[:GAMMA]``,
     ``linear:TOTAL[:END_FACTOR]``, ``inverse:DECAY``, ``cosine:TOTAL[:MIN_FACTOR]``,
     ``warmup:STEPS[,THEN]`` where THEN is another form.
+
+    Parameters
+    ----------
+    text : str
+        One of the forms above.
+
+    Returns
+    -------
+    Gain
+        The schedule as a gain.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        For any other text, listing the forms.
 
     Examples
     --------
