@@ -96,6 +96,16 @@ class WidgetSpec:
 def widget_spec(hp: Hyperparameter) -> WidgetSpec:
     """The editing widget of one catalogue hyperparameter, from its range and default.
 
+    Parameters
+    ----------
+    hp : Hyperparameter
+        A catalogue hyperparameter.
+
+    Returns
+    -------
+    WidgetSpec
+        The slider (log or linear, with its range in the slider's units) or a text box.
+
     Examples
     --------
     >>> from optfilters import CATALOGUE
@@ -121,6 +131,16 @@ def widget_spec(hp: Hyperparameter) -> WidgetSpec:
 
 def stability_parameter(entry: CatalogueEntry) -> str | None:
     """The hyperparameter on the stability map's rows: the first bounded float that shapes the filter.
+
+    Parameters
+    ----------
+    entry : CatalogueEntry
+        The optimizer.
+
+    Returns
+    -------
+    str or None
+        A hyperparameter name, or None when the entry has none to sweep.
 
     Examples
     --------
@@ -171,6 +191,18 @@ def parse_query(
 
     Unknown names and bad values do not fail: they fall back to defaults and
     are returned as messages.  ``extra`` adds entries (the user's models) by name.
+
+    Parameters
+    ----------
+    arguments : mapping of str to list
+        The query's arguments (Bokeh's ``session_context.request.arguments``: lists of str or bytes).
+    extra : mapping of str to CatalogueEntry, optional
+        The user's models by name.
+
+    Returns
+    -------
+    tuple of (Settings, list of str)
+        The state and one message per argument that was ignored.
 
     Examples
     --------
@@ -236,6 +268,16 @@ def parse_query(
 
 def query_string(settings: Settings) -> str:
     """The URL query of a state (the inverse of :func:`parse_query`; defaults left out).
+
+    Parameters
+    ----------
+    settings : Settings
+        The page's state.
+
+    Returns
+    -------
+    str
+        ``key=value`` pairs joined by ``&`` (URL-quoted).
 
     Examples
     --------
@@ -474,6 +516,13 @@ def make_document(doc: Any, extra: Mapping[str, CatalogueEntry] | None = None) -
     ``map_a``, ``trajectory_b``, ``prediction_a``, ...), every input too
     (``a.beta1``, ``a.beta1.slider``, ``a.optimizer``), and the messages
     are in the ``message_a`` / ``message_b`` Divs.
+
+    Parameters
+    ----------
+    doc : bokeh.document.Document
+        The session's document.
+    extra : mapping of str to CatalogueEntry, optional
+        The user's models by name (``optfilters explore --model``).
     """
     import importlib
 

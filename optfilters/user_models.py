@@ -56,6 +56,16 @@ _SETTING = re.compile(r"(?:^|,)\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
 def is_file_reference(text: str) -> bool:
     """True for ``something.py:NAME`` (with or without hyperparameters after a further ``:``).
 
+    Parameters
+    ----------
+    text : str
+        A command-line NAME.
+
+    Returns
+    -------
+    bool
+        Whether it names a model in a Python file.
+
     Examples
     --------
     >>> is_file_reference("models/mine.py:slow"), is_file_reference("adam:beta1=0.9")
@@ -86,6 +96,19 @@ def _load_module(path: Path) -> Any:
 
 def entry_for(obj: Any, name: str, source: str = "user supplied") -> CatalogueEntry:
     """A catalogue entry for a user object: a CatalogueEntry, OptimizerModel, ArmaFilter or a factory of one.
+
+    Parameters
+    ----------
+    obj : CatalogueEntry, OptimizerModel, ArmaFilter or callable
+        The user's object (a callable returns one of the others).
+    name : str
+        The entry's name.
+    source : str
+        Where it came from (the entry's ``source``).
+
+    Returns
+    -------
+    CatalogueEntry
 
     Raises
     ------
@@ -136,6 +159,16 @@ def entry_for(obj: Any, name: str, source: str = "user supplied") -> CatalogueEn
 def load_entry(reference: str) -> CatalogueEntry:
     """The catalogue entry defined by ``path/to/file.py:NAME`` (see the module's description).
 
+    Parameters
+    ----------
+    reference : str
+        ``path/to/file.py:NAME``.
+
+    Returns
+    -------
+    CatalogueEntry
+        The file's entry (built from its model, filter or factory).
+
     Raises
     ------
     UnknownNameError
@@ -168,6 +201,16 @@ def load_entry(reference: str) -> CatalogueEntry:
 
 def parse_spec(spec: str) -> tuple[CatalogueEntry, dict[str, str]]:
     """A model specification as (entry, hyperparameter texts): ``adam:beta1=0.95``, ``file.py:NAME:lr=0.1``.
+
+    Parameters
+    ----------
+    spec : str
+        ``NAME[:key=value,...]`` or ``file.py:NAME[:key=value,...]``.
+
+    Returns
+    -------
+    tuple of (CatalogueEntry, dict of str to str)
+        The entry and the hyperparameters as given (text, validated later).
 
     Examples
     --------
@@ -224,6 +267,16 @@ def _convert(entry: CatalogueEntry, key: str, value: str) -> Any:
 
 def model_from_spec(spec: str) -> tuple[str, OptimizerModel]:
     """The label and model of a specification (``adam:beta1=0.95`` -> ``("adam(beta1=0.95)", model)``).
+
+    Parameters
+    ----------
+    spec : str
+        As :func:`parse_spec`.
+
+    Returns
+    -------
+    tuple of (str, OptimizerModel)
+        The label (``name(settings)``) and the built model.
 
     Raises
     ------
