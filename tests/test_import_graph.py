@@ -21,12 +21,21 @@ PACKAGES = {"optfilters": ROOT / "optfilters", "optfilters.cli": ROOT / "cli", "
 CORE = (
     "optfilters",
     "optfilters.analysis",
+    "optfilters.batch_size",
+    "optfilters.catalogue",
     "optfilters.closed_loop",
+    "optfilters.errors",
+    "optfilters.filters",
     "optfilters.gains",
+    "optfilters.hyperparameters",
+    "optfilters.margins",
+    "optfilters.model",
     "optfilters.noisy_quadratic",
     "optfilters.program",
     "optfilters.stages",
     "optfilters.table",
+    "optfilters.thresholds",
+    "optfilters.trajectory",
 )
 
 
@@ -238,3 +247,10 @@ def _closure_within(start: str, allowed: set[str]) -> set[str]:
 def test_the_analysis_core_imports_neither_torch_nor_matplotlib(module: str) -> None:
     loaded = _closure(module)
     assert not ({"torch", "matplotlib"} & loaded), sorted(m for m in loaded if m.startswith("optfilters"))
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_core_does_not_reach_up_to_the_bridge_plot_cli_or_papers(module: str) -> None:
+    above = ("optfilters.torch", "optfilters.plot", "optfilters.cli", "optfilters.papers", "optfilters.explore")
+    reached = sorted(m for m in _closure(module) if m.startswith(above))
+    assert reached == []
