@@ -886,6 +886,11 @@ def step(
         ``artists["raw"]`` / ``artists["compensated"]`` / ``artists["actual"]``
         (those drawn), one line per series.
 
+    Raises
+    ------
+    ValueError
+        For another ``compensated``.
+
     Examples
     --------
     >>> import optfilters
@@ -1017,6 +1022,11 @@ def compare(objs: Any, kind: str = "bode", ax: Any = None, **kwargs: Any) -> Plo
     Returns
     -------
     PlotResult
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``kind``.
 
     Examples
     --------
@@ -1184,6 +1194,11 @@ def stability_map(
         ``artists["mesh"]``, ``artists["boundary"]`` (a ContourSet, if drawn),
         ``artists["optimum"]``, ``artists["colorbar"]``.
 
+    Raises
+    ------
+    ValueError
+        For several maps, or a rate array whose shape does not match its axes.
+
     Examples
     --------
     >>> import numpy as np
@@ -1284,6 +1299,11 @@ def closed_loop_rate(
     -------
     PlotResult
         ``artists["rate"]``, ``artists["stable_interval"]``, ``artists["unit_rate"]``.
+
+    Raises
+    ------
+    ValueError
+        For a single ``label`` with several curves.
 
     Examples
     --------
@@ -1390,6 +1410,11 @@ def loss_comparison(
         ``artists["observed"]``, ``artists["band"]``, ``artists["predicted"]``;
         ``data["series"]`` holds the band edges drawn.
 
+    Raises
+    ------
+    ValueError
+        For a negative ``band``, or a single ``label`` with several comparisons.
+
     Examples
     --------
     >>> import numpy as np
@@ -1484,6 +1509,11 @@ def expected_loss(
         ``artists["loss"]``, ``artists["steady_state"]`` (and ``"bias"``,
         ``"variance"``); ``data["series"]``: label, steps, loss, steady_state.
 
+    Raises
+    ------
+    ValueError
+        For a single ``label`` with several predictions.
+
     Examples
     --------
     >>> from optfilters.noisy_quadratic import predict
@@ -1575,6 +1605,11 @@ def empirical_response(
     -------
     PlotResult
         ``artists["empirical"]``, ``artists["predicted"]`` and ``artists["coherence"]`` (if drawn).
+
+    Raises
+    ------
+    ValueError
+        For ``coherence=True`` without coherence data, or a single ``label`` with several responses.
 
     Examples
     --------
@@ -1689,6 +1724,11 @@ def sharpness(
     -------
     PlotResult
         ``artists["sharpness"]``, ``artists["threshold"]``, ``artists["extra"]``.
+
+    Raises
+    ------
+    ValueError
+        For a single ``label`` with several traces.
 
     Examples
     --------
@@ -1822,6 +1862,11 @@ def trajectories(
         run (grid) or the one axes (overlay); ``data["runs"]``: the
         :class:`TrajectoryRun` objects as ``runs[i][j]`` (optimizer ``i``,
         lr ``j``), ``data["function"]``: the :class:`Function2D`.
+
+    Raises
+    ------
+    ValueError
+        For ``optimizers`` with computed runs or a test function without them, or ``ax`` holding several Axes.
 
     Examples
     --------
@@ -1988,6 +2033,11 @@ def margins(obj: Any, ax: Any = None, *, points: int = 2048, fig: Any = None, ti
         ``artists["magnitude"]``, ``artists["phase"]``, ``artists["gain_margin"]``, ``artists["phase_margin"]``;
         ``data`` has ``freqs``, ``magnitude_db`` and ``phase_deg``.
 
+    Raises
+    ------
+    ValueError
+        Without a :class:`~optfilters.margins.Margins` result that carries its loop.
+
     Examples
     --------
     >>> from optfilters.margins import margins as readings
@@ -2071,6 +2121,11 @@ def root_locus(obj: Any, ax: Any = None, *, title: str | None = None, colorbar: 
         ``artists["locus"]``, ``artists["open_loop_poles"]``, ``artists["zeros"]``,
         ``artists["crossings"]``, ``artists["unit_circle"]``.
 
+    Raises
+    ------
+    ValueError
+        For an object that is not a :class:`~optfilters.margins.RootLocus`.
+
     Examples
     --------
     >>> from optfilters.margins import root_locus as locus
@@ -2147,6 +2202,11 @@ def sensitivity(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotRe
     PlotResult
         ``artists["S"]``, ``artists["T"]``, ``artists["peaks"]``.
 
+    Raises
+    ------
+    ValueError
+        For an object that is not a :class:`~optfilters.margins.Sensitivity`.
+
     Examples
     --------
     >>> from optfilters.margins import sensitivity as readings
@@ -2202,6 +2262,11 @@ def closed_loop_step(obj: Any, ax: Any = None, *, title: str | None = None) -> P
     PlotResult
         ``artists["response"]``, ``artists["band"]``, ``artists["settling"]``.
 
+    Raises
+    ------
+    ValueError
+        For an object that is not a :class:`~optfilters.margins.StepInfo`.
+
     Examples
     --------
     >>> from optfilters.margins import step_info
@@ -2249,6 +2314,11 @@ def staleness_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
     -------
     PlotResult
         ``artists["rate"]`` (one line per operating point).
+
+    Raises
+    ------
+    ValueError
+        For an object that is not a :class:`~optfilters.margins.StalenessRates`.
 
     Examples
     --------
@@ -2339,6 +2409,11 @@ def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) 
     PlotResult
         ``artists["amplitude"]``, ``artists["frozen_unstable"]``.
 
+    Raises
+    ------
+    ValueError
+        For an object that is not a :class:`~optfilters.thresholds.TimeVaryingVerdict`.
+
     Examples
     --------
     >>> from optfilters.thresholds import time_varying_verdict as verdict
@@ -2394,6 +2469,11 @@ def batch_scaling(
     -------
     PlotResult
         ``artists["curve"]``, ``artists["perfect"]``, ``artists["critical"]``.
+
+    Raises
+    ------
+    ValueError
+        For another ``quantity``, or an object that is not a :class:`~optfilters.batch_size.BatchScaling`.
 
     Examples
     --------
@@ -2607,6 +2687,11 @@ def peak_ratio_map(
     PlotResult
         ``artists["map"]``, ``artists["bounds"]``, ``artists["colorbar"]``.
 
+    Raises
+    ------
+    ValueError
+        For several maps.
+
     Examples
     --------
     >>> import numpy as np
@@ -2711,6 +2796,11 @@ def noise_transition(obj: Any, ax: Any = None, *, title: str | None = None) -> P
     PlotResult
         ``artists["predicted"]``, ``artists["linearised"]``, ``artists["cycle"]``, ``artists["observed"]``.
 
+    Raises
+    ------
+    ValueError
+        For several sweeps.
+
     Examples
     --------
     >>> import numpy as np
@@ -2773,6 +2863,11 @@ def relay_run(
     -------
     PlotResult
         ``artists["theta"]``, ``artists["approach"]``.
+
+    Raises
+    ------
+    ValueError
+        For several runs.
 
     Examples
     --------
