@@ -1738,6 +1738,15 @@ def unregister(name: str) -> None:
     ------
     UnknownNameError
         When there is no such entry.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> from optfilters.catalogue import CatalogueEntry, register, unregister
+    >>> _ = register(CatalogueEntry("tmp", "a test entry", (), lambda p: optfilters.get("sgd")))
+    >>> unregister("tmp")
+    >>> "tmp" in optfilters.names()
+    False
     """
     entry = CATALOGUE.pop(resolve_name(name))
     for key in (entry.name, *entry.aliases):

@@ -12,7 +12,12 @@ from numpydoc.docscrape import FunctionDoc
 
 PUBLIC_MODULES = [
     "optfilters",
+    "optfilters.catalogue",
+    "optfilters.errors",
+    "optfilters.filters",
     "optfilters.gains",
+    "optfilters.hyperparameters",
+    "optfilters.model",
     "optfilters.stages",
     "optfilters.parameter_stages",
     "optfilters.matrix_stages",
