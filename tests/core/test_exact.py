@@ -9,7 +9,7 @@ import mpmath
 import numpy as np
 import pytest
 import sympy
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
@@ -47,31 +47,75 @@ def polynomials(draw: st.DrawFn) -> list[Fraction]:
     return list(exact.fractions_of(a))
 
 
+def _off_circle_side(cs: list, dps: int = 60) -> list[int]:
+    """For each root of a square-free polynomial with no root on the circle: -1 inside, +1 outside.
+
+    Decided by mpmath's roots at rising precision until every ``|r| - 1`` clears the roots' error bound
+    (roots of these polynomials come within 5.3e-48 of the circle without lying on it).
+    """
+    while dps <= 2000:
+        with mpmath.workdps(dps):
+            exact_cs = [mpmath.mpf(c.p) / c.q for c in cs]
+            found, error = mpmath.polyroots(exact_cs, maxsteps=400, extraprec=4 * dps, error=True)
+            distances = [abs(r) - 1 for r in found]
+            if all(abs(d) > 10 * error + mpmath.mpf(10) ** (15 - dps) for d in distances):
+                return [1 if d > 0 else -1 for d in distances]
+        dps *= 4
+    raise AssertionError("a root too close to the circle for the reference")
+
+
 def reference_counts(p: list[Fraction]) -> tuple[int, int, int, bool]:
-    """sympy's exact square-free factorisation, then mpmath's roots of each factor at 60 digits."""
+    """sympy's exact square-free factorisation and gcd with the reciprocal, then mpmath's roots.
+
+    A root on the circle of a real square-free factor ``f`` is a root of ``gcd(f, f*)`` (``f*`` the
+    reciprocal); that gcd's roots are on the circle or come in pairs ``r, 1/r`` (one inside, one outside),
+    told apart at 60 digits.  The other roots lie off the circle: their sides are decided by
+    :func:`_off_circle_side`.
+    """
     z = sympy.Symbol("z")
     poly = sympy.Poly([sympy.Rational(c.numerator, c.denominator) for c in p], z)
     inside = on = outside = 0
     repeated = False
-    with mpmath.workdps(60):
-        for factor, m in sympy.sqf_list(poly)[1]:
-            cs = [mpmath.mpf(sympy.Rational(c).p) / sympy.Rational(c).q for c in factor.all_coeffs()]
-            if len(cs) == 1:
-                continue
-            for r in mpmath.polyroots(cs, maxsteps=300, extraprec=300):
-                d = abs(r) - 1
-                if d < -(mpmath.mpf(10) ** -45):  # roots of these polynomials come within 2e-32 of the circle
-                    inside += m
-                elif d > mpmath.mpf(10) ** -45:
-                    outside += m
-                else:
-                    on += m
-                    repeated = repeated or m > 1
+    for factor, m in sympy.sqf_list(poly)[1]:
+        if factor.degree() < 1:
+            continue
+        reciprocal = sympy.Poly(list(reversed(factor.all_coeffs())), z)
+        g = sympy.gcd(factor, reciprocal)
+        rest = sympy.quo(factor, g)
+        if rest.degree() > 0:
+            for side in _off_circle_side([sympy.Rational(c) for c in rest.all_coeffs()]):
+                inside, outside = inside + m * (side < 0), outside + m * (side > 0)
+        if g.degree() > 0:
+            with mpmath.workdps(60):
+                cs = [mpmath.mpf(sympy.Rational(c).p) / sympy.Rational(c).q for c in g.all_coeffs()]
+                for r in mpmath.polyroots(cs, maxsteps=300, extraprec=300):
+                    d = abs(r) - 1
+                    if d < -(mpmath.mpf(10) ** -45):
+                        inside += m
+                    elif d > mpmath.mpf(10) ** -45:
+                        outside += m
+                    else:
+                        on += m
+                        repeated = repeated or m > 1
     return inside, on, outside, repeated
+
+
+#: Found by hypothesis: a pair near exp(+-i pi/3) 5.3e-48 OUTSIDE the unit circle, not on it (the counts are
+#: (3, 0, 3); a 1e-45 tolerance on the reference's roots once said (3, 2, 1)).
+NEAR_CIRCLE = [
+    Fraction(1, 1),
+    Fraction(-577023702256845, 281474976710656),
+    Fraction(1125899906842625, 562949953421312),
+    Fraction(-2308094809027381, 1125899906842624),
+    Fraction(4503599627370499, 2251799813685248),
+    Fraction(-4616189618054759, 2251799813685248),
+    Fraction(4503599627370495, 4503599627370496),
+]
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(polynomials())
+@example(NEAR_CIRCLE)
 def test_unit_circle_counts_match_exact_factorisation_and_high_precision_roots(p: list[Fraction]) -> None:
     counts = exact.unit_circle_counts(p)
     assert (counts.inside, counts.on, counts.outside, counts.repeated_on_circle) == reference_counts(p)
@@ -88,6 +132,14 @@ def test_counts_of_known_polynomials() -> None:
     # The Schur-Cohn singular case |k| = 1 with no root on the circle (z^3 + z^2 + 2z + 1)
     singular = exact.fractions_of([1, 1, 2, 1])
     assert exact.unit_circle_counts(singular) == exact.UnitCircleCounts(*reference_counts(list(singular)))
+    # 5.3e-48 outside the circle: mpmath's roots at 60 and 300 digits agree on the sign
+    assert exact.unit_circle_counts(NEAR_CIRCLE) == exact.UnitCircleCounts(3, 0, 3, False)
+    for dps in (60, 300):
+        with mpmath.workdps(dps):
+            cs = [mpmath.mpf(c.numerator) / c.denominator for c in NEAR_CIRCLE]
+            found = mpmath.polyroots(cs, maxsteps=400, extraprec=4 * dps)
+            near = sorted(float(abs(r) - 1) for r in found if abs(abs(r) - 1) < 1e-30)
+            assert near == pytest.approx([5.319555e-48, 5.319555e-48], rel=1e-6)
 
 
 def test_noise_gain_against_impulse_energy_and_closed_forms() -> None:
