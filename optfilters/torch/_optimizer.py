@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import operator
 import warnings
 from collections import defaultdict
@@ -33,7 +34,7 @@ from ._kernels import (
 from ._native import NativeKernel, compiler, native_kind
 from ._program import Plan, Program
 from ._resolve import OPTION_KEYS, Source, check_lr, make_source
-from .checkpoint import CheckpointError, _convert_from, _convert_to_torch
+from .checkpoint import CheckpointError, _convert_from, _convert_to_torch, _counterpart, _torch_class
 from .triton_kernels import DeviceLr, TritonKernel, as_floats, lr_dependent_slots, slot_values, triton_kind
 
 __all__ = ["FilterOptimizer"]
@@ -240,6 +241,8 @@ class FilterOptimizer(torch.optim.Optimizer):
         if capturable and fused:
             raise ValueError("capturable=True computes its scalars on the device, one tensor at a time: not with fused")
         self._source: Source = make_source(model, hyperparameters)
+        if differentiable:
+            _check_differentiable(self._source)
         self._init_caches()
         defaults = self._source.defaults()
         _keep_tensors(defaults, hyperparameters)
@@ -1206,6 +1209,15 @@ def _local(tensor: Any) -> Any:
     """The local shard of a DTensor (a view of its data), else the tensor itself."""
     to_local = getattr(tensor, "to_local", None)
     return to_local() if to_local is not None and not _is_plain(tensor) else tensor
+
+
+def _check_differentiable(source: Source) -> None:
+    """``differentiable=True`` only where the torch.optim counterpart, if any, takes it (not Muon, Adafactor)."""
+    entry = _counterpart(source)
+    if entry is not None and "differentiable" not in inspect.signature(_torch_class(entry)).parameters:
+        raise ValueError(
+            f"differentiable=True: {source.name} follows {entry.torch_class}, which has no differentiable step"
+        )
 
 
 def _keep_tensors(defaults: dict[str, Any], given: dict[str, Any]) -> None:

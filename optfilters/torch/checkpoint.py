@@ -164,17 +164,11 @@ def _takes_maximize(entry: CatalogueEntry) -> bool:
 
 
 def _bridge_spelling(source: Source, saved: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A torch group's packed tuples split (Adafactor's ``eps``), and ``maximize=False`` where torch has none (Muon)."""
+    """A torch group with ``maximize=False`` where the torch class has none (Muon), as the bridge's groups have it."""
     entry = _counterpart(source)
     if entry is None:
         return saved
     out = dict(saved)
-    for packed, names in entry.packed.items():
-        if packed in out and not any(name in out for name in names) and any(name in source.keys for name in names):
-            value = _freeze(out.pop(packed))
-            if not isinstance(value, tuple) or len(value) != len(names):
-                raise CheckpointError(f"{packed} of the checkpoint must be a tuple ({', '.join(names)}), got {value!r}")
-            out.update(zip(names, value, strict=True))
     if "maximize" in source.keys and "maximize" not in out and not _takes_maximize(entry):
         out["maximize"] = False
     return out
@@ -355,9 +349,6 @@ def _convert_to_torch(source: Source, state_dict: Any) -> dict[str, Any]:
         reference, _ = _torch_reference(entry, params)
         torch_group = dict(reference)  # the torch class's options and fixed settings
         torch_group.update({k: v for k, v in group.items() if k not in OPTION_KEYS})
-        for packed, names in entry.packed.items():
-            if all(name in torch_group for name in names):
-                torch_group[packed] = tuple(torch_group.pop(name) for name in names)
         if "maximize" not in reference and "maximize" in torch_group:
             if torch_group.pop("maximize"):
                 raise CheckpointError(f"parameter group {i} maximizes; {entry.torch_class} has no maximize")
