@@ -726,6 +726,8 @@ class FilterOptimizer(torch.optim.Optimizer):
                 f"FilterOptimizer({self._source.name}) does not support sparse gradients "
                 f"(parameter {position} of group {index} has one); use dense gradients"
             )
+        if not all(map(_is_plain, params)):
+            _check_sharding(self._source.name, model, index, group_params, params)
         differentiable = group.get("differentiable")
         if group.get("capturable"):
             self._step_capturable(index, group, model, lr, params, grads)
@@ -1209,6 +1211,21 @@ def _local(tensor: Any) -> Any:
     """The local shard of a DTensor (a view of its data), else the tensor itself."""
     to_local = getattr(tensor, "to_local", None)
     return to_local() if to_local is not None and not _is_plain(tensor) else tensor
+
+
+def _check_sharding(name: str, model: OptimizerModel, index: int, group_params: list[Any], params: list[Any]) -> None:
+    """Refuse sharded (DTensor, FSDP2) parameters where a stage acts on whole tensors (Muon, Adafactor)."""
+    whole = [stage.key for stage in model.pipeline if not stage.elementwise]
+    if not whole:
+        return
+    for p in params:
+        if any(placement.is_shard() for placement in getattr(p, "placements", ())):
+            position = next(i for i, q in enumerate(group_params) if q is p)
+            raise ValueError(
+                f"FilterOptimizer({name}): parameter {position} of group {index} is sharded (DTensor, e.g. FSDP2) and "
+                f"{', '.join(whole)} acts on the whole tensor, not elementwise: a shard would get a wrong step; "
+                "keep these parameters unsharded"
+            )
 
 
 def _check_differentiable(source: Source) -> None:

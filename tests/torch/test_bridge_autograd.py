@@ -66,7 +66,9 @@ def test_the_entries_without_a_differentiable_step_are_those_of_torch() -> None:
 @pytest.mark.parametrize("name", sorted(NO_DIFFERENTIABLE_STEP))
 def test_differentiable_is_refused_where_torch_has_no_differentiable_step(name: str) -> None:
     params = [torch.nn.Parameter(torch.ones(2, 2))]
-    with pytest.raises(ValueError, match=rf"differentiable=True: {name} follows torch\.optim\.\w+, which has no") as info:
+    with pytest.raises(
+        ValueError, match=rf"differentiable=True: {name} follows torch\.optim\.\w+, which has no"
+    ) as info:
         FilterOptimizer(params, name, differentiable=True)
     assert "\n" not in str(info.value)
     FilterOptimizer(params, name)  # without it, it runs

@@ -283,6 +283,8 @@ ENTRY_SCHEDULES: dict[tuple[str, str], Callable[[int, float], Any]] = {
 
 def schedule_of(name: str, key: str) -> Callable[[int, float], Any]:
     return ENTRY_SCHEDULES.get((name, key), SCHEDULES[key])
+
+
 #: Hyperparameters held constant in a run, and why (each appears in the entries' examples instead).
 CONSTANT = {
     "amsgrad": "it adds a state tensor: torch.optim.Adam raises a KeyError when it is switched on mid-run",
