@@ -168,8 +168,9 @@ def test_fsdp2_sharded_runs_match_one_process_and_resume_from_distributed_checkp
             result = rank[name]
             assert result["error"] is not None, f"{name}: a sharded step ran ({WHOLE_TENSOR[name]})"
             assert re.fullmatch(
-                rf"FilterOptimizer\({name}\): parameter 0 of group 0 is sharded \(DTensor, e\.g\. FSDP2\) and .+ acts "
-                r"on the whole tensor, not elementwise: a shard would get a wrong step; keep these parameters unsharded",
+                rf"FilterOptimizer\({name}\): parameter 0 of group 0 is sharded \(DTensor, e\.g\. FSDP2\) and .+ "
+                r"acts on the whole tensor, not elementwise: a shard would get a wrong step; "
+                r"keep these parameters unsharded",
                 result["error"],
             ), result["error"]
             assert not result["changed"] and result["state"] == 0  # refused before anything moved
