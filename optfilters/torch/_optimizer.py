@@ -119,7 +119,9 @@ class FilterOptimizer(torch.optim.Optimizer):
         of place, one tensor at a time), so gradients flow through it to the
         parameter, its gradient, the state and a learning-rate tensor that
         requires grad (non-leaf parameters, as in torch.optim).  Not with
-        ``foreach`` or ``fused``.
+        ``foreach`` or ``fused``; refused (``ValueError``) for catalogue
+        entries whose torch.optim counterpart has no differentiable step
+        (Muon, Adafactor).
     **hyperparameters
         The model's hyperparameters by the catalogue's names, which are
         torch.optim's keywords (``lr``, ``momentum``, ``weight_decay``,
@@ -187,7 +189,8 @@ class FilterOptimizer(torch.optim.Optimizer):
       ``_step_supports_amp_scaling``, as torch.optim's non-fused classes do not).
     * FSDP2 (``torch.distributed.fsdp.fully_shard``): DTensor parameters get
       DTensor state, sharded like them, and checkpoints go through
-      ``torch.distributed.checkpoint``.
+      ``torch.distributed.checkpoint``.  Models with a stage on whole tensors
+      (Muon, Adafactor) refuse sharded parameters with a ``ValueError``.
     * Parameters whose ``grad`` is None are skipped (their state is untouched);
       sparse gradients are refused.
     * Each step runs the model's step program (:mod:`optfilters.program`),
