@@ -1449,11 +1449,12 @@ _WRAPPERS = ("lookahead", "ema", "swa")
 
 def _build_muon(p: Params) -> OptimizerModel:
     mu = p["momentum"]
-    if p["nesterov"]:  # torch: buf.lerp_(g, 1 - mu); update = g.lerp(buf, mu) = (1 - mu) g + mu buf
+    if p["nesterov"]:  # torch: buf.lerp_(g, 1 - mu); update = g.lerp(buf, mu) = mu buf + (1 - mu) g
+        # the buffer's term first: its state is gradient.0 with and without nesterov (torch's momentum_buffer)
         gradient = LinearStage(
             (
-                FilterTerm(ArmaFilter.identity(), gain=Constant(1.0 - mu)),
                 FilterTerm(ArmaFilter.ema(mu), gain=Constant(mu)),
+                FilterTerm(ArmaFilter.identity(), gain=Constant(1.0 - mu)),
             ),
             "gradient",
         )
@@ -1558,6 +1559,7 @@ _ENTRIES += [
         ),
         _build_muon,
         torch_class="torch.optim.Muon",
+        torch_state={"momentum_buffer": "gradient.0"},
         source="torch.optim.Muon (torch 2.13; Keller Jordan's Muon); the code's momentum lerp, not its docstring's sum",
         examples=(
             {"nesterov": False, "momentum": 0.9},
@@ -1587,6 +1589,7 @@ _ENTRIES += [
         ),
         _build_adafactor,
         torch_class="torch.optim.Adafactor",
+        torch_state={"row_var": "row_var", "col_var": "col_var", "variance": "variance"},
         source="torch.optim.Adafactor (torch 2.13; Shazeer & Stern 2018 without momentum); eps=(eps1, eps2)",
         examples=({"d": 1.5, "eps2": 1e-2}, {"beta2_decay": -0.5, "weight_decay": 0.01}, {"lr": 0.05, "eps1": 1e-20}),
         bad_inputs=(
@@ -1609,6 +1612,7 @@ _ENTRIES += [
         ),
         _build_asgd,
         torch_class="torch.optim.ASGD",
+        torch_state={"ax": "averaged"},
         source="torch.optim.ASGD (torch 2.13; Polyak & Juditsky 1992), eta_t and mu_t in float32 as torch keeps them",
         examples=({"t0": 100.0}, {"lambd": 0.01, "alpha": 1.0, "t0": 20.0}, {"lr": 0.05, "lambd": 0.0}),
         bad_inputs=(({"lambd": -1.0}, r"lambd must be >= 0"), ({"t0": float("nan")}, r"t0 must be a finite number")),
@@ -1628,6 +1632,7 @@ _ENTRIES += [
         ),
         _build_rprop,
         torch_class="torch.optim.Rprop",
+        torch_state={"prev": "rprop.prev", "step_size": "rprop.step_size"},
         source="torch.optim.Rprop (torch 2.13; Riedmiller & Braun 1993, without backtracking)",
         examples=({"etas": (0.3, 1.5)}, {"step_sizes": (1e-4, 0.05), "lr": 0.05}),
         bad_inputs=(

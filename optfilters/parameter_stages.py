@@ -627,12 +627,9 @@ def _rprop_factor(etaminus: float, etaplus: float) -> Op:
         f[f == 0] = 1.0
         return f
 
-    def torch_form(x: Any, s: Any = None) -> Any:
+    def torch_form(x: Any, s: Any = None) -> Any:  # out of place: sharded DTensors take no masked assignment
         f = x.sign()
-        f[f.gt(0)] = etaplus
-        f[f.lt(0)] = etaminus
-        f[f.eq(0)] = 1
-        return f
+        return f.masked_fill(f.gt(0), etaplus).masked_fill(f.lt(0), etaminus).masked_fill(f.eq(0), 1)
 
     ep, em = repr(float(etaplus)), repr(float(etaminus))
     return Op(
@@ -658,10 +655,8 @@ def _clamp(low: float, high: float) -> Op:
 
 
 def _zero_where_negative() -> Op:
-    def torch_form(g: Any, p: Any, s: Any = None) -> Any:
-        out = g.clone()
-        out[p.lt(0)] = 0
-        return out
+    def torch_form(g: Any, p: Any, s: Any = None) -> Any:  # out of place (sharded DTensors)
+        return g.masked_fill(p.lt(0), 0)
 
     def numpy(g: Any, p: Any, s: Any = None) -> Any:
         out = np.array(g, copy=True)

@@ -290,7 +290,11 @@ class ForeachOps:
 
     @staticmethod
     def copy_(x: TensorList, y: TensorList, s: Any = None) -> None:
-        torch._foreach_copy_(x, y)
+        if all(type(t) in (Tensor, torch.nn.Parameter) for t in x):
+            torch._foreach_copy_(x, y)
+        else:  # DTensors (FSDP2) have no sharding rule for _foreach_copy_
+            for a, b in zip(x, y, strict=True):
+                a.copy_(b)
 
     @staticmethod
     def clone(x: TensorList, s: Any = None) -> TensorList:

@@ -152,11 +152,18 @@ class CatalogueSource(Source):
         names = [hp.name for hp in entry.hyperparameters]
         self.uses_betas = "beta1" in names and "beta2" in names
         self.adds_maximize = "maximize" not in names
+        # torch.optim's tuples spelled as separate hyperparameters (Adafactor's eps = (eps1, eps2)): torch's key
+        self.packed = {k: tuple(v) for k, v in entry.packed.items() if not self.uses_betas or k != "betas"}
+        packed_of = {name: k for k, v in self.packed.items() for name in v}
         torch_names: list[str] = []
         for hp in names:
             if self.uses_betas and hp in ("beta1", "beta2"):
                 if "betas" not in torch_names:
                     torch_names.append("betas")
+                continue
+            if hp in packed_of:
+                if packed_of[hp] not in torch_names:
+                    torch_names.append(packed_of[hp])
                 continue
             torch_names.append(hp)
         if self.adds_maximize:
@@ -196,6 +203,8 @@ class CatalogueSource(Source):
                 out["betas"] = (params["beta1"], params["beta2"])
             elif key == "maximize" and self.adds_maximize:
                 out["maximize"] = _MAXIMIZE.validate(maximize)
+            elif key in self.packed:
+                out[key] = tuple(params[name] for name in self.packed[key])
             else:
                 out[key] = params[key]
         return out
@@ -204,6 +213,13 @@ class CatalogueSource(Source):
         return dict(self._defaults)
 
     def normalise(self, group: MutableMapping[str, Any], what: str = "param group") -> None:
+        for packed, names in getattr(self, "packed", {}).items():
+            given = [name for name in names if name in group]
+            if given:
+                if packed in group:
+                    raise InvalidHyperparameterError(f"give {packed} or {', '.join(given)}, not both (in the {what})")
+                base = getattr(self, "_defaults", {}).get(packed, tuple(self.entry.defaults()[n] for n in names))
+                group[packed] = tuple(group.pop(name, value) for name, value in zip(names, base, strict=True))
         if not self.uses_betas or ("beta1" not in group and "beta2" not in group):
             return
         if "betas" in group:

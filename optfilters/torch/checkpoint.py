@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from collections.abc import Mapping
 from itertools import chain
 from typing import Any
@@ -84,13 +85,16 @@ def _freeze(value: Any) -> Any:
 def _reference(name: str, kwargs: tuple[tuple[str, Any], ...]) -> tuple[dict[str, Any], frozenset[str]]:
     """The torch class's param group (without params) and the state keys it keeps after one step."""
     entry = CATALOGUE[name]
-    shape = (2, 2) if entry.parameter_ndim == 2 else (1,)  # torch.optim.Muon takes matrices only
-    p = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
-    opt = _torch_class(entry)([p], **dict(kwargs))
-    p.grad = torch.ones(shape, dtype=torch.float64)
+    # one parameter of each shape the class takes (Muon: matrices only); the state keys
+    # every shape keeps (Adafactor keeps row_var/col_var of a matrix, variance of a vector)
+    shapes = [(2, 2)] if entry.parameter_ndim == 2 else [(2,), (2, 2)]
+    params = [torch.zeros(shape, dtype=torch.float64, requires_grad=True) for shape in shapes]
+    opt = _torch_class(entry)(params, **dict(kwargs))
+    for p in params:
+        p.grad = torch.ones_like(p)
     opt.step()
     group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
-    return group, frozenset(opt.state[p])
+    return group, frozenset.intersection(*(frozenset(opt.state[p]) for p in params))
 
 
 def _torch_reference(entry: CatalogueEntry, params: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
@@ -155,6 +159,21 @@ def _structure(state_dict: Any) -> tuple[dict[Any, Any], list[dict[str, Any]]]:
     return dict(state), [dict(g) for g in groups]
 
 
+def _takes_maximize(entry: CatalogueEntry) -> bool:
+    return "maximize" in inspect.signature(_torch_class(entry)).parameters
+
+
+def _bridge_spelling(source: Source, saved: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A torch group with ``maximize=False`` where the torch class has none (Muon), as the bridge's groups have it."""
+    entry = _counterpart(source)
+    if entry is None:
+        return saved
+    out = dict(saved)
+    if "maximize" in source.keys and "maximize" not in out and not _takes_maximize(entry):
+        out["maximize"] = False
+    return out
+
+
 def _group(source: Source, saved: Mapping[str, Any], index: int) -> tuple[dict[str, Any], frozenset[str] | None]:
     """A saved group in the bridge's form (hyperparameters checked); and the torch class's state keys, if any.
 
@@ -165,6 +184,7 @@ def _group(source: Source, saved: Mapping[str, Any], index: int) -> tuple[dict[s
     kept.
     """
     keys = source.keys
+    saved = _bridge_spelling(source, saved)
     missing = [k for k in keys if k not in saved]
     if missing:
         raise CheckpointError(
@@ -255,9 +275,13 @@ def _state_to_torch(
     entry: CatalogueEntry, ours: Mapping[str, Any], required: frozenset[str], pid: Any
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    shaped = any(isinstance(v, Tensor) and v.dim() > 0 for v in ours.values())
     for torch_key, key in entry.torch_state.items():
         if key in ours:
-            out[torch_key] = ours[key]
+            value = ours[key]
+            if shaped and torch_key not in required and isinstance(value, Tensor) and value.dim() == 0:
+                continue  # a placeholder of this parameter's shape (Adafactor's variance of a matrix)
+            out[torch_key] = value
     if not out:
         return {}
     if _STEP in required and _STEP in ours:
@@ -325,6 +349,9 @@ def _convert_to_torch(source: Source, state_dict: Any) -> dict[str, Any]:
         reference, _ = _torch_reference(entry, params)
         torch_group = dict(reference)  # the torch class's options and fixed settings
         torch_group.update({k: v for k, v in group.items() if k not in OPTION_KEYS})
+        if "maximize" not in reference and "maximize" in torch_group:
+            if torch_group.pop("maximize"):
+                raise CheckpointError(f"parameter group {i} maximizes; {entry.torch_class} has no maximize")
         new_groups.append(torch_group)
         for pid in saved["params"]:
             required_of[pid] = required

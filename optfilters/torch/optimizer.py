@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import operator
 import warnings
 from collections import defaultdict
@@ -33,7 +34,7 @@ from ._kernels import (
 from ._native import NativeKernel, compiler, native_kind
 from ._program import Plan, Program
 from ._resolve import OPTION_KEYS, Source, check_lr, make_source
-from .checkpoint import CheckpointError, _convert_from, _convert_to_torch
+from .checkpoint import CheckpointError, _convert_from, _convert_to_torch, _counterpart, _torch_class
 from .triton_kernels import DeviceLr, TritonKernel, as_floats, lr_dependent_slots, slot_values, triton_kind
 
 __all__ = ["FilterOptimizer"]
@@ -118,7 +119,9 @@ class FilterOptimizer(torch.optim.Optimizer):
         of place, one tensor at a time), so gradients flow through it to the
         parameter, its gradient, the state and a learning-rate tensor that
         requires grad (non-leaf parameters, as in torch.optim).  Not with
-        ``foreach`` or ``fused``.
+        ``foreach`` or ``fused``; refused (``ValueError``) for catalogue
+        entries whose torch.optim counterpart has no differentiable step
+        (Muon, Adafactor).
     **hyperparameters
         The model's hyperparameters by the catalogue's names, which are
         torch.optim's keywords (``lr``, ``momentum``, ``weight_decay``,
@@ -186,7 +189,8 @@ class FilterOptimizer(torch.optim.Optimizer):
       ``_step_supports_amp_scaling``, as torch.optim's non-fused classes do not).
     * FSDP2 (``torch.distributed.fsdp.fully_shard``): DTensor parameters get
       DTensor state, sharded like them, and checkpoints go through
-      ``torch.distributed.checkpoint``.
+      ``torch.distributed.checkpoint``.  Models with a stage on whole tensors
+      (Muon, Adafactor) refuse sharded parameters with a ``ValueError``.
     * Parameters whose ``grad`` is None are skipped (their state is untouched);
       sparse gradients are refused.
     * Each step runs the model's step program (:mod:`optfilters.program`),
@@ -240,6 +244,8 @@ class FilterOptimizer(torch.optim.Optimizer):
         if capturable and fused:
             raise ValueError("capturable=True computes its scalars on the device, one tensor at a time: not with fused")
         self._source: Source = make_source(model, hyperparameters)
+        if differentiable:
+            _check_differentiable(self._source)
         self._init_caches()
         defaults = self._source.defaults()
         _keep_tensors(defaults, hyperparameters)
@@ -723,6 +729,8 @@ class FilterOptimizer(torch.optim.Optimizer):
                 f"FilterOptimizer({self._source.name}) does not support sparse gradients "
                 f"(parameter {position} of group {index} has one); use dense gradients"
             )
+        if not all(map(_is_plain, params)):
+            _check_sharding(self._source.name, model, index, group_params, params)
         differentiable = group.get("differentiable")
         if group.get("capturable"):
             self._step_capturable(index, group, model, lr, params, grads)
@@ -1206,6 +1214,30 @@ def _local(tensor: Any) -> Any:
     """The local shard of a DTensor (a view of its data), else the tensor itself."""
     to_local = getattr(tensor, "to_local", None)
     return to_local() if to_local is not None and not _is_plain(tensor) else tensor
+
+
+def _check_sharding(name: str, model: OptimizerModel, index: int, group_params: list[Any], params: list[Any]) -> None:
+    """Refuse sharded (DTensor, FSDP2) parameters where a stage acts on whole tensors (Muon, Adafactor)."""
+    whole = [stage.key for stage in model.pipeline if not stage.elementwise]
+    if not whole:
+        return
+    for p in params:
+        if any(placement.is_shard() for placement in getattr(p, "placements", ())):
+            position = next(i for i, q in enumerate(group_params) if q is p)
+            raise ValueError(
+                f"FilterOptimizer({name}): parameter {position} of group {index} is sharded (DTensor, e.g. FSDP2) and "
+                f"{', '.join(whole)} acts on the whole tensor, not elementwise: a shard would get a wrong step; "
+                "keep these parameters unsharded"
+            )
+
+
+def _check_differentiable(source: Source) -> None:
+    """``differentiable=True`` only where the torch.optim counterpart, if any, takes it (not Muon, Adafactor)."""
+    entry = _counterpart(source)
+    if entry is not None and "differentiable" not in inspect.signature(_torch_class(entry)).parameters:
+        raise ValueError(
+            f"differentiable=True: {source.name} follows {entry.torch_class}, which has no differentiable step"
+        )
 
 
 def _keep_tensors(defaults: dict[str, Any], given: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -48,10 +49,45 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+# torch classes without a differentiable step: FilterOptimizer refuses differentiable=True for their entries
+NO_DIFFERENTIABLE_STEP = {
+    "muon": "torch.optim.Muon(differentiable=...) does not exist (Newton-Schulz on the whole matrix)",
+    "adafactor": "torch.optim.Adafactor takes foreach only, no differentiable",
+}
+
+
+def test_the_entries_without_a_differentiable_step_are_those_of_torch() -> None:
+    without = {
+        name for name in TORCH_ENTRIES if "differentiable" not in inspect.signature(torch_class(name)).parameters
+    }
+    assert without == set(NO_DIFFERENTIABLE_STEP)
+
+
+@pytest.mark.parametrize("name", sorted(NO_DIFFERENTIABLE_STEP))
+def test_differentiable_is_refused_where_torch_has_no_differentiable_step(name: str) -> None:
+    params = [torch.nn.Parameter(torch.ones(2, 2))]
+    with pytest.raises(
+        ValueError, match=rf"differentiable=True: {name} follows torch\.optim\.\w+, which has no"
+    ) as info:
+        FilterOptimizer(params, name, differentiable=True)
+    assert "\n" not in str(info.value)
+    FilterOptimizer(params, name)  # without it, it runs
+
+
+def torch_class(name: str) -> Any:
+    dotted = CATALOGUE[name].torch_class
+    assert dotted is not None
+    module, cls = dotted.rsplit(".", 1)
+    return getattr(importlib.import_module(module), cls)
+
+
 def _settings() -> list[tuple[str, dict[str, Any]]]:
     out = []
     for name in TORCH_ENTRIES:
-        out.append((name, {"lr": 0.1, "weight_decay": 0.05} if name != "adagrad" else {"lr": 0.1}))
+        if name in NO_DIFFERENTIABLE_STEP:
+            continue
+        takes = {hp.name for hp in CATALOGUE[name].hyperparameters}
+        out.append((name, {"lr": 0.1, "weight_decay": 0.05} if "weight_decay" in takes else {"lr": 0.1}))
     out += [("rmsprop", {"lr": 0.1, "centered": True, "momentum": 0.5}), ("sgd", {"lr": 0.1, "momentum": 0.9})]
     return out
 

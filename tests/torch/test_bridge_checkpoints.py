@@ -49,11 +49,13 @@ def torch_optimizer(name: str, params: list[torch.nn.Parameter], **overrides: An
     return torch_class(name)(params, **entry.torch_kwargs(entry.validate(overrides)))
 
 
-def make_params(dtype: torch.dtype = torch.float64) -> list[torch.nn.Parameter]:
+def make_params(dtype: torch.dtype = torch.float64, name: str = "") -> list[torch.nn.Parameter]:
+    """A matrix and a vector; two matrices for an entry that takes matrices only (Muon)."""
     gen = torch.Generator().manual_seed(3)
+    matrices_only = bool(name) and CATALOGUE[name].parameter_ndim == 2
     return [
         torch.nn.Parameter(torch.randn(3, 2, generator=gen, dtype=dtype)),
-        torch.nn.Parameter(torch.randn(4, generator=gen, dtype=dtype)),
+        torch.nn.Parameter(torch.randn((2, 2) if matrices_only else (4,), generator=gen, dtype=dtype)),
     ]
 
 
@@ -104,14 +106,14 @@ def test_every_counterpart_has_a_state_map() -> None:
 @pytest.mark.parametrize(("name", "example"), settings(), ids=str)
 def test_a_torch_checkpoint_resumes_in_the_bridge(name: str, example: dict[str, Any]) -> None:
     kwargs = _kwargs(name, example)
-    params = make_params()
+    params = make_params(name=name)
     theirs = torch_optimizer(name, params, **kwargs)
     sched = schedule(theirs)
     run(theirs, sched, params, 0, BEFORE)
     saved = copy.deepcopy({"opt": theirs.state_dict(), "sched": sched.state_dict(), "params": flat(params)})
 
     def resume(make: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]) -> torch.Tensor:
-        ps = make_params()
+        ps = make_params(name=name)
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(saved["params"].clone(), ps)
         opt = make(ps)
@@ -131,14 +133,14 @@ def test_a_torch_checkpoint_resumes_in_the_bridge(name: str, example: dict[str, 
 @pytest.mark.parametrize(("name", "example"), settings(), ids=str)
 def test_a_bridge_checkpoint_resumes_in_torch(name: str, example: dict[str, Any]) -> None:
     kwargs = _kwargs(name, example)
-    params = make_params()
+    params = make_params(name=name)
     ours = FilterOptimizer(params, name, **kwargs)
     sched = schedule(ours)
     run(ours, sched, params, 0, BEFORE)
     torch_dict = copy.deepcopy(ours.state_dict(format="torch"))
     saved_sched = sched.state_dict()
     start = flat(params)
-    resumed = make_params()
+    resumed = make_params(name=name)
     with torch.no_grad():
         torch.nn.utils.vector_to_parameters(start.clone(), resumed)
     theirs = torch_optimizer(name, resumed, **{k: v for k, v in kwargs.items() if k != "lr"})
@@ -151,7 +153,7 @@ def test_a_bridge_checkpoint_resumes_in_torch(name: str, example: dict[str, Any]
     error = float((flat(resumed) - flat(params)).abs().max() / flat(params).abs().max())
     assert error <= 1e-12, f"{name} {example}: relative error {error:.3g} after resuming in torch"
     # the torch class's own dict has exactly the torch keys
-    expected = torch_optimizer(name, make_params(), **kwargs)
+    expected = torch_optimizer(name, make_params(name=name), **kwargs)
     expected_state = copy.deepcopy(expected.state_dict())
     set_grads(list(expected.param_groups[0]["params"]), 0)
     expected.step()
@@ -250,7 +252,7 @@ def _trained(opt: torch.optim.Optimizer, steps: int = 2) -> torch.optim.Optimize
 
 
 def _torch_dict(name: str, params: list[torch.nn.Parameter] | None = None, **kwargs: Any) -> dict[str, Any]:
-    opt = _trained(torch_optimizer(name, params if params is not None else make_params(), **kwargs))
+    opt = _trained(torch_optimizer(name, params if params is not None else make_params(name=name), **kwargs))
     return copy.deepcopy(opt.state_dict())
 
 
@@ -301,7 +303,7 @@ def test_a_dict_that_does_not_fit_is_refused_and_changes_nothing(
     state_dict = make_dict()
     if what == "an unknown state key":
         state_dict, message = _rename(state_dict), r"'exp_inf', which torch.optim.RMSprop does not keep"
-    opt = _trained(FilterOptimizer(make_params(), name, lr=0.01))
+    opt = _trained(FilterOptimizer(make_params(name=name), name, lr=0.01))
     before = _snapshot(opt)
     with pytest.raises(CheckpointError, match=message) as info:
         opt.load_state_dict(state_dict)
@@ -313,7 +315,7 @@ def test_a_dict_that_does_not_fit_is_refused_and_changes_nothing(
 def test_bridge_dicts_of_another_model_are_refused_too() -> None:
     adam = _trained(FilterOptimizer(make_params(), "adam"))
     for name, message in (("nadam", r"has no 'momentum_decay'"), ("momentum", r"has no 'momentum'")):
-        opt = _trained(FilterOptimizer(make_params(), name))
+        opt = _trained(FilterOptimizer(make_params(name=name), name))
         before = _snapshot(opt)
         with pytest.raises(CheckpointError, match=message):
             opt.load_state_dict(copy.deepcopy(adam.state_dict()))

@@ -4,13 +4,16 @@ The parameters are DTensors sharded over the two ranks, and so is the
 optimizer state (each rank keeps the filter memories of its shard).  Each rank
 trains on its half of a batch; the sharded run must equal one process training
 the same network on the whole batch, for catalogue entries and designed
-filters, on the single-tensor, multi-tensor and fused paths.  A checkpoint
+filters, on the single-tensor, multi-tensor and fused paths.  Entries whose
+stages act on whole tensors (Muon, Adafactor) refuse sharded parameters with
+a one-line ValueError before anything moves.  A checkpoint
 written through ``torch.distributed.checkpoint`` mid-run resumes exactly.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -33,6 +36,13 @@ CASES: dict[str, tuple[Any, dict[str, Any]]] = {
     "rmsprop centered": ("rmsprop", {"lr": 1e-2, "centered": True, "momentum": 0.5}),
     "butterworth order 4": ("butterworth", {"lr": 0.02, "order": 4, "cutoff": 0.1, "dc_gain": 5.0}),
     "resonant filter, fused": (ArmaFilter([0.05, 0.05], [1.0, -1.6, 0.7]), {"lr": 0.05, "fused": True}),
+    "rprop": ("rprop", {"lr": 1e-2}),
+    "asgd, foreach": ("asgd", {"lr": 0.05, "t0": 2.0, "lambd": 0.01, "foreach": True}),
+}
+#: Entries whose stages act on whole tensors: sharded parameters are refused (a shard would get a wrong step).
+WHOLE_TENSOR = {
+    "muon": "Newton-Schulz orthogonalisation of the whole matrix",
+    "adafactor": "row and column statistics and the RMS of the whole parameter",
 }
 
 
@@ -65,6 +75,10 @@ def train(model: torch.nn.Module, opt: FilterOptimizer, x: torch.Tensor, y: torc
 
 def full(model: torch.nn.Module) -> torch.Tensor:
     return torch.cat([getattr(p, "full_tensor", p.detach)().detach().flatten() for p in model.parameters()])
+
+
+def full_param(p: torch.Tensor) -> torch.Tensor:
+    return getattr(p, "full_tensor", p.detach)().detach().clone()
 
 
 def worker(rank: int, init_file: str, out_dir: str) -> None:
@@ -111,6 +125,18 @@ def worker(rank: int, init_file: str, out_dir: str) -> None:
                 "sharded_state": sharded_state,
                 "local_rows": first.to_local().shape[0],
             }
+        for name in WHOLE_TENSOR:
+            model = sharded()
+            params = [p for p in model.parameters() if p.ndim == 2] if name == "muon" else list(model.parameters())
+            opt = FilterOptimizer(params, name, lr=1e-2)
+            before = [full_param(p) for p in params]
+            ((model(x[part]) - y[part]) ** 2).mean().backward()
+            try:
+                opt.step()
+                results[name] = {"error": None}
+            except ValueError as exc:
+                changed = any(not torch.equal(full_param(p), b) for p, b in zip(params, before, strict=True))
+                results[name] = {"error": str(exc), "changed": changed, "state": len(opt.state)}
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -137,3 +163,14 @@ def test_fsdp2_sharded_runs_match_one_process_and_resume_from_distributed_checkp
             assert error < 1e-10, f"{name}: FSDP2 differs from one process by {error:.2e}"
             assert torch.equal(result["resumed"], result["params"]), f"{name}: the resumed run differs"
         assert torch.equal(ranks[0][name]["params"], ranks[1][name]["params"])
+    for name in WHOLE_TENSOR:
+        for rank in ranks:
+            result = rank[name]
+            assert result["error"] is not None, f"{name}: a sharded step ran ({WHOLE_TENSOR[name]})"
+            assert re.fullmatch(
+                rf"FilterOptimizer\({name}\): parameter 0 of group 0 is sharded \(DTensor, e\.g\. FSDP2\) and .+ "
+                r"acts on the whole tensor, not elementwise: a shard would get a wrong step; "
+                r"keep these parameters unsharded",
+                result["error"],
+            ), result["error"]
+            assert not result["changed"] and result["state"] == 0  # refused before anything moved

@@ -53,20 +53,27 @@ def gradient(theta: np.ndarray) -> np.ndarray:
     return _A * (theta - _C) + 0.9 * np.cos(3.0 * theta)
 
 
-def init_params(dtype: torch.dtype = torch.float64) -> list[torch.nn.Parameter]:
-    """Two parameters (a matrix and a vector) that share the 12 coordinates of the problem."""
+def init_params(dtype: torch.dtype = torch.float64, matrices: bool = False) -> list[torch.nn.Parameter]:
+    """Two parameters (a matrix and a vector) that share the 12 coordinates of the problem.
+
+    ``matrices``: the second is a 2 x 2 matrix (entries whose parameters must be matrices, Muon).
+    """
     theta = np.linspace(1.5, -1.2, 12)
     return [
         torch.nn.Parameter(torch.tensor(theta[:8].reshape(2, 4), dtype=dtype)),
-        torch.nn.Parameter(torch.tensor(theta[8:], dtype=dtype)),
+        torch.nn.Parameter(torch.tensor(theta[8:].reshape((2, 2) if matrices else (4,)), dtype=dtype)),
     ]
+
+
+def matrices(name: str) -> bool:
+    return CATALOGUE[name].parameter_ndim == 2
 
 
 def set_grads(params: list[torch.nn.Parameter]) -> None:
     flat = np.concatenate([p.detach().double().numpy().ravel() for p in params])
     g = gradient(flat)
     params[0].grad = torch.tensor(g[:8].reshape(2, 4), dtype=params[0].dtype)
-    params[1].grad = torch.tensor(g[8:], dtype=params[1].dtype)
+    params[1].grad = torch.tensor(g[8:].reshape(params[1].shape), dtype=params[1].dtype)
 
 
 def flat(params: list[torch.nn.Parameter]) -> torch.Tensor:
@@ -99,9 +106,11 @@ def run_pair(
     scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
     dtype: torch.dtype = torch.float64,
     steps: int = STEPS,
+    name: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.optim.Optimizer]:
-    """Train both in lockstep; returns (ours, theirs, our optimizer)."""
-    ours_p, theirs_p = init_params(dtype), init_params(dtype)
+    """Train both in lockstep (parameters of the shapes ``name`` takes); returns (ours, theirs, our optimizer)."""
+    square = name is not None and matrices(name)
+    ours_p, theirs_p = init_params(dtype, square), init_params(dtype, square)
     ours, theirs = make_ours(ours_p), make_theirs(theirs_p)
     schedules = [scheduler(ours), scheduler(theirs)] if scheduler is not None else []
     for t in range(steps):
@@ -112,14 +121,14 @@ def run_pair(
             opt.step()
         for s in schedules:
             s.step()
-    start = flat(init_params(dtype))
+    start = flat(init_params(dtype, square))
     assert (flat(theirs_p) - start).abs().max() > 1e-3  # it trained
     return flat(ours_p), flat(theirs_p), ours
 
 
 def cycles(name: str) -> bool:
     """Whether the torch class has ``momentum`` or ``betas`` for cycle_momentum to rewrite."""
-    defaults = torch_class(name)([torch.zeros(1, requires_grad=True)]).defaults
+    defaults = torch_class(name)([torch.zeros(1, 1, requires_grad=True)]).defaults
     return "momentum" in defaults or "betas" in defaults
 
 
@@ -222,6 +231,7 @@ def test_schedulers_that_cycle_momentum_or_betas(name: str, kind: str, path: str
             lambda ps: FilterOptimizer(ps, name, lr=lr, **options),
             lambda ps: torch_optimizer(name, ps, lr=lr),
             scheduler=_scheduler(kind, name, lr),
+            name=name,
         )
     error = relative_error(ours, theirs)
     bound = TOLERANCE if path != "fused" else FUSED_TOLERANCE
@@ -255,7 +265,26 @@ SCHEDULES: dict[str, Callable[[int, float], Any]] = {
     "maximize": lambda t, lr0: (t // 50) % 2 == 1,
     "decoupled_weight_decay": lambda t, lr0: (t // 30) % 2 == 1,
     "nesterov": lambda t, lr0: (t // 40) % 2 == 1,
+    "lambd": lambda t, lr0: 1e-4 + 0.02 * _frac(t, 2, 5),
+    "t0": lambda t, lr0: 10.0 + 5.0 * (t % 3),
+    "beta2_decay": lambda t, lr0: -0.8 + 0.3 * _frac(t, 2, 5),
+    "d": lambda t, lr0: 1.0 + _frac(t, 3, 4),
+    "etas": lambda t, lr0: (0.4 + 0.2 * _frac(t, 2, 5), 1.1 + 0.3 * _frac(t, 3, 4)),
+    "step_sizes": lambda t, lr0: (1e-6 * (1 + t % 3), 0.02 + 0.03 * _frac(t, 1, 5)),
+    "ns_steps": lambda t, lr0: 3 + t % 3,
+    "ns_coefficients": lambda t, lr0: (3.4445, -4.775, 2.0315) if t % 2 == 0 else (2.0, -1.5, 0.5),
+    "adjust_lr_fn": lambda t, lr0: (None, "original", "match_rms_adamw")[t % 3],
 }
+#: Schedules of an entry whose torch key has another form (Adafactor's eps is the tuple (eps1, eps2)).
+ENTRY_SCHEDULES: dict[tuple[str, str], Callable[[int, float], Any]] = {
+    ("adafactor", "eps"): lambda t, lr0: (None if t % 2 else 1e-30, 1e-3 * (1 + t % 3)),
+}
+
+
+def schedule_of(name: str, key: str) -> Callable[[int, float], Any]:
+    return ENTRY_SCHEDULES.get((name, key), SCHEDULES[key])
+
+
 #: Hyperparameters held constant in a run, and why (each appears in the entries' examples instead).
 CONSTANT = {
     "amsgrad": "it adds a state tensor: torch.optim.Adam raises a KeyError when it is switched on mid-run",
@@ -268,6 +297,8 @@ def _torch_names(name: str) -> set[str]:
     names = {hp.name for hp in CATALOGUE[name].hyperparameters}
     if {"beta1", "beta2"} <= names:
         names = (names - {"beta1", "beta2"}) | {"betas"}
+    for packed, parts in CATALOGUE[name].packed.items():  # torch's tuple: Adafactor's eps = (eps1, eps2)
+        names = (names - set(parts)) | {packed}
     return names
 
 
@@ -292,11 +323,11 @@ def test_every_hyperparameter_changed_at_every_step(name: str, example: dict[str
     def before_step(t: int, opt: torch.optim.Optimizer) -> None:
         group = opt.param_groups[0]
         for key in varied:
-            group[key] = SCHEDULES[key](t, lr0)
+            group[key] = schedule_of(name, key)(t, lr0)
         if "nesterov" in varied and group["nesterov"]:
             group["dampening"] = 0.0  # torch.optim.SGD's Nesterov needs dampening 0
         for key, value in held.items():
-            if key in ("beta1", "beta2"):
+            if key in ("beta1", "beta2") or key not in names:  # parts of a scheduled tuple
                 continue
             group[key] = value
 
@@ -304,6 +335,7 @@ def test_every_hyperparameter_changed_at_every_step(name: str, example: dict[str
         lambda ps: FilterOptimizer(ps, name, lr=lr0, **example),
         lambda ps: torch_optimizer(name, ps, lr=lr0, **example),
         before_step=before_step,
+        name=name,
     )
     error = relative_error(ours, theirs)
     assert error <= TOLERANCE, f"{name} {example}: relative error {error:.3g} with {varied} changing"
@@ -321,7 +353,7 @@ def test_every_hyperparameter_and_a_tensor_lr_changed_on_the_other_paths(name: s
         group = opt.param_groups[0]
         group["lr"].fill_(SCHEDULES["lr"](t, lr0))
         for key in varied:
-            group[key] = SCHEDULES[key](t, lr0)
+            group[key] = schedule_of(name, key)(t, lr0)
         if "nesterov" in varied and group["nesterov"]:
             group["dampening"] = 0.0
 
@@ -331,6 +363,7 @@ def test_every_hyperparameter_and_a_tensor_lr_changed_on_the_other_paths(name: s
             lambda ps: FilterOptimizer(ps, name, lr=torch.tensor(lr0, dtype=torch.float64), **options),
             lambda ps: torch_optimizer(name, ps, lr=torch.tensor(lr0, dtype=torch.float64)),
             before_step=before_step,
+            name=name,
         )
     error = relative_error(ours, theirs)
     bound = TOLERANCE if path != "fused" else FUSED_TOLERANCE
@@ -362,6 +395,7 @@ def test_a_tensor_lr_stays_a_tensor_and_in_place_changes_count(name: str) -> Non
         make(lambda ps, lr: FilterOptimizer(ps, name, lr=lr)),
         make(lambda ps, lr: torch_optimizer(name, ps, lr=lr)),
         before_step=before_step,
+        name=name,
     )
     assert relative_error(ours, theirs) <= TOLERANCE
 
@@ -446,6 +480,7 @@ def test_float64_default_dtype(name: str, path: str, float64_default: None) -> N
             lambda ps: FilterOptimizer(ps, name, lr=lr, **options),
             lambda ps: torch_optimizer(name, ps, lr=lr),
             scheduler=_scheduler("onecycle", name, lr),
+            name=name,
         )
     assert relative_error(ours, theirs) <= (TOLERANCE if path != "fused" else FUSED_TOLERANCE)
     state = opt.state[opt.param_groups[0]["params"][0]]

@@ -47,10 +47,11 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def _params(path: str = "single") -> list[Any]:
+def _params(path: str = "single", matrices: bool = False) -> list[Any]:
+    """A matrix and a vector; two matrices with ``matrices`` (entries with parameter_ndim 2, Muon)."""
     params = [
         torch.nn.Parameter(torch.linspace(-1.0, 1.0, 6, dtype=torch.float64).reshape(2, 3)),
-        torch.nn.Parameter(torch.linspace(0.5, 2.0, 4, dtype=torch.float64)),
+        torch.nn.Parameter(torch.linspace(0.5, 2.0, 4, dtype=torch.float64).reshape((2, 2) if matrices else (4,))),
     ]
     if path == "differentiable":  # torch.optim's differentiable mode steps non-leaf tensors
         return [p.clone() for p in params]
@@ -216,14 +217,20 @@ def test_every_float_hyperparameter_set_to_nan_mid_run_is_refused() -> None:
         entry = CATALOGUE[name]
         needs = any(hp.default is None for hp in entry.hyperparameters)  # custom: b and a have no default
         settings = {k: v for k, v in entry.examples[0].items() if k != "lr"} if needs else {}
-        opt = _make(name, lr=0.01, **settings)
+        opt = _make(name, params=_params(matrices=entry.parameter_ndim == 2), lr=0.01, **settings)
         _step(opt, 2)
         before = _snapshot(opt)
         group = opt.param_groups[0]
+        packed = {n: (k, names.index(n)) for k, names in entry.packed.items() for n in names}
         if key in ("beta1", "beta2") and "betas" in group:
             betas = list(group["betas"])
             betas[0 if key == "beta1" else 1] = math.nan
             group["betas"] = tuple(betas)
+        elif key in packed:  # torch's tuple (Adafactor's eps = (eps1, eps2))
+            spelled, index = packed[key]
+            values = list(group[spelled])
+            values[index] = math.nan
+            group[spelled] = tuple(values)
         else:
             group[key] = math.nan
         _grads(opt)
