@@ -105,7 +105,10 @@ def warn_if_unstable(f: ArmaFilter, what: str = "filter") -> None:
     stability = f.stability
     if stability == "stable":
         return
-    radius = float(np.max(np.abs(f.minreal().poles)))
+    poles = f.minreal().poles
+    if poles.size == 0:  # the rounded cancellation took every pole; the exact verdict kept some
+        poles = f.poles
+    radius = float(np.max(np.abs(poles))) if poles.size else 1.0
     if stability == "marginal":
         message = (
             f"{what} is marginally stable: pole(s) on the unit circle (|p| = {radius:.6g}); its response does not decay"

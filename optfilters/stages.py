@@ -655,9 +655,12 @@ class FilterTerm:
         finite, non-zero DC gain; a term that starts from its first input
         (``first_output_is_input``: torch's SGD buffer with dampening,
         Grokfast's EMA) or from a given previous output (``initial_output``)
-        does not start from rest and is used as it is.
+        does not start from rest and is used as it is; nor is a term whose
+        first output is 0 (a leading delay), where ``s[1] = 0``.
         """
         if self.first_output_is_input or self.initial_output != 0.0:
+            return False
+        if self.filter.b[0] == 0.0:  # a term one step late (Lion's m read before its update): s[1] = 0
             return False
         dc = self.filter.dc_gain
         return math.isfinite(dc) and dc != 0.0

@@ -159,7 +159,7 @@ class SummaryTable:
         --------
         >>> from optfilters import summary_table
         >>> print(summary_table(["sgd"]).to_latex(notes=False).splitlines()[0])
-        \\begin{tabular}{lllllll}
+        \\begin{tabular}{llllllll}
         """
         escape = str.maketrans({c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\^{}"})
         lines = [r"\begin{tabular}{" + "l" * len(self.columns) + "}", r"\toprule"]
@@ -188,7 +188,7 @@ class SummaryTable:
         --------
         >>> from optfilters import summary_table
         >>> print(summary_table(["sgd"]).to_csv().splitlines()[1])
-        sgd,none,none,n/a,none,separate,coupled (L2 into g)
+        sgd,none,none,n/a,none,separate,coupled (L2 into g),none
         """
         import csv
         import io

@@ -15,6 +15,7 @@ from optfilters import CATALOGUE, CatalogueEntry, Hyperparameter
 from optfilters.batch_size import POLE_HYPERPARAMETERS
 from optfilters.catalogue import catalogue_docs, register, unregister
 from optfilters.closed_loop import DEFAULT_TUNED
+from optfilters.table import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +55,9 @@ def test_a_registered_entry_gets_its_table_row_cli_listing_docs_line_and_facts(s
     assert optfilters.names()[-1] == "slowball" and optfilters.resolve_name("SB") == "slowball"
     row = next(r for r in optfilters.summary_table().rows if r[0] == "slowball")
     assert row[1] == "AR1, unit input gain (pole 0.8)"  # its own default momentum, read through its stages
-    assert row[-1] == "decoupled"  # the catalogue's weight-decay fact, not a list in the table module
+    assert (
+        row[COLUMNS.index("weight decay")] == "decoupled"
+    )  # the catalogue's weight-decay fact, not a list in the table module
     listing = CliRunner().invoke(main, ["list"])
     assert listing.exit_code == 0 and "slowball" in listing.output and "a heavy ball registered" in listing.output
     response = CliRunner().invoke(main, ["response", "slowball", "--momentum", "0.5", "--json"])
