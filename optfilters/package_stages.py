@@ -34,7 +34,6 @@ paper).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -471,10 +470,6 @@ class LeadFilter(LinearStage):
         """The lead filter with gain ``k`` (``start``: the previous input at the first step, times the first)."""
         return cls((FilterTerm(ArmaFilter([1.0 + k, -k])),), name, float(k), float(start))
 
-    def with_role(self, role: str) -> LeadFilter:
-        """The same filter named ``role``."""
-        return self if self.name == role else dataclasses.replace(self, name=role)
-
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
         """False: the first step differs."""
@@ -554,10 +549,6 @@ class AdanNumerator(LinearStage):
             FilterTerm(difference, gain=Constant(beta2)),
         )
         return cls(terms, name, float(beta1), float(beta2), float(start))
-
-    def with_role(self, role: str) -> AdanNumerator:
-        """The same stage named ``role``."""
-        return self if self.name == role else dataclasses.replace(self, name=role)
 
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
@@ -643,10 +634,6 @@ class AccumulatingEma(LinearStage):
     def of_beta(cls, beta: float, increment: float, name: str = "second_moment") -> AccumulatingEma:
         """The bias-corrected EMA(beta) plus ``increment`` per step."""
         return cls((FilterTerm(ArmaFilter.ema(beta), compensated=True),), name, float(increment))
-
-    def with_role(self, role: str) -> AccumulatingEma:
-        """The same stage named ``role``."""
-        return self if self.name == role else dataclasses.replace(self, name=role)
 
     def emit_on(
         self,
@@ -1070,10 +1057,6 @@ class ScheduledMixture(LinearStage):
         )
         return cls(terms, name, float(beta1), float(beta3), float(alpha), t_alpha_beta3)
 
-    def with_role(self, role: str) -> ScheduledMixture:
-        """The same stage named ``role``."""
-        return self if self.name == role else dataclasses.replace(self, name=role)
-
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
         """False: bias correction (and the warm-up)."""
@@ -1257,10 +1240,6 @@ class LionInterpolation(LinearStage):
         """The interpolation filter for ``beta1``, ``beta2``."""
         f = ArmaFilter([1.0 - beta1, beta1 - beta2], [1.0, -beta2], name="lion")
         return cls((FilterTerm(f),), name, float(beta1), float(beta2))
-
-    def with_role(self, role: str) -> LionInterpolation:
-        """The same stage named ``role``."""
-        return self if self.name == role else dataclasses.replace(self, name=role)
 
     def emit_on(
         self,

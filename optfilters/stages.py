@@ -11,6 +11,7 @@ recording and the table ask the stage; none of them knows the kinds.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Hashable, Sequence
@@ -950,8 +951,8 @@ class LinearStage(Stage):
         return self.name
 
     def with_role(self, role: str) -> LinearStage:
-        """The same stage named ``role``."""
-        return self if self.name == role else LinearStage(self.terms, role, summed=self.summed)
+        """The same stage named ``role`` (a subclass keeps its type and fields)."""
+        return self if self.name == role else dataclasses.replace(self, name=role)
 
     def limit(self) -> ArmaFilter:
         """The LTI filter as ``t -> infinity`` (the exact filter when time-invariant)."""
