@@ -228,7 +228,8 @@ def _captions(numbers: dict[str, Any], settings: dict[str, Any], files: dict[str
         f"## {', '.join(files['sharpness'])}",
         "Sharpness during training against the predicted edge of stability (dashed, one per run): "
         "gradient descent at several learning rates (log scale), heavy-ball and Nesterov momentum, and "
-        "Adam's preconditioned sharpness lambda_max(D^-1 H) with D = diag(sqrt(v_hat)) + eps (the preconditioner is P = 1/D) read from the "
+        "Adam's preconditioned sharpness lambda_max(D^-1 H) with D = diag(sqrt(v_hat)) + eps (the preconditioner "
+        "is P = 1/D) read from the "
         "optimizer's state. Each threshold is the largest stable lr*h of the optimizer's closed loop on a "
         "quadratic (optfilters.network.sharpness_threshold), divided by lr. Checks: the sharpness rises from "
         "below its threshold (progressive sharpening) and then stays near it.",

@@ -4,9 +4,8 @@ Reproduces the gradient-filtering part of the EE 541 lecture "Training Deep
 Neural Networks II" (Unit 7B): the frequency responses of torch's SGD
 momentum, of Bengio's form of Nesterov momentum (torch's ``nesterov=True``)
 and of Adam's moment filters, the step responses of the unit-DC-gain and
-unit-input-gain AR1 filters, Adam's bias correction (a transient compensation
-in filter terms) of a step and of a noisy cosine, and the summary-of-optimizers
-table, now generated from the catalogue (:func:`optfilters.summary_table`)
+unit-input-gain AR1 filters, Adam's bias correction of a step and of a
+noisy cosine, and the summary-of-optimizers table, now generated from the catalogue (:func:`optfilters.summary_table`)
 with its corrections (:data:`optfilters.table.CORRECTIONS`).
 
 Everything is derived here, not copied from the slides (which have slips:

@@ -269,7 +269,8 @@ def test_step_adam_raw_and_bias_corrected() -> None:
     grad = data["filters"]["gradient"]
     assert np.array(grad["step"]) == pytest.approx(1 - 0.9**n, rel=1e-12)
     assert np.array(grad["bias_corrected"]) == pytest.approx(np.ones(8), rel=1e-12)
-    assert grad["applied"] is True
+    assert grad["applied"] is True and grad["bias_corrected_by_optimizer"] is True
+    assert "compensated" not in grad and "compensated_by_optimizer" not in grad  # the field's name only
     second = data["filters"]["second_moment"]
     assert np.array(second["step"]) == pytest.approx(1 - 0.999**n, rel=1e-12)
 
