@@ -303,7 +303,7 @@ class SwaAverage(Stage):
 
 @dataclass(frozen=True)
 class AsgdMu(StepValue):
-    """torch.optim.ASGD's ``mu`` (state ``"mu"``): 1 at the first step, then ``1 / max(1, t - t0)`` written at step ``t``.
+    """torch.optim.ASGD's ``mu`` (state ``"mu"``): 1 at first, then ``1 / max(1, t - t0)`` written at step ``t``.
 
     Each step reads the value written by the previous one (with that step's
     ``t0``), as torch keeps it (a 0-dim tensor of torch's scalar dtype).
@@ -651,7 +651,7 @@ class AsgdUpdate(Stage):
         return self.lambd * self.alpha == 0.0
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """``param.mul_(1 - lambd * eta)`` then ``param.add_(d, alpha=-eta)``, as torch.optim.ASGD (``eta`` the state)."""
+        """``param.mul_(1 - lambd * eta)``, ``param.add_(d, alpha=-eta)``, as torch.optim.ASGD (``eta`` the state)."""
         limit = self.gain.limit
         eta = (AsgdEta(self.lambd, self.alpha),)
         lambd = self.lambd

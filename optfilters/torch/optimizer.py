@@ -18,6 +18,7 @@ from ..errors import InvalidFilterError, InvalidHyperparameterError, StabilityWa
 from ..filters import ArmaFilter
 from ..model import OptimizerModel
 from ..program import changed_forms
+from ..stages import Stage
 from ._compiled import CompiledStep
 from ._kernels import (
     LOW_PRECISION,
@@ -570,6 +571,8 @@ class FilterOptimizer(torch.optim.Optimizer):
             # every hyperparameter is checked before any parameter moves
             checked = [self._checked(index, group) for index, group in enumerate(self.param_groups)]
             for index, group in enumerate(self.param_groups):
+                self._check_shapes(index, group, checked[index][0])
+            for index, group in enumerate(self.param_groups):
                 model, lr = checked[index]
                 self._step_group(index, group, model, lr)
         return loss
@@ -614,6 +617,23 @@ class FilterOptimizer(torch.optim.Optimizer):
         if group.get("differentiable") and lr.requires_grad:
             return model, lr  # autograd follows the step into the learning rate
         return model, value
+
+    def _check_shapes(self, index: int, group: dict[str, Any], model: OptimizerModel) -> None:
+        """Refuse, in one line naming it, a parameter whose shape a stage cannot take (Muon: matrices only)."""
+        checks = _shape_checks(model)
+        if not checks:
+            return
+        for position, p in enumerate(group["params"]):
+            if p.grad is None:
+                continue
+            for check in checks:
+                try:
+                    check(tuple(p.shape))
+                except ValueError as exc:
+                    raise ValueError(
+                        f"FilterOptimizer({self._source.name}): parameter {position} of param group {index} "
+                        f"(shape {tuple(p.shape)}): {exc}"
+                    ) from None
 
     def _refuse_lr(self, index: int, lr: Any, read: bool = True) -> Any:
         """Raise the one-line error for a bad ``lr`` of group ``index`` (or return a number given as another type)."""
@@ -1308,6 +1328,21 @@ def _advance_products_of(
                 v.mul_(factor)
             columns.append([v.tolist() for v in values])
     return [tuple(row) for row in zip(*columns, strict=True)] if columns else [() for _ in states]
+
+
+_SHAPE_CHECKS: dict[int, tuple[OptimizerModel, tuple[Callable[[tuple[int, ...]], None], ...]]] = {}
+
+
+def _shape_checks(model: OptimizerModel) -> tuple[Callable[[tuple[int, ...]], None], ...]:
+    """The stages' shape checks that can refuse a shape (those that override :meth:`Stage.check_shape`)."""
+    cached = _SHAPE_CHECKS.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    checks = tuple(stage.check_shape for stage in model.pipeline if type(stage).check_shape is not Stage.check_shape)
+    if len(_SHAPE_CHECKS) > 256:
+        _SHAPE_CHECKS.clear()
+    _SHAPE_CHECKS[id(model)] = (model, checks)
+    return checks
 
 
 def _host(lr: Any) -> float:
