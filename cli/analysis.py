@@ -99,8 +99,8 @@ def _stage_notes(model: OptimizerModel, name: str, exact: bool = False) -> str:
     notes = []
     if not stage.is_time_invariant:
         notes.append("time-varying: simulated exactly" if exact else "time-varying: t->inf limit")
-    if stage.compensated:
-        notes.append("transient-compensated")
+    if stage.bias_corrected:
+        notes.append("bias-corrected")
     return f" ({'; '.join(notes)})" if notes else ""
 
 
@@ -266,7 +266,7 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: A
         item.update(
             {
                 "order": f.order,
-                "compensated": stages[name].compensated,
+                "bias_corrected": stages[name].bias_corrected,
                 "time_varying": tv[name],
                 "quasi_hyperbolic": _qh_json(f),
                 "factorisation": f.factorisation.describe(),
@@ -295,7 +295,7 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: A
         lines.append(f"  DC gain: {fmt(f.dc_gain)}")
         lines.append(f"  stability: {_stability_text(f)}")
         lines += _cancellation_notes(f)
-        lines.append(f"  transient-compensated: {'yes' if stages[name].compensated else 'no'}")
+        lines.append(f"  bias-corrected: {'yes' if stages[name].bias_corrected else 'no'}")
         if f.order == 1 and f.b.size <= 2:
             qh = _qh_text(f)
             if qh:
@@ -327,7 +327,7 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
         item.update(response.as_dict())
         for key in ("name", "freqs"):
             item.pop(key, None)
-        item.update({"compensated": stages[name].compensated, "time_varying": tv[name]})
+        item.update({"bias_corrected": stages[name].bias_corrected, "time_varying": tv[name]})
         data["filters"][name] = item
 
     def draw(p: Any) -> Any:
@@ -387,7 +387,7 @@ def _poles(selection: Selection, as_json: bool, plot: Path | None, **style: Any)
                 "stable": pz.stability == "stable",
                 "marginal": pz.stability == "marginal",
                 "pole_radius": radius,
-                "compensated": stages[name].compensated,
+                "bias_corrected": stages[name].bias_corrected,
                 "time_varying": tv[name],
             }
         )
@@ -441,7 +441,7 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None, **
         item.update(
             {
                 "dc_gain": filters[name].dc_gain,
-                "compensated_by_optimizer": stages[name].compensated,
+                "bias_corrected_by_optimizer": stages[name].bias_corrected,
                 "time_varying": tv[name],
             }
         )
@@ -458,14 +458,14 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None, **
     index, sampled = _sampled_indices(steps)
     for name, sr in results.items():
         lines += ["", f"{name} filter: unit-step response{_stage_notes(model, name, exact=True)}"]
-        used = "compensated" if sr.applied else "raw"
+        used = "bias-corrected" if sr.applied else "raw"
         lines.append(
             f"  DC gain (t->inf) {fmt(filters[name].dc_gain)}; the optimizer produces the {used} column (*); "
-            "'compensated' multiplies each term started from rest by its DC gain / step response "
+            "'bias-corrected' multiplies each term started from rest by its DC gain / step response "
             "(Adam's bias correction; terms that start from the first gradient are left as they are)"
         )
-        headers = ["step", "raw*" if not sr.applied else "raw", "compensated*" if sr.applied else "compensated"]
-        rows = [[str(i + 1), fmt(sr.raw[i], nan="diverged"), fmt(sr.compensated[i], nan="diverged")] for i in index]
+        headers = ["step", "raw*" if not sr.applied else "raw", "bias-corrected*" if sr.applied else "bias-corrected"]
+        rows = [[str(i + 1), fmt(sr.raw[i], nan="diverged"), fmt(sr.bias_corrected[i], nan="diverged")] for i in index]
         lines += _table(headers, rows)
         if sampled:
             lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
@@ -478,7 +478,7 @@ def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None,
     for name, ir in results.items():
         data["filters"][name] = {
             "impulse": ir.values,
-            "compensated": stages[name].compensated,
+            "bias_corrected": stages[name].bias_corrected,
             "time_varying": tv[name],
         }
 
@@ -565,7 +565,7 @@ def _compare(
         item.update(
             {
                 "nyquist_over_dc": hf[label],
-                "compensated": stage_obj.compensated,
+                "bias_corrected": stage_obj.bias_corrected,
                 "time_varying": not stage_obj.is_time_invariant,
             }
         )
@@ -769,9 +769,9 @@ def register(group: click.Group) -> None:
                 plot_option("Also write the step responses to FILE."),
                 *plot_style_options(),
             ],
-            help="Exact unit-step response of each linear stage, raw and transient-compensated.\n\n"
+            help="Exact unit-step response of each linear stage, raw and bias-corrected.\n\n"
             + _SINGLE_EPILOG.format(cmd="step"),
-            short_help="Unit-step response (raw and compensated).",
+            short_help="Unit-step response (raw and bias-corrected).",
         )
     )
     group.add_command(

@@ -16,7 +16,13 @@ from numpy.typing import ArrayLike, NDArray
 from . import exact as _exact
 from .catalogue import as_model
 from .display import RichDisplay
-from .errors import InvalidFilterError, InvalidHyperparameterError, StabilityWarning, deprecated_alias
+from .errors import (
+    InvalidFilterError,
+    InvalidHyperparameterError,
+    StabilityWarning,
+    deprecated_alias,
+    deprecated_attribute,
+)
 from .factored import Cancellation
 from .filters import ArmaFilter, complex_pairs
 from .model import OptimizerModel
@@ -356,8 +362,8 @@ class StepResponse(RichDisplay):
     steps : ndarray
         ``1 .. n``.
     raw : ndarray
-        The stage's recursion without bias correction (transient compensation).
-    compensated : ndarray
+        The stage's recursion without bias correction.
+    bias_corrected : ndarray
         With bias correction applied to every term that starts from rest
         (see :func:`step_response` for the formula).
     applied : bool
@@ -369,27 +375,28 @@ class StepResponse(RichDisplay):
     --------
     >>> from optfilters import ArmaFilter, step_response
     >>> s = step_response(ArmaFilter.ema(0.9), n=3)
-    >>> s.raw.round(6).tolist(), s.compensated.round(6).tolist()
+    >>> s.raw.round(6).tolist(), s.bias_corrected.round(6).tolist()
     ([0.1, 0.19, 0.271], [1.0, 1.0, 1.0])
     """
 
     steps: NDArray[np.int64]
     raw: FloatArray
-    compensated: FloatArray
+    bias_corrected: FloatArray
     applied: bool = False
     name: str = ""
+    compensated = deprecated_attribute("bias_corrected", "compensated", "optfilters.StepResponse")
 
     @property
     def actual(self) -> FloatArray:
-        """The response the optimizer produces (compensated if it applies compensation)."""
-        return self.compensated if self.applied else self.raw
+        """The response the optimizer produces (bias-corrected if it applies bias correction)."""
+        return self.bias_corrected if self.applied else self.raw
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data; ``step`` is the raw response."""
         return {
             "name": self.name,
             "step": _list(self.raw),
-            "compensated": _list(self.compensated),
+            "bias_corrected": _list(self.bias_corrected),
             "applied": self.applied,
         }
 
@@ -440,7 +447,7 @@ def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> St
 
     Time-varying stages (bias correction, NAdam's schedule, first-step
     initialisation) are simulated exactly.  For a stage
-    ``y_t = sum_i c_i(t) y_i,t`` with terms ``y_i = F_i(x)``, the compensated
+    ``y_t = sum_i c_i(t) y_i,t`` with terms ``y_i = F_i(x)``, the bias-corrected
     response is::
 
         y_t = sum_i c_i(t) kappa_i(t) y_i,t,   kappa_i(t) = F_i(1) / s_i[t]
@@ -478,16 +485,16 @@ def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> St
     >>> s = optfilters.step_response(optfilters.get("momentum", momentum=0.9).gradient, n=2)
     >>> s.raw.round(6).tolist()
     [1.0, 1.9]
-    >>> optfilters.step_response("adam", n=2, beta1=0.5).compensated.round(12).tolist()   # a model: its gradient filter
+    >>> optfilters.step_response("adam", n=2, beta1=0.5).bias_corrected.round(12).tolist()   # its gradient filter
     [1.0, 1.0]
     """
     if n < 1:
         raise InvalidFilterError(f"n must be >= 1, got {n}")
     stage = _as_stage(system, hyperparameters)
     ones = np.ones(n)
-    raw = stage.response(ones, compensate=False)
-    compensated = stage.response(ones, compensate=True)
-    return StepResponse(np.arange(1, n + 1), raw, compensated, stage.compensated, stage.name)
+    raw = stage.response(ones, bias_correction=False)
+    corrected = stage.response(ones, bias_correction=True)
+    return StepResponse(np.arange(1, n + 1), raw, corrected, stage.bias_corrected, stage.name)
 
 
 def impulse_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> ImpulseResponse:

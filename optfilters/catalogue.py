@@ -395,7 +395,7 @@ def _model(name: str, params: Params, **stages: Any) -> OptimizerModel:
 
 
 def _ema_moment(beta: float, name: str) -> LinearStage:
-    return LinearStage.of(ArmaFilter.ema(beta), name, compensated=True)
+    return LinearStage.of(ArmaFilter.ema(beta), name, bias_corrected=True)
 
 
 def _adam_normaliser(params: Params, amsgrad: bool = False, correction_inside_root: bool = False) -> RmsNormaliser:
@@ -530,11 +530,11 @@ def _build_rmsprop(p: Params) -> OptimizerModel:
     return _model("rmsprop", p, normaliser=normaliser, post=post, weight_decay=_weight_decay(p))
 
 
-def _quasi_hyperbolic(nu: float, beta: float, name: str, compensated: bool = False) -> LinearStage:
+def _quasi_hyperbolic(nu: float, beta: float, name: str, bias_corrected: bool = False) -> LinearStage:
     return LinearStage(
         (
             FilterTerm(ArmaFilter.identity(), gain=Constant(1.0 - nu)),
-            FilterTerm(ArmaFilter.ema(beta), gain=Constant(nu), compensated=compensated),
+            FilterTerm(ArmaFilter.ema(beta), gain=Constant(nu), bias_corrected=bias_corrected),
         ),
         name,
     )
@@ -545,11 +545,11 @@ def _build_qhm(p: Params) -> OptimizerModel:
 
 
 def _build_qhadam(p: Params) -> OptimizerModel:
-    second = _quasi_hyperbolic(p["nu2"], p["beta2"], "second_moment", compensated=True)
+    second = _quasi_hyperbolic(p["nu2"], p["beta2"], "second_moment", bias_corrected=True)
     return _model(
         "qhadam",
         p,
-        gradient=_quasi_hyperbolic(p["nu1"], p["beta1"], "gradient", compensated=True),
+        gradient=_quasi_hyperbolic(p["nu1"], p["beta1"], "gradient", bias_corrected=True),
         normaliser=RmsNormaliser(second, eps=p["eps"]),
         weight_decay=_weight_decay(p),
     )
@@ -583,7 +583,7 @@ def _build_lion(p: Params) -> OptimizerModel:
 def _build_ademamix(p: Params) -> OptimizerModel:
     gradient = LinearStage(
         (
-            FilterTerm(ArmaFilter.ema(p["beta1"]), compensated=True),
+            FilterTerm(ArmaFilter.ema(p["beta1"]), bias_corrected=True),
             FilterTerm(ArmaFilter.ema(p["beta3"]), gain=Constant(p["alpha"])),
         ),
         "gradient",
@@ -744,7 +744,7 @@ def _build_laprop(p: Params) -> OptimizerModel:
 
 def _build_yogi(p: Params) -> OptimizerModel:
     initial = p["initial_accumulator"]
-    gradient = LinearStage.of(ArmaFilter.ema(p["beta1"]), "gradient", compensated=True, initial_output=initial)
+    gradient = LinearStage.of(ArmaFilter.ema(p["beta1"]), "gradient", bias_corrected=True, initial_output=initial)
     return _package_model("yogi", p, _package_decay(p), gradient, YogiNormaliser(p["beta2"], p["eps"], initial))
 
 

@@ -121,6 +121,30 @@ def normaliser_scale(model: OptimizerModel, second_moment: float | ArrayLike = 1
     :meth:`OptimizerModel.linearised_filter` scales the direction filter;
     ``v`` may be an array (one value per coordinate).
 
+    Parameters
+    ----------
+    model : OptimizerModel
+        The optimizer model.
+    second_moment : float or array_like
+        The second moment ``v`` (units of gradient squared) the normaliser is
+        frozen at, ``>= 0``; any shape (one value per coordinate).
+
+    Returns
+    -------
+    float or ndarray
+        The preconditioner ``P`` (the multiplier of the direction), a float
+        for scalar ``v``, else shaped like ``v``; ``inf`` where ``v = eps = 0``.
+
+    Raises
+    ------
+    InvalidFilterError
+        If ``second_moment`` has a non-finite or negative entry.
+
+    References
+    ----------
+    Kingma & Ba (2015), "Adam", Algorithm 1: ``theta_t = theta_{t-1} - lr
+    m_hat / (sqrt(v_hat) + eps)``, so ``P = 1 / (sqrt(v_hat) + eps)``.
+
     Examples
     --------
     >>> import optfilters
@@ -194,6 +218,23 @@ def spectral_radius(coefficients: ArrayLike) -> FloatArray:
     (the characteristic polynomial in powers of ``z^-1``).  Degrees up to 2
     use the closed form; higher degrees the eigenvalues of companion matrices.
 
+    Parameters
+    ----------
+    coefficients : array_like, shape (..., N + 1)
+        Polynomial coefficients, highest power of ``z`` first (need not be
+        monic: each row is divided by its first entry); trailing zeros are
+        roots at the origin.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        The largest root modulus of each polynomial (0 for degree 0).
+
+    Raises
+    ------
+    ValueError
+        If ``coefficients`` is a scalar or its last axis is empty.
+
     Examples
     --------
     >>> from optfilters.closed_loop import spectral_radius
@@ -247,12 +288,30 @@ class CharacteristicPolynomial:
     slope: FloatArray
 
     def __call__(self, lr_curvature: ArrayLike) -> FloatArray:
-        """Coefficients at ``x = lr * h`` (any shape; the coefficient axis is last)."""
+        """Coefficients at ``x = lr * h`` (any shape; the coefficient axis is last).
+
+        Parameters
+        ----------
+        lr_curvature : float or array_like
+            ``x = lr * h`` (dimensionless: learning rate times curvature, the
+            preconditioned curvature for linearised models), any shape.
+
+        Returns
+        -------
+        ndarray, shape ``x.shape + (n,)``
+            ``constant + x * slope``.
+        """
         x = np.asarray(lr_curvature, dtype=np.float64)[..., None]
         return np.asarray(self.constant + x * self.slope, dtype=np.float64)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain lists."""
+        """Plain lists.
+
+        Returns
+        -------
+        dict
+            ``constant`` and ``slope`` as lists (non-finite entries as None).
+        """
         return {"constant": _list(self.constant), "slope": _list(self.slope)}
 
 
@@ -277,6 +336,12 @@ class StabilityInterval:
         to the edge for low-pass momentum filters, not in general.
     label : str
         ``"exact"``, the LTI-limit note or the linearisation note.
+    linearised : bool
+        True when a normaliser was frozen (``x`` is then ``lr`` times the
+        preconditioned curvature).
+    preconditioner : float
+        The frozen normaliser's gain ``P = 1 / (sqrt(v) + eps)`` that
+        multiplies the curvature (1 for linear models).
 
     Examples
     --------
@@ -310,7 +375,13 @@ class StabilityInterval:
         return None if best is None else round(best[1], 12)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (non-finite as None)."""
+        """Plain JSON-able data (non-finite as None).
+
+        Returns
+        -------
+        dict
+            The fields (and derived properties) as numbers, lists and strings.
+        """
         return {
             "name": self.name,
             "max_stable_lr_curvature": _finite_or_none(self.max_stable_lr_curvature),
@@ -329,6 +400,20 @@ class StabilityInterval:
 class RateCurve:
     """Closed-loop rate against ``x = lr * h`` (see :func:`optfilters.plot.closed_loop_rate`).
 
+    Attributes
+    ----------
+    lr_curvature : ndarray, shape (n,)
+        The values of ``x = lr * h``.
+    rate : ndarray, shape (n,)
+        The rate (largest closed-loop pole modulus, per step) at each ``x``;
+        ``inf`` where the loop diverges without bound.
+    stable_interval : (float, float) or None
+        The stable interval of ``x`` reached from small positive ``x``.
+    name : str
+        The optimizer's name.
+    label : str
+        How exact the analysis is (as :attr:`ClosedLoop.label`).
+
     Examples
     --------
     >>> from optfilters.closed_loop import rate_curve
@@ -344,7 +429,13 @@ class RateCurve:
     label: str = "exact"
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (non-finite as None)."""
+        """Plain JSON-able data (non-finite as None).
+
+        Returns
+        -------
+        dict
+            The fields (and derived properties) as numbers, lists and strings.
+        """
         return {
             "name": self.name,
             "lr_curvature": _list(self.lr_curvature),
@@ -354,7 +445,20 @@ class RateCurve:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.closed_loop_rate`."""
+        """Draw with :func:`optfilters.plot.closed_loop_rate`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.closed_loop_rate`.
+
+        Returns
+        -------
+        PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.closed_loop_rate(self, ax=ax, **kwargs)
@@ -382,6 +486,10 @@ class ClosedLoop:
         Weight decay added to the gradient (L2), or applied to the parameter.
     sign : float
         -1 for ``maximize`` (the gradient is negated), else 1.
+    linearised : bool
+        True when a normaliser was frozen at a second moment.
+    time_varying : bool
+        True when the model is time-varying and analysed in its ``t -> infinity`` limit.
     label : str
         How exact the analysis is: ``"exact"``, the time-varying note, the linearisation note.
 
@@ -448,7 +556,19 @@ class ClosedLoop:
         return self.lr * self.preconditioner * self.coupled_decay
 
     def loop_gain(self, lr_curvature: ArrayLike) -> FloatArray:
-        """``sign * x + offset``: the gain multiplying the loop filter."""
+        """``sign * x + offset``: the gain multiplying the loop filter.
+
+        Parameters
+        ----------
+        lr_curvature : float or array_like
+            ``x = lr * h`` (dimensionless: learning rate times curvature, the
+            preconditioned curvature for linearised models), any shape.
+
+        Returns
+        -------
+        ndarray
+            The loop gain, shaped like ``x``.
+        """
         return self.sign * np.asarray(lr_curvature, dtype=np.float64) + self.offset
 
     @property
@@ -472,6 +592,20 @@ class ClosedLoop:
     def state_matrix(self, lr_curvature: ArrayLike) -> FloatArray:
         """Closed-loop state matrices ``M0 + y M1`` (state ``[theta, filter state]``), shape ``x.shape + (n, n)``.
 
+        ``y`` is :meth:`loop_gain`; ``theta_t = M theta_{t-1}`` advances the
+        parameter's error and the filter's state by one step.
+
+        Parameters
+        ----------
+        lr_curvature : float or array_like
+            ``x = lr * h`` (dimensionless: learning rate times curvature, the
+            preconditioned curvature for linearised models), any shape.
+
+        Returns
+        -------
+        ndarray, shape ``x.shape + (n, n)``
+            One state matrix per ``x``; ``n`` is :attr:`order`.
+
         Examples
         --------
         >>> from optfilters.closed_loop import closed_loop
@@ -484,6 +618,18 @@ class ClosedLoop:
 
     def poles(self, lr_curvature: ArrayLike) -> ComplexArray:
         """Closed-loop poles at ``x = lr * h``, largest modulus first; shape ``x.shape + (order,)``.
+
+        Parameters
+        ----------
+        lr_curvature : float or array_like
+            ``x = lr * h`` (dimensionless: learning rate times curvature, the
+            preconditioned curvature for linearised models), any shape.
+
+        Returns
+        -------
+        ndarray of complex, shape ``x.shape + (order,)``
+            The eigenvalues of :meth:`state_matrix` (refined on the factored
+            characteristic polynomial for designs above order 2).
 
         Examples
         --------
@@ -500,6 +646,26 @@ class ClosedLoop:
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
         """Convergence rate (largest closed-loop pole modulus) at ``x = lr * h``; vectorised.
+
+        The error shrinks by this factor per step asymptotically (``< 1``:
+        converges).
+
+        Parameters
+        ----------
+        lr_curvature : float or array_like
+            ``x = lr * h`` (dimensionless: learning rate times curvature, the
+            preconditioned curvature for linearised models), any shape.
+
+        Returns
+        -------
+        float or ndarray
+            The rate per step, a float for scalar ``x``, else shaped like ``x``;
+            ``inf`` for an infinite ``x``.
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            If ``lr_curvature`` is not numeric or contains nan.
 
         Examples
         --------
@@ -594,6 +760,16 @@ class ClosedLoop:
         (``x`` as the float it is; :func:`optfilters.exact.is_schur_stable`),
         not from computed poles.
 
+        Parameters
+        ----------
+        lr_curvature : float
+            ``x = lr * h`` (a scalar).
+
+        Returns
+        -------
+        bool
+            True when the loop converges at ``x`` (False for a non-finite ``x``).
+
         Examples
         --------
         >>> from optfilters.closed_loop import closed_loop
@@ -645,6 +821,12 @@ class ClosedLoop:
     def crossings(self) -> list[tuple[float, float]]:
         """Every real ``x`` where a closed-loop pole is on the unit circle, with its frequency (cycles/step).
 
+        Returns
+        -------
+        list of (float, float)
+            ``(x, frequency)`` pairs sorted by ``x``, the frequency in cycles
+            per step in ``[0, 0.5]`` (the pole is at ``exp(2j pi frequency)``).
+
         Examples
         --------
         >>> from optfilters.closed_loop import closed_loop
@@ -689,6 +871,11 @@ class ClosedLoop:
 
     def stability(self) -> StabilityInterval:
         """The stable intervals of ``x = lr * h`` by the exact unit-circle scan (see the module notes).
+
+        Returns
+        -------
+        StabilityInterval
+            The stable intervals, the crossings and the ``2 / H(-1)`` estimate.
 
         Examples
         --------
@@ -735,6 +922,20 @@ class ClosedLoop:
 
     def rate_curve(self, lr_curvature: ArrayLike | None = None, points: int = 512) -> RateCurve:
         """The rate over ``x`` (default: ``points`` values from 0 to 1.25 times the stability edge).
+
+        Parameters
+        ----------
+        lr_curvature : array_like, optional
+            The values of ``x = lr * h`` (flattened to 1-D); default
+            ``points`` values from 0 to 1.25 times the upper stability edge
+            (to 4 when there is no finite edge).
+        points : int
+            Number of default values.
+
+        Returns
+        -------
+        RateCurve
+            The rate at each ``x`` and the stable interval.
 
         Examples
         --------
@@ -831,6 +1032,17 @@ class PeriodicClosedLoop:
     def state_matrix(self, lr_curvature: ArrayLike) -> FloatArray:
         """The monodromy matrices ``M(x) = A_k(x) ... A_1(x)``, shape ``x.shape + (n, n)``.
 
+        Parameters
+        ----------
+        lr_curvature : float or array_like
+            ``x = lr * h`` (dimensionless: learning rate times curvature, the
+            preconditioned curvature for linearised models), any shape.
+
+        Returns
+        -------
+        ndarray, shape ``x.shape + (n, n)``
+            One matrix per ``x``: the state after one period from the state before it.
+
         Examples
         --------
         >>> from optfilters.closed_loop import closed_loop
@@ -854,6 +1066,17 @@ class PeriodicClosedLoop:
     def poles(self, lr_curvature: ArrayLike) -> ComplexArray:
         """The Floquet multipliers (eigenvalues of the monodromy matrix), largest modulus first.
 
+        Parameters
+        ----------
+        lr_curvature : float or array_like
+            ``x = lr * h`` (dimensionless: learning rate times curvature, the
+            preconditioned curvature for linearised models), any shape.
+
+        Returns
+        -------
+        ndarray of complex, shape ``x.shape + (n,)``
+            The multipliers per period (not per step).
+
         Examples
         --------
         >>> from optfilters.closed_loop import closed_loop
@@ -866,6 +1089,17 @@ class PeriodicClosedLoop:
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
         """The per-step rate ``rho(M(x))^(1/k)``; vectorised.
+
+        Parameters
+        ----------
+        lr_curvature : float or array_like
+            ``x = lr * h`` (dimensionless: learning rate times curvature, the
+            preconditioned curvature for linearised models), any shape.
+
+        Returns
+        -------
+        float or ndarray
+            The rate per step, a float for scalar ``x``, else shaped like ``x``.
 
         Examples
         --------
@@ -892,6 +1126,11 @@ class PeriodicClosedLoop:
         the end of the grid is stable), refined by Brent's method; the frequency
         is the multiplier's angle per period divided by ``2 pi k`` (defined up to
         multiples of ``1/k``: the lifted loop aliases).
+
+        Returns
+        -------
+        list of (float, float)
+            ``(x, frequency)`` pairs in increasing ``x``, the frequency in cycles per step.
 
         Examples
         --------
@@ -928,6 +1167,11 @@ class PeriodicClosedLoop:
     def stability(self) -> StabilityInterval:
         """The stable intervals of ``x >= 0`` (see :meth:`crossings`); ``nyquist_estimate`` is nan.
 
+        Returns
+        -------
+        StabilityInterval
+            The stable intervals of ``x >= 0`` and the crossings.
+
         Examples
         --------
         >>> from optfilters.closed_loop import closed_loop
@@ -959,6 +1203,20 @@ class PeriodicClosedLoop:
 
     def rate_curve(self, lr_curvature: ArrayLike | None = None, points: int = 512) -> RateCurve:
         """The rate over ``x`` (default: ``points`` values from 0 to 1.25 times the stability edge).
+
+        Parameters
+        ----------
+        lr_curvature : array_like, optional
+            The values of ``x = lr * h`` (flattened to 1-D); default
+            ``points`` values from 0 to 1.25 times the upper stability edge
+            (to 4 when there is no finite edge).
+        points : int
+            Number of default values.
+
+        Returns
+        -------
+        RateCurve
+            The rate at each ``x`` and the stable interval.
 
         Examples
         --------
@@ -1003,7 +1261,19 @@ def closed_loop(
 
     Returns
     -------
-    ClosedLoop
+    ClosedLoop or PeriodicClosedLoop
+        The loop; :class:`PeriodicClosedLoop` for a periodically
+        time-varying model (Lookahead).
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown catalogue name.
+    InvalidHyperparameterError
+        For an unknown or out-of-range hyperparameter.
+    InvalidFilterError
+        If ``second_moment`` is negative or not finite, or the frozen
+        normaliser's gain at it is not finite and positive (``v = eps = 0``).
 
     Examples
     --------
@@ -1086,6 +1356,20 @@ def _periodic_loop(m: OptimizerModel, second_moment: float, scale: float, lr: fl
 def closed_loop_poles(model: ModelLike, lr_curvature: ArrayLike, **options: Any) -> ComplexArray:
     """Closed-loop poles at ``x = lr * h`` (largest modulus first); options as :func:`closed_loop`.
 
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name, model, or gradient filter (as :func:`closed_loop`).
+    lr_curvature : float or array_like
+        ``x = lr * h``, any shape.
+    **options
+        Keywords of :func:`closed_loop` (``second_moment``, ``lr``) and catalogue hyperparameters.
+
+    Returns
+    -------
+    ndarray of complex, shape ``x.shape + (order,)``
+        :meth:`ClosedLoop.poles`.
+
     Examples
     --------
     >>> from optfilters.closed_loop import closed_loop_poles
@@ -1097,6 +1381,20 @@ def closed_loop_poles(model: ModelLike, lr_curvature: ArrayLike, **options: Any)
 
 def convergence_rate(model: ModelLike, lr_curvature: ArrayLike, **options: Any) -> Any:
     """Largest closed-loop pole modulus at ``x = lr * h``; options as :func:`closed_loop`.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name, model, or gradient filter (as :func:`closed_loop`).
+    lr_curvature : float or array_like
+        ``x = lr * h``, any shape.
+    **options
+        Keywords of :func:`closed_loop` (``second_moment``, ``lr``) and catalogue hyperparameters.
+
+    Returns
+    -------
+    float or ndarray
+        The rate per step (:meth:`ClosedLoop.rate`), shaped like ``x``.
 
     Examples
     --------
@@ -1110,6 +1408,18 @@ def convergence_rate(model: ModelLike, lr_curvature: ArrayLike, **options: Any) 
 def stability_interval(model: ModelLike, **options: Any) -> StabilityInterval:
     """The stable intervals of ``x = lr * h``; options as :func:`closed_loop`.
 
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name, model, or gradient filter (as :func:`closed_loop`).
+    **options
+        Keywords of :func:`closed_loop` (``second_moment``, ``lr``) and catalogue hyperparameters.
+
+    Returns
+    -------
+    StabilityInterval
+        :meth:`ClosedLoop.stability`.
+
     Examples
     --------
     >>> from optfilters.closed_loop import stability_interval
@@ -1121,6 +1431,19 @@ def stability_interval(model: ModelLike, **options: Any) -> StabilityInterval:
 
 def max_stable_lr_curvature(model: ModelLike, **options: Any) -> float:
     """The upper edge of the stable interval of ``lr * h`` (nan when none); options as :func:`closed_loop`.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name, model, or gradient filter (as :func:`closed_loop`).
+    **options
+        Keywords of :func:`closed_loop` (``second_moment``, ``lr``) and catalogue hyperparameters.
+
+    Returns
+    -------
+    float
+        The largest stable ``x = lr * h`` (``inf`` when every positive ``x``
+        is stable, nan when small positive ``x`` is unstable).
 
     Examples
     --------
@@ -1135,6 +1458,23 @@ def rate_curve(
     model: ModelLike, lr_curvature: ArrayLike | None = None, *, points: int = 512, **options: Any
 ) -> RateCurve:
     """:meth:`ClosedLoop.rate_curve` of :func:`closed_loop`.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name, model, or gradient filter (as :func:`closed_loop`).
+    lr_curvature : array_like, optional
+        The values of ``x = lr * h`` (default: ``points`` values from 0 to
+        1.25 times the stability edge).
+    points : int
+        Number of default values.
+    **options
+        Keywords of :func:`closed_loop` (``second_moment``, ``lr``) and catalogue hyperparameters.
+
+    Returns
+    -------
+    RateCurve
+        The rate at each ``x`` and the stable interval.
 
     Examples
     --------
@@ -1153,6 +1493,21 @@ class StabilityMap:
     """Closed-loop rate over a grid of one hyperparameter (rows) and ``lr * h`` (columns).
 
     See :func:`optfilters.plot.stability_map`.
+
+    Attributes
+    ----------
+    name : str
+        The optimizer's catalogue name.
+    parameter : str
+        The hyperparameter on the rows.
+    parameter_values : ndarray, shape (rows,)
+        Its values.
+    lr_curvature : ndarray, shape (columns,)
+        The values of ``x = lr * h``.
+    rate : ndarray, shape (rows, columns)
+        The closed-loop rate per step at each pair.
+    label : str
+        How exact the analysis is (as :attr:`ClosedLoop.label`).
 
     Examples
     --------
@@ -1177,7 +1532,13 @@ class StabilityMap:
         return np.asarray(self.rate < 1.0)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (non-finite as None)."""
+        """Plain JSON-able data (non-finite as None).
+
+        Returns
+        -------
+        dict
+            The fields (and derived properties) as numbers, lists and strings.
+        """
         return {
             "name": self.name,
             "parameter": self.parameter,
@@ -1188,7 +1549,20 @@ class StabilityMap:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.stability_map`."""
+        """Draw with :func:`optfilters.plot.stability_map`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.stability_map`.
+
+        Returns
+        -------
+        PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.stability_map(self, ax=ax, **kwargs)
@@ -1253,6 +1627,13 @@ def stability_map(
     Returns
     -------
     StabilityMap
+        The rate per step on the grid (rows: ``values``; columns: ``lr_curvature``).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``model`` is not a catalogue optimizer, or ``parameter`` is not a
+        continuous hyperparameter of it, or has no bounds for the default ``values``.
 
     Notes
     -----
@@ -1316,6 +1697,10 @@ class TuningResult:
         Their names (``lr`` is always tuned).
     fixed : dict
         The other hyperparameters.
+    label : str
+        How exact the analysis is (as :attr:`ClosedLoop.label`).
+    evaluations : int
+        Closed-loop rates evaluated during the search.
 
     Examples
     --------
@@ -1352,7 +1737,13 @@ class TuningResult:
         return self.lr * self.mu
 
     def as_dict(self) -> dict[str, Any]:
-        """``rate``, ``lr``, ``lr_curvature_max``/``_min``, each tuned hyperparameter by name, and the context."""
+        """``rate``, ``lr``, ``lr_curvature_max``/``_min``, each tuned hyperparameter by name, and the context.
+
+        Returns
+        -------
+        dict
+            Plain JSON-able data (non-finite numbers as None).
+        """
         out: dict[str, Any] = {
             "rate": _finite_or_none(self.rate),
             "lr": _finite_or_none(self.lr),
@@ -1453,6 +1844,22 @@ def tune(
     Returns
     -------
     TuningResult
+        The minimising hyperparameters and ``lr``, and the worst-case rate.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If neither ``condition_number`` nor ``L`` is given, the curvatures
+        are not ``0 < mu <= L`` (finite), the condition number exceeds
+        :data:`MAX_TUNING_CONDITION_NUMBER`, ``tune`` names hyperparameters
+        of a model outside the catalogue, a tuned hyperparameter is not
+        continuous or has no bounds, or no convergent setting exists within
+        the bounds.
+
+    References
+    ----------
+    Polyak (1964), "Some methods of speeding up the convergence of
+    iteration methods": heavy ball's optimum, the check in the example.
 
     Examples
     --------

@@ -82,3 +82,100 @@ def deprecated_alias(func: _F, old: str, module: str) -> _F:
     wrapper.__name__ = wrapper.__qualname__ = old
     wrapper.__doc__ = f"Deprecated alias of :func:`{module}.{func.__name__}`.\n\n" + (func.__doc__ or "")
     return wrapper  # type: ignore[return-value]
+
+
+def renamed_keywords(module: str, **renames: str) -> Callable[[_F], _F]:
+    """Accept former keyword names of ``func`` (``old="new"``), one :class:`DeprecationWarning` a call.
+
+    The decorated callable takes its new keyword names; a call with an old
+    name warns and is passed on under the new name.  Works for functions,
+    methods and a dataclass's ``__init__``.
+
+    Parameters
+    ----------
+    module : str
+        Where the callable lives, for the message (``"optfilters.stages.FilterTerm"``).
+    **renames : str
+        ``old_name="new_name"`` pairs.
+
+    Returns
+    -------
+    callable
+        A decorator: ``func`` -> a wrapper with the same signature.
+
+    Raises
+    ------
+    TypeError
+        From the wrapper, when a call passes both the old and the new name.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from optfilters.errors import renamed_keywords
+    >>> @renamed_keywords("demo", compensate="bias_correction")
+    ... def response(x, bias_correction=None):
+    ...     return x, bias_correction
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     response(1, compensate=True), str(caught[0].message)
+    ((1, True), "demo: keyword 'compensate' is deprecated; use 'bias_correction' (same behaviour)")
+    """
+
+    def decorate(func: _F) -> _F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in renames.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{module}: pass {new!r} only (its deprecated name {old!r} too)")
+                    warnings.warn(
+                        f"{module}: keyword {old!r} is deprecated; use {new!r} (same behaviour)",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def deprecated_attribute(new: str, old: str, owner: str) -> property:
+    """A read-only property ``old`` that warns and returns the attribute ``new``.
+
+    Parameters
+    ----------
+    new : str
+        The attribute's current name.
+    old : str
+        Its former name (the property's name in the class body).
+    owner : str
+        The class, for the message (``"optfilters.StepResponse"``).
+
+    Returns
+    -------
+    property
+        Assign it in the class body under ``old``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from optfilters.errors import deprecated_attribute
+    >>> class Response:
+    ...     bias_corrected = 1.0
+    ...     compensated = deprecated_attribute("bias_corrected", "compensated", "Response")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     Response().compensated, str(caught[0].message)
+    (1.0, 'Response.compensated is deprecated; use Response.bias_corrected (same value)')
+    """
+    message = f"{owner}.{old} is deprecated; use {owner}.{new} (same value)"
+
+    def getter(self: Any) -> Any:
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        return getattr(self, new)
+
+    getter.__name__ = old
+    getter.__doc__ = f"Deprecated alias of :attr:`{new}`."
+    return property(getter)

@@ -431,7 +431,7 @@ def panel_data(
     out.step = {
         "t": _finite_list(np.arange(1, n + 1)),
         "raw": _finite_list(sr.raw),
-        "corrected": _finite_list(sr.compensated),
+        "corrected": _finite_list(sr.bias_corrected),
     }
 
     function = get_function(fn)

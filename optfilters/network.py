@@ -17,9 +17,12 @@ trained with :class:`optfilters.torch.FilterOptimizer` by
   loss, by Hessian-vector products (double backward) and Lanczos
   (:func:`top_eigenvalue`), every ``sharpness_every`` steps; for normalised
   optimizers (Adam, RMSprop, ...) the *preconditioned* sharpness
-  ``lambda_max(P^-1 H)`` with ``P`` the optimizer's current denominator
-  (``diag(sqrt(v_hat)) + eps`` for Adam, bias correction folded in; see
-  :func:`adaptive_preconditioner`).  It is compared with the predicted
+  ``lambda_max(P H) = lambda_max(D^-1 H)`` with ``P = D^-1`` the preconditioner
+  and ``D`` the optimizer's current denominator (``diag(sqrt(v_hat)) + eps``
+  for Adam, bias correction folded in, torch.optim.Adam's ``denom``; see
+  :func:`adaptive_denominator`).  Cohen et al. (2022), "Adaptive gradient
+  methods at the edge of stability", write that denominator as ``P`` and the
+  sharpness as ``lambda_max(P^-1 H)``: the same number.  It is compared with the predicted
   edge-of-stability threshold (:func:`sharpness_threshold`): the closed loop's
   largest stable ``lr * h`` divided by ``lr`` (``2 / lr`` for gradient descent,
   ``(2 + 2 mu) / lr`` for heavy-ball momentum, ``(2 + 2 beta1) / ((1 - beta1)
@@ -61,7 +64,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .catalogue import ModelLike, as_model
-from .errors import InvalidFilterError, InvalidHyperparameterError
+from .errors import InvalidFilterError, InvalidHyperparameterError, deprecated_alias, renamed_keywords
 from .filters import ArmaFilter, cascade
 from .model import OptimizerModel
 from .program import NumpyOps
@@ -76,6 +79,7 @@ __all__ = [
     "NetworkObservation",
     "NetworkProblem",
     "SharpnessTrace",
+    "adaptive_denominator",
     "adaptive_preconditioner",
     "empirical_response",
     "observe_network",
@@ -351,7 +355,7 @@ class EigenResult:
         The eigenvalue (largest algebraic for Lanczos/ARPACK, largest in modulus for power iteration).
     vector : ndarray
         Unit eigenvector estimate (flattened over the parameters; in the
-        symmetric ``P^-1/2 H P^-1/2`` coordinates when preconditioned).
+        symmetric ``D^-1/2 H D^-1/2`` coordinates when preconditioned).
     matvecs : int
         Hessian-vector products used.
     converged : bool
@@ -382,11 +386,12 @@ def _flat(tensors: Sequence[Any]) -> Any:
     return torch.cat([t.reshape(-1) for t in tensors])
 
 
+@renamed_keywords("optfilters.network.top_eigenvalue", preconditioner="denominator")
 def top_eigenvalue(
     loss_fn: Callable[[], Any],
     params: Sequence[Any],
     *,
-    preconditioner: Sequence[Any] | None = None,
+    denominator: Sequence[Any] | None = None,
     method: str = "lanczos",
     tol: float = 1e-4,
     max_iterations: int = 100,
@@ -397,9 +402,11 @@ def top_eigenvalue(
 
     The gradient is taken once with ``create_graph=True``; each product
     ``H v`` is one more backward pass through it (double backward).  With a
-    ``preconditioner`` ``P`` (one positive tensor per parameter, the diagonal),
-    the eigenvalue is that of ``P^-1 H``, computed as the symmetric
-    ``P^-1/2 H P^-1/2`` (same eigenvalues).
+    ``denominator`` ``D`` (one positive tensor per parameter, the diagonal the
+    update divides by), the eigenvalue is the preconditioned one, of
+    ``P H = D^-1 H`` with the preconditioner ``P = D^-1``, computed as the
+    symmetric ``D^-1/2 H D^-1/2`` (same eigenvalues).  The keyword was called
+    ``preconditioner`` (deprecated; same behaviour).
 
     Parameters
     ----------
@@ -407,8 +414,8 @@ def top_eigenvalue(
         Returns the scalar loss (a tensor with its autograd graph).
     params : sequence of torch.Tensor
         The tensors to differentiate in (``requires_grad``).
-    preconditioner : sequence of torch.Tensor, optional
-        Diagonal of ``P``, shaped like ``params``.
+    denominator : sequence of torch.Tensor, optional
+        Diagonal of ``D`` (e.g. :func:`adaptive_denominator`), shaped like ``params``.
     method : {"lanczos", "arpack", "power"}
         ``"lanczos"``: Lanczos with full reorthogonalisation until the top
         Ritz pair's residual is below ``tol * |value|`` (largest algebraic
@@ -428,6 +435,19 @@ def top_eigenvalue(
     Returns
     -------
     EigenResult
+        The eigenvalue, its eigenvector and the convergence record.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``method``, a ``tol`` that is not a finite positive
+        number, ``max_iterations < 1``, a ``denominator`` not shaped like
+        ``params`` or not positive everywhere, or a ``v0`` of the wrong size.
+
+    References
+    ----------
+    Cohen et al. (2022), "Adaptive gradient methods at the edge of
+    stability" (arXiv:2207.14484): the preconditioned sharpness.
 
     Examples
     --------
@@ -437,8 +457,8 @@ def top_eigenvalue(
     >>> loss = lambda: 0.5 * (3.0 * w[0] ** 2 + 0.5 * w[1] ** 2 + 2.0 * w[0] * w[1])
     >>> round(top_eigenvalue(loss, [w]).value, 9)   # eigenvalues of [[3, 1], [1, 0.5]]
     3.350781059
-    >>> P = [torch.tensor([3.0, 0.5], dtype=torch.float64)]
-    >>> round(top_eigenvalue(loss, [w], preconditioner=P).value, 9)   # P^-1 H = [[1, 1/3], [2, 1]]: 1 + sqrt(2/3)
+    >>> D = [torch.tensor([3.0, 0.5], dtype=torch.float64)]
+    >>> round(top_eigenvalue(loss, [w], denominator=D).value, 9)   # D^-1 H = [[1, 1/3], [2, 1]]: 1 + sqrt(2/3)
     1.816496581
     """
     import torch
@@ -451,13 +471,13 @@ def top_eigenvalue(
     n = int(sum(p.numel() for p in params))
     dtype = params[0].dtype
     scale = None
-    if preconditioner is not None:
-        pre = list(preconditioner)
+    if denominator is not None:
+        pre = list(denominator)
         if len(pre) != len(params) or any(a.shape != p.shape for a, p in zip(pre, params, strict=True)):
-            raise ValueError("preconditioner must have one tensor shaped like each parameter")
+            raise ValueError("denominator must have one tensor shaped like each parameter")
         flat_pre = _flat([a.detach() for a in pre]).to(dtype)
         if not bool(torch.all(flat_pre > 0)):
-            raise ValueError("preconditioner must be positive everywhere")
+            raise ValueError("denominator must be positive everywhere")
         scale = flat_pre.rsqrt()
     with torch.enable_grad():
         loss = loss_fn()
@@ -558,7 +578,7 @@ def _lanczos(matvec: Callable[[FloatArray], FloatArray], v: FloatArray, tol: flo
 
 
 class _NormaliserReader:
-    """Reads a normalised optimizer's denominator ``P`` from the bridge's state (each stage kind says how)."""
+    """Reads a normalised optimizer's denominator ``D`` from the bridge's state (each stage kind says how)."""
 
     def __init__(self, model: OptimizerModel) -> None:
         self.model = model
@@ -567,26 +587,29 @@ class _NormaliserReader:
             raise ValueError(
                 f"preconditioned sharpness and frozen gains need an RMS or peak normaliser; {model.name} has none"
             )
-        self.keys, self._denominator = norm.preconditioner(model.name)
+        self.keys, self._denominator = norm.normaliser_denominator(model.name)
 
     def denominator(self, values: Sequence[Any], t: int, ops: Any = NumpyOps) -> Any:
-        """``P`` at step ``t`` (1-based) from the state values (numpy arrays, or tensors with the bridge's ``ops``)."""
+        """``D`` at step ``t`` (1-based) from the state values (numpy arrays, or tensors with the bridge's ``ops``)."""
         return self._denominator(values, t, ops)
 
 
-def adaptive_preconditioner(optimizer: Any, group: int = 0) -> list[Any]:
-    """The diagonal ``P`` of a normalised :class:`~optfilters.torch.FilterOptimizer`'s current step, per parameter.
+def adaptive_denominator(optimizer: Any, group: int = 0) -> list[Any]:
+    """The diagonal ``D`` of a normalised :class:`~optfilters.torch.FilterOptimizer`'s current step, per parameter.
 
-    ``P`` is what the update divides the filtered gradient by: for Adam
+    ``D`` is what the update divides the filtered gradient by (torch.optim.Adam's
+    ``denom``; the preconditioner is ``P = 1 / D``): for Adam
     ``sqrt(v_hat) + eps`` with the bias correction ``1 - beta2^t`` folded in,
     for AMSGrad the running maximum, for RMSprop ``sqrt(v) + eps`` (centred:
     ``sqrt(v - m^2) + eps``), for RAdam divided by the rectification (1 before
     it is active), for Adamax the peak ``u``.  The preconditioned sharpness is
-    ``lambda_max(P^-1 H)``.  Read after at least one step.
+    ``lambda_max(D^-1 H)``.  Read after at least one step.  Formerly
+    ``adaptive_preconditioner`` (a deprecated alias; same behaviour).
 
     Parameters
     ----------
     optimizer : optfilters.torch.FilterOptimizer
+        A normalised optimizer (Adam, RMSprop, ...) after at least one step.
     group : int
         Parameter group.
 
@@ -595,16 +618,23 @@ def adaptive_preconditioner(optimizer: Any, group: int = 0) -> list[Any]:
     list of torch.Tensor
         One tensor per parameter of the group, shaped like it.
 
+    Raises
+    ------
+    ValueError
+        Before the first step (no state), or when the model has no normaliser
+        whose denominator can be read back (see
+        :meth:`optfilters.stages.Stage.normaliser_denominator`).
+
     Examples
     --------
     >>> import torch
     >>> from optfilters.torch import FilterOptimizer
-    >>> from optfilters.network import adaptive_preconditioner
+    >>> from optfilters.network import adaptive_denominator
     >>> w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
     >>> opt = FilterOptimizer([w], "adam", lr=0.1, eps=0.0)
     >>> w.grad = torch.tensor([3.0, -4.0], dtype=torch.float64)
     >>> opt.step()
-    >>> adaptive_preconditioner(opt)[0].tolist()   # sqrt(v_hat) = |g| after one step
+    >>> adaptive_denominator(opt)[0].tolist()   # sqrt(v_hat) = |g| after one step
     [3.0, 4.0]
     """
     from .torch._kernels import SingleOps
@@ -615,17 +645,20 @@ def adaptive_preconditioner(optimizer: Any, group: int = 0) -> list[Any]:
     for p in optimizer.param_groups[group]["params"]:
         state = optimizer.state.get(p, {})
         if "step" not in state or any(k not in state for k in reader.keys):
-            raise ValueError("adaptive_preconditioner() needs the optimizer's state: take a step first")
+            raise ValueError("adaptive_denominator() needs the optimizer's state: take a step first")
         t = int(state["step"])
         out.append(reader.denominator([state[k] for k in reader.keys], t, SingleOps).to(p.dtype))
     return out
+
+
+adaptive_preconditioner = deprecated_alias(adaptive_denominator, "adaptive_preconditioner", "optfilters.network")
 
 
 def sharpness_threshold(model: ModelLike, lr: float | None = None, **hyperparameters: Any) -> float:
     """The predicted edge-of-stability sharpness: the closed loop's largest stable ``lr * h`` over ``lr``.
 
     For linear models it bounds the Hessian's top eigenvalue, for normalised
-    ones the preconditioned ``lambda_max(P^-1 H)`` (the closed loop is
+    ones the preconditioned ``lambda_max(P H) = lambda_max(D^-1 H)`` (the closed loop is
     linearised with the normaliser frozen, see :mod:`optfilters.closed_loop`).
 
     Examples
@@ -1062,7 +1095,7 @@ class SharpnessTrace:
         Steps at which it was measured (after that many updates).
     sharpness : ndarray
         Top eigenvalue of the full training loss's Hessian (``preconditioned``:
-        of ``P^-1 H``).
+        of ``D^-1 H``, ``D`` the optimizer's denominator).
     threshold : float
         Predicted edge: :func:`sharpness_threshold` (``2/lr`` for gradient descent).
     lr : float
@@ -1467,7 +1500,7 @@ def _observe(
         try:
             reader = _NormaliserReader(model)
         except ValueError:
-            if sharpness_every:  # the preconditioned sharpness needs P: say so
+            if sharpness_every:  # the preconditioned sharpness needs D: say so
                 raise
             # recording only: the empirical response is still measured, without a prediction
 
@@ -1499,11 +1532,11 @@ def _observe(
         if normalised and t == 0:
             return
         began = time.perf_counter()
-        pre = adaptive_preconditioner(optimizer) if normalised else None
+        pre = adaptive_denominator(optimizer) if normalised else None
         result = top_eigenvalue(
             problem.full_loss,
             params,
-            preconditioner=pre,
+            denominator=pre,
             method=sharpness_method,
             tol=sharpness_tol,
             max_iterations=sharpness_iterations,
@@ -1567,7 +1600,7 @@ def _observe(
             preconditioned=normalised,
             converged=np.asarray(sharp_ok, dtype=bool),
             label=(
-                "lambda_max(P^-1 H), P = the optimizer's denominator; threshold from the linearised closed loop"
+                "lambda_max(D^-1 H), D = the optimizer's denominator; threshold from the linearised closed loop"
                 if normalised
                 else "lambda_max(H) of the full training loss; threshold from the closed loop"
             )

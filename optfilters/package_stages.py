@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import InvalidFilterError
+from .errors import InvalidFilterError, renamed_keywords
 from .filters import ArmaFilter
 from .gains import Constant
 from .program import ONE, Coef, LinComb, Op, ProgramBuilder, Signals
@@ -484,13 +484,14 @@ class LeadFilter(LinearStage):
         """True at the first step."""
         return t == 1
 
+    @renamed_keywords("optfilters.package_stages", compensate="bias_correction")
     def emit_on(
         self,
         bld: ProgramBuilder,
         x: str,
         key: str,
         square: bool = False,
-        compensate: bool | None = None,
+        bias_correction: bool | None = None,
         first: bool = False,
     ) -> LinComb:
         """``diff = x - prev``; ``y = k diff + x`` (pytorch-optimizer's ``grad_diff.mul_(beta2).add_(grad)``)."""
@@ -545,7 +546,7 @@ class AdanNumerator(LinearStage):
         """The numerator for ``beta1``, ``beta2`` (``start``: the previous gradient at step 1, times the first)."""
         difference = ArmaFilter([1.0 - beta2, -(1.0 - beta2)], [1.0, -beta2], name="ema_difference")
         terms = (
-            FilterTerm(ArmaFilter.ema(beta1), compensated=True),
+            FilterTerm(ArmaFilter.ema(beta1), bias_corrected=True),
             FilterTerm(difference, gain=Constant(beta2)),
         )
         return cls(terms, name, float(beta1), float(beta2), float(start))
@@ -556,7 +557,7 @@ class AdanNumerator(LinearStage):
         return False
 
     @property
-    def compensated(self) -> bool:
+    def bias_corrected(self) -> bool:
         """True: both moments are bias-corrected."""
         return True
 
@@ -569,13 +570,14 @@ class AdanNumerator(LinearStage):
         """True at the first step."""
         return t == 1
 
+    @renamed_keywords("optfilters.package_stages", compensate="bias_correction")
     def emit_on(
         self,
         bld: ProgramBuilder,
         x: str,
         key: str,
         square: bool = False,
-        compensate: bool | None = None,
+        bias_correction: bool | None = None,
         first: bool = False,
     ) -> LinComb:
         """``m.lerp_(x, 1 - b1)``, ``n.lerp_(x - x_prev, 1 - b2)``; returns ``m / bc1 + b2 n / bc2``."""
@@ -585,7 +587,7 @@ class AdanNumerator(LinearStage):
         diff = _started_difference(bld, x, f"{key}.prev", first, self.start)
         n = bld.state(f"{key}.1")
         bld.emit("lerp_", None, n, diff, slot=bld.const(1.0 - self.beta2))
-        apply = compensate is not False
+        apply = bias_correction is not False
         c1 = _bias_correction(self.beta1) if apply else ONE
         c2 = _bias_correction(self.beta2) if apply else ONE
         return LinComb([(m, c1), (n, Coef.constant(self.beta2).times(c2))])
@@ -624,7 +626,7 @@ class AccumulatingEma(LinearStage):
     --------
     >>> import numpy as np
     >>> from optfilters.package_stages import AccumulatingEma
-    >>> AccumulatingEma.of_beta(0.5, 1.0).response(np.zeros(3), compensate=False).tolist()
+    >>> AccumulatingEma.of_beta(0.5, 1.0).response(np.zeros(3), bias_correction=False).tolist()
     [1.0, 1.5, 1.75]
     """
 
@@ -633,19 +635,20 @@ class AccumulatingEma(LinearStage):
     @classmethod
     def of_beta(cls, beta: float, increment: float, name: str = "second_moment") -> AccumulatingEma:
         """The bias-corrected EMA(beta) plus ``increment`` per step."""
-        return cls((FilterTerm(ArmaFilter.ema(beta), compensated=True),), name, float(increment))
+        return cls((FilterTerm(ArmaFilter.ema(beta), bias_corrected=True),), name, float(increment))
 
+    @renamed_keywords("optfilters.package_stages", compensate="bias_correction")
     def emit_on(
         self,
         bld: ProgramBuilder,
         x: str,
         key: str,
         square: bool = False,
-        compensate: bool | None = None,
+        bias_correction: bool | None = None,
         first: bool = False,
     ) -> LinComb:
         """The EMA's update, then ``s += increment`` in place."""
-        out = super().emit_on(bld, x, key, square, compensate, first)
+        out = super().emit_on(bld, x, key, square, bias_correction, first)
         if self.increment:
             bld.emit("add_s_", None, out.terms[0][0], slot=bld.const(self.increment))
         return out
@@ -1052,7 +1055,7 @@ class ScheduledMixture(LinearStage):
     ) -> ScheduledMixture:
         """The numerator for these hyperparameters."""
         terms = (
-            FilterTerm(ArmaFilter.ema(beta1), compensated=True),
+            FilterTerm(ArmaFilter.ema(beta1), bias_corrected=True),
             FilterTerm(ArmaFilter.ema(beta3), gain=Constant(alpha)),
         )
         return cls(terms, name, float(beta1), float(beta3), float(alpha), t_alpha_beta3)
@@ -1062,13 +1065,14 @@ class ScheduledMixture(LinearStage):
         """False: bias correction (and the warm-up)."""
         return False
 
+    @renamed_keywords("optfilters.package_stages", compensate="bias_correction")
     def emit_on(
         self,
         bld: ProgramBuilder,
         x: str,
         key: str,
         square: bool = False,
-        compensate: bool | None = None,
+        bias_correction: bool | None = None,
         first: bool = False,
     ) -> LinComb:
         """``m1.lerp_(x, 1 - b1)``, ``m2.lerp_(x, 1 - b3_t)``; returns ``m1 / bc1 + alpha_t m2``."""
@@ -1082,7 +1086,7 @@ class ScheduledMixture(LinearStage):
             return 1.0 - ademamix_beta3(t, beta1, beta3, warm)
 
         bld.emit("lerp_", None, m2, x, slot=bld.slot(slow, lambda lr: 1.0 - beta3))
-        c1 = _bias_correction(beta1) if compensate is not False else ONE
+        c1 = _bias_correction(beta1) if bias_correction is not False else ONE
         gain = Coef(lambda t: (ademamix_alpha(t, alpha, warm), 1.0), alpha)
         return LinComb([(m1, c1), (m2, gain)])
 
@@ -1241,13 +1245,14 @@ class LionInterpolation(LinearStage):
         f = ArmaFilter([1.0 - beta1, beta1 - beta2], [1.0, -beta2], name="lion")
         return cls((FilterTerm(f),), name, float(beta1), float(beta2))
 
+    @renamed_keywords("optfilters.package_stages", compensate="bias_correction")
     def emit_on(
         self,
         bld: ProgramBuilder,
         x: str,
         key: str,
         square: bool = False,
-        compensate: bool | None = None,
+        bias_correction: bool | None = None,
         first: bool = False,
     ) -> LinComb:
         """``c = m.lerp(x, 1 - b1)``; ``m.lerp_(x, 1 - b2)``."""
@@ -1301,7 +1306,7 @@ class OffsetRmsNormaliser(Stage):
 
     def linear_stages(self) -> dict[str, LinearStage]:
         """The bias-corrected EMA of ``g^2``."""
-        return {"second_moment": LinearStage.of(ArmaFilter.ema(self.beta2), "second_moment", compensated=True)}
+        return {"second_moment": LinearStage.of(ArmaFilter.ema(self.beta2), "second_moment", bias_corrected=True)}
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """``v = beta2 v + (1 - beta2) g^2``; ``den = (sqrt(v + offset) + eps) / sqrt(bc2)``."""
@@ -1353,7 +1358,7 @@ class OffsetRmsNormaliser(Stage):
         """Normalisation and variance filter."""
         return {
             "gradient normalisation": "divide by (sqrt(v) + eps)/sqrt(1 - beta2^t)",
-            "variance filter": f"AR1, unit DC gain (pole {_fmt(self.beta2)}), transient compensation",
+            "variance filter": f"AR1, unit DC gain (pole {_fmt(self.beta2)}), bias correction",
         }
 
 
@@ -1433,7 +1438,7 @@ class LrWeightedMomentum(Stage):
 
     def linear_stages(self) -> dict[str, LinearStage]:
         """The momentum, as a bias-corrected EMA (per unit learning rate)."""
-        return {"post": LinearStage.of(ArmaFilter.ema(self.beta1), "post", compensated=True)}
+        return {"post": LinearStage.of(ArmaFilter.ema(self.beta1), "post", bias_corrected=True)}
 
     def direction_filter(self) -> ArmaFilter:
         """The EMA(beta1) (its bias correction tends to 1)."""
@@ -1469,4 +1474,4 @@ class LrWeightedMomentum(Stage):
 
     def table_cells(self) -> dict[str, str]:
         """The post-filter."""
-        return {"post-filter": f"AR1, unit DC gain (pole {_fmt(self.beta1)}), lr inside, transient compensation"}
+        return {"post-filter": f"AR1, unit DC gain (pole {_fmt(self.beta1)}), lr inside, bias correction"}

@@ -50,6 +50,7 @@ from .analysis import (
 )
 from .analysis import pole_zero as _pole_zero_map
 from .catalogue import CATALOGUE, get
+from .errors import renamed_keywords
 from .filters import ArmaFilter
 from .model import OptimizerModel
 from .stages import Stage
@@ -199,7 +200,7 @@ class PlotResult:
         The panels, in the order the function documents (e.g. magnitude then phase).
     artists : dict of str to tuple
         The artists drawn, by role (``"magnitude"``, ``"phase"``, ``"poles"``,
-        ``"zeros"``, ``"unit_circle"``, ``"raw"``, ``"compensated"``, ...),
+        ``"zeros"``, ``"unit_circle"``, ``"raw"``, ``"bias_corrected"``, ...),
         each a tuple with one entry per series in drawing order.
     legend : matplotlib.legend.Legend or None
         The legend, when one was drawn.
@@ -478,11 +479,11 @@ def _frequency_response(source: Any, freqs: FloatArray) -> FrequencyResponse:
     return frequency_response(source, freqs=freqs)
 
 
-def _direction_response(model: OptimizerModel, x: FloatArray, compensate: bool | None) -> FloatArray:
+def _direction_response(model: OptimizerModel, x: FloatArray, bias_correction: bool | None) -> FloatArray:
     model.direction_filter()  # raises a clear error for normalised / sign models
-    y = model.gradient_stage.response(x, compensate=compensate)
+    y = model.gradient_stage.response(x, bias_correction=bias_correction)
     if model.post is not None:
-        y = model.post.response(y, compensate=compensate)
+        y = model.post.response(y, bias_correction=bias_correction)
     gains = np.array([model.lr_gain.value(t) for t in range(1, x.shape[0] + 1)])
     return np.asarray(y * gains, dtype=np.float64)
 
@@ -493,7 +494,7 @@ def _step_response(source: Any, n: int) -> StepResponse:
     if isinstance(source, _Direction):
         m = source.model
         ones = np.ones(n)
-        applied = m.gradient_stage.compensated or (m.post is not None and m.post.compensated)
+        applied = m.gradient_stage.bias_corrected or (m.post is not None and m.post.bias_corrected)
         return StepResponse(
             np.arange(1, n + 1),
             _direction_response(m, ones, False),
@@ -829,16 +830,17 @@ def pole_zero(
     return PlotResult(figure, (axis,), {k: tuple(v) for k, v in artists.items()}, leg, {"series": records})
 
 
-_COMPENSATED_CHOICES = (None, True, False, "actual")
+_BIAS_CORRECTED_CHOICES = (None, True, False, "actual")
 
 
+@renamed_keywords("optfilters.plot.step", compensated="bias_corrected")
 @_styled
 def step(
     obj: Any,
     ax: Any = None,
     *,
     n: int = 50,
-    compensated: bool | str | None = None,
+    bias_corrected: bool | str | None = None,
     stages: str | Sequence[str] = "gradient",
     markers: bool = True,
     label: str | None = None,
@@ -846,12 +848,12 @@ def step(
     title: str | None = None,
     **line_kw: Any,
 ) -> PlotResult:
-    """Unit-step response, raw and transient-compensated, from step 1 on.
+    """Unit-step response, raw and bias-corrected, from step 1 on.
 
     Models are simulated exactly (bias correction, first-step quirks and
     schedules included) through :func:`optfilters.step_response` on their
     gradient stage (see ``stages``).  The raw response is the recursion
-    without compensation; the compensated one multiplies by ``H(1)/s_t``
+    without bias correction; the bias-corrected one multiplies by ``H(1)/s_t``
     (Adam's ``1/(1 - beta^t)`` for the EMA), which makes a unit-DC-gain
     filter's step response exactly 1.
 
@@ -863,10 +865,10 @@ def step(
         Default: a new figure.
     n : int
         Number of steps (>= 1); ignored for StepResponse inputs.
-    compensated : {None, True, False, "actual"}
-        None: raw (solid) and compensated (dashed); True: compensated only;
+    bias_corrected : {None, True, False, "actual"}
+        None: raw (solid) and bias-corrected (dashed); True: bias-corrected only;
         False: raw only; ``"actual"``: what the optimizer itself produces
-        (compensated where it applies compensation).
+        (bias-corrected where it applies bias correction).
     stages : str or sequence of str
         For models, as in :func:`bode` (``"direction"`` chains the gradient and post stages exactly).
     markers : bool
@@ -883,42 +885,44 @@ def step(
     Returns
     -------
     PlotResult
-        ``artists["raw"]`` / ``artists["compensated"]`` / ``artists["actual"]``
+        ``artists["raw"]`` / ``artists["bias_corrected"]`` / ``artists["actual"]``
         (those drawn), one line per series.
 
     Raises
     ------
     ValueError
-        For another ``compensated``.
+        For another ``bias_corrected``.
 
     Examples
     --------
     >>> import optfilters
     >>> from optfilters.plot import step
     >>> r = step(optfilters.get("adam", beta1=0.9), n=3)
-    >>> r.artists["raw"][0].get_ydata().round(6).tolist(), r.artists["compensated"][0].get_ydata().tolist()
+    >>> r.artists["raw"][0].get_ydata().round(6).tolist(), r.artists["bias_corrected"][0].get_ydata().tolist()
     ([0.1, 0.19, 0.271], [1.0, 1.0, 1.0])
     >>> r.close()
     """
     n = _check_int("n", n, 1)
-    if compensated not in _COMPENSATED_CHOICES:
-        raise ValueError(f"compensated must be None, True, False or 'actual'; got {compensated!r}")
+    if bias_corrected not in _BIAS_CORRECTED_CHOICES:
+        raise ValueError(f"bias_corrected must be None, True, False or 'actual'; got {bias_corrected!r}")
     series = _expand(obj, stages, label, (StepResponse,), "step")
     figure, (axis,) = _axes(ax, None, 1, "step")
-    kinds = {None: ("raw", "compensated"), True: ("compensated",), False: ("raw",), "actual": ("actual",)}[compensated]
+    kinds = {None: ("raw", "bias_corrected"), True: ("bias_corrected",), False: ("raw",), "actual": ("actual",)}[
+        bias_corrected
+    ]
     artists: dict[str, list[Any]] = {k: [] for k in kinds}
     records = []
     for i, s in enumerate(series):
         sr = _step_response(s.source, n)
-        values = {"raw": sr.raw, "compensated": sr.compensated, "actual": sr.actual}
+        values = {"raw": sr.raw, "bias_corrected": sr.bias_corrected, "actual": sr.actual}
         record: dict[str, Any] = {"label": s.label, "steps": np.asarray(sr.steps)}
         for kind in kinds:
-            text = s.label if len(kinds) == 1 else f"{s.label}, {kind}"
+            text = s.label if len(kinds) == 1 else f"{s.label}, {kind.replace('_', '-')}"
             kw: dict[str, Any] = {
                 "color": _colour(i),
                 "label": text,
-                "linestyle": "--" if (kind == "compensated" and len(kinds) > 1) else "-",
-                "marker": "o" if markers and not (kind == "compensated" and len(kinds) > 1) else None,
+                "linestyle": "--" if (kind == "bias_corrected" and len(kinds) > 1) else "-",
+                "marker": "o" if markers and not (kind == "bias_corrected" and len(kinds) > 1) else None,
                 "markersize": 2.5,
             }
             kw.update(line_kw)
@@ -1031,7 +1035,7 @@ def compare(objs: Any, kind: str = "bode", ax: Any = None, **kwargs: Any) -> Plo
     Examples
     --------
     >>> from optfilters.plot import compare
-    >>> r = compare(["momentum", "nesterov"], kind="step", n=4, compensated=False)
+    >>> r = compare(["momentum", "nesterov"], kind="step", n=4, bias_corrected=False)
     >>> [line.get_label() for line in r.artists["raw"]]
     ['momentum', 'nesterov']
     >>> r.close()
@@ -1053,7 +1057,7 @@ def overview(
     label: str | None = None,
     title: str | None = None,
 ) -> PlotResult:
-    """Four panels: magnitude, phase, pole-zero map, and step response (raw and compensated).
+    """Four panels: magnitude, phase, pole-zero map, and step response (raw and bias-corrected).
 
     Parameters
     ----------
@@ -1082,7 +1086,7 @@ def overview(
     >>> from optfilters.plot import overview
     >>> r = overview("nesterov", n=5)
     >>> len(r.axes), sorted(r.artists)
-    (4, ['compensated', 'magnitude', 'multiplicity', 'phase', 'poles', 'raw', 'unit_circle', 'zeros'])
+    (4, ['bias_corrected', 'magnitude', 'multiplicity', 'phase', 'poles', 'raw', 'unit_circle', 'zeros'])
     >>> r.close()
     """
     import matplotlib.pyplot as plt

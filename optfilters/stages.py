@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -21,7 +22,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import InvalidFilterError, deprecated_alias
+from .errors import InvalidFilterError, deprecated_alias, deprecated_attribute, renamed_keywords
 from .filters import ArmaFilter, parallel
 from .gains import Constant, Gain, RAdamRectification
 from .program import ONE, Coef, LinComb, NumpyOps, Program, ProgramBuilder, Signals, bind, execute, run_numpy
@@ -54,7 +55,7 @@ FloatArray = NDArray[np.float64]
 ONE_POLE = ("one-pole output",)
 
 
-# ----------------------------------------------------------------------------- transient compensation
+# ----------------------------------------------------------------------------- bias correction
 
 
 def _one_pole(f: ArmaFilter) -> float | None:
@@ -65,7 +66,7 @@ def _one_pole(f: ArmaFilter) -> float | None:
 
 
 class _StepResponseCache:
-    """Step responses of filters, extended on demand (for transient compensation)."""
+    """Step responses of filters, extended on demand (for bias correction)."""
 
     def __init__(self) -> None:
         self._cache: dict[ArmaFilter, FloatArray] = {}
@@ -122,10 +123,10 @@ def bias_correction(f: ArmaFilter, t: int) -> float:
             return -math.inf if grows_positive else math.inf
     dc = f.dc_gain
     if not math.isfinite(dc) or dc == 0.0:
-        raise InvalidFilterError(f"transient compensation needs a finite, non-zero DC gain, got {dc}")
+        raise InvalidFilterError(f"bias correction needs a finite, non-zero DC gain, got {dc}")
     s = _STEP_CACHE.value(f, t)
     if s == 0.0:
-        raise InvalidFilterError(f"transient compensation is undefined at step {t}: the step response is 0")
+        raise InvalidFilterError(f"bias correction is undefined at step {t}: the step response is 0")
     return s / dc
 
 
@@ -168,7 +169,7 @@ transient_compensation = deprecated_alias(bias_correction_gain, "transient_compe
 
 
 def _correction_coef(f: ArmaFilter) -> Coef:
-    """Transient compensation ``1 / correction(t)`` (Adam's ``1 / (1 - beta^t)``); limit 1."""
+    """Bias correction gain ``1 / correction(t)`` (Adam's ``1 / (1 - beta^t)``); limit 1."""
     return Coef(lambda t: (1.0, bias_correction(f, t)), 1.0)
 
 
@@ -223,7 +224,7 @@ def classify_filter(f: ArmaFilter) -> str:
 
 
 def classify_stage(stage: LinearStage) -> str:
-    """Describe a (possibly time-varying) linear stage: its limit's structure plus compensation notes.
+    """Describe a (possibly time-varying) linear stage: its limit's structure plus bias-correction notes.
 
     Parameters
     ----------
@@ -240,14 +241,14 @@ def classify_stage(stage: LinearStage) -> str:
     >>> import optfilters
     >>> from optfilters.table import classify_stage
     >>> classify_stage(optfilters.get("adam").gradient)
-    'AR1, unit DC gain (pole 0.9), transient compensation'
+    'AR1, unit DC gain (pole 0.9), bias correction'
     """
     text = classify_filter(stage.limit())
     if len(stage.terms) > 1 and not all(t.filter.is_fir for t in stage.terms[1:]):
         text += f" [sum of {len(stage.terms)} terms]"
     notes = []
-    if stage.compensated:
-        notes.append("transient compensation")
+    if stage.bias_corrected:
+        notes.append("bias correction")
     if any(not t.gain.is_constant for t in stage.terms):
         notes.append("time-varying coefficients (t->inf limit shown)")
     if any(t.first_output_is_input for t in stage.terms):
@@ -352,14 +353,16 @@ class Stage:
         (the LTI limit it applies to the direction, linear stages only).
     Linearisation (nonlinear kinds)
         :meth:`frozen_gain` (the gain that replaces the stage frozen at a second
-        moment ``v``: the closed loop's preconditioner), :meth:`linearisation_note`,
+        moment ``v``: the closed loop's preconditioner ``P = 1 / (sqrt(v) + eps)``,
+        which multiplies the direction), :meth:`linearisation_note`,
         :meth:`tracker` (the noisy-quadratic model's mean-field gain),
         :meth:`steady_dc` (its operating point at steady state) and
         :meth:`emit_linearised` (default: multiply the direction by the gain).
     Closed loop and recording
         :meth:`loop_decay` (weight decay's effect on the loop),
-        :meth:`preconditioner` (how to read the denominator ``P`` back from the
-        bridge's state).
+        :meth:`normaliser_denominator` (how to read the denominator
+        ``D = sqrt(v) + eps``, torch.optim.Adam's ``denom``, back from the
+        bridge's state; the preconditioner is its reciprocal).
     Description
         :meth:`describe`, :meth:`describe_line`, :meth:`table_cells` (its cells
         in the summary table).
@@ -542,18 +545,72 @@ class Stage:
         """
         return 1.0
 
-    def preconditioner(self, owner: str) -> tuple[tuple[str, ...], Callable[[Sequence[Any], int, Any], Any]]:
-        """``(state keys, P)``: the state entries holding the stage's statistics and ``P(values, t, ops)``.
+    def normaliser_denominator(self, owner: str) -> tuple[tuple[str, ...], Callable[[Sequence[Any], int, Any], Any]]:
+        """The state entries holding the stage's statistics and the denominator ``D(values, t, ops)``.
 
-        ``P`` is what the update divides the direction by (elementwise), read
-        from the bridge's state (or recorded copies of it) at step ``t``;
-        ``ops`` is :class:`~optfilters.program.NumpyOps` or the bridge's tensor
-        operations.  Raises ValueError when the stage has none.
+        ``D`` is what the update divides the direction by (elementwise),
+        torch.optim.Adam's ``denom = sqrt(v_hat) + eps``; the preconditioner
+        in the usual sense (Kingma & Ba 2015, Algorithm 1: the update is
+        ``-lr P m_hat`` with ``P = diag(1 / (sqrt(v_hat) + eps))``) is its
+        reciprocal, as :attr:`optfilters.closed_loop.ClosedLoop.preconditioner`
+        and :meth:`frozen_gain` use it.
+
+        Parameters
+        ----------
+        owner : str
+            The optimizer's name, for error messages.
+
+        Returns
+        -------
+        keys : tuple of str
+            The bridge's state keys (``"second_moment.0"``, ...) whose values
+            ``D`` reads, in order.
+        denominator : callable
+            ``D(values, t, ops)``: from the values of ``keys`` (numpy arrays,
+            or tensors with the bridge's ``ops``; ``ops`` defaults to
+            :class:`~optfilters.program.NumpyOps`) at step ``t`` (1-based),
+            the denominator, shaped like the parameter.
+
+        Raises
+        ------
+        ValueError
+            When the stage has no denominator to read back (this default),
+            or its statistics are not held in a readable form.
         """
+        legacy = getattr(type(self), "preconditioner", None)
+        if legacy is not None and legacy is not Stage.preconditioner:  # a kind written before the rename
+            warnings.warn(
+                f"{type(self).__name__}.preconditioner is deprecated; define normaliser_denominator "
+                "(same meaning: the denominator D)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return legacy(self, owner)  # type: ignore[no-any-return]
         raise ValueError(
             f"preconditioned sharpness and frozen gains need an RMS or peak normaliser; {owner} has "
             f"{type(self).__name__}, whose denominator cannot be read back"
         )
+
+    def preconditioner(self, owner: str) -> tuple[tuple[str, ...], Callable[[Sequence[Any], int, Any], Any]]:
+        """Deprecated name of :meth:`normaliser_denominator` (it returns the denominator, not ``1 / D``).
+
+        Parameters
+        ----------
+        owner : str
+            The optimizer's name, for error messages.
+
+        Returns
+        -------
+        tuple
+            What :meth:`normaliser_denominator` returns.
+        """
+        warnings.warn(
+            "optfilters.stages.Stage.preconditioner is deprecated; use normaliser_denominator (same behaviour: "
+            "it returns the denominator D = sqrt(v) + eps; the preconditioner is 1 / D)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.normaliser_denominator(owner)
 
     # ------------------------------------------------------------------ description
     def describe(self) -> str:
@@ -586,9 +643,8 @@ class FilterTerm:
         The LTI filter, run from rest unless an initialisation option says otherwise.
     gain : Gain, optional
         Time-varying coefficient ``c(t)`` (default 1).
-    compensated : bool, optional
-        Apply transient compensation (bias correction): multiply by
-        ``H(1) / s[t]``.  For the EMA this is ``1 / (1 - beta^t)``.
+    bias_corrected : bool, optional
+        Apply Adam's bias correction: multiply by ``H(1) / s[t]``.  For the EMA this is ``1 / (1 - beta^t)``.
     first_output_is_input : bool, optional
         At the first step the output equals the input (torch's SGD momentum
         buffer and Grokfast's EMA start at the first gradient).  Needs an
@@ -625,38 +681,39 @@ class FilterTerm:
     --------
     >>> from optfilters import ArmaFilter
     >>> from optfilters.stages import FilterTerm
-    >>> FilterTerm(ArmaFilter.ema(0.9), compensated=True).is_time_invariant
+    >>> FilterTerm(ArmaFilter.ema(0.9), bias_corrected=True).is_time_invariant
     False
     """
 
     filter: ArmaFilter
     gain: Gain = field(default_factory=lambda: Constant(1.0))
-    compensated: bool = False
+    bias_corrected: bool = False
     first_output_is_input: bool = False
     initial_output: float = 0.0
+    compensated = deprecated_attribute("bias_corrected", "compensated", "optfilters.stages.FilterTerm")
 
     def __post_init__(self) -> None:
         if (self.first_output_is_input or self.initial_output != 0.0) and self.filter.b.size != 1:
             raise InvalidFilterError("first-step initialisation needs an all-pole filter (len(b) == 1)")
         if self.initial_output != 0.0 and _one_pole(self.filter) is None:
             raise InvalidFilterError("initial_output needs a one-pole filter b0 / (1 - p z^-1)")
-        if self.compensated:
+        if self.bias_corrected:
             dc = self.filter.dc_gain
             if not math.isfinite(dc) or dc == 0.0:
-                raise InvalidFilterError(f"transient compensation needs a finite, non-zero DC gain, got {dc}")
+                raise InvalidFilterError(f"bias correction needs a finite, non-zero DC gain, got {dc}")
 
     @property
     def is_time_invariant(self) -> bool:
         """True when the term is an LTI filter run from rest."""
         return (
             self.gain.is_constant
-            and not self.compensated
+            and not self.bias_corrected
             and not self.first_output_is_input
             and self.initial_output == 0.0
         )
 
     @property
-    def can_compensate(self) -> bool:
+    def can_bias_correct(self) -> bool:
         """True when bias correction ``H(1) / s[t]`` is defined for this term and changes it.
 
         The correction undoes the start from rest (zero state), so it needs a
@@ -673,20 +730,23 @@ class FilterTerm:
         dc = self.filter.dc_gain
         return math.isfinite(dc) and dc != 0.0
 
-    def coefficient(self, t: int, compensate: bool | None = None) -> float:
-        """``c(t)``, times the compensation gain when applied.
+    can_compensate = deprecated_attribute("can_bias_correct", "can_compensate", "optfilters.stages.FilterTerm")
 
-        ``compensate`` None follows :attr:`compensated`; True compensates
+    @renamed_keywords("optfilters.stages.FilterTerm.coefficient", compensate="bias_correction")
+    def coefficient(self, t: int, bias_correction: bool | None = None) -> float:
+        """``c(t)``, times the bias-correction gain when applied.
+
+        ``bias_correction`` None follows :attr:`bias_corrected`; True corrects
         wherever that is defined; False never does.
         """
         c = self.gain.value(t)
-        apply = self.compensated if compensate is None else (compensate and self.can_compensate)
+        apply = self.bias_corrected if bias_correction is None else (bias_correction and self.can_bias_correct)
         if apply:
             c *= bias_correction_gain(self.filter, t)
         return c
 
     def limit(self) -> ArmaFilter:
-        """The ``t -> infinity`` LTI filter ``c(inf) * F`` (compensation tends to 1)."""
+        """The ``t -> infinity`` LTI filter ``c(inf) * F`` (the bias correction tends to 1)."""
         return self.filter.scaled(self.gain.limit)
 
     def describe(self) -> str:
@@ -696,8 +756,8 @@ class FilterTerm:
             parts.append(self.gain.describe())
         parts.append(f"{self.filter!r}")
         text = " * ".join(parts)
-        if self.compensated:
-            text += " (transient-compensated)"
+        if self.bias_corrected:
+            text += " (bias-corrected)"
         if self.first_output_is_input:
             text += " (first output = first input)"
         if self.initial_output:
@@ -705,10 +765,11 @@ class FilterTerm:
         return text
 
     # ------------------------------------------------------------------ realisation
-    def output_coef(self, extra: Coef = ONE, compensate: bool | None = None) -> Coef:
-        """The coefficient of the term's raw output: ``c(t)`` times ``extra``, times the compensation when applied."""
+    @renamed_keywords("optfilters.stages.FilterTerm.output_coef", compensate="bias_correction")
+    def output_coef(self, extra: Coef = ONE, bias_correction: bool | None = None) -> Coef:
+        """The coefficient of the term's raw output: ``c(t)`` times ``extra`` (times the bias correction if applied)."""
         coef = self.gain.coef().times(extra)
-        apply = self.compensated if compensate is None else (compensate and self.can_compensate)
+        apply = self.bias_corrected if bias_correction is None else (bias_correction and self.can_bias_correct)
         if apply:
             coef = coef.times(_correction_coef(self.filter))
         return coef
@@ -900,6 +961,14 @@ def _section(b: np.ndarray, a: np.ndarray) -> tuple[float, float, float, float, 
     return (b0, 2.0 * b0 + b1, b0 + b1 + b2, 2.0 + a1, (1.0 + a1) + a2, True)
 
 
+# the former keyword ``FilterTerm(..., compensated=True)`` still works, with a DeprecationWarning
+setattr(  # noqa: B010 (mypy forbids assigning to a method)
+    FilterTerm,
+    "__init__",
+    renamed_keywords("optfilters.stages.FilterTerm", compensated="bias_corrected")(FilterTerm.__init__),
+)
+
+
 # ----------------------------------------------------------------------------- linear stages
 
 
@@ -924,10 +993,10 @@ class LinearStage(Stage):
     --------
     >>> from optfilters import ArmaFilter
     >>> from optfilters.stages import FilterTerm, LinearStage
-    >>> stage = LinearStage((FilterTerm(ArmaFilter.ema(0.9), compensated=True),), "gradient")
+    >>> stage = LinearStage((FilterTerm(ArmaFilter.ema(0.9), bias_corrected=True),), "gradient")
     >>> stage.limit().isclose(ArmaFilter.ema(0.9))
     True
-    >>> stage.compensated, stage.is_time_invariant
+    >>> stage.bias_corrected, stage.is_time_invariant
     (True, False)
     """
 
@@ -977,9 +1046,11 @@ class LinearStage(Stage):
         return all(term.is_time_invariant for term in self.terms)
 
     @property
-    def compensated(self) -> bool:
-        """True when any term is transient-compensated (bias corrected)."""
-        return any(term.compensated for term in self.terms)
+    def bias_corrected(self) -> bool:
+        """True when any term is bias-corrected."""
+        return any(term.bias_corrected for term in self.terms)
+
+    compensated = deprecated_attribute("bias_corrected", "compensated", "optfilters.stages.LinearStage")
 
     @property
     def is_identity(self) -> bool:
@@ -1014,25 +1085,26 @@ class LinearStage(Stage):
         """True at the first step (where a term starts at its input)."""
         return t == 1 and self.varies
 
+    @renamed_keywords("optfilters.stages.LinearStage.emit_on", compensate="bias_correction")
     def emit_on(
         self,
         bld: ProgramBuilder,
         x: str,
         key: str,
         square: bool = False,
-        compensate: bool | None = None,
+        bias_correction: bool | None = None,
         first: bool = False,
     ) -> LinComb:
         """Advance every term on the register ``x`` (or ``x**2``); returns the lazy sum of their outputs.
 
         ``key`` prefixes the state keys (``<key>.<i>`` for term ``i``);
-        ``compensate`` None applies compensation where the terms do, True to
+        ``bias_correction`` None applies it where the terms do, True to
         every term where defined, False to none.
         """
         terms = []
         for i, term in enumerate(self.terms):
             out, extra = term.emit(bld, x, f"{key}.{i}", square, first)
-            terms.append((out, term.output_coef(extra, compensate)))
+            terms.append((out, term.output_coef(extra, bias_correction)))
         return LinComb(terms)
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
@@ -1047,15 +1119,16 @@ class LinearStage(Stage):
         sig.direction = out
         sig.outputs[self.key] = out
 
-    def response(self, x: ArrayLike, compensate: bool | None = None) -> FloatArray:
+    @renamed_keywords("optfilters.stages.LinearStage.response", compensate="bias_correction")
+    def response(self, x: ArrayLike, bias_correction: bool | None = None) -> FloatArray:
         """Run the exact stage over a sequence ``x`` (first axis is time).
 
         Parameters
         ----------
         x : ndarray
             Input sequence, ``x[0]`` at step ``t = 1``.
-        compensate : bool or None
-            None applies compensation where the optimizer does; True applies it
+        bias_correction : bool or None
+            None applies bias correction where the optimizer does; True applies it
             to every term; False to none.
 
         Examples
@@ -1063,21 +1136,21 @@ class LinearStage(Stage):
         >>> import numpy as np
         >>> from optfilters import ArmaFilter
         >>> from optfilters.stages import LinearStage
-        >>> stage = LinearStage.of(ArmaFilter.ema(0.5), compensated=True)
+        >>> stage = LinearStage.of(ArmaFilter.ema(0.5), bias_corrected=True)
         >>> stage.response(np.ones(3)).tolist()
         [1.0, 1.0, 1.0]
-        >>> stage.response(np.ones(3), compensate=False).tolist()
+        >>> stage.response(np.ones(3), bias_correction=False).tolist()
         [0.5, 0.75, 0.875]
         """
         x = np.asarray(x, dtype=np.float64)
-        runner = LinearStageRunner(self, x.shape[1:], compensate=compensate)
+        runner = LinearStageRunner(self, x.shape[1:], bias_correction=bias_correction)
         return np.stack([runner.step(x[t], t + 1) for t in range(x.shape[0])]) if x.shape[0] else x.copy()
 
 
 @functools.lru_cache(maxsize=256)
-def _stage_program(stage: LinearStage, compensate: bool | None, first: bool, square: bool) -> Program:
+def _stage_program(stage: LinearStage, bias_correction: bool | None, first: bool, square: bool) -> Program:
     bld = ProgramBuilder()
-    y = bld.materialise(stage.emit_on(bld, "x", "s", square=square, compensate=compensate, first=first))
+    y = bld.materialise(stage.emit_on(bld, "x", "s", square=square, bias_correction=bias_correction, first=first))
     bld.tap("y", y)
     return bld.program()
 
@@ -1095,11 +1168,12 @@ class LinearStageRunner:
     [1.0, 0.5, 0.25]
     """
 
+    @renamed_keywords("optfilters.stages.LinearStageRunner", compensate="bias_correction")
     def __init__(
-        self, stage: LinearStage, shape: tuple[int, ...], compensate: bool | None = None, square: bool = False
+        self, stage: LinearStage, shape: tuple[int, ...], bias_correction: bool | None = None, square: bool = False
     ) -> None:
         self.stage = stage
-        self.compensate = compensate
+        self.bias_correction = bias_correction
         self.square = square
         self.shape = tuple(shape)
         self._size = int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
@@ -1111,7 +1185,7 @@ class LinearStageRunner:
         first = self.stage.variant(t)
         program = self._programs.get(first)
         if program is None:
-            program = self._programs[first] = _stage_program(self.stage, self.compensate, first, self.square)
+            program = self._programs[first] = _stage_program(self.stage, self.bias_correction, first, self.square)
         value = np.broadcast_to(np.asarray(x, dtype=np.float64), self.shape)
         regs: dict[str, Any] = {"x": np.array(value, dtype=np.float64).reshape(self._size)}
         for spec in program.state:
@@ -1164,8 +1238,8 @@ class RmsNormaliser(Stage):
     ----------
     second_moment : LinearStage
         Filter on the squared (effective) gradient; e.g. Adam's EMA with
-        ``beta2`` (transient-compensated: bias-corrected), Adagrad's summer.
-        A single compensated term is corrected after the AMSGrad maximum, as
+        ``beta2`` (bias-corrected), Adagrad's summer.
+        A single bias-corrected term is corrected after the AMSGrad maximum, as
         torch does.
     eps : float
         Added for numerical safety.
@@ -1197,9 +1271,9 @@ class RmsNormaliser(Stage):
     --------
     >>> from optfilters import ArmaFilter
     >>> from optfilters.stages import LinearStage, RmsNormaliser
-    >>> v = LinearStage.of(ArmaFilter.ema(0.999), "second_moment", compensated=True)
+    >>> v = LinearStage.of(ArmaFilter.ema(0.999), "second_moment", bias_corrected=True)
     >>> n = RmsNormaliser(v, eps=1e-8)
-    >>> n.kind, n.compensated
+    >>> n.kind, n.bias_corrected
     ('rms', True)
     >>> float(n.frozen_gain(4.0))
     0.4999999975
@@ -1224,14 +1298,16 @@ class RmsNormaliser(Stage):
             raise InvalidFilterError("eps before the bias correction needs a single-term second-moment filter")
 
     @property
-    def compensated(self) -> bool:
-        """True when the second moment is bias-corrected (transient-compensated)."""
-        return self.second_moment.compensated
+    def bias_corrected(self) -> bool:
+        """True when the second moment is bias-corrected."""
+        return self.second_moment.bias_corrected
+
+    compensated = deprecated_attribute("bias_corrected", "compensated", "optfilters.stages.RmsNormaliser")
 
     @property
     def _single_corrected(self) -> bool:
         """A single bias-corrected term: corrected after the AMSGrad maximum, with torch's expressions."""
-        return len(self.second_moment.terms) == 1 and self.second_moment.compensated
+        return len(self.second_moment.terms) == 1 and self.second_moment.bias_corrected
 
     def filters(self) -> dict[str, ArmaFilter]:
         """The linear filters inside: ``second_moment`` and, if centered, ``center``."""
@@ -1275,9 +1351,9 @@ class RmsNormaliser(Stage):
     def emit_statistics(self, bld: ProgramBuilder, g: str, variant: Any = None) -> str:
         """Update the second moment (and its maximum, and the center) from ``g``; returns the register of ``v``."""
         first, center_first, _ = variant if variant is not None else (False, False, True)
-        compensate = False if self._single_corrected else None
+        correct = False if self._single_corrected else None
         v = bld.materialise(
-            self.second_moment.emit_on(bld, g, "second_moment", square=True, compensate=compensate, first=first)
+            self.second_moment.emit_on(bld, g, "second_moment", square=True, bias_correction=correct, first=first)
         )
         if self.amsgrad:
             vmax = bld.state("second_moment.max", form=("running max",))
@@ -1378,11 +1454,11 @@ class RmsNormaliser(Stage):
         return dc
 
     # ------------------------------------------------------------------ recording
-    def preconditioner(self, owner: str) -> tuple[tuple[str, ...], Callable[[Sequence[Any], int, Any], Any]]:
-        """The state keys of ``v`` (and the center) and ``P = denominator / (r_t sqrt(c))`` at step ``t``.
+    def normaliser_denominator(self, owner: str) -> tuple[tuple[str, ...], Callable[[Sequence[Any], int, Any], Any]]:
+        """The state keys of ``v`` (and the center) and ``D = denominator / (r_t sqrt(c))`` at step ``t``.
 
         Needs a single-term one-pole second moment (its state is ``v`` itself)
-        and, if centered, a one-pole uncompensated center.
+        and, if centered, a one-pole center without bias correction.
         """
         if len(self.second_moment.terms) != 1:
             raise ValueError(
@@ -1393,7 +1469,9 @@ class RmsNormaliser(Stage):
         if f.order != 1 or len(f.b) != 1:
             raise ValueError(f"the second-moment filter of {owner} is not a one-pole EMA/sum; unsupported")
         center = self.center
-        if center is not None and (len(center.terms) != 1 or center.compensated or center.terms[0].filter.order != 1):
+        if center is not None and (
+            len(center.terms) != 1 or center.bias_corrected or center.terms[0].filter.order != 1
+        ):
             raise ValueError(f"the centring filter of {owner} is unsupported")
         keys: tuple[str, ...] = ("second_moment.max" if self.amsgrad else "second_moment.0",)
         if center is not None:
@@ -1486,8 +1564,8 @@ class _RmsTracker(Tracker):
 
     def __init__(self, norm: RmsNormaliser, size: int) -> None:
         self.norm = norm
-        compensate = False if norm._single_corrected else None
-        self.v_runner = LinearStageRunner(norm.second_moment, (size,), compensate=compensate)
+        correct = False if norm._single_corrected else None
+        self.v_runner = LinearStageRunner(norm.second_moment, (size,), bias_correction=correct)
         self.vmax = np.zeros(size)
         self.center = LinearStageRunner(norm.center, (size,)) if norm.center is not None else None
         self.program = _denominator_program(norm, True)
@@ -1573,8 +1651,8 @@ class PeakNormaliser(Stage):
         """1: the peak level is read as ``sqrt(E[g^2])``."""
         return 1.0
 
-    def preconditioner(self, owner: str) -> tuple[tuple[str, ...], Callable[[Sequence[Any], int, Any], Any]]:
-        """The state ``peak`` is ``P`` itself."""
+    def normaliser_denominator(self, owner: str) -> tuple[tuple[str, ...], Callable[[Sequence[Any], int, Any], Any]]:
+        """The state ``peak`` is the denominator ``D`` itself."""
         return ("peak",), lambda values, t, ops=NumpyOps: values[0]
 
     def describe(self) -> str:

@@ -43,14 +43,14 @@ CORRECTIONS = (
     "y[n] = a y[n-1] + ... gives 1 - a z^-1 in the denominator (pole at z = +a).",
     "Nesterov (torch / Bengio form) has its zero at z = mu/(1 + mu), not (1 + mu)/mu (that is the root in z^-1): "
     "H = ((1 + mu) - mu z^-1)/(1 - mu z^-1).",
-    "Adam's gradient and variance filters are unit-DC-gain AR1 filters (1 - beta)/(1 - beta z^-1) with transient "
-    "compensation, not unit-input-gain ones as the table says (its own Adam slide says unit DC gain).",
-    "NAdam's variance filter is Adam's (AR1, unit DC gain, compensated), not ARMA(1,1); its gradient filter is "
+    "Adam's gradient and variance filters are unit-DC-gain AR1 filters (1 - beta)/(1 - beta z^-1) with bias "
+    "correction, not unit-input-gain ones as the table says (its own Adam slide says unit DC gain).",
+    "NAdam's variance filter is Adam's (AR1, unit DC gain, bias-corrected), not ARMA(1,1); its gradient filter is "
     "ARMA(1,1) with a time-varying numerator (torch's momentum schedule mu_t), tending to "
     "(1 - beta1)((1 + beta1) - beta1 z^-1)/(1 - beta1 z^-1).",
     "torch's SGD momentum is unit input gain only with dampening 0; with dampening d it is (1 - d)/(1 - mu z^-1) "
     "and the buffer starts at the first gradient (not (1 - d) times it), a first-step transient.",
-    "RMSprop and Adadelta do not compensate the transient: their second moment starts at 0, so early steps are "
+    "RMSprop and Adadelta have no bias correction: their second moment starts at 0, so early steps are "
     "larger than the steady state.",
     "Adadelta's numerator is a second AR1 (unit DC gain) filter, on the squared updates; the table omits it.",
 )

@@ -14,7 +14,8 @@ closed loop on a quadratic is stable, then hovers there:
 * heavy-ball momentum (torch SGD, ``mu = 0.9``): ``(2 + 2 mu) / lr = 3.8 / lr``;
 * Nesterov (``mu = 0.9``): ``(2 + 2 mu) / ((1 + 2 mu) lr) = 1.357 / lr``;
 * Adam (``beta1 = 0.9``): the *preconditioned* sharpness
-  ``lambda_max(P^-1 H)``, ``P = diag(sqrt(v_hat)) + eps``, at
+  ``lambda_max(P H) = lambda_max(D^-1 H)``, preconditioner ``P = 1 / D``,
+  denominator ``D = diag(sqrt(v_hat)) + eps``, at
   ``(2 + 2 beta1) / ((1 - beta1) lr) = 38 / lr``.
 
 Every threshold is computed by :func:`optfilters.network.sharpness_threshold`
@@ -227,7 +228,8 @@ def _captions(numbers: dict[str, Any], settings: dict[str, Any], files: dict[str
         f"## {', '.join(files['sharpness'])}",
         "Sharpness during training against the predicted edge of stability (dashed, one per run): "
         "gradient descent at several learning rates (log scale), heavy-ball and Nesterov momentum, and "
-        "Adam's preconditioned sharpness lambda_max(P^-1 H) with P = diag(sqrt(v_hat)) + eps read from the "
+        "Adam's preconditioned sharpness lambda_max(D^-1 H) with D = diag(sqrt(v_hat)) + eps (the preconditioner "
+        "is P = 1/D) read from the "
         "optimizer's state. Each threshold is the largest stable lr*h of the optimizer's closed loop on a "
         "quadratic (optfilters.network.sharpness_threshold), divided by lr. Checks: the sharpness rises from "
         "below its threshold (progressive sharpening) and then stays near it.",

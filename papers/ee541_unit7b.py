@@ -4,9 +4,8 @@ Reproduces the gradient-filtering part of the EE 541 lecture "Training Deep
 Neural Networks II" (Unit 7B): the frequency responses of torch's SGD
 momentum, of Bengio's form of Nesterov momentum (torch's ``nesterov=True``)
 and of Adam's moment filters, the step responses of the unit-DC-gain and
-unit-input-gain AR1 filters, transient compensation (Adam's bias
-correction) of a step and of a noisy cosine, and the summary-of-optimizers
-table, now generated from the catalogue (:func:`optfilters.summary_table`)
+unit-input-gain AR1 filters, Adam's bias correction of a step and of a
+noisy cosine, and the summary-of-optimizers table, now generated from the catalogue (:func:`optfilters.summary_table`)
 with its corrections (:data:`optfilters.table.CORRECTIONS`).
 
 Everything is derived here, not copied from the slides (which have slips:
@@ -37,9 +36,9 @@ root in ``z^-1``).  With ``w = 2 pi f`` (``f`` in cycles per step):
 * Step responses from rest, steps counted from ``t = 1`` (the library's
   convention; the slides count ``n = t - 1`` from 0): unit DC gain
   ``1 - a^t = 1 - a^(n+1)``, unit input gain ``(1 - a^t)/(1 - a)``.
-* Transient compensation divides by ``1 - b^t``: a step (of any height)
+* Bias correction divides by ``1 - b^t``: a step (of any height)
   comes out exact from ``t = 1``; for any input
-  ``raw_t - compensated_t = -b^t compensated_t`` exactly.
+  ``raw_t - corrected_t = -b^t corrected_t`` exactly.
 
 Every number is read back from the drawn lines (the figures' frequency
 grids include the closed-form cutoff and phase-extremum frequencies) and
@@ -70,10 +69,10 @@ Adam, ``beta1 = 0.8, 0.9, 0.99``: DC gain 1, Nyquist gains 0.1111, 0.05263,
 5.0025e-4, cutoff 1.5923e-4 cycles/step.  Largest phase lags: momentum 30,
 64.16, 81.89 degrees; Nesterov 11.54, 48.00, 76.05 degrees.  AR1 step
 responses equal ``1 - a^t`` and ``(1 - a^t)/(1 - a)`` to 3e-16; the
-compensated step is 1 to 3e-16, the compensated noisy cosine starts at
+bias-corrected step is 1 to 3e-16, the bias-corrected noisy cosine starts at
 ``x_1`` exactly and matches a plain loop of Adam's ``m_t/(1 - b^t)`` exactly;
-after ``5/(1 - b) = 50`` steps ``|raw - compensated| <= 0.0023``
-(``= b^t |compensated|``).  About 3 s on one core (5 s with cold imports).
+after ``5/(1 - b) = 50`` steps ``|raw - corrected| <= 0.0023``
+(``= b^t |corrected|``).  About 3 s on one core (5 s with cold imports).
 """
 
 from __future__ import annotations
@@ -97,11 +96,11 @@ BETA2 = 0.999
 COMPARE_MU = 0.9
 #: Poles of the AR1 step responses (the slides use 0.9).
 STEP_ALPHAS: tuple[float, ...] = (0.5, 0.9)
-#: EMA coefficient of the transient-compensation figure (the slides' alpha = 0.9).
+#: EMA coefficient of the bias-correction figure (the slides' alpha = 0.9).
 EMA_BETA = 0.9
 #: The noisy cosine x_t = cos(2 pi f t) + sigma e_t, e_t ~ N(0, 1) from numpy's default_rng(seed), t = 1..steps.
 COSINE: dict[str, Any] = {"frequency": 0.01, "noise": 0.5, "seed": 0, "steps": 150}
-#: Height of the scaled step compensated next to the unit step.
+#: Height of the scaled step bias-corrected next to the unit step.
 SCALED_STEP = 2.5
 #: Lecture rows of the summary table drawn as a figure (the full table goes to summary_table.md).
 TABLE_FIGURE_ROWS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "nadam")
@@ -617,14 +616,14 @@ def _step_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str, Any]]:
             {f"alpha = {a:g}": ArmaFilter.ema(a) for a in STEP_ALPHAS},
             ax=axes[0],
             n=steps,
-            compensated=False,
+            bias_corrected=False,
             title="unit DC gain: y = alpha y + (1 - alpha) x;  s_t = 1 - alpha^t",
         )
         unit_input = plot.step(
             {f"alpha = {a:g}": ArmaFilter.leaky_integrator(a) for a in STEP_ALPHAS},
             ax=axes[1],
             n=steps,
-            compensated=False,
+            bias_corrected=False,
             title="unit input gain: y = alpha y + x;  s_t = (1 - alpha^t)/(1 - alpha)",
         )
         for i, a in enumerate(STEP_ALPHAS):
@@ -671,7 +670,7 @@ def noisy_cosine(steps: int, frequency: float = 0.01, noise: float = 0.5, seed: 
     return np.cos(2.0 * np.pi * frequency * t) + noise * rng.standard_normal(steps)
 
 
-def _compensation_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str, Any]]:
+def _bias_correction_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str, Any]]:
     import matplotlib.pyplot as plt
 
     import optfilters
@@ -683,7 +682,7 @@ def _compensation_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str
     x = noisy_cosine(cos["steps"], cos["frequency"], cos["noise"], cos["seed"])
     t = np.arange(1, x.size + 1, dtype=np.float64)
     raw = ema.filter(x)
-    compensated = optfilters.bias_correct(ema, x)
+    corrected = optfilters.bias_correct(ema, x)
     settle = round(5.0 / (1.0 - beta))
     ones = np.ones(steps)
     scaled = StepResponse(
@@ -705,7 +704,7 @@ def _compensation_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str
         )
         ax.plot(t, np.cos(2 * np.pi * cos["frequency"] * t), color="0.2", linewidth=0.8, linestyle=":", label="cosine")
         (raw_line,) = ax.plot(t, raw, color=plot.PALETTE[0], label="raw EMA")
-        (comp_line,) = ax.plot(t, compensated, color=plot.PALETTE[1], linestyle="--", label="compensated EMA")
+        (comp_line,) = ax.plot(t, corrected, color=plot.PALETTE[1], linestyle="--", label="bias-corrected EMA")
         ax.axvline(settle, color="0.45", linewidth=0.9, linestyle="--", zorder=1)
         ax.annotate(
             f"t = 5/(1 - b) = {settle}: from here |raw - comp| = b^t |comp| <= {beta**settle:.2g} |comp|",
@@ -725,7 +724,7 @@ def _compensation_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str
         low, high = float(np.min(x)), float(np.max(x))
         ax.set_ylim(low - 0.45 * (high - low), high + 0.3 * (high - low))
         ax.legend(loc="upper right", ncols=2, fontsize="small")
-        name = _save(fig, axes, out / "transient_compensation.png", dpi)
+        name = _save(fig, axes, out / "bias_correction.png", dpi)
 
     # Read everything back from the drawn lines.
     drawn_t = np.asarray(comp_line.get_xdata(), dtype=np.float64)
@@ -740,22 +739,22 @@ def _compensation_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str
     powers = beta**drawn_t
     late = drawn_t >= settle
     late_bound = float(np.max(powers[late] * np.abs(drawn_comp[late])))
-    unit = st.artists["compensated"][0]
-    scaled_line = st.artists["compensated"][1]
+    unit = st.artists["bias_corrected"][0]
+    scaled_line = st.artists["bias_corrected"][1]
     rows: dict[str, Any] = {
         "beta": beta,
         "cosine": cos,
         "settle_step": settle,
-        "unit_step_compensated_max_abs_error": float(np.max(np.abs(np.asarray(unit.get_ydata()) - 1.0))),
-        "scaled_step_compensated_max_abs_error": float(
+        "unit_step_bias_corrected_max_abs_error": float(np.max(np.abs(np.asarray(unit.get_ydata()) - 1.0))),
+        "scaled_step_bias_corrected_max_abs_error": float(
             np.max(np.abs(np.asarray(scaled_line.get_ydata()) - SCALED_STEP))
         ),
         "unit_step_raw_max_abs_error": float(
             np.max(np.abs(np.asarray(st.artists["raw"][0].get_ydata()) - (1.0 - beta ** np.arange(1, steps + 1))))
         ),
-        "compensated_first_step": _check("x_1", float(drawn_x[0]), float(drawn_comp[0])),
+        "bias_corrected_first_step": _check("x_1", float(drawn_x[0]), float(drawn_comp[0])),
         "raw_first_step": _check("(1-b) x_1", (1.0 - beta) * float(drawn_x[0]), float(drawn_raw[0])),
-        "compensated_vs_adam_loop_max_abs": float(np.max(np.abs(drawn_comp - np.array(adam_hat)))),
+        "bias_corrected_vs_adam_loop_max_abs": float(np.max(np.abs(drawn_comp - np.array(adam_hat)))),
         "identity_max_abs_error": float(np.max(np.abs((drawn_raw - drawn_comp) + powers * drawn_comp))),
         "late_max_abs_difference": float(np.max(np.abs(drawn_raw[late] - drawn_comp[late]))),
         "late_bound_beta_t_abs_comp": late_bound,
@@ -793,8 +792,8 @@ def _table_figure(out: Path, dpi: int) -> tuple[str, dict[str, Any]]:
     note = textwrap.fill(
         "Against the lecture's table: momentum 'AR1, unit input gain' holds (with dampening 0); Nesterov's "
         "ARMA(1,1) zero is at z = mu/(1 + mu); Adam's filters are unit-DC-gain AR1 (the table said unit "
-        "input gain); NAdam's variance filter is AR1, not ARMA1; RMSprop and Adadelta do not compensate "
-        "the transient; Adadelta has a second AR1 on the squared updates.",
+        "input gain); NAdam's variance filter is AR1, not ARMA1; RMSprop and Adadelta have no bias "
+        "correction; Adadelta has a second AR1 on the squared updates.",
         170,
     )
     line_in = 0.17  # inches per text line at 8.5 pt
@@ -890,7 +889,7 @@ def _check_table(rows: dict[str, Any]) -> list[str]:
 
 def _captions(numbers: dict[str, Any]) -> str:
     cmp = numbers["comparison"]
-    comp = numbers["compensation"]
+    comp = numbers["bias_correction"]
     mode = "Quick (CI) settings" if numbers["quick"] else "Full settings"
     lines = [
         f"# {TITLE}",
@@ -983,29 +982,30 @@ def _captions(numbers: dict[str, Any]) -> str:
     lines += [
         "",
         f"## {numbers['files'][5]}",
-        f"Transient compensation (Adam's bias correction) of the EMA with b = {comp['beta']:g}: divide by "
-        "s_t/H(1) = 1 - b^t. Left: raw (solid) and compensated (dashed) responses to a unit step and to a step of "
-        f"{SCALED_STEP:g}: the compensated ones are exact from the first step ('works for any scaled step'). "
+        f"Adam's bias correction of the EMA with b = {comp['beta']:g}: divide by "
+        "s_t/H(1) = 1 - b^t. Left: raw (solid) and bias-corrected (dashed) responses to a unit step and to a step of "
+        f"{SCALED_STEP:g}: the bias-corrected ones are exact from the first step ('works for any scaled step'). "
         f"Right: a cosine in noise, x_t = cos(2 pi {comp['cosine']['frequency']:g} t) + "
         f"{comp['cosine']['noise']:g} e_t (numpy default_rng({comp['cosine']['seed']}), t = 1..."
-        f"{comp['cosine']['steps']}): the raw EMA starts near 0, the compensated EMA starts at x_1. "
+        f"{comp['cosine']['steps']}): the raw EMA starts near 0, the bias-corrected EMA starts at x_1. "
         "raw_t = (1 - b^t) comp_t, so raw_t - comp_t = -b^t comp_t exactly; after 5/(1 - b) = "
         f"{comp['settle_step']} steps the two agree within b^t |comp_t| (b^{comp['settle_step']} = "
         f"{comp['beta_to_settle']:.3g}).",
         "",
         "| quantity | closed form / bound | drawn |",
         "|---|---|---|",
-        f"| compensated unit step, max abs error | 0 (exactly 1) | {comp['unit_step_compensated_max_abs_error']:.1e} |",
-        f"| compensated step of {SCALED_STEP:g}, max abs error | 0 | "
-        f"{comp['scaled_step_compensated_max_abs_error']:.1e} |",
+        "| bias-corrected unit step, max abs error | 0 (exactly 1) | "
+        f"{comp['unit_step_bias_corrected_max_abs_error']:.1e} |",
+        f"| bias-corrected step of {SCALED_STEP:g}, max abs error | 0 | "
+        f"{comp['scaled_step_bias_corrected_max_abs_error']:.1e} |",
         f"| raw unit step vs 1 - b^t, max abs error | 0 | {comp['unit_step_raw_max_abs_error']:.1e} |",
-        f"| compensated output at t = 1 | x_1 = {_g(comp['compensated_first_step']['closed_form'])} | "
-        f"{_g(comp['compensated_first_step']['drawn'])} "
-        f"(rel. error {comp['compensated_first_step']['rel_error']:.1e}) |",
+        f"| bias-corrected output at t = 1 | x_1 = {_g(comp['bias_corrected_first_step']['closed_form'])} | "
+        f"{_g(comp['bias_corrected_first_step']['drawn'])} "
+        f"(rel. error {comp['bias_corrected_first_step']['rel_error']:.1e}) |",
         f"| raw output at t = 1 | (1 - b) x_1 = {_g(comp['raw_first_step']['closed_form'])} | "
         f"{_g(comp['raw_first_step']['drawn'])} |",
-        "| compensated vs an independent loop of Adam's m_t/(1 - b^t), max abs | 0 | "
-        f"{comp['compensated_vs_adam_loop_max_abs']:.1e} |",
+        "| bias-corrected vs an independent loop of Adam's m_t/(1 - b^t), max abs | 0 | "
+        f"{comp['bias_corrected_vs_adam_loop_max_abs']:.1e} |",
         f"| raw - comp + b^t comp, max abs | 0 | {comp['identity_max_abs_error']:.1e} |",
         f"| max abs(raw - comp), t < {comp['settle_step']} | (transient) | {comp['early_max_abs_difference']:.3g} |",
         f"| max abs(raw - comp), t >= {comp['settle_step']} | <= max b^t abs(comp) = "
@@ -1020,7 +1020,7 @@ def _captions(numbers: dict[str, Any]) -> str:
         "",
         "Consistency with the figures above: the momentum row reads 'AR1, unit input gain (pole 0.9)', the "
         "Nesterov row 'ARMA(1,1) (pole 0.9, zero 0.4737)' (mu/(1 + mu) at mu = 0.9) and the Adam row 'AR1, unit "
-        "DC gain (pole 0.9), transient compensation'.",
+        "DC gain (pole 0.9), bias correction'.",
         "",
         "",
     ]
@@ -1049,8 +1049,8 @@ def reproduce(out_dir: str | Path = "figures/ee541_unit7b", quick: bool = False)
         or computed by the ``library``, ``rel_error``, ``tolerance``) of the
         DC and Nyquist gains, the -3 dB point, the phase extremum, the noise
         gain (and Nesterov's pole and zero); ``comparison`` (standard vs
-        Nesterov), ``step`` (AR1 step responses), ``compensation`` (transient
-        compensation), ``table`` (the generated table's rows and
+        Nesterov), ``step`` (AR1 step responses), ``bias_correction`` (Adam's
+        bias correction), ``table`` (the generated table's rows and
         corrections), ``torch_semantics``, ``max_rel_error``, ``files``,
         ``quick``, ``checks`` (one :class:`~optfilters.papers.Check` per
         comparison; none raises: the caller reads them).
@@ -1078,7 +1078,7 @@ def reproduce(out_dir: str | Path = "figures/ee541_unit7b", quick: bool = False)
     files.append(name)
     name, numbers["step"] = _step_figure(out, dpi, steps)
     files.append(name)
-    name, numbers["compensation"] = _compensation_figure(out, dpi, steps)
+    name, numbers["bias_correction"] = _bias_correction_figure(out, dpi, steps)
     files.append(name)
     name, numbers["table"] = _table_figure(out, dpi)
     files += [name, "summary_table.md", "captions.md", "numbers.json"]
@@ -1096,7 +1096,7 @@ def reproduce(out_dir: str | Path = "figures/ee541_unit7b", quick: bool = False)
 
 def _extra_checks(numbers: dict[str, Any]) -> list[Check]:
     """The checks that are not a single closed-form comparison."""
-    cmp, comp = numbers["comparison"], numbers["compensation"]
+    cmp, comp = numbers["comparison"], numbers["bias_correction"]
     out = [
         Check.within("comparison: ratio curve max relative error", cmp["ratio_curve_max_rel_error"], high=TOLERANCE),
         Check.holds("comparison: Nesterov/standard ratio non-decreasing", cmp["ratio_nondecreasing"]),
@@ -1108,16 +1108,16 @@ def _extra_checks(numbers: dict[str, Any]) -> list[Check]:
         worst = max(row["unit_dc_max_rel_error"], row["unit_input_max_rel_error"])
         out.append(Check.within(f"step {label}: max relative error against the closed forms", worst, high=TOLERANCE))
     for key in (
-        "unit_step_compensated_max_abs_error",
-        "scaled_step_compensated_max_abs_error",
+        "unit_step_bias_corrected_max_abs_error",
+        "scaled_step_bias_corrected_max_abs_error",
         "unit_step_raw_max_abs_error",
-        "compensated_vs_adam_loop_max_abs",
+        "bias_corrected_vs_adam_loop_max_abs",
         "identity_max_abs_error",
     ):
-        out.append(Check.within(f"compensation: {key}", comp[key], high=TOLERANCE))
+        out.append(Check.within(f"bias correction: {key}", comp[key], high=TOLERANCE))
     out.append(
         Check.holds(
-            "compensation: raw and compensated agree within beta^t after 5/(1 - beta) steps",
+            "bias correction: raw and bias-corrected agree within beta^t after 5/(1 - beta) steps",
             comp["late_agree_within_beta_t"],
         )
     )

@@ -89,7 +89,7 @@ def test_describe_momentum_json_closed_form() -> None:
     assert f["poles"] == [pytest.approx([0.9, 0.0])]
     assert f["zeros"] == [pytest.approx([0.0, 0.0])]
     assert f["dc_gain"] == pytest.approx(1 / (1 - 0.9))  # 10
-    assert f["stable"] is True and f["marginal"] is False and f["compensated"] is False
+    assert f["stable"] is True and f["marginal"] is False and f["bias_corrected"] is False
     assert data["is_linear"] is True and data["nonlinear"] is None
 
 
@@ -109,12 +109,12 @@ def test_describe_adam_limits_and_nonlinearity() -> None:
     grad, second = data["filters"]["gradient"], data["filters"]["second_moment"]
     assert grad["b"] == pytest.approx([0.1]) and grad["a"] == pytest.approx([1.0, -0.9])
     assert second["b"] == pytest.approx([1 - 0.999]) and second["a"] == pytest.approx([1.0, -0.999])
-    assert grad["compensated"] is True and second["compensated"] is True
+    assert grad["bias_corrected"] is True and second["bias_corrected"] is True
     assert grad["time_varying"] is True
     assert grad["dc_gain"] == pytest.approx(1.0) and second["dc_gain"] == pytest.approx(1.0)
     assert data["is_linear"] is False and "sqrt(v) + eps" in data["nonlinear"]
     text = run("describe", "adam", "--beta1", "0.9").stdout
-    assert "gradient filter (time-varying: t->inf limit; transient-compensated)" in text
+    assert "gradient filter (time-varying: t->inf limit; bias-corrected)" in text
     assert "nonlinear: divide by sqrt(v) + eps" in text
 
 
@@ -182,13 +182,13 @@ def test_response_adam_gradient_is_the_ema() -> None:
     assert np.array(grad["magnitude"]) == pytest.approx(np.abs(ema_response(0.9, freqs)), rel=1e-12)
     second = data["filters"]["second_moment"]
     assert np.array(second["magnitude"]) == pytest.approx(np.abs(ema_response(0.999, freqs)), rel=1e-12)
-    assert grad["compensated"] is True and grad["time_varying"] is True
+    assert grad["bias_corrected"] is True and grad["time_varying"] is True
 
 
 def test_response_text_summary_and_table() -> None:
     text = run("response", "adam", "--beta1", "0.9").stdout
     assert "nonlinear: divide by sqrt(v) + eps" in text
-    assert "gradient filter (time-varying: t->inf limit; transient-compensated)" in text
+    assert "gradient filter (time-varying: t->inf limit; bias-corrected)" in text
     assert "DC gain 1, Nyquist gain 0.0526316" in text  # (1 - 0.9) / (1 + 0.9)
     assert "mean delay 9 steps" in text
     header = [i for i, line in enumerate(text.splitlines()) if line.split() == ["freq", "|H|", "dB", "phase(deg)"]]
@@ -262,14 +262,15 @@ def test_poles_high_order_design_keeps_exact_zeros() -> None:
 # ----------------------------------------------------------------------------- step and impulse
 
 
-def test_step_adam_raw_and_compensated() -> None:
+def test_step_adam_raw_and_bias_corrected() -> None:
     n = np.arange(1, 9)
     data = run_json("step", "adam", "--beta1", "0.9", "--steps", "8")
     assert data["steps"] == n.tolist()
     grad = data["filters"]["gradient"]
     assert np.array(grad["step"]) == pytest.approx(1 - 0.9**n, rel=1e-12)
-    assert np.array(grad["compensated"]) == pytest.approx(np.ones(8), rel=1e-12)
-    assert grad["applied"] is True
+    assert np.array(grad["bias_corrected"]) == pytest.approx(np.ones(8), rel=1e-12)
+    assert grad["applied"] is True and grad["bias_corrected_by_optimizer"] is True
+    assert "compensated" not in grad and "compensated_by_optimizer" not in grad  # the field's name only
     second = data["filters"]["second_moment"]
     assert np.array(second["step"]) == pytest.approx(1 - 0.999**n, rel=1e-12)
 
@@ -278,7 +279,7 @@ def test_step_momentum_and_torch_dampening_quirk() -> None:
     n = np.arange(1, 21)
     grad = run_json("step", "momentum", "--momentum", "0.9")["filters"]["gradient"]
     assert np.array(grad["step"]) == pytest.approx(10 * (1 - 0.9**n), rel=1e-12)  # sum of 0.9^k
-    assert np.array(grad["compensated"]) == pytest.approx(np.full(20, 10.0), rel=1e-12)  # DC gain / partial sum
+    assert np.array(grad["bias_corrected"]) == pytest.approx(np.full(20, 10.0), rel=1e-12)  # DC gain / partial sum
     assert grad["applied"] is False
     # torch: buf_1 = g_1, then buf = 0.9 buf + 0.5 g  =>  y_t = 5 - 4 * 0.9^(t-1)
     grad = run_json("step", "momentum", "--momentum", "0.9", "--dampening", "0.5")["filters"]["gradient"]
@@ -288,9 +289,9 @@ def test_step_momentum_and_torch_dampening_quirk() -> None:
 
 def test_step_text() -> None:
     text = run("step", "adam", "--steps", "5").stdout
-    assert "step      raw  compensated*" in text
+    assert "step      raw  bias-corrected*" in text
     lines = text.splitlines()
-    start = lines.index("  step      raw  compensated*")
+    start = lines.index("  step      raw  bias-corrected*")
     assert [line.split() for line in lines[start + 1 : start + 4]] == [
         ["1", "0.1", "1"],
         ["2", "0.19", "1"],

@@ -19,13 +19,13 @@ betas = st.floats(0.0, 0.995)
 
 @settings(max_examples=30, deadline=None)
 @given(betas)
-def test_ema_step_and_compensated_step(beta: float) -> None:
+def test_ema_step_and_bias_corrected_step(beta: float) -> None:
     n = 40
     s = optfilters.step_response(ArmaFilter.ema(beta), n)
     steps = np.arange(1, n + 1)
     # lecture: s[n] = 1 - beta^(n+1) with n from 0, i.e. 1 - beta^t at step t
     np.testing.assert_allclose(s.raw, 1 - beta**steps, atol=1e-12)
-    np.testing.assert_allclose(s.compensated, np.ones(n), atol=1e-12)
+    np.testing.assert_allclose(s.bias_corrected, np.ones(n), atol=1e-12)
 
 
 @settings(max_examples=30, deadline=None)
@@ -34,7 +34,7 @@ def test_unit_input_gain_ar1_step(beta: float) -> None:
     s = optfilters.step_response(ArmaFilter.leaky_integrator(beta), 30)
     t = np.arange(1, 31)
     np.testing.assert_allclose(s.raw, (1 - beta**t) / (1 - beta), rtol=1e-10)
-    np.testing.assert_allclose(s.compensated, np.full(30, 1 / (1 - beta)), rtol=1e-10)
+    np.testing.assert_allclose(s.bias_corrected, np.full(30, 1 / (1 - beta)), rtol=1e-10)
 
 
 def test_adam_gradient_stage_is_exactly_one_from_the_first_step() -> None:
@@ -168,7 +168,7 @@ def test_impulse_response_of_time_varying_stage_is_exact() -> None:
     np.testing.assert_allclose(h, expected, rtol=1e-12)
 
 
-def test_compensate_generalises_bias_correction() -> None:
+def test_bias_correct_generalises_adams_correction() -> None:
     rng = np.random.default_rng(3)
     x = np.cos(0.05 * np.arange(200)) + 0.5 * rng.normal(size=200)
     m = signal.lfilter([0.1], [1, -0.9], x)

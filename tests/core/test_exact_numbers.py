@@ -296,19 +296,19 @@ def test_phase_is_continuous_on_a_coarse_grid(args: tuple[str, ...], freq: float
 # ----------------------------------------------------------------------------- bias correction
 
 
-def test_compensated_step_of_stages_that_start_from_the_first_gradient() -> None:
+def test_bias_corrected_step_of_stages_that_start_from_the_first_gradient() -> None:
     """Issue row 9: Grokfast 3, 3, 3 and momentum with dampening 1, 1.4: never above the DC gain (3; 5)."""
     grok = run_json("step", "grokfast", "--steps", "3")["filters"]["gradient"]
     # y_t = g_t + lamb * ema_t with ema_1 = g_1: 1 + 2 * 1 at every step of a unit step
-    assert grok["step"] == [3.0, 3.0, 3.0] and grok["compensated"] == [3.0, 3.0, 3.0]
+    assert grok["step"] == [3.0, 3.0, 3.0] and grok["bias_corrected"] == [3.0, 3.0, 3.0]
     assert grok["dc_gain"] == pytest.approx(3.0)
     mom = run_json("step", "momentum", "--momentum", "0.9", "--dampening", "0.5", "--steps", "2")["filters"]
     # torch: buf_1 = g_1 = 1; buf_2 = 0.9 * 1 + 0.5 * 1 = 1.4 -- nothing to correct
-    assert mom["gradient"]["compensated"] == pytest.approx([1.0, 1.4], rel=1e-15)
-    assert max(mom["gradient"]["compensated"]) <= mom["gradient"]["dc_gain"] == pytest.approx(5.0)
+    assert mom["gradient"]["bias_corrected"] == pytest.approx([1.0, 1.4], rel=1e-15)
+    assert max(mom["gradient"]["bias_corrected"]) <= mom["gradient"]["dc_gain"] == pytest.approx(5.0)
     # a term from rest is still corrected (Adam's bias correction, momentum without dampening)
     plain = optfilters.step_response(optfilters.get("momentum", momentum=0.9).gradient, 3)
-    np.testing.assert_allclose(plain.compensated, [10.0, 10.0, 10.0], rtol=1e-14)
+    np.testing.assert_allclose(plain.bias_corrected, [10.0, 10.0, 10.0], rtol=1e-14)
     text = run("step", "grokfast", "--steps", "3")
     assert "101" not in text and "terms that start from the first gradient are left as they are" in text
 

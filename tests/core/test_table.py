@@ -18,9 +18,9 @@ def test_lecture_rows() -> None:
     assert _row("adagrad")["variance filter"].startswith("summer")
     assert _row("rmsprop")["variance filter"].startswith("AR1, unit DC gain (pole 0.99)")
     adam = _row("adam")
-    # the lecture's table says "unit input gain" for Adam: it is unit DC gain, compensated
-    assert adam["gradient filtering"] == "AR1, unit DC gain (pole 0.9), transient compensation"
-    assert adam["variance filter"] == "AR1, unit DC gain (pole 0.999), transient compensation"
+    # the lecture's table says "unit input gain" for Adam: it is unit DC gain, bias-corrected
+    assert adam["gradient filtering"] == "AR1, unit DC gain (pole 0.9), bias correction"
+    assert adam["variance filter"] == "AR1, unit DC gain (pole 0.999), bias correction"
     # and NAdam's variance filter is Adam's AR1, not ARMA(1,1)
     assert _row("nadam")["variance filter"] == adam["variance filter"]
     assert "time-varying" in _row("nadam")["gradient filtering"]

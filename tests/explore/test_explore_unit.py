@@ -82,7 +82,7 @@ def test_numbers_drawn_for_every_entry_are_the_library_s(name: str) -> None:
     np.testing.assert_allclose(poles, np.sort_complex(gradient.poles), atol=1e-12)
     step = optfilters.step_response(model.gradient_stage, n=20)
     np.testing.assert_allclose(d.step["raw"], step.raw, rtol=1e-12)
-    np.testing.assert_allclose(d.step["corrected"], step.compensated, rtol=1e-12)
+    np.testing.assert_allclose(d.step["corrected"], step.bias_corrected, rtol=1e-12)
     assert d.trajectory or any(n.startswith("trajectory") for n in d.notes)
     assert d.prediction or any(n.startswith("prediction") for n in d.notes)
     if d.rate:

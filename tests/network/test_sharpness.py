@@ -18,7 +18,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optfilters.network import DigitsMLP, adaptive_preconditioner, sharpness_threshold, top_eigenvalue
+from optfilters.network import DigitsMLP, adaptive_denominator, sharpness_threshold, top_eigenvalue
 from optfilters.torch import FilterOptimizer
 
 
@@ -84,9 +84,9 @@ def test_preconditioned_sharpness_equals_the_explicit_generalised_eigenvalue() -
     gen = torch.Generator().manual_seed(5)
     pre = [torch.rand(p.shape, generator=gen, dtype=torch.float64) + 0.1 for p in params]
     diag = torch.cat([a.reshape(-1) for a in pre]).numpy()
-    exact = np.linalg.eigvals(hessian / diag[:, None])  # P^-1 H
+    exact = np.linalg.eigvals(hessian / diag[:, None])  # D^-1 H (the preconditioner P = 1/D times H)
     top = float(np.max(exact.real))
-    result = top_eigenvalue(problem.full_loss, params, preconditioner=pre, tol=1e-10, max_iterations=300)
+    result = top_eigenvalue(problem.full_loss, params, denominator=pre, tol=1e-10, max_iterations=300)
     assert result.value == pytest.approx(top, rel=1e-8)
 
 
@@ -112,8 +112,8 @@ def test_top_eigenvalue_rejects_bad_input() -> None:
         top_eigenvalue(loss, [w], method="qr")
     with pytest.raises(ValueError, match=r"tol must be a finite number > 0, got -1"):
         top_eigenvalue(loss, [w], tol=-1)
-    with pytest.raises(ValueError, match="preconditioner must be positive"):
-        top_eigenvalue(loss, [w], preconditioner=[torch.zeros(3, dtype=torch.float64)])
+    with pytest.raises(ValueError, match="denominator must be positive"):
+        top_eigenvalue(loss, [w], denominator=[torch.zeros(3, dtype=torch.float64)])
     with pytest.raises(ValueError, match=r"v0 must have 3 entries"):
         top_eigenvalue(loss, [w], v0=[1.0])
 
@@ -147,7 +147,7 @@ def test_adam_preconditioner_is_torch_adams_denominator(amsgrad: bool) -> None:
         {"beta2": beta2, "eps": eps, "amsgrad": amsgrad},
         {"betas": (0.9, beta2), "eps": eps, "amsgrad": amsgrad},
     )
-    got = adaptive_preconditioner(opt)
+    got = adaptive_denominator(opt)
     for p, mine in zip(ref.param_groups[0]["params"], got, strict=True):
         v = ref.state[p]["max_exp_avg_sq" if amsgrad else "exp_avg_sq"]
         expected = (v / (1.0 - beta2**steps)).sqrt() + eps
@@ -157,7 +157,7 @@ def test_adam_preconditioner_is_torch_adams_denominator(amsgrad: bool) -> None:
 @pytest.mark.parametrize("centered", [False, True])
 def test_rmsprop_preconditioner(centered: bool) -> None:
     opt, ref = _twin_runs("rmsprop", torch.optim.RMSprop, 5, {"centered": centered}, {"centered": centered})
-    for p, mine in zip(ref.param_groups[0]["params"], adaptive_preconditioner(opt), strict=True):
+    for p, mine in zip(ref.param_groups[0]["params"], adaptive_denominator(opt), strict=True):
         v = ref.state[p]["square_avg"]
         if centered:
             v = v - ref.state[p]["grad_avg"] ** 2
@@ -166,7 +166,7 @@ def test_rmsprop_preconditioner(centered: bool) -> None:
 
 def test_adamax_preconditioner_is_the_peak() -> None:
     opt, ref = _twin_runs("adamax", torch.optim.Adamax, 5, {}, {})
-    for p, mine in zip(ref.param_groups[0]["params"], adaptive_preconditioner(opt), strict=True):
+    for p, mine in zip(ref.param_groups[0]["params"], adaptive_denominator(opt), strict=True):
         torch.testing.assert_close(mine, ref.state[p]["exp_inf"], rtol=1e-12, atol=0.0)
 
 
@@ -176,7 +176,7 @@ def test_radam_preconditioner_includes_the_rectification(steps: int) -> None:
     opt, ref = _twin_runs("radam", torch.optim.RAdam, steps, {}, {})
     rho_inf = 2.0 / (1.0 - beta2) - 1.0
     rho_t = rho_inf - 2.0 * steps * beta2**steps / (1.0 - beta2**steps)
-    for p, mine in zip(ref.param_groups[0]["params"], adaptive_preconditioner(opt), strict=True):
+    for p, mine in zip(ref.param_groups[0]["params"], adaptive_denominator(opt), strict=True):
         if rho_t <= 5.0:  # not rectified yet: the update is the first moment itself
             torch.testing.assert_close(mine, torch.ones_like(mine))
             continue
@@ -189,14 +189,14 @@ def test_radam_preconditioner_includes_the_rectification(steps: int) -> None:
 def test_preconditioner_errors() -> None:
     w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
     with pytest.raises(ValueError, match="take a step first"):
-        adaptive_preconditioner(FilterOptimizer([w], "adam", lr=0.1))
+        adaptive_denominator(FilterOptimizer([w], "adam", lr=0.1))
     with pytest.raises(ValueError, match="need an RMS or peak normaliser; momentum has none"):
-        adaptive_preconditioner(FilterOptimizer([w], "momentum", lr=0.1))
+        adaptive_denominator(FilterOptimizer([w], "momentum", lr=0.1))
     with pytest.raises(ValueError, match="2-term second moment"):
         w.grad = torch.ones(2, dtype=torch.float64)
         opt = FilterOptimizer([w], "qhadam", lr=0.1)
         opt.step()
-        adaptive_preconditioner(opt)
+        adaptive_denominator(opt)
 
 
 def test_frozen_adam_preconditioned_sharpness_on_a_quadratic() -> None:
@@ -208,8 +208,8 @@ def test_frozen_adam_preconditioned_sharpness_on_a_quadratic() -> None:
         opt.zero_grad()
         (0.5 * (h * w**2).sum()).backward()
         opt.step()
-    (pre,) = adaptive_preconditioner(opt)
-    value = top_eigenvalue(lambda: 0.5 * (h * w**2).sum(), [w], preconditioner=[pre], tol=1e-12).value
+    (pre,) = adaptive_denominator(opt)
+    value = top_eigenvalue(lambda: 0.5 * (h * w**2).sum(), [w], denominator=[pre], tol=1e-12).value
     assert value == pytest.approx(float((h / pre).max()), rel=1e-10)
 
 

@@ -162,19 +162,19 @@ def test_ar1_step_responses(quick: tuple[dict, Path], alpha: float) -> None:
     assert row["slides_sign_form_max_abs_deviation"] > 0.3
 
 
-def test_transient_compensation(quick: tuple[dict, Path]) -> None:
-    comp = quick[0]["compensation"]
+def test_bias_correction(quick: tuple[dict, Path]) -> None:
+    comp = quick[0]["bias_correction"]
     beta, cos = comp["beta"], comp["cosine"]
     x1 = (
         math.cos(2 * math.pi * cos["frequency"])
         + cos["noise"] * np.random.default_rng(cos["seed"]).standard_normal(cos["steps"])[0]
     )
-    assert comp["compensated_first_step"]["drawn"] == pytest.approx(x1, rel=1e-12)
+    assert comp["bias_corrected_first_step"]["drawn"] == pytest.approx(x1, rel=1e-12)
     assert comp["raw_first_step"]["drawn"] == pytest.approx((1 - beta) * x1, rel=1e-12)
-    assert comp["unit_step_compensated_max_abs_error"] < 1e-12
-    assert comp["scaled_step_compensated_max_abs_error"] < 1e-12
+    assert comp["unit_step_bias_corrected_max_abs_error"] < 1e-12
+    assert comp["scaled_step_bias_corrected_max_abs_error"] < 1e-12
     assert comp["unit_step_raw_max_abs_error"] < 1e-12
-    assert comp["compensated_vs_adam_loop_max_abs"] < 1e-12
+    assert comp["bias_corrected_vs_adam_loop_max_abs"] < 1e-12
     assert comp["identity_max_abs_error"] < 1e-12
     assert comp["settle_step"] == round(5 / (1 - beta))
     assert comp["late_agree_within_beta_t"]
@@ -200,8 +200,8 @@ def test_summary_table_matches_the_figures(quick: tuple[dict, Path]) -> None:
     assert "unit input gain (pole 0.9)" in rows["momentum"]["gradient filtering"]
     assert f"zero {0.9 / 1.9:.4g}" in rows["nesterov"]["gradient filtering"]
     assert rows["adam"]["gradient filtering"].startswith("AR1, unit DC gain (pole 0.9)")
-    assert "transient compensation" in rows["adam"]["variance filter"]
-    assert "transient compensation" not in rows["rmsprop"]["variance filter"]
+    assert "bias correction" in rows["adam"]["variance filter"]
+    assert "bias correction" not in rows["rmsprop"]["variance filter"]
     assert set(table["rows_in_figure"]) <= set(table["rows_in_markdown"])
     assert any("mu/(1 + mu)" in c for c in table["corrections"])
 

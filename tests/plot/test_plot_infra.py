@@ -116,10 +116,10 @@ def test_analysis_results_plot_through_this_module() -> None:
     f = ArmaFilter([1.9, -0.9], [1.0, -0.9], name="nesterov")
     fr = optfilters.frequency_response(f, n=16).plot()
     pz = optfilters.pole_zero(f).plot()
-    st = optfilters.step_response(optfilters.get("adam").gradient, n=8).plot(compensated=True)
+    st = optfilters.step_response(optfilters.get("adam").gradient, n=8).plot(bias_corrected=True)
     ir = optfilters.impulse_response(f, n=4).plot()
     assert isinstance(fr, oplot.PlotResult) and fr.artists["magnitude"][0].get_ydata()[0] == pytest.approx(20.0)
     assert pz.artists["poles"][0].get_xdata().tolist() == pytest.approx([0.9])
-    np.testing.assert_allclose(st.artists["compensated"][0].get_ydata(), np.ones(8), atol=1e-12)
+    np.testing.assert_allclose(st.artists["bias_corrected"][0].get_ydata(), np.ones(8), atol=1e-12)
     np.testing.assert_allclose(ir.artists["impulse"][0].get_ydata(), [1.9, 0.81, 0.729, 0.6561])
     assert len(fr.lines) == 2 and fr.ax is fr.axes[0]

@@ -169,17 +169,17 @@ def test_pole_zero_complex_repeated_and_unstable_roots() -> None:
 # ----------------------------------------------------------------------------- step and impulse
 
 
-def test_step_of_adam_raw_is_one_minus_beta_to_the_t_and_compensated_is_one() -> None:
+def test_step_of_adam_raw_is_one_minus_beta_to_the_t_and_bias_corrected_is_one() -> None:
     r = oplot.step(optfilters.get("adam", beta1=0.9), n=50)
-    (raw,), (comp,) = r.artists["raw"], r.artists["compensated"]
+    (raw,), (comp,) = r.artists["raw"], r.artists["bias_corrected"]
     t = np.arange(1, 51)
     assert raw.get_xdata().tolist() == t.tolist()
     np.testing.assert_allclose(raw.get_ydata(), 1 - 0.9**t, atol=1e-12)
     np.testing.assert_allclose(comp.get_ydata(), np.ones(50), atol=1e-12)
     assert raw.get_linestyle() == "-" and comp.get_linestyle() == "--"
-    assert (raw.get_label(), comp.get_label()) == ("adam, raw", "adam, compensated")
-    assert r.legend is not None  # raw vs compensated needs a key
-    actual = oplot.step(optfilters.get("adam", beta1=0.9), n=10, compensated="actual")
+    assert (raw.get_label(), comp.get_label()) == ("adam, raw", "adam, bias-corrected")
+    assert r.legend is not None  # raw vs bias-corrected needs a key
+    actual = oplot.step(optfilters.get("adam", beta1=0.9), n=10, bias_corrected="actual")
     np.testing.assert_allclose(actual.artists["actual"][0].get_ydata(), np.ones(10), atol=1e-12)
 
 
@@ -187,7 +187,7 @@ def test_step_unit_input_gain_ar1_and_the_torch_first_step_quirk() -> None:
     r = oplot.step(
         {"unit DC gain AR1": ArmaFilter.ema(0.9), "unit input gain AR1": ArmaFilter([1.0], [1.0, -0.9])},
         n=30,
-        compensated=False,
+        bias_corrected=False,
     )
     t = np.arange(1, 31)
     dc, ui = r.artists["raw"]
@@ -195,18 +195,18 @@ def test_step_unit_input_gain_ar1_and_the_torch_first_step_quirk() -> None:
     np.testing.assert_allclose(ui.get_ydata(), (1 - 0.9**t) / 0.1, rtol=1e-12)
     assert list(r.artists) == ["raw"]
     # torch's SGD buffer starts at the first gradient: with dampening = momentum its step response is 1 at once.
-    quirk = oplot.step(optfilters.get("sgd", momentum=0.9, dampening=0.9), n=20, compensated=False)
+    quirk = oplot.step(optfilters.get("sgd", momentum=0.9, dampening=0.9), n=20, bias_corrected=False)
     np.testing.assert_allclose(quirk.artists["raw"][0].get_ydata(), np.ones(20), atol=1e-12)
 
 
-def test_step_of_momentum_compensated_reaches_the_dc_gain_and_bad_inputs() -> None:
-    r = oplot.step("momentum", n=12, compensated=True)
-    np.testing.assert_allclose(r.artists["compensated"][0].get_ydata(), np.full(12, 10.0), rtol=1e-12)
+def test_step_of_momentum_bias_corrected_reaches_the_dc_gain_and_bad_inputs() -> None:
+    r = oplot.step("momentum", n=12, bias_corrected=True)
+    np.testing.assert_allclose(r.artists["bias_corrected"][0].get_ydata(), np.full(12, 10.0), rtol=1e-12)
     s = optfilters.step_response(ArmaFilter.ema(0.5), n=5)
     r2 = s.plot()
     np.testing.assert_allclose(r2.artists["raw"][0].get_ydata(), 1 - 0.5 ** np.arange(1, 6))
-    with pytest.raises(ValueError, match="compensated must be None, True, False or 'actual'; got 'both'"):
-        oplot.step("adam", compensated="both")
+    with pytest.raises(ValueError, match="bias_corrected must be None, True, False or 'actual'; got 'both'"):
+        oplot.step("adam", bias_corrected="both")
     with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
         oplot.step("adam", n=0)
     with pytest.raises(ValueError, match=r"step\(\) accepts .* got FrequencyResponse"):
@@ -238,6 +238,6 @@ def test_compare_and_overview() -> None:
     assert len(o.axes) == 4
     assert o.artists["magnitude"][0].get_ydata()[0] == pytest.approx(0.0, abs=1e-9)
     assert o.artists["poles"][0].get_xdata().tolist() == pytest.approx([0.9])
-    np.testing.assert_allclose(o.artists["compensated"][0].get_ydata(), np.ones(20), atol=1e-12)
+    np.testing.assert_allclose(o.artists["bias_corrected"][0].get_ydata(), np.ones(20), atol=1e-12)
     several = oplot.overview(["momentum", "nesterov"], n=5)
     assert len(several.artists["magnitude"]) == 2 and several.legend is not None

@@ -227,7 +227,7 @@ def test_changing_a_hyperparameter_rebuilds_the_model() -> None:
 
 def test_hand_built_model_runs_its_reference_recursion() -> None:
     stage = LinearStage(
-        (FilterTerm(ArmaFilter.identity()), FilterTerm(ArmaFilter([0.2, 0.1], [1.0, -0.5, 0.06]), compensated=True)),
+        (FilterTerm(ArmaFilter.identity()), FilterTerm(ArmaFilter([0.2, 0.1], [1.0, -0.5, 0.06]), bias_corrected=True)),
         "gradient",
     )
     model = optfilters.OptimizerModel("mine", {"lr": 0.1}, gradient=stage)

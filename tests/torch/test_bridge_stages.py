@@ -58,8 +58,8 @@ MODELS: dict[str, OptimizerModel] = {
     "eps inside the root, corrected": OptimizerModel(
         "m1",
         {"lr": 0.05},
-        gradient=ema(0.9, "gradient", compensated=True),
-        normaliser=RmsNormaliser(ema(0.99, compensated=True), eps=1e-3, eps_placement="inside_root"),
+        gradient=ema(0.9, "gradient", bias_corrected=True),
+        normaliser=RmsNormaliser(ema(0.99, bias_corrected=True), eps=1e-3, eps_placement="inside_root"),
     ),
     "eps inside the root, uncorrected": OptimizerModel(
         "m2", {"lr": 0.05}, normaliser=RmsNormaliser(ema(0.9), eps=1e-2, eps_placement="inside_root")
@@ -67,21 +67,21 @@ MODELS: dict[str, OptimizerModel] = {
     "eps before correction, amsgrad, no rectification": OptimizerModel(
         "m3",
         {"lr": 0.05},
-        gradient=ema(0.8, "gradient", compensated=True),
+        gradient=ema(0.8, "gradient", bias_corrected=True),
         normaliser=RmsNormaliser(
-            ema(0.95, compensated=True), eps=1e-4, eps_placement="before_correction", amsgrad=True
+            ema(0.95, bias_corrected=True), eps=1e-4, eps_placement="before_correction", amsgrad=True
         ),
     ),
     "rectified with eps after the root": OptimizerModel(
         "m4",
         {"lr": 0.05},
-        gradient=ema(0.9, "gradient", compensated=True),
-        normaliser=RmsNormaliser(ema(0.99, compensated=True), eps=1e-6, rectification=RAdamRectification(0.99)),
+        gradient=ema(0.9, "gradient", bias_corrected=True),
+        normaliser=RmsNormaliser(ema(0.99, bias_corrected=True), eps=1e-6, rectification=RAdamRectification(0.99)),
     ),
     "centered, corrected, amsgrad": OptimizerModel(
         "m5",
         {"lr": 0.02},
-        normaliser=RmsNormaliser(ema(0.9, compensated=True), eps=1e-3, amsgrad=True, center=ema(0.9, "center")),
+        normaliser=RmsNormaliser(ema(0.9, bias_corrected=True), eps=1e-3, amsgrad=True, center=ema(0.9, "center")),
     ),
     "two-term second moment with an ARMA term": OptimizerModel(
         "m6",
@@ -94,9 +94,9 @@ MODELS: dict[str, OptimizerModel] = {
     "EMA post-filter after Adam's normaliser": OptimizerModel(
         "m7",
         {"lr": 0.05},
-        gradient=ema(0.9, "gradient", compensated=True),
-        normaliser=RmsNormaliser(ema(0.999, compensated=True), eps=1e-8),
-        post=ema(0.5, "post", compensated=True),
+        gradient=ema(0.9, "gradient", bias_corrected=True),
+        normaliser=RmsNormaliser(ema(0.999, bias_corrected=True), eps=1e-8),
+        post=ema(0.5, "post", bias_corrected=True),
     ),
     "two-term post-filter": OptimizerModel(
         "m8",
@@ -108,7 +108,11 @@ MODELS: dict[str, OptimizerModel] = {
         "m9",
         {"lr": 0.01},
         gradient=LinearStage(
-            (FilterTerm(ArmaFilter.identity()), FilterTerm(ArmaFilter.ema(0.9), compensated=True), FilterTerm(ARMA2)),
+            (
+                FilterTerm(ArmaFilter.identity()),
+                FilterTerm(ArmaFilter.ema(0.9), bias_corrected=True),
+                FilterTerm(ARMA2),
+            ),
             "gradient",
         ),
         nonlinearity=SignNonlinearity(),
@@ -131,7 +135,10 @@ MODELS: dict[str, OptimizerModel] = {
         "m12",
         {"lr": 0.02},
         gradient=LinearStage(
-            (FilterTerm(ArmaFilter.ema(0.9), compensated=True), FilterTerm(ArmaFilter([0.5, 0.5]), gain=InverseSqrt())),
+            (
+                FilterTerm(ArmaFilter.ema(0.9), bias_corrected=True),
+                FilterTerm(ArmaFilter([0.5, 0.5]), gain=InverseSqrt()),
+            ),
             "gradient",
         ),
         normaliser=PeakNormaliser(0.99, 1e-3),
@@ -142,11 +149,11 @@ MODELS: dict[str, OptimizerModel] = {
         gradient=LinearStage.of(ArmaFilter([1.0], [1.0, -0.5])),
         normaliser=AdadeltaNormaliser(0.9, 1e-4),
     ),
-    "high-order compensated filter (sections)": OptimizerModel(
+    "high-order bias-corrected filter (sections)": OptimizerModel(
         "m14",
         {"lr": 0.01},
         gradient=LinearStage.of(
-            ArmaFilter.from_zpk([-1.0, -1.0, 0.3, 0.0], [0.9, 0.8, 0.5 + 0.3j, 0.5 - 0.3j], 0.01), compensated=True
+            ArmaFilter.from_zpk([-1.0, -1.0, 0.3, 0.0], [0.9, 0.8, 0.5 + 0.3j, 0.5 - 0.3j], 0.01), bias_corrected=True
         ),
     ),
 }
