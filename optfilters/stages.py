@@ -936,8 +936,20 @@ class FilterTerm:
     def coefficient(self, t: int, compensate: bool | None = None) -> float:
         """``c(t)``, times the compensation gain when applied.
 
-        ``compensate`` None follows :attr:`compensated`; True compensates
-        wherever that is defined; False never does.
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+        compensate : bool or None, optional
+            None follows :attr:`compensated`; True compensates wherever that
+            is defined; False never does.
+
+        Returns
+        -------
+        float
+            The dimensionless coefficient of the term's filter output at step
+            ``t`` (bias correction ``H(1) / s[t]``, ``1 / (1 - beta^t)`` for
+            the EMA, included when applied).
         """
         c = self.gain.value(t)
         apply = self.compensated if compensate is None else (compensate and self.can_compensate)
@@ -946,11 +958,23 @@ class FilterTerm:
         return c
 
     def limit(self) -> ArmaFilter:
-        """The ``t -> infinity`` LTI filter ``c(inf) * F`` (compensation tends to 1)."""
+        """The ``t -> infinity`` LTI filter ``c(inf) * F`` (compensation tends to 1).
+
+        Returns
+        -------
+        ArmaFilter
+            The term's filter scaled by its gain's limit.
+        """
         return self.filter.scaled(self.gain.limit)
 
     def describe(self) -> str:
-        """Short text: the gain and the filter."""
+        """Short text: the gain and the filter.
+
+        Returns
+        -------
+        str
+            ``"<gain> * <filter>"`` with the initialisation options noted.
+        """
         parts = []
         if not (self.gain.is_constant and self.gain.limit == 1.0):
             parts.append(self.gain.describe())
@@ -966,7 +990,21 @@ class FilterTerm:
 
     # ------------------------------------------------------------------ realisation
     def output_coef(self, extra: Coef = ONE, compensate: bool | None = None) -> Coef:
-        """The coefficient of the term's raw output: ``c(t)`` times ``extra``, times the compensation when applied."""
+        """The coefficient of the term's raw output: ``c(t)`` times ``extra``, times the compensation when applied.
+
+        Parameters
+        ----------
+        extra : Coef, optional
+            A further factor (the constant of a stateless term, see :meth:`emit`).
+        compensate : bool or None, optional
+            As in :meth:`coefficient`.
+
+        Returns
+        -------
+        Coef
+            The coefficient as the step program computes it (torch.optim's
+            order: the bias correction divides last).
+        """
         coef = self.gain.coef().times(extra)
         apply = self.compensated if compensate is None else (compensate and self.can_compensate)
         if apply:
@@ -979,6 +1017,16 @@ class FilterTerm:
         That is a one-pole filter in ``mul_``/``add_`` form: not the EMA (which
         runs as ``lerp``), not a summer, not started at its input, with a pole
         the state's dtype holds accurately.
+
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program being built (its state dtype decides accuracy).
+
+        Returns
+        -------
+        bool
+            True when :meth:`emit_absorbing` applies.
         """
         f = self.filter
         if f.a.size != 2 or f.b.size != 1 or self.first_output_is_input:
@@ -987,7 +1035,22 @@ class FilterTerm:
         return pole != 1.0 and float(f.b[0]) != 1.0 - pole and not bld.is_coarse(pole)
 
     def emit_absorbing(self, bld: ProgramBuilder, lc: LinComb, key: str) -> LinComb:
-        """``y = p y + b0 * c * x (/ den)`` for a one-term input ``lc`` (see :meth:`absorbs`); returns ``c(t) y``."""
+        """``y = p y + b0 * c * x (/ den)`` for a one-term input ``lc`` (see :meth:`absorbs`).
+
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program being built.
+        lc : LinComb
+            The input: one register with a coefficient ``c``, maybe divided by ``den``.
+        key : str
+            The state key of the term's buffer ``y``.
+
+        Returns
+        -------
+        LinComb
+            ``c(t) y``: the buffer with the term's output coefficient.
+        """
         f = self.filter
         reg, coef = lc.terms[0]
         y = bld.state(key, self.initial_output, form=ONE_POLE)
@@ -1002,10 +1065,28 @@ class FilterTerm:
     def emit(
         self, bld: ProgramBuilder, x: str, key: str, square: bool = False, first: bool = False
     ) -> tuple[str, Coef]:
-        """Advance the term on ``x`` (or ``x**2``); returns its raw output register and a constant factor.
+        """Advance the term on ``x`` (or ``x**2``) in its realisation (see the class Notes).
 
-        ``key`` names its state; ``first`` is True at the first step (where
-        :attr:`first_output_is_input` applies).
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program being built.
+        x : str
+            The input register.
+        key : str
+            The prefix of the term's state keys.
+        square : bool, optional
+            Filter ``x * x`` instead of ``x``.
+        first : bool, optional
+            True at the first step (where :attr:`first_output_is_input` applies).
+
+        Returns
+        -------
+        register : str
+            The register of the raw filter output (before ``c(t)``).
+        factor : Coef
+            A constant factor of the output (a stateless term's ``b0``;
+            :data:`~optfilters.program.ONE` otherwise), for :meth:`output_coef`.
         """
         f = self.filter
         b, a = f.b, f.a
@@ -1407,6 +1488,17 @@ def _stage_program(stage: LinearStage, compensate: bool | None, first: bool, squ
 class LinearStageRunner:
     """Step-by-step numpy execution of a :class:`LinearStage` (its realisation, as the bridge runs it).
 
+    Parameters
+    ----------
+    stage : LinearStage
+        The stage to run.
+    shape : tuple of int
+        The shape of one input sample.
+    compensate : bool or None, optional
+        As in :meth:`LinearStage.response`.
+    square : bool, optional
+        Filter the square of the input (a second moment).
+
     Examples
     --------
     >>> import numpy as np
@@ -1429,7 +1521,20 @@ class LinearStageRunner:
         self._programs: dict[bool, Program] = {}
 
     def step(self, x: ArrayLike, t: int) -> FloatArray:
-        """Feed ``x`` at step ``t`` and return the stage output."""
+        """Feed ``x`` at step ``t`` and return the stage output.
+
+        Parameters
+        ----------
+        x : array_like
+            The input sample, broadcast to ``shape``.
+        t : int
+            The step count, ``t >= 1``, increasing by one per call.
+
+        Returns
+        -------
+        ndarray
+            The output sample, of shape ``shape`` (float64).
+        """
         first = self.stage.variant(t)
         program = self._programs.get(first)
         if program is None:
@@ -2139,6 +2244,16 @@ class SignNonlinearity(Stage):
         The fundamental of ``sign(A sin wt)`` is ``(4 / pi) sin wt``
         (Gelb and Vander Velde, *Multiple-Input Describing Functions*, 1968).
 
+        Parameters
+        ----------
+        amplitude : float or array_like
+            The amplitude ``A`` of the sinusoidal input (units of the direction).
+
+        Returns
+        -------
+        ndarray
+            ``N(A)`` elementwise (units of ``1 / direction``; ``inf`` at ``A = 0``).
+
         Examples
         --------
         >>> from optfilters.stages import SignNonlinearity
@@ -2159,6 +2274,22 @@ class SignNonlinearity(Stage):
         Gaussian with ``x``, by Price's theorem), and ``Var[sign x] = 1 -
         E[sign x]^2``.  With ``std = 0`` the input is deterministic: ``sign(mean)``,
         gain 0, variance 0.
+
+        Parameters
+        ----------
+        mean : float or array_like
+            The input's mean.
+        std : float or array_like
+            The input's standard deviation (``>= 0``), broadcast with ``mean``.
+
+        Returns
+        -------
+        expected : ndarray
+            ``E[sign x]``.
+        gain : ndarray
+            ``E[sign'(x)]`` (units of ``1 / direction``).
+        variance : ndarray
+            ``Var[sign x]``.
 
         Examples
         --------
