@@ -576,6 +576,13 @@ class NadamProduct(RunningProduct):
     once per step; with ``beta1`` or ``momentum_decay`` changed between steps
     (a schedule) it is not a function of ``t``.
 
+    Parameters
+    ----------
+    beta1 : float
+        torch.optim.NAdam's ``betas[0]``.
+    momentum_decay : float
+        torch.optim.NAdam's ``momentum_decay`` (``psi``).
+
     Examples
     --------
     >>> from optfilters.gains import NadamProduct
@@ -769,13 +776,37 @@ class RAdamRectification(Gain):
     beta2: float = 0.999
 
     def rho(self, t: int) -> float:
-        """``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)`` (torch.optim.RAdam's expression)."""
+        """``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)`` (torch.optim.RAdam's expression).
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+
+        Returns
+        -------
+        float
+            The length ``rho_t`` of the approximated simple moving average
+            (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and
+            Beyond", Algorithm 2), ``rho_inf = 2 / (1 - beta2) - 1``.
+        """
         rho_inf = 2 / (1 - self.beta2) - 1
         bias_correction2 = 1 - self.beta2**t
         return rho_inf - 2 * t * (self.beta2**t) / bias_correction2
 
     def active(self, t: int) -> bool:
-        """True when the adaptive (normalised) update is used at step ``t``."""
+        """True when the adaptive (normalised) update is used at step ``t``.
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+
+        Returns
+        -------
+        bool
+            ``rho_t > 5`` (torch.optim.RAdam's threshold).
+        """
         return self.rho(t) > 5.0
 
     def value(self, t: int) -> float:
