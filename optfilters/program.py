@@ -1184,6 +1184,19 @@ def changed_forms(forms: Mapping[str, Hashable], program: Program) -> list[str]:
     they are dead: a return to the old structure must not revive them); keys
     that ``forms`` does not know are not.
 
+    Parameters
+    ----------
+    forms : mapping of str to Hashable
+        The forms the existing state arrays were written in, by key.
+    program : Program
+        The new program.
+
+    Returns
+    -------
+    list of str
+        The stale keys: first those of ``program`` with another form, in
+        program order, then the keys no longer used.
+
     Examples
     --------
     >>> import optfilters
@@ -1223,7 +1236,19 @@ class NumpyOps:
 
     @classmethod
     def resolve(cls, op: str | Op) -> Callable[..., Any]:
-        """The function of an operation."""
+        """The function of an operation.
+
+        Parameters
+        ----------
+        op : str or Op
+            A built-in operation's name or an :class:`Op`.
+
+        Returns
+        -------
+        callable
+            ``fn(*arrays, s)``: the method of that name, or the :class:`Op`'s
+            numpy form.
+        """
         if isinstance(op, str):
             fn: Callable[..., Any] = getattr(cls, op)
             return fn
@@ -1231,66 +1256,245 @@ class NumpyOps:
 
     @staticmethod
     def neg(x: Any, s: Any = None) -> Any:
+        """``-x``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return -x
 
     @staticmethod
     def add(x: Any, y: Any, s: float) -> Any:
+        """``x + s * y`` (``torch.add(x, y, alpha=s)``).
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands (float64, broadcast).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x + s * y
 
     @staticmethod
     def add_(x: Any, y: Any, s: float) -> None:
+        """``x += s * y`` (``x.add_(y, alpha=s)``).
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x += s * y
 
     @staticmethod
     def mul(x: Any, y: Any, s: Any = None) -> Any:
+        """``x * y``.
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands (float64, broadcast).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x * y
 
     @staticmethod
     def mul_(x: Any, y: Any, s: Any = None) -> None:
+        """``x *= y``.
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         x *= y
 
     @staticmethod
     def div_(x: Any, y: Any, s: Any = None) -> None:
+        """``x /= y``.
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         x /= y
 
     @staticmethod
     def mul_s(x: Any, s: float) -> Any:
+        """``x * s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x * s
 
     @staticmethod
     def mul_s_(x: Any, s: float) -> None:
+        """``x *= s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x *= s
 
     @staticmethod
     def div_s(x: Any, s: float) -> Any:
+        """``x / s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x / s
 
     @staticmethod
     def div_s_(x: Any, s: float) -> None:
+        """``x /= s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x /= s
 
     @staticmethod
     def add_s(x: Any, s: float) -> Any:
+        """``x + s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x + s
 
     @staticmethod
     def add_s_(x: Any, s: float) -> None:
+        """``x += s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x += s
 
     @staticmethod
     def addcmul(x: Any, u: Any, v: Any, s: float) -> Any:
+        """``x + s * (u * v)`` (``torch.addcmul(x, u, v, value=s)``).
+
+        Parameters
+        ----------
+        x, u, v : ndarray
+            The operands (float64, broadcast).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x + s * (u * v)
 
     @staticmethod
     def addcmul_(x: Any, u: Any, v: Any, s: float) -> None:
+        """``x += s * (u * v)`` (``x.addcmul_(u, v, value=s)``).
+
+        Parameters
+        ----------
+        x, u, v : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x += s * (u * v)
 
     @staticmethod
     def addcdiv_(x: Any, u: Any, v: Any, s: float) -> None:
+        """``x += s * (u / v)`` (``x.addcdiv_(u, v, value=s)``).
+
+        Parameters
+        ----------
+        x, u, v : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x += s * (u / v)
 
     @staticmethod
     def lerp_(x: Any, y: Any, s: float) -> None:
+        """``x += s * (y - x)`` in torch.lerp's two-sided form (``y - (y - x) (1 - s)`` for ``|s| >= 0.5``).
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         if abs(s) < 0.5:
             x += s * (y - x)
         else:
@@ -1298,34 +1502,126 @@ class NumpyOps:
 
     @staticmethod
     def sqrt(x: Any, s: Any = None) -> Any:
+        """``sqrt(x)`` elementwise.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return np.sqrt(x)
 
     @staticmethod
     def sqrt_(x: Any, s: Any = None) -> None:
+        """``x = sqrt(x)`` elementwise.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         np.sqrt(x, out=x)
 
     @staticmethod
     def maximum_(x: Any, y: Any, s: Any = None) -> None:
+        """``x = maximum(x, y)`` elementwise (NaN propagates).
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         np.maximum(x, y, out=x)
 
     @staticmethod
     def abs(x: Any, s: Any = None) -> Any:
+        """``|x|`` elementwise.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return np.abs(x)
 
     @staticmethod
     def sign(x: Any, s: Any = None) -> Any:
+        """``sign(x)`` elementwise (0 at 0).
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return np.sign(x)
 
     @staticmethod
     def copy_(x: Any, y: Any, s: Any = None) -> None:
+        """``x[...] = y``.
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         x[...] = y
 
     @staticmethod
     def clone(x: Any, s: Any = None) -> Any:
+        """A copy of ``x``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return np.array(x, copy=True)
 
     @staticmethod
     def zero_(x: Any, s: Any = None) -> None:
+        """``x[...] = 0``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         x[...] = 0.0
 
 
@@ -1334,6 +1630,20 @@ Step = tuple[Callable[..., Any], tuple[str, ...], int | None, str | None]
 
 def bind(program: Program, ops: Any) -> tuple[Step, ...]:
     """Resolve each instruction to its function in ``ops`` once (an interpreter's loop is then a tuple walk).
+
+    Parameters
+    ----------
+    program : Program
+        The program.
+    ops : type
+        The operations (:class:`NumpyOps` or the bridge's), with a
+        ``resolve(op)`` classmethod.
+
+    Returns
+    -------
+    tuple of Step
+        ``(function, argument registers, slot, out)`` per instruction, for
+        :func:`execute`.
 
     Examples
     --------
@@ -1352,6 +1662,15 @@ def bind(program: Program, ops: Any) -> tuple[Step, ...]:
 
 def execute(steps: Sequence[Step], regs: dict[str, Any], scalars: Sequence[Any]) -> None:
     """Run bound instructions over the registers ``regs`` (updated in place); see :func:`bind`.
+
+    Parameters
+    ----------
+    steps : sequence of Step
+        Bound instructions (from :func:`bind`).
+    regs : dict of str to array
+        The registers; outputs are added, in-place operations write into them.
+    scalars : sequence of float
+        The value of each slot for this step (:meth:`Program.scalar_values`).
 
     Examples
     --------
@@ -1374,6 +1693,18 @@ def run_numpy(program: Program, regs: dict[str, Any], scalars: Sequence[float], 
     State arrays and ``param`` are updated in place; temporaries are added to
     ``regs``.  ``stop`` runs the first ``stop`` instructions only (up to a
     tap, see :attr:`Program.marks`).
+
+    Parameters
+    ----------
+    program : Program
+        The step.
+    regs : dict of str to ndarray
+        The registers: ``param``, ``grad`` and ``state.<key>`` float64 arrays
+        (one-dimensional or more).
+    scalars : sequence of float
+        The value of each slot for this step (:meth:`Program.scalar_values`).
+    stop : int, optional
+        Run only the first ``stop`` instructions.
 
     Examples
     --------
