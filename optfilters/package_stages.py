@@ -47,6 +47,7 @@ from .filters import ArmaFilter
 from .gains import Constant
 from .program import ONE, Coef, LinComb, Op, ProgramBuilder, Signals
 from .stages import FilterTerm, LinearStage, Moments, Stage, Tracker, classify_filter
+from .validation import check_number
 
 __all__ = [
     "CAUTIOUS",
@@ -117,6 +118,111 @@ CLAMP_MIN = Op(
 )
 
 
+# ----------------------------------------------------------------------------- shared parts of the kinds
+
+
+class _FirstStepVaries(Stage):
+    """Mixin of the kinds whose first step differs from the later ones (it starts a state).
+
+    :attr:`varies` is True and :meth:`variant` is True at ``t = 1`` only
+    (False for later steps and for the ``t -> infinity`` limit, None).
+    """
+
+    @property
+    def varies(self) -> bool:
+        """True: the first step starts a state."""
+        return True
+
+    def variant(self, t: int | None) -> bool:
+        """True at the first step."""
+        return t == 1
+
+
+class _OwnRealisation(LinearStage):
+    """Mixin of the linear kinds whose :meth:`emit_on` is their whole realisation.
+
+    Their :meth:`emit` filters the direction through :meth:`emit_on` (never
+    folded into a one-pole update, as :class:`~optfilters.stages.LinearStage`
+    may fold a plain EMA) and publishes the result under :attr:`key`.
+    """
+
+    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
+        """Filter the direction through :meth:`emit_on` (the first step when ``variant`` is true)."""
+        out = self.emit_on(bld, bld.materialise(sig.direction), self.key, first=bool(variant))
+        sig.direction = out
+        sig.outputs[self.key] = out
+
+
+class _LeftOut(Stage):
+    """Mixin of the nonlinear kinds that the linearised analyses leave out (gain 1, no operating point)."""
+
+    is_linear: ClassVar[bool] = False
+
+    def tracker(self, size: int) -> Tracker:
+        """Gain 1."""
+        return _UnitTracker()
+
+    def steady_dc(self, owner: str = "the model") -> None:
+        """None: frozen at gain 1."""
+        return None
+
+
+class _OwnUpdate(Stage):
+    """Mixin of the update kinds whose step takes the learning rate itself (not ``lr`` times the direction).
+
+    Role ``learning_rate`` with gain 1 and :attr:`is_constant` False; equality
+    and hash by :meth:`_key` (the hyperparameters), leaving out the cached
+    sequences a kind keeps beside them (its dataclass says ``eq=False``).
+    """
+
+    role: ClassVar[str] = "learning_rate"
+
+    def _key(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *self._key()))
+
+    @property
+    def gain(self) -> Constant:
+        """1: the learning rate enters through the step itself."""
+        return Constant(1.0)
+
+    @property
+    def is_constant(self) -> bool:
+        """False: the update is not the learning rate times the direction."""
+        return False
+
+    def describe_line(self) -> str:
+        """The update's line."""
+        return f"update: {self.describe()}"
+
+
+class _UnitTracker(Tracker):
+    def gain(self, t: int, moments: Moments) -> FloatArray:
+        return np.ones_like(np.asarray(moments.grad2, dtype=np.float64))
+
+
+class _MomentTracker(Tracker):
+    """A tracker that runs a stage's statistic ``v`` (one per coordinate, started at ``initial``) on ``E[g^2]``."""
+
+    def __init__(self, norm: Any, size: int, initial: float = 0.0) -> None:
+        self.norm = norm
+        self.v = np.full(size, float(initial))
+
+
+def _divide_direction(bld: ProgramBuilder, sig: Signals, den: str, key: str) -> None:
+    """Divide the direction by the register ``den`` (materialising a direction that already has a divisor)."""
+    lc = sig.direction
+    if lc.den is not None:
+        lc = LinComb.of(bld.materialise(lc))
+    sig.direction = LinComb(lc.terms, den=den)
+    sig.outputs[key] = sig.direction
+
+
 # ----------------------------------------------------------------------------- Schedule-Free
 
 
@@ -171,7 +277,7 @@ class ScheduleFreeWeights:
 
 
 @dataclass(frozen=True, eq=False)
-class ScheduleFree(Stage):
+class ScheduleFree(_FirstStepVaries, _OwnUpdate):
     """The Schedule-Free update: the parameter is the gradient point ``y``, the output is the average ``x``.
 
     With the direction ``d`` (the gradient, or Adam's normalised gradient) at
@@ -232,23 +338,14 @@ class ScheduleFree(Stage):
     averaging: float | None = None
     weights: ScheduleFreeWeights = field(init=False, repr=False, compare=False)
 
-    role: ClassVar[str] = "learning_rate"
-
     def __post_init__(self) -> None:
-        if not 0.0 < self.momentum < 1.0:
-            raise InvalidFilterError(f"Schedule-Free needs 0 < momentum < 1, got {self.momentum}")
-        if self.averaging is not None and not 0.0 < self.averaging <= 1.0:
-            raise InvalidFilterError(f"a constant averaging weight must be in (0, 1], got {self.averaging}")
+        check_number(self.momentum, "momentum", 0.0, 1.0, low_open=True, high_open=True)
+        if self.averaging is not None:
+            check_number(self.averaging, "averaging", 0.0, 1.0, low_open=True)
         object.__setattr__(self, "weights", ScheduleFreeWeights(self.warmup_steps, self.r, self.weight_lr_power))
 
     def _key(self) -> tuple[Any, ...]:
         return (self.momentum, self.warmup_steps, self.r, self.weight_lr_power, self.averaging)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._key() == other._key()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._key())
 
     @property
     def key(self) -> str:
@@ -256,28 +353,9 @@ class ScheduleFree(Stage):
         return "schedule_free"
 
     @property
-    def gain(self) -> Constant:
-        """1: the learning rate enters through the step itself."""
-        return Constant(1.0)
-
-    @property
-    def is_constant(self) -> bool:
-        """False: the update is an interpolation and averaging, not the learning rate times the direction."""
-        return False
-
-    @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
         """True only with a constant averaging weight and no warm-up."""
         return self.averaging is not None and self.warmup_steps == 0
-
-    @property
-    def varies(self) -> bool:
-        """True: the first step copies the parameter into ``z``."""
-        return True
-
-    def variant(self, t: int | None) -> Hashable:
-        """True at the first step."""
-        return t == 1
 
     # ------------------------------------------------------------------ step
     def _c(self, t: int, lr: float) -> float:
@@ -350,10 +428,6 @@ class ScheduleFree(Stage):
             f"Schedule-Free: z -= lr d; x = (1-c) x + c z; y = {1 - self.momentum:g} z + {self.momentum:g} x "
             f"({c}{warm}); the parameter is y (gradient point), eval() gives x"
         )
-
-    def describe_line(self) -> str:
-        """The update's line."""
-        return f"update: {self.describe()}"
 
     def table_cells(self) -> dict[str, str]:
         """The built-in averaging and warm-up."""
@@ -447,7 +521,7 @@ def _started_difference(bld: ProgramBuilder, x: str, key: str, first: bool, star
 
 
 @dataclass(frozen=True)
-class LeadFilter(LinearStage):
+class LeadFilter(_FirstStepVaries, _OwnRealisation):
     """``y = x + k (x - x_prev)``, the previous input started at the first one: ``(1 + k) - k z^-1``.
 
     Adan's normaliser input ``g + beta2 (g - g_prev)`` (``pytorch-optimizer``'s
@@ -475,15 +549,6 @@ class LeadFilter(LinearStage):
         """False: the first step differs."""
         return False
 
-    @property
-    def varies(self) -> bool:
-        """True: the first step starts the previous input."""
-        return True
-
-    def variant(self, t: int | None) -> bool:
-        """True at the first step."""
-        return t == 1
-
     def emit_on(
         self,
         bld: ProgramBuilder,
@@ -500,12 +565,6 @@ class LeadFilter(LinearStage):
         bld.emit("add_", None, diff, x, slot=bld.const(1.0))
         return LinComb.of(diff)
 
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key, first=bool(variant))
-        sig.direction = out
-        sig.outputs[self.key] = out
-
     def describe(self) -> str:
         """Short formula."""
         return f"x + {self.k:g} (x - x_prev) (x_prev starts at the first x)"
@@ -516,7 +575,7 @@ def _bias_correction(beta: float) -> Coef:
 
 
 @dataclass(frozen=True)
-class AdanNumerator(LinearStage):
+class AdanNumerator(_FirstStepVaries, _OwnRealisation):
     """Adan's numerator ``m_t / (1 - beta1^t) + beta2 n_t / (1 - beta2^t)``.
 
     ``m`` is the EMA(beta1) of ``g`` and ``n`` the EMA(beta2) of ``g - g_prev``
@@ -560,15 +619,6 @@ class AdanNumerator(LinearStage):
         """True: both moments are bias-corrected."""
         return True
 
-    @property
-    def varies(self) -> bool:
-        """True: the first step starts the previous gradient."""
-        return True
-
-    def variant(self, t: int | None) -> bool:
-        """True at the first step."""
-        return t == 1
-
     def emit_on(
         self,
         bld: ProgramBuilder,
@@ -590,12 +640,6 @@ class AdanNumerator(LinearStage):
         c2 = _bias_correction(self.beta2) if apply else ONE
         return LinComb([(m, c1), (n, Coef.constant(self.beta2).times(c2))])
 
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key, first=bool(variant))
-        sig.direction = out
-        sig.outputs[self.key] = out
-
     def describe(self) -> str:
         """Short formula."""
         return (
@@ -612,7 +656,7 @@ class AdanNumerator(LinearStage):
 
 
 @dataclass(frozen=True)
-class AccumulatingEma(LinearStage):
+class AccumulatingEma(_OwnRealisation):
     """An EMA of ``x^2`` that adds ``increment`` to its state every step: ``s = beta s + (1 - beta) x^2 + increment``.
 
     AdaBelief's second moment (its ``eps`` inside the state; the reference
@@ -650,12 +694,6 @@ class AccumulatingEma(LinearStage):
             bld.emit("add_s_", None, out.terms[0][0], slot=bld.const(self.increment))
         return out
 
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction (through :meth:`emit_on`)."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key, first=bool(variant))
-        sig.direction = out
-        sig.outputs[self.key] = out
-
     def describe(self) -> str:
         """Short formula."""
         return f"{super().describe()} + {self.increment:g} per step"
@@ -672,11 +710,7 @@ _NOTES = {
 }
 
 
-class _DelayedTracker(Tracker):
-    def __init__(self, norm: DelayedNormaliser, size: int) -> None:
-        self.norm = norm
-        self.v = np.zeros(size)
-
+class _DelayedTracker(_MomentTracker):
     def gain(self, t: int, moments: Moments) -> FloatArray:
         if t == 1:
             self.v = np.asarray(moments.grad2, dtype=np.float64).copy()
@@ -687,7 +721,7 @@ class _DelayedTracker(Tracker):
 
 
 @dataclass(frozen=True)
-class DelayedNormaliser(Stage):
+class DelayedNormaliser(_FirstStepVaries):
     """ADOPT's normaliser: divide by ``max(sqrt(v_{t-1}), eps)``, then update ``v`` (no bias correction).
 
     At the first step ``v = g^2`` and the direction is 0 (no update); after
@@ -712,15 +746,6 @@ class DelayedNormaliser(Stage):
         """The EMA of ``g^2`` (uncorrected, started at ``g_1^2``)."""
         return {"second_moment": LinearStage.of(ArmaFilter.ema(self.beta2), "second_moment")}
 
-    @property
-    def varies(self) -> bool:
-        """True: the first step only measures."""
-        return True
-
-    def variant(self, t: int | None) -> bool:
-        """True at the first step."""
-        return t == 1
-
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """First step: ``v = g^2``, direction 0; later: divide by ``max(sqrt(v), eps)``, then update ``v``."""
         v = bld.state("second_moment.0")
@@ -733,13 +758,9 @@ class DelayedNormaliser(Stage):
             sig.outputs[self.key] = sig.direction
             return
         den = bld.new(CLAMP_MIN, bld.new("sqrt", v), slot=bld.const(self.eps))
-        lc = sig.direction
-        if lc.den is not None:
-            lc = LinComb.of(bld.materialise(lc))
-        sig.direction = LinComb(lc.terms, den=den)
+        _divide_direction(bld, sig, den, self.key)
         bld.emit("mul_s_", None, v, slot=bld.const(self.beta2))
         bld.emit("addcmul_", None, v, g, g, slot=bld.const(1.0 - self.beta2))
-        sig.outputs[self.key] = sig.direction
 
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
         """``1 / max(sqrt(v), eps)`` (0 at the first step, which does not update)."""
@@ -755,10 +776,6 @@ class DelayedNormaliser(Stage):
     def tracker(self, size: int) -> Tracker:
         """The delayed second moment run on the predicted ``E[g^2]``."""
         return _DelayedTracker(self, size)
-
-    def steady_dc(self, owner: str = "the model") -> float:
-        """1: ``v`` is a unit-DC EMA of ``g^2``."""
-        return 1.0
 
     def describe(self) -> str:
         """Short formula."""
@@ -787,7 +804,7 @@ def _clip_bound(power: float) -> Callable[[int, float], float]:
 
 
 @dataclass(frozen=True)
-class Clip(Stage):
+class Clip(_LeftOut):
     """Elementwise clip of the direction to ``[-t^power, t^power]`` (ADOPT's ``clip_lambda``, power 1/4).
 
     A saturation: nonlinear; the linearisation leaves it out (it is inactive
@@ -803,7 +820,6 @@ class Clip(Stage):
     power: float = 0.25
 
     role: ClassVar[str] = "clip"
-    is_linear: ClassVar[bool] = False
 
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
@@ -822,14 +838,6 @@ class Clip(Stage):
         """Left out."""
         return f"linearised: clip to +-t^{self.power:g} left out (unsaturated)"
 
-    def tracker(self, size: int) -> Tracker:
-        """Gain 1 (unsaturated)."""
-        return _UnitTracker()
-
-    def steady_dc(self, owner: str = "the model") -> None:
-        """None: frozen at gain 1."""
-        return None
-
     def describe(self) -> str:
         """Short formula."""
         return f"clip to +-t^{self.power:g}"
@@ -843,13 +851,8 @@ class Clip(Stage):
         return {"gradient normalisation": f"clip to +-t^{self.power:g}"}
 
 
-class _UnitTracker(Tracker):
-    def gain(self, t: int, moments: Moments) -> FloatArray:
-        return np.ones_like(np.asarray(moments.grad2, dtype=np.float64))
-
-
 @dataclass(frozen=True)
-class CautiousMask(Stage):
+class CautiousMask(_LeftOut):
     """C-Optim's mask: keep the direction where it agrees in sign with the gradient, rescaled per tensor.
 
     ``d <- d * m * n / (sum m + 1)`` with ``m = [d g > 0]`` over each parameter
@@ -868,7 +871,6 @@ class CautiousMask(Stage):
     """
 
     role: ClassVar[str] = "mask"
-    is_linear: ClassVar[bool] = False
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """``d = cautious(d, g)``."""
@@ -879,14 +881,6 @@ class CautiousMask(Stage):
     def linearisation_note(self, how: str, second_moment: float | None = None) -> str:
         """Left out."""
         return "linearised: cautious mask left out (all coordinates agreeing)"
-
-    def tracker(self, size: int) -> Tracker:
-        """Gain 1."""
-        return _UnitTracker()
-
-    def steady_dc(self, owner: str = "the model") -> None:
-        """None: frozen at gain 1."""
-        return None
 
     def describe(self) -> str:
         """Short formula."""
@@ -901,11 +895,7 @@ class CautiousMask(Stage):
         return {"gradient normalisation": "cautious mask [d g > 0], rescaled per tensor"}
 
 
-class _YogiTracker(Tracker):
-    def __init__(self, norm: YogiNormaliser, size: int) -> None:
-        self.norm = norm
-        self.v = np.full(size, norm.initial)
-
+class _YogiTracker(_MomentTracker):
     def gain(self, t: int, moments: Moments) -> FloatArray:
         g2 = np.asarray(moments.grad2, dtype=np.float64)
         self.v = self.v - (1.0 - self.norm.beta2) * np.sign(self.v - g2) * g2
@@ -950,11 +940,7 @@ class YogiNormaliser(Stage):
 
         bld.emit("div_s_", None, den, slot=bld.slot(root_correction, lambda lr: 1.0))
         bld.emit("add_s_", None, den, slot=bld.const(self.eps))
-        lc = sig.direction
-        if lc.den is not None:
-            lc = LinComb.of(bld.materialise(lc))
-        sig.direction = LinComb(lc.terms, den=den)
-        sig.outputs[self.key] = sig.direction
+        _divide_direction(bld, sig, den, self.key)
 
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
         """``1 / (sqrt(v) + eps)`` at the (bias-corrected) second moment ``v``."""
@@ -967,11 +953,7 @@ class YogiNormaliser(Stage):
 
     def tracker(self, size: int) -> Tracker:
         """The sign-driven recursion run on the predicted ``E[g^2]``."""
-        return _YogiTracker(self, size)
-
-    def steady_dc(self, owner: str = "the model") -> float:
-        """1: the recursion settles about ``v = E[g^2]`` (within ``(1 - beta2) E[g^2]``)."""
-        return 1.0
+        return _YogiTracker(self, size, self.initial)
 
     def describe(self) -> str:
         """Short formula."""
@@ -1023,7 +1005,7 @@ def ademamix_beta3(t: int, beta1: float, beta3: float, t_warmup: float | None) -
 
 
 @dataclass(frozen=True)
-class ScheduledMixture(LinearStage):
+class ScheduledMixture(_OwnRealisation):
     """AdEMAMix's numerator with the authors' warm-up: ``m1 / (1 - beta1^t) + alpha_t m2`` with ``m2`` an EMA(beta3_t).
 
     The slow EMA's pole ``beta3_t`` and its gain ``alpha_t`` rise over
@@ -1085,12 +1067,6 @@ class ScheduledMixture(LinearStage):
         c1 = _bias_correction(beta1) if compensate is not False else ONE
         gain = Coef(lambda t: (ademamix_alpha(t, alpha, warm), 1.0), alpha)
         return LinComb([(m1, c1), (m2, gain)])
-
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key)
-        sig.direction = out
-        sig.outputs[self.key] = out
 
     def describe(self) -> str:
         """Short formula."""
@@ -1217,7 +1193,7 @@ class DirectionDecay(Stage):
 
 
 @dataclass(frozen=True)
-class LionInterpolation(LinearStage):
+class LionInterpolation(_OwnRealisation):
     """Lion's ``c = lerp(m, x, 1 - beta1)``, then ``m.lerp_(x, 1 - beta2)``: ``((1-b1) + (b1-b2) z^-1)/(1 - b2 z^-1)``.
 
     The realisation of ``pytorch-optimizer``'s ``Lion`` (the sign that follows
@@ -1258,18 +1234,8 @@ class LionInterpolation(LinearStage):
         bld.emit("lerp_", None, m, x, slot=bld.const(1.0 - self.beta2))
         return LinComb.of(c)
 
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key)
-        sig.direction = out
-        sig.outputs[self.key] = out
 
-
-class _OffsetTracker(Tracker):
-    def __init__(self, norm: OffsetRmsNormaliser, size: int) -> None:
-        self.norm = norm
-        self.v = np.zeros(size)
-
+class _OffsetTracker(_MomentTracker):
     def gain(self, t: int, moments: Moments) -> FloatArray:
         beta2 = self.norm.beta2
         self.v = beta2 * self.v + (1.0 - beta2) * np.asarray(moments.grad2, dtype=np.float64)
@@ -1319,11 +1285,7 @@ class OffsetRmsNormaliser(Stage):
             den,
             slot=bld.slot(lambda t, lr: math.sqrt(1.0 - math.pow(beta2, t)), lambda lr: 1.0),
         )
-        lc = sig.direction
-        if lc.den is not None:
-            lc = LinComb.of(bld.materialise(lc))
-        sig.direction = LinComb(lc.terms, den=den)
-        sig.outputs[self.key] = sig.direction
+        _divide_direction(bld, sig, den, self.key)
 
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
         """``1 / (sqrt(v + offset) + eps)`` at the bias-corrected ``v`` (the correction's limit is 1)."""
@@ -1337,10 +1299,6 @@ class OffsetRmsNormaliser(Stage):
     def tracker(self, size: int) -> Tracker:
         """The EMA run on the predicted ``E[g^2]``, with the exact correction."""
         return _OffsetTracker(self, size)
-
-    def steady_dc(self, owner: str = "the model") -> float:
-        """1 (unit-DC EMA)."""
-        return 1.0
 
     def describe(self) -> str:
         """Short formula."""
@@ -1378,7 +1336,7 @@ class _LrEma:
 
 
 @dataclass(frozen=True, eq=False)
-class LrWeightedMomentum(Stage):
+class LrWeightedMomentum(_OwnUpdate):
     """LaProp's momentum and update: ``m = beta1 m + (1 - beta1) lr d``; ``theta -= m / c_t``.
 
     The learning rate enters the momentum (a change of learning rate applies
@@ -1400,31 +1358,16 @@ class LrWeightedMomentum(Stage):
     beta1: float = 0.9
     lr_ema: _LrEma = field(init=False, repr=False, compare=False)
 
-    role: ClassVar[str] = "learning_rate"
-
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr_ema", _LrEma(self.beta1))
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.beta1 == other.beta1  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self.beta1))
+    def _key(self) -> tuple[Any, ...]:
+        return (self.beta1,)
 
     @property
     def key(self) -> str:
         """``post`` (its state is ``post.0``)."""
         return "post"
-
-    @property
-    def gain(self) -> Constant:
-        """1."""
-        return Constant(1.0)
-
-    @property
-    def is_constant(self) -> bool:
-        """False: the update is a momentum with the learning rate inside, not the learning rate times the direction."""
-        return False
 
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
@@ -1462,10 +1405,6 @@ class LrWeightedMomentum(Stage):
     def describe(self) -> str:
         """Short formula."""
         return f"m = {self.beta1:g} m + (1-{self.beta1:g}) lr d; theta -= m / c_t (c_t = EMA of lr / lr)"
-
-    def describe_line(self) -> str:
-        """The update's line."""
-        return f"update: {self.describe()}"
 
     def table_cells(self) -> dict[str, str]:
         """The post-filter."""

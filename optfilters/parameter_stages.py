@@ -43,8 +43,10 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import InvalidHyperparameterError
 from .filters import ArmaFilter
 from .gains import Gain
+from .package_stages import _FirstStepVaries
 from .program import LinComb, Op, ProgramBuilder, Signals
 from .stages import LinearStage, Moments, Stage, Tracker
+from .validation import check_integer, check_number
 
 if TYPE_CHECKING:
     from .catalogue import ModelLike
@@ -103,8 +105,37 @@ def _update(
 # ----------------------------------------------------------------------------- weight averages
 
 
+class _ParameterAverage(Stage):
+    """Mixin of the weight averages: role ``average``, the output ``averaged``, a copy of the parameter at first."""
+
+    role: ClassVar[str] = "average"
+
+    @property
+    def parameter_output(self) -> str:
+        """``averaged``."""
+        return AVERAGED
+
+    @property
+    def is_time_invariant(self) -> bool:  # type: ignore[override]
+        """False: the average starts as a copy of the parameter."""
+        return False
+
+    @property
+    def varies(self) -> bool:
+        """True: the average copies the parameter before it averages."""
+        return True
+
+    def _average(self, bld: ProgramBuilder, sig: Signals, variant: Any) -> str | None:
+        """The register of the average; after ``a = theta`` (variant ``copy``) None: nothing left to do."""
+        a = bld.state(AVERAGED)
+        if variant == "copy":
+            bld.emit("copy_", None, a, sig.param)
+            return None
+        return a
+
+
 @dataclass(frozen=True)
-class EmaAverage(Stage):
+class EmaAverage(_ParameterAverage):
     """EMA of the parameters after each update: ``a = decay * a + (1 - decay) * theta`` (``a = theta`` until ``start``).
 
     ``torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))``
@@ -139,28 +170,9 @@ class EmaAverage(Stage):
     decay: float = 0.999
     start: int = 1
 
-    role: ClassVar[str] = "average"
-
     def __post_init__(self) -> None:
-        if not (0.0 <= self.decay < 1.0):
-            raise InvalidHyperparameterError(f"decay must be in [0, 1), got {self.decay!r}")
-        if int(self.start) != self.start or self.start < 1:
-            raise InvalidHyperparameterError(f"start must be an integer >= 1, got {self.start!r}")
-
-    @property
-    def parameter_output(self) -> str:
-        """``averaged``."""
-        return AVERAGED
-
-    @property
-    def is_time_invariant(self) -> bool:  # type: ignore[override]
-        """False: the average starts as a copy of the parameter."""
-        return False
-
-    @property
-    def varies(self) -> bool:
-        """True: the first averaged step copies."""
-        return True
+        check_number(self.decay, "decay", 0.0, 1.0, high_open=True)
+        check_integer(self.start, "start", 1)
 
     def variant(self, t: int | None) -> str:
         """``copy`` up to ``start``, then ``ema``."""
@@ -168,10 +180,8 @@ class EmaAverage(Stage):
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """``a = theta`` (copy) or ``a.lerp_(theta, 1 - decay)`` after the update."""
-        a = bld.state(AVERAGED)
-        if variant == "copy":
-            bld.emit("copy_", None, a, sig.param)
-        else:
+        a = self._average(bld, sig, variant)
+        if a is not None:
             bld.emit("lerp_", None, a, sig.param, slot=bld.const(1.0 - self.decay))
 
     def linear_stages(self) -> dict[str, LinearStage]:
@@ -192,7 +202,7 @@ class EmaAverage(Stage):
 
 
 @dataclass(frozen=True)
-class SwaAverage(Stage):
+class SwaAverage(_ParameterAverage):
     """The equal-weight average of the parameters at steps ``start, start + every, ...`` (SWA).
 
     ``torch.optim.swa_utils.AveragedModel(model)`` (no ``avg_fn``: on CPU
@@ -226,28 +236,9 @@ class SwaAverage(Stage):
     start: int = 1
     every: int = 1
 
-    role: ClassVar[str] = "average"
-
     def __post_init__(self) -> None:
-        for name in ("start", "every"):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise InvalidHyperparameterError(f"{name} must be an integer >= 1, got {value!r}")
-
-    @property
-    def parameter_output(self) -> str:
-        """``averaged``."""
-        return AVERAGED
-
-    @property
-    def is_time_invariant(self) -> bool:  # type: ignore[override]
-        """False: the weight ``1 / (n + 1)`` changes at every averaged step."""
-        return False
-
-    @property
-    def varies(self) -> bool:
-        """True."""
-        return True
+        check_integer(self.start, "start", 1)
+        check_integer(self.every, "every", 1)
 
     def variant(self, t: int | None) -> str:
         """``copy`` up to ``start``, ``mean`` at averaged steps, else ``hold`` (the limit: the weight tends to 0)."""
@@ -263,10 +254,8 @@ class SwaAverage(Stage):
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """``a = theta`` (copy), or ``a = a + (theta - a) / (n + 1)`` (torch's ``get_swa_avg_fn``), or nothing."""
-        a = bld.state(AVERAGED)
-        if variant == "copy":
-            bld.emit("copy_", None, a, sig.param)
-        elif variant == "mean":
+        a = self._average(bld, sig, variant)
+        if a is not None and variant == "mean":
             diff = bld.new("add", sig.param, a, slot=bld.const(-1.0))
             weight = bld.slot(lambda t, lr: float(self.count(t) + 1), lambda lr: math.inf)
             bld.emit("div_s_", None, diff, slot=weight)
@@ -281,11 +270,10 @@ class SwaAverage(Stage):
         >>> SwaAverage(every=2).window(2).b.tolist()
         [0.5, 0.0, 0.5]
         """
-        if int(n) != n or n < 1:
-            raise InvalidHyperparameterError(f"n must be an integer >= 1, got {n!r}")
-        b = np.zeros(self.every * (int(n) - 1) + 1)
-        b[:: self.every] = 1.0 / int(n)
-        return ArmaFilter(b, [1.0], name=f"swa window({int(n)})")
+        n = check_integer(n, "n", 1)
+        b = np.zeros(self.every * (n - 1) + 1)
+        b[:: self.every] = 1.0 / n
+        return ArmaFilter(b, [1.0], name=f"swa window({n})")
 
     def describe(self) -> str:
         """Short formula."""
@@ -300,7 +288,7 @@ class SwaAverage(Stage):
 
 
 @dataclass(frozen=True)
-class PolyakAverage(Stage):
+class PolyakAverage(_ParameterAverage):
     """torch.optim.ASGD's average ``ax``: ``ax += mu_t (theta - ax)``, ``mu_t = 1 / max(1, t - 1 - t0)``.
 
     ``mu_t`` is computed at the end of step ``t - 1`` and kept in a float32
@@ -323,23 +311,6 @@ class PolyakAverage(Stage):
 
     t0: float = 1e6
 
-    role: ClassVar[str] = "average"
-
-    @property
-    def parameter_output(self) -> str:
-        """``averaged``."""
-        return AVERAGED
-
-    @property
-    def is_time_invariant(self) -> bool:  # type: ignore[override]
-        """False."""
-        return False
-
-    @property
-    def varies(self) -> bool:
-        """True."""
-        return True
-
     def weight(self, t: int) -> float:
         """``mu_t`` in float32 (1 at the first step, torch's initial value)."""
         if t == 1:
@@ -352,9 +323,8 @@ class PolyakAverage(Stage):
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """torch's ``ax.add_(param.sub(ax).mul_(mu))``, or ``ax.copy_(param)``."""
-        ax = bld.state(AVERAGED)
-        if variant == "copy":
-            bld.emit("copy_", None, ax, sig.param)
+        ax = self._average(bld, sig, variant)
+        if ax is None:
             return
         diff = bld.new("add", sig.param, ax, slot=bld.const(-1.0))
         bld.emit("mul_s_", None, diff, slot=bld.slot(lambda t, lr: self.weight(t), lambda lr: 0.0))
@@ -406,9 +376,8 @@ def ema_average_variance_ratio(decay: float, pole: float) -> float:
     >>> ema_average_variance_ratio(0.0, 0.5)
     1.0
     """
-    g, r = float(decay), float(pole)
-    if not (0.0 <= g < 1.0) or not (-1.0 < r < 1.0):
-        raise InvalidHyperparameterError(f"needs 0 <= decay < 1 and -1 < pole < 1, got decay={decay}, pole={pole}")
+    g = check_number(decay, "decay", 0.0, 1.0, high_open=True)
+    r = check_number(pole, "pole", -1.0, 1.0, low_open=True, high_open=True)
     return (1.0 - g) * (1.0 + g * r) / ((1.0 + g) * (1.0 - g * r))
 
 
@@ -450,10 +419,8 @@ class Lookahead(Stage):
     role: ClassVar[str] = "lookahead"
 
     def __post_init__(self) -> None:
-        if int(self.k) != self.k or self.k < 1:
-            raise InvalidHyperparameterError(f"k must be an integer >= 1, got {self.k!r}")
-        if not (0.0 <= self.alpha <= 1.0):
-            raise InvalidHyperparameterError(f"alpha must be in [0, 1], got {self.alpha!r}")
+        check_integer(self.k, "k", 1)
+        check_number(self.alpha, "alpha", 0.0, 1.0)
 
     @property
     def period(self) -> int:
@@ -673,7 +640,7 @@ def _zero_where_negative() -> Op:
 
 
 @dataclass(frozen=True)
-class RpropUpdate(Stage):
+class RpropUpdate(_FirstStepVaries):
     """torch.optim.Rprop's step: ``theta -= s * sign(d)`` with per-element step sizes ``s`` adapted on sign agreement.
 
     With ``p = d_t d_{t-1}`` (``d`` the direction, the gradient for Rprop):
@@ -718,15 +685,6 @@ class RpropUpdate(Stage):
     def is_time_invariant(self) -> bool:  # type: ignore[override]
         """True (the step sizes start at ``lr``: a first-step initialisation, nonlinear anyway)."""
         return True
-
-    @property
-    def varies(self) -> bool:
-        """True: the first step sets the step sizes to ``lr``."""
-        return True
-
-    def variant(self, t: int | None) -> bool:
-        """True at the first step."""
-        return t == 1
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """torch.optim.Rprop's single-tensor step (state ``rprop.prev`` and ``rprop.step_size``)."""
