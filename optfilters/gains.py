@@ -60,20 +60,58 @@ class Gain:
     is_constant: bool = False
 
     def value(self, t: int) -> float:
-        """The gain at step ``t`` (1-based)."""
+        """The gain at step ``t`` (1-based), exactly.
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1`` (torch.optim's ``state["step"]`` after
+            its increment).
+
+        Returns
+        -------
+        float
+            The dimensionless gain ``c(t)`` that multiplies the stage's output
+            at step ``t``.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class: every gain kind defines it.
+        """
         raise NotImplementedError
 
     @property
     def limit(self) -> float:
-        """The ``t -> infinity`` value."""
+        """The ``t -> infinity`` value (the gain of the LTI limit the analysis functions use)."""
         raise NotImplementedError
 
     def describe(self) -> str:
-        """A short formula for tables and ``describe`` output."""
+        """A short formula for tables and ``describe`` output.
+
+        Returns
+        -------
+        str
+            One line, e.g. ``1/(1+(t-1)*0.5)`` for ``InverseTimeDecay(0.5)``.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class: every gain kind defines it.
+        """
         raise NotImplementedError
 
     def coef(self) -> Coef:
         """The gain as the step program computes it: a :class:`~optfilters.program.Coef` ``num(t) / den(t)``.
+
+        Kinds override it where the reference implementation reads a running
+        product (NAdam's ``mu_product``) or divides in another order.
+
+        Returns
+        -------
+        Coef
+            :meth:`fraction` with the limit :attr:`limit`; the exact constant
+            for gains with ``is_constant``.
 
         Examples
         --------
@@ -86,11 +124,34 @@ class Gain:
         return Coef(self.fraction, float(self.limit))
 
     def fraction(self, t: int) -> tuple[float, float]:
-        """``(num, den)`` at step ``t`` (default ``(value(t), 1)``)."""
+        """The gain at step ``t`` as ``(num, den)``, in the reference implementation's order of operations.
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+
+        Returns
+        -------
+        tuple of float
+            ``(num, den)`` with ``num / den == value(t)`` up to rounding
+            (default ``(value(t), 1)``); the step program computes
+            ``(lr * num) / den`` as torch.optim does (``lr / bias_correction``).
+        """
         return (self.value(t), 1.0)
 
     def values(self, n: int) -> np.ndarray:
         """``value(t)`` for ``t = 1 .. n``.
+
+        Parameters
+        ----------
+        n : int
+            The number of steps.
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            float64 gains, entry ``k`` for step ``k + 1``.
 
         Examples
         --------
@@ -101,11 +162,33 @@ class Gain:
         return np.array([self.value(t) for t in range(1, n + 1)], dtype=np.float64)
 
     def factor(self, t: int) -> float:
-        """:meth:`value` under its schedule name: the learning-rate factor ``lr_t / lr`` at step ``t``."""
+        """:meth:`value` under its schedule name: the learning-rate factor ``lr_t / lr`` at step ``t``.
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+
+        Returns
+        -------
+        float
+            The dimensionless ratio ``lr_t / lr`` of the learning rate at step
+            ``t`` to the base learning rate.
+        """
         return self.value(t)
 
     def factors(self, n: int) -> np.ndarray:
         """:meth:`values` under its schedule name: ``factor(t)`` for ``t = 1 .. n``.
+
+        Parameters
+        ----------
+        n : int
+            The number of steps.
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            float64 learning-rate factors ``lr_t / lr``, entry ``k`` for step ``k + 1``.
 
         Examples
         --------
@@ -493,6 +576,13 @@ class NadamProduct(RunningProduct):
     once per step; with ``beta1`` or ``momentum_decay`` changed between steps
     (a schedule) it is not a function of ``t``.
 
+    Parameters
+    ----------
+    beta1 : float
+        torch.optim.NAdam's ``betas[0]``.
+    momentum_decay : float
+        torch.optim.NAdam's ``momentum_decay`` (``psi``).
+
     Examples
     --------
     >>> from optfilters.gains import NadamProduct
@@ -686,13 +776,37 @@ class RAdamRectification(Gain):
     beta2: float = 0.999
 
     def rho(self, t: int) -> float:
-        """``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)`` (torch.optim.RAdam's expression)."""
+        """``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)`` (torch.optim.RAdam's expression).
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+
+        Returns
+        -------
+        float
+            The length ``rho_t`` of the approximated simple moving average
+            (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and
+            Beyond", Algorithm 2), ``rho_inf = 2 / (1 - beta2) - 1``.
+        """
         rho_inf = 2 / (1 - self.beta2) - 1
         bias_correction2 = 1 - self.beta2**t
         return rho_inf - 2 * t * (self.beta2**t) / bias_correction2
 
     def active(self, t: int) -> bool:
-        """True when the adaptive (normalised) update is used at step ``t``."""
+        """True when the adaptive (normalised) update is used at step ``t``.
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+
+        Returns
+        -------
+        bool
+            ``rho_t > 5`` (torch.optim.RAdam's threshold).
+        """
         return self.rho(t) > 5.0
 
     def value(self, t: int) -> float:

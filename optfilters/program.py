@@ -148,6 +148,17 @@ class Op:
 class Instruction:
     """One operation: ``out = op(*args, scalar)`` or an in-place ``op`` on ``args[0]`` (``out`` None).
 
+    Parameters
+    ----------
+    op : str or Op
+        A built-in operation (see the module's table) or an :class:`Op`.
+    out : str or None
+        The register written; None for an in-place operation.
+    args : tuple of str
+        The argument registers.
+    slot : int or None
+        The index of the scalar slot the operation reads (None: none).
+
     Examples
     --------
     >>> from optfilters.program import Instruction
@@ -177,6 +188,17 @@ class StateSpec:
     :func:`changed_forms`): with time-varying coefficients the state form IS
     the semantics, and a memory of another structure is stale.
 
+    Parameters
+    ----------
+    key : str
+        The state key.
+    init : float
+        The initial value of every entry.
+    shape : callable or None
+        ``shape(param_shape) -> state_shape`` (None: the parameter's shape).
+    form : Hashable
+        What the array holds (None: not stated).
+
     Examples
     --------
     >>> from optfilters.program import StateSpec
@@ -192,7 +214,18 @@ class StateSpec:
     form: Hashable = None
 
     def shape_for(self, param_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The state's shape for a parameter of shape ``param_shape``."""
+        """The state's shape for a parameter of shape ``param_shape``.
+
+        Parameters
+        ----------
+        param_shape : tuple of int
+            The parameter's shape.
+
+        Returns
+        -------
+        tuple of int
+            The shape of the state array.
+        """
         return tuple(param_shape) if self.shape is None else tuple(self.shape(tuple(param_shape)))
 
 
@@ -255,8 +288,21 @@ class Program:
     def scalar_values(self, t: int, lr: float, env: Sequence[float] | None = None) -> list[float]:
         """The value of every scalar slot at step ``t`` with learning rate ``lr``.
 
-        ``env`` holds the current values of :attr:`products` (after this step's
-        :meth:`advance_products`); None uses a run with constant hyperparameters.
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+        lr : float
+            The learning rate (per step).
+        env : sequence of float, optional
+            The current values of :attr:`products` (after this step's
+            :meth:`advance_products`); None uses a run with constant
+            hyperparameters.
+
+        Returns
+        -------
+        list of float
+            One value per slot, in slot order.
         """
         if env is None or not self.env_scalars:
             return [fn(t, lr) for fn in self.scalars]
@@ -271,11 +317,25 @@ class Program:
         return dict(self.env_scalars)
 
     def advance_products(self, t: int, env: Sequence[float] | None, dtype: str = "float32") -> tuple[float, ...]:
-        """The products after step ``t`` from their values ``env`` before it (None: all at their start, 1).
+        """The products after step ``t`` from their values ``env`` before it.
 
-        Each value is rounded to ``dtype`` (``"float32"`` or ``"float64"``), as a
-        tensor of that dtype holds it; the PyTorch bridge advances its state
-        tensors in place instead (the same rounding).
+        Each value is rounded to ``dtype``, as a tensor of that dtype holds it;
+        the PyTorch bridge advances its state tensors in place instead (the
+        same rounding).
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+        env : sequence of float or None
+            The products' values before step ``t`` (None: all at their start, 1).
+        dtype : {"float32", "float64"}, optional
+            The precision the products are kept in.
+
+        Returns
+        -------
+        tuple of float
+            The values after step ``t``, one per product.
 
         Examples
         --------
@@ -297,11 +357,35 @@ class Program:
         return {spec.key: spec.form for spec in self.state}
 
     def limit_values(self, lr: float) -> list[float]:
-        """Every scalar slot in the ``t -> infinity`` limit (the LTI limit of a time-varying step)."""
+        """Every scalar slot in the ``t -> infinity`` limit (the LTI limit of a time-varying step).
+
+        Parameters
+        ----------
+        lr : float
+            The learning rate (per step).
+
+        Returns
+        -------
+        list of float
+            One limit per slot, in slot order.
+        """
         return [fn(lr) for fn in self.limits]
 
     def values(self, t: int | None, lr: float) -> list[float]:
-        """:meth:`scalar_values` at step ``t``, or :meth:`limit_values` for ``t`` None."""
+        """:meth:`scalar_values` at step ``t``, or :meth:`limit_values` for ``t`` None.
+
+        Parameters
+        ----------
+        t : int or None
+            The step count, or None for the ``t -> infinity`` limit.
+        lr : float
+            The learning rate (per step).
+
+        Returns
+        -------
+        list of float
+            One value per slot, in slot order.
+        """
         return self.limit_values(lr) if t is None else self.scalar_values(t, lr)
 
     @functools.cached_property
@@ -356,17 +440,66 @@ class RunningProduct:
     init: ClassVar[float] = 1.0
 
     def factor(self, t: int) -> float:
-        """The factor of step ``t`` (computed in Python double precision)."""
+        """The factor of step ``t`` (computed in Python double precision).
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+
+        Returns
+        -------
+        float
+            ``p_t / p_{t-1}`` (NAdam: the momentum ``mu_t`` of step ``t``).
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class: every product defines it.
+        """
         raise NotImplementedError
 
     def advance(self, value: float, t: int, dtype: str = "float32") -> float:
-        """``value * factor(t)`` rounded to ``dtype`` (a float32 tensor times a Python float, as torch rounds it)."""
+        """``value * factor(t)`` rounded to ``dtype`` (a float32 tensor times a Python float, as torch rounds it).
+
+        Parameters
+        ----------
+        value : float
+            The product before step ``t``.
+        t : int
+            The step count, ``t >= 1``.
+        dtype : {"float32", "float64"}, optional
+            The precision the product is kept in.
+
+        Returns
+        -------
+        float
+            The product after step ``t``.
+        """
         if dtype == "float32":
             return float(np.float32(np.float32(value) * np.float32(self.factor(t))))
         return float(value) * self.factor(t)
 
     def history(self, t: int, dtype: str = "float32") -> float:
-        """The value after step ``t`` of a run with these (constant) hyperparameters."""
+        """The value after step ``t`` of a run with these (constant) hyperparameters.
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+        dtype : {"float32", "float64"}, optional
+            The precision the product is kept in (float32: torch.optim's default).
+
+        Returns
+        -------
+        float
+            ``p_t`` (cached per product, dtype and power-of-two length).
+
+        Raises
+        ------
+        ValueError
+            When ``dtype`` is neither ``"float32"`` nor ``"float64"``.
+        """
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         size = 1 << max(t - 1, 0).bit_length()  # cache on powers of two
@@ -393,6 +526,16 @@ class Coef:
     coefficient that depends on running products (:class:`RunningProduct`)
     lists them in ``reads``; its ``fn`` is then ``fn(t, *values)``.
 
+    Parameters
+    ----------
+    fn : callable or None
+        ``fn(t) -> (num, den)`` (or ``fn(t, *values)`` with ``reads``); None is
+        exactly 1.
+    limit : float
+        The ``t -> infinity`` value.
+    reads : tuple of RunningProduct
+        The running products ``fn`` reads.
+
     Examples
     --------
     >>> from optfilters.program import Coef
@@ -407,7 +550,18 @@ class Coef:
 
     @classmethod
     def constant(cls, value: float) -> Coef:
-        """The constant ``value`` (exactly :data:`ONE` for 1)."""
+        """The constant ``value`` (exactly :data:`ONE` for 1).
+
+        Parameters
+        ----------
+        value : float
+            The constant.
+
+        Returns
+        -------
+        Coef
+            ``value / 1`` at every step, with limit ``value``.
+        """
         value = float(value)
         if value == 1.0:
             return ONE
@@ -419,10 +573,20 @@ class Coef:
         return self.fn is None
 
     def at(self, t: int | None, env: Sequence[float] | None = None) -> Fraction:
-        """``(num, den)`` at step ``t`` (``(limit, 1)`` for ``t`` None).
+        """``(num, den)`` at step ``t``.
 
-        ``env`` holds the values of :attr:`reads` (None: a run with constant
-        hyperparameters, in float32 as torch.optim keeps them by default).
+        Parameters
+        ----------
+        t : int or None
+            The step count (``t >= 1``), or None for the limit.
+        env : sequence of float, optional
+            The values of :attr:`reads` (None: a run with constant
+            hyperparameters, in float32 as torch.optim keeps them by default).
+
+        Returns
+        -------
+        tuple of float
+            ``(num, den)``; ``(limit, 1)`` for ``t`` None, ``(1, 1)`` for :data:`ONE`.
         """
         if self.fn is None:
             return (1.0, 1.0)
@@ -434,7 +598,19 @@ class Coef:
         return self.fn(t, *values)
 
     def times(self, other: Coef) -> Coef:
-        """The product, numerators and denominators multiplied separately."""
+        """The product, numerators and denominators multiplied separately.
+
+        Parameters
+        ----------
+        other : Coef
+            The other factor.
+
+        Returns
+        -------
+        Coef
+            ``(n1 n2) / (d1 d2)`` with limit ``limit * other.limit``, reading
+            the products of both.
+        """
         if other.fn is None:
             return self
         if self.fn is None:
@@ -458,7 +634,20 @@ class Coef:
         return Coef(product_env, self.limit * other.limit, reads)
 
     def value(self, t: int | None, env: Sequence[float] | None = None) -> float:
-        """``num / den`` at step ``t`` (the limit for None)."""
+        """``num / den`` at step ``t`` (the limit for None).
+
+        Parameters
+        ----------
+        t : int or None
+            The step count (``t >= 1``), or None for the limit.
+        env : sequence of float, optional
+            The values of :attr:`reads` (see :meth:`at`).
+
+        Returns
+        -------
+        float
+            The coefficient.
+        """
         num, den = self.at(t, env)
         return num / den
 
@@ -497,6 +686,13 @@ class LinComb:
     corrections, the learning rate) and a normaliser's division are folded
     into the operation that finally consumes them, as torch.optim does.
 
+    Parameters
+    ----------
+    terms : list of (str, Coef)
+        The registers and their coefficients.
+    den : str or None
+        The register the sum is divided by (a normaliser's denominator).
+
     Examples
     --------
     >>> from optfilters.program import ONE, LinComb
@@ -509,7 +705,18 @@ class LinComb:
 
     @classmethod
     def of(cls, register: str) -> LinComb:
-        """A single register with coefficient 1."""
+        """A single register with coefficient 1.
+
+        Parameters
+        ----------
+        register : str
+            The register.
+
+        Returns
+        -------
+        LinComb
+            ``1 * register``.
+        """
         return cls([(register, ONE)])
 
     @property
@@ -520,7 +727,18 @@ class LinComb:
         return None
 
     def scaled(self, coef: Coef) -> LinComb:
-        """Every coefficient multiplied by ``coef``."""
+        """Every coefficient multiplied by ``coef``.
+
+        Parameters
+        ----------
+        coef : Coef
+            The factor.
+
+        Returns
+        -------
+        LinComb
+            A new combination with the same registers and divisor.
+        """
         return LinComb([(reg, c.times(coef)) for reg, c in self.terms], self.den)
 
 
@@ -555,7 +773,18 @@ class Signals:
 
     @classmethod
     def start(cls, grad: str) -> Signals:
-        """The signals at the start of a step: the direction is the gradient."""
+        """The signals at the start of a step: the direction is the gradient.
+
+        Parameters
+        ----------
+        grad : str
+            The gradient's register.
+
+        Returns
+        -------
+        Signals
+            ``grad`` as both the effective gradient and the direction.
+        """
         return cls(grad, LinComb.of(grad))
 
 
@@ -575,6 +804,9 @@ class ProgramBuilder:
         Build the linearised step of the noisy-quadratic model: nonlinear
         stages multiply the direction by a gain register instead
         (:meth:`optfilters.stages.Stage.emit_linearised`).
+    instructions, scalars, limits, specs, taps, marks, products, env_scalars
+        What has been collected so far (empty at the start; the fields of the
+        :class:`Program` that :meth:`program` returns).
 
     Examples
     --------
@@ -600,21 +832,50 @@ class ProgramBuilder:
 
     # registers and slots
     def tmp(self) -> str:
-        """A fresh temporary register name."""
+        """A fresh temporary register name.
+
+        Returns
+        -------
+        str
+            ``"t<n>"``, not used before in this program.
+        """
         self._temporaries += 1
         return f"t{self._temporaries}"
 
     def slot(self, fn: ScalarFn, limit: LimitFn | None = None) -> int:
         """A new scalar slot ``fn(t, lr)`` with its ``t -> infinity`` limit ``limit(lr)``.
 
-        Without ``limit`` the slot must not depend on ``t`` (its limit is ``fn(1, lr)``).
+        Parameters
+        ----------
+        fn : callable
+            ``fn(t, lr) -> float``: the scalar at step ``t >= 1`` with learning
+            rate ``lr`` (per step).
+        limit : callable, optional
+            ``limit(lr) -> float``: its ``t -> infinity`` limit.  Without it the
+            slot must not depend on ``t`` (its limit is ``fn(1, lr)``).
+
+        Returns
+        -------
+        int
+            The slot's index (the ``slot`` of an :class:`Instruction`).
         """
         self.scalars.append(fn)
         self.limits.append(limit if limit is not None else functools.partial(fn, 1))
         return len(self.scalars) - 1
 
     def const(self, value: float) -> int:
-        """The slot of a constant (shared between uses)."""
+        """The slot of a constant (shared between uses).
+
+        Parameters
+        ----------
+        value : float
+            The constant (``-0.0`` and ``0.0`` get distinct slots).
+
+        Returns
+        -------
+        int
+            The slot's index; the same for every call with the same value.
+        """
         value = float(value)
         key = (repr(value), value)  # repr tells -0.0 from 0.0
         if key not in self._constants:
@@ -622,7 +883,20 @@ class ProgramBuilder:
         return self._constants[key]
 
     def coef_slot(self, coef: Coef, factor: float = 1.0) -> int:
-        """A slot holding ``factor * num / den`` (``(factor * num) / den``, torch's order)."""
+        """A slot holding ``factor * num / den`` (``(factor * num) / den``, torch's order).
+
+        Parameters
+        ----------
+        coef : Coef
+            The coefficient ``num(t) / den(t)`` (it may read running products).
+        factor : float, optional
+            A constant factor multiplied into the numerator.
+
+        Returns
+        -------
+        int
+            The slot's index (a shared constant slot for the exact 1).
+        """
         if coef.one:
             return self.const(factor)
         if coef.reads:
@@ -637,7 +911,18 @@ class ProgramBuilder:
         return self.slot(scaled, _constant_limit(factor * coef.limit))
 
     def update_slot(self, coef: Coef) -> int:
-        """A slot ``-(lr * num) / den`` (torch's ``-lr / bias_correction``; NAdam's ``-lr (1 - mu) / (1 - prod)``)."""
+        """A slot ``-(lr * num) / den`` (torch's ``-lr / bias_correction``; NAdam's ``-lr (1 - mu) / (1 - prod)``).
+
+        Parameters
+        ----------
+        coef : Coef
+            The coefficient ``num(t) / den(t)`` that multiplies the learning rate.
+
+        Returns
+        -------
+        int
+            The slot's index; its limit is ``-lr * coef.limit``.
+        """
         if coef.one:
             return self.slot(_minus_lr, _minus_lr)
         fn, limit = coef.fn, coef.limit
@@ -652,7 +937,24 @@ class ProgramBuilder:
         return self.slot(scalar, lambda lr: -(lr * limit))
 
     def product(self, product: RunningProduct) -> int:
-        """Register a running product (shared by key); returns its index in :attr:`Program.products`."""
+        """Register a running product (shared by key).
+
+        Parameters
+        ----------
+        product : RunningProduct
+            The product (e.g. NAdam's ``mu_product``).
+
+        Returns
+        -------
+        int
+            Its index in :attr:`Program.products`.
+
+        Raises
+        ------
+        ValueError
+            When another product with the same key but different factors is
+            already registered (two stages that would share one state entry).
+        """
         known = self.products.get(product.key)
         if known is None:
             self.products[product.key] = product
@@ -681,12 +983,45 @@ class ProgramBuilder:
         return k
 
     def emit(self, op: str | Op, out: str | None, *args: str, slot: int | None = None) -> str | None:
-        """Append an instruction; returns ``out``."""
+        """Append an instruction ``out = op(*args, s)`` (``op`` in place on ``args[0]`` when ``out`` is None).
+
+        Parameters
+        ----------
+        op : str or Op
+            A built-in operation (see the module's table) or an :class:`Op`.
+        out : str or None
+            The register written (None for in-place operations).
+        *args : str
+            The argument registers.
+        slot : int, optional
+            The scalar slot ``s`` the operation reads (from :meth:`slot`,
+            :meth:`const`, ...).
+
+        Returns
+        -------
+        str or None
+            ``out``.
+        """
         self.instructions.append(Instruction(op, out, tuple(args), slot))
         return out
 
     def new(self, op: str | Op, *args: str, slot: int | None = None) -> str:
-        """Append an out-of-place instruction into a fresh register and return it."""
+        """Append an out-of-place instruction into a fresh register and return it.
+
+        Parameters
+        ----------
+        op : str or Op
+            An out-of-place operation (a name without the trailing ``_``) or an :class:`Op`.
+        *args : str
+            The argument registers.
+        slot : int, optional
+            The scalar slot the operation reads.
+
+        Returns
+        -------
+        str
+            The new register (from :meth:`tmp`).
+        """
         out = self.tmp()
         self.emit(op, out, *args, slot=slot)
         return out
@@ -698,9 +1033,29 @@ class ProgramBuilder:
         shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None,
         form: Hashable = None,
     ) -> str:
-        """The register of the state array ``key``, created at ``init`` (:class:`StateSpec`: ``shape``, ``form``).
+        """Declare the state array ``key`` and return its register.
 
-        Keys must be unique in a program.
+        Parameters
+        ----------
+        key : str
+            The state key (``optimizer.state[p][key]`` in the bridge), unique in
+            the program.
+        init : float, optional
+            The array's initial value (every entry).
+        shape : callable, optional
+            Maps the parameter's shape to the state's (None: the same shape).
+        form : Hashable, optional
+            What the array holds in this realisation (see :attr:`StateSpec.form`).
+
+        Returns
+        -------
+        str
+            ``"state.<key>"``.
+
+        Raises
+        ------
+        ValueError
+            When ``key`` is already declared (two stages with the same key).
         """
         if key in self.specs:
             raise ValueError(
@@ -710,13 +1065,32 @@ class ProgramBuilder:
         return f"state.{key}"
 
     def square(self, x: str) -> str:
-        """A register holding ``x * x`` (computed once per register)."""
+        """A register holding ``x * x`` (computed once per register).
+
+        Parameters
+        ----------
+        x : str
+            The register to square.
+
+        Returns
+        -------
+        str
+            The register of ``x * x``, shared by later calls with the same ``x``.
+        """
         if x not in self._squares:
             self._squares[x] = self.new("mul", x, x)
         return self._squares[x]
 
     def tap(self, name: str, register: str) -> None:
-        """Name a register for readers of the finished run (see :attr:`Program.taps`)."""
+        """Name a register for readers of the finished run (see :attr:`Program.taps`).
+
+        Parameters
+        ----------
+        name : str
+            The tap's name.
+        register : str
+            The register it reads; a run may stop here (:attr:`Program.marks`).
+        """
         self.taps[name] = register
         self.marks[name] = len(self.instructions)
 
@@ -725,6 +1099,17 @@ class ProgramBuilder:
 
         A term with coefficient exactly 1 starts the sum, ``add(x, y, alpha=c)``
         as torch.optim writes ``grad.add(buf, alpha=momentum)`` (SGD Nesterov).
+
+        Parameters
+        ----------
+        lc : LinComb
+            The lazy combination.
+
+        Returns
+        -------
+        str
+            The register itself when ``lc`` is one register with coefficient 1,
+            else a new register.
         """
         register = lc.register
         if register is not None:
@@ -745,14 +1130,33 @@ class ProgramBuilder:
         return out
 
     def is_coarse(self, pole: float) -> bool:
-        """True when rounding ``pole`` to the state dtype moves it by more than POLE_TOLERANCE of ``|1 - pole|``."""
+        """True when rounding ``pole`` to the state dtype moves it by more than POLE_TOLERANCE of ``|1 - pole|``.
+
+        Parameters
+        ----------
+        pole : float
+            A real pole (per step).
+
+        Returns
+        -------
+        bool
+            False for float64 state and for ``pole == 1``; realisations then
+            pick the delta form (see :class:`optfilters.stages.FilterTerm`).
+        """
         if self.state_dtype == "float64" or pole == 1.0:
             return False
         rounded = float(np.float16(pole)) if self.state_dtype == "float16" else float(np.float32(pole))
         return abs(rounded - pole) > POLE_TOLERANCE * abs(1.0 - pole)
 
     def program(self) -> Program:
-        """The finished program."""
+        """The finished program.
+
+        Returns
+        -------
+        Program
+            The instructions, slots, state, taps and products collected so far
+            (the builder may go on; later calls include later additions).
+        """
         state = tuple(self.specs.values())
         return Program(
             tuple(self.instructions),
@@ -779,6 +1183,19 @@ def changed_forms(forms: Mapping[str, Hashable], program: Program) -> list[str]:
     that the program no longer uses are reported too (after the key order
     they are dead: a return to the old structure must not revive them); keys
     that ``forms`` does not know are not.
+
+    Parameters
+    ----------
+    forms : mapping of str to Hashable
+        The forms the existing state arrays were written in, by key.
+    program : Program
+        The new program.
+
+    Returns
+    -------
+    list of str
+        The stale keys: first those of ``program`` with another form, in
+        program order, then the keys no longer used.
 
     Examples
     --------
@@ -819,7 +1236,19 @@ class NumpyOps:
 
     @classmethod
     def resolve(cls, op: str | Op) -> Callable[..., Any]:
-        """The function of an operation."""
+        """The function of an operation.
+
+        Parameters
+        ----------
+        op : str or Op
+            A built-in operation's name or an :class:`Op`.
+
+        Returns
+        -------
+        callable
+            ``fn(*arrays, s)``: the method of that name, or the :class:`Op`'s
+            numpy form.
+        """
         if isinstance(op, str):
             fn: Callable[..., Any] = getattr(cls, op)
             return fn
@@ -827,66 +1256,245 @@ class NumpyOps:
 
     @staticmethod
     def neg(x: Any, s: Any = None) -> Any:
+        """``-x``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return -x
 
     @staticmethod
     def add(x: Any, y: Any, s: float) -> Any:
+        """``x + s * y`` (``torch.add(x, y, alpha=s)``).
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands (float64, broadcast).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x + s * y
 
     @staticmethod
     def add_(x: Any, y: Any, s: float) -> None:
+        """``x += s * y`` (``x.add_(y, alpha=s)``).
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x += s * y
 
     @staticmethod
     def mul(x: Any, y: Any, s: Any = None) -> Any:
+        """``x * y``.
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands (float64, broadcast).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x * y
 
     @staticmethod
     def mul_(x: Any, y: Any, s: Any = None) -> None:
+        """``x *= y``.
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         x *= y
 
     @staticmethod
     def div_(x: Any, y: Any, s: Any = None) -> None:
+        """``x /= y``.
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         x /= y
 
     @staticmethod
     def mul_s(x: Any, s: float) -> Any:
+        """``x * s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x * s
 
     @staticmethod
     def mul_s_(x: Any, s: float) -> None:
+        """``x *= s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x *= s
 
     @staticmethod
     def div_s(x: Any, s: float) -> Any:
+        """``x / s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x / s
 
     @staticmethod
     def div_s_(x: Any, s: float) -> None:
+        """``x /= s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x /= s
 
     @staticmethod
     def add_s(x: Any, s: float) -> Any:
+        """``x + s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x + s
 
     @staticmethod
     def add_s_(x: Any, s: float) -> None:
+        """``x += s``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x += s
 
     @staticmethod
     def addcmul(x: Any, u: Any, v: Any, s: float) -> Any:
+        """``x + s * (u * v)`` (``torch.addcmul(x, u, v, value=s)``).
+
+        Parameters
+        ----------
+        x, u, v : ndarray
+            The operands (float64, broadcast).
+        s : float
+            The value of the instruction's scalar slot.
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return x + s * (u * v)
 
     @staticmethod
     def addcmul_(x: Any, u: Any, v: Any, s: float) -> None:
+        """``x += s * (u * v)`` (``x.addcmul_(u, v, value=s)``).
+
+        Parameters
+        ----------
+        x, u, v : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x += s * (u * v)
 
     @staticmethod
     def addcdiv_(x: Any, u: Any, v: Any, s: float) -> None:
+        """``x += s * (u / v)`` (``x.addcdiv_(u, v, value=s)``).
+
+        Parameters
+        ----------
+        x, u, v : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         x += s * (u / v)
 
     @staticmethod
     def lerp_(x: Any, y: Any, s: float) -> None:
+        """``x += s * (y - x)`` in torch.lerp's two-sided form (``y - (y - x) (1 - s)`` for ``|s| >= 0.5``).
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : float
+            The value of the instruction's scalar slot.
+        """
         if abs(s) < 0.5:
             x += s * (y - x)
         else:
@@ -894,34 +1502,126 @@ class NumpyOps:
 
     @staticmethod
     def sqrt(x: Any, s: Any = None) -> Any:
+        """``sqrt(x)`` elementwise.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return np.sqrt(x)
 
     @staticmethod
     def sqrt_(x: Any, s: Any = None) -> None:
+        """``x = sqrt(x)`` elementwise.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         np.sqrt(x, out=x)
 
     @staticmethod
     def maximum_(x: Any, y: Any, s: Any = None) -> None:
+        """``x = maximum(x, y)`` elementwise (NaN propagates).
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         np.maximum(x, y, out=x)
 
     @staticmethod
     def abs(x: Any, s: Any = None) -> Any:
+        """``|x|`` elementwise.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return np.abs(x)
 
     @staticmethod
     def sign(x: Any, s: Any = None) -> Any:
+        """``sign(x)`` elementwise (0 at 0).
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return np.sign(x)
 
     @staticmethod
     def copy_(x: Any, y: Any, s: Any = None) -> None:
+        """``x[...] = y``.
+
+        Parameters
+        ----------
+        x, y : ndarray
+            The operands; ``x`` is written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         x[...] = y
 
     @staticmethod
     def clone(x: Any, s: Any = None) -> Any:
+        """A copy of ``x``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+
+        Returns
+        -------
+        ndarray
+            A new array.
+        """
         return np.array(x, copy=True)
 
     @staticmethod
     def zero_(x: Any, s: Any = None) -> None:
+        """``x[...] = 0``.
+
+        Parameters
+        ----------
+        x : ndarray
+            The operand, written in place (float64).
+        s : None, optional
+            Unused (interpreters pass every operation its slot value).
+        """
         x[...] = 0.0
 
 
@@ -930,6 +1630,20 @@ Step = tuple[Callable[..., Any], tuple[str, ...], int | None, str | None]
 
 def bind(program: Program, ops: Any) -> tuple[Step, ...]:
     """Resolve each instruction to its function in ``ops`` once (an interpreter's loop is then a tuple walk).
+
+    Parameters
+    ----------
+    program : Program
+        The program.
+    ops : type
+        The operations (:class:`NumpyOps` or the bridge's), with a
+        ``resolve(op)`` classmethod.
+
+    Returns
+    -------
+    tuple of Step
+        ``(function, argument registers, slot, out)`` per instruction, for
+        :func:`execute`.
 
     Examples
     --------
@@ -948,6 +1662,15 @@ def bind(program: Program, ops: Any) -> tuple[Step, ...]:
 
 def execute(steps: Sequence[Step], regs: dict[str, Any], scalars: Sequence[Any]) -> None:
     """Run bound instructions over the registers ``regs`` (updated in place); see :func:`bind`.
+
+    Parameters
+    ----------
+    steps : sequence of Step
+        Bound instructions (from :func:`bind`).
+    regs : dict of str to array
+        The registers; outputs are added, in-place operations write into them.
+    scalars : sequence of float
+        The value of each slot for this step (:meth:`Program.scalar_values`).
 
     Examples
     --------
@@ -970,6 +1693,18 @@ def run_numpy(program: Program, regs: dict[str, Any], scalars: Sequence[float], 
     State arrays and ``param`` are updated in place; temporaries are added to
     ``regs``.  ``stop`` runs the first ``stop`` instructions only (up to a
     tap, see :attr:`Program.marks`).
+
+    Parameters
+    ----------
+    program : Program
+        The step.
+    regs : dict of str to ndarray
+        The registers: ``param``, ``grad`` and ``state.<key>`` float64 arrays
+        (one-dimensional or more).
+    scalars : sequence of float
+        The value of each slot for this step (:meth:`Program.scalar_values`).
+    stop : int, optional
+        Run only the first ``stop`` instructions.
 
     Examples
     --------

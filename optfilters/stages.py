@@ -309,7 +309,27 @@ class Tracker:
     """
 
     def gain(self, t: int, moments: Moments) -> FloatArray:
-        """The stage's gain per coordinate at step ``t``."""
+        """The stage's gain per coordinate at step ``t``, advancing the tracked state by one step.
+
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``; calls come once per step, in order.
+        moments : Moments
+            The predicted moments at the stage's input at step ``t``, each of
+            shape ``(size,)`` (the ``size`` given to :meth:`Stage.tracker`).
+
+        Returns
+        -------
+        ndarray, shape (size,)
+            The gain that replaces the stage at step ``t`` (units of
+            ``1 / gradient`` for a normaliser).
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class: every tracker defines it.
+        """
         raise NotImplementedError
 
 
@@ -394,19 +414,54 @@ class Stage:
         return True
 
     def linear_stages(self) -> dict[str, LinearStage]:
-        """The linear (possibly time-varying) filters inside the stage, by name."""
+        """The linear (possibly time-varying) filters inside the stage, by name.
+
+        Returns
+        -------
+        dict of str to LinearStage
+            E.g. ``{"second_moment": ...}`` for an RMS normaliser, the stage
+            itself for a linear stage; empty (the default) when it has none.
+        """
         return {}
 
     def filters(self) -> dict[str, ArmaFilter]:
-        """The LTI limits of :meth:`linear_stages`, by name."""
+        """The LTI limits of :meth:`linear_stages`, by name.
+
+        Returns
+        -------
+        dict of str to ArmaFilter
+            Each filter's ``t -> infinity`` limit (bias corrections at 1),
+            renamed to its key; transfer functions in ``z^-1``, one step per
+            sample.
+        """
         return {name: stage.limit().renamed(name) for name, stage in self.linear_stages().items()}
 
     def direction_filter(self) -> ArmaFilter | None:
-        """The LTI limit the stage applies to the direction (None: it applies no filter)."""
+        """The LTI limit the stage applies to the direction.
+
+        Returns
+        -------
+        ArmaFilter or None
+            The filter in ``z^-1`` (one step per sample) that a linear stage
+            applies to the update direction; None (the default) when the stage
+            applies no filter (normalisers, weight decay, the learning rate).
+        """
         return None
 
     def with_role(self, role: str) -> Stage:
-        """This stage filling the slot ``role`` (stages whose role is their name are renamed)."""
+        """This stage filling the slot ``role``.
+
+        Parameters
+        ----------
+        role : str
+            The slot (``gradient``, ``normaliser``, ``post``, ... or a new one).
+
+        Returns
+        -------
+        Stage
+            A stage of the same kind in that slot; kinds whose role is fixed by
+            their kind (the default) return the stage itself.
+        """
         return self
 
     # ------------------------------------------------------------------ execution
@@ -416,11 +471,52 @@ class Stage:
         return False
 
     def variant(self, t: int | None) -> Hashable:
-        """Which form of the stage's operations step ``t`` uses (None: the ``t -> infinity`` limit)."""
+        """Which form of the stage's operations step ``t`` uses.
+
+        Executors build one program per distinct variant (and cache it), so
+        the value must be hashable and equal for steps that run the same
+        operations.
+
+        Parameters
+        ----------
+        t : int or None
+            The step count (``t >= 1``); None is the ``t -> infinity`` limit.
+
+        Returns
+        -------
+        Hashable
+            Passed back to :meth:`emit` as ``variant``; None (the default) for
+            stages whose operations never change (:attr:`varies` False).
+        """
         return None
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Append the stage's operations to ``bld``, reading and updating the signals ``sig``."""
+        """Append the stage's operations to ``bld``, reading and updating the signals ``sig``.
+
+        This one definition is the numpy reference step, the bridge's step on
+        every path and, for linear stages, the noisy-quadratic model's
+        state-space step.
+
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program of the step being built: declare state with
+            :meth:`~optfilters.program.ProgramBuilder.state`, append
+            operations with :meth:`~optfilters.program.ProgramBuilder.emit` /
+            :meth:`~optfilters.program.ProgramBuilder.new`.
+        sig : Signals
+            The step's signals so far: read ``sig.grad``, ``sig.direction``,
+            ``sig.param``, ``sig.outputs``; replace ``sig.direction`` with the
+            stage's output (and record it in ``sig.outputs[self.key]``).
+        variant : Hashable, optional
+            The value of :meth:`variant` for the step (None: the
+            ``t -> infinity`` form).
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class: every stage kind defines it.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not define emit()")
 
     def emit_before(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
@@ -430,6 +526,16 @@ class Stage:
         weights start at the initial parameter, Adafactor's relative step
         measures the parameter before the weight decay.  In the linearised step
         of the noisy-quadratic model only linear stages run it.
+
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program of the step being built.
+        sig : Signals
+            The signals at the start of the step (``sig.param`` is the parameter
+            before the update).
+        variant : Hashable, optional
+            The value of :meth:`variant` for the step.
         """
 
     @property
@@ -456,8 +562,18 @@ class Stage:
     def emit_linearised(self, bld: ProgramBuilder, sig: Signals, variant: Any, gain: str) -> None:
         """The stage in the linearised step: linear stages run as they are, nonlinear ones multiply by ``gain``.
 
-        ``gain`` is the register of the stage's gain per coordinate (from
-        :meth:`frozen_gain` or the :meth:`tracker`).
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The linearised program being built (``bld.linearised`` True).
+        sig : Signals
+            The step's signals so far; ``sig.direction`` is replaced.
+        variant : Hashable
+            The value of :meth:`variant` for the step.
+        gain : str
+            The register of the stage's gain per coordinate (from
+            :meth:`frozen_gain` or the :meth:`tracker`), the same shape as the
+            direction.
         """
         if self.is_linear:
             self.emit(bld, sig, variant)
@@ -477,29 +593,77 @@ class Stage:
         Stages with :attr:`has_eval_rule` append the operations that map the
         stored parameter (and their state) to the point at which the model is
         evaluated, and back (``FilterOptimizer.eval()`` / ``train()``).
+
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The (separate) program of the switch being built.
+        sig : Signals
+            Its signals; ``sig.param`` is the stored parameter.
+        mode : {"eval", "train"}
+            The direction of the switch.
         """
 
     # ------------------------------------------------------------------ linearisation
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
         """The gain that replaces the stage frozen at second moment ``v`` (elementwise; 1 for linear stages).
 
-        ``t`` None is the ``t -> infinity`` limit; otherwise the gain at step
-        ``t`` (RAdam's rectification).
+        The closed loop's preconditioner: with the stage frozen, the loop sees
+        ``lr * gain * h`` instead of ``lr * h`` for a curvature ``h``.
+
+        Parameters
+        ----------
+        second_moment : float or array_like
+            ``v``: the stage's second-moment statistic per coordinate (``E[g^2]``
+            scaled by the filter's DC gain; units of a squared gradient).
+        t : int or None, optional
+            The step count; None (default) is the ``t -> infinity`` limit
+            (RAdam's rectification ``r_t`` needs ``t``).
+
+        Returns
+        -------
+        ndarray
+            The gain per coordinate, the shape of ``second_moment`` (units of
+            ``1 / gradient`` for normalisers, dimensionless otherwise); ones
+            (the default) for linear stages.
         """
         return np.ones_like(np.asarray(second_moment, dtype=np.float64))
 
     def linearisation_note(self, how: str, second_moment: float | None = None) -> str | None:
-        """What linearising the stage means, for labels (None for linear stages).
+        """What linearising the stage means, for labels of plots and results.
 
-        ``how`` is ``"frozen"`` (at ``second_moment``; the closed loop),
-        ``"frozen_given"``, ``"steady"`` or ``"tracking"`` (noisy-quadratic modes).
+        Parameters
+        ----------
+        how : {"frozen", "frozen_given", "steady", "tracking"}
+            ``"frozen"`` at ``second_moment`` (the closed loop), or the
+            noisy-quadratic model's modes.
+        second_moment : float, optional
+            The ``v`` the stage is frozen at (``"frozen"``).
+
+        Returns
+        -------
+        str or None
+            One line; None for linear stages, which are not linearised.
         """
         if self.is_linear:
             return None
         return f"linearised: {self.key} frozen at a gain ({how})"
 
     def tracker(self, size: int) -> Tracker | None:
-        """The mean-field linearisation over ``size`` coordinates (default: frozen at each step's ``E[g^2]``)."""
+        """The mean-field linearisation of the stage (the noisy-quadratic model's ``tracking`` mode).
+
+        Parameters
+        ----------
+        size : int
+            The number of coordinates tracked.
+
+        Returns
+        -------
+        Tracker or None
+            A fresh :class:`Tracker` (default: the stage frozen at each step's
+            predicted ``E[g^2]`` through :meth:`frozen_gain`); None for linear
+            stages.
+        """
         if self.is_linear:
             return None
         return _FrozenTracker(self)
@@ -507,24 +671,69 @@ class Stage:
     def gaussian_closure(self, mean: Any, std: Any) -> tuple[FloatArray, FloatArray, FloatArray] | None:
         """The statistical linearisation of a memoryless stage for a Gaussian input ``N(mean, std^2)``.
 
-        Returns ``E[f(x)]``, the random-input gain ``E[f'(x)]`` (Bussgang) and
-        ``Var[f(x)]``, elementwise, or None when the stage has none (the
-        noisy-quadratic model then uses its :meth:`tracker`'s gain).  With it the
-        stage's output is ``E[f] + gain (x - mean) + e``, ``e`` uncorrelated with
-        the state (Gelb and Vander Velde 1968, random-input describing function).
+        With it the stage's output is ``E[f] + gain (x - mean) + e``, ``e``
+        uncorrelated with the state.
+
+        Parameters
+        ----------
+        mean : float or array_like
+            The input's mean per coordinate (units of the direction).
+        std : float or array_like
+            The input's standard deviation per coordinate (``>= 0``), broadcast
+            with ``mean``.
+
+        Returns
+        -------
+        tuple of ndarray or None
+            ``(E[f(x)], E[f'(x)], Var[f(x)])`` elementwise (the middle one the
+            random-input gain, Bussgang's theorem), or None (the default) when
+            the stage has none: the noisy-quadratic model then uses its
+            :meth:`tracker`'s gain.
+
+        References
+        ----------
+        A. Gelb and W. E. Vander Velde, *Multiple-Input Describing Functions
+        and Nonlinear System Design*, McGraw-Hill, 1968 (the random-input
+        describing function).
         """
         return None
 
     def steady_dc(self, owner: str = "the model") -> float | None:
-        """``v / E[g^2]`` at steady state (the self-consistent operating point), None if ``v`` plays no part.
+        """``v / E[g^2]`` at steady state: the self-consistent operating point of the linearisation.
 
-        Raises ValueError (naming ``owner``) where no steady state is defined.
+        Parameters
+        ----------
+        owner : str, optional
+            The model's name, for error messages.
+
+        Returns
+        -------
+        float or None
+            The ratio of the stage's statistic ``v`` to the gradient's second
+            moment at steady state (the second-moment filter's DC gain for an
+            RMS normaliser); 1.0 (the default) for nonlinear stages, None for
+            linear stages, in which ``v`` plays no part.
+
+        Raises
+        ------
+        ValueError
+            In kinds without a steady state (a summing second moment, such as
+            Adagrad's, whose DC gain is infinite); the message names ``owner``.
         """
         return None if self.is_linear else 1.0
 
     # ------------------------------------------------------------------ closed loop and recording
     def loop_decay(self) -> tuple[float, float]:
-        """``(coupled, decoupled)`` weight decay the stage adds to the loop (``(0, 0)`` for most)."""
+        """The weight decay the stage adds to the closed loop.
+
+        Returns
+        -------
+        tuple of float
+            ``(coupled, decoupled)``: the coefficient ``lambda`` of an L2 term
+            added to the gradient (``g + lambda theta``) and the one of a decay
+            applied to the parameter (``theta (1 - lr lambda)`` per step);
+            ``(0.0, 0.0)`` for most stages.
+        """
         return (0.0, 0.0)
 
     def loop_factor(self, lr: float) -> float:
@@ -532,16 +741,43 @@ class Stage:
 
         The closed loop is then ``theta_t = f (theta_{t-1} - lr d_t)``: the
         plant's pole and the loop gain are both multiplied by ``f``.
+
+        Parameters
+        ----------
+        lr : float
+            The learning rate (per step).
+
+        Returns
+        -------
+        float
+            The dimensionless factor ``f``; 1.0 (the default) for stages that
+            do not act on the parameter.
         """
         return 1.0
 
     def preconditioner(self, owner: str) -> tuple[tuple[str, ...], Callable[[Sequence[Any], int, Any], Any]]:
-        """``(state keys, P)``: the state entries holding the stage's statistics and ``P(values, t, ops)``.
+        """How to read the denominator ``P`` that the update divides the direction by back from the bridge's state.
 
-        ``P`` is what the update divides the direction by (elementwise), read
-        from the bridge's state (or recorded copies of it) at step ``t``;
-        ``ops`` is :class:`~optfilters.program.NumpyOps` or the bridge's tensor
-        operations.  Raises ValueError when the stage has none.
+        Parameters
+        ----------
+        owner : str
+            The model's name, for error messages.
+
+        Returns
+        -------
+        keys : tuple of str
+            The state entries holding the stage's statistics (``second_moment.0``, ...).
+        P : callable
+            ``P(values, t, ops)``: the denominator per coordinate at step ``t``
+            from the arrays ``values`` of those entries (in order, each the
+            parameter's shape); ``ops`` is :class:`~optfilters.program.NumpyOps`
+            or the bridge's tensor operations.
+
+        Raises
+        ------
+        ValueError
+            When the stage has no readable denominator (the default: every
+            kind but the RMS and peak normalisers), naming ``owner``.
         """
         raise ValueError(
             f"preconditioned sharpness and frozen gains need an RMS or peak normaliser; {owner} has "
@@ -550,19 +786,50 @@ class Stage:
 
     # ------------------------------------------------------------------ description
     def describe(self) -> str:
-        """A short formula."""
+        """A short formula of what the stage does.
+
+        Returns
+        -------
+        str
+            One line, e.g. ``"divide by sqrt(v) + eps, v = ... of g^2"``.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class: every stage kind defines it.
+        """
         raise NotImplementedError
 
     def describe_line(self) -> str | None:
-        """Its line in :meth:`OptimizerModel.describe` (None: none)."""
+        """The stage's line in :meth:`OptimizerModel.describe`.
+
+        Returns
+        -------
+        str or None
+            ``"<role>: <describe()>"`` by default; None to leave the stage out.
+        """
         return f"{self.role}: {self.describe()}"
 
     def nonlinear_description(self) -> str:
-        """What the stage does, for lists of the nonlinear parts of a model."""
+        """What the stage does, for lists of the nonlinear parts of a model.
+
+        Returns
+        -------
+        str
+            One line (default: :meth:`describe`).
+        """
         return self.describe()
 
     def table_cells(self) -> dict[str, str]:
-        """The stage's cells in the summary table, by column (``optfilters.table.COLUMNS``)."""
+        """The stage's cells in the summary table.
+
+        Returns
+        -------
+        dict of str to str
+            Cell text by column name (one of :data:`optfilters.table.COLUMNS`);
+            the table joins the cells of all stages per column.  Empty by
+            default.
+        """
         return {}
 
 
@@ -669,8 +936,20 @@ class FilterTerm:
     def coefficient(self, t: int, compensate: bool | None = None) -> float:
         """``c(t)``, times the compensation gain when applied.
 
-        ``compensate`` None follows :attr:`compensated`; True compensates
-        wherever that is defined; False never does.
+        Parameters
+        ----------
+        t : int
+            The step count, ``t >= 1``.
+        compensate : bool or None, optional
+            None follows :attr:`compensated`; True compensates wherever that
+            is defined; False never does.
+
+        Returns
+        -------
+        float
+            The dimensionless coefficient of the term's filter output at step
+            ``t`` (bias correction ``H(1) / s[t]``, ``1 / (1 - beta^t)`` for
+            the EMA, included when applied).
         """
         c = self.gain.value(t)
         apply = self.compensated if compensate is None else (compensate and self.can_compensate)
@@ -679,11 +958,23 @@ class FilterTerm:
         return c
 
     def limit(self) -> ArmaFilter:
-        """The ``t -> infinity`` LTI filter ``c(inf) * F`` (compensation tends to 1)."""
+        """The ``t -> infinity`` LTI filter ``c(inf) * F`` (compensation tends to 1).
+
+        Returns
+        -------
+        ArmaFilter
+            The term's filter scaled by its gain's limit.
+        """
         return self.filter.scaled(self.gain.limit)
 
     def describe(self) -> str:
-        """Short text: the gain and the filter."""
+        """Short text: the gain and the filter.
+
+        Returns
+        -------
+        str
+            ``"<gain> * <filter>"`` with the initialisation options noted.
+        """
         parts = []
         if not (self.gain.is_constant and self.gain.limit == 1.0):
             parts.append(self.gain.describe())
@@ -699,7 +990,21 @@ class FilterTerm:
 
     # ------------------------------------------------------------------ realisation
     def output_coef(self, extra: Coef = ONE, compensate: bool | None = None) -> Coef:
-        """The coefficient of the term's raw output: ``c(t)`` times ``extra``, times the compensation when applied."""
+        """The coefficient of the term's raw output: ``c(t)`` times ``extra``, times the compensation when applied.
+
+        Parameters
+        ----------
+        extra : Coef, optional
+            A further factor (the constant of a stateless term, see :meth:`emit`).
+        compensate : bool or None, optional
+            As in :meth:`coefficient`.
+
+        Returns
+        -------
+        Coef
+            The coefficient as the step program computes it (torch.optim's
+            order: the bias correction divides last).
+        """
         coef = self.gain.coef().times(extra)
         apply = self.compensated if compensate is None else (compensate and self.can_compensate)
         if apply:
@@ -712,6 +1017,16 @@ class FilterTerm:
         That is a one-pole filter in ``mul_``/``add_`` form: not the EMA (which
         runs as ``lerp``), not a summer, not started at its input, with a pole
         the state's dtype holds accurately.
+
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program being built (its state dtype decides accuracy).
+
+        Returns
+        -------
+        bool
+            True when :meth:`emit_absorbing` applies.
         """
         f = self.filter
         if f.a.size != 2 or f.b.size != 1 or self.first_output_is_input:
@@ -720,7 +1035,22 @@ class FilterTerm:
         return pole != 1.0 and float(f.b[0]) != 1.0 - pole and not bld.is_coarse(pole)
 
     def emit_absorbing(self, bld: ProgramBuilder, lc: LinComb, key: str) -> LinComb:
-        """``y = p y + b0 * c * x (/ den)`` for a one-term input ``lc`` (see :meth:`absorbs`); returns ``c(t) y``."""
+        """``y = p y + b0 * c * x (/ den)`` for a one-term input ``lc`` (see :meth:`absorbs`).
+
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program being built.
+        lc : LinComb
+            The input: one register with a coefficient ``c``, maybe divided by ``den``.
+        key : str
+            The state key of the term's buffer ``y``.
+
+        Returns
+        -------
+        LinComb
+            ``c(t) y``: the buffer with the term's output coefficient.
+        """
         f = self.filter
         reg, coef = lc.terms[0]
         y = bld.state(key, self.initial_output, form=ONE_POLE)
@@ -735,10 +1065,28 @@ class FilterTerm:
     def emit(
         self, bld: ProgramBuilder, x: str, key: str, square: bool = False, first: bool = False
     ) -> tuple[str, Coef]:
-        """Advance the term on ``x`` (or ``x**2``); returns its raw output register and a constant factor.
+        """Advance the term on ``x`` (or ``x**2``) in its realisation (see the class Notes).
 
-        ``key`` names its state; ``first`` is True at the first step (where
-        :attr:`first_output_is_input` applies).
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program being built.
+        x : str
+            The input register.
+        key : str
+            The prefix of the term's state keys.
+        square : bool, optional
+            Filter ``x * x`` instead of ``x``.
+        first : bool, optional
+            True at the first step (where :attr:`first_output_is_input` applies).
+
+        Returns
+        -------
+        register : str
+            The register of the raw filter output (before ``c(t)``).
+        factor : Coef
+            A constant factor of the output (a stateless term's ``b0``;
+            :data:`~optfilters.program.ONE` otherwise), for :meth:`output_coef`.
         """
         f = self.filter
         b, a = f.b, f.a
@@ -936,6 +1284,28 @@ class LinearStage(Stage):
     def of(cls, f: ArmaFilter, name: str = "gradient", **term_options: Any) -> LinearStage:
         """A single-term stage.
 
+        Parameters
+        ----------
+        f : ArmaFilter
+            The term's filter (in ``z^-1``, one step per sample).
+        name : str, optional
+            The stage's role (default ``"gradient"``).
+        **term_options
+            Passed to :class:`FilterTerm` (``compensated=True`` for a
+            bias-corrected term, ``gain=``, ...).
+
+        Returns
+        -------
+        LinearStage
+            The stage ``y_t = c(t) F(x)_t``.
+
+        Raises
+        ------
+        InvalidFilterError
+            From :class:`FilterTerm` when the options do not fit the filter:
+            bias correction of a filter with an infinite or zero DC gain, a
+            first-step initialisation of a filter that is not all-pole.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -955,11 +1325,27 @@ class LinearStage(Stage):
         return self if self.name == role else dataclasses.replace(self, name=role)
 
     def limit(self) -> ArmaFilter:
-        """The LTI filter as ``t -> infinity`` (the exact filter when time-invariant)."""
+        """The LTI filter as ``t -> infinity`` (the exact filter when time-invariant).
+
+        Returns
+        -------
+        ArmaFilter
+            The parallel sum of the terms' limits (gains at their limits, bias
+            corrections at 1), named after the stage; in ``z^-1``, one step per
+            sample.
+        """
         return parallel(*(term.limit() for term in self.terms)).renamed(self.name)
 
     def exact_limit(self) -> ArmaFilter:
-        """:meth:`limit`, keeping a single term's exact zeros and poles (designs of high order)."""
+        """:meth:`limit`, keeping a single term's exact zeros and poles (designs of high order).
+
+        Returns
+        -------
+        ArmaFilter
+            The single term's own limit (its zeros, poles and gain as designed,
+            without a round trip through polynomial coefficients), or
+            :meth:`limit` for several terms.
+        """
         if len(self.terms) == 1:
             return self.terms[0].limit()
         return self.limit()
@@ -1018,9 +1404,27 @@ class LinearStage(Stage):
     ) -> LinComb:
         """Advance every term on the register ``x`` (or ``x**2``); returns the lazy sum of their outputs.
 
-        ``key`` prefixes the state keys (``<key>.<i>`` for term ``i``);
-        ``compensate`` None applies compensation where the terms do, True to
-        every term where defined, False to none.
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program being built.
+        x : str
+            The input register (the parameter's shape).
+        key : str
+            The prefix of the state keys: ``<key>.<i>`` for term ``i``.
+        square : bool, optional
+            Filter ``x * x`` instead of ``x`` (a second moment).
+        compensate : bool or None, optional
+            None applies the bias correction where the terms do, True to every
+            term where defined, False to none.
+        first : bool, optional
+            Build the first step's form (terms that start at their input).
+
+        Returns
+        -------
+        LinComb
+            ``sum_i c_i(t) y_i``: each term's output register with its
+            coefficient (gain and bias correction), not yet added.
         """
         terms = []
         for i, term in enumerate(self.terms):
@@ -1051,6 +1455,12 @@ class LinearStage(Stage):
             None applies compensation where the optimizer does; True applies it
             to every term; False to none.
 
+        Returns
+        -------
+        ndarray
+            The output sequence, the shape of ``x`` (float64); ``y[k]`` is the
+            output at step ``t = k + 1``.
+
         Examples
         --------
         >>> import numpy as np
@@ -1078,6 +1488,17 @@ def _stage_program(stage: LinearStage, compensate: bool | None, first: bool, squ
 class LinearStageRunner:
     """Step-by-step numpy execution of a :class:`LinearStage` (its realisation, as the bridge runs it).
 
+    Parameters
+    ----------
+    stage : LinearStage
+        The stage to run.
+    shape : tuple of int
+        The shape of one input sample.
+    compensate : bool or None, optional
+        As in :meth:`LinearStage.response`.
+    square : bool, optional
+        Filter the square of the input (a second moment).
+
     Examples
     --------
     >>> import numpy as np
@@ -1100,7 +1521,20 @@ class LinearStageRunner:
         self._programs: dict[bool, Program] = {}
 
     def step(self, x: ArrayLike, t: int) -> FloatArray:
-        """Feed ``x`` at step ``t`` and return the stage output."""
+        """Feed ``x`` at step ``t`` and return the stage output.
+
+        Parameters
+        ----------
+        x : array_like
+            The input sample, broadcast to ``shape``.
+        t : int
+            The step count, ``t >= 1``, increasing by one per call.
+
+        Returns
+        -------
+        ndarray
+            The output sample, of shape ``shape`` (float64).
+        """
         first = self.stage.variant(t)
         program = self._programs.get(first)
         if program is None:
@@ -1266,7 +1700,26 @@ class RmsNormaliser(Stage):
         return (self.second_moment.varies, center, active)
 
     def emit_statistics(self, bld: ProgramBuilder, g: str, variant: Any = None) -> str:
-        """Update the second moment (and its maximum, and the center) from ``g``; returns the register of ``v``."""
+        """Update the second moment (and its maximum, and the center) from ``g``; returns the register of ``v``.
+
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program being built.
+        g : str
+            The register of the effective gradient.
+        variant : tuple of bool, optional
+            The value of :meth:`variant` for the step (None: the
+            ``t -> infinity`` form).
+
+        Returns
+        -------
+        str
+            The register of ``v`` (units of a squared gradient): the filtered
+            ``g^2``, uncorrected when a single bias-corrected term is corrected
+            later (:meth:`emit_denominator`), after the AMSGrad maximum and
+            minus the squared center if any.
+        """
         first, center_first, _ = variant if variant is not None else (False, False, True)
         compensate = False if self._single_corrected else None
         v = bld.materialise(
@@ -1284,11 +1737,32 @@ class RmsNormaliser(Stage):
     def emit_denominator(self, bld: ProgramBuilder, v: str, corrected: bool = True) -> tuple[str, list[Coef]]:
         """The denominator from the second moment ``v``, in torch.optim's order of operations.
 
-        Returns the register of the denominator and the factors (applied in
-        order) that multiply the direction besides the division: RAdam's
-        ``sqrt(bias_correction)`` when eps comes before it, and ``r_t``.
-        ``corrected`` False leaves the bias correction out (the ``t -> infinity``
-        limit, or a second moment given already corrected).
+        Parameters
+        ----------
+        bld : ProgramBuilder
+            The program being built.
+        v : str
+            The register of the second moment (from :meth:`emit_statistics`).
+        corrected : bool, optional
+            False leaves the bias correction out (the ``t -> infinity`` limit,
+            or a second moment given already corrected).
+
+        Returns
+        -------
+        den : str
+            The register of the denominator (units of a gradient):
+            ``sqrt(v_hat) + eps``, ``sqrt(v_hat + eps)`` or ``sqrt(v) + eps``.
+        extras : list of Coef
+            The factors (applied in order) that multiply the direction besides
+            the division: RAdam's ``sqrt(bias_correction)`` when eps comes
+            before it, and its rectification ``r_t``.
+
+        Notes
+        -----
+        The orders are those of torch.optim.Adam
+        (``(exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)``),
+        torch.optim.NAdam (``exp_avg_sq.div(bias_correction2).sqrt().add_(eps)``)
+        and torch.optim.RAdam (eps before the correction).
         """
         correction = self.second_moment.terms[0].filter if (corrected and self._single_corrected) else None
         eps = bld.const(self.eps)
@@ -1770,6 +2244,16 @@ class SignNonlinearity(Stage):
         The fundamental of ``sign(A sin wt)`` is ``(4 / pi) sin wt``
         (Gelb and Vander Velde, *Multiple-Input Describing Functions*, 1968).
 
+        Parameters
+        ----------
+        amplitude : float or array_like
+            The amplitude ``A`` of the sinusoidal input (units of the direction).
+
+        Returns
+        -------
+        ndarray
+            ``N(A)`` elementwise (units of ``1 / direction``; ``inf`` at ``A = 0``).
+
         Examples
         --------
         >>> from optfilters.stages import SignNonlinearity
@@ -1790,6 +2274,22 @@ class SignNonlinearity(Stage):
         Gaussian with ``x``, by Price's theorem), and ``Var[sign x] = 1 -
         E[sign x]^2``.  With ``std = 0`` the input is deterministic: ``sign(mean)``,
         gain 0, variance 0.
+
+        Parameters
+        ----------
+        mean : float or array_like
+            The input's mean.
+        std : float or array_like
+            The input's standard deviation (``>= 0``), broadcast with ``mean``.
+
+        Returns
+        -------
+        expected : ndarray
+            ``E[sign x]``.
+        gain : ndarray
+            ``E[sign'(x)]`` (units of ``1 / direction``).
+        variance : ndarray
+            ``Var[sign x]``.
 
         Examples
         --------
