@@ -237,6 +237,20 @@ class ScheduleFreeWeights:
     since the first step (the package's intended use: no schedule besides its
     warm-up).  For ``r > -1`` the weight tends to 0 like ``(1 + r) / t``.
 
+    Parameters
+    ----------
+    warmup_steps : int
+        Steps of the linear learning-rate warm-up (0: none).
+    r : float
+        Exponent of the polynomial weighting ``t^r``.
+    weight_lr_power : float
+        Exponent ``p`` of the running maximum learning rate in the weight.
+
+    References
+    ----------
+    Defazio et al., "The Road Less Scheduled" (2024), the weighting
+    ``c_{t+1} = w_t / sum w``; ``schedulefree`` 1.4.1's ``ckp1``.
+
     Examples
     --------
     >>> from optfilters.package_stages import ScheduleFreeWeights
@@ -252,7 +266,22 @@ class ScheduleFreeWeights:
         self._runs: dict[float, tuple[list[float], list[float], list[float]]] = {}
 
     def at(self, t: int, lr: float) -> tuple[float, float]:
-        """``(c_t, lr_t)`` at step ``t >= 1`` for the base learning rate ``lr``."""
+        """``(c_t, lr_t)`` at step ``t >= 1`` for the base learning rate ``lr``.
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+        lr : float
+            The base learning rate (per step).
+
+        Returns
+        -------
+        c_t : float
+            The averaging weight of step ``t``, in ``[0, 1]`` (0 while every weight is 0).
+        lr_t : float
+            The warmed-up learning rate ``lr min(1, t / warmup_steps)``.
+        """
         lr = float(lr)
         run = self._runs.get(lr)
         if run is None:
@@ -316,6 +345,17 @@ class ScheduleFree(_FirstStepVaries, _OwnUpdate):
     averaging : float or None
         A constant averaging weight ``c`` in ``(0, 1]`` instead of the
         package's weights (for analysis; the package has none).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``momentum`` is not in ``(0, 1)`` or ``averaging`` not in ``(0, 1]``.
+
+    References
+    ----------
+    Defazio, Yang, Mehta, Mishchenko, Khaled and Cutkosky, "The Road Less
+    Scheduled" (2024); ``schedulefree`` 1.4.1 ``SGDScheduleFree``,
+    ``AdamWScheduleFree``.
 
     Examples
     --------
@@ -453,6 +493,13 @@ class MeasurementFilter(Stage):
     mode then follows ``E[F(g)^2]`` exactly (the measured signal is tapped at
     the normaliser's input).
 
+    Parameters
+    ----------
+    filter : LinearStage
+        The linear filter ``F`` applied to the effective gradient.
+    name : str
+        The stage's name (its role and the key of its state and filter).
+
     Examples
     --------
     >>> from optfilters import ArmaFilter
@@ -528,6 +575,25 @@ class LeadFilter(_FirstStepVaries, _OwnRealisation):
     and sail-sg's ``Adan`` start the previous gradient at the first, so the
     first difference is 0).  Build with :meth:`of_gain`.
 
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_gain` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    k : float
+        The lead gain (Adan's ``beta2``); the DC gain is 1.
+    start : float
+        The previous input at the first step, as a multiple of the first input
+        (1: the first difference is 0).
+
+    References
+    ----------
+    Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm" (2022), Algorithm 1;
+    ``pytorch-optimizer`` 4.1.0 ``Adan``.
+
     Examples
     --------
     >>> import numpy as np
@@ -541,7 +607,21 @@ class LeadFilter(_FirstStepVaries, _OwnRealisation):
 
     @classmethod
     def of_gain(cls, k: float, name: str = "measurement", start: float = 1.0) -> LeadFilter:
-        """The lead filter with gain ``k`` (``start``: the previous input at the first step, times the first)."""
+        """The lead filter with gain ``k``: ``(1 + k) - k z^-1``.
+
+        Parameters
+        ----------
+        k : float
+            The lead gain.
+        name : str
+            The stage's role.
+        start : float
+            The previous input at the first step, as a multiple of the first input.
+
+        Returns
+        -------
+        LeadFilter
+        """
         return cls((FilterTerm(ArmaFilter([1.0 + k, -k])),), name, float(k), float(start))
 
     @property
@@ -566,7 +646,13 @@ class LeadFilter(_FirstStepVaries, _OwnRealisation):
         return LinComb.of(diff)
 
     def describe(self) -> str:
-        """Short formula."""
+        """Short formula.
+
+        Returns
+        -------
+        str
+            ``x + k (x - x_prev) (x_prev starts at the first x)``.
+        """
         return f"x + {self.k:g} (x - x_prev) (x_prev starts at the first x)"
 
 
@@ -586,6 +672,27 @@ class AdanNumerator(_FirstStepVaries, _OwnRealisation):
     filter ``(1 - b1)/(1 - b1 z^-1) + b2 (1 - b2)(1 - z^-1)/(1 - b2 z^-1)``.
     Build with :meth:`of_betas`.
 
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_betas` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    beta1 : float
+        Pole of the EMA ``m`` of the gradient, in ``[0, 1)``.
+    beta2 : float
+        Pole of the EMA ``n`` of the gradient difference, and its gain.
+    start : float
+        The previous gradient at the first step, as a multiple of the first
+        gradient (1: the first difference is 0; -1 with ``maximize``).
+
+    References
+    ----------
+    Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm" (2022), Algorithm 1
+    (the bias-corrected form of ``pytorch-optimizer`` 4.1.0 ``Adan``).
+
     Examples
     --------
     >>> import numpy as np
@@ -601,7 +708,23 @@ class AdanNumerator(_FirstStepVaries, _OwnRealisation):
 
     @classmethod
     def of_betas(cls, beta1: float, beta2: float, name: str = "gradient", start: float = 1.0) -> AdanNumerator:
-        """The numerator for ``beta1``, ``beta2`` (``start``: the previous gradient at step 1, times the first)."""
+        """The numerator for ``beta1``, ``beta2``.
+
+        Parameters
+        ----------
+        beta1 : float
+            Pole of the EMA of the gradient.
+        beta2 : float
+            Pole of the EMA of the gradient difference, and its gain.
+        name : str
+            The stage's role.
+        start : float
+            The previous gradient at the first step, as a multiple of the first.
+
+        Returns
+        -------
+        AdanNumerator
+        """
         difference = ArmaFilter([1.0 - beta2, -(1.0 - beta2)], [1.0, -beta2], name="ema_difference")
         terms = (
             FilterTerm(ArmaFilter.ema(beta1), compensated=True),
@@ -641,14 +764,26 @@ class AdanNumerator(_FirstStepVaries, _OwnRealisation):
         return LinComb([(m, c1), (n, Coef.constant(self.beta2).times(c2))])
 
     def describe(self) -> str:
-        """Short formula."""
+        """Short formula.
+
+        Returns
+        -------
+        str
+            The numerator's formula with its poles.
+        """
         return (
             f"m/(1-{self.beta1:g}^t) + {self.beta2:g} n/(1-{self.beta2:g}^t); m = EMA({self.beta1:g}) of g, "
             f"n = EMA({self.beta2:g}) of g - g_prev (g_prev starts at the first g)"
         )
 
     def table_cells(self) -> dict[str, str]:
-        """The ARMA(2,2) lead filter."""
+        """The ARMA(2,2) lead filter.
+
+        Returns
+        -------
+        dict of str to str
+            The ``gradient filtering`` cell.
+        """
         return {
             "gradient filtering": f"{classify_filter(self.limit())}: EMA of g + {self.beta2:g} EMA of the "
             "difference, each bias-corrected"
@@ -664,6 +799,22 @@ class AccumulatingEma(_OwnRealisation):
     is the EMA (the terms); the increment is a constant input.  Build with
     :meth:`of_beta`.
 
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_beta` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    increment : float
+        Added to the state every step (AdaBelief's ``eps``), in units of ``x^2``.
+
+    References
+    ----------
+    Zhuang et al., "AdaBelief Optimizer" (NeurIPS 2020): ``s_t = beta2
+    s_{t-1} + (1 - beta2)(g_t - m_t)^2 + eps``; ``pytorch-optimizer`` ``AdaBelief``.
+
     Examples
     --------
     >>> import numpy as np
@@ -676,7 +827,21 @@ class AccumulatingEma(_OwnRealisation):
 
     @classmethod
     def of_beta(cls, beta: float, increment: float, name: str = "second_moment") -> AccumulatingEma:
-        """The bias-corrected EMA(beta) plus ``increment`` per step."""
+        """The bias-corrected EMA(beta) plus ``increment`` per step.
+
+        Parameters
+        ----------
+        beta : float
+            The EMA's pole, in ``[0, 1)``.
+        increment : float
+            Added to the state every step.
+        name : str
+            The stage's role.
+
+        Returns
+        -------
+        AccumulatingEma
+        """
         return cls((FilterTerm(ArmaFilter.ema(beta), compensated=True),), name, float(increment))
 
     def emit_on(
@@ -695,7 +860,13 @@ class AccumulatingEma(_OwnRealisation):
         return out
 
     def describe(self) -> str:
-        """Short formula."""
+        """Short formula.
+
+        Returns
+        -------
+        str
+            The EMA's formula followed by ``+ increment per step``.
+        """
         return f"{super().describe()} + {self.increment:g} per step"
 
 
@@ -728,6 +899,18 @@ class DelayedNormaliser(_FirstStepVaries):
     it ``d / max(sqrt(v), eps)`` with the previous ``v``, then ``v = beta2 v +
     (1 - beta2) g^2`` (Taniguchi et al. 2024; ``pytorch-optimizer`` ``ADOPT``).
     Nonlinear: the closed loop freezes it at ``v``.
+
+    Parameters
+    ----------
+    beta2 : float
+        Pole of the EMA of ``g^2``, in ``[0, 1)``.
+    eps : float
+        Floor of ``sqrt(v)`` (units of the gradient).
+
+    References
+    ----------
+    Taniguchi et al., "ADOPT: Modified Adam Can Converge with Any beta2 with the
+    Optimal Rate" (2024); ``pytorch-optimizer`` ``ADOPT``.
 
     Examples
     --------
@@ -810,6 +993,16 @@ class Clip(_LeftOut):
     A saturation: nonlinear; the linearisation leaves it out (it is inactive
     while ``|d| < t^power``, and the bound grows without limit).
 
+    Parameters
+    ----------
+    power : float
+        The bound is ``t^power`` at step ``t`` (0: a constant bound 1).
+
+    References
+    ----------
+    Taniguchi et al. (2024), ADOPT's clipped update (``clip_lambda``,
+    ``t^(1/4)``); ``pytorch-optimizer`` ``ADOPT``.
+
     Examples
     --------
     >>> from optfilters.package_stages import Clip
@@ -862,6 +1055,11 @@ class CautiousMask(_LeftOut):
     multi-tensor path); the linearisation leaves it out (every coordinate
     agreeing, the rescaling ``n / (n + 1)`` ignored).
 
+    References
+    ----------
+    Liang, Chen, Liu and Liu, "Cautious Optimizers: Improving Training with One
+    Line of Code" (2024); ``pytorch-optimizer`` ``apply_cautious``.
+
     Examples
     --------
     >>> import numpy as np
@@ -911,6 +1109,20 @@ class YogiNormaliser(Stage):
     2018; ``pytorch-optimizer`` ``Yogi``, which starts ``v`` at
     ``initial_accumulator``).  Nonlinear twice: the division and the sign in
     the statistic; the tracker runs the recursion on the predicted ``E[g^2]``.
+
+    Parameters
+    ----------
+    beta2 : float
+        The rate ``1 - beta2`` of the additive second-moment step, in ``[0, 1)``.
+    eps : float
+        Added to the denominator (units of the gradient).
+    initial : float
+        The second moment's initial value (``initial_accumulator``, units of ``g^2``).
+
+    References
+    ----------
+    Zaheer, Reddi, Sachan, Kale and Kumar, "Adaptive Methods for Nonconvex
+    Optimization" (NeurIPS 2018); ``pytorch-optimizer`` ``Yogi``.
 
     Examples
     --------
@@ -980,6 +1192,25 @@ class YogiNormaliser(Stage):
 def ademamix_alpha(t: int, alpha: float, t_warmup: float | None) -> float:
     """The authors' linear warm-up of alpha: ``min(t alpha / T, alpha)`` (``alpha`` without warm-up).
 
+    Parameters
+    ----------
+    t : int
+        The step, from 1.
+    alpha : float
+        The slow EMA's final gain.
+    t_warmup : float or None
+        The warm-up length ``T`` in steps (None: no warm-up).
+
+    Returns
+    -------
+    float
+        ``alpha_t``.
+
+    References
+    ----------
+    Pagliardini, Ablin and Grangier, "The AdEMAMix Optimizer: Better, Faster,
+    Older" (2024), the authors' ``alpha_scheduler``; ``pytorch-optimizer`` ``AdEMAMix``.
+
     Examples
     --------
     >>> from optfilters.package_stages import ademamix_alpha
@@ -991,6 +1222,27 @@ def ademamix_alpha(t: int, alpha: float, t_warmup: float | None) -> float:
 
 def ademamix_beta3(t: int, beta1: float, beta3: float, t_warmup: float | None) -> float:
     """The authors' beta3 warm-up: ``min(exp(ln b1 ln b3 / ((1 - t/T) ln b3 + t/T ln b1)), b3)``.
+
+    Parameters
+    ----------
+    t : int
+        The step, from 1.
+    beta1 : float
+        The fast EMA's pole (the start of the warm-up), in ``(0, 1)``.
+    beta3 : float
+        The slow EMA's final pole, in ``(0, 1)``.
+    t_warmup : float or None
+        The warm-up length ``T`` in steps (None: no warm-up).
+
+    Returns
+    -------
+    float
+        ``beta3_t``, rising from about ``beta1`` to ``beta3`` (reached at ``t = T``).
+
+    References
+    ----------
+    Pagliardini, Ablin and Grangier (2024), the authors' ``beta3_scheduler``
+    (the half-life grows linearly); ``pytorch-optimizer`` ``AdEMAMix``.
 
     Examples
     --------
@@ -1014,6 +1266,23 @@ class ScheduledMixture(_OwnRealisation):
     stage with a time-varying gain and pole.  Its limit (reached at ``t =
     t_alpha_beta3``) is the constant AdEMAMix filter.  Build with :meth:`of_mixture`.
 
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_mixture` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    beta1 : float
+        The fast EMA's pole, in ``[0, 1)``.
+    beta3 : float
+        The slow EMA's final pole, in ``[0, 1)``.
+    alpha : float
+        The slow EMA's final gain.
+    t_alpha_beta3 : float or None
+        The warm-up length in steps (None: no warm-up).
+
     Examples
     --------
     >>> import numpy as np
@@ -1032,7 +1301,23 @@ class ScheduledMixture(_OwnRealisation):
     def of_mixture(
         cls, beta1: float, beta3: float, alpha: float, t_alpha_beta3: float | None, name: str = "gradient"
     ) -> ScheduledMixture:
-        """The numerator for these hyperparameters."""
+        """The numerator for these hyperparameters.
+
+        Parameters
+        ----------
+        beta1, beta3 : float
+            The fast and the slow EMA's (final) poles.
+        alpha : float
+            The slow EMA's final gain.
+        t_alpha_beta3 : float or None
+            The warm-up length in steps (None: no warm-up).
+        name : str
+            The stage's role.
+
+        Returns
+        -------
+        ScheduledMixture
+        """
         terms = (
             FilterTerm(ArmaFilter.ema(beta1), compensated=True),
             FilterTerm(ArmaFilter.ema(beta3), gain=Constant(alpha)),
@@ -1069,7 +1354,13 @@ class ScheduledMixture(_OwnRealisation):
         return LinComb([(m1, c1), (m2, gain)])
 
     def describe(self) -> str:
-        """Short formula."""
+        """Short formula.
+
+        Returns
+        -------
+        str
+            The mixture's formula, with the warm-up when there is one.
+        """
         warm = f"; alpha_t, beta3_t warm up over {self.t_alpha_beta3:g} steps" if self.t_alpha_beta3 is not None else ""
         return (
             f"m1/(1-{self.beta1:g}^t) + alpha_t m2; m1 = EMA({self.beta1:g}) of g, m2 = EMA(beta3_t) of g "
@@ -1077,7 +1368,13 @@ class ScheduledMixture(_OwnRealisation):
         )
 
     def table_cells(self) -> dict[str, str]:
-        """The mixture, with its warm-up."""
+        """The mixture, with its warm-up.
+
+        Returns
+        -------
+        dict of str to str
+            The ``gradient filtering`` cell.
+        """
         text = f"{classify_stage_text(self)}"
         if self.t_alpha_beta3 is not None:
             text += ", alpha and beta3 warm-up (time-varying gain and pole)"
@@ -1101,6 +1398,14 @@ class PostUpdateDecay(Stage):
     In the closed loop ``theta_t = f (theta_{t-1} - lr d_t)`` with ``f`` the
     factor (:meth:`loop_factor`): the plant's pole and the loop gain are both
     multiplied by ``f``.
+
+    Parameters
+    ----------
+    weight_decay : float
+        The decay ``wd`` per unit learning rate (0: the stage does nothing).
+    proximal : bool
+        True: ``theta /= 1 + lr wd`` (Adan's proximal form); False: ``theta *=
+        1 - lr wd`` (``pytorch-optimizer``'s LaProp).
 
     Examples
     --------
@@ -1154,6 +1459,16 @@ class DirectionDecay(Stage):
     does not precondition (``optfilters.closed_loop`` divides it by their
     frozen gain).
 
+    Parameters
+    ----------
+    weight_decay : float
+        The decay ``wd`` (0: the stage does nothing).
+
+    References
+    ----------
+    ``schedulefree`` 1.4.1 ``AdamWScheduleFree`` (``grad.add_(y, alpha=decay)``
+    after the division by the denominator).
+
     Examples
     --------
     >>> from optfilters.package_stages import DirectionDecay
@@ -1200,6 +1515,24 @@ class LionInterpolation(_OwnRealisation):
     is discontinuous, so the interpolation is computed in the package's
     order).  Build with :meth:`of_betas`.
 
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_betas` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    beta1 : float
+        The interpolation weight of the update direction, in ``[0, 1]``.
+    beta2 : float
+        The momentum's pole, in ``[0, 1)``.
+
+    References
+    ----------
+    Chen et al., "Symbolic Discovery of Optimization Algorithms" (2023),
+    Program 1; ``pytorch-optimizer`` ``Lion``.
+
     Examples
     --------
     >>> import numpy as np
@@ -1213,7 +1546,21 @@ class LionInterpolation(_OwnRealisation):
 
     @classmethod
     def of_betas(cls, beta1: float, beta2: float, name: str = "gradient") -> LionInterpolation:
-        """The interpolation filter for ``beta1``, ``beta2``."""
+        """The interpolation filter for ``beta1``, ``beta2``.
+
+        Parameters
+        ----------
+        beta1 : float
+            The interpolation weight of the update direction.
+        beta2 : float
+            The momentum's pole.
+        name : str
+            The stage's role.
+
+        Returns
+        -------
+        LionInterpolation
+        """
         f = ArmaFilter([1.0 - beta1, beta1 - beta2], [1.0, -beta2], name="lion")
         return cls((FilterTerm(f),), name, float(beta1), float(beta2))
 
@@ -1250,6 +1597,20 @@ class OffsetRmsNormaliser(Stage):
     ``pytorch-optimizer``'s ``apply_ams_bound`` denominator (``offset`` its
     ``exp_avg_sq_eps``, 1e-15) with the bias correction after eps, as its
     ``LaProp`` divides.
+
+    Parameters
+    ----------
+    beta2 : float
+        Pole of the EMA of ``g^2``, in ``[0, 1)``.
+    offset : float
+        Added to ``v`` inside the root (units of ``g^2``).
+    eps : float
+        Added to the root (units of the gradient).
+
+    References
+    ----------
+    Ziyin, Wang and Ueda, "LaProp: Separating Momentum and Adaptivity in Adam"
+    (2020); ``pytorch-optimizer`` ``LaProp``.
 
     Examples
     --------
@@ -1345,6 +1706,16 @@ class LrWeightedMomentum(_OwnUpdate):
     computed here for the learning rate given as though it had held since the
     first step (then ``c_t = 1 - beta1^t``, Adam's bias correction).  Per unit
     learning rate the direction filter is the EMA(beta1).
+
+    Parameters
+    ----------
+    beta1 : float
+        The momentum's pole, in ``[0, 1)``.
+
+    References
+    ----------
+    Ziyin, Wang and Ueda (2020); ``pytorch-optimizer`` ``LaProp``
+    (``exp_avg_lr_1``).
 
     Examples
     --------
