@@ -156,6 +156,11 @@ class EmaAverage(_ParameterAverage):
     start : int
         The first averaged step (>= 1).
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``decay`` is not in ``[0, 1)`` or ``start`` is not an integer >= 1.
+
     Examples
     --------
     >>> import optfilters
@@ -221,6 +226,11 @@ class SwaAverage(_ParameterAverage):
     every : int
         Average every ``every`` steps (>= 1; e.g. once per epoch).
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``start`` or ``every`` is not an integer >= 1.
+
     Examples
     --------
     >>> import optfilters
@@ -249,7 +259,18 @@ class SwaAverage(_ParameterAverage):
         return "mean" if (t - self.start) % self.every == 0 else "hold"
 
     def count(self, t: int) -> int:
-        """The number of parameters already averaged when step ``t`` (an averaged step after ``start``) is added."""
+        """The number of parameters already averaged when step ``t`` (an averaged step after ``start``) is added.
+
+        Parameters
+        ----------
+        t : int
+            An averaged step: ``t > start`` and ``(t - start) % every == 0``.
+
+        Returns
+        -------
+        int
+            ``n = (t - start) // every``; the step's weight is ``1 / (n + 1)``.
+        """
         return (t - self.start) // self.every
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
@@ -263,6 +284,22 @@ class SwaAverage(_ParameterAverage):
 
     def window(self, n: int) -> ArmaFilter:
         """The FIR filter the average applies to the iterates after ``n`` averaged steps (taps ``every`` apart).
+
+        Parameters
+        ----------
+        n : int
+            The number of averaged steps, >= 1.
+
+        Returns
+        -------
+        ArmaFilter
+            The FIR filter with ``n`` taps ``1/n``, ``every`` apart (order
+            ``every (n - 1)``).
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            When ``n`` is not an integer >= 1.
 
         Examples
         --------
@@ -312,7 +349,19 @@ class PolyakAverage(_ParameterAverage):
     t0: float = 1e6
 
     def weight(self, t: int) -> float:
-        """``mu_t`` in float32 (1 at the first step, torch's initial value)."""
+        """``mu_t`` in float32 (1 at the first step, torch's initial value).
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+
+        Returns
+        -------
+        float
+            ``mu_t = 1 / max(1, t - 1 - t0)`` rounded to float32, as torch.optim.ASGD
+            keeps it in ``state['mu']``.
+        """
         if t == 1:
             return 1.0
         return _f32(1.0 / max(1.0, float(t - 1) - self.t0))
@@ -367,6 +416,12 @@ def ema_average_variance_ratio(decay: float, pole: float) -> float:
     Returns
     -------
     float
+        ``Var[a] / Var[theta]`` in the steady state, in ``(0, 1]``.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``decay`` is not in ``[0, 1)`` or ``pole`` not in ``(-1, 1)``.
 
     Examples
     --------
@@ -404,6 +459,16 @@ class Lookahead(Stage):
         Inner steps per synchronisation (>= 1).
     alpha : float
         Interpolation towards the fast weights, in ``[0, 1]``.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``k`` is not an integer >= 1 or ``alpha`` not in ``[0, 1]``.
+
+    References
+    ----------
+    Zhang, Lucas, Hinton and Ba, "Lookahead Optimizer: k steps forward, 1 step
+    back" (NeurIPS 2019), Algorithm 1; ``pytorch-optimizer`` ``Lookahead``.
 
     Examples
     --------
@@ -476,6 +541,20 @@ class Lookahead(Stage):
 class AsgdStepSize(Gain):
     """ASGD's ``eta_t / lr = (1 + lambd lr (t - 1))^-alpha`` (``eta_t`` in float32, as torch keeps it).
 
+    Parameters
+    ----------
+    lambd : float
+        torch's decay term ``lambd``.
+    alpha : float
+        torch's power ``alpha``.
+    lr : float
+        The learning rate at which :meth:`value` evaluates ``eta_t / lr``.
+
+    References
+    ----------
+    ``torch.optim.ASGD`` (single-tensor ``_single_tensor_asgd``: ``new_eta =
+    lr / ((1 + lambd * lr * step) ** alpha)``); Polyak and Juditsky (1992).
+
     Examples
     --------
     >>> from optfilters.parameter_stages import AsgdStepSize
@@ -489,11 +568,35 @@ class AsgdStepSize(Gain):
     lr: float = 1e-2
 
     def eta(self, t: int, lr: float) -> float:
-        """``eta_t = lr / (1 + lambd lr (t - 1))^alpha`` rounded to float32 (torch's ``state['eta']``)."""
+        """``eta_t = lr / (1 + lambd lr (t - 1))^alpha`` rounded to float32 (torch's ``state['eta']``).
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+        lr : float
+            The learning rate (per step).
+
+        Returns
+        -------
+        float
+            ``eta_t``, the step size of step ``t`` (per step).
+        """
         return _f32(lr / ((1 + self.lambd * lr * (t - 1)) ** self.alpha))
 
     def value(self, t: int) -> float:
-        """``eta_t / lr`` at the stage's ``lr``."""
+        """``eta_t / lr`` at the stage's ``lr``.
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+
+        Returns
+        -------
+        float
+            The dimensionless factor ``eta_t / lr`` (1 when ``lr`` is 0).
+        """
         return self.eta(t, self.lr) / self.lr if self.lr else 1.0
 
     @property
@@ -658,6 +761,12 @@ class RpropUpdate(_FirstStepVaries):
     step_size_min, step_size_max : float
         The clamp.
 
+    References
+    ----------
+    Riedmiller and Braun, "A Direct Adaptive Method for Faster Backpropagation
+    Learning: The RPROP Algorithm" (1993); ``torch.optim.Rprop`` (its
+    ``_single_tensor_rprop``).
+
     Examples
     --------
     >>> import optfilters
@@ -758,6 +867,16 @@ class _BussgangTracker(Tracker):
 class RelativeStepSize(Gain):
     """Adafactor's ``rho_t / lr = min(lr, 1/sqrt(t)) / lr`` (limit 0: the relative step decays as ``1/sqrt(t)``).
 
+    Parameters
+    ----------
+    lr : float
+        The learning rate at which :meth:`value` evaluates ``rho_t / lr``.
+
+    References
+    ----------
+    Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory
+    Cost" (ICML 2018), the relative step; ``torch.optim.Adafactor``.
+
     Examples
     --------
     >>> from optfilters.parameter_stages import RelativeStepSize
@@ -770,11 +889,35 @@ class RelativeStepSize(Gain):
 
     @staticmethod
     def rho(t: int, lr: float) -> float:
-        """``min(lr, 1 / t**0.5)`` (torch.optim.Adafactor's ``rho_t``)."""
+        """``min(lr, 1 / t**0.5)`` (torch.optim.Adafactor's ``rho_t``).
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+        lr : float
+            The learning rate (per step).
+
+        Returns
+        -------
+        float
+            ``rho_t`` (per step).
+        """
         return min(lr, 1 / (float(t) ** 0.5))
 
     def value(self, t: int) -> float:
-        """``rho_t / lr``."""
+        """``rho_t / lr``.
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+
+        Returns
+        -------
+        float
+            The dimensionless factor ``rho_t / lr`` (1 when ``lr`` is 0).
+        """
         return self.rho(t, self.lr) / self.lr if self.lr else 1.0
 
     @property
@@ -1056,6 +1199,12 @@ def averaged(
     OptimizerModel
         Named ``ema`` or ``swa``; the averaged parameters are its
         :attr:`~optfilters.OptimizerModel.parameter_output`.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``average`` is neither ``"ema"`` nor ``"swa"``, or a stage's
+        hyperparameter is out of range (see :class:`EmaAverage`, :class:`SwaAverage`).
 
     Examples
     --------
