@@ -55,6 +55,12 @@ def muon_shape_gain(shape: tuple[int, ...], adjust_lr_fn: str | None = None) -> 
     Returns
     -------
     float
+        The factor the learning rate is multiplied by for this parameter.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``adjust_lr_fn`` is none of the three.
 
     Examples
     --------
@@ -186,6 +192,13 @@ class Orthogonalise(_LeftOut):
         Floor of the norm.
     adjust_lr_fn : {None, "original", "match_rms_adamw"}
         The shape gain.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``coefficients`` is not three finite numbers, ``steps`` not an
+        integer in ``[0, 99]`` or ``adjust_lr_fn`` not one of
+        :func:`muon_shape_gain`'s options.
 
     Examples
     --------
@@ -352,6 +365,11 @@ class FactoredNormaliser(Stage):
     eps1 : float or None
         The floor of ``sqrt(v)``.
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``beta2_decay`` is not a finite number <= 0.
+
     Examples
     --------
     >>> import numpy as np, optfilters
@@ -377,7 +395,18 @@ class FactoredNormaliser(Stage):
         return self.beta2_decay == 0.0
 
     def weight(self, t: int) -> float:
-        """``1 - beta2_t = t^beta2_decay``."""
+        """``1 - beta2_t = t^beta2_decay``.
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+
+        Returns
+        -------
+        float
+            The weight of ``g_t^2`` in the EMA at step ``t`` (1 at the first step).
+        """
         return float(t) ** self.beta2_decay
 
     def _eps(self) -> float:
