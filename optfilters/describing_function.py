@@ -130,7 +130,7 @@ class StaticNonlinearity(Protocol):
         References
         ----------
         Gelb and Vander Velde, "Multiple-Input Describing Functions and Nonlinear
-        System Design" (1968), ch. 2.
+        System Design" (1968), the sinusoidal-input describing function.
         """
 
     def gaussian(self, mean: Any, std: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -154,7 +154,7 @@ class StaticNonlinearity(Protocol):
 
         References
         ----------
-        Gelb and Vander Velde (1968), ch. 3 (the random-input describing function).
+        Gelb and Vander Velde (1968), the random-input describing function.
         """
 
 
@@ -233,7 +233,7 @@ class Saturation:
 
         References
         ----------
-        Gelb and Vander Velde (1968), ch. 2, the saturation's describing function.
+        Gelb and Vander Velde (1968), the saturation's describing function.
 
         Examples
         --------
@@ -333,7 +333,7 @@ def relay_dual_input(amplitude: ArrayLike, std: ArrayLike) -> tuple[FloatArray, 
 
     References
     ----------
-    Gelb and Vander Velde (1968), ch. 5 (dual-input describing functions).
+    Gelb and Vander Velde (1968), the sinusoid-plus-Gaussian (dual-input) describing function.
 
     Examples
     --------
