@@ -189,7 +189,15 @@ class FrequencyResponse(RichDisplay):
         return phase
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data: freqs, magnitude, magnitude_db, phase, group_delay (non-finite values as None)."""
+        """Plain data: freqs, magnitude, magnitude_db, phase, group_delay (non-finite values as None).
+
+        Returns
+        -------
+        dict
+            ``name``, ``freqs`` (cycles/step), ``magnitude``, ``magnitude_db`` (dB),
+            ``phase`` (rad, unwrapped), ``group_delay`` (steps) and
+            ``unit_circle_zeros`` as lists; non-finite values as None.
+        """
         return {
             "name": self.name,
             "freqs": _list(self.freqs),
@@ -201,7 +209,20 @@ class FrequencyResponse(RichDisplay):
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Bode view through :func:`optfilters.plot.bode`."""
+        """Bode view through :func:`optfilters.plot.bode`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.bode` (labels, styles).
+
+        Returns
+        -------
+        PlotResult
+            The axes and the artists drawn (magnitude in dB and phase against frequency).
+        """
         from .plot import bode
 
         return bode(self, ax=ax, **kwargs)
@@ -301,7 +322,13 @@ class PoleZeroMap(RichDisplay):
     name: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data with ``[re, im]`` pairs."""
+        """Plain data with ``[re, im]`` pairs.
+
+        Returns
+        -------
+        dict
+            ``name``, ``zeros`` and ``poles`` as ``[re, im]`` pairs, ``gain`` and ``stability``.
+        """
         return {
             "name": self.name,
             "zeros": complex_pairs(self.zeros),
@@ -311,7 +338,20 @@ class PoleZeroMap(RichDisplay):
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Pole-zero map through :func:`optfilters.plot.pole_zero`."""
+        """Pole-zero map through :func:`optfilters.plot.pole_zero`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.pole_zero` (labels, styles).
+
+        Returns
+        -------
+        PlotResult
+            The axes and the artists drawn (pole and zero markers and the unit circle).
+        """
         from .plot import pole_zero as plot_pole_zero
 
         return plot_pole_zero(self, ax=ax, **kwargs)
@@ -385,7 +425,13 @@ class StepResponse(RichDisplay):
         return self.compensated if self.applied else self.raw
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data; ``step`` is the raw response."""
+        """Plain data; ``step`` is the raw response.
+
+        Returns
+        -------
+        dict
+            ``name``, ``step`` (the raw response), ``compensated`` (lists) and ``applied``.
+        """
         return {
             "name": self.name,
             "step": _list(self.raw),
@@ -394,7 +440,20 @@ class StepResponse(RichDisplay):
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Step view through :func:`optfilters.plot.step`."""
+        """Step view through :func:`optfilters.plot.step`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.step` (labels, styles).
+
+        Returns
+        -------
+        PlotResult
+            The axes and the artists drawn (one line per series against the step).
+        """
         from .plot import step
 
         return step(self, ax=ax, **kwargs)
@@ -425,11 +484,30 @@ class ImpulseResponse(RichDisplay):
     name: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data."""
+        """Plain data.
+
+        Returns
+        -------
+        dict
+            ``name`` and ``impulse`` (the response, a list; non-finite values as None).
+        """
         return {"name": self.name, "impulse": _list(self.values)}
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Impulse view through :func:`optfilters.plot.impulse`."""
+        """Impulse view through :func:`optfilters.plot.impulse`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.impulse` (labels, styles).
+
+        Returns
+        -------
+        PlotResult
+            The axes and the artists drawn (one line per series against the step).
+        """
         from .plot import impulse
 
         return impulse(self, ax=ax, **kwargs)
@@ -751,13 +829,25 @@ class QuasiHyperbolicForm(RichDisplay):
     nu: float
 
     def to_filter(self) -> ArmaFilter:
-        """Back to b/a: ``alpha [1 - nu beta, -(1 - nu) beta] / [1, -beta]``."""
+        """Back to b/a: ``alpha [1 - nu beta, -(1 - nu) beta] / [1, -beta]``.
+
+        Returns
+        -------
+        ArmaFilter
+            The first-order filter with these ``alpha``, ``beta`` and ``nu``.
+        """
         return ArmaFilter(
             [self.alpha * (1.0 - self.nu * self.beta), -self.alpha * (1.0 - self.nu) * self.beta], [1.0, -self.beta]
         )
 
     def as_dict(self) -> dict[str, float]:
-        """Plain data."""
+        """Plain data.
+
+        Returns
+        -------
+        dict
+            ``alpha``, ``beta`` and ``nu``.
+        """
         return {"alpha": self.alpha, "beta": self.beta, "nu": self.nu}
 
 
@@ -835,6 +925,8 @@ class FilterSummary(RichDisplay):
         From the largest pole radius.
     quasi_hyperbolic : QuasiHyperbolicForm or None
         For first-order filters with a finite, non-zero DC gain.
+    cancelled : tuple of Cancellation
+        The pole-zero pairs cancelled in the minimal realisation the facts are computed from.
 
     Examples
     --------
@@ -870,7 +962,14 @@ class FilterSummary(RichDisplay):
         return lines
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (non-finite numbers as None)."""
+        """Plain data (non-finite numbers as None).
+
+        Returns
+        -------
+        dict
+            Every attribute as plain data (complex roots as ``[re, im]`` pairs,
+            non-finite numbers as None), plus ``stable``, ``marginal`` and ``notes``.
+        """
 
         def num(x: float | None) -> float | None:
             return x if x is not None and math.isfinite(x) else None

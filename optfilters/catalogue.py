@@ -176,6 +176,11 @@ class CatalogueEntry:
     def docs_line(self) -> str:
         """The entry's line in the documentation's catalogue list (reStructuredText).
 
+        Returns
+        -------
+        str
+            ``name`` (aliases): summary, hyperparameters and the source.
+
         Examples
         --------
         >>> from optfilters import CATALOGUE
@@ -197,11 +202,33 @@ class CatalogueEntry:
         return self  # immutable: a copy is the same entry
 
     def defaults(self) -> Params:
-        """Default value of every hyperparameter (None for required ones)."""
+        """Default value of every hyperparameter (None for required ones).
+
+        Returns
+        -------
+        dict of str to object
+            By hyperparameter name, in the entry's order.
+        """
         return {hp.name: hp.default for hp in self.hyperparameters}
 
     def hyperparameter(self, name: str) -> Hyperparameter:
-        """The specification of one hyperparameter."""
+        """The specification of one hyperparameter.
+
+        Parameters
+        ----------
+        name : str
+            The hyperparameter's name.
+
+        Returns
+        -------
+        Hyperparameter
+            Its specification (default, range, kind).
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            If the entry has no hyperparameter of that name (the message lists the known ones).
+        """
         for hp in self.hyperparameters:
             if hp.name == name:
                 return hp
@@ -212,6 +239,22 @@ class CatalogueEntry:
 
         torch.optim's ``betas=(beta1, beta2[, beta3])`` is accepted where the
         entry has those betas (not together with ``beta1=`` etc.).
+
+        Parameters
+        ----------
+        overrides : mapping of str to object
+            Hyperparameters given by name (CLI text accepted), maybe ``betas``.
+
+        Returns
+        -------
+        dict of str to object
+            Every hyperparameter of the entry, checked and converted (:meth:`Hyperparameter.validate`).
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            For an unknown name, a required hyperparameter missing, ``betas`` of the
+            wrong length or together with ``beta1=``, or a value out of its range.
 
         Examples
         --------
@@ -257,6 +300,16 @@ class CatalogueEntry:
     def torch_kwargs(self, params: Mapping[str, Any]) -> Params:
         """Keyword arguments for :attr:`torch_class` (``beta1``/``beta2`` become ``betas``).
 
+        Parameters
+        ----------
+        params : mapping of str to object
+            Validated hyperparameters (:meth:`validate`).
+
+        Returns
+        -------
+        dict of str to object
+            The constructor's keyword arguments of the torch.optim class.
+
         Examples
         --------
         >>> from optfilters import CATALOGUE
@@ -274,6 +327,16 @@ class CatalogueEntry:
 
     def reference_kwargs(self, params: Mapping[str, Any]) -> Params:
         """Keyword arguments for :attr:`reference` (``beta1``.. ``beta3`` become ``betas``, then the fixed ones).
+
+        Parameters
+        ----------
+        params : mapping of str to object
+            Validated hyperparameters (:meth:`validate`).
+
+        Returns
+        -------
+        dict of str to object
+            The constructor's keyword arguments of the reference package's optimizer.
 
         Examples
         --------

@@ -64,6 +64,16 @@ _ONE = Fraction(1)
 def fractions_of(values: Iterable[float | int | Fraction]) -> Poly:
     """The exact rational value of each number (floats are dyadic rationals).
 
+    Parameters
+    ----------
+    values : iterable of float, int or Fraction
+        The numbers.
+
+    Returns
+    -------
+    tuple of Fraction
+        Each value exactly.
+
     Raises
     ------
     ValueError
@@ -104,6 +114,16 @@ def _monic(p: Poly) -> Poly:
 def poly_mul(p: Sequence[Fraction], q: Sequence[Fraction]) -> Poly:
     """The product (a convolution of the coefficient lists).
 
+    Parameters
+    ----------
+    p, q : sequence of Fraction
+        Descending powers of ``z``.
+
+    Returns
+    -------
+    tuple of Fraction
+        ``p * q`` (``()`` when either is empty).
+
     Examples
     --------
     >>> [str(c) for c in poly_mul(fractions_of([1, -1]), fractions_of([1, 1]))]
@@ -134,6 +154,17 @@ def poly_add(p: Sequence[Fraction], q: Sequence[Fraction]) -> Poly:
 
 def poly_divmod(p: Sequence[Fraction], q: Sequence[Fraction]) -> tuple[Poly, Poly]:
     """Quotient and remainder of polynomial division (descending powers of ``z``).
+
+    Parameters
+    ----------
+    p, q : sequence of Fraction
+        Dividend and divisor, descending powers of ``z``.
+
+    Returns
+    -------
+    quotient, remainder : tuple of Fraction
+        ``p = quotient * q + remainder`` with ``deg remainder < deg q``
+        (``()`` for the zero polynomial).
 
     Raises
     ------
@@ -167,6 +198,16 @@ def poly_divmod(p: Sequence[Fraction], q: Sequence[Fraction]) -> tuple[Poly, Pol
 def poly_gcd(p: Sequence[Fraction], q: Sequence[Fraction]) -> Poly:
     """The monic greatest common divisor (``(1,)`` when coprime, ``()`` when both are zero).
 
+    Parameters
+    ----------
+    p, q : sequence of Fraction
+        Descending powers of ``z``.
+
+    Returns
+    -------
+    tuple of Fraction
+        The monic gcd (Euclid's algorithm in exact arithmetic).
+
     Examples
     --------
     >>> g = poly_gcd(fractions_of([1, -1.9, 0.9]), fractions_of([1, -1]))   # 1.9 and 0.9 are not exact
@@ -199,6 +240,17 @@ def square_free_decomposition(p: Sequence[Fraction]) -> list[tuple[Poly, int]]:
     """Yun's algorithm: ``p = lead * prod_m S_m^m`` with monic, square-free, pairwise coprime ``S_m``.
 
     Returns the non-constant factors with their multiplicities ``m``.
+
+    Parameters
+    ----------
+    p : sequence of Fraction
+        Descending powers of ``z``.
+
+    Returns
+    -------
+    list of (tuple of Fraction, int)
+        The non-constant factors ``S_m`` with their multiplicities ``m``
+        (empty for a constant).
 
     Examples
     --------
@@ -503,6 +555,12 @@ class SchurPencil:
     that testing many ``x`` costs only the step-down recursion; the decision
     is that of :func:`is_schur_stable` on ``constant + Fraction(x) * slope``.
 
+    Parameters
+    ----------
+    constant, slope : sequence of Fraction
+        The coefficients of ``P(0)`` and of ``dP/dx`` (descending powers of
+        ``z``, the same length).
+
     Examples
     --------
     >>> pencil = SchurPencil(fractions_of([1, -1.9, 0.9]), fractions_of([0, 1, 0]))   # momentum 0.9
@@ -517,7 +575,18 @@ class SchurPencil:
         self._enclosures: dict[int, tuple[list[Any], list[Any]]] = {}
 
     def is_stable(self, x: float) -> bool:
-        """Whether every root of ``P(x)`` lies strictly inside the unit circle (exact decision)."""
+        """Whether every root of ``P(x)`` lies strictly inside the unit circle (exact decision).
+
+        Parameters
+        ----------
+        x : float
+            The pencil's parameter (for a closed loop, ``lr * h``: dimensionless).
+
+        Returns
+        -------
+        bool
+            True when ``P(x)`` is Schur stable.
+        """
         y = Fraction(float(x))
         if len(self.constant) > 5 and self.constant[0] + y * self.slope[0] != 0:
             for prec in _INTERVAL_PRECISIONS:
@@ -542,6 +611,22 @@ def is_schur_stable(p: Sequence[Fraction]) -> bool:
     rigorous enclosures); it is done in exact rational arithmetic up to degree
     4, and whenever an enclosure of some ``|k|`` contains 1 (a root on or
     within rounding of the circle).
+
+    Parameters
+    ----------
+    p : sequence of Fraction
+        The polynomial's coefficients, descending powers of ``z``.
+
+    Returns
+    -------
+    bool
+        True when every root has ``|z| < 1``; False when one is on or outside
+        the unit circle.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is the zero polynomial.
 
     Examples
     --------
@@ -572,6 +657,18 @@ def is_schur_stable(p: Sequence[Fraction]) -> bool:
 def stability(den: Sequence[Fraction]) -> Verdict:
     """``'stable'``, ``'marginal'`` or ``'unstable'`` for a denominator (exact, see :func:`unit_circle_counts`).
 
+    Parameters
+    ----------
+    den : sequence of Fraction
+        The denominator ``a`` (coefficients of ``z^0, z^-1, ...``).
+
+    Returns
+    -------
+    {"stable", "marginal", "unstable"}
+        ``stable``: every pole strictly inside the unit circle; ``marginal``:
+        poles on the circle are simple and none is outside; ``unstable``
+        otherwise.
+
     Examples
     --------
     >>> stability(fractions_of([1, -1])), stability(fractions_of([1, -2, 1])), stability(fractions_of([1, -0.5]))
@@ -591,6 +688,17 @@ def stability(den: Sequence[Fraction]) -> Verdict:
 def value_at_one(num: Sequence[Fraction], den: Sequence[Fraction]) -> Fraction | None:
     """``H(1) = sum(b) / sum(a)`` exactly; None when ``sum(a) == 0`` (a pole at ``z = 1``).
 
+    Parameters
+    ----------
+    num, den : sequence of Fraction
+        ``b`` and ``a``: the coefficients of ``z^0, z^-1, ...`` of the
+        numerator and denominator (exact rationals, see :func:`fractions_of`).
+
+    Returns
+    -------
+    Fraction or None
+        ``H(1)``, the DC gain.
+
     Examples
     --------
     >>> value_at_one(fractions_of([0.5]), fractions_of([1, -0.5]))
@@ -604,6 +712,17 @@ def value_at_one(num: Sequence[Fraction], den: Sequence[Fraction]) -> Fraction |
 
 def value_at_minus_one(num: Sequence[Fraction], den: Sequence[Fraction]) -> Fraction | None:
     """``H(-1) = sum (-1)^k b_k / sum (-1)^k a_k`` exactly; None at a pole at ``z = -1``.
+
+    Parameters
+    ----------
+    num, den : sequence of Fraction
+        ``b`` and ``a``: the coefficients of ``z^0, z^-1, ...`` of the
+        numerator and denominator (exact rationals, see :func:`fractions_of`).
+
+    Returns
+    -------
+    Fraction or None
+        ``H(-1)``, the gain at the Nyquist frequency (0.5 cycles/step).
 
     Examples
     --------
@@ -620,6 +739,17 @@ def mean_delay(num: Sequence[Fraction], den: Sequence[Fraction]) -> Fraction | N
     """``sum n h[n] / sum h[n] = sum k b_k / sum b_k - sum k a_k / sum a_k`` exactly (the group delay at DC).
 
     None when ``H(1)`` is zero or infinite.
+
+    Parameters
+    ----------
+    num, den : sequence of Fraction
+        ``b`` and ``a``: the coefficients of ``z^0, z^-1, ...`` of the
+        numerator and denominator (exact rationals, see :func:`fractions_of`).
+
+    Returns
+    -------
+    Fraction or None
+        The mean delay in steps; None when ``H(1)`` is zero or infinite.
 
     Examples
     --------
@@ -674,10 +804,21 @@ def noise_gain(num: Sequence[Fraction], den: Sequence[Fraction]) -> Fraction | f
     narrower than ``2^-60`` relative, i.e. the value to within one unit in the
     last place (exact arithmetic again if no precision tried gets there).
 
+    Parameters
+    ----------
+    num, den : sequence of Fraction
+        ``b`` and ``a``: the coefficients of ``z^0, z^-1, ...`` of the
+        numerator and denominator (exact rationals, see :func:`fractions_of`).
+
     Returns
     -------
     Fraction, float or None
         None unless every root of ``A`` is strictly inside the unit circle.
+
+    Raises
+    ------
+    ValueError
+        If ``den`` is empty or its leading coefficient ``a_0`` is zero.
 
     Examples
     --------

@@ -120,6 +120,11 @@ class RootSet:
     def describe(self) -> str:
         """One line: how the roots were found, their accuracy and any clusters.
 
+        Returns
+        -------
+        str
+            E.g. ``"exact"``, ``"given"`` or the method and the certified error bound.
+
         Examples
         --------
         >>> from optfilters.exact import fractions_of
@@ -152,6 +157,18 @@ def canonical_roots(values: ArrayLike, what: str = "roots") -> ComplexArray:
     with a negative one; the pair becomes ``r, conj(r)`` with ``r`` their
     mean (unchanged when they were exact conjugates).  A root with a
     negligible imaginary part (``1e-12`` relative) and no partner is real.
+
+    Parameters
+    ----------
+    values : array_like of complex
+        The roots.
+    what : str, optional
+        Their name in the error message (``"zeros"``, ``"poles"``).
+
+    Returns
+    -------
+    ndarray of complex
+        The roots, canonical, in the input's order (pairs adjacent).
 
     Raises
     ------
@@ -470,6 +487,23 @@ def roots(poly: Poly) -> RootSet:
 def given_roots(values: ArrayLike, what: str = "roots") -> RootSet:
     """A :class:`RootSet` of roots supplied as such (exact by definition), multiplicities by equality.
 
+    Parameters
+    ----------
+    values : array_like of complex
+        The roots (made canonical with :func:`canonical_roots`).
+    what : str, optional
+        Their name in error messages.
+
+    Returns
+    -------
+    RootSet
+        Method ``"given"``, error bound 0.
+
+    Raises
+    ------
+    ValueError
+        From :func:`canonical_roots`, when complex roots are not in conjugate pairs.
+
     Examples
     --------
     >>> given_roots([-1.0, -1.0, 0.5]).multiplicities.tolist()
@@ -485,6 +519,17 @@ def exact_polynomial(values: ArrayLike) -> Poly:
 
     The roots must be canonical (:func:`canonical_roots`): exact conjugate
     pairs and exactly real singletons.
+
+    Parameters
+    ----------
+    values : array_like of complex
+        Canonical roots.
+
+    Returns
+    -------
+    tuple of Fraction
+        The monic polynomial's coefficients, descending powers of ``z``
+        (each root's float value taken exactly).
 
     Examples
     --------
@@ -503,6 +548,17 @@ def exact_polynomial(values: ArrayLike) -> Poly:
 
 def join_roots(*sets: RootSet) -> RootSet:
     """The union of root sets (a cascade): multiplicities by exact equality, the worst accuracy.
+
+    Parameters
+    ----------
+    *sets : RootSet
+        The root sets of the factors.
+
+    Returns
+    -------
+    RootSet
+        All roots; the least accurate method, the largest error bound and the
+        highest working precision of the sets (an empty union is ``"given"``).
 
     Examples
     --------
@@ -562,19 +618,62 @@ class Factorisation:
     delay: int = 0
 
     def response(self, freqs: ArrayLike) -> NDArray[np.complex128]:
-        """``H(exp(2j pi f))`` (see :func:`response`)."""
+        """``H(exp(2j pi f))`` (see :func:`response`).
+
+        Parameters
+        ----------
+        freqs : array_like
+            Frequencies in cycles/step (0.5 is Nyquist).
+
+        Returns
+        -------
+        ndarray of complex
+            ``H``, the shape of ``freqs``.
+        """
         return response(self.zeros.values, self.poles.values, self.gain, self.delay, freqs)
 
     def phase(self, freqs: ArrayLike) -> FloatArray:
-        """Continuous phase in radians anchored at DC (see :func:`phase`)."""
+        """Continuous phase in radians anchored at DC (see :func:`phase`).
+
+        Parameters
+        ----------
+        freqs : array_like
+            Frequencies in cycles/step (0.5 is Nyquist).
+
+        Returns
+        -------
+        ndarray
+            The phase in radians, the shape of ``freqs``.
+        """
         return phase(self.zeros.values, self.poles.values, self.gain, self.delay, freqs)
 
     def group_delay(self, freqs: ArrayLike) -> FloatArray:
-        """Group delay in steps with the limits at unit-circle roots (see :func:`group_delay`)."""
+        """Group delay in steps with the limits at unit-circle roots (see :func:`group_delay`).
+
+        Parameters
+        ----------
+        freqs : array_like
+            Frequencies in cycles/step (0.5 is Nyquist).
+
+        Returns
+        -------
+        ndarray
+            The group delay in steps, the shape of ``freqs``.
+        """
         return group_delay(self.zeros.values, self.poles.values, self.delay, freqs)
 
     def value_at(self, point: complex) -> complex:
         """``H(point)`` from the factors: ``inf``/``nan`` at a pole, exactly 0 at a zero.
+
+        Parameters
+        ----------
+        point : complex
+            A point ``z`` of the complex plane.
+
+        Returns
+        -------
+        complex
+            ``H(z)``: ``inf`` at a pole (``nan`` where a pole and a zero meet).
 
         Examples
         --------
@@ -596,6 +695,11 @@ class Factorisation:
     def describe(self) -> str:
         """How the zeros and poles are known (one line each).
 
+        Returns
+        -------
+        str
+            ``"zeros: ...; poles: ..."`` (:meth:`RootSet.describe` of each).
+
         Examples
         --------
         >>> print(Factorisation(given_roots([]), given_roots([0.9]), 0.1, 0).describe())
@@ -612,6 +716,16 @@ def unit_circle(freqs: ArrayLike) -> NDArray[np.complex128]:
 
     ``numpy.exp(1j * pi)`` is ``-1 + 1.2e-16j``; a zero at ``z = -1`` evaluated
     there would leave ``1e-16`` per factor instead of an exact 0.
+
+    Parameters
+    ----------
+    freqs : array_like
+        Frequencies in cycles/step.
+
+    Returns
+    -------
+    ndarray of complex
+        ``z`` on the unit circle, the shape of ``freqs``.
 
     Examples
     --------
@@ -639,6 +753,22 @@ def response(
 
     Numerator and denominator factors are multiplied in alternation, so that
     high orders neither overflow nor underflow.
+
+    Parameters
+    ----------
+    zeros, poles : ndarray of complex
+        The roots in ``z`` (canonical: exact conjugate pairs).
+    gain : float
+        The real gain ``k``.
+    delay : int
+        The pure delay (steps).
+    freqs : array_like
+        Frequencies in cycles/step (0.5 is Nyquist).
+
+    Returns
+    -------
+    ndarray of complex
+        ``H``, the shape of ``freqs``.
 
     Examples
     --------
@@ -684,6 +814,22 @@ def phase(zeros: ComplexArray, poles: ComplexArray, gain: float, delay: int, fre
     frequency).  The value at DC is the principal angle of ``H(1)`` (0 or
     ``pi``; from the right when ``H(1) = 0``).
 
+    Parameters
+    ----------
+    zeros, poles : ndarray of complex
+        The roots in ``z`` (canonical: exact conjugate pairs).
+    gain : float
+        The real gain ``k`` of ``H(z) = k z^-delay prod(1 - z_i/z) / prod(1 - p_j/z)``.
+    delay : int
+        The pure delay (steps).
+    freqs : array_like
+        Frequencies in cycles/step (0.5 is Nyquist).
+
+    Returns
+    -------
+    ndarray
+        The phase in radians, the shape of ``freqs`` (odd in ``f``).
+
     Examples
     --------
     >>> import numpy as np
@@ -725,6 +871,20 @@ def group_delay(zeros: ComplexArray, poles: ComplexArray, delay: int, freqs: Arr
     A factor whose root lies on the unit circle has ``Re(r/(z - r)) = -1/2``
     at every other point of the circle; its limit at the root is used there,
     so a zero at ``z = -1`` adds half a step at Nyquist too.
+
+    Parameters
+    ----------
+    zeros, poles : ndarray of complex
+        The roots in ``z`` (canonical: exact conjugate pairs).
+    delay : int
+        The pure delay ``z^-delay`` (steps).
+    freqs : array_like
+        Frequencies in cycles/step (0.5 is Nyquist).
+
+    Returns
+    -------
+    ndarray
+        The group delay ``-d(arg H)/dw`` in steps, the shape of ``freqs``.
 
     Examples
     --------
@@ -776,7 +936,13 @@ class Cancellation:
     count: int = 1
 
     def describe(self) -> str:
-        """One line for reports."""
+        """One line for reports.
+
+        Returns
+        -------
+        str
+            ``"pole-zero pair at z = ... cancelled (|p - z| = ...)"``.
+        """
         how = "exactly" if self.distance == 0.0 else f"|p - z| = {self.distance:.2g}"
         where = _fmt_root(self.pole)
         pair = "conjugate pole-zero pairs" if self.count == 2 else "pole-zero pair"
@@ -796,6 +962,13 @@ def cancel(
     Real roots pair with real roots, complex ones with complex ones (each
     upper-half-plane pair with its conjugates), so that the remaining roots
     still belong to a real filter.
+
+    Parameters
+    ----------
+    zeros, poles : ndarray of complex
+        The roots in ``z``.
+    tol : float
+        Relative tolerance: a pair cancels when ``|p - z| <= tol * max(1, |p|)``.
 
     Returns
     -------

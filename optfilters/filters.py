@@ -315,6 +315,14 @@ class ArmaFilter:
         Returns
         -------
         ArmaFilter
+            The filter, with the given roots kept as its factored form.
+
+        Raises
+        ------
+        InvalidFilterError
+            If a zero, pole or the gain is not finite, there are more zeros
+            than poles (not causal), or complex roots do not come in conjugate
+            pairs.
 
         Examples
         --------
@@ -360,6 +368,24 @@ class ArmaFilter:
         The sections' coefficients are what the filter stands for; each is
         factored on its own (closed form), so the roots keep their accuracy.
 
+        Parameters
+        ----------
+        sos : array_like, shape (n_sections, 6)
+            The sections, each ``[b0, b1, b2, a0, a1, a2]`` (``scipy.signal`` layout).
+        name : str, optional
+            Label.
+
+        Returns
+        -------
+        ArmaFilter
+            The cascade of the sections.
+
+        Raises
+        ------
+        InvalidFilterError
+            If ``sos`` is not of shape ``(n, 6)``, holds a non-finite number, or a
+            section has ``a0 == 0``.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -392,6 +418,11 @@ class ArmaFilter:
     def identity(cls) -> ArmaFilter:
         """The identity filter ``H(z) = 1`` (plain SGD).
 
+        Returns
+        -------
+        ArmaFilter
+            ``b = [1]``, ``a = [1]``, named ``"identity"``.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -406,6 +437,23 @@ class ArmaFilter:
 
         This is the exponential moving average of Adam's moments.
 
+        Parameters
+        ----------
+        beta : float
+            The pole (torch.optim's ``beta1`` / ``beta2`` / ``alpha``), per step.
+        name : str, optional
+            Label (default ``"ema(<beta>)"``).
+
+        Returns
+        -------
+        ArmaFilter
+            The first-order low-pass with DC gain 1.
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            If ``beta`` is not a finite number (from :func:`~optfilters.validation.check_number`).
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -419,6 +467,23 @@ class ArmaFilter:
     @classmethod
     def leaky_integrator(cls, pole: float, name: str = "") -> ArmaFilter:
         """Unit-input-gain one-pole filter ``1 / (1 - pole z^-1)`` (heavy-ball momentum).
+
+        Parameters
+        ----------
+        pole : float
+            The pole (torch.optim.SGD's ``momentum``), per step.
+        name : str, optional
+            Label.
+
+        Returns
+        -------
+        ArmaFilter
+            The one-pole filter with ``b = [1]``, DC gain ``1 / (1 - pole)``.
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            If ``pole`` is not a finite number (from :func:`~optfilters.validation.check_number`).
 
         Examples
         --------
@@ -539,6 +604,17 @@ class ArmaFilter:
 
     def cancellations(self, tol: float | None = None) -> tuple[Cancellation, ...]:
         """The pole-zero pairs :meth:`minreal` cancels (empty when the realisation is minimal).
+
+        Parameters
+        ----------
+        tol : float, optional
+            Relative tolerance: a pair cancels when ``|p - z| <= tol * max(1, |p|)``
+            (default ``MINREAL_TOLERANCE``, as :meth:`minreal`).
+
+        Returns
+        -------
+        tuple of Cancellation
+            One per cancelled pair.
 
         Examples
         --------
@@ -681,6 +757,16 @@ class ArmaFilter:
     def evaluate(self, z: ArrayLike) -> NDArray[np.complex128]:
         """``H(z)`` at the given complex points, from the factored form.
 
+        Parameters
+        ----------
+        z : complex or array_like
+            Points of the complex plane.
+
+        Returns
+        -------
+        ndarray of complex
+            ``H(z)``, the shape of ``z``.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -748,6 +834,15 @@ class ArmaFilter:
     def to_zpk(self) -> tuple[ComplexArray, ComplexArray, float]:
         """Zeros, poles and gain (as :attr:`zeros`, :attr:`poles`, :attr:`gain`).
 
+        Returns
+        -------
+        zeros : ndarray of complex
+            Roots of the numerator in ``z``.
+        poles : ndarray of complex
+            Roots of the denominator in ``z``.
+        gain : float
+            ``k`` in ``H(z) = k prod(z - zeros) / prod(z - poles)``.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -759,6 +854,11 @@ class ArmaFilter:
 
     def to_sos(self) -> FloatArray:
         """Second-order sections (``scipy.signal`` layout), from the zeros and poles.
+
+        Returns
+        -------
+        ndarray, shape (n_sections, 6)
+            ``[b0, b1, b2, 1, a1, a2]`` per section; one gain-only section for a constant.
 
         Examples
         --------
@@ -791,6 +891,11 @@ class ArmaFilter:
     def to_dlti(self) -> Any:
         """The :class:`scipy.signal.dlti` with ``dt = 1`` (the only conversion to it).
 
+        Returns
+        -------
+        scipy.signal.dlti
+            The transfer function (leading zeros of ``b`` trimmed), sample time 1 step.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -810,6 +915,14 @@ class ArmaFilter:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain-data view for JSON: b, a, poles, zeros, gains, stability and cancelled pairs.
+
+        Returns
+        -------
+        dict
+            JSON-ready: ``name``, ``b``, ``a`` (lists), ``poles`` and ``zeros``
+            as ``[re, im]`` pairs, ``gain``, ``dc_gain``, ``nyquist_gain``,
+            ``stability``, ``stable``, ``marginal`` and the ``cancelled``
+            pole-zero pairs.
 
         Examples
         --------
@@ -836,6 +949,16 @@ class ArmaFilter:
     def cascade(self, *others: ArmaFilter) -> ArmaFilter:
         """Series connection: the product of the transfer functions.
 
+        Parameters
+        ----------
+        *others : ArmaFilter
+            The filters that follow, in order.
+
+        Returns
+        -------
+        ArmaFilter
+            ``H(z) prod_k H_k(z)``.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -848,6 +971,16 @@ class ArmaFilter:
     def parallel(self, *others: ArmaFilter) -> ArmaFilter:
         """Parallel connection: the sum of the transfer functions.
 
+        Parameters
+        ----------
+        *others : ArmaFilter
+            The filters added.
+
+        Returns
+        -------
+        ArmaFilter
+            ``H(z) + sum_k H_k(z)``.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -859,6 +992,21 @@ class ArmaFilter:
 
     def scaled(self, factor: float) -> ArmaFilter:
         """The filter times a constant gain.
+
+        Parameters
+        ----------
+        factor : float
+            The gain, finite.
+
+        Returns
+        -------
+        ArmaFilter
+            ``factor * H(z)``, with the same name.
+
+        Raises
+        ------
+        InvalidFilterError
+            If ``factor`` is not finite.
 
         Examples
         --------
@@ -888,6 +1036,21 @@ class ArmaFilter:
     def delayed(self, steps: int = 1) -> ArmaFilter:
         """The filter followed by ``steps`` unit delays (``z^-steps``).
 
+        Parameters
+        ----------
+        steps : int, optional
+            The number of unit delays, ``>= 0``.
+
+        Returns
+        -------
+        ArmaFilter
+            ``z^-steps H(z)``, with the same name.
+
+        Raises
+        ------
+        InvalidFilterError
+            If ``steps`` is negative.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -911,6 +1074,16 @@ class ArmaFilter:
 
     def renamed(self, name: str) -> ArmaFilter:
         """The same filter with another label.
+
+        Parameters
+        ----------
+        name : str
+            The new label.
+
+        Returns
+        -------
+        ArmaFilter
+            A filter with the same coefficients (and exact and factored forms).
 
         Examples
         --------
@@ -960,6 +1133,18 @@ class ArmaFilter:
     def isclose(self, other: ArmaFilter, rtol: float = 1e-9, atol: float = 1e-12) -> bool:
         """True when both coefficient arrays agree to the given tolerance.
 
+        Parameters
+        ----------
+        other : ArmaFilter
+            The filter to compare with (both are normalised to ``a[0] = 1``).
+        rtol, atol : float, optional
+            Relative and absolute tolerances (as :func:`numpy.allclose`).
+
+        Returns
+        -------
+        bool
+            True when ``b`` and ``a`` have the same length and agree.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -993,6 +1178,19 @@ class ArmaFilter:
     def frequency_response(self, n: int = 512, freqs: ArrayLike | None = None) -> Any:
         """Shortcut for :func:`optfilters.frequency_response`.
 
+        Parameters
+        ----------
+        n : int, optional
+            Number of frequencies from 0 to Nyquist (0.5 cycles/step).
+        freqs : array_like, optional
+            Explicit frequencies in cycles/step (overrides ``n``).
+
+        Returns
+        -------
+        FrequencyResponse
+            The complex response, group delay (steps) and continuous phase at
+            each frequency (cycles/step).
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -1006,6 +1204,16 @@ class ArmaFilter:
 
     def impulse_response(self, n: int = 50) -> FloatArray:
         """The first ``n`` samples of the impulse response (``h[0]`` first), run as :meth:`filter`.
+
+        Parameters
+        ----------
+        n : int, optional
+            The number of samples (steps).
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            ``h[k]``, the response at step ``k`` to a unit impulse at step 0.
 
         Examples
         --------
@@ -1021,6 +1229,16 @@ class ArmaFilter:
     def step_response(self, n: int = 50) -> FloatArray:
         """The first ``n`` samples of the unit-step response (``s[0] = h[0]`` first), run as :meth:`filter`.
 
+        Parameters
+        ----------
+        n : int, optional
+            The number of samples (steps).
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            ``s[k] = sum_{j <= k} h[j]``, the response to a unit step starting at step 0.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -1031,6 +1249,18 @@ class ArmaFilter:
 
     def filter(self, x: ArrayLike, axis: int = 0) -> FloatArray:
         """Run the filter from rest over ``x`` (``scipy.signal.lfilter``; SOS above order 2).
+
+        Parameters
+        ----------
+        x : array_like
+            The input sequence.
+        axis : int, optional
+            The time axis of ``x``.
+
+        Returns
+        -------
+        ndarray
+            The output, the shape of ``x`` (float64).
 
         Examples
         --------

@@ -84,6 +84,11 @@ class Hyperparameter:
     def range_text(self) -> str:
         """The allowed range as text, e.g. ``[0, 1)``; empty when unbounded.
 
+        Returns
+        -------
+        str
+            ``"[0, 1)"``, ``">= 0"``, ``"one of a, b"`` for a choice; ``""`` when unbounded.
+
         Examples
         --------
         >>> from optfilters import Hyperparameter
@@ -100,7 +105,28 @@ class Hyperparameter:
         return check_number(value, label, self.low, self.high, self.low_open, self.high_open)
 
     def validate(self, value: Any) -> Any:
-        """Convert and check a value; raises :class:`InvalidHyperparameterError` naming the parameter."""
+        """Convert and check a value; raises :class:`InvalidHyperparameterError` naming the parameter.
+
+        Parameters
+        ----------
+        value : object
+            The value given: a number, a numeric string (CLI), a bool or its text,
+            a list / tuple / array / tensor or ``"a,b"`` text for ``floats``, or
+            None for the default.
+
+        Returns
+        -------
+        object
+            The value as the parameter's kind: ``float``, ``int``, ``bool``,
+            ``str``, a tuple of floats, or None for an optional parameter given None.
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            When the value is required but missing, of the wrong kind, not
+            finite, outside the allowed range or choices, or a list of the wrong
+            length; the message names the parameter.
+        """
         if self.allows_none and (value is None or (isinstance(value, str) and value.strip().lower() == "none")):
             return None
         if value is None:

@@ -242,6 +242,11 @@ class OptimizerModel:
 
         The gradient stage is the identity when the model has none.
 
+        Returns
+        -------
+        dict of str to LinearStage
+            By name, in pipeline order.
+
         Examples
         --------
         >>> import optfilters
@@ -263,6 +268,11 @@ class OptimizerModel:
 
     def filters(self) -> dict[str, ArmaFilter]:
         """Each linear stage's LTI filter (its ``t -> infinity`` limit when time-varying).
+
+        Returns
+        -------
+        dict of str to ArmaFilter
+            By stage name (see :meth:`linear_stages`), each renamed to its key.
 
         Examples
         --------
@@ -335,6 +345,11 @@ class OptimizerModel:
 
         Nonlinear stages are left out; see :meth:`linearised_filter`.
 
+        Returns
+        -------
+        list of ArmaFilter
+            The stages' ``t -> infinity`` limits, in pipeline order.
+
         Examples
         --------
         >>> import optfilters
@@ -355,6 +370,12 @@ class OptimizerModel:
 
         This is the gradient filter cascaded with the post-filter.  Only for
         linear models: normalised models need :meth:`linearised_filter`.
+
+        Returns
+        -------
+        ArmaFilter
+            The cascade of :meth:`direction_parts` times the learning-rate
+            gain's limit, in ``z^-1`` (one step per sample), named after the model.
 
         Raises
         ------
@@ -377,7 +398,19 @@ class OptimizerModel:
         """The product of the nonlinear stages' frozen gains at second moment ``v`` (1 for linear models).
 
         This is the preconditioner ``1 / (sqrt(v) + eps)`` of Adam (see
-        :meth:`optfilters.stages.Stage.frozen_gain`); ``v`` may be an array.
+        :meth:`optfilters.stages.Stage.frozen_gain`).
+
+        Parameters
+        ----------
+        second_moment : float or array_like, optional
+            ``v`` per coordinate (units of a squared gradient).
+        t : int or None, optional
+            The step count; None (default) is the ``t -> infinity`` limit.
+
+        Returns
+        -------
+        ndarray
+            The gain per coordinate, the shape of ``second_moment``.
 
         Examples
         --------
@@ -402,6 +435,23 @@ class OptimizerModel:
         (:meth:`~optfilters.stages.Stage.frozen_gain`).  Linear models return
         :meth:`direction_filter`.
 
+        Parameters
+        ----------
+        second_moment : float, optional
+            ``v``, the (bias-corrected) second moment the normaliser is frozen
+            at (units of a squared gradient), finite and ``>= 0``.
+
+        Returns
+        -------
+        ArmaFilter
+            The direction filter times the frozen gain, in ``z^-1`` (one step
+            per sample).
+
+        Raises
+        ------
+        InvalidFilterError
+            If ``second_moment`` is negative or not finite.
+
         Examples
         --------
         >>> import optfilters
@@ -418,6 +468,11 @@ class OptimizerModel:
 
     def loop_decay(self) -> tuple[float, float]:
         """``(coupled, decoupled)`` weight decay of the model (what the closed loop on a quadratic sees).
+
+        Returns
+        -------
+        tuple of float
+            The sums of the stages' :meth:`~optfilters.stages.Stage.loop_decay`.
 
         Examples
         --------
@@ -451,6 +506,16 @@ class OptimizerModel:
         Each stage contributes :meth:`optfilters.stages.Stage.emit_eval`; the
         program reads the parameter and the stages' state (``program.keys``).
 
+        Parameters
+        ----------
+        mode : {"eval", "train"}
+            The direction of the switch.
+
+        Returns
+        -------
+        Program
+            The switch's program (empty for models without an eval rule).
+
         Raises
         ------
         ValueError
@@ -466,11 +531,36 @@ class OptimizerModel:
 
     # ----------------------------------------------------------------- execution
     def plan(self, state_dtype: str = "float64", linearised: bool = False) -> StepPlan:
-        """The step programs of this model (see :class:`StepPlan`)."""
+        """The step programs of this model (see :class:`StepPlan`).
+
+        Parameters
+        ----------
+        state_dtype : {"float64", "float32", "float16"}, optional
+            The dtype of the filter state.
+        linearised : bool, optional
+            The noisy-quadratic model's linearised step.
+
+        Returns
+        -------
+        StepPlan
+            The programs, built on demand and cached per variant.
+        """
         return StepPlan(self, state_dtype, linearised)
 
     def optimizer(self, theta0: ArrayLike, lr: float | None = None) -> NumpyOptimizer:
         """A step-by-step numpy executor of this model starting at ``theta0``.
+
+        Parameters
+        ----------
+        theta0 : array_like
+            The initial parameters.
+        lr : float, optional
+            The learning rate (default: the model's ``lr``).
+
+        Returns
+        -------
+        NumpyOptimizer
+            A fresh executor (state at its initial values, ``t = 0``).
 
         Examples
         --------
@@ -509,6 +599,11 @@ class OptimizerModel:
         Trajectory
             With the averaged parameters (:attr:`Trajectory.averaged`) when the
             model keeps them (:attr:`parameter_output`).
+
+        Raises
+        ------
+        ValueError
+            When ``gradients`` is a callable and ``steps`` is not given.
 
         Examples
         --------
@@ -554,6 +649,12 @@ class OptimizerModel:
 
     def describe(self) -> str:
         """Several lines: one per stage.
+
+        Returns
+        -------
+        str
+            The model's name and hyperparameters, then one line per stage
+            (:meth:`~optfilters.stages.Stage.describe_line`).
 
         Examples
         --------
@@ -744,14 +845,39 @@ class StepPlan:
         return tuple(self.model.pipeline[i] for i, _ in self._varying)
 
     def variants(self, t: int | None) -> tuple[Any, ...]:
-        """Each stage's variant at step ``t`` (None: the ``t -> infinity`` limit)."""
+        """Each stage's variant at step ``t`` (None: the ``t -> infinity`` limit).
+
+        Parameters
+        ----------
+        t : int or None
+            The step count (``t >= 1``), or None.
+
+        Returns
+        -------
+        tuple
+            One entry per stage, in pipeline order: its
+            :meth:`~optfilters.stages.Stage.variant` when it
+            :attr:`~optfilters.stages.Stage.varies`, else None.
+        """
         out: list[Any] = [None] * self._size
         for i, variant in self._varying:
             out[i] = variant(t)
         return tuple(out)
 
     def program(self, t: int | None) -> Program:
-        """The program for step ``t`` (None: the ``t -> infinity`` limit, whose scalars are the limits)."""
+        """The program for step ``t`` (None: the ``t -> infinity`` limit, whose scalars are the limits).
+
+        Parameters
+        ----------
+        t : int or None
+            The step count (``t >= 1``), or None.
+
+        Returns
+        -------
+        Program
+            The program of the stages' variants at ``t`` (the same object for
+            steps with the same variants).
+        """
         if not self._varying:
             single = self._single
             if single is None:
@@ -782,6 +908,8 @@ class Trajectory:
         ``params[0]`` the start, ``params[t]`` the parameter after step ``t``.
     updates : ndarray, shape (T, ...)
         ``params[t] - params[t - 1]``.
+    averaged : ndarray, shape (T + 1, ...), or None
+        The averaged parameters (``averaged[0]`` the start), or None.
 
     Examples
     --------
@@ -897,7 +1025,25 @@ class NumpyOptimizer:
             self.lr = float(lr)
 
     def step(self, grad: ArrayLike) -> FloatArray:
-        """Take one step with the raw loss gradient ``grad``; returns the new parameters."""
+        """Take one step with the raw loss gradient ``grad``; returns the new parameters.
+
+        Parameters
+        ----------
+        grad : array_like
+            The loss gradient at the current parameters, the parameters' shape
+            (a scalar broadcasts).
+
+        Returns
+        -------
+        ndarray
+            The parameters after the step (float64, the shape of ``theta0``);
+            the executor's own array, updated in place by later steps.
+
+        Raises
+        ------
+        RuntimeError
+            In eval mode (after :meth:`eval`, before :meth:`train`).
+        """
         if not self.training and self.model.has_eval_rule:
             raise RuntimeError(f"{self.model.name}: the executor is in eval mode; call train() before step()")
         lr = check_number(self.lr, "lr", low=0.0)  # may have been changed between steps (a schedule)

@@ -1836,7 +1836,24 @@ class RmsNormaliser(Stage):
         return _RmsTracker(self, size)
 
     def steady_dc(self, owner: str = "the model") -> float:
-        """The second-moment filter's DC gain (``v = F(1) E[g^2]``; a centered mean vanishes at steady state)."""
+        """The second-moment filter's DC gain (``v = F(1) E[g^2]``; a centered mean vanishes at steady state).
+
+        Parameters
+        ----------
+        owner : str, optional
+            The model's name, for the message.
+
+        Returns
+        -------
+        float
+            ``F(1)``, the DC gain of the second-moment filter (1 for the EMAs
+            of Adam and RMSprop).
+
+        Raises
+        ------
+        ValueError
+            When that DC gain is not finite (Adagrad's sum): there is no steady state.
+        """
         dc = float(self.second_moment.limit().dc_gain)
         if not math.isfinite(dc):
             raise ValueError(
@@ -1850,6 +1867,27 @@ class RmsNormaliser(Stage):
 
         Needs a single-term one-pole second moment (its state is ``v`` itself)
         and, if centered, a one-pole uncompensated center.
+
+        Parameters
+        ----------
+        owner : str
+            The model's name, for error messages.
+
+        Returns
+        -------
+        keys : tuple of str
+            ``("second_moment.0",)`` (``"second_moment.max"`` with AMSGrad), plus
+            ``"center.0"`` when centered.
+        P : callable
+            ``P(values, t, ops)``: the denominator at step ``t`` divided by the
+            factors the update multiplies by (RAdam's ``r_t`` and ``sqrt(c)``);
+            ones while RAdam's rectification is inactive.
+
+        Raises
+        ------
+        ValueError
+            When the second moment has several terms or is not a one-pole EMA or
+            sum, or the center is not a single one-pole uncompensated term.
         """
         if len(self.second_moment.terms) != 1:
             raise ValueError(
@@ -2126,7 +2164,22 @@ class AdadeltaNormaliser(Stage):
         sig.outputs[self.key] = sig.direction
 
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
-        """``sqrt(eps) / sqrt(v + eps)`` (the update accumulator at rest)."""
+        """``sqrt(eps) / sqrt(v + eps)`` (the update accumulator at rest).
+
+        Parameters
+        ----------
+        second_moment : float or array_like
+            ``v``, the EMA of ``g^2`` (units of a squared gradient).
+        t : int or None, optional
+            Unused (Adadelta has no time-varying gain).
+
+        Returns
+        -------
+        ndarray
+            ``sqrt(eps) / sqrt(v + eps)`` per coordinate: the update accumulator
+            ``u`` at rest (0), so the numerator is ``sqrt(u + eps) = sqrt(eps)``
+            (Zeiler 2012, "ADADELTA", Algorithm 1).
+        """
         v = np.asarray(second_moment, dtype=np.float64)
         return math.sqrt(self.eps) / np.sqrt(v + self.eps)
 
@@ -2139,7 +2192,18 @@ class AdadeltaNormaliser(Stage):
         return _AdadeltaTracker(self, size)
 
     def steady_dc(self, owner: str = "the model") -> float:
-        """Not defined: Adadelta's gain depends on its own update accumulator."""
+        """Not defined: Adadelta's gain depends on its own update accumulator.
+
+        Parameters
+        ----------
+        owner : str, optional
+            The model's name (unused: the message names Adadelta).
+
+        Raises
+        ------
+        ValueError
+            Always: use the noisy-quadratic model's ``second_moment="tracking"``.
+        """
         raise ValueError("second_moment='steady' is not available for adadelta; use 'tracking'")
 
     def describe(self) -> str:

@@ -144,7 +144,18 @@ class SummaryTable:
     corrections: tuple[str, ...] = CORRECTIONS
 
     def to_markdown(self, notes: bool = True) -> str:
-        """A GitHub-flavoured Markdown table, followed by the corrections as a list."""
+        """A GitHub-flavoured Markdown table, followed by the corrections as a list.
+
+        Parameters
+        ----------
+        notes : bool, optional
+            Append the corrections to the lecture's table as a list.
+
+        Returns
+        -------
+        str
+            The Markdown text.
+        """
         lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in self.rows]
         if notes:
@@ -154,6 +165,16 @@ class SummaryTable:
 
     def to_latex(self, notes: bool = True) -> str:
         """A LaTeX ``tabular`` (booktabs rules; special characters escaped), then the corrections as a list.
+
+        Parameters
+        ----------
+        notes : bool, optional
+            Append the corrections to the lecture's table as an ``enumerate`` list.
+
+        Returns
+        -------
+        str
+            The LaTeX source.
 
         Examples
         --------
@@ -184,6 +205,11 @@ class SummaryTable:
     def to_csv(self) -> str:
         """Comma-separated values (RFC 4180 quoting), one header row; no corrections.
 
+        Returns
+        -------
+        str
+            The CSV text, one line per row.
+
         Examples
         --------
         >>> from optfilters import summary_table
@@ -200,7 +226,13 @@ class SummaryTable:
         return buffer.getvalue()
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data: columns, rows (lists of cells) and corrections."""
+        """Plain data: columns, rows (lists of cells) and corrections.
+
+        Returns
+        -------
+        dict
+            ``columns`` (list of str), ``rows`` (lists of cells) and ``corrections``.
+        """
         return {
             "columns": list(self.columns),
             "rows": [list(r) for r in self.rows],

@@ -162,6 +162,19 @@ def _bound(x: float) -> str:
 def range_text(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
     """A range as text for messages: ``in [0, 1)``, ``>= 1``, ``in [1, 10000000]``.
 
+    Parameters
+    ----------
+    low, high : float or None
+        The bounds (None: unbounded on that side).
+    low_open, high_open : bool, optional
+        Whether each bound is excluded.
+
+    Returns
+    -------
+    str
+        ``"in [low, high]"``, ``">= low"``, ``"<= high"`` (with ``(``/``<`` for
+        open bounds), or ``"a number"`` when both are None.
+
     Examples
     --------
     >>> range_text(0.0, 1.0, high_open=True), range_text(1, None), range_text(None, 2**32 - 1)
@@ -181,6 +194,20 @@ def check_integer(value: Any, name: str, low: int | None = None, high: int | Non
 
     Sizes pass their documented bound as ``high`` so that a huge request is
     refused before anything is allocated.
+
+    Parameters
+    ----------
+    value : object
+        The value given (an int, an integral float, numeric text, ...).
+    name : str
+        The parameter's name, for the message.
+    low, high : int, optional
+        Inclusive bounds (None: unbounded on that side).
+
+    Returns
+    -------
+    int
+        The integer.
 
     Raises
     ------
@@ -231,6 +258,11 @@ def as_float_array(value: Any, name: str, max_size: int | None = None, ndim: int
         Largest number of values.
     ndim : int or None
         Required number of dimensions (a scalar is promoted to 1-d when 1).
+
+    Returns
+    -------
+    ndarray
+        The values as float64, ``ndim`` dimensions (a fresh array).
 
     Raises
     ------
@@ -294,6 +326,17 @@ def quiet_numerics() -> Iterator[None]:
 def saturating_power(base: Any, exponent: Any) -> Any:
     """``base ** exponent`` with overflow saturating to ``±inf`` (never an OverflowError).
 
+    Parameters
+    ----------
+    base, exponent : float or array_like
+        Broadcast together.
+
+    Returns
+    -------
+    float or ndarray
+        ``base ** exponent`` (a float for scalar inputs), ``±inf`` where it
+        overflows.
+
     Examples
     --------
     >>> saturating_power(1.5, 2000), saturating_power(-1.5, 2001), saturating_power(0.5, 2)
@@ -312,6 +355,16 @@ def saturating_power(base: Any, exponent: Any) -> Any:
 def finite_or_none(value: Any) -> float | None:
     """``value`` as a float, or None when it is None, ``nan`` or infinite (plain data for JSON).
 
+    Parameters
+    ----------
+    value : float or None
+        A number (anything :class:`float` accepts).
+
+    Returns
+    -------
+    float or None
+        The finite float, else None.
+
     Examples
     --------
     >>> finite_or_none(np.float64(0.5)), finite_or_none(float("inf")), finite_or_none(None)
@@ -328,6 +381,18 @@ def nonfinite_label(value: float, nan: str = "undefined") -> str | None:
 
     ``nan`` is the label of a quantity that has no value (``undefined``, or
     ``diverged`` for a run that blew up); callers pass the reason.
+
+    Parameters
+    ----------
+    value : float
+        The number.
+    nan : str, optional
+        The label of a NaN.
+
+    Returns
+    -------
+    str or None
+        The label, or None for a finite number.
 
     Examples
     --------
@@ -347,6 +412,22 @@ def fmt(value: Any, digits: int = 6, tiny: float = 0.0, nan: str = "undefined") 
     Magnitudes below ``tiny`` print as ``0`` (rounding noise such as a phase of
     1e-15 degrees); a NaN prints as ``nan`` (default ``undefined``; pass
     ``"diverged"`` for a run that blew up).
+
+    Parameters
+    ----------
+    value : float, complex, bool or None
+        The number.
+    digits : int, optional
+        Significant digits.
+    tiny : float, optional
+        Magnitudes below it print as ``0``.
+    nan : str, optional
+        The text of a NaN.
+
+    Returns
+    -------
+    str
+        The text (``%g`` style).
 
     Examples
     --------
@@ -374,6 +455,18 @@ def fmt(value: Any, digits: int = 6, tiny: float = 0.0, nan: str = "undefined") 
 def fmt_complex(value: complex, digits: int = 6) -> str:
     """A root for text output: real when the imaginary part is negligible.
 
+    Parameters
+    ----------
+    value : complex
+        The number.
+    digits : int, optional
+        Significant digits of each part.
+
+    Returns
+    -------
+    str
+        ``"re"`` or ``"re+imj"``; ``inf`` / ``undefined`` for non-finite parts.
+
     Examples
     --------
     >>> fmt_complex(0.9 + 0j), fmt_complex(0.78 - 0.18j)
@@ -392,6 +485,20 @@ def fmt_complex(value: complex, digits: int = 6) -> str:
 def fmt_list(values: Any, digits: int = 6, empty: str = "none") -> str:
     """Numbers (real or complex) joined with ``, ``; ``empty`` when there are none.
 
+    Parameters
+    ----------
+    values : iterable of float or complex
+        The numbers.
+    digits : int, optional
+        Significant digits of each.
+    empty : str, optional
+        The text when there are none.
+
+    Returns
+    -------
+    str
+        The joined text.
+
     Examples
     --------
     >>> fmt_list([1.0, -0.9]), fmt_list([]), fmt_list([0.5 + 0.5j, 0.5 - 0.5j])
@@ -405,6 +512,17 @@ def jsonable(value: Any) -> Any:
     """Plain JSON data: numpy values to Python, complex to ``[re, im]``, non-finite floats to None.
 
     Dataclass-like objects with ``as_dict()`` are converted through it.
+
+    Parameters
+    ----------
+    value : object
+        Any value: mappings, sequences, numpy arrays and scalars, complex
+        numbers, objects with ``as_dict()``; other objects become their ``str``.
+
+    Returns
+    -------
+    object
+        Nested dicts, lists, str, int, float, bool and None only.
 
     Examples
     --------
@@ -443,6 +561,18 @@ def jsonable(value: Any) -> Any:
 def dumps_json(data: Any, **kwargs: Any) -> str:
     """Strict JSON text of ``data`` (through :func:`jsonable`: never a ``NaN`` or ``Infinity`` token).
 
+    Parameters
+    ----------
+    data : object
+        Anything :func:`jsonable` converts.
+    **kwargs
+        Passed to :func:`json.dumps` (``indent``, ``sort_keys``, ...).
+
+    Returns
+    -------
+    str
+        The JSON text; non-finite numbers are ``null``.
+
     Examples
     --------
     >>> dumps_json([1.0, float("-inf")])
@@ -459,6 +589,18 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
     A reader sees the old file or the new one, never a half-written one, and
     two concurrent writers leave one complete file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; missing parent folders are created.
+    text : str
+        The content, written as UTF-8.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
 
     Raises
     ------
@@ -492,6 +634,11 @@ class FrozenMapping(Mapping[str, Any]):
     """A read-only mapping that pickles and deep-copies (unlike :class:`types.MappingProxyType`).
 
     The hyperparameters of an :class:`~optfilters.OptimizerModel` are one.
+
+    Parameters
+    ----------
+    data : mapping, optional
+        The items, copied (None: empty).
 
     Examples
     --------
@@ -541,5 +688,11 @@ class FrozenMapping(Mapping[str, Any]):
         return FrozenMapping(copy.deepcopy(self._data, memo))
 
     def copy(self) -> dict[str, Any]:
-        """A plain (mutable) dict copy."""
+        """A plain (mutable) dict copy.
+
+        Returns
+        -------
+        dict
+            A plain, mutable copy of the items.
+        """
         return dict(self._data)
