@@ -115,14 +115,56 @@ class StaticNonlinearity(Protocol):
         """The nonlinearity elementwise."""
 
     def sinusoidal_gain(self, amplitude: Any) -> FloatArray:
-        """``N(A)``: fundamental of the output over ``A`` for the input ``A sin wt``."""
+        """``N(A)``: fundamental of the output over ``A`` for the input ``A sin wt``.
+
+        Parameters
+        ----------
+        amplitude : array_like
+            The input's amplitude ``A >= 0`` (units of the nonlinearity's input).
+
+        Returns
+        -------
+        ndarray
+            ``N(A)``, elementwise (output units per input unit).
+
+        References
+        ----------
+        Gelb and Vander Velde, "Multiple-Input Describing Functions and Nonlinear
+        System Design" (1968), the sinusoidal-input describing function.
+        """
 
     def gaussian(self, mean: Any, std: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Mean, random-input gain and variance of the output for a Gaussian input."""
+        """Mean, random-input gain and variance of the output for a Gaussian input.
+
+        Parameters
+        ----------
+        mean : array_like
+            ``E[x]`` of the input.
+        std : array_like
+            Standard deviation of the input (0: a deterministic input).
+
+        Returns
+        -------
+        mean : ndarray
+            ``E[f(x)]``.
+        gain : ndarray
+            The random-input (Bussgang) gain ``E[f'(x)]``.
+        variance : ndarray
+            ``Var[f(x)]``.
+
+        References
+        ----------
+        Gelb and Vander Velde (1968), the random-input describing function.
+        """
 
 
 def relay() -> SignNonlinearity:
     """The unit relay ``sign(x)``: the sign stage of Lion (its maths lives in the stage).
+
+    Returns
+    -------
+    SignNonlinearity
+        The sign stage, which is also a :class:`StaticNonlinearity`.
 
     Examples
     --------
@@ -136,6 +178,23 @@ def relay() -> SignNonlinearity:
 @dataclass(frozen=True)
 class Saturation:
     """``clip(slope * x, -limit, limit)``: Sophia's clip ``clip(m / (rho h), 1)`` with ``slope = 1 / (rho h)``.
+
+    Parameters
+    ----------
+    limit : float
+        The output's bound (> 0).
+    slope : float
+        The gain in the linear region ``|x| < limit / slope`` (> 0).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``limit`` or ``slope`` is not > 0 or their product is not finite.
+
+    References
+    ----------
+    Liu et al., "Sophia: A Scalable Stochastic Second-order Optimizer for Language
+    Model Pre-training" (2023): the clip ``clip(m / max(rho h, eps), 1)``.
 
     Examples
     --------
@@ -162,6 +221,20 @@ class Saturation:
         ``N(A) = slope`` for ``A <= a0 = limit / slope``, else ``(2 slope / pi)
         (asin r + r sqrt(1 - r^2))`` with ``r = a0 / A``.
 
+        Parameters
+        ----------
+        amplitude : array_like
+            The input's amplitude ``A >= 0``.
+
+        Returns
+        -------
+        ndarray
+            ``N(A)``, elementwise (``slope`` at ``A = 0``).
+
+        References
+        ----------
+        Gelb and Vander Velde (1968), the saturation's describing function.
+
         Examples
         --------
         >>> from optfilters.describing_function import Saturation
@@ -175,6 +248,23 @@ class Saturation:
 
     def gaussian(self, mean: Any, std: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Mean, random-input gain ``slope P(|x| < a0)`` and variance of the output for ``x ~ N(mean, std^2)``.
+
+        Parameters
+        ----------
+        mean : array_like
+            ``E[x]`` of the input.
+        std : array_like
+            Standard deviation of the input (0: a deterministic input, the gain is
+            then the slope at ``mean``).
+
+        Returns
+        -------
+        mean : ndarray
+            ``E[clip(slope x, -limit, limit)]``.
+        gain : ndarray
+            The random-input gain ``slope P(|x| < limit / slope)``.
+        variance : ndarray
+            The output's variance.
 
         Examples
         --------
@@ -231,7 +321,19 @@ def relay_dual_input(amplitude: ArrayLike, std: ArrayLike) -> tuple[FloatArray, 
 
     Returns
     -------
-    (ndarray, ndarray)
+    n_a : ndarray
+        The sinusoid's gain ``N_A`` (output per unit input amplitude).
+    n_n : ndarray
+        The random-input gain ``N_n`` of the noise.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When some ``std <= 0`` or some ``amplitude < 0``.
+
+    References
+    ----------
+    Gelb and Vander Velde (1968), the sinusoid-plus-Gaussian (dual-input) describing function.
 
     Examples
     --------
@@ -309,17 +411,45 @@ class Approach:
         return self.crossing + self.lag + 1.0
 
     def theta(self, t: ArrayLike) -> FloatArray:
-        """``theta_0 - sign(theta_0) speed t`` (valid for ``t < switch``)."""
+        """``theta_0 - sign(theta_0) speed t`` (valid for ``t < switch``).
+
+        Parameters
+        ----------
+        t : array_like
+            Steps, from 0.
+
+        Returns
+        -------
+        ndarray
+            The parameter on the ramp, same shape as ``t`` (units of ``theta``).
+        """
         steps = np.asarray(t, dtype=np.float64)
         return np.asarray(self.theta0 - math.copysign(self.speed, self.theta0) * steps, dtype=np.float64)
 
     def loss(self, t: ArrayLike) -> Any:
-        """``h theta_t^2 / 2`` on the ramp."""
+        """``h theta_t^2 / 2`` on the ramp.
+
+        Parameters
+        ----------
+        t : array_like
+            Steps, from 0 (valid for ``t < switch``).
+
+        Returns
+        -------
+        float or ndarray
+            The loss, a float for a scalar ``t``.
+        """
         value = 0.5 * self.curvature * self.theta(t) ** 2
         return float(value) if np.ndim(value) == 0 else value
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able summary."""
+        """JSON-able summary.
+
+        Returns
+        -------
+        dict
+            The fields by name (non-finite numbers as None, with ``ramp_estimate`` when the lag is known).
+        """
         return {
             "speed": self.speed,
             "theta0": self.theta0,
@@ -373,7 +503,17 @@ class LimitCycle:
         return self.offsets[0] < self.offsets[1]
 
     def admits(self, theta0: float) -> bool:
-        """True when an offset on the lattice of ``theta0`` (``theta0 / step mod 1``) lies in :attr:`offsets`."""
+        """True when an offset on the lattice of ``theta0`` (``theta0 / step mod 1``) lies in :attr:`offsets`.
+
+        Parameters
+        ----------
+        theta0 : float
+            The initial parameter (it fixes the lattice ``theta0 + step Z`` the loop moves on).
+
+        Returns
+        -------
+        bool
+        """
         if not self.exists:
             return False
         frac = (float(theta0) / self.step) % 1.0
@@ -382,21 +522,59 @@ class LimitCycle:
         return frac + k < hi
 
     def theta(self, q: float) -> FloatArray:
-        """``theta`` over one period (``N + 1`` values from ``theta_{-1} = q step``)."""
+        """``theta`` over one period (``N + 1`` values from ``theta_{-1} = q step``).
+
+        Parameters
+        ----------
+        q : float
+            The offset ``theta_{-1} / step``.
+
+        Returns
+        -------
+        ndarray, shape (N + 1,)
+        """
         r = np.concatenate([[0], np.cumsum(self.pattern)])
         return np.asarray(self.step * (q - r), dtype=np.float64)
 
     def amplitude(self, q: float) -> float:
-        """``max |theta|`` over the cycle with offset ``q``."""
+        """``max |theta|`` over the cycle with offset ``q``.
+
+        Parameters
+        ----------
+        q : float
+            The offset ``theta_{-1} / step``.
+
+        Returns
+        -------
+        float
+        """
         return float(np.max(np.abs(self.theta(q))))
 
     def mean_loss(self, q: float, curvature: float = 1.0) -> float:
-        """Average of ``h theta^2 / 2`` over one period."""
+        """Average of ``h theta^2 / 2`` over one period.
+
+        Parameters
+        ----------
+        q : float
+            The offset ``theta_{-1} / step``.
+        curvature : float
+            ``h``.
+
+        Returns
+        -------
+        float
+        """
         values = self.theta(q)[1:]
         return float(0.5 * curvature * np.mean(values * values))
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able summary."""
+        """JSON-able summary (pattern, period, existence, offsets, step).
+
+        Returns
+        -------
+        dict
+            The fields by name (non-finite numbers as None).
+        """
         return {
             "pattern": self.pattern.tolist(),
             "period": self.period,
@@ -439,7 +617,13 @@ class HarmonicBalance:
     gain: float
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able summary."""
+        """JSON-able summary.
+
+        Returns
+        -------
+        dict
+            The fields by name (non-finite numbers as None: no cycle at that crossover).
+        """
         return {
             "frequencies": self.frequencies.tolist(),
             "periods": self.periods.tolist(),
@@ -500,6 +684,13 @@ def harmonic_balance(
     Returns
     -------
     HarmonicBalance
+        The phase crossovers of ``G = F / (z - 1)`` and the amplitudes solving
+        ``N(A) = 1 / (k |G|)``.
+
+    Raises
+    ------
+    InvalidFilterError
+        When the pre-filter is not stable.
 
     Examples
     --------
@@ -579,7 +770,13 @@ class RelayRun:
     curvature: float
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able summary (the trajectory left out)."""
+        """JSON-able summary (the trajectory left out).
+
+        Returns
+        -------
+        dict
+            The fields by name (non-finite numbers as None).
+        """
         return {
             "steps": int(self.signs.size),
             "period": self.period,
@@ -592,7 +789,20 @@ class RelayRun:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """``theta / lr`` against steps; ``approach=`` adds the ramp (:func:`optfilters.plot.relay_run`)."""
+        """``theta / lr`` against steps; ``approach=`` adds the ramp (:func:`optfilters.plot.relay_run`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.relay_run` (``approach``, ``steps``, ``title``).
+
+        Returns
+        -------
+        PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.relay_run(self, ax=ax, **kwargs)
@@ -691,6 +901,22 @@ class SignLoop:
         While the pre-filter's output keeps the sign of the first step, the
         closed loop *is* that open loop on ``g_t = h (theta_0 - step (t - 1))``,
         so the switch step is exact (time-varying stages included).
+
+        Parameters
+        ----------
+        theta0 : float
+            The initial parameter (finite, non-zero).
+
+        Returns
+        -------
+        Approach
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            When ``theta0`` is zero or not finite, or the pre-filter's output never
+            changes sign within 50 000 000 steps.
+
         """
         theta0 = float(theta0)
         if not (math.isfinite(theta0) and theta0 != 0.0):
@@ -722,6 +948,23 @@ class SignLoop:
     def cycle(self, pattern: Sequence[int] | NDArray[np.int64]) -> LimitCycle:
         """The exact offsets for which a periodic sign ``pattern`` (equal numbers of +1 and -1) is a solution.
 
+        Parameters
+        ----------
+        pattern : sequence of {-1, +1}
+            The relay's output over one period (at least 2 values).
+
+        Returns
+        -------
+        LimitCycle
+            With an empty :attr:`LimitCycle.offsets` when the pattern is no solution.
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            When the pattern is not +1/-1 values with as many +1 as -1.
+        InvalidFilterError
+            When the pre-filter's DC gain is not finite and > 0.
+
         Examples
         --------
         >>> from optfilters.describing_function import sign_loop
@@ -746,6 +989,16 @@ class SignLoop:
     def symmetric_cycles(self, max_half: int = 64) -> list[LimitCycle]:
         """The one-switch patterns (``k`` steps of +1 then ``k`` of -1, ``k = 1 .. max_half``) that are solutions.
 
+        Parameters
+        ----------
+        max_half : int
+            The largest half-period ``k`` tried.
+
+        Returns
+        -------
+        list of LimitCycle
+            The solutions, by period.
+
         Examples
         --------
         >>> from optfilters.describing_function import sign_loop
@@ -760,7 +1013,12 @@ class SignLoop:
         return out
 
     def harmonic_balance(self) -> HarmonicBalance:
-        """The classical describing-function estimate (:func:`harmonic_balance` with the relay)."""
+        """The classical describing-function estimate (:func:`harmonic_balance` with the relay).
+
+        Returns
+        -------
+        HarmonicBalance
+        """
         return harmonic_balance(self.prefilter, relay(), self.step, self.curvature)
 
     def run(self, theta0: float, steps: int = 5000, window: int | None = None) -> RelayRun:
@@ -768,6 +1026,25 @@ class SignLoop:
 
         ``window`` (default: a quarter of the steps, at most 2000) is how many
         final steps must repeat.
+
+        Parameters
+        ----------
+        theta0 : float
+            The initial parameter.
+        steps : int
+            Steps to run (>= 8).
+        window : int or None
+            Final steps that must repeat (at least 4).
+
+        Returns
+        -------
+        RelayRun
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            When ``steps < 8``.
+
         """
         steps = int(steps)
         if steps < 8:
@@ -867,6 +1144,10 @@ class NoiseTransition:
     observed, observed_stderr : ndarray or None
         Measured averages (e.g. bridge runs), when given.
     lr, curvature, init : float
+    label : str
+        What the curves are, for legends.
+    extra : dict
+        Further results a caller attaches (not serialised).
 
     Examples
     --------
@@ -890,7 +1171,13 @@ class NoiseTransition:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able summary."""
+        """JSON-able summary.
+
+        Returns
+        -------
+        dict
+            The fields by name (non-finite numbers as None).
+        """
         return {
             "name": self.name,
             "noise_std": self.noise_std.tolist(),
@@ -906,7 +1193,20 @@ class NoiseTransition:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Steady-state loss against the noise (:func:`optfilters.plot.noise_transition`)."""
+        """Steady-state loss against the noise (:func:`optfilters.plot.noise_transition`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.noise_transition` (``title``).
+
+        Returns
+        -------
+        PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.noise_transition(self, ax=ax, **kwargs)
@@ -994,6 +1294,11 @@ def noise_transition(
     Returns
     -------
     NoiseTransition
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``noise_std`` is empty or has a value that is not finite and > 0.
 
     Examples
     --------

@@ -117,6 +117,17 @@ def _pad(a: FloatArray, n: int) -> FloatArray:
 def crossing_mode(frequency: float | None) -> str:
     """What a closed-loop pole crossing the unit circle at ``frequency`` (cycles/step) does.
 
+    Parameters
+    ----------
+    frequency : float or None
+        The crossing's frequency in cycles/step, in ``[0, 0.5]`` (None: no crossing).
+
+    Returns
+    -------
+    str
+        ``"none"`` without a crossing, ``z = +1: monotone growth``, ``z = -1:
+        period-2 oscillation``, or the complex pair's frequency and period.
+
     Examples
     --------
     >>> from optfilters.margins import crossing_mode
@@ -179,6 +190,9 @@ class FeedbackLoop:
     linearised : bool
     preconditioner : float
         The frozen normaliser's gain (1 for linear models).
+    closed : ClosedLoop or None
+        The closed-loop model the loop was built from (kept for the time-varying
+        and stale variants; not compared).
 
     Examples
     --------
@@ -208,7 +222,19 @@ class FeedbackLoop:
         return int(self.constant.size - 1)
 
     def polynomial(self, gain: ArrayLike = 1.0) -> FloatArray:
-        """``C + g S`` (coefficient axis last)."""
+        """``C + g S`` (coefficient axis last).
+
+        Parameters
+        ----------
+        gain : array_like
+            The factor ``g`` on the learning rate (1: the operating point).
+
+        Returns
+        -------
+        ndarray, shape ``g.shape + (order + 1,)``
+            Coefficients in powers of ``z^-1``.
+
+        """
         g = np.asarray(gain, dtype=np.float64)[..., None]
         return np.asarray(self.constant + g * self.slope, dtype=np.float64)
 
@@ -220,7 +246,18 @@ class FeedbackLoop:
         return c
 
     def poles(self, gain: ArrayLike = 1.0) -> ComplexArray:
-        """Closed-loop poles at gain factor ``g``, largest modulus first; shape ``g.shape + (order,)``."""
+        """Closed-loop poles at gain factor ``g``, largest modulus first; shape ``g.shape + (order,)``.
+
+        Parameters
+        ----------
+        gain : array_like
+            The factor ``g`` on the learning rate (1: the operating point).
+
+        Returns
+        -------
+        ndarray of complex, shape ``g.shape + (order,)``
+
+        """
         g = np.asarray(gain, dtype=np.float64)
         exact = self._exact()
         if exact is not None:
@@ -239,7 +276,19 @@ class FeedbackLoop:
         return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
 
     def rate(self, gain: ArrayLike = 1.0) -> Any:
-        """Largest closed-loop pole modulus at gain factor ``g`` (vectorised)."""
+        """Largest closed-loop pole modulus at gain factor ``g`` (vectorised).
+
+        Parameters
+        ----------
+        gain : array_like
+            The factor ``g`` on the learning rate (1: the operating point).
+
+        Returns
+        -------
+        float or ndarray
+            The spectral radius (per step; below 1: the loop converges), shaped as ``g``.
+
+        """
         g = np.asarray(gain, dtype=np.float64)
         exact = self._exact()
         if exact is not None:
@@ -248,7 +297,21 @@ class FeedbackLoop:
         return out[()] if np.ndim(out) == 0 else out
 
     def open_loop(self, freqs: ArrayLike, gain: float = 1.0) -> ComplexArray:
-        """``L(e^{2 pi i f}) = g S / C`` at frequencies ``f`` (cycles/step)."""
+        """``L(e^{2 pi i f}) = g S / C`` at frequencies ``f`` (cycles/step).
+
+        Parameters
+        ----------
+        freqs : array_like
+            Frequencies ``f`` in cycles/step.
+        gain : float
+            The factor ``g`` on the learning rate (1: the operating point).
+
+        Returns
+        -------
+        ndarray of complex
+            ``L`` at each frequency, same shape as ``freqs``.
+
+        """
         z = np.exp(2j * math.pi * np.asarray(freqs, dtype=np.float64))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return np.asarray(gain * np.polyval(self.slope, z) / np.polyval(self.constant, z), dtype=np.complex128)
@@ -261,6 +324,11 @@ class FeedbackLoop:
         always tried exactly), merged with the exact unit-circle scan of
         :meth:`optfilters.closed_loop.ClosedLoop.crossings` when the loop is
         the same.  Sorted by ``g``.
+
+        Returns
+        -------
+        list of (float, float)
+            ``(g, frequency)`` pairs, ``g`` real and >= 0, frequency in cycles/step.
 
         Examples
         --------
@@ -328,6 +396,11 @@ class FeedbackLoop:
     def stable_intervals(self) -> list[tuple[float, float]]:
         """Every interval of gain factors ``g`` (real) where the closed loop converges.
 
+        Returns
+        -------
+        list of (float, float)
+            ``(low, high)`` intervals of ``g`` (the ends may be infinite).
+
         Examples
         --------
         >>> from optfilters.margins import feedback_loop
@@ -359,6 +432,16 @@ class FeedbackLoop:
 
     def gain_crossovers(self, gain: float = 1.0) -> list[float]:
         """Frequencies (cycles/step, in ``[0, 0.5]``) where ``|L| = 1``: unit-circle roots of ``g^2 S S~ - C C~``.
+
+        Parameters
+        ----------
+        gain : float
+            The factor ``g`` on the learning rate (1: the operating point).
+
+        Returns
+        -------
+        list of float
+            The crossover frequencies in cycles/step, ascending.
 
         Examples
         --------
@@ -399,6 +482,22 @@ class FeedbackLoop:
 
     def delayed(self, steps: int) -> FeedbackLoop:
         """The same loop with ``steps`` more steps of gradient staleness (``z^-steps`` on the loss gradient).
+
+        Parameters
+        ----------
+        steps : int
+            Extra steps of staleness (>= 0).
+
+        Returns
+        -------
+        FeedbackLoop
+            With ``staleness + steps``: the loss-gradient part of ``S`` delayed
+            by ``steps``.
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            When ``steps`` is not an integer >= 0.
 
         Examples
         --------
@@ -562,6 +661,13 @@ class StepInfo:
         First step after which ``|theta_t - final| <= 2% |final|`` for good.
     stable : bool
         False when the loop diverges (the readings are then nan / -1).
+    name : str
+    lr_curvature : float
+        ``x`` at the operating point.
+    staleness : int
+        Steps of gradient staleness in the loop.
+    label : str
+        ``"exact"`` or the linearisation note.
 
     Examples
     --------
@@ -585,7 +691,13 @@ class StepInfo:
     label: str = "exact"
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (the readings; the response as a list)."""
+        """Plain JSON-able data (the readings; the response as a list).
+
+        Returns
+        -------
+        dict
+            The fields by name.
+        """
         return {
             "name": self.name,
             "lr_curvature": self.lr_curvature,
@@ -603,7 +715,20 @@ class StepInfo:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.closed_loop_step`."""
+        """Draw with :func:`optfilters.plot.closed_loop_step`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.closed_loop_step`.
+
+        Returns
+        -------
+        PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.closed_loop_step(self, ax=ax, **kwargs)
@@ -721,6 +846,15 @@ class Margins:
         Every stable interval of the gain factor.
     crossings : tuple of (float, float)
         ``(g, frequency)`` pairs where a pole is on the unit circle.
+    crossovers : tuple of (float, float, float)
+        ``(frequency, phase margin, delay margin)`` per gain crossover
+        (cycles/step, degrees, steps).
+    linearised : bool
+        True when a normaliser was frozen to build the loop.
+    preconditioner : float
+        The frozen normaliser's gain (1 for linear models).
+    loop : FeedbackLoop or None
+        The loop the margins were read from (not compared).
 
     Examples
     --------
@@ -774,7 +908,13 @@ class Margins:
         return None if f is None else 2.0 * math.pi * f
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (non-finite as None)."""
+        """Plain JSON-able data (non-finite as None).
+
+        Returns
+        -------
+        dict
+            The fields by name.
+        """
         return {
             "name": self.name,
             "lr_curvature": self.lr_curvature,
@@ -807,7 +947,20 @@ class Margins:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the loop's Bode diagram with the margins (:func:`optfilters.plot.margins`)."""
+        """Draw the loop's Bode diagram with the margins (:func:`optfilters.plot.margins`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.margins`.
+
+        Returns
+        -------
+        PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.margins(self, ax=ax, **kwargs)
@@ -950,6 +1103,8 @@ class StalenessRates:
         Shape ``(len(lr_curvature), len(staleness))``.
     delay_margin : ndarray
         Per operating point, the delay margin of the undelayed loop (steps).
+    label : str
+        ``"exact"`` or the linearisation note.
 
     Examples
     --------
@@ -972,7 +1127,13 @@ class StalenessRates:
         return np.asarray(self.rate < 1.0)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data."""
+        """Plain JSON-able data.
+
+        Returns
+        -------
+        dict
+            The fields by name.
+        """
         return {
             "name": self.name,
             "staleness": [int(d) for d in self.staleness],
@@ -983,7 +1144,20 @@ class StalenessRates:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.staleness_rates`."""
+        """Draw with :func:`optfilters.plot.staleness_rates`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.staleness_rates`.
+
+        Returns
+        -------
+        PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.staleness_rates(self, ax=ax, **kwargs)
@@ -996,6 +1170,24 @@ def staleness_rates(
     **options: Any,
 ) -> StalenessRates:
     """The closed-loop rate with ``d``-step-stale gradients for each ``d`` and operating point ``x``.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name (with hyperparameters), model, or gradient filter.
+    lr_curvature : float or array_like
+        Operating points ``x = lr * h``.
+    staleness : iterable of int
+        The stalenesses ``d`` (steps, >= 0).
+    **options
+        ``curvature``, ``second_moment`` and catalogue hyperparameters (as for
+        :func:`feedback_loop`).
+
+    Returns
+    -------
+    StalenessRates
+        ``rate[i, j]``: the largest closed-loop pole modulus at ``lr_curvature[i]``
+        with ``staleness[j]`` steps of staleness.
 
     Examples
     --------
@@ -1046,6 +1238,10 @@ class RootLocus:
         The stable interval of ``x`` reached from small ``x``.
     operating_point : float or None
         The ``x`` marked on the plot.
+    staleness : int
+        Steps of gradient staleness in the loop.
+    label : str
+        ``"exact"`` or the linearisation note.
 
     Examples
     --------
@@ -1072,7 +1268,13 @@ class RootLocus:
         return np.asarray(np.max(np.abs(self.poles), axis=-1), dtype=np.float64)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (complex as ``[re, im]``)."""
+        """Plain JSON-able data (complex as ``[re, im]``).
+
+        Returns
+        -------
+        dict
+            The fields by name.
+        """
 
         def pairs(z: ArrayLike) -> list[list[float]]:
             return [[float(v.real), float(v.imag)] for v in np.asarray(z, dtype=np.complex128).ravel()]
@@ -1092,7 +1294,20 @@ class RootLocus:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.root_locus`."""
+        """Draw with :func:`optfilters.plot.root_locus`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.root_locus`.
+
+        Returns
+        -------
+        PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.root_locus(self, ax=ax, **kwargs)
@@ -1128,6 +1343,11 @@ def root_locus(
     Returns
     -------
     RootLocus
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``points < 2`` or an ``lr_curvature`` value is not finite.
 
     Examples
     --------
@@ -1203,6 +1423,15 @@ class Sensitivity:
         ``sum_k t_k^2`` (the squared H2 norm of ``T``): with gradient noise of
         variance ``sigma^2`` the parameter's steady-state variance is
         ``sigma^2 noise_gain / h^2`` and the loss ``sigma^2 noise_gain / (2 h)``.
+    name : str
+    lr_curvature : float
+        ``x`` at the operating point.
+    staleness : int
+        Steps of gradient staleness in the loop.
+    label : str
+        ``"exact"`` or the linearisation note.
+    linearised : bool
+        True when a normaliser was frozen to build the loop.
 
     Examples
     --------
@@ -1232,7 +1461,13 @@ class Sensitivity:
         return 1.0 / self.peak_s
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (magnitudes in linear units and dB)."""
+        """Plain JSON-able data (magnitudes in linear units and dB).
+
+        Returns
+        -------
+        dict
+            The fields by name.
+        """
         with np.errstate(divide="ignore"):
             s_db, t_db = 20.0 * np.log10(np.abs(self.S)), 20.0 * np.log10(np.abs(self.T))
         return {
@@ -1255,7 +1490,20 @@ class Sensitivity:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.sensitivity`."""
+        """Draw with :func:`optfilters.plot.sensitivity`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw (None: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.sensitivity`.
+
+        Returns
+        -------
+        PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.sensitivity(self, ax=ax, **kwargs)
@@ -1374,6 +1622,22 @@ def nonlinear_edge_note(model: ModelLike, **hyperparameters: Any) -> str | None:
     a real run past the edge oscillates around the minimum at the edge (the
     preconditioned sharpness hovers near it: the edge of stability of adaptive
     methods, Cohen et al. 2022) instead of diverging.  None for linear models.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        Catalogue name (with hyperparameters), model, or gradient filter.
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    str or None
+        The note, or None for a linear model.
+
+    References
+    ----------
+    Cohen et al., "Adaptive Gradient Methods at the Edge of Stability" (2022).
 
     Examples
     --------

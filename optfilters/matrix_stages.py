@@ -26,8 +26,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .errors import InvalidHyperparameterError
+from .package_stages import _LeftOut, _MomentTracker
 from .program import LinComb, Op, ProgramBuilder, Signals
 from .stages import Moments, Stage, Tracker
+from .validation import check_integer, check_number
 
 __all__ = ["FactoredNormaliser", "Orthogonalise", "muon_shape_gain", "newton_schulz"]
 
@@ -53,6 +55,12 @@ def muon_shape_gain(shape: tuple[int, ...], adjust_lr_fn: str | None = None) -> 
     Returns
     -------
     float
+        The factor the learning rate is multiplied by for this parameter.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``adjust_lr_fn`` is none of the three.
 
     Examples
     --------
@@ -161,7 +169,7 @@ def _newton_schulz_op(coefficients: tuple[float, float, float], steps: int, eps:
 
 
 @dataclass(frozen=True)
-class Orthogonalise(Stage):
+class Orthogonalise(_LeftOut):
     """Muon's orthogonalisation of the (2-D) direction, times its shape gain.
 
     ``D -> NS(D) * g(shape)``: :func:`newton_schulz` (``steps`` iterations of
@@ -185,6 +193,13 @@ class Orthogonalise(Stage):
     adjust_lr_fn : {None, "original", "match_rms_adamw"}
         The shape gain.
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``coefficients`` is not three finite numbers, ``steps`` not an
+        integer in ``[0, 99]`` or ``adjust_lr_fn`` not one of
+        :func:`muon_shape_gain`'s options.
+
     Examples
     --------
     >>> import numpy as np, optfilters
@@ -199,7 +214,6 @@ class Orthogonalise(Stage):
     adjust_lr_fn: str | None = None
 
     role: ClassVar[str] = "nonlinearity"
-    is_linear: ClassVar[bool] = False
     elementwise: ClassVar[bool] = False
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
@@ -209,8 +223,9 @@ class Orthogonalise(Stage):
     def __post_init__(self) -> None:
         if len(self.coefficients) != 3:
             raise InvalidHyperparameterError(f"ns_coefficients must be three numbers, got {self.coefficients!r}")
-        if int(self.steps) != self.steps or not 0 <= self.steps < 100:
-            raise InvalidHyperparameterError(f"ns_steps must be an integer in [0, 100), got {self.steps!r}")
+        for coefficient in self.coefficients:
+            check_number(coefficient, "ns_coefficients")
+        check_integer(self.steps, "ns_steps", 0, 99)
         muon_shape_gain((1, 1), self.adjust_lr_fn)
 
     @property
@@ -224,20 +239,12 @@ class Orthogonalise(Stage):
         sig.direction = LinComb.of(bld.new(op, bld.materialise(sig.direction)))
         sig.outputs[self.key] = sig.direction
 
-    def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
-        """1: the orthogonalisation is left out (the direction only)."""
-        return np.ones_like(np.asarray(second_moment, dtype=np.float64))
-
     def linearisation_note(self, how: str, second_moment: float | None = None) -> str:
         """Left out."""
         return (
             "linearised: Muon's Newton-Schulz orthogonalisation (a matrix nonlinearity) and shape gain left out "
             "(direction only)"
         )
-
-    def steady_dc(self, owner: str = "the model") -> None:
-        """None: frozen at gain 1."""
-        return None
 
     def describe(self) -> str:
         """Short formula."""
@@ -274,32 +281,28 @@ def _dtype_eps(eps1: float | None, dtype: Any) -> float:
     return float(np.finfo(dtype).eps)
 
 
-def _row_mean() -> Op:
+def _mean_square(axis: int, name: str) -> Op:
+    """The mean of ``g^2`` over ``axis`` (-1: rows, -2: columns) of a matrix, kept as a dimension; 0-d for vectors."""
+
     def numpy(g: Any, s: Any = None) -> Any:
         if g.ndim < 2:
             return np.zeros(())
-        return np.linalg.norm(g, axis=-1, keepdims=True) ** 2 / g.shape[-1]
+        return np.linalg.norm(g, axis=axis, keepdims=True) ** 2 / g.shape[axis]
 
     def torch_form(g: Any, s: Any = None) -> Any:
         if g.dim() < 2:
             return g.new_zeros(())
-        return g.norm(dim=-1, keepdim=True).square_().div_(g.size(-1))
+        return g.norm(dim=axis, keepdim=True).square_().div_(g.size(axis))
 
-    return Op("row_mean_square", numpy=numpy, torch=torch_form)
+    return Op(name, numpy=numpy, torch=torch_form)
+
+
+def _row_mean() -> Op:
+    return _mean_square(-1, "row_mean_square")
 
 
 def _col_mean() -> Op:
-    def numpy(g: Any, s: Any = None) -> Any:
-        if g.ndim < 2:
-            return np.zeros(())
-        return np.linalg.norm(g, axis=-2, keepdims=True) ** 2 / g.shape[-2]
-
-    def torch_form(g: Any, s: Any = None) -> Any:
-        if g.dim() < 2:
-            return g.new_zeros(())
-        return g.norm(dim=-2, keepdim=True).square_().div_(g.size(-2))
-
-    return Op("column_mean_square", numpy=numpy, torch=torch_form)
+    return _mean_square(-2, "column_mean_square")
 
 
 def _square() -> Op:
@@ -366,6 +369,11 @@ class FactoredNormaliser(Stage):
     eps1 : float or None
         The floor of ``sqrt(v)``.
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``beta2_decay`` is not a finite number <= 0.
+
     Examples
     --------
     >>> import numpy as np, optfilters
@@ -383,8 +391,7 @@ class FactoredNormaliser(Stage):
     elementwise: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if not self.beta2_decay <= 0.0:
-            raise InvalidHyperparameterError(f"beta2_decay must be <= 0, got {self.beta2_decay!r}")
+        check_number(self.beta2_decay, "beta2_decay", high=0.0)
 
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
@@ -392,7 +399,18 @@ class FactoredNormaliser(Stage):
         return self.beta2_decay == 0.0
 
     def weight(self, t: int) -> float:
-        """``1 - beta2_t = t^beta2_decay``."""
+        """``1 - beta2_t = t^beta2_decay``.
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+
+        Returns
+        -------
+        float
+            The weight of ``g_t^2`` in the EMA at step ``t`` (1 at the first step).
+        """
         return float(t) ** self.beta2_decay
 
     def _eps(self) -> float:
@@ -431,10 +449,6 @@ class FactoredNormaliser(Stage):
         """The unfactored second moment run on the predicted ``E[g^2]``."""
         return _FactoredTracker(self, size)
 
-    def steady_dc(self, owner: str = "the model") -> float:
-        """1: the weighted average has unit DC gain."""
-        return 1.0
-
     def describe(self) -> str:
         """Short formula."""
         return (
@@ -450,11 +464,7 @@ class FactoredNormaliser(Stage):
         }
 
 
-class _FactoredTracker(Tracker):
-    def __init__(self, norm: FactoredNormaliser, size: int) -> None:
-        self.norm = norm
-        self.v = np.zeros(size)
-
+class _FactoredTracker(_MomentTracker):
     def gain(self, t: int, moments: Moments) -> FloatArray:
         w = self.norm.weight(t)
         self.v = self.v + w * (moments.grad2 - self.v)

@@ -47,6 +47,7 @@ from .filters import ArmaFilter
 from .gains import Constant
 from .program import ONE, Coef, LinComb, Op, ProgramBuilder, Signals
 from .stages import FilterTerm, LinearStage, Moments, Stage, Tracker, classify_filter
+from .validation import check_number
 
 __all__ = [
     "CAUTIOUS",
@@ -117,6 +118,111 @@ CLAMP_MIN = Op(
 )
 
 
+# ----------------------------------------------------------------------------- shared parts of the kinds
+
+
+class _FirstStepVaries(Stage):
+    """Mixin of the kinds whose first step differs from the later ones (it starts a state).
+
+    :attr:`varies` is True and :meth:`variant` is True at ``t = 1`` only
+    (False for later steps and for the ``t -> infinity`` limit, None).
+    """
+
+    @property
+    def varies(self) -> bool:
+        """True: the first step starts a state."""
+        return True
+
+    def variant(self, t: int | None) -> bool:
+        """True at the first step."""
+        return t == 1
+
+
+class _OwnRealisation(LinearStage):
+    """Mixin of the linear kinds whose :meth:`emit_on` is their whole realisation.
+
+    Their :meth:`emit` filters the direction through :meth:`emit_on` (never
+    folded into a one-pole update, as :class:`~optfilters.stages.LinearStage`
+    may fold a plain EMA) and publishes the result under :attr:`key`.
+    """
+
+    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
+        """Filter the direction through :meth:`emit_on` (the first step when ``variant`` is true)."""
+        out = self.emit_on(bld, bld.materialise(sig.direction), self.key, first=bool(variant))
+        sig.direction = out
+        sig.outputs[self.key] = out
+
+
+class _LeftOut(Stage):
+    """Mixin of the nonlinear kinds that the linearised analyses leave out (gain 1, no operating point)."""
+
+    is_linear: ClassVar[bool] = False
+
+    def tracker(self, size: int) -> Tracker:
+        """Gain 1."""
+        return _UnitTracker()
+
+    def steady_dc(self, owner: str = "the model") -> None:
+        """None: frozen at gain 1."""
+        return None
+
+
+class _OwnUpdate(Stage):
+    """Mixin of the update kinds whose step takes the learning rate itself (not ``lr`` times the direction).
+
+    Role ``learning_rate`` with gain 1 and :attr:`is_constant` False; equality
+    and hash by :meth:`_key` (the hyperparameters), leaving out the cached
+    sequences a kind keeps beside them (its dataclass says ``eq=False``).
+    """
+
+    role: ClassVar[str] = "learning_rate"
+
+    def _key(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *self._key()))
+
+    @property
+    def gain(self) -> Constant:
+        """1: the learning rate enters through the step itself."""
+        return Constant(1.0)
+
+    @property
+    def is_constant(self) -> bool:
+        """False: the update is not the learning rate times the direction."""
+        return False
+
+    def describe_line(self) -> str:
+        """The update's line."""
+        return f"update: {self.describe()}"
+
+
+class _UnitTracker(Tracker):
+    def gain(self, t: int, moments: Moments) -> FloatArray:
+        return np.ones_like(np.asarray(moments.grad2, dtype=np.float64))
+
+
+class _MomentTracker(Tracker):
+    """A tracker that runs a stage's statistic ``v`` (one per coordinate, started at ``initial``) on ``E[g^2]``."""
+
+    def __init__(self, norm: Any, size: int, initial: float = 0.0) -> None:
+        self.norm = norm
+        self.v = np.full(size, float(initial))
+
+
+def _divide_direction(bld: ProgramBuilder, sig: Signals, den: str, key: str) -> None:
+    """Divide the direction by the register ``den`` (materialising a direction that already has a divisor)."""
+    lc = sig.direction
+    if lc.den is not None:
+        lc = LinComb.of(bld.materialise(lc))
+    sig.direction = LinComb(lc.terms, den=den)
+    sig.outputs[key] = sig.direction
+
+
 # ----------------------------------------------------------------------------- Schedule-Free
 
 
@@ -130,6 +236,20 @@ class ScheduleFreeWeights:
     sequence is computed for the learning rate given, as though it had held
     since the first step (the package's intended use: no schedule besides its
     warm-up).  For ``r > -1`` the weight tends to 0 like ``(1 + r) / t``.
+
+    Parameters
+    ----------
+    warmup_steps : int
+        Steps of the linear learning-rate warm-up (0: none).
+    r : float
+        Exponent of the polynomial weighting ``t^r``.
+    weight_lr_power : float
+        Exponent ``p`` of the running maximum learning rate in the weight.
+
+    References
+    ----------
+    Defazio et al., "The Road Less Scheduled" (2024), the weighting
+    ``c_{t+1} = w_t / sum w``; ``schedulefree`` 1.4.1's ``ckp1``.
 
     Examples
     --------
@@ -146,7 +266,22 @@ class ScheduleFreeWeights:
         self._runs: dict[float, tuple[list[float], list[float], list[float]]] = {}
 
     def at(self, t: int, lr: float) -> tuple[float, float]:
-        """``(c_t, lr_t)`` at step ``t >= 1`` for the base learning rate ``lr``."""
+        """``(c_t, lr_t)`` at step ``t >= 1`` for the base learning rate ``lr``.
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+        lr : float
+            The base learning rate (per step).
+
+        Returns
+        -------
+        c_t : float
+            The averaging weight of step ``t``, in ``[0, 1]`` (0 while every weight is 0).
+        lr_t : float
+            The warmed-up learning rate ``lr min(1, t / warmup_steps)``.
+        """
         lr = float(lr)
         run = self._runs.get(lr)
         if run is None:
@@ -171,7 +306,7 @@ class ScheduleFreeWeights:
 
 
 @dataclass(frozen=True, eq=False)
-class ScheduleFree(Stage):
+class ScheduleFree(_FirstStepVaries, _OwnUpdate):
     """The Schedule-Free update: the parameter is the gradient point ``y``, the output is the average ``x``.
 
     With the direction ``d`` (the gradient, or Adam's normalised gradient) at
@@ -211,6 +346,17 @@ class ScheduleFree(Stage):
         A constant averaging weight ``c`` in ``(0, 1]`` instead of the
         package's weights (for analysis; the package has none).
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``momentum`` is not in ``(0, 1)`` or ``averaging`` not in ``(0, 1]``.
+
+    References
+    ----------
+    Defazio, Yang, Mehta, Mishchenko, Khaled and Cutkosky, "The Road Less
+    Scheduled" (2024); ``schedulefree`` 1.4.1 ``SGDScheduleFree``,
+    ``AdamWScheduleFree``.
+
     Examples
     --------
     >>> import numpy as np, optfilters
@@ -232,23 +378,14 @@ class ScheduleFree(Stage):
     averaging: float | None = None
     weights: ScheduleFreeWeights = field(init=False, repr=False, compare=False)
 
-    role: ClassVar[str] = "learning_rate"
-
     def __post_init__(self) -> None:
-        if not 0.0 < self.momentum < 1.0:
-            raise InvalidFilterError(f"Schedule-Free needs 0 < momentum < 1, got {self.momentum}")
-        if self.averaging is not None and not 0.0 < self.averaging <= 1.0:
-            raise InvalidFilterError(f"a constant averaging weight must be in (0, 1], got {self.averaging}")
+        check_number(self.momentum, "momentum", 0.0, 1.0, low_open=True, high_open=True)
+        if self.averaging is not None:
+            check_number(self.averaging, "averaging", 0.0, 1.0, low_open=True)
         object.__setattr__(self, "weights", ScheduleFreeWeights(self.warmup_steps, self.r, self.weight_lr_power))
 
     def _key(self) -> tuple[Any, ...]:
         return (self.momentum, self.warmup_steps, self.r, self.weight_lr_power, self.averaging)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._key() == other._key()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._key())
 
     @property
     def key(self) -> str:
@@ -256,28 +393,9 @@ class ScheduleFree(Stage):
         return "schedule_free"
 
     @property
-    def gain(self) -> Constant:
-        """1: the learning rate enters through the step itself."""
-        return Constant(1.0)
-
-    @property
-    def is_constant(self) -> bool:
-        """False: the update is an interpolation and averaging, not the learning rate times the direction."""
-        return False
-
-    @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
         """True only with a constant averaging weight and no warm-up."""
         return self.averaging is not None and self.warmup_steps == 0
-
-    @property
-    def varies(self) -> bool:
-        """True: the first step copies the parameter into ``z``."""
-        return True
-
-    def variant(self, t: int | None) -> Hashable:
-        """True at the first step."""
-        return t == 1
 
     # ------------------------------------------------------------------ step
     def _c(self, t: int, lr: float) -> float:
@@ -351,10 +469,6 @@ class ScheduleFree(Stage):
             f"({c}{warm}); the parameter is y (gradient point), eval() gives x"
         )
 
-    def describe_line(self) -> str:
-        """The update's line."""
-        return f"update: {self.describe()}"
-
     def table_cells(self) -> dict[str, str]:
         """The built-in averaging and warm-up."""
         warm = f"linear warm-up ({self.warmup_steps} steps), " if self.warmup_steps else ""
@@ -378,6 +492,13 @@ class MeasurementFilter(Stage):
     ``F(g)`` as the effective gradient.  The noisy-quadratic model's tracking
     mode then follows ``E[F(g)^2]`` exactly (the measured signal is tapped at
     the normaliser's input).
+
+    Parameters
+    ----------
+    filter : LinearStage
+        The linear filter ``F`` applied to the effective gradient.
+    name : str
+        The stage's name (its role and the key of its state and filter).
 
     Examples
     --------
@@ -447,12 +568,31 @@ def _started_difference(bld: ProgramBuilder, x: str, key: str, first: bool, star
 
 
 @dataclass(frozen=True)
-class LeadFilter(LinearStage):
+class LeadFilter(_FirstStepVaries, _OwnRealisation):
     """``y = x + k (x - x_prev)``, the previous input started at the first one: ``(1 + k) - k z^-1``.
 
     Adan's normaliser input ``g + beta2 (g - g_prev)`` (``pytorch-optimizer``'s
     and sail-sg's ``Adan`` start the previous gradient at the first, so the
     first difference is 0).  Build with :meth:`of_gain`.
+
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_gain` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    k : float
+        The lead gain (Adan's ``beta2``); the DC gain is 1.
+    start : float
+        The previous input at the first step, as a multiple of the first input
+        (1: the first difference is 0).
+
+    References
+    ----------
+    Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm" (2022), Algorithm 1;
+    ``pytorch-optimizer`` 4.1.0 ``Adan``.
 
     Examples
     --------
@@ -467,22 +607,27 @@ class LeadFilter(LinearStage):
 
     @classmethod
     def of_gain(cls, k: float, name: str = "measurement", start: float = 1.0) -> LeadFilter:
-        """The lead filter with gain ``k`` (``start``: the previous input at the first step, times the first)."""
+        """The lead filter with gain ``k``: ``(1 + k) - k z^-1``.
+
+        Parameters
+        ----------
+        k : float
+            The lead gain.
+        name : str
+            The stage's role.
+        start : float
+            The previous input at the first step, as a multiple of the first input.
+
+        Returns
+        -------
+        LeadFilter
+        """
         return cls((FilterTerm(ArmaFilter([1.0 + k, -k])),), name, float(k), float(start))
 
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
         """False: the first step differs."""
         return False
-
-    @property
-    def varies(self) -> bool:
-        """True: the first step starts the previous input."""
-        return True
-
-    def variant(self, t: int | None) -> bool:
-        """True at the first step."""
-        return t == 1
 
     @renamed_keywords("optfilters.package_stages", compensate="bias_correction")
     def emit_on(
@@ -501,14 +646,14 @@ class LeadFilter(LinearStage):
         bld.emit("add_", None, diff, x, slot=bld.const(1.0))
         return LinComb.of(diff)
 
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key, first=bool(variant))
-        sig.direction = out
-        sig.outputs[self.key] = out
-
     def describe(self) -> str:
-        """Short formula."""
+        """Short formula.
+
+        Returns
+        -------
+        str
+            ``x + k (x - x_prev) (x_prev starts at the first x)``.
+        """
         return f"x + {self.k:g} (x - x_prev) (x_prev starts at the first x)"
 
 
@@ -517,7 +662,7 @@ def _bias_correction(beta: float) -> Coef:
 
 
 @dataclass(frozen=True)
-class AdanNumerator(LinearStage):
+class AdanNumerator(_FirstStepVaries, _OwnRealisation):
     """Adan's numerator ``m_t / (1 - beta1^t) + beta2 n_t / (1 - beta2^t)``.
 
     ``m`` is the EMA(beta1) of ``g`` and ``n`` the EMA(beta2) of ``g - g_prev``
@@ -527,6 +672,27 @@ class AdanNumerator(LinearStage):
     ``pytorch-optimizer`` ``Adan``).  Its limit is the unit-DC ARMA(2,2) lead
     filter ``(1 - b1)/(1 - b1 z^-1) + b2 (1 - b2)(1 - z^-1)/(1 - b2 z^-1)``.
     Build with :meth:`of_betas`.
+
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_betas` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    beta1 : float
+        Pole of the EMA ``m`` of the gradient, in ``[0, 1)``.
+    beta2 : float
+        Pole of the EMA ``n`` of the gradient difference, and its gain.
+    start : float
+        The previous gradient at the first step, as a multiple of the first
+        gradient (1: the first difference is 0; -1 with ``maximize``).
+
+    References
+    ----------
+    Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm" (2022), Algorithm 1
+    (the bias-corrected form of ``pytorch-optimizer`` 4.1.0 ``Adan``).
 
     Examples
     --------
@@ -543,7 +709,23 @@ class AdanNumerator(LinearStage):
 
     @classmethod
     def of_betas(cls, beta1: float, beta2: float, name: str = "gradient", start: float = 1.0) -> AdanNumerator:
-        """The numerator for ``beta1``, ``beta2`` (``start``: the previous gradient at step 1, times the first)."""
+        """The numerator for ``beta1``, ``beta2``.
+
+        Parameters
+        ----------
+        beta1 : float
+            Pole of the EMA of the gradient.
+        beta2 : float
+            Pole of the EMA of the gradient difference, and its gain.
+        name : str
+            The stage's role.
+        start : float
+            The previous gradient at the first step, as a multiple of the first.
+
+        Returns
+        -------
+        AdanNumerator
+        """
         difference = ArmaFilter([1.0 - beta2, -(1.0 - beta2)], [1.0, -beta2], name="ema_difference")
         terms = (
             FilterTerm(ArmaFilter.ema(beta1), bias_corrected=True),
@@ -560,15 +742,6 @@ class AdanNumerator(LinearStage):
     def bias_corrected(self) -> bool:
         """True: both moments are bias-corrected."""
         return True
-
-    @property
-    def varies(self) -> bool:
-        """True: the first step starts the previous gradient."""
-        return True
-
-    def variant(self, t: int | None) -> bool:
-        """True at the first step."""
-        return t == 1
 
     @renamed_keywords("optfilters.package_stages", compensate="bias_correction")
     def emit_on(
@@ -592,21 +765,27 @@ class AdanNumerator(LinearStage):
         c2 = _bias_correction(self.beta2) if apply else ONE
         return LinComb([(m, c1), (n, Coef.constant(self.beta2).times(c2))])
 
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key, first=bool(variant))
-        sig.direction = out
-        sig.outputs[self.key] = out
-
     def describe(self) -> str:
-        """Short formula."""
+        """Short formula.
+
+        Returns
+        -------
+        str
+            The numerator's formula with its poles.
+        """
         return (
             f"m/(1-{self.beta1:g}^t) + {self.beta2:g} n/(1-{self.beta2:g}^t); m = EMA({self.beta1:g}) of g, "
             f"n = EMA({self.beta2:g}) of g - g_prev (g_prev starts at the first g)"
         )
 
     def table_cells(self) -> dict[str, str]:
-        """The ARMA(2,2) lead filter."""
+        """The ARMA(2,2) lead filter.
+
+        Returns
+        -------
+        dict of str to str
+            The ``gradient filtering`` cell.
+        """
         return {
             "gradient filtering": f"{classify_filter(self.limit())}: EMA of g + {self.beta2:g} EMA of the "
             "difference, each bias-corrected"
@@ -614,13 +793,29 @@ class AdanNumerator(LinearStage):
 
 
 @dataclass(frozen=True)
-class AccumulatingEma(LinearStage):
+class AccumulatingEma(_OwnRealisation):
     """An EMA of ``x^2`` that adds ``increment`` to its state every step: ``s = beta s + (1 - beta) x^2 + increment``.
 
     AdaBelief's second moment (its ``eps`` inside the state; the reference
     code and ``pytorch-optimizer`` both add it every step).  The linear part
     is the EMA (the terms); the increment is a constant input.  Build with
     :meth:`of_beta`.
+
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_beta` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    increment : float
+        Added to the state every step (AdaBelief's ``eps``), in units of ``x^2``.
+
+    References
+    ----------
+    Zhuang et al., "AdaBelief Optimizer" (NeurIPS 2020): ``s_t = beta2
+    s_{t-1} + (1 - beta2)(g_t - m_t)^2 + eps``; ``pytorch-optimizer`` ``AdaBelief``.
 
     Examples
     --------
@@ -634,7 +829,21 @@ class AccumulatingEma(LinearStage):
 
     @classmethod
     def of_beta(cls, beta: float, increment: float, name: str = "second_moment") -> AccumulatingEma:
-        """The bias-corrected EMA(beta) plus ``increment`` per step."""
+        """The bias-corrected EMA(beta) plus ``increment`` per step.
+
+        Parameters
+        ----------
+        beta : float
+            The EMA's pole, in ``[0, 1)``.
+        increment : float
+            Added to the state every step.
+        name : str
+            The stage's role.
+
+        Returns
+        -------
+        AccumulatingEma
+        """
         return cls((FilterTerm(ArmaFilter.ema(beta), bias_corrected=True),), name, float(increment))
 
     @renamed_keywords("optfilters.package_stages", compensate="bias_correction")
@@ -653,14 +862,14 @@ class AccumulatingEma(LinearStage):
             bld.emit("add_s_", None, out.terms[0][0], slot=bld.const(self.increment))
         return out
 
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction (through :meth:`emit_on`)."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key, first=bool(variant))
-        sig.direction = out
-        sig.outputs[self.key] = out
-
     def describe(self) -> str:
-        """Short formula."""
+        """Short formula.
+
+        Returns
+        -------
+        str
+            The EMA's formula followed by ``+ increment per step``.
+        """
         return f"{super().describe()} + {self.increment:g} per step"
 
 
@@ -675,11 +884,7 @@ _NOTES = {
 }
 
 
-class _DelayedTracker(Tracker):
-    def __init__(self, norm: DelayedNormaliser, size: int) -> None:
-        self.norm = norm
-        self.v = np.zeros(size)
-
+class _DelayedTracker(_MomentTracker):
     def gain(self, t: int, moments: Moments) -> FloatArray:
         if t == 1:
             self.v = np.asarray(moments.grad2, dtype=np.float64).copy()
@@ -690,13 +895,25 @@ class _DelayedTracker(Tracker):
 
 
 @dataclass(frozen=True)
-class DelayedNormaliser(Stage):
+class DelayedNormaliser(_FirstStepVaries):
     """ADOPT's normaliser: divide by ``max(sqrt(v_{t-1}), eps)``, then update ``v`` (no bias correction).
 
     At the first step ``v = g^2`` and the direction is 0 (no update); after
     it ``d / max(sqrt(v), eps)`` with the previous ``v``, then ``v = beta2 v +
     (1 - beta2) g^2`` (Taniguchi et al. 2024; ``pytorch-optimizer`` ``ADOPT``).
     Nonlinear: the closed loop freezes it at ``v``.
+
+    Parameters
+    ----------
+    beta2 : float
+        Pole of the EMA of ``g^2``, in ``[0, 1)``.
+    eps : float
+        Floor of ``sqrt(v)`` (units of the gradient).
+
+    References
+    ----------
+    Taniguchi et al., "ADOPT: Modified Adam Can Converge with Any beta2 with the
+    Optimal Rate" (2024); ``pytorch-optimizer`` ``ADOPT``.
 
     Examples
     --------
@@ -715,15 +932,6 @@ class DelayedNormaliser(Stage):
         """The EMA of ``g^2`` (uncorrected, started at ``g_1^2``)."""
         return {"second_moment": LinearStage.of(ArmaFilter.ema(self.beta2), "second_moment")}
 
-    @property
-    def varies(self) -> bool:
-        """True: the first step only measures."""
-        return True
-
-    def variant(self, t: int | None) -> bool:
-        """True at the first step."""
-        return t == 1
-
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """First step: ``v = g^2``, direction 0; later: divide by ``max(sqrt(v), eps)``, then update ``v``."""
         v = bld.state("second_moment.0")
@@ -736,13 +944,9 @@ class DelayedNormaliser(Stage):
             sig.outputs[self.key] = sig.direction
             return
         den = bld.new(CLAMP_MIN, bld.new("sqrt", v), slot=bld.const(self.eps))
-        lc = sig.direction
-        if lc.den is not None:
-            lc = LinComb.of(bld.materialise(lc))
-        sig.direction = LinComb(lc.terms, den=den)
+        _divide_direction(bld, sig, den, self.key)
         bld.emit("mul_s_", None, v, slot=bld.const(self.beta2))
         bld.emit("addcmul_", None, v, g, g, slot=bld.const(1.0 - self.beta2))
-        sig.outputs[self.key] = sig.direction
 
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
         """``1 / max(sqrt(v), eps)`` (0 at the first step, which does not update)."""
@@ -758,10 +962,6 @@ class DelayedNormaliser(Stage):
     def tracker(self, size: int) -> Tracker:
         """The delayed second moment run on the predicted ``E[g^2]``."""
         return _DelayedTracker(self, size)
-
-    def steady_dc(self, owner: str = "the model") -> float:
-        """1: ``v`` is a unit-DC EMA of ``g^2``."""
-        return 1.0
 
     def describe(self) -> str:
         """Short formula."""
@@ -790,11 +990,21 @@ def _clip_bound(power: float) -> Callable[[int, float], float]:
 
 
 @dataclass(frozen=True)
-class Clip(Stage):
+class Clip(_LeftOut):
     """Elementwise clip of the direction to ``[-t^power, t^power]`` (ADOPT's ``clip_lambda``, power 1/4).
 
     A saturation: nonlinear; the linearisation leaves it out (it is inactive
     while ``|d| < t^power``, and the bound grows without limit).
+
+    Parameters
+    ----------
+    power : float
+        The bound is ``t^power`` at step ``t`` (0: a constant bound 1).
+
+    References
+    ----------
+    Taniguchi et al. (2024), ADOPT's clipped update (``clip_lambda``,
+    ``t^(1/4)``); ``pytorch-optimizer`` ``ADOPT``.
 
     Examples
     --------
@@ -806,7 +1016,6 @@ class Clip(Stage):
     power: float = 0.25
 
     role: ClassVar[str] = "clip"
-    is_linear: ClassVar[bool] = False
 
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
@@ -825,14 +1034,6 @@ class Clip(Stage):
         """Left out."""
         return f"linearised: clip to +-t^{self.power:g} left out (unsaturated)"
 
-    def tracker(self, size: int) -> Tracker:
-        """Gain 1 (unsaturated)."""
-        return _UnitTracker()
-
-    def steady_dc(self, owner: str = "the model") -> None:
-        """None: frozen at gain 1."""
-        return None
-
     def describe(self) -> str:
         """Short formula."""
         return f"clip to +-t^{self.power:g}"
@@ -846,13 +1047,8 @@ class Clip(Stage):
         return {"gradient normalisation": f"clip to +-t^{self.power:g}"}
 
 
-class _UnitTracker(Tracker):
-    def gain(self, t: int, moments: Moments) -> FloatArray:
-        return np.ones_like(np.asarray(moments.grad2, dtype=np.float64))
-
-
 @dataclass(frozen=True)
-class CautiousMask(Stage):
+class CautiousMask(_LeftOut):
     """C-Optim's mask: keep the direction where it agrees in sign with the gradient, rescaled per tensor.
 
     ``d <- d * m * n / (sum m + 1)`` with ``m = [d g > 0]`` over each parameter
@@ -861,6 +1057,11 @@ class CautiousMask(Stage):
     the gradient, and a per-tensor reduction: ``fused=True`` runs it on the
     multi-tensor path); the linearisation leaves it out (every coordinate
     agreeing, the rescaling ``n / (n + 1)`` ignored).
+
+    References
+    ----------
+    Liang, Chen, Liu and Liu, "Cautious Optimizers: Improving Training with One
+    Line of Code" (2024); ``pytorch-optimizer`` ``apply_cautious``.
 
     Examples
     --------
@@ -871,7 +1072,6 @@ class CautiousMask(Stage):
     """
 
     role: ClassVar[str] = "mask"
-    is_linear: ClassVar[bool] = False
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """``d = cautious(d, g)``."""
@@ -882,14 +1082,6 @@ class CautiousMask(Stage):
     def linearisation_note(self, how: str, second_moment: float | None = None) -> str:
         """Left out."""
         return "linearised: cautious mask left out (all coordinates agreeing)"
-
-    def tracker(self, size: int) -> Tracker:
-        """Gain 1."""
-        return _UnitTracker()
-
-    def steady_dc(self, owner: str = "the model") -> None:
-        """None: frozen at gain 1."""
-        return None
 
     def describe(self) -> str:
         """Short formula."""
@@ -904,11 +1096,7 @@ class CautiousMask(Stage):
         return {"gradient normalisation": "cautious mask [d g > 0], rescaled per tensor"}
 
 
-class _YogiTracker(Tracker):
-    def __init__(self, norm: YogiNormaliser, size: int) -> None:
-        self.norm = norm
-        self.v = np.full(size, norm.initial)
-
+class _YogiTracker(_MomentTracker):
     def gain(self, t: int, moments: Moments) -> FloatArray:
         g2 = np.asarray(moments.grad2, dtype=np.float64)
         self.v = self.v - (1.0 - self.norm.beta2) * np.sign(self.v - g2) * g2
@@ -924,6 +1112,20 @@ class YogiNormaliser(Stage):
     2018; ``pytorch-optimizer`` ``Yogi``, which starts ``v`` at
     ``initial_accumulator``).  Nonlinear twice: the division and the sign in
     the statistic; the tracker runs the recursion on the predicted ``E[g^2]``.
+
+    Parameters
+    ----------
+    beta2 : float
+        The rate ``1 - beta2`` of the additive second-moment step, in ``[0, 1)``.
+    eps : float
+        Added to the denominator (units of the gradient).
+    initial : float
+        The second moment's initial value (``initial_accumulator``, units of ``g^2``).
+
+    References
+    ----------
+    Zaheer, Reddi, Sachan, Kale and Kumar, "Adaptive Methods for Nonconvex
+    Optimization" (NeurIPS 2018); ``pytorch-optimizer`` ``Yogi``.
 
     Examples
     --------
@@ -953,11 +1155,7 @@ class YogiNormaliser(Stage):
 
         bld.emit("div_s_", None, den, slot=bld.slot(root_correction, lambda lr: 1.0))
         bld.emit("add_s_", None, den, slot=bld.const(self.eps))
-        lc = sig.direction
-        if lc.den is not None:
-            lc = LinComb.of(bld.materialise(lc))
-        sig.direction = LinComb(lc.terms, den=den)
-        sig.outputs[self.key] = sig.direction
+        _divide_direction(bld, sig, den, self.key)
 
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
         """``1 / (sqrt(v) + eps)`` at the (bias-corrected) second moment ``v``."""
@@ -970,11 +1168,7 @@ class YogiNormaliser(Stage):
 
     def tracker(self, size: int) -> Tracker:
         """The sign-driven recursion run on the predicted ``E[g^2]``."""
-        return _YogiTracker(self, size)
-
-    def steady_dc(self, owner: str = "the model") -> float:
-        """1: the recursion settles about ``v = E[g^2]`` (within ``(1 - beta2) E[g^2]``)."""
-        return 1.0
+        return _YogiTracker(self, size, self.initial)
 
     def describe(self) -> str:
         """Short formula."""
@@ -1001,6 +1195,25 @@ class YogiNormaliser(Stage):
 def ademamix_alpha(t: int, alpha: float, t_warmup: float | None) -> float:
     """The authors' linear warm-up of alpha: ``min(t alpha / T, alpha)`` (``alpha`` without warm-up).
 
+    Parameters
+    ----------
+    t : int
+        The step, from 1.
+    alpha : float
+        The slow EMA's final gain.
+    t_warmup : float or None
+        The warm-up length ``T`` in steps (None: no warm-up).
+
+    Returns
+    -------
+    float
+        ``alpha_t``.
+
+    References
+    ----------
+    Pagliardini, Ablin and Grangier, "The AdEMAMix Optimizer: Better, Faster,
+    Older" (2024), the authors' ``alpha_scheduler``; ``pytorch-optimizer`` ``AdEMAMix``.
+
     Examples
     --------
     >>> from optfilters.package_stages import ademamix_alpha
@@ -1012,6 +1225,27 @@ def ademamix_alpha(t: int, alpha: float, t_warmup: float | None) -> float:
 
 def ademamix_beta3(t: int, beta1: float, beta3: float, t_warmup: float | None) -> float:
     """The authors' beta3 warm-up: ``min(exp(ln b1 ln b3 / ((1 - t/T) ln b3 + t/T ln b1)), b3)``.
+
+    Parameters
+    ----------
+    t : int
+        The step, from 1.
+    beta1 : float
+        The fast EMA's pole (the start of the warm-up), in ``(0, 1)``.
+    beta3 : float
+        The slow EMA's final pole, in ``(0, 1)``.
+    t_warmup : float or None
+        The warm-up length ``T`` in steps (None: no warm-up).
+
+    Returns
+    -------
+    float
+        ``beta3_t``, rising from about ``beta1`` to ``beta3`` (reached at ``t = T``).
+
+    References
+    ----------
+    Pagliardini, Ablin and Grangier (2024), the authors' ``beta3_scheduler``
+    (the half-life grows linearly); ``pytorch-optimizer`` ``AdEMAMix``.
 
     Examples
     --------
@@ -1026,7 +1260,7 @@ def ademamix_beta3(t: int, beta1: float, beta3: float, t_warmup: float | None) -
 
 
 @dataclass(frozen=True)
-class ScheduledMixture(LinearStage):
+class ScheduledMixture(_OwnRealisation):
     """AdEMAMix's numerator with the authors' warm-up: ``m1 / (1 - beta1^t) + alpha_t m2`` with ``m2`` an EMA(beta3_t).
 
     The slow EMA's pole ``beta3_t`` and its gain ``alpha_t`` rise over
@@ -1034,6 +1268,23 @@ class ScheduledMixture(LinearStage):
     Pagliardini et al. 2024, ``pytorch-optimizer`` ``AdEMAMix``): a linear
     stage with a time-varying gain and pole.  Its limit (reached at ``t =
     t_alpha_beta3``) is the constant AdEMAMix filter.  Build with :meth:`of_mixture`.
+
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_mixture` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    beta1 : float
+        The fast EMA's pole, in ``[0, 1)``.
+    beta3 : float
+        The slow EMA's final pole, in ``[0, 1)``.
+    alpha : float
+        The slow EMA's final gain.
+    t_alpha_beta3 : float or None
+        The warm-up length in steps (None: no warm-up).
 
     Examples
     --------
@@ -1053,7 +1304,23 @@ class ScheduledMixture(LinearStage):
     def of_mixture(
         cls, beta1: float, beta3: float, alpha: float, t_alpha_beta3: float | None, name: str = "gradient"
     ) -> ScheduledMixture:
-        """The numerator for these hyperparameters."""
+        """The numerator for these hyperparameters.
+
+        Parameters
+        ----------
+        beta1, beta3 : float
+            The fast and the slow EMA's (final) poles.
+        alpha : float
+            The slow EMA's final gain.
+        t_alpha_beta3 : float or None
+            The warm-up length in steps (None: no warm-up).
+        name : str
+            The stage's role.
+
+        Returns
+        -------
+        ScheduledMixture
+        """
         terms = (
             FilterTerm(ArmaFilter.ema(beta1), bias_corrected=True),
             FilterTerm(ArmaFilter.ema(beta3), gain=Constant(alpha)),
@@ -1090,14 +1357,14 @@ class ScheduledMixture(LinearStage):
         gain = Coef(lambda t: (ademamix_alpha(t, alpha, warm), 1.0), alpha)
         return LinComb([(m1, c1), (m2, gain)])
 
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key)
-        sig.direction = out
-        sig.outputs[self.key] = out
-
     def describe(self) -> str:
-        """Short formula."""
+        """Short formula.
+
+        Returns
+        -------
+        str
+            The mixture's formula, with the warm-up when there is one.
+        """
         warm = f"; alpha_t, beta3_t warm up over {self.t_alpha_beta3:g} steps" if self.t_alpha_beta3 is not None else ""
         return (
             f"m1/(1-{self.beta1:g}^t) + alpha_t m2; m1 = EMA({self.beta1:g}) of g, m2 = EMA(beta3_t) of g "
@@ -1105,7 +1372,13 @@ class ScheduledMixture(LinearStage):
         )
 
     def table_cells(self) -> dict[str, str]:
-        """The mixture, with its warm-up."""
+        """The mixture, with its warm-up.
+
+        Returns
+        -------
+        dict of str to str
+            The ``gradient filtering`` cell.
+        """
         text = f"{classify_stage_text(self)}"
         if self.t_alpha_beta3 is not None:
             text += ", alpha and beta3 warm-up (time-varying gain and pole)"
@@ -1129,6 +1402,14 @@ class PostUpdateDecay(Stage):
     In the closed loop ``theta_t = f (theta_{t-1} - lr d_t)`` with ``f`` the
     factor (:meth:`loop_factor`): the plant's pole and the loop gain are both
     multiplied by ``f``.
+
+    Parameters
+    ----------
+    weight_decay : float
+        The decay ``wd`` per unit learning rate (0: the stage does nothing).
+    proximal : bool
+        True: ``theta /= 1 + lr wd`` (Adan's proximal form); False: ``theta *=
+        1 - lr wd`` (``pytorch-optimizer``'s LaProp).
 
     Examples
     --------
@@ -1182,6 +1463,16 @@ class DirectionDecay(Stage):
     does not precondition (``optfilters.closed_loop`` divides it by their
     frozen gain).
 
+    Parameters
+    ----------
+    weight_decay : float
+        The decay ``wd`` (0: the stage does nothing).
+
+    References
+    ----------
+    ``schedulefree`` 1.4.1 ``AdamWScheduleFree`` (``grad.add_(y, alpha=decay)``
+    after the division by the denominator).
+
     Examples
     --------
     >>> from optfilters.package_stages import DirectionDecay
@@ -1221,12 +1512,30 @@ class DirectionDecay(Stage):
 
 
 @dataclass(frozen=True)
-class LionInterpolation(LinearStage):
+class LionInterpolation(_OwnRealisation):
     """Lion's ``c = lerp(m, x, 1 - beta1)``, then ``m.lerp_(x, 1 - beta2)``: ``((1-b1) + (b1-b2) z^-1)/(1 - b2 z^-1)``.
 
     The realisation of ``pytorch-optimizer``'s ``Lion`` (the sign that follows
     is discontinuous, so the interpolation is computed in the package's
     order).  Build with :meth:`of_betas`.
+
+    Parameters
+    ----------
+    terms : tuple of FilterTerm
+        The terms, as built by :meth:`of_betas` (see :class:`~optfilters.stages.LinearStage`).
+    name : str
+        The stage's role (``"gradient"``, ``"measurement"``, ...).
+    summed : bool
+        As in :class:`~optfilters.stages.LinearStage` (keyword only).
+    beta1 : float
+        The interpolation weight of the update direction, in ``[0, 1]``.
+    beta2 : float
+        The momentum's pole, in ``[0, 1)``.
+
+    References
+    ----------
+    Chen et al., "Symbolic Discovery of Optimization Algorithms" (2023),
+    Program 1; ``pytorch-optimizer`` ``Lion``.
 
     Examples
     --------
@@ -1241,7 +1550,21 @@ class LionInterpolation(LinearStage):
 
     @classmethod
     def of_betas(cls, beta1: float, beta2: float, name: str = "gradient") -> LionInterpolation:
-        """The interpolation filter for ``beta1``, ``beta2``."""
+        """The interpolation filter for ``beta1``, ``beta2``.
+
+        Parameters
+        ----------
+        beta1 : float
+            The interpolation weight of the update direction.
+        beta2 : float
+            The momentum's pole.
+        name : str
+            The stage's role.
+
+        Returns
+        -------
+        LionInterpolation
+        """
         f = ArmaFilter([1.0 - beta1, beta1 - beta2], [1.0, -beta2], name="lion")
         return cls((FilterTerm(f),), name, float(beta1), float(beta2))
 
@@ -1263,18 +1586,8 @@ class LionInterpolation(LinearStage):
         bld.emit("lerp_", None, m, x, slot=bld.const(1.0 - self.beta2))
         return LinComb.of(c)
 
-    def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """Filter the direction."""
-        out = self.emit_on(bld, bld.materialise(sig.direction), self.key)
-        sig.direction = out
-        sig.outputs[self.key] = out
 
-
-class _OffsetTracker(Tracker):
-    def __init__(self, norm: OffsetRmsNormaliser, size: int) -> None:
-        self.norm = norm
-        self.v = np.zeros(size)
-
+class _OffsetTracker(_MomentTracker):
     def gain(self, t: int, moments: Moments) -> FloatArray:
         beta2 = self.norm.beta2
         self.v = beta2 * self.v + (1.0 - beta2) * np.asarray(moments.grad2, dtype=np.float64)
@@ -1289,6 +1602,20 @@ class OffsetRmsNormaliser(Stage):
     ``pytorch-optimizer``'s ``apply_ams_bound`` denominator (``offset`` its
     ``exp_avg_sq_eps``, 1e-15) with the bias correction after eps, as its
     ``LaProp`` divides.
+
+    Parameters
+    ----------
+    beta2 : float
+        Pole of the EMA of ``g^2``, in ``[0, 1)``.
+    offset : float
+        Added to ``v`` inside the root (units of ``g^2``).
+    eps : float
+        Added to the root (units of the gradient).
+
+    References
+    ----------
+    Ziyin, Wang and Ueda, "LaProp: Separating Momentum and Adaptivity in Adam"
+    (2020); ``pytorch-optimizer`` ``LaProp``.
 
     Examples
     --------
@@ -1324,11 +1651,7 @@ class OffsetRmsNormaliser(Stage):
             den,
             slot=bld.slot(lambda t, lr: math.sqrt(1.0 - math.pow(beta2, t)), lambda lr: 1.0),
         )
-        lc = sig.direction
-        if lc.den is not None:
-            lc = LinComb.of(bld.materialise(lc))
-        sig.direction = LinComb(lc.terms, den=den)
-        sig.outputs[self.key] = sig.direction
+        _divide_direction(bld, sig, den, self.key)
 
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
         """``1 / (sqrt(v + offset) + eps)`` at the bias-corrected ``v`` (the correction's limit is 1)."""
@@ -1342,10 +1665,6 @@ class OffsetRmsNormaliser(Stage):
     def tracker(self, size: int) -> Tracker:
         """The EMA run on the predicted ``E[g^2]``, with the exact correction."""
         return _OffsetTracker(self, size)
-
-    def steady_dc(self, owner: str = "the model") -> float:
-        """1 (unit-DC EMA)."""
-        return 1.0
 
     def describe(self) -> str:
         """Short formula."""
@@ -1383,7 +1702,7 @@ class _LrEma:
 
 
 @dataclass(frozen=True, eq=False)
-class LrWeightedMomentum(Stage):
+class LrWeightedMomentum(_OwnUpdate):
     """LaProp's momentum and update: ``m = beta1 m + (1 - beta1) lr d``; ``theta -= m / c_t``.
 
     The learning rate enters the momentum (a change of learning rate applies
@@ -1392,6 +1711,16 @@ class LrWeightedMomentum(Stage):
     computed here for the learning rate given as though it had held since the
     first step (then ``c_t = 1 - beta1^t``, Adam's bias correction).  Per unit
     learning rate the direction filter is the EMA(beta1).
+
+    Parameters
+    ----------
+    beta1 : float
+        The momentum's pole, in ``[0, 1)``.
+
+    References
+    ----------
+    Ziyin, Wang and Ueda (2020); ``pytorch-optimizer`` ``LaProp``
+    (``exp_avg_lr_1``).
 
     Examples
     --------
@@ -1405,31 +1734,16 @@ class LrWeightedMomentum(Stage):
     beta1: float = 0.9
     lr_ema: _LrEma = field(init=False, repr=False, compare=False)
 
-    role: ClassVar[str] = "learning_rate"
-
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr_ema", _LrEma(self.beta1))
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.beta1 == other.beta1  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self.beta1))
+    def _key(self) -> tuple[Any, ...]:
+        return (self.beta1,)
 
     @property
     def key(self) -> str:
         """``post`` (its state is ``post.0``)."""
         return "post"
-
-    @property
-    def gain(self) -> Constant:
-        """1."""
-        return Constant(1.0)
-
-    @property
-    def is_constant(self) -> bool:
-        """False: the update is a momentum with the learning rate inside, not the learning rate times the direction."""
-        return False
 
     @property
     def is_time_invariant(self) -> bool:  # type: ignore[override]
@@ -1467,10 +1781,6 @@ class LrWeightedMomentum(Stage):
     def describe(self) -> str:
         """Short formula."""
         return f"m = {self.beta1:g} m + (1-{self.beta1:g}) lr d; theta -= m / c_t (c_t = EMA of lr / lr)"
-
-    def describe_line(self) -> str:
-        """The update's line."""
-        return f"update: {self.describe()}"
 
     def table_cells(self) -> dict[str, str]:
         """The post-filter."""

@@ -43,8 +43,10 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import InvalidHyperparameterError
 from .filters import ArmaFilter
 from .gains import Gain
+from .package_stages import _FirstStepVaries
 from .program import LinComb, Op, ProgramBuilder, Signals, StepValue
 from .stages import LinearStage, Moments, Stage, Tracker
+from .validation import check_integer, check_number
 
 if TYPE_CHECKING:
     from .catalogue import ModelLike
@@ -105,8 +107,37 @@ def _update(
 # ----------------------------------------------------------------------------- weight averages
 
 
+class _ParameterAverage(Stage):
+    """Mixin of the weight averages: role ``average``, the output ``averaged``, a copy of the parameter at first."""
+
+    role: ClassVar[str] = "average"
+
+    @property
+    def parameter_output(self) -> str:
+        """``averaged``."""
+        return AVERAGED
+
+    @property
+    def is_time_invariant(self) -> bool:  # type: ignore[override]
+        """False: the average starts as a copy of the parameter."""
+        return False
+
+    @property
+    def varies(self) -> bool:
+        """True: the average copies the parameter before it averages."""
+        return True
+
+    def _average(self, bld: ProgramBuilder, sig: Signals, variant: Any) -> str | None:
+        """The register of the average; after ``a = theta`` (variant ``copy``) None: nothing left to do."""
+        a = bld.state(AVERAGED)
+        if variant == "copy":
+            bld.emit("copy_", None, a, sig.param)
+            return None
+        return a
+
+
 @dataclass(frozen=True)
-class EmaAverage(Stage):
+class EmaAverage(_ParameterAverage):
     """EMA of the parameters after each update: ``a = decay * a + (1 - decay) * theta`` (``a = theta`` until ``start``).
 
     ``torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))``
@@ -127,6 +158,11 @@ class EmaAverage(Stage):
     start : int
         The first averaged step (>= 1).
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``decay`` is not in ``[0, 1)`` or ``start`` is not an integer >= 1.
+
     Examples
     --------
     >>> import optfilters
@@ -141,28 +177,9 @@ class EmaAverage(Stage):
     decay: float = 0.999
     start: int = 1
 
-    role: ClassVar[str] = "average"
-
     def __post_init__(self) -> None:
-        if not (0.0 <= self.decay < 1.0):
-            raise InvalidHyperparameterError(f"decay must be in [0, 1), got {self.decay!r}")
-        if int(self.start) != self.start or self.start < 1:
-            raise InvalidHyperparameterError(f"start must be an integer >= 1, got {self.start!r}")
-
-    @property
-    def parameter_output(self) -> str:
-        """``averaged``."""
-        return AVERAGED
-
-    @property
-    def is_time_invariant(self) -> bool:  # type: ignore[override]
-        """False: the average starts as a copy of the parameter."""
-        return False
-
-    @property
-    def varies(self) -> bool:
-        """True: the first averaged step copies."""
-        return True
+        check_number(self.decay, "decay", 0.0, 1.0, high_open=True)
+        check_integer(self.start, "start", 1)
 
     def variant(self, t: int | None) -> str:
         """``copy`` up to ``start``, then ``ema``."""
@@ -170,10 +187,8 @@ class EmaAverage(Stage):
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """``a = theta`` (copy) or ``a.lerp_(theta, 1 - decay)`` after the update."""
-        a = bld.state(AVERAGED)
-        if variant == "copy":
-            bld.emit("copy_", None, a, sig.param)
-        else:
+        a = self._average(bld, sig, variant)
+        if a is not None:
             bld.emit("lerp_", None, a, sig.param, slot=bld.const(1.0 - self.decay))
 
     def linear_stages(self) -> dict[str, LinearStage]:
@@ -194,7 +209,7 @@ class EmaAverage(Stage):
 
 
 @dataclass(frozen=True)
-class SwaAverage(Stage):
+class SwaAverage(_ParameterAverage):
     """The equal-weight average of the parameters at steps ``start, start + every, ...`` (SWA).
 
     ``torch.optim.swa_utils.AveragedModel(model)`` (no ``avg_fn``: on CPU
@@ -213,6 +228,11 @@ class SwaAverage(Stage):
     every : int
         Average every ``every`` steps (>= 1; e.g. once per epoch).
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``start`` or ``every`` is not an integer >= 1.
+
     Examples
     --------
     >>> import optfilters
@@ -228,28 +248,9 @@ class SwaAverage(Stage):
     start: int = 1
     every: int = 1
 
-    role: ClassVar[str] = "average"
-
     def __post_init__(self) -> None:
-        for name in ("start", "every"):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise InvalidHyperparameterError(f"{name} must be an integer >= 1, got {value!r}")
-
-    @property
-    def parameter_output(self) -> str:
-        """``averaged``."""
-        return AVERAGED
-
-    @property
-    def is_time_invariant(self) -> bool:  # type: ignore[override]
-        """False: the weight ``1 / (n + 1)`` changes at every averaged step."""
-        return False
-
-    @property
-    def varies(self) -> bool:
-        """True."""
-        return True
+        check_integer(self.start, "start", 1)
+        check_integer(self.every, "every", 1)
 
     def variant(self, t: int | None) -> str:
         """``copy`` up to ``start``, ``mean`` at averaged steps, else ``hold`` (the limit: the weight tends to 0)."""
@@ -260,15 +261,24 @@ class SwaAverage(Stage):
         return "mean" if (t - self.start) % self.every == 0 else "hold"
 
     def count(self, t: int) -> int:
-        """The number of parameters already averaged when step ``t`` (an averaged step after ``start``) is added."""
+        """The number of parameters already averaged when step ``t`` (an averaged step after ``start``) is added.
+
+        Parameters
+        ----------
+        t : int
+            An averaged step: ``t > start`` and ``(t - start) % every == 0``.
+
+        Returns
+        -------
+        int
+            ``n = (t - start) // every``; the step's weight is ``1 / (n + 1)``.
+        """
         return (t - self.start) // self.every
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """``a = theta`` (copy), or ``a = a + (theta - a) / (n + 1)`` (torch's ``get_swa_avg_fn``), or nothing."""
-        a = bld.state(AVERAGED)
-        if variant == "copy":
-            bld.emit("copy_", None, a, sig.param)
-        elif variant == "mean":
+        a = self._average(bld, sig, variant)
+        if a is not None and variant == "mean":
             diff = bld.new("add", sig.param, a, slot=bld.const(-1.0))
             weight = bld.slot(lambda t, lr: float(self.count(t) + 1), lambda lr: math.inf)
             bld.emit("div_s_", None, diff, slot=weight)
@@ -277,17 +287,32 @@ class SwaAverage(Stage):
     def window(self, n: int) -> ArmaFilter:
         """The FIR filter the average applies to the iterates after ``n`` averaged steps (taps ``every`` apart).
 
+        Parameters
+        ----------
+        n : int
+            The number of averaged steps, >= 1.
+
+        Returns
+        -------
+        ArmaFilter
+            The FIR filter with ``n`` taps ``1/n``, ``every`` apart (order
+            ``every (n - 1)``).
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            When ``n`` is not an integer >= 1.
+
         Examples
         --------
         >>> from optfilters.parameter_stages import SwaAverage
         >>> SwaAverage(every=2).window(2).b.tolist()
         [0.5, 0.0, 0.5]
         """
-        if int(n) != n or n < 1:
-            raise InvalidHyperparameterError(f"n must be an integer >= 1, got {n!r}")
-        b = np.zeros(self.every * (int(n) - 1) + 1)
-        b[:: self.every] = 1.0 / int(n)
-        return ArmaFilter(b, [1.0], name=f"swa window({int(n)})")
+        n = check_integer(n, "n", 1)
+        b = np.zeros(self.every * (n - 1) + 1)
+        b[:: self.every] = 1.0 / n
+        return ArmaFilter(b, [1.0], name=f"swa window({n})")
 
     def describe(self) -> str:
         """Short formula."""
@@ -431,6 +456,12 @@ def ema_average_variance_ratio(decay: float, pole: float) -> float:
     Returns
     -------
     float
+        ``Var[a] / Var[theta]`` in the steady state, in ``(0, 1]``.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``decay`` is not in ``[0, 1)`` or ``pole`` not in ``(-1, 1)``.
 
     Examples
     --------
@@ -440,9 +471,8 @@ def ema_average_variance_ratio(decay: float, pole: float) -> float:
     >>> ema_average_variance_ratio(0.0, 0.5)
     1.0
     """
-    g, r = float(decay), float(pole)
-    if not (0.0 <= g < 1.0) or not (-1.0 < r < 1.0):
-        raise InvalidHyperparameterError(f"needs 0 <= decay < 1 and -1 < pole < 1, got decay={decay}, pole={pole}")
+    g = check_number(decay, "decay", 0.0, 1.0, high_open=True)
+    r = check_number(pole, "pole", -1.0, 1.0, low_open=True, high_open=True)
     return (1.0 - g) * (1.0 + g * r) / ((1.0 + g) * (1.0 - g * r))
 
 
@@ -470,6 +500,16 @@ class Lookahead(Stage):
     alpha : float
         Interpolation towards the fast weights, in ``[0, 1]``.
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``k`` is not an integer >= 1 or ``alpha`` not in ``[0, 1]``.
+
+    References
+    ----------
+    Zhang, Lucas, Hinton and Ba, "Lookahead Optimizer: k steps forward, 1 step
+    back" (NeurIPS 2019), Algorithm 1; ``pytorch-optimizer`` ``Lookahead``.
+
     Examples
     --------
     >>> import optfilters
@@ -484,10 +524,8 @@ class Lookahead(Stage):
     role: ClassVar[str] = "lookahead"
 
     def __post_init__(self) -> None:
-        if int(self.k) != self.k or self.k < 1:
-            raise InvalidHyperparameterError(f"k must be an integer >= 1, got {self.k!r}")
-        if not (0.0 <= self.alpha <= 1.0):
-            raise InvalidHyperparameterError(f"alpha must be in [0, 1], got {self.alpha!r}")
+        check_integer(self.k, "k", 1)
+        check_number(self.alpha, "alpha", 0.0, 1.0)
 
     @property
     def period(self) -> int:
@@ -543,6 +581,20 @@ class Lookahead(Stage):
 class AsgdStepSize(Gain):
     """ASGD's ``eta_t / lr = (1 + lambd lr (t - 1))^-alpha`` (``eta_t`` in float32, as torch keeps it).
 
+    Parameters
+    ----------
+    lambd : float
+        torch's decay term ``lambd``.
+    alpha : float
+        torch's power ``alpha``.
+    lr : float
+        The learning rate at which :meth:`value` evaluates ``eta_t / lr``.
+
+    References
+    ----------
+    ``torch.optim.ASGD`` (single-tensor ``_single_tensor_asgd``: ``new_eta =
+    lr / ((1 + lambd * lr * step) ** alpha)``); Polyak and Juditsky (1992).
+
     Examples
     --------
     >>> from optfilters.parameter_stages import AsgdStepSize
@@ -556,11 +608,35 @@ class AsgdStepSize(Gain):
     lr: float = 1e-2
 
     def eta(self, t: int, lr: float) -> float:
-        """``eta_t = lr / (1 + lambd lr (t - 1))^alpha`` rounded to float32 (torch's ``state['eta']``)."""
+        """``eta_t = lr / (1 + lambd lr (t - 1))^alpha`` rounded to float32 (torch's ``state['eta']``).
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+        lr : float
+            The learning rate (per step).
+
+        Returns
+        -------
+        float
+            ``eta_t``, the step size of step ``t`` (per step).
+        """
         return _f32(lr / ((1 + self.lambd * lr * (t - 1)) ** self.alpha))
 
     def value(self, t: int) -> float:
-        """``eta_t / lr`` at the stage's ``lr``."""
+        """``eta_t / lr`` at the stage's ``lr``.
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+
+        Returns
+        -------
+        float
+            The dimensionless factor ``eta_t / lr`` (1 when ``lr`` is 0).
+        """
         return self.eta(t, self.lr) / self.lr if self.lr else 1.0
 
     @property
@@ -755,7 +831,7 @@ def _zero_where_negative() -> Op:
 
 
 @dataclass(frozen=True)
-class RpropUpdate(Stage):
+class RpropUpdate(_FirstStepVaries):
     """torch.optim.Rprop's step: ``theta -= s * sign(d)`` with per-element step sizes ``s`` adapted on sign agreement.
 
     With ``p = d_t d_{t-1}`` (``d`` the direction, the gradient for Rprop):
@@ -772,6 +848,12 @@ class RpropUpdate(Stage):
         ``0 < etaminus < 1 < etaplus``.
     step_size_min, step_size_max : float
         The clamp.
+
+    References
+    ----------
+    Riedmiller and Braun, "A Direct Adaptive Method for Faster Backpropagation
+    Learning: The RPROP Algorithm" (1993); ``torch.optim.Rprop`` (its
+    ``_single_tensor_rprop``).
 
     Examples
     --------
@@ -800,15 +882,6 @@ class RpropUpdate(Stage):
     def is_time_invariant(self) -> bool:  # type: ignore[override]
         """True (the step sizes start at ``lr``: a first-step initialisation, nonlinear anyway)."""
         return True
-
-    @property
-    def varies(self) -> bool:
-        """True: the first step sets the step sizes to ``lr``."""
-        return True
-
-    def variant(self, t: int | None) -> bool:
-        """True at the first step."""
-        return t == 1
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
         """torch.optim.Rprop's single-tensor step (state ``rprop.prev`` and ``rprop.step_size``)."""
@@ -882,6 +955,16 @@ class _BussgangTracker(Tracker):
 class RelativeStepSize(Gain):
     """Adafactor's ``rho_t / lr = min(lr, 1/sqrt(t)) / lr`` (limit 0: the relative step decays as ``1/sqrt(t)``).
 
+    Parameters
+    ----------
+    lr : float
+        The learning rate at which :meth:`value` evaluates ``rho_t / lr``.
+
+    References
+    ----------
+    Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory
+    Cost" (ICML 2018), the relative step; ``torch.optim.Adafactor``.
+
     Examples
     --------
     >>> from optfilters.parameter_stages import RelativeStepSize
@@ -894,11 +977,35 @@ class RelativeStepSize(Gain):
 
     @staticmethod
     def rho(t: int, lr: float) -> float:
-        """``min(lr, 1 / t**0.5)`` (torch.optim.Adafactor's ``rho_t``)."""
+        """``min(lr, 1 / t**0.5)`` (torch.optim.Adafactor's ``rho_t``).
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+        lr : float
+            The learning rate (per step).
+
+        Returns
+        -------
+        float
+            ``rho_t`` (per step).
+        """
         return min(lr, 1 / (float(t) ** 0.5))
 
     def value(self, t: int) -> float:
-        """``rho_t / lr``."""
+        """``rho_t / lr``.
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+
+        Returns
+        -------
+        float
+            The dimensionless factor ``rho_t / lr`` (1 when ``lr`` is 0).
+        """
         return self.rho(t, self.lr) / self.lr if self.lr else 1.0
 
     @property
@@ -1180,6 +1287,12 @@ def averaged(
     OptimizerModel
         Named ``ema`` or ``swa``; the averaged parameters are its
         :attr:`~optfilters.OptimizerModel.parameter_output`.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        When ``average`` is neither ``"ema"`` nor ``"swa"``, or a stage's
+        hyperparameter is out of range (see :class:`EmaAverage`, :class:`SwaAverage`).
 
     Examples
     --------
