@@ -264,7 +264,13 @@ class LargeSignalResponse:
         return float(np.min(np.abs(self.updates[self.change :]))) / self.steady
 
     def as_dict(self) -> dict[str, Any]:
-        """The peak, its delay, the steady states and the context (JSON-able; the series are left out)."""
+        """The peak, its delay, the steady states and the context (JSON-able; the series are left out).
+
+        Returns
+        -------
+        dict
+            Scalars only (non-finite as None); the per-step series stay on the object.
+        """
         return {
             "name": self.name,
             "kind": self.kind,
@@ -282,7 +288,20 @@ class LargeSignalResponse:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal`)."""
+        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.large_signal`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.large_signal(self, ax=ax, **kwargs)
@@ -312,6 +331,12 @@ def scale_response(
     Returns
     -------
     LargeSignalResponse
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``scales`` is not at least 2 finite positive numbers or ``change``
+        is outside ``1 .. T - 1``.
 
     Examples
     --------
@@ -447,6 +472,11 @@ def burst_response(
     -------
     LargeSignalResponse
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``length < 1``, and for the inputs :func:`scale_response` rejects.
+
     Examples
     --------
     >>> from optfilters.large_signal import burst_response
@@ -566,11 +596,30 @@ class PeakRatioMap:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
 
     def bounded(self, bound: float) -> NDArray[np.bool_]:
-        """Cells whose peak ratio is at most ``bound``."""
+        """Cells whose peak ratio is at most ``bound``.
+
+        Parameters
+        ----------
+        bound : float
+            Allowed peak ratio (peak update over the new steady state).
+
+        Returns
+        -------
+        ndarray of bool, shape (rows, columns)
+            True where ``peak_ratio <= bound`` (False for nan cells).
+        """
         return np.asarray(self.peak_ratio <= bound)
 
     def as_dict(self) -> dict[str, Any]:
-        """The grid and the map (JSON-able)."""
+        """The grid and the map (JSON-able).
+
+        Returns
+        -------
+        dict
+            The parameter names and values, the ratio, ``peak_ratio`` and
+            ``peak_delay`` as nested lists (rows first), the history and the
+            other hyperparameters.
+        """
         return {
             "name": self.name,
             "parameters": list(self.parameters),
@@ -584,7 +633,20 @@ class PeakRatioMap:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map`)."""
+        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.peak_ratio_map`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.peak_ratio_map(self, ax=ax, **kwargs)
@@ -624,6 +686,12 @@ def peak_ratio_map(
     Returns
     -------
     PeakRatioMap
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``parameters`` does not name two hyperparameters, or the model has
+        no hyperparameter of one of those names.
 
     Examples
     --------
@@ -686,7 +754,13 @@ class BoundedRegion:
     tolerance: float
 
     def as_dict(self) -> dict[str, Any]:
-        """The boundary (JSON-able)."""
+        """The boundary (JSON-able).
+
+        Returns
+        -------
+        dict
+            The fields, ``rows`` and ``limits`` as lists (nan as None).
+        """
         return {
             "name": self.name,
             "parameters": list(self.parameters),
@@ -698,7 +772,20 @@ class BoundedRegion:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The boundary curve (:func:`optfilters.plot.bounded_region`)."""
+        """The boundary curve (:func:`optfilters.plot.bounded_region`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.bounded_region`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.bounded_region(self, ax=ax, **kwargs)
@@ -745,6 +832,13 @@ def bounded_region(
     Returns
     -------
     BoundedRegion
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``bound`` is not finite and >= 1, ``span`` is not
+        ``0 < low < high < 1``, or ``parameters`` does not name two
+        hyperparameters.
 
     Examples
     --------
