@@ -242,6 +242,19 @@ class PlotResult:
         left out, so regenerated figures are byte-stable where the backend
         allows.  Missing parent folders are created.
 
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Target file; its suffix selects the format.
+        **kwargs
+            Passed to :meth:`matplotlib.figure.Figure.savefig` (``dpi``, ...;
+            a ``metadata`` given here replaces the stable default).
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
         Examples
         --------
         >>> import tempfile, pathlib
@@ -597,6 +610,13 @@ def bode(
         markers of zeros on the unit circle; ``data["series"]``: label, freqs, magnitude (dB or
         linear, unclipped), phase_deg and unit_circle_zeros per series;
         ``data["db_floor"]``: the floor (None without a dB axis).
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not an integer >= 2, ``fmin`` is not in ``(0, 0.5)`` on a
+        log axis, ``db_range`` is not a positive finite number of dB, or
+        ``ax`` does not hold the number of panels drawn (or is not in ``fig``).
 
     Examples
     --------
