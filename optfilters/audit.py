@@ -483,6 +483,7 @@ class Audit:
         Returns
         -------
         list of (str, Finding)
+            The class's name with each of its findings.
         """
         return [(c.name, f) for c in self.classes for f in c.findings]
 

@@ -314,9 +314,11 @@ def expected_loss(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     steps : array_like of int
         Step counts ``k >= 0``.
     lr : float
+        Learning rate.
     batch_size : float
         ``B``: gradient noise variance ``c_i / B``.
     nqm : NoisyQuadraticSpectrum, optional

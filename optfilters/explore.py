@@ -420,6 +420,7 @@ def panel_data(
     Parameters
     ----------
     model : OptimizerModel
+        The side's optimizer, with its hyperparameters.
     entry : CatalogueEntry, optional
         Its catalogue entry (for the stability map's hyperparameter); None: no map.
     fn : {"quadratic", "rosenbrock"}
@@ -433,6 +434,7 @@ def panel_data(
     points, map_points : int
         Frequencies of the Bode plot; rows and columns of the stability map.
     label : str, optional
+        The panel's title (default: the model's name).
 
     Returns
     -------

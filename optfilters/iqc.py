@@ -1072,16 +1072,20 @@ def lessard_counterexample(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     x0 : float
         Start.
     steps : int
+        Steps of the recursion.
     lr : float, optional
+        Learning rate (default: the model's).
     **hyperparameters
         Catalogue hyperparameters.
 
     Returns
     -------
     ndarray, shape (steps + 1,)
+        ``x_0 = x0, x_1, ..., x_steps``.
 
     Examples
     --------

@@ -95,6 +95,7 @@ def settle_steps(model: ModelLike, tolerance: float = SETTLE_TOLERANCE, **hyperp
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     tolerance : float
         In ``(0, 1)``.
     **hyperparameters
@@ -103,6 +104,7 @@ def settle_steps(model: ModelLike, tolerance: float = SETTLE_TOLERANCE, **hyperp
     Returns
     -------
     int
+        ``ceil(log(tolerance) / log(rho))`` steps for the largest pole modulus ``rho`` (at least 1).
 
     Raises
     ------
@@ -175,6 +177,7 @@ def steady_update(model: ModelLike, scale: float = 1.0, **hyperparameters: Any) 
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     scale : float
         The constant gradient.
     **hyperparameters
@@ -183,6 +186,8 @@ def steady_update(model: ModelLike, scale: float = 1.0, **hyperparameters: Any) 
     Returns
     -------
     float
+        The update per unit learning rate, in the units of the gradient
+        (``s`` for SGD; about ``1`` for Adam, which normalises the scale away).
 
     Examples
     --------
@@ -318,6 +323,7 @@ def scale_response(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     scales : array_like, shape (T,)
         Gradient at each step (finite, > 0).
     change : int, optional
@@ -414,6 +420,7 @@ def step_response(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     ratio : float
         New scale over old (> 1: step up, < 1: step down).
     before : int, optional
@@ -458,6 +465,7 @@ def burst_response(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     ratio : float
         Burst scale over the base scale.
     length : int
@@ -465,6 +473,7 @@ def burst_response(
     before, after : int, optional
         Steps at the base scale before and after (default: :func:`settle_steps`).
     scale : float
+        The base gradient scale (> 0).
     **hyperparameters
         Catalogue hyperparameters.
 
@@ -500,7 +509,9 @@ def peak_ratio(model: ModelLike, ratio: float = 10.0, *, before: int | None = No
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     ratio : float
+        New gradient scale over the old one (> 0).
     before : int, optional
         History at the old scale (default: the long-history limit).
     **hyperparameters
@@ -509,6 +520,8 @@ def peak_ratio(model: ModelLike, ratio: float = 10.0, *, before: int | None = No
     Returns
     -------
     float
+        The largest update after the step over the new steady-state update
+        (dimensionless; 1 means no overshoot).
 
     Examples
     --------
@@ -529,12 +542,16 @@ def adam_step_closed_form(ratio: float, beta1: float, beta2: float, steps: int) 
     Parameters
     ----------
     ratio : float
+        ``r``: new gradient scale over the old one (> 0).
     beta1, beta2 : float
+        Adam's first- and second-moment decays, in ``[0, 1)``.
     steps : int
+        Number of updates after the jump.
 
     Returns
     -------
     ndarray, shape (steps,)
+        ``u_j``: each update over the new steady-state update.
 
     Examples
     --------
@@ -822,6 +839,7 @@ def bounded_region(
     span : (float, float)
         Search interval of the second parameter, inside ``(0, 1)``.
     parameters : pair of str
+        Hyperparameter names (default ``("beta1", "beta2")``).
     before : int, optional
         History (default: long-history limit).
     tolerance : float

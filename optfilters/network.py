@@ -506,8 +506,9 @@ def top_eigenvalue(
     ------
     ValueError
         If ``method`` is not one of the three, ``tol`` is not a finite number
-        > 0, ``max_iterations`` is not an integer >= 1, or ``preconditioner``
-        does not hold one positive tensor shaped like each parameter.
+        > 0, ``max_iterations`` is not an integer >= 1, ``preconditioner``
+        does not hold one positive tensor shaped like each parameter, or
+        ``v0`` does not have one entry per parameter scalar.
 
     Examples
     --------
@@ -667,6 +668,7 @@ def adaptive_preconditioner(optimizer: Any, group: int = 0) -> list[Any]:
     Parameters
     ----------
     optimizer : optfilters.torch.FilterOptimizer
+        A bridge optimizer whose model has a normaliser, after at least one step.
     group : int
         Parameter group.
 
@@ -678,7 +680,8 @@ def adaptive_preconditioner(optimizer: Any, group: int = 0) -> list[Any]:
     Raises
     ------
     ValueError
-        If a parameter of the group has no state yet (no step taken).
+        If the model has no RMS or peak normaliser, or a parameter of the
+        group has no state yet (no step taken).
 
     Examples
     --------
@@ -766,6 +769,7 @@ class CoordinateRecorder:
     Parameters
     ----------
     params : sequence of torch.Tensor
+        The parameters to sample from (flattened in order).
     coordinates : int
         Sample size (1 to the number of scalars).
     steps : int

@@ -1522,6 +1522,7 @@ def transition_matrices(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     times : array_like of int or None
         Steps ``t >= 1``; None for the ``t -> infinity`` LTI limit (one matrix per coordinate).
     lr, curvatures, schedule, staleness

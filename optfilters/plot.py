@@ -2132,8 +2132,11 @@ def root_locus(obj: Any, ax: Any = None, *, title: str | None = None, colorbar: 
     obj : RootLocus
         Needs ``lr_curvature``, ``poles``, ``open_loop_poles``, ``zeros`` and ``crossings``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
     colorbar : bool
+        Add a colour bar.
 
     Returns
     -------
@@ -2215,7 +2218,9 @@ def sensitivity(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotRe
     obj : Sensitivity
         Needs ``freqs``, ``S``, ``T``, ``peak_s``, ``peak_s_frequency``, ``peak_t``, ``peak_t_frequency``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2275,7 +2280,9 @@ def closed_loop_step(obj: Any, ax: Any = None, *, title: str | None = None) -> P
     obj : StepInfo
         Needs ``response``, ``final_value``, ``overshoot``, ``settling_steps``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2328,7 +2335,9 @@ def staleness_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
     obj : StalenessRates
         Needs ``staleness``, ``lr_curvature``, ``rate`` (shape ``(points, staleness)``).
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2375,9 +2384,11 @@ def frozen_edges(obj: Any, ax: Any = None, *, base: bool = False, title: str | N
     obj : FrozenEdges, list or dict
         Needs ``steps`` and ``edge`` (and ``limit``, ``base_edge``); ``name`` labels it.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     base : bool
         Draw the edge in the base learning rate (``base_edge``: with a schedule).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2422,7 +2433,9 @@ def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) 
     obj : TimeVaryingVerdict
         Needs ``log10_amplitude`` and ``frozen_rate``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2478,12 +2491,14 @@ def batch_scaling(
     obj : BatchScaling, list or dict
         Needs ``batch_sizes``, ``steps``, ``lr``, ``critical_batch_size``; ``label`` names it.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     quantity : {"steps", "lr", "effective_lr"}
         What to draw against the batch size.
     perfect : bool
         Draw perfect scaling (steps ~ 1/B, or lr ~ B) through each curve's smallest batch size,
         and mark each critical batch size.
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2573,7 +2588,9 @@ def certified_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
     obj : Certificate-like, list or dict
         Needs ``rate`` and ``quadratic_rate`` (:class:`optfilters.iqc.Certificate`).
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2627,9 +2644,11 @@ def large_signal(obj: Any, ax: Any = None, *, window: int | None = None, title: 
     obj : LargeSignalResponse-like, list or dict
         Needs ``ratios``, ``scales`` and ``change`` (:class:`optfilters.large_signal.LargeSignalResponse`).
     ax : sequence of two Axes, optional
+        The update-ratio and gradient-scale panels (default: a new figure).
     window : int, optional
         Steps shown after the change (default: until the ratio is within 1% of its final value, at least 50).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2697,10 +2716,13 @@ def peak_ratio_map(
     obj : PeakRatioMap-like
         Needs ``parameters``, ``rows``, ``columns``, ``peak_ratio``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     bounds : sequence of float
         Contour levels drawn as lines (the bounded regions' edges).
     colorbar : bool
+        Add a colour bar.
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2762,7 +2784,9 @@ def bounded_region(obj: Any, ax: Any = None, *, title: str | None = None, **line
     obj : BoundedRegion-like, list or dict
         Needs ``rows``, ``limits``, ``bound``, ``parameters``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
     **line_kw
         Passed to ``Axes.plot``.
 
@@ -2809,7 +2833,9 @@ def noise_transition(obj: Any, ax: Any = None, *, title: str | None = None) -> P
         Needs ``noise_std``, ``predicted``, ``linearised``, ``cycle``; ``observed`` and
         ``observed_stderr`` are drawn when not None.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2873,11 +2899,13 @@ def relay_run(
     obj : RelayRun-like
         Needs ``theta`` and ``step``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     approach : Approach-like, optional
         Draws ``theta_0 - step t`` up to its ``switch``.
     steps : int, optional
         Steps shown (default: all).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------

@@ -94,6 +94,7 @@ def frozen_loop(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     t : int
         The step (1-based) whose coefficients are held.
     lr_curvature : float, optional
@@ -307,6 +308,7 @@ def frozen_edges(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     steps : array_like of int, optional
         Steps ``t`` (default: 61 geometric steps from 1 to 1e5).
     staleness : int
@@ -523,6 +525,7 @@ def time_varying_verdict(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     lr_curvature : float, optional
         ``x = lr * h`` with the base learning rate (default: the model's ``lr`` times ``curvature``).
     steps : int

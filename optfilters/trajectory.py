@@ -610,6 +610,7 @@ def bridge_available() -> bool:
     Returns
     -------
     bool
+        Whether ``optfilters.torch`` imports (torch is installed) and provides ``FilterOptimizer``.
 
     Examples
     --------

@@ -730,6 +730,7 @@ class TritonKernel:
         Returns
         -------
         bool
+            Whether :meth:`run` can take this parameter.
         """
         device = param.device
         if device.type != ("cpu" if self.interpret else "cuda"):
