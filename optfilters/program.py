@@ -418,6 +418,23 @@ class RunningProduct:
 def round_to(value: float, dtype: str) -> float:
     """``value`` as a tensor of ``dtype`` holds it (``"float32"`` rounds; ``"float64"`` keeps it).
 
+    Parameters
+    ----------
+    value : float
+        The number.
+    dtype : {"float32", "float64"}
+        The storage precision.
+
+    Returns
+    -------
+    float
+        ``value`` rounded to the nearest float32 (round-half-even), or unchanged for float64.
+
+    Raises
+    ------
+    ValueError
+        If ``dtype`` is neither ``"float32"`` nor ``"float64"``.
+
     Examples
     --------
     >>> from optfilters.program import round_to
