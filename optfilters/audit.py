@@ -160,6 +160,11 @@ class AuditSettings:
     def as_dict(self) -> dict[str, Any]:
         """Plain data.
 
+        Returns
+        -------
+        dict
+            The seven settings by field name (steps, backgrounds, dither sizes, time limit).
+
         Examples
         --------
         >>> from optfilters.audit import AuditSettings
@@ -181,6 +186,15 @@ class AuditSettings:
 class Finding:
     """One finding: its kind (:data:`FINDING_KINDS`), a measured statement and a one-line reproduction.
 
+    Attributes
+    ----------
+    kind : str
+        A key of :data:`FINDING_KINDS`.
+    message : str
+        What was measured, in one sentence.
+    reproduce : str
+        A command that reproduces it (``optfilters identify ...``).
+
     Examples
     --------
     >>> from optfilters.audit import Finding
@@ -193,7 +207,13 @@ class Finding:
     reproduce: str
 
     def as_dict(self) -> dict[str, str]:
-        """Plain data."""
+        """Plain data.
+
+        Returns
+        -------
+        dict of str to str
+            ``kind``, ``message``, ``reproduce``.
+        """
         return {"kind": self.kind, "message": self.message, "reproduce": self.reproduce}
 
 
@@ -313,6 +333,13 @@ class ClassAudit:
     def filter_text(self) -> str:
         """The atlas filter in one line (poles, zeros with standard errors, DC gain).
 
+        Returns
+        -------
+        str
+            ``"<source>: poles [...], zeros [...], DC gain g"`` (the source:
+            the LTI filter, the best linear approximation or the small-signal
+            part), or ``"none"``.
+
         Examples
         --------
         >>> from optfilters.audit import audit_class, AuditSettings
@@ -333,6 +360,18 @@ class ClassAudit:
 
     def as_dict(self, timings: bool = False) -> dict[str, Any]:
         """Plain data for JSON (wall time only with ``timings=True``).
+
+        Parameters
+        ----------
+        timings : bool
+            Include the wall time (``seconds``); off by default so the output
+            is reproducible.
+
+        Returns
+        -------
+        dict
+            Name, origin, verdict and reason, the atlas filter, the catalogue
+            comparison, the findings, a brief identification and the probes' results.
 
         Examples
         --------
@@ -426,18 +465,40 @@ class Audit:
     seconds: float
 
     def verdict_counts(self) -> dict[str, int]:
-        """Classes per verdict (every verdict listed, zeros included)."""
+        """Classes per verdict (every verdict listed, zeros included).
+
+        Returns
+        -------
+        dict of str to int
+            Count per verdict, in the order of :data:`VERDICTS`.
+        """
         counts = dict.fromkeys(VERDICTS, 0)
         for c in self.classes:
             counts[c.verdict] = counts.get(c.verdict, 0) + 1
         return counts
 
     def findings(self) -> list[tuple[str, Finding]]:
-        """``(class name, finding)`` for every finding, in class order."""
+        """``(class name, finding)`` for every finding, in class order.
+
+        Returns
+        -------
+        list of (str, Finding)
+            The class's name with each of its findings.
+        """
         return [(c.name, f) for c in self.classes for f in c.findings]
 
     def to_markdown(self, timings: bool = False) -> str:
         """The atlas page: settings, verdict counts, one table row per class, the findings.
+
+        Parameters
+        ----------
+        timings : bool
+            Add each class's wall time and the total (not reproducible).
+
+        Returns
+        -------
+        str
+            Markdown, ending in a newline.
 
         Examples
         --------
@@ -500,6 +561,18 @@ class Audit:
     def as_dict(self, timings: bool = False) -> dict[str, Any]:
         """Plain data for JSON (wall times only with ``timings=True``).
 
+        Parameters
+        ----------
+        timings : bool
+            Include the wall times (``seconds``, per class and in total).
+
+        Returns
+        -------
+        dict
+            ``module``, ``versions``, ``settings``, ``verdict_counts``,
+            ``findings`` (each with its ``class``) and ``classes``
+            (:meth:`ClassAudit.as_dict`).
+
         Examples
         --------
         >>> from optfilters.audit import audit, AuditSettings
@@ -521,6 +594,18 @@ class Audit:
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """The atlas figure (:func:`optfilters.plot.atlas`).
+
+        Parameters
+        ----------
+        ax : sequence of two matplotlib.axes.Axes, optional
+            Default: a new figure.
+        **kwargs
+            Passed to :func:`optfilters.plot.atlas`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
 
         Examples
         --------

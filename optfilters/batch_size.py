@@ -125,7 +125,29 @@ class NoisyQuadraticSpectrum:
 
     @classmethod
     def zhang2019(cls, dim: int = 10_000, init_var: float = 1.0) -> NoisyQuadraticSpectrum:
-        """``h_i = 1/i`` for ``i = 1 .. dim`` and ``c_i = h_i`` (Zhang et al. 2019; their notebook's ``N(0, I)``)."""
+        """``h_i = 1/i`` for ``i = 1 .. dim`` and ``c_i = h_i`` (Zhang et al. 2019; their notebook's ``N(0, I)``).
+
+        Parameters
+        ----------
+        dim : int
+            Number of coordinates (>= 1; the paper uses 10^4).
+        init_var : float
+            Variance of the start, ``theta_0 ~ N(0, init_var I)``.
+
+        Returns
+        -------
+        NoisyQuadraticSpectrum
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            If ``dim < 1``.
+
+        References
+        ----------
+        G. Zhang et al., "Which algorithmic choices matter at which batch
+        sizes? Insights from a noisy quadratic model", NeurIPS 2019.
+        """
         if int(dim) < 1:
             raise InvalidHyperparameterError(f"dim must be >= 1, got {dim}")
         h = 1.0 / np.arange(1, int(dim) + 1, dtype=np.float64)
@@ -143,6 +165,20 @@ class NoisyQuadraticSpectrum:
 
     def quantised(self, bins: int = 256) -> NoisyQuadraticSpectrum:
         """A copy with the curvatures grouped in ``bins`` geometric bins (count-weighted means; for searches).
+
+        Each bin's curvature is the weighted mean of its ``h_i`` and its noise
+        the ``h``-weighted mean of its ``c_i`` (so ``sum w h`` and ``sum w h c``
+        are kept); the bin counts become the weights.
+
+        Parameters
+        ----------
+        bins : int
+            Number of geometric bins between the smallest and largest curvature.
+
+        Returns
+        -------
+        NoisyQuadraticSpectrum
+            At most ``bins`` coordinates (``self`` when it has no more already).
 
         Examples
         --------
@@ -278,9 +314,11 @@ def expected_loss(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     steps : array_like of int
         Step counts ``k >= 0``.
     lr : float
+        Learning rate.
     batch_size : float
         ``B``: gradient noise variance ``c_i / B``.
     nqm : NoisyQuadraticSpectrum, optional
@@ -292,7 +330,13 @@ def expected_loss(
 
     Returns
     -------
-    ndarray
+    ndarray, shape (len(steps),)
+        ``E[L_k]``, the expected loss after each step count.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If a step count is negative.
 
     Examples
     --------
@@ -349,6 +393,28 @@ def steps_to_target(
     first crossing, and bisection on exact sums finds it (the loss may
     oscillate for momentum, so "first" means first on the grid bracket).
     ``inf`` when the loop diverges or the target is below the noise floor.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        The optimizer (its LTI limit; normalised ones linearised at ``v = c / B``).
+    batch_sizes : array_like, shape (n,)
+        Batch sizes ``B`` (gradient noise variance ``c_i / B``).
+    lr : float
+        Learning rate.
+    target : float
+        The expected loss to reach.
+    nqm : NoisyQuadraticSpectrum, optional
+        Default: :meth:`NoisyQuadraticSpectrum.zhang2019`.
+    preconditioning : float
+        ``p`` of the preconditioner ``H^{-p}``.
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Steps per batch size (integers as floats; inf when unreachable).
 
     Examples
     --------
@@ -457,6 +523,10 @@ class BatchScaling:
         Where the examples needed (steps times ``B``) reach twice the small-batch value.
     search_steps : ndarray
         The steps the search found on the quantised spectrum (interpolated), for comparison.
+    preconditioning : float
+        ``p`` of the preconditioner ``H^{-p}``.
+    note : str
+        Free text on how the result was obtained.
 
     Examples
     --------
@@ -489,6 +559,17 @@ class BatchScaling:
         """Least-squares slope of ``log lr`` against ``log B`` for ``B <= upto`` (default: half the critical batch).
 
         1 means the tuned learning rate grows linearly with the batch size.
+
+        Parameters
+        ----------
+        upto : float, optional
+            Largest batch size in the fit (default ``critical_batch_size / 2``).
+
+        Returns
+        -------
+        float
+            The slope (dimensionless); nan with fewer than two finite positive
+            learning rates in range.
         """
         top = 0.5 * self.critical_batch_size if upto is None else float(upto)
         sel = (self.batch_sizes <= top) & np.isfinite(self.lr) & (self.lr > 0)
@@ -497,7 +578,14 @@ class BatchScaling:
         return float(np.polyfit(np.log(self.batch_sizes[sel]), np.log(self.lr[sel]), 1)[0])
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data."""
+        """Plain JSON-able data.
+
+        Returns
+        -------
+        dict
+            The fields (arrays as lists, non-finite as None), the examples
+            ``steps * B`` and the small-batch :meth:`lr_slope`.
+        """
         return {
             "name": self.name,
             "label": self.label,
@@ -516,7 +604,20 @@ class BatchScaling:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.batch_scaling`."""
+        """Draw with :func:`optfilters.plot.batch_scaling`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.batch_scaling`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.batch_scaling(self, ax=ax, **kwargs)
@@ -530,6 +631,26 @@ def critical_batch_size(batch_sizes: ArrayLike, steps: ArrayLike, factor: float 
     the crossing; inf when it is not reached.  For McCandlish et al.'s
     ``S = S_min (1 + B_noise / B)`` the examples ``S B`` double those at
     ``B = 1`` at ``B = 2 + B_noise`` (10 below; the interpolation reads 9.78).
+
+    Parameters
+    ----------
+    batch_sizes : array_like, shape (n,)
+        Increasing batch sizes.
+    steps : array_like, shape (n,)
+        Steps to the target at each batch size (inf: unreachable).
+    factor : float
+        Growth of the examples needed that defines the critical batch size.
+
+    Returns
+    -------
+    float
+        The critical batch size (examples per step); inf when never reached,
+        nan when the smallest batch size never reaches the target.
+
+    References
+    ----------
+    S. McCandlish et al., "An empirical model of large-batch training",
+    arXiv:1812.06162 (2018).
 
     Examples
     --------
@@ -612,6 +733,12 @@ def batch_scaling(
     Returns
     -------
     BatchScaling
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``batch_sizes`` is not positive and increasing, ``target`` is not
+        finite and > 0, or ``lr_points < 2``.
 
     Notes
     -----
@@ -735,6 +862,12 @@ def scaling_rule(model: ModelLike, kappa: float, rule: str = "filter", **hyperpa
     -------
     OptimizerModel
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``model`` is not a catalogue optimizer, ``kappa`` is not finite and
+        > 0, or ``rule`` is not one of the three.
+
     Examples
     --------
     >>> from optfilters.batch_size import scaling_rule
@@ -820,7 +953,14 @@ class ScalingRuleCheck:
         return float(np.max(np.abs(self.scaled_loss - self.base_loss) / self.base_loss))
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data."""
+        """Plain JSON-able data.
+
+        Returns
+        -------
+        dict
+            The fields (arrays as lists; boolean hyperparameters left out) and
+            :attr:`max_relative_difference`.
+        """
         return {
             "name": self.name,
             "rule": self.rule,
@@ -852,6 +992,32 @@ def check_scaling_rule(
     (the exact mean and covariance recursion, bias corrections and first-step
     quirks included; normalised models tracking their second moment), and
     compares the expected losses after the same number of examples.
+
+    Parameters
+    ----------
+    model : str or OptimizerModel
+        A catalogue optimizer (see :func:`scaling_rule`).
+    kappa : int
+        Batch-size ratio (an integer >= 1).
+    rule : {"filter", "linear", "sqrt"}
+        The scaling rule (:func:`scaling_rule`).
+    batch_size : float
+        The base batch size ``B``.
+    steps : int
+        Steps at ``B`` (>= ``kappa``; rounded down to a multiple of ``kappa``).
+    nqm : NoisyQuadraticSpectrum, optional
+        Default: :meth:`NoisyQuadraticSpectrum.zhang2019` with 100 coordinates.
+    **hyperparameters
+        Catalogue hyperparameters of the base run.
+
+    Returns
+    -------
+    ScalingRuleCheck
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``kappa`` is not an integer >= 1 or ``steps < kappa``.
 
     Examples
     --------

@@ -45,6 +45,19 @@ _CELL = "padding:2px 8px;text-align:left;border-bottom:1px solid #ddd"
 def number(value: Any, digits: int = 6) -> str:
     """A number for display: ``digits`` significant digits, no ``-0``, ``inf``/``nan`` spelled out.
 
+    Parameters
+    ----------
+    value : float, int, complex or bool
+        The number (a complex one with a negligible imaginary part, below
+        ``1e-12`` of its scale, is shown as real).
+    digits : int
+        Significant digits (``format(x, ".{digits}g")``).
+
+    Returns
+    -------
+    str
+        E.g. ``"0.3"``, ``"-inf"``, ``"1+2j"``, ``"True"``.
+
     Examples
     --------
     >>> number(0.1 + 0.2), number(-0.0), number(float("inf")), number(2.0)
@@ -79,6 +92,18 @@ def _latex_number(value: float) -> str:
 def polynomial_latex(coefficients: Sequence[float], variable: str = "z^{-1}") -> str:
     """``c0 + c1 z^{-1} + ...`` in LaTeX (zero terms left out, signs folded in).
 
+    Parameters
+    ----------
+    coefficients : sequence of float
+        ``c0, c1, ...``: the coefficient of ``variable^k`` at index ``k``.
+    variable : str
+        LaTeX of the first power; its ``{-1}`` becomes ``{-k}`` for the ``k``-th.
+
+    Returns
+    -------
+    str
+        LaTeX without math delimiters (``"0"`` when every coefficient is 0).
+
     Examples
     --------
     >>> polynomial_latex([1.0, -0.9]), polynomial_latex([0.0, 2.0]), polynomial_latex([0.0])
@@ -100,7 +125,26 @@ def polynomial_latex(coefficients: Sequence[float], variable: str = "z^{-1}") ->
 
 
 def transfer_function_latex(f: Any, name: str = "H") -> str:
-    """``H(z) = B(z^-1) / A(z^-1)`` of an :class:`~optfilters.ArmaFilter` in LaTeX (no math delimiters)."""
+    """``H(z) = B(z^-1) / A(z^-1)`` of an :class:`~optfilters.ArmaFilter` in LaTeX (no math delimiters).
+
+    Parameters
+    ----------
+    f : ArmaFilter
+        The filter (its ``b`` and ``a`` coefficients in powers of ``z^-1``).
+    name : str
+        Symbol of the transfer function.
+
+    Returns
+    -------
+    str
+        ``name(z) = \\frac{B}{A}``, or ``name(z) = B`` for an FIR filter.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter
+    >>> print(transfer_function_latex(ArmaFilter.ema(0.9)))
+    H(z) = \\frac{0.1}{1 - 0.9 z^{-1}}
+    """
     numerator = polynomial_latex(f.b)
     if f.a.size == 1:
         return f"{name}(z) = {numerator}"
@@ -123,6 +167,18 @@ def _polynomial_html(coefficients: Sequence[float]) -> str:
 
 def transfer_function_html(f: Any, name: str = "H") -> str:
     """``H(z)`` as an HTML fraction (an inline table): numerator over denominator in powers of z^-1.
+
+    Parameters
+    ----------
+    f : ArmaFilter
+        The filter.
+    name : str
+        Symbol of the transfer function (HTML-escaped).
+
+    Returns
+    -------
+    str
+        An HTML ``<span>`` (just the numerator for an FIR filter).
 
     Examples
     --------
@@ -160,6 +216,17 @@ def _roots_text(roots: Any) -> str:
 def filter_html(f: Any) -> str:
     """An :class:`~optfilters.ArmaFilter`: H(z), poles, zeros, gains and stability as HTML.
 
+    Parameters
+    ----------
+    f : ArmaFilter
+        The filter.
+
+    Returns
+    -------
+    str
+        A ``<div>`` with the filter's name and a table: ``H(z)``, ``b``,
+        ``a``, poles, zeros, DC and Nyquist gains, stability.
+
     Examples
     --------
     >>> from optfilters import ArmaFilter
@@ -181,7 +248,24 @@ def filter_html(f: Any) -> str:
 
 
 def filter_latex(f: Any) -> str:
-    """An :class:`~optfilters.ArmaFilter` as display math: ``$$H(z) = ...$$``."""
+    """An :class:`~optfilters.ArmaFilter` as display math: ``$$H(z) = ...$$``.
+
+    Parameters
+    ----------
+    f : ArmaFilter
+        The filter.
+
+    Returns
+    -------
+    str
+        :func:`transfer_function_latex` between ``$$`` delimiters.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter
+    >>> filter_latex(ArmaFilter([1.0, 0.5]))
+    '$$H(z) = 1 + 0.5 z^{-1}$$'
+    """
     return f"$${transfer_function_latex(f)}$$"
 
 
@@ -203,6 +287,18 @@ def model_html(model: Any) -> str:
     Each stage row has the role, the stage's own description and, for a linear
     stage, its transfer function (the t -> inf limit when time-varying; the
     normaliser row shows the filter of its second moment).
+
+    Parameters
+    ----------
+    model : OptimizerModel
+        The optimizer model.
+
+    Returns
+    -------
+    str
+        A ``<div>``: the name and hyperparameters, whether the model is
+        linear and time-invariant, and a stage / description / transfer
+        function table (a constant learning rate is left out).
 
     Examples
     --------
@@ -238,6 +334,17 @@ def model_html(model: Any) -> str:
 
 def model_latex(model: Any) -> str:
     """An :class:`~optfilters.OptimizerModel`'s linear stages as display math, one line per stage.
+
+    Parameters
+    ----------
+    model : OptimizerModel
+        The optimizer model (its :meth:`~optfilters.OptimizerModel.filters`).
+
+    Returns
+    -------
+    str
+        An ``aligned`` environment between ``$$`` delimiters, one
+        ``H_{role}(z)`` per filter.
 
     Examples
     --------
@@ -282,6 +389,19 @@ def _cell(value: Any) -> str:
 
 def result_html(obj: Any) -> str:
     """A result object (anything with ``as_dict()``) as an HTML table of its fields; long arrays are shortened.
+
+    Parameters
+    ----------
+    obj : object
+        Anything with ``as_dict()``; one with ``b`` and ``a`` also gets its
+        transfer function.
+
+    Returns
+    -------
+    str
+        A ``<div>``: the class name, the ``name`` field, and one row per other
+        field (lists longer than :data:`MAX_ITEMS` as their count, first four
+        values, min and max; None as ``n/a``).
 
     Examples
     --------

@@ -188,6 +188,14 @@ class BestLinearApproximation:
     def summary(self) -> str:
         """A readable multi-line report (every line is a measured number or says how it was measured).
 
+        Returns
+        -------
+        str
+            Several lines: the dither and record sizes, the fitted ``b`` and
+            ``a``, the poles and zeros with their jackknife standard errors,
+            the DC gain and the share of the update variance the linear part
+            reproduces.
+
         Examples
         --------
         >>> import numpy as np
@@ -260,6 +268,18 @@ class BestLinearApproximation:
 
         See :func:`optfilters.plot.best_linear_approximation`.
 
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.best_linear_approximation`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            ``artists["response"]``, ``artists["band"]`` and ``artists["fit"]``.
+
         Examples
         --------
         >>> import numpy as np
@@ -276,6 +296,15 @@ class BestLinearApproximation:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON (non-finite numbers as None, roots as ``[re, im]``).
+
+        Returns
+        -------
+        dict
+            The dither level, ``lr``, record sizes, seed and window, the
+            fitted filter (``b``, ``a``, ``orders``, poles and zeros with
+            their errors, DC gain with its error), the consistency and
+            linear-fraction statistics, the estimated response with its
+            standard errors, and the notes.
 
         Examples
         --------

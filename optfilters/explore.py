@@ -173,8 +173,18 @@ def stability_parameter(entry: CatalogueEntry) -> str | None:
 class Settings:
     """The page's state: two optimizers with their hyperparameter texts, and the page-wide settings.
 
-    ``entries`` maps ``"a"`` and ``"b"`` to a catalogue entry; ``values``
-    holds each side's hyperparameters as the text typed (defaults left out).
+    Attributes
+    ----------
+    entries : dict of str to CatalogueEntry
+        ``"a"`` and ``"b"``: each side's optimizer.
+    values : dict of str to dict of str to str
+        Each side's hyperparameters as the text typed (defaults left out).
+    fn : str
+        Test function of the trajectories (one of :data:`FUNCTIONS`).
+    steps : int
+        Steps of the trajectories and the loss prediction (1 to 5000).
+    noise : float
+        Gradient-noise variance of the noisy-quadratic prediction (>= 0).
     """
 
     entries: dict[str, CatalogueEntry]
@@ -303,7 +313,40 @@ def query_string(settings: Settings) -> str:
 
 @dataclass
 class PanelData:
-    """Everything one optimizer's side of the page draws (arrays by plot), and what could not be computed."""
+    """Everything one optimizer's side of the page draws (arrays by plot), and what could not be computed.
+
+    Each plot's data is a dict of lists (Bokeh ``ColumnDataSource`` columns;
+    non-finite values dropped); a part that could not be computed stays empty.
+
+    Attributes
+    ----------
+    label : str
+        The side's title.
+    bode : dict
+        ``f`` (cycles/step), ``db``, ``magnitude`` and ``phase`` (degrees) of
+        the gradient filter.
+    poles, zeros : dict
+        ``x`` (real part) and ``y`` (imaginary part).
+    impulse : dict
+        ``t`` (steps from 1) and ``value``.
+    step : dict
+        ``t``, ``raw`` and ``corrected`` (with bias correction) step response.
+    rate : dict
+        ``x`` (``lr * h``) and ``rate`` (closed-loop rate per step).
+    edge : float
+        Largest stable ``lr * h`` (nan when not computed).
+    map : dict
+        Stability map: ``parameter``, its ``values``, ``x``, ``rate`` (rows
+        per value) and the ``current`` value.
+    point : dict
+        The current ``x`` and its ``rate``.
+    trajectory : dict
+        ``x`` and ``y`` of the iterates on the test function.
+    prediction : dict
+        ``t``, expected ``loss`` and ``steady`` (the steady-state loss, when finite).
+    notes : list of str
+        What is linearised, and what failed and why.
+    """
 
     label: str
     bode: dict[str, list[float]] = field(default_factory=dict)
@@ -377,6 +420,7 @@ def panel_data(
     Parameters
     ----------
     model : OptimizerModel
+        The side's optimizer, with its hyperparameters.
     entry : CatalogueEntry, optional
         Its catalogue entry (for the stability map's hyperparameter); None: no map.
     fn : {"quadratic", "rosenbrock"}
@@ -390,6 +434,7 @@ def panel_data(
     points, map_points : int
         Frequencies of the Bode plot; rows and columns of the stability map.
     label : str, optional
+        The panel's title (default: the model's name).
 
     Returns
     -------

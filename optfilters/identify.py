@@ -402,6 +402,12 @@ def probe_direction(layout: str, shape: tuple[int, ...] | None = None) -> FloatA
     Returns
     -------
     numpy.ndarray
+        ``[1.0]`` (shape ``(1,)``), or the unit-norm matrix of shape ``shape``.
+
+    Raises
+    ------
+    IdentificationError
+        If ``layout`` is not one of :data:`LAYOUTS`.
 
     Examples
     --------
@@ -995,6 +1001,16 @@ class ArmaFit:
     def to_filter(self, name: str = "") -> ArmaFilter:
         """The fitted :class:`~optfilters.ArmaFilter`.
 
+        Parameters
+        ----------
+        name : str
+            The filter's name.
+
+        Returns
+        -------
+        ArmaFilter
+            ``H(z) = B(z^-1) / A(z^-1)`` with the fitted ``b`` and ``a``.
+
         Examples
         --------
         >>> import numpy as np
@@ -1214,7 +1230,13 @@ class PropertyCheck:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON (non-finite numbers as None)."""
+        """Plain data for JSON (non-finite numbers as None).
+
+        Returns
+        -------
+        dict
+            ``name``, ``passed``, ``discrepancy``, ``tolerance``, ``details``.
+        """
         return jsonable(
             {
                 "name": self.name,
@@ -1319,7 +1341,15 @@ class VisibleLinearPart:
         return self.components[0] if self.components else None
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON (non-finite numbers as None)."""
+        """Plain data for JSON (non-finite numbers as None).
+
+        Returns
+        -------
+        dict
+            The operating point and measurements (background, perturbation,
+            responses, ...), and each fitted filter as ``b``, ``a``, poles and
+            zeros (``[re, im]`` pairs) and DC gain.
+        """
 
         def brief(f: ArmaFilter | None) -> dict[str, Any] | None:
             if f is None:
@@ -1419,6 +1449,11 @@ class Comparison:
     def summary(self) -> str:
         """A readable report: a verdict line, then one line per aspect.
 
+        Returns
+        -------
+        str
+            One line per aspect, the verdict (``MATCH`` or ``DIFFERENT``) first.
+
         Examples
         --------
         >>> from optfilters import ArmaFilter
@@ -1441,7 +1476,15 @@ class Comparison:
         return self.summary()
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON (non-finite numbers as None, roots as ``[re, im]``)."""
+        """Plain data for JSON (non-finite numbers as None, roots as ``[re, im]``).
+
+        Returns
+        -------
+        dict
+            Both filters' coefficients, gains, poles and zeros (identified
+            first), the distances and deviations, the differences, the
+            keyword mapping and :meth:`summary`.
+        """
         return jsonable(
             {
                 "reference_name": self.reference_name,
@@ -1506,6 +1549,9 @@ class Identification:
         ``step()`` needed a closure.
     settings : dict
         Probe settings (steps, seed, dtype, max_order, background, ...).
+    user_options : dict
+        The constructor keywords as the caller gave them (before ``lr`` was
+        added), for keyword mapping in :meth:`compare`.
     layout : str
         ``"scalar"``, ``"matrix"`` or ``"sparse"`` (see :func:`probe`).
     shape : tuple of int
@@ -1586,6 +1632,13 @@ class Identification:
     def verdict_reason(self) -> str:
         """The measurement behind :attr:`verdict`, in one line.
 
+        Returns
+        -------
+        str
+            The numbers behind the verdict: the linearity and
+            time-invariance discrepancies, or the scale degree of a
+            normalised optimizer, ...
+
         Examples
         --------
         >>> from optfilters.identify import identify
@@ -1638,6 +1691,12 @@ class Identification:
 
     def to_filter(self) -> ArmaFilter:
         """The identified :class:`~optfilters.ArmaFilter`.
+
+        Returns
+        -------
+        ArmaFilter
+            The filter from gradient to update direction (per unit ``lr``),
+            named after the optimizer.
 
         Raises
         ------
@@ -1794,6 +1853,13 @@ class Identification:
     def summary(self) -> str:
         """A readable multi-line report.
 
+        Returns
+        -------
+        str
+            Several lines: what was probed, the linearity and time-invariance
+            checks, the filter (or the small-signal part and the best linear
+            approximation), the verdict and the notes.
+
         Examples
         --------
         >>> from optfilters.identify import identify
@@ -1842,6 +1908,13 @@ class Identification:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON: b/a/poles/zeros are None where no LTI model fits.
+
+        Returns
+        -------
+        dict
+            The settings, the verdicts and checks, the identified filter
+            (``b``, ``a``, poles and zeros as ``[re, im]``, gains) and the
+            optional stages' results; non-finite numbers as None.
 
         Examples
         --------
@@ -2081,6 +2154,11 @@ class KeywordMapping:
     def describe(self) -> list[str]:
         """One line on what was mapped, one on what was not (when anything was not).
 
+        Returns
+        -------
+        list of str
+            One or two lines.
+
         Examples
         --------
         >>> from optfilters.identify import map_keywords
@@ -2103,6 +2181,13 @@ class KeywordMapping:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON.
+
+        Returns
+        -------
+        dict
+            ``reference``, ``kwargs``, ``mapped`` (one dict per keyword:
+            ``keyword``, ``hyperparameter``, ``value``, ``source``),
+            ``unmapped``, ``unmapped_values``, ``switches``, ``fixed``.
 
         Examples
         --------
@@ -2618,6 +2703,16 @@ def foreign_code() -> Iterator[None]:
     after an error), so it cannot corrupt a caller's stdout (``optfilters
     identify --json``), and a ``SystemExit`` they raise becomes an
     :class:`IdentificationError` instead of ending the caller.
+
+    Yields
+    ------
+    None
+        The block runs with ``sys.stdout`` redirected to a buffer.
+
+    Raises
+    ------
+    IdentificationError
+        If the block raises :class:`SystemExit`.
 
     Examples
     --------

@@ -150,6 +150,18 @@ class LoopRealisation:
     def transfer(self, z: ArrayLike) -> NDArray[np.complex128]:
         """``G(z) = C (z I - A)^-1 B``, the map from gradient to evaluation point, at points ``z``.
 
+        Parameters
+        ----------
+        z : complex or array_like of complex, shape (k,)
+            Points of the z-plane (on the unit circle ``z = exp(2 pi i f)``,
+            ``f`` in cycles per step).
+
+        Returns
+        -------
+        ndarray of complex, shape (k,)
+            ``G(z)`` at each point (a scalar ``z`` gives one value); it
+            includes the factor ``-lr``.
+
         Examples
         --------
         >>> from optfilters.iqc import loop_realisation
@@ -164,6 +176,17 @@ class LoopRealisation:
 
     def closed_loop_matrix(self, curvature: float) -> FloatArray:
         """``A + h B C``: the loop on the quadratic ``f = h y^2 / 2`` (curvature ``h``, coupled decay included).
+
+        Parameters
+        ----------
+        curvature : float
+            ``h`` (the coupled decay ``mu_shift`` is added to it).
+
+        Returns
+        -------
+        ndarray, shape (n, n)
+            The closed-loop state matrix; the loop converges at the rate of
+            its spectral radius.
 
         Examples
         --------
@@ -465,7 +488,15 @@ class Certificate:
         return float(math.sqrt(eig[-1] / eig[0]))
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able summary (``rate`` None when not certified)."""
+        """JSON-able summary (``rate`` None when not certified).
+
+        Returns
+        -------
+        dict
+            The problem class (``mu``, ``L``, condition number), ``lr``, the
+            verdict and rates, the multipliers' weights, the solver's residual,
+            tolerance and options, and the context.
+        """
         return {
             "name": self.name,
             "mu": self.mu,
@@ -486,7 +517,20 @@ class Certificate:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Bars of the quadratic worst-case and the certified rate (:func:`optfilters.plot.certified_rates`)."""
+        """Bars of the quadratic worst-case and the certified rate (:func:`optfilters.plot.certified_rates`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.certified_rates`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.certified_rates({self.name: self}, ax=ax, **kwargs)
@@ -680,7 +724,15 @@ class CertifiedTuning:
         return self.certificate.rate
 
     def as_dict(self) -> dict[str, Any]:
-        """``lr``, each tuned hyperparameter, the certificate and the context (JSON-able)."""
+        """``lr``, each tuned hyperparameter, the certificate and the context (JSON-able).
+
+        Returns
+        -------
+        dict
+            ``lr``, ``lr_curvature_max`` (``lr L``), one entry per tuned
+            hyperparameter, ``tuned``, both rates, the nested
+            :meth:`Certificate.as_dict` and the number of evaluations.
+        """
         out: dict[str, Any] = {"lr": self.lr, "lr_curvature_max": self.lr * self.L}
         out.update({k: float(v) for k, v in self.hyperparameters.items()})
         out.update(
@@ -695,7 +747,20 @@ class CertifiedTuning:
         return out
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Bars of the tuned setting's quadratic and certified rates (:func:`optfilters.plot.certified_rates`)."""
+        """Bars of the tuned setting's quadratic and certified rates (:func:`optfilters.plot.certified_rates`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.certified_rates`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.certified_rates({f"{self.name} (certified tuning)": self.certificate}, ax=ax, **kwargs)
@@ -974,6 +1039,21 @@ def lessard_gradient(x: ArrayLike) -> FloatArray:
     for ``x >= 2``: continuous, strongly convex with ``mu = 1``, smooth with
     ``L = 25``, minimised at 0.
 
+    Parameters
+    ----------
+    x : array_like
+        Points (any shape).
+
+    Returns
+    -------
+    ndarray of float, shape like ``x``
+        ``f'(x)``.
+
+    References
+    ----------
+    L. Lessard, B. Recht and A. Packard, "Analysis and design of optimization
+    algorithms via integral quadratic constraints", SIAM J. Optim. 26(1), 2016.
+
     Examples
     --------
     >>> from optfilters.iqc import lessard_gradient
@@ -992,16 +1072,20 @@ def lessard_counterexample(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     x0 : float
         Start.
     steps : int
+        Steps of the recursion.
     lr : float, optional
+        Learning rate (default: the model's).
     **hyperparameters
         Catalogue hyperparameters.
 
     Returns
     -------
     ndarray, shape (steps + 1,)
+        ``x_0 = x0, x_1, ..., x_steps``.
 
     Examples
     --------

@@ -95,6 +95,7 @@ def settle_steps(model: ModelLike, tolerance: float = SETTLE_TOLERANCE, **hyperp
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     tolerance : float
         In ``(0, 1)``.
     **hyperparameters
@@ -103,6 +104,7 @@ def settle_steps(model: ModelLike, tolerance: float = SETTLE_TOLERANCE, **hyperp
     Returns
     -------
     int
+        ``ceil(log(tolerance) / log(rho))`` steps for the largest pole modulus ``rho`` (at least 1).
 
     Raises
     ------
@@ -175,6 +177,7 @@ def steady_update(model: ModelLike, scale: float = 1.0, **hyperparameters: Any) 
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     scale : float
         The constant gradient.
     **hyperparameters
@@ -183,6 +186,8 @@ def steady_update(model: ModelLike, scale: float = 1.0, **hyperparameters: Any) 
     Returns
     -------
     float
+        The update per unit learning rate, in the units of the gradient
+        (``s`` for SGD; about ``1`` for Adam, which normalises the scale away).
 
     Examples
     --------
@@ -264,7 +269,13 @@ class LargeSignalResponse:
         return float(np.min(np.abs(self.updates[self.change :]))) / self.steady
 
     def as_dict(self) -> dict[str, Any]:
-        """The peak, its delay, the steady states and the context (JSON-able; the series are left out)."""
+        """The peak, its delay, the steady states and the context (JSON-able; the series are left out).
+
+        Returns
+        -------
+        dict
+            Scalars only (non-finite as None); the per-step series stay on the object.
+        """
         return {
             "name": self.name,
             "kind": self.kind,
@@ -282,7 +293,20 @@ class LargeSignalResponse:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal`)."""
+        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.large_signal`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.large_signal(self, ax=ax, **kwargs)
@@ -299,6 +323,7 @@ def scale_response(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     scales : array_like, shape (T,)
         Gradient at each step (finite, > 0).
     change : int, optional
@@ -312,6 +337,12 @@ def scale_response(
     Returns
     -------
     LargeSignalResponse
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``scales`` is not at least 2 finite positive numbers or ``change``
+        is outside ``1 .. T - 1``.
 
     Examples
     --------
@@ -389,6 +420,7 @@ def step_response(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     ratio : float
         New scale over old (> 1: step up, < 1: step down).
     before : int, optional
@@ -433,6 +465,7 @@ def burst_response(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     ratio : float
         Burst scale over the base scale.
     length : int
@@ -440,12 +473,18 @@ def burst_response(
     before, after : int, optional
         Steps at the base scale before and after (default: :func:`settle_steps`).
     scale : float
+        The base gradient scale (> 0).
     **hyperparameters
         Catalogue hyperparameters.
 
     Returns
     -------
     LargeSignalResponse
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``length < 1``, and for the inputs :func:`scale_response` rejects.
 
     Examples
     --------
@@ -470,7 +509,9 @@ def peak_ratio(model: ModelLike, ratio: float = 10.0, *, before: int | None = No
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     ratio : float
+        New gradient scale over the old one (> 0).
     before : int, optional
         History at the old scale (default: the long-history limit).
     **hyperparameters
@@ -479,6 +520,8 @@ def peak_ratio(model: ModelLike, ratio: float = 10.0, *, before: int | None = No
     Returns
     -------
     float
+        The largest update after the step over the new steady-state update
+        (dimensionless; 1 means no overshoot).
 
     Examples
     --------
@@ -499,12 +542,16 @@ def adam_step_closed_form(ratio: float, beta1: float, beta2: float, steps: int) 
     Parameters
     ----------
     ratio : float
+        ``r``: new gradient scale over the old one (> 0).
     beta1, beta2 : float
+        Adam's first- and second-moment decays, in ``[0, 1)``.
     steps : int
+        Number of updates after the jump.
 
     Returns
     -------
     ndarray, shape (steps,)
+        ``u_j``: each update over the new steady-state update.
 
     Examples
     --------
@@ -566,11 +613,30 @@ class PeakRatioMap:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
 
     def bounded(self, bound: float) -> NDArray[np.bool_]:
-        """Cells whose peak ratio is at most ``bound``."""
+        """Cells whose peak ratio is at most ``bound``.
+
+        Parameters
+        ----------
+        bound : float
+            Allowed peak ratio (peak update over the new steady state).
+
+        Returns
+        -------
+        ndarray of bool, shape (rows, columns)
+            True where ``peak_ratio <= bound`` (False for nan cells).
+        """
         return np.asarray(self.peak_ratio <= bound)
 
     def as_dict(self) -> dict[str, Any]:
-        """The grid and the map (JSON-able)."""
+        """The grid and the map (JSON-able).
+
+        Returns
+        -------
+        dict
+            The parameter names and values, the ratio, ``peak_ratio`` and
+            ``peak_delay`` as nested lists (rows first), the history and the
+            other hyperparameters.
+        """
         return {
             "name": self.name,
             "parameters": list(self.parameters),
@@ -584,7 +650,20 @@ class PeakRatioMap:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map`)."""
+        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.peak_ratio_map`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.peak_ratio_map(self, ax=ax, **kwargs)
@@ -624,6 +703,12 @@ def peak_ratio_map(
     Returns
     -------
     PeakRatioMap
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``parameters`` does not name two hyperparameters, or the model has
+        no hyperparameter of one of those names.
 
     Examples
     --------
@@ -686,7 +771,13 @@ class BoundedRegion:
     tolerance: float
 
     def as_dict(self) -> dict[str, Any]:
-        """The boundary (JSON-able)."""
+        """The boundary (JSON-able).
+
+        Returns
+        -------
+        dict
+            The fields, ``rows`` and ``limits`` as lists (nan as None).
+        """
         return {
             "name": self.name,
             "parameters": list(self.parameters),
@@ -698,7 +789,20 @@ class BoundedRegion:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The boundary curve (:func:`optfilters.plot.bounded_region`)."""
+        """The boundary curve (:func:`optfilters.plot.bounded_region`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.bounded_region`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.bounded_region(self, ax=ax, **kwargs)
@@ -735,6 +839,7 @@ def bounded_region(
     span : (float, float)
         Search interval of the second parameter, inside ``(0, 1)``.
     parameters : pair of str
+        Hyperparameter names (default ``("beta1", "beta2")``).
     before : int, optional
         History (default: long-history limit).
     tolerance : float
@@ -745,6 +850,13 @@ def bounded_region(
     Returns
     -------
     BoundedRegion
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``bound`` is not finite and >= 1, ``span`` is not
+        ``0 < low < high < 1``, or ``parameters`` does not name two
+        hyperparameters.
 
     Examples
     --------

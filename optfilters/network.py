@@ -199,14 +199,40 @@ class DigitsMLP:
         return self.batch_size is None or self.batch_size == self.samples
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-able)."""
+        """Plain data (JSON-able).
+
+        Returns
+        -------
+        dict
+            The fields (``hidden`` as a list) and ``"name": "digits-mlp"``.
+        """
         out = asdict(self)
         out["hidden"] = list(self.hidden)
         out["name"] = "digits-mlp"
         return out
 
     def build(self, seed: int = 0) -> NetworkProblem:
-        """The data tensors and a freshly initialised network (seeded; the global RNG is left untouched)."""
+        """The data tensors and a freshly initialised network (seeded; the global RNG is left untouched).
+
+        Parameters
+        ----------
+        seed : int
+            Seed (>= 0) of the layers' initialisation (torch's default for
+            ``torch.nn.Linear``, under :func:`torch.random.fork_rng`); the
+            train/test split is fixed (seed 0) whatever ``seed`` is.
+
+        Returns
+        -------
+        NetworkProblem
+            The module, the standardised training inputs ``(samples, 64)``
+            and targets (one-hot ``(samples, 10)`` for ``"mse"``, labels
+            ``(samples,)`` for ``"cross_entropy"``), and the test set.
+
+        Raises
+        ------
+        ValueError
+            If ``seed`` is not an integer >= 0.
+        """
         import torch
         from sklearn.datasets import load_digits
 
@@ -304,7 +330,22 @@ class NetworkProblem:
         return int(sum(p.numel() for p in self.parameters))
 
     def loss(self, outputs: Any, targets: Any) -> Any:
-        """The training loss of ``outputs`` against ``targets`` (a scalar tensor)."""
+        """The training loss of ``outputs`` against ``targets`` (a scalar tensor).
+
+        Parameters
+        ----------
+        outputs : torch.Tensor, shape (batch, 10)
+            Network outputs (logits).
+        targets : torch.Tensor
+            One-hot targets ``(batch, 10)`` for ``"mse"``, class labels
+            ``(batch,)`` for ``"cross_entropy"``.
+
+        Returns
+        -------
+        torch.Tensor
+            0-d: ``1/2 sum (outputs - targets)^2 / batch`` for ``"mse"``, else
+            :func:`torch.nn.functional.cross_entropy` (mean over the batch).
+        """
         import torch
 
         if self.spec.loss == "mse":
@@ -312,11 +353,29 @@ class NetworkProblem:
         return torch.nn.functional.cross_entropy(outputs, targets)
 
     def full_loss(self) -> Any:
-        """The loss on the whole training set (with the autograd graph)."""
+        """The loss on the whole training set (with the autograd graph).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d, :meth:`loss` of the network's outputs on :attr:`inputs`.
+        """
         return self.loss(self.module(self.inputs), self.targets)
 
     def accuracy(self, test: bool = False) -> float:
-        """Classification accuracy on the training set (or the test set; nan when it is empty)."""
+        """Classification accuracy on the training set (or the test set; nan when it is empty).
+
+        Parameters
+        ----------
+        test : bool
+            Measure on the test set instead of the training set.
+
+        Returns
+        -------
+        float
+            Fraction of examples whose arg-max output is the label, in
+            ``[0, 1]`` (nan when the set is empty).
+        """
         import torch
 
         x, y = (self.test_inputs, self.test_labels) if test else (self.inputs, self.train_labels)
@@ -326,7 +385,21 @@ class NetworkProblem:
             return float((self.module(x).argmax(dim=1) == y).to(torch.float64).mean())
 
     def batches(self, seed: int) -> Iterator[tuple[Any, Any]]:
-        """Endless ``(inputs, targets)`` batches: the whole set when full-batch, else seeded epochs."""
+        """Endless ``(inputs, targets)`` batches: the whole set when full-batch, else seeded epochs.
+
+        Parameters
+        ----------
+        seed : int
+            Seed of the :class:`torch.Generator` that shuffles each epoch
+            (unused when full-batch).
+
+        Yields
+        ------
+        inputs : torch.Tensor, shape (batch_size, 64)
+        targets : torch.Tensor
+            ``(batch_size, 10)`` one-hot or ``(batch_size,)`` labels; the
+            last incomplete batch of an epoch is dropped.
+        """
         import torch
 
         if self.spec.full_batch:
@@ -448,6 +521,14 @@ def top_eigenvalue(
     ----------
     Cohen et al. (2022), "Adaptive gradient methods at the edge of
     stability" (arXiv:2207.14484): the preconditioned sharpness.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is not one of the three, ``tol`` is not a finite number
+        > 0, ``max_iterations`` is not an integer >= 1, ``denominator``
+        does not hold one positive tensor shaped like each parameter, or
+        ``v0`` does not have one entry per parameter scalar.
 
     Examples
     --------
@@ -661,6 +742,26 @@ def sharpness_threshold(model: ModelLike, lr: float | None = None, **hyperparame
     ones the preconditioned ``lambda_max(P H) = lambda_max(D^-1 H)`` (the closed loop is
     linearised with the normaliser frozen, see :mod:`optfilters.closed_loop`).
 
+    Parameters
+    ----------
+    model : OptimizerModel, str or ArmaFilter
+        The optimizer (see :func:`optfilters.as_model`).
+    lr : float, optional
+        Learning rate (> 0; default: the model's).
+    **hyperparameters
+        Hyperparameters when ``model`` is a catalogue name.
+
+    Returns
+    -------
+    float
+        ``max_stable_lr_curvature(model, lr) / lr``, in units of curvature
+        (the Hessian's eigenvalue); ``2 / lr`` for gradient descent.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not a finite number > 0.
+
     Examples
     --------
     >>> from optfilters.network import sharpness_threshold
@@ -694,6 +795,7 @@ class CoordinateRecorder:
     Parameters
     ----------
     params : sequence of torch.Tensor
+        The parameters to sample from (flattened in order).
     coordinates : int
         Sample size (1 to the number of scalars).
     steps : int
@@ -787,7 +889,15 @@ class CoordinateRecorder:
             out.copy_(flat.index_select(0, index))
 
     def before_step(self, step: int) -> None:
-        """Record the gradients (and, at ``start``, the parameters) before step ``step`` (0-based)."""
+        """Record the gradients (and, at ``start``, the parameters) before step ``step`` (0-based).
+
+        Parameters
+        ----------
+        step : int
+            0-based index of the step about to be taken; steps outside
+            ``[start, start + steps)`` are ignored.  A parameter without a
+            gradient records zeros.
+        """
         row = step - self.start
         if row < 0 or row >= self.steps:
             return
@@ -803,7 +913,15 @@ class CoordinateRecorder:
                 gather(grad, idx, cols[row])
 
     def after_step(self, step: int) -> None:
-        """Record the parameters (and state entries) after step ``step`` (0-based)."""
+        """Record the parameters (and state entries) after step ``step`` (0-based).
+
+        Parameters
+        ----------
+        step : int
+            0-based index of the step just taken (the one given to
+            :meth:`before_step`); steps outside ``[start, start + steps)`` are
+            ignored.
+        """
         row = step - self.start
         if row < 0 or row >= self.steps:
             return
@@ -874,7 +992,23 @@ class EmpiricalResponse:
     def relative_error(self, min_coherence: float = 0.9, statistic: str = "median") -> float:
         """``|magnitude / predicted - 1|`` over the frequencies with coherence >= ``min_coherence`` (nan if none).
 
-        ``statistic`` is ``"median"`` or ``"max"``.
+        Parameters
+        ----------
+        min_coherence : float
+            Frequencies whose coherence is below this (or whose predicted
+            magnitude is 0) are left out.
+        statistic : {"median", "max"}
+            How the per-frequency errors are summarised.
+
+        Returns
+        -------
+        float
+            The relative magnitude error (dimensionless; nan when no frequency qualifies).
+
+        Raises
+        ------
+        ValueError
+            If ``statistic`` is neither ``"median"`` nor ``"max"``.
         """
         if statistic not in ("median", "max"):
             raise ValueError(f"statistic must be median or max, got {statistic!r}")
@@ -885,11 +1019,29 @@ class EmpiricalResponse:
         return float(np.median(err) if statistic == "median" else np.max(err))
 
     def coherent_fraction(self, min_coherence: float = 0.9) -> float:
-        """Fraction of the frequencies with coherence >= ``min_coherence``."""
+        """Fraction of the frequencies with coherence >= ``min_coherence``.
+
+        Parameters
+        ----------
+        min_coherence : float
+            Coherence threshold (0 to 1).
+
+        Returns
+        -------
+        float
+            In ``[0, 1]``.
+        """
         return float(np.mean(self.coherence >= min_coherence))
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-able; non-finite as None)."""
+        """Plain data (JSON-able; non-finite as None).
+
+        Returns
+        -------
+        dict
+            The fields (arrays as lists), the sign convention of ``H``, the
+            median relative error and the coherent fraction (at coherence 0.9).
+        """
         return {
             "name": self.name,
             "label": self.label,
@@ -908,7 +1060,21 @@ class EmpiricalResponse:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """:func:`optfilters.plot.empirical_response` of this result."""
+        """:func:`optfilters.plot.empirical_response` of this result.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes or sequence of 2 Axes, optional
+            Two axes: magnitude and coherence; one: the magnitudes only
+            (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.empirical_response`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from .plot import empirical_response as draw
 
         return draw(self, ax=ax, **kwargs)
@@ -997,6 +1163,14 @@ def empirical_response(
     Returns
     -------
     EmpiricalResponse
+
+    Raises
+    ------
+    ValueError
+        If ``gradients`` and ``directions`` differ in shape or are not 1-D/2-D,
+        there are fewer than 8 steps, every gradient is constant, ``nperseg``
+        is not an integer in ``[8, steps]``, a normalised model comes without
+        ``gains``, or ``gains`` has neither shape.
 
     Examples
     --------
@@ -1125,7 +1299,24 @@ class SharpnessTrace:
     label: str = "lambda_max(H)"
 
     def late_values(self, fraction: float = 0.3) -> FloatArray:
-        """The finite sharpness values measured in the last ``fraction`` of the measured steps."""
+        """The finite sharpness values measured in the last ``fraction`` of the measured steps.
+
+        Parameters
+        ----------
+        fraction : float
+            In ``(0, 1]``: the window is the last ``fraction`` of the span
+            from the first to the last measured step.
+
+        Returns
+        -------
+        ndarray
+            The finite values in that window, in measurement order.
+
+        Raises
+        ------
+        ValueError
+            If ``fraction`` is not in ``(0, 1]``.
+        """
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
         if self.steps.size == 0:
@@ -1137,21 +1328,61 @@ class SharpnessTrace:
         return np.asarray(values, dtype=np.float64)
 
     def late_phase(self, fraction: float = 0.3) -> float:
-        """Median sharpness over the last ``fraction`` of the measured steps (nan when none)."""
+        """Median sharpness over the last ``fraction`` of the measured steps (nan when none).
+
+        Parameters
+        ----------
+        fraction : float
+            Window, as in :meth:`late_values`.
+
+        Returns
+        -------
+        float
+            The median of :meth:`late_values` (curvature units), nan when empty.
+        """
         values = self.late_values(fraction)
         return float(np.median(values)) if values.size else math.nan
 
     def ratio(self, fraction: float = 0.3) -> float:
-        """:meth:`late_phase` over the threshold."""
+        """:meth:`late_phase` over the threshold.
+
+        Parameters
+        ----------
+        fraction : float
+            Window, as in :meth:`late_values`.
+
+        Returns
+        -------
+        float
+            Dimensionless; 1 means the late sharpness sits at the predicted edge.
+        """
         return self.late_phase(fraction) / self.threshold
 
     def first_reach(self, level: float = 0.9) -> int | None:
-        """First measured step with sharpness >= ``level * threshold`` (None if never)."""
+        """First measured step with sharpness >= ``level * threshold`` (None if never).
+
+        Parameters
+        ----------
+        level : float
+            Fraction of the threshold to reach.
+
+        Returns
+        -------
+        int or None
+            The step (updates taken), or None when never reached.
+        """
         hit = np.nonzero(self.sharpness >= level * self.threshold)[0]
         return int(self.steps[hit[0]]) if hit.size else None
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-able; non-finite as None)."""
+        """Plain data (JSON-able; non-finite as None).
+
+        Returns
+        -------
+        dict
+            The fields (arrays as lists) and the late-phase median and ratio
+            (last 30%) and the first step at 90% of the threshold.
+        """
         return {
             "name": self.name,
             "label": self.label,
@@ -1167,7 +1398,20 @@ class SharpnessTrace:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """:func:`optfilters.plot.sharpness` of this trace."""
+        """:func:`optfilters.plot.sharpness` of this trace.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.sharpness`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from .plot import sharpness as draw
 
         return draw(self, ax=ax, **kwargs)
@@ -1253,7 +1497,15 @@ class NetworkObservation:
         return self.seconds_training / taken
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-able; non-finite as None)."""
+        """Plain data (JSON-able; non-finite as None).
+
+        Returns
+        -------
+        dict
+            The run's settings, loss curve, accuracies, wall times and the
+            nested :meth:`SharpnessTrace.as_dict` / :meth:`EmpiricalResponse.as_dict`
+            (None when not measured).
+        """
         hps = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.hyperparameters.items()}
         return {
             "name": self.name,
@@ -1298,6 +1550,11 @@ class NetworkObservation:
         -------
         optfilters.plot.PlotResult
             ``artists["loss"]``, plus the panels' artists prefixed ``"sharpness."`` and ``"empirical."``.
+
+        Raises
+        ------
+        ValueError
+            If ``ax`` does not hold exactly :attr:`panels` axes.
         """
         import matplotlib.pyplot as plt
 

@@ -137,7 +137,13 @@ class Constant(_gains.Constant):
     """
 
     def describe(self) -> str:
-        """'constant'."""
+        """'constant'.
+
+        Returns
+        -------
+        str
+            ``"constant"``.
+        """
         return "constant"
 
 
@@ -442,7 +448,14 @@ def lr_sequence(schedule: Any, lr: float, steps: int) -> FloatArray:
 
     Returns
     -------
-    ndarray
+    ndarray, shape (steps,)
+        The learning rate of each step (absolute, not a factor).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If the schedule gives fewer than ``steps`` learning rates, or one
+        that is negative or not finite.
 
     Examples
     --------
@@ -632,6 +645,10 @@ class NoisyQuadraticPrediction(RichDisplay):
     linearised : bool
     preconditioner : ndarray
         The normaliser's gain per coordinate used for the steady state (1 for linear models).
+    eval_mean, eval_variance : ndarray or None
+        Per step and coordinate, the mean and variance of the model's
+        evaluation point (Schedule-Free's average ``x``; see
+        :attr:`eval_expected_loss`); None for other models.
     averaged_mean, averaged_variance : ndarray or None
         Per step and coordinate, the averaged parameters' (models with an
         average, :attr:`optfilters.OptimizerModel.parameter_output`; the
@@ -712,13 +729,35 @@ class NoisyQuadraticPrediction(RichDisplay):
         return np.asarray(0.5 * self.variance @ self.curvatures, dtype=np.float64)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The expected loss against the step, with its steady state (:func:`optfilters.plot.expected_loss`)."""
+        """The expected loss against the step, with its steady state (:func:`optfilters.plot.expected_loss`).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.expected_loss`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from .plot import expected_loss
 
         return expected_loss(self, ax=ax, **kwargs)
 
     def as_dict(self) -> dict[str, Any]:
-        """``expected_loss``, ``steady_state_loss``, ``rate`` and the context (JSON-able, non-finite as None)."""
+        """``expected_loss``, ``steady_state_loss``, ``rate`` and the context (JSON-able, non-finite as None).
+
+        Returns
+        -------
+        dict
+            ``expected_loss`` (``N + 1`` values), the steady-state loss and
+            rates, the first and last learning rate, the curvatures, noise,
+            label and preconditioner, and the averaged parameters' loss when
+            the model keeps an average.
+        """
         return {
             "name": self.name,
             "expected_loss": _list(self.expected_loss),
@@ -1112,6 +1151,13 @@ def predict(
     -------
     NoisyQuadraticPrediction
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``steps < 0``, a curvature is negative or not finite, ``lr`` is
+        negative or not finite, ``second_moment`` is not a number,
+        ``"tracking"`` or ``"steady"``, or ``staleness`` is not an integer >= 0.
+
     Examples
     --------
     >>> from optfilters.noisy_quadratic import predict
@@ -1369,6 +1415,31 @@ def steady_state_loss(
 ) -> float:
     """The Lyapunov steady-state expected loss (inf when the loop diverges).
 
+    The stationary covariance of the LTI limit's closed loop driven by the
+    gradient noise (a discrete Lyapunov equation), weighted by the
+    curvatures: ``lim E[1/2 sum_i h_i theta_i^2]``.
+
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        As for :func:`predict`.
+    lr : float, optional
+        Learning rate (default: the model's).
+    curvatures : array_like
+        ``h_i`` (``>= 0``), one per coordinate.
+    noise_var : array_like
+        Variance of the additive gradient noise, scalar or per coordinate.
+    second_moment : float, array_like or "steady"
+        Where a normaliser is frozen (``"tracking"`` is read as ``"steady"``:
+        a steady state has no transient to track).
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    float
+        The expected loss (units of the loss); inf when the loop is unstable.
+
     Examples
     --------
     >>> from optfilters.noisy_quadratic import steady_state_loss
@@ -1451,6 +1522,7 @@ def transition_matrices(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     times : array_like of int or None
         Steps ``t >= 1``; None for the ``t -> infinity`` LTI limit (one matrix per coordinate).
     lr, curvatures, schedule, staleness

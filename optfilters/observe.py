@@ -126,6 +126,10 @@ class LossComparison:
         Learning rate of steps ``1 .. N``.
     label : str
         The prediction's label (``"exact"`` or what is linearised).
+    linearised : bool
+        Whether the prediction linearises the model (a normaliser frozen or tracked).
+    prediction : NoisyQuadraticPrediction or None
+        The prediction compared (None when built by hand).
 
     Examples
     --------
@@ -163,7 +167,20 @@ class LossComparison:
         return np.asarray(z, dtype=np.float64)
 
     def fraction_within(self, band: float = 4.0, start: int = 1) -> float:
-        """Fraction of steps ``start .. N`` where the prediction lies within ``band`` standard errors."""
+        """Fraction of steps ``start .. N`` where the prediction lies within ``band`` standard errors.
+
+        Parameters
+        ----------
+        band : float
+            Half-width of the band, in standard errors of the observed mean (:attr:`z_scores`).
+        start : int
+            First step counted (1 skips the fixed starting point).
+
+        Returns
+        -------
+        float
+            In ``[0, 1]``; 1 when no step is counted.
+        """
         z = self.z_scores[start:]
         if z.size == 0:
             return 1.0
@@ -179,7 +196,16 @@ class LossComparison:
             )
 
     def as_dict(self) -> dict[str, Any]:
-        """The three series (``N + 1`` values each) and the summary (JSON-able, non-finite as None)."""
+        """The three series (``N + 1`` values each) and the summary (JSON-able, non-finite as None).
+
+        Returns
+        -------
+        dict
+            ``observed_mean_loss``, ``observed_stderr``, ``predicted_loss``
+            (lists), the fraction within 4 standard errors, the largest
+            ``|z|`` and relative error (after step 0), the prediction's
+            steady-state loss and rate, the first learning rate and the labels.
+        """
         z = self.z_scores
         return {
             "name": self.name,
@@ -199,7 +225,20 @@ class LossComparison:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.loss_comparison`."""
+        """Draw with :func:`optfilters.plot.loss_comparison`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.loss_comparison`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.loss_comparison(self, ax=ax, **kwargs)
@@ -208,6 +247,32 @@ class LossComparison:
 @dataclass(frozen=True)
 class DivergenceComparison:
     """Predicted and observed learning rate at which training on a quadratic starts to diverge.
+
+    Attributes
+    ----------
+    name : str
+    curvature : float
+        ``h`` of the quadratic ``h theta^2 / 2``.
+    predicted_lr : float
+        :func:`predicted_divergence_lr` (the closed loop's edge).
+    observed_lr : float
+        Midpoint of the final bracket (nan when undecided).
+    bracket : (float, float)
+        Largest convergent and smallest divergent learning rate found.
+    steps : int
+        Longest run used (steps).
+    rounds : int
+        Multisection rounds.
+    label : str
+        ``"exact"``, or what is taken in its limit, frozen or stale.
+    status : {"decided", "undecided"}
+        ``"undecided"`` when runs whose horizon did not fit stopped the bracket narrowing.
+    undecided : tuple of float
+        The undecided learning rates inside the bracket.
+    staleness : int
+        Steps by which the gradient was stale.
+    frozen_step : int or None
+        The step the optimizer's counter was pinned at, if any.
 
     Examples
     --------
@@ -238,7 +303,14 @@ class DivergenceComparison:
         return abs(self.observed_lr - self.predicted_lr) / self.predicted_lr
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data."""
+        """Plain JSON-able data.
+
+        Returns
+        -------
+        dict
+            The fields (non-finite as None), the relative error and both
+            edges as ``lr * h`` (``predicted_lr_curvature``, ``observed_lr_curvature``).
+        """
         return {
             "name": self.name,
             "curvature": self.curvature,
@@ -406,6 +478,14 @@ def observe_quadratic(
     -------
     LossComparison
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        If a stage acts on whole tensors (the seeds would not be independent
+        runs), ``seeds < 2``, or ``averaged=True`` for a model without an
+        average or with ``optimizer`` other than the bridge; and for the
+        inputs :func:`optfilters.noisy_quadratic.predict` rejects.
+
     Examples
     --------
     >>> from optfilters.observe import observe_quadratic
@@ -501,6 +581,27 @@ def predicted_divergence_lr(model: ModelLike, curvature: float = 1.0, **hyperpar
     is the smallest ``lr`` whose closed-loop rate reaches 1, found by a scan
     and Brent's method.
 
+    Parameters
+    ----------
+    model : str, OptimizerModel or ArmaFilter
+        A linear model (see :func:`optfilters.as_model`).
+    curvature : float
+        ``h`` (> 0) of the quadratic ``h theta^2 / 2``.
+    **hyperparameters
+        Catalogue hyperparameters.
+
+    Returns
+    -------
+    float
+        The learning rate at the edge; with weight decay, inf when no
+        scanned learning rate (``1e-8 / h`` to ``1e8 / h``) above the first
+        stable one diverges, nan when none of them is stable.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If ``curvature`` is not a finite number > 0.
+
     Examples
     --------
     >>> from optfilters.observe import predicted_divergence_lr
@@ -555,6 +656,17 @@ def horizon(poles: ArrayLike) -> tuple[int, int] | None:
     (``log 1e6 / log(rho1 / rho2)``).  None when ``rho1 == 1`` exactly (no
     finite horizon decides).
 
+    Parameters
+    ----------
+    poles : array_like of complex
+        The closed-loop poles (any order).
+
+    Returns
+    -------
+    (int, int) or None
+        ``(burn_in, window)`` in steps (``(0, 8)`` for one pole, ``(8, 8)``
+        for none), or None when the dominant pole lies on the unit circle.
+
     Examples
     --------
     >>> from optfilters.observe import horizon
@@ -594,6 +706,24 @@ def envelope_verdict(amplitude: ArrayLike, window: int, tol: float = ENVELOPE_TO
     rate ``(last / previous)^(1 / window)`` (the observed closed-loop rate).
     Non-finite or blown-up runs (1e50 times the start) diverge; runs that
     decay to zero converge.
+
+    Parameters
+    ----------
+    amplitude : array_like, shape (steps + 1,)
+        ``|theta_t|`` of one run (its sign is ignored).
+    window : int
+        Steps per comparison window (from :func:`horizon`); fewer than
+        ``2 * window + 1`` values leave the run undecided.
+    tol : float
+        Decision threshold on ``log(last / previous)`` (default :data:`ENVELOPE_TOL`).
+
+    Returns
+    -------
+    verdict : int
+        +1 diverges, -1 converges, 0 undecided.
+    rate : float
+        Per-step envelope rate (inf for a blow-up, 0 for a run decayed to
+        zero, nan when too short).
 
     Examples
     --------
@@ -764,6 +894,14 @@ def divergence_threshold(
     -------
     DivergenceComparison
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        If the model is not linear (a normaliser or sign: it does not diverge
+        on a quadratic), ``curvature`` is not a finite number > 0,
+        ``staleness < 0``, ``steps < 16``, ``frozen_step < 1`` or ``lr_range``
+        is not ``0 < low < high``.
+
     Examples
     --------
     >>> from optfilters.observe import divergence_threshold
@@ -893,6 +1031,35 @@ def linearisation_report(
     final (last third of the steps) relative error of the predicted loss
     against the observed mean, and the fraction of steps within four standard
     errors.  The module docstring's table is this function's output.
+
+    Parameters
+    ----------
+    settings : sequence of (str, dict)
+        Catalogue names with their hyperparameters (default
+        :data:`LINEARISATION_SETTINGS`).
+    modes : sequence
+        ``second_moment`` linearisations of :func:`optfilters.noisy_quadratic.predict`
+        (``"tracking"``, ``"steady"``, ...).
+    curvatures : array_like
+        Curvatures ``h`` of the quadratic, one per coordinate.
+    noise_var : float
+        Gradient-noise variance per coordinate.
+    init : float
+        Starting point.
+    steps : int
+        Steps per run.
+    seeds : int
+        Runs per setting (:func:`observe_quadratic`).
+    seed : int
+        Seed of the torch generator.
+
+    Returns
+    -------
+    list of dict
+        One row per (setting, mode): ``name``, ``hyperparameters``, ``mode``,
+        ``max_error``, ``median_error``, ``final_error`` (mean over the last
+        third; relative errors of the loss, dimensionless) and
+        ``within_4_stderr`` (a fraction).
 
     Examples
     --------

@@ -243,6 +243,19 @@ class PlotResult:
         left out, so regenerated figures are byte-stable where the backend
         allows.  Missing parent folders are created.
 
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Target file; its suffix selects the format.
+        **kwargs
+            Passed to :meth:`matplotlib.figure.Figure.savefig` (``dpi``, ...;
+            a ``metadata`` given here replaces the stable default).
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
         Examples
         --------
         >>> import tempfile, pathlib
@@ -598,6 +611,13 @@ def bode(
         markers of zeros on the unit circle; ``data["series"]``: label, freqs, magnitude (dB or
         linear, unclipped), phase_deg and unit_circle_zeros per series;
         ``data["db_floor"]``: the floor (None without a dB axis).
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not an integer >= 2, ``fmin`` is not in ``(0, 0.5)`` on a
+        log axis, ``db_range`` is not a positive finite number of dB, or
+        ``ax`` does not hold the number of panels drawn (or is not in ``fig``).
 
     Examples
     --------
@@ -2116,8 +2136,11 @@ def root_locus(obj: Any, ax: Any = None, *, title: str | None = None, colorbar: 
     obj : RootLocus
         Needs ``lr_curvature``, ``poles``, ``open_loop_poles``, ``zeros`` and ``crossings``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
     colorbar : bool
+        Add a colour bar.
 
     Returns
     -------
@@ -2199,7 +2222,9 @@ def sensitivity(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotRe
     obj : Sensitivity
         Needs ``freqs``, ``S``, ``T``, ``peak_s``, ``peak_s_frequency``, ``peak_t``, ``peak_t_frequency``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2259,7 +2284,9 @@ def closed_loop_step(obj: Any, ax: Any = None, *, title: str | None = None) -> P
     obj : StepInfo
         Needs ``response``, ``final_value``, ``overshoot``, ``settling_steps``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2312,7 +2339,9 @@ def staleness_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
     obj : StalenessRates
         Needs ``staleness``, ``lr_curvature``, ``rate`` (shape ``(points, staleness)``).
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2359,9 +2388,11 @@ def frozen_edges(obj: Any, ax: Any = None, *, base: bool = False, title: str | N
     obj : FrozenEdges, list or dict
         Needs ``steps`` and ``edge`` (and ``limit``, ``base_edge``); ``name`` labels it.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     base : bool
         Draw the edge in the base learning rate (``base_edge``: with a schedule).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2406,7 +2437,9 @@ def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) 
     obj : TimeVaryingVerdict
         Needs ``log10_amplitude`` and ``frozen_rate``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2462,12 +2495,14 @@ def batch_scaling(
     obj : BatchScaling, list or dict
         Needs ``batch_sizes``, ``steps``, ``lr``, ``critical_batch_size``; ``label`` names it.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     quantity : {"steps", "lr", "effective_lr"}
         What to draw against the batch size.
     perfect : bool
         Draw perfect scaling (steps ~ 1/B, or lr ~ B) through each curve's smallest batch size,
         and mark each critical batch size.
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2557,7 +2592,9 @@ def certified_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
     obj : Certificate-like, list or dict
         Needs ``rate`` and ``quadratic_rate`` (:class:`optfilters.iqc.Certificate`).
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2611,9 +2648,11 @@ def large_signal(obj: Any, ax: Any = None, *, window: int | None = None, title: 
     obj : LargeSignalResponse-like, list or dict
         Needs ``ratios``, ``scales`` and ``change`` (:class:`optfilters.large_signal.LargeSignalResponse`).
     ax : sequence of two Axes, optional
+        The update-ratio and gradient-scale panels (default: a new figure).
     window : int, optional
         Steps shown after the change (default: until the ratio is within 1% of its final value, at least 50).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2681,10 +2720,13 @@ def peak_ratio_map(
     obj : PeakRatioMap-like
         Needs ``parameters``, ``rows``, ``columns``, ``peak_ratio``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     bounds : sequence of float
         Contour levels drawn as lines (the bounded regions' edges).
     colorbar : bool
+        Add a colour bar.
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2746,7 +2788,9 @@ def bounded_region(obj: Any, ax: Any = None, *, title: str | None = None, **line
     obj : BoundedRegion-like, list or dict
         Needs ``rows``, ``limits``, ``bound``, ``parameters``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
     **line_kw
         Passed to ``Axes.plot``.
 
@@ -2793,7 +2837,9 @@ def noise_transition(obj: Any, ax: Any = None, *, title: str | None = None) -> P
         Needs ``noise_std``, ``predicted``, ``linearised``, ``cycle``; ``observed`` and
         ``observed_stderr`` are drawn when not None.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------
@@ -2857,11 +2903,13 @@ def relay_run(
     obj : RelayRun-like
         Needs ``theta`` and ``step``.
     ax : Axes, optional
+        Axes to draw into (default: a new figure).
     approach : Approach-like, optional
         Draws ``theta_0 - step t`` up to its ``switch``.
     steps : int, optional
         Steps shown (default: all).
     title : str, optional
+        Axes title (None: the function's default; ``\"\"`` for none).
 
     Returns
     -------

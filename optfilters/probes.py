@@ -166,6 +166,12 @@ class MatrixCheck:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON.
 
+        Returns
+        -------
+        dict
+            The fields (non-finite as None) and the properties
+            ``elementwise``, ``rotation_equivariant`` and ``orthogonalising``.
+
         Examples
         --------
         >>> from optfilters.probes import matrix_check
@@ -362,6 +368,12 @@ class EventClock:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON.
 
+        Returns
+        -------
+        dict
+            The fields and the properties ``event_clocked`` and
+            ``fully_event_clocked``.
+
         Examples
         --------
         >>> from optfilters.probes import event_clock
@@ -533,6 +545,12 @@ class StateTrace:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON.
 
+        Returns
+        -------
+        dict
+            ``steps``, ``changes``, ``frozen``, ``frozen_buffers``,
+            ``anchors``, ``values`` and ``notes``.
+
         Examples
         --------
         >>> from optfilters.probes import state_trace
@@ -669,6 +687,11 @@ class ZeroGradientCheck:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON.
+
+        Returns
+        -------
+        dict
+            The fields and the property ``finite``.
 
         Examples
         --------

@@ -604,7 +604,7 @@ def round_to(value: float, dtype: str) -> float:
     Returns
     -------
     float
-        The value rounded to ``dtype``'s precision.
+        ``value`` rounded to the nearest float32 (round-half-even), or unchanged for float64.
 
     Raises
     ------

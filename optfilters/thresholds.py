@@ -94,6 +94,7 @@ def frozen_loop(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     t : int
         The step (1-based) whose coefficients are held.
     lr_curvature : float, optional
@@ -116,6 +117,14 @@ def frozen_loop(
     FeedbackLoop
         ``g`` scales the learning rate (of every step); its crossings and
         stable intervals give the frozen-time edge.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If the model is periodically time-varying (its loop is that of one
+        period), ``second_moment`` is not finite and >= 0, both
+        ``lr_curvature`` and ``curvature`` are given, either is not finite
+        and > 0, or the learning rate at step ``t`` is 0.
 
     Examples
     --------
@@ -233,11 +242,28 @@ class FrozenEdges:
     label: str = "exact"
 
     def edge_at(self, t: float) -> float:
-        """The frozen-time edge at step ``t`` (log-linear interpolation between the computed steps)."""
+        """The frozen-time edge at step ``t`` (log-linear interpolation between the computed steps).
+
+        Parameters
+        ----------
+        t : float
+            Step (> 0); outside the computed steps the end values are held.
+
+        Returns
+        -------
+        float
+            Largest stable ``lr_t * h`` of the loop frozen at ``t``.
+        """
         return float(np.interp(math.log(t), np.log(self.steps), self.edge))
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data."""
+        """Plain JSON-able data.
+
+        Returns
+        -------
+        dict
+            The fields (arrays as lists; non-finite as None).
+        """
         return {
             "name": self.name,
             "steps": [int(t) for t in self.steps],
@@ -249,7 +275,20 @@ class FrozenEdges:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.frozen_edges`."""
+        """Draw with :func:`optfilters.plot.frozen_edges`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.frozen_edges`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.frozen_edges(self, ax=ax, **kwargs)
@@ -269,6 +308,7 @@ def frozen_edges(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     steps : array_like of int, optional
         Steps ``t`` (default: 61 geometric steps from 1 to 1e5).
     staleness : int
@@ -359,6 +399,9 @@ class TimeVaryingVerdict:
     average_rate : float
         ``rho(Phi_N)^(1/N)``.
     label : str
+        ``"exact"``, or what is linearised.
+    schedule : str or None
+        The learning-rate schedule's description, if any.
 
     Examples
     --------
@@ -418,7 +461,15 @@ class TimeVaryingVerdict:
         return int(bad[-1] + 1) if bad.size else 0
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (the amplitude sampled at most 1000 times)."""
+        """Plain JSON-able data (the amplitude sampled at most 1000 times).
+
+        Returns
+        -------
+        dict
+            The fields and summary properties (verdict, amplifications, peak
+            step, frozen-unstable steps), ``amplitude_steps`` and the
+            ``log10_amplitude`` at those steps; non-finite as None.
+        """
         idx = np.unique(np.round(np.linspace(0, self.steps, min(self.steps + 1, 1000))).astype(int))
         return {
             "name": self.name,
@@ -439,7 +490,20 @@ class TimeVaryingVerdict:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.time_varying_verdict`."""
+        """Draw with :func:`optfilters.plot.time_varying_verdict`.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into (default: a new figure).
+        **kwargs
+            Passed to :func:`optfilters.plot.time_varying_verdict`.
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn.
+        """
         from . import plot
 
         return plot.time_varying_verdict(self, ax=ax, **kwargs)
@@ -461,6 +525,7 @@ def time_varying_verdict(
     Parameters
     ----------
     model : str, OptimizerModel or ArmaFilter
+        The optimizer: a catalogue name, a model or a gradient filter (see :func:`optfilters.as_model`).
     lr_curvature : float, optional
         ``x = lr * h`` with the base learning rate (default: the model's ``lr`` times ``curvature``).
     steps : int
@@ -479,6 +544,12 @@ def time_varying_verdict(
     Returns
     -------
     TimeVaryingVerdict
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        If both ``lr_curvature`` and ``curvature`` are given, or either is
+        not finite and > 0.
 
     Examples
     --------

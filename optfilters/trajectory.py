@@ -111,6 +111,16 @@ class Function2D:
     def loss(self, theta: ArrayLike) -> FloatArray:
         """``f`` at points ``theta`` of shape ``(..., 2)`` (numpy).
 
+        Parameters
+        ----------
+        theta : array_like, shape (..., 2)
+            Points ``(x, y)`` along the last axis.
+
+        Returns
+        -------
+        ndarray, shape (...)
+            ``f(x, y)`` per point (overflow gives inf, not a warning).
+
         Examples
         --------
         >>> from optfilters.trajectory import rosenbrock
@@ -124,6 +134,16 @@ class Function2D:
     def curvatures(self, x: float | None = None, y: float | None = None) -> tuple[float, float]:
         """Eigenvalues of the Hessian (ascending) at ``(x, y)``, the minimum by default.
 
+        Parameters
+        ----------
+        x, y : float, optional
+            The point; the minimum when either is None.
+
+        Returns
+        -------
+        (float, float)
+            The smaller and the larger eigenvalue (curvatures along the principal axes).
+
         Examples
         --------
         >>> from optfilters.trajectory import rosenbrock
@@ -136,6 +156,23 @@ class Function2D:
 
     def grid(self, n: int = 201) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``X, Y, Z`` on an ``n x n`` grid over ``xlim x ylim`` (for contours).
+
+        Parameters
+        ----------
+        n : int
+            Points per axis (>= 2).
+
+        Returns
+        -------
+        X, Y : ndarray, shape (n, n)
+            :func:`numpy.meshgrid` of the axes (``x`` along columns).
+        Z : ndarray, shape (n, n)
+            ``f(X, Y)``.
+
+        Raises
+        ------
+        ValueError
+            If ``n < 2``.
 
         Examples
         --------
@@ -153,6 +190,16 @@ class Function2D:
 
     def lecture_grid(self, optimizer: str) -> tuple[float, ...]:
         """The lecture's learning rates for a catalogue optimizer on this function.
+
+        Parameters
+        ----------
+        optimizer : str
+            Catalogue name or alias (``"gd"`` is ``"sgd"``).
+
+        Returns
+        -------
+        tuple of float
+            The learning rates, in the lecture's order.
 
         Raises
         ------
@@ -370,6 +417,17 @@ class OptimizerSpec:
     def build(self, lr: float) -> OptimizerModel:
         """The optfilters model at learning rate ``lr``.
 
+        Parameters
+        ----------
+        lr : float
+            Learning rate of the run.
+
+        Returns
+        -------
+        OptimizerModel
+            The catalogue model with :attr:`hyperparameters` and ``lr``; a
+            given non-catalogue model as it is.
+
         Examples
         --------
         >>> from optfilters.trajectory import optimizer_specs
@@ -520,7 +578,14 @@ class TrajectoryRun:
         return bool(self.stopped or not math.isfinite(final) or final > float(self.losses[0]))
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (non-finite numbers as None)."""
+        """Plain data (non-finite numbers as None).
+
+        Returns
+        -------
+        dict
+            The fields, ``steps``, ``diverged``, ``final_loss``, ``params``
+            (``T + 1`` pairs) and ``losses`` (``T + 1`` values).
+        """
 
         def clean(values: FloatArray) -> Any:
             return [[v if math.isfinite(v) else None for v in row] for row in np.atleast_2d(values).tolist()]
@@ -545,6 +610,7 @@ def bridge_available() -> bool:
     Returns
     -------
     bool
+        Whether ``optfilters.torch`` imports (torch is installed) and provides ``FilterOptimizer``.
 
     Examples
     --------

@@ -297,6 +297,18 @@ class FilterOptimizer(torch.optim.Optimizer):
 
         ``beta1``/``beta2`` are rewritten into ``betas`` where the model uses them;
         missing hyperparameters come from the constructor's values.
+
+        Parameters
+        ----------
+        param_group : dict
+            ``{"params": ..., **hyperparameters}``, as for
+            :meth:`torch.optim.Optimizer.add_param_group`.
+
+        Raises
+        ------
+        optfilters.errors.InvalidHyperparameterError
+            If ``lr`` or another hyperparameter of the merged group is out of
+            its range (the catalogue's message).
         """
         if isinstance(param_group, dict):
             self._source.normalise(param_group)
@@ -369,6 +381,17 @@ class FilterOptimizer(torch.optim.Optimizer):
         low-precision (bfloat16, float16) parameters stays float32, and
         running products (NAdam's ``mu_product``) keep their dtype; a
         torch.optim dict gets torch's casts.
+
+        Parameters
+        ----------
+        state_dict : dict
+            ``{"state": ..., "param_groups": ...}`` from :meth:`state_dict`
+            (either format) or from the torch.optim counterpart.
+
+        Raises
+        ------
+        optfilters.torch.checkpoint.CheckpointError
+            If the dict does not fit this optimizer (the optimizer is left unchanged).
 
         Examples
         --------
@@ -460,6 +483,17 @@ class FilterOptimizer(torch.optim.Optimizer):
 
     def group_model(self, index: int = 0) -> OptimizerModel:
         """The model that parameter group ``index`` currently runs (its current ``lr`` included).
+
+        Parameters
+        ----------
+        index : int
+            Index into :attr:`param_groups`.
+
+        Returns
+        -------
+        OptimizerModel
+            The model built from the group's hyperparameters, with
+            the group's current ``lr`` (as a scheduler has set it).
 
         Examples
         --------

@@ -81,7 +81,13 @@ _lr_slots: dict[int, tuple[Program, tuple[int, ...] | None]] = {}
 
 
 def available() -> bool:
-    """True when the ``triton`` package imports."""
+    """True when the ``triton`` package imports.
+
+    Returns
+    -------
+    bool
+        Whether ``import triton`` succeeds (checked once, then cached).
+    """
     global _available
     if _available is None:
         try:
@@ -99,6 +105,18 @@ def triton_kind(param: Tensor, interpret: bool = False) -> str | None:
     CUDA tensors run compiled kernels (unless ``TRITON_INTERPRET=1`` is set,
     which would make them interpreted on host copies); CPU tensors run only
     with ``interpret=True``, under Triton's interpreter.
+
+    Parameters
+    ----------
+    param : torch.Tensor
+        The parameter.
+    interpret : bool
+        Accept CPU tensors (run under Triton's interpreter).
+
+    Returns
+    -------
+    {"float32", "bfloat16"} or None
+        The kernel kind for the parameter's dtype, or None when it cannot run.
     """
     kind = _KINDS.get(param.dtype)
     if kind is None:
@@ -182,6 +200,9 @@ class DeviceLr:
         The step number.
     lr : Tensor
         A 0-dim (or one-element) floating tensor.
+    env : sequence of float, optional
+        The program's running products (see
+        :meth:`optfilters.program.Program.scalar_values`).
 
     Attributes
     ----------
@@ -227,7 +248,13 @@ class DeviceLr:
         self.a, self.b = a, b
 
     def values(self) -> list[float]:
-        """The slots as Python floats (reads ``lr``: a host-device synchronisation when it lives on a GPU)."""
+        """The slots as Python floats (reads ``lr``: a host-device synchronisation when it lives on a GPU).
+
+        Returns
+        -------
+        list of float
+            ``program.scalar_values(t, float(lr), env)``, one value per scalar slot.
+        """
         return self.program.scalar_values(self.t, float(self.lr.item()), self.env)
 
 
@@ -242,6 +269,22 @@ def slot_values(
 
     ``env`` holds the values of the program's running products (see
     :meth:`optfilters.program.Program.scalar_values`).
+
+    Parameters
+    ----------
+    program : Program
+        The step's program.
+    t : int
+        The step number (1-based).
+    lr : float or torch.Tensor
+        The learning rate (a tensor stays on its device).
+    env : sequence of float, optional
+        The running products' values.
+
+    Returns
+    -------
+    list of float or DeviceLr
+        One value per scalar slot, or their affine form in the tensor ``lr``.
     """
     if isinstance(lr, Tensor):
         return DeviceLr(program, t, lr, env)
@@ -249,7 +292,18 @@ def slot_values(
 
 
 def as_floats(scalars: Sequence[float] | DeviceLr) -> list[float]:
-    """The slots as floats (a :class:`DeviceLr` reads its tensor)."""
+    """The slots as floats (a :class:`DeviceLr` reads its tensor).
+
+    Parameters
+    ----------
+    scalars : sequence of float or DeviceLr
+        What :func:`slot_values` returned.
+
+    Returns
+    -------
+    list of float
+        One value per scalar slot.
+    """
     if isinstance(scalars, DeviceLr):
         return scalars.values()
     return list(scalars)
@@ -260,6 +314,17 @@ def lr_dependent_slots(program: Program) -> tuple[int, ...] | None:
 
     Which slots depend on lr is a property of the program (the builder's slot
     functions), not of the step; it is computed once per program.
+
+    Parameters
+    ----------
+    program : Program
+        The step's program.
+
+    Returns
+    -------
+    tuple of int or None
+        Indices of the scalar slots whose value has a nonzero ``lr``
+        coefficient, ascending; None when some slot is not affine in ``lr``.
     """
     cached = _lr_slots.get(id(program))
     if cached is not None and cached[0] is program:
@@ -344,6 +409,28 @@ def generate_source(program: Program, kind: str, lr_slots: Sequence[int] = ()) -
     argument per scalar slot (``c<k>``) and one per lr-dependent slot
     (``d<k>``, the factor of lr), and the constants ``BLOCK``, ``TENSOR_LR``
     and ``ALIGNED`` (every address 16-byte aligned: vector loads).
+
+    Parameters
+    ----------
+    program : Program
+        The step's program.
+    kind : {"float32", "bfloat16"}
+        Parameter dtype (the state is float32 either way).
+    lr_slots : sequence of int
+        The lr-dependent slots (:func:`lr_dependent_slots`), which get a
+        ``d<k>`` argument.
+
+    Returns
+    -------
+    str
+        Python source defining the ``@triton.jit``-able function ``optfilters_step``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is neither ``"float32"`` nor ``"bfloat16"``.
+    RuntimeError
+        If an operation of the program has no Triton form.
 
     Examples
     --------
@@ -486,6 +573,21 @@ def gpu_report(
     ``cuobjdump`` is available, the registers per thread and the local
     (spilled) memory.
 
+    Parameters
+    ----------
+    program : Program
+        The step's program.
+    kind : {"float32", "bfloat16"}
+        Parameter dtype.
+    capability : int
+        CUDA compute capability times 10 (90: sm_90).
+    aligned : bool
+        Compile the 16-byte-aligned (vector load) variant.
+    tensor_lr : bool
+        Compile the variant that reads ``lr`` from a device tensor.
+    block, num_warps : int, optional
+        Launch configuration (default :data:`BLOCK`, :data:`NUM_WARPS`).
+
     Returns
     -------
     dict
@@ -612,7 +714,24 @@ class TritonKernel:
 
     # -------------------------------------------------------------- checks
     def fits(self, param: Tensor, grad: Tensor, state: dict[str, Any], state_dtype: torch.dtype) -> bool:
-        """True when the kernel can run this parameter (its device, contiguous, the expected dtypes and sizes)."""
+        """True when the kernel can run this parameter (its device, contiguous, the expected dtypes and sizes).
+
+        Parameters
+        ----------
+        param, grad : torch.Tensor
+            The parameter and its gradient (same dtype, device and size).
+        state : dict
+            The parameter's optimizer state; each of the kernel's keys must
+            be a contiguous float32 tensor of the parameter's size.
+        state_dtype : torch.dtype
+            The optimizer's state dtype (not consulted here: the state
+            tensors themselves are checked; :meth:`run` requires float32).
+
+        Returns
+        -------
+        bool
+            Whether :meth:`run` can take this parameter.
+        """
         device = param.device
         if device.type != ("cpu" if self.interpret else "cuda"):
             return False
@@ -722,6 +841,23 @@ class TritonKernel:
         ``scalars`` are the slot values, or a :class:`DeviceLr` whose tensor
         the kernel reads (it must be on the parameters' device, else it is
         read on the host).
+
+        Parameters
+        ----------
+        params, grads : sequence of torch.Tensor
+            The parameters (updated in place) and their gradients.
+        states : sequence of dict
+            Each parameter's state (updated in place).
+        scalars : sequence of float or DeviceLr
+            The step's slot values (:func:`slot_values`).
+        state_dtype : torch.dtype
+            The optimizer's state dtype (the kernel runs only for float32).
+
+        Returns
+        -------
+        bool
+            True when the step ran (or there was nothing to do), False when
+            nothing was done.
         """
         keys = self.keys
         state_tensors = [st[k] for st in states for k in keys]
