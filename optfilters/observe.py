@@ -85,6 +85,7 @@ from .closed_loop import ModelLike, as_model, closed_loop
 from .errors import InvalidHyperparameterError
 from .model import OptimizerModel
 from .noisy_quadratic import NoisyQuadraticPrediction, predict
+from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
@@ -99,10 +100,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-
-
-def _list(values: ArrayLike) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 # ----------------------------------------------------------------------------- results
