@@ -135,6 +135,13 @@ def normaliser_scale(model: OptimizerModel, second_moment: float | ArrayLike = 1
     return scale[()] if scale.ndim == 0 else scale
 
 
+def _by_modulus(eig: ArrayLike) -> ComplexArray:
+    """Eigenvalues along the last axis, largest modulus first (stable order among equal moduli)."""
+    eig = np.asarray(eig, dtype=np.complex128)
+    order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
+    return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
+
+
 def _realise(f: ArmaFilter) -> tuple[FloatArray, FloatArray, FloatArray, float]:
     """A state-space realisation ``(A, B, C, D)`` of ``f``: ``y = C s + D x``, ``s' = A s + B x``.
 
@@ -492,8 +499,7 @@ class ClosedLoop:
         eig = np.asarray(np.linalg.eigvals(self.state_matrix(lr_curvature)), dtype=np.complex128)
         if self._sections is not None:
             eig = self._polish(eig, self.loop_gain(lr_curvature))
-        order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
-        return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
+        return _by_modulus(eig)
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
         """Convergence rate (largest closed-loop pole modulus) at ``x = lr * h``; vectorised.
@@ -824,9 +830,7 @@ class PeriodicClosedLoop:
         >>> closed_loop("lookahead", base="sgd", k=2, alpha=0.5).poles(0.5).real.round(12).tolist()
         [0.625, 0.0]
         """
-        eig = np.asarray(np.linalg.eigvals(self.state_matrix(lr_curvature)), dtype=np.complex128)
-        order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
-        return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
+        return _by_modulus(np.linalg.eigvals(self.state_matrix(lr_curvature)))
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
         """The per-step rate ``rho(M(x))^(1/k)``; vectorised.

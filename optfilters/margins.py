@@ -57,7 +57,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .closed_loop import ClosedLoop, ModelLike, _cell_tests, _merge_stable, as_model, closed_loop, spectral_radius
+from .closed_loop import (
+    ClosedLoop,
+    ModelLike,
+    _by_modulus,
+    _cell_tests,
+    _merge_stable,
+    as_model,
+    closed_loop,
+    spectral_radius,
+)
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .validation import check_number
 from .validation import finite_list as _list
@@ -230,9 +239,7 @@ class FeedbackLoop:
         companion[..., 0, :] = -p[..., 1:]
         idx = np.arange(n - 1)
         companion[..., idx + 1, idx] = 1.0
-        eig = np.linalg.eigvals(companion)
-        order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
-        return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
+        return _by_modulus(np.linalg.eigvals(companion))
 
     def rate(self, gain: ArrayLike = 1.0) -> Any:
         """Largest closed-loop pole modulus at gain factor ``g`` (vectorised)."""
