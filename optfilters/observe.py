@@ -265,14 +265,12 @@ def _single_thread() -> Iterator[None]:
     The tensors here are small: on a shared machine, extra intra-op threads
     made a step several times slower (4096 x 2 float64 Adam: 8 ms against 1 ms).
     """
-    import torch
+    import torch  # noqa: F401  (one_torch_thread acts on an imported torch)
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    from .identify import one_torch_thread
+
+    with one_torch_thread():
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _factory(model: OptimizerModel, optimizer: Any) -> Callable[[Sequence[Any], float], Any]:
