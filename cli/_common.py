@@ -22,6 +22,7 @@ SciPy, torch or matplotlib.
 from __future__ import annotations
 
 import copy
+import math
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -58,11 +59,13 @@ __all__ = [
     "one_line_errors",
     "optimizer_chain",
     "optimizer_group",
+    "parse_floats",
     "plot_option",
     "plot_style_options",
     "require_option",
     "save_plot",
     "stability_message",
+    "text_table",
     "warn",
 ]
 
@@ -208,6 +211,73 @@ def stability_message(f: ArmaFilter, what: str) -> str | None:
 def echo_json(data: Any) -> None:
     """Print one JSON object on stdout (strict JSON: no NaN or Infinity tokens)."""
     click.echo(dumps_json(data))
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    """Right-aligned text columns: one line of ``headers``, then one line per row of cells.
+
+    Parameters
+    ----------
+    headers : sequence of str
+        Column headers.
+    rows : sequence of sequence of str
+        Cells, one sequence per row, as many as ``headers``.
+    indent : str
+        Prefix of every line.
+
+    Returns
+    -------
+    list of str
+        The lines, without newlines.
+    """
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    out = [indent + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    out += [indent + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return out
+
+
+def parse_floats(text: str, flag: str, low: float | None = None, positive: bool = False) -> list[float]:
+    """Numbers separated by commas (or semicolons), with a one-line error naming the option.
+
+    Parameters
+    ----------
+    text : str
+        The option's value, e.g. ``"1, 10, 100"``.
+    flag : str
+        The option's name for the messages, e.g. ``"--curvatures"``.
+    low : float, optional
+        Smallest accepted value.
+    positive : bool
+        Accept only values > 0.
+
+    Returns
+    -------
+    list of float
+        The numbers, in order.
+
+    Raises
+    ------
+    CliError
+        On an empty item, no number, a non-number, a non-finite value or one out of range.
+    """
+    items = str(text).replace(";", ",").split(",")
+    if len(items) > 1 and not all(t.strip() for t in items):
+        raise CliError(f"{flag} has an empty item in {text!r}")
+    items = [t for t in items if t.strip()]
+    if not items:
+        raise CliError(f"{flag} needs at least one number, got {text!r}")
+    out = []
+    for item in items:
+        try:
+            value = float(item)
+        except ValueError:
+            raise CliError(f"{flag} must be numbers separated by commas, got {text!r}") from None
+        if not math.isfinite(value) or (positive and value <= 0.0):
+            raise CliError(f"{flag} must be finite{' and > 0' if positive else ''}, got {item.strip()}")
+        if low is not None and value < low:
+            raise CliError(f"{flag} must be >= {low:g}, got {item.strip()}")
+        out.append(value)
+    return out
 
 
 # ----------------------------------------------------------------------------- shared options

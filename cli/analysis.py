@@ -45,6 +45,7 @@ from ._common import (
     stability_message,
     warn,
 )
+from ._common import text_table as _table
 
 __all__ = ["register"]
 
@@ -170,13 +171,6 @@ def _qh_json(f: ArmaFilter) -> dict[str, float] | None:
         return optfilters.quasi_hyperbolic_form(f).as_dict()
     except ValueError:
         return None
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    out = [indent + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
-    out += [indent + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return out
 
 
 def _sampled_indices(n: int) -> tuple[list[int], bool]:

@@ -21,7 +21,6 @@ matplotlib only with ``--plot``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from ._common import (
     staleness_option,
 )
 from ._common import save_plot as _save_plot
+from ._common import text_table as _table
 
 __all__ = ["curvature_option", "point_lines", "point_options", "register", "stability_at_point"]
 
@@ -245,13 +245,6 @@ def _margins(
 
 
 # ----------------------------------------------------------------------------- locus
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    out = [indent + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
-    out += [indent + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return out
 
 
 def _locus(

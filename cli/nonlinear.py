@@ -34,25 +34,9 @@ from ._common import (
     save_plot,
     second_moment_option,
 )
+from ._common import parse_floats as _floats
 
 __all__ = ["certify_summary", "register"]
-
-
-def _floats(text: str | None, flag: str, positive: bool = False) -> list[float]:
-    if text is None:
-        return []
-    out = []
-    for item in [t for t in str(text).split(",") if t.strip()]:
-        try:
-            value = float(item)
-        except ValueError:
-            raise CliError(f"{flag} must be numbers separated by commas, got {text!r}") from None
-        if not math.isfinite(value) or (positive and value <= 0.0):
-            raise CliError(f"{flag} must be finite{' and > 0' if positive else ''}, got {item.strip()}")
-        out.append(value)
-    if not out:
-        raise CliError(f"{flag} needs at least one number, got {text!r}")
-    return out
 
 
 # ----------------------------------------------------------------------------- sign-loop

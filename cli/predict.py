@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,8 @@ from ._common import (
     second_moment_option,
     staleness_option,
 )
+from ._common import parse_floats as _floats
+from ._common import text_table as _table
 
 __all__ = ["register"]
 
@@ -53,28 +54,6 @@ PROGRESS_STEPS = 200
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def _floats(text: str, flag: str, low: float | None = None) -> list[float]:
-    """Comma-separated numbers; one-line error naming the option."""
-    items = [t for t in str(text).replace(";", ",").split(",")]
-    if len(items) > 1 and not all(t.strip() for t in items):
-        raise CliError(f"{flag} has an empty item in {text!r}")
-    items = [t for t in items if t.strip()]
-    if not items:
-        raise CliError(f"{flag} needs at least one number, got {text!r}")
-    out = []
-    for item in items:
-        try:
-            value = float(item)
-        except ValueError:
-            raise CliError(f"{flag} must be numbers separated by commas, got {text!r}") from None
-        if not math.isfinite(value):
-            raise CliError(f"{flag} must be finite, got {text!r}")
-        if low is not None and value < low:
-            raise CliError(f"{flag} must be >= {low:g}, got {item.strip()}")
-        out.append(value)
-    return out
 
 
 def _rate_verdict(rate: float) -> str:
@@ -107,13 +86,6 @@ def _schedule(text: str | None) -> Any:
     from optfilters.noisy_quadratic import parse_schedule
 
     return parse_schedule(text)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    out = [indent + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
-    out += [indent + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return out
 
 
 def _sampled(n: int, rows: int = 12) -> list[int]:

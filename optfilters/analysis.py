@@ -27,6 +27,7 @@ from .factored import Cancellation
 from .filters import ArmaFilter, complex_pairs
 from .model import OptimizerModel
 from .stages import LinearStage, Stage, bias_correction
+from .validation import finite_list as _list
 
 __all__ = [
     "FilterSummary",
@@ -122,10 +123,6 @@ def warn_if_unstable(f: ArmaFilter, what: str = "filter") -> None:
     else:
         message = f"{what} is UNSTABLE: pole(s) outside the unit circle (max |p| = {radius:.6g}); its response grows"
     warnings.warn(message, StabilityWarning, stacklevel=3)
-
-
-def _list(values: FloatArray) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=float).ravel()]
 
 
 # ----------------------------------------------------------------------------- frequency response

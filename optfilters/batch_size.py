@@ -52,6 +52,7 @@ from numpy.typing import ArrayLike, NDArray
 from .catalogue import CATALOGUE, CatalogueFacts, get
 from .closed_loop import ModelLike, as_model, closed_loop
 from .errors import InvalidHyperparameterError
+from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
@@ -71,10 +72,6 @@ FloatArray = NDArray[np.float64]
 
 #: Doubling levels: step counts up to 2^LEVELS are reachable.
 LEVELS = 24
-
-
-def _list(values: ArrayLike) -> list[float | None]:
-    return [_finite_or_none(v) for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 # ----------------------------------------------------------------------------- the model

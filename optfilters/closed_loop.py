@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -55,6 +55,7 @@ from .errors import InvalidFilterError, InvalidHyperparameterError
 from .factored import unit_circle
 from .filters import ArmaFilter, cascade
 from .model import OptimizerModel
+from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 from .validation import quiet_numerics
 
@@ -100,10 +101,6 @@ DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
 
 # Frequency grid of the unit-circle scan (points on [0, pi]).
 _SCAN_POINTS = 16385
-
-
-def _list(values: ArrayLike) -> list[float | None]:
-    return [_finite_or_none(v) for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 # ----------------------------------------------------------------------------- models and loop filters
@@ -160,6 +157,13 @@ def normaliser_scale(model: OptimizerModel, second_moment: float | ArrayLike = 1
     with np.errstate(divide="ignore"):
         scale = np.asarray(model.frozen_gain(v), dtype=np.float64)
     return scale[()] if scale.ndim == 0 else scale
+
+
+def _by_modulus(eig: ArrayLike) -> ComplexArray:
+    """Eigenvalues along the last axis, largest modulus first (stable order among equal moduli)."""
+    eig = np.asarray(eig, dtype=np.complex128)
+    order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
+    return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
 
 
 def _realise(f: ArmaFilter) -> tuple[FloatArray, FloatArray, FloatArray, float]:
@@ -641,8 +645,7 @@ class ClosedLoop:
         eig = np.asarray(np.linalg.eigvals(self.state_matrix(lr_curvature)), dtype=np.complex128)
         if self._sections is not None:
             eig = self._polish(eig, self.loop_gain(lr_curvature))
-        order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
-        return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
+        return _by_modulus(eig)
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
         """Convergence rate (largest closed-loop pole modulus) at ``x = lr * h``; vectorised.
@@ -888,37 +891,10 @@ class ClosedLoop:
         found = self.crossings()
         points = [x for x, _ in found]
         edges = [-math.inf, *points, math.inf]
-        tests = []
-        for lo, hi in itertools.pairwise(edges):
-            if math.isinf(lo) and math.isinf(hi):
-                tests.append(0.5)
-            elif math.isinf(lo):
-                tests.append(hi - max(1.0, abs(hi)))
-            elif math.isinf(hi):
-                tests.append(lo + max(1.0, abs(lo)))
-            else:
-                tests.append(0.5 * (lo + hi))
-        stable = [self.is_stable(x) for x in tests]
-        intervals: list[tuple[float, float]] = []
-        for (lo, hi), ok in zip(itertools.pairwise(edges), stable, strict=True):
-            if not ok:
-                continue
-            if intervals and intervals[-1][1] == lo:
-                intervals[-1] = (intervals[-1][0], hi)
-            else:
-                intervals.append((lo, hi))
-        interval = next((iv for iv in intervals if iv[0] <= 0.0 < iv[1]), None)
+        stable = [self.is_stable(x) for x in _cell_tests(edges, 0.5)]
         nyquist = self._boundary(np.array([math.pi]))[0]
-        return StabilityInterval(
-            name=self.name,
-            interval=interval,
-            intervals=tuple(intervals),
-            crossings=tuple(found),
-            nyquist_estimate=float(nyquist.real) if np.isfinite(nyquist) else math.inf,
-            label=self.label,
-            linearised=self.linearised,
-            preconditioner=self.preconditioner,
-        )
+        estimate = float(nyquist.real) if np.isfinite(nyquist) else math.inf
+        return _stability_interval(self, found, edges, stable, estimate)
 
     def rate_curve(self, lr_curvature: ArrayLike | None = None, points: int = 512) -> RateCurve:
         """The rate over ``x`` (default: ``points`` values from 0 to 1.25 times the stability edge).
@@ -944,13 +920,7 @@ class ClosedLoop:
         >>> c.lr_curvature.tolist(), c.rate.tolist()
         ([0.0, 0.625, 1.25, 1.875, 2.5], [1.0, 0.375, 0.25, 0.875, 1.5])
         """
-        interval = self.stability().interval
-        if lr_curvature is None:
-            top = 1.25 * interval[1] if interval is not None and math.isfinite(interval[1]) else 4.0
-            x = np.linspace(0.0, top, int(points))
-        else:
-            x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
-        return RateCurve(x, np.asarray(self.rate(x), dtype=np.float64), interval, self.name, self.label)
+        return _rate_curve(self, lr_curvature, points)
 
 
 @dataclass(frozen=True)
@@ -1083,9 +1053,7 @@ class PeriodicClosedLoop:
         >>> closed_loop("lookahead", base="sgd", k=2, alpha=0.5).poles(0.5).real.round(12).tolist()
         [0.625, 0.0]
         """
-        eig = np.asarray(np.linalg.eigvals(self.state_matrix(lr_curvature)), dtype=np.complex128)
-        order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
-        return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
+        return _by_modulus(np.linalg.eigvals(self.state_matrix(lr_curvature)))
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
         """The per-step rate ``rho(M(x))^(1/k)``; vectorised.
@@ -1181,25 +1149,8 @@ class PeriodicClosedLoop:
         found = self.crossings()
         points = sorted({x for x, _ in found} | {0.0})
         edges = [*points, math.inf]
-        intervals: list[tuple[float, float]] = []
-        for lo, hi in itertools.pairwise(edges):
-            test = 0.5 * (lo + hi) if math.isfinite(hi) else lo + max(1.0, abs(lo))
-            if float(self.rate(test)) < 1.0:
-                if intervals and intervals[-1][1] == lo:
-                    intervals[-1] = (intervals[-1][0], hi)
-                else:
-                    intervals.append((lo, hi))
-        interval = next((iv for iv in intervals if iv[0] <= 0.0 < iv[1]), None)
-        return StabilityInterval(
-            name=self.name,
-            interval=interval,
-            intervals=tuple(intervals),
-            crossings=tuple(found),
-            nyquist_estimate=math.nan,
-            label=self.label,
-            linearised=self.linearised,
-            preconditioner=self.preconditioner,
-        )
+        stable = [float(self.rate(test)) < 1.0 for test in _cell_tests(edges, 0.5)]
+        return _stability_interval(self, found, edges, stable, math.nan)
 
     def rate_curve(self, lr_curvature: ArrayLike | None = None, points: int = 512) -> RateCurve:
         """The rate over ``x`` (default: ``points`` values from 0 to 1.25 times the stability edge).
@@ -1225,13 +1176,68 @@ class PeriodicClosedLoop:
         >>> c.rate.round(12).tolist()
         [1.0, 0.707106781187]
         """
-        interval = self.stability().interval
-        if lr_curvature is None:
-            top = 1.25 * interval[1] if interval is not None and math.isfinite(interval[1]) else 4.0
-            x = np.linspace(0.0, top, int(points))
+        return _rate_curve(self, lr_curvature, points)
+
+
+def _cell_tests(edges: Sequence[float], whole: float) -> list[float]:
+    """One test point inside each cell between consecutive ``edges`` (``whole`` when both ends are infinite)."""
+    tests = []
+    for lo, hi in itertools.pairwise(edges):
+        if math.isinf(lo) and math.isinf(hi):
+            tests.append(whole)
+        elif math.isinf(lo):
+            tests.append(hi - max(1.0, abs(hi)))
+        elif math.isinf(hi):
+            tests.append(lo + max(1.0, abs(lo)))
         else:
-            x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
-        return RateCurve(x, np.asarray(self.rate(x), dtype=np.float64), interval, self.name, self.label)
+            tests.append(0.5 * (lo + hi))
+    return tests
+
+
+def _merge_stable(edges: Sequence[float], stable: Iterable[bool]) -> list[tuple[float, float]]:
+    """The cells between consecutive ``edges`` flagged ``stable``, adjacent ones merged."""
+    intervals: list[tuple[float, float]] = []
+    for (lo, hi), ok in zip(itertools.pairwise(edges), stable, strict=True):
+        if not ok:
+            continue
+        if intervals and intervals[-1][1] == lo:
+            intervals[-1] = (intervals[-1][0], hi)
+        else:
+            intervals.append((lo, hi))
+    return intervals
+
+
+def _stability_interval(
+    loop: ClosedLoop | PeriodicClosedLoop,
+    found: Sequence[tuple[float, float]],
+    edges: Sequence[float],
+    stable: Sequence[bool],
+    nyquist_estimate: float,
+) -> StabilityInterval:
+    """The stability result of ``loop``: the stable cells between ``edges`` merged, and the one holding 0+."""
+    intervals = _merge_stable(edges, stable)
+    interval = next((iv for iv in intervals if iv[0] <= 0.0 < iv[1]), None)
+    return StabilityInterval(
+        name=loop.name,
+        interval=interval,
+        intervals=tuple(intervals),
+        crossings=tuple(found),
+        nyquist_estimate=nyquist_estimate,
+        label=loop.label,
+        linearised=loop.linearised,
+        preconditioner=loop.preconditioner,
+    )
+
+
+def _rate_curve(loop: ClosedLoop | PeriodicClosedLoop, lr_curvature: ArrayLike | None, points: int) -> RateCurve:
+    """``loop``'s rate over ``lr_curvature`` (default: ``points`` values up to 1.25 times the stability edge)."""
+    interval = loop.stability().interval
+    if lr_curvature is None:
+        top = 1.25 * interval[1] if interval is not None and math.isfinite(interval[1]) else 4.0
+        x = np.linspace(0.0, top, int(points))
+    else:
+        x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
+    return RateCurve(x, np.asarray(loop.rate(x), dtype=np.float64), interval, loop.name, loop.label)
 
 
 def _label(model: OptimizerModel, second_moment: float) -> tuple[bool, bool, str]:

@@ -260,6 +260,14 @@ def _exact_sqrt(x: Fraction) -> Fraction | None:
     return None
 
 
+def _horner(coefficients: Sequence[Any], z: Any) -> Any:
+    """``sum c_k z^(n-k)`` by Horner's rule, in the arithmetic of ``coefficients`` and ``z`` (mpmath here)."""
+    value = coefficients[0]
+    for c in coefficients[1:]:
+        value = value * z + c
+    return value
+
+
 def _certified(ctx: Any, coefficients: list[Any], z: list[Any], target: float) -> bool:
     """True when every root lies within ``target * max(1, |z_i|)`` of its approximation ``z_i``.
 
@@ -274,9 +282,7 @@ def _certified(ctx: Any, coefficients: list[Any], z: list[Any], target: float) -
     n = len(z)
     radii = []
     for i, zi in enumerate(z):
-        value = coefficients[0]
-        for c in coefficients[1:]:
-            value = value * zi + c
+        value = _horner(coefficients, zi)
         product = coefficients[0]
         for j, zj in enumerate(z):
             if j != i:
@@ -345,12 +351,8 @@ def _aberth(p: Poly) -> tuple[list[complex], int]:
             worst = ctx.mpf(0)
             new = []
             for i, zi in enumerate(z):
-                value = coefficients[0]
-                for c in coefficients[1:]:
-                    value = value * zi + c
-                slope = derivative[0]
-                for c in derivative[1:]:
-                    slope = slope * zi + c
+                value = _horner(coefficients, zi)
+                slope = _horner(derivative, zi)
                 if value == 0 or slope == 0:
                     new.append(zi)
                     continue

@@ -635,7 +635,38 @@ def nadam_product(beta1: float, momentum_decay: float, t: int, dtype: str = "flo
 
 
 @dataclass(frozen=True)
-class NadamCurrentGain(Gain):
+class _NadamGain(Gain):
+    """NAdam's bias-corrected weights: a fraction of ``t`` and the running product ``prod_{k<=t} mu_k``.
+
+    Subclasses define :meth:`_over_product`; :meth:`fraction` evaluates it on
+    the product rounded as torch keeps it, :meth:`coef` on the run's
+    :class:`NadamProduct`.
+    """
+
+    beta1: float = 0.9
+    momentum_decay: float = 4e-3
+    product_dtype: str = "float32"
+
+    def value(self, t: int) -> float:
+        """The weight at step ``t``."""
+        num, den = self.fraction(t)
+        return num / den
+
+    def _over_product(self, t: int, product: float) -> tuple[float, float]:
+        """``(num, den)`` at step ``t`` given ``product = prod_{k<=t} mu_k``."""
+        raise NotImplementedError
+
+    def fraction(self, t: int) -> tuple[float, float]:
+        """:meth:`_over_product` on ``prod_{k<=t} mu_k`` rounded in ``product_dtype`` (torch.optim.NAdam's order)."""
+        return self._over_product(t, nadam_product(self.beta1, self.momentum_decay, t, self.product_dtype))
+
+    def coef(self) -> Coef:
+        """:meth:`_over_product` reading the running product (:class:`NadamProduct`) of the run."""
+        return Coef(self._over_product, float(self.limit), (NadamProduct(self.beta1, self.momentum_decay),))
+
+
+@dataclass(frozen=True)
+class NadamCurrentGain(_NadamGain):
     """NAdam's weight on the current gradient: ``(1 - mu_t) / (1 - prod_{k<=t} mu_k)``.
 
     Limit ``1 - beta1``.  ``product_dtype`` is the precision of torch's
@@ -658,28 +689,9 @@ class NadamCurrentGain(Gain):
     (1.0, 0.1)
     """
 
-    beta1: float = 0.9
-    momentum_decay: float = 4e-3
-    product_dtype: str = "float32"
-
-    def value(self, t: int) -> float:
-        """The weight at step ``t``."""
-        num, den = self.fraction(t)
-        return num / den
-
-    def fraction(self, t: int) -> tuple[float, float]:
-        """``(1 - mu_t, 1 - prod_{k<=t} mu_k)`` (torch.optim.NAdam's order)."""
-        b1, psi = self.beta1, self.momentum_decay
-        return (1.0 - nadam_momentum(b1, psi, t), 1.0 - nadam_product(b1, psi, t, self.product_dtype))
-
-    def coef(self) -> Coef:
-        """``(1 - mu_t) / (1 - mu_product)``, reading the running product (:class:`NadamProduct`) of the run."""
-        b1, psi = self.beta1, self.momentum_decay
-
-        def fraction(t: int, product: float) -> tuple[float, float]:
-            return (1.0 - nadam_momentum(b1, psi, t), 1.0 - product)
-
-        return Coef(fraction, float(self.limit), (NadamProduct(b1, psi),))
+    def _over_product(self, t: int, product: float) -> tuple[float, float]:
+        """``(1 - mu_t, 1 - product)`` (torch.optim.NAdam's order), ``product = prod_{k<=t} mu_k``."""
+        return (1.0 - nadam_momentum(self.beta1, self.momentum_decay, t), 1.0 - product)
 
     @property
     def limit(self) -> float:
@@ -694,7 +706,7 @@ class NadamCurrentGain(Gain):
 
 
 @dataclass(frozen=True)
-class NadamMomentumGain(Gain):
+class NadamMomentumGain(_NadamGain):
     """NAdam's weight on the first moment ``m``: ``mu_{t+1} / (1 - prod_{k<=t+1} mu_k)``.
 
     Limit ``beta1`` (with psi > 0).
@@ -715,30 +727,10 @@ class NadamMomentumGain(Gain):
     0.9
     """
 
-    beta1: float = 0.9
-    momentum_decay: float = 4e-3
-    product_dtype: str = "float32"
-
-    def value(self, t: int) -> float:
-        """The weight at step ``t``."""
-        num, den = self.fraction(t)
-        return num / den
-
-    def fraction(self, t: int) -> tuple[float, float]:
-        """``(mu_{t+1}, 1 - prod_{k<=t} mu_k * mu_{t+1})`` (torch.optim.NAdam's order)."""
+    def _over_product(self, t: int, product: float) -> tuple[float, float]:
+        """``(mu_{t+1}, 1 - product * mu_{t+1})`` (torch.optim.NAdam's order), ``product = prod_{k<=t} mu_k``."""
         mu_next = nadam_momentum(self.beta1, self.momentum_decay, t + 1)
-        product = nadam_product(self.beta1, self.momentum_decay, t, self.product_dtype)
         return (mu_next, 1.0 - product * mu_next)
-
-    def coef(self) -> Coef:
-        """``mu_{t+1} / (1 - mu_product * mu_{t+1})``, reading the running product of the run."""
-        b1, psi = self.beta1, self.momentum_decay
-
-        def fraction(t: int, product: float) -> tuple[float, float]:
-            mu_next = nadam_momentum(b1, psi, t + 1)
-            return (mu_next, 1.0 - product * mu_next)
-
-        return Coef(fraction, float(self.limit), (NadamProduct(b1, psi),))
 
     @property
     def limit(self) -> float:

@@ -895,14 +895,20 @@ def tune_certified(
     best: dict[str, Any] = {"rate": math.inf, "values": None, "x": None}
     log_lo, log_hi = math.log(0.02), math.log(4.0)
 
-    def rate_at(values: tuple[float, ...], log_x: float, cap: float) -> float:
-        """Certified rate at ``lr * L = exp(log_x)``; ``inf`` when it is not below ``cap`` (then one solve)."""
-        nonlocal evaluations
+    def realisation(values: tuple[float, ...], log_x: float) -> LoopRealisation | None:
+        """The loop at these hyperparameters and ``lr * L = exp(log_x)``; None where the model refuses them."""
         settings = dict(zip(names, values, strict=True))
         try:
             m = as_model(base, **settings) if settings else base
-            loop = loop_realisation(m, lr=math.exp(log_x) / L, second_moment=second_moment)
+            return loop_realisation(m, lr=math.exp(log_x) / L, second_moment=second_moment)
         except ValueError:
+            return None
+
+    def rate_at(values: tuple[float, ...], log_x: float, cap: float) -> float:
+        """Certified rate at ``lr * L = exp(log_x)``; ``inf`` when it is not below ``cap`` (then one solve)."""
+        nonlocal evaluations
+        loop = realisation(values, log_x)
+        if loop is None:
             return math.inf
         mu_e, l_e = mu + loop.mu_shift, L + loop.mu_shift
         lo = _quadratic_worst(loop, mu_e, l_e)
@@ -943,11 +949,8 @@ def tune_certified(
 
     def quadratic(values: tuple[float, ...], log_x: float) -> float:
         """The worst quadratic rate (a cheap proxy that orders the scan)."""
-        settings = dict(zip(names, values, strict=True))
-        try:
-            m = as_model(base, **settings) if settings else base
-            loop = loop_realisation(m, lr=math.exp(log_x) / L, second_moment=second_moment)
-        except ValueError:
+        loop = realisation(values, log_x)
+        if loop is None:
             return math.inf
         return _quadratic_worst(loop, mu + loop.mu_shift, L + loop.mu_shift, points=33)
 

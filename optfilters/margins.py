@@ -49,7 +49,6 @@ thresholds at a given step).  Weight decay enters exactly: the gain factor
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -58,9 +57,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .closed_loop import ClosedLoop, ModelLike, as_model, closed_loop, spectral_radius
+from .closed_loop import (
+    ClosedLoop,
+    ModelLike,
+    _by_modulus,
+    _cell_tests,
+    _merge_stable,
+    as_model,
+    closed_loop,
+    spectral_radius,
+)
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .validation import check_number
+from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
@@ -89,10 +98,6 @@ _CIRCLE_TOL = 1e-5
 MAX_STALENESS = 100_000
 #: Every staleness up to this is checked on the poles; beyond it only floor(DM) and floor(DM) + 1.
 _STALE_SCAN = 64
-
-
-def _list(values: ArrayLike) -> list[float | None]:
-    return [_finite_or_none(v) for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 def _nonnegative_int(name: str, value: Any) -> int:
@@ -271,9 +276,7 @@ class FeedbackLoop:
         companion[..., 0, :] = -p[..., 1:]
         idx = np.arange(n - 1)
         companion[..., idx + 1, idx] = 1.0
-        eig = np.linalg.eigvals(companion)
-        order = np.argsort(-np.abs(eig), axis=-1, kind="stable")
-        return np.asarray(np.take_along_axis(eig, order, axis=-1), dtype=np.complex128)
+        return _by_modulus(np.linalg.eigvals(companion))
 
     def rate(self, gain: ArrayLike = 1.0) -> Any:
         """Largest closed-loop pole modulus at gain factor ``g`` (vectorised).
@@ -409,26 +412,8 @@ class FeedbackLoop:
         """
         points = [g for g, _ in self.crossings()]
         edges = [-math.inf, *points, math.inf]
-        tests = []
-        for lo, hi in itertools.pairwise(edges):
-            if math.isinf(lo) and math.isinf(hi):
-                tests.append(1.0)
-            elif math.isinf(lo):
-                tests.append(hi - max(1.0, abs(hi)))
-            elif math.isinf(hi):
-                tests.append(lo + max(1.0, abs(lo)))
-            else:
-                tests.append(0.5 * (lo + hi))
-        stable = np.asarray(self.rate(np.array(tests)), dtype=np.float64) < 1.0
-        out: list[tuple[float, float]] = []
-        for lo, hi, ok in zip(edges[:-1], edges[1:], stable, strict=True):
-            if not ok:
-                continue
-            if out and out[-1][1] == lo:
-                out[-1] = (out[-1][0], hi)
-            else:
-                out.append((lo, hi))
-        return out
+        stable = np.asarray(self.rate(np.array(_cell_tests(edges, 1.0))), dtype=np.float64) < 1.0
+        return _merge_stable(edges, stable.tolist())
 
     def gain_crossovers(self, gain: float = 1.0) -> list[float]:
         """Frequencies (cycles/step, in ``[0, 0.5]``) where ``|L| = 1``: unit-circle roots of ``g^2 S S~ - C C~``.

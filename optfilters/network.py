@@ -68,6 +68,7 @@ from .errors import InvalidFilterError, InvalidHyperparameterError, deprecated_a
 from .filters import ArmaFilter, cascade
 from .model import OptimizerModel
 from .program import NumpyOps
+from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
@@ -95,10 +96,6 @@ DIVERGENCE_FACTOR = 1e6
 _ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu")
 _LOSSES = ("mse", "cross_entropy")
 _DIGITS_TOTAL = 1797
-
-
-def _list(values: ArrayLike) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 def _int_option(name: str, value: Any, low: int, high: int | None = None) -> int:

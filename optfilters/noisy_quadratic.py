@@ -73,6 +73,7 @@ from .model import OptimizerModel
 from .program import Program, run_numpy
 from .stages import Moments, Stage
 from .validation import check_integer, fmt_list, quiet_numerics
+from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
@@ -100,10 +101,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-
-
-def _list(values: ArrayLike) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 # ----------------------------------------------------------------------------- schedules

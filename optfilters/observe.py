@@ -85,6 +85,7 @@ from .closed_loop import ModelLike, as_model, closed_loop
 from .errors import InvalidHyperparameterError
 from .model import OptimizerModel
 from .noisy_quadratic import NoisyQuadraticPrediction, predict
+from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
@@ -99,10 +100,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-
-
-def _list(values: ArrayLike) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 # ----------------------------------------------------------------------------- results
@@ -340,14 +337,12 @@ def _single_thread() -> Iterator[None]:
     The tensors here are small: on a shared machine, extra intra-op threads
     made a step several times slower (4096 x 2 float64 Adam: 8 ms against 1 ms).
     """
-    import torch
+    import torch  # noqa: F401  (one_torch_thread acts on an imported torch)
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    from .identify import one_torch_thread
+
+    with one_torch_thread():
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _factory(model: OptimizerModel, optimizer: Any) -> Callable[[Sequence[Any], float], Any]:

@@ -40,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 from .closed_loop import ModelLike, as_model, closed_loop, normaliser_scale
 from .errors import InvalidHyperparameterError
 from .margins import FeedbackLoop, _stale_label
+from .validation import finite_list as _list
 
 __all__ = ["FrozenEdges", "TimeVaryingVerdict", "frozen_edges", "frozen_loop", "time_varying_verdict"]
 
@@ -49,10 +50,6 @@ FloatArray = NDArray[np.float64]
 def _finite_or_none(value: Any) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _list(values: ArrayLike) -> list[float | None]:
-    return [_finite_or_none(v) for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 def _step(name: str, value: Any) -> int:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .errors import InvalidHyperparameterError
 
@@ -60,6 +60,7 @@ __all__ = [
     "check_integer",
     "check_number",
     "dumps_json",
+    "finite_list",
     "finite_or_none",
     "fmt",
     "fmt_complex",
@@ -374,6 +375,27 @@ def finite_or_none(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def finite_list(values: ArrayLike) -> list[float | None]:
+    """``values`` flattened to a list of floats, ``nan`` and infinities as None (plain data for JSON).
+
+    Parameters
+    ----------
+    values : array_like of float
+        Any shape; flattened in C order.
+
+    Returns
+    -------
+    list of float or None
+        One entry per element: the finite value, or None (see :func:`finite_or_none`).
+
+    Examples
+    --------
+    >>> finite_list([[0.5, float("nan")], [float("-inf"), 2.0]])
+    [0.5, None, None, 2.0]
+    """
+    return [finite_or_none(v) for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 def nonfinite_label(value: float, nan: str = "undefined") -> str | None:

@@ -43,8 +43,10 @@ __all__ = [
     "DIGITS",
     "SOURCES",
     "Check",
+    "caption_number",
     "check_table",
     "checks_of",
+    "checks_section",
     "command_line",
     "deterministic",
     "finish",
@@ -251,6 +253,77 @@ def checks_of(numbers: Mapping[str, Any]) -> list[Check]:
     return out
 
 
+def caption_number(value: Any, digits: int = 4, *, yes_no: bool = True, infinite: str | None = "n/a") -> str:
+    """A number as the captions write it: ``digits`` significant digits, ``n/a`` for a missing value.
+
+    Parameters
+    ----------
+    value : float, int, bool, str or None
+        The value; anything but a float or a bool is written with ``str``.
+    digits : int
+        Significant digits of a float.
+    yes_no : bool
+        Write a bool as ``yes``/``no`` (else ``True``/``False``).
+    infinite : str or None
+        What a positive infinity is written as (``nan`` and ``-inf`` are then
+        ``n/a``); None writes non-finite floats as Python formats them.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from optfilters.papers import caption_number
+    >>> caption_number(0.123456), caption_number(None), caption_number(True)
+    ('0.1235', 'n/a', 'yes')
+    >>> caption_number(float("inf"), infinite="inf"), caption_number(float("nan"), infinite="inf")
+    ('inf', 'n/a')
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return ("yes" if value else "no") if yes_no else str(value)
+    if isinstance(value, float):
+        if infinite is not None and not math.isfinite(value):
+            return infinite if value > 0 else "n/a"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def checks_section(checks: Sequence[Check], description: str) -> list[str]:
+    """The ``## Checks`` section of a source's ``captions.md``: heading with the verdict, description, table.
+
+    Parameters
+    ----------
+    checks : sequence of Check
+        The source's checks.
+    description : str
+        One paragraph saying what is checked against what.
+
+    Returns
+    -------
+    list of str
+        Lines, starting with a blank one and ending with one.
+
+    Examples
+    --------
+    >>> from optfilters.papers import Check, checks_section
+    >>> checks_section([Check.close("DC gain", 10.0, 10.0, 1e-9)], "The gain.")[:4]
+    ['', '## Checks (1, all passed)', '', 'The gain.']
+    """
+    failed = sum(not c.passed for c in checks)
+    return [
+        "",
+        f"## Checks ({len(checks)}, {'all passed' if not failed else f'{failed} FAILED'})",
+        "",
+        description,
+        "",
+        *check_table(checks),
+        "",
+    ]
+
+
 def check_table(checks: Iterable[Check], digits: int = 4) -> list[str]:
     """A Markdown table of checks for a source's ``captions.md``: name, value, reference or range, error, verdict.
 
@@ -269,13 +342,7 @@ def check_table(checks: Iterable[Check], digits: int = 4) -> list[str]:
     """
 
     def text(value: Any) -> str:
-        if value is None:
-            return "n/a"
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, float):
-            return f"{value:.{digits}g}"
-        return str(value)
+        return caption_number(value, digits, infinite=None)
 
     lines = ["| check | value | reference | error (tolerance) | passed |", "|---|---|---|---|---|"]
     for c in checks:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import Check, check_table, run_source, write_outputs
+from optfilters.papers import Check, caption_number, checks_section, run_source, write_outputs
 
 TITLE = "Batch size on the noisy quadratic model: critical batch size and scaling rules (Zhang et al. 2019)"
 
@@ -317,13 +317,7 @@ def _figure_checks(mc: dict[str, Any], rules: dict[str, Any], out: Path, dpi: in
 
 
 def _g(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "inf" if value > 0 else "n/a"
-        return f"{value:.{digits}g}"
-    return str(value)
+    return caption_number(value, digits, yes_no=False, infinite="inf")
 
 
 def _numbers(
@@ -449,21 +443,14 @@ def _captions(numbers: dict[str, Any], files: dict[str, list[str]]) -> str:
         "kept (lr' = kappa lr (1 - beta^kappa) / (1 - beta)), against lr ~ B alone; for Adam lr ~ sqrt(B) "
         "(the normaliser contributes the other sqrt(B) when v is noise-dominated: the check starts near the "
         "minimum), against lr ~ B.",
-        "",
     ]
-    checks = numbers["checks"]
-    failed = sum(not c.passed for c in checks)
-    lines += [
-        f"## Checks ({len(checks)}, {'all passed' if not failed else f'{failed} FAILED'})",
-        "",
+    lines += checks_section(
+        numbers["checks"],
         "The paper's claims (slopes and ratios), the exact sums against the step-by-step recursion (1e-10), the "
         "bridge runs against the prediction (|z| <= 4, steps to the target within 10%, 95% of steps within 4 s.e.) "
         "and each derived scaling rule (within 3% at kappa <= 4 and 6% at kappa = 16, where the first-order rule's "
         "lr h reaches 0.26; at least 3x better than the rule that ignores the filter).",
-        "",
-        *check_table(checks),
-        "",
-    ]
+    )
     return "\n".join(lines)
 
 

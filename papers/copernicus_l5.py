@@ -71,7 +71,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import Check, progress, run_source, write_outputs
+from optfilters.papers import Check, caption_number, progress, run_source, write_outputs
 
 TITLE = "Copernicus Master Intro to DL, lecture 5: GD, momentum, RMSprop and Adam on a bowl and on Rosenbrock"
 
@@ -691,15 +691,7 @@ def _find(runs: list[list[Any]], label: str, lr: float) -> Any:
 
 
 def _g(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "n/a"
-        return f"{value:.{digits}g}"
-    return str(value)
+    return caption_number(value, digits)
 
 
 def _captions(n: dict[str, Any]) -> str:

@@ -83,7 +83,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import Check, run_source, write_outputs
+from optfilters.papers import Check, caption_number, run_source, write_outputs
 
 TITLE = "EE 541 Unit 7B, gradient filtering: momentum, Nesterov and Adam as filters on the gradient"
 
@@ -847,15 +847,7 @@ def _table_figure(out: Path, dpi: int) -> tuple[str, dict[str, Any]]:
 
 
 def _g(value: Any, digits: int = 6) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "n/a"
-        return f"{value:.{digits}g}"
-    return str(value)
+    return caption_number(value, digits, yes_no=False)
 
 
 _QUANTITY = {

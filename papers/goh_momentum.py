@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from optfilters.papers import Check, run_source, write_outputs
+from optfilters.papers import Check, caption_number, run_source, write_outputs
 
 TITLE = "Why Momentum Really Works (Goh, Distill 2017): heavy-ball rate over step size and momentum, Polyak tuning"
 
@@ -427,13 +427,7 @@ def _tuning_figure(rows: list[dict[str, Any]], path: Path, dpi: int) -> str:
 
 
 def _g(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if math.isfinite(value) else "n/a"
-    return str(value)
+    return caption_number(value, digits)
 
 
 def _captions(n: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from optfilters.papers import Check, check_table, run_source, write_outputs
+from optfilters.papers import Check, checks_section, run_source, write_outputs
 
 TITLE = "Worst cases beyond quadratics: IQC-certified rates and the heavy-ball 3-cycle (Lessard, Recht, Packard 2016)"
 
@@ -427,20 +427,13 @@ def _captions(n: dict[str, Any], files: list[str]) -> str:
             f"{r['certified_rate']:.5g} (its worst quadratic {r['its_quadratic_rate']:.5g}); Polyak's quadratic rate "
             f"{r['polyak_quadratic_rate']:.5g}, gradient descent {r['gd_rate']:.5g}"
         )
-    checks = n["checks"]
-    failed = sum(not c.passed for c in checks)
-    lines += [
-        "",
-        f"## Checks ({len(checks)}, {'all passed' if not failed else f'{failed} FAILED'})",
-        "",
+    lines += checks_section(
+        n["checks"],
         "The 3-cycle against the quoted values (to their 4 decimals), the bridge and torch.optim.SGD; gradient "
         f"descent's certified rates against max |1 - alpha h| (within {RATE_TOLERANCE:g}, twice the bisection "
         "tolerance); Nesterov's between its quadratic rate and the textbook bound; no certificate for Polyak's "
         "tuning at kappa = 25; the certified tuning between the best quadratic rate and gradient descent's.",
-        "",
-        *check_table(checks),
-        "",
-    ]
+    )
     return "\n".join(lines)
 
 

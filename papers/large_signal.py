@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from optfilters.papers import Check, check_table, run_source, write_outputs
+from optfilters.papers import Check, checks_section, run_source, write_outputs
 
 TITLE = "Adam's large-signal response: update spike after a gradient-scale change, vs torch.optim.Adam"
 
@@ -329,20 +329,13 @@ def _captions(n: dict[str, Any]) -> str:
     for label, row in n["history"].items():
         pairs = ", ".join(f"{h}: {p:.4g}" for h, p in zip(row["histories"], row["peak_ratio"], strict=True))
         lines.append(f"- beta2 {label}: {pairs}; long history {row['long_history']:.6g}")
-    checks = n["checks"]
-    failed = sum(not c.passed for c in checks)
-    lines += [
-        "",
-        f"## Checks ({len(checks)}, {'all passed' if not failed else f'{failed} FAILED'})",
-        "",
+    lines += checks_section(
+        n["checks"],
         "Each peak against the value quoted (within half a unit of its last digit), the closed form u_j "
         f"(within {LONG_HISTORY_ERROR:g}: the long history settles to 1e-6) and torch.optim.Adam (float64); each "
         "bisected boundary against the closed-form peak on both sides of it (one bisection step apart); the "
         "grid's monotonicity and the history's approach to the long-history peak.",
-        "",
-        *check_table(checks),
-        "",
-    ]
+    )
     return "\n".join(lines)
 
 

@@ -96,7 +96,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from optfilters.papers import Check, progress, run_source, write_outputs
+from optfilters.papers import Check, caption_number, progress, run_source, write_outputs
 
 TITLE = "Noisy quadratic model: steady-state loss and trajectories, predicted against torch runs (Zhang et al. 2019)"
 
@@ -704,13 +704,7 @@ def _figure_trajectories(panels: dict[str, dict[str, Any]], out: Path, dpi: int)
 
 
 def _g(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "inf" if value > 0 else "n/a"
-        return f"{value:.{digits}g}"
-    return str(value)
+    return caption_number(value, digits, yes_no=False, infinite="inf")
 
 
 def _captions(numbers: dict[str, Any], settings: dict[str, Any], files: dict[str, list[str]]) -> str:

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from optfilters.papers import Check, check_table, run_source, write_outputs
+from optfilters.papers import Check, checks_section, run_source, write_outputs
 
 TITLE = "Sign-type stages (Lion, Signum, signSGD, Sophia's clip): approach, exact limit cycles and noise vs bridge runs"
 
@@ -506,20 +506,13 @@ def _captions(n: dict[str, Any], files: list[str]) -> str:
             f"{r['run_max_abs_theta_tail']:.3g}, final period {r['run_period']} (the describing function says whether, "
             "not how: period 2 against the run's)"
         )
-    checks = n["checks"]
-    failed = sum(not c.passed for c in checks)
-    lines += [
-        "",
-        f"## Checks ({len(checks)}, {'all passed' if not failed else f'{failed} FAILED'})",
-        "",
+    lines += checks_section(
+        n["checks"],
         "The approach against (1 - 0.45)^2/2 and the constant-speed ramp (1e-12); every bridge cycle against the "
         "exact condition of SignLoop.cycle (amplitude and mean loss to 1e-9); the scale law; the noise sweep's "
         "predicted steady state against bridge runs (25% below noise 3e-3, 6% from there on) and the transient "
         "curves (10%); Sophia's clip: a cycle exactly when the describing function predicts one.",
-        "",
-        *check_table(checks),
-        "",
-    ]
+    )
     return "\n".join(lines)
 
 
