@@ -60,6 +60,7 @@ from .stages import (
     Stage,
     WeightDecay,
 )
+from .validation import MAX_PERIOD
 
 __all__ = [
     "CATALOGUE",
@@ -1671,7 +1672,14 @@ _ENTRIES += [
         "lookahead",
         "Lookahead wrapping any optimizer: every k steps pull the weights back to slow + alpha (fast - slow)",
         _wrapper_hps(
-            Hyperparameter("k", 5, "int", low=1, help="inner steps per synchronisation (the period)"),
+            Hyperparameter(
+                "k",
+                5,
+                "int",
+                low=1,
+                high=MAX_PERIOD,
+                help="inner steps per synchronisation (the period; at most optfilters.validation.MAX_PERIOD)",
+            ),
             Hyperparameter("alpha", 0.5, low=0.0, high=1.0, help="interpolation towards the fast weights"),
         ),
         _build_lookahead,
