@@ -21,6 +21,7 @@ from .factored import Cancellation
 from .filters import ArmaFilter, complex_pairs
 from .model import OptimizerModel
 from .stages import LinearStage, Stage, bias_correction
+from .validation import saturating_float
 
 __all__ = [
     "FilterSummary",
@@ -606,7 +607,7 @@ def noise_gain(system: FilterLike, **hyperparameters: Any) -> float:
         return math.inf
     num, den = f.exact
     value = _exact.noise_gain(num, den)
-    return math.inf if value is None else float(value)
+    return math.inf if value is None else saturating_float(value)
 
 
 def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
@@ -639,7 +640,7 @@ def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     f = _as_filter(system, hyperparameters).minreal()
     num, den = f.exact
     value = _exact.mean_delay(num, den)
-    return math.nan if value is None else float(value)
+    return math.nan if value is None else saturating_float(value)
 
 
 def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None:
@@ -720,7 +721,8 @@ def time_constant(system: FilterLike, **hyperparameters: Any) -> float:
         return 0.0
     if f.stability != "stable" or radius >= 1.0:
         return math.inf
-    return -1.0 / math.log1p(radius - 1.0)
+    # log1p keeps the digits of a pole near 1; log a pole near 0 (radius - 1 rounds to -1 below 1e-16)
+    return -1.0 / (math.log(radius) if radius < 0.5 else math.log1p(radius - 1.0))
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ __all__ = [
     "nonfinite_label",
     "quiet_numerics",
     "range_text",
+    "saturating_float",
     "saturating_power",
     "saturating_spectral_radius",
 ]
@@ -311,6 +312,21 @@ def saturating_power(base: Any, exponent: Any) -> Any:
     with quiet_numerics():
         result = np.power(np.asarray(base, dtype=np.float64), exponent)
     return float(result) if np.ndim(result) == 0 else result
+
+
+def saturating_float(value: Any) -> float:
+    """``float(value)`` with overflow saturating to ``±inf`` (an exact rational or integer beyond the double range).
+
+    Examples
+    --------
+    >>> from fractions import Fraction
+    >>> saturating_float(Fraction(10**400, 3)), saturating_float(-(10**400)), saturating_float(Fraction(1, 4))
+    (inf, -inf, 0.25)
+    """
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def saturating_spectral_radius(matrices: Any) -> Any:
