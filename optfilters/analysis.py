@@ -360,7 +360,11 @@ class StepResponse(RichDisplay):
         The stage's recursion without bias correction (transient compensation).
     compensated : ndarray
         With bias correction applied to every term that starts from rest
-        (see :func:`step_response` for the formula).
+        (see :func:`step_response` for the formula).  For an unstable filter
+        whose recursion overflows, ``raw`` is ``inf`` and ``compensated`` is
+        ``nan`` from there on, as the optimizer's own arithmetic gives
+        (``inf`` times a correction that underflowed to 0): the run diverged
+        (the command line prints ``diverged``).
     applied : bool
         Whether the optimizer itself applies the correction.
     name : str
