@@ -282,3 +282,22 @@ def test_response_phase_defined_away_from_a_pole_on_the_circle() -> None:
     phase = data["filters"]["gradient"]["phase"]
     # at the pole the phase is its one-sided limit (the factored phase, issue 11): -90 degrees
     assert phase[0] == pytest.approx(-math.pi / 2) and all(p is not None for p in phase[1:])
+
+
+def test_every_integer_option_has_a_documented_upper_bound() -> None:
+    """Every integer option (sizes, counts, steps) of every command is bounded (issue 13: a huge size is refused
+    before anything is allocated), and so is every integer hyperparameter of every catalogue entry."""
+    import optfilters
+
+    unbounded = []
+    for name in COMMANDS:
+        for opt in _options(COMMANDS[name]):
+            if isinstance(opt.type, click.IntRange) and opt.type.max is None:
+                unbounded.append(f"{name} {opt.opts[0]}")
+            elif opt.type is click.INT:
+                unbounded.append(f"{name} {opt.opts[0]}")
+    assert unbounded == []
+    for entry_name in optfilters.names():
+        for hp in optfilters.CATALOGUE[entry_name].hyperparameters:
+            if hp.kind == "int":
+                assert hp.high is not None and hp.high <= 10_000_000, (entry_name, hp.name)
