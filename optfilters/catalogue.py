@@ -1686,7 +1686,7 @@ _ENTRIES += [
         aliases=("averaged-swa",),
         source="torch.optim.swa_utils.AveragedModel() (get_swa_avg_fn), updated at steps start, start + every, ...",
         examples=({"base": "momentum", "start": 10}, {"base": "adam", "every": 3}),
-        bad_inputs=(({"every": 0}, r"every must be >= 1"), ({"base": "ema"}, r"other than a wrapper")),
+        bad_inputs=(({"every": 0}, r"every must be in \[1, 10000000\]"), ({"base": "ema"}, r"other than a wrapper")),
         check=_check_wrapped,
     ),
     CatalogueEntry(
@@ -1706,7 +1706,7 @@ _ENTRIES += [
         _build_lookahead,
         source="pytorch_optimizer.Lookahead (Zhang, Lucas, Hinton & Ba 2019), pullback_momentum='none'",
         examples=({"base": "momentum", "k": 3, "alpha": 0.8}, {"base": "adam", "k": 6}),
-        bad_inputs=(({"k": 0}, r"k must be >= 1"), ({"alpha": 1.5}, r"alpha must be in \[0, 1\]")),
+        bad_inputs=(({"k": 0}, r"k must be in \[1, 1000\]"), ({"alpha": 1.5}, r"alpha must be in \[0, 1\]")),
         check=_check_wrapped,
     ),
 ]
