@@ -131,6 +131,7 @@ KNOWN_OPEN = {
     ("predict", "qhadam", "lr", "1e308"),
     ("predict", "qhadam", "weight_decay", "1e308"),
     ("predict", "asgd", "lr", "1e308"),
+    ("predict", "adabelief", "lr", "1e308"),
     ("predict", "sgd-schedule-free", "r", "1e308"),
     ("summarise", "yogi", "beta1", "0"),
 }
