@@ -27,7 +27,7 @@ from typing import Any
 import click
 import numpy as np
 
-from optfilters.validation import MAX_SEED
+from optfilters.validation import MAX_SAMPLES, MAX_SEED, MAX_STEPS
 
 from ._common import (
     CliError,
@@ -581,15 +581,16 @@ def _observe_options() -> list[click.Parameter]:
         ),
         click.Option(
             ["--record-coordinates", "record_coordinates"],
-            type=click.IntRange(min=0),
+            type=click.IntRange(min=0, max=MAX_SAMPLES),
             default=None,
-            help="--network: number of sampled coordinates whose gradient and update are recorded.",
+            help="--network: number of sampled coordinates whose gradient and update are recorded "
+            "(at most optfilters.validation.MAX_SAMPLES).",
         ),
         click.Option(
             ["--sharpness-every", "sharpness_every"],
-            type=click.IntRange(min=0),
+            type=click.IntRange(min=0, max=MAX_STEPS),
             default=None,
-            help="--network: estimate the sharpness every this many steps.",
+            help="--network: estimate the sharpness every this many steps (at most optfilters.validation.MAX_STEPS).",
         ),
         json_option(),
         plot_option(

@@ -28,6 +28,7 @@ from .filters import ArmaFilter, complex_pairs
 from .model import OptimizerModel
 from .stages import LinearStage, Stage, bias_correction
 from .validation import finite_list as _list
+from .validation import saturating_float
 
 __all__ = [
     "FilterSummary",
@@ -402,7 +403,11 @@ class StepResponse(RichDisplay):
         The stage's recursion without bias correction.
     bias_corrected : ndarray
         With bias correction applied to every term that starts from rest
-        (see :func:`step_response` for the formula).
+        (see :func:`step_response` for the formula).  For an unstable filter
+        whose recursion overflows, ``raw`` is ``inf`` and ``compensated`` is
+        ``nan`` from there on, as the optimizer's own arithmetic gives
+        (``inf`` times a correction that underflowed to 0): the run diverged
+        (the command line prints ``diverged``).
     applied : bool
         Whether the optimizer itself applies the correction.
     name : str
@@ -688,7 +693,7 @@ def noise_gain(system: FilterLike, **hyperparameters: Any) -> float:
         return math.inf
     num, den = f.exact
     value = _exact.noise_gain(num, den)
-    return math.inf if value is None else float(value)
+    return math.inf if value is None else saturating_float(value)
 
 
 def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
@@ -721,7 +726,7 @@ def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     f = _as_filter(system, hyperparameters).minreal()
     num, den = f.exact
     value = _exact.mean_delay(num, den)
-    return math.nan if value is None else float(value)
+    return math.nan if value is None else saturating_float(value)
 
 
 def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None:
@@ -802,7 +807,8 @@ def time_constant(system: FilterLike, **hyperparameters: Any) -> float:
         return 0.0
     if f.stability != "stable" or radius >= 1.0:
         return math.inf
-    return -1.0 / math.log1p(radius - 1.0)
+    # log1p keeps the digits of a pole near 1; log a pole near 0 (radius - 1 rounds to -1 below 1e-16)
+    return -1.0 / (math.log(radius) if radius < 0.5 else math.log1p(radius - 1.0))
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from .closed_loop import ModelLike, as_model, closed_loop
 from .errors import InvalidHyperparameterError
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
+from .validation import saturating_spectral_radius
 
 __all__ = [
     "POLE_HYPERPARAMETERS",
@@ -430,7 +431,7 @@ def steps_to_target(
     for j, batch in enumerate(batches):
         if cached is None or m.normaliser is not None:
             a, b = _rows(m, float(lr), nqm, float(batch), preconditioning)
-            if np.max(np.abs(np.linalg.eigvals(a))) >= 1.0:
+            if np.max(saturating_spectral_radius(a)) >= 1.0:
                 continue
             cached = _Doubling(a, b)
             a00, gram = cached.grid_values()
@@ -466,7 +467,7 @@ def _grid_losses(
     mats = np.concatenate(blocks)
     n = mats.shape[1]
     a, b = mats[:, :, :n], mats[:, :, n]
-    radius = np.max(np.abs(np.linalg.eigvals(a)), axis=-1).reshape(lrs.size, d)
+    radius = np.asarray(saturating_spectral_radius(a)).reshape(lrs.size, d)
     stable = np.all(radius < 1.0, axis=1)
     a00, gram = _Doubling(a, b).grid_values()
     half = 0.5 * nqm.weights * nqm.curvatures

@@ -60,6 +60,7 @@ from .stages import (
     Stage,
     WeightDecay,
 )
+from .validation import MAX_PERIOD
 
 __all__ = [
     "CATALOGUE",
@@ -686,6 +687,23 @@ def _build_pid(p: Params) -> OptimizerModel:
     return _model("pid", p, gradient=gradient, weight_decay=_weight_decay(p))
 
 
+#: The designed filters' checked ranges.  Inside them the design (SciPy's zeros, poles and gain) and the
+#: analysis are accurate at every order up to 16 (tests/validation/test_extreme_sweep.py); outside, SciPy's
+#: Chebyshev design overflows or divides by zero (ripple), the poles crowd onto z = 1 beyond what the closed
+#: loop resolves (cutoff), or the stability edge lr*h ~ 1/dc_gain falls below its resolution (dc_gain).
+DESIGN_CUTOFF = (1e-6, 0.5)
+DESIGN_RIPPLE = (1e-9, 100.0)
+DESIGN_DC_GAIN = (1e-6, 1e6)
+
+
+def _design_cutoff(help_text: str) -> Hyperparameter:
+    return Hyperparameter("cutoff", 0.05, low=DESIGN_CUTOFF[0], high=DESIGN_CUTOFF[1], high_open=True, help=help_text)
+
+
+def _design_dc_gain(help_text: str) -> Hyperparameter:
+    return Hyperparameter("dc_gain", 10.0, low=DESIGN_DC_GAIN[0], high=DESIGN_DC_GAIN[1], help=help_text)
+
+
 def _designed(kind: str) -> Callable[[Params], OptimizerModel]:
     def build(p: Params) -> OptimizerModel:
         from scipy import signal
@@ -1226,17 +1244,19 @@ _ENTRIES: list[CatalogueEntry] = [
         (
             _lr(1e-3),
             Hyperparameter("order", 2, "int", low=1, high=16, help="filter order"),
-            Hyperparameter(
-                "cutoff", 0.05, low=0.0, high=0.5, low_open=True, high_open=True, help="-3 dB cutoff in cycles/step"
-            ),
-            Hyperparameter("dc_gain", 10.0, low=0.0, low_open=True, help="DC gain (10 matches momentum 0.9)"),
+            _design_cutoff("-3 dB cutoff in cycles/step"),
+            _design_dc_gain("DC gain (10 matches momentum 0.9)"),
             WEIGHT_DECAY,
         ),
         _designed("butterworth"),
         aliases=("butter",),
         source="scipy.signal.butter",
         examples=({"order": 4, "cutoff": 0.02}, {"order": 8, "cutoff": 0.005, "dc_gain": 1.0}),
-        bad_inputs=(({"cutoff": 0.6}, r"cutoff must be in \(0, 0.5\)"), ({"order": 2.5}, r"order must be an integer")),
+        bad_inputs=(
+            ({"cutoff": 0.6}, r"cutoff must be in \[1e-06, 0.5\)"),
+            ({"order": 2.5}, r"order must be an integer"),
+            ({"dc_gain": 1e308}, r"dc_gain must be in \[1e-06, 1000000\]"),
+        ),
         tuned=("cutoff",),
     ),
     CatalogueEntry(
@@ -1245,18 +1265,22 @@ _ENTRIES: list[CatalogueEntry] = [
         (
             _lr(1e-3),
             Hyperparameter("order", 2, "int", low=1, high=16, help="filter order"),
+            _design_cutoff("passband edge in cycles/step"),
             Hyperparameter(
-                "cutoff", 0.05, low=0.0, high=0.5, low_open=True, high_open=True, help="passband edge in cycles/step"
+                "ripple",
+                1.0,
+                low=DESIGN_RIPPLE[0],
+                high=DESIGN_RIPPLE[1],
+                help="passband ripple in dB (beyond this range SciPy's design loses its poles to rounding)",
             ),
-            Hyperparameter("ripple", 1.0, low=0.0, low_open=True, help="passband ripple in dB"),
-            Hyperparameter("dc_gain", 10.0, low=0.0, low_open=True, help="DC gain"),
+            _design_dc_gain("DC gain"),
             WEIGHT_DECAY,
         ),
         _designed("chebyshev1"),
         aliases=("cheby1", "chebyshev"),
         source="scipy.signal.cheby1",
         examples=({"order": 3, "ripple": 0.5},),
-        bad_inputs=(({"ripple": 0.0}, r"ripple must be > 0"),),
+        bad_inputs=(({"ripple": 0.0}, r"ripple must be in \[1e-09, 100\]"), ({"ripple": 3083}, r"ripple")),
         tuned=("cutoff",),
     ),
     CatalogueEntry(
@@ -1265,16 +1289,14 @@ _ENTRIES: list[CatalogueEntry] = [
         (
             _lr(1e-3),
             Hyperparameter("order", 2, "int", low=1, high=16, help="filter order"),
-            Hyperparameter(
-                "cutoff", 0.05, low=0.0, high=0.5, low_open=True, high_open=True, help="-3 dB cutoff in cycles/step"
-            ),
-            Hyperparameter("dc_gain", 10.0, low=0.0, low_open=True, help="DC gain"),
+            _design_cutoff("-3 dB cutoff in cycles/step"),
+            _design_dc_gain("DC gain"),
             WEIGHT_DECAY,
         ),
         _designed("bessel"),
         source="scipy.signal.bessel(norm='mag')",
         examples=({"order": 4, "cutoff": 0.1},),
-        bad_inputs=(({"dc_gain": -1.0}, r"dc_gain must be > 0"),),
+        bad_inputs=(({"dc_gain": -1.0}, r"dc_gain must be in"), ({"cutoff": 1e-300}, r"cutoff must be in")),
         tuned=("cutoff",),
     ),
     CatalogueEntry(
@@ -1727,20 +1749,27 @@ _ENTRIES += [
         aliases=("averaged-swa",),
         source="torch.optim.swa_utils.AveragedModel() (get_swa_avg_fn), updated at steps start, start + every, ...",
         examples=({"base": "momentum", "start": 10}, {"base": "adam", "every": 3}),
-        bad_inputs=(({"every": 0}, r"every must be >= 1"), ({"base": "ema"}, r"other than a wrapper")),
+        bad_inputs=(({"every": 0}, r"every must be in \[1, 10000000\]"), ({"base": "ema"}, r"other than a wrapper")),
         check=_check_wrapped,
     ),
     CatalogueEntry(
         "lookahead",
         "Lookahead wrapping any optimizer: every k steps pull the weights back to slow + alpha (fast - slow)",
         _wrapper_hps(
-            Hyperparameter("k", 5, "int", low=1, help="inner steps per synchronisation (the period)"),
+            Hyperparameter(
+                "k",
+                5,
+                "int",
+                low=1,
+                high=MAX_PERIOD,
+                help="inner steps per synchronisation (the period; at most optfilters.validation.MAX_PERIOD)",
+            ),
             Hyperparameter("alpha", 0.5, low=0.0, high=1.0, help="interpolation towards the fast weights"),
         ),
         _build_lookahead,
         source="pytorch_optimizer.Lookahead (Zhang, Lucas, Hinton & Ba 2019), pullback_momentum='none'",
         examples=({"base": "momentum", "k": 3, "alpha": 0.8}, {"base": "adam", "k": 6}),
-        bad_inputs=(({"k": 0}, r"k must be >= 1"), ({"alpha": 1.5}, r"alpha must be in \[0, 1\]")),
+        bad_inputs=(({"k": 0}, r"k must be in \[1, 1000\]"), ({"alpha": 1.5}, r"alpha must be in \[0, 1\]")),
         check=_check_wrapped,
     ),
 ]

@@ -57,7 +57,7 @@ from .filters import ArmaFilter, cascade
 from .model import OptimizerModel
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
-from .validation import quiet_numerics
+from .validation import quiet_numerics, saturating_spectral_radius
 
 __all__ = [
     "DEFAULT_TUNED",
@@ -265,7 +265,7 @@ def spectral_radius(coefficients: ArrayLike) -> FloatArray:
     companion[..., 0, :] = -c[..., 1:]
     idx = np.arange(n - 1)
     companion[..., idx + 1, idx] = 1.0
-    return np.max(np.abs(np.linalg.eigvals(companion)), axis=-1)
+    return np.asarray(saturating_spectral_radius(companion), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -923,6 +923,50 @@ class ClosedLoop:
         return _rate_curve(self, lr_curvature, points)
 
 
+def _periodic_rate(phases: Sequence[FloatArray]) -> FloatArray:
+    """The per-step rate ``rho(A_k ... A_1)^(1/k)`` of a periodic loop, without overflow at any period.
+
+    ``phases[j]`` holds the transition matrices of phase ``j + 1``, shape
+    ``(d, n, n)`` (one per point ``d``).  The product is rescaled by its largest
+    entry after every factor and the scales are kept as a logarithm, so a long
+    period (Lookahead's ``k`` in the thousands) or a fast-growing loop gives a
+    finite rate, or ``inf``, instead of an overflowed product (whose eigenvalues
+    SciPy refuses).  A phase matrix with a non-finite entry (a curvature or
+    learning rate at the floating-point limit) gives ``inf``: that loop diverges.
+
+    Returns
+    -------
+    ndarray, shape (d,)
+        The rate per point (``inf`` for a point that overflows).
+
+    Examples
+    --------
+    >>> a = np.array([[[3.0]]])
+    >>> _periodic_rate([a] * 1000).tolist()   # 3**1000 overflows; its 1000th root does not
+    [3.0]
+    >>> _periodic_rate([np.array([[[np.inf]]])]).tolist()
+    [inf]
+    """
+    k = len(phases)
+    first = np.asarray(phases[0], dtype=np.float64)
+    d, n = first.shape[0], first.shape[-1]
+    mono = np.broadcast_to(np.eye(n), (d, n, n)).copy()
+    log_scale = np.zeros(d)
+    bad = np.zeros(d, dtype=bool)
+    with quiet_numerics():
+        for phase in phases:
+            a = np.asarray(phase, dtype=np.float64)
+            bad |= ~np.all(np.isfinite(a), axis=(-2, -1))
+            mono = np.einsum("dij,djk->dik", np.where(bad[:, None, None], 0.0, a), mono)
+            scale = np.max(np.abs(mono), axis=(-2, -1))
+            scale = np.where(np.isfinite(scale) & (scale > 0.0), scale, 1.0)
+            mono = mono / scale[:, None, None]
+            log_scale += np.log(scale)
+        rho = np.max(np.abs(np.linalg.eigvals(mono)), axis=-1)
+        rate = np.where(rho > 0.0, np.exp((np.log(np.where(rho > 0.0, rho, 1.0)) + log_scale) / k), 0.0)
+    return np.asarray(np.where(bad, math.inf, rate), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class PeriodicClosedLoop:
     """The closed loop of a periodically time-varying model (Lookahead) on a quadratic, lifted over one period.
@@ -999,8 +1043,23 @@ class PeriodicClosedLoop:
             "use rate(), poles() (the Floquet multipliers) or state_matrix() (the monodromy matrix)"
         )
 
+    def _phases(self, lr_curvature: ArrayLike) -> list[FloatArray]:
+        """The transition matrices of each phase at the points ``x`` (raveled), each ``(x.size, n, n)``."""
+        from .noisy_quadratic import _step_matrix
+
+        x = np.asarray(lr_curvature, dtype=np.float64)
+        lr = self.lr if self.lr > 0.0 else 1.0
+        h = x.ravel() / (lr * self.preconditioner)
+        return [
+            _step_matrix(self.model, self.period * 1_000_000 + phase, lr, h, list(self.gains), limit=True)[:, :, :-1]
+            for phase in range(1, self.period + 1)
+        ]
+
     def state_matrix(self, lr_curvature: ArrayLike) -> FloatArray:
         """The monodromy matrices ``M(x) = A_k(x) ... A_1(x)``, shape ``x.shape + (n, n)``.
+
+        Entries overflow to ``inf`` for a loop that grows fast over a long
+        period; :meth:`rate` does not (it rescales, :func:`_periodic_rate`).
 
         Parameters
         ----------
@@ -1019,17 +1078,11 @@ class PeriodicClosedLoop:
         >>> closed_loop("lookahead", base="sgd", k=2, alpha=0.5).state_matrix(0.5).round(12).tolist()
         [[0.125, 0.5], [0.125, 0.5]]
         """
-        from .noisy_quadratic import _step_matrix
-
         x = np.asarray(lr_curvature, dtype=np.float64)
-        lr = self.lr if self.lr > 0.0 else 1.0
-        scale = lr * self.preconditioner
-        h = x.ravel() / scale
         mono: FloatArray | None = None
-        for phase in range(1, self.period + 1):
-            step = _step_matrix(self.model, self.period * 1_000_000 + phase, lr, h, list(self.gains), limit=True)
-            a = step[:, :, :-1]
-            mono = a if mono is None else np.einsum("dij,djk->dik", a, mono)
+        with quiet_numerics():
+            for a in self._phases(x):
+                mono = a if mono is None else np.einsum("dij,djk->dik", a, mono)
         assert mono is not None
         return np.asarray(mono.reshape((*x.shape, *mono.shape[1:])), dtype=np.float64)
 
@@ -1056,7 +1109,7 @@ class PeriodicClosedLoop:
         return _by_modulus(np.linalg.eigvals(self.state_matrix(lr_curvature)))
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
-        """The per-step rate ``rho(M(x))^(1/k)``; vectorised.
+        """The per-step rate ``rho(M(x))^(1/k)``; vectorised; ``inf`` where the loop overflows.
 
         Parameters
         ----------
@@ -1076,7 +1129,7 @@ class PeriodicClosedLoop:
         0.790569415042
         """
         x = np.asarray(lr_curvature, dtype=np.float64)
-        out = np.max(np.abs(self.poles(x)), axis=-1) ** (1.0 / self.period)
+        out = _periodic_rate(self._phases(x)).reshape(x.shape)
         return out[()] if np.ndim(out) == 0 else out
 
     def _edge_guess(self) -> float:

@@ -28,7 +28,7 @@ from .factored import (
     roots,
     subset_roots,
 )
-from .validation import check_number
+from .validation import MAX_COEFFICIENTS, check_number
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
@@ -61,6 +61,12 @@ def _as_coefficients(values: ArrayLike, what: str) -> FloatArray:
         raise InvalidFilterError(f"{what} must not be empty")
     if not np.all(np.isfinite(array)):
         raise InvalidFilterError(f"{what} must contain finite numbers only, got {array.tolist()}")
+    size = _trim_trailing_zeros(array).size
+    if size > MAX_COEFFICIENTS:
+        raise InvalidFilterError(
+            f"{what} may have at most {MAX_COEFFICIENTS} coefficients (optfilters.validation.MAX_COEFFICIENTS), "
+            f"got {size}"
+        )
     return array
 
 
@@ -172,7 +178,13 @@ class ArmaFilter:
     Raises
     ------
     InvalidFilterError
-        If a coefficient array is empty or not finite, or ``a[0] == 0``.
+        If a coefficient array is empty or not finite, ``a[0] == 0``, or it has
+        more than :data:`optfilters.validation.MAX_COEFFICIENTS` (256)
+        coefficients after trailing zeros are dropped: the cap is applied here,
+        so every way to a filter (the catalogue, the CLI, the constructor,
+        :func:`cascade`, :meth:`from_zpk`) is bounded.  The analysis solves
+        eigenvalue and Lyapunov problems of the filter's order (cubic cost): at
+        256 coefficients it takes seconds, at 10 000 hours.
 
     Examples
     --------
@@ -184,6 +196,10 @@ class ArmaFilter:
     10.0
     >>> momentum.stability
     'stable'
+    >>> ArmaFilter([0.1] * 10_000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optfilters.errors.InvalidFilterError: b (numerator) may have at most 256 coefficients (...), got 10000
     """
 
     __slots__ = ("_cache", "_exact", "_fact", "a", "b", "name")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import InvalidHyperparameterError
-from .validation import MAX_COEFFICIENTS, check_number, range_text
+from .validation import MAX_COEFFICIENTS, MAX_STEPS, check_number, range_text
 
 __all__ = ["Hyperparameter"]
 
@@ -29,7 +29,10 @@ class Hyperparameter:
         Value type; ``floats`` is a tuple of floats, ``str`` a name (one of
         ``choices`` when given).
     low, high : float or None
-        Range bounds.
+        Range bounds.  Every ``int`` hyperparameter is bounded: one given
+        without ``high`` (a step count, a period, a warm-up length) gets
+        :data:`optfilters.validation.MAX_STEPS`, so that a huge value is
+        refused before anything loops over it.
     low_open, high_open : bool
         Exclude the bound (an open interval end).
     help : str
@@ -56,6 +59,8 @@ class Hyperparameter:
     Traceback (most recent call last):
     ...
     optfilters.errors.InvalidHyperparameterError: beta1 must be in [0, 1), got 1.5
+    >>> Hyperparameter("start", 1, "int", low=1).range_text()   # every integer is bounded
+    '[1, 10000000]'
     """
 
     name: str
@@ -70,6 +75,10 @@ class Hyperparameter:
     max_length: int | None = None
     choices: tuple[Any, ...] | None = None
     nullable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind == "int" and self.high is None:
+            object.__setattr__(self, "high", MAX_STEPS)
 
     @property
     def allows_none(self) -> bool:

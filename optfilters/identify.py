@@ -245,6 +245,9 @@ def _load_file(file_text: str) -> Any:
     except Exception as exc:  # a file that raises on import
         del sys.modules[name]
         raise IdentificationError(f"importing {file_text!r} failed: {_first_line(exc)}") from None
+    except BaseException:  # sys.exit (or ^C) while importing: no half-run module stays for the next call
+        sys.modules.pop(name, None)
+        raise
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(folder)

@@ -74,6 +74,7 @@ from .catalogue import CATALOGUE
 from .closed_loop import DEFAULT_BOUNDS, DEFAULT_TUNED, ModelLike, _realise, as_model, closed_loop
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .validation import finite_or_none as _finite_or_none
+from .validation import saturating_spectral_radius
 
 __all__ = [
     "SOLVER_OPTIONS",
@@ -412,7 +413,7 @@ def _quadratic_worst(loop: LoopRealisation, mu: float, L: float, points: int = 2
     """Worst closed-loop rate over quadratics with curvature in ``[mu, L]`` (geometric and linear grid)."""
     grid = np.unique(np.concatenate([np.geomspace(mu, L, points), np.linspace(mu, L, points)]))
     mats = loop.A[None] + (grid[:, None, None]) * (loop.B @ loop.C)[None]
-    return float(np.max(np.abs(np.linalg.eigvals(mats))))
+    return float(np.max(saturating_spectral_radius(mats)))
 
 
 @dataclass(frozen=True)

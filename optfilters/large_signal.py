@@ -246,7 +246,8 @@ class LargeSignalResponse:
     @property
     def ratios(self) -> FloatArray:
         """``|u_t| / u_ss`` at every step."""
-        return np.asarray(np.abs(self.updates) / self.steady, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(np.abs(self.updates) / self.steady, dtype=np.float64)
 
     @property
     def peak(self) -> float:
@@ -255,8 +256,13 @@ class LargeSignalResponse:
 
     @property
     def peak_ratio(self) -> float:
-        """``peak / steady``."""
-        return self.peak / self.steady
+        """``peak / steady`` (nan, printed ``undefined``, for an optimizer whose updates are all zero)."""
+        return self._ratio(self.peak)
+
+    def _ratio(self, value: float) -> float:
+        if self.steady == 0.0:  # no steady update (a zero filter): the ratio is undefined, or infinite
+            return math.nan if value == 0.0 else math.inf
+        return value / self.steady
 
     @property
     def peak_delay(self) -> int:
@@ -266,7 +272,7 @@ class LargeSignalResponse:
     @property
     def minimum_ratio(self) -> float:
         """``min |u_t| / steady`` from the change on (the dip after a step down)."""
-        return float(np.min(np.abs(self.updates[self.change :]))) / self.steady
+        return self._ratio(float(np.min(np.abs(self.updates[self.change :]))))
 
     def as_dict(self) -> dict[str, Any]:
         """The peak, its delay, the steady states and the context (JSON-able; the series are left out).

@@ -72,7 +72,7 @@ from .gains import Gain
 from .model import OptimizerModel
 from .program import Program, run_numpy
 from .stages import Moments, Stage
-from .validation import check_integer, fmt_list, quiet_numerics
+from .validation import check_integer, fmt_list, quiet_numerics, saturating_spectral_radius
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
@@ -835,7 +835,7 @@ def _lyapunov(
     n = matrix.shape[1]
     variance = np.zeros(matrix.shape[0])
     if radius is None:
-        radius = np.max(np.abs(np.linalg.eigvals(matrix[:, :, :n])), axis=-1)
+        radius = np.asarray(saturating_spectral_radius(matrix[:, :, :n]), dtype=np.float64)
     radius = np.asarray(radius, dtype=np.float64)
     b = matrix[:, :, n]
     variance[radius > 1.0 + _MARGIN] = math.inf  # diverges
@@ -878,7 +878,7 @@ def _steady_cov(matrix: FloatArray, noise_var: float) -> FloatArray | None:
     """The steady-state covariance of one coordinate's loop (None when it does not converge)."""
     n = matrix.shape[0]
     a, b = matrix[:, :n], matrix[:, n]
-    radius = float(np.max(np.abs(np.linalg.eigvals(a))))
+    radius = float(saturating_spectral_radius(a))
     if radius >= 1.0 - _MARGIN:
         return None
     p = _stein(a, noise_var * np.outer(b, b))
@@ -916,16 +916,14 @@ def _periodic_steady(
     variance = np.empty(d)
     avg = np.empty(d) if output is not None else None
     radius = np.empty(d)
+    from .closed_loop import _periodic_rate
+
+    rates = _periodic_rate([p[:, :, :n] for p in phases])  # rescaled: no overflow at a long period
     for i in range(d):
         a = [p[i, :, :n] for p in phases]
         b = [p[i, :, n] for p in phases]
-        mono = np.eye(n)
-        q = np.zeros((n, n))
-        for a_j, b_j in zip(a, b, strict=True):
-            mono = a_j @ mono
-            q = a_j @ q @ a_j.T + noise_var[i] * np.outer(b_j, b_j)
-        rho = float(np.max(np.abs(np.linalg.eigvals(mono))))
-        radius[i] = rho ** (1.0 / k)
+        radius[i] = rates[i]
+        rho = float(rates[i]) ** k if rates[i] < 1.0 else float(rates[i])
         if rho > 1.0 + _MARGIN:
             variance[i] = math.inf
         elif rho >= 1.0 - _MARGIN:
@@ -936,6 +934,11 @@ def _periodic_steady(
             if avg is not None:
                 avg[i] = variance[i]
             continue
+        mono = np.eye(n)
+        q = np.zeros((n, n))
+        for a_j, b_j in zip(a, b, strict=True):
+            mono = a_j @ mono
+            q = a_j @ q @ a_j.T + noise_var[i] * np.outer(b_j, b_j)
         p = _stein(mono, q)
         total = np.zeros((n, n))
         for a_j, b_j in zip(a, b, strict=True):
@@ -1037,7 +1040,7 @@ def _closure_horizon(
     memory = 1 if radius == 0.0 else math.ceil(math.log(_SIGN_SETTLE) / math.log(min(radius, 1.0 - 1e-12)))
     speed = lr * abs(model.lr_gain.limit)
     distance = float(np.max(np.abs(mean) + 3.0 * np.sqrt(np.maximum(variance, 0.0))))
-    if speed == 0.0:
+    if speed == 0.0 or not math.isfinite(distance / speed):  # no motion, or a run that overflowed
         return None
     settle = memory + math.ceil(3.0 * distance / speed)
     window = max(memory, 64)
@@ -1343,7 +1346,7 @@ def predict(
     else:
         limit = loop.matrix(None, final_lr, limit_gains)
         if loop.lag:  # stale gradients: the poles of the state-space loop with its delay line
-            radius = np.max(np.abs(np.linalg.eigvals(limit[:, :, : loop.n])), axis=-1)
+            radius = np.asarray(saturating_spectral_radius(limit[:, :, : loop.n]), dtype=np.float64)
             notes.append(f"gradients {loop.lag} step{'s' if loop.lag != 1 else ''} stale")
         else:
             # The rate from the closed loop itself (accurate for high-order designs), per coordinate; one

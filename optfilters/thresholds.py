@@ -41,6 +41,7 @@ from .closed_loop import ModelLike, as_model, closed_loop, normaliser_scale
 from .errors import InvalidHyperparameterError
 from .margins import FeedbackLoop, _stale_label
 from .validation import finite_list as _list
+from .validation import saturating_spectral_radius
 
 __all__ = ["FrozenEdges", "TimeVaryingVerdict", "frozen_edges", "frozen_loop", "time_varying_verdict"]
 
@@ -590,7 +591,7 @@ def time_varying_verdict(
     )
     n = matrices.shape[2]
     a = matrices[:, 0, :, :n]
-    frozen = np.max(np.abs(np.linalg.eigvals(a)), axis=-1)
+    frozen = np.asarray(saturating_spectral_radius(a), dtype=np.float64)
     # Phi_N and the run from rest, renormalised at every step (the logs of the scales add up).
     phi = np.eye(n)
     state = np.array(start[0], dtype=np.float64)
@@ -612,7 +613,7 @@ def time_varying_verdict(
             log_amplitude[t] = log_state + math.log(abs(state[0])) if state[0] != 0.0 else -math.inf
     norm = float(np.linalg.norm(phi, 2))
     log10_norm = (log_phi + math.log(norm)) / math.log(10.0) if norm > 0 else -math.inf
-    radius = float(np.max(np.abs(np.linalg.eigvals(phi))))
+    radius = float(saturating_spectral_radius(phi))
     average = math.exp((log_phi + math.log(radius)) / n_steps) if radius > 0 else 0.0
     log10_amplitude = log_amplitude / math.log(10.0)
     _, label = _notes(m, v)

@@ -8,7 +8,8 @@ One place for the rules every entry point follows:
 - arrays are accepted alike whether they come as lists, tuples, numpy arrays
   or torch tensors (anything with ``__array__`` or ``tolist``);
 - sizes have documented upper bounds (:data:`MAX_STEPS`, :data:`MAX_POINTS`,
-  :data:`MAX_SAMPLES`, :data:`MAX_ORDER`, :data:`MAX_COEFFICIENTS`), checked
+  :data:`MAX_SAMPLES`, :data:`MAX_ORDER`, :data:`MAX_PERIOD`, :data:`MAX_COEFFICIENTS`;
+  an integer hyperparameter without its own bound is bounded by :data:`MAX_STEPS`), checked
   before anything is allocated;
 - numbers that overflow saturate to ``inf`` (:func:`saturating_power`,
   :func:`quiet_numerics`) and are reported as what they are: a result is never
@@ -50,6 +51,7 @@ from .errors import InvalidHyperparameterError
 __all__ = [
     "MAX_COEFFICIENTS",
     "MAX_ORDER",
+    "MAX_PERIOD",
     "MAX_POINTS",
     "MAX_SAMPLES",
     "MAX_SEED",
@@ -69,7 +71,9 @@ __all__ = [
     "nonfinite_label",
     "quiet_numerics",
     "range_text",
+    "saturating_float",
     "saturating_power",
+    "saturating_spectral_radius",
 ]
 
 #: Largest number of steps of a simulated or probed run (time series, probes, predictions).
@@ -80,6 +84,10 @@ MAX_POINTS = 100_000
 MAX_SAMPLES = 10_000_000
 #: Largest order of a designed filter or of an identified ARMA model.
 MAX_ORDER = 64
+#: Largest period of a periodically time-varying model (Lookahead's ``k``).  Its analysis multiplies one
+#: transition matrix per step of the period for every point of a stability grid: ``optfilters stability
+#: lookahead --k 1000`` takes about 10 s, so longer periods are refused.
+MAX_PERIOD = 1000
 #: Largest random seed (numpy's and torch's generators both accept 0 .. 2**32 - 1).
 MAX_SEED = 2**32 - 1
 #: Largest number of coefficients of a hyperparameter list (a custom filter's ``b`` or ``a``).  The
@@ -348,6 +356,49 @@ def saturating_power(base: Any, exponent: Any) -> Any:
     with quiet_numerics():
         result = np.power(np.asarray(base, dtype=np.float64), exponent)
     return float(result) if np.ndim(result) == 0 else result
+
+
+def saturating_float(value: Any) -> float:
+    """``float(value)`` with overflow saturating to ``±inf`` (an exact rational or integer beyond the double range).
+
+    Examples
+    --------
+    >>> from fractions import Fraction
+    >>> saturating_float(Fraction(10**400, 3)), saturating_float(-(10**400)), saturating_float(Fraction(1, 4))
+    (inf, -inf, 0.25)
+    """
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def saturating_spectral_radius(matrices: Any) -> Any:
+    """The spectral radius ``max |eig|`` of a square matrix or a stack of them (last two axes).
+
+    A matrix with a non-finite entry (a loop whose transition overflowed at a
+    huge curvature or learning rate) has radius ``inf``, so the caller reports
+    it as unstable, where :func:`numpy.linalg.eigvals` would raise "Array must
+    not contain infs or NaNs".
+
+    Returns
+    -------
+    float or ndarray
+        Shape ``matrices.shape[:-2]``.
+
+    Examples
+    --------
+    >>> saturating_spectral_radius(np.array([[0.5, 1.0], [0.0, -0.9]]))
+    0.9
+    >>> saturating_spectral_radius(np.array([[[np.inf]], [[0.25]]])).tolist()
+    [inf, 0.25]
+    """
+    a = np.asarray(matrices, dtype=np.float64)
+    bad = ~np.all(np.isfinite(a), axis=(-2, -1))
+    with quiet_numerics():
+        radius = np.max(np.abs(np.linalg.eigvals(np.where(bad[..., None, None], 0.0, a))), axis=-1)
+    radius = np.where(bad, np.inf, radius)
+    return float(radius) if np.ndim(radius) == 0 else radius
 
 
 # ----------------------------------------------------------------------------- formatting

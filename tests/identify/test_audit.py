@@ -212,3 +212,24 @@ def test_cli_module_import_stays_light() -> None:
     code = "import sys, optfilters.cli.audit; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False False"
+
+
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_audit_of_a_module_that_exits_gives_the_same_error_every_time(tmp_path: Path, exit_code: int) -> None:
+    """A file that calls sys.exit while imported: the same one-line error on every call in one process (the
+    half-run module is not left in sys.modules for the next call to find, issue 13)."""
+    path = tmp_path / f"exits_{exit_code}.py"
+    path.write_text(
+        f"import sys\nimport torch\n\n\nclass Mine(torch.optim.SGD):\n    pass\n\n\nsys.exit({exit_code})\n"
+    )
+    messages = []
+    for _ in range(3):
+        with pytest.raises(IdentificationError) as info:
+            audit(str(path), quick=True)
+        messages.append(str(info.value))
+    assert messages == [f"the optimizer's code called sys.exit({exit_code}) while being imported, built or probed"] * 3
+    assert not any(getattr(m, "__file__", None) == str(path) for m in list(sys.modules.values()))
+    for _ in range(2):  # the command line too: exit 2, one line, each time
+        result = CliRunner().invoke(main, ["audit", str(path), "--quick"])
+        assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert f"sys.exit({exit_code})" in result.stderr

@@ -146,7 +146,61 @@ SPECIFIC: list[tuple[list[str], str]] = [
     (["no-such-command"], "No such command"),
 ]
 
-ROWS = _generic_rows() + SPECIFIC
+#: The entries added after the table was first written (issue 13 follow-up), each with out-of-range, non-finite,
+#: non-integer and too-large values of its own hyperparameters, on a command chosen round-robin.
+NEWER_ENTRIES: list[tuple[str, list[str], str]] = [
+    ("muon", ["--ns-steps", "100"], r"ns_steps must be in \[0, 99\]"),
+    ("muon", ["--ns-steps", "2.5"], "ns_steps must be an integer"),
+    ("muon", ["--momentum", "1"], "momentum must be in"),
+    ("muon", ["--ns-coefficients", "1,nan,2"], r"ns_coefficients\[1\] must be a finite number"),
+    ("adafactor", ["--beta2-decay", "0.5"], "beta2_decay must be"),
+    ("adafactor", ["--d", "0.5"], "d must be >= 1"),
+    ("adafactor", ["--eps2", "-1"], "eps2 must be >= 0"),
+    ("asgd", ["--lambd", "-1"], "lambd must be >= 0"),
+    ("asgd", ["--t0", "nan"], "t0 must be a finite number"),
+    ("asgd", ["--alpha", "inf"], "alpha must be a finite number"),
+    ("rprop", ["--etas", "0.5"], "etas"),
+    ("rprop", ["--step-sizes", "1,nan"], r"step_sizes\[1\]"),
+    ("ema", ["--decay", "1.5"], r"decay must be in \[0, 1\)"),
+    ("ema", ["--start", "0"], "start must be in"),
+    ("ema", ["--start", "1e12"], r"start must be in \[1, 10000000\]"),
+    ("ema", ["--base", "ema"], "other than a wrapper"),
+    ("swa", ["--every", "1000000000"], r"every must be in \[1, 10000000\]"),
+    ("swa", ["--every", "2.5"], "every must be an integer"),
+    ("lookahead", ["--k", "1000000000"], r"k must be in \[1, 1000\]"),
+    ("lookahead", ["--k", "100000"], r"k must be in \[1, 1000\]"),
+    ("lookahead", ["--k", "0"], r"k must be in \[1, 1000\]"),
+    ("lookahead", ["--alpha", "1.5"], r"alpha must be in \[0, 1\]"),
+    ("lookahead", ["--base", "lookahead"], "other than a wrapper"),
+    ("sgd-schedule-free", ["--warmup-steps", "1e12"], r"warmup_steps must be in \[0, 10000000\]"),
+    ("sgd-schedule-free", ["--momentum", "1"], "momentum must be in"),
+    ("adamw-schedule-free", ["--warmup-steps", "-1"], "warmup_steps must be in"),
+    ("adamw-schedule-free", ["--beta2", "nan"], "beta2 must be a finite number"),
+    ("adan", ["--beta3", "1.5"], "beta3 must be in"),
+    ("adabelief", ["--eps", "-1"], "eps must be >= 0"),
+    ("adopt", ["--beta2", "abc"], "beta2 must be a number"),
+    ("laprop", ["--beta1", "inf"], "beta1 must be a finite number"),
+    ("yogi", ["--initial-accumulator", "-1"], "initial_accumulator must be >= 0"),
+    ("signum", ["--momentum", "1.5"], "momentum must be in"),
+    ("signsgd", ["--lr", "-1"], "lr must be >= 0"),
+    ("lion-cautious", ["--beta2", "2"], "beta2 must be in"),
+    ("adam-cautious", ["--beta1", "-0.1"], "beta1 must be in"),
+    ("ademamix", ["--beta3", "1"], "beta3 must be in"),
+    ("ademamix", ["--alpha", "-1"], "alpha must be >= 0"),
+    ("ademamix-scheduled", ["--t-alpha-beta3", "-1"], "t_alpha_beta3 must be >= 0"),
+    ("chebyshev1", ["--ripple", "3083"], r"ripple must be in \[1e-09, 100\]"),
+    ("chebyshev1", ["--ripple", "1e-300"], r"ripple must be in \[1e-09, 100\]"),
+    ("butterworth", ["--cutoff", "1e-300"], r"cutoff must be in \[1e-06, 0.5\)"),
+    ("butterworth", ["--order", "17"], r"order must be in \[1, 16\]"),
+    ("bessel", ["--dc-gain", "1e308"], r"dc_gain must be in \[1e-06, 1000000\]"),
+]
+_ROUND_ROBIN = ["response", "stability", "step", "impulse", "predict", "describe", "poles", "margins", "locus"]
+NEWER_ROWS = [
+    ([_ROUND_ROBIN[i % len(_ROUND_ROBIN)], name, *options], pattern)
+    for i, (name, options, pattern) in enumerate(NEWER_ENTRIES)
+]
+
+ROWS = _generic_rows() + SPECIFIC + NEWER_ROWS
 
 
 def test_table_is_large_and_covers_every_command() -> None:
@@ -228,3 +282,22 @@ def test_response_phase_defined_away_from_a_pole_on_the_circle() -> None:
     phase = data["filters"]["gradient"]["phase"]
     # at the pole the phase is its one-sided limit (the factored phase, issue 11): -90 degrees
     assert phase[0] == pytest.approx(-math.pi / 2) and all(p is not None for p in phase[1:])
+
+
+def test_every_integer_option_has_a_documented_upper_bound() -> None:
+    """Every integer option (sizes, counts, steps) of every command is bounded (issue 13: a huge size is refused
+    before anything is allocated), and so is every integer hyperparameter of every catalogue entry."""
+    import optfilters
+
+    unbounded = []
+    for name in COMMANDS:
+        for opt in _options(COMMANDS[name]):
+            if isinstance(opt.type, click.IntRange) and opt.type.max is None:
+                unbounded.append(f"{name} {opt.opts[0]}")
+            elif opt.type is click.INT:
+                unbounded.append(f"{name} {opt.opts[0]}")
+    assert unbounded == []
+    for entry_name in optfilters.names():
+        for hp in optfilters.CATALOGUE[entry_name].hyperparameters:
+            if hp.kind == "int":
+                assert hp.high is not None and hp.high <= 10_000_000, (entry_name, hp.name)
