@@ -127,7 +127,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_readme() -> None:
     assert (ROOT / "README.md").exists()
 ''',
-    "README.md": "See `tests/core/test_filter.py` and `test_bridge_fused.py`.\n",
+    "README.md": "See `tests/core/test_filter.py` and `test_bridge_fused.py`, `tests/torch/test_bridge_triton.py`.\n",
 }
 
 MAPPING = {

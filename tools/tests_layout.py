@@ -856,6 +856,8 @@ def rewrite_references(root: Path, renames: dict[str, str], dry: bool) -> list[s
                 new = bare.sub(lambda m: Path(unique[m.group(1)]).name, new)
             else:
                 new = bare.sub(lambda m: unique[m.group(1)], new)
+        if path.suffix != ".py":  # "`a.py`, `b.py`" merged into one module: name it once
+            new = re.sub(r"(`tests/[\w/]+\.py`)(?:,\s*\1)+", r"\1", new)
         if new != text:
             changed.append(rel)
             if not dry:
