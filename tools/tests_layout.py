@@ -30,7 +30,8 @@ where some of its tests drive the CLI, the CLI module those tests move to). The 
 * rewrites every reference to a moved path (README, docs/, .ci/, pyproject, papers/, tests, conftest
   ``KNOWN_GAPS`` file names, the numpydoc allowlist) and reports references to test paths that no
   longer exist;
-* runs ``ruff check --select I --fix`` and ``ruff format`` on what it wrote (where ruff is installed).
+* runs ``ruff check --select I,F401,F811 --fix`` and ``ruff format`` on what it wrote (where ruff is
+  installed): the imports a split half or a merge no longer needs go.
 
 A test file under ``tests/`` that is neither laid out nor in :data:`MAPPING` / :data:`MOVES` stops the
 script before it writes anything, with the list. Idempotent: on a laid-out tree it says "nothing to do".
@@ -888,12 +889,13 @@ def stale_references(root: Path, renames: dict[str, str]) -> list[str]:
 
 
 def tidy(root: Path, files: list[str]) -> None:
-    """Sort imports and format what the script wrote (ruff, where installed)."""
+    """Drop unused imports, sort them and format what the script wrote (ruff, where installed)."""
     py = [f for f in files if f.endswith(".py")]
     ruff = shutil.which("ruff")
     if not py or ruff is None:
         return
-    subprocess.run([ruff, "check", "--quiet", "--select", "I", "--fix", *py], cwd=root, check=False)
+    # imports a split half or a merge no longer uses (each was used in its source, which passed ruff)
+    subprocess.run([ruff, "check", "--quiet", "--select", "I,F401,F811", "--fix", *py], cwd=root, check=False)
     subprocess.run([ruff, "format", "--quiet", *py], cwd=root, check=False)
 
 
