@@ -230,6 +230,9 @@ def test_a_module_wide_fixture_may_not_spread_to_merged_tests(
     path.write_text(path.read_text(encoding="utf-8") + autouse, encoding="utf-8")
     assert tool.main(["--root", str(tmp_path), "--no-git"]) == 2
     assert "'quiet' (module-wide" in capsys.readouterr().err
+    path.write_text(path.read_text(encoding="utf-8").replace(autouse, '\n\npytest.importorskip("selenium")\n'))
+    assert tool.main(["--root", str(tmp_path), "--no-git"]) == 2
+    assert """'pytest.importorskip("selenium")' (module-wide""" in capsys.readouterr().err
 
 
 def test_cli_tests_without_a_cli_module_and_file_lookups_are_refused(

@@ -95,7 +95,8 @@ MAPPING: dict[str, str | tuple[str, str]] = {
     "tests/test_layout.py": "project",
     # tests/explore
     "tests/explore/test_explore_unit.py": ("optfilters/explore.py", "cli/explore.py"),
-    "tests/explore/test_explorer_browser.py": "cli/explore.py",
+    # end to end in a browser; its module-level skips (no chromium, no selenium) must not skip other tests
+    "tests/explore/test_explorer_browser.py": "project",
     # tests/identify
     "tests/identify/test_audit.py": ("optfilters/audit.py", "cli/audit.py"),
     "tests/identify/test_dither.py": "optfilters/dither.py",
@@ -190,6 +191,8 @@ SUPPORT = "tests/support"
 ANYWHERE = {"conftest.py", "__init__.py"}
 #: Test folders whose modules may drive the CLI (tests of tools/ hold CLI code as text fixtures).
 WHOLE = ("tests/cli/", PROJECT + "/", "tests/tools/")
+#: Modules every test run has (CI installs them): a module-level importorskip of one never skips a module.
+ALWAYS_INSTALLED = {"torch", "numpy", "scipy"}
 #: Imported names that make a test a CLI test.
 CLI_MODULES = ("optfilters.cli", "click")
 CLI_TEXT = re.compile(r"optfilters\.cli\b")
@@ -338,9 +341,19 @@ class Item:
 
     @property
     def module_wide(self) -> bool:
-        """``pytestmark`` or an autouse fixture: it acts on every test of the module it is in."""
+        """``pytestmark``, an autouse fixture or a module-level skip: it acts on every test of its module."""
         if "pytestmark" in self.binds:
             return True
+        if not isinstance(self.node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for call in ast.walk(self.node):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+                    continue
+                if call.func.attr == "skip" and any(k.arg == "allow_module_level" for k in call.keywords):
+                    return True
+                if call.func.attr == "importorskip" and call.args:
+                    arg = call.args[0]
+                    if not (isinstance(arg, ast.Constant) and arg.value in ALWAYS_INSTALLED):
+                        return True
         for deco in getattr(self.node, "decorator_list", []):
             if isinstance(deco, ast.Call) and any(
                 k.arg == "autouse" and isinstance(k.value, ast.Constant) and k.value.value for k in deco.keywords
@@ -583,7 +596,7 @@ def merge(target: str, pieces: list[Piece]) -> str:
     for p in real:
         for item in p.items:
             if item.module_wide:
-                for name in item.binds:
+                for name in sorted(item.binds) or [item.text.strip().splitlines()[-1].strip()]:
                     wide.setdefault(name, {})[p.old] = item.key()
     for name, where in sorted(wide.items()):
         if len(real) > 1 and (len(where) < len(real) or len(set(where.values())) > 1):
