@@ -202,6 +202,10 @@ class Orthogonalise(Stage):
     is_linear: ClassVar[bool] = False
     elementwise: ClassVar[bool] = False
 
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """ValueError unless ``shape`` is 2-D (torch.optim.Muon's rule)."""
+        _check_matrix(tuple(shape))
+
     def __post_init__(self) -> None:
         if len(self.coefficients) != 3:
             raise InvalidHyperparameterError(f"ns_coefficients must be three numbers, got {self.coefficients!r}")

@@ -809,8 +809,8 @@ class NumpyOptimizer:
     literal recursion that the model describes and that the PyTorch bridge
     runs; it is checked against independently written optimizers and used by
     the analysis.  :attr:`state` holds the stages' state arrays by key, as the
-    bridge's ``optimizer.state[p]`` does (and running products such as NAdam's
-    ``mu_product``, as 0-dim arrays).
+    bridge's ``optimizer.state[p]`` does (and the scalars carried between steps,
+    NAdam's ``mu_product``, ASGD's ``eta`` and ``mu``, as 0-dim arrays).
 
     Hyperparameters may change between steps, as a scheduler changes a torch
     optimizer's: assign :attr:`lr`, call :meth:`set` (catalogue models) or
@@ -828,8 +828,9 @@ class NumpyOptimizer:
     lr : float, optional
         Learning rate (default: the model's).
     scalar_dtype : {"float32", "float64"}
-        Precision of running products (torch.optim keeps NAdam's
-        ``mu_product`` in ``torch.get_default_dtype()``: float32 unless it was
+        Precision of the scalars carried between steps (torch.optim keeps
+        NAdam's ``mu_product`` and ASGD's ``eta`` and ``mu`` in
+        ``torch.get_default_dtype()``'s precision: float32 unless it was
         changed to float64).
 
     Examples
@@ -922,11 +923,8 @@ class NumpyOptimizer:
         if program.products:
             before = [self.state.get(p.key) for p in program.products]
             start = [None if v is None else float(v) for v in before]
-            env = tuple(
-                p.advance(p.init if v is None else v, t, self.scalar_dtype)
-                for p, v in zip(program.products, start, strict=True)
-            )
-            for p, v in zip(program.products, env, strict=True):
+            env, stored = program.carry(t, start, self.scalar_dtype, lr)
+            for p, v in zip(program.products, stored, strict=True):
                 self.state[p.key] = np.array(v, dtype=self.scalar_dtype)
         run_numpy(program, regs, program.scalar_values(t, lr, env))
         self.theta = regs["param"].reshape(shape)

@@ -43,7 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import InvalidHyperparameterError
 from .filters import ArmaFilter
 from .gains import Gain
-from .program import LinComb, Op, ProgramBuilder, Signals
+from .program import LinComb, Op, ProgramBuilder, Signals, StepValue
 from .stages import LinearStage, Moments, Stage, Tracker
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from .model import OptimizerModel
 
 __all__ = [
+    "AsgdEta",
+    "AsgdMu",
     "AsgdStepSize",
     "AsgdUpdate",
     "EmaAverage",
@@ -300,13 +302,60 @@ class SwaAverage(Stage):
 
 
 @dataclass(frozen=True)
-class PolyakAverage(Stage):
-    """torch.optim.ASGD's average ``ax``: ``ax += mu_t (theta - ax)``, ``mu_t = 1 / max(1, t - 1 - t0)``.
+class AsgdMu(StepValue):
+    """torch.optim.ASGD's ``mu`` (state ``"mu"``): 1 at first, then ``1 / max(1, t - t0)`` written at step ``t``.
 
-    ``mu_t`` is computed at the end of step ``t - 1`` and kept in a float32
-    tensor (torch's scalar dtype by default), so ``ax`` copies the parameter
-    up to step ``t0 + 2`` and is the running mean of the parameters from there
-    on.  An output of the model (state ``averaged``), outside the loop.
+    Each step reads the value written by the previous one (with that step's
+    ``t0``), as torch keeps it (a 0-dim tensor of torch's scalar dtype).
+
+    Examples
+    --------
+    >>> from optfilters.parameter_stages import AsgdMu
+    >>> mu = AsgdMu(t0=1.0)
+    >>> [mu.history(t) for t in (1, 2, 3, 4, 5)]
+    [1.0, 1.0, 1.0, 0.5, 0.3333333432674408]
+    """
+
+    t0: float = 1e6
+    key: ClassVar[str] = "mu"
+
+    def value(self, t: Any, lr: Any) -> Any:
+        """``1 / max(1, t - t0)`` (a tensor ``t``: ``clamp``, as torch's capturable ``maximum``)."""
+        d = t - self.t0
+        return 1 / (d.clamp(min=1.0) if hasattr(d, "clamp") else max(1, d))
+
+
+def _polyak_average() -> Op:
+    """torch.optim.ASGD's average: ``param`` where ``mu == 1`` (``ax.copy_(param)``), else ``ax + (param - ax) mu``."""
+
+    def numpy(p: Any, ax: Any, s: Any = None) -> Any:
+        return np.array(p, copy=True) if s == 1 else ax + (p - ax) * s
+
+    def torch_form(p: Any, ax: Any, s: Any = None) -> Any:
+        if isinstance(s, (float, int)):
+            return p.clone() if s == 1 else ax + (p - ax) * s
+        return ax + (p - ax) * s  # mu on the device (capturable): torch's form without reading it back
+
+    return Op(
+        "polyak_average",
+        numpy=numpy,
+        torch=torch_form,
+        c=lambda a, s: f"({s} == 1.0 ? {a[0]} : {a[1]} + ({a[0]} - {a[1]}) * {s})",
+        triton=lambda a, s: f"tl.where({s} == 1.0, {a[0]}, {a[1]} + ({a[0]} - {a[1]}) * {s})",
+    )
+
+
+@dataclass(frozen=True)
+class PolyakAverage(Stage):
+    """torch.optim.ASGD's average ``ax``: ``ax += mu (theta - ax)``, with ``mu`` ASGD's state (:class:`AsgdMu`).
+
+    ``mu`` is written at the end of each step, ``1 / max(1, t - t0)`` with
+    that step's ``t0``, and read by the next one (so a change of ``t0`` acts
+    one step later, and a checkpoint carries ``mu``).  While ``mu`` is 1 the
+    average copies the parameter (torch's ``ax.copy_(param)``); with a
+    constant ``t0`` that is up to step ``t0 + 2``, and from there on ``ax``
+    is the running mean of the parameters.  An output of the model (state
+    ``averaged``), outside the loop.
 
     Parameters
     ----------
@@ -335,30 +384,15 @@ class PolyakAverage(Stage):
         """False."""
         return False
 
-    @property
-    def varies(self) -> bool:
-        """True."""
-        return True
-
     def weight(self, t: int) -> float:
-        """``mu_t`` in float32 (1 at the first step, torch's initial value)."""
-        if t == 1:
-            return 1.0
-        return _f32(1.0 / max(1.0, float(t - 1) - self.t0))
-
-    def variant(self, t: int | None) -> str:
-        """``copy`` while ``mu_t == 1`` (torch's ``ax.copy_(param)``), else ``mean`` (the limit too)."""
-        return "copy" if t is not None and self.weight(t) == 1.0 else "mean"
+        """``mu`` at step ``t`` with a constant ``t0`` (float32, torch's default scalar dtype)."""
+        return AsgdMu(self.t0).history(t)
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """torch's ``ax.add_(param.sub(ax).mul_(mu))``, or ``ax.copy_(param)``."""
+        """torch's ``ax.add_(param.sub(ax).mul_(mu))``, or ``ax.copy_(param)`` while ``mu`` is 1 (``mu`` the state)."""
         ax = bld.state(AVERAGED)
-        if variant == "copy":
-            bld.emit("copy_", None, ax, sig.param)
-            return
-        diff = bld.new("add", sig.param, ax, slot=bld.const(-1.0))
-        bld.emit("mul_s_", None, diff, slot=bld.slot(lambda t, lr: self.weight(t), lambda lr: 0.0))
-        bld.emit("add_", None, ax, diff, slot=bld.const(1.0))
+        mu = bld.carried_slot((AsgdMu(self.t0),), lambda t, lr, m: m, lambda lr: 0.0)
+        bld.emit("copy_", None, ax, bld.new(_polyak_average(), sig.param, ax, slot=mu))
 
     def describe(self) -> str:
         """Short formula."""
@@ -540,15 +574,47 @@ class AsgdStepSize(Gain):
 
 
 @dataclass(frozen=True)
-class AsgdUpdate(Stage):
-    """torch.optim.ASGD's step: ``theta *= 1 - lambd eta_t``, then ``theta -= eta_t d``.
+class AsgdEta(StepValue):
+    """torch.optim.ASGD's ``eta`` (state ``"eta"``): ``lr`` at the first step, then ``lr / (1 + lambd lr t)^alpha``.
 
-    ``eta_t = lr / (1 + lambd lr (t - 1))^alpha``, computed by torch at the end
-    of the previous step (with that step's ``lr``) and kept in float32: the
-    model rounds it the same way (under a learning-rate schedule torch's
-    ``eta_t`` lags the schedule by one step; here it follows the current
-    ``lr``).  Linear in the gradient; its ``t -> infinity`` limit has a zero
-    step when ``eta_t`` decays.
+    Written at the end of step ``t`` with that step's ``lr``, ``lambd`` and
+    ``alpha``, read by step ``t + 1`` (a 0-dim tensor of torch's scalar
+    dtype: float32, float64 under a float64 default dtype).
+
+    Examples
+    --------
+    >>> from optfilters.parameter_stages import AsgdEta
+    >>> eta = AsgdEta(lambd=1.0, alpha=1.0)
+    >>> eta.start(0.5), eta.value(1, 0.5), eta.value(2, 0.5)
+    (0.5, 0.3333333333333333, 0.25)
+    """
+
+    lambd: float = 1e-4
+    alpha: float = 0.75
+    key: ClassVar[str] = "eta"
+
+    def start(self, lr: Any) -> Any:
+        """``lr`` (torch creates ``eta`` from the group's lr at the first step)."""
+        return lr
+
+    def value(self, t: Any, lr: Any) -> Any:
+        """``lr / (1 + lambd lr t)^alpha`` (Python double, torch's order of operations)."""
+        return lr / ((1 + self.lambd * lr * t) ** self.alpha)
+
+
+@dataclass(frozen=True)
+class AsgdUpdate(Stage):
+    """torch.optim.ASGD's step: ``theta *= 1 - lambd eta``, then ``theta -= eta d``.
+
+    ``eta`` is ASGD's state (:class:`AsgdEta`): ``lr`` at the first step, then
+    ``lr / (1 + lambd lr (t - 1))^alpha`` computed by torch at the end of the
+    previous step with that step's ``lr``, ``lambd`` and ``alpha``, kept in
+    torch's scalar dtype (float32, float64 under a float64 default dtype).
+    So under a schedule ``eta`` lags it by one step, and a checkpoint carries
+    it.  With constant hyperparameters ``eta_t = lr / (1 + lambd lr (t -
+    1))^alpha`` in float32 (:class:`AsgdStepSize`, what the analysis uses).
+    Linear in the gradient; its ``t -> infinity`` limit has a zero step when
+    ``eta_t`` decays.
 
     Parameters
     ----------
@@ -556,7 +622,7 @@ class AsgdUpdate(Stage):
         torch's decay term and power.
     lr : float
         The learning rate the analysis uses for ``eta_t / lr`` (the step itself
-        reads the current one).
+        reads the carried ``eta``).
 
     Examples
     --------
@@ -585,15 +651,31 @@ class AsgdUpdate(Stage):
         return self.lambd * self.alpha == 0.0
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
-        """``param.mul_(1 - lambd * eta)`` then ``param.add_(d, alpha=-eta)``, as torch.optim.ASGD."""
-        gain = self.gain
-        limit = gain.limit
-        if self.lambd != 0.0:
-            leak = bld.slot(
-                lambda t, lr: 1 - self.lambd * gain.eta(t, lr), lambda lr: 1 - self.lambd * _f32(lr) * limit
-            )
+        """``param.mul_(1 - lambd * eta)``, ``param.add_(d, alpha=-eta)``, as torch.optim.ASGD (``eta`` the state)."""
+        limit = self.gain.limit
+        eta = (AsgdEta(self.lambd, self.alpha),)
+        lambd = self.lambd
+        if lambd != 0.0:
+            leak = bld.carried_slot(eta, lambda t, lr, e: 1 - lambd * e, lambda lr: 1 - lambd * _f32(lr) * limit)
             bld.emit("mul_s_", None, sig.param, slot=leak)
-        _update(bld, sig, gain.eta, lambda lr: _f32(lr) * limit)
+        lc = sig.direction
+        for reg, coef in lc.terms:
+            fn, coef_limit = coef.fn, coef.limit
+
+            def scalar(t: int, lr: float, e: float, fn: Any = fn) -> float:
+                if fn is None:
+                    return -e
+                num, den = fn(t)
+                return -(e * num) / den
+
+            def scalar_limit(lr: float, c: float = coef_limit) -> float:
+                return -(_f32(lr) * limit * c)
+
+            slot = bld.carried_slot(eta, scalar, scalar_limit)
+            if lc.den is not None:
+                bld.emit("addcdiv_", None, sig.param, reg, lc.den, slot=slot)
+            else:
+                bld.emit("add_", None, sig.param, reg, slot=slot)
 
     def loop_decay(self) -> tuple[float, float]:
         """The leak as decoupled decay ``lambd * eta / lr`` (its limit)."""

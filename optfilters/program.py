@@ -74,9 +74,11 @@ __all__ = [
     "RunningProduct",
     "Signals",
     "StateSpec",
+    "StepValue",
     "bind",
     "changed_forms",
     "execute",
+    "round_to",
     "run_numpy",
 ]
 
@@ -287,9 +289,35 @@ class Program:
         >>> env == (program.products[0].history(1),)
         True
         """
-        if env is None:
-            env = [p.init for p in self.products]
-        return tuple(p.advance(v, t, dtype) for p, v in zip(self.products, env, strict=True))
+        return self.carry(t, env, dtype)[1]
+
+    def carry(
+        self, t: int, stored: Sequence[float | None] | None, dtype: str = "float32", lr: float = 0.0
+    ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The values step ``t`` reads (``env`` of :meth:`scalar_values`) and those it stores, from ``stored``.
+
+        ``stored`` holds each product's value before the step (None, or a None
+        entry: not yet created, its :meth:`RunningProduct.start` at ``lr``).
+        A product is read after its update, a :class:`StepValue` before it.
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> program = optfilters.get("asgd", lr=0.5, lambd=1.0, alpha=1.0).plan().program(1)
+        >>> [p.key for p in program.products]
+        ['eta', 'mu']
+        >>> program.carry(1, None, "float64", lr=0.5)   # step 1 reads eta = lr, mu = 1; stores step 2's
+        ((0.5, 1.0), (0.3333333333333333, 1.0))
+        """
+        if stored is None:
+            stored = [None] * len(self.products)
+        read, new = [], []
+        for p, v in zip(self.products, stored, strict=True):
+            before = round_to(p.start(lr), dtype) if v is None else float(v)
+            after = p.advance(before, t, dtype, lr)
+            read.append(before if p.reads_before else after)
+            new.append(after)
+        return tuple(read), tuple(new)
 
     @functools.cached_property
     def forms(self) -> dict[str, Hashable]:
@@ -354,23 +382,101 @@ class RunningProduct:
 
     key: ClassVar[str] = "product"
     init: ClassVar[float] = 1.0
+    #: Whether a step reads the value from before its own update (:class:`StepValue`) or after it (a product).
+    reads_before: ClassVar[bool] = False
+
+    def start(self, lr: Any) -> Any:
+        """The value before the first step (``init``; a :class:`StepValue` may start from ``lr``)."""
+        return self.init
 
     def factor(self, t: int) -> float:
         """The factor of step ``t`` (computed in Python double precision)."""
         raise NotImplementedError
 
-    def advance(self, value: float, t: int, dtype: str = "float32") -> float:
+    def advance(self, value: float, t: int, dtype: str = "float32", lr: float = 0.0) -> float:
         """``value * factor(t)`` rounded to ``dtype`` (a float32 tensor times a Python float, as torch rounds it)."""
         if dtype == "float32":
             return float(np.float32(np.float32(value) * np.float32(self.factor(t))))
         return float(value) * self.factor(t)
 
-    def history(self, t: int, dtype: str = "float32") -> float:
-        """The value after step ``t`` of a run with these (constant) hyperparameters."""
+    def apply(self, tensor: Any, t: Any, lr: Any, dtype: str = "float32") -> None:
+        """Advance a 0-dim torch tensor in place for step ``t`` (``tensor.mul_(factor(t))``, torch.optim.NAdam's form).
+
+        ``dtype`` is the precision of a Python float made into a tensor
+        (``torch.as_tensor``: the default dtype); a product does not use it.
+        """
+        tensor.mul_(self.factor(t))
+
+    def history(self, t: int, dtype: str = "float32", lr: float = 0.0) -> float:
+        """The value a step ``t`` reads in a run with these (constant) hyperparameters (after that step's update)."""
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         size = 1 << max(t - 1, 0).bit_length()  # cache on powers of two
         return _history(self, max(size, 1), dtype)[t - 1]
+
+
+def round_to(value: float, dtype: str) -> float:
+    """``value`` as a tensor of ``dtype`` holds it (``"float32"`` rounds; ``"float64"`` keeps it).
+
+    Examples
+    --------
+    >>> from optfilters.program import round_to
+    >>> round_to(0.1, "float32"), round_to(0.1, "float64")
+    (0.10000000149011612, 0.1)
+    """
+    if dtype == "float32":
+        return float(np.float32(value))
+    if dtype != "float64":
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class StepValue(RunningProduct):
+    """A scalar carried per parameter that a step reads, then replaces with :meth:`value` of that step.
+
+    torch.optim.ASGD's ``eta`` and ``mu`` are such state: each step uses the
+    values written at the end of the previous step (from that step's
+    hyperparameters), then writes ``value(t, lr)`` computed from its own.  So
+    under a schedule they lag it by one step, and a checkpoint carries them.
+    The new value is computed in Python double precision and stored as torch
+    stores ``torch.as_tensor(value)``: rounded to the default dtype's
+    precision (float32 unless it is float64), then to the state tensor's.
+    Subclasses (frozen dataclasses) set :attr:`key` and define :meth:`value`
+    and, when the first step does not read ``init``, :meth:`start`.
+
+    Examples
+    --------
+    >>> from optfilters.parameter_stages import AsgdEta
+    >>> eta = AsgdEta(lambd=1.0, alpha=1.0)
+    >>> eta.reads_before, eta.history(1, lr=0.5), eta.history(3, lr=0.5)   # lr, then lr / (1 + lambd lr (t - 1))
+    (True, 0.5, 0.25)
+    """
+
+    key: ClassVar[str] = "value"
+    reads_before: ClassVar[bool] = True
+
+    def value(self, t: Any, lr: Any) -> Any:
+        """The value written at the end of step ``t`` with learning rate ``lr`` (floats or tensors)."""
+        raise NotImplementedError
+
+    def advance(self, value: float, t: int, dtype: str = "float32", lr: float = 0.0) -> float:
+        """``value(t, lr)`` rounded to ``dtype`` (the previous value is not used)."""
+        return round_to(self.value(t, lr), dtype)
+
+    def apply(self, tensor: Any, t: Any, lr: Any, dtype: str = "float32") -> None:
+        """``tensor.copy_(torch.as_tensor(value(t, lr)))`` (``dtype``: the precision of ``as_tensor``)."""
+        new = self.value(t, lr)
+        if isinstance(new, (float, int)):
+            tensor.fill_(round_to(new, dtype))
+        else:  # a tensor (capturable=True: computed on the device)
+            tensor.copy_(new)
+
+    def history(self, t: int, dtype: str = "float32", lr: float = 0.0) -> float:
+        """The value step ``t`` reads in a run with constant hyperparameters: the start, then ``value(t - 1, lr)``."""
+        if t <= 1:
+            return round_to(self.start(lr), dtype)
+        return round_to(self.value(t - 1, lr), dtype)
 
 
 @functools.lru_cache(maxsize=64)
@@ -674,7 +780,40 @@ class ProgramBuilder:
             return combine(lr, *fn(t, *[env[i] for i in index]))
 
         def with_history(t: int, lr: float) -> float:
-            return combine(lr, *fn(t, *[p.history(t) for p in reads]))
+            return combine(lr, *fn(t, *[p.history(t, lr=lr) for p in reads]))
+
+        k = self.slot(with_history, limit)
+        self.env_scalars[k] = with_env
+        return k
+
+    def carried_slot(
+        self, reads: Sequence[RunningProduct], fn: Callable[..., float], limit: LimitFn | None = None
+    ) -> int:
+        """A slot ``fn(t, lr, *values)`` of the values of carried scalars ``reads`` at the step.
+
+        The scalars (:class:`RunningProduct`, :class:`StepValue`) are
+        registered as the program's :attr:`Program.products`; executors keep
+        them per parameter and pass their values.  Without them (the analysis)
+        the slot uses a run with constant hyperparameters
+        (:meth:`RunningProduct.history`, float32 as torch keeps them by default).
+
+        Examples
+        --------
+        >>> from optfilters.program import ProgramBuilder
+        >>> from optfilters.parameter_stages import AsgdEta
+        >>> bld = ProgramBuilder()
+        >>> k = bld.carried_slot((AsgdEta(1.0, 1.0),), lambda t, lr, eta: -eta, lambda lr: 0.0)
+        >>> program = bld.program()
+        >>> program.scalar_values(3, 0.5)[k], program.scalar_values(3, 0.5, env=(0.125,))[k]
+        (-0.25, -0.125)
+        """
+        index = [self.product(p) for p in reads]
+
+        def with_env(t: int, lr: float, env: Sequence[float]) -> float:
+            return fn(t, lr, *[env[i] for i in index])
+
+        def with_history(t: int, lr: float) -> float:
+            return fn(t, lr, *[p.history(t, lr=lr) for p in reads])
 
         k = self.slot(with_history, limit)
         self.env_scalars[k] = with_env

@@ -383,6 +383,13 @@ class Stage:
     elementwise: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ structure
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise ValueError (one line) for a parameter shape the stage cannot take (default: every shape).
+
+        Executors call it before a step moves any parameter (Muon's
+        orthogonalisation takes matrices only).
+        """
+
     @property
     def key(self) -> str:
         """The stage's name in state keys (``<key>.<i>``) and filter names (default: its role)."""

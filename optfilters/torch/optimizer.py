@@ -18,6 +18,7 @@ from ..errors import InvalidFilterError, InvalidHyperparameterError, StabilityWa
 from ..filters import ArmaFilter
 from ..model import OptimizerModel
 from ..program import changed_forms
+from ..stages import Stage
 from ._compiled import CompiledStep
 from ._kernels import (
     LOW_PRECISION,
@@ -570,6 +571,8 @@ class FilterOptimizer(torch.optim.Optimizer):
             # every hyperparameter is checked before any parameter moves
             checked = [self._checked(index, group) for index, group in enumerate(self.param_groups)]
             for index, group in enumerate(self.param_groups):
+                self._check_shapes(index, group, checked[index][0])
+            for index, group in enumerate(self.param_groups):
                 model, lr = checked[index]
                 self._step_group(index, group, model, lr)
         return loss
@@ -614,6 +617,23 @@ class FilterOptimizer(torch.optim.Optimizer):
         if group.get("differentiable") and lr.requires_grad:
             return model, lr  # autograd follows the step into the learning rate
         return model, value
+
+    def _check_shapes(self, index: int, group: dict[str, Any], model: OptimizerModel) -> None:
+        """Refuse, in one line naming it, a parameter whose shape a stage cannot take (Muon: matrices only)."""
+        checks = _shape_checks(model)
+        if not checks:
+            return
+        for position, p in enumerate(group["params"]):
+            if p.grad is None:
+                continue
+            for check in checks:
+                try:
+                    check(tuple(p.shape))
+                except ValueError as exc:
+                    raise ValueError(
+                        f"FilterOptimizer({self._source.name}): parameter {position} of param group {index} "
+                        f"(shape {tuple(p.shape)}): {exc}"
+                    ) from None
 
     def _refuse_lr(self, index: int, lr: Any, read: bool = True) -> Any:
         """Raise the one-line error for a bad ``lr`` of group ``index`` (or return a number given as another type)."""
@@ -766,7 +786,7 @@ class FilterOptimizer(torch.optim.Optimizer):
             for p, grad, state, t in zip(params, grads, states, ts, strict=True):
                 program = self._plan(model, _state_dtype(p)).program(t)
                 _init_state(program, p, state)
-                env = _advance_products(program, p, state, t) if program.products else None
+                env = _advance_products(program, p, state, t, lr) if program.products else None
                 run = run_single if mode == "single" else run_functional
                 run(self._bind(program, mode), program.keys, p, grad, state, program.scalar_values(t, lr, env))
             return
@@ -800,7 +820,7 @@ class FilterOptimizer(torch.optim.Optimizer):
                 continue
             # running products (NAdam's mu_product) are per parameter: parameters with equal values run together
             by_env: dict[tuple[float, ...], list[int]] = defaultdict(list)
-            for i, env in enumerate(_advance_products_of(program, bucket_states, t)):
+            for i, env in enumerate(_advance_products_of(program, bucket_states, t, lr)):
                 by_env[env].append(i)
             for env, chosen in by_env.items():
                 self._run_bucket(
@@ -857,10 +877,13 @@ class FilterOptimizer(torch.optim.Optimizer):
                 for product in program.products:
                     value = state.get(product.key)
                     if not isinstance(value, Tensor) or value.device != p.device:
-                        start = value if value is not None else product.init
+                        start = value if value is not None else product.start(lr)
                         state[product.key] = value = torch.as_tensor(start, dtype=_scalar_dtype()).to(p.device)
-                    value.mul_(product.factor(t))  # type: ignore[arg-type]
-                    env.append(value.to(t.dtype))
+                    if product.reads_before:  # ASGD's eta and mu: this step reads the previous step's value
+                        env.append(value.to(t.dtype, copy=True))
+                    product.apply(value, t, lr, _as_tensor_dtype())
+                    if not product.reads_before:
+                        env.append(value.to(t.dtype))
             scalars = program.scalar_values(t, lr, env)  # type: ignore[arg-type]
             run = run_functional if mode == "functional" else run_single
             run(self._bind(program, mode), program.keys, p, grad, state, scalars)
@@ -1253,27 +1276,40 @@ def _keep_tensors(defaults: dict[str, Any], given: dict[str, Any]) -> None:
         defaults["betas"] = tuple(betas)
 
 
-def _advance_products(program: Program, param: Tensor, state: dict[str, Any], t: int) -> tuple[float, ...]:
-    """Advance the running products of ``program`` in ``state`` for step ``t``; returns their new values.
+def _advance_products(
+    program: Program, param: Tensor, state: dict[str, Any], t: int, lr: Any = 0.0
+) -> tuple[float, ...]:
+    """Advance the scalars ``program`` carries in ``state`` for step ``t``; returns the values the step reads.
 
-    Each is a 0-dim tensor (created at its initial value in torch.optim's
-    scalar dtype, :func:`_scalar_dtype`) multiplied in place by the step's
-    factor, as torch.optim.NAdam advances ``mu_product``: the rounding is that
-    of the tensor's dtype (float32, float64 under a float64 default dtype, the
-    parameter's dtype after ``load_state_dict``).
+    Each is a 0-dim tensor, created at its start (:meth:`RunningProduct.start`
+    at ``lr``) in torch.optim's scalar dtype (:func:`_scalar_dtype`), and
+    advanced in place as torch.optim advances it: NAdam's ``mu_product`` is
+    multiplied by the step's factor (the rounding is that of the tensor's
+    dtype: float32, float64 under a float64 default dtype, the parameter's
+    dtype after a torch ``load_state_dict``), read after; ASGD's ``eta`` and
+    ``mu`` are read, then replaced by ``torch.as_tensor`` of this step's value.
     """
     env: list[float] = []
+    lr = _host(lr)
+    dtype = _as_tensor_dtype()
     for product in program.products:
         value = state.get(product.key)
         if value is None:
-            value = state[product.key] = torch.full((), product.init, dtype=_scalar_dtype())
-        value.mul_(product.factor(t))
-        env.append(value.tolist())  # type: ignore[arg-type]  # on the CPU, as in torch.optim: no device sync
+            value = state[product.key] = torch.full((), product.start(lr), dtype=_scalar_dtype())
+        if product.reads_before:
+            env.append(value.tolist())  # type: ignore[arg-type]
+        product.apply(value, t, lr, dtype)
+        if not product.reads_before:
+            env.append(value.tolist())  # type: ignore[arg-type]  # on the CPU, as in torch.optim: no device sync
     return tuple(env)
 
 
-def _advance_products_of(program: Program, states: list[dict[str, Any]], t: int) -> list[tuple[float, ...]]:
+def _advance_products_of(
+    program: Program, states: list[dict[str, Any]], t: int, lr: Any = 0.0
+) -> list[tuple[float, ...]]:
     """:func:`_advance_products` for the parameters of a bucket: one multiplication per product when it can."""
+    if any(product.reads_before for product in program.products):
+        return [_advance_products(program, None, state, t, lr) for state in states]  # type: ignore[arg-type]
     columns = []
     for product in program.products:
         values = []
@@ -1292,6 +1328,31 @@ def _advance_products_of(program: Program, states: list[dict[str, Any]], t: int)
                 v.mul_(factor)
             columns.append([v.tolist() for v in values])
     return [tuple(row) for row in zip(*columns, strict=True)] if columns else [() for _ in states]
+
+
+_SHAPE_CHECKS: dict[int, tuple[OptimizerModel, tuple[Callable[[tuple[int, ...]], None], ...]]] = {}
+
+
+def _shape_checks(model: OptimizerModel) -> tuple[Callable[[tuple[int, ...]], None], ...]:
+    """The stages' shape checks that can refuse a shape (those that override :meth:`Stage.check_shape`)."""
+    cached = _SHAPE_CHECKS.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    checks = tuple(stage.check_shape for stage in model.pipeline if type(stage).check_shape is not Stage.check_shape)
+    if len(_SHAPE_CHECKS) > 256:
+        _SHAPE_CHECKS.clear()
+    _SHAPE_CHECKS[id(model)] = (model, checks)
+    return checks
+
+
+def _host(lr: Any) -> float:
+    """A tensor ``lr`` as a Python float (torch.optim.ASGD's ``_to_scalar``), else ``lr``."""
+    return float(lr.detach().item()) if isinstance(lr, Tensor) else lr
+
+
+def _as_tensor_dtype() -> str:
+    """The precision of ``torch.as_tensor(x)`` for a Python float x: the default dtype's (float32 unless float64)."""
+    return "float64" if torch.get_default_dtype() == torch.float64 else "float32"
 
 
 def _init_state(program: Program, param: Tensor, state: dict[str, Any]) -> None:

@@ -292,29 +292,3 @@ def test_asgd_average_is_torchs_ax(overrides: dict[str, Any]) -> None:
     averaged = np.concatenate([bridge.state[p]["averaged"].numpy().ravel() for p in got])
     assert relative_error(averaged, expected) <= HARD_TOLERANCE
     assert relative_error(averaged, flatten(got)) > 1e-3  # the average is not the parameter
-
-
-def test_asgd_eta_follows_the_current_lr_where_torch_lags_one_step() -> None:
-    """torch.optim.ASGD computes eta_t at the end of step t - 1 with that step's lr; the model uses step t's lr.
-
-    With a constant lr the two are the same (the parity tests above); when lr changes between steps 2 and 3,
-    step 3 moves by the two etas, and every other step agrees.
-    """
-    ours = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-    theirs = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-    kwargs = {"lr": 0.1, "lambd": 0.5, "alpha": 1.0, "t0": 1e6}
-    bridge, reference = FilterOptimizer([ours], "asgd", **kwargs), torch.optim.ASGD([theirs], **kwargs)
-    moves = []
-    for step in range(1, 5):
-        if step == 3:
-            for opt in (bridge, reference):
-                opt.param_groups[0]["lr"] = 0.2
-        for p, opt in ((ours, bridge), (theirs, reference)):
-            p.data.zero_()  # each step from 0: the leak does nothing, the move is -eta_t
-            p.grad = torch.ones(1, dtype=torch.float64)
-            opt.step()
-        moves.append((ours.item(), theirs.item()))
-    eta = {(lr, t): float(np.float32(lr / (1 + 0.5 * lr * (t - 1)))) for lr in (0.1, 0.2) for t in (3, 4)}
-    assert moves[0][0] == moves[0][1] and moves[1][0] == moves[1][1]
-    assert moves[2][0] == pytest.approx(-eta[(0.2, 3)], rel=1e-6) and moves[2][1] == pytest.approx(-eta[(0.1, 3)])
-    assert moves[3][0] == moves[3][1]  # from step 4 on both use the new lr
