@@ -143,6 +143,7 @@ MAPPING: dict[str, str | tuple[str, str]] = {
     "tests/test_house_rename.py": "tools/house_rename.py",
     "tests/test_tests_layout.py": "tools/tests_layout.py",
     # tests/torch
+    "tests/torch/test_bridge_asgd_state.py": "optfilters/torch/optimizer.py",
     "tests/torch/test_bridge_autograd.py": "optfilters/torch/optimizer.py",
     "tests/torch/test_bridge_capturable.py": "optfilters/torch/optimizer.py",
     "tests/torch/test_bridge_checkpoints.py": ("optfilters/torch/checkpoint.py", "cli/checkpoint.py"),
