@@ -95,16 +95,16 @@ def mp_max_root_modulus(coefficients: list[float]) -> mpmath.mpf:
         return max(abs(r) for r in mpmath.polyroots(exact, maxsteps=500, extraprec=600))
 
 
-def run(*args: str) -> str:
+def cli_stdout(*args: str) -> str:
     result = CliRunner().invoke(main, list(args))
     assert result.exit_code == 0, (result.output, result.exception)
     return result.stdout
 
 
-def run_json(*args: str) -> dict:
+def cli_json(*args: str) -> dict:
     import json
 
-    return json.loads(run(*args, "--json"))
+    return json.loads(cli_stdout(*args, "--json"))
 
 
 def number_after(text: str, label: str) -> float:
@@ -119,14 +119,16 @@ def number_after(text: str, label: str) -> float:
 def test_butterworth_order_8_summary_numbers() -> None:
     """Issue row 1: noise gain 1.00645, |H(0)| = 10, mean delay 163.147 (printed -3.1e-10 and 9.90)."""
     total, energy, moment = impulse_sums(design_sos("butterworth", 8, 0.005))
-    data = run_json("response", "butterworth", "--order", "8", "--cutoff", "0.005", "--dc-gain", "10")
+    data = cli_json("response", "butterworth", "--order", "8", "--cutoff", "0.005", "--dc-gain", "10")
     f = data["filters"]["gradient"]
     assert total == pytest.approx(10.0, rel=1e-9)
     assert f["dc_gain"] == pytest.approx(total, rel=1e-9)
     assert f["magnitude"][0] == pytest.approx(10.0, rel=1e-12)  # |H(0)| in the table, not 9.90
     assert f["noise_gain"] == pytest.approx(energy, rel=1e-9)
     assert f["mean_delay"] == pytest.approx(moment / total, rel=1e-9)
-    text = run("response", "butterworth", "--order", "8", "--cutoff", "0.005", "--dc-gain", "10", "--points", "3")
+    text = cli_stdout(
+        "response", "butterworth", "--order", "8", "--cutoff", "0.005", "--dc-gain", "10", "--points", "3"
+    )
     assert number_after(text, "noise gain") == pytest.approx(1.00645, abs=5e-6)
     assert number_after(text, "mean delay") == pytest.approx(163.147, abs=5e-4)
     assert re.search(r"\n\s+0\s+10\s+20\s+0\n", text)
@@ -160,10 +162,10 @@ def test_low_cutoff_designs_noise_gain_and_dc_gain(kind: str, order: int, cutoff
 def test_momentum_with_a_cancelled_pair_at_one() -> None:
     """Issue row 3: (1 - z^-1) / ((1 - z^-1)(1 - 0.9 z^-1)) is momentum 0.9: DC 10, stable, 5.26316, 9, a note."""
     mu = 0.9
-    text = run("describe", "custom", "--b", "1,-1", "--a", "1,-1.9,0.9")
+    text = cli_stdout("describe", "custom", "--b", "1,-1", "--a", "1,-1.9,0.9")
     assert number_after(text, "DC gain:") == pytest.approx(1 / (1 - mu), rel=1e-9)
     assert "stability: stable" in text and "cancelled" in text and "note:" in text
-    data = run_json("response", "custom", "--b", "1,-1", "--a", "1,-1.9,0.9")
+    data = cli_json("response", "custom", "--b", "1,-1", "--a", "1,-1.9,0.9")
     f = data["filters"]["gradient"]
     assert f["stability"] == "stable" and f["stable"] is True
     assert f["dc_gain"] == pytest.approx(1 / (1 - mu), rel=1e-9)
@@ -202,7 +204,7 @@ def test_four_emas_entered_expanded_are_stable() -> None:
     assert f.stability == "stable"
     assert float(np.max(np.abs(f.poles))) == pytest.approx(float(reference), abs=1e-15)
     assert f.factorisation.poles.method == "high precision"
-    text = run("describe", "custom", "--a", ",".join(repr(c) for c in A4), "--b", "1e-16")
+    text = cli_stdout("describe", "custom", "--a", ",".join(repr(c) for c in A4), "--b", "1e-16")
     assert "stability: stable" in text
 
 
@@ -233,7 +235,7 @@ def test_four_emas_closed_loop_interval() -> None:
     assert s.interval is not None and s.interval[0] == 0.0
     assert s.max_stable_lr_curvature == pytest.approx(edge, rel=1e-7)
     assert edge == pytest.approx(4.678e-5, rel=1e-3)
-    text = run("stability", "custom", "--a", ",".join(repr(c) for c in A4), "--b", "1e-16")
+    text = cli_stdout("stability", "custom", "--a", ",".join(repr(c) for c in A4), "--b", "1e-16")
     assert "stable for 0 < lr*h < 4.67775e-05" in text
 
 
@@ -267,7 +269,7 @@ def test_group_delay_at_a_zero_on_the_unit_circle() -> None:
     freqs = np.array([0.0, 0.1, 0.3])
     _, gd = signal.group_delay((f.b, f.a), w=freqs, fs=1.0)
     np.testing.assert_allclose(optfilters.frequency_response(f, freqs=freqs).group_delay, gd, rtol=1e-8)
-    data = run_json("response", "custom", "--b", "0.5,0.5", "--a", "1", "--points", "3")
+    data = cli_json("response", "custom", "--b", "0.5,0.5", "--a", "1", "--points", "3")
     assert data["filters"]["gradient"]["group_delay"] == pytest.approx([0.5, 0.5, 0.5], rel=1e-15)
 
 
@@ -283,14 +285,14 @@ def test_phase_is_continuous_on_a_coarse_grid(args: tuple[str, ...], freq: float
     kind, order, cutoff = args[0], int(args[2]), float(args[4])
     reference = dense_unwrapped_phase(design_sos(kind, order, cutoff), freq)
     assert reference == pytest.approx(expected, abs=0.05)
-    data = run_json("response", *args)
+    data = cli_json("response", *args)
     freqs = np.asarray(data["freqs"])
     phase = np.degrees(np.asarray(data["filters"]["gradient"]["phase"]))
     (i,) = np.flatnonzero(np.isclose(freqs, freq, rtol=1e-12))
     assert phase[i] == pytest.approx(reference, abs=1e-6)
     if freqs[0] == 0.0:
         assert phase[0] == 0.0  # anchored at DC
-    assert f" {expected:.4g}\n" in run("response", *args)
+    assert f" {expected:.4g}\n" in cli_stdout("response", *args)
 
 
 # ----------------------------------------------------------------------------- bias correction
@@ -298,18 +300,18 @@ def test_phase_is_continuous_on_a_coarse_grid(args: tuple[str, ...], freq: float
 
 def test_bias_corrected_step_of_stages_that_start_from_the_first_gradient() -> None:
     """Issue row 9: Grokfast 3, 3, 3 and momentum with dampening 1, 1.4: never above the DC gain (3; 5)."""
-    grok = run_json("step", "grokfast", "--steps", "3")["filters"]["gradient"]
+    grok = cli_json("step", "grokfast", "--steps", "3")["filters"]["gradient"]
     # y_t = g_t + lamb * ema_t with ema_1 = g_1: 1 + 2 * 1 at every step of a unit step
     assert grok["step"] == [3.0, 3.0, 3.0] and grok["bias_corrected"] == [3.0, 3.0, 3.0]
     assert grok["dc_gain"] == pytest.approx(3.0)
-    mom = run_json("step", "momentum", "--momentum", "0.9", "--dampening", "0.5", "--steps", "2")["filters"]
+    mom = cli_json("step", "momentum", "--momentum", "0.9", "--dampening", "0.5", "--steps", "2")["filters"]
     # torch: buf_1 = g_1 = 1; buf_2 = 0.9 * 1 + 0.5 * 1 = 1.4 -- nothing to correct
     assert mom["gradient"]["bias_corrected"] == pytest.approx([1.0, 1.4], rel=1e-15)
     assert max(mom["gradient"]["bias_corrected"]) <= mom["gradient"]["dc_gain"] == pytest.approx(5.0)
     # a term from rest is still corrected (Adam's bias correction, momentum without dampening)
     plain = optfilters.step_response(optfilters.get("momentum", momentum=0.9).gradient, 3)
     np.testing.assert_allclose(plain.bias_corrected, [10.0, 10.0, 10.0], rtol=1e-14)
-    text = run("step", "grokfast", "--steps", "3")
+    text = cli_stdout("step", "grokfast", "--steps", "3")
     assert "101" not in text and "terms that start from the first gradient are left as they are" in text
 
 
@@ -338,7 +340,7 @@ def test_bode_of_zeros_on_the_unit_circle_has_a_floor_and_marks_the_zero(tmp_pat
         assert phase[i] == pytest.approx(dense_unwrapped_phase(sos, r.artists["phase"][0].get_xdata()[i]), abs=1e-6)
     r.close()
     path = tmp_path / "bode.png"
-    assert f"figure written to {path}" in run(
+    assert f"figure written to {path}" in cli_stdout(
         "response", "butterworth", "--order", "8", "--cutoff", "0.005", "--plot", str(path)
     )
     assert path.stat().st_size > 0
@@ -347,11 +349,11 @@ def test_bode_of_zeros_on_the_unit_circle_has_a_floor_and_marks_the_zero(tmp_pat
 def test_stability_text_has_no_meaningless_shortcut() -> None:
     """Issue row 11: 2/H(-1) is not a number when H(-1) = 0 (printed -1.3e35)."""
     for args in (("butterworth",), ("butterworth", "--order", "8", "--cutoff", "0.005"), ("bessel",)):
-        text = run("stability", *args)
+        text = cli_stdout("stability", *args)
         assert "2/H(-1): none (H(-1) = 0" in text
         numbers = [float(x) for x in re.findall(r"-?\d+\.?\d*(?:e[+-]?\d+)?", text)]
         assert all(abs(x) < 1e6 for x in numbers), text
-    assert "2/H(-1) = 3.8 " in run("stability", "momentum", "--momentum", "0.9")
+    assert "2/H(-1) = 3.8 " in cli_stdout("stability", "momentum", "--momentum", "0.9")
 
 
 # ----------------------------------------------------------------------------- the class, beyond the table

@@ -18,8 +18,8 @@ from optfilters.cli.main import main
 from optfilters.audit import FINDING_KINDS, VERDICTS, AuditSettings, audit, audit_class, optimizer_classes
 from optfilters.identify import IdentificationError
 
-HERE = Path(__file__).resolve().parent
-AUDIT_FILE = str(HERE / "optimizers_for_audit.py")
+ROOT = Path(__file__).resolve().parents[2]
+AUDIT_FILE = str(ROOT / "tests/identify/optimizers_for_audit.py")
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,10 @@ from optfilters.identify import (
 
 torch = pytest.importorskip("torch")
 
-if str(Path(__file__).resolve().parent) not in sys.path:  # any pytest import mode
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[2]
+IDENTIFY_FILE = ROOT / "tests/identify/optimizers_for_identify.py"
+if str(IDENTIFY_FILE.parent) not in sys.path:  # any pytest import mode
+    sys.path.insert(0, str(IDENTIFY_FILE.parent))
 
 import optimizers_for_identify as opts  # noqa: E402
 

@@ -14,7 +14,8 @@ from optfilters.cli.main import main
 
 pytest.importorskip("torch")
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
+IDENTIFY_FILE = ROOT / "tests/identify/optimizers_for_identify.py"
 
 
 def run(*args: str):
@@ -62,7 +63,7 @@ def test_text_output_and_key_value_forms() -> None:
 
 
 def test_compare_with_the_catalogue_audits_a_pid(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.syspath_prepend(str(IDENTIFY_FILE.parent))
     hp = ["--kp", "1", "--ki", "2", "--kd", "3", "--momentum", "0.8"]
     good = run("optimizers_for_identify.PID", *hp, "--compare", "pid", "--json")
     assert good.exit_code == 0, good.output
@@ -136,7 +137,7 @@ def test_importing_the_command_module_does_not_import_torch() -> None:
     assert out == "False"
 
 
-AUDIT_FILE = str(HERE / "optimizers_for_audit.py")
+AUDIT_FILE = str(ROOT / "tests/identify/optimizers_for_audit.py")
 
 
 def test_compare_on_a_lion_like_class_keeps_the_identification() -> None:

@@ -20,8 +20,8 @@ from optfilters.identify import (
 
 pytest.importorskip("torch")
 
-HERE = Path(__file__).resolve().parent
-AUDIT = str(HERE / "optimizers_for_audit.py")
+ROOT = Path(__file__).resolve().parents[2]
+AUDIT = str(ROOT / "tests/identify/optimizers_for_audit.py")
 SMALL = {"dither_records": 4, "dither_steps": 1024, "max_background": 1024}
 
 

@@ -12,7 +12,8 @@ from optfilters.probes import event_clock, matrix_check, state_trace, zero_gradi
 
 pytest.importorskip("torch")
 
-AUDIT = str(Path(__file__).resolve().parent / "optimizers_for_audit.py")
+ROOT = Path(__file__).resolve().parents[2]
+AUDIT = str(ROOT / "tests/identify/optimizers_for_audit.py")
 
 
 def test_torch_muon_is_a_rotation_equivariant_orthogonalisation() -> None:

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from optfilters.cli import main
+from optfilters.cli.main import main
 
 from optfilters import InvalidFilterError
 from optfilters.closed_loop import closed_loop

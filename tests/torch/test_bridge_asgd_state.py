@@ -24,7 +24,7 @@ import optfilters
 from optfilters.torch import FilterOptimizer
 from optfilters.torch._native import compiler
 
-STEPS = 60
+ASGD_STEPS = 60
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -43,7 +43,7 @@ def float64_default() -> Iterator[None]:
     torch.set_default_dtype(previous)
 
 
-def make_params() -> list[torch.nn.Parameter]:
+def asgd_params() -> list[torch.nn.Parameter]:
     gen = torch.Generator().manual_seed(5)
     return [
         torch.nn.Parameter(torch.randn(3, 4, generator=gen, dtype=torch.float64)),
@@ -51,7 +51,7 @@ def make_params() -> list[torch.nn.Parameter]:
     ]
 
 
-def set_grads(params: list[torch.nn.Parameter], step: int) -> None:
+def set_asgd_grads(params: list[torch.nn.Parameter], step: int) -> None:
     for i, p in enumerate(params):
         x = p.detach()
         p.grad = (0.8 + 0.2 * i) * x + 0.5 * torch.sin(2.0 * x + step) - 0.1
@@ -83,7 +83,7 @@ def lockstep(
         for opt, ps in ((ours, ours_p), (theirs, theirs_p)):
             if before is not None:
                 before(t, opt.param_groups[0])
-            set_grads(ps, t)
+            set_asgd_grads(ps, t)
             opt.step()
 
 
@@ -132,7 +132,7 @@ def test_eta_lags_a_change_of_lr_by_one_step_as_in_torch() -> None:
     assert [gain.eta(t, 0.1) for t in (1, 2, 3)] == eta[:3]
 
 
-PATHS = {
+ASGD_PATHS = {
     "single": {},
     "foreach": {"foreach": True},
     "fused": {"fused": True},
@@ -141,7 +141,7 @@ PATHS = {
 }
 
 
-@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("path", list(ASGD_PATHS))
 @pytest.mark.parametrize("tensor_lr", [False, True], ids=["float lr", "tensor lr"])
 def test_every_path_keeps_torchs_state_under_changes_of_every_hyperparameter(path: str, tensor_lr: bool) -> None:
     """Parameters, ax, eta and mu equal torch.optim.ASGD's after 120 steps of per-step changes (float32 eta/mu)."""
@@ -150,12 +150,12 @@ def test_every_path_keeps_torchs_state_under_changes_of_every_hyperparameter(pat
     if path == "compile" and tensor_lr:
         pytest.skip("the compiled path is covered with a float lr")
     lr: Any = torch.tensor(0.05, dtype=torch.float64) if tensor_lr else 0.05
-    ours_p, theirs_p = make_params(), make_params()
-    ours = FilterOptimizer(ours_p, "asgd", lr=lr if not tensor_lr else lr.clone(), t0=5.0, **PATHS[path])
+    ours_p, theirs_p = asgd_params(), asgd_params()
+    ours = FilterOptimizer(ours_p, "asgd", lr=lr if not tensor_lr else lr.clone(), t0=5.0, **ASGD_PATHS[path])
     if path == "compile":
         ours._fused_backend = "compile"
     theirs = torch.optim.ASGD(theirs_p, lr=lr, t0=5.0)
-    before, steps = change, STEPS
+    before, steps = change, ASGD_STEPS
     if path == "compile":  # one structure (weight decay held), fewer steps: each structure compiles once
 
         def before(t: int, group: dict[str, Any]) -> None:
@@ -182,8 +182,8 @@ def test_triton_kernel_keeps_torchs_state(monkeypatch: pytest.MonkeyPatch) -> No
     if not tk.available():
         pytest.skip("triton is not installed")
     monkeypatch.setattr(tk, "BLOCK", 16)
-    ours_p = [torch.nn.Parameter(p.detach().float()) for p in make_params()]
-    theirs_p = [torch.nn.Parameter(p.detach().float()) for p in make_params()]
+    ours_p = [torch.nn.Parameter(p.detach().float()) for p in asgd_params()]
+    theirs_p = [torch.nn.Parameter(p.detach().float()) for p in asgd_params()]
     ours = FilterOptimizer(ours_p, "asgd", lr=0.05, t0=5.0, fused=True)
     ours._fused_backend = "triton"
     theirs = torch.optim.ASGD(theirs_p, lr=0.05, t0=5.0)
@@ -197,10 +197,10 @@ def test_triton_kernel_keeps_torchs_state(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_float64_default_dtype_keeps_eta_and_mu_in_float64(float64_default: None) -> None:
-    ours_p, theirs_p = make_params(), make_params()
+    ours_p, theirs_p = asgd_params(), asgd_params()
     ours = FilterOptimizer(ours_p, "asgd", lr=0.05, t0=5.0)
     theirs = torch.optim.ASGD(theirs_p, lr=0.05, t0=5.0)
-    lockstep(ours, theirs, ours_p, theirs_p, STEPS)
+    lockstep(ours, theirs, ours_p, theirs_p, ASGD_STEPS)
     assert_same_state(ours, theirs, ours_p, theirs_p)
     assert ours.state[ours_p[0]]["eta"].dtype == torch.float64
     # eta is not float32-rounded under a float64 default dtype
@@ -210,7 +210,7 @@ def test_float64_default_dtype_keeps_eta_and_mu_in_float64(float64_default: None
 @pytest.mark.parametrize("direction", ["torch to bridge", "bridge to torch"])
 def test_a_mid_run_checkpoint_after_a_scheduler_step_carries_eta_and_mu(direction: str) -> None:
     """Checkpoint after 9 steps of StepLR (lr changed at the last step): eta and mu travel; the runs stay equal."""
-    first_p = make_params()
+    first_p = asgd_params()
     first: torch.optim.Optimizer = (
         torch.optim.ASGD(first_p, lr=0.05, lambd=0.01, t0=4.0)
         if direction == "torch to bridge"
@@ -218,7 +218,7 @@ def test_a_mid_run_checkpoint_after_a_scheduler_step_carries_eta_and_mu(directio
     )
     sched = torch.optim.lr_scheduler.StepLR(first, step_size=3, gamma=0.5)
     for t in range(9):
-        set_grads(first_p, t)
+        set_asgd_grads(first_p, t)
         first.step()
         sched.step()
     saved = first.state_dict() if direction == "torch to bridge" else first.state_dict(format="torch")  # type: ignore[call-arg]
@@ -239,7 +239,7 @@ def test_a_mid_run_checkpoint_after_a_scheduler_step_carries_eta_and_mu(directio
         s.load_state_dict(sched.state_dict())
     for t in range(9, 30):
         for opt, ps, s in ((ours, ours_p, scheds[0]), (theirs, theirs_p, scheds[1])):
-            set_grads(ps, t)
+            set_asgd_grads(ps, t)
             opt.step()
             s.step()
     assert_same_state(ours, theirs, ours_p, theirs_p)
@@ -273,11 +273,11 @@ def test_the_numpy_executor_runs_the_same_recursion() -> None:
     theirs_p = [torch.nn.Parameter(torch.linspace(-1.0, 1.0, 5, dtype=torch.float64))]
     theirs = torch.optim.ASGD(theirs_p, lr=0.05, t0=5.0)
     numpy_opt = optfilters.get("asgd", lr=0.05, t0=5.0).optimizer(np.linspace(-1.0, 1.0, 5))
-    for t in range(STEPS):
+    for t in range(ASGD_STEPS):
         group = theirs.param_groups[0]
         change(t, group)
         numpy_opt.set(**{k: group[k] for k in ("lr", "lambd", "alpha", "t0", "weight_decay")})
-        set_grads(theirs_p, t)
+        set_asgd_grads(theirs_p, t)
         numpy_opt.step(theirs_p[0].grad.numpy())
         theirs.step()
     state = theirs.state[theirs_p[0]]

@@ -30,7 +30,7 @@ TORCH_ENTRIES = [name for name, entry in CATALOGUE.items() if entry.torch_class 
 WARMUP = 7  # RAdam's rectification is on from step 6
 
 
-def torch_optimizer(name: str, params: list[Any], **overrides: Any) -> torch.optim.Optimizer:
+def torch_optimizer_with_options(name: str, params: list[Any], **overrides: Any) -> torch.optim.Optimizer:
     entry = CATALOGUE[name]
     dotted = entry.torch_class
     assert dotted is not None
@@ -81,7 +81,7 @@ def torch_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-def _settings() -> list[tuple[str, dict[str, Any]]]:
+def _autograd_settings() -> list[tuple[str, dict[str, Any]]]:
     out = []
     for name in TORCH_ENTRIES:
         if name in NO_DIFFERENTIABLE_STEP:
@@ -95,7 +95,7 @@ def _settings() -> list[tuple[str, dict[str, Any]]]:
 def _warm_state(name: str, kwargs: dict[str, Any]) -> dict[str, torch.Tensor]:
     """torch's state after a few steps (float64), keyed by torch's names."""
     p = torch.nn.Parameter(torch.linspace(-1.0, 1.5, 5, dtype=torch.float64))
-    opt = torch_optimizer(name, [p], **kwargs)
+    opt = torch_optimizer_with_options(name, [p], **kwargs)
     for k in range(WARMUP):
         p.grad = torch.cos(p.detach() * (k + 1)) + 0.5
         opt.step()
@@ -121,7 +121,7 @@ def _step_function(
     return step
 
 
-@pytest.mark.parametrize(("name", "kwargs"), _settings(), ids=str)
+@pytest.mark.parametrize(("name", "kwargs"), _autograd_settings(), ids=str)
 def test_differentiable_step_matches_torch_and_passes_gradcheck(name: str, kwargs: dict[str, Any]) -> None:
     mapping = CATALOGUE[name].torch_state
     warm = _warm_state(name, kwargs)
@@ -138,7 +138,7 @@ def test_differentiable_step_matches_torch_and_passes_gradcheck(name: str, kwarg
         fixed_ours,
     )
     theirs = _step_function(
-        lambda ps: torch_optimizer(name, ps, differentiable=True, **kwargs), torch_keys, fixed_theirs
+        lambda ps: torch_optimizer_with_options(name, ps, differentiable=True, **kwargs), torch_keys, fixed_theirs
     )
     gen = torch.Generator().manual_seed(0)
     inputs = (
@@ -245,7 +245,7 @@ def test_grad_scaler_parity_with_overflow_skipping(name: str, options: dict[str,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fused without a C compiler falls back with a warning
         ours, ours_scales, opt = _scaled_run(lambda ps: FilterOptimizer(ps, name, **kwargs, **options))
-    theirs, their_scales, _ = _scaled_run(lambda ps: torch_optimizer(name, ps, **kwargs, **options))
+    theirs, their_scales, _ = _scaled_run(lambda ps: torch_optimizer_with_options(name, ps, **kwargs, **options))
     assert ours_scales == their_scales
     assert ours_scales[4] == ours_scales[3] / 2  # the overflow halved the scale
     torch.testing.assert_close(ours, theirs, rtol=2e-6, atol=1e-7)  # float32

@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,18 @@ import torch.multiprocessing as mp
 from optfilters import ArmaFilter
 from optfilters.torch import FilterOptimizer
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 WORLD = 2
-STEPS, CHECKPOINT_AT = 8, 4
-CASES: dict[str, tuple[Any, dict[str, Any]]] = {
+FSDP_STEPS, CHECKPOINT_AT = 8, 4
+FSDP_CASES: dict[str, tuple[Any, dict[str, Any]]] = {
     "adam": ("adam", {"lr": 1e-2}),
     "nadam, foreach": ("nadam", {"lr": 1e-2, "foreach": True}),
     "nesterov, fused": ("nesterov", {"lr": 0.05, "momentum": 0.9, "fused": True}),
@@ -58,13 +68,13 @@ def network() -> torch.nn.Module:
 
 
 def optimizer(model: torch.nn.Module, name: str) -> FilterOptimizer:
-    spec, kwargs = CASES[name]
+    spec, kwargs = FSDP_CASES[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fused=True without a C compiler falls back with a warning
         return FilterOptimizer(model.parameters(), spec, **kwargs)
 
 
-def train(model: torch.nn.Module, opt: FilterOptimizer, x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
+def train_fsdp(model: torch.nn.Module, opt: FilterOptimizer, x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
     for _ in range(steps):
         opt.zero_grad()
         ((model(x) - y) ** 2).mean().backward()
@@ -81,7 +91,7 @@ def full_param(p: torch.Tensor) -> torch.Tensor:
     return getattr(p, "full_tensor", p.detach)().detach().clone()
 
 
-def worker(rank: int, init_file: str, out_dir: str) -> None:
+def fsdp_worker(rank: int, init_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
@@ -102,14 +112,14 @@ def worker(rank: int, init_file: str, out_dir: str) -> None:
         half = x.shape[0] // WORLD
         part = slice(rank * half, (rank + 1) * half)
         results: dict[str, Any] = {}
-        for i, name in enumerate(CASES):
+        for i, name in enumerate(FSDP_CASES):
             model = sharded()
             opt = optimizer(model, name)
-            train(model, opt, x[part], y[part], CHECKPOINT_AT)
+            train_fsdp(model, opt, x[part], y[part], CHECKPOINT_AT)
             model_state, optim_state = get_state_dict(model, opt)
             checkpoint = os.path.join(out_dir, f"checkpoint{i}")
             dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=checkpoint)
-            train(model, opt, x[part], y[part], STEPS - CHECKPOINT_AT)
+            train_fsdp(model, opt, x[part], y[part], FSDP_STEPS - CHECKPOINT_AT)
             first = next(iter(model.parameters()))
             sharded_state = [k for k, v in opt.state[first].items() if isinstance(v, DTensor)]
             resumed = sharded()
@@ -118,7 +128,7 @@ def worker(rank: int, init_file: str, out_dir: str) -> None:
             loaded = {"model": model_state, "optim": optim_state}
             dcp.load(loaded, checkpoint_id=checkpoint)
             set_state_dict(resumed, opt2, model_state_dict=loaded["model"], optim_state_dict=loaded["optim"])
-            train(resumed, opt2, x[part], y[part], STEPS - CHECKPOINT_AT)
+            train_fsdp(resumed, opt2, x[part], y[part], FSDP_STEPS - CHECKPOINT_AT)
             results[name] = {
                 "params": full(model),
                 "resumed": full(resumed),
@@ -146,13 +156,13 @@ def worker(rank: int, init_file: str, out_dir: str) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="file:// rendezvous and fork-free spawn are tested on POSIX")
 def test_fsdp2_sharded_runs_match_one_process_and_resume_from_distributed_checkpoints(tmp_path: Path) -> None:
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    mp.spawn(worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(fsdp_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=WORLD, join=True)
     ranks: list[dict[str, Any]] = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     x, y = batch()
     start = full(network())
-    for name in CASES:
+    for name in FSDP_CASES:
         model = network()
-        train(model, optimizer(model, name), x, y, STEPS)
+        train_fsdp(model, optimizer(model, name), x, y, FSDP_STEPS)
         single = full(model)
         assert (single - start).abs().max() > 1e-3, name  # it trained
         for rank in ranks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,14 +19,14 @@ needs_compiler = pytest.mark.skipif(compiler() is None, reason="no C compiler")
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
+def one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
 
 
-def settings() -> list[tuple[str, dict[str, Any]]]:
+def fused_settings() -> list[tuple[str, dict[str, Any]]]:
     cases = []
     for name, entry in CATALOGUE.items():
         for example in ({}, *entry.examples):
@@ -46,7 +47,9 @@ def fusable(name: str, kwargs: dict[str, Any], form: str = "c") -> bool:
     return all(getattr(op, form) is not None for op in ops)
 
 
-def run_pair(name: str, kwargs: dict[str, Any], dtype: torch.dtype, steps: int = 30, **fused: Any) -> tuple[Any, Any]:
+def run_fused_pair(
+    name: str, kwargs: dict[str, Any], dtype: torch.dtype, steps: int = 30, **fused: Any
+) -> tuple[Any, Any]:
     shapes = [(7, 5), (33,), (1,)]  # odd sizes: vector bodies and scalar tails
     if CATALOGUE[name].parameter_ndim == 2:
         shapes = [(7, 5), (3, 11), (1, 1)]
@@ -71,19 +74,19 @@ def run_pair(name: str, kwargs: dict[str, Any], dtype: torch.dtype, steps: int =
 
 
 @needs_compiler
-@pytest.mark.parametrize(("name", "kwargs"), settings(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "kwargs"), fused_settings(), ids=lambda v: str(v))
 def test_native_kernels_match_the_default_path(name: str, kwargs: dict[str, Any]) -> None:
     if not fusable(name, kwargs):
         # operations without a C form (the Cautious mask, Muon's and Adafactor's whole-tensor operations):
         # the multi-tensor path, one warning
         with pytest.warns(UserWarning, match="has no C form") as caught:
-            (expected, _), (got, opt) = run_pair(name, kwargs, torch.float64)
+            (expected, _), (got, opt) = run_fused_pair(name, kwargs, torch.float64)
         assert len([w for w in caught if "C form" in str(w.message)]) == 1
         assert not any(key[0] == "native" for key in opt._fused)
         for e, g in zip(expected, got, strict=True):
             torch.testing.assert_close(g, e, rtol=0, atol=0)  # the multi-tensor path: the same operations
         return
-    (expected, _), (got, opt) = run_pair(name, kwargs, torch.float64)
+    (expected, _), (got, opt) = run_fused_pair(name, kwargs, torch.float64)
     assert any(key[0] == "native" for key in opt._fused)  # the C kernel ran
     for e, g in zip(expected, got, strict=True):
         torch.testing.assert_close(g, e, rtol=1e-12, atol=1e-13)
@@ -97,7 +100,7 @@ def test_native_kernels_match_the_default_path(name: str, kwargs: dict[str, Any]
     ids=lambda v: str(v),
 )
 def test_native_kernels_in_low_precision(name: str, kwargs: dict[str, Any], dtype: torch.dtype) -> None:
-    (expected, _), (got, opt) = run_pair(name, kwargs, dtype)
+    (expected, _), (got, opt) = run_fused_pair(name, kwargs, dtype)
     for e, g in zip(expected, got, strict=True):
         assert g.dtype == dtype
         if dtype == torch.float32:
@@ -126,7 +129,7 @@ def test_non_contiguous_parameters_fall_back_to_the_multi_tensor_path() -> None:
 
 @needs_compiler
 def test_compile_time_is_reported() -> None:
-    (_, _), (_, opt) = run_pair("qhadam", {"nu1": 0.8}, torch.float64, steps=2)
+    (_, _), (_, opt) = run_fused_pair("qhadam", {"nu1": 0.8}, torch.float64, steps=2)
     assert opt.compile_seconds >= 0.0
     source = generate_source(Plan(optfilters.get("adam"), torch.float32).program(1), "float32")
     assert "sqrtf(" in source and "#pragma omp" in source
@@ -137,7 +140,7 @@ def test_torch_compile_path() -> None:
     pytest.importorskip("torch._inductor")
     if compiler() is None:
         pytest.skip("inductor needs a C++ compiler on CPU")
-    (expected, _), (got, opt) = run_pair("momentum", {}, torch.float64, steps=5, _fused_backend="compile")
+    (expected, _), (got, opt) = run_fused_pair("momentum", {}, torch.float64, steps=5, _fused_backend="compile")
     assert any(key[0] == "compile" for key in opt._fused)
     assert opt.compile_seconds > 0.0
     for e, g in zip(expected, got, strict=True):
@@ -155,7 +158,7 @@ def test_torch_compile_failure_falls_back_to_the_multi_tensor_path(monkeypatch: 
     with pytest.warns(
         UserWarning, match="could not compile its step with torch.compile .RuntimeError: recompile limit"
     ):
-        (expected, _), (got, opt) = run_pair("adam", {}, torch.float64, steps=5, _fused_backend="compile")
+        (expected, _), (got, opt) = run_fused_pair("adam", {}, torch.float64, steps=5, _fused_backend="compile")
     assert opt._compile_failed  # remembered: later steps do not try again
     for e, g in zip(expected, got, strict=True):
         torch.testing.assert_close(g, e, rtol=0, atol=0)
@@ -196,12 +199,12 @@ def test_without_a_working_compiler_fused_falls_back_to_the_multi_tensor_path(mo
 
     monkeypatch.setattr(native, "_FLAGS", [*native._FLAGS, "--no-such-flag"])  # every compilation fails
     with pytest.warns(UserWarning, match="could not compile its kernel"):
-        (expected, _), (got, opt) = run_pair("adam", {"amsgrad": True}, torch.float64, steps=4)
+        (expected, _), (got, opt) = run_fused_pair("adam", {"amsgrad": True}, torch.float64, steps=4)
     assert opt._fused_backend == "foreach"
     for e, g in zip(expected, got, strict=True):
         assert torch.equal(e, g)
     monkeypatch.setattr(optimizer_module, "compiler", lambda: None)
     with pytest.warns(UserWarning, match="found no C compiler"):
-        (expected, _), (got, _) = run_pair("momentum", {}, torch.float64, steps=4)
+        (expected, _), (got, _) = run_fused_pair("momentum", {}, torch.float64, steps=4)
     for e, g in zip(expected, got, strict=True):
         assert torch.equal(e, g)

@@ -21,6 +21,7 @@ trajectories agree only if every step does.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,8 @@ import optfilters
 from optfilters import CATALOGUE
 from optfilters.torch import FilterOptimizer
 
-STEPS = 1000
-TOLERANCE = 1e-10
+PARITY_STEPS = 1000
+PARITY_TOLERANCE = 1e-10
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +73,7 @@ def gradients(flat: np.ndarray) -> np.ndarray:
 
 
 def train_pair(
-    make_a: Any, make_b: Any, steps: int = STEPS, maximize: bool = False, shape: tuple[int, ...] | None = None
+    make_a: Any, make_b: Any, steps: int = PARITY_STEPS, maximize: bool = False, shape: tuple[int, ...] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Train two copies in lockstep; the gradient is computed once while the parameters are bitwise equal.
 
@@ -99,12 +100,12 @@ def flat_shape(entry: Any) -> tuple[int, ...] | None:
     return (7, 7) if entry.parameter_ndim == 2 else None
 
 
-def torch_class(dotted: str) -> Any:
+def import_class(dotted: str) -> Any:
     module, name = dotted.rsplit(".", 1)
     return getattr(importlib.import_module(module), name)
 
 
-def settings() -> list[tuple[str, dict[str, Any]]]:
+def parity_settings() -> list[tuple[str, dict[str, Any]]]:
     cases = []
     extras = {"weight_decay": 0.05, "maximize": True}  # maximize: trained on the negated loss
     for name, entry in CATALOGUE.items():
@@ -118,7 +119,7 @@ def settings() -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
+def one_thread() -> Iterator[None]:
     # Tiny tensors gain nothing from threads, and on a shared machine spinning threads cost a lot.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -136,26 +137,26 @@ def test_manual_gradients_match_autograd() -> None:
 
 
 def test_every_torch_counterpart_is_covered() -> None:
-    covered = {name for name, _ in settings()}
+    covered = {name for name, _ in parity_settings()}
     assert covered == {name for name, e in CATALOGUE.items() if e.torch_class}
     assert {"sgd", "momentum", "nesterov", "adam", "adamw", "amsgrad", "nadam", "radam"} <= covered
     assert {"adagrad", "adadelta", "rmsprop", "adamax"} <= covered
     assert {"muon", "adafactor", "asgd", "rprop"} <= covered
 
 
-@pytest.mark.parametrize(("name", "overrides"), settings(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "overrides"), parity_settings(), ids=lambda v: str(v))
 def test_parity_with_torch_optim(name: str, overrides: dict[str, Any]) -> None:
     entry = CATALOGUE[name]
     params = entry.validate(overrides)
     shape = flat_shape(entry)
     reference, bridge = train_pair(
-        lambda ps: torch_class(entry.torch_class)(ps, **entry.torch_kwargs(params)),
+        lambda ps: import_class(entry.torch_class)(ps, **entry.torch_kwargs(params)),
         lambda ps: FilterOptimizer(ps, name, **overrides),
         maximize=bool(params.get("maximize", False)),
         shape=shape,
     )
     error = ((bridge - reference).abs().max() / reference.abs().max()).item()
-    assert error <= TOLERANCE, f"{name} {overrides}: max relative error {error:.3g}"
+    assert error <= PARITY_TOLERANCE, f"{name} {overrides}: max relative error {error:.3g}"
     # the run moved: the comparison is not between two copies of the initial point
     assert (reference - init_params(shape)[0].detach()).abs().max() > 1e-3
 
@@ -235,13 +236,13 @@ def relative_error(got: np.ndarray, reference: np.ndarray) -> float:
     return float(np.max(np.abs(got - reference)) / np.max(np.abs(reference)))
 
 
-@pytest.mark.parametrize(("name", "overrides"), settings(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "overrides"), parity_settings(), ids=lambda v: str(v))
 def test_parity_with_zeros_and_outliers_over_300_steps(name: str, overrides: dict[str, Any]) -> None:
     entry = CATALOGUE[name]
     params = entry.validate(overrides)
     shapes = layout(entry)
     reference, bridge, _, _ = train_hard(
-        lambda ps: torch_class(entry.torch_class)(ps, **entry.torch_kwargs(params)),
+        lambda ps: import_class(entry.torch_class)(ps, **entry.torch_kwargs(params)),
         lambda ps: FilterOptimizer(ps, name, **overrides),
         shapes,
         maximize=bool(params.get("maximize", False)),
@@ -267,7 +268,7 @@ def test_matrix_only_entries_refuse_vectors_like_torch() -> None:
             continue
         vectors = init_tensors(LAYOUTS["mixed"])
         with pytest.raises(ValueError, match="2D parameters"):
-            torch_class(entry.torch_class)(vectors)
+            import_class(entry.torch_class)(vectors)
         opt = FilterOptimizer(vectors, name)
         for p in vectors:
             p.grad = torch.ones_like(p)

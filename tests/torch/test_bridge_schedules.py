@@ -53,7 +53,7 @@ def gradient(theta: np.ndarray) -> np.ndarray:
     return _A * (theta - _C) + 0.9 * np.cos(3.0 * theta)
 
 
-def init_params(dtype: torch.dtype = torch.float64, matrices: bool = False) -> list[torch.nn.Parameter]:
+def schedule_params(dtype: torch.dtype = torch.float64, matrices: bool = False) -> list[torch.nn.Parameter]:
     """Two parameters (a matrix and a vector) that share the 12 coordinates of the problem.
 
     ``matrices``: the second is a 2 x 2 matrix (entries whose parameters must be matrices, Muon).
@@ -76,7 +76,7 @@ def set_grads(params: list[torch.nn.Parameter]) -> None:
     params[1].grad = torch.tensor(g[8:].reshape(params[1].shape), dtype=params[1].dtype)
 
 
-def flat(params: list[torch.nn.Parameter]) -> torch.Tensor:
+def flat(params: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([p.detach().double().flatten() for p in params])
 
 
@@ -95,7 +95,7 @@ def torch_optimizer(name: str, params: list[torch.nn.Parameter], **overrides: An
     return torch_class(name)(params, **kwargs)
 
 
-def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+def tensor_relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
@@ -110,7 +110,7 @@ def run_pair(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.optim.Optimizer]:
     """Train both in lockstep (parameters of the shapes ``name`` takes); returns (ours, theirs, our optimizer)."""
     square = name is not None and matrices(name)
-    ours_p, theirs_p = init_params(dtype, square), init_params(dtype, square)
+    ours_p, theirs_p = schedule_params(dtype, square), schedule_params(dtype, square)
     ours, theirs = make_ours(ours_p), make_theirs(theirs_p)
     schedules = [scheduler(ours), scheduler(theirs)] if scheduler is not None else []
     for t in range(steps):
@@ -121,7 +121,7 @@ def run_pair(
             opt.step()
         for s in schedules:
             s.step()
-    start = flat(init_params(dtype, square))
+    start = flat(schedule_params(dtype, square))
     assert (flat(theirs_p) - start).abs().max() > 1e-3  # it trained
     return flat(ours_p), flat(theirs_p), ours
 
@@ -233,7 +233,7 @@ def test_schedulers_that_cycle_momentum_or_betas(name: str, kind: str, path: str
             scheduler=_scheduler(kind, name, lr),
             name=name,
         )
-    error = relative_error(ours, theirs)
+    error = tensor_relative_error(ours, theirs)
     bound = TOLERANCE if path != "fused" else FUSED_TOLERANCE
     assert error <= bound, f"{name} under {kind} ({path}): relative error {error:.3g}"
     if cycles(name):  # the scheduler did rewrite the coefficients, and the bridge read them
@@ -337,7 +337,7 @@ def test_every_hyperparameter_changed_at_every_step(name: str, example: dict[str
         before_step=before_step,
         name=name,
     )
-    error = relative_error(ours, theirs)
+    error = tensor_relative_error(ours, theirs)
     assert error <= TOLERANCE, f"{name} {example}: relative error {error:.3g} with {varied} changing"
 
 
@@ -365,7 +365,7 @@ def test_every_hyperparameter_and_a_tensor_lr_changed_on_the_other_paths(name: s
             before_step=before_step,
             name=name,
         )
-    error = relative_error(ours, theirs)
+    error = tensor_relative_error(ours, theirs)
     bound = TOLERANCE if path != "fused" else FUSED_TOLERANCE
     assert error <= bound, f"{name} ({path}): relative error {error:.3g} with {varied} changing"
 
@@ -397,7 +397,7 @@ def test_a_tensor_lr_stays_a_tensor_and_in_place_changes_count(name: str) -> Non
         before_step=before_step,
         name=name,
     )
-    assert relative_error(ours, theirs) <= TOLERANCE
+    assert tensor_relative_error(ours, theirs) <= TOLERANCE
 
 
 def test_the_issues_tensor_lr_changed_after_construction() -> None:
@@ -436,7 +436,7 @@ def test_tensor_betas_changed_in_place(name: str) -> None:
             opt.param_groups[0]["betas"] = (beta1, beta2)
 
     a, b, _ = run_pair(ours, theirs, before_step=before_step)
-    assert relative_error(a, b) <= TOLERANCE
+    assert tensor_relative_error(a, b) <= TOLERANCE
     if name in ("adam", "adamw"):  # and against torch's own tensor betas
 
         def theirs_tensor(ps: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -449,7 +449,7 @@ def test_tensor_betas_changed_in_place(name: str) -> None:
             opt.param_groups[0]["betas"][1].fill_(beta2)
 
         a, b, _ = run_pair(ours, theirs_tensor, before_step=fill)
-        assert relative_error(a, b) <= TOLERANCE
+        assert tensor_relative_error(a, b) <= TOLERANCE
 
 
 # ----------------------------------------------------------------------------- scalar state dtype
@@ -482,7 +482,7 @@ def test_float64_default_dtype(name: str, path: str, float64_default: None) -> N
             scheduler=_scheduler("onecycle", name, lr),
             name=name,
         )
-    assert relative_error(ours, theirs) <= (TOLERANCE if path != "fused" else FUSED_TOLERANCE)
+    assert tensor_relative_error(ours, theirs) <= (TOLERANCE if path != "fused" else FUSED_TOLERANCE)
     state = opt.state[opt.param_groups[0]["params"][0]]
     for key in ("step", "mu_product"):
         if key in state:

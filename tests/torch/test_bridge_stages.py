@@ -8,6 +8,7 @@ no catalogue entry builds must run exactly as ``OptimizerModel.simulate``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,14 @@ from optfilters.stages import (
 )
 from optfilters.torch import FilterOptimizer
 from optfilters.torch._native import compiler
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)

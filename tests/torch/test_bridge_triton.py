@@ -16,12 +16,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from test_bridge_fused import fusable, settings  # every catalogue entry and its examples
+from test_bridge_fused import fusable, fused_settings  # every catalogue entry and its examples
 
 import optfilters
 from optfilters import CATALOGUE
@@ -110,7 +111,7 @@ def ran_triton(opt: FilterOptimizer) -> bool:
 
 
 @needs_triton
-@pytest.mark.parametrize(("name", "kwargs"), settings(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "kwargs"), fused_settings(), ids=lambda v: str(v))
 def test_triton_kernels_match_the_default_path(
     name: str, kwargs: dict[str, Any], small_blocks: None, exact_fma: None
 ) -> None:
@@ -512,7 +513,7 @@ def test_import_has_no_triton_side_effects() -> None:
 # ----------------------------------------------------------------------------- the GPU benchmark script
 
 
-BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "bench_bridge_gpu.py")
+BENCH = str(Path(__file__).resolve().parents[2] / "bench" / "bench_bridge_gpu.py")
 
 
 @needs_triton

@@ -19,10 +19,10 @@ import torch
 from test_bridge_parity import (
     HARD_TOLERANCE,
     flatten,
+    import_class,
     init_tensors,
     layout,
     relative_error,
-    torch_class,
     train_hard,
 )
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -64,7 +64,7 @@ def _averaging(
     name: str, base: str, params: list[torch.nn.Parameter], options: dict[str, Any]
 ) -> tuple[_Averaging, AveragedModel]:
     entry = CATALOGUE[base]
-    inner = torch_class(entry.torch_class)(params, **entry.torch_kwargs(entry.validate({"lr": options["lr"]})))
+    inner = import_class(entry.torch_class)(params, **entry.torch_kwargs(entry.validate({"lr": options["lr"]})))
     module = torch.nn.ParameterList(params)
     if name == "ema":
         averaged = AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(options["decay"]))
@@ -139,7 +139,7 @@ def test_lookahead_is_pytorch_optimizers_lookahead(base: str, options: dict[str,
     model = optfilters.lookahead(base, **options)
 
     def reference(ps: list[torch.nn.Parameter]) -> Any:
-        inner = torch_class(entry.torch_class)(ps, **entry.torch_kwargs(params))
+        inner = import_class(entry.torch_class)(ps, **entry.torch_kwargs(params))
         return pytorch_optimizer.Lookahead(inner, **options)
 
     ref, got, _, _ = train_hard(reference, lambda ps: FilterOptimizer(ps, model), layout(entry))
@@ -147,7 +147,7 @@ def test_lookahead_is_pytorch_optimizers_lookahead(base: str, options: dict[str,
     if base not in ("sgd", "momentum", "adam"):
         return
     _, plain, _, _ = train_hard(
-        reference, lambda ps: torch_class(entry.torch_class)(ps, **entry.torch_kwargs(params)), layout(entry)
+        reference, lambda ps: import_class(entry.torch_class)(ps, **entry.torch_kwargs(params)), layout(entry)
     )
     assert options["k"] == 1 or relative_error(flatten(plain), flatten(ref)) > 1e-6  # the pull-back matters
 

@@ -16,6 +16,7 @@ reference's package is not installed (CI installs the test extras).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ def perturbed(flat: np.ndarray, step: int) -> np.ndarray:
     return g
 
 
-def settings() -> list[tuple[str, dict[str, Any]]]:
+def reference_settings() -> list[tuple[str, dict[str, Any]]]:
     cases = []
     for name, entry in CATALOGUE.items():
         if entry.reference is None:
@@ -65,14 +66,14 @@ def settings() -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
+def one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
 
 
-def train_pair(reference: Any, bridge: Any, maximize: bool) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+def train_reference_pair(reference: Any, bridge: Any, maximize: bool) -> tuple[np.ndarray, np.ndarray, list[Any]]:
     pa, pb = init_params(), init_params()
     opt_a, opt_b = reference(pa), bridge(pb)
     if hasattr(opt_a, "train"):  # schedulefree: train mode before stepping (the bridge starts in it)
@@ -90,23 +91,23 @@ def train_pair(reference: Any, bridge: Any, maximize: bool) -> tuple[np.ndarray,
     return a.copy(), b.copy(), [opt_a, opt_b, pa, pb]
 
 
-def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
-    return float(np.max(np.abs(got - expected)) / np.max(np.abs(expected)))
+def relative_error(got: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.max(np.abs(got - reference)) / np.max(np.abs(reference)))
 
 
 def test_every_reference_entry_is_covered() -> None:
-    covered = {name for name, _ in settings()}
+    covered = {name for name, _ in reference_settings()}
     assert covered == {name for name, e in CATALOGUE.items() if e.reference}
     assert {"sgd-schedule-free", "adamw-schedule-free", "adan", "adabelief", "adopt", "laprop", "yogi"} <= covered
     assert {"signum", "lion-cautious", "adam-cautious", "ademamix-scheduled"} <= covered
 
 
-@pytest.mark.parametrize(("name", "overrides"), settings(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "overrides"), reference_settings(), ids=lambda v: str(v))
 def test_parity_with_the_reference_package(name: str, overrides: dict[str, Any]) -> None:
     entry = CATALOGUE[name]
     cls = reference_class(entry.reference or "")
     params = entry.validate(overrides)
-    expected, got, (ref, ours, pa, pb) = train_pair(
+    expected, got, (ref, ours, pa, pb) = train_reference_pair(
         lambda ps: cls(ps, **entry.reference_kwargs(params)),
         lambda ps: FilterOptimizer(ps, name, **overrides),
         maximize=bool(params.get("maximize", False)),
@@ -129,7 +130,7 @@ def test_parity_with_the_reference_package(name: str, overrides: dict[str, Any])
 def test_tiger_is_signum_with_its_own_defaults() -> None:
     """pytorch-optimizer's Tiger is sign(EMA_beta(g)) with decoupled decay: the signum entry's stages."""
     cls = reference_class("pytorch_optimizer.Tiger")
-    expected, got, _ = train_pair(
+    expected, got, _ = train_reference_pair(
         lambda ps: cls(ps, lr=1e-3, beta=0.965, weight_decay=0.01),
         lambda ps: FilterOptimizer(ps, "signum", lr=1e-3, momentum=0.965, weight_decay=0.01),
         maximize=False,

@@ -227,7 +227,7 @@ def check_one_line_error(result: Any, args: list[str], pattern: str | None = Non
 
 
 @pytest.mark.parametrize(("args", "pattern"), ROWS, ids=[" ".join(r[0])[:80] or "(none)" for r in ROWS])
-def test_bad_input(args: list[str], pattern: str) -> None:
+def test_bad_input_row(args: list[str], pattern: str) -> None:
     result = CliRunner().invoke(main, args)
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
     check_one_line_error(result, args, pattern)
