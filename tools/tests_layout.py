@@ -163,6 +163,8 @@ MAPPING: dict[str, str | tuple[str, str]] = {
     "tests/validation/test_cli_bad_input_table.py": "cli/main.py",
     "tests/validation/test_output_files.py": ("optfilters/validation.py", "cli/figures.py"),
     "tests/validation/test_properties_and_copying.py": "optfilters/validation.py",
+    "tests/validation/test_extreme_sweep.py": ("optfilters/validation.py", "cli/main.py"),
+    "tests/core/test_stage_kind_validation.py": "optfilters/package_stages.py",
 }
 
 #: Private module -> the public module whose tests test it.

@@ -44,7 +44,7 @@ INT_VALUES = ["0", "-1", "nan", "inf", "1e308", "1000000000", "100000", "2.5", "
 LIST_VALUES = ["1e308,0.5", "nan,0.5", "0,0", "-1,2", "abc", "1e308"]
 
 #: The analysis commands that take an optimizer (observe trains with torch: its own tests).
-COMMANDS = [
+SWEPT_COMMANDS = [
     ["describe"],
     ["response", "--points", "16"],
     ["poles"],
@@ -146,7 +146,7 @@ def _chosen(i: int, offset: int, choices: list[Any]) -> list[Any]:
 def _cli_cases() -> list[tuple[list[str], str]]:
     cases = []
     for i, (name, hp, value) in enumerate(TRIPLES):
-        for command in _chosen(i, 0, COMMANDS):
+        for command in _chosen(i, 0, SWEPT_COMMANDS):
             if not FULL and (command[0], name) in SLOW:
                 continue
             flag = "--" + hp.replace("_", "-")
