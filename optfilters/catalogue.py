@@ -688,7 +688,7 @@ def _build_pid(p: Params) -> OptimizerModel:
 
 
 #: The designed filters' checked ranges.  Inside them the design (SciPy's zeros, poles and gain) and the
-#: analysis are accurate at every order up to 16 (tests/validation/test_extreme_sweep.py); outside, SciPy's
+#: analysis are accurate at every order up to 16 (tests/optfilters/test_validation.py); outside, SciPy's
 #: Chebyshev design overflows or divides by zero (ripple), the poles crowd onto z = 1 beyond what the closed
 #: loop resolves (cutoff), or the stability edge lr*h ~ 1/dc_gain falls below its resolution (dc_gain).
 DESIGN_CUTOFF = (1e-6, 0.5)

@@ -1,0 +1,148 @@
+"""What every figure source shares: Check records, the summary and exit code of ``optfilters figures``, progress
+bars, deterministic outputs (the main job twice leaves ``git status`` clean), and the modules' command lines.
+
+Output files: atomic writes, a corrupt numbers.json repaired from the per-source files, concurrent updates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from optfilters.cli import figures, main
+from optfilters.cli._common import CliError
+from optfilters.papers import (
+    SOURCES,
+    Check,
+    progress,
+    write_outputs,
+)
+
+from optfilters.validation import atomic_write_text
+
+# ----------------------------------------------------------------------------- a fake source
+
+
+def _fake_module(fail: bool) -> types.ModuleType:
+    module = types.ModuleType("optfilters.papers._fake_source")
+    module.TITLE = "A fake source for the tests"  # type: ignore[attr-defined]
+
+    def reproduce(out_dir: Any, quick: bool = False) -> dict[str, Any]:
+        with progress("fake run: 3 steps", 3) as advance:
+            for _ in range(3):
+                advance(1)
+        numbers = {
+            "title": module.TITLE,  # type: ignore[attr-defined]
+            "checks": [
+                Check.close("closed form", 1.0, 1.0, 1e-12),
+                Check.within("late-phase ratio", 1.4 if fail else 1.0, 0.85, 1.25),
+            ],
+        }
+        write_outputs(out_dir, numbers, "# fake\n")
+        return numbers
+
+    module.reproduce = reproduce  # type: ignore[attr-defined]
+    return module
+
+
+@contextlib.contextmanager
+def _fake_source(monkeypatch: pytest.MonkeyPatch, fail: bool) -> Iterator[None]:
+    monkeypatch.setitem(sys.modules, "optfilters.papers._fake_source", _fake_module(fail))
+    monkeypatch.setitem(SOURCES, "fake", "_fake_source")
+    yield
+
+
+def test_a_failed_check_fails_the_command_and_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with _fake_source(monkeypatch, fail=True):
+        result = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "fake: 2 checks, 1 FAILED; worst: late-phase ratio (value 1.4, allowed [0.85, 1.25])" in result.stdout
+    assert "Error: 1 check(s) failed: fake: late-phase ratio" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_summary_and_progress_of_a_passing_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with _fake_source(monkeypatch, fail=False):
+        result = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path)])
+        quiet = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert (
+        result.stdout.splitlines()[0]
+        == "fake: 2 checks, all passed; worst: late-phase ratio (value 1, allowed [0.85, 1.25])"
+    )
+    assert "fake: running (full size)" in result.stderr and "fake run: 3 steps" in result.stderr  # the bar's label
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert json.loads(quiet.stdout)["fake"]["checks"][1]["passed"] is True
+    summary = json.loads((tmp_path / "numbers.json").read_text())
+    assert summary["fake"] == json.loads((tmp_path / "fake" / "numbers.json").read_text())
+
+
+def test_main_job_twice_leaves_git_status_clean(quick_figures: tuple[dict, Path], tmp_path: Path) -> None:
+    """The session's quick run is committed, the main job runs again (quick size): nothing changes."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    _, first = quick_figures
+    repo = tmp_path / "repo"
+    shutil.copytree(first, repo / "figures")
+
+    def call(*args: str) -> str:
+        done = subprocess.run(
+            [git, "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    call("init", "-q")
+    call("add", "-A")
+    call("commit", "-qm", "first run")
+    result = CliRunner().invoke(main, ["figures", "--all", "--quick", "--out", str(repo / "figures")])
+    assert result.exit_code == 0, result.output
+    assert call("status", "--porcelain") == ""
+
+
+def test_corrupt_summary_is_rebuilt_from_the_per_source_files(tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "numbers.json").write_text("{broken")
+    for source, value in (("a", 1), ("b", 2)):
+        (tmp_path / source).mkdir()
+        (tmp_path / source / "numbers.json").write_text(json.dumps({"x": value}))
+    merged = figures._read_summary(tmp_path / "numbers.json", ["a", "b", "c"])
+    assert merged == {"a": {"x": 1}, "b": {"x": 2}}  # no source's numbers lost
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING: ") and "rebuilt from the per-source files (a, b)" in err
+    assert len(err.splitlines()) == 1
+    (tmp_path / "numbers.json").write_text("[1, 2]")  # valid JSON, not an object
+    assert figures._read_summary(tmp_path / "numbers.json", ["a"], quiet=True) == {"a": {"x": 1}}
+
+
+def test_unwritable_out_is_a_one_line_error() -> None:
+    with pytest.raises(CliError, match="cannot write to --out"):
+        figures._check_writable(Path("/proc/optfilters-figures"))
+
+
+def test_concurrent_updates_keep_every_source(tmp_path: Path) -> None:
+    """Eight writers update their own key of one summary under the lock: all eight survive."""
+    summary = tmp_path / "numbers.json"
+
+    def update(key: str) -> None:
+        with figures._locked(tmp_path):
+            merged = figures._read_summary(summary, [], quiet=True)
+            merged[key] = {"n": key}
+            atomic_write_text(summary, json.dumps(merged))
+
+    threads = [threading.Thread(target=update, args=(f"s{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(json.loads(summary.read_text())) == [f"s{i}" for i in range(8)]

@@ -1,0 +1,778 @@
+"""The shared CLI factory (cli/_common.py): generated per-optimizer subcommands, option merging, JSON.
+
+The installed ``optfilters`` console script, the import budget of the analysis commands, and ``--plot``.
+
+Bad input on the command line: one line on stderr, exit code 2, no traceback, nothing on stdout.
+
+Bad input on every command: exit 2, one line on stderr, no traceback, no warning text, stdout empty or strict JSON.
+
+The table is generated from the commands themselves (every command that :data:`optfilters.cli.main.COMMAND_MODULES`
+registers), so a new command or option is covered without editing it: unknown options, a missing argument,
+out-of-range and non-integer values of every bounded option, and for the optimizer commands the library's
+hyperparameter checks; hand-written rows add the representatives of issue 13.
+
+Issue 13's sweep: every catalogue entry x every hyperparameter x extreme values, through the library's
+analysis functions and the CLI's analysis commands, each case under a time bound (a hang fails, never blocks).
+
+Each case ends in one of two ways:
+
+- a refusal: the library raises :class:`~optfilters.InvalidHyperparameterError` /
+  :class:`~optfilters.InvalidFilterError` (one line, naming the parameter); the CLI exits 2 with one stderr
+  line, no traceback and no warning text;
+- an answer: finite numbers or explicitly labelled ones (``inf``, ``unstable``, ``diverged``,
+  ``undefined``), never a printed ``nan``, strict JSON, exit 0 with only ``WARNING:`` lines on stderr.
+
+The full product (about 28 000 CLI and 12 000 library cases) takes hours, so the suite runs a deterministic
+sample (:data:`STRIDE`, :data:`SLOW`); ``OPTFILTERS_FULL_SWEEP=1`` runs every command and function on every
+triple.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from optfilters.cli import _common as common
+from optfilters.cli import main
+from optfilters.cli._common import OptimizerGroup
+from optfilters.cli.main import COMMAND_MODULES
+
+import optfilters
+
+
+def _recorder() -> tuple[list[Any], Any]:
+    seen: list[Any] = []
+
+    def action(selection: Any, **extras: Any) -> None:
+        seen.append((selection, extras))
+
+    return seen, action
+
+
+def test_group_resolves_names_aliases_and_case() -> None:
+    seen, action = _recorder()
+    group = common.optimizer_group("probe", action, options=[common.json_option()])
+    for name in ("NAG", "heavy-ball", "Adam", "sgd_nesterov"):
+        assert CliRunner().invoke(group, [name]).exit_code == 0
+    assert [s.model.name for s, _ in seen] == ["nesterov", "momentum", "adam", "nesterov"]
+    assert seen[0][1] == {"as_json": False}
+
+
+def test_only_explicit_hyperparameters_are_passed() -> None:
+    seen, action = _recorder()
+    group = common.optimizer_group("probe", action)
+    result = CliRunner().invoke(group, ["adam", "--beta1", "0.8", "--amsgrad"])
+    assert result.exit_code == 0, result.output
+    selection = seen[0][0]
+    assert selection.overrides == {"beta1": 0.8, "amsgrad": True}
+    assert selection.model.hyperparameters["beta2"] == 0.999  # the library's default
+    assert selection.label == "adam(beta1=0.8, amsgrad=True)"
+
+
+def test_list_hyperparameter_and_integer_kinds() -> None:
+    seen, action = _recorder()
+    group = common.optimizer_group("probe", action)
+    assert CliRunner().invoke(group, ["aggmo", "--betas", "0,0.5"]).exit_code == 0
+    assert CliRunner().invoke(group, ["bessel", "--order", "3"]).exit_code == 0
+    assert CliRunner().invoke(group, ["custom", "--b", "-1,0.5", "--a", "1,-0.5"]).exit_code == 0  # leading minus
+    assert seen[0][0].model.hyperparameters["betas"] == (0.0, 0.5)
+    assert seen[1][0].model.hyperparameters["order"] == 3
+    assert seen[2][0].model.hyperparameters["b"] == (-1.0, 0.5)
+
+
+def test_every_command_builds_for_every_entry() -> None:
+    """No command option clashes with any catalogue hyperparameter; each subcommand has exactly its entry's."""
+    ctx = click.Context(main)
+    for name in ("describe", "response", "poles", "step", "impulse", "compare"):
+        group = main.get_command(ctx, name)
+        assert isinstance(group, common.OptimizerGroup)
+        assert group.list_commands(ctx) == optfilters.names()
+        for entry_name in optfilters.names():
+            command = group.get_command(ctx, entry_name)
+            assert isinstance(command, common.OptimizerCommand)
+            params = {p.name for p in command.params}
+            assert {hp.name for hp in optfilters.CATALOGUE[entry_name].hyperparameters} <= params
+
+
+def test_chain_merges_options_and_refuses_conflicts() -> None:
+    seen: list[Any] = []
+
+    def action(selections: list[Any], points: int, as_json: bool) -> None:
+        seen.append(([s.label for s in selections], points, as_json))
+
+    points = click.Option(["--points"], type=int, default=5)
+    chain = common.optimizer_chain("probe", action, options=[points, common.json_option()])
+    runner = CliRunner()
+    assert runner.invoke(chain, ["momentum", "nesterov", "--points", "7"]).exit_code == 0
+    assert runner.invoke(chain, ["--points", "7", "momentum", "--json", "nesterov", "--points", "7"]).exit_code == 0
+    assert runner.invoke(chain, ["momentum"]).exit_code == 0
+    assert seen == [
+        (["momentum", "nesterov"], 7, False),
+        (["momentum", "nesterov"], 7, True),
+        (["momentum"], 5, False),
+    ]
+    result = runner.invoke(chain, ["momentum", "--points", "3", "nesterov", "--points", "4"])
+    assert result.exit_code == 2 and "--points given twice" in result.stderr
+
+
+def test_one_line_errors_converts_value_errors_only() -> None:
+    with pytest.raises(common.CliError, match="bad thing"):
+        with common.one_line_errors():
+            raise ValueError("bad thing\nsecond line")
+    with pytest.raises(KeyError):  # programming errors keep their traceback
+        with common.one_line_errors():
+            raise KeyError("x")
+    assert common.CliError("a\nb").format_message() == "a"
+
+
+def test_jsonable_output_is_strict_json() -> None:
+    data = {"a": np.array([1.0, np.nan, -np.inf]), "z": np.complex128(1 - 2j), "t": (np.float32(0.5), True)}
+    text = json.dumps(common.jsonable(data), allow_nan=False)
+    assert json.loads(text) == {"a": [1.0, None, None], "z": [1.0, -2.0], "t": [0.5, True]}
+
+
+def test_fmt() -> None:
+    assert common.fmt(1 / 3) == "0.333333"
+    assert common.fmt(math.nan) == "undefined" and common.fmt(-math.inf) == "-inf"  # never a printed nan
+    assert common.fmt_list(np.array([0.5 + 0.25j, 0.5 - 0.25j])) == "0.5+0.25j, 0.5-0.25j"
+
+
+def test_stability_message_uses_the_library_wording() -> None:
+    summer = optfilters.ArmaFilter([1.0], [1.0, -1.0])
+    message = common.stability_message(summer, "summer")
+    assert message is not None and message.startswith("summer is marginally stable")
+    assert common.stability_message(optfilters.ArmaFilter.ema(0.5), "ema") is None
+
+
+def _console_script() -> str:
+    beside = Path(sys.executable).with_name("optfilters")
+    found = str(beside) if beside.exists() else shutil.which("optfilters")
+    if not found:
+        pytest.skip("the optfilters console script is not installed")
+    return found
+
+
+def test_installed_console_script() -> None:
+    script = _console_script()
+    done = subprocess.run(
+        [script, "response", "adam", "--beta1", "0.9", "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["filters"]["gradient"]["b"] == pytest.approx([0.1])
+    assert data["filters"]["gradient"]["a"] == pytest.approx([1.0, -0.9])
+    bad = subprocess.run([script, "response", "adma"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == [
+        "Error: unknown optimizer 'adma'; did you mean 'adam' or 'adamax' or 'adan'?"
+    ]
+
+
+IMPORT_CHECK = r"""
+import json, sys
+from optfilters.cli import main
+commands = [
+    ["list"], ["table", "--json"], ["describe", "adam"], ["response", "adam", "--beta1", "0.9", "--json"],
+    ["response", "adagrad"], ["poles", "butterworth", "--order", "4"], ["step", "adam", "--json"],
+    ["impulse", "nadam"], ["compare", "momentum", "nesterov"],
+]
+for args in commands:
+    try:
+        main(args, standalone_mode=False)
+    except SystemExit as exc:
+        assert not exc.code, (args, exc.code)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "matplotlib"))
+print(json.dumps(heavy), file=sys.stderr)
+"""
+
+
+def test_analysis_commands_import_neither_torch_nor_matplotlib() -> None:
+    done = subprocess.run([sys.executable, "-c", IMPORT_CHECK], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    last = [line for line in done.stderr.splitlines() if line.startswith("[")][-1]
+    assert json.loads(last) == []
+
+
+# ----------------------------------------------------------------------------- --plot
+
+needs_plot = pytest.mark.skipif(
+    importlib.util.find_spec("optfilters.plot") is None, reason="optfilters.plot is not written yet"
+)
+
+
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF", "svg": b"<?xml"}
+
+
+@needs_plot
+@pytest.mark.parametrize(
+    ("args", "suffix"),
+    [
+        (["response", "momentum", "--points", "3"], "svg"),
+        (["compare", "momentum", "nesterov", "--points", "3"], "png"),
+        (["step", "adam", "--steps", "10"], "pdf"),
+        (["describe", "adagrad"], "png"),
+        (["poles", "butterworth", "--order", "3"], "svg"),
+        (["impulse", "nesterov", "--steps", "5"], "png"),
+    ],
+)
+def test_plot_writes_the_figure(tmp_path: Path, args: list[str], suffix: str) -> None:
+    target = tmp_path / f"figure.{suffix}"
+    result = CliRunner().invoke(main, [*args, "--plot", str(target)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert target.read_bytes().startswith(MAGIC[suffix])
+    assert f"figure written to {target}" in result.stdout
+
+
+@needs_plot
+def test_plot_path_in_json(tmp_path: Path) -> None:
+    target = tmp_path / "bode.svg"
+    result = CliRunner().invoke(main, ["response", "adam", "--json", "--plot", str(target)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["plot"] == str(target)
+    assert target.exists()
+
+
+def test_plot_unknown_suffix_is_refused_before_drawing(tmp_path: Path) -> None:
+    target = tmp_path / "bode.gif"
+    result = CliRunner().invoke(main, ["response", "adam", "--plot", str(target)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "suffix among .png, .svg, .pdf" in result.stderr
+    assert not target.exists()
+
+
+def assert_one_line_error(args: list[str], pattern: str) -> str:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, (args, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception  # a clean exit, not a crash
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.output
+    assert re.search(pattern, lines[0]), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        ("response adma", r"unknown optimizer 'adma'; did you mean 'adam'"),
+        ("describe rmsprob", r"unknown optimizer 'rmsprob'; did you mean 'rmsprop'"),
+        ("response adam --beta1 1.5", r"beta1 must be in \[0, 1\), got 1\.5$"),
+        ("response adam --eps -1", r"eps must be >= 0, got -1$"),
+        ("response custom --b 1 --a 0,1", r"a\[0\] must be non-zero"),
+        ("response adam --beta1 abc", r"beta1 must be a number, got 'abc'"),
+        ("response adam --beta1 nan", r"beta1 must be a finite number"),
+        ("response custom --b 1,x", r"b\[1\] must be a number, got 'x'"),
+        ("response custom", r"custom needs b"),
+        ("response adam --momentum 0.9", r"adam takes no option --momentum .*--beta1"),
+        ("response adam --weight_decay 0.1", r"did you mean --weight-decay"),
+        ("poles momentum --nesterov", r"momentum takes no option --nesterov"),
+        ("response adam --beta1", r"requires an argument"),
+        ("response adam extra", r"unexpected extra argument"),
+        ("response sgd --nesterov", r"nesterov needs momentum > 0"),
+        ("response butterworth --order 2.5", r"order must be an integer, got 2\.5"),
+        ("response butterworth --cutoff 0.6", r"cutoff must be in \[1e-06, 0\.5\)"),
+        ("response adam --points 1", r"--points"),
+        ("step adam --steps 0", r"--steps"),
+        ("response adam --plot figure.gif", r"suffix among \.png, \.svg, \.pdf"),
+        ("response --bogus adam", r"--bogus"),
+        ("compare momentum nesterov --bogus", r"nesterov takes no option --bogus"),
+        ("compare momentum --points 3 nesterov --points 4", r"--points given twice with different values"),
+        ("compare --set foo=1 momentum", r"no optimizer in the list takes --set foo=1"),
+        ("compare --set momentum momentum", r"--set needs KEY=VALUE"),
+        ("compare --set momentum=2x momentum", r"momentum must be a number, got '2x'"),
+        ("compare --json", r"name at least one optimizer"),
+        ("compare momentum --stage post", r"momentum has no 'post' stage \(it has gradient\)"),
+        ("compare momentum adma", r"unknown optimizer 'adma'"),
+        ("table adma", r"unknown optimizer 'adma'"),
+        ("respons adam", r"No such command 'respons'. Did you mean 'response'"),
+        ("--bogus", r"No such option '--bogus'"),
+    ],
+)
+def test_bad_input(args: str, pattern: str) -> None:
+    assert_one_line_error(args.split(), pattern)
+
+
+def _cli_args(settings: dict[str, Any]) -> list[str]:
+    args = []
+    for key, value in settings.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else f"--no-{flag[2:]}")
+        elif isinstance(value, tuple):
+            args += [flag, ",".join(repr(float(v)) for v in value)]
+        else:
+            args += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return args
+
+
+BAD_INPUTS = [
+    pytest.param(name, settings, pattern, id=f"{name}-{i}")
+    for name in optfilters.names()
+    for i, (settings, pattern) in enumerate(optfilters.CATALOGUE[name].bad_inputs)
+]
+
+
+@pytest.mark.parametrize(("name", "settings", "pattern"), BAD_INPUTS)
+def test_catalogue_bad_inputs(name: str, settings: dict[str, Any], pattern: str) -> None:
+    """Every bad input the catalogue declares fails on the command line with the library's message."""
+    known = {hp.name for hp in optfilters.CATALOGUE[name].hyperparameters}
+    unknown = [key for key in settings if key not in known]
+    if unknown:  # not an option of this subcommand at all
+        pattern = f"{name} takes no option --{unknown[0].replace('_', '-')}"
+    assert_one_line_error(["response", name, *_cli_args(settings)], pattern)
+
+
+def test_no_name_is_one_line_not_the_help() -> None:
+    line = assert_one_line_error(["response"], r"missing an optimizer NAME .*--help")
+    assert "Usage:" not in line
+
+
+def _registered() -> dict[str, click.Command]:
+    """Command name -> command, for every module of COMMAND_MODULES (each registers into a fresh group)."""
+    out: dict[str, click.Command] = {}
+    for module_name in COMMAND_MODULES:
+        group = click.Group("probe")
+        importlib.import_module(f"optfilters.cli.{module_name}").register(group)
+        assert group.commands, module_name
+        out.update(group.commands)
+    return out
+
+
+COMMANDS = _registered()
+
+
+SAMPLE_OPTIMIZER = "momentum"
+
+
+#: Required options of a command, given valid values in rows about other inputs.
+REQUIRED = {"certify": ["--condition-number", "10"]}
+
+
+def _options(command: click.Command) -> list[click.Option]:
+    if isinstance(command, OptimizerGroup):
+        entry_command = command.get_command(click.Context(command), SAMPLE_OPTIMIZER)
+        assert entry_command is not None
+        return [p for p in entry_command.params if isinstance(p, click.Option)]
+    return [p for p in command.params if isinstance(p, click.Option)]
+
+
+def _prefix(name: str) -> list[str]:
+    command = COMMANDS[name]
+    return [name, SAMPLE_OPTIMIZER] if isinstance(command, OptimizerGroup) else [name]
+
+
+def _bounded_rows(name: str) -> list[tuple[list[str], str]]:
+    """Values outside each numeric option's documented range, and non-integers for integer options."""
+    rows = []
+    for opt in _options(COMMANDS[name]):
+        flag = next((o for o in opt.opts if o.startswith("--")), None)
+        if flag is None or opt.is_flag:
+            continue
+        kind = opt.type
+        if isinstance(kind, (click.IntRange, click.FloatRange)):
+            if kind.max is not None:
+                rows.append(([*_prefix(name), flag, repr(kind.max * 10 + 1)], flag))
+            if kind.min is not None:
+                rows.append(([*_prefix(name), flag, repr(kind.min - 1)], flag))
+        if isinstance(kind, (click.IntRange,)) or kind is click.INT:
+            rows.append(([*_prefix(name), flag, "2.5"], flag))
+        if isinstance(kind, (click.IntRange, click.FloatRange)) or kind in (click.INT, click.FLOAT):
+            rows.append(([*_prefix(name), flag, "abc"], flag))
+        if isinstance(kind, click.Choice):
+            rows.append(([*_prefix(name), flag, "no-such-choice"], flag))
+    return rows
+
+
+def _generic_rows() -> list[tuple[list[str], str]]:
+    rows: list[tuple[list[str], str]] = []
+    for name, command in COMMANDS.items():
+        rows.append(([name, "--no-such-option"], "option"))
+        rows.append(([name, "--json", "--no-such-option"], "option"))
+        rows += _bounded_rows(name)
+        if isinstance(command, OptimizerGroup):
+            extra = REQUIRED.get(name, [])
+            rows += [
+                (args, pattern) if len(args) < 2 else ([*args, *extra], pattern)
+                for args, pattern in [
+                    ([name], "missing"),
+                    ([name, "adma"], "unknown optimizer 'adma'"),
+                    ([name, "adam", "--beta1", "1.5"], r"beta1 must be in \[0, 1\)"),
+                    ([name, "adam", "--beta1", "nan"], "beta1 must be a finite number"),
+                    ([name, "adam", "--beta1", "abc"], "beta1 must be a number"),
+                    ([name, "adam", "--betas", "0.5,"], "betas"),
+                    ([name, "adam", "--betas", "0.5,,0.9"], "betas"),
+                    ([name, "adam", "--eps", "-1", "--json"], "eps must be >= 0"),
+                    ([name, "momentum", "--momentum", "inf"], "momentum must be a finite number"),
+                    ([name, "momentum", "--nesterov"], "momentum takes no option --nesterov"),
+                    ([name, "sgd", "--lr", "-1"], "lr"),
+                    ([name, "custom", "--b", "1,,2"], "b has an empty item"),
+                    ([name, "custom", "--b", ",".join(["0.1"] * 300)], "at most 256 values"),
+                    ([name, "custom", "--b", "1", "--a", "0,1"], r"a\[0\]"),
+                    ([name, "butterworth", "--order", "2.5"], "order must be an integer"),
+                    ([name, SAMPLE_OPTIMIZER, "--momentum", "1e400"], "momentum"),
+                ]
+            ]
+        else:
+            required = [p for p in command.params if isinstance(p, click.Argument) and p.required]
+            if required:
+                rows.append(([name], "Missing argument|missing"))
+    return rows
+
+
+SPECIFIC: list[tuple[list[str], str]] = [
+    (["identify", "torch.optim.SGD", "--steps", "1000000000000"], r"steps must be in \[48, 1000000\]"),
+    (["identify", "torch.optim.SGD", "--seed", "1e23"], "--seed must be an integer"),
+    (["identify", "torch.optim.SGD", "--seed", "100000000000000000000000"], "seed must be in"),
+    (["identify", "torch.optim.SGD", "--max-order", "1000"], "max_order"),
+    (["identify", "torch.optim.SGD", "--max-background", "2.5"], "--max-background must be an integer"),
+    (["identify", "--json"], "Missing argument|dotted path"),
+    (["figures", "--out", "/proc/optfilters-figures", "ee541_unit7b"], "cannot write to --out"),
+    (["figures", "--out", "/proc/optfilters-figures", "--all", "--json"], "cannot write to --out"),
+    (["figures"], "name at least one source"),
+    (["figures", "nonexistent"], "unknown figure source"),
+    (["stability", "momentum", "--mu", "0.1"], "--mu needs --condition-number"),
+    (["stability", "momentum", "--tune", "lr"], "--tune needs --condition-number"),
+    (["stability", "momentum", "--condition-number", "1e16"], "condition_number must be <= 1e\\+12"),
+    (["certify", "momentum", "--condition-number", "1e16"], "condition_number must be <= 1e\\+12"),
+    (["predict", "momentum", "--schedule", "step:2.5"], "STEP_SIZE must be an integer"),
+    (["predict", "momentum", "--schedule", "warmup:0.5,cosine:10"], "STEPS must be an integer"),
+    (["predict", "momentum", "--schedule", "cosine:1e400"], "schedule"),
+    (["predict", "adam", "--second-moment", "0", "--eps", "0"], "frozen normaliser's gain must be finite"),
+    (["predict", "adam", "--second-moment", "0", "--eps", "0", "--json"], "frozen normaliser's gain"),
+    (["predict", "momentum", "--seed", "1e23"], "seed"),
+    (["response", "momentum", "--plot", "figure.gif"], "suffix among"),
+    (["response", "momentum", "--size", "0x0", "--plot", "f.png"], "--size"),
+    (["compare"], "missing"),
+    (["compare", "--json"], "name at least one optimizer"),
+    (["compare", "--set", "momentum=abc", "momentum"], "momentum must be a number"),
+    (["observe", "momentum", "--seed", "100000000000000000000000"], "--seed"),
+    (["predict", "momentum", "--curvatures", "1,,2"], "--curvatures has an empty item"),
+    (["predict", "momentum", "--init", "1,"], "--init has an empty item"),
+    (["locus", "momentum", "--lr", "1e308"], "overflow the floating-point range"),
+    (["identify", "/nonexistent/file.py:Opt", "--json"], "."),
+    ([], "missing a COMMAND"),
+    (["no-such-command"], "No such command"),
+]
+
+
+#: The entries added after the table was first written (issue 13 follow-up), each with out-of-range, non-finite,
+#: non-integer and too-large values of its own hyperparameters, on a command chosen round-robin.
+NEWER_ENTRIES: list[tuple[str, list[str], str]] = [
+    ("muon", ["--ns-steps", "100"], r"ns_steps must be in \[0, 99\]"),
+    ("muon", ["--ns-steps", "2.5"], "ns_steps must be an integer"),
+    ("muon", ["--momentum", "1"], "momentum must be in"),
+    ("muon", ["--ns-coefficients", "1,nan,2"], r"ns_coefficients\[1\] must be a finite number"),
+    ("adafactor", ["--beta2-decay", "0.5"], "beta2_decay must be"),
+    ("adafactor", ["--d", "0.5"], "d must be >= 1"),
+    ("adafactor", ["--eps2", "-1"], "eps2 must be >= 0"),
+    ("asgd", ["--lambd", "-1"], "lambd must be >= 0"),
+    ("asgd", ["--t0", "nan"], "t0 must be a finite number"),
+    ("asgd", ["--alpha", "inf"], "alpha must be a finite number"),
+    ("rprop", ["--etas", "0.5"], "etas"),
+    ("rprop", ["--step-sizes", "1,nan"], r"step_sizes\[1\]"),
+    ("ema", ["--decay", "1.5"], r"decay must be in \[0, 1\)"),
+    ("ema", ["--start", "0"], "start must be in"),
+    ("ema", ["--start", "1e12"], r"start must be in \[1, 10000000\]"),
+    ("ema", ["--base", "ema"], "other than a wrapper"),
+    ("swa", ["--every", "1000000000"], r"every must be in \[1, 10000000\]"),
+    ("swa", ["--every", "2.5"], "every must be an integer"),
+    ("lookahead", ["--k", "1000000000"], r"k must be in \[1, 1000\]"),
+    ("lookahead", ["--k", "100000"], r"k must be in \[1, 1000\]"),
+    ("lookahead", ["--k", "0"], r"k must be in \[1, 1000\]"),
+    ("lookahead", ["--alpha", "1.5"], r"alpha must be in \[0, 1\]"),
+    ("lookahead", ["--base", "lookahead"], "other than a wrapper"),
+    ("sgd-schedule-free", ["--warmup-steps", "1e12"], r"warmup_steps must be in \[0, 10000000\]"),
+    ("sgd-schedule-free", ["--momentum", "1"], "momentum must be in"),
+    ("adamw-schedule-free", ["--warmup-steps", "-1"], "warmup_steps must be in"),
+    ("adamw-schedule-free", ["--beta2", "nan"], "beta2 must be a finite number"),
+    ("adan", ["--beta3", "1.5"], "beta3 must be in"),
+    ("adabelief", ["--eps", "-1"], "eps must be >= 0"),
+    ("adopt", ["--beta2", "abc"], "beta2 must be a number"),
+    ("laprop", ["--beta1", "inf"], "beta1 must be a finite number"),
+    ("yogi", ["--initial-accumulator", "-1"], "initial_accumulator must be >= 0"),
+    ("signum", ["--momentum", "1.5"], "momentum must be in"),
+    ("signsgd", ["--lr", "-1"], "lr must be >= 0"),
+    ("lion-cautious", ["--beta2", "2"], "beta2 must be in"),
+    ("adam-cautious", ["--beta1", "-0.1"], "beta1 must be in"),
+    ("ademamix", ["--beta3", "1"], "beta3 must be in"),
+    ("ademamix", ["--alpha", "-1"], "alpha must be >= 0"),
+    ("ademamix-scheduled", ["--t-alpha-beta3", "-1"], "t_alpha_beta3 must be >= 0"),
+    ("chebyshev1", ["--ripple", "3083"], r"ripple must be in \[1e-09, 100\]"),
+    ("chebyshev1", ["--ripple", "1e-300"], r"ripple must be in \[1e-09, 100\]"),
+    ("butterworth", ["--cutoff", "1e-300"], r"cutoff must be in \[1e-06, 0.5\)"),
+    ("butterworth", ["--order", "17"], r"order must be in \[1, 16\]"),
+    ("bessel", ["--dc-gain", "1e308"], r"dc_gain must be in \[1e-06, 1000000\]"),
+]
+
+
+_ROUND_ROBIN = ["response", "stability", "step", "impulse", "predict", "describe", "poles", "margins", "locus"]
+
+
+NEWER_ROWS = [
+    ([_ROUND_ROBIN[i % len(_ROUND_ROBIN)], name, *options], pattern)
+    for i, (name, options, pattern) in enumerate(NEWER_ENTRIES)
+]
+
+
+ROWS = _generic_rows() + SPECIFIC + NEWER_ROWS
+
+
+def test_table_is_large_and_covers_every_command() -> None:
+    assert len(ROWS) >= 200, len(ROWS)
+    covered = {row[0][0] for row in ROWS if row[0]}
+    assert covered >= set(COMMANDS), set(COMMANDS) - covered
+    assert set(COMMANDS) <= set(main.commands)
+
+
+def check_one_line_error(result: Any, args: list[str], pattern: str | None = None) -> None:
+    stderr, stdout = result.stderr, result.stdout
+    assert result.exit_code == 2, (args, result.exit_code, stderr[-500:], result.exception)
+    assert "Traceback" not in stderr and "Traceback" not in stdout, stderr
+    assert "Warning" not in stderr, stderr  # no Python warning text (RuntimeWarning, UserWarning, ...)
+    lines = stderr.splitlines()
+    assert len(lines) == 1, (args, stderr)
+    assert lines[0].startswith("Error: "), lines[0]
+    if pattern is not None:
+        import re
+
+        assert re.search(pattern, lines[0]), (args, lines[0])
+    if stdout.strip():
+        json.loads(stdout, parse_constant=lambda token: pytest.fail(f"non-strict JSON token {token}"))
+
+
+@pytest.mark.parametrize(("args", "pattern"), ROWS, ids=[" ".join(r[0])[:80] or "(none)" for r in ROWS])
+def test_bad_input_row(args: list[str], pattern: str) -> None:
+    result = CliRunner().invoke(main, args)
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    check_one_line_error(result, args, pattern)
+
+
+def _subprocess(args: list[str]) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from optfilters.cli import main; main(sys.argv[1:], prog_name='optfilters')"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["step", "momentum", "--momentum", "1e400"],
+        ["predict", "adam", "--second-moment", "0", "--eps", "0"],
+        ["response"],
+        ["identify", "torch.optim.SGD", "--steps", "1000000000000"],
+    ],
+)
+def test_bad_input_real_process(args: list[str]) -> None:
+    """The installed entry point, with real stderr: one line, exit 2, no warning text."""
+    proc = _subprocess(args)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "label"),
+    [
+        (["step", "momentum", "--momentum", "1.5", "--steps", "2000"], "inf"),
+        (["predict", "momentum", "--lr", "10", "--steps", "1000"], "UNSTABLE"),
+        (["predict", "momentum", "--lr", "0.1", "--schedule", "exponential:2", "--steps", "2000"], "inf"),
+        (["response", "momentum", "--momentum", "1", "--points", "9"], "undefined"),
+    ],
+)
+def test_overflow_saturates_and_is_labelled(args: list[str], label: str) -> None:
+    """Unstable settings run to the end: overflow is inf and labelled, never a traceback, never a printed nan."""
+    proc = _subprocess(args)
+    assert proc.returncode == 0, proc.stderr
+    assert label in proc.stdout
+    assert "nan" not in proc.stdout.lower().split() and "RuntimeWarning" not in proc.stderr
+    assert all(line.startswith("WARNING: ") for line in proc.stderr.splitlines()), proc.stderr
+    proc = _subprocess([*args, "--json"])
+    assert proc.returncode == 0
+    json.loads(proc.stdout, parse_constant=lambda token: pytest.fail(f"non-strict JSON token {token}"))
+
+
+def test_response_phase_defined_away_from_a_pole_on_the_circle() -> None:
+    data = json.loads(CliRunner().invoke(main, ["response", "momentum", "--momentum", "1", "--json"]).stdout)
+    phase = data["filters"]["gradient"]["phase"]
+    # at the pole the phase is its one-sided limit (the factored phase, issue 11): -90 degrees
+    assert phase[0] == pytest.approx(-math.pi / 2) and all(p is not None for p in phase[1:])
+
+
+def test_every_integer_option_has_a_documented_upper_bound() -> None:
+    """Every integer option (sizes, counts, steps) of every command is bounded (issue 13: a huge size is refused
+    before anything is allocated), and so is every integer hyperparameter of every catalogue entry."""
+    import optfilters
+
+    unbounded = []
+    for name in COMMANDS:
+        for opt in _options(COMMANDS[name]):
+            if isinstance(opt.type, click.IntRange) and opt.type.max is None:
+                unbounded.append(f"{name} {opt.opts[0]}")
+            elif opt.type is click.INT:
+                unbounded.append(f"{name} {opt.opts[0]}")
+    assert unbounded == []
+    for entry_name in optfilters.names():
+        for hp in optfilters.CATALOGUE[entry_name].hyperparameters:
+            if hp.kind == "int":
+                assert hp.high is not None and hp.high <= 10_000_000, (entry_name, hp.name)
+
+
+#: Seconds one case may take: a hang fails here instead of blocking CI (the slowest finished case, a sign
+#: optimizer's relay steady state run up to a million steps, takes about 50 s on a loaded 2-core machine).
+CASE_SECONDS = 90
+
+
+FULL = os.environ.get("OPTFILTERS_FULL_SWEEP") == "1"
+
+
+#: Extreme values of every class: zero, negative, not a number, infinite, the largest double, the smallest
+#: subnormal, huge integers, just below one (betas near 1), text.
+FLOAT_VALUES = ["0", "-1", "nan", "inf", "-inf", "1e308", "5e-324", "1000000000", "0.9999999999999999", "abc"]
+
+
+INT_VALUES = ["0", "-1", "nan", "inf", "1e308", "1000000000", "100000", "2.5", "abc"]
+
+
+LIST_VALUES = ["1e308,0.5", "nan,0.5", "0,0", "-1,2", "abc", "1e308"]
+
+
+#: The analysis commands that take an optimizer (observe trains with torch: its own tests).
+SWEPT_COMMANDS = [
+    ["describe"],
+    ["response", "--points", "16"],
+    ["poles"],
+    ["step", "--steps", "64"],
+    ["impulse", "--steps", "64"],
+    ["stability", "--points", "16"],
+    ["predict", "--steps", "64"],
+    ["margins"],
+    ["sensitivity", "--points", "16"],
+    ["locus", "--points", "16"],
+    ["thresholds", "--run-steps", "64"],
+    ["large-signal", "--before", "16", "--burst", "16"],
+    ["sign-loop", "--steps", "64"],
+    ["compare", "--points", "16"],
+]
+
+
+class CaseTimeout(Exception):
+    """A case ran past :data:`CASE_SECONDS`."""
+
+
+@contextmanager
+def time_bound(seconds: int = CASE_SECONDS) -> Iterator[None]:
+    """Raise :class:`CaseTimeout` in the main thread after ``seconds`` (SIGALRM; the suite runs on Linux)."""
+
+    def expire(signum: int, frame: Any) -> None:
+        raise CaseTimeout(f"ran past {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _triples() -> list[tuple[str, str, str]]:
+    out = []
+    for name in optfilters.names():
+        entry = optfilters.CATALOGUE[name]
+        for hp in entry.hyperparameters:
+            if hp.kind in ("bool", "str"):
+                continue
+            values = {"int": INT_VALUES, "floats": LIST_VALUES}.get(hp.kind, FLOAT_VALUES)
+            out += [(name, hp.name, value) for value in values]
+    return out
+
+
+TRIPLES = _triples()
+
+
+def _base_args(name: str, hp: str) -> list[str]:
+    """Valid values of the other required hyperparameters."""
+    return ["--b", "0.1"] if name == "custom" and hp != "b" else []
+
+
+#: Sampling (the default run): triple ``i`` goes to the CLI when ``i % STRIDE == 0`` and to the library when
+#: ``i % STRIDE == STRIDE // 2``, through command/function number ``i // STRIDE`` round-robin; with about ten
+#: values per hyperparameter and STRIDE coprime to 6, 9 and 10 (the value counts), every value class meets
+#: every command over the entries.
+STRIDE = 7
+
+
+#: (command or function, entry) pairs whose valid cases are slow but finish (a sign optimizer's relay steady
+#: state, continued up to a million steps; AdEMAMix's slow EMA and ADOPT settling over 1e5 steps in large-signal): run
+#: in the full sweep only, so the default run stays near two minutes.
+SLOW = {
+    ("predict", "lion"),
+    ("predict", "lion-cautious"),
+    ("predict", "signum"),
+    ("large-signal", "ademamix"),
+    ("large-signal", "ademamix-scheduled"),
+    ("large-signal", "adopt"),
+}
+
+
+def _chosen(i: int, offset: int, choices: list[Any]) -> list[Any]:
+    if FULL:
+        return choices
+    return [choices[(i // STRIDE) % len(choices)]] if i % STRIDE == offset else []
+
+
+def _cli_cases() -> list[tuple[list[str], str]]:
+    cases = []
+    for i, (name, hp, value) in enumerate(TRIPLES):
+        for command in _chosen(i, 0, SWEPT_COMMANDS):
+            if not FULL and (command[0], name) in SLOW:
+                continue
+            flag = "--" + hp.replace("_", "-")
+            cases.append(([command[0], name, *command[1:], *_base_args(name, hp), flag, value], hp))
+    return cases
+
+
+CLI_CASES = _cli_cases()
+
+
+NAN_WORD = re.compile(r"(?<![A-Za-z_])nan(?![A-Za-z_])", re.IGNORECASE)
+
+
+def check_cli_case(args: list[str], hp: str) -> None:
+    with time_bound():
+        result = CliRunner().invoke(main, args)
+    assert not isinstance(result.exception, CaseTimeout), (args, "hang")
+    assert result.exit_code in (0, 2), (args, result.exit_code, result.stderr[-600:], repr(result.exception))
+    stderr, stdout = result.stderr, result.stdout
+    assert "Traceback" not in stderr + stdout, (args, stderr)
+    if result.exit_code == 2:
+        lines = stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), (args, stderr)
+        assert "Warning" not in stderr, (args, stderr)
+        assert stdout == "", (args, stdout[:300])
+        return
+    assert not NAN_WORD.search(stdout), (args, "printed nan", stdout[:600])
+    assert all(line.startswith("WARNING: ") for line in stderr.splitlines()), (args, stderr)
+
+
+@pytest.mark.parametrize(("args", "hp"), CLI_CASES, ids=[" ".join(c[0]) for c in CLI_CASES])
+def test_cli_extreme_value(args: list[str], hp: str) -> None:
+    check_cli_case(args, hp)

@@ -1,0 +1,398 @@
+"""Control readings of the optimizer loop against python-control, independent root scans and closed forms.
+
+Stale gradients: predictions against the numpy reference executor and against real runs through the bridge.
+
+Delay-margin and staleness predictions (:mod:`optfilters.margins`) against
+runs of :class:`optfilters.torch.FilterOptimizer` fed d-step-old gradients,
+for heavy ball, Nesterov, Adam (linearised) and a Butterworth design; the
+gain margin against the bisected divergence learning rate of real runs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import brentq
+
+import optfilters
+from optfilters import ArmaFilter
+from optfilters.closed_loop import closed_loop_poles
+from optfilters.margins import (
+    crossing_mode,
+    feedback_loop,
+    margins,
+    nonlinear_edge_note,
+    root_locus,
+    sensitivity,
+    staleness_rates,
+    step_info,
+)
+from optfilters.noisy_quadratic import predict, steady_state_loss
+from optfilters.observe import divergence_threshold, envelope_verdict, observe_quadratic
+
+# ----------------------------------------------------------------------------- independent references
+
+
+def stale_polynomial(b, a, x, d):
+    """(1 - z^-1) a(z^-1) + x z^-(1+d) b(z^-1), written out independently of the library."""
+    b, a = np.asarray(b, float), np.asarray(a, float)
+    left = np.convolve([1.0, -1.0], a)
+    right = np.concatenate([np.zeros(1 + d), x * b])
+    p = np.zeros(max(left.size, right.size))
+    p[: left.size] += left
+    p[: right.size] += right
+    return p
+
+
+def stale_rate(b, a, x, d=0):
+    return float(np.max(np.abs(np.roots(stale_polynomial(b, a, x, d)))))
+
+
+def stale_rates_vectorised(b, a, xs, d):
+    """Largest root modulus for many x at once: eigenvalues of the companion matrices (numpy only)."""
+    polys = np.array([stale_polynomial(b, a, x, d) for x in xs])
+    n = polys.shape[1] - 1
+    companion = np.zeros((len(xs), n, n))
+    companion[:, 0, :] = -polys[:, 1:] / polys[:, :1]
+    companion[:, np.arange(1, n), np.arange(n - 1)] = 1.0
+    return np.max(np.abs(np.linalg.eigvals(companion)), axis=1)
+
+
+def scan_edge(b, a, d=0, start=1e-6, stop=200.0, n=4001):
+    """First x > 0 where the stale loop stops converging: dense scan and Brent's method on np.roots."""
+    xs = np.geomspace(start, stop, n)
+    rates = stale_rates_vectorised(b, a, xs, d)
+    bad = np.flatnonzero(rates >= 1.0)
+    assert rates[0] < 1.0 and bad.size
+    i = bad[0]
+    return brentq(lambda x: stale_rate(b, a, x, d) - 1.0, xs[i - 1], xs[i], xtol=1e-13)
+
+
+def phase_margin_by_grid(b, a, x, points=400_001):
+    """180 + angle L at |L| = 1 on a dense frequency grid (L = x z^-1 B / ((1 - z^-1) A))."""
+    w = np.linspace(1e-6, math.pi, points)
+    q = np.exp(-1j * w)
+    L = x * q * np.polyval(np.asarray(b, float)[::-1], q) / ((1 - q) * np.polyval(np.asarray(a, float)[::-1], q))
+    i = int(np.argmin(np.abs(np.abs(L) - 1.0)))
+    return math.degrees(math.pi + np.angle(L[i])), w[i]
+
+
+# ----------------------------------------------------------------------------- the reference values
+
+
+def test_heavy_ball_reference_values():
+    m = margins("momentum", 0.05, momentum=0.9)
+    assert m.gain_margin == pytest.approx(76.0, rel=1e-12)  # 3.8 / 0.05
+    assert m.failure_frequency == 0.5 and "z = -1" in m.failure_mode
+    assert m.phase_margin == pytest.approx(25.66, abs=0.005)
+    assert m.crossover_rad == pytest.approx(0.218, abs=5e-4)
+    assert m.delay_margin == pytest.approx(2.05, abs=0.005)
+    assert m.max_staleness == 2
+    np.testing.assert_allclose(m.stale_rates, [0.9487, 0.9747, 0.9989, 1.0181], atol=5e-5)
+    assert margins("momentum", 0.2, momentum=0.9).stale_rates[1] == pytest.approx(1.0488, abs=5e-5)
+    gd = staleness_rates("sgd", 0.05, range(5)).rate[0]
+    assert gd[0] == pytest.approx(0.95) and gd[4] == pytest.approx(0.934, abs=5e-4)
+    assert np.all(np.diff(gd) < 0)  # plain GD converges faster with staleness
+
+
+def test_stale_rates_against_roots_of_the_written_out_polynomial():
+    for x, d in [(0.05, 0), (0.05, 3), (0.2, 1), (0.7, 5)]:
+        assert feedback_loop("momentum", x, staleness=d, momentum=0.9).rate() == pytest.approx(
+            stale_rate([1.0], [1.0, -0.9], x, d), rel=1e-12
+        )
+
+
+def test_python_control_agrees_where_it_finds_a_margin_and_misses_the_heavy_ball_one():
+    control = pytest.importorskip("control")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # Heavy ball: L(z) = 0.05 z / ((z - 1)(z - 0.9)).  python-control returns no gain margin (inf): its
+        # phase crossover sits exactly at w = pi.
+        gm, pm, _, _, wp, _ = control.stability_margins(
+            control.tf([0.05, 0.0], np.polymul([1, -1], [1, -0.9]), dt=True)
+        )
+        counter = control.stability_margins(control.tf([0.401, 0.377], np.polymul([1, -1], [1, 0.513]), dt=True))
+    m = margins("momentum", 0.05, momentum=0.9)
+    assert math.isinf(gm) and math.isfinite(m.gain_margin)
+    assert m.phase_margin == pytest.approx(pm, rel=1e-9)
+    assert m.crossover_rad == pytest.approx(wp, rel=1e-9)
+    c = margins(ArmaFilter([0.401, 0.377], [1.0, 0.513]), 1.0)
+    assert c.gain_margin == pytest.approx(counter[0], rel=1e-9)  # 4.0133: the edge is a complex pair
+    assert c.phase_margin == pytest.approx(counter[1], rel=1e-9)
+    assert c.failure_frequency == pytest.approx(counter[3] / (2 * math.pi), rel=1e-9)
+    assert "complex pair" in c.failure_mode
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.floats(-0.9, 0.9),
+    st.floats(-0.9, 0.9),
+    st.floats(0.05, 1.5),
+    st.floats(-1.0, 1.0),
+    st.integers(0, 3),
+)
+def test_gain_margin_is_the_scanned_edge_for_random_filters(p1, p2, b0, b1, d):
+    """Random stable two-pole filters (many break the z = -1 shortcut) with staleness: GM x = the scanned edge."""
+    a = np.poly([p1, p2]).real
+    b = [b0, b1]
+    x = 1e-3
+    if stale_rate(b, a, x, d) >= 1.0:
+        return  # not convergent at small x (a zero of H near 1 with the wrong sign)
+    m = margins(ArmaFilter(b, a), x, staleness=d)
+    assert m.edge_lr_curvature == pytest.approx(scan_edge(b, a, d), rel=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(0.0, 0.97), st.floats(0.005, 1.0))
+def test_delay_margin_and_staleness_tolerance_against_stale_roots(beta, x):
+    if stale_rate([1.0], [1.0, -beta], x) >= 1.0:
+        return
+    m = margins("momentum", x, momentum=beta)
+    pm, w = phase_margin_by_grid([1.0], [1.0, -beta], x)
+    assert m.phase_margin == pytest.approx(pm, abs=1e-3)
+    assert m.delay_margin == pytest.approx(math.radians(pm) / w, rel=1e-3)
+    tolerated = [d for d in range(0, min(m.max_staleness + 2, 64)) if stale_rate([1.0], [1.0, -beta], x, d) < 1.0]
+    if m.max_staleness < 63:
+        assert tolerated == list(range(m.max_staleness + 1))  # 0..max converge, max + 1 does not
+
+
+def test_weight_decay_enters_the_gain_margin():
+    # Coupled decay: P = (1 - z^-1)(1 - b z^-1) + g (x + lr wd) z^-1; the edge is where g (x + lr wd) = 2 (1 + b).
+    m = margins("momentum", momentum=0.9, lr=0.05, weight_decay=1.0, curvature=1.0)
+    assert m.edge_lr_curvature == pytest.approx(3.8 * 0.05 / (0.05 + 0.05), rel=1e-9)
+
+
+def test_unstable_point_and_normalised_models():
+    m = margins("momentum", 5.0, momentum=0.9)
+    assert not m.stable and m.gain_margin == pytest.approx(3.8 / 5.0) and m.max_staleness == -1
+    assert math.isnan(m.phase_margin)
+    adam = margins("adam", lr=0.01, curvature=2.0, beta1=0.9)
+    assert adam.linearised and "linearised" in adam.label
+    assert adam.edge_lr_curvature == pytest.approx(38.0, rel=1e-9)
+    # Linearised Adam is heavy ball with x (1 - beta1): the same stale rates as heavy ball at 0.05.
+    np.testing.assert_allclose(
+        margins("adam", 0.5, beta1=0.9, eps=0.0).stale_rates,
+        margins("momentum", 0.05, momentum=0.9).stale_rates,
+        rtol=1e-9,
+    )
+    assert nonlinear_edge_note("adam").startswith("adam normalises its step")
+    assert "sign" in nonlinear_edge_note("lion") and nonlinear_edge_note("nesterov") is None
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="staleness must be an integer >= 0"):
+        margins("sgd", 0.1, staleness=-1)
+    with pytest.raises(ValueError, match=r"lr_curvature \(lr \* h\) must be finite and > 0"):
+        margins("sgd", 0.0)
+    with pytest.raises(ValueError, match="not both"):
+        margins("sgd", 0.1, curvature=2.0)
+    with pytest.raises(ValueError, match="diverges at lr\\*h = 3"):
+        sensitivity("sgd", 3.0)
+
+
+# ----------------------------------------------------------------------------- locus, step, sensitivity
+
+
+def test_root_locus_matches_the_closed_loop_poles():
+    x = np.array([0.01, 0.5, 2.0, 3.79, 5.0])
+    r = root_locus("momentum", x, momentum=0.9)
+    np.testing.assert_allclose(
+        np.sort_complex(r.poles), np.sort_complex(closed_loop_poles("momentum", x, momentum=0.9))
+    )
+    assert r.stable_interval == (0.0, pytest.approx(3.8))
+    assert [(round(xc, 9), f) for xc, f in r.crossings if xc > 0] == [(3.8, 0.5)]
+    np.testing.assert_allclose(np.sort(r.open_loop_poles.real), [0.9, 1.0])
+    assert crossing_mode(0.0) == "z = +1: monotone growth"
+
+
+def test_step_info_against_a_direct_recursion():
+    # Heavy ball written out: v = b v + h (theta - 1); theta -= lr v, from theta = 0 (the optimum moved to 1).
+    for beta, x in [(0.9, 0.05), (0.5, 0.3), (0.0, 0.5)]:
+        theta, v, ys = 0.0, 0.0, [0.0]
+        for _ in range(3000):
+            v = beta * v + (theta - 1.0)
+            theta -= x * v
+            ys.append(theta)
+        ys = np.array(ys)
+        s = step_info("momentum", x, momentum=beta, steps=3000)
+        np.testing.assert_allclose(s.response, ys, atol=1e-12)
+        assert s.overshoot == pytest.approx(max(0.0, ys.max() - 1.0), abs=1e-12)
+        outside = np.flatnonzero(np.abs(ys - 1.0) > 0.02)
+        assert s.settling_steps == (outside[-1] + 1 if outside.size else 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "hp", "x"),
+    [("momentum", {"momentum": 0.9}, 0.05), ("nesterov", {"momentum": 0.9}, 0.3), ("butterworth", {"order": 4}, 0.008)],
+)
+def test_noise_gain_is_the_nqm_steady_state(name, hp, x):
+    """sigma^2 ||T||^2 / (2 h) is the noisy quadratic's Lyapunov steady state (h = 1, sigma^2 = 1)."""
+    s = sensitivity(name, x, **hp)
+    assert 0.5 * s.noise_gain == pytest.approx(
+        steady_state_loss(name, lr=x, curvatures=1.0, noise_var=1.0, **hp), rel=1e-8
+    )
+    f = np.linspace(0.0, 0.5, 200_001)
+    loop = feedback_loop(name, x, **hp)
+    z = np.exp(2j * np.pi * f)
+    t = np.abs(np.polyval(loop.slope, z) / np.polyval(loop.polynomial(), z))
+    assert s.peak_t == pytest.approx(t.max(), rel=1e-6)
+    assert s.peak_t >= 1.0  # the integrator makes |T(1)| = 1
+
+
+def test_heavy_ball_resonance_peak():
+    s = sensitivity("momentum", 0.05, momentum=0.9)
+    assert s.peak_t > 2.0 and 0.03 < s.peak_t_frequency < 0.04  # near the crossover 0.0347 cycles/step
+    assert sensitivity("sgd", 0.05).peak_t == pytest.approx(1.0, abs=1e-9)  # a one-pole loop: no resonance
+    assert s.modulus_margin == pytest.approx(1.0 / s.peak_s)
+
+
+def test_results_plot_and_json():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    m = margins("momentum", 0.05, momentum=0.9)
+    d = m.as_dict()
+    assert d["gain_margin"] == pytest.approx(76.0) and d["delay_margin_steps"] == pytest.approx(2.052, abs=1e-3)
+    for result in (
+        m,
+        m.step,
+        root_locus("momentum", momentum=0.9, points=40),
+        sensitivity("momentum", 0.05),
+        staleness_rates("momentum", 0.05, range(4), momentum=0.9),
+    ):
+        drawn = result.plot()
+        assert drawn.figure is not None and drawn.axes
+        drawn.close()
+        assert isinstance(result.as_dict(), dict)
+    assert optfilters.get("adam").normaliser is not None
+
+
+CASES = [
+    ("momentum", {"momentum": 0.9}, 0.05),
+    ("nesterov", {"momentum": 0.9}, 0.1),
+    ("butterworth", {"order": 2, "cutoff": 0.05, "dc_gain": 10.0}, 0.01),
+]
+
+
+def stale_reference(name, hp, lr, h, d, steps, theta0=1.0):
+    """The model's numpy reference executor fed gradients d steps old (the start before the run)."""
+    opt = optfilters.get(name, lr=lr, **hp).optimizer([theta0])
+    history = [theta0] * (d + 1)
+    out = [theta0]
+    for _ in range(steps):
+        theta = float(opt.step([h * history[0]])[0])
+        history = [*history[1:], theta]
+        out.append(theta)
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("name", "hp", "x"), [*CASES, ("adam", {"beta1": 0.9}, 0.05)])
+@pytest.mark.parametrize("d", [0, 2])
+def test_stale_prediction_is_the_stale_recursion(name, hp, x, d):
+    h = 2.0
+    lr = x / h
+    ref = stale_reference(name, hp, lr, h, d, 150)
+    p = predict(name, lr=lr, curvatures=h, init=1.0, steps=150, staleness=d, **hp)
+    np.testing.assert_allclose(p.mean[:, 0], ref, rtol=1e-9, atol=1e-12)
+    if d:
+        assert f"gradients {d} steps stale" in p.label
+
+
+def bridge_trajectory(name, hp, lr, h, d, steps, theta0=1.0):
+    """theta_t of a real FilterOptimizer run fed gradients d steps old (float64, noiseless)."""
+    import torch
+
+    from optfilters.torch import FilterOptimizer
+
+    p = torch.nn.Parameter(torch.full((1,), theta0, dtype=torch.float64))
+    opt = FilterOptimizer([p], optfilters.get(name, **hp), lr=lr)
+    history = [theta0] * (d + 1)
+    out = [theta0]
+    for _ in range(steps):
+        p.grad = torch.full((1,), h * history[0], dtype=torch.float64)
+        opt.step()
+        theta = float(p.detach()[0])
+        history = [*history[1:], theta]
+        out.append(theta)
+    return np.array(out)
+
+
+def observed_poles(theta, order, start):
+    """The closed-loop poles of a run, identified from its trajectory: the least-squares linear recurrence
+    theta_t = -sum_k c_k theta_{t-k} (Prony's method), rescaled to avoid underflow, and its roots."""
+    seg = np.asarray(theta[start : start + 6 * order + 60], dtype=np.float64)
+    seg = seg / np.max(np.abs(seg))
+    rows = np.array([seg[t - order : t][::-1] for t in range(order, seg.size)])
+    coeffs, *_ = np.linalg.lstsq(rows, seg[order:], rcond=None)
+    return np.roots(np.concatenate([[1.0], -coeffs]))
+
+
+@pytest.mark.parametrize(("name", "hp", "x"), CASES)
+def test_bridge_runs_with_stale_gradients_have_the_predicted_poles(name, hp, x):
+    """Bridge runs at d = 0 .. max_staleness + 1: the poles identified from the run are the predicted ones."""
+    m = margins(name, x, **hp)
+    assert m.max_staleness >= 1
+    order = m.loop.order
+    for d in range(m.max_staleness + 2):
+        theta = bridge_trajectory(name, hp, x, 1.0, d, 200)
+        np.testing.assert_allclose(theta, stale_reference(name, hp, x, 1.0, d, 200), rtol=1e-9, atol=1e-300)
+        rate = float(np.max(np.abs(observed_poles(theta, order + d, start=d + 5))))
+        assert rate == pytest.approx(m.stale_rates[d], rel=1e-6), (d, rate, m.stale_rates[d])
+    assert m.stale_rates[m.max_staleness] < 1.0 < m.stale_rates[m.max_staleness + 1]
+
+
+def test_heavy_ball_reference_staleness_in_real_runs():
+    rates = [
+        float(
+            np.max(
+                np.abs(
+                    observed_poles(
+                        bridge_trajectory("momentum", {"momentum": 0.9}, 0.05, 1.0, d, 150), 2 + d, start=d + 5
+                    )
+                )
+            )
+        )
+        for d in range(4)
+    ]
+    np.testing.assert_allclose(rates, [0.9487, 0.9747, 0.9989, 1.0181], atol=5e-5)
+    c = observe_quadratic("momentum", lr=0.05, momentum=0.9, steps=1500, seeds=2, staleness=3)  # and the envelope
+    assert envelope_verdict(np.sqrt(2.0 * c.observed_mean_loss), 500)[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "hp", "x", "d"),
+    [
+        ("momentum", {"momentum": 0.9}, 0.05, 2),
+        ("nesterov", {"momentum": 0.9}, 0.1, 1),
+        ("butterworth", {"order": 2, "cutoff": 0.05, "dc_gain": 10.0}, 0.01, 1),
+    ],
+)
+def test_gain_margin_of_the_stale_loop_is_the_bisected_divergence_lr(name, hp, x, d):
+    m = margins(name, x, staleness=d, **hp)
+    observed = divergence_threshold(name, curvature=1.0, staleness=d, lr_range=(0.1 * x, 100.0 * x), **hp)
+    assert observed.status == "decided"
+    assert observed.predicted_lr == pytest.approx(m.edge_lr_curvature, rel=1e-9)
+    assert observed.observed_lr == pytest.approx(m.edge_lr_curvature, rel=0.01)
+
+
+def test_adam_linearised_staleness_against_real_adam():
+    """Real Adam, noisy d-stale gradients: the linearised (tracking) prediction holds; past the frozen-v delay
+    margin the real normaliser does not let it diverge: v grows and the loop sits just inside its edge."""
+    frozen = margins("adam", 0.5, beta1=0.9, second_moment=1.0)  # v = noise variance: heavy ball at 0.05
+    assert frozen.max_staleness == 2
+    losses = {}
+    for d in (0, 2, 3):
+        c = observe_quadratic(
+            "adam", lr=0.5, beta1=0.9, curvatures=1.0, noise_var=1.0, init=0.0, steps=500, seeds=512, staleness=d
+        )
+        tail = slice(300, 501)
+        observed, predicted = c.observed_mean_loss[tail].mean(), c.predicted_loss[tail].mean()
+        assert observed == pytest.approx(predicted, rel=0.07), d
+        losses[d] = (observed, c.prediction.rate)
+    assert losses[3][0] > 4 * losses[0][0] and math.isfinite(losses[3][0])
+    assert 0.99 < losses[3][1] < 1.0  # the tracked loop ends just inside the edge, not beyond it
