@@ -825,7 +825,9 @@ def _build_laprop(p: Params) -> OptimizerModel:
 
 def _build_yogi(p: Params) -> OptimizerModel:
     initial = p["initial_accumulator"]
-    gradient = LinearStage.of(ArmaFilter.ema(p["beta1"]), "gradient", bias_corrected=True, initial_output=initial)
+    # beta1 = 0: m_t = g_t (exp_avg.mul_(0).add_(grad)), so the initial value of the first moment has no effect
+    first = initial if p["beta1"] > 0.0 else 0.0
+    gradient = LinearStage.of(ArmaFilter.ema(p["beta1"]), "gradient", bias_corrected=True, initial_output=first)
     return _package_model("yogi", p, _package_decay(p), gradient, YogiNormaliser(p["beta2"], p["eps"], initial))
 
 
@@ -1446,7 +1448,11 @@ _ENTRIES += [
         ),
         _build_yogi,
         source="Zaheer et al. 2018 (pytorch-optimizer 4.1.0 Yogi)",
-        examples=({"beta2": 0.99, "initial_accumulator": 0.01}, {"weight_decay": 0.01, "eps": 1e-6, "lr": 1e-3}),
+        examples=(
+            {"beta2": 0.99, "initial_accumulator": 0.01},
+            {"weight_decay": 0.01, "eps": 1e-6, "lr": 1e-3},
+            {"beta1": 0.0, "initial_accumulator": 0.5},
+        ),
         bad_inputs=(({"initial_accumulator": -1.0}, r"initial_accumulator must be >= 0"),),
         reference="pytorch_optimizer.Yogi",
     ),

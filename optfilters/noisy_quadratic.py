@@ -1071,20 +1071,19 @@ def _has_point(stage: Any) -> bool:
         return True
 
 
-def _diverged_stays_infinite(loss: FloatArray) -> FloatArray:
-    """A loss trajectory that overflowed stays ``inf`` (not the ``nan`` of ``inf - inf`` on later steps).
+def _overflowed_stays_infinite(loss: FloatArray) -> FloatArray:
+    """From the first non-finite value on, ``inf``: the loss of a recursion from finite inputs that overflowed.
 
     Examples
     --------
-    >>> _diverged_stays_infinite(np.array([1.0, 1e300, np.inf, np.nan])).tolist()
-    [1.0, 1e+300, inf, inf]
+    >>> _overflowed_stays_infinite(np.array([0.5, np.nan, 2.0, np.inf])).tolist()
+    [0.5, inf, inf, inf]
     """
     bad = ~np.isfinite(loss)
-    if not bad.any() or not np.isinf(loss[bad]).any():  # an undefined (nan) loss stays nan: it is not a divergence
+    if not bad.any():
         return loss
-    first = int(np.argmax(np.isinf(loss)))
     out = np.array(loss, dtype=np.float64, copy=True)
-    out[first:] = np.inf
+    out[int(np.argmax(bad)) :] = np.inf
     return out
 
 
@@ -1315,8 +1314,12 @@ def predict(
                 "last learning rate to reach it"
             )
     with quiet_numerics():
-        expected = 0.5 * (mean_theta**2 + var_theta) @ h
-    expected = _diverged_stays_infinite(expected)
+        # Flat directions (h = 0) add nothing to the loss, even where their variance overflowed (0 * inf).
+        curved = h != 0.0
+        expected = 0.5 * (mean_theta[:, curved] ** 2 + var_theta[:, curved]) @ h[curved]
+    # The inputs are finite (validated), so a non-finite loss can only come from a recursion that overflowed
+    # (inf, or the nan of inf - inf inside the same step): the run diverged, and stays so.
+    expected = _overflowed_stays_infinite(expected)
 
     # Steady state and rate: the LTI limit at the last learning rate.
     limit_gains: list[FloatArray] = []
