@@ -519,14 +519,6 @@ def top_eigenvalue(
     Cohen et al. (2022), "Adaptive gradient methods at the edge of
     stability" (arXiv:2207.14484): the preconditioned sharpness.
 
-    Raises
-    ------
-    ValueError
-        If ``method`` is not one of the three, ``tol`` is not a finite number
-        > 0, ``max_iterations`` is not an integer >= 1, ``denominator``
-        does not hold one positive tensor shaped like each parameter, or
-        ``v0`` does not have one entry per parameter scalar.
-
     Examples
     --------
     >>> import torch

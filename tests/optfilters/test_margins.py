@@ -79,6 +79,16 @@ def phase_margin_by_grid(b, a, x, points=400_001):
     q = np.exp(-1j * w)
     L = x * q * np.polyval(np.asarray(b, float)[::-1], q) / ((1 - q) * np.polyval(np.asarray(a, float)[::-1], q))
     i = int(np.argmin(np.abs(np.abs(L) - 1.0)))
+
+    def loop(f: float) -> complex:
+        z = np.exp(-1j * f)
+        return complex(x * z * np.polyval(np.asarray(b, float)[::-1], z) / ((1 - z) * np.polyval(np.asarray(a, float)[::-1], z)))
+
+    lo, hi = w[max(i - 1, 0)], w[min(i + 1, points - 1)]
+    if (abs(loop(lo)) - 1.0) * (abs(loop(hi)) - 1.0) < 0.0:  # the grid brackets the crossover: bisect it
+        # (where the phase moves fast with frequency, the nearest grid point alone is ~5e-3 degrees off)
+        wc = brentq(lambda f: abs(loop(f)) - 1.0, lo, hi, xtol=1e-15)
+        return math.degrees(math.pi + np.angle(loop(wc))), wc
     return math.degrees(math.pi + np.angle(L[i])), w[i]
 
 
