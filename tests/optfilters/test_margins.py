@@ -82,7 +82,8 @@ def phase_margin_by_grid(b, a, x, points=400_001):
 
     def loop(f: float) -> complex:
         z = np.exp(-1j * f)
-        return complex(x * z * np.polyval(np.asarray(b, float)[::-1], z) / ((1 - z) * np.polyval(np.asarray(a, float)[::-1], z)))
+        num = np.polyval(np.asarray(b, float)[::-1], z)
+        return complex(x * z * num / ((1 - z) * np.polyval(np.asarray(a, float)[::-1], z)))
 
     lo, hi = w[max(i - 1, 0)], w[min(i + 1, points - 1)]
     if (abs(loop(lo)) - 1.0) * (abs(loop(hi)) - 1.0) < 0.0:  # the grid brackets the crossover: bisect it
