@@ -1047,7 +1047,8 @@ class NumpyOptimizer:
         """
         if not self.training and self.model.has_eval_rule:
             raise RuntimeError(f"{self.model.name}: the executor is in eval mode; call train() before step()")
-        lr = check_number(self.lr, "lr", low=0.0)  # may have been changed between steps (a schedule)
+        # lr may have been changed between steps (a schedule): checked, and kept as the number it denotes
+        lr = self.lr = check_number(self.lr, "lr", low=0.0)
         self.t += 1
         t = self.t
         shape = self.theta.shape
