@@ -74,7 +74,10 @@ def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str 
         converted = from_torch(state_dict, canonical) if to == "optfilters" else to_torch(state_dict, canonical)
         out = {**saved, key: converted} if key is not None else converted
         torch.save(out, target)
-    click.echo(f"wrote {target}: {canonical} optimizer state in {to} format ({len(converted['state'])} parameters)")
+    count = len(converted["state"])
+    click.echo(
+        f"wrote {target}: {canonical} optimizer state in {to} format ({count} parameter{'' if count == 1 else 's'})"
+    )
 
 
 def register(group: click.Group) -> None:

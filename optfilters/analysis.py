@@ -404,7 +404,7 @@ class StepResponse(RichDisplay):
     bias_corrected : ndarray
         With bias correction applied to every term that starts from rest
         (see :func:`step_response` for the formula).  For an unstable filter
-        whose recursion overflows, ``raw`` is ``inf`` and ``compensated`` is
+        whose recursion overflows, ``raw`` is ``inf`` and ``bias_corrected`` is
         ``nan`` from there on, as the optimizer's own arithmetic gives
         (``inf`` times a correction that underflowed to 0): the run diverged
         (the command line prints ``diverged``).
@@ -439,7 +439,7 @@ class StepResponse(RichDisplay):
         Returns
         -------
         dict
-            ``name``, ``step`` (the raw response), ``compensated`` (lists) and ``applied``.
+            ``name``, ``step`` (the raw response), ``bias_corrected`` (lists) and ``applied``.
         """
         return {
             "name": self.name,
