@@ -57,8 +57,8 @@ PROGRESS_STEPS = 200
 
 
 def _rate_verdict(rate: float) -> str:
-    """`` (UNSTABLE: the expected loss diverges)`` for a rate above 1, ``(marginal)`` at 1, else empty."""
-    if not math.isfinite(rate):
+    """`` (UNSTABLE: the expected loss diverges)`` for a rate above 1 (inf too), ``(marginal)`` at 1, else empty."""
+    if math.isnan(rate):
         return ""
     if rate > 1.0 + 1e-12:
         return " (UNSTABLE: the expected loss diverges)"

@@ -226,3 +226,18 @@ def test_stability_and_predict_import_neither_torch_nor_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["momentum", "--lr", "1e200"],
+        ["sgd", "--schedule", "exponential:1e308", "--steps", "3"],
+        ["custom", "--b", "1", "--a", "1,-0.5", "--lr", "1e308"],
+    ],
+)
+def test_an_infinite_rate_is_labelled_unstable(args: list[str]) -> None:
+    """A rate that saturated to inf is a divergence, and says so (it was printed bare)."""
+    result = CliRunner().invoke(main, ["predict", *args])
+    assert result.exit_code == 0, result.output
+    assert "= inf (UNSTABLE: the expected loss diverges)" in result.output
