@@ -24,12 +24,8 @@ from __future__ import annotations
 import copy
 import io
 import math
-import os
 import pickle
-import signal
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,82 +47,9 @@ from optfilters.validation import (
     fmt,
     saturating_power,
 )
-
-#: Seconds one case may take: a hang fails here instead of blocking CI (the slowest finished case, a sign
-#: optimizer's relay steady state run up to a million steps, takes about 50 s on a loaded 2-core machine).
-CASE_SECONDS = 90
-
-
-FULL = os.environ.get("OPTFILTERS_FULL_SWEEP") == "1"
-
-
-#: Extreme values of every class: zero, negative, not a number, infinite, the largest double, the smallest
-#: subnormal, huge integers, just below one (betas near 1), text.
-FLOAT_VALUES = ["0", "-1", "nan", "inf", "-inf", "1e308", "5e-324", "1000000000", "0.9999999999999999", "abc"]
-
-
-INT_VALUES = ["0", "-1", "nan", "inf", "1e308", "1000000000", "100000", "2.5", "abc"]
-
-
-LIST_VALUES = ["1e308,0.5", "nan,0.5", "0,0", "-1,2", "abc", "1e308"]
-
+from tests.support.sweep import FULL, SLOW, STRIDE, TRIPLES, chosen, time_bound
 
 LIBRARY = ["get", "summarise", "frequency_response", "step_response", "stability", "predict"]
-
-
-class CaseTimeout(Exception):
-    """A case ran past :data:`CASE_SECONDS`."""
-
-
-@contextmanager
-def time_bound(seconds: int = CASE_SECONDS) -> Iterator[None]:
-    """Raise :class:`CaseTimeout` in the main thread after ``seconds`` (SIGALRM; the suite runs on Linux)."""
-
-    def expire(signum: int, frame: Any) -> None:
-        raise CaseTimeout(f"ran past {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _triples() -> list[tuple[str, str, str]]:
-    out = []
-    for name in optfilters.names():
-        entry = optfilters.CATALOGUE[name]
-        for hp in entry.hyperparameters:
-            if hp.kind in ("bool", "str"):
-                continue
-            values = {"int": INT_VALUES, "floats": LIST_VALUES}.get(hp.kind, FLOAT_VALUES)
-            out += [(name, hp.name, value) for value in values]
-    return out
-
-
-TRIPLES = _triples()
-
-
-#: Sampling (the default run): triple ``i`` goes to the CLI when ``i % STRIDE == 0`` and to the library when
-#: ``i % STRIDE == STRIDE // 2``, through command/function number ``i // STRIDE`` round-robin; with about ten
-#: values per hyperparameter and STRIDE coprime to 6, 9 and 10 (the value counts), every value class meets
-#: every command over the entries.
-STRIDE = 7
-
-
-#: (command or function, entry) pairs whose valid cases are slow but finish (a sign optimizer's relay steady
-#: state, continued up to a million steps; AdEMAMix's slow EMA and ADOPT settling over 1e5 steps in large-signal): run
-#: in the full sweep only, so the default run stays near two minutes.
-SLOW = {
-    ("predict", "lion"),
-    ("predict", "lion-cautious"),
-    ("predict", "signum"),
-    ("large-signal", "ademamix"),
-    ("large-signal", "ademamix-scheduled"),
-    ("large-signal", "adopt"),
-}
 
 
 #: Open failures (strict expected failures: fixing one turns its case green and the xfail red):
@@ -134,12 +57,6 @@ SLOW = {
 KNOWN_OPEN = {
     ("predict", "sgd-schedule-free", "r", "1e308"),
 }
-
-
-def _chosen(i: int, offset: int, choices: list[Any]) -> list[Any]:
-    if FULL:
-        return choices
-    return [choices[(i // STRIDE) % len(choices)]] if i % STRIDE == offset else []
 
 
 def _no_nan(value: Any, where: str) -> None:
@@ -185,7 +102,7 @@ def _library_call(function: str, name: str, settings: dict[str, Any]) -> None:
 def _library_cases() -> list[Any]:
     cases = []
     for i, (name, hp, value) in enumerate(TRIPLES):
-        for function in _chosen(i, STRIDE // 2, LIBRARY):
+        for function in chosen(i, STRIDE // 2, LIBRARY):
             if not FULL and (function, name) in SLOW:
                 continue
             marks = [pytest.mark.xfail(strict=True, reason="open")] if (function, name, hp, value) in KNOWN_OPEN else []
