@@ -1123,14 +1123,14 @@ def _relay_run(
             if std <= 1e-15 * abs(mu):
                 std = 0.0
             e, g, vo = closure(mu, std)
-            a = [[a0[p][q] + g * a1[p][q] for q in span] for p in span]
+            a = a0 if g == 0.0 else [[a0[p][q] + g * a1[p][q] for q in span] for p in span]
             shift = e - g * mu
             x = [sum(a[p][q] * x[q] for q in span) + shift * col[p] for p in span]
             left = vo - g * g * std * std
             if left < 0.0:
                 left = 0.0
             if not (zero and s2 == 0.0 and left == 0.0):
-                b = [b0[p] + g * b1[p] for p in span]
+                b = b0 if g == 0.0 else [b0[p] + g * b1[p] for p in span]
                 ac = [[sum(a[p][j] * c[j][q] for j in span) for q in span] for p in span]
                 new = [
                     [sum(ac[p][j] * a[q][j] for j in span) + s2 * b[p] * b[q] + left * col[p] * col[q] for q in span]
