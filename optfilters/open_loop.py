@@ -31,7 +31,8 @@ steps such as NAdam's ``mu_product``, a model keeping averaged parameters)
 falls back to the step-by-step executor, and so does every block whose first
 steps, run both ways, do not agree.  The results equal the step-by-step ones up
 to rounding: a filter's recursion is summed in another order (relative
-differences of order ``1e-12`` after ``10^5`` steps; tests/optfilters/test_open_loop.py).
+differences below ``1e-10`` over thousands of steps of a slow EMA;
+tests/optfilters/test_open_loop.py).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def _scalars(program: Program, t: FloatArray, lr: float) -> list[Any]:
             exact = np.array([fn(int(t[k]), lr) for k in sample], dtype=np.float64)
             if not np.allclose(values[sample], exact, rtol=1e-13, atol=0.0, equal_nan=True):
                 values = None
-        except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        except Exception:  # any failure of the array call: the slot's own per-step calls below
             values = None
         if values is None:  # a slot written for one step at a time
             values = np.fromiter(map(fn, range(int(t[0]), int(t[-1]) + 1), itertools.repeat(lr)), np.float64)
@@ -259,8 +260,8 @@ def _run_block(opt: NumpyOptimizer, program: Program, grads: FloatArray, out: Fl
     try:
         scalars = _scalars(program, np.arange(t0 + 1, t0 + n + 1), opt.lr)
         ends = _block(program, flat, starts, scalars)
-    except (_Unsupported, ArithmeticError, TypeError, ValueError, IndexError):
-        return False  # an operation or slot that does not take a block of steps
+    except Exception:  # _Unsupported, or an operation that does not take a block of steps: the
+        return False  # step-by-step executor runs it instead (and raises whatever the reference raises)
     # The first steps step by step (the reference executor, from the same state): the block must agree.
     check = min(CHECK_STEPS, n)
     for k in range(check):

@@ -107,3 +107,15 @@ def test_a_block_that_disagrees_with_its_first_steps_is_not_used(monkeypatch: py
 def test_gradients_need_a_time_axis() -> None:
     with pytest.raises(ValueError, match="time axis"):
         simulate_open_loop(optfilters.get("adam"), 1.0)
+
+
+@pytest.mark.parametrize("hyperparameters", [{"beta1": 0.0}, {"beta2": 0.0}, {"beta3": 0.0}])
+def test_slots_that_take_one_step_at_a_time(hyperparameters: dict[str, Any], monkeypatch: Any) -> None:
+    """A zero beta's bias correction is an integer power (``int.bit_length``): it fails on an array of steps and is
+    evaluated step by step; the block still runs (the full extreme-value sweep found the array call crashing)."""
+    model = optfilters.get("ademamix", lr=1.0, **hyperparameters)
+    g = _gradients()
+    counts = _counting(monkeypatch)
+    fast = simulate_open_loop(model, g)
+    assert counts["accepted"] == 1
+    np.testing.assert_allclose(fast.params, model.simulate(g, theta0=np.zeros(3)).params, rtol=1e-12, atol=1e-9)
