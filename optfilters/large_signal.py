@@ -167,7 +167,9 @@ def _steady_key(m: OptimizerModel, first: float, second: float) -> tuple[Any, ..
 
 def _updates(m: OptimizerModel, scales: FloatArray) -> FloatArray:
     """Update per unit learning rate for each column of ``scales`` (time on axis 0)."""
-    trajectory = m.simulate(scales, theta0=np.zeros(scales.shape[1:]), lr=1.0)
+    from .open_loop import simulate_open_loop  # the recursion over the whole sequence at once (same numbers)
+
+    trajectory = simulate_open_loop(m, scales, theta0=np.zeros(scales.shape[1:]), lr=1.0)
     return np.asarray(-trajectory.updates, dtype=np.float64)
 
 
