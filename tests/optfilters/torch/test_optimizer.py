@@ -2063,6 +2063,12 @@ HARD_STEPS = 300
 HARD_TOLERANCE = 1e-12
 
 
+#: Measured bounds tighter than HARD_TOLERANCE, which the README states: ASGD, Adafactor and Rprop run torch's own
+#: operations in torch's order (relative error 0, every setting); Muon's bfloat16 Newton-Schulz agrees to the last
+#: bits of float64 (worst measured 1.1e-16 here, 1.5e-16 under an EMA in test_averaged.py).
+HARD_BOUNDS = {"asgd": 0.0, "adafactor": 0.0, "rprop": 0.0, "muon": 1e-15}
+
+
 LAYOUTS = {"mixed": [(8, 4), (8,), (1, 8), (1,)], "matrices": [(8, 4), (1, 8), (1, 8), (1, 1)]}
 
 
@@ -2135,7 +2141,8 @@ def test_parity_with_zeros_and_outliers_over_300_steps(name: str, overrides: dic
         maximize=bool(params.get("maximize", False)),
     )
     error = relative_error(flatten(bridge), flatten(reference))
-    assert error <= HARD_TOLERANCE, f"{name} {overrides}: max relative error {error:.3g}"
+    bound = HARD_BOUNDS.get(name, HARD_TOLERANCE)
+    assert error <= bound, f"{name} {overrides}: max relative error {error:.3g} (bound {bound:g})"
     assert np.max(np.abs(flatten(reference) - flatten(init_tensors(shapes)))) > 1e-2
 
 
@@ -2224,6 +2231,8 @@ def test_asgd_average_is_torchs_ax(overrides: dict[str, Any]) -> None:
     expected = np.concatenate([torch_opt.state[p]["ax"].numpy().ravel() for p in ref])
     averaged = np.concatenate([bridge.state[p]["averaged"].numpy().ravel() for p in got])
     assert relative_error(averaged, expected) <= HARD_TOLERANCE
+    np.testing.assert_array_equal(averaged, expected)  # bit for bit (HARD_BOUNDS["asgd"] = 0), as the parameters
+    np.testing.assert_array_equal(flatten(got), flatten(ref))
     assert relative_error(averaged, flatten(got)) > 1e-3  # the average is not the parameter
 
 
