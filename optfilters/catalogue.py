@@ -825,9 +825,7 @@ def _build_laprop(p: Params) -> OptimizerModel:
 
 def _build_yogi(p: Params) -> OptimizerModel:
     initial = p["initial_accumulator"]
-    # beta1 = 0: m_t = g_t (exp_avg.mul_(0).add_(grad)), so the initial value of the first moment has no effect
-    first = initial if p["beta1"] > 0.0 else 0.0
-    gradient = LinearStage.of(ArmaFilter.ema(p["beta1"]), "gradient", bias_corrected=True, initial_output=first)
+    gradient = LinearStage.of(ArmaFilter.ema(p["beta1"]), "gradient", bias_corrected=True, initial_output=initial)
     return _package_model("yogi", p, _package_decay(p), gradient, YogiNormaliser(p["beta2"], p["eps"], initial))
 
 

@@ -180,7 +180,10 @@ class Orthogonalise(_LeftOut):
     rounding (:attr:`optfilters.program.Op.precision`).  A matrix
     nonlinearity: scale invariant (``NS(c D) = NS(D)`` while ``||c D|| >= eps``),
     left out of the linearised analyses (direction only).  Non-2-D parameters
-    are refused with a ValueError at the first step.
+    are refused with a ValueError when the optimizer is made, as
+    torch.optim.Muon does (``FilterOptimizer`` and its ``add_param_group``
+    name the group, the parameter's index and its shape;
+    ``NumpyOptimizer`` its ``theta0``'s shape).
 
     Parameters
     ----------

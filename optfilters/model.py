@@ -961,6 +961,13 @@ class NumpyOptimizer:
         ``torch.get_default_dtype()``'s precision: float32 unless it was
         changed to float64).
 
+    Raises
+    ------
+    ValueError
+        When a stage cannot take ``theta0``'s shape (Muon's orthogonalisation:
+        matrices only), here as torch.optim.Muon's constructor refuses it; also
+        when another :attr:`model` is assigned.
+
     Examples
     --------
     >>> import optfilters
@@ -1008,6 +1015,8 @@ class NumpyOptimizer:
     def model(self, model: OptimizerModel) -> None:
         if not isinstance(model, OptimizerModel):
             raise TypeError(f"model must be an OptimizerModel, got {type(model).__name__}")
+        for stage in model.pipeline:  # a shape a stage cannot take (Muon: matrices only) is refused now, not at a step
+            stage.check_shape(tuple(self.theta.shape))
         self._model = model
         self._plan = StepPlan(model, "float64")
 

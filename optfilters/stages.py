@@ -938,7 +938,9 @@ class FilterTerm:
     initial_output : float, optional
         Start the recursion as though the previous output were this value
         (Adagrad's ``initial_accumulator_value``).  Needs a one-pole all-pole
-        filter.
+        filter, or a memoryless one (``b = [k]``, ``a = [1]``: an EMA with
+        pole 0), whose output ``k x`` never reads the previous output: there
+        the value has no effect and is kept as 0 (Yogi with ``beta1 = 0``).
 
     Notes
     -----
@@ -981,6 +983,9 @@ class FilterTerm:
     def __post_init__(self) -> None:
         if (self.first_output_is_input or self.initial_output != 0.0) and self.filter.b.size != 1:
             raise InvalidFilterError("first-step initialisation needs an all-pole filter (len(b) == 1)")
+        if self.initial_output != 0.0 and self.filter.a.size == 1:
+            # memoryless (b = [k], a = [1]): y_t = k x_t never reads y_{t-1}, so a previous output changes nothing
+            object.__setattr__(self, "initial_output", 0.0)
         if self.initial_output != 0.0 and _one_pole(self.filter) is None:
             raise InvalidFilterError("initial_output needs a one-pole filter b0 / (1 - p z^-1)")
         if self.bias_corrected:

@@ -309,14 +309,27 @@ class FilterOptimizer(torch.optim.Optimizer):
         optfilters.errors.InvalidHyperparameterError
             If ``lr`` or another hyperparameter of the merged group is out of
             its range (the catalogue's message).
+        ValueError
+            If a parameter has a shape the model cannot take (Muon: matrices
+            only), naming the group, the parameter's index in it and its
+            shape; as torch.optim.Muon refuses them in its constructor.  The
+            group is not added.
         """
+        model = None
         if isinstance(param_group, dict):
             self._source.normalise(param_group)
             merged = dict(self.defaults)
             merged.update({k: v for k, v in param_group.items() if k != "params"})
             check_lr(merged["lr"])
-            self._source.build(merged)
+            model = self._source.build(merged)
         super().add_param_group(param_group)
+        if model is not None:
+            index = len(self.param_groups) - 1
+            try:
+                self._check_shapes(index, self.param_groups[index], model, every=True)
+            except ValueError:
+                self.param_groups.pop()
+                raise
 
     def state_dict(self, format: str = "optfilters") -> dict[str, Any]:  # type: ignore[override]
         """The optimizer's state dict: this class's own, or that of the torch.optim counterpart.
@@ -652,13 +665,16 @@ class FilterOptimizer(torch.optim.Optimizer):
             return model, lr  # autograd follows the step into the learning rate
         return model, value
 
-    def _check_shapes(self, index: int, group: dict[str, Any], model: OptimizerModel) -> None:
-        """Refuse, in one line naming it, a parameter whose shape a stage cannot take (Muon: matrices only)."""
+    def _check_shapes(self, index: int, group: dict[str, Any], model: OptimizerModel, every: bool = False) -> None:
+        """Refuse, in one line naming it, a parameter whose shape a stage cannot take (Muon: matrices only).
+
+        At a step only the parameters with a gradient; ``every`` (construction, ``add_param_group``): all.
+        """
         checks = _shape_checks(model)
         if not checks:
             return
         for position, p in enumerate(group["params"]):
-            if p.grad is None:
+            if p.grad is None and not every:
                 continue
             for check in checks:
                 try:

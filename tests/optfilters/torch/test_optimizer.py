@@ -468,10 +468,19 @@ def test_constant_hyperparameters_leave_the_analysis_unchanged() -> None:
 
 
 def test_muon_refuses_a_parameter_that_is_not_2d_naming_it() -> None:
-    """One line naming the group, the parameter's index and its shape; nothing moves before the refusal."""
+    """One line naming the group, the parameter's index and its shape: at construction, as torch.optim.Muon refuses
+    it; and at a step, for a vector put into a group by hand afterwards, before anything moves."""
     matrix = torch.nn.Parameter(torch.ones(2, 2))
     vector = torch.nn.Parameter(torch.ones(3))
-    opt = FilterOptimizer([{"params": [matrix]}, {"params": [torch.nn.Parameter(torch.ones(2, 2)), vector]}], "muon")
+    groups = [{"params": [matrix]}, {"params": [torch.nn.Parameter(torch.ones(2, 2)), vector]}]
+    with pytest.raises(ValueError) as made:
+        FilterOptimizer(groups, "muon")
+    assert "\n" not in str(made.value)
+    assert str(made.value).startswith("FilterOptimizer(muon): parameter 1 of param group 1 (shape (3,)): ")
+    with pytest.raises(ValueError, match="2D parameters"):
+        torch.optim.Muon(groups)
+    opt = FilterOptimizer([{"params": [matrix]}, {"params": [torch.nn.Parameter(torch.ones(2, 2))]}], "muon")
+    opt.param_groups[1]["params"].append(vector)  # by hand, past the constructor's check
     for p in (matrix, vector, opt.param_groups[1]["params"][0]):
         p.grad = torch.ones_like(p)
     with pytest.raises(ValueError) as info:
@@ -2054,6 +2063,12 @@ HARD_STEPS = 300
 HARD_TOLERANCE = 1e-12
 
 
+#: Measured bounds tighter than HARD_TOLERANCE, which the README states: ASGD, Adafactor and Rprop run torch's own
+#: operations in torch's order (relative error 0, every setting); Muon's bfloat16 Newton-Schulz agrees to the last
+#: bits of float64 (worst measured 1.1e-16 here, 1.5e-16 under an EMA in test_averaged.py).
+HARD_BOUNDS = {"asgd": 0.0, "adafactor": 0.0, "rprop": 0.0, "muon": 1e-15}
+
+
 LAYOUTS = {"mixed": [(8, 4), (8,), (1, 8), (1,)], "matrices": [(8, 4), (1, 8), (1, 8), (1, 1)]}
 
 
@@ -2126,7 +2141,8 @@ def test_parity_with_zeros_and_outliers_over_300_steps(name: str, overrides: dic
         maximize=bool(params.get("maximize", False)),
     )
     error = relative_error(flatten(bridge), flatten(reference))
-    assert error <= HARD_TOLERANCE, f"{name} {overrides}: max relative error {error:.3g}"
+    bound = HARD_BOUNDS.get(name, HARD_TOLERANCE)
+    assert error <= bound, f"{name} {overrides}: max relative error {error:.3g} (bound {bound:g})"
     assert np.max(np.abs(flatten(reference) - flatten(init_tensors(shapes)))) > 1e-2
 
 
@@ -2139,21 +2155,67 @@ def test_the_outliers_and_zeros_matter() -> None:
     assert not np.any(hard_gradients(flat, 17))
 
 
-def test_matrix_only_entries_refuse_vectors_like_torch() -> None:
-    """torch.optim.Muon refuses 1-D parameters in its constructor; the bridge and the numpy model at the first step."""
+#: Parameter lists for the matrix-only entries: (what, shapes per group, the first refused (group, index) or None).
+MATRIX_ONLY_CASES = [
+    ("matrices", [[(8, 4), (1, 8)]], None),
+    ("a vector", [LAYOUTS["mixed"]], (0, 1)),
+    ("a scalar", [[(3, 3), ()]], (0, 1)),
+    ("a conv weight", [[(4, 3, 3, 3)]], (0, 0)),
+    ("a bias in the second group", [[(2, 2)], [(2, 2), (5,)]], (1, 1)),
+]
+
+
+@pytest.mark.parametrize(("what", "groups", "refused"), MATRIX_ONLY_CASES, ids=[c[0] for c in MATRIX_ONLY_CASES])
+def test_matrix_only_entries_refuse_vectors_like_torch(
+    what: str, groups: list[list[tuple[int, ...]]], refused: tuple[int, int] | None
+) -> None:
+    """torch.optim.Muon refuses a parameter that is not 2-D in its constructor; so do the bridge (naming the group,
+    the parameter's index and its shape) and the numpy executor; both accept what torch accepts."""
     for name, entry in CATALOGUE.items():
         if entry.parameter_ndim != 2:
             continue
-        vectors = init_tensors(LAYOUTS["mixed"])
-        with pytest.raises(ValueError, match="2D parameters"):
-            import_class(entry.torch_class)(vectors)
-        opt = FilterOptimizer(vectors, name)
-        for p in vectors:
-            p.grad = torch.ones_like(p)
-        with pytest.raises(ValueError, match=r"needs 2-D parameters \(matrices\), got one of shape \(8,\)"):
-            opt.step()
+
+        def params() -> list[dict[str, Any]]:
+            return [{"params": [torch.nn.Parameter(torch.ones(shape)) for shape in shapes]} for shapes in groups]
+
+        if refused is None:
+            import_class(entry.torch_class)(params())
+            FilterOptimizer(params(), name)
+            for shapes in groups:
+                for shape in shapes:
+                    optfilters.get(name).optimizer(np.zeros(shape))
+            continue
+        group, index = refused
+        shape = groups[group][index]
+        with pytest.raises(ValueError, match="2D parameters") as theirs:
+            import_class(entry.torch_class)(params())
+        assert f"torch.Size({list(shape)})" in str(theirs.value)  # torch names the same parameter
+        with pytest.raises(ValueError) as ours:
+            FilterOptimizer(params(), name)
+        message = str(ours.value)
+        assert "\n" not in message
+        assert message.startswith(
+            f"FilterOptimizer({name}): parameter {index} of param group {group} (shape {shape}): "
+        )
+        assert f"needs 2-D parameters (matrices), got one of shape {shape}" in message
+        with pytest.raises(
+            ValueError, match=rf"needs 2-D parameters \(matrices\), got one of shape {re.escape(str(shape))}"
+        ):
+            optfilters.get(name).optimizer(np.zeros(shape))
         with pytest.raises(ValueError, match="needs 2-D parameters"):
-            optfilters.get(name).simulate(np.ones((2, 3)), theta0=np.zeros(3))
+            optfilters.get(name).simulate(np.ones((2, *shape)), theta0=np.zeros(shape))
+
+
+def test_add_param_group_refuses_a_vector_for_a_matrix_only_entry_and_keeps_the_groups() -> None:
+    """A later group is checked as the constructor's are; the refused group is not added (the optimizer still steps)."""
+    matrix = torch.nn.Parameter(torch.ones(3, 2))
+    opt = FilterOptimizer([matrix], "muon", lr=0.1)
+    with pytest.raises(ValueError, match=r"^FilterOptimizer\(muon\): parameter 0 of param group 1 \(shape \(4,\)\)"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(4))], "lr": 0.01})
+    assert len(opt.param_groups) == 1
+    matrix.grad = torch.ones(3, 2)
+    opt.step()
+    assert not torch.equal(matrix.detach(), torch.ones(3, 2))
 
 
 @pytest.mark.parametrize("overrides", [{"t0": 100.0}, {"lambd": 0.01, "alpha": 1.0, "t0": 20.0}], ids=str)
@@ -2169,6 +2231,8 @@ def test_asgd_average_is_torchs_ax(overrides: dict[str, Any]) -> None:
     expected = np.concatenate([torch_opt.state[p]["ax"].numpy().ravel() for p in ref])
     averaged = np.concatenate([bridge.state[p]["averaged"].numpy().ravel() for p in got])
     assert relative_error(averaged, expected) <= HARD_TOLERANCE
+    np.testing.assert_array_equal(averaged, expected)  # bit for bit (HARD_BOUNDS["asgd"] = 0), as the parameters
+    np.testing.assert_array_equal(flatten(got), flatten(ref))
     assert relative_error(averaged, flatten(got)) > 1e-3  # the average is not the parameter
 
 
