@@ -27,6 +27,8 @@ from typing import Any
 import click
 import numpy as np
 
+from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS
+
 from ._common import (
     CliError,
     Selection,
@@ -67,7 +69,9 @@ def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
             help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised).",
         ),
         staleness_option(
-            "Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.", most=100_000
+            "Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D} (at most "
+            f"{MAX_LOOP_STALENESS}: each reading finds the roots of polynomials of degree order + 1 + D).",
+            most=MAX_LOOP_STALENESS,
         ),
         second_moment_option(
             "Normalised optimizers: second moment v at which the normaliser is frozen (linearised loop)."
@@ -140,8 +144,9 @@ def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
                 f"cycles/step ({fmt(2 * math.pi * f, 4)} rad/step)"
             )
         dm = result.delay_margin
+        least = "at least " if result.staleness_capped else ""
         lines.append(
-            f"{indent}delay margin {fmt(dm, 4)} steps: tolerates {result.max_staleness} more step"
+            f"{indent}delay margin {fmt(dm, 4)} steps: tolerates {least}{result.max_staleness} more step"
             f"{'s' if result.max_staleness != 1 else ''} of gradient staleness"
         )
         rates = ", ".join(
@@ -150,9 +155,19 @@ def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
         )
         lines.append(f"{indent}rate with d-step-stale gradients: {rates}")
         step = result.step
+        rise = (
+            f"10-90% rise in {step.rise_steps} steps"
+            if step.rise_steps >= 0
+            else f"no 10-90% rise within {step.response.size - 1} steps"
+        )
         lines.append(
             f"{indent}step (optimum moved by 1): overshoot {fmt(100 * step.overshoot, 4)}% past the minimum, "
-            f"settles to 2% in {step.settling_steps} steps, 10-90% rise in {step.rise_steps} steps"
+            f"settles to 2% in {step.settling_steps} steps, {rise}"
+        )
+    elif result.marginal:
+        lines.append(
+            f"{indent}MARGINAL here: the rate is 1 within rounding (|rate - 1| <= {MARGINAL_RATE_TOL:g}): the loop "
+            "neither converges nor diverges measurably; no margins"
         )
     else:
         lines.append(
