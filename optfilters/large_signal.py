@@ -398,13 +398,15 @@ def scale_response(
     )
 
 
-def _history(m: OptimizerModel, before: int | None) -> int:
+def _windows(m: OptimizerModel, before: int | None, after: int | None) -> tuple[int, int]:
+    """Steps before and after the change (default :func:`settle_steps`); ``before >= 1``, ``after`` raised to 1."""
     if before is None:
-        return settle_steps(m)
-    before = int(before)
-    if before < 1:
-        raise InvalidHyperparameterError(f"before must be >= 1, got {before}")
-    return before
+        n_before = settle_steps(m)
+    else:
+        n_before = int(before)
+        if n_before < 1:
+            raise InvalidHyperparameterError(f"before must be >= 1, got {n_before}")
+    return n_before, settle_steps(m) if after is None else max(int(after), 1)
 
 
 def _check_ratio(ratio: float) -> float:
@@ -452,8 +454,7 @@ def step_response(
     """
     ratio = _check_ratio(ratio)
     m = _model(model, hyperparameters)
-    n_before = _history(m, before)
-    n_after = settle_steps(m) if after is None else max(int(after), 1)
+    n_before, n_after = _windows(m, before, after)
     scales = np.concatenate([np.full(n_before, scale), np.full(n_after, scale * ratio)])
     return scale_response(m, scales, change=n_before, kind="step")
 
@@ -505,8 +506,7 @@ def burst_response(
     if int(length) < 1:
         raise InvalidHyperparameterError(f"length must be >= 1, got {length}")
     m = _model(model, hyperparameters)
-    n_before = _history(m, before)
-    n_after = settle_steps(m) if after is None else max(int(after), 1)
+    n_before, n_after = _windows(m, before, after)
     scales = np.concatenate([np.full(n_before, scale), np.full(int(length), scale * ratio), np.full(n_after, scale)])
     return scale_response(m, scales, change=n_before, kind="burst")
 
