@@ -230,7 +230,7 @@ def _margins(
         model,
         note,
         plot,
-        lambda p: p.margins(result),
+        lambda p: p.margins_plot(result),
         as_json,
         f"{model.name}: loop L(z) = x z^-1 H(z) / (1 - z^-1) at {_where(result, model, curvature, lr_curvature)}",
         staleness,
@@ -275,7 +275,7 @@ def _locus(
         model,
         note,
         plot,
-        lambda p: p.root_locus(result),
+        lambda p: p.root_locus_plot(result),
         as_json,
         f"{model.name}: closed-loop poles as x = lr*h sweeps ({len(result.lr_curvature)} values)",
         staleness,
@@ -340,7 +340,7 @@ def _sensitivity(
         model,
         note,
         plot,
-        lambda p: p.sensitivity(result),
+        lambda p: p.sensitivity_plot(result),
         as_json,
         f"{model.name}: sensitivity S = 1/(1+L) and T = L/(1+L) at {_where(result, model, curvature, lr_curvature)}",
         staleness,
@@ -428,7 +428,7 @@ def _thresholds(
         )
         data["run"] = verdict.as_dict()
     if plot is not None:
-        data["plot"] = str(_save_plot(lambda p: p.frozen_edges(edges, base=plan is not None), plot))
+        data["plot"] = str(_save_plot(lambda p: p.frozen_edges_plot(edges, base=plan is not None), plot))
     if as_json:
         echo_json(data)
         return

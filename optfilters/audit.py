@@ -588,14 +588,14 @@ class Audit:
         return _jsonable(out)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The atlas figure (:func:`optfilters.plot.atlas`).
+        """The atlas figure (:func:`optfilters.plot.atlas_plot`).
 
         Parameters
         ----------
         ax : sequence of two matplotlib.axes.Axes, optional
             Default: a new figure.
         **kwargs
-            Passed to :func:`optfilters.plot.atlas`.
+            Passed to :func:`optfilters.plot.atlas_plot`.
 
         Returns
         -------
@@ -610,9 +610,9 @@ class Audit:
         2
         >>> r.close()
         """
-        from .plot import atlas
+        from .plot import atlas_plot
 
-        return atlas(self, ax=ax, **kwargs)
+        return atlas_plot(self, ax=ax, **kwargs)
 
     def write(self, out_dir: str | Path, timings: bool = False, stem: str = "atlas") -> list[Path]:
         """Write ``atlas.md``, ``atlas.json`` (numbers to 8 significant digits) and ``atlas.png`` into ``out_dir``.

@@ -402,7 +402,7 @@ class StabilityInterval:
 
 @dataclass(frozen=True)
 class RateCurve:
-    """Closed-loop rate against ``x = lr * h`` (see :func:`optfilters.plot.closed_loop_rate`).
+    """Closed-loop rate against ``x = lr * h`` (see :func:`optfilters.plot.closed_loop_rate_plot`).
 
     Attributes
     ----------
@@ -449,14 +449,14 @@ class RateCurve:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.closed_loop_rate`.
+        """Draw with :func:`optfilters.plot.closed_loop_rate_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.closed_loop_rate`.
+            Passed to :func:`optfilters.plot.closed_loop_rate_plot`.
 
         Returns
         -------
@@ -465,7 +465,7 @@ class RateCurve:
         """
         from . import plot
 
-        return plot.closed_loop_rate(self, ax=ax, **kwargs)
+        return plot.closed_loop_rate_plot(self, ax=ax, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -1551,7 +1551,7 @@ def rate_curve(
 class StabilityMap:
     """Closed-loop rate over a grid of one hyperparameter (rows) and ``lr * h`` (columns).
 
-    See :func:`optfilters.plot.stability_map`.
+    See :func:`optfilters.plot.stability_map_plot`.
 
     Attributes
     ----------
@@ -1608,14 +1608,14 @@ class StabilityMap:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.stability_map`.
+        """Draw with :func:`optfilters.plot.stability_map_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.stability_map`.
+            Passed to :func:`optfilters.plot.stability_map_plot`.
 
         Returns
         -------
@@ -1624,7 +1624,7 @@ class StabilityMap:
         """
         from . import plot
 
-        return plot.stability_map(self, ax=ax, **kwargs)
+        return plot.stability_map_plot(self, ax=ax, **kwargs)
 
 
 def _catalogue_base(model: ModelLike, hyperparameters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

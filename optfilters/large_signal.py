@@ -301,14 +301,14 @@ class LargeSignalResponse:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal`).
+        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.large_signal`.
+            Passed to :func:`optfilters.plot.large_signal_plot`.
 
         Returns
         -------
@@ -317,7 +317,7 @@ class LargeSignalResponse:
         """
         from . import plot
 
-        return plot.large_signal(self, ax=ax, **kwargs)
+        return plot.large_signal_plot(self, ax=ax, **kwargs)
 
 
 def scale_response(
@@ -658,14 +658,14 @@ class PeakRatioMap:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map`).
+        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.peak_ratio_map`.
+            Passed to :func:`optfilters.plot.peak_ratio_map_plot`.
 
         Returns
         -------
@@ -674,7 +674,7 @@ class PeakRatioMap:
         """
         from . import plot
 
-        return plot.peak_ratio_map(self, ax=ax, **kwargs)
+        return plot.peak_ratio_map_plot(self, ax=ax, **kwargs)
 
 
 def peak_ratio_map(
@@ -797,14 +797,14 @@ class BoundedRegion:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The boundary curve (:func:`optfilters.plot.bounded_region`).
+        """The boundary curve (:func:`optfilters.plot.bounded_region_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.bounded_region`.
+            Passed to :func:`optfilters.plot.bounded_region_plot`.
 
         Returns
         -------
@@ -813,7 +813,7 @@ class BoundedRegion:
         """
         from . import plot
 
-        return plot.bounded_region(self, ax=ax, **kwargs)
+        return plot.bounded_region_plot(self, ax=ax, **kwargs)
 
 
 def bounded_region(

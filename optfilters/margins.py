@@ -700,14 +700,14 @@ class StepInfo:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.closed_loop_step`.
+        """Draw with :func:`optfilters.plot.closed_loop_step_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.closed_loop_step`.
+            Passed to :func:`optfilters.plot.closed_loop_step_plot`.
 
         Returns
         -------
@@ -716,7 +716,7 @@ class StepInfo:
         """
         from . import plot
 
-        return plot.closed_loop_step(self, ax=ax, **kwargs)
+        return plot.closed_loop_step_plot(self, ax=ax, **kwargs)
 
 
 def _step_of(loop: FeedbackLoop, steps: int | None) -> StepInfo:
@@ -932,14 +932,14 @@ class Margins:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the loop's Bode diagram with the margins (:func:`optfilters.plot.margins`).
+        """Draw the loop's Bode diagram with the margins (:func:`optfilters.plot.margins_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.margins`.
+            Passed to :func:`optfilters.plot.margins_plot`.
 
         Returns
         -------
@@ -948,7 +948,7 @@ class Margins:
         """
         from . import plot
 
-        return plot.margins(self, ax=ax, **kwargs)
+        return plot.margins_plot(self, ax=ax, **kwargs)
 
 
 def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margins:
@@ -1129,14 +1129,14 @@ class StalenessRates:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.staleness_rates`.
+        """Draw with :func:`optfilters.plot.staleness_rates_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.staleness_rates`.
+            Passed to :func:`optfilters.plot.staleness_rates_plot`.
 
         Returns
         -------
@@ -1145,7 +1145,7 @@ class StalenessRates:
         """
         from . import plot
 
-        return plot.staleness_rates(self, ax=ax, **kwargs)
+        return plot.staleness_rates_plot(self, ax=ax, **kwargs)
 
 
 def staleness_rates(
@@ -1204,7 +1204,7 @@ def staleness_rates(
 
 @dataclass(frozen=True)
 class RootLocus:
-    """Closed-loop poles as the loop gain ``x = lr * h`` sweeps (see :func:`optfilters.plot.root_locus`).
+    """Closed-loop poles as the loop gain ``x = lr * h`` sweeps (see :func:`optfilters.plot.root_locus_plot`).
 
     Attributes
     ----------
@@ -1279,14 +1279,14 @@ class RootLocus:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.root_locus`.
+        """Draw with :func:`optfilters.plot.root_locus_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.root_locus`.
+            Passed to :func:`optfilters.plot.root_locus_plot`.
 
         Returns
         -------
@@ -1295,7 +1295,7 @@ class RootLocus:
         """
         from . import plot
 
-        return plot.root_locus(self, ax=ax, **kwargs)
+        return plot.root_locus_plot(self, ax=ax, **kwargs)
 
 
 def root_locus(
@@ -1475,14 +1475,14 @@ class Sensitivity:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.sensitivity`.
+        """Draw with :func:`optfilters.plot.sensitivity_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.sensitivity`.
+            Passed to :func:`optfilters.plot.sensitivity_plot`.
 
         Returns
         -------
@@ -1491,7 +1491,7 @@ class Sensitivity:
         """
         from . import plot
 
-        return plot.sensitivity(self, ax=ax, **kwargs)
+        return plot.sensitivity_plot(self, ax=ax, **kwargs)
 
 
 def _peak(loop: FeedbackLoop, numerator: FloatArray, grid: FloatArray) -> tuple[float, float]:

@@ -726,23 +726,23 @@ class NoisyQuadraticPrediction(RichDisplay):
         return np.asarray(0.5 * self.variance @ self.curvatures, dtype=np.float64)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The expected loss against the step, with its steady state (:func:`optfilters.plot.expected_loss`).
+        """The expected loss against the step, with its steady state (:func:`optfilters.plot.expected_loss_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.expected_loss`.
+            Passed to :func:`optfilters.plot.expected_loss_plot`.
 
         Returns
         -------
         optfilters.plot.PlotResult
             What was drawn.
         """
-        from .plot import expected_loss
+        from .plot import expected_loss_plot
 
-        return expected_loss(self, ax=ax, **kwargs)
+        return expected_loss_plot(self, ax=ax, **kwargs)
 
     def as_dict(self) -> dict[str, Any]:
         """``expected_loss``, ``steady_state_loss``, ``rate`` and the context (JSON-able, non-finite as None).

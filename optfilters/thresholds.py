@@ -212,7 +212,7 @@ def _edge(loop: FeedbackLoop) -> tuple[float, float | None]:
 
 @dataclass(frozen=True)
 class FrozenEdges:
-    """The frozen-time stability edge against the step ``t`` (see :func:`optfilters.plot.frozen_edges`).
+    """The frozen-time stability edge against the step ``t`` (see :func:`optfilters.plot.frozen_edges_plot`).
 
     Attributes
     ----------
@@ -281,14 +281,14 @@ class FrozenEdges:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.frozen_edges`.
+        """Draw with :func:`optfilters.plot.frozen_edges_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.frozen_edges`.
+            Passed to :func:`optfilters.plot.frozen_edges_plot`.
 
         Returns
         -------
@@ -297,7 +297,7 @@ class FrozenEdges:
         """
         from . import plot
 
-        return plot.frozen_edges(self, ax=ax, **kwargs)
+        return plot.frozen_edges_plot(self, ax=ax, **kwargs)
 
 
 def frozen_edges(
@@ -496,14 +496,14 @@ class TimeVaryingVerdict:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.time_varying_verdict`.
+        """Draw with :func:`optfilters.plot.time_varying_verdict_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.time_varying_verdict`.
+            Passed to :func:`optfilters.plot.time_varying_verdict_plot`.
 
         Returns
         -------
@@ -512,7 +512,7 @@ class TimeVaryingVerdict:
         """
         from . import plot
 
-        return plot.time_varying_verdict(self, ax=ax, **kwargs)
+        return plot.time_varying_verdict_plot(self, ax=ax, **kwargs)
 
 
 def time_varying_verdict(
