@@ -846,6 +846,27 @@ def feedback_loop(
             raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
         x = float(lr_curvature)
     x = _positive("lr_curvature (lr * h)", x)
+    return loop_of(base, m.name, x).delayed(d)
+
+
+def loop_of(base: ClosedLoop, name: str, lr_curvature: float) -> FeedbackLoop:
+    """The feedback loop of a closed loop at ``x = lr * h`` (no staleness; :meth:`FeedbackLoop.delayed` adds it).
+
+    Parameters
+    ----------
+    base : ClosedLoop
+        The closed loop (:func:`optfilters.closed_loop.closed_loop`).
+    name : str
+        The model's name.
+    lr_curvature : float
+        ``x = lr * h`` at the operating point.
+
+    Returns
+    -------
+    FeedbackLoop
+        ``C + g S`` with ``g = 1`` at ``x``.
+    """
+    x = float(lr_curvature)
     at_rest = replace(base, lr=0.0)
     constant = at_rest.polynomial.constant
     poly = base.polynomial
@@ -854,8 +875,8 @@ def feedback_loop(
     constant = _pad(constant, n)
     slope = _pad(np.asarray(operating, dtype=np.float64), n) - constant
     reference = _pad(x * poly.slope, n)
-    loop = FeedbackLoop(
-        name=m.name,
+    return FeedbackLoop(
+        name=name,
         constant=constant,
         slope=slope,
         lr_curvature=x,
@@ -866,7 +887,6 @@ def feedback_loop(
         preconditioner=base.preconditioner,
         closed=base,
     )
-    return loop.delayed(d)
 
 
 # ----------------------------------------------------------------------------- step information
