@@ -509,4 +509,7 @@ def test_order_16_locus_and_sensitivity_poles_against_mpmath(name: str) -> None:
     for i, x in enumerate([0.001, 0.002]):
         assert float(np.max(np.abs(r.poles[i]))) == pytest.approx(mp_loop.rate(*zpk, x, 2), abs=1e-12)
     s = sensitivity(name, 0.001, order=16)
-    assert s.peak_s >= 1.0 and math.isfinite(s.noise_gain) and s.noise_gain > 0
+    step = np.array(mp_loop.step(*zpk, 0.001, 0, 4000))
+    impulse = np.diff(step, prepend=0.0)  # the step's input is the running sum of an impulse
+    assert s.noise_gain == pytest.approx(float(np.sum(impulse * impulse)), rel=1e-6)
+    assert s.peak_s >= 1.0
