@@ -316,3 +316,14 @@ def test_relay_fast_path_equals_the_per_step_rebuild(
     np.testing.assert_allclose(fast.variance, slow.variance, rtol=1e-10, atol=1e-300)
     assert fast.steady_state_loss == pytest.approx(slow.steady_state_loss, rel=1e-9)
     assert fast.rate == slow.rate and fast.label == slow.label
+
+
+@pytest.mark.parametrize("name", ["butterworth", "chebyshev1", "bessel"])
+def test_stale_rate_of_order_16_designs_is_the_mpmath_root(name):
+    """The delay-line realisation's eigenvalues were 1e-4 off at order 16 (chebyshev1): the factored loop's rate."""
+    from tests.support import mp_loop
+
+    f = optfilters.get(name, order=16).direction_filter().factorisation
+    for d in (1, 3):
+        rate = predict(name, order=16, lr=0.001, staleness=d, steps=10).rate
+        assert rate == pytest.approx(mp_loop.rate(f.zeros.values, f.poles.values, f.gain, f.delay, 0.001, d), abs=1e-12)
