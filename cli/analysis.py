@@ -710,76 +710,77 @@ _SINGLE_EPILOG = (
 )
 
 
+def _single(
+    name: str,
+    action: Any,
+    options: list[click.Parameter],
+    plot_help: str,
+    help: str,
+    short_help: str,
+    bode: bool = False,
+) -> click.Command:
+    """A one-optimizer analysis command: its ``options``, then ``--json``, ``--plot`` and the plot-style options."""
+    return optimizer_group(
+        name,
+        action,
+        [*options, json_option(), plot_option(plot_help), *plot_style_options(bode=bode)],
+        help=help + "\n\n" + _SINGLE_EPILOG.format(cmd=name),
+        short_help=short_help,
+    )
+
+
 def register(group: click.Group) -> None:
     """Add the analysis commands to ``group``."""
     group.add_command(list_command)
     group.add_command(
-        optimizer_group(
+        _single(
             "describe",
             _describe,
-            [
-                json_option(),
-                plot_option("Also write the pole-zero map to FILE (png, svg, pdf)."),
-                *plot_style_options(),
-            ],
-            help="Describe an optimizer's stages and each linear stage's b, a, poles, zeros, DC gain and stability.\n\n"
-            + _SINGLE_EPILOG.format(cmd="describe"),
+            [],
+            "Also write the pole-zero map to FILE (png, svg, pdf).",
+            help="Describe an optimizer's stages and each linear stage's b, a, poles, zeros, DC gain and stability.",
             short_help="Stages, filters, poles, zeros, DC gain, stability.",
         )
     )
     group.add_command(
-        optimizer_group(
+        _single(
             "response",
             _response,
-            [
-                _points_option(),
-                _log_option(),
-                json_option(),
-                plot_option("Also write a Bode plot to FILE."),
-                *plot_style_options(bode=True),
-            ],
+            [_points_option(), _log_option()],
+            "Also write a Bode plot to FILE.",
             help="Frequency response of each linear stage: DC/Nyquist gains, -3 dB cutoff, noise gain, "
-            "delay, poles/zeros and a sampled table.\n\n" + _SINGLE_EPILOG.format(cmd="response"),
+            "delay, poles/zeros and a sampled table.",
             short_help="Frequency response of each linear stage.",
+            bode=True,
         )
     )
     group.add_command(
-        optimizer_group(
+        _single(
             "poles",
             _poles,
-            [json_option(), plot_option("Also write the pole-zero map to FILE."), *plot_style_options()],
-            help="Poles and zeros of each linear stage (|z|, angle in cycles/step), gain and stability.\n\n"
-            + _SINGLE_EPILOG.format(cmd="poles"),
+            [],
+            "Also write the pole-zero map to FILE.",
+            help="Poles and zeros of each linear stage (|z|, angle in cycles/step), gain and stability.",
             short_help="Poles and zeros of each linear stage.",
         )
     )
     group.add_command(
-        optimizer_group(
+        _single(
             "step",
             _step,
-            [
-                _steps_option(),
-                json_option(),
-                plot_option("Also write the step responses to FILE."),
-                *plot_style_options(),
-            ],
-            help="Exact unit-step response of each linear stage, raw and bias-corrected.\n\n"
-            + _SINGLE_EPILOG.format(cmd="step"),
+            [_steps_option()],
+            "Also write the step responses to FILE.",
+            help="Exact unit-step response of each linear stage, raw and bias-corrected.",
             short_help="Unit-step response (raw and bias-corrected).",
         )
     )
     group.add_command(
-        optimizer_group(
+        _single(
             "impulse",
             _impulse,
-            [
-                _steps_option(),
-                json_option(),
-                plot_option("Also write the impulse responses to FILE."),
-                *plot_style_options(),
-            ],
-            help="Exact unit-impulse response of each linear stage, as the optimizer runs it.\n\n"
-            + _SINGLE_EPILOG.format(cmd="impulse"),
+            [_steps_option()],
+            "Also write the impulse responses to FILE.",
+            help="Exact unit-impulse response of each linear stage, as the optimizer runs it.",
             short_help="Unit-impulse response of each linear stage.",
         )
     )
