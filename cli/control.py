@@ -33,16 +33,17 @@ from ._common import (
     CliError,
     Selection,
     echo_json,
+    echo_text,
     fmt,
     fmt_complex,
     json_option,
     optimizer_group,
     plot_option,
     points_option,
+    record_plot,
     second_moment_option,
     staleness_option,
 )
-from ._common import save_plot as _save_plot
 from ._common import text_table as _table
 
 __all__ = ["curvature_option", "point_lines", "point_options", "register", "stability_at_point"]
@@ -95,22 +96,20 @@ def _where(result: Any, model: Any, curvature: float | None, lr_curvature: float
     return f"lr = {fmt(model.lr)}, h = {fmt(h)}: x = lr*h{pre} = {fmt(result.lr_curvature)}"
 
 
-def _plot(path: Path | None, draw: Any, data: dict[str, Any]) -> None:
-    if path is not None:
-        data["plot"] = str(_save_plot(draw, path))
-
-
 def _report(
-    result: Any, model: Any, note: str | None, plot: Path | None, draw: Any, as_json: bool, head: str, staleness: int
+    result: Any, model: Any, plot: Path | None, draw: Any, as_json: bool, head: str, staleness: int
 ) -> tuple[list[str], dict[str, Any]] | None:
     """The loop readings' common output: JSON (and the optional figure), or the text's first lines and the data.
 
     None when the JSON was printed (the command is done).
     """
+    from optfilters.margins import nonlinear_edge_note
+
+    note = nonlinear_edge_note(model)
     data = result.as_dict()
     data["hyperparameters"] = dict(model.hyperparameters)
     data["nonlinear_note"] = note
-    _plot(plot, draw, data)
+    record_plot(data, draw, plot)
     if as_json:
         echo_json(data)
         return None
@@ -121,61 +120,102 @@ def _report(
     return lines, data
 
 
+def _rate_text(rate: float) -> str:
+    """A rate as a finite number, or the labelled state of one that saturated (a diverging loop)."""
+    if math.isnan(rate):
+        return "undetermined"
+    return fmt(rate) if math.isfinite(rate) else "inf (UNSTABLE: overflows)"
+
+
+def _gain_margin_line(result: Any, lr: float | None, indent: str) -> str:
+    gm = result.gain_margin
+    if math.isinf(gm):
+        return f"{indent}gain margin: infinite (no lr diverges at this curvature: stable for every lr*h above this one)"
+    if not math.isfinite(gm):
+        return (
+            f"{indent}gain margin: not determined (the unit-circle crossings bound no stable interval of lr "
+            "around this point, although its rate converges)"
+        )
+    through = "" if result.failure_frequency is None else f", through {result.failure_mode}"
+    return (
+        f"{indent}gain margin x{fmt(gm)} ({fmt(result.gain_margin_db, 4)} dB): diverges at lr*h = "
+        f"{fmt(result.edge_lr_curvature)}" + ("" if lr is None else f" (lr = {fmt(gm * lr)})") + through
+    )
+
+
+def _delay_lines(result: Any, indent: str) -> list[str]:
+    from optfilters.margins import MAX_STALENESS
+
+    dm, most = result.delay_margin, result.max_staleness
+    if math.isfinite(result.phase_margin) and result.crossover_frequency is not None:
+        f = result.crossover_frequency
+        phase = (
+            f"{indent}phase margin {fmt(result.phase_margin, 4)} deg at the gain crossover {fmt(f, 4)} "
+            f"cycles/step ({fmt(2 * math.pi * f, 4)} rad/step)"
+        )
+    else:
+        phase = f"{indent}phase margin: none (|L| never crosses 1: no gain crossover)"
+    steps = f"{most} more step{'s' if most != 1 else ''}"
+    if math.isinf(dm):
+        if most >= MAX_STALENESS:
+            delay = f"{indent}delay margin: infinite (no gain crossover): no staleness destabilises the loop"
+        else:
+            delay = f"{indent}delay margin: infinite (no gain crossover), but the stale loops' poles tolerate {steps}"
+    else:
+        at_least = "at least " if most >= MAX_STALENESS else ""
+        unit = "step" if fmt(dm, 4) == "1" else "steps"
+        delay = f"{indent}delay margin {fmt(dm, 4)} {unit}: tolerates {at_least}{steps} of gradient staleness"
+    rates = ", ".join(
+        f"d={result.staleness + i} {_rate_text(r)}" + _stale_verdict(r) for i, r in enumerate(result.stale_rates[:12])
+    )
+    return [phase, delay, f"{indent}rate with d-step-stale gradients: {rates}"]
+
+
+def _stale_verdict(rate: float) -> str:
+    if not math.isfinite(rate) or rate < 1.0 - 1e-12:
+        return ""
+    return " (diverges)" if rate > 1.0 + 1e-12 else " (marginal: does not converge)"
+
+
+def _step_line(step: Any, indent: str) -> str:
+    n = step.response.size - 1
+    if step.rise_steps < 0:
+        rise = f"does not rise from 10% to 90% of its final value within {n} steps"
+    elif step.rise_steps == 0:
+        rise = "rises from 10% to 90% within one step"
+    else:
+        rise = f"10-90% rise in {step.rise_steps} steps"
+    k = step.settling_steps
+    settle = "settles to 2% at once" if k == 0 else f"settles to 2% in {k} step{'s' if k != 1 else ''}"
+    overshoot = f"overshoot {fmt(100 * step.overshoot, 4)}% past the minimum"
+    return f"{indent}step (optimum moved by 1): {overshoot}, {settle}, {rise}"
+
+
 def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
-    """Text lines for a :class:`optfilters.margins.Margins` at learning rate ``lr`` (None: ``x`` was given)."""
-    lines = [f"{indent}rate {fmt(result.rate)} ({result.mode})"]
+    """Text lines for a :class:`optfilters.margins.Margins` at learning rate ``lr`` (None: ``x`` was given).
+
+    Every line is a sentence with finite numbers or a labelled state (infinite, none, not determined, UNSTABLE).
+    """
+    lines = [f"{indent}rate {_rate_text(result.rate)} ({result.mode})"]
     gm = result.gain_margin
     if result.stable:
-        if math.isinf(gm):
-            lines.append(f"{indent}gain margin: infinite (no lr diverges at this curvature)")
-        else:
-            lines.append(
-                f"{indent}gain margin x{fmt(gm)} ({fmt(result.gain_margin_db, 4)} dB): diverges at lr*h = "
-                f"{fmt(result.edge_lr_curvature)}"
-                + ("" if lr is None else f" (lr = {fmt(gm * lr)})")
-                + f", through {result.failure_mode}"
-            )
+        lines.append(_gain_margin_line(result, lr, indent))
         if result.lower_gain_margin > 0:
             lines.append(f"{indent}lower gain margin x{fmt(result.lower_gain_margin)} (lr cannot shrink below it)")
-        if math.isfinite(result.phase_margin) and result.crossover_frequency is not None:
-            f = result.crossover_frequency
-            lines.append(
-                f"{indent}phase margin {fmt(result.phase_margin, 4)} deg at the gain crossover {fmt(f, 4)} "
-                f"cycles/step ({fmt(2 * math.pi * f, 4)} rad/step)"
-            )
-        dm = result.delay_margin
-        least = "at least " if result.staleness_capped else ""
-        lines.append(
-            f"{indent}delay margin {fmt(dm, 4)} steps: tolerates {least}{result.max_staleness} more step"
-            f"{'s' if result.max_staleness != 1 else ''} of gradient staleness"
-        )
-        rates = ", ".join(
-            f"d={result.staleness + i} {fmt(r)}" + (" (diverges)" if r >= 1.0 else "")
-            for i, r in enumerate(result.stale_rates[:12])
-        )
-        lines.append(f"{indent}rate with d-step-stale gradients: {rates}")
-        step = result.step
-        rise = (
-            f"10-90% rise in {step.rise_steps} steps"
-            if step.rise_steps >= 0
-            else f"no 10-90% rise within {step.response.size - 1} steps"
-        )
-        lines.append(
-            f"{indent}step (optimum moved by 1): overshoot {fmt(100 * step.overshoot, 4)}% past the minimum, "
-            f"settles to 2% in {step.settling_steps} steps, {rise}"
-        )
+        lines += _delay_lines(result, indent)
+        lines.append(_step_line(result.step, indent))
     elif result.marginal:
         lines.append(
             f"{indent}MARGINAL here: the rate is 1 within rounding (|rate - 1| <= {MARGINAL_RATE_TOL:g}): the loop "
             "neither converges nor diverges measurably; no margins"
         )
-    else:
+    elif math.isfinite(gm) and gm > 0:
         lines.append(
-            f"{indent}DIVERGES here: lr must shrink by a factor {fmt(1 / gm) if gm > 0 else 'n/a'} to reach the edge "
+            f"{indent}DIVERGES here: lr must shrink by a factor {fmt(1 / gm)} to reach the edge "
             f"lr*h = {fmt(result.edge_lr_curvature)}"
-            if math.isfinite(gm)
-            else f"{indent}DIVERGES here, and no smaller lr converges"
         )
+    else:
+        lines.append(f"{indent}DIVERGES here, and no smaller lr converges")
     return lines
 
 
@@ -232,10 +272,9 @@ def _margins(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import margins, nonlinear_edge_note
+    from optfilters.margins import margins
 
     model = selection.model
-    note = nonlinear_edge_note(model)
     result = margins(
         model, staleness=staleness, second_moment=second_moment, **_point(selection, curvature, lr_curvature)
     )
@@ -243,9 +282,8 @@ def _margins(
     report = _report(
         result,
         model,
-        note,
         plot,
-        lambda p: p.margins(result),
+        lambda p: p.margins_plot(result),
         as_json,
         f"{model.name}: loop L(z) = x z^-1 H(z) / (1 - z^-1) at {_where(result, model, curvature, lr_curvature)}",
         staleness,
@@ -254,9 +292,7 @@ def _margins(
         return
     lines, data = report
     lines += point_lines(result, lr_scale)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 # ----------------------------------------------------------------------------- locus
@@ -272,10 +308,9 @@ def _locus(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import nonlinear_edge_note, root_locus
+    from optfilters.margins import root_locus
 
     model = selection.model
-    note = nonlinear_edge_note(model)
     h = 1.0 if curvature is None else curvature
     result = root_locus(
         model,
@@ -288,9 +323,8 @@ def _locus(
     report = _report(
         result,
         model,
-        note,
         plot,
-        lambda p: p.root_locus(result),
+        lambda p: p.root_locus_plot(result),
         as_json,
         f"{model.name}: closed-loop poles as x = lr*h sweeps ({len(result.lr_curvature)} values)",
         staleness,
@@ -315,9 +349,7 @@ def _locus(
         for i in picks
     ]
     lines += _table(["lr*h", "rate", "poles"], rows)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _mode(frequency: float) -> str:
@@ -339,10 +371,9 @@ def _sensitivity(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import nonlinear_edge_note, sensitivity
+    from optfilters.margins import sensitivity
 
     model = selection.model
-    note = nonlinear_edge_note(model)
     result = sensitivity(
         model,
         points=points,
@@ -353,9 +384,8 @@ def _sensitivity(
     report = _report(
         result,
         model,
-        note,
         plot,
-        lambda p: p.sensitivity(result),
+        lambda p: p.sensitivity_plot(result),
         as_json,
         f"{model.name}: sensitivity S = 1/(1+L) and T = L/(1+L) at {_where(result, model, curvature, lr_curvature)}",
         staleness,
@@ -381,9 +411,7 @@ def _sensitivity(
             for f, s, t in zip(result.freqs, result.S, result.T, strict=True)
         ]
     lines += _table(["freq", "|S|", "S dB", "|T|", "T dB"], rows)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 # ----------------------------------------------------------------------------- thresholds
@@ -442,8 +470,7 @@ def _thresholds(
             second_moment=second_moment,
         )
         data["run"] = verdict.as_dict()
-    if plot is not None:
-        data["plot"] = str(_save_plot(lambda p: p.frozen_edges(edges, base=plan is not None), plot))
+    record_plot(data, lambda p: p.frozen_edges_plot(edges, base=plan is not None), plot)
     if as_json:
         echo_json(data)
         return
@@ -475,9 +502,7 @@ def _thresholds(
             f"  frozen-time view: unstable at {verdict.frozen_unstable_steps} of {verdict.steps} steps"
             + (f" (the last at step {verdict.last_frozen_unstable_step})" if verdict.frozen_unstable_steps else "")
         )
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 # ----------------------------------------------------------------------------- register

@@ -372,3 +372,14 @@ def test_json_says_why_a_steady_state_is_null():
     assert marginal["steady_state_loss"] is None
     assert marginal["why_null"]["steady_state_loss"].startswith("undefined: no steady state")
     assert nq.predict("sgd", lr=0.1, noise_var=1.0, steps=3).as_dict()["why_null"] == {}
+
+
+@pytest.mark.parametrize("name", ["butterworth", "chebyshev1", "bessel"])
+def test_stale_rate_of_order_16_designs_is_the_mpmath_root(name):
+    """The delay-line realisation's eigenvalues were 1e-4 off at order 16 (chebyshev1): the factored loop's rate."""
+    from tests.support import mp_loop
+
+    f = optfilters.get(name, order=16).direction_filter().factorisation
+    for d in (1, 3):
+        rate = predict(name, order=16, lr=0.001, staleness=d, steps=10).rate
+        assert rate == pytest.approx(mp_loop.rate(f.zeros.values, f.poles.values, f.gain, f.delay, 0.001, d), abs=1e-12)
