@@ -257,10 +257,16 @@ def spectral_radius(coefficients: ArrayLike) -> FloatArray:
     if n == 1:
         return np.abs(c[..., 1])
     if n == 2:
+        # z^2 + p z + q with the root scale (the power of two nearest max(|p|, sqrt|q|)) factored out, z = unit w:
+        # p^2 cannot overflow where the roots are finite (a pole of modulus 1e305 at lr * h = 1e305), and
+        # scaling by a power of two is exact, so the result is the unscaled formula's wherever that one is finite.
         p, q = c[..., 1], c[..., 2]
-        disc = p * p - 4.0 * q
-        real = 0.5 * (np.abs(p) + np.sqrt(np.maximum(disc, 0.0)))
-        return np.where(disc >= 0.0, real, np.sqrt(np.abs(q)))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            unit = np.ldexp(1.0, np.frexp(np.maximum(np.abs(p), np.sqrt(np.abs(q))))[1] - 1)  # 2^1024 is inf
+            p, q = p / unit, q / unit / unit
+            disc = p * p - 4.0 * q
+            real = 0.5 * (np.abs(p) + np.sqrt(np.maximum(disc, 0.0)))
+            return np.asarray(np.where(disc >= 0.0, real, np.sqrt(np.abs(q))) * unit, dtype=np.float64)
     companion = np.zeros((*c.shape[:-1], n, n))
     companion[..., 0, :] = -c[..., 1:]
     idx = np.arange(n - 1)

@@ -407,3 +407,13 @@ def test_adam_linearised_staleness_against_real_adam():
         losses[d] = (observed, c.prediction.rate)
     assert losses[3][0] > 4 * losses[0][0] and math.isfinite(losses[3][0])
     assert 0.99 < losses[3][1] < 1.0  # the tracked loop ends just inside the edge, not beyond it
+
+
+def test_huge_operating_point_keeps_its_stable_interval_and_finite_rate():
+    """At x = lr * h = 1e305 the heavy-ball loop is unstable with a finite pole of modulus ~1e305, and lr must
+    shrink to the edge 3.8 (the crossing at g = 3.8e-305 is not rounded into g = 0)."""
+    m = margins("momentum", 1e305, momentum=0.9)
+    assert not m.stable and m.rate == pytest.approx(1e305, rel=1e-12)
+    assert m.stable_intervals == ((0.0, pytest.approx(3.8e-305, rel=1e-12)),)
+    assert m.edge_lr_curvature == pytest.approx(3.8, rel=1e-12)
+    assert m.edge_lr_curvature == pytest.approx(margins("momentum", 0.05, momentum=0.9).edge_lr_curvature)
