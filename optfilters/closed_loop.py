@@ -648,10 +648,34 @@ class ClosedLoop:
         >>> abs(p).round(12).tolist()
         [0.9, 0.9]
         """
-        eig = np.asarray(np.linalg.eigvals(self.state_matrix(lr_curvature)), dtype=np.complex128)
+        with quiet_numerics():  # a huge lr * h overflows some entries: handled below
+            matrices = self.state_matrix(lr_curvature)
+        finite = np.all(np.isfinite(matrices), axis=(-2, -1))
+        if np.all(finite):
+            eig = np.asarray(np.linalg.eigvals(matrices), dtype=np.complex128)
+        else:
+            eig = self._huge_gain_poles(self.loop_gain(lr_curvature), finite)
         if self._sections is not None:
-            eig = self._polish(eig, self.loop_gain(lr_curvature))
+            with quiet_numerics():
+                polished = self._polish(eig, self.loop_gain(lr_curvature))
+            eig = np.where(np.isfinite(polished), polished, eig)
         return _by_modulus(eig)
+
+    def _huge_gain_poles(self, gain: FloatArray, finite: NDArray[np.bool_]) -> ComplexArray:
+        """Eigenvalues of ``M0 + y M1`` where ``y M1`` overflows: ``2^k eig(2^-k M0 + (2^-k y) M1)``, ``2^k ~ |y|``.
+
+        Scaling by a power of two is exact, so only the poles that are themselves beyond the double range
+        saturate (to ``inf``); an infinite gain gives infinite poles.
+        """
+        m0, m1 = self._realisation
+        k = np.where(finite | ~np.isfinite(gain), 0, np.frexp(gain)[1])
+        with quiet_numerics():
+            scaled = np.ldexp(m0, -k[..., None, None]) + np.ldexp(gain, -k)[..., None, None] * m1
+            usable = np.all(np.isfinite(scaled), axis=(-2, -1))
+            eig = np.linalg.eigvals(np.where(usable[..., None, None], scaled, 0.0)).astype(np.complex128)
+            half = np.ldexp(1.0, k // 2)[..., None]
+            eig = eig * half * np.ldexp(1.0, k - k // 2)[..., None]  # 2^k in two factors: 2^1024 alone is inf
+        return np.asarray(np.where(usable[..., None], eig, np.inf + 0j), dtype=np.complex128)
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
         """Convergence rate (largest closed-loop pole modulus) at ``x = lr * h``; vectorised.

@@ -448,3 +448,28 @@ def test_scaled_quadratic_closed_form_is_the_unscaled_one_bit_for_bit():
     disc = p * p - 4.0 * q
     plain = np.where(disc >= 0.0, 0.5 * (np.abs(p) + np.sqrt(np.maximum(disc, 0.0))), np.sqrt(np.abs(q)))
     assert np.array_equal(spectral_radius(c), plain)
+
+
+@pytest.mark.parametrize(("name", "hp"), [("nesterov", {"momentum": 0.9}), ("butterworth", {}), ("adam", {})])
+def test_poles_at_a_huge_lr_curvature_against_mpmath(name, hp):
+    """Where M0 + x M1 overflows (x = 1e307) the poles are still those of the characteristic polynomial
+    (60-digit mpmath roots); they raised numpy's 'Array must not contain infs or NaNs' (issue 13)."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    loop = closed_loop(name, **hp)
+    x = 1e307
+    poly = loop.polynomial
+    coefficients = [
+        mpmath.mpf(float(c)) + x * mpmath.mpf(float(s)) for c, s in zip(poly.constant, poly.slope, strict=True)
+    ]
+    n = len(coefficients) - 1
+    companion = mpmath.zeros(n, n)  # roots of z^n + c1 z^(n-1) + ... as a companion matrix's eigenvalues
+    for j in range(n):
+        companion[0, j] = -coefficients[j + 1] / coefficients[0]
+        if j + 1 < n:
+            companion[j + 1, j] = 1
+    exact = sorted((complex(r) for r in mpmath.eig(companion, left=False, right=False)), key=abs)
+    got = sorted(loop.poles(x), key=abs)
+    assert abs(got[-1]) == pytest.approx(abs(exact[-1]), rel=1e-9)
+    assert float(loop.rate(x)) == pytest.approx(abs(exact[-1]), rel=1e-9)
+    assert np.all(np.isinf(loop.poles(np.inf)))
