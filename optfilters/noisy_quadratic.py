@@ -681,6 +681,15 @@ class NoisyQuadraticPrediction(RichDisplay):
     eval_variance: FloatArray | None = None
 
     @property
+    def linearisation_holds(self) -> bool:
+        """False when a linearised prediction contradicts itself: its loss overflows while its rate is below 1.
+
+        The normaliser's small-signal model then does not describe the run (Adam at ``lr = 1e308``: the first
+        step is ``lr`` itself); :attr:`label` says so.  True for exact predictions.
+        """
+        return _linearisation_breaks(self.linearised, self.rate, self.expected_loss) is None
+
+    @property
     def eval_expected_loss(self) -> FloatArray | None:
         """``E[L]`` at the model's evaluation point (Schedule-Free's average ``x``); None for other models.
 
@@ -753,7 +762,9 @@ class NoisyQuadraticPrediction(RichDisplay):
             ``expected_loss`` (``N + 1`` values), the steady-state loss and
             rates, the first and last learning rate, the curvatures, noise,
             label and preconditioner, and the averaged parameters' loss when
-            the model keeps an average.
+            the model keeps an average.  Non-finite numbers are None; ``stable``
+            (``rate < 1``) tells an infinite rate (False) from a finite one, and
+            ``linearisation_holds`` is :attr:`linearisation_holds`.
         """
         return {
             "name": self.name,
@@ -768,6 +779,8 @@ class NoisyQuadraticPrediction(RichDisplay):
             "noise_var": _list(self.noise_var),
             "label": self.label,
             "linearised": self.linearised,
+            "linearisation_holds": self.linearisation_holds,
+            "stable": bool(self.rate < 1.0),
             "preconditioner": _list(self.preconditioner),
             **self._averaged_dict(),
         }
@@ -1111,6 +1124,14 @@ def _unscaled(values: ArrayLike, e: Any) -> FloatArray:
         return np.asarray(np.ldexp(values, np.minimum(e, 1 << 20)), dtype=np.float64)
 
 
+def _linearisation_breaks(linearised: bool, rate: float, loss: FloatArray) -> int | None:
+    """The first step whose linearised loss overflowed although the linearised rate is below 1 (else None)."""
+    bad = ~np.isfinite(loss)
+    if not (linearised and rate < 1.0 and bad.any()):
+        return None
+    return int(np.argmax(bad))
+
+
 def _overflowed_stays_infinite(loss: FloatArray) -> FloatArray:
     """From the first non-finite value on, ``inf``: the loss of a recursion from finite inputs that overflowed.
 
@@ -1428,6 +1449,12 @@ def predict(
         steady = relay_steady
         avg_steady = relay_avg_steady if avg_steady is not None else None
     rate = float(np.max(radius[positive])) if np.any(positive) else 1.0
+    broken = _linearisation_breaks(bool(stages), rate, expected)
+    if broken is not None:
+        notes.append(
+            f"NOT VALID here: the linearised loss overflows to inf from step {broken} while the linearised rate is "
+            f"{fmt_list([rate])} < 1 (the normaliser's small-signal model does not describe this run)"
+        )
     time_varying = not m.is_time_invariant or schedule is not None
     if m.period is not None:
         exact = "" if stages else f"exact (periodically time-varying recursion, period {m.period}); "
