@@ -1712,6 +1712,10 @@ class OffsetRmsNormaliser(Stage):
         }
 
 
+#: The smallest positive normal double (below it a float keeps fewer than 53 bits).
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+
+
 class _LrEma:
     """``a_t = beta a_{t-1} + (1 - beta) lr`` for a constant ``lr``, cached (LaProp's ``exp_avg_lr_1``)."""
 
@@ -1729,7 +1733,12 @@ class _LrEma:
             run = self._runs[lr] = [0.0]
         while len(run) <= t:
             run.append(run[-1] * self.beta + (1.0 - self.beta) * lr)
-        return run[t] / lr
+        value = run[t] / lr
+        if lr != 1.0 and t > 0 and not (run[t] >= _SMALLEST_NORMAL and value < math.inf):
+            # a_t lost its digits below the normal range (lr = 5e-324 gives a_t = 0) or overflowed: for a
+            # constant lr, c_t = a_t / lr does not depend on lr
+            return self.correction(t, 1.0)
+        return value
 
 
 @dataclass(frozen=True, eq=False)

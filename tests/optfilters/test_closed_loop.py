@@ -473,3 +473,8 @@ def test_poles_at_a_huge_lr_curvature_against_mpmath(name, hp):
     assert abs(got[-1]) == pytest.approx(abs(exact[-1]), rel=1e-9)
     assert float(loop.rate(x)) == pytest.approx(abs(exact[-1]), rel=1e-9)
     assert np.all(np.isinf(loop.poles(np.inf)))
+
+
+def test_a_zero_normaliser_gain_is_refused_naming_the_optimizer():
+    with pytest.raises(optfilters.InvalidFilterError, match=r"^adadelta: the frozen normaliser's gain at second"):
+        closed_loop("adadelta", eps=0.0)

@@ -392,3 +392,15 @@ def test_schedule_free_weight_is_the_package_own_while_the_package_is_finite() -
     with pytest.raises(OverflowError):
         opt.step()
     assert weights.at(5, 0.5)[0] == pytest.approx(1.0 - (4 / 5) ** 500, rel=1e-15)
+
+
+@pytest.mark.parametrize("lr", [5e-324, 1e-310, 1e308])
+def test_laprop_lr_correction_is_adams_at_any_lr(lr) -> None:
+    """c_t = a_t / lr with a_t the EMA(beta1) of a constant lr is 1 - beta1^t (Adam's bias correction); at
+    lr = 5e-324 a_t underflowed to 0 and the step divided by it (ZeroDivisionError, the sweep of issue 13)."""
+    from optfilters.package_stages import _LrEma
+
+    ema = _LrEma(0.9)
+    assert [ema.correction(t, lr) for t in (1, 2, 10)] == pytest.approx([1 - 0.9**t for t in (1, 2, 10)], rel=1e-14)
+    loss = predict("laprop", lr=lr, curvatures=[1.0], steps=8).expected_loss
+    assert np.all(np.isfinite(loss)) if lr < 1.0 else np.all(np.isinf(loss[1:]))  # 1e308: a step of lr overflows
