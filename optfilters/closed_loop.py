@@ -1376,8 +1376,8 @@ def closed_loop(
     scale = float(normaliser_scale(m, second_moment))
     if not (math.isfinite(scale) and scale > 0.0):
         raise InvalidFilterError(
-            f"{m.name}: the frozen normaliser's gain at second moment {second_moment} must be finite and > 0, got "
-            f"{scale} (with eps = 0, a zero second moment or state divides by 0 or stops every step)"
+            f"{m.name}: the frozen normaliser's gain must be finite and > 0, got {scale} (at second moment "
+            f"{second_moment}; with eps = 0 a zero second moment or state divides by 0 or stops every step)"
         )
     if m.period is not None:
         return _periodic_loop(m, second_moment, scale, lr)

@@ -231,9 +231,10 @@ def test_stability_and_predict_import_neither_torch_nor_matplotlib():
 @pytest.mark.parametrize(
     "args",
     [
-        ["momentum", "--lr", "1e200"],
+        # lr * h beyond the double range (at lr = 1e200, h = 1 the pole -1e200 is finite: rate 1e200, below)
+        ["momentum", "--lr", "1e200", "--curvatures", "1e200"],
         ["sgd", "--schedule", "exponential:1e308", "--steps", "3"],
-        ["custom", "--b", "1", "--a", "1,-0.5", "--lr", "1e308"],
+        ["custom", "--b", "1", "--a", "1,-0.5", "--lr", "1e308", "--curvatures", "1e10"],
     ],
 )
 def test_an_infinite_rate_is_labelled_unstable(args: list[str]) -> None:
@@ -279,6 +280,17 @@ def test_json_convention_an_infinite_rate_is_null_beside_stable_false(args: list
     data = ok_json(*args)
     data = data.get("at_point", data)
     assert data["rate"] is None and data["stable"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "rate"),
+    [(["momentum", "--lr", "1e200"], "1e+200"), (["custom", "--b", "1", "--a", "1,-0.5", "--lr", "1e308"], "1e+308")],
+)
+def test_a_huge_finite_rate_is_printed_finite_and_unstable(args: list[str], rate: str) -> None:
+    """The pole of modulus 1e200 is finite: its rate is printed as the number (it saturated to inf before)."""
+    result = run("predict", *args)
+    assert result.exit_code == 0, result.output
+    assert f"= {rate} (UNSTABLE: the expected loss diverges)" in result.stdout
 
 
 def test_predict_huge_init_variance_prints_the_finite_loss():

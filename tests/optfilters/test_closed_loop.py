@@ -476,5 +476,5 @@ def test_poles_at_a_huge_lr_curvature_against_mpmath(name, hp):
 
 
 def test_a_zero_normaliser_gain_is_refused_naming_the_optimizer():
-    with pytest.raises(optfilters.InvalidFilterError, match=r"^adadelta: the frozen normaliser's gain at second"):
+    with pytest.raises(optfilters.InvalidFilterError, match=r"^adadelta: the frozen normaliser's gain must be finite"):
         closed_loop("adadelta", eps=0.0)
