@@ -1148,15 +1148,18 @@ def _overflowed_stays_infinite(loss: FloatArray) -> FloatArray:
     return out
 
 
-def _frozen_gains(stages: list[Any], points: list[FloatArray | None], t: int | None, d: int) -> list[FloatArray]:
-    """Each stage's frozen gain at its operating point (1 where it has none)."""
+def _frozen_gains(
+    stages: list[Any], points: list[FloatArray | None], t: int | None, d: int, name: str = ""
+) -> list[FloatArray]:
+    """Each stage's frozen gain at its operating point (1 where it has none); ``name`` (the model's) starts errors."""
     out = []
     for stage, v in zip(stages, points, strict=True):
         with quiet_numerics():
             gain = np.asarray(stage.frozen_gain(v if v is not None else np.ones(d), t), dtype=np.float64)
         if not np.all(np.isfinite(gain)) or np.any(gain <= 0.0):
             raise InvalidHyperparameterError(
-                f"second_moment: the frozen normaliser's gain must be finite and > 0, got {fmt_list(gain)} "
+                f"{name + ': ' if name else ''}second_moment: the frozen normaliser's gain must be finite and > 0, "
+                f"got {fmt_list(gain)} "
                 f"(at second moment {fmt_list(v if v is not None else 1.0)}; eps = 0 needs a second moment > 0)"
             )
         out.append(gain * np.ones(d))
@@ -1301,7 +1304,7 @@ def predict(
         relays: list[tuple[int, FloatArray, FloatArray, FloatArray]] = []  # (stage, input rows, shift, variance)
         if trackers or any(closures):
             if not trackers:
-                gains = _frozen_gains(stages, points, t, d)
+                gains = _frozen_gains(stages, points, t, d, m.name)
             marks = dict(program.marks)
             for j, i in enumerate(loop.nonlinear):
                 if not (trackers or closures[j]):
@@ -1329,7 +1332,7 @@ def predict(
                     )
                     gains[j] = np.asarray(trackers[j].gain(t, moments), dtype=np.float64) * ones
         elif stages:
-            gains = _frozen_gains(stages, points, t, d)
+            gains = _frozen_gains(stages, points, t, d, m.name)
         key = (id(program), tuple(scalars), tuple(g.tobytes() for g in gains))
         if cached is None or cached[0] != key:
             cached = (key, loop.matrix_of(loop.run(program, scalars, gains)))
@@ -1402,10 +1405,10 @@ def predict(
             except InvalidHyperparameterError:  # no steady state: the last tracked gains
                 points = []
         if points:
-            limit_gains = _frozen_gains(stages, points, None, d)
+            limit_gains = _frozen_gains(stages, points, None, d, m.name)
         else:
             limit_gains = [
-                gain if _has_point(stage) else _frozen_gains([stage], [None], None, d)[0]
+                gain if _has_point(stage) else _frozen_gains([stage], [None], None, d, m.name)[0]
                 for stage, gain in zip(stages, gains, strict=True)
             ]
     steady_scale = ones
@@ -1664,10 +1667,10 @@ def transition_matrices(
     start = None if init is None else loop.initial(_per_coordinate("init", init, d), np.zeros(d))[0]
     if limit:
         out = loop.matrix(
-            None, float(lrs[-1]) if schedule is not None else base_lr, _frozen_gains(stages, points, None, d)
+            None, float(lrs[-1]) if schedule is not None else base_lr, _frozen_gains(stages, points, None, d, m.name)
         )
         return out if start is None else (out, start)
     result = np.empty((ts.size, d, loop.n, loop.n + 1))
     for i, t in enumerate(ts):
-        result[i] = loop.matrix(int(t), float(lrs[t - 1]), _frozen_gains(stages, points, int(t), d))
+        result[i] = loop.matrix(int(t), float(lrs[t - 1]), _frozen_gains(stages, points, int(t), d, m.name))
     return result if start is None else (result, start)

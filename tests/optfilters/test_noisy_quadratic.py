@@ -288,3 +288,9 @@ def test_huge_moments_give_the_true_loss_finite_where_it_is_finite(lr, h, init, 
     else:
         assert np.all(np.isfinite(got.expected_loss))
         assert got.variance[0, 0] == init_var and got.mean[0, 0] == init
+
+
+def test_a_zero_frozen_gain_is_refused_naming_the_optimizer():
+    """Adafactor with eps2 = 0 has a zero parameter-scale floor at theta = 0: gain 0, refused, naming the model."""
+    with pytest.raises(optfilters.InvalidHyperparameterError, match=r"^adafactor: second_moment: the frozen"):
+        predict("adafactor", eps2=0.0, curvatures=[1.0], steps=4)
