@@ -137,8 +137,12 @@ def _missing_argument(ctx: click.Context) -> CliError:
     return CliError(f"missing {what}{example}; see {ctx.command_path} --help")
 
 
-#: numpy's floating-point RuntimeWarnings: results are checked and labelled where they arise, never printed.
-_NUMPY_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
+#: numpy's floating-point RuntimeWarnings and those of its nan-functions over all-nan data (the nan result is
+#: labelled where it is checked: ``diverged``, ``undefined``): never printed.
+_NUMPY_WARNINGS = (
+    r"(overflow|invalid value|divide by zero|underflow) encountered|All-NaN (slice|axis) encountered"
+    r"|Mean of empty slice|Degrees of freedom <= 0 for slice"
+)
 
 
 def _one_line_warning(
@@ -160,9 +164,11 @@ def command_line_numerics() -> Iterator[None]:
         try:
             yield
         except OverflowError as exc:
+            # Python's float power raises OverflowError(34, 'Numerical result out of range'): the text, not the tuple
+            detail = str(exc.args[-1]) if exc.args else ""
             raise CliError(
-                f"numbers overflow the floating-point range ({exc}): the run diverges; reduce --steps or use a "
-                "stable setting"
+                f"numbers overflow the floating-point range{f' ({detail})' if detail else ''}: the run diverges; "
+                "reduce --steps or use a stable setting"
             ) from None
         except MemoryError as exc:
             raise CliError(

@@ -512,10 +512,14 @@ class FeedbackLoop:
         exact = self._exact()
         if exact is not None and self.lr_curvature != 0.0:
             found.extend((xc / self.lr_curvature, f) for xc, f in exact.crossings())
+        # Rounding is relative to the gain scale sum|C| / sum|S| (tiny at a huge lr * h: a crossing at
+        # g = 3.8e-305 is a crossing, not the g = 0 one); capped at 1 so that ordinary points keep 1e-12.
+        slope_size = float(np.sum(np.abs(s)))
+        unit = min(1.0, float(np.sum(np.abs(c))) / slope_size) if slope_size > 0.0 else 1.0
         out: list[tuple[float, float]] = []
         for g, f in sorted(found):
-            g = 0.0 if abs(g) < 1e-12 else g
-            if not out or abs(g - out[-1][0]) > 1e-9 * (1.0 + abs(g)):
+            g = 0.0 if abs(g) < 1e-12 * unit else g
+            if not out or abs(g - out[-1][0]) > 1e-9 * (unit + abs(g)):
                 out.append((g, f))
         return out
 

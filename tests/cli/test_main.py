@@ -668,3 +668,16 @@ def check_cli_case(args: list[str], hp: str) -> None:
 @pytest.mark.parametrize(("args", "hp"), CLI_CASES, ids=[" ".join(c[0]) for c in CLI_CASES])
 def test_cli_extreme_value(args: list[str], hp: str) -> None:
     check_cli_case(args, hp)
+
+
+def test_command_line_numerics_hides_numpy_text_and_the_errno_tuple(capsys: pytest.CaptureFixture[str]) -> None:
+    with common.command_line_numerics():
+        assert math.isnan(float(np.nanmax(np.array([np.nan]))))  # "All-NaN slice encountered"
+        assert math.isnan(float(np.nanmean(np.array([]))))  # "Mean of empty slice"
+    assert capsys.readouterr().err == ""
+    with pytest.raises(common.CliError) as caught:
+        with common.command_line_numerics():
+            _ = 10.0**400  # Python's float power: OverflowError(34, 'Numerical result out of range')
+    message = caught.value.format_message()
+    assert message.startswith("numbers overflow the floating-point range (Numerical result out of range): ")
+    assert "34" not in message

@@ -513,3 +513,13 @@ def test_order_16_locus_and_sensitivity_poles_against_mpmath(name: str) -> None:
     impulse = np.diff(step, prepend=0.0)  # the step's input is the running sum of an impulse
     assert s.noise_gain == pytest.approx(float(np.sum(impulse * impulse)), rel=1e-6)
     assert s.peak_s >= 1.0
+
+
+def test_huge_operating_point_keeps_its_stable_interval_and_finite_rate():
+    """At x = lr * h = 1e305 the heavy-ball loop is unstable with a finite pole of modulus ~1e305, and lr must
+    shrink to the edge 3.8 (the crossing at g = 3.8e-305 is not rounded into g = 0)."""
+    m = margins("momentum", 1e305, momentum=0.9)
+    assert not m.stable and m.rate == pytest.approx(1e305, rel=1e-12)
+    assert m.stable_intervals == ((0.0, pytest.approx(3.8e-305, rel=1e-12)),)
+    assert m.edge_lr_curvature == pytest.approx(3.8, rel=1e-12)
+    assert m.edge_lr_curvature == pytest.approx(margins("momentum", 0.05, momentum=0.9).edge_lr_curvature)
