@@ -31,6 +31,7 @@ from optfilters.validation import MAX_SAMPLES, MAX_SEED, MAX_STEPS
 
 from ._common import (
     CliError,
+    FiniteFloatRange,
     Selection,
     echo_json,
     fmt,
@@ -287,14 +288,14 @@ def _stability_options() -> list[click.Parameter]:
         curvature_option(),
         click.Option(
             ["--condition-number", "condition_number"],
-            type=click.FloatRange(min=1.0),
+            type=FiniteFloatRange(min=1.0),
             default=None,
             metavar="K",
             help="Also tune lr and the filter's hyperparameters for curvatures in [mu, K mu] (worst-case rate).",
         ),
         click.Option(
             ["--mu", "mu"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloatRange(min=0.0, min_open=True),
             default=1.0,
             show_default=True,
             help="Smallest curvature of the tuning range.",
