@@ -691,6 +691,9 @@ def harmonic_balance(
     ------
     InvalidFilterError
         When the pre-filter is not stable.
+    InvalidHyperparameterError
+        When ``step * curvature`` is not finite and > 0, or so large that the
+        cycle's input amplitude passes 1e300.
 
     Examples
     --------
@@ -917,8 +920,9 @@ class SignLoop:
         Raises
         ------
         InvalidHyperparameterError
-            When ``theta0`` is zero or not finite, or the pre-filter's output never
-            changes sign within 50 000 000 steps.
+            When ``theta0`` is zero or not finite, ``theta0 / lr`` (the steps to
+            reach the optimum) is above 50 000 000, or the pre-filter's output
+            never changes sign within 50 000 000 steps.
 
         """
         theta0 = float(theta0)

@@ -326,6 +326,12 @@ def frozen_edges(
     -------
     FrozenEdges
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        If a step is not an integer >= 1, or the schedule's learning-rate
+        factor overflows the floating-point range by one of the steps.
+
     Examples
     --------
     >>> from optfilters.thresholds import frozen_edges
@@ -556,7 +562,8 @@ def time_varying_verdict(
     ------
     InvalidHyperparameterError
         If both ``lr_curvature`` and ``curvature`` are given, or either is
-        not finite and > 0.
+        not finite and > 0, or the run's numbers overflow the floating-point
+        range at once (``x = lr * h`` near the largest float).
 
     Examples
     --------

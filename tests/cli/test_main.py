@@ -622,6 +622,7 @@ FOREIGN_ROWS: list[tuple[list[str], str]] = [
     (["sign-loop", "lion", "--init", "0"], "theta0 must be finite and non-zero"),
     (["sign-loop", "lion", "--noise-std", "0"], "--noise-std must be finite and > 0"),
     (["sign-loop", "adam"], "adam takes no sign"),
+    (["sign-loop", "lion", "--curvature", "1e308"], "too large for the describing function"),
     # certify: models it cannot take, settings out of range
     (["certify", "muon", "--condition-number", "10"], "certify needs a linear"),
     (["certify", "lion", "--condition-number", "10"], "certify needs a linear"),
