@@ -268,7 +268,7 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: A
         )
         data["filters"][name] = item
     if as_json:
-        _plot(plot, lambda p: p.pole_zero(model, stages="all"), as_json, data, style)
+        _plot(plot, lambda p: p.pole_zero_plot(model, stages="all"), as_json, data, style)
         echo_json(data)
         return
     lines = _header(model)
@@ -295,7 +295,7 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: A
             if qh:
                 lines.append(f"  quasi-hyperbolic form: {qh}")
     click.echo("\n".join(lines))
-    _plot(plot, lambda p: p.pole_zero(model, stages="all"), as_json, style=style)
+    _plot(plot, lambda p: p.pole_zero_plot(model, stages="all"), as_json, style=style)
 
 
 # ----------------------------------------------------------------------------- response
@@ -325,7 +325,7 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
         data["filters"][name] = item
 
     def draw(p: Any) -> Any:
-        return p.bode(model, stages="all", log=log, **_bode_style(style))
+        return p.bode_plot(model, stages="all", log=log, **_bode_style(style))
 
     if as_json:
         _plot(plot, draw, as_json, data, style)
@@ -388,7 +388,7 @@ def _poles(selection: Selection, as_json: bool, plot: Path | None, **style: Any)
         data["filters"][name] = item
 
     def draw(p: Any) -> Any:
-        return p.pole_zero(model, stages="all")
+        return p.pole_zero_plot(model, stages="all")
 
     if as_json:
         _plot(plot, draw, as_json, data, style)
@@ -442,7 +442,7 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None, **
         data["filters"][name] = item
 
     def draw(p: Any) -> Any:
-        return p.step(model, n=steps, stages="all")
+        return p.step_plot(model, n=steps, stages="all")
 
     if as_json:
         _plot(plot, draw, as_json, data, style)
@@ -477,7 +477,7 @@ def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None,
         }
 
     def draw(p: Any) -> Any:
-        return p.impulse(model, n=steps, stages="all")
+        return p.impulse_plot(model, n=steps, stages="all")
 
     if as_json:
         _plot(plot, draw, as_json, data, style)
@@ -567,7 +567,7 @@ def _compare(
 
     def draw(p: Any) -> Any:
         models = {label: s.model for label, s in zip(labels, selections, strict=True)}
-        return p.bode(models, stages=stage, log=log, **_bode_style(style))
+        return p.bode_plot(models, stages=stage, log=log, **_bode_style(style))
 
     if as_json:
         _plot(plot, draw, as_json, data, style)

@@ -68,7 +68,7 @@ def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
             help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised).",
         ),
         staleness_option(
-            "Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.", most=1_000
+            "Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.", most=100
         ),
         second_moment_option(
             "Normalised optimizers: second moment v at which the normaliser is frozen (linearised loop)."
@@ -118,50 +118,97 @@ def _report(
     return lines, data
 
 
-def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
-    """Text lines for a :class:`optfilters.margins.Margins` at learning rate ``lr`` (None: ``x`` was given)."""
-    lines = [f"{indent}rate {fmt(result.rate)} ({result.mode})"]
+def _rate_text(rate: float) -> str:
+    """A rate as a finite number, or the labelled state of one that saturated (a diverging loop)."""
+    if math.isnan(rate):
+        return "undetermined"
+    return fmt(rate) if math.isfinite(rate) else "inf (UNSTABLE: overflows)"
+
+
+def _gain_margin_line(result: Any, lr: float | None, indent: str) -> str:
     gm = result.gain_margin
-    if result.stable:
-        if math.isinf(gm):
-            lines.append(f"{indent}gain margin: infinite (no lr diverges at this curvature)")
-        else:
-            lines.append(
-                f"{indent}gain margin x{fmt(gm)} ({fmt(result.gain_margin_db, 4)} dB): diverges at lr*h = "
-                f"{fmt(result.edge_lr_curvature)}"
-                + ("" if lr is None else f" (lr = {fmt(gm * lr)})")
-                + f", through {result.failure_mode}"
-            )
-        if result.lower_gain_margin > 0:
-            lines.append(f"{indent}lower gain margin x{fmt(result.lower_gain_margin)} (lr cannot shrink below it)")
-        if math.isfinite(result.phase_margin) and result.crossover_frequency is not None:
-            f = result.crossover_frequency
-            lines.append(
-                f"{indent}phase margin {fmt(result.phase_margin, 4)} deg at the gain crossover {fmt(f, 4)} "
-                f"cycles/step ({fmt(2 * math.pi * f, 4)} rad/step)"
-            )
-        dm = result.delay_margin
-        lines.append(
-            f"{indent}delay margin {fmt(dm, 4)} steps: tolerates {result.max_staleness} more step"
-            f"{'s' if result.max_staleness != 1 else ''} of gradient staleness"
+    if math.isinf(gm):
+        return f"{indent}gain margin: infinite (no lr diverges at this curvature: stable for every lr*h above this one)"
+    if not math.isfinite(gm):
+        return (
+            f"{indent}gain margin: not determined (the unit-circle crossings bound no stable interval of lr "
+            "around this point, although its rate converges)"
         )
-        rates = ", ".join(
-            f"d={result.staleness + i} {fmt(r)}" + (" (diverges)" if r >= 1.0 else "")
-            for i, r in enumerate(result.stale_rates[:12])
-        )
-        lines.append(f"{indent}rate with d-step-stale gradients: {rates}")
-        step = result.step
-        lines.append(
-            f"{indent}step (optimum moved by 1): overshoot {fmt(100 * step.overshoot, 4)}% past the minimum, "
-            f"settles to 2% in {step.settling_steps} steps, 10-90% rise in {step.rise_steps} steps"
+    through = "" if result.failure_frequency is None else f", through {result.failure_mode}"
+    return (
+        f"{indent}gain margin x{fmt(gm)} ({fmt(result.gain_margin_db, 4)} dB): diverges at lr*h = "
+        f"{fmt(result.edge_lr_curvature)}" + ("" if lr is None else f" (lr = {fmt(gm * lr)})") + through
+    )
+
+
+def _delay_lines(result: Any, indent: str) -> list[str]:
+    from optfilters.margins import MAX_STALENESS
+
+    dm, most = result.delay_margin, result.max_staleness
+    if math.isfinite(result.phase_margin) and result.crossover_frequency is not None:
+        f = result.crossover_frequency
+        phase = (
+            f"{indent}phase margin {fmt(result.phase_margin, 4)} deg at the gain crossover {fmt(f, 4)} "
+            f"cycles/step ({fmt(2 * math.pi * f, 4)} rad/step)"
         )
     else:
+        phase = f"{indent}phase margin: none (|L| never crosses 1: no gain crossover)"
+    steps = f"{most} more step{'s' if most != 1 else ''}"
+    if math.isinf(dm):
+        if most >= MAX_STALENESS:
+            delay = f"{indent}delay margin: infinite (no gain crossover): no staleness destabilises the loop"
+        else:
+            delay = f"{indent}delay margin: infinite (no gain crossover), but the stale loops' poles tolerate {steps}"
+    else:
+        at_least = "at least " if most >= MAX_STALENESS else ""
+        unit = "step" if fmt(dm, 4) == "1" else "steps"
+        delay = f"{indent}delay margin {fmt(dm, 4)} {unit}: tolerates {at_least}{steps} of gradient staleness"
+    rates = ", ".join(
+        f"d={result.staleness + i} {_rate_text(r)}" + _stale_verdict(r) for i, r in enumerate(result.stale_rates[:12])
+    )
+    return [phase, delay, f"{indent}rate with d-step-stale gradients: {rates}"]
+
+
+def _stale_verdict(rate: float) -> str:
+    if not math.isfinite(rate) or rate < 1.0 - 1e-12:
+        return ""
+    return " (diverges)" if rate > 1.0 + 1e-12 else " (marginal: does not converge)"
+
+
+def _step_line(step: Any, indent: str) -> str:
+    n = step.response.size - 1
+    if step.rise_steps < 0:
+        rise = f"does not rise from 10% to 90% of its final value within {n} steps"
+    elif step.rise_steps == 0:
+        rise = "rises from 10% to 90% within one step"
+    else:
+        rise = f"10-90% rise in {step.rise_steps} steps"
+    k = step.settling_steps
+    settle = "settles to 2% at once" if k == 0 else f"settles to 2% in {k} step{'s' if k != 1 else ''}"
+    overshoot = f"overshoot {fmt(100 * step.overshoot, 4)}% past the minimum"
+    return f"{indent}step (optimum moved by 1): {overshoot}, {settle}, {rise}"
+
+
+def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
+    """Text lines for a :class:`optfilters.margins.Margins` at learning rate ``lr`` (None: ``x`` was given).
+
+    Every line is a sentence with finite numbers or a labelled state (infinite, none, not determined, UNSTABLE).
+    """
+    lines = [f"{indent}rate {_rate_text(result.rate)} ({result.mode})"]
+    gm = result.gain_margin
+    if result.stable:
+        lines.append(_gain_margin_line(result, lr, indent))
+        if result.lower_gain_margin > 0:
+            lines.append(f"{indent}lower gain margin x{fmt(result.lower_gain_margin)} (lr cannot shrink below it)")
+        lines += _delay_lines(result, indent)
+        lines.append(_step_line(result.step, indent))
+    elif math.isfinite(gm) and gm > 0:
         lines.append(
-            f"{indent}DIVERGES here: lr must shrink by a factor {fmt(1 / gm) if gm > 0 else 'n/a'} to reach the edge "
+            f"{indent}DIVERGES here: lr must shrink by a factor {fmt(1 / gm)} to reach the edge "
             f"lr*h = {fmt(result.edge_lr_curvature)}"
-            if math.isfinite(gm)
-            else f"{indent}DIVERGES here, and no smaller lr converges"
         )
+    else:
+        lines.append(f"{indent}DIVERGES here, and no smaller lr converges")
     return lines
 
 
@@ -231,7 +278,7 @@ def _margins(
         model,
         note,
         plot,
-        lambda p: p.margins(result),
+        lambda p: p.margins_plot(result),
         as_json,
         f"{model.name}: loop L(z) = x z^-1 H(z) / (1 - z^-1) at {_where(result, model, curvature, lr_curvature)}",
         staleness,
@@ -276,7 +323,7 @@ def _locus(
         model,
         note,
         plot,
-        lambda p: p.root_locus(result),
+        lambda p: p.root_locus_plot(result),
         as_json,
         f"{model.name}: closed-loop poles as x = lr*h sweeps ({len(result.lr_curvature)} values)",
         staleness,
@@ -341,7 +388,7 @@ def _sensitivity(
         model,
         note,
         plot,
-        lambda p: p.sensitivity(result),
+        lambda p: p.sensitivity_plot(result),
         as_json,
         f"{model.name}: sensitivity S = 1/(1+L) and T = L/(1+L) at {_where(result, model, curvature, lr_curvature)}",
         staleness,
@@ -435,7 +482,7 @@ def _thresholds(
         )
         data["run"] = verdict.as_dict()
     if plot is not None:
-        data["plot"] = str(_save_plot(lambda p: p.frozen_edges(edges, base=plan is not None), plot))
+        data["plot"] = str(_save_plot(lambda p: p.frozen_edges_plot(edges, base=plan is not None), plot))
     if as_json:
         echo_json(data)
         return

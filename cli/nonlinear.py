@@ -390,7 +390,7 @@ def _certify(
     if plot is not None:
         iqc = _certifier()
         certs = {"given": iqc.certify(model, mu=mu, L=condition_number * mu, second_moment=second_moment)}
-        written = save_plot(lambda p: p.certified_rates(certs), plot)
+        written = save_plot(lambda p: p.certified_rates_plot(certs), plot)
         summary["plot"] = str(written)
     if as_json:
         echo_json(summary)

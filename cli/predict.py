@@ -232,7 +232,7 @@ def _stability(
         data["certified"] = certified
     if plot is not None:
         curve = loop.rate_curve(points=points)
-        written = save_plot(lambda p: p.closed_loop_rate(curve), plot)
+        written = save_plot(lambda p: p.closed_loop_rate_plot(curve), plot)
         data["plot"] = str(written)
     if as_json:
         echo_json(data)
@@ -346,7 +346,7 @@ def _predict(
     model = selection.model
     values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule, staleness)
     result = predict(model, steps=steps, **values)
-    written = None if plot is None else save_plot(lambda p: p.expected_loss(result), plot, title=title, size=size)
+    written = None if plot is None else save_plot(lambda p: p.expected_loss_plot(result), plot, title=title, size=size)
     if as_json:
         data = result.as_dict()
         data["hyperparameters"] = dict(model.hyperparameters)
@@ -436,7 +436,7 @@ def _observe(
             model, curvature=max(values["curvatures"]), steps=divergence_steps, staleness=staleness
         ).as_dict()
     if plot is not None:
-        written = save_plot(lambda p: p.loss_comparison(comparison), plot)
+        written = save_plot(lambda p: p.loss_comparison_plot(comparison), plot)
         data["plot"] = str(written)
     if as_json:
         echo_json(data)

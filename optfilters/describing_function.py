@@ -795,14 +795,14 @@ class RelayRun:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """``theta / lr`` against steps; ``approach=`` adds the ramp (:func:`optfilters.plot.relay_run`).
+        """``theta / lr`` against steps; ``approach=`` adds the ramp (:func:`optfilters.plot.relay_run_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.relay_run` (``approach``, ``steps``, ``title``).
+            Passed to :func:`optfilters.plot.relay_run_plot` (``approach``, ``steps``, ``title``).
 
         Returns
         -------
@@ -811,7 +811,7 @@ class RelayRun:
         """
         from . import plot
 
-        return plot.relay_run(self, ax=ax, **kwargs)
+        return plot.relay_run_plot(self, ax=ax, **kwargs)
 
 
 def final_cycle(theta: ArrayLike, step: float, curvature: float = 1.0, window: int = 64) -> RelayRun:
@@ -1209,14 +1209,14 @@ class NoiseTransition:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Steady-state loss against the noise (:func:`optfilters.plot.noise_transition`).
+        """Steady-state loss against the noise (:func:`optfilters.plot.noise_transition_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.noise_transition` (``title``).
+            Passed to :func:`optfilters.plot.noise_transition_plot` (``title``).
 
         Returns
         -------
@@ -1225,7 +1225,7 @@ class NoiseTransition:
         """
         from . import plot
 
-        return plot.noise_transition(self, ax=ax, **kwargs)
+        return plot.noise_transition_plot(self, ax=ax, **kwargs)
 
 
 def _gaussian_gain_steady(loop: SignLoop, noise_var: float) -> float:

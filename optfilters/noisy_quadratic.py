@@ -726,23 +726,23 @@ class NoisyQuadraticPrediction(RichDisplay):
         return np.asarray(0.5 * self.variance @ self.curvatures, dtype=np.float64)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The expected loss against the step, with its steady state (:func:`optfilters.plot.expected_loss`).
+        """The expected loss against the step, with its steady state (:func:`optfilters.plot.expected_loss_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.expected_loss`.
+            Passed to :func:`optfilters.plot.expected_loss_plot`.
 
         Returns
         -------
         optfilters.plot.PlotResult
             What was drawn.
         """
-        from .plot import expected_loss
+        from .plot import expected_loss_plot
 
-        return expected_loss(self, ax=ax, **kwargs)
+        return expected_loss_plot(self, ax=ax, **kwargs)
 
     def as_dict(self) -> dict[str, Any]:
         """``expected_loss``, ``steady_state_loss``, ``rate`` and the context (JSON-able, non-finite as None).
@@ -1058,6 +1058,94 @@ def _periodic_mean(tail: FloatArray) -> float:
     return float(np.mean(tail))
 
 
+#: Reuse a relay loop's step matrices across steps (False: rebuild them from the program at every step, the
+#: reference the tests compare against).
+_RELAY_CACHE = True
+
+
+def _relay_input(
+    rows: FloatArray, mean: FloatArray, cov: FloatArray, noise_var: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Mean and standard deviation of a relay's input ``rows . [X; xi]`` per coordinate (0 for an exactly known one)."""
+    mu = _mean(rows, mean)
+    std = np.sqrt(np.maximum(_second_moment(rows, mean, cov, noise_var) - mu * mu, 0.0))
+    return mu, np.where(std <= 1e-15 * np.abs(mu), 0.0, std)  # rounding of an exactly known direction
+
+
+def _relay_run(
+    rows: FloatArray,
+    m0: FloatArray,
+    m1: FloatArray,
+    column: FloatArray,
+    mean: FloatArray,
+    cov: FloatArray,
+    noise_var: FloatArray,
+    output: int | None,
+    closure: Any,
+    settle: int,
+    window: int,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
+    """``settle + window`` steps of a relay loop whose step is fixed, one coordinate at a time on Python floats.
+
+    The same recursion as the noisy-quadratic step with one relay: the relay's
+    input ``rows . [X; xi]`` has mean ``mu`` and deviation ``std``, its closure
+    gives ``(E, gain, var)``; the step matrix is ``M0 + gain M1``, the state's
+    mean moves by ``A m + (E - gain mu) column`` and its covariance by ``A P
+    A^T + s^2 b b^T + (var - gain^2 std^2) column column^T``.  Returns the
+    final mean and covariance and, for the last ``window`` steps, ``E[theta^2]``
+    (and the averaged output's) per coordinate, shape ``(window, d)``.
+    """
+    d, n = mean.shape
+    span = range(n)
+    parts = np.zeros((window, d))
+    parts_avg = np.zeros((window, d)) if output is not None else None
+    mean, cov = mean.copy(), cov.copy()
+    for i in range(d):
+        r, rn, s2 = rows[i, :n].tolist(), float(rows[i, n]), float(noise_var[i])
+        a0, b0 = m0[i, :, :n].tolist(), m0[i, :, n].tolist()
+        a1, b1 = m1[i, :, :n].tolist(), m1[i, :, n].tolist()
+        col = column[i].tolist()
+        x, c = mean[i].tolist(), cov[i].tolist()
+        zero = not any(v != 0.0 for line in c for v in line)  # an exactly known state stays so without noise
+        for k in range(settle + window):
+            mu = 0.0
+            second = rn * rn * s2
+            for p in span:
+                mu += r[p] * x[p]
+                if r[p] != 0.0:
+                    line, xp = c[p], x[p]
+                    for q in span:
+                        second += r[p] * r[q] * (line[q] + xp * x[q])
+            var = second - mu * mu
+            if var < 0.0:
+                var = 0.0
+            std = math.sqrt(var)
+            if std <= 1e-15 * abs(mu):
+                std = 0.0
+            e, g, vo = closure(mu, std)
+            a = a0 if g == 0.0 else [[a0[p][q] + g * a1[p][q] for q in span] for p in span]
+            shift = e - g * mu
+            x = [sum(a[p][q] * x[q] for q in span) + shift * col[p] for p in span]
+            left = vo - g * g * std * std
+            if left < 0.0:
+                left = 0.0
+            if not (zero and s2 == 0.0 and left == 0.0):
+                b = b0 if g == 0.0 else [b0[p] + g * b1[p] for p in span]
+                ac = [[sum(a[p][j] * c[j][q] for j in span) for q in span] for p in span]
+                new = [
+                    [sum(ac[p][j] * a[q][j] for j in span) + s2 * b[p] * b[q] + left * col[p] * col[q] for q in span]
+                    for p in span
+                ]
+                c = [[0.5 * (new[p][q] + new[q][p]) for q in span] for p in span]
+                zero = False
+            if k >= settle:
+                parts[k - settle, i] = x[0] * x[0] + c[0][0]
+                if parts_avg is not None and output is not None:
+                    parts_avg[k - settle, i] = x[output] * x[output] + c[output][output]
+        mean[i], cov[i] = x, c
+    return mean, cov, parts, parts_avg
+
+
 def _has_closure(stage: Any) -> bool:
     """True when the stage has a Gaussian closure (its statistical linearisation, e.g. the sign)."""
     return stage.gaussian_closure(np.zeros(1), np.ones(1)) is not None
@@ -1229,11 +1317,74 @@ def predict(
     gains: list[FloatArray] = [ones] * len(stages)
     closures = [_has_closure(stage) for stage in stages]
 
+    # One relay (the sign) and no normaliser tracked through the moments: the step's matrix is M0 + gain M1 in the
+    # relay's gain, with M0, M1 and the relay's input rows fixed by the program, its scalars and the other (frozen)
+    # gains; they are computed once per distinct step (every step of a relay loop's long steady-state run shares
+    # them).
+    fixed = all(closures[k] or not tracker.needs_moments for k, tracker in enumerate(trackers))
+    relay = closures.index(True) if closures.count(True) == 1 and fixed and _RELAY_CACHE else None
+    unit = Moments(ones, ones, ones, param2=ones)  # read by no tracker on this path (needs_moments is False)
+    structures: dict[Any, Any] = {}
+
+    def relay_structure(
+        program: Program, scalars: list[float]
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The relay's input rows, ``M0``, ``M1`` and the column by which its output enters the state."""
+        assert relay is not None
+        key = (id(program), tuple(scalars), tuple(g.tobytes() for k, g in enumerate(gains) if k != relay))
+        found = structures.get(key)
+        if found is not None:
+            return found
+        if len(structures) > 64:
+            structures.clear()
+        at = [list(gains), list(gains)]
+        at[0][relay], at[1][relay] = np.zeros(d), ones
+        i = loop.nonlinear[relay]
+        _, rows = loop.taps(loop.run(program, scalars, at[0], dict(program.marks)[f"{i}.direction"]), program, i)
+        rows = np.array(rows, dtype=np.float64, copy=True)
+        m0 = loop.matrix_of(loop.run(program, scalars, at[0]))
+        m1 = loop.matrix_of(loop.run(program, scalars, at[1])) - m0
+        norm = np.einsum("di,di->d", rows, rows)
+        column = np.einsum("dij,dj->di", m1, rows) / np.where(norm > 0.0, norm, 1.0)[:, None]
+        found = structures[key] = (rows, m0, m1, column)
+        return found
+
+    def relay_step(
+        t: int, program: Program, scalars: list[float]
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The other stages' gains at step ``t`` (into ``gains``) and the relay's structure of that step."""
+        nonlocal gains
+        if trackers:
+            gains = [np.asarray(tr.gain(t, unit), dtype=np.float64) * ones for tr in trackers]
+        else:
+            gains = _frozen_gains(stages, points, t, d)
+        return relay_structure(program, scalars)
+
     def advance(t: int, lr_t: float) -> None:
         """One step of the mean and covariance recursion (the model's stages at step ``t``)."""
         nonlocal mean, cov, cached, gains
         program = loop.plan.program(t)
         scalars = program.scalar_values(t, lr_t)
+        if relay is not None:
+            rows, m0, m1, column = relay_step(t, program, scalars)
+            mu, std = _relay_input(rows, mean, cov, sigma2)
+            closure = stages[relay].gaussian_closure(mu, std)
+            assert closure is not None
+            expected_out, gain, var_out = (np.asarray(x, dtype=np.float64) * ones for x in closure)
+            gains[relay] = gain
+            matrix = m0 + gain[:, None, None] * m1
+            a, b = matrix[:, :, :n], matrix[:, :, n]
+            shift = expected_out - gain * mu
+            leftover = np.maximum(var_out - gain * gain * std * std, 0.0)
+            new_mean = (a @ mean[:, :, None])[:, :, 0] + shift[:, None] * column
+            new_cov = (
+                a @ cov @ np.swapaxes(a, 1, 2)
+                + sigma2[:, None, None] * b[:, :, None] * b[:, None, :]
+                + leftover[:, None, None] * column[:, :, None] * column[:, None, :]
+            )
+            mean = new_mean
+            cov = 0.5 * (new_cov + np.swapaxes(new_cov, 1, 2))
+            return
         relays: list[tuple[int, FloatArray, FloatArray, FloatArray]] = []  # (stage, input rows, shift, variance)
         if trackers or any(closures):
             if not trackers:
@@ -1245,10 +1396,7 @@ def predict(
                 regs = loop.run(program, scalars, gains, marks[f"{i}.direction"])
                 g_row, d_row = loop.taps(regs, program, i)
                 if closures[j]:  # E[f(d)] + gain (d - mu) + e, e uncorrelated with the state (Bussgang)
-                    mu = _mean(d_row, mean)
-                    variance = np.maximum(_second_moment(d_row, mean, cov, sigma2) - mu * mu, 0.0)
-                    std = np.sqrt(variance)
-                    std = np.where(std <= 1e-15 * np.abs(mu), 0.0, std)  # rounding of an exactly known direction
+                    mu, std = _relay_input(d_row, mean, cov, sigma2)
                     closure = stages[j].gaussian_closure(mu, std)
                     assert closure is not None
                     expected_out, gain, var_out = (np.asarray(x, dtype=np.float64) * ones for x in closure)
@@ -1300,12 +1448,28 @@ def predict(
             settle, window = horizon
             tail = np.empty(window)
             tail_avg = np.empty(window)
-            for k in range(settle + window):
-                advance(steps + 1 + k, final_lr)
-                if k >= settle:
-                    tail[k - settle] = 0.5 * float((mean[:, 0] ** 2 + cov[:, 0, 0]) @ h)
-                    if output is not None:
-                        tail_avg[k - settle] = 0.5 * float((mean[:, output] ** 2 + cov[:, output, output]) @ h)
+            first = steps + 1
+            same = None
+            if relay is not None and m.is_time_invariant:  # the same step from here on: the scalar recursion
+                program = loop.plan.program(first)
+                scalars = program.scalar_values(first, final_lr)
+                later = loop.plan.program(first + 1)
+                if later is program and later.scalar_values(first + 1, final_lr) == scalars:
+                    same = relay_step(first, program, scalars)
+            if same is not None and relay is not None:
+                closure = stages[relay].scalar_closure()
+                assert closure is not None
+                mean, cov, parts, parts_avg = _relay_run(*same, mean, cov, sigma2, output, closure, settle, window)
+                tail[:] = 0.5 * (parts @ h)
+                if parts_avg is not None:
+                    tail_avg[:] = 0.5 * (parts_avg @ h)
+            else:
+                for k in range(settle + window):
+                    advance(first + k, final_lr)
+                    if k >= settle:
+                        tail[k - settle] = 0.5 * float((mean[:, 0] ** 2 + cov[:, 0, 0]) @ h)
+                        if output is not None:
+                            tail_avg[k - settle] = 0.5 * float((mean[:, output] ** 2 + cov[:, output, output]) @ h)
             relay_steady = _periodic_mean(tail)
             relay_avg_steady = _periodic_mean(tail_avg) if output is not None else math.nan
         elif any(closures):
@@ -1350,6 +1514,7 @@ def predict(
         limit = loop.matrix(None, final_lr, limit_gains)
         if loop.lag:  # stale gradients: the poles of the state-space loop with its delay line
             radius = np.asarray(saturating_spectral_radius(limit[:, :, : loop.n]), dtype=np.float64)
+            _stale_design_rates(m, final_lr, h, steady_scale, loop.lag, radius)
             notes.append(f"gradients {loop.lag} step{'s' if loop.lag != 1 else ''} stale")
         else:
             # The rate from the closed loop itself (accurate for high-order designs), per coordinate; one
@@ -1459,6 +1624,25 @@ def steady_state_loss(
         second_moment=mode,
         **hyperparameters,
     ).steady_state_loss
+
+
+def _stale_design_rates(m: OptimizerModel, lr: float, h: FloatArray, scale: Any, lag: int, radius: FloatArray) -> None:
+    """Replace, in place, the state-space rates of a stale loop around a high-order design by the factored loop's.
+
+    The eigenvalues of the expanded realisation are off by up to 1e-4 at order 16 (clustered poles); the loop of
+    :mod:`optfilters.margins` keeps the characteristic polynomial factored.
+    """
+    from .closed_loop import ClosedLoop
+    from .margins import loop_of
+
+    base = closed_loop(m, lr=lr)
+    if not isinstance(base, ClosedLoop) or base._sections is None:
+        return
+    scales = np.asarray(scale, dtype=np.float64) * np.ones(h.size)
+    for i in np.flatnonzero((h > 0.0) & np.isfinite(radius)):
+        s = float(scales[i])
+        stale = loop_of(replace(base, preconditioner=s), m.name, lr * float(h[i]) * s).delayed(lag)
+        radius[i] = float(stale.rate(1.0))
 
 
 def _check_staleness(staleness: Any) -> None:

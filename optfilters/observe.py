@@ -107,7 +107,7 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class LossComparison:
-    """Predicted loss against the observed mean loss over seeds (see :func:`optfilters.plot.loss_comparison`).
+    """Predicted loss against the observed mean loss over seeds (see :func:`optfilters.plot.loss_comparison_plot`).
 
     Attributes
     ----------
@@ -222,14 +222,14 @@ class LossComparison:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.loss_comparison`.
+        """Draw with :func:`optfilters.plot.loss_comparison_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.loss_comparison`.
+            Passed to :func:`optfilters.plot.loss_comparison_plot`.
 
         Returns
         -------
@@ -238,7 +238,7 @@ class LossComparison:
         """
         from . import plot
 
-        return plot.loss_comparison(self, ax=ax, **kwargs)
+        return plot.loss_comparison_plot(self, ax=ax, **kwargs)
 
 
 @dataclass(frozen=True)

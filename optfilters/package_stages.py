@@ -202,6 +202,8 @@ class _OwnUpdate(Stage):
 
 
 class _UnitTracker(Tracker):
+    needs_moments: ClassVar[bool] = False
+
     def gain(self, t: int, moments: Moments) -> FloatArray:
         return np.ones_like(np.asarray(moments.grad2, dtype=np.float64))
 

@@ -309,6 +309,10 @@ class Tracker:
     0.398942
     """
 
+    #: False when :meth:`gain` does not read the moments (a stage the linearisation leaves out, gain 1): the
+    #: noisy-quadratic model then does not compute them, and can reuse its step matrices across steps.
+    needs_moments: ClassVar[bool] = True
+
     def gain(self, t: int, moments: Moments) -> FloatArray:
         """The stage's gain per coordinate at step ``t``, advancing the tracked state by one step.
 
@@ -717,6 +721,27 @@ class Stage:
         describing function).
         """
         return None
+
+    def scalar_closure(self) -> Callable[[float, float], tuple[float, float, float]] | None:
+        """:meth:`gaussian_closure` for one coordinate, on Python floats (a long scalar recursion calls it per step).
+
+        Returns
+        -------
+        callable or None
+            ``f(mean, std) -> (E[f(x)], E[f'(x)], Var[f(x)])`` as floats, the
+            same numbers as :meth:`gaussian_closure`; None when the stage has
+            no closure.  The default wraps :meth:`gaussian_closure`.
+        """
+        if self.gaussian_closure(np.zeros(1), np.ones(1)) is None:
+            return None
+
+        def closure(mean: float, std: float) -> tuple[float, float, float]:
+            found = self.gaussian_closure(np.array([mean]), np.array([std]))
+            assert found is not None
+            expected, gain, variance = (float(np.asarray(x).ravel()[0]) for x in found)
+            return expected, gain, variance
+
+        return closure
 
     def steady_dc(self, owner: str = "the model") -> float | None:
         """``v / E[g^2]`` at steady state: the self-consistent operating point of the linearisation.
@@ -2365,6 +2390,23 @@ class SignNonlinearity(Stage):
         """The sign's Gaussian closure: :meth:`gaussian` (mean, random-input gain, variance of ``sign x``)."""
         return self.gaussian(mean, std)
 
+    def scalar_closure(self) -> Callable[[float, float], tuple[float, float, float]]:
+        """:meth:`gaussian` for one coordinate with :func:`math.erf` (the same formulas, Python floats).
+
+        Returns
+        -------
+        callable
+            ``f(mean, std) -> (E[sign x], gain, Var[sign x])``.
+
+        Examples
+        --------
+        >>> from optfilters.stages import SignNonlinearity
+        >>> closure = SignNonlinearity().scalar_closure()
+        >>> [round(v, 6) for v in closure(0.0, 1.0)], closure(-2.0, 0.0)
+        ([0.0, 0.797885, 1.0], (-1.0, 0.0, 0.0))
+        """
+        return _sign_closure
+
     def tracker(self, size: int) -> Tracker:
         """The Gaussian (Bussgang) gain ``sqrt(2/pi) / rms(d)`` of the predicted direction."""
         return _SignTracker()
@@ -2465,6 +2507,16 @@ class SignNonlinearity(Stage):
             np.asarray(gain, dtype=np.float64),
             np.asarray(variance, dtype=np.float64),
         )
+
+
+def _sign_closure(mean: float, std: float) -> tuple[float, float, float]:
+    """:meth:`SignNonlinearity.gaussian` on floats (tests/optfilters/test_stages.py checks they agree)."""
+    if not std > 0.0:  # deterministic: np.sign (nan stays nan)
+        return (math.copysign(1.0, mean) if mean != 0.0 and mean == mean else mean), 0.0, 0.0
+    z = mean / std
+    expected = math.erf(z / math.sqrt(2.0))
+    gain = math.sqrt(2.0 / math.pi) / std * math.exp(-0.5 * z * z)
+    return expected, gain, max(1.0 - expected * expected, 0.0)
 
 
 class _SignTracker(Tracker):

@@ -266,8 +266,8 @@ def _figure_scaling(scaling: dict[str, Any], out: Path, dpi: int) -> list[str]:
     with plot.style():
         fig, axes = plt.subplots(1, 2, figsize=(12.0, 4.8), squeeze=False)
     results = {v["label"]: v["result"] for v in scaling.values()}
-    plot.batch_scaling(results, ax=axes[0, 0], quantity="steps", title="steps to loss 0.01 (tuned per batch size)")
-    plot.batch_scaling(results, ax=axes[0, 1], quantity="lr", title="tuned learning rate")
+    plot.batch_scaling_plot(results, ax=axes[0, 0], quantity="steps", title="steps to loss 0.01 (tuned per batch size)")
+    plot.batch_scaling_plot(results, ax=axes[0, 1], quantity="lr", title="tuned learning rate")
     target = out / "steps_vs_batch.png"
     plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=dpi)
     plt.close(fig)
@@ -282,7 +282,7 @@ def _figure_checks(mc: dict[str, Any], rules: dict[str, Any], out: Path, dpi: in
     with plot.style():
         fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.4), squeeze=False)
     comparisons = {k: v["comparison"] for k, v in mc.items()}
-    plot.loss_comparison(comparisons, ax=axes[0, 0], log=True, band=2.0, title="heavy ball (tuned): bridge runs")
+    plot.loss_comparison_plot(comparisons, ax=axes[0, 0], log=True, band=2.0, title="heavy ball (tuned): bridge runs")
     for i, row in enumerate(mc.values()):
         axes[0, 0].axvline(row["predicted_steps"], color=plot.PALETTE[i % len(plot.PALETTE)], linestyle=":")
     axes[0, 0].axhline(0.01, color="0.3", linewidth=0.8)

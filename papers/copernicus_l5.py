@@ -358,7 +358,7 @@ def _trajectory_figure(
     from optfilters.trajectory import run_trajectories
 
     with progress(f"{path.name}: {len(optimizers) * len(lrs)} runs of {steps} steps", 1) as advance:
-        result = plot.trajectories(run_trajectories(function, optimizers, lrs, steps=steps), **kwargs)
+        result = plot.trajectories_plot(run_trajectories(function, optimizers, lrs, steps=steps), **kwargs)
         advance(1)
     runs = result.data["runs"]
     return _save(result, path, dpi), runs
@@ -415,7 +415,7 @@ def _momentum_rate_figure(rows: list[dict[str, Any]], path: Path, dpi: int) -> s
     curves = {label: loop.rate_curve(x) for label, loop in loops.items()}
     with plot.style():
         _, ax = plt.subplots(figsize=(7.6, 4.4))
-    result = plot.closed_loop_rate(curves, ax=ax, log=True, shade=False, ymax=1.06, title=None)
+    result = plot.closed_loop_rate_plot(curves, ax=ax, log=True, shade=False, ymax=1.06, title=None)
     ax.set_ylim(0.88, 1.06)
     markers = {20.0: "s", 200.0: "o"}
     for i, label in enumerate(loops):

@@ -126,7 +126,7 @@ def _figure_sharpness(traces: dict[str, Any], out: Path) -> list[str]:
         fig, axes = plt.subplots(len(groups), 1, figsize=(6.4, 2.9 * len(groups)), squeeze=False)
     for ax, (title, labels) in zip(axes[:, 0], groups.items(), strict=True):
         # A list: each trace is labelled by its optimizer and lr.
-        plot.sharpness([traces[label] for label in labels], ax=ax, log=title.startswith("gradient"), title=title)
+        plot.sharpness_plot([traces[label] for label in labels], ax=ax, log=title.startswith("gradient"), title=title)
         ax.legend(loc="lower right", ncols=2 if len(labels) > 2 else 1, fontsize="small")
         if title.startswith("Adam"):
             ax.set_ylabel("preconditioned sharpness")
@@ -191,7 +191,7 @@ def _figure_response(responses: dict[str, Any], out: Path) -> list[str]:
     with plot.style():
         fig, axes = plt.subplots(2, len(responses), figsize=(5.0 * len(responses), 5.6), squeeze=False, sharex=True)
     for j, (label, response) in enumerate(responses.items()):
-        plot.empirical_response(response, ax=[axes[0, j], axes[1, j]], log=True, title=label)
+        plot.empirical_response_plot(response, ax=[axes[0, j], axes[1, j]], log=True, title=label)
     target = out / "empirical_response.png"
     plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=150)
     plt.close(fig)

@@ -371,7 +371,7 @@ def _draw_family(
     for label, (filt, closed) in series.items():
         extra = [v for v in (closed["cutoff"][1], closed["phase_extremum_frequency"][1]) if v is not None]
         responses[label] = optfilters.frequency_response(filt, freqs=_grid(n, fmin, extra))
-    result = plot.bode(responses, ax=list(axes), phase=True, title=title, legend=False)
+    result = plot.bode_plot(responses, ax=list(axes), phase=True, title=title, legend=False)
     rows: dict[str, Any] = {}
     for i, (label, (filt, closed)) in enumerate(series.items()):
         mag, phase = result.artists["magnitude"][i], result.artists["phase"][i]
@@ -448,7 +448,7 @@ def _nesterov_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
         )
         _legend_with_markers(ax_mag, loc="upper right")
         ax_mag.tick_params(labelbottom=False)
-        pz = plot.pole_zero(
+        pz = plot.pole_zero_plot(
             {label: filt for label, (filt, _) in series.items()},
             ax=ax_pz,
             title="pole (x) at z = mu, zero (o) at z = mu/(1 + mu)",
@@ -516,7 +516,7 @@ def _comparison_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]
     }
     with plot.style():
         fig, axes = plt.subplots(3, 1, figsize=(6.8, 7.6), sharex=True, height_ratios=(1.2, 1.0, 0.8))
-        result = plot.bode(
+        result = plot.bode_plot(
             responses, ax=list(axes[:2]), phase=True, title=f"Standard vs Nesterov momentum at mu = {mu:g}"
         )
         mags = result.artists["magnitude"]
@@ -612,14 +612,14 @@ def _step_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str, Any]]:
     rows: dict[str, Any] = {}
     with plot.style():
         fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.2))
-        unit_dc = plot.step(
+        unit_dc = plot.step_plot(
             {f"alpha = {a:g}": ArmaFilter.ema(a) for a in STEP_ALPHAS},
             ax=axes[0],
             n=steps,
             bias_corrected=False,
             title="unit DC gain: y = alpha y + (1 - alpha) x;  s_t = 1 - alpha^t",
         )
-        unit_input = plot.step(
+        unit_input = plot.step_plot(
             {f"alpha = {a:g}": ArmaFilter.leaky_integrator(a) for a in STEP_ALPHAS},
             ax=axes[1],
             n=steps,
@@ -690,7 +690,7 @@ def _bias_correction_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[
     )
     with plot.style():
         fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4), width_ratios=(1.0, 1.5))
-        st = plot.step(
+        st = plot.step_plot(
             {"unit step": ema, f"step of {SCALED_STEP:g}": scaled},
             ax=axes[0],
             n=steps,

@@ -269,7 +269,7 @@ def _figures(
     import matplotlib.pyplot as plt
 
     from optfilters.iqc import certify
-    from optfilters.plot import certified_rates, style
+    from optfilters.plot import certified_rates_plot, style
 
     files = []
     with style():
@@ -372,7 +372,7 @@ def _figures(
         }
         if "25" in tuning:
             certs["HB certified tuning"] = tuning["25"]["_result"].certificate
-        r = certified_rates(certs, title="kappa = 25: worst quadratic and certified rates")
+        r = certified_rates_plot(certs, title="kappa = 25: worst quadratic and certified rates")
         r.savefig(out / "kappa25.png", dpi=dpi)
         r.close()
         files.append("kappa25.png")

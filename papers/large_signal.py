@@ -149,14 +149,14 @@ def _responses(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 def _figure_responses(shown: dict[str, Any], out: Path, dpi: int) -> str:
     import matplotlib.pyplot as plt
 
-    from optfilters.plot import large_signal, style
+    from optfilters.plot import large_signal_plot, style
 
     with style():
         fig, axes = plt.subplots(2, 3, figsize=(13.0, 6.0), sharex="col")
         titles = ("10x step up", "10x step down", "20-step 10x burst")
         for col, title in enumerate(titles):
             responses = {label: rs[col] for label, rs in shown.items()}
-            large_signal(responses, ax=[axes[0, col], axes[1, col]], window=120 if col else 80, title=title)
+            large_signal_plot(responses, ax=[axes[0, col], axes[1, col]], window=120 if col else 80, title=title)
         name = "responses.png"
         fig.savefig(out / name, dpi=dpi, metadata={"Software": None})
         plt.close(fig)

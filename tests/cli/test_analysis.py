@@ -1125,7 +1125,7 @@ def test_bode_of_zeros_on_the_unit_circle_has_a_floor_and_marks_the_zero(tmp_pat
     from optfilters import plot
 
     f = optfilters.get("butterworth", order=8, cutoff=0.005).filters()["gradient"]
-    r = plot.bode(f, n=257)
+    r = plot.bode_plot(f, n=257)
     magnitude = r.artists["magnitude"][0].get_ydata()
     floor = r.data["db_floor"]
     assert floor == pytest.approx(20.0 - 120.0)  # 120 dB below the 20 dB peak

@@ -34,6 +34,7 @@ from optfilters.margins import (
 )
 from optfilters.noisy_quadratic import predict, steady_state_loss
 from optfilters.observe import divergence_threshold, envelope_verdict, observe_quadratic
+from tests.support import mp_loop
 
 # ----------------------------------------------------------------------------- independent references
 
@@ -407,3 +408,108 @@ def test_adam_linearised_staleness_against_real_adam():
         losses[d] = (observed, c.prediction.rate)
     assert losses[3][0] > 4 * losses[0][0] and math.isfinite(losses[3][0])
     assert 0.99 < losses[3][1] < 1.0  # the tracked loop ends just inside the edge, not beyond it
+
+
+# ----------------------------------------------------------------------------- designed filters up to order 16
+
+DESIGNS = ("butterworth", "chebyshev1", "bessel")
+
+
+def _design_factors(name: str, **hp):
+    """The design's zeros, poles and gain as entered (SciPy's zpk scaled to its DC gain): the mpmath inputs."""
+    f = optfilters.get(name, **hp).direction_filter().factorisation
+    return f.zeros.values, f.poles.values, f.gain, f.delay
+
+
+@pytest.mark.parametrize("name", DESIGNS)
+@pytest.mark.parametrize("order", [2, 8, 12, 16])
+def test_designed_loop_rates_against_mpmath_roots(name: str, order: int) -> None:
+    """Stale rates of order-16 designs match 60-digit roots of the written-out polynomial to 1e-12.
+
+    The expanded double-precision polynomial put them at 1.10-1.11 (chebyshev1, order 16, lr*h = 1e-3, d >= 1)
+    where the truth is 0.9973.
+    """
+    zpk = _design_factors(name, order=order)
+    for x in (0.001, 0.01):
+        loop = feedback_loop(name, x, order=order)
+        for d in (0, 1, 2, 5):
+            assert float(loop.delayed(d).rate()) == pytest.approx(mp_loop.rate(*zpk, x, d), abs=1e-12)
+    decayed = feedback_loop(name, order=order, lr=0.001, weight_decay=3.0, curvature=1.0)
+    for d in (0, 2):
+        expected = mp_loop.rate(*zpk, 0.001, d, decay=0.003)
+        assert float(decayed.delayed(d).rate()) == pytest.approx(expected, abs=1e-12)
+
+
+def _delay_margin_consistent(m) -> None:
+    """Rates with d stale steps converge for every d below the delay margin and diverge at the next integer."""
+    dm = m.delay_margin
+    assert math.isfinite(dm) and dm > 0
+    for d, r in enumerate(m.stale_rates):
+        assert (r < 1.0) == (d < dm), (d, r, dm)
+    if dm < 64:
+        assert m.max_staleness == math.ceil(dm) - 1 and len(m.stale_rates) == m.max_staleness + 2
+
+
+@pytest.mark.parametrize("name", DESIGNS)
+def test_order_16_margins_are_consistent_and_exact(name: str) -> None:
+    """The issue's order-16 readings: gain margin the mpmath-bisected edge, delay margin consistent with the rates."""
+    zpk = _design_factors(name, order=16)
+    for d in (0, 3):
+        m = margins(name, staleness=d, order=16, lr=0.001, curvature=1.0)
+        assert m.stable and math.isfinite(m.gain_margin) and m.failure_frequency is not None
+        edge = mp_loop.edge(*zpk, d, 0.999 * m.edge_lr_curvature, 1.001 * m.edge_lr_curvature)
+        assert m.edge_lr_curvature == pytest.approx(edge, rel=1e-9)
+        assert math.isfinite(m.phase_margin) and 0 < m.phase_margin < 180
+        _delay_margin_consistent(m)
+    stability = optfilters.closed_loop.closed_loop(optfilters.get(name, order=16)).stability()
+    assert stability.max_stable_lr_curvature == pytest.approx(
+        mp_loop.edge(*zpk, 0, 0.999 * stability.max_stable_lr_curvature, 1.001 * stability.max_stable_lr_curvature),
+        rel=1e-9,
+    )
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    name=st.sampled_from(DESIGNS),
+    order=st.integers(1, 16),
+    cutoff=st.floats(0.01, 0.2),
+    x=st.floats(1e-4, 0.5),
+)
+def test_delay_margin_matches_the_stale_rates_of_designs(name: str, order: int, cutoff: float, x: float) -> None:
+    m = margins(name, x, order=order, cutoff=cutoff)
+    if m.stable and math.isfinite(m.delay_margin):
+        _delay_margin_consistent(m)
+
+
+@pytest.mark.parametrize(
+    ("name", "hp", "x"),
+    [("momentum", {"momentum": 0.9}, 0.05), ("sgd", {}, 0.3), ("nesterov", {"momentum": 0.9}, 0.2), ("pid", {}, 0.05)],
+)
+def test_delay_margin_matches_the_stale_rates_of_catalogue_loops(name: str, hp: dict, x: float) -> None:
+    _delay_margin_consistent(margins(name, x, **hp))
+
+
+@pytest.mark.parametrize("name", DESIGNS)
+def test_order_16_step_against_the_mpmath_recursion(name: str) -> None:
+    """The expanded order-16 polynomial run in direct form blew up (a 10-90% rise in 0 steps): second-order
+    sections from the accurate poles match the 60-digit recursion."""
+    zpk = _design_factors(name, order=16)
+    s = step_info(name, 0.001, order=16, steps=400)
+    expected = np.array(mp_loop.step(*zpk, 0.001, 0, 400))
+    assert np.max(np.abs(s.response - expected)) < 1e-9
+    frac = expected / s.final_value
+    assert s.final_value == pytest.approx(1.0, rel=1e-12) and s.rise_steps > 10
+    assert s.rise_steps == int(np.flatnonzero(frac >= 0.9)[0] - np.flatnonzero(frac >= 0.1)[0])
+
+
+@pytest.mark.parametrize("name", DESIGNS)
+def test_order_16_locus_and_sensitivity_poles_against_mpmath(name: str) -> None:
+    zpk = _design_factors(name, order=16)
+    r = root_locus(name, [0.001, 0.002], order=16, staleness=2)
+    for i, x in enumerate([0.001, 0.002]):
+        assert float(np.max(np.abs(r.poles[i]))) == pytest.approx(mp_loop.rate(*zpk, x, 2), abs=1e-12)
+    s = sensitivity(name, 0.001, order=16)
+    step = np.array(mp_loop.step(*zpk, 0.001, 0, 4000))
+    impulse = np.diff(step, prepend=0.0)  # the step's input is the running sum of an impulse
+    assert s.noise_gain == pytest.approx(float(np.sum(impulse * impulse)), rel=1e-6)
+    assert s.peak_s >= 1.0

@@ -246,3 +246,84 @@ def test_bad_inputs():
         predict("adagrad", noise_var=1.0, second_moment="steady")
     with pytest.raises(ValueError, match="momentum must be >= 0"):
         predict("momentum", momentum=-1.0)
+
+
+# ----------------------------------------------------------------------------- relay loops (the sign): fast paths
+
+
+def _limit_cycle_mean(loss: np.ndarray) -> float:
+    """Mean of a tail that repeats exactly (the relay's limit cycle), over a whole number of periods."""
+    scale = float(np.max(np.abs(loss)))
+    period = next(k for k in range(1, loss.size // 2) if np.max(np.abs(loss[k:] - loss[:-k])) <= 1e-12 * scale)
+    whole = (loss.size // period) * period
+    return float(np.mean(loss[loss.size - whole :]))
+
+
+@pytest.mark.parametrize(
+    ("name", "hyperparameters", "h"),
+    [
+        ("lion", {"lr": 1e-2}, 1.0),
+        ("lion", {"lr": 1e-2, "beta1": 0.95, "beta2": 0.98}, 0.3),
+        ("signum", {"lr": 1e-2, "momentum": 0.5}, 1.0),
+        ("signum", {"lr": 2e-2}, 0.7),
+    ],
+)
+def test_noiseless_relay_steady_state_is_the_exact_runs_limit_cycle(name: str, hyperparameters: dict, h: float) -> None:
+    """Without noise the closure is exact: the trajectory and the steady state are those of the optimizer itself.
+
+    The reference runs the model's own executor in closed loop (``grad = h theta``) for 20000 steps and averages
+    the loss over whole periods of its limit cycle; the prediction reaches its steady state by the scalar
+    continuation of the relay loop.
+    """
+    p = predict(name, curvatures=h, init=1.0, steps=50, **hyperparameters)
+    run = optfilters.get(name, **hyperparameters).simulate(lambda th, t: h * th, theta0=np.array([1.0]), steps=20000)
+    loss = 0.5 * h * run.params[:, 0] ** 2
+    np.testing.assert_allclose(p.expected_loss, loss[:51], rtol=1e-12, atol=1e-15 * loss[0])
+    assert p.steady_state_loss == pytest.approx(_limit_cycle_mean(loss[-4000:]), rel=1e-9)
+
+
+RELAY_CASES = [
+    ("lion", {"lr": 1e-2}, {}),
+    ("lion", {"lr": 1e-2}, {"noise_var": 0.01}),
+    (
+        "lion",
+        {"lr": 5e-3, "beta1": 0.95, "beta2": 0.98},
+        {"curvatures": [1.0, 0.1], "noise_var": 0.001, "init": [1, -0.5]},
+    ),
+    ("lion", {"lr": 1e-2, "weight_decay": 0.1}, {"init_var": 0.1, "steps": 30}),
+    ("signum", {"lr": 1e-2}, {"noise_var": 0.01, "staleness": 1}),
+    ("signum", {"lr": 1e-2, "momentum": 0.0}, {"noise_var": [0.01]}),
+    ("lion-cautious", {"lr": 1e-2}, {"noise_var": 0.01, "init_var": 0.1}),
+    ("lion-cautious", {"lr": 1e-2, "weight_decay": 0.1}, {"second_moment": "steady", "noise_var": 0.01}),
+]
+
+
+@pytest.mark.parametrize(("name", "hyperparameters", "settings_"), RELAY_CASES)
+def test_relay_fast_path_equals_the_per_step_rebuild(
+    name: str, hyperparameters: dict, settings_: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reused step matrices and the scalar continuation give the numbers of the per-step reference.
+
+    The reference (``_RELAY_CACHE = False``) rebuilds the step's matrices from the program at every step, as the
+    prediction did before; on these small cases (lr 1e-2: a few thousand continuation steps) both run.
+    """
+    import optfilters.noisy_quadratic as nq
+
+    fast = predict(name, **hyperparameters, **settings_)
+    monkeypatch.setattr(nq, "_RELAY_CACHE", False)
+    slow = predict(name, **hyperparameters, **settings_)
+    np.testing.assert_allclose(fast.expected_loss, slow.expected_loss, rtol=1e-10, atol=0.0)
+    np.testing.assert_allclose(fast.variance, slow.variance, rtol=1e-10, atol=1e-300)
+    assert fast.steady_state_loss == pytest.approx(slow.steady_state_loss, rel=1e-9)
+    assert fast.rate == slow.rate and fast.label == slow.label
+
+
+@pytest.mark.parametrize("name", ["butterworth", "chebyshev1", "bessel"])
+def test_stale_rate_of_order_16_designs_is_the_mpmath_root(name):
+    """The delay-line realisation's eigenvalues were 1e-4 off at order 16 (chebyshev1): the factored loop's rate."""
+    from tests.support import mp_loop
+
+    f = optfilters.get(name, order=16).direction_filter().factorisation
+    for d in (1, 3):
+        rate = predict(name, order=16, lr=0.001, staleness=d, steps=10).rate
+        assert rate == pytest.approx(mp_loop.rate(f.zeros.values, f.poles.values, f.gain, f.delay, 0.001, d), abs=1e-12)

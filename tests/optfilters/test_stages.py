@@ -410,3 +410,22 @@ def test_chain_reads_as_one_line_and_is_accepted_everywhere() -> None:
     assert optfilters.step_response(model, n=3).name == model.name
     with pytest.raises(TypeError, match="chain\\(\\) takes stages"):
         optfilters.chain(BUTTER, 3.0)  # type: ignore[arg-type]
+
+
+def test_sign_scalar_closure_equals_the_array_closure() -> None:
+    """The float form the relay continuation calls per step gives the numbers of :meth:`SignNonlinearity.gaussian`."""
+    from optfilters.stages import SignNonlinearity, Stage
+
+    sign = SignNonlinearity()
+    means = [0.0, -0.0, 1.0, -2.5, 1e-300, 3e300, math.inf, -math.inf, math.nan, 0.3]
+    stds = [0.0, 1.0, 1e-3, 2.0, 1e-310, 1e300, math.inf, math.nan]
+    for closure in (sign.scalar_closure(), Stage.scalar_closure(sign)):  # the float form and the generic wrapper
+        assert closure is not None
+        for mu in means:
+            for sd in stds:
+                with warnings.catch_warnings():  # nan and inf inputs: numpy's invalid-value warnings
+                    warnings.simplefilter("ignore")
+                    expected = [float(x) for x in sign.gaussian(mu, sd)]
+                    got = closure(mu, sd)
+                np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0.0, err_msg=f"{mu}, {sd}")
+    assert optfilters.get("adam").normaliser.scalar_closure() is None  # no closure: tracked instead

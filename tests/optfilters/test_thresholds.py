@@ -112,6 +112,11 @@ def test_frozen_loop_and_bad_inputs():
         frozen_edges("adam", [0])
     with pytest.raises(ValueError, match="not both"):
         time_varying_verdict("sgd", 1.0, curvature=2.0, steps=3)
+    # lr = 0 leaves no lr*h to set: both say so (time_varying_verdict blamed lr_curvature before)
+    with pytest.raises(ValueError, match=r"the learning rate at step 2 is 0: no lr\*h to set"):
+        frozen_loop("sgd", 2, lr_curvature=1.0, lr=0.0)
+    with pytest.raises(ValueError, match=r"the learning rate is 0: no lr\*h to set"):
+        time_varying_verdict("sgd", 1.0, steps=3, lr=0.0)
     v = time_varying_verdict("sgd", 0.5, steps=20)
     assert v.log10_final_amplification == pytest.approx(20 * math.log10(0.5))
     import matplotlib

@@ -10,7 +10,7 @@ Each case ends in one of two ways:
   ``undefined``), never a printed ``nan``, strict JSON, exit 0 with only ``WARNING:`` lines on stderr.
 
 The full product (about 28 000 CLI and 12 000 library cases) takes hours, so the suite runs a deterministic
-sample (:data:`STRIDE`, :data:`SLOW`); ``OPTFILTERS_FULL_SWEEP=1`` runs every command and function on every
+sample (:data:`STRIDE`); ``OPTFILTERS_FULL_SWEEP=1`` runs every command and function on every
 triple.
 
 Output files: atomic writes, a corrupt numbers.json repaired from the per-source files, concurrent updates.
@@ -47,7 +47,7 @@ from optfilters.validation import (
     fmt,
     saturating_power,
 )
-from tests.support.sweep import FULL, SLOW, STRIDE, TRIPLES, chosen, time_bound
+from tests.support.sweep import STRIDE, TRIPLES, chosen, time_bound
 
 LIBRARY = ["get", "summarise", "frequency_response", "step_response", "stability", "predict"]
 
@@ -103,8 +103,6 @@ def _library_cases() -> list[Any]:
     cases = []
     for i, (name, hp, value) in enumerate(TRIPLES):
         for function in chosen(i, STRIDE // 2, LIBRARY):
-            if not FULL and (function, name) in SLOW:
-                continue
             marks = [pytest.mark.xfail(strict=True, reason="open")] if (function, name, hp, value) in KNOWN_OPEN else []
             cases.append(pytest.param(function, name, hp, value, marks=marks, id=f"{function} {name} {hp} {value}"))
     return cases
