@@ -67,9 +67,7 @@ def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
             metavar="X",
             help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised).",
         ),
-        staleness_option(
-            "Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.", most=100
-        ),
+        staleness_option("Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.", most=100),
         second_moment_option(
             "Normalised optimizers: second moment v at which the normaliser is frozen (linearised loop)."
         ),
