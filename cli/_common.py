@@ -52,6 +52,7 @@ __all__ = [
     "check_plot_suffix",
     "command_line_numerics",
     "echo_json",
+    "echo_text",
     "fmt",
     "fmt_complex",
     "fmt_list",
@@ -63,6 +64,7 @@ __all__ = [
     "parse_floats",
     "plot_option",
     "plot_style_options",
+    "record_plot",
     "require_option",
     "save_plot",
     "stability_message",
@@ -230,6 +232,20 @@ def echo_json(data: Any) -> None:
     click.echo(dumps_json(data))
 
 
+def echo_text(lines: list[str], figure: str | Path | None = None) -> None:
+    """Print a command's text lines, then ``figure written to FIGURE`` when a figure was written.
+
+    Parameters
+    ----------
+    lines : list of str
+        The report, one line each (not modified).
+    figure : str or Path or None
+        Where ``--plot`` wrote the figure; None when no figure was asked for.
+    """
+    tail = [] if figure is None else [f"figure written to {figure}"]
+    click.echo("\n".join([*lines, *tail]))
+
+
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     """Right-aligned text columns: one line of ``headers``, then one line per row of cells.
 
@@ -365,6 +381,46 @@ def points_option(default: int, help: str) -> click.Option:
     )
 
 
+def condition_number_option(help: str, required: bool) -> click.Option:
+    """``--condition-number K`` (>= 1): curvatures in ``[mu, K mu]`` (parameter ``condition_number``).
+
+    Parameters
+    ----------
+    help : str
+        The command's help text for the option.
+    required : bool
+        Whether the command needs it (otherwise it is None when not given).
+
+    Returns
+    -------
+    click.Option
+    """
+    return click.Option(
+        ["--condition-number", "condition_number"],
+        type=FiniteFloatRange(min=1.0),
+        required=required,
+        metavar="K",
+        help=help,
+    )
+
+
+def mu_option(help: str) -> click.Option:
+    """``--mu MU`` (> 0, default 1): the smallest curvature (strong convexity constant) of a range.
+
+    Parameters
+    ----------
+    help : str
+        The command's help text for the option.
+
+    Returns
+    -------
+    click.Option
+    """
+    return click.Option(
+        ["--mu", "mu"], type=FiniteFloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help=help
+    )
+
+
 def check_plot_suffix(path: Path) -> Path:
     """Refuse a figure file name whose suffix is not png, svg or pdf (one-line exit-2 error).
 
@@ -481,6 +537,22 @@ def save_plot(
 
         plt.close(result.figure)
     return path
+
+
+def record_plot(data: dict[str, Any], draw: Callable[[Any], Any], path: Path | None) -> None:
+    """With ``--plot PATH``: draw and save the figure (:func:`save_plot`) and record ``data["plot"]``.
+
+    Parameters
+    ----------
+    data : dict
+        The command's JSON object; gains the key ``plot`` (the path written, a string).
+    draw : callable
+        ``draw(optfilters.plot)`` draws the figure and returns the plot's result.
+    path : Path or None
+        The ``--plot`` file; None (no ``--plot``) draws nothing.
+    """
+    if path is not None:
+        data["plot"] = str(save_plot(draw, path))
 
 
 # ----------------------------------------------------------------------------- hyperparameter options

@@ -32,16 +32,17 @@ from ._common import (
     FiniteFloatRange,
     Selection,
     echo_json,
+    echo_text,
     fmt,
     fmt_complex,
     json_option,
     optimizer_group,
     plot_option,
     points_option,
+    record_plot,
     second_moment_option,
     staleness_option,
 )
-from ._common import save_plot as _save_plot
 from ._common import text_table as _table
 
 __all__ = ["curvature_option", "point_lines", "point_options", "register", "stability_at_point"]
@@ -90,22 +91,20 @@ def _where(result: Any, model: Any, curvature: float | None, lr_curvature: float
     return f"lr = {fmt(model.lr)}, h = {fmt(h)}: x = lr*h{pre} = {fmt(result.lr_curvature)}"
 
 
-def _plot(path: Path | None, draw: Any, data: dict[str, Any]) -> None:
-    if path is not None:
-        data["plot"] = str(_save_plot(draw, path))
-
-
 def _report(
-    result: Any, model: Any, note: str | None, plot: Path | None, draw: Any, as_json: bool, head: str, staleness: int
+    result: Any, model: Any, plot: Path | None, draw: Any, as_json: bool, head: str, staleness: int
 ) -> tuple[list[str], dict[str, Any]] | None:
     """The loop readings' common output: JSON (and the optional figure), or the text's first lines and the data.
 
     None when the JSON was printed (the command is done).
     """
+    from optfilters.margins import nonlinear_edge_note
+
+    note = nonlinear_edge_note(model)
     data = result.as_dict()
     data["hyperparameters"] = dict(model.hyperparameters)
     data["nonlinear_note"] = note
-    _plot(plot, draw, data)
+    record_plot(data, draw, plot)
     if as_json:
         echo_json(data)
         return None
@@ -263,10 +262,9 @@ def _margins(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import margins, nonlinear_edge_note
+    from optfilters.margins import margins
 
     model = selection.model
-    note = nonlinear_edge_note(model)
     result = margins(
         model, staleness=staleness, second_moment=second_moment, **_point(selection, curvature, lr_curvature)
     )
@@ -274,7 +272,6 @@ def _margins(
     report = _report(
         result,
         model,
-        note,
         plot,
         lambda p: p.margins_plot(result),
         as_json,
@@ -285,9 +282,7 @@ def _margins(
         return
     lines, data = report
     lines += point_lines(result, lr_scale)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 # ----------------------------------------------------------------------------- locus
@@ -303,10 +298,9 @@ def _locus(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import nonlinear_edge_note, root_locus
+    from optfilters.margins import root_locus
 
     model = selection.model
-    note = nonlinear_edge_note(model)
     h = 1.0 if curvature is None else curvature
     result = root_locus(
         model,
@@ -319,7 +313,6 @@ def _locus(
     report = _report(
         result,
         model,
-        note,
         plot,
         lambda p: p.root_locus_plot(result),
         as_json,
@@ -346,9 +339,7 @@ def _locus(
         for i in picks
     ]
     lines += _table(["lr*h", "rate", "poles"], rows)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _mode(frequency: float) -> str:
@@ -370,10 +361,9 @@ def _sensitivity(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import nonlinear_edge_note, sensitivity
+    from optfilters.margins import sensitivity
 
     model = selection.model
-    note = nonlinear_edge_note(model)
     result = sensitivity(
         model,
         points=points,
@@ -384,7 +374,6 @@ def _sensitivity(
     report = _report(
         result,
         model,
-        note,
         plot,
         lambda p: p.sensitivity_plot(result),
         as_json,
@@ -412,9 +401,7 @@ def _sensitivity(
             for f, s, t in zip(result.freqs, result.S, result.T, strict=True)
         ]
     lines += _table(["freq", "|S|", "S dB", "|T|", "T dB"], rows)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 # ----------------------------------------------------------------------------- thresholds
@@ -479,8 +466,7 @@ def _thresholds(
             second_moment=second_moment,
         )
         data["run"] = verdict.as_dict()
-    if plot is not None:
-        data["plot"] = str(_save_plot(lambda p: p.frozen_edges_plot(edges, base=plan is not None), plot))
+    record_plot(data, lambda p: p.frozen_edges_plot(edges, base=plan is not None), plot)
     if as_json:
         echo_json(data)
         return
@@ -512,9 +498,7 @@ def _thresholds(
             f"  frozen-time view: unstable at {verdict.frozen_unstable_steps} of {verdict.steps} steps"
             + (f" (the last at step {verdict.last_frozen_unstable_step})" if verdict.frozen_unstable_steps else "")
         )
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 # ----------------------------------------------------------------------------- register

@@ -27,12 +27,15 @@ from ._common import (
     CliError,
     FiniteFloatRange,
     Selection,
+    condition_number_option,
     echo_json,
+    echo_text,
     fmt,
     json_option,
+    mu_option,
     optimizer_group,
     plot_option,
-    save_plot,
+    record_plot,
     second_moment_option,
 )
 from ._common import parse_floats as _floats
@@ -84,12 +87,7 @@ def _sign_loop(
     if sigmas:
         transition = noise_transition(model, sigmas, curvature=curvature, init=init)
         data["noise_transition"] = transition.as_dict()
-    if plot is not None:
-        if transition is not None:
-            written = save_plot(lambda p: transition.plot(), plot)
-        else:
-            written = save_plot(lambda p: run.plot(approach=approach), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: run.plot(approach=approach) if transition is None else transition.plot(), plot)
     if as_json:
         echo_json(data)
         return
@@ -124,9 +122,7 @@ def _sign_loop(
         lines.append(f"  steady-state loss against noise (noiseless cycle {fmt(transition.cycle)}):")
         for s, pr, li in zip(transition.noise_std, transition.predicted, transition.linearised, strict=True):
             lines.append(f"    noise std {fmt(s)}: predicted {fmt(pr)}, Gaussian gain only {fmt(li)}")
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _sign_loop_options() -> list[click.Parameter]:
@@ -210,12 +206,7 @@ def _large_signal(
             model, bound, ratio=ratio, rows=_floats(rows or "0.9", "--rows"), parameters=names, before=before
         )
         data["bounded_region"] = region.as_dict()
-    if plot is not None:
-        if grid is not None:
-            written = save_plot(lambda p: grid.plot(), plot)
-        else:
-            written = save_plot(lambda p: response.plot(), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: response.plot() if grid is None else grid.plot(), plot)
     if as_json:
         echo_json(data)
         return
@@ -240,9 +231,7 @@ def _large_signal(
                 if math.isfinite(limit)
                 else f"  peak <= {fmt(bound)} x: {names[0]} = {fmt(value)}: not within the span"
             )
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _large_signal_options() -> list[click.Parameter]:
@@ -387,37 +376,25 @@ def _certify(
     summary = certify_summary(model, condition_number, mu, second_moment, tune)
     summary["name"] = model.name
     summary["hyperparameters"] = dict(model.hyperparameters)
-    if plot is not None:
-        iqc = _certifier()
-        certs = {"given": iqc.certify(model, mu=mu, L=condition_number * mu, second_moment=second_moment)}
-        written = save_plot(lambda p: p.certified_rates_plot(certs), plot)
-        summary["plot"] = str(written)
+    record_plot(
+        summary,
+        lambda p: p.certified_rates_plot(
+            {"given": _certifier().certify(model, mu=mu, L=condition_number * mu, second_moment=second_moment)}
+        ),
+        plot,
+    )
     if as_json:
         echo_json(summary)
         return
     lines = [f"{model.name}: worst case beyond quadratics, kappa = {fmt(condition_number)}"]
     lines += _certify_lines(summary, mu, condition_number * mu)
-    if plot is not None:
-        lines.append(f"figure written to {summary['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, summary.get("plot"))
 
 
 def _certify_options() -> list[click.Parameter]:
     return [
-        click.Option(
-            ["--condition-number", "condition_number"],
-            type=FiniteFloatRange(min=1.0),
-            required=True,
-            metavar="K",
-            help="Curvatures in [mu, K mu].",
-        ),
-        click.Option(
-            ["--mu", "mu"],
-            type=FiniteFloatRange(min=0.0, min_open=True),
-            default=1.0,
-            show_default=True,
-            help="Strong convexity constant.",
-        ),
+        condition_number_option("Curvatures in [mu, K mu].", required=True),
+        mu_option("Strong convexity constant."),
         click.Option(
             ["--tune", "tune"],
             is_flag=True,

@@ -31,15 +31,18 @@ from optfilters.validation import MAX_SAMPLES, MAX_SEED, MAX_STEPS
 
 from ._common import (
     CliError,
-    FiniteFloatRange,
     Selection,
+    condition_number_option,
     echo_json,
+    echo_text,
     fmt,
     json_option,
+    mu_option,
     optimizer_group,
     plot_option,
     plot_style_options,
     points_option,
+    record_plot,
     require_option,
     save_plot,
     second_moment_option,
@@ -230,10 +233,7 @@ def _stability(
         assert condition_number is not None
         certified = certify_summary(selection.model, condition_number, mu, second_moment, tune=True)
         data["certified"] = certified
-    if plot is not None:
-        curve = loop.rate_curve(points=points)
-        written = save_plot(lambda p: p.closed_loop_rate_plot(curve), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: p.closed_loop_rate_plot(loop.rate_curve(points=points)), plot)
     if as_json:
         echo_json(data)
         return
@@ -276,9 +276,7 @@ def _stability(
 
         assert condition_number is not None
         lines += _certify_lines(certified, mu, condition_number * mu)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _stability_options() -> list[click.Parameter]:
@@ -286,20 +284,11 @@ def _stability_options() -> list[click.Parameter]:
 
     return [
         curvature_option(),
-        click.Option(
-            ["--condition-number", "condition_number"],
-            type=FiniteFloatRange(min=1.0),
-            default=None,
-            metavar="K",
-            help="Also tune lr and the filter's hyperparameters for curvatures in [mu, K mu] (worst-case rate).",
+        condition_number_option(
+            "Also tune lr and the filter's hyperparameters for curvatures in [mu, K mu] (worst-case rate).",
+            required=False,
         ),
-        click.Option(
-            ["--mu", "mu"],
-            type=FiniteFloatRange(min=0.0, min_open=True),
-            default=1.0,
-            show_default=True,
-            help="Smallest curvature of the tuning range.",
-        ),
+        mu_option("Smallest curvature of the tuning range."),
         click.Option(
             ["--tune", "tune"],
             default=None,
@@ -374,9 +363,7 @@ def _predict(
             for t in _sampled(steps)
         ]
         lines += _table(["step", "expected loss", "averaged"], rows)
-    if written is not None:
-        lines.append(f"figure written to {written}")
-    click.echo("\n".join(lines))
+    echo_text(lines, written)
 
 
 # ----------------------------------------------------------------------------- observe
@@ -435,9 +422,7 @@ def _observe(
         data["divergence"] = divergence_threshold(
             model, curvature=max(values["curvatures"]), steps=divergence_steps, staleness=staleness
         ).as_dict()
-    if plot is not None:
-        written = save_plot(lambda p: p.loss_comparison_plot(comparison), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: p.loss_comparison_plot(comparison), plot)
     if as_json:
         echo_json(data)
         return
@@ -473,9 +458,7 @@ def _observe(
                 f"UNDECIDED within {d['steps']} steps per run (bracket {fmt(d['bracket'][0])}.."
                 f"{fmt(d['bracket'][1])}; runs too slow to classify: raise --divergence-steps)"
             )
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _observe_network(
@@ -510,9 +493,7 @@ def _observe_network(
                 model, lr=model.lr, steps=steps, seed=seed, progress=lambda step, total: bar.update(1), **options
             )
     data = dict(observation.as_dict())
-    if plot is not None:
-        written = save_plot(lambda p: observation.plot(), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: observation.plot(), plot)
     if as_json:
         echo_json(data)
         return
@@ -537,9 +518,7 @@ def _observe_network(
             "frequencies (JSON for the values)"
         )
     lines.append(f"  {fmt(data['seconds_per_step'], 3)} s per step")
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _observe_options() -> list[click.Parameter]:

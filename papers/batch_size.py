@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import Check, caption_number, checks_section, run_source, write_outputs
+from optfilters.papers import Check, caption_number, checks_section, run_source, save_figure, write_outputs
 
 TITLE = "Batch size on the noisy quadratic model: critical batch size and scaling rules (Zhang et al. 2019)"
 
@@ -268,10 +268,7 @@ def _figure_scaling(scaling: dict[str, Any], out: Path, dpi: int) -> list[str]:
     results = {v["label"]: v["result"] for v in scaling.values()}
     plot.batch_scaling_plot(results, ax=axes[0, 0], quantity="steps", title="steps to loss 0.01 (tuned per batch size)")
     plot.batch_scaling_plot(results, ax=axes[0, 1], quantity="lr", title="tuned learning rate")
-    target = out / "steps_vs_batch.png"
-    plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=dpi)
-    plt.close(fig)
-    return [target.name]
+    return [save_figure(fig, out / "steps_vs_batch.png", dpi)]
 
 
 def _figure_checks(mc: dict[str, Any], rules: dict[str, Any], out: Path, dpi: int) -> list[str]:
@@ -307,10 +304,7 @@ def _figure_checks(mc: dict[str, Any], rules: dict[str, Any], out: Path, dpi: in
         ax.set_ylabel("expected loss")
         ax.set_title(f"{key.replace('_', ' ')}: scaling rules")
         ax.legend(fontsize="x-small")
-    target = out / "checks.png"
-    plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=dpi)
-    plt.close(fig)
-    return [target.name]
+    return [save_figure(fig, out / "checks.png", dpi)]
 
 
 # ----------------------------------------------------------------------------- numbers and captions

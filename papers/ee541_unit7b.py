@@ -83,7 +83,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import Check, caption_number, run_source, write_outputs
+from optfilters.papers import Check, caption_number, run_source, save_figure, write_outputs
 
 TITLE = "EE 541 Unit 7B, gradient filtering: momentum, Nesterov and Adam as filters on the gradient"
 
@@ -397,16 +397,6 @@ def _legend_with_markers(ax: Any, **kwargs: Any) -> None:
     ax.legend(handles, labels, **kwargs)
 
 
-def _save(fig: Any, axes: Any, path: Path, dpi: int) -> str:
-    import matplotlib.pyplot as plt
-
-    from optfilters import plot
-
-    plot.PlotResult(fig, tuple(axes)).savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path.name
-
-
 def _momentum_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
     import matplotlib.pyplot as plt
 
@@ -421,7 +411,7 @@ def _momentum_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
         fig, axes = plt.subplots(2, 1, figsize=(6.8, 6.0), sharex=True)
         _, rows = _draw_family(axes, series, n, 1e-4, "Standard momentum (torch SGD): H = 1/(1 - mu z^-1)")
         _legend_with_markers(axes[0], loc="upper right")
-        name = _save(fig, axes, out / "momentum_response.png", dpi)
+        name = save_figure(fig, out / "momentum_response.png", dpi)
     return name, rows
 
 
@@ -464,7 +454,7 @@ def _nesterov_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
             rows[label]["zero"] = _check(closed["zero"][0], closed["zero"][1], float(zeros[0]))
             rows[label]["pole"] = _check(closed["pole"][0], closed["pole"][1], float(poles[0]))
             rows[label]["zero_in_z_inverse"] = _check("(1+mu)/mu", 1.0 / closed["zero"][1], 1.0 / float(zeros[0]))
-        name = _save(fig, (ax_mag, ax_phase, ax_pz), out / "nesterov_response.png", dpi)
+        name = save_figure(fig, out / "nesterov_response.png", dpi)
     return name, rows
 
 
@@ -546,7 +536,7 @@ def _comparison_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]
             va="bottom",
         )
         _symlog(axes, 1e-4)
-        name = _save(fig, axes, out / "momentum_vs_nesterov.png", dpi)
+        name = save_figure(fig, out / "momentum_vs_nesterov.png", dpi)
     w = 2.0 * np.pi * x
     closed_ratio = np.sqrt((1.0 + mu) ** 2 - 2.0 * mu * (1.0 + mu) * np.cos(w) + mu * mu)
     drawn_ratio = 10.0 ** (ratio_db / 20.0)
@@ -597,7 +587,7 @@ def _adam_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
         for marker_line in axes[0].lines[-1:] + axes[1].lines[-1:]:
             marker_line.set_color("0.15")
         _legend_with_markers(axes[0], loc="lower left")
-        name = _save(fig, axes, out / "adam_response.png", dpi)
+        name = save_figure(fig, out / "adam_response.png", dpi)
     return name, rows
 
 
@@ -650,7 +640,7 @@ def _step_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str, Any]]:
         axes[1].set_ylim(0.0, 1.1 / (1.0 - max(STEP_ALPHAS)))
         for ax in axes:
             ax.legend(loc="lower right")
-        name = _save(fig, axes, out / "ar1_step_responses.png", dpi)
+        name = save_figure(fig, out / "ar1_step_responses.png", dpi)
     return name, rows
 
 
@@ -724,7 +714,7 @@ def _bias_correction_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[
         low, high = float(np.min(x)), float(np.max(x))
         ax.set_ylim(low - 0.45 * (high - low), high + 0.3 * (high - low))
         ax.legend(loc="upper right", ncols=2, fontsize="small")
-        name = _save(fig, axes, out / "bias_correction.png", dpi)
+        name = save_figure(fig, out / "bias_correction.png", dpi)
 
     # Read everything back from the drawn lines.
     drawn_t = np.asarray(comp_line.get_xdata(), dtype=np.float64)
@@ -832,7 +822,7 @@ def _table_figure(out: Path, dpi: int) -> tuple[str, dict[str, Any]]:
             fontsize=10,
         )
         ax_note.text(0.0, 1.0, note, transform=ax_note.transAxes, fontsize=8.5, va="top")
-        name = _save(fig, (ax, ax_note), out / "summary_table.png", dpi)
+        name = save_figure(fig, out / "summary_table.png", dpi)
     rows = {r[0]: dict(zip(lecture.columns, r, strict=True)) for r in lecture.rows}
     return name, {
         "rows_in_figure": list(TABLE_FIGURE_ROWS),

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from optfilters.papers import Check, caption_number, run_source, write_outputs
+from optfilters.papers import Check, caption_number, run_source, save_figure, write_outputs
 
 TITLE = "Why Momentum Really Works (Goh, Distill 2017): heavy-ball rate over step size and momentum, Polyak tuning"
 
@@ -318,14 +318,6 @@ def _exact_edges(betas: tuple[float, ...]) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- figures
 
 
-def _save(result: Any, path: Path, dpi: int) -> str:
-    import matplotlib.pyplot as plt
-
-    result.savefig(path, dpi=dpi)
-    plt.close(result.figure)
-    return path.name
-
-
 def _map_figure(m: Any, path: Path, dpi: int) -> tuple[str, Any]:
     import matplotlib.pyplot as plt
 
@@ -349,7 +341,7 @@ def _map_figure(m: Any, path: Path, dpi: int) -> tuple[str, Any]:
     ax.legend(
         fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2, frameon=True, facecolor="0.85"
     )
-    return _save(result, path, dpi), result.data
+    return save_figure(result.figure, path, dpi), result.data
 
 
 def _curve_figure(curves: dict[str, Any], path: Path, dpi: int) -> tuple[str, Any]:
@@ -372,7 +364,7 @@ def _curve_figure(curves: dict[str, Any], path: Path, dpi: int) -> tuple[str, An
     ax.set_xlabel("alpha · lambda (step size × curvature)")
     ax.set_xlim(0.0, X_MAX)
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3)
-    return _save(result, path, dpi), result.data
+    return save_figure(result.figure, path, dpi), result.data
 
 
 def _tuning_figure(rows: list[dict[str, Any]], path: Path, dpi: int) -> str:
@@ -420,7 +412,7 @@ def _tuning_figure(rows: list[dict[str, Any]], path: Path, dpi: int) -> str:
         third.set_title("-ln 10 / ln(rate): sqrt(kappa) vs kappa")
         third.legend(fontsize="small", loc="upper left")
         result = plot.PlotResult(fig, (left, right, third))
-    return _save(result, path, dpi)
+    return save_figure(result.figure, path, dpi)
 
 
 # ----------------------------------------------------------------------------- captions

@@ -96,7 +96,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from optfilters.papers import Check, caption_number, progress, run_source, write_outputs
+from optfilters.papers import Check, caption_number, progress, run_source, save_figure, write_outputs
 
 TITLE = "Noisy quadratic model: steady-state loss and trajectories, predicted against torch runs (Zhang et al. 2019)"
 
@@ -672,10 +672,7 @@ def _figure_steady_state(rows: dict[str, Any], steps: int, out: Path, dpi: int) 
             )
         ax.legend(loc="lower right", fontsize="x-small")
     axes[0, 0].set_ylabel(f"loss at step {steps} (steady state)")
-    target = out / "steady_state.png"
-    plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=dpi)
-    plt.close(fig)
-    return [target.name]
+    return [save_figure(fig, out / "steady_state.png", dpi)]
 
 
 def _figure_trajectories(panels: dict[str, dict[str, Any]], out: Path, dpi: int) -> list[str]:
@@ -694,10 +691,7 @@ def _figure_trajectories(panels: dict[str, dict[str, Any]], out: Path, dpi: int)
         if result.legend is not None:
             result.legend.remove()
         ax.legend(fontsize="x-small", loc="best")
-    target = out / "trajectories.png"
-    plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=dpi)
-    plt.close(fig)
-    return [target.name]
+    return [save_figure(fig, out / "trajectories.png", dpi)]
 
 
 # ----------------------------------------------------------------------------- captions

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from optfilters.papers import Check, checks_section, run_source, write_outputs
+from optfilters.papers import Check, checks_section, run_source, save_figure, write_outputs
 
 TITLE = "Sign-type stages (Lion, Signum, signSGD, Sophia's clip): approach, exact limit cycles and noise vs bridge runs"
 
@@ -242,8 +242,7 @@ def _approach(dpi: int, out: Path) -> tuple[dict[str, Any], str]:
         ax2.set_ylim(1e-8, 1.0)
         ax2.legend(loc="lower left")
         name = "approach.png"
-        fig.savefig(out / name, dpi=dpi, metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / name, dpi)
     return numbers, name
 
 
@@ -319,8 +318,7 @@ def _cycles(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
         ax2.set_title("every observed cycle satisfies the exact condition")
         ax2.legend(fontsize=7)
         name = "cycles.png"
-        fig.savefig(out / name, dpi=settings["dpi"], metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / name, settings["dpi"])
     return {"runs": rows, "scale_law": scale}, name
 
 
@@ -374,15 +372,13 @@ def _noise(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], list[st
     files = []
     with style():
         r = noise_transition_plot(transition, title="Lion lr 0.01: steady-state loss against gradient noise")
-        r.savefig(out / "noise_transition.png", dpi=settings["dpi"])
-        r.close()
+        save_figure(r.figure, out / "noise_transition.png", settings["dpi"])
         files.append("noise_transition.png")
         fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.0))
         for ax, (sigma, c) in zip(axes, comparisons.items(), strict=True):
             loss_comparison_plot(c, ax=ax, title=f"Lion lr 0.01, noise std {sigma:g}")
             ax.set_yscale("log")
-        fig.savefig(out / "noise_curves.png", dpi=settings["dpi"], metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / "noise_curves.png", settings["dpi"])
         files.append("noise_curves.png")
     numbers = {
         "lr": lr,

@@ -7,26 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
-from optfilters.cli.main import main
 
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
-def ok_json(*args: str) -> dict:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def assert_one_line_error(result, pattern: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ") and pattern in lines[0], lines[0]
-    assert "Traceback" not in result.output
+from tests.support.cli import assert_one_line_error, ok_json, run
 
 
 def test_margins_text_and_json():

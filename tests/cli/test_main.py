@@ -11,20 +11,9 @@ registers), so a new command or option is covered without editing it: unknown op
 out-of-range and non-integer values of every bounded option, and for the optimizer commands the library's
 hyperparameter checks; hand-written rows add the representatives of issue 13.
 
-Issue 13's sweep: every catalogue entry x every hyperparameter x extreme values, through the library's
-analysis functions and the CLI's analysis commands, each case under a time bound (a hang fails, never blocks).
-
-Each case ends in one of two ways:
-
-- a refusal: the library raises :class:`~optfilters.InvalidHyperparameterError` /
-  :class:`~optfilters.InvalidFilterError` (one line, naming the parameter); the CLI exits 2 with one stderr
-  line, no traceback and no warning text;
-- an answer: finite numbers or explicitly labelled ones (``inf``, ``unstable``, ``diverged``,
-  ``undefined``), never a printed ``nan``, strict JSON, exit 0 with only ``WARNING:`` lines on stderr.
-
-The full product (about 28 000 CLI and 12 000 library cases) takes hours, so the suite runs a deterministic
-sample (:data:`STRIDE`); ``OPTFILTERS_FULL_SWEEP=1`` runs every command and function on every
-triple.
+Issue 13's sweep, the command-line half: every catalogue entry x every hyperparameter x extreme values through
+the CLI's analysis commands, each case under a time bound.  The library half, and how each case must end, is in
+tests/optfilters/test_validation.py; the shared grid and sampling in tests/support/sweep.py.
 """
 
 from __future__ import annotations
@@ -50,6 +39,7 @@ from optfilters.cli._common import OptimizerGroup
 from optfilters.cli.main import COMMAND_MODULES
 
 import optfilters
+from tests.support.cli import cli_args
 from tests.support.sweep import TRIPLES, CaseTimeout, chosen, time_bound
 
 
@@ -307,19 +297,6 @@ def test_bad_input(args: str, pattern: str) -> None:
     assert_one_line_error(args.split(), pattern)
 
 
-def _cli_args(settings: dict[str, Any]) -> list[str]:
-    args = []
-    for key, value in settings.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            args.append(flag if value else f"--no-{flag[2:]}")
-        elif isinstance(value, tuple):
-            args += [flag, ",".join(repr(float(v)) for v in value)]
-        else:
-            args += [flag, repr(value) if isinstance(value, float) else str(value)]
-    return args
-
-
 BAD_INPUTS = [
     pytest.param(name, settings, pattern, id=f"{name}-{i}")
     for name in optfilters.names()
@@ -334,7 +311,7 @@ def test_catalogue_bad_inputs(name: str, settings: dict[str, Any], pattern: str)
     unknown = [key for key in settings if key not in known]
     if unknown:  # not an option of this subcommand at all
         pattern = f"{name} takes no option --{unknown[0].replace('_', '-')}"
-    assert_one_line_error(["response", name, *_cli_args(settings)], pattern)
+    assert_one_line_error(["response", name, *cli_args(settings)], pattern)
 
 
 def test_no_name_is_one_line_not_the_help() -> None:

@@ -192,16 +192,10 @@ from optfilters.torch import FilterOptimizer
 from optfilters.torch._kernels import SingleOps, bind, execute
 from optfilters.torch._native import NativeKernel, compiler, generate_source
 from optfilters.torch._program import Plan
+from tests.support.catalogue_settings import catalogue_settings
+from tests.support.torch_setup import one_thread, torch_class, torch_optimizer  # noqa: F401 (one_thread: autouse fixture)
 
 ASGD_STEPS = 60
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -532,13 +526,6 @@ def test_differentiable_is_refused_where_torch_has_no_differentiable_step(name: 
         FilterOptimizer(params, name, differentiable=True)
     assert "\n" not in str(info.value)
     FilterOptimizer(params, name)  # without it, it runs
-
-
-def torch_class(name: str) -> Any:
-    dotted = CATALOGUE[name].torch_class
-    assert dotted is not None
-    module, cls = dotted.rsplit(".", 1)
-    return getattr(importlib.import_module(module), cls)
 
 
 def _autograd_settings() -> list[tuple[str, dict[str, Any]]]:
@@ -1005,16 +992,6 @@ def test_fir_filters_equal_scipy_filter(b: list[float], seed: int) -> None:
     np.testing.assert_allclose(got, -0.5 * signal.lfilter(b, [1.0], grads, axis=0), rtol=1e-12, atol=1e-12)
 
 
-def catalogue_settings() -> list[tuple[str, dict[str, Any]]]:
-    cases = []
-    for name, entry in CATALOGUE.items():
-        for example in ({}, *entry.examples):
-            if name == "custom" and "b" not in example:
-                continue
-            cases.append((name, dict(example)))
-    return cases
-
-
 #: How far the bridge may be from the numpy executor when an operation's torch form computes in a coarser dtype
 #: (Muon's bfloat16 Newton-Schulz iteration against float64), relative to the largest parameter.
 PRECISION_TOLERANCE = {"bfloat16": 1e-2}
@@ -1327,13 +1304,7 @@ needs_compiler = pytest.mark.skipif(compiler() is None, reason="no C compiler")
 
 
 def fused_settings() -> list[tuple[str, dict[str, Any]]]:
-    cases = []
-    for name, entry in CATALOGUE.items():
-        for example in ({}, *entry.examples):
-            if name == "custom" and "b" not in example:
-                continue
-            cases.append((name, {k: v for k, v in example.items() if k != "lr"}))
-    return cases
+    return [(name, {k: v for k, v in example.items() if k != "lr"}) for name, example in catalogue_settings()]
 
 
 def fusable(name: str, kwargs: dict[str, Any], form: str = "c") -> bool:
@@ -2281,14 +2252,6 @@ def set_grads(params: list[torch.nn.Parameter]) -> None:
     g = gradient(flat)
     params[0].grad = torch.tensor(g[:8].reshape(2, 4), dtype=params[0].dtype)
     params[1].grad = torch.tensor(g[8:].reshape(params[1].shape), dtype=params[1].dtype)
-
-
-def torch_optimizer(name: str, params: list[torch.nn.Parameter], **overrides: Any) -> torch.optim.Optimizer:
-    entry = CATALOGUE[name]
-    tensors = {k: overrides.pop(k) for k in ("lr", "betas") if isinstance(overrides.get(k), (torch.Tensor, tuple))}
-    kwargs = entry.torch_kwargs(entry.validate(overrides))
-    kwargs.update(tensors)
-    return torch_class(name)(params, **kwargs)
 
 
 def tensor_relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
