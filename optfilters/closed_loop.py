@@ -772,9 +772,9 @@ class ClosedLoop:
         try:
             x = np.asarray(lr_curvature, dtype=np.float64)
         except (TypeError, ValueError):
-            raise InvalidHyperparameterError(f"lr_curvature must be numbers, got {lr_curvature!r}") from None
+            raise InvalidHyperparameterError(f"x = lr * h must be numbers, got {lr_curvature!r}") from None
         if np.any(np.isnan(x)):
-            raise InvalidHyperparameterError("lr_curvature (lr * h) must be numbers, got nan")
+            raise InvalidHyperparameterError("x = lr * h must be numbers, got nan")
         infinite = np.isinf(x)
         with quiet_numerics():  # a huge lr * h overflows to an infinite rate (unstable), without warnings
             safe = np.where(infinite, 0.0, x)

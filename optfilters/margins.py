@@ -849,7 +849,7 @@ def feedback_loop(
         if curvature is not None:
             raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
         x = float(lr_curvature)
-    x = _positive("lr_curvature (lr * h)", x)
+    x = _positive("x = lr * h", x)
     return loop_of(base, m.name, x).delayed(d)
 
 
@@ -1624,7 +1624,7 @@ def root_locus(
     else:
         x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
         if not np.all(np.isfinite(x)):
-            raise InvalidHyperparameterError("lr_curvature values must be finite")
+            raise InvalidHyperparameterError("x = lr * h values must be finite")
     poles = loop.poles(x / x0)
     return RootLocus(
         name=loop.name,

@@ -199,7 +199,7 @@ def test_unstable_point_and_normalised_models():
 def test_bad_inputs():
     with pytest.raises(ValueError, match="staleness must be an integer >= 0"):
         margins("sgd", 0.1, staleness=-1)
-    with pytest.raises(ValueError, match=r"lr_curvature \(lr \* h\) must be finite and > 0"):
+    with pytest.raises(ValueError, match=r"x = lr \* h must be finite and > 0"):
         margins("sgd", 0.0)
     with pytest.raises(ValueError, match="not both"):
         margins("sgd", 0.1, curvature=2.0)
