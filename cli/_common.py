@@ -42,6 +42,7 @@ from optfilters.validation import dumps_json, fmt, fmt_complex, fmt_list, jsonab
 __all__ = [
     "PLOT_SUFFIXES",
     "CliError",
+    "FiniteFloatRange",
     "OneLineCommand",
     "OneLineErrorGroup",
     "OptimizerChain",
@@ -117,7 +118,7 @@ def one_line_errors() -> Iterator[None]:
     except click.ClickException:
         raise
     except ValueError as exc:
-        raise CliError(str(exc) or type(exc).__name__) from None
+        raise CliError(str(exc) or "invalid input") from None
 
 
 def _usage_to_one_line(exc: click.UsageError) -> CliError:
@@ -137,8 +138,12 @@ def _missing_argument(ctx: click.Context) -> CliError:
     return CliError(f"missing {what}{example}; see {ctx.command_path} --help")
 
 
-#: numpy's floating-point RuntimeWarnings: results are checked and labelled where they arise, never printed.
-_NUMPY_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
+#: numpy's floating-point RuntimeWarnings and those of its nan-functions over all-nan data (the nan result is
+#: labelled where it is checked: ``diverged``, ``undefined``): never printed.
+_NUMPY_WARNINGS = (
+    r"(overflow|invalid value|divide by zero|underflow) encountered|All-NaN (slice|axis) encountered"
+    r"|Mean of empty slice|Degrees of freedom <= 0 for slice"
+)
 
 
 def _one_line_warning(
@@ -159,15 +164,31 @@ def command_line_numerics() -> Iterator[None]:
         warnings.showwarning = _one_line_warning
         try:
             yield
-        except OverflowError as exc:
+        except OverflowError:  # Python's own text ("(34, 'Numerical result out of range')") says nothing more
             raise CliError(
-                f"numbers overflow the floating-point range ({exc}): the run diverges; reduce --steps or use a "
-                "stable setting"
+                "numbers overflow the floating-point range: the run diverges; reduce --steps or use a stable setting"
             ) from None
-        except MemoryError as exc:
-            raise CliError(
-                f"not enough memory for this size ({str(exc).splitlines()[0] if str(exc) else 'MemoryError'})"
-            ) from None
+        except MemoryError:
+            raise CliError("not enough memory for this size: ask for fewer steps or points") from None
+
+
+class FiniteFloatRange(click.FloatRange):
+    """:class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (click lets nan through any range).
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> cmd = OneLineCommand("run", params=[click.Option(["--lr"], type=FiniteFloatRange(min=0.0, min_open=True))])
+    >>> CliRunner().invoke(cmd, ["--lr", "nan"]).stderr
+    "Error: Invalid value for '--lr': nan is not a finite number.\\n"
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number, checked finite, then against the range."""
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
 
 
 def require_option(option: str, needs: str) -> None:
@@ -317,7 +338,7 @@ def second_moment_option(help: str) -> click.Option:
     click.Option
     """
     return click.Option(
-        ["--second-moment", "second_moment"], type=click.FloatRange(min=0.0), default=1.0, show_default=True, help=help
+        ["--second-moment", "second_moment"], type=FiniteFloatRange(min=0.0), default=1.0, show_default=True, help=help
     )
 
 
@@ -380,7 +401,7 @@ def condition_number_option(help: str, required: bool) -> click.Option:
     """
     return click.Option(
         ["--condition-number", "condition_number"],
-        type=click.FloatRange(min=1.0),
+        type=FiniteFloatRange(min=1.0),
         required=required,
         metavar="K",
         help=help,
@@ -400,7 +421,7 @@ def mu_option(help: str) -> click.Option:
     click.Option
     """
     return click.Option(
-        ["--mu", "mu"], type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help=help
+        ["--mu", "mu"], type=FiniteFloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help=help
     )
 
 

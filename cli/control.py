@@ -31,6 +31,7 @@ from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS
 
 from ._common import (
     CliError,
+    FiniteFloatRange,
     Selection,
     echo_json,
     echo_text,
@@ -57,14 +58,14 @@ def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
     return [
         click.Option(
             ["--curvature", "curvature"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloatRange(min=0.0, min_open=True),
             default=curvature_default,
             show_default=curvature_default is not None,
             help="Curvature h of the quadratic; the operating point is x = lr * h (with --lr).",
         ),
         click.Option(
             ["--lr-curvature", "lr_curvature"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloatRange(min=0.0, min_open=True),
             default=None,
             metavar="X",
             help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised).",
@@ -226,7 +227,7 @@ def curvature_option() -> click.Option:
     """``--curvature H`` of ``stability``: with it (or an explicit ``--lr``) the readings at ``x = lr * h``."""
     return click.Option(
         ["--curvature", "curvature"],
-        type=click.FloatRange(min=0.0, min_open=True),
+        type=FiniteFloatRange(min=0.0, min_open=True),
         default=None,
         metavar="H",
         help="Also report the rate, gain/phase/delay margins and the limiting mode at x = lr * H "
@@ -417,6 +418,10 @@ def _sensitivity(
 # ----------------------------------------------------------------------------- thresholds
 
 
+#: The largest step of --at and --run-steps (the run's arrays hold one value per step).
+_MOST_STEPS = 10_000_000
+
+
 def _steps_list(text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -430,6 +435,8 @@ def _steps_list(text: str | None) -> list[int] | None:
             raise CliError(f"--at must be steps separated by commas, got {text!r}") from None
         if not (math.isfinite(value) and value.is_integer() and value >= 1):
             raise CliError(f"--at needs integer steps >= 1, got {item.strip()}")
+        if value > _MOST_STEPS:
+            raise CliError(f"--at needs steps <= {_MOST_STEPS} (as --run-steps), got {item.strip()}")
         out.append(int(value))
     if not out:
         raise CliError(f"--at needs at least one step, got {text!r}")
@@ -574,14 +581,14 @@ def register(group: click.Group) -> None:
                 ),
                 click.Option(
                     ["--run-steps", "run_steps"],
-                    type=click.IntRange(min=1, max=10_000_000),
+                    type=click.IntRange(min=1, max=_MOST_STEPS),
                     default=None,
                     metavar="N",
                     help="Also give the exact verdict of a run of N steps at lr*h (with --lr, default N: the last t).",
                 ),
                 click.Option(
                     ["--curvature", "curvature"],
-                    type=click.FloatRange(min=0.0, min_open=True),
+                    type=FiniteFloatRange(min=0.0, min_open=True),
                     default=None,
                     metavar="H",
                     help="Curvature of the run (default 1).",

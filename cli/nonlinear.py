@@ -25,6 +25,7 @@ import click
 
 from ._common import (
     CliError,
+    FiniteFloatRange,
     Selection,
     condition_number_option,
     echo_json,
@@ -128,7 +129,7 @@ def _sign_loop_options() -> list[click.Parameter]:
     return [
         click.Option(
             ["--curvature", "curvature"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloatRange(min=0.0, min_open=True),
             default=1.0,
             show_default=True,
             help="Curvature h of the quadratic h theta^2 / 2.",
@@ -237,7 +238,7 @@ def _large_signal_options() -> list[click.Parameter]:
     return [
         click.Option(
             ["--ratio", "ratio"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloatRange(min=0.0, min_open=True),
             default=10.0,
             show_default=True,
             help="New gradient scale over the old (> 1 step up, < 1 step down).",
@@ -268,7 +269,7 @@ def _large_signal_options() -> list[click.Parameter]:
         ),
         click.Option(
             ["--bound", "bound"],
-            type=click.FloatRange(min=1.0),
+            type=FiniteFloatRange(min=1.0),
             default=None,
             help="Also the largest second parameter keeping the peak within this factor.",
         ),

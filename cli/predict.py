@@ -350,13 +350,14 @@ def _predict(
             data["plot"] = str(written)
         echo_json(data)
         return
+    invalid = "" if result.linearisation_holds else " (of the linearised loop: NOT VALID for this run)"
     lines = [
         f"{model.name}: expected loss 1/2 sum h_i theta_i^2 on the noisy quadratic, lr = {fmt(model.lr)}",
         f"  curvatures {', '.join(fmt(h) for h in result.curvatures)}; noise variance "
         f"{', '.join(fmt(s) for s in result.noise_var)}",
         f"  prediction: {result.label}",
-        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}{_rate_verdict(result.rate)}",
-        f"  steady-state loss = {fmt(result.steady_state_loss, nan='undefined (no steady state)')}",
+        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}{_rate_verdict(result.rate)}{invalid}",
+        f"  steady-state loss = {fmt(result.steady_state_loss, nan='undefined (no steady state)')}{invalid}",
     ]
     averaged = result.averaged_loss
     if averaged is None:
@@ -439,17 +440,26 @@ def _observe(
         f"  prediction within 4 standard errors of the observed mean at {100 * comparison.fraction_within(4.0):.1f}% "
         f"of steps 1..{steps}; max |z| = {fmt(data['max_abs_z'], 3)}",
     ]
+    diverged = comparison.diverged_step
+    if diverged is not None:
+        rate = comparison.prediction.rate if comparison.prediction is not None else math.nan
+        lines.append(
+            f"  observed: the runs DIVERGED (their loss overflowed) from step {diverged}; predicted rate {fmt(rate)}"
+            + _rate_verdict(rate)
+        )
     z = comparison.z_scores
-    rows = [
-        [
-            str(t),
-            fmt(comparison.predicted_loss[t]),
-            fmt(comparison.observed_mean_loss[t]),
-            fmt(comparison.observed_stderr[t], 3),
-            fmt(z[t], 3),
-        ]
-        for t in _sampled(steps)
-    ]
+    rows = []
+    for t in _sampled(steps):
+        gone = "diverged" if diverged is not None and t >= diverged else "undefined"  # a run's nan is its overflow
+        rows.append(
+            [
+                str(t),
+                fmt(comparison.predicted_loss[t]),
+                fmt(comparison.observed_mean_loss[t], nan=gone),
+                fmt(comparison.observed_stderr[t], 3, nan=gone),
+                fmt(z[t], 3, nan=gone),
+            ]
+        )
     lines += _table(["step", "predicted", "observed mean", "std. error", "z"], rows)
     if divergence:
         d = data["divergence"]

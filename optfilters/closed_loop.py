@@ -257,10 +257,16 @@ def spectral_radius(coefficients: ArrayLike) -> FloatArray:
     if n == 1:
         return np.abs(c[..., 1])
     if n == 2:
+        # z^2 + p z + q with the root scale (the power of two nearest max(|p|, sqrt|q|)) factored out, z = unit w:
+        # p^2 cannot overflow where the roots are finite (a pole of modulus 1e305 at lr * h = 1e305), and
+        # scaling by a power of two is exact, so the result is the unscaled formula's wherever that one is finite.
         p, q = c[..., 1], c[..., 2]
-        disc = p * p - 4.0 * q
-        real = 0.5 * (np.abs(p) + np.sqrt(np.maximum(disc, 0.0)))
-        return np.where(disc >= 0.0, real, np.sqrt(np.abs(q)))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            unit = np.ldexp(1.0, np.frexp(np.maximum(np.abs(p), np.sqrt(np.abs(q))))[1] - 1)  # 2^1024 is inf
+            p, q = p / unit, q / unit / unit
+            disc = p * p - 4.0 * q
+            real = 0.5 * (np.abs(p) + np.sqrt(np.maximum(disc, 0.0)))
+            return np.asarray(np.where(disc >= 0.0, real, np.sqrt(np.abs(q))) * unit, dtype=np.float64)
     companion = np.zeros((*c.shape[:-1], n, n))
     companion[..., 0, :] = -c[..., 1:]
     idx = np.arange(n - 1)
@@ -736,10 +742,34 @@ class ClosedLoop:
         >>> abs(p).round(12).tolist()
         [0.9, 0.9]
         """
-        eig = np.asarray(np.linalg.eigvals(self.state_matrix(lr_curvature)), dtype=np.complex128)
+        with quiet_numerics():  # a huge lr * h overflows some entries: handled below
+            matrices = self.state_matrix(lr_curvature)
+        finite = np.all(np.isfinite(matrices), axis=(-2, -1))
+        if np.all(finite):
+            eig = np.asarray(np.linalg.eigvals(matrices), dtype=np.complex128)
+        else:
+            eig = self._huge_gain_poles(self.loop_gain(lr_curvature), finite)
         if self._sections is not None:
-            eig = self._polish(eig, self.loop_gain(lr_curvature))
+            with quiet_numerics():
+                polished = self._polish(eig, self.loop_gain(lr_curvature))
+            eig = np.where(np.isfinite(polished), polished, eig)
         return _by_modulus(eig)
+
+    def _huge_gain_poles(self, gain: FloatArray, finite: NDArray[np.bool_]) -> ComplexArray:
+        """Eigenvalues of ``M0 + y M1`` where ``y M1`` overflows: ``2^k eig(2^-k M0 + (2^-k y) M1)``, ``2^k ~ |y|``.
+
+        Scaling by a power of two is exact, so only the poles that are themselves beyond the double range
+        saturate (to ``inf``); an infinite gain gives infinite poles.
+        """
+        m0, m1 = self._realisation
+        k = np.where(finite | ~np.isfinite(gain), 0, np.frexp(gain)[1])
+        with quiet_numerics():
+            scaled = np.ldexp(m0, -k[..., None, None]) + np.ldexp(gain, -k)[..., None, None] * m1
+            usable = np.all(np.isfinite(scaled), axis=(-2, -1))
+            eig = np.linalg.eigvals(np.where(usable[..., None, None], scaled, 0.0)).astype(np.complex128)
+            half = np.ldexp(1.0, k // 2)[..., None]
+            eig = eig * half * np.ldexp(1.0, k - k // 2)[..., None]  # 2^k in two factors: 2^1024 alone is inf
+        return np.asarray(np.where(usable[..., None], eig, np.inf + 0j), dtype=np.complex128)
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
         """Convergence rate (largest closed-loop pole modulus) at ``x = lr * h``; vectorised.
@@ -773,9 +803,9 @@ class ClosedLoop:
         try:
             x = np.asarray(lr_curvature, dtype=np.float64)
         except (TypeError, ValueError):
-            raise InvalidHyperparameterError(f"lr_curvature must be numbers, got {lr_curvature!r}") from None
+            raise InvalidHyperparameterError(f"x = lr * h must be numbers, got {lr_curvature!r}") from None
         if np.any(np.isnan(x)):
-            raise InvalidHyperparameterError("lr_curvature (lr * h) must be numbers, got nan")
+            raise InvalidHyperparameterError("x = lr * h must be numbers, got nan")
         infinite = np.isinf(x)
         with quiet_numerics():  # a huge lr * h overflows to an infinite rate (unstable), without warnings
             safe = np.where(infinite, 0.0, x)
@@ -1478,7 +1508,10 @@ def closed_loop(
     m = as_model(model, **hyperparameters)
     scale = float(normaliser_scale(m, second_moment))
     if not (math.isfinite(scale) and scale > 0.0):
-        raise InvalidFilterError(f"the frozen normaliser's gain must be finite and > 0, got {scale}")
+        raise InvalidFilterError(
+            f"{m.name}: the frozen normaliser's gain must be finite and > 0, got {scale} (at second moment "
+            f"{second_moment}; with eps = 0 a zero second moment or state divides by 0 or stops every step)"
+        )
     if m.period is not None:
         return _periodic_loop(m, second_moment, scale, lr)
     parts = m.direction_parts()

@@ -364,7 +364,7 @@ class _Problem:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "solution may be inaccurate": checked by the caller
                 self.problem.solve(solver=solver, **options)
-        except self.cp.error.SolverError:
+        except (self.cp.error.SolverError, ValueError):  # SCS refuses numbers it cannot scale ("allocation error")
             return None
         return str(self.problem.status)
 

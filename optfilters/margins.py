@@ -512,10 +512,14 @@ class FeedbackLoop:
         exact = self._exact()
         if exact is not None and self.lr_curvature != 0.0:
             found.extend((xc / self.lr_curvature, f) for xc, f in exact.crossings())
+        # Rounding is relative to the gain scale sum|C| / sum|S| (tiny at a huge lr * h: a crossing at
+        # g = 3.8e-305 is a crossing, not the g = 0 one); capped at 1 so that ordinary points keep 1e-12.
+        slope_size = float(np.sum(np.abs(s)))
+        unit = min(1.0, float(np.sum(np.abs(c))) / slope_size) if slope_size > 0.0 else 1.0
         out: list[tuple[float, float]] = []
         for g, f in sorted(found):
-            g = 0.0 if abs(g) < 1e-12 else g
-            if not out or abs(g - out[-1][0]) > 1e-9 * (1.0 + abs(g)):
+            g = 0.0 if abs(g) < 1e-12 * unit else g
+            if not out or abs(g - out[-1][0]) > 1e-9 * (unit + abs(g)):
                 out.append((g, f))
         return out
 
@@ -845,7 +849,7 @@ def feedback_loop(
         if curvature is not None:
             raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
         x = float(lr_curvature)
-    x = _positive("lr_curvature (lr * h)", x)
+    x = _positive("x = lr * h", x)
     return loop_of(base, m.name, x).delayed(d)
 
 
@@ -1711,7 +1715,7 @@ def root_locus(
     else:
         x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
         if not np.all(np.isfinite(x)):
-            raise InvalidHyperparameterError("lr_curvature values must be finite")
+            raise InvalidHyperparameterError("x = lr * h values must be finite")
     poles = loop.poles(x / x0)
     return RootLocus(
         name=loop.name,

@@ -695,8 +695,11 @@ class AsgdEta(StepValue):
         return lr
 
     def value(self, t: Any, lr: Any) -> Any:
-        """``lr / (1 + lambd lr t)^alpha`` (Python double, torch's order of operations)."""
-        return lr / ((1 + self.lambd * lr * t) ** self.alpha)
+        """``lr / (1 + lambd lr t)^alpha`` (Python double, torch's order of operations; 0 where the power overflows)."""
+        try:
+            return lr / ((1 + self.lambd * lr * t) ** self.alpha)
+        except OverflowError:  # alpha = 1e308: the power is beyond the double range, eta underflows to 0
+            return lr * 0.0
 
 
 @dataclass(frozen=True)

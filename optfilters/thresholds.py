@@ -70,7 +70,7 @@ def _operating_point(lr_curvature: Any, curvature: Any, lr: float, scale: float,
             raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
         x = float(lr_curvature)
         if not (math.isfinite(x) and x > 0.0):
-            raise InvalidHyperparameterError(f"lr_curvature must be finite and > 0, got {lr_curvature!r}")
+            raise InvalidHyperparameterError(f"x = lr * h must be finite and > 0, got {lr_curvature!r}")
         if lr * scale <= 0.0:
             raise InvalidHyperparameterError(f"the learning rate{where} is 0: no lr*h to set")
         return x / (lr * scale), x
@@ -168,6 +168,14 @@ def frozen_loop(
     factor = float(lr_sequence(schedule, 1.0, t)[-1])
     lr = m.lr
     h, x = _operating_point(lr_curvature, curvature, lr * factor, scale, f" at step {t}")
+    if (
+        lr_curvature is not None
+        and not 1e-100 <= h <= 1e100
+        and (m.weight_decay is None or m.weight_decay.weight_decay == 0.0)
+    ):
+        lr, h = x / (factor * scale), 1.0  # a tiny or huge lr: the loop depends on lr * h only
+    if not math.isfinite(h):
+        raise InvalidHyperparameterError(f"lr = {lr:g} is too small to reach x = lr * h = {x:g} at step {t}")
     common = {"schedule": schedule, "second_moment": v, "staleness": staleness}
     at_rest = transition_matrices(m, [t], lr=0.0, curvatures=[h], **common)[0, 0]
     running = transition_matrices(m, [t], lr=lr, curvatures=[h], **common)[0, 0]
@@ -330,6 +338,12 @@ def frozen_edges(
     -------
     FrozenEdges
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        If a step is not an integer >= 1, or the schedule's learning-rate
+        factor overflows the floating-point range by one of the steps.
+
     Examples
     --------
     >>> from optfilters.thresholds import frozen_edges
@@ -351,6 +365,11 @@ def frozen_edges(
     edges, bases, freqs = [], [], []
     for t in ts:
         factor = float(factors[t - 1])
+        if not math.isfinite(factor):
+            raise InvalidHyperparameterError(
+                f"the schedule's learning-rate factor overflows the floating-point range by step {t}: "
+                "ask for fewer steps or a schedule that stays finite"
+            )
         if factor == 0.0:
             edges.append(math.inf)
             bases.append(math.inf)
@@ -555,8 +574,9 @@ def time_varying_verdict(
     ------
     InvalidHyperparameterError
         If both ``lr_curvature`` and ``curvature`` are given, either is
-        not finite and > 0, or ``lr_curvature`` is given and the learning
-        rate is 0.
+        not finite and > 0, ``lr_curvature`` is given and the learning
+        rate is 0, or the run's numbers overflow the floating-point range
+        at once (``x = lr * h`` near the largest float).
 
     Examples
     --------
@@ -589,6 +609,12 @@ def time_varying_verdict(
     )
     n = matrices.shape[2]
     a = matrices[:, 0, :, :n]
+    overflow = InvalidHyperparameterError(
+        f"x = lr * h = {x:g}: the step's numbers overflow the floating-point range (the run diverges at once); "
+        "use a smaller lr * h"
+    )
+    if not np.all(np.isfinite(a)):
+        raise overflow
     frozen = np.asarray(saturating_spectral_radius(a), dtype=np.float64)
     # Phi_N and the run from rest, renormalised at every step (the logs of the scales add up).
     phi = np.eye(n)
@@ -609,6 +635,8 @@ def time_varying_verdict(
                 state = state / size
                 log_state += math.log(size)
             log_amplitude[t] = log_state + math.log(abs(state[0])) if state[0] != 0.0 else -math.inf
+    if not (np.all(np.isfinite(phi)) and np.all(np.isfinite(state))):
+        raise overflow
     norm = float(np.linalg.norm(phi, 2))
     log10_norm = (log_phi + math.log(norm)) / math.log(10.0) if norm > 0 else -math.inf
     radius = float(saturating_spectral_radius(phi))

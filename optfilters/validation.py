@@ -101,9 +101,9 @@ MAX_SEED = 2**32 - 1
 MAX_COEFFICIENTS = 256
 #: Largest gradient staleness ``D`` of the closed-loop readings on the command line (``margins``, ``locus``,
 #: ``sensitivity``): their characteristic polynomial has degree ``order + 1 + D`` and each reading needs the roots
-#: of many such polynomials (``locus`` one per point).  At ``D = 64`` each command takes about 2 s; at 128
-#: ``locus`` takes 45 s, so larger staleness is refused.
-MAX_LOOP_STALENESS = 64
+#: of many such polynomials (``locus`` one per point).  At ``D = 100`` ``margins`` and ``sensitivity`` take
+#: 2-3 s of CPU and ``locus`` (400 points) 20 s; at 128 ``locus`` takes 45 s, so larger staleness is refused.
+MAX_LOOP_STALENESS = 100
 #: Largest gradient staleness ``D`` of ``predict``/``observe`` on the command line: the moment recursion carries
 #: ``D`` delayed copies of the parameter (covariance of size ``(D + n)^2``) and the steady state solves a
 #: Lyapunov equation of that size (cubic).  ``predict adam --staleness 256 --steps 1000`` takes about 3 s;

@@ -179,7 +179,7 @@ def test_lookahead_without_slow_steps_is_marginal_for_every_lr():
 
 @pytest.mark.parametrize(
     ("command", "most"),
-    [("margins", 64), ("locus", 64), ("sensitivity", 64), ("predict", 256)],
+    [("margins", 100), ("locus", 100), ("sensitivity", 100), ("predict", 256)],
 )
 def test_staleness_above_what_is_fast_is_refused_in_one_line(command, most):
     """Issue 13: margins --staleness 300 took > 200 s, predict --staleness 1000 97 s; the bounds are documented."""
@@ -265,3 +265,12 @@ def test_margins_lines_label_every_state():
         lines = "\n".join(point_lines(variant, 0.05))
         assert label in lines, lines
         _assert_sentences(lines)
+
+
+def test_stability_at_a_huge_curvature_prints_the_finite_rate_and_the_edge():
+    text = run("stability", "momentum", "--curvature", "1e308")
+    assert text.exit_code == 0, text.output
+    assert "rate 1e+305 (real pole -1e+305" in text.stdout
+    assert "DIVERGES here: lr must shrink by a factor 2.63158e+304 to reach the edge lr*h = 3.8" in text.stdout
+    point = ok_json("stability", "momentum", "--curvature", "1e308")["at_point"]
+    assert point["rate"] == pytest.approx(1e305) and point["stable"] is False
