@@ -27,6 +27,8 @@ from typing import Any
 import click
 import numpy as np
 
+from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS
+
 from ._common import (
     CliError,
     FiniteFloatRange,
@@ -68,7 +70,11 @@ def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
             metavar="X",
             help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised).",
         ),
-        staleness_option("Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.", most=100),
+        staleness_option(
+            "Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D} (at most "
+            f"{MAX_LOOP_STALENESS}: each reading finds the roots of polynomials of degree order + 1 + D).",
+            most=MAX_LOOP_STALENESS,
+        ),
         second_moment_option(
             "Normalised optimizers: second moment v at which the normaliser is frozen (linearised loop)."
         ),
@@ -199,6 +205,11 @@ def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
             lines.append(f"{indent}lower gain margin x{fmt(result.lower_gain_margin)} (lr cannot shrink below it)")
         lines += _delay_lines(result, indent)
         lines.append(_step_line(result.step, indent))
+    elif result.marginal:
+        lines.append(
+            f"{indent}MARGINAL here: the rate is 1 within rounding (|rate - 1| <= {MARGINAL_RATE_TOL:g}): the loop "
+            "neither converges nor diverges measurably; no margins"
+        )
     elif math.isfinite(gm) and gm > 0:
         lines.append(
             f"{indent}DIVERGES here: lr must shrink by a factor {fmt(1 / gm)} to reach the edge "

@@ -27,7 +27,7 @@ from typing import Any
 import click
 import numpy as np
 
-from optfilters.validation import MAX_SAMPLES, MAX_SEED, MAX_STEPS
+from optfilters.validation import MAX_PREDICT_STALENESS, MAX_SAMPLES, MAX_SEED, MAX_STEPS
 
 from ._common import (
     CliError,
@@ -156,7 +156,9 @@ def _quadratic_options(default_steps: int) -> list[click.Option]:
             "is frozen at its self-consistent steady state (steady) or at V.",
         ),
         staleness_option(
-            "Gradients D steps stale: the optimizer gets h theta_{t-1-D} + noise (asynchronous training)."
+            "Gradients D steps stale: the optimizer gets h theta_{t-1-D} + noise (asynchronous training); at most "
+            f"{MAX_PREDICT_STALENESS} (the recursion's covariance has size (D + n)^2).",
+            most=MAX_PREDICT_STALENESS,
         ),
     ]
 
@@ -244,7 +246,12 @@ def _stability(
     if loop.label != "exact":
         lines.append(f"  note: {loop.label}")
     hi = result.max_stable_lr_curvature
-    if result.interval is None:
+    if result.marginal:
+        lines.append(
+            "  marginal for every lr*h: a closed-loop pole stays on the unit circle (rate 1 within rounding), "
+            "no lr converges"
+        )
+    elif result.interval is None:
         lines.append("  no stable interval reached from small lr * h")
     else:
         lines.append(

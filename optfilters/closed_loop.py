@@ -55,9 +55,9 @@ from .errors import InvalidFilterError, InvalidHyperparameterError
 from .factored import unit_circle
 from .filters import ArmaFilter, cascade
 from .model import OptimizerModel
+from .validation import MARGINAL_RATE_TOL, is_marginal, null_reasons, quiet_numerics, saturating_spectral_radius
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
-from .validation import quiet_numerics, saturating_spectral_radius
 
 __all__ = [
     "DEFAULT_TUNED",
@@ -352,6 +352,12 @@ class StabilityInterval:
     preconditioner : float
         The frozen normaliser's gain ``P = 1 / (sqrt(v) + eps)`` that
         multiplies the curvature (1 for linear models).
+    marginal : bool
+        True when a closed-loop pole stays on the unit circle (within
+        rounding: :data:`~optfilters.validation.MARGINAL_RATE_TOL`) at every
+        ``x``: a degenerate loop (Lookahead with ``alpha = 0``, a filter with no
+        gain at DC) that converges for no ``lr * h``; there are then no
+        intervals and no crossings.
 
     Examples
     --------
@@ -369,6 +375,7 @@ class StabilityInterval:
     label: str = "exact"
     linearised: bool = False
     preconditioner: float = 1.0
+    marginal: bool = False
 
     @property
     def max_stable_lr_curvature(self) -> float:
@@ -403,7 +410,31 @@ class StabilityInterval:
             "label": self.label,
             "linearised": self.linearised,
             "preconditioner": self.preconditioner,
+            "marginal": self.marginal,
+            "why_null": null_reasons(
+                {
+                    "max_stable_lr_curvature": (
+                        self.max_stable_lr_curvature,
+                        _no_edge_reason(self.interval, self.marginal),
+                    ),
+                    "nyquist_estimate": (
+                        self.nyquist_estimate,
+                        "undefined: a periodic loop has no H(z)"
+                        if math.isnan(self.nyquist_estimate)
+                        else "infinite: H(-1) = 0",
+                    ),
+                }
+            ),
         }
+
+
+def _no_edge_reason(interval: tuple[float, float] | None, marginal: bool) -> str:
+    """Why a stability result has no finite upper edge (the JSON's ``why_null``)."""
+    if marginal:
+        return "undefined: marginal for every lr*h (a closed-loop pole stays on the unit circle)"
+    if interval is None:
+        return "undefined: no stable interval reached from small lr*h"
+    return "infinite: stable for every larger lr*h"
 
 
 @dataclass(frozen=True)
@@ -936,13 +967,34 @@ class ClosedLoop:
         >>> round(s.max_stable_lr_curvature, 4), round(s.nyquist_estimate, 1)   # 2 / H(-1) is wrong here
         (4.0133, 40.6)
         """
+        nyquist = self._boundary(np.array([math.pi]))[0]
+        estimate = float(nyquist.real) if np.isfinite(nyquist) else math.inf
+        if self._unmoved_circle_poles().size:
+            return _marginal_interval(self, estimate)
         found = self.crossings()
         points = [x for x, _ in found]
         edges = [-math.inf, *points, math.inf]
         stable = [self.is_stable(x) for x in _cell_tests(edges, 0.5)]
-        nyquist = self._boundary(np.array([math.pi]))[0]
-        estimate = float(nyquist.real) if np.isfinite(nyquist) else math.inf
         return _stability_interval(self, found, edges, stable, estimate)
+
+    def _unmoved_circle_poles(self) -> ComplexArray:
+        """Closed-loop poles on the unit circle at every ``x``: common roots of both parts of :attr:`polynomial`.
+
+        ``P = C + x S`` keeps a root ``r`` for every ``x`` when ``C(r) = S(r) = 0``
+        (after :meth:`ArmaFilter.minreal`: a zero of the filter at the plant's
+        pole, e.g. no gain at DC with the pole at 1).  On the unit circle that
+        root makes the loop marginal for every ``lr * h``.
+        """
+        poly = self.polynomial
+        slope = np.trim_zeros(poly.slope)
+        if slope.size <= 1:
+            return np.zeros(0, dtype=np.complex128)
+        roots = np.roots(slope)
+        on = roots[np.abs(np.abs(roots) - 1.0) <= 1e-9]
+        scale = float(np.sum(np.abs(poly.constant)))
+        # constant in powers of z^-1 is, read highest first, z^n C(z^-1): the same roots off the origin
+        value = np.abs(np.polyval(poly.constant, on)) if on.size else np.zeros(0)
+        return np.asarray(on[value <= 1e-9 * scale], dtype=np.complex128)
 
     def rate_curve(self, lr_curvature: ArrayLike | None = None, points: int = 512) -> RateCurve:
         """The rate over ``x`` (default: ``points`` values from 0 to 1.25 times the stability edge).
@@ -1264,7 +1316,7 @@ class PeriodicClosedLoop:
         def edge(value: float) -> float:
             return float(self.rate(value)) - 1.0
 
-        on_circle = np.abs(margin) <= 1e-12
+        on_circle = np.abs(margin) <= MARGINAL_RATE_TOL
         for i in range(grid.size - 1):
             if on_circle[i]:
                 multiplier = self.poles(grid[i])[0]
@@ -1290,11 +1342,26 @@ class PeriodicClosedLoop:
         >>> closed_loop("lookahead", base="sgd", k=2, alpha=0.5).stability().interval
         (0.0, 2.0)
         """
+        if self._unmoved_multiplier():
+            return _marginal_interval(self, math.nan)
         found = self.crossings()
         points = sorted({x for x, _ in found} | {0.0})
         edges = [*points, math.inf]
-        stable = [float(self.rate(test)) < 1.0 for test in _cell_tests(edges, 0.5)]
+        # a rate within rounding of 1 is marginal, not stable
+        stable = [float(self.rate(test)) < 1.0 - MARGINAL_RATE_TOL for test in _cell_tests(edges, 0.5)]
         return _stability_interval(self, found, edges, stable, math.nan)
+
+    def _unmoved_multiplier(self) -> bool:
+        """Whether a Floquet multiplier stays on the unit circle (within rounding) at every ``x``: degenerate.
+
+        Lookahead with ``alpha = 0`` (or below the double range's resolution)
+        resets the fast weights to slow weights that never move: the
+        multiplier 1 for every ``lr * h``.  Probed at points spread over four
+        decades around the edge of the loop without the periodic stage (a
+        multiplier that crosses the circle does so at isolated ``x``).
+        """
+        probes = self._edge_guess() * np.array([1e-2, 0.137, 0.71, 1.9, 13.0])
+        return bool(np.all(is_marginal(self.rate(probes))))
 
     def rate_curve(self, lr_curvature: ArrayLike | None = None, points: int = 512) -> RateCurve:
         """The rate over ``x`` (default: ``points`` values from 0 to 1.25 times the stability edge).
@@ -1371,6 +1438,11 @@ def _stability_interval(
         linearised=loop.linearised,
         preconditioner=loop.preconditioner,
     )
+
+
+def _marginal_interval(loop: ClosedLoop | PeriodicClosedLoop, nyquist_estimate: float) -> StabilityInterval:
+    """The stability result of a degenerate loop: marginal at every ``x`` (no interval, no crossing)."""
+    return replace(_stability_interval(loop, (), [], [], nyquist_estimate), marginal=True)
 
 
 def _rate_curve(loop: ClosedLoop | PeriodicClosedLoop, lr_curvature: ArrayLike | None, points: int) -> RateCurve:

@@ -71,7 +71,7 @@ from .closed_loop import (
 )
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .factored import canonical_roots, unit_circle
-from .validation import check_number
+from .validation import MARGINAL_RATE_TOL, check_number, is_marginal, null_reasons
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
@@ -917,7 +917,8 @@ class StepInfo:
     settling_steps : int
         First step after which ``|theta_t - final| <= 2% |final|`` for good.
     stable : bool
-        False when the loop diverges (the readings are then nan / -1).
+        False when the loop diverges or is marginal (the readings are then nan / -1;
+        None in :meth:`as_dict`, whose ``why_null`` says why).
     name : str
     lr_curvature : float
         ``x`` at the operating point.
@@ -925,6 +926,9 @@ class StepInfo:
         Steps of gradient staleness in the loop.
     label : str
         ``"exact"`` or the linearisation note.
+    marginal : bool
+        True when the loop's rate is within
+        :data:`~optfilters.validation.MARGINAL_RATE_TOL` of 1 (then not ``stable``).
 
     Examples
     --------
@@ -946,6 +950,7 @@ class StepInfo:
     stable: bool
     staleness: int = 0
     label: str = "exact"
+    marginal: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (the readings; the response as a list).
@@ -964,12 +969,33 @@ class StepInfo:
             "overshoot": _finite_or_none(self.overshoot),
             "overshoot_percent": _finite_or_none(100.0 * self.overshoot),
             "peak": _finite_or_none(self.peak),
-            "peak_step": self.peak_step,
-            "rise_steps": self.rise_steps,
-            "settling_steps": self.settling_steps,
+            "peak_step": None if self.peak_step < 0 else self.peak_step,
+            "rise_steps": None if self.rise_steps < 0 else self.rise_steps,
+            "settling_steps": None if self.settling_steps < 0 else self.settling_steps,
             "response": _list(self.response),
             "label": self.label,
+            "marginal": self.marginal,
+            "why_null": self._why_null(),
         }
+
+    def _why_null(self) -> dict[str, str]:
+        gone = "undefined: the loop is marginal (rate 1 within rounding)" if self.marginal else "diverges"
+        reasons: dict[str, tuple[Any, str]] = {
+            name: (getattr(self, name), gone) for name in ("final_value", "overshoot", "peak")
+        }
+        reasons["overshoot_percent"] = (self.overshoot, gone)
+        for name in ("peak_step", "settling_steps"):
+            reasons[name] = (None if getattr(self, name) < 0 else 0.0, gone)
+        reached = (
+            gone
+            if not self.stable
+            else (
+                f"undefined: the response does not pass 10% and 90% of its final value within {self.response.size - 1} "
+                "steps"
+            )
+        )
+        reasons["rise_steps"] = (None if self.rise_steps < 0 else 0.0, reached)
+        return null_reasons(reasons)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Draw with :func:`optfilters.plot.closed_loop_step_plot`.
@@ -993,7 +1019,8 @@ class StepInfo:
 
 def _step_of(loop: FeedbackLoop, steps: int | None) -> StepInfo:
     rate = float(loop.rate(1.0))
-    stable = rate < 1.0
+    marginal = is_marginal(rate)
+    stable = rate < 1.0 and not marginal
     if steps is None:
         n = 200 if not stable or rate == 0.0 else int(min(max(200, 30.0 / -math.log(rate)), 1_000_000))
     else:
@@ -1002,7 +1029,7 @@ def _step_of(loop: FeedbackLoop, steps: int | None) -> StepInfo:
     name, x, d, label = loop.name, loop.lr_curvature, loop.staleness, loop.label
     if not stable:
         nan = math.nan
-        return StepInfo(name, x, y, nan, nan, nan, -1, -1, -1, False, d, label)
+        return StepInfo(name, x, y, nan, nan, nan, -1, -1, -1, False, d, label, marginal)
     final = loop.final_value()
     ref = abs(final) if final != 0.0 else 1.0
     peak_step = int(np.argmax(y * np.sign(final or 1.0)))
@@ -1108,6 +1135,15 @@ class Margins:
         The frozen normaliser's gain (1 for linear models).
     loop : FeedbackLoop or None
         The loop the margins were read from (not compared).
+    marginal : bool
+        True when the rate is within :data:`~optfilters.validation.MARGINAL_RATE_TOL`
+        of 1 (then not ``stable``: the readings of a stable point are undefined).
+    staleness_capped : bool
+        True when ``max_staleness`` stopped at the search bound
+        (:data:`MAX_STALENESS`): the loop tolerates at least that many steps.
+
+    Non-finite readings and ``max_staleness = -1`` are None in :meth:`as_dict`,
+    whose ``why_null`` says why (``diverges``, ``infinite: ...``, ``undefined: ...``).
 
     Examples
     --------
@@ -1142,6 +1178,8 @@ class Margins:
     crossings: tuple[tuple[float, float], ...] = ()
     crossovers: tuple[tuple[float, float, float], ...] = ()
     loop: FeedbackLoop | None = field(default=None, repr=False, compare=False)
+    marginal: bool = False
+    staleness_capped: bool = False
 
     @property
     def gain_margin_db(self) -> float:
@@ -1185,7 +1223,10 @@ class Margins:
             "crossover_frequency": self.crossover_frequency,
             "crossover_rad_per_step": self.crossover_rad,
             "delay_margin_steps": _finite_or_none(self.delay_margin),
-            "max_staleness": self.max_staleness,
+            "max_staleness": None if self.max_staleness < 0 else self.max_staleness,
+            "max_staleness_is_lower_bound": self.staleness_capped,
+            "marginal": self.marginal,
+            "why_null": self._why_null(),
             "stale_rates": _list(self.stale_rates),
             "step": {k: v for k, v in self.step.as_dict().items() if k != "response"},
             "stable_intervals": [_list(i) for i in self.stable_intervals],
@@ -1198,6 +1239,31 @@ class Margins:
             "linearised": self.linearised,
             "preconditioner": self.preconditioner,
         }
+
+    def _why_null(self) -> dict[str, str]:
+        """Why each null reading of :meth:`as_dict` is null."""
+        if self.marginal:
+            here = "undefined: the loop is marginal here (rate 1 within rounding)"
+        else:
+            here = "undefined: the loop diverges here"
+        if self.stable:
+            gain = "infinite: no larger lr diverges at this curvature"
+        elif self.marginal:
+            gain = here
+        else:
+            gain = "undefined: the loop diverges here and no smaller lr converges"
+        crossover = "infinite: no gain crossover (|L| never reaches 1)" if self.stable else here
+        reasons: dict[str, tuple[Any, str]] = {
+            "rate": (self.rate, "diverges: a pole's modulus overflows"),
+            "gain_margin": (self.gain_margin, gain),
+            "gain_margin_db": (self.gain_margin_db, gain),
+            "edge_lr_curvature": (self.edge_lr_curvature, gain),
+            "lower_gain_margin": (self.lower_gain_margin, here),
+            "phase_margin_deg": (self.phase_margin, crossover),
+            "delay_margin_steps": (self.delay_margin, crossover),
+            "max_staleness": (None if self.max_staleness < 0 else 0.0, here),
+        }
+        return null_reasons(reasons)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Draw the loop's Bode diagram with the margins (:func:`optfilters.plot.margins_plot`).
@@ -1221,7 +1287,8 @@ class Margins:
 
 def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margins:
     rate = float(loop.rate(1.0))
-    stable = rate < 1.0
+    marginal = is_marginal(rate)
+    stable = rate < 1.0 and not marginal
     poles = loop.poles(1.0)
     crossings = loop.crossings()
     intervals = loop.stable_intervals()
@@ -1261,9 +1328,10 @@ def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margi
         tolerated = max_staleness if not math.isfinite(dm) else min(max_staleness, math.ceil(dm) - 1)
         for d in range(1, min(tolerated + 1, _STALE_SCAN) + 1):
             stale.append(float(loop.delayed(d).rate(1.0)))
-        checked = [i for i, r in enumerate(stale) if r >= 1.0]
+        checked = [i for i, r in enumerate(stale) if r >= 1.0 - MARGINAL_RATE_TOL]
         if checked:
             tolerated = checked[0] - 1
+    capped = stable and tolerated == max_staleness and not (math.isfinite(dm) and math.ceil(dm) - 1 == tolerated)
     step = _step_of(loop, None)
     return Margins(
         name=loop.name,
@@ -1289,6 +1357,8 @@ def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margi
         crossings=tuple(crossings),
         crossovers=tuple(crossovers),
         loop=loop,
+        marginal=marginal,
+        staleness_capped=capped,
     )
 
 
@@ -1544,7 +1614,28 @@ class RootLocus:
             "operating_point": self.operating_point,
             "staleness": self.staleness,
             "label": self.label,
+            "why_null": self._why_null(),
         }
+
+    def _why_null(self) -> dict[str, str]:
+        """Why :meth:`as_dict`'s nulls are null: the stable interval (or its end) and the rates that overflow."""
+        interval = self.stable_interval
+        return null_reasons(
+            {
+                "stable_interval": (
+                    None if interval is None else 0.0,
+                    "undefined: no stable interval reached from small lr*h",
+                ),
+                "stable_interval[1]": (
+                    0.0 if interval is None else interval[1],
+                    "infinite: stable for every larger lr*h",
+                ),
+                "rate": (
+                    0.0 if np.all(np.isfinite(self.rate)) else math.inf,
+                    "diverges: a pole's modulus overflows (each null entry)",
+                ),
+            }
+        )
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Draw with :func:`optfilters.plot.root_locus_plot`.
@@ -1829,7 +1920,8 @@ def sensitivity(
     Raises
     ------
     InvalidHyperparameterError
-        If the closed loop diverges at the point (``S`` and ``T`` are then not the responses of anything).
+        If the closed loop diverges or is marginal at the point (``S`` and ``T`` are then not the responses of
+        anything).
 
     Examples
     --------
@@ -1842,9 +1934,10 @@ def sensitivity(
         raise InvalidHyperparameterError(f"points must be >= 2, got {points}")
     loop = feedback_loop(model, lr_curvature, staleness=staleness, **options)
     rate = float(loop.rate(1.0))
-    if not rate < 1.0:
+    if not rate < 1.0 or is_marginal(rate):
+        verdict = "is marginal (rate 1 within rounding)" if is_marginal(rate) else "diverges"
         raise InvalidHyperparameterError(
-            f"{loop.name}: the closed loop diverges at lr*h = {loop.lr_curvature:g} (rate {rate:.6g}); "
+            f"{loop.name}: the closed loop {verdict} at lr*h = {loop.lr_curvature:g} (rate {rate:.6g}); "
             "sensitivity functions need a convergent loop"
         )
     freqs = np.linspace(0.0, 0.5, int(points))

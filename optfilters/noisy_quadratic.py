@@ -72,7 +72,14 @@ from .gains import Gain
 from .model import OptimizerModel
 from .program import Program, run_numpy
 from .stages import Moments, Stage
-from .validation import check_integer, fmt_list, quiet_numerics, saturating_spectral_radius
+from .validation import (
+    MARGINAL_RATE_TOL,
+    check_integer,
+    fmt_list,
+    null_reasons,
+    quiet_numerics,
+    saturating_spectral_radius,
+)
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
@@ -559,6 +566,21 @@ class _Loop:
         run_numpy(program, regs, scalars, stop)
         return regs
 
+    def congruence(self, a: FloatArray, cov: FloatArray) -> FloatArray:
+        """``A C A^T`` per coordinate, the delay line's rows of ``A`` (a shift) applied by indexing.
+
+        With ``lag`` stale steps the last ``lag`` rows of ``A`` select the
+        parameter and the previous history entries: ``O(k n^2)`` work for the
+        ``k`` rows of the parameter and the stages' state instead of ``O(n^3)``.
+        """
+        if not self.lag:
+            return np.asarray(a @ cov @ np.swapaxes(a, 1, 2), dtype=np.float64)
+        k = self.first_lag
+        picks = np.r_[0, k : self.n - 1]  # the delay line shifts: theta, then the history but its oldest
+        top = a[:, :k, :]
+        left = np.concatenate([top @ cov, cov[:, picks, :]], axis=1)  # A C
+        return np.concatenate([left @ np.swapaxes(top, 1, 2), left[:, :, picks]], axis=2)
+
     def _unit(self, i: int) -> FloatArray:
         row = np.zeros((self.d, self.n + 1))
         row[:, i] = 1.0
@@ -764,7 +786,10 @@ class NoisyQuadraticPrediction(RichDisplay):
             label and preconditioner, and the averaged parameters' loss when
             the model keeps an average.  Non-finite numbers are None; ``stable``
             (``rate < 1``) tells an infinite rate (False) from a finite one, and
-            ``linearisation_holds`` is :attr:`linearisation_holds`.
+            ``linearisation_holds`` is :attr:`linearisation_holds`; ``why_null``
+            maps each null number among the steady-state loss, the rate and the
+            averaged steady-state loss to why it is null (``diverges: ...`` for
+            an infinite value, ``undefined: ...`` for no value).
         """
         return {
             "name": self.name,
@@ -783,7 +808,27 @@ class NoisyQuadraticPrediction(RichDisplay):
             "stable": bool(self.rate < 1.0),
             "preconditioner": _list(self.preconditioner),
             **self._averaged_dict(),
+            "why_null": self._why_null(),
         }
+
+    def _why_null(self) -> dict[str, str]:
+        """Why each null number of :meth:`as_dict` is null: an infinite value diverges, a nan one is undefined."""
+
+        def why(value: float | None, undefined: str) -> tuple[Any, str]:
+            return value, "diverges: rate >= 1" if value == math.inf else f"undefined: {undefined}"
+
+        return null_reasons(
+            {
+                "steady_state_loss": why(
+                    self.steady_state_loss, "no steady state (a rate within rounding of 1: marginal)"
+                ),
+                "rate": why(self.rate, "no rate"),
+                "averaged_steady_state_loss": why(
+                    self.averaged_steady_state_loss if self.averaged_loss is not None else 0.0,
+                    "the average keeps all history (no steady state)",
+                ),
+            }
+        )
 
     def _averaged_dict(self) -> dict[str, Any]:
         averaged = self.averaged_loss
@@ -835,7 +880,7 @@ def _stein(a: FloatArray, q: FloatArray) -> FloatArray:
 
 
 #: Rates within this of 1 count as marginal (no steady state).
-_MARGIN = 1e-12
+_MARGIN = MARGINAL_RATE_TOL
 
 
 def _lyapunov(
@@ -1074,6 +1119,76 @@ def _periodic_mean(tail: FloatArray) -> float:
 #: Reuse a relay loop's step matrices across steps (False: rebuild them from the program at every step, the
 #: reference the tests compare against).
 _RELAY_CACHE = True
+
+#: Run a time-invariant linear loop at a constant learning rate in blocks of this many steps (:func:`_lti_series`);
+#: 0: step by step, the reference the tests and ``bench/bench_slow_paths.py`` compare against.
+_LTI_BLOCK = 512
+
+
+def _lti_series(
+    matrix: FloatArray, noise_var: FloatArray, mean: FloatArray, cov: FloatArray, rows: FloatArray, steps: int
+) -> tuple[FloatArray, FloatArray]:
+    """``rows`` read off the mean and covariance recursion of a fixed step ``[A | b]``, ``steps`` steps, in blocks.
+
+    ``m_t = A m_{t-1}``, ``C_t = A C_{t-1} A^T + s b b^T`` (``s`` the noise variance).
+    Within a block of ``K`` steps ``W m_{t+j} = (W A^j) m_t`` and
+    ``diag(W C_{t+j} W^T) = diag((W A^j) C_t (W A^j)^T) + s sum_{i<j} (W A^i b)^2``:
+    the ``K`` products ``W A^j`` and noise sums are computed once, each block
+    costs a few array operations instead of ``K`` Python-level steps, and the
+    state at the block's end is advanced by ``A^K`` and the doubled noise sum.
+
+    Parameters
+    ----------
+    matrix : ndarray, shape (d, n, n + 1)
+        ``[A | b]`` per coordinate.
+    noise_var : ndarray, shape (d,)
+    mean, cov : ndarray, shapes (d, n) and (d, n, n)
+        The state before the first step.
+    rows : ndarray, shape (d, r, n)
+        The linear read-outs ``W`` (the parameter, an evaluation point, an average).
+    steps : int
+
+    Returns
+    -------
+    means, variances : ndarray, shape (steps, d, r)
+        ``W m_t`` and ``diag(W C_t W^T)`` for ``t = 1 .. steps``.
+    """
+    n = matrix.shape[1]
+    a, b = matrix[:, :, :n], matrix[:, :, n]
+    d, r = rows.shape[0], rows.shape[1]
+    k = max(1, min(max(_LTI_BLOCK, 16 * n), steps))  # a block's end costs O(n^3): amortised over >= 16 n steps
+    read = np.empty((k, d, r, n))
+    noise = np.empty((k, d, r))
+    current = np.array(rows, dtype=np.float64, copy=True)
+    acc = np.zeros((d, r))
+    for j in range(k):
+        acc = acc + noise_var[:, None] * np.einsum("dri,di->dr", current, b) ** 2
+        current = current @ a
+        read[j], noise[j] = current, acc
+    # A^k and the noise added over k steps, by doubling (k need not be a power of two: binary expansion)
+    power, added = np.broadcast_to(np.eye(n), (d, n, n)).copy(), np.zeros((d, n, n))
+    base, base_added = a.copy(), noise_var[:, None, None] * b[:, :, None] * b[:, None, :]
+    left = k if steps > k else 0  # one block: its end state is not needed
+    while left:
+        if left & 1:  # (power, added) after base's steps: x -> base (power x) + ...
+            added = base @ added @ np.swapaxes(base, 1, 2) + base_added
+            power = base @ power
+        left >>= 1
+        if left:
+            base_added = base @ base_added @ np.swapaxes(base, 1, 2) + base_added
+            base = base @ base
+    means = np.empty((steps, d, r))
+    variances = np.empty((steps, d, r))
+    for start in range(0, steps, k):
+        m = min(k, steps - start)
+        block = read[:m]
+        means[start : start + m] = np.einsum("jdri,di->jdr", block, mean)
+        variances[start : start + m] = np.sum((block @ cov[None]) * block, axis=-1) + noise[:m]
+        if m == k:
+            mean = np.einsum("dij,dj->di", power, mean)
+            cov = power @ cov @ np.swapaxes(power, 1, 2) + added
+            cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+    return means, variances
 
 
 def _relay_input(
@@ -1491,7 +1606,7 @@ def predict(
         matrix = cached[1]
         a, b = matrix[:, :, :n], matrix[:, :, n]
         new_mean = (a @ mean[:, :, None])[:, :, 0]
-        new_cov = a @ cov @ np.swapaxes(a, 1, 2) + noise[:, None, None] * b[:, :, None] * b[:, None, :]
+        new_cov = loop.congruence(a, cov) + noise[:, None, None] * b[:, :, None] * b[:, None, :]
         for j, rows, shift, leftover in relays:
             # How a unit of the stage's output enters the next state: the matrix is linear in the stage's gain,
             # M(gain + 1) - M(gain) = column (x) rows.
@@ -1505,8 +1620,22 @@ def predict(
         mean, cov, scale = _rescaled(new_mean, 0.5 * (new_cov + np.swapaxes(new_cov, 1, 2)), scale)
 
     relay_steady = relay_avg_steady = math.nan
+    first = 1
+    lti = not stages and m.is_time_invariant and m.period is None and eval_rows is None and output is None
+    if _LTI_BLOCK and lti and steps > 1 and np.all(lrs == lrs[0]):
+        # The same step at every t: the recursion in blocks (_lti_series), the same numbers without a Python step
+        program = loop.plan.program(1)
+        matrix = loop.matrix_of(loop.run(program, program.scalar_values(1, float(lrs[0])), []))
+        with np.errstate(over="ignore", invalid="ignore"):
+            means, variances = _lti_series(
+                matrix, _unscaled(sigma2, -scale), mean, cov, loop._unit(0)[:, None, :n], steps
+            )
+        # moments that grow past the rescaling threshold: step by step, which rescales them (finite stays finite)
+        if np.all(np.isfinite(means)) and np.max(np.abs(variances), initial=0.0) < 2.0**_RESCALE_ABOVE:
+            mean_theta[1:], var_theta[1:], exponents[1:] = means[:, :, 0], variances[:, :, 0], scale
+            first = steps + 1
     with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, steps + 1):
+        for t in range(first, steps + 1):
             advance(t, float(lrs[t - 1]))
             mean_theta[t], var_theta[t], exponents[t] = mean[:, 0], cov[:, 0, 0], scale
             if eval_rows is not None and eval_mean is not None and eval_var is not None:

@@ -49,10 +49,13 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import InvalidHyperparameterError
 
 __all__ = [
+    "MARGINAL_RATE_TOL",
     "MAX_COEFFICIENTS",
+    "MAX_LOOP_STALENESS",
     "MAX_ORDER",
     "MAX_PERIOD",
     "MAX_POINTS",
+    "MAX_PREDICT_STALENESS",
     "MAX_SAMPLES",
     "MAX_SEED",
     "MAX_STEPS",
@@ -67,8 +70,10 @@ __all__ = [
     "fmt",
     "fmt_complex",
     "fmt_list",
+    "is_marginal",
     "jsonable",
     "nonfinite_label",
+    "null_reasons",
     "quiet_numerics",
     "range_text",
     "saturating_float",
@@ -94,6 +99,20 @@ MAX_SEED = 2**32 - 1
 #: analysis solves eigenvalue and Lyapunov problems of the filter's order (cubic cost): at 256
 #: coefficients a command takes seconds, at 10 000 it would take hours, so longer lists are refused.
 MAX_COEFFICIENTS = 256
+#: Largest gradient staleness ``D`` of the closed-loop readings on the command line (``margins``, ``locus``,
+#: ``sensitivity``): their characteristic polynomial has degree ``order + 1 + D`` and each reading needs the roots
+#: of many such polynomials (``locus`` one per point).  At ``D = 100`` ``margins`` and ``sensitivity`` take
+#: 2-3 s of CPU and ``locus`` (400 points) 20 s; at 128 ``locus`` takes 45 s, so larger staleness is refused.
+MAX_LOOP_STALENESS = 100
+#: Largest gradient staleness ``D`` of ``predict``/``observe`` on the command line: the moment recursion carries
+#: ``D`` delayed copies of the parameter (covariance of size ``(D + n)^2``) and the steady state solves a
+#: Lyapunov equation of that size (cubic).  ``predict adam --staleness 256 --steps 1000`` takes about 3 s;
+#: ``predict momentum --staleness 1000`` 12 s before its first step, so larger staleness is refused.
+MAX_PREDICT_STALENESS = 256
+#: A closed-loop rate (largest pole modulus per step) within this of 1 is *marginal*: the distance from 1 is
+#: below what the pole computation resolves (a pole at 1 that no lr moves, or ``lr * h`` near the smallest
+#: double), so the loop neither provably converges nor diverges and has no steady state.
+MARGINAL_RATE_TOL = 1e-12
 
 
 # ----------------------------------------------------------------------------- checks
@@ -462,6 +481,55 @@ def finite_list(values: ArrayLike) -> list[float | None]:
     [0.5, None, None, 2.0]
     """
     return [finite_or_none(v) for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+def is_marginal(rate: Any) -> Any:
+    """Whether a closed-loop rate is within :data:`MARGINAL_RATE_TOL` of 1 (vectorised).
+
+    Parameters
+    ----------
+    rate : float or array_like
+        Largest closed-loop pole modulus per step.
+
+    Returns
+    -------
+    bool or ndarray of bool
+        True where ``|rate - 1| <= MARGINAL_RATE_TOL`` (False for ``nan`` and ``inf``).
+
+    Examples
+    --------
+    >>> is_marginal(1.0 - 1e-16), is_marginal(0.999), is_marginal(float("inf"))
+    (True, False, False)
+    """
+    with np.errstate(invalid="ignore"):
+        out = np.abs(np.asarray(rate, dtype=np.float64) - 1.0) <= MARGINAL_RATE_TOL
+    return bool(out) if out.ndim == 0 else out
+
+
+def null_reasons(reasons: Mapping[str, tuple[Any, str]]) -> dict[str, str]:
+    """Why each JSON field that is ``null`` is null: the reason of every non-finite or None value.
+
+    Parameters
+    ----------
+    reasons : mapping of str to (value, str)
+        Field name to its value and the reason it would be null (``"diverges"``,
+        ``"undefined: ..."``, ``"infinite: ..."``).
+
+    Returns
+    -------
+    dict of str to str
+        The fields whose value is None or not finite, with their reason.
+
+    Examples
+    --------
+    >>> null_reasons({"gain_margin": (float("inf"), "infinite: no lr diverges"), "rate": (0.5, "diverges")})
+    {'gain_margin': 'infinite: no lr diverges'}
+    """
+    out = {}
+    for name, (value, why) in reasons.items():
+        if value is None or not math.isfinite(float(value)):
+            out[name] = why
+    return out
 
 
 def nonfinite_label(value: float, nan: str = "undefined") -> str | None:

@@ -142,6 +142,52 @@ def test_commands_import_neither_torch_nor_matplotlib():
     assert json.loads([line for line in done.stderr.splitlines() if line.startswith("[")][-1]) == []
 
 
+# ----------------------------------------------------------------------------- issue 13: sentinels, marginal, sizes
+
+
+def test_stability_at_a_marginal_point_prints_no_sentinel():
+    """It printed "10-90% rise in -1 steps" and "delay margin 1.084e+07 steps: tolerates 17 more steps"."""
+    text = run("stability", "momentum", "--lr", "0.1", "--curvature", "1e-320")
+    assert text.exit_code == 0, text.output
+    assert "MARGINAL here: the rate is 1 within rounding" in text.stdout
+    assert "in -1 steps" not in text.stdout and "tolerates" not in text.stdout
+    point = ok_json("stability", "momentum", "--lr", "0.1", "--curvature", "1e-320")["at_point"]
+    assert point["marginal"] is True and point["stable"] is False and point["max_staleness"] is None
+
+
+def test_margins_json_of_a_diverging_point_says_why_it_is_null():
+    data = ok_json("margins", "momentum", "--lr", "5")
+    assert data["max_staleness"] is None and data["delay_margin_steps"] is None
+    assert data["why_null"]["delay_margin_steps"] == "undefined: the loop diverges here"
+
+
+def test_margins_says_at_least_at_the_staleness_search_bound():
+    text = run("margins", "momentum", "--momentum", "0.9", "--lr", "0.001", "--curvature", "0.001")
+    assert "delay margin 1.571e+05 steps: tolerates at least 100000 more steps" in text.stdout
+
+
+def test_lookahead_without_slow_steps_is_marginal_for_every_lr():
+    """alpha = 0: it printed "all stable intervals: (4.01408e+06, 4.03046e+06), ..." (rounding of a rate 1)."""
+    for alpha in ("0", "1e-320"):
+        text = run("stability", "lookahead", "--base", "sgd", "--alpha", alpha)
+        assert text.exit_code == 0, text.output
+        assert "marginal for every lr*h" in text.stdout and "stable for" not in text.stdout
+        data = ok_json("stability", "lookahead", "--base", "sgd", "--alpha", alpha)
+        assert data["marginal"] is True and data["intervals"] == [] and data["crossings"] == []
+    assert "stable for 0 < lr*h < 5.57259" in run("stability", "lookahead", "--base", "sgd", "--alpha", "0.001").stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "most"),
+    [("margins", 100), ("locus", 100), ("sensitivity", 100), ("predict", 256)],
+)
+def test_staleness_above_what_is_fast_is_refused_in_one_line(command, most):
+    """Issue 13: margins --staleness 300 took > 200 s, predict --staleness 1000 97 s; the bounds are documented."""
+    assert_one_line_error(run(command, "momentum", "--staleness", str(most + 1)), "--staleness")
+    assert f"at most {most}" in " ".join(run(command, "--help").stdout.split())
+    assert run(command, "momentum", "--lr", "0.001", "--staleness", str(most)).exit_code == 0
+
+
 # ----------------------------------------------------------------------------- designed filters at order 16
 
 _UNLABELLED = ("undefined", "nan", "n/a", "through none", "in 0 steps", " 1 steps")

@@ -226,6 +226,17 @@ def test_an_infinite_rate_is_labelled_unstable(args: list[str]) -> None:
     assert "= inf (UNSTABLE: the expected loss diverges)" in result.output
 
 
+def test_predict_json_tells_a_diverging_steady_state_from_an_undefined_one():
+    """Issue 13: "steady-state loss = inf" and "undefined (no steady state)" were both a bare null in JSON."""
+    text = run("predict", "momentum", "--lr", "5", "--steps", "20")
+    assert "steady-state loss = inf" in text.stdout
+    diverged = ok_json("predict", "momentum", "--lr", "5", "--steps", "20")
+    assert diverged["steady_state_loss"] is None and diverged["why_null"]["steady_state_loss"] == "diverges: rate >= 1"
+    marginal = ok_json("predict", "sgd", "--lr", "0", "--steps", "3")
+    assert marginal["steady_state_loss"] is None
+    assert marginal["why_null"]["steady_state_loss"].startswith("undefined: no steady state")
+
+
 # ----------------------------------------------------------------------------- issue 13: overflow and labels
 
 

@@ -24,6 +24,7 @@ from optfilters.closed_loop import (
     stability_map,
     tune,
 )
+from optfilters.validation import MARGINAL_RATE_TOL
 
 # ----------------------------------------------------------------------------- independent reference
 
@@ -423,6 +424,74 @@ def test_bad_inputs_are_one_line_value_errors():
         closed_loop("adam", second_moment=-1.0)
     with pytest.raises(ValueError, match="a filter takes only lr"):
         closed_loop(ArmaFilter([1.0]), momentum=0.9)
+
+
+# ----------------------------------------------------------------------------- issue 13: degenerate loops
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-320])
+def test_lookahead_that_never_moves_its_slow_weights_is_marginal_for_every_lr(alpha):
+    """alpha = 0: theta is reset every k steps to slow weights that never move: the multiplier 1 at every x.
+
+    The scan reported stable intervals every 16384 (the rate 1 -+ 4e-16 read as < 1 by rounding).
+    """
+    loop = closed_loop("lookahead", base="sgd", k=5, alpha=alpha)
+    s = loop.stability()
+    assert s.marginal and s.interval is None and s.intervals == () and s.crossings == ()
+    x = np.geomspace(1e-3, 1e7, 9)
+    assert np.all(np.abs(loop.rate(x) - 1.0) <= MARGINAL_RATE_TOL)  # the claim, at points the probe did not use
+    data = s.as_dict()
+    assert data["marginal"] is True and data["max_stable_lr_curvature"] is None
+    assert data["why_null"]["max_stable_lr_curvature"].startswith("undefined: marginal for every lr*h")
+
+
+def test_lookahead_small_alpha_keeps_its_closed_form_edge():
+    """alpha = 0.001, k = 5: the edge 1 + (2/alpha - 1)^(1/k) (|1 - alpha + alpha (1 - x)^k| = 1 at (1 - x)^k < 0)."""
+    s = closed_loop("lookahead", base="sgd", k=5, alpha=0.001).stability()
+    assert not s.marginal and s.max_stable_lr_curvature == pytest.approx(1.0 + (2.0 / 0.001 - 1.0) ** 0.2, rel=1e-9)
+
+
+def test_a_filter_without_dc_gain_is_marginal_for_every_lr():
+    """H = 1 - z^-1 (a pure difference): its zero at z = 1 cancels the plant's integrator; the pole 1 stays."""
+    loop = closed_loop(ArmaFilter([1.0, -1.0], [1.0, -0.5]))
+    assert loop.stability().marginal
+    assert np.all(np.isclose(np.abs(loop.poles(np.array([0.1, 1.0, 3.0]))), 1.0).any(axis=-1))
+    assert not closed_loop(ArmaFilter([1.0, -0.9], [1.0, -0.5])).stability().marginal  # a DC gain: an edge
+
+
+def _test_point(lo: float, hi: float) -> float:
+    if math.isinf(lo) and math.isinf(hi):
+        return 0.5
+    if math.isinf(hi):
+        return lo + max(1.0, abs(lo))
+    if math.isinf(lo):
+        return hi - max(1.0, abs(hi))
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("name", optfilters.names())
+def test_no_stable_interval_is_an_artefact_of_a_marginal_loop(name):
+    """Property over the catalogue at the degenerate ends of every float hyperparameter (0 and 1).
+
+    Every reported stable interval converges measurably (rate below 1 - MARGINAL_RATE_TOL inside it, by the
+    loop's own poles), and a loop reported marginal has a rate within rounding of 1 at points spread over ten
+    decades.
+    """
+    entry = optfilters.CATALOGUE[name]
+    for hp in entry.hyperparameters:
+        if hp.kind != "float":
+            continue
+        for value in (0.0, 1.0):
+            try:
+                loop = closed_loop(name, **{hp.name: value})
+                s = loop.stability()
+            except (optfilters.InvalidHyperparameterError, optfilters.InvalidFilterError):
+                continue  # out of the hyperparameter's range, or no loop
+            if s.marginal:
+                assert np.all(np.abs(loop.rate(np.geomspace(1e-4, 1e6, 7)) - 1.0) <= MARGINAL_RATE_TOL), (hp, value)
+                continue
+            for lo, hi in s.intervals:
+                assert float(loop.rate(_test_point(lo, hi))) < 1.0 - MARGINAL_RATE_TOL, (hp.name, value, lo, hi)
 
 
 @pytest.mark.parametrize("x", [1e150, 1e305, 1e308])

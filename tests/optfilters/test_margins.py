@@ -23,6 +23,7 @@ import optfilters
 from optfilters import ArmaFilter
 from optfilters.closed_loop import closed_loop_poles
 from optfilters.margins import (
+    MAX_STALENESS,
     crossing_mode,
     feedback_loop,
     margins,
@@ -34,6 +35,7 @@ from optfilters.margins import (
 )
 from optfilters.noisy_quadratic import predict, steady_state_loss
 from optfilters.observe import divergence_threshold, envelope_verdict, observe_quadratic
+from optfilters.validation import MARGINAL_RATE_TOL
 from tests.support import mp_loop
 
 # ----------------------------------------------------------------------------- independent references
@@ -439,6 +441,57 @@ def test_adam_linearised_staleness_against_real_adam():
         losses[d] = (observed, c.prediction.rate)
     assert losses[3][0] > 4 * losses[0][0] and math.isfinite(losses[3][0])
     assert 0.99 < losses[3][1] < 1.0  # the tracked loop ends just inside the edge, not beyond it
+
+
+# ----------------------------------------------------------------------------- issue 13: sentinels and marginal rates
+
+
+def test_a_rate_within_rounding_of_one_is_marginal_not_stable():
+    """lr*h = 1e-321: the slow pole 1 - x / (1 - beta) rounds to 1 (the stale rates were 1 -+ 4e-16: 17 steps)."""
+    m = margins("momentum", lr=0.1, curvature=1e-320)
+    assert abs(m.rate - 1.0) <= MARGINAL_RATE_TOL and m.marginal and not m.stable
+    assert m.max_staleness == -1 and not m.step.stable and m.step.marginal
+    data = m.as_dict()
+    assert data["max_staleness"] is None and data["delay_margin_steps"] is None and data["marginal"] is True
+    assert data["why_null"]["max_staleness"] == "undefined: the loop is marginal here (rate 1 within rounding)"
+    step = m.step.as_dict()
+    assert step["rise_steps"] is None and step["why_null"]["rise_steps"].startswith("undefined: the loop is marginal")
+
+
+def test_json_of_a_diverging_point_has_no_sentinel_and_says_why():
+    data = margins("momentum", lr=5.0, curvature=1.0).as_dict()
+    assert data["stable"] is False and data["marginal"] is False
+    assert data["max_staleness"] is None and data["delay_margin_steps"] is None
+    assert data["why_null"]["max_staleness"] == "undefined: the loop diverges here"
+    assert data["step"]["settling_steps"] is None and data["step"]["why_null"]["settling_steps"] == "diverges"
+    assert data["gain_margin"] == pytest.approx(3.8 / 5.0)  # finite: the factor down to the edge 2 + 2 mu
+
+
+def test_a_stale_tolerance_at_the_search_bound_is_a_lower_bound():
+    """DM = PM / w_c above MAX_STALENESS: every smaller delay is tolerated (the delay-margin theorem), more unknown."""
+    m = margins("momentum", momentum=0.9, lr=0.001, curvature=0.001)
+    assert m.delay_margin > MAX_STALENESS and m.max_staleness == MAX_STALENESS and m.staleness_capped
+    assert m.as_dict()["max_staleness_is_lower_bound"] is True
+    assert not margins("momentum", 0.05, momentum=0.9).staleness_capped  # DM 2.05: 2 steps, exactly
+
+
+def test_a_rise_beyond_the_simulated_steps_is_null_with_its_reason():
+    """GD at x = 1e-9: y_t = 1 - (1 - x)^t is 1 - exp(-1e-3) ~ 1e-3 < 10% at the last of 1e6 simulated steps."""
+    s = step_info("sgd", 1e-9)
+    assert s.stable and not s.marginal and s.rise_steps == -1 and s.response.size == 1_000_001
+    assert s.response[-1] == pytest.approx(1.0 - (1.0 - 1e-9) ** 1_000_000, rel=1e-6)
+    data = s.as_dict()
+    assert data["rise_steps"] is None
+    assert data["why_null"]["rise_steps"].startswith("undefined: the response does not pass 10% and 90%")
+
+
+def test_sensitivity_refuses_a_marginal_loop_and_locus_says_why_null():
+    with pytest.raises(optfilters.InvalidHyperparameterError, match="is marginal"):
+        sensitivity("momentum", lr=0.1, curvature=1e-320)
+    data = root_locus(ArmaFilter([1.0, -1.0], [1.0, -0.5]), [0.5, 1.0]).as_dict()  # no DC gain: marginal
+    assert data["stable_interval"] is None
+    assert data["why_null"] == {"stable_interval": "undefined: no stable interval reached from small lr*h"}
+    assert root_locus("sgd", [0.5]).as_dict()["why_null"] == {}
 
 
 # ----------------------------------------------------------------------------- designed filters up to order 16

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import optfilters
+import optfilters.noisy_quadratic as nq
 from optfilters.closed_loop import closed_loop
 from optfilters.noisy_quadratic import (
     Cosine,
@@ -316,6 +317,61 @@ def test_relay_fast_path_equals_the_per_step_rebuild(
     np.testing.assert_allclose(fast.variance, slow.variance, rtol=1e-10, atol=1e-300)
     assert fast.steady_state_loss == pytest.approx(slow.steady_state_loss, rel=1e-9)
     assert fast.rate == slow.rate and fast.label == slow.label
+
+
+# ----------------------------------------------------------------------------- issue 13: long and stale runs
+
+
+LTI_CASES = [
+    ("sgd", {"lr": 0.3}),
+    ("momentum", {"lr": 0.1, "momentum": 0.9}),
+    ("nesterov", {"lr": 0.2, "momentum": 0.8}),
+    ("qhm", {"lr": 0.1}),
+    ("aggmo", {"lr": 0.05}),
+    ("pid", {"lr": 0.05}),
+    ("butterworth", {"lr": 0.05}),
+    ("momentum", {"lr": 5.0}),  # diverges: the blocks overflow like the steps do
+]
+
+
+@pytest.mark.parametrize(("name", "hp"), LTI_CASES, ids=[f"{n}-{hp['lr']}" for n, hp in LTI_CASES])
+@pytest.mark.parametrize("staleness", [0, 3])
+def test_time_invariant_blocks_equal_the_step_by_step_recursion(monkeypatch, name, hp, staleness):
+    """The blocked run of a time-invariant loop (several blocks and a partial one) against the step-by-step one."""
+    args = {"curvatures": [1.0, 0.01], "noise_var": [0.5, 2.0], "init": [1.0, -3.0], "init_var": 0.25}
+    fast = nq.predict(name, steps=1300, staleness=staleness, **args, **hp)
+    monkeypatch.setattr(nq, "_LTI_BLOCK", 0)
+    slow = nq.predict(name, steps=1300, staleness=staleness, **args, **hp)
+    for got, want in ((fast.expected_loss, slow.expected_loss), (fast.variance, slow.variance)):
+        finite = np.isfinite(want)
+        assert np.array_equal(finite, np.isfinite(got))
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=0.0)
+    # the mean crosses zero (its modes cancel): compared on its scale, the root of the second moment
+    scale = np.sqrt(slow.mean**2 + slow.variance)
+    finite = np.isfinite(scale)
+    assert np.all(np.abs(fast.mean - slow.mean)[finite] <= 1e-12 * scale[finite])
+
+
+def test_delay_line_congruence_equals_the_dense_product():
+    """``_Loop.congruence`` (the shift rows applied by indexing) against ``A C A^T`` with the dense matrix."""
+    m = optfilters.get("adam")
+    loop = nq._Loop(m, np.array([1.0, 2.0]), np.ones(2), staleness=4)
+    a = loop.matrix(7, 0.01, [np.ones(2)])[:, :, : loop.n]
+    rng = np.random.default_rng(0)
+    root = rng.normal(size=(2, loop.n, loop.n))
+    cov = root @ np.swapaxes(root, 1, 2)
+    np.testing.assert_allclose(loop.congruence(a, cov), a @ cov @ np.swapaxes(a, 1, 2), rtol=1e-13, atol=1e-13)
+
+
+def test_json_says_why_a_steady_state_is_null():
+    """Issue 13: inf (diverges) and nan (no steady state) were both a bare null."""
+    diverged = nq.predict("momentum", lr=5.0, steps=3).as_dict()
+    assert diverged["steady_state_loss"] is None
+    assert diverged["why_null"]["steady_state_loss"].startswith("diverges")
+    marginal = nq.predict("sgd", lr=0.0, steps=3).as_dict()  # lr = 0: the rate is exactly 1
+    assert marginal["steady_state_loss"] is None
+    assert marginal["why_null"]["steady_state_loss"].startswith("undefined: no steady state")
+    assert nq.predict("sgd", lr=0.1, noise_var=1.0, steps=3).as_dict()["why_null"] == {}
 
 
 @pytest.mark.parametrize("name", ["butterworth", "chebyshev1", "bessel"])
