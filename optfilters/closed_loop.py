@@ -803,9 +803,11 @@ class ClosedLoop:
         try:
             x = np.asarray(lr_curvature, dtype=np.float64)
         except (TypeError, ValueError):
-            raise InvalidHyperparameterError(f"x = lr * h must be numbers, got {lr_curvature!r}") from None
+            raise InvalidHyperparameterError(
+                f"lr_curvature (x = lr * h) must be numbers, got {lr_curvature!r}"
+            ) from None
         if np.any(np.isnan(x)):
-            raise InvalidHyperparameterError("x = lr * h must be numbers, got nan")
+            raise InvalidHyperparameterError("lr_curvature (x = lr * h) must be numbers, got nan")
         infinite = np.isinf(x)
         with quiet_numerics():  # a huge lr * h overflows to an infinite rate (unstable), without warnings
             safe = np.where(infinite, 0.0, x)
