@@ -6,19 +6,21 @@ or its entry ``--key``, as training scripts save ``{"model": ...,
 "optimizer": ...}``) from the torch.optim counterpart of a catalogue entry to
 :class:`optfilters.torch.FilterOptimizer`'s format (``--to optfilters``, the
 default) or back (``--to torch``), and writes the same structure to the
-output file (:mod:`optfilters.torch.checkpoint`).  Files are read with
+output file (:mod:`optfilters.torch.checkpoint`), which must be a new path in an existing folder (the
+source itself is refused).  Files are read with
 ``weights_only=True``.  Importing this module does not import torch: only
 running the command does.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._common import CliError, OneLineCommand, one_line_errors
+from ._common import CliError, OneLineCommand, check_output_file, one_line_errors
 
 __all__ = ["register"]
 
@@ -57,8 +59,11 @@ def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str 
         from optfilters.torch.checkpoint import from_torch, to_torch
 
         canonical = resolve_name(name)
+        check_output_file(target, "TARGET")
         if not source.is_file():
             raise CliError(f"{source}: no such file")
+        if target.exists() and os.path.samefile(source, target):
+            raise CliError(f"TARGET {str(target)!r} is the SOURCE file: write the converted checkpoint to a new file")
         try:
             saved: Any = torch.load(source, map_location="cpu", weights_only=True)
         except Exception as exc:  # an unreadable or unsafe file: say which, in one line
@@ -73,7 +78,11 @@ def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str 
             state_dict = saved
         converted = from_torch(state_dict, canonical) if to == "optfilters" else to_torch(state_dict, canonical)
         out = {**saved, key: converted} if key is not None else converted
-        torch.save(out, target)
+        try:
+            torch.save(out, target)
+        except (OSError, RuntimeError) as exc:  # torch reports an unwritable file as RuntimeError
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CliError(f"cannot write {str(target)!r}: {first}") from None
     count = len(converted["state"])
     click.echo(
         f"wrote {target}: {canonical} optimizer state in {to} format ({count} parameter{'' if count == 1 else 's'})"

@@ -18,6 +18,7 @@ None of them imports torch or matplotlib unless ``--plot`` is given.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ import click
 
 from ._common import (
     CliError,
+    DependentOption,
     Selection,
     echo_json,
     fmt,
     json_option,
     optimizer_group,
+    parse_names,
     plot_option,
     save_plot,
     second_moment_option,
@@ -182,7 +185,7 @@ def _large_signal(
     from optfilters.large_signal import bounded_region, burst_response, peak_ratio_map, step_response
 
     model = selection.model
-    names = tuple(p.strip() for p in parameters.split(","))
+    names = parse_names(parameters, "--parameters")
     if len(names) != 2:
         raise CliError(f"--parameters needs two names separated by a comma, got {parameters!r}")
     if burst is not None:
@@ -283,11 +286,12 @@ def _large_signal_options() -> list[click.Parameter]:
             default=None,
             help="Also the largest second parameter keeping the peak within this factor.",
         ),
-        click.Option(
+        DependentOption(
             ["--rows", "rows"],
             default=None,
             metavar="V1,...",
-            help="--bound: values of the first parameter (default 0.9).",
+            needs="bound",
+            help="values of the first parameter (default 0.9).",
         ),
         click.Option(
             ["--parameters", "parameters"],
@@ -412,7 +416,7 @@ def _certify_options() -> list[click.Parameter]:
         ),
         click.Option(
             ["--mu", "mu"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=click.FloatRange(min=sys.float_info.min),  # a subnormal mu loses precision: refused
             default=1.0,
             show_default=True,
             help="Strong convexity constant.",
