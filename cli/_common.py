@@ -25,6 +25,7 @@ import copy
 import math
 import os
 import re
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "PLOT_SUFFIXES",
     "CliError",
     "DependentOption",
+    "FiniteFloatRange",
     "OneLineCommand",
     "OneLineErrorGroup",
     "OptimizerChain",
@@ -57,6 +59,7 @@ __all__ = [
     "check_plot_suffix",
     "command_line_numerics",
     "echo_json",
+    "echo_text",
     "fmt",
     "fmt_complex",
     "fmt_list",
@@ -69,6 +72,7 @@ __all__ = [
     "parse_names",
     "plot_option",
     "plot_style_options",
+    "record_plot",
     "require_option",
     "save_plot",
     "stability_message",
@@ -122,7 +126,7 @@ def one_line_errors() -> Iterator[None]:
     except click.ClickException:
         raise
     except ValueError as exc:
-        raise CliError(str(exc) or type(exc).__name__) from None
+        raise CliError(str(exc) or "invalid input") from None
 
 
 def _usage_to_one_line(exc: click.UsageError) -> CliError:
@@ -142,8 +146,12 @@ def _missing_argument(ctx: click.Context) -> CliError:
     return CliError(f"missing {what}{example}; see {ctx.command_path} --help")
 
 
-#: numpy's floating-point RuntimeWarnings: results are checked and labelled where they arise, never printed.
-_NUMPY_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
+#: numpy's floating-point RuntimeWarnings and those of its nan-functions over all-nan data (the nan result is
+#: labelled where it is checked: ``diverged``, ``undefined``): never printed.
+_NUMPY_WARNINGS = (
+    r"(overflow|invalid value|divide by zero|underflow) encountered|All-NaN (slice|axis) encountered"
+    r"|Mean of empty slice|Degrees of freedom <= 0 for slice"
+)
 
 
 def _one_line_warning(
@@ -164,15 +172,31 @@ def command_line_numerics() -> Iterator[None]:
         warnings.showwarning = _one_line_warning
         try:
             yield
-        except OverflowError as exc:
+        except OverflowError:  # Python's own text ("(34, 'Numerical result out of range')") says nothing more
             raise CliError(
-                f"numbers overflow the floating-point range ({exc}): the run diverges; reduce --steps or use a "
-                "stable setting"
+                "numbers overflow the floating-point range: the run diverges; reduce --steps or use a stable setting"
             ) from None
-        except MemoryError as exc:
-            raise CliError(
-                f"not enough memory for this size ({str(exc).splitlines()[0] if str(exc) else 'MemoryError'})"
-            ) from None
+        except MemoryError:
+            raise CliError("not enough memory for this size: ask for fewer steps or points") from None
+
+
+class FiniteFloatRange(click.FloatRange):
+    """:class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (click lets nan through any range).
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> cmd = OneLineCommand("run", params=[click.Option(["--lr"], type=FiniteFloatRange(min=0.0, min_open=True))])
+    >>> CliRunner().invoke(cmd, ["--lr", "nan"]).stderr
+    "Error: Invalid value for '--lr': nan is not a finite number.\\n"
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number, checked finite, then against the range."""
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
 
 
 def require_option(option: str, needs: str, ctx: click.Context | None = None) -> None:
@@ -257,6 +281,20 @@ def stability_message(f: ArmaFilter, what: str) -> str | None:
 def echo_json(data: Any) -> None:
     """Print one JSON object on stdout (strict JSON: no NaN or Infinity tokens)."""
     click.echo(dumps_json(data))
+
+
+def echo_text(lines: list[str], figure: str | Path | None = None) -> None:
+    """Print a command's text lines, then ``figure written to FIGURE`` when a figure was written.
+
+    Parameters
+    ----------
+    lines : list of str
+        The report, one line each (not modified).
+    figure : str or Path or None
+        Where ``--plot`` wrote the figure; None when no figure was asked for.
+    """
+    tail = [] if figure is None else [f"figure written to {figure}"]
+    click.echo("\n".join([*lines, *tail]))
 
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -384,7 +422,7 @@ def second_moment_option(help: str) -> click.Option:
     click.Option
     """
     return click.Option(
-        ["--second-moment", "second_moment"], type=click.FloatRange(min=0.0), default=1.0, show_default=True, help=help
+        ["--second-moment", "second_moment"], type=FiniteFloatRange(min=0.0), default=1.0, show_default=True, help=help
     )
 
 
@@ -432,6 +470,55 @@ def points_option(default: int, help: str, needs: str | None = None) -> click.Op
     kwargs: dict[str, Any] = {
         "type": click.IntRange(min=2, max=100_000),
         "default": default,
+        "show_default": True,
+        "help": help,
+    }
+    return click.Option(decls, **kwargs) if needs is None else DependentOption(decls, needs=needs, **kwargs)
+
+
+def condition_number_option(help: str, required: bool) -> click.Option:
+    """``--condition-number K`` (>= 1): curvatures in ``[mu, K mu]`` (parameter ``condition_number``).
+
+    Parameters
+    ----------
+    help : str
+        The command's help text for the option.
+    required : bool
+        Whether the command needs it (otherwise it is None when not given).
+
+    Returns
+    -------
+    click.Option
+    """
+    return click.Option(
+        ["--condition-number", "condition_number"],
+        type=FiniteFloatRange(min=1.0),
+        required=required,
+        metavar="K",
+        help=help,
+    )
+
+
+def mu_option(help: str, needs: str | None = None) -> click.Option:
+    """``--mu MU`` (normal and finite, default 1): the smallest curvature (strong convexity constant) of a range.
+
+    A subnormal ``mu`` (below ``sys.float_info.min``) loses precision and is refused.
+
+    Parameters
+    ----------
+    help : str
+        The command's help text for the option.
+    needs : str, optional
+        The parameter name of an option ``--mu`` only works with (a :class:`DependentOption`).
+
+    Returns
+    -------
+    click.Option
+    """
+    decls = ["--mu", "mu"]
+    kwargs: dict[str, Any] = {
+        "type": FiniteFloatRange(min=sys.float_info.min),
+        "default": 1.0,
         "show_default": True,
         "help": help,
     }
@@ -490,16 +577,18 @@ def check_output_file(path: Path, flag: str) -> Path:
     ...     check_output_file(Path("/nonexistent_dir_zz/sub/x.png"), "--plot")
     ... except CliError as exc:
     ...     print(exc.format_message())
-    --plot: folder '/nonexistent_dir_zz/sub' does not exist (create it first)
+    --plot: folder '/nonexistent_dir_zz/sub' does not exist: cannot write 'x.png' into it (create the folder first)
     """
     folder = path.parent
     if path.is_dir():
-        raise CliError(f"{flag}: {str(path)!r} is a folder, not a file")
+        raise CliError(f"{flag}: {str(path)!r} is a folder, not a file: cannot write it")
+    into = f"cannot write {path.name!r} into it"
     if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist (create it first)"
-        raise CliError(f"{flag}: folder {str(folder)!r} {what}")
+        if folder.exists():
+            raise CliError(f"{flag}: {str(folder)!r} is not a folder: {into}")
+        raise CliError(f"{flag}: folder {str(folder)!r} does not exist: {into} (create the folder first)")
     if not os.access(folder, os.W_OK):
-        raise CliError(f"{flag}: folder {str(folder)!r} is not writable")
+        raise CliError(f"{flag}: folder {str(folder)!r} is not writable: {into}")
     return path
 
 
@@ -627,6 +716,22 @@ def save_plot(
 
         plt.close(result.figure)
     return path
+
+
+def record_plot(data: dict[str, Any], draw: Callable[[Any], Any], path: Path | None) -> None:
+    """With ``--plot PATH``: draw and save the figure (:func:`save_plot`) and record ``data["plot"]``.
+
+    Parameters
+    ----------
+    data : dict
+        The command's JSON object; gains the key ``plot`` (the path written, a string).
+    draw : callable
+        ``draw(optfilters.plot)`` draws the figure and returns the plot's result.
+    path : Path or None
+        The ``--plot`` file; None (no ``--plot``) draws nothing.
+    """
+    if path is not None:
+        data["plot"] = str(save_plot(draw, path))
 
 
 # ----------------------------------------------------------------------------- hyperparameter options

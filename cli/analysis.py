@@ -202,6 +202,18 @@ def _plot(path: Path | None, draw: Any, as_json: bool, data: dict[str, Any] | No
         click.echo(f"figure written to {written}")
 
 
+def _emit(
+    data: dict[str, Any], text: Callable[[], list[str]], plot: Path | None, draw: Any, as_json: bool, style: Any
+) -> None:
+    """An analysis command's output: the JSON object, or the text lines (``text()``); then the optional figure."""
+    if as_json:
+        _plot(plot, draw, as_json, data, style)
+        echo_json(data)
+        return
+    click.echo("\n".join(text()))
+    _plot(plot, draw, as_json, style=style)
+
+
 def _bode_style(style: dict[str, Any]) -> dict[str, Any]:
     """bode() keywords from the slide options: dB or linear magnitude, the phase panel or not."""
     return {"db": style.get("scale", "db") == "db", "phase": not style.get("magnitude_only", False)}
@@ -271,35 +283,40 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: A
             }
         )
         data["filters"][name] = item
-    if as_json:
-        _plot(plot, lambda p: p.pole_zero(model, stages="all"), as_json, data, style)
-        echo_json(data)
-        return
-    lines = _header(model)
-    lines[1:1] = [f"  {entry.summary}"]
-    lines.append("stages (in execution order):")
-    lines += ["  " + line.strip() for line in model.describe().splitlines()[1:]] or ["  (identity: the update is g)"]
-    lines.append(
-        f"linear: {'yes' if model.is_linear else 'no'}; time-invariant: {'yes' if model.is_time_invariant else 'no'}"
-        + ("" if model.is_time_invariant else " (time-varying filters are shown in their t->inf limit)")
-    )
-    for name, f in filters.items():
-        lines += ["", f"{name} filter{_stage_notes(model, name)}"]
-        lines.append(f"  b = [{fmt_list(f.b)}]")
-        lines.append(f"  a = [{fmt_list(f.a)}]")
-        lines.append(f"  poles: {fmt_list(f.poles)}")
-        lines.append(f"  zeros: {fmt_list(f.zeros)}")
-        lines += _factorisation_notes(f)
-        lines.append(f"  DC gain: {fmt(f.dc_gain)}")
-        lines.append(f"  stability: {_stability_text(f)}")
-        lines += _cancellation_notes(f)
-        lines.append(f"  bias-corrected: {'yes' if stages[name].bias_corrected else 'no'}")
-        if f.order == 1 and f.b.size <= 2:
-            qh = _qh_text(f)
-            if qh:
-                lines.append(f"  quasi-hyperbolic form: {qh}")
-    click.echo("\n".join(lines))
-    _plot(plot, lambda p: p.pole_zero(model, stages="all"), as_json, style=style)
+
+    def draw(p: Any) -> Any:
+        return p.pole_zero_plot(model, stages="all")
+
+    def text() -> list[str]:
+        lines = _header(model)
+        lines[1:1] = [f"  {entry.summary}"]
+        lines.append("stages (in execution order):")
+        lines += ["  " + line.strip() for line in model.describe().splitlines()[1:]] or [
+            "  (identity: the update is g)"
+        ]
+        lines.append(
+            f"linear: {'yes' if model.is_linear else 'no'}; "
+            f"time-invariant: {'yes' if model.is_time_invariant else 'no'}"
+            + ("" if model.is_time_invariant else " (time-varying filters are shown in their t->inf limit)")
+        )
+        for name, f in filters.items():
+            lines += ["", f"{name} filter{_stage_notes(model, name)}"]
+            lines.append(f"  b = [{fmt_list(f.b)}]")
+            lines.append(f"  a = [{fmt_list(f.a)}]")
+            lines.append(f"  poles: {fmt_list(f.poles)}")
+            lines.append(f"  zeros: {fmt_list(f.zeros)}")
+            lines += _factorisation_notes(f)
+            lines.append(f"  DC gain: {fmt(f.dc_gain)}")
+            lines.append(f"  stability: {_stability_text(f)}")
+            lines += _cancellation_notes(f)
+            lines.append(f"  bias-corrected: {'yes' if stages[name].bias_corrected else 'no'}")
+            if f.order == 1 and f.b.size <= 2:
+                qh = _qh_text(f)
+                if qh:
+                    lines.append(f"  quasi-hyperbolic form: {qh}")
+        return lines
+
+    _emit(data, text, plot, draw, as_json, style)
 
 
 # ----------------------------------------------------------------------------- response
@@ -329,38 +346,36 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
         data["filters"][name] = item
 
     def draw(p: Any) -> Any:
-        return p.bode(model, stages="all", log=log, **_bode_style(style))
+        return p.bode_plot(model, stages="all", log=log, **_bode_style(style))
 
-    if as_json:
-        _plot(plot, draw, as_json, data, style)
-        echo_json(data)
-        return
-    lines = _header(model)
-    for name, (summary, response) in results.items():
-        lines += ["", f"{name} filter{_stage_notes(model, name)}"]
-        lines.append(f"  b = [{fmt_list(summary.b)}], a = [{fmt_list(summary.a)}]  (powers of z^-1)")
-        lines.append(
-            f"  DC gain {fmt(summary.dc_gain)}, Nyquist gain {fmt(summary.nyquist_gain)}, "
-            f"-3 dB cutoff {fmt(summary.cutoff)} cycles/step"
-        )
-        delay = summary.mean_delay
-        delay_text = f"{fmt(delay)} steps" if math.isfinite(delay) else "undefined (DC gain 0 or infinite)"
-        lines.append(
-            f"  noise gain {fmt(summary.noise_gain)}, mean delay {delay_text}, "
-            f"time constant {fmt(summary.time_constant)} steps"
-        )
-        lines.append(f"  poles: {fmt_list(summary.poles)}; zeros: {fmt_list(summary.zeros)}")
-        lines.append(f"  stability: {_stability_text(filters[name])}")
-        lines += [f"  note: {note}" for note in summary.notes]
-        rows = [
-            [fmt(fq, 4), fmt(m), fmt(db, 4, tiny=1e-9), fmt(np.degrees(ph), 4, tiny=1e-9)]
-            for fq, m, db, ph in zip(
-                response.freqs, response.magnitude, response.magnitude_db, response.phase, strict=True
+    def text() -> list[str]:
+        lines = _header(model)
+        for name, (summary, response) in results.items():
+            lines += ["", f"{name} filter{_stage_notes(model, name)}"]
+            lines.append(f"  b = [{fmt_list(summary.b)}], a = [{fmt_list(summary.a)}]  (powers of z^-1)")
+            lines.append(
+                f"  DC gain {fmt(summary.dc_gain)}, Nyquist gain {fmt(summary.nyquist_gain)}, "
+                f"-3 dB cutoff {fmt(summary.cutoff)} cycles/step"
             )
-        ]
-        lines += _table(["freq", "|H|", "dB", "phase(deg)"], rows)
-    click.echo("\n".join(lines))
-    _plot(plot, draw, as_json, style=style)
+            delay = summary.mean_delay
+            delay_text = f"{fmt(delay)} steps" if math.isfinite(delay) else "undefined (DC gain 0 or infinite)"
+            lines.append(
+                f"  noise gain {fmt(summary.noise_gain)}, mean delay {delay_text}, "
+                f"time constant {fmt(summary.time_constant)} steps"
+            )
+            lines.append(f"  poles: {fmt_list(summary.poles)}; zeros: {fmt_list(summary.zeros)}")
+            lines.append(f"  stability: {_stability_text(filters[name])}")
+            lines += [f"  note: {note}" for note in summary.notes]
+            rows = [
+                [fmt(fq, 4), fmt(m), fmt(db, 4, tiny=1e-9), fmt(np.degrees(ph), 4, tiny=1e-9)]
+                for fq, m, db, ph in zip(
+                    response.freqs, response.magnitude, response.magnitude_db, response.phase, strict=True
+                )
+            ]
+            lines += _table(["freq", "|H|", "dB", "phase(deg)"], rows)
+        return lines
+
+    _emit(data, text, plot, draw, as_json, style)
 
 
 # ----------------------------------------------------------------------------- poles
@@ -392,25 +407,23 @@ def _poles(selection: Selection, as_json: bool, plot: Path | None, **style: Any)
         data["filters"][name] = item
 
     def draw(p: Any) -> Any:
-        return p.pole_zero(model, stages="all")
+        return p.pole_zero_plot(model, stages="all")
 
-    if as_json:
-        _plot(plot, draw, as_json, data, style)
-        echo_json(data)
-        return
-    lines = _header(model)
-    for name, pz in maps.items():
-        lines += ["", f"{name} filter{_stage_notes(model, name)}"]
-        for kind, roots in (("poles", pz.poles), ("zeros", pz.zeros)):
-            if roots.size == 0:
-                lines.append(f"  {kind}: none")
-                continue
-            lines.append(f"  {kind}:")
-            rows = [[fmt(r), fmt(abs(r)), fmt(np.angle(r) / (2 * np.pi), 4)] for r in roots]
-            lines += _table(["root", "|z|", "angle(cycles/step)"], rows, indent="    ")
-        lines.append(f"  gain: {fmt(pz.gain)}; stability: {_stability_text(filters[name])}")
-    click.echo("\n".join(lines))
-    _plot(plot, draw, as_json, style=style)
+    def text() -> list[str]:
+        lines = _header(model)
+        for name, pz in maps.items():
+            lines += ["", f"{name} filter{_stage_notes(model, name)}"]
+            for kind, roots in (("poles", pz.poles), ("zeros", pz.zeros)):
+                if roots.size == 0:
+                    lines.append(f"  {kind}: none")
+                    continue
+                lines.append(f"  {kind}:")
+                rows = [[fmt(r), fmt(abs(r)), fmt(np.angle(r) / (2 * np.pi), 4)] for r in roots]
+                lines += _table(["root", "|z|", "angle(cycles/step)"], rows, indent="    ")
+            lines.append(f"  gain: {fmt(pz.gain)}; stability: {_stability_text(filters[name])}")
+        return lines
+
+    _emit(data, text, plot, draw, as_json, style)
 
 
 # ----------------------------------------------------------------------------- step and impulse
@@ -446,29 +459,33 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None, **
         data["filters"][name] = item
 
     def draw(p: Any) -> Any:
-        return p.step(model, n=steps, stages="all")
+        return p.step_plot(model, n=steps, stages="all")
 
-    if as_json:
-        _plot(plot, draw, as_json, data, style)
-        echo_json(data)
-        return
-    lines = _header(model)
-    index, sampled = _sampled_indices(steps)
-    for name, sr in results.items():
-        lines += ["", f"{name} filter: unit-step response{_stage_notes(model, name, exact=True)}"]
-        used = "bias-corrected" if sr.applied else "raw"
-        lines.append(
-            f"  DC gain (t->inf) {fmt(filters[name].dc_gain)}; the optimizer produces the {used} column (*); "
-            "'bias-corrected' multiplies each term started from rest by its DC gain / step response "
-            "(Adam's bias correction; terms that start from the first gradient are left as they are)"
-        )
-        headers = ["step", "raw*" if not sr.applied else "raw", "bias-corrected*" if sr.applied else "bias-corrected"]
-        rows = [[str(i + 1), fmt(sr.raw[i], nan="diverged"), fmt(sr.bias_corrected[i], nan="diverged")] for i in index]
-        lines += _table(headers, rows)
-        if sampled:
-            lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
-    click.echo("\n".join(lines))
-    _plot(plot, draw, as_json, style=style)
+    def text() -> list[str]:
+        lines = _header(model)
+        index, sampled = _sampled_indices(steps)
+        for name, sr in results.items():
+            lines += ["", f"{name} filter: unit-step response{_stage_notes(model, name, exact=True)}"]
+            used = "bias-corrected" if sr.applied else "raw"
+            lines.append(
+                f"  DC gain (t->inf) {fmt(filters[name].dc_gain)}; the optimizer produces the {used} column (*); "
+                "'bias-corrected' multiplies each term started from rest by its DC gain / step response "
+                "(Adam's bias correction; terms that start from the first gradient are left as they are)"
+            )
+            headers = [
+                "step",
+                "raw*" if not sr.applied else "raw",
+                "bias-corrected*" if sr.applied else "bias-corrected",
+            ]
+            rows = [
+                [str(i + 1), fmt(sr.raw[i], nan="diverged"), fmt(sr.bias_corrected[i], nan="diverged")] for i in index
+            ]
+            lines += _table(headers, rows)
+            if sampled:
+                lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
+        return lines
+
+    _emit(data, text, plot, draw, as_json, style)
 
 
 def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None, **style: Any) -> None:
@@ -481,21 +498,22 @@ def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None,
         }
 
     def draw(p: Any) -> Any:
-        return p.impulse(model, n=steps, stages="all")
+        return p.impulse_plot(model, n=steps, stages="all")
 
-    if as_json:
-        _plot(plot, draw, as_json, data, style)
-        echo_json(data)
-        return
-    lines = _header(model)
-    index, sampled = _sampled_indices(steps)
-    for name, ir in results.items():
-        lines += ["", f"{name} filter: unit-impulse response as the optimizer runs it{_stage_notes(model, name, True)}"]
-        lines += _table(["step", "impulse"], [[str(i + 1), fmt(ir.values[i], nan="diverged")] for i in index])
-        if sampled:
-            lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
-    click.echo("\n".join(lines))
-    _plot(plot, draw, as_json, style=style)
+    def text() -> list[str]:
+        lines = _header(model)
+        index, sampled = _sampled_indices(steps)
+        for name, ir in results.items():
+            lines += [
+                "",
+                f"{name} filter: unit-impulse response as the optimizer runs it{_stage_notes(model, name, True)}",
+            ]
+            lines += _table(["step", "impulse"], [[str(i + 1), fmt(ir.values[i], nan="diverged")] for i in index])
+            if sampled:
+                lines.append(f"  (rows sampled from {steps} steps; --json prints them all)")
+        return lines
+
+    _emit(data, text, plot, draw, as_json, style)
 
 
 # ----------------------------------------------------------------------------- compare
@@ -571,48 +589,48 @@ def _compare(
 
     def draw(p: Any) -> Any:
         models = {label: s.model for label, s in zip(labels, selections, strict=True)}
-        return p.bode(models, stages=stage, log=log, **_bode_style(style))
+        return p.bode_plot(models, stages=stage, log=log, **_bode_style(style))
 
-    if as_json:
-        _plot(plot, draw, as_json, data, style)
-        echo_json(data)
-        return
-    any_tv = any(not s.model.linear_stages()[stage].is_time_invariant for s in selections)
-    lines = [f"{stage} filters{' (time-varying ones in their t->inf limit)' if any_tv else ''}:"]
-    for label, s in zip(labels, selections, strict=True):
-        lines.append(f"  {label}: {s.model.describe().splitlines()[0].split(': ', 1)[-1]}")
-        nonlinear = _nonlinear_text(s.model)
-        if nonlinear:
-            lines.append(f"    nonlinear: {nonlinear}")
-    rows = []
-    facts = [
-        ("DC gain", lambda sm: fmt(sm.dc_gain)),
-        ("Nyquist gain", lambda sm: fmt(sm.nyquist_gain)),
-        ("-3 dB cutoff (cycles/step)", lambda sm: fmt(sm.cutoff)),
-        ("noise gain", lambda sm: fmt(sm.noise_gain)),
-        ("mean delay (steps)", lambda sm: fmt(sm.mean_delay)),
-        ("poles", lambda sm: fmt_list(sm.poles, 4)),
-        ("zeros", lambda sm: fmt_list(sm.zeros, 4)),
-        ("stability", lambda sm: sm.stability),
-    ]
-    for title, get in facts:
-        rows.append([title, *(get(results[label][0]) for label in labels)])
-    rows.append(["Nyquist/DC (dB)", *(_db(hf[label]) for label in labels)])
-    lines += ["", *_left_table(["", *labels], rows)]
-    for label in labels:
-        lines += [f"  note ({label}): {note}" for note in results[label][0].notes]
-    lines += ["", "|H| at sampled frequencies:"]
-    mag_rows = [[fmt(fq, 4), *(fmt(results[label][1].magnitude[i]) for label in labels)] for i, fq in enumerate(grid)]
-    lines += _table(["freq", *labels], mag_rows)
-    if len(ranked) >= 2:
-        best_value, best = ranked[0]
-        lines.append("")
-        lines.append(
-            f"most high-frequency attenuation relative to DC (|H(0.5)|/|H(0)|): {best} "
-            f"({_db(best_value)} dB); " + ", ".join(f"{k} {_db(v)} dB" for v, k in ranked[1:])
-        )
-    click.echo("\n".join(lines))
-    _plot(plot, draw, as_json, style=style)
+    def text() -> list[str]:
+        any_tv = any(not s.model.linear_stages()[stage].is_time_invariant for s in selections)
+        lines = [f"{stage} filters{' (time-varying ones in their t->inf limit)' if any_tv else ''}:"]
+        for label, s in zip(labels, selections, strict=True):
+            lines.append(f"  {label}: {s.model.describe().splitlines()[0].split(': ', 1)[-1]}")
+            nonlinear = _nonlinear_text(s.model)
+            if nonlinear:
+                lines.append(f"    nonlinear: {nonlinear}")
+        rows = []
+        facts = [
+            ("DC gain", lambda sm: fmt(sm.dc_gain)),
+            ("Nyquist gain", lambda sm: fmt(sm.nyquist_gain)),
+            ("-3 dB cutoff (cycles/step)", lambda sm: fmt(sm.cutoff)),
+            ("noise gain", lambda sm: fmt(sm.noise_gain)),
+            ("mean delay (steps)", lambda sm: fmt(sm.mean_delay)),
+            ("poles", lambda sm: fmt_list(sm.poles, 4)),
+            ("zeros", lambda sm: fmt_list(sm.zeros, 4)),
+            ("stability", lambda sm: sm.stability),
+        ]
+        for title, get in facts:
+            rows.append([title, *(get(results[label][0]) for label in labels)])
+        rows.append(["Nyquist/DC (dB)", *(_db(hf[label]) for label in labels)])
+        lines += ["", *_left_table(["", *labels], rows)]
+        for label in labels:
+            lines += [f"  note ({label}): {note}" for note in results[label][0].notes]
+        lines += ["", "|H| at sampled frequencies:"]
+        mag_rows = [
+            [fmt(fq, 4), *(fmt(results[label][1].magnitude[i]) for label in labels)] for i, fq in enumerate(grid)
+        ]
+        lines += _table(["freq", *labels], mag_rows)
+        if len(ranked) >= 2:
+            best_value, best = ranked[0]
+            lines.append("")
+            lines.append(
+                f"most high-frequency attenuation relative to DC (|H(0.5)|/|H(0)|): {best} "
+                f"({_db(best_value)} dB); " + ", ".join(f"{k} {_db(v)} dB" for v, k in ranked[1:])
+            )
+        return lines
+
+    _emit(data, text, plot, draw, as_json, style)
 
 
 def _db(ratio: float | None) -> str:
@@ -714,76 +732,77 @@ _SINGLE_EPILOG = (
 )
 
 
+def _single(
+    name: str,
+    action: Any,
+    options: list[click.Parameter],
+    plot_help: str,
+    help: str,
+    short_help: str,
+    bode: bool = False,
+) -> click.Command:
+    """A one-optimizer analysis command: its ``options``, then ``--json``, ``--plot`` and the plot-style options."""
+    return optimizer_group(
+        name,
+        action,
+        [*options, json_option(), plot_option(plot_help), *plot_style_options(bode=bode)],
+        help=help + "\n\n" + _SINGLE_EPILOG.format(cmd=name),
+        short_help=short_help,
+    )
+
+
 def register(group: click.Group) -> None:
     """Add the analysis commands to ``group``."""
     group.add_command(list_command)
     group.add_command(
-        optimizer_group(
+        _single(
             "describe",
             _describe,
-            [
-                json_option(),
-                plot_option("Also write the pole-zero map to FILE (png, svg, pdf)."),
-                *plot_style_options(),
-            ],
-            help="Describe an optimizer's stages and each linear stage's b, a, poles, zeros, DC gain and stability.\n\n"
-            + _SINGLE_EPILOG.format(cmd="describe"),
+            [],
+            "Also write the pole-zero map to FILE (png, svg, pdf).",
+            help="Describe an optimizer's stages and each linear stage's b, a, poles, zeros, DC gain and stability.",
             short_help="Stages, filters, poles, zeros, DC gain, stability.",
         )
     )
     group.add_command(
-        optimizer_group(
+        _single(
             "response",
             _response,
-            [
-                _points_option(),
-                _log_option(),
-                json_option(),
-                plot_option("Also write a Bode plot to FILE."),
-                *plot_style_options(bode=True),
-            ],
+            [_points_option(), _log_option()],
+            "Also write a Bode plot to FILE.",
             help="Frequency response of each linear stage: DC/Nyquist gains, -3 dB cutoff, noise gain, "
-            "delay, poles/zeros and a sampled table.\n\n" + _SINGLE_EPILOG.format(cmd="response"),
+            "delay, poles/zeros and a sampled table.",
             short_help="Frequency response of each linear stage.",
+            bode=True,
         )
     )
     group.add_command(
-        optimizer_group(
+        _single(
             "poles",
             _poles,
-            [json_option(), plot_option("Also write the pole-zero map to FILE."), *plot_style_options()],
-            help="Poles and zeros of each linear stage (|z|, angle in cycles/step), gain and stability.\n\n"
-            + _SINGLE_EPILOG.format(cmd="poles"),
+            [],
+            "Also write the pole-zero map to FILE.",
+            help="Poles and zeros of each linear stage (|z|, angle in cycles/step), gain and stability.",
             short_help="Poles and zeros of each linear stage.",
         )
     )
     group.add_command(
-        optimizer_group(
+        _single(
             "step",
             _step,
-            [
-                _steps_option(),
-                json_option(),
-                plot_option("Also write the step responses to FILE."),
-                *plot_style_options(),
-            ],
-            help="Exact unit-step response of each linear stage, raw and bias-corrected.\n\n"
-            + _SINGLE_EPILOG.format(cmd="step"),
+            [_steps_option()],
+            "Also write the step responses to FILE.",
+            help="Exact unit-step response of each linear stage, raw and bias-corrected.",
             short_help="Unit-step response (raw and bias-corrected).",
         )
     )
     group.add_command(
-        optimizer_group(
+        _single(
             "impulse",
             _impulse,
-            [
-                _steps_option(),
-                json_option(),
-                plot_option("Also write the impulse responses to FILE."),
-                *plot_style_options(),
-            ],
-            help="Exact unit-impulse response of each linear stage, as the optimizer runs it.\n\n"
-            + _SINGLE_EPILOG.format(cmd="impulse"),
+            [_steps_option()],
+            "Also write the impulse responses to FILE.",
+            help="Exact unit-impulse response of each linear stage, as the optimizer runs it.",
             short_help="Unit-impulse response of each linear stage.",
         )
     )

@@ -15,6 +15,8 @@ running the command does.
 from __future__ import annotations
 
 import os
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +62,9 @@ def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str 
 
         canonical = resolve_name(name)
         check_output_file(target, "TARGET")
-        if not source.is_file():
-            raise CliError(f"{source}: no such file")
-        if target.exists() and os.path.samefile(source, target):
+        if source.is_file() and target.exists() and os.path.samefile(source, target):
             raise CliError(f"TARGET {str(target)!r} is the SOURCE file: write the converted checkpoint to a new file")
-        try:
-            saved: Any = torch.load(source, map_location="cpu", weights_only=True)
-        except Exception as exc:  # an unreadable or unsafe file: say which, in one line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CliError(f"{source}: cannot be read as a torch.save file with weights_only=True ({first})") from None
+        saved: Any = _load(torch, source)
         if key is not None:
             if not isinstance(saved, dict) or key not in saved:
                 keys = ", ".join(repr(k) for k in saved) if isinstance(saved, dict) else "none: it is not a dict"
@@ -78,15 +74,50 @@ def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str 
             state_dict = saved
         converted = from_torch(state_dict, canonical) if to == "optfilters" else to_torch(state_dict, canonical)
         out = {**saved, key: converted} if key is not None else converted
-        try:
-            torch.save(out, target)
-        except (OSError, RuntimeError) as exc:  # torch reports an unwritable file as RuntimeError
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CliError(f"cannot write {str(target)!r}: {first}") from None
+        _save(torch, out, target)
     count = len(converted["state"])
     click.echo(
         f"wrote {target}: {canonical} optimizer state in {to} format ({count} parameter{'' if count == 1 else 's'})"
     )
+
+
+def _load(torch: Any, source: Path) -> Any:
+    """The object of a ``torch.save`` file (``weights_only=True``), or a one-line error saying what the file is."""
+    if not source.is_file():
+        raise CliError(f"{source}: no such file")
+    try:
+        with source.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise CliError(f"{source}: cannot be read ({exc.strerror or 'permission denied'})") from None
+    if not head:
+        raise CliError(f"{source}: the file is empty, not a torch.save file")
+    try:
+        with warnings.catch_warnings():  # torch's notes on the pickle protocol: the outcome is said below
+            warnings.simplefilter("ignore")
+            return torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch's messages name its C++ reader and pickler: say what the file is instead
+        text = str(exc)
+    if "Weights only load failed" in text:
+        why = "it holds Python objects other than tensors and plain containers, which weights_only=True refuses"
+    elif head.startswith(b"PK") and not zipfile.is_zipfile(source):
+        why = "it is truncated or damaged (an incomplete zip archive)"
+    elif zipfile.is_zipfile(source):
+        why = "it is a zip archive but not one torch.save wrote"
+    else:
+        why = "it is not a torch.save file"
+    raise CliError(f"{source}: cannot be read as a torch.save file: {why}")
+
+
+def _save(torch: Any, out: Any, target: Path) -> None:
+    """``torch.save`` to ``target``; a place that cannot be written is a one-line error."""
+    try:
+        with target.open("wb") as handle:
+            torch.save(out, handle)
+    except OSError as exc:
+        raise CliError(f"cannot write {target}: {exc.strerror or 'not writable'}") from None
+    except RuntimeError:  # torch's writer failing mid-file (a full disk)
+        raise CliError(f"cannot write {target}: the write failed (is the disk full?)") from None
 
 
 def register(group: click.Group) -> None:

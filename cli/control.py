@@ -29,18 +29,20 @@ import numpy as np
 
 from ._common import (
     CliError,
+    FiniteFloatRange,
     Selection,
     echo_json,
+    echo_text,
     fmt,
     fmt_complex,
     json_option,
     optimizer_group,
     plot_option,
     points_option,
+    record_plot,
     second_moment_option,
     staleness_option,
 )
-from ._common import save_plot as _save_plot
 from ._common import text_table as _table
 
 __all__ = ["curvature_option", "point_lines", "point_options", "register", "stability_at_point"]
@@ -54,21 +56,19 @@ def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
     return [
         click.Option(
             ["--curvature", "curvature"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloatRange(min=0.0, min_open=True),
             default=curvature_default,
             show_default=curvature_default is not None,
             help="Curvature h of the quadratic; the operating point is x = lr * h (with --lr).",
         ),
         click.Option(
             ["--lr-curvature", "lr_curvature"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloatRange(min=0.0, min_open=True),
             default=None,
             metavar="X",
             help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised).",
         ),
-        staleness_option(
-            "Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.", most=100_000
-        ),
+        staleness_option("Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D}.", most=100),
         second_moment_option(
             "Normalised optimizers: second moment v at which the normaliser is frozen (linearised loop)."
         ),
@@ -91,22 +91,20 @@ def _where(result: Any, model: Any, curvature: float | None, lr_curvature: float
     return f"lr = {fmt(model.lr)}, h = {fmt(h)}: x = lr*h{pre} = {fmt(result.lr_curvature)}"
 
 
-def _plot(path: Path | None, draw: Any, data: dict[str, Any]) -> None:
-    if path is not None:
-        data["plot"] = str(_save_plot(draw, path))
-
-
 def _report(
-    result: Any, model: Any, note: str | None, plot: Path | None, draw: Any, as_json: bool, head: str, staleness: int
+    result: Any, model: Any, plot: Path | None, draw: Any, as_json: bool, head: str, staleness: int
 ) -> tuple[list[str], dict[str, Any]] | None:
     """The loop readings' common output: JSON (and the optional figure), or the text's first lines and the data.
 
     None when the JSON was printed (the command is done).
     """
+    from optfilters.margins import nonlinear_edge_note
+
+    note = nonlinear_edge_note(model)
     data = result.as_dict()
     data["hyperparameters"] = dict(model.hyperparameters)
     data["nonlinear_note"] = note
-    _plot(plot, draw, data)
+    record_plot(data, draw, plot)
     if as_json:
         echo_json(data)
         return None
@@ -117,50 +115,97 @@ def _report(
     return lines, data
 
 
-def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
-    """Text lines for a :class:`optfilters.margins.Margins` at learning rate ``lr`` (None: ``x`` was given)."""
-    lines = [f"{indent}rate {fmt(result.rate)} ({result.mode})"]
+def _rate_text(rate: float) -> str:
+    """A rate as a finite number, or the labelled state of one that saturated (a diverging loop)."""
+    if math.isnan(rate):
+        return "undetermined"
+    return fmt(rate) if math.isfinite(rate) else "inf (UNSTABLE: overflows)"
+
+
+def _gain_margin_line(result: Any, lr: float | None, indent: str) -> str:
     gm = result.gain_margin
-    if result.stable:
-        if math.isinf(gm):
-            lines.append(f"{indent}gain margin: infinite (no lr diverges at this curvature)")
-        else:
-            lines.append(
-                f"{indent}gain margin x{fmt(gm)} ({fmt(result.gain_margin_db, 4)} dB): diverges at lr*h = "
-                f"{fmt(result.edge_lr_curvature)}"
-                + ("" if lr is None else f" (lr = {fmt(gm * lr)})")
-                + f", through {result.failure_mode}"
-            )
-        if result.lower_gain_margin > 0:
-            lines.append(f"{indent}lower gain margin x{fmt(result.lower_gain_margin)} (lr cannot shrink below it)")
-        if math.isfinite(result.phase_margin) and result.crossover_frequency is not None:
-            f = result.crossover_frequency
-            lines.append(
-                f"{indent}phase margin {fmt(result.phase_margin, 4)} deg at the gain crossover {fmt(f, 4)} "
-                f"cycles/step ({fmt(2 * math.pi * f, 4)} rad/step)"
-            )
-        dm = result.delay_margin
-        lines.append(
-            f"{indent}delay margin {fmt(dm, 4)} steps: tolerates {result.max_staleness} more step"
-            f"{'s' if result.max_staleness != 1 else ''} of gradient staleness"
+    if math.isinf(gm):
+        return f"{indent}gain margin: infinite (no lr diverges at this curvature: stable for every lr*h above this one)"
+    if not math.isfinite(gm):
+        return (
+            f"{indent}gain margin: not determined (the unit-circle crossings bound no stable interval of lr "
+            "around this point, although its rate converges)"
         )
-        rates = ", ".join(
-            f"d={result.staleness + i} {fmt(r)}" + (" (diverges)" if r >= 1.0 else "")
-            for i, r in enumerate(result.stale_rates[:12])
-        )
-        lines.append(f"{indent}rate with d-step-stale gradients: {rates}")
-        step = result.step
-        lines.append(
-            f"{indent}step (optimum moved by 1): overshoot {fmt(100 * step.overshoot, 4)}% past the minimum, "
-            f"settles to 2% in {step.settling_steps} steps, 10-90% rise in {step.rise_steps} steps"
+    through = "" if result.failure_frequency is None else f", through {result.failure_mode}"
+    return (
+        f"{indent}gain margin x{fmt(gm)} ({fmt(result.gain_margin_db, 4)} dB): diverges at lr*h = "
+        f"{fmt(result.edge_lr_curvature)}" + ("" if lr is None else f" (lr = {fmt(gm * lr)})") + through
+    )
+
+
+def _delay_lines(result: Any, indent: str) -> list[str]:
+    from optfilters.margins import MAX_STALENESS
+
+    dm, most = result.delay_margin, result.max_staleness
+    if math.isfinite(result.phase_margin) and result.crossover_frequency is not None:
+        f = result.crossover_frequency
+        phase = (
+            f"{indent}phase margin {fmt(result.phase_margin, 4)} deg at the gain crossover {fmt(f, 4)} "
+            f"cycles/step ({fmt(2 * math.pi * f, 4)} rad/step)"
         )
     else:
+        phase = f"{indent}phase margin: none (|L| never crosses 1: no gain crossover)"
+    steps = f"{most} more step{'s' if most != 1 else ''}"
+    if math.isinf(dm):
+        if most >= MAX_STALENESS:
+            delay = f"{indent}delay margin: infinite (no gain crossover): no staleness destabilises the loop"
+        else:
+            delay = f"{indent}delay margin: infinite (no gain crossover), but the stale loops' poles tolerate {steps}"
+    else:
+        at_least = "at least " if most >= MAX_STALENESS else ""
+        unit = "step" if fmt(dm, 4) == "1" else "steps"
+        delay = f"{indent}delay margin {fmt(dm, 4)} {unit}: tolerates {at_least}{steps} of gradient staleness"
+    rates = ", ".join(
+        f"d={result.staleness + i} {_rate_text(r)}" + _stale_verdict(r) for i, r in enumerate(result.stale_rates[:12])
+    )
+    return [phase, delay, f"{indent}rate with d-step-stale gradients: {rates}"]
+
+
+def _stale_verdict(rate: float) -> str:
+    if not math.isfinite(rate) or rate < 1.0 - 1e-12:
+        return ""
+    return " (diverges)" if rate > 1.0 + 1e-12 else " (marginal: does not converge)"
+
+
+def _step_line(step: Any, indent: str) -> str:
+    n = step.response.size - 1
+    if step.rise_steps < 0:
+        rise = f"does not rise from 10% to 90% of its final value within {n} steps"
+    elif step.rise_steps == 0:
+        rise = "rises from 10% to 90% within one step"
+    else:
+        rise = f"10-90% rise in {step.rise_steps} steps"
+    k = step.settling_steps
+    settle = "settles to 2% at once" if k == 0 else f"settles to 2% in {k} step{'s' if k != 1 else ''}"
+    overshoot = f"overshoot {fmt(100 * step.overshoot, 4)}% past the minimum"
+    return f"{indent}step (optimum moved by 1): {overshoot}, {settle}, {rise}"
+
+
+def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
+    """Text lines for a :class:`optfilters.margins.Margins` at learning rate ``lr`` (None: ``x`` was given).
+
+    Every line is a sentence with finite numbers or a labelled state (infinite, none, not determined, UNSTABLE).
+    """
+    lines = [f"{indent}rate {_rate_text(result.rate)} ({result.mode})"]
+    gm = result.gain_margin
+    if result.stable:
+        lines.append(_gain_margin_line(result, lr, indent))
+        if result.lower_gain_margin > 0:
+            lines.append(f"{indent}lower gain margin x{fmt(result.lower_gain_margin)} (lr cannot shrink below it)")
+        lines += _delay_lines(result, indent)
+        lines.append(_step_line(result.step, indent))
+    elif math.isfinite(gm) and gm > 0:
         lines.append(
-            f"{indent}DIVERGES here: lr must shrink by a factor {fmt(1 / gm) if gm > 0 else 'n/a'} to reach the edge "
+            f"{indent}DIVERGES here: lr must shrink by a factor {fmt(1 / gm)} to reach the edge "
             f"lr*h = {fmt(result.edge_lr_curvature)}"
-            if math.isfinite(gm)
-            else f"{indent}DIVERGES here, and no smaller lr converges"
         )
+    else:
+        lines.append(f"{indent}DIVERGES here, and no smaller lr converges")
     return lines
 
 
@@ -171,7 +216,7 @@ def curvature_option() -> click.Option:
     """``--curvature H`` of ``stability``: with it (or an explicit ``--lr``) the readings at ``x = lr * h``."""
     return click.Option(
         ["--curvature", "curvature"],
-        type=click.FloatRange(min=0.0, min_open=True),
+        type=FiniteFloatRange(min=0.0, min_open=True),
         default=None,
         metavar="H",
         help="Also report the rate, gain/phase/delay margins and the limiting mode at x = lr * H "
@@ -217,10 +262,9 @@ def _margins(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import margins, nonlinear_edge_note
+    from optfilters.margins import margins
 
     model = selection.model
-    note = nonlinear_edge_note(model)
     result = margins(
         model, staleness=staleness, second_moment=second_moment, **_point(selection, curvature, lr_curvature)
     )
@@ -228,9 +272,8 @@ def _margins(
     report = _report(
         result,
         model,
-        note,
         plot,
-        lambda p: p.margins(result),
+        lambda p: p.margins_plot(result),
         as_json,
         f"{model.name}: loop L(z) = x z^-1 H(z) / (1 - z^-1) at {_where(result, model, curvature, lr_curvature)}",
         staleness,
@@ -239,9 +282,7 @@ def _margins(
         return
     lines, data = report
     lines += point_lines(result, lr_scale)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 # ----------------------------------------------------------------------------- locus
@@ -257,10 +298,9 @@ def _locus(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import nonlinear_edge_note, root_locus
+    from optfilters.margins import root_locus
 
     model = selection.model
-    note = nonlinear_edge_note(model)
     h = 1.0 if curvature is None else curvature
     result = root_locus(
         model,
@@ -273,9 +313,8 @@ def _locus(
     report = _report(
         result,
         model,
-        note,
         plot,
-        lambda p: p.root_locus(result),
+        lambda p: p.root_locus_plot(result),
         as_json,
         f"{model.name}: closed-loop poles as x = lr*h sweeps ({len(result.lr_curvature)} values)",
         staleness,
@@ -300,9 +339,7 @@ def _locus(
         for i in picks
     ]
     lines += _table(["lr*h", "rate", "poles"], rows)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _mode(frequency: float) -> str:
@@ -324,10 +361,9 @@ def _sensitivity(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import nonlinear_edge_note, sensitivity
+    from optfilters.margins import sensitivity
 
     model = selection.model
-    note = nonlinear_edge_note(model)
     result = sensitivity(
         model,
         points=points,
@@ -338,9 +374,8 @@ def _sensitivity(
     report = _report(
         result,
         model,
-        note,
         plot,
-        lambda p: p.sensitivity(result),
+        lambda p: p.sensitivity_plot(result),
         as_json,
         f"{model.name}: sensitivity S = 1/(1+L) and T = L/(1+L) at {_where(result, model, curvature, lr_curvature)}",
         staleness,
@@ -366,12 +401,14 @@ def _sensitivity(
             for f, s, t in zip(result.freqs, result.S, result.T, strict=True)
         ]
     lines += _table(["freq", "|S|", "S dB", "|T|", "T dB"], rows)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 # ----------------------------------------------------------------------------- thresholds
+
+
+#: The largest step of --at and --run-steps (the run's arrays hold one value per step).
+_MOST_STEPS = 10_000_000
 
 
 def _steps_list(text: str | None) -> list[int] | None:
@@ -387,6 +424,8 @@ def _steps_list(text: str | None) -> list[int] | None:
             raise CliError(f"--at must be steps separated by commas, got {text!r}") from None
         if not (math.isfinite(value) and value.is_integer() and value >= 1):
             raise CliError(f"--at needs integer steps >= 1, got {item.strip()}")
+        if value > _MOST_STEPS:
+            raise CliError(f"--at needs steps <= {_MOST_STEPS} (as --run-steps), got {item.strip()}")
         out.append(int(value))
     if not out:
         raise CliError(f"--at needs at least one step, got {text!r}")
@@ -427,8 +466,7 @@ def _thresholds(
             second_moment=second_moment,
         )
         data["run"] = verdict.as_dict()
-    if plot is not None:
-        data["plot"] = str(_save_plot(lambda p: p.frozen_edges(edges, base=plan is not None), plot))
+    record_plot(data, lambda p: p.frozen_edges_plot(edges, base=plan is not None), plot)
     if as_json:
         echo_json(data)
         return
@@ -460,9 +498,7 @@ def _thresholds(
             f"  frozen-time view: unstable at {verdict.frozen_unstable_steps} of {verdict.steps} steps"
             + (f" (the last at step {verdict.last_frozen_unstable_step})" if verdict.frozen_unstable_steps else "")
         )
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 # ----------------------------------------------------------------------------- register
@@ -534,14 +570,14 @@ def register(group: click.Group) -> None:
                 ),
                 click.Option(
                     ["--run-steps", "run_steps"],
-                    type=click.IntRange(min=1, max=10_000_000),
+                    type=click.IntRange(min=1, max=_MOST_STEPS),
                     default=None,
                     metavar="N",
                     help="Also give the exact verdict of a run of N steps at lr*h (with --lr, default N: the last t).",
                 ),
                 click.Option(
                     ["--curvature", "curvature"],
-                    type=click.FloatRange(min=0.0, min_open=True),
+                    type=FiniteFloatRange(min=0.0, min_open=True),
                     default=None,
                     metavar="H",
                     help="Curvature of the run (default 1).",

@@ -18,7 +18,6 @@ None of them imports torch or matplotlib unless ``--plot`` is given.
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,18 @@ import click
 from ._common import (
     CliError,
     DependentOption,
+    FiniteFloatRange,
     Selection,
+    condition_number_option,
     echo_json,
+    echo_text,
     fmt,
     json_option,
+    mu_option,
     optimizer_group,
     parse_names,
     plot_option,
-    save_plot,
+    record_plot,
     second_moment_option,
 )
 from ._common import parse_floats as _floats
@@ -86,12 +89,7 @@ def _sign_loop(
     if sigmas:
         transition = noise_transition(model, sigmas, curvature=curvature, init=init)
         data["noise_transition"] = transition.as_dict()
-    if plot is not None:
-        if transition is not None:
-            written = save_plot(lambda p: transition.plot(), plot)
-        else:
-            written = save_plot(lambda p: run.plot(approach=approach), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: run.plot(approach=approach) if transition is None else transition.plot(), plot)
     if as_json:
         echo_json(data)
         return
@@ -126,16 +124,14 @@ def _sign_loop(
         lines.append(f"  steady-state loss against noise (noiseless cycle {fmt(transition.cycle)}):")
         for s, pr, li in zip(transition.noise_std, transition.predicted, transition.linearised, strict=True):
             lines.append(f"    noise std {fmt(s)}: predicted {fmt(pr)}, Gaussian gain only {fmt(li)}")
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _sign_loop_options() -> list[click.Parameter]:
     return [
         click.Option(
             ["--curvature", "curvature"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloatRange(min=0.0, min_open=True),
             default=1.0,
             show_default=True,
             help="Curvature h of the quadratic h theta^2 / 2.",
@@ -212,12 +208,7 @@ def _large_signal(
             model, bound, ratio=ratio, rows=_floats(rows or "0.9", "--rows"), parameters=names, before=before
         )
         data["bounded_region"] = region.as_dict()
-    if plot is not None:
-        if grid is not None:
-            written = save_plot(lambda p: grid.plot(), plot)
-        else:
-            written = save_plot(lambda p: response.plot(), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: response.plot() if grid is None else grid.plot(), plot)
     if as_json:
         echo_json(data)
         return
@@ -242,16 +233,14 @@ def _large_signal(
                 if math.isfinite(limit)
                 else f"  peak <= {fmt(bound)} x: {names[0]} = {fmt(value)}: not within the span"
             )
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _large_signal_options() -> list[click.Parameter]:
     return [
         click.Option(
             ["--ratio", "ratio"],
-            type=click.FloatRange(min=0.0, min_open=True),
+            type=FiniteFloatRange(min=0.0, min_open=True),
             default=10.0,
             show_default=True,
             help="New gradient scale over the old (> 1 step up, < 1 step down).",
@@ -282,7 +271,7 @@ def _large_signal_options() -> list[click.Parameter]:
         ),
         click.Option(
             ["--bound", "bound"],
-            type=click.FloatRange(min=1.0),
+            type=FiniteFloatRange(min=1.0),
             default=None,
             help="Also the largest second parameter keeping the peak within this factor.",
         ),
@@ -390,37 +379,25 @@ def _certify(
     summary = certify_summary(model, condition_number, mu, second_moment, tune)
     summary["name"] = model.name
     summary["hyperparameters"] = dict(model.hyperparameters)
-    if plot is not None:
-        iqc = _certifier()
-        certs = {"given": iqc.certify(model, mu=mu, L=condition_number * mu, second_moment=second_moment)}
-        written = save_plot(lambda p: p.certified_rates(certs), plot)
-        summary["plot"] = str(written)
+    record_plot(
+        summary,
+        lambda p: p.certified_rates_plot(
+            {"given": _certifier().certify(model, mu=mu, L=condition_number * mu, second_moment=second_moment)}
+        ),
+        plot,
+    )
     if as_json:
         echo_json(summary)
         return
     lines = [f"{model.name}: worst case beyond quadratics, kappa = {fmt(condition_number)}"]
     lines += _certify_lines(summary, mu, condition_number * mu)
-    if plot is not None:
-        lines.append(f"figure written to {summary['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, summary.get("plot"))
 
 
 def _certify_options() -> list[click.Parameter]:
     return [
-        click.Option(
-            ["--condition-number", "condition_number"],
-            type=click.FloatRange(min=1.0),
-            required=True,
-            metavar="K",
-            help="Curvatures in [mu, K mu].",
-        ),
-        click.Option(
-            ["--mu", "mu"],
-            type=click.FloatRange(min=sys.float_info.min),  # a subnormal mu loses precision: refused
-            default=1.0,
-            show_default=True,
-            help="Strong convexity constant.",
-        ),
+        condition_number_option("Curvatures in [mu, K mu].", required=True),
+        mu_option("Strong convexity constant."),
         click.Option(
             ["--tune", "tune"],
             is_flag=True,

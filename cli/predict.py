@@ -33,14 +33,18 @@ from ._common import (
     CliError,
     DependentOption,
     Selection,
+    condition_number_option,
     echo_json,
+    echo_text,
     fmt,
     json_option,
+    mu_option,
     optimizer_group,
     parse_names,
     plot_option,
     plot_style_options,
     points_option,
+    record_plot,
     save_plot,
     second_moment_option,
     staleness_option,
@@ -225,10 +229,7 @@ def _stability(
         assert condition_number is not None
         certified = certify_summary(selection.model, condition_number, mu, second_moment, tune=True)
         data["certified"] = certified
-    if plot is not None:
-        curve = loop.rate_curve(points=points)
-        written = save_plot(lambda p: p.closed_loop_rate(curve), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: p.closed_loop_rate_plot(loop.rate_curve(points=points)), plot)
     if as_json:
         echo_json(data)
         return
@@ -271,9 +272,7 @@ def _stability(
 
         assert condition_number is not None
         lines += _certify_lines(certified, mu, condition_number * mu)
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _stability_options() -> list[click.Parameter]:
@@ -281,21 +280,11 @@ def _stability_options() -> list[click.Parameter]:
 
     return [
         curvature_option(),
-        click.Option(
-            ["--condition-number", "condition_number"],
-            type=click.FloatRange(min=1.0),
-            default=None,
-            metavar="K",
-            help="Also tune lr and the filter's hyperparameters for curvatures in [mu, K mu] (worst-case rate).",
+        condition_number_option(
+            "Also tune lr and the filter's hyperparameters for curvatures in [mu, K mu] (worst-case rate).",
+            required=False,
         ),
-        DependentOption(
-            ["--mu", "mu"],
-            type=click.FloatRange(min=sys.float_info.min),  # a subnormal mu loses precision: refused
-            default=1.0,
-            show_default=True,
-            needs="condition_number",
-            help="Smallest curvature of the tuning range.",
-        ),
+        mu_option("Smallest curvature of the tuning range.", needs="condition_number"),
         DependentOption(
             ["--tune", "tune"],
             default=None,
@@ -344,7 +333,7 @@ def _predict(
     model = selection.model
     values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule, staleness)
     result = predict(model, steps=steps, **values)
-    written = None if plot is None else save_plot(lambda p: p.expected_loss(result), plot, title=title, size=size)
+    written = None if plot is None else save_plot(lambda p: p.expected_loss_plot(result), plot, title=title, size=size)
     if as_json:
         data = result.as_dict()
         data["hyperparameters"] = dict(model.hyperparameters)
@@ -352,13 +341,14 @@ def _predict(
             data["plot"] = str(written)
         echo_json(data)
         return
+    invalid = "" if result.linearisation_holds else " (of the linearised loop: NOT VALID for this run)"
     lines = [
         f"{model.name}: expected loss 1/2 sum h_i theta_i^2 on the noisy quadratic, lr = {fmt(model.lr)}",
         f"  curvatures {', '.join(fmt(h) for h in result.curvatures)}; noise variance "
         f"{', '.join(fmt(s) for s in result.noise_var)}",
         f"  prediction: {result.label}",
-        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}{_rate_verdict(result.rate)}",
-        f"  steady-state loss = {fmt(result.steady_state_loss, nan='undefined (no steady state)')}",
+        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}{_rate_verdict(result.rate)}{invalid}",
+        f"  steady-state loss = {fmt(result.steady_state_loss, nan='undefined (no steady state)')}{invalid}",
     ]
     averaged = result.averaged_loss
     if averaged is None:
@@ -372,9 +362,7 @@ def _predict(
             for t in _sampled(steps)
         ]
         lines += _table(["step", "expected loss", "averaged"], rows)
-    if written is not None:
-        lines.append(f"figure written to {written}")
-    click.echo("\n".join(lines))
+    echo_text(lines, written)
 
 
 # ----------------------------------------------------------------------------- observe
@@ -433,9 +421,7 @@ def _observe(
         data["divergence"] = divergence_threshold(
             model, curvature=max(values["curvatures"]), steps=divergence_steps, staleness=staleness
         ).as_dict()
-    if plot is not None:
-        written = save_plot(lambda p: p.loss_comparison(comparison), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: p.loss_comparison_plot(comparison), plot)
     if as_json:
         echo_json(data)
         return
@@ -445,17 +431,26 @@ def _observe(
         f"  prediction within 4 standard errors of the observed mean at {100 * comparison.fraction_within(4.0):.1f}% "
         f"of steps 1..{steps}; max |z| = {fmt(data['max_abs_z'], 3)}",
     ]
+    diverged = comparison.diverged_step
+    if diverged is not None:
+        rate = comparison.prediction.rate if comparison.prediction is not None else math.nan
+        lines.append(
+            f"  observed: the runs DIVERGED (their loss overflowed) from step {diverged}; predicted rate {fmt(rate)}"
+            + _rate_verdict(rate)
+        )
     z = comparison.z_scores
-    rows = [
-        [
-            str(t),
-            fmt(comparison.predicted_loss[t]),
-            fmt(comparison.observed_mean_loss[t]),
-            fmt(comparison.observed_stderr[t], 3),
-            fmt(z[t], 3),
-        ]
-        for t in _sampled(steps)
-    ]
+    rows = []
+    for t in _sampled(steps):
+        gone = "diverged" if diverged is not None and t >= diverged else "undefined"  # a run's nan is its overflow
+        rows.append(
+            [
+                str(t),
+                fmt(comparison.predicted_loss[t]),
+                fmt(comparison.observed_mean_loss[t], nan=gone),
+                fmt(comparison.observed_stderr[t], 3, nan=gone),
+                fmt(z[t], 3, nan=gone),
+            ]
+        )
     lines += _table(["step", "predicted", "observed mean", "std. error", "z"], rows)
     if divergence:
         d = data["divergence"]
@@ -471,9 +466,7 @@ def _observe(
                 f"UNDECIDED within {d['steps']} steps per run (bracket {fmt(d['bracket'][0])}.."
                 f"{fmt(d['bracket'][1])}; runs too slow to classify: raise --divergence-steps)"
             )
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _observe_network(
@@ -508,9 +501,7 @@ def _observe_network(
                 model, lr=model.lr, steps=steps, seed=seed, progress=lambda step, total: bar.update(1), **options
             )
     data = dict(observation.as_dict())
-    if plot is not None:
-        written = save_plot(lambda p: observation.plot(), plot)
-        data["plot"] = str(written)
+    record_plot(data, lambda p: observation.plot(), plot)
     if as_json:
         echo_json(data)
         return
@@ -535,9 +526,7 @@ def _observe_network(
             "frequencies (JSON for the values)"
         )
     lines.append(f"  {fmt(data['seconds_per_step'], 3)} s per step")
-    if plot is not None:
-        lines.append(f"figure written to {data['plot']}")
-    click.echo("\n".join(lines))
+    echo_text(lines, data.get("plot"))
 
 
 def _observe_options() -> list[click.Parameter]:

@@ -248,23 +248,23 @@ class FrequencyResponse(RichDisplay):
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Bode view through :func:`optfilters.plot.bode`.
+        """Bode view through :func:`optfilters.plot.bode_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes or sequence of Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.bode` (labels, styles).
+            Passed to :func:`optfilters.plot.bode_plot` (labels, styles).
 
         Returns
         -------
         PlotResult
             The axes and the artists drawn (magnitude in dB and phase against frequency).
         """
-        from .plot import bode
+        from .plot import bode_plot
 
-        return bode(self, ax=ax, **kwargs)
+        return bode_plot(self, ax=ax, **kwargs)
 
 
 def frequency_response(
@@ -377,23 +377,23 @@ class PoleZeroMap(RichDisplay):
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Pole-zero map through :func:`optfilters.plot.pole_zero`.
+        """Pole-zero map through :func:`optfilters.plot.pole_zero_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes or sequence of Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.pole_zero` (labels, styles).
+            Passed to :func:`optfilters.plot.pole_zero_plot` (labels, styles).
 
         Returns
         -------
         PlotResult
             The axes and the artists drawn (pole and zero markers and the unit circle).
         """
-        from .plot import pole_zero as plot_pole_zero
+        from .plot import pole_zero_plot
 
-        return plot_pole_zero(self, ax=ax, **kwargs)
+        return pole_zero_plot(self, ax=ax, **kwargs)
 
 
 def pole_zero(system: FilterLike, **hyperparameters: Any) -> PoleZeroMap:
@@ -484,23 +484,23 @@ class StepResponse(RichDisplay):
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Step view through :func:`optfilters.plot.step`.
+        """Step view through :func:`optfilters.plot.step_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes or sequence of Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.step` (labels, styles).
+            Passed to :func:`optfilters.plot.step_plot` (labels, styles).
 
         Returns
         -------
         PlotResult
             The axes and the artists drawn (one line per series against the step).
         """
-        from .plot import step
+        from .plot import step_plot
 
-        return step(self, ax=ax, **kwargs)
+        return step_plot(self, ax=ax, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -538,23 +538,23 @@ class ImpulseResponse(RichDisplay):
         return {"name": self.name, "impulse": _list(self.values)}
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Impulse view through :func:`optfilters.plot.impulse`.
+        """Impulse view through :func:`optfilters.plot.impulse_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes or sequence of Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.impulse` (labels, styles).
+            Passed to :func:`optfilters.plot.impulse_plot` (labels, styles).
 
         Returns
         -------
         PlotResult
             The axes and the artists drawn (one line per series against the step).
         """
-        from .plot import impulse
+        from .plot import impulse_plot
 
-        return impulse(self, ax=ax, **kwargs)
+        return impulse_plot(self, ax=ax, **kwargs)
 
 
 def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> StepResponse:

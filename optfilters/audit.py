@@ -147,6 +147,12 @@ class AuditSettings:
     def quick(cls) -> AuditSettings:
         """Reduced sizes (seconds per class).
 
+        Returns
+        -------
+        AuditSettings
+            Settings for tests: every size and the time limit below the
+            default's.
+
         Examples
         --------
         >>> from optfilters.audit import AuditSettings
@@ -298,36 +304,13 @@ class ClassAudit:
         if ident is None:
             return None
         if ident.is_lti:
-            f = ident.to_filter()
-            return {
-                "source": "LTI filter",
-                "poles": f.poles,
-                "zeros": f.zeros,
-                "pole_errors": None,
-                "zero_errors": None,
-                "dc_gain": f.dc_gain,
-            }
+            return _atlas_entry("LTI filter", ident.to_filter())
         bla = ident.bla
         if bla is not None and bla.filter is not None:
-            return {
-                "source": "dither BLA",
-                "poles": bla.poles,
-                "zeros": bla.zeros,
-                "pole_errors": bla.pole_errors,
-                "zero_errors": bla.zero_errors,
-                "dc_gain": bla.dc_gain,
-            }
+            return _atlas_entry("dither BLA", bla, bla.pole_errors, bla.zero_errors)
         part = ident.visible
         if part is not None and part.filter is not None:
-            f = part.filter
-            return {
-                "source": "small-signal part",
-                "poles": f.poles,
-                "zeros": f.zeros,
-                "pole_errors": None,
-                "zero_errors": None,
-                "dc_gain": f.dc_gain,
-            }
+            return _atlas_entry("small-signal part", part.filter)
         return None
 
     def filter_text(self) -> str:
@@ -406,6 +389,18 @@ class ClassAudit:
         if timings:
             out["seconds"] = self.seconds
         return _jsonable(out)
+
+
+def _atlas_entry(source: str, fit: Any, pole_errors: Any = None, zero_errors: Any = None) -> dict[str, Any]:
+    """One :meth:`ClassAudit.atlas_filter` entry: ``fit``'s poles, zeros and DC gain (errors None for exact fits)."""
+    return {
+        "source": source,
+        "poles": fit.poles,
+        "zeros": fit.zeros,
+        "pole_errors": pole_errors,
+        "zero_errors": zero_errors,
+        "dc_gain": fit.dc_gain,
+    }
 
 
 def _brief_comparison(c: Comparison) -> dict[str, Any]:
@@ -593,14 +588,14 @@ class Audit:
         return _jsonable(out)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The atlas figure (:func:`optfilters.plot.atlas`).
+        """The atlas figure (:func:`optfilters.plot.atlas_plot`).
 
         Parameters
         ----------
         ax : sequence of two matplotlib.axes.Axes, optional
             Default: a new figure.
         **kwargs
-            Passed to :func:`optfilters.plot.atlas`.
+            Passed to :func:`optfilters.plot.atlas_plot`.
 
         Returns
         -------
@@ -615,9 +610,9 @@ class Audit:
         2
         >>> r.close()
         """
-        from .plot import atlas
+        from .plot import atlas_plot
 
-        return atlas(self, ax=ax, **kwargs)
+        return atlas_plot(self, ax=ax, **kwargs)
 
     def write(self, out_dir: str | Path, timings: bool = False, stem: str = "atlas") -> list[Path]:
         """Write ``atlas.md``, ``atlas.json`` (numbers to 8 significant digits) and ``atlas.png`` into ``out_dir``.

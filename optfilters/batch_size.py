@@ -602,14 +602,14 @@ class BatchScaling:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.batch_scaling`.
+        """Draw with :func:`optfilters.plot.batch_scaling_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.batch_scaling`.
+            Passed to :func:`optfilters.plot.batch_scaling_plot`.
 
         Returns
         -------
@@ -618,7 +618,7 @@ class BatchScaling:
         """
         from . import plot
 
-        return plot.batch_scaling(self, ax=ax, **kwargs)
+        return plot.batch_scaling_plot(self, ax=ax, **kwargs)
 
 
 def critical_batch_size(batch_sizes: ArrayLike, steps: ArrayLike, factor: float = 2.0) -> float:

@@ -286,17 +286,7 @@ class CatalogueEntry:
         names = [f"beta{k}" for k in range(1, 4) if f"beta{k}" in known]
         if len(names) < 2:
             raise InvalidHyperparameterError(_unknown_hyperparameter_message(self, "betas"))
-        betas = overrides["betas"]
-        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != len(names):
-            raise InvalidHyperparameterError(
-                f"betas must be a tuple ({', '.join(names)}) of {len(names)} numbers, got {betas!r}"
-            )
-        given = [name for name in names if name in overrides]
-        if given:
-            raise InvalidHyperparameterError(f"give betas or {', '.join(given)}, not both")
-        split = {key: value for key, value in overrides.items() if key != "betas"}
-        split.update(zip(names, betas, strict=True))
-        return split
+        return _split_packed(overrides, "betas", tuple(names), "numbers")
 
     def torch_kwargs(self, params: Mapping[str, Any]) -> Params:
         """Keyword arguments for :attr:`torch_class` (``beta1``/``beta2`` become ``betas``).
@@ -355,12 +345,14 @@ class CatalogueEntry:
         return kwargs
 
 
-def _split_packed(overrides: Mapping[str, Any], packed: str, names: tuple[str, ...]) -> dict[str, Any]:
-    """``overrides`` with the tuple ``packed`` (torch's ``eps=(eps1, eps2)``) split into ``names``."""
+def _split_packed(
+    overrides: Mapping[str, Any], packed: str, names: tuple[str, ...], what: str = "values"
+) -> dict[str, Any]:
+    """``overrides`` with the tuple ``packed`` (torch's ``eps=(eps1, eps2)``, ``betas``) split into ``names``."""
     value = overrides[packed]
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != len(names):
         raise InvalidHyperparameterError(
-            f"{packed} must be a tuple ({', '.join(names)}) of {len(names)} values, got {value!r}"
+            f"{packed} must be a tuple ({', '.join(names)}) of {len(names)} {what}, got {value!r}"
         )
     given = [name for name in names if name in overrides]
     if given:

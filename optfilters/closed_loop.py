@@ -42,7 +42,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -258,10 +258,16 @@ def spectral_radius(coefficients: ArrayLike) -> FloatArray:
     if n == 1:
         return np.abs(c[..., 1])
     if n == 2:
+        # z^2 + p z + q with the root scale (the power of two nearest max(|p|, sqrt|q|)) factored out, z = unit w:
+        # p^2 cannot overflow where the roots are finite (a pole of modulus 1e305 at lr * h = 1e305), and
+        # scaling by a power of two is exact, so the result is the unscaled formula's wherever that one is finite.
         p, q = c[..., 1], c[..., 2]
-        disc = p * p - 4.0 * q
-        real = 0.5 * (np.abs(p) + np.sqrt(np.maximum(disc, 0.0)))
-        return np.where(disc >= 0.0, real, np.sqrt(np.abs(q)))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            unit = np.ldexp(1.0, np.frexp(np.maximum(np.abs(p), np.sqrt(np.abs(q))))[1] - 1)  # 2^1024 is inf
+            p, q = p / unit, q / unit / unit
+            disc = p * p - 4.0 * q
+            real = 0.5 * (np.abs(p) + np.sqrt(np.maximum(disc, 0.0)))
+            return np.asarray(np.where(disc >= 0.0, real, np.sqrt(np.abs(q))) * unit, dtype=np.float64)
     companion = np.zeros((*c.shape[:-1], n, n))
     companion[..., 0, :] = -c[..., 1:]
     idx = np.arange(n - 1)
@@ -403,7 +409,7 @@ class StabilityInterval:
 
 @dataclass(frozen=True)
 class RateCurve:
-    """Closed-loop rate against ``x = lr * h`` (see :func:`optfilters.plot.closed_loop_rate`).
+    """Closed-loop rate against ``x = lr * h`` (see :func:`optfilters.plot.closed_loop_rate_plot`).
 
     Attributes
     ----------
@@ -450,14 +456,14 @@ class RateCurve:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.closed_loop_rate`.
+        """Draw with :func:`optfilters.plot.closed_loop_rate_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.closed_loop_rate`.
+            Passed to :func:`optfilters.plot.closed_loop_rate_plot`.
 
         Returns
         -------
@@ -466,7 +472,70 @@ class RateCurve:
         """
         from . import plot
 
-        return plot.closed_loop_rate(self, ax=ax, **kwargs)
+        return plot.closed_loop_rate_plot(self, ax=ax, **kwargs)
+
+
+def _aberth(
+    roots: ArrayLike,
+    evaluate: Callable[[ComplexArray, NDArray[np.intp]], tuple[Any, Any]],
+    iterations: int,
+    tol: float = 4e-16,
+) -> ComplexArray:
+    """Aberth-Ehrlich refinement of every root of a polynomial at once, from approximations (last axis).
+
+    Each iteration moves every ``z_i`` by ``N_i / (1 - N_i sum_{j != i} 1 / (z_i - z_j))`` with the Newton
+    correction ``N_i = p(z_i) / p'(z_i)``; ``evaluate(z, rows)`` returns ``(p(z), p'(z))`` for the batch rows
+    ``rows`` (indices into the flattened leading axes), so the polynomial can be evaluated in a well-conditioned
+    (factored) form instead of from expanded coefficients.  Exactly repeated starting values are separated first;
+    a row stops once its steps are below ``tol`` relative (the last one applied: the convergence is cubic).
+
+    Parameters
+    ----------
+    roots : array_like of complex, shape ``(..., n)``
+        Approximations of the ``n`` roots (batched over leading axes).
+    evaluate : callable
+        ``(z, rows) -> (p(z), p'(z))`` for ``z`` of shape ``(len(rows), n)``.
+    iterations : int
+        Most iterations.
+    tol : float
+        Relative step at which a row has converged.
+
+    Returns
+    -------
+    ndarray of complex, shape ``(..., n)``
+        The refined roots.
+
+    References
+    ----------
+    O. Aberth, Iteration methods for finding all zeros of a polynomial simultaneously, Math. Comp. 27 (1973).
+    """
+    z0 = np.array(roots, dtype=np.complex128, copy=True)
+    n = z0.shape[-1]
+    if n == 0 or z0.size == 0:
+        return z0
+    shape = z0.shape
+    z = z0.reshape(-1, n)
+    z = z + 1e-12 * (1.0 + np.abs(z)) * np.exp(1j * np.arange(n))  # separate exactly repeated starting points
+    idx = np.arange(n)
+    chunk = max(1, 4_000_000 // (n * n))  # bound the (rows, n, n) differences held at once
+    with np.errstate(all="ignore"):
+        for lo in range(0, z.shape[0], chunk):
+            active = np.arange(lo, min(lo + chunk, z.shape[0]))
+            for _ in range(iterations):
+                zs = z[active]
+                value, slope = evaluate(zs, active)
+                ratio = np.where(value == 0.0, 0.0, value / slope)
+                diff = zs[:, :, None] - zs[:, None, :]
+                diff[:, idx, idx] = np.inf
+                repulsion = np.sum(1.0 / diff, axis=-1)
+                step = ratio / (1.0 - ratio * repulsion)
+                step = np.where(np.isfinite(step), step, 0.0)
+                z[active] = zs - step
+                done = np.all(np.abs(step) <= tol * (1.0 + np.abs(zs)), axis=-1)
+                active = active[~done]
+                if active.size == 0:
+                    break
+    return np.asarray(z.reshape(shape), dtype=np.complex128)
 
 
 @dataclass(frozen=True)
@@ -643,10 +712,34 @@ class ClosedLoop:
         >>> abs(p).round(12).tolist()
         [0.9, 0.9]
         """
-        eig = np.asarray(np.linalg.eigvals(self.state_matrix(lr_curvature)), dtype=np.complex128)
+        with quiet_numerics():  # a huge lr * h overflows some entries: handled below
+            matrices = self.state_matrix(lr_curvature)
+        finite = np.all(np.isfinite(matrices), axis=(-2, -1))
+        if np.all(finite):
+            eig = np.asarray(np.linalg.eigvals(matrices), dtype=np.complex128)
+        else:
+            eig = self._huge_gain_poles(self.loop_gain(lr_curvature), finite)
         if self._sections is not None:
-            eig = self._polish(eig, self.loop_gain(lr_curvature))
+            with quiet_numerics():
+                polished = self._polish(eig, self.loop_gain(lr_curvature))
+            eig = np.where(np.isfinite(polished), polished, eig)
         return _by_modulus(eig)
+
+    def _huge_gain_poles(self, gain: FloatArray, finite: NDArray[np.bool_]) -> ComplexArray:
+        """Eigenvalues of ``M0 + y M1`` where ``y M1`` overflows: ``2^k eig(2^-k M0 + (2^-k y) M1)``, ``2^k ~ |y|``.
+
+        Scaling by a power of two is exact, so only the poles that are themselves beyond the double range
+        saturate (to ``inf``); an infinite gain gives infinite poles.
+        """
+        m0, m1 = self._realisation
+        k = np.where(finite | ~np.isfinite(gain), 0, np.frexp(gain)[1])
+        with quiet_numerics():
+            scaled = np.ldexp(m0, -k[..., None, None]) + np.ldexp(gain, -k)[..., None, None] * m1
+            usable = np.all(np.isfinite(scaled), axis=(-2, -1))
+            eig = np.linalg.eigvals(np.where(usable[..., None, None], scaled, 0.0)).astype(np.complex128)
+            half = np.ldexp(1.0, k // 2)[..., None]
+            eig = eig * half * np.ldexp(1.0, k - k // 2)[..., None]  # 2^k in two factors: 2^1024 alone is inf
+        return np.asarray(np.where(usable[..., None], eig, np.inf + 0j), dtype=np.complex128)
 
     def rate(self, lr_curvature: ArrayLike) -> Any:
         """Convergence rate (largest closed-loop pole modulus) at ``x = lr * h``; vectorised.
@@ -680,9 +773,9 @@ class ClosedLoop:
         try:
             x = np.asarray(lr_curvature, dtype=np.float64)
         except (TypeError, ValueError):
-            raise InvalidHyperparameterError(f"lr_curvature must be numbers, got {lr_curvature!r}") from None
+            raise InvalidHyperparameterError(f"x = lr * h must be numbers, got {lr_curvature!r}") from None
         if np.any(np.isnan(x)):
-            raise InvalidHyperparameterError("lr_curvature (lr * h) must be numbers, got nan")
+            raise InvalidHyperparameterError("x = lr * h must be numbers, got nan")
         infinite = np.isinf(x)
         with quiet_numerics():  # a huge lr * h overflows to an infinite rate (unstable), without warnings
             safe = np.where(infinite, 0.0, x)
@@ -705,32 +798,21 @@ class ClosedLoop:
         simultaneous Aberth iteration converges from the eigenvalues.
         """
         assert self._sections is not None
-        z = np.array(roots, dtype=np.complex128, copy=True)
-        y = np.asarray(gain, dtype=np.float64)[..., None]
-        n = z.shape[-1]
-        jitter = 1e-12 * (1.0 + np.abs(z)) * np.exp(1j * np.arange(n))
-        z = z + jitter  # separate exactly repeated starting points
-        with np.errstate(all="ignore"):
-            for _ in range(50):
-                ua, da = z - self.plant_pole, np.ones_like(z)
-                ub, db = np.ones_like(z), np.zeros_like(z)
-                for b0, b1, b2, _a0, a1, a2 in self._sections:
-                    q, dq = z * z + a1 * z + a2, 2.0 * z + a1
-                    r, dr = b0 * z * z + b1 * z + b2, 2.0 * b0 * z + b1
-                    ua, da = ua * q, da * q + ua * dq
-                    ub, db = ub * r, db * r + ub * dr
-                value, slope = ua + y * ub, da + y * db
-                ratio = np.where(value == 0.0, 0.0, value / slope)
-                diff = z[..., :, None] - z[..., None, :]
-                idx = np.arange(n)
-                diff[..., idx, idx] = np.inf
-                repulsion = np.sum(1.0 / diff, axis=-1)
-                step = ratio / (1.0 - ratio * repulsion)
-                step = np.where(np.isfinite(step), step, 0.0)
-                z = z - step
-                if np.all(np.abs(step) <= 4e-16 * (1.0 + np.abs(z))):
-                    break
-        return np.asarray(z, dtype=np.complex128)
+        flat = np.broadcast_to(np.asarray(gain, dtype=np.float64), np.shape(roots)[:-1]).reshape(-1, 1)
+
+        def evaluate(z: ComplexArray, rows: NDArray[np.intp]) -> tuple[ComplexArray, ComplexArray]:
+            y = flat[rows]
+            ua, da = z - self.plant_pole, np.ones_like(z)
+            ub, db = np.ones_like(z), np.zeros_like(z)
+            assert self._sections is not None
+            for b0, b1, b2, _a0, a1, a2 in self._sections:
+                q, dq = z * z + a1 * z + a2, 2.0 * z + a1
+                r, dr = b0 * z * z + b1 * z + b2, 2.0 * b0 * z + b1
+                ua, da = ua * q, da * q + ua * dq
+                ub, db = ub * r, db * r + ub * dr
+            return ua + y * ub, da + y * db
+
+        return _aberth(roots, evaluate, 50)
 
     # ------------------------------------------------------------------ stability
     @cached_property
@@ -837,41 +919,7 @@ class ClosedLoop:
         >>> [(round(x, 9), f) for x, f in closed_loop("sgd").crossings()]
         [(0.0, 0.0), (2.0, 0.5)]
         """
-        from scipy.optimize import brentq
-
-        omega = self._scan_grid()
-        x = self._boundary(omega)
-        im = x.imag
-        scale = np.abs(x)
-        found: list[tuple[float, float]] = []
-        for w in (0.0, math.pi):
-            value = self._boundary(np.array([w]))[0]
-            if np.isfinite(value):
-                found.append((float(value.real), w))
-        finite = np.isfinite(im)
-        tol = 1e-9 * (1.0 + scale)
-        exact = np.flatnonzero(finite & (np.abs(im) <= tol))
-        for i in exact[(exact > 0) & (exact < omega.size - 1)]:
-            found.append((float(x[i].real), float(omega[i])))
-        change = np.flatnonzero(finite[:-1] & finite[1:] & (np.sign(im[:-1]) * np.sign(im[1:]) < 0))
-
-        def imag(w: float) -> float:
-            return float(self._boundary(np.array([w]))[0].imag)
-
-        for i in change:
-            lo, hi = imag(omega[i]), imag(omega[i + 1])
-            if not (math.isfinite(lo) and math.isfinite(hi)) or (lo > 0) == (hi > 0) or lo == 0 or hi == 0:
-                continue  # the sign change came from rounding next to a pole of x(w) (a zero of H on the circle)
-            w = brentq(imag, omega[i], omega[i + 1], xtol=1e-15, rtol=1e-15, maxiter=200)
-            value = self._boundary(np.array([w]))[0]
-            if np.isfinite(value) and abs(value.imag) <= 1e-7 * (1.0 + abs(value)):
-                found.append((float(value.real), float(w)))
-        out: list[tuple[float, float]] = []
-        for x_c, w in sorted(found):
-            x_c = 0.0 if abs(x_c) < 1e-12 else x_c
-            if not out or abs(x_c - out[-1][0]) > 1e-12 * (1.0 + abs(x_c)):
-                out.append((x_c, w / (2.0 * math.pi)))
-        return out
+        return _circle_crossings(self._boundary, self._scan_grid())
 
     def stability(self) -> StabilityInterval:
         """The stable intervals of ``x = lr * h`` by the exact unit-circle scan (see the module notes).
@@ -922,6 +970,49 @@ class ClosedLoop:
         ([0.0, 0.625, 1.25, 1.875, 2.5], [1.0, 0.375, 0.25, 0.875, 1.5])
         """
         return _rate_curve(self, lr_curvature, points)
+
+
+def _circle_crossings(boundary: Callable[[FloatArray], ComplexArray], omega: FloatArray) -> list[tuple[float, float]]:
+    """Every real gain on a unit-circle crossing: where ``boundary(w)`` (the gain putting a pole at ``e^{iw}``) is real.
+
+    ``w = 0`` and ``w = pi`` exactly, the grid points where it is real, and the sign changes of its imaginary part
+    on the grid ``omega`` (radians, ascending in ``[0, pi]``) refined by Brent's method.  Returns ``(gain,
+    frequency in cycles/step)`` pairs sorted by gain, coinciding gains merged.
+    """
+    from scipy.optimize import brentq
+
+    x = boundary(omega)
+    im = x.imag
+    scale = np.abs(x)
+    found: list[tuple[float, float]] = []
+    for w in (0.0, math.pi):
+        value = boundary(np.array([w]))[0]
+        if np.isfinite(value):
+            found.append((float(value.real), w))
+    finite = np.isfinite(im)
+    tol = 1e-9 * (1.0 + scale)
+    exact = np.flatnonzero(finite & (np.abs(im) <= tol))
+    for i in exact[(exact > 0) & (exact < omega.size - 1)]:
+        found.append((float(x[i].real), float(omega[i])))
+    change = np.flatnonzero(finite[:-1] & finite[1:] & (np.sign(im[:-1]) * np.sign(im[1:]) < 0))
+
+    def imag(w: float) -> float:
+        return float(boundary(np.array([w]))[0].imag)
+
+    for i in change:
+        lo, hi = imag(omega[i]), imag(omega[i + 1])
+        if not (math.isfinite(lo) and math.isfinite(hi)) or (lo > 0) == (hi > 0) or lo == 0 or hi == 0:
+            continue  # the sign change came from rounding next to a pole of x(w) (a zero of H on the circle)
+        w = brentq(imag, omega[i], omega[i + 1], xtol=1e-15, rtol=1e-15, maxiter=200)
+        value = boundary(np.array([w]))[0]
+        if np.isfinite(value) and abs(value.imag) <= 1e-7 * (1.0 + abs(value)):
+            found.append((float(value.real), float(w)))
+    out: list[tuple[float, float]] = []
+    for x_c, w in sorted(found):
+        x_c = 0.0 if abs(x_c) < 1e-12 else x_c
+        if not out or abs(x_c - out[-1][0]) > 1e-12 * (1.0 + abs(x_c)):
+            out.append((x_c, w / (2.0 * math.pi)))
+    return out
 
 
 def _periodic_rate(phases: Sequence[FloatArray]) -> FloatArray:
@@ -1346,7 +1437,10 @@ def closed_loop(
     m = as_model(model, **hyperparameters)
     scale = float(normaliser_scale(m, second_moment))
     if not (math.isfinite(scale) and scale > 0.0):
-        raise InvalidFilterError(f"the frozen normaliser's gain must be finite and > 0, got {scale}")
+        raise InvalidFilterError(
+            f"{m.name}: the frozen normaliser's gain must be finite and > 0, got {scale} (at second moment "
+            f"{second_moment}; with eps = 0 a zero second moment or state divides by 0 or stops every step)"
+        )
     if m.period is not None:
         return _periodic_loop(m, second_moment, scale, lr)
     parts = m.direction_parts()
@@ -1552,7 +1646,7 @@ def rate_curve(
 class StabilityMap:
     """Closed-loop rate over a grid of one hyperparameter (rows) and ``lr * h`` (columns).
 
-    See :func:`optfilters.plot.stability_map`.
+    See :func:`optfilters.plot.stability_map_plot`.
 
     Attributes
     ----------
@@ -1609,14 +1703,14 @@ class StabilityMap:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.stability_map`.
+        """Draw with :func:`optfilters.plot.stability_map_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.stability_map`.
+            Passed to :func:`optfilters.plot.stability_map_plot`.
 
         Returns
         -------
@@ -1625,7 +1719,7 @@ class StabilityMap:
         """
         from . import plot
 
-        return plot.stability_map(self, ax=ax, **kwargs)
+        return plot.stability_map_plot(self, ax=ax, **kwargs)
 
 
 def _catalogue_base(model: ModelLike, hyperparameters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

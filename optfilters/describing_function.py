@@ -691,6 +691,9 @@ def harmonic_balance(
     ------
     InvalidFilterError
         When the pre-filter is not stable.
+    InvalidHyperparameterError
+        When ``step * curvature`` is not finite and > 0, or so large that the
+        cycle's input amplitude passes 1e300.
 
     Examples
     --------
@@ -723,7 +726,10 @@ def harmonic_balance(
         while float(nonlinearity.sinusoidal_gain(hi)) > target:
             hi *= 2.0
             if hi > 1e300:
-                break
+                raise InvalidHyperparameterError(
+                    f"step * curvature = {k:g} is too large for the describing function: the cycle's input "
+                    "amplitude passes 1e300"
+                )
         amp = brentq(lambda a, t=target: float(nonlinearity.sinusoidal_gain(a)) - t, lo, hi, xtol=1e-300, rtol=1e-14)
         amps[i] = amp
         thetas[i] = amp / (float(curvature) * abs(complex(prefilter.evaluate(np.exp(1j * w))[()])))
@@ -789,14 +795,14 @@ class RelayRun:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """``theta / lr`` against steps; ``approach=`` adds the ramp (:func:`optfilters.plot.relay_run`).
+        """``theta / lr`` against steps; ``approach=`` adds the ramp (:func:`optfilters.plot.relay_run_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.relay_run` (``approach``, ``steps``, ``title``).
+            Passed to :func:`optfilters.plot.relay_run_plot` (``approach``, ``steps``, ``title``).
 
         Returns
         -------
@@ -805,7 +811,7 @@ class RelayRun:
         """
         from . import plot
 
-        return plot.relay_run(self, ax=ax, **kwargs)
+        return plot.relay_run_plot(self, ax=ax, **kwargs)
 
 
 def final_cycle(theta: ArrayLike, step: float, curvature: float = 1.0, window: int = 64) -> RelayRun:
@@ -914,8 +920,9 @@ class SignLoop:
         Raises
         ------
         InvalidHyperparameterError
-            When ``theta0`` is zero or not finite, or the pre-filter's output never
-            changes sign within 50 000 000 steps.
+            When ``theta0`` is zero or not finite, ``theta0 / lr`` (the steps to
+            reach the optimum) is above 50 000 000, or the pre-filter's output
+            never changes sign within 50 000 000 steps.
 
         """
         theta0 = float(theta0)
@@ -923,6 +930,11 @@ class SignLoop:
             raise InvalidHyperparameterError(f"theta0 must be finite and non-zero, got {theta0}")
         direction = math.copysign(1.0, theta0)
         crossing = abs(theta0) / self.step
+        if not crossing <= _MOST_APPROACH:
+            raise InvalidHyperparameterError(
+                f"theta0 / lr = {crossing:g} steps to reach the optimum, more than {_MOST_APPROACH}: "
+                "start closer or raise lr"
+            )
         horizon = math.ceil(crossing) + 2
         while True:
             # theta_t by repeated subtraction, rounded as a run rounds it (theta0 - step t differs in the last
@@ -1057,6 +1069,10 @@ class SignLoop:
         return final_cycle(trajectory.params[:, 0], self.step, h, max(w, 4))
 
 
+#: The longest approach :meth:`SignLoop.approach` follows (steps from theta0 to the optimum).
+_MOST_APPROACH = 50_000_000
+
+
 def sign_loop(model: ModelLike, *, lr: float | None = None, curvature: float = 1.0, **hyperparameters: Any) -> SignLoop:
     """The relay loop of a sign-type model (Lion, or a model with a sign stage) on a quadratic.
 
@@ -1114,7 +1130,7 @@ def sign_loop(model: ModelLike, *, lr: float | None = None, curvature: float = 1
         raise InvalidHyperparameterError(f"curvature must be finite and > 0, got {curvature}")
     step = step_lr * float(m.lr_gain.limit)
     if not (math.isfinite(step) and step > 0.0):
-        raise InvalidHyperparameterError(f"lr must be finite and > 0, got {lr}")
+        raise InvalidHyperparameterError(f"lr must be finite and > 0, got {step_lr}")
     f = m.linearised_filter().scaled(1.0 / float(m.lr_gain.limit))
     if not f.is_stable:
         raise InvalidFilterError(f"{m.name}'s pre-sign filter is {f.stability}")
@@ -1193,14 +1209,14 @@ class NoiseTransition:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Steady-state loss against the noise (:func:`optfilters.plot.noise_transition`).
+        """Steady-state loss against the noise (:func:`optfilters.plot.noise_transition_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.noise_transition` (``title``).
+            Passed to :func:`optfilters.plot.noise_transition_plot` (``title``).
 
         Returns
         -------
@@ -1209,7 +1225,7 @@ class NoiseTransition:
         """
         from . import plot
 
-        return plot.noise_transition(self, ax=ax, **kwargs)
+        return plot.noise_transition_plot(self, ax=ax, **kwargs)
 
 
 def _gaussian_gain_steady(loop: SignLoop, noise_var: float) -> float:

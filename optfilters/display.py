@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,22 @@ def _latex_number(value: float) -> str:
     return text
 
 
+def _signed_sum(coefficients: Sequence[float], term: Callable[[int, float], str], minus: str) -> str:
+    """``c0 + c1 x + ...`` with zero terms left out and signs folded in (``"0"`` when all are 0).
+
+    ``term(k, |c_k|)`` writes the ``k``-th term without its sign; ``minus`` is
+    the minus sign of the markup (a leading one is attached, the others spaced).
+    """
+    terms: list[str] = []
+    for k, c in enumerate(np.asarray(coefficients, dtype=np.float64)):
+        if c == 0.0:
+            continue
+        body = term(k, abs(float(c)))
+        sign = minus if c < 0 else "+"
+        terms.append(body if not terms and sign == "+" else (f"{minus}{body}" if not terms else f"{sign} {body}"))
+    return " ".join(terms) if terms else "0"
+
+
 def polynomial_latex(coefficients: Sequence[float], variable: str = "z^{-1}") -> str:
     """``c0 + c1 z^{-1} + ...`` in LaTeX (zero terms left out, signs folded in).
 
@@ -109,19 +125,14 @@ def polynomial_latex(coefficients: Sequence[float], variable: str = "z^{-1}") ->
     >>> polynomial_latex([1.0, -0.9]), polynomial_latex([0.0, 2.0]), polynomial_latex([0.0])
     ('1 - 0.9 z^{-1}', '2 z^{-1}', '0')
     """
-    terms: list[str] = []
-    for k, c in enumerate(np.asarray(coefficients, dtype=np.float64)):
-        if c == 0.0:
-            continue
-        magnitude = abs(float(c))
+
+    def term(k: int, magnitude: float) -> str:
         if k == 0:
-            body = _latex_number(magnitude)
-        else:
-            power = variable if k == 1 else variable.replace("{-1}", f"{{-{k}}}")
-            body = power if magnitude == 1.0 else f"{_latex_number(magnitude)} {power}"
-        sign = "-" if c < 0 else "+"
-        terms.append(body if not terms and sign == "+" else (f"-{body}" if not terms else f"{sign} {body}"))
-    return " ".join(terms) if terms else "0"
+            return _latex_number(magnitude)
+        power = variable if k == 1 else variable.replace("{-1}", f"{{-{k}}}")
+        return power if magnitude == 1.0 else f"{_latex_number(magnitude)} {power}"
+
+    return _signed_sum(coefficients, term, "-")
 
 
 def transfer_function_latex(f: Any, name: str = "H") -> str:
@@ -152,17 +163,12 @@ def transfer_function_latex(f: Any, name: str = "H") -> str:
 
 
 def _polynomial_html(coefficients: Sequence[float]) -> str:
-    terms: list[str] = []
-    for k, c in enumerate(np.asarray(coefficients, dtype=np.float64)):
-        if c == 0.0:
-            continue
-        magnitude = abs(float(c))
+    def term(k: int, magnitude: float) -> str:
         power = "" if k == 0 else ("z<sup>&#8722;1</sup>" if k == 1 else f"z<sup>&#8722;{k}</sup>")
         coefficient = number(magnitude) if k == 0 or magnitude != 1.0 else ""
-        body = f"{coefficient}&#8201;{power}" if coefficient and power else (coefficient or power)
-        sign = "&#8722;" if c < 0 else "+"
-        terms.append(body if not terms and sign == "+" else (f"&#8722;{body}" if not terms else f"{sign} {body}"))
-    return " ".join(terms) if terms else "0"
+        return f"{coefficient}&#8201;{power}" if coefficient and power else (coefficient or power)
+
+    return _signed_sum(coefficients, term, "&#8722;")
 
 
 def transfer_function_html(f: Any, name: str = "H") -> str:

@@ -266,14 +266,14 @@ class BestLinearApproximation:
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Draw the estimated response with its error band and the fitted filter's response.
 
-        See :func:`optfilters.plot.best_linear_approximation`.
+        See :func:`optfilters.plot.best_linear_approximation_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.best_linear_approximation`.
+            Passed to :func:`optfilters.plot.best_linear_approximation_plot`.
 
         Returns
         -------
@@ -290,9 +290,9 @@ class BestLinearApproximation:
         ['band', 'fit', 'response']
         >>> r.close()
         """
-        from .plot import best_linear_approximation as draw
+        from .plot import best_linear_approximation_plot
 
-        return draw(self, ax=ax, **kwargs)
+        return best_linear_approximation_plot(self, ax=ax, **kwargs)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON (non-finite numbers as None, roots as ``[re, im]``).

@@ -258,22 +258,25 @@ def parse_query(
     if fn not in FUNCTIONS:
         problems.append(f"fn: unknown test function {fn!r}; known: {', '.join(FUNCTIONS)}")
         fn = DEFAULTS["fn"]
-    steps, noise = DEFAULTS["steps"], DEFAULTS["noise"]
-    try:
-        steps = int(first("steps") or steps)
-        if not 1 <= steps <= 5000:
-            raise ValueError
-    except ValueError:
+    steps = _parsed(int, first("steps"), DEFAULTS["steps"])
+    if steps is None or not 1 <= steps <= 5000:
         problems.append(f"steps must be an integer in [1, 5000], got {first('steps')!r}")
         steps = DEFAULTS["steps"]
-    try:
-        noise = float(first("noise") or noise)
-        if not (math.isfinite(noise) and noise >= 0.0):
-            raise ValueError
-    except ValueError:
+    noise = _parsed(float, first("noise"), DEFAULTS["noise"])
+    if noise is None or not (math.isfinite(noise) and noise >= 0.0):
         problems.append(f"noise must be a number >= 0, got {first('noise')!r}")
         noise = DEFAULTS["noise"]
     return Settings(entries, values, fn, steps, noise), problems
+
+
+def _parsed(kind: Callable[[str], Any], text: str | None, default: Any) -> Any:
+    """``kind(text)``, ``default`` when ``text`` is empty or None, None when ``kind`` rejects it."""
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        return None
 
 
 def query_string(settings: Settings) -> str:

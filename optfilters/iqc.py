@@ -364,7 +364,7 @@ class _Problem:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "solution may be inaccurate": checked by the caller
                 self.problem.solve(solver=solver, **options)
-        except self.cp.error.SolverError:
+        except (self.cp.error.SolverError, ValueError):  # SCS refuses numbers it cannot scale ("allocation error")
             return None
         return str(self.problem.status)
 
@@ -518,14 +518,14 @@ class Certificate:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Bars of the quadratic worst-case and the certified rate (:func:`optfilters.plot.certified_rates`).
+        """Bars of the quadratic worst-case and the certified rate (:func:`optfilters.plot.certified_rates_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.certified_rates`.
+            Passed to :func:`optfilters.plot.certified_rates_plot`.
 
         Returns
         -------
@@ -534,7 +534,7 @@ class Certificate:
         """
         from . import plot
 
-        return plot.certified_rates({self.name: self}, ax=ax, **kwargs)
+        return plot.certified_rates_plot({self.name: self}, ax=ax, **kwargs)
 
 
 def _bisect(
@@ -748,14 +748,14 @@ class CertifiedTuning:
         return out
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Bars of the tuned setting's quadratic and certified rates (:func:`optfilters.plot.certified_rates`).
+        """Bars of the tuned setting's quadratic and certified rates (:func:`optfilters.plot.certified_rates_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.certified_rates`.
+            Passed to :func:`optfilters.plot.certified_rates_plot`.
 
         Returns
         -------
@@ -764,7 +764,7 @@ class CertifiedTuning:
         """
         from . import plot
 
-        return plot.certified_rates({f"{self.name} (certified tuning)": self.certificate}, ax=ax, **kwargs)
+        return plot.certified_rates_plot({f"{self.name} (certified tuning)": self.certificate}, ax=ax, **kwargs)
 
 
 def _box(name: str, parameter: str) -> tuple[float, float]:

@@ -302,14 +302,14 @@ class LargeSignalResponse:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal`).
+        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.large_signal`.
+            Passed to :func:`optfilters.plot.large_signal_plot`.
 
         Returns
         -------
@@ -318,7 +318,7 @@ class LargeSignalResponse:
         """
         from . import plot
 
-        return plot.large_signal(self, ax=ax, **kwargs)
+        return plot.large_signal_plot(self, ax=ax, **kwargs)
 
 
 def scale_response(
@@ -399,13 +399,15 @@ def scale_response(
     )
 
 
-def _history(m: OptimizerModel, before: int | None) -> int:
+def _windows(m: OptimizerModel, before: int | None, after: int | None) -> tuple[int, int]:
+    """Steps before and after the change (default :func:`settle_steps`); ``before >= 1``, ``after`` raised to 1."""
     if before is None:
-        return settle_steps(m)
-    before = int(before)
-    if before < 1:
-        raise InvalidHyperparameterError(f"before must be >= 1, got {before}")
-    return before
+        n_before = settle_steps(m)
+    else:
+        n_before = int(before)
+        if n_before < 1:
+            raise InvalidHyperparameterError(f"before must be >= 1, got {n_before}")
+    return n_before, settle_steps(m) if after is None else max(int(after), 1)
 
 
 def _check_ratio(ratio: float) -> float:
@@ -453,8 +455,7 @@ def step_response(
     """
     ratio = _check_ratio(ratio)
     m = _model(model, hyperparameters)
-    n_before = _history(m, before)
-    n_after = settle_steps(m) if after is None else max(int(after), 1)
+    n_before, n_after = _windows(m, before, after)
     scales = np.concatenate([np.full(n_before, scale), np.full(n_after, scale * ratio)])
     return scale_response(m, scales, change=n_before, kind="step")
 
@@ -506,8 +507,7 @@ def burst_response(
     if int(length) < 1:
         raise InvalidHyperparameterError(f"length must be >= 1, got {length}")
     m = _model(model, hyperparameters)
-    n_before = _history(m, before)
-    n_after = settle_steps(m) if after is None else max(int(after), 1)
+    n_before, n_after = _windows(m, before, after)
     scales = np.concatenate([np.full(n_before, scale), np.full(int(length), scale * ratio), np.full(n_after, scale)])
     return scale_response(m, scales, change=n_before, kind="burst")
 
@@ -659,14 +659,14 @@ class PeakRatioMap:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map`).
+        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.peak_ratio_map`.
+            Passed to :func:`optfilters.plot.peak_ratio_map_plot`.
 
         Returns
         -------
@@ -675,7 +675,7 @@ class PeakRatioMap:
         """
         from . import plot
 
-        return plot.peak_ratio_map(self, ax=ax, **kwargs)
+        return plot.peak_ratio_map_plot(self, ax=ax, **kwargs)
 
 
 def peak_ratio_map(
@@ -798,14 +798,14 @@ class BoundedRegion:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The boundary curve (:func:`optfilters.plot.bounded_region`).
+        """The boundary curve (:func:`optfilters.plot.bounded_region_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.bounded_region`.
+            Passed to :func:`optfilters.plot.bounded_region_plot`.
 
         Returns
         -------
@@ -814,7 +814,7 @@ class BoundedRegion:
         """
         from . import plot
 
-        return plot.bounded_region(self, ax=ax, **kwargs)
+        return plot.bounded_region_plot(self, ax=ax, **kwargs)
 
 
 def bounded_region(

@@ -60,14 +60,17 @@ from numpy.typing import ArrayLike, NDArray
 from .closed_loop import (
     ClosedLoop,
     ModelLike,
+    _aberth,
     _by_modulus,
     _cell_tests,
+    _circle_crossings,
     _merge_stable,
     as_model,
     closed_loop,
     spectral_radius,
 )
 from .errors import InvalidFilterError, InvalidHyperparameterError
+from .factored import canonical_roots, unit_circle
 from .validation import check_number
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
@@ -169,6 +172,97 @@ def _pole_mode(poles: ComplexArray) -> str:
 
 
 @dataclass(frozen=True)
+class _LoopFactors:
+    """The characteristic polynomial of a high-order loop kept in factored form.
+
+    With the loop filter ``H = k z^-delta prod(1 - z_i/z) / prod(1 - p_j/z)`` (its minimal realisation), the
+    gain factor ``g`` and ``d`` steps of staleness, ``z^N P(1/z; g) = C(z) + g S(z)`` with::
+
+        C(z) = (z - 1) prod(z - p_j) z^a
+        S(z) = lam prod(z - p_j) z^a + k (o z^d + s x) prod(z - z_i) z^b
+
+    (``lam = lr * decoupled decay``, ``o`` the coupled decay's loop gain, ``s x`` the signed ``lr * h``,
+    ``a = N - 1 - len(p)``, ``b = N - 1 - delta - d - len(z)``).  Evaluating the products factor by factor keeps
+    the roots as well determined as the factors are (the expanded coefficients of an order-16 design lose them:
+    Wilkinson's perturbation of clustered roots); ``z^min(a, b)`` gives exact roots at the origin.
+    """
+
+    poles: ComplexArray
+    zeros: ComplexArray
+    gain: float
+    delay: int
+    lam: float
+    offset: float
+    loop_gain: float
+    staleness: int
+    order: int
+
+    @property
+    def a(self) -> int:
+        return self.order - 1 - self.poles.size
+
+    @property
+    def b(self) -> int:
+        return self.order - 1 - self.delay - self.staleness - self.zeros.size
+
+    @property
+    def at_origin(self) -> int:
+        """Closed-loop poles exactly at ``z = 0`` (for every ``g``)."""
+        return min(self.a, self.b)
+
+    def terms(self, z: ArrayLike) -> tuple[ComplexArray, ComplexArray]:
+        """``C(z)`` and ``S(z)`` (so that ``L = g S / C`` and the closed loop is ``C + g S``)."""
+        z = np.asarray(z, dtype=np.complex128)
+        with np.errstate(all="ignore"):
+            den = np.ones_like(z)
+            for p in self.poles:
+                den = den * (z - p)
+            num = np.ones_like(z)
+            for r in self.zeros:
+                num = num * (z - r)
+            den = den * z**self.a
+            num = num * z**self.b
+            constant = (z - 1.0) * den
+            slope = self.lam * den + self.gain * (self.offset * z**self.staleness + self.loop_gain) * num
+        return constant, slope
+
+    def _evaluate(self, z: ComplexArray, g: NDArray[np.float64]) -> tuple[ComplexArray, ComplexArray]:
+        """``(F, F')`` of ``F = (C + g S) / z^m`` (``m`` roots at the origin removed), factor by factor."""
+        m = self.at_origin
+        ua, da = z - 1.0 + g * self.lam, np.ones_like(z)
+        for p in self.poles:
+            ua, da = ua * (z - p), da * (z - p) + ua
+        a, b, d = self.a - m, self.b - m, self.staleness
+        ua, da = ua * z**a, da * z**a + (ua * a * z ** (a - 1) if a else 0.0)
+        inner = self.offset * z**d + self.loop_gain
+        ub, db = g * self.gain * inner, g * self.gain * (self.offset * d * z ** (d - 1) if d else 0.0 * z)
+        for r in self.zeros:
+            ub, db = ub * (z - r), db * (z - r) + ub
+        ub, db = ub * z**b, db * z**b + (ub * b * z ** (b - 1) if b else 0.0)
+        return ua + ub, da + db
+
+    def poles_at(self, gain: ArrayLike, start: ComplexArray) -> ComplexArray:
+        """Closed-loop poles at gain factors ``g`` (shape ``g.shape + (order,)``), refined from ``start``.
+
+        ``start`` holds approximations of the roots away from the origin (largest modulus first); Aberth-Ehrlich
+        iterations on the factored :meth:`_evaluate` make them accurate.
+        """
+        flat = np.broadcast_to(np.asarray(gain, dtype=np.float64), start.shape[:-1]).reshape(-1, 1)
+        with np.errstate(all="ignore"):
+            roots = _aberth(start, lambda z, rows: self._evaluate(z, flat[rows]), 200, tol=1e-13)
+        origin = np.zeros((*roots.shape[:-1], self.at_origin), dtype=np.complex128)
+        return _by_modulus(np.concatenate([roots, origin], axis=-1))
+
+    def dc_gain(self) -> float:
+        """``T(1)`` at ``g = 1``: the parameter's final value after a unit step of the optimum."""
+        num = self.gain * self.loop_gain * np.prod(1.0 - self.zeros)
+        den = self.lam * np.prod(1.0 - self.poles) + self.gain * (self.offset + self.loop_gain) * np.prod(
+            1.0 - self.zeros
+        )
+        return float(np.real(num / den))
+
+
+@dataclass(frozen=True)
 class FeedbackLoop:
     """The optimizer loop at an operating point, as ``P(z^-1; g) = C + g S`` (``g`` the factor on ``lr``).
 
@@ -250,6 +344,35 @@ class FeedbackLoop:
             return None
         return c
 
+    @property
+    def _factors(self) -> _LoopFactors | None:
+        """The factored characteristic polynomial of a loop around a high-order filter (None: use coefficients)."""
+        if "factors" not in self._cache:
+            self._cache["factors"] = _loop_factors(self)
+        value: _LoopFactors | None = self._cache["factors"]
+        return value
+
+    def values(self, z: ArrayLike) -> tuple[ComplexArray, ComplexArray]:
+        """``C`` and ``S`` at points ``z`` of the plane, scaled alike (``L = g S / C``; poles where ``C + g S = 0``).
+
+        Factor by factor for a loop around a high-order design, else from the coefficients.
+
+        Parameters
+        ----------
+        z : array_like of complex
+            Points of the plane.
+
+        Returns
+        -------
+        C, S : ndarray of complex
+            Shaped like ``z``.
+        """
+        factors = self._factors
+        if factors is not None:
+            return factors.terms(z)
+        z = np.asarray(z, dtype=np.complex128)
+        return np.polyval(self.constant, z), np.polyval(self.slope, z)
+
     def poles(self, gain: ArrayLike = 1.0) -> ComplexArray:
         """Closed-loop poles at gain factor ``g``, largest modulus first; shape ``g.shape + (order,)``.
 
@@ -268,6 +391,9 @@ class FeedbackLoop:
         if exact is not None:
             return exact.poles(g * self.lr_curvature)
         p = self.polynomial(g)
+        factors = self._factors
+        if factors is not None:  # the coefficients only start the iteration on the factored polynomial
+            p = p[..., : p.shape[-1] - factors.at_origin]
         p = p / p[..., :1]
         n = p.shape[-1] - 1
         if n == 0:
@@ -276,7 +402,11 @@ class FeedbackLoop:
         companion[..., 0, :] = -p[..., 1:]
         idx = np.arange(n - 1)
         companion[..., idx + 1, idx] = 1.0
-        return _by_modulus(np.linalg.eigvals(companion))
+        with np.errstate(all="ignore"):
+            start = np.linalg.eigvals(np.nan_to_num(companion))
+        if factors is not None:
+            return factors.poles_at(g, start)
+        return _by_modulus(start)
 
     def rate(self, gain: ArrayLike = 1.0) -> Any:
         """Largest closed-loop pole modulus at gain factor ``g`` (vectorised).
@@ -296,7 +426,10 @@ class FeedbackLoop:
         exact = self._exact()
         if exact is not None:
             return exact.rate(g * self.lr_curvature)
-        out = spectral_radius(self.polynomial(g))
+        if self._factors is not None:
+            out = np.max(np.abs(self.poles(g)), axis=-1, initial=0.0)
+        else:
+            out = spectral_radius(self.polynomial(g))
         return out[()] if np.ndim(out) == 0 else out
 
     def open_loop(self, freqs: ArrayLike, gain: float = 1.0) -> ComplexArray:
@@ -315,9 +448,11 @@ class FeedbackLoop:
             ``L`` at each frequency, same shape as ``freqs``.
 
         """
-        z = np.exp(2j * math.pi * np.asarray(freqs, dtype=np.float64))
+        f = np.asarray(freqs, dtype=np.float64)
+        z = unit_circle(f).reshape(f.shape) if self._factors is not None else np.exp(2j * math.pi * f)
+        constant, slope = self.values(z)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return np.asarray(gain * np.polyval(self.slope, z) / np.polyval(self.constant, z), dtype=np.complex128)
+            return np.asarray(gain * slope / constant, dtype=np.complex128)
 
     # ------------------------------------------------------------------ unit-circle crossings
     def crossings(self) -> list[tuple[float, float]]:
@@ -344,6 +479,8 @@ class FeedbackLoop:
         return list(self._cache["crossings"])
 
     def _crossings(self) -> list[tuple[float, float]]:
+        if self._factors is not None and self.closed is not None:
+            return self._crossings_factored(self.closed)
         c, s = self.constant, self.slope
         found: list[tuple[float, float]] = []
 
@@ -375,20 +512,41 @@ class FeedbackLoop:
         exact = self._exact()
         if exact is not None and self.lr_curvature != 0.0:
             found.extend((xc / self.lr_curvature, f) for xc, f in exact.crossings())
+        # Rounding is relative to the gain scale sum|C| / sum|S| (tiny at a huge lr * h: a crossing at
+        # g = 3.8e-305 is a crossing, not the g = 0 one); capped at 1 so that ordinary points keep 1e-12.
+        slope_size = float(np.sum(np.abs(s)))
+        unit = min(1.0, float(np.sum(np.abs(c))) / slope_size) if slope_size > 0.0 else 1.0
         out: list[tuple[float, float]] = []
         for g, f in sorted(found):
-            g = 0.0 if abs(g) < 1e-12 else g
-            if not out or abs(g - out[-1][0]) > 1e-9 * (1.0 + abs(g)):
+            g = 0.0 if abs(g) < 1e-12 * unit else g
+            if not out or abs(g - out[-1][0]) > 1e-9 * (unit + abs(g)):
                 out.append((g, f))
         return out
+
+    def _grid(self, closed: ClosedLoop) -> FloatArray:
+        """The unit-circle scan of the closed loop, denser with many closed-loop poles (staleness winds the phase)."""
+        grid = [closed._scan_grid(), np.geomspace(1e-9, math.pi, 4001)]
+        if 64 * self.order > grid[0].size:
+            grid.append(np.linspace(0.0, math.pi, 64 * self.order + 1))
+        return np.unique(np.concatenate(grid))
+
+    def _crossings_factored(self, closed: ClosedLoop) -> list[tuple[float, float]]:
+        """The crossings of a high-order loop: where ``g = -C / S`` is real on the unit circle, factor by factor."""
+
+        def boundary(omega: FloatArray) -> ComplexArray:
+            constant, slope = self.values(unit_circle(omega / (2.0 * math.pi)))
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                return np.asarray(-constant / slope, dtype=np.complex128)
+
+        return _circle_crossings(boundary, self._grid(closed))
 
     def _polish(self, w: float) -> float:
         """Refine a crossing frequency: the root of ``Im[C(e^{iw}) conj(S(e^{iw}))]`` near ``w``."""
         from scipy.optimize import brentq
 
         def imag(v: float) -> float:
-            z = complex(math.cos(v), math.sin(v))
-            return float((np.polyval(self.constant, z) * np.conj(np.polyval(self.slope, z))).imag)
+            constant, slope = self.values(complex(math.cos(v), math.sin(v)))
+            return float((constant * np.conj(slope)).imag)
 
         for width in (1e-6, 1e-4, 1e-3):
             lo, hi = max(w - width, 0.0), min(w + width, math.pi)
@@ -434,13 +592,16 @@ class FeedbackLoop:
         >>> [round(2 * 3.141592653589793 * f, 6) for f in feedback_loop("sgd", 0.5).gain_crossovers()]
         [0.505361]
         """
-        c, s = self.constant, self.slope
-        poly = gain * gain * np.convolve(s, s[::-1]) - np.convolve(c, c[::-1])
         found: list[float] = []
-        for r in _roots(poly):
-            if abs(abs(r) - 1.0) > _CIRCLE_TOL:
-                continue
-            found.append(self._polish_gain(abs(math.atan2(r.imag, r.real)), gain))
+        if self._factors is not None and self.closed is not None:
+            found.extend(self._gain_crossovers_factored(self.closed, gain))
+        else:
+            c, s = self.constant, self.slope
+            poly = gain * gain * np.convolve(s, s[::-1]) - np.convolve(c, c[::-1])
+            for r in _roots(poly):
+                if abs(abs(r) - 1.0) > _CIRCLE_TOL:
+                    continue
+                found.append(self._polish_gain(abs(math.atan2(r.imag, r.real)), gain))
         for w in (0.0, math.pi):
             value = abs(self.open_loop([w / (2.0 * math.pi)], gain)[0])
             if math.isfinite(value) and abs(value - 1.0) <= 1e-12:
@@ -450,6 +611,27 @@ class FeedbackLoop:
             if not out or abs(w - out[-1]) > 1e-9:
                 out.append(w)
         return [w / (2.0 * math.pi) for w in out]
+
+    def _gain_crossovers_factored(self, closed: ClosedLoop, gain: float) -> list[float]:
+        """Frequencies (rad/step) where ``log |L|`` changes sign on the scan grid, refined by Brent's method."""
+        from scipy.optimize import brentq
+
+        def excess(omega: FloatArray) -> FloatArray:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.asarray(np.log(np.abs(self.open_loop(omega / (2.0 * math.pi), gain))), dtype=np.float64)
+
+        omega = self._grid(closed)
+        omega = omega[(omega > 0.0) & (omega < math.pi)]
+        values = excess(omega)
+        finite = np.isfinite(values)
+        change = np.flatnonzero(finite[:-1] & finite[1:] & (np.sign(values[:-1]) * np.sign(values[1:]) < 0))
+        found = []
+        for i in change:
+            found.append(
+                float(brentq(lambda v: float(excess(np.array([v]))[0]), omega[i], omega[i + 1], xtol=1e-15, rtol=1e-15))
+            )
+        found.extend(float(w) for w in omega[finite & (values == 0.0)])
+        return found
 
     def _polish_gain(self, w: float, gain: float) -> float:
         from scipy.optimize import brentq
@@ -464,6 +646,53 @@ class FeedbackLoop:
             if math.isfinite(a) and math.isfinite(b) and a * b < 0.0:
                 return float(brentq(excess, lo, hi, xtol=1e-15, rtol=1e-15, maxiter=200))
         return w
+
+    def reference_response(self, signal: ArrayLike) -> FloatArray:
+        """The parameter's response to a moving optimum ``signal`` (``reference / P``, from rest).
+
+        A loop around a high-order design is filtered in second-order sections
+        built from its accurate closed-loop poles (the expanded ``P`` of an
+        order-16 design is numerically unstable in direct form).
+
+        Parameters
+        ----------
+        signal : array_like, shape (n,)
+            The optimum's position per step.
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            The parameter per step.
+        """
+        from scipy.signal import lfilter, sosfilt, zpk2sos
+
+        u = np.asarray(signal, dtype=np.float64)
+        factors = self._factors
+        if factors is None:
+            return np.asarray(lfilter(self.reference, self.polynomial(1.0), u), dtype=np.float64)
+        try:
+            poles = canonical_roots(self.poles(1.0), "closed-loop poles")  # exact conjugate pairs for the sections
+        except ValueError:  # a near-multiple pole split unevenly: the coefficients' direct form is all there is
+            return np.asarray(lfilter(self.reference, self.polynomial(1.0), u), dtype=np.float64)
+        zeros = np.concatenate([factors.zeros, np.zeros(factors.b, dtype=np.complex128)])
+        sos = zpk2sos(zeros, poles, factors.gain * factors.loop_gain)
+        # zpk2sos pads the zeros with zeros at the origin up to the poles: the loop's delay is put back here.
+        lag = min(poles.size - zeros.size, u.size)
+        shifted = np.concatenate([np.zeros(lag), u[: u.size - lag]])
+        return np.asarray(sosfilt(sos, shifted), dtype=np.float64)
+
+    def final_value(self) -> float:
+        """The parameter's final value after a unit step of the optimum: ``reference(1) / P(1)`` (1 without decay).
+
+        Returns
+        -------
+        float
+            The DC gain of ``reference / P``.
+        """
+        factors = self._factors
+        if factors is not None:
+            return factors.dc_gain()
+        return float(np.sum(self.reference) / np.sum(self.polynomial(1.0)))
 
     def delayed(self, steps: int) -> FeedbackLoop:
         """The same loop with ``steps`` more steps of gradient staleness (``z^-steps`` on the loss gradient).
@@ -529,6 +758,29 @@ def _roots(coefficients: FloatArray) -> ComplexArray:
     if c.size <= 1:
         return np.zeros(0, dtype=np.complex128)
     return np.asarray(np.roots(c), dtype=np.complex128)
+
+
+def _loop_factors(loop: FeedbackLoop) -> _LoopFactors | None:
+    """The factored form of a loop built around a high-order filter (as :class:`ClosedLoop` polishes its poles)."""
+    closed = loop.closed
+    if closed is None or closed._sections is None:
+        return None
+    fact = closed._transfer.factorisation
+    x = loop.lr_curvature
+    factors = _LoopFactors(
+        poles=np.asarray(fact.poles.values, dtype=np.complex128),
+        zeros=np.asarray(fact.zeros.values, dtype=np.complex128),
+        gain=float(fact.gain),
+        delay=int(fact.delay),
+        lam=closed.lr * closed.decoupled_decay,
+        offset=closed.offset,
+        loop_gain=closed.sign * x,
+        staleness=loop.staleness,
+        order=loop.order,
+    )
+    if factors.a < 0 or factors.b < 0:
+        return None
+    return factors
 
 
 def _stale_label(label: str, d: int) -> str:
@@ -597,7 +849,28 @@ def feedback_loop(
         if curvature is not None:
             raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
         x = float(lr_curvature)
-    x = _positive("lr_curvature (lr * h)", x)
+    x = _positive("x = lr * h", x)
+    return loop_of(base, m.name, x).delayed(d)
+
+
+def loop_of(base: ClosedLoop, name: str, lr_curvature: float) -> FeedbackLoop:
+    """The feedback loop of a closed loop at ``x = lr * h`` (no staleness; :meth:`FeedbackLoop.delayed` adds it).
+
+    Parameters
+    ----------
+    base : ClosedLoop
+        The closed loop (:func:`optfilters.closed_loop.closed_loop`).
+    name : str
+        The model's name.
+    lr_curvature : float
+        ``x = lr * h`` at the operating point.
+
+    Returns
+    -------
+    FeedbackLoop
+        ``C + g S`` with ``g = 1`` at ``x``.
+    """
+    x = float(lr_curvature)
     at_rest = replace(base, lr=0.0)
     constant = at_rest.polynomial.constant
     poly = base.polynomial
@@ -606,8 +879,8 @@ def feedback_loop(
     constant = _pad(constant, n)
     slope = _pad(np.asarray(operating, dtype=np.float64), n) - constant
     reference = _pad(x * poly.slope, n)
-    loop = FeedbackLoop(
-        name=m.name,
+    return FeedbackLoop(
+        name=name,
         constant=constant,
         slope=slope,
         lr_curvature=x,
@@ -618,7 +891,6 @@ def feedback_loop(
         preconditioner=base.preconditioner,
         closed=base,
     )
-    return loop.delayed(d)
 
 
 # ----------------------------------------------------------------------------- step information
@@ -700,14 +972,14 @@ class StepInfo:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.closed_loop_step`.
+        """Draw with :func:`optfilters.plot.closed_loop_step_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.closed_loop_step`.
+            Passed to :func:`optfilters.plot.closed_loop_step_plot`.
 
         Returns
         -------
@@ -716,26 +988,22 @@ class StepInfo:
         """
         from . import plot
 
-        return plot.closed_loop_step(self, ax=ax, **kwargs)
+        return plot.closed_loop_step_plot(self, ax=ax, **kwargs)
 
 
 def _step_of(loop: FeedbackLoop, steps: int | None) -> StepInfo:
-    from scipy.signal import lfilter
-
     rate = float(loop.rate(1.0))
     stable = rate < 1.0
     if steps is None:
         n = 200 if not stable or rate == 0.0 else int(min(max(200, 30.0 / -math.log(rate)), 1_000_000))
     else:
         n = int(steps)
-    p = loop.polynomial(1.0)
-    num = loop.reference
-    y = np.asarray(lfilter(num, p, np.ones(n + 1)), dtype=np.float64)  # num starts with the loop's delay
+    y = loop.reference_response(np.ones(n + 1))  # the reference starts with the loop's delay
     name, x, d, label = loop.name, loop.lr_curvature, loop.staleness, loop.label
     if not stable:
         nan = math.nan
         return StepInfo(name, x, y, nan, nan, nan, -1, -1, -1, False, d, label)
-    final = float(np.sum(num) / np.sum(p))
+    final = loop.final_value()
     ref = abs(final) if final != 0.0 else 1.0
     peak_step = int(np.argmax(y * np.sign(final or 1.0)))
     peak = float(y[peak_step])
@@ -932,14 +1200,14 @@ class Margins:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the loop's Bode diagram with the margins (:func:`optfilters.plot.margins`).
+        """Draw the loop's Bode diagram with the margins (:func:`optfilters.plot.margins_plot`).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.margins`.
+            Passed to :func:`optfilters.plot.margins_plot`.
 
         Returns
         -------
@@ -948,7 +1216,7 @@ class Margins:
         """
         from . import plot
 
-        return plot.margins(self, ax=ax, **kwargs)
+        return plot.margins_plot(self, ax=ax, **kwargs)
 
 
 def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margins:
@@ -1129,14 +1397,14 @@ class StalenessRates:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.staleness_rates`.
+        """Draw with :func:`optfilters.plot.staleness_rates_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.staleness_rates`.
+            Passed to :func:`optfilters.plot.staleness_rates_plot`.
 
         Returns
         -------
@@ -1145,7 +1413,7 @@ class StalenessRates:
         """
         from . import plot
 
-        return plot.staleness_rates(self, ax=ax, **kwargs)
+        return plot.staleness_rates_plot(self, ax=ax, **kwargs)
 
 
 def staleness_rates(
@@ -1204,7 +1472,7 @@ def staleness_rates(
 
 @dataclass(frozen=True)
 class RootLocus:
-    """Closed-loop poles as the loop gain ``x = lr * h`` sweeps (see :func:`optfilters.plot.root_locus`).
+    """Closed-loop poles as the loop gain ``x = lr * h`` sweeps (see :func:`optfilters.plot.root_locus_plot`).
 
     Attributes
     ----------
@@ -1279,14 +1547,14 @@ class RootLocus:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.root_locus`.
+        """Draw with :func:`optfilters.plot.root_locus_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.root_locus`.
+            Passed to :func:`optfilters.plot.root_locus_plot`.
 
         Returns
         -------
@@ -1295,7 +1563,7 @@ class RootLocus:
         """
         from . import plot
 
-        return plot.root_locus(self, ax=ax, **kwargs)
+        return plot.root_locus_plot(self, ax=ax, **kwargs)
 
 
 def root_locus(
@@ -1356,14 +1624,14 @@ def root_locus(
     else:
         x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
         if not np.all(np.isfinite(x)):
-            raise InvalidHyperparameterError("lr_curvature values must be finite")
+            raise InvalidHyperparameterError("x = lr * h values must be finite")
     poles = loop.poles(x / x0)
     return RootLocus(
         name=loop.name,
         lr_curvature=x,
         poles=poles,
-        open_loop_poles=np.asarray(np.roots(loop.constant), dtype=np.complex128),
-        zeros=_zeros(loop.reference),
+        open_loop_poles=_open_loop_poles(loop),
+        zeros=_zeros(loop),
         crossings=crossings,
         stable_interval=None if here is None else (max(here[0], 0.0), here[1]),
         operating_point=None if operating_point is None else float(operating_point),
@@ -1372,9 +1640,21 @@ def root_locus(
     )
 
 
-def _zeros(reference: FloatArray) -> ComplexArray:
+def _open_loop_poles(loop: FeedbackLoop) -> ComplexArray:
+    """The closed-loop poles at ``lr = 0``: the roots of ``C`` (the factors themselves for a high-order design)."""
+    factors = loop._factors
+    if factors is not None:
+        origin = np.zeros(factors.a, dtype=np.complex128)
+        return np.concatenate([[1.0 + 0j], factors.poles, origin]).astype(np.complex128)
+    return np.asarray(np.roots(loop.constant), dtype=np.complex128)
+
+
+def _zeros(loop: FeedbackLoop) -> ComplexArray:
     """Finite zeros of the loop in ``z``: the roots of ``z^n S(z^-1)`` (where poles go as ``x -> infinity``)."""
-    coefficients = np.asarray(reference, dtype=np.float64)
+    factors = loop._factors
+    if factors is not None:
+        return np.concatenate([factors.zeros, np.zeros(factors.b, dtype=np.complex128)]).astype(np.complex128)
+    coefficients = np.asarray(loop.reference, dtype=np.float64)
     if not np.any(coefficients):
         return np.zeros(0, dtype=np.complex128)
     return np.asarray(np.roots(coefficients), dtype=np.complex128)
@@ -1475,14 +1755,14 @@ class Sensitivity:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.sensitivity`.
+        """Draw with :func:`optfilters.plot.sensitivity_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Where to draw (None: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.sensitivity`.
+            Passed to :func:`optfilters.plot.sensitivity_plot`.
 
         Returns
         -------
@@ -1491,20 +1771,27 @@ class Sensitivity:
         """
         from . import plot
 
-        return plot.sensitivity(self, ax=ax, **kwargs)
+        return plot.sensitivity_plot(self, ax=ax, **kwargs)
 
 
-def _peak(loop: FeedbackLoop, numerator: FloatArray, grid: FloatArray) -> tuple[float, float]:
-    """``max |num / P|`` over ``[0, 0.5]``: a dense grid refined by a bounded scalar search."""
+def _sensitivities(loop: FeedbackLoop, freqs: ArrayLike) -> tuple[ComplexArray, ComplexArray]:
+    """``S = C / (C + S_lr)`` and ``T = S_lr / (C + S_lr)`` at frequencies in cycles/step (factor by factor)."""
+    f = np.asarray(freqs, dtype=np.float64)
+    z = unit_circle(f).reshape(f.shape) if loop._factors is not None else np.exp(2j * math.pi * f)
+    constant, slope = loop.values(z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = constant + slope
+        return np.asarray(constant / p, dtype=np.complex128), np.asarray(slope / p, dtype=np.complex128)
+
+
+def _peak(loop: FeedbackLoop, which: int, grid: FloatArray) -> tuple[float, float]:
+    """``max |S|`` (``which = 0``) or ``max |T|`` (1) over ``[0, 0.5]``: a dense grid refined by a bounded search."""
     from scipy.optimize import minimize_scalar
 
-    p = loop.polynomial(1.0)
-
     def magnitude(f: float) -> float:
-        z = np.exp(2j * math.pi * f)
-        return float(abs(np.polyval(numerator, z) / np.polyval(p, z)))
+        return float(abs(_sensitivities(loop, f)[which]))
 
-    values = np.array([magnitude(f) for f in grid])
+    values = np.abs(_sensitivities(loop, grid)[which])
     i = int(np.nanargmax(values))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
     res = minimize_scalar(lambda f: -magnitude(f), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
@@ -1551,8 +1838,6 @@ def sensitivity(
     >>> round(s.peak_t, 6), round(s.noise_gain, 6)    # T = 0.5 z^-1 / (1 - 0.5 z^-1): sum 0.25^k / 4
     (1.0, 0.333333)
     """
-    from scipy.signal import lfilter
-
     if int(points) < 2:
         raise InvalidHyperparameterError(f"points must be >= 2, got {points}")
     loop = feedback_loop(model, lr_curvature, staleness=staleness, **options)
@@ -1563,18 +1848,14 @@ def sensitivity(
             "sensitivity functions need a convergent loop"
         )
     freqs = np.linspace(0.0, 0.5, int(points))
-    z = np.exp(2j * math.pi * freqs)
-    p = loop.polynomial(1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s_resp = np.polyval(loop.constant, z) / np.polyval(p, z)
-        t_resp = np.polyval(loop.slope, z) / np.polyval(p, z)
+    s_resp, t_resp = _sensitivities(loop, freqs)
     dense = np.linspace(0.0, 0.5, 8193)
-    peak_s, f_s = _peak(loop, loop.constant, dense)
-    peak_t, f_t = _peak(loop, loop.slope, dense)
+    peak_s, f_s = _peak(loop, 0, dense)
+    peak_t, f_t = _peak(loop, 1, dense)
     n = 64 if rate == 0.0 else int(min(max(64, 60.0 / -math.log(rate)), 10_000_000))
     impulse = np.zeros(n)
     impulse[0] = 1.0
-    response = lfilter(loop.reference, p, impulse)
+    response = loop.reference_response(impulse)
     noise_gain = float(np.sum(response * response))
     return Sensitivity(
         name=loop.name,

@@ -29,7 +29,7 @@ from .errors import InvalidHyperparameterError
 from .package_stages import _LeftOut, _MomentTracker
 from .program import LinComb, Op, ProgramBuilder, Signals
 from .stages import Moments, Stage, Tracker
-from .validation import check_integer, check_number
+from .validation import check_integer, check_number, saturating_power
 
 __all__ = ["FactoredNormaliser", "Orthogonalise", "muon_shape_gain", "newton_schulz"]
 
@@ -436,7 +436,11 @@ class FactoredNormaliser(Stage):
     def frozen_gain(self, second_moment: ArrayLike, t: int | None = None) -> Any:
         """``1 / max(sqrt(v), eps1)`` (the unfactored second moment ``v``)."""
         v = np.asarray(second_moment, dtype=np.float64)
-        return 1.0 / np.sqrt(np.maximum(v, self._eps() ** 2))
+        eps = self._eps()
+        floor = saturating_power(eps, 2)
+        if not math.isfinite(floor):  # eps1 = 1e308: eps^2 overflows, the gain 1 / eps does not
+            return 1.0 / np.maximum(np.sqrt(v), eps)
+        return 1.0 / np.sqrt(np.maximum(v, floor))
 
     def linearisation_note(self, how: str, second_moment: float | None = None) -> str:
         """The label of the linearisation."""

@@ -1049,7 +1049,7 @@ class EmpiricalResponse:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """:func:`optfilters.plot.empirical_response` of this result.
+        """:func:`optfilters.plot.empirical_response_plot` of this result.
 
         Parameters
         ----------
@@ -1057,16 +1057,16 @@ class EmpiricalResponse:
             Two axes: magnitude and coherence; one: the magnitudes only
             (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.empirical_response`.
+            Passed to :func:`optfilters.plot.empirical_response_plot`.
 
         Returns
         -------
         optfilters.plot.PlotResult
             What was drawn.
         """
-        from .plot import empirical_response as draw
+        from .plot import empirical_response_plot
 
-        return draw(self, ax=ax, **kwargs)
+        return empirical_response_plot(self, ax=ax, **kwargs)
 
 
 def _shape_filter(model: OptimizerModel) -> ArmaFilter:
@@ -1387,23 +1387,23 @@ class SharpnessTrace:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """:func:`optfilters.plot.sharpness` of this trace.
+        """:func:`optfilters.plot.sharpness_plot` of this trace.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.sharpness`.
+            Passed to :func:`optfilters.plot.sharpness_plot`.
 
         Returns
         -------
         optfilters.plot.PlotResult
             What was drawn.
         """
-        from .plot import sharpness as draw
+        from .plot import sharpness_plot
 
-        return draw(self, ax=ax, **kwargs)
+        return sharpness_plot(self, ax=ax, **kwargs)
 
 
 # ----------------------------------------------------------------------------- observation
@@ -1523,8 +1523,8 @@ class NetworkObservation:
     def plot(self, ax: Any = None, *, fig: Any = None, log_frequency: bool = True) -> Any:
         """Loss, sharpness against its threshold, and empirical against predicted ``|H|`` (the panels there are).
 
-        Uses :func:`optfilters.plot.sharpness` and
-        :func:`optfilters.plot.empirical_response` for their panels.
+        Uses :func:`optfilters.plot.sharpness_plot` and
+        :func:`optfilters.plot.empirical_response_plot` for their panels.
 
         Parameters
         ----------

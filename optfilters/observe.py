@@ -105,9 +105,17 @@ FloatArray = NDArray[np.float64]
 # ----------------------------------------------------------------------------- results
 
 
+def _max_of_numbers(values: FloatArray) -> float:
+    """The largest value that is not nan (0 for none at all, nan when all are nan: no warning either way)."""
+    kept = values[~np.isnan(values)]
+    if kept.size:
+        return float(np.max(kept))
+    return math.nan if values.size else 0.0
+
+
 @dataclass(frozen=True)
 class LossComparison:
-    """Predicted loss against the observed mean loss over seeds (see :func:`optfilters.plot.loss_comparison`).
+    """Predicted loss against the observed mean loss over seeds (see :func:`optfilters.plot.loss_comparison_plot`).
 
     Attributes
     ----------
@@ -184,6 +192,22 @@ class LossComparison:
         return float(np.mean(np.abs(z) <= band))
 
     @property
+    def diverged_step(self) -> int | None:
+        """The first step at which the observed mean loss is not finite (a run overflowed: it diverged); None if none.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> c = LossComparison("sgd", np.arange(3.0), np.array([0.5, 8.0, np.inf]), np.array([0.5, 8.0, np.nan]),
+        ...                    np.array([0.0, 0.0, np.nan]), seeds=2, lrs=np.full(2, 5.0))
+        >>> calm = LossComparison("sgd", np.arange(1.0), *[np.zeros(1)] * 3, seeds=2, lrs=np.zeros(0))
+        >>> c.diverged_step, calm.diverged_step
+        (2, None)
+        """
+        bad = ~np.isfinite(self.observed_mean_loss)
+        return int(np.argmax(bad)) if bad.any() else None
+
+    @property
     def relative_error(self) -> FloatArray:
         """``|observed mean - predicted| / observed mean`` per step."""
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -201,7 +225,12 @@ class LossComparison:
             ``observed_mean_loss``, ``observed_stderr``, ``predicted_loss``
             (lists), the fraction within 4 standard errors, the largest
             ``|z|`` and relative error (after step 0), the prediction's
-            steady-state loss and rate, the first learning rate and the labels.
+            steady-state loss, rate and ``stable`` (``rate < 1``; None without
+            a prediction), ``linearisation_holds`` (the prediction's),
+            :attr:`diverged_step`, the first learning rate and the labels.
+            Non-finite numbers are None: ``diverged_step`` says from which step
+            the observed series are None because the runs diverged, ``stable``
+            whether a None rate is infinite.
         """
         z = self.z_scores
         return {
@@ -213,23 +242,26 @@ class LossComparison:
             "predicted_loss": _list(self.predicted_loss),
             "fraction_within_4_stderr": self.fraction_within(4.0),
             "max_abs_z": _finite_or_none(float(np.max(np.abs(z[1:]))) if z.size > 1 else 0.0),
-            "max_relative_error": _finite_or_none(float(np.nanmax(self.relative_error[1:])) if z.size > 1 else 0.0),
+            "max_relative_error": _finite_or_none(_max_of_numbers(self.relative_error[1:])),
             "steady_state_loss": None if self.prediction is None else self.prediction.as_dict()["steady_state_loss"],
             "rate": None if self.prediction is None else self.prediction.as_dict()["rate"],
+            "stable": None if self.prediction is None else self.prediction.as_dict()["stable"],
+            "linearisation_holds": None if self.prediction is None else self.prediction.linearisation_holds,
+            "diverged_step": self.diverged_step,
             "lr": _list(self.lrs[:1])[0] if self.lrs.size else None,
             "label": self.label,
             "linearised": self.linearised,
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.loss_comparison`.
+        """Draw with :func:`optfilters.plot.loss_comparison_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.loss_comparison`.
+            Passed to :func:`optfilters.plot.loss_comparison_plot`.
 
         Returns
         -------
@@ -238,7 +270,7 @@ class LossComparison:
         """
         from . import plot
 
-        return plot.loss_comparison(self, ax=ax, **kwargs)
+        return plot.loss_comparison_plot(self, ax=ax, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,10 @@ class ScheduleFreeWeights:
 
     ``lr_t = lr min(1, t / warmup_steps)``; ``w_t = t^r max_{k <= t}(lr_k)^weight_lr_power``;
     ``c_t = w_t / sum_{k <= t} w_k`` (0 when the sum is 0), computed with the
-    package's own expressions in its order.  The package keeps the running
+    package's own expressions in its order.  Where those overflow (``r = 1e308``:
+    ``2^r``, on which the package raises ``OverflowError``), the weight goes on
+    from the overflowing step as ``c_t = 1 / R_t`` with the scale-free
+    ``R_t = 1 + R_{t-1} w_{t-1} / w_t`` (the ratio taken in logs).  The package keeps the running
     maximum of the scheduled learning rate in its parameter group; here the
     sequence is computed for the learning rate given, as though it had held
     since the first step (the package's intended use: no schedule besides its
@@ -295,16 +298,44 @@ class ScheduleFreeWeights:
             k = len(cs)
             sched = (k + 1) / self.warmup_steps if k < self.warmup_steps else 1.0
             lr_k = lr * sched
+            previous_max = acc[0]
             acc[0] = max(lr_k, acc[0])
-            weight = ((k + 1) ** self.r) * (acc[0] ** self.weight_lr_power)
-            acc[1] = acc[1] + weight
-            try:
-                ckp1 = weight / acc[1]
-            except ZeroDivisionError:
-                ckp1 = 0.0
-            cs.append(ckp1)
+            if len(acc) == 2:  # the package's expressions, while they stay finite
+                weight = self._weight(k, acc[0])
+                total = acc[1] + weight
+                if math.isfinite(total):
+                    acc[1] = total
+                    try:
+                        ckp1 = weight / acc[1]
+                    except ZeroDivisionError:
+                        ckp1 = 0.0
+                    cs.append(ckp1)
+                    lrs.append(lr_k)
+                    continue
+                # Overflow: go on with R_k = sum_{j <= k} w_j / w_k, which is scale-free (R_k >= 1, c_k = 1 / R_k).
+                last = self._weight(k - 1, previous_max) if k > 0 else 0.0
+                acc.append(0.0 if acc[1] == 0.0 else (acc[1] / last if last > 0.0 else math.inf))
+            carried = 0.0
+            if acc[2] > 0.0 and previous_max > 0.0:
+                # R_k = 1 + R_{k-1} w_{k-1} / w_k, the ratio (k / (k + 1))^r (lr_max_{k-1} / lr_max_k)^p in logs.
+                log_ratio = -self.r * math.log1p(1.0 / k)
+                if self.weight_lr_power != 0.0 and previous_max != acc[0]:
+                    log_ratio += self.weight_lr_power * (math.log(previous_max) - math.log(acc[0]))
+                carried = math.inf if log_ratio > 709.0 else acc[2] * math.exp(log_ratio)
+            acc[2] = 1.0 + carried
+            cs.append(1.0 / acc[2])
             lrs.append(lr_k)
         return cs[t - 1], lrs[t - 1]
+
+    def _weight(self, k: int, lr_max: float) -> float:
+        """The package's ``w = (k + 1)^r lr_max^p``; ``inf`` where it overflows, 0 where ``lr_max^p`` is 0."""
+        try:
+            scale = lr_max**self.weight_lr_power
+            if scale == 0.0:
+                return 0.0
+            return ((k + 1) ** self.r) * scale
+        except OverflowError:
+            return math.inf
 
 
 @dataclass(frozen=True, eq=False)
@@ -1683,6 +1714,10 @@ class OffsetRmsNormaliser(Stage):
         }
 
 
+#: The smallest positive normal double (below it a float keeps fewer than 53 bits).
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+
+
 class _LrEma:
     """``a_t = beta a_{t-1} + (1 - beta) lr`` for a constant ``lr``, cached (LaProp's ``exp_avg_lr_1``)."""
 
@@ -1700,7 +1735,12 @@ class _LrEma:
             run = self._runs[lr] = [0.0]
         while len(run) <= t:
             run.append(run[-1] * self.beta + (1.0 - self.beta) * lr)
-        return run[t] / lr
+        value = run[t] / lr
+        if lr != 1.0 and t > 0 and not (run[t] >= _SMALLEST_NORMAL and value < math.inf):
+            # a_t lost its digits below the normal range (lr = 5e-324 gives a_t = 0) or overflowed: for a
+            # constant lr, c_t = a_t / lr does not depend on lr
+            return self.correction(t, 1.0)
+        return value
 
 
 @dataclass(frozen=True, eq=False)

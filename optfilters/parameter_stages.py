@@ -107,8 +107,8 @@ def _update(
 # ----------------------------------------------------------------------------- weight averages
 
 
-class _ParameterAverage(Stage):
-    """Mixin of the weight averages: role ``average``, the output ``averaged``, a copy of the parameter at first."""
+class _AverageOutput(Stage):
+    """Mixin of the stages that keep an average of the parameters: role ``average``, the output ``averaged``."""
 
     role: ClassVar[str] = "average"
 
@@ -121,6 +121,10 @@ class _ParameterAverage(Stage):
     def is_time_invariant(self) -> bool:  # type: ignore[override]
         """False: the average starts as a copy of the parameter."""
         return False
+
+
+class _ParameterAverage(_AverageOutput):
+    """Mixin of the weight averages whose first step is a variant: ``a = theta``, then the average."""
 
     @property
     def varies(self) -> bool:
@@ -333,6 +337,11 @@ class AsgdMu(StepValue):
     Each step reads the value written by the previous one (with that step's
     ``t0``), as torch keeps it (a 0-dim tensor of torch's scalar dtype).
 
+    Parameters
+    ----------
+    t0 : float
+        ASGD's ``t0``: the step after which averaging starts (``mu`` is 1 up to ``t0 + 1``).
+
     Examples
     --------
     >>> from optfilters.parameter_stages import AsgdMu
@@ -371,7 +380,7 @@ def _polyak_average() -> Op:
 
 
 @dataclass(frozen=True)
-class PolyakAverage(Stage):
+class PolyakAverage(_AverageOutput):
     """torch.optim.ASGD's average ``ax``: ``ax += mu (theta - ax)``, with ``mu`` ASGD's state (:class:`AsgdMu`).
 
     ``mu`` is written at the end of each step, ``1 / max(1, t - t0)`` with
@@ -397,20 +406,25 @@ class PolyakAverage(Stage):
 
     t0: float = 1e6
 
-    role: ClassVar[str] = "average"
-
-    @property
-    def parameter_output(self) -> str:
-        """``averaged``."""
-        return AVERAGED
-
-    @property
-    def is_time_invariant(self) -> bool:  # type: ignore[override]
-        """False."""
-        return False
-
     def weight(self, t: int) -> float:
-        """``mu`` at step ``t`` with a constant ``t0`` (float32, torch's default scalar dtype)."""
+        """``mu`` at step ``t`` with a constant ``t0`` (float32, torch's default scalar dtype).
+
+        Parameters
+        ----------
+        t : int
+            The step, from 1.
+
+        Returns
+        -------
+        float
+            The weight of the parameter in the average at step ``t`` (1: a copy).
+
+        Examples
+        --------
+        >>> from optfilters.parameter_stages import PolyakAverage
+        >>> [PolyakAverage(t0=1.0).weight(t) for t in (1, 3, 4)]
+        [1.0, 1.0, 0.5]
+        """
         return AsgdMu(self.t0).history(t)
 
     def emit(self, bld: ProgramBuilder, sig: Signals, variant: Any = None) -> None:
@@ -657,6 +671,13 @@ class AsgdEta(StepValue):
     ``alpha``, read by step ``t + 1`` (a 0-dim tensor of torch's scalar
     dtype: float32, float64 under a float64 default dtype).
 
+    Parameters
+    ----------
+    lambd : float
+        ASGD's decay term ``lambd`` (per step, times ``lr``).
+    alpha : float
+        ASGD's power ``alpha`` of the decay.
+
     Examples
     --------
     >>> from optfilters.parameter_stages import AsgdEta
@@ -674,8 +695,11 @@ class AsgdEta(StepValue):
         return lr
 
     def value(self, t: Any, lr: Any) -> Any:
-        """``lr / (1 + lambd lr t)^alpha`` (Python double, torch's order of operations)."""
-        return lr / ((1 + self.lambd * lr * t) ** self.alpha)
+        """``lr / (1 + lambd lr t)^alpha`` (Python double, torch's order of operations; 0 where the power overflows)."""
+        try:
+            return lr / ((1 + self.lambd * lr * t) ** self.alpha)
+        except OverflowError:  # alpha = 1e308: the power is beyond the double range, eta underflows to 0
+            return lr * 0.0
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ Every plot function
 matplotlib is imported inside the functions only: importing this module costs
 nothing, and importing :mod:`optfilters` never imports matplotlib.
 
-Inputs accepted by the filter views (:func:`bode`, :func:`pole_zero`,
-:func:`step`, :func:`impulse`): an :class:`~optfilters.OptimizerModel` (by
+Inputs accepted by the filter views (:func:`bode_plot`, :func:`pole_zero_plot`,
+:func:`step_plot`, :func:`impulse_plot`): an :class:`~optfilters.OptimizerModel` (by
 default its gradient filter; ``stages=`` picks others), a catalogue name
 (``"adam"``), an :class:`~optfilters.ArmaFilter`, a
 :class:`~optfilters.stages.LinearStage`, the matching analysis result
@@ -24,6 +24,13 @@ a list of these (several optimizers on one view) or a dict ``{label: obj}``.
 
 Conventions: frequency in cycles per step (0 to 0.5), magnitude in dB
 (``20 log10 |H|``), phase in degrees (unwrapped), steps counted from 1.
+
+Names: every plot function is ``<what>_plot`` (python-control's convention:
+``bode_plot``, ``root_locus_plot``), so none shares its name with the
+computation whose result it draws (:func:`optfilters.margins.root_locus`
+computes, :func:`root_locus_plot` draws).  The former names (``bode``,
+``root_locus``, ...) still work as deprecated aliases: each warns with a
+:class:`DeprecationWarning` naming the new name.
 """
 
 from __future__ import annotations
@@ -59,46 +66,95 @@ __all__ = [
     "PALETTE",
     "STYLE",
     "PlotResult",
-    "batch_scaling",
-    "bode",
-    "bounded_region",
-    "certified_rates",
-    "closed_loop_rate",
-    "closed_loop_step",
-    "compare",
-    "empirical_response",
-    "expected_loss",
-    "frozen_edges",
-    "impulse",
-    "large_signal",
-    "loss_comparison",
-    "margins",
-    "noise_transition",
-    "overview",
-    "peak_ratio_map",
-    "pole_zero",
-    "relay_run",
-    "root_locus",
-    "sensitivity",
-    "sharpness",
-    "stability_map",
-    "staleness_rates",
-    "step",
+    "atlas_plot",
+    "batch_scaling_plot",
+    "best_linear_approximation_plot",
+    "bode_plot",
+    "bounded_region_plot",
+    "certified_rates_plot",
+    "closed_loop_rate_plot",
+    "closed_loop_step_plot",
+    "compare_plot",
+    "empirical_response_plot",
+    "expected_loss_plot",
+    "frozen_edges_plot",
+    "impulse_plot",
+    "large_signal_plot",
+    "loss_comparison_plot",
+    "margins_plot",
+    "noise_transition_plot",
+    "overview_plot",
+    "peak_ratio_map_plot",
+    "pole_zero_plot",
+    "relay_run_plot",
+    "root_locus_plot",
+    "sensitivity_plot",
+    "sharpness_plot",
+    "stability_map_plot",
+    "staleness_rates_plot",
+    "step_plot",
     "style",
-    "time_varying_verdict",
-    "trajectories",
+    "time_varying_verdict_plot",
+    "trajectories_plot",
 ]
 
 
+#: Former name -> name of each plot function.  Every view is named ``<what>_plot`` (python-control's
+#: convention: ``bode_plot``, ``root_locus_plot``), so that no plot function shares its name with the
+#: computation it draws (``optfilters.margins.root_locus`` and ``root_locus_plot``); the former names stay
+#: as deprecated aliases, served by the module's ``__getattr__``.
+_RENAMED: dict[str, str] = {
+    name: f"{name}_plot"
+    for name in (
+        "atlas",
+        "batch_scaling",
+        "best_linear_approximation",
+        "bode",
+        "bounded_region",
+        "certified_rates",
+        "closed_loop_rate",
+        "closed_loop_step",
+        "compare",
+        "empirical_response",
+        "expected_loss",
+        "frozen_edges",
+        "impulse",
+        "large_signal",
+        "loss_comparison",
+        "margins",
+        "noise_transition",
+        "overview",
+        "peak_ratio_map",
+        "pole_zero",
+        "relay_run",
+        "root_locus",
+        "sensitivity",
+        "sharpness",
+        "stability_map",
+        "staleness_rates",
+        "step",
+        "time_varying_verdict",
+        "trajectories",
+    )
+}
+
+
 def __getattr__(name: str) -> Any:
+    import warnings
+
+    if name in _RENAMED:
+        warnings.warn(
+            f"optfilters.plot.{name} is deprecated; use optfilters.plot.{_RENAMED[name]} (same behaviour)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[_RENAMED[name]]
     # The trajectory code moved to optfilters.trajectory (computing runs is not drawing); its names, which
     # this module exported, stay here as deprecated aliases.
     import importlib
 
     trajectory = importlib.import_module("optfilters.trajectory")
     if name in trajectory.__all__ and name != "TrajectoryGrid":
-        import warnings
-
         warnings.warn(
             f"optfilters.plot.{name} moved to optfilters.trajectory.{name}; the old name will be removed",
             DeprecationWarning,
@@ -206,13 +262,13 @@ class PlotResult:
         The legend, when one was drawn.
     data : dict
         The numbers drawn (``data["series"]`` lists one dict of arrays per
-        series; :func:`trajectories` adds ``data["runs"]``).
+        series; :func:`trajectories_plot` adds ``data["runs"]``).
 
     Examples
     --------
     >>> import optfilters
-    >>> from optfilters.plot import bode
-    >>> r = bode(optfilters.get("momentum", momentum=0.9))
+    >>> from optfilters.plot import bode_plot
+    >>> r = bode_plot(optfilters.get("momentum", momentum=0.9))
     >>> sorted(r.artists), round(float(r.artists["magnitude"][0].get_ydata()[0]), 6)
     (['magnitude', 'phase'], 20.0)
     >>> r.close()
@@ -260,8 +316,8 @@ class PlotResult:
         --------
         >>> import tempfile, pathlib
         >>> from optfilters import ArmaFilter
-        >>> from optfilters.plot import pole_zero
-        >>> r = pole_zero(ArmaFilter.ema(0.9))
+        >>> from optfilters.plot import pole_zero_plot
+        >>> r = pole_zero_plot(ArmaFilter.ema(0.9))
         >>> with tempfile.TemporaryDirectory() as d:
         ...     r.savefig(pathlib.Path(d) / "pz.svg").stat().st_size > 0
         True
@@ -286,8 +342,8 @@ class PlotResult:
         --------
         >>> import matplotlib.pyplot as plt
         >>> from optfilters import ArmaFilter
-        >>> from optfilters.plot import impulse
-        >>> r = impulse(ArmaFilter.ema(0.5), n=3)
+        >>> from optfilters.plot import impulse_plot
+        >>> r = impulse_plot(ArmaFilter.ema(0.5), n=3)
         >>> r.close(); r.figure.number in plt.get_fignums()
         False
         """
@@ -540,7 +596,7 @@ def _pz(source: Any) -> PoleZeroMap:
 
 
 @_styled
-def bode(
+def bode_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -622,17 +678,17 @@ def bode(
     Examples
     --------
     >>> import optfilters
-    >>> from optfilters.plot import bode
-    >>> r = bode(optfilters.get("momentum", momentum=0.9), n=3)
+    >>> from optfilters.plot import bode_plot
+    >>> r = bode_plot(optfilters.get("momentum", momentum=0.9), n=3)
     >>> r.artists["magnitude"][0].get_ydata().round(3).tolist()   # 20 log10 10 at DC
     [20.0, -2.577, -5.575]
     >>> r.close()
     """
     n = _check_int("n", n, 2)
-    series = _expand(obj, stages, label, (FrequencyResponse,), "bode")
+    series = _expand(obj, stages, label, (FrequencyResponse,), "bode_plot")
     if phase is None:
         phase = ax is None or len(_as_axes_list(ax)) == 2
-    figure, axes = _axes(ax, fig, 2 if phase else 1, "bode", figsize=(6.4, 5.6) if phase else None)
+    figure, axes = _axes(ax, fig, 2 if phase else 1, "bode_plot", figsize=(6.4, 5.6) if phase else None)
     if log:
         grid = np.geomspace(_check_fmin(fmin), 0.5, n)
     else:
@@ -725,7 +781,7 @@ def _multiplicities(roots: NDArray[np.complex128], tol: float = 1e-6) -> list[tu
 
 
 @_styled
-def pole_zero(
+def pole_zero_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -747,7 +803,7 @@ def pole_zero(
     ax : Axes, optional
         Default: a new figure.
     stages : str or sequence of str
-        For models, as in :func:`bode`.
+        For models, as in :func:`bode_plot`.
     unit_circle : bool
         Draw the unit circle (stability boundary).
     label : str, optional
@@ -766,14 +822,14 @@ def pole_zero(
     Examples
     --------
     >>> import optfilters
-    >>> from optfilters.plot import pole_zero
-    >>> r = pole_zero(optfilters.get("nesterov", momentum=0.9))
+    >>> from optfilters.plot import pole_zero_plot
+    >>> r = pole_zero_plot(optfilters.get("nesterov", momentum=0.9))
     >>> r.artists["poles"][0].get_xdata().tolist(), r.artists["zeros"][0].get_xdata().round(6).tolist()
     ([0.9], [0.473684])
     >>> r.close()
     """
-    series = _expand(obj, stages, label, (PoleZeroMap,), "pole_zero")
-    figure, (axis,) = _axes(ax, None, 1, "pole_zero", figsize=(5.0, 5.0))
+    series = _expand(obj, stages, label, (PoleZeroMap,), "pole_zero_plot")
+    figure, (axis,) = _axes(ax, None, 1, "pole_zero_plot", figsize=(5.0, 5.0))
     artists: dict[str, list[Any]] = {"poles": [], "zeros": [], "unit_circle": [], "multiplicity": []}
     records = []
     extent = 1.0
@@ -853,9 +909,9 @@ def pole_zero(
 _BIAS_CORRECTED_CHOICES = (None, True, False, "actual")
 
 
-@renamed_keywords("optfilters.plot.step", compensated="bias_corrected")
+@renamed_keywords("optfilters.plot.step_plot", compensated="bias_corrected")
 @_styled
-def step(
+def step_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -890,7 +946,7 @@ def step(
         False: raw only; ``"actual"``: what the optimizer itself produces
         (bias-corrected where it applies bias correction).
     stages : str or sequence of str
-        For models, as in :func:`bode` (``"direction"`` chains the gradient and post stages exactly).
+        For models, as in :func:`bode_plot` (``"direction"`` chains the gradient and post stages exactly).
     markers : bool
         Mark each step with a dot.
     label : str, optional
@@ -916,8 +972,8 @@ def step(
     Examples
     --------
     >>> import optfilters
-    >>> from optfilters.plot import step
-    >>> r = step(optfilters.get("adam", beta1=0.9), n=3)
+    >>> from optfilters.plot import step_plot
+    >>> r = step_plot(optfilters.get("adam", beta1=0.9), n=3)
     >>> r.artists["raw"][0].get_ydata().round(6).tolist(), r.artists["bias_corrected"][0].get_ydata().tolist()
     ([0.1, 0.19, 0.271], [1.0, 1.0, 1.0])
     >>> r.close()
@@ -925,8 +981,8 @@ def step(
     n = _check_int("n", n, 1)
     if bias_corrected not in _BIAS_CORRECTED_CHOICES:
         raise ValueError(f"bias_corrected must be None, True, False or 'actual'; got {bias_corrected!r}")
-    series = _expand(obj, stages, label, (StepResponse,), "step")
-    figure, (axis,) = _axes(ax, None, 1, "step")
+    series = _expand(obj, stages, label, (StepResponse,), "step_plot")
+    figure, (axis,) = _axes(ax, None, 1, "step_plot")
     kinds = {None: ("raw", "bias_corrected"), True: ("bias_corrected",), False: ("raw",), "actual": ("actual",)}[
         bias_corrected
     ]
@@ -958,7 +1014,7 @@ def step(
 
 
 @_styled
-def impulse(
+def impulse_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -981,7 +1037,7 @@ def impulse(
     n : int
         Number of steps (>= 1); ignored for ImpulseResponse inputs.
     stages : str or sequence of str
-        For models, as in :func:`bode`.
+        For models, as in :func:`bode_plot`.
     markers : bool
         Mark each step with a dot.
     label : str, optional
@@ -1001,15 +1057,15 @@ def impulse(
     Examples
     --------
     >>> import optfilters
-    >>> from optfilters.plot import impulse
-    >>> r = impulse(optfilters.get("momentum", momentum=0.5), n=3)
+    >>> from optfilters.plot import impulse_plot
+    >>> r = impulse_plot(optfilters.get("momentum", momentum=0.5), n=3)
     >>> r.artists["impulse"][0].get_ydata().tolist()
     [1.0, 0.5, 0.25]
     >>> r.close()
     """
     n = _check_int("n", n, 1)
-    series = _expand(obj, stages, label, (ImpulseResponse,), "impulse")
-    figure, (axis,) = _axes(ax, None, 1, "impulse")
+    series = _expand(obj, stages, label, (ImpulseResponse,), "impulse_plot")
+    figure, (axis,) = _axes(ax, None, 1, "impulse_plot")
     lines, records = [], []
     for i, s in enumerate(series):
         ir = _impulse_response(s.source, n)
@@ -1026,10 +1082,10 @@ def impulse(
     return PlotResult(figure, (axis,), {"impulse": tuple(lines)}, leg, {"series": records})
 
 
-def compare(objs: Any, kind: str = "bode", ax: Any = None, **kwargs: Any) -> PlotResult:
+def compare_plot(objs: Any, kind: str = "bode", ax: Any = None, **kwargs: Any) -> PlotResult:
     """Several optimizers on one view: ``kind`` is ``"bode"``, ``"pole_zero"``, ``"step"`` or ``"impulse"``.
 
-    The filter views accept lists and dicts themselves; ``compare`` only
+    The filter views accept lists and dicts themselves; ``compare_plot`` only
     dispatches by name (for loops over view kinds).
 
     Parameters
@@ -1054,20 +1110,20 @@ def compare(objs: Any, kind: str = "bode", ax: Any = None, **kwargs: Any) -> Plo
 
     Examples
     --------
-    >>> from optfilters.plot import compare
-    >>> r = compare(["momentum", "nesterov"], kind="step", n=4, bias_corrected=False)
+    >>> from optfilters.plot import compare_plot
+    >>> r = compare_plot(["momentum", "nesterov"], kind="step", n=4, bias_corrected=False)
     >>> [line.get_label() for line in r.artists["raw"]]
     ['momentum', 'nesterov']
     >>> r.close()
     """
-    views = {"bode": bode, "pole_zero": pole_zero, "step": step, "impulse": impulse}
+    views = {"bode": bode_plot, "pole_zero": pole_zero_plot, "step": step_plot, "impulse": impulse_plot}
     if kind not in views:
         raise ValueError(f"kind must be one of {', '.join(views)}; got {kind!r}")
     return views[kind](objs, ax=ax, **kwargs)
 
 
 @_styled
-def overview(
+def overview_plot(
     obj: Any,
     fig: Any = None,
     *,
@@ -1090,7 +1146,7 @@ def overview(
     log : bool
         Logarithmic frequency axis.
     stages : str or sequence of str
-        For models, as in :func:`bode`.
+        For models, as in :func:`bode_plot`.
     label : str, optional
         Label for a single object.
     title : str, optional
@@ -1103,24 +1159,24 @@ def overview(
 
     Examples
     --------
-    >>> from optfilters.plot import overview
-    >>> r = overview("nesterov", n=5)
+    >>> from optfilters.plot import overview_plot
+    >>> r = overview_plot("nesterov", n=5)
     >>> len(r.axes), sorted(r.artists)
     (4, ['bias_corrected', 'magnitude', 'multiplicity', 'phase', 'poles', 'raw', 'unit_circle', 'zeros'])
     >>> r.close()
     """
     import matplotlib.pyplot as plt
 
-    series = _expand(obj, stages, label, (), "overview")
+    series = _expand(obj, stages, label, (), "overview_plot")
     if fig is None:
         fig = plt.figure(figsize=(10.0, 7.0))
     grid = fig.subplots(2, 2, squeeze=False)
     mag_ax, pz_ax, phase_ax, step_ax = grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1]
     mag_ax.sharex(phase_ax)
     several = len(series) > 1
-    r_bode = bode(obj, ax=(mag_ax, phase_ax), log=log, stages=stages, label=label, title="", legend=several)
-    r_pz = pole_zero(obj, ax=pz_ax, stages=stages, label=label, title="", legend=False)
-    r_step = step(obj, ax=step_ax, n=n, stages=stages, label=label, title="", legend=True)
+    r_bode = bode_plot(obj, ax=(mag_ax, phase_ax), log=log, stages=stages, label=label, title="", legend=several)
+    r_pz = pole_zero_plot(obj, ax=pz_ax, stages=stages, label=label, title="", legend=False)
+    r_step = step_plot(obj, ax=step_ax, n=n, stages=stages, label=label, title="", legend=True)
     default = series[0].label if len(series) == 1 else None
     text = default if title is None else title
     if text:
@@ -1170,7 +1226,7 @@ def _same_length(what: str, **arrays: FloatArray) -> None:
 
 
 @_styled
-def stability_map(
+def stability_map_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -1227,11 +1283,11 @@ def stability_map(
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import stability_map
+    >>> from optfilters.plot import stability_map_plot
     >>> x = np.linspace(0.05, 2.5, 50)
     >>> m = SimpleNamespace(parameter="momentum", parameter_values=np.array([0.0]), lr_curvature=x,
     ...                     rate=np.abs(1 - x)[None, :], name="sgd")
-    >>> r = stability_map(m)
+    >>> r = stability_map_plot(m)
     >>> r.artists["mesh"][0].get_array().shape
     (1, 50)
     >>> r.close()
@@ -1240,16 +1296,16 @@ def stability_map(
 
     (_, m), *rest = _items(obj, "stability_map", ("parameter", "parameter_values", "lr_curvature", "rate"))
     if rest:
-        raise ValueError("stability_map() draws one map; give one StabilityMap")
+        raise ValueError("stability_map_plot() draws one map; give one StabilityMap")
     x = _finite(m.lr_curvature)
     y = _finite(m.parameter_values)
     rate = _finite(m.rate)
     if rate.shape != (y.size, x.size):
         raise ValueError(
-            f"stability_map(): rate must have shape (len(parameter_values), len(lr_curvature)) = "
+            f"stability_map_plot(): rate must have shape (len(parameter_values), len(lr_curvature)) = "
             f"({y.size}, {x.size}), got {rate.shape}"
         )
-    figure, (axis,) = _axes(ax, None, 1, "stability_map")
+    figure, (axis,) = _axes(ax, None, 1, "stability_map_plot")
     colormap = matplotlib.colormaps[cmap].with_extremes(over="#d9d9d9", bad="white")
     norm = matplotlib.colors.Normalize(vmin=0.0, vmax=1.0, clip=False)
     # Values >= 1 must use the "over" colour: nudge exact 1 just above the top of the norm.
@@ -1280,7 +1336,7 @@ def stability_map(
 
 
 @_styled
-def closed_loop_rate(
+def closed_loop_rate_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -1333,10 +1389,10 @@ def closed_loop_rate(
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import closed_loop_rate
+    >>> from optfilters.plot import closed_loop_rate_plot
     >>> x = np.linspace(0.0, 3.0, 7)
     >>> c = SimpleNamespace(lr_curvature=x, rate=np.abs(1 - x), stable_interval=(0.0, 2.0), name="gd")
-    >>> r = closed_loop_rate(c)
+    >>> r = closed_loop_rate_plot(c)
     >>> r.artists["rate"][0].get_ydata().tolist()
     [1.0, 0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
     >>> r.close()
@@ -1344,14 +1400,14 @@ def closed_loop_rate(
     pairs = _items(_rate_curves(obj), "closed_loop_rate", ("lr_curvature", "rate", "stable_interval"))
     if label is not None:
         if len(pairs) != 1:
-            raise ValueError("closed_loop_rate(): label names a single curve; pass a dict to label several")
+            raise ValueError("closed_loop_rate_plot(): label names a single curve; pass a dict to label several")
         pairs = [(label, pairs[0][1])]
-    figure, (axis,) = _axes(ax, None, 1, "closed_loop_rate")
+    figure, (axis,) = _axes(ax, None, 1, "closed_loop_rate_plot")
     lines, spans, records = [], [], []
     top = 0.0
     for i, (name, c) in enumerate(pairs):
         x, rate = _finite(c.lr_curvature), _finite(c.rate)
-        _same_length("closed_loop_rate", lr_curvature=x, rate=rate)
+        _same_length("closed_loop_rate_plot", lr_curvature=x, rate=rate)
         kw = {"color": _colour(i), "label": name or None, **line_kw}
         lines.append(axis.plot(x, rate, **kw)[0])
         if np.isfinite(rate).any():
@@ -1398,7 +1454,7 @@ def _rate_curves(obj: Any) -> Any:
 
 
 @_styled
-def loss_comparison(
+def loss_comparison_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -1443,11 +1499,11 @@ def loss_comparison(
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import loss_comparison
+    >>> from optfilters.plot import loss_comparison_plot
     >>> s = np.arange(4)
     >>> c = SimpleNamespace(steps=s, predicted_loss=0.5**s, observed_mean_loss=0.5**s + 0.01,
     ...                     observed_stderr=np.full(4, 0.005), name="sgd")
-    >>> r = loss_comparison(c)
+    >>> r = loss_comparison_plot(c)
     >>> r.artists["predicted"][0].get_ydata().tolist()
     [1.0, 0.5, 0.25, 0.125]
     >>> r.close()
@@ -1457,9 +1513,9 @@ def loss_comparison(
     pairs = _items(obj, "loss_comparison", ("steps", "predicted_loss", "observed_mean_loss", "observed_stderr"))
     if label is not None:
         if len(pairs) != 1:
-            raise ValueError("loss_comparison(): label names a single comparison; pass a dict to label several")
+            raise ValueError("loss_comparison_plot(): label names a single comparison; pass a dict to label several")
         pairs = [(label, pairs[0][1])]
-    figure, (axis,) = _axes(ax, None, 1, "loss_comparison")
+    figure, (axis,) = _axes(ax, None, 1, "loss_comparison_plot")
     artists: dict[str, list[Any]] = {"observed": [], "band": [], "predicted": []}
     records = []
     for i, (name, c) in enumerate(pairs):
@@ -1500,7 +1556,7 @@ def loss_comparison(
 
 
 @_styled
-def expected_loss(
+def expected_loss_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -1525,7 +1581,7 @@ def expected_loss(
         For a single prediction, also draw the parts from the mean (bias) and
         from the noise (variance).
     label, legend, title
-        As in :func:`bode`.
+        As in :func:`bode_plot`.
 
     Returns
     -------
@@ -1541,9 +1597,9 @@ def expected_loss(
     Examples
     --------
     >>> from optfilters.noisy_quadratic import predict
-    >>> from optfilters.plot import expected_loss
+    >>> from optfilters.plot import expected_loss_plot
     >>> p = predict("sgd", lr=0.1, curvatures=1.0, noise_var=1.0, init=1.0, steps=3)
-    >>> r = expected_loss(p)
+    >>> r = expected_loss_plot(p)
     >>> r.artists["loss"][0].get_ydata().round(4).tolist()
     [0.5, 0.41, 0.3371, 0.2781]
     >>> r.close()
@@ -1551,14 +1607,14 @@ def expected_loss(
     pairs = _items(obj, "expected_loss", ("steps", "expected_loss", "steady_state_loss"))
     if label is not None:
         if len(pairs) != 1:
-            raise ValueError("expected_loss(): label names a single prediction; pass a dict to label several")
+            raise ValueError("expected_loss_plot(): label names a single prediction; pass a dict to label several")
         pairs = [(label, pairs[0][1])]
-    figure, (axis,) = _axes(ax, None, 1, "expected_loss")
+    figure, (axis,) = _axes(ax, None, 1, "expected_loss_plot")
     artists: dict[str, list[Any]] = {"loss": [], "steady_state": [], "bias": [], "variance": []}
     records = []
     for i, (name, p) in enumerate(pairs):
         steps, loss = _finite(p.steps), _finite(p.expected_loss)
-        _same_length("expected_loss", steps=steps, expected_loss=loss)
+        _same_length("expected_loss_plot", steps=steps, expected_loss=loss)
         colour = _colour(i)
         artists["loss"].append(axis.plot(steps, loss, color=colour, label=name or "expected loss")[0])
         steady = float(p.steady_state_loss) if p.steady_state_loss is not None else math.nan
@@ -1588,7 +1644,7 @@ def expected_loss(
 
 
 @_styled
-def empirical_response(
+def empirical_response_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -1639,11 +1695,11 @@ def empirical_response(
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import empirical_response
+    >>> from optfilters.plot import empirical_response_plot
     >>> f = np.linspace(0.0, 0.5, 5)
     >>> e = SimpleNamespace(freqs=f, magnitude=np.full(5, 10.0), predicted_magnitude=np.full(5, 10.0),
     ...                     coherence=np.ones(5), name="momentum")
-    >>> r = empirical_response(e)
+    >>> r = empirical_response_plot(e)
     >>> r.artists["empirical"][0].get_ydata().tolist()
     [20.0, 20.0, 20.0, 20.0, 20.0]
     >>> r.close()
@@ -1651,13 +1707,13 @@ def empirical_response(
     pairs = _items(obj, "empirical_response", ("freqs", "magnitude", "predicted_magnitude"))
     if label is not None:
         if len(pairs) != 1:
-            raise ValueError("empirical_response(): label names a single response; pass a dict to label several")
+            raise ValueError("empirical_response_plot(): label names a single response; pass a dict to label several")
         pairs = [(label, pairs[0][1])]
     has_coherence = all(getattr(e, "coherence", None) is not None for _, e in pairs)
     if coherence is None:
         coherence = (ax is None and has_coherence) or (ax is not None and len(_as_axes_list(ax)) == 2)
     if coherence and not has_coherence:
-        raise ValueError("empirical_response(): coherence=True needs objects with a coherence attribute")
+        raise ValueError("empirical_response_plot(): coherence=True needs objects with a coherence attribute")
     figure, axes = _axes(
         ax, fig, 2 if coherence else 1, "empirical_response", figsize=(6.4, 5.6) if coherence else None
     )
@@ -1674,7 +1730,7 @@ def empirical_response(
 
     for i, (name, e) in enumerate(pairs):
         freqs, emp, pred = _finite(e.freqs), _finite(e.magnitude), _finite(e.predicted_magnitude)
-        _same_length("empirical_response", freqs=freqs, magnitude=emp, predicted_magnitude=pred)
+        _same_length("empirical_response_plot", freqs=freqs, magnitude=emp, predicted_magnitude=pred)
         keep = freqs > 0.0 if log else np.ones(freqs.shape, dtype=bool)
         prefix = f"{name}: " if name else ""
         colour = _colour(i)
@@ -1695,7 +1751,7 @@ def empirical_response(
         record = {"label": name, "freqs": freqs[keep], "empirical": emp_y, "predicted": pred_y}
         if coherence:
             coh = _finite(e.coherence)
-            _same_length("empirical_response", freqs=freqs, coherence=coh)
+            _same_length("empirical_response_plot", freqs=freqs, coherence=coh)
             artists["coherence"].append(axes[1].plot(freqs[keep], coh[keep], color=colour, linewidth=1.0)[0])
             record["coherence"] = coh[keep]
         records.append(record)
@@ -1713,7 +1769,7 @@ def empirical_response(
 
 
 @_styled
-def sharpness(
+def sharpness_plot(
     obj: Any,
     ax: Any = None,
     *,
@@ -1758,10 +1814,10 @@ def sharpness(
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import sharpness
+    >>> from optfilters.plot import sharpness_plot
     >>> t = SimpleNamespace(steps=np.arange(3), sharpness=np.array([5.0, 15.0, 19.0]), threshold=20.0,
     ...                     lr=0.1, name="gd")
-    >>> r = sharpness(t)
+    >>> r = sharpness_plot(t)
     >>> r.artists["threshold"][0].get_ydata().tolist()
     [20.0, 20.0, 20.0]
     >>> r.close()
@@ -1769,14 +1825,14 @@ def sharpness(
     pairs = _items(obj, "sharpness", ("steps", "sharpness", "threshold"))
     if label is not None:
         if len(pairs) != 1:
-            raise ValueError("sharpness(): label names a single trace; pass a dict to label several")
+            raise ValueError("sharpness_plot(): label names a single trace; pass a dict to label several")
         pairs = [(label, pairs[0][1])]
-    figure, (axis,) = _axes(ax, None, 1, "sharpness")
+    figure, (axis,) = _axes(ax, None, 1, "sharpness_plot")
     artists: dict[str, list[Any]] = {"sharpness": [], "threshold": [], "extra": []}
     records = []
     for i, (name, tr) in enumerate(pairs):
         steps, values = _finite(tr.steps), _finite(tr.sharpness)
-        _same_length("sharpness", steps=steps, sharpness=values)
+        _same_length("sharpness_plot", steps=steps, sharpness=values)
         threshold = _finite(np.broadcast_to(np.asarray(tr.threshold, dtype=np.float64), steps.shape))
         lr = getattr(tr, "lr", None)
         text = name or "sharpness"
@@ -1820,7 +1876,7 @@ def _contour_levels(z: FloatArray, count: int) -> FloatArray:
 
 
 @_styled
-def trajectories(
+def trajectories_plot(
     function: Any,
     optimizers: Any = None,
     lrs: float | Sequence[float] | None = None,
@@ -1894,10 +1950,10 @@ def trajectories(
 
     Examples
     --------
-    >>> from optfilters.plot import trajectories
+    >>> from optfilters.plot import trajectories_plot
     >>> from optfilters.trajectory import run_trajectories
     >>> runs = run_trajectories("quadratic", "gd", lrs=[0.005, 0.011], steps=60, engine="numpy")
-    >>> r = trajectories(runs)
+    >>> r = trajectories_plot(runs)
     >>> [run.diverged for run in r.data["runs"][0]]
     [False, True]
     >>> r.close()
@@ -1909,20 +1965,20 @@ def trajectories(
         max_cols = _check_int("max_cols", max_cols, 1)
     if hasattr(function, "runs") and hasattr(function, "function"):
         if optimizers is not None:
-            raise ValueError("trajectories(): optimizers= goes with a test function, not with computed runs")
+            raise ValueError("trajectories_plot(): optimizers= goes with a test function, not with computed runs")
         grid_runs = function
     else:
         import importlib
         import warnings
 
         warnings.warn(
-            "trajectories(function, optimizers, ...) is deprecated: compute the runs with "
+            "trajectories_plot(function, optimizers, ...) is deprecated: compute the runs with "
             "optfilters.trajectory.run_trajectories(...) and pass them (or call their .plot())",
             DeprecationWarning,
             stacklevel=3,
         )
         if optimizers is None:
-            raise ValueError("trajectories(): a test function needs optimizers")
+            raise ValueError("trajectories_plot(): a test function needs optimizers")
         compute = importlib.import_module("optfilters.trajectory").run_trajectories
         grid_runs = compute(function, optimizers, lrs, steps=steps, start=start, engine=engine, bound=bound)
     f = grid_runs.function
@@ -1940,7 +1996,7 @@ def trajectories(
     overlay = ax is not None
     if overlay:
         if len(_as_axes_list(ax)) != 1:
-            raise ValueError("trajectories(): ax overlays every run on one Axes; use fig= for a grid of panels")
+            raise ValueError("trajectories_plot(): ax overlays every run on one Axes; use fig= for a grid of panels")
         panel = _as_axes_list(ax)[0]
         figure = panel.figure
         grid = np.array([[panel]], dtype=object)
@@ -2034,7 +2090,9 @@ def _phase_degrees(values: Any) -> FloatArray:
 
 
 @_styled
-def margins(obj: Any, ax: Any = None, *, points: int = 2048, fig: Any = None, title: str | None = None) -> PlotResult:
+def margins_plot(
+    obj: Any, ax: Any = None, *, points: int = 2048, fig: Any = None, title: str | None = None
+) -> PlotResult:
     """The loop gain ``L = x z^-1 H / (1 - z^-1)`` as a Bode diagram, with the gain and phase margins marked.
 
     Parameters
@@ -2064,17 +2122,17 @@ def margins(obj: Any, ax: Any = None, *, points: int = 2048, fig: Any = None, ti
 
     Examples
     --------
-    >>> from optfilters.margins import margins as readings
-    >>> from optfilters.plot import margins
-    >>> r = margins(readings("momentum", 0.05, momentum=0.9))
+    >>> from optfilters.margins import margins
+    >>> from optfilters.plot import margins_plot
+    >>> r = margins_plot(margins("momentum", 0.05, momentum=0.9))
     >>> round(float(r.data["magnitude_db"][-1]), 3)     # |L(-1)| = 0.05/3.8 = 1/GM
     -37.616
     >>> r.close()
     """
     loop = getattr(obj, "loop", None)
     if loop is None:
-        raise ValueError("margins() needs a Margins result with its loop (optfilters.margins.margins)")
-    figure, (mag_ax, phase_ax) = _axes(ax, fig, 2, "margins", figsize=(6.4, 5.6))
+        raise ValueError("margins_plot() needs a Margins result with its loop (optfilters.margins.margins)")
+    figure, (mag_ax, phase_ax) = _axes(ax, fig, 2, "margins_plot", figsize=(6.4, 5.6))
     freqs = np.geomspace(1e-4, 0.5, _check_int("points", points, 8))
     value = loop.open_loop(freqs)
     with np.errstate(divide="ignore"):
@@ -2128,7 +2186,7 @@ def margins(obj: Any, ax: Any = None, *, points: int = 2048, fig: Any = None, ti
 
 
 @_styled
-def root_locus(obj: Any, ax: Any = None, *, title: str | None = None, colorbar: bool = True) -> PlotResult:
+def root_locus_plot(obj: Any, ax: Any = None, *, title: str | None = None, colorbar: bool = True) -> PlotResult:
     """Closed-loop poles in the z-plane as ``lr * h`` sweeps, coloured by ``log10(lr * h)``, with the unit circle.
 
     Parameters
@@ -2155,17 +2213,17 @@ def root_locus(obj: Any, ax: Any = None, *, title: str | None = None, colorbar: 
 
     Examples
     --------
-    >>> from optfilters.margins import root_locus as locus
-    >>> from optfilters.plot import root_locus
-    >>> r = root_locus(locus("momentum", [0.1, 1.0, 3.0], momentum=0.9))
+    >>> from optfilters.margins import root_locus
+    >>> from optfilters.plot import root_locus_plot
+    >>> r = root_locus_plot(root_locus("momentum", [0.1, 1.0, 3.0], momentum=0.9))
     >>> r.artists["locus"][0].get_offsets().shape
     (6, 2)
     >>> r.close()
     """
     for attr in ("lr_curvature", "poles", "open_loop_poles", "zeros", "crossings"):
         if not hasattr(obj, attr):
-            raise ValueError(f"root_locus() needs a RootLocus; {type(obj).__name__} lacks {attr}")
-    figure, (axis,) = _axes(ax, None, 1, "root_locus", figsize=(5.6, 5.0))
+            raise ValueError(f"root_locus_plot() needs a RootLocus; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "root_locus_plot", figsize=(5.6, 5.0))
     x = _finite(obj.lr_curvature)
     poles = np.asarray(obj.poles, dtype=np.complex128)
     colour_values = np.repeat(np.log10(np.where(x > 0, x, np.nan)), poles.shape[1])
@@ -2214,7 +2272,7 @@ def root_locus(obj: Any, ax: Any = None, *, title: str | None = None, colorbar: 
 
 
 @_styled
-def sensitivity(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+def sensitivity_plot(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
     """``|S|`` and ``|T|`` in dB over frequency, with their peaks marked.
 
     Parameters
@@ -2238,17 +2296,17 @@ def sensitivity(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotRe
 
     Examples
     --------
-    >>> from optfilters.margins import sensitivity as readings
-    >>> from optfilters.plot import sensitivity
-    >>> r = sensitivity(readings("momentum", 0.05, momentum=0.9, points=65))
+    >>> from optfilters.margins import sensitivity
+    >>> from optfilters.plot import sensitivity_plot
+    >>> r = sensitivity_plot(sensitivity("momentum", 0.05, momentum=0.9, points=65))
     >>> len(r.artists["S"][0].get_xdata())
     65
     >>> r.close()
     """
     for attr in ("freqs", "S", "T", "peak_s", "peak_t"):
         if not hasattr(obj, attr):
-            raise ValueError(f"sensitivity() needs a Sensitivity; {type(obj).__name__} lacks {attr}")
-    figure, (axis,) = _axes(ax, None, 1, "sensitivity")
+            raise ValueError(f"sensitivity_plot() needs a Sensitivity; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "sensitivity_plot")
     f = _finite(obj.freqs)
     with np.errstate(divide="ignore"):
         s_db = 20.0 * np.log10(np.abs(obj.S))
@@ -2276,7 +2334,7 @@ def sensitivity(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotRe
 
 
 @_styled
-def closed_loop_step(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+def closed_loop_step_plot(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
     """The parameter's response to a unit step of the optimum, with overshoot and the 2% settling band.
 
     Parameters
@@ -2301,16 +2359,16 @@ def closed_loop_step(obj: Any, ax: Any = None, *, title: str | None = None) -> P
     Examples
     --------
     >>> from optfilters.margins import step_info
-    >>> from optfilters.plot import closed_loop_step
-    >>> r = closed_loop_step(step_info("sgd", 0.5))
+    >>> from optfilters.plot import closed_loop_step_plot
+    >>> r = closed_loop_step_plot(step_info("sgd", 0.5))
     >>> r.artists["response"][0].get_ydata()[:3].tolist()
     [0.0, 0.5, 0.75]
     >>> r.close()
     """
     for attr in ("response", "final_value", "overshoot", "settling_steps"):
         if not hasattr(obj, attr):
-            raise ValueError(f"closed_loop_step() needs a StepInfo; {type(obj).__name__} lacks {attr}")
-    figure, (axis,) = _axes(ax, None, 1, "closed_loop_step")
+            raise ValueError(f"closed_loop_step_plot() needs a StepInfo; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "closed_loop_step_plot")
     y = _finite(obj.response)
     steps = np.arange(y.size)
     line = axis.plot(steps, y, color=_colour(0), drawstyle="steps-post", label="theta_t (optimum moved to 1)")[0]
@@ -2331,7 +2389,7 @@ def closed_loop_step(obj: Any, ax: Any = None, *, title: str | None = None) -> P
 
 
 @_styled
-def staleness_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+def staleness_rates_plot(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
     """Closed-loop rate against gradient staleness ``d``, one line per operating point, with rate = 1.
 
     Parameters
@@ -2355,17 +2413,17 @@ def staleness_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
 
     Examples
     --------
-    >>> from optfilters.margins import staleness_rates as rates
-    >>> from optfilters.plot import staleness_rates
-    >>> r = staleness_rates(rates("momentum", [0.05, 0.2], range(4), momentum=0.9))
+    >>> from optfilters.margins import staleness_rates
+    >>> from optfilters.plot import staleness_rates_plot
+    >>> r = staleness_rates_plot(staleness_rates("momentum", [0.05, 0.2], range(4), momentum=0.9))
     >>> len(r.artists["rate"])
     2
     >>> r.close()
     """
     for attr in ("staleness", "lr_curvature", "rate"):
         if not hasattr(obj, attr):
-            raise ValueError(f"staleness_rates() needs a StalenessRates; {type(obj).__name__} lacks {attr}")
-    figure, (axis,) = _axes(ax, None, 1, "staleness_rates")
+            raise ValueError(f"staleness_rates_plot() needs a StalenessRates; {type(obj).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "staleness_rates_plot")
     d = _finite(obj.staleness)
     rate = _finite(obj.rate)
     lines = []
@@ -2380,7 +2438,7 @@ def staleness_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
 
 
 @_styled
-def frozen_edges(obj: Any, ax: Any = None, *, base: bool = False, title: str | None = None) -> PlotResult:
+def frozen_edges_plot(obj: Any, ax: Any = None, *, base: bool = False, title: str | None = None) -> PlotResult:
     """The frozen-time stability edge of ``lr * h`` against the step ``t`` (log axis), with its ``t -> inf`` limit.
 
     Parameters
@@ -2401,15 +2459,15 @@ def frozen_edges(obj: Any, ax: Any = None, *, base: bool = False, title: str | N
 
     Examples
     --------
-    >>> from optfilters.thresholds import frozen_edges as edges
-    >>> from optfilters.plot import frozen_edges
-    >>> r = frozen_edges(edges("nadam", [10, 100, 1000]))
+    >>> from optfilters.thresholds import frozen_edges
+    >>> from optfilters.plot import frozen_edges_plot
+    >>> r = frozen_edges_plot(frozen_edges("nadam", [10, 100, 1000]))
     >>> r.artists["edge"][0].get_ydata().round(2).tolist()
     [3.49, 3.53, 3.93]
     >>> r.close()
     """
     pairs = _items(obj, "frozen_edges", ("steps", "edge"))
-    figure, (axis,) = _axes(ax, None, 1, "frozen_edges")
+    figure, (axis,) = _axes(ax, None, 1, "frozen_edges_plot")
     lines, limits = [], []
     for i, (name, e) in enumerate(pairs):
         y = _finite(e.base_edge if base else e.edge)
@@ -2429,7 +2487,7 @@ def frozen_edges(obj: Any, ax: Any = None, *, base: bool = False, title: str | N
 
 
 @_styled
-def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+def time_varying_verdict_plot(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
     """The exact run (``log10 |theta_t / theta_0|``) with the steps whose frozen-time loop is unstable shaded.
 
     Parameters
@@ -2453,17 +2511,19 @@ def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) 
 
     Examples
     --------
-    >>> from optfilters.thresholds import time_varying_verdict as verdict
-    >>> from optfilters.plot import time_varying_verdict
-    >>> r = time_varying_verdict(verdict("adam", 30.0, steps=100, beta1=0.9, eps=0.0))
+    >>> from optfilters.thresholds import time_varying_verdict
+    >>> from optfilters.plot import time_varying_verdict_plot
+    >>> r = time_varying_verdict_plot(time_varying_verdict("adam", 30.0, steps=100, beta1=0.9, eps=0.0))
     >>> len(r.artists["amplitude"][0].get_xdata()), len(r.artists["frozen_unstable"])
     (101, 1)
     >>> r.close()
     """
     for attr in ("log10_amplitude", "frozen_rate"):
         if not hasattr(obj, attr):
-            raise ValueError(f"time_varying_verdict() needs a TimeVaryingVerdict; {type(obj).__name__} lacks {attr}")
-    figure, (axis,) = _axes(ax, None, 1, "time_varying_verdict")
+            raise ValueError(
+                f"time_varying_verdict_plot() needs a TimeVaryingVerdict; {type(obj).__name__} lacks {attr}"
+            )
+    figure, (axis,) = _axes(ax, None, 1, "time_varying_verdict_plot")
     y = _finite(obj.log10_amplitude)
     steps = np.arange(y.size)
     line = axis.plot(steps, y, color=_colour(0), label="exact run from rest")[0]
@@ -2485,7 +2545,7 @@ def time_varying_verdict(obj: Any, ax: Any = None, *, title: str | None = None) 
 
 
 @_styled
-def batch_scaling(
+def batch_scaling_plot(
     obj: Any, ax: Any = None, *, quantity: str = "steps", perfect: bool = True, title: str | None = None
 ) -> PlotResult:
     """Steps to the target (or the tuned learning rate) against the batch size, log-log, one line per optimizer.
@@ -2518,16 +2578,16 @@ def batch_scaling(
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import batch_scaling
+    >>> from optfilters.plot import batch_scaling_plot
     >>> b = np.array([1.0, 4.0, 16.0, 64.0])
-    >>> r = batch_scaling(SimpleNamespace(label="sgd", batch_sizes=b, steps=1000 / b + 50, lr=b / 100,
+    >>> r = batch_scaling_plot(SimpleNamespace(label="sgd", batch_sizes=b, steps=1000 / b + 50, lr=b / 100,
     ...                                   effective_lr=b / 100, critical_batch_size=19.0))
     >>> r.artists["curve"][0].get_ydata().tolist()
     [1050.0, 300.0, 112.5, 65.625]
     >>> r.close()
     """
     if quantity not in ("steps", "lr", "effective_lr"):
-        raise ValueError(f"batch_scaling(): quantity must be 'steps', 'lr' or 'effective_lr', got {quantity!r}")
+        raise ValueError(f"batch_scaling_plot(): quantity must be 'steps', 'lr' or 'effective_lr', got {quantity!r}")
     if isinstance(obj, Mapping):
         pairs = [(str(k), v) for k, v in obj.items()]
     elif isinstance(obj, (list, tuple)):
@@ -2537,8 +2597,8 @@ def batch_scaling(
     for _, item in pairs:
         for attr in ("batch_sizes", "steps", "lr", "critical_batch_size"):
             if not hasattr(item, attr):
-                raise ValueError(f"batch_scaling() needs a BatchScaling; {type(item).__name__} lacks {attr}")
-    figure, (axis,) = _axes(ax, None, 1, "batch_scaling")
+                raise ValueError(f"batch_scaling_plot() needs a BatchScaling; {type(item).__name__} lacks {attr}")
+    figure, (axis,) = _axes(ax, None, 1, "batch_scaling_plot")
     curves, refs, marks = [], [], []
     for i, (name, r) in enumerate(pairs):
         b = _finite(r.batch_sizes)
@@ -2582,7 +2642,7 @@ def batch_scaling(
 
 
 @_styled
-def certified_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+def certified_rates_plot(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
     """Bars of the quadratic worst-case rate and the IQC-certified rate of one or several settings.
 
     A setting without a certificate gets a hatched bar to 1 labelled "no certificate".
@@ -2604,15 +2664,15 @@ def certified_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import certified_rates
-    >>> r = certified_rates({"gd": SimpleNamespace(rate=0.9, quadratic_rate=0.9),
+    >>> from optfilters.plot import certified_rates_plot
+    >>> r = certified_rates_plot({"gd": SimpleNamespace(rate=0.9, quadratic_rate=0.9),
     ...                      "hb": SimpleNamespace(rate=float("inf"), quadratic_rate=0.67)})
     >>> [round(float(b.get_height()), 2) for b in r.artists["certified"]]
     [0.9, 1.0]
     >>> r.close()
     """
     pairs = _items(obj, "certified_rates", ("rate", "quadratic_rate"))
-    figure, (axis,) = _axes(ax, None, 1, "certified_rates")
+    figure, (axis,) = _axes(ax, None, 1, "certified_rates_plot")
     x = np.arange(len(pairs), dtype=np.float64)
     quad = [float(c.quadratic_rate) for _, c in pairs]
     cert = [float(c.rate) for _, c in pairs]
@@ -2640,7 +2700,7 @@ def certified_rates(obj: Any, ax: Any = None, *, title: str | None = None) -> Pl
 
 
 @_styled
-def large_signal(obj: Any, ax: Any = None, *, window: int | None = None, title: str | None = None) -> PlotResult:
+def large_signal_plot(obj: Any, ax: Any = None, *, window: int | None = None, title: str | None = None) -> PlotResult:
     """The update over its steady state (top) and the gradient scale (bottom) around a change of scale.
 
     Parameters
@@ -2663,16 +2723,16 @@ def large_signal(obj: Any, ax: Any = None, *, window: int | None = None, title: 
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import large_signal
+    >>> from optfilters.plot import large_signal_plot
     >>> resp = SimpleNamespace(ratios=np.array([1.0, 1.0, 3.0, 2.0, 1.0]), scales=np.array([1, 1, 10, 10, 10.0]),
     ...                        change=2, name="x")
-    >>> r = large_signal(resp)
+    >>> r = large_signal_plot(resp)
     >>> r.artists["ratio"][0].get_ydata().tolist()
     [1.0, 3.0, 2.0, 1.0]
     >>> r.close()
     """
     pairs = _items(obj, "large_signal", ("ratios", "scales", "change"))
-    figure, (top, bottom) = _axes(ax, None, 2, "large_signal", figsize=(6.4, 5.2))
+    figure, (top, bottom) = _axes(ax, None, 2, "large_signal_plot", figsize=(6.4, 5.2))
     lines, scales, peaks, records = [], [], [], []
     for i, (name, r) in enumerate(pairs):
         ratios = _finite(r.ratios)
@@ -2707,7 +2767,7 @@ def large_signal(obj: Any, ax: Any = None, *, window: int | None = None, title: 
 
 
 @_styled
-def peak_ratio_map(
+def peak_ratio_map_plot(
     obj: Any, ax: Any = None, *, bounds: Sequence[float] = (1.2, 2.0), colorbar: bool = True, title: str | None = None
 ) -> PlotResult:
     """Filled contours of the peak update ratio over two hyperparameters, with the ``bounds`` contours.
@@ -2742,18 +2802,18 @@ def peak_ratio_map(
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import peak_ratio_map
+    >>> from optfilters.plot import peak_ratio_map_plot
     >>> m = SimpleNamespace(parameters=("beta1", "beta2"), rows=np.array([0.5, 0.9]), columns=np.array([0.9, 0.99]),
     ...                     peak_ratio=np.array([[1.0, 3.0], [1.0, 2.0]]), name="adam", ratio=10.0)
-    >>> r = peak_ratio_map(m)
+    >>> r = peak_ratio_map_plot(m)
     >>> r.data["peak_ratio"].shape
     (2, 2)
     >>> r.close()
     """
     (_, m), *rest = _items(obj, "peak_ratio_map", ("parameters", "rows", "columns", "peak_ratio"))
     if rest:
-        raise ValueError("peak_ratio_map() draws one map")
-    figure, (axis,) = _axes(ax, None, 1, "peak_ratio_map")
+        raise ValueError("peak_ratio_map_plot() draws one map")
+    figure, (axis,) = _axes(ax, None, 1, "peak_ratio_map_plot")
     rows, cols, z = _finite(m.rows), _finite(m.columns), _finite(m.peak_ratio)
     gap = 1.0 - cols
     mesh = axis.pcolormesh(gap, rows, z, shading="nearest", cmap="magma_r")
@@ -2780,7 +2840,7 @@ def peak_ratio_map(
 
 
 @_styled
-def bounded_region(obj: Any, ax: Any = None, *, title: str | None = None, **line_kw: Any) -> PlotResult:
+def bounded_region_plot(obj: Any, ax: Any = None, *, title: str | None = None, **line_kw: Any) -> PlotResult:
     """The boundary of the bounded region: the largest second parameter for each first one (``1 - value``, log axis).
 
     Parameters
@@ -2803,16 +2863,16 @@ def bounded_region(obj: Any, ax: Any = None, *, title: str | None = None, **line
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import bounded_region
+    >>> from optfilters.plot import bounded_region_plot
     >>> b = SimpleNamespace(rows=np.array([0.8, 0.9]), limits=np.array([0.95, 0.97]), bound=1.2,
     ...                     parameters=("beta1", "beta2"), name="adam")
-    >>> r = bounded_region(b)
+    >>> r = bounded_region_plot(b)
     >>> r.artists["boundary"][0].get_xdata().round(3).tolist()
     [0.05, 0.03]
     >>> r.close()
     """
     pairs = _items(obj, "bounded_region", ("rows", "limits", "bound", "parameters"))
-    figure, (axis,) = _axes(ax, None, 1, "bounded_region")
+    figure, (axis,) = _axes(ax, None, 1, "bounded_region_plot")
     lines = []
     for i, (name, b) in enumerate(pairs):
         label = f"peak <= {float(b.bound):g}x" + (f" ({name})" if name and len(pairs) > 1 else "")
@@ -2828,7 +2888,7 @@ def bounded_region(obj: Any, ax: Any = None, *, title: str | None = None, **line
 
 
 @_styled
-def noise_transition(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+def noise_transition_plot(obj: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
     """Steady-state loss of a sign loop against the gradient noise: predicted, linearised, cycle, observed.
 
     Parameters
@@ -2855,18 +2915,18 @@ def noise_transition(obj: Any, ax: Any = None, *, title: str | None = None) -> P
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import noise_transition
+    >>> from optfilters.plot import noise_transition_plot
     >>> t = SimpleNamespace(noise_std=np.array([0.01, 0.1]), predicted=np.array([1e-4, 1e-3]),
     ...                     linearised=np.array([5e-5, 9e-4]), cycle=2.5e-5, observed=None, observed_stderr=None)
-    >>> r = noise_transition(t)
+    >>> r = noise_transition_plot(t)
     >>> r.artists["predicted"][0].get_ydata().tolist()
     [0.0001, 0.001]
     >>> r.close()
     """
     (_, t), *rest = _items(obj, "noise_transition", ("noise_std", "predicted", "linearised", "cycle"))
     if rest:
-        raise ValueError("noise_transition() draws one sweep")
-    figure, (axis,) = _axes(ax, None, 1, "noise_transition")
+        raise ValueError("noise_transition_plot() draws one sweep")
+    figure, (axis,) = _axes(ax, None, 1, "noise_transition_plot")
     x = _finite(t.noise_std)
     artists: dict[str, tuple[Any, ...]] = {
         "predicted": (axis.plot(x, _finite(t.predicted), color=_colour(0), label="predicted (Gaussian closure)")[0],),
@@ -2893,7 +2953,7 @@ def noise_transition(obj: Any, ax: Any = None, *, title: str | None = None) -> P
 
 
 @_styled
-def relay_run(
+def relay_run_plot(
     obj: Any, ax: Any = None, *, approach: Any = None, steps: int | None = None, title: str | None = None
 ) -> PlotResult:
     """A sign loop's trajectory ``theta_t / step`` with the constant-speed ramp of its approach.
@@ -2925,16 +2985,16 @@ def relay_run(
     --------
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> from optfilters.plot import relay_run
-    >>> r = relay_run(SimpleNamespace(theta=np.array([0.03, 0.02, 0.01, 0.0, 0.01]), step=0.01))
+    >>> from optfilters.plot import relay_run_plot
+    >>> r = relay_run_plot(SimpleNamespace(theta=np.array([0.03, 0.02, 0.01, 0.0, 0.01]), step=0.01))
     >>> r.artists["theta"][0].get_ydata().round(6).tolist()
     [3.0, 2.0, 1.0, 0.0, 1.0]
     >>> r.close()
     """
     (_, run), *rest = _items(obj, "relay_run", ("theta", "step"))
     if rest:
-        raise ValueError("relay_run() draws one run")
-    figure, (axis,) = _axes(ax, None, 1, "relay_run")
+        raise ValueError("relay_run_plot() draws one run")
+    figure, (axis,) = _axes(ax, None, 1, "relay_run_plot")
     theta = _finite(run.theta) / float(run.step)
     n = theta.size if steps is None else min(int(steps) + 1, theta.size)
     t = np.arange(n)
@@ -2957,7 +3017,7 @@ def relay_run(
 
 # ----------------------------------------------------------------------------- identification views
 
-#: Colour of each audit verdict in :func:`atlas`.
+#: Colour of each audit verdict in :func:`atlas_plot`.
 VERDICT_COLOURS: dict[str, str] = {
     "linear": PALETTE[0],
     "linear time-varying": PALETTE[5],
@@ -2970,7 +3030,7 @@ VERDICT_COLOURS: dict[str, str] = {
 
 
 @_styled
-def best_linear_approximation(
+def best_linear_approximation_plot(
     bla: Any, ax: Any = None, *, lags: int | None = None, title: str | None = None
 ) -> PlotResult:
     """The dither estimate of a best linear approximation: response, ±2 standard errors, fitted filter.
@@ -2996,9 +3056,9 @@ def best_linear_approximation(
     --------
     >>> import numpy as np
     >>> from optfilters.dither import estimate_best_linear_approximation
-    >>> from optfilters.plot import best_linear_approximation
+    >>> from optfilters.plot import best_linear_approximation_plot
     >>> g = np.random.default_rng(0).standard_normal((4, 512, 8))
-    >>> r = best_linear_approximation(estimate_best_linear_approximation(g, np.sign(g), burn_in=64))
+    >>> r = best_linear_approximation_plot(estimate_best_linear_approximation(g, np.sign(g), burn_in=64))
     >>> len(r.artists["response"][0].get_xdata())
     16
     >>> r.close()
@@ -3006,7 +3066,7 @@ def best_linear_approximation(
     n = int(bla.window if lags is None else _check_int("lags", lags, 1))
     n = min(n, bla.response.size)
     k = np.arange(n)
-    figure, (axis,) = _axes(ax, None, 1, "best_linear_approximation")
+    figure, (axis,) = _axes(ax, None, 1, "best_linear_approximation_plot")
     r, se = bla.response[:n], bla.standard_error[:n]
     band = axis.fill_between(k, r - 2 * se, r + 2 * se, color=_colour(0), alpha=0.25, linewidth=0, label="±2 s.e.")
     line = axis.plot(k, r, color=_colour(0), marker="o", markersize=2.5, linewidth=1.0, label="estimate")[0]
@@ -3024,7 +3084,7 @@ def best_linear_approximation(
 
 
 @_styled
-def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
+def atlas_plot(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResult:
     """Every audited optimizer at a glance: poles and zeros (left) and DC gain (right), one row each.
 
     Parameters
@@ -3043,6 +3103,11 @@ def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResul
         verdict present), ``dc_gain`` (one bar container); ``data["rows"]``:
         per class its name, verdict, filter source, poles, zeros and DC gain.
 
+    Raises
+    ------
+    ValueError
+        When ``ax`` is given and is not two Axes.
+
     Notes
     -----
     Poles (x) and zeros (o) are drawn at their real part; complex ones are
@@ -3053,8 +3118,8 @@ def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResul
     Examples
     --------
     >>> from optfilters.audit import audit, AuditSettings
-    >>> from optfilters.plot import atlas
-    >>> r = atlas(audit("torch.optim", only=["SGD"], settings=AuditSettings.quick()))
+    >>> from optfilters.plot import atlas_plot
+    >>> r = atlas_plot(audit("torch.optim", only=["SGD"], settings=AuditSettings.quick()))
     >>> r.data["rows"][0]["verdict"]
     'linear'
     >>> r.close()
@@ -3069,7 +3134,7 @@ def atlas(result: Any, ax: Any = None, *, title: str | None = None) -> PlotResul
     else:
         axes = tuple(_as_axes_list(ax))
         if len(axes) != 2:
-            raise ValueError(f"atlas draws 2 panels, so ax must be a sequence of 2 Axes; got {len(axes)}")
+            raise ValueError(f"atlas_plot draws 2 panels, so ax must be a sequence of 2 Axes; got {len(axes)}")
         figure = axes[0].figure
     left, right = axes
     rows = []

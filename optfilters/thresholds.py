@@ -59,6 +59,27 @@ def _step(name: str, value: Any) -> int:
     return int(value)
 
 
+def _operating_point(lr_curvature: Any, curvature: Any, lr: float, scale: float, where: str) -> tuple[float, float]:
+    """``(h, x)``: the curvature and ``x = lr h scale`` from ``lr_curvature`` or ``curvature`` (default ``h = 1``).
+
+    ``lr`` is the learning rate of the step (``where`` names it in the error
+    when it is 0 and ``lr_curvature`` is given); ``scale`` the normaliser's.
+    """
+    if lr_curvature is not None:
+        if curvature is not None:
+            raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
+        x = float(lr_curvature)
+        if not (math.isfinite(x) and x > 0.0):
+            raise InvalidHyperparameterError(f"x = lr * h must be finite and > 0, got {lr_curvature!r}")
+        if lr * scale <= 0.0:
+            raise InvalidHyperparameterError(f"the learning rate{where} is 0: no lr*h to set")
+        return x / (lr * scale), x
+    h = 1.0 if curvature is None else float(curvature)
+    if not (math.isfinite(h) and h > 0.0):
+        raise InvalidHyperparameterError(f"curvature must be finite and > 0, got {curvature!r}")
+    return h, lr * h * scale
+
+
 def _charpoly(matrix: FloatArray) -> FloatArray:
     """``det(zI - A)`` as ``[1, c1, ..., cn]`` (powers of ``z^-1`` after dividing by ``z^n``)."""
     return np.asarray(np.real(np.poly(matrix)), dtype=np.float64)
@@ -146,20 +167,15 @@ def frozen_loop(
     scale = float(normaliser_scale(m, v))
     factor = float(lr_sequence(schedule, 1.0, t)[-1])
     lr = m.lr
-    if lr_curvature is not None:
-        if curvature is not None:
-            raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
-        x = float(lr_curvature)
-        if not (math.isfinite(x) and x > 0.0):
-            raise InvalidHyperparameterError(f"lr_curvature must be finite and > 0, got {lr_curvature!r}")
-        if lr * factor * scale <= 0.0:
-            raise InvalidHyperparameterError(f"the learning rate at step {t} is 0: no lr*h to set")
-        h = x / (lr * factor * scale)
-    else:
-        h = 1.0 if curvature is None else float(curvature)
-        if not (math.isfinite(h) and h > 0.0):
-            raise InvalidHyperparameterError(f"curvature must be finite and > 0, got {curvature!r}")
-        x = lr * factor * h * scale
+    h, x = _operating_point(lr_curvature, curvature, lr * factor, scale, f" at step {t}")
+    if (
+        lr_curvature is not None
+        and not 1e-100 <= h <= 1e100
+        and (m.weight_decay is None or m.weight_decay.weight_decay == 0.0)
+    ):
+        lr, h = x / (factor * scale), 1.0  # a tiny or huge lr: the loop depends on lr * h only
+    if not math.isfinite(h):
+        raise InvalidHyperparameterError(f"lr = {lr:g} is too small to reach x = lr * h = {x:g} at step {t}")
     common = {"schedule": schedule, "second_moment": v, "staleness": staleness}
     at_rest = transition_matrices(m, [t], lr=0.0, curvatures=[h], **common)[0, 0]
     running = transition_matrices(m, [t], lr=lr, curvatures=[h], **common)[0, 0]
@@ -204,7 +220,7 @@ def _edge(loop: FeedbackLoop) -> tuple[float, float | None]:
 
 @dataclass(frozen=True)
 class FrozenEdges:
-    """The frozen-time stability edge against the step ``t`` (see :func:`optfilters.plot.frozen_edges`).
+    """The frozen-time stability edge against the step ``t`` (see :func:`optfilters.plot.frozen_edges_plot`).
 
     Attributes
     ----------
@@ -273,14 +289,14 @@ class FrozenEdges:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.frozen_edges`.
+        """Draw with :func:`optfilters.plot.frozen_edges_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.frozen_edges`.
+            Passed to :func:`optfilters.plot.frozen_edges_plot`.
 
         Returns
         -------
@@ -289,7 +305,7 @@ class FrozenEdges:
         """
         from . import plot
 
-        return plot.frozen_edges(self, ax=ax, **kwargs)
+        return plot.frozen_edges_plot(self, ax=ax, **kwargs)
 
 
 def frozen_edges(
@@ -322,6 +338,12 @@ def frozen_edges(
     -------
     FrozenEdges
 
+    Raises
+    ------
+    InvalidHyperparameterError
+        If a step is not an integer >= 1, or the schedule's learning-rate
+        factor overflows the floating-point range by one of the steps.
+
     Examples
     --------
     >>> from optfilters.thresholds import frozen_edges
@@ -343,6 +365,11 @@ def frozen_edges(
     edges, bases, freqs = [], [], []
     for t in ts:
         factor = float(factors[t - 1])
+        if not math.isfinite(factor):
+            raise InvalidHyperparameterError(
+                f"the schedule's learning-rate factor overflows the floating-point range by step {t}: "
+                "ask for fewer steps or a schedule that stays finite"
+            )
         if factor == 0.0:
             edges.append(math.inf)
             bases.append(math.inf)
@@ -488,14 +515,14 @@ class TimeVaryingVerdict:
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.time_varying_verdict`.
+        """Draw with :func:`optfilters.plot.time_varying_verdict_plot`.
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw into (default: a new figure).
         **kwargs
-            Passed to :func:`optfilters.plot.time_varying_verdict`.
+            Passed to :func:`optfilters.plot.time_varying_verdict_plot`.
 
         Returns
         -------
@@ -504,7 +531,7 @@ class TimeVaryingVerdict:
         """
         from . import plot
 
-        return plot.time_varying_verdict(self, ax=ax, **kwargs)
+        return plot.time_varying_verdict_plot(self, ax=ax, **kwargs)
 
 
 def time_varying_verdict(
@@ -546,8 +573,10 @@ def time_varying_verdict(
     Raises
     ------
     InvalidHyperparameterError
-        If both ``lr_curvature`` and ``curvature`` are given, or either is
-        not finite and > 0.
+        If both ``lr_curvature`` and ``curvature`` are given, either is
+        not finite and > 0, ``lr_curvature`` is given and the learning
+        rate is 0, or the run's numbers overflow the floating-point range
+        at once (``x = lr * h`` near the largest float).
 
     Examples
     --------
@@ -563,18 +592,7 @@ def time_varying_verdict(
     v = float(second_moment)
     scale = float(normaliser_scale(m, v))
     lr = m.lr
-    if lr_curvature is not None:
-        if curvature is not None:
-            raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
-        x = float(lr_curvature)
-        if not (math.isfinite(x) and x > 0.0 and lr * scale > 0.0):
-            raise InvalidHyperparameterError(f"lr_curvature must be finite and > 0, got {lr_curvature!r}")
-        h = x / (lr * scale)
-    else:
-        h = 1.0 if curvature is None else float(curvature)
-        if not (math.isfinite(h) and h > 0.0):
-            raise InvalidHyperparameterError(f"curvature must be finite and > 0, got {curvature!r}")
-        x = lr * h * scale
+    h, x = _operating_point(lr_curvature, curvature, lr, scale, "")
     if m.weight_decay is None or m.weight_decay.weight_decay == 0.0:
         # The loop depends on lr * h only: take h = 1, so that the state (parameter and filter memories in
         # gradient units) and ||Phi_N|| do not depend on how x was split into lr and h.
@@ -591,6 +609,12 @@ def time_varying_verdict(
     )
     n = matrices.shape[2]
     a = matrices[:, 0, :, :n]
+    overflow = InvalidHyperparameterError(
+        f"x = lr * h = {x:g}: the step's numbers overflow the floating-point range (the run diverges at once); "
+        "use a smaller lr * h"
+    )
+    if not np.all(np.isfinite(a)):
+        raise overflow
     frozen = np.asarray(saturating_spectral_radius(a), dtype=np.float64)
     # Phi_N and the run from rest, renormalised at every step (the logs of the scales add up).
     phi = np.eye(n)
@@ -611,6 +635,8 @@ def time_varying_verdict(
                 state = state / size
                 log_state += math.log(size)
             log_amplitude[t] = log_state + math.log(abs(state[0])) if state[0] != 0.0 else -math.inf
+    if not (np.all(np.isfinite(phi)) and np.all(np.isfinite(state))):
+        raise overflow
     norm = float(np.linalg.norm(phi, 2))
     log10_norm = (log_phi + math.log(norm)) / math.log(10.0) if norm > 0 else -math.inf
     radius = float(saturating_spectral_radius(phi))

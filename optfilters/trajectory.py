@@ -15,7 +15,7 @@ Runs go through the PyTorch bridge (:class:`optfilters.torch.FilterOptimizer`),
 through ``torch.optim`` (the catalogue's ``torch_class``), or through the
 numpy reference executor (:meth:`optfilters.OptimizerModel.optimizer`).
 Nothing here imports torch or matplotlib at module import; the runs are
-computed here and drawn by :func:`optfilters.plot.trajectories` (or
+computed here and drawn by :func:`optfilters.plot.trajectories_plot` (or
 :meth:`TrajectoryGrid.plot`), so the plotting layer never reaches the bridge.
 """
 
@@ -789,7 +789,7 @@ class TrajectoryGrid(Sequence[list[TrajectoryRun]]):
         return iter(self.runs)
 
     def plot(self, ax: Any = None, fig: Any = None, **kwargs: Any) -> Any:
-        """Draw the runs over the function's contours (:func:`optfilters.plot.trajectories`).
+        """Draw the runs over the function's contours (:func:`optfilters.plot.trajectories_plot`).
 
         Parameters
         ----------
@@ -798,15 +798,15 @@ class TrajectoryGrid(Sequence[list[TrajectoryRun]]):
         fig : Figure, optional
             Figure for the grid of panels.
         **kwargs
-            Passed on to :func:`optfilters.plot.trajectories` (``levels``, ``max_cols``, ``markers``, ``title``).
+            Passed on to :func:`optfilters.plot.trajectories_plot` (``levels``, ``max_cols``, ``markers``, ``title``).
 
         Returns
         -------
         PlotResult
         """
-        from .plot import trajectories
+        from .plot import trajectories_plot
 
-        return trajectories(self, ax=ax, fig=fig, **kwargs)
+        return trajectories_plot(self, ax=ax, fig=fig, **kwargs)
 
 
 def run_trajectories(

@@ -401,6 +401,16 @@ def saturating_power(base: Any, exponent: Any) -> Any:
 def saturating_float(value: Any) -> float:
     """``float(value)`` with overflow saturating to ``±inf`` (an exact rational or integer beyond the double range).
 
+    Parameters
+    ----------
+    value : int, Fraction, float or any real number
+        What :class:`float` converts (an exact rational may lie beyond the double range).
+
+    Returns
+    -------
+    float
+        ``float(value)``, or ``inf`` / ``-inf`` (by the sign of ``value``) where that overflows.
+
     Examples
     --------
     >>> from fractions import Fraction
@@ -420,6 +430,11 @@ def saturating_spectral_radius(matrices: Any) -> Any:
     huge curvature or learning rate) has radius ``inf``, so the caller reports
     it as unstable, where :func:`numpy.linalg.eigvals` would raise "Array must
     not contain infs or NaNs".
+
+    Parameters
+    ----------
+    matrices : array_like, shape (..., n, n)
+        A square matrix or a stack of them (converted to float64).
 
     Returns
     -------

@@ -18,6 +18,8 @@ What every source shares, defined here:
 * :func:`deterministic`: the run conditions of every source (one thread,
   seeded generators, deterministic torch algorithms), applied by
   :func:`reproduce`.
+* :func:`save_figure`: a figure written in the library's style with
+  byte-stable metadata, then closed.
 * :func:`write_outputs` (``captions.md`` and ``numbers.json``, rounded so that
   the committed files do not change from run to run) and :func:`command_line`
   (``[OUT_DIR] [--quick]``, ``--help``, one-line errors for anything else).
@@ -56,6 +58,7 @@ __all__ = [
     "reproduce",
     "rounded",
     "run_source",
+    "save_figure",
     "source_module",
     "stderr_bars",
     "summary_lines",
@@ -522,6 +525,48 @@ def plain_numbers(value: Any, digits: int | None = None) -> Any:
             return None
         return value if digits is None else rounded(value, digits)
     return value
+
+
+def save_figure(figure: Any, path: Path, dpi: float) -> str:
+    """Save a source's ``figure`` to ``path`` and close it; return the file's name (for ``numbers["files"]``).
+
+    Saved by :meth:`optfilters.plot.PlotResult.savefig`: the library's style,
+    and no metadata that changes from run to run, so that a regenerated
+    figure is byte-identical to the committed one.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        The figure drawn (closed here, also when saving fails).
+    path : Path
+        Target file; its suffix selects the format.
+    dpi : float
+        Resolution in dots per inch.
+
+    Returns
+    -------
+    str
+        ``path.name``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_figure(fig, Path(folder) / "line.png", dpi=50), plt.fignum_exists(fig.number)
+    ('line.png', False)
+    """
+    import matplotlib.pyplot as plt
+
+    from optfilters import plot
+
+    try:
+        plot.PlotResult(figure, tuple(figure.axes)).savefig(path, dpi=dpi)
+    finally:
+        plt.close(figure)
+    return path.name
 
 
 def write_outputs(

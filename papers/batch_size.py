@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import Check, caption_number, checks_section, run_source, write_outputs
+from optfilters.papers import Check, caption_number, checks_section, run_source, save_figure, write_outputs
 
 TITLE = "Batch size on the noisy quadratic model: critical batch size and scaling rules (Zhang et al. 2019)"
 
@@ -266,12 +266,9 @@ def _figure_scaling(scaling: dict[str, Any], out: Path, dpi: int) -> list[str]:
     with plot.style():
         fig, axes = plt.subplots(1, 2, figsize=(12.0, 4.8), squeeze=False)
     results = {v["label"]: v["result"] for v in scaling.values()}
-    plot.batch_scaling(results, ax=axes[0, 0], quantity="steps", title="steps to loss 0.01 (tuned per batch size)")
-    plot.batch_scaling(results, ax=axes[0, 1], quantity="lr", title="tuned learning rate")
-    target = out / "steps_vs_batch.png"
-    plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=dpi)
-    plt.close(fig)
-    return [target.name]
+    plot.batch_scaling_plot(results, ax=axes[0, 0], quantity="steps", title="steps to loss 0.01 (tuned per batch size)")
+    plot.batch_scaling_plot(results, ax=axes[0, 1], quantity="lr", title="tuned learning rate")
+    return [save_figure(fig, out / "steps_vs_batch.png", dpi)]
 
 
 def _figure_checks(mc: dict[str, Any], rules: dict[str, Any], out: Path, dpi: int) -> list[str]:
@@ -282,7 +279,7 @@ def _figure_checks(mc: dict[str, Any], rules: dict[str, Any], out: Path, dpi: in
     with plot.style():
         fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.4), squeeze=False)
     comparisons = {k: v["comparison"] for k, v in mc.items()}
-    plot.loss_comparison(comparisons, ax=axes[0, 0], log=True, band=2.0, title="heavy ball (tuned): bridge runs")
+    plot.loss_comparison_plot(comparisons, ax=axes[0, 0], log=True, band=2.0, title="heavy ball (tuned): bridge runs")
     for i, row in enumerate(mc.values()):
         axes[0, 0].axvline(row["predicted_steps"], color=plot.PALETTE[i % len(plot.PALETTE)], linestyle=":")
     axes[0, 0].axhline(0.01, color="0.3", linewidth=0.8)
@@ -307,10 +304,7 @@ def _figure_checks(mc: dict[str, Any], rules: dict[str, Any], out: Path, dpi: in
         ax.set_ylabel("expected loss")
         ax.set_title(f"{key.replace('_', ' ')}: scaling rules")
         ax.legend(fontsize="x-small")
-    target = out / "checks.png"
-    plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=dpi)
-    plt.close(fig)
-    return [target.name]
+    return [save_figure(fig, out / "checks.png", dpi)]
 
 
 # ----------------------------------------------------------------------------- numbers and captions

@@ -71,7 +71,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import Check, caption_number, progress, run_source, write_outputs
+from optfilters.papers import Check, caption_number, progress, run_source, save_figure, write_outputs
 
 TITLE = "Copernicus Master Intro to DL, lecture 5: GD, momentum, RMSprop and Adam on a bowl and on Rosenbrock"
 
@@ -343,14 +343,6 @@ def _predicted_status(lr: float, h: float) -> str:
 # ----------------------------------------------------------------------------- figures
 
 
-def _save(result: Any, path: Path, dpi: int) -> str:
-    import matplotlib.pyplot as plt
-
-    result.savefig(path, dpi=dpi)
-    plt.close(result.figure)
-    return path.name
-
-
 def _trajectory_figure(
     function: str, optimizers: Any, lrs: Any, steps: int, path: Path, dpi: int, **kwargs: Any
 ) -> tuple[str, Any]:
@@ -358,10 +350,10 @@ def _trajectory_figure(
     from optfilters.trajectory import run_trajectories
 
     with progress(f"{path.name}: {len(optimizers) * len(lrs)} runs of {steps} steps", 1) as advance:
-        result = plot.trajectories(run_trajectories(function, optimizers, lrs, steps=steps), **kwargs)
+        result = plot.trajectories_plot(run_trajectories(function, optimizers, lrs, steps=steps), **kwargs)
         advance(1)
     runs = result.data["runs"]
-    return _save(result, path, dpi), runs
+    return save_figure(result.figure, path, dpi), runs
 
 
 def _contraction_figure(gd_rows: list[dict[str, Any]], runs: list[Any], path: Path, dpi: int) -> str:
@@ -402,7 +394,7 @@ def _contraction_figure(gd_rows: list[dict[str, Any]], runs: list[Any], path: Pa
         right.set_ylim(0.0, 1.3)
         right.legend(fontsize="small", loc="upper left")
         result = plot.PlotResult(fig, (left, right))
-    return _save(result, path, dpi)
+    return save_figure(result.figure, path, dpi)
 
 
 def _momentum_rate_figure(rows: list[dict[str, Any]], path: Path, dpi: int) -> str:
@@ -415,7 +407,7 @@ def _momentum_rate_figure(rows: list[dict[str, Any]], path: Path, dpi: int) -> s
     curves = {label: loop.rate_curve(x) for label, loop in loops.items()}
     with plot.style():
         _, ax = plt.subplots(figsize=(7.6, 4.4))
-    result = plot.closed_loop_rate(curves, ax=ax, log=True, shade=False, ymax=1.06, title=None)
+    result = plot.closed_loop_rate_plot(curves, ax=ax, log=True, shade=False, ymax=1.06, title=None)
     ax.set_ylim(0.88, 1.06)
     markers = {20.0: "s", 200.0: "o"}
     for i, label in enumerate(loops):
@@ -439,7 +431,7 @@ def _momentum_rate_figure(rows: list[dict[str, Any]], path: Path, dpi: int) -> s
     ax.text(1.2e-5, math.sqrt(MOMENTUM) - 0.008, "sqrt(0.9) = 0.9487", fontsize="small", color="0.3")
     ax.set_title("Momentum (beta = 0.9) on the bowl: closed-loop rate vs envelope decay of the runs")
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2)
-    return _save(result, path, dpi)
+    return save_figure(result.figure, path, dpi)
 
 
 def _rosenbrock_distance_figure(
@@ -514,7 +506,7 @@ def _rosenbrock_distance_figure(
         right.set_title(f"GD lr={CYCLE_LR:g}, steps {cycle_run.steps - 39}-{cycle_run.steps}: period-2 orbit")
         right.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2)
         result = plot.PlotResult(fig, tuple(axes))
-    return _save(result, path, dpi)
+    return save_figure(result.figure, path, dpi)
 
 
 # ----------------------------------------------------------------------------- checks

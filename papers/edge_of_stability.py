@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import Check, progress, rounded, run_source, write_outputs
+from optfilters.papers import Check, progress, rounded, run_source, save_figure, write_outputs
 
 TITLE = "Edge of stability on a real network: sharpness hovers at the closed-loop threshold (Cohen et al. 2021, 2022)"
 
@@ -126,14 +126,11 @@ def _figure_sharpness(traces: dict[str, Any], out: Path) -> list[str]:
         fig, axes = plt.subplots(len(groups), 1, figsize=(6.4, 2.9 * len(groups)), squeeze=False)
     for ax, (title, labels) in zip(axes[:, 0], groups.items(), strict=True):
         # A list: each trace is labelled by its optimizer and lr.
-        plot.sharpness([traces[label] for label in labels], ax=ax, log=title.startswith("gradient"), title=title)
+        plot.sharpness_plot([traces[label] for label in labels], ax=ax, log=title.startswith("gradient"), title=title)
         ax.legend(loc="lower right", ncols=2 if len(labels) > 2 else 1, fontsize="small")
         if title.startswith("Adam"):
             ax.set_ylabel("preconditioned sharpness")
-    target = out / "sharpness.png"
-    plot.PlotResult(fig, tuple(axes[:, 0])).savefig(target, dpi=150)
-    plt.close(fig)
-    return [target.name]
+    return [save_figure(fig, out / "sharpness.png", 150)]
 
 
 def _figure_ratios(rows: dict[str, dict[str, Any]], out: Path) -> list[str]:
@@ -158,10 +155,8 @@ def _figure_ratios(rows: dict[str, dict[str, Any]], out: Path) -> list[str]:
         ax.set_xlim(lo - 0.05, hi + 0.05)
         ax.set_xlabel(f"observed sharpness (median, last {LATE_FRACTION:.0%} of steps) / predicted threshold")
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize="small")
-        target = out / "ratios.png"
-        plot.PlotResult(fig, (ax,)).savefig(target, dpi=150)
-    plt.close(fig)
-    return [target.name]
+        name = save_figure(fig, out / "ratios.png", 150)
+    return [name]
 
 
 def _figure_loss(observations: dict[str, Any], out: Path) -> list[str]:
@@ -177,10 +172,8 @@ def _figure_loss(observations: dict[str, Any], out: Path) -> list[str]:
         ax.set_xlabel("step")
         ax.set_ylabel("training loss (squared, full batch)")
         ax.legend(fontsize="small")
-        target = out / "loss.png"
-        plot.PlotResult(fig, (ax,)).savefig(target, dpi=150)
-    plt.close(fig)
-    return [target.name]
+        name = save_figure(fig, out / "loss.png", 150)
+    return [name]
 
 
 def _figure_response(responses: dict[str, Any], out: Path) -> list[str]:
@@ -191,11 +184,8 @@ def _figure_response(responses: dict[str, Any], out: Path) -> list[str]:
     with plot.style():
         fig, axes = plt.subplots(2, len(responses), figsize=(5.0 * len(responses), 5.6), squeeze=False, sharex=True)
     for j, (label, response) in enumerate(responses.items()):
-        plot.empirical_response(response, ax=[axes[0, j], axes[1, j]], log=True, title=label)
-    target = out / "empirical_response.png"
-    plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=150)
-    plt.close(fig)
-    return [target.name]
+        plot.empirical_response_plot(response, ax=[axes[0, j], axes[1, j]], log=True, title=label)
+    return [save_figure(fig, out / "empirical_response.png", 150)]
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

@@ -83,7 +83,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from optfilters.papers import Check, caption_number, run_source, write_outputs
+from optfilters.papers import Check, caption_number, run_source, save_figure, write_outputs
 
 TITLE = "EE 541 Unit 7B, gradient filtering: momentum, Nesterov and Adam as filters on the gradient"
 
@@ -371,7 +371,7 @@ def _draw_family(
     for label, (filt, closed) in series.items():
         extra = [v for v in (closed["cutoff"][1], closed["phase_extremum_frequency"][1]) if v is not None]
         responses[label] = optfilters.frequency_response(filt, freqs=_grid(n, fmin, extra))
-    result = plot.bode(responses, ax=list(axes), phase=True, title=title, legend=False)
+    result = plot.bode_plot(responses, ax=list(axes), phase=True, title=title, legend=False)
     rows: dict[str, Any] = {}
     for i, (label, (filt, closed)) in enumerate(series.items()):
         mag, phase = result.artists["magnitude"][i], result.artists["phase"][i]
@@ -397,16 +397,6 @@ def _legend_with_markers(ax: Any, **kwargs: Any) -> None:
     ax.legend(handles, labels, **kwargs)
 
 
-def _save(fig: Any, axes: Any, path: Path, dpi: int) -> str:
-    import matplotlib.pyplot as plt
-
-    from optfilters import plot
-
-    plot.PlotResult(fig, tuple(axes)).savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path.name
-
-
 def _momentum_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
     import matplotlib.pyplot as plt
 
@@ -421,7 +411,7 @@ def _momentum_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
         fig, axes = plt.subplots(2, 1, figsize=(6.8, 6.0), sharex=True)
         _, rows = _draw_family(axes, series, n, 1e-4, "Standard momentum (torch SGD): H = 1/(1 - mu z^-1)")
         _legend_with_markers(axes[0], loc="upper right")
-        name = _save(fig, axes, out / "momentum_response.png", dpi)
+        name = save_figure(fig, out / "momentum_response.png", dpi)
     return name, rows
 
 
@@ -448,7 +438,7 @@ def _nesterov_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
         )
         _legend_with_markers(ax_mag, loc="upper right")
         ax_mag.tick_params(labelbottom=False)
-        pz = plot.pole_zero(
+        pz = plot.pole_zero_plot(
             {label: filt for label, (filt, _) in series.items()},
             ax=ax_pz,
             title="pole (x) at z = mu, zero (o) at z = mu/(1 + mu)",
@@ -464,7 +454,7 @@ def _nesterov_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
             rows[label]["zero"] = _check(closed["zero"][0], closed["zero"][1], float(zeros[0]))
             rows[label]["pole"] = _check(closed["pole"][0], closed["pole"][1], float(poles[0]))
             rows[label]["zero_in_z_inverse"] = _check("(1+mu)/mu", 1.0 / closed["zero"][1], 1.0 / float(zeros[0]))
-        name = _save(fig, (ax_mag, ax_phase, ax_pz), out / "nesterov_response.png", dpi)
+        name = save_figure(fig, out / "nesterov_response.png", dpi)
     return name, rows
 
 
@@ -516,7 +506,7 @@ def _comparison_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]
     }
     with plot.style():
         fig, axes = plt.subplots(3, 1, figsize=(6.8, 7.6), sharex=True, height_ratios=(1.2, 1.0, 0.8))
-        result = plot.bode(
+        result = plot.bode_plot(
             responses, ax=list(axes[:2]), phase=True, title=f"Standard vs Nesterov momentum at mu = {mu:g}"
         )
         mags = result.artists["magnitude"]
@@ -546,7 +536,7 @@ def _comparison_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]
             va="bottom",
         )
         _symlog(axes, 1e-4)
-        name = _save(fig, axes, out / "momentum_vs_nesterov.png", dpi)
+        name = save_figure(fig, out / "momentum_vs_nesterov.png", dpi)
     w = 2.0 * np.pi * x
     closed_ratio = np.sqrt((1.0 + mu) ** 2 - 2.0 * mu * (1.0 + mu) * np.cos(w) + mu * mu)
     drawn_ratio = 10.0 ** (ratio_db / 20.0)
@@ -597,7 +587,7 @@ def _adam_figure(out: Path, n: int, dpi: int) -> tuple[str, dict[str, Any]]:
         for marker_line in axes[0].lines[-1:] + axes[1].lines[-1:]:
             marker_line.set_color("0.15")
         _legend_with_markers(axes[0], loc="lower left")
-        name = _save(fig, axes, out / "adam_response.png", dpi)
+        name = save_figure(fig, out / "adam_response.png", dpi)
     return name, rows
 
 
@@ -612,14 +602,14 @@ def _step_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str, Any]]:
     rows: dict[str, Any] = {}
     with plot.style():
         fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.2))
-        unit_dc = plot.step(
+        unit_dc = plot.step_plot(
             {f"alpha = {a:g}": ArmaFilter.ema(a) for a in STEP_ALPHAS},
             ax=axes[0],
             n=steps,
             bias_corrected=False,
             title="unit DC gain: y = alpha y + (1 - alpha) x;  s_t = 1 - alpha^t",
         )
-        unit_input = plot.step(
+        unit_input = plot.step_plot(
             {f"alpha = {a:g}": ArmaFilter.leaky_integrator(a) for a in STEP_ALPHAS},
             ax=axes[1],
             n=steps,
@@ -650,7 +640,7 @@ def _step_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[str, Any]]:
         axes[1].set_ylim(0.0, 1.1 / (1.0 - max(STEP_ALPHAS)))
         for ax in axes:
             ax.legend(loc="lower right")
-        name = _save(fig, axes, out / "ar1_step_responses.png", dpi)
+        name = save_figure(fig, out / "ar1_step_responses.png", dpi)
     return name, rows
 
 
@@ -690,7 +680,7 @@ def _bias_correction_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[
     )
     with plot.style():
         fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4), width_ratios=(1.0, 1.5))
-        st = plot.step(
+        st = plot.step_plot(
             {"unit step": ema, f"step of {SCALED_STEP:g}": scaled},
             ax=axes[0],
             n=steps,
@@ -724,7 +714,7 @@ def _bias_correction_figure(out: Path, dpi: int, steps: int) -> tuple[str, dict[
         low, high = float(np.min(x)), float(np.max(x))
         ax.set_ylim(low - 0.45 * (high - low), high + 0.3 * (high - low))
         ax.legend(loc="upper right", ncols=2, fontsize="small")
-        name = _save(fig, axes, out / "bias_correction.png", dpi)
+        name = save_figure(fig, out / "bias_correction.png", dpi)
 
     # Read everything back from the drawn lines.
     drawn_t = np.asarray(comp_line.get_xdata(), dtype=np.float64)
@@ -832,7 +822,7 @@ def _table_figure(out: Path, dpi: int) -> tuple[str, dict[str, Any]]:
             fontsize=10,
         )
         ax_note.text(0.0, 1.0, note, transform=ax_note.transAxes, fontsize=8.5, va="top")
-        name = _save(fig, (ax, ax_note), out / "summary_table.png", dpi)
+        name = save_figure(fig, out / "summary_table.png", dpi)
     rows = {r[0]: dict(zip(lecture.columns, r, strict=True)) for r in lecture.rows}
     return name, {
         "rows_in_figure": list(TABLE_FIGURE_ROWS),

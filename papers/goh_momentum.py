@@ -22,8 +22,8 @@ determinant), and the convergence rate is its largest eigenvalue modulus:
   ``(sqrt(kappa) - 1) / (sqrt(kappa) + 1)``, against gradient descent's
   ``(kappa - 1) / (kappa + 1)`` at ``alpha = 2 / (L + mu)``.
 
-The figures are drawn by :func:`optfilters.plot.stability_map` and
-:func:`optfilters.plot.closed_loop_rate` from
+The figures are drawn by :func:`optfilters.plot.stability_map_plot` and
+:func:`optfilters.plot.closed_loop_rate_plot` from
 :func:`optfilters.closed_loop.stability_map`, :func:`~optfilters.closed_loop.rate_curve`
 and :func:`~optfilters.closed_loop.tune`; the numbers drawn are checked against
 the closed forms above, written out independently here
@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from optfilters.papers import Check, caption_number, run_source, write_outputs
+from optfilters.papers import Check, caption_number, run_source, save_figure, write_outputs
 
 TITLE = "Why Momentum Really Works (Goh, Distill 2017): heavy-ball rate over step size and momentum, Polyak tuning"
 
@@ -318,14 +318,6 @@ def _exact_edges(betas: tuple[float, ...]) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- figures
 
 
-def _save(result: Any, path: Path, dpi: int) -> str:
-    import matplotlib.pyplot as plt
-
-    result.savefig(path, dpi=dpi)
-    plt.close(result.figure)
-    return path.name
-
-
 def _map_figure(m: Any, path: Path, dpi: int) -> tuple[str, Any]:
     import matplotlib.pyplot as plt
 
@@ -333,7 +325,7 @@ def _map_figure(m: Any, path: Path, dpi: int) -> tuple[str, Any]:
 
     with plot.style():
         _, ax = plt.subplots(figsize=(7.6, 5.0))
-    result = plot.stability_map(m, ax=ax, title="Heavy ball (Goh's z, w iteration = torch SGD momentum): rate")
+    result = plot.stability_map_plot(m, ax=ax, title="Heavy ball (Goh's z, w iteration = torch SGD momentum): rate")
     b = np.linspace(0.0, float(np.max(m.parameter_values)), 400)
     ax.plot((1.0 - np.sqrt(b)) ** 2, b, color="#D55E00", linestyle="--", linewidth=1.4, label="(1 - sqrt(beta))^2")
     ax.plot((1.0 + np.sqrt(b)) ** 2, b, color="#E69F00", linestyle="--", linewidth=1.4, label="(1 + sqrt(beta))^2")
@@ -349,7 +341,7 @@ def _map_figure(m: Any, path: Path, dpi: int) -> tuple[str, Any]:
     ax.legend(
         fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2, frameon=True, facecolor="0.85"
     )
-    return _save(result, path, dpi), result.data
+    return save_figure(result.figure, path, dpi), result.data
 
 
 def _curve_figure(curves: dict[str, Any], path: Path, dpi: int) -> tuple[str, Any]:
@@ -359,7 +351,7 @@ def _curve_figure(curves: dict[str, Any], path: Path, dpi: int) -> tuple[str, An
 
     with plot.style():
         _, ax = plt.subplots(figsize=(7.6, 4.6))
-    result = plot.closed_loop_rate(curves, ax=ax, shade=False, ymax=1.25, title="Rate against alpha · lambda")
+    result = plot.closed_loop_rate_plot(curves, ax=ax, shade=False, ymax=1.25, title="Rate against alpha · lambda")
     for i, beta in enumerate(CURVE_BETAS):
         colour = plot.PALETTE[i]
         ax.plot(2.0 + 2.0 * beta, 1.0, "o", color=colour, markersize=6, label="_edge")
@@ -372,7 +364,7 @@ def _curve_figure(curves: dict[str, Any], path: Path, dpi: int) -> tuple[str, An
     ax.set_xlabel("alpha · lambda (step size × curvature)")
     ax.set_xlim(0.0, X_MAX)
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3)
-    return _save(result, path, dpi), result.data
+    return save_figure(result.figure, path, dpi), result.data
 
 
 def _tuning_figure(rows: list[dict[str, Any]], path: Path, dpi: int) -> str:
@@ -420,7 +412,7 @@ def _tuning_figure(rows: list[dict[str, Any]], path: Path, dpi: int) -> str:
         third.set_title("-ln 10 / ln(rate): sqrt(kappa) vs kappa")
         third.legend(fontsize="small", loc="upper left")
         result = plot.PlotResult(fig, (left, right, third))
-    return _save(result, path, dpi)
+    return save_figure(result.figure, path, dpi)
 
 
 # ----------------------------------------------------------------------------- captions
@@ -444,7 +436,7 @@ def _captions(n: dict[str, Any]) -> str:
         "## rate_map.png",
         f"Convergence rate (largest |eigenvalue| of [[1 + beta - x, -beta], [1, 0]]) over x = alpha lambda in [0, "
         f"{X_MAX:g}] and beta in [0, {BETA_MAX:g}] ({mc['grid'][0]} x {mc['grid'][1]} grid), drawn by "
-        "optfilters.plot.stability_map from optfilters.closed_loop.stability_map; grey: rate >= 1; white contour: "
+        "optfilters.plot.stability_map_plot from optfilters.closed_loop.stability_map; grey: rate >= 1; white contour: "
         "rate = 1 on the drawn map. Overlaid closed forms: the edge x = 2 + 2 beta (dotted, on the contour), and "
         "the complex band (1 - sqrt(beta))^2 < x < (1 + sqrt(beta))^2 (dashed) inside which the rate is exactly "
         "sqrt(beta), flat in x (the modulus is sqrt(beta), not 2 sqrt(beta)); to its left two real poles (slow, "
@@ -477,7 +469,8 @@ def _captions(n: dict[str, Any]) -> str:
         "",
         "## rate_curves.png",
         f"Rate against x = alpha lambda at beta = {', '.join(f'{b:g}' for b in CURVE_BETAS)} "
-        "(optfilters.closed_loop.rate_curve drawn by optfilters.plot.closed_loop_rate); dots: the edges 2 + 2 beta; "
+        "(optfilters.closed_loop.rate_curve drawn by optfilters.plot.closed_loop_rate_plot); "
+        "dots: the edges 2 + 2 beta; "
         "thick dotted: sqrt(beta) over the band (1 -+ sqrt(beta))^2 where each curve is flat at its minimum. "
         "Momentum does not lower the best rate for a single curvature (GD reaches 0 at x = 1); it widens the range "
         "of x over which the rate is good, which is what matters when the curvatures spread over [mu, L].",

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from optfilters.papers import Check, checks_section, run_source, write_outputs
+from optfilters.papers import Check, checks_section, run_source, save_figure, write_outputs
 
 TITLE = "Worst cases beyond quadratics: IQC-certified rates and the heavy-ball 3-cycle (Lessard, Recht, Packard 2016)"
 
@@ -269,7 +269,7 @@ def _figures(
     import matplotlib.pyplot as plt
 
     from optfilters.iqc import certify
-    from optfilters.plot import certified_rates, style
+    from optfilters.plot import certified_rates_plot, style
 
     files = []
     with style():
@@ -318,8 +318,7 @@ def _figures(
         ax.set_ylabel("x")
         ax.set_title("Lessard et al.'s piecewise quadratic (mu = 1, L = 25), x0 = 3.3")
         ax.legend(fontsize=7, loc="lower right")
-        fig.savefig(out / "counterexample.png", dpi=dpi, metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / "counterexample.png", dpi)
         files.append("counterexample.png")
 
         rows = numbers["rates"]["rows"]
@@ -359,8 +358,7 @@ def _figures(
         ax.set_ylabel("convergence rate")
         ax.set_ylim(0.0, 1.02)
         ax.legend(fontsize=7, loc="lower right")
-        fig.savefig(out / "certified_rates.png", dpi=dpi, metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / "certified_rates.png", dpi)
         files.append("certified_rates.png")
 
         plr, pbeta = polyak(25.0)
@@ -372,9 +370,8 @@ def _figures(
         }
         if "25" in tuning:
             certs["HB certified tuning"] = tuning["25"]["_result"].certificate
-        r = certified_rates(certs, title="kappa = 25: worst quadratic and certified rates")
-        r.savefig(out / "kappa25.png", dpi=dpi)
-        r.close()
+        r = certified_rates_plot(certs, title="kappa = 25: worst quadratic and certified rates")
+        save_figure(r.figure, out / "kappa25.png", dpi)
         files.append("kappa25.png")
     return files
 

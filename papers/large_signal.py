@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from optfilters.papers import Check, checks_section, run_source, write_outputs
+from optfilters.papers import Check, checks_section, run_source, save_figure, write_outputs
 
 TITLE = "Adam's large-signal response: update spike after a gradient-scale change, vs torch.optim.Adam"
 
@@ -149,17 +149,16 @@ def _responses(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 def _figure_responses(shown: dict[str, Any], out: Path, dpi: int) -> str:
     import matplotlib.pyplot as plt
 
-    from optfilters.plot import large_signal, style
+    from optfilters.plot import large_signal_plot, style
 
     with style():
         fig, axes = plt.subplots(2, 3, figsize=(13.0, 6.0), sharex="col")
         titles = ("10x step up", "10x step down", "20-step 10x burst")
         for col, title in enumerate(titles):
             responses = {label: rs[col] for label, rs in shown.items()}
-            large_signal(responses, ax=[axes[0, col], axes[1, col]], window=120 if col else 80, title=title)
+            large_signal_plot(responses, ax=[axes[0, col], axes[1, col]], window=120 if col else 80, title=title)
         name = "responses.png"
-        fig.savefig(out / name, dpi=dpi, metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / name, dpi)
     return name
 
 
@@ -200,8 +199,7 @@ def _map(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
         ax.legend(loc="lower left", fontsize=8)
         del r
         name = "peak_map.png"
-        fig.savefig(out / name, dpi=settings["dpi"], metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / name, settings["dpi"])
     numbers = {
         "rows": list(settings["rows"]),
         "columns": list(settings["columns"]),
@@ -270,8 +268,7 @@ def _history(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
         ax.set_title("Adam (beta1 0.9): a longer history spikes more")
         ax.legend()
         name = "history.png"
-        fig.savefig(out / name, dpi=settings["dpi"], metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / name, settings["dpi"])
     return rows, name
 
 

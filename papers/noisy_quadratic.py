@@ -96,7 +96,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from optfilters.papers import Check, caption_number, progress, run_source, write_outputs
+from optfilters.papers import Check, caption_number, progress, run_source, save_figure, write_outputs
 
 TITLE = "Noisy quadratic model: steady-state loss and trajectories, predicted against torch runs (Zhang et al. 2019)"
 
@@ -672,10 +672,7 @@ def _figure_steady_state(rows: dict[str, Any], steps: int, out: Path, dpi: int) 
             )
         ax.legend(loc="lower right", fontsize="x-small")
     axes[0, 0].set_ylabel(f"loss at step {steps} (steady state)")
-    target = out / "steady_state.png"
-    plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=dpi)
-    plt.close(fig)
-    return [target.name]
+    return [save_figure(fig, out / "steady_state.png", dpi)]
 
 
 def _figure_trajectories(panels: dict[str, dict[str, Any]], out: Path, dpi: int) -> list[str]:
@@ -686,7 +683,7 @@ def _figure_trajectories(panels: dict[str, dict[str, Any]], out: Path, dpi: int)
     with plot.style():
         fig, axes = plt.subplots(2, 2, figsize=(11.0, 7.6), squeeze=False)
     for ax, (panel, runs) in zip(axes.ravel(), panels.items(), strict=True):
-        result = plot.loss_comparison({k: v[0] for k, v in runs.items()}, ax=ax, log=True, band=2.0, title=panel)
+        result = plot.loss_comparison_plot({k: v[0] for k, v in runs.items()}, ax=ax, log=True, band=2.0, title=panel)
         for i, (_, row) in enumerate(runs.values()):
             if row["steady_state"] is not None and math.isfinite(row["steady_state"]):
                 ax.axhline(row["steady_state"], color=plot.PALETTE[i % len(plot.PALETTE)], linestyle=":", linewidth=1)
@@ -694,10 +691,7 @@ def _figure_trajectories(panels: dict[str, dict[str, Any]], out: Path, dpi: int)
         if result.legend is not None:
             result.legend.remove()
         ax.legend(fontsize="x-small", loc="best")
-    target = out / "trajectories.png"
-    plot.PlotResult(fig, tuple(axes.ravel())).savefig(target, dpi=dpi)
-    plt.close(fig)
-    return [target.name]
+    return [save_figure(fig, out / "trajectories.png", dpi)]
 
 
 # ----------------------------------------------------------------------------- captions
@@ -776,7 +770,7 @@ def _captions(numbers: dict[str, Any], settings: dict[str, Any], files: dict[str
         f"## {', '.join(files['trajectories'])}",
         f"Expected loss over {settings['trajectory_steps']} steps from theta_0 ~ N(0, I) (as in the NQM notebook): "
         f"observed mean over {settings['trajectory_seeds']} seeds with a 2 s.e. band (solid), prediction "
-        "(dashed, optfilters.observe.observe_quadratic / optfilters.plot.loss_comparison), steady state "
+        "(dashed, optfilters.observe.observe_quadratic / optfilters.plot.loss_comparison_plot), steady state "
         "of each constant lr (dotted). Panels: SGD at two lrs, heavy ball at two lrs, SGD at lr 1.5 with step "
         "decay and cosine schedules (the loss falls below the constant-lr floor as the lr decays), Adam "
         "(linearised, mean-field tracking). Checks: the prediction against independent recursions for SGD "

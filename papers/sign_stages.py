@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from optfilters.papers import Check, checks_section, run_source, write_outputs
+from optfilters.papers import Check, checks_section, run_source, save_figure, write_outputs
 
 TITLE = "Sign-type stages (Lion, Signum, signSGD, Sophia's clip): approach, exact limit cycles and noise vs bridge runs"
 
@@ -197,7 +197,7 @@ def sophia_run(lr: float, rho: float, beta: float, theta0: float, steps: int, cu
 def _approach(dpi: int, out: Path) -> tuple[dict[str, Any], str]:
     from optfilters.describing_function import sign_loop
     from optfilters.noisy_quadratic import predict
-    from optfilters.plot import relay_run, style
+    from optfilters.plot import relay_run_plot, style
 
     lr, steps = 0.01, 400
     loop = sign_loop("lion", lr=lr)
@@ -226,7 +226,7 @@ def _approach(dpi: int, out: Path) -> tuple[dict[str, Any], str]:
     with style():
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11.0, 4.0))
         run = loop.run(1.0, steps=steps)
-        relay_run(run, ax=ax1, approach=approach, title="Lion, lr 0.01, theta0 = 1 (bridge)")
+        relay_run_plot(run, ax=ax1, approach=approach, title="Lion, lr 0.01, theta0 = 1 (bridge)")
         ax1.plot(np.arange(theta.size), theta / lr, color="0.2", linewidth=0.6, linestyle=":", label="bridge run")
         ax1.axvline(approach.switch, color="0.5", linewidth=0.8)
         ax1.legend(loc="upper right")
@@ -242,8 +242,7 @@ def _approach(dpi: int, out: Path) -> tuple[dict[str, Any], str]:
         ax2.set_ylim(1e-8, 1.0)
         ax2.legend(loc="lower left")
         name = "approach.png"
-        fig.savefig(out / name, dpi=dpi, metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / name, dpi)
     return numbers, name
 
 
@@ -319,8 +318,7 @@ def _cycles(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], str]:
         ax2.set_title("every observed cycle satisfies the exact condition")
         ax2.legend(fontsize=7)
         name = "cycles.png"
-        fig.savefig(out / name, dpi=settings["dpi"], metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / name, settings["dpi"])
     return {"runs": rows, "scale_law": scale}, name
 
 
@@ -336,8 +334,7 @@ def _noise(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], list[st
 
     from optfilters.describing_function import noise_transition
     from optfilters.observe import observe_quadratic
-    from optfilters.plot import loss_comparison, style
-    from optfilters.plot import noise_transition as plot_transition
+    from optfilters.plot import loss_comparison_plot, noise_transition_plot, style
 
     lr = 0.01
     sigmas = np.asarray(settings["sigmas"])
@@ -374,16 +371,14 @@ def _noise(settings: dict[str, Any], out: Path) -> tuple[dict[str, Any], list[st
 
     files = []
     with style():
-        r = plot_transition(transition, title="Lion lr 0.01: steady-state loss against gradient noise")
-        r.savefig(out / "noise_transition.png", dpi=settings["dpi"])
-        r.close()
+        r = noise_transition_plot(transition, title="Lion lr 0.01: steady-state loss against gradient noise")
+        save_figure(r.figure, out / "noise_transition.png", settings["dpi"])
         files.append("noise_transition.png")
         fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.0))
         for ax, (sigma, c) in zip(axes, comparisons.items(), strict=True):
-            loss_comparison(c, ax=ax, title=f"Lion lr 0.01, noise std {sigma:g}")
+            loss_comparison_plot(c, ax=ax, title=f"Lion lr 0.01, noise std {sigma:g}")
             ax.set_yscale("log")
-        fig.savefig(out / "noise_curves.png", dpi=settings["dpi"], metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, out / "noise_curves.png", settings["dpi"])
         files.append("noise_curves.png")
     numbers = {
         "lr": lr,

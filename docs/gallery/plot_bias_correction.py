@@ -9,4 +9,4 @@ by that partial sum, so every step is exactly 1.
 import optfilters
 from optfilters import plot
 
-view = plot.step(optfilters.get("adam", beta1=0.9), n=40)
+view = plot.step_plot(optfilters.get("adam", beta1=0.9), n=40)

@@ -11,6 +11,6 @@ import optfilters
 from optfilters import plot
 
 mu = 0.9
-view = plot.bode(
+view = plot.bode_plot(
     {"momentum": optfilters.get("momentum", momentum=mu), "Nesterov": optfilters.get("nesterov", momentum=mu)}
 )

@@ -12,4 +12,4 @@ from optfilters import plot
 from optfilters.closed_loop import stability_map
 
 result = stability_map("momentum", "momentum", np.linspace(0.0, 0.99, 100), np.linspace(0.0, 4.2, 211))
-view = plot.stability_map(result)
+view = plot.stability_map_plot(result)

@@ -8,7 +8,9 @@ agree to rounding.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Any
 
 import torch
@@ -25,6 +27,7 @@ __all__ = [
     "Step",
     "bind",
     "execute",
+    "grads_fit",
     "run_foreach",
     "run_functional",
     "run_single",
@@ -34,16 +37,48 @@ __all__ = [
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-class SingleOps:
-    """The operations of a program on single tensors (torch.optim's single-tensor forms)."""
+def grads_fit(grads: Sequence[Tensor], dtype: torch.dtype, sizes: tuple[int, ...]) -> bool:
+    """Whether a fused kernel can read these gradients: contiguous, of ``dtype``, of the parameters' sizes.
+
+    Parameters
+    ----------
+    grads : sequence of Tensor
+        The gradients, one per parameter.
+    dtype : torch.dtype
+        The parameters' dtype (compared by identity, as torch dtypes are singletons).
+    sizes : tuple of int
+        The parameters' element counts, in the same order.
+
+    Returns
+    -------
+    bool
+        True when every gradient fits.
+    """
+    return (
+        all(map(Tensor.is_contiguous, grads))
+        and all(map(operator.is_, map(operator.attrgetter("dtype"), grads), repeat(dtype)))
+        and tuple(map(Tensor.numel, grads)) == sizes
+    )
+
+
+class _TensorOps:
+    """Resolution of a program's operations to functions on one tensor (or 0-dim tensor scalars)."""
 
     @classmethod
     def resolve(cls, op: str | Op) -> Callable[..., Any]:
-        """The function of an operation (a stage kind's own :class:`~optfilters.program.Op`: its torch form)."""
+        """The function of an operation: a method of the class, or a stage kind's own Op's torch form.
+
+        A stage kind's own :class:`~optfilters.program.Op` is out of place
+        already; without a torch form its numpy form runs (on tensors).
+        """
         if isinstance(op, str):
             fn: Callable[..., Any] = getattr(cls, op)
             return fn
         return op.torch if op.torch is not None else op.numpy
+
+
+class SingleOps(_TensorOps):
+    """The operations of a program on single tensors (torch.optim's single-tensor forms)."""
 
     @staticmethod
     def neg(x: Tensor, s: Any = None) -> Tensor:
@@ -312,7 +347,7 @@ def _axpy(x: Tensor, y: Tensor, s: Any) -> Tensor:
     return torch.add(x, y, alpha=s)
 
 
-class FunctionalOps:
+class FunctionalOps(_TensorOps):
     """The operations out of place, for ``differentiable=True``: autograd follows every step of the program.
 
     An in-place instruction returns its result, which replaces its first
@@ -320,14 +355,6 @@ class FunctionalOps:
     (the same torch functions, out of place).  A scalar may be a tensor (a
     learning rate that requires grad).
     """
-
-    @classmethod
-    def resolve(cls, op: str | Op) -> Callable[..., Any]:
-        """The function of an operation (a stage kind's own :class:`~optfilters.program.Op` is out of place already)."""
-        if isinstance(op, str):
-            fn: Callable[..., Any] = getattr(cls, op)
-            return fn
-        return op.torch if op.torch is not None else op.numpy
 
     @staticmethod
     def neg(x: Tensor, s: Any = None) -> Tensor:

@@ -33,6 +33,8 @@ import torch
 from torch import Tensor
 
 from ..program import Instruction, Op, Program
+from ._kernels import grads_fit
+from ._program import kernel_registers
 
 __all__ = ["NativeKernel", "compiler", "generate_source", "native_kind"]
 
@@ -156,12 +158,7 @@ def generate_source(program: Program, kind: str) -> str:
     real = "double" if kind == "float64" else "float"
     storage = {"float32": "float", "float64": "double", "bfloat16": "uint16_t"}[kind]
     keys = [spec.key for spec in program.state]
-    reg: dict[str, str] = {"param": "r_param", "grad": "r_grad"}
-    for i, key in enumerate(keys):
-        reg[f"state.{key}"] = f"r_s{i}"
-    for ins in program.instructions:
-        if ins.out is not None and ins.out not in reg:
-            reg[ins.out] = f"r_{ins.out}"
+    reg = kernel_registers(program)
     n_states = len(keys)
     load = (lambda p: f"bf16_load({p}[j])") if kind == "bfloat16" else (lambda p: f"{p}[j]")
     store = (lambda p, v: f"{p}[j] = bf16_store({v});") if kind == "bfloat16" else (lambda p, v: f"{p}[j] = {v};")
@@ -337,11 +334,7 @@ class NativeKernel:
                 return False
             self._seen = (param_ptrs, sizes, list(params))
         # Gradients are new tensors at every step (torch checks their device when they are assigned).
-        if not (
-            all(map(Tensor.is_contiguous, grads))
-            and all(map(operator.is_, map(_DTYPE, grads), repeat(self.dtype)))
-            and tuple(map(Tensor.numel, grads)) == sizes
-        ):
+        if not grads_fit(grads, self.dtype, sizes):
             return False
         state_tensors = [st[k] for st in states for k in keys]
         validated = self._validated

@@ -20,7 +20,7 @@ import torch
 from ..model import OptimizerModel, StepPlan
 from ..program import POLE_TOLERANCE, Instruction, Program, StateSpec
 
-__all__ = ["POLE_TOLERANCE", "Instruction", "Plan", "Program", "StateSpec", "dtype_name"]
+__all__ = ["POLE_TOLERANCE", "Instruction", "Plan", "Program", "StateSpec", "dtype_name", "kernel_registers"]
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -30,6 +30,32 @@ def dtype_name(dtype: torch.dtype) -> str:
     if dtype == torch.float16:
         return "float16"
     return "float32"
+
+
+def kernel_registers(program: Program) -> dict[str, str]:
+    """The variable names the generated kernels (C and Triton) give a program's registers.
+
+    ``param`` and ``grad`` are ``r_param`` and ``r_grad``, the ``i``-th state
+    tensor ``r_s{i}``, and every other register an instruction writes
+    ``r_{name}``.
+
+    Parameters
+    ----------
+    program : Program
+        The step program.
+
+    Returns
+    -------
+    dict of str to str
+        Register name to variable name.
+    """
+    reg: dict[str, str] = {"param": "r_param", "grad": "r_grad"}
+    for i, spec in enumerate(program.state):
+        reg[f"state.{spec.key}"] = f"r_s{i}"
+    for ins in program.instructions:
+        if ins.out is not None and ins.out not in reg:
+            reg[ins.out] = f"r_{ins.out}"
+    return reg
 
 
 class Plan(StepPlan):

@@ -43,7 +43,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -51,6 +50,8 @@ import torch
 from torch import Tensor
 
 from ..program import Instruction, Op, Program
+from ._kernels import grads_fit
+from ._program import kernel_registers
 
 __all__ = [
     "DeviceLr",
@@ -70,7 +71,6 @@ BLOCK = 1024
 NUM_WARPS = 4
 
 _KINDS = {torch.float32: "float32", torch.bfloat16: "bfloat16"}
-_DTYPE = operator.attrgetter("dtype")
 _DATA_PTR = Tensor.data_ptr
 
 _lock = threading.Lock()
@@ -446,12 +446,7 @@ def generate_source(program: Program, kind: str, lr_slots: Sequence[int] = ()) -
     low = kind == "bfloat16"
     keys = [spec.key for spec in program.state]
     stride = 3 + len(keys)
-    reg: dict[str, str] = {"param": "r_param", "grad": "r_grad"}
-    for i, key in enumerate(keys):
-        reg[f"state.{key}"] = f"r_s{i}"
-    for ins in program.instructions:
-        if ins.out is not None and ins.out not in reg:
-            reg[ins.out] = f"r_{ins.out}"
+    reg = kernel_registers(program)
     pointer = {"param": "p_param", "grad": "p_grad", **{f"state.{k}": f"p_s{i}" for i, k in enumerate(keys)}}
     storage = "tl.uint16" if low else "tl.float32"
     n_slots = len(program.scalars)
@@ -754,11 +749,7 @@ class TritonKernel:
             return False
         device = params[0].device
         sizes = tuple(map(Tensor.numel, params))
-        if not (
-            all(map(Tensor.is_contiguous, grads))
-            and all(map(operator.is_, map(_DTYPE, grads), repeat(self.dtype)))
-            and tuple(map(Tensor.numel, grads)) == sizes
-        ):
+        if not grads_fit(grads, self.dtype, sizes):
             return False
         seen_params, seen_states = self._validated
         if (

@@ -23,7 +23,6 @@ Every nonlinear stage is labelled as such in each analysis.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import math
@@ -44,12 +43,15 @@ from optfilters.cli import main
 from scipy import signal
 
 import optfilters
-from optfilters import CATALOGUE, ArmaFilter, CatalogueEntry, Hyperparameter
+from optfilters import CATALOGUE, ArmaFilter, CatalogueEntry
 from optfilters.batch_size import POLE_HYPERPARAMETERS
-from optfilters.catalogue import catalogue_docs, register, unregister
+from optfilters.catalogue import catalogue_docs, register
 from optfilters.closed_loop import DEFAULT_TUNED, closed_loop
 from optfilters.noisy_quadratic import predict
 from optfilters.table import COLUMNS, table_row
+from tests.support.cli import cli_args
+from tests.support.filter_references import design_sos, impulse_sums
+from tests.support.registered_entry import registered_slowball
 
 
 def _strict(text: str) -> Any:
@@ -404,22 +406,11 @@ def _cli_value(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _cli_args(entry: optfilters.CatalogueEntry, settings: dict[str, Any]) -> list[str]:
-    args = []
-    for key, value in settings.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            args.append(flag if value else f"--no-{flag[2:]}")
-        else:
-            args += [flag, _cli_value(value)]
-    return args
-
-
 @pytest.mark.parametrize("name", optfilters.names())
 def test_every_entry_matches_the_library(name: str) -> None:
     entry = optfilters.CATALOGUE[name]
     for settings in entry.examples:
-        data = run_json("describe", name, *_cli_args(entry, settings))
+        data = run_json("describe", name, *cli_args(settings))
         filters = optfilters.get(name, **settings).filters()
         assert set(data["filters"]) == set(filters)
         for stage, f in filters.items():
@@ -823,33 +814,10 @@ def test_user_model_in_identify(models: Path) -> None:
     assert "constructor options do not apply" in one_line_error("identify", f"{models}:slow", "--momentum", "0.9")
 
 
-def _build(params: dict[str, float]) -> optfilters.OptimizerModel:
-    model = optfilters.get("momentum", momentum=params["momentum"], weight_decay=params["weight_decay"])
-    return dataclasses.replace(model, name="slowball")
-
-
 @pytest.fixture
 def slowball() -> Iterator[CatalogueEntry]:
-    entry = CatalogueEntry(
-        "slowball",
-        "a heavy ball registered by a test",
-        (
-            Hyperparameter("lr", 0.01, low=0.0, help="learning rate"),
-            Hyperparameter("momentum", 0.8, low=0.0, high=1.0, high_open=True, help="momentum"),
-            Hyperparameter("weight_decay", 0.0, low=0.0, help="weight decay"),
-        ),
-        _build,
-        aliases=("sb",),
-        source="a test",
-        tuned=("momentum",),
-        poles=("momentum",),
-        decoupled_weight_decay=True,
-    )
-    register(entry)
-    try:
+    with registered_slowball() as entry:
         yield entry
-    finally:
-        unregister("slowball")
 
 
 def test_a_registered_entry_gets_its_table_row_cli_listing_docs_line_and_facts(slowball: CatalogueEntry) -> None:
@@ -872,41 +840,6 @@ def test_a_registered_entry_gets_its_table_row_cli_listing_docs_line_and_facts(s
 
 
 # ----------------------------------------------------------------------------- references
-
-
-def design_sos(kind: str, order: int, cutoff: float, dc_gain: float = 10.0) -> np.ndarray:
-    """scipy's SOS design, its first section scaled so that the DC gain is ``dc_gain``."""
-    wn = 2.0 * cutoff
-    if kind == "butterworth":
-        sos = signal.butter(order, wn, output="sos")
-    elif kind == "chebyshev1":
-        sos = signal.cheby1(order, 1.0, wn, output="sos")
-    else:
-        sos = signal.bessel(order, wn, norm="mag", output="sos")
-    h1 = np.prod(np.sum(sos[:, :3], axis=1) / np.sum(sos[:, 3:], axis=1))
-    sos = sos.copy()
-    sos[0, :3] *= dc_gain / h1
-    return sos
-
-
-def impulse_sums(sos: np.ndarray, chunk: int = 20_000) -> tuple[float, float, float]:
-    """``sum h``, ``sum h^2`` and ``sum n h`` of the SOS impulse response, run until the tail is negligible."""
-    zi = np.zeros((sos.shape[0], 2))
-    total, energy, moment = [], [], []
-    x = np.zeros(chunk)
-    x[0] = 1.0
-    start = 0
-    while True:
-        h, zi = signal.sosfilt(sos, x, zi=zi)
-        n = np.arange(start, start + chunk)
-        total.append(math.fsum(h))
-        energy.append(math.fsum(h * h))
-        moment.append(math.fsum(n * h))
-        x = np.zeros(chunk)
-        start += chunk
-        if np.max(np.abs(h[-100:])) < 1e-18 * max(1.0, math.sqrt(math.fsum(energy))):
-            return math.fsum(total), math.fsum(energy), math.fsum(moment)
-        assert start < 5_000_000, "the impulse response does not decay"
 
 
 def mp_poly(roots: np.ndarray) -> list[mpmath.mpc]:
@@ -1125,7 +1058,7 @@ def test_bode_of_zeros_on_the_unit_circle_has_a_floor_and_marks_the_zero(tmp_pat
     from optfilters import plot
 
     f = optfilters.get("butterworth", order=8, cutoff=0.005).filters()["gradient"]
-    r = plot.bode(f, n=257)
+    r = plot.bode_plot(f, n=257)
     magnitude = r.artists["magnitude"][0].get_ydata()
     floor = r.data["db_floor"]
     assert floor == pytest.approx(20.0 - 120.0)  # 120 dB below the 20 dB peak

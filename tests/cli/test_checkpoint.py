@@ -1,71 +1,26 @@
-"""Checkpoints both ways between FilterOptimizer and torch.optim, and the refusal of dicts that do not fit.
+"""``optfilters convert-checkpoint``: the command-line half of the checkpoint tests.
 
-For every catalogue entry with a torch.optim counterpart (defaults and each
-example setting; a new entry is covered automatically), a run is checkpointed
-mid-run, after a scheduler step, and resumed by the other implementation:
-
-* torch.optim -> FilterOptimizer: ``FilterOptimizer.load_state_dict`` of the
-  torch class's dict; the run continues exactly as the torch class continues
-  after loading the same dict;
-* FilterOptimizer -> torch.optim: the torch class loads
-  ``state_dict(format="torch")``; the run continues exactly as the bridge's own.
-
-Mismatched dicts (another optimizer, other settings, shapes or groups, state
-missing) raise a one-line CheckpointError and leave the optimizer unchanged.
+The library half, tests/optfilters/torch/test_checkpoint.py, says what a conversion between FilterOptimizer
+and torch.optim must keep; these tests run the same conversions through the command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import pytest
 import torch
 from click.testing import CliRunner
 from optfilters.cli import main
 
-from optfilters import CATALOGUE
 from optfilters.torch import FilterOptimizer
-
-
-def make_params(dtype: torch.dtype = torch.float64, name: str = "") -> list[torch.nn.Parameter]:
-    """A matrix and a vector; two matrices for an entry that takes matrices only (Muon)."""
-    gen = torch.Generator().manual_seed(3)
-    matrices_only = bool(name) and CATALOGUE[name].parameter_ndim == 2
-    return [
-        torch.nn.Parameter(torch.randn(3, 2, generator=gen, dtype=dtype)),
-        torch.nn.Parameter(torch.randn((2, 2) if matrices_only else (4,), generator=gen, dtype=dtype)),
-    ]
-
-
-def set_grads(params: list[torch.nn.Parameter], step: int) -> None:
-    for i, p in enumerate(params):
-        p.grad = (1.5 * p.detach() - 0.3 * (i + 1)) * (1.0 + 0.1 * np.sin(step)) + torch.cos(2.0 * p.detach())
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _trained(opt: torch.optim.Optimizer, steps: int = 2) -> torch.optim.Optimizer:
-    params = [p for g in opt.param_groups for p in g["params"]]
-    for step in range(steps):
-        set_grads(params, step)
-        opt.step()
-    return opt
-
+from tests.support.torch_setup import make_params, one_thread, trained  # noqa: F401 (one_thread: autouse fixture)
 
 # ----------------------------------------------------------------------------- the command line
 
 
 def test_convert_checkpoint_on_the_command_line(tmp_path: Path) -> None:
     params = make_params()
-    adam = _trained(torch.optim.Adam(params, lr=0.01))
+    adam = trained(torch.optim.Adam(params, lr=0.01))
     source = tmp_path / "ckpt.pt"
     torch.save({"model": {"w": torch.ones(1)}, "optimizer": adam.state_dict(), "epoch": 3}, source)
     converted = tmp_path / "ours.pt"
@@ -106,7 +61,7 @@ def test_convert_checkpoint_refuses_a_missing_folder_and_its_own_source(tmp_path
     traceback), and a TARGET that is the SOURCE file (same path, another spelling or a hard link) is
     refused, leaving the source as it was (it was silently overwritten)."""
     source = tmp_path / "ck.pt"
-    torch.save(_trained(torch.optim.Adam(make_params(), lr=0.01)).state_dict(), source)
+    torch.save(trained(torch.optim.Adam(make_params(), lr=0.01)).state_dict(), source)
     before = source.read_bytes()
     link = tmp_path / "link.pt"
     link.hardlink_to(source)

@@ -7,26 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
-from optfilters.cli.main import main
 
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
-def ok_json(*args: str) -> dict:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def assert_one_line_error(result, pattern: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ") and pattern in lines[0], lines[0]
-    assert "Traceback" not in result.output
+from tests.support.cli import assert_one_line_error, ok_json, run
 
 
 def test_margins_text_and_json():
@@ -158,3 +140,91 @@ def test_commands_import_neither_torch_nor_matplotlib():
     done = subprocess.run([sys.executable, "-c", IMPORT_CHECK], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert json.loads([line for line in done.stderr.splitlines() if line.startswith("[")][-1]) == []
+
+
+# ----------------------------------------------------------------------------- designed filters at order 16
+
+_UNLABELLED = ("undefined", "nan", "n/a", "through none", "in 0 steps", " 1 steps")
+
+
+def _assert_sentences(text: str) -> None:
+    """No line carries a bare non-finite number or an empty state (the order-16 report had several)."""
+    import re
+
+    for line in text.splitlines():
+        for bad in _UNLABELLED:
+            assert bad not in line, (bad, line)
+        assert not re.search(r"\binf\b(?! \()", line), line  # an infinity says what it is: inf (UNSTABLE: ...)
+
+
+def _tolerated_and_rates(text: str) -> tuple[int, list[tuple[int, float, bool]]]:
+    tolerated = int(text.split("tolerates ")[1].split(" more")[0].replace("at least ", ""))
+    listed = text.split("rate with d-step-stale gradients: ")[1].splitlines()[0].split(", ")
+    rates = [(int(item.split()[0][2:]), float(item.split()[1]), "(diverges)" in item) for item in listed]
+    return tolerated, rates
+
+
+@pytest.mark.parametrize("name", ["butterworth", "chebyshev1", "bessel"])
+@pytest.mark.parametrize("staleness", ["0", "3"])
+def test_order_16_margins_are_sentences_and_agree_with_the_stale_rates(name: str, staleness: str) -> None:
+    """The issue's reports: 'delay margin inf ... tolerates 0 more steps' next to rates 1.10-1.11 (diverges), a rise
+    in 0 steps and 'gain margin xundefined ... through none'."""
+    args = ("margins", name, "--order", "16", "--lr", "0.001", "--curvature", "1", "--staleness", staleness)
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    _assert_sentences(result.stdout)
+    assert "gain margin x" in result.stdout and ", through complex pair at" in result.stdout
+    tolerated, rates = _tolerated_and_rates(result.stdout)
+    assert tolerated > 50  # the loop crosses over near 0.0016 cycles/step with a phase margin of 60-70 degrees
+    assert all(r < 1.0 and not diverges and d - int(staleness) <= tolerated for d, r, diverges in rates)
+    data = ok_json(*args)
+    assert data["delay_margin_steps"] == pytest.approx(tolerated + 1, abs=1.0)
+    assert data["step"]["rise_steps"] > 10 and data["step"]["settling_steps"] > data["step"]["rise_steps"]
+
+
+def test_chebyshev_order_16_stale_rate_is_the_mpmath_root():
+    from optfilters import get
+    from tests.support import mp_loop
+
+    f = get("chebyshev1", order=16).direction_filter().factorisation
+    data = ok_json("margins", "chebyshev1", "--order", "16", "--lr", "0.001", "--curvature", "1")
+    expected = mp_loop.rate(f.zeros.values, f.poles.values, f.gain, f.delay, 0.001, 1)
+    assert data["stale_rates"][1] == pytest.approx(expected, abs=1e-12) and expected < 0.9973  # it printed 1.11404
+
+
+def test_margins_lines_label_every_state():
+    """Marginal stale loops, a one-step rise and the states without a finite number read as sentences."""
+    import dataclasses
+    import math
+
+    from optfilters.cli.control import point_lines
+
+    from optfilters.margins import margins
+
+    text = run("margins", "sgd", "--lr", "1").stdout
+    assert "d=1 1 (marginal: does not converge)" in text and "delay margin 1 step: tolerates 0 more steps" in text
+    assert "settles to 2% in 1 step, rises from 10% to 90% within one step" in text
+    _assert_sentences(text)
+    m = margins("momentum", 0.05, momentum=0.9)
+    states = {
+        "gain margin: not determined": dataclasses.replace(m, gain_margin=math.nan),
+        "gain margin: infinite": dataclasses.replace(m, gain_margin=math.inf),
+        "phase margin: none (|L| never crosses 1": dataclasses.replace(m, phase_margin=math.inf),
+        "delay margin: infinite (no gain crossover): no staleness": dataclasses.replace(
+            m, delay_margin=math.inf, max_staleness=100_000
+        ),
+        "d=1 inf (UNSTABLE: overflows)": dataclasses.replace(m, stale_rates=(m.rate, math.inf)),
+    }
+    for label, variant in states.items():
+        lines = "\n".join(point_lines(variant, 0.05))
+        assert label in lines, lines
+        _assert_sentences(lines)
+
+
+def test_stability_at_a_huge_curvature_prints_the_finite_rate_and_the_edge():
+    text = run("stability", "momentum", "--curvature", "1e308")
+    assert text.exit_code == 0, text.output
+    assert "rate 1e+305 (real pole -1e+305" in text.stdout
+    assert "DIVERGES here: lr must shrink by a factor 2.63158e+304 to reach the edge lr*h = 3.8" in text.stdout
+    point = ok_json("stability", "momentum", "--curvature", "1e308")["at_point"]
+    assert point["rate"] == pytest.approx(1e305) and point["stable"] is False

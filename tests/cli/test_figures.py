@@ -6,64 +6,26 @@ Output files: atomic writes, a corrupt numbers.json repaired from the per-source
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
-import sys
 import threading
-import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from optfilters.cli import figures, main
-from optfilters.cli._common import CliError
-from optfilters.papers import (
-    SOURCES,
-    Check,
-    progress,
-    write_outputs,
-)
+from optfilters.cli._common import CliError, check_output_folder
 
 from optfilters.validation import atomic_write_text
+from tests.support.fake_source import fake_source
 
 # ----------------------------------------------------------------------------- a fake source
 
 
-def _fake_module(fail: bool) -> types.ModuleType:
-    module = types.ModuleType("optfilters.papers._fake_source")
-    module.TITLE = "A fake source for the tests"  # type: ignore[attr-defined]
-
-    def reproduce(out_dir: Any, quick: bool = False) -> dict[str, Any]:
-        with progress("fake run: 3 steps", 3) as advance:
-            for _ in range(3):
-                advance(1)
-        numbers = {
-            "title": module.TITLE,  # type: ignore[attr-defined]
-            "checks": [
-                Check.close("closed form", 1.0, 1.0, 1e-12),
-                Check.within("late-phase ratio", 1.4 if fail else 1.0, 0.85, 1.25),
-            ],
-        }
-        write_outputs(out_dir, numbers, "# fake\n")
-        return numbers
-
-    module.reproduce = reproduce  # type: ignore[attr-defined]
-    return module
-
-
-@contextlib.contextmanager
-def _fake_source(monkeypatch: pytest.MonkeyPatch, fail: bool) -> Iterator[None]:
-    monkeypatch.setitem(sys.modules, "optfilters.papers._fake_source", _fake_module(fail))
-    monkeypatch.setitem(SOURCES, "fake", "_fake_source")
-    yield
-
-
 def test_a_failed_check_fails_the_command_and_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    with _fake_source(monkeypatch, fail=True):
+    with fake_source(monkeypatch, fail=True):
         result = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "fake: 2 checks, 1 FAILED; worst: late-phase ratio (value 1.4, allowed [0.85, 1.25])" in result.stdout
@@ -72,7 +34,7 @@ def test_a_failed_check_fails_the_command_and_is_named(monkeypatch: pytest.Monke
 
 
 def test_summary_and_progress_of_a_passing_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    with _fake_source(monkeypatch, fail=False):
+    with fake_source(monkeypatch, fail=False):
         result = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path)])
         quiet = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
@@ -127,7 +89,7 @@ def test_corrupt_summary_is_rebuilt_from_the_per_source_files(tmp_path: Path, ca
 
 def test_unwritable_out_is_a_one_line_error() -> None:
     with pytest.raises(CliError, match="cannot write to --out"):
-        figures._check_writable(Path("/proc/optfilters-figures"))
+        check_output_folder(Path("/proc/optfilters-figures"), "--out")  # figures' --out check (moved to _common)
 
 
 def test_concurrent_updates_keep_every_source(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from optfilters.cli.identify import parse_constructor_options, parse_value
 from optfilters.cli.main import main
 
+from tests.support.cli import assert_one_line_error
+
 pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,16 +22,6 @@ IDENTIFY_FILE = ROOT / "tests/support/optimizers_for_identify.py"
 
 def run(*args: str):
     return CliRunner().invoke(main, ["identify", *args])
-
-
-def assert_one_line_error(result, pattern: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    assert "Traceback" not in result.output
-    assert pattern in lines[0], lines[0]
-    assert result.stdout == ""
 
 
 def test_json_for_nesterov_sgd() -> None:
@@ -111,14 +103,14 @@ def test_compare_text() -> None:
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(args, pattern) -> None:
-    assert_one_line_error(run(*args), pattern)
+    assert_one_line_error(run(*args), pattern, empty_stdout=True)
 
 
 def test_option_escape_for_clashing_names() -> None:
     result = run("torch.optim.SGD", "-o", "momentum=0.25", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["a"] == pytest.approx([1.0, -0.25], rel=1e-9)
-    assert_one_line_error(run("torch.optim.SGD", "-o", "momentum"), "--option needs KEY=VALUE")
+    assert_one_line_error(run("torch.optim.SGD", "-o", "momentum"), "--option needs KEY=VALUE", empty_stdout=True)
 
 
 def test_value_parsing() -> None:
@@ -179,4 +171,4 @@ def test_explicit_keyword_mapping_and_file_paths() -> None:
     ],
 )
 def test_more_one_line_errors(args, pattern) -> None:
-    assert_one_line_error(run(*args), pattern)
+    assert_one_line_error(run(*args), pattern, empty_stdout=True)

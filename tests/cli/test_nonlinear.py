@@ -1,18 +1,12 @@
 """``sign-loop``, ``large-signal``, ``certify`` and ``stability --certify``: JSON, text, one-line errors, imports.
 
-The package entries in main's nonlinear and control tools: sign loops, frozen-time edges, the audit's matches.
-
-Signum is Lion with ``beta1 = beta2`` (the sign of an EMA): its relay loop must
-be Lion's at those betas, cycle for cycle; a cautious mask after the sign is not
-a relay and is refused.  AdEMAMix's slow EMA puts a near-unit pole next to the
-loop's integrator: its frozen-time edge at large ``t`` must equal the closed
-loop's ``t -> infinity`` edge (an independent path).  The audit matches a
-library class to the catalogue entry whose reference implementation it is.
+The package entries in main's nonlinear and control tools (sign loops, frozen-time edges, the audit's
+matches): the command-line half of tests/optfilters/test_package_stages.py, whose docstring says what each
+check compares against.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,16 +17,7 @@ from optfilters.cli.main import main
 
 from optfilters import InvalidFilterError
 from optfilters.describing_function import sign_loop
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
-def ok_json(*args: str) -> dict:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+from tests.support.cli import assert_one_line_error, ok_json, run
 
 
 def test_sign_loop_json_and_text(tmp_path: Path):
@@ -89,13 +74,6 @@ def test_certify_and_stability_certify():
     assert "certified tuning (lr = " in text.output and "solver CLARABEL" in text.output
     js = ok_json("stability", "sgd", "--condition-number", "9", "--certify")
     assert js["certified"]["certified_tuning"]["rate"] == pytest.approx(0.8, abs=5e-4)
-
-
-def assert_one_line_error(result, pattern: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and pattern in lines[0], result.stderr
-    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(

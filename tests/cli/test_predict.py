@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,24 +11,7 @@ import pytest
 from click.testing import CliRunner
 from optfilters.cli.main import main
 
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
-def ok_json(*args: str) -> dict:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def assert_one_line_error(result, pattern: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ") and pattern in lines[0], lines[0]
-    assert "Traceback" not in result.output
-
+from tests.support.cli import assert_one_line_error, ok_json, run
 
 # ----------------------------------------------------------------------------- stability
 
@@ -231,9 +213,10 @@ def test_stability_and_predict_import_neither_torch_nor_matplotlib():
 @pytest.mark.parametrize(
     "args",
     [
-        ["momentum", "--lr", "1e200"],
+        # lr * h beyond the double range (at lr = 1e200, h = 1 the pole -1e200 is finite: rate 1e200, below)
+        ["momentum", "--lr", "1e200", "--curvatures", "1e200"],
         ["sgd", "--schedule", "exponential:1e308", "--steps", "3"],
-        ["custom", "--b", "1", "--a", "1,-0.5", "--lr", "1e308"],
+        ["custom", "--b", "1", "--a", "1,-0.5", "--lr", "1e308", "--curvatures", "1e10"],
     ],
 )
 def test_an_infinite_rate_is_labelled_unstable(args: list[str]) -> None:
@@ -241,3 +224,74 @@ def test_an_infinite_rate_is_labelled_unstable(args: list[str]) -> None:
     result = CliRunner().invoke(main, ["predict", *args])
     assert result.exit_code == 0, result.output
     assert "= inf (UNSTABLE: the expected loss diverges)" in result.output
+
+
+# ----------------------------------------------------------------------------- issue 13: overflow and labels
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_observe_a_diverged_run_says_diverged_without_warning_text():
+    text = run("observe", "momentum", "--lr", "1e308", "--steps", "5", "--seeds", "2")
+    assert text.exit_code == 0, text.output
+    assert text.stderr == ""  # numpy's "All-NaN slice encountered" reached stderr as a WARNING line
+    assert "the runs DIVERGED (their loss overflowed) from step 1" in text.stdout
+    rows = [line.split() for line in text.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert rows[-1] == ["5", "inf", "diverged", "diverged", "diverged"] and "undefined" not in text.stdout
+    data = ok_json("observe", "momentum", "--lr", "1e308", "--steps", "5", "--seeds", "2")
+    assert data["diverged_step"] == 1 and data["observed_mean_loss"][1:] == [None] * 5
+    assert data["stable"] is False and data["rate"] == pytest.approx(1e308)
+    calm = ok_json("observe", "sgd", "--lr", "0.1", "--steps", "3", "--seeds", "2")
+    assert calm["diverged_step"] is None and calm["stable"] is True and calm["linearisation_holds"] is True
+    broken = ok_json("observe", "adam", "--lr", "1e308", "--steps", "2", "--seeds", "2")
+    assert broken["linearisation_holds"] is False and broken["diverged_step"] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict", "momentum", "--lr", "1e308", "--curvatures", "1e308", "--steps", "2"],
+        ["observe", "momentum", "--lr", "1e308", "--curvatures", "1e308", "--steps", "2", "--seeds", "2"],
+        ["stability", "nesterov", "--lr", "1", "--curvature", "1e308"],
+        ["margins", "nesterov", "--lr", "1", "--curvature", "1e308"],
+    ],
+)
+def test_json_convention_an_infinite_rate_is_null_beside_stable_false(args: list[str]) -> None:
+    """README, JSON: non-finite numbers are null, and ``stable`` (rate < 1) says that a null rate is infinite."""
+    if args[0] == "observe" and importlib.util.find_spec("torch") is None:
+        pytest.skip("needs torch")
+    data = ok_json(*args)
+    data = data.get("at_point", data)
+    assert data["rate"] is None and data["stable"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "rate"),
+    [(["momentum", "--lr", "1e200"], "1e+200"), (["custom", "--b", "1", "--a", "1,-0.5", "--lr", "1e308"], "1e+308")],
+)
+def test_a_huge_finite_rate_is_printed_finite_and_unstable(args: list[str], rate: str) -> None:
+    """The pole of modulus 1e200 is finite: its rate is printed as the number (it saturated to inf before)."""
+    result = run("predict", *args)
+    assert result.exit_code == 0, result.output
+    assert f"= {rate} (UNSTABLE: the expected loss diverges)" in result.stdout
+
+
+def test_predict_huge_init_variance_prints_the_finite_loss():
+    result = run("predict", "momentum", "--init-var", "1e308", "--steps", "4")
+    assert result.exit_code == 0, result.output
+    assert "     1   4.99001e+307" in result.stdout and "inf" not in result.stdout
+
+
+def test_predict_a_broken_linearisation_says_so():
+    """Adam at lr = 1e308: the linearised loss overflows at step 1 while the linearised rate is 0.1."""
+    result = run("predict", "adam", "--lr", "1e308", "--steps", "4")
+    assert result.exit_code == 0, result.output
+    assert "NOT VALID here: the linearised loss overflows to inf from step 1" in result.stdout
+    assert "rate (largest closed-loop pole modulus) = 0.1 (of the linearised loop: NOT VALID" in result.stdout
+    data = ok_json("predict", "adam", "--lr", "1e308", "--steps", "4")
+    assert data["linearisation_holds"] is False and "NOT VALID" in data["label"]
+    assert ok_json("predict", "adam", "--lr", "0.01", "--steps", "4")["linearisation_holds"] is True
+
+
+def test_predict_schedule_free_huge_r_is_an_answer():
+    result = run("predict", "sgd-schedule-free", "--r", "1e308", "--steps", "4")
+    assert result.exit_code == 0 and result.stderr == "", result.output

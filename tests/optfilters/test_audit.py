@@ -145,6 +145,12 @@ def test_atlas_figure_draws_each_class(audited) -> None:
         drawn.close()
 
 
+def test_quick_settings_are_smaller_than_the_defaults() -> None:
+    quick, full = AuditSettings.quick().as_dict(), AuditSettings().as_dict()
+    assert quick.keys() == full.keys()
+    assert all(quick[name] < full[name] for name in full), (quick, full)
+
+
 def test_audit_is_deterministic() -> None:
     settings = AuditSettings.quick()
     one = audit("torch.optim", only=["Adam", "SGD"], settings=settings).as_dict()

@@ -14,7 +14,6 @@ returns the parameter trajectory.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,24 +23,16 @@ import numpy as np
 import pytest
 
 import optfilters
-from optfilters import CATALOGUE, CatalogueEntry, Hyperparameter, InvalidHyperparameterError, UnknownNameError
+from optfilters import CATALOGUE, CatalogueEntry, InvalidHyperparameterError, UnknownNameError
 from optfilters.batch_size import POLE_HYPERPARAMETERS
 from optfilters.catalogue import register, unregister
 from optfilters.closed_loop import DEFAULT_TUNED
 from optfilters.stages import LinearStage
+from tests.support.catalogue_settings import catalogue_settings
+from tests.support.registered_entry import registered_slowball
 
 
-def _cases() -> list[tuple[str, dict[str, Any]]]:
-    cases = []
-    for name, entry in CATALOGUE.items():
-        for example in ({}, *entry.examples):
-            if name == "custom" and "b" not in example:
-                continue
-            cases.append((name, dict(example)))
-    return cases
-
-
-@pytest.mark.parametrize(("name", "overrides"), _cases(), ids=str)
+@pytest.mark.parametrize(("name", "overrides"), catalogue_settings(), ids=str)
 def test_registry_invariants(name: str, overrides: dict[str, Any]) -> None:
     model = optfilters.get(name, **overrides)
     assert model.name == name
@@ -286,33 +277,10 @@ def test_wrappers_take_any_entry_and_record_its_hyperparameters() -> None:
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _build(params: dict[str, float]) -> optfilters.OptimizerModel:
-    model = optfilters.get("momentum", momentum=params["momentum"], weight_decay=params["weight_decay"])
-    return dataclasses.replace(model, name="slowball")
-
-
 @pytest.fixture
 def slowball() -> Iterator[CatalogueEntry]:
-    entry = CatalogueEntry(
-        "slowball",
-        "a heavy ball registered by a test",
-        (
-            Hyperparameter("lr", 0.01, low=0.0, help="learning rate"),
-            Hyperparameter("momentum", 0.8, low=0.0, high=1.0, high_open=True, help="momentum"),
-            Hyperparameter("weight_decay", 0.0, low=0.0, help="weight decay"),
-        ),
-        _build,
-        aliases=("sb",),
-        source="a test",
-        tuned=("momentum",),
-        poles=("momentum",),
-        decoupled_weight_decay=True,
-    )
-    register(entry)
-    try:
+    with registered_slowball() as entry:
         yield entry
-    finally:
-        unregister("slowball")
 
 
 def test_unregister_removes_it_again(slowball: CatalogueEntry) -> None:
@@ -1050,12 +1018,7 @@ def test_every_catalogue_entry_has_an_independent_reference() -> None:
 
 
 def _settings() -> list[tuple[str, dict[str, Any]]]:
-    cases = []
-    for name, entry in CATALOGUE.items():
-        for example in ({}, *entry.examples):
-            if name == "custom" and "b" not in example:
-                continue
-            cases.append((name, dict(example)))
+    cases = catalogue_settings()
     # weight decay, maximize and lr on top of the defaults wherever the optimizer takes them
     extras = {"weight_decay": 0.05, "maximize": True, "lr": 0.03}
     for name, entry in CATALOGUE.items():

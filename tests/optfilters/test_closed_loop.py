@@ -425,6 +425,61 @@ def test_bad_inputs_are_one_line_value_errors():
         closed_loop(ArmaFilter([1.0]), momentum=0.9)
 
 
+@pytest.mark.parametrize("x", [1e150, 1e305, 1e308])
+def test_rate_at_a_huge_lr_curvature_is_the_finite_pole_modulus(x):
+    """Heavy ball at x = lr * h up to 1e308: the pole -x (about) is finite; p^2 inside the closed form must not
+    overflow it to inf (issue 13). Reference: the roots of z^2 - (1 + b - x) z + b in 60-digit mpmath."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    beta = 0.9
+    exact = max(abs(r) for r in mpmath.polyroots([1, -(1 + mpmath.mpf(beta) - mpmath.mpf(x)), mpmath.mpf(beta)]))
+    rate = float(closed_loop("momentum", momentum=beta).rate(x))
+    assert math.isfinite(rate)
+    assert rate == pytest.approx(float(exact), rel=1e-14)
+    coefficients = [1.0, -(1 + beta - x), beta]
+    assert float(spectral_radius(coefficients)) == pytest.approx(float(exact), rel=1e-14)
+
+
+def test_scaled_quadratic_closed_form_is_the_unscaled_one_bit_for_bit():
+    """The root scale is a power of two: where the plain formula is finite the result is the same double."""
+    rng = np.random.default_rng(7)
+    c = np.column_stack([np.ones(2000), rng.normal(0, 2, 2000), rng.normal(0, 2, 2000)])
+    p, q = c[:, 1], c[:, 2]
+    disc = p * p - 4.0 * q
+    plain = np.where(disc >= 0.0, 0.5 * (np.abs(p) + np.sqrt(np.maximum(disc, 0.0))), np.sqrt(np.abs(q)))
+    assert np.array_equal(spectral_radius(c), plain)
+
+
+@pytest.mark.parametrize(("name", "hp"), [("nesterov", {"momentum": 0.9}), ("butterworth", {}), ("adam", {})])
+def test_poles_at_a_huge_lr_curvature_against_mpmath(name, hp):
+    """Where M0 + x M1 overflows (x = 1e307) the poles are still those of the characteristic polynomial
+    (60-digit mpmath roots); they raised numpy's 'Array must not contain infs or NaNs' (issue 13)."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    loop = closed_loop(name, **hp)
+    x = 1e307
+    poly = loop.polynomial
+    coefficients = [
+        mpmath.mpf(float(c)) + x * mpmath.mpf(float(s)) for c, s in zip(poly.constant, poly.slope, strict=True)
+    ]
+    n = len(coefficients) - 1
+    companion = mpmath.zeros(n, n)  # roots of z^n + c1 z^(n-1) + ... as a companion matrix's eigenvalues
+    for j in range(n):
+        companion[0, j] = -coefficients[j + 1] / coefficients[0]
+        if j + 1 < n:
+            companion[j + 1, j] = 1
+    exact = sorted((complex(r) for r in mpmath.eig(companion, left=False, right=False)), key=abs)
+    got = sorted(loop.poles(x), key=abs)
+    assert abs(got[-1]) == pytest.approx(abs(exact[-1]), rel=1e-9)
+    assert float(loop.rate(x)) == pytest.approx(abs(exact[-1]), rel=1e-9)
+    assert np.all(np.isinf(loop.poles(np.inf)))
+
+
+def test_a_zero_normaliser_gain_is_refused_naming_the_optimizer():
+    with pytest.raises(optfilters.InvalidFilterError, match=r"^adadelta: the frozen normaliser's gain must be finite"):
+        closed_loop("adadelta", eps=0.0)
+
+
 # ----------------------------------------------------------------------------- issue 13: tuning inputs
 
 

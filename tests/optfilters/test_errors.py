@@ -118,9 +118,9 @@ def test_plot_step_compensated_keyword_is_a_deprecated_alias() -> None:
     pytest.importorskip("matplotlib")
     from optfilters import plot
 
-    new = plot.step("adam", n=3, bias_corrected=True)
-    with _one_warning(r"optfilters\.plot\.step: keyword 'compensated' is deprecated; use 'bias_corrected'"):
-        old = plot.step("adam", n=3, compensated=True)
+    new = plot.step_plot("adam", n=3, bias_corrected=True)
+    with _one_warning(r"optfilters\.plot\.step_plot: keyword 'compensated' is deprecated; use 'bias_corrected'"):
+        old = plot.step_plot("adam", n=3, compensated=True)
     assert sorted(old.artists) == sorted(new.artists) == ["bias_corrected"]
     np.testing.assert_array_equal(old.artists["bias_corrected"][0].get_ydata(), np.ones(3))
     old.close()

@@ -318,6 +318,65 @@ def test_relay_fast_path_equals_the_per_step_rebuild(
     assert fast.rate == slow.rate and fast.label == slow.label
 
 
+@pytest.mark.parametrize("name", ["butterworth", "chebyshev1", "bessel"])
+def test_stale_rate_of_order_16_designs_is_the_mpmath_root(name):
+    """The delay-line realisation's eigenvalues were 1e-4 off at order 16 (chebyshev1): the factored loop's rate."""
+    from tests.support import mp_loop
+
+    f = optfilters.get(name, order=16).direction_filter().factorisation
+    for d in (1, 3):
+        rate = predict(name, order=16, lr=0.001, staleness=d, steps=10).rate
+        assert rate == pytest.approx(mp_loop.rate(f.zeros.values, f.poles.values, f.gain, f.delay, 0.001, d), abs=1e-12)
+
+
+def _heavy_ball_loss_mpmath(lr, beta, h, init, init_var, steps):
+    """``1/2 h E[theta_t^2]`` of torch's heavy ball (buffer = first gradient) in 60-digit mpmath: the noiseless
+    run from 1 scales both the mean and the spread of the starting point, E[theta_t^2] = (m0^2 + V) r_t^2."""
+    import mpmath
+
+    mpmath.mp.dps = 60
+    lr, beta, h = mpmath.mpf(lr), mpmath.mpf(beta), mpmath.mpf(h)
+    theta, buf, out = mpmath.mpf(1), None, []
+    second = mpmath.mpf(init) ** 2 + mpmath.mpf(init_var)
+    for _ in range(steps + 1):
+        out.append(second * theta**2 * h / 2)
+        g = h * theta
+        buf = g if buf is None else beta * buf + g
+        theta = theta - lr * buf
+    return out
+
+
+@pytest.mark.parametrize(
+    ("lr", "h", "init", "init_var"),
+    [
+        (0.001, 1.0, 0.0, 1e308),  # the variance itself is near the largest double: A cov A^T overflowed
+        (0.001, 1e-100, 1e200, 0.0),  # the mean's square overflows, the loss 5e299 does not
+        (10.0, 1.0, 1e120, 1e200),  # unstable: finite, then inf from the first step past the double range
+    ],
+)
+def test_huge_moments_give_the_true_loss_finite_where_it_is_finite(lr, h, init, init_var):
+    pytest.importorskip("mpmath")
+    steps = 60
+    exact = _heavy_ball_loss_mpmath(lr, 0.9, h, init, init_var, steps)
+    got = predict("momentum", lr=lr, momentum=0.9, curvatures=h, init=init, init_var=init_var, steps=steps)
+    for t, value in enumerate(exact):
+        if value < 1.7e308:
+            assert got.expected_loss[t] == pytest.approx(float(value), rel=1e-10), t
+        else:
+            assert got.expected_loss[t] == math.inf, t
+    if lr == 10.0:
+        assert math.isinf(got.expected_loss[-1]) and math.isfinite(got.expected_loss[1])
+    else:
+        assert np.all(np.isfinite(got.expected_loss))
+        assert got.variance[0, 0] == init_var and got.mean[0, 0] == init
+
+
+def test_a_zero_frozen_gain_is_refused_naming_the_optimizer():
+    """Adafactor with eps2 = 0 has a zero parameter-scale floor at theta = 0: gain 0, refused, naming the model."""
+    with pytest.raises(optfilters.InvalidHyperparameterError, match=r"^adafactor: second_moment: the frozen"):
+        predict("adafactor", eps2=0.0, curvatures=[1.0], steps=4)
+
+
 # ----------------------------------------------------------------------------- issue 13: one rule for --schedule
 
 

@@ -52,7 +52,7 @@ from optfilters.describing_function import noise_transition, sign_loop
 from optfilters.matrix_stages import FactoredNormaliser, Orthogonalise
 from optfilters.noisy_quadratic import _Loop, predict
 from optfilters.observe import LossComparison
-from optfilters.package_stages import ScheduleFree
+from optfilters.package_stages import ScheduleFree, ScheduleFreeWeights
 from optfilters.parameter_stages import EmaAverage, Lookahead, SwaAverage, ema_average_variance_ratio
 from optfilters.thresholds import frozen_edges
 from optfilters.torch import FilterOptimizer
@@ -340,3 +340,67 @@ def test_eval_mode_refuses_steps_and_round_trips() -> None:
     np.testing.assert_allclose(numpy_opt.theta, x.numpy(), rtol=1e-14)
     with pytest.raises(RuntimeError, match="eval mode"):
         numpy_opt.step([1.0, 1.0])
+
+
+def _schedule_free_weights_mpmath(warmup: int, r: float, power: float, lr: float, steps: int) -> list[float]:
+    """``c_t = w_t / sum_{k <= t} w_k``, ``w_k = k^r lr_max_k^p`` (the package's weight), in 60-digit mpmath."""
+    import mpmath
+
+    mpmath.mp.dps = 60
+    out, total, lr_max = [], mpmath.mpf(0), mpmath.mpf(-1)
+    for k in range(steps):
+        lr_k = mpmath.mpf(lr) * ((k + 1) / mpmath.mpf(warmup) if k < warmup else 1)
+        lr_max = max(lr_max, lr_k)
+        weight = mpmath.mpf(k + 1) ** mpmath.mpf(r) * lr_max ** mpmath.mpf(power)
+        total += weight
+        out.append(float(weight / total) if total else 0.0)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("warmup", "r", "power", "lr"),
+    [(0, 1e308, 2.0, 0.1), (3, 500.0, 2.0, 0.5), (0, -1e308, 2.0, 0.1), (2, 1.0, 300.0, 1e200), (4, 900.0, 0.5, 3.0)],
+)
+def test_schedule_free_weight_past_the_package_overflow_against_mpmath(warmup, r, power, lr) -> None:
+    """Where the package's Python-float weight overflows (it raises OverflowError), c_t goes on finite and equal
+    to the exact weight (issue 13); before that it is the package's own number."""
+    pytest.importorskip("mpmath")
+    weights = ScheduleFreeWeights(warmup_steps=warmup, r=r, weight_lr_power=power)
+    got = [weights.at(t, lr)[0] for t in range(1, 41)]
+    exact = _schedule_free_weights_mpmath(warmup, r, power, lr, 40)
+    assert got == pytest.approx(exact, rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("schedulefree") is None, reason="the reference package (test extras)")
+def test_schedule_free_weight_is_the_package_own_while_the_package_is_finite() -> None:
+    """schedulefree's SGDScheduleFree keeps lr_max and weight_sum in its group: c_t = w_t / weight_sum with
+    w_t = weight_sum_t - weight_sum_{t-1}; at r = 500 its step 5 raises OverflowError (5^500), ours goes on."""
+    import schedulefree
+
+    param = torch.nn.Parameter(torch.ones(1))
+    opt = schedulefree.SGDScheduleFree([param], lr=0.5, warmup_steps=2, r=500.0, weight_lr_power=2.0)
+    opt.train()
+    weights = ScheduleFreeWeights(warmup_steps=2, r=500.0, weight_lr_power=2.0)
+    previous = 0.0
+    for t in range(1, 5):
+        param.grad = torch.ones(1)
+        opt.step()
+        total = opt.param_groups[0]["weight_sum"]
+        assert weights.at(t, 0.5)[0] == pytest.approx((total - previous) / total, rel=1e-13)
+        previous = total
+    param.grad = torch.ones(1)
+    with pytest.raises(OverflowError):
+        opt.step()
+    assert weights.at(5, 0.5)[0] == pytest.approx(1.0 - (4 / 5) ** 500, rel=1e-15)
+
+
+@pytest.mark.parametrize("lr", [5e-324, 1e-310, 1e308])
+def test_laprop_lr_correction_is_adams_at_any_lr(lr) -> None:
+    """c_t = a_t / lr with a_t the EMA(beta1) of a constant lr is 1 - beta1^t (Adam's bias correction); at
+    lr = 5e-324 a_t underflowed to 0 and the step divided by it (ZeroDivisionError, the sweep of issue 13)."""
+    from optfilters.package_stages import _LrEma
+
+    ema = _LrEma(0.9)
+    assert [ema.correction(t, lr) for t in (1, 2, 10)] == pytest.approx([1 - 0.9**t for t in (1, 2, 10)], rel=1e-14)
+    loss = predict("laprop", lr=lr, curvatures=[1.0], steps=8).expected_loss
+    assert np.all(np.isfinite(loss)) if lr < 1.0 else np.all(np.isinf(loss[1:]))  # 1e308: a step of lr overflows

@@ -403,3 +403,21 @@ def test_the_averages_frequency_responses_on_a_parameter_sinusoid(w: float) -> N
     np.testing.assert_allclose(swa.averaged[1:, 0], boxcar, rtol=0, atol=1e-12)
     dirichlet = abs(np.sum(np.exp(-1j * w * np.arange(n)))) / n  # the N-tap boxcar's gain at w
     assert abs(np.mean(np.exp(1j * w * np.arange(1, n + 1)))) == pytest.approx(dirichlet, rel=1e-9, abs=1e-12)
+
+
+def test_asgd_eta_underflows_to_zero_where_its_power_overflows():
+    """eta = lr / (1 + lambd lr t)^alpha: at alpha = 1e308 the power is beyond the double range (Python's float
+    power raised OverflowError(34, ...)); the true eta is below the smallest double: 0 (the sweep of issue 13)."""
+    from optfilters.parameter_stages import AsgdEta
+
+    eta = AsgdEta(lambd=1e-4, alpha=1e308)
+    assert eta.value(3, 0.1) == 0.0 and eta.value(0, 0.1) == 0.1  # (1 + 0)^alpha = 1 at t = 0
+    assert AsgdEta(lambd=1e-4, alpha=0.75).value(3, 0.1) == 0.1 / (1 + 1e-4 * 0.1 * 3) ** 0.75
+    assert np.all(np.isfinite(predict("asgd", alpha=1e308, curvatures=[1.0], steps=8).expected_loss))
+
+
+def test_adafactor_frozen_gain_is_one_over_eps1_where_eps1_squared_overflows():
+    """1 / max(sqrt(v), eps1) = 1e-308 at eps1 = 1e308 (eps1^2 overflowed: OverflowError from Python's power)."""
+    model = optfilters.get("adafactor", eps1=1e308)
+    assert float(model.frozen_gain(np.array(1.0))) == pytest.approx(1e-308, rel=1e-15)
+    assert not math.isnan(predict(model, curvatures=[1.0], steps=8).rate)

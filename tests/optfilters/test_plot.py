@@ -35,17 +35,35 @@ def test_importing_optfilters_or_optfilters_plot_loads_no_matplotlib_or_torch() 
     assert out == ""
 
 
+def test_each_former_plot_name_warns_and_is_the_renamed_function() -> None:
+    renamed = [name for name in oplot.__all__ if name.endswith("_plot")]
+    assert len(renamed) == 29
+    for new in renamed:
+        old = new.removesuffix("_plot")
+        assert old not in oplot.__all__ and old not in vars(oplot)
+        message = rf"^optfilters\.plot\.{old} is deprecated; use optfilters\.plot\.{new} \(same behaviour\)$"
+        with pytest.warns(DeprecationWarning, match=message) as caught:
+            alias = getattr(oplot, old)
+        assert alias is getattr(oplot, new)
+        assert len(caught) == 1 and caught[0].filename == __file__  # attributed to the caller's line
+    with pytest.warns(DeprecationWarning, match=r"optfilters\.plot\.root_locus is deprecated"):
+        from optfilters.plot import root_locus  # type: ignore[attr-defined]
+    assert root_locus is oplot.root_locus_plot
+    with pytest.raises(AttributeError, match="has no attribute 'nyquist'"):
+        oplot.nyquist  # type: ignore[attr-defined]  # noqa: B018
+
+
 def _every_view(ax: Any = None) -> list[oplot.PlotResult]:
     """One call of every plot function (into ``ax`` where a single Axes fits)."""
     x = np.linspace(0.01, 3.0, 20)
     steps = np.arange(5)
     return [
-        oplot.bode("momentum", ax=ax, n=16),
-        oplot.pole_zero("nesterov", ax=ax),
-        oplot.step("adam", ax=ax, n=5),
-        oplot.impulse("momentum", ax=ax, n=5),
-        oplot.compare(["sgd", "momentum"], kind="step", ax=ax, n=3),
-        oplot.stability_map(
+        oplot.bode_plot("momentum", ax=ax, n=16),
+        oplot.pole_zero_plot("nesterov", ax=ax),
+        oplot.step_plot("adam", ax=ax, n=5),
+        oplot.impulse_plot("momentum", ax=ax, n=5),
+        oplot.compare_plot(["sgd", "momentum"], kind="step", ax=ax, n=3),
+        oplot.stability_map_plot(
             SimpleNamespace(
                 parameter="momentum",
                 parameter_values=np.array([0.0, 0.5]),
@@ -56,25 +74,25 @@ def _every_view(ax: Any = None) -> list[oplot.PlotResult]:
             ax=ax,
             colorbar=ax is None,
         ),
-        oplot.closed_loop_rate(SimpleNamespace(lr_curvature=x, rate=np.abs(1 - x), stable_interval=(0, 2)), ax=ax),
-        oplot.loss_comparison(
+        oplot.closed_loop_rate_plot(SimpleNamespace(lr_curvature=x, rate=np.abs(1 - x), stable_interval=(0, 2)), ax=ax),
+        oplot.loss_comparison_plot(
             SimpleNamespace(
                 steps=steps, predicted_loss=0.5**steps, observed_mean_loss=0.5**steps, observed_stderr=0 * steps
             ),
             ax=ax,
         ),
-        oplot.empirical_response(
+        oplot.empirical_response_plot(
             SimpleNamespace(freqs=x / 6, magnitude=x, predicted_magnitude=x, coherence=None), ax=ax
         ),
-        oplot.sharpness(SimpleNamespace(steps=steps, sharpness=steps * 1.0, threshold=4.0), ax=ax),
-        oplot.trajectories(run_trajectories("quadratic", "sgd", lrs=0.001, steps=5, engine="numpy"), ax=ax),
+        oplot.sharpness_plot(SimpleNamespace(steps=steps, sharpness=steps * 1.0, threshold=4.0), ax=ax),
+        oplot.trajectories_plot(run_trajectories("quadratic", "sgd", lrs=0.001, steps=5, engine="numpy"), ax=ax),
     ]
 
 
 def test_each_view_without_ax_makes_exactly_one_figure_and_close_releases_it() -> None:
     before = set(plt.get_fignums())
     results = _every_view()
-    results.append(oplot.overview("adam", n=5))
+    results.append(oplot.overview_plot("adam", n=5))
     results.append(
         run_trajectories("rosenbrock", ["sgd", "momentum"], lrs=[0.001, 0.002], steps=5, engine="numpy").plot()
     )
@@ -97,7 +115,7 @@ def test_views_into_a_given_axes_make_no_figure() -> None:
 
 def test_style_is_applied_inside_calls_and_does_not_leak() -> None:
     snapshot = dict(matplotlib.rcParams)
-    r = oplot.bode(["momentum", "nesterov"], n=8)
+    r = oplot.bode_plot(["momentum", "nesterov"], n=8)
     assert dict(matplotlib.rcParams) == snapshot
     assert r.artists["magnitude"][0].get_color() == oplot.PALETTE[0]
     assert r.legend.get_frame_on() is False  # STYLE["legend.frameon"]
@@ -111,7 +129,7 @@ def test_style_is_applied_inside_calls_and_does_not_leak() -> None:
 def test_saving_writes_each_format_byte_stable(tmp_path: Path, suffix: str, magic: bytes) -> None:
     paths = []
     for k in range(2):  # the same figure built twice, as two regenerations of a committed figure
-        r = oplot.overview(["momentum", "nesterov"], n=10)
+        r = oplot.overview_plot(["momentum", "nesterov"], n=10)
         paths.append(r.savefig(tmp_path / f"run{k}" / "deep" / f"overview.{suffix}"))
         r.close()
     first, second = (p.read_bytes() for p in paths)
@@ -147,7 +165,7 @@ def heavy_ball_map() -> SimpleNamespace:
 
 def test_stability_map_draws_the_rates_the_boundary_and_the_fastest_step(heavy_ball_map: SimpleNamespace) -> None:
     m = heavy_ball_map
-    r = oplot.stability_map(m, optimum=True)
+    r = oplot.stability_map_plot(m, optimum=True)
     (mesh,) = r.artists["mesh"]
     drawn = np.asarray(mesh.get_array())
     assert drawn.shape == m.rate.shape
@@ -172,16 +190,16 @@ def test_stability_map_draws_the_rates_the_boundary_and_the_fastest_step(heavy_b
 def test_stability_map_rejects_bad_shapes_and_missing_fields() -> None:
     bad = SimpleNamespace(parameter="mu", parameter_values=np.zeros(3), lr_curvature=np.zeros(4), rate=np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"rate must have shape .* \(3, 4\), got \(4, 3\)"):
-        oplot.stability_map(bad)
+        oplot.stability_map_plot(bad)
     with pytest.raises(ValueError, match="lacks rate"):
-        oplot.stability_map(SimpleNamespace(parameter="mu", parameter_values=[0.0], lr_curvature=[1.0]))
+        oplot.stability_map_plot(SimpleNamespace(parameter="mu", parameter_values=[0.0], lr_curvature=[1.0]))
 
 
 def test_closed_loop_rate_line_unit_level_and_stable_interval() -> None:
     x = np.linspace(0.0, 3.0, 301)
     gd = SimpleNamespace(lr_curvature=x, rate=np.abs(1.0 - x), stable_interval=(0.0, 2.0), name="gd")
     hb = SimpleNamespace(lr_curvature=x, rate=_heavy_ball_rate(0.5, x), stable_interval=(0.0, 3.0), name="momentum")
-    r = oplot.closed_loop_rate([gd, hb])
+    r = oplot.closed_loop_rate_plot([gd, hb])
     lines = r.artists["rate"]
     np.testing.assert_allclose(lines[0].get_ydata(), np.abs(1.0 - x))
     np.testing.assert_allclose(lines[1].get_ydata(), hb.rate)
@@ -192,7 +210,7 @@ def test_closed_loop_rate_line_unit_level_and_stable_interval() -> None:
     assert [t.get_text() for t in r.legend.get_texts()] == ["gd", "momentum"]
     assert r.ax.get_ylim()[1] == pytest.approx(2.0 * 1.05)
     open_ended = SimpleNamespace(lr_curvature=x, rate=np.abs(1.0 - x), stable_interval=(0.0, None), name="gd")
-    (span,) = oplot.closed_loop_rate(open_ended).artists["stable_interval"]
+    (span,) = oplot.closed_loop_rate_plot(open_ended).artists["stable_interval"]
     assert span.get_x() + span.get_width() == 3.0  # an open end runs to the last lr * h
 
 
@@ -204,7 +222,7 @@ def test_loss_comparison_band_is_mean_plus_minus_two_stderr() -> None:
     obj = SimpleNamespace(
         steps=steps, predicted_loss=predicted, observed_mean_loss=mean, observed_stderr=stderr, name="sgd"
     )
-    r = oplot.loss_comparison(obj)
+    r = oplot.loss_comparison_plot(obj)
     np.testing.assert_allclose(r.artists["predicted"][0].get_ydata(), predicted)
     np.testing.assert_allclose(r.artists["observed"][0].get_ydata(), mean)
     (band,) = r.artists["band"]
@@ -224,12 +242,12 @@ def test_loss_comparison_band_is_mean_plus_minus_two_stderr() -> None:
         observed_stderr=[0.0, 0.0, 0.0],
         name="",
     )
-    assert np.isnan(oplot.loss_comparison(with_none).artists["predicted"][0].get_ydata()[1])
+    assert np.isnan(oplot.loss_comparison_plot(with_none).artists["predicted"][0].get_ydata()[1])
     short = SimpleNamespace(steps=steps, predicted_loss=predicted[:-1], observed_mean_loss=mean, observed_stderr=stderr)
     with pytest.raises(ValueError, match="same length; steps has 51, predicted_loss has 50"):
-        oplot.loss_comparison(short)
+        oplot.loss_comparison_plot(short)
     with pytest.raises(ValueError, match="band must be >= 0, got -1"):
-        oplot.loss_comparison(obj, band=-1)
+        oplot.loss_comparison_plot(obj, band=-1)
 
 
 def test_empirical_response_in_db_with_coherence_panel() -> None:
@@ -238,13 +256,13 @@ def test_empirical_response_in_db_with_coherence_panel() -> None:
     predicted = np.abs(1.0 / (1.0 - 0.9 / z))
     empirical = predicted * 1.05
     obj = SimpleNamespace(freqs=f, magnitude=empirical, predicted_magnitude=predicted, coherence=1 - f, name="momentum")
-    r = oplot.empirical_response(obj)
+    r = oplot.empirical_response_plot(obj)
     assert len(r.axes) == 2
     np.testing.assert_allclose(r.artists["empirical"][0].get_ydata(), 20 * np.log10(empirical))
     np.testing.assert_allclose(r.artists["predicted"][0].get_ydata(), 20 * np.log10(predicted))
     assert r.artists["predicted"][0].get_ydata()[0] == pytest.approx(20.0)
     np.testing.assert_allclose(r.artists["coherence"][0].get_ydata(), 1 - f)
-    log = oplot.empirical_response(obj, log=True, db=False, coherence=False)
+    log = oplot.empirical_response_plot(obj, log=True, db=False, coherence=False)
     assert len(log.axes) == 1 and np.all(log.artists["empirical"][0].get_xdata() > 0)
     np.testing.assert_allclose(log.artists["predicted"][0].get_ydata(), predicted[1:])
 
@@ -256,7 +274,7 @@ def test_sharpness_traces_thresholds_and_extra_levels() -> None:
     hb = SimpleNamespace(
         steps=steps, sharpness=38 * (1 - np.exp(-steps / 10)), threshold=(2 + 2 * mu) / lr, lr=lr, name="momentum"
     )
-    r = oplot.sharpness([gd, hb], thresholds={"2/lr": 2 / lr})
+    r = oplot.sharpness_plot([gd, hb], thresholds={"2/lr": 2 / lr})
     np.testing.assert_allclose(r.artists["sharpness"][1].get_ydata(), hb.sharpness)
     assert r.artists["threshold"][0].get_ydata().tolist() == [20.0] * 100
     assert r.artists["threshold"][1].get_ydata()[0] == pytest.approx(38.0)
@@ -265,16 +283,16 @@ def test_sharpness_traces_thresholds_and_extra_levels() -> None:
     labels = [t.get_text() for t in r.legend.get_texts()]
     assert labels == ["gd (lr=0.1)", "threshold 20", "momentum (lr=0.1)", "threshold 38", "2/lr = 20"]
     varying = SimpleNamespace(steps=steps[:3], sharpness=np.ones(3), threshold=np.array([1.0, 2.0, 3.0]), name="")
-    assert oplot.sharpness(varying).artists["threshold"][0].get_ydata().tolist() == [1.0, 2.0, 3.0]
+    assert oplot.sharpness_plot(varying).artists["threshold"][0].get_ydata().tolist() == [1.0, 2.0, 3.0]
 
 
 def test_overlays_take_dicts_for_labels_and_refuse_label_with_several() -> None:
     x = np.linspace(0, 2, 5)
     c = SimpleNamespace(lr_curvature=x, rate=np.abs(1 - x), stable_interval=(0.0, 2.0), name="gd")
-    r = oplot.closed_loop_rate({"plain GD": c})
+    r = oplot.closed_loop_rate_plot({"plain GD": c})
     assert r.artists["rate"][0].get_label() == "plain GD"
     with pytest.raises(ValueError, match="label names a single curve"):
-        oplot.closed_loop_rate([c, c], label="x")
+        oplot.closed_loop_rate_plot([c, c], label="x")
 
 
 def _momentum_h(beta: float, freqs: np.ndarray) -> np.ndarray:
@@ -287,7 +305,7 @@ def _momentum_h(beta: float, freqs: np.ndarray) -> np.ndarray:
 
 
 def test_bode_of_momentum_matches_the_closed_form_and_starts_at_20_db() -> None:
-    r = oplot.bode(optfilters.get("momentum", momentum=0.9), n=257)
+    r = oplot.bode_plot(optfilters.get("momentum", momentum=0.9), n=257)
     (mag,), (phase,) = r.artists["magnitude"], r.artists["phase"]
     f = mag.get_xdata()
     np.testing.assert_allclose(f, np.linspace(0.0, 0.5, 257))
@@ -304,7 +322,7 @@ def test_bode_of_momentum_matches_the_closed_form_and_starts_at_20_db() -> None:
 @settings(max_examples=15, deadline=None)
 @given(st.floats(0.0, 0.99))
 def test_bode_of_any_heavy_ball_dc_level_is_minus_20_log10_one_minus_beta(beta: float) -> None:
-    r = oplot.bode(ArmaFilter.leaky_integrator(beta), n=8, phase=False)
+    r = oplot.bode_plot(ArmaFilter.leaky_integrator(beta), n=8, phase=False)
     try:
         assert r.artists["magnitude"][0].get_ydata()[0] == pytest.approx(-20 * np.log10(1 - beta), abs=1e-9)
     finally:
@@ -312,7 +330,7 @@ def test_bode_of_any_heavy_ball_dc_level_is_minus_20_log10_one_minus_beta(beta: 
 
 
 def test_bode_linear_magnitude_and_log_axis() -> None:
-    r = oplot.bode(ArmaFilter([1.0], [1.0, -0.9]), log=True, db=False, fmin=1e-3, n=64)
+    r = oplot.bode_plot(ArmaFilter([1.0], [1.0, -0.9]), log=True, db=False, fmin=1e-3, n=64)
     (mag,) = r.artists["magnitude"]
     f = mag.get_xdata()
     assert r.axes[0].get_xscale() == "log" and r.axes[1].get_xscale() == "log"
@@ -323,7 +341,7 @@ def test_bode_linear_magnitude_and_log_axis() -> None:
 
 def test_bode_several_optimizers_give_several_lines_and_a_legend() -> None:
     models = [optfilters.get("momentum", momentum=0.9), optfilters.get("nesterov", momentum=0.9), "adam"]
-    r = oplot.bode(models, n=65)
+    r = oplot.bode_plot(models, n=65)
     lines = r.artists["magnitude"]
     assert len(lines) == 3 and len(r.artists["phase"]) == 3
     assert [t.get_text() for t in r.legend.get_texts()] == ["momentum", "nesterov", "adam"]
@@ -339,12 +357,12 @@ def test_bode_several_optimizers_give_several_lines_and_a_legend() -> None:
 
 
 def test_bode_dict_labels_hyperparameter_labels_and_stages() -> None:
-    r = oplot.bode({"standard": "momentum", "Bengio-Nesterov": "nesterov"}, phase=False, n=16)
+    r = oplot.bode_plot({"standard": "momentum", "Bengio-Nesterov": "nesterov"}, phase=False, n=16)
     assert [t.get_text() for t in r.legend.get_texts()] == ["standard", "Bengio-Nesterov"]
     assert len(r.axes) == 1
-    r2 = oplot.bode(optfilters.get("momentum", momentum=0.5), n=4)
+    r2 = oplot.bode_plot(optfilters.get("momentum", momentum=0.5), n=4)
     assert r2.artists["magnitude"][0].get_label() == "momentum (momentum=0.5)"
-    r3 = oplot.bode(optfilters.get("adam", beta1=0.9, beta2=0.99), stages="all", n=16)
+    r3 = oplot.bode_plot(optfilters.get("adam", beta1=0.9, beta2=0.99), stages="all", n=16)
     labels = [line.get_label() for line in r3.artists["magnitude"]]
     assert labels == ["adam (beta2=0.99): gradient", "adam (beta2=0.99): second_moment"]
     # Both EMAs have unit DC gain: 0 dB at f = 0.
@@ -352,24 +370,24 @@ def test_bode_dict_labels_hyperparameter_labels_and_stages() -> None:
 
 
 def test_bode_direction_stage_and_bad_inputs() -> None:
-    r = oplot.bode("nesterov", stages="direction", n=9, phase=False)
+    r = oplot.bode_plot("nesterov", stages="direction", n=9, phase=False)
     ref = optfilters.frequency_response(optfilters.get("nesterov").direction_filter(), n=9)
     np.testing.assert_allclose(r.artists["magnitude"][0].get_ydata(), ref.magnitude_db)
     with pytest.raises(ValueError, match="not linear"):
-        oplot.bode("adam", stages="direction")
+        oplot.bode_plot("adam", stages="direction")
     with pytest.raises(ValueError, match=r"stages must be .*second_moment.*got 'velocity'"):
-        oplot.bode("adam", stages="velocity")
+        oplot.bode_plot("adam", stages="velocity")
     with pytest.raises(ValueError, match="n must be an integer >= 2, got 1"):
-        oplot.bode("sgd", n=1)
+        oplot.bode_plot("sgd", n=1)
     with pytest.raises(ValueError, match=r"fmin must be in \(0, 0.5\), got 0.7"):
-        oplot.bode("sgd", log=True, fmin=0.7)
-    with pytest.raises(ValueError, match=r"bode\(\) accepts .* got int"):
-        oplot.bode(42)
+        oplot.bode_plot("sgd", log=True, fmin=0.7)
+    with pytest.raises(ValueError, match=r"bode_plot\(\) accepts .* got int"):
+        oplot.bode_plot(42)
     with pytest.raises(ValueError, match="unknown optimizer 'adma'"):
-        oplot.bode("adma")
+        oplot.bode_plot("adma")
     _fig, ax = plt.subplots()
     with pytest.raises(ValueError, match="ax must be a sequence of 2 Axes; got 1"):
-        oplot.bode("sgd", ax=ax, phase=True)
+        oplot.bode_plot("sgd", ax=ax, phase=True)
 
 
 def test_bode_into_given_axes_and_from_a_frequency_response() -> None:
@@ -382,7 +400,7 @@ def test_bode_into_given_axes_and_from_a_frequency_response() -> None:
     np.testing.assert_allclose(r.artists["magnitude"][0].get_ydata(), fr.magnitude_db)
     np.testing.assert_allclose(r.artists["phase"][0].get_ydata(), np.degrees(fr.phase))
     _fig2, c = plt.subplots()
-    r2 = oplot.bode("momentum", ax=c)  # a single Axes: magnitude only
+    r2 = oplot.bode_plot("momentum", ax=c)  # a single Axes: magnitude only
     assert list(r2.artists) == ["magnitude"] and r2.axes == (c,)
 
 
@@ -390,7 +408,7 @@ def test_bode_into_given_axes_and_from_a_frequency_response() -> None:
 
 
 def test_pole_zero_of_momentum_has_its_pole_at_0_9_and_the_unit_circle() -> None:
-    r = oplot.pole_zero(optfilters.get("momentum", momentum=0.9))
+    r = oplot.pole_zero_plot(optfilters.get("momentum", momentum=0.9))
     (poles,) = r.artists["poles"]
     assert poles.get_xdata().tolist() == pytest.approx([0.9]) and poles.get_ydata().tolist() == pytest.approx([0.0])
     assert poles.get_marker() == "x"
@@ -406,7 +424,7 @@ def test_pole_zero_of_momentum_has_its_pole_at_0_9_and_the_unit_circle() -> None
 
 
 def test_pole_zero_nesterov_zero_several_series_and_legend() -> None:
-    r = oplot.pole_zero(["momentum", optfilters.get("nesterov", momentum=0.9)])
+    r = oplot.pole_zero_plot(["momentum", optfilters.get("nesterov", momentum=0.9)])
     assert r.artists["zeros"][1].get_xdata().tolist() == pytest.approx([0.9 / 1.9])  # zero of 1.9 - 0.9 z^-1
     assert [t.get_text() for t in r.legend.get_texts()] == ["momentum", "nesterov", "pole", "zero"]
     assert r.artists["poles"][0].get_color() != r.artists["poles"][1].get_color()
@@ -414,7 +432,7 @@ def test_pole_zero_nesterov_zero_several_series_and_legend() -> None:
 
 def test_pole_zero_complex_repeated_and_unstable_roots() -> None:
     f = optfilters.get("butterworth").filters()["gradient"]
-    r = oplot.pole_zero(f)
+    r = oplot.pole_zero_plot(f)
     (poles,) = r.artists["poles"]
     drawn = np.sort_complex(poles.get_xdata() + 1j * poles.get_ydata())
     np.testing.assert_allclose(drawn, np.sort_complex(f.poles), atol=1e-12)
@@ -423,7 +441,7 @@ def test_pole_zero_complex_repeated_and_unstable_roots() -> None:
     order = len(f.zeros)
     np.testing.assert_allclose(f.zeros, -1.0, atol=1e-6)
     assert [t.get_text() for t in r.artists["multiplicity"]] == [str(order)]
-    unstable = oplot.pole_zero(ArmaFilter([1.0], [1.0, -1.5]))
+    unstable = oplot.pole_zero_plot(ArmaFilter([1.0], [1.0, -1.5]))
     assert unstable.ax.get_xlim()[1] > 1.5  # the view includes a pole outside the circle
     pz = optfilters.pole_zero(ArmaFilter([1.9, -0.9], [1.0, -0.9]))
     r2 = pz.plot()
@@ -434,7 +452,7 @@ def test_pole_zero_complex_repeated_and_unstable_roots() -> None:
 
 
 def test_step_of_adam_raw_is_one_minus_beta_to_the_t_and_bias_corrected_is_one() -> None:
-    r = oplot.step(optfilters.get("adam", beta1=0.9), n=50)
+    r = oplot.step_plot(optfilters.get("adam", beta1=0.9), n=50)
     (raw,), (comp,) = r.artists["raw"], r.artists["bias_corrected"]
     t = np.arange(1, 51)
     assert raw.get_xdata().tolist() == t.tolist()
@@ -443,12 +461,12 @@ def test_step_of_adam_raw_is_one_minus_beta_to_the_t_and_bias_corrected_is_one()
     assert raw.get_linestyle() == "-" and comp.get_linestyle() == "--"
     assert (raw.get_label(), comp.get_label()) == ("adam, raw", "adam, bias-corrected")
     assert r.legend is not None  # raw vs bias-corrected needs a key
-    actual = oplot.step(optfilters.get("adam", beta1=0.9), n=10, bias_corrected="actual")
+    actual = oplot.step_plot(optfilters.get("adam", beta1=0.9), n=10, bias_corrected="actual")
     np.testing.assert_allclose(actual.artists["actual"][0].get_ydata(), np.ones(10), atol=1e-12)
 
 
 def test_step_unit_input_gain_ar1_and_the_torch_first_step_quirk() -> None:
-    r = oplot.step(
+    r = oplot.step_plot(
         {"unit DC gain AR1": ArmaFilter.ema(0.9), "unit input gain AR1": ArmaFilter([1.0], [1.0, -0.9])},
         n=30,
         bias_corrected=False,
@@ -459,26 +477,26 @@ def test_step_unit_input_gain_ar1_and_the_torch_first_step_quirk() -> None:
     np.testing.assert_allclose(ui.get_ydata(), (1 - 0.9**t) / 0.1, rtol=1e-12)
     assert list(r.artists) == ["raw"]
     # torch's SGD buffer starts at the first gradient: with dampening = momentum its step response is 1 at once.
-    quirk = oplot.step(optfilters.get("sgd", momentum=0.9, dampening=0.9), n=20, bias_corrected=False)
+    quirk = oplot.step_plot(optfilters.get("sgd", momentum=0.9, dampening=0.9), n=20, bias_corrected=False)
     np.testing.assert_allclose(quirk.artists["raw"][0].get_ydata(), np.ones(20), atol=1e-12)
 
 
 def test_step_of_momentum_bias_corrected_reaches_the_dc_gain_and_bad_inputs() -> None:
-    r = oplot.step("momentum", n=12, bias_corrected=True)
+    r = oplot.step_plot("momentum", n=12, bias_corrected=True)
     np.testing.assert_allclose(r.artists["bias_corrected"][0].get_ydata(), np.full(12, 10.0), rtol=1e-12)
     s = optfilters.step_response(ArmaFilter.ema(0.5), n=5)
     r2 = s.plot()
     np.testing.assert_allclose(r2.artists["raw"][0].get_ydata(), 1 - 0.5 ** np.arange(1, 6))
     with pytest.raises(ValueError, match="bias_corrected must be None, True, False or 'actual'; got 'both'"):
-        oplot.step("adam", bias_corrected="both")
+        oplot.step_plot("adam", bias_corrected="both")
     with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
-        oplot.step("adam", n=0)
-    with pytest.raises(ValueError, match=r"step\(\) accepts .* got FrequencyResponse"):
-        oplot.step(optfilters.frequency_response(ArmaFilter.ema(0.9)))
+        oplot.step_plot("adam", n=0)
+    with pytest.raises(ValueError, match=r"step_plot\(\) accepts .* got FrequencyResponse"):
+        oplot.step_plot(optfilters.frequency_response(ArmaFilter.ema(0.9)))
 
 
 def test_impulse_responses_against_closed_forms() -> None:
-    r = oplot.impulse([optfilters.get("momentum", momentum=0.9), optfilters.get("nesterov", momentum=0.9)], n=25)
+    r = oplot.impulse_plot([optfilters.get("momentum", momentum=0.9), optfilters.get("nesterov", momentum=0.9)], n=25)
     t = np.arange(1, 26)
     heavy, nesterov = r.artists["impulse"]
     np.testing.assert_allclose(heavy.get_ydata(), 0.9 ** (t - 1), rtol=1e-12)
@@ -486,22 +504,22 @@ def test_impulse_responses_against_closed_forms() -> None:
     np.testing.assert_allclose(nesterov.get_ydata(), np.r_[1.9, 0.9 ** t[1:]], rtol=1e-12)
     assert [t.get_text() for t in r.legend.get_texts()] == ["momentum", "nesterov"]
     # Adam's bias-corrected gradient filter, beta1 = 0.5: h_t = 0.5 * 0.5^(t-1) / (1 - 0.5^t).
-    adam = oplot.impulse(optfilters.get("adam", beta1=0.5), n=6).artists["impulse"][0].get_ydata()
+    adam = oplot.impulse_plot(optfilters.get("adam", beta1=0.5), n=6).artists["impulse"][0].get_ydata()
     np.testing.assert_allclose(adam, 0.5 * 0.5 ** (np.arange(1, 7) - 1) / (1 - 0.5 ** np.arange(1, 7)), rtol=1e-12)
     ir = optfilters.impulse_response(ArmaFilter([1.0], [1.0, -0.5]), n=4)
     assert ir.plot().artists["impulse"][0].get_ydata().tolist() == [1.0, 0.5, 0.25, 0.125]
 
 
 def test_compare_and_overview() -> None:
-    r = oplot.compare({"GD": "sgd", "heavy ball": "momentum"}, kind="impulse", n=5)
+    r = oplot.compare_plot({"GD": "sgd", "heavy ball": "momentum"}, kind="impulse", n=5)
     assert [line.get_label() for line in r.artists["impulse"]] == ["GD", "heavy ball"]
     assert r.artists["impulse"][0].get_ydata().tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="kind must be one of bode, pole_zero, step, impulse; got 'nyquist'"):
-        oplot.compare(["sgd"], kind="nyquist")
-    o = oplot.overview(optfilters.get("adam", beta1=0.9), n=20)
+        oplot.compare_plot(["sgd"], kind="nyquist")
+    o = oplot.overview_plot(optfilters.get("adam", beta1=0.9), n=20)
     assert len(o.axes) == 4
     assert o.artists["magnitude"][0].get_ydata()[0] == pytest.approx(0.0, abs=1e-9)
     assert o.artists["poles"][0].get_xdata().tolist() == pytest.approx([0.9])
     np.testing.assert_allclose(o.artists["bias_corrected"][0].get_ydata(), np.ones(20), atol=1e-12)
-    several = oplot.overview(["momentum", "nesterov"], n=5)
+    several = oplot.overview_plot(["momentum", "nesterov"], n=5)
     assert len(several.artists["magnitude"]) == 2 and several.legend is not None

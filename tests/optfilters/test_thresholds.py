@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import optfilters
-from optfilters.noisy_quadratic import Warmup, predict
+from optfilters.noisy_quadratic import Warmup, parse_schedule, predict
 from optfilters.observe import divergence_threshold
 from optfilters.thresholds import frozen_edges, frozen_loop, time_varying_verdict
 
@@ -112,6 +112,11 @@ def test_frozen_loop_and_bad_inputs():
         frozen_edges("adam", [0])
     with pytest.raises(ValueError, match="not both"):
         time_varying_verdict("sgd", 1.0, curvature=2.0, steps=3)
+    # lr = 0 leaves no lr*h to set: both say so (time_varying_verdict blamed lr_curvature before)
+    with pytest.raises(ValueError, match=r"the learning rate at step 2 is 0: no lr\*h to set"):
+        frozen_loop("sgd", 2, lr_curvature=1.0, lr=0.0)
+    with pytest.raises(ValueError, match=r"the learning rate is 0: no lr\*h to set"):
+        time_varying_verdict("sgd", 1.0, steps=3, lr=0.0)
     v = time_varying_verdict("sgd", 0.5, steps=20)
     assert v.log10_final_amplification == pytest.approx(20 * math.log10(0.5))
     import matplotlib
@@ -122,3 +127,24 @@ def test_frozen_loop_and_bad_inputs():
         assert r.figure is not None
         r.close()
         assert isinstance(result.as_dict(), dict)
+
+
+@pytest.mark.parametrize("lr", [1e-320, 1e308])
+def test_the_frozen_edges_of_an_extreme_lr_are_those_of_any_lr(lr: float) -> None:
+    """Without weight decay the loop depends on lr * h only: an lr near the ends of the float range (whose h = 1 / lr
+    would overflow) gives the edges of lr = 1e-3 (Adam's closed form 38 (1 - 0.9^t) at eps = 0)."""
+    extreme = frozen_edges(optfilters.get("adam", lr=lr, eps=0.0), [1, 10, 100])
+    ordinary = frozen_edges(optfilters.get("adam", lr=1e-3, eps=0.0), [1, 10, 100])
+    np.testing.assert_allclose(extreme.edge, ordinary.edge, rtol=1e-9)
+    np.testing.assert_allclose(extreme.edge, 38.0 * (1.0 - 0.9 ** np.array([1.0, 10.0, 100.0])), rtol=1e-6)
+
+
+def test_a_run_whose_numbers_overflow_at_once_is_refused_in_one_line() -> None:
+    with (
+        pytest.warns(RuntimeWarning),  # numpy's overflow, in the library (the command line silences it)
+        pytest.raises(optfilters.InvalidHyperparameterError, match=r"^x = lr \* h = 1e\+308: .*overflow") as info,
+    ):
+        time_varying_verdict("adam", 1e308, steps=3)
+    assert "\n" not in str(info.value)
+    with pytest.raises(optfilters.InvalidHyperparameterError, match="factor overflows the floating-point range"):
+        frozen_edges("adam", [5, 50], schedule=parse_schedule("exponential:1e308"))

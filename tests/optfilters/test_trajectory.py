@@ -56,7 +56,7 @@ def test_the_lecture_functions_and_grids() -> None:
 
 def test_gd_path_on_the_quadratic_is_the_closed_form_and_diverges_above_lr_0_01() -> None:
     lrs = [0.001, 0.005, 0.009, 0.01, 0.0101, 0.011]
-    r = oplot.trajectories(otraj.run_trajectories("quadratic", "gd", lrs=lrs, steps=300, engine="numpy"))
+    r = oplot.trajectories_plot(otraj.run_trajectories("quadratic", "gd", lrs=lrs, steps=300, engine="numpy"))
     runs = r.data["runs"][0]
     x0, y0 = otraj.quadratic_bowl().start
     for run, line in zip(runs[:4], r.artists["paths"][:4], strict=True):
@@ -90,7 +90,7 @@ def test_the_bridge_torch_optim_and_the_numpy_reference_agree() -> None:
 
 
 def test_trajectories_default_to_the_lecture_grid_through_the_bridge() -> None:
-    r = oplot.trajectories(otraj.run_trajectories("quadratic", ["sgd", "momentum"], steps=40), max_cols=5)
+    r = oplot.trajectories_plot(otraj.run_trajectories("quadratic", ["sgd", "momentum"], steps=40), max_cols=5)
     runs = r.data["runs"]
     assert [len(row) for row in runs] == [10, 6] and r.data["engine"] == "bridge"
     assert len(r.axes) == 16 and len(r.artists["paths"]) == 16 and len(r.artists["contours"]) == 16
@@ -107,7 +107,8 @@ def test_trajectories_default_to_the_lecture_grid_through_the_bridge() -> None:
 def test_trajectories_overlay_on_one_axes_with_labels_from_a_dict() -> None:
     fig, ax = plt.subplots()
     optimizers = {"GD": "sgd", "heavy ball": optfilters.get("momentum", momentum=0.9), "EMA": ArmaFilter.ema(0.9)}
-    r = oplot.trajectories(otraj.run_trajectories("rosenbrock", optimizers, lrs=0.01, steps=50, engine="numpy"), ax=ax)
+    runs = otraj.run_trajectories("rosenbrock", optimizers, lrs=0.01, steps=50, engine="numpy")
+    r = oplot.trajectories_plot(runs, ax=ax)
     assert r.axes == (ax,) and r.figure is fig
     labels = [t.get_text() for t in r.legend.get_texts()]
     assert labels == ["GD, lr=0.01", "heavy ball, lr=0.01", "EMA, lr=0.01"]
@@ -145,13 +146,13 @@ def test_the_old_plot_paths_of_the_trajectory_code_are_deprecated_aliases() -> N
         _ = oplot.no_such_view  # type: ignore[attr-defined]
     # computing inside the plot call still works, with a warning, and draws the same runs
     with pytest.warns(DeprecationWarning, match="compute the runs with optfilters.trajectory.run_trajectories"):
-        old = oplot.trajectories("quadratic", "sgd", lrs=0.001, steps=5, engine="numpy")
+        old = oplot.trajectories_plot("quadratic", "sgd", lrs=0.001, steps=5, engine="numpy")
     new = otraj.run_trajectories("quadratic", "sgd", lrs=0.001, steps=5, engine="numpy").plot()
     np.testing.assert_array_equal(old.data["runs"][0][0].params, new.data["runs"][0][0].params)
     old.close()
     new.close()
     with pytest.raises(ValueError, match="optimizers= goes with a test function"):
-        oplot.trajectories(otraj.run_trajectories("quadratic", "sgd", lrs=0.001, steps=2, engine="numpy"), "sgd")
+        oplot.trajectories_plot(otraj.run_trajectories("quadratic", "sgd", lrs=0.001, steps=2, engine="numpy"), "sgd")
 
 
 def test_the_plotting_layer_never_reaches_the_bridge() -> None:

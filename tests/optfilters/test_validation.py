@@ -52,11 +52,9 @@ from tests.support.sweep import STRIDE, TRIPLES, chosen, time_bound
 LIBRARY = ["get", "summarise", "frequency_response", "step_response", "stability", "predict"]
 
 
-#: Open failures (strict expected failures: fixing one turns its case green and the xfail red):
-#: Schedule-Free's r = 1e308 overflows in its weight (as schedulefree's own Python-float weight does).
-KNOWN_OPEN = {
-    ("predict", "sgd-schedule-free", "r", "1e308"),
-}
+#: Open failures (strict expected failures: fixing one turns its case green and the xfail red); none left
+#: (Schedule-Free's r = 1e308, whose weight overflowed as schedulefree's own does, goes on in ratio form).
+KNOWN_OPEN: set[tuple[str, str, str, str]] = set()
 
 
 def _no_nan(value: Any, where: str) -> None:

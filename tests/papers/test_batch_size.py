@@ -7,17 +7,12 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 from optfilters.papers import batch_size as bs
 
 from optfilters.batch_size import NoisyQuadraticSpectrum, steps_to_target
+from tests.support.papers import quick_source
 
-
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict, Path]:
-    """This source's numbers and folder from the one ``optfilters figures --all --quick`` run of the session."""
-    numbers, out = quick_figures
-    return numbers["batch_size"], out / "batch_size"
+quick = quick_source("batch_size")
 
 
 def test_files_captions_and_numbers(quick: tuple[dict, Path]) -> None:

@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from optfilters.papers import copernicus_l5
 
+from tests.support.papers import quick_source
+
 FIGURES = (
     "quadratic_gd.png",
     "quadratic_gd_contraction.png",
@@ -26,11 +28,7 @@ FIGURES = (
 )
 
 
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict[str, Any], Path]:
-    """This source's numbers and folder from the one ``optfilters figures --all --quick`` run of the session."""
-    numbers, out = quick_figures
-    return numbers["copernicus_l5"], out / "copernicus_l5"
+quick = quick_source("copernicus_l5")
 
 
 def test_files_captions_and_numbers(quick: tuple[dict[str, Any], Path]) -> None:

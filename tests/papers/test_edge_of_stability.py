@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.papers import quick_source
 
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict, Path]:
-    """This source's numbers and folder from the one ``optfilters figures --all --quick`` run of the session."""
-    numbers, out = quick_figures
-    return numbers["edge_of_stability"], out / "edge_of_stability"
+quick = quick_source("edge_of_stability")
 
 
 def test_gradient_descent_sharpness_settles_at_two_over_lr(quick: tuple[dict, Path]) -> None:

@@ -13,14 +13,12 @@ from hypothesis import strategies as st
 from optfilters.papers import ee541_unit7b
 from scipy import optimize
 
+from tests.support.papers import quick_source
+
 TOL = 1e-9
 
 
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict, Path]:
-    """This source's numbers and folder from the one ``optfilters figures --all --quick`` run of the session."""
-    numbers, out = quick_figures
-    return numbers["ee541_unit7b"], out / "ee541_unit7b"
+quick = quick_source("ee541_unit7b")
 
 
 # ----------------------------------------------------------------------------- independent references

@@ -13,14 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from optfilters.papers import goh_momentum
 
+from tests.support.papers import quick_source
+
 FIGURES = ("rate_map.png", "rate_curves.png", "tuning.png")
 
 
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict[str, Any], Path]:
-    """This source's numbers and folder from the one ``optfilters figures --all --quick`` run of the session."""
-    numbers, out = quick_figures
-    return numbers["goh_momentum"], out / "goh_momentum"
+quick = quick_source("goh_momentum")
 
 
 def test_files_captions_and_numbers(quick: tuple[dict[str, Any], Path]) -> None:

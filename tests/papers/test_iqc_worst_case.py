@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from optfilters.papers import iqc_worst_case
 
+from tests.support.papers import quick_source
+
 FIGURES = ("counterexample.png", "certified_rates.png", "kappa25.png")
 
 
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict[str, Any], Path]:
-    numbers, out = quick_figures
-    return numbers["iqc_worst_case"], out / "iqc_worst_case"
+quick = quick_source("iqc_worst_case")
 
 
 def test_files_and_captions(quick: tuple[dict[str, Any], Path]) -> None:

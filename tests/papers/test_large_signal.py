@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 from optfilters.papers import large_signal
 
+from tests.support.papers import quick_source
+
 FIGURES = ("responses.png", "peak_map.png", "history.png")
 
 
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict[str, Any], Path]:
-    numbers, out = quick_figures
-    return numbers["large_signal"], out / "large_signal"
+quick = quick_source("large_signal")
 
 
 def test_files_and_captions(quick: tuple[dict[str, Any], Path]) -> None:

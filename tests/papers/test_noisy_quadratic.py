@@ -14,16 +14,13 @@ from optfilters.papers import noisy_quadratic as nq
 from scipy.linalg import solve_discrete_lyapunov
 
 from optfilters.noisy_quadratic import predict, steady_state_loss
+from tests.support.papers import quick_source
 
 H = np.asarray(nq.CURVATURES)
 C = H.copy()  # the module's noise: c_i = h_i
 
 
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict, Path]:
-    """This source's numbers and folder from the one ``optfilters figures --all --quick`` run of the session."""
-    numbers, out = quick_figures
-    return numbers["noisy_quadratic"], out / "noisy_quadratic"
+quick = quick_source("noisy_quadratic")
 
 
 # ----------------------------------------------------------------------------- the reproduction

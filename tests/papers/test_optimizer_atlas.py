@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 from optfilters.papers import optimizer_atlas
+
+from tests.support.papers import quick_source
 
 pytest.importorskip("torch")
 
@@ -16,11 +16,7 @@ TORCH_OPTIM = (
 ).split()
 
 
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict[str, Any], Path]:
-    """This source's numbers and folder from the one ``optfilters figures --all --quick`` run of the session."""
-    numbers, out = quick_figures
-    return numbers["optimizer_atlas"], out / "optimizer_atlas"
+quick = quick_source("optimizer_atlas")
 
 
 def test_files_and_no_timings(quick) -> None:

@@ -9,7 +9,6 @@ import json
 import math
 import subprocess
 import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,13 @@ from optfilters.papers import (
     checks_of,
     deterministic,
     plain_numbers,
-    progress,
     reporting,
     run_source,
     summary_lines,
     write_outputs,
 )
+
+from tests.support.fake_source import fake_source
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,35 +123,6 @@ def test_deterministic_block_restores_the_run_conditions() -> None:
 # ----------------------------------------------------------------------------- a fake source
 
 
-def _fake_module(fail: bool) -> types.ModuleType:
-    module = types.ModuleType("optfilters.papers._fake_source")
-    module.TITLE = "A fake source for the tests"  # type: ignore[attr-defined]
-
-    def reproduce(out_dir: Any, quick: bool = False) -> dict[str, Any]:
-        with progress("fake run: 3 steps", 3) as advance:
-            for _ in range(3):
-                advance(1)
-        numbers = {
-            "title": module.TITLE,  # type: ignore[attr-defined]
-            "checks": [
-                Check.close("closed form", 1.0, 1.0, 1e-12),
-                Check.within("late-phase ratio", 1.4 if fail else 1.0, 0.85, 1.25),
-            ],
-        }
-        write_outputs(out_dir, numbers, "# fake\n")
-        return numbers
-
-    module.reproduce = reproduce  # type: ignore[attr-defined]
-    return module
-
-
-@contextlib.contextmanager
-def _fake_source(monkeypatch: pytest.MonkeyPatch, fail: bool) -> Iterator[None]:
-    monkeypatch.setitem(sys.modules, "optfilters.papers._fake_source", _fake_module(fail))
-    monkeypatch.setitem(SOURCES, "fake", "_fake_source")
-    yield
-
-
 def test_progress_reporter_sees_every_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: list[tuple[str, int]] = []
 
@@ -159,7 +130,7 @@ def test_progress_reporter_sees_every_run(monkeypatch: pytest.MonkeyPatch, tmp_p
     def record(label: str, total: int) -> Iterator[Any]:
         yield lambda n=1: seen.append((label, n))
 
-    with _fake_source(monkeypatch, fail=False), reporting(record):
+    with fake_source(monkeypatch, fail=False), reporting(record):
         from optfilters.papers import reproduce
 
         reproduce("fake", tmp_path)
@@ -167,10 +138,10 @@ def test_progress_reporter_sees_every_run(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 def test_module_entry_point_exit_codes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
-    with _fake_source(monkeypatch, fail=True):
+    with fake_source(monkeypatch, fail=True):
         assert run_source("fake", [str(tmp_path / "out")]) == 1
     assert "FAILED late-phase ratio" in capsys.readouterr().out
-    with _fake_source(monkeypatch, fail=False):
+    with fake_source(monkeypatch, fail=False):
         assert run_source("fake", [str(tmp_path / "out"), "--quick"]) == 0
 
 

@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 from optfilters.papers import sign_stages
 
+from tests.support.papers import quick_source
+
 FIGURES = ("approach.png", "cycles.png", "noise_transition.png", "noise_curves.png")
 
 
-@pytest.fixture(scope="module")
-def quick(quick_figures: tuple[dict, Path]) -> tuple[dict[str, Any], Path]:
-    numbers, out = quick_figures
-    return numbers["sign_stages"], out / "sign_stages"
+quick = quick_source("sign_stages")
 
 
 def test_files_and_captions(quick: tuple[dict[str, Any], Path]) -> None:

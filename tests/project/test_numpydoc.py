@@ -228,9 +228,11 @@ def write_allowlist() -> int:
         f"{len(found)} gaps ("
         + ", ".join(f"{code} {n}" for code, n in sorted(counts.items()))
         + f") in {len({path for path, _ in found})} of {len(objects)} checked objects"
+        if found
+        else f"0 gaps in {len(objects)} checked objects"
     )
-    lines = [f"{path} {code}" for path, code in found]
-    ALLOWLIST.write_text(_HEADER.format(summary=summary) + "\n".join(lines) + "\n", encoding="utf-8")
+    lines = "".join(f"{path} {code}\n" for path, code in found)
+    ALLOWLIST.write_text(_HEADER.format(summary=summary) + lines, encoding="utf-8")
     return len(found)
 
 

@@ -32,16 +32,9 @@ from tests.optfilters.torch.test_optimizer import (
     relative_error,
     train_hard,
 )
+from tests.support.torch_setup import one_thread  # noqa: F401 (autouse fixture)
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class _Averaging:

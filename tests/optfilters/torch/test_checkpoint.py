@@ -17,17 +17,23 @@ missing) raise a one-line CheckpointError and leave the optimizer unchanged.
 from __future__ import annotations
 
 import copy
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
 from optfilters import CATALOGUE
 from optfilters.torch import CheckpointError, FilterOptimizer
 from optfilters.torch.checkpoint import from_torch, to_torch
+from tests.support.torch_setup import (  # noqa: F401 (one_thread: autouse fixture)
+    make_params,
+    one_thread,
+    set_grads,
+    torch_class,
+    torch_optimizer,
+    trained,
+)
 
 TORCH_ENTRIES = [name for name, entry in CATALOGUE.items() if entry.torch_class is not None]
 
@@ -36,33 +42,6 @@ BEFORE, AFTER = 7, 20
 
 
 LRS = {"adadelta": 1.0, "adagrad": 0.1}
-
-
-def torch_class(name: str) -> Any:
-    dotted = CATALOGUE[name].torch_class
-    assert dotted is not None
-    module, cls = dotted.rsplit(".", 1)
-    return getattr(importlib.import_module(module), cls)
-
-
-def torch_optimizer(name: str, params: list[torch.nn.Parameter], **overrides: Any) -> torch.optim.Optimizer:
-    entry = CATALOGUE[name]
-    return torch_class(name)(params, **entry.torch_kwargs(entry.validate(overrides)))
-
-
-def make_params(dtype: torch.dtype = torch.float64, name: str = "") -> list[torch.nn.Parameter]:
-    """A matrix and a vector; two matrices for an entry that takes matrices only (Muon)."""
-    gen = torch.Generator().manual_seed(3)
-    matrices_only = bool(name) and CATALOGUE[name].parameter_ndim == 2
-    return [
-        torch.nn.Parameter(torch.randn(3, 2, generator=gen, dtype=dtype)),
-        torch.nn.Parameter(torch.randn((2, 2) if matrices_only else (4,), generator=gen, dtype=dtype)),
-    ]
-
-
-def set_grads(params: list[torch.nn.Parameter], step: int) -> None:
-    for i, p in enumerate(params):
-        p.grad = (1.5 * p.detach() - 0.3 * (i + 1)) * (1.0 + 0.1 * np.sin(step)) + torch.cos(2.0 * p.detach())
 
 
 def flat(params: list[torch.nn.Parameter]) -> torch.Tensor:
@@ -82,14 +61,6 @@ def run(opt: torch.optim.Optimizer, sched: Any, params: list[torch.nn.Parameter]
 
 def settings() -> list[tuple[str, dict[str, Any]]]:
     return [(name, dict(example)) for name in TORCH_ENTRIES for example in ({}, *CATALOGUE[name].examples)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _kwargs(name: str, example: dict[str, Any]) -> dict[str, Any]:
@@ -244,16 +215,8 @@ def _assert_same(a: Any, b: Any) -> None:
         assert a == b
 
 
-def _trained(opt: torch.optim.Optimizer, steps: int = 2) -> torch.optim.Optimizer:
-    params = [p for g in opt.param_groups for p in g["params"]]
-    for step in range(steps):
-        set_grads(params, step)
-        opt.step()
-    return opt
-
-
 def _torch_dict(name: str, params: list[torch.nn.Parameter] | None = None, **kwargs: Any) -> dict[str, Any]:
-    opt = _trained(torch_optimizer(name, params if params is not None else make_params(name=name), **kwargs))
+    opt = trained(torch_optimizer(name, params if params is not None else make_params(name=name), **kwargs))
     return copy.deepcopy(opt.state_dict())
 
 
@@ -304,25 +267,25 @@ def test_a_dict_that_does_not_fit_is_refused_and_changes_nothing(
     state_dict = make_dict()
     if what == "an unknown state key":
         state_dict, message = _rename(state_dict), r"'exp_inf', which torch.optim.RMSprop does not keep"
-    opt = _trained(FilterOptimizer(make_params(name=name), name, lr=0.01))
+    opt = trained(FilterOptimizer(make_params(name=name), name, lr=0.01))
     before = _snapshot(opt)
     with pytest.raises(CheckpointError, match=message) as info:
         opt.load_state_dict(state_dict)
     assert "\n" not in str(info.value)
     _assert_same(_snapshot(opt), before)
-    _trained(opt, 1)  # and it still runs
+    trained(opt, 1)  # and it still runs
 
 
 def test_bridge_dicts_of_another_model_are_refused_too() -> None:
-    adam = _trained(FilterOptimizer(make_params(), "adam"))
+    adam = trained(FilterOptimizer(make_params(), "adam"))
     for name, message in (("nadam", r"has no 'momentum_decay'"), ("momentum", r"has no 'momentum'")):
-        opt = _trained(FilterOptimizer(make_params(name=name), name))
+        opt = trained(FilterOptimizer(make_params(name=name), name))
         before = _snapshot(opt)
         with pytest.raises(CheckpointError, match=message):
             opt.load_state_dict(copy.deepcopy(adam.state_dict()))
         _assert_same(_snapshot(opt), before)
-    butter = _trained(FilterOptimizer(make_params(), "butterworth", order=2))
-    other = copy.deepcopy(_trained(FilterOptimizer([make_params()[0]], "butterworth", order=2)).state_dict())
+    butter = trained(FilterOptimizer(make_params(), "butterworth", order=2))
+    other = copy.deepcopy(trained(FilterOptimizer([make_params()[0]], "butterworth", order=2)).state_dict())
     with pytest.raises(CheckpointError, match="parameter group"):
         butter.load_state_dict(other)
     bad = copy.deepcopy(butter.state_dict())
@@ -332,7 +295,7 @@ def test_bridge_dicts_of_another_model_are_refused_too() -> None:
 
 
 def test_torch_format_needs_a_counterpart() -> None:
-    opt = _trained(FilterOptimizer(make_params(), "butterworth"))
+    opt = trained(FilterOptimizer(make_params(), "butterworth"))
     with pytest.raises(CheckpointError, match="butterworth has none"):
         opt.state_dict(format="torch")
     with pytest.raises(ValueError, match="format must be"):
@@ -340,7 +303,7 @@ def test_torch_format_needs_a_counterpart() -> None:
 
 
 def test_conversion_functions_round_trip() -> None:
-    ours = _trained(FilterOptimizer(make_params(), "rmsprop", centered=True, momentum=0.5))
+    ours = trained(FilterOptimizer(make_params(), "rmsprop", centered=True, momentum=0.5))
     saved = ours.state_dict()
     theirs = to_torch(saved, "rmsprop")
     assert set(theirs["state"][0]) == {"step", "square_avg", "grad_avg", "momentum_buffer"}
