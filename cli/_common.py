@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
+import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,11 +40,12 @@ import numpy as np
 import optfilters
 from optfilters import CATALOGUE, ArmaFilter, CatalogueEntry, Hyperparameter, OptimizerModel
 from optfilters.user_models import is_file_reference, load_entry
-from optfilters.validation import dumps_json, fmt, fmt_complex, fmt_list, jsonable
+from optfilters.validation import check_distinct, dumps_json, fmt, fmt_complex, fmt_list, jsonable
 
 __all__ = [
     "PLOT_SUFFIXES",
     "CliError",
+    "DependentOption",
     "FiniteFloatRange",
     "OneLineCommand",
     "OneLineErrorGroup",
@@ -49,6 +53,9 @@ __all__ = [
     "OptimizerCommand",
     "OptimizerGroup",
     "Selection",
+    "check_dependent_options",
+    "check_output_file",
+    "check_output_folder",
     "check_plot_suffix",
     "command_line_numerics",
     "echo_json",
@@ -62,6 +69,7 @@ __all__ = [
     "optimizer_chain",
     "optimizer_group",
     "parse_floats",
+    "parse_names",
     "plot_option",
     "plot_style_options",
     "record_plot",
@@ -191,16 +199,55 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
-def require_option(option: str, needs: str) -> None:
+def require_option(option: str, needs: str, ctx: click.Context | None = None) -> None:
     """Refuse an option given without the option it only works with (instead of silently ignoring it).
 
-    ``option`` and ``needs`` are parameter names (``"mu"``, ``"condition_number"``) of the current command.
+    ``option`` and ``needs`` are parameter names (``"mu"``, ``"condition_number"``) of the command of
+    ``ctx`` (default: the current context).  ``needs`` counts as missing when it is None or a flag left off.
     """
-    ctx = click.get_current_context()
+    ctx = ctx or click.get_current_context()
     source = ctx.get_parameter_source(option)
     given = source is not None and source != click.core.ParameterSource.DEFAULT
-    if given and ctx.params.get(needs) is None:
-        raise CliError(f"{option_name(option)} needs {option_name(needs)} (without it, it would be ignored)")
+    if given and ctx.params.get(needs) in (None, False):
+        raise _needs_error(option, needs)
+
+
+def _needs_error(option: str, needs: str) -> CliError:
+    return CliError(f"{option_name(option)} needs {option_name(needs)} (without it, it would be ignored)")
+
+
+class DependentOption(click.Option):
+    """An option that only works with another one (``--title`` with ``--plot``).
+
+    Its help starts with ``--NEEDS:``; given without ``NEEDS``, the command
+    refuses it with :func:`require_option`'s one-line error instead of ignoring
+    it (checked for every command by :func:`check_dependent_options`).
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As :class:`click.Option`.
+    needs : str
+        The parameter name of the option it needs (``"plot"``).
+    """
+
+    def __init__(self, *args: Any, needs: str, **kwargs: Any) -> None:
+        kwargs["help"] = f"{option_name(needs)}: {kwargs.get('help') or ''}".rstrip()
+        super().__init__(*args, **kwargs)
+        self.needs = needs
+
+
+def check_dependent_options(ctx: click.Context) -> None:
+    """Refuse every :class:`DependentOption` of ``ctx``'s command given without the option it needs.
+
+    Raises
+    ------
+    CliError
+        ``--title needs --plot (without it, it would be ignored)``.
+    """
+    for param in ctx.command.params:
+        if isinstance(param, DependentOption) and param.name is not None:
+            require_option(param.name, param.needs, ctx)
 
 
 def warn(message: str) -> None:
@@ -317,6 +364,43 @@ def parse_floats(text: str, flag: str, low: float | None = None, positive: bool 
     return out
 
 
+def parse_names(text: str, flag: str) -> tuple[str, ...]:
+    """Names separated by commas, with a one-line error naming the option.
+
+    Parameters
+    ----------
+    text : str
+        The option's value, e.g. ``"momentum, dampening"``.
+    flag : str
+        The option's name for the messages, e.g. ``"--tune"``.
+
+    Returns
+    -------
+    tuple of str
+        The names, stripped, in order.
+
+    Raises
+    ------
+    CliError
+        On an empty item (``"momentum,"``) or a name given twice.
+
+    Examples
+    --------
+    >>> parse_names("beta1, beta2", "--parameters")
+    ('beta1', 'beta2')
+    >>> try:
+    ...     parse_names("momentum,momentum", "--tune")
+    ... except CliError as exc:
+    ...     print(exc.format_message())
+    --tune names 'momentum' twice, got momentum,momentum
+    """
+    items = tuple(t.strip() for t in str(text).split(","))
+    if not all(items):
+        raise CliError(f"{flag} has an empty item in {text!r}")
+    with one_line_errors():
+        return check_distinct(items, flag)
+
+
 # ----------------------------------------------------------------------------- shared options
 
 
@@ -366,7 +450,7 @@ def staleness_option(help: str, most: int = 10_000) -> click.Option:
     )
 
 
-def points_option(default: int, help: str) -> click.Option:
+def points_option(default: int, help: str, needs: str | None = None) -> click.Option:
     """``--points N`` (2 to 100000): how many points a sweep or table samples.
 
     Parameters
@@ -375,14 +459,21 @@ def points_option(default: int, help: str) -> click.Option:
         The command's default.
     help : str
         The command's help text for the option.
+    needs : str, optional
+        The option it only works with (``"plot"``: the points of a drawn curve); see :class:`DependentOption`.
 
     Returns
     -------
     click.Option
     """
-    return click.Option(
-        ["--points", "points"], type=click.IntRange(min=2, max=100_000), default=default, show_default=True, help=help
-    )
+    decls = ["--points", "points"]
+    kwargs: dict[str, Any] = {
+        "type": click.IntRange(min=2, max=100_000),
+        "default": default,
+        "show_default": True,
+        "help": help,
+    }
+    return click.Option(decls, **kwargs) if needs is None else DependentOption(decls, needs=needs, **kwargs)
 
 
 def condition_number_option(help: str, required: bool) -> click.Option:
@@ -408,21 +499,30 @@ def condition_number_option(help: str, required: bool) -> click.Option:
     )
 
 
-def mu_option(help: str) -> click.Option:
-    """``--mu MU`` (> 0, default 1): the smallest curvature (strong convexity constant) of a range.
+def mu_option(help: str, needs: str | None = None) -> click.Option:
+    """``--mu MU`` (normal and finite, default 1): the smallest curvature (strong convexity constant) of a range.
+
+    A subnormal ``mu`` (below ``sys.float_info.min``) loses precision and is refused.
 
     Parameters
     ----------
     help : str
         The command's help text for the option.
+    needs : str, optional
+        The parameter name of an option ``--mu`` only works with (a :class:`DependentOption`).
 
     Returns
     -------
     click.Option
     """
-    return click.Option(
-        ["--mu", "mu"], type=FiniteFloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help=help
-    )
+    decls = ["--mu", "mu"]
+    kwargs: dict[str, Any] = {
+        "type": FiniteFloatRange(min=sys.float_info.min),
+        "default": 1.0,
+        "show_default": True,
+        "help": help,
+    }
+    return click.Option(decls, **kwargs) if needs is None else DependentOption(decls, needs=needs, **kwargs)
 
 
 def check_plot_suffix(path: Path) -> Path:
@@ -447,8 +547,82 @@ def check_plot_suffix(path: Path) -> Path:
     return path
 
 
+def check_output_file(path: Path, flag: str) -> Path:
+    """Refuse an output file whose folder is missing or not writable, before any work (one-line exit-2 error).
+
+    Missing folders are never created for a file (``--plot /nonexistent/dir/x.png``
+    is refused, naming the folder); only folder outputs (``figures --out``,
+    ``audit --out``) create their folder, with :func:`check_output_folder`.
+
+    Parameters
+    ----------
+    path : Path
+        The file to be written.
+    flag : str
+        The option or argument for the message (``"--plot"``, ``"TARGET"``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    CliError
+        The folder does not exist, is not a folder or is not writable, or ``path`` is a folder.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_output_file(Path("/nonexistent_dir_zz/sub/x.png"), "--plot")
+    ... except CliError as exc:
+    ...     print(exc.format_message())
+    --plot: folder '/nonexistent_dir_zz/sub' does not exist: cannot write 'x.png' into it (create the folder first)
+    """
+    folder = path.parent
+    if path.is_dir():
+        raise CliError(f"{flag}: {str(path)!r} is a folder, not a file: cannot write it")
+    into = f"cannot write {path.name!r} into it"
+    if not folder.is_dir():
+        if folder.exists():
+            raise CliError(f"{flag}: {str(folder)!r} is not a folder: {into}")
+        raise CliError(f"{flag}: folder {str(folder)!r} does not exist: {into} (create the folder first)")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"{flag}: folder {str(folder)!r} is not writable: {into}")
+    return path
+
+
+def check_output_folder(out: Path, flag: str) -> Path:
+    """Create the output folder ``out`` if needed and check that a file can be written in it (one-line error).
+
+    Parameters
+    ----------
+    out : Path
+        The folder (created with its parents when missing: the documented behaviour of folder outputs).
+    flag : str
+        The option for the message (``"--out"``).
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    CliError
+        The folder cannot be created or written (``/proc/x``, a file in the way).
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot write to {flag} {str(out)!r}: {exc.strerror or exc}") from None
+    return out
+
+
 def _check_plot_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    return None if value is None else check_plot_suffix(value)
+    return None if value is None else check_output_file(check_plot_suffix(value), "--plot")
 
 
 def plot_option(help: str = "Also write a figure to FILE (format from the suffix: png, svg, pdf).") -> click.Option:
@@ -479,29 +653,31 @@ def _parse_size(ctx: click.Context | None, param: click.Parameter | None, value:
 
 def plot_style_options(bode: bool = False) -> list[click.Option]:
     """Figure options for slides: ``--title``, ``--size``; with ``bode``, ``--magnitude-only`` and ``--scale``."""
-    options = [
-        click.Option(
-            ["--title", "title"], default=None, metavar="TEXT", help="--plot: the figure's title ('' for none)."
+    options: list[click.Option] = [
+        DependentOption(
+            ["--title", "title"], default=None, metavar="TEXT", needs="plot", help="the figure's title ('' for none)."
         ),
-        click.Option(
+        DependentOption(
             ["--size", "size"],
             default=None,
             metavar="WxH",
             callback=_parse_size,
-            help="--plot: figure size in inches, e.g. 8x4.5 for a 16:9 slide.",
+            needs="plot",
+            help="figure size in inches, e.g. 8x4.5 for a 16:9 slide.",
         ),
     ]
     if bode:
         options += [
-            click.Option(
-                ["--magnitude-only", "magnitude_only"], is_flag=True, help="--plot: the magnitude panel only."
+            DependentOption(
+                ["--magnitude-only", "magnitude_only"], is_flag=True, needs="plot", help="the magnitude panel only."
             ),
-            click.Option(
+            DependentOption(
                 ["--scale", "scale"],
                 type=click.Choice(["db", "linear"]),
                 default="db",
                 show_default=True,
-                help="--plot: magnitude in dB or as |H|.",
+                needs="plot",
+                help="magnitude in dB or as |H|.",
             ),
         ]
     return options
@@ -516,7 +692,7 @@ def save_plot(
     ``draw`` returns the plot function's result (an object with ``.figure``);
     ``title`` replaces the title of its first panel, ``size`` (inches) the figure's size.
     """
-    check_plot_suffix(path)
+    check_output_file(check_plot_suffix(path), "--plot")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -532,7 +708,6 @@ def save_plot(
         if hasattr(result, "savefig"):
             result.savefig(path)
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
             result.figure.savefig(path)
     except OSError as exc:
         raise CliError(f"cannot write the figure to {str(path)!r}: {exc.strerror or exc}") from None
@@ -785,6 +960,7 @@ class OneLineCommand(_OneLineUsage):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            check_dependent_options(ctx)
             return super().invoke(ctx)
         except click.UsageError as exc:
             raise _usage_to_one_line(exc) from None
@@ -807,6 +983,13 @@ class OptimizerCommand(click.Command):
             raise _missing_argument(ctx) from None
         except click.UsageError as exc:
             raise _usage_to_one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; options that need another are checked here, except in a chain (checked when
+        the chain's options are merged: ``compare a --plot f.png b --title T``)."""
+        if not (ctx.parent is not None and isinstance(ctx.parent.command, OptimizerChain)):
+            check_dependent_options(ctx)
+        return super().invoke(ctx)
 
     def _no_such_option(self, exc: click.NoSuchOption) -> str:
         hps = [option_name(hp.name) for hp in self.entry.hyperparameters]
@@ -1124,6 +1307,9 @@ def optimizer_chain(
                     raise CliError(f"{flag} given twice with different values ({given[key]!r} and {value!r})")
                 given[key] = value
         values.update(given)
+        for opt in options:
+            if isinstance(opt, DependentOption) and opt.name in given and values.get(opt.needs) in (None, False):
+                raise _needs_error(opt.name, opt.needs)
         with one_line_errors():
             return action([selection for selection, _, _ in results], **values)
 

@@ -115,11 +115,15 @@ def _flag_stability(model: OptimizerModel, filters: dict[str, ArmaFilter]) -> No
 
 
 def _stability_text(f: ArmaFilter) -> str:
+    from optfilters.analysis import stability_reason
+
+    reason = stability_reason(f)
+    if reason is None:
+        return "stable"
     if f.stability == "marginal":
         return "MARGINAL (pole on the unit circle: the response does not decay)"
-    if f.stability == "unstable":
-        return "UNSTABLE (pole outside the unit circle: the response grows; frequency-domain numbers are formal)"
-    return "stable"
+    detail = reason.removeprefix("UNSTABLE: ")
+    return f"UNSTABLE ({detail}; frequency-domain numbers are formal)"
 
 
 def _factorisation_notes(f: ArmaFilter) -> list[str]:

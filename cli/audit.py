@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ._common import CliError, OneLineCommand, one_line_errors
+from ._common import CliError, OneLineCommand, check_output_folder, one_line_errors
 
 
 def register(group: click.Group) -> None:
@@ -26,7 +26,7 @@ def register(group: click.Group) -> None:
         "--out",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Write the atlas (atlas.md, atlas.json, atlas.png) into this folder.",
+        help="Write the atlas (atlas.md, atlas.json, atlas.png) into this folder (created if missing).",
     )
     @click.option("--quick", is_flag=True, help="Reduced probe sizes (seconds per class).")
     @click.option(
@@ -64,6 +64,8 @@ def register(group: click.Group) -> None:
           optfilters audit pytorch_optimizer --json > atlas.json
           optfilters audit my_optimizers.py --only Signum
         """
+        if out is not None:  # refused before the long probes, not after
+            check_output_folder(out, "--out")
         with one_line_errors():
             from dataclasses import replace
 

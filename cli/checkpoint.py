@@ -6,13 +6,15 @@ or its entry ``--key``, as training scripts save ``{"model": ...,
 "optimizer": ...}``) from the torch.optim counterpart of a catalogue entry to
 :class:`optfilters.torch.FilterOptimizer`'s format (``--to optfilters``, the
 default) or back (``--to torch``), and writes the same structure to the
-output file (:mod:`optfilters.torch.checkpoint`).  Files are read with
+output file (:mod:`optfilters.torch.checkpoint`), which must be a new path in an existing folder (the
+source itself is refused).  Files are read with
 ``weights_only=True``.  Importing this module does not import torch: only
 running the command does.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 
 import click
 
-from ._common import CliError, OneLineCommand, one_line_errors
+from ._common import CliError, OneLineCommand, check_output_file, one_line_errors
 
 __all__ = ["register"]
 
@@ -59,6 +61,9 @@ def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str 
         from optfilters.torch.checkpoint import from_torch, to_torch
 
         canonical = resolve_name(name)
+        check_output_file(target, "TARGET")
+        if source.is_file() and target.exists() and os.path.samefile(source, target):
+            raise CliError(f"TARGET {str(target)!r} is the SOURCE file: write the converted checkpoint to a new file")
         saved: Any = _load(torch, source)
         if key is not None:
             if not isinstance(saved, dict) or key not in saved:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import click
 
 from optfilters.validation import atomic_write_text
 
-from ._common import CliError, OneLineCommand, warn
+from ._common import CliError, OneLineCommand, check_output_folder, warn
 
 
 def register(group: click.Group) -> None:
@@ -68,7 +67,7 @@ def register(group: click.Group) -> None:
         if unknown:
             raise click.UsageError(f"unknown figure source {unknown[0]!r}; known: {', '.join(SOURCES)}")
 
-        _check_writable(out)
+        check_output_folder(out, "--out")
         summary = out / "numbers.json"  # every source's checked numbers; a partial run updates its own sources
         _read_summary(summary, SOURCES)  # a corrupt summary is repaired (with a message) before the long runs
 
@@ -105,16 +104,6 @@ def register(group: click.Group) -> None:
         if failures:
             click.echo(f"Error: {len(failures)} check(s) failed: {'; '.join(failures)}", err=True)
             sys.exit(1)
-
-
-def _check_writable(out: Path) -> None:
-    """Refuse an output folder that cannot be created or written, before anything runs (one line)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise CliError(f"cannot write to --out {str(out)!r}: {exc.strerror or exc}") from None
 
 
 def _read_summary(summary: Path, sources: Sequence[str], quiet: bool = False) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from optfilters.validation import check_distinct
+
 from ._common import CliError, OneLineCommand, echo_json, one_line_errors
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$", re.IGNORECASE)
@@ -283,6 +285,8 @@ def _parse_map(items: Sequence[str]) -> dict[str, tuple[str, ...]]:
     for item in items:
         key, sep, names = item.partition("=")
         targets = tuple(n.strip() for n in names.split(",") if n.strip())
+        with one_line_errors():
+            check_distinct(targets, "--map")
         if not sep or not key.strip().isidentifier() or not targets or not all(t.isidentifier() for t in targets):
             raise CliError(f"--map needs KEY=NAME[,NAME], got {item!r}")
         out[key.strip().replace("-", "_")] = targets

@@ -25,6 +25,7 @@ import click
 
 from ._common import (
     CliError,
+    DependentOption,
     FiniteFloatRange,
     Selection,
     condition_number_option,
@@ -34,6 +35,7 @@ from ._common import (
     json_option,
     mu_option,
     optimizer_group,
+    parse_names,
     plot_option,
     record_plot,
     second_moment_option,
@@ -179,7 +181,7 @@ def _large_signal(
     from optfilters.large_signal import bounded_region, burst_response, peak_ratio_map, step_response
 
     model = selection.model
-    names = tuple(p.strip() for p in parameters.split(","))
+    names = parse_names(parameters, "--parameters")
     if len(names) != 2:
         raise CliError(f"--parameters needs two names separated by a comma, got {parameters!r}")
     if burst is not None:
@@ -273,11 +275,12 @@ def _large_signal_options() -> list[click.Parameter]:
             default=None,
             help="Also the largest second parameter keeping the peak within this factor.",
         ),
-        click.Option(
+        DependentOption(
             ["--rows", "rows"],
             default=None,
             metavar="V1,...",
-            help="--bound: values of the first parameter (default 0.9).",
+            needs="bound",
+            help="values of the first parameter (default 0.9).",
         ),
         click.Option(
             ["--parameters", "parameters"],

@@ -31,6 +31,7 @@ from optfilters.validation import MAX_PREDICT_STALENESS, MAX_SAMPLES, MAX_SEED, 
 
 from ._common import (
     CliError,
+    DependentOption,
     Selection,
     condition_number_option,
     echo_json,
@@ -39,11 +40,11 @@ from ._common import (
     json_option,
     mu_option,
     optimizer_group,
+    parse_names,
     plot_option,
     plot_style_options,
     points_option,
     record_plot,
-    require_option,
     save_plot,
     second_moment_option,
     staleness_option,
@@ -203,11 +204,6 @@ def _stability(
 
     from .control import stability_at_point
 
-    if certify and condition_number is None:
-        raise CliError("--certify needs --condition-number (the curvature range [mu, K mu] of the function class)")
-    for option in ("mu", "tune"):
-        require_option(option, "condition_number")
-
     model = selection.model
     loop = closed_loop(model, second_moment=second_moment)
     result = loop.stability()
@@ -219,7 +215,7 @@ def _stability(
     if condition_number is not None:
         names = None
         if tune is not None:
-            names = [] if tune.strip().lower() in ("", "none", "lr") else [t.strip() for t in tune.split(",")]
+            names = [] if tune.strip().lower() in ("", "none", "lr") else list(parse_names(tune, "--tune"))
         optimal = tune_loop(
             model,
             condition_number=condition_number,
@@ -295,22 +291,24 @@ def _stability_options() -> list[click.Parameter]:
             "Also tune lr and the filter's hyperparameters for curvatures in [mu, K mu] (worst-case rate).",
             required=False,
         ),
-        mu_option("Smallest curvature of the tuning range."),
-        click.Option(
+        mu_option("Smallest curvature of the tuning range.", needs="condition_number"),
+        DependentOption(
             ["--tune", "tune"],
             default=None,
             metavar="NAME,...|none",
+            needs="condition_number",
             help="Hyperparameters to tune besides lr (default: those that shape the filter, e.g. momentum).",
         ),
         second_moment_option(
             "Normalised optimizers: second moment v at which the normaliser is frozen "
             "(lr*h uses the preconditioned curvature h/(sqrt(v)+eps))."
         ),
-        points_option(512, "Points of the rate curve drawn with --plot."),
-        click.Option(
+        points_option(512, "points of the rate curve drawn.", needs="plot"),
+        DependentOption(
             ["--certify", "certify"],
             is_flag=True,
-            help="With --condition-number: also the rate certified over ALL smooth strongly convex functions with "
+            needs="condition_number",
+            help="also the rate certified over ALL smooth strongly convex functions with "
             "curvature in [mu, K mu] (IQC SDP, cvxpy) for this setting and the quadratic tuning, and the tuning "
             "minimising the certified rate.",
         ),
@@ -563,12 +561,13 @@ def _observe_options() -> list[click.Parameter]:
             "its closed-loop poles, and reported undecided rather than guessed (linear optimizers only: a "
             "normaliser bounds the real step).",
         ),
-        click.Option(
+        DependentOption(
             ["--divergence-steps", "divergence_steps"],
             type=click.IntRange(min=16, max=10_000_000),
             default=20_000,
             show_default=True,
-            help="--divergence: largest number of steps per run.",
+            needs="divergence",
+            help="largest number of steps per run.",
         ),
         click.Option(
             ["--network", "network"],
@@ -576,18 +575,20 @@ def _observe_options() -> list[click.Parameter]:
             help="Train the real network of optfilters.network (an MLP on scikit-learn's digits) instead of the "
             "quadratic: loss, sharpness against the predicted edge of stability, empirical transfer function.",
         ),
-        click.Option(
+        DependentOption(
             ["--record-coordinates", "record_coordinates"],
             type=click.IntRange(min=0, max=MAX_SAMPLES),
             default=None,
-            help="--network: number of sampled coordinates whose gradient and update are recorded "
+            needs="network",
+            help="number of sampled coordinates whose gradient and update are recorded "
             "(at most optfilters.validation.MAX_SAMPLES).",
         ),
-        click.Option(
+        DependentOption(
             ["--sharpness-every", "sharpness_every"],
             type=click.IntRange(min=0, max=MAX_STEPS),
             default=None,
-            help="--network: estimate the sharpness every this many steps (at most optfilters.validation.MAX_STEPS).",
+            needs="network",
+            help="estimate the sharpness every this many steps (at most optfilters.validation.MAX_STEPS).",
         ),
         json_option(),
         plot_option(

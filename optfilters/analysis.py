@@ -46,6 +46,7 @@ __all__ = [
     "noise_gain",
     "pole_zero",
     "quasi_hyperbolic_form",
+    "stability_reason",
     "step_response",
     "summarise",
     "time_constant",
@@ -110,20 +111,54 @@ def warn_if_unstable(f: ArmaFilter, what: str = "filter") -> None:
     >>> str(caught[0].message)
     'summer is marginally stable: pole(s) on the unit circle (|p| = 1); its response does not decay'
     """
+    reason = stability_reason(f)
+    if reason is not None:
+        warnings.warn(f"{what} is {reason}", StabilityWarning, stacklevel=3)
+
+
+def stability_reason(f: ArmaFilter) -> str | None:
+    """Why ``f`` is not stable, in words (None when stable): the one wording of marginal and unstable filters.
+
+    Three cases, decided exactly (:attr:`ArmaFilter.stability`, and the exact
+    root counts of the reduced denominator,
+    :func:`optfilters.exact.unit_circle_counts`): simple poles on the unit
+    circle (marginal: the response does not decay), a repeated pole on the
+    circle (unstable: the response grows polynomially, like ``t`` for a double
+    pole at 1) and a pole outside it (unstable: the response grows
+    exponentially).
+
+    Parameters
+    ----------
+    f : ArmaFilter
+        The filter.
+
+    Returns
+    -------
+    str or None
+        ``"marginally stable: ..."`` or ``"UNSTABLE: ..."``; None when every pole is inside.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter
+    >>> stability_reason(ArmaFilter([1.0], [1.0, -2.0, 1.0]))
+    'UNSTABLE: repeated pole on the unit circle (|p| = 1); its response grows polynomially'
+    >>> stability_reason(ArmaFilter([1.0], [1.0, -1.1]))
+    'UNSTABLE: pole(s) outside the unit circle (max |p| = 1.1); its response grows'
+    """
     stability = f.stability
     if stability == "stable":
-        return
-    poles = f.minreal().poles
+        return None
+    reduced = f.minreal()
+    poles = reduced.poles
     if poles.size == 0:  # the rounded cancellation took every pole; the exact verdict kept some
-        poles = f.poles
+        reduced, poles = f, f.poles
     radius = float(np.max(np.abs(poles))) if poles.size else 1.0
     if stability == "marginal":
-        message = (
-            f"{what} is marginally stable: pole(s) on the unit circle (|p| = {radius:.6g}); its response does not decay"
-        )
-    else:
-        message = f"{what} is UNSTABLE: pole(s) outside the unit circle (max |p| = {radius:.6g}); its response grows"
-    warnings.warn(message, StabilityWarning, stacklevel=3)
+        return f"marginally stable: pole(s) on the unit circle (|p| = {radius:.6g}); its response does not decay"
+    counts = _exact.unit_circle_counts(reduced.exact[1])
+    if counts.outside == 0 and counts.repeated_on_circle:
+        return f"UNSTABLE: repeated pole on the unit circle (|p| = {radius:.6g}); its response grows polynomially"
+    return f"UNSTABLE: pole(s) outside the unit circle (max |p| = {radius:.6g}); its response grows"
 
 
 # ----------------------------------------------------------------------------- frequency response

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -55,7 +56,14 @@ from .errors import InvalidFilterError, InvalidHyperparameterError
 from .factored import unit_circle
 from .filters import ArmaFilter, cascade
 from .model import OptimizerModel
-from .validation import MARGINAL_RATE_TOL, is_marginal, null_reasons, quiet_numerics, saturating_spectral_radius
+from .validation import (
+    MARGINAL_RATE_TOL,
+    check_distinct,
+    is_marginal,
+    null_reasons,
+    quiet_numerics,
+    saturating_spectral_radius,
+)
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
@@ -2077,7 +2085,8 @@ def tune(
     ------
     InvalidHyperparameterError
         If neither ``condition_number`` nor ``L`` is given, the curvatures
-        are not ``0 < mu <= L`` (finite), the condition number exceeds
+        are not ``0 < mu <= L`` (finite), ``mu`` or ``1/L`` is below the smallest normal float
+        (``sys.float_info.min``: subnormal numbers lose precision), the condition number exceeds
         :data:`MAX_TUNING_CONDITION_NUMBER`, ``tune`` names hyperparameters
         of a model outside the catalogue, a tuned hyperparameter is not
         continuous or has no bounds, or no convergent setting exists within
@@ -2103,6 +2112,12 @@ def tune(
     L = float(L) if L is not None else float(condition_number) * mu  # type: ignore[arg-type]
     if not (math.isfinite(mu) and mu > 0.0 and math.isfinite(L) and L >= mu):
         raise InvalidHyperparameterError(f"curvatures need 0 < mu <= L (finite), got mu={mu}, L={L}")
+    if mu < sys.float_info.min or 1.0 / L < sys.float_info.min:
+        raise InvalidHyperparameterError(
+            f"mu must be >= {sys.float_info.min:.6g} and L <= {1.0 / sys.float_info.min:.6g} for tuning, got "
+            f"mu={mu:.6g}, L={L:.6g}: beyond, mu or lr = 1/L is a subnormal float and L/mu loses precision "
+            "(rescale the curvatures)"
+        )
     kappa = L / mu
     if kappa > MAX_TUNING_CONDITION_NUMBER:
         raise InvalidHyperparameterError(
@@ -2112,7 +2127,7 @@ def tune(
         )
     if isinstance(model, str) or (isinstance(model, OptimizerModel) and model.name in CATALOGUE):
         name, base = _catalogue_base(model, hyperparameters)
-        names = tuple(DEFAULT_TUNED.get(name, ()) if tune is None else tune)
+        names = check_distinct(DEFAULT_TUNED.get(name, ()) if tune is None else tune, "tune")
         box = [_open_box(name, n_, *_bounds(name, n_, bounds)) for n_ in names]
         base = CATALOGUE[name].validate(base)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -15,6 +16,7 @@ __all__ = [
     "StabilityWarning",
     "StateResetWarning",
     "UnknownNameError",
+    "user_code",
 ]
 
 
@@ -28,6 +30,48 @@ class InvalidHyperparameterError(ValueError):
 
 class UnknownNameError(ValueError):
     """A catalogue name (or other named choice) does not exist."""
+
+
+@contextlib.contextmanager
+def user_code(who: str, when: str, error: type[Exception] = UnknownNameError) -> Iterator[None]:
+    """Run someone else's code (a model file, an optimizer module): its ``sys.exit`` becomes an error.
+
+    A ``SystemExit`` raised inside the block would end the caller (the command
+    line would exit with the user's code and print nothing); it becomes
+    ``error("<who> called sys.exit(<code>) <when>")``.  ``KeyboardInterrupt``
+    passes unchanged.
+
+    Parameters
+    ----------
+    who : str
+        Whose code runs, for the message (``"'models.py'"``).
+    when : str
+        What it was doing (``"while loading"``).
+    error : type of Exception
+        The exception raised instead (default :class:`UnknownNameError`).
+
+    Yields
+    ------
+    None
+
+    Raises
+    ------
+    Exception
+        ``error`` when the block raises :class:`SystemExit`.
+
+    Examples
+    --------
+    >>> try:
+    ...     with user_code("'exits.py'", "while loading"):
+    ...         raise SystemExit(3)
+    ... except UnknownNameError as exc:
+    ...     print(exc)
+    'exits.py' called sys.exit(3) while loading
+    """
+    try:
+        yield
+    except SystemExit as exc:
+        raise error(f"{who} called sys.exit({exc.code!r}) {when}") from None
 
 
 class StabilityWarning(UserWarning):

@@ -64,7 +64,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .catalogue import CATALOGUE, close_matches, get, resolve_name
-from .errors import InvalidHyperparameterError
+from .errors import InvalidHyperparameterError, user_code
 from .filters import ArmaFilter, complex_pairs
 from .hyperparameters import Hyperparameter
 from .model import OptimizerModel
@@ -2730,13 +2730,11 @@ def foreign_code() -> Iterator[None]:
     the optimizer's code called sys.exit(3) while being imported, built or probed
     """
     captured = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(captured):
-            yield
-    except SystemExit as exc:
-        raise IdentificationError(
-            f"the optimizer's code called sys.exit({exc.code!r}) while being imported, built or probed"
-        ) from None
+    with (
+        user_code("the optimizer's code", "while being imported, built or probed", IdentificationError),
+        contextlib.redirect_stdout(captured),
+    ):
+        yield
     text = captured.getvalue()
     if text:  # after a success only: an error stays one line
         sys.stderr.write(text if text.endswith("\n") else text + "\n")

@@ -52,6 +52,7 @@ from .catalogue import CATALOGUE, get
 from .closed_loop import ModelLike, as_model
 from .errors import InvalidHyperparameterError
 from .model import OptimizerModel
+from .validation import check_distinct
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
@@ -726,7 +727,7 @@ def peak_ratio_map(
     """
     if len(tuple(parameters)) != 2:
         raise InvalidHyperparameterError(f"parameters must name two hyperparameters, got {parameters!r}")
-    p_row, p_col = tuple(parameters)
+    p_row, p_col = check_distinct(parameters, "parameters")
     name, base = _catalogue_model(model, hyperparameters)
     for p in (p_row, p_col):
         if p not in base:
@@ -881,7 +882,7 @@ def bounded_region(
         raise InvalidHyperparameterError(f"span must satisfy 0 < low < high < 1, got {span}")
     if len(tuple(parameters)) != 2:
         raise InvalidHyperparameterError(f"parameters must name two hyperparameters, got {parameters!r}")
-    p_row, p_col = tuple(parameters)
+    p_row, p_col = check_distinct(parameters, "parameters")
     name, base = _catalogue_model(model, hyperparameters)
     r = np.atleast_1d(np.asarray(rows, dtype=np.float64))
 

@@ -74,6 +74,7 @@ from .program import Program, run_numpy
 from .stages import Moments, Stage
 from .validation import (
     MARGINAL_RATE_TOL,
+    MAX_STEPS,
     check_integer,
     fmt_list,
     null_reasons,
@@ -345,7 +346,9 @@ def parse_schedule(text: str) -> Schedule:
 
     Forms: ``constant``, ``exponential:GAMMA``, ``step:STEP_SIZE[:GAMMA]``,
     ``linear:TOTAL[:END_FACTOR]``, ``inverse:DECAY``, ``cosine:TOTAL[:MIN_FACTOR]``,
-    ``warmup:STEPS[,THEN]`` where THEN is another form.
+    ``warmup:STEPS[,THEN]`` where THEN is another form.  Step counts (STEPS,
+    STEP_SIZE, TOTAL) are integers in [1, :data:`~optfilters.validation.MAX_STEPS`];
+    an empty field or a trailing comma is refused.
 
     Parameters
     ----------
@@ -360,7 +363,8 @@ def parse_schedule(text: str) -> Schedule:
     Raises
     ------
     InvalidHyperparameterError
-        For any other text, listing the forms.
+        For any other text, listing the forms; a step count that is not an integer in range (naming the
+        field); an empty field or a trailing comma.
 
     Examples
     --------
@@ -379,27 +383,33 @@ warmup:STEPS[,THEN]; got 'decay:2'
         "cosine:TOTAL[:MIN_FACTOR], warmup:STEPS[,THEN]"
     )
     raw = text.strip()
-    head, _, rest = raw.partition(",")
+    head, comma, rest = raw.partition(",")
     kind, *args = head.strip().lower().split(":")
+    if comma and not rest.strip():
+        raise InvalidHyperparameterError(f"schedule has a trailing comma in {text!r} (warmup:STEPS[,THEN])")
+    if any(not a.strip() for a in args):
+        raise InvalidHyperparameterError(f"schedule has an empty field in {text!r}")
+
+    def steps(value: str, field: str) -> int:  # every integer field: a step count within MAX_STEPS
+        return check_integer(value, f"schedule {kind}:{field}", 1, MAX_STEPS)
+
     try:
         if kind == "warmup" and len(args) == 1:
-            return Warmup(
-                check_integer(args[0], "schedule warmup:STEPS"), parse_schedule(rest) if rest.strip() else None
-            )
-        if rest.strip():
+            return Warmup(steps(args[0], "STEPS"), parse_schedule(rest) if comma else None)
+        if comma:
             raise ValueError
         if kind == "constant" and not args:
             return Constant()
         if kind == "exponential" and len(args) == 1:
             return Exponential(float(args[0]))
         if kind == "step" and len(args) in (1, 2):
-            return Step(check_integer(args[0], "schedule step:STEP_SIZE"), *(float(a) for a in args[1:]))
+            return Step(steps(args[0], "STEP_SIZE"), *(float(a) for a in args[1:]))
         if kind == "linear" and len(args) in (1, 2):
-            return Linear(check_integer(args[0], "schedule linear:TOTAL"), 1.0, *(float(a) for a in args[1:]))
+            return Linear(steps(args[0], "TOTAL"), 1.0, *(float(a) for a in args[1:]))
         if kind in ("inverse", "inverse_time", "inverse-time") and len(args) == 1:
             return InverseTime(float(args[0]))
         if kind == "cosine" and len(args) in (1, 2):
-            return Cosine(check_integer(args[0], "schedule cosine:TOTAL"), *(float(a) for a in args[1:]))
+            return Cosine(steps(args[0], "TOTAL"), *(float(a) for a in args[1:]))
     except InvalidHyperparameterError:
         raise
     except ValueError:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalogue import CATALOGUE, CatalogueEntry, resolve_name
-from .errors import InvalidHyperparameterError, UnknownNameError
+from .errors import InvalidHyperparameterError, UnknownNameError, user_code
 from .filters import ArmaFilter
 from .hyperparameters import Hyperparameter
 from .model import OptimizerModel
@@ -74,6 +74,10 @@ def is_file_reference(text: str) -> bool:
     return ".py:" in str(text)
 
 
+class _UserExit(UnknownNameError):
+    """The user's code called ``sys.exit`` (reported as it is, not as a load error)."""
+
+
 def _load_module(path: Path) -> Any:
     if not path.is_file():
         raise UnknownNameError(f"no model file {str(path)!r}")
@@ -84,7 +88,11 @@ def _load_module(path: Path) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with user_code(repr(str(path)), "while loading", _UserExit):
+            spec.loader.exec_module(module)
+    except _UserExit:
+        sys.modules.pop(module_name, None)
+        raise
     except Exception as exc:  # the user's code: any error is reported in one line
         sys.modules.pop(module_name, None)
         where = ""
@@ -124,11 +132,20 @@ def entry_for(obj: Any, name: str, source: str = "user supplied") -> CatalogueEn
     """
     if callable(obj) and not isinstance(obj, (CatalogueEntry, OptimizerModel, ArmaFilter)):
         try:
-            obj = obj()
+            with user_code(f"{name}()", f"while building the model ({source})", _UserExit):
+                obj = obj()
+        except _UserExit:
+            raise
         except Exception as exc:
             raise UnknownNameError(f"{name}() failed: {type(exc).__name__}: {exc}") from None
     if isinstance(obj, CatalogueEntry):
-        return obj
+        entry, user_build = obj, obj.build
+
+        def guarded_build(params: dict[str, Any]) -> OptimizerModel:
+            with user_code(f"{entry.name}.build", f"while building the model ({source})", _UserExit):
+                return user_build(params)
+
+        return dataclasses.replace(entry, build=guarded_build)
     if isinstance(obj, OptimizerModel):
         model = obj
         return CatalogueEntry(

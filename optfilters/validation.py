@@ -62,6 +62,7 @@ __all__ = [
     "FrozenMapping",
     "as_float_array",
     "atomic_write_text",
+    "check_distinct",
     "check_integer",
     "check_number",
     "dumps_json",
@@ -271,6 +272,45 @@ def check_integer(value: Any, name: str, low: int | None = None, high: int | Non
         text = range_text(low, high, False, False) if low is not None or high is not None else ""
         raise InvalidHyperparameterError(f"{name} must be {text}, got {value!r}")
     return number
+
+
+def check_distinct(values: Any, name: str) -> tuple[Any, ...]:
+    """Refuse a list that names the same thing twice (``tune=("momentum", "momentum")``).
+
+    Parameters
+    ----------
+    values : iterable
+        The names (or any hashable items).
+    name : str
+        The parameter's name for the message.
+
+    Returns
+    -------
+    tuple
+        ``values`` as a tuple, in order.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        An item appears more than once; the message names it.
+
+    Examples
+    --------
+    >>> check_distinct(["lr", "momentum"], "tune")
+    ('lr', 'momentum')
+    >>> try:
+    ...     check_distinct(["momentum", "momentum"], "tune")
+    ... except ValueError as exc:
+    ...     print(exc)
+    tune names 'momentum' twice, got momentum,momentum
+    """
+    items = tuple(values)
+    seen: set[Any] = set()
+    for item in items:
+        if item in seen:
+            raise InvalidHyperparameterError(f"{name} names {item!r} twice, got {','.join(str(v) for v in items)}")
+        seen.add(item)
+    return items
 
 
 def as_float_array(value: Any, name: str, max_size: int | None = None, ndim: int | None = 1) -> NDArray[np.float64]:

@@ -22,7 +22,7 @@ from ..hyperparameters import Hyperparameter
 from ..model import OptimizerModel
 from ..stages import Stage, WeightDecay
 
-__all__ = ["CatalogueSource", "FixedSource", "Source", "check_lr", "make_source"]
+__all__ = ["CatalogueSource", "FixedSource", "Source", "check_lr", "make_source", "refuse_text"]
 
 #: Keys of a param group that are options of the bridge, not hyperparameters of the model.
 OPTION_KEYS = ("foreach", "fused", "capturable", "differentiable")
@@ -46,6 +46,46 @@ def _plain(values: tuple[Any, ...]) -> bool:
             continue
         return False
     return True
+
+
+def refuse_text(key: str, value: Any) -> None:
+    """Refuse text and booleans where a number (or a tuple of numbers) is read: ``param_groups[0]["lr"] = "0.1"``.
+
+    The catalogue's validation reads numeric text (for the command line); an
+    optimizer's param group holds what the training script put there, and
+    torch.optim computes with it as it is (``torch.optim.SGD`` with a ``str``
+    lr fails with a ``TypeError`` inside its step), so text or a bool there is
+    a bug of the caller: refused, not parsed.
+
+    Parameters
+    ----------
+    key : str
+        The hyperparameter's name for the message.
+    value : object
+        Its value (a number, a tensor, a tuple of them ...).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        One line naming ``key`` and the value.
+
+    Examples
+    --------
+    >>> from optfilters.torch._resolve import refuse_text
+    >>> refuse_text("lr", 0.1)
+    >>> refuse_text("betas", (0.9, "0.99"))
+    Traceback (most recent call last):
+    ...
+    optfilters.errors.InvalidHyperparameterError: betas must be numbers, got (0.9, '0.99') (a str inside)
+    """
+    if isinstance(value, (str, bool)):
+        raise InvalidHyperparameterError(f"{key} must be a number, got {value!r} (a {type(value).__name__})")
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            if isinstance(item, (str, bool)):
+                raise InvalidHyperparameterError(
+                    f"{key} must be numbers, got {value!r} (a {type(item).__name__} inside)"
+                )
 
 
 def check_lr(value: Any, where: str = "lr", read: bool = True) -> Any:
@@ -81,6 +121,7 @@ def check_lr(value: Any, where: str = "lr", read: bool = True) -> Any:
         if read:  # once, at construction (as the catalogue's own validation of a tensor does)
             check_lr(float(value.detach()), where)
         return value
+    refuse_text(where, value)
     try:
         return _LR.validate(value)
     except InvalidHyperparameterError as exc:
@@ -173,6 +214,7 @@ class CatalogueSource(Source):
         if isinstance(given.get("lr"), torch.Tensor):
             check_lr(given["lr"])
         self.normalise(given, what="hyperparameters")
+        self._refuse_text(given)
         params = self._catalogue_params(given, strict=True)
         validated = entry.validate(params)
         self._defaults = self._torch_params(validated, maximize=given.get("maximize", False))
@@ -231,7 +273,17 @@ class CatalogueSource(Source):
         beta2 = group.pop("beta2", base[1])
         group["betas"] = (beta1, beta2)
 
+    def _refuse_text(self, group: Mapping[str, Any]) -> None:
+        """Text or a bool where the entry reads a number (float, int or floats kinds; betas; packed tuples)."""
+        kinds = {hp.name: hp.kind for hp in self.entry.hyperparameters}
+        numeric = {name for name, kind in kinds.items() if kind in ("float", "int", "floats")}
+        for key, value in group.items():
+            names = self.packed.get(key, ("beta1", "beta2") if key == "betas" and self.uses_betas else (key,))
+            if numeric.intersection(names):
+                refuse_text(key, value)
+
     def build(self, hyperparameters: Mapping[str, Any]) -> OptimizerModel:
+        self._refuse_text(hyperparameters)
         params = self.entry.validate(self._catalogue_params(hyperparameters))
         model = self.entry.build(params)
         if self.adds_maximize:
@@ -267,6 +319,7 @@ class FixedSource(Source):
 
     @staticmethod
     def _validated(group: Mapping[str, Any], read: bool = False) -> dict[str, Any]:
+        refuse_text("weight_decay", group["weight_decay"])
         return {
             "lr": check_lr(group["lr"], read=read),
             "weight_decay": _WEIGHT_DECAY.validate(group["weight_decay"]),

@@ -54,3 +54,28 @@ def test_convert_checkpoint_on_the_command_line(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         assert message in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_convert_checkpoint_refuses_a_missing_folder_and_its_own_source(tmp_path: Path) -> None:
+    """Issue 13: a TARGET in a missing folder is one line naming the folder (was a torch RuntimeError
+    traceback), and a TARGET that is the SOURCE file (same path, another spelling or a hard link) is
+    refused, leaving the source as it was (it was silently overwritten)."""
+    source = tmp_path / "ck.pt"
+    torch.save(trained(torch.optim.Adam(make_params(), lr=0.01)).state_dict(), source)
+    before = source.read_bytes()
+    link = tmp_path / "link.pt"
+    link.hardlink_to(source)
+    runner = CliRunner()
+    for target, message in (
+        ("/nonexistent_dir_zz/sub/out.pt", "folder '/nonexistent_dir_zz/sub' does not exist"),
+        (str(source), "is the SOURCE file"),
+        (str(tmp_path / "." / "ck.pt"), "is the SOURCE file"),
+        (str(link), "is the SOURCE file"),
+        (str(tmp_path / "ck.pt" / "out.pt"), "is not a folder"),
+    ):
+        result = runner.invoke(main, ["convert-checkpoint", str(source), target, "--optimizer", "adam"])
+        assert result.exit_code == 2, (target, result.output)
+        assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert "Traceback" not in result.stderr
+    assert source.read_bytes() == before
+    assert not Path("/nonexistent_dir_zz").exists()

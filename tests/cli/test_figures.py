@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from optfilters.cli import figures, main
-from optfilters.cli._common import CliError
+from optfilters.cli._common import CliError, check_output_folder
 
 from optfilters.validation import atomic_write_text
 from tests.support.fake_source import fake_source
@@ -89,7 +89,7 @@ def test_corrupt_summary_is_rebuilt_from_the_per_source_files(tmp_path: Path, ca
 
 def test_unwritable_out_is_a_one_line_error() -> None:
     with pytest.raises(CliError, match="cannot write to --out"):
-        figures._check_writable(Path("/proc/optfilters-figures"))
+        check_output_folder(Path("/proc/optfilters-figures"), "--out")  # figures' --out check (moved to _common)
 
 
 def test_concurrent_updates_keep_every_source(tmp_path: Path) -> None:

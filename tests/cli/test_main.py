@@ -506,7 +506,69 @@ NEWER_ROWS = [
 ]
 
 
-ROWS = _generic_rows() + SPECIFIC + NEWER_ROWS
+def _dependent_rows() -> list[tuple[list[str], str]]:
+    """Issue 13: every option that only works with another one (``--title`` with ``--plot``, ``--mu`` with
+    ``--condition-number``), of every command, given without it: refused, naming both (it was ignored)."""
+    rows: list[tuple[list[str], str]] = []
+    for name in COMMANDS:
+        for opt in _options(COMMANDS[name]):
+            if not isinstance(opt, common.DependentOption):
+                continue
+            flag = opt.opts[0]
+            if opt.is_flag:
+                value: list[str] = []
+            elif isinstance(opt.type, click.Choice):
+                value = [str(opt.type.choices[-1])]
+            elif isinstance(opt.type, (click.IntRange, click.FloatRange)):
+                value = [str(opt.type.min if opt.type.min is not None else 1)]
+            else:
+                value = {"--size": ["8x4.5"], "--tune": ["lr"], "--rows": ["0.9"]}.get(flag, ["x"])
+            needs = common.option_name(opt.needs)
+            rows.append(([*_prefix(name), *REQUIRED.get(name, []), flag, *value], f"^Error: {flag} needs {needs}"))
+    return rows
+
+
+def _output_rows() -> list[tuple[list[str], str]]:
+    """Issue 13: every command that writes a figure refuses a file in a missing folder (naming the folder;
+    it used to create it) before any work."""
+    rows = []
+    for name in COMMANDS:
+        if any("--plot" in opt.opts for opt in _options(COMMANDS[name])):
+            args = [*_prefix(name), *REQUIRED.get(name, []), "--plot", "/nonexistent_dir_zz/sub/x.png"]
+            rows.append((args, "--plot: folder '/nonexistent_dir_zz/sub' does not exist"))
+    return rows
+
+
+ISSUE_13_ROWS: list[tuple[list[str], str]] = [
+    (["predict", "momentum", "--plot", "/proc/optfilters-x.png"], "/proc"),
+    (["response", "momentum", "--plot", "/"], "--plot"),
+    (["audit", "torch.optim", "--out", "/proc/optfilters-atlas"], "cannot write to --out '/proc/optfilters-atlas'"),
+    (["convert-checkpoint", "no.pt", "/nonexistent_dir_zz/sub/out.pt", "--optimizer", "adam"], "TARGET: folder"),
+    (["compare", "momentum", "nesterov", "--title", "T"], "--title needs --plot"),
+    (["compare", "--title", "T", "momentum"], "--title needs --plot"),
+    (["predict", "momentum", "--schedule", "warmup:1e308"], r"warmup:STEPS must be in \[1, 10000000\]"),
+    (["predict", "momentum", "--schedule", "linear:1e308"], r"linear:TOTAL must be in \[1, 10000000\]"),
+    (["predict", "momentum", "--schedule", "cosine:20000000"], r"cosine:TOTAL must be in \[1, 10000000\]"),
+    (["predict", "momentum", "--schedule", "step:0"], r"step:STEP_SIZE must be in \[1, 10000000\]"),
+    (["predict", "momentum", "--schedule", "warmup:10,"], "trailing comma"),
+    (["predict", "momentum", "--schedule", "warmup:10,cosine:100,"], "trailing comma"),
+    (["predict", "momentum", "--schedule", "step:"], "empty field"),
+    (["predict", "momentum", "--schedule", "cosine:100:"], "empty field"),
+    (["predict", "momentum", "--schedule", "step::0.5"], "empty field"),
+    (
+        ["stability", "momentum", "--tune", "momentum,momentum", "--condition-number", "10"],
+        "--tune names 'momentum' twice",
+    ),
+    (["stability", "qhm", "--tune", "nu,beta,nu", "--condition-number", "10"], "--tune names 'nu' twice"),
+    (["stability", "momentum", "--tune", "momentum,", "--condition-number", "10"], "--tune has an empty item"),
+    (["large-signal", "adam", "--parameters", "beta1,beta1", "--bound", "2"], "--parameters names 'beta1' twice"),
+    (["identify", "torch.optim.Adam", "--compare", "adam", "--map", "betas=beta1,beta1"], "--map names 'beta1' twice"),
+    (["stability", "momentum", "--mu", "1e-320", "--condition-number", "10"], "--mu"),
+    (["certify", "momentum", "--mu", "1e-320", "--condition-number", "10"], "--mu"),
+]
+
+
+ROWS = _generic_rows() + SPECIFIC + NEWER_ROWS + _dependent_rows() + _output_rows() + ISSUE_13_ROWS
 
 
 def test_table_is_large_and_covers_every_command() -> None:
@@ -746,7 +808,7 @@ SWEPT_COMMANDS = [
     ["poles"],
     ["step", "--steps", "64"],
     ["impulse", "--steps", "64"],
-    ["stability", "--points", "16"],
+    ["stability"],  # its --points is the plotted curve's (refused without --plot)
     ["predict", "--steps", "64"],
     ["margins"],
     ["sensitivity", "--points", "16"],
@@ -811,3 +873,78 @@ def test_command_line_numerics_hides_numpy_text_and_the_errno_tuple(capsys: pyte
     message = caught.value.format_message()
     assert message.startswith("numbers overflow the floating-point range: ")
     assert "34" not in message
+
+
+# ----------------------------------------------------------------------------- issue 13: a newcomer's findings
+
+
+def test_plot_into_a_missing_folder_creates_nothing_and_a_good_path_still_works(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "dir"
+    result = CliRunner().invoke(main, ["predict", "momentum", "--steps", "5", "--plot", str(missing / "x.png")])
+    check_one_line_error(result, [], f"folder '{missing}' does not exist")
+    assert not (tmp_path / "no").exists()
+    result = CliRunner().invoke(main, ["predict", "momentum", "--steps", "5", "--plot", str(tmp_path / "x.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "x.png").stat().st_size > 0
+
+
+def test_the_plot_style_options_work_with_plot(tmp_path: Path) -> None:
+    """The refused combinations above are refused for the missing --plot only: with it they run."""
+    path = tmp_path / "bode.png"
+    args = ["response", "momentum", "--plot", str(path), "--title", "T", "--size", "4x3", "--scale", "linear"]
+    result = CliRunner().invoke(main, [*args, "--magnitude-only"])
+    assert result.exit_code == 0, result.output
+    assert path.stat().st_size > 0
+
+
+EXIT_FILES = {
+    "import": "import sys\nsys.exit(3)\n",
+    "factory": "import sys\n\ndef slow():\n    sys.exit(3)\n",
+    "build": (
+        "import sys\nfrom optfilters import CATALOGUE\nimport dataclasses\n"
+        "def _build(params):\n    sys.exit(3)\n"
+        "slow = dataclasses.replace(CATALOGUE['momentum'], name='slow', build=_build)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("where", sorted(EXIT_FILES))
+@pytest.mark.parametrize("command", sorted(n for n, c in COMMANDS.items() if isinstance(c, OptimizerGroup)))
+def test_a_model_file_calling_sys_exit_is_one_line(tmp_path: Path, command: str, where: str) -> None:
+    """Issue 13: ``sys.exit(3)`` in a model file (at import, in its factory or its build) on every command that
+    takes ``file.py:NAME``: exit 2 and one line naming the file (it exited 3 with nothing on stderr)."""
+    path = tmp_path / "exits.py"
+    path.write_text(EXIT_FILES[where])
+    args = [command, f"{path}:slow", *REQUIRED.get(command, [])]
+    result = CliRunner().invoke(main, args)
+    check_one_line_error(result, args, r"called sys\.exit\(3\) while (loading|building the model)")
+    assert (str(path) in result.stderr) if where == "import" else ("slow" in result.stderr)
+
+
+def test_a_keyboard_interrupt_in_a_model_file_is_not_swallowed(tmp_path: Path) -> None:
+    from optfilters.user_models import load_entry
+
+    path = tmp_path / "interrupts.py"
+    path.write_text("raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        load_entry(f"{path}:slow")
+
+
+@pytest.mark.parametrize(
+    ("a", "words"),
+    [
+        ("1,-2,1", "repeated pole on the unit circle"),  # double pole at z = 1: h[t] = t + 1
+        ("1,2,1", "repeated pole on the unit circle"),  # double pole at z = -1
+        ("1,0,2,0,1", "repeated pole on the unit circle"),  # double pair at +-j
+        ("1,-2.1,1.1", "pole(s) outside the unit circle"),  # poles 1 and 1.1
+        ("1,-2,1.0000001", "pole(s) outside the unit circle"),  # a pair just outside, |p|^2 = 1.0000001
+    ],
+)
+def test_unstable_wording_tells_repeated_on_the_circle_from_outside(a: str, words: str) -> None:
+    """Issue 13: a double pole on the circle was worded "outside the unit circle (max |p| = 1)"."""
+    result = CliRunner().invoke(main, ["response", "custom", "--b", "1", "--a", a, "--points", "3"])
+    assert result.exit_code == 0, result.output
+    assert f"UNSTABLE ({words}" in result.stdout
+    assert f"is UNSTABLE: {words}" in result.stderr
+    other = {"repeated pole on the unit circle", "pole(s) outside the unit circle"} - {words}
+    assert not any(o in result.output for o in other)

@@ -193,3 +193,59 @@ def test_unstable_and_marginal_filters_are_analysed_with_a_warning() -> None:
     assert r.magnitude[0] == pytest.approx(10.0)  # |1 / (1 - 1.1)|: formal H on the circle
     with pytest.warns(optfilters.StabilityWarning, match="marginally stable"):
         optfilters.frequency_response(optfilters.get("adagrad").filters()["second_moment"], n=4)
+
+
+# ----------------------------------------------------------------------------- issue 13: stability wording
+
+
+@pytest.mark.parametrize(
+    ("a", "verdict"),
+    [
+        ([1.0, -2.0, 1.0], "repeated"),  # (1 - z^-1)^2: impulse response t + 1
+        ([1.0, 2.0, 1.0], "repeated"),  # (1 + z^-1)^2: (-1)^t (t + 1)
+        ([1.0, 0.0, 2.0, 0.0, 1.0], "repeated"),  # (1 + z^-2)^2: double pair at +-j
+        ([1.0, -1.1], "outside"),
+        ([1.0, -2.0, 1.0000001], "outside"),  # a pair at |p|^2 = 1.0000001
+        ([1.0, 0.0, 1.0], "marginal"),  # simple pair at +-j
+    ],
+)
+def test_stability_reason_tells_a_repeated_pole_on_the_circle_from_one_outside(a: list[float], verdict: str) -> None:
+    """The wording follows the growth of the impulse response (scipy.signal.lfilter): polynomial (|h[t]| ~ t,
+    never geometric) for a repeated pole on the circle, geometric for a pole outside, bounded for simple
+    poles on the circle."""
+    from optfilters.analysis import stability_reason
+
+    reason = stability_reason(ArmaFilter([1.0], a))
+    assert reason is not None
+    words = {
+        "repeated": "UNSTABLE: repeated pole on the unit circle",
+        "outside": "UNSTABLE: pole(s) outside the unit circle",
+        "marginal": "marginally stable: pole(s) on the unit circle",
+    }[verdict]
+    assert reason.startswith(words), reason
+    if a == [1.0, -2.0, 1.0000001]:
+        return  # its growth e^(5e-8 t) shows only after millions of steps: the exact verdict is the test
+    impulse = np.zeros(400)
+    impulse[0] = 1.0
+    h = np.abs(signal.lfilter([1.0], a, impulse))
+    late, early = h[-4:].max(), h[196:200].max()
+    if verdict == "repeated":  # |h[t]| ~ t: twice the steps, twice the size
+        assert 1.9 < late / early < 2.1
+    elif verdict == "outside":
+        assert late / early > 1e6
+    else:
+        assert late == pytest.approx(early)
+
+
+def test_stability_reason_is_none_for_a_stable_filter_and_warn_if_unstable_says_it() -> None:
+    import warnings
+
+    from optfilters.analysis import stability_reason, warn_if_unstable
+
+    assert stability_reason(ArmaFilter.ema(0.9)) is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_if_unstable(ArmaFilter([1.0], [1.0, -2.0, 1.0]), "double summer")
+    assert str(caught[0].message) == (
+        "double summer is UNSTABLE: repeated pole on the unit circle (|p| = 1); its response grows polynomially"
+    )

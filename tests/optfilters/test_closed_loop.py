@@ -547,3 +547,51 @@ def test_poles_at_a_huge_lr_curvature_against_mpmath(name, hp):
 def test_a_zero_normaliser_gain_is_refused_naming_the_optimizer():
     with pytest.raises(optfilters.InvalidFilterError, match=r"^adadelta: the frozen normaliser's gain must be finite"):
         closed_loop("adadelta", eps=0.0)
+
+
+# ----------------------------------------------------------------------------- issue 13: tuning inputs
+
+
+def test_tune_refuses_a_name_given_twice() -> None:
+    with pytest.raises(optfilters.InvalidHyperparameterError, match="tune names 'momentum' twice"):
+        tune("momentum", condition_number=10.0, tune=["momentum", "momentum"])
+
+
+@pytest.mark.parametrize(("mu", "kappa"), [(1e-320, 10.0), (5e-324, 1.0), (1e300, 1e8), (5e307, 1.0)])
+def test_tune_refuses_curvatures_whose_scale_loses_precision(mu: float, kappa: float) -> None:
+    """A subnormal mu (or lr = 1/L subnormal) made the search report "no convergent setting": refused, naming mu."""
+    with pytest.raises(optfilters.InvalidHyperparameterError, match=r"mu must be >= 2\.22507e-308"):
+        tune("momentum", condition_number=kappa, mu=mu)
+
+
+@pytest.mark.parametrize("mu", [1e-300, 1e-12, 1e250])
+def test_tune_is_scale_invariant_down_to_the_smallest_normal_mu(mu: float) -> None:
+    """Heavy ball on h in [mu, kappa mu]: Polyak's closed form at every scale (rate (sqrt(k)-1)/(sqrt(k)+1),
+    lr * mu = 4 / (sqrt(k) + 1)^2), so the refusal above is no loss."""
+    kappa = 100.0
+    r = tune("momentum", condition_number=kappa, mu=mu)
+    root = math.sqrt(kappa)
+    assert r.rate == pytest.approx((root - 1) / (root + 1), abs=1e-6)
+    assert r.lr * mu == pytest.approx(4.0 / (root + 1) ** 2, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["adamw", "muon"])
+@pytest.mark.parametrize(("lr", "weight_decay"), [(None, None), (0.01, 0.1), (0.1, 0.5), (0.002, 0.0)])
+def test_decoupled_weight_decay_puts_the_lower_edge_at_minus_lr_times_weight_decay(
+    name: str, lr: float | None, weight_decay: float | None
+) -> None:
+    """The README's reason for AdamW's "stable for -1e-05 < lr*h" (Muon's -0.0001): decoupled decay multiplies
+    theta by 1 - lr*wd each step, moving the integrator's pole from z = 1 to 1 - lr*wd, so the closed loop
+    at z = 1 reads lr*wd + x H(1) = 0 (H(1) = 1): the edge is x = -lr*wd. At z = -1 (AdamW, beta1):
+    (2 - lr*wd) + ... gives x = (2 - lr*wd)(1 + beta1)/(1 - beta1), Adam's 2(1 + beta1)/(1 - beta1) lowered."""
+    entry = optfilters.CATALOGUE[name]
+    kwargs = {} if lr is None else {"lr": lr, "weight_decay": weight_decay}
+    settings = {**entry.defaults(), **kwargs}
+    c = settings["lr"] * settings["weight_decay"]
+    result = closed_loop(name, **kwargs).stability()
+    assert len(result.intervals) == 1
+    low, high = result.interval
+    assert low == pytest.approx(-c, rel=1e-9, abs=1e-15)
+    if name == "adamw":
+        beta1 = settings["beta1"]
+        assert high == pytest.approx((2.0 - c) * (1.0 + beta1) / (1.0 - beta1), rel=1e-9)

@@ -208,3 +208,17 @@ def test_network_denominator_names_and_their_deprecated_aliases() -> None:
     with pytest.warns(DeprecationWarning, match="keyword 'preconditioner' is deprecated; use 'denominator'"):
         old = network.top_eigenvalue(loss, [x], preconditioner=den, tol=1e-12).value
     assert old == new
+
+
+def test_user_code_turns_sys_exit_into_an_error_and_lets_interrupts_through() -> None:
+    from optfilters.errors import UnknownNameError, user_code
+
+    with pytest.raises(UnknownNameError, match=r"^'m\.py' called sys\.exit\(3\) while loading$"):
+        with user_code("'m.py'", "while loading"):
+            raise SystemExit(3)
+    with pytest.raises(ValueError, match=r"called sys\.exit\('bye'\)"):
+        with user_code("f()", "while building", ValueError):
+            raise SystemExit("bye")
+    with pytest.raises(KeyboardInterrupt):
+        with user_code("'m.py'", "while loading"):
+            raise KeyboardInterrupt

@@ -146,3 +146,10 @@ def test_bad_inputs():
         peak_ratio_map("adam", [0.9], [0.9], parameters=("beta1", "gamma"))
     with pytest.raises(InvalidHyperparameterError, match="length"):
         burst_response("adam", 10.0, 0)
+
+
+def test_the_maps_refuse_a_parameter_named_twice() -> None:
+    with pytest.raises(InvalidHyperparameterError, match="parameters names 'beta1' twice"):
+        peak_ratio_map("adam", [0.9], [0.9], parameters=("beta1", "beta1"))
+    with pytest.raises(InvalidHyperparameterError, match="parameters names 'beta2' twice"):
+        bounded_region("adam", 2.0, parameters=("beta2", "beta2"))

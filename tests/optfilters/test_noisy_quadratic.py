@@ -431,3 +431,37 @@ def test_a_zero_frozen_gain_is_refused_naming_the_optimizer():
     """Adafactor with eps2 = 0 has a zero parameter-scale floor at theta = 0: gain 0, refused, naming the model."""
     with pytest.raises(optfilters.InvalidHyperparameterError, match=r"^adafactor: second_moment: the frozen"):
         predict("adafactor", eps2=0.0, curvatures=[1.0], steps=4)
+
+
+# ----------------------------------------------------------------------------- issue 13: one rule for --schedule
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("warmup:1e308", r"schedule warmup:STEPS must be in \[1, 10000000\], got '1e308'"),
+        ("linear:1e308", r"schedule linear:TOTAL must be in \[1, 10000000\]"),
+        ("cosine:10000001", r"schedule cosine:TOTAL must be in \[1, 10000000\]"),
+        ("step:1.5", "schedule step:STEP_SIZE must be an integer"),
+        ("step:0", r"schedule step:STEP_SIZE must be in \[1, 10000000\]"),
+        ("warmup:10,", "trailing comma"),
+        ("warmup:10, ", "trailing comma"),
+        ("warmup:5,warmup:10,", "trailing comma"),
+        ("step:", "empty field"),
+        ("step:10:", "empty field"),
+        ("cosine: :0.1", "empty field"),
+        ("exponential:", "empty field"),
+        ("constant,", "trailing comma"),
+    ],
+)
+def test_parse_schedule_integer_fields_are_step_counts_and_no_field_is_empty(text: str, message: str) -> None:
+    with pytest.raises(optfilters.InvalidHyperparameterError, match=message):
+        parse_schedule(text)
+
+
+def test_parse_schedule_accepts_the_largest_step_count() -> None:
+    from optfilters.validation import MAX_STEPS
+
+    assert parse_schedule(f"warmup:{MAX_STEPS},linear:{MAX_STEPS}").factors(3).tolist() == pytest.approx(
+        [1 / MAX_STEPS, 2 / MAX_STEPS, 3 / MAX_STEPS]
+    )

@@ -416,3 +416,11 @@ def test_convergence_rate_is_a_number_or_inf_never_nan(name: str, x: float) -> N
     assert not math.isnan(rate) and rate >= 0.0
     if math.isinf(x):
         assert rate == math.inf  # saturated: an infinite step diverges
+
+
+def test_check_distinct_names_the_repeated_item() -> None:
+    from optfilters.validation import check_distinct
+
+    assert check_distinct(iter(["beta1", "beta2"]), "parameters") == ("beta1", "beta2")
+    with pytest.raises(optfilters.InvalidHyperparameterError, match="parameters names 'beta1' twice"):
+        check_distinct(["beta1", "beta2", "beta1"], "parameters")

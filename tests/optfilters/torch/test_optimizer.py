@@ -3068,6 +3068,58 @@ def test_a_bad_lr_written_after_the_first_step_is_refused(path: str, bad: Any, m
     _step(opt)
 
 
+@pytest.mark.parametrize(
+    ("model", "kwargs", "key", "bad", "message"),
+    [
+        ("sgd", {"lr": 0.1}, "lr", "0.1", r"param_groups\[0\]\['lr'\] must be a number, got '0.1' \(a str\)"),
+        ("sgd", {"lr": 0.1}, "lr", True, r"param_groups\[0\]\['lr'\] must be a number, got True \(a bool\)"),
+        ("nesterov", {"lr": 0.1, "momentum": 0.9}, "momentum", "0.9", r"momentum must be a number, got '0.9'"),
+        ("nesterov", {"lr": 0.1, "momentum": 0.9}, "momentum", False, r"momentum must be a number, got False"),
+        ("adam", {"lr": 0.01}, "betas", ("0.9", 0.999), r"betas must be numbers, got \('0.9', 0.999\)"),
+        ("adam", {"lr": 0.01}, "weight_decay", "0", r"weight_decay must be a number, got '0'"),
+        ("adafactor", {"lr": 0.01}, "eps", (None, "1e-3"), r"eps must be numbers"),
+        (ArmaFilter([0.1], [1.0, -0.9]), {"lr": 0.1}, "weight_decay", "0.01", r"weight_decay must be a number"),
+    ],
+    ids=["sgd-lr-str", "sgd-lr-bool", "momentum-str", "momentum-bool", "betas", "weight_decay", "packed", "filter"],
+)
+def test_text_or_a_bool_in_a_param_group_is_refused_at_the_step(
+    model: Any, kwargs: dict[str, Any], key: str, bad: Any, message: str
+) -> None:
+    """Issue 13: ``param_groups[0]["lr"] = "0.1"`` trained with lr 0.1 (the catalogue parses text for the
+    command line). torch.optim computes with the value as it is: a str lr is a TypeError inside
+    ``torch.optim.SGD.step``; the bridge refuses it, and a bool, in one line naming the group and the key,
+    before any parameter moves."""
+    reference = torch.optim.SGD(_params(), lr=0.1)
+    reference.param_groups[0]["lr"] = "0.1"
+    _grads(reference)
+    with pytest.raises(TypeError):
+        reference.step()
+    opt = _make(model, **kwargs)
+    _step(opt, 2)
+    before = _snapshot(opt)
+    good = opt.param_groups[0][key]
+    opt.param_groups[0][key] = bad
+    _grads(opt)
+    with pytest.raises(ValueError, match=message) as info:
+        opt.step()
+    text = str(info.value)
+    assert "\n" not in text and ("param group 0" in text or "param_groups[0]" in text), text
+    _assert_unchanged(opt, before)
+    opt.param_groups[0][key] = good
+    _step(opt)
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs"),
+    [("sgd", {"lr": "0.1"}), ("nesterov", {"momentum": "0.9"}), ("adam", {"betas": (0.9, "0.99")})],
+    ids=["lr", "momentum", "betas"],
+)
+def test_text_given_to_the_constructor_is_refused(model: str, kwargs: dict[str, Any]) -> None:
+    key = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f"{key} must be"):
+        FilterOptimizer(_params(), model, **kwargs)
+
+
 @pytest.mark.parametrize("path", list(PATHS))
 def test_a_bad_lr_in_a_later_group_moves_no_group(path: str) -> None:
     a, b = _params(path)
