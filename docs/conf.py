@@ -69,7 +69,20 @@ def _escape_rst(app: object, ctx: object, lines: list[str]) -> None:
         lines[i] = line.replace("|", r"\|").replace("*", r"\*")
 
 
+def _plot_function_line(app: object, what: str, name: str, obj: object, options: object, lines: list[str]) -> None:
+    """A result class's ``.plot()`` is inherited (display.Plottable): say which optfilters.plot function draws it."""
+    from optfilters.display import Plottable
+
+    if what == "class" and isinstance(obj, type) and issubclass(obj, Plottable) and obj is not Plottable:
+        drawn_by = f":func:`optfilters.plot.{obj._plot_function}`"
+        lines.extend(
+            ["", f"``plot(ax=None, **kwargs)`` draws it with {drawn_by} (:class:`~optfilters.display.Plottable`)."]
+        )
+
+
 def setup(app: object) -> None:
+    # priority 600: after numpydoc (500) has rendered the sections, so the line comes last, outside Examples.
+    app.connect("autodoc-process-docstring", _plot_function_line, priority=600)  # type: ignore[attr-defined]
     for event in ("description", "options", "arguments", "epilog"):  # not usage: a literal block
         app.connect(f"sphinx-click-process-{event}", _escape_rst)  # type: ignore[attr-defined]
 

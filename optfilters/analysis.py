@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import exact as _exact
 from .catalogue import as_model
-from .display import RichDisplay
+from .display import Plottable, RichDisplay
 from .errors import (
     InvalidFilterError,
     InvalidHyperparameterError,
@@ -165,7 +165,7 @@ def stability_reason(f: ArmaFilter) -> str | None:
 
 
 @dataclass(frozen=True)
-class FrequencyResponse(RichDisplay):
+class FrequencyResponse(RichDisplay, Plottable):
     """``H(exp(2j pi f))`` sampled at ``freqs`` (cycles/step).
 
     Attributes
@@ -191,6 +191,8 @@ class FrequencyResponse(RichDisplay):
     >>> r.magnitude.round(6).tolist()
     [1.0, 0.074329, 0.052632]
     """
+
+    _plot_function = "bode_plot"
 
     freqs: FloatArray
     response: NDArray[np.complex128]
@@ -246,25 +248,6 @@ class FrequencyResponse(RichDisplay):
             "group_delay": _list(self.group_delay),
             "unit_circle_zeros": _list(self.unit_circle_zeros),
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Bode view through :func:`optfilters.plot.bode_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes or sequence of Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.bode_plot` (labels, styles).
-
-        Returns
-        -------
-        PlotResult
-            The axes and the artists drawn (magnitude in dB and phase against frequency).
-        """
-        from .plot import bode_plot
-
-        return bode_plot(self, ax=ax, **kwargs)
 
 
 def frequency_response(
@@ -333,7 +316,7 @@ def frequency_response(
 
 
 @dataclass(frozen=True)
-class PoleZeroMap(RichDisplay):
+class PoleZeroMap(RichDisplay, Plottable):
     """Poles, zeros, gain and stability of a filter.
 
     Attributes
@@ -353,6 +336,8 @@ class PoleZeroMap(RichDisplay):
     >>> pole_zero(ArmaFilter([1.0], [1.0, -1.0])).stability
     'marginal'
     """
+
+    _plot_function = "pole_zero_plot"
 
     zeros: NDArray[np.complex128]
     poles: NDArray[np.complex128]
@@ -375,25 +360,6 @@ class PoleZeroMap(RichDisplay):
             "gain": self.gain,
             "stability": self.stability,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Pole-zero map through :func:`optfilters.plot.pole_zero_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes or sequence of Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.pole_zero_plot` (labels, styles).
-
-        Returns
-        -------
-        PlotResult
-            The axes and the artists drawn (pole and zero markers and the unit circle).
-        """
-        from .plot import pole_zero_plot
-
-        return pole_zero_plot(self, ax=ax, **kwargs)
 
 
 def pole_zero(system: FilterLike, **hyperparameters: Any) -> PoleZeroMap:
@@ -427,7 +393,7 @@ def pole_zero(system: FilterLike, **hyperparameters: Any) -> PoleZeroMap:
 
 
 @dataclass(frozen=True)
-class StepResponse(RichDisplay):
+class StepResponse(RichDisplay, Plottable):
     """Unit-step response of a stage, raw and bias-corrected, from the first step on.
 
     Attributes
@@ -456,6 +422,8 @@ class StepResponse(RichDisplay):
     ([0.1, 0.19, 0.271], [1.0, 1.0, 1.0])
     """
 
+    _plot_function = "step_plot"
+
     steps: NDArray[np.int64]
     raw: FloatArray
     bias_corrected: FloatArray
@@ -483,28 +451,9 @@ class StepResponse(RichDisplay):
             "applied": self.applied,
         }
 
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Step view through :func:`optfilters.plot.step_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes or sequence of Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.step_plot` (labels, styles).
-
-        Returns
-        -------
-        PlotResult
-            The axes and the artists drawn (one line per series against the step).
-        """
-        from .plot import step_plot
-
-        return step_plot(self, ax=ax, **kwargs)
-
 
 @dataclass(frozen=True)
-class ImpulseResponse(RichDisplay):
+class ImpulseResponse(RichDisplay, Plottable):
     """Unit-impulse response of a stage from the first step on (exact, time-varying parts included).
 
     Attributes
@@ -523,6 +472,8 @@ class ImpulseResponse(RichDisplay):
     [1.0, 0.5, 0.25]
     """
 
+    _plot_function = "impulse_plot"
+
     steps: NDArray[np.int64]
     values: FloatArray
     name: str = ""
@@ -536,25 +487,6 @@ class ImpulseResponse(RichDisplay):
             ``name`` and ``impulse`` (the response, a list; non-finite values as None).
         """
         return {"name": self.name, "impulse": _list(self.values)}
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Impulse view through :func:`optfilters.plot.impulse_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes or sequence of Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.impulse_plot` (labels, styles).
-
-        Returns
-        -------
-        PlotResult
-            The axes and the artists drawn (one line per series against the step).
-        """
-        from .plot import impulse_plot
-
-        return impulse_plot(self, ax=ax, **kwargs)
 
 
 def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> StepResponse:

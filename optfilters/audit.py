@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .catalogue import CATALOGUE, resolve_name
+from .display import Plottable
 from .errors import UnknownNameError
 from .identify import (
     Comparison,
@@ -429,7 +430,7 @@ def _brief_identification(ident: Identification) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Audit:
+class Audit(Plottable):
     """The audit of every optimizer class of a module.
 
     Attributes
@@ -451,7 +452,16 @@ class Audit:
     >>> result = audit("torch.optim", only=["SGD", "Adam"], settings=AuditSettings.quick())
     >>> [c.verdict for c in result.classes], result.verdict_counts()["normalised"]
     (['normalised', 'linear'], 1)
+
+    :meth:`plot` draws the atlas figure on two axes (:func:`optfilters.plot.atlas_plot`):
+
+    >>> r = result.plot()
+    >>> len(r.axes)
+    2
+    >>> r.close()
     """
+
+    _plot_function = "atlas_plot"
 
     module: str
     classes: tuple[ClassAudit, ...]
@@ -586,33 +596,6 @@ class Audit:
         if timings:
             out["seconds"] = self.seconds
         return _jsonable(out)
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The atlas figure (:func:`optfilters.plot.atlas_plot`).
-
-        Parameters
-        ----------
-        ax : sequence of two matplotlib.axes.Axes, optional
-            Default: a new figure.
-        **kwargs
-            Passed to :func:`optfilters.plot.atlas_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-
-        Examples
-        --------
-        >>> from optfilters.audit import audit, AuditSettings
-        >>> r = audit("torch.optim", only=["SGD"], settings=AuditSettings.quick()).plot()
-        >>> len(r.axes)
-        2
-        >>> r.close()
-        """
-        from .plot import atlas_plot
-
-        return atlas_plot(self, ax=ax, **kwargs)
 
     def write(self, out_dir: str | Path, timings: bool = False, stem: str = "atlas") -> list[Path]:
         """Write ``atlas.md``, ``atlas.json`` (numbers to 8 significant digits) and ``atlas.png`` into ``out_dir``.

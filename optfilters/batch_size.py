@@ -51,6 +51,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .catalogue import CATALOGUE, CatalogueFacts, get
 from .closed_loop import ModelLike, as_model, closed_loop
+from .display import Plottable
 from .errors import InvalidHyperparameterError
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
@@ -499,7 +500,7 @@ def _interpolated_steps(t_values: FloatArray, n_values: FloatArray, batch: float
 
 
 @dataclass(frozen=True)
-class BatchScaling:
+class BatchScaling(Plottable):
     """Steps to a target loss against the batch size, the learning rate (and more) tuned per batch size.
 
     Attributes
@@ -534,6 +535,8 @@ class BatchScaling:
     >>> bool((r.steps[:-1] > r.steps[1:]).all()), bool(r.steps[0] * 1 > r.steps[-1] * 4096 / 100)
     (True, True)
     """
+
+    _plot_function = "batch_scaling_plot"
 
     name: str
     label: str
@@ -600,25 +603,6 @@ class BatchScaling:
             "preconditioning": self.preconditioning,
             "note": self.note,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.batch_scaling_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.batch_scaling_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.batch_scaling_plot(self, ax=ax, **kwargs)
 
 
 def critical_batch_size(batch_sizes: ArrayLike, steps: ArrayLike, factor: float = 2.0) -> float:

@@ -52,6 +52,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import exact as _exact
 from .catalogue import CATALOGUE, CatalogueFacts, ModelLike, as_model, resolve_name
+from .display import Plottable
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .factored import unit_circle
 from .filters import ArmaFilter, cascade
@@ -446,7 +447,7 @@ def _no_edge_reason(interval: tuple[float, float] | None, marginal: bool) -> str
 
 
 @dataclass(frozen=True)
-class RateCurve:
+class RateCurve(Plottable):
     """Closed-loop rate against ``x = lr * h`` (see :func:`optfilters.plot.closed_loop_rate_plot`).
 
     Attributes
@@ -471,6 +472,8 @@ class RateCurve:
     ([0.5, 0.0, 1.5], (0.0, 2.0))
     """
 
+    _plot_function = "closed_loop_rate_plot"
+
     lr_curvature: FloatArray
     rate: FloatArray
     stable_interval: tuple[float, float] | None
@@ -492,25 +495,6 @@ class RateCurve:
             "stable_interval": None if self.stable_interval is None else _list(self.stable_interval),
             "label": self.label,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.closed_loop_rate_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.closed_loop_rate_plot`.
-
-        Returns
-        -------
-        PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.closed_loop_rate_plot(self, ax=ax, **kwargs)
 
 
 def _aberth(
@@ -1724,7 +1708,7 @@ def rate_curve(
 
 
 @dataclass(frozen=True)
-class StabilityMap:
+class StabilityMap(Plottable):
     """Closed-loop rate over a grid of one hyperparameter (rows) and ``lr * h`` (columns).
 
     See :func:`optfilters.plot.stability_map_plot`.
@@ -1754,6 +1738,8 @@ class StabilityMap:
     [[True, False], [True, True]]
     """
 
+    _plot_function = "stability_map_plot"
+
     name: str
     parameter: str
     parameter_values: FloatArray
@@ -1782,25 +1768,6 @@ class StabilityMap:
             "rate": [_list(row) for row in self.rate],
             "label": self.label,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.stability_map_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.stability_map_plot`.
-
-        Returns
-        -------
-        PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.stability_map_plot(self, ax=ax, **kwargs)
 
 
 def _catalogue_base(model: ModelLike, hyperparameters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -76,6 +76,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .closed_loop import ModelLike, as_model
+from .display import Plottable
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .filters import ArmaFilter
 from .model import OptimizerModel
@@ -737,7 +738,7 @@ def harmonic_balance(
 
 
 @dataclass(frozen=True)
-class RelayRun:
+class RelayRun(Plottable):
     """A noiseless run of the exact recursion, and its final periodic regime.
 
     Attributes
@@ -764,6 +765,8 @@ class RelayRun:
     >>> r.period, round(r.amplitude / 0.01, 9), r.pattern.tolist()
     (4, 1.0, [1, 1, -1, -1])
     """
+
+    _plot_function = "relay_run_plot"
 
     theta: FloatArray
     signs: FloatArray
@@ -793,25 +796,6 @@ class RelayRun:
             "step": self.step,
             "curvature": self.curvature,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """``theta / lr`` against steps; ``approach=`` adds the ramp (:func:`optfilters.plot.relay_run_plot`).
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.relay_run_plot` (``approach``, ``steps``, ``title``).
-
-        Returns
-        -------
-        PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.relay_run_plot(self, ax=ax, **kwargs)
 
 
 def final_cycle(theta: ArrayLike, step: float, curvature: float = 1.0, window: int = 64) -> RelayRun:
@@ -1142,7 +1126,7 @@ def sign_loop(model: ModelLike, *, lr: float | None = None, curvature: float = 1
 
 
 @dataclass(frozen=True)
-class NoiseTransition:
+class NoiseTransition(Plottable):
     """Steady-state loss of a sign loop against the gradient noise: from the limit cycle to the dithered linear loop.
 
     Attributes
@@ -1172,6 +1156,8 @@ class NoiseTransition:
     >>> bool(abs(t.predicted[0] / t.linearised[0] - 1.0) < 0.05)     # large noise: the linearised regime
     True
     """
+
+    _plot_function = "noise_transition_plot"
 
     name: str
     noise_std: FloatArray
@@ -1207,25 +1193,6 @@ class NoiseTransition:
             "init": self.init,
             "label": self.label,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Steady-state loss against the noise (:func:`optfilters.plot.noise_transition_plot`).
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.noise_transition_plot` (``title``).
-
-        Returns
-        -------
-        PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.noise_transition_plot(self, ax=ax, **kwargs)
 
 
 def _gaussian_gain_steady(loop: SignLoop, noise_var: float) -> float:

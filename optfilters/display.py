@@ -18,11 +18,12 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 __all__ = [
+    "Plottable",
     "RichDisplay",
     "filter_html",
     "filter_latex",
@@ -442,3 +443,50 @@ class RichDisplay:
 
     def _repr_html_(self) -> str:
         return result_html(self)
+
+
+class Plottable:
+    """Mixin: ``.plot()`` for result objects, drawn by the :mod:`optfilters.plot` function the class names.
+
+    A result class sets ``_plot_function`` to the name of a ``<what>_plot``
+    function of :mod:`optfilters.plot`; ``result.plot(ax, **kwargs)`` is
+    ``optfilters.plot.<what>_plot(result, ax=ax, **kwargs)``.  matplotlib is
+    imported when a result is drawn, not when this module is.
+
+    Examples
+    --------
+    >>> from optfilters import ArmaFilter, frequency_response
+    >>> response = frequency_response(ArmaFilter.ema(0.9), n=16)
+    >>> type(response)._plot_function
+    'bode_plot'
+    >>> r = response.plot()
+    >>> sorted(r.artists)
+    ['magnitude', 'phase']
+    >>> r.close()
+    """
+
+    __slots__ = ()
+
+    #: Name of the :mod:`optfilters.plot` function that draws this result (``"bode_plot"``, ...).
+    _plot_function: ClassVar[str]
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw this result with the :mod:`optfilters.plot` function its class names (``_plot_function``).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            Where to draw, as that function takes it (None: a new figure).
+        **kwargs
+            Passed on to that function (labels, styles, ``title``, ...: see
+            its documentation in :mod:`optfilters.plot`).
+
+        Returns
+        -------
+        optfilters.plot.PlotResult
+            What was drawn: the figure, axes, artists by role and the numbers.
+        """
+        from . import plot
+
+        draw: Callable[..., Any] = getattr(plot, self._plot_function)
+        return draw(self, ax=ax, **kwargs)

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .display import Plottable
 from .filters import ArmaFilter, complex_pairs
 
 __all__ = [
@@ -67,7 +68,7 @@ def _fmt_roots_with_errors(roots: ComplexArray, errors: FloatArray) -> str:
 
 
 @dataclass(frozen=True)
-class BestLinearApproximation:
+class BestLinearApproximation(Plottable):
     """The best linear approximation of an optimizer under a Gaussian dither, with its uncertainty.
 
     Attributes
@@ -135,7 +136,17 @@ class BestLinearApproximation:
     >>> bla = estimate_best_linear_approximation(g, u, burn_in=128)
     >>> bla.orders, bool(abs(bla.poles[0] - 0.8) < 4 * bla.pole_errors[0] + 0.01)
     ((1, 0), True)
+
+    :meth:`plot` draws the estimated response with its error band and the
+    fitted filter's response (:func:`optfilters.plot.best_linear_approximation_plot`):
+
+    >>> r = bla.plot()
+    >>> sorted(r.artists)
+    ['band', 'fit', 'response']
+    >>> r.close()
     """
+
+    _plot_function = "best_linear_approximation_plot"
 
     dither: float
     lr: float
@@ -262,37 +273,6 @@ class BestLinearApproximation:
         se = np.sqrt(self.standard_error[:n] ** 2 + other.standard_error[:n] ** 2)
         deviation = np.abs(self.response[:n] - other.response[:n])
         return bool(np.all(deviation <= sigmas * se + 1e-12 * max(1.0, float(np.max(np.abs(self.response[:n]))))))
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the estimated response with its error band and the fitted filter's response.
-
-        See :func:`optfilters.plot.best_linear_approximation_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.best_linear_approximation_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            ``artists["response"]``, ``artists["band"]`` and ``artists["fit"]``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from optfilters.dither import estimate_best_linear_approximation
-        >>> g = np.random.default_rng(1).standard_normal((4, 512, 8))
-        >>> r = estimate_best_linear_approximation(g, np.sign(g), burn_in=64).plot()
-        >>> sorted(r.artists)
-        ['band', 'fit', 'response']
-        >>> r.close()
-        """
-        from .plot import best_linear_approximation_plot
-
-        return best_linear_approximation_plot(self, ax=ax, **kwargs)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON (non-finite numbers as None, roots as ``[re, im]``).

@@ -50,6 +50,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .catalogue import CATALOGUE, get
 from .closed_loop import ModelLike, as_model
+from .display import Plottable
 from .errors import InvalidHyperparameterError
 from .model import OptimizerModel
 from .validation import check_distinct
@@ -204,7 +205,7 @@ def steady_update(model: ModelLike, scale: float = 1.0, **hyperparameters: Any) 
 
 
 @dataclass(frozen=True)
-class LargeSignalResponse:
+class LargeSignalResponse(Plottable):
     """The exact update of a model under a gradient whose scale changes.
 
     Attributes
@@ -234,6 +235,8 @@ class LargeSignalResponse:
     >>> round(r.peak_ratio, 4), r.peak_delay
     (2.1311, 11)
     """
+
+    _plot_function = "large_signal_plot"
 
     name: str
     scales: FloatArray
@@ -300,25 +303,6 @@ class LargeSignalResponse:
             "label": self.label,
             "hyperparameters": dict(self.hyperparameters),
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The update ratio and the gradient scale against steps (:func:`optfilters.plot.large_signal_plot`).
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.large_signal_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.large_signal_plot(self, ax=ax, **kwargs)
 
 
 def scale_response(
@@ -584,7 +568,7 @@ def _catalogue_model(model: ModelLike, hyperparameters: dict[str, Any]) -> tuple
 
 
 @dataclass(frozen=True)
-class PeakRatioMap:
+class PeakRatioMap(Plottable):
     """Peak update ratio after a scale step, over a grid of two hyperparameters (default ``beta1``, ``beta2``).
 
     Attributes
@@ -610,6 +594,8 @@ class PeakRatioMap:
     >>> m.peak_ratio.round(4).tolist()
     [[1.0, 1.1104]]
     """
+
+    _plot_function = "peak_ratio_map_plot"
 
     name: str
     parameters: tuple[str, str]
@@ -657,25 +643,6 @@ class PeakRatioMap:
             "before": self.before,
             "hyperparameters": dict(self.hyperparameters),
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Filled contours of the peak ratio (:func:`optfilters.plot.peak_ratio_map_plot`).
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.peak_ratio_map_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.peak_ratio_map_plot(self, ax=ax, **kwargs)
 
 
 def peak_ratio_map(
@@ -746,7 +713,7 @@ def peak_ratio_map(
 
 
 @dataclass(frozen=True)
-class BoundedRegion:
+class BoundedRegion(Plottable):
     """For each value of the first parameter, the largest second one whose peak ratio stays within ``bound``.
 
     Attributes
@@ -770,6 +737,8 @@ class BoundedRegion:
     >>> 0.9 < float(r.limits[0]) < 0.95           # beta2 = 0.9 stays at 1, beta2 = 0.95 peaks at 1.11
     True
     """
+
+    _plot_function = "bounded_region_plot"
 
     name: str
     parameters: tuple[str, str]
@@ -796,25 +765,6 @@ class BoundedRegion:
             "limits": [_finite_or_none(v) for v in self.limits],
             "tolerance": self.tolerance,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The boundary curve (:func:`optfilters.plot.bounded_region_plot`).
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.bounded_region_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.bounded_region_plot(self, ax=ax, **kwargs)
 
 
 def bounded_region(

@@ -69,6 +69,7 @@ from .closed_loop import (
     closed_loop,
     spectral_radius,
 )
+from .display import Plottable
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .factored import canonical_roots, unit_circle
 from .validation import MARGINAL_RATE_TOL, check_number, is_marginal, null_reasons
@@ -897,7 +898,7 @@ def loop_of(base: ClosedLoop, name: str, lr_curvature: float) -> FeedbackLoop:
 
 
 @dataclass(frozen=True)
-class StepInfo:
+class StepInfo(Plottable):
     """The closed loop's response to a unit step of the optimum (``theta_0 = 0``, the minimum moves to 1).
 
     Equivalently the error of a run started at distance 1 from the minimum,
@@ -937,6 +938,8 @@ class StepInfo:
     >>> round(s.overshoot, 4), s.settling_steps
     (0.4779, 73)
     """
+
+    _plot_function = "closed_loop_step_plot"
 
     name: str
     lr_curvature: float
@@ -996,25 +999,6 @@ class StepInfo:
         )
         reasons["rise_steps"] = (None if self.rise_steps < 0 else 0.0, reached)
         return null_reasons(reasons)
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.closed_loop_step_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.closed_loop_step_plot`.
-
-        Returns
-        -------
-        PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.closed_loop_step_plot(self, ax=ax, **kwargs)
 
 
 def _step_of(loop: FeedbackLoop, steps: int | None) -> StepInfo:
@@ -1083,7 +1067,7 @@ def step_info(
 
 
 @dataclass(frozen=True)
-class Margins:
+class Margins(Plottable):
     """Gain, phase and delay margins of the optimizer loop at an operating point.
 
     Attributes
@@ -1154,6 +1138,8 @@ class Margins:
     >>> m.max_staleness, [round(r, 4) for r in m.stale_rates]
     (2, [0.9487, 0.9747, 0.9989, 1.0181])
     """
+
+    _plot_function = "margins_plot"
 
     name: str
     lr_curvature: float
@@ -1264,25 +1250,6 @@ class Margins:
             "max_staleness": (None if self.max_staleness < 0 else 0.0, here),
         }
         return null_reasons(reasons)
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw the loop's Bode diagram with the margins (:func:`optfilters.plot.margins_plot`).
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.margins_plot`.
-
-        Returns
-        -------
-        PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.margins_plot(self, ax=ax, **kwargs)
 
 
 def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margins:
@@ -1412,7 +1379,7 @@ def margins(
 
 
 @dataclass(frozen=True)
-class StalenessRates:
+class StalenessRates(Plottable):
     """Closed-loop rate against the staleness ``d`` of the gradient, at one or more operating points.
 
     Attributes
@@ -1436,6 +1403,8 @@ class StalenessRates:
     >>> r.rate.round(4).tolist()
     [[0.9487, 0.9747, 0.9989, 1.0181], [0.9487, 1.0488, 1.1109, 1.1392]]
     """
+
+    _plot_function = "staleness_rates_plot"
 
     name: str
     staleness: FloatArray
@@ -1465,25 +1434,6 @@ class StalenessRates:
             "delay_margin_steps": _list(self.delay_margin),
             "label": self.label,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.staleness_rates_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.staleness_rates_plot`.
-
-        Returns
-        -------
-        PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.staleness_rates_plot(self, ax=ax, **kwargs)
 
 
 def staleness_rates(
@@ -1541,7 +1491,7 @@ def staleness_rates(
 
 
 @dataclass(frozen=True)
-class RootLocus:
+class RootLocus(Plottable):
     """Closed-loop poles as the loop gain ``x = lr * h`` sweeps (see :func:`optfilters.plot.root_locus_plot`).
 
     Attributes
@@ -1573,6 +1523,8 @@ class RootLocus:
     >>> abs(r.poles[0]).round(6).tolist(), [round(v, 9) for v in r.stable_interval]
     ([0.9, 0.9], [0.0, 3.62])
     """
+
+    _plot_function = "root_locus_plot"
 
     name: str
     lr_curvature: FloatArray
@@ -1636,25 +1588,6 @@ class RootLocus:
                 ),
             }
         )
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.root_locus_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.root_locus_plot`.
-
-        Returns
-        -------
-        PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.root_locus_plot(self, ax=ax, **kwargs)
 
 
 def root_locus(
@@ -1755,7 +1688,7 @@ def _zeros(loop: FeedbackLoop) -> ComplexArray:
 
 
 @dataclass(frozen=True)
-class Sensitivity:
+class Sensitivity(Plottable):
     """Sensitivity ``S = 1 / (1 + L)`` and complementary sensitivity ``T = L / (1 + L)`` over frequency.
 
     ``S`` is the error's response to a moving optimum (tracking a drifting
@@ -1796,6 +1729,8 @@ class Sensitivity:
     >>> round(s.peak_t, 3), round(s.peak_t_frequency, 4), round(s.noise_gain, 6)   # 2 x the NQM loss 0.126667
     (2.252, 0.0347, 0.253333)
     """
+
+    _plot_function = "sensitivity_plot"
 
     name: str
     lr_curvature: float
@@ -1844,25 +1779,6 @@ class Sensitivity:
             "label": self.label,
             "units": {"freqs": "cycles/step"},
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.sensitivity_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Where to draw (None: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.sensitivity_plot`.
-
-        Returns
-        -------
-        PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.sensitivity_plot(self, ax=ax, **kwargs)
 
 
 def _sensitivities(loop: FeedbackLoop, freqs: ArrayLike) -> tuple[ComplexArray, ComplexArray]:

@@ -64,6 +64,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .catalogue import ModelLike, as_model
+from .display import Plottable
 from .errors import InvalidFilterError, InvalidHyperparameterError, deprecated_alias, renamed_keywords
 from .filters import ArmaFilter, cascade
 from .model import OptimizerModel
@@ -927,7 +928,7 @@ class CoordinateRecorder:
 
 
 @dataclass(frozen=True)
-class EmpiricalResponse:
+class EmpiricalResponse(Plottable):
     """The empirical transfer function from gradient to update direction, against the prediction.
 
     Attributes
@@ -965,6 +966,8 @@ class EmpiricalResponse:
     >>> float(r.magnitude.min().round(9)), float(r.coherence.min().round(9))
     (2.0, 1.0)
     """
+
+    _plot_function = "empirical_response_plot"
 
     name: str
     freqs: FloatArray
@@ -1047,26 +1050,6 @@ class EmpiricalResponse:
             "median_relative_error": _finite_or_none(self.relative_error()),
             "coherent_fraction": self.coherent_fraction(),
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """:func:`optfilters.plot.empirical_response_plot` of this result.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes or sequence of 2 Axes, optional
-            Two axes: magnitude and coherence; one: the magnitudes only
-            (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.empirical_response_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from .plot import empirical_response_plot
-
-        return empirical_response_plot(self, ax=ax, **kwargs)
 
 
 def _shape_filter(model: OptimizerModel) -> ArmaFilter:
@@ -1248,7 +1231,7 @@ def empirical_response(
 
 
 @dataclass(frozen=True)
-class SharpnessTrace:
+class SharpnessTrace(Plottable):
     """Sharpness along training against the predicted edge-of-stability threshold.
 
     Attributes
@@ -1277,6 +1260,8 @@ class SharpnessTrace:
     >>> tr.late_phase(0.3), tr.ratio(0.3), tr.first_reach(0.9)   # median of steps 70, 80, 90
     (20.0, 1.0, 40)
     """
+
+    _plot_function = "sharpness_plot"
 
     name: str
     steps: NDArray[np.int64]
@@ -1385,25 +1370,6 @@ class SharpnessTrace:
             "late_phase_ratio": _finite_or_none(self.ratio()),
             "first_reach_90": self.first_reach(0.9),
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """:func:`optfilters.plot.sharpness_plot` of this trace.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.sharpness_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from .plot import sharpness_plot
-
-        return sharpness_plot(self, ax=ax, **kwargs)
 
 
 # ----------------------------------------------------------------------------- observation

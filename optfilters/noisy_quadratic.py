@@ -66,7 +66,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import gains as _gains
 from .closed_loop import ModelLike, as_model, closed_loop
-from .display import RichDisplay
+from .display import Plottable, RichDisplay
 from .errors import InvalidHyperparameterError
 from .gains import Gain
 from .model import OptimizerModel
@@ -646,7 +646,7 @@ def _step_matrix(
 
 
 @dataclass(frozen=True)
-class NoisyQuadraticPrediction(RichDisplay):
+class NoisyQuadraticPrediction(RichDisplay, Plottable):
     """The expected loss of an optimizer on the noisy quadratic, step by step.
 
     Attributes
@@ -694,6 +694,8 @@ class NoisyQuadraticPrediction(RichDisplay):
     >>> p.expected_loss.round(6).tolist(), round(p.steady_state_loss, 7)
     ([0.0, 0.005, 0.00905], 0.0263158)
     """
+
+    _plot_function = "expected_loss_plot"
 
     name: str
     steps: FloatArray
@@ -765,25 +767,6 @@ class NoisyQuadraticPrediction(RichDisplay):
     def variance_loss(self) -> FloatArray:
         """``1/2 sum h Var[theta]``: the part from the noise (and a random start)."""
         return np.asarray(0.5 * self.variance @ self.curvatures, dtype=np.float64)
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """The expected loss against the step, with its steady state (:func:`optfilters.plot.expected_loss_plot`).
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.expected_loss_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from .plot import expected_loss_plot
-
-        return expected_loss_plot(self, ax=ax, **kwargs)
 
     def as_dict(self) -> dict[str, Any]:
         """``expected_loss``, ``steady_state_loss``, ``rate`` and the context (JSON-able, non-finite as None).

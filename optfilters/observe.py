@@ -82,6 +82,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .closed_loop import ModelLike, as_model, closed_loop
+from .display import Plottable
 from .errors import InvalidHyperparameterError
 from .model import OptimizerModel
 from .noisy_quadratic import NoisyQuadraticPrediction, predict
@@ -114,7 +115,7 @@ def _max_of_numbers(values: FloatArray) -> float:
 
 
 @dataclass(frozen=True)
-class LossComparison:
+class LossComparison(Plottable):
     """Predicted loss against the observed mean loss over seeds (see :func:`optfilters.plot.loss_comparison_plot`).
 
     Attributes
@@ -145,6 +146,8 @@ class LossComparison:
     >>> c.z_scores.round(6).tolist(), c.fraction_within(4.0)
     ([0.0, 2.0, -5.0], 0.5)
     """
+
+    _plot_function = "loss_comparison_plot"
 
     name: str
     steps: FloatArray
@@ -252,25 +255,6 @@ class LossComparison:
             "label": self.label,
             "linearised": self.linearised,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.loss_comparison_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.loss_comparison_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.loss_comparison_plot(self, ax=ax, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .closed_loop import ModelLike, as_model, closed_loop, normaliser_scale
+from .display import Plottable
 from .errors import InvalidHyperparameterError
 from .margins import FeedbackLoop, _stale_label
 from .validation import finite_list as _list
@@ -219,7 +220,7 @@ def _edge(loop: FeedbackLoop) -> tuple[float, float | None]:
 
 
 @dataclass(frozen=True)
-class FrozenEdges:
+class FrozenEdges(Plottable):
     """The frozen-time stability edge against the step ``t`` (see :func:`optfilters.plot.frozen_edges_plot`).
 
     Attributes
@@ -246,6 +247,8 @@ class FrozenEdges:
     >>> e.edge.round(2).tolist(), round(e.limit, 2)
     ([3.53, 3.93, 8.67], 13.57)
     """
+
+    _plot_function = "frozen_edges_plot"
 
     name: str
     steps: FloatArray
@@ -287,25 +290,6 @@ class FrozenEdges:
             "limit": _finite_or_none(self.limit),
             "label": self.label,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.frozen_edges_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.frozen_edges_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.frozen_edges_plot(self, ax=ax, **kwargs)
 
 
 def frozen_edges(
@@ -402,7 +386,7 @@ def frozen_edges(
 
 
 @dataclass(frozen=True)
-class TimeVaryingVerdict:
+class TimeVaryingVerdict(Plottable):
     """What a run of ``N`` steps does, exactly (product of the transition matrices), against the frozen-time view.
 
     Attributes
@@ -438,6 +422,8 @@ class TimeVaryingVerdict:
     >>> v.verdict, v.last_frozen_unstable_step, v.peak_step
     ('shrinks', 3204, 3204)
     """
+
+    _plot_function = "time_varying_verdict_plot"
 
     name: str
     lr_curvature: float
@@ -513,25 +499,6 @@ class TimeVaryingVerdict:
             "log10_amplitude": _list(self.log10_amplitude[idx]),
             "label": self.label,
         }
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Draw with :func:`optfilters.plot.time_varying_verdict_plot`.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-            Axes to draw into (default: a new figure).
-        **kwargs
-            Passed to :func:`optfilters.plot.time_varying_verdict_plot`.
-
-        Returns
-        -------
-        optfilters.plot.PlotResult
-            What was drawn.
-        """
-        from . import plot
-
-        return plot.time_varying_verdict_plot(self, ax=ax, **kwargs)
 
 
 def time_varying_verdict(

@@ -33,6 +33,8 @@ def test_docs_build_with_warnings_as_errors(tmp_path: Path) -> None:
     api = (out / "api.html").read_text()
     for name in ("optfilters.get", "optfilters.closed_loop.stability_map", "optfilters.explore.panel_data", "Check"):
         assert name in api, name
+    # A result class's inherited plot() names the function that draws it (docs/conf.py, from _plot_function).
+    assert 'draws it with <a class="reference internal" href="#optfilters.plot.bode_plot"' in api
     cli = (out / "cli.html").read_text()
     assert "--beta1" in cli and "--betas" in cli and "--magnitude-only" in cli and "explore" in cli
     paper = (out / "paper.html").read_text()
