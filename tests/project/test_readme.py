@@ -63,3 +63,30 @@ def test_python_examples_run() -> None:
     assert blocks
     for code in blocks:
         exec(compile(code, "README.md", "exec"), {})
+
+
+def test_reproducibility_paragraph_states_the_tolerances_the_code_applies() -> None:
+    """Each tolerance README quotes is the constant named next to it (the behaviours: tests/papers/test_papers.py)."""
+    from optfilters.papers import iqc_worst_case
+
+    from optfilters import papers
+
+    start = README.index("Runs are deterministic")
+    paragraph = " ".join(README[start : README.index("\n\n", start)].split())
+    for name in (
+        "EXACT_RTOL",
+        "ROUNDING_LEVEL",
+        "CHECK_ERROR_FRACTION",
+        "MACHINE_RTOL",
+        "FIGURE_RMS",
+        "MACHINE_FIGURE_RMS",
+    ):
+        quoted = re.search(rf"(\d[\d.e+-]*)[^\d(]*\(`{name}`", paragraph)
+        assert quoted is not None, name
+        assert float(quoted.group(1)) == getattr(papers, name), name
+    assert f"within {iqc_worst_case.RATE_TOLERANCE:g}, " in paragraph
+    assert f"bisection to {iqc_worst_case.BISECTION_TOLERANCE:g}, rounded up" in paragraph
+    assert f"search tolerance {iqc_worst_case.solver_tolerances(iqc_worst_case._settings(False))['tuning']:g}" in (
+        paragraph
+    )
+    assert "written with ten significant digits" in paragraph and papers.DIGITS == 10
