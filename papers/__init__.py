@@ -106,18 +106,21 @@ EXACT_RTOL = 1e-9
 CHECK_ERROR_FRACTION = 1e-3
 
 #: Two numbers both below this magnitude agree (in ``numbers.json`` and ``captions.md``): discrepancies, residuals
-#: and fitted errors at the level of rounding (1e-16 on one machine, 3e-16 or 0 on another).
-ROUNDING_LEVEL = 1e-12
+#: and fitted errors at the level of rounding (1e-16 on one machine, 3e-16 or 0 on another; a transient left of
+#: 1.0390e-12 against 1.0392e-12).
+ROUNDING_LEVEL = 1e-10
 
-#: Reproducibility tolerance (relative) of the ``machine_dependent`` entries (a real network's training): covers
-#: the measured spread of the edge-of-stability run over thread counts and CPU kernels.
+#: Reproducibility tolerance (relative) of the ``machine_dependent`` entries (a real network's training): twice
+#: the measured spread of the edge-of-stability run between two machines (0.18, a final loss 0.015 against 0.012).
 MACHINE_RTOL = 0.35
 
 #: Largest RMS difference (0-255 grey levels, :func:`matplotlib.testing.compare.compare_images`) at which a
 #: regenerated analysis figure keeps the committed PNG: a few hundred antialiased pixels.
 FIGURE_RMS = 1.0
 
-#: The same for the figures of a machine-dependent run (:func:`save_figure` with ``machine_dependent=True``).
+#: The same for the figures of machine- or solver-dependent numbers (:func:`save_figure` with
+#: ``machine_dependent=True``): a real network's training, whose loss spikes near the edge of stability fall at
+#: other steps on another machine (RMS 24 measured), and the IQC certified tuning's trajectory (8 measured).
 MACHINE_FIGURE_RMS = 30.0
 
 
@@ -586,8 +589,9 @@ def save_figure(figure: Any, path: Path, dpi: float, *, machine_dependent: bool 
     dpi : float
         Resolution in dots per inch.
     machine_dependent : bool
-        The figure shows a run that legitimately differs between machines
-        (a real network's training): compared at :data:`MACHINE_FIGURE_RMS`.
+        The figure shows numbers that legitimately differ between machines
+        (a real network's training, a tuning found through an SDP solver):
+        compared at :data:`MACHINE_FIGURE_RMS`.
 
     Returns
     -------

@@ -345,7 +345,7 @@ def _figures(
         ax.set_ylabel("x")
         ax.set_title("Lessard et al.'s piecewise quadratic (mu = 1, L = 25), x0 = 3.3")
         ax.legend(fontsize=7, loc="lower right")
-        save_figure(fig, out / "counterexample.png", dpi)
+        save_figure(fig, out / "counterexample.png", dpi, machine_dependent=True)
         files.append("counterexample.png")
 
         rows = numbers["rates"]["rows"]
@@ -385,7 +385,7 @@ def _figures(
         ax.set_ylabel("convergence rate")
         ax.set_ylim(0.0, 1.02)
         ax.legend(fontsize=7, loc="lower right")
-        save_figure(fig, out / "certified_rates.png", dpi)
+        save_figure(fig, out / "certified_rates.png", dpi, machine_dependent=True)
         files.append("certified_rates.png")
 
         plr, pbeta = polyak(25.0)
@@ -398,7 +398,7 @@ def _figures(
         if "25" in tuning:
             certs["HB certified tuning"] = tuning["25"]["_result"].certificate
         r = certified_rates_plot(certs, title="kappa = 25: worst quadratic and certified rates")
-        save_figure(r.figure, out / "kappa25.png", dpi)
+        save_figure(r.figure, out / "kappa25.png", dpi, machine_dependent=True)
         files.append("kappa25.png")
     return files
 

@@ -381,5 +381,6 @@ def test_numbers_at_the_level_of_rounding_agree(tmp_path: Path) -> None:
     before = _committed(tmp_path)
     assert _write(tmp_path, {"fitted_pole_error": 0.0}, "error 0\n") == ["numbers.json", "captions.md"]
     assert _committed(tmp_path) == before
-    assert _write(tmp_path, {"fitted_pole_error": 3.0 * ROUNDING_LEVEL}, "error 3e-12\n") == []
-    assert _committed(tmp_path) == (b'{\n  "fitted_pole_error": 3e-12\n}\n', b"error 3e-12\n")
+    assert _write(tmp_path, {"fitted_pole_error": 3.0 * ROUNDING_LEVEL}, f"error {3.0 * ROUNDING_LEVEL:g}\n") == []
+    assert json.loads((tmp_path / "numbers.json").read_text())["fitted_pole_error"] == 3.0 * ROUNDING_LEVEL
+    assert (tmp_path / "captions.md").read_text() == f"error {3.0 * ROUNDING_LEVEL:g}\n"
