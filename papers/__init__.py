@@ -705,14 +705,16 @@ def write_outputs(
     A file already in ``out_dir`` is kept byte for byte when the new one
     agrees with it within the numbers' reproducibility tolerance:
 
-    * ``numbers.json``: the same entries, strings, booleans (every check's
-      verdict) and missing values, and every (unrounded) number within
+    * ``numbers.json``: the same entries, booleans (every check's verdict)
+      and missing values, strings the same apart from the numbers they quote
+      (compared as in ``captions.md``), and every (unrounded) number within
       :data:`EXACT_RTOL` (relative) of the committed one, or both below
       :data:`ROUNDING_LEVEL` in magnitude; a check's ``error`` (and an error
       bound's value) also within :data:`CHECK_ERROR_FRACTION` of the check's
       tolerance; the ``machine_dependent`` entries within
       :data:`MACHINE_RTOL` (relative); the entries named in
-      ``solver_tolerance`` within the given absolute tolerance.
+      ``solver_tolerance`` within the given absolute tolerance; in both, a
+      check's error within the check's own tolerance.
     * ``captions.md``: kept only with ``numbers.json``, when the text is the
       same apart from the numbers it quotes, each within one unit of its last
       written digit, plus the source's looser tolerance when it has one
@@ -809,7 +811,9 @@ def _agrees(old: Any, new: Any, rule: tuple[float, float]) -> bool:
         errors = {"error", "value"} if new.get("low") is None and new.get("high") is not None else {"error"}
         for key, value in new.items():
             if key in errors and isinstance(check_tolerance, (int, float)) and check_tolerance > 0:
-                slack = (rule[0], max(rule[1], CHECK_ERROR_FRACTION * float(check_tolerance)))
+                # machine- or solver-dependent entries: the check's own tolerance; exact ones: a fraction of it
+                fraction = CHECK_ERROR_FRACTION if rule == (EXACT_RTOL, 0.0) else 1.0
+                slack = (rule[0], max(rule[1], fraction * float(check_tolerance)))
                 if not _agrees(old[key], value, slack):
                     return False
             elif not _agrees(old[key], value, rule):
@@ -819,6 +823,8 @@ def _agrees(old: Any, new: Any, rule: tuple[float, float]) -> bool:
         if not isinstance(old, list) or len(old) != len(new):
             return False
         return all(_agrees(a, b, rule) for a, b in zip(old, new, strict=True))
+    if isinstance(new, str) and isinstance(old, str):  # a text quoting numbers ("<= 0.854275"): as the captions
+        return old == new or _captions_agree(old, new, *rule)
     if isinstance(new, bool) or isinstance(old, bool) or new is None or old is None or isinstance(new, str):
         return type(old) is type(new) and old == new
     if not isinstance(new, (int, float)) or not isinstance(old, (int, float)):

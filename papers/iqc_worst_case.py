@@ -53,6 +53,12 @@ RATE_TOLERANCE = 2e-5
 #: Bracket width of the bisection behind every certified rate in ``rates`` (optfilters.iqc.certify's default).
 BISECTION_TOLERANCE = 1e-5
 
+#: Reproducibility tolerance (absolute) of the ``rates`` entry between machines.  Gradient descent's certified rates
+#: agree to the bisection step, but Nesterov's certificate is ill-conditioned near its boundary: measured between
+#: two machines, its certified rate moved by up to 1.6e-3 (kappa = 300: 0.96778 against 0.96621) and the scaled gap
+#: (1 - rho) sqrt(kappa) by 0.027; this is about twice that.
+RATES_REPRODUCIBILITY = 0.05
+
 #: Width of the bracket on log kappa of the Polyak threshold search.
 THRESHOLD_LOG_WIDTH = 0.01
 
@@ -501,33 +507,40 @@ def reproduce(out_dir: str | Path = "figures/iqc_worst_case", quick: bool = Fals
         row.pop("_result")
     numbers["files"] = [*files, "captions.md", "numbers.json"]
     numbers["checks"] = _checks(numbers)
-    write_outputs(out, numbers, _captions(numbers, files), solver_tolerance=solver_tolerances(settings))
+    write_outputs(
+        out,
+        numbers,
+        _captions(numbers, files),
+        machine_dependent=MACHINE_DEPENDENT,
+        solver_tolerance=solver_tolerances(settings),
+    )
     return numbers
+
+
+#: Entries written as machine-dependent (two significant digits, papers.MACHINE_RTOL): the certified tuning is
+#: the minimiser of a rate that is flat along a valley, so the solver's rounding moves it (measured between two
+#: machines: lr 0.0784 against 0.0737, momentum 0.3955 against 0.4233, certified rate 0.85427 against 0.85418),
+#: and with it the counter-example run of that tuning and the checks on it.
+MACHINE_DEPENDENT = ("tuning", "counterexample", "checks")
 
 
 def solver_tolerances(settings: dict[str, Any]) -> dict[str, float]:
     """Reproducibility tolerance (absolute) of each solver-dependent entry of ``numbers.json``.
 
     Near a certificate's boundary the SDP solver's last iterations (another
-    CPU's or BLAS's rounding) can flip one bisection step, so a certified rate
-    is reproducible to :data:`RATE_TOLERANCE` (two bisection steps); the
-    certified tuning (and the counter-example run with it) to its search
-    tolerance; the Polyak threshold to one bracket width at kappa = 25.
+    CPU's or BLAS's rounding) flip bisection steps: the certified rates are
+    reproducible to :data:`RATES_REPRODUCIBILITY` (Nesterov's certificate is
+    the ill-conditioned one), the Polyak threshold to one bracket width at
+    kappa = 25.  The certified tuning is machine-dependent
+    (:data:`MACHINE_DEPENDENT`).
 
     Examples
     --------
     >>> from optfilters.papers.iqc_worst_case import solver_tolerances, _settings
-    >>> solver_tolerances(_settings(quick=False))["tuning"]
-    0.0005
+    >>> solver_tolerances(_settings(quick=False))["rates"]
+    0.05
     """
-    tuning = float(settings["tune_tol"])
-    return {
-        "rates": RATE_TOLERANCE,
-        "tuning": tuning,
-        "counterexample": tuning,
-        "checks": tuning,
-        "polyak_threshold": 25.0 * THRESHOLD_LOG_WIDTH,
-    }
+    return {"rates": RATES_REPRODUCIBILITY, "polyak_threshold": 25.0 * THRESHOLD_LOG_WIDTH}
 
 
 def _checks(n: dict[str, Any]) -> list[Check]:

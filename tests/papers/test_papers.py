@@ -384,3 +384,16 @@ def test_numbers_at_the_level_of_rounding_agree(tmp_path: Path) -> None:
     assert _write(tmp_path, {"fitted_pole_error": 3.0 * ROUNDING_LEVEL}, f"error {3.0 * ROUNDING_LEVEL:g}\n") == []
     assert json.loads((tmp_path / "numbers.json").read_text())["fitted_pole_error"] == 3.0 * ROUNDING_LEVEL
     assert (tmp_path / "captions.md").read_text() == f"error {3.0 * ROUNDING_LEVEL:g}\n"
+
+
+def test_a_string_quoting_a_number_is_compared_by_that_number(tmp_path: Path) -> None:
+    """A check's reference "<= 0.854275" quotes a machine-dependent bound (iqc_worst_case): compared as that number."""
+    options = {"machine_dependent": ("checks",)}
+    _write(tmp_path, {"checks": [Check.within("observed rate", 0.63, high=0.854275)]}, **options)
+    before = _committed(tmp_path)
+    moved = {"checks": [Check.within("observed rate", 0.65, high=0.854177)]}  # reference "<= 0.854177"
+    assert _write(tmp_path, moved, **options) == ["numbers.json"]
+    assert _committed(tmp_path) == before
+    _write(tmp_path, {"checks": [Check.within("observed rate", 0.63, high=0.854275)], "title": "x"}, **options)
+    _write(tmp_path, {"checks": [Check.within("observed rates", 0.63, high=0.854275)], "title": "x"}, **options)
+    assert json.loads((tmp_path / "numbers.json").read_text())["checks"][0]["name"] == "observed rates"
