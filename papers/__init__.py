@@ -110,9 +110,11 @@ CHECK_ERROR_FRACTION = 1e-3
 #: 1.0390e-12 against 1.0392e-12).
 ROUNDING_LEVEL = 1e-10
 
-#: Reproducibility tolerance (relative) of the ``machine_dependent`` entries (a real network's training): twice
-#: the measured spread of the edge-of-stability run between two machines (0.18, a final loss 0.015 against 0.012).
-MACHINE_RTOL = 0.35
+#: Reproducibility tolerance (relative, of the larger value) of the ``machine_dependent`` entries (a real network's
+#: training): covers the measured spread of the edge-of-stability run over three machines' kernels (the committing
+#: machine, this one, this one with ATEN_CPU_CAPABILITY=default): 0.37, Nesterov's final loss 0.0017 against
+#: 0.0027 (a snapshot inside a loss spike); the late-phase sharpness moves by 1.5%.
+MACHINE_RTOL = 0.5
 
 #: Largest RMS difference (0-255 grey levels, :func:`matplotlib.testing.compare.compare_images`) at which a
 #: regenerated analysis figure keeps the committed PNG: a few hundred antialiased pixels.
