@@ -23,6 +23,11 @@ What every source shares, defined here:
 * :func:`write_outputs` (``captions.md`` and ``numbers.json``, rounded so that
   the committed files do not change from run to run) and :func:`command_line`
   (``[OUT_DIR] [--quick]``, ``--help``, one-line errors for anything else).
+* The reproducibility policy: a regenerated output that agrees with the file
+  already there within its stated tolerance (:data:`EXACT_RTOL`,
+  :data:`CHECK_ERROR_FRACTION`, :data:`MACHINE_RTOL`, a source's solver
+  tolerance, :data:`FIGURE_RMS`, :data:`MACHINE_FIGURE_RMS`) leaves that file
+  byte for byte; :func:`recording_kept` counts the files so kept.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ import importlib
 import json
 import math
 import random
+import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +50,13 @@ from typing import Any
 from optfilters.validation import atomic_write_text
 
 __all__ = [
+    "CHECK_ERROR_FRACTION",
     "DIGITS",
+    "EXACT_RTOL",
+    "FIGURE_RMS",
+    "MACHINE_FIGURE_RMS",
+    "MACHINE_RTOL",
+    "ROUNDING_LEVEL",
     "SOURCES",
     "Check",
     "caption_number",
@@ -54,6 +68,7 @@ __all__ = [
     "finish",
     "plain_numbers",
     "progress",
+    "recording_kept",
     "reporting",
     "reproduce",
     "rounded",
@@ -81,6 +96,34 @@ SOURCES: dict[str, str] = {
 
 #: Significant digits of the floats in the committed ``numbers.json`` files.
 DIGITS = 10
+
+#: Reproducibility tolerance of an exact analysis number (relative): a regenerated ``numbers.json`` entry within it
+#: of the committed one leaves the committed file as it is (another CPU's or BLAS's rounding reaches ~1e-13).
+EXACT_RTOL = 1e-9
+
+#: A check's ``error`` (a discrepancy at the level of rounding, whose own digits are noise) agrees within this
+#: fraction of the check's tolerance.
+CHECK_ERROR_FRACTION = 1e-3
+
+#: Two numbers both below this magnitude agree (in ``numbers.json`` and ``captions.md``): discrepancies, residuals
+#: and fitted errors at the level of rounding (1e-16 on one machine, 3e-16 or 0 on another; a transient left of
+#: 1.0390e-12 against 1.0392e-12).
+ROUNDING_LEVEL = 1e-10
+
+#: Reproducibility tolerance (relative, of the larger value) of the ``machine_dependent`` entries (a real network's
+#: training): covers the measured spread of the edge-of-stability run over three machines' kernels (the committing
+#: machine, this one, this one with ATEN_CPU_CAPABILITY=default): 0.37, Nesterov's final loss 0.0017 against
+#: 0.0027 (a snapshot inside a loss spike); the late-phase sharpness moves by 1.5%.
+MACHINE_RTOL = 0.5
+
+#: Largest RMS difference (0-255 grey levels, :func:`matplotlib.testing.compare.compare_images`) at which a
+#: regenerated analysis figure keeps the committed PNG: a few hundred antialiased pixels.
+FIGURE_RMS = 1.0
+
+#: The same for the figures of machine- or solver-dependent numbers (:func:`save_figure` with
+#: ``machine_dependent=True``): a real network's training, whose loss spikes near the edge of stability fall at
+#: other steps on another machine (RMS 24 measured), and the IQC certified tuning's trajectory (8 measured).
+MACHINE_FIGURE_RMS = 30.0
 
 
 # ----------------------------------------------------------------------------- checks
@@ -527,12 +570,17 @@ def plain_numbers(value: Any, digits: int | None = None) -> Any:
     return value
 
 
-def save_figure(figure: Any, path: Path, dpi: float) -> str:
+def save_figure(figure: Any, path: Path, dpi: float, *, machine_dependent: bool = False) -> str:
     """Save a source's ``figure`` to ``path`` and close it; return the file's name (for ``numbers["files"]``).
 
     Saved by :meth:`optfilters.plot.PlotResult.savefig`: the library's style,
-    and no metadata that changes from run to run, so that a regenerated
-    figure is byte-identical to the committed one.
+    and no metadata that changes from run to run.  The figure is drawn to a
+    temporary file first and compared with the PNG already at ``path`` by
+    :func:`matplotlib.testing.compare.compare_images`: within
+    :data:`FIGURE_RMS` (:data:`MACHINE_FIGURE_RMS` for a ``machine_dependent``
+    figure) the committed file stays byte for byte (and is counted by
+    :func:`recording_kept` when the bytes differ); beyond it, or when the
+    committed file is absent, unreadable or of another size, it is replaced.
 
     Parameters
     ----------
@@ -542,6 +590,10 @@ def save_figure(figure: Any, path: Path, dpi: float) -> str:
         Target file; its suffix selects the format.
     dpi : float
         Resolution in dots per inch.
+    machine_dependent : bool
+        The figure shows numbers that legitimately differ between machines
+        (a real network's training, a tuning found through an SDP solver):
+        compared at :data:`MACHINE_FIGURE_RMS`.
 
     Returns
     -------
@@ -562,24 +614,132 @@ def save_figure(figure: Any, path: Path, dpi: float) -> str:
 
     from optfilters import plot
 
-    try:
-        plot.PlotResult(figure, tuple(figure.axes)).savefig(path, dpi=dpi)
-    finally:
-        plt.close(figure)
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as folder:
+        fresh = Path(folder) / path.name
+        try:
+            plot.PlotResult(figure, tuple(figure.axes)).savefig(fresh, dpi=dpi)
+        finally:
+            plt.close(figure)
+        tolerance = MACHINE_FIGURE_RMS if machine_dependent else FIGURE_RMS
+        if _same_bytes(path, fresh):
+            return path.name
+        if _images_agree(path, fresh, tolerance):
+            _record_kept(path)
+            return path.name
+        shutil.copyfile(fresh, path)
     return path.name
 
 
+def _same_bytes(committed: Path, fresh: Path) -> bool:
+    try:
+        return committed.read_bytes() == fresh.read_bytes()
+    except OSError:
+        return False
+
+
+def _images_agree(committed: Path, fresh: Path, rms: float) -> bool:
+    """True when the PNG ``fresh`` is within ``rms`` of ``committed`` (a failure writes a diff image next to ``fresh``).
+
+    Only PNGs are compared (another format, an absent, corrupt or differently
+    sized committed file: False).
+    """
+    if committed.suffix.lower() != ".png" or not committed.is_file():
+        return False
+    from matplotlib.testing.compare import compare_images
+    from matplotlib.testing.exceptions import ImageComparisonFailure
+
+    try:
+        return compare_images(str(committed), str(fresh), tol=rms, in_decorator=False) is None
+    except (OSError, ValueError, ImageComparisonFailure):
+        return False
+
+
+#: The files kept as within tolerance, one list per :func:`recording_kept` block.
+_KEPT: list[list[str]] = []
+
+
+def _record_kept(path: Path) -> None:
+    if _KEPT:
+        _KEPT[-1].append(Path(path).name)
+
+
+@contextlib.contextmanager
+def recording_kept() -> Iterator[list[str]]:
+    """Collect the names of the outputs kept as within tolerance inside the block.
+
+    A regenerated output that differs from the file already there, but within
+    the reproducibility tolerance (see :func:`write_outputs` and
+    :func:`save_figure`), leaves that file unchanged; its name is appended to
+    the yielded list.  Identical outputs are not counted.
+
+    Examples
+    --------
+    >>> from optfilters.papers import recording_kept
+    >>> with recording_kept() as kept:
+    ...     pass
+    >>> kept
+    []
+    """
+    kept: list[str] = []
+    _KEPT.append(kept)
+    try:
+        yield kept
+    finally:
+        _KEPT.remove(kept)
+
+
 def write_outputs(
-    out_dir: str | Path, numbers: dict[str, Any], captions: str, machine_dependent: Iterable[str] = ()
+    out_dir: str | Path,
+    numbers: dict[str, Any],
+    captions: str,
+    machine_dependent: Iterable[str] = (),
+    solver_tolerance: Mapping[str, float] | None = None,
 ) -> None:
     """Write a source's ``captions.md`` and its ``numbers.json`` (JSON-safe, sorted, rounded) into ``out_dir``.
 
     Floats are written with :data:`DIGITS` significant digits; the entries of
     ``numbers`` named in ``machine_dependent`` (numbers that legitimately
-    differ between machines, such as a real network's training) with 2, so
-    that the committed file does not change from machine to machine.  The
+    differ between machines, such as a real network's training) with 2.  The
     captions must be written at the same precision.  Nothing that measures
     time belongs in either file.
+
+    A file already in ``out_dir`` is kept byte for byte when the new one
+    agrees with it within the numbers' reproducibility tolerance:
+
+    * ``numbers.json``: the same entries, booleans (every check's verdict)
+      and missing values, strings the same apart from the numbers they quote
+      (compared as in ``captions.md``), and every (unrounded) number within
+      :data:`EXACT_RTOL` (relative) of the committed one, or both below
+      :data:`ROUNDING_LEVEL` in magnitude; a check's ``error`` (and an error
+      bound's value) also within :data:`CHECK_ERROR_FRACTION` of the check's
+      tolerance; the ``machine_dependent`` entries within
+      :data:`MACHINE_RTOL` (relative); the entries named in
+      ``solver_tolerance`` within the given absolute tolerance; in both, a
+      check's error within the check's own tolerance.
+    * ``captions.md``: kept only with ``numbers.json``, when the text is the
+      same apart from the numbers it quotes, each within one unit of its last
+      written digit, plus the source's looser tolerance when it has one
+      (:data:`MACHINE_RTOL` relative, the largest solver tolerance), or both
+      below :data:`ROUNDING_LEVEL` in magnitude.
+
+    Otherwise (beyond tolerance, absent or unreadable) the file is written.
+    Kept files that differ are counted by :func:`recording_kept`.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The source's folder.
+    numbers : dict
+        The source's numbers (floats, ints, bools, strings, None, checks and
+        containers of them).
+    captions : str
+        The Markdown captions.
+    machine_dependent : iterable of str
+        Top-level entries of ``numbers`` that differ between machines.
+    solver_tolerance : mapping of str to float, optional
+        Top-level entries of ``numbers`` computed to a solver's tolerance,
+        with that tolerance (absolute).
 
     Examples
     --------
@@ -592,9 +752,129 @@ def write_outputs(
     """
     out = Path(out_dir)
     coarse = set(machine_dependent)
-    data = {k: _coarse(plain_numbers(v, 2)) if k in coarse else plain_numbers(v, DIGITS) for k, v in numbers.items()}
-    atomic_write_text(out / "captions.md", captions)
-    atomic_write_text(out / "numbers.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    absolute = dict(solver_tolerance or {})
+    exact = {k: plain_numbers(v) for k, v in numbers.items()}
+    data = {k: _coarse(plain_numbers(v, 2)) if k in coarse else plain_numbers(v, DIGITS) for k, v in exact.items()}
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    numbers_path, captions_path = out / "numbers.json", out / "captions.md"
+    committed = _read_text(numbers_path)
+    if committed == text:
+        kept = True
+    else:  # the unrounded numbers against the committed ones: a digit flipped by rounding is no change
+        kept = committed is not None and _json_agrees(committed, exact, coarse, absolute)
+        if kept:
+            _record_kept(numbers_path)
+        else:
+            atomic_write_text(numbers_path, text)
+    old_captions = _read_text(captions_path)
+    if old_captions == captions:
+        return
+    loose = (MACHINE_RTOL if coarse else 0.0, max(absolute.values(), default=0.0))
+    if kept and old_captions is not None and _captions_agree(old_captions, captions, *loose):
+        _record_kept(captions_path)
+        return
+    atomic_write_text(captions_path, captions)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _json_agrees(committed: str, data: Mapping[str, Any], coarse: set[str], absolute: Mapping[str, float]) -> bool:
+    """True when the committed ``numbers.json`` text agrees with ``data`` entry by entry (see :func:`write_outputs`)."""
+    try:
+        old = json.loads(committed)
+    except ValueError:
+        return False
+    if not isinstance(old, dict) or set(old) != set(data):
+        return False
+    for key, value in data.items():
+        if key in coarse:
+            rule: tuple[float, float] = (MACHINE_RTOL, 0.0)
+        elif key in absolute:
+            rule = (EXACT_RTOL, float(absolute[key]))
+        else:
+            rule = (EXACT_RTOL, 0.0)
+        if not _agrees(old[key], value, rule):
+            return False
+    return True
+
+
+def _agrees(old: Any, new: Any, rule: tuple[float, float]) -> bool:
+    """``old`` and ``new`` agree under ``rule = (relative, absolute)`` tolerance, recursively."""
+    if isinstance(new, dict):
+        if not isinstance(old, dict) or set(old) != set(new):
+            return False
+        check_tolerance = new.get("tolerance") if {"name", "error", "passed"} <= set(new) else None
+        # a check's error, and the value of an error bound (Check.within with only ``high``: value = error)
+        errors = {"error", "value"} if new.get("low") is None and new.get("high") is not None else {"error"}
+        for key, value in new.items():
+            if key in errors and isinstance(check_tolerance, (int, float)) and check_tolerance > 0:
+                # machine- or solver-dependent entries: the check's own tolerance; exact ones: a fraction of it
+                fraction = CHECK_ERROR_FRACTION if rule == (EXACT_RTOL, 0.0) else 1.0
+                slack = (rule[0], max(rule[1], fraction * float(check_tolerance)))
+                if not _agrees(old[key], value, slack):
+                    return False
+            elif not _agrees(old[key], value, rule):
+                return False
+        return True
+    if isinstance(new, list):
+        if not isinstance(old, list) or len(old) != len(new):
+            return False
+        return all(_agrees(a, b, rule) for a, b in zip(old, new, strict=True))
+    if isinstance(new, str) and isinstance(old, str):  # a text quoting numbers ("<= 0.854275"): as the captions
+        return old == new or _captions_agree(old, new, *rule)
+    if isinstance(new, bool) or isinstance(old, bool) or new is None or old is None or isinstance(new, str):
+        return type(old) is type(new) and old == new
+    if not isinstance(new, (int, float)) or not isinstance(old, (int, float)):
+        return False
+    if isinstance(new, int) and isinstance(old, int) and rule == (EXACT_RTOL, 0.0):
+        return old == new
+    return _close(float(old), float(new), *rule)
+
+
+def _close(a: float, b: float, relative: float, absolute: float) -> bool:
+    return abs(a - b) <= max(relative * max(abs(a), abs(b)), absolute) or max(abs(a), abs(b)) <= ROUNDING_LEVEL
+
+
+#: A number as the captions quote it: sign, digits, optional decimals and exponent.
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _captions_agree(old: str, new: str, relative: float, absolute: float) -> bool:
+    """The same text apart from the numbers, each pair within one unit of its last digit plus the given tolerance.
+
+    Examples
+    --------
+    >>> _captions_agree("rate 0.6667 (kappa 25)", "rate 0.6668 (kappa 25)", 0.0, 0.0)
+    True
+    >>> _captions_agree("rate 0.6667 (kappa 25)", "rate 0.6669 (kappa 25)", 0.0, 0.0)
+    False
+    >>> _captions_agree("rate 0.6667", "rates 0.6667", 0.0, 0.0)
+    False
+    """
+    if _NUMBER.split(old) != _NUMBER.split(new):
+        return False
+    for a, b in zip(_NUMBER.findall(old), _NUMBER.findall(new), strict=True):
+        if a == b:
+            continue
+        x, y = float(a), float(b)
+        if max(abs(x), abs(y)) <= ROUNDING_LEVEL:
+            continue
+        unit = max(_last_digit_unit(a), _last_digit_unit(b))
+        if not abs(x - y) <= unit * (1.0 + 1e-6) + max(relative * max(abs(x), abs(y)), absolute):
+            return False
+    return True
+
+
+def _last_digit_unit(number: str) -> float:
+    """The value of one unit in the last written digit of ``number`` (``"0.0123"`` -> 1e-4, ``"1.5e-16"`` -> 1e-17)."""
+    mantissa, _, exponent = number.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 10.0 ** (int(exponent or 0) - decimals)
 
 
 def _coarse(value: Any) -> Any:
@@ -652,8 +932,12 @@ def command_line(source: str, argv: Sequence[str] | None = None) -> tuple[str, b
     return str(args.out_dir), bool(args.quick)
 
 
-def summary_lines(source: str, numbers: Mapping[str, Any]) -> tuple[list[str], list[Check]]:
+def summary_lines(source: str, numbers: Mapping[str, Any], kept: int = 0) -> tuple[list[str], list[Check]]:
     """The check summary of one source (lines of text) and its failed checks.
+
+    ``kept`` (from :func:`recording_kept`) is the number of outputs that
+    differed from the files already there within tolerance and were kept;
+    when positive, the first line says so.
 
     Examples
     --------
@@ -661,15 +945,20 @@ def summary_lines(source: str, numbers: Mapping[str, Any]) -> tuple[list[str], l
     >>> lines, failed = summary_lines("demo", {"checks": [Check.close("gain", 1.0, 1.0, 1e-9)]})
     >>> lines[0], failed
     ('demo: 1 check, all passed; worst: gain (error 0, tolerance 1e-09)', [])
+    >>> summary_lines("demo", {"checks": [Check.holds("ok", True)]}, kept=2)[0][0]
+    'demo: 1 check, all passed; worst: ok (holds); 2 outputs kept (within tolerance of the files there)'
     """
     checks = checks_of(numbers)
     failed = [c for c in checks if not c.passed]
+    suffix = ""
+    if kept > 0:
+        suffix = f"; {kept} output{'' if kept == 1 else 's'} kept (within tolerance of the files there)"
     if not checks:
-        return [f"{source}: no checks reported"], failed
+        return [f"{source}: no checks reported{suffix}"], failed
     worst = max(checks, key=lambda c: (not c.passed, c.margin))
     plural = "check" if len(checks) == 1 else "checks"
     verdict = "all passed" if not failed else f"{len(failed)} FAILED"
-    lines = [f"{source}: {len(checks)} {plural}, {verdict}; worst: {_check_text(worst)}"]
+    lines = [f"{source}: {len(checks)} {plural}, {verdict}; worst: {_check_text(worst)}{suffix}"]
     lines += [f"  FAILED {_check_text(c)}" for c in failed]
     return lines, failed
 
@@ -690,9 +979,12 @@ def _g(value: Any) -> str:
     return str(value)
 
 
-def finish(source: str, numbers: Mapping[str, Any]) -> int:
-    """Print a source's check summary (stdout; failures also on stderr) and return the exit code (1 on failure)."""
-    lines, failed = summary_lines(source, numbers)
+def finish(source: str, numbers: Mapping[str, Any], kept: int = 0) -> int:
+    """Print a source's check summary (stdout; failures also on stderr) and return the exit code (1 on failure).
+
+    ``kept``: outputs kept as within tolerance (see :func:`summary_lines`).
+    """
+    lines, failed = summary_lines(source, numbers, kept)
     print("\n".join(lines))
     if failed:
         print(f"{source}: {len(failed)} check(s) failed: {', '.join(c.name for c in failed)}", file=sys.stderr)
@@ -711,11 +1003,11 @@ def run_source(
     out_dir, quick = command_line(source, argv)
     module = source_module(source)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    with stderr_bars(), deterministic():
+    with stderr_bars(), deterministic(), recording_kept() as kept:
         numbers: dict[str, Any] = module.reproduce(out_dir, quick=quick)
     if report is not None:
         report(numbers)
-    return finish(source, numbers)
+    return finish(source, numbers, len(kept))
 
 
 def source_module(source: str) -> Any:

@@ -130,7 +130,7 @@ def _figure_sharpness(traces: dict[str, Any], out: Path) -> list[str]:
         ax.legend(loc="lower right", ncols=2 if len(labels) > 2 else 1, fontsize="small")
         if title.startswith("Adam"):
             ax.set_ylabel("preconditioned sharpness")
-    return [save_figure(fig, out / "sharpness.png", 150)]
+    return [save_figure(fig, out / "sharpness.png", 150, machine_dependent=True)]
 
 
 def _figure_ratios(rows: dict[str, dict[str, Any]], out: Path) -> list[str]:
@@ -155,7 +155,7 @@ def _figure_ratios(rows: dict[str, dict[str, Any]], out: Path) -> list[str]:
         ax.set_xlim(lo - 0.05, hi + 0.05)
         ax.set_xlabel(f"observed sharpness (median, last {LATE_FRACTION:.0%} of steps) / predicted threshold")
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize="small")
-        name = save_figure(fig, out / "ratios.png", 150)
+        name = save_figure(fig, out / "ratios.png", 150, machine_dependent=True)
     return [name]
 
 
@@ -172,7 +172,7 @@ def _figure_loss(observations: dict[str, Any], out: Path) -> list[str]:
         ax.set_xlabel("step")
         ax.set_ylabel("training loss (squared, full batch)")
         ax.legend(fontsize="small")
-        name = save_figure(fig, out / "loss.png", 150)
+        name = save_figure(fig, out / "loss.png", 150, machine_dependent=True)
     return [name]
 
 
@@ -185,7 +185,7 @@ def _figure_response(responses: dict[str, Any], out: Path) -> list[str]:
         fig, axes = plt.subplots(2, len(responses), figsize=(5.0 * len(responses), 5.6), squeeze=False, sharex=True)
     for j, (label, response) in enumerate(responses.items()):
         plot.empirical_response_plot(response, ax=[axes[0, j], axes[1, j]], log=True, title=label)
-    return [save_figure(fig, out / "empirical_response.png", 150)]
+    return [save_figure(fig, out / "empirical_response.png", 150, machine_dependent=True)]
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

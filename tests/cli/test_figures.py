@@ -108,3 +108,20 @@ def test_concurrent_updates_keep_every_source(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert sorted(json.loads(summary.read_text())) == [f"s{i}" for i in range(8)]
+
+
+def test_outputs_within_tolerance_are_kept_and_counted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The committed numbers.json (another machine's: the 10th digit differs) is kept byte for byte, and said so."""
+    with fake_source(monkeypatch, fail=False):
+        CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path)])
+        part = tmp_path / "fake" / "numbers.json"
+        part.write_text(part.read_text().replace('"value": 1.0', '"value": 1.0000000001', 1))
+        before = part.read_bytes()
+        result = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert "; 1 output kept (within tolerance of the files there)" in result.stdout.splitlines()[0]
+        assert part.read_bytes() == before
+        assert json.loads((tmp_path / "numbers.json").read_text())["fake"] == json.loads(before)  # the summary too
+        part.write_text(part.read_text().replace('"value": 1.0000000001', '"value": 1.1', 1))  # beyond: rewritten
+        result = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path)])
+    assert "kept" not in result.stdout and json.loads(part.read_text())["checks"][0]["value"] == 1.0

@@ -56,3 +56,34 @@ def test_certified_tuning(quick: tuple[dict[str, Any], Path]) -> None:
     assert t["certified_rate"] < 0.8573  # below the best point of a 23 x 15 grid of (lr L, momentum)
     assert t["certified_rate"] == pytest.approx(0.854, abs=1e-3)
     assert t["lr_L"] == pytest.approx(1.91, abs=0.05) and t["momentum"] == pytest.approx(0.41, abs=0.02)
+
+
+def test_certified_rates_are_written_to_the_bisection_resolution(quick: tuple[dict[str, Any], Path]) -> None:
+    """Each certified rate is on the 1e-5 grid and still certified: rounded up, so rate >= the raw bisection end."""
+    from optfilters.iqc import certify
+
+    tol = iqc_worst_case.BISECTION_TOLERANCE
+    for row in quick[0]["rates"]["rows"]:
+        for key in ("gd_1_over_L", "gd_2_over_L_plus_mu", "gd_2_over_L_plus_mu_sector_only", "nesterov"):
+            assert row[key] / tol == pytest.approx(round(row[key] / tol), abs=1e-6), (row["kappa"], key)
+    raw = certify("sgd", mu=1.0, L=10.0, lr=1.0 / 10.0).rate
+    assert raw <= iqc_worst_case.certified(raw) < raw + tol
+    assert iqc_worst_case.certified(0.9) == 0.9 and iqc_worst_case.certified(None) is None
+
+
+def test_solver_dependent_entries_have_the_solver_tolerances(tmp_path: Path) -> None:
+    """Nesterov's certified rate 1.6e-3 off (kappa 300, two machines) keeps numbers.json; 0.06 rewrites it."""
+    from optfilters.papers import write_outputs
+
+    tolerances = iqc_worst_case.solver_tolerances(iqc_worst_case._settings(quick=False))
+    assert tolerances["rates"] == iqc_worst_case.RATES_REPRODUCIBILITY
+
+    def write(rate: float) -> None:
+        write_outputs(tmp_path, {"rates": {"rows": [{"nesterov": rate}]}}, "# t\n", solver_tolerance=tolerances)
+
+    write(0.96778)
+    before = (tmp_path / "numbers.json").read_bytes()
+    write(0.96621)
+    assert (tmp_path / "numbers.json").read_bytes() == before
+    write(0.96778 - 0.06)
+    assert json.loads((tmp_path / "numbers.json").read_text())["rates"]["rows"][0]["nesterov"] == 0.90778

@@ -138,3 +138,28 @@ def test_an_omission_needs_an_ellipsis_and_noise_a_stated_bound() -> None:
     assert not shown_matches(["...", "error ~1e-16", "..."], printed)  # 3.26e-15 is not below 1e-15
     assert not shown_matches(["...", "error 2.33e-15", "..."], printed)  # a noisy number shown as exact
     assert not shown_matches(["head", "...", "...", "tail"], ["head", "tail"])  # "..." stands for >= 1 line
+
+
+def test_reproducibility_paragraph_states_the_tolerances_the_code_applies() -> None:
+    """Each tolerance README quotes is the constant named next to it (the behaviours: tests/papers/test_papers.py)."""
+    from optfilters.papers import iqc_worst_case
+
+    from optfilters import papers
+
+    start = README.index("Runs are deterministic")
+    paragraph = " ".join(README[start : README.index("\n\n", start)].split())
+    for name in (
+        "EXACT_RTOL",
+        "ROUNDING_LEVEL",
+        "CHECK_ERROR_FRACTION",
+        "MACHINE_RTOL",
+        "FIGURE_RMS",
+        "MACHINE_FIGURE_RMS",
+    ):
+        quoted = re.search(rf"(\d[\d.e+-]*)[^\d(]*\(`{name}`", paragraph)
+        assert quoted is not None, name
+        assert float(quoted.group(1)) == getattr(papers, name), name
+    assert f"within {iqc_worst_case.RATES_REPRODUCIBILITY:g} (" in paragraph
+    assert f"bisection to {iqc_worst_case.BISECTION_TOLERANCE:g}, rounded up" in paragraph
+    assert "IQC certified tuning" in paragraph and {"tuning", "counterexample"} <= set(iqc_worst_case.MACHINE_DEPENDENT)
+    assert "written with ten significant digits" in paragraph and papers.DIGITS == 10
