@@ -1563,7 +1563,7 @@ def predict(
                 + noise[:, None, None] * b[:, :, None] * b[:, None, :]
                 + leftover[:, None, None] * column[:, :, None] * column[:, None, :]
             )
-            mean, cov, scale = _rescaled(new_mean, 0.5 * (new_cov + np.swapaxes(new_cov, 1, 2)), scale)
+            mean, cov, scale = _rescaled(new_mean, 0.5 * new_cov + 0.5 * np.swapaxes(new_cov, 1, 2), scale)
             return
         relays: list[tuple[int, FloatArray, FloatArray, FloatArray]] = []  # (stage, input rows, shift, variance)
         if trackers or any(closures):
@@ -1610,7 +1610,7 @@ def predict(
             column = np.einsum("dij,dj->di", outer, rows) / np.where(norm > 0.0, norm, 1.0)[:, None]
             new_mean = new_mean + _unscaled(shift, -(scale // 2))[:, None] * column
             new_cov = new_cov + _unscaled(leftover, -scale)[:, None, None] * column[:, :, None] * column[:, None, :]
-        mean, cov, scale = _rescaled(new_mean, 0.5 * (new_cov + np.swapaxes(new_cov, 1, 2)), scale)
+        mean, cov, scale = _rescaled(new_mean, 0.5 * new_cov + 0.5 * np.swapaxes(new_cov, 1, 2), scale)
 
     relay_steady = relay_avg_steady = math.nan
     first = 1
@@ -1705,10 +1705,14 @@ def predict(
     for gain in limit_gains:
         steady_scale = steady_scale * gain
     avg_variance: FloatArray | None = None
+    # The steady-state covariance is linear in the noise: solved for the noise scaled by a power of two (exact) where
+    # a variance near 1e308 would overflow inside the solve, then scaled back (saturating to inf).
+    noise_exponent = int(np.frexp(np.max(sigma2, initial=0.0))[1]) if np.max(sigma2, initial=0.0) > 2.0**512 else 0
+    unit_noise = np.ldexp(sigma2, -noise_exponent)
     if m.period is not None:
         # Periodically time-varying (Lookahead): the monodromy matrix of one period and the periodic steady state.
         phases = [loop.matrix(_phase_step(m.period, j), final_lr, limit_gains) for j in range(1, m.period + 1)]
-        variance, radius, avg_variance = _periodic_steady(phases, sigma2, output)
+        variance, radius, avg_variance = _periodic_steady(phases, unit_noise, output)
         if loop.lag:
             notes.append(f"gradients {loop.lag} step{'s' if loop.lag != 1 else ''} stale")
     else:
@@ -1727,9 +1731,12 @@ def predict(
                 same = scales == s_value
                 loop_s = replace(base, preconditioner=float(s_value))
                 radius[same] = np.asarray(loop_s.rate(final_lr * h[same] * float(s_value)), dtype=np.float64)
-        variance, radius = _lyapunov(limit, sigma2, radius)
+        variance, radius = _lyapunov(limit, unit_noise, radius)
         if output is not None:
-            avg_variance = _lyapunov_output(limit, sigma2, output)
+            avg_variance = _lyapunov_output(limit, unit_noise, output)
+    if noise_exponent:
+        variance = _unscaled(variance, noise_exponent)
+        avg_variance = _unscaled(avg_variance, noise_exponent) if avg_variance is not None else None
     positive = h > 0.0
     with np.errstate(invalid="ignore"):
         steady = float(0.5 * np.sum(np.where(positive, h * variance, 0.0)))

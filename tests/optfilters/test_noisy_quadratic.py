@@ -465,3 +465,15 @@ def test_parse_schedule_accepts_the_largest_step_count() -> None:
     assert parse_schedule(f"warmup:{MAX_STEPS},linear:{MAX_STEPS}").factors(3).tolist() == pytest.approx(
         [1 / MAX_STEPS, 2 / MAX_STEPS, 3 / MAX_STEPS]
     )
+
+
+@pytest.mark.parametrize("name", ["momentum", "sgd", "lookahead"])
+def test_noise_near_the_double_range_scales_the_loss_exactly(name):
+    """Noise-driven moments are linear in the noise variance: at 1e308 the trajectory and the steady state are 1e8
+    times those at 1e300 (from a zero start), finite, although a variance near 1e308 once overflowed inside the step
+    (cov + cov^T) and inside the steady-state solve (it printed inf from step 2 and 'undefined: marginal')."""
+    small = predict(name, lr=0.1, init=0.0, noise_var=1e300, steps=6)
+    big = predict(name, lr=0.1, init=0.0, noise_var=1e308, steps=6)
+    assert np.all(np.isfinite(big.expected_loss)) and math.isfinite(big.steady_state_loss)
+    np.testing.assert_allclose(big.expected_loss, 1e8 * small.expected_loss, rtol=1e-12)
+    assert big.steady_state_loss == pytest.approx(1e8 * small.steady_state_loss, rel=1e-12)
