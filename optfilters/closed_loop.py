@@ -981,6 +981,11 @@ class ClosedLoop:
         """
         poly = self.polynomial
         slope = np.trim_zeros(poly.slope)
+        if slope.size:
+            # Leading coefficients below rounding of the largest are roots beyond 1e16: none is on the unit circle,
+            # and np.roots' companion matrix would overflow on a subnormal one (b = [2e-311, 1]).
+            slope = slope / np.max(np.abs(slope))
+            slope = slope[int(np.argmax(np.abs(slope) > np.finfo(np.float64).eps)) :]
         if slope.size <= 1:
             return np.zeros(0, dtype=np.complex128)
         roots = np.roots(slope)
