@@ -306,3 +306,12 @@ def test_predict_a_broken_linearisation_says_so():
 def test_predict_schedule_free_huge_r_is_an_answer():
     result = run("predict", "sgd-schedule-free", "--r", "1e308", "--steps", "4")
     assert result.exit_code == 0 and result.stderr == "", result.output
+
+
+def test_predict_json_calls_a_marginal_loop_marginal_not_stable():
+    """lr = 0: the rate rounds to 1 - 6e-16 (heavy ball's pole at 1); the text said marginal, the JSON said stable."""
+    data = ok_json("predict", "momentum", "--lr", "0", "--steps", "3")
+    assert data["marginal"] is True and data["stable"] is False
+    assert "marginal" in run("predict", "momentum", "--lr", "0", "--steps", "3").stdout
+    converging = ok_json("predict", "momentum", "--lr", "0.1", "--steps", "3")
+    assert converging["stable"] is True and converging["marginal"] is False
