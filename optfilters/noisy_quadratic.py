@@ -1294,6 +1294,17 @@ def _has_point(stage: Any) -> bool:
 _RESCALE_ABOVE = 512
 
 
+def _binary_exponent(values: ArrayLike) -> int:
+    """The exponent ``k`` with ``max|values| = f 2^k``, ``0.5 <= f < 1`` (``0`` for all zeros or none).
+
+    Examples
+    --------
+    >>> _binary_exponent(np.array([1.0, -3.0])), _binary_exponent(np.zeros(2)), _binary_exponent(np.array([1e308]))
+    (2, 0, 1024)
+    """
+    return int(np.frexp(np.max(np.abs(np.asarray(values, dtype=np.float64)), initial=0.0))[1])
+
+
 def _rescaled(mean: FloatArray, cov: FloatArray, e: int) -> tuple[FloatArray, FloatArray, int]:
     """The moments ``(mean, cov)`` of scale ``2^e`` renormalised to entries of order 1 (``e`` even, ``>= 0``).
 
@@ -1309,11 +1320,7 @@ def _rescaled(mean: FloatArray, cov: FloatArray, e: int) -> tuple[FloatArray, Fl
     """
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
         return mean, cov, e
-
-    def exponent(values: FloatArray) -> int:
-        return int(np.frexp(np.max(np.abs(values), initial=0.0))[1])
-
-    top = max(exponent(cov), 2 * exponent(mean))
+    top = max(_binary_exponent(cov), 2 * _binary_exponent(mean))
     if e == 0 and top <= _RESCALE_ABOVE:
         return mean, cov, e
     shift = max(top - top % 2, -e)  # even (the mean scales by half of it), and e stays >= 0
@@ -1709,7 +1716,7 @@ def predict(
     avg_variance: FloatArray | None = None
     # The steady-state covariance is linear in the noise: solved for the noise scaled by a power of two (exact) where
     # a variance near 1e308 would overflow inside the solve, then scaled back (saturating to inf).
-    noise_exponent = int(np.frexp(np.max(sigma2, initial=0.0))[1]) if np.max(sigma2, initial=0.0) > 2.0**512 else 0
+    noise_exponent = _binary_exponent(sigma2) if np.max(sigma2, initial=0.0) > 2.0**512 else 0
     unit_noise = np.ldexp(sigma2, -noise_exponent)
     if m.period is not None:
         # Periodically time-varying (Lookahead): the monodromy matrix of one period and the periodic steady state.
