@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import InvalidFilterError, StateResetWarning
+from .errors import InvalidFilterError, StabilityWarning, StateResetWarning
 from .filters import ArmaFilter, cascade
 from .gains import Constant, Gain
 from .program import LinComb, Program, ProgramBuilder, Signals, changed_forms, run_numpy
@@ -236,6 +236,35 @@ class OptimizerModel:
         ['nonlinearity']
         """
         return tuple(stage for stage in self.pipeline if not stage.is_linear)
+
+    def unstable_filters(self) -> dict[str, float]:
+        """The linear stages whose filter has a pole outside the unit circle (or a repeated one on it), by name.
+
+        Each term of a linear stage is realised with its own memories, so each
+        term's poles count (a sum of terms has no other poles).  This is the
+        check behind the executors' :class:`~optfilters.StabilityWarning`.
+
+        Returns
+        -------
+        dict of str to float
+            Stage name to the largest pole modulus of its unstable terms
+            (``1.0`` for a repeated pole on the circle), in pipeline order;
+            empty when every filter is stable or marginal.
+
+        Examples
+        --------
+        >>> import optfilters
+        >>> optfilters.get("momentum", momentum=1.5).unstable_filters()
+        {'gradient': 1.5}
+        >>> optfilters.get("adam").unstable_filters()
+        {}
+        """
+        out: dict[str, float] = {}
+        for key, stage in self.linear_stages().items():
+            unstable = [term.filter for term in stage.terms if _is_unstable(term.filter)]
+            if unstable:
+                out[key] = max(float(abs(f.poles).max()) for f in unstable)
+        return out
 
     def linear_stages(self) -> dict[str, LinearStage]:
         """The linear stages by name: ``gradient``, the normaliser's ``second_moment`` / ``center``, ``post``.
@@ -929,6 +958,16 @@ class Trajectory:
         return int(self.updates.shape[0])
 
 
+def _is_unstable(f: ArmaFilter) -> bool:
+    """``f.stability == "unstable"``, without a root finder for one pole (the per-step check of momentum schedules)."""
+    a = f.a
+    if a.size == 1:
+        return False
+    if a.size == 2:
+        return bool(abs(a[1]) > abs(a[0]))  # exact, as the filter's own verdict: |pole| > 1
+    return f.stability == "unstable"
+
+
 class NumpyOptimizer:
     """Reference executor: runs an :class:`OptimizerModel` step by step on numpy float64 arrays.
 
@@ -946,7 +985,10 @@ class NumpyOptimizer:
     state form (torch.optim's buffers), which is what makes a run with
     changing coefficients well defined; state arrays whose structure the change
     alters (another order of a designed filter) restart from their initial
-    value with a :class:`~optfilters.StateResetWarning`.
+    value with a :class:`~optfilters.StateResetWarning`.  A model whose
+    filter is unstable runs (its parameters saturate to ``inf`` without numpy
+    warnings, as the bridge's do) after one :class:`~optfilters.StabilityWarning`
+    per filter, as the bridge warns.
 
     Parameters
     ----------
@@ -967,6 +1009,12 @@ class NumpyOptimizer:
         When a stage cannot take ``theta0``'s shape (Muon's orthogonalisation:
         matrices only), here as torch.optim.Muon's constructor refuses it; also
         when another :attr:`model` is assigned.
+
+    Warns
+    -----
+    StabilityWarning
+        Once per linear stage whose filter is unstable (see
+        :meth:`OptimizerModel.unstable_filters`), when the model is set.
 
     Examples
     --------
@@ -1004,6 +1052,7 @@ class NumpyOptimizer:
         self.training = True
         self._forms: dict[str, Any] = {}
         self._last: Program | None = None
+        self._unstable_warned: set[str] = set()  # the filters already warned about (StabilityWarning, once each)
         self.model = model
 
     @property
@@ -1019,6 +1068,16 @@ class NumpyOptimizer:
             stage.check_shape(tuple(self.theta.shape))
         self._model = model
         self._plan = StepPlan(model, "float64")
+        for key, radius in model.unstable_filters().items():
+            if key not in self._unstable_warned:
+                self._unstable_warned.add(key)
+                where = f"|z| = {radius:.6g} > 1" if radius > 1 else f"|z| = {radius:.6g}, repeated"
+                warnings.warn(
+                    f"NumpyOptimizer({model.name}): the {key} filter is UNSTABLE (a pole at {where}): "
+                    "its output, and the parameters, grow without bound",
+                    StabilityWarning,
+                    stacklevel=3,
+                )
 
     def set(self, **hyperparameters: Any) -> None:
         """Change hyperparameters before the next step (``lr`` included), keeping the state.
@@ -1082,7 +1141,8 @@ class NumpyOptimizer:
             env, stored = program.carry(t, start, self.scalar_dtype, lr)
             for p, v in zip(program.products, stored, strict=True):
                 self.state[p.key] = np.array(v, dtype=self.scalar_dtype)
-        run_numpy(program, regs, program.scalar_values(t, lr, env))
+        with np.errstate(over="ignore"):  # a diverging run saturates to inf, as torch's kernels do, without warnings
+            run_numpy(program, regs, program.scalar_values(t, lr, env))
         self.theta = regs["param"].reshape(shape)
         return self.theta
 

@@ -47,7 +47,6 @@ _IS_SPARSE = operator.attrgetter("is_sparse")
 _IS_CPU = operator.attrgetter("is_cpu")
 _GET_STEP = operator.methodcaller("get", "step")
 _INF = float("inf")
-_term_filter = operator.attrgetter("filter")  # a term is gain * filter: the poles are the filter's
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -762,18 +761,13 @@ class FilterOptimizer(torch.optim.Optimizer):
     def _warn_if_unstable(self, index: int, model: OptimizerModel, stacklevel: int) -> None:
         """One :class:`optfilters.StabilityWarning` per group and filter whose poles leave the unit circle.
 
-        Each term of a linear stage is realised with its own memories, so each
-        term's poles count (a sum of terms has no other poles); the check runs
+        The check (:meth:`optfilters.OptimizerModel.unstable_filters`) runs
         whenever the hyperparameters change.
         """
         warned = self._unstable_warned
-        for key, stage in model.linear_stages().items():
+        for key, radius in model.unstable_filters().items():
             if (index, key) in warned:
                 continue
-            unstable = [f for f in map(_term_filter, stage.terms) if _is_unstable(f)]
-            if not unstable:
-                continue
-            radius = max(float(abs(f.poles).max()) for f in unstable)
             warned.add((index, key))
             where = f"|z| = {radius:.6g} > 1" if radius > 1 else f"|z| = {radius:.6g}, repeated"
             warnings.warn(
@@ -1266,16 +1260,6 @@ def _check_capturable(plan: Plan, program: Program, name: str) -> None:
             ) from None
         if not isinstance(value, (Tensor, float, int)):
             raise ValueError(f"capturable=True: scalar {k} of {name}'s step is a {type(value).__name__}")
-
-
-def _is_unstable(f: ArmaFilter) -> bool:
-    """``f.stability == "unstable"``, without a root finder for one pole (the per-step check of momentum schedules)."""
-    a = f.a
-    if a.size == 1:
-        return False
-    if a.size == 2:
-        return bool(abs(a[1]) > abs(a[0]))  # exact, as the filter's own verdict: |pole| > 1
-    return f.stability == "unstable"
 
 
 def _is_plain(tensor: Tensor) -> bool:

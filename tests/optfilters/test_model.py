@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -70,3 +72,52 @@ def test_as_model_is_the_one_resolution() -> None:
         as_model(composed, beta1=0.5)
     with pytest.raises(TypeError, match="expected a catalogue name"):
         as_model(3.0)  # type: ignore[arg-type]
+
+
+def _stability_warnings(run: Any) -> tuple[Any, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = run()
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]  # numpy's overflow text never leaks
+    return out, [str(w.message) for w in caught if issubclass(w.category, optfilters.StabilityWarning)]
+
+
+def test_the_numpy_executor_warns_once_per_unstable_filter_and_saturates_quietly() -> None:
+    """momentum 1.5 (a pole at 1.5) grows as 1.5^t: one StabilityWarning, then -inf after ~1750 steps, as torch."""
+
+    def run() -> Any:
+        opt = optfilters.get("momentum", momentum=1.5).optimizer([1.0], lr=0.1)
+        for _ in range(2000):
+            opt.step([1.0])
+        opt.set(momentum=1.6)  # still the same filter: no second warning
+        return opt.step([1.0])
+
+    theta, messages = _stability_warnings(run)
+    assert theta.tolist() == [-np.inf]
+    assert messages == [
+        "NumpyOptimizer(momentum): the gradient filter is UNSTABLE (a pole at |z| = 1.5 > 1): "
+        "its output, and the parameters, grow without bound"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"), [("momentum", {"momentum": 1.0}), ("adagrad", {}), ("adam", {}), ("butterworth", {})]
+)
+def test_the_numpy_executor_does_not_warn_for_stable_or_marginal_filters(name: str, kwargs: dict[str, Any]) -> None:
+    model = optfilters.get(name, **kwargs)
+    assert model.unstable_filters() == {}
+    _, messages = _stability_warnings(lambda: [model.optimizer([1.0]).step([1.0]) for _ in range(3)])
+    assert messages == []
+
+
+def test_unstable_filters_names_each_stage_with_its_largest_pole() -> None:
+    assert optfilters.get("momentum", momentum=1.5).unstable_filters() == {"gradient": 1.5}
+    repeated = chain(ArmaFilter([1.0], [1.0, -2.0, 1.0]))  # a double pole at z = 1: unbounded output
+    assert list(repeated.unstable_filters()) == ["gradient"]
+
+
+def test_a_huge_stable_step_saturates_to_inf_without_numpy_warnings() -> None:
+    theta, messages = _stability_warnings(
+        lambda: optfilters.get("sgd").optimizer([1e308, 1.0], lr=1e308).step([1e308, 1.0])
+    )
+    assert theta.tolist() == [-np.inf, -1e308] and messages == []
