@@ -882,6 +882,28 @@ def _subprocess(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
 
 
+@needs_plot
+def test_plot_prints_no_matplotlib_text(tmp_path: Path) -> None:
+    """Issue 13: with matplotlib's config and cache folders unwritable, --plot wrote the figure but matplotlib's
+    log ("Matplotlib created a temporary cache directory ...") reached stderr; nothing does now."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "MPLCONFIGDIR"}
+    env.update(HOME="/proc", XDG_CONFIG_HOME="/proc/optfilters-config", XDG_CACHE_HOME="/proc/optfilters-cache")
+    code = "import sys; from optfilters.cli import main; main(sys.argv[1:], prog_name='optfilters')"
+    target = tmp_path / "bode.png"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "response", "momentum", "--plot", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert target.read_bytes().startswith(MAGIC["png"])
+
+
 @pytest.mark.parametrize(
     "args",
     [
