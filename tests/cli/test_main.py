@@ -633,6 +633,21 @@ def _folder_rows() -> list[tuple[list[str], str]]:
     return rows
 
 
+def _repeated_rows() -> list[tuple[list[str], str]]:
+    """Issue 13: every single-valued option of every command (hyperparameters too) given twice is refused by name
+    (click kept the last value silently)."""
+    rows = []
+    arguments = {**ARGUMENTS, "identify": ["torch.optim.SGD"]}
+    for name in COMMANDS:
+        for opt in _options(COMMANDS[name]):
+            longs = [o for o in (*opt.opts, *opt.secondary_opts) if o.startswith("--")]
+            if opt.multiple or opt.count or not longs:
+                continue
+            args = [*_prefix(name), *arguments.get(name, []), *_sample(opt), *_sample(opt)]
+            rows.append((args, f"^Error: {re.escape('/'.join(longs))} given twice: give it once"))
+    return rows
+
+
 #: Issue 13 (silently ignored or repeated options): an option given twice kept its last value; a repeated figure
 #: source ran twice; output places that cannot be written were found only after the work.
 OPTION_ROWS: list[tuple[list[str], str]] = [
@@ -682,6 +697,7 @@ ROWS = (
     + _output_rows()
     + ISSUE_13_ROWS
     + _folder_rows()
+    + _repeated_rows()
     + OPTION_ROWS
 )
 
