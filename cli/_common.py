@@ -22,6 +22,7 @@ SciPy, torch or matplotlib.
 from __future__ import annotations
 
 import copy
+import errno
 import math
 import os
 import re
@@ -47,6 +48,8 @@ __all__ = [
     "CliError",
     "DependentOption",
     "FiniteFloatRange",
+    "NonEmptyPath",
+    "NormaliserOption",
     "OneLineCommand",
     "OneLineErrorGroup",
     "OptimizerChain",
@@ -54,17 +57,21 @@ __all__ = [
     "OptimizerGroup",
     "Selection",
     "check_dependent_options",
+    "check_model_options",
     "check_output_file",
     "check_output_folder",
     "check_plot_suffix",
+    "check_repeated_options",
     "command_line_numerics",
     "echo_json",
     "echo_text",
     "fmt",
     "fmt_complex",
     "fmt_list",
+    "headless_matplotlib",
     "json_option",
     "jsonable",
+    "normalises",
     "one_line_errors",
     "optimizer_chain",
     "optimizer_group",
@@ -199,55 +206,114 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
-def require_option(option: str, needs: str, ctx: click.Context | None = None) -> None:
+def _explicit(ctx: click.Context, name: str) -> bool:
+    """True when the parameter ``name`` was given on the command line (not left at its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source != click.core.ParameterSource.DEFAULT
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """True when the parameter ``name`` was given on the command line and is not None or a flag left off."""
+    value = ctx.params.get(name)
+    return _explicit(ctx, name) and value is not None and value is not False
+
+
+def _names(needs: str | Sequence[str]) -> tuple[str, ...]:
+    return (needs,) if isinstance(needs, str) else tuple(needs)
+
+
+def require_option(option: str, needs: str | Sequence[str], ctx: click.Context | None = None) -> None:
     """Refuse an option given without the option it only works with (instead of silently ignoring it).
 
     ``option`` and ``needs`` are parameter names (``"mu"``, ``"condition_number"``) of the command of
-    ``ctx`` (default: the current context).  ``needs`` counts as missing when it is None or a flag left off.
+    ``ctx`` (default: the current context); ``needs`` may name several options, any of which will do
+    (``("lr", "run_steps")``).  A needed option counts as missing unless it was given on the command line
+    with a value other than None or a flag left off.
     """
     ctx = ctx or click.get_current_context()
-    source = ctx.get_parameter_source(option)
-    given = source is not None and source != click.core.ParameterSource.DEFAULT
-    if given and ctx.params.get(needs) in (None, False):
-        raise _needs_error(option, needs)
+    if _explicit(ctx, option) and not any(_given(ctx, name) for name in _names(needs)):
+        raise _needs_error(option, needs, ctx.command.params)
 
 
-def _needs_error(option: str, needs: str) -> CliError:
-    return CliError(f"{option_name(option)} needs {option_name(needs)} (without it, it would be ignored)")
+def _flag(name: str, params: Sequence[click.Parameter] = ()) -> str:
+    """The command-line flag of the parameter ``name`` among ``params`` (``as_json`` -> ``--json``); else
+    :func:`option_name`."""
+    for param in params:
+        if param.name == name and isinstance(param, click.Option):
+            longs = [o for o in param.opts if o.startswith("--")]
+            if longs:
+                return longs[0]
+    return option_name(name)
+
+
+def _needs_error(option: str, needs: str | Sequence[str], params: Sequence[click.Parameter] = ()) -> CliError:
+    wanted = " or ".join(_flag(name, params) for name in _names(needs))
+    return CliError(f"{_flag(option, params)} needs {wanted} (without it, it would be ignored)")
+
+
+def _excludes_error(option: str, other: str, params: Sequence[click.Parameter] = ()) -> CliError:
+    return CliError(
+        f"give {_flag(option, params)} or {_flag(other, params)}, not both (with both, one would be ignored)"
+    )
 
 
 class DependentOption(click.Option):
-    """An option that only works with another one (``--title`` with ``--plot``).
+    """An option that only works with another one (``--title`` with ``--plot``), or not with others.
 
-    Its help starts with ``--NEEDS:``; given without ``NEEDS``, the command
-    refuses it with :func:`require_option`'s one-line error instead of ignoring
-    it (checked for every command by :func:`check_dependent_options`).
+    Its help starts with ``--NEEDS:``; given without ``NEEDS`` (any of them,
+    when it names several), the command refuses it with :func:`require_option`'s
+    one-line error instead of ignoring it; given with an option it
+    ``excludes`` (``--lr-curvature`` with ``--curvature``: one would override
+    the other), the command refuses both by name.  Checked for every command
+    by :func:`check_dependent_options`.
 
     Parameters
     ----------
     *args, **kwargs
         As :class:`click.Option`.
-    needs : str
-        The parameter name of the option it needs (``"plot"``).
+    needs : str or sequence of str, optional
+        The parameter name(s) of the option(s) it needs (``"plot"``; ``("lr", "run_steps")``: either).
+    excludes : sequence of str
+        Parameter names of options it cannot be given with.
     """
 
-    def __init__(self, *args: Any, needs: str, **kwargs: Any) -> None:
-        kwargs["help"] = f"{option_name(needs)}: {kwargs.get('help') or ''}".rstrip()
+    def __init__(
+        self, *args: Any, needs: str | Sequence[str] | None = None, excludes: Sequence[str] = (), **kwargs: Any
+    ) -> None:
+        if needs is not None:
+            wanted = " or ".join(option_name(name) for name in _names(needs))
+            kwargs["help"] = f"{wanted}: {kwargs.get('help') or ''}".rstrip()
         super().__init__(*args, **kwargs)
         self.needs = needs
+        self.excludes = tuple(excludes)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """click's help line, the options it excludes first (``not with --json: ...``)."""
+        record = super().get_help_record(ctx)
+        if record is None or not self.excludes:
+            return record
+        others = ", ".join(_flag(name, ctx.command.params) for name in self.excludes)
+        return record[0], f"not with {others}: {record[1]}"
 
 
 def check_dependent_options(ctx: click.Context) -> None:
-    """Refuse every :class:`DependentOption` of ``ctx``'s command given without the option it needs.
+    """Refuse every :class:`DependentOption` of ``ctx``'s command given without an option it needs, or with
+    one it excludes.
 
     Raises
     ------
     CliError
-        ``--title needs --plot (without it, it would be ignored)``.
+        ``--title needs --plot (without it, it would be ignored)``;
+        ``give --lr-curvature or --curvature, not both (...)``.
     """
     for param in ctx.command.params:
         if isinstance(param, DependentOption) and param.name is not None:
-            require_option(param.name, param.needs, ctx)
+            if param.needs is not None:
+                require_option(param.name, param.needs, ctx)
+            if _explicit(ctx, param.name):
+                for other in param.excludes:
+                    if _given(ctx, other):
+                        raise _excludes_error(param.name, other, ctx.command.params)
 
 
 def warn(message: str) -> None:
@@ -409,6 +475,48 @@ def json_option() -> click.Option:
     return click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON object instead of text.")
 
 
+class NormaliserOption(click.Option):
+    """An option that only means something for an optimizer that normalises (``--second-moment``).
+
+    Given for a model whose frozen gain does not depend on the second moment (sgd,
+    momentum, the sign of lion: :meth:`optfilters.OptimizerModel.frozen_gain` is 1),
+    the command refuses it by name (:func:`check_model_options`) instead of ignoring it.
+    """
+
+
+def normalises(model: OptimizerModel) -> bool:
+    """True when ``model``'s frozen gain depends on a second moment (it has a normaliser, e.g. Adam, RMSprop).
+
+    Asked of the model itself (its stages' :meth:`~optfilters.stages.Stage.frozen_gain`), not of stage types.
+
+    Examples
+    --------
+    >>> import optfilters
+    >>> [normalises(optfilters.get(n)) for n in ("adam", "adadelta", "sgd", "momentum", "lion")]
+    [True, True, False, False, False]
+    """
+    with np.errstate(all="ignore"):
+        gains = np.asarray(model.frozen_gain(np.array([0.25, 4.0])), dtype=np.float64)
+    return bool(np.any(gains != 1.0))
+
+
+def check_model_options(ctx: click.Context, model: OptimizerModel) -> None:
+    """Refuse every :class:`NormaliserOption` given explicitly for a model that does not normalise.
+
+    Raises
+    ------
+    CliError
+        ``--second-moment has no effect on sgd: it does not normalise its steps (...)``.
+    """
+    for param in ctx.command.params:
+        if isinstance(param, NormaliserOption) and param.name is not None and _explicit(ctx, param.name):
+            if not normalises(model):
+                raise CliError(
+                    f"{option_name(param.name)} has no effect on {model.name}: it does not normalise its steps "
+                    "(no normaliser frozen at a second moment; without one, the option would be ignored)"
+                )
+
+
 def second_moment_option(help: str) -> click.Option:
     """``--second-moment V`` (>= 0, default 1): where a normalised optimizer's normaliser is frozen.
 
@@ -421,7 +529,7 @@ def second_moment_option(help: str) -> click.Option:
     -------
     click.Option
     """
-    return click.Option(
+    return NormaliserOption(
         ["--second-moment", "second_moment"], type=FiniteFloatRange(min=0.0), default=1.0, show_default=True, help=help
     )
 
@@ -525,8 +633,28 @@ def mu_option(help: str, needs: str | None = None) -> click.Option:
     return click.Option(decls, **kwargs) if needs is None else DependentOption(decls, needs=needs, **kwargs)
 
 
-def check_plot_suffix(path: Path) -> Path:
+class NonEmptyPath(click.Path):
+    """:class:`click.Path` that refuses an empty name (``--plot ""`` would otherwise be the current folder ``.``).
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> cmd = OneLineCommand("run", params=[click.Option(["--out"], type=NonEmptyPath())])
+    >>> CliRunner().invoke(cmd, ["--out", ""]).stderr
+    "Error: Invalid value for '--out': an empty name is not a path, got ''.\\n"
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, refused when empty (or only spaces)."""
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"an empty name is not a path, got {value!r}.", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def check_plot_suffix(path: Path | str) -> Path:
     """Refuse a figure file name whose suffix is not png, svg or pdf (one-line exit-2 error).
+
+    The message quotes ``path`` as given (a string: as the user typed it).
 
     Examples
     --------
@@ -534,25 +662,57 @@ def check_plot_suffix(path: Path) -> Path:
     >>> check_plot_suffix(Path("bode.SVG")).name
     'bode.SVG'
     >>> try:
-    ...     check_plot_suffix(Path("bode.gif"))
+    ...     check_plot_suffix("./bode.gif")
     ... except CliError as exc:
     ...     print(exc.format_message())
-    --plot FILE needs a suffix among .png, .svg, .pdf, got 'bode.gif'
+    --plot FILE needs a suffix among .png, .svg, .pdf, got './bode.gif'
     """
-    suffix = path.suffix.lower().lstrip(".")
+    suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in PLOT_SUFFIXES:
         raise CliError(
             f"--plot FILE needs a suffix among {', '.join('.' + s for s in PLOT_SUFFIXES)}, got {str(path)!r}"
         )
-    return path
+    return Path(path)
+
+
+def _probe_file(path: Path, flag: str) -> None:
+    """Check that ``path`` can be written, before any work: open an existing file for appending (nothing is
+    truncated or written), or create the new file and remove it again.
+
+    ``os.access`` is not enough: run as root it says yes to ``/proc`` and ``/sys``, where creating a file fails.
+    """
+    try:
+        if path.exists():
+            with path.open("ab"):
+                pass
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            path.unlink()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            why = f"folder {str(path.parent)!r} does not accept new files"
+        else:
+            why = (exc.strerror or "not writable").lower()
+        raise CliError(f"{flag}: cannot write {str(path)!r}: {why}") from None
+
+
+def _require_folder(folder: Path, flag: str, what: str) -> None:
+    """Refuse a ``folder`` that does not exist or is not a folder, naming it: ``{flag}: folder ... {what}``."""
+    if not folder.is_dir():
+        if folder.exists():
+            raise CliError(f"{flag}: {str(folder)!r} is not a folder: {what}")
+        raise CliError(f"{flag}: folder {str(folder)!r} does not exist: {what} (create the folder first)")
 
 
 def check_output_file(path: Path, flag: str) -> Path:
-    """Refuse an output file whose folder is missing or not writable, before any work (one-line exit-2 error).
+    """Refuse an output file that cannot be written (missing or read-only folder, a folder, a place such as
+    ``/proc`` that accepts no files), before any work (one-line exit-2 error).
 
     Missing folders are never created for a file (``--plot /nonexistent/dir/x.png``
     is refused, naming the folder); only folder outputs (``figures --out``,
     ``audit --out``) create their folder, with :func:`check_output_folder`.
+    Writability is tried for real (:func:`_probe_file`): an existing file is
+    opened for appending, a new one created and removed.
 
     Parameters
     ----------
@@ -569,7 +729,8 @@ def check_output_file(path: Path, flag: str) -> Path:
     Raises
     ------
     CliError
-        The folder does not exist, is not a folder or is not writable, or ``path`` is a folder.
+        The folder does not exist, is not a folder or is not writable, ``path`` is a folder, or it
+        cannot be created or opened for writing.
 
     Examples
     --------
@@ -583,22 +744,23 @@ def check_output_file(path: Path, flag: str) -> Path:
     if path.is_dir():
         raise CliError(f"{flag}: {str(path)!r} is a folder, not a file: cannot write it")
     into = f"cannot write {path.name!r} into it"
-    if not folder.is_dir():
-        if folder.exists():
-            raise CliError(f"{flag}: {str(folder)!r} is not a folder: {into}")
-        raise CliError(f"{flag}: folder {str(folder)!r} does not exist: {into} (create the folder first)")
+    _require_folder(folder, flag, into)
     if not os.access(folder, os.W_OK):
         raise CliError(f"{flag}: folder {str(folder)!r} is not writable: {into}")
+    _probe_file(path, flag)
     return path
 
 
 def check_output_folder(out: Path, flag: str) -> Path:
-    """Create the output folder ``out`` if needed and check that a file can be written in it (one-line error).
+    """Create the output folder ``out`` if needed (not its parents) and check that a file can be written in it.
+
+    Like ``mkdir``, not ``mkdir -p``: a missing parent folder is refused by name
+    (a typo in it would otherwise create a whole tree somewhere unexpected).
 
     Parameters
     ----------
     out : Path
-        The folder (created with its parents when missing: the documented behaviour of folder outputs).
+        The folder (created when missing; its parent must exist).
     flag : str
         The option for the message (``"--out"``).
 
@@ -610,26 +772,40 @@ def check_output_folder(out: Path, flag: str) -> Path:
     Raises
     ------
     CliError
-        The folder cannot be created or written (``/proc/x``, a file in the way).
+        The parent folder does not exist, or the folder cannot be created or written (``/proc/x``, a file
+        in the way).
+
+    Examples
+    --------
+    >>> try:
+    ...     check_output_folder(Path("/nonexistent_dir_zz/deep"), "--out")
+    ... except CliError as exc:
+    ...     print(exc.format_message())
+    --out: folder '/nonexistent_dir_zz' does not exist: cannot create 'deep' in it (create the folder first)
     """
+    if not out.is_dir():
+        parent = out.parent
+        if out.exists():
+            raise CliError(f"{flag}: {str(out)!r} is a file, not a folder")
+        _require_folder(parent, flag, f"cannot create {out.name!r} in it")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
-        raise CliError(f"cannot write to {flag} {str(out)!r}: {exc.strerror or exc}") from None
+        raise CliError(f"cannot write to {flag} {str(out)!r}: {(exc.strerror or str(exc)).lower()}") from None
     return out
 
 
-def _check_plot_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+def _check_plot_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
     return None if value is None else check_output_file(check_plot_suffix(value), "--plot")
 
 
 def plot_option(help: str = "Also write a figure to FILE (format from the suffix: png, svg, pdf).") -> click.Option:
-    """``--plot FILE``: checked suffix (png, svg, pdf); parameter ``plot``."""
+    """``--plot FILE``: checked suffix (png, svg, pdf) and writable before any work; parameter ``plot`` (a Path)."""
     return click.Option(
         ["--plot", "plot"],
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=NonEmptyPath(dir_okay=False),
         default=None,
         metavar="FILE",
         callback=_check_plot_path,
@@ -683,19 +859,44 @@ def plot_style_options(bode: bool = False) -> list[click.Option]:
     return options
 
 
+def headless_matplotlib() -> Any:
+    """Import matplotlib with the Agg backend and silence its log and warnings on the command line.
+
+    matplotlib logs through :mod:`logging` (``Matplotlib created a temporary cache
+    directory ...`` when its config folder cannot be written, ``Matplotlib is building
+    the font cache``): Python's last-resort handler would print them on stderr.  Its
+    logger gets a null handler and stops propagating, and warnings raised from
+    matplotlib's modules are ignored, so no matplotlib text reaches stderr.
+
+    Returns
+    -------
+    module
+        ``matplotlib``.
+    """
+    import logging
+
+    logger = logging.getLogger("matplotlib")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    warnings.filterwarnings("ignore", module=r"matplotlib(\.|$)")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return matplotlib
+
+
 def save_plot(
     draw: Callable[[Any], Any], path: Path, title: str | None = None, size: tuple[float, float] | None = None
 ) -> Path:
     """Draw with ``draw(optfilters.plot)`` and save the figure to ``path`` (headless Agg backend).
 
-    matplotlib is imported here only, so commands without ``--plot`` never load it.
-    ``draw`` returns the plot function's result (an object with ``.figure``);
+    matplotlib is imported here only (:func:`headless_matplotlib`: no matplotlib text on stderr), so commands
+    without ``--plot`` never load it.  ``draw`` returns the plot function's result (an object with ``.figure``);
     ``title`` replaces the title of its first panel, ``size`` (inches) the figure's size.
     """
     check_output_file(check_plot_suffix(path), "--plot")
-    import matplotlib
-
-    matplotlib.use("Agg")
+    headless_matplotlib()
     from optfilters import plot as plotting
 
     result = draw(plotting)
@@ -904,11 +1105,48 @@ def _value_text(value: Any) -> str:
     return fmt(value)
 
 
+def check_repeated_options(command: click.Command, ctx: click.Context, args: Sequence[str]) -> None:
+    """Refuse an option given twice to one command (click would silently keep its last value).
+
+    Options declared ``multiple`` (``--set``, ``--only``) or counting may repeat.  ``--nesterov
+    --no-nesterov`` counts as ``--nesterov/--no-nesterov`` given twice.  Arguments click itself cannot
+    parse are left to its own message.
+
+    Raises
+    ------
+    CliError
+        ``--plot given twice: give it once (a repeated option keeps only its last value)``.
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> cmd = OneLineCommand("run", params=[click.Option(["--points"], type=int)])
+    >>> CliRunner().invoke(cmd, ["--points", "3", "--points", "4"]).stderr
+    'Error: --points given twice: give it once (a repeated option keeps only its last value)\\n'
+    """
+    if ctx.resilient_parsing:
+        return
+    try:
+        _, _, order = command.make_parser(ctx).parse_args(args=list(args))
+    except click.UsageError:
+        return
+    seen: set[str] = set()
+    for param in order:
+        if not isinstance(param, click.Option) or param.multiple or param.count or param.name is None:
+            continue
+        if param.name in seen:
+            flags = "/".join(o for o in (*param.opts, *param.secondary_opts) if o.startswith("--")) or param.name
+            raise CliError(f"{flags} given twice: give it once (a repeated option keeps only its last value)")
+        seen.add(param.name)
+
+
 class _OneLineUsage(click.Command):
     """Usage errors (bad option values, unknown options or commands) as one line with exit code 2."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Parse as click does; a usage error (a missing argument too) becomes a one-line :class:`CliError`."""
+        """Parse as click does; a usage error (a missing argument too) becomes a one-line :class:`CliError`,
+        and an option given twice is refused (:func:`check_repeated_options`)."""
+        check_repeated_options(self, ctx, args)
         try:
             return super().parse_args(ctx, args)
         except click.exceptions.NoArgsIsHelpError:
@@ -975,6 +1213,7 @@ class OptimizerCommand(click.Command):
         self.extra_names = tuple(extra_names)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        check_repeated_options(self, ctx, args)
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
@@ -1148,6 +1387,7 @@ def optimizer_group(
             extras = {k: v for k, v in kwargs.items() if k not in {"betas", *(hp.name for hp in entry.hyperparameters)}}
             with one_line_errors():
                 model = entry.build(entry.validate(overrides))
+                check_model_options(ctx, model)
                 return action(Selection(model, overrides, entry), **extras)
 
         return _build_command(entry, options, callback, name)
@@ -1272,6 +1512,8 @@ def optimizer_chain(
         settings: dict[str, dict[str, Any]] = {}
         for text in kwargs.get("settings", ()):
             key, value = _parse_setting(text)
+            if key in settings:  # the last would silently win
+                raise CliError(f"--set {key} given twice ({settings[key]['text']!r} and {text!r})")
             settings[key] = {"value": value, "used": False, "text": text}
         ctx.find_root().meta[f"optfilters.{name}.settings"] = settings
 
@@ -1308,8 +1550,13 @@ def optimizer_chain(
                 given[key] = value
         values.update(given)
         for opt in options:
-            if isinstance(opt, DependentOption) and opt.name in given and values.get(opt.needs) in (None, False):
-                raise _needs_error(opt.name, opt.needs)
+            if not isinstance(opt, DependentOption) or opt.name not in given:
+                continue
+            if opt.needs is not None and all(given.get(n) is None or given.get(n) is False for n in _names(opt.needs)):
+                raise _needs_error(opt.name, opt.needs, options)
+            for other in opt.excludes:
+                if given.get(other) is not None and given.get(other) is not False:
+                    raise _excludes_error(opt.name, other, options)
         with one_line_errors():
             return action([selection for selection, _, _ in results], **values)
 

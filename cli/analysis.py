@@ -30,6 +30,7 @@ from optfilters import CATALOGUE, ArmaFilter, OptimizerModel
 
 from ._common import (
     CliError,
+    DependentOption,
     OneLineCommand,
     Selection,
     echo_json,
@@ -686,6 +687,8 @@ def list_command(as_json: bool) -> None:
 @click.option(
     "--format",
     "output_format",
+    cls=DependentOption,
+    excludes=("as_json",),
     type=click.Choice(["markdown", "latex", "csv"]),
     default="markdown",
     show_default=True,
@@ -693,7 +696,12 @@ def list_command(as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (columns, rows, corrections).")
 @click.option(
-    "--notes/--no-notes", default=True, show_default=True, help="Append the corrections to the lecture table."
+    "--notes/--no-notes",
+    cls=DependentOption,
+    excludes=("as_json",),
+    default=True,
+    show_default=True,
+    help="Append the corrections to the lecture table (markdown, latex).",
 )
 def table_command(rows: tuple[str, ...], output_format: str, as_json: bool, notes: bool) -> None:
     """Print the generated summary-of-optimizers table (ROWs: a subset, default every catalogue entry).
@@ -710,6 +718,9 @@ def table_command(rows: tuple[str, ...], output_format: str, as_json: bool, note
     """
     from optfilters.user_models import model_from_spec
 
+    source = click.get_current_context().get_parameter_source("notes")
+    if output_format == "csv" and source not in (None, click.core.ParameterSource.DEFAULT):
+        raise CliError("--notes/--no-notes has no effect with --format csv (CSV has no corrections)")
     with one_line_errors():
         chosen = [model_from_spec(r) for r in rows] if rows else None
         table = optfilters.summary_table(chosen)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import click
 
-from ._common import CliError, OneLineCommand, check_output_folder, one_line_errors
+from optfilters.validation import check_distinct
+
+from ._common import CliError, NonEmptyPath, OneLineCommand, check_output_folder, one_line_errors
 
 
 def register(group: click.Group) -> None:
@@ -24,9 +26,10 @@ def register(group: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the audit as one JSON object on stdout.")
     @click.option(
         "--out",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=NonEmptyPath(file_okay=False, path_type=Path),
         default=None,
-        help="Write the atlas (atlas.md, atlas.json, atlas.png) into this folder (created if missing).",
+        help="Write the atlas (atlas.md, atlas.json, atlas.png) into this folder (created if missing; its parent "
+        "folder must exist).",
     )
     @click.option("--quick", is_flag=True, help="Reduced probe sizes (seconds per class).")
     @click.option(
@@ -64,6 +67,8 @@ def register(group: click.Group) -> None:
           optfilters audit pytorch_optimizer --json > atlas.json
           optfilters audit my_optimizers.py --only Signum
         """
+        with one_line_errors():  # a class named twice would be probed twice
+            check_distinct(only, "--only")
         if out is not None:  # refused before the long probes, not after
             check_output_folder(out, "--out")
         with one_line_errors():

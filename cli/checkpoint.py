@@ -22,14 +22,14 @@ from typing import Any
 
 import click
 
-from ._common import CliError, OneLineCommand, check_output_file, one_line_errors
+from ._common import CliError, NonEmptyPath, OneLineCommand, check_output_file, one_line_errors
 
 __all__ = ["register"]
 
 
 @click.command("convert-checkpoint", cls=OneLineCommand)
-@click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("source", type=NonEmptyPath(path_type=Path, dir_okay=False))
+@click.argument("target", type=NonEmptyPath(path_type=Path, dir_okay=False))
 @click.option(
     "--optimizer",
     "name",
@@ -55,15 +55,16 @@ def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str 
     Example: optfilters convert-checkpoint ckpt.pt out.pt --optimizer adam --key optimizer
     """
     with one_line_errors():
-        import torch
-
         from optfilters import resolve_name
-        from optfilters.torch.checkpoint import from_torch, to_torch
 
         canonical = resolve_name(name)
-        check_output_file(target, "TARGET")
         if source.is_file() and target.exists() and os.path.samefile(source, target):
             raise CliError(f"TARGET {str(target)!r} is the SOURCE file: write the converted checkpoint to a new file")
+        check_output_file(target, "TARGET")  # before torch loads: a place that cannot be written is said first
+        import torch
+
+        from optfilters.torch.checkpoint import from_torch, to_torch
+
         saved: Any = _load(torch, source)
         if key is not None:
             if not isinstance(saved, dict) or key not in saved:
@@ -71,6 +72,7 @@ def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str 
                 raise CliError(f"{source} has no key {key!r} (its keys: {keys})")
             state_dict = saved[key]
         else:
+            _suggest_key(saved, source)
             state_dict = saved
         converted = from_torch(state_dict, canonical) if to == "optfilters" else to_torch(state_dict, canonical)
         out = {**saved, key: converted} if key is not None else converted
@@ -79,6 +81,23 @@ def convert_checkpoint(source: Path, target: Path, name: str, to: str, key: str 
     click.echo(
         f"wrote {target}: {canonical} optimizer state in {to} format ({count} parameter{'' if count == 1 else 's'})"
     )
+
+
+def _is_state_dict(value: Any) -> bool:
+    return isinstance(value, dict) and "state" in value and "param_groups" in value
+
+
+def _suggest_key(saved: Any, source: Path) -> None:
+    """Refuse a whole file that is not an optimizer state dict but holds one under a key (a training
+    checkpoint ``{"model": ..., "optimizer": {...}}``), naming ``--key``."""
+    if not isinstance(saved, dict) or _is_state_dict(saved):
+        return
+    keys = [k for k, v in saved.items() if _is_state_dict(v)]
+    if keys:
+        options = " or ".join(f"--key {k}" for k in keys[:3])
+        raise CliError(
+            f"{source} is not an optimizer state dict but a dict whose entry {keys[0]!r} holds one: give {options}"
+        )
 
 
 def _load(torch: Any, source: Path) -> Any:

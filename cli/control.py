@@ -31,6 +31,7 @@ from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS
 
 from ._common import (
     CliError,
+    DependentOption,
     FiniteFloatRange,
     Selection,
     echo_json,
@@ -53,8 +54,12 @@ __all__ = ["curvature_option", "point_lines", "point_options", "register", "stab
 # ----------------------------------------------------------------------------- shared options
 
 
-def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
-    """``--curvature``, ``--lr-curvature``, ``--staleness`` and ``--second-moment``: the operating point."""
+def point_options(curvature_default: float | None = 1.0, exclusive: bool = True) -> list[click.Option]:
+    """``--curvature``, ``--lr-curvature``, ``--staleness`` and ``--second-moment``: the operating point.
+
+    With ``exclusive`` (margins, sensitivity) ``--lr-curvature`` replaces ``--lr`` and ``--curvature`` and
+    is refused with either (one would override the other); without (locus) it only marks a point.
+    """
     return [
         click.Option(
             ["--curvature", "curvature"],
@@ -63,12 +68,15 @@ def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
             show_default=curvature_default is not None,
             help="Curvature h of the quadratic; the operating point is x = lr * h (with --lr).",
         ),
-        click.Option(
+        DependentOption(
             ["--lr-curvature", "lr_curvature"],
             type=FiniteFloatRange(min=0.0, min_open=True),
             default=None,
             metavar="X",
-            help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised).",
+            excludes=("curvature", "lr") if exclusive else (),
+            help="Give x = lr * h directly instead of --lr and --curvature (preconditioned when linearised)."
+            if exclusive
+            else "Mark the operating point x = lr * h on the locus.",
         ),
         staleness_option(
             "Steps of gradient staleness in the loop: the gradient is taken at theta_{t-1-D} (at most "
@@ -82,9 +90,7 @@ def point_options(curvature_default: float | None = 1.0) -> list[click.Option]:
 
 
 def _point(selection: Selection, curvature: float | None, lr_curvature: float | None) -> dict[str, Any]:
-    if lr_curvature is not None:
-        if "lr" in selection.overrides:
-            raise CliError("give --lr-curvature or --lr (with --curvature), not both")
+    if lr_curvature is not None:  # neither --lr nor --curvature was given (DependentOption's excludes)
         return {"lr_curvature": lr_curvature}
     return {"curvature": 1.0 if curvature is None else curvature}
 
@@ -542,7 +548,7 @@ def register(group: click.Group) -> None:
             "locus",
             _locus,
             [
-                *point_options(),
+                *point_options(exclusive=False),
                 points_option(400, "Number of lr*h values swept."),
                 json_option(),
                 plot_option("Also write the root locus to FILE (png, svg, pdf)."),
@@ -586,12 +592,13 @@ def register(group: click.Group) -> None:
                     metavar="N",
                     help="Also give the exact verdict of a run of N steps at lr*h (with --lr, default N: the last t).",
                 ),
-                click.Option(
+                DependentOption(
                     ["--curvature", "curvature"],
                     type=FiniteFloatRange(min=0.0, min_open=True),
                     default=None,
                     metavar="H",
-                    help="Curvature of the run (default 1).",
+                    needs=("lr", "run_steps"),
+                    help="curvature of the run (default 1).",
                 ),
                 click.Option(
                     ["--schedule", "schedule"],

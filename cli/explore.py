@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from optfilters.validation import check_distinct
+
 from ._common import CliError, OneLineCommand, one_line_errors
 
 
@@ -40,6 +42,8 @@ def register(group: click.Group) -> None:
         URL holds the configuration (?a=adam&a.beta1=0.95&b=momentum&fn=rosenbrock):
         copy it to share one.
         """
+        with one_line_errors():  # a model offered twice: the second would silently replace the first
+            check_distinct(models, "--model")
         try:
             import bokeh  # noqa: F401
         except ModuleNotFoundError:

@@ -18,9 +18,17 @@ from typing import Any
 
 import click
 
-from optfilters.validation import atomic_write_text
+from optfilters.validation import atomic_write_text, check_distinct
 
-from ._common import CliError, OneLineCommand, check_output_folder, warn
+from ._common import (
+    CliError,
+    NonEmptyPath,
+    OneLineCommand,
+    check_output_folder,
+    headless_matplotlib,
+    one_line_errors,
+    warn,
+)
 
 
 def register(group: click.Group) -> None:
@@ -31,10 +39,10 @@ def register(group: click.Group) -> None:
     @click.option("--all", "all_sources", is_flag=True, help="Regenerate every source.")
     @click.option(
         "--out",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=NonEmptyPath(file_okay=False, path_type=Path),
         default=Path("figures"),
         show_default=True,
-        help="Output folder; each source writes into OUT/<source>/.",
+        help="Output folder, created if missing (its parent folder must exist); each source writes into OUT/<source>/.",
     )
     @click.option("--quick", is_flag=True, help="Reduced sizes (seconds per source), as CI runs it.")
     @click.option(
@@ -67,14 +75,14 @@ def register(group: click.Group) -> None:
         unknown = [s for s in chosen if s not in SOURCES]
         if unknown:
             raise click.UsageError(f"unknown figure source {unknown[0]!r}; known: {', '.join(SOURCES)}")
+        with one_line_errors():  # a source named twice would run twice
+            check_distinct(chosen, "SOURCES")
 
         check_output_folder(out, "--out")
         summary = out / "numbers.json"  # every source's checked numbers; a partial run updates its own sources
         _read_summary(summary, SOURCES)  # a corrupt summary is repaired (with a message) before the long runs
 
-        import matplotlib
-
-        matplotlib.use("Agg")
+        headless_matplotlib()
         results: dict[str, Any] = {}
         failures: list[str] = []
         for source in chosen:

@@ -195,7 +195,11 @@ def register(group: click.Group) -> None:
                 if "=" not in item:
                     raise CliError(f"--option needs KEY=VALUE, got {item!r}")
                 key, raw = item.split("=", 1)
-                options.update(parse_constructor_options([f"--{key.strip()}={raw}"]))
+                parsed = parse_constructor_options([f"--{key.strip()}={raw}"])
+                repeated = sorted(set(parsed) & set(options))
+                if repeated:  # the last would silently win
+                    raise CliError(f"constructor keyword {repeated[0]!r} given twice (--option {item!r})")
+                options.update(parsed)
             mapping = _parse_map(raw_map)
             if mapping and not compare:
                 raise CliError("--map needs --compare NAME")
@@ -289,7 +293,10 @@ def _parse_map(items: Sequence[str]) -> dict[str, tuple[str, ...]]:
             check_distinct(targets, "--map")
         if not sep or not key.strip().isidentifier() or not targets or not all(t.isidentifier() for t in targets):
             raise CliError(f"--map needs KEY=NAME[,NAME], got {item!r}")
-        out[key.strip().replace("-", "_")] = targets
+        name = key.strip().replace("-", "_")
+        if name in out:  # the last would silently win
+            raise CliError(f"--map maps {key.strip()!r} twice, got {item!r}")
+        out[name] = targets
     return out
 
 

@@ -282,11 +282,12 @@ def _large_signal_options() -> list[click.Parameter]:
             needs="bound",
             help="values of the first parameter (default 0.9).",
         ),
-        click.Option(
+        DependentOption(
             ["--parameters", "parameters"],
             default="beta1,beta2",
             show_default=True,
-            help="The two hyperparameters of --map-* and --bound.",
+            needs=("map_rows", "map_columns", "bound"),
+            help="the two hyperparameters of the map and the bound.",
         ),
         json_option(),
         plot_option("Also write the response (or the map) to FILE (png, svg, pdf)."),

@@ -32,6 +32,7 @@ from optfilters.validation import MAX_PREDICT_STALENESS, MAX_SAMPLES, MAX_SEED, 
 from ._common import (
     CliError,
     DependentOption,
+    NormaliserOption,
     Selection,
     condition_number_option,
     echo_json,
@@ -148,7 +149,7 @@ def _quadratic_options(default_steps: int) -> list[click.Option]:
             help="Learning-rate schedule: exponential:GAMMA, step:SIZE[:GAMMA], linear:TOTAL[:END], inverse:DECAY, "
             "cosine:TOTAL[:MIN], warmup:STEPS[,SPEC] (default: constant).",
         ),
-        click.Option(
+        NormaliserOption(
             ["--second-moment", "second_moment"],
             default="tracking",
             show_default=True,
@@ -569,9 +570,20 @@ def _observe_options() -> list[click.Parameter]:
             needs="divergence",
             help="largest number of steps per run.",
         ),
-        click.Option(
+        DependentOption(
             ["--network", "network"],
             is_flag=True,
+            excludes=(
+                "curvatures",
+                "noise_var",
+                "init",
+                "init_var",
+                "schedule",
+                "second_moment",
+                "staleness",
+                "seeds",
+                "divergence",
+            ),
             help="Train the real network of optfilters.network (an MLP on scikit-learn's digits) instead of the "
             "quadratic: loss, sharpness against the predicted edge of stability, empirical transfer function.",
         ),

@@ -902,7 +902,10 @@ def command_line(source: str, argv: Sequence[str] | None = None) -> tuple[str, b
     """A source module's command line ``[OUT_DIR] [--quick]``: the output folder and the quick flag.
 
     ``--help`` prints the usage and exits; an unknown option or a second
-    folder is a one-line error with exit code 2.
+    folder is a one-line error with exit code 2, and so is an OUT_DIR given
+    with a missing parent folder or an empty name (a given OUT_DIR is created
+    like ``mkdir``, not ``mkdir -p``, as ``optfilters figures --out``; the
+    default ``figures/<source>`` is created with its parent).
 
     Examples
     --------
@@ -929,7 +932,18 @@ def command_line(source: str, argv: Sequence[str] | None = None) -> tuple[str, b
     )
     parser.add_argument("--quick", action="store_true", help="reduced sizes (seconds), as CI runs it")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    return str(args.out_dir), bool(args.quick)
+    out_dir = str(args.out_dir)
+    if out_dir != parser.get_default("out_dir"):  # a folder given: created like mkdir, not mkdir -p
+        if not out_dir.strip():
+            parser.error(f"OUT_DIR: an empty name is not a path, got {out_dir!r}")
+        parent = Path(out_dir).parent
+        if not parent.is_dir():
+            why = "is not a folder" if parent.exists() else "does not exist"
+            parser.error(
+                f"OUT_DIR: folder {str(parent)!r} {why}: cannot create {Path(out_dir).name!r} in it "
+                "(create the folder first)"
+            )
+    return out_dir, bool(args.quick)
 
 
 def summary_lines(source: str, numbers: Mapping[str, Any], kept: int = 0) -> tuple[list[str], list[Check]]:
@@ -1002,7 +1016,15 @@ def run_source(
     """
     out_dir, quick = command_line(source, argv)
     module = source_module(source)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    try:  # the default figures/<source> with its parent; a folder given has an existing parent (command_line)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(
+            f"python -m {__name__}.{source}: error: cannot write to OUT_DIR {out_dir!r}: "
+            f"{(exc.strerror or str(exc)).lower()}",
+            file=sys.stderr,
+        )
+        return 2
     with stderr_bars(), deterministic(), recording_kept() as kept:
         numbers: dict[str, Any] = module.reproduce(out_dir, quick=quick)
     if report is not None:

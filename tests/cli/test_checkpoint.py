@@ -44,7 +44,8 @@ def test_convert_checkpoint_on_the_command_line(tmp_path: Path) -> None:
     out = str(tmp_path / "x.pt")
     for args, message in (
         ([str(source), out, "--optimizer", "sgd", "--key", "optimizer"], "has no 'momentum'"),
-        ([str(source), out, "--optimizer", "adam"], "not an optimizer state dict"),
+        ([str(source), out, "--optimizer", "adam"], "not an optimizer state dict but a dict whose entry 'optimizer'"),
+        ([str(source), out, "--optimizer", "adam"], "holds one: give --key optimizer\n"),
         ([str(source), out, "--optimizer", "adam", "--key", "opt"], "has no key 'opt'"),
         ([str(tmp_path / "missing.pt"), out, "--optimizer", "adam"], "missing.pt"),
         ([str(source), out, "--optimizer", "butterworth", "--key", "optimizer"], "no torch.optim counterpart"),

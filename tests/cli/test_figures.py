@@ -92,6 +92,25 @@ def test_unwritable_out_is_a_one_line_error() -> None:
         check_output_folder(Path("/proc/optfilters-figures"), "--out")  # figures' --out check (moved to _common)
 
 
+def test_out_creates_its_folder_but_not_a_missing_parent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 13: --out DIR is created (like mkdir), a missing parent is refused by name before any run (it was
+    created with all its parents, like mkdir -p); a source named twice is refused (it ran twice)."""
+    with fake_source(monkeypatch, fail=False):
+        made = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path / "new"), "--json"])
+        deep = CliRunner().invoke(main, ["figures", "fake", "--out", str(tmp_path / "missing" / "deep")])
+        twice = CliRunner().invoke(main, ["figures", "fake", "fake", "--out", str(tmp_path / "twice")])
+    assert made.exit_code == 0, made.output
+    assert (tmp_path / "new" / "fake" / "numbers.json").is_file()
+    assert deep.exit_code == 2 and deep.stdout == ""
+    assert deep.stderr == (
+        f"Error: --out: folder '{tmp_path / 'missing'}' does not exist: cannot create 'deep' in it "
+        "(create the folder first)\n"
+    )
+    assert not (tmp_path / "missing").exists()
+    assert twice.exit_code == 2 and twice.stderr.startswith("Error: SOURCES names 'fake' twice")
+    assert not (tmp_path / "twice").exists()
+
+
 def test_concurrent_updates_keep_every_source(tmp_path: Path) -> None:
     """Eight writers update their own key of one summary under the lock: all eight survive."""
     summary = tmp_path / "numbers.json"

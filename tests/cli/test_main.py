@@ -506,25 +506,57 @@ NEWER_ROWS = [
 ]
 
 
+def _sample(opt: click.Option) -> list[str]:
+    """The option with a valid value: ``["--points", "2"]``, ``["--json"]``."""
+    flag = opt.opts[0]
+    if opt.is_flag:
+        return [flag]
+    if isinstance(opt.type, click.Choice):
+        return [flag, str(opt.type.choices[-1])]
+    if isinstance(opt.type, (click.IntRange, click.FloatRange)):
+        low = opt.type.min if opt.type.min is not None else 1
+        return [flag, str(low + 1 if opt.type.min_open else low)]
+    return [flag, {"--size": "8x4.5", "--tune": "lr", "--rows": "0.9", "--lr": "0.1"}.get(flag, "x")]
+
+
 def _dependent_rows() -> list[tuple[list[str], str]]:
     """Issue 13: every option that only works with another one (``--title`` with ``--plot``, ``--mu`` with
-    ``--condition-number``), of every command, given without it: refused, naming both (it was ignored)."""
+    ``--condition-number``, ``thresholds --curvature`` with ``--lr`` or ``--run-steps``), of every command, given
+    without it: refused, naming both (it was ignored); and every option given with one it excludes
+    (``margins --lr-curvature`` with ``--curvature`` or ``--lr``: one overrode the other), refused naming both."""
     rows: list[tuple[list[str], str]] = []
     for name in COMMANDS:
-        for opt in _options(COMMANDS[name]):
+        options = {opt.name: opt for opt in _options(COMMANDS[name])}
+        for opt in options.values():
             if not isinstance(opt, common.DependentOption):
                 continue
             flag = opt.opts[0]
-            if opt.is_flag:
-                value: list[str] = []
-            elif isinstance(opt.type, click.Choice):
-                value = [str(opt.type.choices[-1])]
-            elif isinstance(opt.type, (click.IntRange, click.FloatRange)):
-                value = [str(opt.type.min if opt.type.min is not None else 1)]
-            else:
-                value = {"--size": ["8x4.5"], "--tune": ["lr"], "--rows": ["0.9"]}.get(flag, ["x"])
-            needs = common.option_name(opt.needs)
-            rows.append(([*_prefix(name), *REQUIRED.get(name, []), flag, *value], f"^Error: {flag} needs {needs}"))
+            prefix = [*_prefix(name), *REQUIRED.get(name, [])]
+            if opt.needs is not None:
+                names = [opt.needs] if isinstance(opt.needs, str) else list(opt.needs)
+                needs = " or ".join(common.option_name(n) for n in names)
+                rows.append(([*prefix, *_sample(opt)], f"^Error: {flag} needs {needs} "))
+            for other in opt.excludes:
+                other_flag = common.option_name(other) if other != "as_json" else "--json"
+                rows.append(
+                    (
+                        [*prefix, *_sample(opt), *_sample(options[other])],
+                        f"^Error: give {flag} or {other_flag}, not both",
+                    )
+                )
+    return rows
+
+
+def _normaliser_rows() -> list[tuple[list[str], str]]:
+    """Issue 13: every option that only means something for a normalising optimizer (``--second-moment``), given
+    for sgd, momentum and lion (a sign, no normaliser) on every command that has one: refused (it was ignored)."""
+    rows = []
+    for name in COMMANDS:
+        for opt in _options(COMMANDS[name]):
+            if isinstance(opt, common.NormaliserOption):
+                for model in ("sgd", "momentum", "lion"):
+                    args = [name, model, *REQUIRED.get(name, []), opt.opts[0], "2"]
+                    rows.append((args, f"^Error: {opt.opts[0]} has no effect on {model}: it does not normalise"))
     return rows
 
 
@@ -568,7 +600,133 @@ ISSUE_13_ROWS: list[tuple[list[str], str]] = [
 ]
 
 
-ROWS = _generic_rows() + SPECIFIC + NEWER_ROWS + _dependent_rows() + _output_rows() + ISSUE_13_ROWS
+#: Positional arguments of the commands with folder outputs, for rows about their options.
+ARGUMENTS = {"figures": ["sign_stages"], "audit": ["torch.optim"], "convert-checkpoint": ["in.pt", "out.pt"]}
+
+
+def _folder_rows() -> list[tuple[list[str], str]]:
+    """Issue 13: every folder output (``figures --out``, ``audit --out``) creates its folder but not a missing
+    parent (like mkdir, not mkdir -p: it created the whole tree), refused by name before any work; and every
+    path option or argument refuses an empty name (it read as the current folder '.')."""
+    rows = []
+    for name, command in COMMANDS.items():
+        for param in command.params:
+            if not isinstance(param.type, common.NonEmptyPath):
+                continue
+            if isinstance(param, click.Option):
+                args = [name, *ARGUMENTS.get(name, []), param.opts[0]]
+                if not param.type.file_okay:
+                    rows.append(
+                        (
+                            [*args, "/nonexistent_dir_zz/deep"],
+                            f"^Error: {param.opts[0]}: folder '/nonexistent_dir_zz' does not exist: cannot create "
+                            "'deep' in it",
+                        )
+                    )
+                rows.append(([*args, ""], "an empty name is not a path, got ''"))
+            else:
+                values = ["x.pt" if p is not param else "" for p in command.params if isinstance(p, click.Argument)]
+                rows.append(([name, *values, "--optimizer", "adam"], "an empty name is not a path, got ''"))
+    for name in COMMANDS:
+        if any("--plot" in opt.opts for opt in _options(COMMANDS[name])):
+            rows.append(([*_prefix(name), *REQUIRED.get(name, []), "--plot", ""], r"--plot.*got ''"))
+    return rows
+
+
+def _repeated_rows() -> list[tuple[list[str], str]]:
+    """Issue 13: every single-valued option of every command (hyperparameters too) given twice is refused by name
+    (click kept the last value silently)."""
+    rows = []
+    arguments = {**ARGUMENTS, "identify": ["torch.optim.SGD"]}
+    for name in COMMANDS:
+        for opt in _options(COMMANDS[name]):
+            longs = [o for o in (*opt.opts, *opt.secondary_opts) if o.startswith("--")]
+            if opt.multiple or opt.count or not longs:
+                continue
+            args = [*_prefix(name), *arguments.get(name, []), *_sample(opt), *_sample(opt)]
+            rows.append((args, f"^Error: {re.escape('/'.join(longs))} given twice: give it once"))
+    return rows
+
+
+#: Issue 13 (silently ignored or repeated options): an option given twice kept its last value; a repeated figure
+#: source ran twice; output places that cannot be written were found only after the work.
+OPTION_ROWS: list[tuple[list[str], str]] = [
+    (["response", "momentum", "--plot", "a.png", "--plot", "b.png"], "^Error: --plot given twice: give it once"),
+    (["step", "momentum", "--steps", "3", "--steps", "4"], "--steps given twice"),
+    (["response", "adam", "--beta1", "0.8", "--beta1", "0.9"], "--beta1 given twice"),
+    (["response", "sgd", "--momentum", "0.9", "--nesterov", "--no-nesterov"], "--nesterov/--no-nesterov given twice"),
+    (["response", "momentum", "--json", "--json"], "--json given twice"),
+    (["compare", "--points", "3", "--points", "4", "momentum"], "--points given twice"),
+    (["compare", "momentum", "--momentum", "0.5", "--momentum", "0.6", "nesterov"], "--momentum given twice"),
+    (["predict", "momentum", "--curvatures", "1", "--curvatures", "2"], "--curvatures given twice"),
+    (["figures", "--out", "a", "--out", "b", "sign_stages"], "--out given twice"),
+    (["table", "--format", "csv", "--format", "latex"], "--format given twice"),
+    (["audit", "torch.optim", "--time-limit", "1", "--time-limit", "2"], "--time-limit given twice"),
+    (["convert-checkpoint", "a.pt", "b.pt", "--optimizer", "adam", "--optimizer", "sgd"], "--optimizer given twice"),
+    (["identify", "torch.optim.SGD", "--steps", "64", "--steps", "96"], "--steps given twice"),
+    (["figures", "sign_stages", "sign_stages"], "SOURCES names 'sign_stages' twice"),
+    (["compare", "--set", "momentum=0.5", "--set", "momentum=0.6", "momentum"], "--set momentum given twice"),
+    (["audit", "torch.optim", "--only", "SGD", "--only", "SGD"], "--only names 'SGD' twice"),
+    (["explore", "--model", "m.py:a", "--model", "m.py:a"], "--model names 'm.py:a' twice"),
+    (["identify", "torch.optim.SGD", "--momentum", "0.9", "-o", "momentum=0.5"], "keyword 'momentum' given twice"),
+    (
+        ["identify", "torch.optim.SGD", "--compare", "momentum", "--map", "m=momentum", "--map", "m=dampening"],
+        "--map maps 'm' twice",
+    ),
+    (["figures", "sign_stages", "batch_size", "sign_stages"], "SOURCES names 'sign_stages' twice"),
+    (["table", "--format", "csv", "--no-notes"], "--notes/--no-notes has no effect with --format csv"),
+    (["thresholds", "momentum", "--curvature", "2"], "^Error: --curvature needs --lr or --run-steps "),
+    (["margins", "momentum", "--lr-curvature", "1", "--curvature", "2"], "give --lr-curvature or --curvature"),
+    (["sensitivity", "momentum", "--lr-curvature", "1", "--lr", "0.1"], "give --lr-curvature or --lr"),
+    (["large-signal", "adam", "--parameters", "beta1,eps"], "--parameters needs --map-rows or --map-columns"),
+    (["response", "momentum", "--plot", "/proc/optfilters-x.png"], "^Error: --plot: .*cannot write"),
+    (["margins", "adam", "--plot", "/sys/optfilters-x.png"], "^Error: --plot: .*cannot write"),
+    (
+        ["convert-checkpoint", "in.pt", "/proc/optfilters-out.pt", "--optimizer", "adam"],
+        "^Error: TARGET: .*cannot write",
+    ),
+]
+
+
+ROWS = (
+    _generic_rows()
+    + SPECIFIC
+    + NEWER_ROWS
+    + _dependent_rows()
+    + _normaliser_rows()
+    + _output_rows()
+    + ISSUE_13_ROWS
+    + _folder_rows()
+    + _repeated_rows()
+    + OPTION_ROWS
+)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_no_option_is_silently_dropped_and_outputs_are_checked_first(tmp_path: Path) -> None:
+    """The README's sentences on dropped options and output places, each case run (the tables cover every
+    command)."""
+    text = " ".join(README.read_text().split())
+    assert "No option is silently dropped: one given twice (`--plot a.png --plot b.png`)" in text
+    assert "create DIR but not a missing parent folder (like `mkdir`, not `mkdir -p`)" in text
+    cases = [
+        (["response", "momentum", "--plot", str(tmp_path / "a.png"), "--plot", str(tmp_path / "b.png")], "twice"),
+        (["thresholds", "momentum", "--curvature", "2"], "--curvature needs --lr or --run-steps"),
+        (["margins", "momentum", "--lr-curvature", "1", "--curvature", "2"], "give --lr-curvature or --curvature"),
+        (["margins", "momentum", "--lr-curvature", "1", "--lr", "0.1"], "give --lr-curvature or --lr"),
+        *[(["margins", m, "--second-moment", "2"], f"no effect on {m}") for m in ("sgd", "momentum", "lion")],
+        (["response", "momentum", "--plot", str(tmp_path / "no" / "x.png")], "does not exist"),
+        (["convert-checkpoint", "in.pt", str(tmp_path / "no" / "out.pt"), "--optimizer", "adam"], "does not exist"),
+        (["audit", "torch.optim", "--out", str(tmp_path / "no" / "atlas")], "does not exist"),
+        (["figures", "sign_stages", "--out", str(tmp_path / "no" / "figures")], "does not exist"),
+    ]
+    for args, pattern in cases:
+        check_one_line_error(CliRunner().invoke(main, args), args, pattern)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written, no folder created
+    assert common.check_output_folder(tmp_path / "atlas", "--out") == tmp_path / "atlas"
+    assert (tmp_path / "atlas").is_dir()  # the folder itself is created
 
 
 def test_table_is_large_and_covers_every_command() -> None:
@@ -641,6 +799,10 @@ FOREIGN_ROWS: list[tuple[list[str], str]] = [
     (["convert-checkpoint", "{adam}", "{out}", "--optimizer", "momentum"], "not momentum"),
     (["convert-checkpoint", "{sgd}", "{out}", "--optimizer", "butterworth"], "no torch.optim counterpart"),
     (["convert-checkpoint", "{sgd}", "{out}", "--optimizer", "momentum", "--to", "torch"], "format already"),
+    (
+        ["convert-checkpoint", "{train}", "{out}", "--optimizer", "momentum"],
+        r"entry 'optimizer' .*give --key optimizer$",
+    ),
     (["convert-checkpoint", "{train}", "{out}", "--optimizer", "momentum", "--key", "opt"], "has no key 'opt'"),
     (["convert-checkpoint", "{train}", "{out}", "--optimizer", "momentum", "--key", "model"], "not an optimizer"),
     (["convert-checkpoint", "{sgd}", "/proc/optfilters-out.pt", "--optimizer", "momentum"], "cannot write"),
@@ -736,6 +898,28 @@ def _subprocess(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
 
 
+@needs_plot
+def test_plot_prints_no_matplotlib_text(tmp_path: Path) -> None:
+    """Issue 13: with matplotlib's config and cache folders unwritable, --plot wrote the figure but matplotlib's
+    log ("Matplotlib created a temporary cache directory ...") reached stderr; nothing does now."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "MPLCONFIGDIR"}
+    env.update(HOME="/proc", XDG_CONFIG_HOME="/proc/optfilters-config", XDG_CACHE_HOME="/proc/optfilters-cache")
+    code = "import sys; from optfilters.cli import main; main(sys.argv[1:], prog_name='optfilters')"
+    target = tmp_path / "bode.png"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "response", "momentum", "--plot", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert target.read_bytes().startswith(MAGIC["png"])
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -743,6 +927,8 @@ def _subprocess(args: list[str]) -> subprocess.CompletedProcess[str]:
         ["predict", "adam", "--second-moment", "0", "--eps", "0"],
         ["response"],
         ["identify", "torch.optim.SGD", "--steps", "1000000000000"],
+        ["predict", "momentum", "--steps", "2000000", "--plot", "/proc/optfilters-x.png"],
+        ["observe", "momentum", "--plot", "/sys/optfilters-x.png"],
     ],
 )
 def test_bad_input_real_process(args: list[str]) -> None:

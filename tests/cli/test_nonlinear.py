@@ -87,7 +87,7 @@ def test_certify_and_stability_certify():
         (("large-signal", "adam", "--ratio", "-1"), "--ratio"),
         (("large-signal", "adam", "--map-rows", "0.9"), "--map-rows and --map-columns go together"),
         (("large-signal", "adagrad"), "no steady state"),
-        (("large-signal", "adam", "--parameters", "beta1"), "--parameters needs two names"),
+        (("large-signal", "adam", "--parameters", "beta1", "--bound", "2"), "--parameters needs two names"),
         (("certify", "lion", "--condition-number", "4"), "takes the sign"),
         (("certify", "sgd"), "--condition-number"),
         (("stability", "momentum", "--certify"), "--certify needs --condition-number"),

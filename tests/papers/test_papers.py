@@ -184,7 +184,7 @@ def test_module_command_lines_handle_help_and_bad_options(source: str, tmp_path:
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith(f"usage: python -m {module}") and "--quick" in shown.stdout
     assert list(tmp_path.iterdir()) == []  # nothing run, no ./--help/ folder
-    for bad in (["--bogus"], ["a", "b"], ["-x"]):
+    for bad in (["--bogus"], ["a", "b"], ["-x"], ["missing/deep"], [""], ["/proc/optfilters-figures"]):
         done = subprocess.run(
             [sys.executable, "-m", module, *bad], capture_output=True, text=True, timeout=120, cwd=tmp_path
         )
