@@ -18,11 +18,14 @@ _EMPTY_LIKE = np.empty_like
 
 def _filled(out: Any, value: float) -> Any:
     if isinstance(out, np.ndarray) and out.dtype.kind in "fciu":
-        out.fill(value if out.dtype.kind in "fc" else int(value))
+        out.fill(value if out.dtype.kind in "fc" else abs(int(value)) % 100 if out.dtype.kind == "u" else int(value))
     return out
 
 
 def poison_empty(monkeypatch: pytest.MonkeyPatch, value: float) -> None:
-    """Until the test ends, ``np.empty`` and ``np.empty_like`` return arrays filled with ``value`` (ints: its int)."""
+    """Until the test ends, ``np.empty`` and ``np.empty_like`` return arrays filled with ``value``.
+
+    Integer arrays get its integer part (unsigned ones its magnitude mod 100).
+    """
     monkeypatch.setattr(np, "empty", lambda *args, **kwargs: _filled(_EMPTY(*args, **kwargs), value))
     monkeypatch.setattr(np, "empty_like", lambda *args, **kwargs: _filled(_EMPTY_LIKE(*args, **kwargs), value))
