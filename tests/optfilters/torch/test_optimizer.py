@@ -3110,6 +3110,32 @@ def test_text_or_a_bool_in_a_param_group_is_refused_at_the_step(
 
 
 @pytest.mark.parametrize(
+    ("model", "kwargs", "key", "bad"),
+    [
+        ("momentum", {"lr": 0.1, "weight_decay": 0}, "weight_decay", False),
+        ("momentum", {"lr": 0.1, "weight_decay": 1.0}, "weight_decay", True),
+        ("momentum", {"lr": 0.1, "momentum": 0.0}, "momentum", False),
+        ("adam", {"lr": 0.01, "betas": (0.0, 0.999)}, "betas", (False, 0.999)),
+    ],
+    ids=["weight_decay-0-False", "weight_decay-1-True", "momentum-0-False", "betas-0-False"],
+)
+def test_a_bool_equal_to_the_stepped_number_is_refused_too(
+    model: str, kwargs: dict[str, Any], key: str, bad: Any
+) -> None:
+    """The bridge caches the model of a group by its hyperparameters: ``False == 0`` and ``True == 1`` hash alike,
+    so after a step with ``weight_decay=0`` the bool ``False`` found that model and trained, where a fresh optimizer
+    refuses it.  The cache key holds each value's type too."""
+    opt = _make(model, **kwargs)
+    _step(opt)
+    before = _snapshot(opt)
+    opt.param_groups[0][key] = bad
+    _grads(opt)
+    with pytest.raises(ValueError, match=f"{key} must be"):
+        opt.step()
+    _assert_unchanged(opt, before)
+
+
+@pytest.mark.parametrize(
     ("model", "kwargs"),
     [("sgd", {"lr": "0.1"}), ("nesterov", {"momentum": "0.9"}), ("adam", {"betas": (0.9, "0.99")})],
     ids=["lr", "momentum", "betas"],
