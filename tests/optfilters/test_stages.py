@@ -429,3 +429,23 @@ def test_sign_scalar_closure_equals_the_array_closure() -> None:
                     got = closure(mu, sd)
                 np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0.0, err_msg=f"{mu}, {sd}")
     assert optfilters.get("adam").normaliser.scalar_closure() is None  # no closure: tracked instead
+
+
+@pytest.mark.parametrize(("cutoff", "given_first"), [(0.0137, True), (0.0173, False)])
+def test_filters_equal_by_coefficients_keep_their_own_realisation(cutoff: float, given_first: bool) -> None:
+    """``ArmaFilter ==`` compares coefficients; above order 2 a filter runs as sections of the zeros and poles it
+    stands for, which equal coefficients do not fix (an 8th-order Butterworth from its poles, and from its rounded
+    coefficients: step responses 3.5e-5 apart).  The caches of step responses (bias correction) and of a stage's
+    program were keyed by the filter, so the one of the two that ran first in the process decided both results."""
+    from optfilters.stages import LinearStage, bias_correction
+
+    z, p, k = signal.butter(8, cutoff, output="zpk")
+    given = optfilters.ArmaFilter.from_zpk(z, p, k)
+    rounded = optfilters.ArmaFilter(given.b, given.a)
+    assert given == rounded and hash(given) == hash(rounded)
+    x = np.ones((300, 1))
+    expected = {id(f): f.filter(x) for f in (given, rounded)}  # scipy's sosfilt of each filter's own sections
+    assert np.max(np.abs(expected[id(given)] - expected[id(rounded)])) > 1e-6
+    for f in (given, rounded) if given_first else (rounded, given):
+        np.testing.assert_allclose(LinearStage.of(f).response(x), expected[id(f)], rtol=1e-9, atol=1e-12)
+        assert bias_correction(f, 40) == f.step_response(64)[39] / f.dc_gain
