@@ -390,16 +390,16 @@ def _heavy_ball_loss_mpmath(lr, beta, h, init, init_var, steps):
     run from 1 scales both the mean and the spread of the starting point, E[theta_t^2] = (m0^2 + V) r_t^2."""
     import mpmath
 
-    mpmath.mp.dps = 60
-    lr, beta, h = mpmath.mpf(lr), mpmath.mpf(beta), mpmath.mpf(h)
-    theta, buf, out = mpmath.mpf(1), None, []
-    second = mpmath.mpf(init) ** 2 + mpmath.mpf(init_var)
-    for _ in range(steps + 1):
-        out.append(second * theta**2 * h / 2)
-        g = h * theta
-        buf = g if buf is None else beta * buf + g
-        theta = theta - lr * buf
-    return out
+    with mpmath.workdps(60):  # not mpmath.mp.dps = 60: that leaked to later tests
+        lr, beta, h = mpmath.mpf(lr), mpmath.mpf(beta), mpmath.mpf(h)
+        theta, buf, out = mpmath.mpf(1), None, []
+        second = mpmath.mpf(init) ** 2 + mpmath.mpf(init_var)
+        for _ in range(steps + 1):
+            out.append(second * theta**2 * h / 2)
+            g = h * theta
+            buf = g if buf is None else beta * buf + g
+            theta = theta - lr * buf
+        return out
 
 
 @pytest.mark.parametrize(
