@@ -449,3 +449,49 @@ def test_filters_equal_by_coefficients_keep_their_own_realisation(cutoff: float,
     for f in (given, rounded) if given_first else (rounded, given):
         np.testing.assert_allclose(LinearStage.of(f).response(x), expected[id(f)], rtol=1e-9, atol=1e-12)
         assert bias_correction(f, 40) == f.step_response(64)[39] / f.dc_gain
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
+
+
+def test_every_cache_key_type_compares_all_the_fields_it_is_built_from() -> None:
+    """Stages, filter terms, gains and running products key caches (the lru_caches of stage and normaliser programs,
+    ``_history``, the step plans, the bridge's model cache): two that compare equal must compute the same, so
+    equality covers every field they are built from -- a generated ``__eq__`` with no ``compare=False`` init field,
+    or ``_key()`` listing every init field (the kinds that keep cached sequences beside them).  (``ArmaFilter ==``
+    compares coefficients only; its caches key by the realisation: the test above.)"""
+    import dataclasses
+
+    import optfilters.matrix_stages
+    import optfilters.package_stages
+    import optfilters.parameter_stages  # the stage kinds of these modules: subclasses of Stage once imported
+    from optfilters.gains import Gain
+    from optfilters.program import RunningProduct
+    from optfilters.stages import FilterTerm
+
+    kinds = {c for base in (optfilters.stages.Stage, Gain, RunningProduct) for c in _subclasses(base)} | {FilterTerm}
+    keyed = set()
+    for kind in sorted((k for k in kinds if dataclasses.is_dataclass(k)), key=lambda k: k.__qualname__):
+        init = [f for f in dataclasses.fields(kind) if f.init]
+        if kind.__dataclass_params__.eq:  # type: ignore[attr-defined]
+            assert all(f.compare for f in init), kind
+        else:
+            assert "_key" in dir(kind) and kind.__eq__ is not object.__eq__, kind
+            keyed.add(kind)
+    assert keyed  # ScheduleFree, LrWeightedMomentum: checked on the catalogue's instances
+    seen = set()
+    for name in optfilters.names():
+        try:
+            model = optfilters.get(name)
+        except optfilters.InvalidHyperparameterError:  # an entry with a required hyperparameter (custom's b)
+            continue
+        for stage in model.pipeline:
+            if type(stage) in keyed:
+                names = [f.name for f in dataclasses.fields(stage) if f.init]
+                assert stage._key() == tuple(getattr(stage, n) for n in names), type(stage)
+                seen.add(type(stage))
+    assert seen == keyed
