@@ -1295,7 +1295,9 @@ class OptimizerGroup(_OneLineUsage, click.Group):
         attrs.setdefault("context_settings", {"help_option_names": ["-h", "--help"], "max_content_width": 100})
         super().__init__(name, **attrs)
         self._make_command = make_command
-        self._built: dict[str, click.Command] = {}
+        #: Commands built, by name, with what they were built from: the catalogue entry itself (an entry registered
+        #: again under the same name is a new command) or a model file's path, size and modification time.
+        self._built: dict[str, tuple[Any, click.Command]] = {}
         #: The command's own options, shown in ``--help`` (they follow NAME and its hyperparameters).
         self.shared_options: Sequence[click.Parameter] = ()
 
@@ -1315,17 +1317,21 @@ class OptimizerGroup(_OneLineUsage, click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if is_file_reference(cmd_name):
-            if cmd_name not in self._built:
+            source: Any = _file_state(cmd_name)
+            built = self._built.get(cmd_name)
+            if built is None or source is None or built[0] != source:
                 with one_line_errors():
-                    self._built[cmd_name] = self._make_command(load_entry(cmd_name))
-            return self._built[cmd_name]
+                    built = self._built[cmd_name] = (source, self._make_command(load_entry(cmd_name)))
+            return built[1]
         try:
             canonical = optfilters.resolve_name(cmd_name)
         except ValueError:
             return None
-        if canonical not in self._built:
-            self._built[canonical] = self._make_command(CATALOGUE[canonical])
-        return self._built[canonical]
+        entry = CATALOGUE[canonical]
+        built = self._built.get(canonical)
+        if built is None or built[0] is not entry:
+            built = self._built[canonical] = (entry, self._make_command(entry))
+        return built[1]
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -1340,6 +1346,19 @@ class OptimizerGroup(_OneLineUsage, click.Group):
         except ValueError as exc:
             raise CliError(str(exc)) from None
         return canonical, self.get_command(ctx, canonical), args[1:]
+
+
+def _file_state(reference: str) -> tuple[str, int, int] | None:
+    """A model file's resolved path, size and modification time (None when it cannot be read: load it to say why).
+
+    ``models/mine.py:slow`` names another file after a change of directory, and the same file after an edit.
+    """
+    path = Path(reference.split(".py:", 1)[0] + ".py").expanduser()
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
 
 def optimizer_group(

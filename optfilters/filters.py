@@ -1146,6 +1146,19 @@ class ArmaFilter:
     def __hash__(self) -> int:
         return hash((tuple(self.b.tolist()), tuple(self.a.tolist())))
 
+    def _realisation_key(self) -> tuple[bytes, bytes, bytes]:
+        """What running the filter reads, hashable: ``b``, ``a`` and, above order 2, its second-order sections.
+
+        ``==`` compares the coefficients only, but above order 2 the filter runs as sections of the zeros and poles
+        it stands for (:meth:`from_zpk`, exact products), which equal coefficients do not fix: a cache of what
+        the filter computes (its step response, a stage's program) is keyed by this, not by the filter.
+        """
+        key: tuple[bytes, bytes, bytes] | None = self._cache.get("realisation")
+        if key is None:
+            sections = self.to_sos().tobytes() if self.order > 2 and not self.is_fir else b""
+            key = self._cache["realisation"] = (self.b.tobytes(), self.a.tobytes(), sections)
+        return key
+
     def isclose(self, other: ArmaFilter, rtol: float = 1e-9, atol: float = 1e-12) -> bool:
         """True when both coefficient arrays agree to the given tolerance.
 

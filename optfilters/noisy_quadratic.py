@@ -815,7 +815,10 @@ class NoisyQuadraticPrediction(RichDisplay, Plottable):
         return null_reasons(
             {
                 "steady_state_loss": why(
-                    self.steady_state_loss, "no steady state (a rate within rounding of 1: marginal)"
+                    self.steady_state_loss,
+                    "no steady state (no rate)"
+                    if math.isnan(self.rate)
+                    else "no steady state (a rate within rounding of 1: marginal)",
                 ),
                 "rate": why(self.rate, "no rate"),
                 "averaged_steady_state_loss": why(
@@ -894,6 +897,7 @@ def _lyapunov(
     variance[radius > 1.0 + _MARGIN] = math.inf  # diverges
     # marginal (e.g. lr = 0 at the end of a schedule): no steady state
     variance[(radius >= 1.0 - _MARGIN) & (radius <= 1.0 + _MARGIN)] = math.nan
+    variance[np.isnan(radius)] = math.nan  # an undefined loop (no rate): no steady state either
     solve = np.flatnonzero((radius < 1.0 - _MARGIN) & (noise_var != 0.0) & np.any(b != 0.0, axis=1))
     if 0 < solve.size <= 4:  # a few loops: one at a time (less overhead than the stacked iteration)
         for i in solve:
@@ -966,9 +970,9 @@ def _periodic_steady(
     """
     d, n = phases[0].shape[0], phases[0].shape[1]
     k = len(phases)
-    variance = np.empty(d)
-    avg = np.empty(d) if output is not None else None
-    radius = np.empty(d)
+    variance = np.full(d, math.nan)  # a nan rate (an undefined loop) leaves its entries nan: never stale memory
+    avg = np.full(d, math.nan) if output is not None else None
+    radius = np.full(d, math.nan)
     from .closed_loop import _periodic_rate
 
     rates = _periodic_rate([p[:, :, :n] for p in phases])  # rescaled: no overflow at a long period
@@ -1336,9 +1340,13 @@ def _unscaled(values: ArrayLike, e: Any) -> FloatArray:
 
 
 def _linearisation_breaks(linearised: bool, rate: float, loss: FloatArray) -> int | None:
-    """The first step whose linearised loss overflowed although the linearised rate is below 1 (else None)."""
+    """The first step whose linearised loss overflowed although the linearised rate is below 1 or undefined (else None).
+
+    An undefined (nan) rate comes from a normaliser gain that the overflow itself made nan: the small-signal model
+    has no loop left to describe the run.
+    """
     bad = ~np.isfinite(loss)
-    if not (linearised and rate < 1.0 and bad.any()):
+    if not (linearised and not rate >= 1.0 and bad.any()):  # a rate below 1, or none (nan): not a divergence
         return None
     return int(np.argmax(bad))
 
@@ -1713,6 +1721,9 @@ def predict(
     steady_scale = ones
     for gain in limit_gains:
         steady_scale = steady_scale * gain
+    # A limit gain that is nan (the tracked moments overflowed inside a step: inf - inf) leaves the linearised loop
+    # undefined in that coordinate: no rate and no steady state (nan), never a number.
+    undefined = np.isnan(np.asarray(steady_scale, dtype=np.float64) * ones)
     avg_variance: FloatArray | None = None
     # The steady-state covariance is linear in the noise: solved for the noise scaled by a power of two (exact) where
     # a variance near 1e308 would overflow inside the solve, then scaled back (saturating to inf).
@@ -1734,15 +1745,18 @@ def predict(
             # The rate from the closed loop itself (accurate for high-order designs), per coordinate; one
             # vectorised call per distinct normaliser gain (a single one for linear models).
             base = closed_loop(m, lr=final_lr)
-            radius = np.empty(h.size)
+            radius = np.full(h.size, math.nan)
             scales = np.asarray(steady_scale, dtype=np.float64) * np.ones(h.size)
-            for s_value in np.unique(scales):
+            for s_value in np.unique(scales[~undefined]):
                 same = scales == s_value
                 loop_s = replace(base, preconditioner=float(s_value))
                 radius[same] = np.asarray(loop_s.rate(final_lr * h[same] * float(s_value)), dtype=np.float64)
         variance, radius = _lyapunov(limit, unit_noise, radius)
         if output is not None:
             avg_variance = _lyapunov_output(limit, unit_noise, output)
+    radius = np.where(undefined, math.nan, radius)
+    variance = np.where(undefined, math.nan, variance)
+    avg_variance = np.where(undefined, math.nan, avg_variance) if avg_variance is not None else None
     if noise_exponent:
         variance = _unscaled(variance, noise_exponent)
         avg_variance = _unscaled(avg_variance, noise_exponent) if avg_variance is not None else None
@@ -1761,9 +1775,10 @@ def predict(
     rate = float(np.max(radius[positive])) if np.any(positive) else 1.0
     broken = _linearisation_breaks(bool(stages), rate, expected)
     if broken is not None:
+        why = "undefined" if math.isnan(rate) else f"{fmt_list([rate])} < 1"  # undefined: a nan normaliser gain
         notes.append(
             f"NOT VALID here: the linearised loss overflows to inf from step {broken} while the linearised rate is "
-            f"{fmt_list([rate])} < 1 (the normaliser's small-signal model does not describe this run)"
+            f"{why} (the normaliser's small-signal model does not describe this run)"
         )
     time_varying = not m.is_time_invariant or schedule is not None
     if m.period is not None:

@@ -69,14 +69,16 @@ class _StepResponseCache:
     """Step responses of filters, extended on demand (for bias correction)."""
 
     def __init__(self) -> None:
-        self._cache: dict[ArmaFilter, FloatArray] = {}
+        # keyed by the realisation: filters equal by coefficients run differently when their sections differ
+        self._cache: dict[tuple[bytes, bytes, bytes], FloatArray] = {}
 
     def value(self, f: ArmaFilter, t: int) -> float:
-        known = self._cache.get(f)
+        key = f._realisation_key()
+        known = self._cache.get(key)
         if known is None or known.size < t:
             n = max(64, 1 << t.bit_length())
             known = f.step_response(n)
-            self._cache[f] = known
+            self._cache[key] = known
         return float(known[t - 1])
 
 
@@ -1584,8 +1586,16 @@ class LinearStage(Stage):
         return np.stack([runner.step(x[t], t + 1) for t in range(x.shape[0])]) if x.shape[0] else x.copy()
 
 
-@functools.lru_cache(maxsize=256)
 def _stage_program(stage: LinearStage, bias_correction: bool | None, first: bool, square: bool) -> Program:
+    """The stage's program, cached by the stage and its filters' realisations (``==`` on filters ignores them)."""
+    realisations = tuple(term.filter._realisation_key() for term in stage.terms)
+    return _cached_stage_program(stage, realisations, bias_correction, first, square)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_stage_program(
+    stage: LinearStage, realisations: tuple[Any, ...], bias_correction: bool | None, first: bool, square: bool
+) -> Program:
     bld = ProgramBuilder()
     y = bld.materialise(stage.emit_on(bld, "x", "s", square=square, bias_correction=bias_correction, first=first))
     bld.tap("y", y)

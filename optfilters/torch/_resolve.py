@@ -33,11 +33,13 @@ _WEIGHT_DECAY = Hyperparameter("weight_decay", 0.0, low=0.0, help="weight decay"
 _CACHE_SIZE = 16
 
 
-_PLAIN = (float, int, bool, str, type(None))
+#: Types whose values key the model cache as they are; not bool: ``False == 0`` and ``True == 1`` hash alike
+#: (:func:`_freeze` keys a bool by its type too).
+_PLAIN = (float, int, str, type(None))
 
 
 def _plain(values: tuple[Any, ...]) -> bool:
-    """True when the values are numbers, strings or tuples of them (hashable by value)."""
+    """True when the values are numbers (not bools), strings or tuples of them (hashable by value)."""
     for v in values:
         kind = type(v)
         if kind in _PLAIN:
@@ -132,12 +134,16 @@ def check_lr(value: Any, where: str = "lr", read: bool = True) -> Any:
 
 
 def _freeze(value: Any) -> Any:
-    """A hashable version of a hyperparameter value (tensors become numbers, lists tuples)."""
+    """A hashable version of a hyperparameter value, by value and type (tensors become numbers, lists tuples).
+
+    The type is part of it: ``False == 0`` and ``True == 1`` with equal hashes, so a bool where a number is read
+    (refused) found the model cached for the equal number, and was trained with, once that number had been stepped.
+    """
     if isinstance(value, torch.Tensor):
-        return value.item() if value.numel() == 1 else tuple(value.tolist())
+        value = value.item() if value.numel() == 1 else tuple(value.tolist())
     if isinstance(value, (list, tuple)):
         return ("seq", *(_freeze(v) for v in value))
-    return value
+    return (type(value), value)
 
 
 class Source:

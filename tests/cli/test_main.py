@@ -1134,3 +1134,55 @@ def test_unstable_wording_tells_repeated_on_the_circle_from_outside(a: str, word
     assert f"is UNSTABLE: {words}" in result.stderr
     other = {"repeated pole on the unit circle", "pole(s) outside the unit circle"} - {words}
     assert not any(o in result.output for o in other)
+
+
+_BALL = """
+import dataclasses
+import optfilters
+from optfilters import CatalogueEntry, Hyperparameter
+
+
+def _build(p):
+    return dataclasses.replace(optfilters.get("momentum", momentum=p["momentum"]), name="{name}")
+
+
+{name} = CatalogueEntry(
+    "{name}",
+    "a heavy ball, momentum {momentum}",
+    (
+        Hyperparameter("lr", 0.01, low=0.0, help="learning rate"),
+        Hyperparameter("momentum", {momentum}, low=0.0, high=1.0, high_open=True, help="momentum"),
+    ),
+    _build,
+)
+"""
+
+
+def _ball(name: str, momentum: float) -> Any:
+    namespace: dict[str, Any] = {}
+    exec(_BALL.format(name=name, momentum=momentum), namespace)  # the model file's text, run here
+    return namespace[name]
+
+
+def test_a_name_is_rebuilt_when_what_it_names_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The optimizer groups keep the command built for each NAME: an entry registered again under the same name, and
+    ``mine.py:ball`` in another directory, ran with the first one's command (its default momentum 0.5, not 0.9)."""
+    from optfilters.catalogue import register, unregister
+
+    def momentum(name: str) -> float:
+        result = CliRunner().invoke(main, ["describe", name, "--json"])
+        assert result.exit_code == 0, result.output
+        return float(json.loads(result.stdout)["hyperparameters"]["momentum"])
+
+    for value in (0.5, 0.9):
+        register(_ball("rebuiltball", value))
+        try:
+            assert momentum("rebuiltball") == value
+        finally:
+            unregister("rebuiltball")
+    for value in (0.5, 0.9):
+        folder = tmp_path / str(value)
+        folder.mkdir()
+        (folder / "mine.py").write_text(_BALL.format(name="ball", momentum=value))
+        monkeypatch.chdir(folder)
+        assert momentum("mine.py:ball") == value

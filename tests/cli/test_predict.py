@@ -293,13 +293,23 @@ def test_predict_huge_init_variance_prints_the_finite_loss():
 
 
 def test_predict_a_broken_linearisation_says_so():
-    """Adam at lr = 1e308: the linearised loss overflows at step 1 while the linearised rate is 0.1."""
+    """Adam at lr = 1e308: the linearised loss overflows at step 1, and the overflow makes the normaliser's gain nan.
+
+    The linearised loop then has no rate: undefined, never a number.  (The rate printed here was read from
+    uninitialised memory, 0.1 or 1 depending on the tests that ran before in the same process.)
+    """
     result = run("predict", "adam", "--lr", "1e308", "--steps", "4")
     assert result.exit_code == 0, result.output
-    assert "NOT VALID here: the linearised loss overflows to inf from step 1" in result.stdout
-    assert "rate (largest closed-loop pole modulus) = 0.1 (of the linearised loop: NOT VALID" in result.stdout
+    broken = "NOT VALID here: the linearised loss overflows to inf from step 1 while the linearised rate is undefined"
+    assert broken in result.stdout
+    assert "rate (largest closed-loop pole modulus) = undefined (of the linearised loop: NOT VALID" in result.stdout
+    assert "steady-state loss = undefined" in result.stdout
     data = ok_json("predict", "adam", "--lr", "1e308", "--steps", "4")
     assert data["linearisation_holds"] is False and "NOT VALID" in data["label"]
+    assert data["rate"] is None and data["steady_state_loss"] is None
+    assert data["stable"] is False and data["marginal"] is False
+    why = {"rate": "undefined: no rate", "steady_state_loss": "undefined: no steady state (no rate)"}
+    assert data["why_null"] == why
     assert ok_json("predict", "adam", "--lr", "0.01", "--steps", "4")["linearisation_holds"] is True
 
 

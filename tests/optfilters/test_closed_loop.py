@@ -268,9 +268,9 @@ def test_high_order_design_keeps_exact_poles():
 
 
 @pytest.mark.parametrize(("order", "cutoff"), [(8, 0.005), (12, 0.02)])
-def test_high_order_closed_loop_poles_against_extended_precision(order, cutoff):
+def test_high_order_closed_loop_poles_against_extended_precision(order, cutoff, monkeypatch):
     mpmath = pytest.importorskip("mpmath")
-    mpmath.mp.dps = 60
+    monkeypatch.setattr(mpmath.mp, "dps", 60)  # restored after the test (it leaked to later tests)
     loop = closed_loop("butterworth", order=order, cutoff=cutoff)
     edge = loop.stability().max_stable_lr_curvature
     sos = loop.filter.to_sos()
@@ -496,11 +496,11 @@ def test_no_stable_interval_is_an_artefact_of_a_marginal_loop(name):
 
 
 @pytest.mark.parametrize("x", [1e150, 1e305, 1e308])
-def test_rate_at_a_huge_lr_curvature_is_the_finite_pole_modulus(x):
+def test_rate_at_a_huge_lr_curvature_is_the_finite_pole_modulus(x, monkeypatch):
     """Heavy ball at x = lr * h up to 1e308: the pole -x (about) is finite; p^2 inside the closed form must not
     overflow it to inf (issue 13). Reference: the roots of z^2 - (1 + b - x) z + b in 60-digit mpmath."""
     mpmath = pytest.importorskip("mpmath")
-    mpmath.mp.dps = 60
+    monkeypatch.setattr(mpmath.mp, "dps", 60)  # restored after the test (it leaked to later tests)
     beta = 0.9
     exact = max(abs(r) for r in mpmath.polyroots([1, -(1 + mpmath.mpf(beta) - mpmath.mpf(x)), mpmath.mpf(beta)]))
     rate = float(closed_loop("momentum", momentum=beta).rate(x))
@@ -521,11 +521,11 @@ def test_scaled_quadratic_closed_form_is_the_unscaled_one_bit_for_bit():
 
 
 @pytest.mark.parametrize(("name", "hp"), [("nesterov", {"momentum": 0.9}), ("butterworth", {}), ("adam", {})])
-def test_poles_at_a_huge_lr_curvature_against_mpmath(name, hp):
+def test_poles_at_a_huge_lr_curvature_against_mpmath(name, hp, monkeypatch):
     """Where M0 + x M1 overflows (x = 1e307) the poles are still those of the characteristic polynomial
     (60-digit mpmath roots); they raised numpy's 'Array must not contain infs or NaNs' (issue 13)."""
     mpmath = pytest.importorskip("mpmath")
-    mpmath.mp.dps = 60
+    monkeypatch.setattr(mpmath.mp, "dps", 60)  # restored after the test (it leaked to later tests)
     loop = closed_loop(name, **hp)
     x = 1e307
     poly = loop.polynomial

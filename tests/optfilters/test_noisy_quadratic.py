@@ -390,16 +390,16 @@ def _heavy_ball_loss_mpmath(lr, beta, h, init, init_var, steps):
     run from 1 scales both the mean and the spread of the starting point, E[theta_t^2] = (m0^2 + V) r_t^2."""
     import mpmath
 
-    mpmath.mp.dps = 60
-    lr, beta, h = mpmath.mpf(lr), mpmath.mpf(beta), mpmath.mpf(h)
-    theta, buf, out = mpmath.mpf(1), None, []
-    second = mpmath.mpf(init) ** 2 + mpmath.mpf(init_var)
-    for _ in range(steps + 1):
-        out.append(second * theta**2 * h / 2)
-        g = h * theta
-        buf = g if buf is None else beta * buf + g
-        theta = theta - lr * buf
-    return out
+    with mpmath.workdps(60):  # not mpmath.mp.dps = 60: that leaked to later tests
+        lr, beta, h = mpmath.mpf(lr), mpmath.mpf(beta), mpmath.mpf(h)
+        theta, buf, out = mpmath.mpf(1), None, []
+        second = mpmath.mpf(init) ** 2 + mpmath.mpf(init_var)
+        for _ in range(steps + 1):
+            out.append(second * theta**2 * h / 2)
+            g = h * theta
+            buf = g if buf is None else beta * buf + g
+            theta = theta - lr * buf
+        return out
 
 
 @pytest.mark.parametrize(
@@ -477,3 +477,42 @@ def test_noise_near_the_double_range_scales_the_loss_exactly(name):
     assert np.all(np.isfinite(big.expected_loss)) and math.isfinite(big.steady_state_loss)
     np.testing.assert_allclose(big.expected_loss, 1e8 * small.expected_loss, rtol=1e-12)
     assert big.steady_state_loss == pytest.approx(1e8 * small.steady_state_loss, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("adam", {"lr": 1e308}),  # the tracked moments overflow at step 1: the normaliser's gain is nan
+        ("adam", {"lr": 1e308, "staleness": 1}),
+        ("lookahead", {"base": "adam", "lr": 1e308}),  # periodic: the monodromy matrix's rate
+        ("adam", {"lr": 1e308, "curvatures": [1.0, 0.0, 1e-3], "noise_var": 1.0}),
+        ("adam", {"lr": 0.01, "noise_var": 1.0}),
+        ("momentum", {"lr": 0.1, "noise_var": 1.0, "staleness": 2}),
+        ("ema", {"base": "sgd", "lr": 0.5, "noise_var": 1.0}),
+        ("lion", {"lr": 0.01, "noise_var": 1.0}),
+    ],
+)
+def test_a_prediction_reads_no_uninitialised_memory(name, options, monkeypatch):
+    """The same prediction whatever ``np.empty`` hands back: every number it reports was written first.
+
+    ``predict`` kept each coordinate's rate in ``np.empty`` and filled it by distinct normaliser gain; a nan gain
+    (tracked moments that overflowed) matched no group, so Adam at ``lr = 1e308`` reported the allocator's leftovers
+    (0.1 or 1, depending on the tests run before it) as its rate.
+    """
+    from tests.support.poison import poison_empty
+
+    def prediction() -> str:
+        return repr(predict(name, steps=4, **options).as_dict())
+
+    clean = prediction()
+    for value in (0.375, -7.0):
+        poison_empty(monkeypatch, value)
+        assert prediction() == clean, value
+
+
+def test_an_undefined_normaliser_gain_has_no_rate_and_no_steady_state():
+    """Adam at ``lr = 1e308``: the overflow makes the tracked gain nan; the loop has no rate, and the linearisation
+    does not hold (the loss overflowed while the linearised loop gives no divergence)."""
+    adam = predict("adam", lr=1e308, steps=4)
+    assert math.isnan(adam.rate) and math.isnan(adam.steady_state_loss) and not adam.linearisation_holds
+    assert "linearised rate is undefined" in adam.label

@@ -346,15 +346,15 @@ def _schedule_free_weights_mpmath(warmup: int, r: float, power: float, lr: float
     """``c_t = w_t / sum_{k <= t} w_k``, ``w_k = k^r lr_max_k^p`` (the package's weight), in 60-digit mpmath."""
     import mpmath
 
-    mpmath.mp.dps = 60
-    out, total, lr_max = [], mpmath.mpf(0), mpmath.mpf(-1)
-    for k in range(steps):
-        lr_k = mpmath.mpf(lr) * ((k + 1) / mpmath.mpf(warmup) if k < warmup else 1)
-        lr_max = max(lr_max, lr_k)
-        weight = mpmath.mpf(k + 1) ** mpmath.mpf(r) * lr_max ** mpmath.mpf(power)
-        total += weight
-        out.append(float(weight / total) if total else 0.0)
-    return out
+    with mpmath.workdps(60):  # not mpmath.mp.dps = 60: that leaked to later tests
+        out, total, lr_max = [], mpmath.mpf(0), mpmath.mpf(-1)
+        for k in range(steps):
+            lr_k = mpmath.mpf(lr) * ((k + 1) / mpmath.mpf(warmup) if k < warmup else 1)
+            lr_max = max(lr_max, lr_k)
+            weight = mpmath.mpf(k + 1) ** mpmath.mpf(r) * lr_max ** mpmath.mpf(power)
+            total += weight
+            out.append(float(weight / total) if total else 0.0)
+        return out
 
 
 @pytest.mark.parametrize(

@@ -429,3 +429,69 @@ def test_sign_scalar_closure_equals_the_array_closure() -> None:
                     got = closure(mu, sd)
                 np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0.0, err_msg=f"{mu}, {sd}")
     assert optfilters.get("adam").normaliser.scalar_closure() is None  # no closure: tracked instead
+
+
+@pytest.mark.parametrize(("cutoff", "given_first"), [(0.0137, True), (0.0173, False)])
+def test_filters_equal_by_coefficients_keep_their_own_realisation(cutoff: float, given_first: bool) -> None:
+    """``ArmaFilter ==`` compares coefficients; above order 2 a filter runs as sections of the zeros and poles it
+    stands for, which equal coefficients do not fix (an 8th-order Butterworth from its poles, and from its rounded
+    coefficients: step responses 3.5e-5 apart).  The caches of step responses (bias correction) and of a stage's
+    program were keyed by the filter, so the one of the two that ran first in the process decided both results."""
+    from optfilters.stages import LinearStage, bias_correction
+
+    z, p, k = signal.butter(8, cutoff, output="zpk")
+    given = optfilters.ArmaFilter.from_zpk(z, p, k)
+    rounded = optfilters.ArmaFilter(given.b, given.a)
+    assert given == rounded and hash(given) == hash(rounded)
+    x = np.ones((300, 1))
+    expected = {id(f): f.filter(x) for f in (given, rounded)}  # scipy's sosfilt of each filter's own sections
+    assert np.max(np.abs(expected[id(given)] - expected[id(rounded)])) > 1e-6
+    for f in (given, rounded) if given_first else (rounded, given):
+        np.testing.assert_allclose(LinearStage.of(f).response(x), expected[id(f)], rtol=1e-9, atol=1e-12)
+        assert bias_correction(f, 40) == f.step_response(64)[39] / f.dc_gain
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
+
+
+def test_every_cache_key_type_compares_all_the_fields_it_is_built_from() -> None:
+    """Stages, filter terms, gains and running products key caches (the lru_caches of stage and normaliser programs,
+    ``_history``, the step plans, the bridge's model cache): two that compare equal must compute the same, so
+    equality covers every field they are built from -- a generated ``__eq__`` with no ``compare=False`` init field,
+    or ``_key()`` listing every init field (the kinds that keep cached sequences beside them).  (``ArmaFilter ==``
+    compares coefficients only; its caches key by the realisation: the test above.)"""
+    import dataclasses
+
+    import optfilters.matrix_stages
+    import optfilters.package_stages
+    import optfilters.parameter_stages  # the stage kinds of these modules: subclasses of Stage once imported
+    from optfilters.gains import Gain
+    from optfilters.program import RunningProduct
+    from optfilters.stages import FilterTerm
+
+    kinds = {c for base in (optfilters.stages.Stage, Gain, RunningProduct) for c in _subclasses(base)} | {FilterTerm}
+    keyed = set()
+    for kind in sorted((k for k in kinds if dataclasses.is_dataclass(k)), key=lambda k: k.__qualname__):
+        init = [f for f in dataclasses.fields(kind) if f.init]
+        if kind.__dataclass_params__.eq:  # type: ignore[attr-defined]
+            assert all(f.compare for f in init), kind
+        else:
+            assert "_key" in dir(kind) and kind.__eq__ is not object.__eq__, kind
+            keyed.add(kind)
+    assert keyed  # ScheduleFree, LrWeightedMomentum: checked on the catalogue's instances
+    seen = set()
+    for name in optfilters.names():
+        try:
+            model = optfilters.get(name)
+        except optfilters.InvalidHyperparameterError:  # an entry with a required hyperparameter (custom's b)
+            continue
+        for stage in model.pipeline:
+            if type(stage) in keyed:
+                names = [f.name for f in dataclasses.fields(stage) if f.init]
+                assert stage._key() == tuple(getattr(stage, n) for n in names), type(stage)
+                seen.add(type(stage))
+    assert seen == keyed

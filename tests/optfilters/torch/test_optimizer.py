@@ -920,8 +920,8 @@ def ddp_worker(rank: int, init_file: str, out_dir: str) -> None:
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with gloo")
 @pytest.mark.skipif(sys.platform == "win32", reason="file:// rendezvous and fork-free spawn are tested on POSIX")
-def test_ddp_gloo_two_processes_match_a_single_process(tmp_path: Path) -> None:
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+def test_ddp_gloo_two_processes_match_a_single_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", os.environ.get("GLOO_SOCKET_IFNAME", "lo"))  # not left set
     mp.spawn(ddp_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=WORLD, join=True)
     ranks: list[dict[str, Any]] = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     x, y = batch()
@@ -1269,8 +1269,10 @@ def fsdp_worker(rank: int, init_file: str, out_dir: str) -> None:
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with gloo")
 @pytest.mark.skipif(sys.platform == "win32", reason="file:// rendezvous and fork-free spawn are tested on POSIX")
-def test_fsdp2_sharded_runs_match_one_process_and_resume_from_distributed_checkpoints(tmp_path: Path) -> None:
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+def test_fsdp2_sharded_runs_match_one_process_and_resume_from_distributed_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", os.environ.get("GLOO_SOCKET_IFNAME", "lo"))  # not left set
     mp.spawn(fsdp_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=WORLD, join=True)
     ranks: list[dict[str, Any]] = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     x, y = batch()
@@ -3107,6 +3109,32 @@ def test_text_or_a_bool_in_a_param_group_is_refused_at_the_step(
     _assert_unchanged(opt, before)
     opt.param_groups[0][key] = good
     _step(opt)
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "key", "bad"),
+    [
+        ("momentum", {"lr": 0.1, "weight_decay": 0}, "weight_decay", False),
+        ("momentum", {"lr": 0.1, "weight_decay": 1.0}, "weight_decay", True),
+        ("momentum", {"lr": 0.1, "momentum": 0.0}, "momentum", False),
+        ("adam", {"lr": 0.01, "betas": (0.0, 0.999)}, "betas", (False, 0.999)),
+    ],
+    ids=["weight_decay-0-False", "weight_decay-1-True", "momentum-0-False", "betas-0-False"],
+)
+def test_a_bool_equal_to_the_stepped_number_is_refused_too(
+    model: str, kwargs: dict[str, Any], key: str, bad: Any
+) -> None:
+    """The bridge caches the model of a group by its hyperparameters: ``False == 0`` and ``True == 1`` hash alike,
+    so after a step with ``weight_decay=0`` the bool ``False`` found that model and trained, where a fresh optimizer
+    refuses it.  The cache key holds each value's type too."""
+    opt = _make(model, **kwargs)
+    _step(opt)
+    before = _snapshot(opt)
+    opt.param_groups[0][key] = bad
+    _grads(opt)
+    with pytest.raises(ValueError, match=f"{key} must be"):
+        opt.step()
+    _assert_unchanged(opt, before)
 
 
 @pytest.mark.parametrize(
