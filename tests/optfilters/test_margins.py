@@ -489,8 +489,12 @@ def test_sensitivity_refuses_a_marginal_loop_and_locus_says_why_null():
     with pytest.raises(optfilters.InvalidHyperparameterError, match="is marginal"):
         sensitivity("momentum", lr=0.1, curvature=1e-320)
     data = root_locus(ArmaFilter([1.0, -1.0], [1.0, -0.5]), [0.5, 1.0]).as_dict()  # no DC gain: marginal
-    assert data["stable_interval"] is None
-    assert data["why_null"] == {"stable_interval": "undefined: no stable interval reached from small lr*h"}
+    assert data["stable_interval"] is None and data["crossings"] == []
+    assert data["marginal_intervals"] == [[-0.5, 1.5]]  # the pole 1 stays, the pole 0.5 - x leaves at x = 1.5
+    assert data["why_null"] == {
+        "stable_interval": "undefined: marginal for -0.5 <= lr*h <= 1.5 (closed-loop poles on the unit circle: "
+        "rate exactly 1), diverges for every other lr*h"
+    }
     assert root_locus("sgd", [0.5]).as_dict()["why_null"] == {}
 
 
