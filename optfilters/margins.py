@@ -368,6 +368,10 @@ class FeedbackLoop:
         polynomial when the loop is that one (no staleness, no weight decay), else on ``C`` and ``S`` as they
         stand (:func:`optfilters.closed_loop._degenerate_pencil`).
         """
+        if "degenerate" not in self._cache and not (
+            np.all(np.isfinite(self.constant)) and np.all(np.isfinite(self.slope))
+        ):
+            self._cache["degenerate"] = None  # no exact polynomial to read
         if "degenerate" not in self._cache:
             exact = self._exact()
             found: _Degenerate | None
@@ -963,7 +967,14 @@ def loop_of(base: ClosedLoop, name: str, lr_curvature: float) -> FeedbackLoop:
     at_rest = replace(base, lr=0.0)
     constant = at_rest.polynomial.constant
     poly = base.polynomial
-    operating = poly(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        operating = poly(x)
+    if not np.all(np.isfinite(operating)):  # lr*h and the weight-decay terms (lr * weight_decay) add up beyond it
+        raise InvalidHyperparameterError(
+            f"the loop at lr*h = {x:g} with its weight-decay terms (lr = {base.lr:g}) overflows the floating-point "
+            f"range (above 1.8e308): {_far_verdict(base)}, but no reading of the loop there is representable; give "
+            "a smaller lr"
+        )
     n = max(constant.size, operating.size)
     constant = _pad(constant, n)
     slope = _pad(np.asarray(operating, dtype=np.float64), n) - constant
@@ -1752,7 +1763,9 @@ def root_locus(
         x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
         if not np.all(np.isfinite(x)):
             raise InvalidHyperparameterError("x = lr * h values must be finite")
-    poles = loop.poles(x / x0)
+    exact = loop._exact()
+    with np.errstate(over="ignore"):  # x / x0 overflows at x = 1e308 and lr * h = 1e-3: the exact loop takes x
+        poles = exact.poles(x) if exact is not None else loop.poles(x / x0)
     return RootLocus(
         name=loop.name,
         lr_curvature=x,

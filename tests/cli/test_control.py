@@ -347,3 +347,9 @@ def test_an_lr_curvature_product_beyond_the_double_range_is_refused_with_the_ver
         "lr * h = 1e+308 * 10 overflows the floating-point range (above 1.8e308): the loop diverges there (no "
         "stable interval reaches that far)",
     )
+
+
+def test_an_lr_whose_weight_decay_terms_overflow_the_loop_is_refused_with_the_verdict():
+    """--lr 1e308 --weight-decay 1: lr*h + lr*wd = 2e308. It said "coefficients must be finite, got np.float64(inf)"."""
+    result = run("margins", "momentum", "--lr", "1e308", "--weight-decay", "1")
+    assert_one_line_error(result, "overflows the floating-point range (above 1.8e308): the loop diverges there")
