@@ -353,3 +353,11 @@ def test_an_lr_whose_weight_decay_terms_overflow_the_loop_is_refused_with_the_ve
     """--lr 1e308 --weight-decay 1: lr*h + lr*wd = 2e308. It said "coefficients must be finite, got np.float64(inf)"."""
     result = run("margins", "momentum", "--lr", "1e308", "--weight-decay", "1")
     assert_one_line_error(result, "overflows the floating-point range (above 1.8e308): the loop diverges there")
+
+
+def test_locus_at_a_huge_lr_sweeps_around_the_edge():
+    """--lr 1e308 (x = 1e308 at h = 1) was refused with "overflow the floating-point range"; the sweep is in x."""
+    data = ok_json("locus", "momentum", "--lr", "1e308", "--points", "20")
+    assert data["stable_interval"] == [0.0, pytest.approx(3.8, rel=1e-12)] and data["why_null"] == {}
+    rate = ok_json("locus", "momentum", "--lr-curvature", "1e308", "--points", "20")["rate"]
+    assert max(rate) < 10.0  # the default sweep: up to 1.5 times the edge 3.8
