@@ -1180,6 +1180,42 @@ def _circle_values(gc: _exact.Poly, gs: _exact.Poly, roots: ComplexArray) -> lis
     return out
 
 
+_PRIME = (1 << 61) - 1  # a Mersenne prime: the modular gcd of the coprimality test
+
+
+def _coprime(p: _exact.Poly, q: _exact.Poly) -> bool:
+    """True when ``p`` and ``q`` (exact, leading coefficients non-zero) certainly have no common root.
+
+    Their gcd modulo a large prime has at least the degree of the rational gcd whenever the prime divides
+    neither leading coefficient, so a constant gcd mod p proves coprimality; anything else returns False
+    (the caller then runs the exact rational gcd).  Microseconds where the rational Euclid's algorithm of
+    two degree-17 polynomials with 2^-1074-sized denominators takes most of a second.
+    """
+
+    def reduce(poly: _exact.Poly) -> list[int]:
+        scale = math.lcm(*(c.denominator for c in poly))
+        return [int(c * scale) % _PRIME for c in poly]
+
+    def strip(poly: list[int]) -> list[int]:
+        i = 0
+        while i < len(poly) and poly[i] == 0:
+            i += 1
+        return poly[i:]
+
+    a, b = reduce(p), reduce(q)
+    if not a[0] or not b[0]:
+        return False
+    while b:
+        if len(b) == 1:
+            return True  # a non-zero constant remainder: the gcd mod p is 1
+        inverse = pow(b[0], _PRIME - 2, _PRIME)
+        while len(a) >= len(b):  # a mod b
+            factor = a[0] * inverse % _PRIME
+            a = strip([(u - factor * v) % _PRIME for u, v in zip(a, b + [0] * (len(a) - len(b)), strict=True)][1:])
+        a, b = b, a
+    return len(a) <= 1
+
+
 def _degenerate_pencil(constant: Sequence[Any], slope: Sequence[Any]) -> _Degenerate | None:
     """Whether ``P(x) = C + x S`` keeps a pole on the unit circle over an interval of ``x``, and where (exact).
 
@@ -1205,6 +1241,9 @@ def _degenerate_pencil(constant: Sequence[Any], slope: Sequence[Any]) -> _Degene
     s = _exact._strip(slope)
     if not s or not c or c[0] == 0 or slope[0] != 0:
         return None
+    padded = (Fraction(0),) * (len(c) - len(s)) + s
+    if _coprime(c, s) and not any(_self_reciprocal(c, e) and _self_reciprocal(padded, e) for e in (1, -1)):
+        return None  # no common root and P itself not self-reciprocal: the ordinary loop (the fast, usual case)
     q = _exact.poly_gcd(c, s)
     gc = _exact.poly_divmod(c, q)[0]
     gs = _exact.poly_divmod(s, q)[0]

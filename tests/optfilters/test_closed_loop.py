@@ -524,6 +524,31 @@ def test_a_palindromic_loop_is_marginal_exactly_where_its_poles_are_on_the_circl
     assert lo == pytest.approx(ends[0], rel=1e-12, abs=1e-12) and hi == pytest.approx(ends[1], rel=1e-12, abs=1e-12)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    p=st.lists(st.floats(-4.0, 4.0, allow_subnormal=False), min_size=1, max_size=5),
+    q=st.lists(st.floats(-4.0, 4.0, allow_subnormal=False), min_size=1, max_size=4),
+    common=st.lists(st.sampled_from([-1.0, 0.5, 1.0, 0.25]), max_size=2),
+)
+def test_the_modular_coprimality_test_never_misses_a_common_root(p, q, common):
+    """Law: _coprime(p, q) implies the exact rational gcd is 1 (a prime not dividing the leading coefficients
+    keeps at least the gcd's degree); a built-in common factor (z - r) is always caught."""
+    from fractions import Fraction
+
+    from optfilters.closed_loop import _coprime
+    from optfilters.exact import poly_gcd, poly_mul
+
+    first = (Fraction(1), *map(Fraction, p))
+    second = (Fraction(1), *map(Fraction, q))
+    for r in common:
+        factor = (Fraction(1), -Fraction(r))
+        first, second = poly_mul(first, factor), poly_mul(second, factor)
+    if _coprime(first, second):
+        assert poly_gcd(first, second) == (Fraction(1),)
+    if common:
+        assert not _coprime(first, second)
+
+
 def test_an_ordinary_loop_is_not_degenerate():
     """A pencil with no common root and no self-reciprocal part: None (the ordinary scan applies)."""
     from fractions import Fraction
