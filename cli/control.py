@@ -211,15 +211,24 @@ def point_lines(result: Any, lr: float | None, indent: str = "  ") -> list[str]:
             lines.append(f"{indent}lower gain margin x{fmt(result.lower_gain_margin)} (lr cannot shrink below it)")
         lines += _delay_lines(result, indent)
         lines.append(_step_line(result.step, indent))
+    elif result.marginal_intervals:
+        from optfilters.closed_loop import marginal_text
+
+        here = "MARGINAL here (rate exactly 1)" if result.marginal else "DIVERGES here"
+        lines.append(
+            f"{indent}{here}: {marginal_text(result.marginal_intervals, scale=result.lr_curvature)}: no lr "
+            "converges; no margins"
+        )
     elif result.marginal:
         lines.append(
             f"{indent}MARGINAL here: the rate is 1 within rounding (|rate - 1| <= {MARGINAL_RATE_TOL:g}): the loop "
             "neither converges nor diverges measurably; no margins"
         )
     elif math.isfinite(gm) and gm > 0:
+        # 1 / gm overflows below gm = 5.6e-309 (lr*h = 1e308 against an edge of 0.05): say it as a fraction
+        factor = f"by a factor {fmt(1 / gm)}" if math.isfinite(1 / gm) else f"to {fmt(gm)} times itself"
         lines.append(
-            f"{indent}DIVERGES here: lr must shrink by a factor {fmt(1 / gm)} to reach the edge "
-            f"lr*h = {fmt(result.edge_lr_curvature)}"
+            f"{indent}DIVERGES here: lr must shrink {factor} to reach the edge lr*h = {fmt(result.edge_lr_curvature)}"
         )
     else:
         lines.append(f"{indent}DIVERGES here, and no smaller lr converges")
@@ -345,6 +354,10 @@ def _locus(
     if result.stable_interval is not None:
         lo, hi = result.stable_interval
         lines.append(f"  stable for {fmt(lo)} < lr*h < {fmt(hi)}")
+    elif result.marginal_intervals:
+        from optfilters.closed_loop import marginal_text
+
+        lines.append(f"  {marginal_text(result.marginal_intervals)}: no lr converges")
     else:
         lines.append("  no stable interval reached from small lr*h")
     for x, f in result.crossings:

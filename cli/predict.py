@@ -200,7 +200,7 @@ def _stability(
     curvature: float | None = None,
     certify: bool = False,
 ) -> None:
-    from optfilters.closed_loop import closed_loop
+    from optfilters.closed_loop import closed_loop, marginal_text
     from optfilters.closed_loop import tune as tune_loop
 
     from .control import stability_at_point
@@ -244,10 +244,7 @@ def _stability(
         lines.append(f"  note: {loop.label}")
     hi = result.max_stable_lr_curvature
     if result.marginal:
-        lines.append(
-            "  marginal for every lr*h: a closed-loop pole stays on the unit circle (rate 1 within rounding), "
-            "no lr converges"
-        )
+        lines.append(f"  {marginal_text(result.marginal_intervals)}: no lr converges")
     elif result.interval is None:
         lines.append("  no stable interval reached from small lr * h")
     else:

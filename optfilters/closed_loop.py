@@ -44,6 +44,7 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
@@ -82,6 +83,7 @@ __all__ = [
     "closed_loop",
     "closed_loop_poles",
     "convergence_rate",
+    "marginal_text",
     "max_stable_lr_curvature",
     "normaliser_scale",
     "rate_curve",
@@ -362,11 +364,18 @@ class StabilityInterval:
         The frozen normaliser's gain ``P = 1 / (sqrt(v) + eps)`` that
         multiplies the curvature (1 for linear models).
     marginal : bool
-        True when a closed-loop pole stays on the unit circle (within
-        rounding: :data:`~optfilters.validation.MARGINAL_RATE_TOL`) at every
-        ``x``: a degenerate loop (Lookahead with ``alpha = 0``, a filter with no
-        gain at DC) that converges for no ``lr * h``; there are then no
-        intervals and no crossings.
+        True when the rate is exactly 1 over whole intervals of ``x``
+        (:attr:`marginal_intervals`): a degenerate loop that converges for no
+        ``lr * h``, whose closed-loop poles stay on the unit circle there (a
+        pole no ``x`` moves: Lookahead with ``alpha = 0``, a filter without
+        gain at DC; or poles that move along the circle: heavy ball with
+        ``momentum = 1``) and that diverges at every other ``x``; there are
+        then no stable intervals and no crossings (a crossing is an isolated
+        ``x``, and these poles stay on the circle over an interval).
+    marginal_intervals : tuple of (float, float)
+        The closed intervals of ``x`` where the rate is exactly 1 (ends may be
+        infinite; ``(0, inf)`` for a periodic loop marginal at every ``x``);
+        decided exactly, not by a tolerance on a grid.
 
     Examples
     --------
@@ -385,6 +394,7 @@ class StabilityInterval:
     linearised: bool = False
     preconditioner: float = 1.0
     marginal: bool = False
+    marginal_intervals: tuple[tuple[float, float], ...] = ()
 
     @property
     def max_stable_lr_curvature(self) -> float:
@@ -420,12 +430,14 @@ class StabilityInterval:
             "linearised": self.linearised,
             "preconditioner": self.preconditioner,
             "marginal": self.marginal,
+            "marginal_intervals": [_list(i) for i in self.marginal_intervals],
             "why_null": null_reasons(
                 {
                     "max_stable_lr_curvature": (
                         self.max_stable_lr_curvature,
-                        _no_edge_reason(self.interval, self.marginal),
+                        _no_edge_reason(self.interval, self.marginal_intervals),
                     ),
+                    "marginal_intervals": (_unbounded(self.marginal_intervals), _UNBOUNDED),
                     "nyquist_estimate": (
                         self.nyquist_estimate,
                         "undefined: a periodic loop has no H(z)"
@@ -437,13 +449,50 @@ class StabilityInterval:
         }
 
 
-def _no_edge_reason(interval: tuple[float, float] | None, marginal: bool) -> str:
+_UNBOUNDED = "infinite: the marginal interval is unbounded at each null end"
+
+
+def _unbounded(intervals: Iterable[tuple[float, float]]) -> float:
+    """``inf`` when an interval has an infinite end (its JSON end is null), else 0 (for ``why_null``)."""
+    return 0.0 if all(math.isfinite(v) for iv in intervals for v in iv) else math.inf
+
+
+def _no_edge_reason(interval: tuple[float, float] | None, marginal: Sequence[tuple[float, float]]) -> str:
     """Why a stability result has no finite upper edge (the JSON's ``why_null``)."""
     if marginal:
-        return "undefined: marginal for every lr*h (a closed-loop pole stays on the unit circle)"
+        return f"undefined: {marginal_text(marginal)}"
     if interval is None:
         return "undefined: no stable interval reached from small lr*h"
     return "infinite: stable for every larger lr*h"
+
+
+def marginal_text(marginal: Sequence[tuple[float, float]], variable: str = "lr*h", scale: float = 1.0) -> str:
+    """A degenerate loop in words: where it is marginal (rate exactly 1), and that it diverges elsewhere.
+
+    Parameters
+    ----------
+    marginal : sequence of (float, float)
+        The closed intervals of ``x`` where the rate is exactly 1 (:attr:`StabilityInterval.marginal_intervals`).
+    variable : str
+        The name of ``x`` in the text.
+    scale : float
+        Multiplies the interval ends (a gain factor's intervals read in ``lr * h``).
+
+    Returns
+    -------
+    str
+        E.g. ``marginal for 0 <= lr*h <= 4 (closed-loop poles on the unit circle: rate exactly 1), diverges for
+        every other lr*h``.
+
+    Examples
+    --------
+    >>> from optfilters.closed_loop import marginal_text
+    >>> marginal_text([(0.0, 4.0)])
+    'marginal for 0 <= lr*h <= 4 (closed-loop poles on the unit circle: rate exactly 1), diverges for every other lr*h'
+    """
+    where = _Degenerate(tuple(marginal), False).describe(variable, scale)
+    text = f"marginal for {where} (closed-loop poles on the unit circle: rate exactly 1)"
+    return text if where == f"every {variable}" else f"{text}, diverges for every other {variable}"
 
 
 @dataclass(frozen=True)
@@ -847,8 +896,6 @@ class ClosedLoop:
     @cached_property
     def _exact_polynomial(self) -> tuple[_exact.Poly, _exact.Poly]:
         """``(constant, slope)`` of the characteristic polynomial in exact rational arithmetic."""
-        from fractions import Fraction
-
         num, den = self._transfer.exact
         n = max(len(den) + 1, len(num) + 1)
         constant = [Fraction(0)] * n
@@ -923,10 +970,24 @@ class ClosedLoop:
 
     def _boundary(self, omega: FloatArray) -> ComplexArray:
         """``x(omega)`` that puts a closed-loop pole at ``exp(i omega)`` (complex in general)."""
-        z = unit_circle(np.asarray(omega, dtype=np.float64) / (2.0 * math.pi))
+        omega = np.asarray(omega, dtype=np.float64)
+        z = unit_circle(omega / (2.0 * math.pi))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             q = (z - self.plant_pole) / self._response(omega)
-            return np.asarray(-self.sign * (q + self.offset), dtype=np.complex128)
+            x = np.asarray(-self.sign * (q + self.offset), dtype=np.complex128)
+        for i in np.flatnonzero(~np.isfinite(x) & ((omega == 0.0) | (omega == math.pi))):
+            # 0 / 0 or inf / inf at z = +-1 (an open-loop pole there: momentum 1's z = 1): the polynomial decides
+            x[i] = self._real_crossing(1 if omega[i] == 0.0 else -1)
+        return x
+
+    def _real_crossing(self, z: int) -> complex:
+        """The ``x`` putting a closed-loop pole at ``z = +-1``: ``-P_0(z) / P_1(z)`` in exact arithmetic (nan: none)."""
+        constant, slope = self._exact_polynomial
+        point = Fraction(z)
+        den = _exact._evaluate(slope, point)  # both read at the same degree: the same power of z drops out
+        if den == 0:
+            return complex(math.nan)
+        return complex(float(-_exact._evaluate(constant, point) / den))
 
     def crossings(self) -> list[tuple[float, float]]:
         """Every real ``x`` where a closed-loop pole is on the unit circle, with its frequency (cycles/step).
@@ -963,37 +1024,24 @@ class ClosedLoop:
         """
         nyquist = self._boundary(np.array([math.pi]))[0]
         estimate = float(nyquist.real) if np.isfinite(nyquist) else math.inf
-        if self._unmoved_circle_poles().size:
-            return _marginal_interval(self, estimate)
+        degenerate = self._degenerate
+        if degenerate is not None:
+            return _marginal_interval(self, estimate, degenerate.marginal)
         found = self.crossings()
         points = [x for x, _ in found]
         edges = [-math.inf, *points, math.inf]
         stable = [self.is_stable(x) for x in _cell_tests(edges, 0.5)]
         return _stability_interval(self, found, edges, stable, estimate)
 
-    def _unmoved_circle_poles(self) -> ComplexArray:
-        """Closed-loop poles on the unit circle at every ``x``: common roots of both parts of :attr:`polynomial`.
+    @cached_property
+    def _degenerate(self) -> _Degenerate | None:
+        """The marginal set of a loop whose rate is 1 over an interval of ``x`` (None for any other loop).
 
-        ``P = C + x S`` keeps a root ``r`` for every ``x`` when ``C(r) = S(r) = 0``
-        (after :meth:`ArmaFilter.minreal`: a zero of the filter at the plant's
-        pole, e.g. no gain at DC with the pole at 1).  On the unit circle that
-        root makes the loop marginal for every ``lr * h``.
+        Decided exactly on the characteristic polynomial (:func:`_degenerate_pencil`): a pole that no ``x``
+        moves off the unit circle (a zero of the filter at the plant's pole: no gain at DC), or a
+        self-reciprocal loop whose poles move along the circle (heavy ball with ``momentum = 1``).
         """
-        poly = self.polynomial
-        slope = np.trim_zeros(poly.slope)
-        if slope.size:
-            # Leading coefficients below rounding of the largest are roots beyond 1e16: none is on the unit circle,
-            # and np.roots' companion matrix would overflow on a subnormal one (b = [2e-311, 1]).
-            slope = slope / np.max(np.abs(slope))
-            slope = slope[int(np.argmax(np.abs(slope) > np.finfo(np.float64).eps)) :]
-        if slope.size <= 1:
-            return np.zeros(0, dtype=np.complex128)
-        roots = np.roots(slope)
-        on = roots[np.abs(np.abs(roots) - 1.0) <= 1e-9]
-        scale = float(np.sum(np.abs(poly.constant)))
-        # constant in powers of z^-1 is, read highest first, z^n C(z^-1): the same roots off the origin
-        value = np.abs(np.polyval(poly.constant, on)) if on.size else np.zeros(0)
-        return np.asarray(on[value <= 1e-9 * scale], dtype=np.complex128)
+        return _degenerate_pencil(*self._exact_polynomial)
 
     def rate_curve(self, lr_curvature: ArrayLike | None = None, points: int = 512) -> RateCurve:
         """The rate over ``x`` (default: ``points`` values from 0 to 1.25 times the stability edge).
@@ -1040,7 +1088,8 @@ def _circle_crossings(boundary: Callable[[FloatArray], ComplexArray], omega: Flo
         if np.isfinite(value):
             found.append((float(value.real), w))
     finite = np.isfinite(im)
-    tol = 1e-9 * (1.0 + scale)
+    # relative: near a double pole at z = 1 (momentum 1) x(w) ~ w^2 is tiny and Im x ~ w^3 tinier, but not real
+    tol = 1e-9 * scale
     exact = np.flatnonzero(finite & (np.abs(im) <= tol))
     for i in exact[(exact > 0) & (exact < omega.size - 1)]:
         found.append((float(x[i].real), float(omega[i])))
@@ -1063,6 +1112,168 @@ def _circle_crossings(boundary: Callable[[FloatArray], ComplexArray], omega: Flo
         if not out or abs(x_c - out[-1][0]) > 1e-12 * (1.0 + abs(x_c)):
             out.append((x_c, w / (2.0 * math.pi)))
     return out
+
+
+@dataclass(frozen=True)
+class _Degenerate:
+    """A loop whose rate is at least 1 at every ``x`` (decided exactly by :func:`_degenerate_pencil`).
+
+    ``marginal`` holds the closed intervals of ``x`` (ends may be infinite) where the rate is exactly 1: a
+    closed-loop pole stays on the unit circle over the whole interval; outside them the loop diverges.
+    ``moving`` is True when those poles move along the circle as ``x`` changes (a self-reciprocal factor),
+    False when a pole stays put on it (a root common to both parts of the pencil).
+    """
+
+    marginal: tuple[tuple[float, float], ...]
+    moving: bool
+
+    def contains(self, x: float) -> bool:
+        """Whether the rate at ``x`` is exactly 1 (``x`` in a closed marginal interval)."""
+        return any(lo <= x <= hi for lo, hi in self.marginal)
+
+    def describe(self, variable: str = "lr*h", scale: float = 1.0) -> str:
+        """The marginal set in words (``scale`` multiplies the interval ends), e.g. ``0 <= lr*h <= 4``."""
+        from .validation import fmt
+
+        parts = []
+        for lo, hi in self.marginal:
+            lo, hi = lo * scale, hi * scale
+            if lo <= 0.0 and math.isinf(hi):
+                parts.append(f"every {variable}")
+            elif math.isinf(hi):
+                parts.append(f"{variable} >= {fmt(lo)}")
+            elif math.isinf(lo):
+                parts.append(f"{variable} <= {fmt(hi)}")
+            else:
+                parts.append(f"{fmt(lo)} <= {variable} <= {fmt(hi)}")
+        return " and ".join(parts) if parts else f"no {variable}"
+
+
+def _self_reciprocal(p: _exact.Poly, sign: int) -> bool:
+    return all(u == sign * v for u, v in zip(p, reversed(p), strict=True))
+
+
+def _float_poly(p: _exact.Poly) -> FloatArray:
+    """Exact coefficients as floats, divided by the largest first (no overflow; only root locations matter)."""
+    big = max((abs(c) for c in p), default=Fraction(0))
+    return np.array([float(c / big) if big else 0.0 for c in p], dtype=np.float64)
+
+
+def _circle_values(gc: _exact.Poly, gs: _exact.Poly, roots: ComplexArray) -> list[float]:
+    """``x = -gc(z) / gs(z)`` (real part) at each root near the unit circle projected onto it (100-bit mpmath)."""
+    import mpmath
+
+    ctx = mpmath.mp.clone()
+    ctx.prec = 100
+    out = []
+    num = [ctx.mpf(c.numerator) / c.denominator for c in gc]
+    den = [ctx.mpf(c.numerator) / c.denominator for c in gs]
+    for r in roots:
+        if not (np.isfinite(r) and abs(abs(r) - 1.0) <= 1e-3):
+            continue
+        z = ctx.mpc(complex(r / abs(r)))
+        d = ctx.polyval(den, z)
+        if d != 0:
+            value = float(ctx.re(-ctx.polyval(num, z) / d))
+            if math.isfinite(value):
+                out.append(value)
+    return out
+
+
+_PRIME = (1 << 61) - 1  # a Mersenne prime: the modular gcd of the coprimality test
+
+
+def _coprime(p: _exact.Poly, q: _exact.Poly) -> bool:
+    """True when ``p`` and ``q`` (exact, leading coefficients non-zero) certainly have no common root.
+
+    Their gcd modulo a large prime has at least the degree of the rational gcd whenever the prime divides
+    neither leading coefficient, so a constant gcd mod p proves coprimality; anything else returns False
+    (the caller then runs the exact rational gcd).  Microseconds where the rational Euclid's algorithm of
+    two degree-17 polynomials with 2^-1074-sized denominators takes most of a second.
+    """
+
+    def reduce(poly: _exact.Poly) -> list[int]:
+        scale = math.lcm(*(c.denominator for c in poly))
+        return [int(c * scale) % _PRIME for c in poly]
+
+    def strip(poly: list[int]) -> list[int]:
+        i = 0
+        while i < len(poly) and poly[i] == 0:
+            i += 1
+        return poly[i:]
+
+    a, b = reduce(p), reduce(q)
+    if not a[0] or not b[0]:
+        return False
+    while b:
+        if len(b) == 1:
+            return True  # a non-zero constant remainder: the gcd mod p is 1
+        inverse = pow(b[0], _PRIME - 2, _PRIME)
+        while len(a) >= len(b):  # a mod b
+            factor = a[0] * inverse % _PRIME
+            a = strip([(u - factor * v) % _PRIME for u, v in zip(a, b + [0] * (len(a) - len(b)), strict=True)][1:])
+        a, b = b, a
+    return len(a) <= 1
+
+
+def _degenerate_pencil(constant: Sequence[Any], slope: Sequence[Any]) -> _Degenerate | None:
+    """Whether ``P(x) = C + x S`` keeps a pole on the unit circle over an interval of ``x``, and where (exact).
+
+    ``C``, ``S``: Fractions in descending powers of ``z``, ``C[0] != 0 = S[0]`` (a closed loop's characteristic
+    polynomial, read in powers of ``z^-1``).  Write ``P = Q G`` with ``Q = gcd(C, S)`` (the roots no ``x``
+    moves) and ``G = C/Q + x S/Q``.  If a root stays on the circle over an interval, ``P`` and its reciprocal
+    share a root there, so their resultant (a polynomial in ``x``) vanishes identically and they share a factor
+    over ``Q(x)``; ``P`` being linear in ``x``, that factor is ``x``-free (a root of ``Q`` on the circle: a pole
+    that stays put, Lookahead-like, a filter without DC gain) or it is ``G`` itself, self-reciprocal for every
+    ``x`` (``C/Q`` and ``S/Q`` both palindromic or both anti-palindromic: heavy ball with momentum 1,
+    ``z^2 - (2 - x) z + 1``, whose poles move along the circle).  Either way the rate is ``>= 1`` at every
+    ``x``; these are the only loops whose rate is 1 over an interval, and None is returned for every other.
+
+    The rate is exactly 1 where every root of ``G`` is in the closed disc (and ``Q`` has none outside).  That
+    set changes only where a root of ``G`` reaches the circle: at ``z = +-1``, at the unit-circle roots of
+    ``G_C G_S~ - G_S G_C~`` (crossings), or, for a self-reciprocal ``G`` whose ``x(z) = -G_C / G_S`` is real
+    all round the circle, where ``x(z)`` is stationary (roots collide and leave the circle: the roots of
+    ``G_C' G_S - G_C G_S'``).  Each cell between those points is classified by exact root counts
+    (:func:`optfilters.exact.unit_circle_counts`) at one rational point inside it, so a boundary found
+    inexactly can shift an end by rounding but never change a verdict.
+    """
+    c = tuple(constant)
+    s = _exact._strip(slope)
+    if not s or not c or c[0] == 0 or slope[0] != 0:
+        return None
+    padded = (Fraction(0),) * (len(c) - len(s)) + s
+    if _coprime(c, s) and not any(_self_reciprocal(c, e) and _self_reciprocal(padded, e) for e in (1, -1)):
+        return None  # no common root and P itself not self-reciprocal: the ordinary loop (the fast, usual case)
+    q = _exact.poly_gcd(c, s)
+    gc = _exact.poly_divmod(c, q)[0]
+    gs = _exact.poly_divmod(s, q)[0]
+    gs = (Fraction(0),) * (len(gc) - len(gs)) + gs
+    reciprocal = len(gc) > 1 and any(_self_reciprocal(gc, e) and _self_reciprocal(gs, e) for e in (1, -1))
+    fixed = _exact.unit_circle_counts(q) if len(q) > 1 else None
+    if not reciprocal and (fixed is None or not fixed.on):
+        return None
+    if fixed is not None and fixed.outside:
+        return _Degenerate((), reciprocal)  # a pole outside that no x moves: diverges at every x
+    points: set[float] = set()
+    for z in (Fraction(1), Fraction(-1)):
+        d = _exact._evaluate(gs, z)
+        if d != 0:
+            points.add(float(-_exact._evaluate(gc, z) / d))
+    if len(gc) > 2:
+        if reciprocal:
+            edge = _exact._sub(_exact.poly_mul(_exact._derivative(gc), gs), _exact.poly_mul(gc, _exact._derivative(gs)))
+        else:  # reversed at G's full length (a root at the origin is a root at infinity of the reciprocal)
+            edge = _exact._sub(_exact.poly_mul(gc, gs[::-1]), _exact.poly_mul(gs, gc[::-1]))
+        if len(edge) > 1:
+            points.update(_circle_values(gc, gs, np.roots(_float_poly(edge)).astype(np.complex128)))
+    edges = [-math.inf, *sorted(points), math.inf]
+    flags = []
+    for test in _cell_tests(edges, 0.5):
+        y = Fraction(test)
+        counts = _exact.unit_circle_counts(tuple(a + y * b for a, b in zip(c, slope, strict=True)))
+        flags.append(counts.outside == 0)
+    merged = _merge_stable(edges, flags)
+    return _Degenerate(tuple((float(lo), float(hi)) for lo, hi in merged), reciprocal)
 
 
 def _periodic_rate(phases: Sequence[FloatArray]) -> FloatArray:
@@ -1342,7 +1553,7 @@ class PeriodicClosedLoop:
         (0.0, 2.0)
         """
         if self._unmoved_multiplier():
-            return _marginal_interval(self, math.nan)
+            return _marginal_interval(self, math.nan, ((0.0, math.inf),))
         found = self.crossings()
         points = sorted({x for x, _ in found} | {0.0})
         edges = [*points, math.inf]
@@ -1439,9 +1650,14 @@ def _stability_interval(
     )
 
 
-def _marginal_interval(loop: ClosedLoop | PeriodicClosedLoop, nyquist_estimate: float) -> StabilityInterval:
-    """The stability result of a degenerate loop: marginal at every ``x`` (no interval, no crossing)."""
-    return replace(_stability_interval(loop, (), [], [], nyquist_estimate), marginal=True)
+def _marginal_interval(
+    loop: ClosedLoop | PeriodicClosedLoop, nyquist_estimate: float, marginal: tuple[tuple[float, float], ...]
+) -> StabilityInterval:
+    """The stability result of a degenerate loop: marginal on ``marginal`` and diverging elsewhere (no stable
+    interval, no crossing)."""
+    return replace(
+        _stability_interval(loop, (), [], [], nyquist_estimate), marginal=bool(marginal), marginal_intervals=marginal
+    )
 
 
 def _rate_curve(loop: ClosedLoop | PeriodicClosedLoop, lr_curvature: ArrayLike | None, points: int) -> RateCurve:

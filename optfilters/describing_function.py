@@ -709,6 +709,12 @@ def harmonic_balance(
     if not prefilter.is_stable:
         raise InvalidFilterError(f"the pre-filter must be stable, got {prefilter.stability}")
     k = float(step) * float(curvature)
+    if math.isinf(k) and math.isfinite(float(step)) and math.isfinite(float(curvature)):
+        raise InvalidHyperparameterError(  # as the finite product's own bound below, in the user's numbers
+            f"step * curvature = {float(step):g} * {float(curvature):g} overflows the floating-point range (above "
+            "1.8e308): too large for the describing function (the cycle's input amplitude passes 1e300); give a "
+            "smaller lr or curvature"
+        )
     if not (math.isfinite(k) and k > 0.0):
         raise InvalidHyperparameterError(f"step * curvature must be finite and > 0, got {k}")
 

@@ -58,19 +58,25 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .closed_loop import (
+    _UNBOUNDED,
     ClosedLoop,
     ModelLike,
     _aberth,
     _by_modulus,
     _cell_tests,
     _circle_crossings,
+    _Degenerate,
+    _degenerate_pencil,
     _merge_stable,
+    _unbounded,
     as_model,
     closed_loop,
+    marginal_text,
     spectral_radius,
 )
 from .display import Plottable
 from .errors import InvalidFilterError, InvalidHyperparameterError
+from .exact import fractions_of
 from .factored import canonical_roots, unit_circle
 from .validation import MARGINAL_RATE_TOL, check_number, is_marginal, null_reasons
 from .validation import finite_list as _list
@@ -353,6 +359,60 @@ class FeedbackLoop:
         value: _LoopFactors | None = self._cache["factors"]
         return value
 
+    @property
+    def degenerate(self) -> _Degenerate | None:
+        """The marginal set (in gain factors ``g``) of a loop whose rate is exactly 1 over an interval; else None.
+
+        Such a loop (heavy ball with ``momentum = 1``, a filter without DC gain) has a rate ``>= 1`` at every
+        ``g``: no stable interval and no isolated crossings.  Decided exactly on the closed loop's characteristic
+        polynomial when the loop is that one (no staleness, no weight decay), else on ``C`` and ``S`` as they
+        stand (:func:`optfilters.closed_loop._degenerate_pencil`).
+        """
+        if "degenerate" not in self._cache and not (
+            np.all(np.isfinite(self.constant)) and np.all(np.isfinite(self.slope))
+        ):
+            self._cache["degenerate"] = None  # no exact polynomial to read
+        if "degenerate" not in self._cache:
+            exact = self._exact()
+            found: _Degenerate | None
+            if exact is not None and self.lr_curvature != 0.0:
+                base = exact._degenerate
+                x0 = self.lr_curvature
+                found = (
+                    None
+                    if base is None
+                    else replace(base, marginal=tuple((lo / x0, hi / x0) for lo, hi in base.marginal))
+                )
+            else:
+                found = _degenerate_pencil(fractions_of(self.constant), fractions_of(self.slope))
+            self._cache["degenerate"] = found
+        value: _Degenerate | None = self._cache["degenerate"]
+        return value
+
+    def verdict(self, gain: float = 1.0) -> tuple[float, bool, bool]:
+        """``(rate, stable, marginal)`` at gain factor ``g``: exact for a degenerate loop (never stable there).
+
+        Parameters
+        ----------
+        gain : float
+            The factor ``g`` on the learning rate (1: the operating point).
+
+        Returns
+        -------
+        rate : float
+            The largest closed-loop pole modulus (1 where the loop is exactly marginal).
+        stable, marginal : bool
+            ``rate < 1`` beyond rounding; the rate 1 (within
+            :data:`~optfilters.validation.MARGINAL_RATE_TOL`, or exactly on a degenerate loop's marginal set).
+        """
+        rate = float(self.rate(gain))
+        degenerate = self.degenerate
+        if degenerate is not None:
+            marginal = degenerate.contains(float(gain))
+            return (1.0 if marginal else rate), False, marginal
+        marginal = bool(is_marginal(rate))
+        return rate, rate < 1.0 and not marginal, marginal
+
     def values(self, z: ArrayLike) -> tuple[ComplexArray, ComplexArray]:
         """``C`` and ``S`` at points ``z`` of the plane, scaled alike (``L = g S / C``; poles where ``C + g S = 0``).
 
@@ -476,13 +536,16 @@ class FeedbackLoop:
         [(0.0, 0.0), (4.0, 0.5)]
         """
         if "crossings" not in self._cache:
-            self._cache["crossings"] = self._crossings()
+            # a degenerate loop's poles stay on the circle over whole intervals: no isolated crossing to list
+            self._cache["crossings"] = [] if self.degenerate is not None else self._crossings()
         return list(self._cache["crossings"])
 
     def _crossings(self) -> list[tuple[float, float]]:
         if self._factors is not None and self.closed is not None:
             return self._crossings_factored(self.closed)
-        c, s = self.constant, self.slope
+        # S divided by a power of two near its size (exact): at lr * h = 1e308 its products with C overflow,
+        # and the crossings are the roots of a polynomial bilinear in C and S (the same roots).
+        c, (s, k) = self.constant, _unit_scaled(self.slope)
         found: list[tuple[float, float]] = []
 
         def gain_at(z: complex) -> complex | None:
@@ -490,21 +553,22 @@ class FeedbackLoop:
             scale = float(np.sum(np.abs(s))) or 1.0
             if abs(sz) <= 1e-13 * scale:
                 return None
-            return complex(-np.polyval(c, z) / sz)
+            g = complex(-np.polyval(c, z) / sz)  # g = -C / S with S = 2^k (S / 2^k)
+            return complex(math.ldexp(g.real, -k), math.ldexp(g.imag, -k))
 
         for z0 in (1.0 + 0j, -1.0 + 0j):
             g = gain_at(z0)
             if g is not None and math.isfinite(g.real):
                 found.append((g.real, 0.0 if z0.real > 0 else 0.5))
         cross = np.convolve(c, s[::-1]) - np.convolve(s, c[::-1])
-        if np.any(np.abs(cross) > 1e-14 * (np.sum(np.abs(c)) + np.sum(np.abs(s)))):
+        if np.any(np.abs(cross) > 1e-14 * np.sum(np.abs(c)) * np.sum(np.abs(s))):  # bilinear, as cross
             for r in _roots(cross):
                 if abs(abs(r) - 1.0) > _CIRCLE_TOL:
                     continue
                 w = abs(math.atan2(r.imag, r.real))
                 if w < 1e-9 or w > math.pi - 1e-9:
                     continue  # z = +-1: done exactly above
-                w = self._polish(w)
+                w = self._polish(w, s)
                 g = gain_at(complex(math.cos(w), math.sin(w)))
                 if g is None or not math.isfinite(g.real):
                     continue
@@ -516,7 +580,7 @@ class FeedbackLoop:
         # Rounding is relative to the gain scale sum|C| / sum|S| (tiny at a huge lr * h: a crossing at
         # g = 3.8e-305 is a crossing, not the g = 0 one); capped at 1 so that ordinary points keep 1e-12.
         slope_size = float(np.sum(np.abs(s)))
-        unit = min(1.0, float(np.sum(np.abs(c))) / slope_size) if slope_size > 0.0 else 1.0
+        unit = min(1.0, float(np.ldexp(float(np.sum(np.abs(c))) / slope_size, -k))) if slope_size > 0.0 else 1.0
         out: list[tuple[float, float]] = []
         for g, f in sorted(found):
             g = 0.0 if abs(g) < 1e-12 * unit else g
@@ -541,13 +605,13 @@ class FeedbackLoop:
 
         return _circle_crossings(boundary, self._grid(closed))
 
-    def _polish(self, w: float) -> float:
-        """Refine a crossing frequency: the root of ``Im[C(e^{iw}) conj(S(e^{iw}))]`` near ``w``."""
+    def _polish(self, w: float, slope: FloatArray) -> float:
+        """Refine a crossing frequency: the root of ``Im[C(e^{iw}) conj(S(e^{iw}))]`` near ``w`` (``S`` scaled)."""
         from scipy.optimize import brentq
 
         def imag(v: float) -> float:
-            constant, slope = self.values(complex(math.cos(v), math.sin(v)))
-            return float((constant * np.conj(slope)).imag)
+            z = complex(math.cos(v), math.sin(v))
+            return float((np.polyval(self.constant, z) * np.conj(np.polyval(slope, z))).imag)
 
         for width in (1e-6, 1e-4, 1e-3):
             lo, hi = max(w - width, 0.0), min(w + width, math.pi)
@@ -569,10 +633,14 @@ class FeedbackLoop:
         >>> [(round(a, 9), b) for a, b in feedback_loop("momentum", 0.05, momentum=0.9).stable_intervals()]
         [(0.0, 76.0)]
         """
+        if self.degenerate is not None:
+            return []  # the rate is >= 1 at every g
         points = [g for g, _ in self.crossings()]
         edges = [-math.inf, *points, math.inf]
-        stable = np.asarray(self.rate(np.array(_cell_tests(edges, 1.0))), dtype=np.float64) < 1.0
-        return _merge_stable(edges, stable.tolist())
+        # a rate within rounding of 1 is marginal, never stable (a frozen loop's numerical characteristic
+        # polynomial of heavy ball with momentum 1 has its rate 1 - 1e-16: it read "stable below lr*h = 4")
+        rates = np.asarray(self.rate(np.array(_cell_tests(edges, 1.0))), dtype=np.float64)
+        return _merge_stable(edges, (rates < 1.0 - MARGINAL_RATE_TOL).tolist())
 
     def gain_crossovers(self, gain: float = 1.0) -> list[float]:
         """Frequencies (cycles/step, in ``[0, 0.5]``) where ``|L| = 1``: unit-circle roots of ``g^2 S S~ - C C~``.
@@ -596,8 +664,9 @@ class FeedbackLoop:
         found: list[float] = []
         if self._factors is not None and self.closed is not None:
             found.extend(self._gain_crossovers_factored(self.closed, gain))
-        else:
-            c, s = self.constant, self.slope
+        else:  # g^2 S S~ - C C~ divided by 4^k (S ~ 2^k): no overflow at a huge lr * h
+            (s, k), c = _unit_scaled(self.slope), self.constant
+            c = np.ldexp(c, -k)
             poly = gain * gain * np.convolve(s, s[::-1]) - np.convolve(c, c[::-1])
             for r in _roots(poly):
                 if abs(abs(r) - 1.0) > _CIRCLE_TOL:
@@ -738,6 +807,13 @@ class FeedbackLoop:
         )
 
 
+def _unit_scaled(values: FloatArray) -> tuple[FloatArray, int]:
+    """``(values / 2^k, k)`` with ``2^k`` the power of two at the largest magnitude (exact; ``k = 0`` for zeros)."""
+    big = float(np.max(np.abs(values))) if values.size else 0.0
+    k = int(np.frexp(big)[1]) if big > 0.0 and math.isfinite(big) else 0
+    return np.ldexp(values, -k), k
+
+
 def _roots(coefficients: FloatArray) -> ComplexArray:
     """Roots of a (palindromic or anti-palindromic) polynomial, negligible end coefficients dropped first.
 
@@ -846,12 +922,28 @@ def feedback_loop(
     if lr_curvature is None:
         h = 1.0 if curvature is None else _positive("curvature", curvature)
         x = m.lr * h * base.preconditioner
+        if math.isinf(x) and m.lr > 0.0:  # finite factors whose product is beyond the double range
+            factors = f"{m.lr:g} * {h:g}" + ("" if base.preconditioner == 1.0 else f" * {base.preconditioner:g}")
+            raise InvalidHyperparameterError(
+                f"lr * h = {factors} overflows the floating-point range (above 1.8e308): {_far_verdict(base)}, "
+                "but no reading of the loop there is representable; give a smaller lr or curvature"
+            )
     else:
         if curvature is not None:
             raise InvalidHyperparameterError("give lr_curvature or curvature (with the model's lr), not both")
         x = float(lr_curvature)
     x = _positive("x = lr * h", x)
     return loop_of(base, m.name, x).delayed(d)
+
+
+def _far_verdict(base: ClosedLoop) -> str:
+    """What the loop does at every ``lr * h`` beyond its last crossing (beyond the double range)."""
+    found = base.stability()
+    if any(math.isinf(hi) for _, hi in found.intervals):
+        return "the loop converges there (stable for every larger lr*h)"
+    if any(math.isinf(hi) for _, hi in found.marginal_intervals):
+        return "the loop is marginal there (rate exactly 1)"
+    return "the loop diverges there (no stable interval reaches that far)"
 
 
 def loop_of(base: ClosedLoop, name: str, lr_curvature: float) -> FeedbackLoop:
@@ -875,7 +967,14 @@ def loop_of(base: ClosedLoop, name: str, lr_curvature: float) -> FeedbackLoop:
     at_rest = replace(base, lr=0.0)
     constant = at_rest.polynomial.constant
     poly = base.polynomial
-    operating = poly(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        operating = poly(x)
+    if not np.all(np.isfinite(operating)):  # lr*h and the weight-decay terms (lr * weight_decay) add up beyond it
+        raise InvalidHyperparameterError(
+            f"the loop at lr*h = {x:g} with its weight-decay terms (lr = {base.lr:g}) overflows the floating-point "
+            f"range (above 1.8e308): {_far_verdict(base)}, but no reading of the loop there is representable; give "
+            "a smaller lr"
+        )
     n = max(constant.size, operating.size)
     constant = _pad(constant, n)
     slope = _pad(np.asarray(operating, dtype=np.float64), n) - constant
@@ -1002,9 +1101,7 @@ class StepInfo(Plottable):
 
 
 def _step_of(loop: FeedbackLoop, steps: int | None) -> StepInfo:
-    rate = float(loop.rate(1.0))
-    marginal = is_marginal(rate)
-    stable = rate < 1.0 and not marginal
+    rate, stable, marginal = loop.verdict(1.0)
     if steps is None:
         n = 200 if not stable or rate == 0.0 else int(min(max(200, 30.0 / -math.log(rate)), 1_000_000))
     else:
@@ -1125,6 +1222,11 @@ class Margins(Plottable):
     staleness_capped : bool
         True when ``max_staleness`` stopped at the search bound
         (:data:`MAX_STALENESS`): the loop tolerates at least that many steps.
+    marginal_intervals : tuple of (float, float)
+        For a degenerate loop (rate exactly 1 over whole intervals, never below:
+        heavy ball with ``momentum = 1``), the closed intervals of the gain
+        factor where the rate is exactly 1 (:attr:`FeedbackLoop.degenerate`);
+        empty for every other loop.
 
     Non-finite readings and ``max_staleness = -1`` are None in :meth:`as_dict`,
     whose ``why_null`` says why (``diverges``, ``infinite: ...``, ``undefined: ...``).
@@ -1166,6 +1268,7 @@ class Margins(Plottable):
     loop: FeedbackLoop | None = field(default=None, repr=False, compare=False)
     marginal: bool = False
     staleness_capped: bool = False
+    marginal_intervals: tuple[tuple[float, float], ...] = ()
 
     @property
     def gain_margin_db(self) -> float:
@@ -1216,6 +1319,7 @@ class Margins(Plottable):
             "stale_rates": _list(self.stale_rates),
             "step": {k: v for k, v in self.step.as_dict().items() if k != "response"},
             "stable_intervals": [_list(i) for i in self.stable_intervals],
+            "marginal_intervals": [_list(i) for i in self.marginal_intervals],
             "crossings": [{"gain": _finite_or_none(g), "frequency": f} for g, f in self.crossings],
             "gain_crossovers": [
                 {"frequency": f, "phase_margin_deg": _finite_or_none(pm), "delay_steps": _finite_or_none(tau)}
@@ -1248,14 +1352,13 @@ class Margins(Plottable):
             "phase_margin_deg": (self.phase_margin, crossover),
             "delay_margin_steps": (self.delay_margin, crossover),
             "max_staleness": (None if self.max_staleness < 0 else 0.0, here),
+            "marginal_intervals": (_unbounded(self.marginal_intervals), _UNBOUNDED),
         }
         return null_reasons(reasons)
 
 
 def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margins:
-    rate = float(loop.rate(1.0))
-    marginal = is_marginal(rate)
-    stable = rate < 1.0 and not marginal
+    rate, stable, marginal = loop.verdict(1.0)
     poles = loop.poles(1.0)
     crossings = loop.crossings()
     intervals = loop.stable_intervals()
@@ -1326,6 +1429,7 @@ def _margins_of(loop: FeedbackLoop, max_staleness: int = MAX_STALENESS) -> Margi
         loop=loop,
         marginal=marginal,
         staleness_capped=capped,
+        marginal_intervals=() if loop.degenerate is None else loop.degenerate.marginal,
     )
 
 
@@ -1515,6 +1619,11 @@ class RootLocus(Plottable):
         Steps of gradient staleness in the loop.
     label : str
         ``"exact"`` or the linearisation note.
+    marginal_intervals : tuple of (float, float)
+        For a degenerate loop (heavy ball with ``momentum = 1``: the poles
+        move along the unit circle), the closed intervals of ``x`` where the
+        rate is exactly 1 (:attr:`FeedbackLoop.degenerate`); it then has no
+        stable interval and no crossings.  Empty for every other loop.
 
     Examples
     --------
@@ -1536,6 +1645,7 @@ class RootLocus(Plottable):
     operating_point: float | None = None
     staleness: int = 0
     label: str = "exact"
+    marginal_intervals: tuple[tuple[float, float], ...] = ()
 
     @property
     def rate(self) -> FloatArray:
@@ -1563,6 +1673,7 @@ class RootLocus(Plottable):
             "zeros": pairs(self.zeros),
             "crossings": [{"lr_curvature": _finite_or_none(x), "frequency": f} for x, f in self.crossings],
             "stable_interval": None if self.stable_interval is None else _list(self.stable_interval),
+            "marginal_intervals": [_list(i) for i in self.marginal_intervals],
             "operating_point": self.operating_point,
             "staleness": self.staleness,
             "label": self.label,
@@ -1576,8 +1687,11 @@ class RootLocus(Plottable):
             {
                 "stable_interval": (
                     None if interval is None else 0.0,
-                    "undefined: no stable interval reached from small lr*h",
+                    f"undefined: {marginal_text(self.marginal_intervals)}"
+                    if self.marginal_intervals
+                    else "undefined: no stable interval reached from small lr*h",
                 ),
+                "marginal_intervals": (_unbounded(self.marginal_intervals), _UNBOUNDED),
                 "stable_interval[1]": (
                     0.0 if interval is None else interval[1],
                     "infinite: stable for every larger lr*h",
@@ -1649,7 +1763,9 @@ def root_locus(
         x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
         if not np.all(np.isfinite(x)):
             raise InvalidHyperparameterError("x = lr * h values must be finite")
-    poles = loop.poles(x / x0)
+    exact = loop._exact()
+    with np.errstate(over="ignore"):  # x / x0 overflows at x = 1e308 and lr * h = 1e-3: the exact loop takes x
+        poles = exact.poles(x) if exact is not None else loop.poles(x / x0)
     return RootLocus(
         name=loop.name,
         lr_curvature=x,
@@ -1661,6 +1777,9 @@ def root_locus(
         operating_point=None if operating_point is None else float(operating_point),
         staleness=loop.staleness,
         label=loop.label,
+        marginal_intervals=()
+        if loop.degenerate is None
+        else tuple((lo * x0, hi * x0) for lo, hi in loop.degenerate.marginal),
     )
 
 

@@ -274,3 +274,90 @@ def test_stability_at_a_huge_curvature_prints_the_finite_rate_and_the_edge():
     assert "DIVERGES here: lr must shrink by a factor 2.63158e+304 to reach the edge lr*h = 3.8" in text.stdout
     point = ok_json("stability", "momentum", "--curvature", "1e308")["at_point"]
     assert point["rate"] == pytest.approx(1e305) and point["stable"] is False
+
+
+def test_heavy_ball_with_momentum_one_is_marginal_on_an_interval_in_every_command():
+    """momentum 1: P = z^2 - (2 - x) z + 1, its poles on the unit circle for 0 <= x <= 4 and a real pair r, 1/r
+    outside.  `stability --json` listed 18,463 grid "crossings" (Im x(w) = 0 all round the circle), `locus` printed
+    one line per grid point, and `thresholds --lr` read a stable interval below 4 from a rate of 1 - 1e-16."""
+    text = run("stability", "momentum", "--momentum", "1")
+    assert text.exit_code == 0, text.output
+    assert "marginal for 0 <= lr*h <= 4 (closed-loop poles on the unit circle: rate exactly 1)" in text.stdout
+    assert "stable for" not in text.stdout
+    data = ok_json("stability", "momentum", "--momentum", "1")
+    assert data["marginal_intervals"] == [[0.0, 4.0]] and data["crossings"] == [] and data["intervals"] == []
+    assert data["why_null"]["max_stable_lr_curvature"].startswith("undefined: marginal for 0 <= lr*h <= 4")
+    inside = ok_json("margins", "momentum", "--momentum", "1", "--lr-curvature", "2")
+    assert inside["marginal"] is True and inside["stable"] is False and inside["rate"] == 1.0
+    assert inside["crossings"] == [] and inside["stable_intervals"] == [] and inside["marginal_intervals"] == [[0, 2]]
+    outside = ok_json("margins", "momentum", "--momentum", "1", "--lr-curvature", "5")  # z^2 + 3 z + 1
+    assert outside["marginal"] is False and outside["rate"] == pytest.approx((3 + 5**0.5) / 2, rel=1e-14)
+    diverging = run("margins", "momentum", "--momentum", "1", "--lr", "5")
+    assert "DIVERGES here: marginal for 0 <= lr*h <= 4" in diverging.stdout
+    locus = run("locus", "momentum", "--momentum", "1", "--points", "30")
+    assert locus.exit_code == 0 and "marginal for 0 <= lr*h <= 4" in locus.stdout
+    assert "crosses the unit circle" not in locus.stdout and len(locus.stdout.splitlines()) < 30
+    locus_data = ok_json("locus", "momentum", "--momentum", "1", "--points", "30")
+    assert locus_data["crossings"] == [] and locus_data["marginal_intervals"] == [[0.0, 4.0]]
+    assert locus_data["why_null"]["stable_interval"].startswith("undefined: marginal for 0 <= lr*h <= 4")
+    edges = ok_json("thresholds", "momentum", "--momentum", "1", "--lr", "0.5", "--run-steps", "20")
+    assert all(e is None for e in edges["frozen_edges"]["edge"])
+    assert ok_json("predict", "momentum", "--momentum", "1", "--lr", "0.5", "--steps", "3")["marginal"] is True
+
+
+def test_nesterov_with_momentum_one_is_stable_below_four_thirds():
+    """mu = 1: P = z^2 - (2 - 2x) z + (1 - x), stable for 0 < x < 4/3 (Jury); the scan's tolerance made five
+    crossings below 1e-6 out of the double pole at z = 1 and hid x = 0: "no stable interval"."""
+    data = ok_json("stability", "nesterov", "--momentum", "1")
+    assert data["interval"] == [0.0, pytest.approx(4 / 3, rel=1e-15)] and data["marginal"] is False
+    assert [c["lr_curvature"] for c in data["crossings"]] == [0.0, pytest.approx(4 / 3, rel=1e-15)]
+
+
+@pytest.mark.parametrize(
+    ("args", "rate", "expected"),
+    [
+        # z^2 - (1.9 - x) z + 0.9 at x = 1e308: the pole -(x - 1.9) (mpmath: 1e308 to 16 digits)
+        (("margins", "momentum", "--lr-curvature", "1e308"), 1e308, "lr must shrink by a factor 2.63158e+307"),
+        (("margins", "momentum", "--lr", "1e308", "--curvature", "1"), 1e308, "edge lr*h = 3.8"),
+        (("stability", "momentum", "--lr", "1e308", "--curvature", "1"), 1e308, "edge lr*h = 3.8"),
+        # gradients 2 steps stale: z^3 - 1.9 z^2 + 0.9 z + x, roots of modulus x^(1/3) (1 + O(x^-1/3))
+        (("margins", "momentum", "--lr-curvature", "1e308", "--staleness", "2"), 4.641588833612779e102, "DIVERGES"),
+        # the edge 0.0366 is 3.7e-310 of x: the factor 1 / 3.7e-310 overflows and is said as a fraction
+        (("margins", "butterworth", "--lr-curvature", "1e308"), None, "lr must shrink to 3.65999e-310 times itself"),
+    ],
+)
+def test_a_huge_lr_curvature_diverges_and_says_so(args, rate, expected):
+    """They were refused with "the loop polynomial's coefficients overflow": C S~ - S C~ overflowed at x = 1e308."""
+    text = run(*args)
+    assert text.exit_code == 0, text.output
+    assert expected in text.stdout and "DIVERGES here" in text.stdout
+    data = ok_json(*args, "--json")
+    point = data.get("at_point", data)
+    assert point["stable"] is False and point["marginal"] is False
+    if rate is not None:
+        assert point["rate"] == pytest.approx(rate, rel=1e-12)
+
+
+@pytest.mark.parametrize("command", ["stability", "margins", "locus", "sensitivity"])
+def test_an_lr_curvature_product_beyond_the_double_range_is_refused_with_the_verdict(command):
+    """--lr 1e308 --curvature 10: x = 1e309 is no double. It said "x = lr * h must be finite and > 0, got inf"."""
+    result = run(command, "momentum", "--lr", "1e308", "--curvature", "10")
+    assert_one_line_error(
+        result,
+        "lr * h = 1e+308 * 10 overflows the floating-point range (above 1.8e308): the loop diverges there (no "
+        "stable interval reaches that far)",
+    )
+
+
+def test_an_lr_whose_weight_decay_terms_overflow_the_loop_is_refused_with_the_verdict():
+    """--lr 1e308 --weight-decay 1: lr*h + lr*wd = 2e308. It said "coefficients must be finite, got np.float64(inf)"."""
+    result = run("margins", "momentum", "--lr", "1e308", "--weight-decay", "1")
+    assert_one_line_error(result, "overflows the floating-point range (above 1.8e308): the loop diverges there")
+
+
+def test_locus_at_a_huge_lr_sweeps_around_the_edge():
+    """--lr 1e308 (x = 1e308 at h = 1) was refused with "overflow the floating-point range"; the sweep is in x."""
+    data = ok_json("locus", "momentum", "--lr", "1e308", "--points", "20")
+    assert data["stable_interval"] == [0.0, pytest.approx(3.8, rel=1e-12)] and data["why_null"] == {}
+    rate = ok_json("locus", "momentum", "--lr-curvature", "1e308", "--points", "20")["rate"]
+    assert max(rate) < 10.0  # the default sweep: up to 1.5 times the edge 3.8

@@ -13,6 +13,7 @@ from scipy.optimize import brentq
 import optfilters
 from optfilters import ArmaFilter
 from optfilters.closed_loop import (
+    ClosedLoop,
     closed_loop,
     closed_loop_poles,
     convergence_rate,
@@ -439,6 +440,7 @@ def test_lookahead_that_never_moves_its_slow_weights_is_marginal_for_every_lr(al
     loop = closed_loop("lookahead", base="sgd", k=5, alpha=alpha)
     s = loop.stability()
     assert s.marginal and s.interval is None and s.intervals == () and s.crossings == ()
+    assert s.marginal_intervals == ((0.0, math.inf),)
     x = np.geomspace(1e-3, 1e7, 9)
     assert np.all(np.abs(loop.rate(x) - 1.0) <= MARGINAL_RATE_TOL)  # the claim, at points the probe did not use
     data = s.as_dict()
@@ -452,12 +454,108 @@ def test_lookahead_small_alpha_keeps_its_closed_form_edge():
     assert not s.marginal and s.max_stable_lr_curvature == pytest.approx(1.0 + (2.0 / 0.001 - 1.0) ** 0.2, rel=1e-9)
 
 
-def test_a_filter_without_dc_gain_is_marginal_for_every_lr():
-    """H = 1 - z^-1 (a pure difference): its zero at z = 1 cancels the plant's integrator; the pole 1 stays."""
+def test_a_filter_without_dc_gain_is_marginal_until_its_moving_pole_leaves_the_circle():
+    """H = (1 - z^-1) / (1 - 0.5 z^-1): its zero at z = 1 cancels the plant's integrator; the pole 1 stays.
+
+    P = (1 - z^-1)(1 + (x - 0.5) z^-1): the pole 1 for every x and the pole 0.5 - x, inside the closed disc for
+    -0.5 <= x <= 1.5.  It was reported "marginal for every lr*h" although the rate is |0.5 - x| > 1 beyond 1.5.
+    """
     loop = closed_loop(ArmaFilter([1.0, -1.0], [1.0, -0.5]))
-    assert loop.stability().marginal
+    s = loop.stability()
+    assert s.marginal and s.marginal_intervals == ((-0.5, 1.5),) and s.interval is None and s.crossings == ()
     assert np.all(np.isclose(np.abs(loop.poles(np.array([0.1, 1.0, 3.0]))), 1.0).any(axis=-1))
+    np.testing.assert_allclose(loop.rate([1.0, 2.0, 3.0]), [1.0, 1.5, 2.5], rtol=1e-12)
+    why = s.as_dict()["why_null"]["max_stable_lr_curvature"]
+    assert why == (
+        "undefined: marginal for -0.5 <= lr*h <= 1.5 (closed-loop poles on the unit circle: rate exactly 1), "
+        "diverges for every other lr*h"
+    )
     assert not closed_loop(ArmaFilter([1.0, -0.9], [1.0, -0.5])).stability().marginal  # a DC gain: an edge
+
+
+@pytest.mark.parametrize(("name", "hp"), [("momentum", {}), ("sgd", {"momentum": 1.0}), ("rmsprop", {})])
+def test_heavy_ball_with_momentum_one_is_marginal_on_0_to_4(name, hp):
+    """beta = 1: P = z^2 - (2 - x) z + 1 is palindromic, its poles a pair on the unit circle for 0 <= x <= 4
+    (|2 - x| <= 2) and a real pair r, 1/r otherwise.  The scan listed 18,463 "crossings" (Im x(w) = 0 all round
+    the circle) and no verdict; now the marginal interval, decided exactly, and no crossing."""
+    loop = closed_loop(name, **{"momentum": 1.0, **hp})
+    s = loop.stability()
+    assert s.marginal and s.marginal_intervals == ((0.0, 4.0),)
+    assert s.interval is None and s.intervals == () and s.crossings == ()
+    data = s.as_dict()
+    assert data["marginal_intervals"] == [[0.0, 4.0]] and data["crossings"] == [] and data["marginal"] is True
+    assert data["why_null"] == {
+        "max_stable_lr_curvature": "undefined: marginal for 0 <= lr*h <= 4 (closed-loop poles on the unit circle: "
+        "rate exactly 1), diverges for every other lr*h"
+    }
+    x = np.array([1e-6, 0.5, 2.0, 3.999, 4.001, 5.0, 100.0])
+    closed_form = [max(abs(r) for r in np.roots([1.0, -(2.0 - v), 1.0])) for v in x]
+    np.testing.assert_allclose(loop.rate(x), closed_form, rtol=1e-12)
+
+
+def test_nesterov_with_momentum_one_is_stable_below_four_thirds():
+    """mu = 1: H = (2 - z^-1) / (1 - z^-1), P = z^2 - (2 - 2x) z + (1 - x): Jury's conditions P(1) = x > 0,
+    P(-1) = 4 - 3x > 0, |1 - x| < 1 give 0 < x < 4/3.  The double pole at z = 1 made x(w) ~ w^2 real within the
+    scan's absolute tolerance near w = 0 (five "crossings" below 1e-6) and hid x = 0: "no stable interval"."""
+    s = closed_loop("nesterov", momentum=1.0).stability()
+    assert s.interval == (0.0, pytest.approx(4.0 / 3.0, rel=1e-15)) and not s.marginal
+    assert [(x, f) for x, f in s.crossings] == [(0.0, 0.0), (pytest.approx(4.0 / 3.0, rel=1e-15), 0.5)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.floats(-8.0, 8.0, allow_subnormal=False),
+    b=st.floats(0.01, 10.0, allow_subnormal=False),
+    negative=st.booleans(),
+)
+@example(a=-2.0, b=1.0, negative=False)  # heavy ball with momentum 1
+def test_a_palindromic_loop_is_marginal_exactly_where_its_poles_are_on_the_circle(a, b, negative):
+    """Law: z^2 + (a + x b) z + 1 has both roots on the unit circle iff |a + x b| <= 2, so the marginal set is the
+    closed interval between (-2 - a) / b and (2 - a) / b (b of either sign) and the loop diverges elsewhere."""
+    from fractions import Fraction
+
+    from optfilters.closed_loop import _degenerate_pencil
+
+    b = -b if negative else b
+    found = _degenerate_pencil(tuple(map(Fraction, (1.0, a, 1.0))), tuple(map(Fraction, (0.0, b, 0.0))))
+    assert found is not None and found.moving
+    ((lo, hi),) = found.marginal
+    ends = sorted([(-2.0 - a) / b, (2.0 - a) / b])
+    assert lo == pytest.approx(ends[0], rel=1e-12, abs=1e-12) and hi == pytest.approx(ends[1], rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    p=st.lists(st.floats(-4.0, 4.0, allow_subnormal=False), min_size=1, max_size=5),
+    q=st.lists(st.floats(-4.0, 4.0, allow_subnormal=False), min_size=1, max_size=4),
+    common=st.lists(st.sampled_from([-1.0, 0.5, 1.0, 0.25]), max_size=2),
+)
+def test_the_modular_coprimality_test_never_misses_a_common_root(p, q, common):
+    """Law: _coprime(p, q) implies the exact rational gcd is 1 (a prime not dividing the leading coefficients
+    keeps at least the gcd's degree); a built-in common factor (z - r) is always caught."""
+    from fractions import Fraction
+
+    from optfilters.closed_loop import _coprime
+    from optfilters.exact import poly_gcd, poly_mul
+
+    first = (Fraction(1), *map(Fraction, p))
+    second = (Fraction(1), *map(Fraction, q))
+    for r in common:
+        factor = (Fraction(1), -Fraction(r))
+        first, second = poly_mul(first, factor), poly_mul(second, factor)
+    if _coprime(first, second):
+        assert poly_gcd(first, second) == (Fraction(1),)
+    if common:
+        assert not _coprime(first, second)
+
+
+def test_an_ordinary_loop_is_not_degenerate():
+    """A pencil with no common root and no self-reciprocal part: None (the ordinary scan applies)."""
+    from fractions import Fraction
+
+    from optfilters.closed_loop import _degenerate_pencil
+
+    assert _degenerate_pencil(tuple(map(Fraction, (1.0, -1.9, 0.9))), tuple(map(Fraction, (0.0, 1.0, 0.0)))) is None
 
 
 def _test_point(lo: float, hi: float) -> float:
@@ -470,13 +568,38 @@ def _test_point(lo: float, hi: float) -> float:
     return 0.5 * (lo + hi)
 
 
+def _mp_rate(loop, x: float) -> float:
+    """The largest root modulus of the characteristic polynomial at x, in 50-digit mpmath (independent of rate())."""
+    import mpmath
+
+    with mpmath.workdps(50):
+        poly = loop.polynomial
+        coefficients = [
+            mpmath.mpf(float(c)) + mpmath.mpf(x) * mpmath.mpf(float(s))
+            for c, s in zip(poly.constant, poly.slope, strict=True)
+        ]
+        while len(coefficients) > 1 and coefficients[-1] == 0:
+            coefficients.pop()
+        if len(coefficients) == 1:
+            return 0.0
+        roots = mpmath.polyroots(coefficients, maxsteps=400, extraprec=400)
+        return float(max(abs(r) for r in roots))
+
+
+def _complement(intervals, lo: float = -math.inf, hi: float = math.inf):
+    edges = [lo, *[v for iv in intervals for v in iv], hi]
+    return [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if a < b]
+
+
 @pytest.mark.parametrize("name", optfilters.names())
 def test_no_stable_interval_is_an_artefact_of_a_marginal_loop(name):
     """Property over the catalogue at the degenerate ends of every float hyperparameter (0 and 1).
 
     Every reported stable interval converges measurably (rate below 1 - MARGINAL_RATE_TOL inside it, by the
-    loop's own poles), and a loop reported marginal has a rate within rounding of 1 at points spread over ten
-    decades.
+    loop's own poles); a loop reported marginal has the rate exactly 1 inside its marginal intervals and above 1
+    outside them (the characteristic polynomial's roots in 50-digit mpmath; a periodic loop by its own rate) and
+    no stable interval; no loop lists grid artefacts as crossings (a closed loop has at most order + 2: the
+    unit-circle roots of the degree-2n crossing polynomial C S~ - S C~ come in conjugate pairs, plus z = +-1).
     """
     entry = optfilters.CATALOGUE[name]
     for hp in entry.hyperparameters:
@@ -488,8 +611,18 @@ def test_no_stable_interval_is_an_artefact_of_a_marginal_loop(name):
                 s = loop.stability()
             except (optfilters.InvalidHyperparameterError, optfilters.InvalidFilterError):
                 continue  # out of the hyperparameter's range, or no loop
+            case = (hp.name, value)
+            if isinstance(loop, ClosedLoop):
+                assert len(s.crossings) <= loop.order + 2, case
             if s.marginal:
-                assert np.all(np.abs(loop.rate(np.geomspace(1e-4, 1e6, 7)) - 1.0) <= MARGINAL_RATE_TOL), (hp, value)
+                assert s.intervals == () and s.crossings == () and s.marginal_intervals, case
+                if not isinstance(loop, ClosedLoop):  # Lookahead: the multiplier 1 at every x
+                    assert np.all(np.abs(loop.rate(np.geomspace(1e-4, 1e6, 7)) - 1.0) <= MARGINAL_RATE_TOL), case
+                    continue
+                for lo, hi in s.marginal_intervals:
+                    assert abs(_mp_rate(loop, _test_point(lo, hi)) - 1.0) <= 1e-30, (case, lo, hi)
+                for lo, hi in _complement(s.marginal_intervals):
+                    assert _mp_rate(loop, _test_point(lo, hi)) > 1.0 + 1e-9, (case, lo, hi)
                 continue
             for lo, hi in s.intervals:
                 assert float(loop.rate(_test_point(lo, hi))) < 1.0 - MARGINAL_RATE_TOL, (hp.name, value, lo, hi)

@@ -489,8 +489,12 @@ def test_sensitivity_refuses_a_marginal_loop_and_locus_says_why_null():
     with pytest.raises(optfilters.InvalidHyperparameterError, match="is marginal"):
         sensitivity("momentum", lr=0.1, curvature=1e-320)
     data = root_locus(ArmaFilter([1.0, -1.0], [1.0, -0.5]), [0.5, 1.0]).as_dict()  # no DC gain: marginal
-    assert data["stable_interval"] is None
-    assert data["why_null"] == {"stable_interval": "undefined: no stable interval reached from small lr*h"}
+    assert data["stable_interval"] is None and data["crossings"] == []
+    assert data["marginal_intervals"] == [[-0.5, 1.5]]  # the pole 1 stays, the pole 0.5 - x leaves at x = 1.5
+    assert data["why_null"] == {
+        "stable_interval": "undefined: marginal for -0.5 <= lr*h <= 1.5 (closed-loop poles on the unit circle: "
+        "rate exactly 1), diverges for every other lr*h"
+    }
     assert root_locus("sgd", [0.5]).as_dict()["why_null"] == {}
 
 
@@ -607,3 +611,22 @@ def test_huge_operating_point_keeps_its_stable_interval_and_finite_rate():
     assert m.stable_intervals == ((0.0, pytest.approx(3.8e-305, rel=1e-12)),)
     assert m.edge_lr_curvature == pytest.approx(3.8, rel=1e-12)
     assert m.edge_lr_curvature == pytest.approx(margins("momentum", 0.05, momentum=0.9).edge_lr_curvature)
+
+
+def test_root_locus_at_a_huge_lr_curvature_is_the_finite_pole():
+    """x = 1e308 against the operating point lr*h = 1e-3: the gain factor x / x0 overflowed and the rate read inf.
+    Reference: the root of z^2 - (1.9 - x) z + 0.9 in 50-digit mpmath."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(50):
+        exact = max(abs(r) for r in mpmath.polyroots([1, -(mpmath.mpf(1.9) - mpmath.mpf(1e308)), mpmath.mpf(0.9)]))
+    rate = root_locus("momentum", [1e308, 1.0]).rate
+    assert rate[0] == pytest.approx(float(exact), rel=1e-14) and rate[1] == pytest.approx(0.9**0.5, rel=1e-12)
+
+
+def test_feedback_loop_of_heavy_ball_with_momentum_one_is_degenerate_and_never_stable():
+    """The margins' loop in gain factors g = x / x0: marginal for 0 <= g x0 <= 4, never stable (rate >= 1)."""
+    loop = feedback_loop("momentum", 0.5, momentum=1.0)
+    assert loop.degenerate is not None and loop.degenerate.marginal == ((0.0, 8.0),)
+    assert loop.crossings() == [] and loop.stable_intervals() == []
+    assert loop.verdict(1.0) == (1.0, False, True) and loop.verdict(9.0)[1:] == (False, False)
+    assert feedback_loop("momentum", 0.5, momentum=0.9).degenerate is None
