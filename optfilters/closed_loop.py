@@ -548,7 +548,7 @@ def _aberth(
     size = np.abs(z) + (np.max(np.abs(z), axis=-1, keepdims=True) if relative else 1.0)
     z = z + 1e-12 * size * np.exp(1j * np.arange(n))  # separate exactly repeated starting points
     idx = np.arange(n)
-    chunk = max(1, 4_000_000 // (n * n))  # bound the (rows, n, n) differences held at once
+    chunk = max(1, 1_000_000 // (n * n))  # bound the (rows, n, n) differences (and evaluations) held at once
     with np.errstate(all="ignore"):
         for lo in range(0, z.shape[0], chunk):
             active = np.arange(lo, min(lo + chunk, z.shape[0]))
@@ -843,8 +843,10 @@ class ClosedLoop:
         Returns
         -------
         ndarray of complex, shape ``x.shape + (order,)``
-            The eigenvalues of :meth:`state_matrix` (refined on the factored
-            characteristic polynomial for designs above order 2).
+            The eigenvalues of :meth:`state_matrix`; for filters above order 2
+            or with a pole within 1e-2 of ``z = 1``, the roots of the factored
+            characteristic polynomial solved in ``w = z - 1`` (to about 1e-16
+            of their distance from 1 at any cutoff).
 
         Examples
         --------
