@@ -27,7 +27,7 @@ from typing import Any
 import click
 import numpy as np
 
-from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS
+from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS, fmt_rate
 
 from ._common import (
     CliError,
@@ -131,7 +131,7 @@ def _rate_text(rate: float) -> str:
     """A rate as a finite number, or the labelled state of one that saturated (a diverging loop)."""
     if math.isnan(rate):
         return "undetermined"
-    return fmt(rate) if math.isfinite(rate) else "inf (UNSTABLE: overflows)"
+    return fmt_rate(rate) if math.isfinite(rate) else "inf (UNSTABLE: overflows)"
 
 
 def _gain_margin_line(result: Any, lr: float | None, indent: str) -> str:
@@ -193,6 +193,11 @@ def _step_line(step: Any, indent: str) -> str:
     else:
         rise = f"10-90% rise in {step.rise_steps} steps"
     k = step.settling_steps
+    if k < 0:
+        return (
+            f"{indent}step (optimum moved by 1): not within 2% of its final value after {n} steps (overshoot and "
+            f"settling not determined), {rise}"
+        )
     settle = "settles to 2% at once" if k == 0 else f"settles to 2% in {k} step{'s' if k != 1 else ''}"
     overshoot = f"overshoot {fmt(100 * step.overshoot, 4)}% past the minimum"
     return f"{indent}step (optimum moved by 1): {overshoot}, {settle}, {rise}"
@@ -365,7 +370,7 @@ def _locus(
             lines.append(f"  a pole crosses the unit circle at lr*h = {fmt(x)}: {_mode(f)}")
     picks = np.unique(np.linspace(0, result.lr_curvature.size - 1, min(12, result.lr_curvature.size)).astype(int))
     rows = [
-        [fmt(result.lr_curvature[i]), fmt(result.rate[i]), ", ".join(fmt_complex(z, 4) for z in result.poles[i])]
+        [fmt(result.lr_curvature[i]), fmt_rate(result.rate[i]), ", ".join(fmt_complex(z, 4) for z in result.poles[i])]
         for i in picks
     ]
     lines += _table(["lr*h", "rate", "poles"], rows)

@@ -27,7 +27,7 @@ from typing import Any
 import click
 import numpy as np
 
-from optfilters.validation import MAX_PREDICT_STALENESS, MAX_SAMPLES, MAX_SEED, MAX_STEPS
+from optfilters.validation import MAX_PREDICT_STALENESS, MAX_SAMPLES, MAX_SEED, MAX_STEPS, fmt_rate
 
 from ._common import (
     CliError,
@@ -352,7 +352,7 @@ def _predict(
         f"  curvatures {', '.join(fmt(h) for h in result.curvatures)}; noise variance "
         f"{', '.join(fmt(s) for s in result.noise_var)}",
         f"  prediction: {result.label}",
-        f"  rate (largest closed-loop pole modulus) = {fmt(result.rate)}{_rate_verdict(result.rate)}{invalid}",
+        f"  rate (largest closed-loop pole modulus) = {fmt_rate(result.rate)}{_rate_verdict(result.rate)}{invalid}",
         f"  steady-state loss = {fmt(result.steady_state_loss, nan='undefined (no steady state)')}{invalid}",
     ]
     averaged = result.averaged_loss

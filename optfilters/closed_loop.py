@@ -110,6 +110,9 @@ DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
     "kd": (0.0, 10.0),
 }
 
+# Loops around filters with a pole closer than this to z = 1 are solved factored in w = z - 1.
+_NEAR_ONE = 1e-2
+
 # Frequency grid of the unit-circle scan (points on [0, pi]).
 _SCAN_POINTS = 16385
 
@@ -551,6 +554,8 @@ def _aberth(
     evaluate: Callable[[ComplexArray, NDArray[np.intp]], tuple[Any, Any]],
     iterations: int,
     tol: float = 4e-16,
+    *,
+    relative: bool = False,
 ) -> ComplexArray:
     """Aberth-Ehrlich refinement of every root of a polynomial at once, from approximations (last axis).
 
@@ -570,6 +575,9 @@ def _aberth(
         Most iterations.
     tol : float
         Relative step at which a row has converged.
+    relative : bool
+        Measure steps against ``|z|`` (roots known to relative precision: the shifted variable of
+        :class:`_ShiftedPolynomial`) instead of ``1 + |z|``.
 
     Returns
     -------
@@ -586,12 +594,14 @@ def _aberth(
         return z0
     shape = z0.shape
     z = z0.reshape(-1, n)
-    z = z + 1e-12 * (1.0 + np.abs(z)) * np.exp(1j * np.arange(n))  # separate exactly repeated starting points
+    size = np.abs(z) + (np.max(np.abs(z), axis=-1, keepdims=True) if relative else 1.0)
+    z = z + 1e-12 * size * np.exp(1j * np.arange(n))  # separate exactly repeated starting points
     idx = np.arange(n)
-    chunk = max(1, 4_000_000 // (n * n))  # bound the (rows, n, n) differences held at once
+    chunk = max(1, 1_000_000 // (n * n))  # bound the (rows, n, n) differences (and evaluations) held at once
     with np.errstate(all="ignore"):
         for lo in range(0, z.shape[0], chunk):
             active = np.arange(lo, min(lo + chunk, z.shape[0]))
+            previous = np.full(active.size, np.inf)
             for _ in range(iterations):
                 zs = z[active]
                 value, slope = evaluate(zs, active)
@@ -602,11 +612,118 @@ def _aberth(
                 step = ratio / (1.0 - ratio * repulsion)
                 step = np.where(np.isfinite(step), step, 0.0)
                 z[active] = zs - step
-                done = np.all(np.abs(step) <= tol * (1.0 + np.abs(zs)), axis=-1)
+                moved = np.max(np.abs(step) / (np.abs(zs) if relative else 1.0 + np.abs(zs)), axis=-1)
+                done = moved <= tol
+                if relative:  # steps at the rounding noise of the evaluation stop shrinking: nothing left to gain
+                    done |= (moved < 1e-12) & (moved >= 0.25 * previous)
+                previous = moved[~done]
                 active = active[~done]
                 if active.size == 0:
                     break
     return np.asarray(z.reshape(shape), dtype=np.complex128)
+
+
+@dataclass(frozen=True)
+class _ShiftedPolynomial:
+    """``F(w) = sum_t c_t prod_{r in roots[t]} (w - r)`` in the shifted variable ``w = z - 1``, kept factored.
+
+    A loop around a low-cutoff design has its poles within ``1e-6`` of ``z = 1``: as ``z`` they hold about ten
+    significant digits of their distance from 1, and that distance is all the rate depends on.  As ``w`` (``p - 1``
+    is exact for ``0.5 <= p <= 2``, Sterbenz) every factor keeps full relative precision, so the roots come out
+    with relative error near rounding in ``w`` and the rate ``|1 + w|`` within a few units of ``1e-16`` of the
+    exact one.  Term 0 is monic and of the highest degree; the coefficients ``c_t`` are given per row.
+    """
+
+    roots: tuple[ComplexArray, ...]
+
+    @property
+    def degree(self) -> int:
+        return int(self.roots[0].size)
+
+    def expanded(self, coefficients: FloatArray, shift: float = 0.0) -> FloatArray:
+        """The coefficients in ``w`` (``z = w + 1`` with ``shift = 1``; highest first) per row, from the factors."""
+        n = self.degree
+        out = np.zeros((coefficients.shape[0], n + 1))
+        for t, roots in enumerate(self.roots):
+            poly = np.real(np.poly(roots + shift)) if roots.size else np.ones(1)
+            out[:, n + 1 - poly.size :] += coefficients[:, t : t + 1] * poly
+        return out
+
+    def _start(self, coefficients: FloatArray) -> ComplexArray:
+        """Starting values: companion eigenvalues in ``w`` near ``w = 0``, in ``z`` away from it, where each is good.
+
+        The expansion in ``w`` resolves the cluster at ``z = 1`` but smears a cluster at ``z = 0`` (stale gradients
+        put ``d`` roots there); the expansion in ``z`` the other way round.  Where the two do not split the roots
+        between them (a root near ``|w| = 1/2``), the ``w`` eigenvalues alone.
+        """
+        n = self.degree
+        found = []
+        for shift in (0.0, 1.0):
+            poly = self.expanded(coefficients, shift)
+            companion = np.zeros((coefficients.shape[0], n, n))
+            companion[:, 0, :] = -poly[:, 1:] / poly[:, :1]
+            idx = np.arange(n - 1)
+            companion[:, idx + 1, idx] = 1.0
+            with np.errstate(all="ignore"):
+                found.append(np.linalg.eigvals(np.nan_to_num(companion)).astype(np.complex128) - shift)
+        near, far = found
+        keep_near, keep_far = np.abs(near) <= 0.5, np.abs(far) > 0.5
+        split = np.sum(keep_near, axis=-1) + np.sum(keep_far, axis=-1) == n
+        merged = np.where(keep_near, near, np.nan)
+        for row in np.flatnonzero(split):
+            merged[row] = np.concatenate([near[row][keep_near[row]], far[row][keep_far[row]]])
+        return np.where(split[:, None], merged, near)
+
+    def evaluate(self, w: ComplexArray, coefficients: FloatArray) -> tuple[ComplexArray, ComplexArray]:
+        """``(F(w), F'(w))`` factor by factor; ``coefficients`` holds one row per row of ``w``."""
+        value = np.zeros_like(w)
+        slope = np.zeros_like(w)
+        for t, roots in enumerate(self.roots):
+            c = coefficients[:, t : t + 1]
+            if roots.size == 0:
+                value = value + c
+                continue
+            factors = w[..., None] - roots  # (rows, n, m): the product and its derivative from prefix/suffix products
+            ones = np.ones((*w.shape, 1), dtype=np.complex128)
+            before = np.cumprod(np.concatenate([ones, factors[..., :-1]], axis=-1), axis=-1)
+            after = np.cumprod(np.concatenate([ones, factors[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+            value = value + c * before[..., -1] * factors[..., -1]
+            slope = slope + c * np.sum(before * after, axis=-1)
+        return value, slope
+
+    def solve(self, coefficients: ArrayLike) -> ComplexArray:
+        """The roots in ``w`` for each row of ``coefficients`` (shape ``(rows, terms)``): shape ``(rows, degree)``.
+
+        Started from companion-matrix eigenvalues (:meth:`_start`; LAPACK balances them, which takes care of
+        the roots' spread of scales) and refined by Aberth-Ehrlich on :meth:`evaluate`, stopping on
+        steps below rounding relative to ``|w|``; rows whose coefficients are not finite give nan.
+        """
+        c = np.asarray(coefficients, dtype=np.float64)
+        n = self.degree
+        finite = np.all(np.isfinite(c), axis=-1)
+        out = np.full((c.shape[0], n), np.nan + 0j, dtype=np.complex128)
+        if n == 0 or not np.any(finite):
+            return out
+        rows = c[finite]
+        start = self._start(rows)
+        out[finite] = _aberth(start, lambda w, r: self.evaluate(w, rows[r]), 100, relative=True)
+        return out
+
+
+def _shifted_loop(poles: ArrayLike, zeros: ArrayLike, a: int, b: int, staleness: int) -> _ShiftedPolynomial:
+    """The loop polynomial ``(z - 1 + l) prod(z - p_j) z^a + (s + o z^d) prod(z - z_i) z^b`` in ``w = z - 1``.
+
+    Its terms are ``w prod(w - q_j) (w + 1)^a``, ``prod(w - q_j) (w + 1)^a``, ``prod(w - r_i) (w + 1)^b`` and
+    ``prod(w - r_i) (w + 1)^(b + d)`` (``q = p - 1``, ``r = z - 1``, the ``min(a, b)`` common roots at ``z = 0``
+    removed), with the coefficients ``[1, l, s, o]`` given per row to :meth:`_ShiftedPolynomial.solve`.
+    """
+    m = min(a, b)
+    q = np.asarray(poles, dtype=np.complex128) - 1.0
+    r = np.asarray(zeros, dtype=np.complex128) - 1.0
+    left = np.concatenate([q, np.full(a - m, -1.0 + 0j)])
+    right = np.concatenate([r, np.full(b - m, -1.0 + 0j)])
+    stale = np.concatenate([right, np.full(staleness, -1.0 + 0j)])
+    return _ShiftedPolynomial((np.concatenate([[0j], left]), left, right, stale))
 
 
 @dataclass(frozen=True)
@@ -671,7 +788,7 @@ class ClosedLoop:
     time_varying: bool = False
     label: str = "exact"
     _realisation: tuple[FloatArray, FloatArray] = field(init=False, repr=False, compare=False)
-    _sections: FloatArray | None = field(init=False, repr=False, compare=False)
+    _factored: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         a_mat, b_vec, c_vec, d = _realise(self._transfer)
@@ -686,8 +803,10 @@ class ClosedLoop:
         m1[1:, 0] = b_vec
         object.__setattr__(self, "_realisation", (m0, m1))
         transfer = self._transfer
-        high = transfer.order > 2 and not transfer.is_fir
-        object.__setattr__(self, "_sections", transfer.to_sos() if high else None)
+        # Solved factored, in w = z - 1 (_shifted_roots): high orders, and any order with a pole near z = 1 (the
+        # expanded coefficients of an order-2 design at cutoff 1e-6 put its rate 9e-9 off).
+        near_one = bool(np.any(np.abs(transfer.factorisation.poles.values - 1.0) < _NEAR_ONE))
+        object.__setattr__(self, "_factored", not transfer.is_fir and (transfer.order > 2 or near_one))
 
     # ------------------------------------------------------------------ loop gain
     @property
@@ -773,8 +892,10 @@ class ClosedLoop:
         Returns
         -------
         ndarray of complex, shape ``x.shape + (order,)``
-            The eigenvalues of :meth:`state_matrix` (refined on the factored
-            characteristic polynomial for designs above order 2).
+            The eigenvalues of :meth:`state_matrix`; for filters above order 2
+            or with a pole within 1e-2 of ``z = 1``, the roots of the factored
+            characteristic polynomial solved in ``w = z - 1`` (to about 1e-16
+            of their distance from 1 at any cutoff).
 
         Examples
         --------
@@ -790,10 +911,9 @@ class ClosedLoop:
             eig = np.asarray(np.linalg.eigvals(matrices), dtype=np.complex128)
         else:
             eig = self._huge_gain_poles(self.loop_gain(lr_curvature), finite)
-        if self._sections is not None:
-            with quiet_numerics():
-                polished = self._polish(eig, self.loop_gain(lr_curvature))
-            eig = np.where(np.isfinite(polished), polished, eig)
+        if self._factored:
+            shifted = 1.0 + self._shifted_roots(lr_curvature)
+            eig = np.where(np.all(np.isfinite(shifted), axis=-1, keepdims=True), shifted, eig)
         return _by_modulus(eig)
 
     def _huge_gain_poles(self, gain: FloatArray, finite: NDArray[np.bool_]) -> ComplexArray:
@@ -852,40 +972,45 @@ class ClosedLoop:
         infinite = np.isinf(x)
         with quiet_numerics():  # a huge lr * h overflows to an infinite rate (unstable), without warnings
             safe = np.where(infinite, 0.0, x)
-            if self.order <= 2:
+            if self.order <= 2 and not self._factored:
                 out = spectral_radius(self.polynomial(safe))
             else:
                 out = np.max(np.abs(self.poles(safe)), axis=-1)
+                if self._factored:  # |1 + w| from w = z - 1: the distance from 1 to full precision
+                    w = self._shifted_roots(safe)
+                    shifted = np.max(np.hypot(1.0 + w.real, w.imag), axis=-1)
+                    out = np.where(np.isfinite(shifted), shifted, out)
         out = np.where(np.isnan(out) | infinite, np.inf, out)  # an infinite lr * h: the loop diverges
         return out[()] if np.ndim(out) == 0 else out
 
-    def _polish(self, roots: ComplexArray, gain: ArrayLike) -> ComplexArray:
-        """Aberth-Ehrlich refinement of the closed-loop poles of a high-order design.
+    @cached_property
+    def _shifted(self) -> tuple[_ShiftedPolynomial, int]:
+        """The characteristic polynomial of a high-order loop in ``w = z - 1``, factored, and its roots at ``z = 0``."""
+        fact = self._transfer.factorisation
+        n = self.order
+        a = n - 1 - fact.poles.values.size
+        b = n - 1 - int(fact.delay) - fact.zeros.values.size
+        return _shifted_loop(fact.poles.values, fact.zeros.values, a, b, 0), min(a, b)
 
-        The eigenvalues of the cascaded realisation are backward stable but,
-        with poles clustered near ``z = 1`` (a low cutoff), not accurate
-        (1e-3 for an 8th-order Butterworth at 0.005 cycles/step).  The
-        characteristic polynomial ``(z - c) prod q_k(z) + y prod r_k(z)``
-        (``H = prod r_k / q_k``, second-order sections in ``z``) is evaluated
-        in that factored form, which keeps the roots well determined, and the
-        simultaneous Aberth iteration converges from the eigenvalues.
+    def _shifted_roots(self, lr_curvature: ArrayLike) -> ComplexArray:
+        """Closed-loop poles minus 1 (``w = z - 1``, to relative precision), shape ``x.shape + (order,)``.
+
+        The characteristic polynomial ``(z - c) prod(z - p_j) z^a + y k prod(z - z_i) z^b`` is solved in ``w``
+        (:class:`_ShiftedPolynomial`): the eigenvalues of the cascaded realisation, or Aberth on the polynomial in
+        ``z``, leave the poles of a design with cutoff ``1e-6`` (within ``6e-6`` of ``z = 1``) wrong by ``3e-4``.
+        Used for high orders and for filters with a pole near ``z = 1``; rows whose gain overflows are nan.
         """
-        assert self._sections is not None
-        flat = np.broadcast_to(np.asarray(gain, dtype=np.float64), np.shape(roots)[:-1]).reshape(-1, 1)
-
-        def evaluate(z: ComplexArray, rows: NDArray[np.intp]) -> tuple[ComplexArray, ComplexArray]:
-            y = flat[rows]
-            ua, da = z - self.plant_pole, np.ones_like(z)
-            ub, db = np.ones_like(z), np.zeros_like(z)
-            assert self._sections is not None
-            for b0, b1, b2, _a0, a1, a2 in self._sections:
-                q, dq = z * z + a1 * z + a2, 2.0 * z + a1
-                r, dr = b0 * z * z + b1 * z + b2, 2.0 * b0 * z + b1
-                ua, da = ua * q, da * q + ua * dq
-                ub, db = ub * r, db * r + ub * dr
-            return ua + y * ub, da + y * db
-
-        return _aberth(roots, evaluate, 50)
+        shifted, origin = self._shifted
+        y = np.asarray(self.loop_gain(lr_curvature), dtype=np.float64)
+        flat = y.reshape(-1)
+        gain = float(self._transfer.factorisation.gain)
+        with quiet_numerics():
+            coefficients = np.stack(
+                [np.ones_like(flat), np.full_like(flat, 1.0 - self.plant_pole), gain * flat, np.zeros_like(flat)], -1
+            )
+            w = shifted.solve(coefficients)
+        w = np.concatenate([w, np.full((flat.size, origin), -1.0 + 0j)], axis=-1)
+        return w.reshape((*y.shape, w.shape[-1]))
 
     # ------------------------------------------------------------------ stability
     @cached_property

@@ -61,13 +61,14 @@ from .closed_loop import (
     _UNBOUNDED,
     ClosedLoop,
     ModelLike,
-    _aberth,
     _by_modulus,
     _cell_tests,
     _circle_crossings,
     _Degenerate,
     _degenerate_pencil,
     _merge_stable,
+    _shifted_loop,
+    _ShiftedPolynomial,
     _unbounded,
     as_model,
     closed_loop,
@@ -78,7 +79,7 @@ from .display import Plottable
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .exact import fractions_of
 from .factored import canonical_roots, unit_circle
-from .validation import MARGINAL_RATE_TOL, check_number, is_marginal, null_reasons
+from .validation import MARGINAL_RATE_TOL, check_number, fmt_rate, is_marginal, null_reasons
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
@@ -168,11 +169,11 @@ def _pole_mode(poles: ComplexArray) -> str:
         return "all poles at the origin (deadbeat)"
     angle = abs(math.atan2(p.imag, p.real))
     if angle < 1e-9:
-        return f"real pole {p.real:.6g}: monotone, |z| = {r:.6g}"
+        return f"real pole {fmt_rate(p.real)}: monotone, |z| = {fmt_rate(r)}"
     if abs(angle - math.pi) < 1e-9:
-        return f"real pole {p.real:.6g}: period-2 oscillation, |z| = {r:.6g}"
+        return f"real pole {p.real:.6g}: period-2 oscillation, |z| = {fmt_rate(r)}"
     f = angle / (2.0 * math.pi)
-    return f"complex pair |z| = {r:.6g} at {f:.6g} cycles/step: ringing of period {1.0 / f:.4g} steps"
+    return f"complex pair |z| = {fmt_rate(r)} at {f:.6g} cycles/step: ringing of period {1.0 / f:.4g} steps"
 
 
 # ----------------------------------------------------------------------------- the loop polynomial
@@ -233,32 +234,35 @@ class _LoopFactors:
             slope = self.lam * den + self.gain * (self.offset * z**self.staleness + self.loop_gain) * num
         return constant, slope
 
-    def _evaluate(self, z: ComplexArray, g: NDArray[np.float64]) -> tuple[ComplexArray, ComplexArray]:
-        """``(F, F')`` of ``F = (C + g S) / z^m`` (``m`` roots at the origin removed), factor by factor."""
-        m = self.at_origin
-        ua, da = z - 1.0 + g * self.lam, np.ones_like(z)
-        for p in self.poles:
-            ua, da = ua * (z - p), da * (z - p) + ua
-        a, b, d = self.a - m, self.b - m, self.staleness
-        ua, da = ua * z**a, da * z**a + (ua * a * z ** (a - 1) if a else 0.0)
-        inner = self.offset * z**d + self.loop_gain
-        ub, db = g * self.gain * inner, g * self.gain * (self.offset * d * z ** (d - 1) if d else 0.0 * z)
-        for r in self.zeros:
-            ub, db = ub * (z - r), db * (z - r) + ub
-        ub, db = ub * z**b, db * z**b + (ub * b * z ** (b - 1) if b else 0.0)
-        return ua + ub, da + db
+    @property
+    def _shifted(self) -> _ShiftedPolynomial:
+        return _shifted_loop(self.poles, self.zeros, self.a, self.b, self.staleness)
 
-    def poles_at(self, gain: ArrayLike, start: ComplexArray) -> ComplexArray:
-        """Closed-loop poles at gain factors ``g`` (shape ``g.shape + (order,)``), refined from ``start``.
+    def shifted_at(self, gain: ArrayLike) -> ComplexArray:
+        """Closed-loop poles minus 1 (``w = z - 1``, to relative precision) at gain factors ``g`` (``g.shape + (n,)``).
 
-        ``start`` holds approximations of the roots away from the origin (largest modulus first); Aberth-Ehrlich
-        iterations on the factored :meth:`_evaluate` make them accurate.
+        Solved factor by factor in ``w`` (:func:`optfilters.closed_loop._shifted_loop`), where the poles of a
+        low-cutoff design (within ``1e-6`` of ``z = 1``) keep their distance from 1 to full precision.
         """
-        flat = np.broadcast_to(np.asarray(gain, dtype=np.float64), start.shape[:-1]).reshape(-1, 1)
+        g = np.asarray(gain, dtype=np.float64)
+        flat = g.reshape(-1)
         with np.errstate(all="ignore"):
-            roots = _aberth(start, lambda z, rows: self._evaluate(z, flat[rows]), 200, tol=1e-13)
-        origin = np.zeros((*roots.shape[:-1], self.at_origin), dtype=np.complex128)
-        return _by_modulus(np.concatenate([roots, origin], axis=-1))
+            scale = flat * self.gain
+            coefficients = np.stack(
+                [np.ones_like(flat), flat * self.lam, scale * self.loop_gain, scale * self.offset], -1
+            )
+            w = self._shifted.solve(coefficients)
+        w = np.concatenate([w, np.full((flat.size, self.at_origin), -1.0 + 0j)], axis=-1)
+        return w.reshape((*g.shape, w.shape[-1]))
+
+    def poles_at(self, gain: ArrayLike) -> ComplexArray:
+        """Closed-loop poles at gain factors ``g`` (shape ``g.shape + (order,)``), largest modulus first."""
+        return _by_modulus(1.0 + self.shifted_at(gain))
+
+    def rate_at(self, gain: ArrayLike) -> FloatArray:
+        """The largest ``|1 + w|`` over the closed-loop poles at gain factors ``g`` (the distance from 1 kept exact)."""
+        w = self.shifted_at(gain)
+        return np.asarray(np.max(np.hypot(1.0 + w.real, w.imag), axis=-1, initial=0.0), dtype=np.float64)
 
     def dc_gain(self) -> float:
         """``T(1)`` at ``g = 1``: the parameter's final value after a unit step of the optimum."""
@@ -451,10 +455,10 @@ class FeedbackLoop:
         exact = self._exact()
         if exact is not None:
             return exact.poles(g * self.lr_curvature)
-        p = self.polynomial(g)
         factors = self._factors
-        if factors is not None:  # the coefficients only start the iteration on the factored polynomial
-            p = p[..., : p.shape[-1] - factors.at_origin]
+        if factors is not None:
+            return factors.poles_at(g)
+        p = self.polynomial(g)
         p = p / p[..., :1]
         n = p.shape[-1] - 1
         if n == 0:
@@ -465,8 +469,6 @@ class FeedbackLoop:
         companion[..., idx + 1, idx] = 1.0
         with np.errstate(all="ignore"):
             start = np.linalg.eigvals(np.nan_to_num(companion))
-        if factors is not None:
-            return factors.poles_at(g, start)
         return _by_modulus(start)
 
     def rate(self, gain: ArrayLike = 1.0) -> Any:
@@ -488,7 +490,7 @@ class FeedbackLoop:
         if exact is not None:
             return exact.rate(g * self.lr_curvature)
         if self._factors is not None:
-            out = np.max(np.abs(self.poles(g)), axis=-1, initial=0.0)
+            out = self._factors.rate_at(g)
         else:
             out = spectral_radius(self.polynomial(g))
         return out[()] if np.ndim(out) == 0 else out
@@ -840,7 +842,7 @@ def _roots(coefficients: FloatArray) -> ComplexArray:
 def _loop_factors(loop: FeedbackLoop) -> _LoopFactors | None:
     """The factored form of a loop built around a high-order filter (as :class:`ClosedLoop` polishes its poles)."""
     closed = loop.closed
-    if closed is None or closed._sections is None:
+    if closed is None or not closed._factored:
         return None
     fact = closed._transfer.factorisation
     x = loop.lr_curvature
@@ -1015,7 +1017,8 @@ class StepInfo(Plottable):
     rise_steps : int
         Steps from 10% to 90% of the final value.
     settling_steps : int
-        First step after which ``|theta_t - final| <= 2% |final|`` for good.
+        First step after which ``|theta_t - final| <= 2% |final|`` for good; -1 (with the overshoot and the
+        peak undetermined: nan, -1) when the response is still outside 2% at its last step.
     stable : bool
         False when the loop diverges or is marginal (the readings are then nan / -1;
         None in :meth:`as_dict`, whose ``why_null`` says why).
@@ -1082,6 +1085,11 @@ class StepInfo(Plottable):
 
     def _why_null(self) -> dict[str, str]:
         gone = "undefined: the loop is marginal (rate 1 within rounding)" if self.marginal else "diverges"
+        if self.stable:
+            gone = (
+                f"not determined: the response is not within 2% of its final value by step {self.response.size - 1} "
+                "(it settles beyond the simulated steps)"
+            )
         reasons: dict[str, tuple[Any, str]] = {
             name: (getattr(self, name), gone) for name in ("final_value", "overshoot", "peak")
         }
@@ -1121,6 +1129,8 @@ def _step_of(loop: FeedbackLoop, steps: int | None) -> StepInfo:
     hi = np.flatnonzero(frac >= 0.9)
     rise = int(hi[0] - lo[0]) if lo.size and hi.size else -1
     outside = np.flatnonzero(np.abs(y - final) > 0.02 * ref)
+    if outside.size and outside[-1] == y.size - 1:  # not settled by the last step: the peak may come later
+        return StepInfo(name, x, y, final, math.nan, math.nan, -1, rise, -1, True, d, label)
     settling = int(outside[-1] + 1) if outside.size else 0
     return StepInfo(name, x, y, final, float(overshoot), peak, peak_step, rise, settling, True, d, label)
 

@@ -1874,7 +1874,7 @@ def _stale_design_rates(m: OptimizerModel, lr: float, h: FloatArray, scale: Any,
     from .margins import loop_of
 
     base = closed_loop(m, lr=lr)
-    if not isinstance(base, ClosedLoop) or base._sections is None:
+    if not isinstance(base, ClosedLoop) or not base._factored:
         return
     scales = np.asarray(scale, dtype=np.float64) * np.ones(h.size)
     for i in np.flatnonzero((h > 0.0) & np.isfinite(radius)):

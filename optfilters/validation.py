@@ -71,6 +71,7 @@ __all__ = [
     "fmt",
     "fmt_complex",
     "fmt_list",
+    "fmt_rate",
     "is_marginal",
     "jsonable",
     "nonfinite_label",
@@ -646,6 +647,36 @@ def fmt(value: Any, digits: int = 6, tiny: float = 0.0, nan: str = "undefined") 
         return "0"
     text = f"{number:.{digits}g}"
     return "0" if text in ("-0", "0") else text
+
+
+def fmt_rate(rate: Any, digits: int = 6) -> str:
+    """A rate (pole modulus) for text: ``1 - 1e-08`` where ``digits`` digits would round a non-marginal rate to 1.
+
+    A loop at ``lr * h = 1e-9`` converges at ``1 - 1e-8`` per step; ``%g`` prints ``1``, which reads as marginal.
+    Rates within :data:`MARGINAL_RATE_TOL` of 1 (marginal) and all others print as :func:`fmt` does.
+
+    Parameters
+    ----------
+    rate : float
+        The rate per step.
+    digits : int, optional
+        Significant digits.
+
+    Returns
+    -------
+    str
+        The text.
+
+    Examples
+    --------
+    >>> fmt_rate(1.0 - 1e-8), fmt_rate(1.0 + 3e-7), fmt_rate(0.5), fmt_rate(1.0 - 1e-15)
+    ('1 - 1e-08', '1 + 3e-07', '0.5', '1')
+    """
+    text = fmt(rate, digits)
+    number = float(rate)
+    if text == "1" and abs(number - 1.0) > MARGINAL_RATE_TOL:
+        return f"1 - {fmt(1.0 - number, 4)}" if number < 1.0 else f"1 + {fmt(number - 1.0, 4)}"
+    return text
 
 
 def fmt_complex(value: complex, digits: int = 6) -> str:

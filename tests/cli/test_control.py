@@ -42,6 +42,15 @@ def test_stability_reads_the_point_at_lr_and_curvature():
     assert "at_point" not in ok_json("stability", "sgd")
 
 
+def test_stability_at_a_tiny_cutoff_converges_inside_its_interval():
+    """Issue 13: the rate at lr*h = 1e-9 printed 1.00028 and 'DIVERGES' inside the printed interval (0, 2.23e-7);
+    mpmath's rate is 1 - 1.007e-8, and the step that has not settled by its last simulated step says so."""
+    text = run("stability", "bessel", "--order", "16", "--cutoff", "1e-6", "--lr", "1e-9").stdout
+    assert "stable for 0 < lr*h < 2.22922e-07" in text and "rate 1 - 1.007e-08 (real pole" in text
+    assert "DIVERGES" not in text and "settles to 2% in 1000001" not in text
+    assert "not within 2% of its final value after 1000000 steps" in text
+
+
 def test_locus_sensitivity_and_thresholds():
     locus = ok_json("locus", "momentum", "--momentum", "0.9", "--points", "30")
     assert locus["stable_interval"][1] == pytest.approx(3.8) and len(locus["poles"]) >= 25
