@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ._common import CliError, OneLineCommand, check_output_folder, one_line_errors
+from ._common import CliError, FiniteFloatRange, OneLineCommand, check_output_folder, one_line_errors
 
 
 def register(group: click.Group) -> None:
@@ -31,7 +31,7 @@ def register(group: click.Group) -> None:
     @click.option("--quick", is_flag=True, help="Reduced probe sizes (seconds per class).")
     @click.option(
         "--time-limit",
-        type=float,
+        type=FiniteFloatRange(),
         default=None,
         metavar="SECONDS",
         help="Per-class time limit (default 120, 60 with --quick); a class past it is 'could not probe'.",

@@ -27,11 +27,13 @@ from typing import Any
 import click
 import numpy as np
 
-from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS
+from optfilters.errors import InvalidHyperparameterError
+from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS, parse_decimal
 
 from ._common import (
     CliError,
     FiniteFloatRange,
+    IntegerRange,
     Selection,
     echo_json,
     echo_text,
@@ -430,8 +432,8 @@ def _steps_list(text: str | None) -> list[int] | None:
         if not item.strip():
             continue
         try:
-            value = float(item)
-        except ValueError:
+            value = parse_decimal(item, "--at", finite=False)
+        except InvalidHyperparameterError:
             raise CliError(f"--at must be steps separated by commas, got {text!r}") from None
         if not (math.isfinite(value) and value.is_integer() and value >= 1):
             raise CliError(f"--at needs integer steps >= 1, got {item.strip()}")
@@ -581,7 +583,7 @@ def register(group: click.Group) -> None:
                 ),
                 click.Option(
                     ["--run-steps", "run_steps"],
-                    type=click.IntRange(min=1, max=_MOST_STEPS),
+                    type=IntegerRange(min=1, max=_MOST_STEPS),
                     default=None,
                     metavar="N",
                     help="Also give the exact verdict of a run of N steps at lr*h (with --lr, default N: the last t).",

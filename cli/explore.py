@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import CliError, OneLineCommand, one_line_errors
+from ._common import CliError, IntegerRange, OneLineCommand, one_line_errors
 
 
 def register(group: click.Group) -> None:
@@ -16,7 +16,7 @@ def register(group: click.Group) -> None:
     @group.command("explore", cls=OneLineCommand)
     @click.option(
         "--port",
-        type=click.IntRange(min=0, max=65535),
+        type=IntegerRange(min=0, max=65535),
         default=5006,
         show_default=True,
         help="TCP port of the local server (0: any free port).",
