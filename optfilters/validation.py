@@ -234,6 +234,16 @@ def number_or_text(text: str) -> Any:
     ``-1``, not ``-1.0``), and text that is not a number (``1_0``, ``abc``) is left for the check to refuse
     by name (:func:`check_number`).
 
+    Parameters
+    ----------
+    text : str
+        The text (a command-line value).
+
+    Returns
+    -------
+    int, float or str
+        The integer, the number (``nan``/``inf`` for their words), or ``text`` unchanged.
+
     Examples
     --------
     >>> number_or_text(" -1"), number_or_text("1e-3"), number_or_text("1_0")

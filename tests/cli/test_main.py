@@ -357,7 +357,9 @@ def _prefix(name: str) -> list[str]:
 
 
 def _bounded_rows(name: str) -> list[tuple[list[str], str]]:
-    """Values outside each numeric option's documented range, and non-integers for integer options."""
+    """Values outside each numeric option's documented range, and non-integers for integer options; issue 13:
+    numeric text that Python's float() and int() read but the strict decimal grammar does not (``1_0`` as 10,
+    ``\u0661`` as 1), ``0x10`` and ``1e``, for every numeric option and hyperparameter."""
     rows = []
     for opt in _options(COMMANDS[name]):
         flag = next((o for o in opt.opts if o.startswith("--")), None)
@@ -375,22 +377,10 @@ def _bounded_rows(name: str) -> list[tuple[list[str], str]]:
             rows.append(([*_prefix(name), flag, "abc"], flag))
         if isinstance(kind, click.Choice):
             rows.append(([*_prefix(name), flag, "no-such-choice"], flag))
-    return rows
-
-
-def _grammar_rows(name: str) -> list[tuple[list[str], str]]:
-    """Issue 13: numeric text that Python's float() and int() read but the strict decimal grammar does not
-    (``1_0`` as 10, ``\u0661`` as 1), ``0x10`` and ``1e``, for every numeric option and hyperparameter."""
-    rows = []
-    for opt in _options(COMMANDS[name]):
-        flag = next((o for o in opt.opts if o.startswith("--")), None)
-        if flag is None or opt.is_flag:
-            continue
-        kind = opt.type
-        extra = REQUIRED.get(name, []) if flag not in REQUIRED.get(name, []) else []
         if isinstance(kind, (click.IntRange, click.FloatRange)):
-            rows += [([*_prefix(name), flag, text, *extra], flag) for text in ("1_0", "\u0661", "0x10", "1e")]
+            rows += [([*_prefix(name), flag, text], flag) for text in ("1_0", "\u0661", "0x10", "1e")]
         elif isinstance(kind, common.HyperparameterType) and kind.hp.kind in ("float", "int", "floats"):
+            extra = REQUIRED.get(name, [])
             rows += [([*_prefix(name), flag, text, *extra], rf"\b{kind.hp.name}\b") for text in ("1_0", "\u0661")]
     return rows
 
@@ -401,7 +391,6 @@ def _generic_rows() -> list[tuple[list[str], str]]:
         rows.append(([name, "--no-such-option"], "option"))
         rows.append(([name, "--json", "--no-such-option"], "option"))
         rows += _bounded_rows(name)
-        rows += _grammar_rows(name)
         if isinstance(command, OptimizerGroup):
             extra = REQUIRED.get(name, [])
             rows += [
