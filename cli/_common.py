@@ -40,14 +40,26 @@ import numpy as np
 
 import optfilters
 from optfilters import CATALOGUE, ArmaFilter, CatalogueEntry, Hyperparameter, OptimizerModel
+from optfilters.errors import InvalidHyperparameterError
 from optfilters.user_models import is_file_reference, load_entry
-from optfilters.validation import check_distinct, dumps_json, fmt, fmt_complex, fmt_list, jsonable
+from optfilters.validation import (
+    check_distinct,
+    dumps_json,
+    fmt,
+    fmt_complex,
+    fmt_list,
+    jsonable,
+    number_or_text,
+    parse_decimal,
+    parse_integer,
+)
 
 __all__ = [
     "PLOT_SUFFIXES",
     "CliError",
     "DependentOption",
     "FiniteFloatRange",
+    "IntegerRange",
     "NonEmptyPath",
     "NormaliserOption",
     "OneLineCommand",
@@ -188,7 +200,11 @@ def command_line_numerics() -> Iterator[None]:
 
 
 class FiniteFloatRange(click.FloatRange):
-    """:class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (click lets nan through any range).
+    """:class:`click.FloatRange` that reads the strict decimal grammar and refuses ``nan`` and ``inf``.
+
+    click lets nan through any range and reads ``1_0`` as 10; here every number on the command line follows
+    :func:`optfilters.validation.parse_decimal` (white space around it and a leading ``+`` allowed, ``-0`` is 0;
+    ``1_0``, other scripts' digits, ``0x10``, ``nan``, ``inf`` and text beyond the double range refused).
 
     Examples
     --------
@@ -196,14 +212,50 @@ class FiniteFloatRange(click.FloatRange):
     >>> cmd = OneLineCommand("run", params=[click.Option(["--lr"], type=FiniteFloatRange(min=0.0, min_open=True))])
     >>> CliRunner().invoke(cmd, ["--lr", "nan"]).stderr
     "Error: Invalid value for '--lr': nan is not a finite number.\\n"
+    >>> CliRunner().invoke(cmd, ["--lr", "1_0"]).stderr
+    "Error: Invalid value for '--lr': '1_0' is not a number (digits, '.', an exponent; no '_').\\n"
     """
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """The number, checked finite, then against the range."""
-        number = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value} is not a finite number.", param, ctx)
-        return super().convert(number, param, ctx)
+        """The number, read strictly, checked finite, then against the range."""
+        return super().convert(_strict(self, value, param, ctx, integer=False), param, ctx)
+
+
+class IntegerRange(click.IntRange):
+    """:class:`click.IntRange` that reads integers by the strict grammar (ASCII digits; click reads ``1_0`` as 10).
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> cmd = OneLineCommand("run", params=[click.Option(["--steps"], type=IntegerRange(1, 100))])
+    >>> CliRunner().invoke(cmd, ["--steps", "1_0"]).stderr
+    "Error: Invalid value for '--steps': '1_0' is not an integer (ASCII digits; no '_').\\n"
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The integer, read strictly, then checked against the range."""
+        return super().convert(_strict(self, value, param, ctx, integer=True), param, ctx)
+
+
+def _strict(
+    kind: click.ParamType, value: Any, param: click.Parameter | None, ctx: click.Context | None, integer: bool
+) -> Any:
+    """``value`` read by the strict grammar, or ``kind.fail`` with the reason (a non-text default passes)."""
+    if not isinstance(value, str):
+        if isinstance(value, float) and not math.isfinite(value):
+            kind.fail(f"{value} is not a finite number.", param, ctx)
+        return value
+    text = value.strip()
+    grammar = "an integer (ASCII digits; no '_')" if integer else "a number (digits, '.', an exponent; no '_')"
+    try:
+        return parse_integer(text, "value") if integer else parse_decimal(text, "value")
+    except InvalidHyperparameterError as exc:
+        message = str(exc)
+        if message.startswith("value must be a finite number"):
+            kind.fail(f"{text} is not a finite number.", param, ctx)
+        if message.startswith("value must be within the double range"):
+            kind.fail(f"{text} is beyond the double range (magnitude < 1.8e308).", param, ctx)
+        kind.fail(f"{value!r} is not {grammar}.", param, ctx)
 
 
 def _explicit(ctx: click.Context, name: str) -> bool:
@@ -419,8 +471,10 @@ def parse_floats(text: str, flag: str, low: float | None = None, positive: bool 
     out = []
     for item in items:
         try:
-            value = float(item)
-        except ValueError:
+            value = parse_decimal(item, flag, finite=False)
+        except InvalidHyperparameterError as exc:
+            if str(exc).startswith(f"{flag} must be within the double range"):  # "... got '1e400'"
+                raise CliError(str(exc)) from None
             raise CliError(f"{flag} must be numbers separated by commas, got {text!r}") from None
         if not math.isfinite(value) or (positive and value <= 0.0):
             raise CliError(f"{flag} must be finite{' and > 0' if positive else ''}, got {item.strip()}")
@@ -550,7 +604,7 @@ def staleness_option(help: str, most: int = 10_000) -> click.Option:
     """
     return click.Option(
         ["--staleness", "staleness"],
-        type=click.IntRange(min=0, max=most),
+        type=IntegerRange(min=0, max=most),
         default=0,
         show_default=True,
         metavar="D",
@@ -576,7 +630,7 @@ def points_option(default: int, help: str, needs: str | None = None) -> click.Op
     """
     decls = ["--points", "points"]
     kwargs: dict[str, Any] = {
-        "type": click.IntRange(min=2, max=100_000),
+        "type": IntegerRange(min=2, max=100_000),
         "default": default,
         "show_default": True,
         "help": help,
@@ -819,8 +873,8 @@ def _parse_size(ctx: click.Context | None, param: click.Parameter | None, value:
         return None
     parts = [p for p in re.split(r"[x,X]", str(value).strip()) if p.strip()]
     try:
-        width, height = (float(p) for p in parts)
-    except ValueError:
+        width, height = (parse_decimal(p, "--size") for p in parts)
+    except (ValueError, InvalidHyperparameterError):
         raise CliError(f"--size needs WIDTHxHEIGHT in inches (e.g. 8x4.5), got {value!r}") from None
     if not (0.5 <= width <= 50.0 and 0.5 <= height <= 50.0):
         raise CliError(f"--size needs each side between 0.5 and 50 inches, got {value!r}")
@@ -953,12 +1007,9 @@ class HyperparameterType(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str) or self.hp.kind in ("floats", "bool", "str"):
             return value
-        text = value.strip()
-        try:
-            # Integers stay integers so that messages echo them as typed ("got -1", not "got -1.0").
-            return int(text) if text.lstrip("+-").isdigit() else float(text)
-        except ValueError:
-            return value
+        # Integers stay integers so that messages echo them as typed ("got -1", not "got -1.0"); text that is not
+        # a number is left for the library's check, which names the parameter ("beta1 must be a number, got '1_0'").
+        return number_or_text(value)
 
 
 def option_name(name: str) -> str:
@@ -1041,9 +1092,9 @@ def parse_betas(text: Any) -> Any:
     out: list[Any] = []
     for item in items:
         try:
-            out.append(float(item))
-        except ValueError:
-            out.append(item)
+            out.append(parse_decimal(item, "--betas", finite=False))
+        except InvalidHyperparameterError:
+            out.append(item)  # the library's check names it ("beta2 must be a number, got '9_9'")
     return tuple(out)
 
 
@@ -1190,7 +1241,7 @@ class OneLineCommand(_OneLineUsage):
     Examples
     --------
     >>> from click.testing import CliRunner
-    >>> cmd = OneLineCommand("serve", params=[click.Option(["--port"], type=click.IntRange(0, 10))])
+    >>> cmd = OneLineCommand("serve", params=[click.Option(["--port"], type=IntegerRange(0, 10))])
     >>> result = CliRunner().invoke(cmd, ["--port", "99"])
     >>> result.exit_code, result.stderr
     (2, "Error: Invalid value for '--port': 99 is not in the range 0<=x<=10.\\n")

@@ -31,6 +31,7 @@ from optfilters import CATALOGUE, ArmaFilter, OptimizerModel
 from ._common import (
     CliError,
     DependentOption,
+    IntegerRange,
     OneLineCommand,
     Selection,
     echo_json,
@@ -226,7 +227,7 @@ def _bode_style(style: dict[str, Any]) -> dict[str, Any]:
 def _points_option() -> click.Option:
     return click.Option(
         ["--points", "points"],
-        type=click.IntRange(min=2, max=100_000),
+        type=IntegerRange(min=2, max=100_000),
         default=11,
         show_default=True,
         help="Number of frequencies sampled from 0 to 0.5 cycles/step (the table, and the JSON arrays).",
@@ -242,7 +243,7 @@ def _log_option() -> click.Option:
 def _steps_option(default: int = 20) -> click.Option:
     return click.Option(
         ["--steps", "steps"],
-        type=click.IntRange(min=1, max=1_000_000),
+        type=IntegerRange(min=1, max=1_000_000),
         default=default,
         show_default=True,
         help="Number of steps, from the first one.",

@@ -15,7 +15,7 @@ import click
 
 from optfilters.validation import check_distinct
 
-from ._common import CliError, NonEmptyPath, OneLineCommand, check_output_folder, one_line_errors
+from ._common import CliError, FiniteFloatRange, NonEmptyPath, OneLineCommand, check_output_folder, one_line_errors
 
 
 def register(group: click.Group) -> None:
@@ -34,7 +34,7 @@ def register(group: click.Group) -> None:
     @click.option("--quick", is_flag=True, help="Reduced probe sizes (seconds per class).")
     @click.option(
         "--time-limit",
-        type=float,
+        type=FiniteFloatRange(),
         default=None,
         metavar="SECONDS",
         help="Per-class time limit (default 120, 60 with --quick); a class past it is 'could not probe'.",

@@ -27,12 +27,14 @@ from typing import Any
 import click
 import numpy as np
 
-from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS, fmt_rate
+from optfilters.errors import InvalidHyperparameterError
+from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS, fmt_rate, parse_decimal
 
 from ._common import (
     CliError,
     DependentOption,
     FiniteFloatRange,
+    IntegerRange,
     Selection,
     echo_json,
     echo_text,
@@ -454,8 +456,8 @@ def _steps_list(text: str | None) -> list[int] | None:
         if not item.strip():
             continue
         try:
-            value = float(item)
-        except ValueError:
+            value = parse_decimal(item, "--at", finite=False)
+        except InvalidHyperparameterError:
             raise CliError(f"--at must be steps separated by commas, got {text!r}") from None
         if not (math.isfinite(value) and value.is_integer() and value >= 1):
             raise CliError(f"--at needs integer steps >= 1, got {item.strip()}")
@@ -605,7 +607,7 @@ def register(group: click.Group) -> None:
                 ),
                 click.Option(
                     ["--run-steps", "run_steps"],
-                    type=click.IntRange(min=1, max=_MOST_STEPS),
+                    type=IntegerRange(min=1, max=_MOST_STEPS),
                     default=None,
                     metavar="N",
                     help="Also give the exact verdict of a run of N steps at lr*h (with --lr, default N: the last t).",

@@ -9,7 +9,7 @@ import click
 
 from optfilters.validation import check_distinct
 
-from ._common import CliError, OneLineCommand, one_line_errors
+from ._common import CliError, IntegerRange, OneLineCommand, one_line_errors
 
 
 def register(group: click.Group) -> None:
@@ -18,7 +18,7 @@ def register(group: click.Group) -> None:
     @group.command("explore", cls=OneLineCommand)
     @click.option(
         "--port",
-        type=click.IntRange(min=0, max=65535),
+        type=IntegerRange(min=0, max=65535),
         default=5006,
         show_default=True,
         help="TCP port of the local server (0: any free port).",

@@ -19,8 +19,9 @@ from optfilters.validation import check_distinct
 
 from ._common import CliError, OneLineCommand, echo_json, one_line_errors
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$", re.IGNORECASE)
-_INT = re.compile(r"^[+-]?\d+$")
+# ASCII digits only (re's \d also matches other scripts' digits, which int() and float() read)
+_NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(inf|nan)$", re.IGNORECASE)
+_INT = re.compile(r"^[+-]?[0-9]+$")
 
 
 def parse_value(text: str) -> Any:
@@ -50,11 +51,22 @@ def parse_value(text: str) -> Any:
         return int(s)
     if _NUMBER.match(s):
         return float(s)
-    return s
+    try:
+        float(s)  # Python reads '1_0' as 10 and other scripts' digits: not numbers here, and not names either
+    except ValueError:
+        return s
+    raise CliError(f"{s!r} is not a number (digits, '.', an exponent; no '_') nor a name")
 
 
 def _is_option(token: str) -> bool:
     return token.startswith("-") and not _NUMBER.match(token)
+
+
+def _option_value(key: str, raw: str) -> Any:
+    try:
+        return parse_value(raw)
+    except CliError as exc:
+        raise CliError(f"--{key}: {exc}") from None
 
 
 def parse_constructor_options(tokens: Sequence[str]) -> dict[str, Any]:
@@ -78,10 +90,10 @@ def parse_constructor_options(tokens: Sequence[str]) -> dict[str, Any]:
         body = token[2:]
         if "=" in body:
             key, raw = body.split("=", 1)
-            value = parse_value(raw)
+            value = _option_value(key, raw)
             i += 1
         elif i + 1 < len(tokens) and not _is_option(tokens[i + 1]):
-            key, value = body, parse_value(tokens[i + 1])
+            key, value = body, _option_value(body, tokens[i + 1])
             i += 2
         elif body.startswith("no-"):
             key, value = body[3:], False

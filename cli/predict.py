@@ -27,11 +27,13 @@ from typing import Any
 import click
 import numpy as np
 
-from optfilters.validation import MAX_PREDICT_STALENESS, MAX_SAMPLES, MAX_SEED, MAX_STEPS, fmt_rate
+from optfilters.errors import InvalidHyperparameterError
+from optfilters.validation import MAX_PREDICT_STALENESS, MAX_SAMPLES, MAX_SEED, MAX_STEPS, fmt_rate, parse_decimal
 
 from ._common import (
     CliError,
     DependentOption,
+    IntegerRange,
     NormaliserOption,
     Selection,
     condition_number_option,
@@ -78,8 +80,8 @@ def _second_moment(text: str) -> Any:
     if value in ("tracking", "steady"):
         return value
     try:
-        number = float(value)
-    except ValueError:
+        number = parse_decimal(value, "--second-moment", finite=False)
+    except InvalidHyperparameterError:
         raise CliError(f"--second-moment must be 'tracking', 'steady' or a number >= 0, got {text!r}") from None
     if not (math.isfinite(number) and number >= 0.0):
         raise CliError(f"--second-moment must be 'tracking', 'steady' or a number >= 0, got {text!r}")
@@ -137,7 +139,7 @@ def _quadratic_options(default_steps: int) -> list[click.Option]:
         ),
         click.Option(
             ["--steps", "steps"],
-            type=click.IntRange(min=0, max=10_000_000),
+            type=IntegerRange(min=0, max=10_000_000),
             default=default_steps,
             show_default=True,
             help="Number of steps N (N + 1 values from step 0).",
@@ -146,8 +148,11 @@ def _quadratic_options(default_steps: int) -> list[click.Option]:
             ["--schedule", "schedule"],
             default=None,
             metavar="SPEC",
-            help="Learning-rate schedule: exponential:GAMMA, step:SIZE[:GAMMA], linear:TOTAL[:END], inverse:DECAY, "
-            "cosine:TOTAL[:MIN], warmup:STEPS[,SPEC] (default: constant).",
+            help="Learning-rate schedule, with torch.optim.lr_scheduler's names: exponential:gamma, "
+            "step:step_size[:gamma], linear:total_iters[:end_factor], inverse:lr_decay, cosine:T_max[:min_factor] "
+            "(min_factor = eta_min / lr), warmup:steps[,SPEC] (default: constant).  Step counts are integers in "
+            "[1, 10000000]; gamma > 0, end_factor >= 0, lr_decay >= 0 and min_factor in [0, 1] are 0 or at least "
+            "2.2250738585072014e-308 (the smallest normal double: a subnormal keeps fewer digits than written).",
         ),
         NormaliserOption(
             ["--second-moment", "second_moment"],
@@ -539,14 +544,14 @@ def _observe_options() -> list[click.Parameter]:
         *_quadratic_options(100),
         click.Option(
             ["--seeds", "seeds"],
-            type=click.IntRange(min=2, max=10_000_000),
+            type=IntegerRange(min=2, max=10_000_000),
             default=256,
             show_default=True,
             help="Independent runs (a batch dimension of one parameter tensor).",
         ),
         click.Option(
             ["--seed", "seed"],
-            type=click.IntRange(0, MAX_SEED),
+            type=IntegerRange(0, MAX_SEED),
             default=0,
             show_default=True,
             help="Random seed (0 to 2**32 - 1).",
@@ -561,7 +566,7 @@ def _observe_options() -> list[click.Parameter]:
         ),
         DependentOption(
             ["--divergence-steps", "divergence_steps"],
-            type=click.IntRange(min=16, max=10_000_000),
+            type=IntegerRange(min=16, max=10_000_000),
             default=20_000,
             show_default=True,
             needs="divergence",
@@ -586,7 +591,7 @@ def _observe_options() -> list[click.Parameter]:
         ),
         DependentOption(
             ["--record-coordinates", "record_coordinates"],
-            type=click.IntRange(min=0, max=MAX_SAMPLES),
+            type=IntegerRange(min=0, max=MAX_SAMPLES),
             default=None,
             needs="network",
             help="number of sampled coordinates whose gradient and update are recorded "
@@ -594,7 +599,7 @@ def _observe_options() -> list[click.Parameter]:
         ),
         DependentOption(
             ["--sharpness-every", "sharpness_every"],
-            type=click.IntRange(min=0, max=MAX_STEPS),
+            type=IntegerRange(min=0, max=MAX_STEPS),
             default=None,
             needs="network",
             help="estimate the sharpness every this many steps (at most optfilters.validation.MAX_STEPS).",

@@ -60,7 +60,7 @@ from .stages import (
     Stage,
     WeightDecay,
 )
-from .validation import MAX_PERIOD
+from .validation import MAX_PERIOD, check_number
 
 __all__ = [
     "CATALOGUE",
@@ -2055,7 +2055,7 @@ def as_model(model: ModelLike, **hyperparameters: Any) -> OptimizerModel:
         extra = sorted(set(hyperparameters) - {"lr"})
         if extra:
             raise InvalidHyperparameterError(f"a filter takes only lr, got {', '.join(extra)}")
-        lr = float(hyperparameters.get("lr", 1.0))
+        lr = check_number(hyperparameters.get("lr", 1.0), "lr")  # float() would read b"0.1" and "1_0"
         if isinstance(model, ArmaFilter):
             return OptimizerModel(
                 name=model.name or "filter", hyperparameters={"lr": lr}, gradient=LinearStage.of(model, "gradient")

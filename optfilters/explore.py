@@ -44,6 +44,7 @@ from .catalogue import CATALOGUE, CatalogueEntry, resolve_name
 from .errors import StabilityWarning
 from .hyperparameters import Hyperparameter
 from .model import OptimizerModel
+from .validation import number_or_text
 
 __all__ = [
     "FUNCTIONS",
@@ -383,10 +384,7 @@ def convert(entry: CatalogueEntry, texts: Mapping[str, str]) -> dict[str, Any]:
         if hp.kind in ("floats", "bool"):
             out[hp.name] = text
             continue
-        try:
-            out[hp.name] = int(text) if text.lstrip("+-").isdigit() else float(text)
-        except ValueError:
-            out[hp.name] = text  # the library's message names the parameter
+        out[hp.name] = number_or_text(text)  # text that is not a number: the library's message names the parameter
     return out
 
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from .errors import InvalidHyperparameterError
 from .validation import MAX_COEFFICIENTS, MAX_STEPS, check_number, range_text
 
@@ -147,8 +149,8 @@ class Hyperparameter:
                 raise InvalidHyperparameterError(f"{self.name} must be {self.range_text()}, got {value!r}")
             return value
         if self.kind == "bool":
-            if isinstance(value, bool):
-                return value
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
             if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "1", "yes")
             if isinstance(value, int) and value in (0, 1):

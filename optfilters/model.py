@@ -32,7 +32,7 @@ from .filters import ArmaFilter, cascade
 from .gains import Constant, Gain
 from .program import LinComb, Program, ProgramBuilder, Signals, changed_forms, run_numpy
 from .stages import LearningRate, LinearStage, Stage
-from .validation import FrozenMapping, as_float_array, check_number
+from .validation import FrozenMapping, as_float_array, check_number, check_value_type
 
 __all__ = ["NumpyOptimizer", "OptimizerModel", "StepPlan", "Trajectory", "chain"]
 
@@ -1045,6 +1045,7 @@ class NumpyOptimizer:
         if scalar_dtype not in ("float32", "float64"):
             raise ValueError(f"scalar_dtype must be 'float32' or 'float64', got {scalar_dtype!r}")
         self.theta = as_float_array(theta0, "theta0", ndim=None)
+        check_value_type("lr", lr, "float")  # a number, never text (as the bridge's param groups)
         self.lr = check_number(model.lr if lr is None else lr, "lr", low=0.0)
         self.t = 0
         self.scalar_dtype = scalar_dtype
@@ -1083,15 +1084,24 @@ class NumpyOptimizer:
         """Change hyperparameters before the next step (``lr`` included), keeping the state.
 
         The model is rebuilt by :func:`optfilters.as_model` (catalogue models
-        take any of their hyperparameters; other models ``lr`` only).
+        take any of their hyperparameters; other models ``lr`` only).  Values
+        are taken as they are, as the bridge's param groups take them: text or
+        bytes for a number, or anything but ``True``/``False`` for a bool
+        (``nesterov="False"``), is refused naming the key
+        (:func:`optfilters.validation.check_value_type`).
         """
-        from .catalogue import as_model  # the catalogue builds on this module
+        from .catalogue import CATALOGUE, as_model  # the catalogue builds on this module
 
+        kinds: dict[str, str] = {"maximize": "bool"}
+        if self.model.name in CATALOGUE:
+            kinds.update({hp.name: hp.kind for hp in CATALOGUE[self.model.name].hyperparameters})
+        for key, value in hyperparameters.items():  # betas and packed tuples (Adafactor's eps): numbers
+            check_value_type(key, value, kinds.get(key, "floats"))
         lr = hyperparameters.pop("lr", None)
         if hyperparameters:
             self.model = as_model(self.model, **hyperparameters)
         if lr is not None:
-            self.lr = float(lr)
+            self.lr = check_number(lr, "lr", low=0.0)
 
     def step(self, grad: ArrayLike) -> FloatArray:
         """Take one step with the raw loss gradient ``grad``; returns the new parameters.
@@ -1116,6 +1126,7 @@ class NumpyOptimizer:
         if not self.training and self.model.has_eval_rule:
             raise RuntimeError(f"{self.model.name}: the executor is in eval mode; call train() before step()")
         # lr may have been changed between steps (a schedule): checked, and kept as the number it denotes
+        check_value_type("lr", self.lr, "float")
         lr = self.lr = check_number(self.lr, "lr", low=0.0)
         self.t += 1
         t = self.t

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -76,6 +77,7 @@ from .validation import (
     MARGINAL_RATE_TOL,
     MAX_STEPS,
     check_integer,
+    check_number,
     fmt_list,
     is_marginal,
     null_reasons,
@@ -342,14 +344,42 @@ def warmup(steps: int, then: Schedule | None = None, start_factor: float | None 
     return Warmup(steps, then, start_factor)
 
 
+#: The forms of :func:`parse_schedule`, with torch.optim.lr_scheduler's argument names.
+SCHEDULE_FORMS = (
+    "constant, exponential:gamma, step:step_size[:gamma], linear:total_iters[:end_factor], inverse:lr_decay, "
+    "cosine:T_max[:min_factor], warmup:steps[,THEN]"
+)
+
+
+def _schedule_factor(text: str, name: str, low: float, high: float | None = None, low_open: bool = False) -> float:
+    """A real field of a schedule: in range, and 0 or a normal double (a subnormal keeps fewer digits than written)."""
+    value = check_number(text, name, low, high, low_open)
+    if 0.0 < value < sys.float_info.min:
+        raise InvalidHyperparameterError(
+            f"{name} must be {'' if low_open else '0 or '}>= {sys.float_info.min:.17g} (the smallest normal double: "
+            f"below it a number keeps fewer digits than written), got {text.strip()!r}"
+        )
+    return value
+
+
 def parse_schedule(text: str) -> Schedule:
     """A schedule from text (the CLI's ``--schedule``).
 
-    Forms: ``constant``, ``exponential:GAMMA``, ``step:STEP_SIZE[:GAMMA]``,
-    ``linear:TOTAL[:END_FACTOR]``, ``inverse:DECAY``, ``cosine:TOTAL[:MIN_FACTOR]``,
-    ``warmup:STEPS[,THEN]`` where THEN is another form.  Step counts (STEPS,
-    STEP_SIZE, TOTAL) are integers in [1, :data:`~optfilters.validation.MAX_STEPS`];
-    an empty field or a trailing comma is refused.
+    Forms, with torch.optim.lr_scheduler's argument names: ``constant``,
+    ``exponential:gamma`` (``ExponentialLR``), ``step:step_size[:gamma]``
+    (``StepLR``, gamma 0.1 by default), ``linear:total_iters[:end_factor]``
+    (``LinearLR`` from 1, end factor 0 by default), ``inverse:lr_decay``
+    (Adagrad's ``lr / (1 + (t - 1) lr_decay)``), ``cosine:T_max[:min_factor]``
+    (``CosineAnnealingLR`` with ``eta_min = min_factor * lr``, held after
+    ``T_max``), ``warmup:steps[,THEN]`` where THEN is another form.  Step counts
+    (``steps``, ``step_size``, ``total_iters``, ``T_max``) are integers in
+    [1, :data:`~optfilters.validation.MAX_STEPS`].  Numbers follow the strict
+    decimal grammar (:func:`~optfilters.validation.parse_decimal`: no ``1_0``,
+    ``0x10``, ``nan`` or ``inf``); ``gamma > 0``, ``end_factor >= 0``,
+    ``lr_decay >= 0`` and ``min_factor`` in [0, 1] are 0 or normal doubles
+    (>= 2.2250738585072014e-308, ``sys.float_info.min``: a subnormal keeps
+    fewer digits than written, ``1e-320`` is held as ``9.99989e-321``).  An
+    empty field or a trailing comma is refused.
 
     Parameters
     ----------
@@ -364,8 +394,9 @@ def parse_schedule(text: str) -> Schedule:
     Raises
     ------
     InvalidHyperparameterError
-        For any other text, listing the forms; a step count that is not an integer in range (naming the
-        field); an empty field or a trailing comma.
+        For any other text, listing the forms; a field that is not a number in
+        its range (naming the form and the field: ``schedule step:gamma must
+        be > 0, got '0'``); an empty field or a trailing comma.
 
     Examples
     --------
@@ -375,47 +406,45 @@ def parse_schedule(text: str) -> Schedule:
     >>> parse_schedule("decay:2")
     Traceback (most recent call last):
     ...
-    optfilters.errors.InvalidHyperparameterError: schedule must be one of constant, exponential:GAMMA, \
-step:STEP_SIZE[:GAMMA], linear:TOTAL[:END_FACTOR], inverse:DECAY, cosine:TOTAL[:MIN_FACTOR], \
-warmup:STEPS[,THEN]; got 'decay:2'
+    optfilters.errors.InvalidHyperparameterError: schedule must be one of constant, exponential:gamma, \
+step:step_size[:gamma], linear:total_iters[:end_factor], inverse:lr_decay, cosine:T_max[:min_factor], \
+warmup:steps[,THEN]; got 'decay:2'
+    >>> parse_schedule("exponential:1_0")
+    Traceback (most recent call last):
+    ...
+    optfilters.errors.InvalidHyperparameterError: schedule exponential:gamma must be a number, got '1_0'
     """
-    forms = (
-        "constant, exponential:GAMMA, step:STEP_SIZE[:GAMMA], linear:TOTAL[:END_FACTOR], inverse:DECAY, "
-        "cosine:TOTAL[:MIN_FACTOR], warmup:STEPS[,THEN]"
-    )
     raw = text.strip()
     head, comma, rest = raw.partition(",")
     kind, *args = head.strip().lower().split(":")
     if comma and not rest.strip():
-        raise InvalidHyperparameterError(f"schedule has a trailing comma in {text!r} (warmup:STEPS[,THEN])")
+        raise InvalidHyperparameterError(f"schedule has a trailing comma in {text!r} (warmup:steps[,THEN])")
     if any(not a.strip() for a in args):
         raise InvalidHyperparameterError(f"schedule has an empty field in {text!r}")
 
     def steps(value: str, field: str) -> int:  # every integer field: a step count within MAX_STEPS
         return check_integer(value, f"schedule {kind}:{field}", 1, MAX_STEPS)
 
-    try:
-        if kind == "warmup" and len(args) == 1:
-            return Warmup(steps(args[0], "STEPS"), parse_schedule(rest) if comma else None)
-        if comma:
-            raise ValueError
-        if kind == "constant" and not args:
+    def real(value: str, field: str, low: float, high: float | None = None, low_open: bool = False) -> float:
+        return _schedule_factor(value, f"schedule {kind}:{field}", low, high, low_open)
+
+    n = len(args)
+    if kind == "warmup" and n == 1:
+        return Warmup(steps(args[0], "steps"), parse_schedule(rest) if comma else None)
+    if not comma:
+        if kind == "constant" and n == 0:
             return Constant()
-        if kind == "exponential" and len(args) == 1:
-            return Exponential(float(args[0]))
-        if kind == "step" and len(args) in (1, 2):
-            return Step(steps(args[0], "STEP_SIZE"), *(float(a) for a in args[1:]))
-        if kind == "linear" and len(args) in (1, 2):
-            return Linear(steps(args[0], "TOTAL"), 1.0, *(float(a) for a in args[1:]))
-        if kind in ("inverse", "inverse_time", "inverse-time") and len(args) == 1:
-            return InverseTime(float(args[0]))
-        if kind == "cosine" and len(args) in (1, 2):
-            return Cosine(steps(args[0], "TOTAL"), *(float(a) for a in args[1:]))
-    except InvalidHyperparameterError:
-        raise
-    except ValueError:
-        pass
-    raise InvalidHyperparameterError(f"schedule must be one of {forms}; got {text!r}")
+        if kind == "exponential" and n == 1:
+            return Exponential(real(args[0], "gamma", 0.0, low_open=True))
+        if kind == "step" and n in (1, 2):
+            return Step(steps(args[0], "step_size"), *(real(a, "gamma", 0.0, low_open=True) for a in args[1:]))
+        if kind == "linear" and n in (1, 2):
+            return Linear(steps(args[0], "total_iters"), 1.0, *(real(a, "end_factor", 0.0) for a in args[1:]))
+        if kind in ("inverse", "inverse_time", "inverse-time") and n == 1:
+            return InverseTime(real(args[0], "lr_decay", 0.0))
+        if kind == "cosine" and n in (1, 2):
+            return Cosine(steps(args[0], "T_max"), *(real(a, "min_factor", 0.0, 1.0) for a in args[1:]))
+    raise InvalidHyperparameterError(f"schedule must be one of {SCHEDULE_FORMS}; got {text!r}")
 
 
 def _is_torch_scheduler(obj: Any) -> bool:

@@ -46,6 +46,7 @@ from .errors import InvalidHyperparameterError, UnknownNameError, user_code
 from .filters import ArmaFilter
 from .hyperparameters import Hyperparameter
 from .model import OptimizerModel
+from .validation import number_or_text
 
 __all__ = ["entry_for", "is_file_reference", "load_entry", "model_from_spec", "parse_spec"]
 
@@ -276,10 +277,7 @@ def _convert(entry: CatalogueEntry, key: str, value: str) -> Any:
         return tuple(v.strip() for v in value.split(",") if v.strip())
     if hp.kind in ("floats", "bool"):
         return value
-    try:
-        return int(value) if value.lstrip("+-").isdigit() else float(value)
-    except ValueError:
-        return value  # the library's message names the parameter
+    return number_or_text(value)  # text that is not a number: the library's message names the parameter
 
 
 def model_from_spec(spec: str) -> tuple[str, OptimizerModel]:
@@ -310,14 +308,7 @@ def model_from_spec(spec: str) -> tuple[str, OptimizerModel]:
     entry, settings = parse_spec(spec)
     values = {k: _convert(entry, k, v) for k, v in settings.items()}
     if "betas" in values and isinstance(values["betas"], tuple):
-        values["betas"] = tuple(_number(v) for v in values["betas"])
+        values["betas"] = tuple(number_or_text(v) for v in values["betas"])
     model = entry.build(entry.validate(values))
     label = entry.name if not settings else f"{entry.name}({', '.join(f'{k}={v}' for k, v in settings.items())})"
     return label, model
-
-
-def _number(text: str) -> Any:
-    try:
-        return float(text)
-    except ValueError:
-        return text

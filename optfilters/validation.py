@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,7 @@ __all__ = [
     "check_distinct",
     "check_integer",
     "check_number",
+    "check_value_type",
     "dumps_json",
     "finite_list",
     "finite_or_none",
@@ -76,6 +79,9 @@ __all__ = [
     "jsonable",
     "nonfinite_label",
     "null_reasons",
+    "number_or_text",
+    "parse_decimal",
+    "parse_integer",
     "quiet_numerics",
     "range_text",
     "saturating_float",
@@ -127,6 +133,194 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+#: The strict decimal grammar of numeric text: an optional sign, ASCII digits with an optional point, an optional
+#: exponent.  Python's ``float()`` and ``int()`` also read ``1_0`` (as 10), other scripts' digits (``\u0661``) and
+#: ``nan``/``inf``: none of them is a number here.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NONFINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+_BINARY = (bytes, bytearray, memoryview)
+
+
+def parse_decimal(text: str, name: str, finite: bool = True) -> float:
+    """Numeric text as a float by the strict decimal grammar, or a one-line error naming ``name``.
+
+    The grammar is ``[+-] digits [. digits] [(e|E) [+-] digits]`` (or ``.digits``) in ASCII digits, with
+    surrounding white space ignored; ``-0`` is 0.  Refused, each with its own message: text outside the
+    grammar (``1_0``, ``0x10``, ``1e``, ``1,5``, other scripts' digits), ``nan``/``inf`` (unless
+    ``finite=False``), and a number beyond the double range (``1e400``, which ``float()`` reads as inf).
+
+    Parameters
+    ----------
+    text : str
+        The text.
+    name : str
+        The field's name, for the message.
+    finite : bool
+        Refuse ``nan`` and ``inf`` (default); with False they are read as ``float()`` reads them.
+
+    Returns
+    -------
+    float
+        The correctly rounded double nearest to the decimal number.
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        ``"{name} must be a number, got '1_0'"``; ``"{name} must be a finite number, got 'inf'"``;
+        ``"{name} must be within the double range (magnitude < 1.8e308), got '1e400'"``.
+
+    Examples
+    --------
+    >>> parse_decimal(" +1.5e-3", "gamma"), parse_decimal("-0", "gamma")
+    (0.0015, 0.0)
+    >>> parse_decimal("1_0", "gamma")
+    Traceback (most recent call last):
+    ...
+    optfilters.errors.InvalidHyperparameterError: gamma must be a number, got '1_0'
+    """
+    stripped = text.strip()
+    if _DECIMAL.fullmatch(stripped):
+        number = float(stripped)
+        if math.isinf(number):
+            raise InvalidHyperparameterError(
+                f"{name} must be within the double range (magnitude < 1.8e308), got {text!r}"
+            )
+        return number + 0.0  # -0 is 0
+    if _NONFINITE.fullmatch(stripped):
+        if not finite:
+            return float(stripped)
+        raise InvalidHyperparameterError(f"{name} must be a finite number, got {text!r}")
+    raise InvalidHyperparameterError(f"{name} must be a number, got {text!r}")
+
+
+def parse_integer(text: str, name: str) -> int:
+    """Integer text (``[+-] digits`` in ASCII, white space around ignored) as an int, else a message naming ``name``.
+
+    Integral decimal text (``1e3``, ``10.0``) is read by the decimal grammar (:func:`parse_decimal`), exactly.
+
+    Parameters
+    ----------
+    text, name : str
+        The text, and the field's name for the message (as :func:`parse_decimal`).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        Text outside the grammar (``1_0``, ``0x10``), non-finite, or not integral (``2.5``).
+
+    Examples
+    --------
+    >>> parse_integer("+12", "steps"), parse_integer("1e3", "steps")
+    (12, 1000)
+    """
+    stripped = text.strip()
+    if _INTEGER.fullmatch(stripped):
+        return int(stripped)
+    parse_decimal(text, name)  # in the grammar and within the double range (no 1e999999999-digit integers)
+    exact = Decimal(stripped)  # the integer itself, not its double (9007199254740993e0 is odd)
+    if exact != exact.to_integral_value():
+        raise InvalidHyperparameterError(f"{name} must be an integer, got {text!r}")
+    return int(exact)
+
+
+def number_or_text(text: str) -> Any:
+    """Text as an int (integer grammar), a float (strict decimal grammar, ``nan``/``inf`` included) or unchanged.
+
+    For text that goes on to a hyperparameter's check: integers stay integers (so that a message echoes
+    ``-1``, not ``-1.0``), and text that is not a number (``1_0``, ``abc``) is left for the check to refuse
+    by name (:func:`check_number`).
+
+    Parameters
+    ----------
+    text : str
+        The text (a command-line value).
+
+    Returns
+    -------
+    int, float or str
+        The integer, the number (``nan``/``inf`` for their words), or ``text`` unchanged.
+
+    Examples
+    --------
+    >>> number_or_text(" -1"), number_or_text("1e-3"), number_or_text("1_0")
+    (-1, 0.001, '1_0')
+    """
+    stripped = text.strip()
+    if _INTEGER.fullmatch(stripped):
+        return int(stripped)
+    try:
+        return parse_decimal(stripped, "value", finite=False)
+    except InvalidHyperparameterError:
+        return text
+
+
+def check_value_type(key: str, value: Any, kind: str) -> None:
+    """Refuse a hyperparameter of the wrong Python type in an optimizer's own settings (never parse it).
+
+    The catalogue's validation reads text for the command line; an optimizer's
+    param group (:class:`optfilters.torch.FilterOptimizer`,
+    :class:`optfilters.NumpyOptimizer`) holds what the training script put
+    there, and torch.optim computes with it as it is: ``nesterov="False"`` is
+    true for torch.optim.SGD (any non-empty text is), ``lr="0.1"`` fails inside
+    its step.  So a numeric kind (``float``, ``int``, ``floats``; a tuple such
+    as ``betas`` item by item) refuses text, bytes and bools, and a ``bool``
+    kind takes only ``True``/``False`` (Python's or numpy's bool).  Other
+    values pass to the range checks.
+
+    Parameters
+    ----------
+    key : str
+        The hyperparameter's name (with its group) for the message.
+    value : object
+        Its value.
+    kind : str
+        The hyperparameter's kind (:attr:`optfilters.Hyperparameter.kind`).
+
+    Raises
+    ------
+    InvalidHyperparameterError
+        One line naming ``key``, the value and its type.
+
+    Examples
+    --------
+    >>> check_value_type("lr", 0.1, "float")
+    >>> check_value_type("nesterov", "False", "bool")
+    Traceback (most recent call last):
+    ...
+    optfilters.errors.InvalidHyperparameterError: nesterov must be True or False, got 'False' (a str; torch.optim \
+takes the truth of any value: the text 'False' is true)
+    >>> check_value_type("betas", (0.9, b"0.99"), "floats")
+    Traceback (most recent call last):
+    ...
+    optfilters.errors.InvalidHyperparameterError: betas must be numbers, got (0.9, b'0.99') (a bytes inside)
+    """
+    if value is None:
+        return
+    if kind == "bool":
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidHyperparameterError(
+                f"{key} must be True or False, got {value!r} (a {type(value).__name__}; torch.optim takes the truth "
+                "of any value: the text 'False' is true)"
+            )
+        return
+    if kind not in ("float", "int", "floats"):
+        return
+    wrong = (str, bool, np.bool_, *_BINARY)
+    if isinstance(value, wrong):
+        raise InvalidHyperparameterError(f"{key} must be a number, got {value!r} (a {type(value).__name__})")
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            if isinstance(item, wrong):
+                raise InvalidHyperparameterError(
+                    f"{key} must be numbers, got {value!r} (a {type(item).__name__} inside)"
+                )
+
+
 def check_number(
     value: Any,
     name: str,
@@ -141,7 +335,8 @@ def check_number(
     Parameters
     ----------
     value : object
-        A Python or numpy number, a 0-d array or tensor, or numeric text.
+        A Python or numpy number, a 0-d array or tensor, or numeric text in the strict decimal
+        grammar (:func:`parse_decimal`: ``1_0`` and ``0x10`` are not numbers); bytes are refused.
     name : str
         The parameter's name, used in the message.
     low, high : float, optional
@@ -170,12 +365,15 @@ def check_number(
     optfilters.errors.InvalidHyperparameterError: beta must be in [0, 1), got 1.5
     """
     value = _scalar(value)
-    if isinstance(value, (bool, np.bool_)) or value is None:
+    if isinstance(value, (bool, np.bool_, *_BINARY)) or value is None:
         raise InvalidHyperparameterError(f"{name} must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidHyperparameterError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, str):
+        number = parse_decimal(value, name, finite)
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidHyperparameterError(f"{name} must be a number, got {value!r}") from None
     if finite and not math.isfinite(number):
         raise InvalidHyperparameterError(f"{name} must be a finite number, got {value!r}")
     low_bad = low is not None and (number <= low if low_open else number < low)
@@ -260,11 +458,11 @@ def check_integer(value: Any, name: str, low: int | None = None, high: int | Non
     value = _scalar(value)
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         number = int(value)
+    elif isinstance(value, str):  # the strict grammar: int() also reads '1_0' and other scripts' digits
+        number = parse_integer(value, name)
+        if _INTEGER.fullmatch(value.strip()):
+            value = number  # echoed as the integer typed
     else:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.lstrip("+-").isdecimal():  # isdigit() also takes superscripts, which int() refuses
-                value = int(text)
         real = check_number(value, name, finite=True)
         if real != math.floor(real):
             raise InvalidHyperparameterError(f"{name} must be an integer, got {value!r}")

@@ -21,6 +21,7 @@ from ..filters import ArmaFilter
 from ..hyperparameters import Hyperparameter
 from ..model import OptimizerModel
 from ..stages import Stage, WeightDecay
+from ..validation import check_value_type
 
 __all__ = ["CatalogueSource", "FixedSource", "Source", "check_lr", "make_source", "refuse_text"]
 
@@ -51,13 +52,12 @@ def _plain(values: tuple[Any, ...]) -> bool:
 
 
 def refuse_text(key: str, value: Any) -> None:
-    """Refuse text and booleans where a number (or a tuple of numbers) is read: ``param_groups[0]["lr"] = "0.1"``.
+    """Refuse text, bytes and booleans where a number (or tuple of numbers) is read: ``param_groups[0]["lr"] = "0.1"``.
 
-    The catalogue's validation reads numeric text (for the command line); an
+    :func:`optfilters.validation.check_value_type` for a numeric kind: an
     optimizer's param group holds what the training script put there, and
-    torch.optim computes with it as it is (``torch.optim.SGD`` with a ``str``
-    lr fails with a ``TypeError`` inside its step), so text or a bool there is
-    a bug of the caller: refused, not parsed.
+    torch.optim computes with it as it is, so text there is a bug of the
+    caller: refused, not parsed.
 
     Parameters
     ----------
@@ -80,14 +80,7 @@ def refuse_text(key: str, value: Any) -> None:
     ...
     optfilters.errors.InvalidHyperparameterError: betas must be numbers, got (0.9, '0.99') (a str inside)
     """
-    if isinstance(value, (str, bool)):
-        raise InvalidHyperparameterError(f"{key} must be a number, got {value!r} (a {type(value).__name__})")
-    if isinstance(value, (tuple, list)):
-        for item in value:
-            if isinstance(item, (str, bool)):
-                raise InvalidHyperparameterError(
-                    f"{key} must be numbers, got {value!r} (a {type(item).__name__} inside)"
-                )
+    check_value_type(key, value, "floats")
 
 
 def check_lr(value: Any, where: str = "lr", read: bool = True) -> Any:
@@ -133,6 +126,11 @@ def check_lr(value: Any, where: str = "lr", read: bool = True) -> Any:
         raise InvalidHyperparameterError(message) from None
 
 
+def _types(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The types of the values, and of the items of sequences among them (a cache key's other half)."""
+    return tuple((type(v), *map(type, v)) if isinstance(v, (list, tuple)) else type(v) for v in values)
+
+
 def _freeze(value: Any) -> Any:
     """A hashable version of a hyperparameter value, by value and type (tensors become numbers, lists tuples).
 
@@ -176,7 +174,9 @@ class Source:
     def model(self, group: Mapping[str, Any]) -> OptimizerModel:
         """The (cached) model of a param group; rebuilt only when a hyperparameter other than lr changes."""
         values = tuple(group[k] for k in self._model_keys)
-        key = values if _plain(values) else tuple(_freeze(v) for v in values)
+        # typed: True == 1 and False == 0.0, so an untyped key would take nesterov=1 (or momentum=False) for a
+        # cached nesterov=True (momentum=0.0) without checking it
+        key = (_types(values), values if _plain(values) else tuple(_freeze(v) for v in values))
         model = self._cache.get(key)
         if model is None:
             if len(self._cache) >= _CACHE_SIZE:
@@ -280,12 +280,18 @@ class CatalogueSource(Source):
         group["betas"] = (beta1, beta2)
 
     def _refuse_text(self, group: Mapping[str, Any]) -> None:
-        """Text or a bool where the entry reads a number (float, int or floats kinds; betas; packed tuples)."""
+        """Values of the wrong type (:func:`~optfilters.validation.check_value_type`): text, bytes or a bool where
+        the entry reads a number (float, int or floats kinds; betas; packed tuples), anything but a bool where it
+        reads a bool (``nesterov="False"``, which torch.optim reads as True; ``maximize``)."""
         kinds = {hp.name: hp.kind for hp in self.entry.hyperparameters}
-        numeric = {name for name, kind in kinds.items() if kind in ("float", "int", "floats")}
+        if self.adds_maximize:
+            kinds["maximize"] = "bool"
         for key, value in group.items():
             names = self.packed.get(key, ("beta1", "beta2") if key == "betas" and self.uses_betas else (key,))
-            if numeric.intersection(names):
+            found = {kinds[name] for name in names if name in kinds}
+            if "bool" in found:
+                check_value_type(key, value, "bool")
+            elif found & {"float", "int", "floats"}:
                 refuse_text(key, value)
 
     def build(self, hyperparameters: Mapping[str, Any]) -> OptimizerModel:
@@ -326,6 +332,7 @@ class FixedSource(Source):
     @staticmethod
     def _validated(group: Mapping[str, Any], read: bool = False) -> dict[str, Any]:
         refuse_text("weight_decay", group["weight_decay"])
+        check_value_type("maximize", group["maximize"], "bool")
         return {
             "lr": check_lr(group["lr"], read=read),
             "weight_decay": _WEIGHT_DECAY.validate(group["weight_decay"]),

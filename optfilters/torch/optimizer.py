@@ -168,7 +168,11 @@ class FilterOptimizer(torch.optim.Optimizer):
       parameter of any group moves: a bad value (``param_groups[0]["lr"] =
       float("nan")``, a negative lr, ``betas`` outside [0, 1)) raises an
       :class:`optfilters.InvalidHyperparameterError` (a ``ValueError``) naming it.
-      A tensor ``lr`` is checked at construction and at every step that reads
+      Values are taken as they are, never parsed: text or bytes where a number
+      is read (``lr=b"0.1"``) and anything but ``True``/``False`` where a bool
+      is read (``nesterov="False"``, which torch.optim reads as true) are
+      refused, naming the key, at construction, in :meth:`add_param_group` and
+      at every step (naming the group).  A tensor ``lr`` is checked at construction and at every step that reads
       it on the host; where the step reads it on the device (``capturable``,
       the fused Triton kernels) only its shape and dtype are checked there.
     * A filter with a pole outside the unit circle (``momentum=1.5``) warns once
@@ -307,7 +311,10 @@ class FilterOptimizer(torch.optim.Optimizer):
         ------
         optfilters.errors.InvalidHyperparameterError
             If ``lr`` or another hyperparameter of the merged group is out of
-            its range (the catalogue's message).
+            its range (the catalogue's message), or of the wrong type (text or
+            bytes for a number, anything but a bool for a bool), naming the
+            group (``FilterOptimizer(sgd), param group 1: nesterov must be True
+            or False, got 'False' ...``).
         ValueError
             If a parameter has a shape the model cannot take (Muon: matrices
             only), naming the group, the parameter's index in it and its
@@ -316,11 +323,15 @@ class FilterOptimizer(torch.optim.Optimizer):
         """
         model = None
         if isinstance(param_group, dict):
-            self._source.normalise(param_group)
-            merged = dict(self.defaults)
-            merged.update({k: v for k, v in param_group.items() if k != "params"})
-            check_lr(merged["lr"])
-            model = self._source.build(merged)
+            try:
+                self._source.normalise(param_group)
+                merged = dict(self.defaults)
+                merged.update({k: v for k, v in param_group.items() if k != "params"})
+                check_lr(merged["lr"])
+                model = self._source.build(merged)
+            except InvalidHyperparameterError as exc:  # named like a step's errors: the group and the key
+                index = len(getattr(self, "param_groups", ()))
+                raise type(exc)(f"FilterOptimizer({self._source.name}), param group {index}: {exc}") from None
         super().add_param_group(param_group)
         if model is not None:
             index = len(self.param_groups) - 1

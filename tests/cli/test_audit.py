@@ -45,7 +45,9 @@ def test_cli_json_on_stdout_progress_on_stderr(tmp_path: Path) -> None:
         (["no_such_module_xyz"], "cannot import 'no_such_module_xyz'"),
         (["torch.optim", "--only", "Nope"], "exports no optimizer class 'Nope'"),
         (["torch.optim", "--time-limit", "0"], "--time-limit must be > 0 seconds"),
-        (["torch.optim", "--time-limit", "x"], "'x' is not a valid float"),
+        (["torch.optim", "--time-limit", "x"], "'x' is not a number"),
+        (["torch.optim", "--time-limit", "1_0"], "'1_0' is not a number"),
+        (["torch.optim", "--time-limit", "inf"], "inf is not a finite number"),
         ([], "Missing argument 'MODULE'"),
     ],
 )

@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import example, given, settings
 from optfilters.cli import _common as common
 from optfilters.cli import main
 from optfilters.cli._common import OptimizerGroup
@@ -40,6 +42,7 @@ from optfilters.cli.main import COMMAND_MODULES
 
 import optfilters
 from tests.support.cli import cli_args
+from tests.support.number_text import NEAR_NUMBER_TEXT, strict_decimal
 from tests.support.sweep import TRIPLES, CaseTimeout, chosen, time_bound
 
 
@@ -354,7 +357,9 @@ def _prefix(name: str) -> list[str]:
 
 
 def _bounded_rows(name: str) -> list[tuple[list[str], str]]:
-    """Values outside each numeric option's documented range, and non-integers for integer options."""
+    """Values outside each numeric option's documented range, and non-integers for integer options; issue 13:
+    numeric text that Python's float() and int() read but the strict decimal grammar does not (``1_0`` as 10,
+    ``\u0661`` as 1), ``0x10`` and ``1e``, for every numeric option and hyperparameter."""
     rows = []
     for opt in _options(COMMANDS[name]):
         flag = next((o for o in opt.opts if o.startswith("--")), None)
@@ -372,6 +377,11 @@ def _bounded_rows(name: str) -> list[tuple[list[str], str]]:
             rows.append(([*_prefix(name), flag, "abc"], flag))
         if isinstance(kind, click.Choice):
             rows.append(([*_prefix(name), flag, "no-such-choice"], flag))
+        if isinstance(kind, (click.IntRange, click.FloatRange)):
+            rows += [([*_prefix(name), flag, text], flag) for text in ("1_0", "\u0661", "0x10", "1e")]
+        elif isinstance(kind, common.HyperparameterType) and kind.hp.kind in ("float", "int", "floats"):
+            extra = REQUIRED.get(name, [])
+            rows += [([*_prefix(name), flag, text, *extra], rf"\b{kind.hp.name}\b") for text in ("1_0", "\u0661")]
     return rows
 
 
@@ -426,8 +436,8 @@ SPECIFIC: list[tuple[list[str], str]] = [
     (["stability", "momentum", "--tune", "lr"], "--tune needs --condition-number"),
     (["stability", "momentum", "--condition-number", "1e16"], "condition_number must be <= 1e\\+12"),
     (["certify", "momentum", "--condition-number", "1e16"], "condition_number must be <= 1e\\+12"),
-    (["predict", "momentum", "--schedule", "step:2.5"], "STEP_SIZE must be an integer"),
-    (["predict", "momentum", "--schedule", "warmup:0.5,cosine:10"], "STEPS must be an integer"),
+    (["predict", "momentum", "--schedule", "step:2.5"], "step_size must be an integer"),
+    (["predict", "momentum", "--schedule", "warmup:0.5,cosine:10"], "warmup:steps must be an integer"),
     (["predict", "momentum", "--schedule", "cosine:1e400"], "schedule"),
     (["predict", "adam", "--second-moment", "0", "--eps", "0"], "frozen normaliser's gain must be finite"),
     (["predict", "adam", "--second-moment", "0", "--eps", "0", "--json"], "frozen normaliser's gain"),
@@ -577,10 +587,41 @@ ISSUE_13_ROWS: list[tuple[list[str], str]] = [
     (["convert-checkpoint", "no.pt", "/nonexistent_dir_zz/sub/out.pt", "--optimizer", "adam"], "TARGET: folder"),
     (["compare", "momentum", "nesterov", "--title", "T"], "--title needs --plot"),
     (["compare", "--title", "T", "momentum"], "--title needs --plot"),
-    (["predict", "momentum", "--schedule", "warmup:1e308"], r"warmup:STEPS must be in \[1, 10000000\]"),
-    (["predict", "momentum", "--schedule", "linear:1e308"], r"linear:TOTAL must be in \[1, 10000000\]"),
-    (["predict", "momentum", "--schedule", "cosine:20000000"], r"cosine:TOTAL must be in \[1, 10000000\]"),
-    (["predict", "momentum", "--schedule", "step:0"], r"step:STEP_SIZE must be in \[1, 10000000\]"),
+    (["predict", "momentum", "--schedule", "warmup:1e308"], r"warmup:steps must be in \[1, 10000000\]"),
+    (["predict", "momentum", "--schedule", "linear:1e308"], r"linear:total_iters must be in \[1, 10000000\]"),
+    (["predict", "momentum", "--schedule", "cosine:20000000"], r"cosine:T_max must be in \[1, 10000000\]"),
+    (["predict", "momentum", "--schedule", "step:0"], r"step:step_size must be in \[1, 10000000\]"),
+    (["predict", "momentum", "--schedule", "exponential:inf"], "exponential:gamma must be a finite number, got 'inf'"),
+    (["predict", "momentum", "--schedule", "exponential:1_0"], "exponential:gamma must be a number, got '1_0'"),
+    (["predict", "momentum", "--schedule", "step:1_0"], "step:step_size must be a number, got '1_0'"),
+    (
+        ["predict", "momentum", "--schedule", "exponential:5e-324"],
+        r"exponential:gamma must be >= 2.2250738585072014e-308",
+    ),
+    (["predict", "momentum", "--schedule", "cosine:10:1e-310"], r"cosine:min_factor must be 0 or >= 2.225"),
+    (["predict", "momentum", "--schedule", "exponential:-0"], "exponential:gamma must be > 0, got '-0'"),
+    (["thresholds", "momentum", "--schedule", "step:10:nan"], "step:gamma must be a finite number"),
+    (["thresholds", "momentum", "--schedule", "inverse:0x1"], "inverse:lr_decay must be a number, got '0x1'"),
+    (["predict", "momentum", "--curvatures", "1_0"], "--curvatures must be numbers"),
+    (["predict", "momentum", "--curvatures", "1e400"], "--curvatures must be within the double range"),
+    (["predict", "momentum", "--init", "1,1_0"], "--init must be numbers"),
+    (["predict", "momentum", "--second-moment", "1_0"], "--second-moment must be 'tracking', 'steady' or a number"),
+    (["thresholds", "momentum", "--at", "1_0"], "--at must be steps separated by commas"),
+    (["thresholds", "momentum", "--at", "5,\u0661\u0660"], "--at must be steps separated by commas"),
+    (["predict", "adam", "--betas", "0.9,9_9"], "beta2 must be a number, got '9_9'"),
+    (["predict", "adam", "--betas", "0.9,0x1"], "beta2 must be a number, got '0x1'"),
+    (["predict", "adam", "--beta1", "1e400"], "beta1 must be within the double range"),
+    (["predict", "custom", "--b", "1,1_0", "--a", "1,-0.5"], r"b\[1\] must be a number, got '1_0'"),
+    (["predict", "custom", "--b", "1", "--a", "1,-\u0660.5"], r"a\[1\] must be a number"),
+    (["compare", "--set", "momentum=1_0", "momentum"], "momentum must be a number, got '1_0'"),
+    (["response", "momentum", "--size", "8x4_5", "--plot", "f.png"], "--size needs WIDTHxHEIGHT"),
+    (["audit", "torch.optim", "--time-limit", "1_0"], "--time-limit"),
+    (["sign-loop", "lion", "--init", "1_0"], "--init"),
+    (["sign-loop", "lion", "--init", "-inf"], "--init"),
+    (["identify", "torch.optim.SGD", "--lr", "1_0"], "--lr: '1_0' is not a number"),
+    (["table", "adam:beta1=1_0"], "beta1 must be a number, got '1_0'"),
+    (["table", "adam:betas=0.8,9_9"], "beta2 must be a number, got '9_9'"),
+    (["table", "adam:eps=\u0661e-8"], "eps must be a number"),
     (["predict", "momentum", "--schedule", "warmup:10,"], "trailing comma"),
     (["predict", "momentum", "--schedule", "warmup:10,cosine:100,"], "trailing comma"),
     (["predict", "momentum", "--schedule", "step:"], "empty field"),
@@ -971,6 +1012,43 @@ def test_response_phase_defined_away_from_a_pole_on_the_circle() -> None:
     phase = data["filters"]["gradient"]["phase"]
     # at the pole the phase is its one-sided limit (the factored phase, issue 11): -90 degrees
     assert phase[0] == pytest.approx(-math.pi / 2) and all(p is not None for p in phase[1:])
+
+
+def _echo_command(kind: click.ParamType) -> click.Command:
+    def run(x: Any) -> None:
+        click.echo(repr(x))
+
+    return common.OneLineCommand("run", callback=run, params=[click.Option(["--x", "x"], type=kind, required=True)])
+
+
+_FLOAT_OPTION = _echo_command(common.FiniteFloatRange(min=-1e300))
+_INT_OPTION = _echo_command(common.IntegerRange(min=-(10**6), max=10**6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=NEAR_NUMBER_TEXT)
+@example(text="1_0")  # click's FLOAT and INT read 10
+@example(text="\u0661")
+@example(text=" +1")
+def test_numeric_options_read_the_strict_decimal_grammar(text: str) -> None:
+    """Any text for a real or an integer option: the value the strict decimal grammar gives (in range), or exit 2
+    with one line naming the option."""
+    expected = strict_decimal(text)
+    exact = None if expected is None else Decimal(text.strip())  # integers are read exactly
+    for command, integer in ((_FLOAT_OPTION, False), (_INT_OPTION, True)):
+        result = CliRunner().invoke(command, [f"--x={text}"])
+        if result.exit_code == 0:
+            got = eval(result.stdout)  # repr of a float or an int
+            assert exact is not None and got == (exact if integer else expected), (text, got, expected)
+            assert isinstance(got, int) if integer else isinstance(got, float)
+        else:
+            assert result.exit_code == 2 and result.stdout == "", (text, result.output)
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: Invalid value for '--x'"), (text, lines)
+            if integer:
+                assert exact is None or exact != exact.to_integral_value() or not -(10**6) <= exact <= 10**6, text
+            else:
+                assert expected is None or expected < -1e300, (text, lines)
 
 
 def test_every_integer_option_has_a_documented_upper_bound() -> None:

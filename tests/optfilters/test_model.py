@@ -121,3 +121,53 @@ def test_a_huge_stable_step_saturates_to_inf_without_numpy_warnings() -> None:
         lambda: optfilters.get("sgd").optimizer([1e308, 1.0], lr=1e308).step([1e308, 1.0])
     )
     assert theta.tolist() == [-np.inf, -1e308] and messages == []
+
+
+# ----------------------------------------------------------------------------- issue 13: values as they are
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"lr": b"0.1"}, r"^lr must be a number, got b'0.1' \(a bytes\)"),
+        ({"lr": "0.1"}, r"^lr must be a number, got '0.1' \(a str\)"),
+        ({"momentum": "0.5"}, r"^momentum must be a number, got '0.5' \(a str\)"),
+        ({"momentum": bytearray(b"0.5")}, r"^momentum must be a number"),
+        (
+            {"nesterov": "False"},
+            r"^nesterov must be True or False, got 'False' \(a str; torch.optim takes the truth of any value",
+        ),
+        ({"nesterov": 1}, r"^nesterov must be True or False, got 1 \(a int"),
+        ({"maximize": "false"}, r"^maximize must be True or False"),
+    ],
+)
+def test_numpy_optimizer_set_takes_values_as_they_are(settings: dict, message: str) -> None:
+    """As the bridge's param groups: NumpyOptimizer.set(nesterov="False") ran without Nesterov (the catalogue
+    parses text for the command line) and set(lr=b"0.1") ran with 0.1; torch.optim reads the first as True."""
+    opt = optfilters.get("sgd", momentum=0.9).optimizer([1.0], lr=0.1)
+    opt.step([1.0])
+    before = (opt.model, opt.lr)
+    with pytest.raises(optfilters.InvalidHyperparameterError, match=message):
+        opt.set(**settings)
+    assert (opt.model, opt.lr) == before
+    opt.set(nesterov=np.bool_(True), lr=0.05)  # numpy's bool is a bool; a number is a number
+    assert opt.model.hyperparameters["nesterov"] is True and opt.lr == 0.05
+
+
+@pytest.mark.parametrize("lr", [b"0.1", "0.1", bytearray(b"0.1"), True])
+def test_numpy_optimizer_lr_is_a_number_at_construction_and_at_every_step(lr: object) -> None:
+    model = optfilters.get("momentum", momentum=0.9)
+    with pytest.raises(optfilters.InvalidHyperparameterError, match=r"^lr must be a number"):
+        model.optimizer([1.0], lr=lr)
+    opt = model.optimizer([1.0], lr=0.1)
+    opt.step([1.0])
+    opt.lr = lr  # type: ignore[assignment]
+    with pytest.raises(optfilters.InvalidHyperparameterError, match=r"^lr must be a number"):
+        opt.step([1.0])
+
+
+def test_as_model_lr_of_a_filter_is_a_number() -> None:
+    """as_model(filter, lr=b"0.1") built a model with lr 0.1 (float() reads bytes and '1_0')."""
+    for bad in (b"0.1", "1_0"):
+        with pytest.raises(optfilters.InvalidHyperparameterError, match=r"^lr must be a number"):
+            as_model(ArmaFilter([0.1], [1.0, -0.9]), lr=bad)

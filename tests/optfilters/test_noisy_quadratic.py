@@ -10,10 +10,11 @@ sigma_i^2 sum_s K^2)`` exactly, in O(T^2) work and without any state-space.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import optfilters
@@ -31,6 +32,7 @@ from optfilters.noisy_quadratic import (
     predict,
     steady_state_loss,
 )
+from tests.support.number_text import NEAR_NUMBER_TEXT, strict_decimal
 
 
 def reference_loss(model, lrs, h, sigma2, theta0):
@@ -439,11 +441,11 @@ def test_a_zero_frozen_gain_is_refused_naming_the_optimizer():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("warmup:1e308", r"schedule warmup:STEPS must be in \[1, 10000000\], got '1e308'"),
-        ("linear:1e308", r"schedule linear:TOTAL must be in \[1, 10000000\]"),
-        ("cosine:10000001", r"schedule cosine:TOTAL must be in \[1, 10000000\]"),
-        ("step:1.5", "schedule step:STEP_SIZE must be an integer"),
-        ("step:0", r"schedule step:STEP_SIZE must be in \[1, 10000000\]"),
+        ("warmup:1e308", r"schedule warmup:steps must be in \[1, 10000000\], got '1e308'"),
+        ("linear:1e308", r"schedule linear:total_iters must be in \[1, 10000000\]"),
+        ("cosine:10000001", r"schedule cosine:T_max must be in \[1, 10000000\]"),
+        ("step:1.5", "schedule step:step_size must be an integer"),
+        ("step:0", r"schedule step:step_size must be in \[1, 10000000\]"),
         ("warmup:10,", "trailing comma"),
         ("warmup:10, ", "trailing comma"),
         ("warmup:5,warmup:10,", "trailing comma"),
@@ -465,6 +467,86 @@ def test_parse_schedule_accepts_the_largest_step_count() -> None:
     assert parse_schedule(f"warmup:{MAX_STEPS},linear:{MAX_STEPS}").factors(3).tolist() == pytest.approx(
         [1 / MAX_STEPS, 2 / MAX_STEPS, 3 / MAX_STEPS]
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # non-finite: said so (it said "gamma must be > 0, got inf")
+        ("exponential:inf", "schedule exponential:gamma must be a finite number, got 'inf'"),
+        ("exponential:-inf", "schedule exponential:gamma must be a finite number"),
+        ("exponential:nan", "schedule exponential:gamma must be a finite number"),
+        ("step:10:Infinity", "schedule step:gamma must be a finite number"),
+        ("exponential:1e400", r"schedule exponential:gamma must be within the double range"),
+        # float() and int() read these (1_0 as 10, \u0661\u0660 as 10): not numbers here
+        ("exponential:1_0", "schedule exponential:gamma must be a number, got '1_0'"),
+        ("step:1_0", "schedule step:step_size must be a number, got '1_0'"),
+        ("warmup:1_0,constant", "schedule warmup:steps must be a number, got '1_0'"),
+        ("cosine:\u0661\u0660", "schedule cosine:T_max must be a number"),
+        ("linear:10:0x1", "schedule linear:end_factor must be a number, got '0x1'"),
+        ("inverse:1e", "schedule inverse:lr_decay must be a number, got '1e'"),
+        # ranges, with torch.optim.lr_scheduler's names
+        ("exponential:-0", "schedule exponential:gamma must be > 0, got '-0'"),
+        ("step:10:0", "schedule step:gamma must be > 0, got '0'"),
+        ("inverse:-1", "schedule inverse:lr_decay must be >= 0, got '-1'"),
+        ("cosine:10:1.5", r"schedule cosine:min_factor must be in \[0, 1\], got '1.5'"),
+        ("linear:10:-0.5", "schedule linear:end_factor must be >= 0"),
+        # subnormal: 0 or a normal double (1e-320 is held as 9.99989e-321; 5e-324 stands for 2.5e-324 .. 7.4e-324)
+        ("exponential:5e-324", r"schedule exponential:gamma must be >= 2.2250738585072014e-308 \(the smallest normal"),
+        ("exponential:1e-320", "schedule exponential:gamma must be >= 2.2250738585072014e-308"),
+        ("step:10:2e-308", "schedule step:gamma must be >= 2.2250738585072014e-308"),
+        ("linear:10:1e-310", "schedule linear:end_factor must be 0 or >= 2.2250738585072014e-308"),
+        ("cosine:10:1e-310", "schedule cosine:min_factor must be 0 or >= 2.2250738585072014e-308"),
+        ("inverse:4e-320", "schedule inverse:lr_decay must be 0 or >= 2.2250738585072014e-308"),
+    ],
+)
+def test_parse_schedule_real_fields_read_the_strict_grammar(text: str, message: str) -> None:
+    with pytest.raises(optfilters.InvalidHyperparameterError, match="^" + message) as info:
+        parse_schedule(text)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "schedule"),
+    [
+        ("exponential:+0.5", Exponential(0.5)),
+        ("exponential: 0.5 ", Exponential(0.5)),
+        ("exponential:2.2250738585072014e-308", Exponential(2.2250738585072014e-308)),
+        ("step:+10:.5", Step(10, 0.5)),
+        ("step:1e1", Step(10)),
+        ("linear:5:-0", Linear(5, 1.0, 0.0)),
+        ("cosine:10:0", Cosine(10, 0.0)),
+        ("inverse:0", InverseTime(0.0)),
+        ("warmup:+3,exponential:1e-300", Warmup(3, Exponential(1e-300))),
+    ],
+)
+def test_parse_schedule_reads_signs_spaces_and_normal_extremes(text: str, schedule: object) -> None:
+    got = parse_schedule(text)
+    assert got == schedule
+    assert all(math.copysign(1.0, v) == 1.0 for v in vars(got).values() if isinstance(v, float))  # -0 is 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=NEAR_NUMBER_TEXT.filter(lambda t: "," not in t))
+@example(text="1_0")
+@example(text="5e-324")
+@example(text="inf")
+def test_parse_schedule_gamma_is_the_decimal_value_or_one_line_naming_it(text: str) -> None:
+    """Any text as ``exponential:GAMMA``: ExponentialLR(gamma) with the value the strict decimal grammar gives
+    (a normal double > 0), or one line naming ``exponential:gamma`` (an empty field: named as such)."""
+    expected = strict_decimal(text)
+    try:
+        got = parse_schedule(f"exponential:{text}")
+    except optfilters.InvalidHyperparameterError as exc:
+        message = str(exc)
+        assert "\n" not in message
+        if not text.strip():
+            assert "empty field" in message
+        else:
+            assert message.startswith("schedule exponential:gamma must be"), message
+            assert expected is None or not expected >= sys.float_info.min, (text, message)
+        return
+    assert expected is not None and expected >= sys.float_info.min and got == Exponential(expected), (text, got)
 
 
 @pytest.mark.parametrize("name", ["momentum", "sgd", "lookahead"])

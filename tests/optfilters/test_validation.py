@@ -26,6 +26,7 @@ import io
 import math
 import pickle
 import warnings
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,15 @@ from optfilters.validation import (
     atomic_write_text,
     check_integer,
     check_number,
+    check_value_type,
     dumps_json,
     fmt,
+    number_or_text,
+    parse_decimal,
+    parse_integer,
     saturating_power,
 )
+from tests.support.number_text import NEAR_NUMBER_TEXT, strict_decimal
 from tests.support.sweep import STRIDE, TRIPLES, chosen, time_bound
 
 LIBRARY = ["get", "summarise", "frequency_response", "step_response", "stability", "predict"]
@@ -205,6 +211,143 @@ def test_check_integer_names_the_parameter(value: Any) -> None:
         assert str(exc).startswith("steps")
     else:
         assert isinstance(number, int) and 1 <= number <= 10**6
+
+
+# ----------------------------------------------------------------------------- issue 13: numeric text, one grammar
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=NEAR_NUMBER_TEXT)
+@example(text="1_0")  # float() reads 10
+@example(text="\u0661")  # float() reads 1 (ARABIC-INDIC DIGIT ONE)
+@example(text="1e400")  # float() reads inf
+def test_parse_decimal_is_the_strict_decimal_grammar(text: str) -> None:
+    """Any text: the value Decimal gives by the strict grammar, or one line naming the field (no other reading)."""
+    expected = strict_decimal(text)
+    try:
+        got = parse_decimal(text, "gamma")
+    except InvalidHyperparameterError as exc:
+        assert expected is None, (text, str(exc))
+        assert str(exc).startswith("gamma must be ") and "\n" not in str(exc)
+        return
+    assert expected is not None and got == expected, (text, got, expected)
+    assert got != 0.0 or math.copysign(1.0, got) == 1.0, text  # -0 reads as 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=NEAR_NUMBER_TEXT)
+def test_check_number_and_check_integer_read_text_by_the_same_grammar(text: str) -> None:
+    expected = strict_decimal(text)
+    try:
+        got = check_number(text, "eps")
+    except InvalidHyperparameterError as exc:
+        assert expected is None and str(exc).startswith("eps must be "), (text, str(exc))
+    else:
+        assert got == expected
+    exact = None if expected is None else Decimal(text.strip())  # an integer is read exactly, not as its double
+    try:
+        count = check_integer(text, "steps")
+    except InvalidHyperparameterError as exc:
+        assert (exact is None or exact != exact.to_integral_value()) and str(exc).startswith("steps must be "), text
+    else:
+        assert exact is not None and count == exact
+    converted = number_or_text(text)  # the CLI's hyperparameter text: a number, or the text for the library's check
+    if expected is not None:
+        assert converted == expected and type(converted) is (
+            int if "." not in text and "e" not in text.lower() else float
+        )
+    elif text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        assert not math.isfinite(converted)
+    else:
+        assert converted == text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1_0", "x must be a number, got '1_0'"),  # float() and int() read 10
+        ("1_000.5", "x must be a number"),
+        ("0x10", "x must be a number, got '0x10'"),
+        ("1e", "x must be a number, got '1e'"),
+        ("\u0661\u0662", "x must be a number"),  # float() reads 12
+        ("1 0", "x must be a number"),
+        ("++1", "x must be a number"),
+        ("", "x must be a number"),
+        ("nan", "x must be a finite number, got 'nan'"),
+        ("-inf", "x must be a finite number, got '-inf'"),
+        ("Infinity", "x must be a finite number"),
+        ("1e400", r"x must be within the double range \(magnitude < 1.8e308\), got '1e400'"),
+        ("-1e400", "x must be within the double range"),
+    ],
+)
+def test_numeric_text_outside_the_grammar_is_refused_by_name(text: str, message: str) -> None:
+    with pytest.raises(InvalidHyperparameterError, match="^" + message):
+        parse_decimal(text, "x")
+    with pytest.raises(InvalidHyperparameterError, match=r"^x must be"):
+        check_number(text, "x")
+    with pytest.raises(InvalidHyperparameterError, match=r"^x must be"):
+        parse_integer(text, "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("+1", 1.0),
+        (" 1 ", 1.0),
+        ("\t2.5\n", 2.5),
+        ("-0", 0.0),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("1e+2", 100.0),
+        ("5e-324", 5e-324),
+        ("1.7976931348623157e308", 1.7976931348623157e308),
+    ],
+)
+def test_numeric_text_in_the_grammar_reads_as_decimal(text: str, value: float) -> None:
+    got = parse_decimal(text, "x")
+    assert got == value and math.copysign(1.0, got) == math.copysign(1.0, value)  # -0 reads as 0
+    assert check_number(text, "x") == value
+
+
+@pytest.mark.parametrize("value", [b"0.1", bytearray(b"0.1"), memoryview(b"0.1"), np.bytes_(b"0.1")])
+def test_bytes_are_not_numbers(value: Any) -> None:
+    """float(b"0.1") is 0.1; bytes are not text and not a number here."""
+    with pytest.raises(InvalidHyperparameterError, match=r"^lr must be a number"):
+        check_number(value, "lr")
+    with pytest.raises(InvalidHyperparameterError, match=r"^lr must be a number"):
+        check_value_type("lr", value, "float")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "ok"),
+    [
+        ("bool", True, True),
+        ("bool", np.bool_(False), True),
+        ("bool", "False", False),  # torch.optim reads it as True
+        ("bool", "", False),
+        ("bool", 1, False),
+        ("bool", 0.0, False),
+        ("bool", b"True", False),
+        ("float", 0.1, True),
+        ("float", np.float32(0.1), True),
+        ("float", "0.1", False),
+        ("float", True, False),
+        ("int", b"3", False),
+        ("floats", (0.9, 0.999), True),
+        ("floats", (0.9, "0.999"), False),
+        ("floats", [0.9, bytearray(b"1")], False),
+        ("str", "adam", True),
+    ],
+)
+def test_check_value_type(kind: str, value: Any, ok: bool) -> None:
+    if ok:
+        check_value_type("key", value, kind)
+    else:
+        with pytest.raises(InvalidHyperparameterError, match=r"^key must be") as info:
+            check_value_type("key", value, kind)
+        inner = [type(v).__name__ for v in value] if isinstance(value, (tuple, list)) else []
+        named = [type(value).__name__, *inner]
+        assert "\n" not in str(info.value) and any(f"(a {n}" in str(info.value) for n in named), str(info.value)
 
 
 def test_arrays_are_accepted_like_lists() -> None:

@@ -3081,8 +3081,41 @@ def test_a_bad_lr_written_after_the_first_step_is_refused(path: str, bad: Any, m
         ("adam", {"lr": 0.01}, "weight_decay", "0", r"weight_decay must be a number, got '0'"),
         ("adafactor", {"lr": 0.01}, "eps", (None, "1e-3"), r"eps must be numbers"),
         (ArmaFilter([0.1], [1.0, -0.9]), {"lr": 0.1}, "weight_decay", "0.01", r"weight_decay must be a number"),
+        # bytes: float(b"0.1") is 0.1, but bytes are no more a number than text
+        ("sgd", {"lr": 0.1}, "lr", b"0.1", r"param_groups\[0\]\['lr'\] must be a number, got b'0.1' \(a bytes\)"),
+        ("sgd", {"lr": 0.1}, "lr", bytearray(b"0.1"), r"param_groups\[0\]\['lr'\] must be a number.*a bytearray"),
+        ("nesterov", {"lr": 0.1, "momentum": 0.9}, "momentum", b"0.9", r"momentum must be a number, got b'0.9'"),
+        ("adam", {"lr": 0.01}, "betas", (0.9, b"0.999"), r"betas must be numbers, .*\(a bytes inside\)"),
+        (ArmaFilter([0.1], [1.0, -0.9]), {"lr": 0.1}, "weight_decay", b"0", r"weight_decay must be a number"),
+        # bools: torch.optim reads any non-empty text as True, so text is refused, not parsed
+        ("sgd", {"lr": 0.1, "momentum": 0.9}, "nesterov", "False", r"nesterov must be True or False, got 'False'"),
+        ("adam", {"lr": 0.01}, "amsgrad", "False", r"amsgrad must be True or False, got 'False' \(a str"),
+        ("adam", {"lr": 0.01}, "amsgrad", 1, r"amsgrad must be True or False, got 1 \(a int"),
+        ("sgd", {"lr": 0.1}, "maximize", "false", r"maximize must be True or False, got 'false'"),
+        ("lion", {"lr": 0.01}, "maximize", b"", r"maximize must be True or False, got b''"),
+        (ArmaFilter([0.1], [1.0, -0.9]), {"lr": 0.1}, "maximize", "False", r"maximize must be True or False"),
     ],
-    ids=["sgd-lr-str", "sgd-lr-bool", "momentum-str", "momentum-bool", "betas", "weight_decay", "packed", "filter"],
+    ids=[
+        "sgd-lr-str",
+        "sgd-lr-bool",
+        "momentum-str",
+        "momentum-bool",
+        "betas",
+        "weight_decay",
+        "packed",
+        "filter",
+        "lr-bytes",
+        "lr-bytearray",
+        "momentum-bytes",
+        "betas-bytes",
+        "filter-bytes",
+        "nesterov-str",
+        "amsgrad-str",
+        "amsgrad-int",
+        "maximize-str",
+        "maximize-bytes",
+        "filter-maximize",
+    ],
 )
 def test_text_or_a_bool_in_a_param_group_is_refused_at_the_step(
     model: Any, kwargs: dict[str, Any], key: str, bad: Any, message: str
@@ -3139,13 +3172,101 @@ def test_a_bool_equal_to_the_stepped_number_is_refused_too(
 
 @pytest.mark.parametrize(
     ("model", "kwargs"),
-    [("sgd", {"lr": "0.1"}), ("nesterov", {"momentum": "0.9"}), ("adam", {"betas": (0.9, "0.99")})],
-    ids=["lr", "momentum", "betas"],
+    [
+        ("sgd", {"lr": "0.1"}),
+        ("nesterov", {"momentum": "0.9"}),
+        ("adam", {"betas": (0.9, "0.99")}),
+        ("sgd", {"lr": b"0.1"}),
+        ("sgd", {"lr": memoryview(b"0.1")}),
+        ("adam", {"betas": (0.9, b"0.99")}),
+        ("adam", {"eps": b"1e-8"}),
+        ("sgd", {"nesterov": "False", "momentum": 0.9}),
+        ("sgd", {"nesterov": 0, "momentum": 0.9}),
+        ("adam", {"amsgrad": "False"}),
+        ("adam", {"maximize": "False"}),
+        ("adam", {"decoupled_weight_decay": "True"}),
+        (ArmaFilter([0.1], [1.0, -0.9]), {"lr": b"0.1"}),
+        (ArmaFilter([0.1], [1.0, -0.9]), {"maximize": "False"}),
+    ],
+    ids=[
+        "lr",
+        "momentum",
+        "betas",
+        "lr-bytes",
+        "lr-memoryview",
+        "betas-bytes",
+        "eps-bytes",
+        "nesterov-str",
+        "nesterov-int",
+        "amsgrad-str",
+        "maximize-str",
+        "decoupled-str",
+        "filter-lr-bytes",
+        "filter-maximize-str",
+    ],
 )
-def test_text_given_to_the_constructor_is_refused(model: str, kwargs: dict[str, Any]) -> None:
+def test_text_given_to_the_constructor_is_refused(model: Any, kwargs: dict[str, Any]) -> None:
+    """Text and bytes for a number, anything but a bool for a bool: refused by name, never parsed."""
     key = next(iter(kwargs))
-    with pytest.raises(ValueError, match=f"{key} must be"):
+    with pytest.raises(ValueError, match=f"{key} must be") as info:
         FilterOptimizer(_params(), model, **kwargs)
+    value = kwargs[key]
+    kind = type(value[1] if isinstance(value, tuple) else value).__name__
+    assert "\n" not in str(info.value) and f"(a {kind}" in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "message"),
+    [
+        ("lr", b"0.1", r"lr must be a number, got b'0.1' \(a bytes\)"),
+        ("lr", "0.1", r"lr must be a number, got '0.1' \(a str\)"),
+        ("momentum", bytearray(b"0.5"), r"momentum must be a number"),
+        ("nesterov", "False", r"nesterov must be True or False, got 'False'"),
+        ("nesterov", 1, r"nesterov must be True or False, got 1"),
+        ("maximize", "no", r"maximize must be True or False, got 'no'"),
+    ],
+)
+def test_add_param_group_refuses_values_of_the_wrong_type_naming_the_group(key: str, bad: Any, message: str) -> None:
+    a, b = _params()
+    opt = FilterOptimizer([a], "sgd", lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"^FilterOptimizer\(sgd\), param group 1: " + message):
+        opt.add_param_group({"params": [b], key: bad})
+    assert len(opt.param_groups) == 1
+    opt.add_param_group({"params": [b], "nesterov": np.bool_(True)})  # numpy's bool is a bool
+    assert opt.param_groups[1]["nesterov"]
+
+
+@pytest.mark.parametrize(
+    ("key", "good", "bad"),
+    [("momentum", 0.0, False), ("nesterov", True, 1), ("maximize", False, 0), ("dampening", 0, False)],
+)
+def test_a_value_equal_to_a_cached_one_but_of_the_wrong_type_is_refused(key: str, good: Any, bad: Any) -> None:
+    """The model cache is keyed by value and type: True == 1 and False == 0.0, and an untyped key took
+    ``momentum=False`` after ``momentum=0.0`` (or ``nesterov=1`` after ``nesterov=True``) unchecked."""
+    settings = {"momentum": 0.9, "nesterov": True} if key == "nesterov" else {"momentum": 0.9}
+    settings[key] = good
+    opt = _make("sgd", lr=0.1, **settings)
+    _step(opt, 2)
+    opt.param_groups[0][key] = bad
+    _grads(opt)
+    with pytest.raises(ValueError, match=rf"param group 0: {key} must be"):
+        opt.step()
+
+
+def test_torch_reads_text_for_a_bool_as_true() -> None:
+    """Why a bool hyperparameter takes only a bool: torch.optim.SGD(nesterov="False") runs Nesterov momentum
+    (any non-empty text is true), and optfilters' catalogue would have read "False" as False."""
+    runs = []
+    for nesterov in ("False", True, False):
+        w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+        opt = torch.optim.SGD([w], lr=0.1, momentum=0.9, nesterov=nesterov)  # type: ignore[arg-type]
+        for _ in range(3):
+            w.grad = w.detach().clone()
+            opt.step()
+        runs.append(w.detach().clone())
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+    with pytest.raises(ValueError, match="nesterov must be True or False"):
+        FilterOptimizer(_params(), "sgd", lr=0.1, momentum=0.9, nesterov="False")
 
 
 @pytest.mark.parametrize("path", list(PATHS))
