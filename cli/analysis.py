@@ -27,6 +27,7 @@ import numpy as np
 
 import optfilters
 from optfilters import CATALOGUE, ArmaFilter, OptimizerModel
+from optfilters.analysis import NO_QUASI_HYPERBOLIC
 
 from ._common import (
     CliError,
@@ -150,12 +151,14 @@ def _cancellation_notes(f: ArmaFilter) -> list[str]:
 
 def _base_json(selection: Selection) -> dict[str, Any]:
     model = selection.model
+    nonlinear = _nonlinear_text(model)
     return {
         "name": model.name,
         "hyperparameters": dict(model.hyperparameters),
         "is_linear": model.is_linear,
         "is_time_invariant": model.is_time_invariant,
-        "nonlinear": _nonlinear_text(model),
+        "nonlinear": nonlinear,
+        "why_null": {} if nonlinear else {"nonlinear": "undefined: no nonlinear stage (a linear optimizer)"},
     }
 
 
@@ -275,16 +278,21 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: A
     for name, f in filters.items():
         item = f.as_dict()
         item.pop("name", None)
+        qh = _qh_json(f)
         item.update(
             {
                 "order": f.order,
                 "bias_corrected": stages[name].bias_corrected,
                 "time_varying": tv[name],
-                "quasi_hyperbolic": _qh_json(f),
+                "quasi_hyperbolic": qh,
                 "factorisation": f.factorisation.describe(),
             }
         )
+        if qh is None:
+            item.setdefault("why_null", {})["quasi_hyperbolic"] = NO_QUASI_HYPERBOLIC
         data["filters"][name] = item
+    if entry.torch_class is None:
+        data["why_null"]["torch_class"] = NO_TORCH_CLASS
 
     def draw(p: Any) -> Any:
         return p.pole_zero_plot(model, stages="all")
@@ -649,6 +657,22 @@ def _left_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
 # ----------------------------------------------------------------------------- list and table
 
 
+#: Why a catalogue entry's ``torch_class`` is null in JSON.
+NO_TORCH_CLASS = "undefined: no torch.optim class implements it"
+
+
+def _hyperparameter_json(hp: Any) -> dict[str, Any]:
+    """A hyperparameter's default, kind, range and help for ``list --json`` (``why_null`` for an absent one)."""
+    data = {"default": hp.default, "kind": hp.kind, "range": hp.range_text() or None, "help": hp.help}
+    reasons = {}
+    if hp.default is None:
+        reasons["default"] = "undefined: no default (the option must be given)"
+    if data["range"] is None:
+        reasons["range"] = "undefined: any value of its kind" if hp.kind != "bool" else "undefined: a flag"
+    data["why_null"] = reasons
+    return data
+
+
 @click.command("list", cls=OneLineCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def list_command(as_json: bool) -> None:
@@ -664,15 +688,8 @@ def list_command(as_json: bool) -> None:
                         "summary": e.summary,
                         "torch_class": e.torch_class,
                         "source": e.source,
-                        "hyperparameters": {
-                            hp.name: {
-                                "default": hp.default,
-                                "kind": hp.kind,
-                                "range": hp.range_text() or None,
-                                "help": hp.help,
-                            }
-                            for hp in e.hyperparameters
-                        },
+                        "hyperparameters": {hp.name: _hyperparameter_json(hp) for hp in e.hyperparameters},
+                        "why_null": {} if e.torch_class else {"torch_class": NO_TORCH_CLASS},
                     }
                     for e in entries
                 ]

@@ -50,7 +50,7 @@ from ._common import (
 )
 from ._common import text_table as _table
 
-__all__ = ["curvature_option", "point_lines", "point_options", "register", "stability_at_point"]
+__all__ = ["curvature_option", "point_lines", "point_options", "register", "set_note", "stability_at_point"]
 
 
 # ----------------------------------------------------------------------------- shared options
@@ -98,6 +98,7 @@ def _point(selection: Selection, curvature: float | None, lr_curvature: float | 
 
 
 def _where(result: Any, model: Any, curvature: float | None, lr_curvature: float | None) -> str:
+    """The operating point in words: ``lr = .., h = ..: x = lr*h = ..`` (only ``x`` when it was given)."""
     if lr_curvature is not None:
         return f"x = lr*h = {fmt(result.lr_curvature)}"
     h = 1.0 if curvature is None else curvature
@@ -105,19 +106,36 @@ def _where(result: Any, model: Any, curvature: float | None, lr_curvature: float
     return f"lr = {fmt(model.lr)}, h = {fmt(h)}: x = lr*h{pre} = {fmt(result.lr_curvature)}"
 
 
+def set_note(data: dict[str, Any], note: str | None) -> None:
+    """``data["nonlinear_note"] = note``, with its ``why_null`` entry when there is no note (a linear loop)."""
+    data["nonlinear_note"] = note
+    if note is None:
+        data.setdefault("why_null", {})["nonlinear_note"] = (
+            "undefined: no note (no normaliser, sign or clip: the loop is the optimizer's own)"
+        )
+
+
 def _report(
-    result: Any, model: Any, plot: Path | None, draw: Any, as_json: bool, head: str, staleness: int
+    result: Any,
+    model: Any,
+    plot: Path | None,
+    draw: Any,
+    as_json: bool,
+    head: str,
+    staleness: int,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[list[str], dict[str, Any]] | None:
     """The loop readings' common output: JSON (and the optional figure), or the text's first lines and the data.
 
-    None when the JSON was printed (the command is done).
+    ``extra``: more JSON fields.  None when the JSON was printed (the command is done).
     """
     from optfilters.margins import nonlinear_edge_note
 
     note = nonlinear_edge_note(model)
     data = result.as_dict()
     data["hyperparameters"] = dict(model.hyperparameters)
-    data["nonlinear_note"] = note
+    set_note(data, note)
+    data.update(extra or {})
     record_plot(data, draw, plot)
     if as_json:
         echo_json(data)
@@ -268,7 +286,8 @@ def stability_at_point(
 
     model = selection.model
     note = nonlinear_edge_note(model)
-    data: dict[str, Any] = {"nonlinear_note": note}
+    data: dict[str, Any] = {}
+    set_note(data, note)
     head = [f"note: {note}"] if note else []
     if curvature is None and "lr" not in selection.overrides:
         return data, head, []
@@ -277,8 +296,7 @@ def stability_at_point(
     point = result.as_dict()
     point.update({"lr": model.lr, "curvature": h})
     data["at_point"] = point
-    pre = " (preconditioned)" if result.linearised else ""
-    tail = [f"  at lr = {fmt(model.lr)}, h = {fmt(h)}: x = lr*h{pre} = {fmt(result.lr_curvature)}"]
+    tail = [f"  at {_where(result, model, h, None)}"]
     tail += point_lines(result, model.lr, indent="    ")
     return data, head, tail
 
@@ -331,18 +349,23 @@ def _locus(
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    from optfilters.margins import root_locus
+    from optfilters.margins import feedback_loop, root_locus
 
     model = selection.model
     h = 1.0 if curvature is None else curvature
+    # the operating point: the x given, else the model's lr * h (preconditioned when linearised)
+    loop = feedback_loop(model, second_moment=second_moment, **_point(selection, curvature, lr_curvature))
     result = root_locus(
         model,
         points=points,
         staleness=staleness,
         second_moment=second_moment,
         curvature=h,
-        operating_point=lr_curvature,
+        operating_point=loop.lr_curvature,
     )
+    point: dict[str, Any] = {"lr_curvature": loop.lr_curvature, "preconditioned": loop.linearised}
+    if lr_curvature is None:
+        point.update({"lr": model.lr, "curvature": h})
     report = _report(
         result,
         model,
@@ -351,10 +374,12 @@ def _locus(
         as_json,
         f"{model.name}: closed-loop poles as x = lr*h sweeps ({len(result.lr_curvature)} values)",
         staleness,
+        {"at_point": point},
     )
     if report is None:
         return
     lines, data = report
+    lines.append(f"  operating point (marked): {_where(loop, model, curvature, lr_curvature)}")
     lines.append(f"  poles at lr = 0: {', '.join(fmt_complex(z) for z in result.open_loop_poles)}")
     zeros = ", ".join(fmt_complex(z) for z in result.zeros) or "none"
     lines.append(f"  zeros (where poles go as lr -> inf): {zeros}")
@@ -490,7 +515,7 @@ def _thresholds(
     note = nonlinear_edge_note(model)
     edges = frozen_edges(model, steps, staleness=staleness, second_moment=second_moment, schedule=plan)
     data: dict[str, Any] = {"frozen_edges": edges.as_dict(), "hyperparameters": dict(model.hyperparameters)}
-    data["nonlinear_note"] = note
+    set_note(data, note)
     verdict = None
     if run_steps is not None or "lr" in selection.overrides:
         n = run_steps if run_steps is not None else int(edges.steps.max())

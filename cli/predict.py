@@ -107,7 +107,8 @@ def _sampled(n: int, rows: int = 12) -> list[int]:
 # ----------------------------------------------------------------------------- options
 
 
-def _quadratic_options(default_steps: int) -> list[click.Option]:
+def _quadratic_options(default_steps: int, least_steps: int = 0) -> list[click.Option]:
+    """The quadratic's options; ``least_steps``: the fewest steps the command means anything with."""
     return [
         click.Option(
             ["--curvatures", "curvatures"],
@@ -139,10 +140,11 @@ def _quadratic_options(default_steps: int) -> list[click.Option]:
         ),
         click.Option(
             ["--steps", "steps"],
-            type=IntegerRange(min=0, max=10_000_000),
+            type=IntegerRange(min=least_steps, max=10_000_000),
             default=default_steps,
             show_default=True,
-            help="Number of steps N (N + 1 values from step 0).",
+            help="Number of steps N (N + 1 values from step 0)"
+            + (f"; at least {least_steps}: steps 1..N are compared." if least_steps else "."),
         ),
         click.Option(
             ["--schedule", "schedule"],
@@ -216,7 +218,9 @@ def _stability(
     data: dict[str, Any] = result.as_dict()
     data["hyperparameters"] = dict(model.hyperparameters)
     point_data, head, tail = stability_at_point(selection, curvature, second_moment)
+    reasons = {**data.pop("why_null"), **point_data.pop("why_null", {})}
     data.update(point_data)
+    data["why_null"] = reasons
     optimal = None
     if condition_number is not None:
         names = None
@@ -438,8 +442,7 @@ def _observe(
     lines = [
         f"{model.name}: noisy quadratic trained with the PyTorch bridge over {seeds} seeds, lr = {fmt(model.lr)}",
         f"  prediction: {comparison.label}",
-        f"  prediction within 4 standard errors of the observed mean at {100 * comparison.fraction_within(4.0):.1f}% "
-        f"of steps 1..{steps}; max |z| = {fmt(data['max_abs_z'], 3)}",
+        *_within_lines(data, steps),
     ]
     diverged = comparison.diverged_step
     if diverged is not None:
@@ -458,7 +461,7 @@ def _observe(
                 fmt(comparison.predicted_loss[t]),
                 fmt(comparison.observed_mean_loss[t], nan=gone),
                 fmt(comparison.observed_stderr[t], 3, nan=gone),
-                fmt(z[t], 3, nan=gone),
+                fmt(z[t], 3, nan=gone if gone == "diverged" else "not comparable"),
             ]
         )
     lines += _table(["step", "predicted", "observed mean", "std. error", "z"], rows)
@@ -479,6 +482,23 @@ def _observe(
     echo_text(lines, data.get("plot"))
 
 
+def _within_lines(data: dict[str, Any], steps: int) -> list[str]:
+    """The comparison's verdict: the share of the comparable steps within 4 s.e., and why the others are not."""
+    counted = data["comparable_steps"]
+    lines = []
+    if counted:
+        every = "all" if counted == steps else f"the {counted} comparable"
+        lines.append(
+            f"  prediction within 4 standard errors of the observed mean at "
+            f"{100 * data['fraction_within_4_stderr']:.1f}% of {every} steps of 1..{steps}; "
+            f"max |z| = {fmt(data['max_abs_z'], 3)}"
+        )
+    else:
+        lines.append(f"  prediction against observation: not comparable at any of the steps 1..{steps}")
+    lines += [f"  not comparable: {why}" for why in data["not_comparable"]]
+    return lines
+
+
 def _observe_network(
     selection: Selection,
     steps: int,
@@ -494,8 +514,6 @@ def _observe_network(
         if exc.name not in ("optfilters.network",):
             raise
         raise CliError("--network needs optfilters.network, which this installation lacks") from None
-    if steps < 1:
-        raise CliError("--network needs --steps >= 1")
     model = selection.model
     options: dict[str, Any] = {}
     if record_coordinates is not None:
@@ -541,7 +559,7 @@ def _observe_network(
 
 def _observe_options() -> list[click.Parameter]:
     return [
-        *_quadratic_options(100),
+        *_quadratic_options(100, least_steps=1),
         click.Option(
             ["--seeds", "seeds"],
             type=IntegerRange(min=2, max=10_000_000),

@@ -28,7 +28,7 @@ from .filters import ArmaFilter, complex_pairs
 from .model import OptimizerModel
 from .stages import LinearStage, Stage, bias_correction
 from .validation import finite_list as _list
-from .validation import saturating_float
+from .validation import null_reasons, saturating_float
 
 __all__ = [
     "FilterSummary",
@@ -874,6 +874,10 @@ def quasi_hyperbolic_form(system: FilterLike, **hyperparameters: Any) -> QuasiHy
     return QuasiHyperbolicForm(alpha, beta, float(nu))
 
 
+#: Why a filter's ``quasi_hyperbolic`` is null in JSON (``why_null``).
+NO_QUASI_HYPERBOLIC = "undefined: only a first-order filter with a finite, non-zero DC gain has that form"
+
+
 @dataclass(frozen=True)
 class FilterSummary(RichDisplay):
     """Scalar facts about a filter: gains, cutoff, noise gain, delay, poles, zeros, stability.
@@ -970,7 +974,32 @@ class FilterSummary(RichDisplay):
             "quasi_hyperbolic": self.quasi_hyperbolic.as_dict() if self.quasi_hyperbolic else None,
             "cancelled": [c.describe() for c in self.cancelled],
             "notes": self.notes,
+            "why_null": self._why_null(),
         }
+
+    def _why_null(self) -> dict[str, str]:
+        """Why each null of :meth:`as_dict` is null."""
+        dc = self.dc_gain
+        no_dc = "undefined: a zero DC gain" if dc == 0.0 else "infinite: a pole at z = 1 (an infinite DC gain)"
+        return null_reasons(
+            {
+                "dc_gain": (dc, "infinite: a pole at z = 1"),
+                "nyquist_gain": (self.nyquist_gain, "infinite: a pole at z = -1"),
+                "cutoff": (
+                    self.cutoff,
+                    "undefined: the response never falls 3 dB below its DC gain"
+                    if math.isfinite(dc) and dc != 0.0
+                    else no_dc,
+                ),
+                "noise_gain": (
+                    self.noise_gain,
+                    "infinite: the filter is not stable (its impulse response does not decay)",
+                ),
+                "mean_delay": (self.mean_delay, no_dc if not (math.isfinite(dc) and dc != 0.0) else "undefined"),
+                "time_constant": (self.time_constant, "infinite: a pole on the unit circle (or outside it)"),
+                "quasi_hyperbolic": (None if self.quasi_hyperbolic is None else 0.0, NO_QUASI_HYPERBOLIC),
+            }
+        )
 
 
 def summarise(system: FilterLike, **hyperparameters: Any) -> FilterSummary:

@@ -441,6 +441,28 @@ class StabilityInterval:
                         _no_edge_reason(self.interval, self.marginal_intervals),
                     ),
                     "marginal_intervals": (_unbounded(self.marginal_intervals), _UNBOUNDED),
+                    "interval": (
+                        None if self.interval is None else 0.0,
+                        _no_edge_reason(self.interval, self.marginal),
+                    ),
+                    "interval[1]": (
+                        0.0 if self.interval is None else self.interval[1],
+                        "infinite: stable for every larger lr*h",
+                    ),
+                    "intervals": (
+                        0.0 if all(math.isfinite(hi) for _, hi in self.intervals) else None,
+                        "infinite: the last interval is stable for every larger lr*h",
+                    ),
+                    "edge_frequency": (
+                        self.edge_frequency,
+                        _no_edge_reason(self.interval, self.marginal)
+                        if not math.isfinite(self.max_stable_lr_curvature)
+                        else "undefined: no unit-circle crossing found at the edge",
+                    ),
+                    "crossings": (
+                        0.0 if all(math.isfinite(x) for x, _ in self.crossings) else None,
+                        "infinite: a pole reaches the unit circle only as lr*h -> inf",
+                    ),
                     "nyquist_estimate": (
                         self.nyquist_estimate,
                         "undefined: a periodic loop has no H(z)"

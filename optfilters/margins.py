@@ -79,7 +79,15 @@ from .display import Plottable
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .exact import fractions_of
 from .factored import canonical_roots, unit_circle
-from .validation import MARGINAL_RATE_TOL, check_number, fmt_rate, is_marginal, null_reasons
+from .validation import (
+    MARGINAL_RATE_TOL,
+    check_number,
+    fmt_rate,
+    is_marginal,
+    null_reasons,
+    quiet_numerics,
+    series_null_reason,
+)
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
 
@@ -1353,6 +1361,7 @@ class Margins(Plottable):
         else:
             gain = "undefined: the loop diverges here and no smaller lr converges"
         crossover = "infinite: no gain crossover (|L| never reaches 1)" if self.stable else here
+        no_crossover = "undefined: no gain crossover (|L| never reaches 1)" if self.stable else here
         reasons: dict[str, tuple[Any, str]] = {
             "rate": (self.rate, "diverges: a pole's modulus overflows"),
             "gain_margin": (self.gain_margin, gain),
@@ -1363,6 +1372,24 @@ class Margins(Plottable):
             "delay_margin_steps": (self.delay_margin, crossover),
             "max_staleness": (None if self.max_staleness < 0 else 0.0, here),
             "marginal_intervals": (_unbounded(self.marginal_intervals), _UNBOUNDED),
+            "failure_frequency": (self.failure_frequency, gain),
+            "crossover_frequency": (self.crossover_frequency, no_crossover),
+            "crossover_rad_per_step": (self.crossover_frequency, no_crossover),
+            "stale_rates": series_null_reason(
+                self.stale_rates, "the rate with more stale gradients", index="extra staleness"
+            ),
+            "crossings": (
+                0.0 if all(math.isfinite(g) for g, _ in self.crossings) else None,
+                "infinite: a pole reaches the unit circle only as lr -> inf",
+            ),
+            "stable_intervals": (
+                0.0 if all(math.isfinite(v) for iv in self.stable_intervals for v in iv) else None,
+                "infinite: an unbounded stable interval of lr*h (each null end)",
+            ),
+            "gain_crossovers": (
+                0.0 if all(math.isfinite(pm) and math.isfinite(tau) for _, pm, tau in self.crossovers) else None,
+                "undefined: no phase or delay margin at that crossover (|L| = 1 at DC: no delay moves it)",
+            ),
         }
         return null_reasons(reasons)
 
@@ -1774,8 +1801,13 @@ def root_locus(
         if not np.all(np.isfinite(x)):
             raise InvalidHyperparameterError("x = lr * h values must be finite")
     exact = loop._exact()
-    with np.errstate(over="ignore"):  # x / x0 overflows at x = 1e308 and lr * h = 1e-3: the exact loop takes x
-        poles = exact.poles(x) if exact is not None else loop.poles(x / x0)
+    if exact is not None:
+        with quiet_numerics():  # the exact loop takes x itself: x / x0 overflows at x = 1e308 and lr * h = 1e-3
+            poles = exact.poles(x)
+    else:
+        with quiet_numerics():  # an x beyond x0 times the double range: an infinite gain (poles at infinity)
+            gains = x / x0
+        poles = loop.poles(gains)
     return RootLocus(
         name=loop.name,
         lr_curvature=x,
@@ -1794,11 +1826,23 @@ def root_locus(
 
 
 def _open_loop_poles(loop: FeedbackLoop) -> ComplexArray:
-    """The closed-loop poles at ``lr = 0``: the roots of ``C`` (the factors themselves for a high-order design)."""
+    """The closed-loop poles at ``lr = 0``: the parameter's pole ``z = 1``, the filter's own poles, the delays.
+
+    ``C = (1 - z^-1) A`` (padded by the staleness), so its roots are exactly
+    ``1``, the filter's poles (:attr:`ArmaFilter.poles`, those of
+    ``optfilters poles``) and the origin: not ``np.roots`` of the product,
+    which moves ``z = 1`` by rounding (momentum: 0.9999999999999994).
+    """
     factors = loop._factors
     if factors is not None:
         origin = np.zeros(factors.a, dtype=np.complex128)
         return np.concatenate([[1.0 + 0j], factors.poles, origin]).astype(np.complex128)
+    closed = loop.closed
+    if closed is not None:
+        own = np.asarray(closed._transfer.poles, dtype=np.complex128)
+        delays = loop.order - 1 - own.size
+        if delays >= 0:
+            return np.concatenate([[1.0 + 0j], own, np.zeros(delays, dtype=np.complex128)]).astype(np.complex128)
     return np.asarray(np.roots(loop.constant), dtype=np.complex128)
 
 
@@ -1907,7 +1951,28 @@ class Sensitivity(Plottable):
             "noise_gain": _finite_or_none(self.noise_gain),
             "label": self.label,
             "units": {"freqs": "cycles/step"},
+            "why_null": self._why_null(s_db, t_db),
         }
+
+    def _why_null(self, s_db: FloatArray, t_db: FloatArray) -> dict[str, str]:
+        """Why :meth:`as_dict`'s nulls are null: a zero magnitude in dB, a pole on the unit circle."""
+        pole = "infinite: a closed-loop pole on the unit circle at that frequency"
+
+        def every(values: ArrayLike) -> float | None:
+            return 0.0 if np.all(np.isfinite(values)) else None
+
+        return null_reasons(
+            {
+                "S_magnitude": (every(np.abs(self.S)), pole),
+                "T_magnitude": (every(np.abs(self.T)), pole),
+                "S_db": (every(s_db), "infinite: -inf dB where |S| = 0 (the loop gain is infinite there: DC)"),
+                "T_db": (every(t_db), "infinite: -inf dB where |T| = 0 (the loop gain is 0 there)"),
+                "peak_s": (self.peak_s, pole),
+                "peak_t": (self.peak_t, pole),
+                "modulus_margin": (self.modulus_margin, pole),
+                "noise_gain": (self.noise_gain, "infinite: the loop is not stable (no steady-state variance)"),
+            }
+        )
 
 
 def _sensitivities(loop: FeedbackLoop, freqs: ArrayLike) -> tuple[ComplexArray, ComplexArray]:

@@ -83,6 +83,7 @@ from .validation import (
     null_reasons,
     quiet_numerics,
     saturating_spectral_radius,
+    series_null_reason,
 )
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
@@ -603,7 +604,8 @@ class _Loop:
             regs[f"state.{key}"] = rows[1 + k]
         for i, gain in zip(self.nonlinear, gains, strict=True):
             regs[f"gain.{i}"] = np.asarray(gain, dtype=np.float64).reshape(self.d, 1)
-        run_numpy(program, regs, scalars, stop)
+        with quiet_numerics():  # lr * h beyond the double range: inf entries, a diverging loop the result labels
+            run_numpy(program, regs, scalars, stop)
         return regs
 
     def congruence(self, a: FloatArray, cov: FloatArray) -> FloatArray:
@@ -763,7 +765,7 @@ class NoisyQuadraticPrediction(RichDisplay, Plottable):
         """
         if self.eval_mean is None or self.eval_variance is None:
             return None
-        return np.asarray(0.5 * (self.eval_mean**2 + self.eval_variance) @ self.curvatures, dtype=np.float64)
+        return _half_loss(self.eval_mean, self.eval_variance, self.curvatures)
 
     averaged_mean: FloatArray | None = None
     averaged_variance: FloatArray | None = None
@@ -786,17 +788,17 @@ class NoisyQuadraticPrediction(RichDisplay, Plottable):
         """
         if self.averaged_mean is None or self.averaged_variance is None:
             return None
-        return np.asarray(0.5 * (self.averaged_mean**2 + self.averaged_variance) @ self.curvatures, dtype=np.float64)
+        return _half_loss(self.averaged_mean, self.averaged_variance, self.curvatures)
 
     @property
     def bias_loss(self) -> FloatArray:
-        """``1/2 sum h E[theta]^2``: the part of the expected loss from the mean."""
-        return np.asarray(0.5 * (self.mean**2) @ self.curvatures, dtype=np.float64)
+        """``1/2 sum h E[theta]^2``: the part of the expected loss from the mean (``inf`` once it overflows)."""
+        return _half_loss(self.mean, None, self.curvatures)
 
     @property
     def variance_loss(self) -> FloatArray:
-        """``1/2 sum h Var[theta]``: the part from the noise (and a random start)."""
-        return np.asarray(0.5 * self.variance @ self.curvatures, dtype=np.float64)
+        """``1/2 sum h Var[theta]``: the part from the noise (and a random start; ``inf`` once it overflows)."""
+        return _half_loss(None, self.variance, self.curvatures)
 
     def as_dict(self) -> dict[str, Any]:
         """``expected_loss``, ``steady_state_loss``, ``rate`` and the context (JSON-able, non-finite as None).
@@ -841,6 +843,7 @@ class NoisyQuadraticPrediction(RichDisplay, Plottable):
         def why(value: float | None, undefined: str) -> tuple[Any, str]:
             return value, "diverges: rate >= 1" if value == math.inf else f"undefined: {undefined}"
 
+        no_steps = "undefined: no steps (steps = 0): no learning rate is used"
         return null_reasons(
             {
                 "steady_state_loss": why(
@@ -854,6 +857,15 @@ class NoisyQuadraticPrediction(RichDisplay, Plottable):
                     self.averaged_steady_state_loss if self.averaged_loss is not None else 0.0,
                     "the average keeps all history (no steady state)",
                 ),
+                "expected_loss": series_null_reason(self.expected_loss, "the expected loss"),
+                "averaged_loss": series_null_reason(self.averaged_loss, "the averaged parameters' loss"),
+                "rates": series_null_reason(self.rates, "the rate (largest pole modulus)"),
+                "preconditioner": (
+                    0.0 if np.all(np.isfinite(self.preconditioner)) else None,
+                    "undefined: the normaliser's gain has no value (its tracked second moment overflowed)",
+                ),
+                "lr": (None if self.lrs.size == 0 else 0.0, no_steps),
+                "final_lr": (None if self.lrs.size == 0 else 0.0, no_steps),
             }
         )
 
@@ -1362,6 +1374,33 @@ def _rescaled(mean: FloatArray, cov: FloatArray, e: int) -> tuple[FloatArray, Fl
     return np.ldexp(mean, -shift // 2), np.ldexp(cov, -shift), e + shift
 
 
+def _half_loss(mean: FloatArray | None, variance: FloatArray | None, h: FloatArray) -> FloatArray:
+    """``1/2 sum_i h_i (mean_i^2 + variance_i)`` per step (row), without an overflowing intermediate or a warning.
+
+    Flat directions (``h = 0``) add nothing, even where their moments
+    overflowed; each row is scaled by a power of two before squaring, so the
+    loss is ``inf`` only where it exceeds the double range (a diverged
+    prediction), never by ``mean^2`` overflowing alone.  Either part may be
+    None (only the other is summed).
+
+    Examples
+    --------
+    >>> _half_loss(np.array([[1e160], [np.inf]]), None, np.array([1e-100])).tolist()
+    [5e+219, inf]
+    """
+    other = mean if mean is not None else variance
+    assert other is not None
+    curved = h != 0.0
+    rows = np.asarray(other, dtype=np.float64).shape[0]
+    m = np.zeros((rows, int(np.count_nonzero(curved)))) if mean is None else np.asarray(mean)[:, curved]
+    v = np.zeros_like(m) if variance is None else np.asarray(variance)[:, curved]
+    with quiet_numerics():
+        big = np.maximum(np.max(np.abs(m), axis=1, initial=0.0), np.sqrt(np.max(np.abs(v), axis=1, initial=0.0)))
+        e = np.frexp(np.where(np.isfinite(big) & (big > 0.0), big, 1.0))[1]
+        part = 0.5 * (np.ldexp(m, -e[:, None]) ** 2 + np.ldexp(v, -2 * e[:, None])) @ h[curved]
+    return _unscaled(part, 2 * e)
+
+
 def _unscaled(values: ArrayLike, e: Any) -> FloatArray:
     """``values 2^e`` (``e`` per row or one), saturating to ``inf`` beyond the double range."""
     with quiet_numerics():
@@ -1779,7 +1818,9 @@ def predict(
             for s_value in np.unique(scales[~undefined]):
                 same = scales == s_value
                 loop_s = replace(base, preconditioner=float(s_value))
-                radius[same] = np.asarray(loop_s.rate(final_lr * h[same] * float(s_value)), dtype=np.float64)
+                with quiet_numerics():  # lr * h beyond the double range is an infinite rate
+                    x = final_lr * h[same] * float(s_value)
+                radius[same] = np.asarray(loop_s.rate(x), dtype=np.float64)
         variance, radius = _lyapunov(limit, unit_noise, radius)
         if output is not None:
             avg_variance = _lyapunov_output(limit, unit_noise, output)

@@ -88,6 +88,7 @@ from .model import OptimizerModel
 from .noisy_quadratic import NoisyQuadraticPrediction, predict
 from .validation import finite_list as _list
 from .validation import finite_or_none as _finite_or_none
+from .validation import null_reasons, quiet_numerics, series_null_reason
 
 __all__ = [
     "DivergenceComparison",
@@ -166,16 +167,35 @@ class LossComparison(Plottable):
         return np.asarray(1e-10 * scale + 1e-300, dtype=np.float64)
 
     @property
+    def comparable(self) -> NDArray[np.bool_]:
+        """Per step, whether prediction and observation can be compared: both finite, with a finite standard error.
+
+        A step where the runs diverged (their mean loss overflowed), the
+        prediction diverged (its expected loss overflows) or the seeds' spread
+        overflowed (an infinite standard error) is neither a pass nor a fail:
+        :attr:`z_scores` is nan there and :meth:`fraction_within` skips it.
+        """
+        return np.asarray(
+            np.isfinite(self.predicted_loss) & np.isfinite(self.observed_mean_loss) & np.isfinite(self.observed_stderr),
+            dtype=np.bool_,
+        )
+
+    @property
     def z_scores(self) -> FloatArray:
-        """``(observed mean - predicted) / stderr`` per step (0 where both agree to rounding)."""
-        diff = self.observed_mean_loss - self.predicted_loss
-        se = np.maximum(self.observed_stderr, self._floor())
-        with np.errstate(invalid="ignore"):
-            z = np.where(np.abs(diff) <= self._floor(), 0.0, diff / se)
-        return np.asarray(z, dtype=np.float64)
+        """``(observed mean - predicted) / stderr`` (0 where both agree to rounding, nan if not :attr:`comparable`)."""
+        ok = self.comparable
+        diff = np.where(ok, self.observed_mean_loss - np.where(ok, self.predicted_loss, 0.0), 0.0)
+        floor = np.where(ok, self._floor(), 1.0)
+        se = np.maximum(np.where(ok, self.observed_stderr, 1.0), floor)
+        z = np.where(np.abs(diff) <= floor, 0.0, diff / se)
+        return np.asarray(np.where(ok, z, np.nan), dtype=np.float64)
+
+    def comparable_steps(self, start: int = 1) -> int:
+        """How many of the steps ``start .. N`` are :attr:`comparable` (what :meth:`fraction_within` counts)."""
+        return int(np.count_nonzero(self.comparable[start:]))
 
     def fraction_within(self, band: float = 4.0, start: int = 1) -> float:
-        """Fraction of steps ``start .. N`` where the prediction lies within ``band`` standard errors.
+        """Fraction of the :attr:`comparable` steps ``start .. N`` with the prediction within ``band`` standard errors.
 
         Parameters
         ----------
@@ -187,12 +207,41 @@ class LossComparison(Plottable):
         Returns
         -------
         float
-            In ``[0, 1]``; 1 when no step is counted.
+            In ``[0, 1]``; nan when no step is comparable (no steps, or all
+            diverged: :meth:`not_comparable` says why), never a pass or a fail.
         """
-        z = self.z_scores[start:]
-        if z.size == 0:
-            return 1.0
-        return float(np.mean(np.abs(z) <= band))
+        ok = self.comparable[start:]
+        if not ok.any():
+            return math.nan
+        return float(np.mean(np.abs(self.z_scores[start:][ok]) <= band))
+
+    def not_comparable(self, start: int = 1) -> list[str]:
+        """Why the steps ``start .. N`` that are not :attr:`comparable` are not, one sentence per cause.
+
+        Returns
+        -------
+        list of str
+            ``"the prediction and the runs diverged at 12 steps from step 40"``,
+            ``"the runs diverged ..."``, ``"the prediction diverged ..."``,
+            ``"the standard error is infinite (the seeds' spread overflowed) ..."``;
+            empty when every step is comparable.
+        """
+        predicted = ~np.isfinite(self.predicted_loss[start:])
+        observed = ~np.isfinite(self.observed_mean_loss[start:])
+        spread = ~np.isfinite(self.observed_stderr[start:]) & ~observed & ~predicted
+        causes = (
+            ("the prediction and the runs diverged (both overflowed)", predicted & observed),
+            ("the runs diverged (their mean loss overflowed)", observed & ~predicted),
+            ("the prediction diverged (its expected loss overflows)", predicted & ~observed),
+            ("the standard error is infinite (the seeds' spread overflowed)", spread),
+        )
+        out = []
+        for cause, mask in causes:
+            if mask.any():
+                count = int(np.count_nonzero(mask))
+                first = start + int(np.argmax(mask))
+                out.append(f"{cause} at {count} step{'s' if count != 1 else ''} from step {first}")
+        return out
 
     @property
     def diverged_step(self) -> int | None:
@@ -231,30 +280,71 @@ class LossComparison(Plottable):
             steady-state loss, rate and ``stable`` (``rate < 1``; None without
             a prediction), ``linearisation_holds`` (the prediction's),
             :attr:`diverged_step`, the first learning rate and the labels.
+            The fraction and the largest ``|z|`` count only the
+            :attr:`comparable` steps: ``comparable_steps`` says how many,
+            ``not_comparable`` (:meth:`not_comparable`) why the others are not.
             Non-finite numbers are None: ``diverged_step`` says from which step
             the observed series are None because the runs diverged, ``stable``
-            whether a None rate is infinite.
+            whether a None rate is infinite, and ``why_null`` why each null is null.
         """
-        z = self.z_scores
-        return {
+        z = self.z_scores[1:]
+        kept = z[~np.isnan(z)]
+        prediction = None if self.prediction is None else self.prediction.as_dict()
+        data = {
             "name": self.name,
             "steps": int(self.steps[-1]),
             "seeds": self.seeds,
             "observed_mean_loss": _list(self.observed_mean_loss),
             "observed_stderr": _list(self.observed_stderr),
             "predicted_loss": _list(self.predicted_loss),
-            "fraction_within_4_stderr": self.fraction_within(4.0),
-            "max_abs_z": _finite_or_none(float(np.max(np.abs(z[1:]))) if z.size > 1 else 0.0),
+            "fraction_within_4_stderr": _finite_or_none(self.fraction_within(4.0)),
+            "comparable_steps": self.comparable_steps(),
+            "not_comparable": self.not_comparable(),
+            "max_abs_z": _finite_or_none(float(np.max(np.abs(kept))) if kept.size else math.nan),
             "max_relative_error": _finite_or_none(_max_of_numbers(self.relative_error[1:])),
-            "steady_state_loss": None if self.prediction is None else self.prediction.as_dict()["steady_state_loss"],
-            "rate": None if self.prediction is None else self.prediction.as_dict()["rate"],
-            "stable": None if self.prediction is None else self.prediction.as_dict()["stable"],
+            "steady_state_loss": None if prediction is None else prediction["steady_state_loss"],
+            "rate": None if prediction is None else prediction["rate"],
+            "stable": None if prediction is None else prediction["stable"],
             "linearisation_holds": None if self.prediction is None else self.prediction.linearisation_holds,
             "diverged_step": self.diverged_step,
             "lr": _list(self.lrs[:1])[0] if self.lrs.size else None,
             "label": self.label,
             "linearised": self.linearised,
         }
+        data["why_null"] = self._why_null(data, prediction)
+        return data
+
+    def _why_null(self, data: Mapping[str, Any], prediction: Mapping[str, Any] | None) -> dict[str, str]:
+        """Why each null of :meth:`as_dict` is null (``data`` is that dict without ``why_null``)."""
+        steps = int(self.steps[-1])
+        if steps < 1:
+            nothing = "undefined: no steps after step 0 (--steps 0)"
+        else:
+            nothing = "undefined: not comparable at any step: " + "; ".join(self.not_comparable())
+        diverged = self.diverged_step
+        ran = "undefined: the runs diverged (their loss overflowed)" + (
+            "" if diverged is None else f" from step {diverged}"
+        )
+        without = "undefined: built without a prediction"
+        reasons: dict[str, tuple[Any, str]] = {
+            "fraction_within_4_stderr": (data["fraction_within_4_stderr"], nothing),
+            "max_abs_z": (data["max_abs_z"], nothing),
+            "max_relative_error": (
+                data["max_relative_error"],
+                "undefined: no steps after step 0 (--steps 0)" if steps < 1 else ran,
+            ),
+            "observed_mean_loss": (series_null_reason(self.observed_mean_loss, "")[0], ran + " (each null entry)"),
+            "observed_stderr": series_null_reason(self.observed_stderr, "the standard error (the seeds' spread)"),
+            "predicted_loss": series_null_reason(self.predicted_loss, "the predicted loss"),
+            "diverged_step": (data["diverged_step"], "undefined: the runs did not diverge (no step's loss overflowed)"),
+            "lr": (data["lr"], "undefined: no steps (--steps 0), hence no learning rate used"),
+        }
+        out = null_reasons(reasons)
+        if prediction is None:
+            out.update({k: without for k in ("steady_state_loss", "rate", "stable", "linearisation_holds")})
+        else:
+            out.update({k: v for k, v in prediction["why_null"].items() if k in ("steady_state_loss", "rate")})
+        return out
 
 
 @dataclass(frozen=True)
@@ -428,13 +518,37 @@ def _train(
         opt.step()
         with torch.no_grad():
             point = theta if read is None else read()
-            losses[t + 1] = 0.5 * (h_t * point * point).sum(dim=1)
+            losses[t + 1] = (0.5 * h_t * point * point).sum(dim=1)  # the same bits, but no h theta^2 overflow at 2^1023
             if staleness:
                 history.append(theta.detach().clone())
         if progress is not None and ((t + 1) % chunk == 0 or t + 1 == steps):
             progress(t + 1 - done)
             done = t + 1
     return np.asarray(losses.numpy(), dtype=np.float64)
+
+
+def _mean_and_stderr(observed: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Mean over seeds (axis 1) and its standard error (``ddof=1``) per step, each step scaled by a power of two.
+
+    Exact scaling, so the sums and squares inside cannot overflow where the
+    mean and spread themselves are within the double range (losses near
+    ``1e200``: their squares overflowed, the standard error was ``inf``); a step
+    where a run overflowed has a non-finite mean (the runs diverged).  No warnings.
+
+    Examples
+    --------
+    >>> m, se = _mean_and_stderr(np.array([[1e300, 3e300], [1.0, np.inf]]))
+    >>> m.tolist(), (se / 1e300).round(12).tolist()[:1], bool(np.isinf(m[1]))
+    ([2e+300, inf], [1.0], True)
+    """
+    seeds = observed.shape[1]
+    with quiet_numerics():
+        finite = np.where(np.isfinite(observed), np.abs(observed), 0.0)
+        e = np.frexp(np.maximum(np.max(finite, axis=1), np.finfo(np.float64).tiny))[1][:, None]
+        scaled = np.ldexp(observed, -e)
+        mean = np.ldexp(scaled.mean(axis=1), e[:, 0])
+        stderr = np.ldexp(scaled.std(axis=1, ddof=1) / math.sqrt(seeds), e[:, 0])
+    return np.asarray(mean, dtype=np.float64), np.asarray(stderr, dtype=np.float64)
 
 
 def observe_quadratic(
@@ -554,7 +668,7 @@ def observe_quadratic(
     losses = torch.empty(steps + 1, seeds, dtype=dtype)
     noisy = bool(np.any(prediction.noise_var > 0))
     with torch.no_grad():
-        losses[0] = 0.5 * (h_t * theta * theta).sum(dim=1)
+        losses[0] = (0.5 * h_t * theta * theta).sum(dim=1)
     chunk = max(1, steps // 100)
     read: Callable[[], Any] | None = None
     if averaged:
@@ -568,8 +682,7 @@ def observe_quadratic(
 
     with _single_thread():
         observed = _train(opt, theta, h_t, sd, losses, lrs, noisy, gen, progress, chunk, read, int(staleness))
-    mean = observed.mean(axis=1)
-    stderr = observed.std(axis=1, ddof=1) / math.sqrt(seeds)
+    mean, stderr = _mean_and_stderr(observed)
     return LossComparison(
         name=m.name,
         steps=prediction.steps,

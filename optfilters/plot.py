@@ -61,6 +61,7 @@ from .errors import renamed_keywords
 from .filters import ArmaFilter
 from .model import OptimizerModel
 from .stages import Stage
+from .validation import quiet_numerics
 
 __all__ = [
     "PALETTE",
@@ -414,6 +415,14 @@ def _finite(values: Any) -> FloatArray:
     """
     arr = np.asarray(values, dtype=np.float64)
     return np.where(np.isfinite(arr) & (np.abs(arr) < 1e300), arr, np.nan)
+
+
+def _log_y(axis: Any) -> None:
+    """A logarithmic y axis, quietly: matplotlib pads the data by 5% of its span in decades, and a diverging
+    series near 1e300 (hundreds of decades) is padded past 1e308, where its log transform overflows (numpy
+    RuntimeWarnings from plotting a diverged prediction; the axis is right, ending at the largest double)."""
+    with quiet_numerics():
+        axis.set_yscale("log")
 
 
 def _fmt(value: Any) -> str:
@@ -1547,7 +1556,7 @@ def loss_comparison_plot(
         )
         records.append({"label": name, "steps": steps, "predicted": predicted, "observed": mean, "lo": lo, "hi": hi})
     if log:
-        axis.set_yscale("log")
+        _log_y(axis)
     axis.set_xlabel("step")
     axis.set_ylabel("loss")
     _title(axis, title, pairs[0][0] if len(pairs) == 1 and pairs[0][0] else None)
@@ -1635,7 +1644,7 @@ def expected_loss_plot(
             )
         records.append({"label": name, "steps": steps, "loss": loss, "steady_state": steady})
     if log:
-        axis.set_yscale("log")
+        _log_y(axis)
     axis.set_xlabel("step")
     axis.set_ylabel("expected loss (dotted: steady state)")
     _title(axis, title, pairs[0][0] if len(pairs) == 1 and pairs[0][0] else None)
@@ -1857,7 +1866,7 @@ def sharpness_plot(
             )
         )
     if log:
-        axis.set_yscale("log")
+        _log_y(axis)
     axis.set_xlabel("step")
     axis.set_ylabel("sharpness (largest Hessian eigenvalue)")
     _title(axis, title, None)
@@ -2478,7 +2487,7 @@ def frozen_edges_plot(obj: Any, ax: Any = None, *, base: bool = False, title: st
     if limits:
         axis.plot([], [], color="0.4", linestyle=":", linewidth=1.2, label="t -> inf limit")
     axis.set_xscale("log")
-    axis.set_yscale("log")
+    _log_y(axis)
     axis.set_xlabel("step t (coefficients frozen at t)")
     axis.set_ylabel("max stable lr·h" + (" (base lr)" if base else " (lr of step t)"))
     axis.legend(loc="best", fontsize="small")
@@ -2626,7 +2635,7 @@ def batch_scaling_plot(
     if marks:
         axis.plot([], [], "v", color="0.6", markeredgecolor="black", label="critical batch size")
     axis.set_xscale("log", base=2)
-    axis.set_yscale("log")
+    _log_y(axis)
     axis.set_xlabel("batch size B")
     axis.set_ylabel(
         {"steps": "steps to the target loss", "lr": "tuned learning rate", "effective_lr": "tuned lr x H(1)"}[quantity]
@@ -2753,7 +2762,7 @@ def large_signal_plot(obj: Any, ax: Any = None, *, window: int | None = None, ti
     top.axhline(1.0, label="_steady state", **_GUIDE)
     top.set_ylabel("|update| / steady state")
     bottom.set_ylabel("gradient scale")
-    bottom.set_yscale("log")
+    _log_y(bottom)
     bottom.set_xlabel("steps after the change")
     _title(top, title, None)
     leg = _legend(top, None, len(pairs), False)
@@ -2944,7 +2953,7 @@ def noise_transition_plot(obj: Any, ax: Any = None, *, title: str | None = None)
             axis.errorbar(x, y, yerr=e, color=_colour(1), marker="o", linestyle="none", label="observed (bridge)"),
         )
     axis.set_xscale("log")
-    axis.set_yscale("log")
+    _log_y(axis)
     axis.set_xlabel("gradient noise standard deviation")
     axis.set_ylabel("steady-state loss")
     _title(axis, title, None)

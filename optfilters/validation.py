@@ -39,7 +39,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -87,6 +87,8 @@ __all__ = [
     "saturating_float",
     "saturating_power",
     "saturating_spectral_radius",
+    "series_null_reason",
+    "unexplained_nulls",
 ]
 
 #: Largest number of steps of a simulated or probed run (time series, probes, predictions).
@@ -769,6 +771,100 @@ def null_reasons(reasons: Mapping[str, tuple[Any, str]]) -> dict[str, str]:
         if value is None or not math.isfinite(float(value)):
             out[name] = why
     return out
+
+
+def series_null_reason(values: ArrayLike | None, what: str, index: str = "step") -> tuple[Any, str]:
+    """A series' entry for :func:`null_reasons`: None (with why) when an entry is not finite, else 0.
+
+    Parameters
+    ----------
+    values : array_like of float or None
+        The series (None: absent, nothing to explain).
+    what : str
+        What the series is, for the reason (``"the expected loss"``).
+    index : str
+        What the series' index counts (``"step"``).
+
+    Returns
+    -------
+    (float or None, str)
+        ``(0.0, "")`` when every entry is finite; else None and ``"diverges:
+        WHAT overflows from step T (each null entry)"`` for an infinite first
+        non-finite entry, ``"undefined: ..."`` for a nan one.
+
+    Examples
+    --------
+    >>> series_null_reason([0.5, 2.0, float("inf"), float("nan")], "the expected loss")
+    (None, 'diverges: the expected loss overflows from step 2 (each null entry)')
+    >>> series_null_reason([0.5], "the expected loss")
+    (0.0, '')
+    """
+    if values is None:
+        return 0.0, ""
+    array = np.asarray(values, dtype=np.float64).ravel()
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return 0.0, ""
+    first = int(np.argmax(bad))
+    if np.isinf(array[first]):
+        return None, f"diverges: {what} overflows from {index} {first} (each null entry)"
+    return None, f"undefined: {what} has no value from {index} {first} (each null entry)"
+
+
+def unexplained_nulls(payload: Any) -> list[str]:
+    """The paths of the ``null`` values of a JSON payload that no ``why_null`` entry explains.
+
+    The JSON convention (README, "Marginal loops and null numbers"): every
+    ``null`` is explained by the ``why_null`` object of a dict that holds it,
+    directly or in a list or dict below one of its fields, under that field's
+    name (``"expected_loss"`` explains each null entry of ``expected_loss``),
+    or under a longer path from that dict (``"stable_interval[1]"``,
+    ``"step.rise_steps"``).
+
+    Parameters
+    ----------
+    payload : dict, list or scalar
+        Parsed JSON (or the plain data a command prints).
+
+    Returns
+    -------
+    list of str
+        Paths such as ``"at_point.lr"`` or ``"expected_loss[3]"``; empty when every null is explained.
+
+    Examples
+    --------
+    >>> unexplained_nulls({"rate": None, "loss": [1.0, None], "why_null": {"rate": "diverges"}})
+    ['loss[1]']
+    >>> unexplained_nulls({"interval": [0.0, None], "why_null": {"interval[1]": "infinite: stable for every lr*h"}})
+    []
+    """
+    missing: list[str] = []
+
+    def names(path: Sequence[str | int]) -> list[str]:
+        """``path`` written out, then each shorter prefix: ``a[1].b``, ``a[1]``, ``a``."""
+        out, text = [], ""
+        for key in path:
+            text = f"{text}[{key}]" if isinstance(key, int) else (f"{text}.{key}" if text else key)
+            out.append(text)
+        return out[::-1]
+
+    def walk(value: Any, path: tuple[str | int, ...], owners: tuple[tuple[int, Mapping[str, Any]], ...]) -> None:
+        if isinstance(value, Mapping):
+            reasons = value.get("why_null")
+            here = (*owners, (len(path), reasons if isinstance(reasons, Mapping) else {}))
+            for key, item in value.items():
+                if key != "why_null":
+                    walk(item, (*path, str(key)), here)
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, (*path, i), owners)
+        elif value is None:
+            explained = any(set(names(path[depth:])) & set(reasons) for depth, reasons in owners)
+            if not explained:
+                missing.append(names(path)[0] if path else "")
+
+    walk(payload, (), ())
+    return missing
 
 
 def nonfinite_label(value: float, nan: str = "undefined") -> str | None:

@@ -370,3 +370,41 @@ def test_locus_at_a_huge_lr_sweeps_around_the_edge():
     assert data["stable_interval"] == [0.0, pytest.approx(3.8, rel=1e-12)] and data["why_null"] == {}
     rate = ok_json("locus", "momentum", "--lr-curvature", "1e308", "--points", "20")["rate"]
     assert max(rate) < 10.0  # the default sweep: up to 1.5 times the edge 3.8
+
+
+# ----------------------------------------------------------------------------- issue 13: locus states its point
+
+
+@pytest.mark.parametrize(
+    ("args", "poles"),
+    [
+        (["momentum", "--momentum", "0.9"], [[1.0, 0.0], [0.9, 0.0]]),
+        (["momentum", "--momentum", "0.9", "--staleness", "2"], [[1.0, 0.0], [0.9, 0.0], [0.0, 0.0], [0.0, 0.0]]),
+        (["sgd"], [[1.0, 0.0]]),
+    ],
+)
+def test_locus_poles_at_lr_0_are_exactly_the_filters_own(args: list[str], poles: list[list[float]]) -> None:
+    """The JSON had 0.9999999999999994 (np.roots of (1 - z^-1)(1 - 0.9 z^-1)) where the text printed 1."""
+    data = ok_json("locus", *args)
+    assert data["open_loop_poles"] == poles
+    text = run("locus", *args).stdout
+    assert "  poles at lr = 0: " + ", ".join(f"{re:g}" for re, _ in poles) + "\n" in text
+
+
+def test_locus_text_and_json_give_the_operating_point() -> None:
+    text = run("locus", "momentum", "--momentum", "0.9", "--lr", "0.05", "--curvature", "2").stdout
+    assert "  operating point (marked): lr = 0.05, h = 2: x = lr*h = 0.1\n" in text
+    data = ok_json("locus", "momentum", "--momentum", "0.9", "--lr", "0.05", "--curvature", "2")
+    assert data["operating_point"] == pytest.approx(0.1)
+    assert data["at_point"] == {
+        "lr_curvature": pytest.approx(0.1),
+        "preconditioned": False,
+        "lr": 0.05,
+        "curvature": 2.0,
+    }
+    given = ok_json("locus", "sgd", "--lr-curvature", "0.5")
+    assert given["at_point"] == {"lr_curvature": 0.5, "preconditioned": False}
+    assert "  operating point (marked): x = lr*h = 0.5\n" in run("locus", "sgd", "--lr-curvature", "0.5").stdout
+    adam = run("locus", "adam", "--lr", "0.01").stdout
+    assert "x = lr*h (preconditioned) = " in adam
+    assert_one_line_error(run("locus", "sgd", "--lr", "0.1", "--lr-curvature", "0.5"), "not both")

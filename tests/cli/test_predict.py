@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -190,6 +192,9 @@ def test_observe_network_wiring(monkeypatch: pytest.MonkeyPatch):
         (("predict", "sgd", "--steps", "-1"), "--steps"),
         (("predict", "sgd", "--momentun", "0.9"), "did you mean --momentum"),
         (("observe", "sgd", "--seeds", "1"), "--seeds"),
+        # observe compares steps 1..N: with none it printed "100.0% of steps 1..0"
+        (("observe", "sgd", "--steps", "0"), "--steps"),
+        (("observe", "sgd", "--steps", "0", "--network"), "--steps"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, pattern):
@@ -325,3 +330,57 @@ def test_predict_json_calls_a_marginal_loop_marginal_not_stable():
     assert "marginal" in run("predict", "momentum", "--lr", "0", "--steps", "3").stdout
     converging = ok_json("predict", "momentum", "--lr", "0.1", "--steps", "3")
     assert converging["stable"] is True and converging["marginal"] is False
+
+
+# ----------------------------------------------------------------------------- issue 13: nulls and comparisons
+
+
+def test_predict_json_says_from_which_step_the_expected_loss_overflows() -> None:
+    """sgd at lr*h = 3: E[L]_t = 4^t / 2 (theta_t = (-2)^t): null from the first t where it is beyond the doubles."""
+    data = ok_json("predict", "sgd", "--lr", "3", "--steps", "600")
+    first = next(t for t in range(601) if Fraction(4**t, 2) > Fraction(sys.float_info.max))
+    assert data["expected_loss"][first - 1] == math.ldexp(1.0, 2 * (first - 1) - 1)
+    assert data["expected_loss"][first:] == [None] * (601 - first)
+    assert (
+        data["why_null"]["expected_loss"]
+        == f"diverges: the expected loss overflows from step {first} (each null entry)"
+    )
+
+
+def test_predict_with_no_steps_says_why_its_lr_is_null() -> None:
+    data = ok_json("predict", "sgd", "--steps", "0")
+    assert data["expected_loss"] == [0.5] and data["lr"] is None and data["final_lr"] is None
+    assert data["why_null"]["lr"] == "undefined: no steps (steps = 0): no learning rate is used"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_observe_counts_only_comparable_steps() -> None:
+    """sgd at lr*h = 3 diverges: both series overflow from the same step, which is no failure (it was 51%)."""
+    text = run("observe", "sgd", "--lr", "3", "--seeds", "4", "--steps", "1000")
+    assert text.exit_code == 0 and "Warning" not in text.stderr, text.output  # stderr: the progress bar
+    data = ok_json("observe", "sgd", "--lr", "3", "--seeds", "4", "--steps", "1000")
+    first = data["diverged_step"]
+    assert data["comparable_steps"] == first - 1 and data["fraction_within_4_stderr"] == 1.0
+    assert data["not_comparable"] == [
+        f"the prediction and the runs diverged (both overflowed) at {1001 - first} steps from step {first}"
+    ]
+    assert (
+        f"within 4 standard errors of the observed mean at 100.0% of the {first - 1} comparable steps of 1..1000"
+        in text.stdout
+    )
+    assert (
+        f"  not comparable: the prediction and the runs diverged (both overflowed) at {1001 - first} steps"
+        in text.stdout
+    )
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_observe_huge_losses_have_a_finite_standard_error() -> None:
+    """Losses near 1e300: numpy's std squared them to inf, and every step read "within 4 s.e., max |z| = 0"."""
+    args = ["observe", "sgd", "--lr", "0.5", "--init", "1e150", "--init-var", "1e298", "--seeds", "64", "--steps", "5"]
+    data = ok_json(*args)
+    assert all(se is not None and se > 0 for se in data["observed_stderr"])
+    assert data["comparable_steps"] == 5 and data["not_comparable"] == []
+    assert data["max_abs_z"] is not None and data["max_abs_z"] > 0
+    result = run(*args)
+    assert result.stderr == "" and "of all steps of 1..5" in result.stdout

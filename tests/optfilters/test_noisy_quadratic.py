@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -598,3 +599,38 @@ def test_an_undefined_normaliser_gain_has_no_rate_and_no_steady_state():
     adam = predict("adam", lr=1e308, steps=4)
     assert math.isnan(adam.rate) and math.isnan(adam.steady_state_loss) and not adam.linearisation_holds
     assert "linearised rate is undefined" in adam.label
+
+
+# ----------------------------------------------------------------------------- issue 13: diverged results
+
+
+def test_a_diverged_result_computes_and_plots_without_warnings():
+    """predict(...).plot() of a diverged prediction printed numpy's overflow RuntimeWarnings (bias_loss: mean**2)."""
+    from optfilters.closed_loop import rate_curve
+    from optfilters.margins import margins, root_locus
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = [
+            predict("sgd", lr=3.0, curvatures=[1.0, 0.0], noise_var=1.0, steps=600),
+            predict("ema", base="sgd", lr=3.0, decay=0.5, noise_var=1.0, steps=600),
+            predict("momentum", lr=1e200, curvatures=1e200, steps=3),
+            margins("sgd", lr=3.0),
+            root_locus("sgd", [0.5, 3.0, 1e308]),
+            rate_curve("momentum", lr_curvature=[0.5, 5.0, 1e308]),
+        ]
+        for p in results[:3]:
+            assert not np.all(np.isfinite(p.expected_loss))
+            p.bias_loss, p.variance_loss, p.averaged_loss, p.as_dict()
+        for result in results:
+            result.plot().close()
+
+
+def test_the_loss_parts_do_not_overflow_before_the_loss():
+    """E[theta]^2 = 1e320 overflowed although 1/2 h E[theta]^2 = 5e219 at h = 1e-100: bias_loss said inf."""
+    p = predict("sgd", lr=1.0, curvatures=1e-100, init=1e160, init_var=1e300, steps=2)
+    assert p.bias_loss[0] == pytest.approx(5e219, rel=1e-14)
+    assert p.variance_loss[0] == pytest.approx(5e199, rel=1e-14)
+    assert p.bias_loss[0] + p.variance_loss[0] == pytest.approx(p.expected_loss[0], rel=1e-14)
+    ema = predict("ema", base="sgd", lr=1.0, decay=0.5, curvatures=1e-100, init=1e160, steps=2)
+    assert ema.averaged_loss[0] == pytest.approx(5e219, rel=1e-14)
