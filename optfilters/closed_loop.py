@@ -443,7 +443,7 @@ class StabilityInterval:
                     "marginal_intervals": (_unbounded(self.marginal_intervals), _UNBOUNDED),
                     "interval": (
                         None if self.interval is None else 0.0,
-                        _no_edge_reason(self.interval, self.marginal),
+                        _no_edge_reason(self.interval, self.marginal_intervals),
                     ),
                     "interval[1]": (
                         0.0 if self.interval is None else self.interval[1],
@@ -455,7 +455,7 @@ class StabilityInterval:
                     ),
                     "edge_frequency": (
                         self.edge_frequency,
-                        _no_edge_reason(self.interval, self.marginal)
+                        _no_edge_reason(self.interval, self.marginal_intervals)
                         if not math.isfinite(self.max_stable_lr_curvature)
                         else "undefined: no unit-circle crossing found at the edge",
                     ),
