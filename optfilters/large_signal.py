@@ -175,6 +175,178 @@ def _updates(m: OptimizerModel, scales: FloatArray) -> FloatArray:
     return np.asarray(-trajectory.updates, dtype=np.float64)
 
 
+#: The largest gradient of a sequence is run at ``2**SCALED_TOP`` (its square, ``2**800``, stays finite and
+#: the smallest positive gradient, ``2**-1074`` times it, stays a normal number).
+SCALED_TOP = 400
+
+#: A rise of the running largest gradient by more than ``2**_SEGMENT_JUMP`` starts a new rescaled run (below
+#: it, the smallest gradient run with the largest at ``2**SCALED_TOP`` still has a normal square).
+_SEGMENT_JUMP = 900
+
+#: Largest ``|log2|`` of a rescaled eps.
+_SCALED_RANGE = 1000
+
+#: Largest ``log2`` of a rescaled gradient (its square stays finite).
+_SCALED_TOP_LIMIT = 510
+
+
+@dataclass(frozen=True)
+class _Scaling:
+    """How the model's update transforms when every gradient is multiplied by ``c`` (checked, not assumed).
+
+    ``u(c g; eps * c**eps_degree) = c**degree * u(g; eps)`` for the hyperparameter ``eps``
+    (None: no hyperparameter moves).
+    """
+
+    eps: str | None
+    eps_degree: int
+    degree: int
+
+    def run(self, m: OptimizerModel, scales: FloatArray, exponent: int) -> FloatArray:
+        """The updates of ``scales`` (one column) computed at ``scales * 2**-exponent``, mapped back."""
+        if self.eps is not None:
+            eps = float(m.hyperparameters[self.eps])
+            m = as_model(m, **{self.eps: math.ldexp(eps, -exponent * self.eps_degree)})
+        with np.errstate(all="ignore"):  # ldexp is exact (or rounds a subnormal result); callers check the result
+            return np.ldexp(_updates(m, np.ldexp(scales, -exponent)), exponent * self.degree)
+
+    def exponent(self, m: OptimizerModel, high: float, top: int | None) -> int:
+        """The power of two to divide by: ``high`` to ``2**top`` (None: a constant column, balanced against eps).
+
+        Kept where the largest rescaled gradient is at most ``2**510`` (finite squares) and the rescaled eps
+        within ``2**-1000 .. 2**1000``.
+
+        Raises
+        ------
+        InvalidHyperparameterError
+            If no power of two does both (eps and the gradients are too far apart for float64).
+        """
+        e_high = math.frexp(high)[1]
+        eps = float(m.hyperparameters[self.eps]) if self.eps is not None else 0.0
+        k = self.eps_degree if eps > 0.0 else 0
+        e_eps = math.frexp(eps)[1]
+        if top is not None:
+            exponent = e_high - top
+        elif k:  # rescaled gradient**k and eps equally far from 1 (Adam at 5e-324 with eps 1e-8: 2**-523, 2**524)
+            exponent = round((k * e_high + e_eps) / (2 * k))
+        else:
+            exponent = e_high
+        lowest = e_high - _SCALED_TOP_LIMIT
+        if k:
+            exponent = min(max(exponent, math.ceil((e_eps - _SCALED_RANGE) / k)), (e_eps + _SCALED_RANGE) // k)
+        exponent = max(exponent, lowest)
+        if k and not (-_SCALED_RANGE <= e_eps - k * exponent <= _SCALED_RANGE):
+            raise InvalidHyperparameterError(
+                f"{m.name}: {self.eps} = {eps:g} and gradients up to {high:.6g} are too far apart for float64, "
+                "even rescaled by a power of two (give a smaller ratio or scale, or another eps)"
+            )
+        return exponent
+
+
+#: Largest ``|log2|`` of a gradient run without rescaling (its square and fourth power stay normal numbers).
+_UNSCALED_RANGE = 250
+
+#: Scalings found for catalogue models, by the key of :func:`_steady_key`.
+_SCALINGS: dict[tuple[Any, ...], _Scaling | None] = {}
+
+#: The probe of :func:`_scaling`: a gradient sequence (times each probe scale) and the factor tried.
+_PROBE = np.array([1.0, 3.0, 0.5, 2.0, 7.0, 0.25, 1.5, 4.0, 1.0, 0.5, 6.0, 2.0])
+_PROBE_FACTOR = 20
+
+
+def _scaling(m: OptimizerModel) -> _Scaling | None:
+    """The model's scaling law, found by running it on a probe at ``c = 2**20`` (None: none holds to 1e-9).
+
+    Tried: no hyperparameter moving, then a catalogue ``eps`` moving like ``c`` or ``c**2`` (torch.optim's
+    ``sqrt(v) + eps`` and ``sqrt(v + eps)``); each on probes at the scales where eps matters (``eps``,
+    ``sqrt(eps)``) and at 1, with the update's degree read from the first step.
+    """
+    key = _steady_key(m, 0.0, 0.0)
+    if key is not None and key in _SCALINGS:
+        return _SCALINGS[key]
+    eps = m.hyperparameters.get("eps") if m.name in CATALOGUE else None
+    candidates: list[tuple[str | None, int]] = [(None, 0)]
+    levels = [1.0]
+    if isinstance(eps, float) and math.isfinite(eps) and eps > 0.0:
+        candidates = [("eps", 1), ("eps", 2)]
+        levels = [1.0, eps, math.sqrt(eps)]
+    found = None
+    for name, k in candidates:
+        law: _Scaling | None = _Scaling(name, k, 0)
+        for level in levels:
+            probe = (_PROBE * level)[:, None]
+            with np.errstate(all="ignore"):
+                base = _updates(m, probe)[:, 0]
+                moved = _Scaling(name, k, 0).run(m, probe, -_PROBE_FACTOR)[:, 0]  # at c * probe, eps * c**k
+            nonzero = np.isfinite(base) & (base != 0.0)
+            if not (np.all(np.isfinite(moved)) and np.any(nonzero)):
+                law = None
+                break
+            first = float(moved[nonzero][0] / base[nonzero][0])
+            degree = round(math.log2(abs(first)) / _PROBE_FACTOR) if first else -1
+            if degree not in (0, 1) or not np.allclose(
+                moved, base * math.ldexp(1.0, _PROBE_FACTOR * degree), rtol=1e-9, atol=0.0
+            ):
+                law = None
+                break
+            law = _Scaling(name, k, degree)
+        if law is not None:
+            found = law
+            break
+    if key is not None:
+        _SCALINGS[key] = found
+    return found
+
+
+def _scaled_updates(m: OptimizerModel, scales: FloatArray, top: int | None) -> FloatArray:
+    """Updates of one positive column, run at a power-of-two rescaling where the model has a checked law.
+
+    ``top``: the largest gradient goes to ``2**top`` (None: the geometric middle to 1, for a constant column).
+    Models without a law run as given.
+    """
+    law = _scaling(m)
+    if law is None:
+        low, high = math.frexp(float(np.min(scales)))[1], math.frexp(float(np.max(scales)))[1]
+        if not (-_UNSCALED_RANGE <= low and high <= _UNSCALED_RANGE):
+            raise InvalidHyperparameterError(
+                f"{m.name}: gradients from {np.min(scales):.6g} to {np.max(scales):.6g} leave the range whose "
+                f"squares float64 holds (2**-{_UNSCALED_RANGE} .. 2**{_UNSCALED_RANGE}), and its update has no "
+                "scaling law to rescale them by (give a smaller ratio or scale)"
+            )
+        return _updates(m, scales[:, None])[:, 0]
+    if top is None:
+        exponent = law.exponent(m, float(np.max(scales)), top)
+        return law.run(m, scales[:, None], exponent)[:, 0]
+    # The recursion is causal: the steps before the running maximum jumps by more than 2**200 run on their
+    # own prefix at their own power of two (a long history at 1 before a step to 1e308 keeps its squares).
+    out = np.empty_like(scales)
+    running = np.maximum.accumulate(scales)
+    start = 0
+    while start < scales.size:
+        jumps = np.flatnonzero(np.frexp(running[start:])[1] > np.frexp(running[start])[1] + _SEGMENT_JUMP)
+        stop = scales.size if jumps.size == 0 else start + int(jumps[0])
+        # The earlier steps (kept from their own run) are raised to 2**-900 of this segment's largest
+        # gradient, whose squares stay normal: assumed negligible, and checked by raising them to 2**-800.
+        runs = []
+        for level in (_SEGMENT_JUMP, _SEGMENT_JUMP - 100):
+            top_exponent = int(np.frexp(running[stop - 1])[1])
+            prefix = np.maximum(scales[:stop], math.ldexp(1.0, top_exponent - level) if start else 0.0)
+            prefix[start:] = scales[start:stop]
+            exponent = law.exponent(m, float(running[stop - 1]), top)
+            runs.append(law.run(m, prefix[:, None], exponent)[start:stop, 0])
+            if not start:
+                break
+        # A degree-1 update (Adadelta's) carries its own scale-free memory: the history is not negligible.
+        if (start and law.degree != 0) or not np.allclose(runs[0], runs[-1], rtol=1e-12, atol=0.0):
+            raise InvalidHyperparameterError(
+                f"{m.name}: gradients from {np.min(scales):.6g} to {np.max(scales):.6g} span more than float64 "
+                "holds squared, and the history before the rise is not negligible (give a smaller ratio)"
+            )
+        out[start:stop] = runs[0]
+        start = stop
+    return out
+
+
 def steady_update(model: ModelLike, scale: float = 1.0, **hyperparameters: Any) -> float:
     """``u_ss(s)``: the update per unit lr after a long constant gradient ``s`` (:func:`settle_steps` steps).
 
@@ -201,7 +373,7 @@ def steady_update(model: ModelLike, scale: float = 1.0, **hyperparameters: Any) 
     """
     m = _model(model, hyperparameters)
     n = settle_steps(m)
-    return float(abs(_updates(m, np.full((n, 1), float(scale)))[-1, 0]))
+    return float(abs(_scaled_updates(m, np.full(n, float(scale)), None)[-1]))
 
 
 @dataclass(frozen=True)
@@ -355,25 +527,43 @@ def scale_response(
         raise InvalidHyperparameterError(f"change must be in 1..{s.size - 1}, got {change}")
     first, second = float(s[change - 1]), float(s[change])
     key = _steady_key(m, first, second)
-    if key in _STEADY:
-        updates = _updates(m, s[:, None])
-        steady, steady_after = _STEADY[key]
+    low, high = math.frexp(float(np.min(s)))[1], math.frexp(float(np.max(s)))[1]
+    if -_UNSCALED_RANGE <= low and high <= _UNSCALED_RANGE:  # squares in range: one run, as given
+        if key in _STEADY:
+            updates = _updates(m, s[:, None])[:, 0]
+            steady, steady_after = _STEADY[key]
+        else:
+            n = max(settle_steps(m), s.size)
+            columns = np.empty((n, 3))
+            columns[:, 1], columns[:, 2] = first, second
+            columns[: s.size, 0] = s
+            columns[s.size :, 0] = s[-1]
+            both = _updates(m, columns)  # the sequence and both steady states in one run of the recursion
+            updates = both[: s.size, 0]
+            steady, steady_after = float(abs(both[-1, 1])), float(abs(both[-1, 2]))
     else:
-        n = max(settle_steps(m), s.size)
-        columns = np.empty((n, 3))
-        columns[:, 1], columns[:, 2] = first, second
-        columns[: s.size, 0] = s
-        columns[s.size :, 0] = s[-1]
-        updates = _updates(m, columns)  # the sequence and both steady states in one run of the recursion
-        steady, steady_after = float(abs(updates[-1, 1])), float(abs(updates[-1, 2]))
-        if key is not None:
-            if len(_STEADY) > 256:
-                _STEADY.clear()
-            _STEADY[key] = (steady, steady_after)
+        # Each column at its own power of two (the model's checked scaling law): the squares of a gradient
+        # of 1e160, or of 5e-324, leave float64 at scale 1 while Adam's update is scale-invariant.
+        updates = _scaled_updates(m, s, SCALED_TOP)
+        if key in _STEADY:
+            steady, steady_after = _STEADY[key]
+        else:
+            n = max(settle_steps(m), s.size)
+            steady = float(abs(_scaled_updates(m, np.full(n, first), None)[-1]))
+            steady_after = float(abs(_scaled_updates(m, np.full(n, second), None)[-1]))
+    if not np.all(np.isfinite(updates)):
+        raise InvalidHyperparameterError(
+            f"{m.name}: the updates leave the float64 range for gradients from {np.min(s):.6g} to {np.max(s):.6g} "
+            "(give a smaller ratio, scale or window)"
+        )
+    if key is not None and key not in _STEADY:
+        if len(_STEADY) > 256:
+            _STEADY.clear()
+        _STEADY[key] = (steady, steady_after)
     return LargeSignalResponse(
         name=m.name,
         scales=s,
-        updates=updates[: s.size, 0],
+        updates=updates,
         change=change,
         steady=steady,
         steady_after=steady_after,

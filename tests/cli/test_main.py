@@ -634,6 +634,8 @@ ISSUE_13_ROWS: list[tuple[list[str], str]] = [
     (["stability", "qhm", "--tune", "nu,beta,nu", "--condition-number", "10"], "--tune names 'nu' twice"),
     (["stability", "momentum", "--tune", "momentum,", "--condition-number", "10"], "--tune has an empty item"),
     (["large-signal", "adam", "--parameters", "beta1,beta1", "--bound", "2"], "--parameters names 'beta1' twice"),
+    (["large-signal", "radam", "--ratio", "1e160"], "no scaling law"),
+    (["large-signal", "adadelta", "--ratio", "1e308"], "too far apart"),
     (["identify", "torch.optim.Adam", "--compare", "adam", "--map", "betas=beta1,beta1"], "--map names 'beta1' twice"),
     (["stability", "momentum", "--mu", "1e-320", "--condition-number", "10"], "--mu"),
     (["certify", "momentum", "--mu", "1e-320", "--condition-number", "10"], "--mu"),

@@ -153,3 +153,92 @@ def test_the_maps_refuse_a_parameter_named_twice() -> None:
         peak_ratio_map("adam", [0.9], [0.9], parameters=("beta1", "beta1"))
     with pytest.raises(InvalidHyperparameterError, match="parameters names 'beta2' twice"):
         bounded_region("adam", 2.0, parameters=("beta2", "beta2"))
+
+
+# ----------------------------------------------------------------------------- ratios at the ends of float64
+
+
+def mpmath_updates(name: str, scales: list[float], **hp: float) -> list:
+    """torch.optim's update per unit lr (lr = 1) under the gradient ``scales``, in mpmath at 60 digits."""
+    import mpmath
+
+    mp = mpmath.mp.clone()
+    mp.dps = 60
+    b1, b2 = mp.mpf(hp.get("beta1", 0.9)), mp.mpf(hp.get("beta2", hp.get("alpha", hp.get("rho", 0.9))))
+    eps = mp.mpf(hp["eps"])
+    m = v = vmax = acc = peak = mp.mpf(0)
+    out = []
+    for t, g in enumerate(scales, start=1):
+        g = mp.mpf(g)
+        if name == "adadelta":  # v, acc with rho; delta = sqrt(acc + eps) / sqrt(v + eps) g
+            v = b2 * v + (1 - b2) * g * g
+            delta = mp.sqrt(acc + eps) / mp.sqrt(v + eps) * g
+            acc = b2 * acc + (1 - b2) * delta * delta
+            out.append(delta)
+            continue
+        if name == "rmsprop":
+            v = b2 * v + (1 - b2) * g * g
+            out.append(g / (mp.sqrt(v) + eps))
+            continue
+        m = b1 * m + (1 - b1) * g
+        if name == "adamax":  # u = max(beta2 u, |g| + eps); m / ((1 - beta1^t) u)
+            peak = max(b2 * peak, abs(g) + eps)
+            out.append(m / ((1 - b1**t) * peak))
+            continue
+        v = b2 * v + (1 - b2) * g * g
+        vmax = max(vmax, v) if name == "amsgrad" else v
+        out.append((m / (1 - b1**t)) / (mp.sqrt(vmax) / mp.sqrt(1 - b2**t) + eps))
+    return out
+
+
+_RANGE_HP = {
+    "adam": {"beta1": 0.9, "beta2": 0.9},
+    "amsgrad": {"beta1": 0.9, "beta2": 0.9},
+    "adamax": {"beta1": 0.9, "beta2": 0.9},
+    "rmsprop": {"alpha": 0.9},
+    "adadelta": {"rho": 0.9},
+}
+
+
+def _check_against_mpmath(name: str, ratio: float, eps: float, before: int = 150, after: int = 150) -> None:
+    hp = {**_RANGE_HP[name], "eps": eps}
+    r = step_response(name, ratio, before=before, after=after, **hp)
+    exact = mpmath_updates(name, r.scales.tolist(), **hp)
+    n = max(settle_steps(name, **{k: v for k, v in hp.items() if k != "eps"}), r.scales.size)
+    steady_after = abs(mpmath_updates(name, [r.scales[-1]] * n, **hp)[-1])
+    assert r.steady_after == pytest.approx(float(steady_after), rel=1e-9, abs=1e-300)
+    after_change = [abs(u) for u in exact[r.change :]]
+    assert r.peak == pytest.approx(float(max(after_change)), rel=1e-9)
+    # every update to 1e-9, above the rounding of the parameter the updates are read back from
+    floor = 1e-13 * float(sum(abs(u) for u in exact))
+    np.testing.assert_allclose(np.abs(r.updates), [float(abs(u)) for u in exact], rtol=1e-9, atol=floor)
+
+
+@pytest.mark.parametrize("name", sorted(_RANGE_HP))
+@pytest.mark.parametrize("ratio", [5e-324, 1e-300, 1e-160, 1e160, 1e300, 1e308])
+def test_extreme_ratios_against_mpmath(name, ratio):
+    """The squares of 1e160 or 5e-324 leave float64: each run goes to a power of two where they do not."""
+    if name == "adadelta" and ratio > 2.0**900:  # a rise past 2**900 needs the history made negligible
+        with pytest.raises(InvalidHyperparameterError, match=r"not negligible|too far apart"):
+            step_response(name, ratio, before=150, after=150, **_RANGE_HP[name], eps=1e-8)
+        return
+    _check_against_mpmath(name, ratio, 1e-8)
+    if name != "adadelta":  # Adadelta's updates are all zero without eps
+        _check_against_mpmath(name, ratio, 0.0)
+
+
+def test_issue_examples_at_extreme_ratios():
+    """``--ratio 1e160`` gave steady state 0 and peak 0; ``--ratio 5e-324 --eps 0`` an undefined steady state."""
+    up = step_response("adam", 1e160)
+    assert up.steady_after == pytest.approx(1.0, rel=1e-12)
+    assert up.peak_ratio == pytest.approx(step_response("adam", 1e100).peak_ratio, rel=1e-12)
+    down = step_response("adam", 5e-324, eps=0.0)
+    assert down.steady_after == 1.0
+    assert down.peak_ratio == pytest.approx(0.9 / math.sqrt(0.999), rel=1e-9)  # m = 0.9, v = 0.999 at the change
+
+
+def test_models_without_a_scaling_law_refuse_squares_out_of_range():
+    """RAdam's first steps are unnormalised (degree 1), the rest degree 0: no single law, so no silent answer."""
+    with pytest.raises(InvalidHyperparameterError, match="no scaling law"):
+        step_response("radam", 1e160)
+    assert step_response("radam", 1e3).steady_after == pytest.approx(1.0, rel=1e-6)
