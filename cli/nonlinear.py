@@ -23,6 +23,8 @@ from typing import Any
 
 import click
 
+from optfilters.validation import MAX_LARGE_SIGNAL_STEPS, MAX_SIGN_LOOP_HALF_PERIOD, MAX_SIGN_LOOP_STEPS
+
 from ._common import (
     CliError,
     DependentOption,
@@ -66,7 +68,7 @@ def _sign_loop(
     loop = sign_loop(model, curvature=curvature)
     approach = loop.approach(init)
     if steps is None:  # past the approach, then long enough for the cycle to repeat
-        steps = min(max(5000, 3 * approach.switch + 2000), 10_000_000)
+        steps = min(max(5000, 3 * approach.switch + 2000), MAX_SIGN_LOOP_STEPS)
     run = loop.run(init, steps=steps)
     exact = loop.cycle(run.pattern) if run.pattern is not None else None
     cycles = loop.symmetric_cycles(max_half)
@@ -146,14 +148,14 @@ def _sign_loop_options() -> list[click.Parameter]:
         ),
         click.Option(
             ["--steps", "steps"],
-            type=IntegerRange(min=8, max=10_000_000),
+            type=IntegerRange(min=8, max=MAX_SIGN_LOOP_STEPS),
             default=None,
             help="Steps of the noiseless run whose final cycle is reported (default: 3 times the approach plus "
             "2000, at least 5000).",
         ),
         click.Option(
             ["--max-period", "max_half"],
-            type=IntegerRange(min=1, max=100_000),
+            type=IntegerRange(min=1, max=MAX_SIGN_LOOP_HALF_PERIOD),
             default=32,
             show_default=True,
             help="Largest half-period k of the symmetric cycles searched.",
@@ -254,13 +256,13 @@ def _large_signal_options() -> list[click.Parameter]:
         ),
         click.Option(
             ["--before", "before"],
-            type=IntegerRange(min=1, max=10_000_000),
+            type=IntegerRange(min=1, max=MAX_LARGE_SIGNAL_STEPS),
             default=None,
             help="Steps at the old scale (default: the long-history limit).",
         ),
         click.Option(
             ["--burst", "burst"],
-            type=IntegerRange(min=1, max=10_000_000),
+            type=IntegerRange(min=1, max=MAX_LARGE_SIGNAL_STEPS),
             default=None,
             help="A burst of this many steps at the new scale, then back.",
         ),

@@ -93,6 +93,18 @@ __all__ = [
 
 #: Largest number of steps of a simulated or probed run (time series, probes, predictions).
 MAX_STEPS = 10_000_000
+#: Largest number of steps of ``large-signal`` (``--before``, ``--burst``): the exact recursion keeps every step
+#: of three columns.  ``large-signal adam --burst 1000000`` takes 5 s and 0.43 GB on the 2-core development
+#: machine, ``--before 10000000`` took 55 s and about 4 GB, so longer windows are refused.
+MAX_LARGE_SIGNAL_STEPS = 2_000_000
+#: Largest number of steps of the noiseless ``sign-loop`` run (``--steps``): it runs step by step
+#: (``sign-loop lion --lr 0.01 --steps 300000`` took 69 s on the loaded 2-core development machine, ``--steps
+#: 1000000`` would take minutes), so runs longer than about 45 s there are refused.
+MAX_SIGN_LOOP_STEPS = 200_000
+#: Largest half-period ``k`` of the symmetric cycles ``sign-loop`` searches (``--max-period``): each ``k`` solves
+#: its own cycle, at a cost that grows faster than ``k`` (``--max-period 3000`` takes 12.5 s, ``5000`` 53 s on
+#: the loaded 2-core machine, 10 000 more than 100 s), so larger ones are refused.
+MAX_SIGN_LOOP_HALF_PERIOD = 5_000
 #: Largest number of frequency points of a response.
 MAX_POINTS = 100_000
 #: Largest number of samples (Monte-Carlo runs, dither samples).

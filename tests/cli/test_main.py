@@ -41,6 +41,7 @@ from optfilters.cli._common import OptimizerGroup
 from optfilters.cli.main import COMMAND_MODULES
 
 import optfilters
+from optfilters.validation import MAX_LARGE_SIGNAL_STEPS, MAX_SIGN_LOOP_HALF_PERIOD, MAX_SIGN_LOOP_STEPS
 from tests.support.cli import cli_args
 from tests.support.number_text import NEAR_NUMBER_TEXT, strict_decimal
 from tests.support.sweep import TRIPLES, CaseTimeout, chosen, time_bound
@@ -858,6 +859,11 @@ FOREIGN_ROWS: list[tuple[list[str], str]] = [
     (["thresholds", "adam", "--schedule", "exponential:1e308", "--at", "5,50"], "schedule's learning-rate factor"),
     (["thresholds", "adam", "--second-moment", "0", "--eps", "0"], "normaliser's gain must be finite"),
     (["thresholds", "momentum", "--staleness", "10001"], "--staleness"),
+    # issue 13: sizes whose run takes minutes are refused just above their named bound
+    (["sign-loop", "lion", "--steps", str(MAX_SIGN_LOOP_STEPS + 1)], rf"--steps.*{MAX_SIGN_LOOP_STEPS}"),
+    (["sign-loop", "lion", "--max-period", str(MAX_SIGN_LOOP_HALF_PERIOD + 1)], "--max-period"),
+    (["large-signal", "adam", "--before", str(MAX_LARGE_SIGNAL_STEPS + 1)], "--before"),
+    (["large-signal", "adam", "--burst", str(MAX_LARGE_SIGNAL_STEPS + 1)], "--burst"),
     # sign-loop: starts and steps whose approach or cycle leaves the floating-point range
     (["sign-loop", "lion", "--init", "1e308"], "steps to reach the optimum"),
     (["sign-loop", "lion", "--lr", "1e-300"], "steps to reach the optimum"),
