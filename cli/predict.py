@@ -28,7 +28,16 @@ import click
 import numpy as np
 
 from optfilters.errors import InvalidHyperparameterError
-from optfilters.validation import MAX_PREDICT_STALENESS, MAX_SAMPLES, MAX_SEED, MAX_STEPS, fmt_rate, parse_decimal
+from optfilters.validation import (
+    MAX_OBSERVE_WORK,
+    MAX_PREDICT_STALENESS,
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_STEPS,
+    OBSERVE_SEED_FLOOR,
+    fmt_rate,
+    parse_decimal,
+)
 
 from ._common import (
     CliError,
@@ -417,6 +426,13 @@ def _observe(
 
     model = selection.model
     values = _quadratic_values(curvatures, noise_var, init, init_var, second_moment, schedule, staleness)
+    work = steps * max(seeds, OBSERVE_SEED_FLOOR) * len(values["curvatures"])
+    if work > MAX_OBSERVE_WORK:
+        raise CliError(
+            f"--steps {steps} x --seeds {seeds} (counted as at least {OBSERVE_SEED_FLOOR}) x "
+            f"{len(values['curvatures'])} curvatures is {work} seed-steps; at most {MAX_OBSERVE_WORK} "
+            "(about 30 s on a small machine): give fewer steps, seeds or curvatures"
+        )
     if divergence:  # decided before any run: a normalised optimizer has no divergence lr to observe
         note = nonlinear_edge_note(model)
         if note is not None:

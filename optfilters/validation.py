@@ -105,6 +105,13 @@ MAX_SIGN_LOOP_STEPS = 200_000
 #: its own cycle, at a cost that grows faster than ``k`` (``--max-period 3000`` takes 12.5 s, ``5000`` 53 s on
 #: the loaded 2-core machine, 10 000 more than 100 s), so larger ones are refused.
 MAX_SIGN_LOOP_HALF_PERIOD = 5_000
+#: Largest work of ``observe`` (noisy quadratic over seeds): ``steps * max(seeds, OBSERVE_SEED_FLOOR) *
+#: coordinates``.  ``observe momentum --lr 0.1 --steps 100 --seeds 200000`` (2e7) takes 26 s and 1 GB on the
+#: loaded 2-core development machine (``--seeds 10000000`` needed 5.8 GB), and a step costs about as much as
+#: 2000 seeds (``--steps 50000 --seeds 2`` ran past 150 s), so larger products are refused.
+MAX_OBSERVE_WORK = 20_000_000
+#: Seeds a step of ``observe`` costs at least (the per-step overhead of the PyTorch bridge).
+OBSERVE_SEED_FLOOR = 2000
 #: Largest number of frequency points of a response.
 MAX_POINTS = 100_000
 #: Largest number of samples (Monte-Carlo runs, dither samples).

@@ -864,6 +864,9 @@ FOREIGN_ROWS: list[tuple[list[str], str]] = [
     (["sign-loop", "lion", "--max-period", str(MAX_SIGN_LOOP_HALF_PERIOD + 1)], "--max-period"),
     (["large-signal", "adam", "--before", str(MAX_LARGE_SIGNAL_STEPS + 1)], "--before"),
     (["large-signal", "adam", "--burst", str(MAX_LARGE_SIGNAL_STEPS + 1)], "--burst"),
+    (["observe", "momentum", "--lr", "0.1", "--steps", "100", "--seeds", "10000000"], "seed-steps; at most"),
+    (["observe", "momentum", "--lr", "0.1", "--steps", "10000000", "--seeds", "2"], "seed-steps; at most"),
+    (["observe", "momentum", "--lr", "0.1", "--steps", "6000", "--curvatures", "1,2"], r"x 2 curvatures"),
     # sign-loop: starts and steps whose approach or cycle leaves the floating-point range
     (["sign-loop", "lion", "--init", "1e308"], "steps to reach the optimum"),
     (["sign-loop", "lion", "--lr", "1e-300"], "steps to reach the optimum"),
