@@ -172,3 +172,33 @@ def test_explicit_keyword_mapping_and_file_paths() -> None:
 )
 def test_more_one_line_errors(args, pattern) -> None:
     assert_one_line_error(run(*args), pattern, empty_stdout=True)
+
+
+HARD_EXITS = {
+    "os._exit(5)": "os._exit(5)",
+    "os.abort()": "os.abort()",
+    "os.kill(os.getpid(), signal.SIGTERM)": "os.kill(os.getpid(), signal.SIGTERM)",
+}
+
+
+@pytest.mark.parametrize("call", sorted(HARD_EXITS))
+@pytest.mark.parametrize("where", ["import", "init", "step"])
+def test_an_optimizer_ending_the_process_is_one_line(tmp_path: Path, call: str, where: str) -> None:
+    """Issue 13: a step() calling ``os._exit(5)`` ended optfilters with exit 5 and no message (os.abort: a core
+    dump, SIGTERM: killed); now exit 2 and one line naming the call, and the real os functions are back after."""
+    import os
+
+    body = {"import": f"{call}\n", "init": "", "step": ""}[where]
+    init = f"        {call}\n" if where == "init" else ""
+    step = f"        {call}\n" if where == "step" else "        super().step(closure)\n"
+    path = tmp_path / "ends.py"
+    path.write_text(
+        "import os\nimport signal\nimport torch\n\n\nclass Ends(torch.optim.SGD):\n"
+        f"    def __init__(self, params, lr=0.1):\n        super().__init__(params, lr=lr)\n{init}\n"
+        f"    def step(self, closure=None):\n{step}\n{body}"
+    )
+    real = (os._exit, os.abort, os.kill)
+    assert_one_line_error(
+        run(f"{path}:Ends"), f"the optimizer's code called {HARD_EXITS[call]} while being", empty_stdout=True
+    )
+    assert (os._exit, os.abort, os.kill) == real

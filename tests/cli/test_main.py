@@ -1190,6 +1190,18 @@ def test_a_model_file_calling_sys_exit_is_one_line(tmp_path: Path, command: str,
     assert (str(path) in result.stderr) if where == "import" else ("slow" in result.stderr)
 
 
+@pytest.mark.parametrize("call", ["os._exit(3)", "os.abort()"])
+@pytest.mark.parametrize("command", sorted(n for n, c in COMMANDS.items() if isinstance(c, OptimizerGroup)))
+def test_a_model_file_ending_the_process_is_one_line(tmp_path: Path, command: str, call: str) -> None:
+    """Issue 13: ``os._exit(3)`` (or ``os.abort()``) in a model file's factory ended the command with exit 3 (a
+    core dump) and no message: now exit 2 and one line naming the call, on every command taking ``file.py:NAME``."""
+    path = tmp_path / "ends.py"
+    path.write_text(f"import os\n\ndef slow():\n    {call}\n")
+    args = [command, f"{path}:slow", *REQUIRED.get(command, [])]
+    result = CliRunner().invoke(main, args)
+    check_one_line_error(result, args, rf"slow\(\) called {re.escape(call)} while building the model")
+
+
 def test_a_keyboard_interrupt_in_a_model_file_is_not_swallowed(tmp_path: Path) -> None:
     from optfilters.user_models import load_entry
 
