@@ -100,6 +100,8 @@ def test_compare_text() -> None:
         (["torch.optim.SGD", "--momentum", "1", "--momentum", "2"], "--momentum given twice"),
         (["--momentum", "0.9"], "give the optimizer's dotted path first"),
         ([], "Missing argument 'PATH'"),
+        (["torch.optim.SGD", "--time-limit", "0"], "--time-limit must be > 0 seconds, got 0"),
+        (["torch.optim.SGD", "--time-limit", "nan"], "--time-limit"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(args, pattern) -> None:
@@ -202,3 +204,18 @@ def test_an_optimizer_ending_the_process_is_one_line(tmp_path: Path, call: str, 
         run(f"{path}:Ends"), f"the optimizer's code called {HARD_EXITS[call]} while being", empty_stdout=True
     )
     assert (os._exit, os.abort, os.kill) == real
+
+
+def test_identify_of_a_step_that_sleeps_ends_at_the_time_limit(tmp_path: Path) -> None:
+    """Issue 13: ``identify file.py:Sleeps`` (a step() calling time.sleep(1000)) hung forever; with
+    ``--time-limit 4`` it ends in one line, exit 2, well before the sleep would."""
+    import time
+
+    path = tmp_path / "sleeps.py"
+    path.write_text(
+        "import time\nimport torch\n\n\nclass Sleeps(torch.optim.SGD):\n"
+        "    def step(self, closure=None):\n        time.sleep(1000)\n"
+    )
+    started = time.monotonic()
+    assert_one_line_error(run(f"{path}:Sleeps", "--time-limit", "4"), "time limit of 4 s reached", empty_stdout=True)
+    assert time.monotonic() - started < 60
