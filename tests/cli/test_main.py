@@ -851,6 +851,8 @@ FOREIGN_ROWS: list[tuple[list[str], str]] = [
     # thresholds: steps, learning rates and schedules out of the floating-point range
     (["thresholds", "momentum", "--at", "1e30"], r"--at needs steps <= 10000000"),
     (["thresholds", "adam", "--at", "1e18"], r"--at needs steps <= 10000000"),
+    (["thresholds", "nadam", "--at", "1,1"], r"--at names 1 twice, got 1,1"),  # was a duplicate row
+    (["thresholds", "nadam", "--at", "2,5,2.0"], r"--at names 2 twice"),
     (["thresholds", "adam", "--lr", "1e308", "--at", "5", "--run-steps", "3"], "overflow the floating-point range"),
     (["thresholds", "adam", "--lr", "1e308", "--curvature", "1e308", "--at", "5", "--run-steps", "3"], "overflow"),
     (["thresholds", "adam", "--schedule", "exponential:1e308", "--at", "5,50"], "schedule's learning-rate factor"),
