@@ -236,8 +236,8 @@ def register(group: click.Group) -> None:
                 map_keywords(compare, {}, mapping=mapping)  # an unknown name or mapping: an error before probing
 
             target: Any = path
-            if _names_a_model(path):  # a model of the user's file, probed through its reference executor
-                entry = load_entry(path)
+            entry = _model_entry(path)
+            if entry is not None:  # a model of the user's file, probed through its reference executor
                 target = entry.build(entry.validate({}))
                 if options:
                     raise CliError(f"{path} is probed with its own hyperparameters; constructor options do not apply")
@@ -288,17 +288,19 @@ def register(group: click.Group) -> None:
             click.echo(failure)
 
 
-def _names_a_model(path: str) -> bool:
-    """True for ``file.py:NAME`` naming a model, entry, filter or model factory (not an optimizer class)."""
+def _model_entry(path: str) -> Any:
+    """The entry of ``file.py:NAME`` naming a model, entry, filter or model factory, else None (a class).
+
+    The file is loaded here once: its import-time code runs (and prints) once.
+    """
     from optfilters.user_models import is_file_reference, load_entry
 
     if not is_file_reference(path):
-        return False
+        return None
     try:
-        load_entry(path)
+        return load_entry(path)
     except ValueError:  # an optimizer class (probed as a class) or a bad reference (identify says why)
-        return False
-    return True
+        return None
 
 
 def _parse_map(items: Sequence[str]) -> dict[str, tuple[str, ...]]:

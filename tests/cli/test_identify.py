@@ -219,3 +219,17 @@ def test_identify_of_a_step_that_sleeps_ends_at_the_time_limit(tmp_path: Path) -
     started = time.monotonic()
     assert_one_line_error(run(f"{path}:Sleeps", "--time-limit", "4"), "time limit of 4 s reached", empty_stdout=True)
     assert time.monotonic() - started < 60
+
+
+def test_identify_of_a_model_file_runs_the_file_once(tmp_path: Path) -> None:
+    """Issue 13: ``identify mymodels.py:slow`` executed the file twice (its import-time print appeared twice)."""
+    log = tmp_path / "runs.log"
+    path = tmp_path / "mymodels.py"
+    path.write_text(
+        f"import optfilters\nwith open({str(log)!r}, 'a') as f:\n    f.write('run\\n')\n\n\n"
+        "def slow():\n    return optfilters.get('momentum', momentum=0.5)\n"
+    )
+    result = run(f"{path}:slow", "--json", "--no-dither")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["a"] == pytest.approx([1.0, -0.5], abs=1e-9)
+    assert log.read_text() == "run\n"
