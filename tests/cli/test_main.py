@@ -823,7 +823,7 @@ def _nonfinite_rows() -> list[tuple[list[str], str]]:
 
 
 #: Files for convert-checkpoint, made by the ``checkpoints`` fixture; a row names one as ``{name}``.
-CHECKPOINT_FILES = ("empty", "truncated", "text", "zip", "pickle", "sgd", "adam", "train", "tensor")
+CHECKPOINT_FILES = ("empty", "truncated", "text", "bytes", "zip", "pickle", "sgd", "adam", "train", "tensor")
 
 
 FOREIGN_ROWS: list[tuple[list[str], str]] = [
@@ -831,6 +831,9 @@ FOREIGN_ROWS: list[tuple[list[str], str]] = [
     (["convert-checkpoint", "{empty}", "{out}", "--optimizer", "momentum"], "the file is empty"),
     (["convert-checkpoint", "{truncated}", "{out}", "--optimizer", "momentum"], "truncated or damaged"),
     (["convert-checkpoint", "{text}", "{out}", "--optimizer", "momentum"], "not a torch.save file"),
+    # plain bytes were said to hold "Python objects other than tensors"; /dev/null was "no such file"
+    (["convert-checkpoint", "{bytes}", "{out}", "--optimizer", "momentum"], ": it is not a torch.save file$"),
+    (["convert-checkpoint", "/dev/null", "{out}", "--optimizer", "momentum"], "/dev/null: is not a regular file"),
     (["convert-checkpoint", "{zip}", "{out}", "--optimizer", "momentum"], "zip archive but not one torch.save"),
     (["convert-checkpoint", "{pickle}", "{out}", "--optimizer", "momentum"], "weights_only=True refuses"),
     (["convert-checkpoint", "{tensor}", "{out}", "--optimizer", "momentum"], "not an optimizer state dict"),
@@ -912,6 +915,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     whole = paths["sgd"].read_bytes()
     paths["truncated"].write_bytes(whole[: len(whole) // 2])
     paths["text"].write_text("step,loss\n1,0.5\n")
+    paths["bytes"].write_bytes(bytes(range(256)) * 4)
     with zipfile.ZipFile(paths["zip"], "w") as archive:
         archive.writestr("notes.txt", "not a checkpoint")
     paths["pickle"].write_bytes(pickle.dumps({"lr": 0.1}, protocol=4))
