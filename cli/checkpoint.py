@@ -102,8 +102,10 @@ def _suggest_key(saved: Any, source: Path) -> None:
 
 def _load(torch: Any, source: Path) -> Any:
     """The object of a ``torch.save`` file (``weights_only=True``), or a one-line error saying what the file is."""
-    if not source.is_file():
+    if not source.exists():
         raise CliError(f"{source}: no such file")
+    if not source.is_file():  # /dev/null, a pipe, a socket: not a file torch.save wrote
+        raise CliError(f"{source}: is not a regular file (a device, pipe or socket), not a torch.save file")
     try:
         with source.open("rb") as handle:
             head = handle.read(4)
@@ -117,7 +119,8 @@ def _load(torch: Any, source: Path) -> Any:
             return torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch's messages name its C++ reader and pickler: say what the file is instead
         text = str(exc)
-    if "Weights only load failed" in text:
+    pickled = zipfile.is_zipfile(source) or head.startswith(b"\x80")  # torch.save's zip, or its legacy pickle
+    if "Weights only load failed" in text and pickled:
         why = "it holds Python objects other than tensors and plain containers, which weights_only=True refuses"
     elif head.startswith(b"PK") and not zipfile.is_zipfile(source):
         why = "it is truncated or damaged (an incomplete zip archive)"

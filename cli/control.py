@@ -28,7 +28,7 @@ import click
 import numpy as np
 
 from optfilters.errors import InvalidHyperparameterError
-from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS, fmt_rate, parse_decimal
+from optfilters.validation import MARGINAL_RATE_TOL, MAX_LOOP_STALENESS, check_distinct, fmt_rate, parse_decimal
 
 from ._common import (
     CliError,
@@ -491,7 +491,7 @@ def _steps_list(text: str | None) -> list[int] | None:
         out.append(int(value))
     if not out:
         raise CliError(f"--at needs at least one step, got {text!r}")
-    return out
+    return list(check_distinct(out, "--at"))
 
 
 def _thresholds(

@@ -17,7 +17,7 @@ import click
 
 from optfilters.validation import check_distinct
 
-from ._common import CliError, OneLineCommand, echo_json, one_line_errors
+from ._common import CliError, FiniteFloatRange, OneLineCommand, echo_json, one_line_errors
 
 # ASCII digits only (re's \d also matches other scripts' digits, which int() and float() read)
 _NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(inf|nan)$", re.IGNORECASE)
@@ -158,6 +158,14 @@ def register(group: click.Group) -> None:
         help="Report the probes' progress on stderr (default: when stderr is a terminal).",
     )
     @click.option(
+        "--time-limit",
+        type=FiniteFloatRange(),
+        default=600.0,
+        metavar="SECONDS",
+        show_default=True,
+        help="Stop probing after this long, even inside a step() that does not return (an error, exit 2).",
+    )
+    @click.option(
         "--option",
         "-o",
         "raw_options",
@@ -179,6 +187,7 @@ def register(group: click.Group) -> None:
         layout: str,
         dither: bool,
         show_progress: bool | None,
+        time_limit: float,
         raw_options: tuple[str, ...],
     ) -> None:
         """Probe the optimizer class at PATH and measure its gradient filter.
@@ -202,6 +211,8 @@ def register(group: click.Group) -> None:
         with one_line_errors(), foreign_code():  # the optimizer's module is imported and run in here only
             if path.startswith("-"):
                 raise CliError(f"give the optimizer's dotted path first, got {path!r}")
+            if not time_limit > 0:
+                raise CliError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
             options = parse_constructor_options(ctx.args)
             for item in raw_options:
                 if "=" not in item:
@@ -225,8 +236,8 @@ def register(group: click.Group) -> None:
                 map_keywords(compare, {}, mapping=mapping)  # an unknown name or mapping: an error before probing
 
             target: Any = path
-            if _names_a_model(path):  # a model of the user's file, probed through its reference executor
-                entry = load_entry(path)
+            entry = _model_entry(path)
+            if entry is not None:  # a model of the user's file, probed through its reference executor
                 target = entry.build(entry.validate({}))
                 if options:
                     raise CliError(f"{path} is probed with its own hyperparameters; constructor options do not apply")
@@ -249,6 +260,7 @@ def register(group: click.Group) -> None:
                 layout=layout,
                 dither=1.0 if dither else None,
                 progress=bar,
+                time_limit=time_limit,
             )
             if bar is not None:
                 bar.close()
@@ -276,17 +288,19 @@ def register(group: click.Group) -> None:
             click.echo(failure)
 
 
-def _names_a_model(path: str) -> bool:
-    """True for ``file.py:NAME`` naming a model, entry, filter or model factory (not an optimizer class)."""
+def _model_entry(path: str) -> Any:
+    """The entry of ``file.py:NAME`` naming a model, entry, filter or model factory, else None (a class).
+
+    The file is loaded here once: its import-time code runs (and prints) once.
+    """
     from optfilters.user_models import is_file_reference, load_entry
 
     if not is_file_reference(path):
-        return False
+        return None
     try:
-        load_entry(path)
+        return load_entry(path)
     except ValueError:  # an optimizer class (probed as a class) or a bad reference (identify says why)
-        return False
-    return True
+        return None
 
 
 def _parse_map(items: Sequence[str]) -> dict[str, tuple[str, ...]]:

@@ -98,6 +98,10 @@ FINDING_KINDS: dict[str, str] = {
         "a zero gradient gives a non-finite update: from rest (or step() raises), or after a probe's non-zero start"
     ),
     "non-finite update": "a probe with non-zero gradients (constant or Gaussian) gives a non-finite update",
+    "unstable": (
+        "the identified LTI filter has a pole outside the unit circle (or a repeated one on it): its updates grow "
+        "without bound on a bounded gradient"
+    ),
 }
 
 #: Relative tolerance of the catalogue comparisons (frequency response, of its peak).
@@ -1141,6 +1145,21 @@ def _identification_findings(
                     "identity by default",
                     f"with its defaults the update is the gradient itself: identified filter b = [1], a = [1], "
                     f"linear and time-invariant{detail}",
+                    identify_cmd,
+                )
+            )
+
+    # An unstable identified filter (its updates grow without bound on a bounded gradient).
+    if ident.is_lti and ident.b is not None and ident.a is not None and ident.poles is not None:
+        lti = ident.to_filter()
+        if lti.stability == "unstable":
+            largest = max(abs(complex(p)) for p in ident.poles)
+            found.append(
+                Finding(
+                    "unstable",
+                    f"the identified filter is unstable: largest pole modulus {largest:.6g} (a = "
+                    f"[{', '.join(f'{float(v):.6g}' for v in ident.a)}]); its updates grow without bound on a "
+                    "bounded gradient",
                     identify_cmd,
                 )
             )

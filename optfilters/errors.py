@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import signal
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -38,8 +40,11 @@ def user_code(who: str, when: str, error: type[Exception] = UnknownNameError) ->
 
     A ``SystemExit`` raised inside the block would end the caller (the command
     line would exit with the user's code and print nothing); it becomes
-    ``error("<who> called sys.exit(<code>) <when>")``.  ``KeyboardInterrupt``
-    passes unchanged.
+    ``error("<who> called sys.exit(<code>) <when>")``.  So do the calls that
+    end the process without unwinding: while the block runs, ``os._exit(n)``,
+    ``os.abort()`` and ``os.kill`` of this process are replaced by functions
+    that raise instead (``"<who> called os._exit(5) <when>"``); the originals
+    are restored on leaving.  ``KeyboardInterrupt`` passes unchanged.
 
     Parameters
     ----------
@@ -68,10 +73,52 @@ def user_code(who: str, when: str, error: type[Exception] = UnknownNameError) ->
     ...     print(exc)
     'exits.py' called sys.exit(3) while loading
     """
+    with _process_exits_contained():
+        try:
+            yield
+        except SystemExit as exc:
+            raise error(f"{who} called sys.exit({exc.code!r}) {when}") from None
+        except _ForeignExit as exc:
+            raise error(f"{who} called {exc.call} {when}") from None
+
+
+class _ForeignExit(BaseException):
+    """Raised in place of ``os._exit``/``os.abort``/``os.kill(own pid)`` inside :func:`user_code`.
+
+    A ``BaseException`` so that the foreign code's own ``except Exception``
+    cannot swallow it, as it cannot swallow the exit it replaces.
+    """
+
+    def __init__(self, call: str) -> None:
+        super().__init__(call)
+        self.call = call
+
+
+def _exit_instead(code: Any) -> None:
+    raise _ForeignExit(f"os._exit({code!r})")
+
+
+def _abort_instead() -> None:
+    raise _ForeignExit("os.abort()")
+
+
+@contextlib.contextmanager
+def _process_exits_contained() -> Iterator[None]:
+    """``os._exit``, ``os.abort`` and ``os.kill(os.getpid(), sig)`` raise :class:`_ForeignExit` inside the block."""
+    real_exit, real_abort, real_kill = os._exit, os.abort, os.kill
+    own = os.getpid()
+
+    def kill_instead(pid: int, sig: int) -> None:
+        if pid in (own, 0):  # this process (0: its process group, which holds it)
+            name = getattr(sig, "name", None) or next((s.name for s in signal.Signals if s == sig), str(sig))
+            raise _ForeignExit(f"os.kill(os.getpid(), signal.{name})" if pid else f"os.kill(0, signal.{name})")
+        real_kill(pid, sig)
+
+    os._exit, os.abort, os.kill = _exit_instead, _abort_instead, kill_instead  # type: ignore[assignment]
     try:
         yield
-    except SystemExit as exc:
-        raise error(f"{who} called sys.exit({exc.code!r}) {when}") from None
+    finally:
+        os._exit, os.abort, os.kill = real_exit, real_abort, real_kill  # type: ignore[assignment]
 
 
 class StabilityWarning(UserWarning):

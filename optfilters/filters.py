@@ -50,7 +50,23 @@ FloatArray = NDArray[np.float64]
 ComplexArray = NDArray[np.complex128]
 
 
+def _refuse_text_and_bools(values: Any, what: str) -> None:
+    """Refuse text (``"12"`` read as 12) and booleans (``True`` read as 1), as hyperparameters are."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiuc":
+        return
+    try:
+        items = np.ravel(np.asarray(values, dtype=object))
+    except (TypeError, ValueError):
+        return  # said by the float conversion
+    for item in items:
+        if isinstance(item, (str, bytes, bool, np.bool_, np.str_, np.bytes_)):
+            raise InvalidFilterError(
+                f"{what} must hold numbers, not text or booleans: got {type(item).__name__} {item!r} in {values!r}"
+            )
+
+
 def _as_coefficients(values: ArrayLike, what: str) -> FloatArray:
+    _refuse_text_and_bools(values, what)
     try:
         array = np.atleast_1d(np.asarray(values, dtype=np.float64))
     except (TypeError, ValueError) as exc:
@@ -349,6 +365,8 @@ class ArmaFilter:
         >>> ArmaFilter.from_zpk([], [0.9], 0.1).b.tolist()   # 0.1 / (z - 0.9): a delay
         [0.0, 0.1]
         """
+        for values, what in ((zeros, "zeros"), (poles, "poles"), (gain, "gain")):
+            _refuse_text_and_bools(values, what)
         z = np.atleast_1d(np.asarray(zeros, dtype=np.complex128))
         p = np.atleast_1d(np.asarray(poles, dtype=np.complex128))
         if not (np.all(np.isfinite(z)) and np.all(np.isfinite(p)) and math.isfinite(gain)):
@@ -409,6 +427,7 @@ class ArmaFilter:
         >>> f.b.tolist(), f.a.tolist()
         ([0.1], [1.0, -0.9])
         """
+        _refuse_text_and_bools(sos, "sos")
         sections = np.atleast_2d(np.asarray(sos, dtype=np.float64))
         if sections.ndim != 2 or sections.shape[1] != 6:
             raise InvalidFilterError(f"sos must have shape (n, 6), got {sections.shape}")

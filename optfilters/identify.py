@@ -53,7 +53,9 @@ import importlib.util
 import inspect
 import io
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -443,6 +445,15 @@ class NonFiniteUpdate(IdentificationError):
         self.probe = probe
 
 
+class _StepInterrupted(BaseException):
+    """Raised by the ``SIGALRM`` handler inside a foreign step (a ``BaseException``: its ``except Exception``
+    cannot swallow it)."""
+
+
+def _raise_step_interrupted(signum: int, frame: Any) -> None:
+    raise _StepInterrupted
+
+
 class _Target:
     """What is probed: a torch optimizer factory with options, or a catalogue model."""
 
@@ -661,6 +672,43 @@ class _Target:
             return _ModelDriver(self, theta0, shape, lr)
         return _TorchDriver(self, theta0, shape, lr)
 
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Run one foreign ``step()``: past the deadline it is interrupted with :class:`ProbeTimeout`.
+
+        :meth:`tick` checks the deadline between steps only: a step that never
+        returns (a ``time.sleep``, a deadlock) would hang the caller forever.
+        On the main thread of a platform with ``SIGALRM``, an interval timer
+        set to the time left interrupts it; the previous handler and timer are
+        restored on leaving (elsewhere the check stays between steps).
+        """
+        if (
+            self.deadline is None
+            or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()
+        ):
+            yield
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0.0:
+            self.tick()  # raises
+        previous_handler = signal.signal(signal.SIGALRM, _raise_step_interrupted)
+        started = time.monotonic()
+        previous_timer, _ = signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+        try:
+            yield
+        except _StepInterrupted:
+            self.deadline = None  # report once; the caller decides what to keep
+            raise ProbeTimeout(
+                f"{self.name}: time limit of {self.time_limit:g} s reached inside a step() that had not returned "
+                "(interrupted)"
+            ) from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
+            signal.signal(signal.SIGALRM, previous_handler)
+            if previous_timer > 0.0:  # someone else's alarm: re-armed with what is left of it
+                signal.setitimer(signal.ITIMER_REAL, max(previous_timer - (time.monotonic() - started), 1e-3))
+
     def tick(self) -> None:
         """Count a step; raise :class:`ProbeTimeout` past the deadline."""
         self.steps_taken += 1
@@ -808,7 +856,8 @@ class _TorchDriver(_Driver):
                 param.grad = g.clone()
                 return (g.to_dense() * param.detach()).sum()
 
-            self.opt.step(closure)
+            with self.target.interruptible():
+                self.opt.step(closure)
         elif self.target.mode == "graph":
             import torch
 
@@ -816,10 +865,12 @@ class _TorchDriver(_Driver):
                 loss = (g.to_dense() * param).sum() + 0.0 * (param * param).sum()
                 (graph_grad,) = torch.autograd.grad(loss, param, create_graph=True)
             param.grad = graph_grad
-            self.opt.step()
+            with self.target.interruptible():
+                self.opt.step()
         else:
             param.grad = g
-            self.opt.step()
+            with self.target.interruptible():
+                self.opt.step()
         after = param.detach().numpy().astype(np.float64)
         return np.asarray(-(after - before) / self.lr, dtype=np.float64)
 

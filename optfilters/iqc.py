@@ -60,10 +60,15 @@ labelled); models with a sign stage are refused (see
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
 import math
+import os
+import sys
+import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -361,12 +366,66 @@ class _Problem:
         if fallback:
             options.update(FALLBACK_LIMITS.get(solver, {}))
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), solver_output_dropped():
                 warnings.simplefilter("ignore")  # "solution may be inaccurate": checked by the caller
                 self.problem.solve(solver=solver, **options)
         except (self.cp.error.SolverError, ValueError):  # SCS refuses numbers it cannot scale ("allocation error")
             return None
         return str(self.problem.status)
+
+
+@contextlib.contextmanager
+def solver_output_dropped() -> Iterator[None]:
+    """Run a C/Rust solver with file descriptors 1 and 2 sent to a scratch file that is then dropped.
+
+    SCS and Clarabel write diagnostics (``"KKT matrix has < n positive
+    eigenvalues. P not PSD.ERROR: init_lin_sys_work failure"``) from native
+    code straight to the process's stdout and stderr, below ``sys.stdout``:
+    a ``contextlib.redirect_stdout`` cannot catch them.  Their outcome is read
+    from the problem's status, and their text would corrupt a command's
+    output (``--json``) or its one-line error, so it is discarded.  C stdio
+    buffers are flushed before the descriptors are restored, so nothing
+    buffered leaks out later.
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> import os
+    >>> from optfilters.iqc import solver_output_dropped
+    >>> with solver_output_dropped():
+    ...     _ = os.write(1, b"native chatter")
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        scratch = tempfile.TemporaryFile()
+    except OSError:  # no scratch file can be made: run unprotected rather than not at all
+        yield
+        return
+    saved: list[tuple[int, int]] = []
+    with scratch:
+        try:
+            for fd in (1, 2):
+                with contextlib.suppress(OSError):  # a closed descriptor: nothing to protect
+                    copy = os.dup(fd)
+                    saved.append((fd, copy))
+                    os.dup2(scratch.fileno(), fd)
+            yield
+        finally:
+            _flush_c_stdio()
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def _flush_c_stdio() -> None:
+    """``fflush(NULL)`` through the C library, where it can be reached."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).fflush(None)
 
 
 _PROBLEMS: dict[tuple[int, str], _Problem] = {}

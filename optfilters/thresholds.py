@@ -41,8 +41,8 @@ from .closed_loop import ModelLike, as_model, closed_loop, normaliser_scale
 from .display import Plottable
 from .errors import InvalidHyperparameterError
 from .margins import FeedbackLoop, _stale_label
+from .validation import check_distinct, saturating_spectral_radius
 from .validation import finite_list as _list
-from .validation import saturating_spectral_radius
 
 __all__ = ["FrozenEdges", "TimeVaryingVerdict", "frozen_edges", "frozen_loop", "time_varying_verdict"]
 
@@ -325,7 +325,7 @@ def frozen_edges(
     Raises
     ------
     InvalidHyperparameterError
-        If a step is not an integer >= 1, or the schedule's learning-rate
+        If a step is not an integer >= 1 or appears twice, or the schedule's learning-rate
         factor overflows the floating-point range by one of the steps.
 
     Examples
@@ -343,6 +343,7 @@ def frozen_edges(
         for t in ts:
             _step("steps", t)
         ts = ts.astype(np.int64)
+        check_distinct(ts.tolist(), "steps")  # a repeat would be a duplicate row
     from .noisy_quadratic import lr_sequence
 
     factors = lr_sequence(schedule, 1.0, int(ts.max()))

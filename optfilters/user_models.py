@@ -37,7 +37,7 @@ import dataclasses
 import importlib.util
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,39 @@ def _load_module(path: Path) -> Any:
     return module
 
 
+class _GuardedBuild:
+    """A user entry's ``build``, run as foreign code (a module-level class, so that the entry pickles)."""
+
+    def __init__(self, name: str, build: Callable[[dict[str, Any]], OptimizerModel], source: str) -> None:
+        self.name, self.build, self.source = name, build, source
+
+    def __call__(self, params: dict[str, Any]) -> OptimizerModel:
+        with user_code(f"{self.name}.build", f"while building the model ({self.source})", _UserExit):
+            return self.build(params)
+
+
+class _FixedModel:
+    """The ``build`` of an entry made from one :class:`OptimizerModel`: that model, whatever the parameters."""
+
+    def __init__(self, model: OptimizerModel) -> None:
+        self.model = model
+
+    def __call__(self, params: Mapping[str, Any]) -> OptimizerModel:
+        return self.model
+
+
+class _FilterModel:
+    """The ``build`` of an entry made from an :class:`ArmaFilter`: the ``custom`` model of that filter."""
+
+    def __init__(self, name: str, f: ArmaFilter, source: str) -> None:
+        self.name, self.f, self.source = name, f, source
+
+    def __call__(self, params: Mapping[str, Any]) -> OptimizerModel:
+        base = CATALOGUE["custom"]
+        model = base.build(base.validate({**params, "b": tuple(self.f.b), "a": tuple(self.f.a)}))
+        return dataclasses.replace(model, name=self.name, description=f"gradient filter {self.f!r} ({self.source})")
+
+
 def entry_for(obj: Any, name: str, source: str = "user supplied") -> CatalogueEntry:
     """A catalogue entry for a user object: a CatalogueEntry, OptimizerModel, ArmaFilter or a factory of one.
 
@@ -140,33 +173,19 @@ def entry_for(obj: Any, name: str, source: str = "user supplied") -> CatalogueEn
         except Exception as exc:
             raise UnknownNameError(f"{name}() failed: {type(exc).__name__}: {exc}") from None
     if isinstance(obj, CatalogueEntry):
-        entry, user_build = obj, obj.build
-
-        def guarded_build(params: dict[str, Any]) -> OptimizerModel:
-            with user_code(f"{entry.name}.build", f"while building the model ({source})", _UserExit):
-                return user_build(params)
-
-        return dataclasses.replace(entry, build=guarded_build)
+        return dataclasses.replace(obj, build=_GuardedBuild(obj.name, obj.build, source))
     if isinstance(obj, OptimizerModel):
-        model = obj
         return CatalogueEntry(
-            name,
-            model.description or f"user-defined model ({source})",
-            (),
-            lambda params: model,
-            source=source,
+            name, obj.description or f"user-defined model ({source})", (), _FixedModel(obj), source=source
         )
     if isinstance(obj, ArmaFilter):
-        f = obj
-        base = CATALOGUE["custom"]
-        hps = tuple(hp for hp in base.hyperparameters if hp.name in ("lr", "weight_decay"))
-
-        def build(params: Mapping[str, Any]) -> OptimizerModel:
-            model = base.build(base.validate({**params, "b": tuple(f.b), "a": tuple(f.a)}))
-            return dataclasses.replace(model, name=name, description=f"gradient filter {f!r} ({source})")
-
+        hps = tuple(hp for hp in CATALOGUE["custom"].hyperparameters if hp.name in ("lr", "weight_decay"))
         return CatalogueEntry(
-            name, f"user-defined gradient filter b={list(f.b)}, a={list(f.a)}", hps, build, source=source
+            name,
+            f"user-defined gradient filter b={list(obj.b)}, a={list(obj.a)}",
+            hps,
+            _FilterModel(name, obj, source),
+            source=source,
         )
     raise UnknownNameError(
         f"{name} is a {type(obj).__name__}; a model file must define a CatalogueEntry, an OptimizerModel, "

@@ -645,14 +645,22 @@ class FilterOptimizer(torch.optim.Optimizer):
         """
         try:
             model = self._source.model(group)
+            lr = group["lr"]
         except (InvalidHyperparameterError, InvalidFilterError) as exc:
             raise type(exc)(f"FilterOptimizer({self._source.name}), param group {index}: {exc}") from None
+        except KeyError as exc:  # a key deleted from param_groups: torch.optim's groups always hold every key
+            key = exc.args[0] if exc.args else None
+            if key in group or key not in self._source.keys:
+                raise  # not a missing group key: someone else's KeyError
+            raise InvalidHyperparameterError(
+                f"FilterOptimizer({self._source.name}), param group {index} has no {key!r}: it was removed "
+                f"from param_groups[{index}]; set it again (the constructor's default: {self.defaults.get(key)!r})"
+            ) from None
         if group.get("train_mode") is False and model.has_eval_rule:
             raise RuntimeError(
                 f"FilterOptimizer({self._source.name}) is in eval mode (the parameters hold the evaluation point): "
                 "call train() before step()"
             )
-        lr = group["lr"]
         kind = type(lr)
         if kind is float or kind is int:
             if not 0.0 <= lr < _INF:

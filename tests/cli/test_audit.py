@@ -84,3 +84,16 @@ def test_audit_of_a_module_that_exits_gives_the_same_error_every_time(tmp_path: 
         result = CliRunner().invoke(main, ["audit", str(path), "--quick"])
         assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.stderr
         assert f"sys.exit({exit_code})" in result.stderr
+
+
+def test_audit_of_a_class_calling_os_exit_reports_it_and_goes_on(tmp_path: Path) -> None:
+    """Issue 13: ``os._exit(5)`` in a step() ended ``optfilters audit`` with exit 5 and no output; now the class
+    is reported as not probed, naming the call, and the audit goes on."""
+    path = tmp_path / "ends.py"
+    path.write_text(
+        "import os\nimport torch\n\n\nclass Ends(torch.optim.SGD):\n    def step(self, closure=None):\n"
+        "        os._exit(5)\n"
+    )
+    result = run(str(path), "--quick", "--json")
+    assert result.exit_code == 0, result.output
+    assert "called os._exit(5) while being imported, built or probed" in result.stdout

@@ -100,6 +100,8 @@ def test_compare_text() -> None:
         (["torch.optim.SGD", "--momentum", "1", "--momentum", "2"], "--momentum given twice"),
         (["--momentum", "0.9"], "give the optimizer's dotted path first"),
         ([], "Missing argument 'PATH'"),
+        (["torch.optim.SGD", "--time-limit", "0"], "--time-limit must be > 0 seconds, got 0"),
+        (["torch.optim.SGD", "--time-limit", "nan"], "--time-limit"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(args, pattern) -> None:
@@ -172,3 +174,62 @@ def test_explicit_keyword_mapping_and_file_paths() -> None:
 )
 def test_more_one_line_errors(args, pattern) -> None:
     assert_one_line_error(run(*args), pattern, empty_stdout=True)
+
+
+HARD_EXITS = {
+    "os._exit(5)": "os._exit(5)",
+    "os.abort()": "os.abort()",
+    "os.kill(os.getpid(), signal.SIGTERM)": "os.kill(os.getpid(), signal.SIGTERM)",
+}
+
+
+@pytest.mark.parametrize("call", sorted(HARD_EXITS))
+@pytest.mark.parametrize("where", ["import", "init", "step"])
+def test_an_optimizer_ending_the_process_is_one_line(tmp_path: Path, call: str, where: str) -> None:
+    """Issue 13: a step() calling ``os._exit(5)`` ended optfilters with exit 5 and no message (os.abort: a core
+    dump, SIGTERM: killed); now exit 2 and one line naming the call, and the real os functions are back after."""
+    import os
+
+    body = {"import": f"{call}\n", "init": "", "step": ""}[where]
+    init = f"        {call}\n" if where == "init" else ""
+    step = f"        {call}\n" if where == "step" else "        super().step(closure)\n"
+    path = tmp_path / "ends.py"
+    path.write_text(
+        "import os\nimport signal\nimport torch\n\n\nclass Ends(torch.optim.SGD):\n"
+        f"    def __init__(self, params, lr=0.1):\n        super().__init__(params, lr=lr)\n{init}\n"
+        f"    def step(self, closure=None):\n{step}\n{body}"
+    )
+    real = (os._exit, os.abort, os.kill)
+    assert_one_line_error(
+        run(f"{path}:Ends"), f"the optimizer's code called {HARD_EXITS[call]} while being", empty_stdout=True
+    )
+    assert (os._exit, os.abort, os.kill) == real
+
+
+def test_identify_of_a_step_that_sleeps_ends_at_the_time_limit(tmp_path: Path) -> None:
+    """Issue 13: ``identify file.py:Sleeps`` (a step() calling time.sleep(1000)) hung forever; with
+    ``--time-limit 4`` it ends in one line, exit 2, well before the sleep would."""
+    import time
+
+    path = tmp_path / "sleeps.py"
+    path.write_text(
+        "import time\nimport torch\n\n\nclass Sleeps(torch.optim.SGD):\n"
+        "    def step(self, closure=None):\n        time.sleep(1000)\n"
+    )
+    started = time.monotonic()
+    assert_one_line_error(run(f"{path}:Sleeps", "--time-limit", "4"), "time limit of 4 s reached", empty_stdout=True)
+    assert time.monotonic() - started < 60
+
+
+def test_identify_of_a_model_file_runs_the_file_once(tmp_path: Path) -> None:
+    """Issue 13: ``identify mymodels.py:slow`` executed the file twice (its import-time print appeared twice)."""
+    log = tmp_path / "runs.log"
+    path = tmp_path / "mymodels.py"
+    path.write_text(
+        f"import optfilters\nwith open({str(log)!r}, 'a') as f:\n    f.write('run\\n')\n\n\n"
+        "def slow():\n    return optfilters.get('momentum', momentum=0.5)\n"
+    )
+    result = run(f"{path}:slow", "--json", "--no-dither")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["a"] == pytest.approx([1.0, -0.5], abs=1e-9)
+    assert log.read_text() == "run\n"

@@ -826,7 +826,7 @@ def _nonfinite_rows() -> list[tuple[list[str], str]]:
 
 
 #: Files for convert-checkpoint, made by the ``checkpoints`` fixture; a row names one as ``{name}``.
-CHECKPOINT_FILES = ("empty", "truncated", "text", "zip", "pickle", "sgd", "adam", "train", "tensor")
+CHECKPOINT_FILES = ("empty", "truncated", "text", "bytes", "zip", "pickle", "sgd", "adam", "train", "tensor")
 
 
 FOREIGN_ROWS: list[tuple[list[str], str]] = [
@@ -834,6 +834,9 @@ FOREIGN_ROWS: list[tuple[list[str], str]] = [
     (["convert-checkpoint", "{empty}", "{out}", "--optimizer", "momentum"], "the file is empty"),
     (["convert-checkpoint", "{truncated}", "{out}", "--optimizer", "momentum"], "truncated or damaged"),
     (["convert-checkpoint", "{text}", "{out}", "--optimizer", "momentum"], "not a torch.save file"),
+    # plain bytes were said to hold "Python objects other than tensors"; /dev/null was "no such file"
+    (["convert-checkpoint", "{bytes}", "{out}", "--optimizer", "momentum"], ": it is not a torch.save file$"),
+    (["convert-checkpoint", "/dev/null", "{out}", "--optimizer", "momentum"], "/dev/null: is not a regular file"),
     (["convert-checkpoint", "{zip}", "{out}", "--optimizer", "momentum"], "zip archive but not one torch.save"),
     (["convert-checkpoint", "{pickle}", "{out}", "--optimizer", "momentum"], "weights_only=True refuses"),
     (["convert-checkpoint", "{tensor}", "{out}", "--optimizer", "momentum"], "not an optimizer state dict"),
@@ -854,6 +857,8 @@ FOREIGN_ROWS: list[tuple[list[str], str]] = [
     # thresholds: steps, learning rates and schedules out of the floating-point range
     (["thresholds", "momentum", "--at", "1e30"], r"--at needs steps <= 10000000"),
     (["thresholds", "adam", "--at", "1e18"], r"--at needs steps <= 10000000"),
+    (["thresholds", "nadam", "--at", "1,1"], r"--at names 1 twice, got 1,1"),  # was a duplicate row
+    (["thresholds", "nadam", "--at", "2,5,2.0"], r"--at names 2 twice"),
     (["thresholds", "adam", "--lr", "1e308", "--at", "5", "--run-steps", "3"], "overflow the floating-point range"),
     (["thresholds", "adam", "--lr", "1e308", "--curvature", "1e308", "--at", "5", "--run-steps", "3"], "overflow"),
     (["thresholds", "adam", "--schedule", "exponential:1e308", "--at", "5,50"], "schedule's learning-rate factor"),
@@ -921,6 +926,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     whole = paths["sgd"].read_bytes()
     paths["truncated"].write_bytes(whole[: len(whole) // 2])
     paths["text"].write_text("step,loss\n1,0.5\n")
+    paths["bytes"].write_bytes(bytes(range(256)) * 4)
     with zipfile.ZipFile(paths["zip"], "w") as archive:
         archive.writestr("notes.txt", "not a checkpoint")
     paths["pickle"].write_bytes(pickle.dumps({"lr": 0.1}, protocol=4))
@@ -1199,6 +1205,18 @@ def test_a_model_file_calling_sys_exit_is_one_line(tmp_path: Path, command: str,
     result = CliRunner().invoke(main, args)
     check_one_line_error(result, args, r"called sys\.exit\(3\) while (loading|building the model)")
     assert (str(path) in result.stderr) if where == "import" else ("slow" in result.stderr)
+
+
+@pytest.mark.parametrize("call", ["os._exit(3)", "os.abort()"])
+@pytest.mark.parametrize("command", sorted(n for n, c in COMMANDS.items() if isinstance(c, OptimizerGroup)))
+def test_a_model_file_ending_the_process_is_one_line(tmp_path: Path, command: str, call: str) -> None:
+    """Issue 13: ``os._exit(3)`` (or ``os.abort()``) in a model file's factory ended the command with exit 3 (a
+    core dump) and no message: now exit 2 and one line naming the call, on every command taking ``file.py:NAME``."""
+    path = tmp_path / "ends.py"
+    path.write_text(f"import os\n\ndef slow():\n    {call}\n")
+    args = [command, f"{path}:slow", *REQUIRED.get(command, [])]
+    result = CliRunner().invoke(main, args)
+    check_one_line_error(result, args, rf"slow\(\) called {re.escape(call)} while building the model")
 
 
 def test_a_keyboard_interrupt_in_a_model_file_is_not_swallowed(tmp_path: Path) -> None:

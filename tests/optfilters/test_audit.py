@@ -174,3 +174,38 @@ def test_bad_modules() -> None:
         audit("torch.optim.SGD")
     with pytest.raises(IdentificationError, match="exports no optimizer class 'Nope'"):
         audit("torch.optim", only=["Nope"])
+
+
+class _MomentumOf(torch.optim.Optimizer):
+    """m = a m + g; theta -= lr m: one pole at ``a`` (written here, not from optfilters)."""
+
+    pole = 0.5
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                if not state:
+                    state["m"] = torch.zeros_like(p)
+                m = state["m"].mul_(self.pole).add_(p.grad)
+                p.add_(m, alpha=-group["lr"])
+
+
+class _Growing(_MomentumOf):
+    pole = 1.5
+
+
+@pytest.mark.parametrize(("cls", "unstable"), [(_Growing, True), (_MomentumOf, False)])
+def test_an_unstable_identified_filter_is_a_finding(cls, unstable) -> None:
+    """Issue 13: an optimizer whose filter has a pole at 1.5 got verdict "linear" and no finding (identify said
+    "unstable"); now an "unstable" finding names the pole modulus.  A pole at 0.5 gives none."""
+    result = audit_class(cls, quick=True)
+    kinds = [f.kind for f in result.findings]
+    assert ("unstable" in kinds) is unstable, kinds
+    if unstable:
+        (message,) = [f.message for f in result.findings if f.kind == "unstable"]
+        assert "largest pole modulus 1.5 " in message

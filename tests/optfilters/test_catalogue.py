@@ -1076,3 +1076,29 @@ def test_closed_loop_simulation_matches_reference_on_a_quadratic() -> None:
         buf = g.copy() if buf is None else 0.9 * buf + g
         theta = theta - 0.05 * (g + 0.9 * buf)
     np.testing.assert_allclose(traj.params[-1], theta, rtol=1e-12)
+
+
+USER_MODEL_FILE = (
+    "import dataclasses\nimport optfilters\nfrom optfilters import CATALOGUE, ArmaFilter\n\n\n"
+    "def slow():\n    return optfilters.get('momentum', momentum=0.5)\n\n\n"
+    "model = optfilters.get('momentum', momentum=0.25)\nfilt = ArmaFilter([0.1], [1.0, -0.9])\n\n\n"
+    "def _build(params):\n    return CATALOGUE['momentum'].build(params)\n\n\n"
+    "entry = dataclasses.replace(CATALOGUE['momentum'], name='entry', build=_build)\n"
+)
+
+
+@pytest.mark.parametrize(("name", "a1"), [("slow", -0.5), ("model", -0.25), ("filt", -0.9), ("entry", -0.9)])
+def test_a_user_models_entry_pickles(tmp_path, name: str, a1: float) -> None:
+    """Issue 13: ``pickle.dumps(load_entry("mymodels.py:slow"))`` failed ("Can't pickle local object
+    'entry_for.<locals>.build'"): every kind of user entry pickles, and the copy builds the same filter."""
+    import pickle
+
+    from optfilters.user_models import load_entry
+
+    path = tmp_path / "mymodels.py"
+    path.write_text(USER_MODEL_FILE)
+    entry = load_entry(f"{path}:{name}")
+    back = pickle.loads(pickle.dumps(entry))
+    f = back.build(back.validate({})).direction_filter()
+    assert f == entry.build(entry.validate({})).direction_filter()
+    assert float(f.a[1]) == pytest.approx(a1, abs=1e-15)

@@ -10,6 +10,7 @@ ArmaFilter: validation, structure, conversions and composition laws.
 from __future__ import annotations
 
 import pickle
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -233,7 +234,8 @@ def stable_filters(draw: st.DrawFn, max_order: int = 4) -> ArmaFilter:
         ([1.0], [0.0, 1.0], r"a\[0\] must be non-zero"),
         ([np.nan], [1.0], "finite"),
         ([1.0], [1.0, np.inf], "finite"),
-        (["x"], [1.0], "real numbers"),
+        (["x"], [1.0], "must hold numbers, not text"),
+        ([1j], [1.0], "real numbers"),
         ([[1.0, 2.0]], [1.0], "one-dimensional"),
     ],
 )
@@ -396,3 +398,23 @@ def test_marginal_factored_filter_keeps_infinite_dc_gain() -> None:
     summer = ArmaFilter.from_zpk([0.0], [1.0], 1.0)  # z / (z - 1): Adagrad's accumulator
     assert summer.dc_gain == np.inf
     assert summer.nyquist_gain == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("call", "bad"),
+    [
+        (lambda: ArmaFilter(b="12"), "str '12'"),  # was b=[12]
+        (lambda: ArmaFilter(b=[True]), "bool True"),  # was b=[1]
+        (lambda: ArmaFilter(b=[1.0], a=[1, "0.5"]), "str '0.5'"),
+        (lambda: ArmaFilter(b=np.array([True, False])), "bool True"),
+        (lambda: ArmaFilter(b=b"1"), "bytes b'1'"),
+        (lambda: ArmaFilter.from_zpk("5", [0.5], 1.0), "str '5'"),
+        (lambda: ArmaFilter.from_zpk([0.1], [0.5], True), "bool True"),
+        (lambda: ArmaFilter.from_sos([[1, 0, 0, 1, "0", 0]]), "str '0'"),
+    ],
+)
+def test_text_and_booleans_are_not_coefficients(call, bad: str) -> None:
+    """Issue 13: ``ArmaFilter(b="12")`` gave b=[12] and ``b=[True]`` gave b=[1]: refused, as hyperparameters are."""
+    with pytest.raises(InvalidFilterError, match=rf"must hold numbers, not text or booleans: got {re.escape(bad)}"):
+        call()
+    assert ArmaFilter(b=np.array([0.5, 1]), a=(1, 0.25)).b.tolist() == [0.5, 1.0]  # numbers still pass

@@ -677,3 +677,34 @@ def test_non_finite_update_names_the_probe_and_step() -> None:
     assert "0/0 on a zero gradient" in str(info.value)
     with pytest.raises(NonFiniteUpdate):
         probe("torch.optim.Adam", [0.0], eps=0.0)
+
+
+def test_a_step_that_does_not_return_is_interrupted_at_the_deadline() -> None:
+    """Issue 13: a step() that sleeps hung identify forever (the deadline was checked between steps only).
+    Inside ``interruptible`` it is interrupted by SIGALRM at the deadline, even under ``except Exception``;
+    the previous SIGALRM handler and a pending outer timer are restored."""
+    import signal
+    import time
+    import types
+
+    from optfilters.identify import ProbeTimeout, _Target
+
+    fake = types.SimpleNamespace(
+        name="Sleeps", time_limit=0.2, deadline=time.monotonic() + 0.2, steps_taken=0, tick=lambda: None
+    )
+    outer_handler = signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    signal.setitimer(signal.ITIMER_REAL, 50.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProbeTimeout, match=r"time limit of 0\.2 s reached inside a step\(\) that had not"):
+            with _Target.interruptible(fake):  # type: ignore[arg-type]
+                try:
+                    time.sleep(30)
+                except Exception:  # foreign code swallowing everything
+                    time.sleep(30)
+        assert time.monotonic() - started < 10
+        assert signal.getsignal(signal.SIGALRM) is signal.SIG_IGN
+        assert 30.0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 50.0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, outer_handler)

@@ -196,3 +196,23 @@ def test_large_kappa_certificates_are_valid_but_conservative():
     c = certify("nesterov", mu=1.0, L=kappa, lr=1.0 / kappa, momentum=beta, tol=1e-4)
     assert c.certified and c.residual <= 1e-8
     assert 1.0 - 1.0 / math.sqrt(kappa) < c.rate < math.sqrt(1.0 - 1.0 / math.sqrt(kappa)) + 5e-4
+
+
+def test_native_solver_output_is_dropped_at_the_file_descriptors():
+    """Issue 13: SCS wrote "KKT matrix has < n positive eigenvalues. P not PSD.ERROR: init_lin_sys_work failure"
+    from C to fd 1 (``certify momentum --lr 0.1 --momentum 0.4 --condition-number 1e300``), past any
+    ``sys.stdout`` redirection.  Native writes (unbuffered and C-stdio-buffered) inside the solver guard are
+    dropped; Python output before and after it comes through, in order."""
+    code = (
+        "import ctypes, os, sys\n"
+        "from optfilters.iqc import solver_output_dropped\n"
+        "print('before', flush=False)\n"
+        "with solver_output_dropped():\n"
+        "    os.write(1, b'fd1 ')\n"
+        "    os.write(2, b'fd2 ')\n"
+        "    ctypes.CDLL(None).printf(b'buffered printf ')\n"
+        "    print('python inside', file=sys.stderr)\n"
+        "print('after')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert (done.stdout, done.stderr) == ("before\nafter\n", "")

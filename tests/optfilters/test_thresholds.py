@@ -150,3 +150,12 @@ def test_a_run_whose_numbers_overflow_at_once_is_refused_in_one_line() -> None:
     assert "\n" not in str(info.value)
     with pytest.raises(optfilters.InvalidHyperparameterError, match="factor overflows the floating-point range"):
         frozen_edges("adam", [5, 50], schedule=parse_schedule("exponential:1e308"))
+
+
+def test_frozen_edges_refuse_a_repeated_step() -> None:
+    """Issue 13: ``steps=[1, 1]`` gave the same row twice; a repeat is refused, naming it."""
+    from optfilters.errors import InvalidHyperparameterError
+    from optfilters.thresholds import frozen_edges
+
+    with pytest.raises(InvalidHyperparameterError, match=r"steps names 3 twice"):
+        frozen_edges("adam", [3, 10, 3])

@@ -3617,3 +3617,23 @@ def test_tiger_is_signum_with_its_own_defaults() -> None:
         maximize=False,
     )
     assert relative_error(got, expected) <= TOLERANCE
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "default"),
+    [("momentum", "momentum", "0.9"), ("adam", "betas", r"\(0\.9, 0\.999\)"), ("momentum", "lr", "0.1")],
+)
+def test_a_key_deleted_from_a_param_group_is_one_line(name: str, key: str, default: str) -> None:
+    """Issue 13: ``del opt.param_groups[0]["momentum"]`` then ``step()`` gave a bare ``KeyError: 'momentum'``;
+    now one line naming the group, the key and the constructor's value."""
+    w = torch.nn.Parameter(torch.ones(2))
+    w.grad = torch.ones(2)
+    opt = FilterOptimizer([w], name, lr=0.1)
+    del opt.param_groups[0][key]
+    with pytest.raises(optfilters.InvalidHyperparameterError) as info:
+        opt.step()
+    assert re.fullmatch(
+        rf"FilterOptimizer\({name}\), param group 0 has no '{key}': it was removed from param_groups\[0\]; set it "
+        rf"again \(the constructor's default: {default}\)",
+        str(info.value),
+    ), str(info.value)
