@@ -691,9 +691,11 @@ class _ShiftedPolynomial:
         near, far = found
         keep_near, keep_far = np.abs(near) <= 0.5, np.abs(far) > 0.5
         split = np.sum(keep_near, axis=-1) + np.sum(keep_far, axis=-1) == n
-        merged = np.where(keep_near, near, np.nan)
-        for row in np.flatnonzero(split):
-            merged[row] = np.concatenate([near[row][keep_near[row]], far[row][keep_far[row]]])
+        # per split row, its kept near roots then its kept far ones (a stable sort moves the kept to the front)
+        candidates = np.concatenate([near, far], axis=-1)
+        kept = np.concatenate([keep_near, keep_far], axis=-1)
+        order = np.argsort(~kept, axis=-1, kind="stable")[:, :n]
+        merged = np.take_along_axis(candidates, order, axis=-1)
         return np.where(split[:, None], merged, near)
 
     def evaluate(self, w: ComplexArray, coefficients: FloatArray) -> tuple[ComplexArray, ComplexArray]:
@@ -926,17 +928,20 @@ class ClosedLoop:
         >>> abs(p).round(12).tolist()
         [0.9, 0.9]
         """
-        with quiet_numerics():  # a huge lr * h overflows some entries: handled below
-            matrices = self.state_matrix(lr_curvature)
-        finite = np.all(np.isfinite(matrices), axis=(-2, -1))
-        if np.all(finite):
-            eig = np.asarray(np.linalg.eigvals(matrices), dtype=np.complex128)
-        else:
-            eig = self._huge_gain_poles(self.loop_gain(lr_curvature), finite)
+        eig = self._eigenvalues(lr_curvature)
         if self._factored:
             shifted = 1.0 + self._shifted_roots(lr_curvature)
             eig = np.where(np.all(np.isfinite(shifted), axis=-1, keepdims=True), shifted, eig)
         return _by_modulus(eig)
+
+    def _eigenvalues(self, lr_curvature: ArrayLike) -> ComplexArray:
+        """The eigenvalues of :meth:`state_matrix` (unsorted), by power-of-two scaling where ``y M1`` overflows."""
+        with quiet_numerics():  # a huge lr * h overflows some entries: handled below
+            matrices = self.state_matrix(lr_curvature)
+        finite = np.all(np.isfinite(matrices), axis=(-2, -1))
+        if np.all(finite):
+            return np.asarray(np.linalg.eigvals(matrices), dtype=np.complex128)
+        return self._huge_gain_poles(self.loop_gain(lr_curvature), finite)
 
     def _huge_gain_poles(self, gain: FloatArray, finite: NDArray[np.bool_]) -> ComplexArray:
         """Eigenvalues of ``M0 + y M1`` where ``y M1`` overflows: ``2^k eig(2^-k M0 + (2^-k y) M1)``, ``2^k ~ |y|``.
@@ -996,12 +1001,14 @@ class ClosedLoop:
             safe = np.where(infinite, 0.0, x)
             if self.order <= 2 and not self._factored:
                 out = spectral_radius(self.polynomial(safe))
+            elif self._factored:  # |1 + w| from w = z - 1: the distance from 1 to full precision
+                w = self._shifted_roots(safe)  # solved once (the tuning's inner loop is this call)
+                out = np.asarray(np.max(np.hypot(1.0 + w.real, w.imag), axis=-1))
+                lost = ~np.isfinite(out)  # rows whose gain overflows the factored form: the eigenvalues
+                if np.any(lost):
+                    out[lost] = np.max(np.abs(self._eigenvalues(safe[lost])), axis=-1)
             else:
-                out = np.max(np.abs(self.poles(safe)), axis=-1)
-                if self._factored:  # |1 + w| from w = z - 1: the distance from 1 to full precision
-                    w = self._shifted_roots(safe)
-                    shifted = np.max(np.hypot(1.0 + w.real, w.imag), axis=-1)
-                    out = np.where(np.isfinite(shifted), shifted, out)
+                out = np.max(np.abs(self._eigenvalues(safe)), axis=-1)
         out = np.where(np.isnan(out) | infinite, np.inf, out)  # an infinite lr * h: the loop diverges
         return out[()] if np.ndim(out) == 0 else out
 
@@ -2333,15 +2340,44 @@ class TuningResult:
         return out
 
 
-def _to_unit(value: float, lo: float, hi: float) -> float:
-    """Inverse of :func:`_from_unit` (principal branch)."""
-    r = min(max((value - lo) / (hi - lo), 0.0), 1.0)
-    return math.asin(2.0 * r - 1.0)
+def _reached_edge(loop: ClosedLoop | PeriodicClosedLoop) -> float:
+    """Upper edge of the stable interval reached from small positive ``x`` (inf: none; nan: small ``x`` diverges).
+
+    For the tuning's inner loop: the unit-circle crossings (:meth:`ClosedLoop.crossings`) with each cell between
+    them classified by the rate at its midpoint, instead of :meth:`ClosedLoop.stability`'s exact Schur-Cohn test
+    of every cell (a loop with a pole near ``z = 1`` has hundreds of near-coincident crossings at its edge).
+    """
+    if isinstance(loop, PeriodicClosedLoop):
+        return loop.stability().max_stable_lr_curvature
+    xs = sorted({x for x, _ in loop.crossings() if 0.0 < x < math.inf})
+    ends = [0.0, *xs]
+    probes = np.array([*(0.5 * (a + b) for a, b in itertools.pairwise(ends)), 2.0 * ends[-1] if xs else 1.0])
+    stable = np.asarray(loop.rate(probes)) < 1.0
+    if not stable[0]:
+        return math.nan
+    unstable = np.flatnonzero(~stable)
+    return math.inf if unstable.size == 0 else float(xs[int(unstable[0]) - 1])
 
 
-def _from_unit(u: float, lo: float, hi: float) -> float:
-    """``lo + (hi - lo) (1 + sin u) / 2``: a smooth, periodic map onto ``[lo, hi]`` that reaches both ends."""
-    return lo + (hi - lo) * 0.5 * (1.0 + math.sin(u))
+def _between(v: float, lo: float, hi: float) -> float:
+    """``lo + (hi - lo) / (1 + e^-v)``, computed from the nearer end: full relative precision in the distance to it.
+
+    The tuning searches ``v`` on the real line: ``v -> -inf`` and ``v -> +inf`` reach ``lo`` and ``hi``
+    geometrically (``e^v`` and ``e^-v`` of the width away), so an optimum ``1e-12`` of the width from an end
+    (heavy ball's ``lr * L`` below its stability edge, its momentum below 1 at ``kappa = 1e12``) is as easy to
+    resolve as one in the middle.
+    """
+    if v <= 0.0:
+        return lo + (hi - lo) / (1.0 + math.exp(min(-v, 700.0)))
+    return hi - (hi - lo) / (1.0 + math.exp(min(v, 700.0)))
+
+
+def _between_inverse(value: float, lo: float, hi: float) -> float:
+    """The ``v`` of :func:`_between` (clipped to ``[-40, 40]``: within ``4e-18`` of the width from an end)."""
+    near_lo, near_hi = value - lo, hi - value
+    if near_lo <= 0.0 or near_hi <= 0.0:
+        return -40.0 if near_lo <= near_hi else 40.0
+    return min(max(math.log(near_lo / near_hi), -40.0), 40.0)
 
 
 def _curvature_grid(kappa: float, points: int) -> FloatArray:
@@ -2456,7 +2492,7 @@ def tune(
     kappa = L / mu
     if kappa > MAX_TUNING_CONDITION_NUMBER:
         raise InvalidHyperparameterError(
-            f"condition_number must be <= {MAX_TUNING_CONDITION_NUMBER:g} for tuning, got {kappa:g}: the best rate "
+            f"condition_number must be <= {MAX_TUNING_CONDITION_NUMBER:g} for tuning, got {kappa!r}: the best rate "
             f"is within about 2/sqrt(kappa) = {2.0 / math.sqrt(kappa):.2g} of 1, closer than the double-precision "
             "search can resolve (Polyak's heavy ball: momentum = ((sqrt(kappa)-1)/(sqrt(kappa)+1))^2)"
         )
@@ -2484,18 +2520,21 @@ def tune(
     fine = _curvature_grid(kappa, 16 * max(int(points), 3))
     rough = _curvature_grid(kappa, 9)  # for the coarse lr scan only
     count = 0
-    scan = np.geomspace(1e-6, 1e4, 61)
-
     cache: dict[tuple[float, ...], ClosedLoop | PeriodicClosedLoop] = {}
+    edges: dict[tuple[float, ...], tuple[float, float] | None] = {}
 
-    def worst(values: Sequence[float], x_max: FloatArray, curvatures: FloatArray) -> FloatArray:
-        nonlocal count
+    def loop_for(values: Sequence[float]) -> ClosedLoop | PeriodicClosedLoop:
         key = tuple(float(v) for v in values)
         loop = cache.get(key)
         if loop is None:
             if len(cache) > 64:
                 cache.clear()
             loop = cache[key] = build(values, 1.0 / L)
+        return loop
+
+    def worst(values: Sequence[float], x_max: FloatArray, curvatures: FloatArray) -> FloatArray:
+        nonlocal count
+        loop = loop_for(values)
         if loop.coupled_decay or loop.decoupled_decay:  # the loop depends on lr itself
             rows = [np.asarray(replace(loop, lr=xm / L).rate(xm * curvatures)) for xm in x_max]
             rates = np.stack(rows)
@@ -2505,54 +2544,112 @@ def tune(
         rates = np.where(np.isfinite(rates), rates, 1e6)
         return np.asarray(rates.max(axis=-1), dtype=np.float64)
 
-    def best_lr(values: Sequence[float], xatol: float = 1e-12) -> tuple[float, float]:
-        """Smallest worst-case rate over lr for these hyperparameters, and its lr * L (``xatol`` in log lr)."""
+    def edge(values: Sequence[float]) -> tuple[float, float] | None:
+        """``(x_max, scale)``: the stable interval's upper edge in ``lr * L`` (inf: none) and the scale of ``lr * L``.
+
+        The search for ``lr`` runs over ``(0, x_max)``, wherever the filter's gain puts it (a gain ``g`` scales
+        it by ``1/g``; Adam's ``beta1 -> 1`` stretches it to ``2 (1 + beta1) / (1 - beta1)``); ``scale`` is
+        ``1 / |H(1)|`` for an unbounded interval.  None: small ``lr`` does not converge.
+        """
+        key = tuple(float(v) for v in values)
+        if key in edges:
+            return edges[key]
+        loop = loop_for(values)
         try:
-            coarse = worst(values, scan, rough)
+            hi = _reached_edge(loop)
+            if (loop.coupled_decay or loop.decoupled_decay) and math.isfinite(hi):
+                for _ in range(8):  # the decay's share lr * wd moves with lr = x_max / L: a fixed point
+                    new = _reached_edge(replace(loop, lr=hi / L))
+                    if not math.isfinite(new) or abs(new - hi) <= 1e-15 * hi:
+                        break
+                    hi = new
+        except (ValueError, InvalidFilterError):
+            hi = math.nan
+        if math.isnan(hi) or hi <= 0.0:
+            found = None
+        else:
+            transfer = loop.filter
+            with quiet_numerics():
+                dc = abs(float(np.sum(transfer.b)) / float(np.sum(transfer.a)))
+            found = (hi, 1.0 / dc if math.isfinite(dc) and dc > 0.0 else 1.0)
+        if len(edges) > 256:
+            edges.clear()
+        edges[key] = found
+        return found
+
+    def best_lr(values: Sequence[float], xatol: float = 1e-10) -> tuple[float, float]:
+        """Smallest worst-case rate over lr for these hyperparameters, and its lr * L (``xatol``: in v, see below).
+
+        ``lr * L = _between(v, 0, x_max)`` (geometric towards 0 and towards the edge), or ``scale * e^v`` for an
+        unbounded stable interval.
+        """
+        try:
+            found = edge(values)
+        except InvalidHyperparameterError:  # a box end the entry's own check refuses (nesterov: momentum 0)
+            return 1e6, 1.0
+        if found is None:
+            return 1e6, 1.0
+        x_max, scale = found
+        if math.isfinite(x_max):
+            vs = np.linspace(-24.0, 34.0, 30)  # lr * L from 4e-11 x_max to within 2e-15 x_max of the edge
+
+            def position(v: float) -> float:
+                return _between(v, 0.0, x_max)
+
+        else:
+            vs = np.linspace(-28.0, 28.0, 29)  # lr * L from 7e-13 to 1.4e12 times 1 / |H(1)|
+
+            def position(v: float) -> float:
+                return scale * math.exp(v)
+
+        try:
+            coarse = worst(values, np.array([position(v) for v in vs]), rough)
         except ValueError:
             return 1e6, 1.0
         i = int(np.argmin(coarse))
-        lo, hi = math.log(scan[max(i - 1, 0)]), math.log(scan[min(i + 1, scan.size - 1)])
         res = minimize_scalar(
-            lambda v: float(worst(values, np.array([math.exp(v)]), grid)[0]),
-            bounds=(lo, hi),
+            lambda v: float(worst(values, np.array([position(v)]), grid)[0]),
+            bounds=(vs[max(i - 1, 0)], vs[min(i + 1, vs.size - 1)]),
             method="bounded",
             options={"xatol": xatol},
         )
-        at_grid = float(worst(values, scan[i : i + 1], grid)[0])
+        at_grid = float(worst(values, np.array([position(vs[i])]), grid)[0])
         if res.fun <= at_grid:
-            return float(res.fun), math.exp(float(res.x))
-        return at_grid, float(scan[i])
+            return float(res.fun), position(float(res.x))
+        return at_grid, position(float(vs[i]))
 
     def objective(u: Sequence[float]) -> float:
-        values = [_from_unit(v, lo, hi) for v, (lo, hi) in zip(u, box, strict=True)]
+        values = [_between(v, lo, hi) for v, (lo, hi) in zip(u, box, strict=True)]
         return best_lr(values)[0]
 
     if len(names) == 1:
-        (lo1, hi1), per_dim = box[0], 17
-        points1 = np.linspace(lo1, hi1, per_dim + 2)
-        values1 = [best_lr([v], 1e-6)[0] for v in points1[1:-1]]
+        (lo1, hi1), us = box[0], np.linspace(-20.0, 20.0, 17)
+        # the box's own ends too (momentum 0 is the optimum at kappa = 1), reached by u = -/+40 when refining
+        starts1 = np.concatenate([[-40.0], us, [40.0]])
+        points1 = [lo1, *(_between(u, lo1, hi1) for u in us), hi1]
+        values1 = [best_lr([v], 1e-6)[0] for v in points1]
         i = int(np.argmin(values1))
         if values1[i] >= 1.0:
             raise InvalidHyperparameterError(f"{name}: no convergent setting found within the bounds")
         res = minimize_scalar(
-            lambda v: best_lr([float(v)])[0],
-            bounds=(points1[i], points1[i + 2]),
+            lambda u: best_lr([_between(float(u), lo1, hi1)])[0],
+            bounds=(starts1[max(i - 1, 0)], starts1[min(i + 1, starts1.size - 1)]),
             method="bounded",
-            options={"xatol": 1e-11 * (hi1 - lo1)},
+            options={"xatol": 1e-10},
         )
-        values = [float(res.x)] if res.fun <= values1[i] else [float(points1[i + 1])]
+        at_start = best_lr([points1[i]])[0]
+        values = [_between(float(res.x), lo1, hi1)] if res.fun <= at_start else [float(points1[i])]
     elif names:
         per_dim = {2: 9, 3: 5}.get(len(names), 3)
-        axes = [np.linspace(lo, hi, per_dim + 2)[1:-1] for lo, hi in box]
+        axes = [[_between(u, lo, hi) for u in np.linspace(-12.0, 12.0, per_dim)] for lo, hi in box]
         combos = np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(names), -1).T
         starts = sorted(((best_lr(list(c), 1e-6)[0], list(c)) for c in combos), key=lambda s: s[0])
         if starts[0][0] >= 1.0:
             raise InvalidHyperparameterError(f"{name}: no convergent setting found within the bounds")
         best_f = starts[0][0]
-        best_u = [_to_unit(v, lo, hi) for v, (lo, hi) in zip(starts[0][1], box, strict=True)]
+        best_u = [_between_inverse(v, lo, hi) for v, (lo, hi) in zip(starts[0][1], box, strict=True)]
         for _, c in starts[:2]:
-            u = np.array([_to_unit(v, lo, hi) for v, (lo, hi) in zip(c, box, strict=True)])
+            u = np.array([_between_inverse(v, lo, hi) for v, (lo, hi) in zip(c, box, strict=True)])
             previous = math.inf
             for _restart in range(4):  # restarts: Nelder-Mead stalls on the kinks of a worst case
                 res = minimize(objective, u, method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-14})
@@ -2562,7 +2659,7 @@ def tune(
                 if previous - res.fun <= 1e-12:
                     break
                 previous = float(res.fun)
-        values = [_from_unit(v, lo, hi) for v, (lo, hi) in zip(best_u, box, strict=True)]
+        values = [_between(v, lo, hi) for v, (lo, hi) in zip(best_u, box, strict=True)]
     else:
         values = []
     rate, x_max = best_lr(values)

@@ -437,6 +437,7 @@ SPECIFIC: list[tuple[list[str], str]] = [
     (["stability", "momentum", "--tune", "lr"], "--tune needs --condition-number"),
     (["stability", "momentum", "--condition-number", "1e16"], "condition_number must be <= 1e\\+12"),
     (["certify", "momentum", "--condition-number", "1e16"], "condition_number must be <= 1e\\+12"),
+    (["stability", "momentum", "--condition-number", "1.0000001e12"], r"got 1000000100000\.0"),  # not 1e+12
     (["predict", "momentum", "--schedule", "step:2.5"], "step_size must be an integer"),
     (["predict", "momentum", "--schedule", "warmup:0.5,cosine:10"], "warmup:steps must be an integer"),
     (["predict", "momentum", "--schedule", "cosine:1e400"], "schedule"),

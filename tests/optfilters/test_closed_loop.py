@@ -319,6 +319,49 @@ def test_tuned_heavy_ball_is_polyaks_optimum(kappa):
     assert r.lr_curvature_max == pytest.approx(r.lr * kappa)
 
 
+@pytest.mark.parametrize("kappa", [1.0, 10.0, 1e4, 1e8, 1e12])
+def test_tuned_gradient_descent_is_the_closed_form_at_every_kappa(kappa):
+    """lr = 2/(L + mu), rate (k-1)/(k+1): the lr scan runs up to the stability edge, not to a fixed lr * L."""
+    r = tune("sgd", condition_number=kappa)
+    assert r.rate == pytest.approx((kappa - 1) / (kappa + 1), abs=1e-9)
+    # the rate pins lr * L to (1 + rate): at kappa = 1e12 a relative 1e-4 moves the rate by 1e-16 only
+    assert r.lr == pytest.approx(2 / (kappa + 1), rel=1e-8 if kappa < 1e8 else 1e-3)
+
+
+@pytest.mark.parametrize("kappa", [1.0, 1e8])
+def test_tuned_heavy_ball_reaches_polyak_at_the_ends_of_the_kappa_range(kappa):
+    """At kappa = 1 the optimum is SGD with lr = 1/L (rate 0, momentum 0, a box end); at 1e8 the momentum and
+    lr * L lie within 4/sqrt(kappa) of 1 and of the stability edge (searched geometrically there; 1e12 in
+    tests/optfilters/test_validation.py)."""
+    r = tune("momentum", condition_number=kappa)
+    s = math.sqrt(kappa)
+    polyak = (s - 1) / (s + 1)
+    assert 1.0 - r.rate == pytest.approx(1.0 - polyak, rel=1e-6, abs=1e-12)
+    assert 1.0 - r.hyperparameters["momentum"] == pytest.approx(1.0 - polyak**2, rel=1e-5, abs=1e-12)
+    assert r.lr == pytest.approx(4 / (s + 1) ** 2, rel=1e-5)
+
+
+@settings(max_examples=12, deadline=None)
+@given(exponent=st.floats(-12.0, 12.0), kappa=st.sampled_from([1.0, 10.0, 1e4, 1e12]))
+def test_tuning_a_filter_does_not_depend_on_its_gain(exponent, kappa):
+    """A gain g only rescales lr by 1/g: the tuned rate is the gain-1 tuned rate, and lr * g the gain-1 lr."""
+    g = 10.0**exponent
+    one = tune(ArmaFilter([1.0], [1.0, -0.5]), condition_number=kappa)
+    scaled = tune(ArmaFilter([g], [1.0, -0.5]), condition_number=kappa)
+    assert scaled.rate == pytest.approx(one.rate, abs=1e-9)
+    assert scaled.lr * g == pytest.approx(one.lr, rel=1e-6)
+
+
+def test_tuned_adam_follows_polyak_beyond_lr_times_L_of_1e4():
+    """Adam's first moment is heavy ball with lr (1 - beta1) lr: at kappa = 1e10 the best lr * L is 1e5."""
+    kappa = 1e10
+    r = tune("adam", condition_number=kappa)
+    s = math.sqrt(kappa)
+    polyak = (s - 1) / (s + 1)
+    assert 1.0 - r.rate == pytest.approx(1.0 - polyak, rel=1e-6)
+    assert r.lr_curvature_max == pytest.approx(4 * kappa / (s + 1) ** 2 / (1 - polyak**2), rel=1e-4)
+
+
 def test_tuned_nesterov_is_the_quadratic_optimum_of_lessard_recht_packard():
     kappa = 100.0
     r = tune("nesterov", condition_number=kappa)
