@@ -60,7 +60,9 @@ from .filters import ArmaFilter, cascade
 from .model import OptimizerModel
 from .validation import (
     MARGINAL_RATE_TOL,
+    MAX_POINTS,
     check_distinct,
+    check_integer,
     is_marginal,
     null_reasons,
     quiet_numerics,
@@ -1200,7 +1202,8 @@ class ClosedLoop:
             ``points`` values from 0 to 1.25 times the upper stability edge
             (to 4 when there is no finite edge).
         points : int
-            Number of default values.
+            Number of default values, in ``[1, MAX_POINTS]`` (:data:`optfilters.validation.MAX_POINTS`;
+            an error naming ``points`` otherwise); at most ``MAX_POINTS`` explicit ``lr_curvature`` values.
 
         Returns
         -------
@@ -1730,7 +1733,8 @@ class PeriodicClosedLoop:
             ``points`` values from 0 to 1.25 times the upper stability edge
             (to 4 when there is no finite edge).
         points : int
-            Number of default values.
+            Number of default values, in ``[1, MAX_POINTS]`` (:data:`optfilters.validation.MAX_POINTS`;
+            an error naming ``points`` otherwise); at most ``MAX_POINTS`` explicit ``lr_curvature`` values.
 
         Returns
         -------
@@ -1812,9 +1816,11 @@ def _rate_curve(loop: ClosedLoop | PeriodicClosedLoop, lr_curvature: ArrayLike |
     interval = loop.stability().interval
     if lr_curvature is None:
         top = 1.25 * interval[1] if interval is not None and math.isfinite(interval[1]) else 4.0
-        x = np.linspace(0.0, top, int(points))
+        x = np.linspace(0.0, top, check_integer(points, "points", 1, MAX_POINTS))
     else:
-        x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
+        x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64)).ravel()
+        if x.size > MAX_POINTS:
+            raise InvalidHyperparameterError(f"lr_curvature must hold at most {MAX_POINTS} values, got {x.size}")
     return RateCurve(x, np.asarray(loop.rate(x), dtype=np.float64), interval, loop.name, loop.label)
 
 
