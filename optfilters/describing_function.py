@@ -450,7 +450,8 @@ class Approach:
         Returns
         -------
         dict
-            The fields by name (non-finite numbers as None, with ``ramp_estimate`` when the lag is known).
+            The fields by name (non-finite numbers as None, with ``ramp_estimate`` when the lag is known),
+            and ``why_null``.
         """
         return {
             "speed": self.speed,
@@ -461,6 +462,12 @@ class Approach:
             "curvature": self.curvature,
             "lag": self.lag if math.isfinite(self.lag) else None,
             "ramp_estimate": self.ramp_estimate if math.isfinite(self.lag) else None,
+            "why_null": {}
+            if math.isfinite(self.lag)
+            else dict.fromkeys(
+                ("lag", "ramp_estimate"),
+                "undefined: the pre-filter's DC gain is zero or infinite (a ramp does not come out delayed)",
+            ),
         }
 
 
@@ -957,7 +964,9 @@ class SignLoop:
         overshoot = max(0.0, -direction * end)
         from .analysis import mean_delay
 
-        return Approach(self.step, theta0, switch, crossing, overshoot, self.curvature, mean_delay(self.prefilter))
+        dc = self.prefilter.dc_gain  # a ramp comes out delayed only through a finite, non-zero DC gain
+        lag = mean_delay(self.prefilter) if math.isfinite(dc) and dc != 0.0 else math.nan
+        return Approach(self.step, theta0, switch, crossing, overshoot, self.curvature, lag)
 
     def cycle(self, pattern: Sequence[int] | NDArray[np.int64]) -> LimitCycle:
         """The exact offsets for which a periodic sign ``pattern`` (equal numbers of +1 and -1) is a solution.
