@@ -578,8 +578,8 @@ def _compare(
     # High-frequency attenuation relative to DC: |H(Nyquist)| / |H(DC)|, from the library's gains.
     hf: dict[str, float | None] = {}
     for label, (summary, _) in results.items():
-        dc, nyq = abs(summary.dc_gain), abs(summary.nyquist_gain)
-        hf[label] = nyq / dc if np.isfinite(dc) and np.isfinite(nyq) and dc > 0 else None
+        ratio = summary.nyquist_over_dc  # exact, so independent of the scale of b
+        hf[label] = ratio if ratio is not None and math.isfinite(ratio) else None
     ranked = sorted((v, k) for k, v in hf.items() if v is not None)
     data: dict[str, Any] = {
         "stage": stage,
@@ -599,7 +599,7 @@ def _compare(
         item.update(_response_item(summary, response))
         item.pop("freqs", None)
         if hf[label] is None:
-            item["why_null"]["nyquist_over_dc"] = "undefined: the DC or Nyquist gain is zero or not finite"
+            item["why_null"]["nyquist_over_dc"] = "undefined: a zero DC gain, or a pole at z = 1 or z = -1"
         item["name"] = s.model.name
         stage_obj = s.model.linear_stages()[stage]
         item.update(

@@ -1024,6 +1024,26 @@ class FilterSummary(RichDisplay):
     cancelled: tuple[Cancellation, ...] = field(default=())
 
     @property
+    def nyquist_over_dc(self) -> float | None:
+        """``|H(-1) / H(1)|``, exact then rounded (None with a zero DC gain or a pole at ``z = 1`` or ``z = -1``).
+
+        A ratio, so independent of the scale of ``b``: ``b = [1e308]`` and
+        ``b = [5e-324]`` over ``1 - 0.5 z^-1`` both give ``(2/3) / 2 = 1/3``,
+        where the rounded gains (``inf``; ``4.9e-324 / 9.9e-324``) would not.
+
+        Examples
+        --------
+        >>> from optfilters import ArmaFilter, summarise
+        >>> [round(summarise(ArmaFilter([c], [1.0, -0.5])).nyquist_over_dc, 12) for c in (1e308, 5e-324)]
+        [0.333333333333, 0.333333333333]
+        """
+        num, den = ArmaFilter(self.b, self.a).minreal().exact
+        dc, nyquist = _exact.value_at_one(num, den), _exact.value_at_minus_one(num, den)
+        if dc is None or nyquist is None or dc == 0:
+            return None
+        return saturating_float(abs(nyquist / dc))
+
+    @property
     def notes(self) -> list[str]:
         """What the numbers rest on: each cancelled pole-zero pair (the summary is of the reduced filter)."""
         if not self.cancelled:
