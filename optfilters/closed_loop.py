@@ -66,6 +66,7 @@ from .validation import (
     is_marginal,
     null_reasons,
     quiet_numerics,
+    saturating_float,
     saturating_spectral_radius,
 )
 from .validation import finite_list as _list
@@ -1136,7 +1137,13 @@ class ClosedLoop:
         den = _exact._evaluate(slope, point)  # both read at the same degree: the same power of z drops out
         if den == 0:
             return complex(math.nan)
-        return complex(float(-_exact._evaluate(constant, point) / den))
+        x = saturating_float(-_exact._evaluate(constant, point) / den)
+        if math.isinf(x):  # not "no edge": an edge the doubles cannot hold (b = [5e-324]: 2 / H(-1) = 6e323)
+            raise InvalidFilterError(
+                f"the closed loop has a pole at z = {z} at lr*h beyond the double range (|lr*h| > 1.8e+308): "
+                "the filter's gain is too small to analyse; scale b up (lr*h scales inversely)"
+            )
+        return complex(x)
 
     def crossings(self) -> list[tuple[float, float]]:
         """Every real ``x`` where a closed-loop pole is on the unit circle, with its frequency (cycles/step).
