@@ -332,6 +332,13 @@ def _describe(selection: Selection, as_json: bool, plot: Path | None, **style: A
 # ----------------------------------------------------------------------------- response
 
 
+def _response_item(summary: optfilters.FilterSummary, response: optfilters.FrequencyResponse) -> dict[str, Any]:
+    """A filter's summary and frequency response as one JSON object (their ``why_null`` entries merged)."""
+    facts, samples = summary.as_dict(), response.as_dict()
+    why = {**facts.pop("why_null"), **samples.pop("why_null")}
+    return {**facts, **samples, "why_null": why}
+
+
 def _response(selection: Selection, points: int, log: bool, as_json: bool, plot: Path | None, **style: Any) -> None:
     model = selection.model
     stages = model.linear_stages()
@@ -348,8 +355,7 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
     data["units"] = {"freqs": "cycles/step", "phase": "rad", "magnitude_db": "dB", "group_delay": "steps"}
     data["filters"] = {}
     for name, (summary, response) in results.items():
-        item = summary.as_dict()
-        item.update(response.as_dict())
+        item = _response_item(summary, response)
         for key in ("name", "freqs"):
             item.pop(key, None)
         item.update({"bias_corrected": stages[name].bias_corrected, "time_varying": tv[name]})
@@ -368,7 +374,7 @@ def _response(selection: Selection, points: int, log: bool, as_json: bool, plot:
                 f"-3 dB cutoff {fmt(summary.cutoff)} cycles/step"
             )
             delay = summary.mean_delay
-            delay_text = f"{fmt(delay)} steps" if math.isfinite(delay) else "undefined (DC gain 0 or infinite)"
+            delay_text = f"{fmt(delay)} steps" if math.isfinite(delay) else "infinite (a pole at z = 1)"
             lines.append(
                 f"  noise gain {fmt(summary.noise_gain)}, mean delay {delay_text}, "
                 f"time constant {fmt(summary.time_constant)} steps"
@@ -459,13 +465,16 @@ def _step(selection: Selection, steps: int, as_json: bool, plot: Path | None, **
     for name, sr in results.items():
         item = sr.as_dict()
         item.pop("name", None)
+        dc = filters[name].dc_gain
         item.update(
             {
-                "dc_gain": filters[name].dc_gain,
+                "dc_gain": dc,
                 "bias_corrected_by_optimizer": stages[name].bias_corrected,
                 "time_varying": tv[name],
             }
         )
+        if not math.isfinite(dc):
+            item["why_null"]["dc_gain"] = filters[name].gain_null_reason(1)
         data["filters"][name] = item
 
     def draw(p: Any) -> Any:
@@ -502,7 +511,7 @@ def _impulse(selection: Selection, steps: int, as_json: bool, plot: Path | None,
     model, stages, _filters, tv, results, data = _time_responses(selection, steps, optfilters.impulse_response)
     for name, ir in results.items():
         data["filters"][name] = {
-            "impulse": ir.values,
+            **{key: value for key, value in ir.as_dict().items() if key != "name"},
             "bias_corrected": stages[name].bias_corrected,
             "time_varying": tv[name],
         }
@@ -569,8 +578,8 @@ def _compare(
     # High-frequency attenuation relative to DC: |H(Nyquist)| / |H(DC)|, from the library's gains.
     hf: dict[str, float | None] = {}
     for label, (summary, _) in results.items():
-        dc, nyq = abs(summary.dc_gain), abs(summary.nyquist_gain)
-        hf[label] = nyq / dc if np.isfinite(dc) and np.isfinite(nyq) and dc > 0 else None
+        ratio = summary.nyquist_over_dc  # exact, so independent of the scale of b
+        hf[label] = ratio if ratio is not None and math.isfinite(ratio) else None
     ranked = sorted((v, k) for k, v in hf.items() if v is not None)
     data: dict[str, Any] = {
         "stage": stage,
@@ -582,10 +591,15 @@ def _compare(
     }
     for label, s in zip(labels, selections, strict=True):
         summary, response = results[label]
-        item = {"name": s.model.name, "hyperparameters": dict(s.model.hyperparameters), "is_linear": s.model.is_linear}
-        item.update(summary.as_dict())
-        item.update(response.as_dict())
+        item: dict[str, Any] = {
+            "name": s.model.name,
+            "hyperparameters": dict(s.model.hyperparameters),
+            "is_linear": s.model.is_linear,
+        }
+        item.update(_response_item(summary, response))
         item.pop("freqs", None)
+        if hf[label] is None:
+            item["why_null"]["nyquist_over_dc"] = "undefined: a zero DC gain, or a pole at z = 1 or z = -1"
         item["name"] = s.model.name
         stage_obj = s.model.linear_stages()[stage]
         item.update(

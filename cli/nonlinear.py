@@ -51,6 +51,13 @@ __all__ = ["certify_summary", "register"]
 # ----------------------------------------------------------------------------- sign-loop
 
 
+def _crossing_text(crossing: float) -> str:
+    """When the approach reaches 0, in steps: ``theta0 / speed`` steps, "within the first step" below one."""
+    if crossing < 1.0:
+        return "within the first step"
+    return f"at step {fmt(crossing)}"
+
+
 def _sign_loop(
     selection: Selection,
     curvature: float,
@@ -87,6 +94,11 @@ def _sign_loop(
         "run_cycle_is_exact_solution": None
         if exact is None or run.offset is None
         else bool(exact.offsets[0] < run.offset < exact.offsets[1]),
+        "why_null": {}
+        if exact is not None
+        else dict.fromkeys(
+            ("run_cycle_offsets", "run_cycle_is_exact_solution"), "undefined: the noiseless run ends in no cycle"
+        ),
     }
     transition = None
     if sigmas:
@@ -100,8 +112,8 @@ def _sign_loop(
         f"{model.name}: sign loop on h theta^2/2 (h = {fmt(curvature)}), pre-sign filter "
         f"b = {[float(fmt(v)) for v in loop.prefilter.b]}, a = {[float(fmt(v)) for v in loop.prefilter.a]}, "
         f"step lr = {fmt(loop.step)}",
-        f"  approach: constant speed {fmt(loop.step)} per step from {fmt(init)}; theta reaches 0 at step "
-        f"{fmt(approach.crossing)}, the sign first flips at step {approach.switch} "
+        f"  approach: constant speed {fmt(loop.step)} per step from {fmt(init)}; theta reaches 0 "
+        f"{_crossing_text(approach.crossing)}, the sign first flips at step {approach.switch} "
         f"(overshoot {fmt(approach.overshoot)}; a long ramp: {fmt(approach.ramp_estimate)} = crossing + the "
         f"filter's mean delay {fmt(approach.lag)} + 1); loss at step t < {approach.switch}: h (theta0 - lr t)^2 / 2",
         "  exact symmetric cycles (period 2k, theta_{-1} = q lr with q in the interval; independent of lr and h):",
@@ -111,7 +123,8 @@ def _sign_loop(
     if not cycles:
         lines.append(f"    none up to period {2 * max_half}")
     if run.period is None or run.amplitude is None:
-        lines.append(f"  noiseless run of {steps} steps: no periodic regime in its last steps")
+        why = run.as_dict()["why_null"]["period"].removeprefix("undefined: ")
+        lines.append(f"  noiseless run of {steps} steps: {why}")
     else:
         lines.append(
             f"  noiseless run of {steps} steps ends in period {run.period}, amplitude {fmt(run.amplitude)} "

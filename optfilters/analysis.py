@@ -27,8 +27,16 @@ from .factored import Cancellation
 from .filters import ArmaFilter, complex_pairs
 from .model import OptimizerModel
 from .stages import LinearStage, Stage, bias_correction
+from .validation import (
+    MAX_POINTS,
+    MAX_STEPS,
+    check_integer,
+    null_reasons,
+    quiet_numerics,
+    saturating_float,
+    series_null_reason,
+)
 from .validation import finite_list as _list
-from .validation import null_reasons, saturating_float
 
 __all__ = [
     "FilterSummary",
@@ -237,17 +245,38 @@ class FrequencyResponse(RichDisplay, Plottable):
         dict
             ``name``, ``freqs`` (cycles/step), ``magnitude``, ``magnitude_db`` (dB),
             ``phase`` (rad, unwrapped), ``group_delay`` (steps) and
-            ``unit_circle_zeros`` as lists; non-finite values as None.
+            ``unit_circle_zeros`` as lists; non-finite values as None, each
+            field with one explained in ``why_null``.
         """
+        series = {
+            "magnitude": self.magnitude,
+            "magnitude_db": self.magnitude_db,
+            "phase": self.phase,
+            "group_delay": self.group_delay,
+        }
         return {
             "name": self.name,
             "freqs": _list(self.freqs),
-            "magnitude": _list(self.magnitude),
-            "magnitude_db": _list(self.magnitude_db),
-            "phase": _list(self.phase),
-            "group_delay": _list(self.group_delay),
+            **{key: _list(values) for key, values in series.items()},
             "unit_circle_zeros": _list(self.unit_circle_zeros),
+            "why_null": {key: why for key, values in series.items() if (why := _series_why_null(values))},
         }
+
+
+def _series_why_null(values: ArrayLike) -> str:
+    """Why the null entries of a response series are null ("" when every entry is finite)."""
+    array = np.asarray(values, dtype=np.float64)
+    reasons = []
+    if np.any(array == math.inf):
+        reasons.append(
+            "infinite: a pole on the unit circle at that frequency, or a value beyond the double range "
+            "(1.8e+308) (each +inf entry)"
+        )
+    if np.any(array == -math.inf):
+        reasons.append("-inf dB: |H| = 0 exactly, a zero on the unit circle (each -inf entry)")
+    if np.any(np.isnan(array)):
+        reasons.append("undefined: at a pole on the unit circle (each such entry)")
+    return "; ".join(reasons)
 
 
 def frequency_response(
@@ -267,20 +296,26 @@ def frequency_response(
         A filter, a linear stage (its LTI limit), or a model or catalogue name
         (its gradient filter; see :func:`optfilters.as_model`).
     n : int
-        Number of equally spaced frequencies from 0 to 0.5 inclusive.
+        Number of equally spaced frequencies from 0 to 0.5 inclusive, in
+        ``[2, MAX_POINTS]`` (:data:`optfilters.validation.MAX_POINTS`, the
+        command line's ``--points`` bound).
     freqs : array_like, optional
-        Explicit frequencies in cycles per step (overrides ``n``).
+        Explicit frequencies in cycles per step (overrides ``n``), at most ``MAX_POINTS`` of them.
     **hyperparameters
         Catalogue hyperparameters, with a catalogue name.
 
     Returns
     -------
     FrequencyResponse
+        At a pole on the unit circle the response is ``inf`` (real, so its
+        magnitude is ``inf`` and never NaN; the phase is :attr:`FrequencyResponse.phase`).
 
     Raises
     ------
+    InvalidHyperparameterError
+        If ``n`` is not an integer in ``[2, MAX_POINTS]``, or more than ``MAX_POINTS`` ``freqs`` are given.
     InvalidFilterError
-        If ``n < 2`` or ``freqs`` are not finite.
+        If ``freqs`` are not finite.
 
     Examples
     --------
@@ -292,19 +327,23 @@ def frequency_response(
     f = _as_filter(system, hyperparameters)
     warn_if_unstable(f, f"filter {f.name}".strip())
     if freqs is None:
-        if n < 2:
-            raise InvalidFilterError(f"n must be >= 2, got {n}")
-        grid = np.linspace(0.0, 0.5, n)
+        grid = np.linspace(0.0, 0.5, check_integer(n, "n", 2, MAX_POINTS))
     else:
         grid = np.atleast_1d(np.asarray(freqs, dtype=np.float64))
+        if grid.size > MAX_POINTS:
+            raise InvalidHyperparameterError(f"freqs must hold at most {MAX_POINTS} frequencies, got {grid.size}")
         if not np.all(np.isfinite(grid)):
             raise InvalidFilterError("freqs must be finite")
     fact = f.minreal().factorisation
     on_circle = [r for r in fact.zeros.values if abs(abs(r) - 1.0) <= 4.0 * np.finfo(np.float64).eps]
     notches = np.unique([abs(math.atan2(r.imag, r.real)) / (2.0 * math.pi) for r in on_circle])
+    with quiet_numerics():
+        response = fact.response(grid)
+    # At a pole on the circle the factor product is inf * (unit phasor) = inf + nan j: report it as real inf.
+    response = np.where(np.isfinite(response), response, complex(math.inf, 0.0))
     return FrequencyResponse(
         np.asarray(grid, dtype=np.float64),
-        fact.response(grid),
+        response,
         fact.group_delay(grid),
         f.name,
         continuous_phase=fact.phase(grid),
@@ -405,10 +444,10 @@ class StepResponse(RichDisplay, Plottable):
     bias_corrected : ndarray
         With bias correction applied to every term that starts from rest
         (see :func:`step_response` for the formula).  For an unstable filter
-        whose recursion overflows, ``raw`` is ``inf`` and ``bias_corrected`` is
-        ``nan`` from there on, as the optimizer's own arithmetic gives
-        (``inf`` times a correction that underflowed to 0): the run diverged
-        (the command line prints ``diverged``).
+        whose recursion overflows, ``raw`` is ``inf`` and so is
+        ``bias_corrected`` from there on (the optimizer's own arithmetic gives
+        ``inf`` times a correction that underflowed to 0, a NaN): the run
+        diverged (the command line prints ``diverged``).
     applied : bool
         Whether the optimizer itself applies the correction.
     name : str
@@ -442,13 +481,20 @@ class StepResponse(RichDisplay, Plottable):
         Returns
         -------
         dict
-            ``name``, ``step`` (the raw response), ``bias_corrected`` (lists) and ``applied``.
+            ``name``, ``step`` (the raw response), ``bias_corrected`` (lists;
+            ``null`` where the recursion overflowed, explained in ``why_null``) and ``applied``.
         """
         return {
             "name": self.name,
             "step": _list(self.raw),
             "bias_corrected": _list(self.bias_corrected),
             "applied": self.applied,
+            "why_null": null_reasons(
+                {
+                    "step": series_null_reason(self.raw, "the step response", "index"),
+                    "bias_corrected": series_null_reason(self.bias_corrected, "the bias-corrected response", "index"),
+                }
+            ),
         }
 
 
@@ -484,9 +530,14 @@ class ImpulseResponse(RichDisplay, Plottable):
         Returns
         -------
         dict
-            ``name`` and ``impulse`` (the response, a list; non-finite values as None).
+            ``name``, ``impulse`` (the response, a list; non-finite values as
+            None) and ``why_null`` (why, when one is).
         """
-        return {"name": self.name, "impulse": _list(self.values)}
+        return {
+            "name": self.name,
+            "impulse": _list(self.values),
+            "why_null": null_reasons({"impulse": series_null_reason(self.values, "the impulse response", "index")}),
+        }
 
 
 def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> StepResponse:
@@ -513,18 +564,19 @@ def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> St
     system : ArmaFilter, LinearStage, OptimizerModel or str
         A filter, a linear stage, or a model or catalogue name (its gradient filter).
     n : int
-        Number of steps.
+        Number of steps, in ``[1, MAX_STEPS]`` (:data:`optfilters.validation.MAX_STEPS`).
     **hyperparameters
         Catalogue hyperparameters, with a catalogue name.
 
     Returns
     -------
     StepResponse
+        An unstable filter's overflow saturates quietly to ``inf`` (no RuntimeWarning, no NaN).
 
     Raises
     ------
-    InvalidFilterError
-        If ``n < 1``.
+    InvalidHyperparameterError
+        If ``n`` is not an integer in ``[1, MAX_STEPS]``.
 
     Examples
     --------
@@ -535,13 +587,22 @@ def step_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> St
     >>> optfilters.step_response("adam", n=2, beta1=0.5).bias_corrected.round(12).tolist()   # its gradient filter
     [1.0, 1.0]
     """
-    if n < 1:
-        raise InvalidFilterError(f"n must be >= 1, got {n}")
+    n = check_integer(n, "n", 1, MAX_STEPS)
     stage = _as_stage(system, hyperparameters)
     ones = np.ones(n)
-    raw = stage.response(ones, bias_correction=False)
-    corrected = stage.response(ones, bias_correction=True)
+    raw, corrected = _saturated(stage, ones, False), _saturated(stage, ones, True)
     return StepResponse(np.arange(1, n + 1), raw, corrected, stage.bias_corrected, stage.name)
+
+
+def _saturated(stage: LinearStage, x: FloatArray, bias_correction: bool | None = None) -> FloatArray:
+    """``stage.response(x)`` with overflow saturating quietly: a NaN (``inf * 0``, ``inf - inf``) becomes ``inf``.
+
+    Only a recursion that overflowed makes a NaN from finite input, so the
+    response has diverged there: ``inf`` says so, where the NaN said nothing.
+    """
+    with quiet_numerics():
+        y = stage.response(x, bias_correction=bias_correction)
+    return np.where(np.isnan(y), math.inf, y)
 
 
 def impulse_response(system: FilterLike, n: int = 50, **hyperparameters: Any) -> ImpulseResponse:
@@ -553,19 +614,20 @@ def impulse_response(system: FilterLike, n: int = 50, **hyperparameters: Any) ->
         A filter, a linear stage (as the optimizer runs it), or a model or catalogue name
         (its gradient filter; see :func:`optfilters.as_model`).
     n : int
-        Number of steps, >= 1.
+        Number of steps, in ``[1, MAX_STEPS]`` (:data:`optfilters.validation.MAX_STEPS`).
     **hyperparameters
         Catalogue hyperparameters, with a catalogue name.
 
     Returns
     -------
     ImpulseResponse
-        The response at steps ``1 .. n``.
+        The response at steps ``1 .. n``; an unstable filter's overflow
+        saturates quietly to ``inf`` (no RuntimeWarning, no NaN).
 
     Raises
     ------
-    InvalidFilterError
-        If ``n < 1``.
+    InvalidHyperparameterError
+        If ``n`` is not an integer in ``[1, MAX_STEPS]``.
 
     Examples
     --------
@@ -574,12 +636,11 @@ def impulse_response(system: FilterLike, n: int = 50, **hyperparameters: Any) ->
     >>> r.values.round(6).tolist()   # bias-corrected: 0.5/(1-0.5), 0.25/(1-0.25), ...
     [1.0, 0.333333, 0.142857]
     """
-    if n < 1:
-        raise InvalidFilterError(f"n must be >= 1, got {n}")
+    n = check_integer(n, "n", 1, MAX_STEPS)
     stage = _as_stage(system, hyperparameters)
     x = np.zeros(n)
     x[0] = 1.0
-    return ImpulseResponse(np.arange(1, n + 1), stage.response(x), stage.name)
+    return ImpulseResponse(np.arange(1, n + 1), _saturated(stage, x), stage.name)
 
 
 def bias_correct(system: ArmaFilter, x: ArrayLike) -> FloatArray:
@@ -668,8 +729,12 @@ def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
 
     Exact, then rounded: ``sum k b_k / sum b_k - sum k a_k / sum a_k`` in
     rational arithmetic on the transfer function's exact coefficients
-    (coinciding pole-zero pairs cancelled).  ``nan`` when the DC gain is zero
-    or infinite.
+    (coinciding pole-zero pairs cancelled).  Never NaN: ``inf`` with a pole
+    at ``z = 1`` (``sum h[n]`` diverges, so does the weighted sum: the
+    integrator's lag grows without bound), and with a zero DC gain, where the
+    ratio is ``x / 0``, the group delay at DC is its limit ``f -> 0``
+    (:attr:`FrequencyResponse.group_delay` at 0: 0.5 steps for the
+    differencer ``1 - z^-1``).
 
     Parameters
     ----------
@@ -682,7 +747,7 @@ def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     Returns
     -------
     float
-        The delay in steps (``nan`` without a finite, non-zero DC gain).
+        The delay in steps (``inf`` with a pole at ``z = 1``).
 
     Examples
     --------
@@ -693,13 +758,21 @@ def mean_delay(system: FilterLike, **hyperparameters: Any) -> float:
     f = _as_filter(system, hyperparameters).minreal()
     num, den = f.exact
     value = _exact.mean_delay(num, den)
-    return math.nan if value is None else saturating_float(value)
+    if value is not None:
+        return saturating_float(value)
+    if sum(den) == 0:
+        return math.inf
+    return float(_unit_scaled(f).factorisation.group_delay(np.zeros(1))[0])
 
 
 def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None:
     """The -3 dB frequency (cycles/step): where ``|H|`` first falls to ``|H(1)| / sqrt(2)``.
 
-    None when the DC gain is zero or infinite, or the response never falls that far.
+    None when the DC gain is zero or infinite (a pole at ``z = 1``), or the
+    response never falls that far.  Independent of the scale of ``b``: it is
+    computed with ``b`` scaled by a power of two to a largest coefficient in
+    ``[0.5, 1)``, so ``b = [1e308]`` (DC gain beyond the double range) and
+    ``b = [5e-324]`` have the cutoff of ``b = [1]``.
 
     Parameters
     ----------
@@ -722,7 +795,7 @@ def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None
     """
     from scipy import optimize
 
-    f = _as_filter(system, hyperparameters).minreal()
+    f = _unit_scaled(_as_filter(system, hyperparameters).minreal())
     dc = abs(f.dc_gain)
     if not math.isfinite(dc) or dc == 0.0:
         return None
@@ -742,6 +815,22 @@ def cutoff_frequency(system: FilterLike, **hyperparameters: Any) -> float | None
         return float(np.abs(fact.response([x]))[0]) - target
 
     return float(optimize.brentq(excess, grid[i - 1], grid[i], xtol=1e-15, rtol=1e-14))
+
+
+def _unit_scaled(f: ArmaFilter) -> ArmaFilter:
+    """``f`` with ``b`` scaled exactly by a power of two to a largest ``|coefficient|`` in ``[0.5, 1)``.
+
+    Ratios of responses (the cutoff, delays, normalised responses) do not
+    depend on the scale of ``b``; computed on this form they neither overflow
+    (``b = [1e308]``) nor lose digits to subnormals (``b = [5e-324]``).
+    """
+    peak = float(np.max(np.abs(f.b))) if f.b.size else 0.0
+    if peak == 0.0 or not math.isfinite(peak):
+        return f
+    exponent = math.frexp(peak)[1]
+    if exponent == 0:
+        return f
+    return ArmaFilter(np.ldexp(f.b, -exponent), f.a, name=f.name)
 
 
 def time_constant(system: FilterLike, **hyperparameters: Any) -> float:
@@ -867,7 +956,8 @@ def quasi_hyperbolic_form(system: FilterLike, **hyperparameters: Any) -> QuasiHy
     b = np.zeros(2)
     b[: f.b.size] = f.b
     beta = float(-f.a[1]) if f.a.size > 1 else 0.0
-    alpha = float((b[0] + b[1]) / (1.0 - beta)) if beta != 1.0 else math.inf
+    with quiet_numerics():  # a DC gain beyond the double range saturates to inf (refused below)
+        alpha = float((b[0] + b[1]) / (1.0 - beta)) if beta != 1.0 else math.inf
     if not math.isfinite(alpha) or alpha == 0.0:
         raise InvalidFilterError(f"the quasi-hyperbolic form needs a finite, non-zero DC gain, got {alpha}")
     nu = 0.0 if beta == 0.0 else (1.0 - b[0] / alpha) / beta
@@ -934,6 +1024,26 @@ class FilterSummary(RichDisplay):
     cancelled: tuple[Cancellation, ...] = field(default=())
 
     @property
+    def nyquist_over_dc(self) -> float | None:
+        """``|H(-1) / H(1)|``, exact then rounded (None with a zero DC gain or a pole at ``z = 1`` or ``z = -1``).
+
+        A ratio, so independent of the scale of ``b``: ``b = [1e308]`` and
+        ``b = [5e-324]`` over ``1 - 0.5 z^-1`` both give ``(2/3) / 2 = 1/3``,
+        where the rounded gains (``inf``; ``4.9e-324 / 9.9e-324``) would not.
+
+        Examples
+        --------
+        >>> from optfilters import ArmaFilter, summarise
+        >>> [round(summarise(ArmaFilter([c], [1.0, -0.5])).nyquist_over_dc, 12) for c in (1e308, 5e-324)]
+        [0.333333333333, 0.333333333333]
+        """
+        num, den = ArmaFilter(self.b, self.a).minreal().exact
+        dc, nyquist = _exact.value_at_one(num, den), _exact.value_at_minus_one(num, den)
+        if dc is None or nyquist is None or dc == 0:
+            return None
+        return saturating_float(abs(nyquist / dc))
+
+    @property
     def notes(self) -> list[str]:
         """What the numbers rest on: each cancelled pole-zero pair (the summary is of the reduced filter)."""
         if not self.cancelled:
@@ -980,11 +1090,12 @@ class FilterSummary(RichDisplay):
     def _why_null(self) -> dict[str, str]:
         """Why each null of :meth:`as_dict` is null."""
         dc = self.dc_gain
+        f = ArmaFilter(self.b, self.a)
         no_dc = "undefined: a zero DC gain" if dc == 0.0 else "infinite: a pole at z = 1 (an infinite DC gain)"
         return null_reasons(
             {
-                "dc_gain": (dc, "infinite: a pole at z = 1"),
-                "nyquist_gain": (self.nyquist_gain, "infinite: a pole at z = -1"),
+                "dc_gain": (dc, f.gain_null_reason(1)),
+                "nyquist_gain": (self.nyquist_gain, f.gain_null_reason(-1)),
                 "cutoff": (
                     self.cutoff,
                     "undefined: the response never falls 3 dB below its DC gain"
@@ -993,7 +1104,9 @@ class FilterSummary(RichDisplay):
                 ),
                 "noise_gain": (
                     self.noise_gain,
-                    "infinite: the filter is not stable (its impulse response does not decay)",
+                    "infinite: the filter is not stable (its impulse response does not decay)"
+                    if self.stability != "stable"
+                    else "infinite: overflows the double range (sum h[n]^2 > 1.8e+308)",
                 ),
                 "mean_delay": (self.mean_delay, no_dc if not (math.isfinite(dc) and dc != 0.0) else "undefined"),
                 "time_constant": (self.time_constant, "infinite: a pole on the unit circle (or outside it)"),

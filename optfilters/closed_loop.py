@@ -60,10 +60,13 @@ from .filters import ArmaFilter, cascade
 from .model import OptimizerModel
 from .validation import (
     MARGINAL_RATE_TOL,
+    MAX_POINTS,
     check_distinct,
+    check_integer,
     is_marginal,
     null_reasons,
     quiet_numerics,
+    saturating_float,
     saturating_spectral_radius,
 )
 from .validation import finite_list as _list
@@ -1141,7 +1144,13 @@ class ClosedLoop:
         den = _exact._evaluate(slope, point)  # both read at the same degree: the same power of z drops out
         if den == 0:
             return complex(math.nan)
-        return complex(float(-_exact._evaluate(constant, point) / den))
+        x = saturating_float(-_exact._evaluate(constant, point) / den)
+        if math.isinf(x):  # not "no edge": an edge the doubles cannot hold (b = [5e-324]: 2 / H(-1) = 6e323)
+            raise InvalidFilterError(
+                f"the closed loop has a pole at z = {z} at lr*h beyond the double range (|lr*h| > 1.8e+308): "
+                "the filter's gain is too small to analyse; scale b up (lr*h scales inversely)"
+            )
+        return complex(x)
 
     def crossings(self) -> list[tuple[float, float]]:
         """Every real ``x`` where a closed-loop pole is on the unit circle, with its frequency (cycles/step).
@@ -1207,7 +1216,8 @@ class ClosedLoop:
             ``points`` values from 0 to 1.25 times the upper stability edge
             (to 4 when there is no finite edge).
         points : int
-            Number of default values.
+            Number of default values, in ``[1, MAX_POINTS]`` (:data:`optfilters.validation.MAX_POINTS`;
+            an error naming ``points`` otherwise); at most ``MAX_POINTS`` explicit ``lr_curvature`` values.
 
         Returns
         -------
@@ -1737,7 +1747,8 @@ class PeriodicClosedLoop:
             ``points`` values from 0 to 1.25 times the upper stability edge
             (to 4 when there is no finite edge).
         points : int
-            Number of default values.
+            Number of default values, in ``[1, MAX_POINTS]`` (:data:`optfilters.validation.MAX_POINTS`;
+            an error naming ``points`` otherwise); at most ``MAX_POINTS`` explicit ``lr_curvature`` values.
 
         Returns
         -------
@@ -1819,9 +1830,11 @@ def _rate_curve(loop: ClosedLoop | PeriodicClosedLoop, lr_curvature: ArrayLike |
     interval = loop.stability().interval
     if lr_curvature is None:
         top = 1.25 * interval[1] if interval is not None and math.isfinite(interval[1]) else 4.0
-        x = np.linspace(0.0, top, int(points))
+        x = np.linspace(0.0, top, check_integer(points, "points", 1, MAX_POINTS))
     else:
-        x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64))
+        x = np.atleast_1d(np.asarray(lr_curvature, dtype=np.float64)).ravel()
+        if x.size > MAX_POINTS:
+            raise InvalidHyperparameterError(f"lr_curvature must hold at most {MAX_POINTS} values, got {x.size}")
     return RateCurve(x, np.asarray(loop.rate(x), dtype=np.float64), interval, loop.name, loop.label)
 
 

@@ -81,6 +81,7 @@ from .errors import InvalidFilterError, InvalidHyperparameterError
 from .filters import ArmaFilter
 from .model import OptimizerModel
 from .stages import SignNonlinearity
+from .validation import MAX_STEPS, check_integer
 
 __all__ = [
     "Approach",
@@ -449,7 +450,8 @@ class Approach:
         Returns
         -------
         dict
-            The fields by name (non-finite numbers as None, with ``ramp_estimate`` when the lag is known).
+            The fields by name (non-finite numbers as None, with ``ramp_estimate`` when the lag is known),
+            and ``why_null``.
         """
         return {
             "speed": self.speed,
@@ -460,6 +462,12 @@ class Approach:
             "curvature": self.curvature,
             "lag": self.lag if math.isfinite(self.lag) else None,
             "ramp_estimate": self.ramp_estimate if math.isfinite(self.lag) else None,
+            "why_null": {}
+            if math.isfinite(self.lag)
+            else dict.fromkeys(
+                ("lag", "ramp_estimate"),
+                "undefined: the pre-filter's DC gain is zero or infinite (a ramp does not come out delayed)",
+            ),
         }
 
 
@@ -790,9 +798,20 @@ class RelayRun(Plottable):
         Returns
         -------
         dict
-            The fields by name (non-finite numbers as None).
+            The fields by name (non-finite numbers as None), and ``why_null``:
+            why the cycle's fields are null when the run ends in no periodic regime.
         """
+        why: dict[str, str] = {}
+        if self.period is None:
+            reason = (
+                "undefined: the run came to rest (the relay's input is exactly 0 over its last steps: theta at the "
+                "optimum, or a pre-sign filter output that underflowed to 0), so it has no periodic regime"
+                if self.signs.size and not np.any(self.signs[-min(64, self.signs.size) :])
+                else "undefined: the run's last steps do not repeat a pattern of +-1 signs (no periodic regime)"
+            )
+            why = dict.fromkeys(("period", "pattern", "offset", "amplitude", "mean_loss"), reason)
         return {
+            "why_null": why,
             "steps": int(self.signs.size),
             "period": self.period,
             "pattern": None if self.pattern is None else self.pattern.tolist(),
@@ -945,7 +964,9 @@ class SignLoop:
         overshoot = max(0.0, -direction * end)
         from .analysis import mean_delay
 
-        return Approach(self.step, theta0, switch, crossing, overshoot, self.curvature, mean_delay(self.prefilter))
+        dc = self.prefilter.dc_gain  # a ramp comes out delayed only through a finite, non-zero DC gain
+        lag = mean_delay(self.prefilter) if math.isfinite(dc) and dc != 0.0 else math.nan
+        return Approach(self.step, theta0, switch, crossing, overshoot, self.curvature, lag)
 
     def cycle(self, pattern: Sequence[int] | NDArray[np.int64]) -> LimitCycle:
         """The exact offsets for which a periodic sign ``pattern`` (equal numbers of +1 and -1) is a solution.
@@ -1034,9 +1055,9 @@ class SignLoop:
         theta0 : float
             The initial parameter.
         steps : int
-            Steps to run (>= 8).
+            Steps to run, in ``[8, MAX_STEPS]`` (:data:`optfilters.validation.MAX_STEPS`).
         window : int or None
-            Final steps that must repeat (at least 4).
+            Final steps that must repeat (at least 4, at most ``steps``).
 
         Returns
         -------
@@ -1045,12 +1066,12 @@ class SignLoop:
         Raises
         ------
         InvalidHyperparameterError
-            When ``steps < 8``.
+            When ``steps`` is not an integer in ``[8, MAX_STEPS]``, or ``window`` not one in ``[1, steps]``.
 
         """
-        steps = int(steps)
-        if steps < 8:
-            raise InvalidHyperparameterError(f"steps must be >= 8, got {steps}")
+        steps = check_integer(steps, "steps", 8, MAX_STEPS)
+        if window is not None:
+            window = check_integer(window, "window", 1, steps)
         h = self.curvature
         trajectory = self.model.simulate(
             lambda th, t: h * th, theta0=np.array([float(theta0)]), steps=steps, lr=self.lr

@@ -28,7 +28,7 @@ from .factored import (
     roots,
     subset_roots,
 )
-from .validation import MAX_COEFFICIENTS, check_number
+from .validation import MAX_COEFFICIENTS, MAX_STEPS, check_integer, check_number, null_reasons, saturating_float
 from .validation import finite_or_none as _finite_or_none
 
 __all__ = [
@@ -830,11 +830,48 @@ class ArmaFilter:
             if ratio is None:
                 numerator = sum(num) if point > 0 else sum(c if k % 2 == 0 else -c for k, c in enumerate(num))
                 return math.copysign(math.inf, numerator) if numerator != 0 else math.nan
-            return float(ratio)
+            return saturating_float(ratio)
         value = reduced.factorisation.value_at(point)
         if math.isinf(value.real) or math.isinf(abs(value)):
             return math.inf if value.real >= 0 else -math.inf
         return float(value.real)
+
+    def gain_null_reason(self, point: float) -> str:
+        """Why :attr:`dc_gain` (``point = 1``) or :attr:`nyquist_gain` (``point = -1``) is not finite (``why_null``).
+
+        A pole at ``z = point`` makes the gain infinite; otherwise a
+        non-finite gain is a finite number beyond the double range.
+
+        Parameters
+        ----------
+        point : {1, -1}
+            ``z`` of the gain.
+
+        Returns
+        -------
+        str
+            ``"infinite: a pole at z = 1"`` or ``"infinite: overflows the double range ..."``.
+
+        Examples
+        --------
+        >>> from optfilters import ArmaFilter
+        >>> ArmaFilter([1.0], [1.0, -1.0]).gain_null_reason(1)
+        'infinite: a pole at z = 1'
+        >>> ArmaFilter([1e308], [1.0, -0.5]).gain_null_reason(1)
+        'infinite: overflows the double range (|H(1)| = 2e+308 > 1.8e+308)'
+        """
+        sign = 1 if point > 0 else -1
+        num, den = self.minreal().exact
+        value_at = _exact.value_at_one if sign > 0 else _exact.value_at_minus_one
+        where = "1" if sign > 0 else "-1"
+        ratio = value_at(num, den)
+        if ratio is None:
+            return f"infinite: a pole at z = {where}"
+        size = abs(ratio)
+        digits = len(str(size.numerator)) - len(str(size.denominator))
+        mantissa = float(Fraction(size) / Fraction(10) ** digits) if digits > 0 else float(size)
+        text = f"{mantissa:.2g}e+{digits:03d}" if digits > 0 else f"{mantissa:.2g}"
+        return f"infinite: overflows the double range (|H({where})| = {text} > 1.8e+308)"
 
     @property
     def dc_gain(self) -> float:
@@ -978,6 +1015,12 @@ class ArmaFilter:
             "stable": self.stability == "stable",
             "marginal": self.stability == "marginal",
             "cancelled": [c.describe() for c in self.cancellations()],
+            "why_null": null_reasons(
+                {
+                    "dc_gain": (self.dc_gain, self.gain_null_reason(1)),
+                    "nyquist_gain": (self.nyquist_gain, self.gain_null_reason(-1)),
+                }
+            ),
         }
 
     # ----------------------------------------------------------------- composition
@@ -1256,7 +1299,8 @@ class ArmaFilter:
         Parameters
         ----------
         n : int, optional
-            The number of samples (steps).
+            The number of samples (steps), in ``[0, MAX_STEPS]`` (:data:`optfilters.validation.MAX_STEPS`;
+            an error naming ``n`` otherwise).
 
         Returns
         -------
@@ -1269,8 +1313,8 @@ class ArmaFilter:
         >>> ArmaFilter([1.0], [1.0, -0.5]).impulse_response(4).tolist()
         [1.0, 0.5, 0.25, 0.125]
         """
-        x = np.zeros(n)
-        if n:
+        x = np.zeros(check_integer(n, "n", 0, MAX_STEPS))
+        if x.size:
             x[0] = 1.0
         return self.filter(x)
 
@@ -1280,7 +1324,8 @@ class ArmaFilter:
         Parameters
         ----------
         n : int, optional
-            The number of samples (steps).
+            The number of samples (steps), in ``[0, MAX_STEPS]`` (:data:`optfilters.validation.MAX_STEPS`;
+            an error naming ``n`` otherwise).
 
         Returns
         -------
@@ -1293,7 +1338,7 @@ class ArmaFilter:
         >>> ArmaFilter.ema(0.5).step_response(3).tolist()
         [0.5, 0.75, 0.875]
         """
-        return self.filter(np.ones(n))
+        return self.filter(np.ones(check_integer(n, "n", 0, MAX_STEPS)))
 
     def filter(self, x: ArrayLike, axis: int = 0) -> FloatArray:
         """Run the filter from rest over ``x`` (``scipy.signal.lfilter``; SOS above order 2).

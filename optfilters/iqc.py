@@ -79,7 +79,7 @@ from .catalogue import CATALOGUE
 from .closed_loop import DEFAULT_BOUNDS, DEFAULT_TUNED, ModelLike, _realise, as_model, closed_loop
 from .errors import InvalidFilterError, InvalidHyperparameterError
 from .validation import finite_or_none as _finite_or_none
-from .validation import saturating_spectral_radius
+from .validation import null_reasons, saturating_spectral_radius
 
 __all__ = [
     "SOLVER_OPTIONS",
@@ -555,7 +555,7 @@ class Certificate:
         dict
             The problem class (``mu``, ``L``, condition number), ``lr``, the
             verdict and rates, the multipliers' weights, the solver's residual,
-            tolerance and options, and the context.
+            tolerance and options, the context, and ``why_null`` (why each null is null).
         """
         return {
             "name": self.name,
@@ -574,6 +574,16 @@ class Certificate:
             "solver_options": dict(SOLVER_OPTIONS.get(self.solver, {})),
             "label": self.label,
             "hyperparameters": {k: v for k, v in self.hyperparameters.items()},
+            "why_null": null_reasons(
+                {
+                    "rate": (
+                        self.rate,
+                        "infinite: no certificate (the LMI is infeasible at rate 1; not a proof of divergence)",
+                    ),
+                    "quadratic_rate": (self.quadratic_rate, "infinite: beyond the double range (1.8e+308)"),
+                    "residual": (self.residual, "undefined: no certificate to check"),
+                }
+            ),
         }
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:

@@ -489,7 +489,7 @@ def lr_sequence(schedule: Any, lr: float, steps: int) -> FloatArray:
     lr : float
         Base learning rate.
     steps : int
-        Number of steps.
+        Number of steps, in ``[0, MAX_STEPS]`` (:data:`optfilters.validation.MAX_STEPS`).
 
     Returns
     -------
@@ -508,7 +508,7 @@ def lr_sequence(schedule: Any, lr: float, steps: int) -> FloatArray:
     >>> lr_sequence(step_decay(2, 0.5), 0.1, 4).round(12).tolist()
     [0.1, 0.1, 0.05, 0.05]
     """
-    steps = int(steps)
+    steps = check_integer(steps, "steps", 0, MAX_STEPS)
     if schedule is None:
         return np.full(steps, float(lr))
     if isinstance(schedule, Schedule):

@@ -1121,3 +1121,26 @@ def test_cli_list_describe_response_table_and_stability(name: str) -> None:
     stability = runner.invoke(main, ["stability", name, "--json"])
     assert stability.exit_code == 0, stability.output
     assert json.loads(stability.output)["max_stable_lr_curvature"] > 0
+
+
+@pytest.mark.parametrize("b", ["1e308", "5e-324", "1"])
+def test_response_cutoff_and_delay_do_not_depend_on_the_scale_of_b(b: str) -> None:
+    """1 / (1 - 0.5 z^-1) scaled by b: -3 dB where cos w = 0.75, mean delay 1, no warning text."""
+    result = run("response", "custom", "--b", b, "--a", "1,-0.5")
+    assert result.stderr == ""  # no numpy RuntimeWarning
+    assert f"-3 dB cutoff {math.acos(0.75) / (2 * math.pi):.6g} cycles/step" in result.output
+    assert "mean delay 1 steps" in result.output
+
+
+def test_sign_loop_from_a_subnormal_start_reaches_zero_within_the_first_step() -> None:
+    result = run("sign-loop", "lion", "--lr", "0.01", "--init", "5e-324")
+    assert "theta reaches 0 within the first step" in result.output
+    assert "the run came to rest" in result.output  # the pre-sign EMA of a 5e-324 gradient underflows to 0
+
+
+@pytest.mark.parametrize("b", ["1e308", "5e-324", "1"])
+def test_compare_nyquist_over_dc_does_not_depend_on_the_scale_of_b(b: str) -> None:
+    """|H(-1)/H(1)| of b / (1 - 0.5 z^-1) is (2/3) / 2 = 1/3 (the rounded gains gave null and 0.5)."""
+    data = run_json("compare", "sgd", "custom", "--b", b, "--a", "1,-0.5")
+    ratios = [item["nyquist_over_dc"] for item in data["filters"].values()]
+    assert ratios == [1.0, pytest.approx(1.0 / 3.0, rel=1e-15)]

@@ -583,6 +583,11 @@ def _output_rows() -> list[tuple[list[str], str]]:
 
 
 ISSUE_13_ROWS: list[tuple[list[str], str]] = [
+    # a stability edge beyond the double range (2 / H(-1) = 6e323) is refused, not reported as "no edge"
+    *[
+        ([command, "custom", "--b", "5e-324", "--a", "1,-0.5", *extra], "lr\\*h beyond the double range")
+        for command, extra in (("stability", []), ("locus", []), ("margins", ["--lr", "0.1"]))
+    ],
     (["predict", "momentum", "--plot", "/proc/optfilters-x.png"], "/proc"),
     (["response", "momentum", "--plot", "/"], "--plot"),
     (["audit", "torch.optim", "--out", "/proc/optfilters-atlas"], "cannot write to --out '/proc/optfilters-atlas'"),

@@ -13,6 +13,9 @@ from scipy import signal
 import optfilters
 from optfilters import ArmaFilter
 from optfilters.analysis import time_constant
+from optfilters.closed_loop import closed_loop
+from optfilters.describing_function import sign_loop
+from optfilters.noisy_quadratic import lr_sequence
 
 betas = st.floats(0.0, 0.995)
 
@@ -249,3 +252,77 @@ def test_stability_reason_is_none_for_a_stable_filter_and_warn_if_unstable_says_
     assert str(caught[0].message) == (
         "double summer is UNSTABLE: repeated pole on the unit circle (|p| = 1); its response grows polynomially"
     )
+
+
+# ----------------------------------------------------------------------------- extreme scales, poles on the circle
+
+#: ``1 / (1 - 0.5 z^-1)``: ``|H|^2 = 1 / (1.25 - cos w)`` falls to half its DC value where ``cos w = 0.75``.
+HALF_POLE_CUTOFF = math.acos(0.75) / (2.0 * math.pi)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(-1074, 1023), st.sampled_from([1.0, 1.5, 1.9999999999999998]))
+def test_scale_free_facts_do_not_depend_on_the_scale_of_b(exponent: int, mantissa: float) -> None:
+    """Cutoff, mean delay and time constant of ``c / (1 - 0.5 z^-1)`` for every double ``c`` (1e308, 5e-324)."""
+    c = math.ldexp(mantissa, exponent)  # 5e-324 .. 1.8e308
+    f = ArmaFilter([c], [1.0, -0.5])
+    assert optfilters.cutoff_frequency(f) == pytest.approx(HALF_POLE_CUTOFF, rel=1e-12)
+    assert optfilters.mean_delay(f) == 1.0
+    assert time_constant(f) == pytest.approx(1.0 / math.log(2.0), rel=1e-15)
+
+
+def test_dc_gain_beyond_the_double_range_is_null_with_its_reason() -> None:
+    summary = optfilters.summarise(ArmaFilter([1e308], [1.0, -0.5]))  # H(1) = 2e308
+    data = summary.as_dict()
+    assert data["dc_gain"] is None
+    assert data["why_null"]["dc_gain"] == "infinite: overflows the double range (|H(1)| = 2e+308 > 1.8e+308)"
+    assert data["noise_gain"] is None and data["why_null"]["noise_gain"].startswith("infinite: overflows")
+    assert data["cutoff"] == pytest.approx(HALF_POLE_CUTOFF, rel=1e-12)
+    assert ArmaFilter([1.0], [1.0, -1.0]).as_dict()["why_null"]["dc_gain"] == "infinite: a pole at z = 1"
+
+
+@pytest.mark.filterwarnings("ignore::optfilters.StabilityWarning")
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_unstable_responses_saturate_quietly_to_inf() -> None:
+    f = ArmaFilter([1.0], [1.0, -1e308])  # h = 1, 1e308, then beyond the double range
+    impulse = optfilters.impulse_response(f, 5)
+    step = optfilters.step_response(f, 5)
+    assert impulse.values.tolist() == [1.0, 1e308, math.inf, math.inf, math.inf]
+    assert step.raw.tolist()[2:] == [math.inf] * 3
+    assert not np.isnan(step.bias_corrected).any() and step.bias_corrected.tolist()[2:] == [math.inf] * 3
+    assert step.as_dict()["why_null"]["bias_corrected"].startswith("diverges")
+
+
+@pytest.mark.filterwarnings("ignore::optfilters.StabilityWarning")
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_poles_and_zeros_at_dc_give_labelled_facts_never_nan() -> None:
+    integrator = ArmaFilter([1.0], [1.0, -1.0])
+    assert optfilters.mean_delay(integrator) == math.inf  # sum n h[n] / sum h[n] with h = 1: grows without bound
+    assert optfilters.summarise(integrator).mean_delay == math.inf
+    response = optfilters.frequency_response(integrator, freqs=[0.0, 0.25]).response
+    assert response[0] == math.inf and not np.isnan(response).any()
+    # a zero DC gain: the group delay's limit at DC, against scipy's group delay just above 0
+    for b, a in (([1.0, -1.0], [1.0]), ([1.0, -1.0], [1.0, -0.5]), ([1.0, -2.0, 1.0], [1.0])):
+        _, scipy_delay = signal.group_delay((b, a), w=[1e-4])
+        assert optfilters.mean_delay(ArmaFilter(b, a)) == pytest.approx(scipy_delay[0], rel=1e-6)
+
+
+SIZE_CALLS = {
+    "frequency_response": (lambda n: optfilters.frequency_response(ArmaFilter.ema(0.9), n), "n"),
+    "impulse_response": (lambda n: optfilters.impulse_response(ArmaFilter.ema(0.9), n), "n"),
+    "step_response": (lambda n: optfilters.step_response(ArmaFilter.ema(0.9), n), "n"),
+    "ArmaFilter.impulse_response": (lambda n: ArmaFilter.ema(0.9).impulse_response(n), "n"),
+    "ArmaFilter.step_response": (lambda n: ArmaFilter.ema(0.9).step_response(n), "n"),
+    "ArmaFilter.frequency_response": (lambda n: ArmaFilter.ema(0.9).frequency_response(n), "n"),
+    "rate_curve": (lambda n: closed_loop("sgd").rate_curve(points=n), "points"),
+    "lr_sequence": (lambda n: lr_sequence(None, 0.1, n), "steps"),
+    "SignLoop.run": (lambda n: sign_loop("lion", lr=0.01).run(1.0, n), "steps"),
+}
+
+
+@pytest.mark.parametrize("bad", [10**12, 2.5, True, -3])
+@pytest.mark.parametrize("call", sorted(SIZE_CALLS))
+def test_library_sizes_are_bounded_integers_with_a_one_line_error(call: str, bad: object) -> None:
+    fn, name = SIZE_CALLS[call]
+    with pytest.raises(optfilters.InvalidHyperparameterError, match=rf"^{name} must be "):
+        fn(bad)
