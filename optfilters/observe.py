@@ -191,7 +191,18 @@ class LossComparison(Plottable):
         return np.asarray(np.where(ok, z, np.nan), dtype=np.float64)
 
     def comparable_steps(self, start: int = 1) -> int:
-        """How many of the steps ``start .. N`` are :attr:`comparable` (what :meth:`fraction_within` counts)."""
+        """How many of the steps ``start .. N`` are :attr:`comparable` (what :meth:`fraction_within` counts).
+
+        Parameters
+        ----------
+        start : int
+            First step counted (1 skips the fixed starting point).
+
+        Returns
+        -------
+        int
+            The count, ``0 .. N - start + 1``.
+        """
         return int(np.count_nonzero(self.comparable[start:]))
 
     def fraction_within(self, band: float = 4.0, start: int = 1) -> float:
@@ -217,6 +228,11 @@ class LossComparison(Plottable):
 
     def not_comparable(self, start: int = 1) -> list[str]:
         """Why the steps ``start .. N`` that are not :attr:`comparable` are not, one sentence per cause.
+
+        Parameters
+        ----------
+        start : int
+            First step considered (1 skips the fixed starting point).
 
         Returns
         -------

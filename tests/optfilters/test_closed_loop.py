@@ -527,10 +527,11 @@ def test_heavy_ball_with_momentum_one_is_marginal_on_0_to_4(name, hp):
     assert s.interval is None and s.intervals == () and s.crossings == ()
     data = s.as_dict()
     assert data["marginal_intervals"] == [[0.0, 4.0]] and data["crossings"] == [] and data["marginal"] is True
-    assert data["why_null"] == {
-        "max_stable_lr_curvature": "undefined: marginal for 0 <= lr*h <= 4 (closed-loop poles on the unit circle: "
-        "rate exactly 1), diverges for every other lr*h"
-    }
+    reason = (
+        "undefined: marginal for 0 <= lr*h <= 4 (closed-loop poles on the unit circle: rate exactly 1), diverges for "
+        "every other lr*h"
+    )
+    assert data["why_null"] == {"max_stable_lr_curvature": reason, "interval": reason, "edge_frequency": reason}
     x = np.array([1e-6, 0.5, 2.0, 3.999, 4.001, 5.0, 100.0])
     closed_form = [max(abs(r) for r in np.roots([1.0, -(2.0 - v), 1.0])) for v in x]
     np.testing.assert_allclose(loop.rate(x), closed_form, rtol=1e-12)
