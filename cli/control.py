@@ -593,7 +593,7 @@ def register(group: click.Group) -> None:
             "locus",
             _locus,
             [
-                *point_options(exclusive=False),
+                *point_options(),
                 points_option(400, "Number of lr*h values swept."),
                 json_option(),
                 plot_option("Also write the root locus to FILE (png, svg, pdf)."),

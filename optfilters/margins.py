@@ -979,11 +979,11 @@ def loop_of(base: ClosedLoop, name: str, lr_curvature: float) -> FeedbackLoop:
     poly = base.polynomial
     with np.errstate(over="ignore", invalid="ignore"):
         operating = poly(x)
-    if not np.all(np.isfinite(operating)):  # lr*h and the weight-decay terms (lr * weight_decay) add up beyond it
+    if not np.all(np.isfinite(operating)):  # lr*h times the filter's coefficients (and lr * weight_decay) overflow
+        terms = f" with its weight-decay terms (lr = {base.lr:g})" if base.coupled_decay or base.decoupled_decay else ""
         raise InvalidHyperparameterError(
-            f"the loop at lr*h = {x:g} with its weight-decay terms (lr = {base.lr:g}) overflows the floating-point "
-            f"range (above 1.8e308): {_far_verdict(base)}, but no reading of the loop there is representable; give "
-            "a smaller lr"
+            f"the loop's coefficients at lr*h = {x:g}{terms} overflow the floating-point range (above 1.8e308): "
+            f"{_far_verdict(base)}, but no reading of the loop there is representable; give a smaller lr"
         )
     n = max(constant.size, operating.size)
     constant = _pad(constant, n)

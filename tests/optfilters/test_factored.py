@@ -246,8 +246,10 @@ def check_summary(f: ArmaFilter, zeros: list[complex], poles: list[complex], gai
             assert s.nyquist_gain == pytest.approx(float(mpmath.re(ref.value(mpmath.mpf(-1)))), rel=RTOL, abs=0.0)
         if not (dc_zero or dc_pole):
             assert s.mean_delay == pytest.approx(ref.group_delay(0.0), rel=RTOL, abs=1e-9)
+        elif dc_pole and not dc_zero:
+            assert s.mean_delay == math.inf  # infinite: a pole at z = 1 (labelled, never nan)
         else:
-            assert math.isnan(s.mean_delay)
+            assert not math.isnan(s.mean_delay)  # a zero at DC: the group delay's one-sided limit there
         r = optfilters.frequency_response(f, freqs=FREQS)
         for i, fr in enumerate(FREQS):
             w = 2 * math.pi * fr

@@ -100,7 +100,8 @@ def _library_call(function: str, name: str, settings: dict[str, Any]) -> None:
     else:
         prediction = predict(model, curvatures=[1.0], steps=64)
         _no_nan(prediction.expected_loss, where)
-        assert not math.isnan(prediction.rate), f"{where}: rate is nan"
+        # nan only where the linearised loop has no rate (its normaliser's tracked moments overflowed), and labelled
+        assert not math.isnan(prediction.rate) or "rate is undefined" in prediction.label, f"{where}: rate is nan"
 
 
 def _library_cases() -> list[Any]:
